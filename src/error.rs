@@ -1,0 +1,119 @@
+//! Every refusal the engine can make, as a value with a message that says what to do.
+//!
+//! The binding maps `Error::kind()` to TypeError / RangeError / Error once, in one place; the
+//! engine never panics on bad input.
+
+use std::fmt;
+
+/// Which JavaScript error class (or C error code) a refusal belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// An option or argument of the wrong type or shape.
+    Type,
+    /// A value outside what is allowed (slot index, replica count, ...).
+    Range,
+    /// The system refused (no huge pages, lock refused, core not allowed) or the object is closed.
+    System,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// An option is malformed. `option` names it, `message` says what is allowed.
+    BadOption { option: &'static str, message: String },
+    /// A slot index at or beyond the slot count.
+    SlotOutOfRange { index: u64, slots: u64 },
+    /// A replica number at or beyond the replica count.
+    ReplicaOutOfRange { replica: usize, replicas: usize },
+    /// An explicitly requested core does not exist or is not in the process's allowed set.
+    CoreNotAllowed { core: usize, allowed: Vec<usize> },
+    /// The same core listed twice.
+    CoreListedTwice { core: usize },
+    /// A thread could not be pinned, spawned or named.
+    Thread { message: String },
+    /// The page kind asked for could not be had.
+    HugePages { message: String },
+    /// mlock was asked for and refused.
+    LockRefused { bytes: usize, errno: i32 },
+    /// mmap of plain pages failed (out of memory or address space).
+    MapFailed { bytes: usize, errno: i32 },
+    /// An operation that needs running replica threads found them stopped, or the object closed.
+    Stopped { what: &'static str },
+    /// A batch whose input and output lengths differ.
+    LengthMismatch { indices: usize, values: usize },
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::BadOption { .. } => ErrorKind::Type,
+            Error::SlotOutOfRange { .. }
+            | Error::ReplicaOutOfRange { .. }
+            | Error::LengthMismatch { .. } => ErrorKind::Range,
+            _ => ErrorKind::System,
+        }
+    }
+
+    pub(crate) fn bad_option(option: &'static str, message: impl Into<String>) -> Self {
+        Error::BadOption { option, message: message.into() }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::BadOption { option, message } => write!(f, "option `{option}`: {message}"),
+            Error::SlotOutOfRange { index, slots } => write!(
+                f,
+                "slot index {index} is out of range: this slab has {slots} slots (valid indices 0..={})",
+                slots.saturating_sub(1)
+            ),
+            Error::ReplicaOutOfRange { replica, replicas } => write!(
+                f,
+                "replica {replica} is out of range: this slab has {replicas} replicas (0..={})",
+                replicas.saturating_sub(1)
+            ),
+            Error::CoreNotAllowed { core, allowed } => write!(
+                f,
+                "core {core} does not exist or is not in this process's allowed CPU set {allowed:?}: \
+                 pick cores from that set, or leave `cores` out to let ultraslayer choose"
+            ),
+            Error::CoreListedTwice { core } => write!(
+                f,
+                "core {core} is listed twice in `cores`: each replica thread needs its own core \
+                 (leave `cores` out to share cores automatically on small machines)"
+            ),
+            Error::Thread { message } => write!(f, "replica thread: {message}"),
+            Error::HugePages { message } => f.write_str(message),
+            Error::LockRefused { bytes, errno } => write!(
+                f,
+                "mlock of {bytes} bytes refused ({}): raise the memlock limit (`ulimit -l unlimited`, \
+                 LimitMEMLOCK= in a systemd unit, or run with CAP_IPC_LOCK), or pass lock: false",
+                errno_text(*errno)
+            ),
+            Error::MapFailed { bytes, errno } => write!(
+                f,
+                "could not map {bytes} bytes ({}): ask for fewer slots or replicas",
+                errno_text(*errno)
+            ),
+            Error::Stopped { what } => f.write_str(what),
+            Error::LengthMismatch { indices, values } => write!(
+                f,
+                "batch length mismatch: {indices} indices but {values} values: pass arrays of equal length"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// `strerror` text for an errno, e.g. "ENOMEM: Cannot allocate memory".
+pub(crate) fn errno_text(errno: i32) -> String {
+    std::io::Error::from_raw_os_error(errno).to_string()
+}
+
+/// The errno of the last failed libc call.
+pub(crate) fn last_errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}

@@ -1,0 +1,485 @@
+//! One anonymous mapping: huge pages when they can be had, locked and pre-faulted.
+//!
+//! Owns the mapping's lifetime: maps, pre-faults, locks, reports what it got, unmaps exactly what
+//! it mapped. It never reads or writes slot values; that is `slab`'s job.
+
+use crate::error::{errno_text, last_errno, Error, Result};
+
+pub const PAGE_4K: usize = 4096;
+pub const PAGE_2M: usize = 2 << 20;
+pub const PAGE_1G: usize = 1 << 30;
+
+/// The page source a caller asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageRequest {
+    /// 1 GiB hugetlb (for slabs of 256 MiB and more), then 2 MiB hugetlb, then transparent huge
+    /// pages, then base pages.
+    Auto,
+    Huge1G,
+    Huge2M,
+    Transparent,
+    /// Base pages only.
+    Off,
+}
+
+impl PageRequest {
+    pub fn parse(s: &str) -> Result<PageRequest> {
+        Ok(match s {
+            "auto" => PageRequest::Auto,
+            "1g" => PageRequest::Huge1G,
+            "2m" => PageRequest::Huge2M,
+            "thp" => PageRequest::Transparent,
+            "off" => PageRequest::Off,
+            other => {
+                return Err(Error::bad_option(
+                    "hugePages",
+                    format!("must be 'auto', '1g', '2m', 'thp' or 'off', got {other:?}"),
+                ))
+            }
+        })
+    }
+}
+
+/// The page source a region actually got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageKind {
+    Huge1G,
+    Huge2M,
+    /// Transparent huge pages were asked for with madvise; `Region::thp_bytes` says how much of
+    /// the region the kernel really backed with them.
+    Transparent,
+    Base,
+}
+
+impl PageKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            PageKind::Huge1G => "1g",
+            PageKind::Huge2M => "2m",
+            PageKind::Transparent => "thp",
+            PageKind::Base => "4k",
+        }
+    }
+}
+
+/// Whether to mlock the region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockRequest {
+    /// Try; a refusal is reported, not an error.
+    Auto,
+    /// A refusal is an error.
+    Required,
+    Off,
+}
+
+/// Slabs at least this large may take a 1 GiB page under `Auto`; smaller ones would waste most
+/// of it and gain nothing over 2 MiB pages (a few TLB entries cover them).
+pub const AUTO_1G_THRESHOLD: usize = 256 << 20;
+
+pub struct Region {
+    ptr: *mut u8,
+    mapped: usize,
+    kind: PageKind,
+    page_size: usize,
+    locked: bool,
+    lock_error: Option<String>,
+    thp_bytes: usize,
+    /// What was tried and why it was passed over, in order (for `info`).
+    fallbacks: Vec<String>,
+}
+
+// SAFETY: the region is a plain block of memory with no thread affinity; all access to its bytes
+// goes through atomics (see `slab`), and the pointer itself is never changed after construction.
+unsafe impl Send for Region {}
+unsafe impl Sync for Region {}
+
+impl Region {
+    /// Maps at least `bytes` bytes, zero-filled, pre-faulted.
+    pub fn map(bytes: usize, pages: PageRequest, lock: LockRequest) -> Result<Region> {
+        let bytes = bytes.max(1);
+        let mut fallbacks = Vec::new();
+        let attempts: &[PageKind] = match pages {
+            PageRequest::Auto if bytes >= AUTO_1G_THRESHOLD => {
+                &[PageKind::Huge1G, PageKind::Huge2M, PageKind::Transparent, PageKind::Base]
+            }
+            PageRequest::Auto => &[PageKind::Huge2M, PageKind::Transparent, PageKind::Base],
+            PageRequest::Huge1G => &[PageKind::Huge1G],
+            PageRequest::Huge2M => &[PageKind::Huge2M],
+            PageRequest::Transparent => &[PageKind::Transparent],
+            PageRequest::Off => &[PageKind::Base],
+        };
+        if pages == PageRequest::Auto && bytes < AUTO_1G_THRESHOLD {
+            fallbacks.push(format!("1g: skipped, slab is under {} MiB", AUTO_1G_THRESHOLD >> 20));
+        }
+        let mut last_err = None;
+        for &kind in attempts {
+            match sys::map(bytes, kind) {
+                Ok(mut region) => {
+                    region.fallbacks = fallbacks;
+                    region.prefault();
+                    region.lock(lock)?;
+                    if kind == PageKind::Transparent {
+                        region.thp_bytes = sys::thp_bytes_in(region.ptr as usize, region.mapped);
+                    }
+                    return Ok(region);
+                }
+                Err(e) => {
+                    fallbacks.push(format!("{}: {}", kind.name(), e));
+                    last_err = Some(e);
+                }
+            }
+        }
+        Err(last_err.expect("at least one page kind is always attempted"))
+    }
+
+    /// Writes one byte in every base page so every page is backed before the region is used.
+    fn prefault(&mut self) {
+        let step = self.page_size.min(PAGE_4K);
+        let mut off = 0;
+        while off < self.mapped {
+            // SAFETY: `off < mapped`, so the byte is inside the mapping we own; nothing else can see
+            // the region yet (it is being constructed). A volatile write of 0 keeps the zero fill
+            // and cannot be elided.
+            unsafe { std::ptr::write_volatile(self.ptr.add(off), 0) };
+            off += step;
+        }
+    }
+
+    fn lock(&mut self, lock: LockRequest) -> Result<()> {
+        if lock == LockRequest::Off {
+            return Ok(());
+        }
+        match sys::mlock(self.ptr, self.mapped) {
+            Ok(()) => self.locked = true,
+            Err(errno) if lock == LockRequest::Required => {
+                return Err(Error::LockRefused { bytes: self.mapped, errno });
+            }
+            Err(errno) => {
+                self.lock_error = Some(format!(
+                    "mlock refused ({}); raise the memlock limit (ulimit -l) or run with CAP_IPC_LOCK",
+                    errno_text(errno)
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
+    pub fn ptr(&self) -> *mut u8 {
+        self.ptr
+    }
+    pub fn mapped_bytes(&self) -> usize {
+        self.mapped
+    }
+    pub fn kind(&self) -> PageKind {
+        self.kind
+    }
+    pub fn page_size(&self) -> usize {
+        self.page_size
+    }
+    pub fn locked(&self) -> bool {
+        self.locked
+    }
+    /// Why an `Auto` lock did not happen, if it did not.
+    pub fn lock_error(&self) -> Option<&str> {
+        self.lock_error.as_deref()
+    }
+    /// For transparent huge pages: bytes the kernel backed with huge pages at map time.
+    pub fn thp_bytes(&self) -> usize {
+        self.thp_bytes
+    }
+    pub fn fallbacks(&self) -> &[String] {
+        &self.fallbacks
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        sys::unmap(self.ptr, self.mapped);
+    }
+}
+
+/// How many pages of `page` bytes fit `bytes`.
+fn pages_for(bytes: usize, page: usize) -> usize {
+    bytes.div_ceil(page)
+}
+
+#[cfg(target_os = "linux")]
+mod sys {
+    use super::*;
+
+    fn mmap(len: usize, extra_flags: libc::c_int) -> std::result::Result<*mut u8, i32> {
+        // SAFETY: an anonymous private mapping at an address of the kernel's choosing touches no
+        // existing memory; the result is checked against MAP_FAILED.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | extra_flags,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            Err(last_errno())
+        } else {
+            Ok(p as *mut u8)
+        }
+    }
+
+    fn hugetlb_hint(page: usize) -> String {
+        let kb = page / 1024;
+        if page == PAGE_2M {
+            format!("reserve 2 MiB pages as root with `sysctl vm.nr_hugepages=N` (or echo N > /sys/kernel/mm/hugepages/hugepages-{kb}kB/nr_hugepages), or use hugePages: 'auto'")
+        } else {
+            format!("reserve 1 GiB pages as root with `echo N > /sys/kernel/mm/hugepages/hugepages-{kb}kB/nr_hugepages` (best at boot: hugepagesz=1G hugepages=N), or use hugePages: 'auto'")
+        }
+    }
+
+    pub fn map(bytes: usize, kind: PageKind) -> Result<Region> {
+        let region = |ptr, mapped, page_size| Region {
+            ptr,
+            mapped,
+            kind,
+            page_size,
+            locked: false,
+            lock_error: None,
+            thp_bytes: 0,
+            fallbacks: Vec::new(),
+        };
+        match kind {
+            PageKind::Huge1G | PageKind::Huge2M => {
+                let (page, flag) = if kind == PageKind::Huge1G {
+                    (PAGE_1G, libc::MAP_HUGE_1GB)
+                } else {
+                    (PAGE_2M, libc::MAP_HUGE_2MB)
+                };
+                let n = pages_for(bytes, page);
+                let len = n * page;
+                // MAP_POPULATE makes the kernel fault every huge page in now, so a reservation
+                // that cannot be honoured fails here instead of SIGBUS on first touch.
+                mmap(len, libc::MAP_HUGETLB | flag | libc::MAP_POPULATE)
+                    .map(|p| region(p, len, page))
+                    .map_err(|errno| Error::HugePages {
+                        message: format!(
+                            "no {} huge pages to be had for {n} page(s) ({}; {} free): {}",
+                            if page == PAGE_1G { "1 GiB" } else { "2 MiB" },
+                            errno_text(errno),
+                            free_huge_pages(page).map_or("unknown".into(), |f| f.to_string()),
+                            hugetlb_hint(page)
+                        ),
+                    })
+            }
+            PageKind::Transparent => {
+                if thp_mode().as_deref() == Some("never") {
+                    return Err(Error::HugePages {
+                        message: "transparent huge pages are disabled (/sys/kernel/mm/transparent_hugepage/enabled is [never]): \
+                                  as root, echo madvise > /sys/kernel/mm/transparent_hugepage/enabled, or use hugePages: 'auto'"
+                            .into(),
+                    });
+                }
+                // Over-map by one huge page so the used part can start on a 2 MiB boundary, then
+                // give the unaligned ends back.
+                let len = pages_for(bytes, PAGE_2M) * PAGE_2M;
+                let raw = mmap(len + PAGE_2M, 0).map_err(|errno| Error::MapFailed { bytes: len, errno })?;
+                let start = (raw as usize).next_multiple_of(PAGE_2M);
+                let head = start - raw as usize;
+                let tail = PAGE_2M - head;
+                if head > 0 {
+                    unmap(raw, head);
+                }
+                if tail > 0 {
+                    unmap((start + len) as *mut u8, tail);
+                }
+                let p = start as *mut u8;
+                // SAFETY: [p, p+len) is a mapping we own; madvise only changes how it is backed.
+                let rc = unsafe { libc::madvise(p as *mut libc::c_void, len, libc::MADV_HUGEPAGE) };
+                if rc != 0 {
+                    let errno = last_errno();
+                    unmap(p, len);
+                    return Err(Error::HugePages {
+                        message: format!("madvise(MADV_HUGEPAGE) refused ({})", errno_text(errno)),
+                    });
+                }
+                Ok(region(p, len, PAGE_2M))
+            }
+            PageKind::Base => {
+                let len = pages_for(bytes, PAGE_4K) * PAGE_4K;
+                mmap(len, 0).map(|p| region(p, len, PAGE_4K)).map_err(|errno| Error::MapFailed { bytes: len, errno })
+            }
+        }
+    }
+
+    pub fn unmap(ptr: *mut u8, len: usize) {
+        // SAFETY: callers pass exactly a range they mapped and no longer use; hugetlb ranges are
+        // whole pages because `map` rounded them so.
+        unsafe { libc::munmap(ptr as *mut libc::c_void, len) };
+    }
+
+    pub fn mlock(ptr: *mut u8, len: usize) -> std::result::Result<(), i32> {
+        // SAFETY: locking a range we own has no effect on memory contents.
+        if unsafe { libc::mlock(ptr as *const libc::c_void, len) } == 0 {
+            Ok(())
+        } else {
+            Err(last_errno())
+        }
+    }
+
+    /// The bracketed THP mode ("always", "madvise", "never").
+    pub fn thp_mode() -> Option<String> {
+        let s = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").ok()?;
+        let start = s.find('[')? + 1;
+        let end = s[start..].find(']')? + start;
+        Some(s[start..end].to_string())
+    }
+
+    pub fn free_huge_pages(page: usize) -> Option<u64> {
+        let p = format!("/sys/kernel/mm/hugepages/hugepages-{}kB/free_hugepages", page / 1024);
+        std::fs::read_to_string(p).ok()?.trim().parse().ok()
+    }
+
+    /// AnonHugePages of the mapping that starts at `start`, from /proc/self/smaps.
+    pub fn thp_bytes_in(start: usize, len: usize) -> usize {
+        let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else { return 0 };
+        let mut inside = false;
+        let mut total = 0usize;
+        for line in smaps.lines() {
+            if let Some((range, _)) = line.split_once(' ') {
+                if let Some((a, b)) = range.split_once('-') {
+                    if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) {
+                        inside = a < start + len && b > start;
+                        continue;
+                    }
+                }
+            }
+            if inside {
+                if let Some(rest) = line.strip_prefix("AnonHugePages:") {
+                    let kb: usize = rest.trim().trim_end_matches("kB").trim().parse().unwrap_or(0);
+                    total += kb * 1024;
+                }
+            }
+        }
+        total
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod sys {
+    //! Portable fallback: page-aligned heap memory, no huge pages, no locking.
+    use super::*;
+    use std::alloc::{alloc_zeroed, dealloc, Layout as AllocLayout};
+
+    pub fn map(bytes: usize, kind: PageKind) -> Result<Region> {
+        if kind != PageKind::Base {
+            return Err(Error::HugePages { message: format!("{} pages are only supported on Linux", kind.name()) });
+        }
+        let len = pages_for(bytes, PAGE_4K) * PAGE_4K;
+        let layout = AllocLayout::from_size_align(len, PAGE_4K).map_err(|_| Error::MapFailed { bytes: len, errno: 0 })?;
+        // SAFETY: the layout has non-zero size.
+        let ptr = unsafe { alloc_zeroed(layout) };
+        if ptr.is_null() {
+            return Err(Error::MapFailed { bytes: len, errno: 12 });
+        }
+        Ok(Region { ptr, mapped: len, kind, page_size: PAGE_4K, locked: false, lock_error: None, thp_bytes: 0, fallbacks: Vec::new() })
+    }
+    pub fn unmap(ptr: *mut u8, len: usize) {
+        // SAFETY: allocated in `map` with exactly this size and alignment.
+        unsafe { dealloc(ptr, AllocLayout::from_size_align_unchecked(len, PAGE_4K)) }
+    }
+    pub fn mlock(_: *mut u8, _: usize) -> std::result::Result<(), i32> {
+        Err(95) // EOPNOTSUPP
+    }
+    pub fn thp_mode() -> Option<String> {
+        None
+    }
+    pub fn free_huge_pages(_: usize) -> Option<u64> {
+        None
+    }
+    pub fn thp_bytes_in(_: usize, _: usize) -> usize {
+        0
+    }
+}
+
+pub use sys::{free_huge_pages, thp_mode};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn total_huge(page: usize) -> u64 {
+        let p = format!("/sys/kernel/mm/hugepages/hugepages-{}kB/nr_hugepages", page / 1024);
+        std::fs::read_to_string(p).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
+    }
+
+    #[test]
+    fn base_pages_are_zeroed_whole_pages() {
+        let r = Region::map(10_000, PageRequest::Off, LockRequest::Off).unwrap();
+        assert_eq!(r.kind(), PageKind::Base);
+        assert_eq!(r.mapped_bytes(), 12_288);
+        assert!(!r.locked());
+        // SAFETY: reading bytes of a mapping we own.
+        let all_zero = (0..r.mapped_bytes()).all(|i| unsafe { *r.ptr().add(i) } == 0);
+        assert!(all_zero);
+    }
+
+    #[test]
+    fn auto_always_gets_some_pages_and_says_what_it_passed_over() {
+        let r = Region::map(3 << 20, PageRequest::Auto, LockRequest::Auto).unwrap();
+        assert!(r.mapped_bytes() >= 3 << 20);
+        assert_eq!(r.mapped_bytes() % r.page_size(), 0);
+        if r.kind() != PageKind::Huge2M {
+            assert!(r.fallbacks().iter().any(|f| f.starts_with("2m:")), "{:?}", r.fallbacks());
+        }
+        // Under Auto a lock either happened or left a reason.
+        assert!(r.locked() || r.lock_error().is_some());
+    }
+
+    #[test]
+    fn explicit_huge_pages_either_come_or_fail_with_how_to_reserve_them() {
+        for (req, page) in [(PageRequest::Huge2M, PAGE_2M), (PageRequest::Huge1G, PAGE_1G)] {
+            let free = free_huge_pages(page).unwrap_or(0);
+            match Region::map(page / 2, req, LockRequest::Off) {
+                Ok(r) => {
+                    assert!(free >= 1);
+                    assert_eq!(r.page_size(), page);
+                    assert_eq!(r.mapped_bytes(), page);
+                }
+                Err(Error::HugePages { message }) => {
+                    assert_eq!(free, 0, "{message}");
+                    assert!(message.contains("nr_hugepages"), "{message}");
+                }
+                Err(e) => panic!("unexpected error {e}"),
+            }
+        }
+        let _ = total_huge(PAGE_2M);
+    }
+
+    #[test]
+    fn more_huge_pages_than_reserved_fail_cleanly() {
+        let free = free_huge_pages(PAGE_2M).unwrap_or(0) as usize;
+        let e = Region::map((free + 1) * PAGE_2M, PageRequest::Huge2M, LockRequest::Off).err();
+        assert!(matches!(e, Some(Error::HugePages { .. })), "{e:?}");
+    }
+
+    #[test]
+    fn transparent_pages_are_aligned_and_report_their_backing() {
+        match Region::map(4 * PAGE_2M, PageRequest::Transparent, LockRequest::Off) {
+            Ok(r) => {
+                assert_eq!(r.ptr() as usize % PAGE_2M, 0);
+                assert!(r.thp_bytes() <= r.mapped_bytes());
+            }
+            Err(Error::HugePages { message }) => assert!(message.contains("never")),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn required_lock_is_honoured_as_root() {
+        let r = Region::map(1 << 20, PageRequest::Off, LockRequest::Required);
+        match r {
+            Ok(r) => assert!(r.locked()),
+            Err(e) => assert!(e.to_string().contains("memlock"), "{e}"),
+        }
+    }
+}

@@ -1,0 +1,405 @@
+//! Pinned replica threads and the hedged-read protocol between them and one requester.
+//!
+//! Protocol (no shared read-modify-write anywhere on the read path):
+//! - the requester writes the argument, then publishes a new sequence number in one cache-padded
+//!   `RequestLine`;
+//! - each replica thread sees the new sequence, loads *its own* copy, stores the value into its own
+//!   cache-padded `Lane`, then publishes the sequence there;
+//! - the requester polls the lanes and takes the first whose sequence matches; that replica won.
+//!   Late answers from losers carry an old sequence and are ignored.
+//!
+//! A parked thread is never waited for: when every lane that has not answered is parked, the
+//! requester reads a copy itself and wakes the threads for the requests that follow.
+//!
+//! This module owns the threads (spawn, pin, park, stop, join). It never allocates, locks or
+//! makes a system call on the read path, except `unpark` once per park episode.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::{JoinHandle, Thread};
+
+use crossbeam_utils::CachePadded;
+
+use crate::cores;
+use crate::error::{Error, Result};
+use crate::slab::Slab;
+use crate::tsc;
+
+/// How replica threads wait for work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpinPolicy {
+    /// Spin with a pause instruction forever: lowest latency, one full core per replica.
+    Busy,
+    /// Spin, then yield the core, then park after an idle spell; the next request wakes them.
+    Hybrid,
+    /// Park as soon as there is no work; reads that find them parked are served directly.
+    Sleep,
+}
+
+impl SpinPolicy {
+    pub fn parse(s: &str) -> Result<SpinPolicy> {
+        match s {
+            "busy" => Ok(SpinPolicy::Busy),
+            "hybrid" => Ok(SpinPolicy::Hybrid),
+            "sleep" => Ok(SpinPolicy::Sleep),
+            other => Err(Error::bad_option("spin", format!("must be 'busy', 'hybrid' or 'sleep', got {other:?}"))),
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            SpinPolicy::Busy => "busy",
+            SpinPolicy::Hybrid => "hybrid",
+            SpinPolicy::Sleep => "sleep",
+        }
+    }
+}
+
+/// Slots per batch request; longer batches go out as several requests.
+pub const BATCH_CAPACITY: usize = 4096;
+const BATCH_FLAG: u64 = 1 << 63;
+
+/// How long a requester waits for any answer before reading a copy itself (a stuck or descheduled
+/// thread must not hang a read). Hypervisor pauses of tens of ms are seen on small VMs.
+const ANSWER_TIMEOUT_NS: u64 = 200_000_000;
+
+/// Written by the requester only; read by every replica thread.
+struct RequestLine {
+    /// Sequence of the newest request. Release store by the requester (`post`), Acquire load by
+    /// the threads: pairs so that `arg` and the batch indices written before it are visible.
+    seq: AtomicU64,
+    /// A slot index, or `BATCH_FLAG | count` with the indices in `Shared::batch`.
+    arg: AtomicU64,
+    stop: AtomicBool,
+}
+
+/// Written by one replica thread only; read by the requester.
+struct Lane {
+    /// Sequence of the last request this thread answered. Release store by the thread after
+    /// `value`/`out`; Acquire load by the requester (`wait`).
+    seq: AtomicU64,
+    value: AtomicU64,
+    /// True while the thread is (about to be) parked. SeqCst store by the thread before its last
+    /// check of `RequestLine::seq`; Acquire load by the requester.
+    parked: AtomicBool,
+    /// Counts park episodes so the requester wakes each episode once.
+    park_epoch: AtomicU64,
+    /// The core the thread found itself on after pinning (sched_getcpu), or -1.
+    cpu: AtomicI64,
+    out: Box<[AtomicU64]>,
+}
+
+struct Shared {
+    request: CachePadded<RequestLine>,
+    lanes: Box<[CachePadded<Lane>]>,
+    /// Batch indices; written by the requester before it publishes the sequence. A thread that
+    /// lags behind may read indices of a newer request: they are atomics (no data race) and were
+    /// all range-checked by the requester, so it only computes an answer that will be ignored.
+    batch: Box<[AtomicU32]>,
+    slab: Arc<Slab>,
+    policy: SpinPolicy,
+    /// Idle ticks before a hybrid/sleep thread parks.
+    park_after: u64,
+    /// Idle ticks before a hybrid thread starts yielding its core.
+    yield_after: u64,
+}
+
+/// Which copy answered a hedged request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// Replica `r`'s thread answered first.
+    Replica(usize),
+    /// Every thread that had not answered was parked: the requester read a copy itself.
+    DirectWhileParked,
+    /// No answer within the timeout (a thread was descheduled): the requester read a copy itself.
+    DirectAfterTimeout,
+}
+
+pub struct ReplicaSet {
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+    handles: Vec<Thread>,
+    /// Requester-side: the sequence of the last request posted.
+    seq: u64,
+    /// Requester-side: the park epoch of each lane that was last woken.
+    woken: Vec<u64>,
+    timeout_ticks: u64,
+}
+
+impl ReplicaSet {
+    /// Spawns one thread per core in `cores` (replica r on `cores[r]`), each pinned before it
+    /// starts waiting, and returns once every thread is pinned and running.
+    pub fn start(slab: Arc<Slab>, cores: &[usize], policy: SpinPolicy, idle_us: u64) -> Result<ReplicaSet> {
+        let n = slab.layout().replicas();
+        assert_eq!(cores.len(), n, "one core per replica");
+        let lanes = (0..n)
+            .map(|_| {
+                CachePadded::new(Lane {
+                    seq: AtomicU64::new(0),
+                    value: AtomicU64::new(0),
+                    parked: AtomicBool::new(false),
+                    park_epoch: AtomicU64::new(0),
+                    cpu: AtomicI64::new(-1),
+                    out: (0..BATCH_CAPACITY).map(|_| AtomicU64::new(0)).collect(),
+                })
+            })
+            .collect();
+        let idle_ticks = tsc::from_ns(idle_us.saturating_mul(1000));
+        let shared = Arc::new(Shared {
+            request: CachePadded::new(RequestLine { seq: AtomicU64::new(0), arg: AtomicU64::new(0), stop: AtomicBool::new(false) }),
+            lanes,
+            batch: (0..BATCH_CAPACITY).map(|_| AtomicU32::new(0)).collect(),
+            slab,
+            policy,
+            park_after: idle_ticks,
+            yield_after: idle_ticks / 4,
+        });
+        let mut set = ReplicaSet {
+            shared: shared.clone(),
+            threads: Vec::with_capacity(n),
+            handles: Vec::with_capacity(n),
+            seq: 0,
+            woken: vec![0; n],
+            timeout_ticks: tsc::from_ns(ANSWER_TIMEOUT_NS),
+        };
+        let (ready_tx, ready_rx) = mpsc::channel::<std::result::Result<(), String>>();
+        for (r, &core) in cores.iter().enumerate() {
+            let shared = shared.clone();
+            let ready = ready_tx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("uslayer-r{r}"))
+                .stack_size(64 * 1024)
+                .spawn(move || {
+                    // Pin before anything else, so the thread never spins on a core it was not given.
+                    if !cores::pin_current(core) {
+                        let _ = ready.send(Err(format!("could not pin replica thread {r} to core {core}")));
+                        return;
+                    }
+                    shared.lanes[r].cpu.store(cores::current().map_or(-1, |c| c as i64), Ordering::Relaxed);
+                    let _ = ready.send(Ok(()));
+                    drop(ready);
+                    serve(&shared, r);
+                });
+            match spawned {
+                Ok(h) => {
+                    set.handles.push(h.thread().clone());
+                    set.threads.push(h);
+                }
+                Err(e) => {
+                    set.shutdown();
+                    return Err(Error::Thread { message: format!("could not spawn replica thread {r}: {e}") });
+                }
+            }
+        }
+        drop(ready_tx);
+        for _ in 0..n {
+            match ready_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(message)) => {
+                    set.shutdown();
+                    return Err(Error::Thread { message });
+                }
+                Err(_) => {
+                    set.shutdown();
+                    return Err(Error::Thread { message: "a replica thread exited during start-up".into() });
+                }
+            }
+        }
+        Ok(set)
+    }
+
+    /// The core each replica thread reported after pinning (sched_getcpu), if known.
+    pub fn thread_cpus(&self) -> Vec<Option<usize>> {
+        self.shared.lanes.iter().map(|l| usize::try_from(l.cpu.load(Ordering::Relaxed)).ok()).collect()
+    }
+
+    /// OS thread ids are not exposed; the count of live threads is.
+    pub fn thread_count(&self) -> usize {
+        self.threads.len()
+    }
+
+    /// Hedged read of slot `i`. The caller has range-checked `i`.
+    #[inline]
+    pub fn read(&mut self, i: u64) -> (u64, Answer) {
+        let seq = self.post(i);
+        match self.wait(seq) {
+            Ok(r) => (self.shared.lanes[r].value.load(Ordering::Relaxed), Answer::Replica(r)),
+            Err(answer) => (self.shared.slab.load_unchecked(0, i), answer),
+        }
+    }
+
+    /// Hedged read of many slots; `out[k]` gets slot `indices[k]`. The caller has range-checked
+    /// every index and matched the lengths. Returns the answer of each request (one per
+    /// `BATCH_CAPACITY` slots) through `on_answer`.
+    pub fn read_many(&mut self, indices: &[u32], out: &mut [u64], mut on_answer: impl FnMut(Answer)) {
+        for (idx, out) in indices.chunks(BATCH_CAPACITY).zip(out.chunks_mut(BATCH_CAPACITY)) {
+            for (cell, &i) in self.shared.batch.iter().zip(idx) {
+                // Relaxed: published by the Release store of the sequence in `post`.
+                cell.store(i, Ordering::Relaxed);
+            }
+            let seq = self.post(BATCH_FLAG | idx.len() as u64);
+            let answer = match self.wait(seq) {
+                Ok(r) => {
+                    for (o, cell) in out.iter_mut().zip(self.shared.lanes[r].out.iter()) {
+                        // Relaxed: ordered after the lane's Acquire-loaded sequence in `wait`.
+                        *o = cell.load(Ordering::Relaxed);
+                    }
+                    Answer::Replica(r)
+                }
+                Err(answer) => {
+                    for (o, &i) in out.iter_mut().zip(idx) {
+                        *o = self.shared.slab.load_unchecked(0, i as u64);
+                    }
+                    answer
+                }
+            };
+            on_answer(answer);
+        }
+    }
+
+    #[inline(always)]
+    fn post(&mut self, arg: u64) -> u64 {
+        self.seq += 1;
+        let req = &self.shared.request;
+        // Relaxed: published by the Release store of `seq` just below.
+        req.arg.store(arg, Ordering::Relaxed);
+        // Release: pairs with the Acquire load of `seq` in `serve`.
+        req.seq.store(self.seq, Ordering::Release);
+        self.seq
+    }
+
+    /// Waits for the first lane that answers `seq`. Err when no awake thread is left to answer
+    /// (every unanswered lane parked) or the timeout passed; the caller then reads a copy itself.
+    #[inline(always)]
+    fn wait(&mut self, seq: u64) -> std::result::Result<usize, Answer> {
+        let lanes = &self.shared.lanes;
+        let mut polls: u32 = 0;
+        let mut started = 0u64;
+        loop {
+            for (r, lane) in lanes.iter().enumerate() {
+                // Acquire: pairs with the Release store of the lane's sequence in `serve`, so its
+                // `value`/`out` are visible.
+                if lane.seq.load(Ordering::Acquire) == seq {
+                    return Ok(r);
+                }
+            }
+            polls = polls.wrapping_add(1);
+            if polls % 8 == 0 {
+                let mut awake = 0;
+                for (r, lane) in lanes.iter().enumerate() {
+                    // Acquire: pairs with the thread's SeqCst store of `parked`.
+                    if lane.parked.load(Ordering::Acquire) {
+                        let epoch = lane.park_epoch.load(Ordering::Relaxed);
+                        if self.woken[r] != epoch {
+                            self.woken[r] = epoch;
+                            self.handles[r].unpark();
+                        }
+                    } else {
+                        awake += 1;
+                    }
+                }
+                if awake == 0 {
+                    return Err(Answer::DirectWhileParked);
+                }
+                if started == 0 {
+                    started = tsc::now();
+                } else if polls % 1024 == 0 && tsc::now().wrapping_sub(started) > self.timeout_ticks {
+                    return Err(Answer::DirectAfterTimeout);
+                }
+            }
+            std::hint::spin_loop();
+        }
+    }
+
+    fn shutdown(&mut self) {
+        // Release: pairs with the Relaxed-then-spin reads of `stop` in `serve`; the threads need
+        // no data from before it, only to see it eventually.
+        self.shared.request.stop.store(true, Ordering::Release);
+        for h in &self.handles {
+            h.unpark();
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        self.handles.clear();
+    }
+
+    /// Stops and joins every replica thread.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+}
+
+impl Drop for ReplicaSet {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The replica thread's loop: answer requests from copy `r` until told to stop.
+fn serve(shared: &Shared, r: usize) {
+    let req = &shared.request;
+    let lane = &shared.lanes[r];
+    let slab = &*shared.slab;
+    let slots = slab.layout().slots();
+    // Acquire: pairs with the Release store in `post`; start from the current request so an old
+    // one is never answered as new.
+    let mut last = req.seq.load(Ordering::Acquire);
+    let mut idle_since = tsc::now();
+    let mut polls: u32 = 0;
+    loop {
+        // Acquire: pairs with the Release store of `seq` in `post`, making `arg` and the batch visible.
+        let s = req.seq.load(Ordering::Acquire);
+        if s != last {
+            last = s;
+            let arg = req.arg.load(Ordering::Relaxed);
+            if arg & BATCH_FLAG != 0 {
+                let n = ((arg & !BATCH_FLAG) as usize).min(BATCH_CAPACITY);
+                for (o, cell) in lane.out[..n].iter().zip(shared.batch.iter()) {
+                    let i = cell.load(Ordering::Relaxed) as u64;
+                    // The range check guards against a lagging read of a newer request's
+                    // count/indices mix; every stored index was checked by the requester.
+                    if i < slots {
+                        o.store(slab.load_unchecked(r, i), Ordering::Relaxed);
+                    }
+                }
+            } else if arg < slots {
+                lane.value.store(slab.load_unchecked(r, arg), Ordering::Relaxed);
+            }
+            // Release: pairs with the Acquire load of the lane's sequence in `wait`.
+            lane.seq.store(s, Ordering::Release);
+            if shared.policy != SpinPolicy::Busy {
+                idle_since = tsc::now();
+            }
+            continue;
+        }
+        // Relaxed: stop carries no data; it only has to become visible eventually.
+        if req.stop.load(Ordering::Relaxed) {
+            return;
+        }
+        std::hint::spin_loop();
+        if shared.policy == SpinPolicy::Busy {
+            continue;
+        }
+        polls = polls.wrapping_add(1);
+        if polls % 64 != 0 {
+            continue;
+        }
+        let idle = tsc::now().wrapping_sub(idle_since);
+        if idle >= shared.park_after {
+            lane.park_epoch.store(lane.park_epoch.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            // SeqCst on both the flag store and the re-check below (and Acquire on the requester's
+            // side, which re-polls): either the requester sees `parked` and wakes us, or we see its
+            // new sequence here and do not park. A wake before `park()` is not lost: the park
+            // token makes `park()` return at once.
+            lane.parked.store(true, Ordering::SeqCst);
+            if req.seq.load(Ordering::SeqCst) == last && !req.stop.load(Ordering::SeqCst) {
+                std::thread::park();
+            }
+            // Release: pairs with the requester's Acquire load of `parked`.
+            lane.parked.store(false, Ordering::Release);
+            idle_since = tsc::now();
+        } else if shared.policy == SpinPolicy::Sleep || idle > shared.yield_after {
+            std::thread::yield_now();
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! The mirrored slab: a region laid out as N interleaved copies of every 64-bit slot.
+//!
+//! Every access to slot memory is a whole 8-byte atomic load or store, so no reader on any thread
+//! can ever see a torn value. Writes store every replica before they return. No allocation, no
+//! locking on any read or write path.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{Error, Result};
+use crate::layout::Layout;
+use crate::region::{LockRequest, PageRequest, Region};
+
+pub struct Slab {
+    region: Region,
+    layout: Layout,
+}
+
+impl Slab {
+    pub fn new(layout: Layout, pages: PageRequest, lock: LockRequest) -> Result<Slab> {
+        let region = Region::map(layout.span(), pages, lock)?;
+        Ok(Slab { region, layout })
+    }
+
+    #[inline(always)]
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+    pub fn region(&self) -> &Region {
+        &self.region
+    }
+
+    /// The cell holding replica `r`'s copy of slot `i`. Callers guarantee `r < replicas` and
+    /// `i < slots`.
+    #[inline(always)]
+    fn cell(&self, r: usize, i: u64) -> &AtomicU64 {
+        let off = self.layout.offset(r, i);
+        // SAFETY: for r < replicas and i < slots, `off + 8 <= layout.span() <= region.mapped_bytes()`
+        // (layout tests pin this), `off` is a multiple of 8 and the region is page-aligned, so the
+        // pointer is in bounds and aligned for AtomicU64. The region lives as long as `self`, and
+        // every access to slot memory goes through atomics, so shared references are sound.
+        unsafe { &*(self.region.ptr().add(off) as *const AtomicU64) }
+    }
+
+    /// Address of replica `r`'s copy of slot `i` (for probes and placement checks).
+    pub fn address(&self, r: usize, i: u64) -> Result<usize> {
+        self.check_replica(r)?;
+        self.layout.check_slot(i)?;
+        Ok(self.cell(r, i) as *const AtomicU64 as usize)
+    }
+
+    /// Loads replica `r`'s copy of slot `i`, with no bounds checks.
+    ///
+    /// Relaxed: a slot is an independent word; no other memory is published through it. Whole
+    /// 8-byte atomic loads can never observe half of a store.
+    #[inline(always)]
+    pub(crate) fn load_unchecked(&self, r: usize, i: u64) -> u64 {
+        self.cell(r, i).load(Ordering::Relaxed)
+    }
+
+    /// Loads replica `r`'s copy of slot `i`.
+    #[inline]
+    pub fn read_replica(&self, r: usize, i: u64) -> Result<u64> {
+        self.check_replica(r)?;
+        self.layout.check_slot(i)?;
+        Ok(self.load_unchecked(r, i))
+    }
+
+    /// Stores `v` into every replica of slot `i`, returning once all are stored.
+    ///
+    /// Release: pairs with nothing that depends on order between slots; it makes the stores
+    /// visible no later than any later store by this thread, so a reader that sees a later write
+    /// anywhere also sees this one. (On x86_64 this compiles to plain moves.)
+    #[inline]
+    pub fn write(&self, i: u64, v: u64) -> Result<()> {
+        self.layout.check_slot(i)?;
+        self.write_unchecked(i, v);
+        Ok(())
+    }
+
+    #[inline(always)]
+    pub(crate) fn write_unchecked(&self, i: u64, v: u64) {
+        for r in 0..self.layout.replicas() {
+            self.cell(r, i).store(v, Ordering::Release);
+        }
+    }
+
+    /// Writes many slots; all indices are checked before anything is stored.
+    pub fn write_many(&self, indices: &[u32], values: &[u64]) -> Result<()> {
+        if indices.len() != values.len() {
+            return Err(Error::LengthMismatch { indices: indices.len(), values: values.len() });
+        }
+        self.check_all(indices)?;
+        for (&i, &v) in indices.iter().zip(values) {
+            self.write_unchecked(i as u64, v);
+        }
+        Ok(())
+    }
+
+    /// Reads many slots from replica `r`; all indices are checked first.
+    pub fn read_many_replica(&self, r: usize, indices: &[u32], out: &mut [u64]) -> Result<()> {
+        self.check_replica(r)?;
+        if indices.len() != out.len() {
+            return Err(Error::LengthMismatch { indices: indices.len(), values: out.len() });
+        }
+        self.check_all(indices)?;
+        for (o, &i) in out.iter_mut().zip(indices) {
+            *o = self.load_unchecked(r, i as u64);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn check_all(&self, indices: &[u32]) -> Result<()> {
+        let slots = self.layout.slots();
+        match indices.iter().find(|&&i| i as u64 >= slots) {
+            Some(&bad) => Err(Error::SlotOutOfRange { index: bad as u64, slots }),
+            None => Ok(()),
+        }
+    }
+
+    #[inline]
+    fn check_replica(&self, r: usize) -> Result<()> {
+        if r < self.layout.replicas() {
+            Ok(())
+        } else {
+            Err(Error::ReplicaOutOfRange { replica: r, replicas: self.layout.replicas() })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slab(slots: u64, replicas: usize, off: usize) -> Slab {
+        Slab::new(Layout::new(slots, replicas, off).unwrap(), PageRequest::Off, LockRequest::Off).unwrap()
+    }
+
+    #[test]
+    fn write_reaches_every_replica() {
+        for n in 2..=8 {
+            let s = slab(1000, n, 64);
+            for i in (0..1000).step_by(7) {
+                s.write(i, i * 0x0101_0101_0101 + 1).unwrap();
+            }
+            for i in (0..1000).step_by(7) {
+                for r in 0..n {
+                    assert_eq!(s.read_replica(r, i).unwrap(), i * 0x0101_0101_0101 + 1);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn writes_do_not_touch_other_slots() {
+        let s = slab(300, 3, 256);
+        s.write(5, u64::MAX).unwrap();
+        for i in 0..300 {
+            for r in 0..3 {
+                assert_eq!(s.read_replica(r, i).unwrap(), if i == 5 { u64::MAX } else { 0 });
+            }
+        }
+    }
+
+    #[test]
+    fn out_of_range_is_refused_before_anything_is_stored() {
+        let s = slab(10, 2, 256);
+        assert_eq!(s.write(10, 1).unwrap_err(), Error::SlotOutOfRange { index: 10, slots: 10 });
+        assert!(s.read_replica(2, 0).is_err());
+        assert!(s.write_many(&[1, 2, 10], &[1, 2, 3]).is_err());
+        assert_eq!(s.read_replica(0, 1).unwrap(), 0, "nothing stored by a refused batch");
+        assert!(matches!(s.write_many(&[1], &[1, 2]).unwrap_err(), Error::LengthMismatch { .. }));
+    }
+
+    #[test]
+    fn addresses_follow_the_layout() {
+        let s = slab(100, 2, 256);
+        assert_eq!(s.address(1, 3).unwrap() - s.address(0, 3).unwrap(), 256);
+        assert_eq!(s.address(0, 0).unwrap(), s.region().ptr() as usize);
+    }
+}

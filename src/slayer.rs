@@ -1,0 +1,258 @@
+//! The engine's front door: a mirrored slab plus its replica threads, for one requester.
+//!
+//! `Slayer` ties a `Slab` (memory + layout), a core `Placement` and an optional running
+//! `ReplicaSet` together and counts what reads did. Reads take `&mut self`: one request in flight
+//! per requester is enforced by the borrow checker, not by a lock. Writes take `&self` and may also
+//! come from other threads through `writer()`.
+
+use std::sync::Arc;
+
+use crate::cores::{self, Placement};
+use crate::error::{Error, Result};
+use crate::layout::Layout;
+use crate::region::{LockRequest, PageKind, PageRequest};
+use crate::replicas::{ReplicaSet, SpinPolicy};
+use crate::slab::Slab;
+use crate::stats::{Recorder, Stats};
+use crate::tsc;
+
+/// Everything `Slayer::new` needs. `Options::new(slots)` gives the documented defaults.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub slots: u64,
+    pub replicas: usize,
+    pub channel_offset: usize,
+    pub pages: PageRequest,
+    pub lock: LockRequest,
+    pub cores: Option<Vec<usize>>,
+    pub spin: SpinPolicy,
+    /// Idle time before hybrid/sleep threads park; None = the policy's default.
+    pub idle_us: Option<u64>,
+    pub start: bool,
+    pub record_latency: bool,
+}
+
+impl Options {
+    pub fn new(slots: u64) -> Options {
+        Options {
+            slots,
+            replicas: 2,
+            channel_offset: 256,
+            pages: PageRequest::Auto,
+            lock: LockRequest::Auto,
+            cores: None,
+            spin: SpinPolicy::Busy,
+            idle_us: None,
+            start: true,
+            record_latency: false,
+        }
+    }
+}
+
+/// Default idle spell before parking, per policy.
+pub fn default_idle_us(spin: SpinPolicy) -> u64 {
+    match spin {
+        SpinPolicy::Busy => u64::MAX,
+        SpinPolicy::Hybrid => 2_000,
+        SpinPolicy::Sleep => 0,
+    }
+}
+
+/// What a slab got and how it runs: the truth, for `info()`.
+#[derive(Clone, Debug)]
+pub struct Info {
+    pub slots: u64,
+    pub replicas: usize,
+    pub channel_offset: usize,
+    pub page_kind: PageKind,
+    pub page_size: usize,
+    pub mapped_bytes: usize,
+    /// For transparent huge pages: how much the kernel backed with huge pages.
+    pub thp_bytes: usize,
+    pub locked: bool,
+    pub lock_error: Option<String>,
+    /// Page kinds tried and passed over, with the reason.
+    pub page_fallbacks: Vec<String>,
+    pub cores: Vec<usize>,
+    /// The core each running thread reported from inside itself (sched_getcpu), when running.
+    pub thread_cpus: Vec<Option<usize>>,
+    pub shared_cores: bool,
+    pub placement_note: Option<String>,
+    pub spin: SpinPolicy,
+    pub idle_us: u64,
+    pub running: bool,
+    pub allowed_cpus: Vec<usize>,
+    pub recording: bool,
+}
+
+pub struct Slayer {
+    slab: Arc<Slab>,
+    placement: Placement,
+    spin: SpinPolicy,
+    idle_us: u64,
+    replicas: Option<ReplicaSet>,
+    recorder: Recorder,
+    allowed: Vec<usize>,
+}
+
+impl Slayer {
+    pub fn new(opts: Options) -> Result<Slayer> {
+        let layout = Layout::new(opts.slots, opts.replicas, opts.channel_offset)?;
+        let allowed = cores::allowed();
+        // Choose cores before mapping, so a bad core list fails fast and cheaply.
+        let placement = cores::choose(opts.replicas, opts.cores.as_deref(), &allowed, cores::current())?;
+        let slab = Arc::new(Slab::new(layout, opts.pages, opts.lock)?);
+        let mut s = Slayer {
+            slab,
+            placement,
+            spin: opts.spin,
+            idle_us: opts.idle_us.unwrap_or(default_idle_us(opts.spin)),
+            replicas: None,
+            recorder: Recorder::new(opts.replicas, opts.record_latency),
+            allowed,
+        };
+        if opts.start {
+            s.start()?;
+        }
+        Ok(s)
+    }
+
+    /// Starts the replica threads (no-op when running).
+    pub fn start(&mut self) -> Result<()> {
+        if self.replicas.is_none() {
+            self.replicas = Some(ReplicaSet::start(self.slab.clone(), &self.placement.cores, self.spin, self.idle_us)?);
+        }
+        Ok(())
+    }
+
+    /// Stops and joins the replica threads (no-op when stopped). Reads keep working, directly.
+    pub fn stop(&mut self) {
+        if let Some(set) = self.replicas.take() {
+            set.stop();
+        }
+    }
+
+    pub fn running(&self) -> bool {
+        self.replicas.is_some()
+    }
+
+    #[inline(always)]
+    pub fn slots(&self) -> u64 {
+        self.slab.layout().slots()
+    }
+
+    pub fn replica_count(&self) -> usize {
+        self.slab.layout().replicas()
+    }
+
+    /// Reads slot `i`: hedged when the threads run, from replica 0 when they are stopped.
+    #[inline]
+    pub fn read(&mut self, i: u64) -> Result<u64> {
+        self.slab.layout().check_slot(i)?;
+        let t0 = if self.recorder.recording() { tsc::now() } else { 0 };
+        let v = match &mut self.replicas {
+            Some(set) => {
+                let (v, answer) = set.read(i);
+                self.recorder.answer(answer);
+                v
+            }
+            None => {
+                self.recorder.direct(1);
+                self.slab.load_unchecked(0, i)
+            }
+        };
+        if self.recorder.recording() {
+            self.recorder.latency(tsc::now().wrapping_sub(t0));
+        }
+        Ok(v)
+    }
+
+    /// A hedged read that refuses when the threads are stopped.
+    pub fn read_hedged(&mut self, i: u64) -> Result<u64> {
+        if self.replicas.is_none() {
+            return Err(Error::Stopped { what: "replica threads are stopped: call start() before a hedged read" });
+        }
+        self.read(i)
+    }
+
+    /// Reads replica `r`'s copy directly, without threads (baselines, checks).
+    #[inline]
+    pub fn read_replica(&self, r: usize, i: u64) -> Result<u64> {
+        self.slab.read_replica(r, i)
+    }
+
+    /// Reads many slots in one request per `BATCH_CAPACITY`; results equal reading one by one.
+    pub fn read_many(&mut self, indices: &[u32], out: &mut [u64]) -> Result<()> {
+        if indices.len() != out.len() {
+            return Err(Error::LengthMismatch { indices: indices.len(), values: out.len() });
+        }
+        self.slab.check_all(indices)?;
+        match &mut self.replicas {
+            Some(set) => {
+                let rec = &mut self.recorder;
+                set.read_many(indices, out, |a| rec.answer(a));
+            }
+            None => {
+                self.slab.read_many_replica(0, indices, out)?;
+                self.recorder.direct(indices.len() as u64);
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores `v` in every replica of slot `i`; returns once all are stored.
+    #[inline]
+    pub fn write(&self, i: u64, v: u64) -> Result<()> {
+        self.slab.write(i, v)
+    }
+
+    pub fn write_many(&self, indices: &[u32], values: &[u64]) -> Result<()> {
+        self.slab.write_many(indices, values)
+    }
+
+    /// A handle for writing (and direct reads) from other threads while this one reads.
+    pub fn writer(&self) -> Arc<Slab> {
+        self.slab.clone()
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.recorder.snapshot()
+    }
+
+    pub fn reset_stats(&mut self) {
+        self.recorder.reset();
+    }
+
+    pub fn info(&self) -> Info {
+        let region = self.slab.region();
+        let layout = self.slab.layout();
+        Info {
+            slots: layout.slots(),
+            replicas: layout.replicas(),
+            channel_offset: layout.channel_offset(),
+            page_kind: region.kind(),
+            page_size: region.page_size(),
+            mapped_bytes: region.mapped_bytes(),
+            thp_bytes: region.thp_bytes(),
+            locked: region.locked(),
+            lock_error: region.lock_error().map(str::to_string),
+            page_fallbacks: region.fallbacks().to_vec(),
+            cores: self.placement.cores.clone(),
+            thread_cpus: self.replicas.as_ref().map(|r| r.thread_cpus()).unwrap_or_default(),
+            shared_cores: self.placement.shared,
+            placement_note: self.placement.note.clone(),
+            spin: self.spin,
+            idle_us: self.idle_us,
+            running: self.running(),
+            allowed_cpus: self.allowed.clone(),
+            recording: self.recorder.recording(),
+        }
+    }
+}
+
+impl Drop for Slayer {
+    fn drop(&mut self) {
+        // Threads hold the slab through an Arc; stop them first so the unmap happens here.
+        self.stop();
+    }
+}

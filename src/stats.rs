@@ -1,0 +1,121 @@
+//! Read counters and the optional per-read latency histogram.
+//!
+//! Owned by the requester (no atomics, no sharing). Recording is a TSC difference and one
+//! histogram increment; no allocation after construction.
+
+use hdrhistogram::Histogram;
+
+use crate::replicas::Answer;
+use crate::tsc;
+
+/// Latency percentiles in nanoseconds.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Percentiles {
+    pub count: u64,
+    pub min: u64,
+    pub mean: f64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub p9999: u64,
+    pub max: u64,
+}
+
+impl Percentiles {
+    pub fn of(h: &Histogram<u64>) -> Percentiles {
+        if h.is_empty() {
+            return Percentiles::default();
+        }
+        Percentiles {
+            count: h.len(),
+            min: h.min(),
+            mean: h.mean(),
+            p50: h.value_at_quantile(0.5),
+            p90: h.value_at_quantile(0.9),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            p9999: h.value_at_quantile(0.9999),
+            max: h.max(),
+        }
+    }
+}
+
+/// A histogram of nanosecond latencies, 1 ns to 10 s at 3 significant digits.
+pub fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 10_000_000_000, 3).expect("static histogram bounds are valid")
+}
+
+/// A snapshot of what a slab's reads did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Stats {
+    /// Reads answered by a replica thread.
+    pub hedged: u64,
+    /// Reads served from one copy by the requester (threads stopped).
+    pub direct: u64,
+    /// Reads that found every thread parked, were served directly and woke the threads.
+    pub direct_while_parked: u64,
+    /// Reads that got no answer in time (a thread descheduled) and were served directly.
+    pub direct_after_timeout: u64,
+    /// Hedged wins per replica.
+    pub wins: Vec<u64>,
+    /// Per-read latency, when recording was asked for.
+    pub latency: Option<Percentiles>,
+}
+
+pub(crate) struct Recorder {
+    stats: Stats,
+    hist: Option<Histogram<u64>>,
+}
+
+impl Recorder {
+    pub fn new(replicas: usize, record_latency: bool) -> Recorder {
+        Recorder {
+            stats: Stats { wins: vec![0; replicas], ..Stats::default() },
+            hist: record_latency.then(latency_histogram),
+        }
+    }
+
+    #[inline(always)]
+    pub fn recording(&self) -> bool {
+        self.hist.is_some()
+    }
+
+    #[inline(always)]
+    pub fn answer(&mut self, a: Answer) {
+        match a {
+            Answer::Replica(r) => {
+                self.stats.hedged += 1;
+                self.stats.wins[r] += 1;
+            }
+            Answer::DirectWhileParked => self.stats.direct_while_parked += 1,
+            Answer::DirectAfterTimeout => self.stats.direct_after_timeout += 1,
+        }
+    }
+
+    #[inline(always)]
+    pub fn direct(&mut self, n: u64) {
+        self.stats.direct += n;
+    }
+
+    #[inline(always)]
+    pub fn latency(&mut self, ticks: u64) {
+        if let Some(h) = &mut self.hist {
+            h.saturating_record(tsc::to_ns(ticks).max(1));
+        }
+    }
+
+    pub fn snapshot(&self) -> Stats {
+        let mut s = self.stats.clone();
+        s.latency = self.hist.as_ref().map(Percentiles::of);
+        s
+    }
+
+    pub fn reset(&mut self) {
+        let n = self.stats.wins.len();
+        self.stats = Stats { wins: vec![0; n], ..Stats::default() };
+        if let Some(h) = &mut self.hist {
+            h.reset();
+        }
+    }
+}

@@ -1,0 +1,313 @@
+//! Behaviour of the engine as a whole: reads through every path, threads on their cores, nothing
+//! left behind, writers racing readers, spin policies. Asserts behaviour, never speed.
+//!
+//! Tests that start replica threads take `SERIAL` so spinning threads never compete with each
+//! other on a 2-vCPU machine; they use `hybrid` where they do not test `busy` itself.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use ultraslayer::{Error, LockRequest, Options, PageKind, PageRequest, Slayer, SpinPolicy};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn opts(slots: u64, replicas: usize, spin: SpinPolicy) -> Options {
+    let mut o = Options::new(slots);
+    o.replicas = replicas;
+    o.spin = spin;
+    o.pages = PageRequest::Off;
+    o.lock = LockRequest::Off;
+    o
+}
+
+fn task_names() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
+        .map(|s| s.trim().to_string())
+        .collect()
+}
+
+fn replica_threads_alive() -> usize {
+    task_names().iter().filter(|n| n.starts_with("uslayer-r")).count()
+}
+
+/// A self-checking value: the low 32 bits are a hash of the high 32, so any mix of two values
+/// fails the check.
+fn pattern(k: u32) -> u64 {
+    ((k as u64) << 32) | (k.wrapping_mul(0x9E37_79B9) ^ 0xA5A5_5A5A) as u64
+}
+fn is_pattern(v: u64) -> bool {
+    v == 0 || pattern((v >> 32) as u32) == v
+}
+
+#[test]
+fn round_trips_through_every_read_path_for_every_replica_count() {
+    let _g = serial();
+    for n in 2..=8 {
+        let mut s = Slayer::new(opts(5000, n, SpinPolicy::Hybrid)).unwrap();
+        let idx: Vec<u32> = (0..5000).step_by(3).collect();
+        for &i in &idx {
+            s.write(i as u64, pattern(i) ^ n as u64).unwrap();
+        }
+        for &i in &idx {
+            let want = pattern(i) ^ n as u64;
+            for r in 0..n {
+                assert_eq!(s.read_replica(r, i as u64).unwrap(), want, "n={n} r={r} i={i}");
+            }
+            assert_eq!(s.read(i as u64).unwrap(), want);
+            assert_eq!(s.read_hedged(i as u64).unwrap(), want);
+        }
+        let mut out = vec![0u64; idx.len()];
+        s.read_many(&idx, &mut out).unwrap();
+        for (k, &i) in idx.iter().enumerate() {
+            assert_eq!(out[k], pattern(i) ^ n as u64);
+        }
+        s.stop();
+        let mut out2 = vec![0u64; idx.len()];
+        s.read_many(&idx, &mut out2).unwrap();
+        assert_eq!(out, out2, "direct batch equals hedged batch");
+        for &i in idx.iter().take(50) {
+            assert_eq!(s.read(i as u64).unwrap(), pattern(i) ^ n as u64);
+        }
+    }
+}
+
+#[test]
+fn batch_reads_equal_single_reads_across_request_boundaries() {
+    let _g = serial();
+    let mut s = Slayer::new(opts(20_000, 3, SpinPolicy::Hybrid)).unwrap();
+    for i in 0..20_000u64 {
+        s.write(i, i * 7 + 1).unwrap();
+    }
+    // 10_001 indices: three requests of BATCH_CAPACITY and a partial one, in shuffled order.
+    let idx: Vec<u32> = (0..10_001u32).map(|k| (k.wrapping_mul(7919)) % 20_000).collect();
+    let mut out = vec![0u64; idx.len()];
+    s.read_many(&idx, &mut out).unwrap();
+    for (k, &i) in idx.iter().enumerate() {
+        assert_eq!(out[k], s.read(i as u64).unwrap());
+    }
+    let mut empty: [u64; 0] = [];
+    s.read_many(&[], &mut empty).unwrap();
+}
+
+#[test]
+fn bad_indices_and_lengths_are_refused_without_touching_anything() {
+    let _g = serial();
+    let mut s = Slayer::new(opts(100, 2, SpinPolicy::Hybrid)).unwrap();
+    assert_eq!(s.read(100).unwrap_err(), Error::SlotOutOfRange { index: 100, slots: 100 });
+    assert!(s.write(u64::MAX, 1).is_err());
+    assert!(s.read_replica(2, 0).is_err());
+    let mut out = [0u64; 2];
+    assert!(matches!(s.read_many(&[1, 100], &mut out).unwrap_err(), Error::SlotOutOfRange { index: 100, .. }));
+    assert!(matches!(s.read_many(&[1], &mut out).unwrap_err(), Error::LengthMismatch { .. }));
+    assert!(s.write_many(&[0, 100], &[1, 2]).is_err());
+    assert_eq!(s.read(0).unwrap(), 0);
+    s.stop();
+    assert!(matches!(s.read_hedged(0).unwrap_err(), Error::Stopped { .. }));
+}
+
+#[test]
+fn replica_threads_run_on_their_cores_and_stop_leaves_none_behind() {
+    let _g = serial();
+    let allowed = ultraslayer::cores::allowed();
+    let before = replica_threads_alive();
+    let mut o = opts(1000, 2, SpinPolicy::Hybrid);
+    let cores: Vec<usize> = (0..2).map(|k| allowed[k % allowed.len()]).collect();
+    if allowed.len() >= 2 {
+        o.cores = Some(cores.clone());
+    }
+    let mut s = Slayer::new(o).unwrap();
+    let info = s.info();
+    assert!(info.running);
+    assert_eq!(info.thread_cpus.len(), 2);
+    for (r, cpu) in info.thread_cpus.iter().enumerate() {
+        assert_eq!(*cpu, Some(info.cores[r]), "replica {r} reported it runs on {cpu:?}");
+    }
+    assert_eq!(replica_threads_alive(), before + 2);
+    assert!(task_names().iter().any(|n| n == "uslayer-r0"));
+    s.stop();
+    assert_eq!(replica_threads_alive(), before);
+    s.start().unwrap();
+    assert_eq!(replica_threads_alive(), before + 2);
+    drop(s);
+    assert_eq!(replica_threads_alive(), before);
+}
+
+#[test]
+fn bad_cores_are_refused_by_name() {
+    let allowed = ultraslayer::cores::allowed();
+    let mut o = opts(10, 2, SpinPolicy::Hybrid);
+    o.cores = Some(vec![allowed[0], 4095]);
+    let e = Slayer::new(o).err().unwrap();
+    assert!(matches!(e, Error::CoreNotAllowed { core: 4095, .. }), "{e}");
+    assert!(e.to_string().contains("4095"));
+    let mut o = opts(10, 2, SpinPolicy::Hybrid);
+    o.cores = Some(vec![allowed[0], allowed[0]]);
+    assert!(matches!(Slayer::new(o).err().unwrap(), Error::CoreListedTwice { .. }));
+}
+
+#[test]
+fn default_placement_on_a_small_machine_shares_and_says_so() {
+    let _g = serial();
+    let s = Slayer::new(opts(10, 8, SpinPolicy::Sleep)).unwrap();
+    let info = s.info();
+    assert_eq!(info.cores.len(), 8);
+    let allowed = ultraslayer::cores::allowed();
+    assert!(info.cores.iter().all(|c| allowed.contains(c)));
+    if allowed.len() < 9 {
+        assert!(info.shared_cores);
+        assert!(info.placement_note.unwrap().contains("share"));
+    }
+}
+
+#[test]
+fn a_reader_racing_a_writer_sees_only_values_that_were_written() {
+    let _g = serial();
+    for spin in [SpinPolicy::Hybrid, SpinPolicy::Busy] {
+        let mut s = Slayer::new(opts(64, 2, spin)).unwrap();
+        let w = s.writer();
+        let done = Arc::new(AtomicBool::new(false));
+        let d = done.clone();
+        let writer = std::thread::spawn(move || {
+            let mut k = 1u32;
+            while !d.load(Ordering::Relaxed) {
+                for i in 0..64 {
+                    w.write(i, pattern(k.wrapping_add(i as u32))).unwrap();
+                }
+                k = k.wrapping_add(1);
+                if k % 64 == 0 {
+                    std::thread::yield_now();
+                }
+            }
+        });
+        let t0 = Instant::now();
+        let mut reads = 0u64;
+        let idx: Vec<u32> = (0..64).collect();
+        let mut out = vec![0u64; 64];
+        while t0.elapsed() < Duration::from_millis(400) {
+            for i in 0..64 {
+                let v = s.read(i).unwrap();
+                assert!(is_pattern(v), "torn or unwritten value {v:#x} at {i}");
+                reads += 1;
+            }
+            s.read_many(&idx, &mut out).unwrap();
+            assert!(out.iter().all(|&v| is_pattern(v)));
+        }
+        done.store(true, Ordering::Relaxed);
+        writer.join().unwrap();
+        assert!(reads > 0);
+        let st = s.stats();
+        assert_eq!(st.wins.iter().sum::<u64>(), st.hedged);
+    }
+}
+
+#[test]
+fn busy_threads_answer_reads_and_count_their_wins() {
+    let _g = serial();
+    let mut o = opts(1024, 2, SpinPolicy::Busy);
+    o.record_latency = true;
+    let mut s = Slayer::new(o).unwrap();
+    s.write(5, 55).unwrap();
+    for _ in 0..2000 {
+        assert_eq!(s.read(5).unwrap(), 55);
+    }
+    let st = s.stats();
+    let total = st.hedged + st.direct_while_parked + st.direct_after_timeout;
+    assert_eq!(total, 2000);
+    assert_eq!(st.wins.iter().sum::<u64>(), st.hedged);
+    assert_eq!(st.direct_while_parked, 0, "busy threads never park");
+    let lat = st.latency.unwrap();
+    assert_eq!(lat.count, 2000);
+    assert!(lat.min <= lat.p50 && lat.p50 <= lat.p99 && lat.p99 <= lat.max);
+}
+
+#[test]
+fn read_never_waits_for_parked_threads() {
+    let _g = serial();
+    let mut o = opts(1024, 2, SpinPolicy::Sleep);
+    o.record_latency = true;
+    let mut s = Slayer::new(o).unwrap();
+    s.write(3, 33).unwrap();
+    std::thread::sleep(Duration::from_millis(20)); // let both threads park
+    let t0 = Instant::now();
+    for _ in 0..100 {
+        assert_eq!(s.read(3).unwrap(), 33);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    let st = s.stats();
+    assert!(st.direct_while_parked > 0, "{st:?}");
+    assert_eq!(st.direct_after_timeout, 0);
+    assert_eq!(st.hedged + st.direct_while_parked, 100);
+}
+
+#[test]
+fn hybrid_threads_park_when_idle_and_wake_for_what_follows() {
+    let _g = serial();
+    let mut o = opts(1024, 2, SpinPolicy::Hybrid);
+    o.idle_us = Some(500);
+    let mut s = Slayer::new(o).unwrap();
+    s.write(1, 11).unwrap();
+    std::thread::sleep(Duration::from_millis(30)); // idle well past 500 µs: parked
+    assert_eq!(s.read(1).unwrap(), 11);
+    assert_eq!(s.stats().direct_while_parked, 1, "first read after idling is served directly");
+    // Woken threads answer what follows; keep reading until one does (bounded).
+    let t0 = Instant::now();
+    while s.stats().hedged == 0 && t0.elapsed() < Duration::from_secs(5) {
+        assert_eq!(s.read(1).unwrap(), 11);
+    }
+    assert!(s.stats().hedged > 0, "{:?}", s.stats());
+}
+
+#[test]
+fn explicit_page_kinds_come_or_fail_cleanly_and_auto_reports_what_it_got() {
+    let free2m = ultraslayer::region::free_huge_pages(2 << 20).unwrap_or(0);
+    let mut o = opts(1 << 20, 2, SpinPolicy::Sleep);
+    o.start = false;
+    o.pages = PageRequest::Huge2M;
+    match Slayer::new(o.clone()) {
+        Ok(s) => {
+            assert!(free2m >= 4);
+            assert_eq!(s.info().page_kind, PageKind::Huge2M);
+            assert_eq!(s.info().page_size, 2 << 20);
+        }
+        Err(e) => {
+            assert!(matches!(e, Error::HugePages { .. }));
+            assert!(e.to_string().contains("nr_hugepages"), "{e}");
+        }
+    }
+    o.pages = PageRequest::Auto;
+    o.lock = LockRequest::Auto;
+    let s = Slayer::new(o).unwrap();
+    let info = s.info();
+    if free2m >= 8 {
+        assert_eq!(info.page_kind, PageKind::Huge2M, "{:?}", info.page_fallbacks);
+    } else {
+        assert_ne!(info.page_kind, PageKind::Huge2M);
+        assert!(info.page_fallbacks.iter().any(|f| f.starts_with("2m:")));
+    }
+    assert!(info.mapped_bytes >= (1 << 20) * 2 * 8);
+    assert!(info.locked || info.lock_error.is_some());
+}
+
+#[test]
+fn stats_reset_and_direct_reads_are_counted() {
+    let mut o = opts(10, 2, SpinPolicy::Sleep);
+    o.start = false;
+    let mut s = Slayer::new(o).unwrap();
+    s.read(1).unwrap();
+    s.read_many(&[1, 2, 3], &mut [0; 3]).unwrap();
+    assert_eq!(s.stats().direct, 4);
+    s.reset_stats();
+    assert_eq!(s.stats().direct, 0);
+    assert!(!s.info().running);
+    let distinct: HashSet<usize> = s.info().cores.iter().copied().collect();
+    assert!(!distinct.is_empty());
+}
