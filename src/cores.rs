@@ -37,7 +37,7 @@ pub struct Placement {
 pub fn choose(replicas: usize, explicit: Option<&[usize]>, allowed: &[usize], requester: Option<usize>) -> Result<Placement> {
     if let Some(list) = explicit {
         if list.len() != replicas {
-            return Err(Error::bad_option(
+            return Err(Error::option_range(
                 "cores",
                 format!("needs exactly one core per replica ({replicas}), got {} cores", list.len()),
             ));
@@ -136,7 +136,7 @@ mod tests {
     fn explicit_cores_must_be_allowed_and_distinct() {
         assert_eq!(choose(2, Some(&[0, 7]), &[0, 1], None).unwrap_err(), Error::CoreNotAllowed { core: 7, allowed: vec![0, 1] });
         assert_eq!(choose(2, Some(&[1, 1]), &[0, 1], None).unwrap_err(), Error::CoreListedTwice { core: 1 });
-        assert!(matches!(choose(3, Some(&[0, 1]), &[0, 1, 2], None).unwrap_err(), Error::BadOption { option: "cores", .. }));
+        assert!(matches!(choose(3, Some(&[0, 1]), &[0, 1, 2], None).unwrap_err(), Error::OptionOutOfRange { option: "cores", .. }));
         let p = choose(2, Some(&[1, 0]), &[0, 1], Some(1)).unwrap();
         assert_eq!(p.cores, vec![1, 0]);
         assert!(p.shared);

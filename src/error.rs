@@ -18,8 +18,12 @@ pub enum ErrorKind {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Error {
-    /// An option is malformed. `option` names it, `message` says what is allowed.
+    /// An option is malformed (wrong type or shape). `option` names it, `message` says what is allowed.
     BadOption { option: &'static str, message: String },
+    /// An option's value is outside what is allowed. `option` names it, `message` says the range.
+    OptionOutOfRange { option: &'static str, message: String },
+    /// An argument of the wrong type (e.g. a slot index that is not an integer).
+    BadArgument { name: &'static str, message: String },
     /// A slot index at or beyond the slot count.
     SlotOutOfRange { index: u64, slots: u64 },
     /// A replica number at or beyond the replica count.
@@ -45,23 +49,31 @@ pub enum Error {
 impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::BadOption { .. } => ErrorKind::Type,
+            Error::BadOption { .. } | Error::BadArgument { .. } => ErrorKind::Type,
             Error::SlotOutOfRange { .. }
+            | Error::OptionOutOfRange { .. }
             | Error::ReplicaOutOfRange { .. }
             | Error::LengthMismatch { .. } => ErrorKind::Range,
             _ => ErrorKind::System,
         }
     }
 
-    pub(crate) fn bad_option(option: &'static str, message: impl Into<String>) -> Self {
+    pub fn bad_option(option: &'static str, message: impl Into<String>) -> Self {
         Error::BadOption { option, message: message.into() }
+    }
+
+    pub fn option_range(option: &'static str, message: impl Into<String>) -> Self {
+        Error::OptionOutOfRange { option, message: message.into() }
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::BadOption { option, message } => write!(f, "option `{option}`: {message}"),
+            Error::BadOption { option, message } | Error::OptionOutOfRange { option, message } => {
+                write!(f, "option `{option}`: {message}")
+            }
+            Error::BadArgument { name, message } => write!(f, "{name}: {message}"),
             Error::SlotOutOfRange { index, slots } => write!(
                 f,
                 "slot index {index} is out of range: this slab has {slots} slots (valid indices 0..={})",

@@ -35,10 +35,10 @@ pub struct Layout {
 impl Layout {
     pub fn new(slots: u64, replicas: usize, channel_offset: usize) -> Result<Layout> {
         if slots == 0 || slots > MAX_SLOTS {
-            return Err(Error::bad_option("slots", format!("must be 1..={MAX_SLOTS}, got {slots}")));
+            return Err(Error::option_range("slots", format!("must be 1..={MAX_SLOTS}, got {slots}")));
         }
         if !(MIN_REPLICAS..=MAX_REPLICAS).contains(&replicas) {
-            return Err(Error::bad_option(
+            return Err(Error::option_range(
                 "replicas",
                 format!("must be {MIN_REPLICAS}..={MAX_REPLICAS}, got {replicas}"),
             ));
@@ -46,7 +46,7 @@ impl Layout {
         if !channel_offset.is_power_of_two()
             || !(MIN_CHANNEL_OFFSET..=MAX_CHANNEL_OFFSET).contains(&channel_offset)
         {
-            return Err(Error::bad_option(
+            return Err(Error::option_range(
                 "channelOffset",
                 format!(
                     "must be a power of two from {MIN_CHANNEL_OFFSET} to {MAX_CHANNEL_OFFSET} bytes, got {channel_offset}"
@@ -58,7 +58,7 @@ impl Layout {
         let stride = replicas * channel_offset;
         let span = (chunks as u128) * (stride as u128);
         if span > (isize::MAX as u128) / 2 {
-            return Err(Error::bad_option("slots", format!("{slots} slots x {replicas} replicas do not fit in memory")));
+            return Err(Error::option_range("slots", format!("{slots} slots x {replicas} replicas do not fit in memory")));
         }
         Ok(Layout {
             slots,
@@ -160,11 +160,11 @@ mod tests {
     #[test]
     fn bad_shapes_are_refused_with_the_option_named() {
         let e = Layout::new(0, 2, 256).unwrap_err();
-        assert!(matches!(e, Error::BadOption { option: "slots", .. }));
-        assert!(matches!(Layout::new(10, 1, 256).unwrap_err(), Error::BadOption { option: "replicas", .. }));
-        assert!(matches!(Layout::new(10, 9, 256).unwrap_err(), Error::BadOption { option: "replicas", .. }));
+        assert!(matches!(e, Error::OptionOutOfRange { option: "slots", .. }));
+        assert!(matches!(Layout::new(10, 1, 256).unwrap_err(), Error::OptionOutOfRange { option: "replicas", .. }));
+        assert!(matches!(Layout::new(10, 9, 256).unwrap_err(), Error::OptionOutOfRange { option: "replicas", .. }));
         for bad in [0usize, 32, 96, 100, 257] {
-            assert!(matches!(Layout::new(10, 2, bad).unwrap_err(), Error::BadOption { option: "channelOffset", .. }));
+            assert!(matches!(Layout::new(10, 2, bad).unwrap_err(), Error::OptionOutOfRange { option: "channelOffset", .. }));
         }
         assert!(Layout::new(MAX_SLOTS + 1, 2, 256).is_err());
     }

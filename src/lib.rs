@@ -19,3 +19,6 @@ pub use region::{LockRequest, PageKind, PageRequest};
 pub use replicas::SpinPolicy;
 pub use slayer::{Info, Options, Slayer};
 pub use stats::{Percentiles, Stats};
+
+#[cfg(feature = "node")]
+mod binding;

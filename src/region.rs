@@ -31,7 +31,7 @@ impl PageRequest {
             "thp" => PageRequest::Transparent,
             "off" => PageRequest::Off,
             other => {
-                return Err(Error::bad_option(
+                return Err(Error::option_range(
                     "hugePages",
                     format!("must be 'auto', '1g', '2m', 'thp' or 'off', got {other:?}"),
                 ))

@@ -42,7 +42,7 @@ impl SpinPolicy {
             "busy" => Ok(SpinPolicy::Busy),
             "hybrid" => Ok(SpinPolicy::Hybrid),
             "sleep" => Ok(SpinPolicy::Sleep),
-            other => Err(Error::bad_option("spin", format!("must be 'busy', 'hybrid' or 'sleep', got {other:?}"))),
+            other => Err(Error::option_range("spin", format!("must be 'busy', 'hybrid' or 'sleep', got {other:?}"))),
         }
     }
     pub fn name(self) -> &'static str {

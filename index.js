@@ -1,0 +1,215 @@
+'use strict'
+// The public entry point: a thin JS class over the native addon.
+//
+// Hand-written (the generated loader is native.js, never edited). It validates arguments, so bad
+// input becomes a TypeError/RangeError that names the value, and it drives the per-read hot path
+// through two raw N-API functions and a 32-byte scratch buffer: the index goes in word 0, the value
+// comes back in word 1, with no argument conversion in native code. index.d.ts (generated from the
+// Rust doc comments) describes exactly this class.
+
+const native = require('./native.js')
+
+const U64_MAX = (1n << 64n) - 1n
+const OPTION_TYPES = {
+  slots: 'number',
+  replicas: 'number',
+  channelOffset: 'number',
+  hugePages: 'string',
+  lock: 'boolean',
+  cores: 'array',
+  spin: 'string',
+  idleUs: 'number',
+  start: 'boolean',
+  stats: 'boolean',
+}
+
+function describe(v) {
+  if (typeof v === 'string') return JSON.stringify(v)
+  if (typeof v === 'bigint') return `${v}n`
+  if (v === null) return 'null'
+  if (Array.isArray(v)) return 'an array'
+  if (typeof v === 'object') return `a ${v.constructor ? v.constructor.name : 'object'}`
+  if (typeof v === 'function') return 'a function'
+  return String(v)
+}
+
+function withCode(err, code) {
+  err.code = code
+  return err
+}
+
+function optionError(name, want, got) {
+  return withCode(new TypeError(`option \`${name}\`: must be ${want}, got ${describe(got)}`), 'ERR_ULTRASLAYER_BAD_OPTION')
+}
+
+function validateOptions(options) {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw withCode(new TypeError(`new Slayer(options): options must be an object such as { slots: 1024 }, got ${describe(options)}`), 'ERR_ULTRASLAYER_BAD_OPTION')
+  }
+  for (const key of Object.keys(options)) {
+    const want = OPTION_TYPES[key]
+    if (want === undefined) {
+      throw withCode(new TypeError(`unknown option \`${key}\`: known options are ${Object.keys(OPTION_TYPES).join(', ')}`), 'ERR_ULTRASLAYER_BAD_OPTION')
+    }
+    const v = options[key]
+    if (v === undefined) continue
+    if (want === 'array') {
+      if (!Array.isArray(v) || !v.every((c) => typeof c === 'number')) throw optionError(key, 'an array of core numbers', v)
+    } else if (typeof v !== want) {
+      throw optionError(key, `a ${want}`, v)
+    }
+  }
+  if (options.slots === undefined) {
+    throw withCode(new TypeError('option `slots` is required: the number of 64-bit slots per replica'), 'ERR_ULTRASLAYER_BAD_OPTION')
+  }
+}
+
+function closedError() {
+  return withCode(new Error('this Slayer is closed: create a new one (close() unmaps the slab and stops its threads)'), 'ERR_ULTRASLAYER_CLOSED')
+}
+
+// Out of the hot path: works out which error an index that failed the fast check deserves.
+function indexError(index, slots, closed) {
+  if (closed) return closedError()
+  if (typeof index !== 'number' || !Number.isInteger(index)) {
+    return withCode(new TypeError(`slot index must be an integer number, got ${describe(index)} (this slab has ${slots} slots)`), 'ERR_ULTRASLAYER_BAD_ARGUMENT')
+  }
+  return withCode(new RangeError(`slot index ${index} is out of range: this slab has ${slots} slots (valid indices 0..${slots - 1})`), 'ERR_ULTRASLAYER_SLOT_RANGE')
+}
+
+function checkBatch(indices, values, ValuesType, valuesName) {
+  if (!(indices instanceof Uint32Array)) {
+    throw withCode(new TypeError(`indices must be a Uint32Array, got ${describe(indices)}`), 'ERR_ULTRASLAYER_BAD_ARGUMENT')
+  }
+  if (!(values instanceof ValuesType)) {
+    throw withCode(new TypeError(`${valuesName} must be a ${ValuesType.name}, got ${describe(values)}`), 'ERR_ULTRASLAYER_BAD_ARGUMENT')
+  }
+  if (indices.length !== values.length) {
+    throw withCode(new RangeError(`batch length mismatch: ${indices.length} indices but ${values.length} ${valuesName}: pass arrays of equal length`), 'ERR_ULTRASLAYER_LENGTH')
+  }
+}
+
+class Slayer {
+  #n
+  #slots
+  #u32
+  #f64
+  #u64
+  #read
+  #write
+
+  constructor(options) {
+    validateOptions(options)
+    this.#n = new native.Slayer(options)
+    this.#slots = this.#n.slots
+    const scratch = new ArrayBuffer(32)
+    this.#u32 = new Uint32Array(scratch)
+    this.#f64 = new Float64Array(scratch)
+    this.#u64 = new BigUint64Array(scratch)
+    const fast = this.#n._bindFast(scratch)
+    this.#read = fast.read
+    this.#write = fast.write
+  }
+
+  get slots() {
+    return this.#slots
+  }
+
+  get replicas() {
+    return this.#n.replicas
+  }
+
+  get closed() {
+    return this.#n.closed
+  }
+
+  readF64(index) {
+    // One branch covers non-numbers, NaN, fractions, negatives and indices past the end.
+    if (index >>> 0 !== index || index >= this.#slots) throw indexError(index, this.#slots, this.#n.closed)
+    this.#u32[0] = index
+    this.#read()
+    return this.#f64[1]
+  }
+
+  readU64(index) {
+    if (index >>> 0 !== index || index >= this.#slots) throw indexError(index, this.#slots, this.#n.closed)
+    this.#u32[0] = index
+    this.#read()
+    return this.#u64[1]
+  }
+
+  writeF64(index, value) {
+    if (index >>> 0 !== index || index >= this.#slots) throw indexError(index, this.#slots, this.#n.closed)
+    if (typeof value !== 'number') {
+      throw withCode(new TypeError(`writeF64 value must be a number, got ${describe(value)}`), 'ERR_ULTRASLAYER_BAD_ARGUMENT')
+    }
+    this.#u32[0] = index
+    this.#f64[1] = value
+    this.#write()
+  }
+
+  writeU64(index, value) {
+    if (index >>> 0 !== index || index >= this.#slots) throw indexError(index, this.#slots, this.#n.closed)
+    if (typeof value !== 'bigint') {
+      throw withCode(new TypeError(`writeU64 value must be a BigInt (e.g. 42n), got ${describe(value)}`), 'ERR_ULTRASLAYER_BAD_ARGUMENT')
+    }
+    if (value < 0n || value > U64_MAX) {
+      throw withCode(new RangeError(`writeU64 value ${value}n is outside 0n..2n ** 64n - 1n (it would be truncated)`), 'ERR_ULTRASLAYER_VALUE_RANGE')
+    }
+    this.#u32[0] = index
+    this.#u64[1] = value
+    this.#write()
+  }
+
+  readManyU64(indices, out) {
+    checkBatch(indices, out, BigUint64Array, 'out')
+    this.#n.readManyU64(indices, out)
+  }
+
+  readManyF64(indices, out) {
+    checkBatch(indices, out, Float64Array, 'out')
+    this.#n.readManyF64(indices, out)
+  }
+
+  writeManyU64(indices, values) {
+    checkBatch(indices, values, BigUint64Array, 'values')
+    this.#n.writeManyU64(indices, values)
+  }
+
+  writeManyF64(indices, values) {
+    checkBatch(indices, values, Float64Array, 'values')
+    this.#n.writeManyF64(indices, values)
+  }
+
+  info() {
+    return this.#n.info()
+  }
+
+  stats() {
+    return this.#n.stats()
+  }
+
+  resetStats() {
+    this.#n.resetStats()
+  }
+
+  start() {
+    this.#n.start()
+  }
+
+  stop() {
+    this.#n.stop()
+  }
+
+  close() {
+    this.#n.close()
+  }
+
+  [Symbol.dispose]() {
+    this.#n.close()
+  }
+}
+
+module.exports = { Slayer }
+// Internal, for the benchmark's binding-cost table; not part of the API.
+Object.defineProperty(module.exports, '_bareFunctions', { value: native._bareFunctions, enumerable: false })

@@ -1,0 +1,401 @@
+//! The Node binding: translates JS values to engine calls and engine errors to JS exceptions.
+//!
+//! Holds no logic of its own. The per-read hot path lives in `fast` (raw N-API functions driven
+//! through a scratch buffer by the JS wrapper in index.js); everything else is napi-rs glue whose
+//! doc comments generate index.d.ts.
+
+mod errors;
+mod fast;
+
+use std::cell::{Cell, UnsafeCell};
+use std::rc::Rc;
+
+use napi::bindgen_prelude::*;
+use napi::{Env, JsValue};
+use napi_derive::napi;
+
+use crate::error::Error;
+use crate::region::{LockRequest, PageRequest};
+use crate::replicas::SpinPolicy;
+use errors::{closed, to_napi};
+
+/// Per-Slayer native state, shared by the class object and its raw fast-path functions.
+///
+/// Lives on the JS thread that created it: every access comes from a call on that thread, and no
+/// engine call re-enters JS, so there is never more than one borrow of `engine` at a time.
+pub(crate) struct Instance {
+    engine: UnsafeCell<Option<crate::Slayer>>,
+    scratch: Cell<*mut u64>,
+}
+
+impl Instance {
+    /// The engine, or None once closed.
+    #[allow(clippy::mut_from_ref)]
+    #[inline(always)]
+    pub(crate) fn engine(&self) -> Option<&mut crate::Slayer> {
+        // SAFETY: see the type's docs: single JS thread, no re-entrancy, so this is the only live
+        // borrow for the duration of the call that asked for it.
+        unsafe { (*self.engine.get()).as_mut() }
+    }
+    #[inline(always)]
+    pub(crate) fn scratch(&self) -> *mut u64 {
+        self.scratch.get()
+    }
+    pub(crate) fn set_scratch(&self, p: *mut u64) {
+        self.scratch.set(p)
+    }
+    fn close(&self) {
+        // SAFETY: as in `engine`; dropping the engine stops and joins its threads and unmaps.
+        unsafe { *self.engine.get() = None };
+    }
+}
+
+/// Options for `new Slayer(options)`.
+#[napi(object)]
+pub struct SlayerOptions {
+    /// 64-bit slots per replica (1 to 2^32). Every index below it is valid, none beyond.
+    pub slots: f64,
+    /// Copies of every slot, each read by its own thread: 2 to 8 (default 2).
+    pub replicas: Option<f64>,
+    /// Bytes between the copies of one slot: a power of two from 64 (default 256).
+    pub channel_offset: Option<f64>,
+    /// Page source: 'auto' (default) tries 1 GiB, 2 MiB, transparent, then 4 KiB pages; the others
+    /// ask for exactly one kind and fail with how to reserve it.
+    #[napi(ts_type = "'auto' | '1g' | '2m' | 'thp' | 'off'")]
+    pub huge_pages: Option<String>,
+    /// mlock the slab. Left out: try, and report a refusal in info(); true: a refusal is an error.
+    pub lock: Option<bool>,
+    /// One core per replica thread; default: chosen from the allowed set, avoiding the caller's core.
+    pub cores: Option<Vec<f64>>,
+    /// How replica threads wait: 'busy' (default, a full core each), 'hybrid' (spin, yield, park
+    /// after idleUs), 'sleep' (park when idle; reads that find them parked are served directly).
+    #[napi(ts_type = "'busy' | 'hybrid' | 'sleep'")]
+    pub spin: Option<String>,
+    /// Idle microseconds before 'hybrid'/'sleep' threads park (defaults 2000 / 0).
+    pub idle_us: Option<f64>,
+    /// Start replica threads now (default true).
+    pub start: Option<bool>,
+    /// Record per-read latency into a histogram (default false).
+    pub stats: Option<bool>,
+}
+
+/// What the slab got and how it runs.
+#[napi(object)]
+pub struct SlayerInfo {
+    pub slots: f64,
+    pub replicas: u32,
+    pub channel_offset: f64,
+    /// '1g' | '2m' | 'thp' | '4k': the page kind actually mapped.
+    pub page_kind: String,
+    pub page_size: f64,
+    pub mapped_bytes: f64,
+    /// With 'thp': bytes the kernel really backed with huge pages.
+    pub thp_bytes: f64,
+    pub locked: bool,
+    /// Why an automatic lock did not happen.
+    pub lock_error: Option<String>,
+    /// Page kinds passed over, each with its reason.
+    pub page_fallbacks: Vec<String>,
+    /// Core of each replica thread.
+    pub cores: Vec<u32>,
+    /// Core each running thread reported from inside itself (-1 unknown); empty when stopped.
+    pub thread_cpus: Vec<i32>,
+    /// Replica threads share cores with each other or the caller: correct, not fast.
+    pub shared_cores: bool,
+    pub placement_note: Option<String>,
+    pub spin: String,
+    pub idle_us: f64,
+    pub running: bool,
+    /// Cores this process may run on.
+    pub allowed_cpus: Vec<u32>,
+    pub cpu_count: u32,
+    pub recording: bool,
+}
+
+/// Latency percentiles in nanoseconds.
+#[napi(object)]
+pub struct LatencyPercentiles {
+    pub count: f64,
+    pub min: f64,
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub p9999: f64,
+    pub max: f64,
+}
+
+/// What reads did since creation or the last resetStats().
+#[napi(object)]
+pub struct SlayerStats {
+    /// Reads answered by a replica thread.
+    pub hedged: f64,
+    /// Reads served from one copy by the caller (threads stopped).
+    pub direct: f64,
+    /// Reads that found every thread parked, were served directly and woke the threads.
+    pub direct_while_parked: f64,
+    /// Reads no thread answered in time (descheduled), served directly.
+    pub direct_after_timeout: f64,
+    /// Hedged wins per replica.
+    pub wins: Vec<f64>,
+    /// Per-read latency, when created with stats: true.
+    pub latency: Option<LatencyPercentiles>,
+}
+
+fn int_arg(name: &'static str, v: f64, min: f64, max: f64) -> std::result::Result<u64, Error> {
+    if !v.is_finite() || v.fract() != 0.0 {
+        return Err(Error::BadArgument { name, message: format!("must be an integer, got {v}") });
+    }
+    if v < min || v > max {
+        return Err(Error::option_range(name, format!("must be {min}..={max}, got {v}")));
+    }
+    Ok(v as u64)
+}
+
+fn slot_index(inst_slots: u64, v: f64) -> std::result::Result<u64, Error> {
+    if !v.is_finite() || v.fract() != 0.0 {
+        return Err(Error::BadArgument {
+            name: "index",
+            message: format!("slot index must be an integer, got {v} (this slab has {inst_slots} slots)"),
+        });
+    }
+    if v < 0.0 || v >= inst_slots as f64 {
+        return Err(Error::SlotOutOfRange { index: if v < 0.0 { u64::MAX } else { v as u64 }, slots: inst_slots });
+    }
+    Ok(v as u64)
+}
+
+fn engine_options(o: &SlayerOptions) -> std::result::Result<crate::Options, Error> {
+    let mut e = crate::Options::new(int_arg("slots", o.slots, 1.0, crate::layout::MAX_SLOTS as f64)?);
+    if let Some(r) = o.replicas {
+        e.replicas = int_arg("replicas", r, 2.0, 8.0)? as usize;
+    }
+    if let Some(c) = o.channel_offset {
+        e.channel_offset = int_arg("channelOffset", c, 64.0, (1u64 << 30) as f64)? as usize;
+    }
+    if let Some(p) = &o.huge_pages {
+        e.pages = PageRequest::parse(p)?;
+    }
+    e.lock = match o.lock {
+        None => LockRequest::Auto,
+        Some(true) => LockRequest::Required,
+        Some(false) => LockRequest::Off,
+    };
+    if let Some(cores) = &o.cores {
+        e.cores = Some(cores.iter().map(|&c| int_arg("cores", c, 0.0, 65535.0).map(|c| c as usize)).collect::<std::result::Result<_, _>>()?);
+    }
+    if let Some(s) = &o.spin {
+        e.spin = SpinPolicy::parse(s)?;
+    }
+    if let Some(us) = o.idle_us {
+        e.idle_us = Some(int_arg("idleUs", us, 0.0, 3_600_000_000.0)?);
+    }
+    e.start = o.start.unwrap_or(true);
+    e.record_latency = o.stats.unwrap_or(false);
+    Ok(e)
+}
+
+/// A mirrored slab of 64-bit slots with replica threads racing to read every copy.
+#[napi]
+pub struct Slayer {
+    inst: Rc<Instance>,
+    slots: u64,
+    replicas: u32,
+}
+
+#[napi]
+impl Slayer {
+    /// Maps and pre-faults the slab, then (unless `start: false`) starts one pinned thread per replica.
+    #[napi(constructor, catch_unwind)]
+    pub fn new(env: Env, options: SlayerOptions) -> Result<Self> {
+        let opts = engine_options(&options).map_err(|e| to_napi(&env, e))?;
+        let engine = crate::Slayer::new(opts).map_err(|e| to_napi(&env, e))?;
+        let slots = engine.slots();
+        let replicas = engine.replica_count() as u32;
+        Ok(Slayer { inst: Rc::new(Instance { engine: UnsafeCell::new(Some(engine)), scratch: Cell::new(std::ptr::null_mut()) }), slots, replicas })
+    }
+
+    /// 64-bit slots per replica.
+    #[napi(getter)]
+    pub fn slots(&self) -> f64 {
+        self.slots as f64
+    }
+
+    /// Copies of every slot.
+    #[napi(getter)]
+    pub fn replicas(&self) -> u32 {
+        self.replicas
+    }
+
+    fn engine(&self, env: &Env) -> Result<&mut crate::Slayer> {
+        self.inst.engine().ok_or_else(|| closed(env))
+    }
+
+    /// Reads slot `index` as an unsigned 64-bit BigInt (hedged when threads run).
+    #[napi(catch_unwind)]
+    pub fn read_u64(&self, env: Env, index: f64) -> Result<BigInt> {
+        let i = slot_index(self.slots, index).map_err(|e| to_napi(&env, e))?;
+        let v = self.engine(&env)?.read(i).map_err(|e| to_napi(&env, e))?;
+        Ok(BigInt::from(v))
+    }
+
+    /// Stores `value` (0 ≤ value < 2^64) in every replica of slot `index`; returns once all hold it.
+    #[napi(catch_unwind)]
+    pub fn write_u64(&self, env: Env, index: f64, value: BigInt) -> Result<()> {
+        let i = slot_index(self.slots, index).map_err(|e| to_napi(&env, e))?;
+        let (negative, v, lossless) = value.get_u64();
+        if negative || !lossless {
+            return Err(to_napi(&env, Error::option_range("value", "must be a BigInt from 0n to 2n ** 64n - 1n")));
+        }
+        self.engine(&env)?.write(i, v).map_err(|e| to_napi(&env, e))
+    }
+
+    /// Reads slot `index` as a float64 (the slot's 64 bits, bit-exact).
+    #[napi(catch_unwind)]
+    pub fn read_f64(&self, env: Env, index: f64) -> Result<f64> {
+        let i = slot_index(self.slots, index).map_err(|e| to_napi(&env, e))?;
+        Ok(f64::from_bits(self.engine(&env)?.read(i).map_err(|e| to_napi(&env, e))?))
+    }
+
+    /// Stores the bits of `value` in every replica of slot `index` (NaN payloads and -0 survive).
+    #[napi(catch_unwind)]
+    pub fn write_f64(&self, env: Env, index: f64, value: f64) -> Result<()> {
+        let i = slot_index(self.slots, index).map_err(|e| to_napi(&env, e))?;
+        self.engine(&env)?.write(i, value.to_bits()).map_err(|e| to_napi(&env, e))
+    }
+
+    /// Reads `indices.length` slots into `out` (same length); equal to reading them one by one.
+    #[napi(catch_unwind)]
+    pub fn read_many_u64(&self, env: Env, indices: Uint32ArraySlice, mut out: BigUint64ArraySlice) -> Result<()> {
+        // SAFETY: `out` views a JS BigUint64Array; JS does not run while this call holds the slice.
+        let out = unsafe { out.as_mut() };
+        self.engine(&env)?.read_many(&indices, out).map_err(|e| to_napi(&env, e))
+    }
+
+    /// Reads `indices.length` slots into `out` as float64 (bit-exact).
+    #[napi(catch_unwind)]
+    pub fn read_many_f64(&self, env: Env, indices: Uint32ArraySlice, mut out: Float64ArraySlice) -> Result<()> {
+        // SAFETY: as in read_many_u64. f64 and u64 have the same size and alignment, and every bit
+        // pattern is a valid value of both.
+        let out = unsafe { out.as_mut() };
+        let out = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr() as *mut u64, out.len()) };
+        self.engine(&env)?.read_many(&indices, out).map_err(|e| to_napi(&env, e))
+    }
+
+    /// Writes `values[k]` to slot `indices[k]`; every index is checked before anything is stored.
+    #[napi(catch_unwind)]
+    pub fn write_many_u64(&self, env: Env, indices: Uint32ArraySlice, values: BigUint64ArraySlice) -> Result<()> {
+        self.engine(&env)?.write_many(&indices, &values).map_err(|e| to_napi(&env, e))
+    }
+
+    /// Writes the bits of `values[k]` to slot `indices[k]`; all indices checked first.
+    #[napi(catch_unwind)]
+    pub fn write_many_f64(&self, env: Env, indices: Uint32ArraySlice, values: Float64ArraySlice) -> Result<()> {
+        // SAFETY: same size/alignment, every bit pattern valid (as in read_many_f64).
+        let bits = unsafe { std::slice::from_raw_parts(values.as_ptr() as *const u64, values.len()) };
+        self.engine(&env)?.write_many(&indices, bits).map_err(|e| to_napi(&env, e))
+    }
+
+    /// What was mapped (page kind and size, bytes, locked), where the threads run, and how.
+    #[napi(catch_unwind)]
+    pub fn info(&self, env: Env) -> Result<SlayerInfo> {
+        let i = self.engine(&env)?.info();
+        Ok(SlayerInfo {
+            slots: i.slots as f64,
+            replicas: i.replicas as u32,
+            channel_offset: i.channel_offset as f64,
+            page_kind: i.page_kind.name().to_string(),
+            page_size: i.page_size as f64,
+            mapped_bytes: i.mapped_bytes as f64,
+            thp_bytes: i.thp_bytes as f64,
+            locked: i.locked,
+            lock_error: i.lock_error,
+            page_fallbacks: i.page_fallbacks,
+            cores: i.cores.iter().map(|&c| c as u32).collect(),
+            thread_cpus: i.thread_cpus.iter().map(|c| c.map_or(-1, |c| c as i32)).collect(),
+            shared_cores: i.shared_cores,
+            placement_note: i.placement_note,
+            spin: i.spin.name().to_string(),
+            idle_us: if i.idle_us == u64::MAX { -1.0 } else { i.idle_us as f64 },
+            running: i.running,
+            cpu_count: i.allowed_cpus.len() as u32,
+            allowed_cpus: i.allowed_cpus.iter().map(|&c| c as u32).collect(),
+            recording: i.recording,
+        })
+    }
+
+    /// Read counters, wins per replica and (with stats: true) latency percentiles.
+    #[napi(catch_unwind)]
+    pub fn stats(&self, env: Env) -> Result<SlayerStats> {
+        let s = self.engine(&env)?.stats();
+        Ok(SlayerStats {
+            hedged: s.hedged as f64,
+            direct: s.direct as f64,
+            direct_while_parked: s.direct_while_parked as f64,
+            direct_after_timeout: s.direct_after_timeout as f64,
+            wins: s.wins.iter().map(|&w| w as f64).collect(),
+            latency: s.latency.map(|p| LatencyPercentiles {
+                count: p.count as f64,
+                min: p.min as f64,
+                mean: p.mean,
+                p50: p.p50 as f64,
+                p90: p.p90 as f64,
+                p99: p.p99 as f64,
+                p999: p.p999 as f64,
+                p9999: p.p9999 as f64,
+                max: p.max as f64,
+            }),
+        })
+    }
+
+    /// Zeroes the counters and the latency histogram.
+    #[napi(catch_unwind)]
+    pub fn reset_stats(&self, env: Env) -> Result<()> {
+        self.engine(&env)?.reset_stats();
+        Ok(())
+    }
+
+    /// Starts the replica threads (no-op when running).
+    #[napi(catch_unwind)]
+    pub fn start(&self, env: Env) -> Result<()> {
+        self.engine(&env)?.start().map_err(|e| to_napi(&env, e))
+    }
+
+    /// Stops and joins the replica threads; reads keep working, from one copy.
+    #[napi(catch_unwind)]
+    pub fn stop(&self, env: Env) -> Result<()> {
+        self.engine(&env)?.stop();
+        Ok(())
+    }
+
+    /// Stops the threads and unmaps the slab. Idempotent; any other call afterwards throws.
+    #[napi]
+    pub fn close(&self) {
+        self.inst.close();
+    }
+
+    /// True once close() has run.
+    #[napi(getter)]
+    pub fn closed(&self) -> bool {
+        self.inst.engine().is_none()
+    }
+
+    /// Internal: binds the raw fast-path functions to a scratch ArrayBuffer (see index.js).
+    #[napi(skip_typescript, js_name = "_bindFast")]
+    pub fn bind_fast<'env>(&self, env: &'env Env, scratch: Unknown<'env>) -> Result<Unknown<'env>> {
+        // SAFETY: env is the live env of this call and scratch a value in it.
+        let obj = unsafe { fast::bind(env.raw(), &self.inst, scratch.raw())? };
+        // SAFETY: obj was just created in this env.
+        Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), obj) })
+    }
+}
+
+/// Internal: bare raw N-API functions the benchmark measures readF64 against.
+#[napi(skip_typescript, js_name = "_bareFunctions")]
+pub fn bare_functions(env: &Env) -> Result<Unknown<'_>> {
+    // SAFETY: env is the live env of this call.
+    let obj = unsafe { fast::bare_functions(env.raw())? };
+    // SAFETY: obj was just created in this env.
+    Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), obj) })
+}
