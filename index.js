@@ -124,22 +124,23 @@ class Slayer {
   }
 
   readF64(index) {
-    // One branch covers non-numbers, NaN, fractions, negatives and indices past the end.
-    if (index >>> 0 !== index || index >= this.#slots) throw indexError(index, this.#slots, this.#n.closed)
+    // Covers non-numbers (BigInt too: `>>>` would throw its own TypeError), NaN, fractions,
+    // negatives and indices past the end; the slow path works out which error it was.
+    if (typeof index !== 'number' || index >>> 0 !== index || index >= this.#slots) throw indexError(index, this.#slots, this.#n.closed)
     this.#u32[0] = index
     this.#read()
     return this.#f64[1]
   }
 
   readU64(index) {
-    if (index >>> 0 !== index || index >= this.#slots) throw indexError(index, this.#slots, this.#n.closed)
+    if (typeof index !== 'number' || index >>> 0 !== index || index >= this.#slots) throw indexError(index, this.#slots, this.#n.closed)
     this.#u32[0] = index
     this.#read()
     return this.#u64[1]
   }
 
   writeF64(index, value) {
-    if (index >>> 0 !== index || index >= this.#slots) throw indexError(index, this.#slots, this.#n.closed)
+    if (typeof index !== 'number' || index >>> 0 !== index || index >= this.#slots) throw indexError(index, this.#slots, this.#n.closed)
     if (typeof value !== 'number') {
       throw withCode(new TypeError(`writeF64 value must be a number, got ${describe(value)}`), 'ERR_ULTRASLAYER_BAD_ARGUMENT')
     }
@@ -149,7 +150,7 @@ class Slayer {
   }
 
   writeU64(index, value) {
-    if (index >>> 0 !== index || index >= this.#slots) throw indexError(index, this.#slots, this.#n.closed)
+    if (typeof index !== 'number' || index >>> 0 !== index || index >= this.#slots) throw indexError(index, this.#slots, this.#n.closed)
     if (typeof value !== 'bigint') {
       throw withCode(new TypeError(`writeU64 value must be a BigInt (e.g. 42n), got ${describe(value)}`), 'ERR_ULTRASLAYER_BAD_ARGUMENT')
     }

@@ -1,0 +1,322 @@
+'use strict'
+// Behaviour of the Slayer class as users see it. Asserts behaviour, never speed.
+// Runs serially (npm test passes --test-concurrency=1); replica threads use 'hybrid' so a
+// 2-vCPU machine is never starved, except where 'busy' itself is under test.
+
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const { Slayer } = require('..')
+
+const HYBRID = { spin: 'hybrid' }
+const U64_MAX = (1n << 64n) - 1n
+
+function replicaThreads() {
+  return fs
+    .readdirSync('/proc/self/task')
+    .map((t) => {
+      try {
+        return fs.readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim()
+      } catch {
+        return ''
+      }
+    })
+    .filter((n) => n.startsWith('uslayer-r')).length
+}
+
+function bits(x) {
+  const b = new Float64Array([x])
+  return new BigUint64Array(b.buffer)[0]
+}
+
+function fromBits(u) {
+  return new Float64Array(new BigUint64Array([u]).buffer)[0]
+}
+
+test('u64 round trips across the whole range, through every read path', () => {
+  const s = new Slayer({ slots: 4096, ...HYBRID })
+  const values = [0n, 1n, 2n ** 31n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 53n + 1n, 2n ** 63n, U64_MAX - 1n, U64_MAX]
+  let x = 0x9e3779b97f4a7c15n
+  for (let k = 0; k < 200; k++) {
+    x = (x * 6364136223846793005n + 1442695040888963407n) & U64_MAX
+    values.push(x)
+  }
+  values.forEach((v, i) => s.writeU64(i, v))
+  values.forEach((v, i) => assert.equal(s.readU64(i), v))
+  const idx = Uint32Array.from(values.keys())
+  const out = new BigUint64Array(idx.length)
+  s.readManyU64(idx, out)
+  assert.deepEqual([...out], values)
+  // A u64's bits read back through readF64.
+  values.forEach((v, i) => assert.equal(bits(s.readF64(i)), v))
+  s.stop()
+  values.forEach((v, i) => assert.equal(s.readU64(i), v))
+  s.close()
+})
+
+test('float64 helpers are bit-exact: -0, NaN payloads, subnormals, infinities', () => {
+  const s = new Slayer({ slots: 64, ...HYBRID })
+  const specials = [0, -0, 1.5, -1e308, Number.MIN_VALUE, -Number.MIN_VALUE, 2.2250738585072e-308, Infinity, -Infinity, NaN, Number.MAX_SAFE_INTEGER, Math.PI]
+  specials.forEach((v, i) => s.writeF64(i, v))
+  specials.forEach((v, i) => assert.ok(Object.is(s.readF64(i), v), `slot ${i}: ${v}`))
+  // NaN payloads: write raw bit patterns through writeU64 and through writeF64.
+  const payloads = [0x7ff8000000000001n, 0x7ff80000deadbeefn, 0xfff8000000000123n]
+  payloads.forEach((p, k) => {
+    s.writeU64(20 + k, p)
+    assert.equal(bits(s.readF64(20 + k)), p, `payload ${p.toString(16)} read as f64`)
+    s.writeF64(30 + k, fromBits(p))
+    assert.equal(s.readU64(30 + k), bits(fromBits(p)), `payload ${p.toString(16)} written as f64`)
+  })
+  // A signalling NaN is stored and read back exactly as bits; as a JS number V8 sets its quiet bit
+  // (an engine property, not ours), so readF64 returns the same payload, quieted.
+  const snan = 0x7ff0000000000001n
+  s.writeU64(25, snan)
+  assert.equal(s.readU64(25), snan)
+  assert.equal(bits(s.readF64(25)) & ~(1n << 51n), snan)
+  const idx = Uint32Array.from(specials.keys())
+  const out = new Float64Array(idx.length)
+  s.readManyF64(idx, out)
+  specials.forEach((v, i) => assert.ok(Object.is(out[i], v)))
+  s.writeManyF64(Uint32Array.of(40, 41), Float64Array.of(-0, 7.25))
+  assert.ok(Object.is(s.readF64(40), -0))
+  assert.equal(s.readF64(41), 7.25)
+  s.writeManyU64(Uint32Array.of(42, 43), BigUint64Array.of(U64_MAX, 5n))
+  assert.equal(s.readU64(42), U64_MAX)
+  assert.equal(s.readU64(43), 5n)
+  s.close()
+})
+
+test('bad indices: TypeError for non-integers, RangeError for out of range, naming index and slot count', () => {
+  const s = new Slayer({ slots: 10, ...HYBRID })
+  for (const m of ['readU64', 'readF64']) {
+    for (const bad of [1.7, NaN, '3', null, undefined, {}, 3n, Infinity]) {
+      assert.throws(() => s[m](bad), (e) => e instanceof TypeError && /10 slots/.test(e.message), `${m}(${String(bad)})`)
+    }
+    for (const bad of [-1, 10, 11, 2 ** 32, 2 ** 32 - 1, -0.0 - 1]) {
+      assert.throws(() => s[m](bad), (e) => e instanceof RangeError && e.message.includes(String(bad)) && /10 slots/.test(e.message), `${m}(${bad})`)
+    }
+  }
+  assert.throws(() => s.writeU64(10, 1n), RangeError)
+  assert.throws(() => s.writeF64(-1, 1), RangeError)
+  assert.throws(() => s.writeF64(1.5, 1), TypeError)
+  // -0 is the integer 0 and is accepted.
+  s.writeU64(0, 9n)
+  assert.equal(s.readU64(-0), 9n)
+  s.close()
+})
+
+test('bad values are refused, never truncated', () => {
+  const s = new Slayer({ slots: 10, ...HYBRID })
+  s.writeU64(1, 77n)
+  assert.throws(() => s.writeU64(1, 5), TypeError)
+  assert.throws(() => s.writeU64(1, '5'), TypeError)
+  assert.throws(() => s.writeU64(1, -1n), RangeError)
+  assert.throws(() => s.writeU64(1, 1n << 64n), RangeError)
+  assert.throws(() => s.writeF64(1, 5n), TypeError)
+  assert.throws(() => s.writeF64(1, '1.5'), TypeError)
+  assert.equal(s.readU64(1), 77n, 'refused writes left the slot alone')
+  s.close()
+})
+
+test('batch arguments of the wrong type or length are refused before anything is stored', () => {
+  const s = new Slayer({ slots: 10, ...HYBRID })
+  assert.throws(() => s.readManyU64([1, 2], new BigUint64Array(2)), TypeError)
+  assert.throws(() => s.readManyU64(Int32Array.of(1, 2), new BigUint64Array(2)), TypeError)
+  assert.throws(() => s.readManyU64(Uint32Array.of(1, 2), new Float64Array(2)), TypeError)
+  assert.throws(() => s.readManyF64(Uint32Array.of(1, 2), new BigUint64Array(2)), TypeError)
+  assert.throws(() => s.readManyF64(Uint32Array.of(1, 2), new Float64Array(3)), RangeError)
+  assert.throws(() => s.writeManyU64(Uint32Array.of(1), BigUint64Array.of(1n, 2n)), RangeError)
+  assert.throws(() => s.readManyF64(Uint32Array.of(1, 10), new Float64Array(2)), (e) => e instanceof RangeError && /10 slots/.test(e.message))
+  assert.throws(() => s.writeManyF64(Uint32Array.of(2, 99), Float64Array.of(1, 2)), RangeError)
+  assert.equal(s.readF64(2), 0, 'nothing stored by a refused batch')
+  const empty = new Float64Array(0)
+  s.readManyF64(new Uint32Array(0), empty)
+  s.close()
+})
+
+test('bad options: TypeError for wrong types, RangeError for values, naming the option', () => {
+  const cases = [
+    [undefined, TypeError, /options must be an object/],
+    [null, TypeError, /options must be an object/],
+    [{}, TypeError, /slots/],
+    [{ slots: '10' }, TypeError, /slots/],
+    [{ slots: 10.5 }, TypeError, /slots/],
+    [{ slots: 0 }, RangeError, /slots/],
+    [{ slots: -5 }, RangeError, /slots/],
+    [{ slots: 2 ** 32 + 1 }, RangeError, /slots/],
+    [{ slots: 10, replicas: 1 }, RangeError, /replicas/],
+    [{ slots: 10, replicas: 9 }, RangeError, /replicas/],
+    [{ slots: 10, replicas: '2' }, TypeError, /replicas/],
+    [{ slots: 10, channelOffset: 100 }, RangeError, /channelOffset/],
+    [{ slots: 10, channelOffset: 32 }, RangeError, /channelOffset/],
+    [{ slots: 10, hugePages: 'huge' }, RangeError, /hugePages/],
+    [{ slots: 10, hugePages: 2 }, TypeError, /hugePages/],
+    [{ slots: 10, spin: 'fast' }, RangeError, /spin/],
+    [{ slots: 10, lock: 'yes' }, TypeError, /lock/],
+    [{ slots: 10, cores: 0 }, TypeError, /cores/],
+    [{ slots: 10, cores: [0] }, RangeError, /cores/],
+    [{ slots: 10, slotz: 5 }, TypeError, /slotz/],
+  ]
+  for (const [opts, cls, re] of cases) {
+    assert.throws(() => new Slayer(opts), (e) => e instanceof cls && re.test(e.message), JSON.stringify(opts))
+  }
+})
+
+test('system refusals are Errors that say what to do', () => {
+  assert.throws(
+    () => new Slayer({ slots: 10, cores: [0, 4000], ...HYBRID }),
+    (e) => e.constructor === Error && /4000/.test(e.message) && /allowed/.test(e.message) && e.code === 'ERR_ULTRASLAYER_CORE',
+  )
+  const allowed = new Slayer({ slots: 1, start: false }).info().allowedCpus
+  assert.throws(() => new Slayer({ slots: 10, cores: [allowed[0], allowed[0]] }), (e) => /twice/.test(e.message))
+  const free1g = Number(fs.readFileSync('/sys/kernel/mm/hugepages/hugepages-1048576kB/free_hugepages', 'utf8'))
+  if (free1g === 0) {
+    assert.throws(
+      () => new Slayer({ slots: 10, hugePages: '1g', start: false }),
+      (e) => e.constructor === Error && /nr_hugepages/.test(e.message) && e.code === 'ERR_ULTRASLAYER_HUGE_PAGES',
+    )
+  }
+  const free2m = Number(fs.readFileSync('/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages', 'utf8'))
+  // More 2 MiB pages than are free: fails cleanly, naming the sysctl.
+  const slots = (free2m + 1) * (2 << 20) / 16
+  assert.throws(() => new Slayer({ slots, hugePages: '2m', start: false }), (e) => /nr_hugepages/.test(e.message))
+})
+
+test('info() tells the truth about what was mapped and where threads run', () => {
+  const s = new Slayer({ slots: 100_000, replicas: 3, channelOffset: 512, ...HYBRID })
+  const i = s.info()
+  assert.equal(i.slots, 100_000)
+  assert.equal(i.replicas, 3)
+  assert.equal(i.channelOffset, 512)
+  assert.ok(['1g', '2m', 'thp', '4k'].includes(i.pageKind))
+  assert.ok(i.mappedBytes >= 100_000 * 8 * 3)
+  assert.equal(i.mappedBytes % i.pageSize, 0)
+  assert.ok(i.locked || typeof i.lockError === 'string')
+  assert.equal(i.running, true)
+  assert.equal(i.cores.length, 3)
+  assert.deepEqual(i.threadCpus, i.cores, 'each thread reports running on its core')
+  assert.ok(i.cores.every((c) => i.allowedCpus.includes(c)))
+  assert.equal(i.cpuCount, i.allowedCpus.length)
+  if (i.cpuCount < 4) assert.equal(i.sharedCores, true)
+  // Compare with /proc/self/smaps: a hugetlb mapping of exactly mappedBytes exists when pages are huge.
+  if (i.pageKind === '2m' || i.pageKind === '1g') {
+    const smaps = fs.readFileSync('/proc/self/smaps', 'utf8')
+    assert.match(smaps, new RegExp(`KernelPageSize:\\s+${i.pageSize / 1024} kB`))
+  }
+  const free2m = Number(fs.readFileSync('/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages', 'utf8'))
+  if (free2m < 2) assert.ok(i.pageFallbacks.some((f) => f.startsWith('2m:')))
+  s.close()
+})
+
+test('huge pages: 2m is used when reserved, off gives 4k pages', () => {
+  const free2m = Number(fs.readFileSync('/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages', 'utf8'))
+  if (free2m >= 2) {
+    const s = new Slayer({ slots: 1000, hugePages: '2m', start: false })
+    assert.equal(s.info().pageKind, '2m')
+    assert.equal(s.info().pageSize, 2 << 20)
+    s.close()
+  }
+  const s = new Slayer({ slots: 1000, hugePages: 'off', lock: false, start: false })
+  assert.equal(s.info().pageKind, '4k')
+  assert.equal(s.info().locked, false)
+  s.close()
+})
+
+test('lifecycle: stop, start, close, double close, use after close', () => {
+  const before = replicaThreads()
+  const s = new Slayer({ slots: 16, ...HYBRID })
+  assert.equal(replicaThreads(), before + 2)
+  s.writeU64(1, 5n)
+  s.stop()
+  assert.equal(s.info().running, false)
+  assert.equal(replicaThreads(), before)
+  assert.equal(s.readU64(1), 5n, 'reads work with threads stopped')
+  s.start()
+  s.start()
+  assert.equal(replicaThreads(), before + 2)
+  assert.equal(s.readU64(1), 5n)
+  s.close()
+  s.close()
+  assert.equal(s.closed, true)
+  assert.equal(replicaThreads(), before)
+  const closed = (e) => e.constructor === Error && /closed/.test(e.message) && e.code === 'ERR_ULTRASLAYER_CLOSED'
+  assert.throws(() => s.readU64(1), closed)
+  assert.throws(() => s.readF64(1), closed)
+  assert.throws(() => s.readF64(999), closed, 'closed wins over range')
+  assert.throws(() => s.writeU64(1, 1n), closed)
+  assert.throws(() => s.writeF64(1, 1), closed)
+  assert.throws(() => s.readManyU64(Uint32Array.of(1), new BigUint64Array(1)), closed)
+  assert.throws(() => s.info(), closed)
+  assert.throws(() => s.stats(), closed)
+  assert.throws(() => s.start(), closed)
+  assert.equal(s.slots, 16)
+})
+
+test('Symbol.dispose closes', () => {
+  const s = new Slayer({ slots: 4, ...HYBRID })
+  s[Symbol.dispose]()
+  assert.equal(s.closed, true)
+})
+
+test('replica-count sweep: every count from 2 to 8 reads back what was written', () => {
+  for (let n = 2; n <= 8; n++) {
+    const s = new Slayer({ slots: 2000, replicas: n, spin: 'sleep', channelOffset: 64 << (n % 3) })
+    for (let i = 0; i < 2000; i += 37) s.writeU64(i, BigInt(i * n) + (1n << 40n))
+    for (let i = 0; i < 2000; i += 37) assert.equal(s.readU64(i), BigInt(i * n) + (1n << 40n))
+    assert.equal(s.info().cores.length, n)
+    assert.equal(s.replicas, n)
+    s.close()
+  }
+})
+
+test('hybrid and sleep slabs answer reads while their threads are parked', async () => {
+  for (const spin of ['hybrid', 'sleep']) {
+    const s = new Slayer({ slots: 64, spin, idleUs: 200 })
+    s.writeF64(7, 3.5)
+    await new Promise((r) => setTimeout(r, 30))
+    const t0 = Date.now()
+    assert.equal(s.readF64(7), 3.5)
+    assert.ok(Date.now() - t0 < 1000)
+    const st = s.stats()
+    assert.equal(st.directWhileParked, 1, `${spin}: ${JSON.stringify(st)}`)
+    for (let k = 0; k < 1000; k++) assert.equal(s.readF64(7), 3.5)
+    s.close()
+  }
+})
+
+test('busy threads answer hedged reads; stats count wins and latency', () => {
+  const s = new Slayer({ slots: 64, spin: 'busy', stats: true })
+  s.writeU64(3, 42n)
+  for (let k = 0; k < 2000; k++) assert.equal(s.readU64(3), 42n)
+  const st = s.stats()
+  assert.equal(st.hedged + st.directWhileParked + st.directAfterTimeout, 2000)
+  assert.equal(st.wins.reduce((a, b) => a + b, 0), st.hedged)
+  assert.equal(st.latency.count, 2000)
+  assert.ok(st.latency.p50 <= st.latency.p99 && st.latency.p99 <= st.latency.max)
+  s.resetStats()
+  assert.equal(s.stats().hedged, 0)
+  s.stop()
+  s.readU64(3)
+  assert.equal(s.stats().direct, 1)
+  s.close()
+})
+
+test('many slabs created and closed leave no threads behind', () => {
+  const before = replicaThreads()
+  for (let k = 0; k < 20; k++) {
+    const s = new Slayer({ slots: 1000, spin: 'sleep' })
+    s.writeU64(k, BigInt(k))
+    assert.equal(s.readU64(k), BigInt(k))
+    s.close()
+  }
+  assert.equal(replicaThreads(), before)
+})
+
+test('ESM import gives the same class', async () => {
+  const m = await import('../index.mjs')
+  assert.equal(m.Slayer, Slayer)
+  const s = new m.Slayer({ slots: 2, start: false })
+  s.writeF64(1, 2.5)
+  assert.equal(s.readF64(1), 2.5)
+  s.close()
+})
