@@ -49,6 +49,20 @@ export declare class Slayer {
   get closed(): boolean
 }
 
+/** Percentiles plus every recorded bucket (`[ns, count]`), for tables, JSON and CCDF plots. */
+export interface HistogramSummary {
+  count: number
+  min: number
+  mean: number
+  p50: number
+  p90: number
+  p99: number
+  p999: number
+  p9999: number
+  max: number
+  buckets: Array<Array<number>>
+}
+
 /** Latency percentiles in nanoseconds. */
 export interface LatencyPercentiles {
   count: number
@@ -60,6 +74,13 @@ export interface LatencyPercentiles {
   p999: number
   p9999: number
   max: number
+}
+
+/** The result of the independent-pairs arm. */
+export interface PairsResult {
+  minOfPair: HistogramSummary
+  perReplica: Array<HistogramSummary>
+  pairedShare: number
 }
 
 /** What the slab got and how it runs. */

@@ -209,8 +209,13 @@ class Slayer {
   [Symbol.dispose]() {
     this.#n.close()
   }
+
+  // Internal (benchmark and CLI): the native object behind a Slayer.
+  static _nativeOf(s) {
+    return s.#n
+  }
 }
 
 module.exports = { Slayer }
-// Internal, for the benchmark's binding-cost table; not part of the API.
-Object.defineProperty(module.exports, '_bareFunctions', { value: native._bareFunctions, enumerable: false })
+// Internal, for the benchmark and the CLI; not part of the API.
+Object.defineProperty(module.exports, '_internal', { value: { native, nativeOf: (s) => Slayer._nativeOf(s) }, enumerable: false })

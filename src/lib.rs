@@ -3,6 +3,7 @@
 //! The engine (every module here except `binding`) is plain Rust with no Node types, tested with
 //! `cargo test --no-default-features`. The Node binding in `binding` only translates.
 
+pub mod bench;
 pub mod cores;
 pub mod error;
 pub mod layout;

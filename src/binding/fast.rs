@@ -208,3 +208,46 @@ pub(crate) unsafe fn bare_functions(env: sys::napi_env) -> napi::Result<sys::nap
     }
     Ok(obj)
 }
+
+// ---------------------------------------------------------------------------------------------
+// The benchmark's clock: a raw function that writes the TSC (as a double) into word 0 of the
+// scratch buffer it is bound to.
+
+unsafe extern "C" fn clock(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    let mut data: *mut c_void = ptr::null_mut();
+    // SAFETY: env/info are this callback's; only the data pointer is asked for.
+    unsafe { sys::napi_get_cb_info(env, info, ptr::null_mut(), ptr::null_mut(), ptr::null_mut(), &mut data) };
+    if !data.is_null() {
+        // SAFETY: data points at word 0 of the ArrayBuffer `clock_function` validated and attached to
+        // this function object, which is alive while it is being called.
+        unsafe { ptr::write(data as *mut f64, crate::tsc::now() as f64) };
+    }
+    ptr::null_mut()
+}
+
+/// A raw `clock()` writing the TSC into `scratch` (an aligned ArrayBuffer of ≥ 8 bytes).
+///
+/// # Safety
+/// `env` must be live and `scratch` a value in it.
+pub(crate) unsafe fn clock_function(env: sys::napi_env, scratch: sys::napi_value) -> napi::Result<sys::napi_value> {
+    let mut data: *mut c_void = ptr::null_mut();
+    let mut len = 0usize;
+    let mut is_ab = false;
+    // SAFETY: env and value are live.
+    check(unsafe { sys::napi_is_arraybuffer(env, scratch, &mut is_ab) }, "napi_is_arraybuffer")?;
+    if !is_ab {
+        return Err(napi::Error::new(napi::Status::InvalidArg, "scratch must be an ArrayBuffer"));
+    }
+    // SAFETY: scratch is an ArrayBuffer (checked).
+    check(unsafe { sys::napi_get_arraybuffer_info(env, scratch, &mut data, &mut len) }, "napi_get_arraybuffer_info")?;
+    if len < 8 || data.is_null() || (data as usize) % 8 != 0 {
+        return Err(napi::Error::new(napi::Status::InvalidArg, "scratch must be an aligned ArrayBuffer of at least 8 bytes"));
+    }
+    let mut f = ptr::null_mut();
+    // SAFETY: env live; name valid; data is the validated buffer, kept alive by the property below.
+    unsafe {
+        check(sys::napi_create_function(env, c"clock".as_ptr(), 5, Some(clock), data, &mut f), "napi_create_function")?;
+        check(sys::napi_set_named_property(env, f, c"scratch".as_ptr(), scratch), "napi_set_named_property")?;
+    }
+    Ok(f)
+}

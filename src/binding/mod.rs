@@ -4,6 +4,7 @@
 //! through a scratch buffer by the JS wrapper in index.js); everything else is napi-rs glue whose
 //! doc comments generate index.d.ts.
 
+mod bench;
 mod errors;
 mod fast;
 

@@ -1,0 +1,69 @@
+'use strict'
+// Per-call cost of the binding, measured in tight loops in this run: readF64/readU64 on cached
+// slots with threads stopped, beside a bare raw N-API function taking a u32 and returning a double
+// (the yardstick), a bare no-op N-API function and a plain Float64Array read. Each op has its own
+// loop function so every call site stays monomorphic.
+
+const { Slayer, native } = require('./arms')
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[s.length >> 1]
+}
+
+function nsPerCall(loop, calls, rounds) {
+  loop(Math.min(calls, 200000)) // warm up: let V8 optimise the loop
+  const per = []
+  for (let r = 0; r < rounds; r++) {
+    const t0 = process.hrtime.bigint()
+    loop(calls)
+    per.push(Number(process.hrtime.bigint() - t0) / calls)
+  }
+  return { median: median(per), min: Math.min(...per), max: Math.max(...per) }
+}
+
+function measureBindingCost({ calls = 2_000_000, rounds = 7 } = {}) {
+  const bare = native._bareFunctions()
+  const s = new Slayer({ slots: 4096, start: false, hugePages: 'auto' })
+  for (let i = 0; i < 64; i++) s.writeF64(i, i * 1.5)
+  const arr = new Float64Array(4096)
+  for (let i = 0; i < 64; i++) arr[i] = i * 1.5
+  let sink = 0
+  let sinkBig = 0n
+
+  const loops = {
+    'bare N-API no-op': (n) => {
+      const f = bare.noop
+      for (let k = 0; k < n; k++) f()
+    },
+    'bare N-API u32 -> f64 (yardstick)': (n) => {
+      const f = bare.u32ToF64
+      for (let k = 0; k < n; k++) sink += f(k & 63)
+    },
+    'readF64 (threads stopped, cached)': (n) => {
+      for (let k = 0; k < n; k++) sink += s.readF64(k & 63)
+    },
+    'readU64 (threads stopped, cached)': (n) => {
+      for (let k = 0; k < n; k++) sinkBig ^= s.readU64(k & 63)
+    },
+    'writeF64 (every replica)': (n) => {
+      for (let k = 0; k < n; k++) s.writeF64(k & 63, k)
+    },
+    'Float64Array[i] in JS (cached)': (n) => {
+      for (let k = 0; k < n; k++) sink += arr[k & 63]
+    },
+  }
+  const rows = {}
+  for (const [name, loop] of Object.entries(loops)) rows[name] = nsPerCall(loop, calls, rounds)
+  s.close()
+  const yard = rows['bare N-API u32 -> f64 (yardstick)'].median
+  const result = {
+    rows,
+    readF64VsBare: rows['readF64 (threads stopped, cached)'].median / yard,
+    readU64VsBare: rows['readU64 (threads stopped, cached)'].median / yard,
+    sink: sink + Number(sinkBig & 1n),
+  }
+  return result
+}
+
+module.exports = { measureBindingCost }

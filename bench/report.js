@@ -1,0 +1,115 @@
+'use strict'
+// Text tables, CSV and the machine header for benchmark results. Formatting only.
+
+const PCTS = [
+  ['p50', 'p50'],
+  ['p90', 'p90'],
+  ['p99', 'p99'],
+  ['p999', 'p99.9'],
+  ['p9999', 'p99.99'],
+  ['max', 'max'],
+]
+
+function fmtNs(v) {
+  if (v === undefined || v === null || Number.isNaN(v)) return '-'
+  if (v >= 100_000) return `${(v / 1000).toFixed(0)}µ`
+  if (v >= 10_000) return `${(v / 1000).toFixed(1)}µ`
+  return String(Math.round(v))
+}
+
+function fmtRatio(r) {
+  return r === undefined || !Number.isFinite(r) ? '-' : `${r.toFixed(2)}×`
+}
+
+function pad(s, n, right = false) {
+  s = String(s)
+  return right ? s.padEnd(n) : s.padStart(n)
+}
+
+function table(headers, rows, leftCols = 1) {
+  const widths = headers.map((h, c) => Math.max(h.length, ...rows.map((r) => String(r[c]).length)))
+  const line = (cells) => cells.map((x, c) => pad(x, widths[c], c < leftCols)).join('  ')
+  return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n')
+}
+
+/** The ratio baseline of an arm: JS arms against `direct`, native arms against `native-direct`. */
+function baselineOf(arm) {
+  return arm.level === 'native' ? 'native-direct' : 'direct'
+}
+
+function runTable(run) {
+  const headers = ['arm', ...PCTS.map(([, l]) => l), 'n', 'p50 ratio', 'p99.9 ratio', 'vs']
+  const rows = Object.entries(run.arms).map(([name, a]) => {
+    const s = a.summary
+    return [
+      name + (a.upperBound ? ' *' : ''),
+      ...PCTS.map(([k]) => fmtNs(s[k])),
+      s.count,
+      fmtRatio(a.ratio && a.ratio.p50),
+      fmtRatio(a.ratio && a.ratio.p999),
+      a.ratio ? a.ratio.baseline : '-',
+    ]
+  })
+  return table(headers, rows)
+}
+
+function bindingTable(cost) {
+  const rows = Object.entries(cost.rows).map(([name, r]) => [name, r.median.toFixed(1), r.min.toFixed(1), r.max.toFixed(1)])
+  return (
+    table(['call', 'ns/call (median)', 'min', 'max'], rows) +
+    `\nreadF64 / yardstick = ${cost.readF64VsBare.toFixed(2)}× (goal ≤ 2×), readU64 / yardstick = ${cost.readU64VsBare.toFixed(2)}× (goal ≤ 3×)`
+  )
+}
+
+function header(result) {
+  const m = result.machine
+  const i = result.slabInfo
+  const lines = [
+    `machine: ${m.cpuModel}; ${m.cpuCount} core(s) allowed [${m.allowedCpus.join(',')}]; hypervisor: ${m.hypervisor ? 'yes (VM: noisy; stalls > ~1 µs are mostly the host)' : 'no'}`,
+    `node ${process.version}; TSC ${(m.tscHz / 1e9).toFixed(3)} GHz${m.tscInvariant === true ? ' (invariant)' : m.tscInvariant === false ? ' (NOT invariant)' : ''}; clock overhead p50 ${m.clockOverheadNs} ns (included in every JS figure)`,
+    `slab: ${result.config.slots} slots × ${i.replicas} replicas, channelOffset ${i.channelOffset} B (${result.config.offsetSource}); ${i.pageKind} pages (${i.pageSize} B), ${(i.mappedBytes / 2 ** 20).toFixed(0)} MiB mapped, ${i.locked ? 'locked' : 'not locked'}`,
+    `same-group control: channelOffset ${result.config.controlOffset} B (${result.config.controlSource})`,
+    `replica cores: [${i.cores.join(',')}]; spin: ${i.spin}; samples per arm: ${result.config.samples}`,
+  ]
+  if (m.sharedCores) {
+    lines.push(
+      `WARNING: ${m.cpuCount} core(s) for ${i.replicas} replica threads + the caller: the hedged arms SHARE cores and are NOT representative of a machine with ${i.replicas + 1}+ free cores.`,
+    )
+  }
+  return lines.join('\n')
+}
+
+function toCsv(result) {
+  const cols = ['condition', 'access', 'gap_ns', 'arm', 'level', 'count', 'min', 'mean', 'p50', 'p90', 'p99', 'p999', 'p9999', 'max', 'ratio_p50', 'ratio_p999', 'baseline', 'paired_share']
+  const lines = [cols.join(',')]
+  for (const run of result.runs) {
+    for (const [name, a] of Object.entries(run.arms)) {
+      const s = a.summary
+      lines.push(
+        [
+          run.condition,
+          run.access,
+          run.gapNs,
+          name,
+          a.level,
+          s.count,
+          s.min,
+          s.mean.toFixed(1),
+          s.p50,
+          s.p90,
+          s.p99,
+          s.p999,
+          s.p9999,
+          s.max,
+          a.ratio ? a.ratio.p50.toFixed(4) : '',
+          a.ratio ? a.ratio.p999.toFixed(4) : '',
+          a.ratio ? a.ratio.baseline : '',
+          a.extra && a.extra.pairedShare !== undefined ? a.extra.pairedShare.toFixed(4) : '',
+        ].join(','),
+      )
+    }
+  }
+  return lines.join('\n') + '\n'
+}
+
+module.exports = { runTable, bindingTable, header, toCsv, baselineOf, fmtNs }

@@ -1,0 +1,263 @@
+#!/usr/bin/env node
+'use strict'
+// `npm run bench`: hedged vs direct vs a plain Float64Array, end to end and inside Rust, quiet and
+// under memory stress, cold and random — measured in one run on this machine. Prints a table per
+// condition with ratios to the direct baseline of the same run; --json/--csv/--plot write files.
+
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { parseArgs } = require('node:util')
+
+const { ARMS, indexStream, clockOverhead, Slayer, native } = require('./arms')
+const { measureBindingCost } = require('./binding-cost')
+const { runTable, bindingTable, header, toCsv, baselineOf } = require('./report')
+const { renderSvg } = require('./plot')
+const { recordedOffsets } = require('./offsets')
+
+const USAGE = `usage: npm run bench -- [options]
+  --quick                 small slab, few samples (< 30 s)
+  --samples N             reads per arm (default 100000; quick 10000)
+  --slots N               slots per replica (default 33554432 = 256 MiB; quick 8388608)
+  --replicas N            copies per slot (default 2)
+  --channel-offset B      bytes between copies (default: what \`ultraslayer probe groups\` recorded, else 256)
+  --control-offset B      same-group control offset (default: recorded, else 2048)
+  --arms a,b,...          ${Object.keys(ARMS).join(',')}
+  --conditions a,b        quiet,stress
+  --access a,b            cold,random
+  --gap-ns N              random arrivals: spin 0..N ns between reads (default 1000; 0 = back to back)
+  --cores a,b             replica cores (default: chosen by the library)
+  --spin busy|hybrid      replica thread policy for the hedged arms (default busy)
+  --hugepages KIND        auto|1g|2m|thp|off (default auto)
+  --json FILE  --csv FILE  --plot FILE.svg
+  --no-binding-cost       skip the per-call cost table`
+
+function parse(argv) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean', default: false },
+      samples: { type: 'string' },
+      slots: { type: 'string' },
+      replicas: { type: 'string', default: '2' },
+      'channel-offset': { type: 'string' },
+      'control-offset': { type: 'string' },
+      arms: { type: 'string' },
+      conditions: { type: 'string', default: 'quiet,stress' },
+      access: { type: 'string', default: 'cold,random' },
+      'gap-ns': { type: 'string', default: '1000' },
+      cores: { type: 'string' },
+      spin: { type: 'string', default: 'busy' },
+      hugepages: { type: 'string', default: 'auto' },
+      json: { type: 'string' },
+      csv: { type: 'string' },
+      plot: { type: 'string' },
+      'no-binding-cost': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  })
+  if (values.help) {
+    console.log(USAGE)
+    process.exit(0)
+  }
+  const int = (name, v) => {
+    const n = Number(v)
+    if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a non-negative integer, got ${v}`)
+    return n
+  }
+  const list = (v) => v.split(',').map((x) => x.trim()).filter(Boolean)
+  const arms = values.arms ? list(values.arms) : Object.keys(ARMS)
+  for (const a of arms) if (!ARMS[a]) throw new Error(`unknown arm ${a}; arms: ${Object.keys(ARMS).join(', ')}`)
+  const conditions = list(values.conditions)
+  for (const c of conditions) if (c !== 'quiet' && c !== 'stress') throw new Error(`unknown condition ${c} (quiet, stress)`)
+  const access = list(values.access)
+  for (const a of access) if (a !== 'cold' && a !== 'random') throw new Error(`unknown access ${a} (cold, random)`)
+  const rec = recordedOffsets()
+  const offset = values['channel-offset'] ? { value: int('channel-offset', values['channel-offset']), source: 'from --channel-offset' } : rec.main
+  const control = values['control-offset'] ? { value: int('control-offset', values['control-offset']), source: 'from --control-offset' } : rec.control
+  return {
+    quick: values.quick,
+    samples: values.samples ? int('samples', values.samples) : values.quick ? 10_000 : 100_000,
+    slots: values.slots ? int('slots', values.slots) : values.quick ? 8 << 20 : 32 << 20,
+    replicas: int('replicas', values.replicas),
+    channelOffset: offset.value,
+    offsetSource: offset.source,
+    controlOffset: control.value,
+    controlSource: control.source,
+    arms,
+    conditions,
+    access,
+    gapNs: int('gap-ns', values['gap-ns']),
+    cores: values.cores ? list(values.cores).map((c) => int('cores', c)) : undefined,
+    spin: values.spin,
+    hugePages: values.hugepages,
+    json: values.json,
+    csv: values.csv,
+    plot: values.plot,
+    bindingCost: !values['no-binding-cost'],
+  }
+}
+
+function machineFacts(info) {
+  let cpuModel = os.cpus()[0] ? os.cpus()[0].model : 'unknown'
+  let hypervisor = false
+  try {
+    const cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8')
+    const m = cpuinfo.match(/^model name\s*:\s*(.*)$/m)
+    if (m) cpuModel = m[1].trim()
+    hypervisor = /^flags\s*:.*\bhypervisor\b/m.test(cpuinfo)
+  } catch {}
+  const [tscHz, inv] = native._tscInfo()
+  return {
+    cpuModel,
+    cpuCount: info.cpuCount,
+    allowedCpus: info.allowedCpus,
+    hypervisor,
+    tscHz,
+    tscInvariant: inv === 1 ? true : inv === 0 ? false : null,
+    sharedCores: info.cpuCount < info.replicas + 1,
+    platform: `${process.platform}-${process.arch}`,
+    node: process.version,
+  }
+}
+
+function progress(msg) {
+  if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${msg}`)
+  else process.stderr.write(`${msg}\n`)
+}
+
+function main(argv) {
+  const cfg = parse(argv)
+  const t0 = Date.now()
+  progress('mapping the slabs and filling them…')
+  const opts = { slots: cfg.slots, replicas: cfg.replicas, hugePages: cfg.hugePages, spin: cfg.spin, start: false }
+  if (cfg.cores) opts.cores = cfg.cores
+  const slab = new Slayer({ ...opts, channelOffset: cfg.channelOffset })
+  let control = null
+  let jsArray = null
+  const wants = (a) => cfg.arms.includes(a)
+  const fillIdx = new Uint32Array(65536)
+  const fillVal = new Float64Array(65536)
+  const fill = (s) => {
+    for (let base = 0; base < cfg.slots; base += 65536) {
+      const n = Math.min(65536, cfg.slots - base)
+      for (let k = 0; k < n; k++) {
+        fillIdx[k] = base + k
+        fillVal[k] = (base + k) * 0.5
+      }
+      s.writeManyF64(fillIdx.subarray(0, n), fillVal.subarray(0, n))
+    }
+  }
+  fill(slab)
+  if (wants('same-group') || wants('native-same-group')) {
+    control = new Slayer({ ...opts, channelOffset: cfg.controlOffset })
+    fill(control)
+  }
+  if (wants('js-array')) {
+    jsArray = new Float64Array(cfg.slots)
+    for (let i = 0; i < cfg.slots; i++) jsArray[i] = i * 0.5
+  }
+  const slabInfo = slab.info()
+  const machine = machineFacts(slabInfo)
+  clockOverhead() // warm-up: let V8 optimise the clock loop before measuring it
+  const overhead = clockOverhead()
+  machine.clockOverheadNs = overhead.p50 // recorded as ticks → ns, so already in ns
+  const result = {
+    tool: 'ultraslayer bench',
+    startedAt: new Date().toISOString(),
+    machine,
+    config: { ...cfg, json: undefined, csv: undefined, plot: undefined },
+    slabInfo,
+    controlInfo: control ? control.info() : null,
+    clockOverhead: overhead,
+    bindingCost: null,
+    runs: [],
+    notes: [],
+  }
+  console.log(header(result))
+  if (cfg.bindingCost) {
+    progress('measuring per-call binding cost…')
+    result.bindingCost = measureBindingCost(cfg.quick ? { calls: 300_000, rounds: 5 } : { calls: 2_000_000, rounds: 7 })
+    console.log('\nper-call cost of the binding (tight loops, this run):')
+    console.log(bindingTable(result.bindingCost))
+  }
+
+  const indices = indexStream(cfg.samples, cfg.slots)
+  const total = cfg.conditions.length * cfg.access.length * cfg.arms.length
+  let done = 0
+  for (const condition of cfg.conditions) {
+    let stress = null
+    let stressNote = null
+    if (condition === 'stress') {
+      const busy = new Set(slabInfo.cores)
+      let cores = slabInfo.allowedCpus.filter((c) => !busy.has(c))
+      if (cores.length === 0) {
+        cores = [slabInfo.allowedCpus[slabInfo.allowedCpus.length - 1]]
+        stressNote = `no spare core: the stress thread shares core ${cores[0]} with a replica thread`
+      }
+      stress = native._stressStart(cores, cfg.quick ? 64 << 20 : 512 << 20)
+      result.notes.push(`stress: ${cores.length} thread(s) streaming reads through ${cfg.quick ? 64 : 512} MiB on core(s) [${cores.join(',')}]${stressNote ? `; ${stressNote}` : ''}`)
+    }
+    for (const access of cfg.access) {
+      const run = { condition, access, gapNs: cfg.gapNs, arms: {} }
+      for (const name of cfg.arms) {
+        const arm = ARMS[name]
+        const label = `[${++done}/${total}] ${condition}/${access} ${name}`
+        progress(label)
+        const ctx = {
+          indices,
+          cold: access === 'cold',
+          gapNs: cfg.gapNs,
+          gapTicks: Math.round((cfg.gapNs * machine.tscHz) / 1e9),
+          pairWindowNs: 1000,
+          slab: () => slab,
+          controlSlab: () => control,
+          jsArray: () => jsArray,
+          onProgress: (f) => progress(`${label} ${Math.round(f * 100)}%`),
+        }
+        const r = arm.run(ctx)
+        run.arms[name] = { level: arm.level, upperBound: !!arm.upperBound, describe: arm.describe, summary: r.summary, extra: r.extra }
+      }
+      for (const a of Object.values(run.arms)) {
+        const base = run.arms[baselineOf(a)]
+        if (base && base !== a) {
+          a.ratio = { baseline: baselineOf(a), p50: a.summary.p50 / base.summary.p50, p999: a.summary.p999 / base.summary.p999 }
+        }
+      }
+      result.runs.push(run)
+      progress('')
+      console.log(`\n${condition} / ${access}${cfg.gapNs ? ` / random arrivals 0–${cfg.gapNs} ns` : ' / back to back'} — latency in ns (µ = µs), ${cfg.samples} reads per arm`)
+      console.log(runTable(run))
+      const pairs = run.arms['independent-pairs']
+      if (pairs) console.log(`* independent-pairs: upper bound, not delivered; ${(pairs.extra.pairedShare * 100).toFixed(1)}% of samples paired within 1 µs`)
+    }
+    if (stress) native._stressStop(stress)
+  }
+  slab.close()
+  if (control) control.close()
+  result.elapsedSeconds = (Date.now() - t0) / 1000
+  console.log('\narms:')
+  for (const name of cfg.arms) console.log(`  ${name.padEnd(18)} ${ARMS[name].describe}`)
+  console.log('ratios: JS arms against direct, native arms against native-direct, same run, same index stream.')
+  for (const n of result.notes) console.log(`note: ${n}`)
+  console.log(`done in ${result.elapsedSeconds.toFixed(1)} s`)
+  if (cfg.json) fs.writeFileSync(cfg.json, JSON.stringify(result, null, 1))
+  if (cfg.csv) fs.writeFileSync(cfg.csv, toCsv(result))
+  if (cfg.plot) fs.writeFileSync(cfg.plot, renderSvg(result))
+  for (const [flag, file] of [['json', cfg.json], ['csv', cfg.csv], ['plot', cfg.plot]]) {
+    if (file) console.log(`${flag}: ${path.resolve(file)}`)
+  }
+  return result
+}
+
+if (require.main === module) {
+  try {
+    main(process.argv.slice(2))
+  } catch (e) {
+    console.error(`bench: ${e.message}`)
+    process.exit(2)
+  }
+}
+
+module.exports = { main }
