@@ -26,9 +26,10 @@
  *   us_destroy must be the last call on a handle: no other thread may be using it, or use it later.
  *
  * Loading
- *   Link with -lultraslayer (libultraslayer.so). The library built for Node (cargo's default
- *   `node` feature) carries napi-rs glue; C programs should load the one built with
- *   `cargo build --release --no-default-features` (see tests/capi.rs for why).
+ *   Link with -lultraslayer (libultraslayer.so built by
+ *   `cargo build --release --no-default-features`). The library built for Node (cargo's default
+ *   `node` feature) references napi_* symbols that only the node binary provides and is linked
+ *   with BIND_NOW, so a C program cannot load it (see tests/capi.rs).
  */
 #ifndef ULTRASLAYER_H
 #define ULTRASLAYER_H
@@ -46,8 +47,8 @@ extern "C" {
 /* Status codes. */
 enum us_status {
     US_OK = 0,
-    US_ERR_TYPE = 1,   /* an option or argument of the wrong shape: unknown enum value, bad size, misaligned pointer */
-    US_ERR_RANGE = 2,  /* a value out of range: slot index, replica number, replica count, batch length */
+    US_ERR_TYPE = 1,   /* a bad option (any field of us_options) or argument: unknown enum value, bad size, misaligned or overlapping arrays */
+    US_ERR_RANGE = 2,  /* a value out of range: slot index, replica number, batch too large */
     US_ERR_SYSTEM = 3, /* the system refused: no huge pages, mlock refused, core not allowed, thread spawn */
     US_ERR_NULL = 4,   /* a required pointer was NULL (handle, options, out pointer, non-empty batch array) */
     US_ERR_BUSY = 5,   /* another thread is inside a read/start/stop/info/stats call on this handle */

@@ -32,9 +32,10 @@ pub const US_ABI_VERSION: u32 = 1;
 
 // Status codes. Every function that can fail returns one; `us_last_error()` says why.
 pub const US_OK: c_int = 0;
-/// An option or argument of the wrong shape (unknown enum value, bad `size`, misaligned pointer).
+/// A bad option (any `us_options` field, as the engine reports) or argument: unknown enum value,
+/// bad `size`, misaligned or overlapping arrays.
 pub const US_ERR_TYPE: c_int = 1;
-/// A value out of range (slot index, replica number, replica count, batch length).
+/// A value out of range (slot index, replica number, a batch too large for memory).
 pub const US_ERR_RANGE: c_int = 2;
 /// The system refused (no huge pages, mlock refused, core not allowed, thread spawn failed).
 pub const US_ERR_SYSTEM: c_int = 3;
@@ -363,6 +364,10 @@ fn overlap(a: &std::ops::Range<usize>, b: &std::ops::Range<usize>, what: &str) -
     Ok(())
 }
 
+/// No version of a struct will ever be this large; a bigger `size` is an uninitialized field, and
+/// reading that many bytes would run off the caller's struct.
+const MAX_STRUCT_SIZE: usize = 4096;
+
 /// Reads a caller's versioned struct of which we know `size_of::<T>()` bytes into `known`.
 /// Bytes the caller has beyond ours (a newer header) must be zero: we cannot honour them.
 ///
@@ -373,7 +378,7 @@ unsafe fn read_versioned<T: Copy>(p: *const T, known: &mut T, name: &str) -> Res
     // SAFETY: every versioned struct starts with a `size_t size` field; `p` is readable and aligned.
     let size = unsafe { ptr::read(p as *const usize) };
     let ours = size_of::<T>();
-    if size < ours {
+    if !(ours..=MAX_STRUCT_SIZE).contains(&size) {
         return Err(Failure::new(
             US_ERR_TYPE,
             format!("{name}.size is {size}, expected {ours} (sizeof({name})): fill it with {name}_default or set size = sizeof({name})"),

@@ -44,17 +44,14 @@ fn c_library_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         // This test binary lives in <target>/<profile>/deps; cargo puts the cdylib it built for
-        // this run beside it (and uplifts a copy to <target>/<profile>).
+        // this run beside it, together with the rlib this binary links. (Not the copy in
+        // <target>/<profile>: only `cargo build` refreshes that one, `cargo test` leaves it stale.)
         let exe = std::env::current_exe().unwrap();
         let deps = exe.parent().unwrap();
-        if !cfg!(feature = "node") {
-            for dir in [deps, deps.parent().unwrap()] {
-                let lib = dir.join(LIB_FILE);
-                // A default-feature build may have overwritten the (unhashed) cdylib since.
-                if lib.exists() && !mentions_napi(&lib) {
-                    return dir.to_path_buf();
-                }
-            }
+        let lib = deps.join(LIB_FILE);
+        // A default-feature build may have overwritten the (unhashed) cdylib since.
+        if !cfg!(feature = "node") && lib.exists() && !mentions_napi(&lib) {
+            return deps.to_path_buf();
         }
         build_c_library()
     })
@@ -109,7 +106,9 @@ fn c_program_round_trips_through_the_c_abi() {
         .arg(lib)
         .arg(format!("-Wl,-rpath,{}", lib.display()))
         .arg("-lultraslayer"));
-    let stdout = run(&mut Command::new(&exe));
+    // cargo's LD_LIBRARY_PATH lists <target>/<profile>, whose libultraslayer.so may be stale, and
+    // it would win over the rpath: run with the rpath alone.
+    let stdout = run(Command::new(&exe).env_remove("LD_LIBRARY_PATH"));
     print!("{stdout}");
     assert_eq!(stdout.lines().last(), Some("ok"));
 }
@@ -157,7 +156,8 @@ fn python_ctypes_example_runs() {
     let lib = c_library_dir().join(LIB_FILE);
     let stdout = run(Command::new("python3")
         .arg(manifest_dir().join("examples/ctypes_example.py"))
-        .env("ULTRASLAYER_LIB", &lib));
+        .env("ULTRASLAYER_LIB", &lib)
+        .env_remove("LD_LIBRARY_PATH"));
     print!("{stdout}");
     assert_eq!(stdout.lines().last(), Some("ok"));
 }

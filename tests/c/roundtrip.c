@@ -115,6 +115,8 @@ static void bad_options_are_refused_with_a_reason(void) {
      * unknown tail is zero, and refused when it is not. */
     o = small(100); o.size = 8;
     CHECK_ERR(us_create(&o, &h), US_ERR_TYPE, "us_options.size");
+    o = small(100); o.size = (size_t)0xABABABABABABABABull; /* never initialized: not read past */
+    CHECK_ERR(us_create(&o, &h), US_ERR_TYPE, "us_options_default");
     struct { us_options o; uint64_t newer_field; } bigger;
     memset(&bigger, 0, sizeof bigger);
     bigger.o = small(100);
