@@ -1,9 +1,11 @@
 //! ultraslayer: hedged reads over a mirrored huge-page slab.
 //!
 //! The engine (every module here except `binding`) is plain Rust with no Node types, tested with
-//! `cargo test --no-default-features`. The Node binding in `binding` only translates.
+//! `cargo test --no-default-features`. The Node binding in `binding` only translates, and so does
+//! `capi`, the C ABI (`include/ultraslayer.h`) that the same shared library exports.
 
 pub mod bench;
+pub mod capi;
 pub mod cores;
 pub mod error;
 pub mod layout;

@@ -1,0 +1,163 @@
+//! The C ABI from outside: a C program (tests/c/roundtrip.c) compiled with gcc against the built
+//! `libultraslayer.so` and the header, the Python ctypes example, and the header against the
+//! library's exports.
+//!
+//! Which library: the one built WITHOUT the `node` feature. The Node build cannot be loaded by a
+//! C program as the crate is configured today: napi-rs (with `default-features = false`, so
+//! without its `dyn-symbols` feature) leaves ~35 `napi_*` symbols undefined, to be resolved from
+//! the node binary. `ld` refuses to link a program against it ("undefined reference to
+//! `napi_get_cb_info'"), and forcing the link does not help because Rust links cdylibs with
+//! `-z now` (BIND_NOW): the loader resolves every symbol at load time and the program dies with
+//! "symbol lookup error: undefined symbol: napi_unwrap" before main, with dlopen/ctypes too
+//! (RTLD_LAZY is overridden by BIND_NOW). Measured on a copy of the crate with a `#[napi]` fn and
+//! class. Turning on napi's `dyn-symbols` feature (napi looks its symbols up at module init
+//! instead) makes that same `.so` load from C and still load in Node.
+//!
+//! So: under `cargo test --no-default-features` these tests use the `libultraslayer.so` cargo
+//! just built next to this test binary; under the default features they build a no-napi copy
+//! with `cargo build --no-default-features` into a separate target directory first.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+const LIB_FILE: &str = "libultraslayer.so";
+
+fn manifest_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Scratch space cargo gives integration tests (inside the target dir, so CARGO_TARGET_DIR holds).
+fn scratch() -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("capi");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn mentions_napi(lib: &Path) -> bool {
+    let bytes = std::fs::read(lib).unwrap();
+    bytes.windows(5).any(|w| w == b"napi_")
+}
+
+/// The directory holding a `libultraslayer.so` built without napi.
+fn c_library_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        // This test binary lives in <target>/<profile>/deps; cargo puts the cdylib it built for
+        // this run beside it, together with the rlib this binary links. (Not the copy in
+        // <target>/<profile>: only `cargo build` refreshes that one, `cargo test` leaves it stale.)
+        let exe = std::env::current_exe().unwrap();
+        let deps = exe.parent().unwrap();
+        let lib = deps.join(LIB_FILE);
+        // A default-feature build may have overwritten the (unhashed) cdylib since.
+        if !cfg!(feature = "node") && lib.exists() && !mentions_napi(&lib) {
+            return deps.to_path_buf();
+        }
+        build_c_library()
+    })
+}
+
+/// `cargo build --lib --no-default-features` into a target dir of its own (the outer cargo may
+/// still hold the lock on ours).
+fn build_c_library() -> PathBuf {
+    let target = scratch().join("no-napi-target");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--lib", "--no-default-features", "--manifest-path"])
+        .arg(manifest_dir().join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target)
+        .env_remove("CARGO_TARGET_DIR")
+        .status()
+        .expect("run cargo to build the C library");
+    assert!(status.success(), "cargo build --no-default-features failed");
+    let dir = target.join("debug");
+    let lib = dir.join(LIB_FILE);
+    assert!(lib.exists(), "{} was not built", lib.display());
+    assert!(!mentions_napi(&lib), "{} still references napi", lib.display());
+    dir
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("could not run {cmd:?}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{cmd:?} failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}", out.status);
+    stdout
+}
+
+fn gcc_available() -> bool {
+    Command::new("gcc").arg("--version").output().is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn c_program_round_trips_through_the_c_abi() {
+    assert!(gcc_available(), "gcc is needed to compile tests/c/roundtrip.c");
+    let lib = c_library_dir();
+    let exe = scratch().join("roundtrip");
+    run(Command::new("gcc")
+        .args(["-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-pthread"])
+        .arg("-I")
+        .arg(manifest_dir().join("include"))
+        .arg(manifest_dir().join("tests/c/roundtrip.c"))
+        .arg("-o")
+        .arg(&exe)
+        .arg("-L")
+        .arg(lib)
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .arg("-lultraslayer"));
+    // cargo's LD_LIBRARY_PATH lists <target>/<profile>, whose libultraslayer.so may be stale, and
+    // it would win over the rpath: run with the rpath alone.
+    let stdout = run(Command::new(&exe).env_remove("LD_LIBRARY_PATH"));
+    print!("{stdout}");
+    assert_eq!(stdout.lines().last(), Some("ok"));
+}
+
+#[test]
+fn header_compiles_as_cpp_and_strict_c() {
+    let header = manifest_dir().join("include/ultraslayer.h");
+    run(Command::new("gcc").args(["-std=c11", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-fsyntax-only", "-x", "c"]).arg(&header));
+    if Command::new("g++").arg("--version").output().is_ok_and(|o| o.status.success()) {
+        run(Command::new("g++").args(["-std=c++11", "-Wall", "-Wextra", "-Werror", "-fsyntax-only", "-x", "c++"]).arg(&header));
+    }
+}
+
+/// Every function the header declares is exported, and every exported `us_` symbol is declared.
+#[test]
+fn header_declares_exactly_the_exported_functions() {
+    let header = std::fs::read_to_string(manifest_dir().join("include/ultraslayer.h")).unwrap();
+    let mut declared: Vec<String> = header
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('*') && !l.trim_start().starts_with("/*") && l.contains('('))
+        .filter_map(|l| {
+            let before_paren = &l[..l.find('(')?];
+            let name = before_paren.rsplit(|c: char| !(c.is_alphanumeric() || c == '_')).next()?;
+            name.starts_with("us_").then(|| name.to_string())
+        })
+        .collect();
+    declared.sort();
+    declared.dedup();
+
+    let lib = c_library_dir().join(LIB_FILE);
+    let nm = run(Command::new("nm").args(["-D", "--defined-only"]).arg(&lib));
+    let mut exported: Vec<String> = nm
+        .lines()
+        .filter_map(|l| l.split_whitespace().last())
+        .filter(|s| s.starts_with("us_"))
+        .map(str::to_string)
+        .collect();
+    exported.sort();
+    exported.dedup();
+    assert_eq!(declared, exported);
+}
+
+#[test]
+fn python_ctypes_example_runs() {
+    let lib = c_library_dir().join(LIB_FILE);
+    let stdout = run(Command::new("python3")
+        .arg(manifest_dir().join("examples/ctypes_example.py"))
+        .env("ULTRASLAYER_LIB", &lib)
+        .env_remove("LD_LIBRARY_PATH"));
+    print!("{stdout}");
+    assert_eq!(stdout.lines().last(), Some("ok"));
+}
