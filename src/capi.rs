@@ -232,6 +232,8 @@ impl Failure {
 impl From<Error> for Failure {
     fn from(e: Error) -> Failure {
         let code = match e.kind() {
+            // C has one code for a bad option, whether its type or its value is off.
+            _ if matches!(e, Error::OptionOutOfRange { .. }) => US_ERR_TYPE,
             ErrorKind::Type => US_ERR_TYPE,
             ErrorKind::Range => US_ERR_RANGE,
             ErrorKind::System => US_ERR_SYSTEM,
