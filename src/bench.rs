@@ -158,9 +158,9 @@ pub struct Pairs {
 }
 
 /// `independent-pairs` (the original C++ benchmark's method): each replica's copy is read and
-/// timed independently by its own pinned thread over the same index sequence; afterwards, sample
-/// k of every thread is paired when their start stamps lie within `window_ns`, and the minimum is
-/// taken. An upper bound on what hedging could give, never a latency delivered to anyone.
+/// timed independently by its own pinned thread over the same index sequence, at the same
+/// scheduled times; afterwards, sample k of every thread is paired when their start stamps lie
+/// within `window_ns`, and the minimum is taken. An upper bound on what hedging could give, never a latency delivered to anyone.
 pub fn independent_pairs(slab: Arc<Slab>, cores: &[usize], indices: Arc<Vec<u32>>, pace: Pace, window_ns: u64) -> Pairs {
     let n = slab.layout().replicas().min(cores.len()).max(1);
     let barrier = Arc::new(Barrier::new(n));
@@ -194,16 +194,22 @@ pub fn independent_pairs(slab: Arc<Slab>, cores: &[usize], indices: Arc<Vec<u32>
                 while tsc::now() < start {
                     std::hint::spin_loop();
                 }
+                // Every thread reads sample k at the same scheduled time start + k·step + jitter_k
+                // (same jitter sequence on every thread), so samples can be paired by time; a
+                // thread that was descheduled reads late and its sample goes unpaired.
+                let step = tsc::from_ns(pace.gap_ns + 3_000);
                 let mut rng = 0x5EED_u64;
-                for &i in indices.iter() {
+                for (k, &i) in indices.iter().enumerate() {
                     let i = i as u64;
                     if pace.cold {
                         if let Ok(a) = slab.address(r, i) {
                             flush_line(a as *const u8);
                         }
                     }
-                    if gap_ticks > 0 {
-                        spin_for(splitmix(&mut rng) % gap_ticks);
+                    let jitter = if gap_ticks > 0 { splitmix(&mut rng) % gap_ticks } else { 0 };
+                    let due = start + k as u64 * step + jitter;
+                    while tsc::now() < due {
+                        std::hint::spin_loop();
                     }
                     let t0 = stamp_start();
                     let v = slab.read_replica(r, i).unwrap_or(0);

@@ -1,0 +1,66 @@
+'use strict'
+// The benchmark runs end to end in quick mode and writes valid JSON, CSV and SVG. Asserts the
+// shape of what it reports, never the speed.
+
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+const { spawnSync } = require('node:child_process')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+
+test('npm run bench -- --quick writes a table, JSON, CSV and an SVG plot', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uslayer-bench-'))
+  const json = path.join(dir, 'r.json')
+  const csv = path.join(dir, 'r.csv')
+  const svg = path.join(dir, 'r.svg')
+  const r = spawnSync(
+    process.execPath,
+    [path.join(__dirname, '..', 'bench', 'run.js'), '--quick', '--samples', '3000', '--slots', String(1 << 20), '--spin', 'hybrid', '--json', json, '--csv', csv, '--plot', svg],
+    { encoding: 'utf8', timeout: 120_000 },
+  )
+  assert.equal(r.status, 0, r.stderr + r.stdout)
+  assert.match(r.stdout, /machine: /)
+  assert.match(r.stdout, /readF64 \/ yardstick = /)
+  assert.match(r.stdout, /quiet \/ cold/)
+  assert.match(r.stdout, /stress \/ random/)
+  assert.match(r.stdout, /independent-pairs: upper bound, not delivered; [\d.]+% of samples paired/)
+  assert.ok(r.stderr.length > 0, 'progress goes to stderr')
+
+  const result = JSON.parse(fs.readFileSync(json, 'utf8'))
+  assert.equal(result.runs.length, 4)
+  for (const run of result.runs) {
+    for (const name of ['js-array', 'direct', 'hedged', 'same-group', 'native-direct', 'native-hedged', 'native-same-group', 'independent-pairs']) {
+      const a = run.arms[name]
+      assert.ok(a, `${run.condition}/${run.access} has ${name}`)
+      const s = a.summary
+      assert.ok(s.count > 0)
+      assert.ok(s.min <= s.p50 && s.p50 <= s.p90 && s.p90 <= s.p99 && s.p99 <= s.p999 && s.p999 <= s.p9999 && s.p9999 <= s.max, name)
+      assert.equal(s.buckets.reduce((n, [, c]) => n + c, 0), s.count, `${name}: raw counts add up`)
+      if (name !== 'direct' && name !== 'native-direct') assert.ok(a.ratio && Number.isFinite(a.ratio.p50), name)
+    }
+    assert.equal(run.arms.direct.summary.count, 3000)
+    assert.ok(run.arms['independent-pairs'].extra.pairedShare >= 0 && run.arms['independent-pairs'].extra.pairedShare <= 1)
+    assert.equal(run.arms['independent-pairs'].upperBound, true)
+  }
+  assert.ok(result.machine.tscHz > 0)
+  assert.ok(result.bindingCost.readF64VsBare > 0)
+  assert.ok(['1g', '2m', 'thp', '4k'].includes(result.slabInfo.pageKind))
+
+  const lines = fs.readFileSync(csv, 'utf8').trim().split('\n')
+  assert.equal(lines[0].split(',')[0], 'condition')
+  assert.equal(lines.length, 1 + 4 * 8)
+
+  const plot = fs.readFileSync(svg, 'utf8')
+  assert.match(plot, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/)
+  assert.match(plot, /<\/svg>$/)
+  assert.ok((plot.match(/<path /g) || []).length >= 4 * 8, 'one CCDF curve per arm and panel')
+  assert.match(plot, /p99\.99/)
+  fs.rmSync(dir, { recursive: true, force: true })
+})
+
+test('bad bench options are refused with a usage hint', () => {
+  const r = spawnSync(process.execPath, [path.join(__dirname, '..', 'bench', 'run.js'), '--arms', 'nope'], { encoding: 'utf8' })
+  assert.equal(r.status, 2)
+  assert.match(r.stderr, /unknown arm nope/)
+})
