@@ -10,6 +10,7 @@ pub mod region;
 pub mod replicas;
 pub mod slab;
 pub mod slayer;
+pub mod steer;
 pub mod stats;
 pub mod tsc;
 
