@@ -13,6 +13,7 @@ pub mod region;
 pub mod replicas;
 pub mod slab;
 pub mod slayer;
+pub mod steer;
 pub mod stats;
 pub mod tsc;
 

@@ -1,0 +1,15 @@
+//! Steering: one thread, no helper core. Predict which copy of a slot is not being refreshed right
+//! now and read only that one.
+//!
+//! `tracker` owns the prediction (pure arithmetic on observed timings, no I/O, deterministic);
+//! `reader` owns the read path over a `Slab` (clock, load, observe; no allocation, no locking).
+//! Nothing here uses Node types.
+
+pub mod reader;
+pub mod tracker;
+
+#[cfg(test)]
+mod synth;
+
+pub use reader::SteeredReader;
+pub use tracker::{SteerReport, SteerState, Tracker, TrackerConfig, DEFAULT_PERIOD_NS};

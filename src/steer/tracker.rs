@@ -1,0 +1,1004 @@
+//! The steering tracker: learns, per copy, when in the DRAM refresh period a read of that copy is
+//! likely to stall, follows the refresh phase as it drifts and jumps, and says which copy to read
+//! at a given instant.
+//!
+//! Pure: no clock, no I/O, no threads, deterministic. It allocates only in `Tracker::new`; no
+//! observation or choice allocates. The per-read work is one multiply, a shift, a table lookup
+//! and two counter increments; the heavier steps (period search at the end of calibration, the
+//! full phase search after a jump, the small drift check every block) run inside `observe` when a
+//! block of reads completes, and are bounded (see each function).
+//!
+//! Time is in ticks of whatever clock the caller uses (the TSC in `SteeredReader`). The phase of
+//! an instant `t` is a 64-bit fraction of the period, `(t - t_ref) * step + theta` with wrapping
+//! arithmetic (exact modulo 2^64), so no division happens per read and a change of `theta` moves
+//! every prediction at once.
+
+use crate::error::{Error, Result};
+use crate::layout::{MAX_REPLICAS, MIN_REPLICAS};
+
+/// Fewest and most phase bins a tracker accepts (powers of two).
+pub const MIN_BINS: usize = 16;
+pub const MAX_BINS: usize = 1024;
+
+/// DDR5 fine-granularity refresh period measured on the target machines (FIELD-NOTES.md).
+pub const DEFAULT_PERIOD_NS: f64 = 1950.8;
+
+/// Entries of the cosine/sine table used by the period search.
+const TRIG_BITS: u32 = 10;
+
+/// Signal needed to trust a learned profile: the chi-square of slow counts across bins, as a
+/// z-score against chance. Chosen well above what the best of a few hundred candidate periods
+/// reaches on pure noise (about 3 to 4).
+const SIGNAL_Z: f64 = 8.0;
+
+/// Prior weight (in reads) pulling each bin's slow probability toward its copy's mean.
+const PRIOR_READS: f32 = 4.0;
+
+/// A local drift step is taken only when it explains the recent block better by this many nats.
+const DRIFT_GATE: f32 = 6.0;
+
+/// Shifts whose likelihood is within this many nats of the best count as equally good.
+const PLATEAU: f32 = 1.0;
+
+/// Consecutive phase searches that do not bring the slow share back down before the tracker
+/// decides its profiles are stale and calibrates again.
+const MAX_FAILED_SEARCHES: u32 = 3;
+
+/// How a tracker is set up. `TrackerConfig::new` gives the values measured on the target machine.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TrackerConfig {
+    /// Refresh period in clock ticks (the nominal value; calibration refines it).
+    pub period_ticks: f64,
+    /// Phase bins per period; a power of two from 16 to 1024.
+    pub bins: usize,
+    /// Copies of each slot (2..=8).
+    pub copies: usize,
+    /// A read longer than this (ticks) is slow.
+    pub slow_ticks: u64,
+    /// A read longer than this (ticks) is hypervisor noise: counted, never learned from.
+    pub noise_ticks: u64,
+    /// Reads (round-robin over copies) that calibration learns from.
+    pub calibration_reads: usize,
+    /// Reads per monitoring block while locked (the slow-share window).
+    pub block_reads: usize,
+    /// Reads collected after a suspected phase jump before the phase is searched again.
+    pub search_reads: usize,
+    /// Relative half-width of the period search at the end of calibration (0 = trust the period).
+    pub period_search: f64,
+    /// Reads spent reading a fixed copy after calibration found no signal, before trying again.
+    pub retry_reads: u64,
+    /// Phase error (in bins) every steering choice must tolerate: a copy is chosen by its worst
+    /// stall probability within this many bins either side.
+    pub margin_bins: usize,
+    /// Largest drift (in bins) corrected per block without a full search.
+    pub drift_bins: usize,
+}
+
+impl TrackerConfig {
+    /// Defaults from the measurements in FIELD-NOTES.md, for a clock of `ticks_per_ns`.
+    pub fn new(copies: usize, ticks_per_ns: f64) -> TrackerConfig {
+        TrackerConfig {
+            period_ticks: DEFAULT_PERIOD_NS * ticks_per_ns,
+            bins: 128,
+            copies,
+            slow_ticks: (290.0 * ticks_per_ns) as u64,
+            noise_ticks: (1000.0 * ticks_per_ns) as u64,
+            calibration_reads: 32 * 1024,
+            block_reads: 512,
+            search_reads: 512,
+            // ±0.2%: the period in ticks also carries the error of the clock-rate estimate, and
+            // one host measured 1953.3 ns against the 1950.8 ns of another.
+            period_search: 2e-3,
+            retry_reads: 1 << 20,
+            margin_bins: 4,
+            drift_bins: 3,
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let bad = |option: &'static str, m: String| Err(Error::bad_option(option, m));
+        if !(MIN_REPLICAS..=MAX_REPLICAS).contains(&self.copies) {
+            return bad("copies", format!("must be {MIN_REPLICAS}..={MAX_REPLICAS}, got {}", self.copies));
+        }
+        if !self.bins.is_power_of_two() || !(MIN_BINS..=MAX_BINS).contains(&self.bins) {
+            return bad("bins", format!("must be a power of two from {MIN_BINS} to {MAX_BINS}, got {}", self.bins));
+        }
+        if !(self.period_ticks.is_finite() && self.period_ticks >= self.bins as f64 && self.period_ticks < 1e15) {
+            return bad(
+                "periodTicks",
+                format!("must be a finite tick count of at least `bins` ({}), got {}", self.bins, self.period_ticks),
+            );
+        }
+        if self.slow_ticks == 0 || self.noise_ticks <= self.slow_ticks {
+            return bad(
+                "slowTicks",
+                format!(
+                    "need 0 < slowTicks < noiseTicks, got slow {} and noise {}",
+                    self.slow_ticks, self.noise_ticks
+                ),
+            );
+        }
+        if self.calibration_reads < 64 * self.bins || self.calibration_reads > 1 << 24 {
+            return bad(
+                "calibrationReads",
+                format!("must be from 64 x bins ({}) to 2^24, got {}", 64 * self.bins, self.calibration_reads),
+            );
+        }
+        if !(64..=1 << 20).contains(&self.block_reads) || !(64..=1 << 20).contains(&self.search_reads) {
+            return bad(
+                "blockReads",
+                format!("block and search windows must be 64..=2^20 reads, got {} and {}", self.block_reads, self.search_reads),
+            );
+        }
+        if !(self.period_search.is_finite() && (0.0..=0.01).contains(&self.period_search)) {
+            return bad("periodSearch", format!("must be 0..=0.01 (relative), got {}", self.period_search));
+        }
+        if self.margin_bins >= self.bins / 4 || self.drift_bins >= self.bins / 4 {
+            return bad(
+                "marginBins",
+                format!(
+                    "margin and drift must be under a quarter period ({} bins), got {} and {}",
+                    self.bins / 4,
+                    self.margin_bins,
+                    self.drift_bins
+                ),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// What the tracker is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SteerState {
+    /// Reading copies in turn to learn each one's stall profile.
+    Calibrating,
+    /// Steering: reading the copy least likely to be stalling.
+    Locked,
+    /// The slow share rose (a phase jump): collecting reads to find the new phase.
+    Searching,
+    /// The profiles showed no structure above chance: reading a fixed copy, retrying later.
+    NoSignal,
+}
+
+impl SteerState {
+    pub fn name(self) -> &'static str {
+        match self {
+            SteerState::Calibrating => "calibrating",
+            SteerState::Locked => "locked",
+            SteerState::Searching => "searching",
+            SteerState::NoSignal => "no-signal",
+        }
+    }
+}
+
+/// A snapshot of the tracker for reports. Shares are fractions (0..1).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SteerReport {
+    pub state: SteerState,
+    /// Every observed read, including outliers.
+    pub reads: u64,
+    /// Reads slower than `slow_ticks` but under the noise ceiling.
+    pub slow_reads: u64,
+    /// Reads over the noise ceiling (ignored for learning).
+    pub outliers: u64,
+    /// Reads observed while locked or searching (steered), and how many of them were slow.
+    pub steered_reads: u64,
+    pub steered_slow: u64,
+    /// Slow share over the last completed window (block, search or calibration).
+    pub window_slow_share: f64,
+    /// Phase searches started after the slow share rose.
+    pub reacquisitions: u64,
+    /// Calibrations started (the first one included).
+    pub calibrations: u64,
+    /// Single-bin-scale phase corrections made while locked (drift following).
+    pub drift_steps: u64,
+    /// Period corrections made while locked.
+    pub period_updates: u64,
+    /// Current phase offset, as a fraction of the period (0..1).
+    pub phase_offset: f64,
+    /// Current period estimate, in ticks.
+    pub period_ticks: f64,
+    /// Per copy: highest minus lowest smoothed slow probability across bins.
+    pub contrast: Vec<f64>,
+    /// Per copy: chi-square z-score of its slow counts across bins (chance is about 0).
+    pub signal_z: Vec<f64>,
+    /// Largest circular distance between two copies' stall centres, as a fraction of the period
+    /// (0..0.5; half a period means they stall as far apart as they can).
+    pub stall_distance: f64,
+    /// Whether the copies stall apart: stall centres at least a quarter period apart and steering
+    /// predicted to at least halve the slow share.
+    pub copies_apart: bool,
+    /// Slow share the learned profiles predict for steered reads and for reads of a random copy.
+    pub expected_steered_share: f64,
+    pub expected_unsteered_share: f64,
+}
+
+/// Learns and follows the refresh phase of N copies; see the module docs.
+pub struct Tracker {
+    cfg: TrackerConfig,
+    /// 64 - log2(bins): phase >> bin_shift is the bin.
+    bin_shift: u32,
+    mask: usize,
+    /// Phase per tick, as a fraction of 2^64.
+    step: u64,
+    t_ref: u64,
+    theta: u64,
+    state: SteerState,
+    rr: usize,
+
+    /// Calibration observations: (t - t_ref) << 4 | copy << 1 | slow. Capacity fixed at new().
+    calib: Vec<u64>,
+    /// Smoothed slow probability per copy and bin, and its logs (copy-major, bins per copy).
+    p: Vec<f32>,
+    lp: Vec<f32>,
+    lq: Vec<f32>,
+    /// The copy to read in each bin.
+    choice: Vec<u8>,
+    /// Recent reads and slow reads per copy and bin, in current phase coordinates.
+    hn: Vec<u32>,
+    hs: Vec<u32>,
+    /// Scratch of copies * bins for smoothing and rotation.
+    scratch: Vec<f32>,
+    scratch_u: Vec<u32>,
+    /// cos/sin table for the period search.
+    trig: Vec<(f32, f32)>,
+    /// Per-candidate accumulators for the period search (copies of (re, im)).
+    acc: Vec<(f64, f64)>,
+
+    window_reads: u32,
+    window_slow: u32,
+    blocks: u64,
+    /// Slow reads in a block that start a search.
+    trigger: u32,
+    search_left: usize,
+    nosignal_left: u64,
+    failed_searches: u32,
+    /// Net drift steps (bins) since `drift_since`, for the period correction.
+    drift_net: i64,
+    drift_since: u64,
+    last_t: u64,
+
+    reads: u64,
+    slow: u64,
+    outliers: u64,
+    steered_reads: u64,
+    steered_slow: u64,
+    window_share: f64,
+    reacquisitions: u64,
+    calibrations: u64,
+    drift_steps: u64,
+    period_updates: u64,
+    contrast: Vec<f64>,
+    signal_z: Vec<f64>,
+    stall_distance: f64,
+    apart: bool,
+    expected_s: f64,
+    expected_u: f64,
+}
+
+#[inline(always)]
+fn step_for(period_ticks: f64) -> u64 {
+    // 2^64 / period, rounded; period >= bins >= 16 so this fits.
+    (18446744073709551616.0 / period_ticks) as u64
+}
+
+impl Tracker {
+    pub fn new(cfg: TrackerConfig) -> Result<Tracker> {
+        cfg.validate()?;
+        let cells = cfg.copies * cfg.bins;
+        let trig = (0..1usize << TRIG_BITS)
+            .map(|k| {
+                let a = k as f64 / (1u64 << TRIG_BITS) as f64 * std::f64::consts::TAU;
+                (a.cos() as f32, a.sin() as f32)
+            })
+            .collect();
+        Ok(Tracker {
+            bin_shift: 64 - cfg.bins.trailing_zeros(),
+            mask: cfg.bins - 1,
+            step: step_for(cfg.period_ticks),
+            t_ref: 0,
+            theta: 0,
+            state: SteerState::Calibrating,
+            rr: 0,
+            calib: Vec::with_capacity(cfg.calibration_reads),
+            p: vec![0.0; cells],
+            lp: vec![0.0; cells],
+            lq: vec![0.0; cells],
+            choice: vec![0; cfg.bins],
+            hn: vec![0; cells],
+            hs: vec![0; cells],
+            scratch: vec![0.0; cells],
+            scratch_u: vec![0; cells],
+            trig,
+            acc: vec![(0.0, 0.0); cfg.copies],
+            window_reads: 0,
+            window_slow: 0,
+            blocks: 0,
+            trigger: u32::MAX,
+            search_left: 0,
+            nosignal_left: 0,
+            failed_searches: 0,
+            drift_net: 0,
+            drift_since: 0,
+            last_t: 0,
+            reads: 0,
+            slow: 0,
+            outliers: 0,
+            steered_reads: 0,
+            steered_slow: 0,
+            window_share: 0.0,
+            reacquisitions: 0,
+            calibrations: 1,
+            drift_steps: 0,
+            period_updates: 0,
+            contrast: vec![0.0; cfg.copies],
+            signal_z: vec![0.0; cfg.copies],
+            stall_distance: 0.0,
+            apart: false,
+            expected_s: 0.0,
+            expected_u: 0.0,
+            cfg,
+        })
+    }
+
+    pub fn config(&self) -> &TrackerConfig {
+        &self.cfg
+    }
+
+    pub fn state(&self) -> SteerState {
+        self.state
+    }
+
+    /// The phase bin of instant `t` under the current estimate.
+    #[inline(always)]
+    fn bin(&self, t: u64) -> usize {
+        (t.wrapping_sub(self.t_ref).wrapping_mul(self.step).wrapping_add(self.theta) >> self.bin_shift) as usize
+    }
+
+    /// The phase of instant `t` under the current estimate, as a fraction of the period (0..1).
+    pub fn phase_at(&self, t: u64) -> f64 {
+        t.wrapping_sub(self.t_ref).wrapping_mul(self.step).wrapping_add(self.theta) as f64 / 18446744073709551616.0
+    }
+
+    /// The copy to read at instant `t`: while calibrating the copies in turn, while locked or
+    /// searching the copy least likely to be stalling, with no signal always copy 0.
+    #[inline(always)]
+    pub fn choose(&mut self, t: u64) -> usize {
+        match self.state {
+            SteerState::Locked | SteerState::Searching => self.choice[self.bin(t) & self.mask] as usize,
+            SteerState::Calibrating => {
+                let c = self.rr;
+                self.rr += 1;
+                if self.rr == self.cfg.copies {
+                    self.rr = 0;
+                }
+                c
+            }
+            SteerState::NoSignal => 0,
+        }
+    }
+
+    /// Feeds one timed read: it started at `t` (ticks), read `copy` and took `latency` ticks.
+    /// A copy out of range is ignored.
+    #[inline]
+    pub fn observe(&mut self, t: u64, copy: usize, latency: u64) {
+        if copy >= self.cfg.copies {
+            return;
+        }
+        self.reads += 1;
+        self.last_t = t;
+        if latency > self.cfg.noise_ticks {
+            self.outliers += 1;
+            return;
+        }
+        let slow = latency > self.cfg.slow_ticks;
+        self.slow += slow as u64;
+        match self.state {
+            SteerState::Calibrating => {
+                if self.calib.is_empty() {
+                    self.t_ref = t;
+                }
+                let rel = t.wrapping_sub(self.t_ref) & ((1 << 60) - 1);
+                if self.calib.len() < self.cfg.calibration_reads {
+                    self.calib.push(rel << 4 | (copy as u64) << 1 | slow as u64);
+                }
+                if self.calib.len() == self.cfg.calibration_reads {
+                    self.finish_calibration();
+                }
+            }
+            SteerState::Locked | SteerState::Searching => {
+                self.steered_reads += 1;
+                self.steered_slow += slow as u64;
+                let idx = copy * self.cfg.bins + (self.bin(t) & self.mask);
+                self.hn[idx] += 1;
+                self.hs[idx] += slow as u32;
+                self.window_reads += 1;
+                self.window_slow += slow as u32;
+                if self.state == SteerState::Locked {
+                    if self.window_reads as usize >= self.cfg.block_reads {
+                        self.end_block(t);
+                    }
+                } else {
+                    self.search_left = self.search_left.saturating_sub(1);
+                    if self.search_left == 0 {
+                        self.end_search(t);
+                    }
+                }
+            }
+            SteerState::NoSignal => {
+                self.nosignal_left = self.nosignal_left.saturating_sub(1);
+                if self.nosignal_left == 0 {
+                    self.start_calibration();
+                }
+            }
+        }
+    }
+
+    fn start_calibration(&mut self) {
+        self.state = SteerState::Calibrating;
+        self.calibrations += 1;
+        self.calib.clear();
+        self.rr = 0;
+    }
+
+    fn clear_window(&mut self) {
+        self.hn.fill(0);
+        self.hs.fill(0);
+        self.window_reads = 0;
+        self.window_slow = 0;
+    }
+
+    /// End of calibration: find the period, learn the profiles, decide whether there is a signal,
+    /// build the choice table. Work: (candidate periods) x (slow reads) table lookups, then a few
+    /// passes over the calibration reads; about a millisecond for the defaults.
+    fn finish_calibration(&mut self) {
+        let n = self.calib.len();
+        let slow_calib = self.calib.iter().filter(|&&o| o & 1 == 1).count();
+        self.window_share = slow_calib as f64 / n.max(1) as f64;
+        self.search_period();
+        self.theta = 0;
+        let (bins, copies) = (self.cfg.bins, self.cfg.copies);
+
+        // Raw counts per copy and bin, in the phase coordinates just found.
+        self.clear_window();
+        for k in 0..n {
+            let o = self.calib[k];
+            let c = ((o >> 1) & 7) as usize;
+            if c >= copies {
+                continue;
+            }
+            let b = ((o >> 4).wrapping_mul(self.step) >> self.bin_shift) as usize & self.mask;
+            self.hn[c * bins + b] += 1;
+            self.hs[c * bins + b] += (o & 1) as u32;
+        }
+
+        // Signal per copy: chi-square of slow counts across bins against a flat profile.
+        let mut any_signal = false;
+        for c in 0..copies {
+            let cells = c * bins..(c + 1) * bins;
+            let (nt, st) = cells.clone().fold((0u64, 0u64), |(a, b), i| (a + self.hn[i] as u64, b + self.hs[i] as u64));
+            let pm = if nt == 0 { 0.0 } else { st as f64 / nt as f64 };
+            let mut chi = 0.0;
+            let mut dof = 0usize;
+            if pm > 0.0 && pm < 1.0 {
+                for i in cells.clone() {
+                    let e = self.hn[i] as f64 * pm;
+                    if e > 0.0 {
+                        let d = self.hs[i] as f64 - e;
+                        chi += d * d / (e * (1.0 - pm));
+                        dof += 1;
+                    }
+                }
+            }
+            let z = if dof > 1 { (chi - (dof - 1) as f64) / (2.0 * (dof - 1) as f64).sqrt() } else { 0.0 };
+            self.signal_z[c] = z;
+            any_signal |= z >= SIGNAL_Z;
+
+            // Shrink each bin toward the copy mean, then smooth circularly (two [1 2 1] passes).
+            let pm32 = pm as f32;
+            for i in cells.clone() {
+                self.p[i] = (self.hs[i] as f32 + PRIOR_READS * pm32) / (self.hn[i] as f32 + PRIOR_READS);
+            }
+            for _ in 0..2 {
+                for b in 0..bins {
+                    let at = |d: usize| self.p[c * bins + ((b + d) & self.mask)];
+                    self.scratch[c * bins + b] = 0.25 * at(bins - 1) + 0.5 * at(0) + 0.25 * at(1);
+                }
+                self.p[cells.clone()].copy_from_slice(&self.scratch[cells.clone()]);
+            }
+            let (lo, hi) = self.p[cells.clone()].iter().fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+            self.contrast[c] = (hi - lo).max(0.0) as f64;
+        }
+        for i in 0..copies * bins {
+            let p = self.p[i].clamp(1e-4, 1.0 - 1e-4);
+            self.lp[i] = p.ln();
+            self.lq[i] = (1.0 - p).ln();
+        }
+
+        // Choice: per bin the copy whose worst probability within the margin is lowest.
+        let m = self.cfg.margin_bins;
+        let (mut es, mut eu) = (0.0f64, 0.0f64);
+        for b in 0..bins {
+            let mut best = (f32::MAX, 0usize);
+            for c in 0..copies {
+                let mut worst = 0.0f32;
+                for k in 0..=2 * m {
+                    worst = worst.max(self.p[c * bins + ((b + bins + k - m) & self.mask)]);
+                }
+                if worst < best.0 {
+                    best = (worst, c);
+                }
+                eu += self.p[c * bins + b] as f64;
+            }
+            self.choice[b] = best.1 as u8;
+            es += self.p[best.1 * bins + b] as f64;
+        }
+        self.expected_s = es / bins as f64;
+        self.expected_u = eu / (bins * copies) as f64;
+
+        // Are the copies' stalls apart? Worst bins far apart and steering predicted to help.
+        // Each copy's stall centre: the phase of its profile's first harmonic (a flat-topped
+        // window has no single worst bin, its centre is stable).
+        let mut centre = [0.0f64; MAX_REPLICAS];
+        for (c, slot) in centre.iter_mut().enumerate().take(copies) {
+            let (mut re, mut im) = (0.0f64, 0.0f64);
+            for b in 0..bins {
+                let a = b as f64 / bins as f64 * std::f64::consts::TAU;
+                re += self.p[c * bins + b] as f64 * a.cos();
+                im += self.p[c * bins + b] as f64 * a.sin();
+            }
+            *slot = im.atan2(re) / std::f64::consts::TAU;
+        }
+        let mut far = 0.0f64;
+        for a in 0..copies {
+            for b in a + 1..copies {
+                let d = (centre[a] - centre[b]).rem_euclid(1.0);
+                far = far.max(d.min(1.0 - d));
+            }
+        }
+        self.stall_distance = far;
+        self.apart = any_signal && self.stall_distance >= 0.25 && self.expected_s <= 0.5 * self.expected_u;
+        if !self.apart {
+            // Copies that stall together gain nothing from switching; switching on noise would
+            // only spread reads. Read copy 0, like an unsteered reader, and say so in the report.
+            self.choice.fill(0);
+            self.expected_s = (0..bins).map(|b| self.p[b] as f64).sum::<f64>() / bins as f64;
+        }
+
+        // Search trigger: a block whose slow count is well above what locking predicts.
+        let blk = self.cfg.block_reads as f64;
+        let base = self.expected_s * blk;
+        let rise = (0.35 * (self.expected_u - self.expected_s) * blk).max(3.0 * base.max(1.0).sqrt());
+        self.trigger = (base + rise).ceil().max(2.0) as u32;
+
+        self.clear_window();
+        self.failed_searches = 0;
+        self.drift_net = 0;
+        self.drift_since = self.last_t;
+        if any_signal {
+            self.state = SteerState::Locked;
+        } else {
+            self.state = SteerState::NoSignal;
+            self.nosignal_left = self.cfg.retry_reads.max(1);
+        }
+    }
+
+    /// Picks the period (step) that makes the slow reads of each copy most concentrated in phase
+    /// (the first-harmonic power, summed over copies), on a coarse grid over ±`period_search`
+    /// then a fine one around the best.
+    fn search_period(&mut self) {
+        let nominal = self.cfg.period_ticks;
+        let span = self.calib.last().map(|&o| o >> 4).unwrap_or(0) as f64;
+        if self.cfg.period_search == 0.0 || span < nominal * 16.0 {
+            self.step = step_for(nominal);
+            return;
+        }
+        // Candidates spaced so the phase at the end of calibration moves 1/8 period per step.
+        let coarse = (0.125 * nominal / span).max(1e-9);
+        let k = ((self.cfg.period_search / coarse).ceil() as i64).min(1000);
+        let mut best = (f64::MIN, 0.0f64);
+        for i in -k..=k {
+            let rel = i as f64 * coarse;
+            let power = self.harmonic_power(step_for(nominal * (1.0 + rel)));
+            if power > best.0 {
+                best = (power, rel);
+            }
+        }
+        let centre = best.1;
+        for i in -8i64..=8 {
+            let rel = centre + i as f64 * coarse / 8.0;
+            let power = self.harmonic_power(step_for(nominal * (1.0 + rel)));
+            if power > best.0 {
+                best = (power, rel);
+            }
+        }
+        self.step = step_for(nominal * (1.0 + best.1));
+    }
+
+    fn harmonic_power(&mut self, step: u64) -> f64 {
+        self.acc.fill((0.0, 0.0));
+        let shift = 64 - TRIG_BITS;
+        for &o in self.calib.iter().filter(|&&o| o & 1 == 1) {
+            let c = ((o >> 1) & 7) as usize;
+            let (cs, sn) = self.trig[((o >> 4).wrapping_mul(step) >> shift) as usize];
+            if let Some(a) = self.acc.get_mut(c) {
+                a.0 += cs as f64;
+                a.1 += sn as f64;
+            }
+        }
+        self.acc.iter().map(|a| a.0 * a.0 + a.1 * a.1).sum()
+    }
+
+    /// Log-likelihood of the recent reads if the true phase were `delta` bins ahead.
+    fn score(&self, delta: usize) -> f32 {
+        let bins = self.cfg.bins;
+        let mut s = 0.0f32;
+        for c in 0..self.cfg.copies {
+            for b in 0..bins {
+                let i = c * bins + b;
+                let n = self.hn[i];
+                if n == 0 {
+                    continue;
+                }
+                let j = c * bins + ((b + delta) & self.mask);
+                let k = self.hs[i];
+                s += k as f32 * self.lp[j] + (n - k) as f32 * self.lq[j];
+            }
+        }
+        s
+    }
+
+    /// Moves the phase estimate `delta` bins ahead (so bin(t) grows by delta), carrying the
+    /// recent histograms along.
+    fn shift_phase(&mut self, delta: usize) {
+        let delta = delta & self.mask;
+        if delta == 0 {
+            return;
+        }
+        self.theta = self.theta.wrapping_add((delta as u64) << self.bin_shift);
+        let bins = self.cfg.bins;
+        for h in [&mut self.hn, &mut self.hs] {
+            self.scratch_u.copy_from_slice(h);
+            for c in 0..self.cfg.copies {
+                for b in 0..bins {
+                    h[c * bins + ((b + delta) & self.mask)] = self.scratch_u[c * bins + b];
+                }
+            }
+        }
+    }
+
+    /// End of a locked block: start a search if the slow share rose, otherwise follow small
+    /// drift. Work: (2 * drift_bins + 1) x copies x bins multiply-adds.
+    fn end_block(&mut self, t: u64) {
+        self.window_share = self.window_slow as f64 / self.window_reads.max(1) as f64;
+        if !self.apart {
+            // Nothing to steer (copy 0 is always read): no phase to follow, no search.
+            self.clear_window();
+            return;
+        }
+        if self.window_slow >= self.trigger {
+            self.failed_searches += 1;
+            if self.failed_searches > MAX_FAILED_SEARCHES {
+                self.start_calibration();
+                return;
+            }
+            self.reacquisitions += 1;
+            self.state = SteerState::Searching;
+            self.search_left = self.cfg.search_reads;
+            self.clear_window();
+            return;
+        }
+        self.failed_searches = 0;
+        let here = self.score(0);
+        let d = self.cfg.drift_bins;
+        let mut best = (here + DRIFT_GATE, 0i64);
+        for k in 1..=d {
+            for delta in [k as i64, -(k as i64)] {
+                let s = self.score(delta as usize & self.mask);
+                if s > best.0 {
+                    best = (s, delta);
+                }
+            }
+        }
+        if best.1 != 0 {
+            self.shift_phase(best.1 as usize & self.mask);
+            self.drift_steps += 1;
+            self.drift_net += best.1;
+            self.correct_period(t);
+        }
+        // Halve the histograms every fourth block: the drift check sees roughly the last eight
+        // blocks, enough for the few slow reads at a stall edge to add up.
+        self.blocks += 1;
+        if self.blocks & 3 == 0 {
+            for i in 0..self.hn.len() {
+                self.hn[i] >>= 1;
+                self.hs[i] >>= 1;
+            }
+        }
+        self.window_reads = 0;
+        self.window_slow = 0;
+    }
+
+    /// Steady drift in one direction means the period estimate is off: fold the drift rate into
+    /// the step so the phase stops running away. Keeps bin(t) continuous at `t`.
+    fn correct_period(&mut self, t: u64) {
+        if self.drift_net.unsigned_abs() < 8 {
+            return;
+        }
+        let elapsed = t.wrapping_sub(self.drift_since);
+        if elapsed == 0 || elapsed > 1 << 62 {
+            self.drift_net = 0;
+            self.drift_since = t;
+            return;
+        }
+        // drift_net bins over `elapsed` ticks: phase per tick is off by drift_net * 2^bin_shift / elapsed.
+        let dstep = (self.drift_net as i128 * (1i128 << self.bin_shift)) / elapsed as i128;
+        let dstep = dstep as i64;
+        let old = t.wrapping_sub(self.t_ref).wrapping_mul(self.step).wrapping_add(self.theta);
+        self.step = self.step.wrapping_add(dstep as u64);
+        let new = t.wrapping_sub(self.t_ref).wrapping_mul(self.step).wrapping_add(self.theta);
+        self.theta = self.theta.wrapping_add(old.wrapping_sub(new));
+        self.period_updates += 1;
+        self.drift_net = 0;
+        self.drift_since = t;
+    }
+
+    /// End of a search window: move to the phase shift that best explains the reads since the
+    /// slow share rose. Work: bins x copies x bins multiply-adds (about 30 µs for the defaults).
+    fn end_search(&mut self, t: u64) {
+        self.window_share = self.window_slow as f64 / self.window_reads.max(1) as f64;
+        let mut best = (f32::MIN, 0usize);
+        for delta in 0..self.cfg.bins {
+            let s = self.score(delta);
+            if s > best.0 {
+                best = (s, delta);
+            }
+        }
+        // Inside the steering slack many shifts explain the reads about equally well: take the
+        // middle of the run of near-best shifts around the best one.
+        let near = best.0 - PLATEAU;
+        let (mut lo, mut hi) = (0usize, 0usize);
+        while lo < self.cfg.bins / 2 && self.score(best.1.wrapping_sub(lo + 1) & self.mask) >= near {
+            lo += 1;
+        }
+        while hi < self.cfg.bins / 2 && self.score((best.1 + hi + 1) & self.mask) >= near {
+            hi += 1;
+        }
+        let centre = (best.1 + self.cfg.bins + hi / 2 - lo / 2) & self.mask;
+        self.shift_phase(centre);
+        self.clear_window();
+        self.drift_net = 0;
+        self.drift_since = t;
+        self.state = SteerState::Locked;
+    }
+
+    pub fn report(&self) -> SteerReport {
+        SteerReport {
+            state: self.state,
+            reads: self.reads,
+            slow_reads: self.slow,
+            outliers: self.outliers,
+            steered_reads: self.steered_reads,
+            steered_slow: self.steered_slow,
+            window_slow_share: self.window_share,
+            reacquisitions: self.reacquisitions,
+            calibrations: self.calibrations,
+            drift_steps: self.drift_steps,
+            period_updates: self.period_updates,
+            phase_offset: self.theta as f64 / 18446744073709551616.0,
+            period_ticks: 18446744073709551616.0 / self.step.max(1) as f64,
+            contrast: self.contrast.clone(),
+            signal_z: self.signal_z.clone(),
+            stall_distance: self.stall_distance,
+            copies_apart: self.apart,
+            expected_steered_share: self.expected_s,
+            expected_unsteered_share: self.expected_u,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::steer::synth::{Model, Sim};
+
+    fn locked(model: Model) -> (Tracker, Sim) {
+        let mut tr = Tracker::new(model.config()).unwrap();
+        let mut sim = Sim::new(model);
+        let took = sim.until_settled(&mut tr, 40_000).expect("calibration ends");
+        assert_eq!(took as usize, tr.config().calibration_reads);
+        assert_eq!(tr.state(), SteerState::Locked, "{:?}", tr.report());
+        (tr, sim)
+    }
+
+    fn assert_cuts_slow_reads(sim: &Sim, what: &str) {
+        let steered = sim.steered_slow as f64 / sim.reads as f64;
+        let direct = sim.direct_slow as f64 / sim.reads as f64;
+        assert!(direct > 0.03, "{what}: the model should be slow often unsteered, got {direct}");
+        assert!(steered <= direct / 3.0, "{what}: steered {steered:.4} vs unsteered {direct:.4}");
+    }
+
+    #[test]
+    fn locks_and_cuts_slow_reads_to_a_third() {
+        let (mut tr, mut sim) = locked(Model::two_groups(1));
+        sim.reset_counts();
+        sim.run(&mut tr, 200_000);
+        assert_cuts_slow_reads(&sim, "locked");
+        let r = tr.report();
+        assert_eq!(r.state, SteerState::Locked);
+        assert_eq!(r.reacquisitions, 0, "no jump, no search: {r:?}");
+        assert!(r.contrast.iter().all(|&c| c > 0.05), "{r:?}");
+        // The period search found the true period (40 ppm off the nominal) within 2 ppm.
+        let true_ticks = sim.model.period_ns * sim.model.ticks_per_ns;
+        assert!((r.period_ticks / true_ticks - 1.0).abs() < 2e-6, "{} vs {true_ticks}", r.period_ticks);
+    }
+
+    #[test]
+    fn copies_that_stall_half_a_period_apart_are_reported_apart() {
+        let (tr, _) = locked(Model::two_groups(2));
+        let r = tr.report();
+        assert!(r.copies_apart, "{r:?}");
+        assert!((r.stall_distance - 0.5).abs() < 0.1, "{r:?}");
+        assert!(r.expected_steered_share < r.expected_unsteered_share / 3.0, "{r:?}");
+    }
+
+    #[test]
+    fn copies_that_stall_together_are_reported_not_apart() {
+        let mut m = Model::two_groups(3);
+        m.group = vec![0.0, 0.0];
+        let (tr, _) = locked(m);
+        let r = tr.report();
+        assert!(!r.copies_apart, "{r:?}");
+        assert!(r.stall_distance < 0.1, "{r:?}");
+        let mut tr = tr;
+        assert!((0..10_000u64).all(|k| tr.choose(k * 977) == 0), "no switching between copies that stall together");
+    }
+
+    /// Share of the next `n` reads that went to a copy inside its stall window.
+    fn mis_steered(tr: &mut Tracker, sim: &mut Sim, n: u64) -> f64 {
+        let mut bad = 0u64;
+        for _ in 0..n {
+            let t = sim.t;
+            let c = sim.step(tr);
+            bad += sim.model.stalling(t, c) as u64;
+        }
+        bad as f64 / n as f64
+    }
+
+    #[test]
+    fn a_phase_jump_is_recovered_within_3000_reads() {
+        for (seed, jump_ns) in [(4u64, 600.0), (5, -830.0), (6, 400.0), (7, 975.0), (13, -300.0)] {
+            let (mut tr, mut sim) = locked(Model::two_groups(seed));
+            sim.run(&mut tr, 50_000);
+            let before = mis_steered(&mut tr, &mut sim, 2000);
+            assert!(before < 0.02, "steering before the jump: {before}");
+            let reacq = tr.report().reacquisitions;
+            sim.model.phase_ns += jump_ns;
+            // A jump is over when a search has run and the tracker is locked again.
+            let mut took = 0u64;
+            while took < 3000 && !(tr.state() == SteerState::Locked && tr.report().reacquisitions > reacq) {
+                sim.step(&mut tr);
+                took += 1;
+            }
+            let r = tr.report();
+            assert!(took < 3000, "jump {jump_ns} ns: no re-acquisition within 3000 reads: {r:?}");
+            let after = mis_steered(&mut tr, &mut sim, 2000);
+            assert!(after < 0.03, "jump {jump_ns} ns: {after} of reads still hit a stall after {took} reads: {r:?}");
+            sim.reset_counts();
+            sim.run(&mut tr, 100_000);
+            assert_cuts_slow_reads(&sim, "after a jump");
+        }
+    }
+
+    #[test]
+    fn slow_drift_is_followed_without_searching() {
+        let mut m = Model::two_groups(8);
+        m.drift_ns_per_s = 1000.0; // 12 times the worst drift measured between jumps
+        let (mut tr, mut sim) = locked(m);
+        sim.reset_counts();
+        sim.run(&mut tr, 800_000); // about a second of reads
+        assert_cuts_slow_reads(&sim, "drifting");
+        let r = tr.report();
+        assert!(r.drift_steps > 0, "{r:?}");
+        assert!(r.reacquisitions <= 1, "{r:?}");
+        assert_eq!(r.state, SteerState::Locked);
+    }
+
+    #[test]
+    fn pure_noise_means_no_signal_a_fixed_copy_and_a_later_retry() {
+        let mut m = Model::two_groups(9);
+        m.p_stall = m.p_base.max(0.05);
+        m.p_base = m.p_stall;
+        let mut tr = Tracker::new(m.config()).unwrap();
+        let mut sim = Sim::new(m);
+        sim.until_settled(&mut tr, 40_000).unwrap();
+        let r = tr.report();
+        assert_eq!(r.state, SteerState::NoSignal, "{r:?}");
+        assert!(r.signal_z.iter().all(|&z| z < SIGNAL_Z), "{r:?}");
+        assert!(!r.copies_apart);
+        let first = tr.choose(sim.t);
+        for _ in 0..40_000 {
+            assert_eq!(sim.step(&mut tr), first);
+        }
+        sim.run(&mut tr, 10_001);
+        let r = tr.report();
+        assert_eq!(r.calibrations, 2, "retried after retry_reads: {r:?}");
+        assert_eq!(r.state, SteerState::Calibrating);
+    }
+
+    #[test]
+    fn hypervisor_outliers_do_not_break_learning() {
+        let mut m = Model::two_groups(10);
+        m.p_outlier = 0.03;
+        let mut tr = Tracker::new(m.config()).unwrap();
+        let mut sim = Sim::new(m);
+        sim.until_settled(&mut tr, 40_000).unwrap();
+        assert_eq!(tr.state(), SteerState::Locked);
+        sim.reset_counts();
+        sim.run(&mut tr, 200_000);
+        assert_cuts_slow_reads(&sim, "with outliers");
+        let r = tr.report();
+        assert!(r.outliers > 5_000, "{r:?}");
+        assert!(r.copies_apart);
+    }
+
+    #[test]
+    fn four_copies_in_two_groups_steer_too() {
+        let mut m = Model::two_groups(11);
+        m.group = vec![0.0, 0.5, 0.0, 0.5];
+        let (mut tr, mut sim) = locked(m);
+        sim.reset_counts();
+        sim.run(&mut tr, 200_000);
+        assert_cuts_slow_reads(&sim, "four copies");
+        assert!(tr.report().copies_apart);
+    }
+
+    #[test]
+    fn same_trace_same_decisions() {
+        let run = || {
+            let (mut tr, mut sim) = locked(Model::two_groups(12));
+            sim.model.phase_ns += 600.0;
+            sim.run(&mut tr, 20_000);
+            tr.report()
+        };
+        assert_eq!(run(), run());
+    }
+
+    #[test]
+    fn bad_observations_never_panic_and_choices_stay_in_range() {
+        let mut tr = Tracker::new(TrackerConfig::new(3, 2.596)).unwrap();
+        let mut t = u64::MAX - 1_000_000;
+        for k in 0..200_000u64 {
+            let c = tr.choose(t);
+            assert!(c < 3);
+            tr.observe(t, (k % 5) as usize, [0, u64::MAX, 900, 5][(k % 4) as usize]);
+            t = t.wrapping_add(if k % 7 == 0 { u64::MAX - 5000 } else { 3000 });
+        }
+        tr.observe(0, usize::MAX, 0);
+        let _ = tr.report();
+    }
+
+    #[test]
+    fn bad_configs_are_refused_with_the_option_named() {
+        let ok = TrackerConfig::new(2, 2.596);
+        assert!(Tracker::new(ok).is_ok());
+        let cases: [(&str, fn(&mut TrackerConfig)); 7] = [
+            ("copies", |c| c.copies = 1),
+            ("copies", |c| c.copies = 9),
+            ("bins", |c| c.bins = 100),
+            ("periodTicks", |c| c.period_ticks = f64::NAN),
+            ("slowTicks", |c| c.noise_ticks = c.slow_ticks),
+            ("calibrationReads", |c| c.calibration_reads = 10),
+            ("marginBins", |c| c.margin_bins = 64),
+        ];
+        for (name, f) in cases {
+            let mut c = ok;
+            f(&mut c);
+            match Tracker::new(c) {
+                Err(Error::BadOption { option, .. }) => assert_eq!(option, name),
+                other => panic!("{name}: {:?}", other.map(|_| ())),
+            }
+        }
+    }
+}
