@@ -113,6 +113,8 @@ export interface SlayerInfo {
   allowedCpus: Array<number>
   cpuCount: number
   recording: boolean
+  /** 'hedge' | 'steer' | 'direct'. */
+  strategy: string
 }
 
 /** Options for `new Slayer(options)`. */
@@ -121,7 +123,7 @@ export interface SlayerOptions {
   slots: number
   /** Copies of every slot, each read by its own thread: 2 to 8 (default 2). */
   replicas?: number
-  /** Bytes between the copies of one slot: a power of two from 64 (default 256). */
+  /** Bytes between the copies of one slot: a power of two from 64 (default 256; 64 with strategy 'steer'). */
   channelOffset?: number
   /**
    * Page source: 'auto' (default) tries 1 GiB, 2 MiB, transparent, then 4 KiB pages; the others
@@ -143,6 +145,12 @@ export interface SlayerOptions {
   start?: boolean
   /** Record per-read latency into a histogram (default false). */
   stats?: boolean
+  /**
+   * How reads are served: 'hedge' (default: replica threads race, N busy cores), 'steer' (the
+   * calling thread predicts which copy is not refreshing and reads only that one; no threads;
+   * calibrates for up to 300 ms at construction), 'direct' (copy 0, no threads).
+   */
+  strategy?: 'hedge' | 'steer' | 'direct'
 }
 
 /** What reads did since creation or the last resetStats(). */
@@ -155,8 +163,39 @@ export interface SlayerStats {
   directWhileParked: number
   /** Reads no thread answered in time (descheduled), served directly. */
   directAfterTimeout: number
+  /** Reads served by steering. */
+  steered: number
   /** Hedged wins per replica. */
   wins: Array<number>
   /** Per-read latency, when created with stats: true. */
   latency?: LatencyPercentiles
+  /** The steering tracker's state (strategy 'steer'). */
+  steer?: SteerStats
+}
+
+/** What the steering tracker knows (strategy 'steer'). */
+export interface SteerStats {
+  /** 'calibrating' | 'locked' | 'searching' | 'no-signal'. */
+  state: string
+  /** Timed reads, slow ones (> ~290 ns) and hypervisor-scale outliers (> 1 µs, not learned from). */
+  reads: number
+  slowReads: number
+  outliers: number
+  /** Reads steered while locked/searching, and how many of them were slow. */
+  steeredReads: number
+  steeredSlow: number
+  /** Slow share over the last completed window. */
+  windowSlowShare: number
+  /** Phase re-acquisitions after the slow share rose (e.g. after a refresh phase jump). */
+  reacquisitions: number
+  calibrations: number
+  /** Refresh period the tracker follows, in ns. */
+  periodNs: number
+  /** Whether the copies stall apart (if not, steering reads a fixed copy: no gain possible). */
+  copiesApart: boolean
+  /** How far apart the copies' stalls are, as a fraction of the period (0.5 = opposite). */
+  stallDistance: number
+  /** Slow share the learned profiles predict with steering and without. */
+  expectedSteeredShare: number
+  expectedUnsteeredShare: number
 }

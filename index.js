@@ -21,6 +21,7 @@ const OPTION_TYPES = {
   idleUs: 'number',
   start: 'boolean',
   stats: 'boolean',
+  strategy: 'string',
 }
 
 function describe(v) {

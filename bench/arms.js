@@ -171,6 +171,28 @@ const ARMS = {
       return r
     },
   },
+  steer: {
+    level: 'js',
+    describe: "strategy 'steer': the calling thread predicts which copy is not refreshing and reads only that one (no extra core), timed end to end in JS",
+    run(ctx) {
+      const s = ctx.steerSlab()
+      s.resetStats()
+      const r = timeJs(ctx.indices, { read: (i) => s.readF64(i), flush: (i) => nativeOf(s)._flush(i), cold: ctx.cold, gapTicks: ctx.gapTicks, onProgress: ctx.onProgress })
+      r.extra = { steer: s.stats().steer }
+      return r
+    },
+  },
+  'native-steer': {
+    level: 'native',
+    describe: 'steering timed inside Rust (JS excluded)',
+    run(ctx) {
+      const s = ctx.steerSlab()
+      s.resetStats()
+      const r = { summary: nativeOf(s)._benchNative('engine', ctx.indices, ctx.cold, ctx.gapNs) }
+      r.extra = { steer: s.stats().steer }
+      return r
+    },
+  },
   'independent-pairs': {
     level: 'native',
     upperBound: true,

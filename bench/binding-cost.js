@@ -26,6 +26,8 @@ function measureBindingCost({ calls = 2_000_000, rounds = 7 } = {}) {
   const bare = native._bareFunctions()
   const s = new Slayer({ slots: 4096, start: false, hugePages: 'auto' })
   for (let i = 0; i < 64; i++) s.writeF64(i, i * 1.5)
+  const steer = new Slayer({ slots: 4096, strategy: 'steer' })
+  for (let i = 0; i < 64; i++) steer.writeF64(i, i * 1.5)
   const arr = new Float64Array(4096)
   for (let i = 0; i < 64; i++) arr[i] = i * 1.5
   let sink = 0
@@ -46,6 +48,9 @@ function measureBindingCost({ calls = 2_000_000, rounds = 7 } = {}) {
     'readU64 (threads stopped, cached)': (n) => {
       for (let k = 0; k < n; k++) sinkBig ^= s.readU64(k & 63)
     },
+    "readF64 (strategy 'steer', cached)": (n) => {
+      for (let k = 0; k < n; k++) sink += steer.readF64(k & 63)
+    },
     'writeF64 (every replica)': (n) => {
       for (let k = 0; k < n; k++) s.writeF64(k & 63, k)
     },
@@ -56,11 +61,13 @@ function measureBindingCost({ calls = 2_000_000, rounds = 7 } = {}) {
   const rows = {}
   for (const [name, loop] of Object.entries(loops)) rows[name] = nsPerCall(loop, calls, rounds)
   s.close()
+  steer.close()
   const yard = rows['bare N-API u32 -> f64 (yardstick)'].median
   const result = {
     rows,
     readF64VsBare: rows['readF64 (threads stopped, cached)'].median / yard,
     readU64VsBare: rows['readU64 (threads stopped, cached)'].median / yard,
+    steerExtraNs: rows["readF64 (strategy 'steer', cached)"].median - rows['readF64 (threads stopped, cached)'].median,
     sink: sink + Number(sinkBig & 1n),
   }
   return result

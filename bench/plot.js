@@ -45,7 +45,7 @@ function panel(run, x0, y0, w, h, armNames, colorOf) {
   const Y = (p) => y0 + (-Math.log10(Math.max(p, yMin)) / -Math.log10(yMin)) * h
   const out = []
   out.push(`<rect x="${x0}" y="${y0}" width="${w}" height="${h}" fill="#fff" stroke="#999"/>`)
-  out.push(`<text x="${x0 + w / 2}" y="${y0 - 8}" text-anchor="middle" font-size="14" font-weight="bold">${esc(run.condition)} / ${esc(run.access)}${run.gapNs ? ` / random arrivals (0–${run.gapNs} ns gaps)` : ' / back to back'}</text>`)
+  out.push(`<text x="${x0 + w / 2}" y="${y0 - 8}" text-anchor="middle" font-size="14" font-weight="bold">${esc(run.condition)} / ${esc(run.access)}${run.gapNs ? ` / random arrivals (0–${run.gapNs} ns)` : ' / back to back'}</text>`)
   for (let e = lx0; e <= lx1; e++) {
     const x = X(10 ** e)
     out.push(`<line x1="${x}" y1="${y0}" x2="${x}" y2="${y0 + h}" stroke="#eee"/>`)

@@ -38,14 +38,16 @@ function baselineOf(arm) {
 }
 
 function runTable(run) {
-  const headers = ['arm', ...PCTS.map(([, l]) => l), 'n', 'p50 ratio', 'p99.9 ratio', 'vs']
+  const headers = ['arm', ...PCTS.map(([, l]) => l), 'n', 'slow', 'p50 ratio', 'p99 ratio', 'p99.9 ratio', 'vs']
   const rows = Object.entries(run.arms).map(([name, a]) => {
     const s = a.summary
     return [
       name + (a.upperBound ? ' *' : ''),
       ...PCTS.map(([k]) => fmtNs(s[k])),
       s.count,
+      a.slowShare === undefined ? '-' : `${(a.slowShare * 100).toFixed(2)}%`,
       fmtRatio(a.ratio && a.ratio.p50),
+      fmtRatio(a.ratio && a.ratio.p99),
       fmtRatio(a.ratio && a.ratio.p999),
       a.ratio ? a.ratio.baseline : '-',
     ]
@@ -57,7 +59,7 @@ function bindingTable(cost) {
   const rows = Object.entries(cost.rows).map(([name, r]) => [name, r.median.toFixed(1), r.min.toFixed(1), r.max.toFixed(1)])
   return (
     table(['call', 'ns/call (median)', 'min', 'max'], rows) +
-    `\nreadF64 / yardstick = ${cost.readF64VsBare.toFixed(2)}× (goal ≤ 2×), readU64 / yardstick = ${cost.readU64VsBare.toFixed(2)}× (goal ≤ 3×)`
+    `\nreadF64 / yardstick = ${cost.readF64VsBare.toFixed(2)}× (goal ≤ 2×), readU64 / yardstick = ${cost.readU64VsBare.toFixed(2)}× (goal ≤ 3×), steer − direct = ${cost.steerExtraNs.toFixed(1)} ns (goal ≤ 15 ns)`
   )
 }
 
@@ -69,6 +71,11 @@ function header(result) {
     `node ${process.version}; TSC ${(m.tscHz / 1e9).toFixed(3)} GHz${m.tscInvariant === true ? ' (invariant)' : m.tscInvariant === false ? ' (NOT invariant)' : ''}; clock overhead p50 ${m.clockOverheadNs} ns (included in every JS figure)`,
     `slab: ${result.config.slots} slots × ${i.replicas} replicas, channelOffset ${i.channelOffset} B (${result.config.offsetSource}); ${i.pageKind} pages (${i.pageSize} B), ${(i.mappedBytes / 2 ** 20).toFixed(0)} MiB mapped, ${i.locked ? 'locked' : 'not locked'}`,
     `same-group control: channelOffset ${result.config.controlOffset} B (${result.config.controlSource})`,
+    ...(result.steerInfo
+      ? [
+          `steer: channelOffset ${result.steerInfo.channelOffset} B (${result.config.steerSource}); after calibration the tracker is ${result.steerInfo.steer.state}, copies stall apart: ${result.steerInfo.steer.copiesApart ? 'yes' : 'NO — steering reads a fixed copy on this machine'} (stall distance ${result.steerInfo.steer.stallDistance.toFixed(2)} of a ${result.steerInfo.steer.periodNs.toFixed(1)} ns period)`,
+        ]
+      : []),
     `replica cores: [${i.cores.join(',')}]; spin: ${i.spin}; samples per arm: ${result.config.samples}`,
   ]
   if (m.sharedCores) {
@@ -80,7 +87,7 @@ function header(result) {
 }
 
 function toCsv(result) {
-  const cols = ['condition', 'access', 'gap_ns', 'arm', 'level', 'count', 'min', 'mean', 'p50', 'p90', 'p99', 'p999', 'p9999', 'max', 'ratio_p50', 'ratio_p999', 'baseline', 'paired_share']
+  const cols = ['condition', 'access', 'gap_ns', 'arm', 'level', 'count', 'min', 'mean', 'p50', 'p90', 'p99', 'p999', 'p9999', 'max', 'slow_share', 'ratio_p50', 'ratio_p99', 'ratio_p999', 'baseline', 'paired_share']
   const lines = [cols.join(',')]
   for (const run of result.runs) {
     for (const [name, a] of Object.entries(run.arms)) {
@@ -101,7 +108,9 @@ function toCsv(result) {
           s.p999,
           s.p9999,
           s.max,
+          a.slowShare === undefined ? '' : a.slowShare.toFixed(5),
           a.ratio ? a.ratio.p50.toFixed(4) : '',
+          a.ratio ? a.ratio.p99.toFixed(4) : '',
           a.ratio ? a.ratio.p999.toFixed(4) : '',
           a.ratio ? a.ratio.baseline : '',
           a.extra && a.extra.pairedShare !== undefined ? a.extra.pairedShare.toFixed(4) : '',

@@ -25,7 +25,10 @@ const USAGE = `usage: npm run bench -- [options]
   --arms a,b,...          ${Object.keys(ARMS).join(',')}
   --conditions a,b        quiet,stress
   --access a,b            cold,random
-  --gap-ns N              random arrivals: spin 0..N ns between reads (default 1000; 0 = back to back)
+  --pace a,b              random (spin 0..--gap-ns between reads), back-to-back (default both; quick: random)
+  --gap-ns N              the random-arrival gap bound (default 1000 ns)
+  --slow-ns N             a read slower than this counts as slow (default 290)
+  --steer-offset B        channelOffset of the steer arms (default: recorded by probe groups, else 64)
   --cores a,b             replica cores (default: chosen by the library)
   --spin busy|hybrid      replica thread policy for the hedged arms (default busy)
   --hugepages KIND        auto|1g|2m|thp|off (default auto)
@@ -46,6 +49,9 @@ function parse(argv) {
       conditions: { type: 'string', default: 'quiet,stress' },
       access: { type: 'string', default: 'cold,random' },
       'gap-ns': { type: 'string', default: '1000' },
+      pace: { type: 'string' },
+      'slow-ns': { type: 'string', default: '290' },
+      'steer-offset': { type: 'string' },
       cores: { type: 'string' },
       spin: { type: 'string', default: 'busy' },
       hugepages: { type: 'string', default: 'auto' },
@@ -73,7 +79,10 @@ function parse(argv) {
   for (const c of conditions) if (c !== 'quiet' && c !== 'stress') throw new Error(`unknown condition ${c} (quiet, stress)`)
   const access = list(values.access)
   for (const a of access) if (a !== 'cold' && a !== 'random') throw new Error(`unknown access ${a} (cold, random)`)
+  const pace = list(values.pace || (values.quick ? 'random' : 'random,back-to-back'))
+  for (const p of pace) if (p !== 'random' && p !== 'back-to-back') throw new Error(`unknown pace ${p} (random, back-to-back)`)
   const rec = recordedOffsets()
+  const steerOffset = values['steer-offset'] ? { value: int('steer-offset', values['steer-offset']), source: 'from --steer-offset' } : rec.steer
   const offset = values['channel-offset'] ? { value: int('channel-offset', values['channel-offset']), source: 'from --channel-offset' } : rec.main
   const control = values['control-offset'] ? { value: int('control-offset', values['control-offset']), source: 'from --control-offset' } : rec.control
   return {
@@ -89,6 +98,10 @@ function parse(argv) {
     conditions,
     access,
     gapNs: int('gap-ns', values['gap-ns']),
+    pace,
+    slowNs: int('slow-ns', values['slow-ns']),
+    steerOffset: steerOffset.value,
+    steerSource: steerOffset.source,
     cores: values.cores ? list(values.cores).map((c) => int('cores', c)) : undefined,
     spin: values.spin,
     hugePages: values.hugepages,
@@ -154,6 +167,12 @@ function main(argv) {
     control = new Slayer({ ...opts, channelOffset: cfg.controlOffset })
     fill(control)
   }
+  let steer = null
+  if (wants('steer') || wants('native-steer')) {
+    progress('calibrating the steering tracker…')
+    steer = new Slayer({ slots: cfg.slots, replicas: cfg.replicas, hugePages: cfg.hugePages, strategy: 'steer', channelOffset: cfg.steerOffset })
+    fill(steer)
+  }
   if (wants('js-array')) {
     jsArray = new Float64Array(cfg.slots)
     for (let i = 0; i < cfg.slots; i++) jsArray[i] = i * 0.5
@@ -170,6 +189,7 @@ function main(argv) {
     config: { ...cfg, json: undefined, csv: undefined, plot: undefined },
     slabInfo,
     controlInfo: control ? control.info() : null,
+    steerInfo: steer ? { ...steer.info(), steer: steer.stats().steer } : null,
     clockOverhead: overhead,
     bindingCost: null,
     runs: [],
@@ -184,7 +204,7 @@ function main(argv) {
   }
 
   const indices = indexStream(cfg.samples, cfg.slots)
-  const total = cfg.conditions.length * cfg.access.length * cfg.arms.length
+  const total = cfg.conditions.length * cfg.access.length * cfg.pace.length * cfg.arms.length
   let done = 0
   for (const condition of cfg.conditions) {
     let stress = null
@@ -199,43 +219,57 @@ function main(argv) {
       stress = native._stressStart(cores, cfg.quick ? 64 << 20 : 512 << 20)
       result.notes.push(`stress: ${cores.length} thread(s) streaming reads through ${cfg.quick ? 64 : 512} MiB on core(s) [${cores.join(',')}]${stressNote ? `; ${stressNote}` : ''}`)
     }
-    for (const access of cfg.access) {
-      const run = { condition, access, gapNs: cfg.gapNs, arms: {} }
+    for (const access of cfg.access) for (const pace of cfg.pace) {
+      const gapNs = pace === 'random' ? cfg.gapNs : 0
+      const run = { condition, access, pace, gapNs, arms: {} }
       for (const name of cfg.arms) {
         const arm = ARMS[name]
-        const label = `[${++done}/${total}] ${condition}/${access} ${name}`
+        const label = `[${++done}/${total}] ${condition}/${access}/${pace} ${name}`
         progress(label)
         const ctx = {
           indices,
           cold: access === 'cold',
-          gapNs: cfg.gapNs,
-          gapTicks: Math.round((cfg.gapNs * machine.tscHz) / 1e9),
+          gapNs,
+          gapTicks: Math.round((gapNs * machine.tscHz) / 1e9),
           pairWindowNs: 1000,
           slab: () => slab,
           controlSlab: () => control,
+          steerSlab: () => steer,
           jsArray: () => jsArray,
           onProgress: (f) => progress(`${label} ${Math.round(f * 100)}%`),
         }
         const r = arm.run(ctx)
-        run.arms[name] = { level: arm.level, upperBound: !!arm.upperBound, describe: arm.describe, summary: r.summary, extra: r.extra }
+        const slow = r.summary.buckets.reduce((n, [ns, c]) => (ns > cfg.slowNs ? n + c : n), 0)
+        run.arms[name] = { level: arm.level, upperBound: !!arm.upperBound, describe: arm.describe, summary: r.summary, slowShare: slow / r.summary.count, extra: r.extra }
       }
       for (const a of Object.values(run.arms)) {
         const base = run.arms[baselineOf(a)]
         if (base && base !== a) {
-          a.ratio = { baseline: baselineOf(a), p50: a.summary.p50 / base.summary.p50, p999: a.summary.p999 / base.summary.p999 }
+          a.ratio = {
+            baseline: baselineOf(a),
+            p50: a.summary.p50 / base.summary.p50,
+            p99: a.summary.p99 / base.summary.p99,
+            p999: a.summary.p999 / base.summary.p999,
+            slowShare: a.slowShare / base.slowShare,
+          }
         }
       }
       result.runs.push(run)
       progress('')
-      console.log(`\n${condition} / ${access}${cfg.gapNs ? ` / random arrivals 0–${cfg.gapNs} ns` : ' / back to back'} — latency in ns (µ = µs), ${cfg.samples} reads per arm`)
+      console.log(`\n${condition} / ${access} / ${gapNs ? `random arrivals 0–${gapNs} ns` : 'back to back'} — latency in ns (µ = µs), ${cfg.samples} reads per arm, slow = over ${cfg.slowNs} ns`)
       console.log(runTable(run))
       const pairs = run.arms['independent-pairs']
       if (pairs) console.log(`* independent-pairs: upper bound, not delivered; ${(pairs.extra.pairedShare * 100).toFixed(1)}% of samples paired within 1 µs`)
+      for (const n of ['steer', 'native-steer']) {
+        const st = run.arms[n] && run.arms[n].extra && run.arms[n].extra.steer
+        if (st) console.log(`${n}: tracker ${st.state}, copies stall apart: ${st.copiesApart ? 'yes' : 'NO (steering reads a fixed copy)'}, stall distance ${st.stallDistance.toFixed(2)} period, re-acquisitions ${st.reacquisitions}, period ${st.periodNs.toFixed(1)} ns`)
+      }
     }
     if (stress) native._stressStop(stress)
   }
   slab.close()
   if (control) control.close()
+  if (steer) steer.close()
   result.elapsedSeconds = (Date.now() - t0) / 1000
   console.log('\narms:')
   for (const name of cfg.arms) console.log(`  ${name.padEnd(18)} ${ARMS[name].describe}`)

@@ -16,28 +16,7 @@ use crate::slayer::Slayer;
 use crate::stats::latency_histogram;
 use crate::tsc;
 
-/// Evicts the cache line holding `addr` from every cache level and waits for it.
-#[inline(always)]
-pub fn flush_line(addr: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: clflush takes any address mapped in this process (callers pass slab or array memory
-    // they hold a reference to); mfence orders it before later loads.
-    unsafe {
-        core::arch::x86_64::_mm_clflush(addr);
-        core::arch::x86_64::_mm_mfence();
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = addr;
-}
-
-/// Flushes every replica's copy of slot `i` (no-op for out-of-range slots).
-pub fn flush_slot(slab: &Slab, i: u64) {
-    for r in 0..slab.layout().replicas() {
-        if let Ok(a) = slab.address(r, i) {
-            flush_line(a as *const u8);
-        }
-    }
-}
+pub use crate::cache::{flush_line, flush_slot};
 
 /// A timestamp taken before a timed operation: no earlier instruction still in flight.
 #[inline(always)]
@@ -130,7 +109,8 @@ pub fn native_direct(slab: &Slab, indices: &[u32], pace: Pace) -> Histogram<u64>
     time_reads(indices, pace, |i| flush_slot(slab, i), |i| slab.read_replica(0, i).unwrap_or(0)).0
 }
 
-/// `native-hedged`: the engine's hedged read, timed in Rust (hand-off included, JS excluded).
+/// `native-hedged` (and `native-steer`): the engine's read with its strategy, timed in Rust
+/// (hand-off included for hedging, JS excluded).
 pub fn native_hedged(s: &mut Slayer, indices: &[u32], pace: Pace) -> Histogram<u64> {
     let slab = s.writer();
     time_reads(indices, pace, |i| flush_slot(&slab, i), |i| s.read(i).unwrap_or(0)).0

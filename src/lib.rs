@@ -5,6 +5,7 @@
 //! `capi`, the C ABI (`include/ultraslayer.h`) that the same shared library exports.
 
 pub mod bench;
+pub mod cache;
 pub mod capi;
 pub mod cores;
 pub mod error;
@@ -21,7 +22,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use layout::Layout;
 pub use region::{LockRequest, PageKind, PageRequest};
 pub use replicas::SpinPolicy;
-pub use slayer::{Info, Options, Slayer};
+pub use slayer::{Info, Options, Slayer, Strategy};
 pub use stats::{Percentiles, Stats};
 
 #[cfg(feature = "node")]

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use crate::cache;
 use crate::cores::{self, Placement};
 use crate::error::{Error, Result};
 use crate::layout::Layout;
@@ -14,7 +15,41 @@ use crate::region::{LockRequest, PageKind, PageRequest};
 use crate::replicas::{ReplicaSet, SpinPolicy};
 use crate::slab::Slab;
 use crate::stats::{Recorder, Stats};
+use crate::steer::{SteerReport, SteeredReader};
 use crate::tsc;
+
+/// How reads are served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    /// Replica threads race to read every copy; the first answer wins (N busy cores).
+    Hedge,
+    /// The calling thread predicts which copy is not refreshing now and reads only that one
+    /// (no extra core); falls back to a fixed copy when no periodic stall pattern is found.
+    Steer,
+    /// The calling thread reads copy 0; no threads.
+    Direct,
+}
+
+impl Strategy {
+    pub fn parse(s: &str) -> Result<Strategy> {
+        match s {
+            "hedge" => Ok(Strategy::Hedge),
+            "steer" => Ok(Strategy::Steer),
+            "direct" => Ok(Strategy::Direct),
+            other => Err(Error::option_range("strategy", format!("must be 'hedge', 'steer' or 'direct', got {other:?}"))),
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Hedge => "hedge",
+            Strategy::Steer => "steer",
+            Strategy::Direct => "direct",
+        }
+    }
+}
+
+/// How long `Slayer::new` may spend calibrating a steering tracker before the first read.
+const STEER_CALIBRATION_BUDGET_MS: u64 = 300;
 
 /// Everything `Slayer::new` needs. `Options::new(slots)` gives the documented defaults.
 #[derive(Clone, Debug)]
@@ -30,6 +65,7 @@ pub struct Options {
     pub idle_us: Option<u64>,
     pub start: bool,
     pub record_latency: bool,
+    pub strategy: Strategy,
 }
 
 impl Options {
@@ -45,6 +81,7 @@ impl Options {
             idle_us: None,
             start: true,
             record_latency: false,
+            strategy: Strategy::Hedge,
         }
     }
 }
@@ -83,6 +120,7 @@ pub struct Info {
     pub running: bool,
     pub allowed_cpus: Vec<usize>,
     pub recording: bool,
+    pub strategy: Strategy,
 }
 
 pub struct Slayer {
@@ -93,6 +131,8 @@ pub struct Slayer {
     replicas: Option<ReplicaSet>,
     recorder: Recorder,
     allowed: Vec<usize>,
+    strategy: Strategy,
+    steer: Option<SteeredReader>,
 }
 
 impl Slayer {
@@ -110,15 +150,40 @@ impl Slayer {
             replicas: None,
             recorder: Recorder::new(opts.replicas, opts.record_latency),
             allowed,
+            strategy: opts.strategy,
+            steer: None,
         };
+        if opts.strategy == Strategy::Steer {
+            s.steer = Some(SteeredReader::with_defaults(s.slab.clone())?);
+            s.calibrate_steering();
+        }
         if opts.start {
             s.start()?;
         }
         Ok(s)
     }
 
-    /// Starts the replica threads (no-op when running).
+    /// Feeds the steering tracker cold reads of pseudo-random slots until it has decided (locked,
+    /// or no signal) or the budget is spent, so the first user reads are already steered.
+    fn calibrate_steering(&mut self) {
+        let Some(reader) = &mut self.steer else { return };
+        let slab = self.slab.clone();
+        let slots = slab.layout().slots();
+        let deadline = tsc::now() + tsc::from_ns(STEER_CALIBRATION_BUDGET_MS * 1_000_000);
+        let mut rng = 0x51EE_u64;
+        while reader.tracker().state() == crate::steer::SteerState::Calibrating && tsc::now() < deadline {
+            let i = crate::bench::splitmix(&mut rng) % slots;
+            cache::flush_slot(&slab, i);
+            let _ = reader.read(i);
+        }
+    }
+
+    /// Starts the replica threads (no-op when running, and for the steer/direct strategies, which
+    /// use none).
     pub fn start(&mut self) -> Result<()> {
+        if self.strategy != Strategy::Hedge {
+            return Ok(());
+        }
         if self.replicas.is_none() {
             self.replicas = Some(ReplicaSet::start(self.slab.clone(), &self.placement.cores, self.spin, self.idle_us)?);
         }
@@ -150,13 +215,17 @@ impl Slayer {
     pub fn read(&mut self, i: u64) -> Result<u64> {
         self.slab.layout().check_slot(i)?;
         let t0 = if self.recorder.recording() { tsc::now() } else { 0 };
-        let v = match &mut self.replicas {
-            Some(set) => {
+        let v = match (&mut self.replicas, &mut self.steer) {
+            (Some(set), _) => {
                 let (v, answer) = set.read(i);
                 self.recorder.answer(answer);
                 v
             }
-            None => {
+            (None, Some(reader)) => {
+                self.recorder.steered(1);
+                reader.read_unchecked(i)
+            }
+            (None, None) => {
                 self.recorder.direct(1);
                 self.slab.load_unchecked(0, i)
             }
@@ -187,12 +256,16 @@ impl Slayer {
             return Err(Error::LengthMismatch { indices: indices.len(), values: out.len() });
         }
         self.slab.check_all(indices)?;
-        match &mut self.replicas {
-            Some(set) => {
+        match (&mut self.replicas, &mut self.steer) {
+            (Some(set), _) => {
                 let rec = &mut self.recorder;
                 set.read_many(indices, out, |a| rec.answer(a));
             }
-            None => {
+            (None, Some(reader)) => {
+                reader.read_many(indices, out)?;
+                self.recorder.steered(indices.len() as u64);
+            }
+            (None, None) => {
                 self.slab.read_many_replica(0, indices, out)?;
                 self.recorder.direct(indices.len() as u64);
             }
@@ -217,6 +290,15 @@ impl Slayer {
 
     pub fn stats(&self) -> Stats {
         self.recorder.snapshot()
+    }
+
+    /// The steering tracker's report (strategy 'steer' only).
+    pub fn steer_report(&self) -> Option<SteerReport> {
+        self.steer.as_ref().map(|r| r.report())
+    }
+
+    pub fn strategy(&self) -> Strategy {
+        self.strategy
     }
 
     pub fn reset_stats(&mut self) {
@@ -246,6 +328,7 @@ impl Slayer {
             running: self.running(),
             allowed_cpus: self.allowed.clone(),
             recording: self.recorder.recording(),
+            strategy: self.strategy,
         }
     }
 }

@@ -51,8 +51,10 @@ pub fn latency_histogram() -> Histogram<u64> {
 pub struct Stats {
     /// Reads answered by a replica thread.
     pub hedged: u64,
-    /// Reads served from one copy by the requester (threads stopped).
+    /// Reads served from one copy by the requester (threads stopped, or strategy 'direct').
     pub direct: u64,
+    /// Reads served by steering (strategy 'steer').
+    pub steered: u64,
     /// Reads that found every thread parked, were served directly and woke the threads.
     pub direct_while_parked: u64,
     /// Reads that got no answer in time (a thread descheduled) and were served directly.
@@ -96,6 +98,11 @@ impl Recorder {
     #[inline(always)]
     pub fn direct(&mut self, n: u64) {
         self.stats.direct += n;
+    }
+
+    #[inline(always)]
+    pub fn steered(&mut self, n: u64) {
+        self.stats.steered += n;
     }
 
     #[inline(always)]

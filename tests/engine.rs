@@ -311,3 +311,46 @@ fn stats_reset_and_direct_reads_are_counted() {
     let distinct: HashSet<usize> = s.info().cores.iter().copied().collect();
     assert!(!distinct.is_empty());
 }
+
+#[test]
+fn steered_reads_return_the_written_value_whichever_copy_they_choose() {
+    let mut o = opts(50_000, 2, SpinPolicy::Busy);
+    o.channel_offset = 64;
+    o.strategy = ultraslayer::Strategy::Steer;
+    let before = replica_threads_alive();
+    let mut s = Slayer::new(o).unwrap();
+    assert_eq!(replica_threads_alive(), before, "steering starts no threads");
+    assert!(!s.info().running);
+    assert_eq!(s.info().strategy, ultraslayer::Strategy::Steer);
+    let rep = s.steer_report().unwrap();
+    assert!(rep.reads > 0, "calibrated before the first user read");
+    for i in (0..50_000).step_by(7) {
+        s.write(i, pattern(i as u32)).unwrap();
+    }
+    for i in (0..50_000).step_by(7) {
+        assert_eq!(s.read(i).unwrap(), pattern(i as u32));
+    }
+    let idx: Vec<u32> = (0..50_000).step_by(7).collect();
+    let mut out = vec![0u64; idx.len()];
+    s.read_many(&idx, &mut out).unwrap();
+    assert!(idx.iter().zip(&out).all(|(&i, &v)| v == pattern(i)));
+    let st = s.stats();
+    assert_eq!(st.steered, (idx.len() * 2) as u64);
+    assert_eq!(st.hedged + st.direct, 0);
+    s.start().unwrap();
+    assert!(!s.info().running, "start() is a no-op for steering");
+}
+
+#[test]
+fn direct_strategy_never_starts_threads() {
+    let before = replica_threads_alive();
+    let mut o = opts(100, 2, SpinPolicy::Busy);
+    o.strategy = ultraslayer::Strategy::Direct;
+    let mut s = Slayer::new(o).unwrap();
+    s.start().unwrap();
+    assert_eq!(replica_threads_alive(), before);
+    s.write(3, 4).unwrap();
+    assert_eq!(s.read(3).unwrap(), 4);
+    assert_eq!(s.stats().direct, 1);
+    assert!(s.steer_report().is_none());
+}

@@ -139,6 +139,8 @@ impl Slayer {
                 }
                 bench::native_hedged(e, &indices, p)
             }
+            // Whatever this Slayer's strategy does (steer, direct or hedge), timed in Rust.
+            "engine" => bench::native_hedged(e, &indices, p),
             other => return Err(napi::Error::from_reason(format!("unknown native arm {other}"))),
         };
         Ok(summarize(&h))

@@ -58,7 +58,7 @@ pub struct SlayerOptions {
     pub slots: f64,
     /// Copies of every slot, each read by its own thread: 2 to 8 (default 2).
     pub replicas: Option<f64>,
-    /// Bytes between the copies of one slot: a power of two from 64 (default 256).
+    /// Bytes between the copies of one slot: a power of two from 64 (default 256; 64 with strategy 'steer').
     pub channel_offset: Option<f64>,
     /// Page source: 'auto' (default) tries 1 GiB, 2 MiB, transparent, then 4 KiB pages; the others
     /// ask for exactly one kind and fail with how to reserve it.
@@ -78,6 +78,11 @@ pub struct SlayerOptions {
     pub start: Option<bool>,
     /// Record per-read latency into a histogram (default false).
     pub stats: Option<bool>,
+    /// How reads are served: 'hedge' (default: replica threads race, N busy cores), 'steer' (the
+    /// calling thread predicts which copy is not refreshing and reads only that one; no threads;
+    /// calibrates for up to 300 ms at construction), 'direct' (copy 0, no threads).
+    #[napi(ts_type = "'hedge' | 'steer' | 'direct'")]
+    pub strategy: Option<String>,
 }
 
 /// What the slab got and how it runs.
@@ -111,6 +116,36 @@ pub struct SlayerInfo {
     pub allowed_cpus: Vec<u32>,
     pub cpu_count: u32,
     pub recording: bool,
+    /// 'hedge' | 'steer' | 'direct'.
+    pub strategy: String,
+}
+
+/// What the steering tracker knows (strategy 'steer').
+#[napi(object)]
+pub struct SteerStats {
+    /// 'calibrating' | 'locked' | 'searching' | 'no-signal'.
+    pub state: String,
+    /// Timed reads, slow ones (> ~290 ns) and hypervisor-scale outliers (> 1 µs, not learned from).
+    pub reads: f64,
+    pub slow_reads: f64,
+    pub outliers: f64,
+    /// Reads steered while locked/searching, and how many of them were slow.
+    pub steered_reads: f64,
+    pub steered_slow: f64,
+    /// Slow share over the last completed window.
+    pub window_slow_share: f64,
+    /// Phase re-acquisitions after the slow share rose (e.g. after a refresh phase jump).
+    pub reacquisitions: f64,
+    pub calibrations: f64,
+    /// Refresh period the tracker follows, in ns.
+    pub period_ns: f64,
+    /// Whether the copies stall apart (if not, steering reads a fixed copy: no gain possible).
+    pub copies_apart: bool,
+    /// How far apart the copies' stalls are, as a fraction of the period (0.5 = opposite).
+    pub stall_distance: f64,
+    /// Slow share the learned profiles predict with steering and without.
+    pub expected_steered_share: f64,
+    pub expected_unsteered_share: f64,
 }
 
 /// Latency percentiles in nanoseconds.
@@ -138,11 +173,18 @@ pub struct SlayerStats {
     pub direct_while_parked: f64,
     /// Reads no thread answered in time (descheduled), served directly.
     pub direct_after_timeout: f64,
+    /// Reads served by steering.
+    pub steered: f64,
     /// Hedged wins per replica.
     pub wins: Vec<f64>,
     /// Per-read latency, when created with stats: true.
     pub latency: Option<LatencyPercentiles>,
+    /// The steering tracker's state (strategy 'steer').
+    pub steer: Option<SteerStats>,
 }
+
+/// Default channel offset for strategy 'steer' (see `engine_options`).
+const STEER_DEFAULT_CHANNEL_OFFSET: usize = 64;
 
 fn int_arg(name: &'static str, v: f64, min: f64, max: f64) -> std::result::Result<u64, Error> {
     if !v.is_finite() || v.fract() != 0.0 {
@@ -191,6 +233,14 @@ fn engine_options(o: &SlayerOptions) -> std::result::Result<crate::Options, Erro
     }
     if let Some(us) = o.idle_us {
         e.idle_us = Some(int_arg("idleUs", us, 0.0, 3_600_000_000.0)?);
+    }
+    if let Some(st) = &o.strategy {
+        e.strategy = crate::Strategy::parse(st)?;
+        if e.strategy == crate::Strategy::Steer && o.channel_offset.is_none() {
+            // Steering needs copies in opposite refresh groups: address bit 6 (the DDR5
+            // sub-channel bit on Zen 4) unless told otherwise; calibration verifies it.
+            e.channel_offset = STEER_DEFAULT_CHANNEL_OFFSET;
+        }
     }
     e.start = o.start.unwrap_or(true);
     e.record_latency = o.stats.unwrap_or(false);
@@ -323,14 +373,35 @@ impl Slayer {
             cpu_count: i.allowed_cpus.len() as u32,
             allowed_cpus: i.allowed_cpus.iter().map(|&c| c as u32).collect(),
             recording: i.recording,
+            strategy: i.strategy.name().to_string(),
         })
     }
 
     /// Read counters, wins per replica and (with stats: true) latency percentiles.
     #[napi(catch_unwind)]
     pub fn stats(&self, env: Env) -> Result<SlayerStats> {
-        let s = self.engine(&env)?.stats();
+        let e = self.engine(&env)?;
+        let s = e.stats();
+        let tps = crate::tsc::ticks_per_ns();
+        let steer = e.steer_report().map(|r| SteerStats {
+            state: r.state.name().to_string(),
+            reads: r.reads as f64,
+            slow_reads: r.slow_reads as f64,
+            outliers: r.outliers as f64,
+            steered_reads: r.steered_reads as f64,
+            steered_slow: r.steered_slow as f64,
+            window_slow_share: r.window_slow_share,
+            reacquisitions: r.reacquisitions as f64,
+            calibrations: r.calibrations as f64,
+            period_ns: r.period_ticks / tps,
+            copies_apart: r.copies_apart,
+            stall_distance: r.stall_distance,
+            expected_steered_share: r.expected_steered_share,
+            expected_unsteered_share: r.expected_unsteered_share,
+        });
         Ok(SlayerStats {
+            steered: s.steered as f64,
+            steer,
             hedged: s.hedged as f64,
             direct: s.direct as f64,
             direct_while_parked: s.direct_while_parked as f64,

@@ -72,9 +72,18 @@ impl SteeredReader {
         self.tracker.report()
     }
 
-    /// One steered read of a slot the caller has checked.
+    /// One steered read of a slot the caller has checked (`i < slots`).
+    #[inline(always)]
+    pub(crate) fn read_unchecked(&mut self, i: u64) -> u64 {
+        self.read_checked(i)
+    }
+
     #[inline(always)]
     fn read_checked(&mut self, i: u64) -> u64 {
+        if let Some(c) = self.tracker.untimed_copy() {
+            self.tracker.count_untimed();
+            return self.slab.load_unchecked(c, i);
+        }
         let t0 = tsc::now();
         let c = self.tracker.choose(t0);
         let v = self.slab.load_unchecked(c, i);

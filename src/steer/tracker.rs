@@ -379,6 +379,27 @@ impl Tracker {
         }
     }
 
+    /// The copy to read without timing it, when timing would teach nothing: no periodic signal, or
+    /// copies that stall together. The reader then skips the clock and calls `count_untimed`.
+    #[inline(always)]
+    pub fn untimed_copy(&self) -> Option<usize> {
+        match self.state {
+            SteerState::NoSignal => Some(0),
+            SteerState::Locked if !self.apart => Some(0),
+            _ => None,
+        }
+    }
+
+    /// Counts one read served by `untimed_copy`; after `retry_reads` of them, calibrates again.
+    #[inline(always)]
+    pub fn count_untimed(&mut self) {
+        self.reads += 1;
+        self.nosignal_left = self.nosignal_left.saturating_sub(1);
+        if self.nosignal_left == 0 {
+            self.start_calibration();
+        }
+    }
+
     /// Feeds one timed read: it started at `t` (ticks), read `copy` and took `latency` ticks.
     /// A copy out of range is ignored.
     #[inline]
@@ -578,6 +599,9 @@ impl Tracker {
         self.drift_since = self.last_t;
         if any_signal {
             self.state = SteerState::Locked;
+            // Copies that stall together: nothing to steer, so reads go untimed to copy 0 until a
+            // recalibration after `retry_reads` (see `untimed_copy`).
+            self.nosignal_left = self.cfg.retry_reads.max(1);
         } else {
             self.state = SteerState::NoSignal;
             self.nosignal_left = self.cfg.retry_reads.max(1);
