@@ -30,7 +30,7 @@ test('npm run bench -- --quick writes a table, JSON, CSV and an SVG plot', () =>
   const result = JSON.parse(fs.readFileSync(json, 'utf8'))
   assert.equal(result.runs.length, 4)
   for (const run of result.runs) {
-    for (const name of ['js-array', 'direct', 'hedged', 'same-group', 'native-direct', 'native-hedged', 'native-same-group', 'independent-pairs']) {
+    for (const name of ['js-array', 'direct', 'hedged', 'same-group', 'native-direct', 'native-hedged', 'native-same-group', 'steer', 'native-steer', 'independent-pairs']) {
       const a = run.arms[name]
       assert.ok(a, `${run.condition}/${run.access} has ${name}`)
       const s = a.summary
@@ -49,12 +49,14 @@ test('npm run bench -- --quick writes a table, JSON, CSV and an SVG plot', () =>
 
   const lines = fs.readFileSync(csv, 'utf8').trim().split('\n')
   assert.equal(lines[0].split(',')[0], 'condition')
-  assert.equal(lines.length, 1 + 4 * 8)
+  assert.equal(lines.length, 1 + 4 * 10)
 
   const plot = fs.readFileSync(svg, 'utf8')
   assert.match(plot, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/)
   assert.match(plot, /<\/svg>$/)
-  assert.ok((plot.match(/<path /g) || []).length >= 4 * 8, 'one CCDF curve per arm and panel')
+  assert.ok((plot.match(/<path /g) || []).length >= 4 * 10, 'one CCDF curve per arm and panel')
+  assert.ok(result.steerInfo && typeof result.steerInfo.steer.copiesApart === 'boolean', 'steering verdict reported')
+  for (const run of result.runs) assert.ok(run.arms.steer.slowShare >= 0 && run.arms.steer.slowShare <= 1)
   assert.match(plot, /p99\.99/)
   fs.rmSync(dir, { recursive: true, force: true })
 })
