@@ -7,7 +7,39 @@
 // comes back in word 1, with no argument conversion in native code. index.d.ts (generated from the
 // Rust doc comments) describes exactly this class.
 
-const native = require('./native.js')
+const native = loadNative()
+
+// The generated loader (native.js) tries the local build, then the per-platform package
+// (ultraslayer-<platform>). When neither fits, say which platform this is, what was tried, and how
+// to build from source.
+function loadNative() {
+  try {
+    return require('./native.js')
+  } catch (e) {
+    let libc = ''
+    if (process.platform === 'linux') {
+      try {
+        libc = process.report.getReport().header.glibcVersionRuntime ? '-gnu' : '-musl'
+      } catch {
+        libc = ''
+      }
+    }
+    const tried = []
+    for (let c = e; c; c = c.cause) if (c.message) tried.push(`  - ${c.message.split('\n')[0]}`)
+    const err = new Error(
+      `ultraslayer: no native binary fits this platform (${process.platform}-${process.arch}${libc}, Node ${process.version}).\n` +
+        `Tried:\n${tried.join('\n')}\n` +
+        'Prebuilt binaries are published for linux-x64-gnu (tested), linux-arm64-gnu, linux-x64-musl, linux-arm64-musl, ' +
+        'darwin-x64, darwin-arm64 and win32-x64-msvc as optional dependencies named ultraslayer-<platform>; ' +
+        'reinstall without --no-optional/--omit=optional if yours was skipped.\n' +
+        'To build from source: install Rust (https://rustup.rs), then in the ultraslayer package directory run ' +
+        '`npm install --include=dev && npm run build`.',
+    )
+    err.code = 'ERR_ULTRASLAYER_NO_BINARY'
+    err.cause = e
+    throw err
+  }
+}
 
 const U64_MAX = (1n << 64n) - 1n
 const OPTION_TYPES = {

@@ -1,0 +1,83 @@
+'use strict'
+// Ships like a napi-rs package: the main tarball (JS, typings, loader, C header) and the
+// linux-x64-gnu platform tarball (the .node) install into an empty directory with the network cut
+// off (--offline), with no cargo on the PATH, and there require() and import both work. The
+// tarballs carry no build leftovers. A machine with no fitting binary gets an error that names
+// the platform, what was tried and how to build from source.
+
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+const { execFileSync, spawnSync } = require('node:child_process')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+
+const root = path.join(__dirname, '..')
+const platformDir = path.join(root, 'npm', 'linux-x64-gnu')
+const nodeFile = 'ultraslayer.linux-x64-gnu.node'
+const isLinuxX64Gnu = process.platform === 'linux' && process.arch === 'x64'
+
+function npm(args, cwd, env = process.env) {
+  return execFileSync('npm', args, { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+}
+
+function packInto(dir, from) {
+  const out = JSON.parse(npm(['pack', '--json', '--ignore-scripts', '--pack-destination', dir], from))
+  return out[0]
+}
+
+test('tarballs install offline without cargo, and require + import work', { skip: !isLinuxX64Gnu && 'the linux-x64-gnu binary is the one built and tested here' }, () => {
+  assert.ok(fs.existsSync(path.join(root, nodeFile)), 'build the addon first (npm run build)')
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'uslayer-pack-'))
+  // The platform package gets the freshly built binary, as `napi artifacts` would do in CI.
+  const plat = path.join(work, 'platform')
+  fs.mkdirSync(plat)
+  for (const f of fs.readdirSync(platformDir)) fs.copyFileSync(path.join(platformDir, f), path.join(plat, f))
+  fs.copyFileSync(path.join(root, nodeFile), path.join(plat, nodeFile))
+  const tarballs = path.join(work, 'tarballs')
+  fs.mkdirSync(tarballs)
+  const main = packInto(tarballs, root)
+  const platform = packInto(tarballs, plat)
+
+  const mainFiles = main.files.map((f) => f.path).sort()
+  assert.deepEqual(mainFiles, ['README.md', 'include/ultraslayer.h', 'index.d.ts', 'index.js', 'index.mjs', 'native.js', 'package.json'].sort())
+  assert.deepEqual(platform.files.map((f) => f.path).sort(), ['README.md', nodeFile, 'package.json'].sort())
+  for (const f of [...mainFiles, ...platform.files.map((x) => x.path)]) {
+    assert.ok(!/^(target|src|tests?|__test__|bench|node_modules)\//.test(f) && !/Cargo\.(toml|lock)$|\.rs$/.test(f), `build leftover ${f}`)
+  }
+  console.log(`# main tarball ${main.filename}: ${main.size} B packed, ${main.unpackedSize} B unpacked`)
+  console.log(`# platform tarball ${platform.filename}: ${platform.size} B packed, ${platform.unpackedSize} B unpacked`)
+
+  const app = path.join(work, 'app')
+  fs.mkdirSync(app)
+  fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }))
+  // No cargo, rustc or network: PATH holds only node's own directory (npm runs from there too).
+  const env = { ...process.env, PATH: path.dirname(process.execPath), npm_config_offline: 'true', npm_config_audit: 'false', npm_config_fund: 'false' }
+  assert.equal(spawnSync('cargo', ['--version'], { env }).error?.code, 'ENOENT', 'cargo must not be reachable')
+  npm(['install', '--offline', '--no-audit', '--no-fund', path.join(tarballs, main.filename), path.join(tarballs, platform.filename)], app, env)
+
+  const cjs = `const { Slayer } = require('ultraslayer');
+const s = new Slayer({ slots: 16, spin: 'sleep' });
+s.writeU64(3, 18446744073709551615n); s.writeF64(4, -0);
+if (s.readU64(3) !== 18446744073709551615n || !Object.is(s.readF64(4), -0)) throw new Error('round trip');
+s.close(); console.log('cjs ok');`
+  assert.match(execFileSync(process.execPath, ['-e', cjs], { cwd: app, env, encoding: 'utf8' }), /cjs ok/)
+  const esm = `import { Slayer } from 'ultraslayer';
+const s = new Slayer({ slots: 16, strategy: 'direct' });
+s.writeF64(1, 1.25); if (s.readF64(1) !== 1.25) throw new Error('round trip');
+s.close(); console.log('esm ok');`
+  assert.match(execFileSync(process.execPath, ['--input-type=module', '-e', esm], { cwd: app, env, encoding: 'utf8' }), /esm ok/)
+  fs.rmSync(work, { recursive: true, force: true })
+})
+
+test('no fitting binary: the error names the platform, what was tried and how to build', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uslayer-nobin-'))
+  for (const f of ['index.js', 'native.js', 'package.json']) fs.copyFileSync(path.join(root, f), path.join(dir, f))
+  const r = spawnSync(process.execPath, ['-e', `try { require(${JSON.stringify(dir)}) } catch (e) { console.log(e.code); console.log(e.message) }`], { encoding: 'utf8' })
+  assert.match(r.stdout, /ERR_ULTRASLAYER_NO_BINARY/)
+  assert.match(r.stdout, new RegExp(`${process.platform}-${process.arch}`))
+  assert.match(r.stdout, /Tried:\n\s+- /)
+  assert.match(r.stdout, /ultraslayer-linux-x64-gnu/)
+  assert.match(r.stdout, /npm run build/)
+  fs.rmSync(dir, { recursive: true, force: true })
+})
