@@ -51,9 +51,9 @@ impl Default for GroupsOptions {
             subwindow_ns: 300_000,
             buffer_bytes: 64 << 20,
             pages: PageRequest::Auto,
-            seed: 0x6_2009_5,
+            seed: 0x0062_0095,
             min_coherence: 0.3,
-            max_group_span: 0.25,
+            max_group_span: 0.15,
             min_pairs: 4,
         }
     }
@@ -166,7 +166,7 @@ pub fn analyse(
     opts: &GroupsOptions,
 ) -> (Vec<Line>, Vec<Group>, bool, Vec<BitResult>, Option<usize>) {
     let phases: Vec<Option<f64>> = lines.iter().map(|l| l.phase).collect();
-    let Clusters { labels, centers, spans, tight } = phases::cluster(&phases, opts.max_group_span, 4);
+    let Clusters { labels, centers, spans, tight } = phases::cluster(&phases, opts.max_group_span, 8);
     for (l, g) in lines.iter_mut().zip(&labels) {
         l.group = *g;
     }
@@ -212,7 +212,7 @@ pub fn probe(opts: &GroupsOptions, mut progress: impl FnMut(f64)) -> Result<Grou
         let (period_ns, period_source) = match opts.period_ns {
             Some(p) => (p, "given".to_string()),
             None => {
-                let fixed = start + (region.mapped_bytes() / 2 & !63);
+                let fixed = start + ((region.mapped_bytes() / 2) & !63);
                 let origin = tsc::now();
                 // SAFETY: `fixed` is inside the region, which lives until the end of this block.
                 let s = unsafe {
@@ -617,7 +617,7 @@ mod tests {
         assert!(r.reads > 0);
         assert_eq!(r.bits.len(), 2);
         assert!(r.bits.iter().all(|b| b.different <= b.pairs));
-        assert!(r.recommended_offset.is_none_or(|o| o == 64 || o == 256));
+        assert!(r.recommended_offset.map_or(true, |o| o == 64 || o == 256));
         assert!(r.to_string().contains("recommended channel offset"));
     }
 }

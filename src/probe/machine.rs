@@ -196,6 +196,8 @@ fn memlock() -> Option<Limit> {
         if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut r) } != 0 {
             return None;
         }
+        // rlim_t is u64 on 64-bit Linux but not everywhere.
+        #[allow(clippy::unnecessary_cast)]
         let v = |x: libc::rlim_t| (x != libc::RLIM_INFINITY).then_some(x as u64);
         Some(Limit { soft: v(r.rlim_cur), hard: v(r.rlim_max) })
     }

@@ -89,7 +89,7 @@ impl Acc {
         };
         let d = det3(&m);
         // For even sampling det = n³/4; far below that the fit is ill-conditioned.
-        if !(d > 1e-3 * self.n.powi(3)) {
+        if d.is_nan() || d <= 1e-3 * self.n.powi(3) {
             return None;
         }
         let rhs = [self.w, self.wc, self.ws];
@@ -124,7 +124,7 @@ fn phasors(samples: &[Sample], o: &PhaseOptions) -> Vec<(u64, (f64, f64))> {
             continue;
         }
         let k = s.t_ns / sub;
-        if out.last().is_none_or(|(last, _)| *last != k) {
+        if out.last().map_or(true, |(last, _)| *last != k) {
             out.push((k, Acc::default()));
         }
         let w = s.latency_ns.saturating_sub(o.typical_ns).min(o.max_excess_ns) as f64;

@@ -265,8 +265,12 @@ fn summarize(fixed: &Run, random: &Run, control: Option<&Run>, period: Option<f6
             s += &format!("; random lines repeat every {:.1} ns", f.period_ns);
             if let Some(p) = period {
                 let ratio = p / f.period_ns;
-                if (ratio - 2.0).abs() < 0.04 {
-                    s += " (half the line period: lines fall into two refresh groups half a period apart)";
+                let k = ratio.round();
+                if k >= 2.0 && (ratio - k).abs() < 0.03 * k {
+                    s += &format!(
+                        " = 1/{k} of the line period: lines fall into about {k} refresh groups {:.0} ns apart (see `probe groups`)",
+                        f.period_ns
+                    );
                 }
             }
         }

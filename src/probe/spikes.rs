@@ -168,7 +168,7 @@ fn valley(bins: &[u64], from_ns: f64, total: u64) -> Option<u32> {
     for i in start..coarse.len() - 1 {
         let c = coarse[i];
         running_min = running_min.min(c);
-        if c == running_min && suffix_max[i] >= 2 * c + min_bump && best.is_none_or(|(bc, _)| c < bc) {
+        if c == running_min && suffix_max[i] >= 2 * c + min_bump && best.map_or(true, |(bc, _)| c < bc) {
             best = Some((c, i));
         }
     }
@@ -204,7 +204,7 @@ impl Default for PeriodogramOptions {
             oversample: 8.0,
             known_periods_ns: vec![975.4, 1950.8, 3901.6, 7800.0],
             shuffles: 12,
-            seed: 0x5EED_0F_5A17,
+            seed: 0x5EED_0F5A17,
             max_spikes: 12_000,
             min_spikes: 40,
         }
@@ -297,42 +297,56 @@ pub struct SpikeReport {
 /// Spike times grouped into windows: `spikes[ranges[w].0..ranges[w].1]` are the times (ns from
 /// the window start) of window w's spikes; `samples[sample_ranges[w]…]` are all its read times.
 struct Windows {
-    spikes: Vec<f64>,
+    spikes: Vec<u64>,
     ranges: Vec<(usize, usize)>,
-    samples: Vec<f64>,
+    samples: Vec<u64>,
     sample_ranges: Vec<(usize, usize)>,
 }
 
 const TABLE: usize = 1024;
 
+/// (cos, sin) of TABLE evenly spaced angles.
 struct Trig {
-    cos: Vec<f64>,
-    sin: Vec<f64>,
+    table: Vec<(f64, f64)>,
 }
 
 impl Trig {
     fn new() -> Trig {
         let angle = |i: usize| TAU * i as f64 / TABLE as f64;
-        Trig { cos: (0..TABLE).map(|i| angle(i).cos()).collect(), sin: (0..TABLE).map(|i| angle(i).sin()).collect() }
+        Trig { table: (0..TABLE).map(|i| (angle(i).cos(), angle(i).sin())).collect() }
     }
 
-    /// Σ e^{iθ} over `times` folded at the period whose inverse is `inv`.
+    /// Σ e^{iθ} over `times` (whole ns) folded at the period `2^64 / k` ns: `t·k` wraps to the
+    /// phase as a 64-bit fraction of a cycle, whose top bits index the table.
     #[inline]
-    fn resultant(&self, times: &[f64], inv: f64) -> (f64, f64) {
-        let (mut c, mut s) = (0.0, 0.0);
-        for &t in times {
-            let x = t * inv;
-            let idx = ((x - x.floor()) * TABLE as f64) as usize & (TABLE - 1);
-            c += self.cos[idx];
-            s += self.sin[idx];
+    fn resultant(&self, times: &[u64], k: u64) -> (f64, f64) {
+        const SHIFT: u32 = 64 - TABLE.trailing_zeros();
+        let (mut c0, mut s0, mut c1, mut s1) = (0.0, 0.0, 0.0, 0.0);
+        let mut pairs = times.chunks_exact(2);
+        for p in &mut pairs {
+            let (a, b) = (self.table[(p[0].wrapping_mul(k) >> SHIFT) as usize], self.table[(p[1].wrapping_mul(k) >> SHIFT) as usize]);
+            c0 += a.0;
+            s0 += a.1;
+            c1 += b.0;
+            s1 += b.1;
         }
-        (c, s)
+        for &t in pairs.remainder() {
+            let a = self.table[(t.wrapping_mul(k) >> SHIFT) as usize];
+            c0 += a.0;
+            s0 += a.1;
+        }
+        (c0 + c1, s0 + s1)
     }
 }
 
+/// 2^64 / period, the fixed-point phase step per ns (periods below 1 ns are clamped).
+fn phase_step(period: f64) -> u64 {
+    (18_446_744_073_709_551_616.0 / period.max(1.0)).min(u64::MAX as f64) as u64
+}
+
 /// Windowed Rayleigh score of `spikes` at `period` (≈ N(0,1) for random phases).
-fn score(trig: &Trig, spikes: &[f64], ranges: &[(usize, usize)], period: f64) -> f64 {
-    let inv = 1.0 / period;
+fn score(trig: &Trig, spikes: &[u64], ranges: &[(usize, usize)], period: f64) -> f64 {
+    let inv = phase_step(period);
     let (mut sum, mut used) = (0.0, 0usize);
     for &(a, b) in ranges {
         let n = b - a;
@@ -396,7 +410,7 @@ fn windows(samples: &[Sample], th: &Threshold, window_ns: u64, max_spikes: usize
         if !keep || s.latency_ns >= th.outlier_ns {
             continue;
         }
-        let rel = (s.t_ns - start) as f64;
+        let rel = s.t_ns - start;
         w.samples.push(rel);
         w.sample_ranges.last_mut().expect("pushed when the window was kept").1 = w.samples.len();
         if is_spike(s) {
@@ -408,7 +422,7 @@ fn windows(samples: &[Sample], th: &Threshold, window_ns: u64, max_spikes: usize
 }
 
 /// The same number of spikes per window, placed at randomly chosen read times of that window.
-fn shuffled(w: &Windows, rng: &mut SplitMix64, scratch: &mut Vec<f64>) -> Vec<f64> {
+fn shuffled(w: &Windows, rng: &mut SplitMix64, scratch: &mut Vec<u64>) -> Vec<u64> {
     let mut out = Vec::with_capacity(w.spikes.len());
     for (&(a, b), &(sa, sb)) in w.ranges.iter().zip(&w.sample_ranges) {
         let n = b - a;
@@ -538,7 +552,7 @@ pub fn analyse(samples: &[Sample], opts: &AnalysisOptions) -> SpikeReport {
         Some(b) => (b.mean_max + (6.0 * b.std_max).max(4.0), b.mean_max + (3.0 * b.std_max).max(2.0)),
         None => (8.0, 5.0),
     };
-    let beats_all = baseline.as_ref().is_none_or(|b| peak.score > b.max_max);
+    let beats_all = baseline.as_ref().map_or(true, |b| peak.score > b.max_max);
 
     // Fundamental: the largest multiple of the peak that still has a strong peak of its own.
     let mut fundamental = peak;
@@ -860,8 +874,8 @@ mod tests {
 
     #[test]
     fn random_slow_reads_are_not_a_period() {
-        for seed in 10..13 {
-            let t = Trace { period_ns: None, noise_fraction: 0.03, seed, ..Default::default() };
+        for seed in 10..12 {
+            let t = Trace { period_ns: None, noise_fraction: 0.03, seed, duration_ns: 40_000_000, ..Default::default() };
             let r = analyse(&t.samples(), &opts());
             assert_eq!(r.verdict, Verdict::None, "seed {seed}: {r}");
             assert!(r.spikes > 100);
@@ -885,7 +899,10 @@ mod tests {
         let s = Trace { duration_ns: 20_000_000, ..Default::default() }.samples();
         let mut rev = s.clone();
         rev.reverse();
-        assert_eq!(analyse(&s, &opts()), analyse(&rev, &opts()));
+        let mut o = opts();
+        o.periodogram.max_spikes = 400;
+        o.periodogram.shuffles = 3;
+        assert_eq!(analyse(&s, &o), analyse(&rev, &o));
     }
 
     #[test]
