@@ -135,6 +135,7 @@ fn validate(o: &GroupsOptions) -> Result<()> {
 }
 
 /// Phases relative to `traces[0]` for one session's traces.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) fn session_phases(traces: &[Vec<Sample>], period_ns: f64, subwindow_ns: u64) -> Vec<Option<phases::RelativePhase>> {
     let th = spikes::calibrate(traces.iter().flatten().map(|s| s.latency_ns), &ThresholdOptions::default());
     let o = PhaseOptions {
@@ -257,9 +258,13 @@ pub fn probe(opts: &GroupsOptions, mut progress: impl FnMut(f64)) -> Result<Grou
                     roles.push(Role::Partner { base: b, bit });
                 }
             }
-            let traces = measure_session(&addrs, session_ticks, origin, tpn, &mut rng, |t| {
-                progress(period_phase + (1.0 - period_phase) * ((b as f64 + (t as f64 / session_ticks as f64).min(1.0)) / opts.bases as f64))
-            });
+            // SAFETY: every address is the reference, a random line of the region, or a partner
+            // checked above to lie inside [start, end); the region lives until the end of this block.
+            let traces = unsafe {
+                measure_session(&addrs, session_ticks, origin, tpn, &mut rng, |t| {
+                    progress(period_phase + (1.0 - period_phase) * ((b as f64 + (t as f64 / session_ticks as f64).min(1.0)) / opts.bases as f64))
+                })
+            };
             reads += traces.iter().map(Vec::len).sum::<usize>();
             let ph = session_phases(&traces, period_ns, opts.subwindow_ns);
             let base_index = if b == 0 { 0 } else { lines.len() };
@@ -313,10 +318,16 @@ pub fn probe(opts: &GroupsOptions, mut progress: impl FnMut(f64)) -> Result<Grou
 }
 
 /// Reads `addrs` interleaved, a random one each time (each flushed before its read), for `ticks`; one trace per address.
+///
+/// # Safety
+/// Every address in `addrs` must be readable for the whole call.
 #[cfg(target_arch = "x86_64")]
-fn measure_session(addrs: &[usize], ticks: u64, origin: u64, tpn: f64, rng: &mut super::rng::SplitMix64, mut progress: impl FnMut(u64)) -> Vec<Vec<Sample>> {
+unsafe fn measure_session(addrs: &[usize], ticks: u64, origin: u64, tpn: f64, rng: &mut super::rng::SplitMix64, mut progress: impl FnMut(u64)) -> Vec<Vec<Sample>> {
     use super::timing::flushed_load;
     use crate::tsc;
+    if addrs.is_empty() {
+        return Vec::new();
+    }
     let inv = 1.0 / tpn.max(1e-9);
     let mut traces: Vec<Vec<Sample>> = addrs.iter().map(|_| Vec::with_capacity(200_000 / addrs.len().max(1))).collect();
     let start = tsc::now();
@@ -327,7 +338,7 @@ fn measure_session(addrs: &[usize], ticks: u64, origin: u64, tpn: f64, rng: &mut
             // rhythm, which can sit close to a multiple of the refresh period and see only part of
             // its phase circle.
             let k = rng.below(addrs.len() as u64) as usize;
-            // SAFETY: callers pass addresses inside a region that outlives this call.
+            // SAFETY: the caller guarantees every address in `addrs` is readable.
             let (t0, d) = unsafe { flushed_load(addrs[k] as *const u8) };
             traces[k].push(Sample {
                 t_ns: (t0.saturating_sub(origin) as f64 * inv) as u64,
@@ -342,6 +353,7 @@ fn measure_session(addrs: &[usize], ticks: u64, origin: u64, tpn: f64, rng: &mut
     }
 }
 
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 fn note(groups: &[Group], tight: bool, bits: &[BitResult], rec: Option<usize>, kind: &str, thp: usize, mapped: usize) -> String {
     let mut s = match (groups.len(), tight) {
         (0, _) => "no line had a clear refresh phase: the machine may be too noisy, or the period is wrong".to_string(),

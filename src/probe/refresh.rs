@@ -112,6 +112,7 @@ fn validate(opts: &RefreshOptions) -> Result<()> {
 }
 
 /// Which lines a measuring loop reads.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Lines {
     Fixed(usize),
@@ -139,14 +140,16 @@ pub(crate) unsafe fn measure(lines: Lines, ticks: u64, max: usize, seed: u64, or
     loop {
         for _ in 0..1024 {
             let (t0, d) = match lines {
-                // SAFETY (all three arms): the caller guarantees every address `lines` yields is
-                // readable; Random picks a line index below `lines`, inside [base, base + lines·64).
+                // SAFETY: the caller guarantees the fixed address is readable.
                 Lines::Fixed(addr) => unsafe { flushed_load(addr as *const u8) },
                 Lines::Random { base, lines } => {
                     let addr = base + (rng.below(lines) as usize) * 64;
+                    // SAFETY: the index is below `lines`, so the address is inside
+                    // [base, base + lines·64), which the caller guarantees is readable.
                     unsafe { flushed_load(addr as *const u8) }
                 }
                 Lines::Cached { addr, pace_ticks } => {
+                    // SAFETY: the caller guarantees the cached address is readable.
                     let r = unsafe { cached_load(addr as *const u8) };
                     let until = r.0 + pace_ticks;
                     while tsc::now() < until {
@@ -168,6 +171,7 @@ pub(crate) unsafe fn measure(lines: Lines, ticks: u64, max: usize, seed: u64, or
     }
 }
 
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 fn run(kind: RunKind, samples: Vec<Sample>, cap: usize, opts: &AnalysisOptions) -> Run {
     let measured_ns = match (samples.first(), samples.last()) {
         (Some(a), Some(b)) => b.t_ns - a.t_ns,
@@ -255,6 +259,7 @@ pub fn probe(opts: &RefreshOptions, mut progress: impl FnMut(f64)) -> Result<Ref
     }
 }
 
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 fn summarize(fixed: &Run, random: &Run, control: Option<&Run>, period: Option<f64>) -> String {
     let mut s = match period {
         Some(p) => format!("one line stalls every {p:.1} ns for about +{} ns", fixed.analysis.stall_ns),

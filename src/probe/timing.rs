@@ -38,6 +38,8 @@ pub unsafe fn cached_load(p: *const u8) -> (u64, u64) {
     unsafe { timed_load(p) }
 }
 
+/// # Safety
+/// `p` must be valid for a 1-byte read for the duration of the call.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn timed_load(p: *const u8) -> (u64, u64) {
