@@ -44,6 +44,10 @@ pub enum Error {
     Stopped { what: &'static str },
     /// A batch whose input and output lengths differ.
     LengthMismatch { indices: usize, values: usize },
+    /// A probe cannot run here (wrong architecture, missing kernel interface).
+    Unsupported { what: String },
+    /// A file could not be read or written.
+    Io { path: String, message: String },
 }
 
 impl Error {
@@ -112,6 +116,8 @@ impl fmt::Display for Error {
                 f,
                 "batch length mismatch: {indices} indices but {values} values: pass arrays of equal length"
             ),
+            Error::Unsupported { what } => write!(f, "not supported on this machine: {what}"),
+            Error::Io { path, message } => write!(f, "{path}: {message}"),
         }
     }
 }

@@ -1,0 +1,24 @@
+//! Measurement probes behind `ultraslayer info` / `probe refresh` / `probe placement` /
+//! `probe groups`: what the machine is, whether reads stall with the DRAM refresh period, which
+//! address bits move a line into the other refresh group, and where replicas physically live.
+//!
+//! Plain Rust, no Node types. Every probe returns a struct holding all its evidence; the pure
+//! analysis (`spikes`, `phases`) is separate from the code that touches memory and clocks
+//! (`timing`, `refresh`, `groups`, `placement`, `pagemap`) so it can be tested on synthetic data.
+//! Probes never panic on bad options: they return `Error`.
+
+pub mod groups;
+pub mod machine;
+pub mod pagemap;
+pub mod phases;
+pub mod placement;
+pub mod refresh;
+pub mod rng;
+pub mod spikes;
+pub mod timing;
+
+pub use groups::{GroupsOptions, GroupsReport};
+pub use machine::MachineInfo;
+pub use placement::{ChannelModel, PlacementReport, PlacementVerdict};
+pub use refresh::{RefreshOptions, RefreshReport};
+pub use spikes::{AnalysisOptions, Sample, SpikeReport, Verdict};

@@ -1,0 +1,919 @@
+//! Spike analysis: which reads stalled, and whether the stalls recur with a period.
+//!
+//! Pure functions over `(time, latency)` samples. Owns the threshold calibration, the windowed
+//! periodogram, the chance baseline and the verdict. Never reads clocks or memory; its only
+//! randomness is the seeded shuffling of the chance baseline, so a given input and seed always
+//! give the same report.
+//!
+//! How it decides:
+//! 1. Cut: reads above `median + max(k·σ, min_gap)` (σ from the MAD), or at a clear valley before
+//!    a second mode, are spikes. Reads at or above `outlier_ns` (hypervisor pauses) are counted
+//!    but are neither spikes nor part of the typical latency.
+//! 2. Score of a candidate period P: spike times are cut into short windows; inside each window
+//!    the phases `t mod P` give a Rayleigh statistic `|Σ e^{iθ}|² / n` (≈ 1 for random phases);
+//!    the score is `Σ (Z_w − 1) / √windows`. Short windows keep the sum immune to the refresh
+//!    phase jumping (about once a second on the measured VM) and to small clock-rate errors.
+//! 3. Chance baseline: the same spikes per window are moved to randomly chosen *sample* times of
+//!    that window (so any rhythm of the sampling loop itself is kept) and the whole period grid is
+//!    scored again, many times. The real best score must stand clear of the best scores those
+//!    shuffles reach anywhere on the grid.
+//! 4. Harmonics: a period P also scores at P/2, P/3, … (every spike folds to the same phase) but
+//!    not at 2P (two opposite clusters cancel). So the largest period with a strong peak at a
+//!    multiple of the best one is reported as the fundamental.
+
+use std::f64::consts::TAU;
+use std::fmt;
+
+use super::rng::SplitMix64;
+
+/// One timed read: when it started (ns from any fixed origin) and how long it took.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sample {
+    pub t_ns: u64,
+    pub latency_ns: u32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ThresholdOptions {
+    /// Spikes lie at least `k_mad · σ` above the median (σ = 1.4826 · MAD).
+    pub k_mad: f64,
+    /// … and at least this many ns above it (refresh stalls add 150–250 ns on DDR5).
+    pub min_gap_ns: u32,
+    /// Reads this slow or slower are hypervisor/interrupt pauses: counted, never spikes.
+    pub outlier_ns: u32,
+    /// Use this cut instead of calibrating one.
+    pub fixed_cut_ns: Option<u32>,
+}
+
+impl Default for ThresholdOptions {
+    fn default() -> Self {
+        ThresholdOptions { k_mad: 6.0, min_gap_ns: 80, outlier_ns: 1000, fixed_cut_ns: None }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CutMethod {
+    Given,
+    /// median + max(k·σ, min_gap)
+    Mad,
+    /// the lowest point between the main mode and a second mode
+    Valley,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Threshold {
+    /// Reads with `cut_ns <= latency < outlier_ns` are spikes.
+    pub cut_ns: u32,
+    pub method: CutMethod,
+    pub median_ns: u32,
+    pub mad_ns: u32,
+    pub p99_ns: u32,
+    pub outlier_ns: u32,
+    /// Reads below `outlier_ns`.
+    pub counted: u64,
+    /// Reads at or above `outlier_ns`.
+    pub outliers: u64,
+}
+
+/// Latency histogram with 1 ns bins below `outlier_ns`.
+struct Histogram {
+    bins: Vec<u64>,
+    counted: u64,
+    outliers: u64,
+}
+
+impl Histogram {
+    fn new(latencies: impl IntoIterator<Item = u32>, outlier_ns: u32) -> Histogram {
+        let mut bins = vec![0u64; outlier_ns as usize];
+        let (mut counted, mut outliers) = (0u64, 0u64);
+        for l in latencies {
+            if l >= outlier_ns {
+                outliers += 1;
+            } else {
+                bins[l as usize] += 1;
+                counted += 1;
+            }
+        }
+        Histogram { bins, counted, outliers }
+    }
+
+    /// Smallest value v with at least `q` of the counted reads at or below it.
+    fn quantile(bins: &[u64], total: u64, q: f64) -> u32 {
+        if total == 0 {
+            return 0;
+        }
+        let want = ((total as f64 * q).ceil() as u64).clamp(1, total);
+        let mut acc = 0;
+        for (v, &c) in bins.iter().enumerate() {
+            acc += c;
+            if acc >= want {
+                return v as u32;
+            }
+        }
+        bins.len().saturating_sub(1) as u32
+    }
+}
+
+/// Chooses the latency above which a read counts as a spike.
+pub fn calibrate(latencies: impl IntoIterator<Item = u32>, opts: &ThresholdOptions) -> Threshold {
+    let outlier_ns = opts.outlier_ns.max(2);
+    let h = Histogram::new(latencies, outlier_ns);
+    let median = Histogram::quantile(&h.bins, h.counted, 0.5);
+    let p99 = Histogram::quantile(&h.bins, h.counted, 0.99);
+    let mut dev = vec![0u64; outlier_ns as usize];
+    for (v, &c) in h.bins.iter().enumerate() {
+        dev[(v as i64 - median as i64).unsigned_abs() as usize] += c;
+    }
+    let mad = Histogram::quantile(&dev, h.counted, 0.5);
+    let sigma = (1.4826 * mad as f64).max(1.0);
+    let gap = (opts.k_mad.max(0.0) * sigma).max(opts.min_gap_ns as f64);
+    let mad_cut = ((median as f64 + gap).round() as u32).min(outlier_ns);
+    let (cut, method) = match opts.fixed_cut_ns {
+        Some(c) => (c.min(outlier_ns), CutMethod::Given),
+        None => match valley(&h.bins, median as f64 + (3.0 * sigma).max(opts.min_gap_ns as f64 / 2.0), h.counted) {
+            Some(v) => (v, CutMethod::Valley),
+            None => (mad_cut, CutMethod::Mad),
+        },
+    };
+    Threshold {
+        cut_ns: cut,
+        method,
+        median_ns: median,
+        mad_ns: mad,
+        p99_ns: p99,
+        outlier_ns,
+        counted: h.counted,
+        outliers: h.outliers,
+    }
+}
+
+/// The deepest 10 ns bin at or after `from_ns` that is followed by a clearly higher bump
+/// (at least twice its count, and at least 0.2% of all reads more): the gap between the
+/// typical reads and a separate population of slow ones.
+fn valley(bins: &[u64], from_ns: f64, total: u64) -> Option<u32> {
+    const W: usize = 10;
+    let coarse: Vec<u64> = bins.chunks(W).map(|c| c.iter().sum()).collect();
+    let start = (from_ns.max(0.0) as usize).div_ceil(W);
+    if start + 2 >= coarse.len() {
+        return None;
+    }
+    let min_bump = (total / 500).max(20);
+    // suffix_max[i] = highest bin strictly after i
+    let mut suffix_max = vec![0u64; coarse.len() + 1];
+    for i in (0..coarse.len()).rev() {
+        suffix_max[i] = suffix_max[i + 1].max(coarse.get(i + 1).copied().unwrap_or(0));
+    }
+    let mut best: Option<(u64, usize)> = None;
+    let mut running_min = u64::MAX;
+    for i in start..coarse.len() - 1 {
+        let c = coarse[i];
+        running_min = running_min.min(c);
+        if c == running_min && suffix_max[i] >= 2 * c + min_bump && best.map_or(true, |(bc, _)| c < bc) {
+            best = Some((c, i));
+        }
+    }
+    best.map(|(_, i)| (i * W) as u32)
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PeriodogramOptions {
+    pub min_period_ns: f64,
+    pub max_period_ns: f64,
+    /// Spike phases are compared only inside windows this long.
+    pub window_ns: u64,
+    /// Grid points per phase cycle of drift across a window (step = P² / (oversample · window)).
+    pub oversample: f64,
+    /// Periods always scored and reported (e.g. 1950.8, 3901.6, 7800 ns).
+    pub known_periods_ns: Vec<f64>,
+    /// Shuffled copies scored for the chance baseline.
+    pub shuffles: usize,
+    pub seed: u64,
+    /// At most about this many spikes enter the periodogram (every k-th window, spread over the
+    /// run).
+    pub max_spikes: usize,
+    /// Fewer spikes than this and the verdict is NONE without a periodogram.
+    pub min_spikes: usize,
+}
+
+impl Default for PeriodogramOptions {
+    fn default() -> Self {
+        PeriodogramOptions {
+            min_period_ns: 500.0,
+            max_period_ns: 20_000.0,
+            window_ns: 250_000,
+            oversample: 8.0,
+            known_periods_ns: vec![975.4, 1950.8, 3901.6, 7800.0],
+            shuffles: 12,
+            seed: 0x5EED_0F5A17,
+            max_spikes: 12_000,
+            min_spikes: 40,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct AnalysisOptions {
+    pub threshold: ThresholdOptions,
+    pub periodogram: PeriodogramOptions,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PeriodScore {
+    pub period_ns: f64,
+    pub score: f64,
+}
+
+/// What the shuffled copies reached: the bar a real period has to clear.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Baseline {
+    pub shuffles: usize,
+    /// Mean over shuffles of each shuffle's best score on the grid.
+    pub mean_max: f64,
+    pub std_max: f64,
+    pub max_max: f64,
+    /// Mean score over the grid and shuffles (≈ 0 without sampling artefacts).
+    pub mean_score: f64,
+    /// Shuffles whose best score reached the real best score.
+    pub reached_best: usize,
+    /// (1 + reached_best) / (1 + shuffles)
+    pub p_value: f64,
+    /// (best − mean_max) / std_max
+    pub z: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// A period stands far above anything chance reached.
+    Periodic,
+    /// Something above chance, not clearly.
+    Weak,
+    /// Nothing above chance (or too few spikes to say).
+    None,
+}
+
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Periodic => "PERIODIC",
+            Verdict::Weak => "WEAK",
+            Verdict::None => "NONE",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpikeReport {
+    pub samples: usize,
+    pub duration_ns: u64,
+    pub threshold: Threshold,
+    /// Reads with cut ≤ latency < outlier.
+    pub spikes: u64,
+    /// Spikes that entered the periodogram (capped by `max_spikes`).
+    pub spikes_analysed: usize,
+    pub windows_analysed: usize,
+    pub spike_fraction: f64,
+    pub spikes_per_s: f64,
+    /// Median latency of all counted reads.
+    pub typical_ns: u32,
+    /// Median latency of the spikes.
+    pub spike_median_ns: u32,
+    /// spike_median − typical: how long a stall holds a read up.
+    pub stall_ns: u32,
+    pub periods_scanned: usize,
+    /// Highest score on the grid (refined).
+    pub peak: Option<PeriodScore>,
+    /// The period the spikes actually repeat with (largest strong multiple of the peak).
+    pub fundamental: Option<PeriodScore>,
+    /// Scores at the known periods.
+    pub at_known: Vec<PeriodScore>,
+    /// Highest local maxima of the grid, best first, at least 1% apart.
+    pub top: Vec<PeriodScore>,
+    pub baseline: Option<Baseline>,
+    pub verdict: Verdict,
+    /// One sentence saying why.
+    pub reason: String,
+}
+
+/// Spike times grouped into windows: `spikes[ranges[w].0..ranges[w].1]` are the times (ns from
+/// the window start) of window w's spikes; `samples[sample_ranges[w]…]` are all its read times.
+struct Windows {
+    spikes: Vec<u64>,
+    ranges: Vec<(usize, usize)>,
+    samples: Vec<u64>,
+    sample_ranges: Vec<(usize, usize)>,
+}
+
+const TABLE: usize = 1024;
+
+/// (cos, sin) of TABLE evenly spaced angles.
+struct Trig {
+    table: Vec<(f64, f64)>,
+}
+
+impl Trig {
+    fn new() -> Trig {
+        let angle = |i: usize| TAU * i as f64 / TABLE as f64;
+        Trig { table: (0..TABLE).map(|i| (angle(i).cos(), angle(i).sin())).collect() }
+    }
+
+    /// Σ e^{iθ} over `times` (whole ns) folded at the period `2^64 / k` ns: `t·k` wraps to the
+    /// phase as a 64-bit fraction of a cycle, whose top bits index the table.
+    #[inline]
+    fn resultant(&self, times: &[u64], k: u64) -> (f64, f64) {
+        const SHIFT: u32 = 64 - TABLE.trailing_zeros();
+        let (mut c0, mut s0, mut c1, mut s1) = (0.0, 0.0, 0.0, 0.0);
+        let mut pairs = times.chunks_exact(2);
+        for p in &mut pairs {
+            let (a, b) = (self.table[(p[0].wrapping_mul(k) >> SHIFT) as usize], self.table[(p[1].wrapping_mul(k) >> SHIFT) as usize]);
+            c0 += a.0;
+            s0 += a.1;
+            c1 += b.0;
+            s1 += b.1;
+        }
+        for &t in pairs.remainder() {
+            let a = self.table[(t.wrapping_mul(k) >> SHIFT) as usize];
+            c0 += a.0;
+            s0 += a.1;
+        }
+        (c0 + c1, s0 + s1)
+    }
+}
+
+/// 2^64 / period, the fixed-point phase step per ns (periods below 1 ns are clamped).
+fn phase_step(period: f64) -> u64 {
+    (18_446_744_073_709_551_616.0 / period.max(1.0)).min(u64::MAX as f64) as u64
+}
+
+/// Windowed Rayleigh score of `spikes` at `period` (≈ N(0,1) for random phases).
+fn score(trig: &Trig, spikes: &[u64], ranges: &[(usize, usize)], period: f64) -> f64 {
+    let inv = phase_step(period);
+    let (mut sum, mut used) = (0.0, 0usize);
+    for &(a, b) in ranges {
+        let n = b - a;
+        if n < 2 {
+            continue;
+        }
+        let (c, s) = trig.resultant(&spikes[a..b], inv);
+        sum += (c * c + s * s) / n as f64 - 1.0;
+        used += 1;
+    }
+    if used == 0 {
+        0.0
+    } else {
+        sum / (used as f64).sqrt()
+    }
+}
+
+/// Candidate periods: geometric steps fine enough that the phase at a window's end moves by at
+/// most 1/oversample of a cycle between neighbours (capped at 1%), plus the known periods.
+pub fn period_grid(opts: &PeriodogramOptions) -> Vec<f64> {
+    let lo = opts.min_period_ns.max(1.0);
+    let hi = opts.max_period_ns.max(lo);
+    let win = (opts.window_ns as f64).max(hi);
+    let over = opts.oversample.max(1.0);
+    let mut grid = Vec::new();
+    let mut p = lo;
+    while p <= hi && grid.len() < 200_000 {
+        grid.push(p);
+        p *= 1.0 + (p / (over * win)).min(0.01);
+    }
+    grid.extend(opts.known_periods_ns.iter().copied().filter(|k| (lo..=hi).contains(k)));
+    grid.sort_by(f64::total_cmp);
+    grid.dedup();
+    grid
+}
+
+/// Cuts the samples into windows. When there are more than `max_spikes` spikes, every k-th window
+/// is kept (spread over the whole run, not just its start) so the total stays under the cap.
+fn windows(samples: &[Sample], th: &Threshold, window_ns: u64, max_spikes: usize) -> Windows {
+    let mut w = Windows { spikes: Vec::new(), ranges: Vec::new(), samples: Vec::new(), sample_ranges: Vec::new() };
+    let Some(first) = samples.first() else { return w };
+    let window_ns = window_ns.max(1);
+    let t0 = first.t_ns;
+    let is_spike = |s: &Sample| s.latency_ns >= th.cut_ns && s.latency_ns < th.outlier_ns;
+    let total = samples.iter().filter(|s| is_spike(s)).count();
+    let stride = total.div_ceil(max_spikes.max(1)).max(1) as u64;
+    let mut current = u64::MAX;
+    let mut start = 0u64;
+    let mut keep = false;
+    for s in samples {
+        let k = (s.t_ns - t0) / window_ns;
+        if k != current {
+            current = k;
+            keep = k % stride == 0 && w.spikes.len() < max_spikes;
+            if keep {
+                start = t0 + k * window_ns;
+                w.ranges.push((w.spikes.len(), w.spikes.len()));
+                w.sample_ranges.push((w.samples.len(), w.samples.len()));
+            }
+        }
+        if !keep || s.latency_ns >= th.outlier_ns {
+            continue;
+        }
+        let rel = s.t_ns - start;
+        w.samples.push(rel);
+        w.sample_ranges.last_mut().expect("pushed when the window was kept").1 = w.samples.len();
+        if is_spike(s) {
+            w.spikes.push(rel);
+            w.ranges.last_mut().expect("pushed when the window was kept").1 = w.spikes.len();
+        }
+    }
+    w
+}
+
+/// The same number of spikes per window, placed at randomly chosen read times of that window.
+fn shuffled(w: &Windows, rng: &mut SplitMix64, scratch: &mut Vec<u64>) -> Vec<u64> {
+    let mut out = Vec::with_capacity(w.spikes.len());
+    for (&(a, b), &(sa, sb)) in w.ranges.iter().zip(&w.sample_ranges) {
+        let n = b - a;
+        scratch.clear();
+        scratch.extend_from_slice(&w.samples[sa..sb]);
+        // Partial Fisher–Yates: the first n entries become a uniform random subset.
+        let m = scratch.len();
+        for i in 0..n.min(m) {
+            let j = i + rng.below((m - i) as u64) as usize;
+            scratch.swap(i, j);
+        }
+        out.extend_from_slice(&scratch[..n.min(m)]);
+    }
+    out
+}
+
+fn median_of_range(bins: &[u64], from: u32) -> u32 {
+    let tail = &bins[(from as usize).min(bins.len())..];
+    let total: u64 = tail.iter().sum();
+    from + Histogram::quantile(tail, total, 0.5)
+}
+
+/// Runs the whole analysis. Samples need not be sorted (a sorted copy is made if they are not).
+pub fn analyse(samples: &[Sample], opts: &AnalysisOptions) -> SpikeReport {
+    let sorted_copy;
+    let samples = if samples.windows(2).all(|p| p[0].t_ns <= p[1].t_ns) {
+        samples
+    } else {
+        let mut v = samples.to_vec();
+        v.sort_by_key(|s| s.t_ns);
+        sorted_copy = v;
+        &sorted_copy[..]
+    };
+    let th = calibrate(samples.iter().map(|s| s.latency_ns), &opts.threshold);
+    let duration_ns = match (samples.first(), samples.last()) {
+        (Some(a), Some(b)) => b.t_ns - a.t_ns,
+        _ => 0,
+    };
+    let h = Histogram::new(samples.iter().map(|s| s.latency_ns), th.outlier_ns);
+    let spikes: u64 = h.bins[(th.cut_ns as usize).min(h.bins.len())..].iter().sum();
+    let spike_median = if spikes > 0 { median_of_range(&h.bins, th.cut_ns) } else { 0 };
+    let po = &opts.periodogram;
+    let mut report = SpikeReport {
+        samples: samples.len(),
+        duration_ns,
+        spikes,
+        spikes_analysed: 0,
+        windows_analysed: 0,
+        spike_fraction: if th.counted > 0 { spikes as f64 / th.counted as f64 } else { 0.0 },
+        spikes_per_s: if duration_ns > 0 { spikes as f64 * 1e9 / duration_ns as f64 } else { 0.0 },
+        typical_ns: th.median_ns,
+        spike_median_ns: spike_median,
+        stall_ns: spike_median.saturating_sub(th.median_ns),
+        periods_scanned: 0,
+        peak: None,
+        fundamental: None,
+        at_known: Vec::new(),
+        top: Vec::new(),
+        baseline: None,
+        verdict: Verdict::None,
+        reason: String::new(),
+        threshold: th,
+    };
+    if (spikes as usize) < po.min_spikes.max(2) {
+        report.reason = format!(
+            "only {spikes} reads between the cut ({} ns) and the outlier bound ({} ns); need at least {} to look for a period",
+            report.threshold.cut_ns,
+            report.threshold.outlier_ns,
+            po.min_spikes.max(2)
+        );
+        return report;
+    }
+    let w = windows(samples, &report.threshold, po.window_ns, po.max_spikes.max(2));
+    report.spikes_analysed = w.spikes.len();
+    report.windows_analysed = w.ranges.len();
+    let grid = period_grid(po);
+    report.periods_scanned = grid.len();
+    let trig = Trig::new();
+    let scores: Vec<f64> = grid.iter().map(|&p| score(&trig, &w.spikes, &w.ranges, p)).collect();
+    let Some(best_i) = (0..grid.len()).max_by(|&a, &b| scores[a].total_cmp(&scores[b])) else {
+        report.reason = "the period range is empty".into();
+        return report;
+    };
+    let refine = |p: f64| -> PeriodScore {
+        let step = (p / (po.oversample.max(1.0) * po.window_ns.max(1) as f64)).min(0.01);
+        (-40..=40)
+            .map(|k| p * (1.0 + step * k as f64 / 20.0))
+            .map(|q| PeriodScore { period_ns: q, score: score(&trig, &w.spikes, &w.ranges, q) })
+            .max_by(|a, b| a.score.total_cmp(&b.score))
+            .expect("81 candidates")
+    };
+    let peak = refine(grid[best_i]);
+
+    // Chance baseline: the whole grid, scored on shuffled spike times.
+    let mut rng = SplitMix64::new(po.seed);
+    let mut scratch = Vec::new();
+    let mut maxima = Vec::with_capacity(po.shuffles);
+    let mut score_sum = 0.0;
+    for _ in 0..po.shuffles {
+        let fake = shuffled(&w, &mut rng, &mut scratch);
+        let mut max = f64::NEG_INFINITY;
+        for &p in &grid {
+            let s = score(&trig, &fake, &w.ranges, p);
+            score_sum += s;
+            max = max.max(s);
+        }
+        maxima.push(max);
+    }
+    let baseline = (!maxima.is_empty()).then(|| {
+        let n = maxima.len() as f64;
+        let mean = maxima.iter().sum::<f64>() / n;
+        let std = (maxima.iter().map(|m| (m - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt();
+        let reached = maxima.iter().filter(|&&m| m >= peak.score).count();
+        Baseline {
+            shuffles: maxima.len(),
+            mean_max: mean,
+            std_max: std,
+            max_max: maxima.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            mean_score: score_sum / (n * grid.len() as f64),
+            reached_best: reached,
+            p_value: (1 + reached) as f64 / (1.0 + n),
+            z: (peak.score - mean) / std.max(1e-9),
+        }
+    });
+    // What a score must reach to count as real: well above the shuffles' best.
+    let (strong_bar, weak_bar) = match &baseline {
+        Some(b) => (b.mean_max + (6.0 * b.std_max).max(4.0), b.mean_max + (3.0 * b.std_max).max(2.0)),
+        None => (8.0, 5.0),
+    };
+    let beats_all = baseline.as_ref().map_or(true, |b| peak.score > b.max_max);
+
+    // Fundamental: the largest multiple of the peak that still has a strong peak of its own.
+    let mut fundamental = peak;
+    let mut note = None;
+    if peak.score >= weak_bar {
+        for m in (2..=32u32).rev() {
+            let target = peak.period_ns * m as f64;
+            if target > po.max_period_ns * 1.01 {
+                continue;
+            }
+            let near = grid
+                .iter()
+                .zip(&scores)
+                .filter(|(&p, _)| (p - target).abs() <= 0.01 * target)
+                .max_by(|a, b| a.1.total_cmp(b.1));
+            if let Some((&p, &s)) = near {
+                if s >= 0.5 * peak.score && s >= weak_bar {
+                    fundamental = refine(p);
+                    note = Some(format!(
+                        "the highest peak is at {:.1} ns, which is the {m}th harmonic of {:.1} ns",
+                        peak.period_ns, fundamental.period_ns
+                    ));
+                    break;
+                }
+            }
+        }
+    }
+
+    report.at_known = po
+        .known_periods_ns
+        .iter()
+        .filter(|k| (po.min_period_ns..=po.max_period_ns).contains(*k))
+        .map(|&k| PeriodScore { period_ns: k, score: score(&trig, &w.spikes, &w.ranges, k) })
+        .collect();
+    report.top = top_peaks(&grid, &scores, 5);
+    report.peak = Some(peak);
+    report.fundamental = Some(fundamental);
+    let vs = match &baseline {
+        Some(b) => format!(
+            "chance (best of {} shuffles) reached {:.1} ± {:.1}, at most {:.1}",
+            b.shuffles, b.mean_max, b.std_max, b.max_max
+        ),
+        None => "no shuffles were run".into(),
+    };
+    report.verdict = if peak.score >= strong_bar && beats_all {
+        Verdict::Periodic
+    } else if peak.score >= weak_bar {
+        Verdict::Weak
+    } else {
+        Verdict::None
+    };
+    report.reason = match report.verdict {
+        Verdict::Periodic => format!(
+            "spikes repeat every {:.1} ns: score {:.1} where {vs}{}",
+            fundamental.period_ns,
+            fundamental.score.max(peak.score),
+            note.map(|n| format!(" ({n})")).unwrap_or_default()
+        ),
+        Verdict::Weak => format!(
+            "a period near {:.1} ns scores {:.1}, above chance but not clearly: {vs}",
+            fundamental.period_ns, peak.score
+        ),
+        Verdict::None => format!("no period scores above chance: best {:.1} at {:.1} ns, {vs}", peak.score, peak.period_ns),
+    };
+    report.baseline = baseline;
+    report
+}
+
+/// The `n` highest local maxima of `scores`, at least 1% apart in period.
+fn top_peaks(grid: &[f64], scores: &[f64], n: usize) -> Vec<PeriodScore> {
+    let mut maxima: Vec<PeriodScore> = (0..grid.len())
+        .filter(|&i| (i == 0 || scores[i] >= scores[i - 1]) && (i + 1 == grid.len() || scores[i] >= scores[i + 1]))
+        .map(|i| PeriodScore { period_ns: grid[i], score: scores[i] })
+        .collect();
+    maxima.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut out: Vec<PeriodScore> = Vec::new();
+    for m in maxima {
+        if out.iter().all(|o| (o.period_ns - m.period_ns).abs() > 0.01 * o.period_ns) {
+            out.push(m);
+            if out.len() == n {
+                break;
+            }
+        }
+    }
+    out
+}
+
+impl fmt::Display for SpikeReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let th = &self.threshold;
+        writeln!(f, "verdict: {} — {}", self.verdict.name(), self.reason)?;
+        writeln!(
+            f,
+            "reads: {} over {:.3} s; typical {} ns (MAD {} ns, p99 {} ns); cut {} ns ({:?}); {} hypervisor/interrupt outliers ≥ {} ns",
+            self.samples,
+            self.duration_ns as f64 / 1e9,
+            th.median_ns,
+            th.mad_ns,
+            th.p99_ns,
+            th.cut_ns,
+            th.method,
+            th.outliers,
+            th.outlier_ns
+        )?;
+        write!(
+            f,
+            "spikes: {} ({:.2}% of reads, {:.0}/s); stall ≈ +{} ns (spike median {} ns)",
+            self.spikes,
+            100.0 * self.spike_fraction,
+            self.spikes_per_s,
+            self.stall_ns,
+            self.spike_median_ns
+        )?;
+        if let Some(p) = self.peak {
+            write!(
+                f,
+                "\nperiodogram: {} periods, {} spikes in {} windows; peak {:.1} ns (score {:.1})",
+                self.periods_scanned, self.spikes_analysed, self.windows_analysed, p.period_ns, p.score
+            )?;
+            if let Some(fu) = self.fundamental {
+                write!(f, "; fundamental {:.1} ns (score {:.1})", fu.period_ns, fu.score)?;
+            }
+        }
+        if let Some(b) = &self.baseline {
+            write!(
+                f,
+                "\nchance baseline: {} shuffles, best per shuffle {:.2} ± {:.2} (max {:.2}, grid mean {:.2}); z {:.1}, p ≤ {:.3}",
+                b.shuffles, b.mean_max, b.std_max, b.max_max, b.mean_score, b.z, b.p_value
+            )?;
+        }
+        if !self.at_known.is_empty() {
+            write!(f, "\nat known periods:")?;
+            for k in &self.at_known {
+                write!(f, " {:.1} ns → {:.1};", k.period_ns, k.score)?;
+            }
+        }
+        if !self.top.is_empty() {
+            write!(f, "\ntop peaks:")?;
+            for k in &self.top {
+                write!(f, " {:.1} ns ({:.1});", k.period_ns, k.score)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod synth {
+    //! Synthetic read traces shaped like the measured machine: a read every ~390 ns taking
+    //! ~140 ns, a stall that adds up to ~350 ns when a read lands in it, rare hypervisor pauses.
+    use super::*;
+
+    pub struct Trace {
+        pub duration_ns: u64,
+        /// Stall period; None = no stalls, slow reads at random instead.
+        pub period_ns: Option<f64>,
+        /// Stall length within each period.
+        pub stall_ns: f64,
+        /// Per-stall timing jitter (σ, ns).
+        pub jitter_ns: f64,
+        /// Fraction of reads slow at random (noise spikes).
+        pub noise_fraction: f64,
+        /// The phase jumps by a random amount every this many ns (0 = never).
+        pub jump_every_ns: u64,
+        /// A second group of stalls half a period later (as random lines see).
+        pub two_groups: bool,
+        pub seed: u64,
+    }
+
+    impl Default for Trace {
+        fn default() -> Self {
+            Trace {
+                duration_ns: 60_000_000,
+                period_ns: Some(1950.8),
+                stall_ns: 300.0,
+                jitter_ns: 30.0,
+                noise_fraction: 0.01,
+                jump_every_ns: 20_000_000,
+                two_groups: false,
+                seed: 1,
+            }
+        }
+    }
+
+    impl Trace {
+        pub fn samples(&self) -> Vec<Sample> {
+            let mut rng = SplitMix64::new(self.seed);
+            let mut out = Vec::new();
+            let mut t = 1_000_000u64;
+            let mut phase = 0.0f64;
+            let mut next_jump = self.jump_every_ns;
+            // Jitter is per stall: keep one offset per period index.
+            let mut cycle = i64::MIN;
+            let mut cycle_jitter = 0.0;
+            while t < self.duration_ns {
+                if self.jump_every_ns > 0 && t >= next_jump {
+                    phase = rng.next_f64() * 1000.0;
+                    next_jump += self.jump_every_ns;
+                }
+                let mut lat = 140.0 + 8.0 * rng.gaussian();
+                if let Some(p) = self.period_ns {
+                    let x = (t as f64 + phase) / p;
+                    let k = x.floor() as i64;
+                    if k != cycle {
+                        cycle = k;
+                        cycle_jitter = self.jitter_ns * rng.gaussian();
+                    }
+                    let pos = (x - x.floor()) * p - cycle_jitter;
+                    let pos = pos.rem_euclid(p);
+                    let in_stall = |pos: f64| pos < self.stall_ns;
+                    let other = (pos + p / 2.0).rem_euclid(p);
+                    if in_stall(pos) {
+                        lat += self.stall_ns - pos;
+                    } else if self.two_groups && rng.next_f64() < 0.5 && in_stall(other) {
+                        lat += self.stall_ns - other;
+                    }
+                }
+                if rng.next_f64() < self.noise_fraction {
+                    lat += 150.0 + 250.0 * rng.next_f64();
+                }
+                if rng.next_f64() < 0.0005 {
+                    lat = 5000.0 + 20_000.0 * rng.next_f64();
+                }
+                let lat = lat.max(1.0) as u32;
+                out.push(Sample { t_ns: t, latency_ns: lat });
+                t += lat as u64 + 200 + rng.below(100);
+            }
+            out
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::synth::Trace;
+    use super::*;
+
+    fn opts() -> AnalysisOptions {
+        AnalysisOptions {
+            periodogram: PeriodogramOptions { shuffles: 6, max_spikes: 1500, ..Default::default() },
+            ..Default::default()
+        }
+    }
+
+    fn assert_period(r: &SpikeReport, want: f64) {
+        let f = r.fundamental.expect("a fundamental");
+        assert!((f.period_ns - want).abs() <= 0.02 * want, "want {want}, got {}\n{r}", f.period_ns);
+    }
+
+    #[test]
+    fn cut_sits_above_typical_reads_and_ignores_hypervisor_pauses() {
+        let mut lat: Vec<u32> = (0..10_000).map(|i| 140 + (i % 20)).collect();
+        lat.extend([5000u32; 50]);
+        let th = calibrate(lat.iter().copied(), &ThresholdOptions::default());
+        assert_eq!(th.outliers, 50);
+        assert_eq!(th.counted, 10_000);
+        assert!((148..=150).contains(&th.median_ns), "{th:?}");
+        assert!(th.cut_ns >= th.median_ns + 80 && th.cut_ns < 1000, "{th:?}");
+        assert_eq!(th.method, CutMethod::Mad);
+    }
+
+    #[test]
+    fn cut_falls_in_the_valley_before_a_second_mode() {
+        let mut lat: Vec<u32> = (0..10_000).map(|i| 140 + (i % 20)).collect();
+        lat.extend((0..2_000).map(|i| 400 + (i % 40)));
+        let th = calibrate(lat, &ThresholdOptions::default());
+        assert_eq!(th.method, CutMethod::Valley);
+        assert!(th.cut_ns > 160 && th.cut_ns <= 400, "{th:?}");
+    }
+
+    #[test]
+    fn empty_and_degenerate_inputs_give_none_not_a_panic() {
+        let r = analyse(&[], &opts());
+        assert_eq!(r.verdict, Verdict::None);
+        let flat: Vec<Sample> = (0..1000).map(|i| Sample { t_ns: i * 300, latency_ns: 30 }).collect();
+        let r = analyse(&flat, &opts());
+        assert_eq!(r.verdict, Verdict::None);
+        assert_eq!(r.spikes, 0);
+        let all_outliers: Vec<Sample> = (0..100).map(|i| Sample { t_ns: i, latency_ns: u32::MAX }).collect();
+        assert_eq!(analyse(&all_outliers, &opts()).verdict, Verdict::None);
+        let bad = AnalysisOptions {
+            threshold: ThresholdOptions { outlier_ns: 0, k_mad: -1.0, ..Default::default() },
+            periodogram: PeriodogramOptions {
+                min_period_ns: 5.0,
+                max_period_ns: 1.0,
+                window_ns: 0,
+                oversample: 0.0,
+                shuffles: 0,
+                ..Default::default()
+            },
+        };
+        let _ = analyse(&Trace::default().samples()[..5000], &bad);
+    }
+
+    #[test]
+    fn fixed_line_stalls_every_1950_ns_are_periodic_at_1950() {
+        let r = analyse(&Trace::default().samples(), &opts());
+        assert_eq!(r.verdict, Verdict::Periodic, "{r}");
+        assert_period(&r, 1950.8);
+        assert!(r.stall_ns > 50, "{r}");
+        assert!(r.threshold.outliers > 0);
+    }
+
+    #[test]
+    fn stalls_every_7800_ns_with_jitter_are_periodic_at_7800() {
+        let t = Trace { period_ns: Some(7800.0), stall_ns: 400.0, jitter_ns: 60.0, seed: 2, duration_ns: 100_000_000, ..Default::default() };
+        let r = analyse(&t.samples(), &opts());
+        assert_eq!(r.verdict, Verdict::Periodic, "{r}");
+        assert_period(&r, 7800.0);
+    }
+
+    #[test]
+    fn two_groups_half_a_period_apart_show_the_half_period() {
+        let t = Trace { two_groups: true, seed: 3, ..Default::default() };
+        let r = analyse(&t.samples(), &opts());
+        assert_eq!(r.verdict, Verdict::Periodic, "{r}");
+        assert_period(&r, 975.4);
+    }
+
+    #[test]
+    fn random_slow_reads_are_not_a_period() {
+        for seed in 10..12 {
+            let t = Trace { period_ns: None, noise_fraction: 0.03, seed, duration_ns: 40_000_000, ..Default::default() };
+            let r = analyse(&t.samples(), &opts());
+            assert_eq!(r.verdict, Verdict::None, "seed {seed}: {r}");
+            assert!(r.spikes > 100);
+        }
+    }
+
+    #[test]
+    fn a_regular_sampling_loop_alone_is_not_a_period() {
+        // Reads exactly every 400 ns with random slow ones: the loop's own rhythm shows in the
+        // raw periodogram, and the shuffled baseline must absorb it.
+        let mut rng = SplitMix64::new(5);
+        let s: Vec<Sample> = (0..150_000u64)
+            .map(|i| Sample { t_ns: i * 400, latency_ns: if rng.next_f64() < 0.03 { 400 } else { 140 } })
+            .collect();
+        let r = analyse(&s, &opts());
+        assert_ne!(r.verdict, Verdict::Periodic, "{r}");
+    }
+
+    #[test]
+    fn unsorted_input_gives_the_same_report() {
+        let s = Trace { duration_ns: 20_000_000, ..Default::default() }.samples();
+        let mut rev = s.clone();
+        rev.reverse();
+        let mut o = opts();
+        o.periodogram.max_spikes = 400;
+        o.periodogram.shuffles = 3;
+        assert_eq!(analyse(&s, &o), analyse(&rev, &o));
+    }
+
+    #[test]
+    fn grid_includes_known_periods_and_is_fine_at_short_periods() {
+        let o = PeriodogramOptions::default();
+        let g = period_grid(&o);
+        for k in [1950.8, 3901.6, 7800.0] {
+            assert!(g.contains(&k));
+        }
+        assert!(g.windows(2).all(|w| w[1] > w[0]));
+        assert!(g[1] / g[0] - 1.0 < 0.001);
+        assert!(*g.last().unwrap() <= 20_000.0);
+    }
+}
