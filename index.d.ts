@@ -83,11 +83,25 @@ export interface PairsResult {
   pairedShare: number
 }
 
+/** What the last `ultraslayer probe groups` recorded on this machine. */
+export interface RecordedGroups {
+  /** Channel offset whose copies always fell in different refresh groups, if one was found. */
+  recommendedChannelOffset?: number
+  /** An offset whose copies always refreshed together (the benchmark's control). */
+  sameGroupOffset?: number
+  periodNs?: number
+  /** When it was measured (ISO 8601), if known. */
+  measuredAt?: string
+  path: string
+}
+
 /** What the slab got and how it runs. */
 export interface SlayerInfo {
   slots: number
   replicas: number
   channelOffset: number
+  /** Where channelOffset came from: 'given', 'default', or what 'auto' found. */
+  channelOffsetSource: string
   /** '1g' | '2m' | 'thp' | '4k': the page kind actually mapped. */
   pageKind: string
   pageSize: number
@@ -123,8 +137,12 @@ export interface SlayerOptions {
   slots: number
   /** Copies of every slot, each read by its own thread: 2 to 8 (default 2). */
   replicas?: number
-  /** Bytes between the copies of one slot: a power of two from 64 (default 256; 64 with strategy 'steer'). */
-  channelOffset?: number
+  /**
+   * Bytes between the copies of one slot: a power of two from 64 (default 256; 64 with strategy
+   * 'steer'), or 'auto': what `ultraslayer probe groups` measured on this machine (falls back to
+   * the default, and info().channelOffsetSource says so).
+   */
+  channelOffset?: number | 'auto'
   /**
    * Page source: 'auto' (default) tries 1 GiB, 2 MiB, transparent, then 4 KiB pages; the others
    * ask for exactly one kind and fail with how to reserve it.

@@ -86,6 +86,7 @@ function validateOptions(options) {
     }
     const v = options[key]
     if (v === undefined) continue
+    if (key === 'channelOffset' && v === 'auto') continue
     if (want === 'array') {
       if (!Array.isArray(v) || !v.every((c) => typeof c === 'number')) throw optionError(key, 'an array of core numbers', v)
     } else if (typeof v !== want) {
@@ -249,6 +250,51 @@ class Slayer {
   }
 }
 
-module.exports = { Slayer }
+function optionalNumber(name, v) {
+  if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v))) throw optionError(name, 'a finite number', v)
+  return v
+}
+
+function optionalFunction(name, v) {
+  if (v !== undefined && typeof v !== 'function') throw optionError(name, 'a function', v)
+  return v
+}
+
+// Machine probes (also the `ultraslayer` CLI). Each returns the engine's report as a plain object,
+// with a human summary in `text`.
+const probe = {
+  /** CPU, cores, hypervisor, NUMA, huge pages, THP, memlock limit, pagemap access, TSC. */
+  machine() {
+    return JSON.parse(native._probeMachine())
+  },
+  /** Times flushed loads and finds the refresh period against a chance baseline (≤ 60 s). */
+  refresh(options = {}) {
+    const seconds = optionalNumber('seconds', options.seconds)
+    return JSON.parse(native._probeRefresh(seconds, optionalFunction('onProgress', options.onProgress)))
+  },
+  /** Finds, by timing alone, which address bits move a line to another refresh group. */
+  groups(options = {}) {
+    const seconds = optionalNumber('seconds', options.seconds)
+    const periodNs = optionalNumber('periodNs', options.periodNs)
+    const record = options.record === undefined ? true : options.record
+    if (typeof record !== 'boolean') throw optionError('record', 'a boolean', record)
+    return JSON.parse(native._probeGroups(seconds, periodNs, record, optionalFunction('onProgress', options.onProgress)))
+  },
+  /** Physical addresses of each replica's copies and the channel they land on under a model. */
+  placement(options = {}) {
+    const replicas = optionalNumber('replicas', options.replicas) ?? 2
+    const channelOffset = optionalNumber('channelOffset', options.channelOffset) ?? 256
+    const channelBits = options.channelBits === undefined ? '6' : String(options.channelBits)
+    const hugePages = options.hugePages === undefined ? 'auto' : options.hugePages
+    if (typeof hugePages !== 'string') throw optionError('hugePages', 'a string', hugePages)
+    return JSON.parse(native._probePlacement(replicas, channelOffset, channelBits, hugePages))
+  },
+  /** What the last `probe groups` recorded here, or null. */
+  recorded() {
+    return native._recordedGroups() ?? null
+  },
+}
+
+module.exports = { Slayer, probe }
 // Internal, for the benchmark and the CLI; not part of the API.
 Object.defineProperty(module.exports, '_internal', { value: { native, nativeOf: (s) => Slayer._nativeOf(s) }, enumerable: false })

@@ -5,4 +5,5 @@ const require = createRequire(import.meta.url)
 const cjs = require('./index.js')
 
 export const Slayer = cjs.Slayer
+export const probe = cjs.probe
 export default cjs

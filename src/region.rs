@@ -10,7 +10,7 @@ pub const PAGE_2M: usize = 2 << 20;
 pub const PAGE_1G: usize = 1 << 30;
 
 /// The page source a caller asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum PageRequest {
     /// 1 GiB hugetlb (for slabs of 256 MiB and more), then 2 MiB hugetlb, then transparent huge
     /// pages, then base pages.

@@ -23,6 +23,8 @@ fn code(e: &Error) -> &'static str {
         Error::MapFailed { .. } => "ERR_ULTRASLAYER_MAP",
         Error::Stopped { .. } => "ERR_ULTRASLAYER_STOPPED",
         Error::LengthMismatch { .. } => "ERR_ULTRASLAYER_LENGTH",
+        Error::Unsupported { .. } => "ERR_ULTRASLAYER_UNSUPPORTED",
+        Error::Io { .. } => "ERR_ULTRASLAYER_IO",
     }
 }
 

@@ -7,6 +7,7 @@
 mod bench;
 mod errors;
 mod fast;
+mod probe;
 
 use std::cell::{Cell, UnsafeCell};
 use std::rc::Rc;
@@ -58,8 +59,11 @@ pub struct SlayerOptions {
     pub slots: f64,
     /// Copies of every slot, each read by its own thread: 2 to 8 (default 2).
     pub replicas: Option<f64>,
-    /// Bytes between the copies of one slot: a power of two from 64 (default 256; 64 with strategy 'steer').
-    pub channel_offset: Option<f64>,
+    /// Bytes between the copies of one slot: a power of two from 64 (default 256; 64 with strategy
+    /// 'steer'), or 'auto': what `ultraslayer probe groups` measured on this machine (falls back to
+    /// the default, and info().channelOffsetSource says so).
+    #[napi(ts_type = "number | 'auto'")]
+    pub channel_offset: Option<Either<f64, String>>,
     /// Page source: 'auto' (default) tries 1 GiB, 2 MiB, transparent, then 4 KiB pages; the others
     /// ask for exactly one kind and fail with how to reserve it.
     #[napi(ts_type = "'auto' | '1g' | '2m' | 'thp' | 'off'")]
@@ -91,6 +95,8 @@ pub struct SlayerInfo {
     pub slots: f64,
     pub replicas: u32,
     pub channel_offset: f64,
+    /// Where channelOffset came from: 'given', 'default', or what 'auto' found.
+    pub channel_offset_source: String,
     /// '1g' | '2m' | 'thp' | '4k': the page kind actually mapped.
     pub page_kind: String,
     pub page_size: f64,
@@ -209,13 +215,35 @@ fn slot_index(inst_slots: u64, v: f64) -> std::result::Result<u64, Error> {
     Ok(v as u64)
 }
 
-fn engine_options(o: &SlayerOptions) -> std::result::Result<crate::Options, Error> {
+/// Engine options from JS options, and where the channel offset came from.
+fn engine_options(o: &SlayerOptions) -> std::result::Result<(crate::Options, String), Error> {
     let mut e = crate::Options::new(int_arg("slots", o.slots, 1.0, crate::layout::MAX_SLOTS as f64)?);
     if let Some(r) = o.replicas {
         e.replicas = int_arg("replicas", r, 2.0, 8.0)? as usize;
     }
-    if let Some(c) = o.channel_offset {
-        e.channel_offset = int_arg("channelOffset", c, 64.0, (1u64 << 30) as f64)? as usize;
+    let mut source = "default".to_string();
+    match &o.channel_offset {
+        None => {}
+        Some(Either::A(c)) => {
+            e.channel_offset = int_arg("channelOffset", *c, 64.0, (1u64 << 30) as f64)? as usize;
+            source = "given".to_string();
+        }
+        Some(Either::B(s)) if s == "auto" => match crate::probe::groups::load_recorded() {
+            Some(rec) if rec.channel_offset.is_some() => {
+                e.channel_offset = rec.channel_offset.unwrap_or(e.channel_offset);
+                source = format!(
+                    "auto: measured by `ultraslayer probe groups` at {}",
+                    rec.measured_unix_s.map_or("an unknown time".into(), crate::probe::groups::iso8601)
+                );
+            }
+            Some(_) => {
+                source = "auto: `ultraslayer probe groups` found no offset whose copies refresh apart on this machine; using the default".into();
+            }
+            None => source = "auto: no `ultraslayer probe groups` record on this machine; using the default (run `npx ultraslayer probe groups`)".into(),
+        },
+        Some(Either::B(s)) => {
+            return Err(Error::option_range("channelOffset", format!("must be a power of two from 64, or 'auto', got {s:?}")))
+        }
     }
     if let Some(p) = &o.huge_pages {
         e.pages = PageRequest::parse(p)?;
@@ -240,11 +268,12 @@ fn engine_options(o: &SlayerOptions) -> std::result::Result<crate::Options, Erro
             // Steering needs copies in opposite refresh groups: address bit 6 (the DDR5
             // sub-channel bit on Zen 4) unless told otherwise; calibration verifies it.
             e.channel_offset = STEER_DEFAULT_CHANNEL_OFFSET;
+            source = "default for strategy 'steer' (address bit 6; calibration checks the copies stall apart)".into();
         }
     }
     e.start = o.start.unwrap_or(true);
     e.record_latency = o.stats.unwrap_or(false);
-    Ok(e)
+    Ok((e, source))
 }
 
 /// A mirrored slab of 64-bit slots with replica threads racing to read every copy.
@@ -253,6 +282,7 @@ pub struct Slayer {
     inst: Rc<Instance>,
     slots: u64,
     replicas: u32,
+    channel_offset_source: String,
 }
 
 #[napi]
@@ -260,11 +290,12 @@ impl Slayer {
     /// Maps and pre-faults the slab, then (unless `start: false`) starts one pinned thread per replica.
     #[napi(constructor, catch_unwind)]
     pub fn new(env: Env, options: SlayerOptions) -> Result<Self> {
-        let opts = engine_options(&options).map_err(|e| to_napi(&env, e))?;
+        let (opts, channel_offset_source) = engine_options(&options).map_err(|e| to_napi(&env, e))?;
         let engine = crate::Slayer::new(opts).map_err(|e| to_napi(&env, e))?;
         let slots = engine.slots();
         let replicas = engine.replica_count() as u32;
-        Ok(Slayer { inst: Rc::new(Instance { engine: UnsafeCell::new(Some(engine)), scratch: Cell::new(std::ptr::null_mut()) }), slots, replicas })
+        let inst = Rc::new(Instance { engine: UnsafeCell::new(Some(engine)), scratch: Cell::new(std::ptr::null_mut()) });
+        Ok(Slayer { inst, slots, replicas, channel_offset_source })
     }
 
     /// 64-bit slots per replica.
@@ -356,6 +387,7 @@ impl Slayer {
             slots: i.slots as f64,
             replicas: i.replicas as u32,
             channel_offset: i.channel_offset as f64,
+            channel_offset_source: self.channel_offset_source.clone(),
             page_kind: i.page_kind.name().to_string(),
             page_size: i.page_size as f64,
             mapped_bytes: i.mapped_bytes as f64,

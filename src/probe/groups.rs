@@ -19,7 +19,8 @@ use super::spikes::{self, Sample, ThresholdOptions};
 use crate::error::{Error, Result};
 use crate::region::PageRequest;
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct GroupsOptions {
     /// Refresh period of one line (ns). None: measure it first with a short fixed-line run.
     pub period_ns: Option<f64>,
@@ -59,14 +60,15 @@ impl Default for GroupsOptions {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum Role {
     Reference,
     Base { base: usize },
     Partner { base: usize, bit: u32 },
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Line {
     pub addr: usize,
     pub role: Role,
@@ -77,7 +79,8 @@ pub struct Line {
     pub group: Option<usize>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Group {
     pub index: usize,
     /// Offset of this group's stalls after group 0's, in ns.
@@ -86,7 +89,8 @@ pub struct Group {
     pub lines: usize,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct GroupsReport {
     pub period_ns: f64,
     /// "given" or what measured it.
@@ -104,6 +108,8 @@ pub struct GroupsReport {
     pub bits: Vec<BitResult>,
     /// Smallest power of two ≥ 64 whose flip always lands in another group.
     pub recommended_offset: Option<usize>,
+    /// A power of two ≥ 256 whose flip never changed group (copies there refresh together).
+    pub same_group_offset: Option<usize>,
     pub note: String,
 }
 
@@ -310,6 +316,7 @@ pub fn probe(opts: &GroupsOptions, mut progress: impl FnMut(f64)) -> Result<Grou
             unclear,
             groups,
             groups_tight: tight,
+            same_group_offset: phases::same_group(&bits, opts.min_pairs),
             bits,
             recommended_offset: recommended,
             note,
@@ -421,9 +428,11 @@ impl fmt::Display for GroupsReport {
 // ---- the recorded result -------------------------------------------------------------------
 
 /// What a previous `probe groups` run recorded.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Recorded {
     pub channel_offset: Option<usize>,
+    pub same_group_offset: Option<usize>,
     pub period_ns: Option<f64>,
     pub measured_unix_s: Option<u64>,
 }
@@ -445,6 +454,10 @@ pub fn to_json(r: &GroupsReport, unix_s: u64) -> String {
     s += &format!(
         "  \"channel_offset\": {},\n",
         r.recommended_offset.map_or("null".to_string(), |o| o.to_string())
+    );
+    s += &format!(
+        "  \"same_group_offset\": {},\n",
+        r.same_group_offset.map_or("null".to_string(), |o| o.to_string())
     );
     s += &format!("  \"page_kind\": \"{}\",\n", r.page_kind);
     let groups: Vec<String> = r.groups.iter().map(|g| format!("{{\"offset_ns\": {:.1}, \"lines\": {}}}", g.offset_ns, g.lines)).collect();
@@ -469,8 +482,12 @@ pub fn parse_recorded(text: &str) -> Option<Recorded> {
     let channel_offset = json_value(text, "channel_offset")
         .and_then(|v| v.parse::<usize>().ok())
         .filter(|o| o.is_power_of_two() && *o >= 64);
+    let same_group_offset = json_value(text, "same_group_offset")
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|o| o.is_power_of_two() && *o >= 64);
     Some(Recorded {
         channel_offset,
+        same_group_offset,
         period_ns: json_value(text, "period_ns").and_then(|v| v.parse().ok()),
         measured_unix_s: json_value(text, "measured_unix_s").and_then(|v| v.parse().ok()),
     })
@@ -496,6 +513,22 @@ pub fn record(r: &GroupsReport) -> Result<PathBuf> {
     })?;
     record_to(r, &path)?;
     Ok(path)
+}
+
+/// Seconds since the epoch as an ISO 8601 UTC timestamp (days-to-civil arithmetic, no time crate).
+pub fn iso8601(unix_s: u64) -> String {
+    let days = (unix_s / 86_400) as i64;
+    let secs = unix_s % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + (m <= 2) as i64;
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
 }
 
 /// The record at `path`, if it exists and parses.
@@ -532,8 +565,16 @@ mod tests {
             groups_tight: true,
             bits: Vec::new(),
             recommended_offset: offset,
+            same_group_offset: Some(2048),
             note: String::new(),
         }
+    }
+
+    #[test]
+    fn iso_dates() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso8601(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(iso8601(1_795_448_573), "2026-11-23T15:42:53Z");
     }
 
     #[test]

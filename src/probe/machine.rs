@@ -10,28 +10,31 @@ use super::pagemap::{self, Phys};
 use crate::cores;
 use crate::tsc;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct HugePages {
     pub size_kb: u64,
     pub total: u64,
     pub free: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct NumaNode {
     pub id: usize,
     pub cpus: Vec<usize>,
 }
 
 /// A resource limit; `None` = unlimited.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Limit {
     pub soft: Option<u64>,
     pub hard: Option<u64>,
 }
 
 /// Whether /proc/self/pagemap gives real frame numbers to this process.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum PagemapAccess {
     /// Nonzero PFNs (root / CAP_SYS_ADMIN). On a VM these are guest-physical.
     Pfns,
@@ -41,7 +44,8 @@ pub enum PagemapAccess {
     Unavailable,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct MachineInfo {
     pub cpu_model: Option<String>,
     pub kernel: Option<String>,

@@ -4,7 +4,7 @@
 //! returned as `Phys::Hidden`, never as address 0.
 
 /// What pagemap says about one virtual address.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum Phys {
     /// Present, with its physical address (PFN · 4096 + offset in the 4 KiB page).
     Address(u64),

@@ -14,7 +14,8 @@ use std::f64::consts::TAU;
 
 use super::spikes::Sample;
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PhaseOptions {
     pub period_ns: f64,
     /// Sub-window length: short enough that a small period error cannot smear the phase inside
@@ -28,7 +29,8 @@ pub struct PhaseOptions {
     pub max_excess_ns: u32,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RelativePhase {
     /// Phase of the line minus phase of the reference, in cycles, in [0, 1).
     pub cycles: f64,
@@ -192,7 +194,8 @@ pub fn circular_mean(phases: impl IntoIterator<Item = f64>) -> Option<f64> {
     (c.hypot(s) > 1e-9).then(|| wrap(s.atan2(c) / TAU))
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Clusters {
     /// Group of each input phase (None where the input was None).
     pub labels: Vec<Option<usize>>,
@@ -265,14 +268,16 @@ pub fn cluster(phases: &[Option<f64>], max_span: f64, max_groups: usize) -> Clus
 }
 
 /// A line and its partner at `line ^ (1 << bit)`, by index into the phase/label arrays.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Pair {
     pub bit: u32,
     pub line: usize,
     pub partner: usize,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct BitResult {
     pub bit: u32,
     /// Pairs where both lines got a clear phase.
@@ -321,6 +326,14 @@ pub fn recommend(bits: &[BitResult], min_pairs: usize) -> Option<usize> {
         .filter(|b| b.bit >= 6 && b.bit < usize::BITS && b.within_page && b.pairs >= min_pairs.max(1) && b.different == b.pairs)
         .map(|b| 1usize << b.bit)
         .min()
+}
+
+/// A power of two ≥ 256 whose flip never (in at least `min_pairs` pairs, inside one page) moved a
+/// line to another group: copies that far apart refresh together. The benchmark's same-group
+/// control uses it. Prefers 256 B (the common default) when it qualifies.
+pub fn same_group(bits: &[BitResult], min_pairs: usize) -> Option<usize> {
+    let never = |b: &&BitResult| b.bit >= 8 && b.bit < usize::BITS && b.within_page && b.pairs >= min_pairs.max(1) && b.different == 0;
+    bits.iter().filter(never).map(|b| 1usize << b.bit).min()
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use crate::region::{PageKind, PAGE_4K};
 use crate::slab::Slab;
 
 /// How a physical address selects a channel.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum ChannelModel {
     /// One address bit picks one of two channels (e.g. Bit(6): lines 64 B apart alternate).
     Bit(u32),
@@ -24,6 +24,22 @@ pub enum ChannelModel {
 }
 
 impl ChannelModel {
+    /// Parses "6" or "bit:6" (one address bit), or "xor:0x402100,0x40000200" (each mask's parity
+    /// is one channel bit).
+    pub fn parse(s: &str) -> Result<ChannelModel> {
+        let bad = || Error::option_range("channelBits", format!("must be a bit number such as 6, or xor:MASK,MASK (hex), got {s:?}"));
+        let s = s.trim();
+        let model = if let Some(masks) = s.strip_prefix("xor:") {
+            let parsed: std::result::Result<Vec<u64>, _> =
+                masks.split(',').map(|m| u64::from_str_radix(m.trim().trim_start_matches("0x"), 16)).collect();
+            ChannelModel::XorMasks(parsed.map_err(|_| bad())?)
+        } else {
+            ChannelModel::Bit(s.trim_start_matches("bit:").parse().map_err(|_| bad())?)
+        };
+        model.validate().map_err(|_| bad())?;
+        Ok(model)
+    }
+
     pub fn validate(&self) -> Result<()> {
         match self {
             ChannelModel::Bit(b) if *b < 64 => Ok(()),
@@ -70,7 +86,7 @@ impl ChannelModel {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum PlacementVerdict {
     /// The copies use as many different channels as they can (min(copies, channels)).
     DifferentChannels,
@@ -89,7 +105,8 @@ impl PlacementVerdict {
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CopyPlacement {
     pub replica: usize,
     pub virt: usize,
@@ -101,14 +118,16 @@ pub struct CopyPlacement {
     pub phys_channel: Option<u32>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SlotPlacement {
     pub slot: u64,
     pub copies: Vec<CopyPlacement>,
     pub verdict: PlacementVerdict,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PlacementReport {
     pub model: ChannelModel,
     /// Page size the copies are known to be backed by.
@@ -369,5 +388,15 @@ mod tests {
         assert!(r.by_virtual_offset);
         assert!(check(&slab, &[1000], &ChannelModel::Bit(6)).is_err());
         assert!(check(&slab, &[1], &ChannelModel::Bit(99)).is_err());
+    }
+
+    #[test]
+    fn channel_models_parse() {
+        assert_eq!(ChannelModel::parse("6").unwrap(), ChannelModel::Bit(6));
+        assert_eq!(ChannelModel::parse("bit:8").unwrap(), ChannelModel::Bit(8));
+        assert_eq!(ChannelModel::parse("xor:0x100,200").unwrap(), ChannelModel::XorMasks(vec![0x100, 0x200]));
+        assert!(ChannelModel::parse("x").is_err());
+        assert!(ChannelModel::parse("99").is_err());
+        assert!(ChannelModel::parse("xor:0").is_err());
     }
 }

@@ -20,7 +20,8 @@ use crate::tsc;
 /// Longest total measurement accepted.
 pub const MAX_DURATION: Duration = Duration::from_secs(60);
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RefreshOptions {
     /// Total measuring time, shared by the fixed-line, random-line and control runs (≤ 60 s).
     pub duration: Duration,
@@ -49,7 +50,7 @@ impl Default for RefreshOptions {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum RunKind {
     /// The same line, flushed before every read.
     FixedLine,
@@ -69,7 +70,8 @@ impl RunKind {
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Run {
     pub kind: RunKind,
     pub samples: usize,
@@ -80,7 +82,8 @@ pub struct Run {
     pub analysis: SpikeReport,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RefreshReport {
     pub buffer_bytes: usize,
     pub page_kind: &'static str,

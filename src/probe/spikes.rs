@@ -27,13 +27,15 @@ use std::fmt;
 use super::rng::SplitMix64;
 
 /// One timed read: when it started (ns from any fixed origin) and how long it took.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Sample {
     pub t_ns: u64,
     pub latency_ns: u32,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ThresholdOptions {
     /// Spikes lie at least `k_mad · σ` above the median (σ = 1.4826 · MAD).
     pub k_mad: f64,
@@ -51,7 +53,7 @@ impl Default for ThresholdOptions {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum CutMethod {
     Given,
     /// median + max(k·σ, min_gap)
@@ -60,7 +62,8 @@ pub enum CutMethod {
     Valley,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Threshold {
     /// Reads with `cut_ns <= latency < outlier_ns` are spikes.
     pub cut_ns: u32,
@@ -175,7 +178,8 @@ fn valley(bins: &[u64], from_ns: f64, total: u64) -> Option<u32> {
     best.map(|(_, i)| (i * W) as u32)
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PeriodogramOptions {
     pub min_period_ns: f64,
     pub max_period_ns: f64,
@@ -211,20 +215,23 @@ impl Default for PeriodogramOptions {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(Clone, Debug, PartialEq, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct AnalysisOptions {
     pub threshold: ThresholdOptions,
     pub periodogram: PeriodogramOptions,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PeriodScore {
     pub period_ns: f64,
     pub score: f64,
 }
 
 /// What the shuffled copies reached: the bar a real period has to clear.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Baseline {
     pub shuffles: usize,
     /// Mean over shuffles of each shuffle's best score on the grid.
@@ -241,7 +248,7 @@ pub struct Baseline {
     pub z: f64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum Verdict {
     /// A period stands far above anything chance reached.
     Periodic,
@@ -261,7 +268,8 @@ impl Verdict {
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SpikeReport {
     pub samples: usize,
     pub duration_ns: u64,
