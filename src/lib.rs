@@ -9,6 +9,7 @@ pub mod error;
 pub mod layout;
 pub mod region;
 pub mod replicas;
+pub mod shm;
 pub mod slab;
 pub mod slayer;
 pub mod stats;
@@ -18,7 +19,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use layout::Layout;
 pub use region::{LockRequest, PageKind, PageRequest};
 pub use replicas::SpinPolicy;
-pub use slayer::{Info, Options, Slayer};
+pub use slayer::{Info, OpenOptions, Options, SharedOptions, Slayer};
 pub use stats::{Percentiles, Stats};
 
 #[cfg(feature = "node")]

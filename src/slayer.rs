@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::region::{LockRequest, PageKind, PageRequest};
 use crate::replicas::{ReplicaSet, SpinPolicy};
+use crate::shm::{self, SharedInfo};
 use crate::slab::Slab;
 use crate::stats::{Recorder, Stats};
 use crate::tsc;
@@ -83,6 +84,49 @@ pub struct Info {
     pub running: bool,
     pub allowed_cpus: Vec<usize>,
     pub recording: bool,
+    /// The named segment behind the slab, for shared slabs.
+    pub shared: Option<SharedInfo>,
+}
+
+/// `Slayer::create_shared` settings beyond `Options`.
+#[derive(Clone, Debug, Default)]
+pub struct SharedOptions {
+    /// Replace an existing segment of the same name (unlink, then create anew).
+    pub overwrite: bool,
+    /// Put (or look for) the segment in this directory instead of hugetlbfs mounts and /dev/shm.
+    pub dir: Option<std::path::PathBuf>,
+}
+
+/// Everything `Slayer::open_shared` needs: this process's threads, and what it expects.
+#[derive(Clone, Debug)]
+pub struct OpenOptions {
+    pub lock: LockRequest,
+    pub cores: Option<Vec<usize>>,
+    pub spin: SpinPolicy,
+    pub idle_us: Option<u64>,
+    pub start: bool,
+    pub record_latency: bool,
+    /// Refuse the segment unless its layout has these values.
+    pub expect: shm::Expect,
+    /// How long to wait for a segment another process is still creating.
+    pub wait: std::time::Duration,
+    pub dir: Option<std::path::PathBuf>,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            lock: LockRequest::Auto,
+            cores: None,
+            spin: SpinPolicy::Busy,
+            idle_us: None,
+            start: true,
+            record_latency: false,
+            expect: shm::Expect::default(),
+            wait: std::time::Duration::from_millis(1000),
+            dir: None,
+        }
+    }
 }
 
 pub struct Slayer {
@@ -93,6 +137,7 @@ pub struct Slayer {
     replicas: Option<ReplicaSet>,
     recorder: Recorder,
     allowed: Vec<usize>,
+    shared: Option<SharedInfo>,
 }
 
 impl Slayer {
@@ -110,8 +155,63 @@ impl Slayer {
             replicas: None,
             recorder: Recorder::new(opts.replicas, opts.record_latency),
             allowed,
+            shared: None,
         };
         if opts.start {
+            s.start()?;
+        }
+        Ok(s)
+    }
+
+    /// Creates the named shared slab `name` (see `shm::create`) and runs this process's replica
+    /// threads over it. Other processes attach with `open_shared`; the segment outlives every
+    /// process until `shm::unlink`.
+    pub fn create_shared(name: &str, opts: Options, shared: SharedOptions) -> Result<Slayer> {
+        shm::validate_name(name)?;
+        let layout = Layout::new(opts.slots, opts.replicas, opts.channel_offset)?;
+        let allowed = cores::allowed();
+        let placement = cores::choose(opts.replicas, opts.cores.as_deref(), &allowed, cores::current())?;
+        let (region, info) = shm::create(name, layout, opts.pages, opts.lock, shared.overwrite, shared.dir.as_deref())?;
+        let slab = Arc::new(Slab::from_region(region, layout)?);
+        let idle_us = opts.idle_us.unwrap_or(default_idle_us(opts.spin));
+        Slayer::over_shared(slab, placement, allowed, opts.spin, idle_us, opts.start, opts.record_latency, info)
+    }
+
+    /// Maps the existing shared slab `name` (validated: see `shm::open`) and runs this process's
+    /// own replica threads, on its own cores, over it.
+    pub fn open_shared(name: &str, opts: OpenOptions) -> Result<Slayer> {
+        shm::validate_name(name)?;
+        let (region, layout, info) = shm::open(name, opts.lock, opts.expect, opts.wait, opts.dir.as_deref())?;
+        let allowed = cores::allowed();
+        let placement = cores::choose(layout.replicas(), opts.cores.as_deref(), &allowed, cores::current())?;
+        let slab = Arc::new(Slab::from_region(region, layout)?);
+        let idle_us = opts.idle_us.unwrap_or(default_idle_us(opts.spin));
+        Slayer::over_shared(slab, placement, allowed, opts.spin, idle_us, opts.start, opts.record_latency, info)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn over_shared(
+        slab: Arc<Slab>,
+        placement: Placement,
+        allowed: Vec<usize>,
+        spin: SpinPolicy,
+        idle_us: u64,
+        start: bool,
+        record_latency: bool,
+        info: SharedInfo,
+    ) -> Result<Slayer> {
+        let replicas = slab.layout().replicas();
+        let mut s = Slayer {
+            slab,
+            placement,
+            spin,
+            idle_us,
+            replicas: None,
+            recorder: Recorder::new(replicas, record_latency),
+            allowed,
+            shared: Some(info),
+        };
+        if start {
             s.start()?;
         }
         Ok(s)
@@ -246,6 +346,7 @@ impl Slayer {
             running: self.running(),
             allowed_cpus: self.allowed.clone(),
             recording: self.recorder.recording(),
+            shared: self.shared.clone(),
         }
     }
 }
