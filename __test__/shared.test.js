@@ -25,6 +25,17 @@ after(() => {
   for (const name of created) Slayer.unlink(name)
 })
 
+// Segments left by an earlier run of this file that died before `after` (pid no longer alive).
+for (const f of fs.readdirSync('/dev/shm')) {
+  const m = /^ultraslayer\.(test-[a-z0-9]+-(\d+)-\d+)$/.exec(f)
+  if (!m) continue
+  try {
+    process.kill(Number(m[2]), 0)
+  } catch {
+    Slayer.unlink(m[1])
+  }
+}
+
 function create(tag, extra = {}) {
   const name = segName(tag)
   const s = Slayer.create({ name, slots: 1024, hugePages: 'off', lock: false, spin: 'hybrid', ...extra })
