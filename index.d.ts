@@ -13,6 +13,23 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class Slayer {
   /** Maps and pre-faults the slab, then (unless `start: false`) starts one pinned thread per replica. */
   constructor(options: SlayerOptions)
+  /**
+   * Creates the named shared slab `options.name` (a 0600 file on hugetlbfs or in /dev/shm) and
+   * starts this process's replica threads over it. Refuses an existing name unless
+   * `overwrite: true`. The segment outlives this process until `Slayer.unlink(name)`.
+   * Each slot is read and written as one whole 8-byte value; there is no multi-slot atomicity.
+   */
+  static create(options: SharedCreateOptions): Slayer
+  /**
+   * Opens the shared slab `name` that another process created, after validating its header,
+   * and starts this process's own replica threads (own cores, spin policy and stats) over it.
+   */
+  static open(name: string, options?: SharedOpenOptions | undefined | null): Slayer
+  /**
+   * Removes the shared slab `name`; returns false when there was none. Processes that have it
+   * open keep using it; its memory is freed when the last one closes.
+   */
+  static unlink(name: string): boolean
   /** 64-bit slots per replica. */
   get slots(): number
   /** Copies of every slot. */
@@ -95,6 +112,75 @@ export interface RecordedGroups {
   path: string
 }
 
+/** Options for `Slayer.create(options)`: a named slab other processes can open. */
+export interface SharedCreateOptions {
+  /** Segment name: 1 to 200 characters from A-Z a-z 0-9 . _ - (not starting with '.'). */
+  name: string
+  /**
+   * Replace an existing segment of that name (default false: refuse). Processes that have the
+   * old one open keep it; new opens get the new one.
+   */
+  overwrite?: boolean
+  /** 64-bit slots per replica (1 to 2^32). */
+  slots: number
+  /** Copies of every slot: 2 to 8 (default 2). */
+  replicas?: number
+  /** Bytes between the copies of one slot: a power of two from 64 (default 256). */
+  channelOffset?: number
+  /**
+   * 'auto' (default): a hugetlbfs mount when one has free pages, else /dev/shm (info().shared.note
+   * says why); '2m' / '1g': a hugetlbfs mount of that page size or an error; 'off': /dev/shm.
+   */
+  hugePages?: 'auto' | '1g' | '2m' | 'off'
+  /** mlock this process's mapping. Left out: try; true: a refusal is an error. */
+  lock?: boolean
+  /** One core per replica thread of this process. */
+  cores?: Array<number>
+  spin?: 'busy' | 'hybrid' | 'sleep'
+  idleUs?: number
+  /** Start this process's replica threads now (default true). */
+  start?: boolean
+  stats?: boolean
+}
+
+/** Options for `Slayer.open(name, options)`: this process's threads, and what it expects. */
+export interface SharedOpenOptions {
+  /** Refuse the segment unless it has this many slots. */
+  slots?: number
+  /** Refuse the segment unless it has this many replicas. */
+  replicas?: number
+  /** Refuse the segment unless its copies are this many bytes apart. */
+  channelOffset?: number
+  /** Milliseconds to wait for a segment another process is still creating (default 1000). */
+  waitMs?: number
+  /** mlock this process's mapping. Left out: try; true: a refusal is an error. */
+  lock?: boolean
+  /** One core per replica thread of this process. */
+  cores?: Array<number>
+  spin?: 'busy' | 'hybrid' | 'sleep'
+  idleUs?: number
+  /** Start this process's replica threads now (default true). */
+  start?: boolean
+  stats?: boolean
+}
+
+/** The named segment behind a shared slab. */
+export interface SharedSegmentInfo {
+  name: string
+  /** The segment file. */
+  path: string
+  /** 'hugetlbfs' (huge pages) or 'shm' (/dev/shm, 4 KiB pages). */
+  backing: 'hugetlbfs' | 'shm'
+  pageSize: number
+  creatorPid: number
+  /** When the segment was created (ms since the Unix epoch). */
+  createdUnixMs: number
+  /** True in the process that created it. */
+  createdHere: boolean
+  /** Why the segment is not on huge pages, when it is not. */
+  note?: string
+}
+
 /** What the slab got and how it runs. */
 export interface SlayerInfo {
   slots: number
@@ -129,6 +215,8 @@ export interface SlayerInfo {
   recording: boolean
   /** 'hedge' | 'steer' | 'direct'. */
   strategy: string
+  /** For shared slabs (Slayer.create / Slayer.open): the segment. */
+  shared?: SharedSegmentInfo
 }
 
 /** Options for `new Slayer(options)`. */

@@ -56,6 +56,22 @@ const OPTION_TYPES = {
   strategy: 'string',
 }
 
+const SHARED_CREATE_TYPES = { ...OPTION_TYPES, name: 'string', overwrite: 'boolean' }
+const SHARED_OPEN_TYPES = {
+  slots: 'number',
+  replicas: 'number',
+  channelOffset: 'number',
+  waitMs: 'number',
+  lock: 'boolean',
+  cores: 'array',
+  spin: 'string',
+  idleUs: 'number',
+  start: 'boolean',
+  stats: 'boolean',
+}
+// Lets the static factories hand a native object to the constructor; not reachable from outside.
+const ADOPT = Symbol('adopt')
+
 function describe(v) {
   if (typeof v === 'string') return JSON.stringify(v)
   if (typeof v === 'bigint') return `${v}n`
@@ -75,14 +91,14 @@ function optionError(name, want, got) {
   return withCode(new TypeError(`option \`${name}\`: must be ${want}, got ${describe(got)}`), 'ERR_ULTRASLAYER_BAD_OPTION')
 }
 
-function validateOptions(options) {
+function validateOptions(options, types = OPTION_TYPES, call = 'new Slayer(options)', example = '{ slots: 1024 }') {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw withCode(new TypeError(`new Slayer(options): options must be an object such as { slots: 1024 }, got ${describe(options)}`), 'ERR_ULTRASLAYER_BAD_OPTION')
+    throw withCode(new TypeError(`${call}: options must be an object such as ${example}, got ${describe(options)}`), 'ERR_ULTRASLAYER_BAD_OPTION')
   }
   for (const key of Object.keys(options)) {
-    const want = OPTION_TYPES[key]
+    const want = types[key]
     if (want === undefined) {
-      throw withCode(new TypeError(`unknown option \`${key}\`: known options are ${Object.keys(OPTION_TYPES).join(', ')}`), 'ERR_ULTRASLAYER_BAD_OPTION')
+      throw withCode(new TypeError(`unknown option \`${key}\`: known options are ${Object.keys(types).join(', ')}`), 'ERR_ULTRASLAYER_BAD_OPTION')
     }
     const v = options[key]
     if (v === undefined) continue
@@ -93,8 +109,14 @@ function validateOptions(options) {
       throw optionError(key, `a ${want}`, v)
     }
   }
-  if (options.slots === undefined) {
+  if (options.slots === undefined && types !== SHARED_OPEN_TYPES) {
     throw withCode(new TypeError('option `slots` is required: the number of 64-bit slots per replica'), 'ERR_ULTRASLAYER_BAD_OPTION')
+  }
+}
+
+function validateName(call, name) {
+  if (typeof name !== 'string') {
+    throw withCode(new TypeError(`${call}: the shared slab name must be a string such as 'prices', got ${describe(name)}`), 'ERR_ULTRASLAYER_BAD_ARGUMENT')
   }
 }
 
@@ -132,9 +154,13 @@ class Slayer {
   #read
   #write
 
-  constructor(options) {
-    validateOptions(options)
-    this.#n = new native.Slayer(options)
+  constructor(options, adopted) {
+    if (options === ADOPT) {
+      this.#n = adopted
+    } else {
+      validateOptions(options)
+      this.#n = new native.Slayer(options)
+    }
     this.#slots = this.#n.slots
     const scratch = new ArrayBuffer(32)
     this.#u32 = new Uint32Array(scratch)
@@ -242,6 +268,24 @@ class Slayer {
 
   [Symbol.dispose]() {
     this.#n.close()
+  }
+
+  // Named shared slabs: one process creates, others open; each runs its own replica threads.
+  static create(options) {
+    validateOptions(options, SHARED_CREATE_TYPES, 'Slayer.create(options)', "{ name: 'prices', slots: 1024 }")
+    validateName('Slayer.create(options)', options.name)
+    return new Slayer(ADOPT, native.Slayer.create(options))
+  }
+
+  static open(name, options) {
+    validateName('Slayer.open(name, options)', name)
+    if (options !== undefined) validateOptions(options, SHARED_OPEN_TYPES, 'Slayer.open(name, options)', "{ spin: 'hybrid' }")
+    return new Slayer(ADOPT, native.Slayer.open(name, options))
+  }
+
+  static unlink(name) {
+    validateName('Slayer.unlink(name)', name)
+    return native.Slayer.unlink(name)
   }
 
   // Internal (benchmark and CLI): the native object behind a Slayer.

@@ -48,6 +48,20 @@ pub enum Error {
     Unsupported { what: String },
     /// A file could not be read or written.
     Io { path: String, message: String },
+    /// A shared-slab name that is empty, too long, or has characters outside the allowed set.
+    BadSegmentName { name: String, message: String },
+    /// `create` found a segment of that name and was not asked to overwrite it.
+    SegmentExists { name: String, path: String },
+    /// `open`/`unlink` found no segment of that name in any place segments live.
+    SegmentMissing { name: String, searched: Vec<String> },
+    /// The file is there but is not a usable segment: truncated, foreign, wrong version, corrupt.
+    SegmentInvalid { path: String, message: String },
+    /// The segment is being created, or its creator died before finishing it.
+    SegmentNotReady { path: String, creator_pid: u32, creator_alive: bool },
+    /// The segment is valid but its layout is not the one the caller expected.
+    SegmentIncompatible { path: String, message: String },
+    /// A system call on a segment file failed.
+    SegmentIo { path: String, op: &'static str, errno: i32 },
 }
 
 impl Error {
@@ -57,7 +71,8 @@ impl Error {
             Error::SlotOutOfRange { .. }
             | Error::OptionOutOfRange { .. }
             | Error::ReplicaOutOfRange { .. }
-            | Error::LengthMismatch { .. } => ErrorKind::Range,
+            | Error::LengthMismatch { .. }
+            | Error::BadSegmentName { .. } => ErrorKind::Range,
             _ => ErrorKind::System,
         }
     }
@@ -118,6 +133,53 @@ impl fmt::Display for Error {
             ),
             Error::Unsupported { what } => write!(f, "not supported on this machine: {what}"),
             Error::Io { path, message } => write!(f, "{path}: {message}"),
+            Error::BadSegmentName { name, message } => write!(
+                f,
+                "shared slab name {name:?} {message}: use 1 to {} characters from A-Z a-z 0-9 . _ - (not starting with '.')",
+                crate::shm::MAX_NAME_LEN
+            ),
+            Error::SegmentExists { name, path } => write!(
+                f,
+                "a shared slab named {name:?} already exists ({path}): open it with Slayer.open, remove it with \
+                 Slayer.unlink, or pass overwrite: true to replace it (processes that have it open keep the old one)"
+            ),
+            Error::SegmentMissing { name, searched } => write!(
+                f,
+                "no shared slab named {name:?} (looked in {}): create it first with Slayer.create, or check the name",
+                searched.join(", ")
+            ),
+            Error::SegmentInvalid { path, message } => write!(
+                f,
+                "{path} is not a usable ultraslayer shared slab: {message}; if it is stale, remove it with \
+                 Slayer.unlink and create it again"
+            ),
+            Error::SegmentNotReady { path, creator_pid, creator_alive } => {
+                if *creator_alive {
+                    write!(f, "shared slab {path} is still being created by pid {creator_pid}: retry in a moment")
+                } else {
+                    write!(
+                        f,
+                        "shared slab {path} was never finished: its creator (pid {creator_pid}) is gone; remove it with \
+                         Slayer.unlink or create it again with overwrite: true"
+                    )
+                }
+            }
+            Error::SegmentIncompatible { path, message } => {
+                write!(f, "shared slab {path} does not match what was asked for: {message}")
+            }
+            Error::SegmentIo { path, op, errno } => {
+                write!(f, "{op} {path} failed ({})", errno_text(*errno))?;
+                match *errno {
+                    libc::EACCES | libc::EPERM => f.write_str(
+                        ": segments are created with mode 0600, so open it as the user that created it",
+                    ),
+                    libc::ENOSPC | libc::ENOMEM => f.write_str(
+                        ": not enough room in the backing filesystem; ask for fewer slots, free space in /dev/shm, \
+                         or reserve more huge pages (sysctl vm.nr_hugepages=N)",
+                    ),
+                    _ => Ok(()),
+                }
+            }
         }
     }
 }

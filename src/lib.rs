@@ -13,6 +13,7 @@ pub mod layout;
 pub mod region;
 pub mod probe;
 pub mod replicas;
+pub mod shm;
 pub mod slab;
 pub mod slayer;
 pub mod steer;
@@ -23,7 +24,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use layout::Layout;
 pub use region::{LockRequest, PageKind, PageRequest};
 pub use replicas::SpinPolicy;
-pub use slayer::{Info, Options, Slayer, Strategy};
+pub use slayer::{Info, OpenOptions, Options, SharedOptions, Slayer, Strategy};
 pub use stats::{Percentiles, Stats};
 
 #[cfg(feature = "node")]

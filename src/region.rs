@@ -132,6 +132,57 @@ impl Region {
         Err(last_err.expect("at least one page kind is always attempted"))
     }
 
+    /// Maps `len` bytes of the open file `fd` from `offset`, shared with every process that maps
+    /// the same file, pre-faulted (without writing: other processes' data must survive) and locked
+    /// as `lock` asks. `offset` and `len` are whole pages of `page_size`, the file's page size
+    /// (a hugetlbfs file's huge page size, else 4 KiB); `kind` is what those pages are.
+    ///
+    /// The caller keeps the file at least `offset + len` bytes long for as long as the region
+    /// lives (a shorter file would turn accesses past its end into SIGBUS).
+    pub fn map_file(
+        fd: i32,
+        offset: usize,
+        len: usize,
+        kind: PageKind,
+        page_size: usize,
+        lock: LockRequest,
+        fallbacks: Vec<String>,
+    ) -> Result<Region> {
+        if len == 0 || offset % page_size != 0 || len % page_size != 0 {
+            return Err(Error::MapFailed { bytes: len, errno: libc::EINVAL });
+        }
+        let ptr = sys::map_shared_file(fd, offset, len)?;
+        let mut region = Region {
+            ptr,
+            mapped: len,
+            kind,
+            page_size,
+            locked: false,
+            lock_error: None,
+            thp_bytes: 0,
+            fallbacks,
+        };
+        region.prefault_read();
+        region.lock(lock)?;
+        Ok(region)
+    }
+
+    /// Loads one byte in every base page, so page tables are filled before the region is used,
+    /// without storing anything (the bytes may belong to another process's live data).
+    fn prefault_read(&self) {
+        let step = self.page_size.min(PAGE_4K);
+        let mut off = 0;
+        while off < self.mapped {
+            // SAFETY: `off < mapped` and `off` is a multiple of 4096 from a page-aligned start, so
+            // the word is inside a mapping we own and aligned for AtomicU64. Other processes store
+            // to these words only with 8-byte atomics (see `slab`), so an atomic load is the sound
+            // way to touch them. Relaxed: the value is discarded; only the page fault matters.
+            let word = unsafe { &*(self.ptr.add(off) as *const std::sync::atomic::AtomicU64) };
+            std::hint::black_box(word.load(std::sync::atomic::Ordering::Relaxed));
+            off += step;
+        }
+    }
+
     /// Writes one byte in every base page so every page is backed before the region is used.
     fn prefault(&mut self) {
         let step = self.page_size.min(PAGE_4K);
@@ -311,6 +362,28 @@ mod sys {
         }
     }
 
+    /// A shared read-write mapping of `len` bytes of `fd` from `offset`, populated now.
+    pub fn map_shared_file(fd: i32, offset: usize, len: usize) -> Result<*mut u8> {
+        // SAFETY: a new shared mapping of a file at an address of the kernel's choosing touches no
+        // existing memory; the result is checked against MAP_FAILED. MAP_POPULATE faults the pages
+        // in (for a hugetlbfs file, reservations are checked here rather than by SIGBUS later).
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_POPULATE,
+                fd,
+                offset as libc::off_t,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            Err(Error::MapFailed { bytes: len, errno: last_errno() })
+        } else {
+            Ok(p as *mut u8)
+        }
+    }
+
     pub fn unmap(ptr: *mut u8, len: usize) {
         // SAFETY: callers pass exactly a range they mapped and no longer use; hugetlb ranges are
         // whole pages because `map` rounded them so.
@@ -382,6 +455,9 @@ mod sys {
             return Err(Error::MapFailed { bytes: len, errno: 12 });
         }
         Ok(Region { ptr, mapped: len, kind, page_size: PAGE_4K, locked: false, lock_error: None, thp_bytes: 0, fallbacks: Vec::new() })
+    }
+    pub fn map_shared_file(_: i32, _: usize, len: usize) -> Result<*mut u8> {
+        Err(Error::MapFailed { bytes: len, errno: 95 }) // EOPNOTSUPP: shared slabs are Linux-only
     }
     pub fn unmap(ptr: *mut u8, len: usize) {
         // SAFETY: allocated in `map` with exactly this size and alignment.

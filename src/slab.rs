@@ -21,6 +21,14 @@ impl Slab {
         Ok(Slab { region, layout })
     }
 
+    /// A slab over an existing region (e.g. a shared file mapping), which must span the layout.
+    pub fn from_region(region: Region, layout: Layout) -> Result<Slab> {
+        if region.mapped_bytes() < layout.span() {
+            return Err(Error::MapFailed { bytes: layout.span(), errno: libc::EINVAL });
+        }
+        Ok(Slab { region, layout })
+    }
+
     #[inline(always)]
     pub fn layout(&self) -> &Layout {
         &self.layout

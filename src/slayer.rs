@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::region::{LockRequest, PageKind, PageRequest};
 use crate::replicas::{ReplicaSet, SpinPolicy};
+use crate::shm::{self, SharedInfo};
 use crate::slab::Slab;
 use crate::stats::{Recorder, Stats};
 use crate::steer::{SteerReport, SteeredReader};
@@ -121,6 +122,49 @@ pub struct Info {
     pub allowed_cpus: Vec<usize>,
     pub recording: bool,
     pub strategy: Strategy,
+    /// The named segment behind the slab, for shared slabs.
+    pub shared: Option<SharedInfo>,
+}
+
+/// `Slayer::create_shared` settings beyond `Options`.
+#[derive(Clone, Debug, Default)]
+pub struct SharedOptions {
+    /// Replace an existing segment of the same name (unlink, then create anew).
+    pub overwrite: bool,
+    /// Put (or look for) the segment in this directory instead of hugetlbfs mounts and /dev/shm.
+    pub dir: Option<std::path::PathBuf>,
+}
+
+/// Everything `Slayer::open_shared` needs: this process's threads, and what it expects.
+#[derive(Clone, Debug)]
+pub struct OpenOptions {
+    pub lock: LockRequest,
+    pub cores: Option<Vec<usize>>,
+    pub spin: SpinPolicy,
+    pub idle_us: Option<u64>,
+    pub start: bool,
+    pub record_latency: bool,
+    /// Refuse the segment unless its layout has these values.
+    pub expect: shm::Expect,
+    /// How long to wait for a segment another process is still creating.
+    pub wait: std::time::Duration,
+    pub dir: Option<std::path::PathBuf>,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            lock: LockRequest::Auto,
+            cores: None,
+            spin: SpinPolicy::Busy,
+            idle_us: None,
+            start: true,
+            record_latency: false,
+            expect: shm::Expect::default(),
+            wait: std::time::Duration::from_millis(1000),
+            dir: None,
+        }
+    }
 }
 
 pub struct Slayer {
@@ -133,6 +177,7 @@ pub struct Slayer {
     allowed: Vec<usize>,
     strategy: Strategy,
     steer: Option<SteeredReader>,
+    shared: Option<SharedInfo>,
 }
 
 impl Slayer {
@@ -142,22 +187,41 @@ impl Slayer {
         // Choose cores before mapping, so a bad core list fails fast and cheaply.
         let placement = cores::choose(opts.replicas, opts.cores.as_deref(), &allowed, cores::current())?;
         let slab = Arc::new(Slab::new(layout, opts.pages, opts.lock)?);
+        let idle_us = opts.idle_us.unwrap_or(default_idle_us(opts.spin));
+        Slayer::assemble(slab, placement, allowed, opts.spin, idle_us, opts.start, opts.record_latency, opts.strategy, None)
+    }
+
+    /// The one place a Slayer is put together from its slab, whatever the slab's origin.
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        slab: Arc<Slab>,
+        placement: Placement,
+        allowed: Vec<usize>,
+        spin: SpinPolicy,
+        idle_us: u64,
+        start: bool,
+        record_latency: bool,
+        strategy: Strategy,
+        shared: Option<SharedInfo>,
+    ) -> Result<Slayer> {
+        let replicas = slab.layout().replicas();
         let mut s = Slayer {
             slab,
             placement,
-            spin: opts.spin,
-            idle_us: opts.idle_us.unwrap_or(default_idle_us(opts.spin)),
+            spin,
+            idle_us,
             replicas: None,
-            recorder: Recorder::new(opts.replicas, opts.record_latency),
+            recorder: Recorder::new(replicas, record_latency),
             allowed,
-            strategy: opts.strategy,
+            strategy,
             steer: None,
+            shared,
         };
-        if opts.strategy == Strategy::Steer {
+        if strategy == Strategy::Steer {
             s.steer = Some(SteeredReader::with_defaults(s.slab.clone())?);
             s.calibrate_steering();
         }
-        if opts.start {
+        if start {
             s.start()?;
         }
         Ok(s)
@@ -176,6 +240,32 @@ impl Slayer {
             cache::flush_slot(&slab, i);
             let _ = reader.read(i);
         }
+    }
+
+    /// Creates the named shared slab `name` (see `shm::create`) and runs this process's replica
+    /// threads over it. Other processes attach with `open_shared`; the segment outlives every
+    /// process until `shm::unlink`.
+    pub fn create_shared(name: &str, opts: Options, shared: SharedOptions) -> Result<Slayer> {
+        shm::validate_name(name)?;
+        let layout = Layout::new(opts.slots, opts.replicas, opts.channel_offset)?;
+        let allowed = cores::allowed();
+        let placement = cores::choose(opts.replicas, opts.cores.as_deref(), &allowed, cores::current())?;
+        let (region, info) = shm::create(name, layout, opts.pages, opts.lock, shared.overwrite, shared.dir.as_deref())?;
+        let slab = Arc::new(Slab::from_region(region, layout)?);
+        let idle_us = opts.idle_us.unwrap_or(default_idle_us(opts.spin));
+        Slayer::assemble(slab, placement, allowed, opts.spin, idle_us, opts.start, opts.record_latency, Strategy::Hedge, Some(info))
+    }
+
+    /// Maps the existing shared slab `name` (validated: see `shm::open`) and runs this process's
+    /// own replica threads, on its own cores, over it.
+    pub fn open_shared(name: &str, opts: OpenOptions) -> Result<Slayer> {
+        shm::validate_name(name)?;
+        let (region, layout, info) = shm::open(name, opts.lock, opts.expect, opts.wait, opts.dir.as_deref())?;
+        let allowed = cores::allowed();
+        let placement = cores::choose(layout.replicas(), opts.cores.as_deref(), &allowed, cores::current())?;
+        let slab = Arc::new(Slab::from_region(region, layout)?);
+        let idle_us = opts.idle_us.unwrap_or(default_idle_us(opts.spin));
+        Slayer::assemble(slab, placement, allowed, opts.spin, idle_us, opts.start, opts.record_latency, Strategy::Hedge, Some(info))
     }
 
     /// Starts the replica threads (no-op when running, and for the steer/direct strategies, which
@@ -329,6 +419,7 @@ impl Slayer {
             allowed_cpus: self.allowed.clone(),
             recording: self.recorder.recording(),
             strategy: self.strategy,
+            shared: self.shared.clone(),
         }
     }
 }

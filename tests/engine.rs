@@ -314,6 +314,7 @@ fn stats_reset_and_direct_reads_are_counted() {
 
 #[test]
 fn steered_reads_return_the_written_value_whichever_copy_they_choose() {
+    let _g = serial();
     let mut o = opts(50_000, 2, SpinPolicy::Busy);
     o.channel_offset = 64;
     o.strategy = ultraslayer::Strategy::Steer;
@@ -343,6 +344,7 @@ fn steered_reads_return_the_written_value_whichever_copy_they_choose() {
 
 #[test]
 fn direct_strategy_never_starts_threads() {
+    let _g = serial();
     let before = replica_threads_alive();
     let mut o = opts(100, 2, SpinPolicy::Busy);
     o.strategy = ultraslayer::Strategy::Direct;

@@ -25,6 +25,13 @@ fn code(e: &Error) -> &'static str {
         Error::LengthMismatch { .. } => "ERR_ULTRASLAYER_LENGTH",
         Error::Unsupported { .. } => "ERR_ULTRASLAYER_UNSUPPORTED",
         Error::Io { .. } => "ERR_ULTRASLAYER_IO",
+        Error::BadSegmentName { .. } => "ERR_ULTRASLAYER_SHM_NAME",
+        Error::SegmentExists { .. } => "ERR_ULTRASLAYER_SHM_EXISTS",
+        Error::SegmentMissing { .. } => "ERR_ULTRASLAYER_SHM_MISSING",
+        Error::SegmentInvalid { .. } => "ERR_ULTRASLAYER_SHM_INVALID",
+        Error::SegmentNotReady { .. } => "ERR_ULTRASLAYER_SHM_NOT_READY",
+        Error::SegmentIncompatible { .. } => "ERR_ULTRASLAYER_SHM_INCOMPATIBLE",
+        Error::SegmentIo { .. } => "ERR_ULTRASLAYER_SHM_IO",
     }
 }
 

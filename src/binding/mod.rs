@@ -89,6 +89,78 @@ pub struct SlayerOptions {
     pub strategy: Option<String>,
 }
 
+/// Options for `Slayer.create(options)`: a named slab other processes can open.
+#[napi(object)]
+pub struct SharedCreateOptions {
+    /// Segment name: 1 to 200 characters from A-Z a-z 0-9 . _ - (not starting with '.').
+    pub name: String,
+    /// Replace an existing segment of that name (default false: refuse). Processes that have the
+    /// old one open keep it; new opens get the new one.
+    pub overwrite: Option<bool>,
+    /// 64-bit slots per replica (1 to 2^32).
+    pub slots: f64,
+    /// Copies of every slot: 2 to 8 (default 2).
+    pub replicas: Option<f64>,
+    /// Bytes between the copies of one slot: a power of two from 64 (default 256).
+    pub channel_offset: Option<f64>,
+    /// 'auto' (default): a hugetlbfs mount when one has free pages, else /dev/shm (info().shared.note
+    /// says why); '2m' / '1g': a hugetlbfs mount of that page size or an error; 'off': /dev/shm.
+    #[napi(ts_type = "'auto' | '1g' | '2m' | 'off'")]
+    pub huge_pages: Option<String>,
+    /// mlock this process's mapping. Left out: try; true: a refusal is an error.
+    pub lock: Option<bool>,
+    /// One core per replica thread of this process.
+    pub cores: Option<Vec<f64>>,
+    #[napi(ts_type = "'busy' | 'hybrid' | 'sleep'")]
+    pub spin: Option<String>,
+    pub idle_us: Option<f64>,
+    /// Start this process's replica threads now (default true).
+    pub start: Option<bool>,
+    pub stats: Option<bool>,
+}
+
+/// Options for `Slayer.open(name, options)`: this process's threads, and what it expects.
+#[napi(object)]
+pub struct SharedOpenOptions {
+    /// Refuse the segment unless it has this many slots.
+    pub slots: Option<f64>,
+    /// Refuse the segment unless it has this many replicas.
+    pub replicas: Option<f64>,
+    /// Refuse the segment unless its copies are this many bytes apart.
+    pub channel_offset: Option<f64>,
+    /// Milliseconds to wait for a segment another process is still creating (default 1000).
+    pub wait_ms: Option<f64>,
+    /// mlock this process's mapping. Left out: try; true: a refusal is an error.
+    pub lock: Option<bool>,
+    /// One core per replica thread of this process.
+    pub cores: Option<Vec<f64>>,
+    #[napi(ts_type = "'busy' | 'hybrid' | 'sleep'")]
+    pub spin: Option<String>,
+    pub idle_us: Option<f64>,
+    /// Start this process's replica threads now (default true).
+    pub start: Option<bool>,
+    pub stats: Option<bool>,
+}
+
+/// The named segment behind a shared slab.
+#[napi(object)]
+pub struct SharedSegmentInfo {
+    pub name: String,
+    /// The segment file.
+    pub path: String,
+    /// 'hugetlbfs' (huge pages) or 'shm' (/dev/shm, 4 KiB pages).
+    #[napi(ts_type = "'hugetlbfs' | 'shm'")]
+    pub backing: String,
+    pub page_size: f64,
+    pub creator_pid: u32,
+    /// When the segment was created (ms since the Unix epoch).
+    pub created_unix_ms: f64,
+    /// True in the process that created it.
+    pub created_here: bool,
+    /// Why the segment is not on huge pages, when it is not.
+    pub note: Option<String>,
+}
+
 /// What the slab got and how it runs.
 #[napi(object)]
 pub struct SlayerInfo {
@@ -124,6 +196,8 @@ pub struct SlayerInfo {
     pub recording: bool,
     /// 'hedge' | 'steer' | 'direct'.
     pub strategy: String,
+    /// For shared slabs (Slayer.create / Slayer.open): the segment.
+    pub shared: Option<SharedSegmentInfo>,
 }
 
 /// What the steering tracker knows (strategy 'steer').
@@ -276,6 +350,66 @@ fn engine_options(o: &SlayerOptions) -> std::result::Result<(crate::Options, Str
     Ok((e, source))
 }
 
+fn thread_options(
+    lock: Option<bool>,
+    cores: &Option<Vec<f64>>,
+    spin: &Option<String>,
+    idle_us: Option<f64>,
+) -> std::result::Result<(LockRequest, Option<Vec<usize>>, SpinPolicy, Option<u64>), Error> {
+    let lock = match lock {
+        None => LockRequest::Auto,
+        Some(true) => LockRequest::Required,
+        Some(false) => LockRequest::Off,
+    };
+    let cores = match cores {
+        Some(c) => Some(c.iter().map(|&c| int_arg("cores", c, 0.0, 65535.0).map(|c| c as usize)).collect::<std::result::Result<_, _>>()?),
+        None => None,
+    };
+    let spin = match spin {
+        Some(s) => SpinPolicy::parse(s)?,
+        None => SpinPolicy::Busy,
+    };
+    let idle_us = match idle_us {
+        Some(us) => Some(int_arg("idleUs", us, 0.0, 3_600_000_000.0)?),
+        None => None,
+    };
+    Ok((lock, cores, spin, idle_us))
+}
+
+fn open_options(o: Option<&SharedOpenOptions>) -> std::result::Result<crate::OpenOptions, Error> {
+    let mut e = crate::OpenOptions::default();
+    let Some(o) = o else { return Ok(e) };
+    (e.lock, e.cores, e.spin, e.idle_us) = thread_options(o.lock, &o.cores, &o.spin, o.idle_us)?;
+    e.start = o.start.unwrap_or(true);
+    e.record_latency = o.stats.unwrap_or(false);
+    if let Some(s) = o.slots {
+        e.expect.slots = Some(int_arg("slots", s, 1.0, crate::layout::MAX_SLOTS as f64)?);
+    }
+    if let Some(r) = o.replicas {
+        e.expect.replicas = Some(int_arg("replicas", r, 2.0, 8.0)? as usize);
+    }
+    if let Some(c) = o.channel_offset {
+        e.expect.channel_offset = Some(int_arg("channelOffset", c, 64.0, (1u64 << 30) as f64)? as usize);
+    }
+    if let Some(ms) = o.wait_ms {
+        e.wait = std::time::Duration::from_millis(int_arg("waitMs", ms, 0.0, 3_600_000.0)?);
+    }
+    Ok(e)
+}
+
+fn shared_info(s: crate::shm::SharedInfo) -> SharedSegmentInfo {
+    SharedSegmentInfo {
+        name: s.name,
+        path: s.path,
+        backing: s.backing.name().to_string(),
+        page_size: s.page_size as f64,
+        creator_pid: s.creator_pid,
+        created_unix_ms: s.created_unix_ms as f64,
+        created_here: s.created_here,
+        note: s.note,
+    }
+}
+
 /// A mirrored slab of 64-bit slots with replica threads racing to read every copy.
 #[napi]
 pub struct Slayer {
@@ -292,10 +426,55 @@ impl Slayer {
     pub fn new(env: Env, options: SlayerOptions) -> Result<Self> {
         let (opts, channel_offset_source) = engine_options(&options).map_err(|e| to_napi(&env, e))?;
         let engine = crate::Slayer::new(opts).map_err(|e| to_napi(&env, e))?;
+        Ok(Slayer::wrap(engine, channel_offset_source))
+    }
+
+    fn wrap(engine: crate::Slayer, channel_offset_source: String) -> Slayer {
         let slots = engine.slots();
         let replicas = engine.replica_count() as u32;
         let inst = Rc::new(Instance { engine: UnsafeCell::new(Some(engine)), scratch: Cell::new(std::ptr::null_mut()) });
-        Ok(Slayer { inst, slots, replicas, channel_offset_source })
+        Slayer { inst, slots, replicas, channel_offset_source }
+    }
+
+    /// Creates the named shared slab `options.name` (a 0600 file on hugetlbfs or in /dev/shm) and
+    /// starts this process's replica threads over it. Refuses an existing name unless
+    /// `overwrite: true`. The segment outlives this process until `Slayer.unlink(name)`.
+    /// Each slot is read and written as one whole 8-byte value; there is no multi-slot atomicity.
+    #[napi(factory, catch_unwind)]
+    pub fn create(env: Env, options: SharedCreateOptions) -> Result<Self> {
+        let as_plain = SlayerOptions {
+            slots: options.slots,
+            replicas: options.replicas,
+            channel_offset: options.channel_offset.map(Either::A),
+            huge_pages: options.huge_pages,
+            lock: options.lock,
+            cores: options.cores,
+            spin: options.spin,
+            idle_us: options.idle_us,
+            start: options.start,
+            stats: options.stats,
+            strategy: None,
+        };
+        let (opts, channel_offset_source) = engine_options(&as_plain).map_err(|e| to_napi(&env, e))?;
+        let shared = crate::SharedOptions { overwrite: options.overwrite.unwrap_or(false), dir: None };
+        let engine = crate::Slayer::create_shared(&options.name, opts, shared).map_err(|e| to_napi(&env, e))?;
+        Ok(Slayer::wrap(engine, channel_offset_source))
+    }
+
+    /// Opens the shared slab `name` that another process created, after validating its header,
+    /// and starts this process's own replica threads (own cores, spin policy and stats) over it.
+    #[napi(factory, catch_unwind)]
+    pub fn open(env: Env, name: String, options: Option<SharedOpenOptions>) -> Result<Self> {
+        let opts = open_options(options.as_ref()).map_err(|e| to_napi(&env, e))?;
+        let engine = crate::Slayer::open_shared(&name, opts).map_err(|e| to_napi(&env, e))?;
+        Ok(Slayer::wrap(engine, "from the shared segment's header".to_string()))
+    }
+
+    /// Removes the shared slab `name`; returns false when there was none. Processes that have it
+    /// open keep using it; its memory is freed when the last one closes.
+    #[napi(catch_unwind)]
+    pub fn unlink(env: Env, name: String) -> Result<bool> {
+        crate::shm::unlink(&name, None).map_err(|e| to_napi(&env, e))
     }
 
     /// 64-bit slots per replica.
@@ -406,6 +585,7 @@ impl Slayer {
             allowed_cpus: i.allowed_cpus.iter().map(|&c| c as u32).collect(),
             recording: i.recording,
             strategy: i.strategy.name().to_string(),
+            shared: i.shared.map(shared_info),
         })
     }
 

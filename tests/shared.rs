@@ -1,0 +1,94 @@
+//! Shared slabs through the engine's front door: one process, two Slayers over one segment.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ultraslayer::shm::Expect;
+use ultraslayer::{LockRequest, OpenOptions, Options, PageRequest, SharedOptions, Slayer, SpinPolicy};
+
+/// Replica threads of one test at a time (2 vCPUs shared with other work).
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+struct Dir(PathBuf);
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn dir(tag: &str) -> Dir {
+    let d = PathBuf::from("/dev/shm").join(format!("uslayer-it-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    Dir(d)
+}
+
+fn options(slots: u64) -> Options {
+    let mut o = Options::new(slots);
+    o.replicas = 3;
+    o.pages = PageRequest::Off;
+    o.lock = LockRequest::Off;
+    o.spin = SpinPolicy::Hybrid;
+    o
+}
+
+fn open_opts(d: &Dir) -> OpenOptions {
+    OpenOptions { spin: SpinPolicy::Sleep, lock: LockRequest::Off, wait: Duration::ZERO, dir: Some(d.0.clone()), ..OpenOptions::default() }
+}
+
+#[test]
+fn a_write_through_one_slayer_is_read_hedged_through_another() {
+    let _g = serial();
+    let d = dir("rw");
+    let shared = SharedOptions { overwrite: false, dir: Some(d.0.clone()) };
+    let writer = Slayer::create_shared("feed", options(5000), shared).unwrap();
+    let mut reader = Slayer::open_shared("feed", OpenOptions { spin: SpinPolicy::Hybrid, ..open_opts(&d) }).unwrap();
+    assert_eq!(reader.slots(), 5000);
+    assert_eq!(reader.replica_count(), 3);
+    for i in (0..5000).step_by(13) {
+        writer.write(i, i * 31 + 7).unwrap();
+    }
+    for i in (0..5000).step_by(13) {
+        assert_eq!(reader.read(i).unwrap(), i * 31 + 7);
+        for r in 0..3 {
+            assert_eq!(reader.read_replica(r, i).unwrap(), i * 31 + 7, "replica {r} of slot {i}");
+        }
+    }
+    // And the other way round.
+    reader.write(1, 99).unwrap();
+    assert_eq!(writer.read_replica(2, 1).unwrap(), 99);
+    let info = reader.info();
+    let s = info.shared.expect("shared info");
+    assert_eq!(s.name, "feed");
+    assert!(!s.created_here);
+    assert!(writer.info().shared.unwrap().created_here);
+    assert!(reader.stats().hedged > 0);
+}
+
+#[test]
+fn readers_survive_the_creator_closing_and_unlinking() {
+    let _g = serial();
+    let d = dir("unlink");
+    let w = Slayer::create_shared("s", options(100), SharedOptions { overwrite: false, dir: Some(d.0.clone()) }).unwrap();
+    w.write(3, 42).unwrap();
+    let mut r = Slayer::open_shared("s", open_opts(&d)).unwrap();
+    drop(w);
+    assert!(ultraslayer::shm::unlink("s", Some(&d.0)).unwrap());
+    assert_eq!(r.read(3).unwrap(), 42);
+    assert!(Slayer::open_shared("s", open_opts(&d)).is_err());
+}
+
+#[test]
+fn open_refuses_an_unexpected_layout_and_bad_names() {
+    let _g = serial();
+    let d = dir("expect");
+    let _w = Slayer::create_shared("x", options(100), SharedOptions { overwrite: false, dir: Some(d.0.clone()) }).unwrap();
+    let o = OpenOptions { expect: Expect { slots: Some(101), ..Expect::default() }, ..open_opts(&d) };
+    let e = Slayer::open_shared("x", o).err().unwrap();
+    assert!(e.to_string().contains("slots: expected 101, segment has 100"), "{e}");
+    assert!(Slayer::open_shared("../x", open_opts(&d)).is_err());
+}
