@@ -135,12 +135,16 @@ function machineFacts(info) {
   }
 }
 
+let progressEnabled = true
+
 function progress(msg) {
+  if (!progressEnabled) return
   if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${msg}`)
   else process.stderr.write(`${msg}\n`)
 }
 
-function main(argv) {
+function main(argv, { print = true } = {}) {
+  const log = print ? console.log : () => {}
   const cfg = parse(argv)
   const t0 = Date.now()
   progress('mapping the slabs and filling them…')
@@ -195,12 +199,12 @@ function main(argv) {
     runs: [],
     notes: [],
   }
-  console.log(header(result))
+  log(header(result))
   if (cfg.bindingCost) {
     progress('measuring per-call binding cost…')
     result.bindingCost = measureBindingCost(cfg.quick ? { calls: 300_000, rounds: 5 } : { calls: 2_000_000, rounds: 7 })
-    console.log('\nper-call cost of the binding (tight loops, this run):')
-    console.log(bindingTable(result.bindingCost))
+    log('\nper-call cost of the binding (tight loops, this run):')
+    log(bindingTable(result.bindingCost))
   }
 
   const indices = indexStream(cfg.samples, cfg.slots)
@@ -256,13 +260,13 @@ function main(argv) {
       }
       result.runs.push(run)
       progress('')
-      console.log(`\n${condition} / ${access} / ${gapNs ? `random arrivals 0–${gapNs} ns` : 'back to back'} — latency in ns (µ = µs), ${cfg.samples} reads per arm, slow = over ${cfg.slowNs} ns`)
-      console.log(runTable(run))
+      log(`\n${condition} / ${access} / ${gapNs ? `random arrivals 0–${gapNs} ns` : 'back to back'} — latency in ns (µ = µs), ${cfg.samples} reads per arm, slow = over ${cfg.slowNs} ns`)
+      log(runTable(run))
       const pairs = run.arms['independent-pairs']
-      if (pairs) console.log(`* independent-pairs: upper bound, not delivered; ${(pairs.extra.pairedShare * 100).toFixed(1)}% of samples paired within 1 µs`)
+      if (pairs) log(`* independent-pairs: upper bound, not delivered; ${(pairs.extra.pairedShare * 100).toFixed(1)}% of samples paired within 1 µs`)
       for (const n of ['steer', 'native-steer']) {
         const st = run.arms[n] && run.arms[n].extra && run.arms[n].extra.steer
-        if (st) console.log(`${n}: tracker ${st.state}, copies stall apart: ${st.copiesApart ? 'yes' : 'NO (steering reads a fixed copy)'}, stall distance ${st.stallDistance.toFixed(2)} period, re-acquisitions ${st.reacquisitions}, period ${st.periodNs.toFixed(1)} ns`)
+        if (st) log(`${n}: tracker ${st.state}, copies stall apart: ${st.copiesApart ? 'yes' : 'NO (steering reads a fixed copy)'}, stall distance ${st.stallDistance.toFixed(2)} period, re-acquisitions ${st.reacquisitions}, period ${st.periodNs.toFixed(1)} ns`)
       }
     }
     if (stress) native._stressStop(stress)
@@ -271,16 +275,16 @@ function main(argv) {
   if (control) control.close()
   if (steer) steer.close()
   result.elapsedSeconds = (Date.now() - t0) / 1000
-  console.log('\narms:')
-  for (const name of cfg.arms) console.log(`  ${name.padEnd(18)} ${ARMS[name].describe}`)
-  console.log('ratios: JS arms against direct, native arms against native-direct, same run, same index stream.')
-  for (const n of result.notes) console.log(`note: ${n}`)
-  console.log(`done in ${result.elapsedSeconds.toFixed(1)} s`)
+  log('\narms:')
+  for (const name of cfg.arms) log(`  ${name.padEnd(18)} ${ARMS[name].describe}`)
+  log('ratios: JS arms against direct, native arms against native-direct, same run, same index stream.')
+  for (const n of result.notes) log(`note: ${n}`)
+  log(`done in ${result.elapsedSeconds.toFixed(1)} s`)
   if (cfg.json) fs.writeFileSync(cfg.json, JSON.stringify(result, null, 1))
   if (cfg.csv) fs.writeFileSync(cfg.csv, toCsv(result))
   if (cfg.plot) fs.writeFileSync(cfg.plot, renderSvg(result))
   for (const [flag, file] of [['json', cfg.json], ['csv', cfg.csv], ['plot', cfg.plot]]) {
-    if (file) console.log(`${flag}: ${path.resolve(file)}`)
+    if (file) log(`${flag}: ${path.resolve(file)}`)
   }
   return result
 }

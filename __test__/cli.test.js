@@ -1,0 +1,88 @@
+'use strict'
+// `npx ultraslayer`: every command runs briefly, prints valid JSON with --json and exits with a
+// code scripts can use. Asserts the shape of the reports, never this machine's hardware.
+
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+const { spawnSync } = require('node:child_process')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+
+const bin = path.join(__dirname, '..', 'bin', 'ultraslayer.js')
+const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'uslayer-cli-'))
+
+function cli(...args) {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, XDG_CACHE_HOME: cache } })
+  return { code: r.status, out: r.stdout, err: r.stderr }
+}
+
+function json(r) {
+  assert.ok([0, 10, 11].includes(r.code), `exit ${r.code}: ${r.err}`)
+  return JSON.parse(r.out)
+}
+
+test('info --json describes the machine', () => {
+  const r = cli('info', '--json')
+  assert.equal(r.code, 0, r.err)
+  const m = JSON.parse(r.out)
+  assert.ok(Array.isArray(m.allowedCores) && m.allowedCores.length > 0)
+  assert.equal(typeof m.hypervisor, 'boolean')
+  assert.ok(m.tscHz > 0)
+  assert.ok(Array.isArray(m.hugePages))
+  assert.match(m.text, /allowed cores/)
+})
+
+test('probe refresh --json reports a verdict with evidence and a clean negative control', () => {
+  const r = cli('probe', 'refresh', '--seconds', '0.6', '--json')
+  const rep = json(r)
+  for (const run of ['fixed', 'random', 'control']) {
+    assert.ok(rep[run], run)
+    assert.ok(['Periodic', 'Weak', 'None'].includes(rep[run].analysis.verdict), run)
+    assert.ok(rep[run].analysis.baseline, `${run} has a chance baseline`)
+  }
+  assert.notEqual(rep.control.analysis.verdict, 'Periodic', 'cached loads show no period')
+  assert.equal(r.code, rep.fixed.analysis.verdict === 'Periodic' ? 0 : rep.fixed.analysis.verdict === 'Weak' ? 11 : 10)
+  assert.match(r.err, /probing refresh/, 'progress on stderr')
+})
+
+test('probe groups --json reports groups, per-bit results and records the result', () => {
+  const rep = json(cli('probe', 'groups', '--seconds', '0.5', '--json'))
+  assert.ok(Array.isArray(rep.bits) && rep.bits.length > 0)
+  for (const b of rep.bits) assert.ok(b.different <= b.pairs)
+  assert.ok(rep.recommendedOffset === null || rep.recommendedOffset >= 64)
+  assert.ok(fs.existsSync(path.join(cache, 'ultraslayer', 'groups.json')), 'recorded for channelOffset: auto')
+  assert.equal(rep.recordedAt, path.join(cache, 'ultraslayer', 'groups.json'))
+})
+
+test('probe placement never passes what it cannot know', () => {
+  const r = cli('probe', 'placement', '--channel-bits', '6', '--json')
+  const rep = json(r)
+  const v = typeof rep.verdict === 'string' ? rep.verdict : Object.keys(rep.verdict)[0]
+  assert.ok(['DifferentChannels', 'SameChannel', 'CannotKnow'].includes(v))
+  // Bit 6 lies inside every page offset: the only honest answers are "cannot know".
+  assert.equal(v, 'CannotKnow')
+  assert.equal(r.code, 11)
+  assert.equal(cli('probe', 'placement', '--channel-bits', 'nope').code, 2)
+})
+
+test('probe hedge --json gives a one-line recommendation from a measured comparison', () => {
+  const r = cli('probe', 'hedge', '--samples', '2000', '--json')
+  const rep = json(r)
+  assert.equal(typeof rep.verdict.line, 'string')
+  assert.equal(r.code, rep.verdict.code)
+  for (const arm of ['native-direct', 'native-hedged', 'native-same-group']) assert.ok(rep.arms[arm].summary.count > 0, arm)
+})
+
+test('usage errors exit 2', () => {
+  assert.equal(cli().code, 2)
+  assert.equal(cli('frobnicate').code, 2)
+  assert.equal(cli('probe', 'refresh', '--seconds', 'x').code, 2)
+  assert.equal(cli('probe', 'refresh', '--seconds', '100').code, 2)
+  assert.equal(cli('info', '--bogus').code, 2)
+  const h = cli('--help')
+  assert.equal(h.code, 0)
+  assert.match(h.out, /exit codes/)
+})
+
+test.after(() => fs.rmSync(cache, { recursive: true, force: true }))

@@ -1,0 +1,184 @@
+#!/usr/bin/env node
+'use strict'
+// `npx ultraslayer`: does this machine have the refresh problem, do our copies land apart, and
+// does hedging pay here? Every command has --json; long work draws a progress line on stderr.
+
+const { parseArgs } = require('node:util')
+const path = require('node:path')
+const { probe } = require('..')
+
+const EXIT = { OK: 0, FAILED: 1, USAGE: 2, NEGATIVE: 10, INCONCLUSIVE: 11 }
+
+const USAGE = `usage: ultraslayer <command> [options]
+
+commands:
+  info                          CPU, cores and SMT siblings, hypervisor, NUMA, huge pages, THP,
+                                memlock limit, pagemap access, TSC
+  probe refresh [--seconds N]   find the DRAM refresh period by timing flushed loads, against a
+                                chance baseline, with a cached-load negative control (default 3 s)
+  probe groups [--seconds N] [--period-ns X] [--no-record]
+                                find which address bits put copies in different refresh groups, by
+                                timing alone; records the result for channelOffset: 'auto'
+  probe placement [--replicas N] [--channel-offset B] [--channel-bits 6|xor:MASK,MASK] [--hugepages K]
+                                where each replica's copies land under a channel model
+  probe hedge [--samples N]     direct vs hedged vs same-group control vs steer, measured here,
+                                and a one-line recommendation
+  bench [options]               the full benchmark (see: ultraslayer bench --help)
+
+every command takes --json (machine-readable result on stdout).
+exit codes: 0 positive result (periodic / different channels / offset found / hedging helps),
+            10 negative (no period / same channel / none found / does not help),
+            11 inconclusive (weak signal / cannot know), 1 failure, 2 usage error.`
+
+function progressLine(label) {
+  if (!process.stderr.isTTY) {
+    process.stderr.write(`${label}…\n`)
+    return () => {}
+  }
+  return (f) => process.stderr.write(`\r\x1b[K${label} ${Math.round(f * 100)}%${f >= 1 ? '\n' : ''}`)
+}
+
+function emit(json, result, text) {
+  if (json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
+  else process.stdout.write(`${text}\n`)
+}
+
+function options(argv, spec) {
+  return parseArgs({ args: argv, options: { json: { type: 'boolean', default: false }, ...spec }, strict: true }).values
+}
+
+function num(name, v) {
+  if (v === undefined) return undefined
+  const n = Number(v)
+  if (!Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got ${v}`)
+  return n
+}
+
+class UsageError extends Error {}
+
+const refreshCode = (v) => (v === 'Periodic' ? EXIT.OK : v === 'Weak' ? EXIT.INCONCLUSIVE : EXIT.NEGATIVE)
+
+function verdictName(v) {
+  return typeof v === 'string' ? v : Object.keys(v)[0]
+}
+
+const commands = {
+  info(argv) {
+    const o = options(argv, {})
+    const m = probe.machine()
+    emit(o.json, m, m.text)
+    return EXIT.OK
+  },
+
+  'probe refresh'(argv) {
+    const o = options(argv, { seconds: { type: 'string' } })
+    const r = probe.refresh({ seconds: num('seconds', o.seconds), onProgress: progressLine('probing refresh') })
+    emit(o.json, r, r.text)
+    return refreshCode(verdictName(r.fixed.analysis.verdict))
+  },
+
+  'probe groups'(argv) {
+    const o = options(argv, { seconds: { type: 'string' }, 'period-ns': { type: 'string' }, 'no-record': { type: 'boolean', default: false } })
+    const r = probe.groups({
+      seconds: num('seconds', o.seconds),
+      periodNs: num('period-ns', o['period-ns']),
+      record: !o['no-record'],
+      onProgress: progressLine('probing refresh groups'),
+    })
+    emit(o.json, r, r.text + (r.recordedAt ? `\nrecorded in ${r.recordedAt} (new Slayer({ channelOffset: 'auto' }) uses it)` : ''))
+    return r.recommendedOffset ? EXIT.OK : EXIT.NEGATIVE
+  },
+
+  'probe placement'(argv) {
+    const o = options(argv, {
+      replicas: { type: 'string' },
+      'channel-offset': { type: 'string' },
+      'channel-bits': { type: 'string' },
+      hugepages: { type: 'string' },
+    })
+    const r = probe.placement({
+      replicas: num('replicas', o.replicas),
+      channelOffset: num('channel-offset', o['channel-offset']),
+      channelBits: o['channel-bits'],
+      hugePages: o.hugepages,
+    })
+    emit(o.json, r, r.text)
+    const v = verdictName(r.verdict)
+    return v === 'DifferentChannels' ? EXIT.OK : v === 'SameChannel' ? EXIT.NEGATIVE : EXIT.INCONCLUSIVE
+  },
+
+  'probe hedge'(argv) {
+    const o = options(argv, { samples: { type: 'string' } })
+    const { main } = require(path.join(__dirname, '..', 'bench', 'run.js'))
+    const samples = String(num('samples', o.samples) ?? 20000)
+    const arms = 'direct,hedged,native-direct,native-hedged,native-same-group,native-steer'
+    const r = main(['--quick', '--samples', samples, '--arms', arms, '--conditions', 'quiet', '--access', 'cold', '--pace', 'random', '--spin', 'busy', '--no-binding-cost'], { print: !o.json })
+    const a = r.runs[0].arms
+    const verdict = recommend(r, a)
+    if (o.json) emit(true, { verdict, machine: r.machine, slab: r.slabInfo, arms: a }, '')
+    else process.stdout.write(`\nrecommendation: ${verdict.line}\n`)
+    return verdict.code
+  },
+
+  bench(argv) {
+    const { main } = require(path.join(__dirname, '..', 'bench', 'run.js'))
+    main(argv)
+    return EXIT.OK
+  },
+}
+
+/** One-line advice from a short measured comparison (ratios within the same run). */
+function recommend(r, a) {
+  const d = a['native-direct'].summary
+  const h = a['native-hedged'].summary
+  const c = a['native-same-group'].summary
+  const s = a['native-steer']
+  const gain = (x) => x.p999 / d.p999
+  const parts = [
+    `hedged p99.9 ${h.p999} ns vs direct ${d.p999} ns (${gain(h).toFixed(2)}×), same-group control ${c.p999} ns (${gain(c).toFixed(2)}×), hedged p50 ${h.p50} vs ${d.p50} ns`,
+  ]
+  if (r.machine.sharedCores) {
+    const steer = s && s.extra && s.extra.steer
+    const steerLine = steer && steer.copiesApart ? "try strategy: 'steer' (copies stall apart here)" : "use strategy: 'direct' (copies do not stall apart here, so steering cannot help either)"
+    return { code: EXIT.NEGATIVE, hedge: false, line: `do not hedge here: ${r.machine.cpuCount} cores for ${r.slabInfo.replicas} replica threads + the caller means shared cores (${parts[0]}); ${steerLine}` }
+  }
+  if (gain(h) <= 0.85 && gain(c) > 0.95) {
+    return { code: EXIT.OK, hedge: true, line: `hedging pays here: ${parts[0]}` }
+  }
+  if (gain(h) <= 0.85) {
+    return { code: EXIT.INCONCLUSIVE, hedge: false, line: `hedged reads have a shorter tail, but so does the same-group control, so the gain is not refresh independence: ${parts[0]}` }
+  }
+  return { code: EXIT.NEGATIVE, hedge: false, line: `hedging does not pay here: ${parts[0]}` }
+}
+
+function run(argv) {
+  if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+    process.stdout.write(`${USAGE}\n`)
+    return argv.length === 0 ? EXIT.USAGE : EXIT.OK
+  }
+  let name = argv[0]
+  let rest = argv.slice(1)
+  if (name === 'probe') {
+    name = `probe ${argv[1] || ''}`.trim()
+    rest = argv.slice(2)
+  }
+  const cmd = commands[name]
+  if (!cmd) {
+    process.stderr.write(`ultraslayer: unknown command "${name}"\n\n${USAGE}\n`)
+    return EXIT.USAGE
+  }
+  try {
+    return cmd(rest)
+  } catch (e) {
+    if (e instanceof UsageError || e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      process.stderr.write(`ultraslayer ${name}: ${e.message}\n`)
+      return EXIT.USAGE
+    }
+    process.stderr.write(`ultraslayer ${name}: ${e.message}\n`)
+    return e instanceof RangeError || e instanceof TypeError ? EXIT.USAGE : EXIT.FAILED
+  }
+}
+
+if (require.main === module) process.exitCode = run(process.argv.slice(2))
+
+module.exports = { run, recommend, EXIT }
