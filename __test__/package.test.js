@@ -40,10 +40,13 @@ test('tarballs install offline without cargo, and require + import work', { skip
   const platform = packInto(tarballs, plat)
 
   const mainFiles = main.files.map((f) => f.path).sort()
-  assert.deepEqual(mainFiles, ['README.md', 'include/ultraslayer.h', 'index.d.ts', 'index.js', 'index.mjs', 'native.js', 'package.json'].sort())
+  for (const f of ['README.md', 'include/ultraslayer.h', 'index.d.ts', 'index.js', 'index.mjs', 'native.js', 'package.json', 'bin/ultraslayer.js', 'bench/run.js']) {
+    assert.ok(mainFiles.includes(f), `main tarball carries ${f}`)
+  }
+  assert.ok(!mainFiles.some((f) => f.endsWith('.node')), 'binaries go in the platform package')
   assert.deepEqual(platform.files.map((f) => f.path).sort(), ['README.md', nodeFile, 'package.json'].sort())
   for (const f of [...mainFiles, ...platform.files.map((x) => x.path)]) {
-    assert.ok(!/^(target|src|tests?|__test__|bench|node_modules)\//.test(f) && !/Cargo\.(toml|lock)$|\.rs$/.test(f), `build leftover ${f}`)
+    assert.ok(!/^(target|src|tests?|__test__|node_modules|npm)\//.test(f) && !/Cargo\.(toml|lock)$|\.rs$/.test(f), `build leftover ${f}`)
   }
   console.log(`# main tarball ${main.filename}: ${main.size} B packed, ${main.unpackedSize} B unpacked`)
   console.log(`# platform tarball ${platform.filename}: ${platform.size} B packed, ${platform.unpackedSize} B unpacked`)
@@ -67,6 +70,9 @@ const s = new Slayer({ slots: 16, strategy: 'direct' });
 s.writeF64(1, 1.25); if (s.readF64(1) !== 1.25) throw new Error('round trip');
 s.close(); console.log('esm ok');`
   assert.match(execFileSync(process.execPath, ['--input-type=module', '-e', esm], { cwd: app, env, encoding: 'utf8' }), /esm ok/)
+  // The CLI is installed as a bin and runs from the installed package.
+  const info = execFileSync(path.join(app, 'node_modules', '.bin', 'ultraslayer'), ['info', '--json'], { cwd: app, env, encoding: 'utf8' })
+  assert.ok(JSON.parse(info).tscHz > 0)
   fs.rmSync(work, { recursive: true, force: true })
 })
 
