@@ -17,6 +17,19 @@ const platformDir = path.join(root, 'npm', 'linux-x64-gnu')
 const nodeFile = 'ultraslayer.linux-x64-gnu.node'
 const isLinuxX64Gnu = process.platform === 'linux' && process.arch === 'x64'
 
+/** npm's own entry script, from the npm on PATH. */
+function findNpmCli() {
+  for (const dir of (process.env.PATH || '').split(path.delimiter)) {
+    const p = path.join(dir, 'npm')
+    if (fs.existsSync(p)) {
+      const real = fs.realpathSync(p)
+      const cli = real.endsWith('.js') ? real : path.join(path.dirname(real), '..', 'lib', 'node_modules', 'npm', 'bin', 'npm-cli.js')
+      if (fs.existsSync(cli)) return cli
+    }
+  }
+  throw new Error('npm not found on PATH')
+}
+
 function npm(args, cwd, env = process.env) {
   return execFileSync('npm', args, { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
 }
@@ -54,8 +67,14 @@ test('tarballs install offline without cargo, and require + import work', { skip
   const app = path.join(work, 'app')
   fs.mkdirSync(app)
   fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }))
-  // No cargo, rustc or network: PATH holds only node's own directory (npm runs from there too).
-  const env = { ...process.env, PATH: path.dirname(process.execPath), npm_config_offline: 'true', npm_config_audit: 'false', npm_config_fund: 'false' }
+  // No cargo, rustc or network: PATH holds a directory with just `node` (the one running this test)
+  // and `npm`, so the install and the app run on the Node under test and nothing can build.
+  const shim = path.join(work, 'bin')
+  fs.mkdirSync(shim)
+  fs.symlinkSync(process.execPath, path.join(shim, 'node'))
+  const npmCli = findNpmCli()
+  fs.writeFileSync(path.join(shim, 'npm'), `#!/bin/sh\nexec "${process.execPath}" "${npmCli}" "$@"\n`, { mode: 0o755 })
+  const env = { ...process.env, PATH: shim, npm_config_offline: 'true', npm_config_audit: 'false', npm_config_fund: 'false' }
   assert.equal(spawnSync('cargo', ['--version'], { env }).error?.code, 'ENOENT', 'cargo must not be reachable')
   npm(['install', '--offline', '--no-audit', '--no-fund', path.join(tarballs, main.filename), path.join(tarballs, platform.filename)], app, env)
 
