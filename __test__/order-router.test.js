@@ -73,7 +73,9 @@ test('generator mode: every strategy sees the same orders, makes the same decisi
   assert.ok(direct.reads.direct > 0)
   assert.equal(direct.reads.hedged + direct.reads.steered, 0)
   assert.ok(steer.reads.steered > 0)
-  assert.equal(typeof steer.steerState, 'string')
+  assert.equal(typeof steer.steer.state, 'string')
+  assert.equal(typeof steer.steer.copiesApart, 'boolean')
+  assert.equal(direct.steer, null)
 
   // The machine verdict follows info(): short of replicas + 1 cores means a note.
   const m = s.machine

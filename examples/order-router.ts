@@ -407,7 +407,8 @@ interface StrategyReport {
   rejects: Record<RejectReason, number>
   latencyNs: Percentiles
   reads: ReadCounts
-  steerState: string | null
+  /** Strategy 'steer': the tracker's state and whether the copies stall apart (if not, no gain). */
+  steer: { state: string; copiesApart: boolean } | null
   digest: string
 }
 
@@ -471,7 +472,7 @@ function report(strategy: Strategy, spin: Spin, slab: Slayer, tally: Tally, late
     rejects: { ...tally.rejects },
     latencyNs: latency.percentiles(),
     reads: readCounts(st),
-    steerState: st.steer?.state ?? null,
+    steer: st.steer ? { state: st.steer.state, copiesApart: st.steer.copiesApart } : null,
     digest: tally.digest,
   }
 }
@@ -711,6 +712,14 @@ function printSummary(s: RunSummary, json: boolean): void {
   if (m.note !== null) out.push(`note: ${m.note}`)
   out.push('')
   out.push(table(s))
+  for (const r of s.strategies) {
+    if (r.steer === null) continue
+    out.push('')
+    out.push(
+      `steer: tracker ${r.steer.state}; ` +
+        (r.steer.copiesApart ? 'the copies stall apart, so steering can avoid stalls' : 'the copies do not stall apart here, so steering reads a fixed copy (no gain over direct)'),
+    )
+  }
   if (s.strategies.length > 1) {
     out.push('')
     out.push(
