@@ -612,8 +612,8 @@ async function serveOrders(slab: Slayer, strategy: Strategy, port: number, maxOr
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     const path = (req.url ?? '').split('?')[0]
     if (path === '/shutdown' && req.method === 'POST') {
-      send(res, 200, { status: 'stopping', orders: tally.orders })
       res.on('finish', stop)
+      send(res, 200, { status: 'stopping', orders: tally.orders })
       return
     }
     if (path === '/stats' && req.method === 'GET') {
@@ -636,12 +636,12 @@ async function serveOrders(slab: Slayer, strategy: Strategy, port: number, maxOr
         if (typeof order === 'string') return send(res, 400, { error: order })
         if (stopping) return send(res, 503, { error: 'the router is shutting down' })
         const { decision, orderId } = handle(router, order, tally, latency)
+        if (maxOrders !== null && tally.orders >= maxOrders) res.on('finish', stop)
         if (decision.kind === 'routed') {
           send(res, 200, { status: 'routed', orderId: String(orderId), venue: decision.venue, marketable: decision.marketable })
         } else {
           send(res, 200, { status: 'rejected', reason: decision.reason, detail: describeReject(decision) })
         }
-        if (maxOrders !== null && tally.orders >= maxOrders) res.on('finish', stop)
       },
       (err: Error) => send(res, 400, { error: `could not read the body: ${err.message}` }),
     )
