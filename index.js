@@ -153,6 +153,8 @@ class Slayer {
   #u64
   #read
   #write
+  #readMany
+  #writeMany
 
   constructor(options, adopted) {
     if (options === ADOPT) {
@@ -169,6 +171,8 @@ class Slayer {
     const fast = this.#n._bindFast(scratch)
     this.#read = fast.read
     this.#write = fast.write
+    this.#readMany = fast.readMany
+    this.#writeMany = fast.writeMany
   }
 
   get slots() {
@@ -224,22 +228,22 @@ class Slayer {
 
   readManyU64(indices, out) {
     checkBatch(indices, out, BigUint64Array, 'out')
-    this.#n.readManyU64(indices, out)
+    this.#readMany(indices, out)
   }
 
   readManyF64(indices, out) {
     checkBatch(indices, out, Float64Array, 'out')
-    this.#n.readManyF64(indices, out)
+    this.#readMany(indices, out)
   }
 
   writeManyU64(indices, values) {
     checkBatch(indices, values, BigUint64Array, 'values')
-    this.#n.writeManyU64(indices, values)
+    this.#writeMany(indices, values)
   }
 
   writeManyF64(indices, values) {
     checkBatch(indices, values, Float64Array, 'values')
-    this.#n.writeManyF64(indices, values)
+    this.#writeMany(indices, values)
   }
 
   info() {

@@ -228,9 +228,9 @@ impl ReplicaSet {
     }
 
     /// Hedged read of many slots; `out[k]` gets slot `indices[k]`. The caller has range-checked
-    /// every index and matched the lengths. Returns the answer of each request (one per
-    /// `BATCH_CAPACITY` slots) through `on_answer`.
-    pub fn read_many(&mut self, indices: &[u32], out: &mut [u64], mut on_answer: impl FnMut(Answer)) {
+    /// every index and matched the lengths. Reports each request's answer (one request per
+    /// `BATCH_CAPACITY` slots) and its slot count through `on_answer`.
+    pub fn read_many(&mut self, indices: &[u32], out: &mut [u64], mut on_answer: impl FnMut(Answer, u64)) {
         for (idx, out) in indices.chunks(BATCH_CAPACITY).zip(out.chunks_mut(BATCH_CAPACITY)) {
             for (cell, &i) in self.shared.batch.iter().zip(idx) {
                 // Relaxed: published by the Release store of the sequence in `post`.
@@ -252,7 +252,7 @@ impl ReplicaSet {
                     answer
                 }
             };
-            on_answer(answer);
+            on_answer(answer, idx.len() as u64);
         }
     }
 

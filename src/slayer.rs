@@ -308,7 +308,7 @@ impl Slayer {
         let v = match (&mut self.replicas, &mut self.steer) {
             (Some(set), _) => {
                 let (v, answer) = set.read(i);
-                self.recorder.answer(answer);
+                self.recorder.answer(answer, 1);
                 v
             }
             (None, Some(reader)) => {
@@ -349,7 +349,7 @@ impl Slayer {
         match (&mut self.replicas, &mut self.steer) {
             (Some(set), _) => {
                 let rec = &mut self.recorder;
-                set.read_many(indices, out, |a| rec.answer(a));
+                set.read_many(indices, out, |a, n| rec.answer(a, n));
             }
             (None, Some(reader)) => {
                 reader.read_many(indices, out)?;
@@ -411,7 +411,8 @@ impl Slayer {
             page_fallbacks: region.fallbacks().to_vec(),
             cores: self.placement.cores.clone(),
             thread_cpus: self.replicas.as_ref().map(|r| r.thread_cpus()).unwrap_or_default(),
-            shared_cores: self.placement.shared,
+            // Only hedging runs threads; steer and direct share nothing.
+            shared_cores: self.placement.shared && self.strategy == Strategy::Hedge,
             placement_note: self.placement.note.clone(),
             spin: self.spin,
             idle_us: self.idle_us,

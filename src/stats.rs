@@ -49,7 +49,7 @@ pub fn latency_histogram() -> Histogram<u64> {
 /// A snapshot of what a slab's reads did.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Stats {
-    /// Reads answered by a replica thread.
+    /// Slots read by a replica thread's answer (a batch counts each slot).
     pub hedged: u64,
     /// Reads served from one copy by the requester (threads stopped, or strategy 'direct').
     pub direct: u64,
@@ -59,7 +59,7 @@ pub struct Stats {
     pub direct_while_parked: u64,
     /// Reads that got no answer in time (a thread descheduled) and were served directly.
     pub direct_after_timeout: u64,
-    /// Hedged wins per replica.
+    /// Hedged wins per replica, in slots.
     pub wins: Vec<u64>,
     /// Per-read latency, when recording was asked for.
     pub latency: Option<Percentiles>,
@@ -83,15 +83,16 @@ impl Recorder {
         self.hist.is_some()
     }
 
+    /// Counts `n` slots answered one way (1 for a single read, the chunk length for a batch).
     #[inline(always)]
-    pub fn answer(&mut self, a: Answer) {
+    pub fn answer(&mut self, a: Answer, n: u64) {
         match a {
             Answer::Replica(r) => {
-                self.stats.hedged += 1;
-                self.stats.wins[r] += 1;
+                self.stats.hedged += n;
+                self.stats.wins[r] += n;
             }
-            Answer::DirectWhileParked => self.stats.direct_while_parked += 1,
-            Answer::DirectAfterTimeout => self.stats.direct_after_timeout += 1,
+            Answer::DirectWhileParked => self.stats.direct_while_parked += n,
+            Answer::DirectAfterTimeout => self.stats.direct_after_timeout += n,
         }
     }
 

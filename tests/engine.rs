@@ -356,3 +356,19 @@ fn direct_strategy_never_starts_threads() {
     assert_eq!(s.stats().direct, 1);
     assert!(s.steer_report().is_none());
 }
+
+#[test]
+fn batch_reads_count_every_slot_whatever_the_strategy() {
+    let _g = serial();
+    let idx: Vec<u32> = (0..5000).collect();
+    let mut out = vec![0u64; idx.len()];
+    let mut s = Slayer::new(opts(5000, 2, SpinPolicy::Hybrid)).unwrap();
+    s.read_many(&idx, &mut out).unwrap();
+    let st = s.stats();
+    assert_eq!(st.hedged + st.direct_while_parked + st.direct_after_timeout, 5000);
+    assert_eq!(st.wins.iter().sum::<u64>(), st.hedged);
+    s.stop();
+    s.reset_stats();
+    s.read_many(&idx, &mut out).unwrap();
+    assert_eq!(s.stats().direct, 5000);
+}

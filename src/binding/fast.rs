@@ -21,6 +21,8 @@ use super::errors::{throw_message, throw_raw, CLOSED, CLOSED_CODE, PANIC_CODE};
 use super::Instance;
 use crate::error::Error;
 
+type RawCallback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
+
 /// Bytes of scratch the JS side must provide.
 pub(crate) const SCRATCH_BYTES: usize = 32;
 
@@ -112,7 +114,7 @@ fn check(status: sys::napi_status, what: &str) -> napi::Result<()> {
 unsafe fn create(
     env: sys::napi_env,
     name: &str,
-    cb: unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value,
+    cb: RawCallback,
     inst: &Rc<Instance>,
     scratch: sys::napi_value,
 ) -> napi::Result<sys::napi_value> {
@@ -160,11 +162,14 @@ pub(crate) unsafe fn bind(env: sys::napi_env, inst: &Rc<Instance>, scratch: sys:
     // SAFETY: env is live.
     check(unsafe { sys::napi_create_object(env, &mut obj) }, "napi_create_object")?;
     // SAFETY: env live; scratch is the buffer validated above.
-    let r = unsafe { create(env, "read", read, inst, scratch)? };
-    let w = unsafe { create(env, "write", write, inst, scratch)? };
-    // SAFETY: obj, r, w live; keys static NUL-terminated.
-    check(unsafe { sys::napi_set_named_property(env, obj, c"read".as_ptr(), r) }, "napi_set_named_property")?;
-    check(unsafe { sys::napi_set_named_property(env, obj, c"write".as_ptr(), w) }, "napi_set_named_property")?;
+    let fns: [(&str, &std::ffi::CStr, RawCallback); 4] =
+        [("read", c"read", read), ("write", c"write", write), ("readMany", c"readMany", read_many), ("writeMany", c"writeMany", write_many)];
+    for (name, key, cb) in fns {
+        // SAFETY: env live; scratch is the buffer validated above.
+        let f = unsafe { create(env, name, cb, inst, scratch)? };
+        // SAFETY: obj and f live; key is NUL-terminated.
+        check(unsafe { sys::napi_set_named_property(env, obj, key.as_ptr(), f) }, "napi_set_named_property")?;
+    }
     Ok(obj)
 }
 
@@ -250,4 +255,120 @@ pub(crate) unsafe fn clock_function(env: sys::napi_env, scratch: sys::napi_value
         check(sys::napi_set_named_property(env, f, c"scratch".as_ptr(), scratch), "napi_set_named_property")?;
     }
     Ok(f)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batch reads and writes: `readMany(indices, out)` / `writeMany(indices, values)` with a
+// Uint32Array and an 8-byte typed array (Float64Array or BigUint64Array; the slot's bits either
+// way). Raw, so a short batch does not pay napi-rs glue; the JS wrapper has already checked the
+// array types and lengths, and this checks them again.
+
+struct TypedArray {
+    kind: sys::napi_typedarray_type,
+    len: usize,
+    data: *mut c_void,
+}
+
+/// # Safety
+/// `env` live, `v` a value in it.
+unsafe fn typed_array(env: sys::napi_env, v: sys::napi_value) -> Option<TypedArray> {
+    let mut is_ta = false;
+    // SAFETY: env and v are live.
+    if unsafe { sys::napi_is_typedarray(env, v, &mut is_ta) } != sys::Status::napi_ok || !is_ta {
+        return None;
+    }
+    let mut t = TypedArray { kind: 0, len: 0, data: ptr::null_mut() };
+    let mut ab = ptr::null_mut();
+    let mut off = 0usize;
+    // SAFETY: v is a typed array (checked); N-API fills the out-parameters.
+    let st = unsafe { sys::napi_get_typedarray_info(env, v, &mut t.kind, &mut t.len, &mut t.data, &mut ab, &mut off) };
+    (st == sys::Status::napi_ok).then_some(t)
+}
+
+fn batch_arrays(a: &TypedArray, b: &TypedArray) -> Result<(), Failure> {
+    use sys::TypedarrayType::{biguint64_array, float64_array, uint32_array};
+    let bad = |m: &str| Failure::Engine(Error::BadArgument { name: "batch", message: m.to_string() });
+    if a.kind != uint32_array {
+        return Err(bad("indices must be a Uint32Array"));
+    }
+    if b.kind != float64_array && b.kind != biguint64_array {
+        return Err(bad("values must be a Float64Array or a BigUint64Array"));
+    }
+    if a.len != b.len {
+        return Err(Failure::Engine(Error::LengthMismatch { indices: a.len, values: b.len }));
+    }
+    let (a0, a1) = (a.data as usize, a.data as usize + a.len * 4);
+    let (b0, b1) = (b.data as usize, b.data as usize + b.len * 8);
+    if a.len > 0 && a0 < b1 && b0 < a1 {
+        return Err(bad("indices and values must not share memory"));
+    }
+    if (a.len > 0 && a0 % 4 != 0) || (b.len > 0 && b0 % 8 != 0) {
+        return Err(bad("typed arrays must be aligned to their element size"));
+    }
+    Ok(())
+}
+
+/// # Safety
+/// As `with_instance`; the callback's two arguments are JS values.
+unsafe fn with_batch(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+    op: impl FnOnce(&mut crate::Slayer, &[u32], *mut u64, usize) -> Result<(), Failure>,
+) -> sys::napi_value {
+    let mut argc = 2usize;
+    let mut argv = [ptr::null_mut(); 2];
+    let mut data: *mut c_void = ptr::null_mut();
+    // SAFETY: env/info are this callback's; argv has room for argc values.
+    let st = unsafe { sys::napi_get_cb_info(env, info, &mut argc, argv.as_mut_ptr(), ptr::null_mut(), &mut data) };
+    if st != sys::Status::napi_ok || data.is_null() {
+        // SAFETY: env is live for this callback.
+        unsafe { throw_message(env, PANIC_CODE, "ultraslayer: internal error: native function without its instance") };
+        return ptr::null_mut();
+    }
+    // SAFETY: as in `with_instance`.
+    let inst = unsafe { &*(data as *const Instance) };
+    // SAFETY: argv holds live values (missing arguments are `undefined`).
+    let arrays = unsafe { (typed_array(env, argv[0]), typed_array(env, argv[1])) };
+    let run = || -> Result<(), Failure> {
+        let (Some(a), Some(b)) = arrays else {
+            return Err(Failure::Engine(Error::BadArgument { name: "batch", message: "expects (Uint32Array, Float64Array | BigUint64Array)".into() }));
+        };
+        batch_arrays(&a, &b)?;
+        let engine = inst.engine().ok_or(Failure::Closed)?;
+        // SAFETY: a is a Uint32Array of a.len elements, aligned and not overlapping b (checked);
+        // no JS runs while this call holds the slice.
+        let idx: &[u32] = if a.len == 0 { &[] } else { unsafe { std::slice::from_raw_parts(a.data as *const u32, a.len) } };
+        op(engine, idx, b.data as *mut u64, b.len)
+    };
+    match catch_unwind(AssertUnwindSafe(run)) {
+        Ok(Ok(())) => {}
+        // SAFETY: env is live for this callback.
+        Ok(Err(Failure::Engine(e))) => unsafe { throw_raw(env, &e) },
+        Ok(Err(Failure::Closed)) => unsafe { throw_message(env, CLOSED_CODE, CLOSED) },
+        Err(_) => unsafe { throw_message(env, PANIC_CODE, "ultraslayer: internal panic during a batch; the Slayer is still usable") },
+    }
+    ptr::null_mut()
+}
+
+unsafe extern "C" fn read_many(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    // SAFETY: forwarded callback arguments.
+    unsafe {
+        with_batch(env, info, |e, idx, out, n| {
+            // SAFETY: out is an aligned, non-overlapping 8-byte typed array of n elements, every bit
+            // pattern of which is a valid u64; nothing else accesses it during this call.
+            let out = if n == 0 { &mut [][..] } else { std::slice::from_raw_parts_mut(out, n) };
+            e.read_many(idx, out).map_err(Failure::Engine)
+        })
+    }
+}
+
+unsafe extern "C" fn write_many(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    // SAFETY: forwarded callback arguments.
+    unsafe {
+        with_batch(env, info, |e, idx, vals, n| {
+            // SAFETY: as in `read_many`, read-only here.
+            let vals = if n == 0 { &[][..] } else { std::slice::from_raw_parts(vals as *const u64, n) };
+            e.write_many(idx, vals).map_err(Failure::Engine)
+        })
+    }
 }
