@@ -26,10 +26,11 @@
  *   us_destroy must be the last call on a handle: no other thread may be using it, or use it later.
  *
  * Loading
- *   Link with -lultraslayer (libultraslayer.so built by
- *   `cargo build --release --no-default-features`). The library built for Node (cargo's default
- *   `node` feature) references napi_* symbols that only the node binary provides and is linked
- *   with BIND_NOW, so a C program cannot load it (see tests/capi.rs).
+ *   The binary in the platform package (e.g. node_modules/ultraslayer-linux-x64-gnu/
+ *   ultraslayer.linux-x64-gnu.node) is this library: copy or symlink it as libultraslayer.so and
+ *   link with -lultraslayer, or dlopen it. It needs no Node: its napi symbols are looked up only
+ *   when Node loads it as an addon. `cargo build --release --no-default-features` builds the same
+ *   C ABI without the Node binding.
  */
 #ifndef ULTRASLAYER_H
 #define ULTRASLAYER_H

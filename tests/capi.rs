@@ -2,20 +2,12 @@
 //! `libultraslayer.so` and the header, the Python ctypes example, and the header against the
 //! library's exports.
 //!
-//! Which library: the one built WITHOUT the `node` feature. The Node build cannot be loaded by a
-//! C program as the crate is configured today: napi-rs (with `default-features = false`, so
-//! without its `dyn-symbols` feature) leaves ~35 `napi_*` symbols undefined, to be resolved from
-//! the node binary. `ld` refuses to link a program against it ("undefined reference to
-//! `napi_get_cb_info'"), and forcing the link does not help because Rust links cdylibs with
-//! `-z now` (BIND_NOW): the loader resolves every symbol at load time and the program dies with
-//! "symbol lookup error: undefined symbol: napi_unwrap" before main, with dlopen/ctypes too
-//! (RTLD_LAZY is overridden by BIND_NOW). Measured on a copy of the crate with a `#[napi]` fn and
-//! class. Turning on napi's `dyn-symbols` feature (napi looks its symbols up at module init
-//! instead) makes that same `.so` load from C and still load in Node.
-//!
-//! So: under `cargo test --no-default-features` these tests use the `libultraslayer.so` cargo
-//! just built next to this test binary; under the default features they build a no-napi copy
-//! with `cargo build --no-default-features` into a separate target directory first.
+//! Which library: under `cargo test --no-default-features`, the `libultraslayer.so` cargo just
+//! built next to this test binary; under the default features, a no-napi copy built with
+//! `cargo build --no-default-features` first. The shipped Node binary is a C library too: napi is
+//! built with its `dyn-symbols` feature (napi symbols are looked up at module init, none is left
+//! undefined), and __test__/capi.test.js runs the same C program and the ctypes example against
+//! the very `.node` file Node loads.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
