@@ -30,7 +30,7 @@ function loadNative() {
       `ultraslayer: no native binary fits this platform (${process.platform}-${process.arch}${libc}, Node ${process.version}).\n` +
         `Tried:\n${tried.join('\n')}\n` +
         'Prebuilt binaries are published for linux-x64-gnu (tested), linux-arm64-gnu, linux-x64-musl, linux-arm64-musl, ' +
-        'darwin-x64, darwin-arm64 and win32-x64-msvc as optional dependencies named ultraslayer-<platform>; ' +
+        'darwin-x64 and darwin-arm64 as optional dependencies named ultraslayer-<platform> (Windows is not supported yet); ' +
         'reinstall without --no-optional/--omit=optional if yours was skipped.\n' +
         'To build from source: install Rust (https://rustup.rs), then in the ultraslayer package directory run ' +
         '`npm install --include=dev && npm run build`.',
