@@ -11,18 +11,27 @@ function median(xs) {
   return s[s.length >> 1]
 }
 
-function nsPerCall(loop, calls, rounds) {
-  loop(Math.min(calls, 200000)) // warm up: let V8 optimise the loop
-  const per = []
-  for (let r = 0; r < rounds; r++) {
-    const t0 = process.hrtime.bigint()
-    loop(calls)
-    per.push(Number(process.hrtime.bigint() - t0) / calls)
-  }
-  return { median: median(per), min: Math.min(...per), max: Math.max(...per) }
+function timeOnce(loop, calls) {
+  const t0 = process.hrtime.bigint()
+  loop(calls)
+  return Number(process.hrtime.bigint() - t0) / calls
 }
 
-function measureBindingCost({ calls = 2_000_000, rounds = 7 } = {}) {
+/**
+ * ns per call for every loop. Rounds interleave the loops (A B C … A B C …) so a change of
+ * regime on a noisy VM (the host moving vCPUs) lands on every op alike instead of on whichever
+ * was running; each op's median over rounds is reported.
+ */
+function nsPerCall(loops, calls, rounds) {
+  for (const loop of Object.values(loops)) loop(Math.min(calls, 200000)) // warm up: let V8 optimise
+  const per = Object.fromEntries(Object.keys(loops).map((k) => [k, []]))
+  for (let r = 0; r < rounds; r++) {
+    for (const [name, loop] of Object.entries(loops)) per[name].push(timeOnce(loop, calls))
+  }
+  return Object.fromEntries(Object.entries(per).map(([k, xs]) => [k, { median: median(xs), min: Math.min(...xs), max: Math.max(...xs) }]))
+}
+
+function measureBindingCost({ calls = 500_000, rounds = 15 } = {}) {
   const bare = native._bareFunctions()
   const s = new Slayer({ slots: 4096, start: false, hugePages: 'auto' })
   for (let i = 0; i < 64; i++) s.writeF64(i, i * 1.5)
@@ -58,8 +67,7 @@ function measureBindingCost({ calls = 2_000_000, rounds = 7 } = {}) {
       for (let k = 0; k < n; k++) sink += arr[k & 63]
     },
   }
-  const rows = {}
-  for (const [name, loop] of Object.entries(loops)) rows[name] = nsPerCall(loop, calls, rounds)
+  const rows = nsPerCall(loops, calls, rounds)
   s.close()
   steer.close()
   const yard = rows['bare N-API u32 -> f64 (yardstick)'].median

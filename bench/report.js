@@ -70,7 +70,7 @@ function header(result) {
     `machine: ${m.cpuModel}; ${m.cpuCount} core(s) allowed [${m.allowedCpus.join(',')}]; hypervisor: ${m.hypervisor ? 'yes (VM: noisy; stalls > ~1 µs are mostly the host)' : 'no'}`,
     `node ${process.version}; TSC ${(m.tscHz / 1e9).toFixed(3)} GHz${m.tscInvariant === true ? ' (invariant)' : m.tscInvariant === false ? ' (NOT invariant)' : ''}; clock overhead p50 ${m.clockOverheadNs} ns (included in every JS figure)`,
     `slab: ${result.config.slots} slots × ${i.replicas} replicas, channelOffset ${i.channelOffset} B (${result.config.offsetSource}); ${i.pageKind} pages (${i.pageSize} B), ${(i.mappedBytes / 2 ** 20).toFixed(0)} MiB mapped, ${i.locked ? 'locked' : 'not locked'}`,
-    `same-group control: channelOffset ${result.config.controlOffset} B (${result.config.controlSource})`,
+    `same-group control: channelOffset ${result.config.controlOffset} B (${result.config.controlSource})${result.config.controlOffset === i.channelOffset ? ' — the same as the hedged arms: no offset separates refresh groups here, so hedged and control measure the same placement' : ''}`,
     ...(result.steerInfo
       ? [
           `steer: channelOffset ${result.steerInfo.channelOffset} B (${result.config.steerSource}); after calibration the tracker is ${result.steerInfo.steer.state}, copies stall apart: ${result.steerInfo.steer.copiesApart ? 'yes' : 'NO — steering reads a fixed copy on this machine'} (stall distance ${result.steerInfo.steer.stallDistance.toFixed(2)} of a ${result.steerInfo.steer.periodNs.toFixed(1)} ns period)`,

@@ -202,7 +202,7 @@ function main(argv, { print = true } = {}) {
   log(header(result))
   if (cfg.bindingCost) {
     progress('measuring per-call binding cost…')
-    result.bindingCost = measureBindingCost(cfg.quick ? { calls: 300_000, rounds: 5 } : { calls: 2_000_000, rounds: 7 })
+    result.bindingCost = measureBindingCost(cfg.quick ? { calls: 200_000, rounds: 7 } : { calls: 500_000, rounds: 21 })
     log('\nper-call cost of the binding (tight loops, this run):')
     log(bindingTable(result.bindingCost))
   }
