@@ -102,7 +102,7 @@ function validateOptions(options, types = OPTION_TYPES, call = 'new Slayer(optio
     }
     const v = options[key]
     if (v === undefined) continue
-    if (key === 'channelOffset' && v === 'auto') continue
+    if (key === 'channelOffset' && v === 'auto' && types === OPTION_TYPES) continue
     if (want === 'array') {
       if (!Array.isArray(v) || !v.every((c) => typeof c === 'number')) throw optionError(key, 'an array of core numbers', v)
     } else if (typeof v !== want) {

@@ -12,6 +12,13 @@ const GUIDES = [
   [0.0001, 'p99.99'],
 ]
 
+/** Axis label for 10^e ns. */
+function tickLabel(e) {
+  if (e >= 6) return `${10 ** (e - 6)} ms`
+  if (e >= 3) return `${10 ** (e - 3)} µs`
+  return `${10 ** e} ns`
+}
+
 function esc(s) {
   return String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c])
 }
@@ -49,7 +56,7 @@ function panel(run, x0, y0, w, h, armNames, colorOf) {
   for (let e = lx0; e <= lx1; e++) {
     const x = X(10 ** e)
     out.push(`<line x1="${x}" y1="${y0}" x2="${x}" y2="${y0 + h}" stroke="#eee"/>`)
-    out.push(`<text x="${x}" y="${y0 + h + 14}" text-anchor="middle" font-size="11">${10 ** e >= 1000 ? `${10 ** (e - 3)} µs` : `${10 ** e} ns`}</text>`)
+    out.push(`<text x="${x}" y="${y0 + h + 14}" text-anchor="middle" font-size="11">${tickLabel(e)}</text>`)
   }
   for (const [p, label] of GUIDES) {
     const y = Y(p)
