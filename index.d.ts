@@ -152,15 +152,7 @@ export declare class Slayer {
 
 /** Percentiles plus every recorded bucket (`[ns, count]`), for tables, JSON and CCDF plots. */
 export interface HistogramSummary {
-  count: number
-  min: number
-  mean: number
-  p50: number
-  p90: number
-  p99: number
-  p999: number
-  p9999: number
-  max: number
+  latency: LatencyPercentiles
   buckets: Array<Array<number>>
 }
 

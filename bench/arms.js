@@ -18,6 +18,11 @@ function makeClock() {
 
 const clock = makeClock()
 
+/** A native histogram summary ({ latency, buckets }) as one flat object: percentiles and buckets. */
+function flat({ latency, buckets }) {
+  return { ...latency, buckets }
+}
+
 /** xorshift32 stream of `n` slot indices below `slots`, the same for every arm of a run. */
 function indexStream(n, slots, seed = 0x9e3779b9) {
   const out = new Uint32Array(n)
@@ -45,7 +50,7 @@ function clockOverhead(samples = 20000) {
   }
   const h = native._histogramNew()
   native._histogramRecordTicks(h, ticks, samples, 0)
-  return native._histogramSummary(h)
+  return flat(native._histogramSummary(h))
 }
 
 /**
@@ -85,7 +90,36 @@ function timeJs(indices, { read, flush, cold, gapTicks, onProgress }) {
     }
   }
   native._histogramRecordTicks(h, ticks, n, 0)
-  return { summary: native._histogramSummary(h), sink }
+  return { summary: flat(native._histogramSummary(h)), sink }
+}
+
+/** Times `s.readF64` end to end in JS, flushing the slot's copies first when the run is cold. */
+function timeSlayer(s, ctx) {
+  const n = nativeOf(s)
+  return timeJs(ctx.indices, { read: (i) => s.readF64(i), flush: (i) => n._flush(i), cold: ctx.cold, gapTicks: ctx.gapTicks, onProgress: ctx.onProgress })
+}
+
+/** Times reads inside Rust: 'direct' (copy 0), 'hedged' (running threads) or 'engine' (the strategy). */
+function timeNative(s, kind, ctx) {
+  return { summary: flat(nativeOf(s)._benchNative(kind, ctx.indices, ctx.cold, ctx.gapNs)) }
+}
+
+/** Runs `measure` with the slab's replica threads started, and stops them after. */
+function withThreads(s, measure) {
+  s.start()
+  try {
+    return measure()
+  } finally {
+    s.stop()
+  }
+}
+
+/** Runs `measure` on a steering slab and attaches the tracker's report. */
+function withSteerReport(s, measure) {
+  s.resetStats()
+  const r = measure()
+  r.extra = { steer: s.stats().steer }
+  return r
 }
 
 /** The arms, by name. Each takes the run context and returns { summary, extra? }. */
@@ -109,9 +143,8 @@ const ARMS = {
     describe: 'readF64 with replica threads stopped: one copy, no hedge (the baseline)',
     run(ctx) {
       const s = ctx.slab()
-      const n = nativeOf(s)
       s.stop()
-      return timeJs(ctx.indices, { read: (i) => s.readF64(i), flush: (i) => n._flush(i), cold: ctx.cold, gapTicks: ctx.gapTicks, onProgress: ctx.onProgress })
+      return timeSlayer(s, ctx)
     },
   },
   hedged: {
@@ -119,26 +152,18 @@ const ARMS = {
     describe: 'readF64 answered by the replica threads, timed from the JS call until the value is back in JS',
     run(ctx) {
       const s = ctx.slab()
-      const n = nativeOf(s)
-      s.start()
-      s.resetStats()
-      const r = timeJs(ctx.indices, { read: (i) => s.readF64(i), flush: (i) => n._flush(i), cold: ctx.cold, gapTicks: ctx.gapTicks, onProgress: ctx.onProgress })
-      r.extra = { readStats: s.stats() }
-      s.stop()
-      return r
+      return withThreads(s, () => {
+        s.resetStats()
+        const r = timeSlayer(s, ctx)
+        r.extra = { readStats: s.stats() }
+        return r
+      })
     },
   },
   'same-group': {
     level: 'js',
     describe: 'hedged, but with copies placed where their refresh stalls coincide (control: a gain here is not refresh independence)',
-    run(ctx) {
-      const s = ctx.controlSlab()
-      const n = nativeOf(s)
-      s.start()
-      const r = timeJs(ctx.indices, { read: (i) => s.readF64(i), flush: (i) => n._flush(i), cold: ctx.cold, gapTicks: ctx.gapTicks, onProgress: ctx.onProgress })
-      s.stop()
-      return r
-    },
+    run: (ctx) => withThreads(ctx.controlSlab(), () => timeSlayer(ctx.controlSlab(), ctx)),
   },
   'native-direct': {
     level: 'native',
@@ -146,52 +171,28 @@ const ARMS = {
     run(ctx) {
       const s = ctx.slab()
       s.stop()
-      return { summary: nativeOf(s)._benchNative('direct', ctx.indices, ctx.cold, ctx.gapNs) }
+      return timeNative(s, 'direct', ctx)
     },
   },
   'native-hedged': {
     level: 'native',
     describe: 'the hedged read timed inside Rust (hand-off included, JS excluded)',
-    run(ctx) {
-      const s = ctx.slab()
-      s.start()
-      const r = { summary: nativeOf(s)._benchNative('hedged', ctx.indices, ctx.cold, ctx.gapNs) }
-      s.stop()
-      return r
-    },
+    run: (ctx) => withThreads(ctx.slab(), () => timeNative(ctx.slab(), 'hedged', ctx)),
   },
   'native-same-group': {
     level: 'native',
     describe: 'native-hedged on the same-group control slab',
-    run(ctx) {
-      const s = ctx.controlSlab()
-      s.start()
-      const r = { summary: nativeOf(s)._benchNative('hedged', ctx.indices, ctx.cold, ctx.gapNs) }
-      s.stop()
-      return r
-    },
+    run: (ctx) => withThreads(ctx.controlSlab(), () => timeNative(ctx.controlSlab(), 'hedged', ctx)),
   },
   steer: {
     level: 'js',
     describe: "strategy 'steer': the calling thread predicts which copy is not refreshing and reads only that one (no extra core), timed end to end in JS",
-    run(ctx) {
-      const s = ctx.steerSlab()
-      s.resetStats()
-      const r = timeJs(ctx.indices, { read: (i) => s.readF64(i), flush: (i) => nativeOf(s)._flush(i), cold: ctx.cold, gapTicks: ctx.gapTicks, onProgress: ctx.onProgress })
-      r.extra = { steer: s.stats().steer }
-      return r
-    },
+    run: (ctx) => withSteerReport(ctx.steerSlab(), () => timeSlayer(ctx.steerSlab(), ctx)),
   },
   'native-steer': {
     level: 'native',
     describe: 'steering timed inside Rust (JS excluded)',
-    run(ctx) {
-      const s = ctx.steerSlab()
-      s.resetStats()
-      const r = { summary: nativeOf(s)._benchNative('engine', ctx.indices, ctx.cold, ctx.gapNs) }
-      r.extra = { steer: s.stats().steer }
-      return r
-    },
+    run: (ctx) => withSteerReport(ctx.steerSlab(), () => timeNative(ctx.steerSlab(), 'engine', ctx)),
   },
   'independent-pairs': {
     level: 'native',
@@ -202,7 +203,7 @@ const ARMS = {
       const s = ctx.slab()
       s.stop()
       const p = nativeOf(s)._benchPairs(ctx.indices, ctx.cold, ctx.gapNs, ctx.pairWindowNs)
-      return { summary: p.minOfPair, extra: { pairedShare: p.pairedShare, perReplica: p.perReplica.map(({ buckets, ...rest }) => rest) } }
+      return { summary: flat(p.minOfPair), extra: { pairedShare: p.pairedShare, perReplica: p.perReplica.map((r) => r.latency) } }
     },
   },
 }

@@ -68,7 +68,7 @@ function header(result) {
   const i = result.slabInfo
   const lines = [
     `machine: ${m.cpuModel}; ${m.cpuCount} core(s) allowed [${m.allowedCpus.join(',')}]; hypervisor: ${m.hypervisor ? 'yes (VM: noisy; stalls > ~1 µs are mostly the host)' : 'no'}`,
-    `node ${process.version}; TSC ${(m.tscHz / 1e9).toFixed(3)} GHz${m.tscInvariant === true ? ' (invariant)' : m.tscInvariant === false ? ' (NOT invariant)' : ''}; clock overhead p50 ${m.clockOverheadNs} ns (included in every JS figure)`,
+    `node ${process.version}; TSC ${(m.tscHz / 1e9).toFixed(3)} GHz${m.tscInvariant === true ? ' (invariant)' : m.tscInvariant === false ? ' (NOT invariant)' : ''}; clock overhead p50 ${m.clockOverheadNs} ns (included in every JS figure), native stamps ${m.nativeStampOverheadNs} ns (in every native figure)`,
     `slab: ${result.config.slots} slots × ${i.replicas} replicas, channelOffset ${i.channelOffset} B (${result.config.offsetSource}); ${i.pageKind} pages (${i.pageSize} B), ${(i.mappedBytes / 2 ** 20).toFixed(0)} MiB mapped, ${i.locked ? 'locked' : 'not locked'}`,
     `same-group control: channelOffset ${result.config.controlOffset} B (${result.config.controlSource})${result.config.controlOffset === i.channelOffset ? ' — the same as the hedged arms: no offset separates refresh groups here, so hedged and control measure the same placement' : ''}`,
     ...(result.steerInfo

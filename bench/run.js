@@ -186,6 +186,7 @@ function main(argv, { print = true } = {}) {
   clockOverhead() // warm-up: let V8 optimise the clock loop before measuring it
   const overhead = clockOverhead()
   machine.clockOverheadNs = overhead.p50 // recorded as ticks → ns, so already in ns
+  machine.nativeStampOverheadNs = native._timerOverhead(20000).latency.p50
   const result = {
     tool: 'ultraslayer bench',
     startedAt: new Date().toISOString(),

@@ -10,7 +10,7 @@ use napi::Env;
 use napi_derive::napi;
 
 use super::errors::to_napi;
-use super::Slayer;
+use super::{LatencyPercentiles, Slayer};
 use crate::bench::{self, Pace};
 use crate::stats::{latency_histogram, Percentiles};
 use crate::tsc;
@@ -18,30 +18,13 @@ use crate::tsc;
 /// Percentiles plus every recorded bucket (`[ns, count]`), for tables, JSON and CCDF plots.
 #[napi(object)]
 pub struct HistogramSummary {
-    pub count: f64,
-    pub min: f64,
-    pub mean: f64,
-    pub p50: f64,
-    pub p90: f64,
-    pub p99: f64,
-    pub p999: f64,
-    pub p9999: f64,
-    pub max: f64,
+    pub latency: LatencyPercentiles,
     pub buckets: Vec<Vec<f64>>,
 }
 
 pub(crate) fn summarize(h: &Histogram<u64>) -> HistogramSummary {
-    let p = Percentiles::of(h);
     HistogramSummary {
-        count: p.count as f64,
-        min: p.min as f64,
-        mean: p.mean,
-        p50: p.p50 as f64,
-        p90: p.p90 as f64,
-        p99: p.p99 as f64,
-        p999: p.p999 as f64,
-        p9999: p.p9999 as f64,
-        max: p.max as f64,
+        latency: LatencyPercentiles::from(&Percentiles::of(h)),
         buckets: h.iter_recorded().map(|v| vec![h.highest_equivalent(v.value_iterated_to()) as f64, v.count_at_value() as f64]).collect(),
     }
 }
@@ -105,7 +88,7 @@ pub fn flush_f64_array(arr: Float64ArraySlice, index: u32) {
     }
 }
 
-/// Timer overhead of the native stamps (ns).
+/// Timer overhead of the native stamps (ns): back-to-back start/end stamps.
 #[napi(skip_typescript, js_name = "_timerOverhead")]
 pub fn timer_overhead(samples: u32) -> HistogramSummary {
     summarize(&bench::timer_overhead(samples as usize))

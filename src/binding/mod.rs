@@ -242,6 +242,22 @@ pub struct LatencyPercentiles {
     pub max: f64,
 }
 
+impl From<&crate::Percentiles> for LatencyPercentiles {
+    fn from(p: &crate::Percentiles) -> Self {
+        LatencyPercentiles {
+            count: p.count as f64,
+            min: p.min as f64,
+            mean: p.mean,
+            p50: p.p50 as f64,
+            p90: p.p90 as f64,
+            p99: p.p99 as f64,
+            p999: p.p999 as f64,
+            p9999: p.p9999 as f64,
+            max: p.max as f64,
+        }
+    }
+}
+
 /// What reads did since creation or the last resetStats().
 #[napi(object)]
 pub struct SlayerStats {
@@ -619,17 +635,7 @@ impl Slayer {
             direct_while_parked: s.direct_while_parked as f64,
             direct_after_timeout: s.direct_after_timeout as f64,
             wins: s.wins.iter().map(|&w| w as f64).collect(),
-            latency: s.latency.map(|p| LatencyPercentiles {
-                count: p.count as f64,
-                min: p.min as f64,
-                mean: p.mean,
-                p50: p.p50 as f64,
-                p90: p.p90 as f64,
-                p99: p.p99 as f64,
-                p999: p.p999 as f64,
-                p9999: p.p9999 as f64,
-                max: p.max as f64,
-            }),
+            latency: s.latency.as_ref().map(LatencyPercentiles::from),
         })
     }
 
