@@ -183,7 +183,8 @@ pub fn independent_pairs(slab: Arc<Slab>, cores: &[usize], indices: Arc<Vec<u32>
                     let i = i as u64;
                     if pace.cold {
                         if let Ok(a) = slab.address(r, i) {
-                            flush_line(a as *const u8);
+                            // SAFETY: a checked address inside the slab, kept alive by the Arc.
+                            unsafe { flush_line(a as *const u8) };
                         }
                     }
                     let jitter = if gap_ticks > 0 { splitmix(&mut rng) % gap_ticks } else { 0 };

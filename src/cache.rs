@@ -5,11 +5,14 @@
 use crate::slab::Slab;
 
 /// Evicts the cache line holding `addr` from every cache level and waits for it.
+///
+/// # Safety
+/// `addr` must point into memory mapped in this process for the whole call (clflush of an
+/// unmapped address faults).
 #[inline(always)]
-pub fn flush_line(addr: *const u8) {
+pub unsafe fn flush_line(addr: *const u8) {
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: clflush takes any address mapped in this process (callers pass slab or array memory
-    // they hold a reference to); mfence orders it before later loads.
+    // SAFETY: the caller guarantees `addr` is mapped; mfence orders the flush before later loads.
     unsafe {
         core::arch::x86_64::_mm_clflush(addr);
         core::arch::x86_64::_mm_mfence();
@@ -22,7 +25,9 @@ pub fn flush_line(addr: *const u8) {
 pub fn flush_slot(slab: &Slab, i: u64) {
     for r in 0..slab.layout().replicas() {
         if let Ok(a) = slab.address(r, i) {
-            flush_line(a as *const u8);
+            // SAFETY: `address` checked r and i, so `a` lies inside the slab's mapping, which the
+            // borrowed `slab` keeps alive.
+            unsafe { flush_line(a as *const u8) };
         }
     }
 }

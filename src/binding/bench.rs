@@ -84,7 +84,8 @@ pub fn tsc_info() -> Vec<f64> {
 #[napi(skip_typescript, js_name = "_flushF64Array")]
 pub fn flush_f64_array(arr: Float64ArraySlice, index: u32) {
     if let Some(x) = arr.get(index as usize) {
-        bench::flush_line(x as *const f64 as *const u8);
+        // SAFETY: `x` is an element of the typed array, which stays alive and mapped for this call.
+        unsafe { bench::flush_line(x as *const f64 as *const u8) };
     }
 }
 
