@@ -358,3 +358,25 @@ test("strategy 'direct' never starts threads; bad strategies are RangeErrors", (
   assert.throws(() => new Slayer({ slots: 10, strategy: 'race' }), (e) => e instanceof RangeError && /strategy/.test(e.message))
   assert.throws(() => new Slayer({ slots: 10, strategy: 1 }), (e) => e instanceof TypeError && /strategy/.test(e.message))
 })
+
+test('works in worker threads; a worker that exits without close() leaves no replica threads', async () => {
+  const { Worker } = require('node:worker_threads')
+  const before = replicaThreads()
+  const code = `
+    const { parentPort } = require('node:worker_threads')
+    const { Slayer } = require(${JSON.stringify(require('node:path').join(__dirname, '..'))})
+    const s = new Slayer({ slots: 64, spin: 'hybrid' })
+    s.writeF64(3, 2.5)
+    parentPort.postMessage([s.readF64(3), String(s.readU64(3)), s.info().running])
+    // no close(): the worker's teardown must release the slab and join its threads
+  `
+  const w = new Worker(code, { eval: true })
+  const msg = await new Promise((resolve, reject) => {
+    w.once('message', resolve)
+    w.once('error', reject)
+  })
+  assert.deepEqual(msg, [2.5, String(0x4004000000000000n), true])
+  await new Promise((resolve) => w.once('exit', resolve))
+  for (let k = 0; k < 50 && replicaThreads() > before; k++) await new Promise((r) => setTimeout(r, 20))
+  assert.equal(replicaThreads(), before)
+})
