@@ -14,7 +14,7 @@ const TSC = path.join(ROOT, 'node_modules', '.bin', 'tsc')
 const TSCONFIG = path.join(ROOT, 'examples', 'tsconfig.json')
 const ROUTER = path.join(ROOT, 'examples', 'dist', 'order-router.js')
 const STRATEGIES = ['hedge', 'direct', 'steer']
-const REASONS = ['unknown-symbol', 'unknown-account', 'qty-limit', 'price-band', 'notional-limit', 'position-limit']
+const REASONS = ['unknown-symbol', 'unknown-account', 'qty-limit', 'price-band', 'notional-limit', 'position-limit', 'bad-quote']
 
 function runRouter(args) {
   return spawnSync(process.execPath, [ROUTER, ...args], { encoding: 'utf8', timeout: 20_000 })
