@@ -5,18 +5,24 @@
 // and then routed to the venue with the better price, or rejected with a reason. The time of each
 // decision is measured with process.hrtime.bigint() and reported as percentiles, and the same
 // order stream is run once per read strategy ('hedge', 'direct', 'steer') so the numbers sit side
-// by side. Every strategy must make exactly the same decisions; only the time may differ.
+// by side. With the inline feed every strategy must make exactly the same decisions; only the
+// time may differ.
 //
 // Orders come from a seeded generator (default: bursts of back-to-back orders, then a steady
 // trickle that yields to the event loop between orders) or, with --mode http, from
 // `POST /order` on 127.0.0.1 (loopback only, bounded body size and connection count).
 //
+// Prices come from a seeded feed: applied by the router itself between orders (--feed inline, the
+// default), or, with --feed process, written by a child process (this same file, --role feed) into
+// a named shared slab that the router creates, reads and removes (see "--feed process" below).
+//
 //   npm run example:router -- --orders 20000 --strategies hedge,direct,steer
 //   npm run example:router -- --mode http --port 8080 --max-orders 1000
+//   npm run example:router -- --feed process --strategies hedge,direct
 //
-// This file owns the router and its slab; it never reads or writes the slab from anywhere but the
-// main thread, so a check and the position update that follows it cannot interleave with another
-// order.
+// The router reads and writes the slab from its main thread only, so a check and the position
+// update that follows it cannot interleave with another order. With --feed process the feed
+// process writes the prices (and only the prices) concurrently.
 //
 // Slot layout (one slab, 64-bit slots; "f64" slots use readF64/writeF64, "u64" slots BigInt):
 //
