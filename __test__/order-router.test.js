@@ -1,20 +1,24 @@
 'use strict'
 // examples/order-router.ts type-checks against the published typings, compiles, and runs end to
 // end: generator mode (the JSON summary adds up, every strategy makes the same decisions) and HTTP
-// mode on 127.0.0.1 (routed, rejected with a reason, 400 on a malformed body, bounded shutdown).
+// mode on 127.0.0.1 (routed, rejected with a reason, 400 on a malformed body, bounded shutdown),
+// and --feed process (prices streamed by a child process into a named shared slab; the segment and
+// the child are gone afterwards, also after SIGTERM).
 // Asserts shapes and decisions, never speed. Replica threads use 'hybrid' (the example's default).
 
-const { test, before } = require('node:test')
+const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const { spawn, spawnSync } = require('node:child_process')
+const fs = require('node:fs')
 const path = require('node:path')
+const { Slayer } = require('..')
 
 const ROOT = path.join(__dirname, '..')
 const TSC = path.join(ROOT, 'node_modules', '.bin', 'tsc')
 const TSCONFIG = path.join(ROOT, 'examples', 'tsconfig.json')
 const ROUTER = path.join(ROOT, 'examples', 'dist', 'order-router.js')
 const STRATEGIES = ['hedge', 'direct', 'steer']
-const REASONS = ['unknown-symbol', 'unknown-account', 'qty-limit', 'price-band', 'notional-limit', 'position-limit']
+const REASONS = ['unknown-symbol', 'unknown-account', 'qty-limit', 'price-band', 'notional-limit', 'position-limit', 'bad-quote']
 
 function runRouter(args) {
   return spawnSync(process.execPath, [ROUTER, ...args], { encoding: 'utf8', timeout: 20_000 })
@@ -204,4 +208,141 @@ test('HTTP mode: POST /shutdown stops the server and prints the summary', async 
   assert.equal(s.orders, 1)
   assert.equal(s.strategies[0].strategy, 'direct')
   assert.equal(s.strategies[0].routed, 1)
+})
+
+// ---- --feed process ---------------------------------------------------------------------------
+
+// Segments the router under test named; removed after the file in case an assertion failed first.
+const routerSegments = new Set()
+after(() => {
+  for (const name of routerSegments) Slayer.unlink(name)
+})
+
+// Processes whose command line mentions the segment (the feed is spawned with --slab NAME).
+function processesUsing(name) {
+  const found = []
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let cmd
+    try {
+      cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+    } catch {
+      continue // gone meanwhile
+    }
+    if (cmd.split('\0').includes(name)) found.push(Number(pid))
+  }
+  return found
+}
+
+function isAlive(pid) {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    assert.equal(e.code, 'ESRCH')
+    return false
+  }
+}
+
+function assertSegmentGone(name, file) {
+  assert.equal(fs.existsSync(file), false, `${file} was removed`)
+  assert.throws(() => Slayer.open(name, { waitMs: 0 }), (e) => e.code === 'ERR_ULTRASLAYER_SHM_MISSING')
+  assert.deepEqual(processesUsing(name), [], 'no process has the segment on its command line')
+}
+
+test('--feed process: a child process streams prices into a shared slab; the JSON adds up; segment and child are gone after', () => {
+  const orders = 2000
+  const r = runRouter(['--feed', 'process', '--orders', String(orders), '--spin', 'hybrid', '--json'])
+  assert.equal(r.status, 0, r.stderr)
+  const s = JSON.parse(r.stdout)
+  const f = s.feed
+  routerSegments.add(f.segment.name)
+  assert.equal(s.mode, 'generator')
+  assert.deepEqual(s.strategies.map((x) => x.strategy), ['hedge', 'direct'], 'the default strategies in this mode')
+
+  // The feed was another process: the pid it wrote into the slab is not the router's.
+  assert.equal(f.mode, 'process')
+  assert.equal(f.routerPid, r.pid)
+  assert.ok(Number.isInteger(f.pid) && f.pid > 0)
+  assert.notEqual(f.pid, r.pid)
+  assert.equal(f.separateProcess, true)
+  assert.ok(f.ticksWritten > 0, 'the feed wrote ticks')
+  assert.equal(f.reportedTicks, f.ticksWritten, 'the feed\'s own count matches its counter in the slab')
+  assert.equal(f.stoppedBy, 'stdin closed')
+  assert.equal(f.exitCode, 0)
+  assert.equal(f.exitSignal, null)
+  assert.match(f.segment.name, new RegExp(`^router-${r.pid}-[0-9a-f]{8}$`))
+  assert.equal(f.unlinked, true)
+
+  for (const x of s.strategies) {
+    assert.equal(x.orders, orders)
+    assertTalliesAddUp(x)
+    assertPercentilesOrdered(x.latencyNs, x.strategy)
+    assert.ok(x.routed > 0 && x.rejected > 0, `${x.strategy}: the stream has both outcomes`)
+    assert.equal(x.quotes.violations, 0, `${x.strategy}: a quote read from the shared slab was invalid: ${x.quotes.firstViolation}`)
+    assert.equal(x.quotes.firstViolation, null)
+    assert.equal(x.rejects['bad-quote'], x.quotes.unavailable, 'only a quote that could not be had rejects an order as bad-quote')
+    assert.ok(x.quotes.snapshots > 0)
+    assert.ok(Number.isInteger(x.feedTicks) && x.feedTicks >= 0)
+  }
+  // Prices move asynchronously, so decisions are not compared across strategies.
+  assert.equal(s.sameDecisions, null)
+  const [hedge, direct] = s.strategies
+  assert.ok(hedge.reads.hedged + hedge.reads.directWhileParked + hedge.reads.directAfterTimeout > 0)
+  assert.ok(direct.reads.direct > 0)
+  assert.equal(direct.reads.hedged, 0)
+
+  assertSegmentGone(f.segment.name, f.segment.path)
+  assert.equal(isAlive(f.pid), false, `the feed process ${f.pid} is gone`)
+})
+
+test('--feed process: the table says the feed was a separate process and that no quote was invalid', () => {
+  const r = runRouter(['--feed', 'process', '--orders', '300', '--strategies', 'direct'])
+  assert.equal(r.status, 0, r.stderr)
+  assert.match(r.stdout, /^machine: .*; shared slab: \d+ slots, \d+ replicas, (shm|hugetlbfs) \(\S+\)$/m)
+  assert.match(r.stdout, /^feed: a separate process \(pid (\d+); router pid (\d+)\) wrote \d+ ticks .* segment unlinked$/m)
+  assert.match(r.stdout, /^  price violations\s+0$/m)
+  assert.match(r.stdout, /0 violations/)
+  const name = /into (router-\d+-[0-9a-f]{8})/.exec(r.stdout)[1]
+  routerSegments.add(name)
+  assertSegmentGone(name, `/dev/shm/ultraslayer.${name}`)
+})
+
+test('--feed process with steer is a usage error', () => {
+  for (const strategies of ['steer', 'hedge,steer']) {
+    const r = runRouter(['--feed', 'process', '--strategies', strategies])
+    assert.equal(r.status, 2, r.stderr)
+    assert.match(r.stderr, /--feed process .*not steering: use --strategies hedge,direct/)
+    assert.match(r.stderr, /usage: order-router/)
+  }
+  for (const args of [['--feed', 'thread'], ['--slab', 'x'], ['--role', 'feed']]) {
+    const r = runRouter(args)
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`)
+    assert.match(r.stderr, /usage: order-router/)
+  }
+})
+
+test('--feed process: SIGTERM mid-run stops the feed and removes the segment', async () => {
+  const child = spawn(process.execPath, [ROUTER, '--feed', 'process', '--orders', '10000000', '--strategies', 'direct'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stderr = ''
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })))
+  const killer = setTimeout(() => child.kill('SIGKILL'), 15_000)
+  const started = new Promise((resolve, reject) => {
+    child.stderr.setEncoding('utf8').on('data', (c) => {
+      stderr += c
+      const m = /feed process pid (\d+) is writing prices into shared slab (\S+) \((\S+)\)/.exec(stderr)
+      if (m && /running \d+ orders/.test(stderr)) resolve({ feedPid: Number(m[1]), name: m[2], file: m[3] })
+    })
+    exited.then(({ code }) => reject(new Error(`router exited (${code}) before running:\n${stderr}`)))
+  })
+  const { feedPid, name, file } = await started
+  routerSegments.add(name)
+  assert.ok(fs.existsSync(file), 'the segment exists while the router runs')
+  assert.ok(isAlive(feedPid), 'the feed runs while the router runs')
+  child.kill('SIGTERM')
+  const { code } = await exited
+  clearTimeout(killer)
+  assert.equal(code, 143, stderr)
+  assert.match(stderr, /interrupted by SIGTERM; the feed process was stopped and the shared slab removed/)
+  assertSegmentGone(name, file)
+  assert.equal(isAlive(feedPid), false, `the feed process ${feedPid} is gone`)
 })

@@ -5,18 +5,24 @@
 // and then routed to the venue with the better price, or rejected with a reason. The time of each
 // decision is measured with process.hrtime.bigint() and reported as percentiles, and the same
 // order stream is run once per read strategy ('hedge', 'direct', 'steer') so the numbers sit side
-// by side. Every strategy must make exactly the same decisions; only the time may differ.
+// by side. With the inline feed every strategy must make exactly the same decisions; only the
+// time may differ.
 //
 // Orders come from a seeded generator (default: bursts of back-to-back orders, then a steady
 // trickle that yields to the event loop between orders) or, with --mode http, from
 // `POST /order` on 127.0.0.1 (loopback only, bounded body size and connection count).
 //
+// Prices come from a seeded feed: applied by the router itself between orders (--feed inline, the
+// default), or, with --feed process, written by a child process (this same file, --role feed) into
+// a named shared slab that the router creates, reads and removes (see "--feed process" below).
+//
 //   npm run example:router -- --orders 20000 --strategies hedge,direct,steer
 //   npm run example:router -- --mode http --port 8080 --max-orders 1000
+//   npm run example:router -- --feed process --strategies hedge,direct
 //
-// This file owns the router and its slab; it never reads or writes the slab from anywhere but the
-// main thread, so a check and the position update that follows it cannot interleave with another
-// order.
+// The router reads and writes the slab from its main thread only, so a check and the position
+// update that follows it cannot interleave with another order. With --feed process the feed
+// process writes the prices (and only the prices) concurrently.
 //
 // Slot layout (one slab, 64-bit slots; "f64" slots use readF64/writeF64, "u64" slots BigInt):
 //
@@ -35,13 +41,32 @@
 //     +8+k   position in symbol k        u64   (a signed 64-bit integer, two's complement)
 //   globals at slot 128
 //     128    next order id               u64
+//
+// With --feed process the slab is a named shared segment (Slayer.create) and has a feed block too:
+//
+//   feed block at slot 136 (--feed process only)
+//     136+k  quote version of symbol k   u64   (odd while the feed is rewriting that symbol's quotes)
+//     144    ticks written by the feed   u64
+//     145    pid of the feed process     u64
+//     146    feed state                  u64   (0 not started, 1 streaming, 2 stopped)
+//
+// ultraslayer makes each slot atomic on its own (a whole 8-byte value, never torn), and nothing
+// more: a reader can see a new bid next to an old ask. So the feed versions every quote update
+// (version odd, five prices, version even: a sequence lock) and the router keeps a snapshot only
+// when it read the same even version before and after the prices. That relies on the slab's
+// stores being Release (they are) and on the reader's loads not being reordered with each other,
+// which x86-64 guarantees; the router validates every snapshot anyway (finite, > 0, bid <= ask)
+// and counts violations.
 
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import * as http from 'node:http'
 import * as os from 'node:os'
 import { parseArgs } from 'node:util'
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import { Slayer } from 'ultraslayer'
-import type { SlayerInfo, SlayerOptions, SlayerStats } from 'ultraslayer'
+import type { SharedSegmentInfo, SlayerInfo, SlayerOptions, SlayerStats } from 'ultraslayer'
 
 // ---------------------------------------------------------------------------------------------
 // Layout
@@ -70,7 +95,17 @@ const GLOBAL_BASE = ACCOUNT_BASE + ACCOUNTS * ACCOUNT_BLOCK
 const NEXT_ORDER_ID = 0
 const SLOT_COUNT = GLOBAL_BASE + 8
 
+// The feed block of a shared slab (--feed process).
+const FEED_BASE = SLOT_COUNT
+const FEED_TICKS = FEED_BASE + SYMBOLS.length
+const FEED_PID = FEED_TICKS + 1
+const FEED_STATE = FEED_TICKS + 2
+const SHARED_SLOT_COUNT = FEED_BASE + 16
+const FEED_STREAMING = 1n
+const FEED_STOPPED = 2n
+
 const symbolSlot = (k: number, field: number): number => k * SYMBOL_BLOCK + field
+const versionSlot = (k: number): number => FEED_BASE + k
 const accountSlot = (a: number, field: number): number => ACCOUNT_BASE + a * ACCOUNT_BLOCK + field
 const positionSlot = (a: number, k: number): number => accountSlot(a, POSITION_0 + k)
 
@@ -85,7 +120,8 @@ type Spin = NonNullable<SlayerOptions['spin']>
 const STRATEGIES: readonly Strategy[] = ['hedge', 'direct', 'steer']
 const SPINS: readonly Spin[] = ['busy', 'hybrid', 'sleep']
 const VENUES: readonly Venue[] = ['alpha', 'beta']
-const REJECT_REASONS = ['unknown-symbol', 'unknown-account', 'qty-limit', 'price-band', 'notional-limit', 'position-limit'] as const
+// 'bad-quote' is last so that the digests of the other reasons keep their codes.
+const REJECT_REASONS = ['unknown-symbol', 'unknown-account', 'qty-limit', 'price-band', 'notional-limit', 'position-limit', 'bad-quote'] as const
 type RejectReason = (typeof REJECT_REASONS)[number]
 
 interface Order {
@@ -115,52 +151,185 @@ function describeReject(d: Extract<Decision, { kind: 'rejected' }>): string {
       return `notional ${(d.value / 100).toFixed(2)} exceeds the max ${(d.limit / 100).toFixed(2)}`
     case 'position-limit':
       return `position would be ${d.value} shares; the limit is ${d.limit}`
+    case 'bad-quote':
+      return 'no valid, consistent quote for the symbol (see quotes.violations and quotes.unavailable)'
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Quotes: how they are written (versioned or not) and how a reader checks what it read.
+
+/**
+ * Writes a symbol's five prices. Versioned (a shared slab with a feed process): version odd, the
+ * prices, version even, so that a reader can tell an update it caught half-way.
+ */
+class QuoteWriter {
+  readonly #slab: Slayer
+  readonly #versions: bigint[] | null
+  constructor(slab: Slayer, versioned: boolean) {
+    this.#slab = slab
+    this.#versions = versioned ? SYMBOLS.map((_, k) => slab.readU64(versionSlot(k))) : null
+  }
+  write(t: Tick): void {
+    const s = this.#slab
+    const k = t.symbol
+    const v = this.#versions
+    if (v !== null) {
+      v[k] = (v[k] + 1n) | 1n // odd: an update is under way
+      s.writeU64(versionSlot(k), v[k])
+    }
+    s.writeF64(symbolSlot(k, BID_ALPHA), t.bidAlpha)
+    s.writeF64(symbolSlot(k, ASK_ALPHA), t.askAlpha)
+    s.writeF64(symbolSlot(k, BID_BETA), t.bidBeta)
+    s.writeF64(symbolSlot(k, ASK_BETA), t.askBeta)
+    s.writeF64(symbolSlot(k, LAST), t.last)
+    if (v !== null) {
+      v[k] += 1n // even: the update is complete
+      s.writeU64(versionSlot(k), v[k])
+    }
+  }
+}
+
+/** What the router's quote reads found (since the slab was opened, warm-up included). */
+interface QuoteChecks {
+  /** Quotes read (one per order that got as far as the price band check). */
+  snapshots: number
+  /** Re-reads because the feed was in the middle of updating that symbol (versioned reads only). */
+  retries: number
+  /** Snapshots with a price that is not finite, not > 0, or a bid above its venue's ask. Expected 0. */
+  violations: number
+  /** Times no consistent snapshot could be had within QUOTE_WAIT_NS (the order is rejected). */
+  unavailable: number
+  /** The first violation, in words. */
+  firstViolation: string | null
+}
+
+/** How long a versioned read keeps retrying while the feed is mid-update (it may be descheduled). */
+const QUOTE_WAIT_NS = 50_000_000n
 
 // ---------------------------------------------------------------------------------------------
 // The router: checks an order against the slab, routes it, and books the routed order.
 
 class OrderRouter {
   readonly #slab: Slayer
+  readonly #writer: QuoteWriter
+  readonly #versioned: boolean
   readonly #symbolIndex = new Map<string, number>(SYMBOLS.map((s, k) => [s, k]))
+  // The last snapshot read: bid alpha, ask alpha, bid beta, ask beta, last.
+  readonly #quote = new Float64Array(5)
+  // The last valid last-trade price seen per symbol (what a client pricing off market data sees).
+  readonly #lastSeen = OPENING_PRICES.slice()
+  readonly checks: QuoteChecks = { snapshots: 0, retries: 0, violations: 0, unavailable: 0, firstViolation: null }
 
-  constructor(slab: Slayer) {
-    if (slab.slots < SLOT_COUNT) throw new RangeError(`the router needs a slab of at least ${SLOT_COUNT} slots, got ${slab.slots}`)
+  /** `versioned`: the prices are written by another process with QuoteWriter's versioning. */
+  constructor(slab: Slayer, versioned: boolean) {
+    const need = versioned ? SHARED_SLOT_COUNT : SLOT_COUNT
+    if (slab.slots < need) throw new RangeError(`the router needs a slab of at least ${need} slots, got ${slab.slots}`)
     this.#slab = slab
+    this.#versioned = versioned
+    this.#writer = new QuoteWriter(slab, versioned)
   }
 
   /** Writes opening quotes, limits and flat positions: the state every run starts from. */
   reset(): void {
+    SYMBOLS.forEach((_, k) => this.applyTick(openingTick(k)))
+    this.resetLimits()
+    this.resetBook()
+  }
+
+  /** Writes the static data: price bands, order limits and position limits. */
+  resetLimits(): void {
     const s = this.#slab
     SYMBOLS.forEach((_, k) => {
-      this.applyTick(openingTick(k))
       s.writeU64(symbolSlot(k, BAND_BPS), 150n)
       s.writeU64(symbolSlot(k, MAX_QTY), 5_000n)
       s.writeU64(symbolSlot(k, MAX_NOTIONAL_CENTS), 25_000_000n) // 250,000.00
     })
-    ACCOUNT_POSITION_LIMITS.forEach((limit, a) => {
-      s.writeU64(accountSlot(a, POSITION_LIMIT), limit)
-      SYMBOLS.forEach((_, k) => s.writeU64(positionSlot(a, k), 0n))
-    })
+    ACCOUNT_POSITION_LIMITS.forEach((limit, a) => s.writeU64(accountSlot(a, POSITION_LIMIT), limit))
+  }
+
+  /** Flat positions and order ids from 1. */
+  resetBook(): void {
+    const s = this.#slab
+    ACCOUNT_POSITION_LIMITS.forEach((_, a) => SYMBOLS.forEach((_, k) => s.writeU64(positionSlot(a, k), 0n)))
     s.writeU64(GLOBAL_BASE + NEXT_ORDER_ID, 1n)
   }
 
   /** Stores one symbol's new quotes and last price. */
   applyTick(t: Tick): void {
+    this.#writer.write(t)
+  }
+
+  /** The last valid last-trade price this router read for symbol k (the opening price at first). */
+  lastSeen(k: number): number {
+    return this.#lastSeen[k]
+  }
+
+  /**
+   * Reads symbol k's five prices into #quote and checks them as any reader must: finite, > 0, and
+   * bid <= ask at each venue. Versioned, it retries until the version is even and unchanged across
+   * the five reads. Returns false (and counts why) when there is no valid snapshot.
+   */
+  #readQuote(k: number): boolean {
     const s = this.#slab
-    const k = t.symbol
-    s.writeF64(symbolSlot(k, BID_ALPHA), t.bidAlpha)
-    s.writeF64(symbolSlot(k, ASK_ALPHA), t.askAlpha)
-    s.writeF64(symbolSlot(k, BID_BETA), t.bidBeta)
-    s.writeF64(symbolSlot(k, ASK_BETA), t.askBeta)
-    s.writeF64(symbolSlot(k, LAST), t.last)
+    const q = this.#quote
+    this.checks.snapshots++
+    if (!this.#versioned) {
+      this.#readPrices(k)
+      return this.#validQuote(k)
+    }
+    let deadline = 0n
+    for (;;) {
+      const v1 = s.readU64(versionSlot(k))
+      if ((v1 & 1n) === 0n) {
+        this.#readPrices(k)
+        if (s.readU64(versionSlot(k)) === v1) break
+      }
+      this.checks.retries++
+      const now = process.hrtime.bigint()
+      if (deadline === 0n) deadline = now + QUOTE_WAIT_NS
+      else if (now > deadline) {
+        this.checks.unavailable++
+        q.fill(Number.NaN)
+        return false
+      }
+    }
+    return this.#validQuote(k)
+  }
+
+  #readPrices(k: number): void {
+    const s = this.#slab
+    const q = this.#quote
+    q[0] = s.readF64(symbolSlot(k, BID_ALPHA))
+    q[1] = s.readF64(symbolSlot(k, ASK_ALPHA))
+    q[2] = s.readF64(symbolSlot(k, BID_BETA))
+    q[3] = s.readF64(symbolSlot(k, ASK_BETA))
+    q[4] = s.readF64(symbolSlot(k, LAST))
+  }
+
+  #validQuote(k: number): boolean {
+    const q = this.#quote
+    let problem: string | null = null
+    for (let i = 0; i < q.length; i++) {
+      if (!(Number.isFinite(q[i]) && q[i] > 0)) problem = `price ${i} of ${SYMBOLS[k]} is ${q[i]}`
+    }
+    if (problem === null && q[0] > q[1]) problem = `${SYMBOLS[k]} alpha bid ${q[0]} > ask ${q[1]}`
+    if (problem === null && q[2] > q[3]) problem = `${SYMBOLS[k]} beta bid ${q[2]} > ask ${q[3]}`
+    if (problem === null) {
+      this.#lastSeen[k] = q[4]
+      return true
+    }
+    this.checks.violations++
+    this.checks.firstViolation ??= problem
+    return false
   }
 
   /**
    * The decision: reads only, no state changes; this is what the latency numbers measure. Each
    * check reads just the slots it needs, one at a time: single-slot reads take the binding's fast
    * path, while a readMany* call costs more than it saves for a handful of slots (see README.md).
+   * The five prices are read together, as one snapshot, so that every check and the venue choice
+   * see the same quote even while another process updates it.
    */
   decide(o: Order): Decision {
     const k = this.#symbolIndex.get(o.symbol)
@@ -170,7 +339,9 @@ class OrderRouter {
 
     const maxQty = Number(s.readU64(symbolSlot(k, MAX_QTY)))
     if (o.qty > maxQty) return { kind: 'rejected', reason: 'qty-limit', value: o.qty, limit: maxQty }
-    const last = s.readF64(symbolSlot(k, LAST))
+    if (!this.#readQuote(k)) return { kind: 'rejected', reason: 'bad-quote', value: 0, limit: 0 }
+    const q = this.#quote
+    const last = q[4]
     const bandBps = Number(s.readU64(symbolSlot(k, BAND_BPS)))
     const offBps = (Math.abs(o.price - last) * 10_000) / last
     if (offBps > bandBps) return { kind: 'rejected', reason: 'price-band', value: offBps, limit: bandBps }
@@ -183,10 +354,10 @@ class OrderRouter {
     const after = position + (o.side === 'buy' ? o.qty : -o.qty)
     if (Math.abs(after) > positionLimit) return { kind: 'rejected', reason: 'position-limit', value: after, limit: positionLimit }
 
-    const bidAlpha = s.readF64(symbolSlot(k, BID_ALPHA))
-    const askAlpha = s.readF64(symbolSlot(k, ASK_ALPHA))
-    const bidBeta = s.readF64(symbolSlot(k, BID_BETA))
-    const askBeta = s.readF64(symbolSlot(k, ASK_BETA))
+    const bidAlpha = q[0]
+    const askAlpha = q[1]
+    const bidBeta = q[2]
+    const askBeta = q[3]
     // Marketable orders go where they fill at the better price; resting orders join the venue
     // quoting the better price on their own side.
     if (o.side === 'buy') {
@@ -292,10 +463,11 @@ class PriceFeed {
 /** Orders as a busy client would send them, with a few that must be rejected mixed in. */
 class OrderGenerator {
   readonly #rng: Rng
-  readonly #feed: PriceFeed
-  constructor(seed: number, feed: PriceFeed) {
+  readonly #mid: (k: number) => number
+  /** `mid(k)`: the mid price the client sees for symbol k (the inline feed's, or the last price the router read). */
+  constructor(seed: number, mid: (k: number) => number) {
     this.#rng = new Rng(seed)
-    this.#feed = feed
+    this.#mid = mid
   }
   next(): Order {
     const r = this.#rng
@@ -305,7 +477,7 @@ class OrderGenerator {
     let account = r.int(ACCOUNTS)
     let qty = 100 * (1 + r.int(20))
     // The client prices off a slightly stale mid: near the touch, sometimes through it.
-    let price = cents(this.#feed.mid(k) * (1 + (side === 'buy' ? 1 : -1) * (r.next() - 0.6) * 0.004))
+    let price = cents(this.#mid(k) * (1 + (side === 'buy' ? 1 : -1) * (r.next() - 0.6) * 0.004))
     const oddity = r.next()
     if (oddity < 0.01) qty = 10_000 + 100 * r.int(400) // fat-fingered size
     else if (oddity < 0.02) price = cents(price * (r.chance(0.5) ? 1.06 : 0.94)) // fat-fingered price
@@ -409,8 +581,41 @@ interface StrategyReport {
   reads: ReadCounts
   /** Strategy 'steer': the tracker's state and whether the copies stall apart (if not, no gain). */
   steer: { state: string; copiesApart: boolean } | null
+  /** What the quote reads found; violations must be 0. */
+  quotes: QuoteChecks
+  /** --feed process: ticks the feed process wrote while this strategy's orders ran; else null. */
+  feedTicks: number | null
   digest: string
 }
+
+/** Where the prices came from. */
+type FeedSummary =
+  | {
+      mode: 'inline'
+      /** The router applied the ticks itself, on its own thread, between orders. */
+      pid: number
+    }
+  | {
+      mode: 'process'
+      /** The feed process's pid, as it wrote it into the slab itself. */
+      pid: number
+      routerPid: number
+      /** True when the pid in the slab is the spawned child's and not the router's. */
+      separateProcess: boolean
+      /** Ticks (one symbol's five prices) the feed wrote, from its counter in the slab. */
+      ticksWritten: number
+      /** What the feed said when it stopped (null when it said nothing). */
+      reportedTicks: number | null
+      stoppedBy: string | null
+      exitCode: number | null
+      exitSignal: string | null
+      /** Nominal rate: ticksPerInterval every intervalMs. */
+      intervalMs: number
+      ticksPerInterval: number
+      segment: { name: string; path: string; backing: SharedSegmentInfo['backing']; slots: number }
+      /** Slayer.unlink(name) removed the segment after the run. */
+      unlinked: boolean
+    }
 
 interface MachineReport {
   cpuModel: string
@@ -430,8 +635,10 @@ interface RunSummary {
   symbols: number
   accounts: number
   machine: MachineReport
+  feed: FeedSummary
   strategies: StrategyReport[]
-  sameDecisions: boolean
+  /** Equal decision digests; null when not applicable (--feed process: prices move asynchronously). */
+  sameDecisions: boolean | null
 }
 
 function readCounts(st: SlayerStats): ReadCounts {
@@ -455,7 +662,7 @@ function slabOptions(strategy: Strategy, spin: Spin): SlayerOptions {
   return strategy === 'hedge' ? { slots: SLOT_COUNT, strategy, spin } : { slots: SLOT_COUNT, strategy }
 }
 
-function report(strategy: Strategy, spin: Spin, slab: Slayer, tally: Tally, latency: LatencyRecorder): StrategyReport {
+function report(strategy: Strategy, spin: Spin, slab: Slayer, router: OrderRouter, tally: Tally, latency: LatencyRecorder, feedTicks: number | null): StrategyReport {
   const info = slab.info()
   const st = slab.stats()
   return {
@@ -473,6 +680,8 @@ function report(strategy: Strategy, spin: Spin, slab: Slayer, tally: Tally, late
     latencyNs: latency.percentiles(),
     reads: readCounts(st),
     steer: st.steer ? { state: st.steer.state, copiesApart: st.steer.copiesApart } : null,
+    quotes: { ...router.checks },
+    feedTicks,
     digest: tally.digest,
   }
 }
@@ -494,36 +703,312 @@ const BURST = 256 // orders back to back
 const STEADY = 64 // orders with a trip through the event loop before each
 const ORDERS_PER_TICK = 4
 
-/** Warms the JIT on this slab with a stream of its own, then leaves a clean book and counters. */
-function warmUp(router: OrderRouter, slab: Slayer, seed: number): void {
-  router.reset()
-  const feed = new PriceFeed(seed + 1)
-  const gen = new OrderGenerator(seed + 1, feed)
+/**
+ * Warms the JIT on this slab with a stream of its own, then leaves a clean book and counters. With
+ * the inline feed it applies its own ticks and resets the prices afterwards; with a feed process
+ * the prices are the feed's alone, so it only decides against them and resets the book.
+ */
+function warmUp(router: OrderRouter, slab: Slayer, seed: number, prices: PriceSource): void {
+  if (prices.kind === 'inline') router.reset()
+  const feed = prices.kind === 'inline' ? new PriceFeed(seed + 1) : null
+  const gen = new OrderGenerator(seed + 1, feed !== null ? (k) => feed.mid(k) : (k) => router.lastSeen(k))
   for (let i = 0; i < 2_000; i++) {
-    if (i % ORDERS_PER_TICK === 0) router.applyTick(feed.next())
+    if (feed !== null && i % ORDERS_PER_TICK === 0) router.applyTick(feed.next())
     router.decide(gen.next())
   }
-  router.reset()
+  if (prices.kind === 'inline') router.reset()
+  else router.resetBook()
   slab.resetStats()
 }
 
-async function runGenerated(strategy: Strategy, orders: number, seed: number, spin: Spin): Promise<{ report: StrategyReport; info: SlayerInfo }> {
-  const slab = new Slayer(slabOptions(strategy, spin))
-  try {
-    const router = new OrderRouter(slab)
-    warmUp(router, slab, seed)
+/** Where a strategy's slab and its prices come from. */
+type PriceSource =
+  | { kind: 'inline' }
+  | { kind: 'process'; feed: SharedFeed }
 
-    const feed = new PriceFeed(seed)
-    const gen = new OrderGenerator(seed, feed)
+/** A slab for one strategy: a private one, or this process's own view of the shared segment. */
+function openSlab(strategy: Strategy, spin: Spin, prices: PriceSource): Slayer {
+  if (prices.kind === 'inline') return new Slayer(slabOptions(strategy, spin))
+  // Slayer.open offers replica threads (hedge) or none (direct reads); there is no steering.
+  return Slayer.open(prices.feed.name, { slots: SHARED_SLOT_COUNT, start: strategy === 'hedge', spin })
+}
+
+const feedTicksIn = (slab: Slayer): number => Number(slab.readU64(FEED_TICKS))
+
+async function runGenerated(strategy: Strategy, orders: number, seed: number, spin: Spin, prices: PriceSource): Promise<{ report: StrategyReport; info: SlayerInfo }> {
+  const slab = openSlab(strategy, spin, prices)
+  try {
+    const router = new OrderRouter(slab, prices.kind === 'process')
+    warmUp(router, slab, seed, prices)
+
+    const feed = prices.kind === 'inline' ? new PriceFeed(seed) : null
+    const gen = new OrderGenerator(seed, feed !== null ? (k) => feed.mid(k) : (k) => router.lastSeen(k))
     const tally = new Tally()
     const latency = new LatencyRecorder(orders)
+    const ticksBefore = feed === null ? feedTicksIn(slab) : 0
     for (let i = 0; i < orders; i++) {
       const phase = i % (BURST + STEADY)
-      if (phase >= BURST) await yieldToEventLoop()
-      if (i % ORDERS_PER_TICK === 0) router.applyTick(feed.next())
+      if (phase >= BURST) {
+        await yieldToEventLoop()
+        if (prices.kind === 'process') prices.feed.throwIfInterrupted()
+      }
+      if (feed !== null && i % ORDERS_PER_TICK === 0) router.applyTick(feed.next())
       handle(router, gen.next(), tally, latency)
     }
-    return { report: report(strategy, spin, slab, tally, latency), info: slab.info() }
+    const feedTicks = feed === null ? feedTicksIn(slab) - ticksBefore : null
+    return { report: report(strategy, spin, slab, router, tally, latency, feedTicks), info: slab.info() }
+  } finally {
+    slab.close()
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// --feed process: the price feed in a child process, writing into a named shared slab.
+//
+// The router creates the segment (a unique name), writes the limits and opening quotes, then
+// spawns this same file with --role feed. The feed opens the segment, writes one round of ticks,
+// its pid and "streaming", says "ready" on stdout, and then writes FEED_TICKS_PER_INTERVAL ticks
+// every FEED_INTERVAL_MS until its stdin closes (the router ends it, or the router died), SIGTERM,
+// SIGINT or --max-ticks. It then marks the feed stopped, closes the slab and prints one JSON line.
+// The router stops the feed (stdin, then SIGTERM, then SIGKILL), closes its handle and unlinks the
+// segment in a finally block, on SIGINT/SIGTERM too; a process 'exit' hook is the last resort.
+
+const FEED_INTERVAL_MS = 2
+const FEED_TICKS_PER_INTERVAL = SYMBOLS.length
+const FEED_READY_TIMEOUT_MS = 10_000
+const FEED_STOP_GRACE_MS = 2_000
+
+class Interrupted extends Error {
+  constructor(readonly signal: NodeJS.Signals) {
+    super(`interrupted by ${signal}`)
+  }
+}
+
+/** The child's last words: one JSON line on its stdout. */
+interface FeedExitReport {
+  role: 'feed'
+  pid: number
+  ticks: number
+  stoppedBy: string
+}
+
+function isFeedExitReport(x: unknown): x is FeedExitReport {
+  if (x === null || typeof x !== 'object') return false
+  const r = x as Record<string, unknown>
+  return r.role === 'feed' && typeof r.pid === 'number' && typeof r.ticks === 'number' && typeof r.stoppedBy === 'string'
+}
+
+/** A shared segment with a feed process writing into it. Use through withSharedFeed. */
+class SharedFeed {
+  readonly name: string
+  readonly #owner: Slayer
+  #child: ChildProcess | null = null
+  #exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | null = null
+  #stdout = ''
+  #interrupted: NodeJS.Signals | null = null
+  #onInterrupt: (() => void) | null = null
+
+  constructor(name: string, owner: Slayer) {
+    this.name = name
+    this.#owner = owner
+  }
+
+  get segment(): SharedSegmentInfo {
+    const shared = this.#owner.info().shared
+    if (shared === undefined || shared === null) throw new Error('the owner slab is not a shared slab')
+    return shared
+  }
+
+  get childPid(): number | null {
+    return this.#child?.pid ?? null
+  }
+
+  /** The pid the feed wrote into the slab (0 until it has). */
+  get feedPid(): number {
+    return Number(this.#owner.readU64(FEED_PID))
+  }
+
+  get ticksWritten(): number {
+    return feedTicksIn(this.#owner)
+  }
+
+  interrupt(signal: NodeJS.Signals): void {
+    this.#interrupted ??= signal
+    this.#onInterrupt?.()
+  }
+
+  throwIfInterrupted(): void {
+    if (this.#interrupted !== null) throw new Interrupted(this.#interrupted)
+  }
+
+  get running(): boolean {
+    const c = this.#child
+    return c !== null && c.exitCode === null && c.signalCode === null
+  }
+
+  /** Spawns the feed and waits until it has written a first round of ticks and said "ready". */
+  async start(seed: number, maxTicks: number | null): Promise<void> {
+    const args = [__filename, '--role', 'feed', '--slab', this.name, '--seed', String(seed)]
+    if (maxTicks !== null) args.push('--max-ticks', String(maxTicks))
+    // stdin: a pipe the feed watches (closing it stops the feed); stdout: its ready and exit lines;
+    // stderr: shared with the router's, so its errors are seen.
+    const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] })
+    this.#child = child
+    this.#exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
+    child.stdout?.setEncoding('utf8')
+    child.stdout?.on('data', (chunk: string) => (this.#stdout += chunk))
+    // The feed may be gone when the router writes to or closes its stdin; that is not an error here.
+    child.stdin?.on('error', () => {})
+    await new Promise<void>((resolve, reject) => {
+      const done = (err: Error | null): void => {
+        clearTimeout(timer)
+        clearInterval(poll)
+        this.#onInterrupt = null
+        if (err === null) resolve()
+        else reject(err)
+      }
+      const timer = setTimeout(() => done(new Error(`the feed process did not get ready within ${FEED_READY_TIMEOUT_MS} ms`)), FEED_READY_TIMEOUT_MS)
+      const poll = setInterval(() => {
+        if (/^ready \d+\n/.test(this.#stdout)) done(null)
+      }, 5)
+      this.#onInterrupt = () => done(new Interrupted(this.#interrupted ?? 'SIGINT'))
+      child.once('error', (e) => done(new Error(`could not start the feed process: ${e.message}`)))
+      child.once('exit', (code, signal) => done(new Error(`the feed process exited (${signal ?? code}) before it was ready`)))
+    })
+  }
+
+  /** Stops the feed: closes its stdin, then SIGTERM, then SIGKILL. Idempotent. */
+  async stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null; report: FeedExitReport | null }> {
+    const child = this.#child
+    const exited = this.#exited
+    if (child === null || exited === null) return { code: null, signal: null, report: null }
+    const within = (ms: number): Promise<boolean> =>
+      Promise.race([exited.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), ms).unref())])
+    if (this.running) {
+      child.stdin?.end()
+      if (!(await within(FEED_STOP_GRACE_MS)) && this.running) child.kill('SIGTERM')
+      if (!(await within(FEED_STOP_GRACE_MS)) && this.running) child.kill('SIGKILL')
+    }
+    const { code, signal } = await exited
+    let report: FeedExitReport | null = null
+    for (const line of this.#stdout.split('\n')) {
+      if (!line.startsWith('{')) continue
+      try {
+        const parsed: unknown = JSON.parse(line)
+        if (isFeedExitReport(parsed)) report = parsed
+      } catch {
+        // not the exit line
+      }
+    }
+    return { code, signal, report }
+  }
+
+  /** Synchronous last resort (process 'exit'): kill the feed if it still runs. */
+  killNow(): void {
+    if (this.running) this.#child?.kill('SIGKILL')
+  }
+}
+
+/**
+ * Creates a uniquely named shared slab, writes the limits and opening quotes, starts the feed
+ * process, runs `body`, then stops the feed and removes the segment, whatever happened.
+ */
+async function withSharedFeed<T>(seed: number, maxTicks: number | null, log: (line: string) => void, body: (feed: SharedFeed) => Promise<T>): Promise<{ result: T; feed: FeedSummary }> {
+  const name = `router-${process.pid}-${randomBytes(4).toString('hex')}`
+  // start: false: the owner handle only writes the static data and reads the feed's counters.
+  const owner = Slayer.create({ name, slots: SHARED_SLOT_COUNT, start: false })
+  const shared = new SharedFeed(name, owner)
+  const lastResort = (): void => {
+    shared.killNow()
+    Slayer.unlink(name)
+  }
+  const onSignal = (signal: NodeJS.Signals): void => shared.interrupt(signal)
+  process.on('exit', lastResort)
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  let unlinked = false
+  try {
+    const router = new OrderRouter(owner, true)
+    router.reset() // opening quotes (versioned), limits, flat book
+    owner.writeU64(FEED_TICKS, 0n)
+    owner.writeU64(FEED_PID, 0n)
+    owner.writeU64(FEED_STATE, 0n)
+    await shared.start(seed, maxTicks)
+    const segment = shared.segment
+    log(`feed process pid ${shared.feedPid} is writing prices into shared slab ${name} (${segment.path})`)
+    const result = await body(shared)
+    const exit = await shared.stop()
+    const feed: FeedSummary = {
+      mode: 'process',
+      pid: shared.feedPid,
+      routerPid: process.pid,
+      separateProcess: shared.feedPid !== process.pid && shared.feedPid === shared.childPid,
+      ticksWritten: shared.ticksWritten,
+      reportedTicks: exit.report?.ticks ?? null,
+      stoppedBy: exit.report?.stoppedBy ?? null,
+      exitCode: exit.code,
+      exitSignal: exit.signal,
+      intervalMs: FEED_INTERVAL_MS,
+      ticksPerInterval: FEED_TICKS_PER_INTERVAL,
+      segment: { name, path: segment.path, backing: segment.backing, slots: owner.slots },
+      unlinked: false,
+    }
+    owner.close()
+    unlinked = Slayer.unlink(name)
+    feed.unlinked = unlinked
+    return { result, feed }
+  } finally {
+    await shared.stop()
+    owner.close()
+    if (!unlinked) Slayer.unlink(name)
+    process.off('exit', lastResort)
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+  }
+}
+
+/** The feed process (--role feed): streams ticks into the shared slab until told to stop. */
+async function runFeed(name: string, seed: number, maxTicks: number): Promise<number> {
+  const slab = Slayer.open(name, { slots: SHARED_SLOT_COUNT, start: false })
+  try {
+    const writer = new QuoteWriter(slab, true)
+    const feed = new PriceFeed(seed)
+    let ticks = 0
+    let stoppedBy: string | null = null
+    let stop: () => void = () => {}
+    const stopped = new Promise<void>((resolve) => (stop = resolve))
+    const end = (why: string): void => {
+      stoppedBy ??= why
+      stop()
+    }
+    const round = (): void => {
+      for (let i = 0; i < FEED_TICKS_PER_INTERVAL && ticks < maxTicks; i++) {
+        writer.write(feed.next())
+        ticks++
+      }
+      slab.writeU64(FEED_TICKS, BigInt(ticks))
+      if (ticks >= maxTicks) end('max-ticks')
+    }
+    round()
+    slab.writeU64(FEED_PID, BigInt(process.pid))
+    slab.writeU64(FEED_STATE, FEED_STREAMING)
+    const timer = setInterval(round, FEED_INTERVAL_MS)
+    const onSignal = (signal: NodeJS.Signals): void => end(signal)
+    process.on('SIGTERM', onSignal)
+    process.on('SIGINT', onSignal)
+    process.stdin.on('end', () => end('stdin closed'))
+    process.stdin.on('error', () => end('stdin closed'))
+    process.stdin.resume() // data is ignored; only its end matters
+    process.stdout.write(`ready ${process.pid}\n`)
+    await stopped
+    clearInterval(timer)
+    process.off('SIGTERM', onSignal)
+    process.off('SIGINT', onSignal)
+    process.stdin.destroy()
+    slab.writeU64(FEED_STATE, FEED_STOPPED)
+    const exitReport: FeedExitReport = { role: 'feed', pid: process.pid, ticks, stoppedBy: stoppedBy ?? 'unknown' }
+    process.stdout.write(JSON.stringify(exitReport) + '\n')
+    return 0
   } finally {
     slab.close()
   }
@@ -573,26 +1058,31 @@ function readBody(req: http.IncomingMessage): Promise<string | null> {
   })
 }
 
-async function runHttp(strategy: Strategy, port: number, maxOrders: number | null, seed: number, spin: Spin, log: (line: string) => void): Promise<{ report: StrategyReport; info: SlayerInfo }> {
-  const slab = new Slayer(slabOptions(strategy, spin))
+async function runHttp(strategy: Strategy, port: number, maxOrders: number | null, seed: number, spin: Spin, prices: PriceSource, log: (line: string) => void): Promise<{ report: StrategyReport; info: SlayerInfo }> {
+  const slab = openSlab(strategy, spin, prices)
   try {
-    return await serveOrders(slab, strategy, port, maxOrders, seed, spin, log)
+    return await serveOrders(slab, strategy, port, maxOrders, seed, spin, prices, log)
   } finally {
     slab.close()
   }
 }
 
 /** Serves POST /order until POST /shutdown, --max-orders, SIGINT or SIGTERM; resolves once closed. */
-async function serveOrders(slab: Slayer, strategy: Strategy, port: number, maxOrders: number | null, seed: number, spin: Spin, log: (line: string) => void): Promise<{ report: StrategyReport; info: SlayerInfo }> {
-  const router = new OrderRouter(slab)
-  warmUp(router, slab, seed)
+async function serveOrders(slab: Slayer, strategy: Strategy, port: number, maxOrders: number | null, seed: number, spin: Spin, prices: PriceSource, log: (line: string) => void): Promise<{ report: StrategyReport; info: SlayerInfo }> {
+  const router = new OrderRouter(slab, prices.kind === 'process')
+  warmUp(router, slab, seed, prices)
   const tally = new Tally()
   const latency = new LatencyRecorder(1024)
   const feed = new PriceFeed(seed)
-  // The price feed: eight ticks every 2 ms, on the same thread as the orders.
-  const feedTimer = setInterval(() => {
-    for (let i = 0; i < SYMBOLS.length; i++) router.applyTick(feed.next())
-  }, 2)
+  // The inline price feed: eight ticks every 2 ms, on the same thread as the orders. With a feed
+  // process the prices move in the slab without the router doing anything.
+  const feedTimer = prices.kind === 'inline'
+    ? setInterval(() => {
+        for (let i = 0; i < SYMBOLS.length; i++) router.applyTick(feed.next())
+      }, 2)
+    : undefined
+  const ticksBefore = prices.kind === 'process' ? feedTicksIn(slab) : 0
+  const feedTicks = (): number | null => (prices.kind === 'process' ? feedTicksIn(slab) - ticksBefore : null)
 
   const server = http.createServer()
   server.maxConnections = MAX_CONNECTIONS
@@ -617,7 +1107,7 @@ async function serveOrders(slab: Slayer, strategy: Strategy, port: number, maxOr
       return
     }
     if (path === '/stats' && req.method === 'GET') {
-      send(res, 200, report(strategy, spin, slab, tally, latency))
+      send(res, 200, report(strategy, spin, slab, router, tally, latency, feedTicks()))
       return
     }
     if (path !== '/order') return send(res, 404, { error: 'not found: POST /order, POST /shutdown, GET /stats' })
@@ -659,7 +1149,7 @@ async function serveOrders(slab: Slayer, strategy: Strategy, port: number, maxOr
     const bound = typeof address === 'object' && address !== null ? address.port : port
     log(`order-router listening on http://${HOST}:${bound} (strategy ${strategy}); POST /order, GET /stats, POST /shutdown` + (maxOrders !== null ? `; stops after ${maxOrders} orders` : ''))
     await stopped
-    return { report: report(strategy, spin, slab, tally, latency), info: slab.info() }
+    return { report: report(strategy, spin, slab, router, tally, latency, feedTicks()), info: slab.info() }
   } finally {
     clearInterval(feedTimer)
     process.off('SIGINT', onSignal)
@@ -697,6 +1187,15 @@ function table(s: RunSummary): string {
     row('  direct, timed out', s.strategies.map((r) => r.reads.directAfterTimeout)),
     row('decision digest', s.strategies.map((r) => r.digest)),
   ]
+  if (s.feed.mode === 'process') {
+    lines.push(
+      row('feed ticks during run', s.strategies.map((r) => r.feedTicks ?? 0)),
+      row('quote snapshots', s.strategies.map((r) => r.quotes.snapshots)),
+      row('  retried (mid-update)', s.strategies.map((r) => r.quotes.retries)),
+      row('  unavailable', s.strategies.map((r) => r.quotes.unavailable)),
+      row('  price violations', s.strategies.map((r) => r.quotes.violations)),
+    )
+  }
   return lines.join('\n')
 }
 
@@ -707,8 +1206,13 @@ function printSummary(s: RunSummary, json: boolean): void {
   }
   const m = s.machine
   const out: string[] = []
+  const f = s.feed
   out.push(`order-router: ${s.orders} orders (${s.mode}${s.mode === 'generator' ? `, seed ${s.seed}, bursts of ${BURST} then ${STEADY} steady` : ''}), ${s.symbols} symbols, ${s.accounts} accounts`)
-  out.push(`machine: ${m.cpuModel}, ${m.cpuCount} cores, ${m.allowedCpus} allowed; slab: ${SLOT_COUNT} slots, ${m.replicas} replicas, ${s.strategies[0]?.pageKind ?? '?'} pages`)
+  out.push(
+    f.mode === 'process'
+      ? `machine: ${m.cpuModel}, ${m.cpuCount} cores, ${m.allowedCpus} allowed; shared slab: ${f.segment.slots} slots, ${m.replicas} replicas, ${f.segment.backing} (${f.segment.path})`
+      : `machine: ${m.cpuModel}, ${m.cpuCount} cores, ${m.allowedCpus} allowed; slab: ${SLOT_COUNT} slots, ${m.replicas} replicas, ${s.strategies[0]?.pageKind ?? '?'} pages`,
+  )
   if (m.note !== null) out.push(`note: ${m.note}`)
   out.push('')
   out.push(table(s))
@@ -720,7 +1224,21 @@ function printSummary(s: RunSummary, json: boolean): void {
         (r.steer.copiesApart ? 'the copies stall apart, so steering can avoid stalls' : 'the copies do not stall apart here, so steering reads a fixed copy (no gain over direct)'),
     )
   }
-  if (s.strategies.length > 1) {
+  if (f.mode === 'process') {
+    out.push('')
+    out.push(
+      `feed: ${f.separateProcess ? 'a separate process' : 'NOT a separate process'} (pid ${f.pid}; router pid ${f.routerPid}) wrote ${f.ticksWritten} ticks ` +
+        `(${f.ticksPerInterval} every ${f.intervalMs} ms) into ${f.segment.name}; it stopped on ${f.stoppedBy ?? '?'}, ` +
+        `exit ${f.exitSignal ?? f.exitCode}; segment ${f.unlinked ? 'unlinked' : 'NOT unlinked'}`,
+    )
+    const violations = s.strategies.reduce((n, r) => n + r.quotes.violations, 0)
+    out.push(
+      violations === 0
+        ? 'every quote snapshot read from the shared slab was valid (finite, > 0, bid <= ask): 0 violations'
+        : `WARNING: ${violations} quote snapshots were invalid; first: ${s.strategies.find((r) => r.quotes.firstViolation !== null)?.quotes.firstViolation}`,
+    )
+    if (s.strategies.length > 1) out.push('decisions are not compared across strategies: the feed process moves the prices while orders flow')
+  } else if (s.strategies.length > 1) {
     out.push('')
     out.push(
       s.sameDecisions
@@ -735,19 +1253,27 @@ function printSummary(s: RunSummary, json: boolean): void {
 // CLI
 
 const USAGE = `usage: order-router [--orders N] [--mode generator|http] [--port P] [--max-orders N]
-                    [--strategies hedge,direct,steer] [--spin hybrid|sleep|busy] [--seed S] [--json]
+                    [--strategies hedge,direct,steer] [--spin hybrid|sleep|busy] [--seed S]
+                    [--feed inline|process] [--json]
   --orders N        orders per strategy in generator mode (default 20000)
   --mode            generator (default: a seeded burst/steady stream) or http (POST /order on ${HOST})
   --port P          http mode: port on ${HOST} (default 8080; 0 picks a free one)
   --max-orders N    http mode: stop after N orders (default: run until POST /shutdown or Ctrl-C)
-  --strategies      read strategies to compare, in order (http mode uses the first)
+  --strategies      read strategies to compare, in order (http mode uses the first);
+                    with --feed process only hedge and direct (default hedge,direct)
   --spin            how hedge replica threads wait (default hybrid: usable on small machines)
-  --seed S          generator seed (default 42)
-  --json            print a machine-readable summary to stdout instead of the table`
+  --seed S          generator and price feed seed (default 42)
+  --feed            inline (default: the router applies price ticks itself, between orders) or
+                    process (a child process streams prices into a named shared slab)
+  --json            print a machine-readable summary to stdout instead of the table
+internal: order-router --role feed --slab NAME [--seed S] [--max-ticks N]   (the feed process)`
 
 class UsageError extends Error {}
 
+type FeedMode = 'inline' | 'process'
+
 interface Config {
+  role: 'router'
   orders: number
   mode: 'generator' | 'http'
   port: number
@@ -755,7 +1281,15 @@ interface Config {
   strategies: Strategy[]
   spin: Spin
   seed: number
+  feed: FeedMode
   json: boolean
+}
+
+interface FeedConfig {
+  role: 'feed'
+  slab: string
+  seed: number
+  maxTicks: number
 }
 
 function intOption(name: string, v: string | undefined, fallback: number, min: number, max: number): number {
@@ -765,7 +1299,7 @@ function intOption(name: string, v: string | undefined, fallback: number, min: n
   return n
 }
 
-function parseConfig(argv: string[]): Config | 'help' {
+function parseConfig(argv: string[]): Config | FeedConfig | 'help' {
   let parsed
   try {
     parsed = parseArgs({
@@ -779,6 +1313,10 @@ function parseConfig(argv: string[]): Config | 'help' {
         strategies: { type: 'string' },
         spin: { type: 'string' },
         seed: { type: 'string' },
+        feed: { type: 'string' },
+        role: { type: 'string' },
+        slab: { type: 'string' },
+        'max-ticks': { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -787,29 +1325,60 @@ function parseConfig(argv: string[]): Config | 'help' {
     throw new UsageError((e as Error).message)
   }
   if (parsed.help) return 'help'
+  const role = parsed.role ?? 'router'
+  if (role !== 'router' && role !== 'feed') throw new UsageError(`--role must be router or feed, got ${JSON.stringify(role)}`)
+  const seed = intOption('seed', parsed.seed, 42, 0, 0xffffffff)
+  if (role === 'feed') {
+    if (parsed.slab === undefined) throw new UsageError('--role feed needs --slab NAME (the shared slab the router created)')
+    return { role, slab: parsed.slab, seed, maxTicks: intOption('max-ticks', parsed['max-ticks'], 20_000_000, 1, Number.MAX_SAFE_INTEGER) }
+  }
+  if (parsed.slab !== undefined || parsed['max-ticks'] !== undefined) throw new UsageError('--slab and --max-ticks are for --role feed (the router names its own slab)')
   const mode = parsed.mode ?? 'generator'
   if (mode !== 'generator' && mode !== 'http') throw new UsageError(`--mode must be generator or http, got ${JSON.stringify(mode)}`)
-  const strategies = (parsed.strategies ?? 'hedge,direct,steer').split(',').map((x) => x.trim())
+  const feed = parsed.feed ?? 'inline'
+  if (feed !== 'inline' && feed !== 'process') throw new UsageError(`--feed must be inline or process, got ${JSON.stringify(feed)}`)
+  const strategies = (parsed.strategies ?? (feed === 'process' ? 'hedge,direct' : 'hedge,direct,steer')).split(',').map((x) => x.trim())
   for (const x of strategies) {
     if (!(STRATEGIES as readonly string[]).includes(x)) throw new UsageError(`unknown strategy ${JSON.stringify(x)}: use ${STRATEGIES.join(', ')}`)
   }
   if (new Set(strategies).size !== strategies.length) throw new UsageError('--strategies lists a strategy twice')
+  if (feed === 'process' && strategies.includes('steer')) {
+    throw new UsageError(
+      "--feed process reads the prices through Slayer.open, which offers replica threads (hedge) or direct reads, not steering: use --strategies hedge,direct",
+    )
+  }
   const spin = parsed.spin ?? 'hybrid'
   if (!(SPINS as readonly string[]).includes(spin)) throw new UsageError(`--spin must be one of ${SPINS.join(', ')}, got ${JSON.stringify(spin)}`)
   return {
+    role,
     orders: intOption('orders', parsed.orders, 20_000, 1, 10_000_000),
     mode,
     port: intOption('port', parsed.port, 8080, 0, 65535),
     maxOrders: parsed['max-orders'] === undefined ? null : intOption('max-orders', parsed['max-orders'], 0, 1, 10_000_000),
     strategies: strategies as Strategy[],
     spin: spin as Spin,
-    seed: intOption('seed', parsed.seed, 42, 0, 0xffffffff),
+    seed,
+    feed,
     json: parsed.json ?? false,
   }
 }
 
+/** Runs the configured strategies against the given prices. */
+async function runStrategies(config: Config, prices: PriceSource, log: (line: string) => void): Promise<Array<{ report: StrategyReport; info: SlayerInfo }>> {
+  const results: Array<{ report: StrategyReport; info: SlayerInfo }> = []
+  if (config.mode === 'http') {
+    results.push(await runHttp(config.strategies[0], config.port, config.maxOrders, config.seed, config.spin, prices, log))
+  } else {
+    for (const strategy of config.strategies) {
+      log(`running ${config.orders} orders with strategy '${strategy}'...`)
+      results.push(await runGenerated(strategy, config.orders, config.seed, config.spin, prices))
+    }
+  }
+  return results
+}
+
 async function main(argv: string[]): Promise<number> {
-  let config: Config | 'help'
+  let config: Config | FeedConfig | 'help'
   try {
     config = parseConfig(argv)
   } catch (e) {
@@ -821,34 +1390,51 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE + '\n')
     return 0
   }
+  if (config.role === 'feed') return runFeed(config.slab, config.seed, config.maxTicks)
+  const cfg: Config = config
   // Progress and the listening line go to stderr, so stdout stays one table or one JSON document.
   const log = (line: string): void => void process.stderr.write(line + '\n')
 
-  const results: Array<{ report: StrategyReport; info: SlayerInfo }> = []
-  if (config.mode === 'http') {
-    results.push(await runHttp(config.strategies[0], config.port, config.maxOrders, config.seed, config.spin, log))
-  } else {
-    for (const strategy of config.strategies) {
-      log(`running ${config.orders} orders with strategy '${strategy}'...`)
-      results.push(await runGenerated(strategy, config.orders, config.seed, config.spin))
+  let results: Array<{ report: StrategyReport; info: SlayerInfo }>
+  let feed: FeedSummary
+  if (cfg.feed === 'process') {
+    try {
+      const run = await withSharedFeed(cfg.seed, null, log, (shared) => runStrategies(cfg, { kind: 'process', feed: shared }, log))
+      results = run.result
+      feed = run.feed
+    } catch (e) {
+      if (!(e instanceof Interrupted)) throw e
+      log(`order-router: ${e.message}; the feed process was stopped and the shared slab removed`)
+      return e.signal === 'SIGINT' ? 130 : 143
     }
+  } else {
+    results = await runStrategies(cfg, { kind: 'inline' }, log)
+    feed = { mode: 'inline', pid: process.pid }
   }
   const reports = results.map((r) => r.report)
   // The machine note comes from a slab that had replica threads if there was one.
   const infoForMachine = (results.find((r) => r.report.strategy === 'hedge') ?? results[0]).info
   const summary: RunSummary = {
     example: 'order-router',
-    mode: config.mode,
-    seed: config.seed,
-    orders: config.mode === 'http' ? reports[0].orders : config.orders,
+    mode: cfg.mode,
+    seed: cfg.seed,
+    orders: cfg.mode === 'http' ? reports[0].orders : cfg.orders,
     symbols: SYMBOLS.length,
     accounts: ACCOUNTS,
     machine: machineReport(infoForMachine, reports.some((r) => r.strategy === 'hedge')),
+    feed,
     strategies: reports,
-    sameDecisions: reports.every((r) => r.digest === reports[0].digest),
+    // With a feed process the prices move while orders flow, so decisions may differ by strategy.
+    sameDecisions: feed.mode === 'process' ? null : reports.every((r) => r.digest === reports[0].digest),
   }
-  printSummary(summary, config.json)
-  return summary.sameDecisions ? 0 : 1
+  printSummary(summary, cfg.json)
+  const violations = reports.reduce((n, r) => n + r.quotes.violations, 0)
+  const feedFailed = feed.mode === 'process' && !(feed.separateProcess && feed.exitCode === 0 && feed.unlinked)
+  if (feed.mode === 'process' && feedFailed) {
+    log(`order-router: the feed process did not run and stop cleanly (separate process: ${feed.separateProcess}, exit ${feed.exitSignal ?? feed.exitCode}, segment unlinked: ${feed.unlinked})`)
+  }
+  if (violations > 0) log(`order-router: ${violations} invalid quote snapshots (expected 0)`)
+  return summary.sameDecisions === false || violations > 0 || feedFailed ? 1 : 0
 }
 
 main(process.argv.slice(2)).then(
