@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use ultraslayer::stats::{latency_histogram, Percentiles};
 use ultraslayer::steer::{SteerState, SteeredReader};
-use ultraslayer::{slab::Slab, tsc, Layout, LockRequest, PageRequest};
+use ultraslayer::{bench, cache, slab::Slab, tsc, Layout, LockRequest, PageRequest};
 
 const SLOW_NS: u64 = 290;
 const NOISE_NS: u64 = 1000;
@@ -55,49 +55,6 @@ impl Side {
     }
 }
 
-#[inline(always)]
-fn flush(addr: usize) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: `addr` is the address of a slot inside the slab's live mapping (from
-    // `Slab::address`); clflush only evicts the line, it does not change memory.
-    unsafe {
-        core::arch::x86_64::_mm_clflush(addr as *const u8)
-    }
-}
-
-#[inline(always)]
-fn fence() {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: mfence has no preconditions; it orders the flushes before the timed read.
-    unsafe {
-        core::arch::x86_64::_mm_mfence()
-    }
-}
-
-#[inline(always)]
-fn stamp_after_loads() -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let mut aux = 0u32;
-        // SAFETY: rdtscp has no memory preconditions; `aux` is a valid u32. It waits for the
-        // timed load to complete.
-        unsafe { core::arch::x86_64::__rdtscp(&mut aux) }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    tsc::now()
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
-
 fn main() {
     let mut args = std::env::args().skip(1);
     let seconds: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(20);
@@ -134,7 +91,8 @@ fn main() {
         cfg.period_ticks, cfg.bins, cfg.slow_ticks, cfg.noise_ticks, cfg.calibration_reads
     );
 
-    let mut rng = Rng(0x5EED);
+    let mut state = 0x5EED_u64;
+    let mut rng = || bench::splitmix(&mut state);
     let (mut direct, mut steered) = (Side::new(), Side::new());
     let gap_max = (2000.0 * tpn) as u64;
     let start = Instant::now();
@@ -145,15 +103,10 @@ fn main() {
     let mut k = 0u64;
     while Instant::now() < deadline {
         for _ in 0..256 {
-            let i = rng.next() % slots;
-            let r = rng.next();
+            let i = rng() % slots;
+            let r = rng();
             // Both copies out of the cache, then a random pause so arrivals are random in phase.
-            for rep in 0..2 {
-                if let Ok(a) = slab.address(rep, i) {
-                    flush(a);
-                }
-            }
-            fence();
+            cache::flush_slot(&slab, i);
             let until = tsc::now() + (r % gap_max);
             while tsc::now() < until {
                 std::hint::spin_loop();
@@ -162,7 +115,7 @@ fn main() {
             if k & 1 == 0 {
                 let t0 = tsc::now();
                 let v = slab.read_replica(0, i).unwrap_or(0);
-                let t1 = stamp_after_loads();
+                let t1 = bench::stamp_end();
                 std::hint::black_box(v);
                 if counting {
                     direct.record(tsc::to_ns(t1.wrapping_sub(t0)));
@@ -170,7 +123,7 @@ fn main() {
             } else {
                 let t0 = tsc::now();
                 let v = reader.read(i).unwrap_or(0);
-                let t1 = stamp_after_loads();
+                let t1 = bench::stamp_end();
                 if i % 4099 == 0 && v != i ^ 0x5555 {
                     wrong += 1;
                 }
