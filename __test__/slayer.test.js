@@ -273,12 +273,16 @@ test('hybrid and sleep slabs answer reads while their threads are parked', async
   for (const spin of ['hybrid', 'sleep']) {
     const s = new Slayer({ slots: 64, spin, idleUs: 200 })
     s.writeF64(7, 3.5)
-    await new Promise((r) => setTimeout(r, 30))
-    const t0 = Date.now()
-    assert.equal(s.readF64(7), 3.5)
-    assert.ok(Date.now() - t0 < 1000)
+    // Idle past 200 µs the threads park (on a loaded 2-vCPU machine they may need a few tries to
+    // be scheduled and notice); a read that finds them parked is served at once, directly.
+    for (let tries = 0; tries < 100 && s.stats().directWhileParked === 0; tries++) {
+      await new Promise((r) => setTimeout(r, 30))
+      const t0 = Date.now()
+      assert.equal(s.readF64(7), 3.5)
+      assert.ok(Date.now() - t0 < 1000, 'a read never waits for parked threads')
+    }
     const st = s.stats()
-    assert.equal(st.directWhileParked, 1, `${spin}: ${JSON.stringify(st)}`)
+    assert.ok(st.directWhileParked >= 1, `${spin}: ${JSON.stringify(st)}`)
     for (let k = 0; k < 1000; k++) assert.equal(s.readF64(7), 3.5)
     s.close()
   }

@@ -255,9 +255,15 @@ fn hybrid_threads_park_when_idle_and_wake_for_what_follows() {
     o.idle_us = Some(500);
     let mut s = Slayer::new(o).unwrap();
     s.write(1, 11).unwrap();
-    std::thread::sleep(Duration::from_millis(30)); // idle well past 500 µs: parked
-    assert_eq!(s.read(1).unwrap(), 11);
-    assert_eq!(s.stats().direct_while_parked, 1, "first read after idling is served directly");
+    // Idle well past 500 µs: the threads park (on a loaded 2-vCPU machine they may need a few
+    // tries to be scheduled and notice). A read that finds them parked is served directly.
+    let mut tries = 0;
+    while s.stats().direct_while_parked == 0 && tries < 100 {
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(s.read(1).unwrap(), 11);
+        tries += 1;
+    }
+    assert!(s.stats().direct_while_parked >= 1, "a read after idling is served directly: {:?}", s.stats());
     // Woken threads answer what follows; keep reading until one does (bounded).
     let t0 = Instant::now();
     while s.stats().hedged == 0 && t0.elapsed() < Duration::from_secs(5) {
