@@ -91,8 +91,8 @@ fn main() {
         cfg.period_ticks, cfg.bins, cfg.slow_ticks, cfg.noise_ticks, cfg.calibration_reads
     );
 
-    let mut state = 0x5EED_u64;
-    let mut rng = || bench::splitmix(&mut state);
+    let mut gen = ultraslayer::rng::SplitMix64::new(0x5EED);
+    let mut rng = || gen.next_u64();
     let (mut direct, mut steered) = (Side::new(), Side::new());
     let gap_max = (2000.0 * tpn) as u64;
     let start = Instant::now();

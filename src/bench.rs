@@ -11,6 +11,7 @@ use hdrhistogram::Histogram;
 
 use crate::cores;
 use crate::region::{LockRequest, PageRequest, Region};
+use crate::rng::SplitMix64;
 use crate::slab::Slab;
 use crate::slayer::Slayer;
 use crate::stats::latency_histogram;
@@ -69,23 +70,13 @@ pub fn spin_for(ticks: u64) {
     }
 }
 
-/// splitmix64: the deterministic generator for gaps (and tests).
-#[inline]
-pub fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 /// Times `read(i)` for every index, with the pacing asked for, into a fresh histogram (ns).
 /// `flush(i)` runs before each read when `pace.cold`. Returns the histogram and a checksum of
 /// the values read (so the reads cannot be optimised away).
 pub fn time_reads(indices: &[u32], pace: Pace, mut flush: impl FnMut(u64), mut read: impl FnMut(u64) -> u64) -> (Histogram<u64>, u64) {
     let mut h = latency_histogram();
     let gap_ticks = tsc::from_ns(pace.gap_ns);
-    let mut rng = 0x5EED_u64;
+    let mut rng = SplitMix64::new(0x5EED);
     let mut sum = 0u64;
     for &i in indices {
         let i = i as u64;
@@ -93,7 +84,7 @@ pub fn time_reads(indices: &[u32], pace: Pace, mut flush: impl FnMut(u64), mut r
             flush(i);
         }
         if gap_ticks > 0 {
-            spin_for(splitmix(&mut rng) % gap_ticks);
+            spin_for(rng.next_u64() % gap_ticks);
         }
         let t0 = stamp_start();
         let v = read(i);
@@ -178,7 +169,7 @@ pub fn independent_pairs(slab: Arc<Slab>, cores: &[usize], indices: Arc<Vec<u32>
                 // (same jitter sequence on every thread), so samples can be paired by time; a
                 // thread that was descheduled reads late and its sample goes unpaired.
                 let step = tsc::from_ns(pace.gap_ns + 3_000);
-                let mut rng = 0x5EED_u64;
+                let mut rng = SplitMix64::new(0x5EED);
                 for (k, &i) in indices.iter().enumerate() {
                     let i = i as u64;
                     if pace.cold {
@@ -187,7 +178,7 @@ pub fn independent_pairs(slab: Arc<Slab>, cores: &[usize], indices: Arc<Vec<u32>
                             unsafe { flush_line(a as *const u8) };
                         }
                     }
-                    let jitter = if gap_ticks > 0 { splitmix(&mut rng) % gap_ticks } else { 0 };
+                    let jitter = if gap_ticks > 0 { rng.next_u64() % gap_ticks } else { 0 };
                     let due = start + k as u64 * step + jitter;
                     while tsc::now() < due {
                         std::hint::spin_loop();

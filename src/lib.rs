@@ -13,6 +13,7 @@ pub mod layout;
 pub mod region;
 pub mod probe;
 pub mod replicas;
+pub mod rng;
 pub mod shm;
 pub mod slab;
 pub mod slayer;

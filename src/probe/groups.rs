@@ -205,7 +205,7 @@ pub fn probe(opts: &GroupsOptions, mut progress: impl FnMut(f64)) -> Result<Grou
     #[cfg(target_arch = "x86_64")]
     {
         use super::refresh::{measure, Lines};
-        use super::rng::SplitMix64;
+        use crate::rng::SplitMix64;
         use super::timing::flush;
         use crate::region::{LockRequest, Region};
         use crate::tsc;
@@ -329,7 +329,7 @@ pub fn probe(opts: &GroupsOptions, mut progress: impl FnMut(f64)) -> Result<Grou
 /// # Safety
 /// Every address in `addrs` must be readable for the whole call.
 #[cfg(target_arch = "x86_64")]
-unsafe fn measure_session(addrs: &[usize], ticks: u64, origin: u64, tpn: f64, rng: &mut super::rng::SplitMix64, mut progress: impl FnMut(u64)) -> Vec<Vec<Sample>> {
+unsafe fn measure_session(addrs: &[usize], ticks: u64, origin: u64, tpn: f64, rng: &mut crate::rng::SplitMix64, mut progress: impl FnMut(u64)) -> Vec<Vec<Sample>> {
     use super::timing::flushed_load;
     use crate::tsc;
     if addrs.is_empty() {

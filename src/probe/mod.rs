@@ -13,7 +13,6 @@ pub mod pagemap;
 pub mod phases;
 pub mod placement;
 pub mod refresh;
-pub mod rng;
 pub mod spikes;
 pub mod timing;
 

@@ -338,7 +338,7 @@ pub fn same_group(bits: &[BitResult], min_pairs: usize) -> Option<usize> {
 
 #[cfg(test)]
 pub(crate) mod synth {
-    use super::super::rng::SplitMix64;
+    use crate::rng::SplitMix64;
     use super::*;
 
     /// Interleaved reads (a random line each time) of lines whose stalls sit at the given phases

@@ -8,7 +8,7 @@ use std::fmt;
 use std::time::Duration;
 
 #[cfg(target_arch = "x86_64")]
-use super::rng::SplitMix64;
+use crate::rng::SplitMix64;
 use super::spikes::{self, AnalysisOptions, Sample, SpikeReport, Verdict};
 use crate::error::{Error, Result};
 #[cfg(target_arch = "x86_64")]

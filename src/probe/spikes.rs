@@ -24,7 +24,7 @@
 use std::f64::consts::TAU;
 use std::fmt;
 
-use super::rng::SplitMix64;
+use crate::rng::SplitMix64;
 
 /// One timed read: when it started (ns from any fixed origin) and how long it took.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]

@@ -1,27 +1,8 @@
 //! Synthetic DRAM refresh for tests: copies whose reads stall in a window of every refresh
 //! period, with phase jumps, drift, outliers and random arrival times. Seeded and deterministic.
 
+pub use crate::rng::SplitMix64;
 use crate::steer::tracker::{SteerState, Tracker, TrackerConfig};
-
-/// splitmix64: small, seeded, good enough for test traces.
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    pub fn new(seed: u64) -> SplitMix64 {
-        SplitMix64(seed)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 pub struct Model {
     pub ticks_per_ns: f64,
@@ -77,13 +58,13 @@ impl Model {
 
     /// Latency in ticks of reading `copy` at `t`.
     pub fn latency(&mut self, t: u64, copy: usize) -> u64 {
-        let u = self.rng.unit();
-        let ns = if self.rng.unit() < self.p_outlier {
+        let u = self.rng.next_f64();
+        let ns = if self.rng.next_f64() < self.p_outlier {
             3000.0 + 7000.0 * u
         } else {
             let p = if self.stalling(t, copy) { self.p_stall } else { self.p_base };
-            let slow = self.rng.unit() < p;
-            150.0 + 50.0 * u + if slow { 150.0 + 100.0 * self.rng.unit() } else { 0.0 }
+            let slow = self.rng.next_f64() < p;
+            150.0 + 50.0 * u + if slow { 150.0 + 100.0 * self.rng.next_f64() } else { 0.0 }
         };
         (ns * self.ticks_per_ns) as u64
     }
@@ -117,7 +98,7 @@ impl Sim {
         self.reads += 1;
         self.steered_slow += self.model.slow(lat) as u64;
         self.direct_slow += self.model.slow(direct) as u64;
-        let gap_ns = 2000.0 * self.model.rng.unit();
+        let gap_ns = 2000.0 * self.model.rng.next_f64();
         self.t += lat + (gap_ns * self.model.ticks_per_ns) as u64;
         c
     }

@@ -1,4 +1,5 @@
-//! A small seeded random generator (splitmix64) for shuffles and synthetic test data.
+//! The crate's one small seeded random generator (splitmix64): probe shuffles, benchmark gaps,
+//! calibration slots and synthetic test data.
 //!
 //! Deterministic for a given seed; not for anything that needs unpredictability.
 
