@@ -167,6 +167,13 @@ impl Default for OpenOptions {
     }
 }
 
+/// The process's allowed cores and the replica threads' placement among them.
+fn place(replicas: usize, explicit: Option<&[usize]>) -> Result<(Vec<usize>, Placement)> {
+    let allowed = cores::allowed();
+    let placement = cores::choose(replicas, explicit, &allowed, cores::current())?;
+    Ok((allowed, placement))
+}
+
 pub struct Slayer {
     slab: Arc<Slab>,
     placement: Placement,
@@ -183,12 +190,10 @@ pub struct Slayer {
 impl Slayer {
     pub fn new(opts: Options) -> Result<Slayer> {
         let layout = Layout::new(opts.slots, opts.replicas, opts.channel_offset)?;
-        let allowed = cores::allowed();
         // Choose cores before mapping, so a bad core list fails fast and cheaply.
-        let placement = cores::choose(opts.replicas, opts.cores.as_deref(), &allowed, cores::current())?;
+        let (allowed, placement) = place(opts.replicas, opts.cores.as_deref())?;
         let slab = Arc::new(Slab::new(layout, opts.pages, opts.lock)?);
-        let idle_us = opts.idle_us.unwrap_or(default_idle_us(opts.spin));
-        Slayer::assemble(slab, placement, allowed, opts.spin, idle_us, opts.start, opts.record_latency, opts.strategy, None)
+        Slayer::assemble(slab, placement, allowed, opts.spin, opts.idle_us, opts.start, opts.record_latency, opts.strategy, None)
     }
 
     /// The one place a Slayer is put together from its slab, whatever the slab's origin.
@@ -198,7 +203,7 @@ impl Slayer {
         placement: Placement,
         allowed: Vec<usize>,
         spin: SpinPolicy,
-        idle_us: u64,
+        idle_us: Option<u64>,
         start: bool,
         record_latency: bool,
         strategy: Strategy,
@@ -209,7 +214,7 @@ impl Slayer {
             slab,
             placement,
             spin,
-            idle_us,
+            idle_us: idle_us.unwrap_or(default_idle_us(spin)),
             replicas: None,
             recorder: Recorder::new(replicas, record_latency),
             allowed,
@@ -234,9 +239,9 @@ impl Slayer {
         let slab = self.slab.clone();
         let slots = slab.layout().slots();
         let deadline = tsc::now() + tsc::from_ns(STEER_CALIBRATION_BUDGET_MS * 1_000_000);
-        let mut rng = 0x51EE_u64;
+        let mut rng = crate::rng::SplitMix64::new(0x51EE);
         while reader.tracker().state() == crate::steer::SteerState::Calibrating && tsc::now() < deadline {
-            let i = crate::bench::splitmix(&mut rng) % slots;
+            let i = rng.below(slots);
             cache::flush_slot(&slab, i);
             let _ = reader.read(i);
         }
@@ -248,12 +253,10 @@ impl Slayer {
     pub fn create_shared(name: &str, opts: Options, shared: SharedOptions) -> Result<Slayer> {
         shm::validate_name(name)?;
         let layout = Layout::new(opts.slots, opts.replicas, opts.channel_offset)?;
-        let allowed = cores::allowed();
-        let placement = cores::choose(opts.replicas, opts.cores.as_deref(), &allowed, cores::current())?;
+        let (allowed, placement) = place(opts.replicas, opts.cores.as_deref())?;
         let (region, info) = shm::create(name, layout, opts.pages, opts.lock, shared.overwrite, shared.dir.as_deref())?;
         let slab = Arc::new(Slab::from_region(region, layout)?);
-        let idle_us = opts.idle_us.unwrap_or(default_idle_us(opts.spin));
-        Slayer::assemble(slab, placement, allowed, opts.spin, idle_us, opts.start, opts.record_latency, Strategy::Hedge, Some(info))
+        Slayer::assemble(slab, placement, allowed, opts.spin, opts.idle_us, opts.start, opts.record_latency, Strategy::Hedge, Some(info))
     }
 
     /// Maps the existing shared slab `name` (validated: see `shm::open`) and runs this process's
@@ -261,11 +264,9 @@ impl Slayer {
     pub fn open_shared(name: &str, opts: OpenOptions) -> Result<Slayer> {
         shm::validate_name(name)?;
         let (region, layout, info) = shm::open(name, opts.lock, opts.expect, opts.wait, opts.dir.as_deref())?;
-        let allowed = cores::allowed();
-        let placement = cores::choose(layout.replicas(), opts.cores.as_deref(), &allowed, cores::current())?;
+        let (allowed, placement) = place(layout.replicas(), opts.cores.as_deref())?;
         let slab = Arc::new(Slab::from_region(region, layout)?);
-        let idle_us = opts.idle_us.unwrap_or(default_idle_us(opts.spin));
-        Slayer::assemble(slab, placement, allowed, opts.spin, idle_us, opts.start, opts.record_latency, Strategy::Hedge, Some(info))
+        Slayer::assemble(slab, placement, allowed, opts.spin, opts.idle_us, opts.start, opts.record_latency, Strategy::Hedge, Some(info))
     }
 
     /// Starts the replica threads (no-op when running, and for the steer/direct strategies, which
