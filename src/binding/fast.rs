@@ -47,19 +47,37 @@ unsafe fn with_instance(
     let status = unsafe { sys::napi_get_cb_info(env, info, ptr::null_mut(), ptr::null_mut(), ptr::null_mut(), &mut data) };
     if status != sys::Status::napi_ok || data.is_null() {
         // SAFETY: env is live for this callback.
-        unsafe { throw_message(env, PANIC_CODE, "ultraslayer: internal error: native function without its instance") };
-        return ptr::null_mut();
+        return unsafe { missing_instance(env) };
     }
     // SAFETY: data is the pointer `create` made with Rc::into_raw; the function object holding it
     // is being called, so its finalizer (which releases the Rc) has not run.
     let inst = unsafe { &*(data as *const Instance) };
-    match catch_unwind(AssertUnwindSafe(|| op(inst))) {
+    // SAFETY: env is live for this callback.
+    unsafe { settle(env, catch_unwind(AssertUnwindSafe(|| op(inst))), "a read or write") }
+}
+
+/// Turns an operation's outcome into the callback's result: undefined, or a thrown exception.
+///
+/// # Safety
+/// `env` must be the live environment of the current callback.
+unsafe fn settle(env: sys::napi_env, outcome: std::thread::Result<Result<(), Failure>>, what: &str) -> sys::napi_value {
+    match outcome {
         Ok(Ok(())) => {}
-        // SAFETY: env is live for this callback.
+        // SAFETY (all three arms): env is live for this callback (caller's contract).
         Ok(Err(Failure::Engine(e))) => unsafe { throw_raw(env, &e) },
         Ok(Err(Failure::Closed)) => unsafe { throw_message(env, CLOSED_CODE, CLOSED) },
-        Err(_) => unsafe { throw_message(env, PANIC_CODE, "ultraslayer: internal panic during a read or write; the Slayer is still usable") },
+        Err(_) => unsafe { throw_message(env, PANIC_CODE, &format!("ultraslayer: internal panic during {what}; the Slayer is still usable")) },
     }
+    ptr::null_mut()
+}
+
+/// Throws the error for a raw function called without the instance pointer `create` gave it.
+///
+/// # Safety
+/// `env` must be the live environment of the current callback.
+unsafe fn missing_instance(env: sys::napi_env) -> sys::napi_value {
+    // SAFETY: caller's contract.
+    unsafe { throw_message(env, PANIC_CODE, "ultraslayer: internal error: native function without its instance") };
     ptr::null_mut()
 }
 
@@ -322,8 +340,7 @@ unsafe fn with_batch(
     let st = unsafe { sys::napi_get_cb_info(env, info, &mut argc, argv.as_mut_ptr(), ptr::null_mut(), &mut data) };
     if st != sys::Status::napi_ok || data.is_null() {
         // SAFETY: env is live for this callback.
-        unsafe { throw_message(env, PANIC_CODE, "ultraslayer: internal error: native function without its instance") };
-        return ptr::null_mut();
+        return unsafe { missing_instance(env) };
     }
     // SAFETY: as in `with_instance`.
     let inst = unsafe { &*(data as *const Instance) };
@@ -340,14 +357,8 @@ unsafe fn with_batch(
         let idx: &[u32] = if a.len == 0 { &[] } else { unsafe { std::slice::from_raw_parts(a.data as *const u32, a.len) } };
         op(engine, idx, b.data as *mut u64, b.len)
     };
-    match catch_unwind(AssertUnwindSafe(run)) {
-        Ok(Ok(())) => {}
-        // SAFETY: env is live for this callback.
-        Ok(Err(Failure::Engine(e))) => unsafe { throw_raw(env, &e) },
-        Ok(Err(Failure::Closed)) => unsafe { throw_message(env, CLOSED_CODE, CLOSED) },
-        Err(_) => unsafe { throw_message(env, PANIC_CODE, "ultraslayer: internal panic during a batch; the Slayer is still usable") },
-    }
-    ptr::null_mut()
+    // SAFETY: env is live for this callback.
+    unsafe { settle(env, catch_unwind(AssertUnwindSafe(run)), "a batch") }
 }
 
 unsafe extern "C" fn read_many(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
