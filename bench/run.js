@@ -129,16 +129,13 @@ function machineFacts(info) {
     hypervisor,
     tscHz,
     tscInvariant: inv === 1 ? true : inv === 0 ? false : null,
-    sharedCores: info.cpuCount < info.replicas + 1,
+    sharedCores: info.sharedCores, // the library's own placement verdict for the hedged slab
     platform: `${process.platform}-${process.arch}`,
     node: process.version,
   }
 }
 
-let progressEnabled = true
-
 function progress(msg) {
-  if (!progressEnabled) return
   if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${msg}`)
   else process.stderr.write(`${msg}\n`)
 }

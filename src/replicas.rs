@@ -212,11 +212,6 @@ impl ReplicaSet {
         self.shared.lanes.iter().map(|l| usize::try_from(l.cpu.load(Ordering::Relaxed)).ok()).collect()
     }
 
-    /// OS thread ids are not exposed; the count of live threads is.
-    pub fn thread_count(&self) -> usize {
-        self.threads.len()
-    }
-
     /// Hedged read of slot `i`. The caller has range-checked `i`.
     #[inline]
     pub fn read(&mut self, i: u64) -> (u64, Answer) {
