@@ -24,6 +24,19 @@ function replicaThreads() {
     .filter((n) => n.startsWith('uslayer-r')).length
 }
 
+// The replica-thread count once it has settled at `want` (or after 2 s, whatever it is then).
+// A joined thread can stay listed in /proc/self/task for a moment: join returns when the kernel
+// clears its tid, before the task is reaped.
+function replicaThreadsSettled(want) {
+  const nap = new Int32Array(new SharedArrayBuffer(4))
+  const until = Date.now() + 2000
+  for (;;) {
+    const n = replicaThreads()
+    if (n === want || Date.now() > until) return n
+    Atomics.wait(nap, 0, 0, 5)
+  }
+}
+
 function bits(x) {
   const b = new Float64Array([x])
   return new BigUint64Array(b.buffer)[0]
@@ -223,13 +236,13 @@ test('huge pages: 2m is used when reserved, off gives 4k pages', () => {
 })
 
 test('lifecycle: stop, start, close, double close, use after close', () => {
-  const before = replicaThreads()
+  const before = replicaThreadsSettled(0)
   const s = new Slayer({ slots: 16, ...HYBRID })
   assert.equal(replicaThreads(), before + 2)
   s.writeU64(1, 5n)
   s.stop()
   assert.equal(s.info().running, false)
-  assert.equal(replicaThreads(), before)
+  assert.equal(replicaThreadsSettled(before), before)
   assert.equal(s.readU64(1), 5n, 'reads work with threads stopped')
   s.start()
   s.start()
@@ -238,7 +251,7 @@ test('lifecycle: stop, start, close, double close, use after close', () => {
   s.close()
   s.close()
   assert.equal(s.closed, true)
-  assert.equal(replicaThreads(), before)
+  assert.equal(replicaThreadsSettled(before), before)
   const closed = (e) => e.constructor === Error && /closed/.test(e.message) && e.code === 'ERR_ULTRASLAYER_CLOSED'
   assert.throws(() => s.readU64(1), closed)
   assert.throws(() => s.readF64(1), closed)
@@ -306,14 +319,14 @@ test('busy threads answer hedged reads; stats count wins and latency', () => {
 })
 
 test('many slabs created and closed leave no threads behind', () => {
-  const before = replicaThreads()
+  const before = replicaThreadsSettled(0)
   for (let k = 0; k < 20; k++) {
     const s = new Slayer({ slots: 1000, spin: 'sleep' })
     s.writeU64(k, BigInt(k))
     assert.equal(s.readU64(k), BigInt(k))
     s.close()
   }
-  assert.equal(replicaThreads(), before)
+  assert.equal(replicaThreadsSettled(before), before)
 })
 
 test('ESM import gives the same class', async () => {
@@ -326,7 +339,7 @@ test('ESM import gives the same class', async () => {
 })
 
 test("strategy 'steer' reads the right values with no threads and reports its tracker", () => {
-  const before = replicaThreads()
+  const before = replicaThreadsSettled(0)
   const s = new Slayer({ slots: 20000, strategy: 'steer' })
   assert.equal(replicaThreads(), before, 'steering uses no replica threads')
   const i = s.info()
@@ -351,7 +364,7 @@ test("strategy 'steer' reads the right values with no threads and reports its tr
 })
 
 test("strategy 'direct' never starts threads; bad strategies are RangeErrors", () => {
-  const before = replicaThreads()
+  const before = replicaThreadsSettled(0)
   const s = new Slayer({ slots: 10, strategy: 'direct' })
   assert.equal(replicaThreads(), before)
   s.writeF64(1, 2.5)
@@ -365,7 +378,7 @@ test("strategy 'direct' never starts threads; bad strategies are RangeErrors", (
 
 test('works in worker threads; a worker that exits without close() leaves no replica threads', async () => {
   const { Worker } = require('node:worker_threads')
-  const before = replicaThreads()
+  const before = replicaThreadsSettled(0)
   const code = `
     const { parentPort } = require('node:worker_threads')
     const { Slayer } = require(${JSON.stringify(require('node:path').join(__dirname, '..'))})

@@ -38,6 +38,20 @@ fn replica_threads_alive() -> usize {
     task_names().iter().filter(|n| n.starts_with("uslayer-r")).count()
 }
 
+/// The replica-thread count once it has settled at `want` (or after 2 s, whatever it is then).
+/// `join` returns when the kernel clears the thread's tid, which happens before the task is
+/// reaped, so a joined thread can stay listed in /proc/self/task for a moment.
+fn replica_threads_settled(want: usize) -> usize {
+    let until = Instant::now() + Duration::from_secs(2);
+    loop {
+        let n = replica_threads_alive();
+        if n == want || Instant::now() > until {
+            return n;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// A self-checking value: the low 32 bits are a hash of the high 32, so any mix of two values
 /// fails the check.
 fn pattern(k: u32) -> u64 {
@@ -117,7 +131,7 @@ fn bad_indices_and_lengths_are_refused_without_touching_anything() {
 fn replica_threads_run_on_their_cores_and_stop_leaves_none_behind() {
     let _g = serial();
     let allowed = ultraslayer::cores::allowed();
-    let before = replica_threads_alive();
+    let before = replica_threads_settled(0);
     let mut o = opts(1000, 2, SpinPolicy::Hybrid);
     let cores: Vec<usize> = (0..2).map(|k| allowed[k % allowed.len()]).collect();
     if allowed.len() >= 2 {
@@ -133,11 +147,11 @@ fn replica_threads_run_on_their_cores_and_stop_leaves_none_behind() {
     assert_eq!(replica_threads_alive(), before + 2);
     assert!(task_names().iter().any(|n| n == "uslayer-r0"));
     s.stop();
-    assert_eq!(replica_threads_alive(), before);
+    assert_eq!(replica_threads_settled(before), before);
     s.start().unwrap();
     assert_eq!(replica_threads_alive(), before + 2);
     drop(s);
-    assert_eq!(replica_threads_alive(), before);
+    assert_eq!(replica_threads_settled(before), before);
 }
 
 #[test]
@@ -324,7 +338,7 @@ fn steered_reads_return_the_written_value_whichever_copy_they_choose() {
     let mut o = opts(50_000, 2, SpinPolicy::Busy);
     o.channel_offset = 64;
     o.strategy = ultraslayer::Strategy::Steer;
-    let before = replica_threads_alive();
+    let before = replica_threads_settled(0);
     let mut s = Slayer::new(o).unwrap();
     assert_eq!(replica_threads_alive(), before, "steering starts no threads");
     assert!(!s.info().running);
@@ -351,7 +365,7 @@ fn steered_reads_return_the_written_value_whichever_copy_they_choose() {
 #[test]
 fn direct_strategy_never_starts_threads() {
     let _g = serial();
-    let before = replica_threads_alive();
+    let before = replica_threads_settled(0);
     let mut o = opts(100, 2, SpinPolicy::Busy);
     o.strategy = ultraslayer::Strategy::Direct;
     let mut s = Slayer::new(o).unwrap();
