@@ -150,6 +150,34 @@ export declare class Slayer {
   get closed(): boolean
 }
 
+/** Where the copies of each slot went. */
+export interface CopyPlacementInfo {
+  /** 'refresh-groups' (each replica on pages of its own refresh groups) | 'offset'. */
+  kind: string
+  /** Why refresh groups were not used, when they were tried and not had. */
+  note?: string
+  /** With 'refresh-groups': one line's refresh period (ns) and how it was found. */
+  periodNs?: number
+  periodSource?: string
+  /**
+   * Refresh groups found: stall phase of each (ns after group 0), pages in each, and the
+   * replica each group's pages serve.
+   */
+  groupOffsetsNs?: Array<number>
+  groupPages?: Array<number>
+  groupReplica?: Array<number>
+  /** Smallest distance between two replicas' stalls, in ns. */
+  separationNs?: number
+  /** Pages in the slab, pages mapped to choose from, pages timed, pages with a clear group. */
+  slabPages?: number
+  poolPages?: number
+  measuredPages?: number
+  clearPages?: number
+  /** Timed reads and time spent learning the groups. */
+  reads?: number
+  learnMs?: number
+}
+
 /** Percentiles plus every recorded bucket (`[ns, count]`), for tables, JSON and CCDF plots. */
 export interface HistogramSummary {
   latency: LatencyPercentiles
@@ -291,6 +319,8 @@ export interface SlayerInfo {
   recording: boolean
   /** 'hedge' | 'steer' | 'direct'. */
   strategy: string
+  /** Where the copies of each slot went (see the `placement` option). */
+  placement: CopyPlacementInfo
   /** For shared slabs (Slayer.create / Slayer.open): the segment. */
   shared?: SharedSegmentInfo
 }
@@ -333,6 +363,17 @@ export interface SlayerOptions {
    * calibrates for up to 300 ms at construction), 'direct' (copy 0, no threads).
    */
   strategy?: 'hedge' | 'steer' | 'direct'
+  /**
+   * Where the copies go. 'refresh-groups': learn each 4 KiB page's DRAM refresh group by
+   * timing (a 300 ms period measurement, then up to placementBudgetMs) and give every replica
+   * pages of its own groups, so copies never stall together (4 KiB pages; throws when it cannot
+   * be had). 'offset': copies channelOffset bytes apart. 'auto' (default): 'refresh-groups' for
+   * strategy 'steer' unless channelOffset or huge pages are asked for, falling back to
+   * 'offset' with the reason in info().placement.note; 'offset' otherwise.
+   */
+  placement?: 'auto' | 'refresh-groups' | 'offset'
+  /** Time refresh-group placement may spend learning pages (default 3000 ms). */
+  placementBudgetMs?: number
 }
 
 /** What reads did since creation or the last resetStats(). */
@@ -357,18 +398,18 @@ export interface SlayerStats {
 
 /** What the steering tracker knows (strategy 'steer'). */
 export interface SteerStats {
-  /** 'calibrating' | 'locked' | 'searching' | 'no-signal'. */
+  /** 'calibrating' | 'locked' | 'no-signal'. */
   state: string
   /** Timed reads, slow ones (> ~290 ns) and hypervisor-scale outliers (> 1 µs, not learned from). */
   reads: number
   slowReads: number
   outliers: number
-  /** Reads steered while locked/searching, and how many of them were slow. */
+  /** Reads steered while locked, and how many of them were slow. */
   steeredReads: number
   steeredSlow: number
   /** Slow share over the last completed window. */
   windowSlowShare: number
-  /** Phase re-acquisitions after the slow share rose (e.g. after a refresh phase jump). */
+  /** Phase jumps followed (the slow share rose and another phase explained the reads). */
   reacquisitions: number
   calibrations: number
   /** Refresh period the tracker follows, in ns. */

@@ -54,9 +54,13 @@ const OPTION_TYPES = {
   start: 'boolean',
   stats: 'boolean',
   strategy: 'string',
+  placement: 'string',
+  placementBudgetMs: 'number',
 }
 
-const SHARED_CREATE_TYPES = { ...OPTION_TYPES, name: 'string', overwrite: 'boolean' }
+// Shared slabs are hedged (or read directly) and laid out by channelOffset: no strategy or placement.
+const { strategy: _s, placement: _p, placementBudgetMs: _b, ...SHARED_LAYOUT_TYPES } = OPTION_TYPES
+const SHARED_CREATE_TYPES = { ...SHARED_LAYOUT_TYPES, name: 'string', overwrite: 'boolean' }
 const SHARED_OPEN_TYPES = {
   slots: 'number',
   replicas: 'number',

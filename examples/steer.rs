@@ -1,11 +1,13 @@
 //! Steering against direct reads, in one run, on this machine.
 //!
-//! A 1 GiB slab (2 replicas, channel offset 64 B so the copies sit in opposite refresh groups),
-//! random slots, both copies flushed before every read so each one is a DRAM read, random
+//! A slab of 2 replicas, random slots, both copies flushed before every read so each one is a DRAM read, random
 //! 0–2 µs gaps between reads. Reads alternate: direct (always copy 0), then steered. Latency is
 //! timed around the whole call, so the steered figures include the tracker's own cost.
 //!
-//!     cargo run --release --no-default-features --example steer -- [seconds] [slots]
+//!     cargo run --release --no-default-features --example steer -- [seconds] [slots] [offset|groups]
+//!
+//! `groups` learns each page's refresh group first and gives each copy pages of its own groups
+//! (channel offset 4096, 4 KiB pages); `offset` (default) puts copies 64 B apart.
 //!
 //! For 2 MiB pages reserve them first as root: `sysctl vm.nr_hugepages=600` (and back to 0).
 
@@ -14,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use ultraslayer::stats::{latency_histogram, Percentiles};
-use ultraslayer::steer::{SteerState, SteeredReader};
+use ultraslayer::steer::{arrange, SteerState, SteeredReader, TrackerConfig};
 use ultraslayer::{bench, cache, slab::Slab, tsc, Layout, LockRequest, PageRequest};
 
 const SLOW_NS: u64 = 290;
@@ -60,18 +62,37 @@ fn main() {
     let seconds: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(20);
     let slots: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(1 << 26);
 
-    let layout = match Layout::new(slots, 2, 64) {
+    let groups = args.next().as_deref() == Some("groups");
+    let tpn = tsc::ticks_per_ns();
+    let layout = match Layout::new(slots, 2, if groups { 4096 } else { 64 }) {
         Ok(l) => l,
         Err(e) => return eprintln!("layout: {e}"),
     };
-    let slab = match Slab::new(layout, PageRequest::Auto, LockRequest::Auto) {
-        Ok(s) => Arc::new(s),
-        Err(e) => return eprintln!("slab: {e}"),
+    let mut period_ns = None;
+    let slab = if groups {
+        match arrange::build(&layout, LockRequest::Auto, &arrange::ArrangeOptions::default()) {
+            Ok((region, a)) => {
+                println!(
+                    "refresh-group placement: period {:.1} ns ({}), {} slab pages from a pool of {} ({} measured, {} clear, {} reads, {:.0} ms); groups at {:?} cycles with {:?} pages, classes {:?} -> {:?} pages, separation {:.2}",
+                    a.period_ns, a.period_source, a.slab_pages, a.pool_pages, a.measured_pages, a.clear_pages, a.reads, a.learn_ms,
+                    a.partition.centers.iter().map(|c| (c * 100.0).round() / 100.0).collect::<Vec<_>>(),
+                    a.partition.group_pages, a.partition.class_of_group, a.partition.class_pages, a.partition.separation
+                );
+                period_ns = Some(a.period_ns);
+                Arc::new(Slab::from_region(region, layout).expect("layout fits the gathered region"))
+            }
+            Err(e) => return eprintln!("placement: {e}"),
+        }
+    } else {
+        match Slab::new(layout, PageRequest::Auto, LockRequest::Auto) {
+            Ok(s) => Arc::new(s),
+            Err(e) => return eprintln!("slab: {e}"),
+        }
     };
-    let tpn = tsc::ticks_per_ns();
     println!(
-        "slab: {} slots x 2 replicas, channel offset 64 B, {} MiB mapped, pages {} {:?}, locked {}; TSC {:.4} GHz",
+        "slab: {} slots x 2 replicas, channel offset {} B, {} MiB mapped, pages {} {:?}, locked {}; TSC {:.4} GHz",
         slots,
+        slab.layout().channel_offset(),
         slab.region().mapped_bytes() >> 20,
         slab.region().kind().name(),
         slab.region().fallbacks(),
@@ -81,7 +102,12 @@ fn main() {
     for i in (0..slots).step_by(4099) {
         let _ = slab.write(i, i ^ 0x5555);
     }
-    let mut reader = match SteeredReader::with_defaults(slab.clone()) {
+    // With refresh-group placement the period was measured to a few ppm: start from it.
+    let cfg = match period_ns {
+        Some(p) => TrackerConfig::for_measured_period(2, tpn, p),
+        None => TrackerConfig::new(2, tpn),
+    };
+    let mut reader = match SteeredReader::new(slab.clone(), cfg) {
         Ok(r) => r,
         Err(e) => return eprintln!("reader: {e}"),
     };
@@ -149,13 +175,18 @@ fn main() {
                 100.0 * r.expected_unsteered_share
             );
         }
-        if last_print.elapsed() >= Duration::from_secs(2) {
+        if last_print.elapsed() >= Duration::from_millis(std::env::var("EVERY_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000)) {
             last_print = Instant::now();
             let r = reader.report();
             println!(
-                "  t={:>4.1}s state {:<11} window slow {:.2}%  reacq {}  drift steps {}  period updates {}  calibrations {}  | so far slow: direct {:.2}% steered {:.2}%",
+                "  t={:>6.3}s ph {:.3} state {:<11} apart {} ({:.2}) pred {:.2}%/{:.2}% window slow {:.2}%  reacq {}  drift steps {}  period updates {}  calibrations {}  | so far slow: direct {:.2}% steered {:.2}%",
                 start.elapsed().as_secs_f64(),
+                r.phase_offset,
                 r.state.name(),
+                r.copies_apart,
+                r.stall_distance,
+                100.0 * r.expected_steered_share,
+                100.0 * r.expected_unsteered_share,
                 100.0 * r.window_slow_share,
                 r.reacquisitions,
                 r.drift_steps,

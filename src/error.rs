@@ -62,6 +62,9 @@ pub enum Error {
     SegmentIncompatible { path: String, message: String },
     /// A system call on a segment file failed.
     SegmentIo { path: String, op: &'static str, errno: i32 },
+    /// Refresh-group placement could not be had (no periodic stall, too few groups, budget spent,
+    /// too many mappings); `hint` says what to do instead.
+    Placement { message: String, hint: String },
 }
 
 impl Error {
@@ -132,6 +135,7 @@ impl fmt::Display for Error {
                 "batch length mismatch: {indices} indices but {values} values: pass arrays of equal length"
             ),
             Error::Unsupported { what } => write!(f, "not supported on this machine: {what}"),
+            Error::Placement { message, hint } => write!(f, "refresh-group placement failed: {message}; {hint}"),
             Error::Io { path, message } => write!(f, "{path}: {message}"),
             Error::BadSegmentName { name, message } => write!(
                 f,

@@ -25,7 +25,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use layout::Layout;
 pub use region::{LockRequest, PageKind, PageRequest};
 pub use replicas::SpinPolicy;
-pub use slayer::{Info, OpenOptions, Options, SharedOptions, Slayer, Strategy};
+pub use slayer::{Info, OpenOptions, Options, CopyPlacement, CopyPlacementInfo, SharedOptions, Slayer, Strategy};
 pub use stats::{Percentiles, Stats};
 
 #[cfg(feature = "node")]

@@ -167,6 +167,58 @@ impl Region {
         Ok(region)
     }
 
+    /// A region made of whole 4 KiB pages of `pool`, in the order given: page j of the result is
+    /// pool page `pages[j]`, moved there (not copied: the same physical page, still locked if the
+    /// pool was). The pool is consumed; its pages that were not picked are unmapped with it.
+    ///
+    /// Each moved page becomes its own kernel mapping, so this needs about two mappings per page
+    /// while it runs; it refuses up front when `vm.max_map_count` leaves too few.
+    pub fn gather(pool: Region, pages: &[usize]) -> Result<Region> {
+        let pool_pages = pool.mapped / PAGE_4K;
+        if pool.kind != PageKind::Base || pool.page_size != PAGE_4K {
+            return Err(Error::Unsupported { what: format!("gathering pages needs a pool of 4 KiB pages, not {}", pool.kind.name()) });
+        }
+        if pages.is_empty() {
+            return Err(Error::MapFailed { bytes: 0, errno: libc::EINVAL });
+        }
+        let mut seen = vec![false; pool_pages];
+        for &p in pages {
+            if p >= pool_pages || std::mem::replace(&mut seen[p], true) {
+                return Err(Error::bad_option("pages", format!("page {p} is outside the pool of {pool_pages} pages or listed twice")));
+            }
+        }
+        let (in_use, limit) = sys::mappings();
+        let needed = 2 * pages.len() + 64;
+        if in_use + needed > limit {
+            return Err(Error::Placement {
+                message: format!(
+                    "{} pages need about {needed} memory mappings while they are gathered, but vm.max_map_count is {limit} and {in_use} are in use",
+                    pages.len()
+                ),
+                hint: format!(
+                    "raise the limit as root (`sysctl vm.max_map_count={}`), ask for fewer slots, or use placement: 'offset'",
+                    (in_use + needed).next_power_of_two()
+                ),
+            });
+        }
+        let len = pages.len() * PAGE_4K;
+        let ptr = sys::gather(pool.ptr, pages, len)?;
+        let mut fallbacks = pool.fallbacks.clone();
+        fallbacks.push(format!("placement: {} pages gathered one by one from a pool of {pool_pages}", pages.len()));
+        let region = Region {
+            ptr,
+            mapped: len,
+            kind: PageKind::Base,
+            page_size: PAGE_4K,
+            locked: pool.locked,
+            lock_error: pool.lock_error.clone(),
+            thp_bytes: 0,
+            fallbacks,
+        };
+        drop(pool);
+        Ok(region)
+    }
+
     /// Loads one byte in every base page, so page tables are filled before the region is used,
     /// without storing anything (the bytes may belong to another process's live data).
     fn prefault_read(&self) {
@@ -384,6 +436,57 @@ mod sys {
         }
     }
 
+    /// Moves pool pages `pages[j]` (4 KiB each, from `pool`) to page j of a new range of `len`
+    /// bytes, which it returns. On failure the new range is unmapped (with whatever had been
+    /// moved into it) and the pool keeps the rest.
+    pub fn gather(pool: *mut u8, pages: &[usize], len: usize) -> Result<*mut u8> {
+        // SAFETY: a new inaccessible reservation at an address of the kernel's choosing touches
+        // no existing memory; every page of it is replaced below by MREMAP_FIXED.
+        let dst = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if dst == libc::MAP_FAILED {
+            return Err(Error::MapFailed { bytes: len, errno: last_errno() });
+        }
+        let dst = dst as *mut u8;
+        for (j, &p) in pages.iter().enumerate() {
+            // SAFETY: source and target are whole, page-aligned 4 KiB pages: `p` is a page of the
+            // pool (checked by the caller, each listed once), which the caller owns and nobody
+            // else references, and `j` is a page of the reservation made above. MREMAP_FIXED
+            // replaces the reserved page; the pool page's physical page, contents and lock move
+            // with it and its old address becomes a hole in the pool, unmapped later with the pool.
+            let r = unsafe {
+                libc::mremap(
+                    pool.add(p * PAGE_4K) as *mut libc::c_void,
+                    PAGE_4K,
+                    PAGE_4K,
+                    libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+                    dst.add(j * PAGE_4K) as *mut libc::c_void,
+                )
+            };
+            if r == libc::MAP_FAILED {
+                let errno = last_errno();
+                unmap(dst, len);
+                return Err(Error::MapFailed { bytes: len, errno });
+            }
+        }
+        Ok(dst)
+    }
+
+    /// (mappings this process has, vm.max_map_count).
+    pub fn mappings() -> (usize, usize) {
+        let in_use = std::fs::read_to_string("/proc/self/maps").map(|m| m.lines().count()).unwrap_or(0);
+        let limit = std::fs::read_to_string("/proc/sys/vm/max_map_count").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(65530);
+        (in_use, limit)
+    }
+
     pub fn unmap(ptr: *mut u8, len: usize) {
         // SAFETY: callers pass exactly a range they mapped and no longer use; hugetlb ranges are
         // whole pages because `map` rounded them so.
@@ -459,6 +562,12 @@ mod sys {
     pub fn map_shared_file(_: i32, _: usize, len: usize) -> Result<*mut u8> {
         Err(Error::MapFailed { bytes: len, errno: 95 }) // EOPNOTSUPP: shared slabs are Linux-only
     }
+    pub fn gather(_: *mut u8, _: &[usize], _: usize) -> Result<*mut u8> {
+        Err(Error::Unsupported { what: "gathering pages (mremap) is Linux-only".into() })
+    }
+    pub fn mappings() -> (usize, usize) {
+        (0, usize::MAX / 4)
+    }
     pub fn unmap(ptr: *mut u8, len: usize) {
         // SAFETY: allocated in `map` with exactly this size and alignment.
         unsafe { dealloc(ptr, AllocLayout::from_size_align_unchecked(len, PAGE_4K)) }
@@ -477,7 +586,7 @@ mod sys {
     }
 }
 
-pub use sys::{free_huge_pages, thp_mode};
+pub use sys::{free_huge_pages, mappings, thp_mode};
 
 #[cfg(test)]
 mod tests {
@@ -556,6 +665,42 @@ mod tests {
         match r {
             Ok(r) => assert!(r.locked()),
             Err(e) => assert!(e.to_string().contains("memlock"), "{e}"),
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn gathered_pages_keep_their_contents_in_the_order_asked_and_the_pool_is_gone() {
+        let pool = Region::map(64 * PAGE_4K, PageRequest::Off, LockRequest::Auto).unwrap();
+        let locked = pool.locked();
+        for p in 0..64 {
+            // SAFETY: page p's first word is inside the pool, which nothing else uses yet.
+            unsafe { (pool.ptr().add(p * PAGE_4K) as *mut u64).write(0xA000 + p as u64) };
+        }
+        let (before, _) = sys::mappings();
+        let order = [5usize, 3, 60, 0, 63];
+        let r = Region::gather(pool, &order).unwrap();
+        assert_eq!(r.mapped_bytes(), order.len() * PAGE_4K);
+        assert_eq!(r.locked(), locked);
+        assert_eq!(r.kind(), PageKind::Base);
+        for (j, &p) in order.iter().enumerate() {
+            // SAFETY: page j is inside the gathered region.
+            let v = unsafe { (r.ptr().add(j * PAGE_4K) as *const u64).read() };
+            assert_eq!(v, 0xA000 + p as u64, "page {j}");
+        }
+        drop(r);
+        let (after, _) = sys::mappings();
+        assert!(after <= before + 2, "mappings {before} -> {after}: pool or pages left behind");
+    }
+
+    #[test]
+    fn gather_refuses_bad_page_lists_and_huge_pools() {
+        let pool = || Region::map(8 * PAGE_4K, PageRequest::Off, LockRequest::Off).unwrap();
+        assert!(matches!(Region::gather(pool(), &[1, 1]), Err(Error::BadOption { .. })));
+        assert!(matches!(Region::gather(pool(), &[8]), Err(Error::BadOption { .. })));
+        assert!(Region::gather(pool(), &[]).is_err());
+        if let Ok(thp) = Region::map(4 << 20, PageRequest::Transparent, LockRequest::Off) {
+            assert!(matches!(Region::gather(thp, &[0]), Err(Error::Unsupported { .. })));
         }
     }
 }

@@ -16,7 +16,8 @@ use crate::replicas::{ReplicaSet, SpinPolicy};
 use crate::shm::{self, SharedInfo};
 use crate::slab::Slab;
 use crate::stats::{Recorder, Stats};
-use crate::steer::{SteerReport, SteeredReader};
+use crate::steer::arrange::{self, Arrangement, ArrangeOptions};
+use crate::steer::{SteerReport, SteeredReader, TrackerConfig};
 use crate::tsc;
 
 /// How reads are served.
@@ -49,6 +50,41 @@ impl Strategy {
     }
 }
 
+/// Where the copies of a slot go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CopyPlacement {
+    /// Refresh groups for strategy 'steer' when the slab can be built of 4 KiB pages, falling
+    /// back to `Offset` (and saying why) when they cannot be had; `Offset` otherwise.
+    Auto,
+    /// Learn each 4 KiB page's refresh group by timing and give every replica pages of its own
+    /// groups (channel offset 4096, 4 KiB pages); an error when that cannot be had.
+    RefreshGroups,
+    /// Copies `channel_offset` bytes apart.
+    Offset,
+}
+
+impl CopyPlacement {
+    pub fn parse(s: &str) -> Result<CopyPlacement> {
+        match s {
+            "auto" => Ok(CopyPlacement::Auto),
+            "refresh-groups" => Ok(CopyPlacement::RefreshGroups),
+            "offset" => Ok(CopyPlacement::Offset),
+            other => Err(Error::option_range("placement", format!("must be 'auto', 'refresh-groups' or 'offset', got {other:?}"))),
+        }
+    }
+}
+
+/// Where the copies went, for `info()`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CopyPlacementInfo {
+    /// "refresh-groups" or "offset".
+    pub kind: &'static str,
+    /// What refresh-group placement found, when it was used.
+    pub arrangement: Option<Arrangement>,
+    /// Why refresh groups were not used, when they were tried or asked for and not had.
+    pub note: Option<String>,
+}
+
 /// How long `Slayer::new` may spend calibrating a steering tracker before the first read.
 const STEER_CALIBRATION_BUDGET_MS: u64 = 300;
 
@@ -67,6 +103,9 @@ pub struct Options {
     pub start: bool,
     pub record_latency: bool,
     pub strategy: Strategy,
+    pub placement: CopyPlacement,
+    /// Time refresh-group placement may spend learning pages (after a 300 ms period measurement).
+    pub placement_budget: std::time::Duration,
 }
 
 impl Options {
@@ -83,6 +122,8 @@ impl Options {
             start: true,
             record_latency: false,
             strategy: Strategy::Hedge,
+            placement: CopyPlacement::Auto,
+            placement_budget: ArrangeOptions::default().budget,
         }
     }
 }
@@ -122,6 +163,8 @@ pub struct Info {
     pub allowed_cpus: Vec<usize>,
     pub recording: bool,
     pub strategy: Strategy,
+    /// Where the copies of each slot went.
+    pub copies: CopyPlacementInfo,
     /// The named segment behind the slab, for shared slabs.
     pub shared: Option<SharedInfo>,
 }
@@ -184,16 +227,49 @@ pub struct Slayer {
     allowed: Vec<usize>,
     strategy: Strategy,
     steer: Option<SteeredReader>,
+    copies: CopyPlacementInfo,
     shared: Option<SharedInfo>,
 }
 
 impl Slayer {
     pub fn new(opts: Options) -> Result<Slayer> {
+        // Validate the offset layout first, so bad shapes fail before any measuring.
         let layout = Layout::new(opts.slots, opts.replicas, opts.channel_offset)?;
         // Choose cores before mapping, so a bad core list fails fast and cheaply.
         let (allowed, placement) = place(opts.replicas, opts.cores.as_deref())?;
-        let slab = Arc::new(Slab::new(layout, opts.pages, opts.lock)?);
-        Slayer::assemble(slab, placement, allowed, opts.spin, opts.idle_us, opts.start, opts.record_latency, opts.strategy, None)
+        let four_k = matches!(opts.pages, PageRequest::Auto | PageRequest::Off);
+        let try_groups = match opts.placement {
+            CopyPlacement::Offset => false,
+            CopyPlacement::RefreshGroups if !four_k => {
+                return Err(Error::option_range(
+                    "placement",
+                    "'refresh-groups' moves single 4 KiB pages into place, so it needs hugePages 'auto' or 'off'",
+                ))
+            }
+            CopyPlacement::RefreshGroups => true,
+            CopyPlacement::Auto => opts.strategy == Strategy::Steer && four_k,
+        };
+        let mut copies = CopyPlacementInfo { kind: "offset", arrangement: None, note: None };
+        let mut slab = None;
+        if try_groups {
+            let grouped = Layout::new(opts.slots, opts.replicas, arrange::GROUP_OFFSET)?;
+            let o = ArrangeOptions { budget: opts.placement_budget, ..ArrangeOptions::default() };
+            match arrange::build(&grouped, opts.lock, &o) {
+                Ok((region, a)) => {
+                    slab = Some(Slab::from_region(region, grouped)?);
+                    copies = CopyPlacementInfo { kind: "refresh-groups", arrangement: Some(a), note: None };
+                }
+                Err(e) if opts.placement == CopyPlacement::Auto && matches!(e, Error::Placement { .. } | Error::Unsupported { .. }) => {
+                    copies.note = Some(format!("copies {} B apart: {e}", opts.channel_offset));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let slab = match slab {
+            Some(s) => Arc::new(s),
+            None => Arc::new(Slab::new(layout, opts.pages, opts.lock)?),
+        };
+        Slayer::assemble(slab, placement, allowed, opts.spin, opts.idle_us, opts.start, opts.record_latency, opts.strategy, copies, None)
     }
 
     /// The one place a Slayer is put together from its slab, whatever the slab's origin.
@@ -207,6 +283,7 @@ impl Slayer {
         start: bool,
         record_latency: bool,
         strategy: Strategy,
+        copies: CopyPlacementInfo,
         shared: Option<SharedInfo>,
     ) -> Result<Slayer> {
         let replicas = slab.layout().replicas();
@@ -220,10 +297,17 @@ impl Slayer {
             allowed,
             strategy,
             steer: None,
+            copies,
             shared,
         };
         if strategy == Strategy::Steer {
-            s.steer = Some(SteeredReader::with_defaults(s.slab.clone())?);
+            let n = s.slab.layout().replicas();
+            let cfg = match &s.copies.arrangement {
+                // The period measured while placing is exact to a few ppm: start from it.
+                Some(a) => TrackerConfig::for_measured_period(n, tsc::ticks_per_ns(), a.period_ns),
+                None => TrackerConfig::new(n, tsc::ticks_per_ns()),
+            };
+            s.steer = Some(SteeredReader::new(s.slab.clone(), cfg)?);
             s.calibrate_steering();
         }
         if start {
@@ -256,7 +340,8 @@ impl Slayer {
         let (allowed, placement) = place(opts.replicas, opts.cores.as_deref())?;
         let (region, info) = shm::create(name, layout, opts.pages, opts.lock, shared.overwrite, shared.dir.as_deref())?;
         let slab = Arc::new(Slab::from_region(region, layout)?);
-        Slayer::assemble(slab, placement, allowed, opts.spin, opts.idle_us, opts.start, opts.record_latency, Strategy::Hedge, Some(info))
+        let copies = CopyPlacementInfo { kind: "offset", arrangement: None, note: None };
+        Slayer::assemble(slab, placement, allowed, opts.spin, opts.idle_us, opts.start, opts.record_latency, Strategy::Hedge, copies, Some(info))
     }
 
     /// Maps the existing shared slab `name` (validated: see `shm::open`) and runs this process's
@@ -266,7 +351,8 @@ impl Slayer {
         let (region, layout, info) = shm::open(name, opts.lock, opts.expect, opts.wait, opts.dir.as_deref())?;
         let (allowed, placement) = place(layout.replicas(), opts.cores.as_deref())?;
         let slab = Arc::new(Slab::from_region(region, layout)?);
-        Slayer::assemble(slab, placement, allowed, opts.spin, opts.idle_us, opts.start, opts.record_latency, Strategy::Hedge, Some(info))
+        let copies = CopyPlacementInfo { kind: "offset", arrangement: None, note: None };
+        Slayer::assemble(slab, placement, allowed, opts.spin, opts.idle_us, opts.start, opts.record_latency, Strategy::Hedge, copies, Some(info))
     }
 
     /// Starts the replica threads (no-op when running, and for the steer/direct strategies, which
@@ -421,6 +507,7 @@ impl Slayer {
             allowed_cpus: self.allowed.clone(),
             recording: self.recorder.recording(),
             strategy: self.strategy,
+            copies: self.copies.clone(),
             shared: self.shared.clone(),
         }
     }

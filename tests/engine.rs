@@ -335,11 +335,36 @@ fn stats_reset_and_direct_reads_are_counted() {
 #[test]
 fn steered_reads_return_the_written_value_whichever_copy_they_choose() {
     let _g = serial();
+    for placement in [ultraslayer::CopyPlacement::Offset, ultraslayer::CopyPlacement::Auto] {
+        steered_round_trip(placement);
+    }
+}
+
+fn steered_round_trip(placement: ultraslayer::CopyPlacement) {
     let mut o = opts(50_000, 2, SpinPolicy::Busy);
     o.channel_offset = 64;
     o.strategy = ultraslayer::Strategy::Steer;
+    o.placement = placement;
     let before = replica_threads_settled(0);
     let mut s = Slayer::new(o).unwrap();
+    let info = s.info();
+    match (&info.copies.arrangement, info.copies.kind) {
+        (Some(a), "refresh-groups") => {
+            assert_eq!(info.channel_offset, 4096);
+            assert_eq!(info.page_kind, PageKind::Base);
+            assert_eq!(info.mapped_bytes, a.slab_pages * 4096);
+            // Every replica got pages of its own groups, as many as the slab needs.
+            let per_replica = a.slab_pages / 2;
+            assert!(a.partition.class_pages.iter().all(|&n| n >= per_replica), "{a:?}");
+            assert!(a.partition.separation > 0.1, "{a:?}");
+        }
+        (None, "offset") => {
+            assert_eq!(info.channel_offset, 64);
+            // Auto falls back only with the reason; Offset never tries.
+            assert_eq!(info.copies.note.is_some(), placement == ultraslayer::CopyPlacement::Auto, "{:?}", info.copies);
+        }
+        other => panic!("unexpected placement report {other:?}"),
+    }
     assert_eq!(replica_threads_alive(), before, "steering starts no threads");
     assert!(!s.info().running);
     assert_eq!(s.info().strategy, ultraslayer::Strategy::Steer);
@@ -360,6 +385,35 @@ fn steered_reads_return_the_written_value_whichever_copy_they_choose() {
     assert_eq!(st.hedged + st.direct, 0);
     s.start().unwrap();
     assert!(!s.info().running, "start() is a no-op for steering");
+}
+
+#[test]
+fn refresh_group_placement_needs_small_pages_and_hedges_too() {
+    let _g = serial();
+    let mut o = opts(4096, 2, SpinPolicy::Hybrid);
+    o.placement = ultraslayer::CopyPlacement::RefreshGroups;
+    o.pages = PageRequest::Huge2M;
+    let e = Slayer::new(o.clone()).err().unwrap();
+    assert!(matches!(e, Error::OptionOutOfRange { option: "placement", .. }), "{e}");
+    // Asked for explicitly it either comes, or fails with a reason and what to do instead; a
+    // hedged slab on refresh-group pages reads back what was written.
+    o.pages = PageRequest::Off;
+    match Slayer::new(o) {
+        Ok(mut s) => {
+            assert_eq!(s.info().copies.kind, "refresh-groups");
+            for i in 0..4096u64 {
+                s.write(i, pattern(i as u32)).unwrap();
+            }
+            for i in (0..4096u64).step_by(5) {
+                assert_eq!(s.read(i).unwrap(), pattern(i as u32));
+                assert_eq!(s.read_replica(1, i).unwrap(), pattern(i as u32));
+            }
+        }
+        Err(e) => {
+            assert!(matches!(e, Error::Placement { .. }), "{e}");
+            assert!(e.to_string().contains("placement: 'offset'"), "{e}");
+        }
+    }
 }
 
 #[test]

@@ -24,6 +24,7 @@ fn code(e: &Error) -> &'static str {
         Error::Stopped { .. } => "ERR_ULTRASLAYER_STOPPED",
         Error::LengthMismatch { .. } => "ERR_ULTRASLAYER_LENGTH",
         Error::Unsupported { .. } => "ERR_ULTRASLAYER_UNSUPPORTED",
+        Error::Placement { .. } => "ERR_ULTRASLAYER_PLACEMENT",
         Error::Io { .. } => "ERR_ULTRASLAYER_IO",
         Error::BadSegmentName { .. } => "ERR_ULTRASLAYER_SHM_NAME",
         Error::SegmentExists { .. } => "ERR_ULTRASLAYER_SHM_EXISTS",

@@ -87,6 +87,16 @@ pub struct SlayerOptions {
     /// calibrates for up to 300 ms at construction), 'direct' (copy 0, no threads).
     #[napi(ts_type = "'hedge' | 'steer' | 'direct'")]
     pub strategy: Option<String>,
+    /// Where the copies go. 'refresh-groups': learn each 4 KiB page's DRAM refresh group by
+    /// timing (a 300 ms period measurement, then up to placementBudgetMs) and give every replica
+    /// pages of its own groups, so copies never stall together (4 KiB pages; throws when it cannot
+    /// be had). 'offset': copies channelOffset bytes apart. 'auto' (default): 'refresh-groups' for
+    /// strategy 'steer' unless channelOffset or huge pages are asked for, falling back to
+    /// 'offset' with the reason in info().placement.note; 'offset' otherwise.
+    #[napi(ts_type = "'auto' | 'refresh-groups' | 'offset'")]
+    pub placement: Option<String>,
+    /// Time refresh-group placement may spend learning pages (default 3000 ms).
+    pub placement_budget_ms: Option<f64>,
 }
 
 /// Options for `Slayer.create(options)`: a named slab other processes can open.
@@ -196,25 +206,76 @@ pub struct SlayerInfo {
     pub recording: bool,
     /// 'hedge' | 'steer' | 'direct'.
     pub strategy: String,
+    /// Where the copies of each slot went (see the `placement` option).
+    pub placement: CopyPlacementInfo,
     /// For shared slabs (Slayer.create / Slayer.open): the segment.
     pub shared: Option<SharedSegmentInfo>,
+}
+
+/// Where the copies of each slot went.
+#[napi(object)]
+pub struct CopyPlacementInfo {
+    /// 'refresh-groups' (each replica on pages of its own refresh groups) | 'offset'.
+    pub kind: String,
+    /// Why refresh groups were not used, when they were tried and not had.
+    pub note: Option<String>,
+    /// With 'refresh-groups': one line's refresh period (ns) and how it was found.
+    pub period_ns: Option<f64>,
+    pub period_source: Option<String>,
+    /// Refresh groups found: stall phase of each (ns after group 0), pages in each, and the
+    /// replica each group's pages serve.
+    pub group_offsets_ns: Option<Vec<f64>>,
+    pub group_pages: Option<Vec<f64>>,
+    pub group_replica: Option<Vec<u32>>,
+    /// Smallest distance between two replicas' stalls, in ns.
+    pub separation_ns: Option<f64>,
+    /// Pages in the slab, pages mapped to choose from, pages timed, pages with a clear group.
+    pub slab_pages: Option<f64>,
+    pub pool_pages: Option<f64>,
+    pub measured_pages: Option<f64>,
+    pub clear_pages: Option<f64>,
+    /// Timed reads and time spent learning the groups.
+    pub reads: Option<f64>,
+    pub learn_ms: Option<f64>,
+}
+
+fn copy_placement_info(c: crate::CopyPlacementInfo) -> CopyPlacementInfo {
+    let a = c.arrangement;
+    let p = a.as_ref().map(|a| a.period_ns).unwrap_or(0.0);
+    let c0 = a.as_ref().and_then(|a| a.partition.centers.first().copied()).unwrap_or(0.0);
+    CopyPlacementInfo {
+        kind: c.kind.to_string(),
+        note: c.note,
+        period_ns: a.as_ref().map(|a| a.period_ns),
+        period_source: a.as_ref().map(|a| a.period_source.clone()),
+        group_offsets_ns: a.as_ref().map(|a| a.partition.centers.iter().map(|&x| crate::probe::phases::wrap(x - c0) * p).collect()),
+        group_pages: a.as_ref().map(|a| a.partition.group_pages.iter().map(|&n| n as f64).collect()),
+        group_replica: a.as_ref().map(|a| a.partition.class_of_group.iter().map(|&r| r as u32).collect()),
+        separation_ns: a.as_ref().map(|a| a.partition.separation * p),
+        slab_pages: a.as_ref().map(|a| a.slab_pages as f64),
+        pool_pages: a.as_ref().map(|a| a.pool_pages as f64),
+        measured_pages: a.as_ref().map(|a| a.measured_pages as f64),
+        clear_pages: a.as_ref().map(|a| a.clear_pages as f64),
+        reads: a.as_ref().map(|a| a.reads as f64),
+        learn_ms: a.as_ref().map(|a| a.learn_ms),
+    }
 }
 
 /// What the steering tracker knows (strategy 'steer').
 #[napi(object)]
 pub struct SteerStats {
-    /// 'calibrating' | 'locked' | 'searching' | 'no-signal'.
+    /// 'calibrating' | 'locked' | 'no-signal'.
     pub state: String,
     /// Timed reads, slow ones (> ~290 ns) and hypervisor-scale outliers (> 1 µs, not learned from).
     pub reads: f64,
     pub slow_reads: f64,
     pub outliers: f64,
-    /// Reads steered while locked/searching, and how many of them were slow.
+    /// Reads steered while locked, and how many of them were slow.
     pub steered_reads: f64,
     pub steered_slow: f64,
     /// Slow share over the last completed window.
     pub window_slow_share: f64,
-    /// Phase re-acquisitions after the slow share rose (e.g. after a refresh phase jump).
+    /// Phase jumps followed (the slow share rose and another phase explained the reads).
     pub reacquisitions: f64,
     pub calibrations: f64,
     /// Refresh period the tracker follows, in ns.
@@ -355,11 +416,31 @@ fn engine_options(o: &SlayerOptions) -> std::result::Result<(crate::Options, Str
     if let Some(st) = &o.strategy {
         e.strategy = crate::Strategy::parse(st)?;
         if e.strategy == crate::Strategy::Steer && o.channel_offset.is_none() {
-            // Steering needs copies in opposite refresh groups: address bit 6 (the DDR5
-            // sub-channel bit on Zen 4) unless told otherwise; calibration verifies it.
+            // Steering needs copies in different refresh groups. Without refresh-group placement:
+            // address bit 6 (the DDR5 sub-channel bit on Zen 4); calibration verifies it.
             e.channel_offset = STEER_DEFAULT_CHANNEL_OFFSET;
             source = "default for strategy 'steer' (address bit 6; calibration checks the copies stall apart)".into();
         }
+    }
+    if let Some(p) = &o.placement {
+        e.placement = crate::CopyPlacement::parse(p)?;
+    }
+    let explicit_offset = o.channel_offset.is_some();
+    match e.placement {
+        crate::CopyPlacement::RefreshGroups if explicit_offset => {
+            return Err(Error::option_range(
+                "channelOffset",
+                "placement 'refresh-groups' puts every copy on its own 4 KiB page (channelOffset 4096); leave channelOffset out or use placement 'offset'",
+            ))
+        }
+        // An explicit offset or huge-page request means the caller chose the layout.
+        crate::CopyPlacement::Auto if explicit_offset || o.huge_pages.as_deref().is_some_and(|p| p != "auto" && p != "off") => {
+            e.placement = crate::CopyPlacement::Offset;
+        }
+        _ => {}
+    }
+    if let Some(ms) = o.placement_budget_ms {
+        e.placement_budget = std::time::Duration::from_millis(int_arg("placementBudgetMs", ms, 0.0, 600_000.0)?);
     }
     e.start = o.start.unwrap_or(true);
     e.record_latency = o.stats.unwrap_or(false);
@@ -440,8 +521,11 @@ impl Slayer {
     /// Maps and pre-faults the slab, then (unless `start: false`) starts one pinned thread per replica.
     #[napi(constructor, catch_unwind)]
     pub fn new(env: Env, options: SlayerOptions) -> Result<Self> {
-        let (opts, channel_offset_source) = engine_options(&options).map_err(|e| to_napi(&env, e))?;
+        let (opts, mut channel_offset_source) = engine_options(&options).map_err(|e| to_napi(&env, e))?;
         let engine = crate::Slayer::new(opts).map_err(|e| to_napi(&env, e))?;
+        if engine.info().copies.arrangement.is_some() {
+            channel_offset_source = "placement 'refresh-groups': each copy on its own 4 KiB page, pages chosen by refresh group".into();
+        }
         Ok(Slayer::wrap(engine, channel_offset_source))
     }
 
@@ -470,6 +554,8 @@ impl Slayer {
             start: options.start,
             stats: options.stats,
             strategy: None,
+            placement: None,
+            placement_budget_ms: None,
         };
         let (opts, channel_offset_source) = engine_options(&as_plain).map_err(|e| to_napi(&env, e))?;
         let shared = crate::SharedOptions { overwrite: options.overwrite.unwrap_or(false), dir: None };
@@ -601,6 +687,7 @@ impl Slayer {
             allowed_cpus: i.allowed_cpus.iter().map(|&c| c as u32).collect(),
             recording: i.recording,
             strategy: i.strategy.name().to_string(),
+            placement: copy_placement_info(i.copies),
             shared: i.shared.map(shared_info),
         })
     }

@@ -5,6 +5,8 @@
 //! `reader` owns the read path over a `Slab` (clock, load, observe; no allocation, no locking).
 //! Nothing here uses Node types.
 
+pub mod arrange;
+pub mod pages;
 pub mod reader;
 pub mod tracker;
 

@@ -91,13 +91,14 @@ impl SteeredReader {
             return self.slab.load_unchecked(c, i);
         }
         let t0 = tsc::now();
-        let c = self.tracker.choose(t0);
         if self.tracker.state() == crate::steer::SteerState::Locked {
             self.locked_reads = self.locked_reads.wrapping_add(1);
             if self.locked_reads % LOCKED_OBSERVE_EVERY != 0 {
+                let c = self.tracker.choose(t0);
                 return self.slab.load_unchecked(c, i);
             }
         }
+        let c = self.tracker.choose_observed(t0);
         let v = self.slab.load_unchecked(c, i);
         let t1 = now_after_loads();
         self.tracker.observe(t0, c, t1.wrapping_sub(t0));

@@ -10,9 +10,14 @@ pub struct Model {
     pub stall_ns: f64,
     /// Per copy: where its stall window starts, as a fraction of the period.
     pub group: Vec<f64>,
+    /// More stall windows: (copy, start as a fraction of the period), for copies whose pages
+    /// come from several refresh groups.
+    pub more: Vec<(usize, f64)>,
     /// Global phase offset (ns); a jump adds to it.
     pub phase_ns: f64,
     pub drift_ns_per_s: f64,
+    /// Every this many seconds of trace time the phase jumps by a random −830…+400 ns (0: never).
+    pub jump_every_s: f64,
     /// Chance that a read inside a stall window is slow, and outside it.
     pub p_stall: f64,
     pub p_base: f64,
@@ -30,11 +35,35 @@ impl Model {
             period_ns: crate::steer::DEFAULT_PERIOD_NS * (1.0 + 4e-5),
             stall_ns: 750.0,
             group: vec![0.0, 0.5],
+            more: Vec::new(),
             phase_ns: 123.0,
             drift_ns_per_s: 0.0,
+            jump_every_s: 0.0,
             p_stall: 0.14,
             p_base: 0.004,
             p_outlier: 0.0,
+            rng: SplitMix64::new(seed),
+        }
+    }
+
+    /// The 2-vCPU EPYC host of docs/ with refresh-group placement: one line stalls every
+    /// 7.81 µs, lines fall in quarter-period groups, copy 0's pages come from two neighbouring
+    /// groups and copy 1's from the other two; a 1% floor of slow reads that no placement avoids.
+    /// Measured there over 8 s: no jumps, the phase steady against the right period; here it also
+    /// jumps once a second.
+    pub fn quarter_groups(seed: u64) -> Model {
+        Model {
+            ticks_per_ns: 2.445,
+            period_ns: 7813.3,
+            stall_ns: 900.0,
+            group: vec![0.0, 0.5],
+            more: vec![(0, 0.25), (1, 0.75)],
+            phase_ns: 2000.0,
+            drift_ns_per_s: 0.0,
+            jump_every_s: 1.0,
+            p_stall: 0.1,
+            p_base: 0.01,
+            p_outlier: 0.001,
             rng: SplitMix64::new(seed),
         }
     }
@@ -52,8 +81,8 @@ impl Model {
     }
 
     pub fn stalling(&self, t: u64, copy: usize) -> bool {
-        let ph = (self.true_phase(t) - self.group[copy]).rem_euclid(1.0);
-        ph < self.stall_ns / self.period_ns
+        let inside = |start: f64| (self.true_phase(t) - start).rem_euclid(1.0) < self.stall_ns / self.period_ns;
+        inside(self.group[copy]) || self.more.iter().any(|&(c, start)| c == copy && inside(start))
     }
 
     /// Latency in ticks of reading `copy` at `t`.
@@ -78,6 +107,9 @@ impl Model {
 /// Drives a tracker with random arrivals, and keeps the unsteered (always copy 0) reference.
 pub struct Sim {
     pub model: Model,
+    /// Feed the tracker one read in this many while locked, as `SteeredReader` does (default).
+    pub observe_every: u64,
+    next_jump: u64,
     pub t: u64,
     pub reads: u64,
     pub steered_slow: u64,
@@ -86,14 +118,26 @@ pub struct Sim {
 
 impl Sim {
     pub fn new(model: Model) -> Sim {
-        Sim { model, t: 1_000_000_000, reads: 0, steered_slow: 0, direct_slow: 0 }
+        Sim { model, observe_every: crate::steer::reader::LOCKED_OBSERVE_EVERY as u64, next_jump: 0, t: 1_000_000_000, reads: 0, steered_slow: 0, direct_slow: 0 }
     }
 
     /// One read: arrival gap 0–2 µs after the previous read finished.
     pub fn step(&mut self, tr: &mut Tracker) -> usize {
-        let c = tr.choose(self.t);
+        if self.model.jump_every_s > 0.0 {
+            let every = (self.model.jump_every_s * 1e9 * self.model.ticks_per_ns) as u64;
+            if self.next_jump == 0 {
+                self.next_jump = self.t + every;
+            } else if self.t >= self.next_jump {
+                self.model.phase_ns += -830.0 + 1230.0 * self.model.rng.next_f64();
+                self.next_jump += every;
+            }
+        }
+        let observed = tr.state() != SteerState::Locked || self.reads % self.observe_every.max(1) == 0;
+        let c = if observed { tr.choose_observed(self.t) } else { tr.choose(self.t) };
         let lat = self.model.latency(self.t, c);
-        tr.observe(self.t, c, lat);
+        if observed {
+            tr.observe(self.t, c, lat);
+        }
         let direct = self.model.latency(self.t, 0);
         self.reads += 1;
         self.steered_slow += self.model.slow(lat) as u64;
@@ -129,7 +173,7 @@ impl Sim {
 
 /// A tracker locked on `model`'s trace, with its clock rate set to `ticks_per_ns`.
 pub fn locked_tracker(model: &Model, ticks_per_ns: f64) -> Tracker {
-    let m = Model { rng: SplitMix64::new(98), group: model.group.clone(), ticks_per_ns, ..*model };
+    let m = Model { rng: SplitMix64::new(98), group: model.group.clone(), more: model.more.clone(), ticks_per_ns, ..*model };
     let mut tr = Tracker::new(m.config()).unwrap();
     Sim::new(m).until_settled(&mut tr, 1 << 20);
     tr

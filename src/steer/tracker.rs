@@ -40,9 +40,12 @@ const DRIFT_GATE: f32 = 6.0;
 /// Shifts whose likelihood is within this many nats of the best count as equally good.
 const PLATEAU: f32 = 1.0;
 
-/// Consecutive phase searches that do not bring the slow share back down before the tracker
-/// decides its profiles are stale and calibrates again.
-const MAX_FAILED_SEARCHES: u32 = 3;
+/// A jump is taken only when the shift explains the last two blocks better by this many nats.
+const JUMP_GATE: f32 = 8.0;
+
+/// Consecutive blocks whose slow count stays well above what steering predicts before the
+/// tracker decides its profiles are stale and calibrates again.
+const MAX_BAD_BLOCKS: u32 = 16;
 
 /// How a tracker is set up. `TrackerConfig::new` gives the values measured on the target machine.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -59,10 +62,9 @@ pub struct TrackerConfig {
     pub noise_ticks: u64,
     /// Reads (round-robin over copies) that calibration learns from.
     pub calibration_reads: usize,
-    /// Reads per monitoring block while locked (the slow-share window).
+    /// Observed reads per monitoring block while locked: at the end of each block the phase is
+    /// checked against every possible shift.
     pub block_reads: usize,
-    /// Reads collected after a suspected phase jump before the phase is searched again.
-    pub search_reads: usize,
     /// Relative half-width of the period search at the end of calibration (0 = trust the period).
     pub period_search: f64,
     /// Reads spent reading a fixed copy after calibration found no signal, before trying again.
@@ -72,6 +74,10 @@ pub struct TrackerConfig {
     pub margin_bins: usize,
     /// Largest drift (in bins) corrected per block without a full search.
     pub drift_bins: usize,
+    /// While locked, one observed read in this many reads the copies in turn instead of the
+    /// chosen one (0 = never). Steered reads avoid each copy's stalls, so they say little about
+    /// where the stalls are now; these few unsteered reads keep the phase and its drift in view.
+    pub explore_every: u32,
 }
 
 impl TrackerConfig {
@@ -85,14 +91,32 @@ impl TrackerConfig {
             noise_ticks: (1000.0 * ticks_per_ns) as u64,
             calibration_reads: 32 * 1024,
             block_reads: 512,
-            search_reads: 512,
             // ±0.2%: the period in ticks also carries the error of the clock-rate estimate, and
             // one host measured 1953.3 ns against the 1950.8 ns of another.
             period_search: 2e-3,
             retry_reads: 1 << 20,
             margin_bins: 4,
             drift_bins: 3,
+            explore_every: 4,
         }
+    }
+
+    /// For a period measured on this machine to a few ppm (refresh-group placement measures one
+    /// line for 300 ms): that period, not searched again (calibration spans tens of milliseconds
+    /// and would pin it less finely than the measurement did); bins 100–200 ns wide; and enough
+    /// calibration reads for about 2000 per bin and copy, because a line that stalls once every
+    /// 7.8 µs is slow in only a few percent of reads.
+    pub fn for_measured_period(copies: usize, ticks_per_ns: f64, period_ns: f64) -> TrackerConfig {
+        let mut c = TrackerConfig::new(copies, ticks_per_ns);
+        c.period_ticks = period_ns * ticks_per_ns;
+        c.period_search = 0.0;
+        let fit = ((period_ns / 100.0).max(1.0) as usize).max(1);
+        c.bins = (1usize << (usize::BITS - 1 - fit.leading_zeros())).clamp(MIN_BINS, 128);
+        c.calibration_reads = (2048 * c.bins * copies).clamp(64 * c.bins, 1 << 20);
+        // About ±250 ns of slack around each choice, and drift steps of up to ~250 ns per block.
+        c.margin_bins = ((250.0 / (period_ns / c.bins as f64)) as usize).clamp(1, c.bins / 4 - 1);
+        c.drift_bins = c.margin_bins.max(2).min(c.bins / 4 - 1);
+        c
     }
 
     pub fn validate(&self) -> Result<()> {
@@ -124,11 +148,8 @@ impl TrackerConfig {
                 format!("must be from 64 x bins ({}) to 2^24, got {}", 64 * self.bins, self.calibration_reads),
             );
         }
-        if !(64..=1 << 20).contains(&self.block_reads) || !(64..=1 << 20).contains(&self.search_reads) {
-            return bad(
-                "blockReads",
-                format!("block and search windows must be 64..=2^20 reads, got {} and {}", self.block_reads, self.search_reads),
-            );
+        if !(64..=1 << 20).contains(&self.block_reads) {
+            return bad("blockReads", format!("must be 64..=2^20 reads, got {}", self.block_reads));
         }
         if !(self.period_search.is_finite() && (0.0..=0.01).contains(&self.period_search)) {
             return bad("periodSearch", format!("must be 0..=0.01 (relative), got {}", self.period_search));
@@ -155,8 +176,6 @@ pub enum SteerState {
     Calibrating,
     /// Steering: reading the copy least likely to be stalling.
     Locked,
-    /// The slow share rose (a phase jump): collecting reads to find the new phase.
-    Searching,
     /// The profiles showed no structure above chance: reading a fixed copy, retrying later.
     NoSignal,
 }
@@ -166,7 +185,6 @@ impl SteerState {
         match self {
             SteerState::Calibrating => "calibrating",
             SteerState::Locked => "locked",
-            SteerState::Searching => "searching",
             SteerState::NoSignal => "no-signal",
         }
     }
@@ -187,7 +205,7 @@ pub struct SteerReport {
     pub steered_slow: u64,
     /// Slow share over the last completed window (block, search or calibration).
     pub window_slow_share: f64,
-    /// Phase searches started after the slow share rose.
+    /// Phase jumps followed (shifts larger than drift, found by the per-block search).
     pub reacquisitions: u64,
     /// Calibrations started (the first one included).
     pub calibrations: u64,
@@ -226,6 +244,7 @@ pub struct Tracker {
     theta: u64,
     state: SteerState,
     rr: usize,
+    explored: u32,
 
     /// Calibration observations: (t - t_ref) << 4 | copy << 1 | slow. Capacity fixed at new().
     calib: Vec<u64>,
@@ -235,9 +254,15 @@ pub struct Tracker {
     lq: Vec<f32>,
     /// The copy to read in each bin.
     choice: Vec<u8>,
-    /// Recent reads and slow reads per copy and bin, in current phase coordinates.
+    /// Recent reads and slow reads per copy and bin, in current phase coordinates, decaying
+    /// over about eight blocks (drift following).
     hn: Vec<u32>,
     hs: Vec<u32>,
+    /// The same for the current and the previous block only (jump detection).
+    jn: Vec<u32>,
+    js: Vec<u32>,
+    jn_prev: Vec<u32>,
+    js_prev: Vec<u32>,
     /// Scratch of copies * bins for smoothing and rotation.
     scratch: Vec<f32>,
     scratch_u: Vec<u32>,
@@ -249,11 +274,10 @@ pub struct Tracker {
     window_reads: u32,
     window_slow: u32,
     blocks: u64,
-    /// Slow reads in a block that start a search.
+    /// Slow reads in a block well above what steering predicts (a bad block).
     trigger: u32,
-    search_left: usize,
     nosignal_left: u64,
-    failed_searches: u32,
+    bad_blocks: u32,
     /// Net drift steps (bins) since `drift_since`, for the period correction.
     drift_net: i64,
     drift_since: u64,
@@ -301,6 +325,7 @@ impl Tracker {
             theta: 0,
             state: SteerState::Calibrating,
             rr: 0,
+            explored: 0,
             calib: Vec::with_capacity(cfg.calibration_reads),
             p: vec![0.0; cells],
             lp: vec![0.0; cells],
@@ -308,6 +333,10 @@ impl Tracker {
             choice: vec![0; cfg.bins],
             hn: vec![0; cells],
             hs: vec![0; cells],
+            jn: vec![0; cells],
+            js: vec![0; cells],
+            jn_prev: vec![0; cells],
+            js_prev: vec![0; cells],
             scratch: vec![0.0; cells],
             scratch_u: vec![0; cells],
             trig,
@@ -316,9 +345,8 @@ impl Tracker {
             window_slow: 0,
             blocks: 0,
             trigger: u32::MAX,
-            search_left: 0,
             nosignal_left: 0,
-            failed_searches: 0,
+            bad_blocks: 0,
             drift_net: 0,
             drift_since: 0,
             last_t: 0,
@@ -361,12 +389,12 @@ impl Tracker {
         t.wrapping_sub(self.t_ref).wrapping_mul(self.step).wrapping_add(self.theta) as f64 / 18446744073709551616.0
     }
 
-    /// The copy to read at instant `t`: while calibrating the copies in turn, while locked or
-    /// searching the copy least likely to be stalling, with no signal always copy 0.
+    /// The copy to read at instant `t`: while calibrating the copies in turn, while locked the
+    /// copy least likely to be stalling, with no signal always copy 0.
     #[inline(always)]
     pub fn choose(&mut self, t: u64) -> usize {
         match self.state {
-            SteerState::Locked | SteerState::Searching => self.choice[self.bin(t) & self.mask] as usize,
+            SteerState::Locked => self.choice[self.bin(t) & self.mask] as usize,
             SteerState::Calibrating => {
                 let c = self.rr;
                 self.rr += 1;
@@ -377,6 +405,21 @@ impl Tracker {
             }
             SteerState::NoSignal => 0,
         }
+    }
+
+    /// The copy to read at `t` for a read that will be observed: like `choose`, except that while
+    /// steering, one in `explore_every` of these reads the copies in turn.
+    #[inline]
+    pub fn choose_observed(&mut self, t: u64) -> usize {
+        if self.state == SteerState::Locked && self.apart && self.cfg.explore_every > 0 {
+            self.explored = self.explored.wrapping_add(1);
+            if self.explored % self.cfg.explore_every == 0 {
+                let c = self.rr;
+                self.rr = if self.rr + 1 == self.cfg.copies { 0 } else { self.rr + 1 };
+                return c;
+            }
+        }
+        self.choose(t)
     }
 
     /// The copy to read without timing it, when timing would teach nothing: no periodic signal, or
@@ -428,23 +471,18 @@ impl Tracker {
                     self.finish_calibration();
                 }
             }
-            SteerState::Locked | SteerState::Searching => {
+            SteerState::Locked => {
                 self.steered_reads += 1;
                 self.steered_slow += slow as u64;
                 let idx = copy * self.cfg.bins + (self.bin(t) & self.mask);
                 self.hn[idx] += 1;
                 self.hs[idx] += slow as u32;
+                self.jn[idx] += 1;
+                self.js[idx] += slow as u32;
                 self.window_reads += 1;
                 self.window_slow += slow as u32;
-                if self.state == SteerState::Locked {
-                    if self.window_reads as usize >= self.cfg.block_reads {
-                        self.end_block(t);
-                    }
-                } else {
-                    self.search_left = self.search_left.saturating_sub(1);
-                    if self.search_left == 0 {
-                        self.end_search(t);
-                    }
+                if self.window_reads as usize >= self.cfg.block_reads {
+                    self.end_block(t);
                 }
             }
             SteerState::NoSignal => {
@@ -464,8 +502,9 @@ impl Tracker {
     }
 
     fn clear_window(&mut self) {
-        self.hn.fill(0);
-        self.hs.fill(0);
+        for h in [&mut self.hn, &mut self.hs, &mut self.jn, &mut self.js, &mut self.jn_prev, &mut self.js_prev] {
+            h.fill(0);
+        }
         self.window_reads = 0;
         self.window_slow = 0;
     }
@@ -579,7 +618,7 @@ impl Tracker {
             }
         }
         self.stall_distance = far;
-        self.apart = any_signal && self.stall_distance >= 0.25 && self.expected_s <= 0.5 * self.expected_u;
+        self.apart = any_signal && self.stall_distance >= 0.25 && self.expected_s <= 0.75 * self.expected_u;
         if !self.apart {
             // Copies that stall together gain nothing from switching; switching on noise would
             // only spread reads. Read copy 0, like an unsteered reader, and say so in the report.
@@ -587,21 +626,23 @@ impl Tracker {
             self.expected_s = (0..bins).map(|b| self.p[b] as f64).sum::<f64>() / bins as f64;
         }
 
-        // Search trigger: a block whose slow count is well above what locking predicts.
+        // A bad block: a slow count well above what locking predicts (exploring reads included).
         let blk = self.cfg.block_reads as f64;
-        let base = self.expected_s * blk;
+        let e = if self.cfg.explore_every > 0 { 1.0 / self.cfg.explore_every as f64 } else { 0.0 };
+        let base = ((1.0 - e) * self.expected_s + e * self.expected_u) * blk;
         let rise = (0.35 * (self.expected_u - self.expected_s) * blk).max(3.0 * base.max(1.0).sqrt());
         self.trigger = (base + rise).ceil().max(2.0) as u32;
 
         self.clear_window();
-        self.failed_searches = 0;
+        self.bad_blocks = 0;
         self.drift_net = 0;
         self.drift_since = self.last_t;
         if any_signal {
             self.state = SteerState::Locked;
             // Copies that stall together: nothing to steer, so reads go untimed to copy 0 until a
-            // recalibration after `retry_reads` (see `untimed_copy`).
-            self.nosignal_left = self.cfg.retry_reads.max(1);
+            // recalibration after an eighth of `retry_reads` (see `untimed_copy`): a calibration
+            // that fell in a noisy spell can wash out copies that do stall apart.
+            self.nosignal_left = (self.cfg.retry_reads / 8).max(1);
         } else {
             self.state = SteerState::NoSignal;
             self.nosignal_left = self.cfg.retry_reads.max(1);
@@ -654,19 +695,30 @@ impl Tracker {
         self.acc.iter().map(|a| a.0 * a.0 + a.1 * a.1).sum()
     }
 
-    /// Log-likelihood of the recent reads if the true phase were `delta` bins ahead.
+    /// Log-likelihood of the decaying recent reads if the true phase were `delta` bins ahead.
     fn score(&self, delta: usize) -> f32 {
+        self.likelihood(delta, &self.hn, &self.hs, None)
+    }
+
+    /// Log-likelihood of the last two blocks' reads if the true phase were `delta` bins ahead.
+    fn score_recent(&self, delta: usize) -> f32 {
+        self.likelihood(delta, &self.jn, &self.js, Some((&self.jn_prev, &self.js_prev)))
+    }
+
+    fn likelihood(&self, delta: usize, hn: &[u32], hs: &[u32], more: Option<(&[u32], &[u32])>) -> f32 {
         let bins = self.cfg.bins;
         let mut s = 0.0f32;
         for c in 0..self.cfg.copies {
             for b in 0..bins {
                 let i = c * bins + b;
-                let n = self.hn[i];
+                let (n, k) = match more {
+                    Some((mn, ms)) => (hn[i] + mn[i], hs[i] + ms[i]),
+                    None => (hn[i], hs[i]),
+                };
                 if n == 0 {
                     continue;
                 }
                 let j = c * bins + ((b + delta) & self.mask);
-                let k = self.hs[i];
                 s += k as f32 * self.lp[j] + (n - k) as f32 * self.lq[j];
             }
         }
@@ -682,7 +734,7 @@ impl Tracker {
         }
         self.theta = self.theta.wrapping_add((delta as u64) << self.bin_shift);
         let bins = self.cfg.bins;
-        for h in [&mut self.hn, &mut self.hs] {
+        for h in [&mut self.hn, &mut self.hs, &mut self.jn, &mut self.js, &mut self.jn_prev, &mut self.js_prev] {
             self.scratch_u.copy_from_slice(h);
             for c in 0..self.cfg.copies {
                 for b in 0..bins {
@@ -692,46 +744,70 @@ impl Tracker {
         }
     }
 
-    /// End of a locked block: start a search if the slow share rose, otherwise follow small
-    /// drift. Work: (2 * drift_bins + 1) x copies x bins multiply-adds.
+    /// End of a locked block. After a bad block (a slow count well above what steering predicts),
+    /// every possible phase shift is scored against the last two blocks: a shift beyond drift
+    /// range that explains them better by `JUMP_GATE` nats is a phase jump and is taken at once.
+    /// Both tests must pass, so neither a rise of the noise floor (no shift explains it) nor a
+    /// lucky shift on quiet data (no rise) moves the phase. Otherwise small drift is followed on
+    /// the longer, decaying history.
+    /// Many bad blocks in a row mean stale profiles: calibrate again.
+    /// Work: bins x copies x bins multiply-adds (about 30 µs at the defaults), once a block.
     fn end_block(&mut self, t: u64) {
         self.window_share = self.window_slow as f64 / self.window_reads.max(1) as f64;
         if !self.apart {
-            // Nothing to steer (copy 0 is always read): no phase to follow, no search.
+            // Nothing to steer (copy 0 is always read): no phase to follow.
             self.clear_window();
             return;
         }
-        if self.window_slow >= self.trigger {
-            self.failed_searches += 1;
-            if self.failed_searches > MAX_FAILED_SEARCHES {
+        let bad = self.window_slow >= self.trigger;
+        if bad {
+            self.bad_blocks += 1;
+            if self.bad_blocks > MAX_BAD_BLOCKS {
                 self.start_calibration();
                 return;
             }
-            self.reacquisitions += 1;
-            self.state = SteerState::Searching;
-            self.search_left = self.cfg.search_reads;
-            self.clear_window();
-            return;
+        } else {
+            self.bad_blocks = 0;
         }
-        self.failed_searches = 0;
-        let here = self.score(0);
+        let bins = self.cfg.bins;
         let d = self.cfg.drift_bins;
-        let mut best = (here + DRIFT_GATE, 0i64);
-        for k in 1..=d {
-            for delta in [k as i64, -(k as i64)] {
-                let s = self.score(delta as usize & self.mask);
+        let mut best = (f32::MIN, 0usize);
+        if bad {
+            for delta in 0..bins {
+                let s = self.score_recent(delta);
                 if s > best.0 {
                     best = (s, delta);
                 }
             }
         }
-        if best.1 != 0 {
-            self.shift_phase(best.1 as usize & self.mask);
+        let far = best.1.min(bins - best.1) > d;
+        if bad && far && best.0 > self.score_recent(0) + JUMP_GATE {
+            let centre = self.plateau_centre(best);
+            self.shift_phase(centre);
+            self.reacquisitions += 1;
+            // History from before the jump would pull the drift check back: forget it.
+            self.clear_window();
+            self.drift_net = 0;
+            self.drift_since = t;
+            return;
+        }
+        let here = self.score(0);
+        let mut step = (here + DRIFT_GATE, 0i64);
+        for k in 1..=d {
+            for delta in [k as i64, -(k as i64)] {
+                let s = self.score(delta as usize & self.mask);
+                if s > step.0 {
+                    step = (s, delta);
+                }
+            }
+        }
+        if step.1 != 0 {
+            self.shift_phase(step.1 as usize & self.mask);
             self.drift_steps += 1;
-            self.drift_net += best.1;
+            self.drift_net += step.1;
             self.correct_period(t);
         }
-        // Halve the histograms every fourth block: the drift check sees roughly the last eight
+        // Halve the history every fourth block: the drift check sees roughly the last eight
         // blocks, enough for the few slow reads at a stall edge to add up.
         self.blocks += 1;
         if self.blocks & 3 == 0 {
@@ -740,8 +816,27 @@ impl Tracker {
                 self.hs[i] >>= 1;
             }
         }
+        std::mem::swap(&mut self.jn, &mut self.jn_prev);
+        std::mem::swap(&mut self.js, &mut self.js_prev);
+        self.jn.fill(0);
+        self.js.fill(0);
         self.window_reads = 0;
         self.window_slow = 0;
+    }
+
+    /// Inside the steering slack many shifts explain the reads about equally well: the middle
+    /// of the run of near-best shifts around the best one.
+    fn plateau_centre(&self, best: (f32, usize)) -> usize {
+        let bins = self.cfg.bins;
+        let near = best.0 - PLATEAU;
+        let (mut lo, mut hi) = (0usize, 0usize);
+        while lo < bins / 2 && self.score_recent(best.1.wrapping_sub(lo + 1) & self.mask) >= near {
+            lo += 1;
+        }
+        while hi < bins / 2 && self.score_recent((best.1 + hi + 1) & self.mask) >= near {
+            hi += 1;
+        }
+        (best.1 + bins + hi / 2 - lo / 2) & self.mask
     }
 
     /// Steady drift in one direction means the period estimate is off: fold the drift rate into
@@ -766,35 +861,6 @@ impl Tracker {
         self.period_updates += 1;
         self.drift_net = 0;
         self.drift_since = t;
-    }
-
-    /// End of a search window: move to the phase shift that best explains the reads since the
-    /// slow share rose. Work: bins x copies x bins multiply-adds (about 30 µs for the defaults).
-    fn end_search(&mut self, t: u64) {
-        self.window_share = self.window_slow as f64 / self.window_reads.max(1) as f64;
-        let mut best = (f32::MIN, 0usize);
-        for delta in 0..self.cfg.bins {
-            let s = self.score(delta);
-            if s > best.0 {
-                best = (s, delta);
-            }
-        }
-        // Inside the steering slack many shifts explain the reads about equally well: take the
-        // middle of the run of near-best shifts around the best one.
-        let near = best.0 - PLATEAU;
-        let (mut lo, mut hi) = (0usize, 0usize);
-        while lo < self.cfg.bins / 2 && self.score(best.1.wrapping_sub(lo + 1) & self.mask) >= near {
-            lo += 1;
-        }
-        while hi < self.cfg.bins / 2 && self.score((best.1 + hi + 1) & self.mask) >= near {
-            hi += 1;
-        }
-        let centre = (best.1 + self.cfg.bins + hi / 2 - lo / 2) & self.mask;
-        self.shift_phase(centre);
-        self.clear_window();
-        self.drift_net = 0;
-        self.drift_since = t;
-        self.state = SteerState::Locked;
     }
 
     pub fn report(&self) -> SteerReport {
@@ -891,7 +957,7 @@ mod tests {
     }
 
     #[test]
-    fn a_phase_jump_is_recovered_within_3000_reads() {
+    fn a_phase_jump_is_recovered_within_20000_reads() {
         for (seed, jump_ns) in [(4u64, 600.0), (5, -830.0), (6, 400.0), (7, 975.0), (13, -300.0)] {
             let (mut tr, mut sim) = locked(Model::two_groups(seed));
             sim.run(&mut tr, 50_000);
@@ -899,16 +965,15 @@ mod tests {
             assert!(before < 0.02, "steering before the jump: {before}");
             let reacq = tr.report().reacquisitions;
             sim.model.phase_ns += jump_ns;
-            // A jump is over when a search has run and the tracker is locked again.
-            let mut took = 0u64;
-            while took < 3000 && !(tr.state() == SteerState::Locked && tr.report().reacquisitions > reacq) {
-                sim.step(&mut tr);
-                took += 1;
-            }
+            // Within 20 000 reads of the jump (2500 observed, one in eight as SteeredReader does) the
+            // tracker has moved its phase and steers well again (a first move may be made on a
+            // block that straddles the jump; the next corrects it).
+            sim.run(&mut tr, 20_000);
             let r = tr.report();
-            assert!(took < 3000, "jump {jump_ns} ns: no re-acquisition within 3000 reads: {r:?}");
+            assert!(r.reacquisitions > reacq, "jump {jump_ns} ns: not followed within 20000 reads: {r:?}");
+            assert_eq!(r.state, SteerState::Locked, "{r:?}");
             let after = mis_steered(&mut tr, &mut sim, 2000);
-            assert!(after < 0.03, "jump {jump_ns} ns: {after} of reads still hit a stall after {took} reads: {r:?}");
+            assert!(after < 0.03, "jump {jump_ns} ns: {after} of reads still hit a stall 20000 reads later: {r:?}");
             sim.reset_counts();
             sim.run(&mut tr, 100_000);
             assert_cuts_slow_reads(&sim, "after a jump");
@@ -963,7 +1028,7 @@ mod tests {
         sim.run(&mut tr, 200_000);
         assert_cuts_slow_reads(&sim, "with outliers");
         let r = tr.report();
-        assert!(r.outliers > 5_000, "{r:?}");
+        assert!(r.outliers > 1_000, "observed outliers were counted, not learned from: {r:?}");
         assert!(r.copies_apart);
     }
 
@@ -976,6 +1041,32 @@ mod tests {
         sim.run(&mut tr, 200_000);
         assert_cuts_slow_reads(&sim, "four copies");
         assert!(tr.report().copies_apart);
+    }
+
+    #[test]
+    fn quarter_groups_with_fast_drift_jumps_and_a_noise_floor_are_steered() {
+        // The host of docs/ with refresh-group placement; the tracker sees one read in eight
+        // while locked, as SteeredReader feeds it, and starts from a period 2.3 ns off.
+        let m = Model::quarter_groups(21);
+        // As Slayer sets it up after refresh-group placement: the one-line period, here 5 ppm off
+        // (the phase then runs 0.6 period a second), and no period search at calibration.
+        let cfg = TrackerConfig::for_measured_period(2, m.ticks_per_ns, m.period_ns * (1.0 - 5e-6));
+        let mut tr = Tracker::new(cfg).unwrap();
+        let mut sim = Sim::new(m);
+        sim.observe_every = 8;
+        sim.until_settled(&mut tr, 1_000_000).expect("calibration ends");
+        let r = tr.report();
+        assert_eq!(r.state, SteerState::Locked, "{r:?}");
+        assert!(r.copies_apart, "{r:?}");
+        sim.reset_counts();
+        // About four seconds of reads: four phase jumps, two periods of drift.
+        sim.run(&mut tr, 3_000_000);
+        let steered = sim.steered_slow as f64 / sim.reads as f64;
+        let direct = sim.direct_slow as f64 / sim.reads as f64;
+        let r = tr.report();
+        assert!(steered <= direct / 2.5, "steered {steered:.4} vs unsteered {direct:.4}: {r:?}");
+        assert!(r.reacquisitions <= 40, "few false alarms: {r:?}");
+        assert!(r.calibrations <= 2, "{r:?}");
     }
 
     #[test]

@@ -1,0 +1,272 @@
+//! Builds a slab region whose replicas sit in different refresh groups, page by page: maps a pool
+//! of 4 KiB pages, measures the refresh period on one line, learns each pool page's group by
+//! timing (see `pages`), and gathers the chosen pages into the slab's layout.
+//!
+//! Touches memory and the clock (x86_64 only: clflush + rdtsc); everything it decides from the
+//! timings is in `pages` and tested there on synthetic traces.
+
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::layout::Layout;
+use crate::region::{LockRequest, PageRequest, Region};
+use crate::steer::pages::{self, Evidence, Partition, PAGE};
+
+/// The channel offset of a refresh-group layout: each copy of a chunk on its own 4 KiB page.
+pub const GROUP_OFFSET: usize = PAGE;
+
+/// How much work the arrangement may do.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ArrangeOptions {
+    /// Refresh period of one line (ns); None measures it first on the reference line.
+    pub period_ns: Option<f64>,
+    /// Time allowed for learning pages (after the period is known).
+    pub budget: Duration,
+    /// Pool pages per slab page: room for groups of unequal size.
+    pub pool_factor: usize,
+    /// Pages read in one session (with the reference line).
+    pub session_pages: usize,
+    pub session: Duration,
+    pub subwindow_ns: u64,
+    /// Evidence score a page needs before its phase is trusted (≈ 1 on noise; at 6 the phase is
+    /// within ±0.05 period at one sigma, a fifth of the quarter period between groups).
+    pub min_score: f64,
+    /// Peak radius for finding refresh groups among page phases (fraction of the period); peaks
+    /// closer than twice this are one group.
+    pub group_radius: f64,
+    pub seed: u64,
+}
+
+impl Default for ArrangeOptions {
+    fn default() -> Self {
+        ArrangeOptions {
+            period_ns: None,
+            budget: Duration::from_secs(3),
+            pool_factor: 3,
+            session_pages: 63,
+            session: Duration::from_millis(10),
+            subwindow_ns: 1_000_000,
+            min_score: 6.0,
+            // Groups sit a quarter period apart on the measured host; their tails meet.
+            group_radius: 0.06,
+            seed: 0x9A6E_5EED,
+        }
+    }
+}
+
+/// What the arrangement did (reported by `info()`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Arrangement {
+    pub period_ns: f64,
+    pub period_source: String,
+    pub slab_pages: usize,
+    pub pool_pages: usize,
+    /// Pool pages read at least once.
+    pub measured_pages: usize,
+    /// Pages whose group was clear.
+    pub clear_pages: usize,
+    pub reads: u64,
+    pub learn_ms: f64,
+    pub partition: Partition,
+}
+
+/// The region for `layout` (whose channel offset must be 4096), with replica r's pages all from
+/// the r-th set of refresh groups, and how it was found.
+pub fn build(layout: &Layout, lock: LockRequest, o: &ArrangeOptions) -> Result<(Region, Arrangement)> {
+    if layout.channel_offset() != PAGE {
+        return Err(Error::option_range(
+            "channelOffset",
+            format!("refresh-group placement puts each copy on its own 4 KiB page: channelOffset must be {PAGE}, got {}", layout.channel_offset()),
+        ));
+    }
+    let slab_pages = layout.span() / PAGE;
+    let pool_pages = slab_pages * o.pool_factor.max(1) + 1;
+    let (in_use, limit) = crate::region::mappings();
+    if in_use + 2 * slab_pages + 64 > limit {
+        return Err(Error::Placement {
+            message: format!("{slab_pages} pages would need about {} memory mappings; vm.max_map_count is {limit} with {in_use} in use", 2 * slab_pages + 64),
+            hint: format!("raise it as root (`sysctl vm.max_map_count={}`), ask for fewer slots, or use placement: 'offset'", (in_use + 2 * slab_pages + 64).next_power_of_two()),
+        });
+    }
+    let pool = Region::map(pool_pages * PAGE, PageRequest::Off, lock)?;
+    let (picks, arrangement) = learn(&pool, layout.replicas(), slab_pages, o)?;
+    let region = Region::gather(pool, &picks)?;
+    Ok((region, arrangement))
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn learn(_: &Region, _: usize, _: usize, _: &ArrangeOptions) -> Result<(Vec<usize>, Arrangement)> {
+    Err(Error::Unsupported { what: "learning refresh groups needs x86_64 (clflush + rdtsc)".into() })
+}
+
+#[cfg(target_arch = "x86_64")]
+fn learn(pool: &Region, classes: usize, slab_pages: usize, o: &ArrangeOptions) -> Result<(Vec<usize>, Arrangement)> {
+    use crate::probe::refresh::{measure, Lines};
+    use crate::probe::spikes::{self, Sample, ThresholdOptions};
+    use crate::probe::timing::flushed_load;
+    use crate::rng::SplitMix64;
+    use crate::tsc;
+
+    let tpn = tsc::ticks_per_ns();
+    let inv = 1.0 / tpn.max(1e-9);
+    let base = pool.ptr() as usize;
+    let candidates = pool.mapped_bytes() / PAGE - 1;
+    // The reference: the first line of the pool's last page (never a candidate).
+    let reference = base + candidates * PAGE;
+    let origin = tsc::now();
+
+    // One line, flushed and read back to back: its refresh period and what a normal read takes.
+    // SAFETY: `reference` is inside the pool, which outlives this call.
+    let fixed = unsafe { measure(Lines::Fixed(reference), tsc::from_ns(300_000_000), 3_000_000, o.seed, origin, tpn, &mut |_| {}) };
+    let th = spikes::calibrate(fixed.iter().map(|s| s.latency_ns), &ThresholdOptions::default());
+    let (period_ns, period_source) = match o.period_ns {
+        Some(p) => (p, "given".to_string()),
+        None => {
+            // Only the fundamental is needed, to a few ns (refine_period does the rest): a narrower
+            // range and fewer shuffles than `probe refresh` uses.
+            let mut ao = spikes::AnalysisOptions::default();
+            ao.periodogram.min_period_ns = 1000.0;
+            ao.periodogram.max_period_ns = 16_000.0;
+            ao.periodogram.shuffles = 4;
+            ao.periodogram.max_spikes = 4000;
+            let r = spikes::analyse(&fixed, &ao);
+            match (r.verdict, r.fundamental) {
+                (spikes::Verdict::Periodic, Some(f)) => {
+                    // The periodogram's grid leaves the period a few ns off; a steering tracker
+                    // needs it to a few ppm or its phase runs away within a second.
+                    let p = pages::refine_period(&fixed, th.cut_ns, th.outlier_ns, f.period_ns, 2e-3);
+                    (p, format!("measured on one line ({:.1} ns on the periodogram grid)", f.period_ns))
+                }
+                _ => {
+                    return Err(Error::Placement {
+                        message: format!("one line's reads show no periodic refresh stall ({}: {})", r.verdict.name(), r.reason),
+                        hint: "there is nothing to place by on this machine; use placement: 'offset'".into(),
+                    })
+                }
+            }
+        }
+    };
+    let so = pages::SessionOptions {
+        period_ns,
+        subwindow_ns: o.subwindow_ns,
+        typical_ns: th.median_ns,
+        outlier_ns: th.outlier_ns,
+        max_excess_ns: 600,
+    };
+
+    let mut rng = SplitMix64::new(o.seed);
+    let mut evidence = vec![Evidence::default(); candidates];
+    let mut measured = vec![false; candidates];
+    let mut reads = 0u64;
+    let started = Instant::now();
+    let session_ticks = tsc::from_ns(o.session.as_nanos() as u64);
+    // A line of page p: a different line in each page, so reads spread over cache sets.
+    let line_of = |p: usize| base + p * PAGE + (p * 7 % (PAGE / 64)) * 64;
+    let phases = |ev: &[Evidence]| ev.iter().map(|e| e.clear_phase(o.min_score)).collect::<Vec<_>>();
+    let mut sessions = 0usize;
+    let mut result = None;
+    // Pages are taken in pool order: the first `session_pages` pages whose group is still
+    // unclear and that have had fewer than MAX_SESSIONS sessions. A page stays in the working set
+    // until it is clear or given up on, so the learning can stop as soon as every replica has
+    // enough pages, without first visiting the whole pool.
+    const MAX_SESSIONS: u8 = 4;
+    let mut visits = vec![0u8; candidates];
+    let mut next = 0usize;
+    'learning: loop {
+        let mut chunk = Vec::with_capacity(o.session_pages.max(1));
+        let mut p = next;
+        while chunk.len() < o.session_pages.max(1) && p < candidates {
+            if visits[p] < MAX_SESSIONS && evidence[p].score() < o.min_score {
+                chunk.push(p);
+            } else if chunk.is_empty() {
+                next = p + 1;
+            }
+            p += 1;
+        }
+        if chunk.is_empty() || started.elapsed() > o.budget {
+            break;
+        }
+        {
+            let addrs: Vec<usize> = std::iter::once(reference).chain(chunk.iter().map(|&p| line_of(p))).collect();
+            let mut traces: Vec<Vec<Sample>> = addrs.iter().map(|_| Vec::new()).collect();
+            let end = tsc::now() + session_ticks;
+            while tsc::now() < end {
+                for _ in 0..256 {
+                    // One read in eight is the reference (it anchors each sub-window's phase); the
+                    // rest go to random pages of the session, so no page is read at a fixed rhythm.
+                    let k = if rng.below(8) == 0 { 0 } else { 1 + rng.below(chunk.len() as u64) as usize };
+                    // SAFETY: every address is the reference or a line of a candidate page, all
+                    // inside the pool, which outlives this call.
+                    let (t0, d) = unsafe { flushed_load(addrs[k] as *const u8) };
+                    traces[k].push(Sample {
+                        t_ns: (t0.saturating_sub(origin) as f64 * inv) as u64,
+                        latency_ns: (d as f64 * inv).min(u32::MAX as f64) as u32,
+                    });
+                }
+            }
+            reads += traces.iter().map(|t| t.len() as u64).sum::<u64>();
+            let mut chunk_evidence: Vec<Evidence> = chunk.iter().map(|&p| evidence[p]).collect();
+            pages::add_session(&traces, &mut chunk_evidence, &so);
+            for (&p, e) in chunk.iter().zip(chunk_evidence) {
+                evidence[p] = e;
+                measured[p] = true;
+                visits[p] += 1;
+            }
+            sessions += 1;
+            if sessions % 8 == 0 {
+                let ph = phases(&evidence);
+                if let Some(part) = pages::partition(&ph, classes, o.group_radius) {
+                    if let Some(picks) = pages::picks(&part.labels, classes, slab_pages) {
+                        result = Some((picks, part, ph));
+                        break 'learning;
+                    }
+                }
+            }
+        }
+    }
+    if result.is_none() {
+        let ph = phases(&evidence);
+        if let Some(part) = pages::partition(&ph, classes, o.group_radius) {
+            if let Some(picks) = pages::picks(&part.labels, classes, slab_pages) {
+                result = Some((picks, part, ph));
+            }
+        }
+    }
+    let clear = evidence.iter().filter(|e| e.score() >= o.min_score).count();
+    let measured_pages = measured.iter().filter(|&&m| m).count();
+    let learn_ms = started.elapsed().as_secs_f64() * 1e3;
+    let Some((picks, partition, _)) = result else {
+        let ph = phases(&evidence);
+        let groups = pages::find_groups(&ph, o.group_radius, 0.05, 0.4);
+        let counts: Vec<usize> = (0..groups.centers.len()).map(|g| groups.labels.iter().filter(|l| **l == Some(g)).count()).collect();
+        let shape = format!(
+            "{} group(s) at {:?} of the {period_ns:.1} ns period ({period_source}) holding {counts:?} pages",
+            groups.centers.len(),
+            groups.centers.iter().map(|c| (c * 100.0).round() / 100.0).collect::<Vec<_>>(),
+        );
+        let message = if groups.centers.len() < classes {
+            format!("{clear} of {measured_pages} pages had a clear refresh phase: {shape}, not {classes} separate groups")
+        } else {
+            format!(
+                "in {learn_ms:.0} ms, {clear} of {measured_pages} pages had a clear refresh phase ({shape}); not enough to give each of {classes} replicas {} pages of its own groups",
+                slab_pages / classes
+            )
+        };
+        return Err(Error::Placement { message, hint: "ask for fewer slots or replicas, or use placement: 'offset'".into() });
+    };
+    Ok((
+        picks,
+        Arrangement {
+            period_ns,
+            period_source,
+            slab_pages,
+            pool_pages: candidates + 1,
+            measured_pages,
+            clear_pages: clear,
+            reads,
+            learn_ms,
+            partition,
+        },
+    ))
+}

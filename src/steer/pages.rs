@@ -1,0 +1,471 @@
+//! Refresh-group placement: learn, by timing alone, in which refresh group each 4 KiB page of a
+//! pool stalls, and pick pages so that every replica is made only of pages from its own groups.
+//!
+//! Why pages: on some machines no fixed address bit below the page size moves a line into another
+//! refresh group (on the 2-vCPU EPYC host of docs/, every line of a 4 KiB page refreshes together
+//! and bits 12–16 switch group for only half the lines, differently per page), so copies a fixed
+//! `channelOffset` apart stall together and steering has nothing to choose between. Which group a
+//! page falls in is still a fixed fact of that page's physical address, and timing can find it.
+//!
+//! How: every page's line is read (flushed) at random instants, interleaved with one reference
+//! line, in short sub-windows. A line's stall phase in a sub-window is the phasor
+//! Σ w·e^{2πi·t/P} of its excess latencies w; rotating it by the reference's phasor in the same
+//! sub-window cancels the common refresh phase, which jumps once a second on the measured host.
+//! Summed over sub-windows and sessions, a page's rotated phasor points at its phase relative to
+//! the reference; its squared length over Σw² is a Rayleigh-style score (≈ 1 on noise).
+//!
+//! The rest is pure: `partition` clusters the phases and splits the groups, in phase order, into
+//! one contiguous arc per replica, balanced by page count, so replica r's pages stall only while
+//! no other replica's do. `Slayer` gathers the chosen pages into the slab with
+//! `Region::gather` (layout `channelOffset` 4096: virtual page j belongs to replica j mod N).
+
+use std::f64::consts::TAU;
+
+use crate::probe::phases::{circular_distance, circular_mean, wrap};
+use crate::probe::spikes::Sample;
+
+/// The page granularity the groups are learned at.
+pub const PAGE: usize = 4096;
+
+/// A page's phase evidence, in the reference line's frame.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Evidence {
+    re: f64,
+    im: f64,
+    /// Σ w² of every read that went into `re`/`im` (the noise scale).
+    w2: f64,
+    pub reads: u32,
+}
+
+impl Evidence {
+    /// |Σ rotated phasors|² / Σ w²: about 1 when the page's stalls have no phase, growing with
+    /// the number of stalls when they do.
+    pub fn score(&self) -> f64 {
+        if self.w2 <= 0.0 {
+            0.0
+        } else {
+            (self.re * self.re + self.im * self.im) / self.w2
+        }
+    }
+
+    /// Phase of the page's stalls relative to the reference line, in cycles [0, 1).
+    pub fn phase(&self) -> f64 {
+        wrap(self.im.atan2(self.re) / TAU)
+    }
+
+    /// The phase, when the score reaches `min_score`.
+    pub fn clear_phase(&self, min_score: f64) -> Option<f64> {
+        (self.score() >= min_score).then(|| self.phase())
+    }
+}
+
+/// How one session's reads are turned into evidence.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SessionOptions {
+    pub period_ns: f64,
+    /// Sub-window in which the common phase is taken as fixed (≪ 1 s between jumps).
+    pub subwindow_ns: u64,
+    /// Typical (unstalled) latency; excess is measured from here.
+    pub typical_ns: u32,
+    /// Reads this slow or slower are hypervisor pauses and are skipped.
+    pub outlier_ns: u32,
+    /// Excess latency is clipped to this.
+    pub max_excess_ns: u32,
+}
+
+/// Per sub-window phasors (Σ w·cos, Σ w·sin) of one trace, and its Σ w².
+fn phasors(trace: &[Sample], t0: u64, windows: usize, o: &SessionOptions) -> (Vec<(f64, f64)>, f64) {
+    let mut z = vec![(0.0, 0.0); windows];
+    let mut w2 = 0.0;
+    let inv = 1.0 / o.period_ns;
+    for s in trace {
+        if s.latency_ns >= o.outlier_ns || s.t_ns < t0 {
+            continue;
+        }
+        let k = ((s.t_ns - t0) / o.subwindow_ns.max(1)) as usize;
+        if k >= windows {
+            continue;
+        }
+        let w = s.latency_ns.saturating_sub(o.typical_ns).min(o.max_excess_ns) as f64;
+        if w == 0.0 {
+            continue;
+        }
+        let x = s.t_ns as f64 * inv;
+        let (sn, cs) = (TAU * (x - x.floor())).sin_cos();
+        z[k].0 += w * cs;
+        z[k].1 += w * sn;
+        w2 += w * w;
+    }
+    (z, w2)
+}
+
+/// Adds one session to the evidence: `traces[0]` is the reference line, `traces[k]` (k ≥ 1) the
+/// line of the page whose evidence is `evidence[k - 1]`. Sessions may be added in any order and
+/// from any span of time; only the reference-relative phase accumulates.
+pub fn add_session(traces: &[Vec<Sample>], evidence: &mut [Evidence], o: &SessionOptions) {
+    if traces.len() < 2 || !(o.period_ns.is_finite() && o.period_ns > 0.0) {
+        return;
+    }
+    let t0 = traces.iter().flatten().map(|s| s.t_ns).min().unwrap_or(0);
+    let t1 = traces.iter().flatten().map(|s| s.t_ns).max().unwrap_or(0);
+    let windows = ((t1 - t0) / o.subwindow_ns.max(1)) as usize + 1;
+    let (reference, _) = phasors(&traces[0], t0, windows, o);
+    // Unit reference phasors: each sub-window rotates the lines by the reference's phase only.
+    let unit: Vec<Option<(f64, f64)>> =
+        reference.iter().map(|&(c, s)| (c != 0.0 || s != 0.0).then(|| (c / c.hypot(s), s / c.hypot(s)))).collect();
+    for (trace, ev) in traces[1..].iter().zip(evidence.iter_mut()) {
+        let (z, w2) = phasors(trace, t0, windows, o);
+        for (&(a, b), u) in z.iter().zip(&unit) {
+            if let Some((c, s)) = *u {
+                // (a + ib)·(c − is)
+                ev.re += a * c + b * s;
+                ev.im += b * c - a * s;
+            }
+        }
+        ev.w2 += w2;
+        ev.reads = ev.reads.saturating_add(trace.len() as u32);
+    }
+}
+
+/// Sharpens a refresh period found on a coarse grid: the period near `p0` (within ±`rel_span`)
+/// that makes the slow reads of one line (`cut_ns <= latency < outlier_ns`) most concentrated in
+/// phase over the whole trace. A period off by δ makes the phase run δ/P² cycles per ns, so a
+/// long trace pins it far more finely than a grid can; it is searched on the first tenth of the
+/// trace first, then on all of it around the best. Returns `p0` when the trace is too short or
+/// has too few slow reads.
+pub fn refine_period(trace: &[Sample], cut_ns: u32, outlier_ns: u32, p0: f64, rel_span: f64) -> f64 {
+    let slow: Vec<f64> = trace.iter().filter(|s| s.latency_ns >= cut_ns && s.latency_ns < outlier_ns).map(|s| s.t_ns as f64).collect();
+    if slow.len() < 50 || !(p0.is_finite() && p0 > 0.0) {
+        return p0;
+    }
+    let power = |p: f64, upto: f64| -> f64 {
+        let (mut c, mut s) = (0.0f64, 0.0f64);
+        let inv = 1.0 / p;
+        for &t in slow.iter().take_while(|&&t| t <= upto) {
+            let x = (t - slow[0]) * inv;
+            let (sn, cs) = (TAU * (x - x.floor())).sin_cos();
+            c += cs;
+            s += sn;
+        }
+        c * c + s * s
+    };
+    let span = slow[slow.len() - 1] - slow[0];
+    let mut best = p0;
+    let mut half = p0 * rel_span;
+    for frac in [0.1, 1.0] {
+        let upto = slow[0] + span * frac;
+        // Step: the phase at the end of this stretch moves 1/20 cycle between candidates.
+        let step = (p0 * p0 / (20.0 * (span * frac).max(p0))).max(1e-9);
+        let n = ((2.0 * half / step).ceil() as usize).min(20_000);
+        let from = best - half;
+        let mut top = (f64::MIN, best);
+        for k in 0..=n {
+            let p = from + k as f64 * (2.0 * half / n.max(1) as f64);
+            let w = power(p, upto);
+            if w > top.0 {
+                top = (w, p);
+            }
+        }
+        best = top.1;
+        half = 3.0 * step;
+    }
+    best
+}
+
+/// Refresh groups found among the pages, and which replica ("class") each group serves.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Partition {
+    /// Group centres in cycles relative to the reference line, in increasing phase from group 0.
+    pub centers: Vec<f64>,
+    /// Pages in each group.
+    pub group_pages: Vec<usize>,
+    /// The class (replica) each group serves.
+    pub class_of_group: Vec<usize>,
+    /// Pages each class can draw on.
+    pub class_pages: Vec<usize>,
+    /// Smallest circular distance between stalls of two different classes, in cycles.
+    pub separation: f64,
+    /// Class of each page (None: unclear, or in no group).
+    #[serde(skip)]
+    pub labels: Vec<Option<usize>>,
+}
+
+/// Refresh groups among page phases: centres and each page's group.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Groups {
+    /// Centres in cycles, in increasing phase from the one nearest 0.
+    pub centers: Vec<f64>,
+    /// Group of each input phase; None for unclear pages and for pages too far from every centre
+    /// to be sure which group they are in.
+    pub labels: Vec<Option<usize>>,
+}
+
+/// Finds groups as peaks of the phase density, not by gaps: measured groups are wide enough
+/// (stall burst plus estimate noise) that their tails meet. A peak needs `min_share` of the clear
+/// pages within `radius` cycles and must be at least `2 · radius` from a higher peak; each centre
+/// is the circular mean of the pages within `radius` of the peak. A page joins the nearest centre
+/// only when it is closer than `accept` times the distance to that centre's nearest neighbour
+/// centre, so pages in the tails between two groups are left out rather than guessed.
+pub fn find_groups(phases: &[Option<f64>], radius: f64, min_share: f64, accept: f64) -> Groups {
+    const BINS: usize = 256;
+    let mut hist = [0usize; BINS];
+    let clear: Vec<f64> = phases.iter().flatten().map(|&p| wrap(p)).collect();
+    for &p in &clear {
+        hist[((p * BINS as f64) as usize).min(BINS - 1)] += 1;
+    }
+    // Pages within ±radius of each bin centre (a circular box sum).
+    let r = ((radius * BINS as f64).round() as usize).clamp(1, BINS / 4);
+    let density: Vec<usize> = (0..BINS).map(|b| (0..=2 * r).map(|d| hist[(b + BINS + d - r) % BINS]).sum()).collect();
+    let need = ((min_share * clear.len() as f64).ceil() as usize).max(3);
+    let mut order: Vec<usize> = (0..BINS).filter(|&b| density[b] >= need).collect();
+    order.sort_by(|&a, &b| density[b].cmp(&density[a]).then(a.cmp(&b)));
+    let mut peaks: Vec<f64> = Vec::new();
+    for b in order {
+        let x = (b as f64 + 0.5) / BINS as f64;
+        if peaks.iter().all(|&q| circular_distance(q, x) >= 2.0 * radius) {
+            peaks.push(x);
+        }
+    }
+    let mut centers: Vec<f64> =
+        peaks.iter().filter_map(|&q| circular_mean(clear.iter().copied().filter(|&p| circular_distance(p, q) <= radius))).collect();
+    if let Some(first) = centers.iter().copied().min_by(|a, b| circular_distance(*a, 0.0).total_cmp(&circular_distance(*b, 0.0))) {
+        centers.sort_by(|a, b| wrap(a - first).total_cmp(&wrap(b - first)));
+    }
+    let spacing: Vec<f64> = (0..centers.len())
+        .map(|g| (0..centers.len()).filter(|&h| h != g).map(|h| circular_distance(centers[g], centers[h])).fold(0.5, f64::min))
+        .collect();
+    let labels = phases
+        .iter()
+        .map(|p| {
+            let p = wrap((*p)?);
+            let (g, d) = (0..centers.len()).map(|g| (g, circular_distance(p, centers[g]))).min_by(|a, b| a.1.total_cmp(&b.1))?;
+            (d <= accept * spacing[g]).then_some(g)
+        })
+        .collect();
+    Groups { centers, labels }
+}
+
+/// Finds the groups (`find_groups` with a peak radius of `radius` cycles, 5% of the pages per
+/// group, pages accepted within 0.4 of the spacing to the next group) and splits them, in phase
+/// order, into `classes` contiguous arcs, choosing the split whose smallest class has the most
+/// pages. None when there are fewer groups than classes.
+pub fn partition(phases: &[Option<f64>], classes: usize, radius: f64) -> Option<Partition> {
+    let c = find_groups(phases, radius, 0.05, 0.4);
+    let g = c.centers.len();
+    if classes == 0 || g < classes {
+        return None;
+    }
+    let mut group_pages = vec![0usize; g];
+    for l in c.labels.iter().flatten() {
+        group_pages[*l] += 1;
+    }
+    // Every way to cut the circle of g groups into `classes` arcs: choose `classes` cut points
+    // among the g gaps (a cut before group k). g ≤ 8, so at most C(8,4) = 70 choices.
+    let mut best: Option<(usize, Vec<usize>)> = None;
+    for mask in 0u32..(1 << g) {
+        if mask.count_ones() as usize != classes {
+            continue;
+        }
+        let cuts: Vec<usize> = (0..g).filter(|k| mask & (1 << k) != 0).collect();
+        let mut class_of_group = vec![0usize; g];
+        for (ci, w) in cuts.iter().enumerate() {
+            let end = cuts[(ci + 1) % classes];
+            let mut k = *w;
+            loop {
+                class_of_group[k] = ci;
+                k = (k + 1) % g;
+                if k == end {
+                    break;
+                }
+            }
+        }
+        let mut counts = vec![0usize; classes];
+        for (k, &cl) in class_of_group.iter().enumerate() {
+            counts[cl] += group_pages[k];
+        }
+        let min = counts.iter().copied().min().unwrap_or(0);
+        if best.as_ref().map_or(true, |(m, _)| min > *m) {
+            best = Some((min, class_of_group));
+        }
+    }
+    let (_, class_of_group) = best?;
+    let mut class_pages = vec![0usize; classes];
+    for (k, &cl) in class_of_group.iter().enumerate() {
+        class_pages[cl] += group_pages[k];
+    }
+    let mut separation = 0.5f64;
+    for a in 0..g {
+        for b in 0..g {
+            if class_of_group[a] != class_of_group[b] {
+                separation = separation.min(circular_distance(c.centers[a], c.centers[b]));
+            }
+        }
+    }
+    let labels = c.labels.iter().map(|l| l.map(|k| class_of_group[k])).collect();
+    Some(Partition { centers: c.centers, group_pages, class_of_group, class_pages, separation, labels })
+}
+
+/// The pool page for every page of the slab: slab page j belongs to class j mod `classes` and
+/// takes that class's next page. None when some class has too few pages.
+pub fn picks(labels: &[Option<usize>], classes: usize, slab_pages: usize) -> Option<Vec<usize>> {
+    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); classes];
+    for (p, l) in labels.iter().enumerate() {
+        if let Some(c) = *l {
+            if c < classes {
+                by_class[c].push(p);
+            }
+        }
+    }
+    let mut next = vec![0usize; classes];
+    let mut out = Vec::with_capacity(slab_pages);
+    for j in 0..slab_pages {
+        let c = j % classes;
+        out.push(*by_class[c].get(next[c])?);
+        next[c] += 1;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SplitMix64;
+
+    const P: f64 = 7814.0;
+
+    /// Latency of a read at `t` of a line whose stall (width 700 ns, +200 ns) starts at `phase`
+    /// of the period, the whole pattern shifted by `common` ns.
+    fn latency(t: u64, phase: Option<f64>, common: f64, rng: &mut SplitMix64) -> u32 {
+        let noise = (rng.below(40)) as u32;
+        let Some(ph) = phase else { return 150 + noise + if rng.below(30) == 0 { 200 } else { 0 } };
+        let x = wrap((t as f64 + common) / P - ph);
+        150 + noise + if x < 700.0 / P && rng.below(3) > 0 { 200 } else { 0 }
+    }
+
+    /// One synthetic session: reference (phase 0) and `phases`, read in random order, one read
+    /// per 170 ns, with a common phase jump in the middle.
+    fn session(phases: &[Option<f64>], start: u64, ms: u64, jump: f64, rng: &mut SplitMix64) -> Vec<Vec<Sample>> {
+        let mut tr = vec![Vec::new(); phases.len() + 1];
+        let mut t = start;
+        let end = start + ms * 1_000_000;
+        while t < end {
+            let k = if rng.below(8) == 0 { 0 } else { 1 + rng.below(phases.len() as u64) as usize };
+            let ph = if k == 0 { Some(0.0) } else { phases[k - 1] };
+            let common = if t > start + ms * 500_000 { jump } else { 0.0 };
+            tr[k].push(Sample { t_ns: t, latency_ns: latency(t, ph, common, rng) });
+            t += 170;
+        }
+        tr
+    }
+
+    fn opts() -> SessionOptions {
+        SessionOptions { period_ns: P, subwindow_ns: 1_000_000, typical_ns: 170, outlier_ns: 5000, max_excess_ns: 600 }
+    }
+
+    #[test]
+    fn pages_get_their_phase_across_sessions_and_jumps_and_noise_stays_unclear() {
+        let mut rng = SplitMix64::new(3);
+        let truth: Vec<Option<f64>> = (0..40).map(|k| if k % 5 == 4 { None } else { Some((k % 4) as f64 * 0.25) }).collect();
+        let mut ev = vec![Evidence::default(); truth.len()];
+        for s in 0..6u64 {
+            let tr = session(&truth, s * 50_000_000, 10, 900.0 * s as f64, &mut rng);
+            add_session(&tr, &mut ev, &opts());
+        }
+        for (k, (e, t)) in ev.iter().zip(&truth).enumerate() {
+            match t {
+                Some(ph) => {
+                    let got = e.clear_phase(9.0).unwrap_or_else(|| panic!("page {k} unclear: {e:?}"));
+                    // Relative to the reference, whose stall window has the same shape.
+                    assert!(circular_distance(got, *ph) < 0.04, "page {k}: {got} vs {ph}");
+                }
+                None => assert!(e.clear_phase(9.0).is_none(), "noise page {k} got a phase: {e:?} score {}", e.score()),
+            }
+        }
+    }
+
+    #[test]
+    fn partition_cuts_the_circle_into_balanced_contiguous_arcs() {
+        // Four quarter-period groups of 10, 30, 10, 30 pages: two classes of 40 each.
+        let mut phases = Vec::new();
+        for (g, n) in [(0.0, 10), (0.25, 30), (0.5, 10), (0.75, 30)] {
+            for k in 0..n {
+                phases.push(Some(wrap(g + 0.01 * (k % 3) as f64)));
+            }
+        }
+        phases.push(None);
+        let p = partition(&phases, 2, 0.06).unwrap();
+        assert_eq!(p.centers.len(), 4);
+        assert_eq!(p.class_pages, vec![40, 40]);
+        assert!(p.separation >= 0.2, "{p:?}");
+        // Each class is one contiguous arc: its groups are neighbours.
+        let g0: Vec<usize> = (0..4).filter(|&k| p.class_of_group[k] == p.class_of_group[0]).collect();
+        assert!(g0 == vec![0, 1] || g0 == vec![0, 3], "{p:?}");
+        assert_eq!(p.labels.len(), phases.len());
+        assert_eq!(p.labels.last(), Some(&None));
+        // Four classes take one group each; five cannot be had.
+        assert_eq!(partition(&phases, 4, 0.06).unwrap().class_pages.iter().sum::<usize>(), 80);
+        assert!(partition(&phases, 5, 0.06).is_none());
+        // A few stray pages between the groups do not make groups of their own.
+        let mut noisy = phases.clone();
+        noisy.extend([Some(0.13), Some(0.38), Some(0.62)]);
+        let q = partition(&noisy, 2, 0.06).unwrap();
+        assert_eq!(q.centers.len(), 4, "{q:?}");
+        // One group: nothing to split.
+        assert!(partition(&[Some(0.1), Some(0.11)], 2, 0.06).is_none());
+    }
+
+    #[test]
+    fn a_coarse_period_is_sharpened_on_a_long_trace() {
+        // One line stalling every 7813.35 ns for 300 ms, reads every 170 ns; start 2.3 ns off.
+        let mut rng = SplitMix64::new(5);
+        let trace: Vec<Sample> = (0..1_800_000u64)
+            .map(|k| {
+                let t = k * 170;
+                Sample { t_ns: t, latency_ns: latency(t, Some(0.3), (t as f64) * (P / 7813.35 - 1.0), &mut rng) }
+            })
+            .collect();
+        let p = refine_period(&trace, 300, 5000, 7811.0, 2e-3);
+        assert!((p - 7813.35).abs() < 0.01, "{p}");
+        assert_eq!(refine_period(&trace[..10], 300, 5000, 7811.0, 2e-3), 7811.0);
+    }
+
+    #[test]
+    fn wide_groups_whose_tails_meet_are_found_and_their_tails_left_out() {
+        // Four quarter-period groups, phases spread ±0.06 (as measured), with a 5% uniform
+        // background: a gap-based clustering finds no gaps here.
+        let mut rng = SplitMix64::new(9);
+        let mut truth = Vec::new();
+        let phases: Vec<Option<f64>> = (0..4000)
+            .map(|k| {
+                if k % 20 == 19 {
+                    truth.push(None);
+                    return Some(rng.next_f64());
+                }
+                let g = k % 4;
+                truth.push(Some(g));
+                let noise = (rng.next_f64() + rng.next_f64() + rng.next_f64() - 1.5) * 0.07;
+                Some(wrap(0.1 + 0.25 * g as f64 + noise))
+            })
+            .collect();
+        let f = find_groups(&phases, 0.06, 0.05, 0.4);
+        assert_eq!(f.centers.len(), 4, "{:?}", f.centers);
+        for (g, c) in f.centers.iter().enumerate() {
+            assert!(circular_distance(*c, 0.1 + 0.25 * g as f64) < 0.02, "{:?}", f.centers);
+        }
+        let labelled: Vec<(usize, usize)> = f.labels.iter().zip(&truth).filter_map(|(l, t)| Some(((*l)?, (*t)?))).collect();
+        let wrong = labelled.iter().filter(|(l, t)| l != t).count();
+        assert!(labelled.len() > 2500, "{} labelled", labelled.len());
+        assert!(wrong * 200 < labelled.len(), "{wrong} of {} in the wrong group", labelled.len());
+        let p = partition(&phases, 2, 0.06).unwrap();
+        assert!(p.separation > 0.2 && p.class_pages.iter().all(|&n| n > 1200), "{p:?}");
+    }
+
+    #[test]
+    fn picks_interleave_classes_and_refuse_when_short() {
+        let labels = vec![Some(0), Some(1), None, Some(1), Some(0), Some(0)];
+        assert_eq!(picks(&labels, 2, 4), Some(vec![0, 1, 4, 3]));
+        assert_eq!(picks(&labels, 2, 5), Some(vec![0, 1, 4, 3, 5]));
+        assert_eq!(picks(&labels, 2, 6), None);
+    }
+}
