@@ -159,6 +159,7 @@ class Slayer {
   #write
   #readMany
   #writeMany
+  #readCopy0
 
   constructor(options, adopted) {
     if (options === ADOPT) {
@@ -174,6 +175,7 @@ class Slayer {
     this.#u64 = new BigUint64Array(scratch)
     const fast = this.#n._bindFast(scratch)
     this.#read = fast.read
+    this.#readCopy0 = fast.readCopy0
     this.#write = fast.write
     this.#readMany = fast.readMany
     this.#writeMany = fast.writeMany
@@ -197,6 +199,14 @@ class Slayer {
     if (typeof index !== 'number' || index >>> 0 !== index || index >= this.#slots) throw indexError(index, this.#slots, this.#n.closed)
     this.#u32[0] = index
     this.#read()
+    return this.#f64[1]
+  }
+
+  /** @internal Copy 0 read directly whatever the strategy (the benchmark's same-slab baseline). */
+  _readF64Copy0(index) {
+    if (typeof index !== 'number' || index >>> 0 !== index || index >= this.#slots) throw indexError(index, this.#slots, this.#n.closed)
+    this.#u32[0] = index
+    this.#readCopy0()
     return this.#f64[1]
   }
 

@@ -30,16 +30,24 @@ test('npm run bench -- --quick writes a table, JSON, CSV and an SVG plot', () =>
   const result = JSON.parse(fs.readFileSync(json, 'utf8'))
   assert.equal(result.runs.length, 4)
   for (const run of result.runs) {
-    for (const name of ['js-array', 'direct', 'hedged', 'same-group', 'native-direct', 'native-hedged', 'native-same-group', 'steer', 'native-steer', 'independent-pairs']) {
+    for (const name of ['js-array', 'direct', 'hedged', 'same-group', 'native-direct', 'native-hedged', 'native-same-group', 'steer-direct', 'steer', 'native-steer-direct', 'native-steer', 'independent-pairs']) {
       const a = run.arms[name]
       assert.ok(a, `${run.condition}/${run.access} has ${name}`)
       const s = a.summary
-      assert.ok(s.count > 0)
+      // independent-pairs may pair nothing when a stress thread shares a pinned reader's core; the
+      // share paired says so. Every other arm measured something.
+      if (name === 'independent-pairs') assert.equal(s.count, Math.round(a.extra.pairedShare * 3000))
+      else assert.ok(s.count > 0, `${run.condition}/${run.access} ${name} measured reads`)
       assert.ok(s.min <= s.p50 && s.p50 <= s.p90 && s.p90 <= s.p99 && s.p99 <= s.p999 && s.p999 <= s.p9999 && s.p9999 <= s.max, name)
       assert.equal(s.buckets.reduce((n, [, c]) => n + c, 0), s.count, `${name}: raw counts add up`)
-      if (name !== 'direct' && name !== 'native-direct') assert.ok(a.ratio && Number.isFinite(a.ratio.p50), name)
+      if (!['direct', 'native-direct', 'steer-direct', 'native-steer-direct'].includes(name)) assert.ok(a.ratio && Number.isFinite(a.ratio.p50), name)
     }
     assert.equal(run.arms.direct.summary.count, 3000)
+    // The steer arms are measured interleaved with copy 0 of their own slab, half the reads each,
+    // and compared with it.
+    assert.equal(run.arms.steer.summary.count + run.arms['steer-direct'].summary.count, 3000)
+    assert.equal(run.arms.steer.ratio.baseline, 'steer-direct')
+    assert.equal(run.arms['native-steer'].ratio.baseline, 'native-steer-direct')
     assert.ok(run.arms['independent-pairs'].extra.pairedShare >= 0 && run.arms['independent-pairs'].extra.pairedShare <= 1)
     assert.equal(run.arms['independent-pairs'].upperBound, true)
   }
@@ -49,13 +57,15 @@ test('npm run bench -- --quick writes a table, JSON, CSV and an SVG plot', () =>
 
   const lines = fs.readFileSync(csv, 'utf8').trim().split('\n')
   assert.equal(lines[0].split(',')[0], 'condition')
-  assert.equal(lines.length, 1 + 4 * 10)
+  assert.equal(lines.length, 1 + 4 * 12)
 
   const plot = fs.readFileSync(svg, 'utf8')
   assert.match(plot, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/)
   assert.match(plot, /<\/svg>$/)
-  assert.ok((plot.match(/<path /g) || []).length >= 4 * 10, 'one CCDF curve per arm and panel')
+  assert.ok((plot.match(/<path /g) || []).length >= 4 * 11, 'one CCDF curve per arm and panel (an arm that paired nothing has none)')
   assert.ok(result.steerInfo && typeof result.steerInfo.steer.copiesApart === 'boolean', 'steering verdict reported')
+  assert.ok(['refresh-groups', 'offset'].includes(result.steerInfo.placement.kind), 'where the steer copies went')
+  assert.match(r.stdout, /steer slab: /)
   for (const run of result.runs) assert.ok(run.arms.steer.slowShare >= 0 && run.arms.steer.slowShare <= 1)
   assert.match(plot, /p99\.99/)
   fs.rmSync(dir, { recursive: true, force: true })

@@ -344,7 +344,17 @@ test("strategy 'steer' reads the right values with no threads and reports its tr
   assert.equal(replicaThreads(), before, 'steering uses no replica threads')
   const i = s.info()
   assert.equal(i.strategy, 'steer')
-  assert.equal(i.channelOffset, 64, 'steering defaults to copies 64 B apart')
+  // Copies placed by refresh group (each on its own 4 KiB page) when that could be learned here;
+  // otherwise 64 B apart, with the reason.
+  if (i.placement.kind === 'refresh-groups') {
+    assert.equal(i.channelOffset, 4096)
+    assert.equal(i.pageKind, '4k')
+    assert.equal(i.placement.note, undefined)
+  } else {
+    assert.equal(i.placement.kind, 'offset')
+    assert.equal(i.channelOffset, 64, 'steering falls back to copies 64 B apart')
+    assert.match(i.placement.note, /refresh-group placement failed/)
+  }
   assert.equal(i.running, false)
   for (let k = 0; k < 20000; k += 13) s.writeU64(k, BigInt(k) * 3n + 1n)
   for (let k = 0; k < 20000; k += 13) assert.equal(s.readU64(k), BigInt(k) * 3n + 1n)
@@ -424,4 +434,47 @@ test('the native class methods behind the typings behave like the fast path', ()
   assert.throws(() => n.writeU64(1, -1n), RangeError)
   s.close()
   assert.throws(() => n.readU64(1), (e) => e.code === 'ERR_ULTRASLAYER_CLOSED')
+})
+
+test("placement: 'refresh-groups' places each replica on pages of its own refresh groups, or says why not", () => {
+  let s
+  try {
+    s = new Slayer({ slots: 4096, placement: 'refresh-groups', spin: 'hybrid', start: false })
+  } catch (e) {
+    // A machine (or a noisy spell) without a learnable refresh pattern: a clear Error, with what to do.
+    assert.equal(e.constructor, Error)
+    assert.equal(e.code, 'ERR_ULTRASLAYER_PLACEMENT')
+    assert.match(e.message, /placement: 'offset'/)
+    return
+  }
+  const p = s.info().placement
+  assert.equal(p.kind, 'refresh-groups')
+  assert.equal(s.info().channelOffset, 4096)
+  assert.equal(s.info().pageKind, '4k')
+  assert.ok(p.periodNs > 0 && p.learnMs >= 0 && p.reads > 0)
+  assert.ok(p.groupPages.length >= 2 && p.groupPages.length === p.groupOffsetsNs.length && p.groupReplica.length === p.groupPages.length)
+  assert.deepEqual([...new Set(p.groupReplica)].sort(), [0, 1], 'each replica draws on groups of its own')
+  assert.ok(p.separationNs > 0)
+  assert.equal(p.slabPages * 4096, s.info().mappedBytes)
+  for (let k = 0; k < 4096; k++) s.writeU64(k, BigInt(k) << 20n)
+  s.start()
+  for (let k = 0; k < 4096; k += 7) assert.equal(s.readU64(k), BigInt(k) << 20n, 'hedged reads over refresh-group pages')
+  s.close()
+})
+
+test('placement options are checked by name', () => {
+  const range = (name) => (e) => e instanceof RangeError && e.message.includes(name)
+  assert.throws(() => new Slayer({ slots: 16, placement: 'groups' }), range('placement'))
+  assert.throws(() => new Slayer({ slots: 16, placement: 2 }), (e) => e instanceof TypeError && /placement/.test(e.message))
+  assert.throws(() => new Slayer({ slots: 16, placement: 'refresh-groups', channelOffset: 256 }), range('channelOffset'))
+  assert.throws(() => new Slayer({ slots: 16, placement: 'refresh-groups', hugePages: '2m' }), range('placement'))
+  assert.throws(() => new Slayer({ slots: 16, placementBudgetMs: -1 }), range('placementBudgetMs'))
+  // An explicit offset wins over 'auto': the caller chose the layout, nothing is learned.
+  const s = new Slayer({ slots: 16, strategy: 'steer', channelOffset: 128 })
+  assert.equal(s.info().placement.kind, 'offset')
+  assert.equal(s.info().placement.note, undefined)
+  assert.equal(s.info().channelOffset, 128)
+  s.close()
+  // Shared slabs are laid out by offset only.
+  assert.throws(() => Slayer.create({ name: 'us-placement-test', slots: 16, placement: 'offset' }), (e) => e instanceof TypeError && /unknown option `placement`/.test(e.message))
 })

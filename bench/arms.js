@@ -93,6 +93,48 @@ function timeJs(indices, { read, flush, cold, gapTicks, onProgress }) {
   return { summary: flat(native._histogramSummary(h)), sink }
 }
 
+/**
+ * Times two reads interleaved read by read (`readA` on even indices, `readB` on odd ones), so both
+ * see the same machine at the same moments: on a VM whose noise moves by tens of percent between
+ * seconds, arms run one after the other can differ by more than what they compare.
+ */
+function timeJsPair(indices, { readA, readB, flush, cold, gapTicks, onProgress }) {
+  const { tick, now } = clock
+  const hs = [native._histogramNew(), native._histogramNew()]
+  const ticks = [new Float64Array(CHUNK), new Float64Array(CHUNK)]
+  const n = [0, 0]
+  let sink = 0
+  let rng = 0x2545f491
+  for (let k = 0; k < indices.length; k++) {
+    const i = indices[k]
+    const b = k & 1
+    if (cold) flush(i)
+    if (gapTicks > 0) {
+      rng ^= rng << 13
+      rng >>>= 0
+      rng ^= rng >>> 17
+      rng ^= rng << 5
+      rng >>>= 0
+      tick()
+      const until = now[0] + (rng % gapTicks)
+      do tick()
+      while (now[0] < until)
+    }
+    tick()
+    const t0 = now[0]
+    sink += b === 0 ? readA(i) : readB(i)
+    tick()
+    ticks[b][n[b]++] = now[0] - t0
+    if (n[b] === CHUNK) {
+      native._histogramRecordTicks(hs[b], ticks[b], n[b], 0)
+      n[b] = 0
+      if (onProgress) onProgress(k / indices.length)
+    }
+  }
+  for (const b of [0, 1]) native._histogramRecordTicks(hs[b], ticks[b], n[b], 0)
+  return { a: flat(native._histogramSummary(hs[0])), b: flat(native._histogramSummary(hs[1])), sink }
+}
+
 /** Times `s.readF64` end to end in JS, flushing the slot's copies first when the run is cold. */
 function timeSlayer(s, ctx) {
   const n = nativeOf(s)
@@ -114,12 +156,28 @@ function withThreads(s, measure) {
   }
 }
 
-/** Runs `measure` on a steering slab and attaches the tracker's report. */
-function withSteerReport(s, measure) {
+/** Steering against copy 0 of the same slab, interleaved, end to end in JS. */
+function steerPairJs(ctx) {
+  const s = ctx.steerSlab()
+  const n = nativeOf(s)
   s.resetStats()
-  const r = measure()
-  r.extra = { steer: s.stats().steer }
-  return r
+  const p = timeJsPair(ctx.steerIndices, {
+    readA: (i) => s._readF64Copy0(i),
+    readB: (i) => s.readF64(i),
+    flush: (i) => n._flush(i),
+    cold: ctx.cold,
+    gapTicks: ctx.gapTicks,
+    onProgress: ctx.onProgress,
+  })
+  return { summary: p.b, extra: { steer: s.stats().steer }, also: { 'steer-direct': { summary: p.a } } }
+}
+
+/** The same, timed inside Rust. */
+function steerPairNative(ctx) {
+  const s = ctx.steerSlab()
+  s.resetStats()
+  const [direct, steered] = nativeOf(s)._benchNativeInterleaved(ctx.steerIndices, ctx.cold, ctx.gapNs)
+  return { summary: flat(steered), extra: { steer: s.stats().steer }, also: { 'native-steer-direct': { summary: flat(direct) } } }
 }
 
 /** The arms, by name. Each takes the run context and returns { summary, extra? }. */
@@ -186,13 +244,20 @@ const ARMS = {
   },
   steer: {
     level: 'js',
-    describe: "strategy 'steer': the calling thread predicts which copy is not refreshing and reads only that one (no extra core), timed end to end in JS",
-    run: (ctx) => withSteerReport(ctx.steerSlab(), () => timeSlayer(ctx.steerSlab(), ctx)),
+    baseline: 'steer-direct',
+    describe:
+      "strategy 'steer': the calling thread predicts which copy is not refreshing and reads only that one (no extra core), timed end to end in JS; interleaved read by read with steer-direct",
+    alsoDescribe: {
+      'steer-direct': 'copy 0 of the steer slab read directly through the same raw call (same pages, same index stream, interleaved with steer): its baseline',
+    },
+    run: steerPairJs,
   },
   'native-steer': {
     level: 'native',
-    describe: 'steering timed inside Rust (JS excluded)',
-    run: (ctx) => withSteerReport(ctx.steerSlab(), () => timeNative(ctx.steerSlab(), 'engine', ctx)),
+    baseline: 'native-steer-direct',
+    describe: 'steering timed inside Rust (JS excluded), interleaved with native-steer-direct',
+    alsoDescribe: { 'native-steer-direct': 'copy 0 of the steer slab read directly in Rust, interleaved with native-steer: its baseline' },
+    run: steerPairNative,
   },
   'independent-pairs': {
     level: 'native',
@@ -208,4 +273,4 @@ const ARMS = {
   },
 }
 
-module.exports = { ARMS, indexStream, clockOverhead, timeJs, clock, Slayer, native, nativeOf }
+module.exports = { ARMS, indexStream, clockOverhead, timeJs, timeJsPair, clock, Slayer, native, nativeOf }

@@ -60,6 +60,9 @@ function measureBindingCost({ calls = 500_000, rounds = 15 } = {}) {
     "readF64 (strategy 'steer', cached)": (n) => {
       for (let k = 0; k < n; k++) sink += steer.readF64(k & 63)
     },
+    'copy 0 of the steer slab, same raw call (cached)': (n) => {
+      for (let k = 0; k < n; k++) sink += steer._readF64Copy0(k & 63)
+    },
     'writeF64 (every replica)': (n) => {
       for (let k = 0; k < n; k++) s.writeF64(k & 63, k)
     },
@@ -68,6 +71,7 @@ function measureBindingCost({ calls = 500_000, rounds = 15 } = {}) {
     },
   }
   const rows = nsPerCall(loops, calls, rounds)
+  const tracker = steer.stats().steer
   s.close()
   steer.close()
   const yard = rows['bare N-API u32 -> f64 (yardstick)'].median
@@ -75,7 +79,11 @@ function measureBindingCost({ calls = 500_000, rounds = 15 } = {}) {
     rows,
     readF64VsBare: rows['readF64 (threads stopped, cached)'].median / yard,
     readU64VsBare: rows['readU64 (threads stopped, cached)'].median / yard,
-    steerExtraNs: rows["readF64 (strategy 'steer', cached)"].median - rows['readF64 (threads stopped, cached)'].median,
+    // Steering's own cost: the same slab, the same raw call, with and without the choice.
+    steerExtraNs: rows["readF64 (strategy 'steer', cached)"].median - rows['copy 0 of the steer slab, same raw call (cached)'].median,
+    // Whether that was the steering path (locked, copies apart: a clock read per call) or the
+    // untimed fixed-copy path a tracker takes when there is nothing to steer.
+    steerPath: tracker.state === 'locked' && tracker.copiesApart ? 'steering' : `fixed copy (${tracker.state}, copies apart: ${tracker.copiesApart})`,
     sink: sink + Number(sinkBig & 1n),
   }
   return result

@@ -13,17 +13,12 @@ function recordedOffsets() {
     return {
       main: { value: rec.recommendedChannelOffset, source: `measured by \`ultraslayer probe groups\` on ${rec.measuredAt}` },
       control,
-      steer: { value: rec.recommendedChannelOffset, source: `measured by \`ultraslayer probe groups\` on ${rec.measuredAt}` },
     }
   }
   const main = rec
     ? { value: 256, source: `library default: \`ultraslayer probe groups\` (${rec.measuredAt}) found no offset whose copies refresh apart on this machine` }
     : { value: 256, source: 'library default; run `npx ultraslayer probe groups` to measure which offset hedges on this machine' }
-  return {
-    main,
-    control,
-    steer: { value: 64, source: 'not measured: address bit 6, the DDR5 sub-channel bit on Zen 4; calibration checks whether the copies stall apart' },
-  }
+  return { main, control }
 }
 
 module.exports = { recordedOffsets }

@@ -32,8 +32,12 @@ function table(headers, rows, leftCols = 1) {
   return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n')
 }
 
-/** The ratio baseline of an arm: JS arms against `direct`, native arms against `native-direct`. */
+/**
+ * The ratio baseline of an arm: its own when it names one (the steer arms: copy 0 of their slab),
+ * else JS arms against `direct` and native arms against `native-direct`.
+ */
 function baselineOf(arm) {
+  if (arm.baseline) return arm.baseline
   return arm.level === 'native' ? 'native-direct' : 'direct'
 }
 
@@ -59,8 +63,20 @@ function bindingTable(cost) {
   const rows = Object.entries(cost.rows).map(([name, r]) => [name, r.median.toFixed(1), r.min.toFixed(1), r.max.toFixed(1)])
   return (
     table(['call', 'ns/call (median)', 'min', 'max'], rows) +
-    `\nreadF64 / yardstick = ${cost.readF64VsBare.toFixed(2)}× (goal ≤ 2×), readU64 / yardstick = ${cost.readU64VsBare.toFixed(2)}× (goal ≤ 3×), steer − direct = ${cost.steerExtraNs.toFixed(1)} ns (goal ≤ 15 ns)`
+    `\nreadF64 / yardstick = ${cost.readF64VsBare.toFixed(2)}× (goal ≤ 2×), readU64 / yardstick = ${cost.readU64VsBare.toFixed(2)}× (goal ≤ 3×), steer − copy 0 of the same slab = ${cost.steerExtraNs.toFixed(1)} ns (goal ≤ 15 ns; path measured: ${cost.steerPath})`
   )
+}
+
+/** The steer slab in one line: where its copies went, and what the tracker found. */
+function steerLine(result) {
+  const i = result.steerInfo
+  const p = i.placement
+  const where =
+    p.kind === 'refresh-groups'
+      ? `${result.config.steerSlots} slots × ${i.replicas}, copies placed by refresh group: ${p.groupPages.length} groups at +${p.groupOffsetsNs.map((x) => x.toFixed(0)).join('/+')} ns of a ${p.periodNs.toFixed(2)} ns period, replicas ${p.groupReplica.join('/')}, ${p.slabPages} pages chosen from ${p.measuredPages} timed in ${p.learnMs.toFixed(0)} ms; ${i.pageKind} pages`
+      : `${result.config.steerSlots} slots × ${i.replicas}, copies ${i.channelOffset} B apart (${p.note || i.channelOffsetSource}); ${i.pageKind} pages`
+  const st = i.steer
+  return `steer slab: ${where}; after calibration the tracker is ${st.state}, copies stall apart: ${st.copiesApart ? 'yes' : 'NO — steering reads a fixed copy'} (stall distance ${st.stallDistance.toFixed(2)} period; predicted slow share ${(st.expectedSteeredShare * 100).toFixed(2)}% steered vs ${(st.expectedUnsteeredShare * 100).toFixed(2)}% unsteered)`
 }
 
 function header(result) {
@@ -73,7 +89,7 @@ function header(result) {
     `same-group control: channelOffset ${result.config.controlOffset} B (${result.config.controlSource})${result.config.controlOffset === i.channelOffset ? ' — the same as the hedged arms: no offset separates refresh groups here, so hedged and control measure the same placement' : ''}`,
     ...(result.steerInfo
       ? [
-          `steer: channelOffset ${result.steerInfo.channelOffset} B (${result.config.steerSource}); after calibration the tracker is ${result.steerInfo.steer.state}, copies stall apart: ${result.steerInfo.steer.copiesApart ? 'yes' : 'NO — steering reads a fixed copy on this machine'} (stall distance ${result.steerInfo.steer.stallDistance.toFixed(2)} of a ${result.steerInfo.steer.periodNs.toFixed(1)} ns period)`,
+          steerLine(result),
         ]
       : []),
     `replica cores: [${i.cores.join(',')}]; spin: ${i.spin}; samples per arm: ${result.config.samples}`,

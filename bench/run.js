@@ -27,8 +27,13 @@ const USAGE = `usage: npm run bench -- [options]
   --access a,b            cold,random
   --pace a,b              random (spin 0..--gap-ns between reads), back-to-back (default both; quick: random)
   --gap-ns N              the random-arrival gap bound (default 1000 ns)
-  --slow-ns N             a read slower than this counts as slow (default 290)
-  --steer-offset B        channelOffset of the steer arms (default: recorded by probe groups, else 64)
+  --slow-excess-ns N      a read counts as slow when it takes this much over its baseline arm's
+                          median (default 140; a refresh stall adds 150–250 ns)
+  --steer-slots N         slots of the steer slab (default: --slots, at most 131072 = 1 MiB per
+                          replica: refresh-group placement times every page it may use, about
+                          0.5 ms a page on this VM, so it is for hot tables, not whole heaps)
+  --steer-offset B        put the steer arms' copies B bytes apart instead of placing them by
+                          refresh group
   --cores a,b             replica cores (default: chosen by the library)
   --spin busy|hybrid      replica thread policy for the hedged arms (default busy)
   --hugepages KIND        auto|1g|2m|thp|off (default auto)
@@ -50,7 +55,8 @@ function parse(argv) {
       access: { type: 'string', default: 'cold,random' },
       'gap-ns': { type: 'string', default: '1000' },
       pace: { type: 'string' },
-      'slow-ns': { type: 'string', default: '290' },
+      'slow-excess-ns': { type: 'string', default: '140' },
+      'steer-slots': { type: 'string' },
       'steer-offset': { type: 'string' },
       cores: { type: 'string' },
       spin: { type: 'string', default: 'busy' },
@@ -82,13 +88,15 @@ function parse(argv) {
   const pace = list(values.pace || (values.quick ? 'random' : 'random,back-to-back'))
   for (const p of pace) if (p !== 'random' && p !== 'back-to-back') throw new Error(`unknown pace ${p} (random, back-to-back)`)
   const rec = recordedOffsets()
-  const steerOffset = values['steer-offset'] ? { value: int('steer-offset', values['steer-offset']), source: 'from --steer-offset' } : rec.steer
+  const steerOffset = values['steer-offset'] ? int('steer-offset', values['steer-offset']) : undefined
+  const slots = values.slots ? int('slots', values.slots) : values.quick ? 8 << 20 : 32 << 20
   const offset = values['channel-offset'] ? { value: int('channel-offset', values['channel-offset']), source: 'from --channel-offset' } : rec.main
   const control = values['control-offset'] ? { value: int('control-offset', values['control-offset']), source: 'from --control-offset' } : rec.control
   return {
     quick: values.quick,
     samples: values.samples ? int('samples', values.samples) : values.quick ? 10_000 : 100_000,
-    slots: values.slots ? int('slots', values.slots) : values.quick ? 8 << 20 : 32 << 20,
+    slots,
+    steerSlots: values['steer-slots'] ? int('steer-slots', values['steer-slots']) : Math.min(slots, 1 << 17),
     replicas: int('replicas', values.replicas),
     channelOffset: offset.value,
     offsetSource: offset.source,
@@ -99,9 +107,8 @@ function parse(argv) {
     access,
     gapNs: int('gap-ns', values['gap-ns']),
     pace,
-    slowNs: int('slow-ns', values['slow-ns']),
-    steerOffset: steerOffset.value,
-    steerSource: steerOffset.source,
+    slowExcessNs: int('slow-excess-ns', values['slow-excess-ns']),
+    steerOffset,
     cores: values.cores ? list(values.cores).map((c) => int('cores', c)) : undefined,
     spin: values.spin,
     hugePages: values.hugepages,
@@ -153,9 +160,9 @@ function main(argv, { print = true } = {}) {
   const wants = (a) => cfg.arms.includes(a)
   const fillIdx = new Uint32Array(65536)
   const fillVal = new Float64Array(65536)
-  const fill = (s) => {
-    for (let base = 0; base < cfg.slots; base += 65536) {
-      const n = Math.min(65536, cfg.slots - base)
+  const fill = (s, slots = cfg.slots) => {
+    for (let base = 0; base < slots; base += 65536) {
+      const n = Math.min(65536, slots - base)
       for (let k = 0; k < n; k++) {
         fillIdx[k] = base + k
         fillVal[k] = (base + k) * 0.5
@@ -171,8 +178,11 @@ function main(argv, { print = true } = {}) {
   let steer = null
   if (wants('steer') || wants('native-steer')) {
     progress('calibrating the steering tracker…')
-    steer = new Slayer({ slots: cfg.slots, replicas: cfg.replicas, hugePages: cfg.hugePages, strategy: 'steer', channelOffset: cfg.steerOffset })
-    fill(steer)
+    progress('placing the steer slab by refresh group and calibrating the tracker…')
+    const so = { slots: cfg.steerSlots, replicas: cfg.replicas, strategy: 'steer' }
+    if (cfg.steerOffset !== undefined) Object.assign(so, { channelOffset: cfg.steerOffset, hugePages: cfg.hugePages })
+    steer = new Slayer(so)
+    fill(steer, cfg.steerSlots)
   }
   if (wants('js-array')) {
     jsArray = new Float64Array(cfg.slots)
@@ -206,6 +216,7 @@ function main(argv, { print = true } = {}) {
   }
 
   const indices = indexStream(cfg.samples, cfg.slots)
+  const steerIndices = indexStream(cfg.samples, cfg.steerSlots)
   const total = cfg.conditions.length * cfg.access.length * cfg.pace.length * cfg.arms.length
   let done = 0
   for (const condition of cfg.conditions) {
@@ -230,6 +241,7 @@ function main(argv, { print = true } = {}) {
         progress(label)
         const ctx = {
           indices,
+          steerIndices,
           cold: access === 'cold',
           gapNs,
           gapTicks: Math.round((gapNs * machine.tscHz) / 1e9),
@@ -241,8 +253,17 @@ function main(argv, { print = true } = {}) {
           onProgress: (f) => progress(`${label} ${Math.round(f * 100)}%`),
         }
         const r = arm.run(ctx)
-        const slow = r.summary.buckets.reduce((n, [ns, c]) => (ns > cfg.slowNs ? n + c : n), 0)
-        run.arms[name] = { level: arm.level, upperBound: !!arm.upperBound, describe: arm.describe, summary: r.summary, slowShare: slow / r.summary.count, extra: r.extra }
+        // Arms measured together with their baseline (interleaved) report it alongside.
+        for (const [extraName, x] of Object.entries(r.also || {})) {
+          run.arms[extraName] = { level: arm.level, upperBound: false, describe: arm.alsoDescribe[extraName], summary: x.summary, baseline: extraName }
+        }
+        run.arms[name] = { level: arm.level, upperBound: !!arm.upperBound, describe: arm.describe, summary: r.summary, baseline: arm.baseline, extra: r.extra }
+      }
+      for (const a of Object.values(run.arms)) {
+        // Slow: more than slowExcessNs over the baseline's median (the arm's own, for a baseline).
+        const ref = run.arms[baselineOf(a)] || a
+        a.slowNs = ref.summary.p50 + cfg.slowExcessNs
+        a.slowShare = a.summary.buckets.reduce((n, [ns, c]) => (ns > a.slowNs ? n + c : n), 0) / a.summary.count
       }
       for (const a of Object.values(run.arms)) {
         const base = run.arms[baselineOf(a)]
@@ -258,7 +279,7 @@ function main(argv, { print = true } = {}) {
       }
       result.runs.push(run)
       progress('')
-      log(`\n${condition} / ${access} / ${gapNs ? `random arrivals 0–${gapNs} ns` : 'back to back'} — latency in ns (µ = µs), ${cfg.samples} reads per arm, slow = over ${cfg.slowNs} ns`)
+      log(`\n${condition} / ${access} / ${gapNs ? `random arrivals 0–${gapNs} ns` : 'back to back'} — latency in ns (µ = µs), ${cfg.samples} reads per arm (steer pairs: half each), slow = over the baseline's p50 + ${cfg.slowExcessNs} ns`)
       log(runTable(run))
       const pairs = run.arms['independent-pairs']
       if (pairs) log(`* independent-pairs: upper bound, not delivered; ${(pairs.extra.pairedShare * 100).toFixed(1)}% of samples paired within 1 µs`)
@@ -274,8 +295,11 @@ function main(argv, { print = true } = {}) {
   if (steer) steer.close()
   result.elapsedSeconds = (Date.now() - t0) / 1000
   log('\narms:')
-  for (const name of cfg.arms) log(`  ${name.padEnd(18)} ${ARMS[name].describe}`)
-  log('ratios: JS arms against direct, native arms against native-direct, same run, same index stream.')
+  for (const name of cfg.arms) {
+    log(`  ${name.padEnd(19)} ${ARMS[name].describe}`)
+    for (const [n, d] of Object.entries(ARMS[name].alsoDescribe || {})) log(`  ${n.padEnd(19)} ${d}`)
+  }
+  log('ratios: JS arms against direct, native arms against native-direct, steer arms against copy 0 of their own slab (vs column); same run.')
   for (const n of result.notes) log(`note: ${n}`)
   log(`done in ${result.elapsedSeconds.toFixed(1)} s`)
   if (cfg.json) fs.writeFileSync(cfg.json, JSON.stringify(result, null, 1))

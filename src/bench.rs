@@ -107,6 +107,35 @@ pub fn native_hedged(s: &mut Slayer, indices: &[u32], pace: Pace) -> Histogram<u
     time_reads(indices, pace, |i| flush_slot(&slab, i), |i| s.read(i).unwrap_or(0)).0
 }
 
+/// The strategy against its own slab read directly, interleaved read by read so both see the
+/// same machine: even reads take copy 0 directly, odd reads go through the engine's strategy
+/// (e.g. steering). Returns (direct, engine) histograms in ns; each gets every other index.
+pub fn native_interleaved(s: &mut Slayer, indices: &[u32], pace: Pace) -> (Histogram<u64>, Histogram<u64>) {
+    let slab = s.writer();
+    let mut direct = latency_histogram();
+    let mut engine = latency_histogram();
+    let gap_ticks = tsc::from_ns(pace.gap_ns);
+    let mut rng = SplitMix64::new(0x5EED);
+    let mut sum = 0u64;
+    for (k, &i) in indices.iter().enumerate() {
+        let i = i as u64;
+        if pace.cold {
+            flush_slot(&slab, i);
+        }
+        if gap_ticks > 0 {
+            spin_for(rng.next_u64() % gap_ticks);
+        }
+        let t0 = stamp_start();
+        let v = if k % 2 == 0 { slab.read_replica(0, i).unwrap_or(0) } else { s.read(i).unwrap_or(0) };
+        let t1 = stamp_end();
+        sum = sum.wrapping_add(std::hint::black_box(v));
+        let h = if k % 2 == 0 { &mut direct } else { &mut engine };
+        h.saturating_record(tsc::to_ns(t1.wrapping_sub(t0)).max(1));
+    }
+    std::hint::black_box(sum);
+    (direct, engine)
+}
+
 /// Timer overhead: back-to-back start/end stamps with nothing between (ns).
 pub fn timer_overhead(samples: usize) -> Histogram<u64> {
     let mut h = latency_histogram();

@@ -65,6 +65,24 @@ impl Slab {
         self.cell(r, i).load(Ordering::Relaxed)
     }
 
+    /// Starts fetching every copy of slot `i` into the cache without waiting for any of them
+    /// (a prefetch never blocks the instructions after it, whatever the line's DRAM bank is
+    /// doing). The caller guarantees `i < slots`.
+    #[inline(always)]
+    pub(crate) fn prefetch_all_unchecked(&self, i: u64) {
+        for r in 0..self.layout.replicas() {
+            let p = self.cell(r, i) as *const AtomicU64 as *const i8;
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: prefetch is a hint with no memory effects; `p` points into the mapping (see
+            // `cell`), though even a bad address could not fault.
+            unsafe {
+                core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p)
+            };
+            #[cfg(not(target_arch = "x86_64"))]
+            let _ = p;
+        }
+    }
+
     /// Loads replica `r`'s copy of slot `i`.
     #[inline]
     pub fn read_replica(&self, r: usize, i: u64) -> Result<u64> {

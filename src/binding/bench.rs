@@ -130,6 +130,15 @@ impl Slayer {
         Ok(summarize(&h))
     }
 
+    /// Internal: copy 0 read directly and this Slayer's strategy, interleaved read by read and
+    /// timed in Rust: [direct, engine].
+    #[napi(skip_typescript, js_name = "_benchNativeInterleaved")]
+    pub fn bench_native_interleaved(&self, env: Env, indices: Uint32ArraySlice, cold: bool, gap_ns: f64) -> Result<Vec<HistogramSummary>> {
+        let e = self.engine(&env)?;
+        let (d, s) = bench::native_interleaved(e, &indices, pace(cold, gap_ns));
+        Ok(vec![summarize(&d), summarize(&s)])
+    }
+
     /// Internal: the independent-pairs method on this slab, one pinned thread per replica on the
     /// slab's cores (its replica threads must be stopped).
     #[napi(skip_typescript, js_name = "_benchPairs")]

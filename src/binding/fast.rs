@@ -93,6 +93,19 @@ fn read_op(inst: &Instance) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Copy 0 read directly, whatever the strategy: the benchmark's same-slab baseline for steering,
+/// through the very same raw call as `read_op` so the two cost the same.
+fn read_copy0_op(inst: &Instance) -> Result<(), Failure> {
+    let s = inst.scratch();
+    // SAFETY: as in `read_op`.
+    let i = unsafe { ptr::read(s as *const u32) } as u64;
+    let engine = inst.engine().ok_or(Failure::Closed)?;
+    let v = engine.read_replica(0, i).map_err(Failure::Engine)?;
+    // SAFETY: as in `read_op`.
+    unsafe { ptr::write(s.add(1), v) };
+    Ok(())
+}
+
 fn write_op(inst: &Instance) -> Result<(), Failure> {
     let s = inst.scratch();
     // SAFETY: as in `read_op`.
@@ -104,6 +117,11 @@ fn write_op(inst: &Instance) -> Result<(), Failure> {
 unsafe extern "C" fn read(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
     // SAFETY: forwarded callback arguments; `bind` set this function's data (see `with_instance`).
     unsafe { with_instance(env, info, read_op) }
+}
+
+unsafe extern "C" fn read_copy0(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    // SAFETY: as in `read`.
+    unsafe { with_instance(env, info, read_copy0_op) }
 }
 
 unsafe extern "C" fn write(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
@@ -153,7 +171,7 @@ unsafe fn create(
 }
 
 /// Validates `scratch` (an ArrayBuffer of at least SCRATCH_BYTES, 8-byte aligned), points the
-/// instance at it and returns `{ read, write }`.
+/// instance at it and returns `{ read, readCopy0, write, readMany, writeMany }`.
 ///
 /// # Safety
 /// `env` must be live and `scratch` a value in it.
@@ -180,8 +198,13 @@ pub(crate) unsafe fn bind(env: sys::napi_env, inst: &Rc<Instance>, scratch: sys:
     // SAFETY: env is live.
     check(unsafe { sys::napi_create_object(env, &mut obj) }, "napi_create_object")?;
     // SAFETY: env live; scratch is the buffer validated above.
-    let fns: [(&str, &std::ffi::CStr, RawCallback); 4] =
-        [("read", c"read", read), ("write", c"write", write), ("readMany", c"readMany", read_many), ("writeMany", c"writeMany", write_many)];
+    let fns: [(&str, &std::ffi::CStr, RawCallback); 5] = [
+        ("read", c"read", read),
+        ("readCopy0", c"readCopy0", read_copy0),
+        ("write", c"write", write),
+        ("readMany", c"readMany", read_many),
+        ("writeMany", c"writeMany", write_many),
+    ];
     for (name, key, cb) in fns {
         // SAFETY: env live; scratch is the buffer validated above.
         let f = unsafe { create(env, name, cb, inst, scratch)? };

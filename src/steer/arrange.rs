@@ -15,6 +15,9 @@ use crate::steer::pages::{self, Evidence, Partition, PAGE};
 /// The channel offset of a refresh-group layout: each copy of a chunk on its own 4 KiB page.
 pub const GROUP_OFFSET: usize = PAGE;
 
+/// Pool pages beyond the slab's own, at least.
+const MIN_SPARE_PAGES: usize = 1024;
+
 /// How much work the arrangement may do.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ArrangeOptions {
@@ -32,7 +35,7 @@ pub struct ArrangeOptions {
     /// within ±0.05 period at one sigma, a fifth of the quarter period between groups).
     pub min_score: f64,
     /// Peak radius for finding refresh groups among page phases (fraction of the period); peaks
-    /// closer than twice this are one group.
+    /// closer than three times this are one group.
     pub group_radius: f64,
     pub seed: u64,
 }
@@ -81,7 +84,9 @@ pub fn build(layout: &Layout, lock: LockRequest, o: &ArrangeOptions) -> Result<(
         ));
     }
     let slab_pages = layout.span() / PAGE;
-    let pool_pages = slab_pages * o.pool_factor.max(1) + 1;
+    // Small slabs get a larger pool: in a noisy spell only a third of the pages may show a
+    // clear phase, and extra pages cost little next to the time it takes to time them.
+    let pool_pages = (slab_pages * o.pool_factor.max(1)).max(slab_pages + MIN_SPARE_PAGES) + 1;
     let (in_use, limit) = crate::region::mappings();
     if in_use + 2 * slab_pages + 64 > limit {
         return Err(Error::Placement {
@@ -135,7 +140,7 @@ fn learn(pool: &Region, classes: usize, slab_pages: usize, o: &ArrangeOptions) -
                 (spikes::Verdict::Periodic, Some(f)) => {
                     // The periodogram's grid leaves the period a few ns off; a steering tracker
                     // needs it to a few ppm or its phase runs away within a second.
-                    let p = pages::refine_period(&fixed, th.cut_ns, th.outlier_ns, f.period_ns, 2e-3);
+                    let p = pages::refine_period(&fixed, th.cut_ns, th.outlier_ns, f.period_ns, 5e-3);
                     (p, format!("measured on one line ({:.1} ns on the periodogram grid)", f.period_ns))
                 }
                 _ => {
@@ -167,10 +172,10 @@ fn learn(pool: &Region, classes: usize, slab_pages: usize, o: &ArrangeOptions) -
     let mut sessions = 0usize;
     let mut result = None;
     // Pages are taken in pool order: the first `session_pages` pages whose group is still
-    // unclear and that have had fewer than MAX_SESSIONS sessions. A page stays in the working set
-    // until it is clear or given up on, so the learning can stop as soon as every replica has
-    // enough pages, without first visiting the whole pool.
-    const MAX_SESSIONS: u8 = 4;
+    // unclear and that have had fewer than MAX_SESSIONS sessions (a noisy spell can need that
+    // many). A page stays in the working set until it is clear or given up on, so the learning can
+    // stop as soon as every replica has enough pages, without first visiting the whole pool.
+    const MAX_SESSIONS: u8 = 12;
     let mut visits = vec![0u8; candidates];
     let mut next = 0usize;
     'learning: loop {
@@ -238,7 +243,7 @@ fn learn(pool: &Region, classes: usize, slab_pages: usize, o: &ArrangeOptions) -
     let learn_ms = started.elapsed().as_secs_f64() * 1e3;
     let Some((picks, partition, _)) = result else {
         let ph = phases(&evidence);
-        let groups = pages::find_groups(&ph, o.group_radius, 0.05, 0.4);
+        let groups = pages::find_groups(&ph, o.group_radius, 0.08, 0.4);
         let counts: Vec<usize> = (0..groups.centers.len()).map(|g| groups.labels.iter().filter(|l| **l == Some(g)).count()).collect();
         let shape = format!(
             "{} group(s) at {:?} of the {period_ns:.1} ns period ({period_source}) holding {counts:?} pages",

@@ -203,7 +203,8 @@ pub struct Groups {
 
 /// Finds groups as peaks of the phase density, not by gaps: measured groups are wide enough
 /// (stall burst plus estimate noise) that their tails meet. A peak needs `min_share` of the clear
-/// pages within `radius` cycles and must be at least `2 · radius` from a higher peak; each centre
+/// pages within `radius` cycles and must be at least `3 · radius` from a higher peak (noise can
+/// make one wide group look two-humped); each centre
 /// is the circular mean of the pages within `radius` of the peak. A page joins the nearest centre
 /// only when it is closer than `accept` times the distance to that centre's nearest neighbour
 /// centre, so pages in the tails between two groups are left out rather than guessed.
@@ -223,7 +224,7 @@ pub fn find_groups(phases: &[Option<f64>], radius: f64, min_share: f64, accept: 
     let mut peaks: Vec<f64> = Vec::new();
     for b in order {
         let x = (b as f64 + 0.5) / BINS as f64;
-        if peaks.iter().all(|&q| circular_distance(q, x) >= 2.0 * radius) {
+        if peaks.iter().all(|&q| circular_distance(q, x) >= 3.0 * radius) {
             peaks.push(x);
         }
     }
@@ -246,12 +247,12 @@ pub fn find_groups(phases: &[Option<f64>], radius: f64, min_share: f64, accept: 
     Groups { centers, labels }
 }
 
-/// Finds the groups (`find_groups` with a peak radius of `radius` cycles, 5% of the pages per
+/// Finds the groups (`find_groups` with a peak radius of `radius` cycles, 8% of the pages per
 /// group, pages accepted within 0.4 of the spacing to the next group) and splits them, in phase
 /// order, into `classes` contiguous arcs, choosing the split whose smallest class has the most
 /// pages. None when there are fewer groups than classes.
 pub fn partition(phases: &[Option<f64>], classes: usize, radius: f64) -> Option<Partition> {
-    let c = find_groups(phases, radius, 0.05, 0.4);
+    let c = find_groups(phases, radius, 0.08, 0.4);
     let g = c.centers.len();
     if classes == 0 || g < classes {
         return None;
@@ -448,7 +449,7 @@ mod tests {
                 Some(wrap(0.1 + 0.25 * g as f64 + noise))
             })
             .collect();
-        let f = find_groups(&phases, 0.06, 0.05, 0.4);
+        let f = find_groups(&phases, 0.06, 0.08, 0.4);
         assert_eq!(f.centers.len(), 4, "{:?}", f.centers);
         for (g, c) in f.centers.iter().enumerate() {
             assert!(circular_distance(*c, 0.1 + 0.25 * g as f64) < 0.02, "{:?}", f.centers);

@@ -90,6 +90,10 @@ impl SteeredReader {
             self.tracker.count_untimed();
             return self.slab.load_unchecked(c, i);
         }
+        // Every copy's line is requested before the clock is read: the choice needs the time,
+        // and the clock read would otherwise sit in front of the load. The chosen copy's request is
+        // then already on its way; the other's is traffic, not waiting.
+        self.slab.prefetch_all_unchecked(i);
         let t0 = tsc::now();
         if self.tracker.state() == crate::steer::SteerState::Locked {
             self.locked_reads = self.locked_reads.wrapping_add(1);
