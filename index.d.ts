@@ -407,6 +407,14 @@ export interface SteerStats {
   /** Reads steered while locked, and how many of them were slow. */
   steeredReads: number
   steeredSlow: number
+  /**
+   * Exploring reads (1 in 32 while locked reads the copies in turn, unsteered) and how many
+   * were slow: a live unsteered baseline to hold steeredSlow / steeredReads against.
+   */
+  exploredReads: number
+  exploredSlow: number
+  /** Times steered reads were found slower than exploring ones (the tracker calibrated again). */
+  notHelping: number
   /** Slow share over the last completed window. */
   windowSlowShare: number
   /** Phase jumps followed (the slow share rose and another phase explained the reads). */

@@ -19,6 +19,26 @@ use crate::tsc;
 
 pub use crate::cache::{flush_line, flush_slot};
 
+/// A stamp fenced on both sides: earlier instructions (loads included) complete before the TSC is
+/// read, later ones start after. Used where one function serves as both start and end stamp
+/// (the JS benchmark clock).
+#[inline(always)]
+pub fn stamp_fenced() -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: lfence and rdtsc have no preconditions on x86_64.
+    unsafe {
+        use core::arch::x86_64::{_mm_lfence, _rdtsc};
+        _mm_lfence();
+        let t = _rdtsc();
+        _mm_lfence();
+        t
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        tsc::now()
+    }
+}
+
 /// A timestamp taken before a timed operation: no earlier instruction still in flight.
 #[inline(always)]
 pub fn stamp_start() -> u64 {

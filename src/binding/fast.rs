@@ -257,16 +257,21 @@ pub(crate) unsafe fn bare_functions(env: sys::napi_env) -> napi::Result<sys::nap
 
 // ---------------------------------------------------------------------------------------------
 // The benchmark's clock: a raw function that writes the TSC (as a double) into word 0 of the
-// scratch buffer it is bound to.
+// scratch buffer it is bound to, fenced on both sides.
 
 unsafe extern "C" fn clock(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
     let mut data: *mut c_void = ptr::null_mut();
     // SAFETY: env/info are this callback's; only the data pointer is asked for.
     unsafe { sys::napi_get_cb_info(env, info, ptr::null_mut(), ptr::null_mut(), ptr::null_mut(), &mut data) };
     if !data.is_null() {
+        // A fenced stamp: every earlier instruction (the timed read's load included) has completed
+        // before the TSC is read, and nothing later starts before it. A bare rdtsc may execute
+        // while the load it is meant to close is still waiting for DRAM, which makes cold reads
+        // look like cache hits now and then.
+        let t = crate::bench::stamp_fenced();
         // SAFETY: data points at word 0 of the ArrayBuffer `clock_function` validated and attached to
         // this function object, which is alive while it is being called.
-        unsafe { ptr::write(data as *mut f64, crate::tsc::now() as f64) };
+        unsafe { ptr::write(data as *mut f64, t as f64) };
     }
     ptr::null_mut()
 }

@@ -273,6 +273,12 @@ pub struct SteerStats {
     /// Reads steered while locked, and how many of them were slow.
     pub steered_reads: f64,
     pub steered_slow: f64,
+    /// Exploring reads (1 in 32 while locked reads the copies in turn, unsteered) and how many
+    /// were slow: a live unsteered baseline to hold steeredSlow / steeredReads against.
+    pub explored_reads: f64,
+    pub explored_slow: f64,
+    /// Times steered reads were found slower than exploring ones (the tracker calibrated again).
+    pub not_helping: f64,
     /// Slow share over the last completed window.
     pub window_slow_share: f64,
     /// Phase jumps followed (the slow share rose and another phase explained the reads).
@@ -705,6 +711,9 @@ impl Slayer {
             outliers: r.outliers as f64,
             steered_reads: r.steered_reads as f64,
             steered_slow: r.steered_slow as f64,
+            explored_reads: r.explored_reads as f64,
+            explored_slow: r.explored_slow as f64,
+            not_helping: r.not_helping as f64,
             window_slow_share: r.window_slow_share,
             reacquisitions: r.reacquisitions as f64,
             calibrations: r.calibrations as f64,

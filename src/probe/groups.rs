@@ -370,7 +370,9 @@ fn note(groups: &[Group], tight: bool, bits: &[BitResult], rec: Option<usize>, k
     };
     match rec {
         Some(off) => s += &format!("; flipping address bit {} ({} B) always lands in another group: use channel offset {}", off.trailing_zeros(), off, off),
-        None if groups.len() >= 2 && tight => s += "; no tested bit always lands in another group (none found)",
+        None if groups.len() >= 2 && tight => {
+            s += "; no tested bit always lands in another group (none found): new Slayer({ placement: 'refresh-groups' }) learns the group of every 4 KiB page instead and places each replica on pages of its own groups"
+        }
         None => {}
     }
     let same: Vec<String> = bits.iter().filter(|b| b.pairs > 0 && b.different == 0).map(|b| format!("{} B", 1u64 << b.bit)).collect();

@@ -200,9 +200,16 @@ pub struct SteerReport {
     pub slow_reads: u64,
     /// Reads over the noise ceiling (ignored for learning).
     pub outliers: u64,
-    /// Reads observed while locked or searching (steered), and how many of them were slow.
+    /// Reads observed while locked (steered), and how many of them were slow.
     pub steered_reads: u64,
     pub steered_slow: u64,
+    /// Exploring reads (one observed read in `explore_every` while locked reads the copies in
+    /// turn, unsteered) and how many were slow: a live unsteered baseline beside `steered_*`.
+    pub explored_reads: u64,
+    pub explored_slow: u64,
+    /// Guard windows in which steered reads were significantly slower than exploring ones (the
+    /// tracker then calibrated again).
+    pub not_helping: u64,
     /// Slow share over the last completed window (block, search or calibration).
     pub window_slow_share: f64,
     /// Phase jumps followed (shifts larger than drift, found by the per-block search).
@@ -245,6 +252,10 @@ pub struct Tracker {
     state: SteerState,
     rr: usize,
     explored: u32,
+    /// Whether the last `choose_observed` read explored (read a copy in turn, unsteered).
+    exploring: bool,
+    /// This window's steered and exploring reads and slow reads: the guard that steering helps.
+    guard: [u32; 4],
 
     /// Calibration observations: (t - t_ref) << 4 | copy << 1 | slow. Capacity fixed at new().
     calib: Vec<u64>,
@@ -288,6 +299,10 @@ pub struct Tracker {
     outliers: u64,
     steered_reads: u64,
     steered_slow: u64,
+    explored_reads: u64,
+    explored_slow: u64,
+    /// Guard windows in which steered reads were slow more often than exploring ones.
+    not_helping: u64,
     window_share: f64,
     reacquisitions: u64,
     calibrations: u64,
@@ -326,6 +341,8 @@ impl Tracker {
             state: SteerState::Calibrating,
             rr: 0,
             explored: 0,
+            exploring: false,
+            guard: [0; 4],
             calib: Vec::with_capacity(cfg.calibration_reads),
             p: vec![0.0; cells],
             lp: vec![0.0; cells],
@@ -355,6 +372,9 @@ impl Tracker {
             outliers: 0,
             steered_reads: 0,
             steered_slow: 0,
+            explored_reads: 0,
+            explored_slow: 0,
+            not_helping: 0,
             window_share: 0.0,
             reacquisitions: 0,
             calibrations: 1,
@@ -411,11 +431,13 @@ impl Tracker {
     /// steering, one in `explore_every` of these reads the copies in turn.
     #[inline]
     pub fn choose_observed(&mut self, t: u64) -> usize {
+        self.exploring = false;
         if self.state == SteerState::Locked && self.apart && self.cfg.explore_every > 0 {
             self.explored = self.explored.wrapping_add(1);
             if self.explored % self.cfg.explore_every == 0 {
                 let c = self.rr;
                 self.rr = if self.rr + 1 == self.cfg.copies { 0 } else { self.rr + 1 };
+                self.exploring = true;
                 return c;
             }
         }
@@ -472,8 +494,17 @@ impl Tracker {
                 }
             }
             SteerState::Locked => {
-                self.steered_reads += 1;
-                self.steered_slow += slow as u64;
+                if std::mem::take(&mut self.exploring) {
+                    self.explored_reads += 1;
+                    self.explored_slow += slow as u64;
+                    self.guard[2] += 1;
+                    self.guard[3] += slow as u32;
+                } else {
+                    self.steered_reads += 1;
+                    self.steered_slow += slow as u64;
+                    self.guard[0] += 1;
+                    self.guard[1] += slow as u32;
+                }
                 let idx = copy * self.cfg.bins + (self.bin(t) & self.mask);
                 self.hn[idx] += 1;
                 self.hs[idx] += slow as u32;
@@ -495,6 +526,7 @@ impl Tracker {
     }
 
     fn start_calibration(&mut self) {
+        self.guard = [0; 4];
         self.state = SteerState::Calibrating;
         self.calibrations += 1;
         self.calib.clear();
@@ -769,6 +801,11 @@ impl Tracker {
         } else {
             self.bad_blocks = 0;
         }
+        if self.steering_hurts() {
+            self.not_helping += 1;
+            self.start_calibration();
+            return;
+        }
         let bins = self.cfg.bins;
         let d = self.cfg.drift_bins;
         let mut best = (f32::MIN, 0usize);
@@ -824,6 +861,22 @@ impl Tracker {
         self.window_slow = 0;
     }
 
+    /// Whether, over the guard window, steered reads were slow significantly more often than the
+    /// exploring (unsteered) reads of the same moments (z > 2 on the two proportions): stale
+    /// profiles or a wrong phase. Resets the window once it holds enough of both.
+    fn steering_hurts(&mut self) -> bool {
+        const ENOUGH: u32 = 1024;
+        let [sn, ss, en, es] = self.guard;
+        if en < ENOUGH || sn < ENOUGH {
+            return false;
+        }
+        self.guard = [0; 4];
+        let (sn, ss, en, es) = (sn as f64, ss as f64, en as f64, es as f64);
+        let p = (ss + es) / (sn + en);
+        let se = (p * (1.0 - p) * (1.0 / sn + 1.0 / en)).sqrt();
+        se > 0.0 && (ss / sn - es / en) / se > 2.0
+    }
+
     /// Inside the steering slack many shifts explain the reads about equally well: the middle
     /// of the run of near-best shifts around the best one.
     fn plateau_centre(&self, best: (f32, usize)) -> usize {
@@ -871,6 +924,9 @@ impl Tracker {
             outliers: self.outliers,
             steered_reads: self.steered_reads,
             steered_slow: self.steered_slow,
+            explored_reads: self.explored_reads,
+            explored_slow: self.explored_slow,
+            not_helping: self.not_helping,
             window_slow_share: self.window_share,
             reacquisitions: self.reacquisitions,
             calibrations: self.calibrations,
@@ -1067,6 +1123,31 @@ mod tests {
         assert!(steered <= direct / 2.5, "steered {steered:.4} vs unsteered {direct:.4}: {r:?}");
         assert!(r.reacquisitions <= 40, "few false alarms: {r:?}");
         assert!(r.calibrations <= 2, "{r:?}");
+    }
+
+    #[test]
+    fn steering_that_hurts_is_caught_by_the_exploring_reads_and_relearned() {
+        // Locked on copy 0 = groups {0, 1/4}, copy 1 = {1/2, 3/4}; then the pages' groups change to
+        // copy 0 = {0, 1/2}, copy 1 = {1/4, 3/4}: no phase shift fits the old profiles, so steering
+        // now sends reads into stalls more often than reading the copies in turn would.
+        let mut m = Model::quarter_groups(31);
+        m.jump_every_s = 0.0;
+        let cfg = TrackerConfig::for_measured_period(2, m.ticks_per_ns, m.period_ns);
+        let mut tr = Tracker::new(cfg).unwrap();
+        let mut sim = Sim::new(m);
+        sim.until_settled(&mut tr, 1_000_000).expect("calibration ends");
+        assert!(tr.report().copies_apart);
+        sim.model.group = vec![0.0, 0.25];
+        sim.model.more = vec![(0, 0.5), (1, 0.75)];
+        sim.run(&mut tr, 3_000_000);
+        let r = tr.report();
+        assert!(r.not_helping >= 1, "{r:?}");
+        assert!(r.calibrations >= 2, "{r:?}");
+        sim.reset_counts();
+        sim.run(&mut tr, 1_000_000);
+        let (steered, direct) = (sim.steered_slow as f64 / sim.reads as f64, sim.direct_slow as f64 / sim.reads as f64);
+        assert!(steered < direct / 2.0, "relearned: steered {steered:.4} vs unsteered {direct:.4}: {:?}", tr.report());
+        assert!(r.explored_reads > 0 && r.explored_slow <= r.explored_reads);
     }
 
     #[test]
