@@ -103,16 +103,17 @@ impl TrackerConfig {
 
     /// For a period measured on this machine to a few ppm (refresh-group placement measures one
     /// line for 300 ms): that period, not searched again (calibration spans tens of milliseconds
-    /// and would pin it less finely than the measurement did); bins 100–200 ns wide; and enough
-    /// calibration reads for about 2000 per bin and copy, because a line that stalls once every
-    /// 7.8 µs is slow in only a few percent of reads.
+    /// and would pin it less finely than the measurement did); bins 100–200 ns wide; and 1024
+    /// calibration reads per bin and copy (a line that stalls once every 7.8 µs is slow in only a
+    /// few percent of reads), which still ends within tens of milliseconds when it has to run
+    /// again while reads are being served.
     pub fn for_measured_period(copies: usize, ticks_per_ns: f64, period_ns: f64) -> TrackerConfig {
         let mut c = TrackerConfig::new(copies, ticks_per_ns);
         c.period_ticks = period_ns * ticks_per_ns;
         c.period_search = 0.0;
         let fit = ((period_ns / 100.0).max(1.0) as usize).max(1);
         c.bins = (1usize << (usize::BITS - 1 - fit.leading_zeros())).clamp(MIN_BINS, 128);
-        c.calibration_reads = (2048 * c.bins * copies).clamp(64 * c.bins, 1 << 20);
+        c.calibration_reads = (1024 * c.bins * copies).clamp(64 * c.bins, 1 << 20);
         // About ±250 ns of slack around each choice, and drift steps of up to ~250 ns per block.
         c.margin_bins = ((250.0 / (period_ns / c.bins as f64)) as usize).clamp(1, c.bins / 4 - 1);
         c.drift_bins = c.margin_bins.max(2).min(c.bins / 4 - 1);
