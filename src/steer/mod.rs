@@ -2,7 +2,10 @@
 //! now and read only that one.
 //!
 //! `tracker` owns the prediction (pure arithmetic on observed timings, no I/O, deterministic);
-//! `reader` owns the read path over a `Slab` (clock, load, observe; no allocation, no locking).
+//! `reader` owns the read path over a `Slab` (clock, load, observe; no allocation, no locking);
+//! `pages` decides, from timings, which refresh group each 4 KiB page is in and which pages each
+//! replica gets (pure); `arrange` measures a pool of pages and gathers the chosen ones into a
+//! slab (refresh-group placement, used by `Slayer` for `placement: 'refresh-groups'`).
 //! Nothing here uses Node types.
 
 pub mod arrange;
