@@ -1180,7 +1180,8 @@ mod tests {
     fn bad_configs_are_refused_with_the_option_named() {
         let ok = TrackerConfig::new(2, 2.596);
         assert!(Tracker::new(ok).is_ok());
-        let cases: [(&str, fn(&mut TrackerConfig)); 7] = [
+        type Case = (&'static str, fn(&mut TrackerConfig));
+        let cases: [Case; 7] = [
             ("copies", |c| c.copies = 1),
             ("copies", |c| c.copies = 9),
             ("bins", |c| c.bins = 100),
