@@ -54,18 +54,23 @@ function clockOverhead(samples = 20000) {
 }
 
 /**
- * Times `read(i)` for every index in JS. `flush(i)` runs before each read when cold; `gapTicks`
- * spaces reads by a pseudo-random 0..gapTicks spin (random arrivals).
+ * Times reads in JS, one per index: `reads[k % reads.length](i)` for the k-th index, so with
+ * several reads they are interleaved read by read and see the same machine at the same moments
+ * (on a VM whose noise moves by tens of percent between seconds, arms run one after the other can
+ * differ by more than what they compare). `flush(i)` runs before each read when cold; `gapTicks`
+ * spaces reads by a pseudo-random 0..gapTicks spin (random arrivals). One summary per read.
  */
-function timeJs(indices, { read, flush, cold, gapTicks, onProgress }) {
+function timeJsEach(indices, { reads, flush, cold, gapTicks, onProgress }) {
   const { tick, now } = clock
-  const h = native._histogramNew()
-  const ticks = new Float64Array(CHUNK)
-  let n = 0
+  const m = reads.length
+  const hs = reads.map(() => native._histogramNew())
+  const ticks = reads.map(() => new Float64Array(CHUNK))
+  const n = reads.map(() => 0)
   let sink = 0
   let rng = 0x2545f491
   for (let k = 0; k < indices.length; k++) {
     const i = indices[k]
+    const b = k % m
     if (cold) flush(i)
     if (gapTicks > 0) {
       rng ^= rng << 13
@@ -80,49 +85,7 @@ function timeJs(indices, { read, flush, cold, gapTicks, onProgress }) {
     }
     tick()
     const t0 = now[0]
-    sink += read(i)
-    tick()
-    ticks[n++] = now[0] - t0
-    if (n === CHUNK) {
-      native._histogramRecordTicks(h, ticks, n, 0)
-      n = 0
-      if (onProgress) onProgress(k / indices.length)
-    }
-  }
-  native._histogramRecordTicks(h, ticks, n, 0)
-  return { summary: flat(native._histogramSummary(h)), sink }
-}
-
-/**
- * Times two reads interleaved read by read (`readA` on even indices, `readB` on odd ones), so both
- * see the same machine at the same moments: on a VM whose noise moves by tens of percent between
- * seconds, arms run one after the other can differ by more than what they compare.
- */
-function timeJsPair(indices, { readA, readB, flush, cold, gapTicks, onProgress }) {
-  const { tick, now } = clock
-  const hs = [native._histogramNew(), native._histogramNew()]
-  const ticks = [new Float64Array(CHUNK), new Float64Array(CHUNK)]
-  const n = [0, 0]
-  let sink = 0
-  let rng = 0x2545f491
-  for (let k = 0; k < indices.length; k++) {
-    const i = indices[k]
-    const b = k & 1
-    if (cold) flush(i)
-    if (gapTicks > 0) {
-      rng ^= rng << 13
-      rng >>>= 0
-      rng ^= rng >>> 17
-      rng ^= rng << 5
-      rng >>>= 0
-      tick()
-      const until = now[0] + (rng % gapTicks)
-      do tick()
-      while (now[0] < until)
-    }
-    tick()
-    const t0 = now[0]
-    sink += b === 0 ? readA(i) : readB(i)
+    sink += reads[b](i)
     tick()
     ticks[b][n[b]++] = now[0] - t0
     if (n[b] === CHUNK) {
@@ -131,8 +94,14 @@ function timeJsPair(indices, { readA, readB, flush, cold, gapTicks, onProgress }
       if (onProgress) onProgress(k / indices.length)
     }
   }
-  for (const b of [0, 1]) native._histogramRecordTicks(hs[b], ticks[b], n[b], 0)
-  return { a: flat(native._histogramSummary(hs[0])), b: flat(native._histogramSummary(hs[1])), sink }
+  hs.forEach((h, b) => native._histogramRecordTicks(h, ticks[b], n[b], 0))
+  return { summaries: hs.map((h) => flat(native._histogramSummary(h))), sink }
+}
+
+/** Times `read(i)` for every index in JS (see `timeJsEach`). */
+function timeJs(indices, { read, ...rest }) {
+  const r = timeJsEach(indices, { reads: [read], ...rest })
+  return { summary: r.summaries[0], sink: r.sink }
 }
 
 /** Times `s.readF64` end to end in JS, flushing the slot's copies first when the run is cold. */
@@ -161,15 +130,15 @@ function steerPairJs(ctx) {
   const s = ctx.steerSlab()
   const n = nativeOf(s)
   s.resetStats()
-  const p = timeJsPair(ctx.steerIndices, {
-    readA: (i) => s._readF64Copy0(i),
-    readB: (i) => s.readF64(i),
+  const p = timeJsEach(ctx.steerIndices, {
+    reads: [(i) => s._readF64Copy0(i), (i) => s.readF64(i)],
     flush: (i) => n._flush(i),
     cold: ctx.cold,
     gapTicks: ctx.gapTicks,
     onProgress: ctx.onProgress,
   })
-  return { summary: p.b, extra: { steer: s.stats().steer }, also: { 'steer-direct': { summary: p.a } } }
+  const [direct, steered] = p.summaries
+  return { summary: steered, extra: { steer: s.stats().steer }, also: { 'steer-direct': { summary: direct } } }
 }
 
 /** The same, timed inside Rust. */
@@ -273,4 +242,4 @@ const ARMS = {
   },
 }
 
-module.exports = { ARMS, indexStream, clockOverhead, timeJs, timeJsPair, clock, Slayer, native, nativeOf }
+module.exports = { ARMS, indexStream, clockOverhead, timeJs, timeJsEach, clock, Slayer, native, nativeOf }
