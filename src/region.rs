@@ -187,20 +187,7 @@ impl Region {
                 return Err(Error::bad_option("pages", format!("page {p} is outside the pool of {pool_pages} pages or listed twice")));
             }
         }
-        let (in_use, limit) = sys::mappings();
-        let needed = 2 * pages.len() + 64;
-        if in_use + needed > limit {
-            return Err(Error::Placement {
-                message: format!(
-                    "{} pages need about {needed} memory mappings while they are gathered, but vm.max_map_count is {limit} and {in_use} are in use",
-                    pages.len()
-                ),
-                hint: format!(
-                    "raise the limit as root (`sysctl vm.max_map_count={}`), ask for fewer slots, or use placement: 'offset'",
-                    (in_use + needed).next_power_of_two()
-                ),
-            });
-        }
+        check_mappings_for(pages.len())?;
         let len = pages.len() * PAGE_4K;
         let ptr = sys::gather(pool.ptr, pages, len)?;
         let mut fallbacks = pool.fallbacks.clone();
@@ -294,6 +281,24 @@ impl Region {
     pub fn fallbacks(&self) -> &[String] {
         &self.fallbacks
     }
+}
+
+/// Whether `pages` single-page mappings can be gathered (`Region::gather`) under this process's
+/// `vm.max_map_count`: while they are, about two mappings per page exist (the moved pages and the
+/// holes they leave in the pool).
+pub fn check_mappings_for(pages: usize) -> Result<()> {
+    let (in_use, limit) = sys::mappings();
+    let needed = 2 * pages + 64;
+    if in_use + needed > limit {
+        return Err(Error::Placement {
+            message: format!("{pages} pages need about {needed} memory mappings while they are gathered, but vm.max_map_count is {limit} and {in_use} are in use"),
+            hint: format!(
+                "raise the limit as root (`sysctl vm.max_map_count={}`), ask for fewer slots, or use placement: 'offset'",
+                (in_use + needed).next_power_of_two()
+            ),
+        });
+    }
+    Ok(())
 }
 
 impl Drop for Region {
@@ -586,7 +591,7 @@ mod sys {
     }
 }
 
-pub use sys::{free_huge_pages, mappings, thp_mode};
+pub use sys::{free_huge_pages, thp_mode};
 
 #[cfg(test)]
 mod tests {

@@ -87,13 +87,8 @@ pub fn build(layout: &Layout, lock: LockRequest, o: &ArrangeOptions) -> Result<(
     // Small slabs get a larger pool: in a noisy spell only a third of the pages may show a
     // clear phase, and extra pages cost little next to the time it takes to time them.
     let pool_pages = (slab_pages * o.pool_factor.max(1)).max(slab_pages + MIN_SPARE_PAGES) + 1;
-    let (in_use, limit) = crate::region::mappings();
-    if in_use + 2 * slab_pages + 64 > limit {
-        return Err(Error::Placement {
-            message: format!("{slab_pages} pages would need about {} memory mappings; vm.max_map_count is {limit} with {in_use} in use", 2 * slab_pages + 64),
-            hint: format!("raise it as root (`sysctl vm.max_map_count={}`), ask for fewer slots, or use placement: 'offset'", (in_use + 2 * slab_pages + 64).next_power_of_two()),
-        });
-    }
+    // Fail before any timing when the gathered slab could not be mapped anyway.
+    crate::region::check_mappings_for(slab_pages)?;
     let pool = Region::map(pool_pages * PAGE, PageRequest::Off, lock)?;
     let (picks, arrangement) = learn(&pool, layout.replicas(), slab_pages, o)?;
     let region = Region::gather(pool, &picks)?;
