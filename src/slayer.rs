@@ -85,6 +85,13 @@ pub struct CopyPlacementInfo {
     pub note: Option<String>,
 }
 
+impl CopyPlacementInfo {
+    /// Copies `channelOffset` bytes apart, nothing tried.
+    fn offset() -> CopyPlacementInfo {
+        CopyPlacementInfo { kind: "offset", arrangement: None, note: None }
+    }
+}
+
 /// How long `Slayer::new` may spend calibrating a steering tracker before the first read.
 const STEER_CALIBRATION_BUDGET_MS: u64 = 300;
 
@@ -249,7 +256,7 @@ impl Slayer {
             CopyPlacement::RefreshGroups => true,
             CopyPlacement::Auto => opts.strategy == Strategy::Steer && four_k,
         };
-        let mut copies = CopyPlacementInfo { kind: "offset", arrangement: None, note: None };
+        let mut copies = CopyPlacementInfo::offset();
         let mut slab = None;
         if try_groups {
             let grouped = Layout::new(opts.slots, opts.replicas, arrange::GROUP_OFFSET)?;
@@ -340,8 +347,7 @@ impl Slayer {
         let (allowed, placement) = place(opts.replicas, opts.cores.as_deref())?;
         let (region, info) = shm::create(name, layout, opts.pages, opts.lock, shared.overwrite, shared.dir.as_deref())?;
         let slab = Arc::new(Slab::from_region(region, layout)?);
-        let copies = CopyPlacementInfo { kind: "offset", arrangement: None, note: None };
-        Slayer::assemble(slab, placement, allowed, opts.spin, opts.idle_us, opts.start, opts.record_latency, Strategy::Hedge, copies, Some(info))
+        Slayer::assemble(slab, placement, allowed, opts.spin, opts.idle_us, opts.start, opts.record_latency, Strategy::Hedge, CopyPlacementInfo::offset(), Some(info))
     }
 
     /// Maps the existing shared slab `name` (validated: see `shm::open`) and runs this process's
@@ -351,8 +357,7 @@ impl Slayer {
         let (region, layout, info) = shm::open(name, opts.lock, opts.expect, opts.wait, opts.dir.as_deref())?;
         let (allowed, placement) = place(layout.replicas(), opts.cores.as_deref())?;
         let slab = Arc::new(Slab::from_region(region, layout)?);
-        let copies = CopyPlacementInfo { kind: "offset", arrangement: None, note: None };
-        Slayer::assemble(slab, placement, allowed, opts.spin, opts.idle_us, opts.start, opts.record_latency, Strategy::Hedge, copies, Some(info))
+        Slayer::assemble(slab, placement, allowed, opts.spin, opts.idle_us, opts.start, opts.record_latency, Strategy::Hedge, CopyPlacementInfo::offset(), Some(info))
     }
 
     /// Starts the replica threads (no-op when running, and for the steer/direct strategies, which

@@ -255,8 +255,9 @@ pub struct Tracker {
     explored: u32,
     /// Whether the last `choose_observed` read explored (read a copy in turn, unsteered).
     exploring: bool,
-    /// This window's steered and exploring reads and slow reads: the guard that steering helps.
-    guard: [u32; 4],
+    /// (steered reads, steered slow, explored reads, explored slow) when the guard window began:
+    /// the window's counts are the totals minus these.
+    guard_from: [u64; 4],
 
     /// Calibration observations: (t - t_ref) << 4 | copy << 1 | slow. Capacity fixed at new().
     calib: Vec<u64>,
@@ -343,7 +344,7 @@ impl Tracker {
             rr: 0,
             explored: 0,
             exploring: false,
-            guard: [0; 4],
+            guard_from: [0; 4],
             calib: Vec::with_capacity(cfg.calibration_reads),
             p: vec![0.0; cells],
             lp: vec![0.0; cells],
@@ -498,13 +499,9 @@ impl Tracker {
                 if std::mem::take(&mut self.exploring) {
                     self.explored_reads += 1;
                     self.explored_slow += slow as u64;
-                    self.guard[2] += 1;
-                    self.guard[3] += slow as u32;
                 } else {
                     self.steered_reads += 1;
                     self.steered_slow += slow as u64;
-                    self.guard[0] += 1;
-                    self.guard[1] += slow as u32;
                 }
                 let idx = copy * self.cfg.bins + (self.bin(t) & self.mask);
                 self.hn[idx] += 1;
@@ -527,7 +524,7 @@ impl Tracker {
     }
 
     fn start_calibration(&mut self) {
-        self.guard = [0; 4];
+        self.guard_from = self.guard_totals();
         self.state = SteerState::Calibrating;
         self.calibrations += 1;
         self.calib.clear();
@@ -809,17 +806,20 @@ impl Tracker {
         }
         let bins = self.cfg.bins;
         let d = self.cfg.drift_bins;
-        let mut best = (f32::MIN, 0usize);
+        let (mut best, mut here) = ((f32::MIN, 0usize), 0.0f32);
         if bad {
             for delta in 0..bins {
                 let s = self.score_recent(delta);
+                if delta == 0 {
+                    here = s;
+                }
                 if s > best.0 {
                     best = (s, delta);
                 }
             }
         }
         let far = best.1.min(bins - best.1) > d;
-        if bad && far && best.0 > self.score_recent(0) + JUMP_GATE {
+        if bad && far && best.0 > here + JUMP_GATE {
             let centre = self.plateau_centre(best);
             self.shift_phase(centre);
             self.reacquisitions += 1;
@@ -866,16 +866,21 @@ impl Tracker {
     /// exploring (unsteered) reads of the same moments (z > 2 on the two proportions): stale
     /// profiles or a wrong phase. Resets the window once it holds enough of both.
     fn steering_hurts(&mut self) -> bool {
-        const ENOUGH: u32 = 1024;
-        let [sn, ss, en, es] = self.guard;
+        const ENOUGH: u64 = 1024;
+        let now = self.guard_totals();
+        let [sn, ss, en, es] = std::array::from_fn(|k| now[k] - self.guard_from[k]);
         if en < ENOUGH || sn < ENOUGH {
             return false;
         }
-        self.guard = [0; 4];
+        self.guard_from = now;
         let (sn, ss, en, es) = (sn as f64, ss as f64, en as f64, es as f64);
         let p = (ss + es) / (sn + en);
         let se = (p * (1.0 - p) * (1.0 / sn + 1.0 / en)).sqrt();
         se > 0.0 && (ss / sn - es / en) / se > 2.0
+    }
+
+    fn guard_totals(&self) -> [u64; 4] {
+        [self.steered_reads, self.steered_slow, self.explored_reads, self.explored_slow]
     }
 
     /// Inside the steering slack many shifts explain the reads about equally well: the middle
