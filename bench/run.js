@@ -166,7 +166,9 @@ function main(argv, { print = true } = {}) {
   if (noControl) cfg.arms = cfg.arms.filter((a) => a !== 'same-group' && a !== 'native-same-group')
   const t0 = Date.now()
   progress('mapping the slabs and filling them…')
-  const opts = { slots: cfg.slots, replicas: cfg.replicas, hugePages: cfg.hugePages, spin: cfg.spin, start: false }
+  // The hedged arms hedge, whatever strategy 'auto' would pick on this machine (the verdict says
+  // what that means); direct arms read the same slab with its threads stopped.
+  const opts = { slots: cfg.slots, replicas: cfg.replicas, hugePages: cfg.hugePages, spin: cfg.spin, start: false, strategy: 'hedge' }
   if (cfg.cores) opts.cores = cfg.cores
   const slab = new Slayer({ ...opts, channelOffset: cfg.channelOffset })
   let control = null

@@ -159,7 +159,7 @@ function verdict(result) {
   const hedged = result.runs.some((r) => r.arms.hedged || r.arms['native-hedged'])
   if (hedged && ctx.sharedCores) {
     lines.push(
-      `cores: ${ctx.cpuCount} allowed for ${ctx.replicas} replica threads + the caller, so the hedged arms share cores: their figures are what this box gives, not what hedging gives with ${ctx.replicas + 1}+ free cores`,
+      `cores: ${ctx.cpuCount} allowed for ${ctx.replicas} replica threads + the caller, so the hedged arms share cores: their figures are what this box gives (where the default, strategy 'auto', does not hedge), not what hedging gives with ${ctx.replicas + 1}+ free cores`,
     )
   }
   for (const r of runs) {
