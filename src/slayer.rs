@@ -3,7 +3,7 @@
 //! `Slayer` ties a `Slab` (memory + layout), a core `Placement` and an optional running
 //! `ReplicaSet` together and counts what reads did. Reads take `&mut self`: one request in flight
 //! per requester is enforced by the borrow checker, not by a lock. Writes take `&self` and may also
-//! come from other threads through `writer()`.
+//! come from other threads through `slab()`.
 
 use std::sync::Arc;
 
@@ -47,7 +47,7 @@ const STEER_CALIBRATION_BUDGET_MS: u64 = 300;
 /// segment other processes open does not record.
 fn shared_strategy(s: Strategy) -> Result<Strategy> {
     match s {
-        Strategy::Steer => Err(Error::option_range("strategy", "a shared slab is hedged or read directly: use 'auto', 'hedge' or 'direct'")),
+        Strategy::Steer => Err(Error::option_range("strategy", "a shared slab is hedged or read directly: use ⟦set:strategy=auto⟧, ⟦set:strategy=hedge⟧ or ⟦set:strategy=direct⟧")),
         s => Ok(s),
     }
 }
@@ -117,7 +117,7 @@ fn spin_for(spin: SpinPolicy, cores: &CoreChoice) -> (SpinPolicy, Option<String>
     let on_callers_core = !cores.facts.explicit && current.is_some_and(|c| cores.assignment.cores.contains(&c));
     if spin == SpinPolicy::Busy && on_callers_core {
         let note = format!(
-            "spin 'busy' would pin a spinning replica thread to the caller's core {}: using 'hybrid' (name the cores to insist)",
+            "⟦set:spin=busy⟧ would pin a spinning replica thread to the caller's core {}: using ⟦set:spin=hybrid⟧ (name the cores to insist)",
             current.unwrap_or(0)
         );
         (SpinPolicy::Hybrid, Some(note))
@@ -215,7 +215,7 @@ impl Slayer {
                     source = "placement 'refresh-groups': each copy on its own 4 KiB page, pages chosen by refresh group".into();
                 }
                 Err(e) if opts.placement == CopyPlacement::Auto && matches!(e, Error::Placement { .. } | Error::Unsupported { .. }) => {
-                    copies.note = Some(format!("copies {} B apart: {e}", offset.bytes));
+                    copies.note = Some(format!("copies {} B apart: {}", offset.bytes, e.marked()));
                 }
                 Err(e) => return Err(e),
             }
@@ -358,7 +358,7 @@ impl Slayer {
     /// A hedged read that refuses when the threads are stopped.
     pub fn read_hedged(&mut self, i: u64) -> Result<u64> {
         if self.replicas.is_none() {
-            return Err(Error::Stopped { what: "replica threads are stopped: call start() before a hedged read" });
+            return Err(Error::Stopped { what: "replica threads are stopped: call ⟦call:start⟧ before a hedged read" });
         }
         self.read(i)
     }
@@ -402,8 +402,9 @@ impl Slayer {
         self.slab.write_many(indices, values)
     }
 
-    /// A handle for writing (and direct reads) from other threads while this one reads.
-    pub fn writer(&self) -> Arc<Slab> {
+    /// The slab itself, shared: for writes and direct reads from other threads while this one
+    /// reads (and for probes, benchmarks and flushes).
+    pub fn slab(&self) -> Arc<Slab> {
         self.slab.clone()
     }
 

@@ -189,7 +189,7 @@ fn a_reader_racing_a_writer_sees_only_values_that_were_written() {
     let _g = serial();
     for spin in [SpinPolicy::Hybrid, SpinPolicy::Busy] {
         let mut s = Slayer::new(opts(64, 2, spin)).unwrap();
-        let w = s.writer();
+        let w = s.slab();
         let done = Arc::new(AtomicBool::new(false));
         let d = done.clone();
         let writer = std::thread::spawn(move || {

@@ -16,7 +16,7 @@ use napi::bindgen_prelude::*;
 use napi::{Env, JsValue};
 use napi_derive::napi;
 
-use crate::error::Error;
+use crate::error::{spell, Error, Front};
 use crate::region::{LockRequest, PageRequest};
 use crate::replicas::SpinPolicy;
 use errors::{closed, to_napi};
@@ -268,7 +268,7 @@ fn copy_placement_info(c: crate::CopyPlacementInfo) -> CopyPlacementInfo {
     let c0 = a.as_ref().and_then(|a| a.partition.centers.first().copied()).unwrap_or(0.0);
     CopyPlacementInfo {
         kind: c.kind.to_string(),
-        note: c.note,
+        note: c.note.map(|n| spell(&n, Front::Js)),
         period_ns: a.as_ref().map(|a| a.period_ns),
         period_source: a.as_ref().map(|a| a.period_source.clone()),
         group_offsets_ns: a.as_ref().map(|a| a.partition.centers.iter().map(|&x| crate::probe::phases::wrap(x - c0) * p).collect()),
@@ -487,7 +487,7 @@ fn shared_info(s: crate::shm::SharedInfo) -> SharedSegmentInfo {
         creator_pid: s.creator_pid,
         created_unix_ms: s.created_unix_ms as f64,
         created_here: s.created_here,
-        note: s.note,
+        note: s.note.map(|n| spell(&n, Front::Js)),
     }
 }
 
@@ -650,7 +650,7 @@ impl Slayer {
             slots: i.slots as f64,
             replicas: i.replicas as u32,
             channel_offset: i.channel_offset as f64,
-            channel_offset_source: i.channel_offset_source,
+            channel_offset_source: spell(&i.channel_offset_source, Front::Js),
             page_kind: i.page_kind.name().to_string(),
             page_size: i.page_size as f64,
             mapped_bytes: i.mapped_bytes as f64,
@@ -661,7 +661,7 @@ impl Slayer {
             cores: i.cores.iter().map(|&c| c as u32).collect(),
             thread_cpus: i.thread_cpus.iter().map(|c| c.map_or(-1, |c| c as i32)).collect(),
             shared_cores: i.shared_cores,
-            cores_note: i.cores_note,
+            cores_note: i.cores_note.map(|n| spell(&n, Front::Js)),
             spin: i.spin.name().to_string(),
             idle_us: if i.idle_us == u64::MAX { -1.0 } else { i.idle_us as f64 },
             running: i.running,
@@ -670,8 +670,8 @@ impl Slayer {
             recording: i.recording,
             strategy: i.strategy.name().to_string(),
             strategy_requested: i.choice.requested.name().to_string(),
-            strategy_reason: i.choice.reason,
-            strategy_warning: i.choice.warning,
+            strategy_reason: spell(&i.choice.reason, Front::Js),
+            strategy_warning: i.choice.warning.map(|w| spell(&w, Front::Js)),
             placement: copy_placement_info(i.copies),
             shared: i.shared.map(shared_info),
         })
