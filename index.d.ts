@@ -464,4 +464,12 @@ export interface SteerStats {
   /** Slow share the learned profiles predict with steering and without. */
   expectedSteeredShare: number
   expectedUnsteeredShare: number
+  /**
+   * The reads are cache-resident now (nearly every timed read was a cache hit, so there is no
+   * refresh stall to steer around): copy 0 is read, untimed, until the tracker looks again.
+   */
+  resident: boolean
+  /** Cache-resident spells found, and reads served by copy 0 during them. */
+  residentSpells: number
+  residentReads: number
 }

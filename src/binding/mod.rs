@@ -316,6 +316,12 @@ pub struct SteerStats {
     /// Slow share the learned profiles predict with steering and without.
     pub expected_steered_share: f64,
     pub expected_unsteered_share: f64,
+    /// The reads are cache-resident now (nearly every timed read was a cache hit, so there is no
+    /// refresh stall to steer around): copy 0 is read, untimed, until the tracker looks again.
+    pub resident: bool,
+    /// Cache-resident spells found, and reads served by copy 0 during them.
+    pub resident_spells: f64,
+    pub resident_reads: f64,
 }
 
 /// Latency percentiles in nanoseconds.
@@ -701,6 +707,9 @@ impl Slayer {
             stall_distance: r.stall_distance,
             expected_steered_share: r.expected_steered_share,
             expected_unsteered_share: r.expected_unsteered_share,
+            resident: r.resident,
+            resident_spells: r.resident_spells as f64,
+            resident_reads: r.resident_reads as f64,
         });
         Ok(SlayerStats {
             steered: s.steered as f64,

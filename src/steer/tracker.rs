@@ -78,7 +78,16 @@ pub struct TrackerConfig {
     /// chosen one (0 = never). Steered reads avoid each copy's stalls, so they say little about
     /// where the stalls are now; these few unsteered reads keep the phase and its drift in view.
     pub explore_every: u32,
+    /// A timed read faster than this (ticks) was answered by a cache, not DRAM.
+    pub cached_ticks: u64,
+    /// When nearly every timed read of a block was a cache hit (`RESIDENT_SHARE`), steering
+    /// cannot help — refresh stalls only delay DRAM reads — and alternating copies would double
+    /// the cache footprint: the reader reads copy 0, untimed, for this many reads, then looks again.
+    pub resident_reads: u64,
 }
+
+/// Share of a block's timed reads that must be cache hits for the slab to count as cache-resident.
+pub const RESIDENT_SHARE: f64 = 0.9;
 
 impl TrackerConfig {
     /// Defaults from the measurements in FIELD-NOTES.md, for a clock of `ticks_per_ns`.
@@ -98,6 +107,9 @@ impl TrackerConfig {
             margin_bins: 4,
             drift_bins: 3,
             explore_every: 4,
+            // Below a DRAM read on every machine measured (80–150 ns plus the clock), above an L2 hit.
+            cached_ticks: (60.0 * ticks_per_ns) as u64,
+            resident_reads: 1 << 16,
         }
     }
 
@@ -238,6 +250,12 @@ pub struct SteerReport {
     /// Slow share the learned profiles predict for steered reads and for reads of a random copy.
     pub expected_steered_share: f64,
     pub expected_unsteered_share: f64,
+    /// The reads are cache-resident right now (nearly every timed read of the last block was a
+    /// cache hit): the reader reads copy 0, untimed, until it looks again.
+    pub resident: bool,
+    /// Spells of cache residence found, and reads served by copy 0 during them.
+    pub resident_spells: u64,
+    pub resident_reads: u64,
 }
 
 /// Reads and slow reads per copy and bin (copy-major, bins per copy).
@@ -296,6 +314,12 @@ pub struct Tracker {
 
     window_reads: u32,
     window_slow: u32,
+    /// Timed reads of the current block that a cache answered.
+    window_cached: u32,
+    /// Untimed copy-0 reads left because the last block was cache-resident.
+    resident_left: u64,
+    resident_spells: u64,
+    resident_served: u64,
     blocks: u64,
     /// Slow reads in a block well above what steering predicts (a bad block).
     trigger: u32,
@@ -369,6 +393,10 @@ impl Tracker {
             trig,
             acc: vec![(0.0, 0.0); cfg.copies],
             window_reads: 0,
+            window_cached: 0,
+            resident_left: 0,
+            resident_spells: 0,
+            resident_served: 0,
             window_slow: 0,
             blocks: 0,
             trigger: u32::MAX,
@@ -460,15 +488,21 @@ impl Tracker {
     pub fn untimed_copy(&self) -> Option<usize> {
         match self.state {
             SteerState::NoSignal => Some(0),
-            SteerState::Locked if !self.copies_apart => Some(0),
+            SteerState::Locked if !self.copies_apart || self.resident_left > 0 => Some(0),
             _ => None,
         }
     }
 
-    /// Counts one read served by `untimed_copy`; after `retry_reads` of them, calibrates again.
+    /// Counts one read served by `untimed_copy`; after `retry_reads` of them (no signal), or
+    /// `resident_reads` (cache-resident), looks again.
     #[inline(always)]
     pub fn count_untimed(&mut self) {
         self.reads += 1;
+        if self.resident_left > 0 {
+            self.resident_left -= 1;
+            self.resident_served += 1;
+            return;
+        }
         self.nosignal_left = self.nosignal_left.saturating_sub(1);
         if self.nosignal_left == 0 {
             self.start_calibration();
@@ -518,6 +552,7 @@ impl Tracker {
                 self.block.slow[idx] += slow as u32;
                 self.window_reads += 1;
                 self.window_slow += slow as u32;
+                self.window_cached += (latency < self.cfg.cached_ticks) as u32;
                 if self.window_reads as usize >= self.cfg.block_reads {
                     self.end_block(t);
                 }
@@ -545,6 +580,7 @@ impl Tracker {
         }
         self.window_reads = 0;
         self.window_slow = 0;
+        self.window_cached = 0;
     }
 
     /// End of calibration: find the period, learn the profiles, decide whether there is a signal,
@@ -793,6 +829,14 @@ impl Tracker {
     /// Work: bins x copies x bins multiply-adds (about 30 µs at the defaults), once a block.
     fn end_block(&mut self, t: u64) {
         self.window_share = self.window_slow as f64 / self.window_reads.max(1) as f64;
+        if self.window_cached as f64 >= RESIDENT_SHARE * self.window_reads as f64 {
+            // The reads are not DRAM-bound: nothing to steer around. The phase learned stays; the
+            // first bad blocks after the spell follow any jump it missed, as after any jump.
+            self.resident_left = self.cfg.resident_reads.max(1);
+            self.resident_spells += 1;
+            self.clear_window();
+            return;
+        }
         if !self.copies_apart {
             // Nothing to steer (copy 0 is always read): no phase to follow.
             self.clear_window();
@@ -868,6 +912,7 @@ impl Tracker {
         self.block.slow.fill(0);
         self.window_reads = 0;
         self.window_slow = 0;
+        self.window_cached = 0;
     }
 
     /// Whether, over the guard window, steered reads were slow significantly more often than the
@@ -954,6 +999,9 @@ impl Tracker {
             copies_apart: self.copies_apart,
             expected_steered_share: self.expected_steered,
             expected_unsteered_share: self.expected_unsteered,
+            resident: self.resident_left > 0,
+            resident_spells: self.resident_spells,
+            resident_reads: self.resident_served,
         }
     }
 }
@@ -1024,6 +1072,39 @@ mod tests {
             bad += sim.model.stalling(t, c) as u64;
         }
         bad as f64 / n as f64
+    }
+
+    #[test]
+    fn cache_resident_reads_are_not_steered_and_dram_reads_are_again() {
+        let (mut tr, mut sim) = locked(Model::two_groups(21));
+        assert!(tr.untimed_copy().is_none(), "locked on copies that stall apart: steering");
+        let cfg = *tr.config();
+        let hit = cfg.cached_ticks / 2;
+        // A block of timed reads that a cache answered (what a hot, cache-resident table gives).
+        let mut t = sim.t;
+        for k in 0..cfg.block_reads {
+            t += 3000;
+            let c = tr.choose_observed(t);
+            tr.observe(t, c, hit + (k as u64 % 7));
+        }
+        let r = tr.report();
+        assert!(r.resident && r.resident_spells == 1, "{r:?}");
+        assert_eq!(r.state, SteerState::Locked, "the learned phase is kept");
+        // For `resident_reads` reads: copy 0, untimed (no clock, no second copy in the cache).
+        for _ in 0..cfg.resident_reads {
+            assert_eq!(tr.untimed_copy(), Some(0));
+            tr.count_untimed();
+        }
+        let r = tr.report();
+        assert!(!r.resident && r.resident_reads == cfg.resident_reads, "{r:?}");
+        assert!(tr.untimed_copy().is_none(), "then it looks again");
+        // DRAM-bound reads (the synthetic model's, 150 ns and up) never count as resident.
+        sim.t = t;
+        sim.reset_counts();
+        sim.run(&mut tr, 200_000);
+        let r = tr.report();
+        assert_eq!(r.resident_spells, 1, "{r:?}");
+        assert_cuts_slow_reads(&sim, "after a cache-resident spell");
     }
 
     #[test]
