@@ -19,55 +19,9 @@ use crate::tsc;
 
 pub use crate::cache::{flush_line, flush_slot};
 
-/// A stamp fenced on both sides: earlier instructions (loads included) complete before the TSC is
-/// read, later ones start after. Used where one function serves as both start and end stamp
-/// (the JS benchmark clock).
-#[inline(always)]
-pub fn stamp_fenced() -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: lfence and rdtsc have no preconditions on x86_64.
-    unsafe {
-        use core::arch::x86_64::{_mm_lfence, _rdtsc};
-        _mm_lfence();
-        let t = _rdtsc();
-        _mm_lfence();
-        t
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        tsc::now()
-    }
-}
-
-/// A timestamp taken before a timed operation: no earlier instruction still in flight.
-#[inline(always)]
-pub fn stamp_start() -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: lfence and rdtsc have no preconditions on x86_64.
-    unsafe {
-        core::arch::x86_64::_mm_lfence();
-        let t = core::arch::x86_64::_rdtsc();
-        core::arch::x86_64::_mm_lfence();
-        t
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    tsc::now()
-}
-
-/// A timestamp taken after a timed operation: waits for earlier loads to complete (rdtscp).
-#[inline(always)]
-pub fn stamp_end() -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: rdtscp writes the core id into `aux`, a local; lfence has no preconditions.
-    unsafe {
-        let mut aux = 0u32;
-        let t = core::arch::x86_64::__rdtscp(&mut aux);
-        core::arch::x86_64::_mm_lfence();
-        t
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    tsc::now()
-}
+/// The timed-read stamps live in `tsc` (one clock); these names stay for the binding's benchmark
+/// clock and the examples.
+pub use crate::tsc::{stamp as stamp_fenced, stamp_end};
 
 /// How reads are spaced and what state the cache is in before each.
 #[derive(Clone, Copy, Debug)]
@@ -106,9 +60,9 @@ pub fn time_reads(indices: &[u32], pace: Pace, mut flush: impl FnMut(u64), mut r
         if gap_ticks > 0 {
             spin_for(rng.next_u64() % gap_ticks);
         }
-        let t0 = stamp_start();
+        let t0 = tsc::stamp();
         let v = read(i);
-        let t1 = stamp_end();
+        let t1 = tsc::stamp_end();
         sum = sum.wrapping_add(std::hint::black_box(v));
         h.saturating_record(tsc::to_ns(t1.wrapping_sub(t0)).max(1));
     }
@@ -145,9 +99,9 @@ pub fn native_interleaved(s: &mut Slayer, indices: &[u32], pace: Pace) -> (Histo
         if gap_ticks > 0 {
             spin_for(rng.next_u64() % gap_ticks);
         }
-        let t0 = stamp_start();
+        let t0 = tsc::stamp();
         let v = if k % 2 == 0 { slab.read_replica(0, i).unwrap_or(0) } else { s.read(i).unwrap_or(0) };
-        let t1 = stamp_end();
+        let t1 = tsc::stamp_end();
         sum = sum.wrapping_add(std::hint::black_box(v));
         let h = if k % 2 == 0 { &mut direct } else { &mut engine };
         h.saturating_record(tsc::to_ns(t1.wrapping_sub(t0)).max(1));
@@ -160,8 +114,8 @@ pub fn native_interleaved(s: &mut Slayer, indices: &[u32], pace: Pace) -> (Histo
 pub fn timer_overhead(samples: usize) -> Histogram<u64> {
     let mut h = latency_histogram();
     for _ in 0..samples {
-        let t0 = stamp_start();
-        let t1 = stamp_end();
+        let t0 = tsc::stamp();
+        let t1 = tsc::stamp_end();
         h.saturating_record(tsc::to_ns(t1.wrapping_sub(t0)).max(1));
     }
     h
@@ -232,9 +186,9 @@ pub fn independent_pairs(slab: Arc<Slab>, cores: &[usize], indices: Arc<Vec<u32>
                     while tsc::now() < due {
                         std::hint::spin_loop();
                     }
-                    let t0 = stamp_start();
+                    let t0 = tsc::stamp();
                     let v = slab.read_replica(r, i).unwrap_or(0);
-                    let t1 = stamp_end();
+                    let t1 = tsc::stamp_end();
                     std::hint::black_box(v);
                     starts.push(t0);
                     lats.push(t1.wrapping_sub(t0));

@@ -174,6 +174,8 @@ impl ReplicaSet {
                         let _ = ready.send(Err(format!("could not pin replica thread {r} to core {core}")));
                         return;
                     }
+                    // Relaxed: published by the `ready` send below; `start` returns only after
+                    // receiving it, and a channel send happens before the matching receive.
                     shared.lanes[r].cpu.store(cores::current().map_or(-1, |c| c as i64), Ordering::Relaxed);
                     let _ = ready.send(Ok(()));
                     drop(ready);
@@ -209,6 +211,8 @@ impl ReplicaSet {
 
     /// The core each replica thread reported after pinning (sched_getcpu), if known.
     pub fn thread_cpus(&self) -> Vec<Option<usize>> {
+        // Relaxed: each thread stored its core before its `ready` message, which `start` received
+        // before returning the set (the channel orders it); the value never changes afterwards.
         self.shared.lanes.iter().map(|l| usize::try_from(l.cpu.load(Ordering::Relaxed)).ok()).collect()
     }
 
@@ -217,6 +221,8 @@ impl ReplicaSet {
     pub fn read(&mut self, i: u64) -> (u64, Answer) {
         let seq = self.post(i);
         match self.wait(seq) {
+            // Relaxed: ordered after the lane's Acquire-loaded sequence in `wait`, which pairs with
+            // the thread's Release store of it after `value`.
             Ok(r) => (self.shared.lanes[r].value.load(Ordering::Relaxed), Answer::Replica(r)),
             Err(answer) => (self.shared.slab.load_unchecked(0, i), answer),
         }
@@ -283,6 +289,9 @@ impl ReplicaSet {
                 for (r, lane) in lanes.iter().enumerate() {
                     // Acquire: pairs with the thread's SeqCst store of `parked`.
                     if lane.parked.load(Ordering::Acquire) {
+                        // Relaxed: the thread bumps the epoch before its SeqCst (so also Release)
+                        // store of `parked`, which the Acquire load just above saw: this is that
+                        // episode's epoch or a newer one.
                         let epoch = lane.park_epoch.load(Ordering::Relaxed);
                         if self.woken[r] != epoch {
                             self.woken[r] = epoch;
@@ -306,8 +315,9 @@ impl ReplicaSet {
     }
 
     fn shutdown(&mut self) {
-        // Release: pairs with the Relaxed-then-spin reads of `stop` in `serve`; the threads need
-        // no data from before it, only to see it eventually.
+        // Release (more than needed): the threads need no data from before it, only to see it
+        // eventually, which their Relaxed polls and the SeqCst re-check before parking do; the
+        // `unpark` after it ends a park that began before the store, and `join` orders the rest.
         self.shared.request.stop.store(true, Ordering::Release);
         for h in &self.handles {
             h.unpark();
@@ -346,18 +356,24 @@ fn serve(shared: &Shared, r: usize) {
         let s = req.seq.load(Ordering::Acquire);
         if s != last {
             last = s;
+            // Relaxed: the requester stored it before its Release store of `seq`, which the
+            // Acquire load above saw. (A newer request may have overwritten it; its answer then
+            // carries the older sequence `s` and is ignored, see `Shared::batch`.)
             let arg = req.arg.load(Ordering::Relaxed);
             if arg & BATCH_FLAG != 0 {
                 let n = ((arg & !BATCH_FLAG) as usize).min(BATCH_CAPACITY);
                 for (o, cell) in lane.out[..n].iter().zip(shared.batch.iter()) {
+                    // Relaxed: published with `arg` by the requester's Release store of `seq`.
                     let i = cell.load(Ordering::Relaxed) as u64;
                     // The range check guards against a lagging read of a newer request's
                     // count/indices mix; every stored index was checked by the requester.
                     if i < slots {
+                        // Relaxed: published by the Release store of the lane's sequence below.
                         o.store(slab.load_unchecked(r, i), Ordering::Relaxed);
                     }
                 }
             } else if arg < slots {
+                // Relaxed: published by the Release store of the lane's sequence below.
                 lane.value.store(slab.load_unchecked(r, arg), Ordering::Relaxed);
             }
             // Release: pairs with the Acquire load of the lane's sequence in `wait`.
@@ -381,6 +397,8 @@ fn serve(shared: &Shared, r: usize) {
         }
         let idle = tsc::now().wrapping_sub(idle_since);
         if idle >= shared.park_after {
+            // Relaxed both: only this thread writes the epoch (so the load sees its own last
+            // store); the requester reads it after Acquire-loading the `parked` store below.
             lane.park_epoch.store(lane.park_epoch.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
             // SeqCst on both the flag store and the re-check below (and Acquire on the requester's
             // side, which re-polls): either the requester sees `parked` and wakes us, or we see its

@@ -270,7 +270,7 @@ unsafe extern "C" fn clock(env: sys::napi_env, info: sys::napi_callback_info) ->
         // before the TSC is read, and nothing later starts before it. A bare rdtsc may execute
         // while the load it is meant to close is still waiting for DRAM, which makes cold reads
         // look like cache hits now and then.
-        let t = crate::bench::stamp_fenced();
+        let t = crate::tsc::stamp();
         // SAFETY: data points at word 0 of the ArrayBuffer `clock_function` validated and attached to
         // this function object, which is alive while it is being called.
         unsafe { ptr::write(data as *mut f64, t as f64) };

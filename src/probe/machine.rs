@@ -64,6 +64,11 @@ pub struct MachineInfo {
     pub pagemap: PagemapAccess,
     pub tsc_hz: f64,
     pub tsc_invariant: Option<bool>,
+    /// The counter the cycle clock reads: "rdtsc", "cntvct_el0" or "Instant".
+    pub clock_source: &'static str,
+    /// The smallest step the cycle clock was seen to take (ns): the finest interval a timed read
+    /// resolves.
+    pub clock_resolution_ns: f64,
 }
 
 impl MachineInfo {
@@ -93,6 +98,8 @@ impl MachineInfo {
             pagemap: pagemap_access(),
             tsc_hz: tsc::hz(),
             tsc_invariant: tsc::invariant(),
+            clock_source: tsc::SOURCE,
+            clock_resolution_ns: tsc::resolution_ns(),
         }
     }
 
@@ -277,13 +284,15 @@ impl fmt::Display for MachineInfo {
         )?;
         write!(
             f,
-            "tsc: {:.4} GHz, invariant: {}",
+            "clock: {} {:.4} GHz, invariant: {}, resolution {:.1} ns",
+            self.clock_source,
             self.tsc_hz / 1e9,
             match self.tsc_invariant {
                 Some(true) => "yes",
                 Some(false) => "no",
                 None => "unknown",
-            }
+            },
+            self.clock_resolution_ns
         )
     }
 }

@@ -5,12 +5,12 @@
 //! Touches memory and the clock (x86_64 only: clflush + rdtsc); everything it decides from the
 //! timings is in `pages` and tested there on synthetic traces.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::region::{LockRequest, PageRequest, Region};
-use crate::steer::pages::{self, Evidence, Partition, PAGE};
+use crate::steer::pages::{Partition, PAGE};
 
 /// The channel offset of a refresh-group layout: each copy of a chunk on its own 4 KiB page.
 pub const GROUP_OFFSET: usize = PAGE;
@@ -102,10 +102,13 @@ fn learn(_: &Region, _: usize, _: usize, _: &ArrangeOptions) -> Result<(Vec<usiz
 
 #[cfg(target_arch = "x86_64")]
 fn learn(pool: &Region, classes: usize, slab_pages: usize, o: &ArrangeOptions) -> Result<(Vec<usize>, Arrangement)> {
+    use std::time::Instant;
+
     use crate::probe::refresh::{measure, Lines};
     use crate::probe::spikes::{self, Sample, ThresholdOptions};
     use crate::probe::timing::flushed_load;
     use crate::rng::SplitMix64;
+    use crate::steer::pages::{self, Evidence};
     use crate::tsc;
 
     let tpn = tsc::ticks_per_ns();
