@@ -1,8 +1,10 @@
 //! Measurement harness for `npm run bench`: timed reads, cold flushes, stress streams and the
 //! independent-pairs method, all measured with the TSC inside Rust.
 //!
-//! Never used on a library read path. Everything here records into HDR histograms; no sorting of
-//! sample arrays.
+//! Never used on a library read path, and built only with the `bench` cargo feature (the npm build
+//! turns it on, since `npm run bench` ships with the package; the C library and `cargo test
+//! --no-default-features` alone leave it out). Everything here records into HDR histograms; no
+//! sorting of sample arrays.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
@@ -17,11 +19,8 @@ use crate::slayer::Slayer;
 use crate::stats::latency_histogram;
 use crate::tsc;
 
-pub use crate::cache::{flush_line, flush_slot};
-
-/// The timed-read stamps live in `tsc` (one clock); these names stay for the binding's benchmark
-/// clock and the examples.
-pub use crate::tsc::{stamp as stamp_fenced, stamp_end};
+use crate::cache::{flush_line, flush_slot};
+use crate::tsc::spin_for;
 
 /// How reads are spaced and what state the cache is in before each.
 #[derive(Clone, Copy, Debug)]
@@ -30,18 +29,6 @@ pub struct Pace {
     pub cold: bool,
     /// Spin a pseudo-random 0..gap_ns between reads (random arrivals); 0 = back to back.
     pub gap_ns: u64,
-}
-
-/// Spins until `ticks` have passed.
-#[inline]
-pub fn spin_for(ticks: u64) {
-    if ticks == 0 {
-        return;
-    }
-    let t0 = tsc::now();
-    while tsc::now().wrapping_sub(t0) < ticks {
-        std::hint::spin_loop();
-    }
 }
 
 /// Times `read(i)` for every index, with the pacing asked for, into a fresh histogram (ns).

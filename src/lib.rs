@@ -4,6 +4,7 @@
 //! `cargo test --no-default-features`. The Node binding in `binding` only translates, and so does
 //! `capi`, the C ABI (`include/ultraslayer.h`) that the same shared library exports.
 
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod cache;
 pub mod capi;

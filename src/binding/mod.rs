@@ -4,7 +4,10 @@
 //! through a scratch buffer by the JS wrapper in index.js); everything else is napi-rs glue whose
 //! doc comments generate index.d.ts.
 
+#[cfg(feature = "bench")]
 mod bench;
+#[cfg(feature = "bench")]
+mod bench_raw;
 mod errors;
 mod fast;
 mod probe;
@@ -791,11 +794,3 @@ pub fn option_table() -> String {
     serde_json::Value::Array(rows).to_string()
 }
 
-/// Internal: bare raw N-API functions the benchmark measures readF64 against.
-#[napi(skip_typescript, js_name = "_bareFunctions")]
-pub fn bare_functions(env: &Env) -> Result<Unknown<'_>> {
-    // SAFETY: env is the live env of this call.
-    let obj = unsafe { fast::bare_functions(env.raw())? };
-    // SAFETY: obj was just created in this env.
-    Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), obj) })
-}
