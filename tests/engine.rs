@@ -29,6 +29,13 @@ fn opts(slots: u64, replicas: usize, spin: SpinPolicy) -> Options {
     o
 }
 
+/// A hedged 1024-slot, 2-replica slab recording per-read latency.
+fn recording(spin: SpinPolicy) -> Slayer {
+    let mut o = opts(1024, 2, spin);
+    o.threads.record_latency = true;
+    Slayer::new(o).unwrap()
+}
+
 fn task_names() -> Vec<String> {
     std::fs::read_dir("/proc/self/task")
         .unwrap()
@@ -228,9 +235,7 @@ fn a_reader_racing_a_writer_sees_only_values_that_were_written() {
 #[test]
 fn busy_threads_answer_reads_and_count_their_wins() {
     let _g = serial();
-    let mut o = opts(1024, 2, SpinPolicy::Busy);
-    o.threads.record_latency = true;
-    let mut s = Slayer::new(o).unwrap();
+    let mut s = recording(SpinPolicy::Busy);
     s.write(5, 55).unwrap();
     for _ in 0..2000 {
         assert_eq!(s.read(5).unwrap(), 55);
@@ -248,9 +253,7 @@ fn busy_threads_answer_reads_and_count_their_wins() {
 #[test]
 fn read_never_waits_for_parked_threads() {
     let _g = serial();
-    let mut o = opts(1024, 2, SpinPolicy::Sleep);
-    o.threads.record_latency = true;
-    let mut s = Slayer::new(o).unwrap();
+    let mut s = recording(SpinPolicy::Sleep);
     s.write(3, 33).unwrap();
     std::thread::sleep(Duration::from_millis(20)); // let both threads park
     let t0 = Instant::now();
