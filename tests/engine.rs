@@ -421,7 +421,7 @@ fn refresh_group_placement_needs_small_pages_and_hedges_too() {
         }
         Err(e) => {
             assert!(matches!(e, Error::Placement { .. }), "{e}");
-            assert!(e.to_string().contains("placement: 'offset'"), "{e}");
+            assert!(e.to_string().contains("placement = \"offset\""), "{e}");
         }
     }
 }
