@@ -62,6 +62,11 @@ pub enum Error {
     SegmentIncompatible { path: String, message: String },
     /// A system call on a segment file failed.
     SegmentIo { path: String, op: &'static str, errno: i32 },
+    /// Every copy of record `index` was mid-update on every one of `attempts` reads (a writer
+    /// rewriting it back to back); nothing was returned rather than a mix of two writes.
+    RecordInconsistent { index: u64, attempts: u32 },
+    /// Another writer holds the record segment's writer lock (one writer process at a time).
+    WriterBusy { path: String },
     /// Refresh-group placement could not be had (no periodic stall, too few groups, budget spent,
     /// too many mappings); `hint` says what to do instead.
     Placement { message: String, hint: String },
@@ -171,6 +176,16 @@ impl fmt::Display for Error {
             Error::SegmentIncompatible { path, message } => {
                 write!(f, "shared slab {path} does not match what was asked for: {message}")
             }
+            Error::RecordInconsistent { index, attempts } => write!(
+                f,
+                "record {index} was being rewritten in every copy on all {attempts} read attempts, so no consistent \
+                 snapshot could be taken (nothing torn was returned): retry, or write that record less often"
+            ),
+            Error::WriterBusy { path } => write!(
+                f,
+                "another writer holds the writer lock of {path}: a record segment takes one writer process at a \
+                 time (it may be this process through another handle); close that writer first, or only read here"
+            ),
             Error::SegmentIo { path, op, errno } => {
                 write!(f, "{op} {path} failed ({})", errno_text(*errno))?;
                 match *errno {

@@ -224,6 +224,14 @@ fn place(replicas: usize, explicit: Option<&[usize]>) -> Result<(Vec<usize>, Pla
     Ok((allowed, placement))
 }
 
+/// See `Slayer::parts`. At most one of `hedge` (threads running) and `steer` serves a read first.
+pub(crate) struct Parts<'a> {
+    pub slab: &'a Arc<Slab>,
+    pub hedge: Option<&'a mut ReplicaSet>,
+    pub steer: Option<&'a mut SteeredReader>,
+    pub recorder: &'a mut Recorder,
+}
+
 pub struct Slayer {
     slab: Arc<Slab>,
     placement: Placement,
@@ -358,6 +366,29 @@ impl Slayer {
         let (allowed, placement) = place(layout.replicas(), opts.cores.as_deref())?;
         let slab = Arc::new(Slab::from_region(region, layout)?);
         Slayer::assemble(slab, placement, allowed, opts.spin, opts.idle_us, opts.start, opts.record_latency, Strategy::Hedge, CopyPlacementInfo::offset(), Some(info))
+    }
+
+    /// A Slayer over a shared slab another engine module mapped (`records` maps its segments
+    /// itself, to keep the schema in the header), with this process's threads and the given
+    /// strategy, as `create_shared`/`open_shared` build theirs.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn over_shared_slab(
+        slab: Arc<Slab>,
+        info: SharedInfo,
+        cores: Option<&[usize]>,
+        spin: SpinPolicy,
+        idle_us: Option<u64>,
+        start: bool,
+        record_latency: bool,
+        strategy: Strategy,
+    ) -> Result<Slayer> {
+        let (allowed, placement) = place(slab.layout().replicas(), cores)?;
+        Slayer::assemble(slab, placement, allowed, spin, idle_us, start, record_latency, strategy, CopyPlacementInfo::offset(), Some(info))
+    }
+
+    /// What a record store drives directly: the slab, the running strategy's reader and the counters.
+    pub(crate) fn parts(&mut self) -> Parts<'_> {
+        Parts { slab: &self.slab, hedge: self.replicas.as_mut(), steer: self.steer.as_mut(), recorder: &mut self.recorder }
     }
 
     /// Starts the replica threads (no-op when running, and for the steer/direct strategies, which
