@@ -365,3 +365,54 @@ fn read_any_copy(slab: &Slab, base: u64, start: usize, out: &mut [u64; MAX_FIELD
     }
     false
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::region::{LockRequest, PageRequest};
+    use std::sync::atomic::Ordering;
+
+    fn store(strategy: Strategy) -> Records {
+        let mut o = Options::new(0);
+        o.pages = PageRequest::Off;
+        o.lock = LockRequest::Off;
+        o.strategy = strategy;
+        o.placement = crate::CopyPlacement::Offset;
+        let s = Schema::new(vec![Field { name: "a".into(), ty: FieldType::U64 }, Field { name: "b".into(), ty: FieldType::U64 }]).unwrap();
+        Records::new(8, s, o).unwrap()
+    }
+
+    #[test]
+    fn a_copy_left_mid_update_is_read_around_and_repaired() {
+        for strategy in [Strategy::Direct, Strategy::Steer] {
+            let mut r = store(strategy);
+            r.write(3, &[1, 2]).unwrap();
+            // What a writer killed inside copy 0 leaves: an odd sequence and half its fields.
+            let l = line::line(&r.writer.slab, 0, base(3));
+            l[0].store(l[0].load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            l[1].store(9, Ordering::Relaxed);
+            let mut out = [0u64; 2];
+            for _ in 0..100 {
+                r.read(3, &mut out).unwrap();
+                assert_eq!(out, [1, 2], "{strategy:?}: the old value, from the other copy");
+            }
+            assert_eq!(r.read_copy(0, 3).unwrap(), None);
+            assert_eq!(r.writer().repair().unwrap(), 1);
+            assert_eq!(r.read_copy(0, 3).unwrap().unwrap()[..2], [1, 2]);
+            r.write(3, &[4, 5]).unwrap();
+            r.read(3, &mut out).unwrap();
+            assert_eq!(out, [4, 5]);
+        }
+    }
+
+    #[test]
+    fn a_record_every_copy_of_which_stays_mid_update_is_an_error_not_a_value() {
+        let mut r = store(Strategy::Direct);
+        for c in 0..2 {
+            line::line(&r.writer.slab, c, base(5))[0].store(1, Ordering::Relaxed);
+        }
+        let e = r.read(5, &mut [0u64; 2]).unwrap_err();
+        assert!(matches!(e, Error::RecordInconsistent { index: 5, .. }), "{e}");
+        assert!(e.to_string().contains("nothing torn was returned"));
+    }
+}
