@@ -93,6 +93,32 @@ export declare const probe: {
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** Internal: the native side of the JS `Records` class (records.js), which is what users get. */
+export declare class NativeRecords {
+  constructor(fields: string, options: SlayerOptions)
+  static create(name: string, overwrite: boolean, fields: string, options: SlayerOptions): NativeRecords
+  static open(name: string, fields?: string | undefined | null, strategy?: string | undefined | null, options?: SharedOpenOptions | undefined | null): NativeRecords
+  /** The schema as text ("name:type,..."), from the engine (for Records.open without fields). */
+  get fields(): string
+  get count(): number
+  /** Reads `indices.length` records into `out`, `fields` words each, record after record. */
+  readMany(indices: Uint32Array, out: BigUint64Array): void
+  info(): NativeRecordsInfo
+  stats(): SlayerStats
+  resetStats(): void
+  start(): void
+  stop(): void
+  /**
+   * Repairs every record now (a writer does it by itself on its first write); returns how many
+   * records had copies rewritten.
+   */
+  repair(): number
+  close(): void
+  get closed(): boolean
+  /** Binds `{ load, write }` to `scratch` (an aligned 64-byte ArrayBuffer); one set per snapshot. */
+  _bindFast(scratch: unknown): unknown
+}
+
 /** A mirrored slab of 64-bit slots with replica threads racing to read every copy. */
 export declare class Slayer {
   /** Maps and pre-faults the slab, then (unless `start: false`) starts one pinned thread per replica. */
@@ -195,6 +221,18 @@ export interface LatencyPercentiles {
   p999: number
   p9999: number
   max: number
+}
+
+/** Internal (records.js flattens it into `Records.info()`): what a record store got, beside the slab's `info()`. */
+export interface NativeRecordsInfo {
+  count: number
+  /** The schema as text: "name:type,..." in field order. */
+  fields: string
+  /** Records whose copies this process's writer lock repair rewrote. */
+  repaired: number
+  /** True once this process holds the shared segment's writer lock. */
+  writerLocked: boolean
+  slab: SlayerInfo
 }
 
 /** The result of the independent-pairs arm. */

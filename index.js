@@ -357,6 +357,8 @@ const probe = {
   },
 }
 
-module.exports = { Slayer, probe }
+const Records = require('./records.js')({ native, describe, withCode, optionError, validateOptions, validateName, OPTION_TYPES, SHARED_OPEN_TYPES, ADOPT })
+
+module.exports = { Slayer, Records, probe }
 // Internal, for the benchmark and the CLI; not part of the API.
 Object.defineProperty(module.exports, '_internal', { value: { native, nativeOf: (s) => Slayer._nativeOf(s) }, enumerable: false })
