@@ -321,6 +321,11 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
       validateName('Records.unlink(name)', name)
       return native.Slayer.unlink(name)
     }
+
+    // Internal (benchmark): the native object behind a Records.
+    static _nativeOf(r) {
+      return r.#n
+    }
   }
 
   return Records

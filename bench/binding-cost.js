@@ -89,4 +89,4 @@ function measureBindingCost({ calls = 500_000, rounds = 15 } = {}) {
   return result
 }
 
-module.exports = { measureBindingCost }
+module.exports = { measureBindingCost, nsPerCall }

@@ -308,6 +308,11 @@ impl Records {
         Ok(line::read_copy(slab, copy, base(i)))
     }
 
+    /// The slab under the records (probes, cache flushes, placement checks).
+    pub fn slab(&self) -> &Arc<Slab> {
+        &self.writer.slab
+    }
+
     /// See `RecordWriter::write`.
     #[inline]
     pub fn write(&self, i: u64, fields: &[u64]) -> Result<()> {
