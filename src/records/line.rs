@@ -11,11 +11,14 @@
 //!   `seq.store(even, Release)`;
 //! - reader: `s1 = seq.load(Acquire)`, field loads `Relaxed`, `fence(Acquire)`, `s2 = seq.load(Relaxed)`;
 //!   the fields are one write's when `s1 == s2` and `s1` is even.
+//!
 //! (1) The reader's Acquire load of `s1` pairs with the writer's Release store of the even
 //! sequence: every field stored before it is visible to the field loads that follow.
+//!
 //! (2) The reader's `fence(Acquire)` pairs with the writer's `fence(Release)`: if any field load
 //! saw a store made after that fence (a later write), the odd store before the fence is visible to
 //! the `s2` load, so `s2 != s1` and the attempt is thrown away.
+//!
 //! Every slot access is an 8-byte atomic, so there is no data race even on a failed attempt.
 
 use std::sync::atomic::{fence, AtomicU64, Ordering};
