@@ -306,3 +306,26 @@ test('two processes: ≥ 10^6 snapshots while a child rewrites them, SIGKILLed m
   assert.ok(highest > beforeKill + 1_000_000n, 'the second writer took over and its writes were read')
   console.log(`torture: ${reads} snapshots (${last.strategy}), 0 torn; highest counter ${highest}; the new writer repaired ${repaired} record(s)`)
 })
+
+test('bench --scenario decision runs every arm and writes JSON, CSV and a plot (shape only, never speed)', () => {
+  const os = require('node:os')
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uslayer-decision-'))
+  const files = ['json', 'csv', 'svg'].map((x) => path.join(dir, `d.${x}`))
+  const args = ['--scenario', 'decision', '--quick', '--records', '4096', '--samples', '2000', '--conditions', 'quiet', '--access', 'cold', '--pace', 'random']
+  const r = spawnSync(process.execPath, [path.join(PKG, 'bench', 'run.js'), ...args, '--json', files[0], '--csv', files[1], '--plot', files[2]], { encoding: 'utf8', timeout: 120_000 })
+  try {
+    assert.equal(r.status, 0, r.stderr)
+    const res = JSON.parse(fs.readFileSync(files[0], 'utf8'))
+    assert.equal(res.scenario, 'decision')
+    assert.equal(res.runs.length, 1)
+    const arms = ['record-js-array', 'record-slots', 'record-direct', 'record-steer', 'record-hedged', 'native-record-direct', 'native-record-steer', 'native-record-hedged']
+    assert.deepEqual(Object.keys(res.runs[0].arms).sort(), [...arms].sort())
+    for (const a of arms) assert.equal(res.runs[0].arms[a].summary.count, 2000, a)
+    assert.ok(res.bindingCost.recordVsReadF64 > 0)
+    assert.match(r.stdout, /snapshot\(\)\.load\(i\) \+ every field \/ one readF64/)
+    assert.ok(fs.readFileSync(files[1], 'utf8').includes('record-steer'))
+    assert.ok(fs.readFileSync(files[2], 'utf8').startsWith('<svg'))
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})

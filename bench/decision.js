@@ -228,12 +228,26 @@ function main(argv, { print = true } = {}) {
   const u = build(cfg)
   const [tscHz] = native._tscInfo()
   clockOverhead()
+  const hi = u.hedged.info()
+  const cpu = require('node:os').cpus()[0]
   const result = {
     tool: 'ultraslayer bench',
     scenario: 'decision',
     startedAt: new Date().toISOString(),
-    config: { ...cfg, json: undefined, csv: undefined, plot: undefined },
-    infos: { direct: u.direct.info(), steer: { ...u.steer.info(), steer: u.steer.stats().steer }, hedged: u.hedged.info() },
+    machine: {
+      cpuModel: cpu ? cpu.model : 'unknown',
+      cpuCount: hi.cpuCount,
+      allowedCpus: hi.allowedCpus,
+      hypervisor: /\bhypervisor\b/.test(fs.readFileSync('/proc/cpuinfo', 'utf8')),
+      tscHz,
+      sharedCores: hi.sharedCores,
+      platform: `${process.platform}-${process.arch}`,
+      node: process.version,
+    },
+    // `slots`/`replicas` as the plot titles them: the records' slots (8 a quote).
+    config: { ...cfg, slots: cfg.records * WORDS, replicas: hi.replicas, json: undefined, csv: undefined, plot: undefined },
+    infos: { direct: u.direct.info(), steer: { ...u.steer.info(), steer: u.steer.stats().steer }, hedged: hi },
+    slabInfo: hi, // what the shared plot header reads (page kind)
     clockOverhead: clockOverhead(),
     bindingCost: null,
     runs: [],
