@@ -107,6 +107,9 @@ pub struct SharedInfo {
     pub note: Option<String>,
     /// For record segments: the schema text the header records (see `records::Schema::text`).
     pub schema: Option<String>,
+    /// (device, inode) of the file this process mapped, so a later open of `path` can tell
+    /// whether it is still the same segment (an `overwrite` replaces the file under the name).
+    pub file_id: (u64, u64),
 }
 
 /// Checks a segment name: 1..=`MAX_NAME_LEN` bytes of `A-Z a-z 0-9 . _ -`, not starting with
@@ -530,8 +533,15 @@ fn create_in(
             created_here: true,
             note: None,
             schema: schema.map(str::to_string),
+            file_id: file_id(&file, &path)?,
         },
     ))
+}
+
+/// (device, inode) of an open segment file.
+pub fn file_id(file: &File, path: &Path) -> Result<(u64, u64)> {
+    let m = file.metadata().map_err(|e| io_err(path, "stat", &e))?;
+    Ok((m.dev(), m.ino()))
 }
 
 /// Gives the file `len` bytes of real backing now, so running out of memory is an error here
@@ -705,6 +715,7 @@ pub fn open(name: &str, lock: LockRequest, expect: Expect, wait: Duration, dir: 
             created_here: false,
             note: None,
             schema,
+            file_id: file_id(&file, &path)?,
         },
     ))
 }

@@ -208,3 +208,16 @@ fn a_shared_record_segment_keeps_its_schema_and_one_writer() {
     assert_eq!(out.to_vec(), derived(1, 4));
     assert!(ultraslayer::shm::unlink("quotes", Some(&d.0)).unwrap());
 }
+
+#[test]
+fn a_writer_whose_segment_was_replaced_is_refused_rather_than_locking_the_new_one() {
+    let _g = serial();
+    let d = dir("replaced");
+    let shared = |overwrite| SharedOptions { overwrite, dir: Some(d.0.clone()) };
+    let first = Records::create_shared("r", 10, schema(2), options(Strategy::Direct), shared(false)).unwrap();
+    let second = Records::create_shared("r", 10, schema(2), options(Strategy::Direct), shared(true)).unwrap();
+    let e = first.write(1, &[1, 2]).unwrap_err();
+    assert!(matches!(e, Error::SegmentIncompatible { .. }) && e.to_string().contains("replaced"), "{e}");
+    second.write(1, &[3, 4]).unwrap();
+    assert_eq!(first.read_copy(0, 1).unwrap(), Some([0; 7]), "the old segment was not written");
+}

@@ -47,8 +47,9 @@ fn base(i: u64) -> u64 {
 
 /// Who may write, and (for shared segments) the lock that says so across processes.
 struct WriterState {
-    /// The segment file of a shared store; None for a private one.
-    segment: Option<PathBuf>,
+    /// The segment file of a shared store and the (device, inode) this process mapped; None for a
+    /// private one.
+    segment: Option<(PathBuf, (u64, u64))>,
     /// The segment file, flock'ed exclusively, once this process has written.
     lock: Option<File>,
     /// Records the repair rewrote when the lock was taken.
@@ -90,12 +91,20 @@ impl RecordWriter {
     /// Takes the shared segment's writer lock (never waiting: a busy lock is an error) and then
     /// repairs every record a dead writer left with copies that disagree.
     fn take_segment_lock(&self, st: &mut WriterState) -> Result<()> {
-        let path = st.segment.clone().expect("called for shared stores only");
+        let (path, mapped) = st.segment.clone().expect("called for shared stores only");
         let file = File::open(&path).map_err(|e| Error::SegmentIo {
             path: path.display().to_string(),
             op: "open (writer lock)",
             errno: e.raw_os_error().unwrap_or(libc::EIO),
         })?;
+        if shm::file_id(&file, &path)? != mapped {
+            return Err(Error::SegmentIncompatible {
+                path: path.display().to_string(),
+                message: "the segment was replaced (created again with overwrite) since this process opened it, so this \
+                          process can no longer write it: open it again"
+                    .into(),
+            });
+        }
         // SAFETY: flock on a descriptor we own; it changes only the lock state of the open file.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             let errno = crate::error::last_errno();
@@ -170,10 +179,10 @@ impl Records {
         let layout = Layout::new(base(count), opts.replicas, opts.channel_offset)?;
         let text = schema.text();
         let (region, info) = shm::create_with_schema(name, layout, opts.pages, opts.lock, shared.overwrite, shared.dir.as_deref(), Some(&text))?;
-        let path = PathBuf::from(&info.path);
+        let segment = (PathBuf::from(&info.path), info.file_id);
         let slab = Arc::new(Slab::from_region(region, layout)?);
         let slayer = Slayer::over_shared_slab(slab, info, opts.cores.as_deref(), opts.spin, opts.idle_us, opts.start, opts.record_latency, opts.strategy)?;
-        Ok(Records::wrap(slayer, schema, count, Some(path)))
+        Ok(Records::wrap(slayer, schema, count, Some(segment)))
     }
 
     /// Opens the shared record segment `name`. With `expect`, refuses a segment of another schema.
@@ -181,7 +190,7 @@ impl Records {
         shm::validate_name(name)?;
         opts.expect.records = true;
         let (region, layout, info) = shm::open(name, opts.lock, opts.expect, opts.wait, opts.dir.as_deref())?;
-        let path = PathBuf::from(&info.path);
+        let segment = (PathBuf::from(&info.path), info.file_id);
         let incompatible = |message: String| Error::SegmentIncompatible { path: info.path.clone(), message };
         let text = info.schema.clone().unwrap_or_default();
         let schema = Schema::parse(&text).map_err(|e| incompatible(format!("its record schema {text:?} is not one this build reads ({e})")))?;
@@ -194,10 +203,10 @@ impl Records {
         let count = layout.slots() / LINE_WORDS as u64;
         let slab = Arc::new(Slab::from_region(region, layout)?);
         let slayer = Slayer::over_shared_slab(slab, info, opts.cores.as_deref(), opts.spin, opts.idle_us, opts.start, opts.record_latency, strategy)?;
-        Ok(Records::wrap(slayer, schema, count, Some(path)))
+        Ok(Records::wrap(slayer, schema, count, Some(segment)))
     }
 
-    fn wrap(mut slayer: Slayer, schema: Schema, count: u64, segment: Option<PathBuf>) -> Records {
+    fn wrap(mut slayer: Slayer, schema: Schema, count: u64, segment: Option<(PathBuf, (u64, u64))>) -> Records {
         let slab = slayer.parts().slab.clone();
         let state = Arc::new(Mutex::new(WriterState { segment, lock: None, repaired: 0 }));
         let writer = RecordWriter { slab, count, fields: schema.len(), state };
