@@ -28,6 +28,8 @@ const F64 = Symbol('f64')
 const U64 = Symbol('u64')
 const I64 = Symbol('i64')
 const INDEX = Symbol('index')
+const COUNT = Symbol('count')
+const CLOSED = Symbol('closed')
 
 module.exports = function defineRecords({ native, describe, withCode, optionError, validateOptions, validateName, OPTION_TYPES, SHARED_OPEN_TYPES, ADOPT }) {
   const typeError = (msg, code = 'ERR_ULTRASLAYER_BAD_ARGUMENT') => withCode(new TypeError(msg), code)
@@ -92,20 +94,30 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
     return { count, fields: parseFields(call, fields), name, overwrite, slayer: { ...rest, slots: count * WORDS } }
   }
 
-  function makeSnapshotClass(fields, count, bind, isClosed) {
-    class RecordSnapshot {
-      constructor() {
+  // One snapshot class per schema, shared by every store of that schema: a call site that reads
+  // snapshots of several stores (quotes of two feeds, say) then sees one shape, not one per store.
+  const snapshotClasses = new Map()
+
+  function snapshotClass(fields) {
+    const key = schemaText(fields)
+    let RecordSnapshot = snapshotClasses.get(key)
+    if (RecordSnapshot) return RecordSnapshot
+    RecordSnapshot = class RecordSnapshot {
+      constructor(count, bind, isClosed) {
         const scratch = new ArrayBuffer(SCRATCH_BYTES)
         this[U32] = new Uint32Array(scratch)
         this[F64] = new Float64Array(scratch)
         this[U64] = new BigUint64Array(scratch)
         this[I64] = new BigInt64Array(scratch)
         this[LOAD] = bind(scratch).load
+        this[COUNT] = count
+        this[CLOSED] = isClosed
         this[INDEX] = -1
       }
       /** Reads record `index` into this snapshot (one consistent copy); returns this. */
       load(index) {
-        if (typeof index !== 'number' || index >>> 0 !== index || index >= count) throw indexError(index, count, isClosed())
+        const count = this[COUNT]
+        if (typeof index !== 'number' || index >>> 0 !== index || index >= count) throw indexError(index, count, this[CLOSED]())
         this[U32][0] = index
         this[LOAD]()
         this[INDEX] = index
@@ -143,6 +155,7 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
               }
       Object.defineProperty(RecordSnapshot.prototype, f.name, { get, enumerable: true, configurable: false })
     })
+    snapshotClasses.set(key, RecordSnapshot)
     return RecordSnapshot
   }
 
@@ -152,7 +165,7 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
     #fields
     #schema
     #snap
-    #Snapshot
+    #newSnapshot
     #u32
     #f64
     #u64
@@ -171,8 +184,12 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
       this.#fields = parseSchemaText(this.#n.fields)
       this.#schema = Object.freeze(Object.fromEntries(this.#fields.map((f) => [f.name, f.type])))
       const n = this.#n
-      this.#Snapshot = makeSnapshotClass(this.#fields, this.#count, (scratch) => n._bindFast(scratch), () => n.closed)
-      this.#snap = new this.#Snapshot()
+      const RecordSnapshot = snapshotClass(this.#fields)
+      const count = this.#count
+      const bind = (scratch) => n._bindFast(scratch)
+      const isClosed = () => n.closed
+      this.#newSnapshot = () => new RecordSnapshot(count, bind, isClosed)
+      this.#snap = this.#newSnapshot()
       const scratch = new ArrayBuffer(SCRATCH_BYTES)
       this.#u32 = new Uint32Array(scratch)
       this.#f64 = new Float64Array(scratch)
@@ -208,7 +225,7 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
     /** A reusable snapshot: `load(i)` then a getter per field, allocation-free for f64 fields. */
     snapshot() {
       if (this.#n.closed) throw closedError()
-      return new this.#Snapshot()
+      return this.#newSnapshot()
     }
 
     /** Reads `indices.length` records into `out` (an ArrayBuffer of ≥ indices.length × recordBytes). */

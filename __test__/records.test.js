@@ -72,6 +72,9 @@ test('a snapshot is reusable, and two snapshots do not share their values', () =
   assert.deepEqual(a.toObject(), { ...SAMPLE, ts: 3n, bid: 3.5 })
   assert.deepEqual(Object.keys(a.toObject()), Object.keys(QUOTE), 'fields in schema order')
   assert.equal(JSON.parse(JSON.stringify(a)).ts, '3')
+  const other = quotes()
+  assert.equal(Object.getPrototypeOf(other.snapshot()), Object.getPrototypeOf(a), 'stores of one schema share one snapshot shape')
+  other.close()
   assert.throws(() => {
     'use strict'
     a.bid = 1

@@ -277,6 +277,11 @@ function main(argv, { print = true } = {}) {
     nativeOf(u.slots)._flush(i * WORDS + 1)
     for (const r of [u.direct, u.steer, u.hedged]) Records._nativeOf(r)._flush(i)
   }
+  // Warm-up, untimed: V8 compiles and settles every arm's decision code (and its getters) first;
+  // otherwise the first few hundred decisions of each arm, slow while unoptimised, fill its p99.9.
+  const warm = Math.min(repeated.length, 20_000 * jsGroup.length)
+  progress('warming up…')
+  timeJsEach(repeated.subarray(0, warm), { reads: jsGroup.map((n) => decisions[n]), flush: flushAll, cold: true, gapTicks: 0 })
   const total = cfg.conditions.length * cfg.access.length * cfg.pace.length
   let done = 0
   for (const condition of cfg.conditions) {
@@ -306,6 +311,7 @@ function main(argv, { print = true } = {}) {
       progress(`${label} hedged`)
       u.hedged.start()
       try {
+        timeJsEach(indices.subarray(0, Math.min(indices.length, 20_000)), { reads: [decisions['record-hedged']], flush: flushAll, cold, gapTicks })
         u.hedged.resetStats()
         const h = timeJsEach(indices, { reads: [decisions['record-hedged']], flush: flushAll, cold, gapTicks })
         arm('record-hedged', 'js', h.summaries[0], { readStats: u.hedged.stats() })
@@ -344,4 +350,4 @@ function recordsNative(records, indices, cold, gapNs) {
   return { ...latency, buckets }
 }
 
-module.exports = { main, parse }
+module.exports = { main, parse, build, reads }
