@@ -123,7 +123,7 @@ export type RecordsOpenOptions<S extends RecordSchema> = Omit<SharedOpenOptions,
   fields?: S
   /** Refuse the segment unless it holds this many records. */
   count?: number
-  /** How this process reads: 'hedge' (default), 'steer' or 'direct'. */
+  /** How this process reads: 'hedge', 'steer' or 'direct' (default: the same default as `new Records`). */
   strategy?: 'hedge' | 'steer' | 'direct'
 }
 

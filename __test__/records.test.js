@@ -314,7 +314,7 @@ test('bench --scenario decision runs every arm and writes JSON, CSV and a plot (
   const os = require('node:os')
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uslayer-decision-'))
   const files = ['json', 'csv', 'svg'].map((x) => path.join(dir, `d.${x}`))
-  const args = ['--scenario', 'decision', '--quick', '--records', '4096', '--samples', '2000', '--conditions', 'quiet', '--access', 'cold', '--pace', 'random']
+  const args = ['--scenario', 'decision', '--quick', '--steer-placement', 'offset', '--records', '4096', '--samples', '2000', '--conditions', 'quiet', '--access', 'cold', '--pace', 'random']
   const r = spawnSync(process.execPath, [path.join(PKG, 'bench', 'run.js'), ...args, '--json', files[0], '--csv', files[1], '--plot', files[2]], { encoding: 'utf8', timeout: 120_000 })
   try {
     assert.equal(r.status, 0, r.stderr)

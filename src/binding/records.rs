@@ -47,10 +47,14 @@ struct Bound {
 fn load_op(b: &Bound) -> std::result::Result<(), Failure> {
     // SAFETY: `scratch` points at SCRATCH_BYTES of a live, 8-byte aligned ArrayBuffer that the
     // function objects keep alive (`fast::create` attaches it); only this thread touches it, and
-    // JS waits for this call.
-    let (i, out) = unsafe { (ptr::read(b.scratch as *const u32) as u64, std::slice::from_raw_parts_mut(b.scratch.add(1), MAX_FIELDS)) };
+    // JS waits for this call. Words 1..8 are 7 aligned u64s inside it.
+    let (i, out) = unsafe { (ptr::read(b.scratch as *const u32) as u64, &mut *(b.scratch.add(1) as *mut [u64; MAX_FIELDS])) };
     let engine = b.store.engine().ok_or(Failure::Closed)?;
-    engine.read(i, out).map_err(Failure::Engine)
+    if i >= engine.count() {
+        return Err(Failure::Engine(crate::Error::SlotOutOfRange { index: i, slots: engine.count() }));
+    }
+    // Straight into the scratch words the getters read: no intermediate copy.
+    engine.read_line(i, out).map_err(Failure::Engine)
 }
 
 fn write_op(b: &Bound) -> std::result::Result<(), Failure> {
@@ -125,7 +129,8 @@ impl NativeRecords {
         let expect = fields.map(|f| schema(&env, &f)).transpose()?;
         let strategy = match strategy {
             Some(s) => crate::Strategy::parse(&s).map_err(|e| to_napi(&env, e))?,
-            None => crate::Strategy::Hedge,
+            // The engine's default, as for `new Records` (a Slayer's `Options::new`).
+            None => crate::Options::new(0).strategy,
         };
         let opts = open_options(options.as_ref()).map_err(|e| to_napi(&env, e))?;
         let engine = crate::Records::open_shared(&name, expect.as_ref(), opts, strategy).map_err(|e| to_napi(&env, e))?;
