@@ -323,15 +323,14 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
       validateName(call, name)
       if (options === null || typeof options !== 'object' || Array.isArray(options)) throw typeError(`${call}: options must be an object, got ${describe(options)}`, 'ERR_ULTRASLAYER_BAD_OPTION')
       if ('slots' in options) throw typeError(`${call}: records take \`count\` (records), not \`slots\``, 'ERR_ULTRASLAYER_BAD_OPTION')
-      const { fields, strategy, count, ...rest } = options
+      const { fields, count, ...rest } = options
       const text = fields === undefined ? undefined : schemaText(parseFields(call, fields))
-      if (strategy !== undefined && typeof strategy !== 'string') throw optionError('strategy', 'a string', strategy)
       if (count !== undefined) {
         if (typeof count !== 'number') throw optionError('count', 'a number of records', count)
         rest.slots = count * WORDS
       }
       validateOptions(rest, SHARED_OPEN_TYPES, call, "{ fields: { bid: 'f64' }, spin: 'hybrid' }")
-      return new Records(ADOPT, native.NativeRecords.open(name, text, strategy, rest))
+      return new Records(ADOPT, native.NativeRecords.open(name, text, rest))
     }
 
     static unlink(name) {

@@ -6,8 +6,12 @@ export interface Slayer {
   [Symbol.dispose](): void
 }
 
-/** A verdict of the refresh analysis. */
-export type PeriodVerdict = 'Periodic' | 'Weak' | 'None'
+/**
+ * A verdict of the refresh analysis. 'Insufficient': too few slow reads to look for a period at all
+ * (no periodogram, no chance baseline) — inconclusive for a flushed-read run, the clean outcome for
+ * the cached-read control.
+ */
+export type PeriodVerdict = 'Periodic' | 'Weak' | 'None' | 'Insufficient'
 
 /** One timed run of the refresh probe. */
 export interface RefreshRun {
@@ -20,8 +24,8 @@ export interface RefreshRun {
     fundamental?: { periodNs: number; score: number } | null
     stallNs?: number
     spikesPerS: number
-    /** The same score at shuffled spike times: how high chance reaches. */
-    baseline: { shuffles: number; meanMax: number; stdMax: number; maxMax: number; z: number; pValue: number }
+    /** The same score at shuffled spike times: how high chance reaches; null when the verdict is 'Insufficient'. */
+    baseline: { shuffles: number; meanMax: number; stdMax: number; maxMax: number; z: number; pValue: number } | null
   } & Record<string, unknown>
 }
 
@@ -111,10 +115,12 @@ export type RecordsOptions<S extends RecordSchema> = Omit<SlayerOptions, 'slots'
 }
 
 /** `Records.create(options)`: a named shared record segment other processes can open. */
-export type RecordsCreateOptions<S extends RecordSchema> = Omit<RecordsOptions<S>, 'placement' | 'placementBudgetMs'> & {
+export type RecordsCreateOptions<S extends RecordSchema> = Omit<RecordsOptions<S>, 'placement' | 'placementBudgetMs' | 'strategy'> & {
   name: string
   /** Replace an existing segment of that name (default false). */
   overwrite?: boolean
+  /** As for a shared Slayer: shared records are hedged or read directly, never steered. */
+  strategy?: 'auto' | 'hedge' | 'direct'
 }
 
 /** `Records.open(name, options)`: this process's threads, and what it expects of the segment. */
@@ -123,8 +129,6 @@ export type RecordsOpenOptions<S extends RecordSchema> = Omit<SharedOpenOptions,
   fields?: S
   /** Refuse the segment unless it holds this many records. */
   count?: number
-  /** How this process reads: 'hedge', 'steer' or 'direct' (default: the same default as `new Records`). */
-  strategy?: 'hedge' | 'steer' | 'direct'
 }
 
 /** `Records.info()`: the slab's info plus what the record store adds. */

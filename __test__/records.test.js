@@ -181,7 +181,8 @@ test('shared record segments: the schema travels in the header, another schema o
   w.write(42, SAMPLE)
   assert.equal(w.info().shared.name, name)
   assert.equal(w.info().writerLocked, true)
-  const r = Records.open(name, { fields: QUOTE, strategy: 'steer', lock: false })
+  const r = Records.open(name, { fields: QUOTE, strategy: 'hedge', spin: 'sleep', lock: false })
+  assert.throws(() => Records.open(name, { strategy: 'steer' }), (e) => e instanceof RangeError && /hedged or read directly/.test(e.message), 'shared records are never steered')
   assert.deepEqual(r.read(42), SAMPLE)
   assert.equal(r.count, 100)
   const any = Records.open(name, { strategy: 'direct', lock: false })
@@ -260,7 +261,7 @@ test('two processes: ≥ 10^6 snapshots while a child rewrites them, SIGKILLed m
   const owner = Records.create({ name, count: RECORDS, fields: TORTURE, hugePages: 'off', lock: false, strategy: 'direct', replicas: 3 })
   for (let i = 0; i < RECORDS; i++) owner.write(i, expected(BigInt(i)))
   owner.close() // releases the writer lock for the child
-  const reader = Records.open(name, { fields: TORTURE, strategy: 'steer', lock: false })
+  const reader = Records.open(name, { fields: TORTURE, strategy: 'direct', lock: false })
   const snap = reader.snapshot()
   let reads = 0
   let torn = 0

@@ -123,7 +123,7 @@ pub fn native_direct(slab: &Slab, indices: &[u32], pace: Pace) -> Histogram<u64>
 /// `native-hedged` (and `native-steer`): the engine's read with its strategy, timed in Rust
 /// (hand-off included for hedging, JS excluded).
 pub fn native_hedged(s: &mut Slayer, indices: &[u32], pace: Pace) -> Histogram<u64> {
-    let slab = s.writer();
+    let slab = s.slab();
     time_reads(indices, pace, |i| flush_slot(&slab, i), |i| s.read(i).unwrap_or(0)).0
 }
 
@@ -131,7 +131,7 @@ pub fn native_hedged(s: &mut Slayer, indices: &[u32], pace: Pace) -> Histogram<u
 /// same machine: even reads take copy 0 directly, odd reads go through the engine's strategy
 /// (e.g. steering). Returns (direct, engine) histograms in ns; each gets every other index.
 pub fn native_interleaved(s: &mut Slayer, indices: &[u32], pace: Pace) -> (Histogram<u64>, Histogram<u64>) {
-    let slab = s.writer();
+    let slab = s.slab();
     let mut direct = latency_histogram();
     let mut engine = latency_histogram();
     let gap_ticks = tsc::from_ns(pace.gap_ns);
@@ -294,32 +294,43 @@ impl Stress {
                     cores::pin_current(core);
                     let words = region.mapped_bytes() / 8;
                     let base = region.ptr() as *const u64;
-                    let mut sum = 0u64;
-                    // Relaxed: a stop flag carries no data.
-                    while !stop.load(Ordering::Relaxed) {
+                    let mut lines = 0u64;
+                    // At least one whole pass, then until stopped. Relaxed: a stop flag carries no data.
+                    loop {
                         let mut k = 0;
                         while k < words {
                             // SAFETY: k < words, so the word lies inside the mapping the Arc keeps alive;
                             // the region is only ever read here.
-                            sum = sum.wrapping_add(unsafe { std::ptr::read_volatile(base.add(k)) });
+                            std::hint::black_box(unsafe { std::ptr::read_volatile(base.add(k)) });
                             k += 8; // one load per 64-byte line
+                            lines += 1;
+                        }
+                        if stop.load(Ordering::Relaxed) {
+                            break;
                         }
                     }
-                    sum
+                    lines
                 })
             })
             .collect();
         Ok(Stress { stop, threads, cores: cores.to_vec(), bytes })
     }
+
+    /// Stops and joins the threads; returns how many cache lines each one streamed.
+    pub fn stop(mut self) -> Vec<u64> {
+        self.join()
+    }
+
+    fn join(&mut self) -> Vec<u64> {
+        // Relaxed: see the loads in the streaming threads.
+        self.stop.store(true, Ordering::Relaxed);
+        self.threads.drain(..).map(|t| t.join().unwrap_or(0)).collect()
+    }
 }
 
 impl Drop for Stress {
     fn drop(&mut self) {
-        // Relaxed: see the loads in the streaming threads.
-        self.stop.store(true, Ordering::Relaxed);
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
+        self.join();
     }
 }
 
@@ -363,8 +374,10 @@ mod tests {
     fn stress_threads_start_and_stop() {
         let allowed = cores::allowed();
         let st = Stress::start(&allowed[..1], 4 << 20).unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(5));
-        drop(st);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let lines = st.stop();
+        assert_eq!(lines.len(), 1, "one thread per core, joined");
+        assert!(lines[0] >= (4 << 20) / 64, "the thread streamed through its whole buffer at least once");
     }
 
     #[test]

@@ -115,7 +115,10 @@ pub struct SharedInfo {
 /// Checks a segment name: 1..=`MAX_NAME_LEN` bytes of `A-Z a-z 0-9 . _ -`, not starting with
 /// '.', no "..". (So no '/', no NUL, nothing a shell or a path could misread.)
 pub fn validate_name(name: &str) -> Result<()> {
-    let bad = |message: String| Err(Error::BadSegmentName { name: name.chars().take(64).collect(), message });
+    let bad = |what: String| {
+        let message = format!("{what}: use 1 to {MAX_NAME_LEN} characters from A-Z a-z 0-9 . _ - (not starting with '.')");
+        Err(Error::BadSegmentName { name: name.chars().take(64).collect(), message })
+    };
     if name.is_empty() {
         return bad("is empty".into());
     }
@@ -387,7 +390,7 @@ pub fn create_with_schema(
         PageRequest::Transparent => {
             return Err(Error::option_range(
                 "hugePages",
-                "'thp' does not apply to shared slabs: use 'auto', '2m', '1g' (hugetlbfs) or 'off' (/dev/shm)",
+                "'thp' does not apply to shared slabs: use ⟦set:hugePages=auto⟧, ⟦set:hugePages=2m⟧, ⟦set:hugePages=1g⟧ (hugetlbfs) or ⟦set:hugePages=off⟧ (/dev/shm)",
             ))
         }
         PageRequest::Off => shm.collect(),
@@ -745,7 +748,7 @@ fn check_expected(path: &Path, layout: &Layout, expect: Expect) -> Result<()> {
         diffs.push(format!("replicas: expected {r}, segment has {}", layout.replicas()));
     }
     if let Some(c) = expect.channel_offset.filter(|&c| c != layout.channel_offset()) {
-        diffs.push(format!("channelOffset: expected {c}, segment has {}", layout.channel_offset()));
+        diffs.push(format!("⟦opt:channelOffset⟧: expected {c}, segment has {}", layout.channel_offset()));
     }
     if diffs.is_empty() {
         Ok(())
@@ -868,7 +871,7 @@ mod tests {
         let (r1, info) = mk(&d, "seg");
         let e = create("seg", layout(), PageRequest::Off, LockRequest::Off, false, Some(&d.0)).err().unwrap();
         assert!(matches!(e, Error::SegmentExists { .. }), "{e}");
-        assert!(e.to_string().contains("overwrite: true"));
+        assert!(e.message(crate::error::Front::Js).contains("overwrite: true"));
         // A foreign file of that name is not clobbered either.
         std::fs::write(d.0.join("ultraslayer.foreign"), b"not ours").unwrap();
         assert!(create("foreign", layout(), PageRequest::Off, LockRequest::Off, false, Some(&d.0)).is_err());

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ultraslayer::records::{Field, FieldType, Schema, MAX_RECORDS};
-use ultraslayer::{Error, LockRequest, OpenOptions, Options, PageRequest, Records, SharedOptions, Slayer, SpinPolicy, Strategy};
+use ultraslayer::{Error, LockRequest, OpenOptions, Options, PageRequest, Records, SharedOptions, Slayer, SpinPolicy, Strategy, ThreadOptions};
 
 /// Replica threads of one test at a time (2 vCPUs shared with other work).
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -38,8 +38,8 @@ fn schema(n: usize) -> Schema {
 fn options(strategy: Strategy) -> Options {
     let mut o = Options::new(0);
     o.pages = PageRequest::Off;
-    o.lock = LockRequest::Off;
-    o.spin = SpinPolicy::Hybrid;
+    o.threads.lock = LockRequest::Off;
+    o.threads.spin = SpinPolicy::Hybrid;
     o.strategy = strategy;
     o.placement = ultraslayer::CopyPlacement::Offset;
     o
@@ -183,21 +183,30 @@ fn a_shared_record_segment_keeps_its_schema_and_one_writer() {
     o.replicas = 3;
     let creator = Records::create_shared("quotes", 100, schema(4), o, shared).unwrap();
     creator.write(42, &derived(42, 4)).unwrap();
-    let oo = || OpenOptions { spin: SpinPolicy::Sleep, lock: LockRequest::Off, wait: Duration::ZERO, dir: Some(d.0.clone()), ..OpenOptions::default() };
-    let mut reader = Records::open_shared("quotes", Some(&schema(4)), oo(), Strategy::Steer).unwrap();
+    let oo = |strategy| OpenOptions {
+        strategy,
+        threads: ThreadOptions { spin: SpinPolicy::Sleep, lock: LockRequest::Off, ..ThreadOptions::default() },
+        wait: Duration::ZERO,
+        dir: Some(d.0.clone()),
+        ..OpenOptions::default()
+    };
+    let mut reader = Records::open_shared("quotes", Some(&schema(4)), oo(Strategy::Hedge)).unwrap();
     assert_eq!(reader.count(), 100);
     assert_eq!(reader.schema(), &schema(4));
     let mut out = [0u64; 4];
     reader.read(42, &mut out).unwrap();
     assert_eq!(out.to_vec(), derived(42, 4));
     // Without a schema, the header's is used.
-    let any = Records::open_shared("quotes", None, oo(), Strategy::Direct).unwrap();
+    let any = Records::open_shared("quotes", None, oo(Strategy::Direct)).unwrap();
     assert_eq!(any.schema().text(), "f0:u64,f1:f64,f2:i64,f3:u64");
     // Another schema, or a plain Slayer, is refused with what differs.
-    let e = Records::open_shared("quotes", Some(&schema(3)), oo(), Strategy::Direct).err().unwrap();
+    let e = Records::open_shared("quotes", Some(&schema(3)), oo(Strategy::Direct)).err().unwrap();
     assert!(matches!(e, Error::SegmentIncompatible { .. }) && e.to_string().contains("f0:u64,f1:f64,f2:i64 were asked for"), "{e}");
-    let e = Slayer::open_shared("quotes", oo()).err().unwrap();
+    let e = Slayer::open_shared("quotes", oo(Strategy::Direct)).err().unwrap();
     assert!(e.to_string().contains("holds records"), "{e}");
+    // Shared records follow the shared-slab rule: hedged or direct, never steered.
+    let e = Records::open_shared("quotes", None, oo(Strategy::Steer)).err().unwrap();
+    assert!(matches!(e, Error::OptionOutOfRange { option: "strategy", .. }), "{e}");
     // The creator wrote, so it holds the writer lock: a second writer is refused, not raced.
     let e = any.write(1, &[1, 2, 3, 4]).unwrap_err();
     assert!(matches!(e, Error::WriterBusy { .. }), "{e}");

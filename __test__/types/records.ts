@@ -33,7 +33,9 @@ new Records({ slots: 8, fields: { a: 'f64' } })
 // @ts-expect-error field types are f64, u64 or i64
 new Records({ count: 8, fields: { a: 'f32' } })
 
-const shared = Records.open('quotes', { fields: { bid: 'f64' }, spin: 'hybrid', strategy: 'steer' })
+const shared = Records.open('quotes', { fields: { bid: 'f64' }, spin: 'hybrid', strategy: 'direct' })
+// @ts-expect-error shared records are hedged or read directly, never steered
+Records.open('quotes', { strategy: 'steer' })
 const sb: number = shared.read(0).bid
 const made = Records.create({ name: 'q2', count: 4, fields: { ts: 'u64' }, overwrite: true })
 const ts: bigint = made.read(0).ts

@@ -105,7 +105,7 @@ impl Slayer {
     #[napi(skip_typescript, js_name = "_flush")]
     pub fn bench_flush(&self, index: u32) {
         if let Some(e) = self.inst.engine() {
-            bench::flush_slot(&e.writer(), index as u64);
+            bench::flush_slot(&e.slab(), index as u64);
         }
     }
 
@@ -116,7 +116,7 @@ impl Slayer {
         let e = self.engine(&env)?;
         let p = pace(cold, gap_ns);
         let h = match kind.as_str() {
-            "direct" => bench::native_direct(&e.writer(), &indices, p),
+            "direct" => bench::native_direct(&e.slab(), &indices, p),
             "hedged" => {
                 if !e.running() {
                     return Err(napi::Error::from_reason("_benchNative('hedged') needs running replica threads"));
@@ -146,7 +146,7 @@ impl Slayer {
         let e = self.engine(&env)?;
         let cores = e.info().cores;
         let idx = Arc::new(indices.to_vec());
-        let p = bench::independent_pairs(e.writer(), &cores, idx, pace(cold, gap_ns), window_ns as u64);
+        let p = bench::independent_pairs(e.slab(), &cores, idx, pace(cold, gap_ns), window_ns as u64);
         Ok(PairsResult {
             min_of_pair: summarize(&p.min_of_pair),
             per_replica: p.per_replica.iter().map(summarize).collect(),

@@ -26,7 +26,9 @@ pub(crate) type RawCallback = unsafe extern "C" fn(sys::napi_env, sys::napi_call
 /// Bytes of scratch the JS side must provide.
 pub(crate) const SCRATCH_BYTES: usize = 32;
 
-pub(crate) enum Failure {
+/// Why a fast-path call throws instead of answering (the C ABI's `Failure` is its own thing: a
+/// status code and a message).
+pub(crate) enum Refusal {
     Engine(Error),
     Closed,
 }
@@ -40,7 +42,7 @@ pub(crate) enum Failure {
 pub(crate) unsafe fn with_instance<T>(
     env: sys::napi_env,
     info: sys::napi_callback_info,
-    op: impl FnOnce(&T) -> Result<(), Failure>,
+    op: impl FnOnce(&T) -> Result<(), Refusal>,
 ) -> sys::napi_value {
     let mut data: *mut c_void = ptr::null_mut();
     // SAFETY: env/info are this callback's; we ask for no arguments, only the data pointer.
@@ -60,12 +62,12 @@ pub(crate) unsafe fn with_instance<T>(
 ///
 /// # Safety
 /// `env` must be the live environment of the current callback.
-unsafe fn settle(env: sys::napi_env, outcome: std::thread::Result<Result<(), Failure>>, what: &str) -> sys::napi_value {
+unsafe fn settle(env: sys::napi_env, outcome: std::thread::Result<Result<(), Refusal>>, what: &str) -> sys::napi_value {
     match outcome {
         Ok(Ok(())) => {}
         // SAFETY (all three arms): env is live for this callback (caller's contract).
-        Ok(Err(Failure::Engine(e))) => unsafe { throw_raw(env, &e) },
-        Ok(Err(Failure::Closed)) => unsafe { throw_message(env, CLOSED_CODE, CLOSED) },
+        Ok(Err(Refusal::Engine(e))) => unsafe { throw_raw(env, &e) },
+        Ok(Err(Refusal::Closed)) => unsafe { throw_message(env, CLOSED_CODE, CLOSED) },
         Err(_) => unsafe { throw_message(env, PANIC_CODE, &format!("ultraslayer: internal panic during {what}; the Slayer is still usable")) },
     }
     ptr::null_mut()
@@ -81,13 +83,13 @@ unsafe fn missing_instance(env: sys::napi_env) -> sys::napi_value {
     ptr::null_mut()
 }
 
-fn read_op(inst: &Instance) -> Result<(), Failure> {
+fn read_op(inst: &Instance) -> Result<(), Refusal> {
     let s = inst.scratch();
     // SAFETY: `scratch` points at SCRATCH_BYTES of a live, 8-byte aligned ArrayBuffer (see module
     // docs); only this thread touches it, and JS is waiting for this call to return.
     let i = unsafe { ptr::read(s as *const u32) } as u64;
-    let engine = inst.engine().ok_or(Failure::Closed)?;
-    let v = engine.read(i).map_err(Failure::Engine)?;
+    let engine = inst.engine().ok_or(Refusal::Closed)?;
+    let v = engine.read(i).map_err(Refusal::Engine)?;
     // SAFETY: as above; word 1 is inside the 32 bytes.
     unsafe { ptr::write(s.add(1), v) };
     Ok(())
@@ -95,23 +97,23 @@ fn read_op(inst: &Instance) -> Result<(), Failure> {
 
 /// Copy 0 read directly, whatever the strategy: the benchmark's same-slab baseline for steering,
 /// through the very same raw call as `read_op` so the two cost the same.
-fn read_copy0_op(inst: &Instance) -> Result<(), Failure> {
+fn read_copy0_op(inst: &Instance) -> Result<(), Refusal> {
     let s = inst.scratch();
     // SAFETY: as in `read_op`.
     let i = unsafe { ptr::read(s as *const u32) } as u64;
-    let engine = inst.engine().ok_or(Failure::Closed)?;
-    let v = engine.read_replica(0, i).map_err(Failure::Engine)?;
+    let engine = inst.engine().ok_or(Refusal::Closed)?;
+    let v = engine.read_replica(0, i).map_err(Refusal::Engine)?;
     // SAFETY: as in `read_op`.
     unsafe { ptr::write(s.add(1), v) };
     Ok(())
 }
 
-fn write_op(inst: &Instance) -> Result<(), Failure> {
+fn write_op(inst: &Instance) -> Result<(), Refusal> {
     let s = inst.scratch();
     // SAFETY: as in `read_op`.
     let (i, v) = unsafe { (ptr::read(s as *const u32) as u64, ptr::read(s.add(1))) };
-    let engine = inst.engine().ok_or(Failure::Closed)?;
-    engine.write(i, v).map_err(Failure::Engine)
+    let engine = inst.engine().ok_or(Refusal::Closed)?;
+    engine.write(i, v).map_err(Refusal::Engine)
 }
 
 unsafe extern "C" fn read(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
@@ -340,9 +342,9 @@ unsafe fn typed_array(env: sys::napi_env, v: sys::napi_value) -> Option<TypedArr
     (st == sys::Status::napi_ok).then_some(t)
 }
 
-fn batch_arrays(a: &TypedArray, b: &TypedArray) -> Result<(), Failure> {
+fn batch_arrays(a: &TypedArray, b: &TypedArray) -> Result<(), Refusal> {
     use sys::TypedarrayType::{biguint64_array, float64_array, uint32_array};
-    let bad = |m: &str| Failure::Engine(Error::BadArgument { name: "batch", message: m.to_string() });
+    let bad = |m: &str| Refusal::Engine(Error::BadArgument { name: "batch", message: m.to_string() });
     if a.kind != uint32_array {
         return Err(bad("indices must be a Uint32Array"));
     }
@@ -350,7 +352,7 @@ fn batch_arrays(a: &TypedArray, b: &TypedArray) -> Result<(), Failure> {
         return Err(bad("values must be a Float64Array or a BigUint64Array"));
     }
     if a.len != b.len {
-        return Err(Failure::Engine(Error::LengthMismatch { indices: a.len, values: b.len }));
+        return Err(Refusal::Engine(Error::LengthMismatch { indices: a.len, values: b.len }));
     }
     let (a0, a1) = (a.data as usize, a.data as usize + a.len * 4);
     let (b0, b1) = (b.data as usize, b.data as usize + b.len * 8);
@@ -368,7 +370,7 @@ fn batch_arrays(a: &TypedArray, b: &TypedArray) -> Result<(), Failure> {
 unsafe fn with_batch(
     env: sys::napi_env,
     info: sys::napi_callback_info,
-    op: impl FnOnce(&mut crate::Slayer, &[u32], *mut u64, usize) -> Result<(), Failure>,
+    op: impl FnOnce(&mut crate::Slayer, &[u32], *mut u64, usize) -> Result<(), Refusal>,
 ) -> sys::napi_value {
     let mut argc = 2usize;
     let mut argv = [ptr::null_mut(); 2];
@@ -383,12 +385,12 @@ unsafe fn with_batch(
     let inst = unsafe { &*(data as *const Instance) };
     // SAFETY: argv holds live values (missing arguments are `undefined`).
     let arrays = unsafe { (typed_array(env, argv[0]), typed_array(env, argv[1])) };
-    let run = || -> Result<(), Failure> {
+    let run = || -> Result<(), Refusal> {
         let (Some(a), Some(b)) = arrays else {
-            return Err(Failure::Engine(Error::BadArgument { name: "batch", message: "expects (Uint32Array, Float64Array | BigUint64Array)".into() }));
+            return Err(Refusal::Engine(Error::BadArgument { name: "batch", message: "expects (Uint32Array, Float64Array | BigUint64Array)".into() }));
         };
         batch_arrays(&a, &b)?;
-        let engine = inst.engine().ok_or(Failure::Closed)?;
+        let engine = inst.engine().ok_or(Refusal::Closed)?;
         // SAFETY: a is a Uint32Array of a.len elements, aligned and not overlapping b (checked);
         // no JS runs while this call holds the slice.
         let idx: &[u32] = if a.len == 0 { &[] } else { unsafe { std::slice::from_raw_parts(a.data as *const u32, a.len) } };
@@ -405,7 +407,7 @@ unsafe extern "C" fn read_many(env: sys::napi_env, info: sys::napi_callback_info
             // SAFETY: out is an aligned, non-overlapping 8-byte typed array of n elements, every bit
             // pattern of which is a valid u64; nothing else accesses it during this call.
             let out = if n == 0 { &mut [][..] } else { std::slice::from_raw_parts_mut(out, n) };
-            e.read_many(idx, out).map_err(Failure::Engine)
+            e.read_many(idx, out).map_err(Refusal::Engine)
         })
     }
 }
@@ -416,7 +418,7 @@ unsafe extern "C" fn write_many(env: sys::napi_env, info: sys::napi_callback_inf
         with_batch(env, info, |e, idx, vals, n| {
             // SAFETY: as in `read_many`, read-only here.
             let vals = if n == 0 { &[][..] } else { std::slice::from_raw_parts(vals as *const u64, n) };
-            e.write_many(idx, vals).map_err(Failure::Engine)
+            e.write_many(idx, vals).map_err(Refusal::Engine)
         })
     }
 }

@@ -15,7 +15,7 @@ use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 
 use super::errors::{closed, to_napi};
-use super::fast::{self, Failure};
+use super::fast::{self, Refusal};
 use super::{engine_options, open_options, slayer_info, slayer_stats, SharedOpenOptions, SlayerInfo, SlayerOptions, SlayerStats};
 use crate::records::line::MAX_FIELDS;
 use crate::records::Schema;
@@ -44,25 +44,25 @@ struct Bound {
     scratch: *mut u64,
 }
 
-fn load_op(b: &Bound) -> std::result::Result<(), Failure> {
+fn load_op(b: &Bound) -> std::result::Result<(), Refusal> {
     // SAFETY: `scratch` points at SCRATCH_BYTES of a live, 8-byte aligned ArrayBuffer that the
     // function objects keep alive (`fast::create` attaches it); only this thread touches it, and
     // JS waits for this call. Words 1..8 are 7 aligned u64s inside it.
     let (i, out) = unsafe { (ptr::read(b.scratch as *const u32) as u64, &mut *(b.scratch.add(1) as *mut [u64; MAX_FIELDS])) };
-    let engine = b.store.engine().ok_or(Failure::Closed)?;
+    let engine = b.store.engine().ok_or(Refusal::Closed)?;
     if i >= engine.count() {
-        return Err(Failure::Engine(crate::Error::SlotOutOfRange { index: i, slots: engine.count() }));
+        return Err(Refusal::Engine(crate::Error::SlotOutOfRange { index: i, slots: engine.count() }));
     }
     // Straight into the scratch words the getters read: no intermediate copy.
-    engine.read_line(i, out).map_err(Failure::Engine)
+    engine.read_line(i, out).map_err(Refusal::Engine)
 }
 
-fn write_op(b: &Bound) -> std::result::Result<(), Failure> {
+fn write_op(b: &Bound) -> std::result::Result<(), Refusal> {
     // SAFETY: as in `load_op`, read-only.
     let (i, fields) = unsafe { (ptr::read(b.scratch as *const u32) as u64, std::slice::from_raw_parts(b.scratch.add(1), MAX_FIELDS)) };
-    let engine = b.store.engine().ok_or(Failure::Closed)?;
+    let engine = b.store.engine().ok_or(Refusal::Closed)?;
     let n = engine.schema().len();
-    engine.write(i, &fields[..n]).map_err(Failure::Engine)
+    engine.write(i, &fields[..n]).map_err(Refusal::Engine)
 }
 
 unsafe extern "C" fn load(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
@@ -92,7 +92,6 @@ pub struct NativeRecordsInfo {
 #[napi(js_name = "NativeRecords")]
 pub struct NativeRecords {
     store: Rc<Store>,
-    channel_offset_source: String,
 }
 
 fn schema(env: &Env, text: &str) -> Result<Schema> {
@@ -104,37 +103,32 @@ impl NativeRecords {
     #[napi(constructor, catch_unwind)]
     pub fn new(env: Env, fields: String, options: SlayerOptions) -> Result<Self> {
         let schema = schema(&env, &fields)?;
-        let (opts, source) = engine_options(&options).map_err(|e| to_napi(&env, e))?;
+        let opts = engine_options(&options).map_err(|e| to_napi(&env, e))?;
         let count = opts.slots / 8;
         let engine = crate::Records::new(count, schema, opts).map_err(|e| to_napi(&env, e))?;
-        Ok(NativeRecords::wrap(engine, source))
+        Ok(NativeRecords::wrap(engine))
     }
 
-    fn wrap(engine: crate::Records, channel_offset_source: String) -> NativeRecords {
-        NativeRecords { store: Rc::new(Store { engine: UnsafeCell::new(Some(engine)) }), channel_offset_source }
+    fn wrap(engine: crate::Records) -> NativeRecords {
+        NativeRecords { store: Rc::new(Store { engine: UnsafeCell::new(Some(engine)) }) }
     }
 
     #[napi(factory, catch_unwind)]
     pub fn create(env: Env, name: String, overwrite: bool, fields: String, options: SlayerOptions) -> Result<Self> {
         let schema = schema(&env, &fields)?;
-        let (opts, source) = engine_options(&options).map_err(|e| to_napi(&env, e))?;
+        let opts = engine_options(&options).map_err(|e| to_napi(&env, e))?;
         let count = opts.slots / 8;
         let shared = crate::SharedOptions { overwrite, dir: None };
         let engine = crate::Records::create_shared(&name, count, schema, opts, shared).map_err(|e| to_napi(&env, e))?;
-        Ok(NativeRecords::wrap(engine, source))
+        Ok(NativeRecords::wrap(engine))
     }
 
     #[napi(factory, catch_unwind)]
-    pub fn open(env: Env, name: String, fields: Option<String>, strategy: Option<String>, options: Option<SharedOpenOptions>) -> Result<Self> {
+    pub fn open(env: Env, name: String, fields: Option<String>, options: Option<SharedOpenOptions>) -> Result<Self> {
         let expect = fields.map(|f| schema(&env, &f)).transpose()?;
-        let strategy = match strategy {
-            Some(s) => crate::Strategy::parse(&s).map_err(|e| to_napi(&env, e))?,
-            // The engine's default, as for `new Records` (a Slayer's `Options::new`).
-            None => crate::Options::new(0).strategy,
-        };
         let opts = open_options(options.as_ref()).map_err(|e| to_napi(&env, e))?;
-        let engine = crate::Records::open_shared(&name, expect.as_ref(), opts, strategy).map_err(|e| to_napi(&env, e))?;
-        Ok(NativeRecords::wrap(engine, "from the shared segment's header".to_string()))
+        let engine = crate::Records::open_shared(&name, expect.as_ref(), opts).map_err(|e| to_napi(&env, e))?;
+        Ok(NativeRecords::wrap(engine))
     }
 
     fn engine(&self, env: &Env) -> Result<&mut crate::Records> {
@@ -168,7 +162,7 @@ impl NativeRecords {
             fields: i.schema.text(),
             repaired: i.repaired as f64,
             writer_locked: i.writer_locked,
-            slab: slayer_info(i.slab, self.channel_offset_source.clone()),
+            slab: slayer_info(i.slab),
         })
     }
 

@@ -176,20 +176,27 @@ impl Records {
     pub fn create_shared(name: &str, count: u64, schema: Schema, opts: Options, shared: SharedOptions) -> Result<Records> {
         shm::validate_name(name)?;
         check_count(count)?;
-        let layout = Layout::new(base(count), opts.replicas, opts.channel_offset)?;
+        // Refused before any file exists: a shared slab is hedged or read directly.
+        crate::slayer::shared_strategy(opts.strategy)?;
+        let offset = opts.channel_offset.resolve(false);
+        let layout = Layout::new(base(count), opts.replicas, offset.bytes)?;
         let text = schema.text();
-        let (region, info) = shm::create_with_schema(name, layout, opts.pages, opts.lock, shared.overwrite, shared.dir.as_deref(), Some(&text))?;
+        let (region, info) =
+            shm::create_with_schema(name, layout, opts.pages, opts.threads.lock, shared.overwrite, shared.dir.as_deref(), Some(&text))?;
         let segment = (PathBuf::from(&info.path), info.file_id);
         let slab = Arc::new(Slab::from_region(region, layout)?);
-        let slayer = Slayer::over_shared_slab(slab, info, opts.cores.as_deref(), opts.spin, opts.idle_us, opts.start, opts.record_latency, opts.strategy)?;
+        let slayer = Slayer::over_shared_slab(slab, info, &opts.threads, opts.strategy, offset.source)?;
         Ok(Records::wrap(slayer, schema, count, Some(segment)))
     }
 
     /// Opens the shared record segment `name`. With `expect`, refuses a segment of another schema.
-    pub fn open_shared(name: &str, expect: Option<&Schema>, mut opts: OpenOptions, strategy: Strategy) -> Result<Records> {
+    /// A shared store is hedged or read directly (`opts.strategy`: auto, hedge or direct), as a
+    /// shared Slayer is.
+    pub fn open_shared(name: &str, expect: Option<&Schema>, mut opts: OpenOptions) -> Result<Records> {
         shm::validate_name(name)?;
+        crate::slayer::shared_strategy(opts.strategy)?;
         opts.expect.records = true;
-        let (region, layout, info) = shm::open(name, opts.lock, opts.expect, opts.wait, opts.dir.as_deref())?;
+        let (region, layout, info) = shm::open(name, opts.threads.lock, opts.expect, opts.wait, opts.dir.as_deref())?;
         let segment = (PathBuf::from(&info.path), info.file_id);
         let incompatible = |message: String| Error::SegmentIncompatible { path: info.path.clone(), message };
         let text = info.schema.clone().unwrap_or_default();
@@ -202,7 +209,7 @@ impl Records {
         }
         let count = layout.slots() / LINE_WORDS as u64;
         let slab = Arc::new(Slab::from_region(region, layout)?);
-        let slayer = Slayer::over_shared_slab(slab, info, opts.cores.as_deref(), opts.spin, opts.idle_us, opts.start, opts.record_latency, strategy)?;
+        let slayer = Slayer::over_shared_slab(slab, info, &opts.threads, opts.strategy, "from the shared segment's header".into())?;
         Ok(Records::wrap(slayer, schema, count, Some(segment)))
     }
 
@@ -389,7 +396,7 @@ mod tests {
     fn store(strategy: Strategy) -> Records {
         let mut o = Options::new(0);
         o.pages = PageRequest::Off;
-        o.lock = LockRequest::Off;
+        o.threads.lock = LockRequest::Off;
         o.strategy = strategy;
         o.placement = crate::CopyPlacement::Offset;
         let s = Schema::new(vec![Field { name: "a".into(), ty: FieldType::U64 }, Field { name: "b".into(), ty: FieldType::U64 }]).unwrap();

@@ -80,7 +80,7 @@ pub fn build(layout: &Layout, lock: LockRequest, o: &ArrangeOptions) -> Result<(
     if layout.channel_offset() != PAGE {
         return Err(Error::option_range(
             "channelOffset",
-            format!("refresh-group placement puts each copy on its own 4 KiB page: channelOffset must be {PAGE}, got {}", layout.channel_offset()),
+            format!("refresh-group placement puts each copy on its own 4 KiB page: ⟦opt:channelOffset⟧ must be {PAGE}, got {}", layout.channel_offset()),
         ));
     }
     let slab_pages = layout.span() / PAGE;
@@ -141,7 +141,7 @@ fn learn(pool: &Region, classes: usize, slab_pages: usize, o: &ArrangeOptions) -
                 _ => {
                     return Err(Error::Placement {
                         message: format!("one line's reads show no periodic refresh stall ({}: {})", r.verdict.name(), r.reason),
-                        hint: "there is nothing to place by on this machine; use placement: 'offset'".into(),
+                        hint: "there is nothing to place by on this machine; use ⟦set:placement=offset⟧".into(),
                     })
                 }
             }
@@ -253,7 +253,7 @@ fn learn(pool: &Region, classes: usize, slab_pages: usize, o: &ArrangeOptions) -
                 slab_pages / classes
             )
         };
-        return Err(Error::Placement { message, hint: "ask for fewer slots or replicas, or use placement: 'offset'".into() });
+        return Err(Error::Placement { message, hint: "ask for fewer slots or replicas, or use ⟦set:placement=offset⟧".into() });
     };
     Ok((
         picks,

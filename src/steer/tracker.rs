@@ -240,6 +240,18 @@ pub struct SteerReport {
     pub expected_unsteered_share: f64,
 }
 
+/// Reads and slow reads per copy and bin (copy-major, bins per copy).
+struct BinCounts {
+    reads: Vec<u32>,
+    slow: Vec<u32>,
+}
+
+impl BinCounts {
+    fn new(cells: usize) -> BinCounts {
+        BinCounts { reads: vec![0; cells], slow: vec![0; cells] }
+    }
+}
+
 /// Learns and follows the refresh phase of N copies; see the module docs.
 pub struct Tracker {
     cfg: TrackerConfig,
@@ -261,21 +273,19 @@ pub struct Tracker {
 
     /// Calibration observations: (t - t_ref) << 4 | copy << 1 | slow. Capacity fixed at new().
     calib: Vec<u64>,
-    /// Smoothed slow probability per copy and bin, and its logs (copy-major, bins per copy).
+    /// Smoothed slow probability p per copy and bin (copy-major, bins per copy), ln p and
+    /// ln (1 − p).
     p: Vec<f32>,
-    lp: Vec<f32>,
-    lq: Vec<f32>,
+    log_p: Vec<f32>,
+    log_q: Vec<f32>,
     /// The copy to read in each bin.
     choice: Vec<u8>,
-    /// Recent reads and slow reads per copy and bin, in current phase coordinates, decaying
-    /// over about eight blocks (drift following).
-    hn: Vec<u32>,
-    hs: Vec<u32>,
+    /// Recent reads per copy and bin, in current phase coordinates, decaying over about eight
+    /// blocks (drift following).
+    recent: BinCounts,
     /// The same for the current and the previous block only (jump detection).
-    jn: Vec<u32>,
-    js: Vec<u32>,
-    jn_prev: Vec<u32>,
-    js_prev: Vec<u32>,
+    block: BinCounts,
+    prev_block: BinCounts,
     /// Scratch of copies * bins for smoothing and rotation.
     scratch: Vec<f32>,
     scratch_u: Vec<u32>,
@@ -313,9 +323,10 @@ pub struct Tracker {
     contrast: Vec<f64>,
     signal_z: Vec<f64>,
     stall_distance: f64,
-    apart: bool,
-    expected_s: f64,
-    expected_u: f64,
+    copies_apart: bool,
+    /// Slow shares the learned profiles predict, steered and reading a random copy.
+    expected_steered: f64,
+    expected_unsteered: f64,
 }
 
 #[inline(always)]
@@ -347,15 +358,12 @@ impl Tracker {
             guard_from: [0; 4],
             calib: Vec::with_capacity(cfg.calibration_reads),
             p: vec![0.0; cells],
-            lp: vec![0.0; cells],
-            lq: vec![0.0; cells],
+            log_p: vec![0.0; cells],
+            log_q: vec![0.0; cells],
             choice: vec![0; cfg.bins],
-            hn: vec![0; cells],
-            hs: vec![0; cells],
-            jn: vec![0; cells],
-            js: vec![0; cells],
-            jn_prev: vec![0; cells],
-            js_prev: vec![0; cells],
+            recent: BinCounts::new(cells),
+            block: BinCounts::new(cells),
+            prev_block: BinCounts::new(cells),
             scratch: vec![0.0; cells],
             scratch_u: vec![0; cells],
             trig,
@@ -385,9 +393,9 @@ impl Tracker {
             contrast: vec![0.0; cfg.copies],
             signal_z: vec![0.0; cfg.copies],
             stall_distance: 0.0,
-            apart: false,
-            expected_s: 0.0,
-            expected_u: 0.0,
+            copies_apart: false,
+            expected_steered: 0.0,
+            expected_unsteered: 0.0,
             cfg,
         })
     }
@@ -434,7 +442,7 @@ impl Tracker {
     #[inline]
     pub fn choose_observed(&mut self, t: u64) -> usize {
         self.exploring = false;
-        if self.state == SteerState::Locked && self.apart && self.cfg.explore_every > 0 {
+        if self.state == SteerState::Locked && self.copies_apart && self.cfg.explore_every > 0 {
             self.explored = self.explored.wrapping_add(1);
             if self.explored % self.cfg.explore_every == 0 {
                 let c = self.rr;
@@ -452,7 +460,7 @@ impl Tracker {
     pub fn untimed_copy(&self) -> Option<usize> {
         match self.state {
             SteerState::NoSignal => Some(0),
-            SteerState::Locked if !self.apart => Some(0),
+            SteerState::Locked if !self.copies_apart => Some(0),
             _ => None,
         }
     }
@@ -504,10 +512,10 @@ impl Tracker {
                     self.steered_slow += slow as u64;
                 }
                 let idx = copy * self.cfg.bins + (self.bin(t) & self.mask);
-                self.hn[idx] += 1;
-                self.hs[idx] += slow as u32;
-                self.jn[idx] += 1;
-                self.js[idx] += slow as u32;
+                self.recent.reads[idx] += 1;
+                self.recent.slow[idx] += slow as u32;
+                self.block.reads[idx] += 1;
+                self.block.slow[idx] += slow as u32;
                 self.window_reads += 1;
                 self.window_slow += slow as u32;
                 if self.window_reads as usize >= self.cfg.block_reads {
@@ -532,7 +540,7 @@ impl Tracker {
     }
 
     fn clear_window(&mut self) {
-        for h in [&mut self.hn, &mut self.hs, &mut self.jn, &mut self.js, &mut self.jn_prev, &mut self.js_prev] {
+        for h in [&mut self.recent.reads, &mut self.recent.slow, &mut self.block.reads, &mut self.block.slow, &mut self.prev_block.reads, &mut self.prev_block.slow] {
             h.fill(0);
         }
         self.window_reads = 0;
@@ -559,23 +567,23 @@ impl Tracker {
                 continue;
             }
             let b = ((o >> 4).wrapping_mul(self.step) >> self.bin_shift) as usize & self.mask;
-            self.hn[c * bins + b] += 1;
-            self.hs[c * bins + b] += (o & 1) as u32;
+            self.recent.reads[c * bins + b] += 1;
+            self.recent.slow[c * bins + b] += (o & 1) as u32;
         }
 
         // Signal per copy: chi-square of slow counts across bins against a flat profile.
         let mut any_signal = false;
         for c in 0..copies {
             let cells = c * bins..(c + 1) * bins;
-            let (nt, st) = cells.clone().fold((0u64, 0u64), |(a, b), i| (a + self.hn[i] as u64, b + self.hs[i] as u64));
+            let (nt, st) = cells.clone().fold((0u64, 0u64), |(a, b), i| (a + self.recent.reads[i] as u64, b + self.recent.slow[i] as u64));
             let pm = if nt == 0 { 0.0 } else { st as f64 / nt as f64 };
             let mut chi = 0.0;
             let mut dof = 0usize;
             if pm > 0.0 && pm < 1.0 {
                 for i in cells.clone() {
-                    let e = self.hn[i] as f64 * pm;
+                    let e = self.recent.reads[i] as f64 * pm;
                     if e > 0.0 {
-                        let d = self.hs[i] as f64 - e;
+                        let d = self.recent.slow[i] as f64 - e;
                         chi += d * d / (e * (1.0 - pm));
                         dof += 1;
                     }
@@ -588,7 +596,7 @@ impl Tracker {
             // Shrink each bin toward the copy mean, then smooth circularly (two [1 2 1] passes).
             let pm32 = pm as f32;
             for i in cells.clone() {
-                self.p[i] = (self.hs[i] as f32 + PRIOR_READS * pm32) / (self.hn[i] as f32 + PRIOR_READS);
+                self.p[i] = (self.recent.slow[i] as f32 + PRIOR_READS * pm32) / (self.recent.reads[i] as f32 + PRIOR_READS);
             }
             for _ in 0..2 {
                 for b in 0..bins {
@@ -602,8 +610,8 @@ impl Tracker {
         }
         for i in 0..copies * bins {
             let p = self.p[i].clamp(1e-4, 1.0 - 1e-4);
-            self.lp[i] = p.ln();
-            self.lq[i] = (1.0 - p).ln();
+            self.log_p[i] = p.ln();
+            self.log_q[i] = (1.0 - p).ln();
         }
 
         // Choice: per bin the copy whose worst probability within the margin is lowest.
@@ -624,8 +632,8 @@ impl Tracker {
             self.choice[b] = best.1 as u8;
             es += self.p[best.1 * bins + b] as f64;
         }
-        self.expected_s = es / bins as f64;
-        self.expected_u = eu / (bins * copies) as f64;
+        self.expected_steered = es / bins as f64;
+        self.expected_unsteered = eu / (bins * copies) as f64;
 
         // Are the copies' stalls apart? Worst bins far apart and steering predicted to help.
         // Each copy's stall centre: the phase of its profile's first harmonic (a flat-topped
@@ -648,19 +656,19 @@ impl Tracker {
             }
         }
         self.stall_distance = far;
-        self.apart = any_signal && self.stall_distance >= 0.25 && self.expected_s <= 0.75 * self.expected_u;
-        if !self.apart {
+        self.copies_apart = any_signal && self.stall_distance >= 0.25 && self.expected_steered <= 0.75 * self.expected_unsteered;
+        if !self.copies_apart {
             // Copies that stall together gain nothing from switching; switching on noise would
             // only spread reads. Read copy 0, like an unsteered reader, and say so in the report.
             self.choice.fill(0);
-            self.expected_s = (0..bins).map(|b| self.p[b] as f64).sum::<f64>() / bins as f64;
+            self.expected_steered = (0..bins).map(|b| self.p[b] as f64).sum::<f64>() / bins as f64;
         }
 
         // A bad block: a slow count well above what locking predicts (exploring reads included).
         let blk = self.cfg.block_reads as f64;
         let e = if self.cfg.explore_every > 0 { 1.0 / self.cfg.explore_every as f64 } else { 0.0 };
-        let base = ((1.0 - e) * self.expected_s + e * self.expected_u) * blk;
-        let rise = (0.35 * (self.expected_u - self.expected_s) * blk).max(3.0 * base.max(1.0).sqrt());
+        let base = ((1.0 - e) * self.expected_steered + e * self.expected_unsteered) * blk;
+        let rise = (0.35 * (self.expected_unsteered - self.expected_steered) * blk).max(3.0 * base.max(1.0).sqrt());
         self.trigger = (base + rise).ceil().max(2.0) as u32;
 
         self.clear_window();
@@ -727,29 +735,30 @@ impl Tracker {
 
     /// Log-likelihood of the decaying recent reads if the true phase were `delta` bins ahead.
     fn score(&self, delta: usize) -> f32 {
-        self.likelihood(delta, &self.hn, &self.hs, None)
+        self.likelihood(delta, &self.recent, None)
     }
 
     /// Log-likelihood of the last two blocks' reads if the true phase were `delta` bins ahead.
     fn score_recent(&self, delta: usize) -> f32 {
-        self.likelihood(delta, &self.jn, &self.js, Some((&self.jn_prev, &self.js_prev)))
+        self.likelihood(delta, &self.block, Some(&self.prev_block))
     }
 
-    fn likelihood(&self, delta: usize, hn: &[u32], hs: &[u32], more: Option<(&[u32], &[u32])>) -> f32 {
+    /// Log-likelihood of `counts` (plus `more`) under the learned profile shifted by `delta` bins.
+    fn likelihood(&self, delta: usize, counts: &BinCounts, more: Option<&BinCounts>) -> f32 {
         let bins = self.cfg.bins;
         let mut s = 0.0f32;
         for c in 0..self.cfg.copies {
             for b in 0..bins {
                 let i = c * bins + b;
                 let (n, k) = match more {
-                    Some((mn, ms)) => (hn[i] + mn[i], hs[i] + ms[i]),
-                    None => (hn[i], hs[i]),
+                    Some(m) => (counts.reads[i] + m.reads[i], counts.slow[i] + m.slow[i]),
+                    None => (counts.reads[i], counts.slow[i]),
                 };
                 if n == 0 {
                     continue;
                 }
                 let j = c * bins + ((b + delta) & self.mask);
-                s += k as f32 * self.lp[j] + (n - k) as f32 * self.lq[j];
+                s += k as f32 * self.log_p[j] + (n - k) as f32 * self.log_q[j];
             }
         }
         s
@@ -764,7 +773,7 @@ impl Tracker {
         }
         self.theta = self.theta.wrapping_add((delta as u64) << self.bin_shift);
         let bins = self.cfg.bins;
-        for h in [&mut self.hn, &mut self.hs, &mut self.jn, &mut self.js, &mut self.jn_prev, &mut self.js_prev] {
+        for h in [&mut self.recent.reads, &mut self.recent.slow, &mut self.block.reads, &mut self.block.slow, &mut self.prev_block.reads, &mut self.prev_block.slow] {
             self.scratch_u.copy_from_slice(h);
             for c in 0..self.cfg.copies {
                 for b in 0..bins {
@@ -784,7 +793,7 @@ impl Tracker {
     /// Work: bins x copies x bins multiply-adds (about 30 µs at the defaults), once a block.
     fn end_block(&mut self, t: u64) {
         self.window_share = self.window_slow as f64 / self.window_reads.max(1) as f64;
-        if !self.apart {
+        if !self.copies_apart {
             // Nothing to steer (copy 0 is always read): no phase to follow.
             self.clear_window();
             return;
@@ -849,15 +858,14 @@ impl Tracker {
         // blocks, enough for the few slow reads at a stall edge to add up.
         self.blocks += 1;
         if self.blocks & 3 == 0 {
-            for i in 0..self.hn.len() {
-                self.hn[i] >>= 1;
-                self.hs[i] >>= 1;
+            for i in 0..self.recent.reads.len() {
+                self.recent.reads[i] >>= 1;
+                self.recent.slow[i] >>= 1;
             }
         }
-        std::mem::swap(&mut self.jn, &mut self.jn_prev);
-        std::mem::swap(&mut self.js, &mut self.js_prev);
-        self.jn.fill(0);
-        self.js.fill(0);
+        std::mem::swap(&mut self.block, &mut self.prev_block);
+        self.block.reads.fill(0);
+        self.block.slow.fill(0);
         self.window_reads = 0;
         self.window_slow = 0;
     }
@@ -943,9 +951,9 @@ impl Tracker {
             contrast: self.contrast.clone(),
             signal_z: self.signal_z.clone(),
             stall_distance: self.stall_distance,
-            copies_apart: self.apart,
-            expected_steered_share: self.expected_s,
-            expected_unsteered_share: self.expected_u,
+            copies_apart: self.copies_apart,
+            expected_steered_share: self.expected_steered,
+            expected_unsteered_share: self.expected_unsteered,
         }
     }
 }
