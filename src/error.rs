@@ -145,14 +145,16 @@ fn setting(body: &str, front: Front) -> String {
     }
 }
 
-/// A call as the front end writes it: `start` → `start()` / `us_start()`; `Slayer.open` and the
-/// other shared-slab calls exist only in the Node API.
+/// A call as the front end writes it: `start` → `start()` / `us_start()`; `Slayer.open`,
+/// `Records.open` and the other shared-segment calls exist only in the Node and Rust APIs.
 fn call(name: &str, front: Front) -> String {
-    match (front, name.strip_prefix("Slayer.")) {
+    // The shared-segment calls of the two classes that have them (`Records.open` and the like).
+    let shared = ["Slayer", "Records"].into_iter().find_map(|ty| name.strip_prefix(ty).and_then(|f| f.strip_prefix('.')).map(|f| (ty, f)));
+    match (front, shared) {
         (Front::Js, _) => format!("{name}()"),
         (Front::C, None) => format!("us_{}()", snake(name)),
         (Front::C, Some(_)) => format!("{name}() (Node API)"),
-        (Front::Rust, Some(f)) => format!("Slayer::{}_shared()", snake(f)),
+        (Front::Rust, Some((ty, f))) => format!("{ty}::{}_shared()", snake(f)),
         (Front::Rust, None) => format!("Slayer::{}()", snake(name)),
     }
 }

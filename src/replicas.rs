@@ -321,9 +321,13 @@ impl ReplicaSet {
             if polls % 8 == 0 {
                 let mut awake = 0;
                 for (r, lane) in lanes.iter().enumerate() {
-                    // Relaxed: only skips a lane that already answered (and was refused); no data
-                    // is read through it.
-                    if lane.seq.load(Ordering::Relaxed) == seq {
+                    // Acquire: as in the poll above (pairs with the Release store of the lane's
+                    // sequence in `serve`). A lane may have answered since that poll: take its
+                    // answer; a refused one is neither awake nor waited for.
+                    if lane.seq.load(Ordering::Acquire) == seq {
+                        if accept(lane) {
+                            return Ok(r);
+                        }
                         continue;
                     }
                     // Acquire: pairs with the thread's SeqCst store of `parked`.

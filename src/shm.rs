@@ -693,13 +693,13 @@ pub fn open(name: &str, lock: LockRequest, expect: Expect, wait: Duration, dir: 
         (Some(text), false) => {
             return Err(Error::SegmentIncompatible {
                 path: path.display().to_string(),
-                message: format!("it holds records ({text}), not plain slots: open it with Records.open"),
+                message: format!("it holds records ({text}), not plain slots: open it with ⟦call:Records.open⟧"),
             })
         }
         (None, true) => {
             return Err(Error::SegmentIncompatible {
                 path: path.display().to_string(),
-                message: "it is a plain slab of slots with no record schema: open it with Slayer.open".into(),
+                message: "it is a plain slab of slots with no record schema: open it with ⟦call:Slayer.open⟧".into(),
             })
         }
         _ => {}

@@ -58,7 +58,7 @@ fn is_identifier(name: &str) -> bool {
 impl Schema {
     pub fn new(fields: Vec<Field>) -> Result<Schema> {
         if fields.is_empty() {
-            return Err(Error::option_range("fields", "a record needs at least one field, e.g. { price: 'f64' }"));
+            return Err(Error::option_range("fields", "a record needs at least one field (name and type f64, u64 or i64)"));
         }
         if fields.len() > MAX_FIELDS {
             return Err(Error::option_range(
