@@ -182,6 +182,12 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
       }
       this.#count = this.#n.count
       this.#fields = parseSchemaText(this.#n.fields)
+      // A segment made by another front end (Rust, C) may use a name JS snapshots reserve.
+      const clash = this.#fields.find((f) => RESERVED.has(f.name))
+      if (clash) {
+        this.#n.close()
+        throw typeError(`these records have a field \`${clash.name}\`, which would shadow the JS snapshot's own \`${clash.name}\`: they cannot be read from JS`, 'ERR_ULTRASLAYER_BAD_OPTION')
+      }
       this.#schema = Object.freeze(Object.fromEntries(this.#fields.map((f) => [f.name, f.type])))
       const n = this.#n
       const RecordSnapshot = snapshotClass(this.#fields)
