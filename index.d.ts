@@ -104,6 +104,95 @@ export declare const probe: {
   recorded(): { recommendedChannelOffset?: number; sameGroupOffset?: number; periodNs?: number; measuredAt?: string; path: string } | null
 }
 
+/** A record field's type: f64 reads as a number; u64 and i64 (two's complement) as a bigint. */
+export type RecordFieldType = 'f64' | 'u64' | 'i64'
+/** A record schema: field names to types, 1 to 7 fields, in storage order. */
+export type RecordSchema = Record<string, RecordFieldType>
+/** One record's values, typed by its schema. */
+export type RecordValue<S extends RecordSchema> = { [K in keyof S]: S[K] extends 'f64' ? number : bigint }
+
+/** A reusable snapshot: `load(i)` reads record i (one consistent copy), then a getter per field. */
+export type RecordSnapshot<S extends RecordSchema> = Readonly<RecordValue<S>> & {
+  /** Reads record `index` into this snapshot with one native call; returns this snapshot. */
+  load(index: number): RecordSnapshot<S>
+  /** The index last loaded, or -1. */
+  readonly index: number
+  /** The loaded record as a new plain object. */
+  toObject(): RecordValue<S>
+}
+
+/** `new Records(options)`: the Slayer options (except `slots`), plus the record count and schema. */
+export type RecordsOptions<S extends RecordSchema> = Omit<SlayerOptions, 'slots'> & {
+  /** Records in the store (1 to 2^29); each takes 8 slots (one 64-byte line) per replica. */
+  count: number
+  /** Field names (identifiers, not `load`, `index`, `toObject`, `toJSON` or an Object.prototype name) to types. */
+  fields: S
+}
+
+/** `Records.create(options)`: a named shared record segment other processes can open. */
+export type RecordsCreateOptions<S extends RecordSchema> = Omit<RecordsOptions<S>, 'placement' | 'placementBudgetMs' | 'strategy'> & {
+  name: string
+  /** Replace an existing segment of that name (default false). */
+  overwrite?: boolean
+  /** As for a shared Slayer: shared records are hedged or read directly, never steered. */
+  strategy?: 'auto' | 'hedge' | 'direct'
+}
+
+/** `Records.open(name, options)`: this process's threads, and what it expects of the segment. */
+export type RecordsOpenOptions<S extends RecordSchema> = Omit<SharedOpenOptions, 'slots'> & {
+  /** Refuse the segment unless its schema is exactly this one (same names, types and order). */
+  fields?: S
+  /** Refuse the segment unless it holds this many records. */
+  count?: number
+}
+
+/** `Records.info()`: the slab's info plus what the record store adds. */
+export type RecordsInfo<S extends RecordSchema> = SlayerInfo & {
+  count: number
+  fields: Readonly<S>
+  /** Bytes per record in `readMany` output (8 per field). */
+  recordBytes: number
+  /** Records whose copies this process's writer repaired when it took the segment's writer lock. */
+  repaired: number
+  /** True once this process holds the shared segment's writer lock (it has written). */
+  writerLocked: boolean
+}
+
+/**
+ * Records: a fixed schema of up to 7 named 64-bit fields, each record one 64-byte cache line in
+ * every replica, read in one call as one consistent snapshot (hedged, steered or direct as one unit).
+ * One writer at a time: within a process writes are serialized; across processes the first write
+ * takes the segment's writer lock (another writing process gets ERR_ULTRASLAYER_WRITER_BUSY).
+ */
+export declare class Records<S extends RecordSchema = RecordSchema> {
+  constructor(options: RecordsOptions<S>)
+  readonly count: number
+  readonly fields: Readonly<S>
+  readonly recordBytes: number
+  readonly replicas: number
+  readonly closed: boolean
+  /** Record `index` as a new object: one consistent snapshot. */
+  read(index: number): RecordValue<S>
+  /** A reusable, allocation-free snapshot (a getter per field over its own scratch buffer). */
+  snapshot(): RecordSnapshot<S>
+  /** Reads `indices.length` records into `out` (≥ indices.length × recordBytes bytes), field words in schema order. */
+  readMany(indices: Uint32Array, out: ArrayBuffer): void
+  /** Stores every field of `record` in every copy of record `index`; a missing, unknown or mistyped field throws and nothing is written. */
+  write(index: number, record: RecordValue<S>): void
+  info(): RecordsInfo<S>
+  stats(): SlayerStats
+  resetStats(): void
+  start(): void
+  stop(): void
+  /** Makes every record's copies agree now; returns how many records were rewritten. */
+  repair(): number
+  close(): void
+  [Symbol.dispose](): void
+  static create<S extends RecordSchema>(options: RecordsCreateOptions<S>): Records<S>
+  static open<S extends RecordSchema = RecordSchema>(name: string, options?: RecordsOpenOptions<S>): Records<S>
+  static unlink(name: string): boolean
+}
+
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
  * a native addon, otherwise the `platformArchABI` of the WASI flavor. Every
@@ -111,6 +200,32 @@ export declare const probe: {
  * can point the loader at a WASI artifact this package does not build itself.
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
+
+/** Internal: the native side of the JS `Records` class (records.js), which is what users get. */
+export declare class NativeRecords {
+  constructor(fields: string, options: SlayerOptions)
+  static create(name: string, overwrite: boolean, fields: string, options: SlayerOptions): NativeRecords
+  static open(name: string, fields?: string | undefined | null, options?: SharedOpenOptions | undefined | null): NativeRecords
+  /** The schema as text ("name:type,..."), from the engine (for Records.open without fields). */
+  get fields(): string
+  get count(): number
+  /** Reads `indices.length` records into `out`, `fields` words each, record after record. */
+  readMany(indices: Uint32Array, out: BigUint64Array): void
+  info(): NativeRecordsInfo
+  stats(): SlayerStats
+  resetStats(): void
+  start(): void
+  stop(): void
+  /**
+   * Repairs every record now (a writer does it by itself on its first write); returns how many
+   * records had copies rewritten.
+   */
+  repair(): number
+  close(): void
+  get closed(): boolean
+  /** Binds `{ load, write }` to `scratch` (an aligned 64-byte ArrayBuffer); one set per snapshot. */
+  _bindFast(scratch: unknown): unknown
+}
 
 /** A mirrored slab of 64-bit slots with replica threads racing to read every copy. */
 export declare class Slayer {
@@ -218,6 +333,18 @@ export interface LatencyPercentiles {
   p999: number
   p9999: number
   max: number
+}
+
+/** Internal (records.js flattens it into `Records.info()`): what a record store got, beside the slab's `info()`. */
+export interface NativeRecordsInfo {
+  count: number
+  /** The schema as text: "name:type,..." in field order. */
+  fields: string
+  /** Records whose copies this process's writer lock repair rewrote. */
+  repaired: number
+  /** True once this process holds the shared segment's writer lock. */
+  writerLocked: boolean
+  slab: SlayerInfo
 }
 
 /** The result of the independent-pairs arm. */

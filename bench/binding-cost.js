@@ -105,4 +105,4 @@ function measureBindingCost({ calls = 500_000, rounds = 15 } = {}) {
   return result
 }
 
-module.exports = { measureBindingCost }
+module.exports = { measureBindingCost, nsPerCall }

@@ -338,7 +338,9 @@ function main(argv, { print = true } = {}) {
 
 if (require.main === module) {
   try {
-    main(process.argv.slice(2))
+    const argv = process.argv.slice(2)
+    if (argv.some((a) => a === '--scenario' || a.startsWith('--scenario='))) require('./decision').main(argv)
+    else main(argv)
   } catch (e) {
     console.error(`bench: ${e.message}`)
     process.exit(2)

@@ -69,6 +69,11 @@ pub enum Error {
     SegmentIncompatible { path: String, message: String },
     /// A system call on a segment file failed.
     SegmentIo { path: String, op: &'static str, errno: i32 },
+    /// Every copy of record `index` was mid-update on every one of `attempts` reads (a writer
+    /// rewriting it back to back); nothing was returned rather than a mix of two writes.
+    RecordInconsistent { index: u64, attempts: u32 },
+    /// Another writer holds the record segment's writer lock (one writer process at a time).
+    WriterBusy { path: String },
     /// Refresh-group placement could not be had (no periodic stall, too few groups, budget spent,
     /// too many mappings); `hint` says what to do instead.
     Placement { message: String, hint: String },
@@ -140,14 +145,16 @@ fn setting(body: &str, front: Front) -> String {
     }
 }
 
-/// A call as the front end writes it: `start` → `start()` / `us_start()`; `Slayer.open` and the
-/// other shared-slab calls exist only in the Node API.
+/// A call as the front end writes it: `start` → `start()` / `us_start()`; `Slayer.open`,
+/// `Records.open` and the other shared-segment calls exist only in the Node and Rust APIs.
 fn call(name: &str, front: Front) -> String {
-    match (front, name.strip_prefix("Slayer.")) {
+    // The shared-segment calls of the two classes that have them (`Records.open` and the like).
+    let shared = ["Slayer", "Records"].into_iter().find_map(|ty| name.strip_prefix(ty).and_then(|f| f.strip_prefix('.')).map(|f| (ty, f)));
+    match (front, shared) {
         (Front::Js, _) => format!("{name}()"),
         (Front::C, None) => format!("us_{}()", snake(name)),
         (Front::C, Some(_)) => format!("{name}() (Node API)"),
-        (Front::Rust, Some(f)) => format!("Slayer::{}_shared()", snake(f)),
+        (Front::Rust, Some((ty, f))) => format!("{ty}::{}_shared()", snake(f)),
         (Front::Rust, None) => format!("Slayer::{}()", snake(name)),
     }
 }
@@ -278,6 +285,16 @@ impl fmt::Display for MarkedMessage<'_> {
             Error::SegmentIncompatible { path, message } => {
                 write!(f, "shared slab {path} does not match what was asked for: {message}")
             }
+            Error::RecordInconsistent { index, attempts } => write!(
+                f,
+                "record {index} was being rewritten in every copy on all {attempts} read attempts, so no consistent \
+                 snapshot could be taken (nothing torn was returned): retry, or write that record less often"
+            ),
+            Error::WriterBusy { path } => write!(
+                f,
+                "another writer holds the writer lock of {path}: a record segment takes one writer process at a \
+                 time (it may be this process through another handle); close that writer first, or only read here"
+            ),
             Error::SegmentIo { path, op, errno } => {
                 write!(f, "{op} {path} failed ({})", errno_text(*errno))?;
                 match *errno {

@@ -45,7 +45,7 @@ const STEER_CALIBRATION_BUDGET_MS: u64 = 300;
 
 /// Shared slabs are hedged or read directly: steering needs copies placed for it, which a
 /// segment other processes open does not record.
-fn shared_strategy(s: Strategy) -> Result<Strategy> {
+pub(crate) fn shared_strategy(s: Strategy) -> Result<Strategy> {
     match s {
         Strategy::Steer => Err(Error::option_range("strategy", "a shared slab is hedged or read directly: use ⟦set:strategy=auto⟧, ⟦set:strategy=hedge⟧ or ⟦set:strategy=direct⟧")),
         s => Ok(s),
@@ -172,6 +172,14 @@ fn decide(requested: Strategy, facts: &CoreFacts, slab: &Arc<Slab>, copies: &Cop
     Ok((choice, steer))
 }
 
+/// See `Slayer::parts`. At most one of `hedge` (threads running) and `steer` serves a read first.
+pub(crate) struct Parts<'a> {
+    pub slab: &'a Arc<Slab>,
+    pub hedge: Option<&'a mut ReplicaSet>,
+    pub steer: Option<&'a mut SteeredReader>,
+    pub recorder: &'a mut Recorder,
+}
+
 pub struct Slayer {
     slab: Arc<Slab>,
     assignment: CoreAssignment,
@@ -295,6 +303,21 @@ impl Slayer {
         let slab = Arc::new(Slab::from_region(region, layout)?);
         let choice = strategy::choose(strategy, &cores.facts, || None);
         Slayer::assemble(slab, cores, &opts.threads, choice, None, "from the shared segment's header".into(), CopyPlacementInfo::offset(), Some(info))
+    }
+
+    /// A Slayer over a shared slab another engine module mapped (`records` maps its segments
+    /// itself, to keep the schema in the header), with this process's threads and the same
+    /// strategy rule as `create_shared`/`open_shared` (hedged or direct, never steered).
+    pub(crate) fn over_shared_slab(slab: Arc<Slab>, info: SharedInfo, threads: &ThreadOptions, strategy: Strategy, channel_offset_source: String) -> Result<Slayer> {
+        let strategy = shared_strategy(strategy)?;
+        let cores = place(slab.layout().replicas(), threads.cores.as_deref())?;
+        let choice = strategy::choose(strategy, &cores.facts, || None);
+        Slayer::assemble(slab, cores, threads, choice, None, channel_offset_source, CopyPlacementInfo::offset(), Some(info))
+    }
+
+    /// What a record store drives directly: the slab, the running strategy's reader and the counters.
+    pub(crate) fn parts(&mut self) -> Parts<'_> {
+        Parts { slab: &self.slab, hedge: self.replicas.as_mut(), steer: self.steer.as_mut(), recorder: &mut self.recorder }
     }
 
     /// Starts the replica threads (no-op when running, and for the steer/direct strategies, which

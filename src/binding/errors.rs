@@ -34,6 +34,8 @@ fn code(e: &Error) -> &'static str {
         Error::SegmentNotReady { .. } => "ERR_ULTRASLAYER_SHM_NOT_READY",
         Error::SegmentIncompatible { .. } => "ERR_ULTRASLAYER_SHM_INCOMPATIBLE",
         Error::SegmentIo { .. } => "ERR_ULTRASLAYER_SHM_IO",
+        Error::RecordInconsistent { .. } => "ERR_ULTRASLAYER_RECORD_BUSY",
+        Error::WriterBusy { .. } => "ERR_ULTRASLAYER_WRITER_BUSY",
     }
 }
 

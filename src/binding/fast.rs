@@ -21,14 +21,14 @@ use super::errors::{throw_message, throw_raw, CLOSED, CLOSED_CODE, PANIC_CODE};
 use super::Instance;
 use crate::error::Error;
 
-type RawCallback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
+pub(crate) type RawCallback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
 
 /// Bytes of scratch the JS side must provide.
 pub(crate) const SCRATCH_BYTES: usize = 32;
 
 /// Why a fast-path call throws instead of answering (the C ABI's `Failure` is its own thing: a
 /// status code and a message).
-enum Refusal {
+pub(crate) enum Refusal {
     Engine(Error),
     Closed,
 }
@@ -37,12 +37,12 @@ enum Refusal {
 ///
 /// # Safety
 /// `env`/`info` must be those of the current callback, whose data pointer was set by `create` to an
-/// `Rc<Instance>` that the function's finalizer has not yet released.
+/// `Rc<T>` (this very `T`) that the function's finalizer has not yet released.
 #[inline(always)]
-unsafe fn with_instance(
+pub(crate) unsafe fn with_instance<T>(
     env: sys::napi_env,
     info: sys::napi_callback_info,
-    op: impl FnOnce(&Instance) -> Result<(), Refusal>,
+    op: impl FnOnce(&T) -> Result<(), Refusal>,
 ) -> sys::napi_value {
     let mut data: *mut c_void = ptr::null_mut();
     // SAFETY: env/info are this callback's; we ask for no arguments, only the data pointer.
@@ -53,7 +53,7 @@ unsafe fn with_instance(
     }
     // SAFETY: data is the pointer `create` made with Rc::into_raw; the function object holding it
     // is being called, so its finalizer (which releases the Rc) has not run.
-    let inst = unsafe { &*(data as *const Instance) };
+    let inst = unsafe { &*(data as *const T) };
     // SAFETY: env is live for this callback.
     unsafe { settle(env, catch_unwind(AssertUnwindSafe(|| op(inst))), "a read or write") }
 }
@@ -131,10 +131,10 @@ unsafe extern "C" fn write(env: sys::napi_env, info: sys::napi_callback_info) ->
     unsafe { with_instance(env, info, write_op) }
 }
 
-unsafe extern "C" fn release(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
-    // SAFETY: `data` is the Rc::into_raw pointer `create` attached to exactly one function object;
-    // N-API calls this finalizer once, when that object is collected.
-    drop(unsafe { Rc::from_raw(data as *const Instance) });
+unsafe extern "C" fn release<T>(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
+    // SAFETY: `data` is the Rc::<T>::into_raw pointer `create::<T>` attached to exactly one
+    // function object; N-API calls this finalizer once, when that object is collected.
+    drop(unsafe { Rc::from_raw(data as *const T) });
 }
 
 pub(crate) fn check(status: sys::napi_status, what: &str) -> napi::Result<()> {
@@ -149,11 +149,11 @@ pub(crate) fn check(status: sys::napi_status, what: &str) -> napi::Result<()> {
 ///
 /// # Safety
 /// `env` must be live and `scratch` an ArrayBuffer value in it.
-unsafe fn create(
+pub(crate) unsafe fn create<T>(
     env: sys::napi_env,
     name: &str,
     cb: RawCallback,
-    inst: &Rc<Instance>,
+    inst: &Rc<T>,
     scratch: sys::napi_value,
 ) -> napi::Result<sys::napi_value> {
     let data = Rc::into_raw(inst.clone()) as *mut c_void;
@@ -162,14 +162,35 @@ unsafe fn create(
     let st = unsafe { sys::napi_create_function(env, name.as_ptr().cast(), name.len() as isize, Some(cb), data, &mut f) };
     if let Err(e) = check(st, "napi_create_function") {
         // SAFETY: the function was not created, so nothing else owns this Rc.
-        drop(unsafe { Rc::from_raw(data as *const Instance) });
+        drop(unsafe { Rc::from_raw(data as *const T) });
         return Err(e);
     }
     // SAFETY: f is a live function object; the finalizer releases the Rc exactly once.
-    check(unsafe { sys::napi_add_finalizer(env, f, data, Some(release), ptr::null_mut(), ptr::null_mut()) }, "napi_add_finalizer")?;
+    check(unsafe { sys::napi_add_finalizer(env, f, data, Some(release::<T>), ptr::null_mut(), ptr::null_mut()) }, "napi_add_finalizer")?;
     // SAFETY: f and scratch are live values; the key is a static NUL-terminated string.
     check(unsafe { sys::napi_set_named_property(env, f, c"scratch".as_ptr(), scratch) }, "napi_set_named_property")?;
     Ok(f)
+}
+
+/// The data of `scratch` when it is an 8-byte aligned ArrayBuffer of at least `bytes` bytes.
+///
+/// # Safety
+/// `env` must be live and `scratch` a value in it.
+pub(crate) unsafe fn scratch_words(env: sys::napi_env, scratch: sys::napi_value, bytes: usize) -> napi::Result<*mut u64> {
+    let mut is_ab = false;
+    // SAFETY: env and value are live.
+    check(unsafe { sys::napi_is_arraybuffer(env, scratch, &mut is_ab) }, "napi_is_arraybuffer")?;
+    if !is_ab {
+        return Err(napi::Error::new(napi::Status::InvalidArg, "scratch must be an ArrayBuffer"));
+    }
+    let mut data: *mut c_void = ptr::null_mut();
+    let mut len = 0usize;
+    // SAFETY: scratch is an ArrayBuffer (checked); N-API fills in its data pointer and length.
+    check(unsafe { sys::napi_get_arraybuffer_info(env, scratch, &mut data, &mut len) }, "napi_get_arraybuffer_info")?;
+    if len < bytes || data.is_null() || (data as usize) % 8 != 0 {
+        return Err(napi::Error::new(napi::Status::InvalidArg, format!("scratch must be an aligned ArrayBuffer of {bytes} bytes")));
+    }
+    Ok(data as *mut u64)
 }
 
 /// Validates `scratch` (an ArrayBuffer of at least SCRATCH_BYTES, 8-byte aligned), points the
@@ -182,20 +203,8 @@ pub(crate) unsafe fn bind(env: sys::napi_env, inst: &Rc<Instance>, scratch: sys:
         // Rebinding would leave the first functions writing through a pointer they no longer keep alive.
         return Err(napi::Error::new(napi::Status::InvalidArg, "fast path already bound for this Slayer"));
     }
-    let mut is_ab = false;
-    // SAFETY: env and value are live.
-    check(unsafe { sys::napi_is_arraybuffer(env, scratch, &mut is_ab) }, "napi_is_arraybuffer")?;
-    if !is_ab {
-        return Err(napi::Error::new(napi::Status::InvalidArg, "scratch must be an ArrayBuffer"));
-    }
-    let mut data: *mut c_void = ptr::null_mut();
-    let mut len = 0usize;
-    // SAFETY: scratch is an ArrayBuffer (checked); N-API fills in its data pointer and length.
-    check(unsafe { sys::napi_get_arraybuffer_info(env, scratch, &mut data, &mut len) }, "napi_get_arraybuffer_info")?;
-    if len < SCRATCH_BYTES || data.is_null() || (data as usize) % 8 != 0 {
-        return Err(napi::Error::new(napi::Status::InvalidArg, format!("scratch must be an aligned ArrayBuffer of {SCRATCH_BYTES} bytes")));
-    }
-    inst.set_scratch(data as *mut u64);
+    // SAFETY: env and scratch are live (caller's contract).
+    inst.set_scratch(unsafe { scratch_words(env, scratch, SCRATCH_BYTES)? });
     let mut obj = ptr::null_mut();
     // SAFETY: env is live.
     check(unsafe { sys::napi_create_object(env, &mut obj) }, "napi_create_object")?;

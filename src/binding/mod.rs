@@ -11,6 +11,7 @@ mod bench_raw;
 mod errors;
 mod fast;
 mod probe;
+mod records;
 
 use std::cell::{Cell, UnsafeCell};
 use std::rc::Rc;
@@ -500,6 +501,76 @@ fn shared_info(s: crate::shm::SharedInfo) -> SharedSegmentInfo {
     }
 }
 
+/// `info()` of a slab, as JS sees it (Slayer and Records).
+fn slayer_info(i: crate::Info) -> SlayerInfo {
+    SlayerInfo {
+        slots: i.slots as f64,
+        replicas: i.replicas as u32,
+        channel_offset: i.channel_offset as f64,
+        channel_offset_source: spell(&i.channel_offset_source, Front::Js),
+        page_kind: i.page_kind.name().to_string(),
+        page_size: i.page_size as f64,
+        mapped_bytes: i.mapped_bytes as f64,
+        thp_bytes: i.thp_bytes as f64,
+        locked: i.locked,
+        lock_error: i.lock_error,
+        page_fallbacks: i.page_fallbacks,
+        cores: i.cores.iter().map(|&c| c as u32).collect(),
+        thread_cpus: i.thread_cpus.iter().map(|c| c.map_or(-1, |c| c as i32)).collect(),
+        shared_cores: i.shared_cores,
+        cores_note: i.cores_note.map(|n| spell(&n, Front::Js)),
+        spin: i.spin.name().to_string(),
+        idle_us: if i.idle_us == u64::MAX { -1.0 } else { i.idle_us as f64 },
+        running: i.running,
+        cpu_count: i.allowed_cpus.len() as u32,
+        allowed_cpus: i.allowed_cpus.iter().map(|&c| c as u32).collect(),
+        recording: i.recording,
+        strategy: i.strategy.name().to_string(),
+        strategy_requested: i.choice.requested.name().to_string(),
+        strategy_reason: spell(&i.choice.reason, Front::Js),
+        strategy_warning: i.choice.warning.map(|w| spell(&w, Front::Js)),
+        placement: copy_placement_info(i.copies),
+        shared: i.shared.map(shared_info),
+    }
+}
+
+/// `stats()` of a slab, as JS sees it (Slayer and Records).
+fn slayer_stats(s: crate::Stats, steer: Option<crate::steer::SteerReport>) -> SlayerStats {
+    let tps = crate::tsc::ticks_per_ns();
+    let steer = steer.map(|r| SteerStats {
+        state: r.state.name().to_string(),
+        reads: r.reads as f64,
+        slow_reads: r.slow_reads as f64,
+        outliers: r.outliers as f64,
+        steered_reads: r.steered_reads as f64,
+        steered_slow: r.steered_slow as f64,
+        explored_reads: r.explored_reads as f64,
+        explored_slow: r.explored_slow as f64,
+        not_helping: r.not_helping as f64,
+        window_slow_share: r.window_slow_share,
+        reacquisitions: r.reacquisitions as f64,
+        calibrations: r.calibrations as f64,
+        period_ns: r.period_ticks / tps,
+        copies_apart: r.copies_apart,
+        stall_distance: r.stall_distance,
+        expected_steered_share: r.expected_steered_share,
+        expected_unsteered_share: r.expected_unsteered_share,
+        resident: r.resident,
+        resident_spells: r.resident_spells as f64,
+        resident_reads: r.resident_reads as f64,
+    });
+    SlayerStats {
+        steered: s.steered as f64,
+        steer,
+        hedged: s.hedged as f64,
+        direct: s.direct as f64,
+        direct_while_parked: s.direct_while_parked as f64,
+        direct_after_timeout: s.direct_after_timeout as f64,
+        wins: s.wins.iter().map(|&w| w as f64).collect(),
+        latency: s.latency.as_ref().map(LatencyPercentiles::from),
+    }
+}
+
 /// A mirrored slab of 64-bit slots with replica threads racing to read every copy.
 #[napi]
 pub struct Slayer {
@@ -654,76 +725,14 @@ impl Slayer {
     /// What was mapped (page kind and size, bytes, locked), where the threads run, and how.
     #[napi(catch_unwind)]
     pub fn info(&self, env: Env) -> Result<SlayerInfo> {
-        let i = self.engine(&env)?.info();
-        Ok(SlayerInfo {
-            slots: i.slots as f64,
-            replicas: i.replicas as u32,
-            channel_offset: i.channel_offset as f64,
-            channel_offset_source: spell(&i.channel_offset_source, Front::Js),
-            page_kind: i.page_kind.name().to_string(),
-            page_size: i.page_size as f64,
-            mapped_bytes: i.mapped_bytes as f64,
-            thp_bytes: i.thp_bytes as f64,
-            locked: i.locked,
-            lock_error: i.lock_error,
-            page_fallbacks: i.page_fallbacks,
-            cores: i.cores.iter().map(|&c| c as u32).collect(),
-            thread_cpus: i.thread_cpus.iter().map(|c| c.map_or(-1, |c| c as i32)).collect(),
-            shared_cores: i.shared_cores,
-            cores_note: i.cores_note.map(|n| spell(&n, Front::Js)),
-            spin: i.spin.name().to_string(),
-            idle_us: if i.idle_us == u64::MAX { -1.0 } else { i.idle_us as f64 },
-            running: i.running,
-            cpu_count: i.allowed_cpus.len() as u32,
-            allowed_cpus: i.allowed_cpus.iter().map(|&c| c as u32).collect(),
-            recording: i.recording,
-            strategy: i.strategy.name().to_string(),
-            strategy_requested: i.choice.requested.name().to_string(),
-            strategy_reason: spell(&i.choice.reason, Front::Js),
-            strategy_warning: i.choice.warning.map(|w| spell(&w, Front::Js)),
-            placement: copy_placement_info(i.copies),
-            shared: i.shared.map(shared_info),
-        })
+        Ok(slayer_info(self.engine(&env)?.info()))
     }
 
     /// Read counters, wins per replica and (with stats: true) latency percentiles.
     #[napi(catch_unwind)]
     pub fn stats(&self, env: Env) -> Result<SlayerStats> {
         let e = self.engine(&env)?;
-        let s = e.stats();
-        let tps = crate::tsc::ticks_per_ns();
-        let steer = e.steer_report().map(|r| SteerStats {
-            state: r.state.name().to_string(),
-            reads: r.reads as f64,
-            slow_reads: r.slow_reads as f64,
-            outliers: r.outliers as f64,
-            steered_reads: r.steered_reads as f64,
-            steered_slow: r.steered_slow as f64,
-            explored_reads: r.explored_reads as f64,
-            explored_slow: r.explored_slow as f64,
-            not_helping: r.not_helping as f64,
-            window_slow_share: r.window_slow_share,
-            reacquisitions: r.reacquisitions as f64,
-            calibrations: r.calibrations as f64,
-            period_ns: r.period_ticks / tps,
-            copies_apart: r.copies_apart,
-            stall_distance: r.stall_distance,
-            expected_steered_share: r.expected_steered_share,
-            expected_unsteered_share: r.expected_unsteered_share,
-            resident: r.resident,
-            resident_spells: r.resident_spells as f64,
-            resident_reads: r.resident_reads as f64,
-        });
-        Ok(SlayerStats {
-            steered: s.steered as f64,
-            steer,
-            hedged: s.hedged as f64,
-            direct: s.direct as f64,
-            direct_while_parked: s.direct_while_parked as f64,
-            direct_after_timeout: s.direct_after_timeout as f64,
-            wins: s.wins.iter().map(|&w| w as f64).collect(),
-            latency: s.latency.as_ref().map(LatencyPercentiles::from),
-        })
+        Ok(slayer_stats(e.stats(), e.steer_report()))
     }
 
     /// Zeroes the counters and the latency histogram.
