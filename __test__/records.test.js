@@ -327,6 +327,13 @@ test('bench --scenario decision runs every arm and writes JSON, CSV and a plot (
     for (const a of arms) assert.equal(res.runs[0].arms[a].summary.count, 2000, a)
     assert.ok(res.bindingCost.recordVsReadF64 > 0)
     assert.match(r.stdout, /snapshot\(\)\.load\(i\) \+ every field \/ one readF64/)
+    // Ends with a verdict: the best way to hold the quotes per percentile, and the goals marked.
+    assert.match(r.stdout, /=== verdict/)
+    assert.equal(res.verdict.runs.length, 1)
+    for (const k of ['p50', 'p99', 'p999']) assert.ok(arms.includes(res.verdict.runs[0].winners[k].arm), k)
+    assert.equal(res.verdict.goals.length, 3)
+    for (const g of res.verdict.goals) assert.equal(g.met, g.value <= g.goal, g.name)
+    assert.match(r.stdout, /(MET|MISSED) +snapshot\(\)\.load\(i\) \+ every field \/ one readF64 \(cached\)/)
     assert.ok(fs.readFileSync(files[1], 'utf8').includes('record-steer'))
     assert.ok(fs.readFileSync(files[2], 'utf8').startsWith('<svg'))
   } finally {

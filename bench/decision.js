@@ -13,7 +13,8 @@ const path = require('node:path')
 const { Records } = require('..')
 const { indexStream, timeJsEach, clockOverhead, Slayer, native, nativeOf } = require('./arms')
 const { nsPerCall } = require('./binding-cost')
-const { runTable, toCsv, baselineOf } = require('./report')
+const { runTable, toCsv, scoreRun } = require('./report')
+const { decisionVerdict } = require('./verdict')
 const { renderSvg } = require('./plot')
 
 const FIELDS = { bid: 'f64', ask: 'f64', bidQty: 'u64', askQty: 'u64', ts: 'u64', pos: 'i64' }
@@ -174,22 +175,6 @@ const DESCRIBE = {
   'native-record-hedged': "record-hedged's read timed inside Rust (hand-off included)",
 }
 
-/** Slow shares and ratios to each arm's baseline (JS arms: record-js-array; native: native-record-direct). */
-function score(run, slowExcessNs) {
-  for (const a of Object.values(run.arms)) {
-    const ref = run.arms[baselineOf(a)] || a
-    a.slowNs = ref.summary.p50 + slowExcessNs
-    a.slowShare = a.summary.buckets.reduce((n, [ns, c]) => (ns > a.slowNs ? n + c : n), 0) / a.summary.count
-  }
-  for (const a of Object.values(run.arms)) {
-    const base = run.arms[baselineOf(a)]
-    if (base && base !== a) {
-      const r = (k) => a.summary[k] / base.summary[k]
-      a.ratio = { baseline: baselineOf(a), p50: r('p50'), p99: r('p99'), p999: r('p999'), slowShare: a.slowShare / base.slowShare }
-    }
-  }
-}
-
 /** Per-call cost, cached: one record through a snapshot against one readF64 (the issue's yardstick). */
 function bindingCost(u, cfg) {
   const s = u.slots
@@ -327,7 +312,7 @@ function main(argv, { print = true } = {}) {
       }
       const ss = u.steer.stats().steer
       run.arms['record-steer'].extra = { steer: ss }
-      score(run, cfg.slowExcessNs)
+      scoreRun(run, cfg.slowExcessNs)
       result.runs.push(run)
       progress('')
       log(`\n${condition} / ${access} / ${gapNs ? `random arrivals 0–${gapNs} ns` : 'back to back'} — decision latency in ns (µ = µs), ${cfg.samples} decisions per arm`)
@@ -342,6 +327,8 @@ function main(argv, { print = true } = {}) {
   for (const [n, d] of Object.entries(DESCRIBE)) log(`  ${n.padEnd(21)} ${d}`)
   log('ratios: JS arms against record-js-array, native arms against native-record-direct; same run. The four JS arms are interleaved decision by decision on the same quotes; record-hedged runs after them (its threads would disturb the others).')
   for (const n of result.notes) log(`note: ${n}`)
+  result.verdict = decisionVerdict(result)
+  for (const line of result.verdict.lines) log(line)
   log(`done in ${result.elapsedSeconds.toFixed(1)} s`)
   if (cfg.json) fs.writeFileSync(cfg.json, JSON.stringify(result, null, 1))
   if (cfg.csv) fs.writeFileSync(cfg.csv, toCsv(result))

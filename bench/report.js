@@ -43,6 +43,30 @@ function baselineOf(arm) {
   return arm.level === 'native' ? 'native-direct' : 'direct'
 }
 
+/**
+ * Scores every arm of a run against its baseline (`baseline(arm)` names it): `slowShare` (reads
+ * over the baseline's median + `slowExcessNs`: one threshold for every arm compared with that
+ * baseline), `tailShare` (over the arm's own median + `slowExcessNs`: its own tail), and `ratio`
+ * (p50, p99, p99.9 and slow share against the baseline, for arms that are not their own baseline).
+ */
+function scoreRun(run, slowExcessNs, baseline = baselineOf) {
+  const over = (a, ns) => a.summary.buckets.reduce((n, [x, c]) => (x > ns ? n + c : n), 0) / a.summary.count
+  for (const a of Object.values(run.arms)) {
+    const ref = run.arms[baseline(a)] || a
+    a.slowNs = ref.summary.p50 + slowExcessNs
+    a.slowShare = over(a, a.slowNs)
+    a.tailNs = a.summary.p50 + slowExcessNs
+    a.tailShare = over(a, a.tailNs)
+  }
+  for (const a of Object.values(run.arms)) {
+    const base = run.arms[baseline(a)]
+    if (base && base !== a) {
+      const r = (k) => a.summary[k] / base.summary[k]
+      a.ratio = { baseline: baseline(a), p50: r('p50'), p99: r('p99'), p999: r('p999'), slowShare: a.slowShare / base.slowShare }
+    }
+  }
+}
+
 function runTable(run) {
   const headers = ['arm', ...PCTS.map(([, l]) => l), 'n', 'slow', 'tail', 'p50 ratio', 'p99 ratio', 'p99.9 ratio', 'vs']
   const rows = Object.entries(run.arms).map(([name, a]) => {
@@ -140,4 +164,4 @@ function toCsv(result) {
   return lines.join('\n') + '\n'
 }
 
-module.exports = { runTable, bindingTable, header, toCsv, baselineOf, fmtNs }
+module.exports = { runTable, bindingTable, header, toCsv, baselineOf, scoreRun, fmtNs }

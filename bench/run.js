@@ -11,7 +11,7 @@ const { parseArgs } = require('node:util')
 
 const { ARMS, indexStream, clockOverhead, Slayer, native } = require('./arms')
 const { measureBindingCost } = require('./binding-cost')
-const { runTable, bindingTable, header, toCsv, baselineOf } = require('./report')
+const { runTable, bindingTable, header, toCsv, scoreRun } = require('./report')
 const { renderSvg } = require('./plot')
 const { recordedOffsets } = require('./offsets')
 const { verdict } = require('./verdict')
@@ -276,30 +276,7 @@ function main(argv, { print = true } = {}) {
         }
         run.arms[name] = { level: arm.level, upperBound: !!arm.upperBound, describe: arm.describe, summary: r.summary, baseline: arm.baseline, extra: r.extra }
       }
-      const over = (a, ns) => a.summary.buckets.reduce((n, [x, c]) => (x > ns ? n + c : n), 0) / a.summary.count
-      for (const a of Object.values(run.arms)) {
-        // slow: more than slowExcessNs over the baseline's median — one threshold for every arm
-        // compared with that baseline (a hedged read that is slower than a direct one counts).
-        // tail: more than slowExcessNs over the arm's own median — the arm's own tail, whatever
-        // its median costs.
-        const ref = run.arms[baselineOf(a)] || a
-        a.slowNs = ref.summary.p50 + cfg.slowExcessNs
-        a.slowShare = over(a, a.slowNs)
-        a.tailNs = a.summary.p50 + cfg.slowExcessNs
-        a.tailShare = over(a, a.tailNs)
-      }
-      for (const a of Object.values(run.arms)) {
-        const base = run.arms[baselineOf(a)]
-        if (base && base !== a) {
-          a.ratio = {
-            baseline: baselineOf(a),
-            p50: a.summary.p50 / base.summary.p50,
-            p99: a.summary.p99 / base.summary.p99,
-            p999: a.summary.p999 / base.summary.p999,
-            slowShare: a.slowShare / base.slowShare,
-          }
-        }
-      }
+      scoreRun(run, cfg.slowExcessNs)
       result.runs.push(run)
       progress('')
       log(`\n${condition} / ${access} / ${gapNs ? `random arrivals 0–${gapNs} ns` : 'back to back'} — latency in ns (µ = µs), ${cfg.samples} reads per arm (steer pairs: half each); slow = over the baseline's p50 + ${cfg.slowExcessNs} ns, tail = over the arm's own p50 + ${cfg.slowExcessNs} ns`)

@@ -180,4 +180,46 @@ function verdict(result) {
   return { runs, overall, goals, sharedCores: !!(hedged && ctx.sharedCores), lines }
 }
 
-module.exports = { verdict, bindingGoals, fmtGoal, TIE }
+/**
+ * The verdict of a decision run (`--scenario decision`): per condition, which way of holding the
+ * quotes gives the best p50/p99/p99.9 decision through JS, against the plain JS array; what one
+ * record read saves over one call per field; and the goals marked met or missed.
+ */
+function decisionVerdict(result) {
+  const ARMS = ['record-js-array', 'record-slots', 'record-direct', 'record-steer', 'record-hedged']
+  const lines = ['', '=== verdict (this run, this machine; ties within 5%) ===']
+  const goals = []
+  const goal = (name, value, limit, unit) => goals.push({ name, value, goal: limit, unit, met: value <= limit })
+  const runs = result.runs.map((run) => {
+    const base = run.arms['record-js-array']
+    const cands = ARMS.filter((a) => run.arms[a]).map((a) => ({ arm: a, s: run.arms[a].summary }))
+    const winners = {}
+    for (const [k, label] of PCTS) {
+      const best = cands.reduce((x, y) => (y.s[k] < x.s[k] ? y : x))
+      const r = best.s[k] / base.summary[k]
+      winners[k] = { arm: r > 1 - TIE && best.arm !== 'record-js-array' ? 'record-js-array' : best.arm, ratio: r, text: `${label}: ${best.arm} ${r.toFixed(2)}× of record-js-array` }
+    }
+    const pace = run.gapNs ? 'random' : 'back-to-back'
+    lines.push(`${run.condition} / ${run.access} / ${pace}: ${PCTS.map(([k]) => winners[k].text).join('; ')}`)
+    const slots = run.arms['record-slots']
+    const direct = run.arms['record-direct']
+    if (slots && direct) lines.push(`  one record read instead of one call per field: p50 ${direct.summary.p50} vs ${slots.summary.p50} ns (${pctChange(direct.summary.p50 / slots.summary.p50)}), p99 ${direct.summary.p99} vs ${slots.summary.p99} ns`)
+    const steer = run.arms['record-steer']
+    if (steer) {
+      const st = steer.extra && steer.extra.steer
+      if (st && !st.copiesApart) lines.push('  note: the steered copies do not stall apart here (the tracker reads a fixed copy), so record-steer cannot beat the array on refresh')
+      goal(`record-steer p99 / record-js-array (${run.condition}/${run.access}/${pace})`, steer.summary.p99 / base.summary.p99, 0.9, '×')
+      goal(`record-steer p99.9 / record-js-array (${run.condition}/${run.access}/${pace})`, steer.summary.p999 / base.summary.p999, 0.9, '×')
+    }
+    if (run.arms['record-hedged'] && result.machine && result.machine.sharedCores) lines.push('  note: record-hedged shares cores with the caller here (not what hedging gives with replicas + 1 free cores)')
+    return { condition: run.condition, access: run.access, pace, winners }
+  })
+  if (result.bindingCost && Number.isFinite(result.bindingCost.recordVsReadF64)) goal('snapshot().load(i) + every field / one readF64 (cached)', result.bindingCost.recordVsReadF64, 1.5, '×')
+  if (goals.length) {
+    lines.push('goals:')
+    for (const g of goals) lines.push(`  ${fmtGoal(g)}`)
+  }
+  return { runs, goals, lines }
+}
+
+module.exports = { verdict, decisionVerdict, bindingGoals, fmtGoal, TIE }
