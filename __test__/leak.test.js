@@ -11,10 +11,7 @@ const path = require('node:path')
 const child = `
 const fs = require('node:fs')
 const { Slayer } = require(${JSON.stringify(path.join(__dirname, '..'))})
-const threads = () => fs.readdirSync('/proc/self/task').filter((t) => {
-  try { return fs.readFileSync('/proc/self/task/' + t + '/comm', 'utf8').startsWith('uslayer-r') } catch { return false }
-}).length
-const rssMiB = () => Math.round(process.memoryUsage().rss / 2 ** 20)
+const { replicaThreads: threads, rssMiB } = require(${JSON.stringify(path.join(__dirname, 'threads.js'))})
 ;(async () => {
   // Garbage without close(): finalizers must stop the threads and unmap. (Made in a function so
   // no block scope of this async function keeps the last one alive.)

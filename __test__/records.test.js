@@ -346,10 +346,7 @@ test('garbage Records stop their threads and unmap; snapshots and create/close c
 const fs = require('node:fs')
 const { Records } = require(${JSON.stringify(PKG)})
 const F = ${JSON.stringify(QUOTE)}
-const threads = () => fs.readdirSync('/proc/self/task').filter((t) => {
-  try { return fs.readFileSync('/proc/self/task/' + t + '/comm', 'utf8').startsWith('uslayer-r') } catch { return false }
-}).length
-const rssMiB = () => Math.round(process.memoryUsage().rss / 2 ** 20)
+const { replicaThreads: threads, rssMiB } = require(${JSON.stringify(path.join(__dirname, 'threads.js'))})
 ;(async () => {
   function garbage(k) {
     const r = new Records({ count: 1 << 17, fields: F, strategy: 'hedge', spin: 'sleep', lock: false })

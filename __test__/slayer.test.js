@@ -7,38 +7,13 @@ const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const { Slayer } = require('..')
+const { replicaThreads, replicaThreadsSettled } = require('./threads')
 
 // Tests of the replica threads ask for hedging: the default, strategy 'auto', does not hedge on a
 // machine with fewer than replicas + 1 cores (see the 'auto' tests below).
 const HYBRID = { spin: 'hybrid', strategy: 'hedge' }
 const HEDGE = { strategy: 'hedge' }
 const U64_MAX = (1n << 64n) - 1n
-
-function replicaThreads() {
-  return fs
-    .readdirSync('/proc/self/task')
-    .map((t) => {
-      try {
-        return fs.readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim()
-      } catch {
-        return ''
-      }
-    })
-    .filter((n) => n.startsWith('uslayer-r')).length
-}
-
-// The replica-thread count once it has settled at `want` (or after 2 s, whatever it is then).
-// A joined thread can stay listed in /proc/self/task for a moment: join returns when the kernel
-// clears its tid, before the task is reaped.
-function replicaThreadsSettled(want) {
-  const nap = new Int32Array(new SharedArrayBuffer(4))
-  const until = Date.now() + 2000
-  for (;;) {
-    const n = replicaThreads()
-    if (n === want || Date.now() > until) return n
-    Atomics.wait(nap, 0, 0, 5)
-  }
-}
 
 function bits(x) {
   const b = new Float64Array([x])

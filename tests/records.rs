@@ -1,7 +1,6 @@
 //! Records through the engine's front door: one consistent snapshot per read, whichever strategy
 //! serves it, while a writer rewrites the same records; shared record segments and their schema.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,26 +8,8 @@ use std::time::Duration;
 use ultraslayer::records::{Field, FieldType, Schema, MAX_RECORDS};
 use ultraslayer::{Error, LockRequest, OpenOptions, Options, PageRequest, Records, SharedOptions, Slayer, SpinPolicy, Strategy, ThreadOptions};
 
-/// Replica threads of one test at a time (2 vCPUs shared with other work).
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-struct Dir(PathBuf);
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn dir(tag: &str) -> Dir {
-    let d = PathBuf::from("/dev/shm").join(format!("uslayer-rec-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    Dir(d)
-}
+mod common;
+use common::{dir, serial};
 
 fn schema(n: usize) -> Schema {
     let types = [FieldType::U64, FieldType::F64, FieldType::I64];
@@ -177,7 +158,7 @@ fn hedged_reads_never_see_a_mix_of_two_writes() {
 #[test]
 fn a_shared_record_segment_keeps_its_schema_and_one_writer() {
     let _g = serial();
-    let d = dir("shared");
+    let d = dir("rec-shared");
     let shared = SharedOptions { overwrite: false, dir: Some(d.0.clone()) };
     let mut o = options(Strategy::Direct);
     o.replicas = 3;
@@ -221,7 +202,7 @@ fn a_shared_record_segment_keeps_its_schema_and_one_writer() {
 #[test]
 fn a_writer_whose_segment_was_replaced_is_refused_rather_than_locking_the_new_one() {
     let _g = serial();
-    let d = dir("replaced");
+    let d = dir("rec-replaced");
     let shared = |overwrite| SharedOptions { overwrite, dir: Some(d.0.clone()) };
     let first = Records::create_shared("r", 10, schema(2), options(Strategy::Direct), shared(false)).unwrap();
     let second = Records::create_shared("r", 10, schema(2), options(Strategy::Direct), shared(true)).unwrap();

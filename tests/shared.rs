@@ -1,31 +1,12 @@
 //! Shared slabs through the engine's front door: one process, two Slayers over one segment.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use ultraslayer::shm::Expect;
 use ultraslayer::{LockRequest, OpenOptions, Options, PageRequest, SharedOptions, Slayer, SpinPolicy, Strategy, ThreadOptions};
 
-/// Replica threads of one test at a time (2 vCPUs shared with other work).
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-struct Dir(PathBuf);
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn dir(tag: &str) -> Dir {
-    let d = PathBuf::from("/dev/shm").join(format!("uslayer-it-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    Dir(d)
-}
+mod common;
+use common::{dir, serial, Dir};
 
 fn options(slots: u64) -> Options {
     let mut o = Options::new(slots);
