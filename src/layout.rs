@@ -1,11 +1,16 @@
-//! Where replica r of slot i lives inside the slab: pure arithmetic, computed once.
+//! Where replica r of slot i lives inside the slab: arithmetic, or one load from a frame table.
 //!
-//! Replicas are interleaved in chunks of `channel_offset` bytes: chunk k of replica r starts at
-//! `k * stride + r * channel_offset`, with `stride = replicas * channel_offset`. Copies of one slot
-//! are therefore exactly `channel_offset` bytes apart. The hot path uses only shifts, masks and one
-//! multiply; no division.
+//! The offset layout interleaves replicas in chunks of `channel_offset` bytes: chunk k of replica
+//! r starts at `k * stride + r * channel_offset`, with `stride = replicas * channel_offset`, so
+//! copies of one slot are exactly `channel_offset` bytes apart. The framed layout (`Layout::framed`)
+//! gives every 4 KiB chunk of every replica its own frame of the region, read from a `FrameTable`
+//! built once by placement. Either way the hot path uses only shifts, masks, one multiply or one
+//! table load; no division, no allocation.
+
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::region::{LockRequest, PageRequest, Region};
 
 /// Bytes per slot: every value is one 8-byte word, stored and loaded whole.
 pub const SLOT_BYTES: usize = 8;
@@ -17,7 +22,117 @@ pub const MAX_CHANNEL_OFFSET: usize = 1 << 30;
 /// Slot indices travel as u32 through the JS and C APIs.
 pub const MAX_SLOTS: u64 = 1 << 32;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Bytes in one frame of a framed layout: a chunk of one replica.
+pub const FRAME_BYTES: usize = 4096;
+const FRAME_SHIFT: u32 = FRAME_BYTES.trailing_zeros();
+/// log2(slots per frame).
+const FRAME_SLOT_SHIFT: u32 = (FRAME_BYTES / SLOT_BYTES).trailing_zeros();
+
+/// For every chunk k and replica r, the 4 KiB frame of the region that holds that chunk of that
+/// replica. Entry `(k << replica_shift) | r`: the replicas of one chunk sit side by side (padded to
+/// a power of two, 32 B at most), so one cache line of the table serves every copy of a slot.
+/// Immutable once built; kept in its own mapping (transparent huge pages when it is large, so the
+/// lookup rarely costs a TLB miss).
+pub struct FrameTable {
+    region: Region,
+    entries: usize,
+    chunks: u64,
+    replicas: usize,
+    replica_shift: u32,
+    /// One past the highest frame named.
+    frames_spanned: usize,
+}
+
+impl FrameTable {
+    /// A table for `chunks` chunks of `replicas` replicas, `frame_of(k, r)` naming each chunk's
+    /// frame. Refuses a frame named twice and a frame index that would not fit 32 bits.
+    pub fn build(chunks: u64, replicas: usize, mut frame_of: impl FnMut(u64, usize) -> u64) -> Result<FrameTable> {
+        if !(MIN_REPLICAS..=MAX_REPLICAS).contains(&replicas) || chunks == 0 {
+            return Err(Error::option_range("replicas", format!("a frame table needs {MIN_REPLICAS}..={MAX_REPLICAS} replicas and chunks, got {replicas}, {chunks}")));
+        }
+        let replica_shift = replicas.next_power_of_two().trailing_zeros();
+        let entries = (chunks as usize) << replica_shift;
+        let bytes = entries * 4;
+        // Large tables on huge pages (one TLB entry per 2 MiB of table); small ones on base pages.
+        let pages = if bytes >= 1 << 20 { PageRequest::Transparent } else { PageRequest::Off };
+        let region = Region::map(bytes, pages, LockRequest::Auto).or_else(|_| Region::map(bytes, PageRequest::Off, LockRequest::Auto))?;
+        let mut used = Vec::new();
+        let mut frames_spanned = 0usize;
+        let table = region.ptr() as *mut u32;
+        for k in 0..chunks {
+            for r in 0..replicas {
+                let f = frame_of(k, r);
+                if f > u32::MAX as u64 {
+                    return Err(Error::option_range("frames", format!("frame {f} does not fit the table's 32 bits")));
+                }
+                let f = f as usize;
+                if used.len() <= f / 64 {
+                    used.resize(f / 64 + 1, 0u64);
+                }
+                let bit = 1u64 << (f % 64);
+                if used[f / 64] & bit != 0 {
+                    return Err(Error::bad_option("frames", format!("frame {f} is named twice (chunk {k}, replica {r})")));
+                }
+                used[f / 64] |= bit;
+                frames_spanned = frames_spanned.max(f + 1);
+                // SAFETY: the index is below `entries` (k < chunks, r < replicas ≤ 1 << shift), and the
+                // region holds `entries` u32s, page-aligned; nothing else sees the table yet.
+                unsafe { table.add(((k as usize) << replica_shift) | r).write(f as u32) };
+            }
+        }
+        Ok(FrameTable { region, entries, chunks, replicas, replica_shift, frames_spanned })
+    }
+
+    /// The frame of chunk `k` of replica `r`.
+    pub fn frame(&self, k: u64, r: usize) -> u64 {
+        assert!(k < self.chunks && r < self.replicas);
+        self.get(((k as usize) << self.replica_shift) | r) as u64
+    }
+
+    #[inline(always)]
+    fn get(&self, index: usize) -> u32 {
+        debug_assert!(index < self.entries);
+        // SAFETY: callers pass an index below `entries` (Layout::offset: chunk < chunks because
+        // i < slots, r < replicas), the region holds `entries` u32s and is never written after
+        // `build`, and it lives as long as the table.
+        unsafe { *(self.region.ptr() as *const u32).add(index) }
+    }
+
+    pub fn chunks(&self) -> u64 {
+        self.chunks
+    }
+    /// Bytes of the table itself.
+    pub fn table_bytes(&self) -> usize {
+        self.entries * 4
+    }
+    /// The page kind the table itself got.
+    pub fn page_kind(&self) -> crate::region::PageKind {
+        self.region.kind()
+    }
+    /// One past the highest frame named (the region must hold this many frames).
+    pub fn frames_spanned(&self) -> usize {
+        self.frames_spanned
+    }
+    /// Every entry, chunk-major with replicas side by side (for recording the table).
+    pub fn entries(&self) -> Vec<u32> {
+        (0..self.chunks).flat_map(|k| (0..self.replicas).map(move |r| (k, r))).map(|(k, r)| self.frame(k, r) as u32).collect()
+    }
+}
+
+impl std::fmt::Debug for FrameTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FrameTable {{ chunks: {}, replicas: {}, frames_spanned: {} }}", self.chunks, self.replicas, self.frames_spanned)
+    }
+}
+
+impl PartialEq for FrameTable {
+    fn eq(&self, other: &Self) -> bool {
+        self.chunks == other.chunks && self.replicas == other.replicas && self.entries() == other.entries()
+    }
+}
+impl Eq for FrameTable {}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layout {
     slots: u64,
     replicas: usize,
@@ -30,6 +145,10 @@ pub struct Layout {
     stride: usize,
     /// bytes the layout spans (whole chunks of every replica), before page rounding
     span: usize,
+    /// Framed layouts: the frame of every chunk of every replica.
+    frames: Option<Arc<FrameTable>>,
+    /// log2 of the table's entries per chunk (framed layouts).
+    replica_shift: u32,
 }
 
 impl Layout {
@@ -68,7 +187,31 @@ impl Layout {
             mask: per_chunk - 1,
             stride,
             span: span as usize,
+            frames: None,
+            replica_shift: 0,
         })
+    }
+
+    /// A framed layout: chunk k (4 KiB, `FRAME_BYTES / 8` slots) of replica r lives in frame
+    /// `table.frame(k, r)` of the region. The table must have a chunk for every slot.
+    pub fn framed(slots: u64, replicas: usize, table: Arc<FrameTable>) -> Result<Layout> {
+        let mut l = Layout::new(slots, replicas, FRAME_BYTES)?;
+        let chunks = slots.div_ceil((FRAME_BYTES / SLOT_BYTES) as u64);
+        if table.chunks != chunks || table.replicas != replicas {
+            return Err(Error::bad_option(
+                "frames",
+                format!("a table of {} chunks x {} replicas cannot lay out {slots} slots x {replicas} replicas", table.chunks, table.replicas),
+            ));
+        }
+        l.span = table.frames_spanned * FRAME_BYTES;
+        l.replica_shift = table.replica_shift;
+        l.frames = Some(table);
+        Ok(l)
+    }
+
+    /// The frame table of a framed layout.
+    pub fn frames(&self) -> Option<&FrameTable> {
+        self.frames.as_deref()
     }
 
     #[inline(always)]
@@ -91,7 +234,10 @@ impl Layout {
     }
     /// Slots the whole chunks could hold (≥ `slots`); indices beyond `slots` are still invalid.
     pub fn chunk_capacity(&self) -> u64 {
-        (self.span / self.stride) as u64 * (self.mask + 1)
+        match &self.frames {
+            Some(t) => t.chunks * (self.mask + 1),
+            None => (self.span / self.stride) as u64 * (self.mask + 1),
+        }
     }
 
     /// Byte offset of replica `r`'s copy of slot `i`. Callers guarantee `r < replicas` and
@@ -99,6 +245,10 @@ impl Layout {
     #[inline(always)]
     pub fn offset(&self, r: usize, i: u64) -> usize {
         debug_assert!(r < self.replicas && i < self.slots);
+        if let Some(t) = &self.frames {
+            let frame = t.get((((i >> FRAME_SLOT_SHIFT) as usize) << self.replica_shift) | r) as usize;
+            return (frame << FRAME_SHIFT) | ((i & self.mask) as usize) * SLOT_BYTES;
+        }
         r * self.channel_offset + ((i >> self.shift) as usize) * self.stride + ((i & self.mask) as usize) * SLOT_BYTES
     }
 
@@ -167,6 +317,52 @@ mod tests {
             assert!(matches!(Layout::new(10, 2, bad).unwrap_err(), Error::OptionOutOfRange { option: "channelOffset", .. }));
         }
         assert!(Layout::new(MAX_SLOTS + 1, 2, 256).is_err());
+    }
+
+    /// A scrambled table: chunk k of replica r in frame (k·R + r)·7919 mod a prime-ish span, so
+    /// frames are neither in order nor contiguous, and some frames are left unused.
+    fn scrambled(chunks: u64, replicas: usize) -> Arc<FrameTable> {
+        let n = chunks * replicas as u64;
+        let span = (n * 5 / 4 + 3) | 1;
+        // 7919 is prime and ≠ any factor of an odd span below 7919², so k ↦ k·7919 mod span is a
+        // bijection when gcd(7919, span) = 1; pick a span coprime to it.
+        let span = if span % 7919 == 0 { span + 2 } else { span };
+        Arc::new(FrameTable::build(chunks, replicas, |k, r| (k * replicas as u64 + r as u64) * 7919 % span).unwrap())
+    }
+
+    #[test]
+    fn framed_offsets_follow_the_table_for_every_replica_count() {
+        for replicas in MIN_REPLICAS..=MAX_REPLICAS {
+            for slots in [1u64, 511, 512, 513, 5000] {
+                let chunks = slots.div_ceil(512);
+                let t = scrambled(chunks, replicas);
+                let l = Layout::framed(slots, replicas, t.clone()).unwrap();
+                assert_eq!(l.channel_offset(), FRAME_BYTES);
+                assert!(l.chunk_capacity() >= slots);
+                let mut seen = HashSet::new();
+                for i in 0..slots {
+                    for r in 0..replicas {
+                        let off = l.offset(r, i);
+                        assert_eq!(off, (t.frame(i / 512, r) as usize) * 4096 + (i % 512) as usize * 8, "R{replicas} r{r} i{i}");
+                        assert!(off + SLOT_BYTES <= l.span());
+                        assert!(seen.insert(off));
+                    }
+                }
+                assert_eq!(t.entries().len(), chunks as usize * replicas);
+            }
+        }
+    }
+
+    #[test]
+    fn frame_tables_refuse_a_frame_twice_and_a_mismatched_shape() {
+        let e = FrameTable::build(4, 2, |k, r| if k == 3 && r == 1 { 0 } else { k * 2 + r as u64 }).unwrap_err();
+        assert!(matches!(e, Error::BadOption { option: "frames", .. }), "{e:?}");
+        assert!(FrameTable::build(4, 2, |_, _| 1 << 33).is_err());
+        assert!(FrameTable::build(4, 9, |k, r| k * 9 + r as u64).is_err());
+        let t = Arc::new(FrameTable::build(2, 2, |k, r| k * 2 + r as u64).unwrap());
+        assert!(Layout::framed(2000, 2, t.clone()).is_err(), "2000 slots need 4 chunks");
+        assert!(Layout::framed(1000, 3, t.clone()).is_err());
+        assert!(Layout::framed(1000, 2, t).is_ok());
     }
 
     #[test]

@@ -385,7 +385,7 @@ pub fn create(
 
     let mut last = None;
     for place in &candidates {
-        match create_in(place, name, layout, lock, notes.clone()) {
+        match create_in(place, name, layout.clone(), lock, notes.clone()) {
             Ok((region, mut info)) => {
                 info.note = (!notes.is_empty()).then(|| notes.join("; "));
                 return Ok((region, info));

@@ -345,7 +345,7 @@ impl Slayer {
         shm::validate_name(name)?;
         let layout = Layout::new(opts.slots, opts.replicas, opts.channel_offset)?;
         let (allowed, placement) = place(opts.replicas, opts.cores.as_deref())?;
-        let (region, info) = shm::create(name, layout, opts.pages, opts.lock, shared.overwrite, shared.dir.as_deref())?;
+        let (region, info) = shm::create(name, layout.clone(), opts.pages, opts.lock, shared.overwrite, shared.dir.as_deref())?;
         let slab = Arc::new(Slab::from_region(region, layout)?);
         Slayer::assemble(slab, placement, allowed, opts.spin, opts.idle_us, opts.start, opts.record_latency, Strategy::Hedge, CopyPlacementInfo::offset(), Some(info))
     }
