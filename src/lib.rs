@@ -11,6 +11,7 @@ pub mod cores;
 pub mod error;
 pub mod layout;
 pub mod region;
+pub mod placement;
 pub mod probe;
 pub mod replicas;
 pub mod rng;

@@ -1,0 +1,329 @@
+//! The pure half of huge-page placement: from phases that a timer reports for lines of a pool of
+//! 4 KiB frames, decide how refresh groups are laid out (inside a frame, or frame by frame), learn
+//! every frame's group while timing as few frames as the structure allows, and choose frames for
+//! every replica's chunks.
+//!
+//! Owns no memory and reads no clock: everything is driven through a `Timer` (the hardware one is
+//! in `learn`; tests use synthetic group maps), so every decision here is tested without timing.
+
+use crate::rng::SplitMix64;
+use crate::steer::pages::{self, Groups, Partition};
+
+/// Bytes per frame (the granularity of the frame table).
+pub const FRAME: usize = crate::layout::FRAME_BYTES;
+
+/// Something that times lines: the phase (cycles, relative to one fixed reference line) of the
+/// stalls of each line at the given byte offsets into the pool, None where it stayed unclear.
+pub trait Timer {
+    fn phases(&mut self, offsets: &[usize]) -> Vec<Option<f64>>;
+    /// Whether the time allowed for learning is spent (phases may still be asked for; a timer may
+    /// then answer None without reading).
+    fn out_of_time(&self) -> bool {
+        false
+    }
+}
+
+/// How much the learning may time, and how sure it must be.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MapOptions {
+    /// Frames sampled (spread over the pool) to learn the groups and the structure inside frames.
+    pub sample_frames: usize,
+    /// Consecutive frames timed at the start of each of the first `seed_pages` huge pages, to
+    /// find the period of the group pattern.
+    pub seed_frames: usize,
+    pub seed_pages: usize,
+    /// Longest pattern period looked for, in frames.
+    pub max_period: usize,
+    /// Share of comparisons that must agree for a structure to be believed (period, bit split,
+    /// verification).
+    pub min_agreement: f64,
+    /// Inferred frames timed to check the inference, per GiB of pool (at least 16).
+    pub verify_per_gib: usize,
+    /// `find_groups` peak radius (cycles) and share a group needs.
+    pub group_radius: f64,
+    pub min_share: f64,
+    /// A phase joins a group when closer than this fraction of the spacing to the next group.
+    pub accept: f64,
+    pub seed: u64,
+}
+
+impl Default for MapOptions {
+    fn default() -> Self {
+        MapOptions {
+            sample_frames: 48,
+            seed_frames: 96,
+            seed_pages: 2,
+            max_period: 32,
+            min_agreement: 0.9,
+            verify_per_gib: 64,
+            group_radius: 0.06,
+            min_share: 0.08,
+            accept: 0.4,
+            seed: 0xF4A3_E5,
+        }
+    }
+}
+
+/// How the refresh groups fall on addresses, as the sample showed it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum Structure {
+    /// Flipping address bit `bit` (< 12) moves a line to another group in `agreement` of the
+    /// sampled frames: copies `1 << bit` bytes apart are separated in every frame, and frames need
+    /// no placement at all.
+    WithinFrame { bit: u32, agreement: f64 },
+    /// The lines of a frame share its group (in `agreement` of the sampled frames): frames are the
+    /// unit of placement.
+    WholeFrame { agreement: f64 },
+}
+
+/// How one frame's group was known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Known {
+    Timed,
+    /// From the pattern of its huge page, not timed.
+    Inferred,
+    Unknown,
+}
+
+/// The group of every frame of the pool and what was measured to know it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FrameMap {
+    pub centers: Vec<f64>,
+    pub groups: Vec<Option<usize>>,
+    pub known: Vec<Known>,
+    /// Period (frames) of the group pattern within a huge page, when it has one.
+    pub period: Option<usize>,
+    /// Share of seed comparisons f vs f + period that agreed.
+    pub period_agreement: f64,
+    /// Lines timed in all (each line once however many sessions it took).
+    pub lines_timed: usize,
+    /// Inferred frames timed to check the inference, and how many of them agreed.
+    pub verified: usize,
+    pub verified_agreed: usize,
+}
+
+impl FrameMap {
+    pub fn count(&self, k: Known) -> usize {
+        self.known.iter().filter(|&&x| x == k).count()
+    }
+}
+
+/// A line of frame `f` to time: a different line in each frame, so reads spread over cache sets.
+fn probe_line(f: usize) -> usize {
+    f * FRAME + (f * 7 % (FRAME / 64)) * 64
+}
+
+/// The groups in a sample of `frames` frames and how they sit in and across frames: times, in
+/// `sample_frames` frames spread over the pool, a line X and its partners X ^ 64, X ^ 128 and
+/// X ^ 2048. None when the sample shows fewer than two groups.
+pub fn sample_structure(frames: usize, timer: &mut dyn Timer, o: &MapOptions) -> (Option<(Groups, Structure)>, usize) {
+    const BITS: [u32; 3] = [6, 7, 11];
+    let n = o.sample_frames.clamp(1, frames.max(1));
+    let mut rng = SplitMix64::new(o.seed);
+    let picked: Vec<usize> = (0..n).map(|k| (k * frames / n + rng.below((frames / n).max(1) as u64) as usize).min(frames - 1)).collect();
+    let mut offsets = Vec::with_capacity(n * 4);
+    for &f in &picked {
+        let x = probe_line(f);
+        offsets.push(x);
+        offsets.extend(BITS.iter().map(|b| x ^ (1 << b)));
+    }
+    let phases = timer.phases(&offsets);
+    let g = pages::find_groups(&phases, o.group_radius, o.min_share, o.accept);
+    if g.centers.len() < 2 {
+        return (None, offsets.len());
+    }
+    let agreement = |k: usize| -> (usize, usize) {
+        let (mut same, mut compared) = (0, 0);
+        for q in 0..n {
+            if let (Some(a), Some(b)) = (g.labels[q * 4], g.labels[q * 4 + k]) {
+                compared += 1;
+                same += (a == b) as usize;
+            }
+        }
+        (same, compared)
+    };
+    let enough = |c: usize| c * 3 >= n;
+    for (k, &bit) in BITS.iter().enumerate() {
+        let (same, compared) = agreement(k + 1);
+        let switched = compared - same;
+        if enough(compared) && switched as f64 >= o.min_agreement * compared as f64 {
+            return (Some((g, Structure::WithinFrame { bit, agreement: switched as f64 / compared as f64 })), offsets.len());
+        }
+    }
+    let (same, compared) = (1..=BITS.len()).map(agreement).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    let agreement = if compared == 0 { 0.0 } else { same as f64 / compared as f64 };
+    (Some((g, Structure::WholeFrame { agreement })), offsets.len())
+}
+
+/// Smallest period p ≤ `max` of the label sequences (each a run of consecutive frames) on which
+/// f and f + p agree in at least `min` of the comparisons (and at least 2p comparisons), with that
+/// share.
+pub fn find_period(runs: &[Vec<Option<usize>>], max: usize, min: f64) -> Option<(usize, f64)> {
+    for p in 1..=max {
+        let (mut agree, mut compared) = (0usize, 0usize);
+        for run in runs {
+            for f in 0..run.len().saturating_sub(p) {
+                if let (Some(a), Some(b)) = (run[f], run[f + p]) {
+                    compared += 1;
+                    agree += (a == b) as usize;
+                }
+            }
+        }
+        if compared >= 2 * p.max(4) && agree as f64 >= min * compared as f64 {
+            return Some((p, agree as f64 / compared as f64));
+        }
+    }
+    None
+}
+
+/// The group of every residue mod `period` from a run of labels starting at frame 0 of a huge
+/// page: the majority of the clear labels of that residue (None when there is none or a tie).
+pub fn residue_pattern(run: &[Option<usize>], period: usize) -> Vec<Option<usize>> {
+    (0..period)
+        .map(|res| {
+            let mut votes = [0usize; 8];
+            for l in run.iter().skip(res).step_by(period).flatten() {
+                votes[(*l).min(7)] += 1;
+            }
+            let best = votes.iter().copied().max().unwrap_or(0);
+            (best > 0 && votes.iter().filter(|&&v| v == best).count() == 1).then(|| votes.iter().position(|&v| v == best).unwrap())
+        })
+        .collect()
+}
+
+/// Learns the group of every frame of a pool of `frames` frames in huge pages of `per_page`
+/// frames, given the groups found by `sample_structure` (their centres classify every phase).
+///
+/// With a period p found on the seed runs, each huge page gets 2p consecutive frames timed and
+/// the rest inferred from them; then a sample of inferred frames is timed and must agree. Without
+/// one, frames are timed one by one until the timer runs out of time; the rest stay Unknown.
+pub fn learn_map(frames: usize, per_page: usize, groups: &Groups, timer: &mut dyn Timer, o: &MapOptions) -> Result<FrameMap, String> {
+    let per_page = per_page.clamp(1, frames.max(1));
+    let pages_n = frames.div_ceil(per_page);
+    let label = |p: Option<f64>| p.and_then(|p| pages::label(p, &groups.centers, o.accept));
+    let mut map = FrameMap {
+        centers: groups.centers.clone(),
+        groups: vec![None; frames],
+        known: vec![Known::Unknown; frames],
+        period: None,
+        period_agreement: 0.0,
+        lines_timed: 0,
+        verified: 0,
+        verified_agreed: 0,
+    };
+    let time = |map: &mut FrameMap, list: &[usize], timer: &mut dyn Timer| -> Vec<Option<usize>> {
+        let offs: Vec<usize> = list.iter().map(|&f| probe_line(f)).collect();
+        map.lines_timed += offs.len();
+        let got: Vec<Option<usize>> = timer.phases(&offs).into_iter().map(label).collect();
+        for (&f, &g) in list.iter().zip(&got) {
+            map.groups[f] = g;
+            map.known[f] = if g.is_some() { Known::Timed } else { Known::Unknown };
+        }
+        got
+    };
+    // Seed runs: the first frames of the first huge pages.
+    let seed_len = o.seed_frames.min(per_page);
+    let runs: Vec<Vec<Option<usize>>> = (0..o.seed_pages.clamp(1, pages_n))
+        .map(|h| {
+            let list: Vec<usize> = (h * per_page..(h * per_page + seed_len).min(frames)).collect();
+            time(&mut map, &list, timer)
+        })
+        .collect();
+    let found = find_period(&runs, o.max_period.min(seed_len / 3).max(1), o.min_agreement);
+    let Some((period, agreement)) = found else {
+        // No pattern: every frame is timed, in pool order, while time lasts.
+        let mut f = 0;
+        while f < frames && !timer.out_of_time() {
+            let list: Vec<usize> = (f..(f + 256).min(frames)).filter(|&x| map.known[x] == Known::Unknown).collect();
+            time(&mut map, &list, timer);
+            f += 256;
+        }
+        return Ok(map);
+    };
+    map.period = Some(period);
+    map.period_agreement = agreement;
+    // Each huge page: 2p consecutive frames from its start (fewer when the seed already has them),
+    // then its residues' majority labels for the frames not timed.
+    let window = (2 * period).max(4).min(per_page);
+    for h in 0..pages_n {
+        if timer.out_of_time() {
+            break;
+        }
+        let start = h * per_page;
+        let end = (start + per_page).min(frames);
+        let need: Vec<usize> = (start..(start + window).min(end)).filter(|&f| map.known[f] == Known::Unknown).collect();
+        if !need.is_empty() {
+            time(&mut map, &need, timer);
+        }
+        let run: Vec<Option<usize>> = (start..(start + window).min(end)).map(|f| map.groups[f]).collect();
+        let pattern = residue_pattern(&run, period);
+        for f in start..end {
+            if map.known[f] == Known::Unknown {
+                if let Some(g) = pattern[(f - start) % period] {
+                    map.groups[f] = Some(g);
+                    map.known[f] = Known::Inferred;
+                }
+            }
+        }
+    }
+    // Check a sample of inferred frames by timing them (their inferred group is kept only where
+    // the timing agrees or stays unclear).
+    let inferred: Vec<usize> = (0..frames).filter(|&f| map.known[f] == Known::Inferred).collect();
+    if !inferred.is_empty() {
+        let want = ((frames * FRAME) as f64 / (1u64 << 30) as f64 * o.verify_per_gib as f64).ceil() as usize;
+        let want = want.max(16).min(inferred.len());
+        let mut rng = SplitMix64::new(o.seed ^ 0x5EED);
+        let sample: Vec<usize> = (0..want).map(|_| inferred[rng.below(inferred.len() as u64) as usize]).collect();
+        let mut sample = sample;
+        sample.sort_unstable();
+        sample.dedup();
+        let expected: Vec<Option<usize>> = sample.iter().map(|&f| map.groups[f]).collect();
+        let offs: Vec<usize> = sample.iter().map(|&f| probe_line(f)).collect();
+        map.lines_timed += offs.len();
+        let got: Vec<Option<usize>> = timer.phases(&offs).into_iter().map(label).collect();
+        for ((&f, e), g) in sample.iter().zip(&expected).zip(&got) {
+            if let Some(g) = g {
+                map.verified += 1;
+                if Some(*g) == *e {
+                    map.verified_agreed += 1;
+                    map.known[f] = Known::Timed;
+                } else {
+                    map.groups[f] = Some(*g);
+                    map.known[f] = Known::Timed;
+                }
+            }
+        }
+        if map.verified >= 8 && (map.verified_agreed as f64) < o.min_agreement * map.verified as f64 {
+            return Err(format!(
+                "the group pattern (period {period} frames) did not hold: {} of {} inferred frames timed agreed",
+                map.verified_agreed, map.verified
+            ));
+        }
+    }
+    Ok(map)
+}
+
+/// Frames for every replica: the groups split into `classes` arcs of the phase circle (see
+/// `pages::split`), and chunk k of replica r in the k-th frame of class r. Err (with the counts)
+/// when some class has fewer than `chunks` frames.
+pub fn assign(map: &FrameMap, classes: usize, chunks: usize) -> Result<(Vec<Vec<usize>>, Partition), String> {
+    let groups = Groups { centers: map.centers.clone(), labels: map.groups.clone() };
+    let part = pages::split(groups, classes)
+        .ok_or_else(|| format!("{} refresh group(s) found, not {classes} separate groups", map.centers.len()))?;
+    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); classes];
+    for (f, l) in part.labels.iter().enumerate() {
+        if let Some(c) = *l {
+            if by_class[c].len() < chunks {
+                by_class[c].push(f);
+            }
+        }
+    }
+    if by_class.iter().any(|v| v.len() < chunks) {
+        return Err(format!(
+            "each of {classes} replicas needs {chunks} frames of its own groups, but the classes hold {:?} frames (groups {:?} frames)",
+            part.class_pages, part.group_pages
+        ));
+    }
+    Ok((by_class, part))
+}

@@ -1,0 +1,320 @@
+//! Refresh-group placement on huge pages, for slabs of any size: one call (`build`) maps the slab
+//! (1 GiB / 2 MiB hugetlb or transparent huge pages, as asked), learns by timing how refresh groups
+//! fall on its addresses, and lays the replicas out so copies of a slot stall apart:
+//!
+//! - when a low address bit splits every frame into groups (host A: X and X ^ 64), the copies go
+//!   `1 << bit` bytes apart with the arithmetic layout: nothing to place frame by frame;
+//! - when whole 4 KiB frames share a group (host B), every frame's group is learned (timed where
+//!   the huge page's pattern does not predict it) and a `FrameTable` gives every replica frames of
+//!   its own groups, inside the huge pages: no mremap, no mapping per page.
+//!
+//! Decisions live in `frames` (pure, tested on synthetic maps); reading the clock lives in `learn`.
+//! Never used on a read path.
+
+pub mod frames;
+pub mod learn;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::layout::{FrameTable, Layout, FRAME_BYTES, SLOT_BYTES};
+use crate::region::{LockRequest, PageRequest, Region};
+use crate::slab::Slab;
+use frames::{Known, MapOptions, Structure, Timer};
+
+/// What `build` may do.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlacementOptions {
+    /// Refresh period of one line (ns); None measures it (300 ms).
+    pub period_ns: Option<f64>,
+    /// Time allowed for timing lines, after the period is known.
+    pub budget: Duration,
+    /// Frames mapped per frame the slab needs, when frames are placed one by one (room for
+    /// groups of unequal size).
+    pub pool_factor: f64,
+    /// Slots whose copies are timed after placement, to check they stall apart.
+    pub verify_slots: usize,
+    pub map: MapOptions,
+    pub timer: learn::TimerOptions,
+}
+
+impl Default for PlacementOptions {
+    fn default() -> Self {
+        PlacementOptions {
+            period_ns: None,
+            budget: Duration::from_secs(6),
+            pool_factor: 1.25,
+            verify_slots: 24,
+            map: MapOptions::default(),
+            timer: learn::TimerOptions::default(),
+        }
+    }
+}
+
+/// What placement found and did (for `info().placement`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlacementInfo {
+    /// "within-frame" (copies `channel_offset` apart) or "frames" (a frame table).
+    pub layout: &'static str,
+    pub structure: Structure,
+    pub channel_offset: usize,
+    pub page_kind: &'static str,
+    pub page_size: usize,
+    /// For transparent huge pages: bytes the kernel backed with huge pages.
+    pub thp_bytes: usize,
+    pub period_ns: f64,
+    pub period_source: String,
+    /// Group centres, in ns after group 0, and the replica class each serves ("frames" only; for
+    /// "within-frame" the sampled groups).
+    pub group_offsets_ns: Vec<f64>,
+    pub group_class: Vec<usize>,
+    /// Frames mapped, used by the slab, timed, inferred from the pattern, left unused.
+    pub frames_pool: usize,
+    pub frames_used: usize,
+    pub frames_timed: usize,
+    pub frames_inferred: usize,
+    pub frames_unused: usize,
+    /// The group pattern's period within a huge page (frames), when frames were placed and it had one.
+    pub pattern_period: Option<usize>,
+    /// Inferred frames re-timed to check the inference, and how many agreed.
+    pub inferred_checked: usize,
+    pub inferred_agreed: usize,
+    /// Slots whose copies were timed after placement; how many showed every copy's group; how
+    /// many of those had copies of different classes in different groups.
+    pub copies_checked: usize,
+    pub copies_clear: usize,
+    pub copies_apart: usize,
+    /// Lines timed in all, timed reads, sessions.
+    pub lines_timed: usize,
+    pub reads: u64,
+    /// Milliseconds: mapping (and pre-faulting), measuring the period, timing lines, in all.
+    pub map_ms: f64,
+    pub period_ms: f64,
+    pub learn_ms: f64,
+    pub total_ms: f64,
+    /// Per GiB of slab: lines timed, frames unused, learning time (ms).
+    pub timed_per_gib: f64,
+    pub unused_per_gib: f64,
+    pub ms_per_gib: f64,
+    /// Bytes of the frame table (0 for "within-frame").
+    pub table_bytes: usize,
+}
+
+/// Maps a slab of `slots` slots × `replicas` copies on `pages` and places its copies in
+/// different refresh groups (see the module comment). Errors are `Error::Placement` (what was
+/// found, and what to do), `Error::Unsupported` off x86_64, or the mapping's own errors.
+pub fn build(slots: u64, replicas: usize, pages: PageRequest, lock: LockRequest, o: &PlacementOptions) -> Result<(Slab, PlacementInfo)> {
+    // Shape errors before any mapping or timing.
+    Layout::new(slots, replicas, FRAME_BYTES)?;
+    if !crate::probe::timing::supported() {
+        return Err(Error::Unsupported { what: "learning refresh groups needs x86_64 (clflush + rdtsc)".into() });
+    }
+    let started = Instant::now();
+    let chunks = slots.div_ceil((FRAME_BYTES / SLOT_BYTES) as u64) as usize;
+    let needed = chunks * replicas;
+    let region = Region::map(needed * FRAME_BYTES, pages, lock)?;
+    // The reference line lives in a page of its own, so phases from different regions compare.
+    let reference = Region::map(FRAME_BYTES, PageRequest::Off, LockRequest::Off)?;
+    let map_ms = ms(started);
+
+    let t = Instant::now();
+    let tpn = crate::tsc::ticks_per_ns();
+    let origin = crate::tsc::now();
+    let (period_ns, period_source, th) = period(reference.ptr() as usize, o.period_ns, o.map.seed, origin, tpn)?;
+    let period_ms = ms(t);
+    let so = crate::steer::pages::SessionOptions {
+        period_ns,
+        subwindow_ns: 1_000_000,
+        typical_ns: th.0,
+        outlier_ns: th.1,
+        max_excess_ns: 600,
+    };
+    let learn_start = Instant::now();
+    let deadline = learn_start + o.budget;
+    let timer_for = |r: &Region| {
+        // SAFETY: the timer is dropped before `r` and `reference` (both outlive every use below).
+        unsafe {
+            learn::LineTimer::new(r.ptr() as usize, r.mapped_bytes(), reference.ptr() as usize, so, origin, 1.0 / tpn, o.map.seed, o.timer.clone(), deadline)
+        }
+    };
+
+    let mut reads = 0u64;
+    let mut timer = timer_for(&region);
+    let (sample, sampled_lines) = frames::sample_structure(region.mapped_bytes() / FRAME_BYTES, &mut timer, &o.map);
+    let Some((groups, structure)) = sample else {
+        return Err(Error::Placement {
+            message: format!("{sampled_lines} sampled lines showed fewer than two refresh groups (period {period_ns:.1} ns, {period_source})"),
+            hint: "copies cannot be placed apart on this machine: use placement: 'offset'".into(),
+        });
+    };
+    let centers_ns = |c: &[f64]| -> Vec<f64> { c.iter().map(|&x| crate::probe::phases::wrap(x - c[0]) * period_ns).collect() };
+
+    let (slab, mut info) = match structure.clone() {
+        Structure::WithinFrame { bit, .. } => {
+            reads += timer.reads;
+            let layout = Layout::new(slots, replicas, 1usize << bit)?;
+            let pool = region.mapped_bytes() / FRAME_BYTES;
+            let info = PlacementInfo {
+                layout: "within-frame",
+                structure: structure.clone(),
+                channel_offset: 1 << bit,
+                page_kind: region.kind().name(),
+                page_size: region.page_size(),
+                thp_bytes: region.thp_bytes(),
+                period_ns,
+                period_source,
+                group_offsets_ns: centers_ns(&groups.centers),
+                group_class: (0..groups.centers.len()).collect(),
+                frames_pool: pool,
+                frames_used: layout.span().div_ceil(FRAME_BYTES),
+                frames_timed: o.map.sample_frames.min(pool),
+                frames_inferred: 0,
+                frames_unused: pool - layout.span().div_ceil(FRAME_BYTES),
+                pattern_period: None,
+                inferred_checked: 0,
+                inferred_agreed: 0,
+                copies_checked: 0,
+                copies_clear: 0,
+                copies_apart: 0,
+                lines_timed: sampled_lines,
+                reads: 0,
+                map_ms,
+                period_ms,
+                learn_ms: 0.0,
+                total_ms: 0.0,
+                timed_per_gib: 0.0,
+                unused_per_gib: 0.0,
+                ms_per_gib: 0.0,
+                table_bytes: 0,
+            };
+            (Slab::from_region(region, layout)?, info)
+        }
+        Structure::WholeFrame { .. } => {
+            // Frames are placed one by one: map a pool with room for unequal groups.
+            reads += timer.reads;
+            drop(timer);
+            let pool_frames = ((needed as f64) * o.pool_factor.max(1.0)).ceil() as usize;
+            let t = Instant::now();
+            drop(region);
+            let pool = Region::map(pool_frames * FRAME_BYTES, pages, lock)?;
+            let map_ms = map_ms + ms(t);
+            let mut timer = timer_for(&pool);
+            let nframes = pool.mapped_bytes() / FRAME_BYTES;
+            let per_page = pool.page_size() / FRAME_BYTES;
+            let map = frames::learn_map(nframes, per_page, &groups, &mut timer, &o.map)
+                .map_err(|m| Error::Placement { message: m, hint: "use placement: 'offset'".into() })?;
+            reads += timer.reads;
+            let (by_class, part) = frames::assign(&map, replicas, chunks).map_err(|m| Error::Placement {
+                message: format!("{m} after {:.0} ms ({} frames timed, {} inferred)", ms(learn_start), map.count(Known::Timed), map.count(Known::Inferred)),
+                hint: "raise the placement budget, ask for fewer slots or replicas, or use placement: 'offset'".into(),
+            })?;
+            let table = Arc::new(FrameTable::build(chunks as u64, replicas, |k, r| by_class[r][k as usize] as u64)?);
+            let table_bytes = table.table_bytes();
+            let layout = Layout::framed(slots, replicas, table)?;
+            let info = PlacementInfo {
+                layout: "frames",
+                structure: structure.clone(),
+                channel_offset: FRAME_BYTES,
+                page_kind: pool.kind().name(),
+                page_size: pool.page_size(),
+                thp_bytes: pool.thp_bytes(),
+                period_ns,
+                period_source,
+                group_offsets_ns: centers_ns(&part.centers),
+                group_class: part.class_of_group.clone(),
+                frames_pool: nframes,
+                frames_used: needed,
+                frames_timed: map.count(Known::Timed),
+                frames_inferred: map.count(Known::Inferred),
+                frames_unused: nframes - needed,
+                pattern_period: map.period,
+                inferred_checked: map.verified,
+                inferred_agreed: map.verified_agreed,
+                copies_checked: 0,
+                copies_clear: 0,
+                copies_apart: 0,
+                lines_timed: sampled_lines + map.lines_timed,
+                reads: 0,
+                map_ms,
+                period_ms,
+                learn_ms: 0.0,
+                total_ms: 0.0,
+                timed_per_gib: 0.0,
+                unused_per_gib: 0.0,
+                ms_per_gib: 0.0,
+                table_bytes,
+            };
+            (Slab::from_region(pool, layout)?, info)
+        }
+    };
+
+    // Check by timing: the copies of a sample of slots, every replica's, must sit in groups of
+    // different classes (within-frame: class = group).
+    let class_of_group = info.group_class.clone();
+    let mut timer = timer_for(slab.region());
+    let (checked, clear, apart) = check_copies(&slab, &groups.centers, &class_of_group, &mut timer, o);
+    info.copies_checked = checked;
+    info.copies_clear = clear;
+    info.copies_apart = apart;
+    info.lines_timed += checked * replicas;
+    info.reads = reads + timer.reads;
+    info.learn_ms = ms(learn_start);
+    info.total_ms = ms(started);
+    let gib = (slots as f64 * SLOT_BYTES as f64 * replicas as f64) / (1u64 << 30) as f64;
+    info.timed_per_gib = info.lines_timed as f64 / gib;
+    info.unused_per_gib = info.frames_unused as f64 / gib;
+    info.ms_per_gib = info.total_ms / gib;
+    if clear >= 4 && apart * 10 < clear * 9 {
+        return Err(Error::Placement {
+            message: format!("after placing ({}), only {apart} of {clear} timed slots had their copies in different groups", info.layout),
+            hint: "use placement: 'offset'".into(),
+        });
+    }
+    Ok((slab, info))
+}
+
+/// (slots checked, slots whose every copy had a clear group, slots whose copies of different
+/// replicas were in different classes wherever the replicas' classes differ).
+fn check_copies(slab: &Slab, centers: &[f64], class_of_group: &[usize], timer: &mut dyn Timer, o: &PlacementOptions) -> (usize, usize, usize) {
+    let l = slab.layout();
+    let n = l.replicas();
+    let mut rng = crate::rng::SplitMix64::new(o.map.seed ^ 0xC0_9E5);
+    let base = slab.region().ptr() as usize;
+    let slots: Vec<u64> = (0..o.verify_slots).map(|_| rng.below(l.slots())).collect();
+    let offsets: Vec<usize> = slots.iter().flat_map(|&i| (0..n).map(move |r| (i, r))).map(|(i, r)| slab.address(r, i).unwrap_or(base) - base).collect();
+    let phases = timer.phases(&offsets);
+    let classes = class_of_group.iter().copied().max().map_or(1, |m| m + 1);
+    let (mut clear, mut apart) = (0, 0);
+    for s in 0..slots.len() {
+        let got: Option<Vec<usize>> = (0..n)
+            .map(|r| phases[s * n + r].and_then(|p| crate::steer::pages::label(p, centers, o.map.accept)).map(|g| class_of_group[g]))
+            .collect();
+        let Some(got) = got else { continue };
+        clear += 1;
+        // Replica r is meant for class r mod classes; copies meant for different classes must differ.
+        let ok = (0..n).all(|a| (0..n).all(|b| a % classes == b % classes || got[a] != got[b]));
+        apart += ok as usize;
+    }
+    (slots.len(), clear, apart)
+}
+
+/// (period, what measured it, (typical latency, outlier cut-off)) of the reference line.
+fn period(reference: usize, given: Option<f64>, seed: u64, origin: u64, tpn: f64) -> Result<(f64, String, (u32, u32))> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: `reference` is the start of a mapped page the caller keeps for the whole call.
+        let (p, s, th) = unsafe { crate::steer::arrange::measure_period(reference, given, seed, origin, tpn)? };
+        Ok((p, s, (th.median_ns, th.outlier_ns)))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (reference, given, seed, origin, tpn);
+        Err(Error::Unsupported { what: "timing flushed loads needs x86_64".into() })
+    }
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1e3
+}
