@@ -327,3 +327,186 @@ pub fn assign(map: &FrameMap, classes: usize, chunks: usize) -> Result<(Vec<Vec<
     }
     Ok((by_class, part))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CENTERS: [f64; 4] = [0.1, 0.35, 0.6, 0.85];
+
+    /// A timer over a synthetic group map: `group(offset)` is the true group of the line at that
+    /// byte offset (None: no clear phase). `unclear` of the answers come back None and `wrong` of
+    /// them in a random other group, as on a noisy machine.
+    struct Synthetic<F: Fn(usize) -> Option<usize>> {
+        group: F,
+        groups: usize,
+        unclear: f64,
+        wrong: f64,
+        rng: SplitMix64,
+        asked: usize,
+    }
+
+    impl<F: Fn(usize) -> Option<usize>> Synthetic<F> {
+        fn new(groups: usize, group: F) -> Self {
+            Synthetic { group, groups, unclear: 0.0, wrong: 0.0, rng: SplitMix64::new(11), asked: 0 }
+        }
+        fn noisy(mut self, unclear: f64, wrong: f64) -> Self {
+            self.unclear = unclear;
+            self.wrong = wrong;
+            self
+        }
+    }
+
+    impl<F: Fn(usize) -> Option<usize>> Timer for Synthetic<F> {
+        fn phases(&mut self, offsets: &[usize]) -> Vec<Option<f64>> {
+            self.asked += offsets.len();
+            offsets
+                .iter()
+                .map(|&o| {
+                    let g = (self.group)(o)?;
+                    if self.rng.next_f64() < self.unclear {
+                        return None;
+                    }
+                    let g = if self.rng.next_f64() < self.wrong { (g + 1 + self.rng.below(self.groups as u64 - 1) as usize) % self.groups } else { g };
+                    Some(crate::probe::phases::wrap(CENTERS[g] + (self.rng.next_f64() - 0.5) * 0.04))
+                })
+                .collect()
+        }
+    }
+
+    const PER_PAGE: usize = 512;
+
+    /// Host-B-like: whole frames in one of four groups, a period-12 pattern (a 12-channel
+    /// interleave seen through four groups) shifted differently in every huge page.
+    fn regular(f: usize) -> usize {
+        const PATTERN: [usize; 12] = [0, 1, 2, 3, 1, 2, 3, 0, 2, 3, 0, 1];
+        let page = f / PER_PAGE;
+        PATTERN[(f % PER_PAGE + page * 5) % 12]
+    }
+
+    fn hash(x: usize) -> usize {
+        let mut r = SplitMix64::new(x as u64 ^ 0xABCD);
+        r.next_u64() as usize
+    }
+
+    fn learn(frames: usize, timer: &mut dyn Timer) -> Result<FrameMap, String> {
+        let o = MapOptions::default();
+        let (s, _) = sample_structure(frames, timer, &o);
+        let (g, st) = s.expect("groups");
+        assert!(matches!(st, Structure::WholeFrame { .. }), "{st:?}");
+        learn_map(frames, PER_PAGE, &g, timer, &o)
+    }
+
+    /// Every assigned frame really is in a group of its replica's class, and no frame is used twice.
+    fn check_assignment(frames: usize, truth: impl Fn(usize) -> usize, map: &FrameMap, replicas: usize, chunks: usize) -> Partition {
+        let (by_class, part) = assign(map, replicas, chunks).unwrap();
+        let mut used = vec![false; frames];
+        for (r, list) in by_class.iter().enumerate() {
+            assert_eq!(list.len(), chunks);
+            for &f in list {
+                assert!(!std::mem::replace(&mut used[f], true), "frame {f} twice");
+                let class = part.class_of_group[truth(f)];
+                assert_eq!(class, r, "frame {f} (group {}) given to replica {r}", truth(f));
+            }
+        }
+        part
+    }
+
+    #[test]
+    fn a_bit_that_splits_every_frame_is_found_and_frames_need_no_placement() {
+        // Host-A-like: address bit 6 flips the group, hashed with the frame.
+        let mut t = Synthetic::new(2, |o| Some(((o >> 6) & 1) ^ (hash(o / FRAME) & 1)));
+        let (s, lines) = sample_structure(10_000, &mut t, &MapOptions::default());
+        let (g, st) = s.unwrap();
+        assert_eq!(g.centers.len(), 2);
+        assert_eq!(st, Structure::WithinFrame { bit: 6, agreement: 1.0 });
+        assert_eq!(lines, 4 * MapOptions::default().sample_frames);
+        // Bit 11 instead (bits 6 and 7 keep the group).
+        let mut t = Synthetic::new(2, |o| Some((o >> 11) & 1));
+        assert!(matches!(sample_structure(10_000, &mut t, &MapOptions::default()).0.unwrap().1, Structure::WithinFrame { bit: 11, .. }));
+    }
+
+    #[test]
+    fn a_regular_pattern_is_learned_from_a_few_frames_per_huge_page() {
+        let frames = 64 * PER_PAGE;
+        let mut t = Synthetic::new(4, |o| Some(regular(o / FRAME)));
+        let map = learn(frames, &mut t).unwrap();
+        assert_eq!(map.period, Some(12));
+        assert_eq!(map.count(Known::Unknown), 0);
+        for f in 0..frames {
+            assert_eq!(map.groups[f], Some(regular(f)), "frame {f}");
+        }
+        // About 2 periods per huge page plus seeds, sample and checks: a small share of the pool.
+        assert!(t.asked < frames / 8, "timed {} lines for {frames} frames", t.asked);
+        assert!(map.verified >= 16 && map.verified_agreed == map.verified, "{map:?}");
+        for replicas in 2..=4 {
+            // Four equal groups: 2 and 4 replicas split them evenly; 3 replicas get 1, 2 and 1 groups.
+            let part = check_assignment(frames, regular, &map, replicas, frames / 4 * (4 / replicas) - 64);
+            assert!(part.separation >= 0.2, "{part:?}");
+        }
+    }
+
+    #[test]
+    fn a_noisy_machine_still_learns_the_pattern_and_leaves_doubt_unused() {
+        let frames = 32 * PER_PAGE;
+        let mut t = Synthetic::new(4, |o| Some(regular(o / FRAME))).noisy(0.15, 0.02);
+        let map = learn(frames, &mut t).unwrap();
+        assert_eq!(map.period, Some(12));
+        let wrong = (0..frames).filter(|&f| map.groups[f].is_some_and(|g| g != regular(f))).count();
+        assert!(wrong * 100 < frames, "{wrong} frames in the wrong group");
+        assert!(map.verified_agreed * 10 >= map.verified * 9);
+    }
+
+    #[test]
+    fn an_irregular_map_is_timed_frame_by_frame() {
+        let frames = 4 * PER_PAGE;
+        let truth = |f: usize| hash(f) % 4;
+        let mut t = Synthetic::new(4, move |o| Some(truth(o / FRAME)));
+        let map = learn(frames, &mut t).unwrap();
+        assert_eq!(map.period, None);
+        assert_eq!(map.count(Known::Inferred), 0);
+        assert_eq!(map.count(Known::Timed), frames);
+        check_assignment(frames, truth, &map, 2, frames / 2 - 200);
+    }
+
+    #[test]
+    fn a_pattern_that_does_not_hold_beyond_the_seed_pages_is_refused() {
+        let frames = 16 * PER_PAGE;
+        // Regular in the first two huge pages, random afterwards (and past each page's window).
+        let truth = |f: usize| if f < 2 * PER_PAGE || f % PER_PAGE < 24 { regular(f) } else { hash(f) % 4 };
+        let mut t = Synthetic::new(4, move |o| Some(truth(o / FRAME)));
+        let e = learn(frames, &mut t).unwrap_err();
+        assert!(e.contains("did not hold"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_group_is_said_and_one_group_is_no_placement() {
+        // Three groups for four replicas.
+        let frames = 8 * PER_PAGE;
+        let mut t = Synthetic::new(4, |o| Some(regular(o / FRAME) % 3));
+        let map = learn(frames, &mut t).unwrap();
+        assert_eq!(map.centers.len(), 3);
+        let e = assign(&map, 4, 100).unwrap_err();
+        assert!(e.contains("3 refresh group(s) found, not 4"), "{e}");
+        // Unequal groups: two replicas get what the split gives; asking for more is refused with counts.
+        assert!(assign(&map, 2, frames / 2 + 1).unwrap_err().contains("classes hold"));
+        // One group everywhere: nothing to place by.
+        let mut t = Synthetic::new(1, |_| Some(0));
+        assert!(sample_structure(frames, &mut t, &MapOptions::default()).0.is_none());
+        // No line ever clear.
+        let mut t = Synthetic::new(4, |_| None);
+        assert!(sample_structure(frames, &mut t, &MapOptions::default()).0.is_none());
+    }
+
+    #[test]
+    fn periods_and_residue_patterns() {
+        let run: Vec<Option<usize>> = (0..40).map(|f| Some(f % 3)).collect();
+        assert_eq!(find_period(&[run.clone()], 10, 0.9), Some((3, 1.0)));
+        let mut holes = run.clone();
+        holes[4] = None;
+        holes[7] = Some(0);
+        assert_eq!(find_period(&[holes.clone()], 10, 0.9).map(|p| p.0), Some(3));
+        assert_eq!(residue_pattern(&holes[..9], 3), vec![Some(0), None, Some(2)], "a tie in residue 1");
+        assert_eq!(find_period(&[vec![Some(0), Some(1)]], 10, 0.9), None, "too short to tell");
+    }
+}
