@@ -61,6 +61,11 @@ pub enum CopyPlacement {
     RefreshGroups,
     /// Copies `channel_offset` bytes apart.
     Offset,
+    /// Refresh groups on the huge pages `pages` asks for, at any slab size (`placement::build`):
+    /// copies split by a low address bit where one splits every frame, else 4 KiB frames chosen
+    /// by group through a frame table; an error when that cannot be had. Engine-only for now:
+    /// the binding's option resolution does not name it yet.
+    HugePages,
 }
 
 impl CopyPlacement {
@@ -83,12 +88,14 @@ pub struct CopyPlacementInfo {
     pub arrangement: Option<Arrangement>,
     /// Why refresh groups were not used, when they were tried or asked for and not had.
     pub note: Option<String>,
+    /// What refresh-group placement on huge pages found, when it was used.
+    pub huge: Option<crate::placement::PlacementInfo>,
 }
 
 impl CopyPlacementInfo {
     /// Copies `channelOffset` bytes apart, nothing tried.
     fn offset() -> CopyPlacementInfo {
-        CopyPlacementInfo { kind: "offset", arrangement: None, note: None }
+        CopyPlacementInfo { kind: "offset", arrangement: None, note: None, huge: None }
     }
 }
 
@@ -247,6 +254,13 @@ impl Slayer {
         let four_k = matches!(opts.pages, PageRequest::Auto | PageRequest::Off);
         let try_groups = match opts.placement {
             CopyPlacement::Offset => false,
+            CopyPlacement::HugePages => {
+                let o = crate::placement::PlacementOptions { budget: opts.placement_budget, ..Default::default() };
+                let (slab, info) = crate::placement::build(opts.slots, opts.replicas, opts.pages, opts.lock, &o)?;
+                let copies = CopyPlacementInfo { kind: "refresh-groups", arrangement: None, note: None, huge: Some(info) };
+                let (spin, idle, start, rec) = (opts.spin, opts.idle_us, opts.start, opts.record_latency);
+                return Slayer::assemble(Arc::new(slab), placement, allowed, spin, idle, start, rec, opts.strategy, copies, None);
+            }
             CopyPlacement::RefreshGroups if !four_k => {
                 return Err(Error::option_range(
                     "placement",
@@ -264,7 +278,7 @@ impl Slayer {
             match arrange::build(&grouped, opts.lock, &o) {
                 Ok((region, a)) => {
                     slab = Some(Slab::from_region(region, grouped)?);
-                    copies = CopyPlacementInfo { kind: "refresh-groups", arrangement: Some(a), note: None };
+                    copies = CopyPlacementInfo { kind: "refresh-groups", arrangement: Some(a), note: None, huge: None };
                 }
                 Err(e) if opts.placement == CopyPlacement::Auto && matches!(e, Error::Placement { .. } | Error::Unsupported { .. }) => {
                     copies.note = Some(format!("copies {} B apart: {e}", opts.channel_offset));
@@ -309,9 +323,10 @@ impl Slayer {
         };
         if strategy == Strategy::Steer {
             let n = s.slab.layout().replicas();
-            let cfg = match &s.copies.arrangement {
-                // The period measured while placing is exact to a few ppm: start from it.
-                Some(a) => TrackerConfig::for_measured_period(n, tsc::ticks_per_ns(), a.period_ns),
+            // The period measured while placing is exact to a few ppm: start from it.
+            let measured = s.copies.arrangement.as_ref().map(|a| a.period_ns).or(s.copies.huge.as_ref().map(|h| h.period_ns));
+            let cfg = match measured {
+                Some(p) => TrackerConfig::for_measured_period(n, tsc::ticks_per_ns(), p),
                 None => TrackerConfig::new(n, tsc::ticks_per_ns()),
             };
             s.steer = Some(SteeredReader::new(s.slab.clone(), cfg)?);
