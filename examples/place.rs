@@ -1,16 +1,112 @@
-//! Places a slab on huge pages by refresh group and prints what placement found (a measurement
-//! tool, not a test): `cargo run --release --no-default-features --example place -- SLOTS [REPLICAS] [PAGES]`.
+//! Measurement tool for huge-page placement (not a test; numbers are only as good as the machine's
+//! quiet): `cargo run --release --no-default-features --example place -- MODE ...`
+//!
+//! - `place SLOTS [REPLICAS] [PAGES]`: `placement::build` and its report (JSON).
+//! - `lookup SLOTS`: per-read cost of the frame-table lookup against the arithmetic layout, on
+//!   cached slots (Rust loop) and on cold random reads over the whole slab (one run each, alternated).
+//! - `frames BYTES [PAGES]`: learns every frame's group the frame-by-frame way (`placement::survey_frames`),
+//!   whatever the structure, and reports what it cost.
 
+use std::sync::Arc;
+use std::time::Instant;
+
+use ultraslayer::bench::{flush_line, flush_slot, native_direct, time_reads, Pace};
+use ultraslayer::layout::{FrameTable, Layout};
 use ultraslayer::placement::{self, PlacementOptions};
-use ultraslayer::{LockRequest, PageRequest};
+use ultraslayer::region::Region;
+use ultraslayer::rng::SplitMix64;
+use ultraslayer::slab::Slab;
+use ultraslayer::{LockRequest, PageRequest, Percentiles};
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let slots: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1 << 22);
-    let replicas: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(2);
-    let pages = PageRequest::parse(args.get(3).map_or("auto", |s| s.as_str())).expect("pages");
-    match placement::build(slots, replicas, pages, LockRequest::Auto, &PlacementOptions::default()) {
-        Ok((_slab, info)) => println!("{}", serde_json::to_string_pretty(&info).unwrap()),
-        Err(e) => println!("placement failed: {e}"),
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |k: usize| args.get(k).map(String::as_str);
+    let num = |k: usize, d: u64| arg(k).and_then(|s| s.parse().ok()).unwrap_or(d);
+    match arg(0).unwrap_or("place") {
+        "place" => {
+            let pages = PageRequest::parse(arg(3).unwrap_or("auto")).expect("pages");
+            match placement::build(num(1, 1 << 22), num(2, 2) as usize, pages, LockRequest::Auto, &PlacementOptions::default()) {
+                Ok((_slab, info)) => println!("{}", serde_json::to_string_pretty(&info).unwrap()),
+                Err(e) => println!("placement failed: {e}"),
+            }
+        }
+        "lookup" => lookup(num(1, 1 << 27)),
+        "frames" => {
+            let pages = PageRequest::parse(arg(2).unwrap_or("auto")).expect("pages");
+            match placement::survey_frames(num(1, 64 << 20) as usize, pages, &PlacementOptions::default()) {
+                Ok(s) => println!("{}", serde_json::to_string_pretty(&s).unwrap()),
+                Err(e) => println!("survey failed: {e}"),
+            }
+        }
+        other => eprintln!("unknown mode {other}"),
+    }
+}
+
+/// The same shape laid out both ways: copies 64 B apart, and through a frame table naming frames
+/// in a scrambled order over the same number of frames.
+fn slabs(slots: u64) -> (Slab, Slab) {
+    let arith = Slab::new(Layout::new(slots, 2, 64).unwrap(), PageRequest::Transparent, LockRequest::Auto).unwrap();
+    let chunks = slots.div_ceil(512);
+    let n = chunks * 2;
+    let stride = (n / 3) | 1;
+    let stride = (stride..).step_by(2).find(|s| gcd(*s, n) == 1).unwrap();
+    let table = Arc::new(FrameTable::build(chunks, 2, |k, r| (k * 2 + r as u64) * stride % n).unwrap());
+    let region = Region::map(n as usize * 4096, PageRequest::Transparent, LockRequest::Auto).unwrap();
+    let framed = Slab::from_region(region, Layout::framed(slots, 2, table).unwrap()).unwrap();
+    (arith, framed)
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+fn lookup(slots: u64) {
+    let (arith, framed) = slabs(slots);
+    println!(
+        "slab {} MiB per replica; frame table {} KiB on {}",
+        slots * 8 >> 20,
+        framed.layout().frames().unwrap().table_bytes() >> 10,
+        framed.layout().frames().unwrap().page_kind().name()
+    );
+    // Cached: 4096 slots spread over the slab (every copy stays in L1/L2), read in a Rust loop.
+    let mut rng = SplitMix64::new(7);
+    let hot: Vec<u64> = (0..4096).map(|_| rng.below(slots)).collect();
+    let order: Vec<usize> = (0..1 << 22).map(|_| rng.below(hot.len() as u64) as usize).collect();
+    let per_read = |s: &Slab, r: usize| {
+        let t = Instant::now();
+        let mut sum = 0u64;
+        for &k in &order {
+            sum = sum.wrapping_add(s.read_replica(r, hot[k]).unwrap());
+        }
+        std::hint::black_box(sum);
+        t.elapsed().as_nanos() as f64 / order.len() as f64
+    };
+    for round in 0..5 {
+        let a = per_read(&arith, 1);
+        let f = per_read(&framed, 1);
+        println!("cached round {round}: arithmetic {a:.2} ns/read, frame table {f:.2} ns/read, difference {:+.2} ns", f - a);
+    }
+    // Cold: every copy flushed before each read, random slots over the whole slab; the third arm
+    // flushes the slot's table line too (a workload that keeps the table out of cache).
+    let idx: Vec<u32> = (0..200_000).map(|_| rng.below(slots) as u32).collect();
+    let pace = Pace { cold: true, gap_ns: 0 };
+    let table = framed.layout().frames().unwrap();
+    for round in 0..3 {
+        let a = Percentiles::of(&native_direct(&arith, &idx, pace));
+        let f = Percentiles::of(&native_direct(&framed, &idx, pace));
+        let flush_both = |i: u64| {
+            flush_slot(&framed, i);
+            // SAFETY: the entry lies inside the table's mapping, which `framed` keeps alive.
+            unsafe { flush_line(table.entry_address(i >> 9) as *const u8) };
+        };
+        let t = Percentiles::of(&time_reads(&idx, pace, flush_both, |i| framed.read_replica(0, i).unwrap_or(0)).0);
+        println!(
+            "cold round {round}: arithmetic p50 {} p99 {} p99.9 {} | frame table p50 {} p99 {} p99.9 {} | table line cold too p50 {} p99 {} p99.9 {} (ns)",
+            a.p50, a.p99, a.p999, f.p50, f.p99, f.p999, t.p50, t.p99, t.p999
+        );
     }
 }

@@ -101,6 +101,11 @@ impl FrameTable {
     pub fn chunks(&self) -> u64 {
         self.chunks
     }
+    /// Address of chunk `k`'s entries (for measurements that evict the table's line too).
+    pub fn entry_address(&self, k: u64) -> usize {
+        assert!(k < self.chunks);
+        self.region.ptr() as usize + ((k as usize) << self.replica_shift) * 4
+    }
     /// Bytes of the table itself.
     pub fn table_bytes(&self) -> usize {
         self.entries * 4

@@ -34,9 +34,10 @@ pub struct MapOptions {
     pub seed_pages: usize,
     /// Longest pattern period looked for, in frames.
     pub max_period: usize,
-    /// Share of comparisons that must agree for a structure to be believed (period, bit split,
-    /// verification).
+    /// Share of comparisons that must agree for a structure to be believed (period, bit split).
     pub min_agreement: f64,
+    /// Share of re-timed inferred frames that must agree with the inference.
+    pub min_verified: f64,
     /// Inferred frames timed to check the inference, per GiB of pool (at least 16).
     pub verify_per_gib: usize,
     /// `find_groups` peak radius (cycles) and share a group needs.
@@ -55,6 +56,7 @@ impl Default for MapOptions {
             seed_pages: 2,
             max_period: 32,
             min_agreement: 0.9,
+            min_verified: 0.9,
             verify_per_gib: 64,
             group_radius: 0.06,
             min_share: 0.08,
@@ -109,9 +111,11 @@ impl FrameMap {
     }
 }
 
-/// A line of frame `f` to time: a different line in each frame, so reads spread over cache sets.
+/// A line of frame `f` to time: a different line in each frame, so reads spread over cache sets,
+/// always an even line (address bit 6 clear), so a bit-6 split inside frames (host A) does not
+/// masquerade as a frame-to-frame pattern.
 fn probe_line(f: usize) -> usize {
-    f * FRAME + (f * 7 % (FRAME / 64)) * 64
+    f * FRAME + (f * 14 % (FRAME / 64)) * 64
 }
 
 /// The groups in a sample of `frames` frames and how they sit in and across frames: times, in
@@ -294,7 +298,7 @@ pub fn learn_map(frames: usize, per_page: usize, groups: &Groups, timer: &mut dy
                 }
             }
         }
-        if map.verified >= 8 && (map.verified_agreed as f64) < o.min_agreement * map.verified as f64 {
+        if map.verified >= 8 && (map.verified_agreed as f64) < o.min_verified * map.verified as f64 {
             return Err(format!(
                 "the group pattern (period {period} frames) did not hold: {} of {} inferred frames timed agreed",
                 map.verified_agreed, map.verified

@@ -275,6 +275,87 @@ pub fn build(slots: u64, replicas: usize, pages: PageRequest, lock: LockRequest,
     Ok((slab, info))
 }
 
+/// What learning the group of every frame of a region costs here (`survey_frames`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Survey {
+    pub structure: Structure,
+    pub page_kind: &'static str,
+    pub page_size: usize,
+    pub thp_bytes: usize,
+    pub period_ns: f64,
+    pub frames: usize,
+    pub frames_timed: usize,
+    pub frames_inferred: usize,
+    pub frames_unknown: usize,
+    /// Frames in each group.
+    pub group_frames: Vec<usize>,
+    pub pattern_period: Option<usize>,
+    pub period_agreement: f64,
+    pub inferred_checked: usize,
+    pub inferred_agreed: usize,
+    pub lines_timed: usize,
+    pub reads: u64,
+    pub sessions: usize,
+    /// Timed reads per line timed, and learning time per line timed (µs).
+    pub reads_per_line: f64,
+    pub us_per_line: f64,
+    pub learn_ms: f64,
+    /// The group of the first frames of the first huge page, in order (up to 128).
+    pub first_frames: Vec<Option<usize>>,
+}
+
+/// Maps `bytes` on `pages` and learns the group of a line of every frame the frame-by-frame way
+/// (`frames::learn_map`, timing what the huge pages' pattern does not predict), whatever the
+/// structure inside frames: a probe of what the "frames" path costs on this machine.
+pub fn survey_frames(bytes: usize, pages: PageRequest, o: &PlacementOptions) -> Result<Survey> {
+    let region = Region::map(bytes, pages, LockRequest::Auto)?;
+    let reference = Region::map(FRAME_BYTES, PageRequest::Off, LockRequest::Off)?;
+    let tpn = crate::tsc::ticks_per_ns();
+    let origin = crate::tsc::now();
+    let (period_ns, _, th) = period(reference.ptr() as usize, o.period_ns, o.map.seed, origin, tpn)?;
+    let so = crate::steer::pages::SessionOptions { period_ns, subwindow_ns: 1_000_000, typical_ns: th.0, outlier_ns: th.1, max_excess_ns: 600 };
+    let started = Instant::now();
+    // SAFETY: `region` and `reference` outlive the timer (both dropped at the end of this function).
+    let mut timer = unsafe {
+        learn::LineTimer::new(region.ptr() as usize, region.mapped_bytes(), reference.ptr() as usize, so, origin, 1.0 / tpn, o.map.seed, o.timer.clone(), started + o.budget)
+    };
+    let nframes = region.mapped_bytes() / FRAME_BYTES;
+    let (sample, sampled) = frames::sample_structure(nframes, &mut timer, &o.map);
+    let Some((groups, structure)) = sample else {
+        return Err(Error::Placement { message: format!("{sampled} sampled lines showed fewer than two refresh groups"), hint: "nothing to survey".into() });
+    };
+    // A survey reports how well inference held instead of refusing.
+    let mo = MapOptions { min_verified: 0.0, ..o.map.clone() };
+    let map = frames::learn_map(nframes, region.page_size() / FRAME_BYTES, &groups, &mut timer, &mo)
+        .map_err(|m| Error::Placement { message: m, hint: "the frames path would fail here".into() })?;
+    let lines = sampled + map.lines_timed;
+    let learn_ms = ms(started);
+    Ok(Survey {
+        structure,
+        page_kind: region.kind().name(),
+        page_size: region.page_size(),
+        thp_bytes: region.thp_bytes(),
+        period_ns,
+        frames: nframes,
+        frames_timed: map.count(Known::Timed),
+        frames_inferred: map.count(Known::Inferred),
+        frames_unknown: map.count(Known::Unknown),
+        group_frames: (0..map.centers.len()).map(|g| map.groups.iter().filter(|&&x| x == Some(g)).count()).collect(),
+        pattern_period: map.period,
+        period_agreement: map.period_agreement,
+        inferred_checked: map.verified,
+        inferred_agreed: map.verified_agreed,
+        lines_timed: lines,
+        reads: timer.reads,
+        sessions: timer.sessions,
+        reads_per_line: timer.reads as f64 / lines.max(1) as f64,
+        us_per_line: learn_ms * 1e3 / lines.max(1) as f64,
+        learn_ms,
+        first_frames: map.groups.iter().take(128).copied().collect(),
+    })
+}
+
 /// (slots checked, slots whose every copy had a clear group, slots whose copies of different
 /// replicas were in different classes wherever the replicas' classes differ).
 fn check_copies(slab: &Slab, centers: &[f64], class_of_group: &[usize], timer: &mut dyn Timer, o: &PlacementOptions) -> (usize, usize, usize) {
