@@ -4,13 +4,16 @@
 //! - `place SLOTS [REPLICAS] [PAGES]`: `placement::build` and its report (JSON).
 //! - `lookup SLOTS`: per-read cost of the frame-table lookup against the arithmetic layout, on
 //!   cached slots (Rust loop) and on cold random reads over the whole slab (one run each, alternated).
+//! - `slayer SLOTS STRATEGY [RUNS]`: `Slayer::new` with `CopyPlacement::HugePages`, how long it took
+//!   and where the copies went; for 'steer', RUNS runs of 200 000 cold random reads interleaved
+//!   with copy 0 of the same slab (`bench::native_interleaved`).
 //! - `frames BYTES [PAGES]`: learns every frame's group the frame-by-frame way (`placement::survey_frames`),
 //!   whatever the structure, and reports what it cost.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use ultraslayer::bench::{flush_line, flush_slot, native_direct, time_reads, Pace};
+use ultraslayer::bench::{flush_line, flush_slot, native_direct, native_interleaved, time_reads, Pace};
 use ultraslayer::layout::{FrameTable, Layout};
 use ultraslayer::placement::{self, PlacementOptions};
 use ultraslayer::region::Region;
@@ -38,6 +41,7 @@ fn main() {
                 Err(e) => println!("survey failed: {e}"),
             }
         }
+        "slayer" => slayer(num(1, 1 << 27), arg(2).unwrap_or("steer"), num(3, 5) as usize),
         other => eprintln!("unknown mode {other}"),
     }
 }
@@ -107,6 +111,48 @@ fn lookup(slots: u64) {
         println!(
             "cold round {round}: arithmetic p50 {} p99 {} p99.9 {} | frame table p50 {} p99 {} p99.9 {} | table line cold too p50 {} p99 {} p99.9 {} (ns)",
             a.p50, a.p99, a.p999, f.p50, f.p99, f.p999, t.p50, t.p99, t.p999
+        );
+    }
+}
+
+fn slayer(slots: u64, strategy: &str, runs: usize) {
+    let mut o = ultraslayer::Options::new(slots);
+    o.placement = ultraslayer::CopyPlacement::HugePages;
+    o.strategy = ultraslayer::Strategy::parse(strategy).expect("strategy");
+    o.spin = ultraslayer::SpinPolicy::Hybrid;
+    o.start = false;
+    let t = Instant::now();
+    let mut s = match ultraslayer::Slayer::new(o) {
+        Ok(s) => s,
+        Err(e) => return println!("Slayer::new failed after {:.0} ms: {e}", t.elapsed().as_secs_f64() * 1e3),
+    };
+    let took = t.elapsed().as_secs_f64() * 1e3;
+    let info = s.info();
+    let h = info.copies.huge.as_ref().unwrap();
+    println!(
+        "Slayer::new({slots} slots, {strategy}) in {took:.0} ms: {} / {} on {} ({} MiB THP of {} MiB), channelOffset {}, copies apart in {}/{} timed slots; map {:.0} ms, period {:.0} ms, learn {:.0} ms",
+        info.copies.kind, h.layout, h.page_kind, h.thp_bytes >> 20, info.mapped_bytes >> 20, info.channel_offset, h.copies_apart, h.copies_clear, h.map_ms, h.period_ms, h.learn_ms
+    );
+    if strategy != "steer" {
+        return;
+    }
+    if let Some(r) = s.steer_report() {
+        println!("steer tracker after calibration: {:?}", r.state);
+    }
+    let mut rng = SplitMix64::new(99);
+    let idx: Vec<u32> = (0..400_000).map(|_| rng.below(slots) as u32).collect();
+    for run in 0..runs {
+        let (d, e) = native_interleaved(&mut s, &idx, Pace { cold: true, gap_ns: 0 });
+        let (d, e) = (Percentiles::of(&d), Percentiles::of(&e));
+        if let Some(r) = s.steer_report() {
+            println!(
+                "  tracker: {:?}, steered {} ({} slow), explored {} ({} slow), stall distance {:.2}, contrast {:?}, reacquisitions {}",
+                r.state, r.steered_reads, r.steered_slow, r.explored_reads, r.explored_slow, r.stall_distance, r.contrast, r.reacquisitions
+            );
+        }
+        println!(
+            "run {run}: copy 0 p50 {} p99 {} p99.9 {} | steer p50 {} p99 {} p99.9 {} | steer/copy0 p50 {:.2} p99 {:.2}",
+            d.p50, d.p99, d.p999, e.p50, e.p99, e.p999, e.p50 as f64 / d.p50 as f64, e.p99 as f64 / d.p99 as f64
         );
     }
 }

@@ -358,6 +358,15 @@ impl Slayer {
     /// process until `shm::unlink`.
     pub fn create_shared(name: &str, opts: Options, shared: SharedOptions) -> Result<Slayer> {
         shm::validate_name(name)?;
+        if opts.placement == CopyPlacement::HugePages {
+            let (allowed, placement) = place(opts.replicas, opts.cores.as_deref())?;
+            let o = crate::placement::PlacementOptions { budget: opts.placement_budget, ..Default::default() };
+            let (slab, info, p) =
+                crate::placement::create_shared(name, opts.slots, opts.replicas, opts.pages, opts.lock, shared.overwrite, shared.dir.as_deref(), &o)?;
+            let copies = CopyPlacementInfo { kind: "refresh-groups", arrangement: None, note: None, huge: Some(p) };
+            let (spin, idle, start, rec) = (opts.spin, opts.idle_us, opts.start, opts.record_latency);
+            return Slayer::assemble(Arc::new(slab), placement, allowed, spin, idle, start, rec, Strategy::Hedge, copies, Some(info));
+        }
         let layout = Layout::new(opts.slots, opts.replicas, opts.channel_offset)?;
         let (allowed, placement) = place(opts.replicas, opts.cores.as_deref())?;
         let (region, info) = shm::create(name, layout.clone(), opts.pages, opts.lock, shared.overwrite, shared.dir.as_deref())?;

@@ -532,3 +532,38 @@ fn huge_page_placement_gives_every_strategy_the_written_values_or_says_why() {
         }
     }
 }
+
+#[test]
+fn a_shared_slab_placed_by_refresh_group_is_opened_with_the_same_copies_or_refused_with_why() {
+    let _g = serial();
+    let d = std::path::PathBuf::from("/dev/shm").join(format!("uslayer-place-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    let mut o = opts(20_000, 2, SpinPolicy::Hybrid);
+    o.placement = ultraslayer::CopyPlacement::HugePages;
+    o.start = false;
+    let shared = ultraslayer::SharedOptions { overwrite: false, dir: Some(d.clone()) };
+    match Slayer::create_shared("placed", o, shared) {
+        Ok(creator) => {
+            let h = creator.info().copies.huge.clone().expect("placement info");
+            assert_eq!(h.layout, "within-frame");
+            let open = ultraslayer::OpenOptions { start: false, lock: LockRequest::Off, dir: Some(d.clone()), ..Default::default() };
+            let opener = Slayer::open_shared("placed", open).unwrap();
+            assert_eq!(opener.info().channel_offset, h.channel_offset, "the opener lays the copies out as the creator did");
+            let (cw, ow) = (creator.writer(), opener.writer());
+            let (cb, ob) = (cw.region().ptr() as usize, ow.region().ptr() as usize);
+            for i in (0..20_000u64).step_by(17) {
+                creator.write(i, pattern(i as u32)).unwrap();
+                for r in 0..2 {
+                    assert_eq!(cw.address(r, i).unwrap() - cb, ow.address(r, i).unwrap() - ob);
+                    assert_eq!(opener.read_replica(r, i).unwrap(), pattern(i as u32));
+                }
+            }
+        }
+        Err(e) => {
+            assert!(matches!(e, Error::Placement { .. } | Error::Unsupported { .. }), "{e}");
+            assert!(e.to_string().contains("offset"), "{e}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}

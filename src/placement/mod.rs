@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::layout::{FrameTable, Layout, FRAME_BYTES, SLOT_BYTES};
 use crate::region::{LockRequest, PageRequest, Region};
 use crate::slab::Slab;
+use crate::steer::pages::Groups;
 use frames::{Known, MapOptions, Structure, Timer};
 
 /// What `build` may do.
@@ -102,177 +103,243 @@ pub struct PlacementInfo {
     pub table_bytes: usize,
 }
 
+/// The reference line, clock and period that every phase of one placement is measured against.
+struct Bench {
+    /// The reference line lives in a page of its own, so phases from different regions compare.
+    reference: Region,
+    so: crate::steer::pages::SessionOptions,
+    origin: u64,
+    tpn: f64,
+    period_source: String,
+    period_ms: f64,
+    learn_start: Instant,
+    deadline: Instant,
+}
+
+impl Bench {
+    fn start(o: &PlacementOptions) -> Result<Bench> {
+        if !crate::probe::timing::supported() {
+            return Err(Error::Unsupported { what: "learning refresh groups needs x86_64 (clflush + rdtsc)".into() });
+        }
+        let reference = Region::map(FRAME_BYTES, PageRequest::Off, LockRequest::Off)?;
+        let t = Instant::now();
+        let tpn = crate::tsc::ticks_per_ns();
+        let origin = crate::tsc::now();
+        let (period_ns, period_source, th) = period(reference.ptr() as usize, o.period_ns, o.map.seed, origin, tpn)?;
+        let so = crate::steer::pages::SessionOptions { period_ns, subwindow_ns: 1_000_000, typical_ns: th.0, outlier_ns: th.1, max_excess_ns: 600 };
+        let learn_start = Instant::now();
+        Ok(Bench { reference, so, origin, tpn, period_source, period_ms: ms(t), learn_start, deadline: learn_start + o.budget })
+    }
+
+    /// A timer for lines of `r`. The caller drops it before `r` (the bench outlives it too).
+    fn timer(&self, r: &Region, o: &PlacementOptions) -> learn::LineTimer {
+        // SAFETY: `r` and the reference page outlive the timer (every caller drops the timer first).
+        unsafe {
+            learn::LineTimer::new(
+                r.ptr() as usize,
+                r.mapped_bytes(),
+                self.reference.ptr() as usize,
+                self.so,
+                self.origin,
+                1.0 / self.tpn,
+                o.map.seed,
+                o.timer.clone(),
+                self.deadline,
+            )
+        }
+    }
+
+    fn centers_ns(&self, c: &[f64]) -> Vec<f64> {
+        c.iter().map(|&x| crate::probe::phases::wrap(x - c[0]) * self.so.period_ns).collect()
+    }
+
+    /// The groups and structure a sample of `r`'s frames shows; (lines timed, reads) added to `tally`.
+    fn sample(&self, r: &Region, o: &PlacementOptions, tally: &mut (usize, u64)) -> Result<(Groups, Structure)> {
+        let mut timer = self.timer(r, o);
+        let (sample, lines) = frames::sample_structure(r.mapped_bytes() / FRAME_BYTES, &mut timer, &o.map);
+        tally.0 += lines;
+        tally.1 += timer.reads;
+        sample.ok_or_else(|| Error::Placement {
+            message: format!("{lines} sampled lines showed fewer than two refresh groups (period {:.1} ns, {})", self.so.period_ns, self.period_source),
+            hint: "copies cannot be placed apart on this machine: use placement: 'offset'".into(),
+        })
+    }
+
+    /// The report's common part, before the copies are checked.
+    fn info(&self, layout: &'static str, structure: &Structure, r: &Region, centers: &[f64], class: Vec<usize>, map_ms: f64) -> PlacementInfo {
+        PlacementInfo {
+            layout,
+            structure: structure.clone(),
+            channel_offset: 0,
+            page_kind: r.kind().name(),
+            page_size: r.page_size(),
+            thp_bytes: r.thp_bytes(),
+            period_ns: self.so.period_ns,
+            period_source: self.period_source.clone(),
+            group_offsets_ns: self.centers_ns(centers),
+            group_class: class,
+            frames_pool: r.mapped_bytes() / FRAME_BYTES,
+            frames_used: 0,
+            frames_timed: 0,
+            frames_inferred: 0,
+            frames_unused: 0,
+            pattern_period: None,
+            inferred_checked: 0,
+            inferred_agreed: 0,
+            copies_checked: 0,
+            copies_clear: 0,
+            copies_apart: 0,
+            lines_timed: 0,
+            reads: 0,
+            map_ms,
+            period_ms: self.period_ms,
+            learn_ms: 0.0,
+            total_ms: 0.0,
+            timed_per_gib: 0.0,
+            unused_per_gib: 0.0,
+            ms_per_gib: 0.0,
+            table_bytes: 0,
+        }
+    }
+
+    /// Times the copies of a sample of `slab`'s slots, fills in the totals, and refuses a
+    /// placement whose copies turn out not to stall apart.
+    fn finish(&self, slab: &Slab, centers: &[f64], mut info: PlacementInfo, tally: (usize, u64), started: Instant, o: &PlacementOptions) -> Result<PlacementInfo> {
+        let l = slab.layout();
+        let mut timer = self.timer(slab.region(), o);
+        let (checked, clear, apart) = check_copies(slab, centers, &info.group_class, &mut timer, o);
+        info.copies_checked = checked;
+        info.copies_clear = clear;
+        info.copies_apart = apart;
+        info.lines_timed = tally.0 + checked * l.replicas();
+        info.reads = tally.1 + timer.reads;
+        info.frames_used = info.frames_used.max(l.span().div_ceil(FRAME_BYTES));
+        info.frames_unused = info.frames_pool.saturating_sub(info.frames_used);
+        info.learn_ms = ms(self.learn_start);
+        info.total_ms = ms(started);
+        let gib = (l.slots() as f64 * SLOT_BYTES as f64 * l.replicas() as f64) / (1u64 << 30) as f64;
+        info.timed_per_gib = info.lines_timed as f64 / gib;
+        info.unused_per_gib = info.frames_unused as f64 / gib;
+        info.ms_per_gib = info.total_ms / gib;
+        if clear >= 4 && apart * 10 < clear * 9 {
+            return Err(Error::Placement {
+                message: format!("after placing ({}), only {apart} of {clear} timed slots had their copies in different groups", info.layout),
+                hint: "use placement: 'offset'".into(),
+            });
+        }
+        Ok(info)
+    }
+}
+
 /// Maps a slab of `slots` slots × `replicas` copies on `pages` and places its copies in
 /// different refresh groups (see the module comment). Errors are `Error::Placement` (what was
 /// found, and what to do), `Error::Unsupported` off x86_64, or the mapping's own errors.
 pub fn build(slots: u64, replicas: usize, pages: PageRequest, lock: LockRequest, o: &PlacementOptions) -> Result<(Slab, PlacementInfo)> {
     // Shape errors before any mapping or timing.
     Layout::new(slots, replicas, FRAME_BYTES)?;
-    if !crate::probe::timing::supported() {
-        return Err(Error::Unsupported { what: "learning refresh groups needs x86_64 (clflush + rdtsc)".into() });
-    }
     let started = Instant::now();
     let chunks = slots.div_ceil((FRAME_BYTES / SLOT_BYTES) as u64) as usize;
     let needed = chunks * replicas;
     let region = Region::map(needed * FRAME_BYTES, pages, lock)?;
-    // The reference line lives in a page of its own, so phases from different regions compare.
-    let reference = Region::map(FRAME_BYTES, PageRequest::Off, LockRequest::Off)?;
-    let map_ms = ms(started);
+    let mut map_ms = ms(started);
+    let bench = Bench::start(o)?;
+    let mut tally = (0usize, 0u64);
+    let (groups, structure) = bench.sample(&region, o, &mut tally)?;
 
-    let t = Instant::now();
-    let tpn = crate::tsc::ticks_per_ns();
-    let origin = crate::tsc::now();
-    let (period_ns, period_source, th) = period(reference.ptr() as usize, o.period_ns, o.map.seed, origin, tpn)?;
-    let period_ms = ms(t);
-    let so = crate::steer::pages::SessionOptions {
-        period_ns,
-        subwindow_ns: 1_000_000,
-        typical_ns: th.0,
-        outlier_ns: th.1,
-        max_excess_ns: 600,
-    };
-    let learn_start = Instant::now();
-    let deadline = learn_start + o.budget;
-    let timer_for = |r: &Region| {
-        // SAFETY: the timer is dropped before `r` and `reference` (both outlive every use below).
-        unsafe {
-            learn::LineTimer::new(r.ptr() as usize, r.mapped_bytes(), reference.ptr() as usize, so, origin, 1.0 / tpn, o.map.seed, o.timer.clone(), deadline)
-        }
-    };
-
-    let mut reads = 0u64;
-    let mut timer = timer_for(&region);
-    let (sample, sampled_lines) = frames::sample_structure(region.mapped_bytes() / FRAME_BYTES, &mut timer, &o.map);
-    let Some((groups, structure)) = sample else {
-        return Err(Error::Placement {
-            message: format!("{sampled_lines} sampled lines showed fewer than two refresh groups (period {period_ns:.1} ns, {period_source})"),
-            hint: "copies cannot be placed apart on this machine: use placement: 'offset'".into(),
-        });
-    };
-    let centers_ns = |c: &[f64]| -> Vec<f64> { c.iter().map(|&x| crate::probe::phases::wrap(x - c[0]) * period_ns).collect() };
-
-    let (slab, mut info) = match structure.clone() {
+    match structure {
         Structure::WithinFrame { bit, .. } => {
-            reads += timer.reads;
             let layout = Layout::new(slots, replicas, 1usize << bit)?;
-            let pool = region.mapped_bytes() / FRAME_BYTES;
-            let info = PlacementInfo {
-                layout: "within-frame",
-                structure: structure.clone(),
-                channel_offset: 1 << bit,
-                page_kind: region.kind().name(),
-                page_size: region.page_size(),
-                thp_bytes: region.thp_bytes(),
-                period_ns,
-                period_source,
-                group_offsets_ns: centers_ns(&groups.centers),
-                group_class: (0..groups.centers.len()).collect(),
-                frames_pool: pool,
-                frames_used: layout.span().div_ceil(FRAME_BYTES),
-                frames_timed: o.map.sample_frames.min(pool),
-                frames_inferred: 0,
-                frames_unused: pool - layout.span().div_ceil(FRAME_BYTES),
-                pattern_period: None,
-                inferred_checked: 0,
-                inferred_agreed: 0,
-                copies_checked: 0,
-                copies_clear: 0,
-                copies_apart: 0,
-                lines_timed: sampled_lines,
-                reads: 0,
-                map_ms,
-                period_ms,
-                learn_ms: 0.0,
-                total_ms: 0.0,
-                timed_per_gib: 0.0,
-                unused_per_gib: 0.0,
-                ms_per_gib: 0.0,
-                table_bytes: 0,
-            };
-            (Slab::from_region(region, layout)?, info)
+            let mut info = bench.info("within-frame", &structure, &region, &groups.centers, (0..groups.centers.len()).collect(), map_ms);
+            info.channel_offset = 1 << bit;
+            info.frames_timed = o.map.sample_frames.min(info.frames_pool);
+            let slab = Slab::from_region(region, layout)?;
+            let info = bench.finish(&slab, &groups.centers, info, tally, started, o)?;
+            Ok((slab, info))
         }
         Structure::WholeFrame { .. } => {
             // Frames are placed one by one: map a pool with room for unequal groups.
-            reads += timer.reads;
-            drop(timer);
-            let pool_frames = ((needed as f64) * o.pool_factor.max(1.0)).ceil() as usize;
-            let t = Instant::now();
             drop(region);
+            let t = Instant::now();
+            let pool_frames = ((needed as f64) * o.pool_factor.max(1.0)).ceil() as usize;
             let pool = Region::map(pool_frames * FRAME_BYTES, pages, lock)?;
-            let map_ms = map_ms + ms(t);
-            let mut timer = timer_for(&pool);
+            map_ms += ms(t);
             let nframes = pool.mapped_bytes() / FRAME_BYTES;
-            let per_page = pool.page_size() / FRAME_BYTES;
-            let map = frames::learn_map(nframes, per_page, &groups, &mut timer, &o.map)
+            let mut timer = bench.timer(&pool, o);
+            let map = frames::learn_map(nframes, pool.page_size() / FRAME_BYTES, &groups, &mut timer, &o.map)
                 .map_err(|m| Error::Placement { message: m, hint: "use placement: 'offset'".into() })?;
-            reads += timer.reads;
+            tally = (tally.0 + map.lines_timed, tally.1 + timer.reads);
+            drop(timer);
             let (by_class, part) = frames::assign(&map, replicas, chunks).map_err(|m| Error::Placement {
-                message: format!("{m} after {:.0} ms ({} frames timed, {} inferred)", ms(learn_start), map.count(Known::Timed), map.count(Known::Inferred)),
+                message: format!("{m} after {:.0} ms ({} frames timed, {} inferred)", ms(bench.learn_start), map.count(Known::Timed), map.count(Known::Inferred)),
                 hint: "raise the placement budget, ask for fewer slots or replicas, or use placement: 'offset'".into(),
             })?;
             let table = Arc::new(FrameTable::build(chunks as u64, replicas, |k, r| by_class[r][k as usize] as u64)?);
-            let table_bytes = table.table_bytes();
-            let layout = Layout::framed(slots, replicas, table)?;
-            let info = PlacementInfo {
-                layout: "frames",
-                structure: structure.clone(),
-                channel_offset: FRAME_BYTES,
-                page_kind: pool.kind().name(),
-                page_size: pool.page_size(),
-                thp_bytes: pool.thp_bytes(),
-                period_ns,
-                period_source,
-                group_offsets_ns: centers_ns(&part.centers),
-                group_class: part.class_of_group.clone(),
-                frames_pool: nframes,
-                frames_used: needed,
-                frames_timed: map.count(Known::Timed),
-                frames_inferred: map.count(Known::Inferred),
-                frames_unused: nframes - needed,
-                pattern_period: map.period,
-                inferred_checked: map.verified,
-                inferred_agreed: map.verified_agreed,
-                copies_checked: 0,
-                copies_clear: 0,
-                copies_apart: 0,
-                lines_timed: sampled_lines + map.lines_timed,
-                reads: 0,
-                map_ms,
-                period_ms,
-                learn_ms: 0.0,
-                total_ms: 0.0,
-                timed_per_gib: 0.0,
-                unused_per_gib: 0.0,
-                ms_per_gib: 0.0,
-                table_bytes,
-            };
-            (Slab::from_region(pool, layout)?, info)
+            let mut info = bench.info("frames", &structure, &pool, &part.centers, part.class_of_group.clone(), map_ms);
+            info.channel_offset = FRAME_BYTES;
+            info.frames_used = needed;
+            info.frames_timed = map.count(Known::Timed);
+            info.frames_inferred = map.count(Known::Inferred);
+            info.pattern_period = map.period;
+            info.inferred_checked = map.verified;
+            info.inferred_agreed = map.verified_agreed;
+            info.table_bytes = table.table_bytes();
+            let slab = Slab::from_region(pool, Layout::framed(slots, replicas, table)?)?;
+            let info = bench.finish(&slab, &part.centers, info, tally, started, o)?;
+            Ok((slab, info))
         }
-    };
-
-    // Check by timing: the copies of a sample of slots, every replica's, must sit in groups of
-    // different classes (within-frame: class = group).
-    let class_of_group = info.group_class.clone();
-    let mut timer = timer_for(slab.region());
-    let (checked, clear, apart) = check_copies(&slab, &groups.centers, &class_of_group, &mut timer, o);
-    info.copies_checked = checked;
-    info.copies_clear = clear;
-    info.copies_apart = apart;
-    info.lines_timed += checked * replicas;
-    info.reads = reads + timer.reads;
-    info.learn_ms = ms(learn_start);
-    info.total_ms = ms(started);
-    let gib = (slots as f64 * SLOT_BYTES as f64 * replicas as f64) / (1u64 << 30) as f64;
-    info.timed_per_gib = info.lines_timed as f64 / gib;
-    info.unused_per_gib = info.frames_unused as f64 / gib;
-    info.ms_per_gib = info.total_ms / gib;
-    if clear >= 4 && apart * 10 < clear * 9 {
-        return Err(Error::Placement {
-            message: format!("after placing ({}), only {apart} of {clear} timed slots had their copies in different groups", info.layout),
-            hint: "use placement: 'offset'".into(),
-        });
     }
-    Ok((slab, info))
+}
+
+/// Scratch memory the structure of a shared slab is learned on before its segment exists.
+const SHARED_SAMPLE_BYTES: usize = 8 << 20;
+
+/// Creates the shared segment `name` (see `shm::create`) with its copies in different refresh
+/// groups, as far as a segment can record that today: when a low address bit splits every frame,
+/// the segment's channel offset (already in its header, so every opener agrees) is that bit.
+/// Frame tables are not recorded in segments yet: on a machine that needs one this is an
+/// `Error::Placement` saying so. The structure is learned on scratch memory of the same page
+/// kind, then the copies are checked on the segment itself.
+#[allow(clippy::too_many_arguments)]
+pub fn create_shared(
+    name: &str,
+    slots: u64,
+    replicas: usize,
+    pages: PageRequest,
+    lock: LockRequest,
+    overwrite: bool,
+    dir: Option<&std::path::Path>,
+    o: &PlacementOptions,
+) -> Result<(Slab, crate::shm::SharedInfo, PlacementInfo)> {
+    crate::shm::validate_name(name)?;
+    Layout::new(slots, replicas, FRAME_BYTES)?;
+    let started = Instant::now();
+    let scratch_pages = if pages == PageRequest::Off { PageRequest::Off } else { PageRequest::Auto };
+    let scratch = Region::map(SHARED_SAMPLE_BYTES, scratch_pages, LockRequest::Off)?;
+    let bench = Bench::start(o)?;
+    let mut tally = (0usize, 0u64);
+    let (groups, structure) = bench.sample(&scratch, o, &mut tally)?;
+    drop(scratch);
+    let Structure::WithinFrame { bit, .. } = structure else {
+        return Err(Error::Placement {
+            message: "whole 4 KiB frames share a refresh group here, so copies need a frame table, and frame tables are not recorded in shared segments yet".into(),
+            hint: "use placement: 'offset' for shared slabs on this machine, or an unshared slab".into(),
+        });
+    };
+    let layout = Layout::new(slots, replicas, 1usize << bit)?;
+    let t = Instant::now();
+    let (region, shared) = crate::shm::create(name, layout.clone(), pages, lock, overwrite, dir)?;
+    let mut info = bench.info("within-frame", &structure, &region, &groups.centers, (0..groups.centers.len()).collect(), ms(t));
+    info.channel_offset = 1 << bit;
+    info.frames_timed = o.map.sample_frames;
+    let slab = Slab::from_region(region, layout)?;
+    match bench.finish(&slab, &groups.centers, info, tally, started, o) {
+        Ok(info) => Ok((slab, shared, info)),
+        Err(e) => {
+            // The segment was made for a placement that did not hold: do not leave it behind.
+            let _ = crate::shm::unlink(name, dir);
+            Err(e)
+        }
+    }
 }
 
 /// What learning the group of every frame of a region costs here (`survey_frames`).
@@ -310,16 +377,10 @@ pub struct Survey {
 /// structure inside frames: a probe of what the "frames" path costs on this machine.
 pub fn survey_frames(bytes: usize, pages: PageRequest, o: &PlacementOptions) -> Result<Survey> {
     let region = Region::map(bytes, pages, LockRequest::Auto)?;
-    let reference = Region::map(FRAME_BYTES, PageRequest::Off, LockRequest::Off)?;
-    let tpn = crate::tsc::ticks_per_ns();
-    let origin = crate::tsc::now();
-    let (period_ns, _, th) = period(reference.ptr() as usize, o.period_ns, o.map.seed, origin, tpn)?;
-    let so = crate::steer::pages::SessionOptions { period_ns, subwindow_ns: 1_000_000, typical_ns: th.0, outlier_ns: th.1, max_excess_ns: 600 };
-    let started = Instant::now();
-    // SAFETY: `region` and `reference` outlive the timer (both dropped at the end of this function).
-    let mut timer = unsafe {
-        learn::LineTimer::new(region.ptr() as usize, region.mapped_bytes(), reference.ptr() as usize, so, origin, 1.0 / tpn, o.map.seed, o.timer.clone(), started + o.budget)
-    };
+    let bench = Bench::start(o)?;
+    let period_ns = bench.so.period_ns;
+    let started = bench.learn_start;
+    let mut timer = bench.timer(&region, o);
     let nframes = region.mapped_bytes() / FRAME_BYTES;
     let (sample, sampled) = frames::sample_structure(nframes, &mut timer, &o.map);
     let Some((groups, structure)) = sample else {
