@@ -72,7 +72,7 @@ fn lookup(slots: u64) {
     let (arith, framed) = slabs(slots);
     println!(
         "slab {} MiB per replica; frame table {} KiB on {}",
-        slots * 8 >> 20,
+        (slots * 8) >> 20,
         framed.layout().frames().unwrap().table_bytes() >> 10,
         framed.layout().frames().unwrap().page_kind().name()
     );

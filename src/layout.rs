@@ -252,7 +252,7 @@ impl Layout {
         debug_assert!(r < self.replicas && i < self.slots);
         if let Some(t) = &self.frames {
             let frame = t.get((((i >> FRAME_SLOT_SHIFT) as usize) << self.replica_shift) | r) as usize;
-            return (frame << FRAME_SHIFT) | ((i & self.mask) as usize) * SLOT_BYTES;
+            return (frame << FRAME_SHIFT) | (((i & self.mask) as usize) * SLOT_BYTES);
         }
         r * self.channel_offset + ((i >> self.shift) as usize) * self.stride + ((i & self.mask) as usize) * SLOT_BYTES
     }

@@ -61,7 +61,7 @@ impl Default for MapOptions {
             group_radius: 0.06,
             min_share: 0.08,
             accept: 0.4,
-            seed: 0xF4A3_E5,
+            seed: 0x00F4_A3E5,
         }
     }
 }
@@ -505,7 +505,7 @@ mod tests {
     #[test]
     fn periods_and_residue_patterns() {
         let run: Vec<Option<usize>> = (0..40).map(|f| Some(f % 3)).collect();
-        assert_eq!(find_period(&[run.clone()], 10, 0.9), Some((3, 1.0)));
+        assert_eq!(find_period(std::slice::from_ref(&run), 10, 0.9), Some((3, 1.0)));
         let mut holes = run.clone();
         holes[4] = None;
         holes[7] = Some(0);

@@ -27,16 +27,23 @@ impl Default for TimerOptions {
     }
 }
 
+/// What every phase of one placement is measured against: the session options (the period
+/// among them), the tick all sample times count from, and when timing must stop.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    pub so: SessionOptions,
+    pub origin: u64,
+    pub inv_tpn: f64,
+    pub deadline: Instant,
+}
+
 pub struct LineTimer {
     base: usize,
     len: usize,
     reference: usize,
-    so: SessionOptions,
-    origin: u64,
-    inv_tpn: f64,
+    clock: Clock,
     rng: crate::rng::SplitMix64,
     o: TimerOptions,
-    deadline: Instant,
     /// Timed reads so far.
     pub reads: u64,
     pub sessions: usize,
@@ -44,30 +51,19 @@ pub struct LineTimer {
 
 impl LineTimer {
     /// A timer for lines of `[base, base + len)` relative to the line at `reference` (which must
-    /// have the refresh period `period_ns`), reading until `deadline`.
+    /// have the refresh period `clock.so.period_ns`), reading until `clock.deadline`.
     ///
     /// # Safety
     /// `[base, base + len)` and the line at `reference` must stay mapped and readable for as
     /// long as the timer is used.
-    #[allow(clippy::too_many_arguments)]
-    pub unsafe fn new(
-        base: usize,
-        len: usize,
-        reference: usize,
-        so: SessionOptions,
-        origin: u64,
-        inv_tpn: f64,
-        seed: u64,
-        o: TimerOptions,
-        deadline: Instant,
-    ) -> LineTimer {
-        LineTimer { base, len, reference, so, origin, inv_tpn, rng: crate::rng::SplitMix64::new(seed), o, deadline, reads: 0, sessions: 0 }
+    pub unsafe fn new(base: usize, len: usize, reference: usize, clock: Clock, seed: u64, o: TimerOptions) -> LineTimer {
+        LineTimer { base, len, reference, clock, rng: crate::rng::SplitMix64::new(seed), o, reads: 0, sessions: 0 }
     }
 }
 
 impl Timer for LineTimer {
     fn out_of_time(&self) -> bool {
-        Instant::now() >= self.deadline
+        Instant::now() >= self.clock.deadline
     }
 
     #[cfg(not(target_arch = "x86_64"))]
@@ -106,11 +102,11 @@ impl Timer for LineTimer {
                 .collect();
             // SAFETY: the reference and every line (clamped into [base, base + len)) are readable
             // for as long as the timer is used (the contract of `new`).
-            let traces = unsafe { read_session(&addrs, ticks, self.origin, self.inv_tpn, &mut self.rng) };
+            let traces = unsafe { read_session(&addrs, ticks, self.clock.origin, self.clock.inv_tpn, &mut self.rng) };
             self.reads += traces.iter().map(|t| t.len() as u64).sum::<u64>();
             self.sessions += 1;
             let mut ev: Vec<Evidence> = chunk.iter().map(|&k| evidence[k]).collect();
-            pages::add_session(&traces, &mut ev, &self.so);
+            pages::add_session(&traces, &mut ev, &self.clock.so);
             for (&k, e) in chunk.iter().zip(ev) {
                 evidence[k] = e;
                 visits[k] += 1;

@@ -107,13 +107,10 @@ pub struct PlacementInfo {
 struct Bench {
     /// The reference line lives in a page of its own, so phases from different regions compare.
     reference: Region,
-    so: crate::steer::pages::SessionOptions,
-    origin: u64,
-    tpn: f64,
+    clock: learn::Clock,
     period_source: String,
     period_ms: f64,
     learn_start: Instant,
-    deadline: Instant,
 }
 
 impl Bench {
@@ -128,29 +125,18 @@ impl Bench {
         let (period_ns, period_source, th) = period(reference.ptr() as usize, o.period_ns, o.map.seed, origin, tpn)?;
         let so = crate::steer::pages::SessionOptions { period_ns, subwindow_ns: 1_000_000, typical_ns: th.0, outlier_ns: th.1, max_excess_ns: 600 };
         let learn_start = Instant::now();
-        Ok(Bench { reference, so, origin, tpn, period_source, period_ms: ms(t), learn_start, deadline: learn_start + o.budget })
+        let clock = learn::Clock { so, origin, inv_tpn: 1.0 / tpn, deadline: learn_start + o.budget };
+        Ok(Bench { reference, clock, period_source, period_ms: ms(t), learn_start })
     }
 
     /// A timer for lines of `r`. The caller drops it before `r` (the bench outlives it too).
     fn timer(&self, r: &Region, o: &PlacementOptions) -> learn::LineTimer {
         // SAFETY: `r` and the reference page outlive the timer (every caller drops the timer first).
-        unsafe {
-            learn::LineTimer::new(
-                r.ptr() as usize,
-                r.mapped_bytes(),
-                self.reference.ptr() as usize,
-                self.so,
-                self.origin,
-                1.0 / self.tpn,
-                o.map.seed,
-                o.timer.clone(),
-                self.deadline,
-            )
-        }
+        unsafe { learn::LineTimer::new(r.ptr() as usize, r.mapped_bytes(), self.reference.ptr() as usize, self.clock, o.map.seed, o.timer.clone()) }
     }
 
     fn centers_ns(&self, c: &[f64]) -> Vec<f64> {
-        c.iter().map(|&x| crate::probe::phases::wrap(x - c[0]) * self.so.period_ns).collect()
+        c.iter().map(|&x| crate::probe::phases::wrap(x - c[0]) * self.clock.so.period_ns).collect()
     }
 
     /// The groups and structure a sample of `r`'s frames shows; (lines timed, reads) added to `tally`.
@@ -160,7 +146,7 @@ impl Bench {
         tally.0 += lines;
         tally.1 += timer.reads;
         sample.ok_or_else(|| Error::Placement {
-            message: format!("{lines} sampled lines showed fewer than two refresh groups (period {:.1} ns, {})", self.so.period_ns, self.period_source),
+            message: format!("{lines} sampled lines showed fewer than two refresh groups (period {:.1} ns, {})", self.clock.so.period_ns, self.period_source),
             hint: "copies cannot be placed apart on this machine: use placement: 'offset'".into(),
         })
     }
@@ -174,7 +160,7 @@ impl Bench {
             page_kind: r.kind().name(),
             page_size: r.page_size(),
             thp_bytes: r.thp_bytes(),
-            period_ns: self.so.period_ns,
+            period_ns: self.clock.so.period_ns,
             period_source: self.period_source.clone(),
             group_offsets_ns: self.centers_ns(centers),
             group_class: class,
@@ -268,7 +254,6 @@ pub fn build(slots: u64, replicas: usize, pages: PageRequest, lock: LockRequest,
             let map = frames::learn_map(nframes, pool.page_size() / FRAME_BYTES, &groups, &mut timer, &o.map)
                 .map_err(|m| Error::Placement { message: m, hint: "use placement: 'offset'".into() })?;
             tally = (tally.0 + map.lines_timed, tally.1 + timer.reads);
-            drop(timer);
             let (by_class, part) = frames::assign(&map, replicas, chunks).map_err(|m| Error::Placement {
                 message: format!("{m} after {:.0} ms ({} frames timed, {} inferred)", ms(bench.learn_start), map.count(Known::Timed), map.count(Known::Inferred)),
                 hint: "raise the placement budget, ask for fewer slots or replicas, or use placement: 'offset'".into(),
@@ -378,7 +363,7 @@ pub struct Survey {
 pub fn survey_frames(bytes: usize, pages: PageRequest, o: &PlacementOptions) -> Result<Survey> {
     let region = Region::map(bytes, pages, LockRequest::Auto)?;
     let bench = Bench::start(o)?;
-    let period_ns = bench.so.period_ns;
+    let period_ns = bench.clock.so.period_ns;
     let started = bench.learn_start;
     let mut timer = bench.timer(&region, o);
     let nframes = region.mapped_bytes() / FRAME_BYTES;
