@@ -129,10 +129,16 @@ impl Bench {
         Ok(Bench { reference, clock, period_source, period_ms: ms(t), learn_start })
     }
 
-    /// A timer for lines of `r`. The caller drops it before `r` (the bench outlives it too).
+    /// A timer for lines of `r`, until the learning budget is spent. The caller drops it before
+    /// `r` (the bench outlives it too).
     fn timer(&self, r: &Region, o: &PlacementOptions) -> learn::LineTimer {
+        self.timer_until(r, o, self.clock.deadline)
+    }
+
+    fn timer_until(&self, r: &Region, o: &PlacementOptions, deadline: Instant) -> learn::LineTimer {
+        let clock = learn::Clock { deadline, ..self.clock };
         // SAFETY: `r` and the reference page outlive the timer (every caller drops the timer first).
-        unsafe { learn::LineTimer::new(r.ptr() as usize, r.mapped_bytes(), self.reference.ptr() as usize, self.clock, o.map.seed, o.timer.clone()) }
+        unsafe { learn::LineTimer::new(r.ptr() as usize, r.mapped_bytes(), self.reference.ptr() as usize, clock, o.map.seed, o.timer.clone()) }
     }
 
     fn centers_ns(&self, c: &[f64]) -> Vec<f64> {
@@ -192,7 +198,8 @@ impl Bench {
     /// placement whose copies turn out not to stall apart.
     fn finish(&self, slab: &Slab, centers: &[f64], mut info: PlacementInfo, tally: (usize, u64), started: Instant, o: &PlacementOptions) -> Result<PlacementInfo> {
         let l = slab.layout();
-        let mut timer = self.timer(slab.region(), o);
+        // The check has time of its own, so a learning that spent the budget is still checked.
+        let mut timer = self.timer_until(slab.region(), o, Instant::now() + CHECK_TIME);
         let (checked, clear, apart) = check_copies(slab, centers, &info.group_class, &mut timer, o);
         info.copies_checked = checked;
         info.copies_clear = clear;
@@ -234,7 +241,7 @@ pub fn build(slots: u64, replicas: usize, pages: PageRequest, lock: LockRequest,
 
     match structure {
         Structure::WithinFrame { bit, .. } => {
-            let layout = Layout::new(slots, replicas, 1usize << bit)?;
+            let layout = split_layout(slots, replicas, bit)?;
             let mut info = bench.info("within-frame", &structure, &region, &groups.centers, (0..groups.centers.len()).collect(), map_ms);
             info.channel_offset = 1 << bit;
             info.frames_timed = o.map.sample_frames.min(info.frames_pool);
@@ -275,6 +282,22 @@ pub fn build(slots: u64, replicas: usize, pages: PageRequest, lock: LockRequest,
     }
 }
 
+/// The layout for copies split by address `bit`: copies `1 << bit` apart, so (for an even replica
+/// count, where every chunk starts with that bit clear) copies 2j and 2j + 1 of a slot are X and
+/// X ^ (1 << bit). An odd count would leave copies whose addresses differ in more bits than that.
+fn split_layout(slots: u64, replicas: usize, bit: u32) -> Result<Layout> {
+    if replicas % 2 == 1 {
+        return Err(Error::Placement {
+            message: format!("address bit {bit} splits refresh groups here, which pairs copies two by two; {replicas} replicas leave one unpaired"),
+            hint: "ask for an even number of replicas, or use placement: 'offset'".into(),
+        });
+    }
+    Layout::new(slots, replicas, 1usize << bit)
+}
+
+/// Time the copies of the sample slots may be timed for, after learning.
+const CHECK_TIME: Duration = Duration::from_millis(500);
+
 /// Scratch memory the structure of a shared slab is learned on before its segment exists.
 const SHARED_SAMPLE_BYTES: usize = 8 << 20;
 
@@ -310,7 +333,7 @@ pub fn create_shared(
             hint: "use placement: 'offset' for shared slabs on this machine, or an unshared slab".into(),
         });
     };
-    let layout = Layout::new(slots, replicas, 1usize << bit)?;
+    let layout = split_layout(slots, replicas, bit)?;
     let t = Instant::now();
     let (region, shared) = crate::shm::create(name, layout.clone(), pages, lock, overwrite, dir)?;
     let mut info = bench.info("within-frame", &structure, &region, &groups.centers, (0..groups.centers.len()).collect(), ms(t));
@@ -402,8 +425,9 @@ pub fn survey_frames(bytes: usize, pages: PageRequest, o: &PlacementOptions) -> 
     })
 }
 
-/// (slots checked, slots whose every copy had a clear group, slots whose copies of different
-/// replicas were in different classes wherever the replicas' classes differ).
+/// (slots checked, slots whose every copy had a clear group, slots whose copies were apart: in
+/// different classes for a frame table, each pair X, X ^ (1 << bit) in different groups for a
+/// split by a bit).
 fn check_copies(slab: &Slab, centers: &[f64], class_of_group: &[usize], timer: &mut dyn Timer, o: &PlacementOptions) -> (usize, usize, usize) {
     let l = slab.layout();
     let n = l.replicas();
@@ -412,7 +436,6 @@ fn check_copies(slab: &Slab, centers: &[f64], class_of_group: &[usize], timer: &
     let slots: Vec<u64> = (0..o.verify_slots).map(|_| rng.below(l.slots())).collect();
     let offsets: Vec<usize> = slots.iter().flat_map(|&i| (0..n).map(move |r| (i, r))).map(|(i, r)| slab.address(r, i).unwrap_or(base) - base).collect();
     let phases = timer.phases(&offsets);
-    let classes = class_of_group.iter().copied().max().map_or(1, |m| m + 1);
     let (mut clear, mut apart) = (0, 0);
     for s in 0..slots.len() {
         let got: Option<Vec<usize>> = (0..n)
@@ -420,8 +443,13 @@ fn check_copies(slab: &Slab, centers: &[f64], class_of_group: &[usize], timer: &
             .collect();
         let Some(got) = got else { continue };
         clear += 1;
-        // Replica r is meant for class r mod classes; copies meant for different classes must differ.
-        let ok = (0..n).all(|a| (0..n).all(|b| a % classes == b % classes || got[a] != got[b]));
+        let ok = if l.frames().is_some() {
+            // Every replica has frames of its own class: all copies in different classes.
+            (0..n).all(|a| (0..n).all(|b| a == b || got[a] != got[b]))
+        } else {
+            // Split by a bit: copies 2j and 2j + 1 are X and X ^ (1 << bit), which must differ.
+            (0..n / 2).all(|j| got[2 * j] != got[2 * j + 1])
+        };
         apart += ok as usize;
     }
     (slots.len(), clear, apart)
