@@ -77,6 +77,9 @@ pub enum Structure {
     /// The lines of a frame share its group (in `agreement` of the sampled frames): frames are the
     /// unit of placement.
     WholeFrame { agreement: f64 },
+    /// Neither: no tested bit always switches group and lines of one frame agree only in
+    /// `agreement` of the comparisons. Nothing to place by.
+    Mixed { agreement: f64 },
 }
 
 /// How one frame's group was known.
@@ -157,7 +160,12 @@ pub fn sample_structure(frames: usize, timer: &mut dyn Timer, o: &MapOptions) ->
     }
     let (same, compared) = (1..=BITS.len()).map(agreement).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
     let agreement = if compared == 0 { 0.0 } else { same as f64 / compared as f64 };
-    (Some((g, Structure::WholeFrame { agreement })), offsets.len())
+    let structure = if enough(compared / BITS.len()) && agreement >= o.min_agreement {
+        Structure::WholeFrame { agreement }
+    } else {
+        Structure::Mixed { agreement }
+    };
+    (Some((g, structure)), offsets.len())
 }
 
 /// Smallest period p ≤ `max` of the label sequences (each a run of consecutive frames) on which
@@ -500,6 +508,13 @@ mod tests {
         // No line ever clear.
         let mut t = Synthetic::new(4, |_| None);
         assert!(sample_structure(frames, &mut t, &MapOptions::default()).0.is_none());
+    }
+
+    #[test]
+    fn lines_of_a_frame_in_random_groups_are_no_structure() {
+        let mut t = Synthetic::new(2, |o| Some(hash(o) % 2));
+        let st = sample_structure(10_000, &mut t, &MapOptions::default()).0.unwrap().1;
+        assert!(matches!(st, Structure::Mixed { agreement } if agreement < 0.8), "{st:?}");
     }
 
     #[test]

@@ -249,6 +249,7 @@ pub fn build(slots: u64, replicas: usize, pages: PageRequest, lock: LockRequest,
             let info = bench.finish(&slab, &groups.centers, info, tally, started, o)?;
             Ok((slab, info))
         }
+        Structure::Mixed { agreement } => Err(no_structure(agreement)),
         Structure::WholeFrame { .. } => {
             // Frames are placed one by one: map a pool with room for unequal groups.
             drop(region);
@@ -295,6 +296,16 @@ fn split_layout(slots: u64, replicas: usize, bit: u32) -> Result<Layout> {
     Layout::new(slots, replicas, 1usize << bit)
 }
 
+fn no_structure(agreement: f64) -> Error {
+    Error::Placement {
+        message: format!(
+            "no address bit below 4 KiB always switches refresh group, and lines of one frame share a group in only {:.0}% of the sampled frames",
+            agreement * 100.0
+        ),
+        hint: "there is no structure to place copies by here: use placement: 'offset'".into(),
+    }
+}
+
 /// Time the copies of the sample slots may be timed for, after learning.
 const CHECK_TIME: Duration = Duration::from_millis(500);
 
@@ -327,11 +338,15 @@ pub fn create_shared(
     let mut tally = (0usize, 0u64);
     let (groups, structure) = bench.sample(&scratch, o, &mut tally)?;
     drop(scratch);
-    let Structure::WithinFrame { bit, .. } = structure else {
-        return Err(Error::Placement {
-            message: "whole 4 KiB frames share a refresh group here, so copies need a frame table, and frame tables are not recorded in shared segments yet".into(),
-            hint: "use placement: 'offset' for shared slabs on this machine, or an unshared slab".into(),
-        });
+    let bit = match structure {
+        Structure::WithinFrame { bit, .. } => bit,
+        Structure::WholeFrame { .. } => {
+            return Err(Error::Placement {
+                message: "whole 4 KiB frames share a refresh group here, so copies need a frame table, and frame tables are not recorded in shared segments yet".into(),
+                hint: "use placement: 'offset' for shared slabs on this machine, or an unshared slab".into(),
+            })
+        }
+        Structure::Mixed { agreement } => return Err(no_structure(agreement)),
     };
     let layout = split_layout(slots, replicas, bit)?;
     let t = Instant::now();
