@@ -7,6 +7,7 @@
 //! - `slayer SLOTS STRATEGY [RUNS]`: `Slayer::new` with `CopyPlacement::HugePages`, how long it took
 //!   and where the copies went; for 'steer', RUNS runs of 200 000 cold random reads interleaved
 //!   with copy 0 of the same slab (`bench::native_interleaved`).
+//! - `map BYTES [PAGES]`: how long mapping and pre-faulting take, unlocked and locked.
 //! - `frames BYTES [PAGES]`: learns every frame's group the frame-by-frame way (`placement::survey_frames`),
 //!   whatever the structure, and reports what it cost.
 
@@ -39,6 +40,13 @@ fn main() {
             match placement::survey_frames(num(1, 64 << 20) as usize, pages, &PlacementOptions::default()) {
                 Ok(s) => println!("{}", serde_json::to_string_pretty(&s).unwrap()),
                 Err(e) => println!("survey failed: {e}"),
+            }
+        }
+        "map" => {
+            for lock in [LockRequest::Off, LockRequest::Auto] {
+                let t = Instant::now();
+                let r = Region::map(num(1, 2 << 30) as usize, PageRequest::parse(arg(2).unwrap_or("auto")).expect("pages"), lock).unwrap();
+                println!("map {} MiB {} (THP {} MiB) lock {:?}: {:.0} ms", r.mapped_bytes() >> 20, r.kind().name(), r.thp_bytes() >> 20, lock, t.elapsed().as_secs_f64() * 1e3);
             }
         }
         "slayer" => slayer(num(1, 1 << 27), arg(2).unwrap_or("steer"), num(3, 5) as usize),
