@@ -6,8 +6,12 @@ export interface Slayer {
   [Symbol.dispose](): void
 }
 
-/** A verdict of the refresh analysis. */
-export type PeriodVerdict = 'Periodic' | 'Weak' | 'None'
+/**
+ * A verdict of the refresh analysis. 'Insufficient': too few slow reads to look for a period at all
+ * (no periodogram, no chance baseline) — inconclusive for a flushed-read run, the clean outcome for
+ * the cached-read control.
+ */
+export type PeriodVerdict = 'Periodic' | 'Weak' | 'None' | 'Insufficient'
 
 /** One timed run of the refresh probe. */
 export interface RefreshRun {
@@ -20,8 +24,8 @@ export interface RefreshRun {
     fundamental?: { periodNs: number; score: number } | null
     stallNs?: number
     spikesPerS: number
-    /** The same score at shuffled spike times: how high chance reaches. */
-    baseline: { shuffles: number; meanMax: number; stdMax: number; maxMax: number; z: number; pValue: number }
+    /** The same score at shuffled spike times: how high chance reaches; null when the verdict is 'Insufficient'. */
+    baseline: { shuffles: number; meanMax: number; stdMax: number; maxMax: number; z: number; pValue: number } | null
   } & Record<string, unknown>
 }
 
@@ -95,18 +99,22 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 
 /** A mirrored slab of 64-bit slots with replica threads racing to read every copy. */
 export declare class Slayer {
-  /** Maps and pre-faults the slab, then (unless `start: false`) starts one pinned thread per replica. */
+  /**
+   * Maps and pre-faults the slab, chooses the read strategy (see `strategy`), and for a hedged
+   * slab (unless `start: false`) starts one pinned thread per replica.
+   */
   constructor(options: SlayerOptions)
   /**
-   * Creates the named shared slab `options.name` (a 0600 file on hugetlbfs or in /dev/shm) and
-   * starts this process's replica threads over it. Refuses an existing name unless
+   * Creates the named shared slab `options.name` (a 0600 file on hugetlbfs or in /dev/shm) and,
+   * when the strategy hedges, starts this process's replica threads over it. Refuses an existing name unless
    * `overwrite: true`. The segment outlives this process until `Slayer.unlink(name)`.
    * Each slot is read and written as one whole 8-byte value; there is no multi-slot atomicity.
    */
   static create(options: SharedCreateOptions): Slayer
   /**
    * Opens the shared slab `name` that another process created, after validating its header,
-   * and starts this process's own replica threads (own cores, spin policy and stats) over it.
+   * and, when the strategy hedges, starts this process's own replica threads (own cores, spin
+   * policy and stats) over it.
    */
   static open(name: string, options?: SharedOpenOptions | undefined | null): Slayer
   /**
@@ -245,6 +253,11 @@ export interface SharedCreateOptions {
   /** Start this process's replica threads now (default true). */
   start?: boolean
   stats?: boolean
+  /**
+   * 'auto' (default: hedge when every replica thread gets a core besides the caller's, else
+   * read directly), 'hedge' or 'direct'. Shared slabs are never steered.
+   */
+  strategy?: 'auto' | 'hedge' | 'direct'
 }
 
 /** Options for `Slayer.open(name, options)`: this process's threads, and what it expects. */
@@ -266,6 +279,8 @@ export interface SharedOpenOptions {
   /** Start this process's replica threads now (default true). */
   start?: boolean
   stats?: boolean
+  /** 'auto' (default), 'hedge' or 'direct', as for Slayer.create. */
+  strategy?: 'auto' | 'hedge' | 'direct'
 }
 
 /** The named segment behind a shared slab. */
@@ -303,13 +318,17 @@ export interface SlayerInfo {
   lockError?: string
   /** Page kinds passed over, each with its reason. */
   pageFallbacks: Array<string>
-  /** Core of each replica thread. */
+  /** Core of each replica thread (chosen even when the strategy runs none). */
   cores: Array<number>
   /** Core each running thread reported from inside itself (-1 unknown); empty when stopped. */
   threadCpus: Array<number>
   /** Replica threads share cores with each other or the caller: correct, not fast. */
   sharedCores: boolean
-  placementNote?: string
+  /**
+   * How the replica threads' cores were chosen, when they had to share or the spin policy was
+   * changed to keep a busy thread off the caller's core.
+   */
+  coresNote?: string
   spin: string
   idleUs: number
   running: boolean
@@ -317,8 +336,17 @@ export interface SlayerInfo {
   allowedCpus: Array<number>
   cpuCount: number
   recording: boolean
-  /** 'hedge' | 'steer' | 'direct'. */
+  /** 'hedge' | 'steer' | 'direct': the strategy reads use (never 'auto'). */
   strategy: string
+  /** The strategy asked for ('auto' unless one was given). */
+  strategyRequested: string
+  /**
+   * Why this strategy, in one sentence, e.g. "direct: hedge needs 3 free cores (2 replica
+   * threads + the caller), 2 allowed; steering cannot help: …".
+   */
+  strategyReason: string
+  /** Set when an explicitly asked-for strategy is expected to lose against reading directly. */
+  strategyWarning?: string
   /** Where the copies of each slot went (see the `placement` option). */
   placement: CopyPlacementInfo
   /** For shared slabs (Slayer.create / Slayer.open): the segment. */
@@ -332,9 +360,9 @@ export interface SlayerOptions {
   /** Copies of every slot, each read by its own thread: 2 to 8 (default 2). */
   replicas?: number
   /**
-   * Bytes between the copies of one slot: a power of two from 64 (default 256; 64 with strategy
-   * 'steer'), or 'auto': what `ultraslayer probe groups` measured on this machine (falls back to
-   * the default, and info().channelOffsetSource says so).
+   * Bytes between the copies of one slot: a power of two from 64 (default 256; 64 for a slab
+   * that steers), or 'auto': what `ultraslayer probe groups` measured on this machine (falls
+   * back to the default, and info().channelOffsetSource says so).
    */
   channelOffset?: number | 'auto'
   /**
@@ -347,28 +375,35 @@ export interface SlayerOptions {
   /** One core per replica thread; default: chosen from the allowed set, avoiding the caller's core. */
   cores?: Array<number>
   /**
-   * How replica threads wait: 'busy' (default, a full core each), 'hybrid' (spin, yield, park
-   * after idleUs), 'sleep' (park when idle; reads that find them parked are served directly).
+   * How replica threads wait: 'hybrid' (default: spin, yield, park after idleUs, so no core
+   * burns while the slab is idle), 'busy' (a full core each, always; never on the caller's core
+   * unless `cores` names it), 'sleep' (park when idle; reads that find them parked are served
+   * directly).
    */
   spin?: 'busy' | 'hybrid' | 'sleep'
   /** Idle microseconds before 'hybrid'/'sleep' threads park (defaults 2000 / 0). */
   idleUs?: number
-  /** Start replica threads now (default true). */
+  /** Start replica threads now (default true; hedged slabs). */
   start?: boolean
   /** Record per-read latency into a histogram (default false). */
   stats?: boolean
   /**
-   * How reads are served: 'hedge' (default: replica threads race, N busy cores), 'steer' (the
-   * calling thread predicts which copy is not refreshing and reads only that one; no threads;
-   * calibrates for up to 300 ms at construction), 'direct' (copy 0, no threads).
+   * How reads are served: 'auto' (default) hedges when every replica thread can have an allowed
+   * core of its own besides the caller's, else steers when the copies were placed to stall apart
+   * and calibration predicts a gain (placing and calibrating take up to a few seconds here),
+   * else reads directly — info().strategy says what was chosen, info().strategyReason why.
+   * 'hedge' (replica threads race, N cores), 'steer' (the calling thread predicts which copy is
+   * not refreshing and reads only that one; no threads; calibrates for up to 300 ms at
+   * construction), 'direct' (copy 0, no threads) are honoured as asked, with
+   * info().strategyWarning when expected to lose.
    */
-  strategy?: 'hedge' | 'steer' | 'direct'
+  strategy?: 'auto' | 'hedge' | 'steer' | 'direct'
   /**
    * Where the copies go. 'refresh-groups': learn each 4 KiB page's DRAM refresh group by
    * timing (a 300 ms period measurement, then up to placementBudgetMs) and give every replica
    * pages of its own groups, so copies never stall together (4 KiB pages; throws when it cannot
    * be had). 'offset': copies channelOffset bytes apart. 'auto' (default): 'refresh-groups' for
-   * strategy 'steer' unless channelOffset or huge pages are asked for, falling back to
+   * a slab that steers unless channelOffset or huge pages are asked for, falling back to
    * 'offset' with the reason in info().placement.note; 'offset' otherwise.
    */
   placement?: 'auto' | 'refresh-groups' | 'offset'

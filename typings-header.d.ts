@@ -6,8 +6,12 @@ export interface Slayer {
   [Symbol.dispose](): void
 }
 
-/** A verdict of the refresh analysis. */
-export type PeriodVerdict = 'Periodic' | 'Weak' | 'None'
+/**
+ * A verdict of the refresh analysis. 'Insufficient': too few slow reads to look for a period at all
+ * (no periodogram, no chance baseline) — inconclusive for a flushed-read run, the clean outcome for
+ * the cached-read control.
+ */
+export type PeriodVerdict = 'Periodic' | 'Weak' | 'None' | 'Insufficient'
 
 /** One timed run of the refresh probe. */
 export interface RefreshRun {
@@ -20,8 +24,8 @@ export interface RefreshRun {
     fundamental?: { periodNs: number; score: number } | null
     stallNs?: number
     spikesPerS: number
-    /** The same score at shuffled spike times: how high chance reaches. */
-    baseline: { shuffles: number; meanMax: number; stdMax: number; maxMax: number; z: number; pValue: number }
+    /** The same score at shuffled spike times: how high chance reaches; null when the verdict is 'Insufficient'. */
+    baseline: { shuffles: number; meanMax: number; stdMax: number; maxMax: number; z: number; pValue: number } | null
   } & Record<string, unknown>
 }
 

@@ -9,6 +9,11 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 
+const run = path.join(__dirname, '..', 'bench', 'run.js')
+// No recorded `probe groups` result: the offsets are the documented defaults (256 B hedged, 2048 B
+// control), whatever this machine's cache holds.
+const env = { ...process.env, XDG_CACHE_HOME: fs.mkdtempSync(path.join(os.tmpdir(), 'uslayer-bench-cache-')) }
+
 test('npm run bench -- --quick writes a table, JSON, CSV and an SVG plot', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uslayer-bench-'))
   const json = path.join(dir, 'r.json')
@@ -16,12 +21,12 @@ test('npm run bench -- --quick writes a table, JSON, CSV and an SVG plot', () =>
   const svg = path.join(dir, 'r.svg')
   const r = spawnSync(
     process.execPath,
-    [path.join(__dirname, '..', 'bench', 'run.js'), '--quick', '--samples', '3000', '--slots', String(1 << 20), '--spin', 'hybrid', '--json', json, '--csv', csv, '--plot', svg],
-    { encoding: 'utf8', timeout: 120_000 },
+    [run, '--quick', '--samples', '3000', '--slots', String(1 << 20), '--spin', 'hybrid', '--json', json, '--csv', csv, '--plot', svg],
+    { encoding: 'utf8', timeout: 120_000, env },
   )
   assert.equal(r.status, 0, r.stderr + r.stdout)
   assert.match(r.stdout, /machine: /)
-  assert.match(r.stdout, /readF64 \/ yardstick = /)
+  assert.match(r.stdout, /(MET|MISSED|NOT MEASURED) +readF64 \/ bare u32→f64 N-API call: /)
   assert.match(r.stdout, /quiet \/ cold/)
   assert.match(r.stdout, /stress \/ random/)
   assert.match(r.stdout, /independent-pairs: upper bound, not delivered; [\d.]+% of samples paired/)
@@ -66,13 +71,65 @@ test('npm run bench -- --quick writes a table, JSON, CSV and an SVG plot', () =>
   assert.ok(result.steerInfo && typeof result.steerInfo.steer.copiesApart === 'boolean', 'steering verdict reported')
   assert.ok(['refresh-groups', 'offset'].includes(result.steerInfo.placement.kind), 'where the steer copies went')
   assert.match(r.stdout, /steer slab: /)
-  for (const run of result.runs) assert.ok(run.arms.steer.slowShare >= 0 && run.arms.steer.slowShare <= 1)
+  for (const run of result.runs) {
+    for (const a of Object.values(run.arms)) {
+      assert.ok(a.slowShare >= 0 && a.slowShare <= 1)
+      assert.ok(a.tailShare >= 0 && a.tailShare <= 1, 'tail: over the arm\'s own median')
+    }
+  }
+  // Every run ends with a verdict: per condition and level, a winner at each percentile, and
+  // every goal marked met or missed — the same in the text and the JSON.
+  const v = result.verdict
+  assert.equal(v.runs.length, 4)
+  for (const r of v.runs) {
+    assert.deepEqual(r.levels.map((l) => l.level), ['js', 'native'])
+    for (const l of r.levels) {
+      for (const k of ['p50', 'p99', 'p999']) {
+        assert.ok(['direct', 'hedge', 'steer'].includes(l.winners[k].strategy), `${k} winner`)
+        assert.ok(Number.isFinite(l.winners[k].ratio))
+      }
+      for (const x of l.lost) assert.notEqual(x.strategy, 'direct')
+    }
+  }
+  assert.ok(['direct', 'hedge', 'steer'].includes(v.overall.p99Winner))
+  assert.equal(v.goals.length, 3)
+  for (const g of v.goals) assert.ok(g.met === null || g.met === g.value <= g.goal, g.name)
+  assert.match(r.stdout, /=== verdict/)
+  assert.match(r.stdout, /overall: through JS, the best p99 here came from/)
+  assert.match(r.stdout, /quiet \/ cold \/ random:\n  through JS: p50: /)
+  if (result.machine.sharedCores) assert.match(r.stdout, /cores: \d+ allowed for 2 replica threads \+ the caller, so the hedged arms share cores/)
+  // Progress: each message once, also when stderr is a pipe.
+  const prog = r.stderr.split('\n').filter(Boolean)
+  assert.equal(new Set(prog).size, prog.length, 'no progress line printed twice in a row')
   assert.match(plot, /p99\.99/)
   fs.rmSync(dir, { recursive: true, force: true })
 })
 
+test('a same-group control at the hedged offset is left out and the run says so', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uslayer-bench-'))
+  const json = path.join(dir, 'r.json')
+  const r = spawnSync(
+    process.execPath,
+    [run, '--quick', '--samples', '2000', '--slots', String(1 << 18), '--spin', 'hybrid', '--channel-offset', '2048', '--control-offset', '2048',
+      '--arms', 'direct,hedged,same-group,native-direct,native-hedged,native-same-group', '--conditions', 'quiet', '--access', 'cold', '--no-binding-cost', '--json', json],
+    { encoding: 'utf8', timeout: 120_000, env },
+  )
+  assert.equal(r.status, 0, r.stderr + r.stdout)
+  const result = JSON.parse(fs.readFileSync(json, 'utf8'))
+  assert.match(result.noControl, /hedged slab's own channelOffset/)
+  for (const run of result.runs) {
+    assert.equal(run.arms['same-group'], undefined)
+    assert.equal(run.arms['native-same-group'], undefined)
+    assert.ok(run.arms.hedged && run.arms['native-hedged'])
+  }
+  assert.match(r.stdout, /same-group control: none in this run/)
+  assert.match(r.stdout, /note: no same-group control in this run/)
+  assert.deepEqual(result.verdict.goals, [], 'no binding-cost goals without the binding table')
+  fs.rmSync(dir, { recursive: true, force: true })
+})
+
 test('bad bench options are refused with a usage hint', () => {
-  const r = spawnSync(process.execPath, [path.join(__dirname, '..', 'bench', 'run.js'), '--arms', 'nope'], { encoding: 'utf8' })
+  const r = spawnSync(process.execPath, [run, '--arms', 'nope'], { encoding: 'utf8' })
   assert.equal(r.status, 2)
   assert.match(r.stderr, /unknown arm nope/)
 })

@@ -19,7 +19,7 @@ const rssMiB = () => Math.round(process.memoryUsage().rss / 2 ** 20)
   // Garbage without close(): finalizers must stop the threads and unmap. (Made in a function so
   // no block scope of this async function keeps the last one alive.)
   function garbage(k) {
-    const s = new Slayer({ slots: 1 << 20, spin: 'sleep', lock: false })
+    const s = new Slayer({ slots: 1 << 20, spin: 'sleep', lock: false, strategy: 'hedge' })
     s.writeU64(k, BigInt(k))
   }
   for (let k = 0; k < 8; k++) garbage(k)
@@ -32,7 +32,7 @@ const rssMiB = () => Math.round(process.memoryUsage().rss / 2 ** 20)
   // Many create/close cycles of 16 MiB slabs: RSS must not grow by their sum.
   const before = rssMiB()
   for (let k = 0; k < 64; k++) {
-    const s = new Slayer({ slots: 1 << 20, spin: 'sleep', lock: false })
+    const s = new Slayer({ slots: 1 << 20, spin: 'sleep', lock: false, strategy: 'hedge' })
     s.readManyF64(new Uint32Array(256), new Float64Array(256))
     s.close()
   }

@@ -8,7 +8,10 @@ const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const { Slayer } = require('..')
 
-const HYBRID = { spin: 'hybrid' }
+// Tests of the replica threads ask for hedging: the default, strategy 'auto', does not hedge on a
+// machine with fewer than replicas + 1 cores (see the 'auto' tests below).
+const HYBRID = { spin: 'hybrid', strategy: 'hedge' }
+const HEDGE = { strategy: 'hedge' }
 const U64_MAX = (1n << 64n) - 1n
 
 function replicaThreads() {
@@ -180,19 +183,19 @@ test('system refusals are Errors that say what to do', () => {
     () => new Slayer({ slots: 10, cores: [0, 4000], ...HYBRID }),
     (e) => e.constructor === Error && /4000/.test(e.message) && /allowed/.test(e.message) && e.code === 'ERR_ULTRASLAYER_CORE',
   )
-  const allowed = new Slayer({ slots: 1, start: false }).info().allowedCpus
+  const allowed = new Slayer({ slots: 1, strategy: 'direct' }).info().allowedCpus
   assert.throws(() => new Slayer({ slots: 10, cores: [allowed[0], allowed[0]] }), (e) => /twice/.test(e.message))
   const free1g = Number(fs.readFileSync('/sys/kernel/mm/hugepages/hugepages-1048576kB/free_hugepages', 'utf8'))
   if (free1g === 0) {
     assert.throws(
-      () => new Slayer({ slots: 10, hugePages: '1g', start: false }),
+      () => new Slayer({ slots: 10, hugePages: '1g', start: false, ...HEDGE }),
       (e) => e.constructor === Error && /nr_hugepages/.test(e.message) && e.code === 'ERR_ULTRASLAYER_HUGE_PAGES',
     )
   }
   const free2m = Number(fs.readFileSync('/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages', 'utf8'))
   // More 2 MiB pages than are free: fails cleanly, naming the sysctl.
   const slots = (free2m + 1) * (2 << 20) / 16
-  assert.throws(() => new Slayer({ slots, hugePages: '2m', start: false }), (e) => /nr_hugepages/.test(e.message))
+  assert.throws(() => new Slayer({ slots, hugePages: '2m', start: false, ...HEDGE }), (e) => /nr_hugepages/.test(e.message))
 })
 
 test('info() tells the truth about what was mapped and where threads run', () => {
@@ -224,12 +227,12 @@ test('info() tells the truth about what was mapped and where threads run', () =>
 test('huge pages: 2m is used when reserved, off gives 4k pages', () => {
   const free2m = Number(fs.readFileSync('/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages', 'utf8'))
   if (free2m >= 2) {
-    const s = new Slayer({ slots: 1000, hugePages: '2m', start: false })
+    const s = new Slayer({ slots: 1000, hugePages: '2m', start: false, ...HEDGE })
     assert.equal(s.info().pageKind, '2m')
     assert.equal(s.info().pageSize, 2 << 20)
     s.close()
   }
-  const s = new Slayer({ slots: 1000, hugePages: 'off', lock: false, start: false })
+  const s = new Slayer({ slots: 1000, hugePages: 'off', lock: false, start: false, ...HEDGE })
   assert.equal(s.info().pageKind, '4k')
   assert.equal(s.info().locked, false)
   s.close()
@@ -273,7 +276,7 @@ test('Symbol.dispose closes', () => {
 
 test('replica-count sweep: every count from 2 to 8 reads back what was written', () => {
   for (let n = 2; n <= 8; n++) {
-    const s = new Slayer({ slots: 2000, replicas: n, spin: 'sleep', channelOffset: 64 << (n % 3) })
+    const s = new Slayer({ slots: 2000, replicas: n, spin: 'sleep', channelOffset: 64 << (n % 3), ...HEDGE })
     for (let i = 0; i < 2000; i += 37) s.writeU64(i, BigInt(i * n) + (1n << 40n))
     for (let i = 0; i < 2000; i += 37) assert.equal(s.readU64(i), BigInt(i * n) + (1n << 40n))
     assert.equal(s.info().cores.length, n)
@@ -284,7 +287,7 @@ test('replica-count sweep: every count from 2 to 8 reads back what was written',
 
 test('hybrid and sleep slabs answer reads while their threads are parked', async () => {
   for (const spin of ['hybrid', 'sleep']) {
-    const s = new Slayer({ slots: 64, spin, idleUs: 200 })
+    const s = new Slayer({ slots: 64, spin, idleUs: 200, ...HEDGE })
     s.writeF64(7, 3.5)
     // Idle past 200 µs the threads park (on a loaded 2-vCPU machine they may need a few tries to
     // be scheduled and notice); a read that finds them parked is served at once, directly.
@@ -302,7 +305,7 @@ test('hybrid and sleep slabs answer reads while their threads are parked', async
 })
 
 test('busy threads answer hedged reads; stats count wins and latency', () => {
-  const s = new Slayer({ slots: 64, spin: 'busy', stats: true })
+  const s = new Slayer({ slots: 64, spin: 'busy', stats: true, ...HEDGE })
   s.writeU64(3, 42n)
   for (let k = 0; k < 2000; k++) assert.equal(s.readU64(3), 42n)
   const st = s.stats()
@@ -321,7 +324,7 @@ test('busy threads answer hedged reads; stats count wins and latency', () => {
 test('many slabs created and closed leave no threads behind', () => {
   const before = replicaThreadsSettled(0)
   for (let k = 0; k < 20; k++) {
-    const s = new Slayer({ slots: 1000, spin: 'sleep' })
+    const s = new Slayer({ slots: 1000, spin: 'sleep', ...HEDGE })
     s.writeU64(k, BigInt(k))
     assert.equal(s.readU64(k), BigInt(k))
     s.close()
@@ -392,7 +395,7 @@ test('works in worker threads; a worker that exits without close() leaves no rep
   const code = `
     const { parentPort } = require('node:worker_threads')
     const { Slayer } = require(${JSON.stringify(require('node:path').join(__dirname, '..'))})
-    const s = new Slayer({ slots: 64, spin: 'hybrid' })
+    const s = new Slayer({ slots: 64, spin: 'hybrid', strategy: 'hedge' })
     s.writeF64(3, 2.5)
     parentPort.postMessage([s.readF64(3), String(s.readU64(3)), s.info().running])
     // no close(): the worker's teardown must release the slab and join its threads
@@ -477,4 +480,68 @@ test('placement options are checked by name', () => {
   s.close()
   // Shared slabs are laid out by offset only.
   assert.throws(() => Slayer.create({ name: 'us-placement-test', slots: 16, placement: 'offset' }), (e) => e instanceof TypeError && /unknown option `placement`/.test(e.message))
+})
+
+test("strategy 'auto' (the default) never hedges without a free core per replica thread, says why, and idles", () => {
+  const before = replicaThreadsSettled(0)
+  const s = new Slayer({ slots: 1 << 16 })
+  const i = s.info()
+  assert.equal(i.strategyRequested, 'auto')
+  assert.ok(['hedge', 'steer', 'direct'].includes(i.strategy))
+  assert.match(i.strategyReason, new RegExp(`^${i.strategy}: `))
+  assert.equal(i.strategyWarning ?? null, null)
+  if (i.cpuCount < 3) {
+    // This is the case CI's 2-vCPU machine is in.
+    assert.notEqual(i.strategy, 'hedge')
+    assert.match(i.strategyReason, /hedge needs 3 free cores \(2 replica threads \+ the caller\), \d+ allowed/)
+    assert.equal(i.running, false)
+    assert.equal(replicaThreadsSettled(before), before, 'no replica threads')
+  }
+  if (i.strategy === 'steer') assert.ok(s.stats().steer, 'a steered slab reports its tracker')
+  for (let k = 0; k < 100; k++) s.writeF64(k, k + 0.5)
+  for (let k = 0; k < 100; k++) assert.equal(s.readF64(k), k + 0.5)
+  // Idle after construction: under 5% of one core over a second, whatever was chosen.
+  const cpu0 = process.cpuUsage()
+  const t0 = process.hrtime.bigint()
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000)
+  const used = process.cpuUsage(cpu0)
+  const wall = Number(process.hrtime.bigint() - t0) / 1000
+  const share = (used.user + used.system) / wall
+  assert.ok(share < 0.05, `idle process used ${(share * 100).toFixed(1)}% of a core (${i.strategy})`)
+  s.close()
+})
+
+test('explicit strategies are honoured, with a warning when expected to lose', () => {
+  const h = new Slayer({ slots: 64, strategy: 'hedge', spin: 'hybrid' })
+  const i = h.info()
+  assert.equal(i.strategy, 'hedge')
+  assert.equal(i.strategyRequested, 'hedge')
+  if (i.cpuCount < 3) assert.match(i.strategyWarning, /hedge needs 3 free cores.*slower than strategy 'direct'/)
+  else assert.equal(i.strategyWarning ?? null, null)
+  h.close()
+  const d = new Slayer({ slots: 64, strategy: 'direct' })
+  assert.equal(d.info().strategy, 'direct')
+  assert.equal(d.info().strategyWarning ?? null, null)
+  d.close()
+  const st = new Slayer({ slots: 4096, strategy: 'steer', placement: 'offset' })
+  assert.equal(st.info().strategy, 'steer')
+  assert.equal(st.info().channelOffset, 64, "a steered slab's default offset")
+  const tracker = st.stats().steer
+  if (!(tracker.state === 'locked' && tracker.copiesApart)) assert.match(st.info().strategyWarning, /fixed copy/)
+  st.close()
+})
+
+test("a busy hedged slab never spins on the caller's core unless the cores are named", () => {
+  const s = new Slayer({ slots: 64, strategy: 'hedge', spin: 'busy', start: false })
+  const i = s.info()
+  if (i.cpuCount < 3) {
+    assert.equal(i.spin, 'hybrid')
+    assert.match(i.coresNote, /spin 'busy' would pin a spinning replica thread to the caller's core/)
+  } else {
+    assert.equal(i.spin, 'busy')
+  }
+  s.close()
+  const named = new Slayer({ slots: 64, strategy: 'hedge', spin: 'busy', start: false, cores: i.allowedCpus.slice(0, 1).concat(i.allowedCpus.slice(0, 2)).slice(-2) })
+  assert.equal(named.info().spin, 'busy', 'named cores are the caller\'s choice')
+  named.close()
 })

@@ -5,7 +5,7 @@
 
 const { Slayer, _internal } = require('..')
 
-const { native, nativeOf } = _internal
+const { native, nativeOf, readF64Copy0Of } = _internal
 const CHUNK = 16384
 
 /** The clock: `tick()` writes the TSC into `now[0]`. */
@@ -131,7 +131,7 @@ function steerPairJs(ctx) {
   const n = nativeOf(s)
   s.resetStats()
   const p = timeJsEach(ctx.steerIndices, {
-    reads: [(i) => s._readF64Copy0(i), (i) => s.readF64(i)],
+    reads: [readF64Copy0Of(s), (i) => s.readF64(i)],
     flush: (i) => n._flush(i),
     cold: ctx.cold,
     gapTicks: ctx.gapTicks,
@@ -242,4 +242,4 @@ const ARMS = {
   },
 }
 
-module.exports = { ARMS, indexStream, clockOverhead, timeJs, timeJsEach, clock, Slayer, native, nativeOf }
+module.exports = { ARMS, indexStream, clockOverhead, timeJs, timeJsEach, clock, Slayer, native, nativeOf, readF64Copy0Of }

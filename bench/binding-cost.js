@@ -4,7 +4,7 @@
 // (the yardstick), a bare no-op N-API function and a plain Float64Array read. Each op has its own
 // loop function so every call site stays monomorphic.
 
-const { Slayer, native } = require('./arms')
+const { Slayer, native, readF64Copy0Of } = require('./arms')
 
 function median(xs) {
   const s = [...xs].sort((a, b) => a - b)
@@ -33,7 +33,7 @@ function nsPerCall(loops, calls, rounds) {
 
 function measureBindingCost({ calls = 500_000, rounds = 15 } = {}) {
   const bare = native._bareFunctions()
-  const s = new Slayer({ slots: 4096, start: false, hugePages: 'auto' })
+  const s = new Slayer({ slots: 4096, start: false, hugePages: 'auto', strategy: 'hedge' })
   for (let i = 0; i < 64; i++) s.writeF64(i, i * 1.5)
   const steer = new Slayer({ slots: 4096, strategy: 'steer' })
   for (let i = 0; i < 64; i++) steer.writeF64(i, i * 1.5)
@@ -61,7 +61,8 @@ function measureBindingCost({ calls = 500_000, rounds = 15 } = {}) {
       for (let k = 0; k < n; k++) sink += steer.readF64(k & 63)
     },
     'copy 0 of the steer slab, same raw call (cached)': (n) => {
-      for (let k = 0; k < n; k++) sink += steer._readF64Copy0(k & 63)
+      const copy0 = readF64Copy0Of(steer)
+      for (let k = 0; k < n; k++) sink += copy0(k & 63)
     },
     'writeF64 (every replica)': (n) => {
       for (let k = 0; k < n; k++) s.writeF64(k & 63, k)

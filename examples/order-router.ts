@@ -730,7 +730,7 @@ type PriceSource =
 function openSlab(strategy: Strategy, spin: Spin, prices: PriceSource): Slayer {
   if (prices.kind === 'inline') return new Slayer(slabOptions(strategy, spin))
   // Slayer.open offers replica threads (hedge) or none (direct reads); there is no steering.
-  return Slayer.open(prices.feed.name, { slots: SHARED_SLOT_COUNT, start: strategy === 'hedge', spin })
+  return Slayer.open(prices.feed.name, { slots: SHARED_SLOT_COUNT, strategy: strategy === 'hedge' ? 'hedge' : 'direct', spin })
 }
 
 const feedTicksIn = (slab: Slayer): number => Number(slab.readU64(FEED_TICKS))

@@ -127,8 +127,8 @@ fn slayer(slots: u64, strategy: &str, runs: usize) {
     let mut o = ultraslayer::Options::new(slots);
     o.placement = ultraslayer::CopyPlacement::HugePages;
     o.strategy = ultraslayer::Strategy::parse(strategy).expect("strategy");
-    o.spin = ultraslayer::SpinPolicy::Hybrid;
-    o.start = false;
+    o.threads.spin = ultraslayer::SpinPolicy::Hybrid;
+    o.threads.start = false;
     let t = Instant::now();
     let mut s = match ultraslayer::Slayer::new(o) {
         Ok(s) => s,

@@ -10,6 +10,7 @@ pub mod capi;
 pub mod cores;
 pub mod error;
 pub mod layout;
+pub mod options;
 pub mod region;
 pub mod placement;
 pub mod probe;
@@ -20,13 +21,16 @@ pub mod slab;
 pub mod slayer;
 pub mod steer;
 pub mod stats;
+pub mod strategy;
 pub mod tsc;
 
 pub use error::{Error, ErrorKind, Result};
 pub use layout::Layout;
 pub use region::{LockRequest, PageKind, PageRequest};
 pub use replicas::SpinPolicy;
-pub use slayer::{Info, OpenOptions, Options, CopyPlacement, CopyPlacementInfo, SharedOptions, Slayer, Strategy};
+pub use options::{ChannelOffset, CopyPlacement, OpenOptions, Options, SharedOptions, Strategy, ThreadOptions};
+pub use slayer::{CopyPlacementInfo, Info, Slayer};
+pub use strategy::Choice;
 pub use stats::{Percentiles, Stats};
 
 #[cfg(feature = "node")]

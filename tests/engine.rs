@@ -20,9 +20,12 @@ fn serial() -> MutexGuard<'static, ()> {
 fn opts(slots: u64, replicas: usize, spin: SpinPolicy) -> Options {
     let mut o = Options::new(slots);
     o.replicas = replicas;
-    o.spin = spin;
+    o.threads.spin = spin;
     o.pages = PageRequest::Off;
-    o.lock = LockRequest::Off;
+    o.threads.lock = LockRequest::Off;
+    // These tests are about replica threads and hedged reads: ask for them ('auto' does not hedge
+    // on a machine with fewer than replicas + 1 cores; tests of 'auto' set it themselves).
+    o.strategy = ultraslayer::Strategy::Hedge;
     o
 }
 
@@ -135,7 +138,7 @@ fn replica_threads_run_on_their_cores_and_stop_leaves_none_behind() {
     let mut o = opts(1000, 2, SpinPolicy::Hybrid);
     let cores: Vec<usize> = (0..2).map(|k| allowed[k % allowed.len()]).collect();
     if allowed.len() >= 2 {
-        o.cores = Some(cores.clone());
+        o.threads.cores = Some(cores.clone());
     }
     let mut s = Slayer::new(o).unwrap();
     let info = s.info();
@@ -158,12 +161,12 @@ fn replica_threads_run_on_their_cores_and_stop_leaves_none_behind() {
 fn bad_cores_are_refused_by_name() {
     let allowed = ultraslayer::cores::allowed();
     let mut o = opts(10, 2, SpinPolicy::Hybrid);
-    o.cores = Some(vec![allowed[0], 4095]);
+    o.threads.cores = Some(vec![allowed[0], 4095]);
     let e = Slayer::new(o).err().unwrap();
     assert!(matches!(e, Error::CoreNotAllowed { core: 4095, .. }), "{e}");
     assert!(e.to_string().contains("4095"));
     let mut o = opts(10, 2, SpinPolicy::Hybrid);
-    o.cores = Some(vec![allowed[0], allowed[0]]);
+    o.threads.cores = Some(vec![allowed[0], allowed[0]]);
     assert!(matches!(Slayer::new(o).err().unwrap(), Error::CoreListedTwice { .. }));
 }
 
@@ -177,7 +180,7 @@ fn default_placement_on_a_small_machine_shares_and_says_so() {
     assert!(info.cores.iter().all(|c| allowed.contains(c)));
     if allowed.len() < 9 {
         assert!(info.shared_cores);
-        assert!(info.placement_note.unwrap().contains("share"));
+        assert!(info.cores_note.unwrap().contains("share"));
     }
 }
 
@@ -226,7 +229,7 @@ fn a_reader_racing_a_writer_sees_only_values_that_were_written() {
 fn busy_threads_answer_reads_and_count_their_wins() {
     let _g = serial();
     let mut o = opts(1024, 2, SpinPolicy::Busy);
-    o.record_latency = true;
+    o.threads.record_latency = true;
     let mut s = Slayer::new(o).unwrap();
     s.write(5, 55).unwrap();
     for _ in 0..2000 {
@@ -246,7 +249,7 @@ fn busy_threads_answer_reads_and_count_their_wins() {
 fn read_never_waits_for_parked_threads() {
     let _g = serial();
     let mut o = opts(1024, 2, SpinPolicy::Sleep);
-    o.record_latency = true;
+    o.threads.record_latency = true;
     let mut s = Slayer::new(o).unwrap();
     s.write(3, 33).unwrap();
     std::thread::sleep(Duration::from_millis(20)); // let both threads park
@@ -266,7 +269,7 @@ fn read_never_waits_for_parked_threads() {
 fn hybrid_threads_park_when_idle_and_wake_for_what_follows() {
     let _g = serial();
     let mut o = opts(1024, 2, SpinPolicy::Hybrid);
-    o.idle_us = Some(500);
+    o.threads.idle_us = Some(500);
     let mut s = Slayer::new(o).unwrap();
     s.write(1, 11).unwrap();
     // Idle well past 500 µs: the threads park (on a loaded 2-vCPU machine they may need a few
@@ -290,7 +293,7 @@ fn hybrid_threads_park_when_idle_and_wake_for_what_follows() {
 fn explicit_page_kinds_come_or_fail_cleanly_and_auto_reports_what_it_got() {
     let free2m = ultraslayer::region::free_huge_pages(2 << 20).unwrap_or(0);
     let mut o = opts(1 << 20, 2, SpinPolicy::Sleep);
-    o.start = false;
+    o.threads.start = false;
     o.pages = PageRequest::Huge2M;
     match Slayer::new(o.clone()) {
         Ok(s) => {
@@ -304,7 +307,7 @@ fn explicit_page_kinds_come_or_fail_cleanly_and_auto_reports_what_it_got() {
         }
     }
     o.pages = PageRequest::Auto;
-    o.lock = LockRequest::Auto;
+    o.threads.lock = LockRequest::Auto;
     let s = Slayer::new(o).unwrap();
     let info = s.info();
     if free2m >= 8 {
@@ -320,7 +323,7 @@ fn explicit_page_kinds_come_or_fail_cleanly_and_auto_reports_what_it_got() {
 #[test]
 fn stats_reset_and_direct_reads_are_counted() {
     let mut o = opts(10, 2, SpinPolicy::Sleep);
-    o.start = false;
+    o.threads.start = false;
     let mut s = Slayer::new(o).unwrap();
     s.read(1).unwrap();
     s.read_many(&[1, 2, 3], &mut [0; 3]).unwrap();
@@ -342,7 +345,11 @@ fn steered_reads_return_the_written_value_whichever_copy_they_choose() {
 
 fn steered_round_trip(placement: ultraslayer::CopyPlacement) {
     let mut o = opts(50_000, 2, SpinPolicy::Busy);
-    o.channel_offset = 64;
+    // 'auto' tries refresh groups only when the layout is left to it (no offset given); the
+    // offset a steered slab gets by default is 64 either way.
+    if placement == ultraslayer::CopyPlacement::Offset {
+        o.channel_offset = ultraslayer::ChannelOffset::Given(64);
+    }
     o.strategy = ultraslayer::Strategy::Steer;
     o.placement = placement;
     let before = replica_threads_settled(0);
@@ -541,13 +548,14 @@ fn a_shared_slab_placed_by_refresh_group_is_opened_with_the_same_copies_or_refus
     std::fs::create_dir_all(&d).unwrap();
     let mut o = opts(20_000, 2, SpinPolicy::Hybrid);
     o.placement = ultraslayer::CopyPlacement::HugePages;
-    o.start = false;
+    o.threads.start = false;
     let shared = ultraslayer::SharedOptions { overwrite: false, dir: Some(d.clone()) };
     match Slayer::create_shared("placed", o, shared) {
         Ok(creator) => {
             let h = creator.info().copies.huge.clone().expect("placement info");
             assert_eq!(h.layout, "within-frame");
-            let open = ultraslayer::OpenOptions { start: false, lock: LockRequest::Off, dir: Some(d.clone()), ..Default::default() };
+            let threads = ultraslayer::ThreadOptions { start: false, lock: LockRequest::Off, ..Default::default() };
+            let open = ultraslayer::OpenOptions { threads, dir: Some(d.clone()), ..Default::default() };
             let opener = Slayer::open_shared("placed", open).unwrap();
             assert_eq!(opener.info().channel_offset, h.channel_offset, "the opener lays the copies out as the creator did");
             let (cw, ow) = (creator.writer(), opener.writer());
