@@ -316,6 +316,20 @@ pub fn learn_map(frames: usize, per_page: usize, groups: &Groups, timer: &mut dy
     Ok(map)
 }
 
+/// Frames a pool needs so that each of `classes` replicas gets `chunks` frames of its own groups,
+/// given the sample's groups: the groups are split as `assign` will split them, and the smallest
+/// class's share of the sampled frames sets the size, times `margin` for the sample's error.
+/// None when the sample has fewer groups than classes.
+pub fn pool_frames(sample: &Groups, classes: usize, chunks: usize, margin: f64) -> Option<usize> {
+    let part = pages::split(sample.clone(), classes)?;
+    let labelled: usize = part.class_pages.iter().sum();
+    let least = part.class_pages.iter().copied().min()?;
+    if least == 0 {
+        return None;
+    }
+    Some((chunks as f64 * labelled as f64 / least as f64 * margin.max(1.0)).ceil() as usize)
+}
+
 /// Frames for every replica: the groups split into `classes` arcs of the phase circle (see
 /// `pages::split`), and chunk k of replica r in the k-th frame of class r. Err (with the counts)
 /// when some class has fewer than `chunks` frames.
@@ -515,6 +529,17 @@ mod tests {
         let mut t = Synthetic::new(2, |o| Some(hash(o) % 2));
         let st = sample_structure(10_000, &mut t, &MapOptions::default()).0.unwrap().1;
         assert!(matches!(st, Structure::Mixed { agreement } if agreement < 0.8), "{st:?}");
+    }
+
+    #[test]
+    fn the_pool_is_sized_by_the_smallest_class_share() {
+        // Four equal groups: two replicas get half each, three get a quarter at least.
+        let labels: Vec<Option<usize>> = (0..400).map(|k| Some(k % 4)).collect();
+        let g = Groups { centers: CENTERS.to_vec(), labels };
+        assert_eq!(pool_frames(&g, 2, 1000, 1.0), Some(2000));
+        assert_eq!(pool_frames(&g, 3, 1000, 1.0), Some(4000));
+        assert_eq!(pool_frames(&g, 4, 1000, 1.1), Some(4400));
+        assert_eq!(pool_frames(&g, 5, 1000, 1.0), None);
     }
 
     #[test]

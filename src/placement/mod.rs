@@ -31,9 +31,9 @@ pub struct PlacementOptions {
     pub period_ns: Option<f64>,
     /// Time allowed for timing lines, after the period is known.
     pub budget: Duration,
-    /// Frames mapped per frame the slab needs, when frames are placed one by one (room for
-    /// groups of unequal size).
-    pub pool_factor: f64,
+    /// When frames are placed one by one, the pool is sized from the sample's group shares (the
+    /// smallest replica's share sets it), times this margin for the sample's error.
+    pub pool_margin: f64,
     /// Slots whose copies are timed after placement, to check they stall apart.
     pub verify_slots: usize,
     pub map: MapOptions,
@@ -45,7 +45,7 @@ impl Default for PlacementOptions {
         PlacementOptions {
             period_ns: None,
             budget: Duration::from_secs(6),
-            pool_factor: 1.25,
+            pool_margin: 1.15,
             verify_slots: 24,
             map: MapOptions::default(),
             timer: learn::TimerOptions::default(),
@@ -254,7 +254,10 @@ pub fn build(slots: u64, replicas: usize, pages: PageRequest, lock: LockRequest,
             // Frames are placed one by one: map a pool with room for unequal groups.
             drop(region);
             let t = Instant::now();
-            let pool_frames = ((needed as f64) * o.pool_factor.max(1.0)).ceil() as usize;
+            let pool_frames = frames::pool_frames(&groups, replicas, chunks, o.pool_margin).ok_or_else(|| Error::Placement {
+                message: format!("the sample showed {} refresh group(s), not {replicas} separate groups", groups.centers.len()),
+                hint: "ask for fewer replicas, or use placement: 'offset'".into(),
+            })?;
             let pool = Region::map(pool_frames * FRAME_BYTES, pages, lock)?;
             map_ms += ms(t);
             let nframes = pool.mapped_bytes() / FRAME_BYTES;
