@@ -1,7 +1,7 @@
 //! Measurement tool for huge-page placement (not a test; numbers are only as good as the machine's
 //! quiet): `cargo run --release --no-default-features --example place -- MODE ...`
 //!
-//! - `place SLOTS [REPLICAS] [PAGES]`: `placement::build` and its report (JSON).
+//! - `place SLOTS [REPLICAS] [PAGES] [TIMES]`: `placement::build` (TIMES times in one process) and its report (JSON).
 //! - `lookup SLOTS`: per-read cost of the frame-table lookup against the arithmetic layout, on
 //!   cached slots (Rust loop) and on cold random reads over the whole slab (one run each, alternated).
 //! - `slayer SLOTS STRATEGY [RUNS]`: `Slayer::new` with `CopyPlacement::HugePages`, how long it took
@@ -29,9 +29,11 @@ fn main() {
     match arg(0).unwrap_or("place") {
         "place" => {
             let pages = PageRequest::parse(arg(3).unwrap_or("auto")).expect("pages");
-            match placement::build(num(1, 1 << 22), num(2, 2) as usize, pages, LockRequest::Auto, &PlacementOptions::default()) {
-                Ok((_slab, info)) => println!("{}", serde_json::to_string_pretty(&info).unwrap()),
-                Err(e) => println!("placement failed: {e}"),
+            for _ in 0..num(4, 1) {
+                match placement::build(num(1, 1 << 22), num(2, 2) as usize, pages, LockRequest::Auto, &PlacementOptions::default()) {
+                    Ok((_slab, info)) => println!("{}", serde_json::to_string_pretty(&info).unwrap()),
+                    Err(e) => println!("placement failed: {e}"),
+                }
             }
         }
         "lookup" => lookup(num(1, 1 << 27)),
