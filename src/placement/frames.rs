@@ -354,29 +354,32 @@ pub fn assign(map: &FrameMap, classes: usize, chunks: usize) -> Result<(Vec<Vec<
     Ok((by_class, part))
 }
 
+
+/// A synthetic timer for tests of everything above `Timer`.
 #[cfg(test)]
-mod tests {
+pub(crate) mod testing {
     use super::*;
 
-    const CENTERS: [f64; 4] = [0.1, 0.35, 0.6, 0.85];
+    /// Stall phases (cycles) of the synthetic groups.
+    pub(crate) const CENTERS: [f64; 4] = [0.1, 0.35, 0.6, 0.85];
 
     /// A timer over a synthetic group map: `group(offset)` is the true group of the line at that
     /// byte offset (None: no clear phase). `unclear` of the answers come back None and `wrong` of
     /// them in a random other group, as on a noisy machine.
-    struct Synthetic<F: Fn(usize) -> Option<usize>> {
+    pub(crate) struct Synthetic<F: Fn(usize) -> Option<usize>> {
         group: F,
         groups: usize,
         unclear: f64,
         wrong: f64,
         rng: SplitMix64,
-        asked: usize,
+        pub(crate) asked: usize,
     }
 
     impl<F: Fn(usize) -> Option<usize>> Synthetic<F> {
-        fn new(groups: usize, group: F) -> Self {
+        pub(crate) fn new(groups: usize, group: F) -> Self {
             Synthetic { group, groups, unclear: 0.0, wrong: 0.0, rng: SplitMix64::new(11), asked: 0 }
         }
-        fn noisy(mut self, unclear: f64, wrong: f64) -> Self {
+        pub(crate) fn noisy(mut self, unclear: f64, wrong: f64) -> Self {
             self.unclear = unclear;
             self.wrong = wrong;
             self
@@ -399,6 +402,12 @@ mod tests {
                 .collect()
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{Synthetic, CENTERS};
+    use super::*;
 
     const PER_PAGE: usize = 512;
 

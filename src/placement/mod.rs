@@ -260,17 +260,12 @@ pub fn build(slots: u64, replicas: usize, pages: PageRequest, lock: LockRequest,
             })?;
             let pool = Region::map(pool_frames * FRAME_BYTES, pages, lock)?;
             map_ms += ms(t);
-            let nframes = pool.mapped_bytes() / FRAME_BYTES;
+            let per_page = pool.page_size() / FRAME_BYTES;
             let mut timer = bench.timer(&pool, o);
-            let map = frames::learn_map(nframes, pool.page_size() / FRAME_BYTES, &groups, &mut timer, &o.map)
-                .map_err(|m| Error::Placement { message: m, hint: "use placement: 'offset'".into() })?;
-            tally = (tally.0 + map.lines_timed, tally.1 + timer.reads);
-            let (by_class, part) = frames::assign(&map, replicas, chunks).map_err(|m| Error::Placement {
-                message: format!("{m} after {:.0} ms ({} frames timed, {} inferred)", ms(bench.learn_start), map.count(Known::Timed), map.count(Known::Inferred)),
-                hint: "raise the placement budget, ask for fewer slots or replicas, or use placement: 'offset'".into(),
-            })?;
-            let table = Arc::new(FrameTable::build(chunks as u64, replicas, |k, r| by_class[r][k as usize] as u64)?);
-            let mut info = bench.info("frames", &structure, &pool, &part.centers, part.class_of_group.clone(), map_ms);
+            let placed = place_frames(pool, per_page, slots, replicas, &groups, &mut timer, &o.map);
+            tally = (tally.0 + placed.as_ref().map_or(0, |p| p.1.lines_timed), tally.1 + timer.reads);
+            let (slab, map, part) = placed?;
+            let mut info = bench.info("frames", &structure, slab.region(), &part.centers, part.class_of_group.clone(), map_ms);
             info.channel_offset = FRAME_BYTES;
             info.frames_used = needed;
             info.frames_timed = map.count(Known::Timed);
@@ -278,12 +273,35 @@ pub fn build(slots: u64, replicas: usize, pages: PageRequest, lock: LockRequest,
             info.pattern_period = map.period;
             info.inferred_checked = map.verified;
             info.inferred_agreed = map.verified_agreed;
-            info.table_bytes = table.table_bytes();
-            let slab = Slab::from_region(pool, Layout::framed(slots, replicas, table)?)?;
+            info.table_bytes = slab.layout().frames().map_or(0, |t| t.table_bytes());
             let info = bench.finish(&slab, &part.centers, info, tally, started, o)?;
             Ok((slab, info))
         }
     }
+}
+
+/// The frames path on a mapped pool (huge pages of `per_page` frames): every frame's group,
+/// timed or inferred (`frames::learn_map`), frames of its own groups for every replica
+/// (`frames::assign`), and the slab laid out through the frame table.
+pub fn place_frames(
+    pool: Region,
+    per_page: usize,
+    slots: u64,
+    replicas: usize,
+    groups: &Groups,
+    timer: &mut dyn Timer,
+    o: &MapOptions,
+) -> Result<(Slab, frames::FrameMap, crate::steer::pages::Partition)> {
+    let chunks = slots.div_ceil((FRAME_BYTES / SLOT_BYTES) as u64) as usize;
+    let nframes = pool.mapped_bytes() / FRAME_BYTES;
+    let map = frames::learn_map(nframes, per_page, groups, timer, o).map_err(|m| Error::Placement { message: m, hint: "use placement: 'offset'".into() })?;
+    let (by_class, part) = frames::assign(&map, replicas, chunks).map_err(|m| Error::Placement {
+        message: format!("{m} ({} frames timed, {} inferred, {} unknown)", map.count(Known::Timed), map.count(Known::Inferred), map.count(Known::Unknown)),
+        hint: "raise the placement budget, ask for fewer slots or replicas, or use placement: 'offset'".into(),
+    })?;
+    let table = Arc::new(FrameTable::build(chunks as u64, replicas, |k, r| by_class[r][k as usize] as u64)?);
+    let slab = Slab::from_region(pool, Layout::framed(slots, replicas, table)?)?;
+    Ok((slab, map, part))
 }
 
 /// The layout for copies split by address `bit`: copies `1 << bit` apart, so (for an even replica
@@ -504,4 +522,60 @@ fn period(reference: usize, given: Option<f64>, seed: u64, origin: u64, tpn: f64
 
 fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1e3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::frames::testing::Synthetic;
+    use super::*;
+
+    /// Whole frames in four groups, a period-6 pattern shifted per (pretend) huge page of 64 frames.
+    fn group_of_frame(f: usize) -> usize {
+        const PATTERN: [usize; 6] = [0, 2, 1, 3, 2, 1];
+        PATTERN[(f % 64 + (f / 64) * 5) % 6]
+    }
+
+    #[test]
+    fn the_frames_path_gives_every_replica_frames_of_its_own_groups_and_the_slab_reads_back() {
+        for replicas in [2usize, 4] {
+            let slots = 200_000u64;
+            let chunks = slots.div_ceil(512) as usize;
+            let mut t = Synthetic::new(4, |o| Some(group_of_frame(o / FRAME_BYTES)));
+            let o = MapOptions { seed_frames: 48, ..MapOptions::default() };
+            // The sample decides the structure and the pool size, as `build` does.
+            let sample_pool = Region::map(64 * 64 * FRAME_BYTES, PageRequest::Off, LockRequest::Off).unwrap();
+            let (g, st) = frames::sample_structure(sample_pool.mapped_bytes() / FRAME_BYTES, &mut t, &o).0.unwrap();
+            assert!(matches!(st, Structure::WholeFrame { .. }), "{st:?}");
+            let need = frames::pool_frames(&g, replicas, chunks, 1.15).unwrap();
+            let pool = Region::map(need * FRAME_BYTES, PageRequest::Off, LockRequest::Off).unwrap();
+            let (slab, map, part) = place_frames(pool, 64, slots, replicas, &g, &mut t, &o).unwrap();
+            assert_eq!(map.period, Some(6));
+            assert!(map.count(Known::Inferred) > map.count(Known::Timed), "{} timed, {} inferred", map.count(Known::Timed), map.count(Known::Inferred));
+            let base = slab.region().ptr() as usize;
+            for i in (0..slots).step_by(97) {
+                for r in 0..replicas {
+                    let frame = (slab.address(r, i).unwrap() - base) / FRAME_BYTES;
+                    assert_eq!(part.class_of_group[group_of_frame(frame)], r, "slot {i} replica {r} in frame {frame}");
+                }
+            }
+            for i in (0..slots).step_by(7) {
+                slab.write(i, i * 3 + 1).unwrap();
+            }
+            for i in (0..slots).step_by(7) {
+                for r in 0..replicas {
+                    assert_eq!(slab.read_replica(r, i).unwrap(), i * 3 + 1);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn too_small_a_pool_is_refused_with_the_counts() {
+        let mut t = Synthetic::new(4, |o| Some(group_of_frame(o / FRAME_BYTES)));
+        let o = MapOptions { seed_frames: 48, ..MapOptions::default() };
+        let pool = Region::map(64 * 8 * FRAME_BYTES, PageRequest::Off, LockRequest::Off).unwrap();
+        let (g, _) = frames::sample_structure(512, &mut t, &o).0.unwrap();
+        let e = place_frames(pool, 64, 512 * 400, 2, &g, &mut t, &o).err().unwrap();
+        assert!(matches!(&e, Error::Placement { message, .. } if message.contains("needs 400 frames")), "{e}");
+    }
 }
