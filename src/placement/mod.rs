@@ -494,10 +494,12 @@ fn check_copies(slab: &Slab, centers: &[f64], class_of_group: &[usize], timer: &
 /// The refresh period measured by an earlier placement in this process, with the thresholds of
 /// the reads that measured it: the period is a fact of the DRAM, not of one slab, so later
 /// placements start from it (only the phase, which jumps, is learned again each time).
-static MEASURED: std::sync::Mutex<Option<(f64, String, (u32, u32))>> = std::sync::Mutex::new(None);
+static MEASURED: std::sync::Mutex<Option<Period>> = std::sync::Mutex::new(None);
 
 /// (period, what measured it, (typical latency, outlier cut-off)) of the reference line.
-fn period(reference: usize, given: Option<f64>, seed: u64, origin: u64, tpn: f64) -> Result<(f64, String, (u32, u32))> {
+type Period = (f64, String, (u32, u32));
+
+fn period(reference: usize, given: Option<f64>, seed: u64, origin: u64, tpn: f64) -> Result<Period> {
     if given.is_none() {
         if let Some((p, source, th)) = MEASURED.lock().unwrap_or_else(|e| e.into_inner()).clone() {
             return Ok((p, format!("{source}, earlier in this process"), th));
