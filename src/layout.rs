@@ -137,7 +137,7 @@ impl PartialEq for FrameTable {
 }
 impl Eq for FrameTable {}
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Layout {
     slots: u64,
     replicas: usize,
@@ -152,9 +152,28 @@ pub struct Layout {
     span: usize,
     /// Framed layouts: the frame of every chunk of every replica.
     frames: Option<Arc<FrameTable>>,
+    /// The first entry of `frames` (null for offset layouts), so a lookup is one load, not a
+    /// chase through the Arc and the table's region.
+    table: *const u32,
     /// log2 of the table's entries per chunk (framed layouts).
     replica_shift: u32,
 }
+
+// SAFETY: `table` points into the `FrameTable` that `frames` keeps alive for as long as the
+// layout (and every clone of it) lives; the table is never written after it is built, so reading
+// it from any thread is sound. Everything else in a layout is plain data.
+unsafe impl Send for Layout {}
+unsafe impl Sync for Layout {}
+
+/// Layouts are equal when they place every copy alike (`table` is only a cached view of `frames`).
+impl PartialEq for Layout {
+    fn eq(&self, o: &Self) -> bool {
+        (self.slots, self.replicas, self.channel_offset, self.shift, self.mask, self.stride, self.span, self.replica_shift)
+            == (o.slots, o.replicas, o.channel_offset, o.shift, o.mask, o.stride, o.span, o.replica_shift)
+            && self.frames == o.frames
+    }
+}
+impl Eq for Layout {}
 
 impl Layout {
     pub fn new(slots: u64, replicas: usize, channel_offset: usize) -> Result<Layout> {
@@ -193,6 +212,7 @@ impl Layout {
             stride,
             span: span as usize,
             frames: None,
+            table: std::ptr::null(),
             replica_shift: 0,
         })
     }
@@ -210,6 +230,7 @@ impl Layout {
         }
         l.span = table.frames_spanned * FRAME_BYTES;
         l.replica_shift = table.replica_shift;
+        l.table = table.region.ptr() as *const u32;
         l.frames = Some(table);
         Ok(l)
     }
@@ -250,8 +271,14 @@ impl Layout {
     #[inline(always)]
     pub fn offset(&self, r: usize, i: u64) -> usize {
         debug_assert!(r < self.replicas && i < self.slots);
-        if let Some(t) = &self.frames {
-            let frame = t.get((((i >> FRAME_SLOT_SHIFT) as usize) << self.replica_shift) | r) as usize;
+        if !self.table.is_null() {
+            let index = (((i >> FRAME_SLOT_SHIFT) as usize) << self.replica_shift) | r;
+            debug_assert!(self.frames.as_ref().is_some_and(|t| index < t.entries));
+            // SAFETY: for r < replicas and i < slots (the caller's guarantee) the index is below
+            // the table's entries (`framed` checked the table has a chunk for every slot), and
+            // `table` points at the first entry of the table `frames` keeps alive, never written
+            // after it was built.
+            let frame = unsafe { *self.table.add(index) } as usize;
             return (frame << FRAME_SHIFT) | (((i & self.mask) as usize) * SLOT_BYTES);
         }
         r * self.channel_offset + ((i >> self.shift) as usize) * self.stride + ((i & self.mask) as usize) * SLOT_BYTES
