@@ -3,7 +3,9 @@
 //! timing (see `pages`), and gathers the chosen pages into the slab's layout.
 //!
 //! Touches memory and the clock (x86_64 only: clflush + rdtsc); everything it decides from the
-//! timings is in `pages` and tested there on synthetic traces.
+//! timings is in `pages` and tested there on synthetic traces. Its period measurement and session
+//! reads (`measure_period`, `read_session`) also serve huge-page placement (`crate::placement`),
+//! which supersedes this module's mremap gathering for slabs of any size.
 
 use std::time::{Duration, Instant};
 
