@@ -51,6 +51,34 @@ fn main() {
                 println!("map {} MiB {} (THP {} MiB) lock {:?}: {:.0} ms", r.mapped_bytes() >> 20, r.kind().name(), r.thp_bytes() >> 20, lock, t.elapsed().as_secs_f64() * 1e3);
             }
         }
+        "lines" => {
+            // Phases of N random even lines and their X ^ 64 partners in one huge page (or, with a
+            // third argument 1, of every even line of N random frames and its partner), as JSON
+            // [[offset, phase or null], ...], for studying the address hash offline.
+            let r = Region::map(2 << 20, PageRequest::Transparent, LockRequest::Auto).unwrap();
+            let mut rng = SplitMix64::new(num(2, 1));
+            let mut offs = Vec::new();
+            if num(3, 0) == 1 {
+                // N frames, every even line of each (and its partner).
+                for _ in 0..num(1, 16) {
+                    let f = rng.below(512) as usize * 4096;
+                    for l in (0..64).step_by(2) {
+                        offs.push(f + l * 64);
+                        offs.push(f + l * 64 + 64);
+                    }
+                }
+            } else {
+                for _ in 0..num(1, 256) {
+                    let x = (rng.below(((2 << 20) / 128) as u64) as usize) * 128;
+                    offs.push(x);
+                    offs.push(x ^ 64);
+                }
+            }
+            let o = PlacementOptions { budget: std::time::Duration::from_secs(20), ..Default::default() };
+            let (ph, p) = placement::time_lines(&r, &offs, &o).unwrap();
+            let rows: Vec<(usize, Option<f64>)> = offs.into_iter().zip(ph).collect();
+            println!("{}", serde_json::json!({ "periodNs": p, "lines": rows }));
+        }
         "slayer" => slayer(num(1, 1 << 27), arg(2).unwrap_or("steer"), num(3, 5) as usize),
         other => eprintln!("unknown mode {other}"),
     }

@@ -461,6 +461,14 @@ pub fn survey_frames(bytes: usize, pages: PageRequest, o: &PlacementOptions) -> 
     })
 }
 
+/// Phases (cycles, relative to one reference line) of the lines at `offsets` into `region`, and
+/// the refresh period: a probe for studying how groups fall on addresses.
+pub fn time_lines(region: &Region, offsets: &[usize], o: &PlacementOptions) -> Result<(Vec<Option<f64>>, f64)> {
+    let bench = Bench::start(o)?;
+    let mut timer = bench.timer(region, o);
+    Ok((timer.phases(offsets), bench.clock.so.period_ns))
+}
+
 /// (slots checked, slots whose every copy had a clear group, slots whose copies were apart: in
 /// different classes for a frame table, each pair X, X ^ (1 << bit) in different groups for a
 /// split by a bit).
