@@ -27,6 +27,9 @@ pub const FRAME_BYTES: usize = 4096;
 const FRAME_SHIFT: u32 = FRAME_BYTES.trailing_zeros();
 /// log2(slots per frame).
 const FRAME_SLOT_SHIFT: u32 = (FRAME_BYTES / SLOT_BYTES).trailing_zeros();
+/// Slots per frame of a paired layout (both copies share the frame).
+pub const PAIRED_SLOTS: usize = FRAME_BYTES / SLOT_BYTES / 2;
+const PAIRED_SLOT_SHIFT: u32 = PAIRED_SLOTS.trailing_zeros();
 
 /// For every chunk k and replica r, the 4 KiB frame of the region that holds that chunk of that
 /// replica. Entry `(k << replica_shift) | r`: the replicas of one chunk sit side by side (padded to
@@ -41,7 +44,13 @@ pub struct FrameTable {
     replica_shift: u32,
     /// One past the highest frame named.
     frames_spanned: usize,
+    /// A paired table (`build_paired`): one entry per frame holding both copies, its top bit
+    /// saying which copy takes the odd lines.
+    paired: bool,
 }
+
+/// The top bit of a paired table's entry: copy 0 of this frame's slots is on the odd lines.
+const SWAP_BIT: u32 = 1 << 31;
 
 impl FrameTable {
     /// A table for `chunks` chunks of `replicas` replicas, `frame_of(k, r)` naming each chunk's
@@ -80,13 +89,58 @@ impl FrameTable {
                 unsafe { table.add(((k as usize) << replica_shift) | r).write(f as u32) };
             }
         }
-        Ok(FrameTable { region, entries, chunks, replicas, replica_shift, frames_spanned })
+        Ok(FrameTable { region, entries, chunks, replicas, replica_shift, frames_spanned, paired: false })
     }
 
-    /// The frame of chunk `k` of replica `r`.
+    /// A paired table for two copies that share each frame, line by line: chunk k (256 slots) lives
+    /// in frame `frame_of(k).0`, its slots' copies in the two lines of every 128 B pair, copy 0 on
+    /// the even line unless `frame_of(k).1` swaps them. Refuses a frame named twice and a frame
+    /// index that would not fit 31 bits.
+    pub fn build_paired(chunks: u64, mut frame_of: impl FnMut(u64) -> (u64, bool)) -> Result<FrameTable> {
+        let mut swaps = Vec::with_capacity(chunks as usize);
+        let mut t = FrameTable::build(chunks, 2, |k, r| {
+            let (f, swap) = frame_of(k);
+            if r == 0 {
+                swaps.push(swap);
+            }
+            // Both replicas' entries name the frame; the second one only to let `build` check it
+            // (a frame named by two chunks is refused), offset so it never collides with the first.
+            if r == 0 { 2 * f } else { 2 * f + 1 }
+        })?;
+        if t.frames_spanned.div_ceil(2) > (SWAP_BIT as usize) {
+            return Err(Error::option_range("frames", "a paired table names frames below 2^31"));
+        }
+        // Rewrite as one entry per chunk: the frame, and the swap bit.
+        let table = t.region.ptr() as *mut u32;
+        for k in 0..chunks as usize {
+            // SAFETY: entries 2k and 2k + 1 exist (replica_shift is 1 for two replicas) and k ≤ 2k;
+            // the table is still private to this function.
+            unsafe {
+                let f = *table.add(2 * k) / 2;
+                table.add(k).write(f | if swaps[k] { SWAP_BIT } else { 0 });
+            }
+        }
+        t.entries = chunks as usize;
+        t.replica_shift = 0;
+        t.frames_spanned = t.frames_spanned.div_ceil(2);
+        t.paired = true;
+        Ok(t)
+    }
+
+    /// The frame of chunk `k` of replica `r` (for a paired table, the frame both copies share).
     pub fn frame(&self, k: u64, r: usize) -> u64 {
         assert!(k < self.chunks && r < self.replicas);
-        self.get(((k as usize) << self.replica_shift) | r) as u64
+        (self.get(((k as usize) << self.replica_shift) | r) & !if self.paired { SWAP_BIT } else { 0 }) as u64
+    }
+
+    /// For a paired table: whether chunk `k`'s copy 0 is on the odd lines.
+    pub fn swapped(&self, k: u64) -> bool {
+        assert!(k < self.chunks);
+        self.paired && self.get(k as usize) & SWAP_BIT != 0
+    }
+
+    pub fn paired(&self) -> bool {
+        self.paired
     }
 
     #[inline(always)]
@@ -119,8 +173,10 @@ impl FrameTable {
         self.frames_spanned
     }
     /// Every entry, chunk-major with replicas side by side (for recording the table).
+    /// (A paired table: one entry per chunk, the swap bit included.)
     pub fn entries(&self) -> Vec<u32> {
-        (0..self.chunks).flat_map(|k| (0..self.replicas).map(move |r| (k, r))).map(|(k, r)| self.frame(k, r) as u32).collect()
+        let per_chunk = if self.paired { 1 } else { self.replicas };
+        (0..self.chunks as usize).flat_map(|k| (0..per_chunk).map(move |r| (k << self.replica_shift) | r)).map(|e| self.get(e)).collect()
     }
 }
 
@@ -157,6 +213,8 @@ pub struct Layout {
     table: *const u32,
     /// log2 of the table's entries per chunk (framed layouts).
     replica_shift: u32,
+    /// A paired table: both copies share each frame (see `FrameTable::build_paired`).
+    paired: bool,
 }
 
 // SAFETY: `table` points into the `FrameTable` that `frames` keeps alive for as long as the
@@ -168,8 +226,8 @@ unsafe impl Sync for Layout {}
 /// Layouts are equal when they place every copy alike (`table` is only a cached view of `frames`).
 impl PartialEq for Layout {
     fn eq(&self, o: &Self) -> bool {
-        (self.slots, self.replicas, self.channel_offset, self.shift, self.mask, self.stride, self.span, self.replica_shift)
-            == (o.slots, o.replicas, o.channel_offset, o.shift, o.mask, o.stride, o.span, o.replica_shift)
+        (self.slots, self.replicas, self.channel_offset, self.shift, self.mask, self.stride, self.span, self.replica_shift, self.paired)
+            == (o.slots, o.replicas, o.channel_offset, o.shift, o.mask, o.stride, o.span, o.replica_shift, o.paired)
             && self.frames == o.frames
     }
 }
@@ -214,6 +272,7 @@ impl Layout {
             frames: None,
             table: std::ptr::null(),
             replica_shift: 0,
+            paired: false,
         })
     }
 
@@ -222,7 +281,7 @@ impl Layout {
     pub fn framed(slots: u64, replicas: usize, table: Arc<FrameTable>) -> Result<Layout> {
         let mut l = Layout::new(slots, replicas, FRAME_BYTES)?;
         let chunks = slots.div_ceil((FRAME_BYTES / SLOT_BYTES) as u64);
-        if table.chunks != chunks || table.replicas != replicas {
+        if table.paired || table.chunks != chunks || table.replicas != replicas {
             return Err(Error::bad_option(
                 "frames",
                 format!("a table of {} chunks x {} replicas cannot lay out {slots} slots x {replicas} replicas", table.chunks, table.replicas),
@@ -231,6 +290,24 @@ impl Layout {
         l.span = table.frames_spanned * FRAME_BYTES;
         l.replica_shift = table.replica_shift;
         l.table = table.region.ptr() as *const u32;
+        l.frames = Some(table);
+        Ok(l)
+    }
+
+    /// A paired layout for two copies: chunk k (256 slots) in frame `table.frame(k, 0)`, slot
+    /// i's copies in the two 64 B lines of one 128 B pair, copy 0 on the even line unless the
+    /// table swaps that frame. For machines where address bit 6 splits refresh groups but which
+    /// line of a pair is in which group changes from frame to frame: the swap keeps copy 0 in the
+    /// same group everywhere.
+    pub fn paired(slots: u64, table: Arc<FrameTable>) -> Result<Layout> {
+        let mut l = Layout::new(slots, 2, 64)?;
+        let chunks = slots.div_ceil(PAIRED_SLOTS as u64);
+        if !table.paired || table.chunks != chunks {
+            return Err(Error::bad_option("frames", format!("a paired table of {} chunks cannot lay out {slots} slots", table.chunks)));
+        }
+        l.span = table.frames_spanned * FRAME_BYTES;
+        l.table = table.region.ptr() as *const u32;
+        l.paired = true;
         l.frames = Some(table);
         Ok(l)
     }
@@ -261,6 +338,7 @@ impl Layout {
     /// Slots the whole chunks could hold (≥ `slots`); indices beyond `slots` are still invalid.
     pub fn chunk_capacity(&self) -> u64 {
         match &self.frames {
+            Some(t) if t.paired => t.chunks * PAIRED_SLOTS as u64,
             Some(t) => t.chunks * (self.mask + 1),
             None => (self.span / self.stride) as u64 * (self.mask + 1),
         }
@@ -271,6 +349,14 @@ impl Layout {
     #[inline(always)]
     pub fn offset(&self, r: usize, i: u64) -> usize {
         debug_assert!(r < self.replicas && i < self.slots);
+        if self.paired {
+            // SAFETY: as below; one entry per chunk of PAIRED_SLOTS slots (`paired` checked the count).
+            let e = unsafe { *self.table.add((i >> PAIRED_SLOT_SHIFT) as usize) };
+            let frame = (e & !SWAP_BIT) as usize;
+            let line = r ^ (e >> 31) as usize;
+            let w = (i & (PAIRED_SLOTS as u64 - 1)) as usize;
+            return (frame << FRAME_SHIFT) | ((w >> 3) << 7) | (line << 6) | ((w & 7) * SLOT_BYTES);
+        }
         if !self.table.is_null() {
             let index = (((i >> FRAME_SLOT_SHIFT) as usize) << self.replica_shift) | r;
             debug_assert!(self.frames.as_ref().is_some_and(|t| index < t.entries));
@@ -395,6 +481,30 @@ mod tests {
         assert!(Layout::framed(2000, 2, t.clone()).is_err(), "2000 slots need 4 chunks");
         assert!(Layout::framed(1000, 3, t.clone()).is_err());
         assert!(Layout::framed(1000, 2, t).is_ok());
+    }
+
+    #[test]
+    fn paired_copies_share_a_line_pair_and_the_swap_picks_which_line_is_copy_0() {
+        for slots in [1u64, 255, 256, 257, 3000] {
+            let chunks = slots.div_ceil(PAIRED_SLOTS as u64);
+            let span = chunks * 3 / 2 + 1;
+            let frame = |k: u64| (k * 7 + 1) % span;
+            let t = Arc::new(FrameTable::build_paired(chunks, |k| (frame(k), k % 3 == 1)).unwrap());
+            assert!(t.paired() && Layout::framed(slots, 2, t.clone()).is_err());
+            let l = Layout::paired(slots, t.clone()).unwrap();
+            assert_eq!(l.channel_offset(), 64);
+            let mut seen = HashSet::new();
+            for i in 0..slots {
+                let (a, b) = (l.offset(0, i), l.offset(1, i));
+                let k = i / PAIRED_SLOTS as u64;
+                assert_eq!(a / FRAME_BYTES, frame(k) as usize);
+                assert_eq!(a ^ b, 64, "slot {i}: copies are the two lines of one pair");
+                assert_eq!(a & 64 != 0, t.swapped(k), "slot {i}: copy 0 on the odd line exactly when swapped");
+                assert!(a % 8 == 0 && a + 8 <= l.span() && b + 8 <= l.span());
+                assert!(seen.insert(a) && seen.insert(b));
+            }
+        }
+        assert!(FrameTable::build_paired(3, |_| (5, false)).is_err(), "one frame for two chunks");
     }
 
     #[test]
