@@ -1,7 +1,8 @@
 //! Measurement tool for huge-page placement (not a test; numbers are only as good as the machine's
 //! quiet): `cargo run --release --no-default-features --example place -- MODE ...`
 //!
-//! - `place SLOTS [REPLICAS] [PAGES] [TIMES]`: `placement::build` (TIMES times in one process) and its report (JSON).
+//! - `place SLOTS [REPLICAS] [PAGES] [TIMES] [CONSISTENT]`: `placement::build` (TIMES times in one
+//!   process; CONSISTENT 1 asks for copy r in the same groups for every slot) and its report (JSON).
 //! - `lookup SLOTS`: per-read cost of the frame-table lookup against the arithmetic layout, on
 //!   cached slots (Rust loop) and on cold random reads over the whole slab (one run each, alternated).
 //! - `slayer SLOTS STRATEGY [RUNS]`: `Slayer::new` with `CopyPlacement::HugePages`, how long it took
@@ -29,8 +30,9 @@ fn main() {
     match arg(0).unwrap_or("place") {
         "place" => {
             let pages = PageRequest::parse(arg(3).unwrap_or("auto")).expect("pages");
+            let o = PlacementOptions { consistent: num(5, 0) == 1, ..PlacementOptions::default() };
             for _ in 0..num(4, 1) {
-                match placement::build(num(1, 1 << 22), num(2, 2) as usize, pages, LockRequest::Auto, &PlacementOptions::default()) {
+                match placement::build(num(1, 1 << 22), num(2, 2) as usize, pages, LockRequest::Auto, &o) {
                     Ok((_slab, info)) => println!("{}", serde_json::to_string_pretty(&info).unwrap()),
                     Err(e) => println!("placement failed: {e}"),
                 }
@@ -159,6 +161,7 @@ fn slayer(slots: u64, strategy: &str, runs: usize) {
     o.strategy = ultraslayer::Strategy::parse(strategy).expect("strategy");
     o.threads.spin = ultraslayer::SpinPolicy::Hybrid;
     o.threads.start = false;
+    o.placement_budget = std::time::Duration::from_secs(num_env("BUDGET_S", 20));
     let t = Instant::now();
     let mut s = match ultraslayer::Slayer::new(o) {
         Ok(s) => s,
@@ -193,4 +196,8 @@ fn slayer(slots: u64, strategy: &str, runs: usize) {
             d.p50, d.p99, d.p999, e.p50, e.p99, e.p999, e.p50 as f64 / d.p50 as f64, e.p99 as f64 / d.p99 as f64
         );
     }
+}
+
+fn num_env(k: &str, d: u64) -> u64 {
+    std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
 }

@@ -219,7 +219,9 @@ impl Slayer {
         let mut source = offset.source;
         let mut slab = None;
         if opts.placement == CopyPlacement::HugePages {
-            let o = crate::placement::PlacementOptions { budget: opts.placement_budget, ..Default::default() };
+            // Steering predicts per copy, so a slab that may steer needs copy r in the same groups
+            // for every slot; hedging races every copy and does not.
+            let o = crate::placement::PlacementOptions { budget: opts.placement_budget, consistent: steers, ..Default::default() };
             let (placed, info) = crate::placement::build(opts.slots, opts.replicas, opts.pages, opts.threads.lock, &o)?;
             source = CopyPlacementInfo::huge_source(&info);
             copies = CopyPlacementInfo::huge(info);

@@ -106,6 +106,8 @@ pub struct FrameMap {
     /// Inferred frames timed to check the inference, and how many of them agreed.
     pub verified: usize,
     pub verified_agreed: usize,
+    /// Why an inferred pattern was dropped (its frames were then timed one by one).
+    pub rejected: Option<String>,
 }
 
 impl FrameMap {
@@ -208,9 +210,10 @@ pub fn residue_pattern(run: &[Option<usize>], period: usize) -> Vec<Option<usize
 /// frames, given the groups found by `sample_structure` (their centres classify every phase).
 ///
 /// With a period p found on the seed runs, each huge page gets 2p consecutive frames timed and
-/// the rest inferred from them; then a sample of inferred frames is timed and must agree. Without
-/// one, frames are timed one by one until the timer runs out of time; the rest stay Unknown.
-pub fn learn_map(frames: usize, per_page: usize, groups: &Groups, timer: &mut dyn Timer, o: &MapOptions) -> Result<FrameMap, String> {
+/// the rest inferred from them; then a sample of inferred frames is timed and must agree (else the
+/// inference is dropped, said in `rejected`). Without a pattern that holds, frames are timed one
+/// by one until the timer runs out of time; the rest stay Unknown.
+pub fn learn_map(frames: usize, per_page: usize, groups: &Groups, timer: &mut dyn Timer, o: &MapOptions) -> FrameMap {
     let per_page = per_page.clamp(1, frames.max(1));
     let pages_n = frames.div_ceil(per_page);
     let label = |p: Option<f64>| p.and_then(|p| pages::label(p, &groups.centers, o.accept));
@@ -223,6 +226,7 @@ pub fn learn_map(frames: usize, per_page: usize, groups: &Groups, timer: &mut dy
         lines_timed: 0,
         verified: 0,
         verified_agreed: 0,
+        rejected: None,
     };
     let time = |map: &mut FrameMap, list: &[usize], timer: &mut dyn Timer| -> Vec<Option<usize>> {
         let offs: Vec<usize> = list.iter().map(|&f| probe_line(f)).collect();
@@ -243,15 +247,19 @@ pub fn learn_map(frames: usize, per_page: usize, groups: &Groups, timer: &mut dy
         })
         .collect();
     let found = find_period(&runs, o.max_period.min(seed_len / 3).max(1), o.min_agreement);
-    let Some((period, agreement)) = found else {
-        // No pattern: every frame is timed, in pool order, while time lasts.
+    // No pattern (or one that did not hold): every frame not yet known is timed, in pool order,
+    // while time lasts.
+    let one_by_one = |map: &mut FrameMap, timer: &mut dyn Timer| {
         let mut f = 0;
         while f < frames && !timer.out_of_time() {
             let list: Vec<usize> = (f..(f + 256).min(frames)).filter(|&x| map.known[x] == Known::Unknown).collect();
-            time(&mut map, &list, timer);
+            time(map, &list, timer);
             f += 256;
         }
-        return Ok(map);
+    };
+    let Some((period, agreement)) = found else {
+        one_by_one(&mut map, timer);
+        return map;
     };
     map.period = Some(period);
     map.period_agreement = agreement;
@@ -307,13 +315,20 @@ pub fn learn_map(frames: usize, per_page: usize, groups: &Groups, timer: &mut dy
             }
         }
         if map.verified >= 8 && (map.verified_agreed as f64) < o.min_verified * map.verified as f64 {
-            return Err(format!(
+            map.rejected = Some(format!(
                 "the group pattern (period {period} frames) did not hold: {} of {} inferred frames timed agreed",
                 map.verified_agreed, map.verified
             ));
+            for f in 0..frames {
+                if map.known[f] == Known::Inferred {
+                    map.known[f] = Known::Unknown;
+                    map.groups[f] = None;
+                }
+            }
+            one_by_one(&mut map, timer);
         }
     }
-    Ok(map)
+    map
 }
 
 /// Frames a pool needs so that each of `classes` replicas gets `chunks` frames of its own groups,
@@ -424,7 +439,7 @@ mod tests {
         r.next_u64() as usize
     }
 
-    fn learn(frames: usize, timer: &mut dyn Timer) -> Result<FrameMap, String> {
+    fn learn(frames: usize, timer: &mut dyn Timer) -> FrameMap {
         let o = MapOptions::default();
         let (s, _) = sample_structure(frames, timer, &o);
         let (g, st) = s.expect("groups");
@@ -465,7 +480,7 @@ mod tests {
     fn a_regular_pattern_is_learned_from_a_few_frames_per_huge_page() {
         let frames = 64 * PER_PAGE;
         let mut t = Synthetic::new(4, |o| Some(regular(o / FRAME)));
-        let map = learn(frames, &mut t).unwrap();
+        let map = learn(frames, &mut t);
         assert_eq!(map.period, Some(12));
         assert_eq!(map.count(Known::Unknown), 0);
         for f in 0..frames {
@@ -485,7 +500,7 @@ mod tests {
     fn a_noisy_machine_still_learns_the_pattern_and_leaves_doubt_unused() {
         let frames = 32 * PER_PAGE;
         let mut t = Synthetic::new(4, |o| Some(regular(o / FRAME))).noisy(0.15, 0.02);
-        let map = learn(frames, &mut t).unwrap();
+        let map = learn(frames, &mut t);
         assert_eq!(map.period, Some(12));
         let wrong = (0..frames).filter(|&f| map.groups[f].is_some_and(|g| g != regular(f))).count();
         assert!(wrong * 100 < frames, "{wrong} frames in the wrong group");
@@ -497,7 +512,7 @@ mod tests {
         let frames = 4 * PER_PAGE;
         let truth = |f: usize| hash(f) % 4;
         let mut t = Synthetic::new(4, move |o| Some(truth(o / FRAME)));
-        let map = learn(frames, &mut t).unwrap();
+        let map = learn(frames, &mut t);
         assert_eq!(map.period, None);
         assert_eq!(map.count(Known::Inferred), 0);
         assert_eq!(map.count(Known::Timed), frames);
@@ -505,13 +520,16 @@ mod tests {
     }
 
     #[test]
-    fn a_pattern_that_does_not_hold_beyond_the_seed_pages_is_refused() {
+    fn a_pattern_that_does_not_hold_beyond_the_seed_pages_is_dropped_and_frames_timed_one_by_one() {
         let frames = 16 * PER_PAGE;
         // Regular in the first two huge pages, random afterwards (and past each page's window).
         let truth = |f: usize| if f < 2 * PER_PAGE || f % PER_PAGE < 24 { regular(f) } else { hash(f) % 4 };
         let mut t = Synthetic::new(4, move |o| Some(truth(o / FRAME)));
-        let e = learn(frames, &mut t).unwrap_err();
-        assert!(e.contains("did not hold"), "{e}");
+        let map = learn(frames, &mut t);
+        assert!(map.rejected.as_deref().is_some_and(|m| m.contains("did not hold")), "{:?}", map.rejected);
+        // Then every frame was timed, and every group is right.
+        assert_eq!(map.count(Known::Inferred), 0);
+        assert!((0..frames).all(|f| map.groups[f] == Some(truth(f))));
     }
 
     #[test]
@@ -519,7 +537,7 @@ mod tests {
         // Three groups for four replicas.
         let frames = 8 * PER_PAGE;
         let mut t = Synthetic::new(4, |o| Some(regular(o / FRAME) % 3));
-        let map = learn(frames, &mut t).unwrap();
+        let map = learn(frames, &mut t);
         assert_eq!(map.centers.len(), 3);
         let e = assign(&map, 4, 100).unwrap_err();
         assert!(e.contains("3 refresh group(s) found, not 4"), "{e}");

@@ -36,6 +36,10 @@ pub struct PlacementOptions {
     pub pool_margin: f64,
     /// Slots whose copies are timed after placement, to check they stall apart.
     pub verify_slots: usize,
+    /// Copy r must be in the same refresh groups for every slot (steering predicts per copy, so it
+    /// needs this; hedging does not). Where a bit splits every frame but which line of a pair is in
+    /// which group changes from frame to frame, this costs one timed line per frame.
+    pub consistent: bool,
     pub map: MapOptions,
     pub timer: learn::TimerOptions,
 }
@@ -47,6 +51,7 @@ impl Default for PlacementOptions {
             budget: Duration::from_secs(6),
             pool_margin: 1.15,
             verify_slots: 24,
+            consistent: false,
             map: MapOptions::default(),
             timer: learn::TimerOptions::default(),
         }
@@ -57,7 +62,8 @@ impl Default for PlacementOptions {
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PlacementInfo {
-    /// "within-frame" (copies `channel_offset` apart) or "frames" (a frame table).
+    /// "within-frame" (copies `channel_offset` apart), "paired" (copies in the two lines of a
+    /// pair, a table picking per frame which is copy 0) or "frames" (a frame table).
     pub layout: &'static str,
     pub structure: Structure,
     pub channel_offset: usize,
@@ -79,9 +85,11 @@ pub struct PlacementInfo {
     pub frames_unused: usize,
     /// The group pattern's period within a huge page (frames), when frames were placed and it had one.
     pub pattern_period: Option<usize>,
-    /// Inferred frames re-timed to check the inference, and how many agreed.
+    /// Inferred frames re-timed to check the inference, and how many agreed; why the pattern was
+    /// dropped when it did not hold (its frames were then timed one by one).
     pub inferred_checked: usize,
     pub inferred_agreed: usize,
+    pub pattern_rejected: Option<String>,
     /// Slots whose copies were timed after placement; how many showed every copy's group; how
     /// many of those had copies of different classes in different groups.
     pub copies_checked: usize,
@@ -178,6 +186,7 @@ impl Bench {
             pattern_period: None,
             inferred_checked: 0,
             inferred_agreed: 0,
+            pattern_rejected: None,
             copies_checked: 0,
             copies_clear: 0,
             copies_apart: 0,
@@ -206,7 +215,9 @@ impl Bench {
         info.copies_apart = apart;
         info.lines_timed = tally.0 + checked * l.replicas();
         info.reads = tally.1 + timer.reads;
-        info.frames_used = info.frames_used.max(l.span().div_ceil(FRAME_BYTES));
+        if info.frames_used == 0 {
+            info.frames_used = l.span().div_ceil(FRAME_BYTES);
+        }
         info.frames_unused = info.frames_pool.saturating_sub(info.frames_used);
         info.learn_ms = ms(self.learn_start);
         info.total_ms = ms(started);
@@ -240,6 +251,12 @@ pub fn build(slots: u64, replicas: usize, pages: PageRequest, lock: LockRequest,
     let (groups, structure) = bench.sample(&region, o, &mut tally)?;
 
     match structure {
+        Structure::WithinFrame { bit, .. } if o.consistent => {
+            drop(region);
+            let (slab, info) = place_paired(&bench, &groups, &structure, bit, slots, replicas, pages, lock, map_ms, &mut tally, o)?;
+            let info = bench.finish(&slab, &groups.centers, info, tally, started, o)?;
+            Ok((slab, info))
+        }
         Structure::WithinFrame { bit, .. } => {
             let layout = split_layout(slots, replicas, bit)?;
             let mut info = bench.info("within-frame", &structure, &region, &groups.centers, (0..groups.centers.len()).collect(), map_ms);
@@ -273,6 +290,7 @@ pub fn build(slots: u64, replicas: usize, pages: PageRequest, lock: LockRequest,
             info.pattern_period = map.period;
             info.inferred_checked = map.verified;
             info.inferred_agreed = map.verified_agreed;
+            info.pattern_rejected = map.rejected.clone();
             info.table_bytes = slab.layout().frames().map_or(0, |t| t.table_bytes());
             let info = bench.finish(&slab, &part.centers, info, tally, started, o)?;
             Ok((slab, info))
@@ -294,7 +312,7 @@ pub fn place_frames(
 ) -> Result<(Slab, frames::FrameMap, crate::steer::pages::Partition)> {
     let chunks = slots.div_ceil((FRAME_BYTES / SLOT_BYTES) as u64) as usize;
     let nframes = pool.mapped_bytes() / FRAME_BYTES;
-    let map = frames::learn_map(nframes, per_page, groups, timer, o).map_err(|m| Error::Placement { message: m, hint: "use placement: 'offset'".into() })?;
+    let map = frames::learn_map(nframes, per_page, groups, timer, o);
     let (by_class, part) = frames::assign(&map, replicas, chunks).map_err(|m| Error::Placement {
         message: format!("{m} ({} frames timed, {} inferred, {} unknown)", map.count(Known::Timed), map.count(Known::Inferred), map.count(Known::Unknown)),
         hint: "raise the placement budget, ask for fewer slots or replicas, or use placement: 'offset'".into(),
@@ -302,6 +320,71 @@ pub fn place_frames(
     let table = Arc::new(FrameTable::build(chunks as u64, replicas, |k, r| by_class[r][k as usize] as u64)?);
     let slab = Slab::from_region(pool, Layout::framed(slots, replicas, table)?)?;
     Ok((slab, map, part))
+}
+
+/// Consistent copies where address bit 6 splits every frame: learns, by timing one (even) line
+/// of every frame of a pool, which line of each frame's pairs is in which class, and lays two copies
+/// out through a paired table that swaps the lines where needed, so copy r is in class r in every
+/// frame. Frames whose line stayed unclear are left unused.
+#[allow(clippy::too_many_arguments)]
+fn place_paired(
+    bench: &Bench,
+    groups: &Groups,
+    structure: &Structure,
+    bit: u32,
+    slots: u64,
+    replicas: usize,
+    pages: PageRequest,
+    lock: LockRequest,
+    map_ms: f64,
+    tally: &mut (usize, u64),
+    o: &PlacementOptions,
+) -> Result<(Slab, PlacementInfo)> {
+    if replicas != 2 || bit != 6 {
+        return Err(Error::Placement {
+            message: format!("copies the same group for every slot on a bit-{bit} split are built for 2 replicas on address bit 6, not {replicas} replicas"),
+            hint: "ask for 2 replicas, or use placement: 'offset'".into(),
+        });
+    }
+    let part = crate::steer::pages::split(groups.clone(), 2).ok_or_else(|| no_structure(0.0))?;
+    let chunks = slots.div_ceil(crate::layout::PAIRED_SLOTS as u64) as usize;
+    let t = Instant::now();
+    // About a fifth of single lines stay unclear or between groups on host A: room for them.
+    let pool = Region::map(((chunks as f64) * PAIRED_POOL_MARGIN.max(o.pool_margin)).ceil() as usize * FRAME_BYTES, pages, lock)?;
+    let map_ms = map_ms + ms(t);
+    let nframes = pool.mapped_bytes() / FRAME_BYTES;
+    let learn = Instant::now();
+    let mut timer = bench.timer(&pool, o);
+    let map = frames::learn_map(nframes, pool.page_size() / FRAME_BYTES, groups, &mut timer, &o.map);
+    *tally = (tally.0 + map.lines_timed, tally.1 + timer.reads);
+    let known: Vec<(usize, usize)> = map.groups.iter().enumerate().filter_map(|(f, g)| g.map(|g| (f, part.class_of_group[g]))).collect();
+    if known.len() < chunks {
+        let per_frame_ms = ms(learn) / map.lines_timed.max(1) as f64;
+        return Err(Error::Placement {
+            message: format!(
+                "copies in the same group for every slot need the group of one line of each of {chunks} frames; {} of {nframes} were learned in {:.0} ms ({:.2} ms per line timed), so this slab needs about {:.0} s",
+                known.len(),
+                ms(learn),
+                per_frame_ms,
+                per_frame_ms * chunks as f64 / 1e3 / (known.len().max(1) as f64 / map.lines_timed.max(1) as f64)
+            ),
+            hint: "raise the placement budget, ask for fewer slots, or place copies without per-frame consistency (hedging does not need it)".into(),
+        });
+    }
+    // The probe line is an even line: where it is in class 1, copy 0 takes the odd lines.
+    let table = Arc::new(FrameTable::build_paired(chunks as u64, |k| (known[k as usize].0 as u64, known[k as usize].1 != 0))?);
+    let mut info = bench.info("paired", structure, &pool, &part.centers, part.class_of_group.clone(), map_ms);
+    info.channel_offset = 1 << bit;
+    info.frames_used = chunks;
+    info.frames_timed = map.count(Known::Timed);
+    info.frames_inferred = map.count(Known::Inferred);
+    info.pattern_period = map.period;
+    info.inferred_checked = map.verified;
+    info.inferred_agreed = map.verified_agreed;
+    info.pattern_rejected = map.rejected.clone();
+    info.table_bytes = table.table_bytes();
+    let slab = Slab::from_region(pool, Layout::paired(slots, table)?)?;
+    Ok((slab, info))
 }
 
 /// The layout for copies split by address `bit`: copies `1 << bit` apart, so (for an even replica
@@ -326,6 +409,9 @@ fn no_structure(agreement: f64) -> Error {
         hint: "there is no structure to place copies by here: use placement: 'offset'".into(),
     }
 }
+
+/// Frames mapped per frame a paired slab needs (see `place_paired`).
+const PAIRED_POOL_MARGIN: f64 = 1.4;
 
 /// Time the copies of the sample slots may be timed for, after learning.
 const CHECK_TIME: Duration = Duration::from_millis(500);
@@ -403,6 +489,8 @@ pub struct Survey {
     pub group_frames: Vec<usize>,
     pub pattern_period: Option<usize>,
     pub period_agreement: f64,
+    /// Why the pattern was dropped (its frames then timed one by one).
+    pub pattern_rejected: Option<String>,
     pub inferred_checked: usize,
     pub inferred_agreed: usize,
     pub lines_timed: usize,
@@ -430,10 +518,7 @@ pub fn survey_frames(bytes: usize, pages: PageRequest, o: &PlacementOptions) -> 
     let Some((groups, structure)) = sample else {
         return Err(Error::Placement { message: format!("{sampled} sampled lines showed fewer than two refresh groups"), hint: "nothing to survey".into() });
     };
-    // A survey reports how well inference held instead of refusing.
-    let mo = MapOptions { min_verified: 0.0, ..o.map.clone() };
-    let map = frames::learn_map(nframes, region.page_size() / FRAME_BYTES, &groups, &mut timer, &mo)
-        .map_err(|m| Error::Placement { message: m, hint: "the frames path would fail here".into() })?;
+    let map = frames::learn_map(nframes, region.page_size() / FRAME_BYTES, &groups, &mut timer, &o.map);
     let lines = sampled + map.lines_timed;
     let learn_ms = ms(started);
     Ok(Survey {
@@ -449,6 +534,7 @@ pub fn survey_frames(bytes: usize, pages: PageRequest, o: &PlacementOptions) -> 
         group_frames: (0..map.centers.len()).map(|g| map.groups.iter().filter(|&&x| x == Some(g)).count()).collect(),
         pattern_period: map.period,
         period_agreement: map.period_agreement,
+        pattern_rejected: map.rejected.clone(),
         inferred_checked: map.verified,
         inferred_agreed: map.verified_agreed,
         lines_timed: lines,
