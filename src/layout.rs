@@ -112,12 +112,12 @@ impl FrameTable {
         }
         // Rewrite as one entry per chunk: the frame, and the swap bit.
         let table = t.region.ptr() as *mut u32;
-        for k in 0..chunks as usize {
-            // SAFETY: entries 2k and 2k + 1 exist (replica_shift is 1 for two replicas) and k ≤ 2k;
-            // the table is still private to this function.
+        for (k, &swap) in swaps.iter().enumerate() {
+            // SAFETY: entries 2k and 2k + 1 exist (replica_shift is 1 for two replicas) and k ≤ 2k,
+            // so entry 2k is read before any step overwrites it; the table is still private here.
             unsafe {
                 let f = *table.add(2 * k) / 2;
-                table.add(k).write(f | if swaps[k] { SWAP_BIT } else { 0 });
+                table.add(k).write(f | if swap { SWAP_BIT } else { 0 });
             }
         }
         t.entries = chunks as usize;

@@ -345,6 +345,19 @@ pub fn pool_frames(sample: &Groups, classes: usize, chunks: usize, margin: f64) 
     Some((chunks as f64 * labelled as f64 / least as f64 * margin.max(1.0)).ceil() as usize)
 }
 
+/// For a paired layout (two copies sharing each frame, bit 6 splitting the groups): the first
+/// `chunks` frames whose probe line (an even line) has a known group, each with whether its copies
+/// must swap lines so that copy 0 is in class 0 (the even line is in class 1). Err (with the
+/// counts) when fewer frames are known.
+pub fn paired_frames(map: &FrameMap, class_of_group: &[usize], chunks: usize) -> Result<Vec<(usize, bool)>, usize> {
+    let known: Vec<(usize, bool)> =
+        map.groups.iter().enumerate().filter_map(|(f, g)| g.map(|g| (f, class_of_group[g] != 0))).take(chunks).collect();
+    if known.len() < chunks {
+        return Err(known.len());
+    }
+    Ok(known)
+}
+
 /// Frames for every replica: the groups split into `classes` arcs of the phase circle (see
 /// `pages::split`), and chunk k of replica r in the k-th frame of class r. Err (with the counts)
 /// when some class has fewer than `chunks` frames.
@@ -567,6 +580,37 @@ mod tests {
         assert_eq!(pool_frames(&g, 3, 1000, 1.0), Some(4000));
         assert_eq!(pool_frames(&g, 4, 1000, 1.1), Some(4400));
         assert_eq!(pool_frames(&g, 5, 1000, 1.0), None);
+    }
+
+    #[test]
+    fn paired_copies_land_in_their_own_class_whatever_each_frame_does() {
+        use crate::layout::{FrameTable, Layout, PAIRED_SLOTS};
+        // Host-A-like: a line's group is bit 6 XOR a per-frame bit that follows no pattern.
+        let flip = |f: usize| hash(f) & 1;
+        let group = move |o: usize| ((o >> 6) & 1) ^ flip(o / FRAME);
+        let frames = 4 * PER_PAGE;
+        let mut t = Synthetic::new(2, move |o| Some(group(o))).noisy(0.1, 0.0);
+        let o = MapOptions::default();
+        let (g, st) = sample_structure(frames, &mut t, &o).0.unwrap();
+        assert!(matches!(st, Structure::WithinFrame { bit: 6, .. }));
+        let part = pages::split(g.clone(), 2).unwrap();
+        let map = learn_map(frames, PER_PAGE, &g, &mut t, &o);
+        assert_eq!(map.period, None, "no pattern to infer: every frame timed");
+        let slots = 1500 * PAIRED_SLOTS as u64;
+        let chunks = 1500;
+        let picked = paired_frames(&map, &part.class_of_group, chunks).unwrap();
+        let table = std::sync::Arc::new(FrameTable::build_paired(chunks as u64, |k| (picked[k as usize].0 as u64, picked[k as usize].1)).unwrap());
+        let l = Layout::paired(slots, table).unwrap();
+        // Every copy r, in whichever frame and line, is in class r.
+        for i in (0..slots).step_by(13) {
+            for r in 0..2 {
+                let off = l.offset(r, i);
+                let class = part.class_of_group[pages::label(CENTERS[group(off)], &g.centers, 0.4).unwrap()];
+                assert_eq!(class, r, "slot {i} copy {r} at {off:#x}");
+            }
+        }
+        // Too few known frames: the count comes back.
+        assert_eq!(paired_frames(&map, &part.class_of_group, frames + 1), Err(map.groups.iter().flatten().count()));
     }
 
     #[test]

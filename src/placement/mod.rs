@@ -357,22 +357,21 @@ fn place_paired(
     let mut timer = bench.timer(&pool, o);
     let map = frames::learn_map(nframes, pool.page_size() / FRAME_BYTES, groups, &mut timer, &o.map);
     *tally = (tally.0 + map.lines_timed, tally.1 + timer.reads);
-    let known: Vec<(usize, usize)> = map.groups.iter().enumerate().filter_map(|(f, g)| g.map(|g| (f, part.class_of_group[g]))).collect();
-    if known.len() < chunks {
+    let picked = frames::paired_frames(&map, &part.class_of_group, chunks).map_err(|known| {
         let per_frame_ms = ms(learn) / map.lines_timed.max(1) as f64;
-        return Err(Error::Placement {
+        Error::Placement {
             message: format!(
                 "copies in the same group for every slot need the group of one line of each of {chunks} frames; {} of {nframes} were learned in {:.0} ms ({:.2} ms per line timed), so this slab needs about {:.0} s",
-                known.len(),
+                known,
                 ms(learn),
                 per_frame_ms,
-                per_frame_ms * chunks as f64 / 1e3 / (known.len().max(1) as f64 / map.lines_timed.max(1) as f64)
+                per_frame_ms * chunks as f64 / 1e3 / (known.max(1) as f64 / map.lines_timed.max(1) as f64)
             ),
             hint: "raise the placement budget, ask for fewer slots, or place copies without per-frame consistency (hedging does not need it)".into(),
-        });
-    }
+        }
+    })?;
     // The probe line is an even line: where it is in class 1, copy 0 takes the odd lines.
-    let table = Arc::new(FrameTable::build_paired(chunks as u64, |k| (known[k as usize].0 as u64, known[k as usize].1 != 0))?);
+    let table = Arc::new(FrameTable::build_paired(chunks as u64, |k| (picked[k as usize].0 as u64, picked[k as usize].1))?);
     let mut info = bench.info("paired", structure, &pool, &part.centers, part.class_of_group.clone(), map_ms);
     info.channel_offset = 1 << bit;
     info.frames_used = chunks;
