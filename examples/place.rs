@@ -30,7 +30,14 @@ fn main() {
     match arg(0).unwrap_or("place") {
         "place" => {
             let pages = PageRequest::parse(arg(3).unwrap_or("auto")).expect("pages");
-            let o = PlacementOptions { consistent: num(5, 0) == 1, ..PlacementOptions::default() };
+            let mut o = PlacementOptions { consistent: num(5, 0) == 1, budget: std::time::Duration::from_secs(num_env("BUDGET_S", 6)), ..PlacementOptions::default() };
+            if let Some(m) = std::env::var("MIN_SCORE").ok().and_then(|v| v.parse().ok()) {
+                o.timer.min_score = m;
+            }
+            o.verify_slots = num_env("VERIFY", 24) as usize;
+            if let Some(m) = std::env::var("SESSION_MS").ok().and_then(|v| v.parse().ok()) {
+                o.timer.session = std::time::Duration::from_millis(m);
+            }
             for _ in 0..num(4, 1) {
                 match placement::build(num(1, 1 << 22), num(2, 2) as usize, pages, LockRequest::Auto, &o) {
                     Ok((_slab, info)) => println!("{}", serde_json::to_string_pretty(&info).unwrap()),

@@ -157,7 +157,10 @@ pub fn sample_structure(frames: usize, timer: &mut dyn Timer, o: &MapOptions) ->
         let (same, compared) = agreement(k + 1);
         let switched = compared - same;
         if enough(compared) && switched as f64 >= o.min_agreement * compared as f64 {
-            return (Some((g, Structure::WithinFrame { bit, agreement: switched as f64 / compared as f64 })), offsets.len());
+            // A bit splits the lines into two sides: two groups, however the phase density
+            // clusters (on host A one side's wide stall burst can show as two peaks).
+            let two = two_groups(&phases, o.accept);
+            return (Some((two, Structure::WithinFrame { bit, agreement: switched as f64 / compared as f64 })), offsets.len());
         }
     }
     let (same, compared) = (1..=BITS.len()).map(agreement).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
@@ -168,6 +171,29 @@ pub fn sample_structure(frames: usize, timer: &mut dyn Timer, o: &MapOptions) ->
         Structure::Mixed { agreement }
     };
     (Some((g, structure)), offsets.len())
+}
+
+/// Exactly two groups among `phases`: two centres found by 2-means on the circle, started from the
+/// antipodal pair that best fits the phases (the mean of their doubled angles), then each phase's
+/// group (`pages::label`, so phases in the tails between the two stay unlabelled).
+pub fn two_groups(phases: &[Option<f64>], accept: f64) -> Groups {
+    use crate::probe::phases::{circular_distance, circular_mean, wrap};
+    use std::f64::consts::TAU;
+    let clear: Vec<f64> = phases.iter().flatten().map(|&p| wrap(p)).collect();
+    let (sn, cs) = clear.iter().fold((0.0, 0.0), |(s, c), &p| (s + (2.0 * TAU * p).sin(), c + (2.0 * TAU * p).cos()));
+    let a = wrap(sn.atan2(cs) / (2.0 * TAU));
+    let mut centers = vec![a, wrap(a + 0.5)];
+    for _ in 0..4 {
+        let near = |p: f64, k: usize| circular_distance(p, centers[k]) <= circular_distance(p, centers[1 - k]);
+        let next: Vec<f64> = (0..2).map(|k| circular_mean(clear.iter().copied().filter(|&p| near(p, k))).unwrap_or(centers[k])).collect();
+        centers = next;
+    }
+    // In increasing phase from the centre nearest 0, as `find_groups` orders them.
+    if circular_distance(centers[1], 0.0) < circular_distance(centers[0], 0.0) {
+        centers.swap(0, 1);
+    }
+    let labels = phases.iter().map(|p| pages::label((*p)?, &centers, accept)).collect();
+    Groups { centers, labels }
 }
 
 /// Smallest period p ≤ `max` of the label sequences (each a run of consecutive frames) on which
@@ -212,8 +238,8 @@ pub fn residue_pattern(run: &[Option<usize>], period: usize) -> Vec<Option<usize
 /// With a period p found on the seed runs, each huge page gets 2p consecutive frames timed and
 /// the rest inferred from them; then a sample of inferred frames is timed and must agree (else the
 /// inference is dropped, said in `rejected`). Without a pattern that holds, frames are timed one
-/// by one until the timer runs out of time; the rest stay Unknown.
-pub fn learn_map(frames: usize, per_page: usize, groups: &Groups, timer: &mut dyn Timer, o: &MapOptions) -> FrameMap {
+/// by one until `enough` frames are known or the timer runs out of time; the rest stay Unknown.
+pub fn learn_map(frames: usize, per_page: usize, groups: &Groups, timer: &mut dyn Timer, o: &MapOptions, enough: usize) -> FrameMap {
     let per_page = per_page.clamp(1, frames.max(1));
     let pages_n = frames.div_ceil(per_page);
     let label = |p: Option<f64>| p.and_then(|p| pages::label(p, &groups.centers, o.accept));
@@ -251,9 +277,10 @@ pub fn learn_map(frames: usize, per_page: usize, groups: &Groups, timer: &mut dy
     // while time lasts.
     let one_by_one = |map: &mut FrameMap, timer: &mut dyn Timer| {
         let mut f = 0;
-        while f < frames && !timer.out_of_time() {
+        let mut known = map.known.iter().filter(|&&k| k != Known::Unknown).count();
+        while f < frames && known < enough && !timer.out_of_time() {
             let list: Vec<usize> = (f..(f + 256).min(frames)).filter(|&x| map.known[x] == Known::Unknown).collect();
-            time(map, &list, timer);
+            known += time(map, &list, timer).iter().flatten().count();
             f += 256;
         }
     };
@@ -457,7 +484,7 @@ mod tests {
         let (s, _) = sample_structure(frames, timer, &o);
         let (g, st) = s.expect("groups");
         assert!(matches!(st, Structure::WholeFrame { .. }), "{st:?}");
-        learn_map(frames, PER_PAGE, &g, timer, &o)
+        learn_map(frames, PER_PAGE, &g, timer, &o, usize::MAX)
     }
 
     /// Every assigned frame really is in a group of its replica's class, and no frame is used twice.
@@ -594,7 +621,7 @@ mod tests {
         let (g, st) = sample_structure(frames, &mut t, &o).0.unwrap();
         assert!(matches!(st, Structure::WithinFrame { bit: 6, .. }));
         let part = pages::split(g.clone(), 2).unwrap();
-        let map = learn_map(frames, PER_PAGE, &g, &mut t, &o);
+        let map = learn_map(frames, PER_PAGE, &g, &mut t, &o, usize::MAX);
         assert_eq!(map.period, None, "no pattern to infer: every frame timed");
         let slots = 1500 * PAIRED_SLOTS as u64;
         let chunks = 1500;
@@ -611,6 +638,27 @@ mod tests {
         }
         // Too few known frames: the count comes back.
         assert_eq!(paired_frames(&map, &part.class_of_group, frames + 1), Err(map.groups.iter().flatten().count()));
+    }
+
+    #[test]
+    fn a_bit_split_gives_two_groups_even_when_one_side_shows_two_peaks() {
+        // Side A stalls at 0.1; side B's phases fall in two humps, 0.5 and 0.75.
+        let mut rng = SplitMix64::new(4);
+        let mut phases = Vec::new();
+        let mut side = Vec::new();
+        for k in 0..600 {
+            let b = k % 2;
+            let hump = if b == 0 { 0.1 } else if k % 4 == 1 { 0.5 } else { 0.75 };
+            phases.push(Some(crate::probe::phases::wrap(hump + (rng.next_f64() - 0.5) * 0.06)));
+            side.push(b);
+        }
+        assert!(pages::find_groups(&phases, 0.06, 0.08, 0.4).centers.len() >= 3, "the density shows three peaks");
+        let g = two_groups(&phases, 0.4);
+        assert_eq!(g.centers.len(), 2);
+        let labelled: Vec<(usize, usize)> = g.labels.iter().zip(&side).filter_map(|(l, s)| Some(((*l)?, *s))).collect();
+        assert!(labelled.len() > 500, "{} labelled", labelled.len());
+        let a = labelled[0].0;
+        assert!(labelled.iter().all(|&(l, s)| (l == a) == (s == labelled[0].1)), "every line's group follows its side");
     }
 
     #[test]

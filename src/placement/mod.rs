@@ -312,7 +312,7 @@ pub fn place_frames(
 ) -> Result<(Slab, frames::FrameMap, crate::steer::pages::Partition)> {
     let chunks = slots.div_ceil((FRAME_BYTES / SLOT_BYTES) as u64) as usize;
     let nframes = pool.mapped_bytes() / FRAME_BYTES;
-    let map = frames::learn_map(nframes, per_page, groups, timer, o);
+    let map = frames::learn_map(nframes, per_page, groups, timer, o, usize::MAX);
     let (by_class, part) = frames::assign(&map, replicas, chunks).map_err(|m| Error::Placement {
         message: format!("{m} ({} frames timed, {} inferred, {} unknown)", map.count(Known::Timed), map.count(Known::Inferred), map.count(Known::Unknown)),
         hint: "raise the placement budget, ask for fewer slots or replicas, or use placement: 'offset'".into(),
@@ -355,7 +355,8 @@ fn place_paired(
     let nframes = pool.mapped_bytes() / FRAME_BYTES;
     let learn = Instant::now();
     let mut timer = bench.timer(&pool, o);
-    let map = frames::learn_map(nframes, pool.page_size() / FRAME_BYTES, groups, &mut timer, &o.map);
+    // One-by-one timing stops once every chunk has a frame.
+    let map = frames::learn_map(nframes, pool.page_size() / FRAME_BYTES, groups, &mut timer, &o.map, chunks);
     *tally = (tally.0 + map.lines_timed, tally.1 + timer.reads);
     let picked = frames::paired_frames(&map, &part.class_of_group, chunks).map_err(|known| {
         let per_frame_ms = ms(learn) / map.lines_timed.max(1) as f64;
@@ -517,7 +518,7 @@ pub fn survey_frames(bytes: usize, pages: PageRequest, o: &PlacementOptions) -> 
     let Some((groups, structure)) = sample else {
         return Err(Error::Placement { message: format!("{sampled} sampled lines showed fewer than two refresh groups"), hint: "nothing to survey".into() });
     };
-    let map = frames::learn_map(nframes, region.page_size() / FRAME_BYTES, &groups, &mut timer, &o.map);
+    let map = frames::learn_map(nframes, region.page_size() / FRAME_BYTES, &groups, &mut timer, &o.map, usize::MAX);
     let lines = sampled + map.lines_timed;
     let learn_ms = ms(started);
     Ok(Survey {
