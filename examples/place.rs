@@ -191,7 +191,7 @@ fn slayer(slots: u64, strategy: &str, runs: usize) {
     let h = info.copies.huge.as_ref().unwrap();
     println!(
         "Slayer::new({slots} slots, {strategy}) in {took:.0} ms: {} / {} on {} ({} MiB THP of {} MiB), channelOffset {}, copies apart in {}/{} timed slots; map {:.0} ms, period {:.0} ms, learn {:.0} ms",
-        info.copies.kind, h.layout, h.page_kind, h.thp_bytes >> 20, info.mapped_bytes >> 20, info.channel_offset, h.copies_apart, h.copies_clear, h.map_ms, h.period_ms, h.learn_ms
+        info.copies.kind, h.layout, h.pages.page_kind, h.pages.thp_bytes >> 20, info.mapped_bytes >> 20, info.channel_offset, h.copies_apart, h.copies_clear, h.map_ms, h.period_ms, h.learn_ms
     );
     if strategy != "steer" {
         return;

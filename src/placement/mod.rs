@@ -58,6 +58,22 @@ impl Default for PlacementOptions {
     }
 }
 
+/// The pages a placement's memory got.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pages {
+    pub page_kind: &'static str,
+    pub page_size: usize,
+    /// For transparent huge pages: bytes the kernel backed with huge pages.
+    pub thp_bytes: usize,
+}
+
+impl Pages {
+    fn of(r: &Region) -> Pages {
+        Pages { page_kind: r.kind().name(), page_size: r.page_size(), thp_bytes: r.thp_bytes() }
+    }
+}
+
 /// What placement found and did (for `info().placement`).
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -67,10 +83,8 @@ pub struct PlacementInfo {
     pub layout: &'static str,
     pub structure: Structure,
     pub channel_offset: usize,
-    pub page_kind: &'static str,
-    pub page_size: usize,
-    /// For transparent huge pages: bytes the kernel backed with huge pages.
-    pub thp_bytes: usize,
+    #[serde(flatten)]
+    pub pages: Pages,
     pub period_ns: f64,
     pub period_source: String,
     /// Group centres, in ns after group 0, and the replica class each serves ("frames" only; for
@@ -172,9 +186,7 @@ impl Bench {
             layout,
             structure: structure.clone(),
             channel_offset: 0,
-            page_kind: r.kind().name(),
-            page_size: r.page_size(),
-            thp_bytes: r.thp_bytes(),
+            pages: Pages::of(r),
             period_ns: self.clock.so.period_ns,
             period_source: self.period_source.clone(),
             group_offsets_ns: self.centers_ns(centers),
@@ -482,9 +494,8 @@ pub fn create_shared(
 #[serde(rename_all = "camelCase")]
 pub struct Survey {
     pub structure: Structure,
-    pub page_kind: &'static str,
-    pub page_size: usize,
-    pub thp_bytes: usize,
+    #[serde(flatten)]
+    pub pages: Pages,
     pub period_ns: f64,
     pub frames: usize,
     pub frames_timed: usize,
@@ -528,9 +539,7 @@ pub fn survey_frames(bytes: usize, pages: PageRequest, o: &PlacementOptions) -> 
     let learn_ms = ms(started);
     Ok(Survey {
         structure,
-        page_kind: region.kind().name(),
-        page_size: region.page_size(),
-        thp_bytes: region.thp_bytes(),
+        pages: Pages::of(&region),
         period_ns,
         frames: nframes,
         frames_timed: map.count(Known::Timed),
