@@ -335,7 +335,9 @@ const probe = {
   },
 }
 
-module.exports = { Slayer, probe }
+const Records = require('./records.js')({ native, describe, withCode, optionError, validateOptions, validateName, OPTION_TYPES, SHARED_OPEN_TYPES, ADOPT })
+
+module.exports = { Slayer, Records, probe }
 // Internal, for the benchmark and the CLI; not part of the API.
 Object.defineProperty(module.exports, '_internal', {
   value: { native, nativeOf: (s) => INTERNALS.get(s).native, readF64Copy0Of: (s) => INTERNALS.get(s).readF64Copy0 },

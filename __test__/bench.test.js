@@ -92,7 +92,7 @@ test('npm run bench -- --quick writes a table, JSON, CSV and an SVG plot', () =>
     }
   }
   assert.ok(['direct', 'hedge', 'steer'].includes(v.overall.p99Winner))
-  assert.equal(v.goals.length, 3)
+  assert.equal(v.goals.length, 5)
   for (const g of v.goals) assert.ok(g.met === null || g.met === g.value <= g.goal, g.name)
   assert.match(r.stdout, /=== verdict/)
   assert.match(r.stdout, /overall: through JS, the best p99 here came from/)

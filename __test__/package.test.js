@@ -1,7 +1,8 @@
 'use strict'
-// Ships like a napi-rs package: the main tarball (JS, typings, loader, C header) and the
-// linux-x64-gnu platform tarball (the .node) install into an empty directory with the network cut
-// off (--offline), with no cargo on the PATH, and there require() and import both work. The
+// Ships like a napi-rs package: the main tarball (JS, typings, loader, C header) and the platform
+// tarball of the Node running this test (linux-x64-gnu natively; linux-arm64-gnu under the arm64
+// Node in qemu, `npm run test:arm64`) install into an empty directory with the network cut off
+// (--offline), with no cargo on the PATH, and there require() and import both work. The
 // tarballs carry no build leftovers. A machine with no fitting binary gets an error that names
 // the platform, what was tried and how to build from source.
 
@@ -13,9 +14,11 @@ const os = require('node:os')
 const path = require('node:path')
 
 const root = path.join(__dirname, '..')
-const platformDir = path.join(root, 'npm', 'linux-x64-gnu')
-const nodeFile = 'ultraslayer.linux-x64-gnu.node'
-const isLinuxX64Gnu = process.platform === 'linux' && process.arch === 'x64'
+// The gnu targets are the ones built and tested here (x64 natively, arm64 emulated).
+const platformName = `${process.platform}-${process.arch}-gnu`
+const platformDir = path.join(root, 'npm', platformName)
+const nodeFile = `ultraslayer.${platformName}.node`
+const builtHere = process.platform === 'linux' && ['x64', 'arm64'].includes(process.arch)
 
 /** npm's own entry script, from the npm on PATH. */
 function findNpmCli() {
@@ -39,8 +42,8 @@ function packInto(dir, from) {
   return out[0]
 }
 
-test('tarballs install offline without cargo, and require + import work', { skip: !isLinuxX64Gnu && 'the linux-x64-gnu binary is the one built and tested here' }, () => {
-  assert.ok(fs.existsSync(path.join(root, nodeFile)), 'build the addon first (npm run build)')
+test('tarballs install offline without cargo, and require + import work', { skip: !builtHere && 'linux-x64-gnu and linux-arm64-gnu are the binaries built and tested here' }, () => {
+  assert.ok(fs.existsSync(path.join(root, nodeFile)), `build the addon first (${process.arch === 'arm64' ? 'npm run build:arm64' : 'npm run build'})`)
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'uslayer-pack-'))
   // The platform package gets the freshly built binary, as `napi artifacts` would do in CI.
   const plat = path.join(work, 'platform')
@@ -102,7 +105,7 @@ test('no fitting binary: the error names the platform, what was tried and how to
   assert.match(r.stdout, /ERR_ULTRASLAYER_NO_BINARY/)
   assert.match(r.stdout, new RegExp(`${process.platform}-${process.arch}`))
   assert.match(r.stdout, /Tried:\n\s+- /)
-  assert.match(r.stdout, /ultraslayer-linux-x64-gnu/)
+  assert.match(r.stdout, new RegExp(`ultraslayer-${process.platform}-${process.arch}`))
   assert.match(r.stdout, /npm run build/)
   fs.rmSync(dir, { recursive: true, force: true })
 })

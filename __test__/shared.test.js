@@ -116,8 +116,9 @@ test('bad names and bad arguments are refused with TypeError / RangeError', () =
   throwsCode(() => Slayer.create({ name: segName('rep'), slots: 8, replicas: 9 }), RangeError, 'ERR_ULTRASLAYER_OPTION_RANGE')
 })
 
-test('huge pages: hugetlbfs when mounted, else /dev/shm with a note saying how to mount one', () => {
+test('huge pages: hugetlbfs when mounted, else /dev/shm with a note saying how to mount one', (t) => {
   const mounted = fs.readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[2] === 'hugetlbfs')
+  t.diagnostic(mounted ? 'branch: a hugetlbfs mount exists' : 'branch: no hugetlbfs mount (the /dev/shm fallback is checked)')
   const { s } = create('auto', { hugePages: 'auto' })
   const info = s.info().shared
   if (!mounted) {

@@ -308,7 +308,7 @@ function main(argv, { print = true } = {}) {
       if (pairs) log(`* independent-pairs: upper bound, not delivered; ${(pairs.extra.pairedShare * 100).toFixed(1)}% of samples paired within 1 µs`)
       for (const n of ['steer', 'native-steer']) {
         const st = run.arms[n] && run.arms[n].extra && run.arms[n].extra.steer
-        if (st) log(`${n}: tracker ${st.state}, copies stall apart: ${st.copiesApart ? 'yes' : 'NO (steering reads a fixed copy)'}, stall distance ${st.stallDistance.toFixed(2)} period, re-acquisitions ${st.reacquisitions}, period ${st.periodNs.toFixed(1)} ns`)
+        if (st) log(`${n}: tracker ${st.state}, copies stall apart: ${st.copiesApart ? 'yes' : 'NO (steering reads a fixed copy)'}, stall distance ${st.stallDistance.toFixed(2)} period, re-acquisitions ${st.reacquisitions}, period ${st.periodNs.toFixed(1)} ns${st.residentReads ? `; cache-resident: ${st.residentReads} reads served by copy 0 in ${st.residentSpells} spell(s)` : ''}`)
       }
     }
     if (stress) native._stressStop(stress)
@@ -338,7 +338,9 @@ function main(argv, { print = true } = {}) {
 
 if (require.main === module) {
   try {
-    main(process.argv.slice(2))
+    const argv = process.argv.slice(2)
+    if (argv.some((a) => a === '--scenario' || a.startsWith('--scenario='))) require('./decision').main(argv)
+    else main(argv)
   } catch (e) {
     console.error(`bench: ${e.message}`)
     process.exit(2)

@@ -106,6 +106,8 @@ function bindingGoals(cost) {
   return [
     goal('readF64 / bare u32→f64 N-API call', cost.readF64VsBare, 2, '×'),
     goal('readU64 / bare u32→f64 N-API call', cost.readU64VsBare, 3, '×'),
+    goal("readF64 (strategy 'direct') / bare u32→f64 N-API call", cost.directVsBare, 0.7, '×'),
+    goal("readF64 (strategy 'direct') − copy 0, same raw call (the strategy dispatch)", cost.directExtraNs, 5, 'ns'),
     goal(`steered readF64 − copy 0, same raw call (path measured: ${cost.steerPath})`, cost.steerExtraNs, 15, 'ns', steering),
   ]
 }

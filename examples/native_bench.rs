@@ -30,7 +30,7 @@ fn main() {
     o.threads.start = false;
     let mut s = Slayer::new(o).expect("map the slab");
     let info = s.info();
-    let w = s.writer();
+    let w = s.slab();
     for i in 0..slots {
         w.write(i, i).expect("fill");
     }

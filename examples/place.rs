@@ -1,5 +1,5 @@
 //! Measurement tool for huge-page placement (not a test; numbers are only as good as the machine's
-//! quiet): `cargo run --release --no-default-features --example place -- MODE ...`
+//! quiet): `cargo run --release --no-default-features --features bench --example place -- MODE ...`
 //!
 //! - `place SLOTS [REPLICAS] [PAGES] [TIMES] [CONSISTENT]`: `placement::build` (TIMES times in one
 //!   process; CONSISTENT 1 asks for copy r in the same groups for every slot) and its report (JSON).
@@ -15,7 +15,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use ultraslayer::bench::{flush_line, flush_slot, native_direct, native_interleaved, time_reads, Pace};
+use ultraslayer::bench::{native_direct, native_interleaved, time_reads, Pace};
+use ultraslayer::cache::{flush_line, flush_slot};
 use ultraslayer::layout::{FrameTable, Layout};
 use ultraslayer::placement::{self, PlacementOptions};
 use ultraslayer::region::Region;

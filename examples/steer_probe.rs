@@ -3,7 +3,7 @@
 //!
 //!     cargo run --release --no-default-features --example steer_probe -- [reads] [min_ns] [max_ns] [channel_offset]
 
-use ultraslayer::{slab::Slab, tsc, Layout, LockRequest, PageRequest};
+use ultraslayer::{cache, rng::SplitMix64, slab::Slab, tsc, tsc::spin_for, Layout, LockRequest, PageRequest};
 
 fn main() {
     let mut a = std::env::args().skip(1);
@@ -11,37 +11,33 @@ fn main() {
     let lo: f64 = a.next().and_then(|s| s.parse().ok()).unwrap_or(900.0);
     let hi: f64 = a.next().and_then(|s| s.parse().ok()).unwrap_or(4100.0);
     let offset: usize = a.next().and_then(|s| s.parse().ok()).unwrap_or(64);
+    if !cache::CAN_EVICT {
+        eprintln!("steer_probe times flushed reads; this architecture has no cache-line eviction in ultraslayer::cache");
+        std::process::exit(2);
+    }
     let slots = (1u64 << 27) / (offset as u64 / 64).max(1);
     let slab = Slab::new(Layout::new(slots, 2, offset).unwrap(), PageRequest::Auto, LockRequest::Auto).unwrap();
     let tpn = tsc::ticks_per_ns();
     let mut obs = Vec::with_capacity(n);
-    let mut x = 0x1234_5678u64;
+    let mut rng = SplitMix64::new(0x1234_5678);
+    let max_gap = (2000.0 * tpn) as u64;
     for k in 0..n {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let i = x % slots;
+        let i = rng.below(slots);
         let c = k & 1;
-        for r in 0..2 {
-            // SAFETY: the address is inside the slab's mapping; clflush only evicts.
-            unsafe { core::arch::x86_64::_mm_clflush(slab.address(r, i).unwrap() as *const u8) };
-        }
-        // SAFETY: no preconditions.
-        unsafe { core::arch::x86_64::_mm_mfence() };
-        let until = tsc::now() + (x >> 40) % (2000.0 * tpn) as u64;
-        while tsc::now() < until {}
-        let t0 = tsc::now();
+        // Both copies cold, so the adjacent-line prefetcher cannot bring the other one in.
+        cache::flush_slot(&slab, i);
+        spin_for(rng.below(max_gap));
+        // Fenced start; the end stamp waits for the load, so the interval holds exactly the read.
+        let t0 = tsc::stamp();
         let v = slab.read_replica(c, i).unwrap();
-        let mut aux = 0;
-        // SAFETY: no memory preconditions.
-        let t1 = unsafe { core::arch::x86_64::__rdtscp(&mut aux) };
+        let t1 = tsc::after_loads();
         std::hint::black_box(v);
         obs.push((t0, c, tsc::to_ns(t1 - t0)));
     }
     let mut lat: Vec<u64> = obs.iter().map(|o| o.2).collect();
     lat.sort_unstable();
     let q = |f: f64| lat[((lat.len() - 1) as f64 * f) as usize];
-    println!("channel offset {offset} B, TSC {tpn:.4} GHz; latency p10 {} p50 {} p90 {} p95 {} p99 {} ns", q(0.1), q(0.5), q(0.9), q(0.95), q(0.99));
+    println!("channel offset {offset} B, {} {tpn:.4} GHz (resolution {:.1} ns); latency p10 {} p50 {} p90 {} p95 {} p99 {} ns", tsc::SOURCE, tsc::resolution_ns(), q(0.1), q(0.5), q(0.9), q(0.95), q(0.99));
     for thr in [290u64] {
         let slow: Vec<(f64, usize)> =
             obs.iter().filter(|o| o.2 > thr && o.2 < 1000).map(|o| ((o.0 - obs[0].0) as f64 / tpn, o.1)).collect();

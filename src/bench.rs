@@ -1,8 +1,10 @@
 //! Measurement harness for `npm run bench`: timed reads, cold flushes, stress streams and the
 //! independent-pairs method, all measured with the TSC inside Rust.
 //!
-//! Never used on a library read path. Everything here records into HDR histograms; no sorting of
-//! sample arrays.
+//! Never used on a library read path, and built only with the `bench` cargo feature (the npm build
+//! turns it on, since `npm run bench` ships with the package; the C library and `cargo test
+//! --no-default-features` alone leave it out). Everything here records into HDR histograms; no
+//! sorting of sample arrays.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
@@ -17,57 +19,8 @@ use crate::slayer::Slayer;
 use crate::stats::latency_histogram;
 use crate::tsc;
 
-pub use crate::cache::{flush_line, flush_slot};
-
-/// A stamp fenced on both sides: earlier instructions (loads included) complete before the TSC is
-/// read, later ones start after. Used where one function serves as both start and end stamp
-/// (the JS benchmark clock).
-#[inline(always)]
-pub fn stamp_fenced() -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: lfence and rdtsc have no preconditions on x86_64.
-    unsafe {
-        use core::arch::x86_64::{_mm_lfence, _rdtsc};
-        _mm_lfence();
-        let t = _rdtsc();
-        _mm_lfence();
-        t
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        tsc::now()
-    }
-}
-
-/// A timestamp taken before a timed operation: no earlier instruction still in flight.
-#[inline(always)]
-pub fn stamp_start() -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: lfence and rdtsc have no preconditions on x86_64.
-    unsafe {
-        core::arch::x86_64::_mm_lfence();
-        let t = core::arch::x86_64::_rdtsc();
-        core::arch::x86_64::_mm_lfence();
-        t
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    tsc::now()
-}
-
-/// A timestamp taken after a timed operation: waits for earlier loads to complete (rdtscp).
-#[inline(always)]
-pub fn stamp_end() -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: rdtscp writes the core id into `aux`, a local; lfence has no preconditions.
-    unsafe {
-        let mut aux = 0u32;
-        let t = core::arch::x86_64::__rdtscp(&mut aux);
-        core::arch::x86_64::_mm_lfence();
-        t
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    tsc::now()
-}
+use crate::cache::{flush_line, flush_slot};
+use crate::tsc::spin_for;
 
 /// How reads are spaced and what state the cache is in before each.
 #[derive(Clone, Copy, Debug)]
@@ -76,18 +29,6 @@ pub struct Pace {
     pub cold: bool,
     /// Spin a pseudo-random 0..gap_ns between reads (random arrivals); 0 = back to back.
     pub gap_ns: u64,
-}
-
-/// Spins until `ticks` have passed.
-#[inline]
-pub fn spin_for(ticks: u64) {
-    if ticks == 0 {
-        return;
-    }
-    let t0 = tsc::now();
-    while tsc::now().wrapping_sub(t0) < ticks {
-        std::hint::spin_loop();
-    }
 }
 
 /// Times `read(i)` for every index, with the pacing asked for, into a fresh histogram (ns).
@@ -106,9 +47,9 @@ pub fn time_reads(indices: &[u32], pace: Pace, mut flush: impl FnMut(u64), mut r
         if gap_ticks > 0 {
             spin_for(rng.next_u64() % gap_ticks);
         }
-        let t0 = stamp_start();
+        let t0 = tsc::stamp();
         let v = read(i);
-        let t1 = stamp_end();
+        let t1 = tsc::stamp_end();
         sum = sum.wrapping_add(std::hint::black_box(v));
         h.saturating_record(tsc::to_ns(t1.wrapping_sub(t0)).max(1));
     }
@@ -123,7 +64,7 @@ pub fn native_direct(slab: &Slab, indices: &[u32], pace: Pace) -> Histogram<u64>
 /// `native-hedged` (and `native-steer`): the engine's read with its strategy, timed in Rust
 /// (hand-off included for hedging, JS excluded).
 pub fn native_hedged(s: &mut Slayer, indices: &[u32], pace: Pace) -> Histogram<u64> {
-    let slab = s.writer();
+    let slab = s.slab();
     time_reads(indices, pace, |i| flush_slot(&slab, i), |i| s.read(i).unwrap_or(0)).0
 }
 
@@ -131,7 +72,7 @@ pub fn native_hedged(s: &mut Slayer, indices: &[u32], pace: Pace) -> Histogram<u
 /// same machine: even reads take copy 0 directly, odd reads go through the engine's strategy
 /// (e.g. steering). Returns (direct, engine) histograms in ns; each gets every other index.
 pub fn native_interleaved(s: &mut Slayer, indices: &[u32], pace: Pace) -> (Histogram<u64>, Histogram<u64>) {
-    let slab = s.writer();
+    let slab = s.slab();
     let mut direct = latency_histogram();
     let mut engine = latency_histogram();
     let gap_ticks = tsc::from_ns(pace.gap_ns);
@@ -145,9 +86,9 @@ pub fn native_interleaved(s: &mut Slayer, indices: &[u32], pace: Pace) -> (Histo
         if gap_ticks > 0 {
             spin_for(rng.next_u64() % gap_ticks);
         }
-        let t0 = stamp_start();
+        let t0 = tsc::stamp();
         let v = if k % 2 == 0 { slab.read_replica(0, i).unwrap_or(0) } else { s.read(i).unwrap_or(0) };
-        let t1 = stamp_end();
+        let t1 = tsc::stamp_end();
         sum = sum.wrapping_add(std::hint::black_box(v));
         let h = if k % 2 == 0 { &mut direct } else { &mut engine };
         h.saturating_record(tsc::to_ns(t1.wrapping_sub(t0)).max(1));
@@ -160,8 +101,8 @@ pub fn native_interleaved(s: &mut Slayer, indices: &[u32], pace: Pace) -> (Histo
 pub fn timer_overhead(samples: usize) -> Histogram<u64> {
     let mut h = latency_histogram();
     for _ in 0..samples {
-        let t0 = stamp_start();
-        let t1 = stamp_end();
+        let t0 = tsc::stamp();
+        let t1 = tsc::stamp_end();
         h.saturating_record(tsc::to_ns(t1.wrapping_sub(t0)).max(1));
     }
     h
@@ -232,9 +173,9 @@ pub fn independent_pairs(slab: Arc<Slab>, cores: &[usize], indices: Arc<Vec<u32>
                     while tsc::now() < due {
                         std::hint::spin_loop();
                     }
-                    let t0 = stamp_start();
+                    let t0 = tsc::stamp();
                     let v = slab.read_replica(r, i).unwrap_or(0);
-                    let t1 = stamp_end();
+                    let t1 = tsc::stamp_end();
                     std::hint::black_box(v);
                     starts.push(t0);
                     lats.push(t1.wrapping_sub(t0));
@@ -294,32 +235,43 @@ impl Stress {
                     cores::pin_current(core);
                     let words = region.mapped_bytes() / 8;
                     let base = region.ptr() as *const u64;
-                    let mut sum = 0u64;
-                    // Relaxed: a stop flag carries no data.
-                    while !stop.load(Ordering::Relaxed) {
+                    let mut lines = 0u64;
+                    // At least one whole pass, then until stopped. Relaxed: a stop flag carries no data.
+                    loop {
                         let mut k = 0;
                         while k < words {
                             // SAFETY: k < words, so the word lies inside the mapping the Arc keeps alive;
                             // the region is only ever read here.
-                            sum = sum.wrapping_add(unsafe { std::ptr::read_volatile(base.add(k)) });
+                            std::hint::black_box(unsafe { std::ptr::read_volatile(base.add(k)) });
                             k += 8; // one load per 64-byte line
+                            lines += 1;
+                        }
+                        if stop.load(Ordering::Relaxed) {
+                            break;
                         }
                     }
-                    sum
+                    lines
                 })
             })
             .collect();
         Ok(Stress { stop, threads, cores: cores.to_vec(), bytes })
     }
+
+    /// Stops and joins the threads; returns how many cache lines each one streamed.
+    pub fn stop(mut self) -> Vec<u64> {
+        self.join()
+    }
+
+    fn join(&mut self) -> Vec<u64> {
+        // Relaxed: see the loads in the streaming threads.
+        self.stop.store(true, Ordering::Relaxed);
+        self.threads.drain(..).map(|t| t.join().unwrap_or(0)).collect()
+    }
 }
 
 impl Drop for Stress {
     fn drop(&mut self) {
-        // Relaxed: see the loads in the streaming threads.
-        self.stop.store(true, Ordering::Relaxed);
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
+        self.join();
     }
 }
 
@@ -363,8 +315,10 @@ mod tests {
     fn stress_threads_start_and_stop() {
         let allowed = cores::allowed();
         let st = Stress::start(&allowed[..1], 4 << 20).unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(5));
-        drop(st);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let lines = st.stop();
+        assert_eq!(lines.len(), 1, "one thread per core, joined");
+        assert!(lines[0] >= (4 << 20) / 64, "the thread streamed through its whole buffer at least once");
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, Front};
 use crate::layout::MAX_REPLICAS;
 use crate::region::{LockRequest, PageKind, PageRequest};
 use crate::replicas::SpinPolicy;
@@ -265,27 +265,8 @@ impl From<Error> for Failure {
             ErrorKind::Range => US_ERR_RANGE,
             ErrorKind::System => US_ERR_SYSTEM,
         };
-        Failure { code, message: c_spelling(&e.to_string()) }
+        Failure { code, message: e.message(Front::C) }
     }
-}
-
-/// The engine's messages name options as JavaScript spells them; say it the C way.
-fn c_spelling(message: &str) -> String {
-    const RENAMES: &[(&str, &str)] = &[
-        ("channelOffset", "channel_offset"),
-        ("hugePages: 'auto'", "huge_pages = US_PAGES_AUTO"),
-        ("pass lock: false", "set lock = US_LOCK_OFF"),
-        ("spin: 'hybrid'", "spin = US_SPIN_HYBRID"),
-        ("call start()", "call us_start()"),
-        ("leave `cores` out", "leave `cores` NULL"),
-    ];
-    let mut m = message.to_string();
-    for (js, c) in RENAMES {
-        if m.contains(js) {
-            m = m.replace(js, c);
-        }
-    }
-    m
 }
 
 thread_local! {
@@ -622,7 +603,7 @@ pub unsafe extern "C" fn us_create(opts: *const us_options, out: *mut *mut us_sl
         let h = Box::new(us_slayer {
             busy: AtomicBool::new(false),
             poisoned: AtomicBool::new(false),
-            slab: slayer.writer(),
+            slab: slayer.slab(),
             slayer: UnsafeCell::new(slayer),
         });
         // SAFETY: checked above; the caller now owns the handle and frees it with us_destroy.
@@ -843,10 +824,13 @@ pub unsafe extern "C" fn us_strategy_reason(h: *mut us_slayer, buf: *mut c_char,
         let h = unsafe { handle(h)? };
         let len = out_ptr(len, "len (size_t*)")?;
         let c = h.exclusive()?.info().choice;
-        let text = match &c.warning {
-            Some(w) => format!("{}; warning: {w}", c.reason),
-            None => c.reason,
-        };
+        let text = crate::error::spell(
+            &match &c.warning {
+                Some(w) => format!("{}; warning: {w}", c.reason),
+                None => c.reason,
+            },
+            Front::C,
+        );
         let range = array(buf as *const u8, cap, "buf (with cap > 0)")?;
         // SAFETY: checked by `array`; `cap` writable bytes per the contract.
         let out = unsafe { slice_out(buf as *mut u8, cap, &range) };

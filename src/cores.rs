@@ -71,7 +71,7 @@ pub fn choose(replicas: usize, explicit: Option<&[usize]>, allowed: &[usize], re
     let note = shared.then(|| {
         format!(
             "{} allowed core(s) for {replicas} replica threads plus the requester: threads share cores, \
-             so hedged reads are correct but not fast (use spin: 'hybrid' or give the process {} cores)",
+             so hedged reads are correct but not fast (use ⟦set:spin=hybrid⟧ or give the process {} cores)",
             allowed.len(),
             replicas + 1
         )

@@ -4,6 +4,7 @@
 //! `cargo test --no-default-features`. The Node binding in `binding` only translates, and so does
 //! `capi`, the C ABI (`include/ultraslayer.h`) that the same shared library exports.
 
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod cache;
 pub mod capi;
@@ -14,6 +15,7 @@ pub mod options;
 pub mod region;
 pub mod placement;
 pub mod probe;
+pub mod records;
 pub mod replicas;
 pub mod rng;
 pub mod shm;
@@ -27,6 +29,7 @@ pub mod tsc;
 pub use error::{Error, ErrorKind, Result};
 pub use layout::Layout;
 pub use region::{LockRequest, PageKind, PageRequest};
+pub use records::{RecordWriter, Records, RecordsInfo};
 pub use replicas::SpinPolicy;
 pub use options::{ChannelOffset, CopyPlacement, OpenOptions, Options, SharedOptions, Strategy, ThreadOptions};
 pub use slayer::{CopyPlacementInfo, Info, Slayer};

@@ -20,7 +20,7 @@ use crate::shm;
 pub enum Strategy {
     /// Decide at construction (the default): hedge when every replica thread can have an allowed
     /// core of its own besides the caller's; else steer when the copies were placed in different
-    /// refresh groups and calibration predicts a gain; else direct. See `crate::strategy`.
+    /// refresh groups and calibration predicts a gain; else direct (the rule is the strategy module's).
     Auto,
     /// Replica threads race to read every copy; the first answer wins (N busy cores).
     Hedge,
@@ -222,13 +222,13 @@ impl Options {
             if matches!(self.channel_offset, ChannelOffset::Given(_)) {
                 return Err(Error::option_range(
                     "channelOffset",
-                    "placement 'refresh-groups' puts every copy on its own 4 KiB page (channelOffset 4096); leave channelOffset out or use placement 'offset'",
+                    "⟦set:placement=refresh-groups⟧ puts every copy on its own 4 KiB page (⟦opt:channelOffset⟧ 4096); leave ⟦opt:channelOffset⟧ unset or use ⟦set:placement=offset⟧",
                 ));
             }
             if !self.four_k_pages() {
                 return Err(Error::option_range(
                     "placement",
-                    "'refresh-groups' moves single 4 KiB pages into place, so it needs hugePages 'auto' or 'off'",
+                    "⟦set:placement=refresh-groups⟧ moves single 4 KiB pages into place, so it needs ⟦set:hugePages=auto⟧ or ⟦set:hugePages=off⟧",
                 ));
             }
         }

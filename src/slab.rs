@@ -3,6 +3,19 @@
 //! Every access to slot memory is a whole 8-byte atomic load or store, so no reader on any thread
 //! can ever see a torn value. Writes store every replica before they return. No allocation, no
 //! locking on any read or write path.
+//!
+//! Ordering (the same on x86_64 and on weakly ordered CPUs such as aarch64): every cell is an
+//! independent atomic word, stored and loaded Relaxed. What that gives, and all the slab promises:
+//! - a load returns a value some store put in that cell (never torn, never invented);
+//! - per cell, coherence: once a thread has seen a value, it never later sees an older one there;
+//! - a thread sees its own writes (program order), including through `ReplicaSet`: the requester's
+//!   write happens before its Release store of the request sequence, which the replica thread
+//!   Acquire-loads before it loads its copy, so the copy it reads is this write or a later one;
+//! - between different cells (two slots, or two copies of one slot during a write) there is no
+//!   order: a reader on another thread may see slot j's new value and slot i's old one although i
+//!   was written first, and a write in progress may be visible in one copy and not yet in another.
+//!   Data published to another thread or process through the slab needs that thread's own
+//!   synchronisation (a lock, a message, `Atomics`), which carries every slab store made before it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -40,7 +53,7 @@ impl Slab {
     /// The cell holding replica `r`'s copy of slot `i`. Callers guarantee `r < replicas` and
     /// `i < slots`.
     #[inline(always)]
-    fn cell(&self, r: usize, i: u64) -> &AtomicU64 {
+    pub(crate) fn cell(&self, r: usize, i: u64) -> &AtomicU64 {
         let off = self.layout.offset(r, i);
         // SAFETY: for r < replicas and i < slots, `off + 8 <= layout.span() <= region.mapped_bytes()`
         // (layout tests pin this), `off` is a multiple of 8 and the region is page-aligned, so the
@@ -58,8 +71,9 @@ impl Slab {
 
     /// Loads replica `r`'s copy of slot `i`, with no bounds checks.
     ///
-    /// Relaxed: a slot is an independent word; no other memory is published through it. Whole
-    /// 8-byte atomic loads can never observe half of a store.
+    /// Relaxed: a slot is an independent word; no other memory is published through it (see the
+    /// module notes for what this does and does not order). Whole 8-byte atomic loads can never
+    /// observe half of a store.
     #[inline(always)]
     pub(crate) fn load_unchecked(&self, r: usize, i: u64) -> u64 {
         self.cell(r, i).load(Ordering::Relaxed)
@@ -71,15 +85,7 @@ impl Slab {
     #[inline(always)]
     pub(crate) fn prefetch_all_unchecked(&self, i: u64) {
         for r in 0..self.layout.replicas() {
-            let p = self.cell(r, i) as *const AtomicU64 as *const i8;
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: prefetch is a hint with no memory effects; `p` points into the mapping (see
-            // `cell`), though even a bad address could not fault.
-            unsafe {
-                core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p)
-            };
-            #[cfg(not(target_arch = "x86_64"))]
-            let _ = p;
+            crate::cache::prefetch(self.cell(r, i) as *const AtomicU64 as *const u8);
         }
     }
 
@@ -93,9 +99,10 @@ impl Slab {
 
     /// Stores `v` into every replica of slot `i`, returning once all are stored.
     ///
-    /// Release: pairs with nothing that depends on order between slots; it makes the stores
-    /// visible no later than any later store by this thread, so a reader that sees a later write
-    /// anywhere also sees this one. (On x86_64 this compiles to plain moves.)
+    /// Relaxed: each copy is an independent word and the reads that race with this write load
+    /// Relaxed, so no Release here could pair with anything (it would order nothing on aarch64 and
+    /// cost a `stlr` per copy). A reader on another thread sees the new value once the store reaches
+    /// it, per copy and per slot, in no promised order (module notes).
     #[inline]
     pub fn write(&self, i: u64, v: u64) -> Result<()> {
         self.layout.check_slot(i)?;
@@ -106,7 +113,8 @@ impl Slab {
     #[inline(always)]
     pub(crate) fn write_unchecked(&self, i: u64, v: u64) {
         for r in 0..self.layout.replicas() {
-            self.cell(r, i).store(v, Ordering::Release);
+            // Relaxed: see `write` and the module notes.
+            self.cell(r, i).store(v, Ordering::Relaxed);
         }
     }
 
@@ -195,6 +203,42 @@ mod tests {
         assert!(s.write_many(&[1, 2, 10], &[1, 2, 3]).is_err());
         assert_eq!(s.read_replica(0, 1).unwrap(), 0, "nothing stored by a refused batch");
         assert!(matches!(s.write_many(&[1], &[1, 2]).unwrap_err(), Error::LengthMismatch { .. }));
+    }
+
+    #[test]
+    fn a_racing_reader_sees_whole_values_that_never_go_back_in_time() {
+        // The two promises the module notes make to a reader on another thread: no torn value, and
+        // per copy no older value after a newer one. (Under x86 or qemu's emulation this cannot
+        // show a weak-ordering bug; it pins the contract every target must keep.)
+        let s = std::sync::Arc::new(slab(64, 2, 64));
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = {
+            let (s, done) = (s.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut last = [0u64; 2];
+                let mut seen = 0u64;
+                loop {
+                    for (r, last) in last.iter_mut().enumerate() {
+                        let v = s.read_replica(r, 7).unwrap();
+                        assert_eq!(v >> 32, v & 0xffff_ffff, "torn: {v:#x}");
+                        assert!(v >= *last, "copy {r} went back from {last:#x} to {v:#x}");
+                        *last = v;
+                        seen += 1;
+                    }
+                    // Relaxed: the flag only ends the loop; the join below orders what follows.
+                    if done.load(Ordering::Relaxed) {
+                        return seen;
+                    }
+                }
+            })
+        };
+        for k in 1..=200_000u64 {
+            s.write(7, (k << 32) | k).unwrap();
+        }
+        // Relaxed: see the reader's load; `join` synchronises.
+        done.store(true, Ordering::Relaxed);
+        assert!(reader.join().unwrap() > 0);
+        assert_eq!(s.read_replica(1, 7).unwrap(), (200_000 << 32) | 200_000);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! `Slayer` ties a `Slab` (memory + layout), a core `Placement` and an optional running
 //! `ReplicaSet` together and counts what reads did. Reads take `&mut self`: one request in flight
 //! per requester is enforced by the borrow checker, not by a lock. Writes take `&self` and may also
-//! come from other threads through `writer()`.
+//! come from other threads through `slab()`.
 
 use std::sync::Arc;
 
@@ -57,9 +57,9 @@ const STEER_CALIBRATION_BUDGET_MS: u64 = 300;
 
 /// Shared slabs are hedged or read directly: steering needs copies placed for it, which a
 /// segment other processes open does not record.
-fn shared_strategy(s: Strategy) -> Result<Strategy> {
+pub(crate) fn shared_strategy(s: Strategy) -> Result<Strategy> {
     match s {
-        Strategy::Steer => Err(Error::option_range("strategy", "a shared slab is hedged or read directly: use 'auto', 'hedge' or 'direct'")),
+        Strategy::Steer => Err(Error::option_range("strategy", "a shared slab is hedged or read directly: use ⟦set:strategy=auto⟧, ⟦set:strategy=hedge⟧ or ⟦set:strategy=direct⟧")),
         s => Ok(s),
     }
 }
@@ -129,7 +129,7 @@ fn spin_for(spin: SpinPolicy, cores: &CoreChoice) -> (SpinPolicy, Option<String>
     let on_callers_core = !cores.facts.explicit && current.is_some_and(|c| cores.assignment.cores.contains(&c));
     if spin == SpinPolicy::Busy && on_callers_core {
         let note = format!(
-            "spin 'busy' would pin a spinning replica thread to the caller's core {}: using 'hybrid' (name the cores to insist)",
+            "⟦set:spin=busy⟧ would pin a spinning replica thread to the caller's core {}: using ⟦set:spin=hybrid⟧ (name the cores to insist)",
             current.unwrap_or(0)
         );
         (SpinPolicy::Hybrid, Some(note))
@@ -185,6 +185,14 @@ fn decide(requested: Strategy, facts: &CoreFacts, slab: &Arc<Slab>, copies: &Cop
     Ok((choice, steer))
 }
 
+/// See `Slayer::parts`. At most one of `hedge` (threads running) and `steer` serves a read first.
+pub(crate) struct Parts<'a> {
+    pub slab: &'a Arc<Slab>,
+    pub hedge: Option<&'a mut ReplicaSet>,
+    pub steer: Option<&'a mut SteeredReader>,
+    pub recorder: &'a mut Recorder,
+}
+
 pub struct Slayer {
     slab: Arc<Slab>,
     assignment: CoreAssignment,
@@ -236,7 +244,7 @@ impl Slayer {
                     source = "placement 'refresh-groups': each copy on its own 4 KiB page, pages chosen by refresh group".into();
                 }
                 Err(e) if opts.placement == CopyPlacement::Auto && matches!(e, Error::Placement { .. } | Error::Unsupported { .. }) => {
-                    copies.note = Some(format!("copies {} B apart: {e}", offset.bytes));
+                    copies.note = Some(format!("copies {} B apart: {}", offset.bytes, e.marked()));
                 }
                 Err(e) => return Err(e),
             }
@@ -327,6 +335,21 @@ impl Slayer {
         Slayer::assemble(slab, cores, &opts.threads, choice, None, "from the shared segment's header".into(), CopyPlacementInfo::offset(), Some(info))
     }
 
+    /// A Slayer over a shared slab another engine module mapped (`records` maps its segments
+    /// itself, to keep the schema in the header), with this process's threads and the same
+    /// strategy rule as `create_shared`/`open_shared` (hedged or direct, never steered).
+    pub(crate) fn over_shared_slab(slab: Arc<Slab>, info: SharedInfo, threads: &ThreadOptions, strategy: Strategy, channel_offset_source: String) -> Result<Slayer> {
+        let strategy = shared_strategy(strategy)?;
+        let cores = place(slab.layout().replicas(), threads.cores.as_deref())?;
+        let choice = strategy::choose(strategy, &cores.facts, || None);
+        Slayer::assemble(slab, cores, threads, choice, None, channel_offset_source, CopyPlacementInfo::offset(), Some(info))
+    }
+
+    /// What a record store drives directly: the slab, the running strategy's reader and the counters.
+    pub(crate) fn parts(&mut self) -> Parts<'_> {
+        Parts { slab: &self.slab, hedge: self.replicas.as_mut(), steer: self.steer.as_mut(), recorder: &mut self.recorder }
+    }
+
     /// Starts the replica threads (no-op when running, and for the steer/direct strategies, which
     /// use none).
     pub fn start(&mut self) -> Result<()> {
@@ -388,7 +411,7 @@ impl Slayer {
     /// A hedged read that refuses when the threads are stopped.
     pub fn read_hedged(&mut self, i: u64) -> Result<u64> {
         if self.replicas.is_none() {
-            return Err(Error::Stopped { what: "replica threads are stopped: call start() before a hedged read" });
+            return Err(Error::Stopped { what: "replica threads are stopped: call ⟦call:start⟧ before a hedged read" });
         }
         self.read(i)
     }
@@ -432,8 +455,9 @@ impl Slayer {
         self.slab.write_many(indices, values)
     }
 
-    /// A handle for writing (and direct reads) from other threads while this one reads.
-    pub fn writer(&self) -> Arc<Slab> {
+    /// The slab itself, shared: for writes and direct reads from other threads while this one
+    /// reads (and for probes, benchmarks and flushes).
+    pub fn slab(&self) -> Arc<Slab> {
         self.slab.clone()
     }
 

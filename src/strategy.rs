@@ -3,7 +3,8 @@
 //! Owns the rule behind `strategy: 'auto'` and the warnings for explicit strategies expected to
 //! lose. Pure: the facts it judges (cores, the outcome of trying to steer) are measured by the
 //! caller and passed in, so every branch is testable without the machine. Never measures, maps or
-//! spawns anything itself.
+//! spawns anything itself. Its sentences name settings with `crate::error`'s markers, for each
+//! front end to spell.
 
 use crate::options::Strategy;
 use crate::steer::{SteerReport, SteerState};
@@ -119,14 +120,14 @@ pub fn choose(requested: Strategy, cores: &CoreFacts, steer: impl FnOnce() -> Op
         },
         Strategy::Hedge => {
             let warning = (!cores.hedge_fits()).then(|| {
-                format!("{}: replica threads share cores with each other and the caller, so expect reads slower than strategy 'direct'", cores.shortfall())
+                format!("{}: replica threads share cores with each other and the caller, so expect reads slower than ⟦set:strategy=direct⟧", cores.shortfall())
             });
             choice(Strategy::Hedge, "hedge: as asked".into(), warning)
         }
         Strategy::Steer => {
             let warning = match steer() {
                 Some(t) if t.pays() => None,
-                Some(t) => Some(format!("{}: steering reads a fixed copy, at a clock read per call more than strategy 'direct'", t.describe())),
+                Some(t) => Some(format!("{}: steering reads a fixed copy, at a clock read per call more than ⟦set:strategy=direct⟧", t.describe())),
                 None => None,
             };
             choice(Strategy::Steer, "steer: as asked".into(), warning)
@@ -180,7 +181,7 @@ mod tests {
     fn explicit_strategies_are_honoured_with_a_warning_when_expected_to_lose() {
         let c = choose(Strategy::Hedge, &cores(2, 1, false), || panic!("hedge needs no trial"));
         assert_eq!(c.strategy, Strategy::Hedge);
-        assert!(c.warning.as_deref().unwrap().contains("slower than strategy 'direct'"));
+        assert!(c.warning.as_deref().unwrap().contains("slower than ⟦set:strategy=direct⟧"));
         assert_eq!(choose(Strategy::Hedge, &cores(8, 7, false), || None).warning, None);
         let c = choose(Strategy::Steer, &cores(8, 7, false), || Some(trial(SteerState::NoSignal, false)));
         assert_eq!(c.strategy, Strategy::Steer, "even with free cores");

@@ -4,10 +4,14 @@
 //! through a scratch buffer by the JS wrapper in index.js); everything else is napi-rs glue whose
 //! doc comments generate index.d.ts.
 
+#[cfg(feature = "bench")]
 mod bench;
+#[cfg(feature = "bench")]
+mod bench_raw;
 mod errors;
 mod fast;
 mod probe;
+mod records;
 
 use std::cell::{Cell, UnsafeCell};
 use std::rc::Rc;
@@ -16,7 +20,7 @@ use napi::bindgen_prelude::*;
 use napi::{Env, JsValue};
 use napi_derive::napi;
 
-use crate::error::Error;
+use crate::error::{spell, Error, Front};
 use crate::region::{LockRequest, PageRequest};
 use crate::replicas::SpinPolicy;
 use errors::{closed, to_napi};
@@ -268,7 +272,7 @@ fn copy_placement_info(c: crate::CopyPlacementInfo) -> CopyPlacementInfo {
     let c0 = a.as_ref().and_then(|a| a.partition.centers.first().copied()).unwrap_or(0.0);
     CopyPlacementInfo {
         kind: c.kind.to_string(),
-        note: c.note,
+        note: c.note.map(|n| spell(&n, Front::Js)),
         period_ns: a.as_ref().map(|a| a.period_ns),
         period_source: a.as_ref().map(|a| a.period_source.clone()),
         group_offsets_ns: a.as_ref().map(|a| a.partition.centers.iter().map(|&x| crate::probe::phases::wrap(x - c0) * p).collect()),
@@ -316,6 +320,12 @@ pub struct SteerStats {
     /// Slow share the learned profiles predict with steering and without.
     pub expected_steered_share: f64,
     pub expected_unsteered_share: f64,
+    /// The reads are cache-resident now (nearly every timed read was a cache hit, so there is no
+    /// refresh stall to steer around): copy 0 is read, untimed, until the tracker looks again.
+    pub resident: bool,
+    /// Cache-resident spells found, and reads served by copy 0 during them.
+    pub resident_spells: f64,
+    pub resident_reads: f64,
 }
 
 /// Latency percentiles in nanoseconds.
@@ -487,7 +497,77 @@ fn shared_info(s: crate::shm::SharedInfo) -> SharedSegmentInfo {
         creator_pid: s.creator_pid,
         created_unix_ms: s.created_unix_ms as f64,
         created_here: s.created_here,
-        note: s.note,
+        note: s.note.map(|n| spell(&n, Front::Js)),
+    }
+}
+
+/// `info()` of a slab, as JS sees it (Slayer and Records).
+fn slayer_info(i: crate::Info) -> SlayerInfo {
+    SlayerInfo {
+        slots: i.slots as f64,
+        replicas: i.replicas as u32,
+        channel_offset: i.channel_offset as f64,
+        channel_offset_source: spell(&i.channel_offset_source, Front::Js),
+        page_kind: i.page_kind.name().to_string(),
+        page_size: i.page_size as f64,
+        mapped_bytes: i.mapped_bytes as f64,
+        thp_bytes: i.thp_bytes as f64,
+        locked: i.locked,
+        lock_error: i.lock_error,
+        page_fallbacks: i.page_fallbacks,
+        cores: i.cores.iter().map(|&c| c as u32).collect(),
+        thread_cpus: i.thread_cpus.iter().map(|c| c.map_or(-1, |c| c as i32)).collect(),
+        shared_cores: i.shared_cores,
+        cores_note: i.cores_note.map(|n| spell(&n, Front::Js)),
+        spin: i.spin.name().to_string(),
+        idle_us: if i.idle_us == u64::MAX { -1.0 } else { i.idle_us as f64 },
+        running: i.running,
+        cpu_count: i.allowed_cpus.len() as u32,
+        allowed_cpus: i.allowed_cpus.iter().map(|&c| c as u32).collect(),
+        recording: i.recording,
+        strategy: i.strategy.name().to_string(),
+        strategy_requested: i.choice.requested.name().to_string(),
+        strategy_reason: spell(&i.choice.reason, Front::Js),
+        strategy_warning: i.choice.warning.map(|w| spell(&w, Front::Js)),
+        placement: copy_placement_info(i.copies),
+        shared: i.shared.map(shared_info),
+    }
+}
+
+/// `stats()` of a slab, as JS sees it (Slayer and Records).
+fn slayer_stats(s: crate::Stats, steer: Option<crate::steer::SteerReport>) -> SlayerStats {
+    let tps = crate::tsc::ticks_per_ns();
+    let steer = steer.map(|r| SteerStats {
+        state: r.state.name().to_string(),
+        reads: r.reads as f64,
+        slow_reads: r.slow_reads as f64,
+        outliers: r.outliers as f64,
+        steered_reads: r.steered_reads as f64,
+        steered_slow: r.steered_slow as f64,
+        explored_reads: r.explored_reads as f64,
+        explored_slow: r.explored_slow as f64,
+        not_helping: r.not_helping as f64,
+        window_slow_share: r.window_slow_share,
+        reacquisitions: r.reacquisitions as f64,
+        calibrations: r.calibrations as f64,
+        period_ns: r.period_ticks / tps,
+        copies_apart: r.copies_apart,
+        stall_distance: r.stall_distance,
+        expected_steered_share: r.expected_steered_share,
+        expected_unsteered_share: r.expected_unsteered_share,
+        resident: r.resident,
+        resident_spells: r.resident_spells as f64,
+        resident_reads: r.resident_reads as f64,
+    });
+    SlayerStats {
+        steered: s.steered as f64,
+        steer,
+        hedged: s.hedged as f64,
+        direct: s.direct as f64,
+        direct_while_parked: s.direct_while_parked as f64,
+        direct_after_timeout: s.direct_after_timeout as f64,
+        wins: s.wins.iter().map(|&w| w as f64).collect(),
+        latency: s.latency.as_ref().map(LatencyPercentiles::from),
     }
 }
 
@@ -645,73 +725,14 @@ impl Slayer {
     /// What was mapped (page kind and size, bytes, locked), where the threads run, and how.
     #[napi(catch_unwind)]
     pub fn info(&self, env: Env) -> Result<SlayerInfo> {
-        let i = self.engine(&env)?.info();
-        Ok(SlayerInfo {
-            slots: i.slots as f64,
-            replicas: i.replicas as u32,
-            channel_offset: i.channel_offset as f64,
-            channel_offset_source: i.channel_offset_source,
-            page_kind: i.page_kind.name().to_string(),
-            page_size: i.page_size as f64,
-            mapped_bytes: i.mapped_bytes as f64,
-            thp_bytes: i.thp_bytes as f64,
-            locked: i.locked,
-            lock_error: i.lock_error,
-            page_fallbacks: i.page_fallbacks,
-            cores: i.cores.iter().map(|&c| c as u32).collect(),
-            thread_cpus: i.thread_cpus.iter().map(|c| c.map_or(-1, |c| c as i32)).collect(),
-            shared_cores: i.shared_cores,
-            cores_note: i.cores_note,
-            spin: i.spin.name().to_string(),
-            idle_us: if i.idle_us == u64::MAX { -1.0 } else { i.idle_us as f64 },
-            running: i.running,
-            cpu_count: i.allowed_cpus.len() as u32,
-            allowed_cpus: i.allowed_cpus.iter().map(|&c| c as u32).collect(),
-            recording: i.recording,
-            strategy: i.strategy.name().to_string(),
-            strategy_requested: i.choice.requested.name().to_string(),
-            strategy_reason: i.choice.reason,
-            strategy_warning: i.choice.warning,
-            placement: copy_placement_info(i.copies),
-            shared: i.shared.map(shared_info),
-        })
+        Ok(slayer_info(self.engine(&env)?.info()))
     }
 
     /// Read counters, wins per replica and (with stats: true) latency percentiles.
     #[napi(catch_unwind)]
     pub fn stats(&self, env: Env) -> Result<SlayerStats> {
         let e = self.engine(&env)?;
-        let s = e.stats();
-        let tps = crate::tsc::ticks_per_ns();
-        let steer = e.steer_report().map(|r| SteerStats {
-            state: r.state.name().to_string(),
-            reads: r.reads as f64,
-            slow_reads: r.slow_reads as f64,
-            outliers: r.outliers as f64,
-            steered_reads: r.steered_reads as f64,
-            steered_slow: r.steered_slow as f64,
-            explored_reads: r.explored_reads as f64,
-            explored_slow: r.explored_slow as f64,
-            not_helping: r.not_helping as f64,
-            window_slow_share: r.window_slow_share,
-            reacquisitions: r.reacquisitions as f64,
-            calibrations: r.calibrations as f64,
-            period_ns: r.period_ticks / tps,
-            copies_apart: r.copies_apart,
-            stall_distance: r.stall_distance,
-            expected_steered_share: r.expected_steered_share,
-            expected_unsteered_share: r.expected_unsteered_share,
-        });
-        Ok(SlayerStats {
-            steered: s.steered as f64,
-            steer,
-            hedged: s.hedged as f64,
-            direct: s.direct as f64,
-            direct_while_parked: s.direct_while_parked as f64,
-            direct_after_timeout: s.direct_after_timeout as f64,
-            wins: s.wins.iter().map(|&w| w as f64).collect(),
-            latency: s.latency.as_ref().map(LatencyPercentiles::from),
-        })
+        Ok(slayer_stats(e.stats(), e.steer_report()))
     }
 
     /// Zeroes the counters and the latency histogram.
@@ -782,11 +803,3 @@ pub fn option_table() -> String {
     serde_json::Value::Array(rows).to_string()
 }
 
-/// Internal: bare raw N-API functions the benchmark measures readF64 against.
-#[napi(skip_typescript, js_name = "_bareFunctions")]
-pub fn bare_functions(env: &Env) -> Result<Unknown<'_>> {
-    // SAFETY: env is the live env of this call.
-    let obj = unsafe { fast::bare_functions(env.raw())? };
-    // SAFETY: obj was just created in this env.
-    Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), obj) })
-}

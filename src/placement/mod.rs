@@ -176,7 +176,7 @@ impl Bench {
         tally.1 += timer.reads;
         sample.ok_or_else(|| Error::Placement {
             message: format!("{lines} sampled lines showed fewer than two refresh groups (period {:.1} ns, {})", self.clock.so.period_ns, self.period_source),
-            hint: "copies cannot be placed apart on this machine: use placement: 'offset'".into(),
+            hint: "copies cannot be placed apart on this machine: use ⟦set:placement=offset⟧".into(),
         })
     }
 
@@ -241,7 +241,7 @@ impl Bench {
         if clear >= 4 && apart * 10 < clear * 9 {
             return Err(Error::Placement {
                 message: format!("after placing ({}), only {apart} of {clear} timed slots had their copies in different groups", info.layout),
-                hint: "use placement: 'offset'".into(),
+                hint: "use ⟦set:placement=offset⟧".into(),
             });
         }
         Ok(info)
@@ -288,7 +288,7 @@ pub fn build(slots: u64, replicas: usize, pages: PageRequest, lock: LockRequest,
             let left = bench.clock.deadline.saturating_duration_since(t);
             let pool_frames = frames::pool_frames(&groups, replicas, chunks, o.pool_margin).ok_or_else(|| Error::Placement {
                 message: format!("the sample showed {} refresh group(s), not {replicas} separate groups", groups.centers.len()),
-                hint: "ask for fewer replicas, or use placement: 'offset'".into(),
+                hint: "ask for fewer replicas, or use ⟦set:placement=offset⟧".into(),
             })?;
             let pool = Region::map(pool_frames * FRAME_BYTES, pages, lock)?;
             map_ms += ms(t);
@@ -330,7 +330,7 @@ pub fn place_frames(
     let map = frames::learn_map(nframes, per_page, groups, timer, o, usize::MAX);
     let (by_class, part) = frames::assign(&map, replicas, chunks).map_err(|m| Error::Placement {
         message: format!("{m} ({} frames timed, {} inferred, {} unknown)", map.count(Known::Timed), map.count(Known::Inferred), map.count(Known::Unknown)),
-        hint: "raise the placement budget, ask for fewer slots or replicas, or use placement: 'offset'".into(),
+        hint: "raise ⟦opt:placementBudgetMs⟧, ask for fewer slots or replicas, or use ⟦set:placement=offset⟧".into(),
     })?;
     let table = Arc::new(FrameTable::build(chunks as u64, replicas, |k, r| by_class[r][k as usize] as u64)?);
     let slab = Slab::from_region(pool, Layout::framed(slots, replicas, table)?)?;
@@ -358,7 +358,7 @@ fn place_paired(
     if replicas != 2 || bit != 6 {
         return Err(Error::Placement {
             message: format!("copies the same group for every slot on a bit-{bit} split are built for 2 replicas on address bit 6, not {replicas} replicas"),
-            hint: "ask for 2 replicas, or use placement: 'offset'".into(),
+            hint: "ask for 2 replicas, or use ⟦set:placement=offset⟧".into(),
         });
     }
     let part = crate::steer::pages::split(groups.clone(), 2).ok_or_else(|| no_structure(0.0))?;
@@ -385,7 +385,7 @@ fn place_paired(
                 per_frame_ms,
                 per_frame_ms * chunks as f64 / 1e3 / (known.max(1) as f64 / map.lines_timed.max(1) as f64)
             ),
-            hint: "raise the placement budget, ask for fewer slots, or place copies without per-frame consistency (hedging does not need it)".into(),
+            hint: "raise ⟦opt:placementBudgetMs⟧, ask for fewer slots, or place copies without per-frame consistency (hedging does not need it)".into(),
         }
     })?;
     // The probe line is an even line: where it is in class 1, copy 0 takes the odd lines.
@@ -411,7 +411,7 @@ fn split_layout(slots: u64, replicas: usize, bit: u32) -> Result<Layout> {
     if replicas % 2 == 1 {
         return Err(Error::Placement {
             message: format!("address bit {bit} splits refresh groups here, which pairs copies two by two; {replicas} replicas leave one unpaired"),
-            hint: "ask for an even number of replicas, or use placement: 'offset'".into(),
+            hint: "ask for an even number of replicas, or use ⟦set:placement=offset⟧".into(),
         });
     }
     Layout::new(slots, replicas, 1usize << bit)
@@ -423,7 +423,7 @@ fn no_structure(agreement: f64) -> Error {
             "no address bit below 4 KiB always switches refresh group, and lines of one frame share a group in only {:.0}% of the sampled frames",
             agreement * 100.0
         ),
-        hint: "there is no structure to place copies by here: use placement: 'offset'".into(),
+        hint: "there is no structure to place copies by here: use ⟦set:placement=offset⟧".into(),
     }
 }
 
@@ -467,7 +467,7 @@ pub fn create_shared(
         Structure::WholeFrame { .. } => {
             return Err(Error::Placement {
                 message: "whole 4 KiB frames share a refresh group here, so copies need a frame table, and frame tables are not recorded in shared segments yet".into(),
-                hint: "use placement: 'offset' for shared slabs on this machine, or an unshared slab".into(),
+                hint: "use ⟦set:placement=offset⟧ for shared slabs on this machine, or an unshared slab".into(),
             })
         }
         Structure::Mixed { agreement } => return Err(no_structure(agreement)),

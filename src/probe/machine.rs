@@ -64,6 +64,11 @@ pub struct MachineInfo {
     pub pagemap: PagemapAccess,
     pub tsc_hz: f64,
     pub tsc_invariant: Option<bool>,
+    /// The counter the cycle clock reads: "rdtsc", "cntvct_el0" or "Instant".
+    pub clock_source: &'static str,
+    /// The smallest step the cycle clock was seen to take (ns): the finest interval a timed read
+    /// resolves.
+    pub clock_resolution_ns: f64,
 }
 
 impl MachineInfo {
@@ -93,6 +98,8 @@ impl MachineInfo {
             pagemap: pagemap_access(),
             tsc_hz: tsc::hz(),
             tsc_invariant: tsc::invariant(),
+            clock_source: tsc::SOURCE,
+            clock_resolution_ns: tsc::resolution_ns(),
         }
     }
 
@@ -162,34 +169,36 @@ pub fn hypervisor() -> (bool, Option<String>) {
     }
 }
 
-fn numa_nodes() -> Vec<NumaNode> {
-    let Ok(dir) = std::fs::read_dir("/sys/devices/system/node") else { return Vec::new() };
-    let mut nodes: Vec<NumaNode> = dir
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            let id = name.strip_prefix("node")?.parse().ok()?;
-            let cpus = read_trim(&format!("/sys/devices/system/node/{name}/cpulist")).map(|s| parse_cpu_list(&s)).unwrap_or_default();
-            Some(NumaNode { id, cpus })
-        })
+/// The entries of sysfs directory `dir` named `<prefix><number><suffix>`, as (number, name),
+/// sorted by number; an unreadable directory has none.
+fn numbered_entries(dir: &str, prefix: &str, suffix: &str) -> Vec<(u64, String)> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut out: Vec<(u64, String)> = entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|name| Some((name.strip_prefix(prefix)?.strip_suffix(suffix)?.parse().ok()?, name)))
         .collect();
-    nodes.sort_by_key(|n| n.id);
-    nodes
+    out.sort();
+    out
+}
+
+fn numa_nodes() -> Vec<NumaNode> {
+    numbered_entries("/sys/devices/system/node", "node", "")
+        .into_iter()
+        .map(|(id, name)| {
+            let cpus = read_trim(&format!("/sys/devices/system/node/{name}/cpulist")).map(|s| parse_cpu_list(&s)).unwrap_or_default();
+            NumaNode { id: id as _, cpus }
+        })
+        .collect()
 }
 
 fn huge_pages() -> Vec<HugePages> {
-    let Ok(dir) = std::fs::read_dir("/sys/kernel/mm/hugepages") else { return Vec::new() };
-    let mut out: Vec<HugePages> = dir
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            let size_kb = name.strip_prefix("hugepages-")?.strip_suffix("kB")?.parse().ok()?;
+    numbered_entries("/sys/kernel/mm/hugepages", "hugepages-", "kB")
+        .into_iter()
+        .map(|(size_kb, name)| {
             let num = |f: &str| read_trim(&format!("/sys/kernel/mm/hugepages/{name}/{f}")).and_then(|s| s.parse().ok()).unwrap_or(0);
-            Some(HugePages { size_kb, total: num("nr_hugepages"), free: num("free_hugepages") })
+            HugePages { size_kb: size_kb as _, total: num("nr_hugepages"), free: num("free_hugepages") }
         })
-        .collect();
-    out.sort_by_key(|h| h.size_kb);
-    out
+        .collect()
 }
 
 fn memlock() -> Option<Limit> {
@@ -277,13 +286,15 @@ impl fmt::Display for MachineInfo {
         )?;
         write!(
             f,
-            "tsc: {:.4} GHz, invariant: {}",
+            "clock: {} {:.4} GHz, invariant: {}, resolution {:.1} ns",
+            self.clock_source,
             self.tsc_hz / 1e9,
             match self.tsc_invariant {
                 Some(true) => "yes",
                 Some(false) => "no",
                 None => "unknown",
-            }
+            },
+            self.clock_resolution_ns
         )
     }
 }

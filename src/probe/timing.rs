@@ -1,11 +1,15 @@
 //! Timing one load: a cold read (line flushed first) or a warm read, in cycle-clock ticks.
 //!
-//! x86_64 only (clflush, fences, rdtsc). Elsewhere `supported()` is false and the probes return
-//! `Error::Unsupported`. Never allocates; never writes the line it times.
+//! Built on the crate's primitives (`tsc` stamps, `cache` eviction), so it works wherever both
+//! exist: x86_64 (clflush + lfence/rdtsc) and aarch64 (dc civac + dsb/isb, cntvct_el0). Elsewhere
+//! `supported()` is false and the probes return `Error::Unsupported`. Never allocates; never writes
+//! the line it times.
+
+use crate::{cache, tsc};
 
 /// Whether this build can time flushed loads.
 pub const fn supported() -> bool {
-    cfg!(target_arch = "x86_64")
+    cache::CAN_EVICT
 }
 
 /// Flushes the line at `p` from every cache level, then times one load of it.
@@ -13,16 +17,12 @@ pub const fn supported() -> bool {
 ///
 /// # Safety
 /// `p` must be valid for a 1-byte read for the duration of the call.
-#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub unsafe fn flushed_load(p: *const u8) -> (u64, u64) {
-    use core::arch::x86_64::{_mm_clflush, _mm_mfence};
-    // SAFETY: the caller guarantees `p` is readable; clflush of a readable line and the fences
-    // have no other preconditions.
+    // SAFETY: the caller guarantees `p` is readable; `flush_line` waits for the eviction and orders
+    // it before the load below, so the load goes to DRAM.
     unsafe {
-        _mm_clflush(p);
-        // mfence orders the flush before the load below, so the load goes to DRAM.
-        _mm_mfence();
+        cache::flush_line(p);
         timed_load(p)
     }
 }
@@ -31,7 +31,6 @@ pub unsafe fn flushed_load(p: *const u8) -> (u64, u64) {
 ///
 /// # Safety
 /// `p` must be valid for a 1-byte read for the duration of the call.
-#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub unsafe fn cached_load(p: *const u8) -> (u64, u64) {
     // SAFETY: forwarded from the caller.
@@ -40,33 +39,27 @@ pub unsafe fn cached_load(p: *const u8) -> (u64, u64) {
 
 /// # Safety
 /// `p` must be valid for a 1-byte read for the duration of the call.
-#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn timed_load(p: *const u8) -> (u64, u64) {
-    use core::arch::x86_64::{_mm_lfence, _rdtsc};
-    // SAFETY: the caller guarantees `p` is readable. lfence waits for earlier instructions
-    // (including the load) to complete, so the two rdtsc reads bracket exactly the load.
-    unsafe {
-        _mm_lfence();
-        let t0 = _rdtsc();
-        _mm_lfence();
-        let v = core::ptr::read_volatile(p);
-        _mm_lfence();
-        let t1 = _rdtsc();
-        core::hint::black_box(v);
-        (t0, t1.saturating_sub(t0))
-    }
+    // The fenced start stamp lets nothing earlier run into the interval; the end stamp waits for
+    // the load's value, so the two bracket exactly the load.
+    let t0 = tsc::stamp();
+    // SAFETY: the caller guarantees `p` is readable.
+    let v = unsafe { core::ptr::read_volatile(p) };
+    let t1 = tsc::after_loads();
+    core::hint::black_box(v);
+    (t0, t1.saturating_sub(t0))
 }
 
-/// Flushes the line at `p` (used to start a measurement with every line cold).
+/// Starts evicting the line at `p` (used to start a measurement with every line cold; the next
+/// `flushed_load` waits for it).
 ///
 /// # Safety
 /// `p` must be valid for a 1-byte read.
-#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub unsafe fn flush(p: *const u8) {
     // SAFETY: the caller guarantees `p` is readable.
-    unsafe { core::arch::x86_64::_mm_clflush(p) }
+    unsafe { cache::evict(p) }
 }
 
 /// Converts raw (start tick, ticks) pairs to samples in ns from `origin`, clamping latencies to
@@ -81,7 +74,7 @@ pub fn to_samples(raw: &[(u64, u64)], origin: u64, ticks_per_ns: f64) -> Vec<sup
         .collect()
 }
 
-#[cfg(all(test, target_arch = "x86_64"))]
+#[cfg(test)]
 mod tests {
     use super::*;
 

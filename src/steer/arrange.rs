@@ -7,12 +7,12 @@
 //! reads (`measure_period`, `read_session`) also serve huge-page placement (`crate::placement`),
 //! which supersedes this module's mremap gathering for slabs of any size.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::region::{LockRequest, PageRequest, Region};
-use crate::steer::pages::{self, Evidence, Partition, PAGE};
+use crate::steer::pages::{Partition, PAGE};
 
 /// The channel offset of a refresh-group layout: each copy of a chunk on its own 4 KiB page.
 pub const GROUP_OFFSET: usize = PAGE;
@@ -82,7 +82,7 @@ pub fn build(layout: &Layout, lock: LockRequest, o: &ArrangeOptions) -> Result<(
     if layout.channel_offset() != PAGE {
         return Err(Error::option_range(
             "channelOffset",
-            format!("refresh-group placement puts each copy on its own 4 KiB page: channelOffset must be {PAGE}, got {}", layout.channel_offset()),
+            format!("refresh-group placement puts each copy on its own 4 KiB page: ⟦opt:channelOffset⟧ must be {PAGE}, got {}", layout.channel_offset()),
         ));
     }
     let slab_pages = layout.span() / PAGE;
@@ -104,7 +104,10 @@ fn learn(_: &Region, _: usize, _: usize, _: &ArrangeOptions) -> Result<(Vec<usiz
 
 #[cfg(target_arch = "x86_64")]
 fn learn(pool: &Region, classes: usize, slab_pages: usize, o: &ArrangeOptions) -> Result<(Vec<usize>, Arrangement)> {
+    use std::time::Instant;
+
     use crate::rng::SplitMix64;
+    use crate::steer::pages::{self, Evidence};
     use crate::tsc;
 
     let tpn = tsc::ticks_per_ns();
@@ -210,7 +213,7 @@ fn learn(pool: &Region, classes: usize, slab_pages: usize, o: &ArrangeOptions) -
                 slab_pages / classes
             )
         };
-        return Err(Error::Placement { message, hint: "ask for fewer slots or replicas, or use placement: 'offset'".into() });
+        return Err(Error::Placement { message, hint: "ask for fewer slots or replicas, or use ⟦set:placement=offset⟧".into() });
     };
     Ok((
         picks,
@@ -263,13 +266,13 @@ pub(crate) unsafe fn measure_period(
                 (spikes::Verdict::Periodic, Some(f)) => {
                     // The periodogram's grid leaves the period a few ns off; a steering tracker
                     // needs it to a few ppm or its phase runs away within a second.
-                    let p = pages::refine_period(&fixed, th.cut_ns, th.outlier_ns, f.period_ns, 5e-3);
+                    let p = crate::steer::pages::refine_period(&fixed, th.cut_ns, th.outlier_ns, f.period_ns, 5e-3);
                     (p, format!("measured on one line ({:.1} ns on the periodogram grid)", f.period_ns))
                 }
                 _ => {
                     return Err(Error::Placement {
                         message: format!("one line's reads show no periodic refresh stall ({}: {})", r.verdict.name(), r.reason),
-                        hint: "there is nothing to place by on this machine; use placement: 'offset'".into(),
+                        hint: "there is nothing to place by on this machine; use ⟦set:placement=offset⟧".into(),
                     })
                 }
             }

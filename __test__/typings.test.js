@@ -1,0 +1,85 @@
+'use strict'
+// The shipped typings compile for users who do not target ESNext: strict tsc with a plain es2022
+// config and no @types/node (`"types": []`) accepts a program that uses every type and value
+// index.d.ts exports (the list is read from index.d.ts, so a new export is covered by itself), and
+// so do configs that declare `Symbol.dispose` themselves (lib esnext, @types/node), where the
+// header's declaration must merge without a clash.
+
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+const { spawnSync } = require('node:child_process')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+
+const root = path.join(__dirname, '..')
+const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc')
+const dts = fs.readFileSync(path.join(root, 'index.d.ts'), 'utf8')
+
+/** Every exported name, and whether it is a value (class, const, function, enum) or a type only. */
+function exportsOf(text) {
+  const out = new Map()
+  for (const m of text.matchAll(/^export (?:declare )?(interface|type|class|const|function|enum) (\w+)/gm)) {
+    const value = !['interface', 'type'].includes(m[1])
+    out.set(m[2], (out.get(m[2]) ?? false) || value)
+  }
+  return out
+}
+
+/** How many type parameters an exported generic type takes without a default (0 if none). */
+function typeArity(name) {
+  const m = dts.match(new RegExp(`^export (?:declare )?(?:interface|type|class) ${name}<([^>]*(?:<[^>]*>[^>]*)*)>`, 'm'))
+  if (!m) return 0
+  let depth = 0
+  const params = ['']
+  for (const ch of m[1]) {
+    if (ch === '<' || ch === '{' || ch === '(') depth++
+    else if (ch === '>' || ch === '}' || ch === ')') depth--
+    if (ch === ',' && depth === 0) params.push('')
+    else params[params.length - 1] += ch
+  }
+  return params.filter((p) => !p.includes('=')).length
+}
+
+/** `U.Name`, with `any` for each type parameter that has no default. */
+function typeRef(name) {
+  const n = typeArity(name)
+  return n ? `U.${name}<${Array(n).fill('any').join(', ')}>` : `U.${name}`
+}
+
+function program(rel, names) {
+  const lines = [`import * as U from '${rel}'`, '']
+  for (const [name, value] of names) {
+    lines.push(value ? `export type Use${name} = typeof U.${name}` : `export type Use${name} = ${typeRef(name)}`)
+    if (new RegExp(`^export declare class ${name}\\b`, 'm').test(dts)) {
+      lines.push(`export type Instance${name} = ${typeRef(name)}`)
+    }
+  }
+  // What the header adds by hand: disposal through Symbol.dispose.
+  lines.push('', 'export function dispose(s: U.Slayer): void {', '  s[Symbol.dispose]()', '}', '')
+  return lines.join('\n')
+}
+
+const configs = [
+  ['es2022, no @types/node', { target: 'es2022', types: [] }],
+  ['es2022 with lib esnext (declares Symbol.dispose too)', { target: 'es2022', lib: ['esnext'], types: [] }],
+  ['es2022 with @types/node (declares Symbol.dispose too)', { target: 'es2022', module: 'node16', moduleResolution: 'node16', types: ['node'], typeRoots: [path.join(root, 'node_modules', '@types')] }],
+]
+
+test('strict tsc compiles a program using every exported type, with and without esnext/@types/node', { skip: !fs.existsSync(tsc) && 'typescript is a dev dependency: npm install' }, () => {
+  const names = exportsOf(dts)
+  assert.ok(names.size >= 10 && names.has('Slayer') && names.has('SlayerOptions'), [...names.keys()].join(', '))
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uslayer-typings-'))
+  try {
+    const rel = path.relative(dir, path.join(root, 'index')).split(path.sep).join('/')
+    fs.writeFileSync(path.join(dir, 'uses.ts'), program(rel.startsWith('.') ? rel : `./${rel}`, names))
+    for (const [label, options] of configs) {
+      const compilerOptions = { strict: true, noEmit: true, skipLibCheck: false, noUnusedLocals: true, ...options }
+      fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['uses.ts'] }, null, 2))
+      const r = spawnSync(process.execPath, [tsc, '-p', path.join(dir, 'tsconfig.json')], { encoding: 'utf8', timeout: 300_000 })
+      assert.equal(r.status, 0, `${label}: tsc failed:\n${r.stdout}${r.stderr}`)
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
