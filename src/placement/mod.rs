@@ -3,7 +3,11 @@
 //! fall on its addresses, and lays the replicas out so copies of a slot stall apart:
 //!
 //! - when a low address bit splits every frame into groups (host A: X and X ^ 64), the copies go
-//!   `1 << bit` bytes apart with the arithmetic layout: nothing to place frame by frame;
+//!   `1 << bit` bytes apart with the arithmetic layout: nothing to place frame by frame, and every
+//!   slot's copies stall apart (enough for hedging);
+//! - when, besides, copy r must be in the same group for every slot (`consistent`, which steering
+//!   needs: on host A which line of a pair is in which group flips from frame to frame, at random),
+//!   one line of every frame is timed and a paired table swaps the lines where needed;
 //! - when whole 4 KiB frames share a group (host B), every frame's group is learned (timed where
 //!   the huge page's pattern does not predict it) and a `FrameTable` gives every replica frames of
 //!   its own groups, inside the huge pages: no mremap, no mapping per page.
