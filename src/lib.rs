@@ -13,6 +13,7 @@ pub mod error;
 pub mod layout;
 pub mod options;
 pub mod region;
+pub mod placement;
 pub mod probe;
 pub mod records;
 pub mod replicas;

@@ -63,6 +63,11 @@ pub enum CopyPlacement {
     RefreshGroups,
     /// Copies `channel_offset` bytes apart.
     Offset,
+    /// Refresh groups on the pages `pages` asks for (huge pages included), at any slab size
+    /// (`placement::build`): copies split by a low address bit where one splits every frame, else
+    /// 4 KiB frames chosen by group through a frame table; an error when that cannot be had.
+    /// Engine-only for now: `parse` does not name it yet.
+    HugePages,
 }
 
 impl CopyPlacement {
@@ -243,7 +248,8 @@ impl Options {
     /// pages 'auto'/'off').
     pub fn tries_refresh_groups(&self, steers: bool) -> bool {
         match self.placement {
-            CopyPlacement::Offset => false,
+            // HugePages builds its slab its own way (`placement::build`), never through `arrange`.
+            CopyPlacement::Offset | CopyPlacement::HugePages => false,
             CopyPlacement::RefreshGroups => true,
             CopyPlacement::Auto => steers && self.four_k_pages() && !matches!(self.channel_offset, ChannelOffset::Given(_)),
         }

@@ -422,7 +422,7 @@ pub fn create_with_schema(
 
     let mut last = None;
     for place in &candidates {
-        match create_in(place, name, layout, lock, notes.clone(), schema) {
+        match create_in(place, name, layout.clone(), lock, notes.clone(), schema) {
             Ok((region, mut info)) => {
                 info.note = (!notes.is_empty()).then(|| notes.join("; "));
                 return Ok((region, info));

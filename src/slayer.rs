@@ -31,12 +31,24 @@ pub struct CopyPlacementInfo {
     pub arrangement: Option<Arrangement>,
     /// Why refresh groups were not used, when they were tried or asked for and not had.
     pub note: Option<String>,
+    /// What refresh-group placement on huge pages found, when it was used.
+    pub huge: Option<crate::placement::PlacementInfo>,
 }
 
 impl CopyPlacementInfo {
     /// Copies `channelOffset` bytes apart, nothing tried.
     fn offset() -> CopyPlacementInfo {
-        CopyPlacementInfo { kind: "offset", arrangement: None, note: None }
+        CopyPlacementInfo { kind: "offset", arrangement: None, note: None, huge: None }
+    }
+
+    /// Placed by `placement::build` / `placement::create_shared`.
+    fn huge(info: crate::placement::PlacementInfo) -> CopyPlacementInfo {
+        CopyPlacementInfo { kind: "refresh-groups", arrangement: None, note: None, huge: Some(info) }
+    }
+
+    /// The channel-offset source sentence for a slab placed on huge pages.
+    fn huge_source(info: &crate::placement::PlacementInfo) -> String {
+        format!("placement on huge pages ({}): {} B, learned by timing", info.layout, info.channel_offset)
     }
 }
 
@@ -130,9 +142,10 @@ fn spin_for(spin: SpinPolicy, cores: &CoreChoice) -> (SpinPolicy, Option<String>
 /// has decided or the budget is spent), so the first user reads are already steered.
 fn calibrated_reader(slab: &Arc<Slab>, copies: &CopyPlacementInfo) -> Result<SteeredReader> {
     let n = slab.layout().replicas();
-    let cfg = match &copies.arrangement {
-        // The period measured while placing is exact to a few ppm: start from it.
-        Some(a) => TrackerConfig::for_measured_period(n, tsc::ticks_per_ns(), a.period_ns),
+    // The period measured while placing is exact to a few ppm: start from it.
+    let measured = copies.arrangement.as_ref().map(|a| a.period_ns).or(copies.huge.as_ref().map(|h| h.period_ns));
+    let cfg = match measured {
+        Some(p) => TrackerConfig::for_measured_period(n, tsc::ticks_per_ns(), p),
         None => TrackerConfig::new(n, tsc::ticks_per_ns()),
     };
     let mut reader = SteeredReader::new(slab.clone(), cfg)?;
@@ -213,13 +226,21 @@ impl Slayer {
         let mut copies = CopyPlacementInfo::offset();
         let mut source = offset.source;
         let mut slab = None;
-        if opts.tries_refresh_groups(steers) {
+        if opts.placement == CopyPlacement::HugePages {
+            // Steering predicts per copy, so a slab that may steer needs copy r in the same groups
+            // for every slot; hedging races every copy and does not.
+            let o = crate::placement::PlacementOptions { budget: opts.placement_budget, consistent: steers, ..Default::default() };
+            let (placed, info) = crate::placement::build(opts.slots, opts.replicas, opts.pages, opts.threads.lock, &o)?;
+            source = CopyPlacementInfo::huge_source(&info);
+            copies = CopyPlacementInfo::huge(info);
+            slab = Some(placed);
+        } else if opts.tries_refresh_groups(steers) {
             let grouped = Layout::new(opts.slots, opts.replicas, arrange::GROUP_OFFSET)?;
             let o = ArrangeOptions { budget: opts.placement_budget, ..ArrangeOptions::default() };
             match arrange::build(&grouped, opts.threads.lock, &o) {
                 Ok((region, a)) => {
                     slab = Some(Slab::from_region(region, grouped)?);
-                    copies = CopyPlacementInfo { kind: "refresh-groups", arrangement: Some(a), note: None };
+                    copies = CopyPlacementInfo { kind: "refresh-groups", arrangement: Some(a), note: None, huge: None };
                     source = "placement 'refresh-groups': each copy on its own 4 KiB page, pages chosen by refresh group".into();
                 }
                 Err(e) if opts.placement == CopyPlacement::Auto && matches!(e, Error::Placement { .. } | Error::Unsupported { .. }) => {
@@ -284,10 +305,19 @@ impl Slayer {
     pub fn create_shared(name: &str, opts: Options, shared: SharedOptions) -> Result<Slayer> {
         shm::validate_name(name)?;
         let strategy = shared_strategy(opts.strategy)?;
+        if opts.placement == CopyPlacement::HugePages {
+            let cores = place(opts.replicas, opts.threads.cores.as_deref())?;
+            let o = crate::placement::PlacementOptions { budget: opts.placement_budget, ..Default::default() };
+            let (lock, dir) = (opts.threads.lock, shared.dir.as_deref());
+            let (slab, info, p) = crate::placement::create_shared(name, opts.slots, opts.replicas, opts.pages, lock, shared.overwrite, dir, &o)?;
+            let choice = strategy::choose(strategy, &cores.facts, || None);
+            let source = CopyPlacementInfo::huge_source(&p);
+            return Slayer::assemble(Arc::new(slab), cores, &opts.threads, choice, None, source, CopyPlacementInfo::huge(p), Some(info));
+        }
         let offset = opts.channel_offset.resolve(false);
         let layout = Layout::new(opts.slots, opts.replicas, offset.bytes)?;
         let cores = place(opts.replicas, opts.threads.cores.as_deref())?;
-        let (region, info) = shm::create(name, layout, opts.pages, opts.threads.lock, shared.overwrite, shared.dir.as_deref())?;
+        let (region, info) = shm::create(name, layout.clone(), opts.pages, opts.threads.lock, shared.overwrite, shared.dir.as_deref())?;
         let slab = Arc::new(Slab::from_region(region, layout)?);
         let choice = strategy::choose(strategy, &cores.facts, || None);
         Slayer::assemble(slab, cores, &opts.threads, choice, None, offset.source, CopyPlacementInfo::offset(), Some(info))

@@ -467,3 +467,125 @@ fn batch_reads_count_every_slot_whatever_the_strategy() {
     s.read_many(&idx, &mut out).unwrap();
     assert_eq!(s.stats().direct, 5000);
 }
+
+/// A slab laid out through a frame table: chunk k of replica r in a scrambled frame, some frames
+/// left unused, as huge-page placement builds it.
+fn framed_slab(slots: u64, replicas: usize) -> ultraslayer::slab::Slab {
+    use ultraslayer::layout::{FrameTable, Layout};
+    let chunks = slots.div_ceil(512);
+    let n = chunks * replicas as u64;
+    let span = n + n / 3 + 1;
+    // Frames in a stride-coprime order over a pool a third larger than needed.
+    let stride = (1..).map(|s: u64| 2 * s + 1).find(|s| gcd(*s, span) == 1 && *s > span / 3).unwrap();
+    let table = Arc::new(FrameTable::build(chunks, replicas, |k, r| (k * replicas as u64 + r as u64) * stride % span).unwrap());
+    let layout = Layout::framed(slots, replicas, table).unwrap();
+    let region = ultraslayer::region::Region::map(span as usize * 4096, PageRequest::Off, LockRequest::Off).unwrap();
+    ultraslayer::slab::Slab::from_region(region, layout).unwrap()
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+#[test]
+fn reads_and_writes_through_a_frame_table_reach_every_replica_and_only_their_slot() {
+    for replicas in 2..=8 {
+        let slots = 3000;
+        let s = framed_slab(slots, replicas);
+        let base = s.region().ptr() as usize;
+        let mut seen = HashSet::new();
+        for i in 0..slots {
+            for r in 0..replicas {
+                let a = s.address(r, i).unwrap();
+                assert!(a >= base && a + 8 <= base + s.region().mapped_bytes() && a % 8 == 0);
+                assert!(seen.insert(a), "R{replicas}: two copies share {a:#x}");
+            }
+        }
+        for i in (0..slots).step_by(3) {
+            s.write(i, pattern(i as u32)).unwrap();
+        }
+        for i in 0..slots {
+            for r in 0..replicas {
+                assert_eq!(s.read_replica(r, i).unwrap(), if i % 3 == 0 { pattern(i as u32) } else { 0 }, "R{replicas} r{r} i{i}");
+            }
+        }
+        let idx: Vec<u32> = (0..slots as u32).rev().collect();
+        let vals: Vec<u64> = idx.iter().map(|&i| !pattern(i)).collect();
+        s.write_many(&idx, &vals).unwrap();
+        let mut out = vec![0u64; idx.len()];
+        for r in 0..replicas {
+            s.read_many_replica(r, &idx, &mut out).unwrap();
+            assert_eq!(out, vals);
+        }
+        assert!(s.write(slots, 1).is_err() && s.read_replica(replicas, 0).is_err());
+    }
+}
+
+#[test]
+fn huge_page_placement_gives_every_strategy_the_written_values_or_says_why() {
+    let _g = serial();
+    for strategy in [ultraslayer::Strategy::Hedge, ultraslayer::Strategy::Steer] {
+        let mut o = opts(1 << 16, 2, SpinPolicy::Hybrid);
+        o.pages = PageRequest::Auto;
+        o.placement = ultraslayer::CopyPlacement::HugePages;
+        o.strategy = strategy;
+        match Slayer::new(o) {
+            Ok(mut s) => {
+                let info = s.info();
+                let h = info.copies.huge.as_ref().expect("placement info");
+                assert_eq!(info.copies.kind, "refresh-groups");
+                assert_eq!(h.channel_offset, info.channel_offset);
+                assert!(h.period_ns > 0.0 && h.total_ms > 0.0 && h.lines_timed > 0, "{h:?}");
+                assert!(h.frames_used <= h.frames_pool && h.frames_used + h.frames_unused == h.frames_pool, "{h:?}");
+                assert!(h.copies_apart <= h.copies_clear && h.copies_clear <= h.copies_checked);
+                for i in (0..1u64 << 16).step_by(11) {
+                    s.write(i, pattern(i as u32)).unwrap();
+                }
+                for i in (0..1u64 << 16).step_by(11) {
+                    assert_eq!(s.read(i).unwrap(), pattern(i as u32));
+                    assert_eq!(s.read_replica(1, i).unwrap(), pattern(i as u32));
+                }
+            }
+            Err(e) => {
+                assert!(matches!(e, Error::Placement { .. } | Error::Unsupported { .. }), "{e}");
+                assert!(e.to_string().contains("offset"), "{e}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_shared_slab_placed_by_refresh_group_is_opened_with_the_same_copies_or_refused_with_why() {
+    let _g = serial();
+    let d = std::path::PathBuf::from("/dev/shm").join(format!("uslayer-place-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    let mut o = opts(20_000, 2, SpinPolicy::Hybrid);
+    o.placement = ultraslayer::CopyPlacement::HugePages;
+    o.threads.start = false;
+    let shared = ultraslayer::SharedOptions { overwrite: false, dir: Some(d.clone()) };
+    match Slayer::create_shared("placed", o, shared) {
+        Ok(creator) => {
+            let h = creator.info().copies.huge.clone().expect("placement info");
+            assert_eq!(h.layout, "within-frame");
+            let threads = ultraslayer::ThreadOptions { start: false, lock: LockRequest::Off, ..Default::default() };
+            let open = ultraslayer::OpenOptions { threads, dir: Some(d.clone()), ..Default::default() };
+            let opener = Slayer::open_shared("placed", open).unwrap();
+            assert_eq!(opener.info().channel_offset, h.channel_offset, "the opener lays the copies out as the creator did");
+            let (cw, ow) = (creator.slab(), opener.slab());
+            let (cb, ob) = (cw.region().ptr() as usize, ow.region().ptr() as usize);
+            for i in (0..20_000u64).step_by(17) {
+                creator.write(i, pattern(i as u32)).unwrap();
+                for r in 0..2 {
+                    assert_eq!(cw.address(r, i).unwrap() - cb, ow.address(r, i).unwrap() - ob);
+                    assert_eq!(opener.read_replica(r, i).unwrap(), pattern(i as u32));
+                }
+            }
+        }
+        Err(e) => {
+            assert!(matches!(e, Error::Placement { .. } | Error::Unsupported { .. }), "{e}");
+            assert!(e.to_string().contains("offset"), "{e}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
