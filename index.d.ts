@@ -104,6 +104,33 @@ export declare const probe: {
   recorded(): { recommendedChannelOffset?: number; sameGroupOffset?: number; periodNs?: number; measuredAt?: string; path: string } | null
 }
 
+/** What placement on the slab's own (huge) pages measured, inferred and cost (info().placement.hugePages). */
+export interface HugePagePlacement {
+  /** 'within-frame' (copies channelOffset apart: a low address bit separates groups in every frame), 'paired' (copies in the two lines of a pair, a table choosing per frame which is copy 0, so copy r is in group r everywhere: what steering needs there) or 'frames' (a frame table: whole frames share a group). */
+  layout: 'within-frame' | 'paired' | 'frames'
+  channelOffset: number
+  periodNs: number
+  periodSource: string
+  /** Frames mapped, used, timed, inferred from the repeating pattern, and left unused. */
+  framesPool: number
+  framesUsed: number
+  framesTimed: number
+  framesInferred: number
+  framesUnused: number
+  /** Slots whose copies were timed after placement, and how many had their copies in different groups. */
+  copiesChecked: number
+  copiesApart: number
+  /** Milliseconds mapping, measuring the period, learning; in all; and per GiB of slab. */
+  mapMs: number
+  periodMs: number
+  learnMs: number
+  totalMs: number
+  msPerGib: number
+  /** Bytes of the frame table (0 for 'within-frame'). */
+  tableBytes: number
+  [more: string]: unknown
+}
+
 /** A record field's type: f64 reads as a number; u64 and i64 (two's complement) as a bigint. */
 export type RecordFieldType = 'f64' | 'u64' | 'i64'
 /** A record schema: field names to types, 1 to 7 fields, in storage order. */
@@ -294,6 +321,11 @@ export interface CopyPlacementInfo {
   kind: string
   /** Why refresh groups were not used, when they were tried and not had. */
   note?: string
+  /**
+   * With placement on the slab's own (huge) pages ('huge-pages', or 'auto' for a hedged slab of
+   * 2 MiB or more per replica): what was measured, what was inferred, and what it cost.
+   */
+  hugePages?: HugePagePlacement | null
   /** With 'refresh-groups': one line's refresh period (ns) and how it was found. */
   periodNs?: number
   periodSource?: string
@@ -400,6 +432,12 @@ export interface SharedCreateOptions {
    * read directly), 'hedge' or 'direct'. Shared slabs are never steered.
    */
   strategy?: 'auto' | 'hedge' | 'direct'
+  /**
+   * 'auto' (default: 'huge-pages' for a hedged slab of 2 MiB or more per replica, else
+   * 'offset'), 'huge-pages' (copies placed by refresh group, recorded in the segment so every
+   * process that opens it agrees) or 'offset'.
+   */
+  placement?: 'auto' | 'huge-pages' | 'offset'
 }
 
 /** Options for `Slayer.open(name, options)`: this process's threads, and what it expects. */
@@ -544,11 +582,15 @@ export interface SlayerOptions {
    * Where the copies go. 'refresh-groups': learn each 4 KiB page's DRAM refresh group by
    * timing (a 300 ms period measurement, then up to placementBudgetMs) and give every replica
    * pages of its own groups, so copies never stall together (4 KiB pages; throws when it cannot
-   * be had). 'offset': copies channelOffset bytes apart. 'auto' (default): 'refresh-groups' for
-   * a slab that steers unless channelOffset or huge pages are asked for, falling back to
-   * 'offset' with the reason in info().placement.note; 'offset' otherwise.
+   * be had). 'huge-pages': the same on the slab's own pages (huge pages included, any size):
+   * copies split by a low address bit where one separates groups in every 4 KiB frame, else
+   * frames chosen by group through a small table; info().placement.hugePages says what was
+   * timed and inferred. 'offset': copies channelOffset bytes apart. 'auto' (default):
+   * 'huge-pages' for a hedged slab of 2 MiB or more per replica, 'refresh-groups' for a slab
+   * that steers, unless channelOffset (or, for 'refresh-groups', huge pages) is asked for;
+   * falling back to 'offset' with the reason in info().placement.note; 'offset' otherwise.
    */
-  placement?: 'auto' | 'refresh-groups' | 'offset'
+  placement?: 'auto' | 'refresh-groups' | 'huge-pages' | 'offset'
   /** Time refresh-group placement may spend learning pages (default 3000 ms). */
   placementBudgetMs?: number
 }

@@ -104,6 +104,33 @@ export declare const probe: {
   recorded(): { recommendedChannelOffset?: number; sameGroupOffset?: number; periodNs?: number; measuredAt?: string; path: string } | null
 }
 
+/** What placement on the slab's own (huge) pages measured, inferred and cost (info().placement.hugePages). */
+export interface HugePagePlacement {
+  /** 'within-frame' (copies channelOffset apart: a low address bit separates groups in every frame), 'paired' (copies in the two lines of a pair, a table choosing per frame which is copy 0, so copy r is in group r everywhere: what steering needs there) or 'frames' (a frame table: whole frames share a group). */
+  layout: 'within-frame' | 'paired' | 'frames'
+  channelOffset: number
+  periodNs: number
+  periodSource: string
+  /** Frames mapped, used, timed, inferred from the repeating pattern, and left unused. */
+  framesPool: number
+  framesUsed: number
+  framesTimed: number
+  framesInferred: number
+  framesUnused: number
+  /** Slots whose copies were timed after placement, and how many had their copies in different groups. */
+  copiesChecked: number
+  copiesApart: number
+  /** Milliseconds mapping, measuring the period, learning; in all; and per GiB of slab. */
+  mapMs: number
+  periodMs: number
+  learnMs: number
+  totalMs: number
+  msPerGib: number
+  /** Bytes of the frame table (0 for 'within-frame'). */
+  tableBytes: number
+  [more: string]: unknown
+}
+
 /** A record field's type: f64 reads as a number; u64 and i64 (two's complement) as a bigint. */
 export type RecordFieldType = 'f64' | 'u64' | 'i64'
 /** A record schema: field names to types, 1 to 7 fields, in storage order. */

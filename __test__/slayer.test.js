@@ -458,8 +458,10 @@ test('placement options are checked by name', () => {
   assert.equal(s.info().placement.note, undefined)
   assert.equal(s.info().channelOffset, 128)
   s.close()
-  // Shared slabs are laid out by offset only.
-  assert.throws(() => Slayer.create({ name: 'us-placement-test', slots: 16, placement: 'offset' }), (e) => e instanceof TypeError && /unknown option `placement`/.test(e.message))
+  assert.throws(() => new Slayer({ slots: 16, placement: 'huge-pages', channelOffset: 64 }), range('channelOffset'))
+  // Shared slabs take 'auto', 'huge-pages' or 'offset' (single 4 KiB pages cannot be moved into a segment).
+  assert.throws(() => Slayer.create({ name: 'us-placement-test', slots: 16, placement: 'refresh-groups' }), range('placement'))
+  assert.throws(() => Slayer.create({ name: 'us-placement-test', slots: 16, placementBudgetMs: 5 }), (e) => e instanceof TypeError && /unknown option `placementBudgetMs`/.test(e.message))
 })
 
 test("strategy 'auto' (the default) never hedges without a free core per replica thread, says why, and idles", (t) => {
@@ -525,4 +527,39 @@ test("a busy hedged slab never spins on the caller's core unless the cores are n
   const named = new Slayer({ slots: 64, strategy: 'hedge', spin: 'busy', start: false, cores: i.allowedCpus.slice(0, 1).concat(i.allowedCpus.slice(0, 2)).slice(-2) })
   assert.equal(named.info().spin, 'busy', 'named cores are the caller\'s choice')
   named.close()
+})
+
+test("placement 'huge-pages' places a hedged slab's copies by refresh group on its own pages, or says why not", (t) => {
+  let s
+  try {
+    s = new Slayer({ slots: 1 << 19, strategy: 'hedge', spin: 'hybrid', start: false, placement: 'huge-pages' })
+  } catch (e) {
+    assert.equal(e.code, 'ERR_ULTRASLAYER_PLACEMENT', e.message)
+    assert.match(e.message, /placement: 'offset'/)
+    t.diagnostic(`branch: placement refused here (${e.message})`)
+    return
+  }
+  const i = s.info()
+  const h = i.placement.hugePages
+  t.diagnostic(`branch: ${h.layout}, ${h.copiesApart}/${h.copiesChecked} checked slots apart, ${Math.round(h.totalMs)} ms, ${i.pageKind} pages`)
+  assert.equal(i.placement.kind, 'refresh-groups')
+  assert.ok(['within-frame', 'paired', 'frames'].includes(h.layout))
+  assert.ok(h.copiesChecked > 0 && h.copiesApart <= h.copiesChecked)
+  assert.ok(h.totalMs > 0 && h.periodNs > 0)
+  assert.match(i.channelOffsetSource, /placement on huge pages/)
+  for (let k = 0; k < 1 << 19; k += 4099) s.writeU64(k, BigInt(k) * 3n + 1n)
+  s.start()
+  for (let k = 0; k < 1 << 19; k += 4099) assert.equal(s.readU64(k), BigInt(k) * 3n + 1n)
+  s.close()
+})
+
+test("placement 'auto' places a hedged slab of 2 MiB or more per replica on its own pages, smaller ones by offset", (t) => {
+  const small = new Slayer({ slots: 1024, strategy: 'hedge', start: false })
+  assert.equal(small.info().placement.kind, 'offset')
+  small.close()
+  const big = new Slayer({ slots: 1 << 18, strategy: 'hedge', start: false })
+  const p = big.info().placement
+  assert.ok(p.kind === 'refresh-groups' ? p.hugePages : /copies \d+ B apart/.test(p.note), JSON.stringify(p))
+  t.diagnostic(p.kind === 'refresh-groups' ? `placed: ${p.hugePages.layout}` : `fell back: ${p.note}`)
+  big.close()
 })

@@ -66,7 +66,6 @@ pub enum CopyPlacement {
     /// Refresh groups on the pages `pages` asks for (huge pages included), at any slab size
     /// (`placement::build`): copies split by a low address bit where one splits every frame, else
     /// 4 KiB frames chosen by group through a frame table; an error when that cannot be had.
-    /// Engine-only for now: `parse` does not name it yet.
     HugePages,
 }
 
@@ -76,7 +75,8 @@ impl CopyPlacement {
             "auto" => Ok(CopyPlacement::Auto),
             "refresh-groups" => Ok(CopyPlacement::RefreshGroups),
             "offset" => Ok(CopyPlacement::Offset),
-            other => Err(Error::option_range("placement", format!("must be 'auto', 'refresh-groups' or 'offset', got {other:?}"))),
+            "huge-pages" => Ok(CopyPlacement::HugePages),
+            other => Err(Error::option_range("placement", format!("must be 'auto', 'refresh-groups', 'huge-pages' or 'offset', got {other:?}"))),
         }
     }
 }
@@ -175,6 +175,10 @@ pub fn default_idle_us(spin: SpinPolicy) -> u64 {
     }
 }
 
+/// Smallest slab (bytes per replica) that placement 'auto' places by refresh group when it hedges:
+/// one 2 MiB huge page.
+pub const AUTO_PLACE_MIN_BYTES: u64 = 2 << 20;
+
 /// Time refresh-group placement may spend timing pages by default (after the period measurement).
 pub const DEFAULT_PLACEMENT_BUDGET: Duration = Duration::from_millis(3000);
 /// Longest placement budget accepted.
@@ -218,6 +222,12 @@ impl Options {
     /// itself (copies on pages of their own), so it cannot be combined with a given offset or a
     /// huge-page request.
     pub fn validate(&self) -> Result<()> {
+        if self.placement == CopyPlacement::HugePages && matches!(self.channel_offset, ChannelOffset::Given(_)) {
+            return Err(Error::option_range(
+                "channelOffset",
+                "⟦set:placement=huge-pages⟧ chooses where each copy goes by timing; leave ⟦opt:channelOffset⟧ unset or use ⟦set:placement=offset⟧",
+            ));
+        }
         if self.placement == CopyPlacement::RefreshGroups {
             if matches!(self.channel_offset, ChannelOffset::Given(_)) {
                 return Err(Error::option_range(
@@ -241,6 +251,20 @@ impl Options {
     /// The page request lets the slab be built of 4 KiB pages.
     pub fn four_k_pages(&self) -> bool {
         matches!(self.pages, PageRequest::Auto | PageRequest::Off)
+    }
+
+    /// Whether to place the copies by refresh group on the slab's own (huge) pages
+    /// (`placement::build`): asked for, or 'auto' for a hedged slab of at least
+    /// `AUTO_PLACE_MIN_BYTES` per replica whose layout the caller left to us (no offset given).
+    /// Smaller tables live in the caches, where refresh stalls do not reach them.
+    pub fn tries_huge_pages(&self, hedges: bool) -> bool {
+        match self.placement {
+            CopyPlacement::HugePages => true,
+            CopyPlacement::Auto => {
+                hedges && !matches!(self.channel_offset, ChannelOffset::Given(_)) && self.slots.saturating_mul(8) >= AUTO_PLACE_MIN_BYTES
+            }
+            _ => false,
+        }
     }
 
     /// Whether to try refresh-group placement for a slab that will (`steers`) or will not steer:
@@ -329,7 +353,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec { name: "stats", kind: OptionKind::Boolean, takes: ALL },
     // Shared slabs take 'auto', 'hedge' or 'direct' (the engine refuses 'steer' for them).
     OptionSpec { name: "strategy", kind: OptionKind::Choice(&["auto", "hedge", "steer", "direct"]), takes: ALL },
-    OptionSpec { name: "placement", kind: OptionKind::Choice(&["auto", "refresh-groups", "offset"]), takes: FOR_NEW },
+    OptionSpec { name: "placement", kind: OptionKind::Choice(&["auto", "refresh-groups", "huge-pages", "offset"]), takes: FOR_NEW | FOR_CREATE },
     OptionSpec { name: "placementBudgetMs", kind: OptionKind::Integer { min: 0, max: MAX_PLACEMENT_BUDGET.as_secs() * 1000 }, takes: FOR_NEW },
     OptionSpec { name: "name", kind: OptionKind::Name, takes: FOR_CREATE },
     OptionSpec { name: "overwrite", kind: OptionKind::Boolean, takes: FOR_CREATE },

@@ -226,14 +226,26 @@ impl Slayer {
         let mut copies = CopyPlacementInfo::offset();
         let mut source = offset.source;
         let mut slab = None;
-        if opts.placement == CopyPlacement::HugePages {
+        let hedges = match opts.strategy {
+            Strategy::Hedge => true,
+            Strategy::Auto => cores.facts.hedge_fits(),
+            Strategy::Steer | Strategy::Direct => false,
+        };
+        if opts.tries_huge_pages(hedges) {
             // Steering predicts per copy, so a slab that may steer needs copy r in the same groups
             // for every slot; hedging races every copy and does not.
             let o = crate::placement::PlacementOptions { budget: opts.placement_budget, consistent: steers, ..Default::default() };
-            let (placed, info) = crate::placement::build(opts.slots, opts.replicas, opts.pages, opts.threads.lock, &o)?;
-            source = CopyPlacementInfo::huge_source(&info);
-            copies = CopyPlacementInfo::huge(info);
-            slab = Some(placed);
+            match crate::placement::build(opts.slots, opts.replicas, opts.pages, opts.threads.lock, &o) {
+                Ok((placed, info)) => {
+                    source = CopyPlacementInfo::huge_source(&info);
+                    copies = CopyPlacementInfo::huge(info);
+                    slab = Some(placed);
+                }
+                Err(e) if opts.placement == CopyPlacement::Auto && matches!(e, Error::Placement { .. } | Error::Unsupported { .. }) => {
+                    copies.note = Some(format!("copies {} B apart: {}", offset.bytes, e.marked()));
+                }
+                Err(e) => return Err(e),
+            }
         } else if opts.tries_refresh_groups(steers) {
             let grouped = Layout::new(opts.slots, opts.replicas, arrange::GROUP_OFFSET)?;
             let o = ArrangeOptions { budget: opts.placement_budget, ..ArrangeOptions::default() };
@@ -305,22 +317,35 @@ impl Slayer {
     pub fn create_shared(name: &str, opts: Options, shared: SharedOptions) -> Result<Slayer> {
         shm::validate_name(name)?;
         let strategy = shared_strategy(opts.strategy)?;
-        if opts.placement == CopyPlacement::HugePages {
-            let cores = place(opts.replicas, opts.threads.cores.as_deref())?;
+        if opts.placement == CopyPlacement::RefreshGroups {
+            return Err(Error::option_range("placement", "a shared slab cannot move single 4 KiB pages into place: use ⟦set:placement=huge-pages⟧, ⟦set:placement=auto⟧ or ⟦set:placement=offset⟧"));
+        }
+        let cores = place(opts.replicas, opts.threads.cores.as_deref())?;
+        let hedges = strategy == Strategy::Hedge || (strategy == Strategy::Auto && cores.facts.hedge_fits());
+        let mut note = None;
+        if opts.tries_huge_pages(hedges) {
             let o = crate::placement::PlacementOptions { budget: opts.placement_budget, ..Default::default() };
             let (lock, dir) = (opts.threads.lock, shared.dir.as_deref());
-            let (slab, info, p) = crate::placement::create_shared(name, opts.slots, opts.replicas, opts.pages, lock, shared.overwrite, dir, &o)?;
-            let choice = strategy::choose(strategy, &cores.facts, || None);
-            let source = CopyPlacementInfo::huge_source(&p);
-            return Slayer::assemble(Arc::new(slab), cores, &opts.threads, choice, None, source, CopyPlacementInfo::huge(p), Some(info));
+            match crate::placement::create_shared(name, opts.slots, opts.replicas, opts.pages, lock, shared.overwrite, dir, &o) {
+                Ok((slab, info, p)) => {
+                    let choice = strategy::choose(strategy, &cores.facts, || None);
+                    let source = CopyPlacementInfo::huge_source(&p);
+                    return Slayer::assemble(Arc::new(slab), cores, &opts.threads, choice, None, source, CopyPlacementInfo::huge(p), Some(info));
+                }
+                Err(e) if opts.placement == CopyPlacement::Auto && matches!(e, Error::Placement { .. } | Error::Unsupported { .. }) => {
+                    note = Some(e.marked());
+                }
+                Err(e) => return Err(e),
+            }
         }
         let offset = opts.channel_offset.resolve(false);
         let layout = Layout::new(opts.slots, opts.replicas, offset.bytes)?;
-        let cores = place(opts.replicas, opts.threads.cores.as_deref())?;
         let (region, info) = shm::create(name, layout.clone(), opts.pages, opts.threads.lock, shared.overwrite, shared.dir.as_deref())?;
         let slab = Arc::new(Slab::from_region(region, layout)?);
         let choice = strategy::choose(strategy, &cores.facts, || None);
-        Slayer::assemble(slab, cores, &opts.threads, choice, None, offset.source, CopyPlacementInfo::offset(), Some(info))
+        let mut copies = CopyPlacementInfo::offset();
+        copies.note = note.map(|n| format!("copies {} B apart: {n}", offset.bytes));
+        Slayer::assemble(slab, cores, &opts.threads, choice, None, offset.source, copies, Some(info))
     }
 
     /// Maps the existing shared slab `name` (validated: see `shm::open`) and runs this process's

@@ -101,10 +101,14 @@ pub struct SlayerOptions {
     /// Where the copies go. 'refresh-groups': learn each 4 KiB page's DRAM refresh group by
     /// timing (a 300 ms period measurement, then up to placementBudgetMs) and give every replica
     /// pages of its own groups, so copies never stall together (4 KiB pages; throws when it cannot
-    /// be had). 'offset': copies channelOffset bytes apart. 'auto' (default): 'refresh-groups' for
-    /// a slab that steers unless channelOffset or huge pages are asked for, falling back to
-    /// 'offset' with the reason in info().placement.note; 'offset' otherwise.
-    #[napi(ts_type = "'auto' | 'refresh-groups' | 'offset'")]
+    /// be had). 'huge-pages': the same on the slab's own pages (huge pages included, any size):
+    /// copies split by a low address bit where one separates groups in every 4 KiB frame, else
+    /// frames chosen by group through a small table; info().placement.hugePages says what was
+    /// timed and inferred. 'offset': copies channelOffset bytes apart. 'auto' (default):
+    /// 'huge-pages' for a hedged slab of 2 MiB or more per replica, 'refresh-groups' for a slab
+    /// that steers, unless channelOffset (or, for 'refresh-groups', huge pages) is asked for;
+    /// falling back to 'offset' with the reason in info().placement.note; 'offset' otherwise.
+    #[napi(ts_type = "'auto' | 'refresh-groups' | 'huge-pages' | 'offset'")]
     pub placement: Option<String>,
     /// Time refresh-group placement may spend learning pages (default 3000 ms).
     pub placement_budget_ms: Option<f64>,
@@ -142,6 +146,11 @@ pub struct SharedCreateOptions {
     /// read directly), 'hedge' or 'direct'. Shared slabs are never steered.
     #[napi(ts_type = "'auto' | 'hedge' | 'direct'")]
     pub strategy: Option<String>,
+    /// 'auto' (default: 'huge-pages' for a hedged slab of 2 MiB or more per replica, else
+    /// 'offset'), 'huge-pages' (copies placed by refresh group, recorded in the segment so every
+    /// process that opens it agrees) or 'offset'.
+    #[napi(ts_type = "'auto' | 'huge-pages' | 'offset'")]
+    pub placement: Option<String>,
 }
 
 /// Options for `Slayer.open(name, options)`: this process's threads, and what it expects.
@@ -246,6 +255,10 @@ pub struct CopyPlacementInfo {
     pub kind: String,
     /// Why refresh groups were not used, when they were tried and not had.
     pub note: Option<String>,
+    /// With placement on the slab's own (huge) pages ('huge-pages', or 'auto' for a hedged slab of
+    /// 2 MiB or more per replica): what was measured, what was inferred, and what it cost.
+    #[napi(ts_type = "HugePagePlacement | null")]
+    pub huge_pages: Option<serde_json::Value>,
     /// With 'refresh-groups': one line's refresh period (ns) and how it was found.
     pub period_ns: Option<f64>,
     pub period_source: Option<String>,
@@ -273,6 +286,7 @@ fn copy_placement_info(c: crate::CopyPlacementInfo) -> CopyPlacementInfo {
     CopyPlacementInfo {
         kind: c.kind.to_string(),
         note: c.note.map(|n| spell(&n, Front::Js)),
+        huge_pages: c.huge.as_ref().and_then(|h| serde_json::to_value(h).ok()),
         period_ns: a.as_ref().map(|a| a.period_ns),
         period_source: a.as_ref().map(|a| a.period_source.clone()),
         group_offsets_ns: a.as_ref().map(|a| a.partition.centers.iter().map(|&x| crate::probe::phases::wrap(x - c0) * p).collect()),
@@ -615,7 +629,7 @@ impl Slayer {
             start: options.start,
             stats: options.stats,
             strategy: options.strategy,
-            placement: None,
+            placement: options.placement,
             placement_budget_ms: None,
         };
         let opts = engine_options(&as_plain).map_err(|e| to_napi(&env, e))?;
