@@ -1,30 +1,37 @@
-// order-router: a small order-routing service that keeps its hot state in an ultraslayer slab.
+// order-router: a small order-routing service that keeps its hot state in ultraslayer.
 //
-// Prices (float64) and risk limits (64-bit integers) live in one `Slayer`. Every order is checked
-// against them (price band around the last trade, order quantity, notional, per-account position)
-// and then routed to the venue with the better price, or rejected with a reason. The time of each
-// decision is measured with process.hrtime.bigint() and reported as percentiles, and the same
-// order stream is run once per read strategy ('hedge', 'direct', 'steer') so the numbers sit side
-// by side. With the inline feed every strategy must make exactly the same decisions; only the
-// time may differ.
+// Prices and risk limits live either in 64-bit slots of one `Slayer` (--state slots: the "before",
+// one binding call per value, quotes versioned by hand) or in `Records` (--state records: the
+// "after", one call per record, each read one consistent snapshot). Every order is checked against
+// them (price band around the last trade, order quantity, notional, per-account position) and then
+// routed to the venue with the better price, or rejected with a reason. The time of each decision
+// is measured with process.hrtime.bigint() and reported as percentiles, and the same order stream
+// is run once per state and read strategy ('hedge', 'direct', 'steer') so the numbers sit side by
+// side. With the inline feed every state and strategy must make exactly the same decisions; only
+// the time may differ.
 //
 // Orders come from a seeded generator (default: bursts of back-to-back orders, then a steady
 // trickle that yields to the event loop between orders) or, with --mode http, from
 // `POST /order` on 127.0.0.1 (loopback only, bounded body size and connection count).
 //
 // Prices come from a seeded feed: applied by the router itself between orders (--feed inline, the
-// default), or, with --feed process, written by a child process (this same file, --role feed) into
-// a named shared slab that the router creates, reads and removes (see "--feed process" below).
+// default), or, with --feed process, written by a child process per state (this same file, --role
+// feed) into a named shared segment — a slab, or a record segment — that the router creates, reads
+// and removes (see "--feed process" below).
 //
-//   npm run example:router -- --orders 20000 --strategies hedge,direct,steer
+//   npm run example:router -- --orders 20000 --state slots,records --strategies hedge,direct,steer
 //   npm run example:router -- --mode http --port 8080 --max-orders 1000
 //   npm run example:router -- --feed process --strategies hedge,direct
 //
-// The router reads and writes the slab from its main thread only, so a check and the position
+// The router reads and writes its state from its main thread only, so a check and the position
 // update that follows it cannot interleave with another order. With --feed process the feed
 // process writes the prices (and only the prices) concurrently.
 //
-// Slot layout (one slab, 64-bit slots; "f64" slots use readF64/writeF64, "u64" slots BigInt):
+// The record layout (--state records) is below, at QUOTE_FIELDS and RISK_FIELDS: a quote record per
+// symbol (the five prices, the feed's tick serial and a check field) and a risk record per
+// (account, symbol) (the symbol's limits, the account's position limit and the position).
+//
+// Slot layout (--state slots; one slab, 64-bit slots; "f64" slots use readF64/writeF64, "u64" slots BigInt):
 //
 //   symbol k (0 <= k < 8) owns slots k*8 .. k*8+7
 //     k*8+0  bid at venue alpha          f64
@@ -51,12 +58,14 @@
 //     146    feed state                  u64   (0 not started, 1 streaming, 2 stopped)
 //
 // ultraslayer makes each slot atomic on its own (a whole 8-byte value, never torn), and nothing
-// more: a reader can see a new bid next to an old ask. So the feed versions every quote update
-// (version odd, five prices, version even: a sequence lock) and the router keeps a snapshot only
-// when it read the same even version before and after the prices. That relies on the slab's
+// more: a reader can see a new bid next to an old ask. So with slots the feed versions every quote
+// update (version odd, five prices, version even: a sequence lock) and the router keeps a snapshot
+// only when it read the same even version before and after the prices. That relies on the slab's
 // stores being Release (they are) and on the reader's loads not being reordered with each other,
-// which x86-64 guarantees; the router validates every snapshot anyway (finite, > 0, bid <= ask)
-// and counts violations.
+// which x86-64 guarantees. Records need none of this: each record read is one consistent copy
+// (Records keeps a sequence word per copy itself), so the records path has no versioning. The
+// router validates every snapshot anyway (finite, > 0, bid <= ask; records: the check field
+// matches the prices) and counts violations.
 
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
@@ -1434,35 +1443,28 @@ function readBody(req: http.IncomingMessage): Promise<string | null> {
   })
 }
 
-async function runHttp(
-  state: State,
-  strategy: Strategy,
-  port: number,
-  maxOrders: number | null,
-  seed: number,
-  spin: Spin,
-  prices: PriceSource,
-  log: (line: string) => void,
-): Promise<{ report: StrategyReport; info: SlayerInfo }> {
-  const router = new OrderRouter(openState(state, strategy, spin, prices))
+/** What HTTP mode serves with. */
+interface ServeOptions {
+  strategy: Strategy
+  port: number
+  maxOrders: number | null
+  seed: number
+  spin: Spin
+  prices: PriceSource
+  log: (line: string) => void
+}
+
+async function runHttp(state: State, o: ServeOptions): Promise<{ report: StrategyReport; info: SlayerInfo }> {
+  const router = new OrderRouter(openState(state, o.strategy, o.spin, o.prices))
   try {
-    return await serveOrders(router, strategy, port, maxOrders, seed, spin, prices, log)
+    return await serveOrders(router, o)
   } finally {
     router.state.close()
   }
 }
 
 /** Serves POST /order until POST /shutdown, --max-orders, SIGINT or SIGTERM; resolves once closed. */
-async function serveOrders(
-  router: OrderRouter,
-  strategy: Strategy,
-  port: number,
-  maxOrders: number | null,
-  seed: number,
-  spin: Spin,
-  prices: PriceSource,
-  log: (line: string) => void,
-): Promise<{ report: StrategyReport; info: SlayerInfo }> {
+async function serveOrders(router: OrderRouter, { strategy, port, maxOrders, seed, spin, prices, log }: ServeOptions): Promise<{ report: StrategyReport; info: SlayerInfo }> {
   warmUp(router, seed, prices)
   const tally = new Tally()
   const latency = new LatencyRecorder(1024)
@@ -1799,7 +1801,8 @@ type RunResult = { report: StrategyReport; info: SlayerInfo }
 async function runStrategies(config: Config, state: State, prices: PriceSource, log: (line: string) => void): Promise<RunResult[]> {
   const results: RunResult[] = []
   if (config.mode === 'http') {
-    results.push(await runHttp(state, config.strategies[0], config.port, config.maxOrders, config.seed, config.spin, prices, log))
+    const { port, maxOrders, seed, spin } = config
+    results.push(await runHttp(state, { strategy: config.strategies[0], port, maxOrders, seed, spin, prices, log }))
   } else {
     for (const strategy of config.strategies) {
       log(`running ${config.orders} orders with state '${state}', strategy '${strategy}'...`)
