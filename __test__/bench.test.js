@@ -35,13 +35,13 @@ test('npm run bench -- --quick writes a table, JSON, CSV and an SVG plot', () =>
   const result = JSON.parse(fs.readFileSync(json, 'utf8'))
   assert.equal(result.runs.length, 4)
   for (const run of result.runs) {
-    for (const name of ['js-array', 'direct', 'hedged', 'same-group', 'native-direct', 'native-hedged', 'native-same-group', 'steer-direct', 'steer', 'native-steer-direct', 'native-steer', 'independent-pairs']) {
+    for (const name of ['js-array', 'direct', 'hedged', 'same-group', 'native-direct', 'native-hedged', 'native-same-group', 'steer-direct', 'steer', 'native-steer-direct', 'native-steer', 'independent-pairs', 'independent-pairs-same-group']) {
       const a = run.arms[name]
       assert.ok(a, `${run.condition}/${run.access} has ${name}`)
       const s = a.summary
       // independent-pairs may pair nothing when a stress thread shares a pinned reader's core; the
       // share paired says so. Every other arm measured something.
-      if (name === 'independent-pairs') assert.equal(s.count, Math.round(a.extra.pairedShare * 3000))
+      if (name.startsWith('independent-pairs')) assert.equal(s.count, Math.round(a.extra.pairedShare * 3000))
       else assert.ok(s.count > 0, `${run.condition}/${run.access} ${name} measured reads`)
       assert.ok(s.min <= s.p50 && s.p50 <= s.p90 && s.p90 <= s.p99 && s.p99 <= s.p999 && s.p999 <= s.p9999 && s.p9999 <= s.max, name)
       assert.equal(s.buckets.reduce((n, [, c]) => n + c, 0), s.count, `${name}: raw counts add up`)
@@ -55,6 +55,7 @@ test('npm run bench -- --quick writes a table, JSON, CSV and an SVG plot', () =>
     assert.equal(run.arms['native-steer'].ratio.baseline, 'native-steer-direct')
     assert.ok(run.arms['independent-pairs'].extra.pairedShare >= 0 && run.arms['independent-pairs'].extra.pairedShare <= 1)
     assert.equal(run.arms['independent-pairs'].upperBound, true)
+    assert.equal(run.arms['independent-pairs-same-group'].upperBound, true)
   }
   assert.ok(result.machine.tscHz > 0)
   assert.ok(result.bindingCost.readF64VsBare > 0)
@@ -62,7 +63,7 @@ test('npm run bench -- --quick writes a table, JSON, CSV and an SVG plot', () =>
 
   const lines = fs.readFileSync(csv, 'utf8').trim().split('\n')
   assert.equal(lines[0].split(',')[0], 'condition')
-  assert.equal(lines.length, 1 + 4 * 12)
+  assert.equal(lines.length, 1 + 4 * 13)
 
   const plot = fs.readFileSync(svg, 'utf8')
   assert.match(plot, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/)

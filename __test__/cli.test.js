@@ -55,8 +55,16 @@ test('probe refresh --json reports a verdict with evidence and a clean negative 
   assert.match(r.err, /probing refresh/, 'progress on stderr')
 })
 
-test('probe groups --json reports groups, per-bit results and records the result', () => {
-  const rep = json(cli('probe', 'groups', '--seconds', '0.5', '--json'))
+test('probe groups --json reports groups, per-bit results and records the result', (t) => {
+  const r = cli('probe', 'groups', '--seconds', '0.5', '--json')
+  const rep = json(r)
+  if (rep.inconclusive) {
+    // No period found even after the extra rounds (a noisy spell): said so, exit 11, nothing recorded.
+    assert.equal(r.code, 11)
+    assert.match(rep.reason, /no refresh period to fold at/)
+    t.diagnostic(`branch: inconclusive (${rep.reason})`)
+    return
+  }
   assert.ok(Array.isArray(rep.bits) && rep.bits.length > 0)
   for (const b of rep.bits) assert.ok(b.different <= b.pairs)
   assert.ok(rep.recommendedOffset === null || rep.recommendedOffset >= 64)

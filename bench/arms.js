@@ -149,6 +149,13 @@ function steerPairNative(ctx) {
   return { summary: flat(steered), extra: { steer: s.stats().steer }, also: { 'native-steer-direct': { summary: flat(direct) } } }
 }
 
+/** The independent-pairs method on slab `s` (threads stopped): each copy read on its own core. */
+function independentPairs(s, ctx) {
+  s.stop()
+  const p = nativeOf(s)._benchPairs(ctx.indices, ctx.cold, ctx.gapNs, ctx.pairWindowNs)
+  return { summary: flat(p.minOfPair), extra: { pairedShare: p.pairedShare, perReplica: p.perReplica.map((r) => r.latency) } }
+}
+
 /** The arms, by name. Each takes the run context and returns { summary, extra? }. */
 const ARMS = {
   'js-array': {
@@ -233,12 +240,14 @@ const ARMS = {
     upperBound: true,
     describe:
       "each replica read and timed on its own core, paired afterwards by timestamp, minimum taken (the original C++ benchmark's method): an UPPER BOUND on what hedging could give, not a latency anyone received",
-    run(ctx) {
-      const s = ctx.slab()
-      s.stop()
-      const p = nativeOf(s)._benchPairs(ctx.indices, ctx.cold, ctx.gapNs, ctx.pairWindowNs)
-      return { summary: flat(p.minOfPair), extra: { pairedShare: p.pairedShare, perReplica: p.perReplica.map((r) => r.latency) } }
-    },
+    run: (ctx) => independentPairs(ctx.slab(), ctx),
+  },
+  'independent-pairs-same-group': {
+    level: 'native',
+    upperBound: true,
+    describe:
+      'independent-pairs on the same-group control slab (copies whose stalls coincide): what a minimum of two noisy reads gives without refresh independence; the gap to independent-pairs is the part of that bound refresh explains',
+    run: (ctx) => independentPairs(ctx.controlSlab(), ctx),
   },
 }
 

@@ -91,7 +91,9 @@ function parse(argv) {
   const rec = recordedOffsets()
   const steerOffset = values['steer-offset'] ? int('steer-offset', values['steer-offset']) : undefined
   const slots = values.slots ? int('slots', values.slots) : values.quick ? 8 << 20 : 32 << 20
-  const offset = values['channel-offset'] ? { value: int('channel-offset', values['channel-offset']), source: 'from --channel-offset' } : rec.main
+  // The hedged slab is placed by refresh group (placement 'auto' on its own pages) unless an offset
+  // is given; the library says in its info() what it got, or why it fell back to an offset.
+  const offset = values['channel-offset'] ? { value: int('channel-offset', values['channel-offset']), source: 'from --channel-offset' } : { value: undefined, source: 'placed by the library' }
   const control = values['control-offset'] ? { value: int('control-offset', values['control-offset']), source: 'from --control-offset' } : rec.control
   return {
     quick: values.quick,
@@ -154,23 +156,27 @@ function progress(msg) {
 
 // The same-group arms measure hedging with copies placed where their stalls coincide. When that
 // offset is the hedged slab's own, the control would compare the arm with itself: leave it out.
-function controlConflict(cfg) {
-  if (cfg.controlOffset !== cfg.channelOffset) return null
+function controlConflict(cfg, slabInfo) {
+  if (slabInfo.placement.kind !== 'offset' || cfg.controlOffset !== slabInfo.channelOffset) return null
   return `the only offset known to keep copies in one refresh group (${cfg.controlOffset} B, ${cfg.controlSource}) is the hedged slab's own channelOffset, so the hedged arms are themselves same-group here (no offset separates refresh groups on this machine)`
 }
 
 function main(argv, { print = true } = {}) {
   const log = print ? console.log : () => {}
   const cfg = parse(argv)
-  const noControl = controlConflict(cfg)
-  if (noControl) cfg.arms = cfg.arms.filter((a) => a !== 'same-group' && a !== 'native-same-group')
   const t0 = Date.now()
-  progress('mapping the slabs and filling them…')
+  progress('mapping the slabs (placing the hedged one by refresh group) and filling them…')
   // The hedged arms hedge, whatever strategy 'auto' would pick on this machine (the verdict says
   // what that means); direct arms read the same slab with its threads stopped.
   const opts = { slots: cfg.slots, replicas: cfg.replicas, hugePages: cfg.hugePages, spin: cfg.spin, start: false, strategy: 'hedge' }
   if (cfg.cores) opts.cores = cfg.cores
-  const slab = new Slayer({ ...opts, channelOffset: cfg.channelOffset })
+  const slab = new Slayer(cfg.channelOffset === undefined ? opts : { ...opts, channelOffset: cfg.channelOffset })
+  const placedInfo = slab.info()
+  cfg.channelOffset = placedInfo.channelOffset
+  cfg.offsetSource = placedInfo.channelOffsetSource + (placedInfo.placement.note ? ` (${placedInfo.placement.note})` : '')
+  const noControl = controlConflict(cfg, placedInfo)
+  const CONTROL_ARMS = ['same-group', 'native-same-group', 'independent-pairs-same-group']
+  if (noControl) cfg.arms = cfg.arms.filter((a) => !CONTROL_ARMS.includes(a))
   let control = null
   let jsArray = null
   const wants = (a) => cfg.arms.includes(a)
@@ -187,7 +193,7 @@ function main(argv, { print = true } = {}) {
     }
   }
   fill(slab)
-  if (wants('same-group') || wants('native-same-group')) {
+  if (CONTROL_ARMS.some(wants)) {
     control = new Slayer({ ...opts, channelOffset: cfg.controlOffset })
     fill(control)
   }

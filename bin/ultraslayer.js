@@ -80,12 +80,21 @@ const commands = {
 
   'probe groups'(argv) {
     const o = options(argv, { seconds: { type: 'string' }, 'period-ns': { type: 'string' }, 'no-record': { type: 'boolean', default: false } })
-    const r = probe.groups({
-      seconds: num('seconds', o.seconds),
-      periodNs: num('period-ns', o['period-ns']),
-      record: !o['no-record'],
-      onProgress: progressLine('probing refresh groups'),
-    })
+    let r
+    try {
+      r = probe.groups({
+        seconds: num('seconds', o.seconds),
+        periodNs: num('period-ns', o['period-ns']),
+        record: !o['no-record'],
+        onProgress: progressLine('probing refresh groups'),
+      })
+    } catch (e) {
+      // No refresh period to fold the timings at (a noisy spell, or no periodic stall here):
+      // nothing was learned either way. Inconclusive, with the reason; nothing is recorded.
+      if (e.code !== 'ERR_ULTRASLAYER_UNSUPPORTED') throw e
+      emit(o.json, { inconclusive: true, reason: e.message }, `inconclusive: ${e.message}`)
+      return EXIT.INCONCLUSIVE
+    }
     emit(o.json, r, r.text + (r.recordedAt ? `\nrecorded in ${r.recordedAt} (new Slayer({ channelOffset: 'auto' }) uses it)` : ''))
     return r.recommendedOffset ? EXIT.OK : EXIT.NEGATIVE
   },

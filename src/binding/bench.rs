@@ -10,6 +10,7 @@ use napi::Env;
 use napi_derive::napi;
 
 use super::errors::to_napi;
+use super::records::NativeRecords;
 use super::{LatencyPercentiles, Slayer};
 use crate::bench::{self, Pace};
 use crate::stats::{latency_histogram, Percentiles};
@@ -172,4 +173,29 @@ pub fn bare_functions(env: &Env) -> Result<Unknown<'_>> {
     let obj = unsafe { super::bench_raw::bare_functions(env.raw())? };
     // SAFETY: obj was just created in this env.
     Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), obj) })
+}
+
+#[napi]
+impl NativeRecords {
+    /// Internal (benchmark): times whole-record reads by this store's strategy inside Rust.
+    #[napi(skip_typescript, js_name = "_benchNative")]
+    pub fn bench_native(&self, env: Env, indices: Uint32ArraySlice, cold: bool, gap_ns: f64) -> Result<HistogramSummary> {
+        let e = self.engine(&env)?;
+        if let Some(&bad) = indices.iter().find(|&&i| i as u64 >= e.count()) {
+            return Err(to_napi(&env, crate::Error::SlotOutOfRange { index: bad as u64, slots: e.count() }));
+        }
+        let slab = e.slab().clone();
+        let pace = bench::Pace { cold, gap_ns: gap_ns.max(0.0) as u64 };
+        let mut line = [0u64; crate::records::line::MAX_FIELDS];
+        let (h, _) = bench::time_reads(
+            &indices,
+            pace,
+            |i| crate::cache::flush_slot(&slab, i * 8),
+            |i| match e.read_line(i, &mut line) {
+                Ok(()) => line.iter().fold(0, |a, &w| a ^ w),
+                Err(_) => 0,
+            },
+        );
+        Ok(summarize(&h))
+    }
 }

@@ -131,7 +131,7 @@ impl NativeRecords {
         Ok(NativeRecords::wrap(engine))
     }
 
-    fn engine(&self, env: &Env) -> Result<&mut crate::Records> {
+    pub(crate) fn engine(&self, env: &Env) -> Result<&mut crate::Records> {
         self.store.engine().ok_or_else(|| closed(env))
     }
 
@@ -217,28 +217,6 @@ impl NativeRecords {
                 crate::cache::flush_slot(e.slab(), index as u64 * 8);
             }
         }
-    }
-
-    /// Internal (benchmark): times whole-record reads by this store's strategy inside Rust.
-    #[napi(skip_typescript, js_name = "_benchNative")]
-    pub fn bench_native(&self, env: Env, indices: Uint32ArraySlice, cold: bool, gap_ns: f64) -> Result<super::bench::HistogramSummary> {
-        let e = self.engine(&env)?;
-        if let Some(&bad) = indices.iter().find(|&&i| i as u64 >= e.count()) {
-            return Err(to_napi(&env, crate::Error::SlotOutOfRange { index: bad as u64, slots: e.count() }));
-        }
-        let slab = e.slab().clone();
-        let pace = crate::bench::Pace { cold, gap_ns: gap_ns.max(0.0) as u64 };
-        let mut line = [0u64; MAX_FIELDS];
-        let (h, _) = crate::bench::time_reads(
-            &indices,
-            pace,
-            |i| crate::cache::flush_slot(&slab, i * 8),
-            |i| match e.read_line(i, &mut line) {
-                Ok(()) => line.iter().fold(0, |a, &w| a ^ w),
-                Err(_) => 0,
-            },
-        );
-        Ok(super::bench::summarize(&h))
     }
 
     /// Binds `{ load, write }` to `scratch` (an aligned 64-byte ArrayBuffer); one set per snapshot.

@@ -221,18 +221,35 @@ pub fn probe(opts: &GroupsOptions, mut progress: impl FnMut(f64)) -> Result<Grou
             None => {
                 let fixed = start + ((region.mapped_bytes() / 2) & !63);
                 let origin = tsc::now();
-                // SAFETY: `fixed` is inside the region, which lives until the end of this block.
-                let s = unsafe {
-                    measure(Lines::Fixed(fixed), tsc::from_ns(400_000_000), 4_000_000, opts.seed, origin, tpn, &mut |t| {
-                        progress(period_phase * (tsc::to_ns(t) as f64 / 4e8).min(1.0))
-                    })
-                };
-                let r = spikes::analyse(&s, &spikes::AnalysisOptions::default());
+                // One line's stalls for 400 ms; in a noisy spell that may not show the period
+                // clearly, so up to three more rounds add reads until it does (the analysis needs
+                // enough stalls above the noise, not a fixed time).
+                let mut s = Vec::new();
+                let mut r;
+                let mut round = 0;
+                loop {
+                    // SAFETY: `fixed` is inside the region, which lives until the end of this block.
+                    s.extend(unsafe {
+                        measure(Lines::Fixed(fixed), tsc::from_ns(400_000_000), 4_000_000, opts.seed ^ round, origin, tpn, &mut |t| {
+                            progress(period_phase * ((round as f64 + (tsc::to_ns(t) as f64 / 4e8).min(1.0)) / 4.0))
+                        })
+                    });
+                    r = spikes::analyse(&s, &spikes::AnalysisOptions::default());
+                    round += 1;
+                    if r.verdict == spikes::Verdict::Periodic || round == 4 {
+                        break;
+                    }
+                }
                 match (r.verdict, r.fundamental) {
                     (spikes::Verdict::Periodic, Some(f)) => (f.period_ns, format!("measured on one line ({:.1}s of reads)", r.duration_ns as f64 / 1e9)),
                     _ => {
                         return Err(Error::Unsupported {
-                            what: format!("no refresh period to fold at: one line's reads show {} ({}); pass periodNs", r.verdict.name(), r.reason),
+                            what: format!(
+                                "no refresh period to fold at: one line's reads show {} over {:.1} s ({}); retry in a quieter moment, or pass periodNs",
+                                r.verdict.name(),
+                                r.duration_ns as f64 / 1e9,
+                                r.reason
+                            ),
                         })
                     }
                 }
