@@ -76,7 +76,9 @@ impl CopyPlacement {
             "refresh-groups" => Ok(CopyPlacement::RefreshGroups),
             "offset" => Ok(CopyPlacement::Offset),
             "huge-pages" => Ok(CopyPlacement::HugePages),
-            other => Err(Error::option_range("placement", format!("must be 'auto', 'refresh-groups', 'huge-pages' or 'offset', got {other:?}"))),
+            other => {
+                Err(Error::option_range("placement", format!("must be 'auto', 'refresh-groups', 'huge-pages' or 'offset', got {other:?}")))
+            }
         }
     }
 }
@@ -295,7 +297,13 @@ pub struct OpenOptions {
 
 impl Default for OpenOptions {
     fn default() -> Self {
-        OpenOptions { strategy: Strategy::Auto, threads: ThreadOptions::default(), expect: shm::Expect::default(), wait: Duration::from_millis(1000), dir: None }
+        OpenOptions {
+            strategy: Strategy::Auto,
+            threads: ThreadOptions::default(),
+            expect: shm::Expect::default(),
+            wait: Duration::from_millis(1000),
+            dir: None,
+        }
     }
 }
 
@@ -311,7 +319,10 @@ pub struct SharedOptions {
 /// What kind of value an option takes, for front ends that validate types before mapping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OptionKind {
-    Integer { min: u64, max: u64 },
+    Integer {
+        min: u64,
+        max: u64,
+    },
     /// One of these strings.
     Choice(&'static [&'static str]),
     Boolean,
@@ -353,8 +364,16 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec { name: "stats", kind: OptionKind::Boolean, takes: ALL },
     // Shared slabs take 'auto', 'hedge' or 'direct' (the engine refuses 'steer' for them).
     OptionSpec { name: "strategy", kind: OptionKind::Choice(&["auto", "hedge", "steer", "direct"]), takes: ALL },
-    OptionSpec { name: "placement", kind: OptionKind::Choice(&["auto", "refresh-groups", "huge-pages", "offset"]), takes: FOR_NEW | FOR_CREATE },
-    OptionSpec { name: "placementBudgetMs", kind: OptionKind::Integer { min: 0, max: MAX_PLACEMENT_BUDGET.as_secs() * 1000 }, takes: FOR_NEW },
+    OptionSpec {
+        name: "placement",
+        kind: OptionKind::Choice(&["auto", "refresh-groups", "huge-pages", "offset"]),
+        takes: FOR_NEW | FOR_CREATE,
+    },
+    OptionSpec {
+        name: "placementBudgetMs",
+        kind: OptionKind::Integer { min: 0, max: MAX_PLACEMENT_BUDGET.as_secs() * 1000 },
+        takes: FOR_NEW,
+    },
     OptionSpec { name: "name", kind: OptionKind::Name, takes: FOR_CREATE },
     OptionSpec { name: "overwrite", kind: OptionKind::Boolean, takes: FOR_CREATE },
     OptionSpec { name: "waitMs", kind: OptionKind::Integer { min: 0, max: MAX_OPEN_WAIT.as_secs() * 1000 }, takes: FOR_OPEN },

@@ -17,7 +17,7 @@ use crate::replicas::{ReplicaSet, SpinPolicy};
 use crate::shm::{self, SharedInfo};
 use crate::slab::Slab;
 use crate::stats::{Recorder, Stats};
-use crate::steer::arrange::{self, Arrangement, ArrangeOptions};
+use crate::steer::arrange::{self, ArrangeOptions, Arrangement};
 use crate::steer::{SteerReport, SteeredReader, TrackerConfig};
 use crate::strategy::{self, Choice, CoreFacts, SteerTrial};
 use crate::tsc;
@@ -59,7 +59,10 @@ const STEER_CALIBRATION_BUDGET_MS: u64 = 300;
 /// segment other processes open does not record.
 pub(crate) fn shared_strategy(s: Strategy) -> Result<Strategy> {
     match s {
-        Strategy::Steer => Err(Error::option_range("strategy", "a shared slab is hedged or read directly: use ⟦set:strategy=auto⟧, ⟦set:strategy=hedge⟧ or ⟦set:strategy=direct⟧")),
+        Strategy::Steer => Err(Error::option_range(
+            "strategy",
+            "a shared slab is hedged or read directly: use ⟦set:strategy=auto⟧, ⟦set:strategy=hedge⟧ or ⟦set:strategy=direct⟧",
+        )),
         s => Ok(s),
     }
 }
@@ -330,7 +333,16 @@ impl Slayer {
                 Ok((slab, info, p)) => {
                     let choice = strategy::choose(strategy, &cores.facts, || None);
                     let source = CopyPlacementInfo::huge_source(&p);
-                    return Slayer::assemble(Arc::new(slab), cores, &opts.threads, choice, None, source, CopyPlacementInfo::huge(p), Some(info));
+                    return Slayer::assemble(
+                        Arc::new(slab),
+                        cores,
+                        &opts.threads,
+                        choice,
+                        None,
+                        source,
+                        CopyPlacementInfo::huge(p),
+                        Some(info),
+                    );
                 }
                 Err(e) if opts.placement == CopyPlacement::Auto && matches!(e, Error::Placement { .. } | Error::Unsupported { .. }) => {
                     note = Some(e.marked());
@@ -357,13 +369,28 @@ impl Slayer {
         let cores = place(layout.replicas(), opts.threads.cores.as_deref())?;
         let slab = Arc::new(Slab::from_region(region, layout)?);
         let choice = strategy::choose(strategy, &cores.facts, || None);
-        Slayer::assemble(slab, cores, &opts.threads, choice, None, "from the shared segment's header".into(), CopyPlacementInfo::offset(), Some(info))
+        Slayer::assemble(
+            slab,
+            cores,
+            &opts.threads,
+            choice,
+            None,
+            "from the shared segment's header".into(),
+            CopyPlacementInfo::offset(),
+            Some(info),
+        )
     }
 
     /// A Slayer over a shared slab another engine module mapped (`records` maps its segments
     /// itself, to keep the schema in the header), with this process's threads and the same
     /// strategy rule as `create_shared`/`open_shared` (hedged or direct, never steered).
-    pub(crate) fn over_shared_slab(slab: Arc<Slab>, info: SharedInfo, threads: &ThreadOptions, strategy: Strategy, channel_offset_source: String) -> Result<Slayer> {
+    pub(crate) fn over_shared_slab(
+        slab: Arc<Slab>,
+        info: SharedInfo,
+        threads: &ThreadOptions,
+        strategy: Strategy,
+        channel_offset_source: String,
+    ) -> Result<Slayer> {
         let strategy = shared_strategy(strategy)?;
         let cores = place(slab.layout().replicas(), threads.cores.as_deref())?;
         let choice = strategy::choose(strategy, &cores.facts, || None);

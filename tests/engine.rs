@@ -484,7 +484,11 @@ fn framed_slab(slots: u64, replicas: usize) -> ultraslayer::slab::Slab {
 }
 
 fn gcd(a: u64, b: u64) -> u64 {
-    if b == 0 { a } else { gcd(b, a % b) }
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
 }
 
 #[test]
