@@ -434,10 +434,24 @@ impl Slayer {
         self.slab.layout().replicas()
     }
 
-    /// Reads slot `i`: hedged when the threads run, from replica 0 when they are stopped.
+    /// Reads slot `i`: hedged when the threads run, steered for a steering slab, from replica 0
+    /// otherwise.
     #[inline]
     pub fn read(&mut self, i: u64) -> Result<u64> {
         self.slab.layout().check_slot(i)?;
+        if self.replicas.is_none() && self.steer.is_none() && !self.recorder.recording() {
+            // The direct path (strategy 'direct', or threads stopped): one load and one counter,
+            // with the hedged and steered paths kept out of line so this one stays small enough
+            // to inline into the binding's raw call.
+            self.recorder.direct(1);
+            return Ok(self.slab.load_unchecked(0, i));
+        }
+        Ok(self.read_dispatch(i))
+    }
+
+    /// The hedged, steered and recorded reads (see `read`).
+    #[inline(never)]
+    fn read_dispatch(&mut self, i: u64) -> u64 {
         let t0 = if self.recorder.recording() { tsc::now() } else { 0 };
         let v = match (&mut self.replicas, &mut self.steer) {
             (Some(set), _) => {
@@ -457,7 +471,7 @@ impl Slayer {
         if self.recorder.recording() {
             self.recorder.latency(tsc::now().wrapping_sub(t0));
         }
-        Ok(v)
+        v
     }
 
     /// A hedged read that refuses when the threads are stopped.
