@@ -234,7 +234,7 @@ impl Slayer {
             Strategy::Auto => cores.facts.hedge_fits(),
             Strategy::Steer | Strategy::Direct => false,
         };
-        if opts.tries_huge_pages(hedges) {
+        if opts.tries_huge_pages(hedges, steers) {
             // Steering predicts per copy, so a slab that may steer needs copy r in the same groups
             // for every slot; hedging races every copy and does not.
             let o = crate::placement::PlacementOptions { budget: opts.placement_budget, consistent: steers, ..Default::default() };
@@ -249,7 +249,7 @@ impl Slayer {
                 }
                 Err(e) => return Err(e),
             }
-        } else if opts.tries_refresh_groups(steers) {
+        } else if opts.tries_refresh_groups() {
             let grouped = Layout::new(opts.slots, opts.replicas, arrange::GROUP_OFFSET)?;
             let o = ArrangeOptions { budget: opts.placement_budget, ..ArrangeOptions::default() };
             match arrange::build(&grouped, opts.threads.lock, &o) {
@@ -326,7 +326,7 @@ impl Slayer {
         let cores = place(opts.replicas, opts.threads.cores.as_deref())?;
         let hedges = strategy == Strategy::Hedge || (strategy == Strategy::Auto && cores.facts.hedge_fits());
         let mut note = None;
-        if opts.tries_huge_pages(hedges) {
+        if opts.tries_huge_pages(hedges, false) {
             let o = crate::placement::PlacementOptions { budget: opts.placement_budget, ..Default::default() };
             let (lock, dir) = (opts.threads.lock, shared.dir.as_deref());
             match crate::placement::create_shared(name, opts.slots, opts.replicas, opts.pages, lock, shared.overwrite, dir, &o) {
