@@ -12,6 +12,7 @@ pub mod cores;
 pub mod error;
 pub mod layout;
 pub mod options;
+pub mod phase;
 pub mod placement;
 pub mod probe;
 pub mod records;

@@ -177,7 +177,7 @@ pub fn sample_structure(frames: usize, timer: &mut dyn Timer, o: &MapOptions) ->
 /// antipodal pair that best fits the phases (the mean of their doubled angles), then each phase's
 /// group (`pages::label`, so phases in the tails between the two stay unlabelled).
 pub fn two_groups(phases: &[Option<f64>], accept: f64) -> Groups {
-    use crate::probe::phases::{circular_distance, circular_mean, wrap};
+    use crate::phase::{circular_distance, circular_mean, wrap};
     use std::f64::consts::TAU;
     let clear: Vec<f64> = phases.iter().flatten().map(|&p| wrap(p)).collect();
     let (sn, cs) = clear.iter().fold((0.0, 0.0), |(s, c), &p| (s + (2.0 * TAU * p).sin(), c + (2.0 * TAU * p).cos()));
@@ -455,7 +455,7 @@ pub(crate) mod testing {
                     } else {
                         g
                     };
-                    Some(crate::probe::phases::wrap(CENTERS[g] + (self.rng.next_f64() - 0.5) * 0.04))
+                    Some(crate::phase::wrap(CENTERS[g] + (self.rng.next_f64() - 0.5) * 0.04))
                 })
                 .collect()
         }
@@ -659,7 +659,7 @@ mod tests {
             } else {
                 0.75
             };
-            phases.push(Some(crate::probe::phases::wrap(hump + (rng.next_f64() - 0.5) * 0.06)));
+            phases.push(Some(crate::phase::wrap(hump + (rng.next_f64() - 0.5) * 0.06)));
             side.push(b);
         }
         assert!(pages::find_groups(&phases, 0.06, 0.08, 0.4).centers.len() >= 3, "the density shows three peaks");

@@ -177,7 +177,7 @@ impl Bench {
     }
 
     fn centers_ns(&self, c: &[f64]) -> Vec<f64> {
-        c.iter().map(|&x| crate::probe::phases::wrap(x - c[0]) * self.clock.so.period_ns).collect()
+        c.iter().map(|&x| crate::phase::wrap(x - c[0]) * self.clock.so.period_ns).collect()
     }
 
     /// The groups and structure a sample of `r`'s frames shows; (lines timed, reads) added to `tally`.

@@ -165,34 +165,10 @@ pub fn relative_phase(line: &[Sample], reference: &[Sample], o: &PhaseOptions) -
     if shared == 0 || norm == 0.0 {
         return None;
     }
-    Some(RelativePhase { cycles: wrap(im.atan2(re) / TAU), coherence: re.hypot(im) / norm, subwindows: shared })
+    Some(RelativePhase { cycles: crate::phase::angle_cycles(re, im), coherence: re.hypot(im) / norm, subwindows: shared })
 }
 
-/// x mod 1, in [0, 1).
-pub fn wrap(x: f64) -> f64 {
-    let r = x - x.floor();
-    if r >= 1.0 {
-        0.0
-    } else {
-        r
-    }
-}
-
-/// Shortest distance between two phases on the circle, in [0, 0.5].
-pub fn circular_distance(a: f64, b: f64) -> f64 {
-    let d = wrap(a - b);
-    d.min(1.0 - d)
-}
-
-/// Circular mean of phases (cycles), None for an empty or perfectly balanced set.
-pub fn circular_mean(phases: impl IntoIterator<Item = f64>) -> Option<f64> {
-    let (mut c, mut s) = (0.0, 0.0);
-    for p in phases {
-        c += (TAU * p).cos();
-        s += (TAU * p).sin();
-    }
-    (c.hypot(s) > 1e-9).then(|| wrap(s.atan2(c) / TAU))
-}
+pub use crate::phase::{circular_distance, circular_mean, wrap};
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -21,7 +21,6 @@
 //!    not at 2P (two opposite clusters cancel). So the largest period with a strong peak at a
 //!    multiple of the best one is reported as the fundamental.
 
-use std::f64::consts::TAU;
 use std::fmt;
 
 use crate::rng::SplitMix64;
@@ -306,46 +305,7 @@ struct Windows {
     sample_ranges: Vec<(usize, usize)>,
 }
 
-const TABLE: usize = 1024;
-
-/// (cos, sin) of TABLE evenly spaced angles.
-struct Trig {
-    table: Vec<(f64, f64)>,
-}
-
-impl Trig {
-    fn new() -> Trig {
-        let angle = |i: usize| TAU * i as f64 / TABLE as f64;
-        Trig { table: (0..TABLE).map(|i| (angle(i).cos(), angle(i).sin())).collect() }
-    }
-
-    /// Σ e^{iθ} over `times` (whole ns) folded at the period `2^64 / k` ns: `t·k` wraps to the
-    /// phase as a 64-bit fraction of a cycle, whose top bits index the table.
-    #[inline]
-    fn resultant(&self, times: &[u64], k: u64) -> (f64, f64) {
-        const SHIFT: u32 = 64 - TABLE.trailing_zeros();
-        let (mut c0, mut s0, mut c1, mut s1) = (0.0, 0.0, 0.0, 0.0);
-        let mut pairs = times.chunks_exact(2);
-        for p in &mut pairs {
-            let (a, b) = (self.table[(p[0].wrapping_mul(k) >> SHIFT) as usize], self.table[(p[1].wrapping_mul(k) >> SHIFT) as usize]);
-            c0 += a.0;
-            s0 += a.1;
-            c1 += b.0;
-            s1 += b.1;
-        }
-        for &t in pairs.remainder() {
-            let a = self.table[(t.wrapping_mul(k) >> SHIFT) as usize];
-            c0 += a.0;
-            s0 += a.1;
-        }
-        (c0 + c1, s0 + s1)
-    }
-}
-
-/// 2^64 / period, the fixed-point phase step per ns (periods below 1 ns are clamped).
-fn phase_step(period: f64) -> u64 {
-    (18_446_744_073_709_551_616.0 / period.max(1.0)).min(u64::MAX as f64) as u64
-}
+use crate::phase::{step as phase_step, Trig};
 
 /// Windowed Rayleigh score of `spikes` at `period` (≈ N(0,1) for random phases).
 fn score(trig: &Trig, spikes: &[u64], ranges: &[(usize, usize)], period: f64) -> f64 {

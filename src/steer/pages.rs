@@ -21,7 +21,7 @@
 
 use std::f64::consts::TAU;
 
-use crate::probe::phases::{circular_distance, circular_mean, wrap};
+use crate::phase::{angle_cycles, circular_distance, circular_mean, wrap};
 use crate::probe::spikes::Sample;
 
 /// The page granularity the groups are learned at.
@@ -50,7 +50,7 @@ impl Evidence {
 
     /// Phase of the page's stalls relative to the reference line, in cycles [0, 1).
     pub fn phase(&self) -> f64 {
-        wrap(self.im.atan2(self.re) / TAU)
+        angle_cycles(self.re, self.im)
     }
 
     /// The phase, when the score reaches `min_score`.

@@ -15,6 +15,7 @@
 
 use crate::error::{Error, Result};
 use crate::layout::{MAX_REPLICAS, MIN_REPLICAS};
+use crate::phase::{self, Trig};
 
 /// Fewest and most phase bins a tracker accepts (powers of two).
 pub const MIN_BINS: usize = 16;
@@ -22,9 +23,6 @@ pub const MAX_BINS: usize = 1024;
 
 /// DDR5 fine-granularity refresh period measured on the target machines (FIELD-NOTES.md).
 pub const DEFAULT_PERIOD_NS: f64 = 1950.8;
-
-/// Entries of the cosine/sine table used by the period search.
-const TRIG_BITS: u32 = 10;
 
 /// Signal needed to trust a learned profile: the chi-square of slow counts across bins, as a
 /// z-score against chance. Chosen well above what the best of a few hundred candidate periods
@@ -302,7 +300,7 @@ pub struct Tracker {
     scratch: Vec<f32>,
     scratch_u: Vec<u32>,
     /// cos/sin table for the period search.
-    trig: Vec<(f32, f32)>,
+    trig: Trig,
     /// Per-candidate accumulators for the period search (copies of (re, im)).
     acc: Vec<(f64, f64)>,
 
@@ -347,22 +345,17 @@ pub struct Tracker {
     expected_unsteered: f64,
 }
 
+/// Phase step per tick for a period in ticks (period >= bins >= 16, so it fits).
 #[inline(always)]
 fn step_for(period_ticks: f64) -> u64 {
-    // 2^64 / period, rounded; period >= bins >= 16 so this fits.
-    (18446744073709551616.0 / period_ticks) as u64
+    phase::step(period_ticks)
 }
 
 impl Tracker {
     pub fn new(cfg: TrackerConfig) -> Result<Tracker> {
         cfg.validate()?;
         let cells = cfg.copies * cfg.bins;
-        let trig = (0..1usize << TRIG_BITS)
-            .map(|k| {
-                let a = k as f64 / (1u64 << TRIG_BITS) as f64 * std::f64::consts::TAU;
-                (a.cos() as f32, a.sin() as f32)
-            })
-            .collect();
+        let trig = Trig::new();
         Ok(Tracker {
             bin_shift: 64 - cfg.bins.trailing_zeros(),
             mask: cfg.bins - 1,
@@ -438,7 +431,7 @@ impl Tracker {
 
     /// The phase of instant `t` under the current estimate, as a fraction of the period (0..1).
     pub fn phase_at(&self, t: u64) -> f64 {
-        t.wrapping_sub(self.t_ref).wrapping_mul(self.step).wrapping_add(self.theta) as f64 / 18446744073709551616.0
+        phase::cycles(t.wrapping_sub(self.t_ref).wrapping_mul(self.step).wrapping_add(self.theta))
     }
 
     /// The copy to read at instant `t`: while calibrating the copies in turn, while locked the
@@ -758,13 +751,12 @@ impl Tracker {
 
     fn harmonic_power(&mut self, step: u64) -> f64 {
         self.acc.fill((0.0, 0.0));
-        let shift = 64 - TRIG_BITS;
         for &o in self.calib.iter().filter(|&&o| o & 1 == 1) {
             let c = ((o >> 1) & 7) as usize;
-            let (cs, sn) = self.trig[((o >> 4).wrapping_mul(step) >> shift) as usize];
+            let (cs, sn) = self.trig.at((o >> 4).wrapping_mul(step));
             if let Some(a) = self.acc.get_mut(c) {
-                a.0 += cs as f64;
-                a.1 += sn as f64;
+                a.0 += cs;
+                a.1 += sn;
             }
         }
         self.acc.iter().map(|a| a.0 * a.0 + a.1 * a.1).sum()
@@ -999,8 +991,8 @@ impl Tracker {
             calibrations: self.calibrations,
             drift_steps: self.drift_steps,
             period_updates: self.period_updates,
-            phase_offset: self.theta as f64 / 18446744073709551616.0,
-            period_ticks: 18446744073709551616.0 / self.step.max(1) as f64,
+            phase_offset: phase::cycles(self.theta),
+            period_ticks: phase::CYCLE / self.step.max(1) as f64,
             contrast: self.contrast.clone(),
             signal_z: self.signal_z.clone(),
             stall_distance: self.stall_distance,
