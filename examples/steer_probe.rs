@@ -37,7 +37,16 @@ fn main() {
     let mut lat: Vec<u64> = obs.iter().map(|o| o.2).collect();
     lat.sort_unstable();
     let q = |f: f64| lat[((lat.len() - 1) as f64 * f) as usize];
-    println!("channel offset {offset} B, {} {tpn:.4} GHz (resolution {:.1} ns); latency p10 {} p50 {} p90 {} p95 {} p99 {} ns", tsc::SOURCE, tsc::resolution_ns(), q(0.1), q(0.5), q(0.9), q(0.95), q(0.99));
+    println!(
+        "channel offset {offset} B, {} {tpn:.4} GHz (resolution {:.1} ns); latency p10 {} p50 {} p90 {} p95 {} p99 {} ns",
+        tsc::SOURCE,
+        tsc::resolution_ns(),
+        q(0.1),
+        q(0.5),
+        q(0.9),
+        q(0.95),
+        q(0.99)
+    );
     for thr in [290u64] {
         let slow: Vec<(f64, usize)> =
             obs.iter().filter(|o| o.2 > thr && o.2 < 1000).map(|o| ((o.0 - obs[0].0) as f64 / tpn, o.1)).collect();
