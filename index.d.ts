@@ -17,8 +17,12 @@ export interface Slayer {
   [Symbol.dispose](): void
 }
 
-/** A verdict of the refresh analysis. */
-export type PeriodVerdict = 'Periodic' | 'Weak' | 'None'
+/**
+ * A verdict of the refresh analysis. 'Insufficient': too few slow reads to look for a period at all
+ * (no periodogram, no chance baseline) — inconclusive for a flushed-read run, the clean outcome for
+ * the cached-read control.
+ */
+export type PeriodVerdict = 'Periodic' | 'Weak' | 'None' | 'Insufficient'
 
 /** One timed run of the refresh probe. */
 export interface RefreshRun {
@@ -31,8 +35,8 @@ export interface RefreshRun {
     fundamental?: { periodNs: number; score: number } | null
     stallNs?: number
     spikesPerS: number
-    /** The same score at shuffled spike times: how high chance reaches. */
-    baseline: { shuffles: number; meanMax: number; stdMax: number; maxMax: number; z: number; pValue: number }
+    /** The same score at shuffled spike times: how high chance reaches; null when the verdict is 'Insufficient'. */
+    baseline: { shuffles: number; meanMax: number; stdMax: number; maxMax: number; z: number; pValue: number } | null
   } & Record<string, unknown>
 }
 
@@ -100,6 +104,122 @@ export declare const probe: {
   recorded(): { recommendedChannelOffset?: number; sameGroupOffset?: number; periodNs?: number; measuredAt?: string; path: string } | null
 }
 
+/** What placement on the slab's own (huge) pages measured, inferred and cost (info().placement.hugePages). */
+export interface HugePagePlacement {
+  /** 'within-frame' (copies channelOffset apart: a low address bit separates groups in every frame), 'paired' (copies in the two lines of a pair, a table choosing per frame which is copy 0, so copy r is in group r everywhere: what steering needs there) or 'frames' (a frame table: whole frames share a group). */
+  layout: 'within-frame' | 'paired' | 'frames'
+  channelOffset: number
+  periodNs: number
+  periodSource: string
+  /** Frames mapped, used, timed, inferred from the repeating pattern, and left unused. */
+  framesPool: number
+  framesUsed: number
+  framesTimed: number
+  framesInferred: number
+  framesUnused: number
+  /** Slots whose copies were timed after placement, and how many had their copies in different groups. */
+  copiesChecked: number
+  copiesApart: number
+  /** Milliseconds mapping, measuring the period, learning; in all; and per GiB of slab. */
+  mapMs: number
+  periodMs: number
+  learnMs: number
+  totalMs: number
+  msPerGib: number
+  /** Bytes of the frame table (0 for 'within-frame'). */
+  tableBytes: number
+  [more: string]: unknown
+}
+
+/** A record field's type: f64 reads as a number; u64 and i64 (two's complement) as a bigint. */
+export type RecordFieldType = 'f64' | 'u64' | 'i64'
+/** A record schema: field names to types, 1 to 7 fields, in storage order. */
+export type RecordSchema = Record<string, RecordFieldType>
+/** One record's values, typed by its schema. */
+export type RecordValue<S extends RecordSchema> = { [K in keyof S]: S[K] extends 'f64' ? number : bigint }
+
+/** A reusable snapshot: `load(i)` reads record i (one consistent copy), then a getter per field. */
+export type RecordSnapshot<S extends RecordSchema> = Readonly<RecordValue<S>> & {
+  /** Reads record `index` into this snapshot with one native call; returns this snapshot. */
+  load(index: number): RecordSnapshot<S>
+  /** The index last loaded, or -1. */
+  readonly index: number
+  /** The loaded record as a new plain object. */
+  toObject(): RecordValue<S>
+}
+
+/** `new Records(options)`: the Slayer options (except `slots`), plus the record count and schema. */
+export type RecordsOptions<S extends RecordSchema> = Omit<SlayerOptions, 'slots'> & {
+  /** Records in the store (1 to 2^29); each takes 8 slots (one 64-byte line) per replica. */
+  count: number
+  /** Field names (identifiers, not `load`, `index`, `toObject`, `toJSON` or an Object.prototype name) to types. */
+  fields: S
+}
+
+/** `Records.create(options)`: a named shared record segment other processes can open. */
+export type RecordsCreateOptions<S extends RecordSchema> = Omit<RecordsOptions<S>, 'placement' | 'placementBudgetMs' | 'strategy'> & {
+  name: string
+  /** Replace an existing segment of that name (default false). */
+  overwrite?: boolean
+  /** As for a shared Slayer: shared records are hedged or read directly, never steered. */
+  strategy?: 'auto' | 'hedge' | 'direct'
+}
+
+/** `Records.open(name, options)`: this process's threads, and what it expects of the segment. */
+export type RecordsOpenOptions<S extends RecordSchema> = Omit<SharedOpenOptions, 'slots'> & {
+  /** Refuse the segment unless its schema is exactly this one (same names, types and order). */
+  fields?: S
+  /** Refuse the segment unless it holds this many records. */
+  count?: number
+}
+
+/** `Records.info()`: the slab's info plus what the record store adds. */
+export type RecordsInfo<S extends RecordSchema> = SlayerInfo & {
+  count: number
+  fields: Readonly<S>
+  /** Bytes per record in `readMany` output (8 per field). */
+  recordBytes: number
+  /** Records whose copies this process's writer repaired when it took the segment's writer lock. */
+  repaired: number
+  /** True once this process holds the shared segment's writer lock (it has written). */
+  writerLocked: boolean
+}
+
+/**
+ * Records: a fixed schema of up to 7 named 64-bit fields, each record one 64-byte cache line in
+ * every replica, read in one call as one consistent snapshot (hedged, steered or direct as one unit).
+ * One writer at a time: within a process writes are serialized; across processes the first write
+ * takes the segment's writer lock (another writing process gets ERR_ULTRASLAYER_WRITER_BUSY).
+ */
+export declare class Records<S extends RecordSchema = RecordSchema> {
+  constructor(options: RecordsOptions<S>)
+  readonly count: number
+  readonly fields: Readonly<S>
+  readonly recordBytes: number
+  readonly replicas: number
+  readonly closed: boolean
+  /** Record `index` as a new object: one consistent snapshot. */
+  read(index: number): RecordValue<S>
+  /** A reusable, allocation-free snapshot (a getter per field over its own scratch buffer). */
+  snapshot(): RecordSnapshot<S>
+  /** Reads `indices.length` records into `out` (≥ indices.length × recordBytes bytes), field words in schema order. */
+  readMany(indices: Uint32Array, out: ArrayBuffer): void
+  /** Stores every field of `record` in every copy of record `index`; a missing, unknown or mistyped field throws and nothing is written. */
+  write(index: number, record: RecordValue<S>): void
+  info(): RecordsInfo<S>
+  stats(): SlayerStats
+  resetStats(): void
+  start(): void
+  stop(): void
+  /** Makes every record's copies agree now; returns how many records were rewritten. */
+  repair(): number
+  close(): void
+  [Symbol.dispose](): void
+  static create<S extends RecordSchema>(options: RecordsCreateOptions<S>): Records<S>
+  static open<S extends RecordSchema = RecordSchema>(name: string, options?: RecordsOpenOptions<S>): Records<S>
+  static unlink(name: string): boolean
+}
+
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
  * a native addon, otherwise the `platformArchABI` of the WASI flavor. Every
@@ -108,20 +228,50 @@ export declare const probe: {
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** Internal: the native side of the JS `Records` class (records.js), which is what users get. */
+export declare class NativeRecords {
+  constructor(fields: string, options: SlayerOptions)
+  static create(name: string, overwrite: boolean, fields: string, options: SlayerOptions): NativeRecords
+  static open(name: string, fields?: string | undefined | null, options?: SharedOpenOptions | undefined | null): NativeRecords
+  /** The schema as text ("name:type,..."), from the engine (for Records.open without fields). */
+  get fields(): string
+  get count(): number
+  /** Reads `indices.length` records into `out`, `fields` words each, record after record. */
+  readMany(indices: Uint32Array, out: BigUint64Array): void
+  info(): NativeRecordsInfo
+  stats(): SlayerStats
+  resetStats(): void
+  start(): void
+  stop(): void
+  /**
+   * Repairs every record now (a writer does it by itself on its first write); returns how many
+   * records had copies rewritten.
+   */
+  repair(): number
+  close(): void
+  get closed(): boolean
+  /** Binds `{ load, write }` to `scratch` (an aligned 64-byte ArrayBuffer); one set per snapshot. */
+  _bindFast(scratch: unknown): unknown
+}
+
 /** A mirrored slab of 64-bit slots with replica threads racing to read every copy. */
 export declare class Slayer {
-  /** Maps and pre-faults the slab, then (unless `start: false`) starts one pinned thread per replica. */
+  /**
+   * Maps and pre-faults the slab, chooses the read strategy (see `strategy`), and for a hedged
+   * slab (unless `start: false`) starts one pinned thread per replica.
+   */
   constructor(options: SlayerOptions)
   /**
-   * Creates the named shared slab `options.name` (a 0600 file on hugetlbfs or in /dev/shm) and
-   * starts this process's replica threads over it. Refuses an existing name unless
+   * Creates the named shared slab `options.name` (a 0600 file on hugetlbfs or in /dev/shm) and,
+   * when the strategy hedges, starts this process's replica threads over it. Refuses an existing name unless
    * `overwrite: true`. The segment outlives this process until `Slayer.unlink(name)`.
    * Each slot is read and written as one whole 8-byte value; there is no multi-slot atomicity.
    */
   static create(options: SharedCreateOptions): Slayer
   /**
    * Opens the shared slab `name` that another process created, after validating its header,
-   * and starts this process's own replica threads (own cores, spin policy and stats) over it.
+   * and, when the strategy hedges, starts this process's own replica threads (own cores, spin
+   * policy and stats) over it.
    */
   static open(name: string, options?: SharedOpenOptions | undefined | null): Slayer
   /**
@@ -171,6 +321,11 @@ export interface CopyPlacementInfo {
   kind: string
   /** Why refresh groups were not used, when they were tried and not had. */
   note?: string
+  /**
+   * With placement on the slab's own (huge) pages ('huge-pages', or 'auto' for a hedged slab of
+   * 2 MiB or more per replica): what was measured, what was inferred, and what it cost.
+   */
+  hugePages?: HugePagePlacement | null
   /** With 'refresh-groups': one line's refresh period (ns) and how it was found. */
   periodNs?: number
   periodSource?: string
@@ -210,6 +365,18 @@ export interface LatencyPercentiles {
   p999: number
   p9999: number
   max: number
+}
+
+/** Internal (records.js flattens it into `Records.info()`): what a record store got, beside the slab's `info()`. */
+export interface NativeRecordsInfo {
+  count: number
+  /** The schema as text: "name:type,..." in field order. */
+  fields: string
+  /** Records whose copies this process's writer lock repair rewrote. */
+  repaired: number
+  /** True once this process holds the shared segment's writer lock. */
+  writerLocked: boolean
+  slab: SlayerInfo
 }
 
 /** The result of the independent-pairs arm. */
@@ -260,6 +427,17 @@ export interface SharedCreateOptions {
   /** Start this process's replica threads now (default true). */
   start?: boolean
   stats?: boolean
+  /**
+   * 'auto' (default: hedge when every replica thread gets a core besides the caller's, else
+   * read directly), 'hedge' or 'direct'. Shared slabs are never steered.
+   */
+  strategy?: 'auto' | 'hedge' | 'direct'
+  /**
+   * 'auto' (default: 'huge-pages' for a hedged slab of 2 MiB or more per replica, else
+   * 'offset'), 'huge-pages' (copies placed by refresh group, recorded in the segment so every
+   * process that opens it agrees) or 'offset'.
+   */
+  placement?: 'auto' | 'huge-pages' | 'offset'
 }
 
 /** Options for `Slayer.open(name, options)`: this process's threads, and what it expects. */
@@ -281,6 +459,8 @@ export interface SharedOpenOptions {
   /** Start this process's replica threads now (default true). */
   start?: boolean
   stats?: boolean
+  /** 'auto' (default), 'hedge' or 'direct', as for Slayer.create. */
+  strategy?: 'auto' | 'hedge' | 'direct'
 }
 
 /** The named segment behind a shared slab. */
@@ -318,13 +498,17 @@ export interface SlayerInfo {
   lockError?: string
   /** Page kinds passed over, each with its reason. */
   pageFallbacks: Array<string>
-  /** Core of each replica thread. */
+  /** Core of each replica thread (chosen even when the strategy runs none). */
   cores: Array<number>
   /** Core each running thread reported from inside itself (-1 unknown); empty when stopped. */
   threadCpus: Array<number>
   /** Replica threads share cores with each other or the caller: correct, not fast. */
   sharedCores: boolean
-  placementNote?: string
+  /**
+   * How the replica threads' cores were chosen, when they had to share or the spin policy was
+   * changed to keep a busy thread off the caller's core.
+   */
+  coresNote?: string
   spin: string
   idleUs: number
   running: boolean
@@ -332,8 +516,17 @@ export interface SlayerInfo {
   allowedCpus: Array<number>
   cpuCount: number
   recording: boolean
-  /** 'hedge' | 'steer' | 'direct'. */
+  /** 'hedge' | 'steer' | 'direct': the strategy reads use (never 'auto'). */
   strategy: string
+  /** The strategy asked for ('auto' unless one was given). */
+  strategyRequested: string
+  /**
+   * Why this strategy, in one sentence, e.g. "direct: hedge needs 3 free cores (2 replica
+   * threads + the caller), 2 allowed; steering cannot help: …".
+   */
+  strategyReason: string
+  /** Set when an explicitly asked-for strategy is expected to lose against reading directly. */
+  strategyWarning?: string
   /** Where the copies of each slot went (see the `placement` option). */
   placement: CopyPlacementInfo
   /** For shared slabs (Slayer.create / Slayer.open): the segment. */
@@ -347,9 +540,9 @@ export interface SlayerOptions {
   /** Copies of every slot, each read by its own thread: 2 to 8 (default 2). */
   replicas?: number
   /**
-   * Bytes between the copies of one slot: a power of two from 64 (default 256; 64 with strategy
-   * 'steer'), or 'auto': what `ultraslayer probe groups` measured on this machine (falls back to
-   * the default, and info().channelOffsetSource says so).
+   * Bytes between the copies of one slot: a power of two from 64 (default 256; 64 for a slab
+   * that steers), or 'auto': what `ultraslayer probe groups` measured on this machine (falls
+   * back to the default, and info().channelOffsetSource says so).
    */
   channelOffset?: number | 'auto'
   /**
@@ -362,31 +555,42 @@ export interface SlayerOptions {
   /** One core per replica thread; default: chosen from the allowed set, avoiding the caller's core. */
   cores?: Array<number>
   /**
-   * How replica threads wait: 'busy' (default, a full core each), 'hybrid' (spin, yield, park
-   * after idleUs), 'sleep' (park when idle; reads that find them parked are served directly).
+   * How replica threads wait: 'hybrid' (default: spin, yield, park after idleUs, so no core
+   * burns while the slab is idle), 'busy' (a full core each, always; never on the caller's core
+   * unless `cores` names it), 'sleep' (park when idle; reads that find them parked are served
+   * directly).
    */
   spin?: 'busy' | 'hybrid' | 'sleep'
   /** Idle microseconds before 'hybrid'/'sleep' threads park (defaults 2000 / 0). */
   idleUs?: number
-  /** Start replica threads now (default true). */
+  /** Start replica threads now (default true; hedged slabs). */
   start?: boolean
   /** Record per-read latency into a histogram (default false). */
   stats?: boolean
   /**
-   * How reads are served: 'hedge' (default: replica threads race, N busy cores), 'steer' (the
-   * calling thread predicts which copy is not refreshing and reads only that one; no threads;
-   * calibrates for up to 300 ms at construction), 'direct' (copy 0, no threads).
+   * How reads are served: 'auto' (default) hedges when every replica thread can have an allowed
+   * core of its own besides the caller's, else steers when the copies were placed to stall apart
+   * and calibration predicts a gain (placing and calibrating take up to a few seconds here),
+   * else reads directly — info().strategy says what was chosen, info().strategyReason why.
+   * 'hedge' (replica threads race, N cores), 'steer' (the calling thread predicts which copy is
+   * not refreshing and reads only that one; no threads; calibrates for up to 300 ms at
+   * construction), 'direct' (copy 0, no threads) are honoured as asked, with
+   * info().strategyWarning when expected to lose.
    */
-  strategy?: 'hedge' | 'steer' | 'direct'
+  strategy?: 'auto' | 'hedge' | 'steer' | 'direct'
   /**
    * Where the copies go. 'refresh-groups': learn each 4 KiB page's DRAM refresh group by
    * timing (a 300 ms period measurement, then up to placementBudgetMs) and give every replica
    * pages of its own groups, so copies never stall together (4 KiB pages; throws when it cannot
-   * be had). 'offset': copies channelOffset bytes apart. 'auto' (default): 'refresh-groups' for
-   * strategy 'steer' unless channelOffset or huge pages are asked for, falling back to
-   * 'offset' with the reason in info().placement.note; 'offset' otherwise.
+   * be had). 'huge-pages': the same on the slab's own pages (huge pages included, any size):
+   * copies split by a low address bit where one separates groups in every 4 KiB frame, else
+   * frames chosen by group through a small table; info().placement.hugePages says what was
+   * timed and inferred. 'offset': copies channelOffset bytes apart. 'auto' (default):
+   * 'huge-pages' for a hedged slab of 2 MiB or more per replica, 'refresh-groups' for a slab
+   * that steers, unless channelOffset (or, for 'refresh-groups', huge pages) is asked for;
+   * falling back to 'offset' with the reason in info().placement.note; 'offset' otherwise.
    */
-  placement?: 'auto' | 'refresh-groups' | 'offset'
+  placement?: 'auto' | 'refresh-groups' | 'huge-pages' | 'offset'
   /** Time refresh-group placement may spend learning pages (default 3000 ms). */
   placementBudgetMs?: number
 }
@@ -444,4 +648,12 @@ export interface SteerStats {
   /** Slow share the learned profiles predict with steering and without. */
   expectedSteeredShare: number
   expectedUnsteeredShare: number
+  /**
+   * The reads are cache-resident now (nearly every timed read was a cache hit, so there is no
+   * refresh stall to steer around): copy 0 is read, untimed, until the tracker looks again.
+   */
+  resident: boolean
+  /** Cache-resident spells found, and reads served by copy 0 during them. */
+  residentSpells: number
+  residentReads: number
 }

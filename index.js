@@ -42,39 +42,17 @@ function loadNative() {
 }
 
 const U64_MAX = (1n << 64n) - 1n
-const OPTION_TYPES = {
-  slots: 'number',
-  replicas: 'number',
-  channelOffset: 'number',
-  hugePages: 'string',
-  lock: 'boolean',
-  cores: 'array',
-  spin: 'string',
-  idleUs: 'number',
-  start: 'boolean',
-  stats: 'boolean',
-  strategy: 'string',
-  placement: 'string',
-  placementBudgetMs: 'number',
-}
-
-// Shared slabs are hedged (or read directly) and laid out by channelOffset: no strategy or placement.
-const { strategy: _s, placement: _p, placementBudgetMs: _b, ...SHARED_LAYOUT_TYPES } = OPTION_TYPES
-const SHARED_CREATE_TYPES = { ...SHARED_LAYOUT_TYPES, name: 'string', overwrite: 'boolean' }
-const SHARED_OPEN_TYPES = {
-  slots: 'number',
-  replicas: 'number',
-  channelOffset: 'number',
-  waitMs: 'number',
-  lock: 'boolean',
-  cores: 'array',
-  spin: 'string',
-  idleUs: 'number',
-  start: 'boolean',
-  stats: 'boolean',
-}
+// Which options each constructor takes and their JS types: the engine's one option table.
+const OPTIONS = JSON.parse(native._optionTable())
+const typesFor = (call) => Object.fromEntries(OPTIONS.filter((o) => o.takes.includes(call)).map((o) => [o.name, o.type]))
+const OPTION_TYPES = typesFor('new')
+const SHARED_CREATE_TYPES = typesFor('create')
+const SHARED_OPEN_TYPES = typesFor('open')
 // Lets the static factories hand a native object to the constructor; not reachable from outside.
 const ADOPT = Symbol('adopt')
+// Internals of each Slayer for the benchmark and the CLI (never on the public class): its native
+// object, and a read of copy 0 whatever the strategy (the benchmark's same-slab baseline).
+const INTERNALS = new WeakMap()
 
 function describe(v) {
   if (typeof v === 'string') return JSON.stringify(v)
@@ -106,8 +84,9 @@ function validateOptions(options, types = OPTION_TYPES, call = 'new Slayer(optio
     }
     const v = options[key]
     if (v === undefined) continue
-    if (key === 'channelOffset' && v === 'auto' && types === OPTION_TYPES) continue
-    if (want === 'array') {
+    if (want === 'number|auto') {
+      if (typeof v !== 'number' && v !== 'auto') throw optionError(key, "a number or 'auto'", v)
+    } else if (want === 'array') {
       if (!Array.isArray(v) || !v.every((c) => typeof c === 'number')) throw optionError(key, 'an array of core numbers', v)
     } else if (typeof v !== want) {
       throw optionError(key, `a ${want}`, v)
@@ -159,7 +138,6 @@ class Slayer {
   #write
   #readMany
   #writeMany
-  #readCopy0
 
   constructor(options, adopted) {
     if (options === ADOPT) {
@@ -175,10 +153,23 @@ class Slayer {
     this.#u64 = new BigUint64Array(scratch)
     const fast = this.#n._bindFast(scratch)
     this.#read = fast.read
-    this.#readCopy0 = fast.readCopy0
     this.#write = fast.write
     this.#readMany = fast.readMany
     this.#writeMany = fast.writeMany
+    const n = this.#n
+    const slots = this.#slots
+    const u32 = this.#u32
+    const f64 = this.#f64
+    const readCopy0 = fast.readCopy0
+    INTERNALS.set(this, {
+      native: n,
+      readF64Copy0(index) {
+        if (typeof index !== 'number' || index >>> 0 !== index || index >= slots) throw indexError(index, slots, n.closed)
+        u32[0] = index
+        readCopy0()
+        return f64[1]
+      },
+    })
   }
 
   get slots() {
@@ -199,14 +190,6 @@ class Slayer {
     if (typeof index !== 'number' || index >>> 0 !== index || index >= this.#slots) throw indexError(index, this.#slots, this.#n.closed)
     this.#u32[0] = index
     this.#read()
-    return this.#f64[1]
-  }
-
-  /** @internal Copy 0 read directly whatever the strategy (the benchmark's same-slab baseline). */
-  _readF64Copy0(index) {
-    if (typeof index !== 'number' || index >>> 0 !== index || index >= this.#slots) throw indexError(index, this.#slots, this.#n.closed)
-    this.#u32[0] = index
-    this.#readCopy0()
     return this.#f64[1]
   }
 
@@ -305,11 +288,6 @@ class Slayer {
     validateName('Slayer.unlink(name)', name)
     return native.Slayer.unlink(name)
   }
-
-  // Internal (benchmark and CLI): the native object behind a Slayer.
-  static _nativeOf(s) {
-    return s.#n
-  }
 }
 
 function optionalNumber(name, v) {
@@ -357,6 +335,11 @@ const probe = {
   },
 }
 
-module.exports = { Slayer, probe }
+const Records = require('./records.js')({ native, describe, withCode, optionError, validateOptions, validateName, OPTION_TYPES, SHARED_OPEN_TYPES, ADOPT })
+
+module.exports = { Slayer, Records, probe }
 // Internal, for the benchmark and the CLI; not part of the API.
-Object.defineProperty(module.exports, '_internal', { value: { native, nativeOf: (s) => Slayer._nativeOf(s) }, enumerable: false })
+Object.defineProperty(module.exports, '_internal', {
+  value: { native, nativeOf: (s) => INTERNALS.get(s).native, readF64Copy0Of: (s) => INTERNALS.get(s).readF64Copy0 },
+  enumerable: false,
+})

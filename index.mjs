@@ -5,5 +5,6 @@ const require = createRequire(import.meta.url)
 const cjs = require('./index.js')
 
 export const Slayer = cjs.Slayer
+export const Records = cjs.Records
 export const probe = cjs.probe
 export default cjs

@@ -17,8 +17,12 @@ export interface Slayer {
   [Symbol.dispose](): void
 }
 
-/** A verdict of the refresh analysis. */
-export type PeriodVerdict = 'Periodic' | 'Weak' | 'None'
+/**
+ * A verdict of the refresh analysis. 'Insufficient': too few slow reads to look for a period at all
+ * (no periodogram, no chance baseline) — inconclusive for a flushed-read run, the clean outcome for
+ * the cached-read control.
+ */
+export type PeriodVerdict = 'Periodic' | 'Weak' | 'None' | 'Insufficient'
 
 /** One timed run of the refresh probe. */
 export interface RefreshRun {
@@ -31,8 +35,8 @@ export interface RefreshRun {
     fundamental?: { periodNs: number; score: number } | null
     stallNs?: number
     spikesPerS: number
-    /** The same score at shuffled spike times: how high chance reaches. */
-    baseline: { shuffles: number; meanMax: number; stdMax: number; maxMax: number; z: number; pValue: number }
+    /** The same score at shuffled spike times: how high chance reaches; null when the verdict is 'Insufficient'. */
+    baseline: { shuffles: number; meanMax: number; stdMax: number; maxMax: number; z: number; pValue: number } | null
   } & Record<string, unknown>
 }
 
@@ -98,4 +102,120 @@ export declare const probe: {
   placement(options?: { replicas?: number; channelOffset?: number; channelBits?: string; hugePages?: 'auto' | '1g' | '2m' | 'thp' | 'off' }): PlacementReport
   /** What the last `probe groups` recorded on this machine, or null. */
   recorded(): { recommendedChannelOffset?: number; sameGroupOffset?: number; periodNs?: number; measuredAt?: string; path: string } | null
+}
+
+/** What placement on the slab's own (huge) pages measured, inferred and cost (info().placement.hugePages). */
+export interface HugePagePlacement {
+  /** 'within-frame' (copies channelOffset apart: a low address bit separates groups in every frame), 'paired' (copies in the two lines of a pair, a table choosing per frame which is copy 0, so copy r is in group r everywhere: what steering needs there) or 'frames' (a frame table: whole frames share a group). */
+  layout: 'within-frame' | 'paired' | 'frames'
+  channelOffset: number
+  periodNs: number
+  periodSource: string
+  /** Frames mapped, used, timed, inferred from the repeating pattern, and left unused. */
+  framesPool: number
+  framesUsed: number
+  framesTimed: number
+  framesInferred: number
+  framesUnused: number
+  /** Slots whose copies were timed after placement, and how many had their copies in different groups. */
+  copiesChecked: number
+  copiesApart: number
+  /** Milliseconds mapping, measuring the period, learning; in all; and per GiB of slab. */
+  mapMs: number
+  periodMs: number
+  learnMs: number
+  totalMs: number
+  msPerGib: number
+  /** Bytes of the frame table (0 for 'within-frame'). */
+  tableBytes: number
+  [more: string]: unknown
+}
+
+/** A record field's type: f64 reads as a number; u64 and i64 (two's complement) as a bigint. */
+export type RecordFieldType = 'f64' | 'u64' | 'i64'
+/** A record schema: field names to types, 1 to 7 fields, in storage order. */
+export type RecordSchema = Record<string, RecordFieldType>
+/** One record's values, typed by its schema. */
+export type RecordValue<S extends RecordSchema> = { [K in keyof S]: S[K] extends 'f64' ? number : bigint }
+
+/** A reusable snapshot: `load(i)` reads record i (one consistent copy), then a getter per field. */
+export type RecordSnapshot<S extends RecordSchema> = Readonly<RecordValue<S>> & {
+  /** Reads record `index` into this snapshot with one native call; returns this snapshot. */
+  load(index: number): RecordSnapshot<S>
+  /** The index last loaded, or -1. */
+  readonly index: number
+  /** The loaded record as a new plain object. */
+  toObject(): RecordValue<S>
+}
+
+/** `new Records(options)`: the Slayer options (except `slots`), plus the record count and schema. */
+export type RecordsOptions<S extends RecordSchema> = Omit<SlayerOptions, 'slots'> & {
+  /** Records in the store (1 to 2^29); each takes 8 slots (one 64-byte line) per replica. */
+  count: number
+  /** Field names (identifiers, not `load`, `index`, `toObject`, `toJSON` or an Object.prototype name) to types. */
+  fields: S
+}
+
+/** `Records.create(options)`: a named shared record segment other processes can open. */
+export type RecordsCreateOptions<S extends RecordSchema> = Omit<RecordsOptions<S>, 'placement' | 'placementBudgetMs' | 'strategy'> & {
+  name: string
+  /** Replace an existing segment of that name (default false). */
+  overwrite?: boolean
+  /** As for a shared Slayer: shared records are hedged or read directly, never steered. */
+  strategy?: 'auto' | 'hedge' | 'direct'
+}
+
+/** `Records.open(name, options)`: this process's threads, and what it expects of the segment. */
+export type RecordsOpenOptions<S extends RecordSchema> = Omit<SharedOpenOptions, 'slots'> & {
+  /** Refuse the segment unless its schema is exactly this one (same names, types and order). */
+  fields?: S
+  /** Refuse the segment unless it holds this many records. */
+  count?: number
+}
+
+/** `Records.info()`: the slab's info plus what the record store adds. */
+export type RecordsInfo<S extends RecordSchema> = SlayerInfo & {
+  count: number
+  fields: Readonly<S>
+  /** Bytes per record in `readMany` output (8 per field). */
+  recordBytes: number
+  /** Records whose copies this process's writer repaired when it took the segment's writer lock. */
+  repaired: number
+  /** True once this process holds the shared segment's writer lock (it has written). */
+  writerLocked: boolean
+}
+
+/**
+ * Records: a fixed schema of up to 7 named 64-bit fields, each record one 64-byte cache line in
+ * every replica, read in one call as one consistent snapshot (hedged, steered or direct as one unit).
+ * One writer at a time: within a process writes are serialized; across processes the first write
+ * takes the segment's writer lock (another writing process gets ERR_ULTRASLAYER_WRITER_BUSY).
+ */
+export declare class Records<S extends RecordSchema = RecordSchema> {
+  constructor(options: RecordsOptions<S>)
+  readonly count: number
+  readonly fields: Readonly<S>
+  readonly recordBytes: number
+  readonly replicas: number
+  readonly closed: boolean
+  /** Record `index` as a new object: one consistent snapshot. */
+  read(index: number): RecordValue<S>
+  /** A reusable, allocation-free snapshot (a getter per field over its own scratch buffer). */
+  snapshot(): RecordSnapshot<S>
+  /** Reads `indices.length` records into `out` (≥ indices.length × recordBytes bytes), field words in schema order. */
+  readMany(indices: Uint32Array, out: ArrayBuffer): void
+  /** Stores every field of `record` in every copy of record `index`; a missing, unknown or mistyped field throws and nothing is written. */
+  write(index: number, record: RecordValue<S>): void
+  info(): RecordsInfo<S>
+  stats(): SlayerStats
+  resetStats(): void
+  start(): void
+  stop(): void
+  /** Makes every record's copies agree now; returns how many records were rewritten. */
+  repair(): number
+  close(): void
+  [Symbol.dispose](): void
+  static create<S extends RecordSchema>(options: RecordsCreateOptions<S>): Records<S>
+  static open<S extends RecordSchema = RecordSchema>(name: string, options?: RecordsOpenOptions<S>): Records<S>
+  static unlink(name: string): boolean
 }

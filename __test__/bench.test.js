@@ -9,6 +9,11 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 
+const run = path.join(__dirname, '..', 'bench', 'run.js')
+// No recorded `probe groups` result: the offsets are the documented defaults (256 B hedged, 2048 B
+// control), whatever this machine's cache holds.
+const env = { ...process.env, XDG_CACHE_HOME: fs.mkdtempSync(path.join(os.tmpdir(), 'uslayer-bench-cache-')) }
+
 test('npm run bench -- --quick writes a table, JSON, CSV and an SVG plot', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uslayer-bench-'))
   const json = path.join(dir, 'r.json')
@@ -16,12 +21,12 @@ test('npm run bench -- --quick writes a table, JSON, CSV and an SVG plot', () =>
   const svg = path.join(dir, 'r.svg')
   const r = spawnSync(
     process.execPath,
-    [path.join(__dirname, '..', 'bench', 'run.js'), '--quick', '--samples', '3000', '--slots', String(1 << 20), '--spin', 'hybrid', '--json', json, '--csv', csv, '--plot', svg],
-    { encoding: 'utf8', timeout: 120_000 },
+    [run, '--quick', '--samples', '3000', '--slots', String(1 << 20), '--spin', 'hybrid', '--json', json, '--csv', csv, '--plot', svg],
+    { encoding: 'utf8', timeout: 120_000, env },
   )
   assert.equal(r.status, 0, r.stderr + r.stdout)
   assert.match(r.stdout, /machine: /)
-  assert.match(r.stdout, /readF64 \/ yardstick = /)
+  assert.match(r.stdout, /(MET|MISSED|NOT MEASURED) +readF64 \/ bare u32→f64 N-API call: /)
   assert.match(r.stdout, /quiet \/ cold/)
   assert.match(r.stdout, /stress \/ random/)
   assert.match(r.stdout, /independent-pairs: upper bound, not delivered; [\d.]+% of samples paired/)
@@ -30,13 +35,13 @@ test('npm run bench -- --quick writes a table, JSON, CSV and an SVG plot', () =>
   const result = JSON.parse(fs.readFileSync(json, 'utf8'))
   assert.equal(result.runs.length, 4)
   for (const run of result.runs) {
-    for (const name of ['js-array', 'direct', 'hedged', 'same-group', 'native-direct', 'native-hedged', 'native-same-group', 'steer-direct', 'steer', 'native-steer-direct', 'native-steer', 'independent-pairs']) {
+    for (const name of ['js-array', 'direct', 'hedged', 'same-group', 'native-direct', 'native-hedged', 'native-same-group', 'steer-direct', 'steer', 'native-steer-direct', 'native-steer', 'independent-pairs', 'independent-pairs-same-group']) {
       const a = run.arms[name]
       assert.ok(a, `${run.condition}/${run.access} has ${name}`)
       const s = a.summary
       // independent-pairs may pair nothing when a stress thread shares a pinned reader's core; the
       // share paired says so. Every other arm measured something.
-      if (name === 'independent-pairs') assert.equal(s.count, Math.round(a.extra.pairedShare * 3000))
+      if (name.startsWith('independent-pairs')) assert.equal(s.count, Math.round(a.extra.pairedShare * 3000))
       else assert.ok(s.count > 0, `${run.condition}/${run.access} ${name} measured reads`)
       assert.ok(s.min <= s.p50 && s.p50 <= s.p90 && s.p90 <= s.p99 && s.p99 <= s.p999 && s.p999 <= s.p9999 && s.p9999 <= s.max, name)
       assert.equal(s.buckets.reduce((n, [, c]) => n + c, 0), s.count, `${name}: raw counts add up`)
@@ -50,6 +55,7 @@ test('npm run bench -- --quick writes a table, JSON, CSV and an SVG plot', () =>
     assert.equal(run.arms['native-steer'].ratio.baseline, 'native-steer-direct')
     assert.ok(run.arms['independent-pairs'].extra.pairedShare >= 0 && run.arms['independent-pairs'].extra.pairedShare <= 1)
     assert.equal(run.arms['independent-pairs'].upperBound, true)
+    assert.equal(run.arms['independent-pairs-same-group'].upperBound, true)
   }
   assert.ok(result.machine.tscHz > 0)
   assert.ok(result.bindingCost.readF64VsBare > 0)
@@ -57,7 +63,7 @@ test('npm run bench -- --quick writes a table, JSON, CSV and an SVG plot', () =>
 
   const lines = fs.readFileSync(csv, 'utf8').trim().split('\n')
   assert.equal(lines[0].split(',')[0], 'condition')
-  assert.equal(lines.length, 1 + 4 * 12)
+  assert.equal(lines.length, 1 + 4 * 13)
 
   const plot = fs.readFileSync(svg, 'utf8')
   assert.match(plot, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/)
@@ -66,13 +72,65 @@ test('npm run bench -- --quick writes a table, JSON, CSV and an SVG plot', () =>
   assert.ok(result.steerInfo && typeof result.steerInfo.steer.copiesApart === 'boolean', 'steering verdict reported')
   assert.ok(['refresh-groups', 'offset'].includes(result.steerInfo.placement.kind), 'where the steer copies went')
   assert.match(r.stdout, /steer slab: /)
-  for (const run of result.runs) assert.ok(run.arms.steer.slowShare >= 0 && run.arms.steer.slowShare <= 1)
+  for (const run of result.runs) {
+    for (const a of Object.values(run.arms)) {
+      assert.ok(a.slowShare >= 0 && a.slowShare <= 1)
+      assert.ok(a.tailShare >= 0 && a.tailShare <= 1, 'tail: over the arm\'s own median')
+    }
+  }
+  // Every run ends with a verdict: per condition and level, a winner at each percentile, and
+  // every goal marked met or missed — the same in the text and the JSON.
+  const v = result.verdict
+  assert.equal(v.runs.length, 4)
+  for (const r of v.runs) {
+    assert.deepEqual(r.levels.map((l) => l.level), ['js', 'native'])
+    for (const l of r.levels) {
+      for (const k of ['p50', 'p99', 'p999']) {
+        assert.ok(['direct', 'hedge', 'steer'].includes(l.winners[k].strategy), `${k} winner`)
+        assert.ok(Number.isFinite(l.winners[k].ratio))
+      }
+      for (const x of l.lost) assert.notEqual(x.strategy, 'direct')
+    }
+  }
+  assert.ok(['direct', 'hedge', 'steer'].includes(v.overall.p99Winner))
+  assert.equal(v.goals.length, 5)
+  for (const g of v.goals) assert.ok(g.met === null || g.met === g.value <= g.goal, g.name)
+  assert.match(r.stdout, /=== verdict/)
+  assert.match(r.stdout, /overall: through JS, the best p99 here came from/)
+  assert.match(r.stdout, /quiet \/ cold \/ random:\n  through JS: p50: /)
+  if (result.machine.sharedCores) assert.match(r.stdout, /cores: \d+ allowed for 2 replica threads \+ the caller, so the hedged arms share cores/)
+  // Progress: each message once, also when stderr is a pipe.
+  const prog = r.stderr.split('\n').filter(Boolean)
+  assert.equal(new Set(prog).size, prog.length, 'no progress line printed twice in a row')
   assert.match(plot, /p99\.99/)
   fs.rmSync(dir, { recursive: true, force: true })
 })
 
+test('a same-group control at the hedged offset is left out and the run says so', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uslayer-bench-'))
+  const json = path.join(dir, 'r.json')
+  const r = spawnSync(
+    process.execPath,
+    [run, '--quick', '--samples', '2000', '--slots', String(1 << 18), '--spin', 'hybrid', '--channel-offset', '2048', '--control-offset', '2048',
+      '--arms', 'direct,hedged,same-group,native-direct,native-hedged,native-same-group', '--conditions', 'quiet', '--access', 'cold', '--no-binding-cost', '--json', json],
+    { encoding: 'utf8', timeout: 120_000, env },
+  )
+  assert.equal(r.status, 0, r.stderr + r.stdout)
+  const result = JSON.parse(fs.readFileSync(json, 'utf8'))
+  assert.match(result.noControl, /hedged slab's own channelOffset/)
+  for (const run of result.runs) {
+    assert.equal(run.arms['same-group'], undefined)
+    assert.equal(run.arms['native-same-group'], undefined)
+    assert.ok(run.arms.hedged && run.arms['native-hedged'])
+  }
+  assert.match(r.stdout, /same-group control: none in this run/)
+  assert.match(r.stdout, /note: no same-group control in this run/)
+  assert.deepEqual(result.verdict.goals, [], 'no binding-cost goals without the binding table')
+  fs.rmSync(dir, { recursive: true, force: true })
+})
+
 test('bad bench options are refused with a usage hint', () => {
-  const r = spawnSync(process.execPath, [path.join(__dirname, '..', 'bench', 'run.js'), '--arms', 'nope'], { encoding: 'utf8' })
+  const r = spawnSync(process.execPath, [run, '--arms', 'nope'], { encoding: 'utf8' })
   assert.equal(r.status, 2)
   assert.match(r.stderr, /unknown arm nope/)
 })

@@ -38,16 +38,33 @@ test('probe refresh --json reports a verdict with evidence and a clean negative 
   const rep = json(r)
   for (const run of ['fixed', 'random', 'control']) {
     assert.ok(rep[run], run)
-    assert.ok(['Periodic', 'Weak', 'None'].includes(rep[run].analysis.verdict), run)
-    assert.ok(rep[run].analysis.baseline, `${run} has a chance baseline`)
+    const a = rep[run].analysis
+    assert.ok(['Periodic', 'Weak', 'None', 'Insufficient'].includes(a.verdict), run)
+    if (a.verdict === 'Insufficient') {
+      // Too few slow reads to analyse (common for the cached control): said so, and no baseline.
+      assert.equal(a.baseline, null, run)
+      assert.match(a.reason, /need at least/, run)
+    } else {
+      assert.ok(a.baseline, `${run} has a chance baseline`)
+    }
   }
   assert.notEqual(rep.control.analysis.verdict, 'Periodic', 'cached loads show no period')
-  assert.equal(r.code, rep.fixed.analysis.verdict === 'Periodic' ? 0 : rep.fixed.analysis.verdict === 'Weak' ? 11 : 10)
+  assert.equal(rep.controlClean, true)
+  const want = { Periodic: 0, Weak: 11, Insufficient: 11, None: 10 }[rep.fixed.analysis.verdict]
+  assert.equal(r.code, want)
   assert.match(r.err, /probing refresh/, 'progress on stderr')
 })
 
-test('probe groups --json reports groups, per-bit results and records the result', () => {
-  const rep = json(cli('probe', 'groups', '--seconds', '0.5', '--json'))
+test('probe groups --json reports groups, per-bit results and records the result', (t) => {
+  const r = cli('probe', 'groups', '--seconds', '0.5', '--json')
+  const rep = json(r)
+  if (rep.inconclusive) {
+    // No period found even after the extra rounds (a noisy spell): said so, exit 11, nothing recorded.
+    assert.equal(r.code, 11)
+    assert.match(rep.reason, /no refresh period to fold at/)
+    t.diagnostic(`branch: inconclusive (${rep.reason})`)
+    return
+  }
   assert.ok(Array.isArray(rep.bits) && rep.bits.length > 0)
   for (const b of rep.bits) assert.ok(b.different <= b.pairs)
   assert.ok(rep.recommendedOffset === null || rep.recommendedOffset >= 64)
@@ -71,7 +88,10 @@ test('probe hedge --json gives a one-line recommendation from a measured compari
   const rep = json(r)
   assert.equal(typeof rep.verdict.line, 'string')
   assert.equal(r.code, rep.verdict.code)
-  for (const arm of ['native-direct', 'native-hedged', 'native-same-group']) assert.ok(rep.arms[arm].summary.count > 0, arm)
+  for (const arm of ['native-direct', 'native-hedged']) assert.ok(rep.arms[arm].summary.count > 0, arm)
+  // The control runs unless its offset is the hedged slab's own; then the line says so.
+  if (rep.arms['native-same-group']) assert.ok(rep.arms['native-same-group'].summary.count > 0)
+  else assert.match(rep.verdict.line, /no same-group control/)
 })
 
 test('usage errors exit 2', () => {

@@ -11,15 +11,12 @@ const path = require('node:path')
 const child = `
 const fs = require('node:fs')
 const { Slayer } = require(${JSON.stringify(path.join(__dirname, '..'))})
-const threads = () => fs.readdirSync('/proc/self/task').filter((t) => {
-  try { return fs.readFileSync('/proc/self/task/' + t + '/comm', 'utf8').startsWith('uslayer-r') } catch { return false }
-}).length
-const rssMiB = () => Math.round(process.memoryUsage().rss / 2 ** 20)
+const { replicaThreads: threads, rssMiB } = require(${JSON.stringify(path.join(__dirname, 'threads.js'))})
 ;(async () => {
   // Garbage without close(): finalizers must stop the threads and unmap. (Made in a function so
   // no block scope of this async function keeps the last one alive.)
   function garbage(k) {
-    const s = new Slayer({ slots: 1 << 20, spin: 'sleep', lock: false })
+    const s = new Slayer({ slots: 1 << 20, spin: 'sleep', lock: false, strategy: 'hedge' })
     s.writeU64(k, BigInt(k))
   }
   for (let k = 0; k < 8; k++) garbage(k)
@@ -32,7 +29,7 @@ const rssMiB = () => Math.round(process.memoryUsage().rss / 2 ** 20)
   // Many create/close cycles of 16 MiB slabs: RSS must not grow by their sum.
   const before = rssMiB()
   for (let k = 0; k < 64; k++) {
-    const s = new Slayer({ slots: 1 << 20, spin: 'sleep', lock: false })
+    const s = new Slayer({ slots: 1 << 20, spin: 'sleep', lock: false, strategy: 'hedge' })
     s.readManyF64(new Uint32Array(256), new Float64Array(256))
     s.close()
   }

@@ -7,35 +7,13 @@ const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const { Slayer } = require('..')
+const { replicaThreads, replicaThreadsSettled } = require('./threads')
 
-const HYBRID = { spin: 'hybrid' }
+// Tests of the replica threads ask for hedging: the default, strategy 'auto', does not hedge on a
+// machine with fewer than replicas + 1 cores (see the 'auto' tests below).
+const HYBRID = { spin: 'hybrid', strategy: 'hedge' }
+const HEDGE = { strategy: 'hedge' }
 const U64_MAX = (1n << 64n) - 1n
-
-function replicaThreads() {
-  return fs
-    .readdirSync('/proc/self/task')
-    .map((t) => {
-      try {
-        return fs.readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim()
-      } catch {
-        return ''
-      }
-    })
-    .filter((n) => n.startsWith('uslayer-r')).length
-}
-
-// The replica-thread count once it has settled at `want` (or after 2 s, whatever it is then).
-// A joined thread can stay listed in /proc/self/task for a moment: join returns when the kernel
-// clears its tid, before the task is reaped.
-function replicaThreadsSettled(want) {
-  const nap = new Int32Array(new SharedArrayBuffer(4))
-  const until = Date.now() + 2000
-  for (;;) {
-    const n = replicaThreads()
-    if (n === want || Date.now() > until) return n
-    Atomics.wait(nap, 0, 0, 5)
-  }
-}
 
 function bits(x) {
   const b = new Float64Array([x])
@@ -175,24 +153,25 @@ test('bad options: TypeError for wrong types, RangeError for values, naming the 
   }
 })
 
-test('system refusals are Errors that say what to do', () => {
+test('system refusals are Errors that say what to do', (t) => {
   assert.throws(
     () => new Slayer({ slots: 10, cores: [0, 4000], ...HYBRID }),
     (e) => e.constructor === Error && /4000/.test(e.message) && /allowed/.test(e.message) && e.code === 'ERR_ULTRASLAYER_CORE',
   )
-  const allowed = new Slayer({ slots: 1, start: false }).info().allowedCpus
+  const allowed = new Slayer({ slots: 1, strategy: 'direct' }).info().allowedCpus
   assert.throws(() => new Slayer({ slots: 10, cores: [allowed[0], allowed[0]] }), (e) => /twice/.test(e.message))
   const free1g = Number(fs.readFileSync('/sys/kernel/mm/hugepages/hugepages-1048576kB/free_hugepages', 'utf8'))
+  t.diagnostic(free1g === 0 ? 'no 1 GiB pages reserved: the refusal is checked' : `${free1g} 1 GiB pages free: the 1g refusal is not checked`)
   if (free1g === 0) {
     assert.throws(
-      () => new Slayer({ slots: 10, hugePages: '1g', start: false }),
+      () => new Slayer({ slots: 10, hugePages: '1g', start: false, ...HEDGE }),
       (e) => e.constructor === Error && /nr_hugepages/.test(e.message) && e.code === 'ERR_ULTRASLAYER_HUGE_PAGES',
     )
   }
   const free2m = Number(fs.readFileSync('/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages', 'utf8'))
   // More 2 MiB pages than are free: fails cleanly, naming the sysctl.
   const slots = (free2m + 1) * (2 << 20) / 16
-  assert.throws(() => new Slayer({ slots, hugePages: '2m', start: false }), (e) => /nr_hugepages/.test(e.message))
+  assert.throws(() => new Slayer({ slots, hugePages: '2m', start: false, ...HEDGE }), (e) => /nr_hugepages/.test(e.message))
 })
 
 test('info() tells the truth about what was mapped and where threads run', () => {
@@ -221,15 +200,17 @@ test('info() tells the truth about what was mapped and where threads run', () =>
   s.close()
 })
 
-test('huge pages: 2m is used when reserved, off gives 4k pages', () => {
+test('huge pages: 2m is used when reserved', (t) => {
   const free2m = Number(fs.readFileSync('/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages', 'utf8'))
-  if (free2m >= 2) {
-    const s = new Slayer({ slots: 1000, hugePages: '2m', start: false })
-    assert.equal(s.info().pageKind, '2m')
-    assert.equal(s.info().pageSize, 2 << 20)
-    s.close()
-  }
-  const s = new Slayer({ slots: 1000, hugePages: 'off', lock: false, start: false })
+  if (free2m < 2) return t.skip(`no free 2 MiB pages reserved (${free2m}); CI's second run reserves 64`)
+  const s = new Slayer({ slots: 1000, hugePages: '2m', start: false, ...HEDGE })
+  assert.equal(s.info().pageKind, '2m')
+  assert.equal(s.info().pageSize, 2 << 20)
+  s.close()
+})
+
+test('huge pages: off gives 4k pages', () => {
+  const s = new Slayer({ slots: 1000, hugePages: 'off', lock: false, start: false, ...HEDGE })
   assert.equal(s.info().pageKind, '4k')
   assert.equal(s.info().locked, false)
   s.close()
@@ -273,7 +254,7 @@ test('Symbol.dispose closes', () => {
 
 test('replica-count sweep: every count from 2 to 8 reads back what was written', () => {
   for (let n = 2; n <= 8; n++) {
-    const s = new Slayer({ slots: 2000, replicas: n, spin: 'sleep', channelOffset: 64 << (n % 3) })
+    const s = new Slayer({ slots: 2000, replicas: n, spin: 'sleep', channelOffset: 64 << (n % 3), ...HEDGE })
     for (let i = 0; i < 2000; i += 37) s.writeU64(i, BigInt(i * n) + (1n << 40n))
     for (let i = 0; i < 2000; i += 37) assert.equal(s.readU64(i), BigInt(i * n) + (1n << 40n))
     assert.equal(s.info().cores.length, n)
@@ -284,7 +265,7 @@ test('replica-count sweep: every count from 2 to 8 reads back what was written',
 
 test('hybrid and sleep slabs answer reads while their threads are parked', async () => {
   for (const spin of ['hybrid', 'sleep']) {
-    const s = new Slayer({ slots: 64, spin, idleUs: 200 })
+    const s = new Slayer({ slots: 64, spin, idleUs: 200, ...HEDGE })
     s.writeF64(7, 3.5)
     // Idle past 200 µs the threads park (on a loaded 2-vCPU machine they may need a few tries to
     // be scheduled and notice); a read that finds them parked is served at once, directly.
@@ -302,7 +283,7 @@ test('hybrid and sleep slabs answer reads while their threads are parked', async
 })
 
 test('busy threads answer hedged reads; stats count wins and latency', () => {
-  const s = new Slayer({ slots: 64, spin: 'busy', stats: true })
+  const s = new Slayer({ slots: 64, spin: 'busy', stats: true, ...HEDGE })
   s.writeU64(3, 42n)
   for (let k = 0; k < 2000; k++) assert.equal(s.readU64(3), 42n)
   const st = s.stats()
@@ -321,7 +302,7 @@ test('busy threads answer hedged reads; stats count wins and latency', () => {
 test('many slabs created and closed leave no threads behind', () => {
   const before = replicaThreadsSettled(0)
   for (let k = 0; k < 20; k++) {
-    const s = new Slayer({ slots: 1000, spin: 'sleep' })
+    const s = new Slayer({ slots: 1000, spin: 'sleep', ...HEDGE })
     s.writeU64(k, BigInt(k))
     assert.equal(s.readU64(k), BigInt(k))
     s.close()
@@ -392,7 +373,7 @@ test('works in worker threads; a worker that exits without close() leaves no rep
   const code = `
     const { parentPort } = require('node:worker_threads')
     const { Slayer } = require(${JSON.stringify(require('node:path').join(__dirname, '..'))})
-    const s = new Slayer({ slots: 64, spin: 'hybrid' })
+    const s = new Slayer({ slots: 64, spin: 'hybrid', strategy: 'hedge' })
     s.writeF64(3, 2.5)
     parentPort.postMessage([s.readF64(3), String(s.readU64(3)), s.info().running])
     // no close(): the worker's teardown must release the slab and join its threads
@@ -436,7 +417,7 @@ test('the native class methods behind the typings behave like the fast path', ()
   assert.throws(() => n.readU64(1), (e) => e.code === 'ERR_ULTRASLAYER_CLOSED')
 })
 
-test("placement: 'refresh-groups' places each replica on pages of its own refresh groups, or says why not", () => {
+test("placement: 'refresh-groups' places each replica on pages of its own refresh groups, or says why not", (t) => {
   let s
   try {
     s = new Slayer({ slots: 4096, placement: 'refresh-groups', spin: 'hybrid', start: false })
@@ -445,8 +426,10 @@ test("placement: 'refresh-groups' places each replica on pages of its own refres
     assert.equal(e.constructor, Error)
     assert.equal(e.code, 'ERR_ULTRASLAYER_PLACEMENT')
     assert.match(e.message, /placement: 'offset'/)
+    t.diagnostic(`branch: placement refused here (${e.message})`)
     return
   }
+  t.diagnostic('branch: placed by refresh group')
   const p = s.info().placement
   assert.equal(p.kind, 'refresh-groups')
   assert.equal(s.info().channelOffset, 4096)
@@ -475,6 +458,108 @@ test('placement options are checked by name', () => {
   assert.equal(s.info().placement.note, undefined)
   assert.equal(s.info().channelOffset, 128)
   s.close()
-  // Shared slabs are laid out by offset only.
-  assert.throws(() => Slayer.create({ name: 'us-placement-test', slots: 16, placement: 'offset' }), (e) => e instanceof TypeError && /unknown option `placement`/.test(e.message))
+  assert.throws(() => new Slayer({ slots: 16, placement: 'huge-pages', channelOffset: 64 }), range('channelOffset'))
+  // Shared slabs take 'auto', 'huge-pages' or 'offset' (single 4 KiB pages cannot be moved into a segment).
+  assert.throws(() => Slayer.create({ name: 'us-placement-test', slots: 16, placement: 'refresh-groups' }), range('placement'))
+  assert.throws(() => Slayer.create({ name: 'us-placement-test', slots: 16, placementBudgetMs: 5 }), (e) => e instanceof TypeError && /unknown option `placementBudgetMs`/.test(e.message))
+})
+
+test("strategy 'auto' (the default) never hedges without a free core per replica thread, says why, and idles", (t) => {
+  const before = replicaThreadsSettled(0)
+  const s = new Slayer({ slots: 1 << 16 })
+  const i = s.info()
+  t.diagnostic(`${i.cpuCount} allowed cores: ${i.strategyReason}`)
+  assert.equal(i.strategyRequested, 'auto')
+  assert.ok(['hedge', 'steer', 'direct'].includes(i.strategy))
+  assert.match(i.strategyReason, new RegExp(`^${i.strategy}: `))
+  assert.equal(i.strategyWarning ?? null, null)
+  if (i.cpuCount < 3) {
+    // This is the case CI's 2-vCPU machine is in.
+    assert.notEqual(i.strategy, 'hedge')
+    assert.match(i.strategyReason, /hedge needs 3 free cores \(2 replica threads \+ the caller\), \d+ allowed/)
+    assert.equal(i.running, false)
+    assert.equal(replicaThreadsSettled(before), before, 'no replica threads')
+  }
+  if (i.strategy === 'steer') assert.ok(s.stats().steer, 'a steered slab reports its tracker')
+  for (let k = 0; k < 100; k++) s.writeF64(k, k + 0.5)
+  for (let k = 0; k < 100; k++) assert.equal(s.readF64(k), k + 0.5)
+  // Idle after construction: under 5% of one core over a second, whatever was chosen.
+  const cpu0 = process.cpuUsage()
+  const t0 = process.hrtime.bigint()
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000)
+  const used = process.cpuUsage(cpu0)
+  const wall = Number(process.hrtime.bigint() - t0) / 1000
+  const share = (used.user + used.system) / wall
+  assert.ok(share < 0.05, `idle process used ${(share * 100).toFixed(1)}% of a core (${i.strategy})`)
+  s.close()
+})
+
+test('explicit strategies are honoured, with a warning when expected to lose', () => {
+  const h = new Slayer({ slots: 64, strategy: 'hedge', spin: 'hybrid' })
+  const i = h.info()
+  assert.equal(i.strategy, 'hedge')
+  assert.equal(i.strategyRequested, 'hedge')
+  if (i.cpuCount < 3) assert.match(i.strategyWarning, /hedge needs 3 free cores.*slower than strategy: 'direct'/)
+  else assert.equal(i.strategyWarning ?? null, null)
+  h.close()
+  const d = new Slayer({ slots: 64, strategy: 'direct' })
+  assert.equal(d.info().strategy, 'direct')
+  assert.equal(d.info().strategyWarning ?? null, null)
+  d.close()
+  const st = new Slayer({ slots: 4096, strategy: 'steer', placement: 'offset' })
+  assert.equal(st.info().strategy, 'steer')
+  assert.equal(st.info().channelOffset, 64, "a steered slab's default offset")
+  const tracker = st.stats().steer
+  if (!(tracker.state === 'locked' && tracker.copiesApart)) assert.match(st.info().strategyWarning, /fixed copy/)
+  st.close()
+})
+
+test("a busy hedged slab never spins on the caller's core unless the cores are named", () => {
+  const s = new Slayer({ slots: 64, strategy: 'hedge', spin: 'busy', start: false })
+  const i = s.info()
+  if (i.cpuCount < 3) {
+    assert.equal(i.spin, 'hybrid')
+    assert.match(i.coresNote, /spin: 'busy' would pin a spinning replica thread to the caller's core \d+: using spin: 'hybrid'/)
+  } else {
+    assert.equal(i.spin, 'busy')
+  }
+  s.close()
+  const named = new Slayer({ slots: 64, strategy: 'hedge', spin: 'busy', start: false, cores: i.allowedCpus.slice(0, 1).concat(i.allowedCpus.slice(0, 2)).slice(-2) })
+  assert.equal(named.info().spin, 'busy', 'named cores are the caller\'s choice')
+  named.close()
+})
+
+test("placement 'huge-pages' places a hedged slab's copies by refresh group on its own pages, or says why not", (t) => {
+  let s
+  try {
+    s = new Slayer({ slots: 1 << 19, strategy: 'hedge', spin: 'hybrid', start: false, placement: 'huge-pages' })
+  } catch (e) {
+    assert.equal(e.code, 'ERR_ULTRASLAYER_PLACEMENT', e.message)
+    assert.match(e.message, /placement: 'offset'/)
+    t.diagnostic(`branch: placement refused here (${e.message})`)
+    return
+  }
+  const i = s.info()
+  const h = i.placement.hugePages
+  t.diagnostic(`branch: ${h.layout}, ${h.copiesApart}/${h.copiesChecked} checked slots apart, ${Math.round(h.totalMs)} ms, ${i.pageKind} pages`)
+  assert.equal(i.placement.kind, 'refresh-groups')
+  assert.ok(['within-frame', 'paired', 'frames'].includes(h.layout))
+  assert.ok(h.copiesChecked > 0 && h.copiesApart <= h.copiesChecked)
+  assert.ok(h.totalMs > 0 && h.periodNs > 0)
+  assert.match(i.channelOffsetSource, /placement on huge pages/)
+  for (let k = 0; k < 1 << 19; k += 4099) s.writeU64(k, BigInt(k) * 3n + 1n)
+  s.start()
+  for (let k = 0; k < 1 << 19; k += 4099) assert.equal(s.readU64(k), BigInt(k) * 3n + 1n)
+  s.close()
+})
+
+test("placement 'auto' places a hedged slab of 2 MiB or more per replica on its own pages, smaller ones by offset", (t) => {
+  const small = new Slayer({ slots: 1024, strategy: 'hedge', start: false })
+  assert.equal(small.info().placement.kind, 'offset')
+  small.close()
+  const big = new Slayer({ slots: 1 << 18, strategy: 'hedge', start: false })
+  const p = big.info().placement
+  assert.ok(p.kind === 'refresh-groups' ? p.hugePages : /copies \d+ B apart/.test(p.note), JSON.stringify(p))
+  t.diagnostic(p.kind === 'refresh-groups' ? `placed: ${p.hugePages.layout}` : `fell back: ${p.note}`)
+  big.close()
 })

@@ -26,12 +26,33 @@ function exportsOf(text) {
   return out
 }
 
+/** How many type parameters an exported generic type takes without a default (0 if none). */
+function typeArity(name) {
+  const m = dts.match(new RegExp(`^export (?:declare )?(?:interface|type|class) ${name}<([^>]*(?:<[^>]*>[^>]*)*)>`, 'm'))
+  if (!m) return 0
+  let depth = 0
+  const params = ['']
+  for (const ch of m[1]) {
+    if (ch === '<' || ch === '{' || ch === '(') depth++
+    else if (ch === '>' || ch === '}' || ch === ')') depth--
+    if (ch === ',' && depth === 0) params.push('')
+    else params[params.length - 1] += ch
+  }
+  return params.filter((p) => !p.includes('=')).length
+}
+
+/** `U.Name`, with `any` for each type parameter that has no default. */
+function typeRef(name) {
+  const n = typeArity(name)
+  return n ? `U.${name}<${Array(n).fill('any').join(', ')}>` : `U.${name}`
+}
+
 function program(rel, names) {
   const lines = [`import * as U from '${rel}'`, '']
   for (const [name, value] of names) {
-    lines.push(value ? `export type Use${name} = typeof U.${name}` : `export type Use${name} = U.${name}`)
+    lines.push(value ? `export type Use${name} = typeof U.${name}` : `export type Use${name} = ${typeRef(name)}`)
     if (new RegExp(`^export declare class ${name}\\b`, 'm').test(dts)) {
-      lines.push(`export type Instance${name} = U.${name}`)
+      lines.push(`export type Instance${name} = ${typeRef(name)}`)
     }
   }
   // What the header adds by hand: disposal through Symbol.dispose.

@@ -5,7 +5,7 @@
 
 const { Slayer, _internal } = require('..')
 
-const { native, nativeOf } = _internal
+const { native, nativeOf, readF64Copy0Of } = _internal
 const CHUNK = 16384
 
 /** The clock: `tick()` writes the TSC into `now[0]`. */
@@ -131,7 +131,7 @@ function steerPairJs(ctx) {
   const n = nativeOf(s)
   s.resetStats()
   const p = timeJsEach(ctx.steerIndices, {
-    reads: [(i) => s._readF64Copy0(i), (i) => s.readF64(i)],
+    reads: [readF64Copy0Of(s), (i) => s.readF64(i)],
     flush: (i) => n._flush(i),
     cold: ctx.cold,
     gapTicks: ctx.gapTicks,
@@ -147,6 +147,13 @@ function steerPairNative(ctx) {
   s.resetStats()
   const [direct, steered] = nativeOf(s)._benchNativeInterleaved(ctx.steerIndices, ctx.cold, ctx.gapNs)
   return { summary: flat(steered), extra: { steer: s.stats().steer }, also: { 'native-steer-direct': { summary: flat(direct) } } }
+}
+
+/** The independent-pairs method on slab `s` (threads stopped): each copy read on its own core. */
+function independentPairs(s, ctx) {
+  s.stop()
+  const p = nativeOf(s)._benchPairs(ctx.indices, ctx.cold, ctx.gapNs, ctx.pairWindowNs)
+  return { summary: flat(p.minOfPair), extra: { pairedShare: p.pairedShare, perReplica: p.perReplica.map((r) => r.latency) } }
 }
 
 /** The arms, by name. Each takes the run context and returns { summary, extra? }. */
@@ -233,13 +240,15 @@ const ARMS = {
     upperBound: true,
     describe:
       "each replica read and timed on its own core, paired afterwards by timestamp, minimum taken (the original C++ benchmark's method): an UPPER BOUND on what hedging could give, not a latency anyone received",
-    run(ctx) {
-      const s = ctx.slab()
-      s.stop()
-      const p = nativeOf(s)._benchPairs(ctx.indices, ctx.cold, ctx.gapNs, ctx.pairWindowNs)
-      return { summary: flat(p.minOfPair), extra: { pairedShare: p.pairedShare, perReplica: p.perReplica.map((r) => r.latency) } }
-    },
+    run: (ctx) => independentPairs(ctx.slab(), ctx),
+  },
+  'independent-pairs-same-group': {
+    level: 'native',
+    upperBound: true,
+    describe:
+      'independent-pairs on the same-group control slab (copies whose stalls coincide): what a minimum of two noisy reads gives without refresh independence; the gap to independent-pairs is the part of that bound refresh explains',
+    run: (ctx) => independentPairs(ctx.controlSlab(), ctx),
   },
 }
 
-module.exports = { ARMS, indexStream, clockOverhead, timeJs, timeJsEach, clock, Slayer, native, nativeOf }
+module.exports = { ARMS, indexStream, clockOverhead, timeJs, timeJsEach, clock, Slayer, native, nativeOf, readF64Copy0Of }

@@ -4,7 +4,7 @@
 // (the yardstick), a bare no-op N-API function and a plain Float64Array read. Each op has its own
 // loop function so every call site stays monomorphic.
 
-const { Slayer, native } = require('./arms')
+const { Slayer, native, readF64Copy0Of } = require('./arms')
 
 function median(xs) {
   const s = [...xs].sort((a, b) => a - b)
@@ -33,10 +33,13 @@ function nsPerCall(loops, calls, rounds) {
 
 function measureBindingCost({ calls = 500_000, rounds = 15 } = {}) {
   const bare = native._bareFunctions()
-  const s = new Slayer({ slots: 4096, start: false, hugePages: 'auto' })
+  const s = new Slayer({ slots: 4096, start: false, hugePages: 'auto', strategy: 'hedge' })
   for (let i = 0; i < 64; i++) s.writeF64(i, i * 1.5)
   const steer = new Slayer({ slots: 4096, strategy: 'steer' })
   for (let i = 0; i < 64; i++) steer.writeF64(i, i * 1.5)
+  // What a 2-4 vCPU user gets by default when nothing pays: strategy 'direct'.
+  const direct = new Slayer({ slots: 4096, strategy: 'direct' })
+  for (let i = 0; i < 64; i++) direct.writeF64(i, i * 1.5)
   const arr = new Float64Array(4096)
   for (let i = 0; i < 64; i++) arr[i] = i * 1.5
   let sink = 0
@@ -54,6 +57,13 @@ function measureBindingCost({ calls = 500_000, rounds = 15 } = {}) {
     'readF64 (threads stopped, cached)': (n) => {
       for (let k = 0; k < n; k++) sink += s.readF64(k & 63)
     },
+    "readF64 (strategy 'direct', cached)": (n) => {
+      for (let k = 0; k < n; k++) sink += direct.readF64(k & 63)
+    },
+    'copy 0 of the direct slab, same raw call (cached)': (n) => {
+      const copy0 = readF64Copy0Of(direct)
+      for (let k = 0; k < n; k++) sink += copy0(k & 63)
+    },
     'readU64 (threads stopped, cached)': (n) => {
       for (let k = 0; k < n; k++) sinkBig ^= s.readU64(k & 63)
     },
@@ -61,7 +71,8 @@ function measureBindingCost({ calls = 500_000, rounds = 15 } = {}) {
       for (let k = 0; k < n; k++) sink += steer.readF64(k & 63)
     },
     'copy 0 of the steer slab, same raw call (cached)': (n) => {
-      for (let k = 0; k < n; k++) sink += steer._readF64Copy0(k & 63)
+      const copy0 = readF64Copy0Of(steer)
+      for (let k = 0; k < n; k++) sink += copy0(k & 63)
     },
     'writeF64 (every replica)': (n) => {
       for (let k = 0; k < n; k++) s.writeF64(k & 63, k)
@@ -74,11 +85,16 @@ function measureBindingCost({ calls = 500_000, rounds = 15 } = {}) {
   const tracker = steer.stats().steer
   s.close()
   steer.close()
+  direct.close()
   const yard = rows['bare N-API u32 -> f64 (yardstick)'].median
   const result = {
     rows,
     readF64VsBare: rows['readF64 (threads stopped, cached)'].median / yard,
     readU64VsBare: rows['readU64 (threads stopped, cached)'].median / yard,
+    directVsBare: rows["readF64 (strategy 'direct', cached)"].median / yard,
+    // The strategy dispatch of a direct read: the same slab, the same raw call, through the
+    // engine's read (counted, strategy checked) or straight to copy 0.
+    directExtraNs: rows["readF64 (strategy 'direct', cached)"].median - rows['copy 0 of the direct slab, same raw call (cached)'].median,
     // Steering's own cost: the same slab, the same raw call, with and without the choice.
     steerExtraNs: rows["readF64 (strategy 'steer', cached)"].median - rows['copy 0 of the steer slab, same raw call (cached)'].median,
     // Whether that was the steering path (locked, copies apart: a clock read per call) or the
@@ -89,4 +105,4 @@ function measureBindingCost({ calls = 500_000, rounds = 15 } = {}) {
   return result
 }
 
-module.exports = { measureBindingCost }
+module.exports = { measureBindingCost, nsPerCall }

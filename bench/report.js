@@ -1,6 +1,8 @@
 'use strict'
 // Text tables, CSV and the machine header for benchmark results. Formatting only.
 
+const { bindingGoals, fmtGoal } = require('./verdict')
+
 const PCTS = [
   ['p50', 'p50'],
   ['p90', 'p90'],
@@ -41,8 +43,32 @@ function baselineOf(arm) {
   return arm.level === 'native' ? 'native-direct' : 'direct'
 }
 
+/**
+ * Scores every arm of a run against its baseline (`baseline(arm)` names it): `slowShare` (reads
+ * over the baseline's median + `slowExcessNs`: one threshold for every arm compared with that
+ * baseline), `tailShare` (over the arm's own median + `slowExcessNs`: its own tail), and `ratio`
+ * (p50, p99, p99.9 and slow share against the baseline, for arms that are not their own baseline).
+ */
+function scoreRun(run, slowExcessNs, baseline = baselineOf) {
+  const over = (a, ns) => a.summary.buckets.reduce((n, [x, c]) => (x > ns ? n + c : n), 0) / a.summary.count
+  for (const a of Object.values(run.arms)) {
+    const ref = run.arms[baseline(a)] || a
+    a.slowNs = ref.summary.p50 + slowExcessNs
+    a.slowShare = over(a, a.slowNs)
+    a.tailNs = a.summary.p50 + slowExcessNs
+    a.tailShare = over(a, a.tailNs)
+  }
+  for (const a of Object.values(run.arms)) {
+    const base = run.arms[baseline(a)]
+    if (base && base !== a) {
+      const r = (k) => a.summary[k] / base.summary[k]
+      a.ratio = { baseline: baseline(a), p50: r('p50'), p99: r('p99'), p999: r('p999'), slowShare: a.slowShare / base.slowShare }
+    }
+  }
+}
+
 function runTable(run) {
-  const headers = ['arm', ...PCTS.map(([, l]) => l), 'n', 'slow', 'p50 ratio', 'p99 ratio', 'p99.9 ratio', 'vs']
+  const headers = ['arm', ...PCTS.map(([, l]) => l), 'n', 'slow', 'tail', 'p50 ratio', 'p99 ratio', 'p99.9 ratio', 'vs']
   const rows = Object.entries(run.arms).map(([name, a]) => {
     const s = a.summary
     return [
@@ -50,6 +76,7 @@ function runTable(run) {
       ...PCTS.map(([k]) => fmtNs(s[k])),
       s.count,
       a.slowShare === undefined ? '-' : `${(a.slowShare * 100).toFixed(2)}%`,
+      a.tailShare === undefined ? '-' : `${(a.tailShare * 100).toFixed(2)}%`,
       fmtRatio(a.ratio && a.ratio.p50),
       fmtRatio(a.ratio && a.ratio.p99),
       fmtRatio(a.ratio && a.ratio.p999),
@@ -61,10 +88,7 @@ function runTable(run) {
 
 function bindingTable(cost) {
   const rows = Object.entries(cost.rows).map(([name, r]) => [name, r.median.toFixed(1), r.min.toFixed(1), r.max.toFixed(1)])
-  return (
-    table(['call', 'ns/call (median)', 'min', 'max'], rows) +
-    `\nreadF64 / yardstick = ${cost.readF64VsBare.toFixed(2)}× (goal ≤ 2×), readU64 / yardstick = ${cost.readU64VsBare.toFixed(2)}× (goal ≤ 3×), steer − copy 0 of the same slab = ${cost.steerExtraNs.toFixed(1)} ns (goal ≤ 15 ns; path measured: ${cost.steerPath})`
-  )
+  return [table(['call', 'ns/call (median)', 'min', 'max'], rows), ...bindingGoals(cost).map(fmtGoal)].join('\n')
 }
 
 /** The steer slab in one line: where its copies went, and what the tracker found. */
@@ -86,7 +110,9 @@ function header(result) {
     `machine: ${m.cpuModel}; ${m.cpuCount} core(s) allowed [${m.allowedCpus.join(',')}]; hypervisor: ${m.hypervisor ? 'yes (VM: noisy; stalls > ~1 µs are mostly the host)' : 'no'}`,
     `node ${process.version}; TSC ${(m.tscHz / 1e9).toFixed(3)} GHz${m.tscInvariant === true ? ' (invariant)' : m.tscInvariant === false ? ' (NOT invariant)' : ''}; clock overhead p50 ${m.clockOverheadNs} ns (included in every JS figure), native stamps ${m.nativeStampOverheadNs} ns (in every native figure)`,
     `slab: ${result.config.slots} slots × ${i.replicas} replicas, channelOffset ${i.channelOffset} B (${result.config.offsetSource}); ${i.pageKind} pages (${i.pageSize} B), ${(i.mappedBytes / 2 ** 20).toFixed(0)} MiB mapped, ${i.locked ? 'locked' : 'not locked'}`,
-    `same-group control: channelOffset ${result.config.controlOffset} B (${result.config.controlSource})${result.config.controlOffset === i.channelOffset ? ' — the same as the hedged arms: no offset separates refresh groups here, so hedged and control measure the same placement' : ''}`,
+    result.noControl
+      ? `same-group control: none in this run — ${result.noControl}`
+      : `same-group control: channelOffset ${result.config.controlOffset} B (${result.config.controlSource})`,
     ...(result.steerInfo
       ? [
           steerLine(result),
@@ -103,7 +129,7 @@ function header(result) {
 }
 
 function toCsv(result) {
-  const cols = ['condition', 'access', 'gap_ns', 'arm', 'level', 'count', 'min', 'mean', 'p50', 'p90', 'p99', 'p999', 'p9999', 'max', 'slow_share', 'ratio_p50', 'ratio_p99', 'ratio_p999', 'baseline', 'paired_share']
+  const cols = ['condition', 'access', 'gap_ns', 'arm', 'level', 'count', 'min', 'mean', 'p50', 'p90', 'p99', 'p999', 'p9999', 'max', 'slow_share', 'tail_share', 'ratio_p50', 'ratio_p99', 'ratio_p999', 'baseline', 'paired_share']
   const lines = [cols.join(',')]
   for (const run of result.runs) {
     for (const [name, a] of Object.entries(run.arms)) {
@@ -125,6 +151,7 @@ function toCsv(result) {
           s.p9999,
           s.max,
           a.slowShare === undefined ? '' : a.slowShare.toFixed(5),
+          a.tailShare === undefined ? '' : a.tailShare.toFixed(5),
           a.ratio ? a.ratio.p50.toFixed(4) : '',
           a.ratio ? a.ratio.p99.toFixed(4) : '',
           a.ratio ? a.ratio.p999.toFixed(4) : '',
@@ -137,4 +164,4 @@ function toCsv(result) {
   return lines.join('\n') + '\n'
 }
 
-module.exports = { runTable, bindingTable, header, toCsv, baselineOf, fmtNs }
+module.exports = { runTable, bindingTable, header, toCsv, baselineOf, scoreRun, fmtNs }

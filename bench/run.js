@@ -11,9 +11,10 @@ const { parseArgs } = require('node:util')
 
 const { ARMS, indexStream, clockOverhead, Slayer, native } = require('./arms')
 const { measureBindingCost } = require('./binding-cost')
-const { runTable, bindingTable, header, toCsv, baselineOf } = require('./report')
+const { runTable, bindingTable, header, toCsv, scoreRun } = require('./report')
 const { renderSvg } = require('./plot')
 const { recordedOffsets } = require('./offsets')
+const { verdict } = require('./verdict')
 
 const USAGE = `usage: npm run bench -- [options]
   --quick                 small slab, few samples (< 30 s)
@@ -90,7 +91,9 @@ function parse(argv) {
   const rec = recordedOffsets()
   const steerOffset = values['steer-offset'] ? int('steer-offset', values['steer-offset']) : undefined
   const slots = values.slots ? int('slots', values.slots) : values.quick ? 8 << 20 : 32 << 20
-  const offset = values['channel-offset'] ? { value: int('channel-offset', values['channel-offset']), source: 'from --channel-offset' } : rec.main
+  // The hedged slab is placed by refresh group (placement 'auto' on its own pages) unless an offset
+  // is given; the library says in its info() what it got, or why it fell back to an offset.
+  const offset = values['channel-offset'] ? { value: int('channel-offset', values['channel-offset']), source: 'from --channel-offset' } : { value: undefined, source: 'placed by the library' }
   const control = values['control-offset'] ? { value: int('control-offset', values['control-offset']), source: 'from --control-offset' } : rec.control
   return {
     quick: values.quick,
@@ -142,19 +145,38 @@ function machineFacts(info) {
   }
 }
 
+let lastProgress = null
 function progress(msg) {
+  // Interleaved arms report the same percentage once per read kind: print each message once.
+  if (msg === lastProgress) return
+  lastProgress = msg
   if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${msg}`)
-  else process.stderr.write(`${msg}\n`)
+  else if (msg) process.stderr.write(`${msg}\n`)
+}
+
+// The same-group arms measure hedging with copies placed where their stalls coincide. When that
+// offset is the hedged slab's own, the control would compare the arm with itself: leave it out.
+function controlConflict(cfg, slabInfo) {
+  if (slabInfo.placement.kind !== 'offset' || cfg.controlOffset !== slabInfo.channelOffset) return null
+  return `the only offset known to keep copies in one refresh group (${cfg.controlOffset} B, ${cfg.controlSource}) is the hedged slab's own channelOffset, so the hedged arms are themselves same-group here (no offset separates refresh groups on this machine)`
 }
 
 function main(argv, { print = true } = {}) {
   const log = print ? console.log : () => {}
   const cfg = parse(argv)
   const t0 = Date.now()
-  progress('mapping the slabs and filling them…')
-  const opts = { slots: cfg.slots, replicas: cfg.replicas, hugePages: cfg.hugePages, spin: cfg.spin, start: false }
+  progress('mapping the slabs (placing the hedged one by refresh group) and filling them…')
+  // The hedged arms hedge, whatever strategy 'auto' would pick on this machine (the verdict says
+  // what that means); direct arms read the same slab with its threads stopped.
+  const opts = { slots: cfg.slots, replicas: cfg.replicas, hugePages: cfg.hugePages, spin: cfg.spin, start: false, strategy: 'hedge' }
   if (cfg.cores) opts.cores = cfg.cores
-  const slab = new Slayer({ ...opts, channelOffset: cfg.channelOffset })
+  const slab = new Slayer(cfg.channelOffset === undefined ? opts : { ...opts, channelOffset: cfg.channelOffset })
+  const placedInfo = slab.info()
+  cfg.channelOffset = placedInfo.channelOffset
+  cfg.offsetSource = placedInfo.channelOffsetSource + (placedInfo.placement.note ? ` (${placedInfo.placement.note})` : '')
+  const noControl = controlConflict(cfg, placedInfo)
+  const CONTROL_ARMS = ['same-group', 'native-same-group', 'independent-pairs-same-group']
+  if (noControl) cfg.arms = cfg.arms.filter((a) => !CONTROL_ARMS.includes(a))
   let control = null
   let jsArray = null
   const wants = (a) => cfg.arms.includes(a)
@@ -171,7 +193,7 @@ function main(argv, { print = true } = {}) {
     }
   }
   fill(slab)
-  if (wants('same-group') || wants('native-same-group')) {
+  if (CONTROL_ARMS.some(wants)) {
     control = new Slayer({ ...opts, channelOffset: cfg.controlOffset })
     fill(control)
   }
@@ -205,7 +227,8 @@ function main(argv, { print = true } = {}) {
     clockOverhead: overhead,
     bindingCost: null,
     runs: [],
-    notes: [],
+    notes: noControl ? [`no same-group control: ${noControl}`] : [],
+    noControl,
   }
   log(header(result))
   if (cfg.bindingCost) {
@@ -259,33 +282,16 @@ function main(argv, { print = true } = {}) {
         }
         run.arms[name] = { level: arm.level, upperBound: !!arm.upperBound, describe: arm.describe, summary: r.summary, baseline: arm.baseline, extra: r.extra }
       }
-      for (const a of Object.values(run.arms)) {
-        // Slow: more than slowExcessNs over the baseline's median (the arm's own, for a baseline).
-        const ref = run.arms[baselineOf(a)] || a
-        a.slowNs = ref.summary.p50 + cfg.slowExcessNs
-        a.slowShare = a.summary.buckets.reduce((n, [ns, c]) => (ns > a.slowNs ? n + c : n), 0) / a.summary.count
-      }
-      for (const a of Object.values(run.arms)) {
-        const base = run.arms[baselineOf(a)]
-        if (base && base !== a) {
-          a.ratio = {
-            baseline: baselineOf(a),
-            p50: a.summary.p50 / base.summary.p50,
-            p99: a.summary.p99 / base.summary.p99,
-            p999: a.summary.p999 / base.summary.p999,
-            slowShare: a.slowShare / base.slowShare,
-          }
-        }
-      }
+      scoreRun(run, cfg.slowExcessNs)
       result.runs.push(run)
       progress('')
-      log(`\n${condition} / ${access} / ${gapNs ? `random arrivals 0–${gapNs} ns` : 'back to back'} — latency in ns (µ = µs), ${cfg.samples} reads per arm (steer pairs: half each), slow = over the baseline's p50 + ${cfg.slowExcessNs} ns`)
+      log(`\n${condition} / ${access} / ${gapNs ? `random arrivals 0–${gapNs} ns` : 'back to back'} — latency in ns (µ = µs), ${cfg.samples} reads per arm (steer pairs: half each); slow = over the baseline's p50 + ${cfg.slowExcessNs} ns, tail = over the arm's own p50 + ${cfg.slowExcessNs} ns`)
       log(runTable(run))
       const pairs = run.arms['independent-pairs']
       if (pairs) log(`* independent-pairs: upper bound, not delivered; ${(pairs.extra.pairedShare * 100).toFixed(1)}% of samples paired within 1 µs`)
       for (const n of ['steer', 'native-steer']) {
         const st = run.arms[n] && run.arms[n].extra && run.arms[n].extra.steer
-        if (st) log(`${n}: tracker ${st.state}, copies stall apart: ${st.copiesApart ? 'yes' : 'NO (steering reads a fixed copy)'}, stall distance ${st.stallDistance.toFixed(2)} period, re-acquisitions ${st.reacquisitions}, period ${st.periodNs.toFixed(1)} ns`)
+        if (st) log(`${n}: tracker ${st.state}, copies stall apart: ${st.copiesApart ? 'yes' : 'NO (steering reads a fixed copy)'}, stall distance ${st.stallDistance.toFixed(2)} period, re-acquisitions ${st.reacquisitions}, period ${st.periodNs.toFixed(1)} ns${st.residentReads ? `; cache-resident: ${st.residentReads} reads served by copy 0 in ${st.residentSpells} spell(s)` : ''}`)
       }
     }
     if (stress) native._stressStop(stress)
@@ -301,6 +307,8 @@ function main(argv, { print = true } = {}) {
   }
   log('ratios: JS arms against direct, native arms against native-direct, steer arms against copy 0 of their own slab (vs column); same run.')
   for (const n of result.notes) log(`note: ${n}`)
+  result.verdict = verdict(result)
+  for (const line of result.verdict.lines) log(line)
   log(`done in ${result.elapsedSeconds.toFixed(1)} s`)
   if (cfg.json) fs.writeFileSync(cfg.json, JSON.stringify(result, null, 1))
   if (cfg.csv) fs.writeFileSync(cfg.csv, toCsv(result))
@@ -313,7 +321,9 @@ function main(argv, { print = true } = {}) {
 
 if (require.main === module) {
   try {
-    main(process.argv.slice(2))
+    const argv = process.argv.slice(2)
+    if (argv.some((a) => a === '--scenario' || a.startsWith('--scenario='))) require('./decision').main(argv)
+    else main(argv)
   } catch (e) {
     console.error(`bench: ${e.message}`)
     process.exit(2)

@@ -56,7 +56,8 @@ function num(name, v) {
 
 class UsageError extends Error {}
 
-const refreshCode = (v) => (v === 'Periodic' ? EXIT.OK : v === 'Weak' ? EXIT.INCONCLUSIVE : EXIT.NEGATIVE)
+// Too few spikes to analyse says nothing either way: inconclusive, like a weak period.
+const refreshCode = (v) => (v === 'Periodic' ? EXIT.OK : v === 'Weak' || v === 'Insufficient' ? EXIT.INCONCLUSIVE : EXIT.NEGATIVE)
 
 function verdictName(v) {
   return typeof v === 'string' ? v : Object.keys(v)[0]
@@ -79,12 +80,21 @@ const commands = {
 
   'probe groups'(argv) {
     const o = options(argv, { seconds: { type: 'string' }, 'period-ns': { type: 'string' }, 'no-record': { type: 'boolean', default: false } })
-    const r = probe.groups({
-      seconds: num('seconds', o.seconds),
-      periodNs: num('period-ns', o['period-ns']),
-      record: !o['no-record'],
-      onProgress: progressLine('probing refresh groups'),
-    })
+    let r
+    try {
+      r = probe.groups({
+        seconds: num('seconds', o.seconds),
+        periodNs: num('period-ns', o['period-ns']),
+        record: !o['no-record'],
+        onProgress: progressLine('probing refresh groups'),
+      })
+    } catch (e) {
+      // No refresh period to fold the timings at (a noisy spell, or no periodic stall here):
+      // nothing was learned either way. Inconclusive, with the reason; nothing is recorded.
+      if (e.code !== 'ERR_ULTRASLAYER_UNSUPPORTED') throw e
+      emit(o.json, { inconclusive: true, reason: e.message }, `inconclusive: ${e.message}`)
+      return EXIT.INCONCLUSIVE
+    }
     emit(o.json, r, r.text + (r.recordedAt ? `\nrecorded in ${r.recordedAt} (new Slayer({ channelOffset: 'auto' }) uses it)` : ''))
     return r.recommendedOffset ? EXIT.OK : EXIT.NEGATIVE
   },
@@ -131,19 +141,22 @@ const commands = {
 function recommend(r, a) {
   const d = a['native-direct'].summary
   const h = a['native-hedged'].summary
-  const c = a['native-same-group'].summary
+  // No control when the only same-group offset is the hedged slab's own (see bench/run.js).
+  const c = a['native-same-group'] ? a['native-same-group'].summary : null
   const s = a['native-steer']
   const gain = (x) => x.p999 / d.p999
-  const parts = [
-    `hedged p99.9 ${h.p999} ns vs direct ${d.p999} ns (${gain(h).toFixed(2)}×), same-group control ${c.p999} ns (${gain(c).toFixed(2)}×), hedged p50 ${h.p50} vs ${d.p50} ns`,
-  ]
+  const control = c ? `same-group control ${c.p999} ns (${gain(c).toFixed(2)}×)` : `no same-group control (${r.noControl})`
+  const parts = [`hedged p99.9 ${h.p999} ns vs direct ${d.p999} ns (${gain(h).toFixed(2)}×), ${control}, hedged p50 ${h.p50} vs ${d.p50} ns`]
   if (r.machine.sharedCores) {
     const steer = s && s.extra && s.extra.steer
     const steerLine = steer && steer.copiesApart ? "try strategy: 'steer' (copies stall apart here)" : "use strategy: 'direct' (copies do not stall apart here, so steering cannot help either)"
     return { code: EXIT.NEGATIVE, hedge: false, line: `do not hedge here: ${r.machine.cpuCount} cores for ${r.slabInfo.replicas} replica threads + the caller means shared cores (${parts[0]}); ${steerLine}` }
   }
-  if (gain(h) <= 0.85 && gain(c) > 0.95) {
+  if (gain(h) <= 0.85 && c && gain(c) > 0.95) {
     return { code: EXIT.OK, hedge: true, line: `hedging pays here: ${parts[0]}` }
+  }
+  if (gain(h) <= 0.85 && !c) {
+    return { code: EXIT.INCONCLUSIVE, hedge: false, line: `hedged reads have a shorter tail, but with no same-group control the gain cannot be told from a minimum of two noisy reads: ${parts[0]}` }
   }
   if (gain(h) <= 0.85) {
     return { code: EXIT.INCONCLUSIVE, hedge: false, line: `hedged reads have a shorter tail, but so does the same-group control, so the gain is not refresh independence: ${parts[0]}` }

@@ -17,11 +17,15 @@ import sys
 
 # ---- the ABI, as in include/ultraslayer.h ----------------------------------------------------
 
-US_ABI_VERSION = 1
+US_ABI_VERSION = 2
 US_OK, US_ERR_TYPE, US_ERR_RANGE, US_ERR_SYSTEM, US_ERR_NULL, US_ERR_BUSY, US_ERR_PANIC = range(7)
 US_PAGES_AUTO, US_PAGES_1G, US_PAGES_2M, US_PAGES_THP, US_PAGES_OFF = range(5)
 PAGE_KIND_NAMES = {1: "1g", 2: "2m", 3: "thp", 4: "4k"}
 US_LOCK_AUTO, US_LOCK_OFF, US_LOCK_REQUIRED = -1, 0, 1
+US_STRATEGY_AUTO, US_STRATEGY_HEDGE, US_STRATEGY_STEER, US_STRATEGY_DIRECT = range(4)
+STRATEGY_NAMES = ["auto", "hedge", "steer", "direct"]
+US_PLACEMENT_AUTO, US_PLACEMENT_REFRESH_GROUPS, US_PLACEMENT_OFFSET = range(3)
+US_CHANNEL_OFFSET_DEFAULT, US_CHANNEL_OFFSET_AUTO = 0, 1
 US_SPIN_BUSY, US_SPIN_HYBRID, US_SPIN_SLEEP = range(3)
 US_MAX_REPLICAS = 8
 
@@ -40,6 +44,9 @@ class Options(C.Structure):
         ("spin", C.c_int32),
         ("start", C.c_int32),
         ("record_latency", C.c_int32),
+        ("strategy", C.c_int32),
+        ("placement", C.c_int32),
+        ("placement_budget_ms", C.c_int64),
     ]
 
 
@@ -60,6 +67,8 @@ class Info(C.Structure):
         ("thp_bytes", C.c_uint64),
         ("idle_us", C.c_uint64),
         ("cores", C.c_uint32 * US_MAX_REPLICAS),
+        ("strategy", C.c_int32),
+        ("strategy_requested", C.c_int32),
     ]
 
 
@@ -84,7 +93,7 @@ class Stats(C.Structure):
 
 
 # The header's _Static_asserts, checked from this side.
-assert C.sizeof(Options) == 72 and C.sizeof(Info) == 112 and C.sizeof(Stats) == 176
+assert C.sizeof(Options) == 88 and C.sizeof(Info) == 120 and C.sizeof(Stats) == 176
 
 
 def load(path=None):
@@ -108,6 +117,7 @@ def load(path=None):
         "us_write_many_u64": (C.c_int, [H, u32p, C.c_size_t, u64p]),
         "us_write_many_f64": (C.c_int, [H, u32p, C.c_size_t, f64p]),
         "us_get_info": (C.c_int, [H, C.POINTER(Info)]),
+        "us_strategy_reason": (C.c_int, [H, C.c_char_p, C.c_size_t, C.POINTER(C.c_size_t)]),
         "us_get_stats": (C.c_int, [H, C.POINTER(Stats)]),
         "us_reset_stats": (C.c_int, [H]),
         "us_last_error": (C.c_char_p, []),
@@ -196,6 +206,13 @@ class Slab:
         self._check(self.lib.us_get_info(self.h, C.byref(i)))
         return i
 
+    def strategy_reason(self):
+        n = C.c_size_t()
+        self._check(self.lib.us_strategy_reason(self.h, None, 0, C.byref(n)))
+        buf = C.create_string_buffer(n.value + 1)
+        self._check(self.lib.us_strategy_reason(self.h, buf, len(buf), C.byref(n)))
+        return buf.value.decode()
+
     def stats(self):
         s = Stats(size=C.sizeof(Stats))
         self._check(self.lib.us_get_stats(self.h, C.byref(s)))
@@ -218,8 +235,15 @@ def main():
         assert e.code == US_ERR_TYPE and "slots" in str(e), e
         print(f"refused: {e}")
 
-    # spin=hybrid keeps idle replica threads from burning cores; pages/lock off for small CI hosts.
-    with Slab(lib, 10_000, replicas=3, spin=US_SPIN_HYBRID, huge_pages=US_PAGES_OFF,
+    # The default strategy is 'auto': it says what it chose and why (on a 2-vCPU box, not hedging).
+    with Slab(lib, 4096, huge_pages=US_PAGES_OFF, lock=US_LOCK_OFF, placement=US_PLACEMENT_OFFSET) as s:
+        info = s.info()
+        assert info.strategy_requested == US_STRATEGY_AUTO and info.strategy != US_STRATEGY_AUTO
+        print(f"auto chose {STRATEGY_NAMES[info.strategy]}: {s.strategy_reason()}")
+
+    # Hedged reads, asked for; spin=hybrid keeps idle replica threads from burning cores;
+    # pages/lock off for small CI hosts.
+    with Slab(lib, 10_000, replicas=3, strategy=US_STRATEGY_HEDGE, spin=US_SPIN_HYBRID, huge_pages=US_PAGES_OFF,
               lock=US_LOCK_OFF, record_latency=1) as s:
         info = s.info()
         print(f"{info.slots} slots x {info.replicas} replicas, {PAGE_KIND_NAMES[info.page_kind]} pages, "

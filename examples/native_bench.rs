@@ -26,11 +26,11 @@ fn main() {
     let spin = args.get(3).map(|s| SpinPolicy::parse(s).expect("spin: busy, hybrid or sleep")).unwrap_or(SpinPolicy::Busy);
 
     let mut o = Options::new(slots);
-    o.spin = spin;
-    o.start = false;
+    o.threads.spin = spin;
+    o.threads.start = false;
     let mut s = Slayer::new(o).expect("map the slab");
     let info = s.info();
-    let w = s.writer();
+    let w = s.slab();
     for i in 0..slots {
         w.write(i, i).expect("fill");
     }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use ultraslayer::stats::{latency_histogram, Percentiles};
 use ultraslayer::steer::{arrange, SteerState, SteeredReader, TrackerConfig};
-use ultraslayer::{bench, cache, slab::Slab, tsc, Layout, LockRequest, PageRequest};
+use ultraslayer::{cache, slab::Slab, tsc, Layout, LockRequest, PageRequest};
 
 const SLOW_NS: u64 = 290;
 const NOISE_NS: u64 = 1000;
@@ -141,7 +141,7 @@ fn main() {
             if k & 1 == 0 {
                 let t0 = tsc::now();
                 let v = slab.read_replica(0, i).unwrap_or(0);
-                let t1 = bench::stamp_end();
+                let t1 = tsc::stamp_end();
                 std::hint::black_box(v);
                 if counting {
                     direct.record(tsc::to_ns(t1.wrapping_sub(t0)));
@@ -149,7 +149,7 @@ fn main() {
             } else {
                 let t0 = tsc::now();
                 let v = reader.read(i).unwrap_or(0);
-                let t1 = bench::stamp_end();
+                let t1 = tsc::stamp_end();
                 if i % 4099 == 0 && v != i ^ 0x5555 {
                     wrong += 1;
                 }

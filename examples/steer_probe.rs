@@ -3,7 +3,7 @@
 //!
 //!     cargo run --release --no-default-features --example steer_probe -- [reads] [min_ns] [max_ns] [channel_offset]
 
-use ultraslayer::{bench::spin_for, cache, rng::SplitMix64, slab::Slab, tsc, Layout, LockRequest, PageRequest};
+use ultraslayer::{cache, rng::SplitMix64, slab::Slab, tsc, tsc::spin_for, Layout, LockRequest, PageRequest};
 
 fn main() {
     let mut a = std::env::args().skip(1);

@@ -43,7 +43,7 @@ extern "C" {
 #endif
 
 /* The ABI this header describes; compare with us_abi_version() at run time. */
-#define US_ABI_VERSION 1u
+#define US_ABI_VERSION 2u
 
 /* Status codes. */
 enum us_status {
@@ -87,6 +87,27 @@ enum us_spin {
     US_SPIN_SLEEP = 2   /* park when idle; reads that find them parked are served directly */
 };
 
+/* us_options.strategy / us_info.strategy: how reads are served. */
+enum us_strategy {
+    US_STRATEGY_AUTO = 0,   /* default: hedge when every replica thread gets an allowed core besides the
+                               caller's; else steer when the copies stall apart and calibration predicts a
+                               gain; else direct. us_info says what was chosen, us_strategy_reason why. */
+    US_STRATEGY_HEDGE = 1,  /* replica threads race to read every copy (N cores) */
+    US_STRATEGY_STEER = 2,  /* the caller predicts which copy is not refreshing and reads only that one */
+    US_STRATEGY_DIRECT = 3  /* the caller reads copy 0; no threads */
+};
+
+/* us_options.placement: where the copies of a slot go. */
+enum us_placement {
+    US_PLACEMENT_AUTO = 0,           /* refresh groups for a steered slab whose layout is ours to choose, else offset */
+    US_PLACEMENT_REFRESH_GROUPS = 1, /* learn each 4 KiB page's refresh group by timing; an error when it cannot be had */
+    US_PLACEMENT_OFFSET = 2          /* copies channel_offset bytes apart */
+};
+
+/* us_options.channel_offset: a power of two 64 ..= 2^30, or one of these. */
+#define US_CHANNEL_OFFSET_DEFAULT 0u /* 256, or 64 for a steered slab */
+#define US_CHANNEL_OFFSET_AUTO 1u    /* what `ultraslayer probe groups` recorded here, else the default */
+
 #define US_MAX_REPLICAS 8
 
 typedef struct us_slayer us_slayer; /* opaque */
@@ -95,15 +116,18 @@ typedef struct us_options {
     size_t size;             /* sizeof(us_options); set by us_options_default */
     uint64_t slots;          /* 1 ..= 2^32; no default, must be set */
     uint32_t replicas;       /* 2 ..= US_MAX_REPLICAS; default 2 */
-    uint32_t channel_offset; /* bytes between copies, power of two 64 ..= 2^30; default 256 */
+    uint32_t channel_offset; /* bytes between copies, power of two 64 ..= 2^30; default US_CHANNEL_OFFSET_DEFAULT */
     int32_t huge_pages;      /* enum us_pages; default US_PAGES_AUTO */
     int32_t lock;            /* enum us_lock; default US_LOCK_AUTO */
     const uint32_t *cores;   /* one core per replica, or NULL / core_count 0 to choose automatically */
     size_t core_count;
     int64_t idle_us;         /* idle microseconds before hybrid/sleep threads park; -1 = policy default */
-    int32_t spin;            /* enum us_spin; default US_SPIN_BUSY */
-    int32_t start;           /* nonzero: start the replica threads in us_create; default 1 */
+    int32_t spin;            /* enum us_spin; default US_SPIN_HYBRID (no core burns while idle) */
+    int32_t start;           /* nonzero: start the replica threads in us_create (hedged slabs); default 1 */
     int32_t record_latency;  /* nonzero: record per-read latency for us_get_stats; default 0 */
+    int32_t strategy;        /* enum us_strategy; default US_STRATEGY_AUTO */
+    int32_t placement;       /* enum us_placement; default US_PLACEMENT_AUTO */
+    int64_t placement_budget_ms; /* time refresh-group placement may spend timing pages; -1 = default (3000) */
 } us_options;
 
 typedef struct us_info {
@@ -122,6 +146,8 @@ typedef struct us_info {
     uint64_t thp_bytes;      /* for THP: bytes the kernel backed with huge pages */
     uint64_t idle_us;        /* UINT64_MAX: threads never park */
     uint32_t cores[US_MAX_REPLICAS]; /* cores[r] = replica r's core, r < replicas */
+    int32_t strategy;           /* enum us_strategy the slab reads with (never AUTO) */
+    int32_t strategy_requested; /* enum us_strategy asked for */
 } us_info;
 
 typedef struct us_stats {
@@ -145,8 +171,8 @@ typedef struct us_stats {
 /* The library's struct layouts (src/capi.rs asserts the same numbers). */
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(void *) == 8, "libultraslayer's C ABI is defined for 64-bit targets");
-_Static_assert(sizeof(us_options) == 72, "us_options layout");
-_Static_assert(sizeof(us_info) == 112, "us_info layout");
+_Static_assert(sizeof(us_options) == 88, "us_options layout");
+_Static_assert(sizeof(us_info) == 120, "us_info layout");
 _Static_assert(sizeof(us_stats) == 176, "us_stats layout");
 #endif
 
@@ -186,6 +212,10 @@ int us_write_many_f64(us_slayer *h, const uint32_t *idx, size_t n, const double 
 
 /* Fill *out (set out->size first). Take the try-lock. */
 int us_get_info(us_slayer *h, us_info *out);
+/* Why the slab reads with the strategy it does, in one sentence (and, after "; warning: ", why an
+ * explicit strategy is expected to lose). Writes at most cap bytes, NUL-terminated, into buf (buf
+ * may be NULL when cap is 0) and the whole sentence's length, without the NUL, into *len. */
+int us_strategy_reason(us_slayer *h, char *buf, size_t cap, size_t *len);
 int us_get_stats(us_slayer *h, us_stats *out);
 int us_reset_stats(us_slayer *h);
 

@@ -111,7 +111,7 @@ build() {
   install_toolchain
   say "cross-building $node_file ($($RUSTC --version))"
   local t0=$SECONDS
-  cargo build --release --lib --target "$target"
+  cargo build --release --lib --features bench --target "$target"
   cp "$CARGO_TARGET_DIR/$target/release/libultraslayer.so" "$node_file"
   readelf -h "$node_file" | grep -q 'Machine:.*AArch64' || { echo "$node_file is not an aarch64 ELF"; exit 1; }
   echo "built $node_file ($(stat -c %s "$node_file") bytes) in $((SECONDS - t0)) s"
@@ -176,7 +176,7 @@ test_all() {
     echo "skipped: ${cargo_skips[$i]}: ${cargo_skip_reasons[$i]}"
     skip+=(--skip "${cargo_skips[$i]}")
   done
-  emulated env PATH="$shims:$PATH" cargo test --no-default-features --target "$target" -- "${skip[@]}"
+  emulated env PATH="$shims:$PATH" cargo test --no-default-features --features bench --target "$target" -- "${skip[@]}"
   echo "engine tests: $((SECONDS - t0)) s"
 
   say "C round trip (tests/c/roundtrip.c) against $node_file under qemu"

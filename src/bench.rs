@@ -1,8 +1,10 @@
 //! Measurement harness for `npm run bench`: timed reads, cold flushes, stress streams and the
 //! independent-pairs method, all measured with the TSC inside Rust.
 //!
-//! Never used on a library read path. Everything here records into HDR histograms; no sorting of
-//! sample arrays.
+//! Never used on a library read path, and built only with the `bench` cargo feature (the npm build
+//! turns it on, since `npm run bench` ships with the package; the C library and `cargo test
+//! --no-default-features` alone leave it out). Everything here records into HDR histograms; no
+//! sorting of sample arrays.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
@@ -17,11 +19,8 @@ use crate::slayer::Slayer;
 use crate::stats::latency_histogram;
 use crate::tsc;
 
-pub use crate::cache::{flush_line, flush_slot};
-
-/// The timed-read stamps live in `tsc` (one clock); these names stay for the binding's benchmark
-/// clock and the examples.
-pub use crate::tsc::{stamp as stamp_fenced, stamp_end};
+use crate::cache::{flush_line, flush_slot};
+use crate::tsc::spin_for;
 
 /// How reads are spaced and what state the cache is in before each.
 #[derive(Clone, Copy, Debug)]
@@ -30,18 +29,6 @@ pub struct Pace {
     pub cold: bool,
     /// Spin a pseudo-random 0..gap_ns between reads (random arrivals); 0 = back to back.
     pub gap_ns: u64,
-}
-
-/// Spins until `ticks` have passed.
-#[inline]
-pub fn spin_for(ticks: u64) {
-    if ticks == 0 {
-        return;
-    }
-    let t0 = tsc::now();
-    while tsc::now().wrapping_sub(t0) < ticks {
-        std::hint::spin_loop();
-    }
 }
 
 /// Times `read(i)` for every index, with the pacing asked for, into a fresh histogram (ns).
@@ -77,7 +64,7 @@ pub fn native_direct(slab: &Slab, indices: &[u32], pace: Pace) -> Histogram<u64>
 /// `native-hedged` (and `native-steer`): the engine's read with its strategy, timed in Rust
 /// (hand-off included for hedging, JS excluded).
 pub fn native_hedged(s: &mut Slayer, indices: &[u32], pace: Pace) -> Histogram<u64> {
-    let slab = s.writer();
+    let slab = s.slab();
     time_reads(indices, pace, |i| flush_slot(&slab, i), |i| s.read(i).unwrap_or(0)).0
 }
 
@@ -85,7 +72,7 @@ pub fn native_hedged(s: &mut Slayer, indices: &[u32], pace: Pace) -> Histogram<u
 /// same machine: even reads take copy 0 directly, odd reads go through the engine's strategy
 /// (e.g. steering). Returns (direct, engine) histograms in ns; each gets every other index.
 pub fn native_interleaved(s: &mut Slayer, indices: &[u32], pace: Pace) -> (Histogram<u64>, Histogram<u64>) {
-    let slab = s.writer();
+    let slab = s.slab();
     let mut direct = latency_histogram();
     let mut engine = latency_histogram();
     let gap_ticks = tsc::from_ns(pace.gap_ns);
@@ -248,32 +235,43 @@ impl Stress {
                     cores::pin_current(core);
                     let words = region.mapped_bytes() / 8;
                     let base = region.ptr() as *const u64;
-                    let mut sum = 0u64;
-                    // Relaxed: a stop flag carries no data.
-                    while !stop.load(Ordering::Relaxed) {
+                    let mut lines = 0u64;
+                    // At least one whole pass, then until stopped. Relaxed: a stop flag carries no data.
+                    loop {
                         let mut k = 0;
                         while k < words {
                             // SAFETY: k < words, so the word lies inside the mapping the Arc keeps alive;
                             // the region is only ever read here.
-                            sum = sum.wrapping_add(unsafe { std::ptr::read_volatile(base.add(k)) });
+                            std::hint::black_box(unsafe { std::ptr::read_volatile(base.add(k)) });
                             k += 8; // one load per 64-byte line
+                            lines += 1;
+                        }
+                        if stop.load(Ordering::Relaxed) {
+                            break;
                         }
                     }
-                    sum
+                    lines
                 })
             })
             .collect();
         Ok(Stress { stop, threads, cores: cores.to_vec(), bytes })
     }
+
+    /// Stops and joins the threads; returns how many cache lines each one streamed.
+    pub fn stop(mut self) -> Vec<u64> {
+        self.join()
+    }
+
+    fn join(&mut self) -> Vec<u64> {
+        // Relaxed: see the loads in the streaming threads.
+        self.stop.store(true, Ordering::Relaxed);
+        self.threads.drain(..).map(|t| t.join().unwrap_or(0)).collect()
+    }
 }
 
 impl Drop for Stress {
     fn drop(&mut self) {
-        // Relaxed: see the loads in the streaming threads.
-        self.stop.store(true, Ordering::Relaxed);
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
+        self.join();
     }
 }
 
@@ -317,8 +315,10 @@ mod tests {
     fn stress_threads_start_and_stop() {
         let allowed = cores::allowed();
         let st = Stress::start(&allowed[..1], 4 << 20).unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(5));
-        drop(st);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let lines = st.stop();
+        assert_eq!(lines.len(), 1, "one thread per core, joined");
+        assert!(lines[0] >= (4 << 20) / 64, "the thread streamed through its whole buffer at least once");
     }
 
     #[test]

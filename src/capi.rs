@@ -20,15 +20,16 @@ use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, Front};
 use crate::layout::MAX_REPLICAS;
 use crate::region::{LockRequest, PageKind, PageRequest};
 use crate::replicas::SpinPolicy;
 use crate::slab::Slab;
-use crate::slayer::{Options, Slayer};
+use crate::options::{ChannelOffset, CopyPlacement, Options, Strategy};
+use crate::slayer::Slayer;
 
 /// Bumped when a struct grows or a function changes meaning; `us_abi_version()` returns it.
-pub const US_ABI_VERSION: u32 = 1;
+pub const US_ABI_VERSION: u32 = 2;
 
 // Status codes. Every function that can fail returns one; `us_last_error()` says why.
 pub const US_OK: c_int = 0;
@@ -69,6 +70,23 @@ pub const US_SPIN_BUSY: i32 = 0;
 pub const US_SPIN_HYBRID: i32 = 1;
 pub const US_SPIN_SLEEP: i32 = 2;
 
+// us_options.strategy / us_info.strategy (us_info never reports AUTO: it says what was chosen)
+pub const US_STRATEGY_AUTO: i32 = 0;
+pub const US_STRATEGY_HEDGE: i32 = 1;
+pub const US_STRATEGY_STEER: i32 = 2;
+pub const US_STRATEGY_DIRECT: i32 = 3;
+
+// us_options.placement
+pub const US_PLACEMENT_AUTO: i32 = 0;
+pub const US_PLACEMENT_REFRESH_GROUPS: i32 = 1;
+pub const US_PLACEMENT_OFFSET: i32 = 2;
+
+// us_options.channel_offset: a power of two >= 64, or one of these.
+/// The engine's default for the strategy (256, or 64 for a steered slab).
+pub const US_CHANNEL_OFFSET_DEFAULT: u32 = 0;
+/// What `ultraslayer probe groups` recorded on this machine, else the default.
+pub const US_CHANNEL_OFFSET_AUTO: u32 = 1;
+
 /// Options for `us_create`. Fill with `us_options_default`, then change fields.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -88,6 +106,12 @@ pub struct us_options {
     pub spin: i32,
     pub start: i32,
     pub record_latency: i32,
+    /// `US_STRATEGY_*`; default AUTO.
+    pub strategy: i32,
+    /// `US_PLACEMENT_*`; default AUTO.
+    pub placement: i32,
+    /// Time refresh-group placement may spend timing pages; -1 = the default (3000 ms).
+    pub placement_budget_ms: i64,
 }
 
 /// What a slab got and how it runs. Set `size = sizeof(us_info)` before `us_get_info`.
@@ -111,6 +135,9 @@ pub struct us_info {
     pub idle_us: u64,
     /// `cores[r]` is replica r's core, for r < replicas.
     pub cores: [u32; MAX_REPLICAS],
+    /// `US_STRATEGY_*` the slab reads with (never AUTO), and the one asked for.
+    pub strategy: i32,
+    pub strategy_requested: i32,
 }
 
 /// What reads did since creation or `us_reset_stats`. Set `size = sizeof(us_stats)` first.
@@ -137,8 +164,8 @@ pub struct us_stats {
 }
 
 // The header's _Static_asserts state the same sizes; a change here is an ABI change.
-const _: () = assert!(size_of::<us_options>() == 72 && align_of::<us_options>() == 8);
-const _: () = assert!(size_of::<us_info>() == 112 && align_of::<us_info>() == 8);
+const _: () = assert!(size_of::<us_options>() == 88 && align_of::<us_options>() == 8);
+const _: () = assert!(size_of::<us_info>() == 120 && align_of::<us_info>() == 8);
 const _: () = assert!(size_of::<us_stats>() == 176 && align_of::<us_stats>() == 8);
 const _: () = assert!(size_of::<usize>() == 8, "the C ABI is defined for 64-bit targets");
 
@@ -238,27 +265,8 @@ impl From<Error> for Failure {
             ErrorKind::Range => US_ERR_RANGE,
             ErrorKind::System => US_ERR_SYSTEM,
         };
-        Failure { code, message: c_spelling(&e.to_string()) }
+        Failure { code, message: e.message(Front::C) }
     }
-}
-
-/// The engine's messages name options as JavaScript spells them; say it the C way.
-fn c_spelling(message: &str) -> String {
-    const RENAMES: &[(&str, &str)] = &[
-        ("channelOffset", "channel_offset"),
-        ("hugePages: 'auto'", "huge_pages = US_PAGES_AUTO"),
-        ("pass lock: false", "set lock = US_LOCK_OFF"),
-        ("spin: 'hybrid'", "spin = US_SPIN_HYBRID"),
-        ("call start()", "call us_start()"),
-        ("leave `cores` out", "leave `cores` NULL"),
-    ];
-    let mut m = message.to_string();
-    for (js, c) in RENAMES {
-        if m.contains(js) {
-            m = m.replace(js, c);
-        }
-    }
-    m
 }
 
 thread_local! {
@@ -425,20 +433,37 @@ unsafe fn write_versioned<T: Copy>(p: *mut T, value: T, name: &str) -> Result<()
 }
 
 fn default_options() -> us_options {
+    // The engine's defaults, spelled in C: every default lives in `crate::options`.
     let o = Options::new(0);
     us_options {
         size: size_of::<us_options>(),
         slots: 0,
         replicas: o.replicas as u32,
-        channel_offset: o.channel_offset as u32,
+        channel_offset: match o.channel_offset {
+            ChannelOffset::Given(b) => b as u32,
+            ChannelOffset::Auto => US_CHANNEL_OFFSET_AUTO,
+            ChannelOffset::Default => US_CHANNEL_OFFSET_DEFAULT,
+        },
         huge_pages: US_PAGES_AUTO,
         lock: US_LOCK_AUTO,
         cores: ptr::null(),
         core_count: 0,
-        idle_us: -1,
-        spin: US_SPIN_BUSY,
-        start: 1,
-        record_latency: 0,
+        idle_us: o.threads.idle_us.map_or(-1, |v| v as i64),
+        spin: spin_number(o.threads.spin),
+        start: o.threads.start as i32,
+        record_latency: o.threads.record_latency as i32,
+        strategy: strategy_number(o.strategy),
+        placement: US_PLACEMENT_AUTO,
+        placement_budget_ms: -1,
+    }
+}
+
+fn strategy_number(s: Strategy) -> i32 {
+    match s {
+        Strategy::Auto => US_STRATEGY_AUTO,
+        Strategy::Hedge => US_STRATEGY_HEDGE,
+        Strategy::Steer => US_STRATEGY_STEER,
+        Strategy::Direct => US_STRATEGY_DIRECT,
     }
 }
 
@@ -453,7 +478,30 @@ fn bad_option(option: &str, message: String) -> Failure {
 unsafe fn engine_options(c: &us_options) -> Result<Options, Failure> {
     let mut o = Options::new(c.slots);
     o.replicas = c.replicas as usize;
-    o.channel_offset = c.channel_offset as usize;
+    o.channel_offset = match c.channel_offset {
+        US_CHANNEL_OFFSET_DEFAULT => ChannelOffset::Default,
+        US_CHANNEL_OFFSET_AUTO => ChannelOffset::Auto,
+        b => ChannelOffset::Given(b as usize),
+    };
+    o.strategy = match c.strategy {
+        US_STRATEGY_AUTO => Strategy::Auto,
+        US_STRATEGY_HEDGE => Strategy::Hedge,
+        US_STRATEGY_STEER => Strategy::Steer,
+        US_STRATEGY_DIRECT => Strategy::Direct,
+        v => return Err(bad_option("strategy", format!("must be US_STRATEGY_AUTO, _HEDGE, _STEER or _DIRECT (0..=3), got {v}"))),
+    };
+    o.placement = match c.placement {
+        US_PLACEMENT_AUTO => CopyPlacement::Auto,
+        US_PLACEMENT_REFRESH_GROUPS => CopyPlacement::RefreshGroups,
+        US_PLACEMENT_OFFSET => CopyPlacement::Offset,
+        v => return Err(bad_option("placement", format!("must be US_PLACEMENT_AUTO, _REFRESH_GROUPS or _OFFSET (0..=2), got {v}"))),
+    };
+    o.placement_budget = match c.placement_budget_ms {
+        -1 => o.placement_budget,
+        v if v >= 0 => std::time::Duration::from_millis(v as u64),
+        v => return Err(bad_option("placement_budget_ms", format!("must be -1 (the default) or >= 0, got {v}"))),
+    };
+    let t = &mut o.threads;
     o.pages = match c.huge_pages {
         US_PAGES_AUTO => PageRequest::Auto,
         US_PAGES_1G => PageRequest::Huge1G,
@@ -462,19 +510,19 @@ unsafe fn engine_options(c: &us_options) -> Result<Options, Failure> {
         US_PAGES_OFF => PageRequest::Off,
         v => return Err(bad_option("huge_pages", format!("must be US_PAGES_AUTO, _1G, _2M, _THP or _OFF (0..=4), got {v}"))),
     };
-    o.lock = match c.lock {
+    t.lock = match c.lock {
         US_LOCK_AUTO => LockRequest::Auto,
         US_LOCK_OFF => LockRequest::Off,
         US_LOCK_REQUIRED => LockRequest::Required,
         v => return Err(bad_option("lock", format!("must be US_LOCK_AUTO (-1), US_LOCK_OFF (0) or US_LOCK_REQUIRED (1), got {v}"))),
     };
-    o.spin = spin_policy(c.spin)?;
-    o.idle_us = match c.idle_us {
+    t.spin = spin_policy(c.spin)?;
+    t.idle_us = match c.idle_us {
         -1 => None,
         v if v >= 0 => Some(v as u64),
         v => return Err(bad_option("idle_us", format!("must be -1 (the policy's default) or >= 0, got {v}"))),
     };
-    o.cores = if c.core_count == 0 {
+    t.cores = if c.core_count == 0 {
         None
     } else {
         let range = array(c.cores, c.core_count, "options.cores (with core_count > 0)")?;
@@ -482,8 +530,8 @@ unsafe fn engine_options(c: &us_options) -> Result<Options, Failure> {
         let list = unsafe { slice_in(c.cores, c.core_count, &range) };
         Some(list.iter().map(|&k| k as usize).collect())
     };
-    o.start = c.start != 0;
-    o.record_latency = c.record_latency != 0;
+    t.start = c.start != 0;
+    t.record_latency = c.record_latency != 0;
     Ok(o)
 }
 
@@ -555,7 +603,7 @@ pub unsafe extern "C" fn us_create(opts: *const us_options, out: *mut *mut us_sl
         let h = Box::new(us_slayer {
             busy: AtomicBool::new(false),
             poisoned: AtomicBool::new(false),
-            slab: slayer.writer(),
+            slab: slayer.slab(),
             slayer: UnsafeCell::new(slayer),
         });
         // SAFETY: checked above; the caller now owns the handle and frees it with us_destroy.
@@ -762,6 +810,41 @@ pub unsafe extern "C" fn us_write_many_f64(h: *mut us_slayer, idx: *const u32, n
     run(|| unsafe { write_many(h, idx, n, values as *const u64) })
 }
 
+/// Why the slab reads with its strategy, in one sentence (then "; warning: …" when an explicit
+/// strategy is expected to lose): at most `cap` bytes, NUL-terminated, into `buf`; the full
+/// length (without the NUL) into `*len`.
+///
+/// # Safety
+/// `h` is NULL or a live handle; `buf` is NULL (with `cap == 0`) or `cap` writable bytes; `len` is
+/// NULL or a writable `size_t`.
+#[no_mangle]
+pub unsafe extern "C" fn us_strategy_reason(h: *mut us_slayer, buf: *mut c_char, cap: usize, len: *mut usize) -> c_int {
+    run(|| {
+        // SAFETY: per the contract.
+        let h = unsafe { handle(h)? };
+        let len = out_ptr(len, "len (size_t*)")?;
+        let c = h.exclusive()?.info().choice;
+        let text = crate::error::spell(
+            &match &c.warning {
+                Some(w) => format!("{}; warning: {w}", c.reason),
+                None => c.reason,
+            },
+            Front::C,
+        );
+        let range = array(buf as *const u8, cap, "buf (with cap > 0)")?;
+        // SAFETY: checked by `array`; `cap` writable bytes per the contract.
+        let out = unsafe { slice_out(buf as *mut u8, cap, &range) };
+        if let Some(room) = cap.checked_sub(1) {
+            let n = text.len().min(room);
+            out[..n].copy_from_slice(&text.as_bytes()[..n]);
+            out[n] = 0;
+        }
+        // SAFETY: non-NULL and aligned (checked by `out_ptr`), writable per the contract.
+        unsafe { *len = text.len() };
+        Ok(())
+    })
+}
+
 /// Fills `*out` (set `out->size = sizeof(us_info)` first).
 ///
 /// # Safety
@@ -793,6 +876,8 @@ pub unsafe extern "C" fn us_get_info(h: *mut us_slayer, out: *mut us_info) -> c_
             thp_bytes: i.thp_bytes as u64,
             idle_us: i.idle_us,
             cores,
+            strategy: strategy_number(i.strategy),
+            strategy_requested: strategy_number(i.choice.requested),
         };
         // SAFETY: non-NULL and aligned (checked), writable for out->size bytes per the contract.
         unsafe { write_versioned(out, info, "us_info") }
@@ -899,6 +984,7 @@ mod tests {
     fn small_handle() -> *mut us_slayer {
         let mut o = default_options();
         o.slots = 64;
+        o.strategy = US_STRATEGY_HEDGE; // threads stopped: reads are direct, nothing is measured
         o.start = 0;
         o.huge_pages = US_PAGES_OFF;
         o.lock = US_LOCK_OFF;

@@ -21,7 +21,7 @@ pub fn pin_current(core: usize) -> bool {
 
 /// The cores chosen for a replica set, and whether they had to be shared.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Placement {
+pub struct CoreAssignment {
     pub cores: Vec<usize>,
     /// Some replica shares a core with another replica or with the requester.
     pub shared: bool,
@@ -34,7 +34,7 @@ pub struct Placement {
 /// Explicit cores must be allowed and distinct. By default: distinct allowed cores, avoiding the
 /// requester's core when there is one to spare; with fewer allowed cores than replicas the list
 /// wraps around and the placement says it is shared.
-pub fn choose(replicas: usize, explicit: Option<&[usize]>, allowed: &[usize], requester: Option<usize>) -> Result<Placement> {
+pub fn choose(replicas: usize, explicit: Option<&[usize]>, allowed: &[usize], requester: Option<usize>) -> Result<CoreAssignment> {
     if let Some(list) = explicit {
         if list.len() != replicas {
             return Err(Error::option_range(
@@ -51,7 +51,7 @@ pub fn choose(replicas: usize, explicit: Option<&[usize]>, allowed: &[usize], re
             }
         }
         let shared = requester.is_some_and(|r| list.contains(&r));
-        return Ok(Placement {
+        return Ok(CoreAssignment {
             cores: list.to_vec(),
             shared,
             note: shared.then(|| format!("a replica thread shares the requester's core {}", requester.unwrap())),
@@ -71,12 +71,12 @@ pub fn choose(replicas: usize, explicit: Option<&[usize]>, allowed: &[usize], re
     let note = shared.then(|| {
         format!(
             "{} allowed core(s) for {replicas} replica threads plus the requester: threads share cores, \
-             so hedged reads are correct but not fast (use spin: 'hybrid' or give the process {} cores)",
+             so hedged reads are correct but not fast (use ⟦set:spin=hybrid⟧ or give the process {} cores)",
             allowed.len(),
             replicas + 1
         )
     });
-    Ok(Placement { cores, shared, note })
+    Ok(CoreAssignment { cores, shared, note })
 }
 
 #[cfg(target_os = "linux")]

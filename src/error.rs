@@ -1,7 +1,12 @@
 //! Every refusal the engine can make, as a value with a message that says what to do.
 //!
 //! The binding maps `Error::kind()` to TypeError / RangeError / Error once, in one place; the
-//! engine never panics on bad input.
+//! engine never panics on bad input. Messages are neutral to their front end: where one names an
+//! option, a setting or a call, it writes a marker — `⟦opt:channelOffset⟧`, `⟦set:lock=false⟧`,
+//! `⟦call:start⟧` — and `Error::message(front)` (or `spell`) renders it the way that front end
+//! spells it: `channelOffset` / `lock: false` / `start()` for JavaScript, `channel_offset` /
+//! `lock = US_LOCK_OFF` / `us_start()` for C. `Display` renders the Rust spelling. This module
+//! knows no other module's names.
 
 use std::fmt;
 
@@ -34,6 +39,8 @@ pub enum Error {
     CoreListedTwice { core: usize },
     /// A thread could not be pinned, spawned or named.
     Thread { message: String },
+    /// A bug inside the library (a report that could not be serialised, an invariant broken).
+    Internal { message: String },
     /// The page kind asked for could not be had.
     HugePages { message: String },
     /// mlock was asked for and refused.
@@ -62,6 +69,11 @@ pub enum Error {
     SegmentIncompatible { path: String, message: String },
     /// A system call on a segment file failed.
     SegmentIo { path: String, op: &'static str, errno: i32 },
+    /// Every copy of record `index` was mid-update on every one of `attempts` reads (a writer
+    /// rewriting it back to back); nothing was returned rather than a mix of two writes.
+    RecordInconsistent { index: u64, attempts: u32 },
+    /// Another writer holds the record segment's writer lock (one writer process at a time).
+    WriterBusy { path: String },
     /// Refresh-group placement could not be had (no periodic stall, too few groups, budget spent,
     /// too many mappings); `hint` says what to do instead.
     Placement { message: String, hint: String },
@@ -89,11 +101,116 @@ impl Error {
     }
 }
 
+/// Which front end a message is rendered for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Front {
+    Js,
+    C,
+    Rust,
+}
+
+/// `channelOffset` → `channel_offset`.
+fn snake(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for c in name.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A setting `option=value` as the front end writes it.
+fn setting(body: &str, front: Front) -> String {
+    let (opt, value) = body.split_once('=').unwrap_or((body, ""));
+    let literal = matches!(value, "true" | "false") || value.parse::<f64>().is_ok();
+    match front {
+        Front::Js if literal => format!("{opt}: {value}"),
+        Front::Js => format!("{opt}: '{value}'"),
+        Front::C => {
+            let constant = match (opt, value) {
+                ("lock", "false") => "US_LOCK_OFF".to_string(),
+                ("lock", "true") => "US_LOCK_REQUIRED".to_string(),
+                (_, v) if literal => v.to_string(),
+                ("hugePages", v) => format!("US_PAGES_{}", v.to_ascii_uppercase()),
+                (o, v) => format!("US_{}_{}", o.to_ascii_uppercase(), v.replace('-', "_").to_ascii_uppercase()),
+            };
+            format!("{} = {constant}", snake(opt))
+        }
+        Front::Rust if literal => format!("{} = {value}", snake(opt)),
+        Front::Rust => format!("{} = {value:?}", snake(opt)),
+    }
+}
+
+/// A call as the front end writes it: `start` → `start()` / `us_start()`; `Slayer.open`,
+/// `Records.open` and the other shared-segment calls exist only in the Node and Rust APIs.
+fn call(name: &str, front: Front) -> String {
+    // The shared-segment calls of the two classes that have them (`Records.open` and the like).
+    let shared = ["Slayer", "Records"].into_iter().find_map(|ty| name.strip_prefix(ty).and_then(|f| f.strip_prefix('.')).map(|f| (ty, f)));
+    match (front, shared) {
+        (Front::Js, _) => format!("{name}()"),
+        (Front::C, None) => format!("us_{}()", snake(name)),
+        (Front::C, Some(_)) => format!("{name}() (Node API)"),
+        (Front::Rust, Some((ty, f))) => format!("{ty}::{}_shared()", snake(f)),
+        (Front::Rust, None) => format!("Slayer::{}()", snake(name)),
+    }
+}
+
+/// Renders the markers in an engine message for `front` (see the module docs). Text without
+/// markers comes back unchanged; an unknown marker kind is left as written.
+pub fn spell(text: &str, front: Front) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find('⟦') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + '⟦'.len_utf8()..];
+        let Some(end) = after.find('⟧') else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        let marker = &after[..end];
+        match marker.split_once(':') {
+            Some(("opt", name)) if front == Front::Js => out.push_str(name),
+            Some(("opt", name)) => out.push_str(&snake(name)),
+            Some(("set", body)) => out.push_str(&setting(body, front)),
+            Some(("call", name)) => out.push_str(&call(name, front)),
+            _ => out.push_str(&rest[start..start + '⟦'.len_utf8() + end + '⟧'.len_utf8()]),
+        }
+        rest = &after[end + '⟧'.len_utf8()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+impl Error {
+    /// The message, spelled for `front`.
+    pub fn message(&self, front: Front) -> String {
+        spell(&self.marked(), front)
+    }
+
+    /// The message with its markers, for text that reaches a front end by another road (an
+    /// `info()` note quoting why something fell back).
+    pub(crate) fn marked(&self) -> String {
+        MarkedMessage(self).to_string()
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
+        f.write_str(&self.message(Front::Rust))
+    }
+}
+
+struct MarkedMessage<'a>(&'a Error);
+
+impl fmt::Display for MarkedMessage<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
             Error::BadOption { option, message } | Error::OptionOutOfRange { option, message } => {
-                write!(f, "option `{option}`: {message}")
+                write!(f, "option `⟦opt:{option}⟧`: {message}")
             }
             Error::BadArgument { name, message } => write!(f, "{name}: {message}"),
             Error::SlotOutOfRange { index, slots } => write!(
@@ -109,19 +226,20 @@ impl fmt::Display for Error {
             Error::CoreNotAllowed { core, allowed } => write!(
                 f,
                 "core {core} does not exist or is not in this process's allowed CPU set {allowed:?}: \
-                 pick cores from that set, or leave `cores` out to let ultraslayer choose"
+                 pick cores from that set, or leave `cores` unset to let ultraslayer choose"
             ),
             Error::CoreListedTwice { core } => write!(
                 f,
                 "core {core} is listed twice in `cores`: each replica thread needs its own core \
-                 (leave `cores` out to share cores automatically on small machines)"
+                 (leave `cores` unset to share cores automatically on small machines)"
             ),
             Error::Thread { message } => write!(f, "replica thread: {message}"),
+            Error::Internal { message } => write!(f, "ultraslayer bug (please report it): {message}"),
             Error::HugePages { message } => f.write_str(message),
             Error::LockRefused { bytes, errno } => write!(
                 f,
                 "mlock of {bytes} bytes refused ({}): raise the memlock limit (`ulimit -l unlimited`, \
-                 LimitMEMLOCK= in a systemd unit, or run with CAP_IPC_LOCK), or pass lock: false",
+                 LimitMEMLOCK= in a systemd unit, or run with CAP_IPC_LOCK), or set ⟦set:lock=false⟧",
                 errno_text(*errno)
             ),
             Error::MapFailed { bytes, errno } => write!(
@@ -137,25 +255,21 @@ impl fmt::Display for Error {
             Error::Unsupported { what } => write!(f, "not supported on this machine: {what}"),
             Error::Placement { message, hint } => write!(f, "refresh-group placement failed: {message}; {hint}"),
             Error::Io { path, message } => write!(f, "{path}: {message}"),
-            Error::BadSegmentName { name, message } => write!(
-                f,
-                "shared slab name {name:?} {message}: use 1 to {} characters from A-Z a-z 0-9 . _ - (not starting with '.')",
-                crate::shm::MAX_NAME_LEN
-            ),
+            Error::BadSegmentName { name, message } => write!(f, "shared slab name {name:?} {message}"),
             Error::SegmentExists { name, path } => write!(
                 f,
-                "a shared slab named {name:?} already exists ({path}): open it with Slayer.open, remove it with \
-                 Slayer.unlink, or pass overwrite: true to replace it (processes that have it open keep the old one)"
+                "a shared slab named {name:?} already exists ({path}): open it with ⟦call:Slayer.open⟧, remove it with \
+                 ⟦call:Slayer.unlink⟧, or set ⟦set:overwrite=true⟧ to replace it (processes that have it open keep the old one)"
             ),
             Error::SegmentMissing { name, searched } => write!(
                 f,
-                "no shared slab named {name:?} (looked in {}): create it first with Slayer.create, or check the name",
+                "no shared slab named {name:?} (looked in {}): create it first with ⟦call:Slayer.create⟧, or check the name",
                 searched.join(", ")
             ),
             Error::SegmentInvalid { path, message } => write!(
                 f,
                 "{path} is not a usable ultraslayer shared slab: {message}; if it is stale, remove it with \
-                 Slayer.unlink and create it again"
+                 ⟦call:Slayer.unlink⟧ and create it again"
             ),
             Error::SegmentNotReady { path, creator_pid, creator_alive } => {
                 if *creator_alive {
@@ -164,13 +278,23 @@ impl fmt::Display for Error {
                     write!(
                         f,
                         "shared slab {path} was never finished: its creator (pid {creator_pid}) is gone; remove it with \
-                         Slayer.unlink or create it again with overwrite: true"
+                         ⟦call:Slayer.unlink⟧ or create it again with ⟦set:overwrite=true⟧"
                     )
                 }
             }
             Error::SegmentIncompatible { path, message } => {
                 write!(f, "shared slab {path} does not match what was asked for: {message}")
             }
+            Error::RecordInconsistent { index, attempts } => write!(
+                f,
+                "record {index} was being rewritten in every copy on all {attempts} read attempts, so no consistent \
+                 snapshot could be taken (nothing torn was returned): retry, or write that record less often"
+            ),
+            Error::WriterBusy { path } => write!(
+                f,
+                "another writer holds the writer lock of {path}: a record segment takes one writer process at a \
+                 time (it may be this process through another handle); close that writer first, or only read here"
+            ),
             Error::SegmentIo { path, op, errno } => {
                 write!(f, "{op} {path} failed ({})", errno_text(*errno))?;
                 match *errno {
@@ -200,4 +324,65 @@ pub(crate) fn errno_text(errno: i32) -> String {
 /// The errno of the last failed libc call.
 pub(crate) fn last_errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn every_variant() -> Vec<Error> {
+        vec![
+            Error::bad_option("channelOffset", "must be a number"),
+            Error::option_range("hugePages", "⟦set:placement=refresh-groups⟧ needs ⟦set:hugePages=off⟧"),
+            Error::BadArgument { name: "index", message: "must be an integer".into() },
+            Error::SlotOutOfRange { index: 9, slots: 3 },
+            Error::ReplicaOutOfRange { replica: 3, replicas: 2 },
+            Error::CoreNotAllowed { core: 9, allowed: vec![0, 1] },
+            Error::CoreListedTwice { core: 1 },
+            Error::Thread { message: "spawn".into() },
+            Error::Internal { message: "json".into() },
+            Error::HugePages { message: "reserve some, or use ⟦set:hugePages=auto⟧".into() },
+            Error::LockRefused { bytes: 4096, errno: libc::EPERM },
+            Error::MapFailed { bytes: 4096, errno: libc::ENOMEM },
+            Error::Stopped { what: "call ⟦call:start⟧ first" },
+            Error::LengthMismatch { indices: 1, values: 2 },
+            Error::Unsupported { what: "x".into() },
+            Error::Io { path: "/p".into(), message: "m".into() },
+            Error::BadSegmentName { name: "a/b".into(), message: "contains '/'".into() },
+            Error::SegmentExists { name: "n".into(), path: "/dev/shm/n".into() },
+            Error::SegmentMissing { name: "n".into(), searched: vec!["/dev/shm".into()] },
+            Error::SegmentInvalid { path: "/p".into(), message: "bad magic".into() },
+            Error::SegmentNotReady { path: "/p".into(), creator_pid: 1, creator_alive: false },
+            Error::SegmentIncompatible { path: "/p".into(), message: "⟦opt:channelOffset⟧: expected 64".into() },
+            Error::SegmentIo { path: "/p".into(), op: "open", errno: libc::EACCES },
+            Error::Placement { message: "m".into(), hint: "use ⟦set:placement=offset⟧".into() },
+        ]
+    }
+
+    #[test]
+    fn every_message_renders_for_every_front_end_with_no_marker_left() {
+        for e in every_variant() {
+            for front in [Front::Js, Front::C, Front::Rust] {
+                let m = e.message(front);
+                assert!(!m.contains('⟦') && !m.contains('⟧'), "{front:?}: {m}");
+                assert!(!m.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn each_front_end_gets_its_own_spelling() {
+        let lock = Error::LockRefused { bytes: 1, errno: libc::EPERM };
+        assert!(lock.message(Front::Js).ends_with("or set lock: false"));
+        assert!(lock.message(Front::C).ends_with("or set lock = US_LOCK_OFF"));
+        let opt = Error::option_range("channelOffset", "leave ⟦opt:channelOffset⟧ unset or use ⟦set:placement=offset⟧");
+        assert_eq!(opt.message(Front::Js), "option `channelOffset`: leave channelOffset unset or use placement: 'offset'");
+        assert_eq!(opt.message(Front::C), "option `channel_offset`: leave channel_offset unset or use placement = US_PLACEMENT_OFFSET");
+        assert_eq!(opt.to_string(), "option `channel_offset`: leave channel_offset unset or use placement = \"offset\"");
+        assert_eq!(spell("⟦set:hugePages=auto⟧ ⟦set:spin=hybrid⟧ ⟦call:start⟧", Front::C), "huge_pages = US_PAGES_AUTO spin = US_SPIN_HYBRID us_start()");
+        assert_eq!(spell("⟦set:hugePages=auto⟧ ⟦call:start⟧ ⟦call:Slayer.open⟧", Front::Js), "hugePages: 'auto' start() Slayer.open()");
+        assert_eq!(spell("⟦set:placement=refresh-groups⟧", Front::C), "placement = US_PLACEMENT_REFRESH_GROUPS");
+        assert_eq!(spell("no markers", Front::C), "no markers");
+        assert_eq!(spell("unknown ⟦odd:x⟧ and open ⟦set", Front::Js), "unknown ⟦odd:x⟧ and open ⟦set");
+    }
 }

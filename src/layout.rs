@@ -1,11 +1,16 @@
-//! Where replica r of slot i lives inside the slab: pure arithmetic, computed once.
+//! Where replica r of slot i lives inside the slab: arithmetic, or one load from a frame table.
 //!
-//! Replicas are interleaved in chunks of `channel_offset` bytes: chunk k of replica r starts at
-//! `k * stride + r * channel_offset`, with `stride = replicas * channel_offset`. Copies of one slot
-//! are therefore exactly `channel_offset` bytes apart. The hot path uses only shifts, masks and one
-//! multiply; no division.
+//! The offset layout interleaves replicas in chunks of `channel_offset` bytes: chunk k of replica
+//! r starts at `k * stride + r * channel_offset`, with `stride = replicas * channel_offset`, so
+//! copies of one slot are exactly `channel_offset` bytes apart. The framed layout (`Layout::framed`)
+//! gives every 4 KiB chunk of every replica its own frame of the region, read from a `FrameTable`
+//! built once by placement. Either way the hot path uses only shifts, masks, one multiply or one
+//! table load; no division, no allocation.
+
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::region::{LockRequest, PageRequest, Region};
 
 /// Bytes per slot: every value is one 8-byte word, stored and loaded whole.
 pub const SLOT_BYTES: usize = 8;
@@ -17,7 +22,178 @@ pub const MAX_CHANNEL_OFFSET: usize = 1 << 30;
 /// Slot indices travel as u32 through the JS and C APIs.
 pub const MAX_SLOTS: u64 = 1 << 32;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Bytes in one frame of a framed layout: a chunk of one replica.
+pub const FRAME_BYTES: usize = 4096;
+const FRAME_SHIFT: u32 = FRAME_BYTES.trailing_zeros();
+/// log2(slots per frame).
+const FRAME_SLOT_SHIFT: u32 = (FRAME_BYTES / SLOT_BYTES).trailing_zeros();
+/// Slots per frame of a paired layout (both copies share the frame).
+pub const PAIRED_SLOTS: usize = FRAME_BYTES / SLOT_BYTES / 2;
+const PAIRED_SLOT_SHIFT: u32 = PAIRED_SLOTS.trailing_zeros();
+
+/// For every chunk k and replica r, the 4 KiB frame of the region that holds that chunk of that
+/// replica. Entry `(k << replica_shift) | r`: the replicas of one chunk sit side by side (padded to
+/// a power of two, 32 B at most), so one cache line of the table serves every copy of a slot.
+/// Immutable once built; kept in its own mapping (transparent huge pages when it is large, so the
+/// lookup rarely costs a TLB miss).
+pub struct FrameTable {
+    region: Region,
+    entries: usize,
+    chunks: u64,
+    replicas: usize,
+    replica_shift: u32,
+    /// One past the highest frame named.
+    frames_spanned: usize,
+    /// A paired table (`build_paired`): one entry per frame holding both copies, its top bit
+    /// saying which copy takes the odd lines.
+    paired: bool,
+}
+
+/// The top bit of a paired table's entry: copy 0 of this frame's slots is on the odd lines.
+const SWAP_BIT: u32 = 1 << 31;
+
+impl FrameTable {
+    /// A table for `chunks` chunks of `replicas` replicas, `frame_of(k, r)` naming each chunk's
+    /// frame. Refuses a frame named twice and a frame index that would not fit 32 bits.
+    pub fn build(chunks: u64, replicas: usize, mut frame_of: impl FnMut(u64, usize) -> u64) -> Result<FrameTable> {
+        if !(MIN_REPLICAS..=MAX_REPLICAS).contains(&replicas) || chunks == 0 {
+            return Err(Error::option_range("replicas", format!("a frame table needs {MIN_REPLICAS}..={MAX_REPLICAS} replicas and chunks, got {replicas}, {chunks}")));
+        }
+        let replica_shift = replicas.next_power_of_two().trailing_zeros();
+        let entries = (chunks as usize) << replica_shift;
+        let bytes = entries * 4;
+        // Large tables on huge pages (one TLB entry per 2 MiB of table); small ones on base pages.
+        let pages = if bytes >= 1 << 20 { PageRequest::Transparent } else { PageRequest::Off };
+        let region = Region::map(bytes, pages, LockRequest::Auto).or_else(|_| Region::map(bytes, PageRequest::Off, LockRequest::Auto))?;
+        let mut used = Vec::new();
+        let mut frames_spanned = 0usize;
+        let table = region.ptr() as *mut u32;
+        for k in 0..chunks {
+            for r in 0..replicas {
+                let f = frame_of(k, r);
+                if f > u32::MAX as u64 {
+                    return Err(Error::option_range("frames", format!("frame {f} does not fit the table's 32 bits")));
+                }
+                let f = f as usize;
+                if used.len() <= f / 64 {
+                    used.resize(f / 64 + 1, 0u64);
+                }
+                let bit = 1u64 << (f % 64);
+                if used[f / 64] & bit != 0 {
+                    return Err(Error::bad_option("frames", format!("frame {f} is named twice (chunk {k}, replica {r})")));
+                }
+                used[f / 64] |= bit;
+                frames_spanned = frames_spanned.max(f + 1);
+                // SAFETY: the index is below `entries` (k < chunks, r < replicas ≤ 1 << shift), and the
+                // region holds `entries` u32s, page-aligned; nothing else sees the table yet.
+                unsafe { table.add(((k as usize) << replica_shift) | r).write(f as u32) };
+            }
+        }
+        Ok(FrameTable { region, entries, chunks, replicas, replica_shift, frames_spanned, paired: false })
+    }
+
+    /// A paired table for two copies that share each frame, line by line: chunk k (256 slots) lives
+    /// in frame `frame_of(k).0`, its slots' copies in the two lines of every 128 B pair, copy 0 on
+    /// the even line unless `frame_of(k).1` swaps them. Refuses a frame named twice and a frame
+    /// index that would not fit 31 bits.
+    pub fn build_paired(chunks: u64, mut frame_of: impl FnMut(u64) -> (u64, bool)) -> Result<FrameTable> {
+        let mut swaps = Vec::with_capacity(chunks as usize);
+        let mut t = FrameTable::build(chunks, 2, |k, r| {
+            let (f, swap) = frame_of(k);
+            if r == 0 {
+                swaps.push(swap);
+            }
+            // Both replicas' entries name the frame; the second one only to let `build` check it
+            // (a frame named by two chunks is refused), offset so it never collides with the first.
+            if r == 0 { 2 * f } else { 2 * f + 1 }
+        })?;
+        if t.frames_spanned.div_ceil(2) > (SWAP_BIT as usize) {
+            return Err(Error::option_range("frames", "a paired table names frames below 2^31"));
+        }
+        // Rewrite as one entry per chunk: the frame, and the swap bit.
+        let table = t.region.ptr() as *mut u32;
+        for (k, &swap) in swaps.iter().enumerate() {
+            // SAFETY: entries 2k and 2k + 1 exist (replica_shift is 1 for two replicas) and k ≤ 2k,
+            // so entry 2k is read before any step overwrites it; the table is still private here.
+            unsafe {
+                let f = *table.add(2 * k) / 2;
+                table.add(k).write(f | if swap { SWAP_BIT } else { 0 });
+            }
+        }
+        t.entries = chunks as usize;
+        t.replica_shift = 0;
+        t.frames_spanned = t.frames_spanned.div_ceil(2);
+        t.paired = true;
+        Ok(t)
+    }
+
+    /// The frame of chunk `k` of replica `r` (for a paired table, the frame both copies share).
+    pub fn frame(&self, k: u64, r: usize) -> u64 {
+        assert!(k < self.chunks && r < self.replicas);
+        (self.get(((k as usize) << self.replica_shift) | r) & !if self.paired { SWAP_BIT } else { 0 }) as u64
+    }
+
+    /// For a paired table: whether chunk `k`'s copy 0 is on the odd lines.
+    pub fn swapped(&self, k: u64) -> bool {
+        assert!(k < self.chunks);
+        self.paired && self.get(k as usize) & SWAP_BIT != 0
+    }
+
+    pub fn paired(&self) -> bool {
+        self.paired
+    }
+
+    #[inline(always)]
+    fn get(&self, index: usize) -> u32 {
+        debug_assert!(index < self.entries);
+        // SAFETY: callers pass an index below `entries` (Layout::offset: chunk < chunks because
+        // i < slots, r < replicas), the region holds `entries` u32s and is never written after
+        // `build`, and it lives as long as the table.
+        unsafe { *(self.region.ptr() as *const u32).add(index) }
+    }
+
+    pub fn chunks(&self) -> u64 {
+        self.chunks
+    }
+    /// Address of chunk `k`'s entries (for measurements that evict the table's line too).
+    pub fn entry_address(&self, k: u64) -> usize {
+        assert!(k < self.chunks);
+        self.region.ptr() as usize + ((k as usize) << self.replica_shift) * 4
+    }
+    /// Bytes of the table itself.
+    pub fn table_bytes(&self) -> usize {
+        self.entries * 4
+    }
+    /// The page kind the table itself got.
+    pub fn page_kind(&self) -> crate::region::PageKind {
+        self.region.kind()
+    }
+    /// One past the highest frame named (the region must hold this many frames).
+    pub fn frames_spanned(&self) -> usize {
+        self.frames_spanned
+    }
+    /// Every entry, chunk-major with replicas side by side (for recording the table).
+    /// (A paired table: one entry per chunk, the swap bit included.)
+    pub fn entries(&self) -> Vec<u32> {
+        let per_chunk = if self.paired { 1 } else { self.replicas };
+        (0..self.chunks as usize).flat_map(|k| (0..per_chunk).map(move |r| (k << self.replica_shift) | r)).map(|e| self.get(e)).collect()
+    }
+}
+
+impl std::fmt::Debug for FrameTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FrameTable {{ chunks: {}, replicas: {}, frames_spanned: {} }}", self.chunks, self.replicas, self.frames_spanned)
+    }
+}
+
+impl PartialEq for FrameTable {
+    fn eq(&self, other: &Self) -> bool {
+        self.chunks == other.chunks && self.replicas == other.replicas && self.entries() == other.entries()
+    }
+}
+impl Eq for FrameTable {}
+
+#[derive(Clone, Debug)]
 pub struct Layout {
     slots: u64,
     replicas: usize,
@@ -30,7 +206,32 @@ pub struct Layout {
     stride: usize,
     /// bytes the layout spans (whole chunks of every replica), before page rounding
     span: usize,
+    /// Framed layouts: the frame of every chunk of every replica.
+    frames: Option<Arc<FrameTable>>,
+    /// The first entry of `frames` (null for offset layouts), so a lookup is one load, not a
+    /// chase through the Arc and the table's region.
+    table: *const u32,
+    /// log2 of the table's entries per chunk (framed layouts).
+    replica_shift: u32,
+    /// A paired table: both copies share each frame (see `FrameTable::build_paired`).
+    paired: bool,
 }
+
+// SAFETY: `table` points into the `FrameTable` that `frames` keeps alive for as long as the
+// layout (and every clone of it) lives; the table is never written after it is built, so reading
+// it from any thread is sound. Everything else in a layout is plain data.
+unsafe impl Send for Layout {}
+unsafe impl Sync for Layout {}
+
+/// Layouts are equal when they place every copy alike (`table` is only a cached view of `frames`).
+impl PartialEq for Layout {
+    fn eq(&self, o: &Self) -> bool {
+        (self.slots, self.replicas, self.channel_offset, self.shift, self.mask, self.stride, self.span, self.replica_shift, self.paired)
+            == (o.slots, o.replicas, o.channel_offset, o.shift, o.mask, o.stride, o.span, o.replica_shift, o.paired)
+            && self.frames == o.frames
+    }
+}
+impl Eq for Layout {}
 
 impl Layout {
     pub fn new(slots: u64, replicas: usize, channel_offset: usize) -> Result<Layout> {
@@ -68,7 +269,52 @@ impl Layout {
             mask: per_chunk - 1,
             stride,
             span: span as usize,
+            frames: None,
+            table: std::ptr::null(),
+            replica_shift: 0,
+            paired: false,
         })
+    }
+
+    /// A framed layout: chunk k (4 KiB, `FRAME_BYTES / 8` slots) of replica r lives in frame
+    /// `table.frame(k, r)` of the region. The table must have a chunk for every slot.
+    pub fn framed(slots: u64, replicas: usize, table: Arc<FrameTable>) -> Result<Layout> {
+        let mut l = Layout::new(slots, replicas, FRAME_BYTES)?;
+        let chunks = slots.div_ceil((FRAME_BYTES / SLOT_BYTES) as u64);
+        if table.paired || table.chunks != chunks || table.replicas != replicas {
+            return Err(Error::bad_option(
+                "frames",
+                format!("a table of {} chunks x {} replicas cannot lay out {slots} slots x {replicas} replicas", table.chunks, table.replicas),
+            ));
+        }
+        l.span = table.frames_spanned * FRAME_BYTES;
+        l.replica_shift = table.replica_shift;
+        l.table = table.region.ptr() as *const u32;
+        l.frames = Some(table);
+        Ok(l)
+    }
+
+    /// A paired layout for two copies: chunk k (256 slots) in frame `table.frame(k, 0)`, slot
+    /// i's copies in the two 64 B lines of one 128 B pair, copy 0 on the even line unless the
+    /// table swaps that frame. For machines where address bit 6 splits refresh groups but which
+    /// line of a pair is in which group changes from frame to frame: the swap keeps copy 0 in the
+    /// same group everywhere.
+    pub fn paired(slots: u64, table: Arc<FrameTable>) -> Result<Layout> {
+        let mut l = Layout::new(slots, 2, 64)?;
+        let chunks = slots.div_ceil(PAIRED_SLOTS as u64);
+        if !table.paired || table.chunks != chunks {
+            return Err(Error::bad_option("frames", format!("a paired table of {} chunks cannot lay out {slots} slots", table.chunks)));
+        }
+        l.span = table.frames_spanned * FRAME_BYTES;
+        l.table = table.region.ptr() as *const u32;
+        l.paired = true;
+        l.frames = Some(table);
+        Ok(l)
+    }
+
+    /// The frame table of a framed layout.
+    pub fn frames(&self) -> Option<&FrameTable> {
+        self.frames.as_deref()
     }
 
     #[inline(always)]
@@ -91,7 +337,11 @@ impl Layout {
     }
     /// Slots the whole chunks could hold (≥ `slots`); indices beyond `slots` are still invalid.
     pub fn chunk_capacity(&self) -> u64 {
-        (self.span / self.stride) as u64 * (self.mask + 1)
+        match &self.frames {
+            Some(t) if t.paired => t.chunks * PAIRED_SLOTS as u64,
+            Some(t) => t.chunks * (self.mask + 1),
+            None => (self.span / self.stride) as u64 * (self.mask + 1),
+        }
     }
 
     /// Byte offset of replica `r`'s copy of slot `i`. Callers guarantee `r < replicas` and
@@ -99,6 +349,24 @@ impl Layout {
     #[inline(always)]
     pub fn offset(&self, r: usize, i: u64) -> usize {
         debug_assert!(r < self.replicas && i < self.slots);
+        if self.paired {
+            // SAFETY: as below; one entry per chunk of PAIRED_SLOTS slots (`paired` checked the count).
+            let e = unsafe { *self.table.add((i >> PAIRED_SLOT_SHIFT) as usize) };
+            let frame = (e & !SWAP_BIT) as usize;
+            let line = r ^ (e >> 31) as usize;
+            let w = (i & (PAIRED_SLOTS as u64 - 1)) as usize;
+            return (frame << FRAME_SHIFT) | ((w >> 3) << 7) | (line << 6) | ((w & 7) * SLOT_BYTES);
+        }
+        if !self.table.is_null() {
+            let index = (((i >> FRAME_SLOT_SHIFT) as usize) << self.replica_shift) | r;
+            debug_assert!(self.frames.as_ref().is_some_and(|t| index < t.entries));
+            // SAFETY: for r < replicas and i < slots (the caller's guarantee) the index is below
+            // the table's entries (`framed` checked the table has a chunk for every slot), and
+            // `table` points at the first entry of the table `frames` keeps alive, never written
+            // after it was built.
+            let frame = unsafe { *self.table.add(index) } as usize;
+            return (frame << FRAME_SHIFT) | (((i & self.mask) as usize) * SLOT_BYTES);
+        }
         r * self.channel_offset + ((i >> self.shift) as usize) * self.stride + ((i & self.mask) as usize) * SLOT_BYTES
     }
 
@@ -167,6 +435,76 @@ mod tests {
             assert!(matches!(Layout::new(10, 2, bad).unwrap_err(), Error::OptionOutOfRange { option: "channelOffset", .. }));
         }
         assert!(Layout::new(MAX_SLOTS + 1, 2, 256).is_err());
+    }
+
+    /// A scrambled table: chunk k of replica r in frame (k·R + r)·7919 mod a prime-ish span, so
+    /// frames are neither in order nor contiguous, and some frames are left unused.
+    fn scrambled(chunks: u64, replicas: usize) -> Arc<FrameTable> {
+        let n = chunks * replicas as u64;
+        let span = (n * 5 / 4 + 3) | 1;
+        // 7919 is prime and ≠ any factor of an odd span below 7919², so k ↦ k·7919 mod span is a
+        // bijection when gcd(7919, span) = 1; pick a span coprime to it.
+        let span = if span % 7919 == 0 { span + 2 } else { span };
+        Arc::new(FrameTable::build(chunks, replicas, |k, r| (k * replicas as u64 + r as u64) * 7919 % span).unwrap())
+    }
+
+    #[test]
+    fn framed_offsets_follow_the_table_for_every_replica_count() {
+        for replicas in MIN_REPLICAS..=MAX_REPLICAS {
+            for slots in [1u64, 511, 512, 513, 5000] {
+                let chunks = slots.div_ceil(512);
+                let t = scrambled(chunks, replicas);
+                let l = Layout::framed(slots, replicas, t.clone()).unwrap();
+                assert_eq!(l.channel_offset(), FRAME_BYTES);
+                assert!(l.chunk_capacity() >= slots);
+                let mut seen = HashSet::new();
+                for i in 0..slots {
+                    for r in 0..replicas {
+                        let off = l.offset(r, i);
+                        assert_eq!(off, (t.frame(i / 512, r) as usize) * 4096 + (i % 512) as usize * 8, "R{replicas} r{r} i{i}");
+                        assert!(off + SLOT_BYTES <= l.span());
+                        assert!(seen.insert(off));
+                    }
+                }
+                assert_eq!(t.entries().len(), chunks as usize * replicas);
+            }
+        }
+    }
+
+    #[test]
+    fn frame_tables_refuse_a_frame_twice_and_a_mismatched_shape() {
+        let e = FrameTable::build(4, 2, |k, r| if k == 3 && r == 1 { 0 } else { k * 2 + r as u64 }).unwrap_err();
+        assert!(matches!(e, Error::BadOption { option: "frames", .. }), "{e:?}");
+        assert!(FrameTable::build(4, 2, |_, _| 1 << 33).is_err());
+        assert!(FrameTable::build(4, 9, |k, r| k * 9 + r as u64).is_err());
+        let t = Arc::new(FrameTable::build(2, 2, |k, r| k * 2 + r as u64).unwrap());
+        assert!(Layout::framed(2000, 2, t.clone()).is_err(), "2000 slots need 4 chunks");
+        assert!(Layout::framed(1000, 3, t.clone()).is_err());
+        assert!(Layout::framed(1000, 2, t).is_ok());
+    }
+
+    #[test]
+    fn paired_copies_share_a_line_pair_and_the_swap_picks_which_line_is_copy_0() {
+        for slots in [1u64, 255, 256, 257, 3000] {
+            let chunks = slots.div_ceil(PAIRED_SLOTS as u64);
+            let span = chunks * 3 / 2 + 1;
+            let frame = |k: u64| (k * 7 + 1) % span;
+            let t = Arc::new(FrameTable::build_paired(chunks, |k| (frame(k), k % 3 == 1)).unwrap());
+            assert!(t.paired() && Layout::framed(slots, 2, t.clone()).is_err());
+            let l = Layout::paired(slots, t.clone()).unwrap();
+            assert_eq!(l.channel_offset(), 64);
+            let mut seen = HashSet::new();
+            for i in 0..slots {
+                let (a, b) = (l.offset(0, i), l.offset(1, i));
+                let k = i / PAIRED_SLOTS as u64;
+                assert_eq!(a / FRAME_BYTES, frame(k) as usize);
+                assert_eq!(a ^ b, 64, "slot {i}: copies are the two lines of one pair");
+                assert_eq!(a & 64 != 0, t.swapped(k), "slot {i}: copy 0 on the odd line exactly when swapped");
+                assert!(a % 8 == 0 && a + 8 <= l.span() && b + 8 <= l.span());
+                assert!(seen.insert(a) && seen.insert(b));
+            }
+        }
+        assert!(FrameTable::build_paired(3, |_| (5, false)).is_err(), "one frame for two chunks");
     }
 
     #[test]

@@ -4,14 +4,18 @@
 //! `cargo test --no-default-features`. The Node binding in `binding` only translates, and so does
 //! `capi`, the C ABI (`include/ultraslayer.h`) that the same shared library exports.
 
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod cache;
 pub mod capi;
 pub mod cores;
 pub mod error;
 pub mod layout;
+pub mod options;
 pub mod region;
+pub mod placement;
 pub mod probe;
+pub mod records;
 pub mod replicas;
 pub mod rng;
 pub mod shm;
@@ -19,13 +23,17 @@ pub mod slab;
 pub mod slayer;
 pub mod steer;
 pub mod stats;
+pub mod strategy;
 pub mod tsc;
 
 pub use error::{Error, ErrorKind, Result};
 pub use layout::Layout;
 pub use region::{LockRequest, PageKind, PageRequest};
+pub use records::{RecordWriter, Records, RecordsInfo};
 pub use replicas::SpinPolicy;
-pub use slayer::{Info, OpenOptions, Options, CopyPlacement, CopyPlacementInfo, SharedOptions, Slayer, Strategy};
+pub use options::{ChannelOffset, CopyPlacement, OpenOptions, Options, SharedOptions, Strategy, ThreadOptions};
+pub use slayer::{CopyPlacementInfo, Info, Slayer};
+pub use strategy::Choice;
 pub use stats::{Percentiles, Stats};
 
 #[cfg(feature = "node")]

@@ -293,7 +293,7 @@ pub fn check_mappings_for(pages: usize) -> Result<()> {
         return Err(Error::Placement {
             message: format!("{pages} pages need about {needed} memory mappings while they are gathered, but vm.max_map_count is {limit} and {in_use} are in use"),
             hint: format!(
-                "raise the limit as root (`sysctl vm.max_map_count={}`), ask for fewer slots, or use placement: 'offset'",
+                "raise the limit as root (`sysctl vm.max_map_count={}`), ask for fewer slots, or use ⟦set:placement=offset⟧",
                 (in_use + needed).next_power_of_two()
             ),
         });
@@ -339,9 +339,9 @@ mod sys {
     fn hugetlb_hint(page: usize) -> String {
         let kb = page / 1024;
         if page == PAGE_2M {
-            format!("reserve 2 MiB pages as root with `sysctl vm.nr_hugepages=N` (or echo N > /sys/kernel/mm/hugepages/hugepages-{kb}kB/nr_hugepages), or use hugePages: 'auto'")
+            format!("reserve 2 MiB pages as root with `sysctl vm.nr_hugepages=N` (or echo N > /sys/kernel/mm/hugepages/hugepages-{kb}kB/nr_hugepages), or use ⟦set:hugePages=auto⟧")
         } else {
-            format!("reserve 1 GiB pages as root with `echo N > /sys/kernel/mm/hugepages/hugepages-{kb}kB/nr_hugepages` (best at boot: hugepagesz=1G hugepages=N), or use hugePages: 'auto'")
+            format!("reserve 1 GiB pages as root with `echo N > /sys/kernel/mm/hugepages/hugepages-{kb}kB/nr_hugepages` (best at boot: hugepagesz=1G hugepages=N), or use ⟦set:hugePages=auto⟧")
         }
     }
 
@@ -383,7 +383,7 @@ mod sys {
                 if thp_mode().as_deref() == Some("never") {
                     return Err(Error::HugePages {
                         message: "transparent huge pages are disabled (/sys/kernel/mm/transparent_hugepage/enabled is [never]): \
-                                  as root, echo madvise > /sys/kernel/mm/transparent_hugepage/enabled, or use hugePages: 'auto'"
+                                  as root, echo madvise > /sys/kernel/mm/transparent_hugepage/enabled, or use ⟦set:hugePages=auto⟧"
                             .into(),
                     });
                 }

@@ -22,6 +22,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::cores;
 use crate::error::{Error, Result};
+use crate::records::line::{self, LINE_WORDS, MAX_FIELDS};
 use crate::slab::Slab;
 use crate::tsc;
 
@@ -57,6 +58,11 @@ impl SpinPolicy {
 /// Slots per batch request; longer batches go out as several requests.
 pub const BATCH_CAPACITY: usize = 4096;
 const BATCH_FLAG: u64 = 1 << 63;
+/// A request for one whole record line: `RECORD_FLAG | base` (see `records::line`).
+const RECORD_FLAG: u64 = 1 << 62;
+/// `Lane::value` after a record request: the copy's fields are in `out[..MAX_FIELDS]`, or not.
+const RECORD_CONSISTENT: u64 = 1;
+const RECORD_TORN: u64 = 0;
 
 /// How long a requester waits for any answer before reading a copy itself (a stuck or descheduled
 /// thread must not hang a read). Hypervisor pauses of tens of ms are seen on small VMs.
@@ -67,7 +73,8 @@ struct RequestLine {
     /// Sequence of the newest request. Release store by the requester (`post`), Acquire load by
     /// the threads: pairs so that `arg` and the batch indices written before it are visible.
     seq: AtomicU64,
-    /// A slot index, or `BATCH_FLAG | count` with the indices in `Shared::batch`.
+    /// A slot index, `BATCH_FLAG | count` with the indices in `Shared::batch`, or
+    /// `RECORD_FLAG | base` for the record line starting at slot `base`.
     arg: AtomicU64,
     stop: AtomicBool,
 }
@@ -112,6 +119,9 @@ pub enum Answer {
     DirectWhileParked,
     /// No answer within the timeout (a thread was descheduled): the requester read a copy itself.
     DirectAfterTimeout,
+    /// A record request every thread answered without a consistent copy (each met a write in
+    /// progress): the requester read the record itself.
+    DirectAfterInconsistent,
 }
 
 pub struct ReplicaSet {
@@ -228,6 +238,22 @@ impl ReplicaSet {
         }
     }
 
+    /// Hedged read of the record line at slot `base`: each thread reads and validates its own copy
+    /// (`records::line::read_copy`) and the first consistent copy wins; its fields go to `out`.
+    /// Err when no thread could answer with a consistent copy (the caller then reads the record
+    /// itself). The caller guarantees `base % 8 == 0` and `base + 8 <= slots`.
+    #[inline]
+    pub fn read_record(&mut self, base: u64, out: &mut [u64; MAX_FIELDS]) -> std::result::Result<usize, Answer> {
+        let seq = self.post(RECORD_FLAG | base);
+        // Relaxed: `value` is ordered after the lane's Acquire-loaded sequence in `wait_for`.
+        let r = self.wait_for(seq, |lane| lane.value.load(Ordering::Relaxed) == RECORD_CONSISTENT)?;
+        for (o, cell) in out.iter_mut().zip(self.shared.lanes[r].out.iter()) {
+            // Relaxed: ordered after the lane's Acquire-loaded sequence in `wait_for`.
+            *o = cell.load(Ordering::Relaxed);
+        }
+        Ok(r)
+    }
+
     /// Hedged read of many slots; `out[k]` gets slot `indices[k]`. The caller has range-checked
     /// every index and matched the lengths. Reports each request's answer (one request per
     /// `BATCH_CAPACITY` slots) and its slot count through `on_answer`.
@@ -272,21 +298,44 @@ impl ReplicaSet {
     /// (every unanswered lane parked) or the timeout passed; the caller then reads a copy itself.
     #[inline(always)]
     fn wait(&mut self, seq: u64) -> std::result::Result<usize, Answer> {
+        self.wait_for(seq, |_| true)
+    }
+
+    /// `wait`, taking only answers `accept` approves of; Err(DirectAfterInconsistent) when every
+    /// lane answered and none was accepted.
+    #[inline(always)]
+    fn wait_for(&mut self, seq: u64, accept: impl Fn(&Lane) -> bool) -> std::result::Result<usize, Answer> {
         let lanes = &self.shared.lanes;
         let mut polls: u32 = 0;
         let mut started = 0u64;
         loop {
+            let mut refused = 0;
             for (r, lane) in lanes.iter().enumerate() {
                 // Acquire: pairs with the Release store of the lane's sequence in `serve`, so its
                 // `value`/`out` are visible.
                 if lane.seq.load(Ordering::Acquire) == seq {
-                    return Ok(r);
+                    if accept(lane) {
+                        return Ok(r);
+                    }
+                    refused += 1;
                 }
+            }
+            if refused == lanes.len() {
+                return Err(Answer::DirectAfterInconsistent);
             }
             polls = polls.wrapping_add(1);
             if polls % 8 == 0 {
                 let mut awake = 0;
                 for (r, lane) in lanes.iter().enumerate() {
+                    // Acquire: as in the poll above (pairs with the Release store of the lane's
+                    // sequence in `serve`). A lane may have answered since that poll: take its
+                    // answer; a refused one is neither awake nor waited for.
+                    if lane.seq.load(Ordering::Acquire) == seq {
+                        if accept(lane) {
+                            return Ok(r);
+                        }
+                        continue;
+                    }
                     // Acquire: pairs with the thread's SeqCst store of `parked`.
                     if lane.parked.load(Ordering::Acquire) {
                         // Relaxed: the thread bumps the epoch before its SeqCst (so also Release)
@@ -371,6 +420,23 @@ fn serve(shared: &Shared, r: usize) {
                         // Relaxed: published by the Release store of the lane's sequence below.
                         o.store(slab.load_unchecked(r, i), Ordering::Relaxed);
                     }
+                }
+            } else if arg & RECORD_FLAG != 0 {
+                let base = arg & !RECORD_FLAG;
+                // The requester checked the record; the check keeps a corrupt request harmless.
+                if base % LINE_WORDS as u64 == 0 && base + LINE_WORDS as u64 <= slots {
+                    let status = match line::read_copy(slab, r, base) {
+                        Some(fields) => {
+                            for (o, v) in lane.out.iter().zip(fields) {
+                                // Relaxed: published by the Release store of the lane's sequence below.
+                                o.store(v, Ordering::Relaxed);
+                            }
+                            RECORD_CONSISTENT
+                        }
+                        None => RECORD_TORN,
+                    };
+                    // Relaxed: published by the Release store of the lane's sequence below.
+                    lane.value.store(status, Ordering::Relaxed);
                 }
             } else if arg < slots {
                 // Relaxed: published by the Release store of the lane's sequence below.

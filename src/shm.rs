@@ -63,6 +63,16 @@ pub const W_CREATED_UNIX_MS: usize = 11;
 pub const W_CHECKSUM: usize = 12;
 /// `READY` once everything else is written; 0 before.
 pub const W_READY: usize = 13;
+/// Record segments (`records`): the byte length of the schema text (0 for a plain slab of slots,
+/// which is what every segment written before records existed has here: the page was zero).
+pub const W_SCHEMA_LEN: usize = 14;
+/// FNV-1a of the schema text's bytes.
+pub const W_SCHEMA_HASH: usize = 15;
+/// First word of the schema text (UTF-8, zero-padded to whole words).
+pub const W_SCHEMA: usize = 16;
+/// Longest schema text a header holds.
+pub const MAX_SCHEMA_BYTES: usize = 1024;
+const LAST_WORD: usize = W_SCHEMA + MAX_SCHEMA_BYTES / 8 - 1;
 
 /// What a segment file lives on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,12 +105,20 @@ pub struct SharedInfo {
     pub created_here: bool,
     /// Why the segment is not on huge pages, when it is not.
     pub note: Option<String>,
+    /// For record segments: the schema text the header records (see `records::Schema::text`).
+    pub schema: Option<String>,
+    /// (device, inode) of the file this process mapped, so a later open of `path` can tell
+    /// whether it is still the same segment (an `overwrite` replaces the file under the name).
+    pub file_id: (u64, u64),
 }
 
 /// Checks a segment name: 1..=`MAX_NAME_LEN` bytes of `A-Z a-z 0-9 . _ -`, not starting with
 /// '.', no "..". (So no '/', no NUL, nothing a shell or a path could misread.)
 pub fn validate_name(name: &str) -> Result<()> {
-    let bad = |message: String| Err(Error::BadSegmentName { name: name.chars().take(64).collect(), message });
+    let bad = |what: String| {
+        let message = format!("{what}: use 1 to {MAX_NAME_LEN} characters from A-Z a-z 0-9 . _ - (not starting with '.')");
+        Err(Error::BadSegmentName { name: name.chars().take(64).collect(), message })
+    };
     if name.is_empty() {
         return bad("is empty".into());
     }
@@ -246,12 +264,15 @@ fn invalid(path: &Path, message: impl Into<String>) -> Error {
 
 /// Checksum of the header words before `W_CHECKSUM` (FNV-1a over their bytes, 64-bit).
 fn checksum(words: &[u64]) -> u64 {
+    fnv1a(words.iter().flat_map(|w| w.to_le_bytes()))
+}
+
+/// FNV-1a, 64-bit.
+fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for w in words {
-        for b in w.to_le_bytes() {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
+    for b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     h
 }
@@ -267,9 +288,9 @@ impl HeaderPage {
     }
 
     fn word(&self, w: usize) -> &AtomicU64 {
-        debug_assert!(w <= W_READY);
-        // SAFETY: the region is at least one page (≥ 4096 bytes) and page-aligned, and w ≤ 13, so
-        // the word is in bounds and 8-aligned. Every process touches header words only through
+        debug_assert!(w <= LAST_WORD);
+        // SAFETY: the region is at least one page (≥ 4096 bytes) and page-aligned, and callers pass
+        // w ≤ LAST_WORD (143, byte 1151), so the word is in bounds and 8-aligned. Every process touches header words only through
         // atomics, so a shared reference to an AtomicU64 there is sound.
         unsafe { &*(self.region.ptr().add(w * 8) as *const AtomicU64) }
     }
@@ -332,7 +353,23 @@ pub fn create(
     overwrite: bool,
     dir: Option<&Path>,
 ) -> Result<(Region, SharedInfo)> {
+    create_with_schema(name, layout, pages, lock, overwrite, dir, None)
+}
+
+/// `create`, recording `schema` (a record segment's schema text, ≤ `MAX_SCHEMA_BYTES`) in the header.
+pub fn create_with_schema(
+    name: &str,
+    layout: Layout,
+    pages: PageRequest,
+    lock: LockRequest,
+    overwrite: bool,
+    dir: Option<&Path>,
+    schema: Option<&str>,
+) -> Result<(Region, SharedInfo)> {
     validate_name(name)?;
+    if let Some(s) = schema.filter(|s| s.is_empty() || s.len() > MAX_SCHEMA_BYTES) {
+        return Err(Error::option_range("fields", format!("the schema text is {} bytes; a segment header holds 1 to {MAX_SCHEMA_BYTES}", s.len())));
+    }
     let all = places(dir);
     if overwrite {
         for p in &all {
@@ -353,7 +390,7 @@ pub fn create(
         PageRequest::Transparent => {
             return Err(Error::option_range(
                 "hugePages",
-                "'thp' does not apply to shared slabs: use 'auto', '2m', '1g' (hugetlbfs) or 'off' (/dev/shm)",
+                "'thp' does not apply to shared slabs: use ⟦set:hugePages=auto⟧, ⟦set:hugePages=2m⟧, ⟦set:hugePages=1g⟧ (hugetlbfs) or ⟦set:hugePages=off⟧ (/dev/shm)",
             ))
         }
         PageRequest::Off => shm.collect(),
@@ -385,7 +422,7 @@ pub fn create(
 
     let mut last = None;
     for place in &candidates {
-        match create_in(place, name, layout, lock, notes.clone()) {
+        match create_in(place, name, layout.clone(), lock, notes.clone(), schema) {
             Ok((region, mut info)) => {
                 info.note = (!notes.is_empty()).then(|| notes.join("; "));
                 return Ok((region, info));
@@ -417,7 +454,14 @@ fn no_mount_message(size: usize, dir: Option<&Path>) -> String {
     }
 }
 
-fn create_in(place: &Place, name: &str, layout: Layout, lock: LockRequest, fallbacks: Vec<String>) -> Result<(Region, SharedInfo)> {
+fn create_in(
+    place: &Place,
+    name: &str,
+    layout: Layout,
+    lock: LockRequest,
+    fallbacks: Vec<String>,
+    schema: Option<&str>,
+) -> Result<(Region, SharedInfo)> {
     let path = place.path(name);
     let kind = page_kind_of(place.backing, place.page_size).expect("places() keeps only supported page sizes");
     let page = place.page_size;
@@ -467,6 +511,15 @@ fn create_in(place: &Place, name: &str, layout: Layout, lock: LockRequest, fallb
         header.set(w, v);
     }
     header.set(W_CHECKSUM, checksum(&words));
+    if let Some(text) = schema {
+        for (k, chunk) in text.as_bytes().chunks(8).enumerate() {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            header.set(W_SCHEMA + k, u64::from_le_bytes(b));
+        }
+        header.set(W_SCHEMA_HASH, fnv1a(text.bytes()));
+        header.set(W_SCHEMA_LEN, text.len() as u64);
+    }
     // Release: pairs with the Acquire load in `HeaderPage::ready` (every opener), publishing the
     // header words above and the zero-filled, pre-faulted slab.
     header.word(W_READY).store(READY, Ordering::Release);
@@ -482,8 +535,16 @@ fn create_in(place: &Place, name: &str, layout: Layout, lock: LockRequest, fallb
             created_unix_ms: created,
             created_here: true,
             note: None,
+            schema: schema.map(str::to_string),
+            file_id: file_id(&file, &path)?,
         },
     ))
+}
+
+/// (device, inode) of an open segment file.
+pub fn file_id(file: &File, path: &Path) -> Result<(u64, u64)> {
+    let m = file.metadata().map_err(|e| io_err(path, "stat", &e))?;
+    Ok((m.dev(), m.ino()))
 }
 
 /// Gives the file `len` bytes of real backing now, so running out of memory is an error here
@@ -510,6 +571,9 @@ pub struct Expect {
     pub slots: Option<u64>,
     pub replicas: Option<usize>,
     pub channel_offset: Option<usize>,
+    /// A record segment (one whose header records a schema) rather than a plain slab of slots.
+    /// Either kind refuses to open as the other.
+    pub records: bool,
 }
 
 /// Opens segment `name`, validates its header against the file, and maps its slab.
@@ -624,6 +688,22 @@ pub fn open(name: &str, lock: LockRequest, expect: Expect, wait: Duration, dir: 
         return Err(invalid(&path, format!("{what}: the file is {size} bytes but its header says {}", words[W_FILE_BYTES])));
     }
     check_expected(&path, &layout, expect)?;
+    let schema = read_schema(&header, &path)?;
+    match (&schema, expect.records) {
+        (Some(text), false) => {
+            return Err(Error::SegmentIncompatible {
+                path: path.display().to_string(),
+                message: format!("it holds records ({text}), not plain slots: open it with ⟦call:Records.open⟧"),
+            })
+        }
+        (None, true) => {
+            return Err(Error::SegmentIncompatible {
+                path: path.display().to_string(),
+                message: "it is a plain slab of slots with no record schema: open it with ⟦call:Slayer.open⟧".into(),
+            })
+        }
+        _ => {}
+    }
     let region = Region::map_file(fd, page, data_bytes as usize, kind, page, lock, Vec::new())?;
     Ok((
         region,
@@ -637,8 +717,26 @@ pub fn open(name: &str, lock: LockRequest, expect: Expect, wait: Duration, dir: 
             created_unix_ms: words[W_CREATED_UNIX_MS],
             created_here: false,
             note: None,
+            schema,
+            file_id: file_id(&file, &path)?,
         },
     ))
+}
+
+/// The schema text a header records, validated against its length and hash; None for plain slabs.
+fn read_schema(header: &HeaderPage, path: &Path) -> Result<Option<String>> {
+    let len = header.get(W_SCHEMA_LEN) as usize;
+    if len == 0 {
+        return Ok(None);
+    }
+    if len > MAX_SCHEMA_BYTES {
+        return Err(invalid(path, format!("its schema length {len} is over the {MAX_SCHEMA_BYTES}-byte limit: the header is corrupt")));
+    }
+    let bytes: Vec<u8> = (0..len.div_ceil(8)).flat_map(|k| header.get(W_SCHEMA + k).to_le_bytes()).take(len).collect();
+    if fnv1a(bytes.iter().copied()) != header.get(W_SCHEMA_HASH) {
+        return Err(invalid(path, "its record schema does not match its hash: the header was overwritten or corrupted"));
+    }
+    String::from_utf8(bytes).map(Some).map_err(|_| invalid(path, "its record schema is not UTF-8: the header is corrupt"))
 }
 
 fn check_expected(path: &Path, layout: &Layout, expect: Expect) -> Result<()> {
@@ -650,7 +748,7 @@ fn check_expected(path: &Path, layout: &Layout, expect: Expect) -> Result<()> {
         diffs.push(format!("replicas: expected {r}, segment has {}", layout.replicas()));
     }
     if let Some(c) = expect.channel_offset.filter(|&c| c != layout.channel_offset()) {
-        diffs.push(format!("channelOffset: expected {c}, segment has {}", layout.channel_offset()));
+        diffs.push(format!("⟦opt:channelOffset⟧: expected {c}, segment has {}", layout.channel_offset()));
     }
     if diffs.is_empty() {
         Ok(())
@@ -773,7 +871,7 @@ mod tests {
         let (r1, info) = mk(&d, "seg");
         let e = create("seg", layout(), PageRequest::Off, LockRequest::Off, false, Some(&d.0)).err().unwrap();
         assert!(matches!(e, Error::SegmentExists { .. }), "{e}");
-        assert!(e.to_string().contains("overwrite: true"));
+        assert!(e.message(crate::error::Front::Js).contains("overwrite: true"));
         // A foreign file of that name is not clobbered either.
         std::fs::write(d.0.join("ultraslayer.foreign"), b"not ours").unwrap();
         assert!(create("foreign", layout(), PageRequest::Off, LockRequest::Off, false, Some(&d.0)).is_err());
@@ -886,12 +984,32 @@ mod tests {
     fn open_checks_the_expected_layout() {
         let d = TempDir::new("expect");
         mk(&d, "e");
-        let ex = Expect { slots: Some(1000), replicas: Some(2), channel_offset: Some(256) };
+        let ex = Expect { slots: Some(1000), replicas: Some(2), channel_offset: Some(256), ..Expect::default() };
         open("e", LockRequest::Off, ex, Duration::ZERO, Some(&d.0)).unwrap();
         let ex = Expect { replicas: Some(3), ..Expect::default() };
         let e = open("e", LockRequest::Off, ex, Duration::ZERO, Some(&d.0)).err().unwrap();
         assert!(matches!(e, Error::SegmentIncompatible { .. }));
         assert!(e.to_string().contains("replicas: expected 3, segment has 2"), "{e}");
+    }
+
+    #[test]
+    fn a_record_schema_is_kept_in_the_header_and_each_kind_refuses_to_open_as_the_other() {
+        let d = TempDir::new("schema");
+        let text = "bid:f64,ask:f64,qty:u64";
+        let (_r, info) = create_with_schema("rec", layout(), PageRequest::Off, LockRequest::Off, false, Some(&d.0), Some(text)).unwrap();
+        assert_eq!(info.schema.as_deref(), Some(text));
+        let rec = Expect { records: true, ..Expect::default() };
+        let (_, _, oinfo) = open("rec", LockRequest::Off, rec, Duration::ZERO, Some(&d.0)).unwrap();
+        assert_eq!(oinfo.schema.as_deref(), Some(text));
+        let e = message(opened(&d, "rec"));
+        assert!(e.contains("holds records") && e.contains(text), "{e}");
+        mk(&d, "plain");
+        let e = open("plain", LockRequest::Off, rec, Duration::ZERO, Some(&d.0)).err().unwrap().to_string();
+        assert!(e.contains("plain slab"), "{e}");
+        // A schema changed behind the header's back.
+        poke(&info.path, W_SCHEMA, u64::from_le_bytes(*b"ask:f64,"));
+        let e = open("rec", LockRequest::Off, rec, Duration::ZERO, Some(&d.0)).err().unwrap().to_string();
+        assert!(e.contains("does not match its hash"), "{e}");
     }
 
     #[test]

@@ -53,7 +53,7 @@ impl Slab {
     /// The cell holding replica `r`'s copy of slot `i`. Callers guarantee `r < replicas` and
     /// `i < slots`.
     #[inline(always)]
-    fn cell(&self, r: usize, i: u64) -> &AtomicU64 {
+    pub(crate) fn cell(&self, r: usize, i: u64) -> &AtomicU64 {
         let off = self.layout.offset(r, i);
         // SAFETY: for r < replicas and i < slots, `off + 8 <= layout.span() <= region.mapped_bytes()`
         // (layout tests pin this), `off` is a multiple of 8 and the region is page-aligned, so the

@@ -3,76 +3,24 @@
 //! `Slayer` ties a `Slab` (memory + layout), a core `Placement` and an optional running
 //! `ReplicaSet` together and counts what reads did. Reads take `&mut self`: one request in flight
 //! per requester is enforced by the borrow checker, not by a lock. Writes take `&self` and may also
-//! come from other threads through `writer()`.
+//! come from other threads through `slab()`.
 
 use std::sync::Arc;
 
 use crate::cache;
-use crate::cores::{self, Placement};
+use crate::cores::{self, CoreAssignment};
 use crate::error::{Error, Result};
 use crate::layout::Layout;
-use crate::region::{LockRequest, PageKind, PageRequest};
+pub use crate::options::{default_idle_us, ChannelOffset, CopyPlacement, OpenOptions, Options, SharedOptions, Strategy, ThreadOptions};
+use crate::region::PageKind;
 use crate::replicas::{ReplicaSet, SpinPolicy};
 use crate::shm::{self, SharedInfo};
 use crate::slab::Slab;
 use crate::stats::{Recorder, Stats};
 use crate::steer::arrange::{self, Arrangement, ArrangeOptions};
 use crate::steer::{SteerReport, SteeredReader, TrackerConfig};
+use crate::strategy::{self, Choice, CoreFacts, SteerTrial};
 use crate::tsc;
-
-/// How reads are served.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Strategy {
-    /// Replica threads race to read every copy; the first answer wins (N busy cores).
-    Hedge,
-    /// The calling thread predicts which copy is not refreshing now and reads only that one
-    /// (no extra core); falls back to a fixed copy when no periodic stall pattern is found.
-    Steer,
-    /// The calling thread reads copy 0; no threads.
-    Direct,
-}
-
-impl Strategy {
-    pub fn parse(s: &str) -> Result<Strategy> {
-        match s {
-            "hedge" => Ok(Strategy::Hedge),
-            "steer" => Ok(Strategy::Steer),
-            "direct" => Ok(Strategy::Direct),
-            other => Err(Error::option_range("strategy", format!("must be 'hedge', 'steer' or 'direct', got {other:?}"))),
-        }
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            Strategy::Hedge => "hedge",
-            Strategy::Steer => "steer",
-            Strategy::Direct => "direct",
-        }
-    }
-}
-
-/// Where the copies of a slot go.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CopyPlacement {
-    /// Refresh groups for strategy 'steer' when the slab can be built of 4 KiB pages, falling
-    /// back to `Offset` (and saying why) when they cannot be had; `Offset` otherwise.
-    Auto,
-    /// Learn each 4 KiB page's refresh group by timing and give every replica pages of its own
-    /// groups (channel offset 4096, 4 KiB pages); an error when that cannot be had.
-    RefreshGroups,
-    /// Copies `channel_offset` bytes apart.
-    Offset,
-}
-
-impl CopyPlacement {
-    pub fn parse(s: &str) -> Result<CopyPlacement> {
-        match s {
-            "auto" => Ok(CopyPlacement::Auto),
-            "refresh-groups" => Ok(CopyPlacement::RefreshGroups),
-            "offset" => Ok(CopyPlacement::Offset),
-            other => Err(Error::option_range("placement", format!("must be 'auto', 'refresh-groups' or 'offset', got {other:?}"))),
-        }
-    }
-}
 
 /// Where the copies went, for `info()`.
 #[derive(Clone, Debug, PartialEq)]
@@ -83,64 +31,36 @@ pub struct CopyPlacementInfo {
     pub arrangement: Option<Arrangement>,
     /// Why refresh groups were not used, when they were tried or asked for and not had.
     pub note: Option<String>,
+    /// What refresh-group placement on huge pages found, when it was used.
+    pub huge: Option<crate::placement::PlacementInfo>,
 }
 
 impl CopyPlacementInfo {
     /// Copies `channelOffset` bytes apart, nothing tried.
     fn offset() -> CopyPlacementInfo {
-        CopyPlacementInfo { kind: "offset", arrangement: None, note: None }
+        CopyPlacementInfo { kind: "offset", arrangement: None, note: None, huge: None }
+    }
+
+    /// Placed by `placement::build` / `placement::create_shared`.
+    fn huge(info: crate::placement::PlacementInfo) -> CopyPlacementInfo {
+        CopyPlacementInfo { kind: "refresh-groups", arrangement: None, note: None, huge: Some(info) }
+    }
+
+    /// The channel-offset source sentence for a slab placed on huge pages.
+    fn huge_source(info: &crate::placement::PlacementInfo) -> String {
+        format!("placement on huge pages ({}): {} B, learned by timing", info.layout, info.channel_offset)
     }
 }
 
 /// How long `Slayer::new` may spend calibrating a steering tracker before the first read.
 const STEER_CALIBRATION_BUDGET_MS: u64 = 300;
 
-/// Everything `Slayer::new` needs. `Options::new(slots)` gives the documented defaults.
-#[derive(Clone, Debug)]
-pub struct Options {
-    pub slots: u64,
-    pub replicas: usize,
-    pub channel_offset: usize,
-    pub pages: PageRequest,
-    pub lock: LockRequest,
-    pub cores: Option<Vec<usize>>,
-    pub spin: SpinPolicy,
-    /// Idle time before hybrid/sleep threads park; None = the policy's default.
-    pub idle_us: Option<u64>,
-    pub start: bool,
-    pub record_latency: bool,
-    pub strategy: Strategy,
-    pub placement: CopyPlacement,
-    /// Time refresh-group placement may spend learning pages (after a 300 ms period measurement).
-    pub placement_budget: std::time::Duration,
-}
-
-impl Options {
-    pub fn new(slots: u64) -> Options {
-        Options {
-            slots,
-            replicas: 2,
-            channel_offset: 256,
-            pages: PageRequest::Auto,
-            lock: LockRequest::Auto,
-            cores: None,
-            spin: SpinPolicy::Busy,
-            idle_us: None,
-            start: true,
-            record_latency: false,
-            strategy: Strategy::Hedge,
-            placement: CopyPlacement::Auto,
-            placement_budget: ArrangeOptions::default().budget,
-        }
-    }
-}
-
-/// Default idle spell before parking, per policy.
-pub fn default_idle_us(spin: SpinPolicy) -> u64 {
-    match spin {
-        SpinPolicy::Busy => u64::MAX,
-        SpinPolicy::Hybrid => 2_000,
-        SpinPolicy::Sleep => 0,
+/// Shared slabs are hedged or read directly: steering needs copies placed for it, which a
+/// segment other processes open does not record.
+pub(crate) fn shared_strategy(s: Strategy) -> Result<Strategy> {
+    match s {
+        Strategy::Steer => Err(Error::option_range("strategy", "a shared slab is hedged or read directly: use ⟦set:strategy=auto⟧, ⟦set:strategy=hedge⟧ or ⟦set:strategy=direct⟧")),
+        s => Ok(s),
     }
 }
 
@@ -163,211 +83,306 @@ pub struct Info {
     /// The core each running thread reported from inside itself (sched_getcpu), when running.
     pub thread_cpus: Vec<Option<usize>>,
     pub shared_cores: bool,
-    pub placement_note: Option<String>,
+    pub cores_note: Option<String>,
     pub spin: SpinPolicy,
     pub idle_us: u64,
     pub running: bool,
     pub allowed_cpus: Vec<usize>,
     pub recording: bool,
+    /// The strategy reads use (never `Auto`), what was asked for, why, and a warning when an
+    /// explicit strategy is expected to lose.
     pub strategy: Strategy,
+    pub choice: Choice,
+    /// Bytes between copies, and where that number came from.
+    pub channel_offset_source: String,
     /// Where the copies of each slot went.
     pub copies: CopyPlacementInfo,
     /// The named segment behind the slab, for shared slabs.
     pub shared: Option<SharedInfo>,
 }
 
-/// `Slayer::create_shared` settings beyond `Options`.
-#[derive(Clone, Debug, Default)]
-pub struct SharedOptions {
-    /// Replace an existing segment of the same name (unlink, then create anew).
-    pub overwrite: bool,
-    /// Put (or look for) the segment in this directory instead of hugetlbfs mounts and /dev/shm.
-    pub dir: Option<std::path::PathBuf>,
+/// The process's cores as the strategy rule sees them, and the replica threads' cores.
+struct CoreChoice {
+    allowed: Vec<usize>,
+    assignment: CoreAssignment,
+    facts: CoreFacts,
 }
 
-/// Everything `Slayer::open_shared` needs: this process's threads, and what it expects.
-#[derive(Clone, Debug)]
-pub struct OpenOptions {
-    pub lock: LockRequest,
-    pub cores: Option<Vec<usize>>,
-    pub spin: SpinPolicy,
-    pub idle_us: Option<u64>,
-    pub start: bool,
-    pub record_latency: bool,
-    /// Refuse the segment unless its layout has these values.
-    pub expect: shm::Expect,
-    /// How long to wait for a segment another process is still creating.
-    pub wait: std::time::Duration,
-    pub dir: Option<std::path::PathBuf>,
+fn place(replicas: usize, explicit: Option<&[usize]>) -> Result<CoreChoice> {
+    let allowed = cores::allowed();
+    let current = cores::current();
+    let assignment = cores::choose(replicas, explicit, &allowed, current)?;
+    let facts = CoreFacts {
+        replicas,
+        allowed: allowed.len(),
+        free: allowed.iter().filter(|&&c| Some(c) != current).count(),
+        explicit: explicit.is_some(),
+    };
+    Ok(CoreChoice { allowed, assignment, facts })
 }
 
-impl Default for OpenOptions {
-    fn default() -> Self {
-        OpenOptions {
-            lock: LockRequest::Auto,
-            cores: None,
-            spin: SpinPolicy::Busy,
-            idle_us: None,
-            start: true,
-            record_latency: false,
-            expect: shm::Expect::default(),
-            wait: std::time::Duration::from_millis(1000),
-            dir: None,
-        }
+/// A busy thread never spins on the constructing thread's core unless the caller named that
+/// core: on too few cores a default 'busy' hedged slab spins in bursts ('hybrid') instead, and
+/// says so.
+fn spin_for(spin: SpinPolicy, cores: &CoreChoice) -> (SpinPolicy, Option<String>) {
+    let current = cores::current();
+    let on_callers_core = !cores.facts.explicit && current.is_some_and(|c| cores.assignment.cores.contains(&c));
+    if spin == SpinPolicy::Busy && on_callers_core {
+        let note = format!(
+            "⟦set:spin=busy⟧ would pin a spinning replica thread to the caller's core {}: using ⟦set:spin=hybrid⟧ (name the cores to insist)",
+            current.unwrap_or(0)
+        );
+        (SpinPolicy::Hybrid, Some(note))
+    } else {
+        (spin, None)
     }
 }
 
-/// The process's allowed cores and the replica threads' placement among them.
-fn place(replicas: usize, explicit: Option<&[usize]>) -> Result<(Vec<usize>, Placement)> {
-    let allowed = cores::allowed();
-    let placement = cores::choose(replicas, explicit, &allowed, cores::current())?;
-    Ok((allowed, placement))
+/// A steering reader over `slab`, calibrated (cold reads of pseudo-random slots until the tracker
+/// has decided or the budget is spent), so the first user reads are already steered.
+fn calibrated_reader(slab: &Arc<Slab>, copies: &CopyPlacementInfo) -> Result<SteeredReader> {
+    let n = slab.layout().replicas();
+    // The period measured while placing is exact to a few ppm: start from it.
+    let measured = copies.arrangement.as_ref().map(|a| a.period_ns).or(copies.huge.as_ref().map(|h| h.period_ns));
+    let cfg = match measured {
+        Some(p) => TrackerConfig::for_measured_period(n, tsc::ticks_per_ns(), p),
+        None => TrackerConfig::new(n, tsc::ticks_per_ns()),
+    };
+    let mut reader = SteeredReader::new(slab.clone(), cfg)?;
+    let slots = slab.layout().slots();
+    let deadline = tsc::now() + tsc::from_ns(STEER_CALIBRATION_BUDGET_MS * 1_000_000);
+    let mut rng = crate::rng::SplitMix64::new(0x51EE);
+    while reader.tracker().state() == crate::steer::SteerState::Calibrating && tsc::now() < deadline {
+        let i = rng.below(slots);
+        cache::flush_slot(slab, i);
+        let _ = reader.read(i);
+    }
+    Ok(reader)
+}
+
+/// How the copies were placed, in words, for the strategy sentence.
+fn placement_words(copies: &CopyPlacementInfo, layout: &Layout) -> String {
+    match copies.kind {
+        "refresh-groups" => "refresh group".to_string(),
+        _ => format!("a {} B offset", layout.channel_offset()),
+    }
+}
+
+/// Runs the strategy rule over a built slab: for 'auto' on too few cores and for 'steer', a
+/// calibrated steering reader is the trial; it is kept when the slab steers.
+fn decide(requested: Strategy, facts: &CoreFacts, slab: &Arc<Slab>, copies: &CopyPlacementInfo) -> Result<(Choice, Option<SteeredReader>)> {
+    let mut reader: Option<Result<SteeredReader>> = None;
+    let choice = strategy::choose(requested, facts, || {
+        let r = calibrated_reader(slab, copies);
+        let trial = r.as_ref().ok().map(|r| SteerTrial::from_report(placement_words(copies, slab.layout()), &r.report()));
+        reader = Some(r);
+        trial
+    });
+    let steer = match (choice.strategy, reader) {
+        (Strategy::Steer, Some(r)) => Some(r?),
+        _ => None,
+    };
+    Ok((choice, steer))
+}
+
+/// See `Slayer::parts`. At most one of `hedge` (threads running) and `steer` serves a read first.
+pub(crate) struct Parts<'a> {
+    pub slab: &'a Arc<Slab>,
+    pub hedge: Option<&'a mut ReplicaSet>,
+    pub steer: Option<&'a mut SteeredReader>,
+    pub recorder: &'a mut Recorder,
 }
 
 pub struct Slayer {
     slab: Arc<Slab>,
-    placement: Placement,
+    assignment: CoreAssignment,
     spin: SpinPolicy,
     idle_us: u64,
     replicas: Option<ReplicaSet>,
     recorder: Recorder,
     allowed: Vec<usize>,
-    strategy: Strategy,
+    choice: Choice,
     steer: Option<SteeredReader>,
+    channel_offset_source: String,
     copies: CopyPlacementInfo,
     shared: Option<SharedInfo>,
 }
 
 impl Slayer {
     pub fn new(opts: Options) -> Result<Slayer> {
-        // Validate the offset layout first, so bad shapes fail before any measuring.
-        let layout = Layout::new(opts.slots, opts.replicas, opts.channel_offset)?;
+        opts.validate()?;
         // Choose cores before mapping, so a bad core list fails fast and cheaply.
-        let (allowed, placement) = place(opts.replicas, opts.cores.as_deref())?;
-        let four_k = matches!(opts.pages, PageRequest::Auto | PageRequest::Off);
-        let try_groups = match opts.placement {
-            CopyPlacement::Offset => false,
-            CopyPlacement::RefreshGroups if !four_k => {
-                return Err(Error::option_range(
-                    "placement",
-                    "'refresh-groups' moves single 4 KiB pages into place, so it needs hugePages 'auto' or 'off'",
-                ))
-            }
-            CopyPlacement::RefreshGroups => true,
-            CopyPlacement::Auto => opts.strategy == Strategy::Steer && four_k,
+        let cores = place(opts.replicas, opts.threads.cores.as_deref())?;
+        // A slab that may steer gets the steering layout: 'auto' steers only where hedging
+        // does not fit.
+        let steers = match opts.strategy {
+            Strategy::Steer => true,
+            Strategy::Auto => !cores.facts.hedge_fits(),
+            Strategy::Hedge | Strategy::Direct => false,
         };
+        let offset = opts.channel_offset.resolve(steers);
+        // Validate the offset layout first, so bad shapes fail before any measuring.
+        let layout = Layout::new(opts.slots, opts.replicas, offset.bytes)?;
         let mut copies = CopyPlacementInfo::offset();
+        let mut source = offset.source;
         let mut slab = None;
-        if try_groups {
-            let grouped = Layout::new(opts.slots, opts.replicas, arrange::GROUP_OFFSET)?;
-            let o = ArrangeOptions { budget: opts.placement_budget, ..ArrangeOptions::default() };
-            match arrange::build(&grouped, opts.lock, &o) {
-                Ok((region, a)) => {
-                    slab = Some(Slab::from_region(region, grouped)?);
-                    copies = CopyPlacementInfo { kind: "refresh-groups", arrangement: Some(a), note: None };
+        let hedges = match opts.strategy {
+            Strategy::Hedge => true,
+            Strategy::Auto => cores.facts.hedge_fits(),
+            Strategy::Steer | Strategy::Direct => false,
+        };
+        if opts.tries_huge_pages(hedges) {
+            // Steering predicts per copy, so a slab that may steer needs copy r in the same groups
+            // for every slot; hedging races every copy and does not.
+            let o = crate::placement::PlacementOptions { budget: opts.placement_budget, consistent: steers, ..Default::default() };
+            match crate::placement::build(opts.slots, opts.replicas, opts.pages, opts.threads.lock, &o) {
+                Ok((placed, info)) => {
+                    source = CopyPlacementInfo::huge_source(&info);
+                    copies = CopyPlacementInfo::huge(info);
+                    slab = Some(placed);
                 }
                 Err(e) if opts.placement == CopyPlacement::Auto && matches!(e, Error::Placement { .. } | Error::Unsupported { .. }) => {
-                    copies.note = Some(format!("copies {} B apart: {e}", opts.channel_offset));
+                    copies.note = Some(format!("copies {} B apart: {}", offset.bytes, e.marked()));
+                }
+                Err(e) => return Err(e),
+            }
+        } else if opts.tries_refresh_groups(steers) {
+            let grouped = Layout::new(opts.slots, opts.replicas, arrange::GROUP_OFFSET)?;
+            let o = ArrangeOptions { budget: opts.placement_budget, ..ArrangeOptions::default() };
+            match arrange::build(&grouped, opts.threads.lock, &o) {
+                Ok((region, a)) => {
+                    slab = Some(Slab::from_region(region, grouped)?);
+                    copies = CopyPlacementInfo { kind: "refresh-groups", arrangement: Some(a), note: None, huge: None };
+                    source = "placement 'refresh-groups': each copy on its own 4 KiB page, pages chosen by refresh group".into();
+                }
+                Err(e) if opts.placement == CopyPlacement::Auto && matches!(e, Error::Placement { .. } | Error::Unsupported { .. }) => {
+                    copies.note = Some(format!("copies {} B apart: {}", offset.bytes, e.marked()));
                 }
                 Err(e) => return Err(e),
             }
         }
         let slab = match slab {
             Some(s) => Arc::new(s),
-            None => Arc::new(Slab::new(layout, opts.pages, opts.lock)?),
+            None => Arc::new(Slab::new(layout, opts.pages, opts.threads.lock)?),
         };
-        Slayer::assemble(slab, placement, allowed, opts.spin, opts.idle_us, opts.start, opts.record_latency, opts.strategy, copies, None)
+        let (choice, steer) = decide(opts.strategy, &cores.facts, &slab, &copies)?;
+        Slayer::assemble(slab, cores, &opts.threads, choice, steer, source, copies, None)
     }
 
     /// The one place a Slayer is put together from its slab, whatever the slab's origin.
     #[allow(clippy::too_many_arguments)]
     fn assemble(
         slab: Arc<Slab>,
-        placement: Placement,
-        allowed: Vec<usize>,
-        spin: SpinPolicy,
-        idle_us: Option<u64>,
-        start: bool,
-        record_latency: bool,
-        strategy: Strategy,
+        cores: CoreChoice,
+        threads: &ThreadOptions,
+        choice: Choice,
+        steer: Option<SteeredReader>,
+        channel_offset_source: String,
         copies: CopyPlacementInfo,
         shared: Option<SharedInfo>,
     ) -> Result<Slayer> {
         let replicas = slab.layout().replicas();
+        let (spin, spin_note) = if choice.strategy == Strategy::Hedge { spin_for(threads.spin, &cores) } else { (threads.spin, None) };
+        let mut assignment = cores.assignment;
+        if let Some(n) = spin_note {
+            assignment.note = Some(match assignment.note {
+                Some(p) => format!("{p}; {n}"),
+                None => n,
+            });
+        }
         let mut s = Slayer {
             slab,
-            placement,
+            assignment,
             spin,
-            idle_us: idle_us.unwrap_or(default_idle_us(spin)),
+            idle_us: threads.idle_us.unwrap_or(default_idle_us(spin)),
             replicas: None,
-            recorder: Recorder::new(replicas, record_latency),
-            allowed,
-            strategy,
-            steer: None,
+            recorder: Recorder::new(replicas, threads.record_latency),
+            allowed: cores.allowed,
+            choice,
+            steer,
+            channel_offset_source,
             copies,
             shared,
         };
-        if strategy == Strategy::Steer {
-            let n = s.slab.layout().replicas();
-            let cfg = match &s.copies.arrangement {
-                // The period measured while placing is exact to a few ppm: start from it.
-                Some(a) => TrackerConfig::for_measured_period(n, tsc::ticks_per_ns(), a.period_ns),
-                None => TrackerConfig::new(n, tsc::ticks_per_ns()),
-            };
-            s.steer = Some(SteeredReader::new(s.slab.clone(), cfg)?);
-            s.calibrate_steering();
-        }
-        if start {
+        if threads.start {
             s.start()?;
         }
         Ok(s)
     }
 
-    /// Feeds the steering tracker cold reads of pseudo-random slots until it has decided (locked,
-    /// or no signal) or the budget is spent, so the first user reads are already steered.
-    fn calibrate_steering(&mut self) {
-        let Some(reader) = &mut self.steer else { return };
-        let slab = self.slab.clone();
-        let slots = slab.layout().slots();
-        let deadline = tsc::now() + tsc::from_ns(STEER_CALIBRATION_BUDGET_MS * 1_000_000);
-        let mut rng = crate::rng::SplitMix64::new(0x51EE);
-        while reader.tracker().state() == crate::steer::SteerState::Calibrating && tsc::now() < deadline {
-            let i = rng.below(slots);
-            cache::flush_slot(&slab, i);
-            let _ = reader.read(i);
-        }
-    }
-
     /// Creates the named shared slab `name` (see `shm::create`) and runs this process's replica
-    /// threads over it. Other processes attach with `open_shared`; the segment outlives every
-    /// process until `shm::unlink`.
+    /// threads over it when the strategy rule hedges (copies `channel_offset` apart; a shared
+    /// slab is hedged or read directly, never steered). Other processes attach with
+    /// `open_shared`; the segment outlives every process until `shm::unlink`.
     pub fn create_shared(name: &str, opts: Options, shared: SharedOptions) -> Result<Slayer> {
         shm::validate_name(name)?;
-        let layout = Layout::new(opts.slots, opts.replicas, opts.channel_offset)?;
-        let (allowed, placement) = place(opts.replicas, opts.cores.as_deref())?;
-        let (region, info) = shm::create(name, layout, opts.pages, opts.lock, shared.overwrite, shared.dir.as_deref())?;
+        let strategy = shared_strategy(opts.strategy)?;
+        if opts.placement == CopyPlacement::RefreshGroups {
+            return Err(Error::option_range("placement", "a shared slab cannot move single 4 KiB pages into place: use ⟦set:placement=huge-pages⟧, ⟦set:placement=auto⟧ or ⟦set:placement=offset⟧"));
+        }
+        let cores = place(opts.replicas, opts.threads.cores.as_deref())?;
+        let hedges = strategy == Strategy::Hedge || (strategy == Strategy::Auto && cores.facts.hedge_fits());
+        let mut note = None;
+        if opts.tries_huge_pages(hedges) {
+            let o = crate::placement::PlacementOptions { budget: opts.placement_budget, ..Default::default() };
+            let (lock, dir) = (opts.threads.lock, shared.dir.as_deref());
+            match crate::placement::create_shared(name, opts.slots, opts.replicas, opts.pages, lock, shared.overwrite, dir, &o) {
+                Ok((slab, info, p)) => {
+                    let choice = strategy::choose(strategy, &cores.facts, || None);
+                    let source = CopyPlacementInfo::huge_source(&p);
+                    return Slayer::assemble(Arc::new(slab), cores, &opts.threads, choice, None, source, CopyPlacementInfo::huge(p), Some(info));
+                }
+                Err(e) if opts.placement == CopyPlacement::Auto && matches!(e, Error::Placement { .. } | Error::Unsupported { .. }) => {
+                    note = Some(e.marked());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let offset = opts.channel_offset.resolve(false);
+        let layout = Layout::new(opts.slots, opts.replicas, offset.bytes)?;
+        let (region, info) = shm::create(name, layout.clone(), opts.pages, opts.threads.lock, shared.overwrite, shared.dir.as_deref())?;
         let slab = Arc::new(Slab::from_region(region, layout)?);
-        Slayer::assemble(slab, placement, allowed, opts.spin, opts.idle_us, opts.start, opts.record_latency, Strategy::Hedge, CopyPlacementInfo::offset(), Some(info))
+        let choice = strategy::choose(strategy, &cores.facts, || None);
+        let mut copies = CopyPlacementInfo::offset();
+        copies.note = note.map(|n| format!("copies {} B apart: {n}", offset.bytes));
+        Slayer::assemble(slab, cores, &opts.threads, choice, None, offset.source, copies, Some(info))
     }
 
     /// Maps the existing shared slab `name` (validated: see `shm::open`) and runs this process's
-    /// own replica threads, on its own cores, over it.
+    /// own replica threads, on its own cores, over it when the strategy rule hedges.
     pub fn open_shared(name: &str, opts: OpenOptions) -> Result<Slayer> {
         shm::validate_name(name)?;
-        let (region, layout, info) = shm::open(name, opts.lock, opts.expect, opts.wait, opts.dir.as_deref())?;
-        let (allowed, placement) = place(layout.replicas(), opts.cores.as_deref())?;
+        let strategy = shared_strategy(opts.strategy)?;
+        let (region, layout, info) = shm::open(name, opts.threads.lock, opts.expect, opts.wait, opts.dir.as_deref())?;
+        let cores = place(layout.replicas(), opts.threads.cores.as_deref())?;
         let slab = Arc::new(Slab::from_region(region, layout)?);
-        Slayer::assemble(slab, placement, allowed, opts.spin, opts.idle_us, opts.start, opts.record_latency, Strategy::Hedge, CopyPlacementInfo::offset(), Some(info))
+        let choice = strategy::choose(strategy, &cores.facts, || None);
+        Slayer::assemble(slab, cores, &opts.threads, choice, None, "from the shared segment's header".into(), CopyPlacementInfo::offset(), Some(info))
+    }
+
+    /// A Slayer over a shared slab another engine module mapped (`records` maps its segments
+    /// itself, to keep the schema in the header), with this process's threads and the same
+    /// strategy rule as `create_shared`/`open_shared` (hedged or direct, never steered).
+    pub(crate) fn over_shared_slab(slab: Arc<Slab>, info: SharedInfo, threads: &ThreadOptions, strategy: Strategy, channel_offset_source: String) -> Result<Slayer> {
+        let strategy = shared_strategy(strategy)?;
+        let cores = place(slab.layout().replicas(), threads.cores.as_deref())?;
+        let choice = strategy::choose(strategy, &cores.facts, || None);
+        Slayer::assemble(slab, cores, threads, choice, None, channel_offset_source, CopyPlacementInfo::offset(), Some(info))
+    }
+
+    /// What a record store drives directly: the slab, the running strategy's reader and the counters.
+    pub(crate) fn parts(&mut self) -> Parts<'_> {
+        Parts { slab: &self.slab, hedge: self.replicas.as_mut(), steer: self.steer.as_mut(), recorder: &mut self.recorder }
     }
 
     /// Starts the replica threads (no-op when running, and for the steer/direct strategies, which
     /// use none).
     pub fn start(&mut self) -> Result<()> {
-        if self.strategy != Strategy::Hedge {
+        if self.choice.strategy != Strategy::Hedge {
             return Ok(());
         }
         if self.replicas.is_none() {
-            self.replicas = Some(ReplicaSet::start(self.slab.clone(), &self.placement.cores, self.spin, self.idle_us)?);
+            self.replicas = Some(ReplicaSet::start(self.slab.clone(), &self.assignment.cores, self.spin, self.idle_us)?);
         }
         Ok(())
     }
@@ -421,7 +436,7 @@ impl Slayer {
     /// A hedged read that refuses when the threads are stopped.
     pub fn read_hedged(&mut self, i: u64) -> Result<u64> {
         if self.replicas.is_none() {
-            return Err(Error::Stopped { what: "replica threads are stopped: call start() before a hedged read" });
+            return Err(Error::Stopped { what: "replica threads are stopped: call ⟦call:start⟧ before a hedged read" });
         }
         self.read(i)
     }
@@ -465,8 +480,9 @@ impl Slayer {
         self.slab.write_many(indices, values)
     }
 
-    /// A handle for writing (and direct reads) from other threads while this one reads.
-    pub fn writer(&self) -> Arc<Slab> {
+    /// The slab itself, shared: for writes and direct reads from other threads while this one
+    /// reads (and for probes, benchmarks and flushes).
+    pub fn slab(&self) -> Arc<Slab> {
         self.slab.clone()
     }
 
@@ -480,7 +496,7 @@ impl Slayer {
     }
 
     pub fn strategy(&self) -> Strategy {
-        self.strategy
+        self.choice.strategy
     }
 
     pub fn reset_stats(&mut self) {
@@ -501,17 +517,19 @@ impl Slayer {
             locked: region.locked(),
             lock_error: region.lock_error().map(str::to_string),
             page_fallbacks: region.fallbacks().to_vec(),
-            cores: self.placement.cores.clone(),
+            cores: self.assignment.cores.clone(),
             thread_cpus: self.replicas.as_ref().map(|r| r.thread_cpus()).unwrap_or_default(),
             // Only hedging runs threads; steer and direct share nothing.
-            shared_cores: self.placement.shared && self.strategy == Strategy::Hedge,
-            placement_note: self.placement.note.clone(),
+            shared_cores: self.assignment.shared && self.choice.strategy == Strategy::Hedge,
+            cores_note: self.assignment.note.clone(),
             spin: self.spin,
             idle_us: self.idle_us,
             running: self.running(),
             allowed_cpus: self.allowed.clone(),
             recording: self.recorder.recording(),
-            strategy: self.strategy,
+            strategy: self.choice.strategy,
+            choice: self.choice.clone(),
+            channel_offset_source: self.channel_offset_source.clone(),
             copies: self.copies.clone(),
             shared: self.shared.clone(),
         }

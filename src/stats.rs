@@ -93,6 +93,7 @@ impl Recorder {
             }
             Answer::DirectWhileParked => self.stats.direct_while_parked += n,
             Answer::DirectAfterTimeout => self.stats.direct_after_timeout += n,
+            Answer::DirectAfterInconsistent => self.stats.direct += n,
         }
     }
 

@@ -135,6 +135,18 @@ fn stated_hz() -> Option<f64> {
     }
 }
 
+/// Spins until `ticks` have passed (pacing between timed reads; never on a read path).
+#[inline]
+pub fn spin_for(ticks: u64) {
+    if ticks == 0 {
+        return;
+    }
+    let t0 = now();
+    while now().wrapping_sub(t0) < ticks {
+        std::hint::spin_loop();
+    }
+}
+
 /// Ticks per nanosecond: on aarch64 from `cntfrq_el0`; on x86_64 measured once (about 20 ms the
 /// first time it is asked for); 1 for the `Instant` fallback.
 pub fn ticks_per_ns() -> f64 {

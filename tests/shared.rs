@@ -1,43 +1,32 @@
 //! Shared slabs through the engine's front door: one process, two Slayers over one segment.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use ultraslayer::shm::Expect;
-use ultraslayer::{LockRequest, OpenOptions, Options, PageRequest, SharedOptions, Slayer, SpinPolicy};
+use ultraslayer::{LockRequest, OpenOptions, Options, PageRequest, SharedOptions, Slayer, SpinPolicy, Strategy, ThreadOptions};
 
-/// Replica threads of one test at a time (2 vCPUs shared with other work).
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-struct Dir(PathBuf);
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn dir(tag: &str) -> Dir {
-    let d = PathBuf::from("/dev/shm").join(format!("uslayer-it-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    Dir(d)
-}
+mod common;
+use common::{dir, serial, Dir};
 
 fn options(slots: u64) -> Options {
     let mut o = Options::new(slots);
     o.replicas = 3;
     o.pages = PageRequest::Off;
-    o.lock = LockRequest::Off;
-    o.spin = SpinPolicy::Hybrid;
+    o.threads.lock = LockRequest::Off;
+    o.threads.spin = SpinPolicy::Hybrid;
+    // These tests are about hedged reads across processes: say so ('auto' reads directly on 2 cores).
+    o.strategy = Strategy::Hedge;
+    o
+}
+
+fn hybrid(mut o: OpenOptions) -> OpenOptions {
+    o.threads.spin = SpinPolicy::Hybrid;
     o
 }
 
 fn open_opts(d: &Dir) -> OpenOptions {
-    OpenOptions { spin: SpinPolicy::Sleep, lock: LockRequest::Off, wait: Duration::ZERO, dir: Some(d.0.clone()), ..OpenOptions::default() }
+    let threads = ThreadOptions { spin: SpinPolicy::Sleep, lock: LockRequest::Off, ..ThreadOptions::default() };
+    OpenOptions { strategy: Strategy::Hedge, threads, wait: Duration::ZERO, dir: Some(d.0.clone()), ..OpenOptions::default() }
 }
 
 #[test]
@@ -46,7 +35,7 @@ fn a_write_through_one_slayer_is_read_hedged_through_another() {
     let d = dir("rw");
     let shared = SharedOptions { overwrite: false, dir: Some(d.0.clone()) };
     let writer = Slayer::create_shared("feed", options(5000), shared).unwrap();
-    let mut reader = Slayer::open_shared("feed", OpenOptions { spin: SpinPolicy::Hybrid, ..open_opts(&d) }).unwrap();
+    let mut reader = Slayer::open_shared("feed", hybrid(open_opts(&d))).unwrap();
     assert_eq!(reader.slots(), 5000);
     assert_eq!(reader.replica_count(), 3);
     for i in (0..5000).step_by(13) {

@@ -10,6 +10,7 @@ use napi::Env;
 use napi_derive::napi;
 
 use super::errors::to_napi;
+use super::records::NativeRecords;
 use super::{LatencyPercentiles, Slayer};
 use crate::bench::{self, Pace};
 use crate::stats::{latency_histogram, Percentiles};
@@ -85,7 +86,7 @@ pub fn tsc_info() -> Vec<f64> {
 pub fn flush_f64_array(arr: Float64ArraySlice, index: u32) {
     if let Some(x) = arr.get(index as usize) {
         // SAFETY: `x` is an element of the typed array, which stays alive and mapped for this call.
-        unsafe { bench::flush_line(x as *const f64 as *const u8) };
+        unsafe { crate::cache::flush_line(x as *const f64 as *const u8) };
     }
 }
 
@@ -105,7 +106,7 @@ impl Slayer {
     #[napi(skip_typescript, js_name = "_flush")]
     pub fn bench_flush(&self, index: u32) {
         if let Some(e) = self.inst.engine() {
-            bench::flush_slot(&e.writer(), index as u64);
+            crate::cache::flush_slot(&e.slab(), index as u64);
         }
     }
 
@@ -116,7 +117,7 @@ impl Slayer {
         let e = self.engine(&env)?;
         let p = pace(cold, gap_ns);
         let h = match kind.as_str() {
-            "direct" => bench::native_direct(&e.writer(), &indices, p),
+            "direct" => bench::native_direct(&e.slab(), &indices, p),
             "hedged" => {
                 if !e.running() {
                     return Err(napi::Error::from_reason("_benchNative('hedged') needs running replica threads"));
@@ -146,7 +147,7 @@ impl Slayer {
         let e = self.engine(&env)?;
         let cores = e.info().cores;
         let idx = Arc::new(indices.to_vec());
-        let p = bench::independent_pairs(e.writer(), &cores, idx, pace(cold, gap_ns), window_ns as u64);
+        let p = bench::independent_pairs(e.slab(), &cores, idx, pace(cold, gap_ns), window_ns as u64);
         Ok(PairsResult {
             min_of_pair: summarize(&p.min_of_pair),
             per_replica: p.per_replica.iter().map(summarize).collect(),
@@ -160,7 +161,41 @@ impl Slayer {
 pub fn clock<'env>(env: &'env Env, scratch: Unknown<'env>) -> Result<Unknown<'env>> {
     use napi::JsValue;
     // SAFETY: env is the live env of this call and scratch a value in it.
-    let f = unsafe { super::fast::clock_function(env.raw(), scratch.raw())? };
+    let f = unsafe { super::bench_raw::clock_function(env.raw(), scratch.raw())? };
     // SAFETY: f was just created in this env.
     Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), f) })
+}
+
+/// Internal: bare raw N-API functions the benchmark measures readF64 against.
+#[napi(skip_typescript, js_name = "_bareFunctions")]
+pub fn bare_functions(env: &Env) -> Result<Unknown<'_>> {
+    // SAFETY: env is the live env of this call.
+    let obj = unsafe { super::bench_raw::bare_functions(env.raw())? };
+    // SAFETY: obj was just created in this env.
+    Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), obj) })
+}
+
+#[napi]
+impl NativeRecords {
+    /// Internal (benchmark): times whole-record reads by this store's strategy inside Rust.
+    #[napi(skip_typescript, js_name = "_benchNative")]
+    pub fn bench_native(&self, env: Env, indices: Uint32ArraySlice, cold: bool, gap_ns: f64) -> Result<HistogramSummary> {
+        let e = self.engine(&env)?;
+        if let Some(&bad) = indices.iter().find(|&&i| i as u64 >= e.count()) {
+            return Err(to_napi(&env, crate::Error::SlotOutOfRange { index: bad as u64, slots: e.count() }));
+        }
+        let slab = e.slab().clone();
+        let pace = bench::Pace { cold, gap_ns: gap_ns.max(0.0) as u64 };
+        let mut line = [0u64; crate::records::line::MAX_FIELDS];
+        let (h, _) = bench::time_reads(
+            &indices,
+            pace,
+            |i| crate::cache::flush_slot(&slab, i * 8),
+            |i| match e.read_line(i, &mut line) {
+                Ok(()) => line.iter().fold(0, |a, &w| a ^ w),
+                Err(_) => 0,
+            },
+        );
+        Ok(summarize(&h))
+    }
 }

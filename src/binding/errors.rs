@@ -7,7 +7,7 @@ use std::ffi::CString;
 
 use napi::{sys, Env, Status};
 
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, Front};
 
 fn code(e: &Error) -> &'static str {
     match e {
@@ -18,6 +18,7 @@ fn code(e: &Error) -> &'static str {
         Error::ReplicaOutOfRange { .. } => "ERR_ULTRASLAYER_REPLICA_RANGE",
         Error::CoreNotAllowed { .. } | Error::CoreListedTwice { .. } => "ERR_ULTRASLAYER_CORE",
         Error::Thread { .. } => "ERR_ULTRASLAYER_THREAD",
+        Error::Internal { .. } => "ERR_ULTRASLAYER_INTERNAL",
         Error::HugePages { .. } => "ERR_ULTRASLAYER_HUGE_PAGES",
         Error::LockRefused { .. } => "ERR_ULTRASLAYER_LOCK",
         Error::MapFailed { .. } => "ERR_ULTRASLAYER_MAP",
@@ -33,6 +34,8 @@ fn code(e: &Error) -> &'static str {
         Error::SegmentNotReady { .. } => "ERR_ULTRASLAYER_SHM_NOT_READY",
         Error::SegmentIncompatible { .. } => "ERR_ULTRASLAYER_SHM_INCOMPATIBLE",
         Error::SegmentIo { .. } => "ERR_ULTRASLAYER_SHM_IO",
+        Error::RecordInconsistent { .. } => "ERR_ULTRASLAYER_RECORD_BUSY",
+        Error::WriterBusy { .. } => "ERR_ULTRASLAYER_WRITER_BUSY",
     }
 }
 
@@ -41,7 +44,7 @@ fn code(e: &Error) -> &'static str {
 /// # Safety
 /// `env` must be the live environment of the current callback.
 pub(crate) unsafe fn throw_raw(env: sys::napi_env, e: &Error) {
-    let msg = CString::new(e.to_string().replace('\0', " ")).unwrap_or_default();
+    let msg = CString::new(e.message(Front::Js).replace('\0', " ")).unwrap_or_default();
     let code = CString::new(code(e)).unwrap_or_default();
     // SAFETY: env is live (caller's contract); both strings are NUL-terminated and outlive the call.
     unsafe {

@@ -21,12 +21,14 @@ use super::errors::{throw_message, throw_raw, CLOSED, CLOSED_CODE, PANIC_CODE};
 use super::Instance;
 use crate::error::Error;
 
-type RawCallback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
+pub(crate) type RawCallback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
 
 /// Bytes of scratch the JS side must provide.
 pub(crate) const SCRATCH_BYTES: usize = 32;
 
-enum Failure {
+/// Why a fast-path call throws instead of answering (the C ABI's `Failure` is its own thing: a
+/// status code and a message).
+pub(crate) enum Refusal {
     Engine(Error),
     Closed,
 }
@@ -35,12 +37,12 @@ enum Failure {
 ///
 /// # Safety
 /// `env`/`info` must be those of the current callback, whose data pointer was set by `create` to an
-/// `Rc<Instance>` that the function's finalizer has not yet released.
+/// `Rc<T>` (this very `T`) that the function's finalizer has not yet released.
 #[inline(always)]
-unsafe fn with_instance(
+pub(crate) unsafe fn with_instance<T>(
     env: sys::napi_env,
     info: sys::napi_callback_info,
-    op: impl FnOnce(&Instance) -> Result<(), Failure>,
+    op: impl FnOnce(&T) -> Result<(), Refusal>,
 ) -> sys::napi_value {
     let mut data: *mut c_void = ptr::null_mut();
     // SAFETY: env/info are this callback's; we ask for no arguments, only the data pointer.
@@ -51,7 +53,7 @@ unsafe fn with_instance(
     }
     // SAFETY: data is the pointer `create` made with Rc::into_raw; the function object holding it
     // is being called, so its finalizer (which releases the Rc) has not run.
-    let inst = unsafe { &*(data as *const Instance) };
+    let inst = unsafe { &*(data as *const T) };
     // SAFETY: env is live for this callback.
     unsafe { settle(env, catch_unwind(AssertUnwindSafe(|| op(inst))), "a read or write") }
 }
@@ -60,12 +62,12 @@ unsafe fn with_instance(
 ///
 /// # Safety
 /// `env` must be the live environment of the current callback.
-unsafe fn settle(env: sys::napi_env, outcome: std::thread::Result<Result<(), Failure>>, what: &str) -> sys::napi_value {
+unsafe fn settle(env: sys::napi_env, outcome: std::thread::Result<Result<(), Refusal>>, what: &str) -> sys::napi_value {
     match outcome {
         Ok(Ok(())) => {}
         // SAFETY (all three arms): env is live for this callback (caller's contract).
-        Ok(Err(Failure::Engine(e))) => unsafe { throw_raw(env, &e) },
-        Ok(Err(Failure::Closed)) => unsafe { throw_message(env, CLOSED_CODE, CLOSED) },
+        Ok(Err(Refusal::Engine(e))) => unsafe { throw_raw(env, &e) },
+        Ok(Err(Refusal::Closed)) => unsafe { throw_message(env, CLOSED_CODE, CLOSED) },
         Err(_) => unsafe { throw_message(env, PANIC_CODE, &format!("ultraslayer: internal panic during {what}; the Slayer is still usable")) },
     }
     ptr::null_mut()
@@ -81,13 +83,13 @@ unsafe fn missing_instance(env: sys::napi_env) -> sys::napi_value {
     ptr::null_mut()
 }
 
-fn read_op(inst: &Instance) -> Result<(), Failure> {
+fn read_op(inst: &Instance) -> Result<(), Refusal> {
     let s = inst.scratch();
     // SAFETY: `scratch` points at SCRATCH_BYTES of a live, 8-byte aligned ArrayBuffer (see module
     // docs); only this thread touches it, and JS is waiting for this call to return.
     let i = unsafe { ptr::read(s as *const u32) } as u64;
-    let engine = inst.engine().ok_or(Failure::Closed)?;
-    let v = engine.read(i).map_err(Failure::Engine)?;
+    let engine = inst.engine().ok_or(Refusal::Closed)?;
+    let v = engine.read(i).map_err(Refusal::Engine)?;
     // SAFETY: as above; word 1 is inside the 32 bytes.
     unsafe { ptr::write(s.add(1), v) };
     Ok(())
@@ -95,23 +97,23 @@ fn read_op(inst: &Instance) -> Result<(), Failure> {
 
 /// Copy 0 read directly, whatever the strategy: the benchmark's same-slab baseline for steering,
 /// through the very same raw call as `read_op` so the two cost the same.
-fn read_copy0_op(inst: &Instance) -> Result<(), Failure> {
+fn read_copy0_op(inst: &Instance) -> Result<(), Refusal> {
     let s = inst.scratch();
     // SAFETY: as in `read_op`.
     let i = unsafe { ptr::read(s as *const u32) } as u64;
-    let engine = inst.engine().ok_or(Failure::Closed)?;
-    let v = engine.read_replica(0, i).map_err(Failure::Engine)?;
+    let engine = inst.engine().ok_or(Refusal::Closed)?;
+    let v = engine.read_replica(0, i).map_err(Refusal::Engine)?;
     // SAFETY: as in `read_op`.
     unsafe { ptr::write(s.add(1), v) };
     Ok(())
 }
 
-fn write_op(inst: &Instance) -> Result<(), Failure> {
+fn write_op(inst: &Instance) -> Result<(), Refusal> {
     let s = inst.scratch();
     // SAFETY: as in `read_op`.
     let (i, v) = unsafe { (ptr::read(s as *const u32) as u64, ptr::read(s.add(1))) };
-    let engine = inst.engine().ok_or(Failure::Closed)?;
-    engine.write(i, v).map_err(Failure::Engine)
+    let engine = inst.engine().ok_or(Refusal::Closed)?;
+    engine.write(i, v).map_err(Refusal::Engine)
 }
 
 unsafe extern "C" fn read(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
@@ -129,13 +131,13 @@ unsafe extern "C" fn write(env: sys::napi_env, info: sys::napi_callback_info) ->
     unsafe { with_instance(env, info, write_op) }
 }
 
-unsafe extern "C" fn release(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
-    // SAFETY: `data` is the Rc::into_raw pointer `create` attached to exactly one function object;
-    // N-API calls this finalizer once, when that object is collected.
-    drop(unsafe { Rc::from_raw(data as *const Instance) });
+unsafe extern "C" fn release<T>(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
+    // SAFETY: `data` is the Rc::<T>::into_raw pointer `create::<T>` attached to exactly one
+    // function object; N-API calls this finalizer once, when that object is collected.
+    drop(unsafe { Rc::from_raw(data as *const T) });
 }
 
-fn check(status: sys::napi_status, what: &str) -> napi::Result<()> {
+pub(crate) fn check(status: sys::napi_status, what: &str) -> napi::Result<()> {
     if status == sys::Status::napi_ok {
         Ok(())
     } else {
@@ -147,11 +149,11 @@ fn check(status: sys::napi_status, what: &str) -> napi::Result<()> {
 ///
 /// # Safety
 /// `env` must be live and `scratch` an ArrayBuffer value in it.
-unsafe fn create(
+pub(crate) unsafe fn create<T>(
     env: sys::napi_env,
     name: &str,
     cb: RawCallback,
-    inst: &Rc<Instance>,
+    inst: &Rc<T>,
     scratch: sys::napi_value,
 ) -> napi::Result<sys::napi_value> {
     let data = Rc::into_raw(inst.clone()) as *mut c_void;
@@ -160,14 +162,35 @@ unsafe fn create(
     let st = unsafe { sys::napi_create_function(env, name.as_ptr().cast(), name.len() as isize, Some(cb), data, &mut f) };
     if let Err(e) = check(st, "napi_create_function") {
         // SAFETY: the function was not created, so nothing else owns this Rc.
-        drop(unsafe { Rc::from_raw(data as *const Instance) });
+        drop(unsafe { Rc::from_raw(data as *const T) });
         return Err(e);
     }
     // SAFETY: f is a live function object; the finalizer releases the Rc exactly once.
-    check(unsafe { sys::napi_add_finalizer(env, f, data, Some(release), ptr::null_mut(), ptr::null_mut()) }, "napi_add_finalizer")?;
+    check(unsafe { sys::napi_add_finalizer(env, f, data, Some(release::<T>), ptr::null_mut(), ptr::null_mut()) }, "napi_add_finalizer")?;
     // SAFETY: f and scratch are live values; the key is a static NUL-terminated string.
     check(unsafe { sys::napi_set_named_property(env, f, c"scratch".as_ptr(), scratch) }, "napi_set_named_property")?;
     Ok(f)
+}
+
+/// The data of `scratch` when it is an 8-byte aligned ArrayBuffer of at least `bytes` bytes.
+///
+/// # Safety
+/// `env` must be live and `scratch` a value in it.
+pub(crate) unsafe fn scratch_words(env: sys::napi_env, scratch: sys::napi_value, bytes: usize) -> napi::Result<*mut u64> {
+    let mut is_ab = false;
+    // SAFETY: env and value are live.
+    check(unsafe { sys::napi_is_arraybuffer(env, scratch, &mut is_ab) }, "napi_is_arraybuffer")?;
+    if !is_ab {
+        return Err(napi::Error::new(napi::Status::InvalidArg, "scratch must be an ArrayBuffer"));
+    }
+    let mut data: *mut c_void = ptr::null_mut();
+    let mut len = 0usize;
+    // SAFETY: scratch is an ArrayBuffer (checked); N-API fills in its data pointer and length.
+    check(unsafe { sys::napi_get_arraybuffer_info(env, scratch, &mut data, &mut len) }, "napi_get_arraybuffer_info")?;
+    if len < bytes || data.is_null() || (data as usize) % 8 != 0 {
+        return Err(napi::Error::new(napi::Status::InvalidArg, format!("scratch must be an aligned ArrayBuffer of {bytes} bytes")));
+    }
+    Ok(data as *mut u64)
 }
 
 /// Validates `scratch` (an ArrayBuffer of at least SCRATCH_BYTES, 8-byte aligned), points the
@@ -180,20 +203,8 @@ pub(crate) unsafe fn bind(env: sys::napi_env, inst: &Rc<Instance>, scratch: sys:
         // Rebinding would leave the first functions writing through a pointer they no longer keep alive.
         return Err(napi::Error::new(napi::Status::InvalidArg, "fast path already bound for this Slayer"));
     }
-    let mut is_ab = false;
-    // SAFETY: env and value are live.
-    check(unsafe { sys::napi_is_arraybuffer(env, scratch, &mut is_ab) }, "napi_is_arraybuffer")?;
-    if !is_ab {
-        return Err(napi::Error::new(napi::Status::InvalidArg, "scratch must be an ArrayBuffer"));
-    }
-    let mut data: *mut c_void = ptr::null_mut();
-    let mut len = 0usize;
-    // SAFETY: scratch is an ArrayBuffer (checked); N-API fills in its data pointer and length.
-    check(unsafe { sys::napi_get_arraybuffer_info(env, scratch, &mut data, &mut len) }, "napi_get_arraybuffer_info")?;
-    if len < SCRATCH_BYTES || data.is_null() || (data as usize) % 8 != 0 {
-        return Err(napi::Error::new(napi::Status::InvalidArg, format!("scratch must be an aligned ArrayBuffer of {SCRATCH_BYTES} bytes")));
-    }
-    inst.set_scratch(data as *mut u64);
+    // SAFETY: env and scratch are live (caller's contract).
+    inst.set_scratch(unsafe { scratch_words(env, scratch, SCRATCH_BYTES)? });
     let mut obj = ptr::null_mut();
     // SAFETY: env is live.
     check(unsafe { sys::napi_create_object(env, &mut obj) }, "napi_create_object")?;
@@ -212,95 +223,6 @@ pub(crate) unsafe fn bind(env: sys::napi_env, inst: &Rc<Instance>, scratch: sys:
         check(unsafe { sys::napi_set_named_property(env, obj, key.as_ptr(), f) }, "napi_set_named_property")?;
     }
     Ok(obj)
-}
-
-// ---------------------------------------------------------------------------------------------
-// A bare raw N-API function for the benchmark's binding table: takes a u32, returns a double. It
-// is the yardstick the per-call cost of readF64 is measured against in the same run.
-
-unsafe extern "C" fn bare_u32_to_f64(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-    let mut argc = 1usize;
-    let mut argv = [ptr::null_mut(); 1];
-    let mut idx = 0u32;
-    let mut out = ptr::null_mut();
-    // SAFETY: env/info are this callback's; argv has room for argc values; the result pointer is valid.
-    unsafe {
-        sys::napi_get_cb_info(env, info, &mut argc, argv.as_mut_ptr(), ptr::null_mut(), ptr::null_mut());
-        sys::napi_get_value_uint32(env, argv[0], &mut idx);
-        sys::napi_create_double(env, idx as f64 * 0.5, &mut out);
-    }
-    out
-}
-
-unsafe extern "C" fn bare_noop(_env: sys::napi_env, _info: sys::napi_callback_info) -> sys::napi_value {
-    ptr::null_mut()
-}
-
-/// `{ u32ToF64, noop }`: bare raw functions for the benchmark.
-///
-/// # Safety
-/// `env` must be live.
-pub(crate) unsafe fn bare_functions(env: sys::napi_env) -> napi::Result<sys::napi_value> {
-    let mut obj = ptr::null_mut();
-    let mut f1 = ptr::null_mut();
-    let mut f2 = ptr::null_mut();
-    // SAFETY: env live; names valid; callbacks have the N-API type and need no data.
-    unsafe {
-        check(sys::napi_create_object(env, &mut obj), "napi_create_object")?;
-        check(sys::napi_create_function(env, c"u32ToF64".as_ptr(), 8, Some(bare_u32_to_f64), ptr::null_mut(), &mut f1), "napi_create_function")?;
-        check(sys::napi_create_function(env, c"noop".as_ptr(), 4, Some(bare_noop), ptr::null_mut(), &mut f2), "napi_create_function")?;
-        check(sys::napi_set_named_property(env, obj, c"u32ToF64".as_ptr(), f1), "napi_set_named_property")?;
-        check(sys::napi_set_named_property(env, obj, c"noop".as_ptr(), f2), "napi_set_named_property")?;
-    }
-    Ok(obj)
-}
-
-// ---------------------------------------------------------------------------------------------
-// The benchmark's clock: a raw function that writes the TSC (as a double) into word 0 of the
-// scratch buffer it is bound to, fenced on both sides.
-
-unsafe extern "C" fn clock(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-    let mut data: *mut c_void = ptr::null_mut();
-    // SAFETY: env/info are this callback's; only the data pointer is asked for.
-    unsafe { sys::napi_get_cb_info(env, info, ptr::null_mut(), ptr::null_mut(), ptr::null_mut(), &mut data) };
-    if !data.is_null() {
-        // A fenced stamp: every earlier instruction (the timed read's load included) has completed
-        // before the TSC is read, and nothing later starts before it. A bare rdtsc may execute
-        // while the load it is meant to close is still waiting for DRAM, which makes cold reads
-        // look like cache hits now and then.
-        let t = crate::bench::stamp_fenced();
-        // SAFETY: data points at word 0 of the ArrayBuffer `clock_function` validated and attached to
-        // this function object, which is alive while it is being called.
-        unsafe { ptr::write(data as *mut f64, t as f64) };
-    }
-    ptr::null_mut()
-}
-
-/// A raw `clock()` writing the TSC into `scratch` (an aligned ArrayBuffer of ≥ 8 bytes).
-///
-/// # Safety
-/// `env` must be live and `scratch` a value in it.
-pub(crate) unsafe fn clock_function(env: sys::napi_env, scratch: sys::napi_value) -> napi::Result<sys::napi_value> {
-    let mut data: *mut c_void = ptr::null_mut();
-    let mut len = 0usize;
-    let mut is_ab = false;
-    // SAFETY: env and value are live.
-    check(unsafe { sys::napi_is_arraybuffer(env, scratch, &mut is_ab) }, "napi_is_arraybuffer")?;
-    if !is_ab {
-        return Err(napi::Error::new(napi::Status::InvalidArg, "scratch must be an ArrayBuffer"));
-    }
-    // SAFETY: scratch is an ArrayBuffer (checked).
-    check(unsafe { sys::napi_get_arraybuffer_info(env, scratch, &mut data, &mut len) }, "napi_get_arraybuffer_info")?;
-    if len < 8 || data.is_null() || (data as usize) % 8 != 0 {
-        return Err(napi::Error::new(napi::Status::InvalidArg, "scratch must be an aligned ArrayBuffer of at least 8 bytes"));
-    }
-    let mut f = ptr::null_mut();
-    // SAFETY: env live; name valid; data is the validated buffer, kept alive by the property below.
-    unsafe {
-        check(sys::napi_create_function(env, c"clock".as_ptr(), 5, Some(clock), data, &mut f), "napi_create_function")?;
-        check(sys::napi_set_named_property(env, f, c"scratch".as_ptr(), scratch), "napi_set_named_property")?;
-    }
-    Ok(f)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -331,9 +253,9 @@ unsafe fn typed_array(env: sys::napi_env, v: sys::napi_value) -> Option<TypedArr
     (st == sys::Status::napi_ok).then_some(t)
 }
 
-fn batch_arrays(a: &TypedArray, b: &TypedArray) -> Result<(), Failure> {
+fn batch_arrays(a: &TypedArray, b: &TypedArray) -> Result<(), Refusal> {
     use sys::TypedarrayType::{biguint64_array, float64_array, uint32_array};
-    let bad = |m: &str| Failure::Engine(Error::BadArgument { name: "batch", message: m.to_string() });
+    let bad = |m: &str| Refusal::Engine(Error::BadArgument { name: "batch", message: m.to_string() });
     if a.kind != uint32_array {
         return Err(bad("indices must be a Uint32Array"));
     }
@@ -341,7 +263,7 @@ fn batch_arrays(a: &TypedArray, b: &TypedArray) -> Result<(), Failure> {
         return Err(bad("values must be a Float64Array or a BigUint64Array"));
     }
     if a.len != b.len {
-        return Err(Failure::Engine(Error::LengthMismatch { indices: a.len, values: b.len }));
+        return Err(Refusal::Engine(Error::LengthMismatch { indices: a.len, values: b.len }));
     }
     let (a0, a1) = (a.data as usize, a.data as usize + a.len * 4);
     let (b0, b1) = (b.data as usize, b.data as usize + b.len * 8);
@@ -359,7 +281,7 @@ fn batch_arrays(a: &TypedArray, b: &TypedArray) -> Result<(), Failure> {
 unsafe fn with_batch(
     env: sys::napi_env,
     info: sys::napi_callback_info,
-    op: impl FnOnce(&mut crate::Slayer, &[u32], *mut u64, usize) -> Result<(), Failure>,
+    op: impl FnOnce(&mut crate::Slayer, &[u32], *mut u64, usize) -> Result<(), Refusal>,
 ) -> sys::napi_value {
     let mut argc = 2usize;
     let mut argv = [ptr::null_mut(); 2];
@@ -374,12 +296,12 @@ unsafe fn with_batch(
     let inst = unsafe { &*(data as *const Instance) };
     // SAFETY: argv holds live values (missing arguments are `undefined`).
     let arrays = unsafe { (typed_array(env, argv[0]), typed_array(env, argv[1])) };
-    let run = || -> Result<(), Failure> {
+    let run = || -> Result<(), Refusal> {
         let (Some(a), Some(b)) = arrays else {
-            return Err(Failure::Engine(Error::BadArgument { name: "batch", message: "expects (Uint32Array, Float64Array | BigUint64Array)".into() }));
+            return Err(Refusal::Engine(Error::BadArgument { name: "batch", message: "expects (Uint32Array, Float64Array | BigUint64Array)".into() }));
         };
         batch_arrays(&a, &b)?;
-        let engine = inst.engine().ok_or(Failure::Closed)?;
+        let engine = inst.engine().ok_or(Refusal::Closed)?;
         // SAFETY: a is a Uint32Array of a.len elements, aligned and not overlapping b (checked);
         // no JS runs while this call holds the slice.
         let idx: &[u32] = if a.len == 0 { &[] } else { unsafe { std::slice::from_raw_parts(a.data as *const u32, a.len) } };
@@ -396,7 +318,7 @@ unsafe extern "C" fn read_many(env: sys::napi_env, info: sys::napi_callback_info
             // SAFETY: out is an aligned, non-overlapping 8-byte typed array of n elements, every bit
             // pattern of which is a valid u64; nothing else accesses it during this call.
             let out = if n == 0 { &mut [][..] } else { std::slice::from_raw_parts_mut(out, n) };
-            e.read_many(idx, out).map_err(Failure::Engine)
+            e.read_many(idx, out).map_err(Refusal::Engine)
         })
     }
 }
@@ -407,7 +329,7 @@ unsafe extern "C" fn write_many(env: sys::napi_env, info: sys::napi_callback_inf
         with_batch(env, info, |e, idx, vals, n| {
             // SAFETY: as in `read_many`, read-only here.
             let vals = if n == 0 { &[][..] } else { std::slice::from_raw_parts(vals as *const u64, n) };
-            e.write_many(idx, vals).map_err(Failure::Engine)
+            e.write_many(idx, vals).map_err(Refusal::Engine)
         })
     }
 }

@@ -4,10 +4,14 @@
 //! through a scratch buffer by the JS wrapper in index.js); everything else is napi-rs glue whose
 //! doc comments generate index.d.ts.
 
+#[cfg(feature = "bench")]
 mod bench;
+#[cfg(feature = "bench")]
+mod bench_raw;
 mod errors;
 mod fast;
 mod probe;
+mod records;
 
 use std::cell::{Cell, UnsafeCell};
 use std::rc::Rc;
@@ -16,7 +20,7 @@ use napi::bindgen_prelude::*;
 use napi::{Env, JsValue};
 use napi_derive::napi;
 
-use crate::error::Error;
+use crate::error::{spell, Error, Front};
 use crate::region::{LockRequest, PageRequest};
 use crate::replicas::SpinPolicy;
 use errors::{closed, to_napi};
@@ -59,9 +63,9 @@ pub struct SlayerOptions {
     pub slots: f64,
     /// Copies of every slot, each read by its own thread: 2 to 8 (default 2).
     pub replicas: Option<f64>,
-    /// Bytes between the copies of one slot: a power of two from 64 (default 256; 64 with strategy
-    /// 'steer'), or 'auto': what `ultraslayer probe groups` measured on this machine (falls back to
-    /// the default, and info().channelOffsetSource says so).
+    /// Bytes between the copies of one slot: a power of two from 64 (default 256; 64 for a slab
+    /// that steers), or 'auto': what `ultraslayer probe groups` measured on this machine (falls
+    /// back to the default, and info().channelOffsetSource says so).
     #[napi(ts_type = "number | 'auto'")]
     pub channel_offset: Option<Either<f64, String>>,
     /// Page source: 'auto' (default) tries 1 GiB, 2 MiB, transparent, then 4 KiB pages; the others
@@ -72,28 +76,39 @@ pub struct SlayerOptions {
     pub lock: Option<bool>,
     /// One core per replica thread; default: chosen from the allowed set, avoiding the caller's core.
     pub cores: Option<Vec<f64>>,
-    /// How replica threads wait: 'busy' (default, a full core each), 'hybrid' (spin, yield, park
-    /// after idleUs), 'sleep' (park when idle; reads that find them parked are served directly).
+    /// How replica threads wait: 'hybrid' (default: spin, yield, park after idleUs, so no core
+    /// burns while the slab is idle), 'busy' (a full core each, always; never on the caller's core
+    /// unless `cores` names it), 'sleep' (park when idle; reads that find them parked are served
+    /// directly).
     #[napi(ts_type = "'busy' | 'hybrid' | 'sleep'")]
     pub spin: Option<String>,
     /// Idle microseconds before 'hybrid'/'sleep' threads park (defaults 2000 / 0).
     pub idle_us: Option<f64>,
-    /// Start replica threads now (default true).
+    /// Start replica threads now (default true; hedged slabs).
     pub start: Option<bool>,
     /// Record per-read latency into a histogram (default false).
     pub stats: Option<bool>,
-    /// How reads are served: 'hedge' (default: replica threads race, N busy cores), 'steer' (the
-    /// calling thread predicts which copy is not refreshing and reads only that one; no threads;
-    /// calibrates for up to 300 ms at construction), 'direct' (copy 0, no threads).
-    #[napi(ts_type = "'hedge' | 'steer' | 'direct'")]
+    /// How reads are served: 'auto' (default) hedges when every replica thread can have an allowed
+    /// core of its own besides the caller's, else steers when the copies were placed to stall apart
+    /// and calibration predicts a gain (placing and calibrating take up to a few seconds here),
+    /// else reads directly — info().strategy says what was chosen, info().strategyReason why.
+    /// 'hedge' (replica threads race, N cores), 'steer' (the calling thread predicts which copy is
+    /// not refreshing and reads only that one; no threads; calibrates for up to 300 ms at
+    /// construction), 'direct' (copy 0, no threads) are honoured as asked, with
+    /// info().strategyWarning when expected to lose.
+    #[napi(ts_type = "'auto' | 'hedge' | 'steer' | 'direct'")]
     pub strategy: Option<String>,
     /// Where the copies go. 'refresh-groups': learn each 4 KiB page's DRAM refresh group by
     /// timing (a 300 ms period measurement, then up to placementBudgetMs) and give every replica
     /// pages of its own groups, so copies never stall together (4 KiB pages; throws when it cannot
-    /// be had). 'offset': copies channelOffset bytes apart. 'auto' (default): 'refresh-groups' for
-    /// strategy 'steer' unless channelOffset or huge pages are asked for, falling back to
-    /// 'offset' with the reason in info().placement.note; 'offset' otherwise.
-    #[napi(ts_type = "'auto' | 'refresh-groups' | 'offset'")]
+    /// be had). 'huge-pages': the same on the slab's own pages (huge pages included, any size):
+    /// copies split by a low address bit where one separates groups in every 4 KiB frame, else
+    /// frames chosen by group through a small table; info().placement.hugePages says what was
+    /// timed and inferred. 'offset': copies channelOffset bytes apart. 'auto' (default):
+    /// 'huge-pages' for a hedged slab of 2 MiB or more per replica, 'refresh-groups' for a slab
+    /// that steers, unless channelOffset (or, for 'refresh-groups', huge pages) is asked for;
+    /// falling back to 'offset' with the reason in info().placement.note; 'offset' otherwise.
+    #[napi(ts_type = "'auto' | 'refresh-groups' | 'huge-pages' | 'offset'")]
     pub placement: Option<String>,
     /// Time refresh-group placement may spend learning pages (default 3000 ms).
     pub placement_budget_ms: Option<f64>,
@@ -127,6 +142,15 @@ pub struct SharedCreateOptions {
     /// Start this process's replica threads now (default true).
     pub start: Option<bool>,
     pub stats: Option<bool>,
+    /// 'auto' (default: hedge when every replica thread gets a core besides the caller's, else
+    /// read directly), 'hedge' or 'direct'. Shared slabs are never steered.
+    #[napi(ts_type = "'auto' | 'hedge' | 'direct'")]
+    pub strategy: Option<String>,
+    /// 'auto' (default: 'huge-pages' for a hedged slab of 2 MiB or more per replica, else
+    /// 'offset'), 'huge-pages' (copies placed by refresh group, recorded in the segment so every
+    /// process that opens it agrees) or 'offset'.
+    #[napi(ts_type = "'auto' | 'huge-pages' | 'offset'")]
+    pub placement: Option<String>,
 }
 
 /// Options for `Slayer.open(name, options)`: this process's threads, and what it expects.
@@ -150,6 +174,9 @@ pub struct SharedOpenOptions {
     /// Start this process's replica threads now (default true).
     pub start: Option<bool>,
     pub stats: Option<bool>,
+    /// 'auto' (default), 'hedge' or 'direct', as for Slayer.create.
+    #[napi(ts_type = "'auto' | 'hedge' | 'direct'")]
+    pub strategy: Option<String>,
 }
 
 /// The named segment behind a shared slab.
@@ -190,13 +217,15 @@ pub struct SlayerInfo {
     pub lock_error: Option<String>,
     /// Page kinds passed over, each with its reason.
     pub page_fallbacks: Vec<String>,
-    /// Core of each replica thread.
+    /// Core of each replica thread (chosen even when the strategy runs none).
     pub cores: Vec<u32>,
     /// Core each running thread reported from inside itself (-1 unknown); empty when stopped.
     pub thread_cpus: Vec<i32>,
     /// Replica threads share cores with each other or the caller: correct, not fast.
     pub shared_cores: bool,
-    pub placement_note: Option<String>,
+    /// How the replica threads' cores were chosen, when they had to share or the spin policy was
+    /// changed to keep a busy thread off the caller's core.
+    pub cores_note: Option<String>,
     pub spin: String,
     pub idle_us: f64,
     pub running: bool,
@@ -204,8 +233,15 @@ pub struct SlayerInfo {
     pub allowed_cpus: Vec<u32>,
     pub cpu_count: u32,
     pub recording: bool,
-    /// 'hedge' | 'steer' | 'direct'.
+    /// 'hedge' | 'steer' | 'direct': the strategy reads use (never 'auto').
     pub strategy: String,
+    /// The strategy asked for ('auto' unless one was given).
+    pub strategy_requested: String,
+    /// Why this strategy, in one sentence, e.g. "direct: hedge needs 3 free cores (2 replica
+    /// threads + the caller), 2 allowed; steering cannot help: …".
+    pub strategy_reason: String,
+    /// Set when an explicitly asked-for strategy is expected to lose against reading directly.
+    pub strategy_warning: Option<String>,
     /// Where the copies of each slot went (see the `placement` option).
     pub placement: CopyPlacementInfo,
     /// For shared slabs (Slayer.create / Slayer.open): the segment.
@@ -219,6 +255,10 @@ pub struct CopyPlacementInfo {
     pub kind: String,
     /// Why refresh groups were not used, when they were tried and not had.
     pub note: Option<String>,
+    /// With placement on the slab's own (huge) pages ('huge-pages', or 'auto' for a hedged slab of
+    /// 2 MiB or more per replica): what was measured, what was inferred, and what it cost.
+    #[napi(ts_type = "HugePagePlacement | null")]
+    pub huge_pages: Option<serde_json::Value>,
     /// With 'refresh-groups': one line's refresh period (ns) and how it was found.
     pub period_ns: Option<f64>,
     pub period_source: Option<String>,
@@ -245,7 +285,8 @@ fn copy_placement_info(c: crate::CopyPlacementInfo) -> CopyPlacementInfo {
     let c0 = a.as_ref().and_then(|a| a.partition.centers.first().copied()).unwrap_or(0.0);
     CopyPlacementInfo {
         kind: c.kind.to_string(),
-        note: c.note,
+        note: c.note.map(|n| spell(&n, Front::Js)),
+        huge_pages: c.huge.as_ref().and_then(|h| serde_json::to_value(h).ok()),
         period_ns: a.as_ref().map(|a| a.period_ns),
         period_source: a.as_ref().map(|a| a.period_source.clone()),
         group_offsets_ns: a.as_ref().map(|a| a.partition.centers.iter().map(|&x| crate::probe::phases::wrap(x - c0) * p).collect()),
@@ -293,6 +334,12 @@ pub struct SteerStats {
     /// Slow share the learned profiles predict with steering and without.
     pub expected_steered_share: f64,
     pub expected_unsteered_share: f64,
+    /// The reads are cache-resident now (nearly every timed read was a cache hit, so there is no
+    /// refresh stall to steer around): copy 0 is read, untimed, until the tracker looks again.
+    pub resident: bool,
+    /// Cache-resident spells found, and reads served by copy 0 during them.
+    pub resident_spells: f64,
+    pub resident_reads: f64,
 }
 
 /// Latency percentiles in nanoseconds.
@@ -346,9 +393,6 @@ pub struct SlayerStats {
     pub steer: Option<SteerStats>,
 }
 
-/// Default channel offset for strategy 'steer' (see `engine_options`).
-const STEER_DEFAULT_CHANNEL_OFFSET: usize = 64;
-
 fn int_arg(name: &'static str, v: f64, min: f64, max: f64) -> std::result::Result<u64, Error> {
     if !v.is_finite() || v.fract() != 0.0 {
         return Err(Error::BadArgument { name, message: format!("must be an integer, got {v}") });
@@ -372,130 +416,88 @@ fn slot_index(inst_slots: u64, v: f64) -> std::result::Result<u64, Error> {
     Ok(v as u64)
 }
 
-/// Engine options from JS options, and where the channel offset came from.
-fn engine_options(o: &SlayerOptions) -> std::result::Result<(crate::Options, String), Error> {
-    let mut e = crate::Options::new(int_arg("slots", o.slots, 1.0, crate::layout::MAX_SLOTS as f64)?);
-    if let Some(r) = o.replicas {
-        e.replicas = int_arg("replicas", r, 2.0, 8.0)? as usize;
-    }
-    let mut source = "default".to_string();
-    match &o.channel_offset {
-        None => {}
-        Some(Either::A(c)) => {
-            e.channel_offset = int_arg("channelOffset", *c, 64.0, (1u64 << 30) as f64)? as usize;
-            source = "given".to_string();
-        }
-        Some(Either::B(s)) if s == "auto" => match crate::probe::groups::load_recorded() {
-            Some(rec) if rec.channel_offset.is_some() => {
-                e.channel_offset = rec.channel_offset.unwrap_or(e.channel_offset);
-                source = format!(
-                    "auto: measured by `ultraslayer probe groups` at {}",
-                    rec.measured_unix_s.map_or("an unknown time".into(), crate::probe::groups::iso8601)
-                );
-            }
-            Some(_) => {
-                source = "auto: `ultraslayer probe groups` found no offset whose copies refresh apart on this machine; using the default".into();
-            }
-            None => source = "auto: no `ultraslayer probe groups` record on this machine; using the default (run `npx ultraslayer probe groups`)".into(),
-        },
-        Some(Either::B(s)) => {
-            return Err(Error::option_range("channelOffset", format!("must be a power of two from 64, or 'auto', got {s:?}")))
-        }
-    }
-    if let Some(p) = &o.huge_pages {
-        e.pages = PageRequest::parse(p)?;
-    }
-    e.lock = match o.lock {
+fn lock_request(lock: Option<bool>) -> LockRequest {
+    match lock {
         None => LockRequest::Auto,
         Some(true) => LockRequest::Required,
         Some(false) => LockRequest::Off,
-    };
-    if let Some(cores) = &o.cores {
-        e.cores = Some(cores.iter().map(|&c| int_arg("cores", c, 0.0, 65535.0).map(|c| c as usize)).collect::<std::result::Result<_, _>>()?);
     }
-    if let Some(s) = &o.spin {
-        e.spin = SpinPolicy::parse(s)?;
-    }
-    if let Some(us) = o.idle_us {
-        e.idle_us = Some(int_arg("idleUs", us, 0.0, 3_600_000_000.0)?);
-    }
-    if let Some(st) = &o.strategy {
-        e.strategy = crate::Strategy::parse(st)?;
-        if e.strategy == crate::Strategy::Steer && o.channel_offset.is_none() {
-            // Steering needs copies in different refresh groups. Without refresh-group placement:
-            // address bit 6 (the DDR5 sub-channel bit on Zen 4); calibration verifies it.
-            e.channel_offset = STEER_DEFAULT_CHANNEL_OFFSET;
-            source = "default for strategy 'steer' (address bit 6; calibration checks the copies stall apart)".into();
-        }
-    }
-    if let Some(p) = &o.placement {
-        e.placement = crate::CopyPlacement::parse(p)?;
-    }
-    let explicit_offset = o.channel_offset.is_some();
-    match e.placement {
-        crate::CopyPlacement::RefreshGroups if explicit_offset => {
-            return Err(Error::option_range(
-                "channelOffset",
-                "placement 'refresh-groups' puts every copy on its own 4 KiB page (channelOffset 4096); leave channelOffset out or use placement 'offset'",
-            ))
-        }
-        // An explicit offset or huge-page request means the caller chose the layout.
-        crate::CopyPlacement::Auto if explicit_offset || o.huge_pages.as_deref().is_some_and(|p| p != "auto" && p != "off") => {
-            e.placement = crate::CopyPlacement::Offset;
-        }
-        _ => {}
-    }
-    if let Some(ms) = o.placement_budget_ms {
-        e.placement_budget = std::time::Duration::from_millis(int_arg("placementBudgetMs", ms, 0.0, 600_000.0)?);
-    }
-    e.start = o.start.unwrap_or(true);
-    e.record_latency = o.stats.unwrap_or(false);
-    Ok((e, source))
 }
 
+/// This process's thread options from the JS fields; absent fields keep the engine's defaults.
 fn thread_options(
     lock: Option<bool>,
     cores: &Option<Vec<f64>>,
     spin: &Option<String>,
     idle_us: Option<f64>,
-) -> std::result::Result<(LockRequest, Option<Vec<usize>>, SpinPolicy, Option<u64>), Error> {
-    let lock = match lock {
-        None => LockRequest::Auto,
-        Some(true) => LockRequest::Required,
-        Some(false) => LockRequest::Off,
-    };
-    let cores = match cores {
-        Some(c) => Some(c.iter().map(|&c| int_arg("cores", c, 0.0, 65535.0).map(|c| c as usize)).collect::<std::result::Result<_, _>>()?),
-        None => None,
-    };
-    let spin = match spin {
-        Some(s) => SpinPolicy::parse(s)?,
-        None => SpinPolicy::Busy,
-    };
-    let idle_us = match idle_us {
-        Some(us) => Some(int_arg("idleUs", us, 0.0, 3_600_000_000.0)?),
-        None => None,
-    };
-    Ok((lock, cores, spin, idle_us))
+    start: Option<bool>,
+    stats: Option<bool>,
+) -> std::result::Result<crate::ThreadOptions, Error> {
+    let mut t = crate::ThreadOptions { lock: lock_request(lock), ..Default::default() };
+    if let Some(c) = cores {
+        t.cores = Some(c.iter().map(|&c| int_arg("cores", c, 0.0, crate::options::MAX_CORE as f64).map(|c| c as usize)).collect::<std::result::Result<_, _>>()?);
+    }
+    if let Some(s) = spin {
+        t.spin = SpinPolicy::parse(s)?;
+    }
+    if let Some(us) = idle_us {
+        t.idle_us = Some(int_arg("idleUs", us, 0.0, crate::options::MAX_IDLE_US as f64)?);
+    }
+    t.start = start.unwrap_or(t.start);
+    t.record_latency = stats.unwrap_or(t.record_latency);
+    Ok(t)
+}
+
+fn channel_offset(v: &Option<Either<f64, String>>) -> std::result::Result<crate::ChannelOffset, Error> {
+    Ok(match v {
+        None => crate::ChannelOffset::Default,
+        Some(Either::A(c)) => crate::ChannelOffset::Given(int_arg("channelOffset", *c, 0.0, (crate::layout::MAX_CHANNEL_OFFSET) as f64)? as usize),
+        Some(Either::B(s)) if s == "auto" => crate::ChannelOffset::Auto,
+        Some(Either::B(s)) => return Err(Error::option_range("channelOffset", format!("must be a power of two from 64, or 'auto', got {s:?}"))),
+    })
+}
+
+/// Engine options from JS options: a type mapping only; every default and rule is the engine's.
+fn engine_options(o: &SlayerOptions) -> std::result::Result<crate::Options, Error> {
+    let mut e = crate::Options::new(int_arg("slots", o.slots, 1.0, crate::layout::MAX_SLOTS as f64)?);
+    if let Some(r) = o.replicas {
+        e.replicas = int_arg("replicas", r, crate::layout::MIN_REPLICAS as f64, crate::layout::MAX_REPLICAS as f64)? as usize;
+    }
+    e.channel_offset = channel_offset(&o.channel_offset)?;
+    if let Some(p) = &o.huge_pages {
+        e.pages = PageRequest::parse(p)?;
+    }
+    if let Some(st) = &o.strategy {
+        e.strategy = crate::Strategy::parse(st)?;
+    }
+    if let Some(p) = &o.placement {
+        e.placement = crate::CopyPlacement::parse(p)?;
+    }
+    if let Some(ms) = o.placement_budget_ms {
+        e.placement_budget = std::time::Duration::from_millis(int_arg("placementBudgetMs", ms, 0.0, crate::options::MAX_PLACEMENT_BUDGET.as_millis() as f64)?);
+    }
+    e.threads = thread_options(o.lock, &o.cores, &o.spin, o.idle_us, o.start, o.stats)?;
+    Ok(e)
 }
 
 fn open_options(o: Option<&SharedOpenOptions>) -> std::result::Result<crate::OpenOptions, Error> {
     let mut e = crate::OpenOptions::default();
     let Some(o) = o else { return Ok(e) };
-    (e.lock, e.cores, e.spin, e.idle_us) = thread_options(o.lock, &o.cores, &o.spin, o.idle_us)?;
-    e.start = o.start.unwrap_or(true);
-    e.record_latency = o.stats.unwrap_or(false);
+    e.threads = thread_options(o.lock, &o.cores, &o.spin, o.idle_us, o.start, o.stats)?;
+    if let Some(st) = &o.strategy {
+        e.strategy = crate::Strategy::parse(st)?;
+    }
     if let Some(s) = o.slots {
         e.expect.slots = Some(int_arg("slots", s, 1.0, crate::layout::MAX_SLOTS as f64)?);
     }
     if let Some(r) = o.replicas {
-        e.expect.replicas = Some(int_arg("replicas", r, 2.0, 8.0)? as usize);
+        e.expect.replicas = Some(int_arg("replicas", r, crate::layout::MIN_REPLICAS as f64, crate::layout::MAX_REPLICAS as f64)? as usize);
     }
     if let Some(c) = o.channel_offset {
-        e.expect.channel_offset = Some(int_arg("channelOffset", c, 64.0, (1u64 << 30) as f64)? as usize);
+        e.expect.channel_offset = Some(int_arg("channelOffset", c, 0.0, crate::layout::MAX_CHANNEL_OFFSET as f64)? as usize);
     }
     if let Some(ms) = o.wait_ms {
-        e.wait = std::time::Duration::from_millis(int_arg("waitMs", ms, 0.0, 3_600_000.0)?);
+        e.wait = std::time::Duration::from_millis(int_arg("waitMs", ms, 0.0, crate::options::MAX_OPEN_WAIT.as_millis() as f64)?);
     }
     Ok(e)
 }
@@ -509,7 +511,77 @@ fn shared_info(s: crate::shm::SharedInfo) -> SharedSegmentInfo {
         creator_pid: s.creator_pid,
         created_unix_ms: s.created_unix_ms as f64,
         created_here: s.created_here,
-        note: s.note,
+        note: s.note.map(|n| spell(&n, Front::Js)),
+    }
+}
+
+/// `info()` of a slab, as JS sees it (Slayer and Records).
+fn slayer_info(i: crate::Info) -> SlayerInfo {
+    SlayerInfo {
+        slots: i.slots as f64,
+        replicas: i.replicas as u32,
+        channel_offset: i.channel_offset as f64,
+        channel_offset_source: spell(&i.channel_offset_source, Front::Js),
+        page_kind: i.page_kind.name().to_string(),
+        page_size: i.page_size as f64,
+        mapped_bytes: i.mapped_bytes as f64,
+        thp_bytes: i.thp_bytes as f64,
+        locked: i.locked,
+        lock_error: i.lock_error,
+        page_fallbacks: i.page_fallbacks,
+        cores: i.cores.iter().map(|&c| c as u32).collect(),
+        thread_cpus: i.thread_cpus.iter().map(|c| c.map_or(-1, |c| c as i32)).collect(),
+        shared_cores: i.shared_cores,
+        cores_note: i.cores_note.map(|n| spell(&n, Front::Js)),
+        spin: i.spin.name().to_string(),
+        idle_us: if i.idle_us == u64::MAX { -1.0 } else { i.idle_us as f64 },
+        running: i.running,
+        cpu_count: i.allowed_cpus.len() as u32,
+        allowed_cpus: i.allowed_cpus.iter().map(|&c| c as u32).collect(),
+        recording: i.recording,
+        strategy: i.strategy.name().to_string(),
+        strategy_requested: i.choice.requested.name().to_string(),
+        strategy_reason: spell(&i.choice.reason, Front::Js),
+        strategy_warning: i.choice.warning.map(|w| spell(&w, Front::Js)),
+        placement: copy_placement_info(i.copies),
+        shared: i.shared.map(shared_info),
+    }
+}
+
+/// `stats()` of a slab, as JS sees it (Slayer and Records).
+fn slayer_stats(s: crate::Stats, steer: Option<crate::steer::SteerReport>) -> SlayerStats {
+    let tps = crate::tsc::ticks_per_ns();
+    let steer = steer.map(|r| SteerStats {
+        state: r.state.name().to_string(),
+        reads: r.reads as f64,
+        slow_reads: r.slow_reads as f64,
+        outliers: r.outliers as f64,
+        steered_reads: r.steered_reads as f64,
+        steered_slow: r.steered_slow as f64,
+        explored_reads: r.explored_reads as f64,
+        explored_slow: r.explored_slow as f64,
+        not_helping: r.not_helping as f64,
+        window_slow_share: r.window_slow_share,
+        reacquisitions: r.reacquisitions as f64,
+        calibrations: r.calibrations as f64,
+        period_ns: r.period_ticks / tps,
+        copies_apart: r.copies_apart,
+        stall_distance: r.stall_distance,
+        expected_steered_share: r.expected_steered_share,
+        expected_unsteered_share: r.expected_unsteered_share,
+        resident: r.resident,
+        resident_spells: r.resident_spells as f64,
+        resident_reads: r.resident_reads as f64,
+    });
+    SlayerStats {
+        steered: s.steered as f64,
+        steer,
+        hedged: s.hedged as f64,
+        direct: s.direct as f64,
+        direct_while_parked: s.direct_while_parked as f64,
+        direct_after_timeout: s.direct_after_timeout as f64,
+        wins: s.wins.iter().map(|&w| w as f64).collect(),
+        latency: s.latency.as_ref().map(LatencyPercentiles::from),
     }
 }
 
@@ -519,31 +591,28 @@ pub struct Slayer {
     inst: Rc<Instance>,
     slots: u64,
     replicas: u32,
-    channel_offset_source: String,
 }
 
 #[napi]
 impl Slayer {
-    /// Maps and pre-faults the slab, then (unless `start: false`) starts one pinned thread per replica.
+    /// Maps and pre-faults the slab, chooses the read strategy (see `strategy`), and for a hedged
+    /// slab (unless `start: false`) starts one pinned thread per replica.
     #[napi(constructor, catch_unwind)]
     pub fn new(env: Env, options: SlayerOptions) -> Result<Self> {
-        let (opts, mut channel_offset_source) = engine_options(&options).map_err(|e| to_napi(&env, e))?;
+        let opts = engine_options(&options).map_err(|e| to_napi(&env, e))?;
         let engine = crate::Slayer::new(opts).map_err(|e| to_napi(&env, e))?;
-        if engine.info().copies.arrangement.is_some() {
-            channel_offset_source = "placement 'refresh-groups': each copy on its own 4 KiB page, pages chosen by refresh group".into();
-        }
-        Ok(Slayer::wrap(engine, channel_offset_source))
+        Ok(Slayer::wrap(engine))
     }
 
-    fn wrap(engine: crate::Slayer, channel_offset_source: String) -> Slayer {
+    fn wrap(engine: crate::Slayer) -> Slayer {
         let slots = engine.slots();
         let replicas = engine.replica_count() as u32;
         let inst = Rc::new(Instance { engine: UnsafeCell::new(Some(engine)), scratch: Cell::new(std::ptr::null_mut()) });
-        Slayer { inst, slots, replicas, channel_offset_source }
+        Slayer { inst, slots, replicas }
     }
 
-    /// Creates the named shared slab `options.name` (a 0600 file on hugetlbfs or in /dev/shm) and
-    /// starts this process's replica threads over it. Refuses an existing name unless
+    /// Creates the named shared slab `options.name` (a 0600 file on hugetlbfs or in /dev/shm) and,
+    /// when the strategy hedges, starts this process's replica threads over it. Refuses an existing name unless
     /// `overwrite: true`. The segment outlives this process until `Slayer.unlink(name)`.
     /// Each slot is read and written as one whole 8-byte value; there is no multi-slot atomicity.
     #[napi(factory, catch_unwind)]
@@ -559,23 +628,24 @@ impl Slayer {
             idle_us: options.idle_us,
             start: options.start,
             stats: options.stats,
-            strategy: None,
-            placement: None,
+            strategy: options.strategy,
+            placement: options.placement,
             placement_budget_ms: None,
         };
-        let (opts, channel_offset_source) = engine_options(&as_plain).map_err(|e| to_napi(&env, e))?;
+        let opts = engine_options(&as_plain).map_err(|e| to_napi(&env, e))?;
         let shared = crate::SharedOptions { overwrite: options.overwrite.unwrap_or(false), dir: None };
         let engine = crate::Slayer::create_shared(&options.name, opts, shared).map_err(|e| to_napi(&env, e))?;
-        Ok(Slayer::wrap(engine, channel_offset_source))
+        Ok(Slayer::wrap(engine))
     }
 
     /// Opens the shared slab `name` that another process created, after validating its header,
-    /// and starts this process's own replica threads (own cores, spin policy and stats) over it.
+    /// and, when the strategy hedges, starts this process's own replica threads (own cores, spin
+    /// policy and stats) over it.
     #[napi(factory, catch_unwind)]
     pub fn open(env: Env, name: String, options: Option<SharedOpenOptions>) -> Result<Self> {
         let opts = open_options(options.as_ref()).map_err(|e| to_napi(&env, e))?;
         let engine = crate::Slayer::open_shared(&name, opts).map_err(|e| to_napi(&env, e))?;
-        Ok(Slayer::wrap(engine, "from the shared segment's header".to_string()))
+        Ok(Slayer::wrap(engine))
     }
 
     /// Removes the shared slab `name`; returns false when there was none. Processes that have it
@@ -669,70 +739,14 @@ impl Slayer {
     /// What was mapped (page kind and size, bytes, locked), where the threads run, and how.
     #[napi(catch_unwind)]
     pub fn info(&self, env: Env) -> Result<SlayerInfo> {
-        let i = self.engine(&env)?.info();
-        Ok(SlayerInfo {
-            slots: i.slots as f64,
-            replicas: i.replicas as u32,
-            channel_offset: i.channel_offset as f64,
-            channel_offset_source: self.channel_offset_source.clone(),
-            page_kind: i.page_kind.name().to_string(),
-            page_size: i.page_size as f64,
-            mapped_bytes: i.mapped_bytes as f64,
-            thp_bytes: i.thp_bytes as f64,
-            locked: i.locked,
-            lock_error: i.lock_error,
-            page_fallbacks: i.page_fallbacks,
-            cores: i.cores.iter().map(|&c| c as u32).collect(),
-            thread_cpus: i.thread_cpus.iter().map(|c| c.map_or(-1, |c| c as i32)).collect(),
-            shared_cores: i.shared_cores,
-            placement_note: i.placement_note,
-            spin: i.spin.name().to_string(),
-            idle_us: if i.idle_us == u64::MAX { -1.0 } else { i.idle_us as f64 },
-            running: i.running,
-            cpu_count: i.allowed_cpus.len() as u32,
-            allowed_cpus: i.allowed_cpus.iter().map(|&c| c as u32).collect(),
-            recording: i.recording,
-            strategy: i.strategy.name().to_string(),
-            placement: copy_placement_info(i.copies),
-            shared: i.shared.map(shared_info),
-        })
+        Ok(slayer_info(self.engine(&env)?.info()))
     }
 
     /// Read counters, wins per replica and (with stats: true) latency percentiles.
     #[napi(catch_unwind)]
     pub fn stats(&self, env: Env) -> Result<SlayerStats> {
         let e = self.engine(&env)?;
-        let s = e.stats();
-        let tps = crate::tsc::ticks_per_ns();
-        let steer = e.steer_report().map(|r| SteerStats {
-            state: r.state.name().to_string(),
-            reads: r.reads as f64,
-            slow_reads: r.slow_reads as f64,
-            outliers: r.outliers as f64,
-            steered_reads: r.steered_reads as f64,
-            steered_slow: r.steered_slow as f64,
-            explored_reads: r.explored_reads as f64,
-            explored_slow: r.explored_slow as f64,
-            not_helping: r.not_helping as f64,
-            window_slow_share: r.window_slow_share,
-            reacquisitions: r.reacquisitions as f64,
-            calibrations: r.calibrations as f64,
-            period_ns: r.period_ticks / tps,
-            copies_apart: r.copies_apart,
-            stall_distance: r.stall_distance,
-            expected_steered_share: r.expected_steered_share,
-            expected_unsteered_share: r.expected_unsteered_share,
-        });
-        Ok(SlayerStats {
-            steered: s.steered as f64,
-            steer,
-            hedged: s.hedged as f64,
-            direct: s.direct as f64,
-            direct_while_parked: s.direct_while_parked as f64,
-            direct_after_timeout: s.direct_after_timeout as f64,
-            wins: s.wins.iter().map(|&w| w as f64).collect(),
-            latency: s.latency.as_ref().map(LatencyPercentiles::from),
-        })
+        Ok(slayer_stats(e.stats(), e.steer_report()))
     }
 
     /// Zeroes the counters and the latency histogram.
@@ -777,11 +791,29 @@ impl Slayer {
     }
 }
 
-/// Internal: bare raw N-API functions the benchmark measures readF64 against.
-#[napi(skip_typescript, js_name = "_bareFunctions")]
-pub fn bare_functions(env: &Env) -> Result<Unknown<'_>> {
-    // SAFETY: env is the live env of this call.
-    let obj = unsafe { fast::bare_functions(env.raw())? };
-    // SAFETY: obj was just created in this env.
-    Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), obj) })
+/// Internal: the engine's option table (`crate::options::OPTIONS`) as JSON, for the JS wrapper's
+/// type checks: `[{ name, type, takes: ['new'|'create'|'open', …] }]`.
+#[napi(skip_typescript, js_name = "_optionTable")]
+pub fn option_table() -> String {
+    use crate::options::{OptionKind, FOR_CREATE, FOR_NEW, FOR_OPEN, OPTIONS};
+    let rows: Vec<serde_json::Value> = OPTIONS
+        .iter()
+        .map(|o| {
+            let ty = match o.kind {
+                OptionKind::Integer { .. } => "number",
+                OptionKind::Choice(_) | OptionKind::Name => "string",
+                OptionKind::Boolean => "boolean",
+                OptionKind::Cores => "array",
+                OptionKind::OffsetOrAuto => "number|auto",
+            };
+            let takes: Vec<&str> = [(FOR_NEW, "new"), (FOR_CREATE, "create"), (FOR_OPEN, "open")]
+                .into_iter()
+                .filter(|(bit, _)| o.takes & bit != 0)
+                .map(|(_, n)| n)
+                .collect();
+            serde_json::json!({ "name": o.name, "type": ty, "takes": takes })
+        })
+        .collect();
+    serde_json::Value::Array(rows).to_string()
 }
+

@@ -25,7 +25,7 @@ struct WithText<'a, T: Serialize> {
 
 fn json<T: Serialize + std::fmt::Display>(env: &Env, report: &T) -> Result<String> {
     serde_json::to_string(&WithText { report, text: report.to_string() })
-        .map_err(|e| to_napi(env, Error::Thread { message: format!("could not serialise the report: {e}") }))
+        .map_err(|e| to_napi(env, Error::Internal { message: format!("could not serialise the report: {e}") }))
 }
 
 fn seconds(env: &Env, name: &'static str, s: Option<f64>, default: Duration) -> Result<Duration> {
@@ -83,7 +83,7 @@ pub fn probe_groups(env: Env, seconds_total: Option<f64>, period_ns: Option<f64>
         text: String,
     }
     serde_json::to_string(&Out { report: &report, recorded_at, text: report.to_string() })
-        .map_err(|e| to_napi(&env, Error::Thread { message: format!("could not serialise the report: {e}") }))
+        .map_err(|e| to_napi(&env, Error::Internal { message: format!("could not serialise the report: {e}") }))
 }
 
 /// Internal: where each replica's copies physically land under a channel model (JSON).

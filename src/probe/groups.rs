@@ -221,18 +221,35 @@ pub fn probe(opts: &GroupsOptions, mut progress: impl FnMut(f64)) -> Result<Grou
             None => {
                 let fixed = start + ((region.mapped_bytes() / 2) & !63);
                 let origin = tsc::now();
-                // SAFETY: `fixed` is inside the region, which lives until the end of this block.
-                let s = unsafe {
-                    measure(Lines::Fixed(fixed), tsc::from_ns(400_000_000), 4_000_000, opts.seed, origin, tpn, &mut |t| {
-                        progress(period_phase * (tsc::to_ns(t) as f64 / 4e8).min(1.0))
-                    })
-                };
-                let r = spikes::analyse(&s, &spikes::AnalysisOptions::default());
+                // One line's stalls for 400 ms; in a noisy spell that may not show the period
+                // clearly, so up to three more rounds add reads until it does (the analysis needs
+                // enough stalls above the noise, not a fixed time).
+                let mut s = Vec::new();
+                let mut r;
+                let mut round = 0;
+                loop {
+                    // SAFETY: `fixed` is inside the region, which lives until the end of this block.
+                    s.extend(unsafe {
+                        measure(Lines::Fixed(fixed), tsc::from_ns(400_000_000), 4_000_000, opts.seed ^ round, origin, tpn, &mut |t| {
+                            progress(period_phase * ((round as f64 + (tsc::to_ns(t) as f64 / 4e8).min(1.0)) / 4.0))
+                        })
+                    });
+                    r = spikes::analyse(&s, &spikes::AnalysisOptions::default());
+                    round += 1;
+                    if r.verdict == spikes::Verdict::Periodic || round == 4 {
+                        break;
+                    }
+                }
                 match (r.verdict, r.fundamental) {
                     (spikes::Verdict::Periodic, Some(f)) => (f.period_ns, format!("measured on one line ({:.1}s of reads)", r.duration_ns as f64 / 1e9)),
                     _ => {
                         return Err(Error::Unsupported {
-                            what: format!("no refresh period to fold at: one line's reads show {} ({}); pass periodNs", r.verdict.name(), r.reason),
+                            what: format!(
+                                "no refresh period to fold at: one line's reads show {} over {:.1} s ({}); retry in a quieter moment, or pass periodNs",
+                                r.verdict.name(),
+                                r.duration_ns as f64 / 1e9,
+                                r.reason
+                            ),
                         })
                     }
                 }
@@ -448,50 +465,64 @@ pub fn record_path() -> Option<PathBuf> {
     Some(cache.join("ultraslayer").join("groups.json"))
 }
 
+/// The file `record_to` writes (format version 1; keys in snake_case).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RecordFile {
+    version: u32,
+    #[serde(default)]
+    measured_unix_s: Option<u64>,
+    #[serde(default)]
+    period_ns: Option<f64>,
+    #[serde(default)]
+    channel_offset: Option<usize>,
+    #[serde(default)]
+    same_group_offset: Option<usize>,
+    #[serde(default)]
+    page_kind: Option<String>,
+    #[serde(default)]
+    groups: Vec<RecordedGroup>,
+    #[serde(default)]
+    bits: Vec<RecordedBit>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RecordedGroup {
+    offset_ns: f64,
+    lines: usize,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RecordedBit {
+    bit: u32,
+    pairs: usize,
+    different: usize,
+}
+
 /// The report as a small JSON document.
 pub fn to_json(r: &GroupsReport, unix_s: u64) -> String {
-    let mut s = String::from("{\n  \"version\": 1,\n");
-    s += &format!("  \"measured_unix_s\": {unix_s},\n");
-    s += &format!("  \"period_ns\": {:.2},\n", r.period_ns);
-    s += &format!(
-        "  \"channel_offset\": {},\n",
-        r.recommended_offset.map_or("null".to_string(), |o| o.to_string())
-    );
-    s += &format!(
-        "  \"same_group_offset\": {},\n",
-        r.same_group_offset.map_or("null".to_string(), |o| o.to_string())
-    );
-    s += &format!("  \"page_kind\": \"{}\",\n", r.page_kind);
-    let groups: Vec<String> = r.groups.iter().map(|g| format!("{{\"offset_ns\": {:.1}, \"lines\": {}}}", g.offset_ns, g.lines)).collect();
-    s += &format!("  \"groups\": [{}],\n", groups.join(", "));
-    let bits: Vec<String> = r.bits.iter().map(|b| format!("{{\"bit\": {}, \"pairs\": {}, \"different\": {}}}", b.bit, b.pairs, b.different)).collect();
-    s += &format!("  \"bits\": [{}]\n}}\n", bits.join(", "));
-    s
+    let file = RecordFile {
+        version: 1,
+        measured_unix_s: Some(unix_s),
+        period_ns: Some((r.period_ns * 100.0).round() / 100.0),
+        channel_offset: r.recommended_offset,
+        same_group_offset: r.same_group_offset,
+        page_kind: Some(r.page_kind.to_string()),
+        groups: r.groups.iter().map(|g| RecordedGroup { offset_ns: (g.offset_ns * 10.0).round() / 10.0, lines: g.lines }).collect(),
+        bits: r.bits.iter().map(|b| RecordedBit { bit: b.bit, pairs: b.pairs, different: b.different }).collect(),
+    };
+    serde_json::to_string_pretty(&file).unwrap_or_default() + "\n"
 }
 
-/// The value after `"key":` in flat JSON text, as raw text (number, null, …).
-fn json_value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
-    let pat = format!("\"{key}\"");
-    let at = text.find(&pat)? + pat.len();
-    let rest = text[at..].trim_start().strip_prefix(':')?.trim_start();
-    let end = rest.find([',', '}', '\n']).unwrap_or(rest.len());
-    Some(rest[..end].trim())
-}
-
-/// Parses what `to_json` wrote. Unknown or missing fields are None.
+/// Parses what `to_json` wrote. Missing fields are None; offsets that are not powers of two from
+/// 64 are dropped (a hand-edited or foreign file never becomes a bad layout).
 pub fn parse_recorded(text: &str) -> Option<Recorded> {
-    json_value(text, "version")?;
-    let channel_offset = json_value(text, "channel_offset")
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|o| o.is_power_of_two() && *o >= 64);
-    let same_group_offset = json_value(text, "same_group_offset")
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|o| o.is_power_of_two() && *o >= 64);
+    let f: RecordFile = serde_json::from_str(text).ok()?;
+    let offset = |o: Option<usize>| o.filter(|o| o.is_power_of_two() && *o >= 64);
     Some(Recorded {
-        channel_offset,
-        same_group_offset,
-        period_ns: json_value(text, "period_ns").and_then(|v| v.parse().ok()),
-        measured_unix_s: json_value(text, "measured_unix_s").and_then(|v| v.parse().ok()),
+        channel_offset: offset(f.channel_offset),
+        same_group_offset: offset(f.same_group_offset),
+        period_ns: f.period_ns,
+        measured_unix_s: f.measured_unix_s,
     })
 }
 

@@ -169,34 +169,36 @@ pub fn hypervisor() -> (bool, Option<String>) {
     }
 }
 
-fn numa_nodes() -> Vec<NumaNode> {
-    let Ok(dir) = std::fs::read_dir("/sys/devices/system/node") else { return Vec::new() };
-    let mut nodes: Vec<NumaNode> = dir
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            let id = name.strip_prefix("node")?.parse().ok()?;
-            let cpus = read_trim(&format!("/sys/devices/system/node/{name}/cpulist")).map(|s| parse_cpu_list(&s)).unwrap_or_default();
-            Some(NumaNode { id, cpus })
-        })
+/// The entries of sysfs directory `dir` named `<prefix><number><suffix>`, as (number, name),
+/// sorted by number; an unreadable directory has none.
+fn numbered_entries(dir: &str, prefix: &str, suffix: &str) -> Vec<(u64, String)> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut out: Vec<(u64, String)> = entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|name| Some((name.strip_prefix(prefix)?.strip_suffix(suffix)?.parse().ok()?, name)))
         .collect();
-    nodes.sort_by_key(|n| n.id);
-    nodes
+    out.sort();
+    out
+}
+
+fn numa_nodes() -> Vec<NumaNode> {
+    numbered_entries("/sys/devices/system/node", "node", "")
+        .into_iter()
+        .map(|(id, name)| {
+            let cpus = read_trim(&format!("/sys/devices/system/node/{name}/cpulist")).map(|s| parse_cpu_list(&s)).unwrap_or_default();
+            NumaNode { id: id as _, cpus }
+        })
+        .collect()
 }
 
 fn huge_pages() -> Vec<HugePages> {
-    let Ok(dir) = std::fs::read_dir("/sys/kernel/mm/hugepages") else { return Vec::new() };
-    let mut out: Vec<HugePages> = dir
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            let size_kb = name.strip_prefix("hugepages-")?.strip_suffix("kB")?.parse().ok()?;
+    numbered_entries("/sys/kernel/mm/hugepages", "hugepages-", "kB")
+        .into_iter()
+        .map(|(size_kb, name)| {
             let num = |f: &str| read_trim(&format!("/sys/kernel/mm/hugepages/{name}/{f}")).and_then(|s| s.parse().ok()).unwrap_or(0);
-            Some(HugePages { size_kb, total: num("nr_hugepages"), free: num("free_hugepages") })
+            HugePages { size_kb: size_kb as _, total: num("nr_hugepages"), free: num("free_hugepages") }
         })
-        .collect();
-    out.sort_by_key(|h| h.size_kb);
-    out
+        .collect()
 }
 
 fn memlock() -> Option<Limit> {

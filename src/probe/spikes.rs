@@ -254,8 +254,11 @@ pub enum Verdict {
     Periodic,
     /// Something above chance, not clearly.
     Weak,
-    /// Nothing above chance (or too few spikes to say).
+    /// Nothing above chance.
     None,
+    /// Too few spikes to look for a period at all: no periodogram, no chance baseline. For a
+    /// flushed-read run that is inconclusive; for the cached-read control it is the clean outcome.
+    Insufficient,
 }
 
 impl Verdict {
@@ -264,6 +267,7 @@ impl Verdict {
             Verdict::Periodic => "PERIODIC",
             Verdict::Weak => "WEAK",
             Verdict::None => "NONE",
+            Verdict::Insufficient => "INSUFFICIENT",
         }
     }
 }
@@ -501,6 +505,7 @@ pub fn analyse(samples: &[Sample], opts: &AnalysisOptions) -> SpikeReport {
             report.threshold.outlier_ns,
             po.min_spikes.max(2)
         );
+        report.verdict = Verdict::Insufficient;
         return report;
     }
     let w = windows(samples, &report.threshold, po.window_ns, po.max_spikes.max(2));
@@ -623,7 +628,9 @@ pub fn analyse(samples: &[Sample], opts: &AnalysisOptions) -> SpikeReport {
             "a period near {:.1} ns scores {:.1}, above chance but not clearly: {vs}",
             fundamental.period_ns, peak.score
         ),
-        Verdict::None => format!("no period scores above chance: best {:.1} at {:.1} ns, {vs}", peak.score, peak.period_ns),
+        Verdict::None | Verdict::Insufficient => {
+            format!("no period scores above chance: best {:.1} at {:.1} ns, {vs}", peak.score, peak.period_ns)
+        }
     };
     report.baseline = baseline;
     report
@@ -832,15 +839,16 @@ mod tests {
     }
 
     #[test]
-    fn empty_and_degenerate_inputs_give_none_not_a_panic() {
+    fn empty_and_degenerate_inputs_are_insufficient_not_a_panic() {
         let r = analyse(&[], &opts());
-        assert_eq!(r.verdict, Verdict::None);
+        assert_eq!(r.verdict, Verdict::Insufficient);
+        assert!(r.baseline.is_none() && r.reason.contains("need at least"), "{r}");
         let flat: Vec<Sample> = (0..1000).map(|i| Sample { t_ns: i * 300, latency_ns: 30 }).collect();
         let r = analyse(&flat, &opts());
-        assert_eq!(r.verdict, Verdict::None);
+        assert_eq!(r.verdict, Verdict::Insufficient);
         assert_eq!(r.spikes, 0);
         let all_outliers: Vec<Sample> = (0..100).map(|i| Sample { t_ns: i, latency_ns: u32::MAX }).collect();
-        assert_eq!(analyse(&all_outliers, &opts()).verdict, Verdict::None);
+        assert_eq!(analyse(&all_outliers, &opts()).verdict, Verdict::Insufficient);
         let bad = AnalysisOptions {
             threshold: ThresholdOptions { outlier_ns: 0, k_mad: -1.0, ..Default::default() },
             periodogram: PeriodogramOptions {

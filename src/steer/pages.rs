@@ -233,18 +233,18 @@ pub fn find_groups(phases: &[Option<f64>], radius: f64, min_share: f64, accept: 
     if let Some(first) = centers.iter().copied().min_by(|a, b| circular_distance(*a, 0.0).total_cmp(&circular_distance(*b, 0.0))) {
         centers.sort_by(|a, b| wrap(a - first).total_cmp(&wrap(b - first)));
     }
-    let spacing: Vec<f64> = (0..centers.len())
-        .map(|g| (0..centers.len()).filter(|&h| h != g).map(|h| circular_distance(centers[g], centers[h])).fold(0.5, f64::min))
-        .collect();
-    let labels = phases
-        .iter()
-        .map(|p| {
-            let p = wrap((*p)?);
-            let (g, d) = (0..centers.len()).map(|g| (g, circular_distance(p, centers[g]))).min_by(|a, b| a.1.total_cmp(&b.1))?;
-            (d <= accept * spacing[g]).then_some(g)
-        })
-        .collect();
+    let labels = phases.iter().map(|p| label((*p)?, &centers, accept)).collect();
     Groups { centers, labels }
+}
+
+/// The group among `centers` that `phase` belongs to: the nearest centre, when the phase is closer
+/// than `accept` times the distance from that centre to its nearest neighbour centre (else None:
+/// in the tails between two groups).
+pub fn label(phase: f64, centers: &[f64], accept: f64) -> Option<usize> {
+    let p = wrap(phase);
+    let (g, d) = (0..centers.len()).map(|g| (g, circular_distance(p, centers[g]))).min_by(|a, b| a.1.total_cmp(&b.1))?;
+    let spacing = (0..centers.len()).filter(|&h| h != g).map(|h| circular_distance(centers[g], centers[h])).fold(0.5, f64::min);
+    (d <= accept * spacing).then_some(g)
 }
 
 /// Finds the groups (`find_groups` with a peak radius of `radius` cycles, 8% of the pages per
@@ -252,7 +252,13 @@ pub fn find_groups(phases: &[Option<f64>], radius: f64, min_share: f64, accept: 
 /// order, into `classes` contiguous arcs, choosing the split whose smallest class has the most
 /// pages. None when there are fewer groups than classes.
 pub fn partition(phases: &[Option<f64>], classes: usize, radius: f64) -> Option<Partition> {
-    let c = find_groups(phases, radius, 0.08, 0.4);
+    split(find_groups(phases, radius, 0.08, 0.4), classes)
+}
+
+/// Splits groups already found (and every page's group) into `classes` contiguous arcs of the
+/// phase circle, choosing the split whose smallest class has the most pages. None when there are
+/// fewer groups than classes.
+pub fn split(c: Groups, classes: usize) -> Option<Partition> {
     let g = c.centers.len();
     if classes == 0 || g < classes {
         return None;

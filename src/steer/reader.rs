@@ -89,9 +89,17 @@ impl SteeredReader {
 
     #[inline(always)]
     fn read_checked(&mut self, i: u64) -> u64 {
+        self.read_with(i, |slab, c| slab.load_unchecked(c, i))
+    }
+
+    /// One steered access at slot `i` (the caller has checked `i < slots`): `load(slab, copy)`
+    /// loads what the caller needs from the chosen copy (one slot, or the whole record line that
+    /// starts at `i`), and is what gets timed and fed back to the tracker.
+    #[inline(always)]
+    pub(crate) fn read_with<T>(&mut self, i: u64, mut load: impl FnMut(&Slab, usize) -> T) -> T {
         if let Some(c) = self.tracker.untimed_copy() {
             self.tracker.count_untimed();
-            return self.slab.load_unchecked(c, i);
+            return load(&self.slab, c);
         }
         // Every copy's line is requested before the clock is read: the choice needs the time,
         // and the clock read would otherwise sit in front of the load. The chosen copy's request is
@@ -102,11 +110,11 @@ impl SteeredReader {
             self.locked_reads = self.locked_reads.wrapping_add(1);
             if self.locked_reads % LOCKED_OBSERVE_EVERY != 0 {
                 let c = self.tracker.choose(t0);
-                return self.slab.load_unchecked(c, i);
+                return load(&self.slab, c);
             }
         }
         let c = self.tracker.choose_observed(t0);
-        let v = self.slab.load_unchecked(c, i);
+        let v = load(&self.slab, c);
         let t1 = tsc::after_loads();
         self.tracker.observe(t0, c, t1.wrapping_sub(t0));
         v

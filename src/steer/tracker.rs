@@ -78,7 +78,16 @@ pub struct TrackerConfig {
     /// chosen one (0 = never). Steered reads avoid each copy's stalls, so they say little about
     /// where the stalls are now; these few unsteered reads keep the phase and its drift in view.
     pub explore_every: u32,
+    /// A timed read faster than this (ticks) was answered by a cache, not DRAM.
+    pub cached_ticks: u64,
+    /// When nearly every timed read of a block was a cache hit (`RESIDENT_SHARE`), steering
+    /// cannot help — refresh stalls only delay DRAM reads — and alternating copies would double
+    /// the cache footprint: the reader reads copy 0, untimed, for this many reads, then looks again.
+    pub resident_reads: u64,
 }
+
+/// Share of a block's timed reads that must be cache hits for the slab to count as cache-resident.
+pub const RESIDENT_SHARE: f64 = 0.9;
 
 impl TrackerConfig {
     /// Defaults from the measurements in FIELD-NOTES.md, for a clock of `ticks_per_ns`.
@@ -98,6 +107,9 @@ impl TrackerConfig {
             margin_bins: 4,
             drift_bins: 3,
             explore_every: 4,
+            // Below a DRAM read on every machine measured (80–150 ns plus the clock), above an L2 hit.
+            cached_ticks: (60.0 * ticks_per_ns) as u64,
+            resident_reads: 1 << 16,
         }
     }
 
@@ -238,6 +250,24 @@ pub struct SteerReport {
     /// Slow share the learned profiles predict for steered reads and for reads of a random copy.
     pub expected_steered_share: f64,
     pub expected_unsteered_share: f64,
+    /// The reads are cache-resident right now (nearly every timed read of the last block was a
+    /// cache hit): the reader reads copy 0, untimed, until it looks again.
+    pub resident: bool,
+    /// Spells of cache residence found, and reads served by copy 0 during them.
+    pub resident_spells: u64,
+    pub resident_reads: u64,
+}
+
+/// Reads and slow reads per copy and bin (copy-major, bins per copy).
+struct BinCounts {
+    reads: Vec<u32>,
+    slow: Vec<u32>,
+}
+
+impl BinCounts {
+    fn new(cells: usize) -> BinCounts {
+        BinCounts { reads: vec![0; cells], slow: vec![0; cells] }
+    }
 }
 
 /// Learns and follows the refresh phase of N copies; see the module docs.
@@ -261,21 +291,19 @@ pub struct Tracker {
 
     /// Calibration observations: (t - t_ref) << 4 | copy << 1 | slow. Capacity fixed at new().
     calib: Vec<u64>,
-    /// Smoothed slow probability per copy and bin, and its logs (copy-major, bins per copy).
+    /// Smoothed slow probability p per copy and bin (copy-major, bins per copy), ln p and
+    /// ln (1 − p).
     p: Vec<f32>,
-    lp: Vec<f32>,
-    lq: Vec<f32>,
+    log_p: Vec<f32>,
+    log_q: Vec<f32>,
     /// The copy to read in each bin.
     choice: Vec<u8>,
-    /// Recent reads and slow reads per copy and bin, in current phase coordinates, decaying
-    /// over about eight blocks (drift following).
-    hn: Vec<u32>,
-    hs: Vec<u32>,
+    /// Recent reads per copy and bin, in current phase coordinates, decaying over about eight
+    /// blocks (drift following).
+    recent: BinCounts,
     /// The same for the current and the previous block only (jump detection).
-    jn: Vec<u32>,
-    js: Vec<u32>,
-    jn_prev: Vec<u32>,
-    js_prev: Vec<u32>,
+    block: BinCounts,
+    prev_block: BinCounts,
     /// Scratch of copies * bins for smoothing and rotation.
     scratch: Vec<f32>,
     scratch_u: Vec<u32>,
@@ -286,6 +314,12 @@ pub struct Tracker {
 
     window_reads: u32,
     window_slow: u32,
+    /// Timed reads of the current block that a cache answered.
+    window_cached: u32,
+    /// Untimed copy-0 reads left because the last block was cache-resident.
+    resident_left: u64,
+    resident_spells: u64,
+    resident_served: u64,
     blocks: u64,
     /// Slow reads in a block well above what steering predicts (a bad block).
     trigger: u32,
@@ -313,9 +347,10 @@ pub struct Tracker {
     contrast: Vec<f64>,
     signal_z: Vec<f64>,
     stall_distance: f64,
-    apart: bool,
-    expected_s: f64,
-    expected_u: f64,
+    copies_apart: bool,
+    /// Slow shares the learned profiles predict, steered and reading a random copy.
+    expected_steered: f64,
+    expected_unsteered: f64,
 }
 
 #[inline(always)]
@@ -347,20 +382,21 @@ impl Tracker {
             guard_from: [0; 4],
             calib: Vec::with_capacity(cfg.calibration_reads),
             p: vec![0.0; cells],
-            lp: vec![0.0; cells],
-            lq: vec![0.0; cells],
+            log_p: vec![0.0; cells],
+            log_q: vec![0.0; cells],
             choice: vec![0; cfg.bins],
-            hn: vec![0; cells],
-            hs: vec![0; cells],
-            jn: vec![0; cells],
-            js: vec![0; cells],
-            jn_prev: vec![0; cells],
-            js_prev: vec![0; cells],
+            recent: BinCounts::new(cells),
+            block: BinCounts::new(cells),
+            prev_block: BinCounts::new(cells),
             scratch: vec![0.0; cells],
             scratch_u: vec![0; cells],
             trig,
             acc: vec![(0.0, 0.0); cfg.copies],
             window_reads: 0,
+            window_cached: 0,
+            resident_left: 0,
+            resident_spells: 0,
+            resident_served: 0,
             window_slow: 0,
             blocks: 0,
             trigger: u32::MAX,
@@ -385,9 +421,9 @@ impl Tracker {
             contrast: vec![0.0; cfg.copies],
             signal_z: vec![0.0; cfg.copies],
             stall_distance: 0.0,
-            apart: false,
-            expected_s: 0.0,
-            expected_u: 0.0,
+            copies_apart: false,
+            expected_steered: 0.0,
+            expected_unsteered: 0.0,
             cfg,
         })
     }
@@ -434,7 +470,7 @@ impl Tracker {
     #[inline]
     pub fn choose_observed(&mut self, t: u64) -> usize {
         self.exploring = false;
-        if self.state == SteerState::Locked && self.apart && self.cfg.explore_every > 0 {
+        if self.state == SteerState::Locked && self.copies_apart && self.cfg.explore_every > 0 {
             self.explored = self.explored.wrapping_add(1);
             if self.explored % self.cfg.explore_every == 0 {
                 let c = self.rr;
@@ -452,15 +488,21 @@ impl Tracker {
     pub fn untimed_copy(&self) -> Option<usize> {
         match self.state {
             SteerState::NoSignal => Some(0),
-            SteerState::Locked if !self.apart => Some(0),
+            SteerState::Locked if !self.copies_apart || self.resident_left > 0 => Some(0),
             _ => None,
         }
     }
 
-    /// Counts one read served by `untimed_copy`; after `retry_reads` of them, calibrates again.
+    /// Counts one read served by `untimed_copy`; after `retry_reads` of them (no signal), or
+    /// `resident_reads` (cache-resident), looks again.
     #[inline(always)]
     pub fn count_untimed(&mut self) {
         self.reads += 1;
+        if self.resident_left > 0 {
+            self.resident_left -= 1;
+            self.resident_served += 1;
+            return;
+        }
         self.nosignal_left = self.nosignal_left.saturating_sub(1);
         if self.nosignal_left == 0 {
             self.start_calibration();
@@ -504,12 +546,13 @@ impl Tracker {
                     self.steered_slow += slow as u64;
                 }
                 let idx = copy * self.cfg.bins + (self.bin(t) & self.mask);
-                self.hn[idx] += 1;
-                self.hs[idx] += slow as u32;
-                self.jn[idx] += 1;
-                self.js[idx] += slow as u32;
+                self.recent.reads[idx] += 1;
+                self.recent.slow[idx] += slow as u32;
+                self.block.reads[idx] += 1;
+                self.block.slow[idx] += slow as u32;
                 self.window_reads += 1;
                 self.window_slow += slow as u32;
+                self.window_cached += (latency < self.cfg.cached_ticks) as u32;
                 if self.window_reads as usize >= self.cfg.block_reads {
                     self.end_block(t);
                 }
@@ -532,11 +575,12 @@ impl Tracker {
     }
 
     fn clear_window(&mut self) {
-        for h in [&mut self.hn, &mut self.hs, &mut self.jn, &mut self.js, &mut self.jn_prev, &mut self.js_prev] {
+        for h in [&mut self.recent.reads, &mut self.recent.slow, &mut self.block.reads, &mut self.block.slow, &mut self.prev_block.reads, &mut self.prev_block.slow] {
             h.fill(0);
         }
         self.window_reads = 0;
         self.window_slow = 0;
+        self.window_cached = 0;
     }
 
     /// End of calibration: find the period, learn the profiles, decide whether there is a signal,
@@ -559,23 +603,23 @@ impl Tracker {
                 continue;
             }
             let b = ((o >> 4).wrapping_mul(self.step) >> self.bin_shift) as usize & self.mask;
-            self.hn[c * bins + b] += 1;
-            self.hs[c * bins + b] += (o & 1) as u32;
+            self.recent.reads[c * bins + b] += 1;
+            self.recent.slow[c * bins + b] += (o & 1) as u32;
         }
 
         // Signal per copy: chi-square of slow counts across bins against a flat profile.
         let mut any_signal = false;
         for c in 0..copies {
             let cells = c * bins..(c + 1) * bins;
-            let (nt, st) = cells.clone().fold((0u64, 0u64), |(a, b), i| (a + self.hn[i] as u64, b + self.hs[i] as u64));
+            let (nt, st) = cells.clone().fold((0u64, 0u64), |(a, b), i| (a + self.recent.reads[i] as u64, b + self.recent.slow[i] as u64));
             let pm = if nt == 0 { 0.0 } else { st as f64 / nt as f64 };
             let mut chi = 0.0;
             let mut dof = 0usize;
             if pm > 0.0 && pm < 1.0 {
                 for i in cells.clone() {
-                    let e = self.hn[i] as f64 * pm;
+                    let e = self.recent.reads[i] as f64 * pm;
                     if e > 0.0 {
-                        let d = self.hs[i] as f64 - e;
+                        let d = self.recent.slow[i] as f64 - e;
                         chi += d * d / (e * (1.0 - pm));
                         dof += 1;
                     }
@@ -588,7 +632,7 @@ impl Tracker {
             // Shrink each bin toward the copy mean, then smooth circularly (two [1 2 1] passes).
             let pm32 = pm as f32;
             for i in cells.clone() {
-                self.p[i] = (self.hs[i] as f32 + PRIOR_READS * pm32) / (self.hn[i] as f32 + PRIOR_READS);
+                self.p[i] = (self.recent.slow[i] as f32 + PRIOR_READS * pm32) / (self.recent.reads[i] as f32 + PRIOR_READS);
             }
             for _ in 0..2 {
                 for b in 0..bins {
@@ -602,8 +646,8 @@ impl Tracker {
         }
         for i in 0..copies * bins {
             let p = self.p[i].clamp(1e-4, 1.0 - 1e-4);
-            self.lp[i] = p.ln();
-            self.lq[i] = (1.0 - p).ln();
+            self.log_p[i] = p.ln();
+            self.log_q[i] = (1.0 - p).ln();
         }
 
         // Choice: per bin the copy whose worst probability within the margin is lowest.
@@ -624,8 +668,8 @@ impl Tracker {
             self.choice[b] = best.1 as u8;
             es += self.p[best.1 * bins + b] as f64;
         }
-        self.expected_s = es / bins as f64;
-        self.expected_u = eu / (bins * copies) as f64;
+        self.expected_steered = es / bins as f64;
+        self.expected_unsteered = eu / (bins * copies) as f64;
 
         // Are the copies' stalls apart? Worst bins far apart and steering predicted to help.
         // Each copy's stall centre: the phase of its profile's first harmonic (a flat-topped
@@ -648,19 +692,19 @@ impl Tracker {
             }
         }
         self.stall_distance = far;
-        self.apart = any_signal && self.stall_distance >= 0.25 && self.expected_s <= 0.75 * self.expected_u;
-        if !self.apart {
+        self.copies_apart = any_signal && self.stall_distance >= 0.25 && self.expected_steered <= 0.75 * self.expected_unsteered;
+        if !self.copies_apart {
             // Copies that stall together gain nothing from switching; switching on noise would
             // only spread reads. Read copy 0, like an unsteered reader, and say so in the report.
             self.choice.fill(0);
-            self.expected_s = (0..bins).map(|b| self.p[b] as f64).sum::<f64>() / bins as f64;
+            self.expected_steered = (0..bins).map(|b| self.p[b] as f64).sum::<f64>() / bins as f64;
         }
 
         // A bad block: a slow count well above what locking predicts (exploring reads included).
         let blk = self.cfg.block_reads as f64;
         let e = if self.cfg.explore_every > 0 { 1.0 / self.cfg.explore_every as f64 } else { 0.0 };
-        let base = ((1.0 - e) * self.expected_s + e * self.expected_u) * blk;
-        let rise = (0.35 * (self.expected_u - self.expected_s) * blk).max(3.0 * base.max(1.0).sqrt());
+        let base = ((1.0 - e) * self.expected_steered + e * self.expected_unsteered) * blk;
+        let rise = (0.35 * (self.expected_unsteered - self.expected_steered) * blk).max(3.0 * base.max(1.0).sqrt());
         self.trigger = (base + rise).ceil().max(2.0) as u32;
 
         self.clear_window();
@@ -727,29 +771,30 @@ impl Tracker {
 
     /// Log-likelihood of the decaying recent reads if the true phase were `delta` bins ahead.
     fn score(&self, delta: usize) -> f32 {
-        self.likelihood(delta, &self.hn, &self.hs, None)
+        self.likelihood(delta, &self.recent, None)
     }
 
     /// Log-likelihood of the last two blocks' reads if the true phase were `delta` bins ahead.
     fn score_recent(&self, delta: usize) -> f32 {
-        self.likelihood(delta, &self.jn, &self.js, Some((&self.jn_prev, &self.js_prev)))
+        self.likelihood(delta, &self.block, Some(&self.prev_block))
     }
 
-    fn likelihood(&self, delta: usize, hn: &[u32], hs: &[u32], more: Option<(&[u32], &[u32])>) -> f32 {
+    /// Log-likelihood of `counts` (plus `more`) under the learned profile shifted by `delta` bins.
+    fn likelihood(&self, delta: usize, counts: &BinCounts, more: Option<&BinCounts>) -> f32 {
         let bins = self.cfg.bins;
         let mut s = 0.0f32;
         for c in 0..self.cfg.copies {
             for b in 0..bins {
                 let i = c * bins + b;
                 let (n, k) = match more {
-                    Some((mn, ms)) => (hn[i] + mn[i], hs[i] + ms[i]),
-                    None => (hn[i], hs[i]),
+                    Some(m) => (counts.reads[i] + m.reads[i], counts.slow[i] + m.slow[i]),
+                    None => (counts.reads[i], counts.slow[i]),
                 };
                 if n == 0 {
                     continue;
                 }
                 let j = c * bins + ((b + delta) & self.mask);
-                s += k as f32 * self.lp[j] + (n - k) as f32 * self.lq[j];
+                s += k as f32 * self.log_p[j] + (n - k) as f32 * self.log_q[j];
             }
         }
         s
@@ -764,7 +809,7 @@ impl Tracker {
         }
         self.theta = self.theta.wrapping_add((delta as u64) << self.bin_shift);
         let bins = self.cfg.bins;
-        for h in [&mut self.hn, &mut self.hs, &mut self.jn, &mut self.js, &mut self.jn_prev, &mut self.js_prev] {
+        for h in [&mut self.recent.reads, &mut self.recent.slow, &mut self.block.reads, &mut self.block.slow, &mut self.prev_block.reads, &mut self.prev_block.slow] {
             self.scratch_u.copy_from_slice(h);
             for c in 0..self.cfg.copies {
                 for b in 0..bins {
@@ -784,7 +829,15 @@ impl Tracker {
     /// Work: bins x copies x bins multiply-adds (about 30 µs at the defaults), once a block.
     fn end_block(&mut self, t: u64) {
         self.window_share = self.window_slow as f64 / self.window_reads.max(1) as f64;
-        if !self.apart {
+        if self.window_cached as f64 >= RESIDENT_SHARE * self.window_reads as f64 {
+            // The reads are not DRAM-bound: nothing to steer around. The phase learned stays; the
+            // first bad blocks after the spell follow any jump it missed, as after any jump.
+            self.resident_left = self.cfg.resident_reads.max(1);
+            self.resident_spells += 1;
+            self.clear_window();
+            return;
+        }
+        if !self.copies_apart {
             // Nothing to steer (copy 0 is always read): no phase to follow.
             self.clear_window();
             return;
@@ -849,17 +902,17 @@ impl Tracker {
         // blocks, enough for the few slow reads at a stall edge to add up.
         self.blocks += 1;
         if self.blocks & 3 == 0 {
-            for i in 0..self.hn.len() {
-                self.hn[i] >>= 1;
-                self.hs[i] >>= 1;
+            for i in 0..self.recent.reads.len() {
+                self.recent.reads[i] >>= 1;
+                self.recent.slow[i] >>= 1;
             }
         }
-        std::mem::swap(&mut self.jn, &mut self.jn_prev);
-        std::mem::swap(&mut self.js, &mut self.js_prev);
-        self.jn.fill(0);
-        self.js.fill(0);
+        std::mem::swap(&mut self.block, &mut self.prev_block);
+        self.block.reads.fill(0);
+        self.block.slow.fill(0);
         self.window_reads = 0;
         self.window_slow = 0;
+        self.window_cached = 0;
     }
 
     /// Whether, over the guard window, steered reads were slow significantly more often than the
@@ -943,9 +996,12 @@ impl Tracker {
             contrast: self.contrast.clone(),
             signal_z: self.signal_z.clone(),
             stall_distance: self.stall_distance,
-            copies_apart: self.apart,
-            expected_steered_share: self.expected_s,
-            expected_unsteered_share: self.expected_u,
+            copies_apart: self.copies_apart,
+            expected_steered_share: self.expected_steered,
+            expected_unsteered_share: self.expected_unsteered,
+            resident: self.resident_left > 0,
+            resident_spells: self.resident_spells,
+            resident_reads: self.resident_served,
         }
     }
 }
@@ -1016,6 +1072,39 @@ mod tests {
             bad += sim.model.stalling(t, c) as u64;
         }
         bad as f64 / n as f64
+    }
+
+    #[test]
+    fn cache_resident_reads_are_not_steered_and_dram_reads_are_again() {
+        let (mut tr, mut sim) = locked(Model::two_groups(21));
+        assert!(tr.untimed_copy().is_none(), "locked on copies that stall apart: steering");
+        let cfg = *tr.config();
+        let hit = cfg.cached_ticks / 2;
+        // A block of timed reads that a cache answered (what a hot, cache-resident table gives).
+        let mut t = sim.t;
+        for k in 0..cfg.block_reads {
+            t += 3000;
+            let c = tr.choose_observed(t);
+            tr.observe(t, c, hit + (k as u64 % 7));
+        }
+        let r = tr.report();
+        assert!(r.resident && r.resident_spells == 1, "{r:?}");
+        assert_eq!(r.state, SteerState::Locked, "the learned phase is kept");
+        // For `resident_reads` reads: copy 0, untimed (no clock, no second copy in the cache).
+        for _ in 0..cfg.resident_reads {
+            assert_eq!(tr.untimed_copy(), Some(0));
+            tr.count_untimed();
+        }
+        let r = tr.report();
+        assert!(!r.resident && r.resident_reads == cfg.resident_reads, "{r:?}");
+        assert!(tr.untimed_copy().is_none(), "then it looks again");
+        // DRAM-bound reads (the synthetic model's, 150 ns and up) never count as resident.
+        sim.t = t;
+        sim.reset_counts();
+        sim.run(&mut tr, 200_000);
+        let r = tr.report();
+        assert_eq!(r.resident_spells, 1, "{r:?}");
+        assert_cuts_slow_reads(&sim, "after a cache-resident spell");
     }
 
     #[test]

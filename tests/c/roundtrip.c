@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <sched.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -61,6 +62,7 @@ static us_options small(uint64_t slots) {
     o.huge_pages = US_PAGES_OFF;
     o.lock = US_LOCK_OFF;
     o.spin = US_SPIN_HYBRID; /* never let spinning threads hog this 2-vCPU machine */
+    o.strategy = US_STRATEGY_HEDGE; /* these checks are about the replica threads ('auto' may not run any) */
     return o;
 }
 
@@ -70,10 +72,11 @@ static void defaults_and_versions(void) {
     memset(&o, 0xAB, sizeof o);
     us_options_default(&o);
     CHECK(o.size == sizeof(us_options));
-    CHECK(o.slots == 0 && o.replicas == 2 && o.channel_offset == 256);
-    CHECK(o.huge_pages == US_PAGES_AUTO && o.lock == US_LOCK_AUTO && o.spin == US_SPIN_BUSY);
+    CHECK(o.slots == 0 && o.replicas == 2 && o.channel_offset == US_CHANNEL_OFFSET_DEFAULT);
+    CHECK(o.huge_pages == US_PAGES_AUTO && o.lock == US_LOCK_AUTO && o.spin == US_SPIN_HYBRID);
     CHECK(o.cores == NULL && o.core_count == 0 && o.idle_us == -1);
     CHECK(o.start == 1 && o.record_latency == 0);
+    CHECK(o.strategy == US_STRATEGY_AUTO && o.placement == US_PLACEMENT_AUTO && o.placement_budget_ms == -1);
     us_options_default(NULL); /* ignored */
     CHECK(strcmp(us_status_name(US_OK), "US_OK") == 0);
     CHECK(strcmp(us_status_name(US_ERR_BUSY), "US_ERR_BUSY") == 0);
@@ -367,6 +370,49 @@ static void threads_share_a_handle_safely(us_slayer *h, uint64_t slots) {
            "writer never refused\n", rounds, my_busy, atomic_load(&r.busy), atomic_load(&r.ok));
 }
 
+/* The engine's policy reaches C callers: 'auto' picks a strategy and says why; a steered slab
+ * without a given offset gets the steering offset. */
+static void auto_and_the_steer_defaults(void) {
+    cpu_set_t set;
+    CHECK(sched_getaffinity(0, sizeof set, &set) == 0);
+    int allowed = CPU_COUNT(&set);
+    us_options o;
+    us_options_default(&o);
+    o.slots = 4096;
+    o.huge_pages = US_PAGES_OFF;
+    o.lock = US_LOCK_OFF;
+    o.placement = US_PLACEMENT_OFFSET;  /* keep it quick: no page timing */
+    us_slayer *h;
+    CHECK(us_create(&o, &h) == US_OK);
+    us_info info = {.size = sizeof info};
+    CHECK(us_get_info(h, &info) == US_OK);
+    CHECK(info.strategy_requested == US_STRATEGY_AUTO && info.strategy != US_STRATEGY_AUTO);
+    if (allowed < 3) CHECK(info.strategy != US_STRATEGY_HEDGE && info.running == 0);
+    size_t len = 0;
+    CHECK(us_strategy_reason(h, NULL, 0, &len) == US_OK && len > 0);
+    char small_buf[8], reason[512];
+    CHECK(us_strategy_reason(h, small_buf, sizeof small_buf, &len) == US_OK && strlen(small_buf) == 7);
+    CHECK(us_strategy_reason(h, reason, sizeof reason, &len) == US_OK && strlen(reason) == (len < 511 ? len : 511));
+    const char *names[] = {"auto", "hedge", "steer", "direct"};
+    CHECK(strncmp(reason, names[info.strategy], strlen(names[info.strategy])) == 0);
+    if (allowed < 3) CHECK(strstr(reason, "hedge needs 3 free cores") != NULL);
+    printf("auto: %s\n", reason);
+    CHECK_ERR(us_strategy_reason(h, reason, sizeof reason, NULL), US_ERR_NULL, "len");
+    us_destroy(h);
+
+    o.strategy = US_STRATEGY_STEER;
+    CHECK(us_create(&o, &h) == US_OK);
+    CHECK(us_get_info(h, &info) == US_OK);
+    CHECK(info.strategy == US_STRATEGY_STEER && info.channel_offset == 64 && info.running == 0);
+    us_destroy(h);
+    o.strategy = 9;
+    CHECK_ERR(us_create(&o, &h), US_ERR_TYPE, "strategy");
+    o.strategy = US_STRATEGY_AUTO;
+    o.placement = 7;
+    CHECK_ERR(us_create(&o, &h), US_ERR_TYPE, "placement");
+    printf("auto and steer defaults\n");
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     int threads_before = threads_in_process();
@@ -374,6 +420,7 @@ int main(void) {
     defaults_and_versions();
     bad_options_are_refused_with_a_reason();
     null_handles_and_pointers_are_errors();
+    auto_and_the_steer_defaults();
 
     const uint64_t slots = 50000;
     us_options o = small(slots);

@@ -1,0 +1,37 @@
+'use strict'
+// Helpers the tests share (this file is not a test: `node --test __test__/*.test.js` skips it):
+// how many replica threads this process has, once settled, and its resident memory.
+
+const fs = require('node:fs')
+
+/** Threads of this process named `uslayer-r…` (replica threads). */
+function replicaThreads() {
+  return fs
+    .readdirSync('/proc/self/task')
+    .map((t) => {
+      try {
+        return fs.readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim()
+      } catch {
+        return ''
+      }
+    })
+    .filter((n) => n.startsWith('uslayer-r')).length
+}
+
+// The replica-thread count once it has settled at `want` (or after 2 s, whatever it is then).
+// A joined thread can stay listed in /proc/self/task for a moment: join returns when the kernel
+// clears its tid, before the task is reaped.
+function replicaThreadsSettled(want) {
+  const nap = new Int32Array(new SharedArrayBuffer(4))
+  const until = Date.now() + 2000
+  for (;;) {
+    const n = replicaThreads()
+    if (n === want || Date.now() > until) return n
+    Atomics.wait(nap, 0, 0, 5)
+  }
+}
+
+/** Resident set size in MiB. */
+const rssMiB = () => Math.round(process.memoryUsage().rss / 2 ** 20)
+
+module.exports = { replicaThreads, replicaThreadsSettled, rssMiB }

@@ -1,0 +1,43 @@
+// Compile-time checks of the Records typings (never run): the schema types what read, snapshot
+// and write take and give. Every `@ts-expect-error` line must be an error, or tsc fails.
+import { Records } from 'ultraslayer'
+
+const quotes = new Records({ count: 16, fields: { bid: 'f64', ask: 'f64', bidQty: 'u64', pos: 'i64' }, strategy: 'direct' })
+const r = quotes.read(1)
+const bid: number = r.bid
+const qty: bigint = r.bidQty
+const pos: bigint = r.pos
+// @ts-expect-error f64 fields read as numbers, not bigints
+const wrong: bigint = r.ask
+// @ts-expect-error no such field
+r.last
+
+const q = quotes.snapshot()
+const ask: number = q.load(3).ask
+const p2: bigint = q.pos
+const idx: number = q.index
+// @ts-expect-error snapshots are read-only views
+q.bid = 1
+
+quotes.write(1, { bid: 1, ask: 2, bidQty: 3n, pos: -4n })
+// @ts-expect-error a u64 field takes a bigint
+quotes.write(1, { bid: 1, ask: 2, bidQty: 3, pos: -4n })
+// @ts-expect-error every field is required
+quotes.write(1, { bid: 1, ask: 2, bidQty: 3n })
+
+quotes.readMany(new Uint32Array([1, 2]), new ArrayBuffer(2 * quotes.recordBytes))
+const n: number = quotes.info().count
+const f: 'f64' | 'u64' | 'i64' = quotes.info().fields.bid
+// @ts-expect-error the options are the Slayer's with count instead of slots
+new Records({ slots: 8, fields: { a: 'f64' } })
+// @ts-expect-error field types are f64, u64 or i64
+new Records({ count: 8, fields: { a: 'f32' } })
+
+const shared = Records.open('quotes', { fields: { bid: 'f64' }, spin: 'hybrid', strategy: 'direct' })
+// @ts-expect-error shared records are hedged or read directly, never steered
+Records.open('quotes', { strategy: 'steer' })
+const sb: number = shared.read(0).bid
+const made = Records.create({ name: 'q2', count: 4, fields: { ts: 'u64' }, overwrite: true })
+const ts: bigint = made.read(0).ts
+
+export { bid, qty, pos, wrong, ask, p2, idx, n, f, sb, ts }

@@ -1,0 +1,346 @@
+'use strict'
+// `npm run bench -- --scenario decision`: an order decision reads every field of one quote. Same
+// universe of quotes (cold, cache-missing; a random quote per decision) held five ways and read
+// with the same index stream: as plain JS typed arrays, one Slayer call per field (today's API),
+// and as Records (one call per decision) read directly, steered and hedged — plus the native twins
+// of the last three. Tables, JSON, CSV and plot as for the other arms (bench/report.js, plot.js).
+// Owns only this scenario's setup and arms; the timing loops and formatting are shared.
+
+const { parseArgs } = require('node:util')
+const fs = require('node:fs')
+const path = require('node:path')
+
+const { Records } = require('..')
+const { indexStream, timeJsEach, clockOverhead, Slayer, native, nativeOf } = require('./arms')
+const { nsPerCall } = require('./binding-cost')
+const { runTable, toCsv, scoreRun } = require('./report')
+const { decisionVerdict } = require('./verdict')
+const { renderSvg } = require('./plot')
+
+const FIELDS = { bid: 'f64', ask: 'f64', bidQty: 'u64', askQty: 'u64', ts: 'u64', pos: 'i64' }
+const WORDS = 8 // a record's line: the sequence word (Records) or padding (the JS array) + 7 fields
+
+const USAGE = `usage: npm run bench -- --scenario decision [options]
+  --quick                 fewer samples (< 1 min)
+  --samples N             decisions per arm (default 100000; quick 20000)
+  --records N             quotes in the universe (default 524288 = 512 Ki)
+  --conditions a,b        quiet,stress
+  --access a,b            cold,random
+  --pace a,b              random (spin 0..--gap-ns between decisions), back-to-back
+  --gap-ns N              the random-arrival gap bound (default 1000 ns)
+  --slow-excess-ns N      slow = over the baseline's median + N (default 140)
+  --spin busy|hybrid      replica threads of the hedged records (default hybrid)
+  --steer-placement P     refresh-groups (default: every 4 KiB page timed and given to the replica
+                          of its refresh group; ~5 s for 512 Ki quotes here) or offset (copies 64 B apart)
+  --hugepages KIND        auto|1g|2m|thp|off (default auto; the steered records use 4 KiB pages)
+  --json FILE  --csv FILE  --plot FILE.svg
+  --no-binding-cost       skip the per-call cost table`
+
+function parse(argv) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      scenario: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      samples: { type: 'string' },
+      records: { type: 'string', default: String(512 << 10) },
+      conditions: { type: 'string', default: 'quiet,stress' },
+      access: { type: 'string', default: 'cold,random' },
+      pace: { type: 'string', default: 'random,back-to-back' },
+      'gap-ns': { type: 'string', default: '1000' },
+      'slow-excess-ns': { type: 'string', default: '140' },
+      spin: { type: 'string', default: 'hybrid' },
+      'steer-placement': { type: 'string', default: 'refresh-groups' },
+      hugepages: { type: 'string', default: 'auto' },
+      json: { type: 'string' },
+      csv: { type: 'string' },
+      plot: { type: 'string' },
+      'no-binding-cost': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  })
+  if (values.help) {
+    console.log(USAGE)
+    process.exit(0)
+  }
+  if (values.scenario !== 'decision') throw new Error(`unknown scenario ${values.scenario} (decision)`)
+  const int = (name, v) => {
+    const n = Number(v)
+    if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a non-negative integer, got ${v}`)
+    return n
+  }
+  const list = (v, allowed, what) => {
+    const xs = v.split(',').map((x) => x.trim()).filter(Boolean)
+    for (const x of xs) if (!allowed.includes(x)) throw new Error(`unknown ${what} ${x} (${allowed.join(', ')})`)
+    return xs
+  }
+  return {
+    scenario: 'decision',
+    quick: values.quick,
+    samples: values.samples ? int('samples', values.samples) : values.quick ? 20_000 : 100_000,
+    records: int('records', values.records),
+    conditions: list(values.conditions, ['quiet', 'stress'], 'condition'),
+    access: list(values.access, ['cold', 'random'], 'access'),
+    pace: list(values.pace, ['random', 'back-to-back'], 'pace'),
+    gapNs: int('gap-ns', values['gap-ns']),
+    slowExcessNs: int('slow-excess-ns', values['slow-excess-ns']),
+    spin: values.spin,
+    steerPlacement: list(values['steer-placement'], ['refresh-groups', 'offset'], 'steer placement')[0],
+    hugePages: values.hugepages,
+    json: values.json,
+    csv: values.csv,
+    plot: values.plot,
+    bindingCost: !values['no-binding-cost'],
+  }
+}
+
+/** What a decision does with a quote: look at every field (the same work in every arm). */
+function decide(bid, ask, bidQty, askQty, ts, pos) {
+  return (ask > bid ? 1 : 0) + (bidQty > askQty ? 2 : 0) + (ts !== 0n ? 4 : 0) + (pos < 0n ? 8 : 0)
+}
+
+function quote(r) {
+  const bid = 100 + (r % 10_000) * 0.01
+  return { bid, ask: bid + 0.02, bidQty: BigInt(r * 3), askQty: BigInt(r * 3 + 1), ts: BigInt(r + 1), pos: BigInt(-r) }
+}
+
+/** The universe five ways, filled with the same quotes. */
+function build(cfg) {
+  const n = cfg.records
+  const buf = new ArrayBuffer(n * WORDS * 8)
+  const js = { f64: new Float64Array(buf), u64: new BigUint64Array(buf), i64: new BigInt64Array(buf) }
+  const slots = new Slayer({ slots: n * WORDS, start: false, hugePages: cfg.hugePages })
+  const common = { count: n, fields: FIELDS, hugePages: cfg.hugePages }
+  const direct = new Records({ ...common, strategy: 'direct' })
+  // Steering needs copies in different refresh groups: placed by refresh group (4 KiB pages, each
+  // timed), or the steer default offset (copies 64 B apart, address bit 6).
+  const steer = new Records({ count: n, fields: FIELDS, strategy: 'steer', placement: cfg.steerPlacement || 'offset', placementBudgetMs: 60_000, hugePages: 'off' })
+  const hedged = new Records({ ...common, strategy: 'hedge', spin: cfg.spin, start: false })
+  const idx = new Uint32Array(1)
+  const val = new Float64Array(1)
+  for (let r = 0; r < n; r++) {
+    const q = quote(r)
+    const b = r * WORDS
+    js.f64[b + 1] = q.bid
+    js.f64[b + 2] = q.ask
+    js.u64[b + 3] = q.bidQty
+    js.u64[b + 4] = q.askQty
+    js.u64[b + 5] = q.ts
+    js.i64[b + 6] = q.pos
+    for (let k = 1; k <= 6; k++) {
+      idx[0] = b + k
+      val[0] = js.f64[b + k]
+      slots.writeManyF64(idx, val)
+    }
+    direct.write(r, q)
+    steer.write(r, q)
+    hedged.write(r, q)
+  }
+  return { js, slots, direct, steer, hedged }
+}
+
+/** The decision of each arm for quote `i`, every field read. */
+function reads(u) {
+  const { f64, u64, i64 } = u.js
+  const s = u.slots
+  const snaps = { direct: u.direct.snapshot(), steer: u.steer.snapshot(), hedged: u.hedged.snapshot() }
+  const viaSnapshot = (q) => (i) => {
+    q.load(i)
+    return decide(q.bid, q.ask, q.bidQty, q.askQty, q.ts, q.pos)
+  }
+  return {
+    'record-js-array': (i) => {
+      const b = i * WORDS
+      return decide(f64[b + 1], f64[b + 2], u64[b + 3], u64[b + 4], u64[b + 5], i64[b + 6])
+    },
+    'record-slots': (i) => {
+      const b = i * WORDS
+      return decide(s.readF64(b + 1), s.readF64(b + 2), s.readU64(b + 3), s.readU64(b + 4), s.readU64(b + 5), BigInt.asIntN(64, s.readU64(b + 6)))
+    },
+    'record-direct': viaSnapshot(snaps.direct),
+    'record-steer': viaSnapshot(snaps.steer),
+    'record-hedged': viaSnapshot(snaps.hedged),
+  }
+}
+
+const DESCRIBE = {
+  'record-js-array': 'the quotes as plain JS: Float64Array/BigUint64Array/BigInt64Array views over one ArrayBuffer, 64 B a quote (the baseline)',
+  'record-slots': "one Slayer readF64/readU64 per field, threads stopped (today's API: 6 calls a decision)",
+  'record-direct': "Records, strategy 'direct': snapshot().load(i) (one call, copy 0, sequence-checked) + 6 getters",
+  'record-steer': "Records, strategy 'steer' (4 KiB pages, copies placed by refresh group unless --steer-placement offset): the tracker picks the copy; one call",
+  'record-hedged': "Records, strategy 'hedge': every replica thread reads and checks its own copy, first consistent wins (measured on its own, threads running)",
+  'native-record-direct': "record-direct's read timed inside Rust (JS excluded): the native baseline",
+  'native-record-steer': "record-steer's read timed inside Rust",
+  'native-record-hedged': "record-hedged's read timed inside Rust (hand-off included)",
+}
+
+/** Per-call cost, cached: one record through a snapshot against one readF64 (the issue's yardstick). */
+function bindingCost(u, cfg) {
+  const s = u.slots
+  const q = u.direct.snapshot()
+  const r = reads(u)
+  let sink = 0
+  const loops = {
+    'readF64 (threads stopped, cached)': (n) => {
+      for (let k = 0; k < n; k++) sink += s.readF64((k & 63) * WORDS + 1)
+    },
+    "snapshot().load(i) + 6 getters ('direct', cached)": (n) => {
+      for (let k = 0; k < n; k++) {
+        q.load(k & 63)
+        sink += q.bid + q.ask + (q.bidQty > q.askQty ? 1 : 0) + (q.ts !== 0n ? 1 : 0) + (q.pos < 0n ? 1 : 0)
+      }
+    },
+    'snapshot().load(i) alone (cached)': (n) => {
+      for (let k = 0; k < n; k++) sink += q.load(k & 63).index
+    },
+    'record-slots decision: 6 calls (cached)': (n) => {
+      const f = r['record-slots']
+      for (let k = 0; k < n; k++) sink += f(k & 63)
+    },
+    'record-js-array decision (cached)': (n) => {
+      const f = r['record-js-array']
+      for (let k = 0; k < n; k++) sink += f(k & 63)
+    },
+  }
+  const rows = nsPerCall(loops, cfg.quick ? 200_000 : 500_000, cfg.quick ? 7 : 15)
+  const one = rows['readF64 (threads stopped, cached)'].median
+  return { rows, recordVsReadF64: rows["snapshot().load(i) + 6 getters ('direct', cached)"].median / one, sink }
+}
+
+function main(argv, { print = true } = {}) {
+  const log = print ? console.log : () => {}
+  const progress = (m) => process.stderr.write(process.stderr.isTTY ? `\r\x1b[K${m}` : `${m}\n`)
+  const cfg = parse(argv)
+  const t0 = Date.now()
+  progress(`filling ${cfg.records} quotes five ways…`)
+  const u = build(cfg)
+  const [tscHz] = native._tscInfo()
+  clockOverhead()
+  const hi = u.hedged.info()
+  const cpu = require('node:os').cpus()[0]
+  const result = {
+    tool: 'ultraslayer bench',
+    scenario: 'decision',
+    startedAt: new Date().toISOString(),
+    machine: {
+      cpuModel: cpu ? cpu.model : 'unknown',
+      cpuCount: hi.cpuCount,
+      allowedCpus: hi.allowedCpus,
+      hypervisor: /\bhypervisor\b/.test(fs.readFileSync('/proc/cpuinfo', 'utf8')),
+      tscHz,
+      sharedCores: hi.sharedCores,
+      platform: `${process.platform}-${process.arch}`,
+      node: process.version,
+    },
+    // `slots`/`replicas` as the plot titles them: the records' slots (8 a quote).
+    config: { ...cfg, slots: cfg.records * WORDS, replicas: hi.replicas, json: undefined, csv: undefined, plot: undefined },
+    infos: { direct: u.direct.info(), steer: { ...u.steer.info(), steer: u.steer.stats().steer }, hedged: hi },
+    slabInfo: hi, // what the shared plot header reads (page kind)
+    clockOverhead: clockOverhead(),
+    bindingCost: null,
+    runs: [],
+    notes: [],
+  }
+  const st = result.infos.steer.steer
+  log(`decision scenario: ${cfg.records} quotes of ${Object.keys(FIELDS).length} fields (${Object.entries(FIELDS).map(([k, t]) => `${k}:${t}`).join(' ')}), ${cfg.samples} decisions per arm`)
+  const sp = result.infos.steer.placement
+  const steerWhere = sp.kind === 'refresh-groups' ? `placed by refresh group (${sp.groupPages.length} groups, period ${sp.periodNs.toFixed(1)} ns, ${sp.learnMs.toFixed(0)} ms)` : `${result.infos.steer.channelOffset} B apart${sp.note ? ` (${sp.note})` : ''}`
+  log(`records: ${result.infos.direct.pageKind} pages, copies ${result.infos.direct.channelOffset} B apart; steered records: copies ${steerWhere}, tracker ${st.state}, copies stall apart: ${st.copiesApart ? 'yes' : 'NO (steering reads a fixed copy)'} (stall distance ${st.stallDistance.toFixed(2)} period)`)
+  log(`hedged records: spin ${cfg.spin}, cores [${result.infos.hedged.cores.join(',')}]${result.infos.hedged.sharedCores ? ' — SHARED with the caller: not what a machine with free cores would show' : ''}`)
+  if (cfg.bindingCost) {
+    progress('measuring per-call cost…')
+    result.bindingCost = bindingCost(u, cfg)
+    log('\nper-call cost, cached (tight loops, this run):')
+    for (const [name, r] of Object.entries(result.bindingCost.rows)) log(`  ${name.padEnd(52)} ${r.median.toFixed(1).padStart(7)} ns  (min ${r.min.toFixed(1)}, max ${r.max.toFixed(1)})`)
+    log(`  snapshot().load(i) + every field / one readF64 = ${result.bindingCost.recordVsReadF64.toFixed(2)}× (goal ≤ 1.5×)`)
+  }
+  const decisions = reads(u)
+  const jsGroup = ['record-js-array', 'record-slots', 'record-direct', 'record-steer']
+  const indices = indexStream(cfg.samples, cfg.records)
+  // Every JS arm reads the same quote in turn (the stream repeated per arm), so all see the same
+  // quotes at the same moments; the flush before each read empties every arm's copies of it.
+  const repeated = new Uint32Array(indices.length * jsGroup.length)
+  for (let k = 0; k < repeated.length; k++) repeated[k] = indices[Math.floor(k / jsGroup.length)]
+  const flushAll = (i) => {
+    native._flushF64Array(u.js.f64, i * WORDS)
+    native._flushF64Array(u.js.f64, i * WORDS + 7)
+    nativeOf(u.slots)._flush(i * WORDS + 1)
+    for (const r of [u.direct, u.steer, u.hedged]) Records._nativeOf(r)._flush(i)
+  }
+  // Warm-up, untimed: V8 compiles and settles every arm's decision code (and its getters) first;
+  // otherwise the first few hundred decisions of each arm, slow while unoptimised, fill its p99.9.
+  const warm = Math.min(repeated.length, 20_000 * jsGroup.length)
+  progress('warming up…')
+  timeJsEach(repeated.subarray(0, warm), { reads: jsGroup.map((n) => decisions[n]), flush: flushAll, cold: true, gapTicks: 0 })
+  const total = cfg.conditions.length * cfg.access.length * cfg.pace.length
+  let done = 0
+  for (const condition of cfg.conditions) {
+    let stress = null
+    if (condition === 'stress') {
+      const busy = new Set(result.infos.hedged.cores)
+      const allowed = result.infos.hedged.allowedCpus
+      let cores = allowed.filter((c) => !busy.has(c))
+      if (cores.length === 0) cores = [allowed[allowed.length - 1]]
+      stress = native._stressStart(cores, cfg.quick ? 64 << 20 : 512 << 20)
+      result.notes.push(`stress: thread(s) streaming through ${cfg.quick ? 64 : 512} MiB on core(s) [${cores.join(',')}]`)
+    }
+    for (const access of cfg.access) for (const pace of cfg.pace) {
+      const gapNs = pace === 'random' ? cfg.gapNs : 0
+      const cold = access === 'cold'
+      const gapTicks = Math.round((gapNs * tscHz) / 1e9)
+      const label = `[${++done}/${total}] ${condition}/${access}/${pace}`
+      const run = { condition, access, pace, gapNs, arms: {} }
+      const arm = (name, level, summary, extra) => {
+        run.arms[name] = { level, upperBound: false, describe: DESCRIBE[name], summary, baseline: level === 'native' ? 'native-record-direct' : 'record-js-array', extra }
+      }
+      progress(`${label} JS arms`)
+      const js = timeJsEach(repeated, { reads: jsGroup.map((n) => decisions[n]), flush: flushAll, cold, gapTicks, onProgress: (f) => progress(`${label} JS arms ${Math.round(f * 100)}%`) })
+      jsGroup.forEach((n, b) => arm(n, 'js', js.summaries[b]))
+      progress(`${label} native arms`)
+      for (const [name, r] of [['native-record-direct', u.direct], ['native-record-steer', u.steer]]) arm(name, 'native', recordsNative(r, indices, cold, gapNs))
+      progress(`${label} hedged`)
+      u.hedged.start()
+      try {
+        timeJsEach(indices.subarray(0, Math.min(indices.length, 20_000)), { reads: [decisions['record-hedged']], flush: flushAll, cold, gapTicks })
+        u.hedged.resetStats()
+        const h = timeJsEach(indices, { reads: [decisions['record-hedged']], flush: flushAll, cold, gapTicks })
+        arm('record-hedged', 'js', h.summaries[0], { readStats: u.hedged.stats() })
+        arm('native-record-hedged', 'native', recordsNative(u.hedged, indices, cold, gapNs))
+      } finally {
+        u.hedged.stop()
+      }
+      const ss = u.steer.stats().steer
+      run.arms['record-steer'].extra = { steer: ss }
+      scoreRun(run, cfg.slowExcessNs)
+      result.runs.push(run)
+      progress('')
+      log(`\n${condition} / ${access} / ${gapNs ? `random arrivals 0–${gapNs} ns` : 'back to back'} — decision latency in ns (µ = µs), ${cfg.samples} decisions per arm`)
+      log(runTable(run))
+      log(`record-steer: tracker ${ss.state}, copies stall apart: ${ss.copiesApart ? 'yes' : 'NO'}; steered ${ss.steeredReads} (slow ${ss.steeredSlow}), explored ${ss.exploredReads} (slow ${ss.exploredSlow})`)
+    }
+    if (stress) native._stressStop(stress)
+  }
+  for (const r of [u.slots, u.direct, u.steer, u.hedged]) r.close()
+  result.elapsedSeconds = (Date.now() - t0) / 1000
+  log('\narms:')
+  for (const [n, d] of Object.entries(DESCRIBE)) log(`  ${n.padEnd(21)} ${d}`)
+  log('ratios: JS arms against record-js-array, native arms against native-record-direct; same run. The four JS arms are interleaved decision by decision on the same quotes; record-hedged runs after them (its threads would disturb the others).')
+  for (const n of result.notes) log(`note: ${n}`)
+  result.verdict = decisionVerdict(result)
+  for (const line of result.verdict.lines) log(line)
+  log(`done in ${result.elapsedSeconds.toFixed(1)} s`)
+  if (cfg.json) fs.writeFileSync(cfg.json, JSON.stringify(result, null, 1))
+  if (cfg.csv) fs.writeFileSync(cfg.csv, toCsv(result))
+  if (cfg.plot) fs.writeFileSync(cfg.plot, renderSvg(result))
+  for (const [flag, file] of [['json', cfg.json], ['csv', cfg.csv], ['plot', cfg.plot]]) if (file) log(`${flag}: ${path.resolve(file)}`)
+  return result
+}
+
+/** A record store's read timed inside Rust. */
+function recordsNative(records, indices, cold, gapNs) {
+  const { latency, buckets } = Records._nativeOf(records)._benchNative(indices, cold, gapNs)
+  return { ...latency, buckets }
+}
+
+module.exports = { main, parse, build, reads }

@@ -1,0 +1,675 @@
+//! The pure half of huge-page placement: from phases that a timer reports for lines of a pool of
+//! 4 KiB frames, decide how refresh groups are laid out (inside a frame, or frame by frame), learn
+//! every frame's group while timing as few frames as the structure allows, and choose frames for
+//! every replica's chunks.
+//!
+//! Owns no memory and reads no clock: everything is driven through a `Timer` (the hardware one is
+//! in `learn`; tests use synthetic group maps), so every decision here is tested without timing.
+
+use crate::rng::SplitMix64;
+use crate::steer::pages::{self, Groups, Partition};
+
+/// Bytes per frame (the granularity of the frame table).
+pub const FRAME: usize = crate::layout::FRAME_BYTES;
+
+/// Something that times lines: the phase (cycles, relative to one fixed reference line) of the
+/// stalls of each line at the given byte offsets into the pool, None where it stayed unclear.
+pub trait Timer {
+    fn phases(&mut self, offsets: &[usize]) -> Vec<Option<f64>>;
+    /// Whether the time allowed for learning is spent (phases may still be asked for; a timer may
+    /// then answer None without reading).
+    fn out_of_time(&self) -> bool {
+        false
+    }
+}
+
+/// How much the learning may time, and how sure it must be.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MapOptions {
+    /// Frames sampled (spread over the pool) to learn the groups and the structure inside frames.
+    pub sample_frames: usize,
+    /// Consecutive frames timed at the start of each of the first `seed_pages` huge pages, to
+    /// find the period of the group pattern.
+    pub seed_frames: usize,
+    pub seed_pages: usize,
+    /// Longest pattern period looked for, in frames.
+    pub max_period: usize,
+    /// Share of comparisons that must agree for a structure to be believed (period, bit split).
+    pub min_agreement: f64,
+    /// Share of re-timed inferred frames that must agree with the inference.
+    pub min_verified: f64,
+    /// Inferred frames timed to check the inference, per GiB of pool (at least 16).
+    pub verify_per_gib: usize,
+    /// `find_groups` peak radius (cycles) and share a group needs.
+    pub group_radius: f64,
+    pub min_share: f64,
+    /// A phase joins a group when closer than this fraction of the spacing to the next group.
+    pub accept: f64,
+    pub seed: u64,
+}
+
+impl Default for MapOptions {
+    fn default() -> Self {
+        MapOptions {
+            sample_frames: 48,
+            seed_frames: 96,
+            seed_pages: 2,
+            max_period: 32,
+            min_agreement: 0.9,
+            min_verified: 0.9,
+            verify_per_gib: 64,
+            group_radius: 0.06,
+            min_share: 0.08,
+            accept: 0.4,
+            seed: 0x00F4_A3E5,
+        }
+    }
+}
+
+/// How the refresh groups fall on addresses, as the sample showed it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum Structure {
+    /// Flipping address bit `bit` (< 12) moves a line to another group in `agreement` of the
+    /// sampled frames: copies `1 << bit` bytes apart are separated in every frame, and frames need
+    /// no placement at all.
+    WithinFrame { bit: u32, agreement: f64 },
+    /// The lines of a frame share its group (in `agreement` of the sampled frames): frames are the
+    /// unit of placement.
+    WholeFrame { agreement: f64 },
+    /// Neither: no tested bit always switches group and lines of one frame agree only in
+    /// `agreement` of the comparisons. Nothing to place by.
+    Mixed { agreement: f64 },
+}
+
+/// How one frame's group was known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Known {
+    Timed,
+    /// From the pattern of its huge page, not timed.
+    Inferred,
+    Unknown,
+}
+
+/// The group of every frame of the pool and what was measured to know it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FrameMap {
+    pub centers: Vec<f64>,
+    pub groups: Vec<Option<usize>>,
+    pub known: Vec<Known>,
+    /// Period (frames) of the group pattern within a huge page, when it has one.
+    pub period: Option<usize>,
+    /// Share of seed comparisons f vs f + period that agreed.
+    pub period_agreement: f64,
+    /// Lines timed in all (each line once however many sessions it took).
+    pub lines_timed: usize,
+    /// Inferred frames timed to check the inference, and how many of them agreed.
+    pub verified: usize,
+    pub verified_agreed: usize,
+    /// Why an inferred pattern was dropped (its frames were then timed one by one).
+    pub rejected: Option<String>,
+}
+
+impl FrameMap {
+    pub fn count(&self, k: Known) -> usize {
+        self.known.iter().filter(|&&x| x == k).count()
+    }
+}
+
+/// A line of frame `f` to time: a different line in each frame, so reads spread over cache sets,
+/// always an even line (address bit 6 clear), so a bit-6 split inside frames (host A) does not
+/// masquerade as a frame-to-frame pattern.
+fn probe_line(f: usize) -> usize {
+    f * FRAME + (f * 14 % (FRAME / 64)) * 64
+}
+
+/// The groups in a sample of `frames` frames and how they sit in and across frames: times, in
+/// `sample_frames` frames spread over the pool, a line X and its partners X ^ 64, X ^ 128 and
+/// X ^ 2048. None when the sample shows fewer than two groups.
+pub fn sample_structure(frames: usize, timer: &mut dyn Timer, o: &MapOptions) -> (Option<(Groups, Structure)>, usize) {
+    const BITS: [u32; 3] = [6, 7, 11];
+    let n = o.sample_frames.clamp(1, frames.max(1));
+    let mut rng = SplitMix64::new(o.seed);
+    let picked: Vec<usize> = (0..n).map(|k| (k * frames / n + rng.below((frames / n).max(1) as u64) as usize).min(frames - 1)).collect();
+    let mut offsets = Vec::with_capacity(n * 4);
+    for &f in &picked {
+        let x = probe_line(f);
+        offsets.push(x);
+        offsets.extend(BITS.iter().map(|b| x ^ (1 << b)));
+    }
+    let phases = timer.phases(&offsets);
+    let g = pages::find_groups(&phases, o.group_radius, o.min_share, o.accept);
+    if g.centers.len() < 2 {
+        return (None, offsets.len());
+    }
+    let agreement = |k: usize| -> (usize, usize) {
+        let (mut same, mut compared) = (0, 0);
+        for q in 0..n {
+            if let (Some(a), Some(b)) = (g.labels[q * 4], g.labels[q * 4 + k]) {
+                compared += 1;
+                same += (a == b) as usize;
+            }
+        }
+        (same, compared)
+    };
+    let enough = |c: usize| c * 3 >= n;
+    for (k, &bit) in BITS.iter().enumerate() {
+        let (same, compared) = agreement(k + 1);
+        let switched = compared - same;
+        if enough(compared) && switched as f64 >= o.min_agreement * compared as f64 {
+            // A bit splits the lines into two sides: two groups, however the phase density
+            // clusters (on host A one side's wide stall burst can show as two peaks).
+            let two = two_groups(&phases, o.accept);
+            return (Some((two, Structure::WithinFrame { bit, agreement: switched as f64 / compared as f64 })), offsets.len());
+        }
+    }
+    let (same, compared) = (1..=BITS.len()).map(agreement).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    let agreement = if compared == 0 { 0.0 } else { same as f64 / compared as f64 };
+    let structure = if enough(compared / BITS.len()) && agreement >= o.min_agreement {
+        Structure::WholeFrame { agreement }
+    } else {
+        Structure::Mixed { agreement }
+    };
+    (Some((g, structure)), offsets.len())
+}
+
+/// Exactly two groups among `phases`: two centres found by 2-means on the circle, started from the
+/// antipodal pair that best fits the phases (the mean of their doubled angles), then each phase's
+/// group (`pages::label`, so phases in the tails between the two stay unlabelled).
+pub fn two_groups(phases: &[Option<f64>], accept: f64) -> Groups {
+    use crate::probe::phases::{circular_distance, circular_mean, wrap};
+    use std::f64::consts::TAU;
+    let clear: Vec<f64> = phases.iter().flatten().map(|&p| wrap(p)).collect();
+    let (sn, cs) = clear.iter().fold((0.0, 0.0), |(s, c), &p| (s + (2.0 * TAU * p).sin(), c + (2.0 * TAU * p).cos()));
+    let a = wrap(sn.atan2(cs) / (2.0 * TAU));
+    let mut centers = vec![a, wrap(a + 0.5)];
+    for _ in 0..4 {
+        let near = |p: f64, k: usize| circular_distance(p, centers[k]) <= circular_distance(p, centers[1 - k]);
+        let next: Vec<f64> = (0..2).map(|k| circular_mean(clear.iter().copied().filter(|&p| near(p, k))).unwrap_or(centers[k])).collect();
+        centers = next;
+    }
+    // In increasing phase from the centre nearest 0, as `find_groups` orders them.
+    if circular_distance(centers[1], 0.0) < circular_distance(centers[0], 0.0) {
+        centers.swap(0, 1);
+    }
+    let labels = phases.iter().map(|p| pages::label((*p)?, &centers, accept)).collect();
+    Groups { centers, labels }
+}
+
+/// Smallest period p ≤ `max` of the label sequences (each a run of consecutive frames) on which
+/// f and f + p agree in at least `min` of the comparisons (and at least 2p comparisons), with that
+/// share.
+pub fn find_period(runs: &[Vec<Option<usize>>], max: usize, min: f64) -> Option<(usize, f64)> {
+    for p in 1..=max {
+        let (mut agree, mut compared) = (0usize, 0usize);
+        for run in runs {
+            for f in 0..run.len().saturating_sub(p) {
+                if let (Some(a), Some(b)) = (run[f], run[f + p]) {
+                    compared += 1;
+                    agree += (a == b) as usize;
+                }
+            }
+        }
+        if compared >= 2 * p.max(4) && agree as f64 >= min * compared as f64 {
+            return Some((p, agree as f64 / compared as f64));
+        }
+    }
+    None
+}
+
+/// The group of every residue mod `period` from a run of labels starting at frame 0 of a huge
+/// page: the majority of the clear labels of that residue (None when there is none or a tie).
+pub fn residue_pattern(run: &[Option<usize>], period: usize) -> Vec<Option<usize>> {
+    (0..period)
+        .map(|res| {
+            let mut votes = [0usize; 8];
+            for l in run.iter().skip(res).step_by(period).flatten() {
+                votes[(*l).min(7)] += 1;
+            }
+            let best = votes.iter().copied().max().unwrap_or(0);
+            (best > 0 && votes.iter().filter(|&&v| v == best).count() == 1).then(|| votes.iter().position(|&v| v == best).unwrap())
+        })
+        .collect()
+}
+
+/// Learns the group of every frame of a pool of `frames` frames in huge pages of `per_page`
+/// frames, given the groups found by `sample_structure` (their centres classify every phase).
+///
+/// With a period p found on the seed runs, each huge page gets 2p consecutive frames timed and
+/// the rest inferred from them; then a sample of inferred frames is timed and must agree (else the
+/// inference is dropped, said in `rejected`). Without a pattern that holds, frames are timed one
+/// by one until `enough` frames are known or the timer runs out of time; the rest stay Unknown.
+pub fn learn_map(frames: usize, per_page: usize, groups: &Groups, timer: &mut dyn Timer, o: &MapOptions, enough: usize) -> FrameMap {
+    let per_page = per_page.clamp(1, frames.max(1));
+    let pages_n = frames.div_ceil(per_page);
+    let label = |p: Option<f64>| p.and_then(|p| pages::label(p, &groups.centers, o.accept));
+    let mut map = FrameMap {
+        centers: groups.centers.clone(),
+        groups: vec![None; frames],
+        known: vec![Known::Unknown; frames],
+        period: None,
+        period_agreement: 0.0,
+        lines_timed: 0,
+        verified: 0,
+        verified_agreed: 0,
+        rejected: None,
+    };
+    let time = |map: &mut FrameMap, list: &[usize], timer: &mut dyn Timer| -> Vec<Option<usize>> {
+        let offs: Vec<usize> = list.iter().map(|&f| probe_line(f)).collect();
+        map.lines_timed += offs.len();
+        let got: Vec<Option<usize>> = timer.phases(&offs).into_iter().map(label).collect();
+        for (&f, &g) in list.iter().zip(&got) {
+            map.groups[f] = g;
+            map.known[f] = if g.is_some() { Known::Timed } else { Known::Unknown };
+        }
+        got
+    };
+    // Seed runs: the first frames of the first huge pages.
+    let seed_len = o.seed_frames.min(per_page);
+    let runs: Vec<Vec<Option<usize>>> = (0..o.seed_pages.clamp(1, pages_n))
+        .map(|h| {
+            let list: Vec<usize> = (h * per_page..(h * per_page + seed_len).min(frames)).collect();
+            time(&mut map, &list, timer)
+        })
+        .collect();
+    let found = find_period(&runs, o.max_period.min(seed_len / 3).max(1), o.min_agreement);
+    // No pattern (or one that did not hold): every frame not yet known is timed, in pool order,
+    // while time lasts.
+    let one_by_one = |map: &mut FrameMap, timer: &mut dyn Timer| {
+        let mut f = 0;
+        let mut known = map.known.iter().filter(|&&k| k != Known::Unknown).count();
+        while f < frames && known < enough && !timer.out_of_time() {
+            let list: Vec<usize> = (f..(f + 256).min(frames)).filter(|&x| map.known[x] == Known::Unknown).collect();
+            known += time(map, &list, timer).iter().flatten().count();
+            f += 256;
+        }
+    };
+    let Some((period, agreement)) = found else {
+        one_by_one(&mut map, timer);
+        return map;
+    };
+    map.period = Some(period);
+    map.period_agreement = agreement;
+    // Each huge page: 2p consecutive frames from its start (fewer when the seed already has them),
+    // then its residues' majority labels for the frames not timed.
+    let window = (2 * period).max(4).min(per_page);
+    for h in 0..pages_n {
+        if timer.out_of_time() {
+            break;
+        }
+        let start = h * per_page;
+        let end = (start + per_page).min(frames);
+        let need: Vec<usize> = (start..(start + window).min(end)).filter(|&f| map.known[f] == Known::Unknown).collect();
+        if !need.is_empty() {
+            time(&mut map, &need, timer);
+        }
+        let run: Vec<Option<usize>> = (start..(start + window).min(end)).map(|f| map.groups[f]).collect();
+        let pattern = residue_pattern(&run, period);
+        for f in start..end {
+            if map.known[f] == Known::Unknown {
+                if let Some(g) = pattern[(f - start) % period] {
+                    map.groups[f] = Some(g);
+                    map.known[f] = Known::Inferred;
+                }
+            }
+        }
+    }
+    // Check a sample of inferred frames by timing them (their inferred group is kept only where
+    // the timing agrees or stays unclear).
+    let inferred: Vec<usize> = (0..frames).filter(|&f| map.known[f] == Known::Inferred).collect();
+    if !inferred.is_empty() {
+        let want = ((frames * FRAME) as f64 / (1u64 << 30) as f64 * o.verify_per_gib as f64).ceil() as usize;
+        let want = want.max(16).min(inferred.len());
+        let mut rng = SplitMix64::new(o.seed ^ 0x5EED);
+        let sample: Vec<usize> = (0..want).map(|_| inferred[rng.below(inferred.len() as u64) as usize]).collect();
+        let mut sample = sample;
+        sample.sort_unstable();
+        sample.dedup();
+        let expected: Vec<Option<usize>> = sample.iter().map(|&f| map.groups[f]).collect();
+        let offs: Vec<usize> = sample.iter().map(|&f| probe_line(f)).collect();
+        map.lines_timed += offs.len();
+        let got: Vec<Option<usize>> = timer.phases(&offs).into_iter().map(label).collect();
+        for ((&f, e), g) in sample.iter().zip(&expected).zip(&got) {
+            if let Some(g) = g {
+                map.verified += 1;
+                if Some(*g) == *e {
+                    map.verified_agreed += 1;
+                    map.known[f] = Known::Timed;
+                } else {
+                    map.groups[f] = Some(*g);
+                    map.known[f] = Known::Timed;
+                }
+            }
+        }
+        if map.verified >= 8 && (map.verified_agreed as f64) < o.min_verified * map.verified as f64 {
+            map.rejected = Some(format!(
+                "the group pattern (period {period} frames) did not hold: {} of {} inferred frames timed agreed",
+                map.verified_agreed, map.verified
+            ));
+            for f in 0..frames {
+                if map.known[f] == Known::Inferred {
+                    map.known[f] = Known::Unknown;
+                    map.groups[f] = None;
+                }
+            }
+            one_by_one(&mut map, timer);
+        }
+    }
+    map
+}
+
+/// Frames a pool needs so that each of `classes` replicas gets `chunks` frames of its own groups,
+/// given the sample's groups: the groups are split as `assign` will split them, and the smallest
+/// class's share of the sampled frames sets the size, times `margin` for the sample's error.
+/// None when the sample has fewer groups than classes.
+pub fn pool_frames(sample: &Groups, classes: usize, chunks: usize, margin: f64) -> Option<usize> {
+    let part = pages::split(sample.clone(), classes)?;
+    let labelled: usize = part.class_pages.iter().sum();
+    let least = part.class_pages.iter().copied().min()?;
+    if least == 0 {
+        return None;
+    }
+    Some((chunks as f64 * labelled as f64 / least as f64 * margin.max(1.0)).ceil() as usize)
+}
+
+/// For a paired layout (two copies sharing each frame, bit 6 splitting the groups): the first
+/// `chunks` frames whose probe line (an even line) has a known group, each with whether its copies
+/// must swap lines so that copy 0 is in class 0 (the even line is in class 1). Err (with the
+/// counts) when fewer frames are known.
+pub fn paired_frames(map: &FrameMap, class_of_group: &[usize], chunks: usize) -> Result<Vec<(usize, bool)>, usize> {
+    let known: Vec<(usize, bool)> =
+        map.groups.iter().enumerate().filter_map(|(f, g)| g.map(|g| (f, class_of_group[g] != 0))).take(chunks).collect();
+    if known.len() < chunks {
+        return Err(known.len());
+    }
+    Ok(known)
+}
+
+/// Frames for every replica: the groups split into `classes` arcs of the phase circle (see
+/// `pages::split`), and chunk k of replica r in the k-th frame of class r. Err (with the counts)
+/// when some class has fewer than `chunks` frames.
+pub fn assign(map: &FrameMap, classes: usize, chunks: usize) -> Result<(Vec<Vec<usize>>, Partition), String> {
+    let groups = Groups { centers: map.centers.clone(), labels: map.groups.clone() };
+    let part = pages::split(groups, classes)
+        .ok_or_else(|| format!("{} refresh group(s) found, not {classes} separate groups", map.centers.len()))?;
+    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); classes];
+    for (f, l) in part.labels.iter().enumerate() {
+        if let Some(c) = *l {
+            if by_class[c].len() < chunks {
+                by_class[c].push(f);
+            }
+        }
+    }
+    if by_class.iter().any(|v| v.len() < chunks) {
+        return Err(format!(
+            "each of {classes} replicas needs {chunks} frames of its own groups, but the classes hold {:?} frames (groups {:?} frames)",
+            part.class_pages, part.group_pages
+        ));
+    }
+    Ok((by_class, part))
+}
+
+
+/// A synthetic timer for tests of everything above `Timer`.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// Stall phases (cycles) of the synthetic groups.
+    pub(crate) const CENTERS: [f64; 4] = [0.1, 0.35, 0.6, 0.85];
+
+    /// A timer over a synthetic group map: `group(offset)` is the true group of the line at that
+    /// byte offset (None: no clear phase). `unclear` of the answers come back None and `wrong` of
+    /// them in a random other group, as on a noisy machine.
+    pub(crate) struct Synthetic<F: Fn(usize) -> Option<usize>> {
+        group: F,
+        groups: usize,
+        unclear: f64,
+        wrong: f64,
+        rng: SplitMix64,
+        pub(crate) asked: usize,
+    }
+
+    impl<F: Fn(usize) -> Option<usize>> Synthetic<F> {
+        pub(crate) fn new(groups: usize, group: F) -> Self {
+            Synthetic { group, groups, unclear: 0.0, wrong: 0.0, rng: SplitMix64::new(11), asked: 0 }
+        }
+        pub(crate) fn noisy(mut self, unclear: f64, wrong: f64) -> Self {
+            self.unclear = unclear;
+            self.wrong = wrong;
+            self
+        }
+    }
+
+    impl<F: Fn(usize) -> Option<usize>> Timer for Synthetic<F> {
+        fn phases(&mut self, offsets: &[usize]) -> Vec<Option<f64>> {
+            self.asked += offsets.len();
+            offsets
+                .iter()
+                .map(|&o| {
+                    let g = (self.group)(o)?;
+                    if self.rng.next_f64() < self.unclear {
+                        return None;
+                    }
+                    let g = if self.rng.next_f64() < self.wrong { (g + 1 + self.rng.below(self.groups as u64 - 1) as usize) % self.groups } else { g };
+                    Some(crate::probe::phases::wrap(CENTERS[g] + (self.rng.next_f64() - 0.5) * 0.04))
+                })
+                .collect()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{Synthetic, CENTERS};
+    use super::*;
+
+    const PER_PAGE: usize = 512;
+
+    /// Host-B-like: whole frames in one of four groups, a period-12 pattern (a 12-channel
+    /// interleave seen through four groups) shifted differently in every huge page.
+    fn regular(f: usize) -> usize {
+        const PATTERN: [usize; 12] = [0, 1, 2, 3, 1, 2, 3, 0, 2, 3, 0, 1];
+        let page = f / PER_PAGE;
+        PATTERN[(f % PER_PAGE + page * 5) % 12]
+    }
+
+    fn hash(x: usize) -> usize {
+        let mut r = SplitMix64::new(x as u64 ^ 0xABCD);
+        r.next_u64() as usize
+    }
+
+    fn learn(frames: usize, timer: &mut dyn Timer) -> FrameMap {
+        let o = MapOptions::default();
+        let (s, _) = sample_structure(frames, timer, &o);
+        let (g, st) = s.expect("groups");
+        assert!(matches!(st, Structure::WholeFrame { .. }), "{st:?}");
+        learn_map(frames, PER_PAGE, &g, timer, &o, usize::MAX)
+    }
+
+    /// Every assigned frame really is in a group of its replica's class, and no frame is used twice.
+    fn check_assignment(frames: usize, truth: impl Fn(usize) -> usize, map: &FrameMap, replicas: usize, chunks: usize) -> Partition {
+        let (by_class, part) = assign(map, replicas, chunks).unwrap();
+        let mut used = vec![false; frames];
+        for (r, list) in by_class.iter().enumerate() {
+            assert_eq!(list.len(), chunks);
+            for &f in list {
+                assert!(!std::mem::replace(&mut used[f], true), "frame {f} twice");
+                let class = part.class_of_group[truth(f)];
+                assert_eq!(class, r, "frame {f} (group {}) given to replica {r}", truth(f));
+            }
+        }
+        part
+    }
+
+    #[test]
+    fn a_bit_that_splits_every_frame_is_found_and_frames_need_no_placement() {
+        // Host-A-like: address bit 6 flips the group, hashed with the frame.
+        let mut t = Synthetic::new(2, |o| Some(((o >> 6) & 1) ^ (hash(o / FRAME) & 1)));
+        let (s, lines) = sample_structure(10_000, &mut t, &MapOptions::default());
+        let (g, st) = s.unwrap();
+        assert_eq!(g.centers.len(), 2);
+        assert_eq!(st, Structure::WithinFrame { bit: 6, agreement: 1.0 });
+        assert_eq!(lines, 4 * MapOptions::default().sample_frames);
+        // Bit 11 instead (bits 6 and 7 keep the group).
+        let mut t = Synthetic::new(2, |o| Some((o >> 11) & 1));
+        assert!(matches!(sample_structure(10_000, &mut t, &MapOptions::default()).0.unwrap().1, Structure::WithinFrame { bit: 11, .. }));
+    }
+
+    #[test]
+    fn a_regular_pattern_is_learned_from_a_few_frames_per_huge_page() {
+        let frames = 64 * PER_PAGE;
+        let mut t = Synthetic::new(4, |o| Some(regular(o / FRAME)));
+        let map = learn(frames, &mut t);
+        assert_eq!(map.period, Some(12));
+        assert_eq!(map.count(Known::Unknown), 0);
+        for f in 0..frames {
+            assert_eq!(map.groups[f], Some(regular(f)), "frame {f}");
+        }
+        // About 2 periods per huge page plus seeds, sample and checks: a small share of the pool.
+        assert!(t.asked < frames / 8, "timed {} lines for {frames} frames", t.asked);
+        assert!(map.verified >= 16 && map.verified_agreed == map.verified, "{map:?}");
+        for replicas in 2..=4 {
+            // Four equal groups: 2 and 4 replicas split them evenly; 3 replicas get 1, 2 and 1 groups.
+            let part = check_assignment(frames, regular, &map, replicas, frames / 4 * (4 / replicas) - 64);
+            assert!(part.separation >= 0.2, "{part:?}");
+        }
+    }
+
+    #[test]
+    fn a_noisy_machine_still_learns_the_pattern_and_leaves_doubt_unused() {
+        let frames = 32 * PER_PAGE;
+        let mut t = Synthetic::new(4, |o| Some(regular(o / FRAME))).noisy(0.15, 0.02);
+        let map = learn(frames, &mut t);
+        assert_eq!(map.period, Some(12));
+        let wrong = (0..frames).filter(|&f| map.groups[f].is_some_and(|g| g != regular(f))).count();
+        assert!(wrong * 100 < frames, "{wrong} frames in the wrong group");
+        assert!(map.verified_agreed * 10 >= map.verified * 9);
+    }
+
+    #[test]
+    fn an_irregular_map_is_timed_frame_by_frame() {
+        let frames = 4 * PER_PAGE;
+        let truth = |f: usize| hash(f) % 4;
+        let mut t = Synthetic::new(4, move |o| Some(truth(o / FRAME)));
+        let map = learn(frames, &mut t);
+        assert_eq!(map.period, None);
+        assert_eq!(map.count(Known::Inferred), 0);
+        assert_eq!(map.count(Known::Timed), frames);
+        check_assignment(frames, truth, &map, 2, frames / 2 - 200);
+    }
+
+    #[test]
+    fn a_pattern_that_does_not_hold_beyond_the_seed_pages_is_dropped_and_frames_timed_one_by_one() {
+        let frames = 16 * PER_PAGE;
+        // Regular in the first two huge pages, random afterwards (and past each page's window).
+        let truth = |f: usize| if f < 2 * PER_PAGE || f % PER_PAGE < 24 { regular(f) } else { hash(f) % 4 };
+        let mut t = Synthetic::new(4, move |o| Some(truth(o / FRAME)));
+        let map = learn(frames, &mut t);
+        assert!(map.rejected.as_deref().is_some_and(|m| m.contains("did not hold")), "{:?}", map.rejected);
+        // Then every frame was timed, and every group is right.
+        assert_eq!(map.count(Known::Inferred), 0);
+        assert!((0..frames).all(|f| map.groups[f] == Some(truth(f))));
+    }
+
+    #[test]
+    fn a_missing_group_is_said_and_one_group_is_no_placement() {
+        // Three groups for four replicas.
+        let frames = 8 * PER_PAGE;
+        let mut t = Synthetic::new(4, |o| Some(regular(o / FRAME) % 3));
+        let map = learn(frames, &mut t);
+        assert_eq!(map.centers.len(), 3);
+        let e = assign(&map, 4, 100).unwrap_err();
+        assert!(e.contains("3 refresh group(s) found, not 4"), "{e}");
+        // Unequal groups: two replicas get what the split gives; asking for more is refused with counts.
+        assert!(assign(&map, 2, frames / 2 + 1).unwrap_err().contains("classes hold"));
+        // One group everywhere: nothing to place by.
+        let mut t = Synthetic::new(1, |_| Some(0));
+        assert!(sample_structure(frames, &mut t, &MapOptions::default()).0.is_none());
+        // No line ever clear.
+        let mut t = Synthetic::new(4, |_| None);
+        assert!(sample_structure(frames, &mut t, &MapOptions::default()).0.is_none());
+    }
+
+    #[test]
+    fn lines_of_a_frame_in_random_groups_are_no_structure() {
+        let mut t = Synthetic::new(2, |o| Some(hash(o) % 2));
+        let st = sample_structure(10_000, &mut t, &MapOptions::default()).0.unwrap().1;
+        assert!(matches!(st, Structure::Mixed { agreement } if agreement < 0.8), "{st:?}");
+    }
+
+    #[test]
+    fn the_pool_is_sized_by_the_smallest_class_share() {
+        // Four equal groups: two replicas get half each, three get a quarter at least.
+        let labels: Vec<Option<usize>> = (0..400).map(|k| Some(k % 4)).collect();
+        let g = Groups { centers: CENTERS.to_vec(), labels };
+        assert_eq!(pool_frames(&g, 2, 1000, 1.0), Some(2000));
+        assert_eq!(pool_frames(&g, 3, 1000, 1.0), Some(4000));
+        assert_eq!(pool_frames(&g, 4, 1000, 1.1), Some(4400));
+        assert_eq!(pool_frames(&g, 5, 1000, 1.0), None);
+    }
+
+    #[test]
+    fn paired_copies_land_in_their_own_class_whatever_each_frame_does() {
+        use crate::layout::{FrameTable, Layout, PAIRED_SLOTS};
+        // Host-A-like: a line's group is bit 6 XOR a per-frame bit that follows no pattern.
+        let flip = |f: usize| hash(f) & 1;
+        let group = move |o: usize| ((o >> 6) & 1) ^ flip(o / FRAME);
+        let frames = 4 * PER_PAGE;
+        let mut t = Synthetic::new(2, move |o| Some(group(o))).noisy(0.1, 0.0);
+        let o = MapOptions::default();
+        let (g, st) = sample_structure(frames, &mut t, &o).0.unwrap();
+        assert!(matches!(st, Structure::WithinFrame { bit: 6, .. }));
+        let part = pages::split(g.clone(), 2).unwrap();
+        let map = learn_map(frames, PER_PAGE, &g, &mut t, &o, usize::MAX);
+        assert_eq!(map.period, None, "no pattern to infer: every frame timed");
+        let slots = 1500 * PAIRED_SLOTS as u64;
+        let chunks = 1500;
+        let picked = paired_frames(&map, &part.class_of_group, chunks).unwrap();
+        let table = std::sync::Arc::new(FrameTable::build_paired(chunks as u64, |k| (picked[k as usize].0 as u64, picked[k as usize].1)).unwrap());
+        let l = Layout::paired(slots, table).unwrap();
+        // Every copy r, in whichever frame and line, is in class r.
+        for i in (0..slots).step_by(13) {
+            for r in 0..2 {
+                let off = l.offset(r, i);
+                let class = part.class_of_group[pages::label(CENTERS[group(off)], &g.centers, 0.4).unwrap()];
+                assert_eq!(class, r, "slot {i} copy {r} at {off:#x}");
+            }
+        }
+        // Too few known frames: the count comes back.
+        assert_eq!(paired_frames(&map, &part.class_of_group, frames + 1), Err(map.groups.iter().flatten().count()));
+    }
+
+    #[test]
+    fn a_bit_split_gives_two_groups_even_when_one_side_shows_two_peaks() {
+        // Side A stalls at 0.1; side B's phases fall in two humps, 0.5 and 0.75.
+        let mut rng = SplitMix64::new(4);
+        let mut phases = Vec::new();
+        let mut side = Vec::new();
+        for k in 0..600 {
+            let b = k % 2;
+            let hump = if b == 0 { 0.1 } else if k % 4 == 1 { 0.5 } else { 0.75 };
+            phases.push(Some(crate::probe::phases::wrap(hump + (rng.next_f64() - 0.5) * 0.06)));
+            side.push(b);
+        }
+        assert!(pages::find_groups(&phases, 0.06, 0.08, 0.4).centers.len() >= 3, "the density shows three peaks");
+        let g = two_groups(&phases, 0.4);
+        assert_eq!(g.centers.len(), 2);
+        let labelled: Vec<(usize, usize)> = g.labels.iter().zip(&side).filter_map(|(l, s)| Some(((*l)?, *s))).collect();
+        assert!(labelled.len() > 500, "{} labelled", labelled.len());
+        let a = labelled[0].0;
+        assert!(labelled.iter().all(|&(l, s)| (l == a) == (s == labelled[0].1)), "every line's group follows its side");
+    }
+
+    #[test]
+    fn periods_and_residue_patterns() {
+        let run: Vec<Option<usize>> = (0..40).map(|f| Some(f % 3)).collect();
+        assert_eq!(find_period(std::slice::from_ref(&run), 10, 0.9), Some((3, 1.0)));
+        let mut holes = run.clone();
+        holes[4] = None;
+        holes[7] = Some(0);
+        assert_eq!(find_period(&[holes.clone()], 10, 0.9).map(|p| p.0), Some(3));
+        assert_eq!(residue_pattern(&holes[..9], 3), vec![Some(0), None, Some(2)], "a tie in residue 1");
+        assert_eq!(find_period(&[vec![Some(0), Some(1)]], 10, 0.9), None, "too short to tell");
+    }
+}

@@ -1,0 +1,695 @@
+//! Refresh-group placement on huge pages, for slabs of any size: one call (`build`) maps the slab
+//! (1 GiB / 2 MiB hugetlb or transparent huge pages, as asked), learns by timing how refresh groups
+//! fall on its addresses, and lays the replicas out so copies of a slot stall apart:
+//!
+//! - when a low address bit splits every frame into groups (host A: X and X ^ 64), the copies go
+//!   `1 << bit` bytes apart with the arithmetic layout: nothing to place frame by frame, and every
+//!   slot's copies stall apart (enough for hedging);
+//! - when, besides, copy r must be in the same group for every slot (`consistent`, which steering
+//!   needs: on host A which line of a pair is in which group flips from frame to frame, at random),
+//!   one line of every frame is timed and a paired table swaps the lines where needed;
+//! - when whole 4 KiB frames share a group (host B), every frame's group is learned (timed where
+//!   the huge page's pattern does not predict it) and a `FrameTable` gives every replica frames of
+//!   its own groups, inside the huge pages: no mremap, no mapping per page.
+//!
+//! Decisions live in `frames` (pure, tested on synthetic maps); reading the clock lives in `learn`.
+//! Never used on a read path.
+
+pub mod frames;
+pub mod learn;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::layout::{FrameTable, Layout, FRAME_BYTES, SLOT_BYTES};
+use crate::region::{LockRequest, PageRequest, Region};
+use crate::slab::Slab;
+use crate::steer::pages::Groups;
+use frames::{Known, MapOptions, Structure, Timer};
+
+/// What `build` may do.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlacementOptions {
+    /// Refresh period of one line (ns); None measures it (300 ms).
+    pub period_ns: Option<f64>,
+    /// Time allowed for timing lines, after the period is known.
+    pub budget: Duration,
+    /// When frames are placed one by one, the pool is sized from the sample's group shares (the
+    /// smallest replica's share sets it), times this margin for the sample's error.
+    pub pool_margin: f64,
+    /// Slots whose copies are timed after placement, to check they stall apart.
+    pub verify_slots: usize,
+    /// Copy r must be in the same refresh groups for every slot (steering predicts per copy, so it
+    /// needs this; hedging does not). Where a bit splits every frame but which line of a pair is in
+    /// which group changes from frame to frame, this costs one timed line per frame.
+    pub consistent: bool,
+    pub map: MapOptions,
+    pub timer: learn::TimerOptions,
+}
+
+impl Default for PlacementOptions {
+    fn default() -> Self {
+        PlacementOptions {
+            period_ns: None,
+            budget: Duration::from_secs(6),
+            pool_margin: 1.15,
+            verify_slots: 24,
+            consistent: false,
+            map: MapOptions::default(),
+            timer: learn::TimerOptions::default(),
+        }
+    }
+}
+
+/// The pages a placement's memory got.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pages {
+    pub page_kind: &'static str,
+    pub page_size: usize,
+    /// For transparent huge pages: bytes the kernel backed with huge pages.
+    pub thp_bytes: usize,
+}
+
+impl Pages {
+    fn of(r: &Region) -> Pages {
+        Pages { page_kind: r.kind().name(), page_size: r.page_size(), thp_bytes: r.thp_bytes() }
+    }
+}
+
+/// What placement found and did (for `info().placement`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlacementInfo {
+    /// "within-frame" (copies `channel_offset` apart), "paired" (copies in the two lines of a
+    /// pair, a table picking per frame which is copy 0) or "frames" (a frame table).
+    pub layout: &'static str,
+    pub structure: Structure,
+    pub channel_offset: usize,
+    #[serde(flatten)]
+    pub pages: Pages,
+    pub period_ns: f64,
+    pub period_source: String,
+    /// Group centres, in ns after group 0, and the replica class each serves ("frames" only; for
+    /// "within-frame" the sampled groups).
+    pub group_offsets_ns: Vec<f64>,
+    pub group_class: Vec<usize>,
+    /// Frames mapped, used by the slab, timed, inferred from the pattern, left unused.
+    pub frames_pool: usize,
+    pub frames_used: usize,
+    pub frames_timed: usize,
+    pub frames_inferred: usize,
+    pub frames_unused: usize,
+    /// The group pattern's period within a huge page (frames), when frames were placed and it had one.
+    pub pattern_period: Option<usize>,
+    /// Inferred frames re-timed to check the inference, and how many agreed; why the pattern was
+    /// dropped when it did not hold (its frames were then timed one by one).
+    pub inferred_checked: usize,
+    pub inferred_agreed: usize,
+    pub pattern_rejected: Option<String>,
+    /// Slots whose copies were timed after placement; how many showed every copy's group; how
+    /// many of those had copies of different classes in different groups.
+    pub copies_checked: usize,
+    pub copies_clear: usize,
+    pub copies_apart: usize,
+    /// Lines timed in all, timed reads, sessions.
+    pub lines_timed: usize,
+    pub reads: u64,
+    /// Milliseconds: mapping and pre-faulting (every region mapped), measuring the period, from
+    /// then to the end of the copy check (timing lines; a pool mapped meanwhile is in both), in all.
+    pub map_ms: f64,
+    pub period_ms: f64,
+    pub learn_ms: f64,
+    pub total_ms: f64,
+    /// Per GiB of slab (all copies): lines timed, frames unused, total time (ms).
+    pub timed_per_gib: f64,
+    pub unused_per_gib: f64,
+    pub ms_per_gib: f64,
+    /// Bytes of the frame table (0 for "within-frame").
+    pub table_bytes: usize,
+}
+
+/// The reference line, clock and period that every phase of one placement is measured against.
+struct Bench {
+    /// The reference line lives in a page of its own, so phases from different regions compare.
+    reference: Region,
+    clock: learn::Clock,
+    period_source: String,
+    period_ms: f64,
+    learn_start: Instant,
+}
+
+impl Bench {
+    fn start(o: &PlacementOptions) -> Result<Bench> {
+        if !crate::probe::timing::supported() {
+            return Err(Error::Unsupported { what: "learning refresh groups needs x86_64 (clflush + rdtsc)".into() });
+        }
+        let reference = Region::map(FRAME_BYTES, PageRequest::Off, LockRequest::Off)?;
+        let t = Instant::now();
+        let tpn = crate::tsc::ticks_per_ns();
+        let origin = crate::tsc::now();
+        let (period_ns, period_source, th) = period(reference.ptr() as usize, o.period_ns, o.map.seed, origin, tpn)?;
+        let so = crate::steer::pages::SessionOptions { period_ns, subwindow_ns: 1_000_000, typical_ns: th.0, outlier_ns: th.1, max_excess_ns: 600 };
+        let learn_start = Instant::now();
+        let clock = learn::Clock { so, origin, inv_tpn: 1.0 / tpn, deadline: learn_start + o.budget };
+        Ok(Bench { reference, clock, period_source, period_ms: ms(t), learn_start })
+    }
+
+    /// A timer for lines of `r`, until the learning budget is spent. The caller drops it before
+    /// `r` (the bench outlives it too).
+    fn timer(&self, r: &Region, o: &PlacementOptions) -> learn::LineTimer {
+        self.timer_until(r, o, self.clock.deadline)
+    }
+
+    fn timer_until(&self, r: &Region, o: &PlacementOptions, deadline: Instant) -> learn::LineTimer {
+        let clock = learn::Clock { deadline, ..self.clock };
+        // SAFETY: `r` and the reference page outlive the timer (every caller drops the timer first).
+        unsafe { learn::LineTimer::new(r.ptr() as usize, r.mapped_bytes(), self.reference.ptr() as usize, clock, o.map.seed, o.timer.clone()) }
+    }
+
+    fn centers_ns(&self, c: &[f64]) -> Vec<f64> {
+        c.iter().map(|&x| crate::probe::phases::wrap(x - c[0]) * self.clock.so.period_ns).collect()
+    }
+
+    /// The groups and structure a sample of `r`'s frames shows; (lines timed, reads) added to `tally`.
+    fn sample(&self, r: &Region, o: &PlacementOptions, tally: &mut (usize, u64)) -> Result<(Groups, Structure)> {
+        let mut timer = self.timer(r, o);
+        let (sample, lines) = frames::sample_structure(r.mapped_bytes() / FRAME_BYTES, &mut timer, &o.map);
+        tally.0 += lines;
+        tally.1 += timer.reads;
+        sample.ok_or_else(|| Error::Placement {
+            message: format!("{lines} sampled lines showed fewer than two refresh groups (period {:.1} ns, {})", self.clock.so.period_ns, self.period_source),
+            hint: "copies cannot be placed apart on this machine: use ⟦set:placement=offset⟧".into(),
+        })
+    }
+
+    /// The report's common part, before the copies are checked.
+    fn info(&self, layout: &'static str, structure: &Structure, r: &Region, centers: &[f64], class: Vec<usize>, map_ms: f64) -> PlacementInfo {
+        PlacementInfo {
+            layout,
+            structure: structure.clone(),
+            channel_offset: 0,
+            pages: Pages::of(r),
+            period_ns: self.clock.so.period_ns,
+            period_source: self.period_source.clone(),
+            group_offsets_ns: self.centers_ns(centers),
+            group_class: class,
+            frames_pool: r.mapped_bytes() / FRAME_BYTES,
+            frames_used: 0,
+            frames_timed: 0,
+            frames_inferred: 0,
+            frames_unused: 0,
+            pattern_period: None,
+            inferred_checked: 0,
+            inferred_agreed: 0,
+            pattern_rejected: None,
+            copies_checked: 0,
+            copies_clear: 0,
+            copies_apart: 0,
+            lines_timed: 0,
+            reads: 0,
+            map_ms,
+            period_ms: self.period_ms,
+            learn_ms: 0.0,
+            total_ms: 0.0,
+            timed_per_gib: 0.0,
+            unused_per_gib: 0.0,
+            ms_per_gib: 0.0,
+            table_bytes: 0,
+        }
+    }
+
+    /// Times the copies of a sample of `slab`'s slots, fills in the totals, and refuses a
+    /// placement whose copies turn out not to stall apart.
+    fn finish(&self, slab: &Slab, centers: &[f64], mut info: PlacementInfo, tally: (usize, u64), started: Instant, o: &PlacementOptions) -> Result<PlacementInfo> {
+        let l = slab.layout();
+        // The check has time of its own, so a learning that spent the budget is still checked.
+        let mut timer = self.timer_until(slab.region(), o, Instant::now() + CHECK_TIME);
+        let (checked, clear, apart) = check_copies(slab, centers, &info.group_class, &mut timer, o);
+        info.copies_checked = checked;
+        info.copies_clear = clear;
+        info.copies_apart = apart;
+        info.lines_timed = tally.0 + checked * l.replicas();
+        info.reads = tally.1 + timer.reads;
+        if info.frames_used == 0 {
+            info.frames_used = l.span().div_ceil(FRAME_BYTES);
+        }
+        info.frames_unused = info.frames_pool.saturating_sub(info.frames_used);
+        info.learn_ms = ms(self.learn_start);
+        info.total_ms = ms(started);
+        let gib = (l.slots() as f64 * SLOT_BYTES as f64 * l.replicas() as f64) / (1u64 << 30) as f64;
+        info.timed_per_gib = info.lines_timed as f64 / gib;
+        info.unused_per_gib = info.frames_unused as f64 / gib;
+        info.ms_per_gib = info.total_ms / gib;
+        if clear >= 4 && apart * 10 < clear * 9 {
+            return Err(Error::Placement {
+                message: format!("after placing ({}), only {apart} of {clear} timed slots had their copies in different groups", info.layout),
+                hint: "use ⟦set:placement=offset⟧".into(),
+            });
+        }
+        Ok(info)
+    }
+}
+
+/// Maps a slab of `slots` slots × `replicas` copies on `pages` and places its copies in
+/// different refresh groups (see the module comment). Errors are `Error::Placement` (what was
+/// found, and what to do), `Error::Unsupported` off x86_64, or the mapping's own errors.
+pub fn build(slots: u64, replicas: usize, pages: PageRequest, lock: LockRequest, o: &PlacementOptions) -> Result<(Slab, PlacementInfo)> {
+    // Shape errors before any mapping or timing.
+    Layout::new(slots, replicas, FRAME_BYTES)?;
+    let started = Instant::now();
+    let chunks = slots.div_ceil((FRAME_BYTES / SLOT_BYTES) as u64) as usize;
+    let needed = chunks * replicas;
+    let region = Region::map(needed * FRAME_BYTES, pages, lock)?;
+    let mut map_ms = ms(started);
+    let bench = Bench::start(o)?;
+    let mut tally = (0usize, 0u64);
+    let (groups, structure) = bench.sample(&region, o, &mut tally)?;
+
+    match structure {
+        Structure::WithinFrame { bit, .. } if o.consistent => {
+            drop(region);
+            let (slab, info) = place_paired(&bench, &groups, &structure, bit, slots, replicas, pages, lock, map_ms, &mut tally, o)?;
+            let info = bench.finish(&slab, &groups.centers, info, tally, started, o)?;
+            Ok((slab, info))
+        }
+        Structure::WithinFrame { bit, .. } => {
+            let layout = split_layout(slots, replicas, bit)?;
+            let mut info = bench.info("within-frame", &structure, &region, &groups.centers, (0..groups.centers.len()).collect(), map_ms);
+            info.channel_offset = 1 << bit;
+            info.frames_timed = o.map.sample_frames.min(info.frames_pool);
+            let slab = Slab::from_region(region, layout)?;
+            let info = bench.finish(&slab, &groups.centers, info, tally, started, o)?;
+            Ok((slab, info))
+        }
+        Structure::Mixed { agreement } => Err(no_structure(agreement)),
+        Structure::WholeFrame { .. } => {
+            // Frames are placed one by one: map a pool with room for unequal groups.
+            drop(region);
+            let t = Instant::now();
+            // Mapping the pool does not count against the time for timing lines.
+            let left = bench.clock.deadline.saturating_duration_since(t);
+            let pool_frames = frames::pool_frames(&groups, replicas, chunks, o.pool_margin).ok_or_else(|| Error::Placement {
+                message: format!("the sample showed {} refresh group(s), not {replicas} separate groups", groups.centers.len()),
+                hint: "ask for fewer replicas, or use ⟦set:placement=offset⟧".into(),
+            })?;
+            let pool = Region::map(pool_frames * FRAME_BYTES, pages, lock)?;
+            map_ms += ms(t);
+            let per_page = pool.page_size() / FRAME_BYTES;
+            let mut timer = bench.timer_until(&pool, o, Instant::now() + left);
+            let placed = place_frames(pool, per_page, slots, replicas, &groups, &mut timer, &o.map);
+            tally = (tally.0 + placed.as_ref().map_or(0, |p| p.1.lines_timed), tally.1 + timer.reads);
+            let (slab, map, part) = placed?;
+            let mut info = bench.info("frames", &structure, slab.region(), &part.centers, part.class_of_group.clone(), map_ms);
+            info.channel_offset = FRAME_BYTES;
+            info.frames_used = needed;
+            info.frames_timed = map.count(Known::Timed);
+            info.frames_inferred = map.count(Known::Inferred);
+            info.pattern_period = map.period;
+            info.inferred_checked = map.verified;
+            info.inferred_agreed = map.verified_agreed;
+            info.pattern_rejected = map.rejected.clone();
+            info.table_bytes = slab.layout().frames().map_or(0, |t| t.table_bytes());
+            let info = bench.finish(&slab, &part.centers, info, tally, started, o)?;
+            Ok((slab, info))
+        }
+    }
+}
+
+/// The frames path on a mapped pool (huge pages of `per_page` frames): every frame's group,
+/// timed or inferred (`frames::learn_map`), frames of its own groups for every replica
+/// (`frames::assign`), and the slab laid out through the frame table.
+pub fn place_frames(
+    pool: Region,
+    per_page: usize,
+    slots: u64,
+    replicas: usize,
+    groups: &Groups,
+    timer: &mut dyn Timer,
+    o: &MapOptions,
+) -> Result<(Slab, frames::FrameMap, crate::steer::pages::Partition)> {
+    let chunks = slots.div_ceil((FRAME_BYTES / SLOT_BYTES) as u64) as usize;
+    let nframes = pool.mapped_bytes() / FRAME_BYTES;
+    let map = frames::learn_map(nframes, per_page, groups, timer, o, usize::MAX);
+    let (by_class, part) = frames::assign(&map, replicas, chunks).map_err(|m| Error::Placement {
+        message: format!("{m} ({} frames timed, {} inferred, {} unknown)", map.count(Known::Timed), map.count(Known::Inferred), map.count(Known::Unknown)),
+        hint: "raise ⟦opt:placementBudgetMs⟧, ask for fewer slots or replicas, or use ⟦set:placement=offset⟧".into(),
+    })?;
+    let table = Arc::new(FrameTable::build(chunks as u64, replicas, |k, r| by_class[r][k as usize] as u64)?);
+    let slab = Slab::from_region(pool, Layout::framed(slots, replicas, table)?)?;
+    Ok((slab, map, part))
+}
+
+/// Consistent copies where address bit 6 splits every frame: learns, by timing one (even) line
+/// of every frame of a pool, which line of each frame's pairs is in which class, and lays two copies
+/// out through a paired table that swaps the lines where needed, so copy r is in class r in every
+/// frame. Frames whose line stayed unclear are left unused.
+#[allow(clippy::too_many_arguments)]
+fn place_paired(
+    bench: &Bench,
+    groups: &Groups,
+    structure: &Structure,
+    bit: u32,
+    slots: u64,
+    replicas: usize,
+    pages: PageRequest,
+    lock: LockRequest,
+    map_ms: f64,
+    tally: &mut (usize, u64),
+    o: &PlacementOptions,
+) -> Result<(Slab, PlacementInfo)> {
+    if replicas != 2 || bit != 6 {
+        return Err(Error::Placement {
+            message: format!("copies the same group for every slot on a bit-{bit} split are built for 2 replicas on address bit 6, not {replicas} replicas"),
+            hint: "ask for 2 replicas, or use ⟦set:placement=offset⟧".into(),
+        });
+    }
+    let part = crate::steer::pages::split(groups.clone(), 2).ok_or_else(|| no_structure(0.0))?;
+    let chunks = slots.div_ceil(crate::layout::PAIRED_SLOTS as u64) as usize;
+    let t = Instant::now();
+    // Mapping the pool does not count against the time for timing lines.
+    let left = bench.clock.deadline.saturating_duration_since(t);
+    // About a fifth of single lines stay unclear or between groups on host A: room for them.
+    let pool = Region::map(((chunks as f64) * PAIRED_POOL_MARGIN.max(o.pool_margin)).ceil() as usize * FRAME_BYTES, pages, lock)?;
+    let map_ms = map_ms + ms(t);
+    let nframes = pool.mapped_bytes() / FRAME_BYTES;
+    let learn = Instant::now();
+    let mut timer = bench.timer_until(&pool, o, Instant::now() + left);
+    // One-by-one timing stops once every chunk has a frame.
+    let map = frames::learn_map(nframes, pool.page_size() / FRAME_BYTES, groups, &mut timer, &o.map, chunks);
+    *tally = (tally.0 + map.lines_timed, tally.1 + timer.reads);
+    let picked = frames::paired_frames(&map, &part.class_of_group, chunks).map_err(|known| {
+        let per_frame_ms = ms(learn) / map.lines_timed.max(1) as f64;
+        Error::Placement {
+            message: format!(
+                "copies in the same group for every slot need the group of one line of each of {chunks} frames; {} of {nframes} were learned in {:.0} ms ({:.2} ms per line timed), so this slab needs about {:.0} s",
+                known,
+                ms(learn),
+                per_frame_ms,
+                per_frame_ms * chunks as f64 / 1e3 / (known.max(1) as f64 / map.lines_timed.max(1) as f64)
+            ),
+            hint: "raise ⟦opt:placementBudgetMs⟧, ask for fewer slots, or place copies without per-frame consistency (hedging does not need it)".into(),
+        }
+    })?;
+    // The probe line is an even line: where it is in class 1, copy 0 takes the odd lines.
+    let table = Arc::new(FrameTable::build_paired(chunks as u64, |k| (picked[k as usize].0 as u64, picked[k as usize].1))?);
+    let mut info = bench.info("paired", structure, &pool, &part.centers, part.class_of_group.clone(), map_ms);
+    info.channel_offset = 1 << bit;
+    info.frames_used = chunks;
+    info.frames_timed = map.count(Known::Timed);
+    info.frames_inferred = map.count(Known::Inferred);
+    info.pattern_period = map.period;
+    info.inferred_checked = map.verified;
+    info.inferred_agreed = map.verified_agreed;
+    info.pattern_rejected = map.rejected.clone();
+    info.table_bytes = table.table_bytes();
+    let slab = Slab::from_region(pool, Layout::paired(slots, table)?)?;
+    Ok((slab, info))
+}
+
+/// The layout for copies split by address `bit`: copies `1 << bit` apart, so (for an even replica
+/// count, where every chunk starts with that bit clear) copies 2j and 2j + 1 of a slot are X and
+/// X ^ (1 << bit). An odd count would leave copies whose addresses differ in more bits than that.
+fn split_layout(slots: u64, replicas: usize, bit: u32) -> Result<Layout> {
+    if replicas % 2 == 1 {
+        return Err(Error::Placement {
+            message: format!("address bit {bit} splits refresh groups here, which pairs copies two by two; {replicas} replicas leave one unpaired"),
+            hint: "ask for an even number of replicas, or use ⟦set:placement=offset⟧".into(),
+        });
+    }
+    Layout::new(slots, replicas, 1usize << bit)
+}
+
+fn no_structure(agreement: f64) -> Error {
+    Error::Placement {
+        message: format!(
+            "no address bit below 4 KiB always switches refresh group, and lines of one frame share a group in only {:.0}% of the sampled frames",
+            agreement * 100.0
+        ),
+        hint: "there is no structure to place copies by here: use ⟦set:placement=offset⟧".into(),
+    }
+}
+
+/// Frames mapped per frame a paired slab needs (see `place_paired`).
+const PAIRED_POOL_MARGIN: f64 = 1.4;
+
+/// Time the copies of the sample slots may be timed for, after learning.
+const CHECK_TIME: Duration = Duration::from_millis(500);
+
+/// Scratch memory the structure of a shared slab is learned on before its segment exists.
+const SHARED_SAMPLE_BYTES: usize = 8 << 20;
+
+/// Creates the shared segment `name` (see `shm::create`) with its copies in different refresh
+/// groups, as far as a segment can record that today: when a low address bit splits every frame,
+/// the segment's channel offset (already in its header, so every opener agrees) is that bit.
+/// Frame tables are not recorded in segments yet: on a machine that needs one this is an
+/// `Error::Placement` saying so. The structure is learned on scratch memory of the same page
+/// kind, then the copies are checked on the segment itself.
+#[allow(clippy::too_many_arguments)]
+pub fn create_shared(
+    name: &str,
+    slots: u64,
+    replicas: usize,
+    pages: PageRequest,
+    lock: LockRequest,
+    overwrite: bool,
+    dir: Option<&std::path::Path>,
+    o: &PlacementOptions,
+) -> Result<(Slab, crate::shm::SharedInfo, PlacementInfo)> {
+    crate::shm::validate_name(name)?;
+    Layout::new(slots, replicas, FRAME_BYTES)?;
+    let started = Instant::now();
+    let scratch_pages = if pages == PageRequest::Off { PageRequest::Off } else { PageRequest::Auto };
+    let scratch = Region::map(SHARED_SAMPLE_BYTES, scratch_pages, LockRequest::Off)?;
+    let bench = Bench::start(o)?;
+    let mut tally = (0usize, 0u64);
+    let (groups, structure) = bench.sample(&scratch, o, &mut tally)?;
+    drop(scratch);
+    let bit = match structure {
+        Structure::WithinFrame { bit, .. } => bit,
+        Structure::WholeFrame { .. } => {
+            return Err(Error::Placement {
+                message: "whole 4 KiB frames share a refresh group here, so copies need a frame table, and frame tables are not recorded in shared segments yet".into(),
+                hint: "use ⟦set:placement=offset⟧ for shared slabs on this machine, or an unshared slab".into(),
+            })
+        }
+        Structure::Mixed { agreement } => return Err(no_structure(agreement)),
+    };
+    let layout = split_layout(slots, replicas, bit)?;
+    let t = Instant::now();
+    let (region, shared) = crate::shm::create(name, layout.clone(), pages, lock, overwrite, dir)?;
+    let mut info = bench.info("within-frame", &structure, &region, &groups.centers, (0..groups.centers.len()).collect(), ms(t));
+    info.channel_offset = 1 << bit;
+    info.frames_timed = o.map.sample_frames;
+    let slab = Slab::from_region(region, layout)?;
+    match bench.finish(&slab, &groups.centers, info, tally, started, o) {
+        Ok(info) => Ok((slab, shared, info)),
+        Err(e) => {
+            // The segment was made for a placement that did not hold: do not leave it behind.
+            let _ = crate::shm::unlink(name, dir);
+            Err(e)
+        }
+    }
+}
+
+/// What learning the group of every frame of a region costs here (`survey_frames`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Survey {
+    pub structure: Structure,
+    #[serde(flatten)]
+    pub pages: Pages,
+    pub period_ns: f64,
+    pub frames: usize,
+    pub frames_timed: usize,
+    pub frames_inferred: usize,
+    pub frames_unknown: usize,
+    /// Frames in each group.
+    pub group_frames: Vec<usize>,
+    pub pattern_period: Option<usize>,
+    pub period_agreement: f64,
+    /// Why the pattern was dropped (its frames then timed one by one).
+    pub pattern_rejected: Option<String>,
+    pub inferred_checked: usize,
+    pub inferred_agreed: usize,
+    pub lines_timed: usize,
+    pub reads: u64,
+    pub sessions: usize,
+    /// Timed reads per line timed, and learning time per line timed (µs).
+    pub reads_per_line: f64,
+    pub us_per_line: f64,
+    pub learn_ms: f64,
+    /// The group of the first frames of the first huge page, in order (up to 128).
+    pub first_frames: Vec<Option<usize>>,
+}
+
+/// Maps `bytes` on `pages` and learns the group of a line of every frame the frame-by-frame way
+/// (`frames::learn_map`, timing what the huge pages' pattern does not predict), whatever the
+/// structure inside frames: a probe of what the "frames" path costs on this machine.
+pub fn survey_frames(bytes: usize, pages: PageRequest, o: &PlacementOptions) -> Result<Survey> {
+    let region = Region::map(bytes, pages, LockRequest::Auto)?;
+    let bench = Bench::start(o)?;
+    let period_ns = bench.clock.so.period_ns;
+    let started = bench.learn_start;
+    let mut timer = bench.timer(&region, o);
+    let nframes = region.mapped_bytes() / FRAME_BYTES;
+    let (sample, sampled) = frames::sample_structure(nframes, &mut timer, &o.map);
+    let Some((groups, structure)) = sample else {
+        return Err(Error::Placement { message: format!("{sampled} sampled lines showed fewer than two refresh groups"), hint: "nothing to survey".into() });
+    };
+    let map = frames::learn_map(nframes, region.page_size() / FRAME_BYTES, &groups, &mut timer, &o.map, usize::MAX);
+    let lines = sampled + map.lines_timed;
+    let learn_ms = ms(started);
+    Ok(Survey {
+        structure,
+        pages: Pages::of(&region),
+        period_ns,
+        frames: nframes,
+        frames_timed: map.count(Known::Timed),
+        frames_inferred: map.count(Known::Inferred),
+        frames_unknown: map.count(Known::Unknown),
+        group_frames: (0..map.centers.len()).map(|g| map.groups.iter().filter(|&&x| x == Some(g)).count()).collect(),
+        pattern_period: map.period,
+        period_agreement: map.period_agreement,
+        pattern_rejected: map.rejected.clone(),
+        inferred_checked: map.verified,
+        inferred_agreed: map.verified_agreed,
+        lines_timed: lines,
+        reads: timer.reads,
+        sessions: timer.sessions,
+        reads_per_line: timer.reads as f64 / lines.max(1) as f64,
+        us_per_line: learn_ms * 1e3 / lines.max(1) as f64,
+        learn_ms,
+        first_frames: map.groups.iter().take(128).copied().collect(),
+    })
+}
+
+/// Phases (cycles, relative to one reference line) of the lines at `offsets` into `region`, and
+/// the refresh period: a probe for studying how groups fall on addresses.
+pub fn time_lines(region: &Region, offsets: &[usize], o: &PlacementOptions) -> Result<(Vec<Option<f64>>, f64)> {
+    let bench = Bench::start(o)?;
+    let mut timer = bench.timer(region, o);
+    Ok((timer.phases(offsets), bench.clock.so.period_ns))
+}
+
+/// (slots checked, slots whose every copy had a clear group, slots whose copies were apart: in
+/// different classes for a frame table, each pair X, X ^ (1 << bit) in different groups for a
+/// split by a bit).
+fn check_copies(slab: &Slab, centers: &[f64], class_of_group: &[usize], timer: &mut dyn Timer, o: &PlacementOptions) -> (usize, usize, usize) {
+    let l = slab.layout();
+    let n = l.replicas();
+    let mut rng = crate::rng::SplitMix64::new(o.map.seed ^ 0xC0_9E5);
+    let base = slab.region().ptr() as usize;
+    let slots: Vec<u64> = (0..o.verify_slots).map(|_| rng.below(l.slots())).collect();
+    let offsets: Vec<usize> = slots.iter().flat_map(|&i| (0..n).map(move |r| (i, r))).map(|(i, r)| slab.address(r, i).unwrap_or(base) - base).collect();
+    let phases = timer.phases(&offsets);
+    let (mut clear, mut apart) = (0, 0);
+    for s in 0..slots.len() {
+        let got: Option<Vec<usize>> = (0..n)
+            .map(|r| phases[s * n + r].and_then(|p| crate::steer::pages::label(p, centers, o.map.accept)).map(|g| class_of_group[g]))
+            .collect();
+        let Some(got) = got else { continue };
+        clear += 1;
+        let ok = if l.frames().is_some() {
+            // Every replica has frames of its own class: all copies in different classes.
+            (0..n).all(|a| (0..n).all(|b| a == b || got[a] != got[b]))
+        } else {
+            // Split by a bit: copies 2j and 2j + 1 are X and X ^ (1 << bit), which must differ.
+            (0..n / 2).all(|j| got[2 * j] != got[2 * j + 1])
+        };
+        apart += ok as usize;
+    }
+    (slots.len(), clear, apart)
+}
+
+/// The refresh period measured by an earlier placement in this process, with the thresholds of
+/// the reads that measured it: the period is a fact of the DRAM, not of one slab, so later
+/// placements start from it (only the phase, which jumps, is learned again each time).
+static MEASURED: std::sync::Mutex<Option<Period>> = std::sync::Mutex::new(None);
+
+/// (period, what measured it, (typical latency, outlier cut-off)) of the reference line.
+type Period = (f64, String, (u32, u32));
+
+fn period(reference: usize, given: Option<f64>, seed: u64, origin: u64, tpn: f64) -> Result<Period> {
+    if given.is_none() {
+        if let Some((p, source, th)) = MEASURED.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            return Ok((p, format!("{source}, earlier in this process"), th));
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: `reference` is the start of a mapped page the caller keeps for the whole call.
+        let (p, s, th) = unsafe { crate::steer::arrange::measure_period(reference, given, seed, origin, tpn)? };
+        let found = (p, s, (th.median_ns, th.outlier_ns));
+        if given.is_none() {
+            *MEASURED.lock().unwrap_or_else(|e| e.into_inner()) = Some(found.clone());
+        }
+        Ok(found)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (reference, given, seed, origin, tpn);
+        Err(Error::Unsupported { what: "timing flushed loads needs x86_64".into() })
+    }
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1e3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::frames::testing::Synthetic;
+    use super::*;
+
+    /// Whole frames in four groups, a period-6 pattern shifted per (pretend) huge page of 64 frames.
+    fn group_of_frame(f: usize) -> usize {
+        const PATTERN: [usize; 6] = [0, 2, 1, 3, 2, 1];
+        PATTERN[(f % 64 + (f / 64) * 5) % 6]
+    }
+
+    #[test]
+    fn the_frames_path_gives_every_replica_frames_of_its_own_groups_and_the_slab_reads_back() {
+        for replicas in [2usize, 4] {
+            let slots = 200_000u64;
+            let chunks = slots.div_ceil(512) as usize;
+            let mut t = Synthetic::new(4, |o| Some(group_of_frame(o / FRAME_BYTES)));
+            let o = MapOptions { seed_frames: 48, ..MapOptions::default() };
+            // The sample decides the structure and the pool size, as `build` does.
+            let sample_pool = Region::map(64 * 64 * FRAME_BYTES, PageRequest::Off, LockRequest::Off).unwrap();
+            let (g, st) = frames::sample_structure(sample_pool.mapped_bytes() / FRAME_BYTES, &mut t, &o).0.unwrap();
+            assert!(matches!(st, Structure::WholeFrame { .. }), "{st:?}");
+            let need = frames::pool_frames(&g, replicas, chunks, 1.15).unwrap();
+            let pool = Region::map(need * FRAME_BYTES, PageRequest::Off, LockRequest::Off).unwrap();
+            let (slab, map, part) = place_frames(pool, 64, slots, replicas, &g, &mut t, &o).unwrap();
+            assert_eq!(map.period, Some(6));
+            assert!(map.count(Known::Inferred) > map.count(Known::Timed), "{} timed, {} inferred", map.count(Known::Timed), map.count(Known::Inferred));
+            let base = slab.region().ptr() as usize;
+            for i in (0..slots).step_by(97) {
+                for r in 0..replicas {
+                    let frame = (slab.address(r, i).unwrap() - base) / FRAME_BYTES;
+                    assert_eq!(part.class_of_group[group_of_frame(frame)], r, "slot {i} replica {r} in frame {frame}");
+                }
+            }
+            for i in (0..slots).step_by(7) {
+                slab.write(i, i * 3 + 1).unwrap();
+            }
+            for i in (0..slots).step_by(7) {
+                for r in 0..replicas {
+                    assert_eq!(slab.read_replica(r, i).unwrap(), i * 3 + 1);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn too_small_a_pool_is_refused_with_the_counts() {
+        let mut t = Synthetic::new(4, |o| Some(group_of_frame(o / FRAME_BYTES)));
+        let o = MapOptions { seed_frames: 48, ..MapOptions::default() };
+        let pool = Region::map(64 * 8 * FRAME_BYTES, PageRequest::Off, LockRequest::Off).unwrap();
+        let (g, _) = frames::sample_structure(512, &mut t, &o).0.unwrap();
+        let e = place_frames(pool, 64, 512 * 400, 2, &g, &mut t, &o).err().unwrap();
+        assert!(matches!(&e, Error::Placement { message, .. } if message.contains("needs 400 frames")), "{e}");
+    }
+}

@@ -1,0 +1,439 @@
+//! Records: a fixed schema of up to 7 named 64-bit fields, each record stored as one 64-byte line
+//! in every replica and read as one consistent snapshot — hedged, steered or direct as one unit.
+//!
+//! A record store is a `Slayer` (the same slab, placement, pages, strategy and threads) whose slots
+//! go in eights: record r is slots 8r..8r+8, and every layout has a channel offset of at least 64
+//! bytes, so each replica's copy of a record is one whole, aligned cache line (`line`). This module
+//! owns which copies a read tries and in what order, the writer lock and the repair of copies a
+//! dead writer left; `line` owns the per-copy sequence lock; `schema` the field rules.
+//!
+//! Never returns a mix of two writes; never spins without a bound; no allocation on the read or
+//! write path. Writers are serialized: in one process by a mutex, across processes by an exclusive
+//! `flock` on the segment file that the first write takes (one writer process at a time; the kernel
+//! drops the lock of a process that dies, and the next writer repairs what it left).
+
+pub mod line;
+pub mod schema;
+
+use std::fs::File;
+use std::os::unix::io::AsRawFd;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Result};
+use crate::layout::{Layout, MAX_SLOTS};
+use crate::replicas::Answer;
+use crate::shm;
+use crate::slab::Slab;
+use crate::slayer::{Info, OpenOptions, Options, SharedOptions, Slayer, Strategy};
+use crate::stats::Stats;
+use crate::steer::SteerReport;
+use line::{LINE_WORDS, MAX_FIELDS};
+
+pub use schema::{Field, FieldType, Schema};
+
+/// Most records a store holds (slot indices travel as u32 through the JS and C APIs).
+pub const MAX_RECORDS: u64 = MAX_SLOTS / LINE_WORDS as u64;
+/// Rounds over every copy (each `line::COPY_TRIES` attempts) before a read gives up with
+/// `Error::RecordInconsistent`. A writer holds at most one copy mid-update at a time, so a read
+/// only gets this far against a writer rewriting the same record back to back.
+pub const READ_ROUNDS: u32 = 64;
+
+/// The first slot of record `i`.
+#[inline(always)]
+fn base(i: u64) -> u64 {
+    i * LINE_WORDS as u64
+}
+
+/// Who may write, and (for shared segments) the lock that says so across processes.
+struct WriterState {
+    /// The segment file of a shared store and the (device, inode) this process mapped; None for a
+    /// private one.
+    segment: Option<(PathBuf, (u64, u64))>,
+    /// The segment file, flock'ed exclusively, once this process has written.
+    lock: Option<File>,
+    /// Records the repair rewrote when the lock was taken.
+    repaired: u64,
+}
+
+/// A handle that writes records (clone it for other threads; all clones share one writer lock).
+#[derive(Clone)]
+pub struct RecordWriter {
+    slab: Arc<Slab>,
+    count: u64,
+    fields: usize,
+    state: Arc<Mutex<WriterState>>,
+}
+
+impl RecordWriter {
+    /// Stores `fields` (exactly the schema's field count, in schema order) in every copy of record
+    /// `i`, each copy under its sequence lock; returns once every copy holds them. Checks before
+    /// anything is stored. The first write to a shared segment takes its writer lock and repairs
+    /// copies a dead writer left mid-update.
+    pub fn write(&self, i: u64, fields: &[u64]) -> Result<()> {
+        if i >= self.count {
+            return Err(Error::SlotOutOfRange { index: i, slots: self.count });
+        }
+        if fields.len() != self.fields {
+            return Err(Error::LengthMismatch { indices: self.fields, values: fields.len() });
+        }
+        // The mutex's Acquire/Release order this write after the previous writer's (in this process).
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if st.segment.is_some() && st.lock.is_none() {
+            self.take_segment_lock(&mut st)?;
+        }
+        for c in 0..self.slab.layout().replicas() {
+            line::write_copy(line::line(&self.slab, c, base(i)), fields);
+        }
+        Ok(())
+    }
+
+    /// Takes the shared segment's writer lock (never waiting: a busy lock is an error) and then
+    /// repairs every record a dead writer left with copies that disagree.
+    fn take_segment_lock(&self, st: &mut WriterState) -> Result<()> {
+        let (path, mapped) = st.segment.clone().expect("called for shared stores only");
+        let file = File::open(&path).map_err(|e| Error::SegmentIo {
+            path: path.display().to_string(),
+            op: "open (writer lock)",
+            errno: e.raw_os_error().unwrap_or(libc::EIO),
+        })?;
+        if shm::file_id(&file, &path)? != mapped {
+            return Err(Error::SegmentIncompatible {
+                path: path.display().to_string(),
+                message: "the segment was replaced (created again with overwrite) since this process opened it, so this \
+                          process can no longer write it: open it again"
+                    .into(),
+            });
+        }
+        // SAFETY: flock on a descriptor we own; it changes only the lock state of the open file.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let errno = crate::error::last_errno();
+            return Err(if errno == libc::EWOULDBLOCK {
+                Error::WriterBusy { path: path.display().to_string() }
+            } else {
+                Error::SegmentIo { path: path.display().to_string(), op: "lock (writer lock)", errno }
+            });
+        }
+        st.repaired = repair_all(&self.slab, self.count);
+        st.lock = Some(file);
+        Ok(())
+    }
+
+    /// Repairs every record now (the first write to a shared segment does this by itself).
+    /// Returns how many records had copies rewritten.
+    pub fn repair(&self) -> Result<u64> {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if st.segment.is_some() && st.lock.is_none() {
+            self.take_segment_lock(&mut st)?;
+            return Ok(st.repaired);
+        }
+        Ok(repair_all(&self.slab, self.count))
+    }
+}
+
+/// Makes every record's copies agree (see `line::repair_record`); the caller holds the writer lock.
+fn repair_all(slab: &Slab, count: u64) -> u64 {
+    (0..count).filter(|&i| line::repair_record(slab, base(i))).count() as u64
+}
+
+/// What `Records::info` adds to the slab's `Info`.
+#[derive(Clone, Debug)]
+pub struct RecordsInfo {
+    pub count: u64,
+    pub schema: Schema,
+    /// Records the repair rewrote when this process took the writer lock.
+    pub repaired: u64,
+    /// True once this process holds the shared segment's writer lock.
+    pub writer_locked: bool,
+    pub slab: Info,
+}
+
+pub struct Records {
+    slayer: Slayer,
+    schema: Schema,
+    count: u64,
+    writer: RecordWriter,
+}
+
+fn check_count(count: u64) -> Result<()> {
+    if count == 0 || count > MAX_RECORDS {
+        return Err(Error::option_range("count", format!("must be 1..={MAX_RECORDS}, got {count}")));
+    }
+    Ok(())
+}
+
+impl Records {
+    /// A private store of `count` records; `opts` as for `Slayer::new` (its `slots` is ignored:
+    /// a record takes 8 slots).
+    pub fn new(count: u64, schema: Schema, mut opts: Options) -> Result<Records> {
+        check_count(count)?;
+        opts.slots = base(count);
+        let slayer = Slayer::new(opts)?;
+        Ok(Records::wrap(slayer, schema, count, None))
+    }
+
+    /// Creates the shared record segment `name` (schema in its header; see `shm::create_with_schema`).
+    pub fn create_shared(name: &str, count: u64, schema: Schema, opts: Options, shared: SharedOptions) -> Result<Records> {
+        shm::validate_name(name)?;
+        check_count(count)?;
+        // Refused before any file exists: a shared slab is hedged or read directly.
+        crate::slayer::shared_strategy(opts.strategy)?;
+        let offset = opts.channel_offset.resolve(false);
+        let layout = Layout::new(base(count), opts.replicas, offset.bytes)?;
+        let text = schema.text();
+        let (region, info) =
+            shm::create_with_schema(name, layout.clone(), opts.pages, opts.threads.lock, shared.overwrite, shared.dir.as_deref(), Some(&text))?;
+        let segment = (PathBuf::from(&info.path), info.file_id);
+        let slab = Arc::new(Slab::from_region(region, layout)?);
+        let slayer = Slayer::over_shared_slab(slab, info, &opts.threads, opts.strategy, offset.source)?;
+        Ok(Records::wrap(slayer, schema, count, Some(segment)))
+    }
+
+    /// Opens the shared record segment `name`. With `expect`, refuses a segment of another schema.
+    /// A shared store is hedged or read directly (`opts.strategy`: auto, hedge or direct), as a
+    /// shared Slayer is.
+    pub fn open_shared(name: &str, expect: Option<&Schema>, mut opts: OpenOptions) -> Result<Records> {
+        shm::validate_name(name)?;
+        crate::slayer::shared_strategy(opts.strategy)?;
+        opts.expect.records = true;
+        let (region, layout, info) = shm::open(name, opts.threads.lock, opts.expect, opts.wait, opts.dir.as_deref())?;
+        let segment = (PathBuf::from(&info.path), info.file_id);
+        let incompatible = |message: String| Error::SegmentIncompatible { path: info.path.clone(), message };
+        let text = info.schema.clone().unwrap_or_default();
+        let schema = Schema::parse(&text).map_err(|e| incompatible(format!("its record schema {text:?} is not one this build reads ({e})")))?;
+        if let Some(want) = expect.filter(|w| **w != schema) {
+            return Err(incompatible(format!("its records have fields {}, but {} were asked for", schema.text(), want.text())));
+        }
+        if layout.slots() % LINE_WORDS as u64 != 0 {
+            return Err(incompatible(format!("its {} slots are not whole records of {LINE_WORDS} slots", layout.slots())));
+        }
+        let count = layout.slots() / LINE_WORDS as u64;
+        let slab = Arc::new(Slab::from_region(region, layout)?);
+        let slayer = Slayer::over_shared_slab(slab, info, &opts.threads, opts.strategy, "from the shared segment's header".into())?;
+        Ok(Records::wrap(slayer, schema, count, Some(segment)))
+    }
+
+    fn wrap(mut slayer: Slayer, schema: Schema, count: u64, segment: Option<(PathBuf, (u64, u64))>) -> Records {
+        let slab = slayer.parts().slab.clone();
+        let state = Arc::new(Mutex::new(WriterState { segment, lock: None, repaired: 0 }));
+        let writer = RecordWriter { slab, count, fields: schema.len(), state };
+        Records { slayer, schema, count, writer }
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// Reads record `i` into `out` (its first `schema().len()` words, in schema order): one
+    /// consistent snapshot, by the store's strategy. Hedged: every replica thread reads and
+    /// validates its own copy and the first consistent one wins. Steered: the tracker picks the
+    /// copy. Direct: copy 0. Whichever copy is found mid-update, the others are tried in turn.
+    #[inline]
+    pub fn read(&mut self, i: u64, out: &mut [u64]) -> Result<()> {
+        if i >= self.count {
+            return Err(Error::SlotOutOfRange { index: i, slots: self.count });
+        }
+        if out.len() < self.schema.len() {
+            return Err(Error::LengthMismatch { indices: self.schema.len(), values: out.len() });
+        }
+        let mut line = [0u64; MAX_FIELDS];
+        self.read_line(i, &mut line)?;
+        let n = self.schema.len();
+        out[..n].copy_from_slice(&line[..n]);
+        Ok(())
+    }
+
+    /// Record `i`'s 7 field words (the caller has checked `i < count`).
+    #[inline(always)]
+    pub(crate) fn read_line(&mut self, i: u64, out: &mut [u64; MAX_FIELDS]) -> Result<()> {
+        let b = base(i);
+        let p = self.slayer.parts();
+        let recording = p.recorder.recording();
+        let t0 = if recording { crate::tsc::now() } else { 0 };
+        let slab = p.slab;
+        let n = slab.layout().replicas();
+        // The copy to try first when the strategy's own read found no consistent copy.
+        let next = match (p.hedge, p.steer) {
+            (Some(set), _) => match set.read_record(b, out) {
+                Ok(r) => {
+                    p.recorder.answer(Answer::Replica(r), 1);
+                    None
+                }
+                Err(a) => {
+                    p.recorder.answer(a, 1);
+                    Some(0)
+                }
+            },
+            (None, Some(reader)) => {
+                p.recorder.steered(1);
+                let (c, got) = reader.read_with(b, |slab, c| (c, line::read_copy(slab, c, b)));
+                match got {
+                    Some(f) => {
+                        *out = f;
+                        None
+                    }
+                    None => Some((c + 1) % n),
+                }
+            }
+            (None, None) => {
+                p.recorder.direct(1);
+                Some(0)
+            }
+        };
+        if let Some(start) = next {
+            if !read_any_copy(slab, b, start, out) {
+                return Err(Error::RecordInconsistent { index: i, attempts: READ_ROUNDS * n as u32 * line::COPY_TRIES });
+            }
+        }
+        if recording {
+            p.recorder.latency(crate::tsc::now().wrapping_sub(t0));
+        }
+        Ok(())
+    }
+
+    /// Reads `indices.len()` records into `out`, record after record, `schema().len()` words
+    /// each; every index and the length are checked before anything is read.
+    pub fn read_many(&mut self, indices: &[u32], out: &mut [u64]) -> Result<()> {
+        let n = self.schema.len();
+        if out.len() != indices.len() * n {
+            return Err(Error::LengthMismatch { indices: indices.len() * n, values: out.len() });
+        }
+        if let Some(&bad) = indices.iter().find(|&&i| i as u64 >= self.count) {
+            return Err(Error::SlotOutOfRange { index: bad as u64, slots: self.count });
+        }
+        let mut line = [0u64; MAX_FIELDS];
+        for (o, &i) in out.chunks_exact_mut(n).zip(indices) {
+            self.read_line(i as u64, &mut line)?;
+            o.copy_from_slice(&line[..n]);
+        }
+        Ok(())
+    }
+
+    /// Reads copy `copy` of record `i` only (baselines, checks); Ok(None) while it is mid-update.
+    pub fn read_copy(&self, copy: usize, i: u64) -> Result<Option<[u64; MAX_FIELDS]>> {
+        let slab = self.writer.slab.as_ref();
+        if copy >= slab.layout().replicas() {
+            return Err(Error::ReplicaOutOfRange { replica: copy, replicas: slab.layout().replicas() });
+        }
+        if i >= self.count {
+            return Err(Error::SlotOutOfRange { index: i, slots: self.count });
+        }
+        Ok(line::read_copy(slab, copy, base(i)))
+    }
+
+    /// The slab under the records (probes, cache flushes, placement checks).
+    pub fn slab(&self) -> &Arc<Slab> {
+        &self.writer.slab
+    }
+
+    /// See `RecordWriter::write`.
+    #[inline]
+    pub fn write(&self, i: u64, fields: &[u64]) -> Result<()> {
+        self.writer.write(i, fields)
+    }
+
+    /// A writer for other threads (all writers of this store share one lock).
+    pub fn writer(&self) -> RecordWriter {
+        self.writer.clone()
+    }
+
+    pub fn start(&mut self) -> Result<()> {
+        self.slayer.start()
+    }
+    pub fn stop(&mut self) {
+        self.slayer.stop()
+    }
+    pub fn strategy(&self) -> Strategy {
+        self.slayer.strategy()
+    }
+    pub fn stats(&self) -> Stats {
+        self.slayer.stats()
+    }
+    pub fn reset_stats(&mut self) {
+        self.slayer.reset_stats()
+    }
+    pub fn steer_report(&self) -> Option<SteerReport> {
+        self.slayer.steer_report()
+    }
+
+    pub fn info(&self) -> RecordsInfo {
+        let st = self.writer.state.lock().unwrap_or_else(|p| p.into_inner());
+        RecordsInfo {
+            count: self.count,
+            schema: self.schema.clone(),
+            repaired: st.repaired,
+            writer_locked: st.lock.is_some(),
+            slab: self.slayer.info(),
+        }
+    }
+}
+
+/// Tries every copy in turn from `start`, `READ_ROUNDS` times round; false when none was ever
+/// consistent.
+fn read_any_copy(slab: &Slab, base: u64, start: usize, out: &mut [u64; MAX_FIELDS]) -> bool {
+    let n = slab.layout().replicas();
+    for _ in 0..READ_ROUNDS {
+        for k in 0..n {
+            if let Some(f) = line::read_copy(slab, (start + k) % n, base) {
+                *out = f;
+                return true;
+            }
+        }
+        std::hint::spin_loop();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::region::{LockRequest, PageRequest};
+    use std::sync::atomic::Ordering;
+
+    fn store(strategy: Strategy) -> Records {
+        let mut o = Options::new(0);
+        o.pages = PageRequest::Off;
+        o.threads.lock = LockRequest::Off;
+        o.strategy = strategy;
+        o.placement = crate::CopyPlacement::Offset;
+        let s = Schema::new(vec![Field { name: "a".into(), ty: FieldType::U64 }, Field { name: "b".into(), ty: FieldType::U64 }]).unwrap();
+        Records::new(8, s, o).unwrap()
+    }
+
+    #[test]
+    fn a_copy_left_mid_update_is_read_around_and_repaired() {
+        for strategy in [Strategy::Direct, Strategy::Steer] {
+            let mut r = store(strategy);
+            r.write(3, &[1, 2]).unwrap();
+            // What a writer killed inside copy 0 leaves: an odd sequence and half its fields.
+            let l = line::line(&r.writer.slab, 0, base(3));
+            l[0].store(l[0].load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            l[1].store(9, Ordering::Relaxed);
+            let mut out = [0u64; 2];
+            for _ in 0..100 {
+                r.read(3, &mut out).unwrap();
+                assert_eq!(out, [1, 2], "{strategy:?}: the old value, from the other copy");
+            }
+            assert_eq!(r.read_copy(0, 3).unwrap(), None);
+            assert_eq!(r.writer().repair().unwrap(), 1);
+            assert_eq!(r.read_copy(0, 3).unwrap().unwrap()[..2], [1, 2]);
+            r.write(3, &[4, 5]).unwrap();
+            r.read(3, &mut out).unwrap();
+            assert_eq!(out, [4, 5]);
+        }
+    }
+
+    #[test]
+    fn a_record_every_copy_of_which_stays_mid_update_is_an_error_not_a_value() {
+        let mut r = store(Strategy::Direct);
+        for c in 0..2 {
+            line::line(&r.writer.slab, c, base(5))[0].store(1, Ordering::Relaxed);
+        }
+        let e = r.read(5, &mut [0u64; 2]).unwrap_err();
+        assert!(matches!(e, Error::RecordInconsistent { index: 5, .. }), "{e}");
+        assert!(e.to_string().contains("nothing torn was returned"));
+    }
+}

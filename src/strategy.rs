@@ -1,0 +1,193 @@
+//! Which read strategy a slab uses, and why, in one sentence a user can act on.
+//!
+//! Owns the rule behind `strategy: 'auto'` and the warnings for explicit strategies expected to
+//! lose. Pure: the facts it judges (cores, the outcome of trying to steer) are measured by the
+//! caller and passed in, so every branch is testable without the machine. Never measures, maps or
+//! spawns anything itself. Its sentences name settings with `crate::error`'s markers, for each
+//! front end to spell.
+
+use crate::options::Strategy;
+use crate::steer::{SteerReport, SteerState};
+
+/// The cores a hedged slab's replica threads could have.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CoreFacts {
+    pub replicas: usize,
+    /// Cores this process may run on.
+    pub allowed: usize,
+    /// Allowed cores other than the constructing thread's.
+    pub free: usize,
+    /// The caller named the replica threads' cores.
+    pub explicit: bool,
+}
+
+impl CoreFacts {
+    /// Cores hedging needs: one per replica thread plus the caller's.
+    pub fn needed(&self) -> usize {
+        self.replicas + 1
+    }
+
+    /// Every replica thread gets an allowed core of its own besides the caller's (or the caller
+    /// chose the cores: then they are the caller's to judge).
+    pub fn hedge_fits(&self) -> bool {
+        self.explicit || self.free >= self.replicas
+    }
+
+    fn shortfall(&self) -> String {
+        format!("hedge needs {} free cores ({} replica threads + the caller), {} allowed", self.needed(), self.replicas, self.allowed)
+    }
+}
+
+/// What trying to steer found: whether the copies stall apart and steering is predicted to pay.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SteerTrial {
+    /// How the copies were placed ("refresh-groups" or "offset N B"), for the sentence.
+    pub placement: String,
+    pub state: SteerState,
+    pub copies_apart: bool,
+    pub expected_steered_share: f64,
+    pub expected_unsteered_share: f64,
+}
+
+impl SteerTrial {
+    pub fn from_report(placement: String, r: &SteerReport) -> SteerTrial {
+        SteerTrial {
+            placement,
+            state: r.state,
+            copies_apart: r.copies_apart,
+            expected_steered_share: r.expected_steered_share,
+            expected_unsteered_share: r.expected_unsteered_share,
+        }
+    }
+
+    /// Steering is predicted to pay: the tracker locked, and the copies stall apart (which the
+    /// tracker only says when steering is predicted to at least halve the slow share).
+    pub fn pays(&self) -> bool {
+        self.state == SteerState::Locked && self.copies_apart
+    }
+
+    fn describe(&self) -> String {
+        if self.pays() {
+            format!(
+                "copies placed by {} stall apart; calibration predicts {:.1}% slow reads steered against {:.1}% unsteered",
+                self.placement,
+                self.expected_steered_share * 100.0,
+                self.expected_unsteered_share * 100.0
+            )
+        } else if self.state != SteerState::Locked {
+            format!("with copies placed by {}, calibration found no periodic stall to steer around ({})", self.placement, self.state.name())
+        } else {
+            format!(
+                "with copies placed by {}, the copies do not stall apart enough (predicted {:.1}% slow steered against {:.1}% unsteered)",
+                self.placement,
+                self.expected_steered_share * 100.0,
+                self.expected_unsteered_share * 100.0
+            )
+        }
+    }
+}
+
+/// The strategy a slab runs with, what was asked for, and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Choice {
+    /// Never `Auto`.
+    pub strategy: Strategy,
+    pub requested: Strategy,
+    /// One sentence: what was chosen and why.
+    pub reason: String,
+    /// Set when an explicitly requested strategy is expected to lose against reading directly.
+    pub warning: Option<String>,
+}
+
+/// Decides. `steer` runs the steering trial (place, calibrate) and is called only when the rule
+/// needs its answer: for 'auto' when hedging does not fit, and for an explicit 'steer' (to warn).
+pub fn choose(requested: Strategy, cores: &CoreFacts, steer: impl FnOnce() -> Option<SteerTrial>) -> Choice {
+    let choice = |strategy, reason: String, warning| Choice { strategy, requested, reason, warning };
+    match requested {
+        Strategy::Auto if cores.hedge_fits() => choice(
+            Strategy::Hedge,
+            if cores.explicit {
+                "hedge: replica threads on the cores given".to_string()
+            } else {
+                format!("hedge: {} allowed cores give each of {} replica threads a core besides the caller's", cores.allowed, cores.replicas)
+            },
+            None,
+        ),
+        Strategy::Auto => match steer() {
+            Some(t) if t.pays() => choice(Strategy::Steer, format!("steer: {}; {}", cores.shortfall(), t.describe()), None),
+            Some(t) => choice(Strategy::Direct, format!("direct: {}; steering cannot help: {}", cores.shortfall(), t.describe()), None),
+            None => choice(Strategy::Direct, format!("direct: {}", cores.shortfall()), None),
+        },
+        Strategy::Hedge => {
+            let warning = (!cores.hedge_fits()).then(|| {
+                format!("{}: replica threads share cores with each other and the caller, so expect reads slower than ⟦set:strategy=direct⟧", cores.shortfall())
+            });
+            choice(Strategy::Hedge, "hedge: as asked".into(), warning)
+        }
+        Strategy::Steer => {
+            let warning = match steer() {
+                Some(t) if t.pays() => None,
+                Some(t) => Some(format!("{}: steering reads a fixed copy, at a clock read per call more than ⟦set:strategy=direct⟧", t.describe())),
+                None => None,
+            };
+            choice(Strategy::Steer, "steer: as asked".into(), warning)
+        }
+        Strategy::Direct => choice(Strategy::Direct, "direct: as asked".into(), None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cores(allowed: usize, free: usize, explicit: bool) -> CoreFacts {
+        CoreFacts { replicas: 2, allowed, free, explicit }
+    }
+
+    fn trial(state: SteerState, apart: bool) -> SteerTrial {
+        SteerTrial { placement: "refresh-groups".into(), state, copies_apart: apart, expected_steered_share: 0.01, expected_unsteered_share: 0.04 }
+    }
+
+    #[test]
+    fn auto_hedges_only_with_a_free_core_per_replica_thread() {
+        let c = choose(Strategy::Auto, &cores(4, 3, false), || panic!("no steering trial when hedging fits"));
+        assert_eq!((c.strategy, c.warning), (Strategy::Hedge, None));
+        assert!(c.reason.contains("4 allowed cores"), "{}", c.reason);
+        let c = choose(Strategy::Auto, &cores(2, 1, true), || panic!("named cores are the caller's to judge"));
+        assert_eq!(c.strategy, Strategy::Hedge);
+    }
+
+    #[test]
+    fn auto_steers_on_a_small_box_when_calibration_predicts_a_gain() {
+        let c = choose(Strategy::Auto, &cores(2, 1, false), || Some(trial(SteerState::Locked, true)));
+        assert_eq!(c.strategy, Strategy::Steer);
+        assert!(c.reason.starts_with("steer: hedge needs 3 free cores (2 replica threads + the caller), 2 allowed"), "{}", c.reason);
+        assert!(c.reason.contains("predicts 1.0% slow reads steered against 4.0%"), "{}", c.reason);
+    }
+
+    #[test]
+    fn auto_reads_directly_when_steering_cannot_help() {
+        for t in [trial(SteerState::Locked, false), trial(SteerState::NoSignal, false), trial(SteerState::Calibrating, true)] {
+            let c = choose(Strategy::Auto, &cores(2, 1, false), || Some(t.clone()));
+            assert_eq!(c.strategy, Strategy::Direct, "{t:?}");
+            assert!(c.reason.contains("steering cannot help"), "{}", c.reason);
+        }
+        let c = choose(Strategy::Auto, &cores(1, 0, false), || None);
+        assert_eq!(c.strategy, Strategy::Direct);
+        assert_eq!(c.reason, "direct: hedge needs 3 free cores (2 replica threads + the caller), 1 allowed");
+    }
+
+    #[test]
+    fn explicit_strategies_are_honoured_with_a_warning_when_expected_to_lose() {
+        let c = choose(Strategy::Hedge, &cores(2, 1, false), || panic!("hedge needs no trial"));
+        assert_eq!(c.strategy, Strategy::Hedge);
+        assert!(c.warning.as_deref().unwrap().contains("slower than ⟦set:strategy=direct⟧"));
+        assert_eq!(choose(Strategy::Hedge, &cores(8, 7, false), || None).warning, None);
+        let c = choose(Strategy::Steer, &cores(8, 7, false), || Some(trial(SteerState::NoSignal, false)));
+        assert_eq!(c.strategy, Strategy::Steer, "even with free cores");
+        assert!(c.warning.unwrap().contains("fixed copy"));
+        assert_eq!(choose(Strategy::Steer, &cores(2, 1, false), || Some(trial(SteerState::Locked, true))).warning, None);
+        let c = choose(Strategy::Direct, &cores(8, 7, false), || panic!("direct needs no trial"));
+        assert_eq!((c.strategy, c.warning), (Strategy::Direct, None));
+    }
+}
