@@ -30,9 +30,11 @@ const USAGE = `usage: npm run bench -- --scenario decision [options]
   --gap-ns N              the random-arrival gap bound (default 1000 ns)
   --slow-excess-ns N      slow = over the baseline's median + N (default 140)
   --spin busy|hybrid      replica threads of the hedged records (default hybrid)
-  --steer-placement P     refresh-groups (default: every 4 KiB page timed and given to the replica
-                          of its refresh group; ~5 s for 512 Ki quotes here) or offset (copies 64 B apart)
-  --hugepages KIND        auto|1g|2m|thp|off (default auto; the steered records use 4 KiB pages)
+  --steer-placement P     huge-pages (default: copies placed by refresh group inside the store's
+                          own pages, a timed line per 4 KiB frame where the split moves between
+                          frames; ~4 s for 512 Ki quotes here), refresh-groups (single 4 KiB pages
+                          moved into place) or offset (copies 64 B apart)
+  --hugepages KIND        auto|1g|2m|thp|off (default auto)
   --json FILE  --csv FILE  --plot FILE.svg
   --no-binding-cost       skip the per-call cost table`
 
@@ -50,7 +52,7 @@ function parse(argv) {
       'gap-ns': { type: 'string', default: '1000' },
       'slow-excess-ns': { type: 'string', default: '140' },
       spin: { type: 'string', default: 'hybrid' },
-      'steer-placement': { type: 'string', default: 'refresh-groups' },
+      'steer-placement': { type: 'string', default: 'huge-pages' },
       hugepages: { type: 'string', default: 'auto' },
       json: { type: 'string' },
       csv: { type: 'string' },
@@ -86,7 +88,7 @@ function parse(argv) {
     gapNs: int('gap-ns', values['gap-ns']),
     slowExcessNs: int('slow-excess-ns', values['slow-excess-ns']),
     spin: values.spin,
-    steerPlacement: list(values['steer-placement'], ['refresh-groups', 'offset'], 'steer placement')[0],
+    steerPlacement: list(values['steer-placement'], ['huge-pages', 'refresh-groups', 'offset'], 'steer placement')[0],
     hugePages: values.hugepages,
     json: values.json,
     csv: values.csv,
@@ -115,7 +117,15 @@ function build(cfg) {
   const direct = new Records({ ...common, strategy: 'direct' })
   // Steering needs copies in different refresh groups: placed by refresh group (4 KiB pages, each
   // timed), or the steer default offset (copies 64 B apart, address bit 6).
-  const steer = new Records({ count: n, fields: FIELDS, strategy: 'steer', placement: cfg.steerPlacement || 'offset', placementBudgetMs: 60_000, hugePages: 'off' })
+  const steer = new Records({
+    count: n,
+    fields: FIELDS,
+    strategy: 'steer',
+    placement: cfg.steerPlacement || 'offset',
+    placementBudgetMs: 60_000,
+    // 'refresh-groups' moves single 4 KiB pages; 'huge-pages' places frames inside huge pages.
+    hugePages: cfg.steerPlacement === 'refresh-groups' ? 'off' : cfg.hugePages,
+  })
   const hedged = new Records({ ...common, strategy: 'hedge', spin: cfg.spin, start: false })
   const idx = new Uint32Array(1)
   const val = new Float64Array(1)
@@ -168,7 +178,7 @@ const DESCRIBE = {
   'record-js-array': 'the quotes as plain JS: Float64Array/BigUint64Array/BigInt64Array views over one ArrayBuffer, 64 B a quote (the baseline)',
   'record-slots': "one Slayer readF64/readU64 per field, threads stopped (today's API: 6 calls a decision)",
   'record-direct': "Records, strategy 'direct': snapshot().load(i) (one call, copy 0, sequence-checked) + 6 getters",
-  'record-steer': "Records, strategy 'steer' (4 KiB pages, copies placed by refresh group unless --steer-placement offset): the tracker picks the copy; one call",
+  'record-steer': "Records, strategy 'steer' (copies placed by refresh group on the store's own pages unless --steer-placement says otherwise): the tracker picks the copy; one call",
   'record-hedged': "Records, strategy 'hedge': every replica thread reads and checks its own copy, first consistent wins (measured on its own, threads running)",
   'native-record-direct': "record-direct's read timed inside Rust (JS excluded): the native baseline",
   'native-record-steer': "record-steer's read timed inside Rust",
@@ -245,7 +255,9 @@ function main(argv, { print = true } = {}) {
   const st = result.infos.steer.steer
   log(`decision scenario: ${cfg.records} quotes of ${Object.keys(FIELDS).length} fields (${Object.entries(FIELDS).map(([k, t]) => `${k}:${t}`).join(' ')}), ${cfg.samples} decisions per arm`)
   const sp = result.infos.steer.placement
-  const steerWhere = sp.kind === 'refresh-groups' ? `placed by refresh group (${sp.groupPages.length} groups, period ${sp.periodNs.toFixed(1)} ns, ${sp.learnMs.toFixed(0)} ms)` : `${result.infos.steer.channelOffset} B apart${sp.note ? ` (${sp.note})` : ''}`
+  const steerWhere = sp.hugePages
+    ? `placed by refresh group inside ${result.infos.steer.pageKind} pages (${sp.hugePages.layout}: ${sp.hugePages.framesTimed} frames timed, ${sp.hugePages.copiesApart}/${sp.hugePages.copiesChecked} checked slots apart, ${(sp.hugePages.totalMs / 1000).toFixed(1)} s)`
+    : sp.kind === 'refresh-groups' ? `placed by refresh group (${sp.groupPages.length} groups, period ${sp.periodNs.toFixed(1)} ns, ${sp.learnMs.toFixed(0)} ms)` : `${result.infos.steer.channelOffset} B apart${sp.note ? ` (${sp.note})` : ''}`
   log(`records: ${result.infos.direct.pageKind} pages, copies ${result.infos.direct.channelOffset} B apart; steered records: copies ${steerWhere}, tracker ${st.state}, copies stall apart: ${st.copiesApart ? 'yes' : 'NO (steering reads a fixed copy)'} (stall distance ${st.stallDistance.toFixed(2)} period)`)
   log(`hedged records: spin ${cfg.spin}, cores [${result.infos.hedged.cores.join(',')}]${result.infos.hedged.sharedCores ? ' — SHARED with the caller: not what a machine with free cores would show' : ''}`)
   if (cfg.bindingCost) {

@@ -95,8 +95,10 @@ function bindingTable(cost) {
 function steerLine(result) {
   const i = result.steerInfo
   const p = i.placement
-  const where =
-    p.kind === 'refresh-groups'
+  const h = p.hugePages
+  const where = h
+    ? `${result.config.steerSlots} slots × ${i.replicas}, copies placed by refresh group inside ${i.pageKind} pages (${h.layout}): ${h.framesTimed} frames timed, ${h.framesInferred} inferred, ${h.copiesApart}/${h.copiesChecked} checked slots apart, ${(h.totalMs / 1000).toFixed(1)} s`
+    : p.kind === 'refresh-groups'
       ? `${result.config.steerSlots} slots × ${i.replicas}, copies placed by refresh group: ${p.groupPages.length} groups at +${p.groupOffsetsNs.map((x) => x.toFixed(0)).join('/+')} ns of a ${p.periodNs.toFixed(2)} ns period, replicas ${p.groupReplica.join('/')}, ${p.slabPages} pages chosen from ${p.measuredPages} timed in ${p.learnMs.toFixed(0)} ms; ${i.pageKind} pages`
       : `${result.config.steerSlots} slots × ${i.replicas}, copies ${i.channelOffset} B apart (${p.note || i.channelOffsetSource}); ${i.pageKind} pages`
   const st = i.steer

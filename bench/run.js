@@ -30,11 +30,16 @@ const USAGE = `usage: npm run bench -- [options]
   --gap-ns N              the random-arrival gap bound (default 1000 ns)
   --slow-excess-ns N      a read counts as slow when it takes this much over its baseline arm's
                           median (default 140; a refresh stall adds 150–250 ns)
-  --steer-slots N         slots of the steer slab (default: --slots, at most 131072 = 1 MiB per
-                          replica: refresh-group placement times every page it may use, about
-                          0.5 ms a page on this VM, so it is for hot tables, not whole heaps)
+  --steer-slots N         slots of the steer slab (default: --slots, at most 2097152 = 16 MiB per
+                          replica: where a group split moves from frame to frame, as on the VM
+                          this was built on, a steered slab times one line of every 4 KiB frame,
+                          about 2 s for 16 MiB and 75-105 s per GiB there)
   --steer-offset B        put the steer arms' copies B bytes apart instead of placing them by
                           refresh group
+  --steer-placement P     auto|refresh-groups|huge-pages for the steer slab (default auto: placed
+                          by refresh group on its own pages, as huge-pages; refresh-groups moves
+                          single 4 KiB pages into place)
+  --steer-budget-ms N     time the steer slab's placement may spend timing (default 20000)
   --cores a,b             replica cores (default: chosen by the library)
   --spin busy|hybrid      replica thread policy for the hedged arms (default busy)
   --hugepages KIND        auto|1g|2m|thp|off (default auto)
@@ -59,6 +64,8 @@ function parse(argv) {
       'slow-excess-ns': { type: 'string', default: '140' },
       'steer-slots': { type: 'string' },
       'steer-offset': { type: 'string' },
+      'steer-placement': { type: 'string', default: 'auto' },
+      'steer-budget-ms': { type: 'string', default: '20000' },
       cores: { type: 'string' },
       spin: { type: 'string', default: 'busy' },
       hugepages: { type: 'string', default: 'auto' },
@@ -99,7 +106,7 @@ function parse(argv) {
     quick: values.quick,
     samples: values.samples ? int('samples', values.samples) : values.quick ? 10_000 : 100_000,
     slots,
-    steerSlots: values['steer-slots'] ? int('steer-slots', values['steer-slots']) : Math.min(slots, 1 << 17),
+    steerSlots: values['steer-slots'] ? int('steer-slots', values['steer-slots']) : Math.min(slots, 1 << 21),
     replicas: int('replicas', values.replicas),
     channelOffset: offset.value,
     offsetSource: offset.source,
@@ -112,6 +119,8 @@ function parse(argv) {
     pace,
     slowExcessNs: int('slow-excess-ns', values['slow-excess-ns']),
     steerOffset,
+    steerPlacement: values['steer-placement'],
+    steerBudgetMs: int('steer-budget-ms', values['steer-budget-ms']),
     cores: values.cores ? list(values.cores).map((c) => int('cores', c)) : undefined,
     spin: values.spin,
     hugePages: values.hugepages,
@@ -201,8 +210,8 @@ function main(argv, { print = true } = {}) {
   if (wants('steer') || wants('native-steer')) {
     progress('calibrating the steering tracker…')
     progress('placing the steer slab by refresh group and calibrating the tracker…')
-    const so = { slots: cfg.steerSlots, replicas: cfg.replicas, strategy: 'steer' }
-    if (cfg.steerOffset !== undefined) Object.assign(so, { channelOffset: cfg.steerOffset, hugePages: cfg.hugePages })
+    const so = { slots: cfg.steerSlots, replicas: cfg.replicas, strategy: 'steer', placement: cfg.steerPlacement, placementBudgetMs: cfg.steerBudgetMs }
+    if (cfg.steerOffset !== undefined) Object.assign(so, { channelOffset: cfg.steerOffset, hugePages: cfg.hugePages, placement: 'offset' })
     steer = new Slayer(so)
     fill(steer, cfg.steerSlots)
   }

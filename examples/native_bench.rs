@@ -13,10 +13,7 @@ use ultraslayer::{Options, Slayer, SpinPolicy};
 
 fn row(name: &str, h: &hdrhistogram::Histogram<u64>) {
     let p = Percentiles::of(h);
-    println!(
-        "{name:<22} {:>6} {:>6} {:>6} {:>7} {:>8} {:>9} {:>8}",
-        p.p50, p.p90, p.p99, p.p999, p.p9999, p.max, p.count
-    );
+    println!("{name:<22} {:>6} {:>6} {:>6} {:>7} {:>8} {:>9} {:>8}", p.p50, p.p90, p.p99, p.p999, p.p9999, p.max, p.count);
 }
 
 fn main() {
@@ -69,5 +66,8 @@ fn main() {
         s.stop();
     }
     let st = s.stats();
-    println!("\nhedged answers: {} (wins per replica {:?}), served directly while parked: {}, after timeout: {}", st.hedged, st.wins, st.direct_while_parked, st.direct_after_timeout);
+    println!(
+        "\nhedged answers: {} (wins per replica {:?}), served directly while parked: {}, after timeout: {}",
+        st.hedged, st.wins, st.direct_while_parked, st.direct_after_timeout
+    );
 }

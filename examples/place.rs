@@ -31,7 +31,11 @@ fn main() {
     match arg(0).unwrap_or("place") {
         "place" => {
             let pages = PageRequest::parse(arg(3).unwrap_or("auto")).expect("pages");
-            let mut o = PlacementOptions { consistent: num(5, 0) == 1, budget: std::time::Duration::from_secs(num_env("BUDGET_S", 6)), ..PlacementOptions::default() };
+            let mut o = PlacementOptions {
+                consistent: num(5, 0) == 1,
+                budget: std::time::Duration::from_secs(num_env("BUDGET_S", 6)),
+                ..PlacementOptions::default()
+            };
             if let Some(m) = std::env::var("MIN_SCORE").ok().and_then(|v| v.parse().ok()) {
                 o.timer.min_score = m;
             }
@@ -58,7 +62,14 @@ fn main() {
             for lock in [LockRequest::Off, LockRequest::Auto] {
                 let t = Instant::now();
                 let r = Region::map(num(1, 2 << 30) as usize, PageRequest::parse(arg(2).unwrap_or("auto")).expect("pages"), lock).unwrap();
-                println!("map {} MiB {} (THP {} MiB) lock {:?}: {:.0} ms", r.mapped_bytes() >> 20, r.kind().name(), r.thp_bytes() >> 20, lock, t.elapsed().as_secs_f64() * 1e3);
+                println!(
+                    "map {} MiB {} (THP {} MiB) lock {:?}: {:.0} ms",
+                    r.mapped_bytes() >> 20,
+                    r.kind().name(),
+                    r.thp_bytes() >> 20,
+                    lock,
+                    t.elapsed().as_secs_f64() * 1e3
+                );
             }
         }
         "lines" => {
@@ -152,7 +163,11 @@ fn lookup(slots: u64) {
         let a = per_read(&arith, 1);
         let f = per_read(&framed, 1);
         let p = per_read(&paired, 1);
-        println!("cached round {round}: arithmetic {a:.2} ns/read, frame table {f:.2} ({:+.2}), paired table {p:.2} ({:+.2})", f - a, p - a);
+        println!(
+            "cached round {round}: arithmetic {a:.2} ns/read, frame table {f:.2} ({:+.2}), paired table {p:.2} ({:+.2})",
+            f - a,
+            p - a
+        );
     }
     // Cold: every copy flushed before each read, random slots over the whole slab; the third arm
     // flushes the slot's table line too (a workload that keeps the table out of cache).
@@ -213,7 +228,14 @@ fn slayer(slots: u64, strategy: &str, runs: usize) {
         }
         println!(
             "run {run}: copy 0 p50 {} p99 {} p99.9 {} | steer p50 {} p99 {} p99.9 {} | steer/copy0 p50 {:.2} p99 {:.2}",
-            d.p50, d.p99, d.p999, e.p50, e.p99, e.p999, e.p50 as f64 / d.p50 as f64, e.p99 as f64 / d.p99 as f64
+            d.p50,
+            d.p99,
+            d.p999,
+            e.p50,
+            e.p99,
+            e.p999,
+            e.p50 as f64 / d.p50 as f64,
+            e.p99 as f64 / d.p99 as f64
         );
     }
 }

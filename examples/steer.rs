@@ -220,11 +220,8 @@ fn main() {
     );
     println!("wrong values: {wrong}");
     let ok = |b: bool| if b { "met" } else { "MISSED" };
-    let (p99r, slowr, p50r) = (
-        s.p99 as f64 / d.p99.max(1) as f64,
-        steered.slow_share() / direct.slow_share().max(1e-9),
-        s.p50 as f64 / d.p50.max(1) as f64,
-    );
+    let (p99r, slowr, p50r) =
+        (s.p99 as f64 / d.p99.max(1) as f64, steered.slow_share() / direct.slow_share().max(1e-9), s.p50 as f64 / d.p50.max(1) as f64);
     println!(
         "targets: p99 {:.2}x direct (<= 0.85: {}), slow share {:.2}x (<= 0.33: {}), p50 {:.2}x (<= 1.10: {})",
         p99r,

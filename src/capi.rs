@@ -22,10 +22,10 @@ use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Front};
 use crate::layout::MAX_REPLICAS;
+use crate::options::{ChannelOffset, CopyPlacement, Options, Strategy};
 use crate::region::{LockRequest, PageKind, PageRequest};
 use crate::replicas::SpinPolicy;
 use crate::slab::Slab;
-use crate::options::{ChannelOffset, CopyPlacement, Options, Strategy};
 use crate::slayer::Slayer;
 
 /// Bumped when a struct grows or a function changes meaning; `us_abi_version()` returns it.
@@ -941,8 +941,7 @@ pub unsafe extern "C" fn us_reset_stats(h: *mut us_slayer) -> c_int {
 #[no_mangle]
 pub extern "C" fn us_last_error() -> *const c_char {
     static EMPTY: &CStr = c"";
-    catch_unwind(|| LAST_ERROR.try_with(|slot| slot.borrow().as_ptr()).unwrap_or(EMPTY.as_ptr()))
-        .unwrap_or(EMPTY.as_ptr())
+    catch_unwind(|| LAST_ERROR.try_with(|slot| slot.borrow().as_ptr()).unwrap_or(EMPTY.as_ptr())).unwrap_or(EMPTY.as_ptr())
 }
 
 /// The name of a status code ("US_OK", "US_ERR_RANGE", ...); "US_ERR_UNKNOWN" for others.

@@ -37,10 +37,7 @@ pub struct CoreAssignment {
 pub fn choose(replicas: usize, explicit: Option<&[usize]>, allowed: &[usize], requester: Option<usize>) -> Result<CoreAssignment> {
     if let Some(list) = explicit {
         if list.len() != replicas {
-            return Err(Error::option_range(
-                "cores",
-                format!("needs exactly one core per replica ({replicas}), got {} cores", list.len()),
-            ));
+            return Err(Error::option_range("cores", format!("needs exactly one core per replica ({replicas}), got {} cores", list.len())));
         }
         for (k, &c) in list.iter().enumerate() {
             if !allowed.contains(&c) {

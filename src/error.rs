@@ -213,16 +213,12 @@ impl fmt::Display for MarkedMessage<'_> {
                 write!(f, "option `⟦opt:{option}⟧`: {message}")
             }
             Error::BadArgument { name, message } => write!(f, "{name}: {message}"),
-            Error::SlotOutOfRange { index, slots } => write!(
-                f,
-                "slot index {index} is out of range: this slab has {slots} slots (valid indices 0..={})",
-                slots.saturating_sub(1)
-            ),
-            Error::ReplicaOutOfRange { replica, replicas } => write!(
-                f,
-                "replica {replica} is out of range: this slab has {replicas} replicas (0..={})",
-                replicas.saturating_sub(1)
-            ),
+            Error::SlotOutOfRange { index, slots } => {
+                write!(f, "slot index {index} is out of range: this slab has {slots} slots (valid indices 0..={})", slots.saturating_sub(1))
+            }
+            Error::ReplicaOutOfRange { replica, replicas } => {
+                write!(f, "replica {replica} is out of range: this slab has {replicas} replicas (0..={})", replicas.saturating_sub(1))
+            }
             Error::CoreNotAllowed { core, allowed } => write!(
                 f,
                 "core {core} does not exist or is not in this process's allowed CPU set {allowed:?}: \
@@ -242,16 +238,13 @@ impl fmt::Display for MarkedMessage<'_> {
                  LimitMEMLOCK= in a systemd unit, or run with CAP_IPC_LOCK), or set ⟦set:lock=false⟧",
                 errno_text(*errno)
             ),
-            Error::MapFailed { bytes, errno } => write!(
-                f,
-                "could not map {bytes} bytes ({}): ask for fewer slots or replicas",
-                errno_text(*errno)
-            ),
+            Error::MapFailed { bytes, errno } => {
+                write!(f, "could not map {bytes} bytes ({}): ask for fewer slots or replicas", errno_text(*errno))
+            }
             Error::Stopped { what } => f.write_str(what),
-            Error::LengthMismatch { indices, values } => write!(
-                f,
-                "batch length mismatch: {indices} indices but {values} values: pass arrays of equal length"
-            ),
+            Error::LengthMismatch { indices, values } => {
+                write!(f, "batch length mismatch: {indices} indices but {values} values: pass arrays of equal length")
+            }
             Error::Unsupported { what } => write!(f, "not supported on this machine: {what}"),
             Error::Placement { message, hint } => write!(f, "refresh-group placement failed: {message}; {hint}"),
             Error::Io { path, message } => write!(f, "{path}: {message}"),
@@ -298,9 +291,9 @@ impl fmt::Display for MarkedMessage<'_> {
             Error::SegmentIo { path, op, errno } => {
                 write!(f, "{op} {path} failed ({})", errno_text(*errno))?;
                 match *errno {
-                    libc::EACCES | libc::EPERM => f.write_str(
-                        ": segments are created with mode 0600, so open it as the user that created it",
-                    ),
+                    libc::EACCES | libc::EPERM => {
+                        f.write_str(": segments are created with mode 0600, so open it as the user that created it")
+                    }
                     libc::ENOSPC | libc::ENOMEM => f.write_str(
                         ": not enough room in the backing filesystem; ask for fewer slots, free space in /dev/shm, \
                          or reserve more huge pages (sysctl vm.nr_hugepages=N)",
@@ -379,7 +372,10 @@ mod tests {
         assert_eq!(opt.message(Front::Js), "option `channelOffset`: leave channelOffset unset or use placement: 'offset'");
         assert_eq!(opt.message(Front::C), "option `channel_offset`: leave channel_offset unset or use placement = US_PLACEMENT_OFFSET");
         assert_eq!(opt.to_string(), "option `channel_offset`: leave channel_offset unset or use placement = \"offset\"");
-        assert_eq!(spell("⟦set:hugePages=auto⟧ ⟦set:spin=hybrid⟧ ⟦call:start⟧", Front::C), "huge_pages = US_PAGES_AUTO spin = US_SPIN_HYBRID us_start()");
+        assert_eq!(
+            spell("⟦set:hugePages=auto⟧ ⟦set:spin=hybrid⟧ ⟦call:start⟧", Front::C),
+            "huge_pages = US_PAGES_AUTO spin = US_SPIN_HYBRID us_start()"
+        );
         assert_eq!(spell("⟦set:hugePages=auto⟧ ⟦call:start⟧ ⟦call:Slayer.open⟧", Front::Js), "hugePages: 'auto' start() Slayer.open()");
         assert_eq!(spell("⟦set:placement=refresh-groups⟧", Front::C), "placement = US_PLACEMENT_REFRESH_GROUPS");
         assert_eq!(spell("no markers", Front::C), "no markers");

@@ -57,7 +57,10 @@ impl FrameTable {
     /// frame. Refuses a frame named twice and a frame index that would not fit 32 bits.
     pub fn build(chunks: u64, replicas: usize, mut frame_of: impl FnMut(u64, usize) -> u64) -> Result<FrameTable> {
         if !(MIN_REPLICAS..=MAX_REPLICAS).contains(&replicas) || chunks == 0 {
-            return Err(Error::option_range("replicas", format!("a frame table needs {MIN_REPLICAS}..={MAX_REPLICAS} replicas and chunks, got {replicas}, {chunks}")));
+            return Err(Error::option_range(
+                "replicas",
+                format!("a frame table needs {MIN_REPLICAS}..={MAX_REPLICAS} replicas and chunks, got {replicas}, {chunks}"),
+            ));
         }
         let replica_shift = replicas.next_power_of_two().trailing_zeros();
         let entries = (chunks as usize) << replica_shift;
@@ -105,7 +108,11 @@ impl FrameTable {
             }
             // Both replicas' entries name the frame; the second one only to let `build` check it
             // (a frame named by two chunks is refused), offset so it never collides with the first.
-            if r == 0 { 2 * f } else { 2 * f + 1 }
+            if r == 0 {
+                2 * f
+            } else {
+                2 * f + 1
+            }
         })?;
         if t.frames_spanned.div_ceil(2) > (SWAP_BIT as usize) {
             return Err(Error::option_range("frames", "a paired table names frames below 2^31"));
@@ -239,19 +246,12 @@ impl Layout {
             return Err(Error::option_range("slots", format!("must be 1..={MAX_SLOTS}, got {slots}")));
         }
         if !(MIN_REPLICAS..=MAX_REPLICAS).contains(&replicas) {
-            return Err(Error::option_range(
-                "replicas",
-                format!("must be {MIN_REPLICAS}..={MAX_REPLICAS}, got {replicas}"),
-            ));
+            return Err(Error::option_range("replicas", format!("must be {MIN_REPLICAS}..={MAX_REPLICAS}, got {replicas}")));
         }
-        if !channel_offset.is_power_of_two()
-            || !(MIN_CHANNEL_OFFSET..=MAX_CHANNEL_OFFSET).contains(&channel_offset)
-        {
+        if !channel_offset.is_power_of_two() || !(MIN_CHANNEL_OFFSET..=MAX_CHANNEL_OFFSET).contains(&channel_offset) {
             return Err(Error::option_range(
                 "channelOffset",
-                format!(
-                    "must be a power of two from {MIN_CHANNEL_OFFSET} to {MAX_CHANNEL_OFFSET} bytes, got {channel_offset}"
-                ),
+                format!("must be a power of two from {MIN_CHANNEL_OFFSET} to {MAX_CHANNEL_OFFSET} bytes, got {channel_offset}"),
             ));
         }
         let per_chunk = (channel_offset / SLOT_BYTES) as u64;
@@ -284,7 +284,10 @@ impl Layout {
         if table.paired || table.chunks != chunks || table.replicas != replicas {
             return Err(Error::bad_option(
                 "frames",
-                format!("a table of {} chunks x {} replicas cannot lay out {slots} slots x {replicas} replicas", table.chunks, table.replicas),
+                format!(
+                    "a table of {} chunks x {} replicas cannot lay out {slots} slots x {replicas} replicas",
+                    table.chunks, table.replicas
+                ),
             ));
         }
         l.span = table.frames_spanned * FRAME_BYTES;

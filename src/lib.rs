@@ -12,29 +12,29 @@ pub mod cores;
 pub mod error;
 pub mod layout;
 pub mod options;
-pub mod region;
 pub mod placement;
 pub mod probe;
 pub mod records;
+pub mod region;
 pub mod replicas;
 pub mod rng;
 pub mod shm;
 pub mod slab;
 pub mod slayer;
-pub mod steer;
 pub mod stats;
+pub mod steer;
 pub mod strategy;
 pub mod tsc;
 
 pub use error::{Error, ErrorKind, Result};
 pub use layout::Layout;
-pub use region::{LockRequest, PageKind, PageRequest};
-pub use records::{RecordWriter, Records, RecordsInfo};
-pub use replicas::SpinPolicy;
 pub use options::{ChannelOffset, CopyPlacement, OpenOptions, Options, SharedOptions, Strategy, ThreadOptions};
+pub use records::{RecordWriter, Records, RecordsInfo};
+pub use region::{LockRequest, PageKind, PageRequest};
+pub use replicas::SpinPolicy;
 pub use slayer::{CopyPlacementInfo, Info, Slayer};
-pub use strategy::Choice;
 pub use stats::{Percentiles, Stats};
+pub use strategy::Choice;
 
 #[cfg(feature = "node")]
 mod binding;

@@ -76,7 +76,9 @@ impl CopyPlacement {
             "refresh-groups" => Ok(CopyPlacement::RefreshGroups),
             "offset" => Ok(CopyPlacement::Offset),
             "huge-pages" => Ok(CopyPlacement::HugePages),
-            other => Err(Error::option_range("placement", format!("must be 'auto', 'refresh-groups', 'huge-pages' or 'offset', got {other:?}"))),
+            other => {
+                Err(Error::option_range("placement", format!("must be 'auto', 'refresh-groups', 'huge-pages' or 'offset', got {other:?}")))
+            }
         }
     }
 }
@@ -257,26 +259,25 @@ impl Options {
     /// (`placement::build`): asked for, or 'auto' for a hedged slab of at least
     /// `AUTO_PLACE_MIN_BYTES` per replica whose layout the caller left to us (no offset given).
     /// Smaller tables live in the caches, where refresh stalls do not reach them.
-    pub fn tries_huge_pages(&self, hedges: bool) -> bool {
+    ///
+    /// A slab that may steer is placed this way whatever its size ('auto'): steering needs copy r
+    /// in the same groups for every slot, which only timing gives where the split moves from frame
+    /// to frame (the paired layout), and it works on huge pages and at any size.
+    pub fn tries_huge_pages(&self, hedges: bool, steers: bool) -> bool {
         match self.placement {
             CopyPlacement::HugePages => true,
             CopyPlacement::Auto => {
-                hedges && !matches!(self.channel_offset, ChannelOffset::Given(_)) && self.slots.saturating_mul(8) >= AUTO_PLACE_MIN_BYTES
+                !matches!(self.channel_offset, ChannelOffset::Given(_))
+                    && (steers || (hedges && self.slots.saturating_mul(8) >= AUTO_PLACE_MIN_BYTES))
             }
             _ => false,
         }
     }
 
-    /// Whether to try refresh-group placement for a slab that will (`steers`) or will not steer:
-    /// asked for, or 'auto' for a steered slab whose layout the caller left to us (no offset given,
-    /// pages 'auto'/'off').
-    pub fn tries_refresh_groups(&self, steers: bool) -> bool {
-        match self.placement {
-            // HugePages builds its slab its own way (`placement::build`), never through `arrange`.
-            CopyPlacement::Offset | CopyPlacement::HugePages => false,
-            CopyPlacement::RefreshGroups => true,
-            CopyPlacement::Auto => steers && self.four_k_pages() && !matches!(self.channel_offset, ChannelOffset::Given(_)),
-        }
+    /// Whether to move single 4 KiB pages into place by refresh group (`steer::arrange`): only
+    /// when asked for ('auto' places on the slab's own pages instead, see `tries_huge_pages`).
+    pub fn tries_refresh_groups(&self) -> bool {
+        self.placement == CopyPlacement::RefreshGroups
     }
 }
 
@@ -295,7 +296,13 @@ pub struct OpenOptions {
 
 impl Default for OpenOptions {
     fn default() -> Self {
-        OpenOptions { strategy: Strategy::Auto, threads: ThreadOptions::default(), expect: shm::Expect::default(), wait: Duration::from_millis(1000), dir: None }
+        OpenOptions {
+            strategy: Strategy::Auto,
+            threads: ThreadOptions::default(),
+            expect: shm::Expect::default(),
+            wait: Duration::from_millis(1000),
+            dir: None,
+        }
     }
 }
 
@@ -311,7 +318,10 @@ pub struct SharedOptions {
 /// What kind of value an option takes, for front ends that validate types before mapping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OptionKind {
-    Integer { min: u64, max: u64 },
+    Integer {
+        min: u64,
+        max: u64,
+    },
     /// One of these strings.
     Choice(&'static [&'static str]),
     Boolean,
@@ -353,8 +363,16 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec { name: "stats", kind: OptionKind::Boolean, takes: ALL },
     // Shared slabs take 'auto', 'hedge' or 'direct' (the engine refuses 'steer' for them).
     OptionSpec { name: "strategy", kind: OptionKind::Choice(&["auto", "hedge", "steer", "direct"]), takes: ALL },
-    OptionSpec { name: "placement", kind: OptionKind::Choice(&["auto", "refresh-groups", "huge-pages", "offset"]), takes: FOR_NEW | FOR_CREATE },
-    OptionSpec { name: "placementBudgetMs", kind: OptionKind::Integer { min: 0, max: MAX_PLACEMENT_BUDGET.as_secs() * 1000 }, takes: FOR_NEW },
+    OptionSpec {
+        name: "placement",
+        kind: OptionKind::Choice(&["auto", "refresh-groups", "huge-pages", "offset"]),
+        takes: FOR_NEW | FOR_CREATE,
+    },
+    OptionSpec {
+        name: "placementBudgetMs",
+        kind: OptionKind::Integer { min: 0, max: MAX_PLACEMENT_BUDGET.as_secs() * 1000 },
+        takes: FOR_NEW,
+    },
     OptionSpec { name: "name", kind: OptionKind::Name, takes: FOR_CREATE },
     OptionSpec { name: "overwrite", kind: OptionKind::Boolean, takes: FOR_CREATE },
     OptionSpec { name: "waitMs", kind: OptionKind::Integer { min: 0, max: MAX_OPEN_WAIT.as_secs() * 1000 }, takes: FOR_OPEN },
@@ -386,20 +404,26 @@ mod tests {
     #[test]
     fn refresh_groups_are_tried_only_where_the_layout_is_ours_to_choose() {
         let mut o = Options::new(10);
-        assert!(o.tries_refresh_groups(true));
-        assert!(!o.tries_refresh_groups(false));
+        // 'auto': a slab that steers is placed on its own pages at any size; a hedged one from
+        // 2 MiB per replica; a direct one never.
+        assert!(o.tries_huge_pages(false, true));
+        assert!(!o.tries_huge_pages(true, false), "10 slots stay in the caches");
+        assert!(!o.tries_huge_pages(false, false));
+        o.slots = AUTO_PLACE_MIN_BYTES / 8;
+        assert!(o.tries_huge_pages(true, false));
+        assert!(!o.tries_refresh_groups(), "4 KiB pages are moved only when asked");
         o.channel_offset = ChannelOffset::Given(64);
-        assert!(!o.tries_refresh_groups(true), "a given offset is the caller's layout");
+        assert!(!o.tries_huge_pages(true, true), "a given offset is the caller's layout");
         o.channel_offset = ChannelOffset::Default;
         o.pages = PageRequest::Huge2M;
-        assert!(!o.tries_refresh_groups(true), "huge pages asked for");
+        assert!(o.tries_huge_pages(false, true), "huge pages are placed inside");
         o.placement = CopyPlacement::RefreshGroups;
         assert!(matches!(o.validate(), Err(Error::OptionOutOfRange { option: "placement", .. })));
         o.pages = PageRequest::Off;
         o.channel_offset = ChannelOffset::Given(256);
         assert!(matches!(o.validate(), Err(Error::OptionOutOfRange { option: "channelOffset", .. })));
         o.channel_offset = ChannelOffset::Default;
-        assert!(o.validate().is_ok() && o.tries_refresh_groups(false));
+        assert!(o.validate().is_ok() && o.tries_refresh_groups() && !o.tries_huge_pages(true, true));
     }
 
     #[test]

@@ -30,12 +30,7 @@ impl PageRequest {
             "2m" => PageRequest::Huge2M,
             "thp" => PageRequest::Transparent,
             "off" => PageRequest::Off,
-            other => {
-                return Err(Error::option_range(
-                    "hugePages",
-                    format!("must be 'auto', '1g', '2m', 'thp' or 'off', got {other:?}"),
-                ))
-            }
+            other => return Err(Error::option_range("hugePages", format!("must be 'auto', '1g', '2m', 'thp' or 'off', got {other:?}"))),
         })
     }
 }
@@ -99,9 +94,7 @@ impl Region {
         let bytes = bytes.max(1);
         let mut fallbacks = Vec::new();
         let attempts: &[PageKind] = match pages {
-            PageRequest::Auto if bytes >= AUTO_1G_THRESHOLD => {
-                &[PageKind::Huge1G, PageKind::Huge2M, PageKind::Transparent, PageKind::Base]
-            }
+            PageRequest::Auto if bytes >= AUTO_1G_THRESHOLD => &[PageKind::Huge1G, PageKind::Huge2M, PageKind::Transparent, PageKind::Base],
             PageRequest::Auto => &[PageKind::Huge2M, PageKind::Transparent, PageKind::Base],
             PageRequest::Huge1G => &[PageKind::Huge1G],
             PageRequest::Huge2M => &[PageKind::Huge2M],
@@ -152,16 +145,7 @@ impl Region {
             return Err(Error::MapFailed { bytes: len, errno: libc::EINVAL });
         }
         let ptr = sys::map_shared_file(fd, offset, len)?;
-        let mut region = Region {
-            ptr,
-            mapped: len,
-            kind,
-            page_size,
-            locked: false,
-            lock_error: None,
-            thp_bytes: 0,
-            fallbacks,
-        };
+        let mut region = Region { ptr, mapped: len, kind, page_size, locked: false, lock_error: None, thp_bytes: 0, fallbacks };
         region.prefault_read();
         region.lock(lock)?;
         Ok(region)
@@ -245,10 +229,8 @@ impl Region {
                 return Err(Error::LockRefused { bytes: self.mapped, errno });
             }
             Err(errno) => {
-                self.lock_error = Some(format!(
-                    "mlock refused ({}); raise the memlock limit (ulimit -l) or run with CAP_IPC_LOCK",
-                    errno_text(errno)
-                ))
+                self.lock_error =
+                    Some(format!("mlock refused ({}); raise the memlock limit (ulimit -l) or run with CAP_IPC_LOCK", errno_text(errno)))
             }
         }
         Ok(())
@@ -358,26 +340,20 @@ mod sys {
         };
         match kind {
             PageKind::Huge1G | PageKind::Huge2M => {
-                let (page, flag) = if kind == PageKind::Huge1G {
-                    (PAGE_1G, libc::MAP_HUGE_1GB)
-                } else {
-                    (PAGE_2M, libc::MAP_HUGE_2MB)
-                };
+                let (page, flag) = if kind == PageKind::Huge1G { (PAGE_1G, libc::MAP_HUGE_1GB) } else { (PAGE_2M, libc::MAP_HUGE_2MB) };
                 let n = pages_for(bytes, page);
                 let len = n * page;
                 // MAP_POPULATE makes the kernel fault every huge page in now, so a reservation
                 // that cannot be honoured fails here instead of SIGBUS on first touch.
-                mmap(len, libc::MAP_HUGETLB | flag | libc::MAP_POPULATE)
-                    .map(|p| region(p, len, page))
-                    .map_err(|errno| Error::HugePages {
-                        message: format!(
-                            "no {} huge pages to be had for {n} page(s) ({}; {} free): {}",
-                            if page == PAGE_1G { "1 GiB" } else { "2 MiB" },
-                            errno_text(errno),
-                            free_huge_pages(page).map_or("unknown".into(), |f| f.to_string()),
-                            hugetlb_hint(page)
-                        ),
-                    })
+                mmap(len, libc::MAP_HUGETLB | flag | libc::MAP_POPULATE).map(|p| region(p, len, page)).map_err(|errno| Error::HugePages {
+                    message: format!(
+                        "no {} huge pages to be had for {n} page(s) ({}; {} free): {}",
+                        if page == PAGE_1G { "1 GiB" } else { "2 MiB" },
+                        errno_text(errno),
+                        free_huge_pages(page).map_or("unknown".into(), |f| f.to_string()),
+                        hugetlb_hint(page)
+                    ),
+                })
             }
             PageKind::Transparent => {
                 if thp_mode().as_deref() == Some("never") {
@@ -406,9 +382,7 @@ mod sys {
                 if rc != 0 {
                     let errno = last_errno();
                     unmap(p, len);
-                    return Err(Error::HugePages {
-                        message: format!("madvise(MADV_HUGEPAGE) refused ({})", errno_text(errno)),
-                    });
+                    return Err(Error::HugePages { message: format!("madvise(MADV_HUGEPAGE) refused ({})", errno_text(errno)) });
                 }
                 Ok(region(p, len, PAGE_2M))
             }
@@ -448,14 +422,7 @@ mod sys {
         // SAFETY: a new inaccessible reservation at an address of the kernel's choosing touches
         // no existing memory; every page of it is replaced below by MREMAP_FIXED.
         let dst = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_NONE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
+            libc::mmap(std::ptr::null_mut(), len, libc::PROT_NONE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE, -1, 0)
         };
         if dst == libc::MAP_FAILED {
             return Err(Error::MapFailed { bytes: len, errno: last_errno() });

@@ -175,22 +175,19 @@ impl ReplicaSet {
         for (r, &core) in cores.iter().enumerate() {
             let shared = shared.clone();
             let ready = ready_tx.clone();
-            let spawned = std::thread::Builder::new()
-                .name(format!("uslayer-r{r}"))
-                .stack_size(64 * 1024)
-                .spawn(move || {
-                    // Pin before anything else, so the thread never spins on a core it was not given.
-                    if !cores::pin_current(core) {
-                        let _ = ready.send(Err(format!("could not pin replica thread {r} to core {core}")));
-                        return;
-                    }
-                    // Relaxed: published by the `ready` send below; `start` returns only after
-                    // receiving it, and a channel send happens before the matching receive.
-                    shared.lanes[r].cpu.store(cores::current().map_or(-1, |c| c as i64), Ordering::Relaxed);
-                    let _ = ready.send(Ok(()));
-                    drop(ready);
-                    serve(&shared, r);
-                });
+            let spawned = std::thread::Builder::new().name(format!("uslayer-r{r}")).stack_size(64 * 1024).spawn(move || {
+                // Pin before anything else, so the thread never spins on a core it was not given.
+                if !cores::pin_current(core) {
+                    let _ = ready.send(Err(format!("could not pin replica thread {r} to core {core}")));
+                    return;
+                }
+                // Relaxed: published by the `ready` send below; `start` returns only after
+                // receiving it, and a channel send happens before the matching receive.
+                shared.lanes[r].cpu.store(cores::current().map_or(-1, |c| c as i64), Ordering::Relaxed);
+                let _ = ready.send(Ok(()));
+                drop(ready);
+                serve(&shared, r);
+            });
             match spawned {
                 Ok(h) => {
                     set.handles.push(h.thread().clone());

@@ -368,7 +368,10 @@ pub fn create_with_schema(
 ) -> Result<(Region, SharedInfo)> {
     validate_name(name)?;
     if let Some(s) = schema.filter(|s| s.is_empty() || s.len() > MAX_SCHEMA_BYTES) {
-        return Err(Error::option_range("fields", format!("the schema text is {} bytes; a segment header holds 1 to {MAX_SCHEMA_BYTES}", s.len())));
+        return Err(Error::option_range(
+            "fields",
+            format!("the schema text is {} bytes; a segment header holds 1 to {MAX_SCHEMA_BYTES}", s.len()),
+        ));
     }
     let all = places(dir);
     if overwrite {
@@ -586,11 +589,12 @@ pub fn open(name: &str, lock: LockRequest, expect: Expect, wait: Duration, dir: 
     let Some((place, path)) = find(name, &all) else {
         return Err(Error::SegmentMissing { name: name.into(), searched: all.iter().map(|p| p.dir.display().to_string()).collect() });
     };
-    let file = OpenOptions::new().read(true).write(true).custom_flags(libc::O_NOFOLLOW).open(&path).map_err(|e| match e.raw_os_error() {
-        Some(libc::ENOENT) => Error::SegmentMissing { name: name.into(), searched: vec![place.dir.display().to_string()] },
-        Some(libc::ELOOP) => invalid(&path, "it is a symbolic link, and segments never are"),
-        _ => io_err(&path, "open", &e),
-    })?;
+    let file =
+        OpenOptions::new().read(true).write(true).custom_flags(libc::O_NOFOLLOW).open(&path).map_err(|e| match e.raw_os_error() {
+            Some(libc::ENOENT) => Error::SegmentMissing { name: name.into(), searched: vec![place.dir.display().to_string()] },
+            Some(libc::ELOOP) => invalid(&path, "it is a symbolic link, and segments never are"),
+            _ => io_err(&path, "open", &e),
+        })?;
     let fd = file.as_raw_fd();
     let (backing, page) = fs_of_fd(fd).unwrap_or((place.backing, place.page_size));
     let Some(kind) = page_kind_of(backing, page) else {
@@ -648,7 +652,9 @@ pub fn open(name: &str, lock: LockRequest, expect: Expect, wait: Duration, dir: 
     if version != VERSION {
         return Err(invalid(
             &path,
-            format!("header format version {version}, this build reads version {VERSION}: open it with the ultraslayer release that created it"),
+            format!(
+                "header format version {version}, this build reads version {VERSION}: open it with the ultraslayer release that created it"
+            ),
         ));
     }
     let stored = header.get(W_CHECKSUM);
@@ -663,10 +669,7 @@ pub fn open(name: &str, lock: LockRequest, expect: Expect, wait: Duration, dir: 
     if header_page != page as u64 || words[W_PAGE_KIND] != page_kind_code(kind) {
         return Err(invalid(
             &path,
-            format!(
-                "its header says {header_page}-byte pages (kind {}), but the file lives on {page}-byte pages",
-                words[W_PAGE_KIND]
-            ),
+            format!("its header says {header_page}-byte pages (kind {}), but the file lives on {page}-byte pages", words[W_PAGE_KIND]),
         ));
     }
     let data_bytes = (layout.span().div_ceil(page) * page) as u64;

@@ -17,7 +17,7 @@ use crate::replicas::{ReplicaSet, SpinPolicy};
 use crate::shm::{self, SharedInfo};
 use crate::slab::Slab;
 use crate::stats::{Recorder, Stats};
-use crate::steer::arrange::{self, Arrangement, ArrangeOptions};
+use crate::steer::arrange::{self, ArrangeOptions, Arrangement};
 use crate::steer::{SteerReport, SteeredReader, TrackerConfig};
 use crate::strategy::{self, Choice, CoreFacts, SteerTrial};
 use crate::tsc;
@@ -59,7 +59,10 @@ const STEER_CALIBRATION_BUDGET_MS: u64 = 300;
 /// segment other processes open does not record.
 pub(crate) fn shared_strategy(s: Strategy) -> Result<Strategy> {
     match s {
-        Strategy::Steer => Err(Error::option_range("strategy", "a shared slab is hedged or read directly: use ⟦set:strategy=auto⟧, ⟦set:strategy=hedge⟧ or ⟦set:strategy=direct⟧")),
+        Strategy::Steer => Err(Error::option_range(
+            "strategy",
+            "a shared slab is hedged or read directly: use ⟦set:strategy=auto⟧, ⟦set:strategy=hedge⟧ or ⟦set:strategy=direct⟧",
+        )),
         s => Ok(s),
     }
 }
@@ -231,7 +234,7 @@ impl Slayer {
             Strategy::Auto => cores.facts.hedge_fits(),
             Strategy::Steer | Strategy::Direct => false,
         };
-        if opts.tries_huge_pages(hedges) {
+        if opts.tries_huge_pages(hedges, steers) {
             // Steering predicts per copy, so a slab that may steer needs copy r in the same groups
             // for every slot; hedging races every copy and does not.
             let o = crate::placement::PlacementOptions { budget: opts.placement_budget, consistent: steers, ..Default::default() };
@@ -246,7 +249,7 @@ impl Slayer {
                 }
                 Err(e) => return Err(e),
             }
-        } else if opts.tries_refresh_groups(steers) {
+        } else if opts.tries_refresh_groups() {
             let grouped = Layout::new(opts.slots, opts.replicas, arrange::GROUP_OFFSET)?;
             let o = ArrangeOptions { budget: opts.placement_budget, ..ArrangeOptions::default() };
             match arrange::build(&grouped, opts.threads.lock, &o) {
@@ -323,14 +326,23 @@ impl Slayer {
         let cores = place(opts.replicas, opts.threads.cores.as_deref())?;
         let hedges = strategy == Strategy::Hedge || (strategy == Strategy::Auto && cores.facts.hedge_fits());
         let mut note = None;
-        if opts.tries_huge_pages(hedges) {
+        if opts.tries_huge_pages(hedges, false) {
             let o = crate::placement::PlacementOptions { budget: opts.placement_budget, ..Default::default() };
             let (lock, dir) = (opts.threads.lock, shared.dir.as_deref());
             match crate::placement::create_shared(name, opts.slots, opts.replicas, opts.pages, lock, shared.overwrite, dir, &o) {
                 Ok((slab, info, p)) => {
                     let choice = strategy::choose(strategy, &cores.facts, || None);
                     let source = CopyPlacementInfo::huge_source(&p);
-                    return Slayer::assemble(Arc::new(slab), cores, &opts.threads, choice, None, source, CopyPlacementInfo::huge(p), Some(info));
+                    return Slayer::assemble(
+                        Arc::new(slab),
+                        cores,
+                        &opts.threads,
+                        choice,
+                        None,
+                        source,
+                        CopyPlacementInfo::huge(p),
+                        Some(info),
+                    );
                 }
                 Err(e) if opts.placement == CopyPlacement::Auto && matches!(e, Error::Placement { .. } | Error::Unsupported { .. }) => {
                     note = Some(e.marked());
@@ -357,13 +369,28 @@ impl Slayer {
         let cores = place(layout.replicas(), opts.threads.cores.as_deref())?;
         let slab = Arc::new(Slab::from_region(region, layout)?);
         let choice = strategy::choose(strategy, &cores.facts, || None);
-        Slayer::assemble(slab, cores, &opts.threads, choice, None, "from the shared segment's header".into(), CopyPlacementInfo::offset(), Some(info))
+        Slayer::assemble(
+            slab,
+            cores,
+            &opts.threads,
+            choice,
+            None,
+            "from the shared segment's header".into(),
+            CopyPlacementInfo::offset(),
+            Some(info),
+        )
     }
 
     /// A Slayer over a shared slab another engine module mapped (`records` maps its segments
     /// itself, to keep the schema in the header), with this process's threads and the same
     /// strategy rule as `create_shared`/`open_shared` (hedged or direct, never steered).
-    pub(crate) fn over_shared_slab(slab: Arc<Slab>, info: SharedInfo, threads: &ThreadOptions, strategy: Strategy, channel_offset_source: String) -> Result<Slayer> {
+    pub(crate) fn over_shared_slab(
+        slab: Arc<Slab>,
+        info: SharedInfo,
+        threads: &ThreadOptions,
+        strategy: Strategy,
+        channel_offset_source: String,
+    ) -> Result<Slayer> {
         let strategy = shared_strategy(strategy)?;
         let cores = place(slab.layout().replicas(), threads.cores.as_deref())?;
         let choice = strategy::choose(strategy, &cores.facts, || None);
@@ -407,10 +434,24 @@ impl Slayer {
         self.slab.layout().replicas()
     }
 
-    /// Reads slot `i`: hedged when the threads run, from replica 0 when they are stopped.
+    /// Reads slot `i`: hedged when the threads run, steered for a steering slab, from replica 0
+    /// otherwise.
     #[inline]
     pub fn read(&mut self, i: u64) -> Result<u64> {
         self.slab.layout().check_slot(i)?;
+        if self.replicas.is_none() && self.steer.is_none() && !self.recorder.recording() {
+            // The direct path (strategy 'direct', or threads stopped): one load and one counter,
+            // with the hedged and steered paths kept out of line so this one stays small enough
+            // to inline into the binding's raw call.
+            self.recorder.direct(1);
+            return Ok(self.slab.load_unchecked(0, i));
+        }
+        Ok(self.read_dispatch(i))
+    }
+
+    /// The hedged, steered and recorded reads (see `read`).
+    #[inline(never)]
+    fn read_dispatch(&mut self, i: u64) -> u64 {
         let t0 = if self.recorder.recording() { tsc::now() } else { 0 };
         let v = match (&mut self.replicas, &mut self.steer) {
             (Some(set), _) => {
@@ -430,7 +471,7 @@ impl Slayer {
         if self.recorder.recording() {
             self.recorder.latency(tsc::now().wrapping_sub(t0));
         }
-        Ok(v)
+        v
     }
 
     /// A hedged read that refuses when the threads are stopped.

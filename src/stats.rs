@@ -72,10 +72,7 @@ pub(crate) struct Recorder {
 
 impl Recorder {
     pub fn new(replicas: usize, record_latency: bool) -> Recorder {
-        Recorder {
-            stats: Stats { wins: vec![0; replicas], ..Stats::default() },
-            hist: record_latency.then(latency_histogram),
-        }
+        Recorder { stats: Stats { wins: vec![0; replicas], ..Stats::default() }, hist: record_latency.then(latency_histogram) }
     }
 
     #[inline(always)]

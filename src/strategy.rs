@@ -109,7 +109,10 @@ pub fn choose(requested: Strategy, cores: &CoreFacts, steer: impl FnOnce() -> Op
             if cores.explicit {
                 "hedge: replica threads on the cores given".to_string()
             } else {
-                format!("hedge: {} allowed cores give each of {} replica threads a core besides the caller's", cores.allowed, cores.replicas)
+                format!(
+                    "hedge: {} allowed cores give each of {} replica threads a core besides the caller's",
+                    cores.allowed, cores.replicas
+                )
             },
             None,
         ),
@@ -120,14 +123,19 @@ pub fn choose(requested: Strategy, cores: &CoreFacts, steer: impl FnOnce() -> Op
         },
         Strategy::Hedge => {
             let warning = (!cores.hedge_fits()).then(|| {
-                format!("{}: replica threads share cores with each other and the caller, so expect reads slower than ⟦set:strategy=direct⟧", cores.shortfall())
+                format!(
+                    "{}: replica threads share cores with each other and the caller, so expect reads slower than ⟦set:strategy=direct⟧",
+                    cores.shortfall()
+                )
             });
             choice(Strategy::Hedge, "hedge: as asked".into(), warning)
         }
         Strategy::Steer => {
             let warning = match steer() {
                 Some(t) if t.pays() => None,
-                Some(t) => Some(format!("{}: steering reads a fixed copy, at a clock read per call more than ⟦set:strategy=direct⟧", t.describe())),
+                Some(t) => {
+                    Some(format!("{}: steering reads a fixed copy, at a clock read per call more than ⟦set:strategy=direct⟧", t.describe()))
+                }
                 None => None,
             };
             choice(Strategy::Steer, "steer: as asked".into(), warning)
@@ -145,7 +153,13 @@ mod tests {
     }
 
     fn trial(state: SteerState, apart: bool) -> SteerTrial {
-        SteerTrial { placement: "refresh-groups".into(), state, copies_apart: apart, expected_steered_share: 0.01, expected_unsteered_share: 0.04 }
+        SteerTrial {
+            placement: "refresh-groups".into(),
+            state,
+            copies_apart: apart,
+            expected_steered_share: 0.01,
+            expected_unsteered_share: 0.04,
+        }
     }
 
     #[test]

@@ -132,12 +132,8 @@ fn header_declares_exactly_the_exported_functions() {
 
     let lib = c_library_dir().join(LIB_FILE);
     let nm = run(Command::new("nm").args(["-D", "--defined-only"]).arg(&lib));
-    let mut exported: Vec<String> = nm
-        .lines()
-        .filter_map(|l| l.split_whitespace().last())
-        .filter(|s| s.starts_with("us_"))
-        .map(str::to_string)
-        .collect();
+    let mut exported: Vec<String> =
+        nm.lines().filter_map(|l| l.split_whitespace().last()).filter(|s| s.starts_with("us_")).map(str::to_string).collect();
     exported.sort();
     exported.dedup();
     assert_eq!(declared, exported);

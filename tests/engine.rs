@@ -379,6 +379,13 @@ fn steered_round_trip(placement: ultraslayer::CopyPlacement) {
             assert!(a.partition.class_pages.iter().all(|&n| n >= per_replica), "{a:?}");
             assert!(a.partition.separation > 0.1, "{a:?}");
         }
+        (None, "refresh-groups") => {
+            // 'auto' places a steered slab on its own pages; steering needs copy r in the same
+            // groups for every slot, which the placement checked by timing copies.
+            let h = info.copies.huge.as_ref().expect("placed on its own pages");
+            assert!(["within-frame", "paired", "frames"].contains(&h.layout), "{h:?}");
+            assert!(h.copies_checked > 0 && h.copies_apart * 10 >= h.copies_checked * 9, "{h:?}");
+        }
         (None, "offset") => {
             assert_eq!(info.channel_offset, 64);
             // Auto falls back only with the reason; Offset never tries.
@@ -484,7 +491,11 @@ fn framed_slab(slots: u64, replicas: usize) -> ultraslayer::slab::Slab {
 }
 
 fn gcd(a: u64, b: u64) -> u64 {
-    if b == 0 { a } else { gcd(b, a % b) }
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
 }
 
 #[test]

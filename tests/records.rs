@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ultraslayer::records::{Field, FieldType, Schema, MAX_RECORDS};
-use ultraslayer::{Error, LockRequest, OpenOptions, Options, PageRequest, Records, SharedOptions, Slayer, SpinPolicy, Strategy, ThreadOptions};
+use ultraslayer::{
+    Error, LockRequest, OpenOptions, Options, PageRequest, Records, SharedOptions, Slayer, SpinPolicy, Strategy, ThreadOptions,
+};
 
 mod common;
 use common::{dir, serial};

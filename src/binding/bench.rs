@@ -74,11 +74,14 @@ pub fn stress_stop(s: &mut External<Option<bench::Stress>>) {
 /// TSC frequency (Hz) and whether it is invariant.
 #[napi(skip_typescript, js_name = "_tscInfo")]
 pub fn tsc_info() -> Vec<f64> {
-    vec![tsc::hz(), match tsc::invariant() {
-        Some(true) => 1.0,
-        Some(false) => 0.0,
-        None => -1.0,
-    }]
+    vec![
+        tsc::hz(),
+        match tsc::invariant() {
+            Some(true) => 1.0,
+            Some(false) => 0.0,
+            None => -1.0,
+        },
+    ]
 }
 
 /// Flushes the cache line of element `index` of a Float64Array.

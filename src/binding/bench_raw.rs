@@ -42,7 +42,10 @@ pub(crate) unsafe fn bare_functions(env: sys::napi_env) -> napi::Result<sys::nap
     // SAFETY: env live; names valid; callbacks have the N-API type and need no data.
     unsafe {
         check(sys::napi_create_object(env, &mut obj), "napi_create_object")?;
-        check(sys::napi_create_function(env, c"u32ToF64".as_ptr(), 8, Some(bare_u32_to_f64), ptr::null_mut(), &mut f1), "napi_create_function")?;
+        check(
+            sys::napi_create_function(env, c"u32ToF64".as_ptr(), 8, Some(bare_u32_to_f64), ptr::null_mut(), &mut f1),
+            "napi_create_function",
+        )?;
         check(sys::napi_create_function(env, c"noop".as_ptr(), 4, Some(bare_noop), ptr::null_mut(), &mut f2), "napi_create_function")?;
         check(sys::napi_set_named_property(env, obj, c"u32ToF64".as_ptr(), f1), "napi_set_named_property")?;
         check(sys::napi_set_named_property(env, obj, c"noop".as_ptr(), f2), "napi_set_named_property")?;
@@ -97,4 +100,3 @@ pub(crate) unsafe fn clock_function(env: sys::napi_env, scratch: sys::napi_value
     }
     Ok(f)
 }
-

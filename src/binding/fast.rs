@@ -68,7 +68,9 @@ unsafe fn settle(env: sys::napi_env, outcome: std::thread::Result<Result<(), Ref
         // SAFETY (all three arms): env is live for this callback (caller's contract).
         Ok(Err(Refusal::Engine(e))) => unsafe { throw_raw(env, &e) },
         Ok(Err(Refusal::Closed)) => unsafe { throw_message(env, CLOSED_CODE, CLOSED) },
-        Err(_) => unsafe { throw_message(env, PANIC_CODE, &format!("ultraslayer: internal panic during {what}; the Slayer is still usable")) },
+        Err(_) => unsafe {
+            throw_message(env, PANIC_CODE, &format!("ultraslayer: internal panic during {what}; the Slayer is still usable"))
+        },
     }
     ptr::null_mut()
 }
@@ -298,7 +300,10 @@ unsafe fn with_batch(
     let arrays = unsafe { (typed_array(env, argv[0]), typed_array(env, argv[1])) };
     let run = || -> Result<(), Refusal> {
         let (Some(a), Some(b)) = arrays else {
-            return Err(Refusal::Engine(Error::BadArgument { name: "batch", message: "expects (Uint32Array, Float64Array | BigUint64Array)".into() }));
+            return Err(Refusal::Engine(Error::BadArgument {
+                name: "batch",
+                message: "expects (Uint32Array, Float64Array | BigUint64Array)".into(),
+            }));
         };
         batch_arrays(&a, &b)?;
         let engine = inst.engine().ok_or(Refusal::Closed)?;

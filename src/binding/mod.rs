@@ -435,7 +435,11 @@ fn thread_options(
 ) -> std::result::Result<crate::ThreadOptions, Error> {
     let mut t = crate::ThreadOptions { lock: lock_request(lock), ..Default::default() };
     if let Some(c) = cores {
-        t.cores = Some(c.iter().map(|&c| int_arg("cores", c, 0.0, crate::options::MAX_CORE as f64).map(|c| c as usize)).collect::<std::result::Result<_, _>>()?);
+        t.cores = Some(
+            c.iter()
+                .map(|&c| int_arg("cores", c, 0.0, crate::options::MAX_CORE as f64).map(|c| c as usize))
+                .collect::<std::result::Result<_, _>>()?,
+        );
     }
     if let Some(s) = spin {
         t.spin = SpinPolicy::parse(s)?;
@@ -451,9 +455,13 @@ fn thread_options(
 fn channel_offset(v: &Option<Either<f64, String>>) -> std::result::Result<crate::ChannelOffset, Error> {
     Ok(match v {
         None => crate::ChannelOffset::Default,
-        Some(Either::A(c)) => crate::ChannelOffset::Given(int_arg("channelOffset", *c, 0.0, (crate::layout::MAX_CHANNEL_OFFSET) as f64)? as usize),
+        Some(Either::A(c)) => {
+            crate::ChannelOffset::Given(int_arg("channelOffset", *c, 0.0, (crate::layout::MAX_CHANNEL_OFFSET) as f64)? as usize)
+        }
         Some(Either::B(s)) if s == "auto" => crate::ChannelOffset::Auto,
-        Some(Either::B(s)) => return Err(Error::option_range("channelOffset", format!("must be a power of two from 64, or 'auto', got {s:?}"))),
+        Some(Either::B(s)) => {
+            return Err(Error::option_range("channelOffset", format!("must be a power of two from 64, or 'auto', got {s:?}")))
+        }
     })
 }
 
@@ -474,7 +482,12 @@ fn engine_options(o: &SlayerOptions) -> std::result::Result<crate::Options, Erro
         e.placement = crate::CopyPlacement::parse(p)?;
     }
     if let Some(ms) = o.placement_budget_ms {
-        e.placement_budget = std::time::Duration::from_millis(int_arg("placementBudgetMs", ms, 0.0, crate::options::MAX_PLACEMENT_BUDGET.as_millis() as f64)?);
+        e.placement_budget = std::time::Duration::from_millis(int_arg(
+            "placementBudgetMs",
+            ms,
+            0.0,
+            crate::options::MAX_PLACEMENT_BUDGET.as_millis() as f64,
+        )?);
     }
     e.threads = thread_options(o.lock, &o.cores, &o.spin, o.idle_us, o.start, o.stats)?;
     Ok(e)
@@ -816,4 +829,3 @@ pub fn option_table() -> String {
         .collect();
     serde_json::Value::Array(rows).to_string()
 }
-

@@ -61,7 +61,13 @@ pub fn probe_refresh(env: Env, seconds_total: Option<f64>, on_progress: Option<F
 
 /// Internal: the refresh-group probe (JSON); records the result when `record` is true.
 #[napi(skip_typescript, js_name = "_probeGroups")]
-pub fn probe_groups(env: Env, seconds_total: Option<f64>, period_ns: Option<f64>, record: bool, on_progress: Option<Function<f64, ()>>) -> Result<String> {
+pub fn probe_groups(
+    env: Env,
+    seconds_total: Option<f64>,
+    period_ns: Option<f64>,
+    record: bool,
+    on_progress: Option<Function<f64, ()>>,
+) -> Result<String> {
     let mut opts = groups::GroupsOptions { period_ns, ..Default::default() };
     if let Some(total) = seconds_total {
         let total = seconds(&env, "seconds", Some(total), Duration::from_secs(1))?;
@@ -69,11 +75,7 @@ pub fn probe_groups(env: Env, seconds_total: Option<f64>, period_ns: Option<f64>
         opts.subwindow_ns = opts.subwindow_ns.min(opts.session.as_nanos() as u64);
     }
     let report = groups::probe(&opts, progress_fn(&on_progress)).map_err(|e| to_napi(&env, e))?;
-    let recorded_at = if record {
-        Some(groups::record(&report).map_err(|e| to_napi(&env, e))?.display().to_string())
-    } else {
-        None
-    };
+    let recorded_at = if record { Some(groups::record(&report).map_err(|e| to_napi(&env, e))?.display().to_string()) } else { None };
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
     struct Out<'a> {

@@ -409,7 +409,6 @@ pub fn assign(map: &FrameMap, classes: usize, chunks: usize) -> Result<(Vec<Vec<
     Ok((by_class, part))
 }
 
-
 /// A synthetic timer for tests of everything above `Timer`.
 #[cfg(test)]
 pub(crate) mod testing {
@@ -451,7 +450,11 @@ pub(crate) mod testing {
                     if self.rng.next_f64() < self.unclear {
                         return None;
                     }
-                    let g = if self.rng.next_f64() < self.wrong { (g + 1 + self.rng.below(self.groups as u64 - 1) as usize) % self.groups } else { g };
+                    let g = if self.rng.next_f64() < self.wrong {
+                        (g + 1 + self.rng.below(self.groups as u64 - 1) as usize) % self.groups
+                    } else {
+                        g
+                    };
                     Some(crate::probe::phases::wrap(CENTERS[g] + (self.rng.next_f64() - 0.5) * 0.04))
                 })
                 .collect()
@@ -626,7 +629,8 @@ mod tests {
         let slots = 1500 * PAIRED_SLOTS as u64;
         let chunks = 1500;
         let picked = paired_frames(&map, &part.class_of_group, chunks).unwrap();
-        let table = std::sync::Arc::new(FrameTable::build_paired(chunks as u64, |k| (picked[k as usize].0 as u64, picked[k as usize].1)).unwrap());
+        let table =
+            std::sync::Arc::new(FrameTable::build_paired(chunks as u64, |k| (picked[k as usize].0 as u64, picked[k as usize].1)).unwrap());
         let l = Layout::paired(slots, table).unwrap();
         // Every copy r, in whichever frame and line, is in class r.
         for i in (0..slots).step_by(13) {
@@ -648,7 +652,13 @@ mod tests {
         let mut side = Vec::new();
         for k in 0..600 {
             let b = k % 2;
-            let hump = if b == 0 { 0.1 } else if k % 4 == 1 { 0.5 } else { 0.75 };
+            let hump = if b == 0 {
+                0.1
+            } else if k % 4 == 1 {
+                0.5
+            } else {
+                0.75
+            };
             phases.push(Some(crate::probe::phases::wrap(hump + (rng.next_f64() - 0.5) * 0.06)));
             side.push(b);
         }

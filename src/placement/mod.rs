@@ -150,7 +150,13 @@ impl Bench {
         let tpn = crate::tsc::ticks_per_ns();
         let origin = crate::tsc::now();
         let (period_ns, period_source, th) = period(reference.ptr() as usize, o.period_ns, o.map.seed, origin, tpn)?;
-        let so = crate::steer::pages::SessionOptions { period_ns, subwindow_ns: 1_000_000, typical_ns: th.0, outlier_ns: th.1, max_excess_ns: 600 };
+        let so = crate::steer::pages::SessionOptions {
+            period_ns,
+            subwindow_ns: 1_000_000,
+            typical_ns: th.0,
+            outlier_ns: th.1,
+            max_excess_ns: 600,
+        };
         let learn_start = Instant::now();
         let clock = learn::Clock { so, origin, inv_tpn: 1.0 / tpn, deadline: learn_start + o.budget };
         Ok(Bench { reference, clock, period_source, period_ms: ms(t), learn_start })
@@ -165,7 +171,9 @@ impl Bench {
     fn timer_until(&self, r: &Region, o: &PlacementOptions, deadline: Instant) -> learn::LineTimer {
         let clock = learn::Clock { deadline, ..self.clock };
         // SAFETY: `r` and the reference page outlive the timer (every caller drops the timer first).
-        unsafe { learn::LineTimer::new(r.ptr() as usize, r.mapped_bytes(), self.reference.ptr() as usize, clock, o.map.seed, o.timer.clone()) }
+        unsafe {
+            learn::LineTimer::new(r.ptr() as usize, r.mapped_bytes(), self.reference.ptr() as usize, clock, o.map.seed, o.timer.clone())
+        }
     }
 
     fn centers_ns(&self, c: &[f64]) -> Vec<f64> {
@@ -179,13 +187,24 @@ impl Bench {
         tally.0 += lines;
         tally.1 += timer.reads;
         sample.ok_or_else(|| Error::Placement {
-            message: format!("{lines} sampled lines showed fewer than two refresh groups (period {:.1} ns, {})", self.clock.so.period_ns, self.period_source),
+            message: format!(
+                "{lines} sampled lines showed fewer than two refresh groups (period {:.1} ns, {})",
+                self.clock.so.period_ns, self.period_source
+            ),
             hint: "copies cannot be placed apart on this machine: use ⟦set:placement=offset⟧".into(),
         })
     }
 
     /// The report's common part, before the copies are checked.
-    fn info(&self, layout: &'static str, structure: &Structure, r: &Region, centers: &[f64], class: Vec<usize>, map_ms: f64) -> PlacementInfo {
+    fn info(
+        &self,
+        layout: &'static str,
+        structure: &Structure,
+        r: &Region,
+        centers: &[f64],
+        class: Vec<usize>,
+        map_ms: f64,
+    ) -> PlacementInfo {
         PlacementInfo {
             layout,
             structure: structure.clone(),
@@ -222,7 +241,15 @@ impl Bench {
 
     /// Times the copies of a sample of `slab`'s slots, fills in the totals, and refuses a
     /// placement whose copies turn out not to stall apart.
-    fn finish(&self, slab: &Slab, centers: &[f64], mut info: PlacementInfo, tally: (usize, u64), started: Instant, o: &PlacementOptions) -> Result<PlacementInfo> {
+    fn finish(
+        &self,
+        slab: &Slab,
+        centers: &[f64],
+        mut info: PlacementInfo,
+        tally: (usize, u64),
+        started: Instant,
+        o: &PlacementOptions,
+    ) -> Result<PlacementInfo> {
         let l = slab.layout();
         // The check has time of its own, so a learning that spent the budget is still checked.
         let mut timer = self.timer_until(slab.region(), o, Instant::now() + CHECK_TIME);
@@ -244,7 +271,10 @@ impl Bench {
         info.ms_per_gib = info.total_ms / gib;
         if clear >= 4 && apart * 10 < clear * 9 {
             return Err(Error::Placement {
-                message: format!("after placing ({}), only {apart} of {clear} timed slots had their copies in different groups", info.layout),
+                message: format!(
+                    "after placing ({}), only {apart} of {clear} timed slots had their copies in different groups",
+                    info.layout
+                ),
                 hint: "use ⟦set:placement=offset⟧".into(),
             });
         }
@@ -333,7 +363,12 @@ pub fn place_frames(
     let nframes = pool.mapped_bytes() / FRAME_BYTES;
     let map = frames::learn_map(nframes, per_page, groups, timer, o, usize::MAX);
     let (by_class, part) = frames::assign(&map, replicas, chunks).map_err(|m| Error::Placement {
-        message: format!("{m} ({} frames timed, {} inferred, {} unknown)", map.count(Known::Timed), map.count(Known::Inferred), map.count(Known::Unknown)),
+        message: format!(
+            "{m} ({} frames timed, {} inferred, {} unknown)",
+            map.count(Known::Timed),
+            map.count(Known::Inferred),
+            map.count(Known::Unknown)
+        ),
         hint: "raise ⟦opt:placementBudgetMs⟧, ask for fewer slots or replicas, or use ⟦set:placement=offset⟧".into(),
     })?;
     let table = Arc::new(FrameTable::build(chunks as u64, replicas, |k, r| by_class[r][k as usize] as u64)?);
@@ -414,7 +449,9 @@ fn place_paired(
 fn split_layout(slots: u64, replicas: usize, bit: u32) -> Result<Layout> {
     if replicas % 2 == 1 {
         return Err(Error::Placement {
-            message: format!("address bit {bit} splits refresh groups here, which pairs copies two by two; {replicas} replicas leave one unpaired"),
+            message: format!(
+                "address bit {bit} splits refresh groups here, which pairs copies two by two; {replicas} replicas leave one unpaired"
+            ),
             hint: "ask for an even number of replicas, or use ⟦set:placement=offset⟧".into(),
         });
     }
@@ -536,7 +573,10 @@ pub fn survey_frames(bytes: usize, pages: PageRequest, o: &PlacementOptions) -> 
     let nframes = region.mapped_bytes() / FRAME_BYTES;
     let (sample, sampled) = frames::sample_structure(nframes, &mut timer, &o.map);
     let Some((groups, structure)) = sample else {
-        return Err(Error::Placement { message: format!("{sampled} sampled lines showed fewer than two refresh groups"), hint: "nothing to survey".into() });
+        return Err(Error::Placement {
+            message: format!("{sampled} sampled lines showed fewer than two refresh groups"),
+            hint: "nothing to survey".into(),
+        });
     };
     let map = frames::learn_map(nframes, region.page_size() / FRAME_BYTES, &groups, &mut timer, &o.map, usize::MAX);
     let lines = sampled + map.lines_timed;
@@ -576,13 +616,20 @@ pub fn time_lines(region: &Region, offsets: &[usize], o: &PlacementOptions) -> R
 /// (slots checked, slots whose every copy had a clear group, slots whose copies were apart: in
 /// different classes for a frame table, each pair X, X ^ (1 << bit) in different groups for a
 /// split by a bit).
-fn check_copies(slab: &Slab, centers: &[f64], class_of_group: &[usize], timer: &mut dyn Timer, o: &PlacementOptions) -> (usize, usize, usize) {
+fn check_copies(
+    slab: &Slab,
+    centers: &[f64],
+    class_of_group: &[usize],
+    timer: &mut dyn Timer,
+    o: &PlacementOptions,
+) -> (usize, usize, usize) {
     let l = slab.layout();
     let n = l.replicas();
     let mut rng = crate::rng::SplitMix64::new(o.map.seed ^ 0xC0_9E5);
     let base = slab.region().ptr() as usize;
     let slots: Vec<u64> = (0..o.verify_slots).map(|_| rng.below(l.slots())).collect();
-    let offsets: Vec<usize> = slots.iter().flat_map(|&i| (0..n).map(move |r| (i, r))).map(|(i, r)| slab.address(r, i).unwrap_or(base) - base).collect();
+    let offsets: Vec<usize> =
+        slots.iter().flat_map(|&i| (0..n).map(move |r| (i, r))).map(|(i, r)| slab.address(r, i).unwrap_or(base) - base).collect();
     let phases = timer.phases(&offsets);
     let (mut clear, mut apart) = (0, 0);
     for s in 0..slots.len() {
@@ -664,7 +711,12 @@ mod tests {
             let pool = Region::map(need * FRAME_BYTES, PageRequest::Off, LockRequest::Off).unwrap();
             let (slab, map, part) = place_frames(pool, 64, slots, replicas, &g, &mut t, &o).unwrap();
             assert_eq!(map.period, Some(6));
-            assert!(map.count(Known::Inferred) > map.count(Known::Timed), "{} timed, {} inferred", map.count(Known::Timed), map.count(Known::Inferred));
+            assert!(
+                map.count(Known::Inferred) > map.count(Known::Timed),
+                "{} timed, {} inferred",
+                map.count(Known::Timed),
+                map.count(Known::Inferred)
+            );
             let base = slab.region().ptr() as usize;
             for i in (0..slots).step_by(97) {
                 for r in 0..replicas {

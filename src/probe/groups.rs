@@ -144,13 +144,7 @@ fn validate(o: &GroupsOptions) -> Result<()> {
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) fn session_phases(traces: &[Vec<Sample>], period_ns: f64, subwindow_ns: u64) -> Vec<Option<phases::RelativePhase>> {
     let th = spikes::calibrate(traces.iter().flatten().map(|s| s.latency_ns), &ThresholdOptions::default());
-    let o = PhaseOptions {
-        period_ns,
-        subwindow_ns,
-        typical_ns: th.median_ns,
-        outlier_ns: th.outlier_ns,
-        max_excess_ns: 600,
-    };
+    let o = PhaseOptions { period_ns, subwindow_ns, typical_ns: th.median_ns, outlier_ns: th.outlier_ns, max_excess_ns: 600 };
     traces
         .iter()
         .enumerate()
@@ -205,9 +199,9 @@ pub fn probe(opts: &GroupsOptions, mut progress: impl FnMut(f64)) -> Result<Grou
     #[cfg(target_arch = "x86_64")]
     {
         use super::refresh::{measure, Lines};
-        use crate::rng::SplitMix64;
         use super::timing::flush;
         use crate::region::{LockRequest, Region};
+        use crate::rng::SplitMix64;
         use crate::tsc;
 
         let region = Region::map(opts.buffer_bytes, opts.pages, LockRequest::Auto)?;
@@ -260,7 +254,8 @@ pub fn probe(opts: &GroupsOptions, mut progress: impl FnMut(f64)) -> Result<Grou
         let lines_in = (region.mapped_bytes() / 64) as u64;
         let random_line = |rng: &mut SplitMix64| start + rng.below(lines_in) as usize * 64;
         let reference = random_line(&mut rng);
-        let mut lines: Vec<Line> = vec![Line { addr: reference, role: Role::Reference, session: usize::MAX, phase: Some(0.0), coherence: 1.0, group: None }];
+        let mut lines: Vec<Line> =
+            vec![Line { addr: reference, role: Role::Reference, session: usize::MAX, phase: Some(0.0), coherence: 1.0, group: None }];
         let mut pairs = Vec::new();
         let mut reads = 0usize;
         let session_ticks = tsc::from_ns(opts.session.as_nanos() as u64);
@@ -285,7 +280,9 @@ pub fn probe(opts: &GroupsOptions, mut progress: impl FnMut(f64)) -> Result<Grou
             // checked above to lie inside [start, end); the region lives until the end of this block.
             let traces = unsafe {
                 measure_session(&addrs, session_ticks, origin, tpn, &mut rng, |t| {
-                    progress(period_phase + (1.0 - period_phase) * ((b as f64 + (t as f64 / session_ticks as f64).min(1.0)) / opts.bases as f64))
+                    progress(
+                        period_phase + (1.0 - period_phase) * ((b as f64 + (t as f64 / session_ticks as f64).min(1.0)) / opts.bases as f64),
+                    )
                 })
             };
             reads += traces.iter().map(Vec::len).sum::<usize>();
@@ -346,7 +343,14 @@ pub fn probe(opts: &GroupsOptions, mut progress: impl FnMut(f64)) -> Result<Grou
 /// # Safety
 /// Every address in `addrs` must be readable for the whole call.
 #[cfg(target_arch = "x86_64")]
-unsafe fn measure_session(addrs: &[usize], ticks: u64, origin: u64, tpn: f64, rng: &mut crate::rng::SplitMix64, mut progress: impl FnMut(u64)) -> Vec<Vec<Sample>> {
+unsafe fn measure_session(
+    addrs: &[usize],
+    ticks: u64,
+    origin: u64,
+    tpn: f64,
+    rng: &mut crate::rng::SplitMix64,
+    mut progress: impl FnMut(u64),
+) -> Vec<Vec<Sample>> {
     use super::timing::flushed_load;
     use crate::tsc;
     if addrs.is_empty() {
@@ -420,7 +424,11 @@ impl fmt::Display for GroupsReport {
             self.page_kind
         )?;
         for g in &self.groups {
-            writeln!(f, "  group {}: {} lines, stalls +{:.0} ns after group 0 (spread {:.0} ns)", g.index, g.lines, g.offset_ns, g.span_ns)?;
+            writeln!(
+                f,
+                "  group {}: {} lines, stalls +{:.0} ns after group 0 (spread {:.0} ns)",
+                g.index, g.lines, g.offset_ns, g.span_ns
+            )?;
         }
         for b in &self.bits {
             writeln!(
@@ -435,11 +443,7 @@ impl fmt::Display for GroupsReport {
                 if b.within_page { "" } else { " (crosses pages)" }
             )?;
         }
-        writeln!(
-            f,
-            "recommended channel offset: {}",
-            self.recommended_offset.map_or("none found".to_string(), |o| format!("{o} B"))
-        )?;
+        writeln!(f, "recommended channel offset: {}", self.recommended_offset.map_or("none found".to_string(), |o| format!("{o} B")))?;
         write!(f, "{}", self.note)
     }
 }
@@ -594,7 +598,10 @@ mod tests {
             reads: 0,
             lines: Vec::new(),
             unclear: 0,
-            groups: vec![Group { index: 0, offset_ns: 0.0, span_ns: 10.0, lines: 3 }, Group { index: 1, offset_ns: 975.0, span_ns: 12.0, lines: 3 }],
+            groups: vec![
+                Group { index: 0, offset_ns: 0.0, span_ns: 10.0, lines: 3 },
+                Group { index: 1, offset_ns: 975.0, span_ns: 12.0, lines: 3 },
+            ],
             groups_tight: true,
             bits: Vec::new(),
             recommended_offset: offset,
@@ -676,7 +683,10 @@ mod tests {
         assert!(matches!(bad(GroupsOptions { bases: 1, ..Default::default() }), Error::BadOption { option: "bases", .. }));
         assert!(matches!(bad(GroupsOptions { bits: vec![3], ..Default::default() }), Error::BadOption { option: "bits", .. }));
         assert!(matches!(bad(GroupsOptions { bits: vec![], ..Default::default() }), Error::BadOption { option: "bits", .. }));
-        assert!(matches!(bad(GroupsOptions { period_ns: Some(f64::NAN), ..Default::default() }), Error::BadOption { option: "periodNs", .. }));
+        assert!(matches!(
+            bad(GroupsOptions { period_ns: Some(f64::NAN), ..Default::default() }),
+            Error::BadOption { option: "periodNs", .. }
+        ));
         assert!(matches!(
             bad(GroupsOptions { session: Duration::from_secs(10), ..Default::default() }),
             Error::BadOption { option: "session", .. }

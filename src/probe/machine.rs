@@ -243,12 +243,7 @@ impl fmt::Display for MachineInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "cpu: {}", self.cpu_model.as_deref().unwrap_or("unknown"))?;
         writeln!(f, "kernel: {}", self.kernel.as_deref().unwrap_or("unknown"))?;
-        writeln!(
-            f,
-            "allowed cores: {:?}{}",
-            self.allowed_cores,
-            if self.smt_shared() { " (some share a physical core)" } else { "" }
-        )?;
+        writeln!(f, "allowed cores: {:?}{}", self.allowed_cores, if self.smt_shared() { " (some share a physical core)" } else { "" })?;
         for (c, s) in &self.smt_siblings {
             writeln!(f, "  cpu{c} siblings {s:?}")?;
         }

@@ -252,9 +252,8 @@ pub fn cluster(phases: &[Option<f64>], max_span: f64, max_groups: usize) -> Clus
         })
         .collect();
     // Group 0: nearest phase 0; then increasing phase from it.
-    let first = (0..groups.len())
-        .min_by(|&a, &b| circular_distance(groups[a].0, 0.0).total_cmp(&circular_distance(groups[b].0, 0.0)))
-        .unwrap_or(0);
+    let first =
+        (0..groups.len()).min_by(|&a, &b| circular_distance(groups[a].0, 0.0).total_cmp(&circular_distance(groups[b].0, 0.0))).unwrap_or(0);
     let c0 = groups[first].0;
     groups.sort_by(|a, b| wrap(a.0 - c0).total_cmp(&wrap(b.0 - c0)));
     for (g, (center, span, members)) in groups.into_iter().enumerate() {
@@ -338,8 +337,8 @@ pub fn same_group(bits: &[BitResult], min_pairs: usize) -> Option<usize> {
 
 #[cfg(test)]
 pub(crate) mod synth {
-    use crate::rng::SplitMix64;
     use super::*;
+    use crate::rng::SplitMix64;
 
     /// Interleaved reads (a random line each time) of lines whose stalls sit at the given phases
     /// (cycles) of `period`,
@@ -444,10 +443,22 @@ mod tests {
     fn the_bit_that_always_switches_group_is_recommended() {
         // lines 0..4 in group 0; partners: bit 6 → opposite, bit 8 → same, bit 7 → half and half.
         let phases: Vec<Option<f64>> = vec![
-            Some(0.0), Some(0.01), Some(0.99), Some(0.02), // bases
-            Some(0.5), Some(0.51), Some(0.49), Some(0.5), // bit 6 partners
-            Some(0.0), Some(0.02), Some(0.98), Some(0.01), // bit 8 partners
-            Some(0.5), Some(0.0), Some(0.5), None, // bit 7 partners
+            Some(0.0),
+            Some(0.01),
+            Some(0.99),
+            Some(0.02), // bases
+            Some(0.5),
+            Some(0.51),
+            Some(0.49),
+            Some(0.5), // bit 6 partners
+            Some(0.0),
+            Some(0.02),
+            Some(0.98),
+            Some(0.01), // bit 8 partners
+            Some(0.5),
+            Some(0.0),
+            Some(0.5),
+            None, // bit 7 partners
         ];
         let labels = cluster(&phases, 0.2, 4).labels;
         let mut pairs = Vec::new();

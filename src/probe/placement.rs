@@ -92,7 +92,9 @@ pub enum PlacementVerdict {
     DifferentChannels,
     /// Some copies share a channel that another channel could have taken.
     SameChannel,
-    CannotKnow { reason: String },
+    CannotKnow {
+        reason: String,
+    },
 }
 
 impl PlacementVerdict {
@@ -264,17 +266,20 @@ pub fn check(slab: &Slab, slots: &[u64], model: &ChannelModel) -> Result<Placeme
     }
     let region = slab.region();
     // Transparent huge pages may not back the whole region: then only 4 KiB is certain.
-    let page = if region.kind() == PageKind::Transparent && region.thp_bytes() < region.mapped_bytes() {
-        PAGE_4K
-    } else {
-        region.page_size()
-    };
+    let page =
+        if region.kind() == PageKind::Transparent && region.thp_bytes() < region.mapped_bytes() { PAGE_4K } else { region.page_size() };
     check_addresses(&copies, page, model)
 }
 
 impl fmt::Display for PlacementReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "placement under {} ({} channels), {} pages:", self.model.describe(), self.model.channels(), size_text(self.page_size))?;
+        writeln!(
+            f,
+            "placement under {} ({} channels), {} pages:",
+            self.model.describe(),
+            self.model.channels(),
+            size_text(self.page_size)
+        )?;
         for s in &self.slots {
             write!(f, "  slot {}:", s.slot)?;
             for c in &s.copies {

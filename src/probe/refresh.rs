@@ -7,13 +7,13 @@
 use std::fmt;
 use std::time::Duration;
 
-#[cfg(target_arch = "x86_64")]
-use crate::rng::SplitMix64;
 use super::spikes::{self, AnalysisOptions, Sample, SpikeReport, Verdict};
 use crate::error::{Error, Result};
+use crate::region::PageRequest;
 #[cfg(target_arch = "x86_64")]
 use crate::region::{LockRequest, Region};
-use crate::region::PageRequest;
+#[cfg(target_arch = "x86_64")]
+use crate::rng::SplitMix64;
 #[cfg(target_arch = "x86_64")]
 use crate::tsc;
 
@@ -129,7 +129,15 @@ pub(crate) enum Lines {
 /// # Safety
 /// Every address `lines` can produce must be readable for the whole call.
 #[cfg(target_arch = "x86_64")]
-pub(crate) unsafe fn measure(lines: Lines, ticks: u64, max: usize, seed: u64, origin: u64, tpn: f64, progress: &mut dyn FnMut(u64)) -> Vec<Sample> {
+pub(crate) unsafe fn measure(
+    lines: Lines,
+    ticks: u64,
+    max: usize,
+    seed: u64,
+    origin: u64,
+    tpn: f64,
+    progress: &mut dyn FnMut(u64),
+) -> Vec<Sample> {
     use super::timing::{cached_load, flushed_load};
     let inv = 1.0 / tpn.max(1e-9);
     let mut out = Vec::with_capacity(max.min(((ticks as f64 * inv) / 150.0) as usize + 1024));
@@ -208,11 +216,12 @@ pub fn probe(opts: &RefreshOptions, mut progress: impl FnMut(f64)) -> Result<Ref
         // The fixed line sits in the middle of the buffer, away from its first page.
         let fixed_addr = base + ((lines / 2) as usize) * 64;
         let mut done = 0.0;
-        let mut report_progress =
-            |done: f64, ticks: u64| progress(((done + (ticks as f64).min(per_run as f64)) / total).min(1.0));
+        let mut report_progress = |done: f64, ticks: u64| progress(((done + (ticks as f64).min(per_run as f64)) / total).min(1.0));
 
         // SAFETY: every address is inside the region, which lives until the end of this block.
-        let fixed = unsafe { measure(Lines::Fixed(fixed_addr), per_run, opts.max_samples, opts.seed, origin, tpn, &mut |t| report_progress(done, t)) };
+        let fixed = unsafe {
+            measure(Lines::Fixed(fixed_addr), per_run, opts.max_samples, opts.seed, origin, tpn, &mut |t| report_progress(done, t))
+        };
         let fixed = run(RunKind::FixedLine, fixed, opts.max_samples, &opts.analysis);
         done += per_run as f64;
         report_progress(done, 0);
@@ -286,7 +295,9 @@ fn summarize(fixed: &Run, random: &Run, control: Option<&Run>, period: Option<f6
     }
     if let Some(c) = control {
         s += &match c.analysis.verdict {
-            Verdict::Periodic => "; WARNING: the cached-read control is periodic too, so the period may come from the machine, not DRAM".to_string(),
+            Verdict::Periodic => {
+                "; WARNING: the cached-read control is periodic too, so the period may come from the machine, not DRAM".to_string()
+            }
             v => format!("; cached-read control: {} (as it should be)", v.name()),
         };
     }
@@ -310,7 +321,13 @@ impl fmt::Display for Run {
 
 impl fmt::Display for RefreshReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "refresh probe: {} MiB buffer on {} pages, {:.4} ticks/ns", self.buffer_bytes >> 20, self.page_kind, self.ticks_per_ns)?;
+        writeln!(
+            f,
+            "refresh probe: {} MiB buffer on {} pages, {:.4} ticks/ns",
+            self.buffer_bytes >> 20,
+            self.page_kind,
+            self.ticks_per_ns
+        )?;
         writeln!(f, "{}", self.fixed)?;
         writeln!(f, "{}", self.random)?;
         if let Some(c) = &self.control {

@@ -138,16 +138,7 @@ pub fn calibrate(latencies: impl IntoIterator<Item = u32>, opts: &ThresholdOptio
             None => (mad_cut, CutMethod::Mad),
         },
     };
-    Threshold {
-        cut_ns: cut,
-        method,
-        median_ns: median,
-        mad_ns: mad,
-        p99_ns: p99,
-        outlier_ns,
-        counted: h.counted,
-        outliers: h.outliers,
-    }
+    Threshold { cut_ns: cut, method, median_ns: median, mad_ns: mad, p99_ns: p99, outlier_ns, counted: h.counted, outliers: h.outliers }
 }
 
 /// The deepest 10 ns bin at or after `from_ns` that is followed by a clearly higher bump
@@ -576,11 +567,7 @@ pub fn analyse(samples: &[Sample], opts: &AnalysisOptions) -> SpikeReport {
             if target > po.max_period_ns * 1.01 {
                 continue;
             }
-            let near = grid
-                .iter()
-                .zip(&scores)
-                .filter(|(&p, _)| (p - target).abs() <= 0.01 * target)
-                .max_by(|a, b| a.1.total_cmp(b.1));
+            let near = grid.iter().zip(&scores).filter(|(&p, _)| (p - target).abs() <= 0.01 * target).max_by(|a, b| a.1.total_cmp(b.1));
             if let Some((&p, &s)) = near {
                 if s >= 0.5 * peak.score && s >= weak_bar {
                     fundamental = refine(p);
@@ -604,10 +591,9 @@ pub fn analyse(samples: &[Sample], opts: &AnalysisOptions) -> SpikeReport {
     report.peak = Some(peak);
     report.fundamental = Some(fundamental);
     let vs = match &baseline {
-        Some(b) => format!(
-            "chance (best of {} shuffles) reached {:.1} ± {:.1}, at most {:.1}",
-            b.shuffles, b.mean_max, b.std_max, b.max_max
-        ),
+        Some(b) => {
+            format!("chance (best of {} shuffles) reached {:.1} ± {:.1}, at most {:.1}", b.shuffles, b.mean_max, b.std_max, b.max_max)
+        }
         None => "no shuffles were run".into(),
     };
     report.verdict = if peak.score >= strong_bar && beats_all {
@@ -624,10 +610,9 @@ pub fn analyse(samples: &[Sample], opts: &AnalysisOptions) -> SpikeReport {
             fundamental.score.max(peak.score),
             note.map(|n| format!(" ({n})")).unwrap_or_default()
         ),
-        Verdict::Weak => format!(
-            "a period near {:.1} ns scores {:.1}, above chance but not clearly: {vs}",
-            fundamental.period_ns, peak.score
-        ),
+        Verdict::Weak => {
+            format!("a period near {:.1} ns scores {:.1}, above chance but not clearly: {vs}", fundamental.period_ns, peak.score)
+        }
         Verdict::None | Verdict::Insufficient => {
             format!("no period scores above chance: best {:.1} at {:.1} ns, {vs}", peak.score, peak.period_ns)
         }
@@ -806,10 +791,7 @@ mod tests {
     use super::*;
 
     fn opts() -> AnalysisOptions {
-        AnalysisOptions {
-            periodogram: PeriodogramOptions { shuffles: 6, max_spikes: 1500, ..Default::default() },
-            ..Default::default()
-        }
+        AnalysisOptions { periodogram: PeriodogramOptions { shuffles: 6, max_spikes: 1500, ..Default::default() }, ..Default::default() }
     }
 
     fn assert_period(r: &SpikeReport, want: f64) {
@@ -874,7 +856,8 @@ mod tests {
 
     #[test]
     fn stalls_every_7800_ns_with_jitter_are_periodic_at_7800() {
-        let t = Trace { period_ns: Some(7800.0), stall_ns: 400.0, jitter_ns: 60.0, seed: 2, duration_ns: 100_000_000, ..Default::default() };
+        let t =
+            Trace { period_ns: Some(7800.0), stall_ns: 400.0, jitter_ns: 60.0, seed: 2, duration_ns: 100_000_000, ..Default::default() };
         let r = analyse(&t.samples(), &opts());
         assert_eq!(r.verdict, Verdict::Periodic, "{r}");
         assert_period(&r, 7800.0);
@@ -903,9 +886,8 @@ mod tests {
         // Reads exactly every 400 ns with random slow ones: the loop's own rhythm shows in the
         // raw periodogram, and the shuffled baseline must absorb it.
         let mut rng = SplitMix64::new(5);
-        let s: Vec<Sample> = (0..150_000u64)
-            .map(|i| Sample { t_ns: i * 400, latency_ns: if rng.next_f64() < 0.03 { 400 } else { 140 } })
-            .collect();
+        let s: Vec<Sample> =
+            (0..150_000u64).map(|i| Sample { t_ns: i * 400, latency_ns: if rng.next_f64() < 0.03 { 400 } else { 140 } }).collect();
         let r = analyse(&s, &opts());
         assert_ne!(r.verdict, Verdict::Periodic, "{r}");
     }

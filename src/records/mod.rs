@@ -181,8 +181,15 @@ impl Records {
         let offset = opts.channel_offset.resolve(false);
         let layout = Layout::new(base(count), opts.replicas, offset.bytes)?;
         let text = schema.text();
-        let (region, info) =
-            shm::create_with_schema(name, layout.clone(), opts.pages, opts.threads.lock, shared.overwrite, shared.dir.as_deref(), Some(&text))?;
+        let (region, info) = shm::create_with_schema(
+            name,
+            layout.clone(),
+            opts.pages,
+            opts.threads.lock,
+            shared.overwrite,
+            shared.dir.as_deref(),
+            Some(&text),
+        )?;
         let segment = (PathBuf::from(&info.path), info.file_id);
         let slab = Arc::new(Slab::from_region(region, layout)?);
         let slayer = Slayer::over_shared_slab(slab, info, &opts.threads, opts.strategy, offset.source)?;
@@ -200,7 +207,8 @@ impl Records {
         let segment = (PathBuf::from(&info.path), info.file_id);
         let incompatible = |message: String| Error::SegmentIncompatible { path: info.path.clone(), message };
         let text = info.schema.clone().unwrap_or_default();
-        let schema = Schema::parse(&text).map_err(|e| incompatible(format!("its record schema {text:?} is not one this build reads ({e})")))?;
+        let schema =
+            Schema::parse(&text).map_err(|e| incompatible(format!("its record schema {text:?} is not one this build reads ({e})")))?;
         if let Some(want) = expect.filter(|w| **w != schema) {
             return Err(incompatible(format!("its records have fields {}, but {} were asked for", schema.text(), want.text())));
         }

@@ -82,7 +82,10 @@ pub fn build(layout: &Layout, lock: LockRequest, o: &ArrangeOptions) -> Result<(
     if layout.channel_offset() != PAGE {
         return Err(Error::option_range(
             "channelOffset",
-            format!("refresh-group placement puts each copy on its own 4 KiB page: ⟦opt:channelOffset⟧ must be {PAGE}, got {}", layout.channel_offset()),
+            format!(
+                "refresh-group placement puts each copy on its own 4 KiB page: ⟦opt:channelOffset⟧ must be {PAGE}, got {}",
+                layout.channel_offset()
+            ),
         ));
     }
     let slab_pages = layout.span() / PAGE;

@@ -118,7 +118,15 @@ pub struct Sim {
 
 impl Sim {
     pub fn new(model: Model) -> Sim {
-        Sim { model, observe_every: crate::steer::reader::LOCKED_OBSERVE_EVERY as u64, next_jump: 0, t: 1_000_000_000, reads: 0, steered_slow: 0, direct_slow: 0 }
+        Sim {
+            model,
+            observe_every: crate::steer::reader::LOCKED_OBSERVE_EVERY as u64,
+            next_jump: 0,
+            t: 1_000_000_000,
+            reads: 0,
+            steered_slow: 0,
+            direct_slow: 0,
+        }
     }
 
     /// One read: arrival gap 0–2 µs after the previous read finished.

@@ -149,17 +149,11 @@ impl TrackerConfig {
         if self.slow_ticks == 0 || self.noise_ticks <= self.slow_ticks {
             return bad(
                 "slowTicks",
-                format!(
-                    "need 0 < slowTicks < noiseTicks, got slow {} and noise {}",
-                    self.slow_ticks, self.noise_ticks
-                ),
+                format!("need 0 < slowTicks < noiseTicks, got slow {} and noise {}", self.slow_ticks, self.noise_ticks),
             );
         }
         if self.calibration_reads < 64 * self.bins || self.calibration_reads > 1 << 24 {
-            return bad(
-                "calibrationReads",
-                format!("must be from 64 x bins ({}) to 2^24, got {}", 64 * self.bins, self.calibration_reads),
-            );
+            return bad("calibrationReads", format!("must be from 64 x bins ({}) to 2^24, got {}", 64 * self.bins, self.calibration_reads));
         }
         if !(64..=1 << 20).contains(&self.block_reads) {
             return bad("blockReads", format!("must be 64..=2^20 reads, got {}", self.block_reads));
@@ -575,7 +569,14 @@ impl Tracker {
     }
 
     fn clear_window(&mut self) {
-        for h in [&mut self.recent.reads, &mut self.recent.slow, &mut self.block.reads, &mut self.block.slow, &mut self.prev_block.reads, &mut self.prev_block.slow] {
+        for h in [
+            &mut self.recent.reads,
+            &mut self.recent.slow,
+            &mut self.block.reads,
+            &mut self.block.slow,
+            &mut self.prev_block.reads,
+            &mut self.prev_block.slow,
+        ] {
             h.fill(0);
         }
         self.window_reads = 0;
@@ -809,7 +810,14 @@ impl Tracker {
         }
         self.theta = self.theta.wrapping_add((delta as u64) << self.bin_shift);
         let bins = self.cfg.bins;
-        for h in [&mut self.recent.reads, &mut self.recent.slow, &mut self.block.reads, &mut self.block.slow, &mut self.prev_block.reads, &mut self.prev_block.slow] {
+        for h in [
+            &mut self.recent.reads,
+            &mut self.recent.slow,
+            &mut self.block.reads,
+            &mut self.block.slow,
+            &mut self.prev_block.reads,
+            &mut self.prev_block.slow,
+        ] {
             self.scratch_u.copy_from_slice(h);
             for c in 0..self.cfg.copies {
                 for b in 0..bins {
