@@ -224,7 +224,11 @@ class QuoteWriter {
   }
 }
 
-/** What the router's quote reads found (since the store was opened, warm-up included). */
+/**
+ * What the router's quote reads found: snapshots, retries and unavailable quotes since the measured
+ * run began (as the tallies count decisions); violations and torn snapshots since the store was
+ * opened, warm-up included (none may ever be seen).
+ */
 interface QuoteChecks {
   /** Quotes read (one per order with a known symbol and account). */
   snapshots: number
@@ -542,6 +546,13 @@ class OrderRouter {
   /** Flat positions and order ids from 1. */
   resetBook(): void {
     this.state.resetBook()
+  }
+
+  /** The measured run begins: count its quote reads from zero (violations stay counted). */
+  beginRun(): void {
+    this.checks.snapshots = 0
+    this.checks.retries = 0
+    this.checks.unavailable = 0
   }
 
   /** Stores one symbol's new quotes and last price. */
@@ -979,6 +990,7 @@ function warmUp(router: OrderRouter, seed: number, prices: PriceSource): void {
   if (prices.kind === 'inline') router.reset()
   else router.resetBook()
   router.state.resetStats()
+  router.beginRun()
 }
 
 /** Where a strategy's stores and their prices come from. */
