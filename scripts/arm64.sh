@@ -207,7 +207,7 @@ test_all() {
   local nskip=()
   for i in "${!node_skips[@]}"; do
     echo "skipped: /${node_skips[$i]}/: ${node_skip_reasons[$i]}"
-    nskip+=(--test-skip-pattern "${node_skips[$i]}")
+    nskip+=("--test-skip-pattern=${node_skips[$i]}")
   done
   emulated env PATH="$shims:$PATH" "$node" --test --test-concurrency=1 "${nskip[@]}" __test__/*.test.js
   echo "node suite: $((SECONDS - t0)) s"
