@@ -50,6 +50,16 @@ const SHARED_CREATE_TYPES = typesFor('create')
 const SHARED_OPEN_TYPES = typesFor('open')
 // Lets the static factories hand a native object to the constructor; not reachable from outside.
 const ADOPT = Symbol('adopt')
+// The single-value hot path of every Slayer on this thread: one `read` and one `write` raw
+// function over one shared 32-byte scratch (index in u32 word 0, the Slayer's id in u32 word 1,
+// the value in word 1), so the calls inside readF64/readU64/writeF64/writeU64 have one target
+// however many Slayers there are (a function per Slayer made them polymorphic).
+const SHARED = new ArrayBuffer(32)
+const SU32 = new Uint32Array(SHARED)
+const SF64 = new Float64Array(SHARED)
+const SU64 = new BigUint64Array(SHARED)
+const { read: sharedRead, write: sharedWrite } = native._sharedFast(SHARED)
+
 // Internals of each Slayer for the benchmark and the CLI (never on the public class): its native
 // object, and a read of copy 0 whatever the strategy (the benchmark's same-slab baseline).
 const INTERNALS = new WeakMap()
@@ -130,12 +140,8 @@ function checkBatch(indices, values, ValuesType, valuesName) {
 
 class Slayer {
   #n
+  #id
   #slots
-  #u32
-  #f64
-  #u64
-  #read
-  #write
   #readMany
   #writeMany
 
@@ -147,19 +153,15 @@ class Slayer {
       this.#n = new native.Slayer(options)
     }
     this.#slots = this.#n.slots
+    this.#id = this.#n._id
     const scratch = new ArrayBuffer(32)
-    this.#u32 = new Uint32Array(scratch)
-    this.#f64 = new Float64Array(scratch)
-    this.#u64 = new BigUint64Array(scratch)
+    const u32 = new Uint32Array(scratch)
+    const f64 = new Float64Array(scratch)
     const fast = this.#n._bindFast(scratch)
-    this.#read = fast.read
-    this.#write = fast.write
     this.#readMany = fast.readMany
     this.#writeMany = fast.writeMany
     const n = this.#n
     const slots = this.#slots
-    const u32 = this.#u32
-    const f64 = this.#f64
     const readCopy0 = fast.readCopy0
     INTERNALS.set(this, {
       native: n,
@@ -188,16 +190,18 @@ class Slayer {
     // Covers non-numbers (BigInt too: `>>>` would throw its own TypeError), NaN, fractions,
     // negatives and indices past the end; the slow path works out which error it was.
     if (typeof index !== 'number' || index >>> 0 !== index || index >= this.#slots) throw indexError(index, this.#slots, this.#n.closed)
-    this.#u32[0] = index
-    this.#read()
-    return this.#f64[1]
+    SU32[0] = index
+    SU32[1] = this.#id
+    sharedRead()
+    return SF64[1]
   }
 
   readU64(index) {
     if (typeof index !== 'number' || index >>> 0 !== index || index >= this.#slots) throw indexError(index, this.#slots, this.#n.closed)
-    this.#u32[0] = index
-    this.#read()
-    return this.#u64[1]
+    SU32[0] = index
+    SU32[1] = this.#id
+    sharedRead()
+    return SU64[1]
   }
 
   writeF64(index, value) {
@@ -205,9 +209,10 @@ class Slayer {
     if (typeof value !== 'number') {
       throw withCode(new TypeError(`writeF64 value must be a number, got ${describe(value)}`), 'ERR_ULTRASLAYER_BAD_ARGUMENT')
     }
-    this.#u32[0] = index
-    this.#f64[1] = value
-    this.#write()
+    SU32[0] = index
+    SU32[1] = this.#id
+    SF64[1] = value
+    sharedWrite()
   }
 
   writeU64(index, value) {
@@ -218,9 +223,10 @@ class Slayer {
     if (value < 0n || value > U64_MAX) {
       throw withCode(new RangeError(`writeU64 value ${value}n is outside 0n..2n ** 64n - 1n (it would be truncated)`), 'ERR_ULTRASLAYER_VALUE_RANGE')
     }
-    this.#u32[0] = index
-    this.#u64[1] = value
-    this.#write()
+    SU32[0] = index
+    SU32[1] = this.#id
+    SU64[1] = value
+    sharedWrite()
   }
 
   readManyU64(indices, out) {

@@ -604,6 +604,8 @@ pub struct Slayer {
     inst: Rc<Instance>,
     slots: u64,
     replicas: u32,
+    /// Index in this thread's registry of Slayers (the shared fast path finds it by this id).
+    id: u32,
 }
 
 #[napi]
@@ -621,7 +623,14 @@ impl Slayer {
         let slots = engine.slots();
         let replicas = engine.replica_count() as u32;
         let inst = Rc::new(Instance { engine: UnsafeCell::new(Some(engine)), scratch: Cell::new(std::ptr::null_mut()) });
-        Slayer { inst, slots, replicas }
+        let id = fast::register(&inst);
+        Slayer { inst, slots, replicas, id }
+    }
+
+    /// Internal: this Slayer's id for the shared fast path (see `_sharedFast`).
+    #[napi(getter, skip_typescript, js_name = "_id")]
+    pub fn id(&self) -> u32 {
+        self.id
     }
 
     /// Creates the named shared slab `options.name` (a 0600 file on hugetlbfs or in /dev/shm) and,
@@ -802,6 +811,16 @@ impl Slayer {
         // SAFETY: obj was just created in this env.
         Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), obj) })
     }
+}
+
+/// Internal: `{ read, write }` raw functions shared by every Slayer of this thread, over one
+/// 32-byte scratch buffer (index in u32 word 0, the Slayer's `_id` in u32 word 1, value in word 1).
+#[napi(skip_typescript, js_name = "_sharedFast")]
+pub fn shared_fast<'env>(env: &'env Env, scratch: Unknown<'env>) -> Result<Unknown<'env>> {
+    // SAFETY: env is the live env of this call and scratch a value in it.
+    let obj = unsafe { fast::shared_functions(env.raw(), scratch.raw())? };
+    // SAFETY: obj was just created in this env.
+    Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), obj) })
 }
 
 /// Internal: the engine's option table (`crate::options::OPTIONS`) as JSON, for the JS wrapper's
