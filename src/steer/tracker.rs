@@ -260,6 +260,11 @@ impl BinCounts {
     fn new(cells: usize) -> BinCounts {
         BinCounts { reads: vec![0; cells], slow: vec![0; cells] }
     }
+
+    /// Both count arrays, for work done to each alike.
+    fn arrays(&mut self) -> [&mut Vec<u32>; 2] {
+        [&mut self.reads, &mut self.slow]
+    }
 }
 
 /// Learns and follows the refresh phase of N copies; see the module docs.
@@ -562,16 +567,14 @@ impl Tracker {
     }
 
     fn clear_window(&mut self) {
-        for h in [
-            &mut self.recent.reads,
-            &mut self.recent.slow,
-            &mut self.block.reads,
-            &mut self.block.slow,
-            &mut self.prev_block.reads,
-            &mut self.prev_block.slow,
-        ] {
-            h.fill(0);
+        for c in [&mut self.recent, &mut self.block, &mut self.prev_block] {
+            c.arrays().into_iter().for_each(|h| h.fill(0));
         }
+        self.reset_window_counts();
+    }
+
+    /// Zeroes the current window's read, slow and cached counts.
+    fn reset_window_counts(&mut self) {
         self.window_reads = 0;
         self.window_slow = 0;
         self.window_cached = 0;
@@ -802,14 +805,7 @@ impl Tracker {
         }
         self.theta = self.theta.wrapping_add((delta as u64) << self.bin_shift);
         let bins = self.cfg.bins;
-        for h in [
-            &mut self.recent.reads,
-            &mut self.recent.slow,
-            &mut self.block.reads,
-            &mut self.block.slow,
-            &mut self.prev_block.reads,
-            &mut self.prev_block.slow,
-        ] {
+        for h in [&mut self.recent, &mut self.block, &mut self.prev_block].into_iter().flat_map(BinCounts::arrays) {
             self.scratch_u.copy_from_slice(h);
             for c in 0..self.cfg.copies {
                 for b in 0..bins {
@@ -910,9 +906,7 @@ impl Tracker {
         std::mem::swap(&mut self.block, &mut self.prev_block);
         self.block.reads.fill(0);
         self.block.slow.fill(0);
-        self.window_reads = 0;
-        self.window_slow = 0;
-        self.window_cached = 0;
+        self.reset_window_counts();
     }
 
     /// Whether, over the guard window, steered reads were slow significantly more often than the
