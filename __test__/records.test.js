@@ -386,7 +386,7 @@ const { replicaThreads: threads, rssMiB } = require(${JSON.stringify(path.join(_
   console.log(JSON.stringify({ during, after, grown: rssMiB() - before }))
 })()
 `
-  const r = spawnSync(process.execPath, ['--expose-gc', '-e', child], { encoding: 'utf8', timeout: 60_000 })
+  const r = spawnSync(process.execPath, ['--expose-gc', '-e', child], { encoding: 'utf8', timeout: 240_000 }) // minutes under qemu emulation (test:arm64); seconds natively
   assert.equal(r.status, 0, r.stderr)
   const m = JSON.parse(r.stdout.trim().split('\n').pop())
   assert.equal(m.during, 12, 'six stores, two replica threads each')
