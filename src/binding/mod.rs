@@ -10,6 +10,7 @@ mod bench;
 mod bench_raw;
 mod errors;
 mod fast;
+mod options;
 mod probe;
 mod records;
 
@@ -21,9 +22,8 @@ use napi::{Env, JsValue};
 use napi_derive::napi;
 
 use crate::error::{spell, Error, Front};
-use crate::region::{LockRequest, PageRequest};
-use crate::replicas::SpinPolicy;
 use errors::{closed, to_napi};
+use options::{open_options, slab_options, JsOptions};
 
 /// Per-Slayer native state, shared by the class object and its raw fast-path functions.
 ///
@@ -54,129 +54,6 @@ impl Instance {
         // SAFETY: as in `engine`; dropping the engine stops and joins its threads and unmaps.
         unsafe { *self.engine.get() = None };
     }
-}
-
-/// Options for `new Slayer(options)`.
-#[napi(object)]
-pub struct SlayerOptions {
-    /// 64-bit slots per replica (1 to 2^32). Every index below it is valid, none beyond.
-    pub slots: f64,
-    /// Copies of every slot, each read by its own thread: 2 to 8 (default 2).
-    pub replicas: Option<f64>,
-    /// Bytes between the copies of one slot: a power of two from 64 (default 256; 64 for a slab
-    /// that steers), or 'auto': what `ultraslayer probe groups` measured on this machine (falls
-    /// back to the default, and info().channelOffsetSource says so).
-    #[napi(ts_type = "number | 'auto'")]
-    pub channel_offset: Option<Either<f64, String>>,
-    /// Page source: 'auto' (default) tries 1 GiB, 2 MiB, transparent, then 4 KiB pages; the others
-    /// ask for exactly one kind and fail with how to reserve it.
-    #[napi(ts_type = "'auto' | '1g' | '2m' | 'thp' | 'off'")]
-    pub huge_pages: Option<String>,
-    /// mlock the slab. Left out: try, and report a refusal in info(); true: a refusal is an error.
-    pub lock: Option<bool>,
-    /// One core per replica thread; default: chosen from the allowed set, avoiding the caller's core.
-    pub cores: Option<Vec<f64>>,
-    /// How replica threads wait: 'hybrid' (default: spin, yield, park after idleUs, so no core
-    /// burns while the slab is idle), 'busy' (a full core each, always; never on the caller's core
-    /// unless `cores` names it), 'sleep' (park when idle; reads that find them parked are served
-    /// directly).
-    #[napi(ts_type = "'busy' | 'hybrid' | 'sleep'")]
-    pub spin: Option<String>,
-    /// Idle microseconds before 'hybrid'/'sleep' threads park (defaults 2000 / 0).
-    pub idle_us: Option<f64>,
-    /// Start replica threads now (default true; hedged slabs).
-    pub start: Option<bool>,
-    /// Record per-read latency into a histogram (default false).
-    pub stats: Option<bool>,
-    /// How reads are served: 'auto' (default) hedges when every replica thread can have an allowed
-    /// core of its own besides the caller's, else steers when the copies were placed to stall apart
-    /// and calibration predicts a gain (placing and calibrating take up to a few seconds here),
-    /// else reads directly — info().strategy says what was chosen, info().strategyReason why.
-    /// 'hedge' (replica threads race, N cores), 'steer' (the calling thread predicts which copy is
-    /// not refreshing and reads only that one; no threads; calibrates for up to 300 ms at
-    /// construction), 'direct' (copy 0, no threads) are honoured as asked, with
-    /// info().strategyWarning when expected to lose.
-    #[napi(ts_type = "'auto' | 'hedge' | 'steer' | 'direct'")]
-    pub strategy: Option<String>,
-    /// Where the copies go. 'refresh-groups': learn each 4 KiB page's DRAM refresh group by
-    /// timing (a 300 ms period measurement, then up to placementBudgetMs) and give every replica
-    /// pages of its own groups, so copies never stall together (4 KiB pages; throws when it cannot
-    /// be had). 'huge-pages': the same on the slab's own pages (huge pages included, any size):
-    /// copies split by a low address bit where one separates groups in every 4 KiB frame, else
-    /// frames chosen by group through a small table; info().placement.hugePages says what was
-    /// timed and inferred. 'offset': copies channelOffset bytes apart. 'auto' (default):
-    /// 'huge-pages' for a hedged slab of 2 MiB or more per replica, 'refresh-groups' for a slab
-    /// that steers, unless channelOffset (or, for 'refresh-groups', huge pages) is asked for;
-    /// falling back to 'offset' with the reason in info().placement.note; 'offset' otherwise.
-    #[napi(ts_type = "'auto' | 'refresh-groups' | 'huge-pages' | 'offset'")]
-    pub placement: Option<String>,
-    /// Time refresh-group placement may spend learning pages (default 3000 ms).
-    pub placement_budget_ms: Option<f64>,
-}
-
-/// Options for `Slayer.create(options)`: a named slab other processes can open.
-#[napi(object)]
-pub struct SharedCreateOptions {
-    /// Segment name: 1 to 200 characters from A-Z a-z 0-9 . _ - (not starting with '.').
-    pub name: String,
-    /// Replace an existing segment of that name (default false: refuse). Processes that have the
-    /// old one open keep it; new opens get the new one.
-    pub overwrite: Option<bool>,
-    /// 64-bit slots per replica (1 to 2^32).
-    pub slots: f64,
-    /// Copies of every slot: 2 to 8 (default 2).
-    pub replicas: Option<f64>,
-    /// Bytes between the copies of one slot: a power of two from 64 (default 256).
-    pub channel_offset: Option<f64>,
-    /// 'auto' (default): a hugetlbfs mount when one has free pages, else /dev/shm (info().shared.note
-    /// says why); '2m' / '1g': a hugetlbfs mount of that page size or an error; 'off': /dev/shm.
-    #[napi(ts_type = "'auto' | '1g' | '2m' | 'off'")]
-    pub huge_pages: Option<String>,
-    /// mlock this process's mapping. Left out: try; true: a refusal is an error.
-    pub lock: Option<bool>,
-    /// One core per replica thread of this process.
-    pub cores: Option<Vec<f64>>,
-    #[napi(ts_type = "'busy' | 'hybrid' | 'sleep'")]
-    pub spin: Option<String>,
-    pub idle_us: Option<f64>,
-    /// Start this process's replica threads now (default true).
-    pub start: Option<bool>,
-    pub stats: Option<bool>,
-    /// 'auto' (default: hedge when every replica thread gets a core besides the caller's, else
-    /// read directly), 'hedge' or 'direct'. Shared slabs are never steered.
-    #[napi(ts_type = "'auto' | 'hedge' | 'direct'")]
-    pub strategy: Option<String>,
-    /// 'auto' (default: 'huge-pages' for a hedged slab of 2 MiB or more per replica, else
-    /// 'offset'), 'huge-pages' (copies placed by refresh group, recorded in the segment so every
-    /// process that opens it agrees) or 'offset'.
-    #[napi(ts_type = "'auto' | 'huge-pages' | 'offset'")]
-    pub placement: Option<String>,
-}
-
-/// Options for `Slayer.open(name, options)`: this process's threads, and what it expects.
-#[napi(object)]
-pub struct SharedOpenOptions {
-    /// Refuse the segment unless it has this many slots.
-    pub slots: Option<f64>,
-    /// Refuse the segment unless it has this many replicas.
-    pub replicas: Option<f64>,
-    /// Refuse the segment unless its copies are this many bytes apart.
-    pub channel_offset: Option<f64>,
-    /// Milliseconds to wait for a segment another process is still creating (default 1000).
-    pub wait_ms: Option<f64>,
-    /// mlock this process's mapping. Left out: try; true: a refusal is an error.
-    pub lock: Option<bool>,
-    /// One core per replica thread of this process.
-    pub cores: Option<Vec<f64>>,
-    #[napi(ts_type = "'busy' | 'hybrid' | 'sleep'")]
-    pub spin: Option<String>,
-    pub idle_us: Option<f64>,
-    /// Start this process's replica threads now (default true).
-    pub start: Option<bool>,
-    pub stats: Option<bool>,
-    /// 'auto' (default), 'hedge' or 'direct', as for Slayer.create.
-    #[napi(ts_type = "'auto' | 'hedge' | 'direct'")]
-    pub strategy: Option<String>,
 }
 
 /// The named segment behind a shared slab.
@@ -393,16 +270,6 @@ pub struct SlayerStats {
     pub steer: Option<SteerStats>,
 }
 
-fn int_arg(name: &'static str, v: f64, min: f64, max: f64) -> std::result::Result<u64, Error> {
-    if !v.is_finite() || v.fract() != 0.0 {
-        return Err(Error::BadArgument { name, message: format!("must be an integer, got {v}") });
-    }
-    if v < min || v > max {
-        return Err(Error::option_range(name, format!("must be {min}..={max}, got {v}")));
-    }
-    Ok(v as u64)
-}
-
 fn slot_index(inst_slots: u64, v: f64) -> std::result::Result<u64, Error> {
     if !v.is_finite() || v.fract() != 0.0 {
         return Err(Error::BadArgument {
@@ -414,105 +281,6 @@ fn slot_index(inst_slots: u64, v: f64) -> std::result::Result<u64, Error> {
         return Err(Error::SlotOutOfRange { index: if v < 0.0 { u64::MAX } else { v as u64 }, slots: inst_slots });
     }
     Ok(v as u64)
-}
-
-fn lock_request(lock: Option<bool>) -> LockRequest {
-    match lock {
-        None => LockRequest::Auto,
-        Some(true) => LockRequest::Required,
-        Some(false) => LockRequest::Off,
-    }
-}
-
-/// This process's thread options from the JS fields; absent fields keep the engine's defaults.
-fn thread_options(
-    lock: Option<bool>,
-    cores: &Option<Vec<f64>>,
-    spin: &Option<String>,
-    idle_us: Option<f64>,
-    start: Option<bool>,
-    stats: Option<bool>,
-) -> std::result::Result<crate::ThreadOptions, Error> {
-    let mut t = crate::ThreadOptions { lock: lock_request(lock), ..Default::default() };
-    if let Some(c) = cores {
-        t.cores = Some(
-            c.iter()
-                .map(|&c| int_arg("cores", c, 0.0, crate::options::MAX_CORE as f64).map(|c| c as usize))
-                .collect::<std::result::Result<_, _>>()?,
-        );
-    }
-    if let Some(s) = spin {
-        t.spin = SpinPolicy::parse(s)?;
-    }
-    if let Some(us) = idle_us {
-        t.idle_us = Some(int_arg("idleUs", us, 0.0, crate::options::MAX_IDLE_US as f64)?);
-    }
-    t.start = start.unwrap_or(t.start);
-    t.record_latency = stats.unwrap_or(t.record_latency);
-    Ok(t)
-}
-
-fn channel_offset(v: &Option<Either<f64, String>>) -> std::result::Result<crate::ChannelOffset, Error> {
-    Ok(match v {
-        None => crate::ChannelOffset::Default,
-        Some(Either::A(c)) => {
-            crate::ChannelOffset::Given(int_arg("channelOffset", *c, 0.0, (crate::layout::MAX_CHANNEL_OFFSET) as f64)? as usize)
-        }
-        Some(Either::B(s)) if s == "auto" => crate::ChannelOffset::Auto,
-        Some(Either::B(s)) => {
-            return Err(Error::option_range("channelOffset", format!("must be a power of two from 64, or 'auto', got {s:?}")))
-        }
-    })
-}
-
-/// Engine options from JS options: a type mapping only; every default and rule is the engine's.
-fn engine_options(o: &SlayerOptions) -> std::result::Result<crate::Options, Error> {
-    let mut e = crate::Options::new(int_arg("slots", o.slots, 1.0, crate::layout::MAX_SLOTS as f64)?);
-    if let Some(r) = o.replicas {
-        e.replicas = int_arg("replicas", r, crate::layout::MIN_REPLICAS as f64, crate::layout::MAX_REPLICAS as f64)? as usize;
-    }
-    e.channel_offset = channel_offset(&o.channel_offset)?;
-    if let Some(p) = &o.huge_pages {
-        e.pages = PageRequest::parse(p)?;
-    }
-    if let Some(st) = &o.strategy {
-        e.strategy = crate::Strategy::parse(st)?;
-    }
-    if let Some(p) = &o.placement {
-        e.placement = crate::CopyPlacement::parse(p)?;
-    }
-    if let Some(ms) = o.placement_budget_ms {
-        e.placement_budget = std::time::Duration::from_millis(int_arg(
-            "placementBudgetMs",
-            ms,
-            0.0,
-            crate::options::MAX_PLACEMENT_BUDGET.as_millis() as f64,
-        )?);
-    }
-    e.threads = thread_options(o.lock, &o.cores, &o.spin, o.idle_us, o.start, o.stats)?;
-    Ok(e)
-}
-
-fn open_options(o: Option<&SharedOpenOptions>) -> std::result::Result<crate::OpenOptions, Error> {
-    let mut e = crate::OpenOptions::default();
-    let Some(o) = o else { return Ok(e) };
-    e.threads = thread_options(o.lock, &o.cores, &o.spin, o.idle_us, o.start, o.stats)?;
-    if let Some(st) = &o.strategy {
-        e.strategy = crate::Strategy::parse(st)?;
-    }
-    if let Some(s) = o.slots {
-        e.expect.slots = Some(int_arg("slots", s, 1.0, crate::layout::MAX_SLOTS as f64)?);
-    }
-    if let Some(r) = o.replicas {
-        e.expect.replicas = Some(int_arg("replicas", r, crate::layout::MIN_REPLICAS as f64, crate::layout::MAX_REPLICAS as f64)? as usize);
-    }
-    if let Some(c) = o.channel_offset {
-        e.expect.channel_offset = Some(int_arg("channelOffset", c, 0.0, crate::layout::MAX_CHANNEL_OFFSET as f64)? as usize);
-    }
-    if let Some(ms) = o.wait_ms {
-        e.wait = std::time::Duration::from_millis(int_arg("waitMs", ms, 0.0, crate::options::MAX_OPEN_WAIT.as_millis() as f64)?);
-    }
-    Ok(e)
 }
 
 fn shared_info(s: crate::shm::SharedInfo) -> SharedSegmentInfo {
@@ -613,10 +381,9 @@ impl Slayer {
     /// Maps and pre-faults the slab, chooses the read strategy (see `strategy`), and for a hedged
     /// slab (unless `start: false`) starts one pinned thread per replica.
     #[napi(constructor, catch_unwind)]
-    pub fn new(env: Env, options: SlayerOptions) -> Result<Self> {
-        let opts = engine_options(&options).map_err(|e| to_napi(&env, e))?;
-        let engine = crate::Slayer::new(opts).map_err(|e| to_napi(&env, e))?;
-        Ok(Slayer::wrap(engine))
+    pub fn new(env: Env, options: Object) -> Result<Self> {
+        let made = slab_options(JsOptions::new(&options)).and_then(crate::Slayer::new);
+        Ok(Slayer::wrap(made.map_err(|e| to_napi(&env, e))?))
     }
 
     fn wrap(engine: crate::Slayer) -> Slayer {
@@ -638,36 +405,22 @@ impl Slayer {
     /// `overwrite: true`. The segment outlives this process until `Slayer.unlink(name)`.
     /// Each slot is read and written as one whole 8-byte value; there is no multi-slot atomicity.
     #[napi(factory, catch_unwind)]
-    pub fn create(env: Env, options: SharedCreateOptions) -> Result<Self> {
-        let as_plain = SlayerOptions {
-            slots: options.slots,
-            replicas: options.replicas,
-            channel_offset: options.channel_offset.map(Either::A),
-            huge_pages: options.huge_pages,
-            lock: options.lock,
-            cores: options.cores,
-            spin: options.spin,
-            idle_us: options.idle_us,
-            start: options.start,
-            stats: options.stats,
-            strategy: options.strategy,
-            placement: options.placement,
-            placement_budget_ms: None,
-        };
-        let opts = engine_options(&as_plain).map_err(|e| to_napi(&env, e))?;
-        let shared = crate::SharedOptions { overwrite: options.overwrite.unwrap_or(false), dir: None };
-        let engine = crate::Slayer::create_shared(&options.name, opts, shared).map_err(|e| to_napi(&env, e))?;
-        Ok(Slayer::wrap(engine))
+    pub fn create(env: Env, options: Object) -> Result<Self> {
+        let o = JsOptions::create(&options);
+        let made = (|| {
+            let shared = crate::SharedOptions { overwrite: o.overwrite()?, dir: None };
+            crate::Slayer::create_shared(&o.name()?, slab_options(o)?, shared)
+        })();
+        Ok(Slayer::wrap(made.map_err(|e| to_napi(&env, e))?))
     }
 
     /// Opens the shared slab `name` that another process created, after validating its header,
     /// and, when the strategy hedges, starts this process's own replica threads (own cores, spin
     /// policy and stats) over it.
     #[napi(factory, catch_unwind)]
-    pub fn open(env: Env, name: String, options: Option<SharedOpenOptions>) -> Result<Self> {
-        let opts = open_options(options.as_ref()).map_err(|e| to_napi(&env, e))?;
-        let engine = crate::Slayer::open_shared(&name, opts).map_err(|e| to_napi(&env, e))?;
-        Ok(Slayer::wrap(engine))
+    pub fn open(env: Env, name: String, options: Option<Object>) -> Result<Self> {
+        let made = open_options(JsOptions::open(options.as_ref())).and_then(|o| crate::Slayer::open_shared(&name, o));
+        Ok(Slayer::wrap(made.map_err(|e| to_napi(&env, e))?))
     }
 
     /// Removes the shared slab `name`; returns false when there was none. Processes that have it

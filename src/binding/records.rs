@@ -1,8 +1,8 @@
 //! The Node binding of `Records`: translates, holds no logic.
 //!
 //! The JS class (records.js) validates every argument and owns the field names and types; this
-//! class takes the schema as its canonical text ("bid:f64,ask:f64") and the very `SlayerOptions`
-//! a Slayer takes (with `slots` = count × 8), so record stores get the same option rules.
+//! class takes the schema as its canonical text ("bid:f64,ask:f64") and the very options object
+//! a Slayer takes (with `slots` = count × 8, read by `options`), so record stores get the same option rules.
 //! `load` and `write` are raw N-API functions over a 64-byte scratch buffer per binding (word 0 the
 //! record index, words 1..8 the fields), like the Slayer fast path in `fast`.
 
@@ -16,7 +16,8 @@ use napi_derive::napi;
 
 use super::errors::{closed, to_napi};
 use super::fast::{self, Refusal};
-use super::{engine_options, open_options, slayer_info, slayer_stats, SharedOpenOptions, SlayerInfo, SlayerOptions, SlayerStats};
+use super::options::{open_options, slab_options, JsOptions};
+use super::{slayer_info, slayer_stats, SlayerInfo, SlayerStats};
 use crate::records::line::MAX_FIELDS;
 use crate::records::Schema;
 
@@ -101,9 +102,9 @@ fn schema(env: &Env, text: &str) -> Result<Schema> {
 #[napi]
 impl NativeRecords {
     #[napi(constructor, catch_unwind)]
-    pub fn new(env: Env, fields: String, options: SlayerOptions) -> Result<Self> {
+    pub fn new(env: Env, fields: String, options: Object) -> Result<Self> {
         let schema = schema(&env, &fields)?;
-        let opts = engine_options(&options).map_err(|e| to_napi(&env, e))?;
+        let opts = slab_options(JsOptions::new(&options)).map_err(|e| to_napi(&env, e))?;
         let count = opts.slots / 8;
         let engine = crate::Records::new(count, schema, opts).map_err(|e| to_napi(&env, e))?;
         Ok(NativeRecords::wrap(engine))
@@ -114,9 +115,9 @@ impl NativeRecords {
     }
 
     #[napi(factory, catch_unwind)]
-    pub fn create(env: Env, name: String, overwrite: bool, fields: String, options: SlayerOptions) -> Result<Self> {
+    pub fn create(env: Env, name: String, overwrite: bool, fields: String, options: Object) -> Result<Self> {
         let schema = schema(&env, &fields)?;
-        let opts = engine_options(&options).map_err(|e| to_napi(&env, e))?;
+        let opts = slab_options(JsOptions::create(&options)).map_err(|e| to_napi(&env, e))?;
         let count = opts.slots / 8;
         let shared = crate::SharedOptions { overwrite, dir: None };
         let engine = crate::Records::create_shared(&name, count, schema, opts, shared).map_err(|e| to_napi(&env, e))?;
@@ -124,9 +125,9 @@ impl NativeRecords {
     }
 
     #[napi(factory, catch_unwind)]
-    pub fn open(env: Env, name: String, fields: Option<String>, options: Option<SharedOpenOptions>) -> Result<Self> {
+    pub fn open(env: Env, name: String, fields: Option<String>, options: Option<Object>) -> Result<Self> {
         let expect = fields.map(|f| schema(&env, &f)).transpose()?;
-        let opts = open_options(options.as_ref()).map_err(|e| to_napi(&env, e))?;
+        let opts = open_options(JsOptions::open(options.as_ref())).map_err(|e| to_napi(&env, e))?;
         let engine = crate::Records::open_shared(&name, expect.as_ref(), opts).map_err(|e| to_napi(&env, e))?;
         Ok(NativeRecords::wrap(engine))
     }
