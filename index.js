@@ -4,8 +4,8 @@
 // Hand-written (the generated loader is native.js, never edited). It validates arguments, so bad
 // input becomes a TypeError/RangeError that names the value, and it drives the per-read hot path
 // through two raw N-API functions and a 32-byte scratch buffer: the index goes in word 0, the value
-// comes back in word 1, with no argument conversion in native code. index.d.ts (generated from the
-// Rust doc comments) describes exactly this class.
+// comes back in word 1, with no argument conversion in native code. index.d.ts (hand-written)
+// describes exactly this class; __test__/typings.test.js checks every public method is declared.
 
 const native = loadNative()
 

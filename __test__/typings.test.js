@@ -23,6 +23,10 @@ function exportsOf(text) {
     const value = !['interface', 'type'].includes(m[1])
     out.set(m[2], (out.get(m[2]) ?? false) || value)
   }
+  // Re-exported report types: `export type { A, B } from './native'`.
+  for (const m of text.matchAll(/^export type \{([^}]*)\} from/gm)) {
+    for (const name of m[1].split(',').map((n) => n.trim()).filter(Boolean)) out.set(name, out.get(name) ?? false)
+  }
   return out
 }
 
@@ -81,5 +85,36 @@ test('strict tsc compiles a program using every exported type, with and without 
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+/** The members `declare class Name` lists in index.d.ts: methods, getters and statics. */
+function declaredMembers(name) {
+  const m = dts.match(new RegExp(`^export declare class ${name}\\b[^{]*\\{\\n([\\s\\S]*?)^\\}`, 'm'))
+  assert.ok(m, `index.d.ts declares class ${name}`)
+  const members = new Set()
+  for (const line of m[1].split('\n')) {
+    const d = line.match(/^  (?:static )?(?:get |set )?(\w+)\s*[(<]/) ?? line.match(/^  readonly (\w+):/)
+    if (d) members.add(d[1])
+  }
+  return members
+}
+
+/** Public members of a JS class: prototype methods/getters and statics, without internals (`_x`). */
+function publicMembers(cls) {
+  const names = new Set()
+  for (const n of [...Object.getOwnPropertyNames(cls.prototype), ...Object.getOwnPropertyNames(cls)]) {
+    if (!['constructor', 'prototype', 'length', 'name'].includes(n) && !n.startsWith('_')) names.add(n)
+  }
+  return names
+}
+
+test('index.d.ts declares every public member of the JS classes users get, and nothing they lack', () => {
+  const lib = require('..')
+  for (const name of ['Slayer', 'Records']) {
+    const declared = declaredMembers(name)
+    const actual = publicMembers(lib[name])
+    assert.deepEqual([...actual].filter((n) => !declared.has(n)).sort(), [], `${name}: members index.js has and index.d.ts does not declare`)
+    assert.deepEqual([...declared].filter((n) => !actual.has(n) && n !== 'constructor').sort(), [], `${name}: members index.d.ts declares and index.js lacks`)
   }
 })
