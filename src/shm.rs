@@ -345,19 +345,8 @@ impl Drop for RemoveOnError<'_> {
 /// slabs of 256 MiB and more), else /dev/shm and says why in `SharedInfo::note`; `Huge2M` /
 /// `Huge1G` need a mount of that page size; `Off` uses /dev/shm; `Transparent` is refused.
 /// `dir` (tests, containers) puts the segment in that directory instead.
+/// `schema`: a record segment's schema text (≤ `MAX_SCHEMA_BYTES`), recorded in the header.
 pub fn create(
-    name: &str,
-    layout: Layout,
-    pages: PageRequest,
-    lock: LockRequest,
-    overwrite: bool,
-    dir: Option<&Path>,
-) -> Result<(Region, SharedInfo)> {
-    create_with_schema(name, layout, pages, lock, overwrite, dir, None)
-}
-
-/// `create`, recording `schema` (a record segment's schema text, ≤ `MAX_SCHEMA_BYTES`) in the header.
-pub fn create_with_schema(
     name: &str,
     layout: Layout,
     pages: PageRequest,
@@ -802,7 +791,7 @@ mod tests {
     }
 
     fn mk(dir: &TempDir, name: &str) -> (Region, SharedInfo) {
-        create(name, layout(), PageRequest::Off, LockRequest::Off, false, Some(&dir.0)).unwrap()
+        create(name, layout(), PageRequest::Off, LockRequest::Off, false, Some(&dir.0), None).unwrap()
     }
 
     fn opened(dir: &TempDir, name: &str) -> Result<(Region, Layout, SharedInfo)> {
@@ -872,17 +861,17 @@ mod tests {
     fn create_never_clobbers_unless_asked() {
         let d = TempDir::new("clobber");
         let (r1, info) = mk(&d, "seg");
-        let e = create("seg", layout(), PageRequest::Off, LockRequest::Off, false, Some(&d.0)).err().unwrap();
+        let e = create("seg", layout(), PageRequest::Off, LockRequest::Off, false, Some(&d.0), None).err().unwrap();
         assert!(matches!(e, Error::SegmentExists { .. }), "{e}");
         assert!(e.message(crate::error::Front::Js).contains("overwrite: true"));
         // A foreign file of that name is not clobbered either.
         std::fs::write(d.0.join("ultraslayer.foreign"), b"not ours").unwrap();
-        assert!(create("foreign", layout(), PageRequest::Off, LockRequest::Off, false, Some(&d.0)).is_err());
+        assert!(create("foreign", layout(), PageRequest::Off, LockRequest::Off, false, Some(&d.0), None).is_err());
         assert_eq!(std::fs::read(d.0.join("ultraslayer.foreign")).unwrap(), b"not ours");
         // overwrite makes a new file; the old mapping stays valid and separate.
         // SAFETY: word 0 of a mapped slab.
         unsafe { (*(r1.ptr() as *const AtomicU64)).store(5, Ordering::Relaxed) };
-        let (r2, info2) = create("seg", layout(), PageRequest::Off, LockRequest::Off, true, Some(&d.0)).unwrap();
+        let (r2, info2) = create("seg", layout(), PageRequest::Off, LockRequest::Off, true, Some(&d.0), None).unwrap();
         assert_eq!(info2.path, info.path);
         // SAFETY: as above.
         unsafe {
@@ -999,7 +988,7 @@ mod tests {
     fn a_record_schema_is_kept_in_the_header_and_each_kind_refuses_to_open_as_the_other() {
         let d = TempDir::new("schema");
         let text = "bid:f64,ask:f64,qty:u64";
-        let (_r, info) = create_with_schema("rec", layout(), PageRequest::Off, LockRequest::Off, false, Some(&d.0), Some(text)).unwrap();
+        let (_r, info) = create("rec", layout(), PageRequest::Off, LockRequest::Off, false, Some(&d.0), Some(text)).unwrap();
         assert_eq!(info.schema.as_deref(), Some(text));
         let rec = Expect { records: true, ..Expect::default() };
         let (_, _, oinfo) = open("rec", LockRequest::Off, rec, Duration::ZERO, Some(&d.0)).unwrap();
@@ -1032,9 +1021,9 @@ mod tests {
     #[test]
     fn thp_is_refused_and_explicit_huge_pages_need_a_mount() {
         let d = TempDir::new("pages");
-        let e = create("p", layout(), PageRequest::Transparent, LockRequest::Off, false, Some(&d.0)).err().unwrap();
+        let e = create("p", layout(), PageRequest::Transparent, LockRequest::Off, false, Some(&d.0), None).err().unwrap();
         assert!(matches!(e, Error::OptionOutOfRange { option: "hugePages", .. }));
-        let e = create("p", layout(), PageRequest::Huge2M, LockRequest::Off, false, Some(&d.0)).err().unwrap();
+        let e = create("p", layout(), PageRequest::Huge2M, LockRequest::Off, false, Some(&d.0), None).err().unwrap();
         assert!(e.to_string().contains("not a hugetlbfs mount"), "{e}");
         assert!(!d.0.join("ultraslayer.p").exists());
     }
@@ -1047,7 +1036,7 @@ mod tests {
             return;
         };
         let name = format!("unit-htlb-{}", std::process::id());
-        match create(&name, layout(), PageRequest::Huge2M, LockRequest::Off, false, None) {
+        match create(&name, layout(), PageRequest::Huge2M, LockRequest::Off, false, None, None) {
             Ok((_r, info)) => {
                 assert_eq!(info.backing, Backing::HugeTlbFs);
                 eprintln!("hugetlbfs segment: {}", info.path);

@@ -352,7 +352,8 @@ impl Slayer {
         }
         let offset = opts.channel_offset.resolve(false);
         let layout = Layout::new(opts.slots, opts.replicas, offset.bytes)?;
-        let (region, info) = shm::create(name, layout.clone(), opts.pages, opts.threads.lock, shared.overwrite, shared.dir.as_deref())?;
+        let (region, info) =
+            shm::create(name, layout.clone(), opts.pages, opts.threads.lock, shared.overwrite, shared.dir.as_deref(), None)?;
         let slab = Arc::new(Slab::from_region(region, layout)?);
         let choice = strategy::choose(strategy, &cores.facts, || None);
         let mut copies = CopyPlacementInfo::offset();

@@ -515,7 +515,7 @@ pub fn create_shared(
     };
     let layout = split_layout(slots, replicas, bit)?;
     let t = Instant::now();
-    let (region, shared) = crate::shm::create(name, layout.clone(), pages, lock, overwrite, dir)?;
+    let (region, shared) = crate::shm::create(name, layout.clone(), pages, lock, overwrite, dir, None)?;
     let mut info = bench.info("within-frame", &structure, &region, &groups.centers, (0..groups.centers.len()).collect(), ms(t));
     info.channel_offset = 1 << bit;
     info.frames_timed = o.map.sample_frames;
