@@ -85,52 +85,23 @@ unsafe fn missing_instance(env: sys::napi_env) -> sys::napi_value {
     ptr::null_mut()
 }
 
-fn read_op(inst: &Instance) -> Result<(), Refusal> {
+/// Copy 0 read directly, whatever the strategy: the benchmark's same-slab baseline for steering,
+/// through the same kind of raw call as `shared_read_op`, so the two cost the same.
+fn read_copy0_op(inst: &Instance) -> Result<(), Refusal> {
     let s = inst.scratch();
     // SAFETY: `scratch` points at SCRATCH_BYTES of a live, 8-byte aligned ArrayBuffer (see module
     // docs); only this thread touches it, and JS is waiting for this call to return.
     let i = unsafe { ptr::read(s as *const u32) } as u64;
     let engine = inst.engine().ok_or(Refusal::Closed)?;
-    let v = engine.read(i).map_err(Refusal::Engine)?;
+    let v = engine.read_replica(0, i).map_err(Refusal::Engine)?;
     // SAFETY: as above; word 1 is inside the 32 bytes.
     unsafe { ptr::write(s.add(1), v) };
     Ok(())
 }
 
-/// Copy 0 read directly, whatever the strategy: the benchmark's same-slab baseline for steering,
-/// through the very same raw call as `read_op` so the two cost the same.
-fn read_copy0_op(inst: &Instance) -> Result<(), Refusal> {
-    let s = inst.scratch();
-    // SAFETY: as in `read_op`.
-    let i = unsafe { ptr::read(s as *const u32) } as u64;
-    let engine = inst.engine().ok_or(Refusal::Closed)?;
-    let v = engine.read_replica(0, i).map_err(Refusal::Engine)?;
-    // SAFETY: as in `read_op`.
-    unsafe { ptr::write(s.add(1), v) };
-    Ok(())
-}
-
-fn write_op(inst: &Instance) -> Result<(), Refusal> {
-    let s = inst.scratch();
-    // SAFETY: as in `read_op`.
-    let (i, v) = unsafe { (ptr::read(s as *const u32) as u64, ptr::read(s.add(1))) };
-    let engine = inst.engine().ok_or(Refusal::Closed)?;
-    engine.write(i, v).map_err(Refusal::Engine)
-}
-
-unsafe extern "C" fn read(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-    // SAFETY: forwarded callback arguments; `bind` set this function's data (see `with_instance`).
-    unsafe { with_instance(env, info, read_op) }
-}
-
 unsafe extern "C" fn read_copy0(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-    // SAFETY: as in `read`.
+    // SAFETY: forwarded callback arguments; `bind` set this function's data (see `with_instance`).
     unsafe { with_instance(env, info, read_copy0_op) }
-}
-
-unsafe extern "C" fn write(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-    // SAFETY: as in `read`.
-    unsafe { with_instance(env, info, write_op) }
 }
 
 unsafe extern "C" fn release<T>(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
@@ -196,7 +167,8 @@ pub(crate) unsafe fn scratch_words(env: sys::napi_env, scratch: sys::napi_value,
 }
 
 /// Validates `scratch` (an ArrayBuffer of at least SCRATCH_BYTES, 8-byte aligned), points the
-/// instance at it and returns `{ read, readCopy0, write, readMany, writeMany }`.
+/// instance at it and returns `{ readCopy0, readMany, writeMany }` (single reads and writes go
+/// through the shared functions, `shared_functions`).
 ///
 /// # Safety
 /// `env` must be live and `scratch` a value in it.
@@ -211,13 +183,8 @@ pub(crate) unsafe fn bind(env: sys::napi_env, inst: &Rc<Instance>, scratch: sys:
     // SAFETY: env is live.
     check(unsafe { sys::napi_create_object(env, &mut obj) }, "napi_create_object")?;
     // SAFETY: env live; scratch is the buffer validated above.
-    let fns: [(&str, &std::ffi::CStr, RawCallback); 5] = [
-        ("read", c"read", read),
-        ("readCopy0", c"readCopy0", read_copy0),
-        ("write", c"write", write),
-        ("readMany", c"readMany", read_many),
-        ("writeMany", c"writeMany", write_many),
-    ];
+    let fns: [(&str, &std::ffi::CStr, RawCallback); 3] =
+        [("readCopy0", c"readCopy0", read_copy0), ("readMany", c"readMany", read_many), ("writeMany", c"writeMany", write_many)];
     for (name, key, cb) in fns {
         // SAFETY: env live; scratch is the buffer validated above.
         let f = unsafe { create(env, name, cb, inst, scratch)? };
