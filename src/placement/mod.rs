@@ -78,6 +78,35 @@ impl Pages {
     }
 }
 
+/// How the group of each frame was learned: timed, or inferred from the huge pages' pattern and
+/// checked (one record for placement's report and for `survey_frames`).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Learned {
+    pub frames_timed: usize,
+    pub frames_inferred: usize,
+    /// The group pattern's period within a huge page (frames), when frames were placed and it had one.
+    pub pattern_period: Option<usize>,
+    /// Inferred frames re-timed to check the inference, and how many agreed; why the pattern was
+    /// dropped when it did not hold (its frames were then timed one by one).
+    pub inferred_checked: usize,
+    pub inferred_agreed: usize,
+    pub pattern_rejected: Option<String>,
+}
+
+impl Learned {
+    fn of(map: &frames::FrameMap) -> Learned {
+        Learned {
+            frames_timed: map.count(Known::Timed),
+            frames_inferred: map.count(Known::Inferred),
+            pattern_period: map.period,
+            inferred_checked: map.verified,
+            inferred_agreed: map.verified_agreed,
+            pattern_rejected: map.rejected.clone(),
+        }
+    }
+}
+
 /// What placement found and did (for `info().placement`).
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -98,16 +127,10 @@ pub struct PlacementInfo {
     /// Frames mapped, used by the slab, timed, inferred from the pattern, left unused.
     pub frames_pool: usize,
     pub frames_used: usize,
-    pub frames_timed: usize,
-    pub frames_inferred: usize,
     pub frames_unused: usize,
-    /// The group pattern's period within a huge page (frames), when frames were placed and it had one.
-    pub pattern_period: Option<usize>,
-    /// Inferred frames re-timed to check the inference, and how many agreed; why the pattern was
-    /// dropped when it did not hold (its frames were then timed one by one).
-    pub inferred_checked: usize,
-    pub inferred_agreed: usize,
-    pub pattern_rejected: Option<String>,
+    /// Frames timed and inferred, and how well the pattern held.
+    #[serde(flatten)]
+    pub learned: Learned,
     /// Slots whose copies were timed after placement; how many showed every copy's group; how
     /// many of those had copies of different classes in different groups.
     pub copies_checked: usize,
@@ -216,13 +239,8 @@ impl Bench {
             group_class: class,
             frames_pool: r.mapped_bytes() / FRAME_BYTES,
             frames_used: 0,
-            frames_timed: 0,
-            frames_inferred: 0,
             frames_unused: 0,
-            pattern_period: None,
-            inferred_checked: 0,
-            inferred_agreed: 0,
-            pattern_rejected: None,
+            learned: Learned::default(),
             copies_checked: 0,
             copies_clear: 0,
             copies_apart: 0,
@@ -308,7 +326,7 @@ pub fn build(slots: u64, replicas: usize, pages: PageRequest, lock: LockRequest,
             let layout = split_layout(slots, replicas, bit)?;
             let mut info = bench.info("within-frame", &structure, &region, &groups.centers, (0..groups.centers.len()).collect(), map_ms);
             info.channel_offset = 1 << bit;
-            info.frames_timed = o.map.sample_frames.min(info.frames_pool);
+            info.learned.frames_timed = o.map.sample_frames.min(info.frames_pool);
             let slab = Slab::from_region(region, layout)?;
             let info = bench.finish(&slab, &groups.centers, info, tally, started, o)?;
             Ok((slab, info))
@@ -334,12 +352,7 @@ pub fn build(slots: u64, replicas: usize, pages: PageRequest, lock: LockRequest,
             let mut info = bench.info("frames", &structure, slab.region(), &part.centers, part.class_of_group.clone(), map_ms);
             info.channel_offset = FRAME_BYTES;
             info.frames_used = needed;
-            info.frames_timed = map.count(Known::Timed);
-            info.frames_inferred = map.count(Known::Inferred);
-            info.pattern_period = map.period;
-            info.inferred_checked = map.verified;
-            info.inferred_agreed = map.verified_agreed;
-            info.pattern_rejected = map.rejected.clone();
+            info.learned = Learned::of(&map);
             info.table_bytes = slab.layout().frames().map_or(0, |t| t.table_bytes());
             let info = bench.finish(&slab, &part.centers, info, tally, started, o)?;
             Ok((slab, info))
@@ -432,12 +445,7 @@ fn place_paired(
     let mut info = bench.info("paired", structure, &pool, &part.centers, part.class_of_group.clone(), map_ms);
     info.channel_offset = 1 << bit;
     info.frames_used = chunks;
-    info.frames_timed = map.count(Known::Timed);
-    info.frames_inferred = map.count(Known::Inferred);
-    info.pattern_period = map.period;
-    info.inferred_checked = map.verified;
-    info.inferred_agreed = map.verified_agreed;
-    info.pattern_rejected = map.rejected.clone();
+    info.learned = Learned::of(&map);
     info.table_bytes = table.table_bytes();
     let slab = Slab::from_region(pool, Layout::paired(slots, table)?)?;
     Ok((slab, info))
@@ -518,7 +526,7 @@ pub fn create_shared(
     let (region, shared) = crate::shm::create(name, layout.clone(), pages, lock, overwrite, dir, None)?;
     let mut info = bench.info("within-frame", &structure, &region, &groups.centers, (0..groups.centers.len()).collect(), ms(t));
     info.channel_offset = 1 << bit;
-    info.frames_timed = o.map.sample_frames;
+    info.learned.frames_timed = o.map.sample_frames;
     let slab = Slab::from_region(region, layout)?;
     match bench.finish(&slab, &groups.centers, info, tally, started, o) {
         Ok(info) => Ok((slab, shared, info)),
@@ -539,17 +547,12 @@ pub struct Survey {
     pub pages: Pages,
     pub period_ns: f64,
     pub frames: usize,
-    pub frames_timed: usize,
-    pub frames_inferred: usize,
+    #[serde(flatten)]
+    pub learned: Learned,
     pub frames_unknown: usize,
     /// Frames in each group.
     pub group_frames: Vec<usize>,
-    pub pattern_period: Option<usize>,
     pub period_agreement: f64,
-    /// Why the pattern was dropped (its frames then timed one by one).
-    pub pattern_rejected: Option<String>,
-    pub inferred_checked: usize,
-    pub inferred_agreed: usize,
     pub lines_timed: usize,
     pub reads: u64,
     pub sessions: usize,
@@ -586,15 +589,10 @@ pub fn survey_frames(bytes: usize, pages: PageRequest, o: &PlacementOptions) -> 
         pages: Pages::of(&region),
         period_ns,
         frames: nframes,
-        frames_timed: map.count(Known::Timed),
-        frames_inferred: map.count(Known::Inferred),
+        learned: Learned::of(&map),
         frames_unknown: map.count(Known::Unknown),
         group_frames: (0..map.centers.len()).map(|g| map.groups.iter().filter(|&&x| x == Some(g)).count()).collect(),
-        pattern_period: map.period,
         period_agreement: map.period_agreement,
-        pattern_rejected: map.rejected.clone(),
-        inferred_checked: map.verified,
-        inferred_agreed: map.verified_agreed,
         lines_timed: lines,
         reads: timer.reads,
         sessions: timer.sessions,
