@@ -56,7 +56,7 @@ test('tarballs install offline without cargo, and require + import work', { skip
   const platform = packInto(tarballs, plat)
 
   const mainFiles = main.files.map((f) => f.path).sort()
-  for (const f of ['README.md', 'include/ultraslayer.h', 'index.d.ts', 'index.js', 'index.mjs', 'native.js', 'package.json', 'bin/ultraslayer.js', 'bench/run.js']) {
+  for (const f of ['README.md', 'include/ultraslayer.h', 'index.d.ts', 'index.js', 'index.mjs', 'native.js', 'native.d.ts', 'package.json', 'bin/ultraslayer.js', 'bench/run.js']) {
     assert.ok(mainFiles.includes(f), `main tarball carries ${f}`)
   }
   assert.ok(!mainFiles.some((f) => f.endsWith('.node')), 'binaries go in the platform package')

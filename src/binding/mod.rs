@@ -2,7 +2,8 @@
 //!
 //! Holds no logic of its own. The per-read hot path lives in `fast` (raw N-API functions driven
 //! through a scratch buffer by the JS wrapper in index.js); everything else is napi-rs glue whose
-//! doc comments generate index.d.ts.
+//! doc comments generate native.d.ts (internal: users get index.d.ts, which re-exports the report
+//! types from it).
 
 #[cfg(feature = "bench")]
 mod bench;
