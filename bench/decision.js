@@ -6,16 +6,14 @@
 // of the last three. Tables, JSON, CSV and plot as for the other arms (bench/report.js, plot.js).
 // Owns only this scenario's setup and arms; the timing loops and formatting are shared.
 
-const { parseArgs } = require('node:util')
 const fs = require('node:fs')
-const path = require('node:path')
 
 const { Records } = require('..')
+const cli = require('./cli')
 const { indexStream, timeJsEach, clockOverhead, Slayer, native, nativeOf } = require('./arms')
 const { nsPerCall } = require('./binding-cost')
-const { runTable, toCsv, scoreRun } = require('./report')
+const { runTable, scoreRun } = require('./report')
 const { decisionVerdict } = require('./verdict')
-const { renderSvg } = require('./plot')
 
 const FIELDS = { bid: 'f64', ask: 'f64', bidQty: 'u64', askQty: 'u64', ts: 'u64', pos: 'i64' }
 const WORDS = 8 // a record's line: the sequence word (Records) or padding (the JS array) + 7 fields
@@ -34,66 +32,33 @@ const USAGE = `usage: npm run bench -- --scenario decision [options]
                           own pages, a timed line per 4 KiB frame where the split moves between
                           frames; ~4 s for 512 Ki quotes here), refresh-groups (single 4 KiB pages
                           moved into place) or offset (copies 64 B apart)
-  --hugepages KIND        auto|1g|2m|thp|off (default auto)
-  --json FILE  --csv FILE  --plot FILE.svg
-  --no-binding-cost       skip the per-call cost table`
+`
+  + cli.USAGE_TAIL
 
 function parse(argv) {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      scenario: { type: 'string' },
-      quick: { type: 'boolean', default: false },
-      samples: { type: 'string' },
-      records: { type: 'string', default: String(512 << 10) },
-      conditions: { type: 'string', default: 'quiet,stress' },
-      access: { type: 'string', default: 'cold,random' },
-      pace: { type: 'string', default: 'random,back-to-back' },
-      'gap-ns': { type: 'string', default: '1000' },
-      'slow-excess-ns': { type: 'string', default: '140' },
-      spin: { type: 'string', default: 'hybrid' },
-      'steer-placement': { type: 'string', default: 'huge-pages' },
-      hugepages: { type: 'string', default: 'auto' },
-      json: { type: 'string' },
-      csv: { type: 'string' },
-      plot: { type: 'string' },
-      'no-binding-cost': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
+  const values = cli.parse(argv, {
+    usage: USAGE,
+    defaults: {
+      conditions: 'quiet,stress',
+      access: 'cold,random',
+      pace: 'random,back-to-back',
+      'gap-ns': '1000',
+      'slow-excess-ns': '140',
+      spin: 'hybrid',
+      'steer-placement': 'huge-pages',
+      hugepages: 'auto',
     },
-    strict: true,
+    own: { scenario: { type: 'string' }, records: { type: 'string', default: String(512 << 10) } },
   })
-  if (values.help) {
-    console.log(USAGE)
-    process.exit(0)
-  }
   if (values.scenario !== 'decision') throw new Error(`unknown scenario ${values.scenario} (decision)`)
-  const int = (name, v) => {
-    const n = Number(v)
-    if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a non-negative integer, got ${v}`)
-    return n
-  }
-  const list = (v, allowed, what) => {
-    const xs = v.split(',').map((x) => x.trim()).filter(Boolean)
-    for (const x of xs) if (!allowed.includes(x)) throw new Error(`unknown ${what} ${x} (${allowed.join(', ')})`)
-    return xs
-  }
+  const { int, list } = cli
   return {
+    ...cli.common(values),
     scenario: 'decision',
-    quick: values.quick,
     samples: values.samples ? int('samples', values.samples) : values.quick ? 20_000 : 100_000,
     records: int('records', values.records),
-    conditions: list(values.conditions, ['quiet', 'stress'], 'condition'),
-    access: list(values.access, ['cold', 'random'], 'access'),
-    pace: list(values.pace, ['random', 'back-to-back'], 'pace'),
-    gapNs: int('gap-ns', values['gap-ns']),
-    slowExcessNs: int('slow-excess-ns', values['slow-excess-ns']),
-    spin: values.spin,
+    pace: list(values.pace, cli.PACE, 'pace'),
     steerPlacement: list(values['steer-placement'], ['huge-pages', 'refresh-groups', 'offset'], 'steer placement')[0],
-    hugePages: values.hugepages,
-    json: values.json,
-    csv: values.csv,
-    plot: values.plot,
-    bindingCost: !values['no-binding-cost'],
   }
 }
 
@@ -338,15 +303,7 @@ function main(argv, { print = true } = {}) {
   log('\narms:')
   for (const [n, d] of Object.entries(DESCRIBE)) log(`  ${n.padEnd(21)} ${d}`)
   log('ratios: JS arms against record-js-array, native arms against native-record-direct; same run. The four JS arms are interleaved decision by decision on the same quotes; record-hedged runs after them (its threads would disturb the others).')
-  for (const n of result.notes) log(`note: ${n}`)
-  result.verdict = decisionVerdict(result)
-  for (const line of result.verdict.lines) log(line)
-  log(`done in ${result.elapsedSeconds.toFixed(1)} s`)
-  if (cfg.json) fs.writeFileSync(cfg.json, JSON.stringify(result, null, 1))
-  if (cfg.csv) fs.writeFileSync(cfg.csv, toCsv(result))
-  if (cfg.plot) fs.writeFileSync(cfg.plot, renderSvg(result))
-  for (const [flag, file] of [['json', cfg.json], ['csv', cfg.csv], ['plot', cfg.plot]]) if (file) log(`${flag}: ${path.resolve(file)}`)
-  return result
+  return cli.finish(result, cfg, log, decisionVerdict)
 }
 
 /** A record store's read timed inside Rust. */

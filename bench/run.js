@@ -6,13 +6,11 @@
 
 const fs = require('node:fs')
 const os = require('node:os')
-const path = require('node:path')
-const { parseArgs } = require('node:util')
 
+const cli = require('./cli')
 const { ARMS, indexStream, clockOverhead, Slayer, native } = require('./arms')
 const { measureBindingCost } = require('./binding-cost')
-const { runTable, bindingTable, header, toCsv, scoreRun } = require('./report')
-const { renderSvg } = require('./plot')
+const { runTable, bindingTable, header, scoreRun } = require('./report')
 const { recordedOffsets } = require('./offsets')
 const { verdict } = require('./verdict')
 
@@ -42,59 +40,29 @@ const USAGE = `usage: npm run bench -- [options]
   --steer-budget-ms N     time the steer slab's placement may spend timing (default 20000)
   --cores a,b             replica cores (default: chosen by the library)
   --spin busy|hybrid      replica thread policy for the hedged arms (default busy)
-  --hugepages KIND        auto|1g|2m|thp|off (default auto)
-  --json FILE  --csv FILE  --plot FILE.svg
-  --no-binding-cost       skip the per-call cost table`
+`
+  + cli.USAGE_TAIL
 
 function parse(argv) {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      quick: { type: 'boolean', default: false },
-      samples: { type: 'string' },
+  const values = cli.parse(argv, {
+    usage: USAGE,
+    defaults: { conditions: 'quiet,stress', access: 'cold,random', 'gap-ns': '1000', 'slow-excess-ns': '140', 'steer-placement': 'auto', spin: 'busy', hugepages: 'auto' },
+    own: {
       slots: { type: 'string' },
       replicas: { type: 'string', default: '2' },
       'channel-offset': { type: 'string' },
       'control-offset': { type: 'string' },
       arms: { type: 'string' },
-      conditions: { type: 'string', default: 'quiet,stress' },
-      access: { type: 'string', default: 'cold,random' },
-      'gap-ns': { type: 'string', default: '1000' },
-      pace: { type: 'string' },
-      'slow-excess-ns': { type: 'string', default: '140' },
       'steer-slots': { type: 'string' },
       'steer-offset': { type: 'string' },
-      'steer-placement': { type: 'string', default: 'auto' },
       'steer-budget-ms': { type: 'string', default: '20000' },
       cores: { type: 'string' },
-      spin: { type: 'string', default: 'busy' },
-      hugepages: { type: 'string', default: 'auto' },
-      json: { type: 'string' },
-      csv: { type: 'string' },
-      plot: { type: 'string' },
-      'no-binding-cost': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
     },
-    strict: true,
   })
-  if (values.help) {
-    console.log(USAGE)
-    process.exit(0)
-  }
-  const int = (name, v) => {
-    const n = Number(v)
-    if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a non-negative integer, got ${v}`)
-    return n
-  }
-  const list = (v) => v.split(',').map((x) => x.trim()).filter(Boolean)
+  const { int, list } = cli
   const arms = values.arms ? list(values.arms) : Object.keys(ARMS)
   for (const a of arms) if (!ARMS[a]) throw new Error(`unknown arm ${a}; arms: ${Object.keys(ARMS).join(', ')}`)
-  const conditions = list(values.conditions)
-  for (const c of conditions) if (c !== 'quiet' && c !== 'stress') throw new Error(`unknown condition ${c} (quiet, stress)`)
-  const access = list(values.access)
-  for (const a of access) if (a !== 'cold' && a !== 'random') throw new Error(`unknown access ${a} (cold, random)`)
-  const pace = list(values.pace || (values.quick ? 'random' : 'random,back-to-back'))
-  for (const p of pace) if (p !== 'random' && p !== 'back-to-back') throw new Error(`unknown pace ${p} (random, back-to-back)`)
+  const pace = list(values.pace || (values.quick ? 'random' : 'random,back-to-back'), cli.PACE, 'pace')
   const rec = recordedOffsets()
   const steerOffset = values['steer-offset'] ? int('steer-offset', values['steer-offset']) : undefined
   const slots = values.slots ? int('slots', values.slots) : values.quick ? 8 << 20 : 32 << 20
@@ -103,7 +71,7 @@ function parse(argv) {
   const offset = values['channel-offset'] ? { value: int('channel-offset', values['channel-offset']), source: 'from --channel-offset' } : { value: undefined, source: 'placed by the library' }
   const control = values['control-offset'] ? { value: int('control-offset', values['control-offset']), source: 'from --control-offset' } : rec.control
   return {
-    quick: values.quick,
+    ...cli.common(values),
     samples: values.samples ? int('samples', values.samples) : values.quick ? 10_000 : 100_000,
     slots,
     steerSlots: values['steer-slots'] ? int('steer-slots', values['steer-slots']) : Math.min(slots, 1 << 21),
@@ -113,21 +81,11 @@ function parse(argv) {
     controlOffset: control.value,
     controlSource: control.source,
     arms,
-    conditions,
-    access,
-    gapNs: int('gap-ns', values['gap-ns']),
     pace,
-    slowExcessNs: int('slow-excess-ns', values['slow-excess-ns']),
     steerOffset,
     steerPlacement: values['steer-placement'],
     steerBudgetMs: int('steer-budget-ms', values['steer-budget-ms']),
     cores: values.cores ? list(values.cores).map((c) => int('cores', c)) : undefined,
-    spin: values.spin,
-    hugePages: values.hugepages,
-    json: values.json,
-    csv: values.csv,
-    plot: values.plot,
-    bindingCost: !values['no-binding-cost'],
   }
 }
 
@@ -315,17 +273,7 @@ function main(argv, { print = true } = {}) {
     for (const [n, d] of Object.entries(ARMS[name].alsoDescribe || {})) log(`  ${n.padEnd(19)} ${d}`)
   }
   log('ratios: JS arms against direct, native arms against native-direct, steer arms against copy 0 of their own slab (vs column); same run.')
-  for (const n of result.notes) log(`note: ${n}`)
-  result.verdict = verdict(result)
-  for (const line of result.verdict.lines) log(line)
-  log(`done in ${result.elapsedSeconds.toFixed(1)} s`)
-  if (cfg.json) fs.writeFileSync(cfg.json, JSON.stringify(result, null, 1))
-  if (cfg.csv) fs.writeFileSync(cfg.csv, toCsv(result))
-  if (cfg.plot) fs.writeFileSync(cfg.plot, renderSvg(result))
-  for (const [flag, file] of [['json', cfg.json], ['csv', cfg.csv], ['plot', cfg.plot]]) {
-    if (file) log(`${flag}: ${path.resolve(file)}`)
-  }
-  return result
+  return cli.finish(result, cfg, log, verdict)
 }
 
 if (require.main === module) {
