@@ -138,6 +138,33 @@ function checkBatch(indices, values, ValuesType, valuesName) {
   }
 }
 
+// The controls Slayer and Records forward unchanged to their native object: stats(), resetStats(),
+// start(), stop(), close() and [Symbol.dispose]() (= close()). `nativeOf` reads the class's private
+// native field, so calling one on anything else throws the TypeError a private field access does.
+function forwardControls(cls, nativeOf) {
+  const methods = {
+    stats() {
+      return nativeOf(this).stats()
+    },
+    resetStats() {
+      nativeOf(this).resetStats()
+    },
+    start() {
+      nativeOf(this).start()
+    },
+    stop() {
+      nativeOf(this).stop()
+    },
+    close() {
+      nativeOf(this).close()
+    },
+    [Symbol.dispose]() {
+      nativeOf(this).close()
+    },
+  }
+  for (const key of Reflect.ownKeys(methods)) Object.defineProperty(cls.prototype, key, { value: methods[key], writable: true, configurable: true })
+}
+
 class Slayer {
   #n
   #id
@@ -253,28 +280,8 @@ class Slayer {
     return this.#n.info()
   }
 
-  stats() {
-    return this.#n.stats()
-  }
-
-  resetStats() {
-    this.#n.resetStats()
-  }
-
-  start() {
-    this.#n.start()
-  }
-
-  stop() {
-    this.#n.stop()
-  }
-
-  close() {
-    this.#n.close()
-  }
-
-  [Symbol.dispose]() {
-    this.#n.close()
+  static {
+    forwardControls(Slayer, (s) => s.#n)
   }
 
   // Named shared slabs: one process creates, others open; each runs its own replica threads.
@@ -341,7 +348,7 @@ const probe = {
   },
 }
 
-const Records = require('./records.js')({ native, describe, withCode, optionError, validateOptions, validateName, OPTION_TYPES, SHARED_OPEN_TYPES, ADOPT })
+const Records = require('./records.js')({ native, describe, withCode, optionError, validateOptions, validateName, OPTION_TYPES, SHARED_OPEN_TYPES, ADOPT, forwardControls })
 
 module.exports = { Slayer, Records, probe }
 // Internal, for the benchmark and the CLI; not part of the API.

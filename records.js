@@ -31,7 +31,7 @@ const INDEX = Symbol('index')
 const COUNT = Symbol('count')
 const CLOSED = Symbol('closed')
 
-module.exports = function defineRecords({ native, describe, withCode, optionError, validateOptions, validateName, OPTION_TYPES, SHARED_OPEN_TYPES, ADOPT }) {
+module.exports = function defineRecords({ native, describe, withCode, optionError, validateOptions, validateName, OPTION_TYPES, SHARED_OPEN_TYPES, ADOPT, forwardControls }) {
   const typeError = (msg, code = 'ERR_ULTRASLAYER_BAD_ARGUMENT') => withCode(new TypeError(msg), code)
   const rangeError = (msg, code) => withCode(new RangeError(msg), code)
 
@@ -291,27 +291,13 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
       const i = this.#n.info()
       return { ...i.slab, count: i.count, fields: this.#schema, recordBytes: this.recordBytes, repaired: i.repaired, writerLocked: i.writerLocked }
     }
-    stats() {
-      return this.#n.stats()
-    }
-    resetStats() {
-      this.#n.resetStats()
-    }
-    start() {
-      this.#n.start()
-    }
-    stop() {
-      this.#n.stop()
-    }
     /** Makes every record's copies agree now (a shared segment's first write does this itself). */
     repair() {
       return this.#n.repair()
     }
-    close() {
-      this.#n.close()
-    }
-    [Symbol.dispose]() {
-      this.#n.close()
+
+    static {
+      forwardControls(Records, (r) => r.#n)
     }
 
     static create(options) {
