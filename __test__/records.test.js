@@ -346,7 +346,7 @@ test('garbage Records stop their threads and unmap; snapshots and create/close c
 const fs = require('node:fs')
 const { Records } = require(${JSON.stringify(PKG)})
 const F = ${JSON.stringify(QUOTE)}
-const { replicaThreads: threads, rssMiB } = require(${JSON.stringify(path.join(__dirname, 'threads.js'))})
+const { replicaThreads: threads, rssMiB, collectedThreads } = require(${JSON.stringify(path.join(__dirname, 'threads.js'))})
 ;(async () => {
   function garbage(k) {
     // placement 'offset': this is about finalizers and unmapping, not about timing pages (tested elsewhere)
@@ -356,11 +356,7 @@ const { replicaThreads: threads, rssMiB } = require(${JSON.stringify(path.join(_
   }
   for (let k = 0; k < 6; k++) garbage(k)
   const during = threads()
-  for (let k = 0; k < 20 && threads() > 0; k++) {
-    global.gc()
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  const after = threads()
+  const after = await collectedThreads()
   const settle = async () => { for (let k = 0; k < 5; k++) { global.gc(); await new Promise((r) => setTimeout(r, 20)) } }
   // 100000 snapshots a round (64-byte scratch, two native functions and their finalizers each).
   // The first rounds set the allocator's high-water mark (one round on Node 20; Node 24 keeps

@@ -1,6 +1,7 @@
 'use strict'
 // Helpers the tests share (this file is not a test: `node --test __test__/*.test.js` skips it):
-// how many replica threads this process has, once settled, and its resident memory.
+// how many replica threads this process has, once settled, its resident memory, and (in a child
+// run with --expose-gc) forcing collections until garbage slabs' finalizers stopped their threads.
 
 const fs = require('node:fs')
 
@@ -34,4 +35,13 @@ function replicaThreadsSettled(want) {
 /** Resident set size in MiB. */
 const rssMiB = () => Math.round(process.memoryUsage().rss / 2 ** 20)
 
-module.exports = { replicaThreads, replicaThreadsSettled, rssMiB }
+/** Collects garbage (needs --expose-gc) until no replica thread is left, at most 20 × 50 ms; the count then. */
+async function collectedThreads() {
+  for (let k = 0; k < 20 && replicaThreads() > 0; k++) {
+    global.gc()
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  return replicaThreads()
+}
+
+module.exports = { replicaThreads, replicaThreadsSettled, rssMiB, collectedThreads }
