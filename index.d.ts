@@ -2,7 +2,7 @@
  * Typings of what `require('ultraslayer')` / `import ... from 'ultraslayer'` gives: the JS classes of
  * index.js and records.js. Hand-written: the typings napi-rs generates (native.d.ts) describe the
  * internal native addon, not these classes. The report types (what info() and stats() return) are
- * generated there from the Rust structs and re-exported here, so they cannot drift from the engine;
+ * generated there from the Rust structs and re-exported here, so they cannot drift from the binding;
  * __test__/typings.test.js checks that every public method of the JS classes is declared here.
  */
 /* eslint-disable */

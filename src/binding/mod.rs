@@ -367,7 +367,8 @@ fn slayer_stats(s: crate::Stats, steer: Option<crate::steer::SteerReport>) -> Sl
     }
 }
 
-/// A mirrored slab of 64-bit slots with replica threads racing to read every copy.
+/// The native side of the JS `Slayer` class (index.js). Its methods are left out of the generated
+/// native.d.ts: users get the JS class, declared by hand in index.d.ts.
 #[napi]
 pub struct Slayer {
     inst: Rc<Instance>,
@@ -381,7 +382,7 @@ pub struct Slayer {
 impl Slayer {
     /// Maps and pre-faults the slab, chooses the read strategy (see `strategy`), and for a hedged
     /// slab (unless `start: false`) starts one pinned thread per replica.
-    #[napi(constructor, catch_unwind)]
+    #[napi(skip_typescript, constructor, catch_unwind)]
     pub fn new(env: Env, options: Object) -> Result<Self> {
         let made = slab_options(JsOptions::new(&options)).and_then(crate::Slayer::new);
         Ok(Slayer::wrap(made.map_err(|e| to_napi(&env, e))?))
@@ -405,7 +406,7 @@ impl Slayer {
     /// when the strategy hedges, starts this process's replica threads over it. Refuses an existing name unless
     /// `overwrite: true`. The segment outlives this process until `Slayer.unlink(name)`.
     /// Each slot is read and written as one whole 8-byte value; there is no multi-slot atomicity.
-    #[napi(factory, catch_unwind)]
+    #[napi(skip_typescript, factory, catch_unwind)]
     pub fn create(env: Env, options: Object) -> Result<Self> {
         let o = JsOptions::create(&options);
         let made = (|| {
@@ -418,7 +419,7 @@ impl Slayer {
     /// Opens the shared slab `name` that another process created, after validating its header,
     /// and, when the strategy hedges, starts this process's own replica threads (own cores, spin
     /// policy and stats) over it.
-    #[napi(factory, catch_unwind)]
+    #[napi(skip_typescript, factory, catch_unwind)]
     pub fn open(env: Env, name: String, options: Option<Object>) -> Result<Self> {
         let made = open_options(JsOptions::open(options.as_ref())).and_then(|o| crate::Slayer::open_shared(&name, o));
         Ok(Slayer::wrap(made.map_err(|e| to_napi(&env, e))?))
@@ -426,19 +427,19 @@ impl Slayer {
 
     /// Removes the shared slab `name`; returns false when there was none. Processes that have it
     /// open keep using it; its memory is freed when the last one closes.
-    #[napi(catch_unwind)]
+    #[napi(skip_typescript, catch_unwind)]
     pub fn unlink(env: Env, name: String) -> Result<bool> {
         crate::shm::unlink(&name, None).map_err(|e| to_napi(&env, e))
     }
 
     /// 64-bit slots per replica.
-    #[napi(getter)]
+    #[napi(skip_typescript, getter)]
     pub fn slots(&self) -> f64 {
         self.slots as f64
     }
 
     /// Copies of every slot.
-    #[napi(getter)]
+    #[napi(skip_typescript, getter)]
     pub fn replicas(&self) -> u32 {
         self.replicas
     }
@@ -448,7 +449,7 @@ impl Slayer {
     }
 
     /// Reads slot `index` as an unsigned 64-bit BigInt (hedged when threads run).
-    #[napi(catch_unwind)]
+    #[napi(skip_typescript, catch_unwind)]
     pub fn read_u64(&self, env: Env, index: f64) -> Result<BigInt> {
         let i = slot_index(self.slots, index).map_err(|e| to_napi(&env, e))?;
         let v = self.engine(&env)?.read(i).map_err(|e| to_napi(&env, e))?;
@@ -456,7 +457,7 @@ impl Slayer {
     }
 
     /// Stores `value` (0 ≤ value < 2^64) in every replica of slot `index`; returns once all hold it.
-    #[napi(catch_unwind)]
+    #[napi(skip_typescript, catch_unwind)]
     pub fn write_u64(&self, env: Env, index: f64, value: BigInt) -> Result<()> {
         let i = slot_index(self.slots, index).map_err(|e| to_napi(&env, e))?;
         let (negative, v, lossless) = value.get_u64();
@@ -467,21 +468,21 @@ impl Slayer {
     }
 
     /// Reads slot `index` as a float64 (the slot's 64 bits, bit-exact).
-    #[napi(catch_unwind)]
+    #[napi(skip_typescript, catch_unwind)]
     pub fn read_f64(&self, env: Env, index: f64) -> Result<f64> {
         let i = slot_index(self.slots, index).map_err(|e| to_napi(&env, e))?;
         Ok(f64::from_bits(self.engine(&env)?.read(i).map_err(|e| to_napi(&env, e))?))
     }
 
     /// Stores the bits of `value` in every replica of slot `index` (NaN payloads and -0 survive).
-    #[napi(catch_unwind)]
+    #[napi(skip_typescript, catch_unwind)]
     pub fn write_f64(&self, env: Env, index: f64, value: f64) -> Result<()> {
         let i = slot_index(self.slots, index).map_err(|e| to_napi(&env, e))?;
         self.engine(&env)?.write(i, value.to_bits()).map_err(|e| to_napi(&env, e))
     }
 
     /// Reads `indices.length` slots into `out` (same length); equal to reading them one by one.
-    #[napi(catch_unwind)]
+    #[napi(skip_typescript, catch_unwind)]
     pub fn read_many_u64(&self, env: Env, indices: Uint32ArraySlice, mut out: BigUint64ArraySlice) -> Result<()> {
         // SAFETY: `out` views a JS BigUint64Array; JS does not run while this call holds the slice.
         let out = unsafe { out.as_mut() };
@@ -489,7 +490,7 @@ impl Slayer {
     }
 
     /// Reads `indices.length` slots into `out` as float64 (bit-exact).
-    #[napi(catch_unwind)]
+    #[napi(skip_typescript, catch_unwind)]
     pub fn read_many_f64(&self, env: Env, indices: Uint32ArraySlice, mut out: Float64ArraySlice) -> Result<()> {
         // SAFETY: as in read_many_u64. f64 and u64 have the same size and alignment, and every bit
         // pattern is a valid value of both.
@@ -499,13 +500,13 @@ impl Slayer {
     }
 
     /// Writes `values[k]` to slot `indices[k]`; every index is checked before anything is stored.
-    #[napi(catch_unwind)]
+    #[napi(skip_typescript, catch_unwind)]
     pub fn write_many_u64(&self, env: Env, indices: Uint32ArraySlice, values: BigUint64ArraySlice) -> Result<()> {
         self.engine(&env)?.write_many(&indices, &values).map_err(|e| to_napi(&env, e))
     }
 
     /// Writes the bits of `values[k]` to slot `indices[k]`; all indices checked first.
-    #[napi(catch_unwind)]
+    #[napi(skip_typescript, catch_unwind)]
     pub fn write_many_f64(&self, env: Env, indices: Uint32ArraySlice, values: Float64ArraySlice) -> Result<()> {
         // SAFETY: same size/alignment, every bit pattern valid (as in read_many_f64).
         let bits = unsafe { std::slice::from_raw_parts(values.as_ptr() as *const u64, values.len()) };
@@ -513,46 +514,46 @@ impl Slayer {
     }
 
     /// What was mapped (page kind and size, bytes, locked), where the threads run, and how.
-    #[napi(catch_unwind)]
+    #[napi(skip_typescript, catch_unwind)]
     pub fn info(&self, env: Env) -> Result<SlayerInfo> {
         Ok(slayer_info(self.engine(&env)?.info()))
     }
 
     /// Read counters, wins per replica and (with stats: true) latency percentiles.
-    #[napi(catch_unwind)]
+    #[napi(skip_typescript, catch_unwind)]
     pub fn stats(&self, env: Env) -> Result<SlayerStats> {
         let e = self.engine(&env)?;
         Ok(slayer_stats(e.stats(), e.steer_report()))
     }
 
     /// Zeroes the counters and the latency histogram.
-    #[napi(catch_unwind)]
+    #[napi(skip_typescript, catch_unwind)]
     pub fn reset_stats(&self, env: Env) -> Result<()> {
         self.engine(&env)?.reset_stats();
         Ok(())
     }
 
     /// Starts the replica threads (no-op when running).
-    #[napi(catch_unwind)]
+    #[napi(skip_typescript, catch_unwind)]
     pub fn start(&self, env: Env) -> Result<()> {
         self.engine(&env)?.start().map_err(|e| to_napi(&env, e))
     }
 
     /// Stops and joins the replica threads; reads keep working, from one copy.
-    #[napi(catch_unwind)]
+    #[napi(skip_typescript, catch_unwind)]
     pub fn stop(&self, env: Env) -> Result<()> {
         self.engine(&env)?.stop();
         Ok(())
     }
 
     /// Stops the threads and unmaps the slab. Idempotent; any other call afterwards throws.
-    #[napi]
+    #[napi(skip_typescript)]
     pub fn close(&self) {
         self.inst.close();
     }
 
     /// True once close() has run.
-    #[napi(getter)]
+    #[napi(skip_typescript, getter)]
     pub fn closed(&self) -> bool {
         self.inst.engine().is_none()
     }
