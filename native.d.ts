@@ -11,31 +11,11 @@ import type { HugePagePlacement } from './index'
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-/** Internal: the native side of the JS `Records` class (records.js), which is what users get. */
-export declare class NativeRecords {
-  constructor(fields: string, options: object)
-  static create(name: string, overwrite: boolean, fields: string, options: object): NativeRecords
-  static open(name: string, fields?: string | undefined | null, options?: object | undefined | null): NativeRecords
-  /** The schema as text ("name:type,..."), from the engine (for Records.open without fields). */
-  get fields(): string
-  get count(): number
-  /** Reads `indices.length` records into `out`, `fields` words each, record after record. */
-  readMany(indices: Uint32Array, out: BigUint64Array): void
-  info(): NativeRecordsInfo
-  stats(): SlayerStats
-  resetStats(): void
-  start(): void
-  stop(): void
-  /**
-   * Repairs every record now (a writer does it by itself on its first write); returns how many
-   * records had copies rewritten.
-   */
-  repair(): number
-  close(): void
-  get closed(): boolean
-  /** Binds `{ load, write }` to `scratch` (an aligned 64-byte ArrayBuffer); one set per snapshot. */
-  _bindFast(scratch: unknown): unknown
-}
+/**
+ * Internal: the native side of the JS `Records` class (records.js), which is what users get. Its
+ * methods are left out of the generated native.d.ts: index.d.ts declares the JS class by hand.
+ */
+export declare class NativeRecords {}
 
 /**
  * The native side of the JS `Slayer` class (index.js). Its methods are left out of the generated

@@ -89,7 +89,8 @@ pub struct NativeRecordsInfo {
     pub slab: SlayerInfo,
 }
 
-/// Internal: the native side of the JS `Records` class (records.js), which is what users get.
+/// Internal: the native side of the JS `Records` class (records.js), which is what users get. Its
+/// methods are left out of the generated native.d.ts: index.d.ts declares the JS class by hand.
 #[napi(js_name = "NativeRecords")]
 pub struct NativeRecords {
     store: Rc<Store>,
@@ -101,7 +102,7 @@ fn schema(env: &Env, text: &str) -> Result<Schema> {
 
 #[napi]
 impl NativeRecords {
-    #[napi(constructor, catch_unwind)]
+    #[napi(skip_typescript, constructor, catch_unwind)]
     pub fn new(env: Env, fields: String, options: Object) -> Result<Self> {
         let schema = schema(&env, &fields)?;
         let opts = slab_options(JsOptions::new(&options)).map_err(|e| to_napi(&env, e))?;
@@ -114,7 +115,7 @@ impl NativeRecords {
         NativeRecords { store: Rc::new(Store { engine: UnsafeCell::new(Some(engine)) }) }
     }
 
-    #[napi(factory, catch_unwind)]
+    #[napi(skip_typescript, factory, catch_unwind)]
     pub fn create(env: Env, name: String, overwrite: bool, fields: String, options: Object) -> Result<Self> {
         let schema = schema(&env, &fields)?;
         let opts = slab_options(JsOptions::create(&options)).map_err(|e| to_napi(&env, e))?;
@@ -124,7 +125,7 @@ impl NativeRecords {
         Ok(NativeRecords::wrap(engine))
     }
 
-    #[napi(factory, catch_unwind)]
+    #[napi(skip_typescript, factory, catch_unwind)]
     pub fn open(env: Env, name: String, fields: Option<String>, options: Option<Object>) -> Result<Self> {
         let expect = fields.map(|f| schema(&env, &f)).transpose()?;
         let opts = open_options(JsOptions::open(options.as_ref())).map_err(|e| to_napi(&env, e))?;
@@ -137,25 +138,25 @@ impl NativeRecords {
     }
 
     /// The schema as text ("name:type,..."), from the engine (for Records.open without fields).
-    #[napi(getter)]
+    #[napi(skip_typescript, getter)]
     pub fn fields(&self, env: Env) -> Result<String> {
         Ok(self.engine(&env)?.schema().text())
     }
 
-    #[napi(getter)]
+    #[napi(skip_typescript, getter)]
     pub fn count(&self, env: Env) -> Result<f64> {
         Ok(self.engine(&env)?.count() as f64)
     }
 
     /// Reads `indices.length` records into `out`, `fields` words each, record after record.
-    #[napi(catch_unwind)]
+    #[napi(skip_typescript, catch_unwind)]
     pub fn read_many(&self, env: Env, indices: Uint32ArraySlice, mut out: BigUint64ArraySlice) -> Result<()> {
         // SAFETY: `out` views a JS BigUint64Array; JS does not run while this call holds the slice.
         let out = unsafe { out.as_mut() };
         self.engine(&env)?.read_many(&indices, out).map_err(|e| to_napi(&env, e))
     }
 
-    #[napi(catch_unwind)]
+    #[napi(skip_typescript, catch_unwind)]
     pub fn info(&self, env: Env) -> Result<NativeRecordsInfo> {
         let i = self.engine(&env)?.info();
         Ok(NativeRecordsInfo {
@@ -167,24 +168,24 @@ impl NativeRecords {
         })
     }
 
-    #[napi(catch_unwind)]
+    #[napi(skip_typescript, catch_unwind)]
     pub fn stats(&self, env: Env) -> Result<SlayerStats> {
         let e = self.engine(&env)?;
         Ok(slayer_stats(e.stats(), e.steer_report()))
     }
 
-    #[napi(catch_unwind)]
+    #[napi(skip_typescript, catch_unwind)]
     pub fn reset_stats(&self, env: Env) -> Result<()> {
         self.engine(&env)?.reset_stats();
         Ok(())
     }
 
-    #[napi(catch_unwind)]
+    #[napi(skip_typescript, catch_unwind)]
     pub fn start(&self, env: Env) -> Result<()> {
         self.engine(&env)?.start().map_err(|e| to_napi(&env, e))
     }
 
-    #[napi(catch_unwind)]
+    #[napi(skip_typescript, catch_unwind)]
     pub fn stop(&self, env: Env) -> Result<()> {
         self.engine(&env)?.stop();
         Ok(())
@@ -192,20 +193,20 @@ impl NativeRecords {
 
     /// Repairs every record now (a writer does it by itself on its first write); returns how many
     /// records had copies rewritten.
-    #[napi(catch_unwind)]
+    #[napi(skip_typescript, catch_unwind)]
     pub fn repair(&self, env: Env) -> Result<f64> {
         let w = self.engine(&env)?.writer();
         w.repair().map(|n| n as f64).map_err(|e| to_napi(&env, e))
     }
 
-    #[napi]
+    #[napi(skip_typescript)]
     pub fn close(&self) {
         // SAFETY: as in `Store::engine`; dropping the store stops its threads, unmaps, and releases
         // the writer lock.
         unsafe { *self.store.engine.get() = None };
     }
 
-    #[napi(getter)]
+    #[napi(skip_typescript, getter)]
     pub fn closed(&self) -> bool {
         self.store.engine().is_none()
     }
@@ -221,7 +222,7 @@ impl NativeRecords {
     }
 
     /// Binds `{ load, write }` to `scratch` (an aligned 64-byte ArrayBuffer); one set per snapshot.
-    #[napi(js_name = "_bindFast")]
+    #[napi(skip_typescript, js_name = "_bindFast")]
     pub fn bind_fast<'env>(&self, env: &'env Env, scratch: Unknown<'env>) -> Result<Unknown<'env>> {
         let raw = env.raw();
         // SAFETY: env is this call's live env and scratch a value in it.
