@@ -135,7 +135,6 @@ node_skips=(
   "placement: 'refresh-groups' places each replica"
   "strategy 'steer' reads the right values"
   "placement 'huge-pages' places a hedged slab"
-  "--feed process: a child process per state streams prices"
   "info\\(\\) tells the truth about what was mapped"
 )
 node_skip_reasons=(
@@ -148,7 +147,6 @@ node_skip_reasons=(
   "$learn_x86"
   "$learn_x86: the steer slab falls back to copies 64 B apart and reads right, but its placement note reads 'not supported on this machine: learning refresh groups needs x86_64', not the 'refresh-group placement failed' this test expects (the note is worded in src/slayer.rs)"
   "$learn_x86: refused as ERR_ULTRASLAYER_UNSUPPORTED, not the ERR_ULTRASLAYER_PLACEMENT this test expects"
-  "NOT UNDERSTOOD, fails under emulation (2026-12-01): the order router's bad-quote rejects (4) differ from its unavailable quotes (2) with the records feed in another process; records landed on main after this port was written and were not investigated here"
   "qemu-user synthesizes /proc/self/smaps (KernelPageSize 4 kB, Rss 0 for every mapping), so when 2 MiB pages are reserved the test's smaps cross-check cannot see them"
 )
 cargo_skips=(
