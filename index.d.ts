@@ -3,12 +3,14 @@
  * index.js and records.js. Hand-written: the typings napi-rs generates (native.d.ts) describe the
  * internal native addon, not these classes. The report types (what info() and stats() return) are
  * generated there from the Rust structs and re-exported here, so they cannot drift from the binding;
- * __test__/typings.test.js checks that every public method of the JS classes is declared here.
+ * the two the engine serializes itself (HugePagePlacement, SteerStats) are declared here, and
+ * __test__/typings.test.js checks that every public method of the JS classes, and every key of
+ * those two reports, is declared here.
  */
 /* eslint-disable */
 
-import type { CopyPlacementInfo, LatencyPercentiles, RecordedGroups, SharedSegmentInfo, SlayerInfo, SlayerStats, SteerStats } from './native'
-export type { CopyPlacementInfo, LatencyPercentiles, RecordedGroups, SharedSegmentInfo, SlayerInfo, SlayerStats, SteerStats } from './native'
+import type { CopyPlacementInfo, LatencyPercentiles, RecordedGroups, SharedSegmentInfo, SlayerInfo, SlayerStats } from './native'
+export type { CopyPlacementInfo, LatencyPercentiles, RecordedGroups, SharedSegmentInfo, SlayerInfo, SlayerStats } from './native'
 
 declare global {
   /**
@@ -106,6 +108,60 @@ export declare const probe: {
   placement(options?: { replicas?: number; channelOffset?: number; channelBits?: string; hugePages?: 'auto' | '1g' | '2m' | 'thp' | 'off' }): PlacementReport
   /** What the last `probe groups` recorded on this machine, or null. */
   recorded(): { recommendedChannelOffset?: number; sameGroupOffset?: number; periodNs?: number; measuredAt?: string; path: string } | null
+}
+
+/**
+ * What the steering tracker knows (strategy 'steer'): `stats().steer`, the engine's SteerReport as
+ * it serializes it. Shares are fractions (0..1).
+ */
+export interface SteerStats {
+  state: 'calibrating' | 'locked' | 'no-signal'
+  /** Timed reads, slow ones (> ~290 ns) and hypervisor-scale outliers (> 1 µs, not learned from). */
+  reads: number
+  slowReads: number
+  outliers: number
+  /** Reads steered while locked, and how many of them were slow. */
+  steeredReads: number
+  steeredSlow: number
+  /**
+   * Exploring reads (1 in 32 while locked reads the copies in turn, unsteered) and how many
+   * were slow: a live unsteered baseline to hold steeredSlow / steeredReads against.
+   */
+  exploredReads: number
+  exploredSlow: number
+  /** Times steered reads were found slower than exploring ones (the tracker calibrated again). */
+  notHelping: number
+  /** Slow share over the last completed window. */
+  windowSlowShare: number
+  /** Phase jumps followed (the slow share rose and another phase explained the reads). */
+  reacquisitions: number
+  calibrations: number
+  /** Drift corrections (one phase bin) and period corrections made while locked. */
+  driftSteps: number
+  periodUpdates: number
+  /** Current phase offset, as a fraction of the period (0..1). */
+  phaseOffset: number
+  /** Refresh period the tracker follows, in ns. */
+  periodNs: number
+  /** Per copy: highest minus lowest smoothed slow probability across the period's bins. */
+  contrast: number[]
+  /** Per copy: chi-square z-score of its slow counts across bins (chance is about 0). */
+  signalZ: number[]
+  /** How far apart the copies' stalls are, as a fraction of the period (0.5 = opposite). */
+  stallDistance: number
+  /** Whether the copies stall apart (if not, steering reads a fixed copy: no gain possible). */
+  copiesApart: boolean
+  /** Slow share the learned profiles predict with steering and without. */
+  expectedSteeredShare: number
+  expectedUnsteeredShare: number
+  /**
+   * The reads are cache-resident now (nearly every timed read was a cache hit, so there is no
+   * refresh stall to steer around): copy 0 is read, untimed, until the tracker looks again.
+   */
+  resident: boolean
+  /** Cache-resident spells found, and reads served by copy 0 during them. */
+  residentSpells: number
+  residentReads: number
 }
 
 /** What placement on the slab's own (huge) pages measured, inferred and cost (info().placement.hugePages). */

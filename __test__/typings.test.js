@@ -118,3 +118,35 @@ test('index.d.ts declares every public member of the JS classes users get, and n
     assert.deepEqual([...declared].filter((n) => !actual.has(n) && n !== 'constructor').sort(), [], `${name}: members index.d.ts declares and index.js lacks`)
   }
 })
+
+/** The members `interface Name` lists in index.d.ts, without an index signature (`[more: string]`). */
+function interfaceKeys(name) {
+  const m = dts.match(new RegExp(`^export interface ${name} \\{\\n([\\s\\S]*?)^\\}`, 'm'))
+  assert.ok(m, `index.d.ts declares interface ${name}`)
+  return [...m[1].matchAll(/^  (\w+)\??:/gm)].map((d) => d[1]).sort()
+}
+
+test('stats().steer has exactly the keys index.d.ts declares, info().placement.hugePages every one it declares', (t) => {
+  const { Slayer } = require('..')
+  // Steering on a slab read long enough to calibrate; the huge-page placement report where the
+  // slab got one (it needs 2 MiB per replica placed by timing).
+  const s = new Slayer({ slots: 1 << 18, strategy: 'steer', placement: 'huge-pages' })
+  try {
+    for (let i = 0; i < 100_000; i++) s.readF64((i * 7919) & ((1 << 18) - 1))
+    const steer = s.stats().steer
+    assert.ok(steer, 'a steered slab reports stats().steer')
+    assert.deepEqual(Object.keys(steer).sort(), interfaceKeys('SteerStats'))
+    for (const [k, v] of Object.entries(steer)) {
+      assert.ok(typeof v !== 'bigint', `${k} is a number, not a BigInt`)
+    }
+    const huge = s.info().placement.hugePages
+    if (!huge) {
+      t.skip(`no huge-page placement here (${s.info().placement.note}): SteerStats checked only`)
+      return
+    }
+    const declared = interfaceKeys('HugePagePlacement')
+    assert.deepEqual(declared.filter((k) => !(k in huge)), [], 'HugePagePlacement keys declared but not reported')
+  } finally {
+    s.close()
+  }
+})

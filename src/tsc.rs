@@ -149,6 +149,11 @@ pub fn spin_for(ticks: u64) {
 
 /// Ticks per nanosecond: on aarch64 from `cntfrq_el0`; on x86_64 measured once (about 20 ms the
 /// first time it is asked for); 1 for the `Instant` fallback.
+/// Serializes a duration in ticks as nanoseconds (for reports: `#[serde(serialize_with = ...)]`).
+pub fn serialize_ticks_as_ns<S: serde::Serializer>(ticks: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(ticks / ticks_per_ns())
+}
+
 pub fn ticks_per_ns() -> f64 {
     static RATE: OnceLock<f64> = OnceLock::new();
     *RATE.get_or_init(|| {

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ultraslayer::records::{Field, FieldType, Schema, MAX_RECORDS};
+use ultraslayer::records::{Field, FieldType, RecordWriter, Schema, MAX_RECORDS};
 use ultraslayer::{
     Error, LockRequest, OpenOptions, Options, PageRequest, Records, SharedOptions, Slayer, SpinPolicy, Strategy, ThreadOptions,
 };
@@ -102,6 +102,23 @@ fn bad_input_is_refused_before_anything_is_stored() {
     }
 }
 
+/// Starts a thread that rewrites records 0..records (write c to record c % records) as fast as it
+/// can until the flag is set; it returns how many writes it made.
+fn rewriting(w: RecordWriter, records: u64, fields: usize) -> (Arc<AtomicBool>, std::thread::JoinHandle<u64>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let writer = std::thread::spawn(move || {
+        let mut c = 0u64;
+        // Relaxed: a stop flag; no data rides on it.
+        while !stop2.load(Ordering::Relaxed) {
+            c += 1;
+            w.write(c % records, &derived(c, fields)).unwrap();
+        }
+        c
+    });
+    (stop, writer)
+}
+
 /// A writer thread rewrites a few records as fast as it can while this thread reads them.
 fn torture(strategy: Strategy, reads: u64) {
     let fields = 7;
@@ -110,17 +127,7 @@ fn torture(strategy: Strategy, reads: u64) {
     for i in 0..4 {
         w.write(i, &derived(0, fields)).unwrap();
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    let stop2 = stop.clone();
-    let writer = std::thread::spawn(move || {
-        let mut c = 0u64;
-        // Relaxed: a stop flag; no data rides on it.
-        while !stop2.load(Ordering::Relaxed) {
-            c += 1;
-            w.write(c % 4, &derived(c, fields)).unwrap();
-        }
-        c
-    });
+    let (stop, writer) = rewriting(w, 4, fields);
     let mut out = [0u64; 7];
     let mut busy = 0u64;
     for k in 0..reads {
@@ -139,22 +146,21 @@ fn torture(strategy: Strategy, reads: u64) {
     assert!(busy * 100 < reads, "{busy} of {reads} reads found every copy mid-update");
 }
 
-#[test]
-fn direct_reads_never_see_a_mix_of_two_writes() {
-    let _g = serial();
-    torture(Strategy::Direct, 300_000);
+/// One torture test per strategy, each its own #[test] so a failure names the strategy.
+macro_rules! torture_test {
+    ($($name:ident: $strategy:ident, $reads:expr;)*) => {$(
+        #[test]
+        fn $name() {
+            let _g = serial();
+            torture(Strategy::$strategy, $reads);
+        }
+    )*};
 }
 
-#[test]
-fn steered_reads_never_see_a_mix_of_two_writes() {
-    let _g = serial();
-    torture(Strategy::Steer, 300_000);
-}
-
-#[test]
-fn hedged_reads_never_see_a_mix_of_two_writes() {
-    let _g = serial();
-    torture(Strategy::Hedge, 30_000);
+torture_test! {
+    direct_reads_never_see_a_mix_of_two_writes: Direct, 300_000;
+    steered_reads_never_see_a_mix_of_two_writes: Steer, 300_000;
+    hedged_reads_never_see_a_mix_of_two_writes: Hedge, 30_000;
 }
 
 #[test]
@@ -228,16 +234,7 @@ fn the_torn_snapshot_check_catches_fields_read_one_slot_at_a_time() {
     let w = r.writer();
     w.write(0, &derived(0, fields)).unwrap();
     let slab = r.slab().clone();
-    let stop = Arc::new(AtomicBool::new(false));
-    let stop2 = stop.clone();
-    let writer = std::thread::spawn(move || {
-        let mut c = 0u64;
-        // Relaxed: a stop flag; no data rides on it.
-        while !stop2.load(Ordering::Relaxed) {
-            c += 1;
-            w.write(0, &derived(c, fields)).unwrap();
-        }
-    });
+    let (stop, writer) = rewriting(w, 1, fields);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let mut torn = 0u64;
     let mut reads = 0u64;

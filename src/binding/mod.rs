@@ -157,6 +157,22 @@ pub struct CopyPlacementInfo {
     pub learn_ms: Option<f64>,
 }
 
+/// An engine report as a JS object: its serde form with every integer made a JS number (napi-rs
+/// would turn integers above 2^32 into BigInts, so a counter's type would change as it grows).
+fn report<T: serde::Serialize>(r: &T) -> serde_json::Value {
+    fn numbers(v: serde_json::Value) -> serde_json::Value {
+        use serde_json::Value;
+        match v {
+            Value::Number(n) => n.as_f64().and_then(serde_json::Number::from_f64).map_or(Value::Null, Value::Number),
+            Value::Array(a) => Value::Array(a.into_iter().map(numbers).collect()),
+            Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, numbers(v))).collect()),
+            v => v,
+        }
+    }
+    // Serializing plain report structs (numbers, strings, vectors) cannot fail.
+    numbers(serde_json::to_value(r).unwrap_or_default())
+}
+
 fn copy_placement_info(c: crate::CopyPlacementInfo) -> CopyPlacementInfo {
     let a = c.arrangement;
     let p = a.as_ref().map(|a| a.period_ns).unwrap_or(0.0);
@@ -164,7 +180,7 @@ fn copy_placement_info(c: crate::CopyPlacementInfo) -> CopyPlacementInfo {
     CopyPlacementInfo {
         kind: c.kind.to_string(),
         note: c.note.map(|n| spell(&n, Front::Js)),
-        huge_pages: c.huge.as_ref().and_then(|h| serde_json::to_value(h).ok()),
+        huge_pages: c.huge.as_ref().map(report),
         period_ns: a.as_ref().map(|a| a.period_ns),
         period_source: a.as_ref().map(|a| a.period_source.clone()),
         group_offsets_ns: a.as_ref().map(|a| a.partition.centers.iter().map(|&x| crate::phase::wrap(x - c0) * p).collect()),
@@ -178,46 +194,6 @@ fn copy_placement_info(c: crate::CopyPlacementInfo) -> CopyPlacementInfo {
         reads: a.as_ref().map(|a| a.reads as f64),
         learn_ms: a.as_ref().map(|a| a.learn_ms),
     }
-}
-
-/// What the steering tracker knows (strategy 'steer').
-#[napi(object)]
-pub struct SteerStats {
-    /// 'calibrating' | 'locked' | 'no-signal'.
-    pub state: String,
-    /// Timed reads, slow ones (> ~290 ns) and hypervisor-scale outliers (> 1 µs, not learned from).
-    pub reads: f64,
-    pub slow_reads: f64,
-    pub outliers: f64,
-    /// Reads steered while locked, and how many of them were slow.
-    pub steered_reads: f64,
-    pub steered_slow: f64,
-    /// Exploring reads (1 in 32 while locked reads the copies in turn, unsteered) and how many
-    /// were slow: a live unsteered baseline to hold steeredSlow / steeredReads against.
-    pub explored_reads: f64,
-    pub explored_slow: f64,
-    /// Times steered reads were found slower than exploring ones (the tracker calibrated again).
-    pub not_helping: f64,
-    /// Slow share over the last completed window.
-    pub window_slow_share: f64,
-    /// Phase jumps followed (the slow share rose and another phase explained the reads).
-    pub reacquisitions: f64,
-    pub calibrations: f64,
-    /// Refresh period the tracker follows, in ns.
-    pub period_ns: f64,
-    /// Whether the copies stall apart (if not, steering reads a fixed copy: no gain possible).
-    pub copies_apart: bool,
-    /// How far apart the copies' stalls are, as a fraction of the period (0.5 = opposite).
-    pub stall_distance: f64,
-    /// Slow share the learned profiles predict with steering and without.
-    pub expected_steered_share: f64,
-    pub expected_unsteered_share: f64,
-    /// The reads are cache-resident now (nearly every timed read was a cache hit, so there is no
-    /// refresh stall to steer around): copy 0 is read, untimed, until the tracker looks again.
-    pub resident: bool,
-    /// Cache-resident spells found, and reads served by copy 0 during them.
-    pub resident_spells: f64,
-    pub resident_reads: f64,
 }
 
 /// Latency percentiles in nanoseconds.
@@ -267,8 +243,9 @@ pub struct SlayerStats {
     pub wins: Vec<f64>,
     /// Per-read latency, when created with stats: true.
     pub latency: Option<LatencyPercentiles>,
-    /// The steering tracker's state (strategy 'steer').
-    pub steer: Option<SteerStats>,
+    /// The steering tracker's state (strategy 'steer'): the engine's `SteerReport`, serialized.
+    #[napi(ts_type = "SteerStats")]
+    pub steer: Option<serde_json::Value>,
 }
 
 fn slot_index(inst_slots: u64, v: f64) -> std::result::Result<u64, Error> {
@@ -332,32 +309,9 @@ fn slayer_info(i: crate::Info) -> SlayerInfo {
 
 /// `stats()` of a slab, as JS sees it (Slayer and Records).
 fn slayer_stats(s: crate::Stats, steer: Option<crate::steer::SteerReport>) -> SlayerStats {
-    let tps = crate::tsc::ticks_per_ns();
-    let steer = steer.map(|r| SteerStats {
-        state: r.state.name().to_string(),
-        reads: r.reads as f64,
-        slow_reads: r.slow_reads as f64,
-        outliers: r.outliers as f64,
-        steered_reads: r.steered_reads as f64,
-        steered_slow: r.steered_slow as f64,
-        explored_reads: r.explored_reads as f64,
-        explored_slow: r.explored_slow as f64,
-        not_helping: r.not_helping as f64,
-        window_slow_share: r.window_slow_share,
-        reacquisitions: r.reacquisitions as f64,
-        calibrations: r.calibrations as f64,
-        period_ns: r.period_ticks / tps,
-        copies_apart: r.copies_apart,
-        stall_distance: r.stall_distance,
-        expected_steered_share: r.expected_steered_share,
-        expected_unsteered_share: r.expected_unsteered_share,
-        resident: r.resident,
-        resident_spells: r.resident_spells as f64,
-        resident_reads: r.resident_reads as f64,
-    });
     SlayerStats {
         steered: s.steered as f64,
-        steer,
+        steer: steer.as_ref().map(report),
         hedged: s.hedged as f64,
         direct: s.direct as f64,
         direct_while_parked: s.direct_while_parked as f64,

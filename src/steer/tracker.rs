@@ -185,6 +185,12 @@ pub enum SteerState {
     NoSignal,
 }
 
+impl serde::Serialize for SteerState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
 impl SteerState {
     pub fn name(self) -> &'static str {
         match self {
@@ -195,8 +201,10 @@ impl SteerState {
     }
 }
 
-/// A snapshot of the tracker for reports. Shares are fractions (0..1).
-#[derive(Clone, Debug, PartialEq)]
+/// A snapshot of the tracker for reports. Shares are fractions (0..1). Serialized (camelCase) it
+/// is `stats().steer` in JS, as index.d.ts's `SteerStats` declares it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SteerReport {
     pub state: SteerState,
     /// Every observed read, including outliers.
@@ -227,7 +235,8 @@ pub struct SteerReport {
     pub period_updates: u64,
     /// Current phase offset, as a fraction of the period (0..1).
     pub phase_offset: f64,
-    /// Current period estimate, in ticks.
+    /// Current period estimate, in ticks (serialized in ns, as `periodNs`).
+    #[serde(rename = "periodNs", serialize_with = "crate::tsc::serialize_ticks_as_ns")]
     pub period_ticks: f64,
     /// Per copy: highest minus lowest smoothed slow probability across bins.
     pub contrast: Vec<f64>,
