@@ -162,7 +162,10 @@ function forwardControls(cls, nativeOf) {
       nativeOf(this).close()
     },
   }
-  for (const key of Reflect.ownKeys(methods)) Object.defineProperty(cls.prototype, key, { value: methods[key], writable: true, configurable: true })
+  for (const key of Reflect.ownKeys(methods)) {
+    // A class that does more than forward one of them defines it itself.
+    if (!Object.hasOwn(cls.prototype, key)) Object.defineProperty(cls.prototype, key, { value: methods[key], writable: true, configurable: true })
+  }
 }
 
 class Slayer {
@@ -171,6 +174,18 @@ class Slayer {
   #slots
   #readMany
   #writeMany
+  // The direct view (see src/binding/view.rs): copy 0 of the slab as typed arrays, so a direct
+  // read (strategy 'direct', or hedged threads stopped) is one typed-array load with no native
+  // call; copy 0 of slot i is element `(i >>> #shift) * #stride + (i & #mask)`. #views holds the
+  // arrays when the slab offers them; #f64/#u64 are set only while reads are direct (#useView).
+  #views = null
+  #f64 = null
+  #u64 = null
+  #shift = 0
+  #mask = 0
+  #stride = 0
+  // Reads served through the view, added to stats().direct ([0], a double: no Smi overflow).
+  #viewReads = new Float64Array(1)
 
   constructor(options, adopted) {
     if (options === ADOPT) {
@@ -187,6 +202,13 @@ class Slayer {
     const fast = this.#n._bindFast(scratch)
     this.#readMany = fast.readMany
     this.#writeMany = fast.writeMany
+    if (fast.view) {
+      this.#views = [new Float64Array(fast.view.buffer), new BigUint64Array(fast.view.buffer)]
+      this.#shift = fast.view.shift
+      this.#mask = fast.view.mask
+      this.#stride = fast.view.stride
+      this.#useView()
+    }
     const n = this.#n
     const slots = this.#slots
     const readCopy0 = fast.readCopy0
@@ -217,6 +239,11 @@ class Slayer {
     // Covers non-numbers (BigInt too: `>>>` would throw its own TypeError), NaN, fractions,
     // negatives and indices past the end; the slow path works out which error it was.
     if (typeof index !== 'number' || index >>> 0 !== index || index >= this.#slots) throw indexError(index, this.#slots, this.#n.closed)
+    const view = this.#f64
+    if (view !== null) {
+      this.#viewReads[0]++
+      return view[(index >>> this.#shift) * this.#stride + (index & this.#mask)]
+    }
     SU32[0] = index
     SU32[1] = this.#id
     sharedRead()
@@ -225,6 +252,11 @@ class Slayer {
 
   readU64(index) {
     if (typeof index !== 'number' || index >>> 0 !== index || index >= this.#slots) throw indexError(index, this.#slots, this.#n.closed)
+    const view = this.#u64
+    if (view !== null) {
+      this.#viewReads[0]++
+      return view[(index >>> this.#shift) * this.#stride + (index & this.#mask)]
+    }
     SU32[0] = index
     SU32[1] = this.#id
     sharedRead()
@@ -278,6 +310,49 @@ class Slayer {
 
   info() {
     return this.#n.info()
+  }
+
+  stats() {
+    const s = this.#n.stats()
+    s.direct += this.#viewReads[0]
+    return s
+  }
+
+  resetStats() {
+    this.#n.resetStats()
+    this.#viewReads[0] = 0
+  }
+
+  // Serves reads from the view exactly while the engine's reads are plain copy-0 loads.
+  #useView() {
+    const on = this.#views !== null && this.#n._readsDirect
+    this.#f64 = on ? this.#views[0] : null
+    this.#u64 = on ? this.#views[1] : null
+  }
+
+  start() {
+    this.#f64 = this.#u64 = null
+    try {
+      this.#n.start()
+    } finally {
+      this.#useView()
+    }
+  }
+
+  stop() {
+    this.#n.stop()
+    this.#useView()
+  }
+
+  close() {
+    // The view first: after close() a read must throw, never touch unmapped memory (the native
+    // close detaches the buffer too, for any other path to it).
+    this.#f64 = this.#u64 = this.#views = null
+    this.#n.close()
+  }
+
+  [Symbol.dispose]() {
+    this.close()
   }
 
   static {

@@ -77,6 +77,60 @@ test('float64 helpers are bit-exact: -0, NaN payloads, subnormals, infinities', 
   s.close()
 })
 
+test('direct reads served from the copy-0 view agree with the native read, in every layout, and stop at close()', () => {
+  const { readF64Copy0Of } = require('..')._internal
+  const layouts = []
+  for (const replicas of [2, 3, 5, 8]) for (const channelOffset of [64, 256, 4096, 65536]) layouts.push({ replicas, channelOffset })
+  for (const { replicas, channelOffset } of layouts) {
+    const slots = 20_000
+    const s = new Slayer({ slots, replicas, channelOffset, strategy: 'direct', lock: false })
+    const copy0 = readF64Copy0Of(s) // the native raw read of copy 0, never the view
+    const written = new Map()
+    for (let i = 0; i < slots; i += 7) {
+      const v = (BigInt(i) * 0x9e3779b97f4a7c15n + BigInt(replicas)) & U64_MAX
+      s.writeU64(i, v)
+      written.set(i, v)
+    }
+    s.writeU64(slots - 1, U64_MAX)
+    written.set(slots - 1, U64_MAX)
+    const at = `${replicas} replicas, ${channelOffset} B apart`
+    for (const [i, v] of written) {
+      assert.equal(s.readU64(i), v, `${at}: readU64(${i})`)
+      assert.ok(Object.is(s.readF64(i), copy0(i)), `${at}: slot ${i} view and native copy 0 agree`)
+    }
+    assert.equal(s.readU64(1), 0n, `${at}: an unwritten slot reads 0`)
+    assert.equal(s.stats().direct, 2 * written.size + 1, `${at}: reads through the view are counted (the raw copy-0 call is not)`)
+    s.resetStats()
+    assert.equal(s.stats().direct, 0)
+    s.close()
+    assert.throws(() => s.readF64(0), { code: 'ERR_ULTRASLAYER_CLOSED' })
+    assert.throws(() => s.readU64(0), { code: 'ERR_ULTRASLAYER_CLOSED' })
+  }
+  // Soundness, not API: closing the native object behind the wrapper's back (only internals can)
+  // detaches the view before the memory is unmapped, so a read finds no bytes instead of a fault.
+  const s = new Slayer({ slots: 1 << 16, strategy: 'direct', lock: false })
+  s.writeF64(9, 1.25)
+  assert.equal(s.readF64(9), 1.25)
+  require('..')._internal.nativeOf(s).close()
+  assert.equal(s.readF64(9), undefined)
+  s.close()
+})
+
+test('a hedged slab reads from the view only while its threads are stopped', () => {
+  const s = new Slayer({ slots: 4096, ...HYBRID, start: false })
+  s.writeF64(5, 2.5)
+  assert.equal(s.readF64(5), 2.5)
+  assert.equal(s.stats().direct, 1)
+  s.start()
+  s.writeF64(5, 3.5)
+  assert.equal(s.readF64(5), 3.5)
+  assert.equal(s.stats().hedged, 1, 'with threads running a read is hedged, not served by the view')
+  s.stop()
+  assert.equal(s.readF64(5), 3.5)
+  assert.equal(s.stats().direct, 2)
+  s.close()
+})
+
 test('bad indices: TypeError for non-integers, RangeError for out of range, naming index and slot count', () => {
   const s = new Slayer({ slots: 10, ...HYBRID })
   for (const m of ['readU64', 'readF64']) {

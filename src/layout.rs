@@ -315,6 +315,20 @@ impl Layout {
         Ok(l)
     }
 
+    /// Copy 0 by arithmetic alone, for a front end that reads it itself: copy 0 of slot i is the
+    /// 8-byte word `(i >> shift) * stride_words + (i & mask)` of the slab, returned as
+    /// `(shift, mask, stride_words)` (a slab of one chunk gives `(0, 0, 1)`: word i). None for
+    /// framed and paired layouts, whose copy 0 needs the table.
+    pub fn copy0_words(&self) -> Option<(u32, u64, usize)> {
+        if self.frames.is_some() {
+            return None;
+        }
+        if self.mask + 1 >= self.slots {
+            return Some((0, 0, 1));
+        }
+        Some((self.shift, self.mask, self.stride / SLOT_BYTES))
+    }
+
     /// The frame table of a framed layout.
     pub fn frames(&self) -> Option<&FrameTable> {
         self.frames.as_deref()
@@ -387,6 +401,23 @@ impl Layout {
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    #[test]
+    fn copy0_words_finds_the_same_word_as_offset() {
+        for replicas in MIN_REPLICAS..=MAX_REPLICAS {
+            for channel_offset in [64usize, 256, 4096, 65536] {
+                for slots in [1u64, 7, 8, 33, 1000, 4097, 100_000] {
+                    let l = Layout::new(slots, replicas, channel_offset).unwrap();
+                    let (shift, mask, stride) = l.copy0_words().unwrap();
+                    for i in (0..slots).step_by(3).chain([slots - 1]) {
+                        let word = ((i >> shift) as usize) * stride + (i & mask) as usize;
+                        assert_eq!(word * SLOT_BYTES, l.offset(0, i), "slot {i} of {slots} x {replicas} at {channel_offset} B");
+                        assert!((word + 1) * SLOT_BYTES <= l.span());
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn every_replica_slot_address_is_distinct_aligned_and_in_bounds() {

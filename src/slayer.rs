@@ -196,6 +196,18 @@ pub(crate) struct Parts<'a> {
     pub recorder: &'a mut Recorder,
 }
 
+/// Copy 0 of a slab whose reads are plain direct loads, laid out for a front end that reads it
+/// itself (the Node binding maps it into a typed array, so a read costs no native call): copy 0 of
+/// slot i is `base[(i >> shift) * stride_words + (i & mask)]`, within `words` words.
+#[derive(Clone, Copy, Debug)]
+pub struct DirectView {
+    pub base: *mut u64,
+    pub words: usize,
+    pub shift: u32,
+    pub mask: u64,
+    pub stride_words: usize,
+}
+
 pub struct Slayer {
     slab: Arc<Slab>,
     assignment: CoreAssignment,
@@ -539,6 +551,28 @@ impl Slayer {
 
     pub fn strategy(&self) -> Strategy {
         self.choice.strategy
+    }
+
+    /// Copy 0 for a front end to read itself while `reads_direct()` holds (that is all a read
+    /// does then): offered for slabs that do not steer or record latency, have an arithmetic layout
+    /// and are not shared segments (other processes write those, and a front end's plain loads,
+    /// which its compiler may merge or hoist, must only see writes made through its own calls).
+    /// Reads made through the view are the caller's to count (`stats().direct` counts only reads
+    /// through `read`). The view is valid while this Slayer lives; the caller must stop using it
+    /// before dropping it.
+    /// Whether a read now is one plain load of copy 0 (strategy 'direct', or a hedged slab with its
+    /// threads stopped; not steering, not recording latency): when `direct_view` may serve it.
+    pub fn reads_direct(&self) -> bool {
+        self.replicas.is_none() && self.steer.is_none() && !self.recorder.recording()
+    }
+
+    pub fn direct_view(&self) -> Option<DirectView> {
+        if self.steer.is_some() || self.recorder.recording() || self.shared.is_some() {
+            return None;
+        }
+        let layout = self.slab.layout();
+        let (shift, mask, stride_words) = layout.copy0_words()?;
+        Some(DirectView { base: self.slab.region().ptr() as *mut u64, words: layout.span() / 8, shift, mask, stride_words })
     }
 
     pub fn reset_stats(&mut self) {

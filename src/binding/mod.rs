@@ -14,6 +14,7 @@ mod fast;
 mod options;
 mod probe;
 mod records;
+mod view;
 
 use std::cell::{Cell, UnsafeCell};
 use std::rc::Rc;
@@ -33,6 +34,8 @@ use options::{open_options, slab_options, JsOptions};
 pub(crate) struct Instance {
     engine: UnsafeCell<Option<crate::Slayer>>,
     scratch: Cell<*mut u64>,
+    /// The direct view's buffer (see `view`), weakly; null when there is none.
+    view: Cell<napi::sys::napi_ref>,
 }
 
 impl Instance {
@@ -51,7 +54,16 @@ impl Instance {
     pub(crate) fn set_scratch(&self, p: *mut u64) {
         self.scratch.set(p)
     }
-    fn close(&self) {
+    pub(crate) fn view_ref(&self) -> napi::sys::napi_ref {
+        self.view.get()
+    }
+    pub(crate) fn set_view_ref(&self, r: napi::sys::napi_ref) {
+        self.view.set(r)
+    }
+    fn close(&self, env: &Env) {
+        // SAFETY: env is this call's, on the thread that owns the instance. The view goes first:
+        // JS must never read memory the engine is about to unmap.
+        unsafe { view::detach(env.raw(), self) };
         // SAFETY: as in `engine`; dropping the engine stops and joins its threads and unmaps.
         unsafe { *self.engine.get() = None };
     }
@@ -345,7 +357,11 @@ impl Slayer {
     fn wrap(engine: crate::Slayer) -> Slayer {
         let slots = engine.slots();
         let replicas = engine.replica_count() as u32;
-        let inst = Rc::new(Instance { engine: UnsafeCell::new(Some(engine)), scratch: Cell::new(std::ptr::null_mut()) });
+        let inst = Rc::new(Instance {
+            engine: UnsafeCell::new(Some(engine)),
+            scratch: Cell::new(std::ptr::null_mut()),
+            view: Cell::new(std::ptr::null_mut()),
+        });
         let id = fast::register(&inst);
         Slayer { inst, slots, replicas, id }
     }
@@ -384,6 +400,13 @@ impl Slayer {
     #[napi(skip_typescript, catch_unwind)]
     pub fn unlink(env: Env, name: String) -> Result<bool> {
         crate::shm::unlink(&name, None).map_err(|e| to_napi(&env, e))
+    }
+
+    /// Internal: whether reads are plain loads of copy 0 now, so index.js may serve them from the
+    /// direct view (see `view`).
+    #[napi(getter, skip_typescript, js_name = "_readsDirect")]
+    pub fn reads_direct(&self) -> bool {
+        self.inst.engine().is_some_and(|e| e.reads_direct())
     }
 
     /// 64-bit slots per replica.
@@ -502,8 +525,8 @@ impl Slayer {
 
     /// Stops the threads and unmaps the slab. Idempotent; any other call afterwards throws.
     #[napi(skip_typescript)]
-    pub fn close(&self) {
-        self.inst.close();
+    pub fn close(&self, env: Env) {
+        self.inst.close(&env);
     }
 
     /// True once close() has run.
