@@ -276,6 +276,20 @@ impl BinCounts {
     }
 }
 
+/// A block's drift check in progress. Scoring one candidate shift over the decaying history costs
+/// ~40 ns (2 copies x 16 bins here); the 2 x drift_bins + 1 of them at once made the read that ended
+/// a block ~270 ns slower, one read in ~4000: a spike of its own in the steered tail, in reads
+/// that are not refresh-stalled. So one candidate is scored per observed read after the block.
+#[derive(Clone, Copy, Debug)]
+struct DriftCheck {
+    /// Next candidate: 0 is "no shift", then +1, -1, +2, -2, ... up to drift_bins.
+    next: usize,
+    /// Score of no shift plus the gate a shift must beat, then the best (score, shift) so far.
+    best: (f32, i64),
+    /// Whether this block halves the history once the check is done (every fourth block).
+    halve: bool,
+}
+
 /// Learns and follows the refresh phase of N copies; see the module docs.
 pub struct Tracker {
     cfg: TrackerConfig,
@@ -327,6 +341,9 @@ pub struct Tracker {
     resident_spells: u64,
     resident_served: u64,
     blocks: u64,
+    /// The drift check of the last block, spread over the observed reads after it (see
+    /// `DriftCheck`); None when none is under way.
+    drift_check: Option<DriftCheck>,
     /// Slow reads in a block well above what steering predicts (a bad block).
     trigger: u32,
     nosignal_left: u64,
@@ -400,6 +417,7 @@ impl Tracker {
             resident_served: 0,
             window_slow: 0,
             blocks: 0,
+            drift_check: None,
             trigger: u32::MAX,
             nosignal_left: 0,
             bad_blocks: 0,
@@ -554,6 +572,9 @@ impl Tracker {
                 self.window_reads += 1;
                 self.window_slow += slow as u32;
                 self.window_cached += (latency < self.cfg.cached_ticks) as u32;
+                if self.drift_check.is_some() {
+                    self.drift_slice(t);
+                }
                 if self.window_reads as usize >= self.cfg.block_reads {
                     self.end_block(t);
                 }
@@ -576,6 +597,8 @@ impl Tracker {
     }
 
     fn clear_window(&mut self) {
+        // A drift check on cleared history would score nothing: drop it.
+        self.drift_check = None;
         for c in [&mut self.recent, &mut self.block, &mut self.prev_block] {
             c.arrays().into_iter().for_each(|h| h.fill(0));
         }
@@ -786,6 +809,8 @@ impl Tracker {
 
     /// Log-likelihood of `counts` (plus `more`) under the learned profile shifted by `delta` bins.
     fn likelihood(&self, delta: usize, counts: &BinCounts, more: Option<&BinCounts>) -> f32 {
+        #[cfg(test)]
+        tests::SCORED.with(|n| n.set(n.get() + 1));
         let bins = self.cfg.bins;
         let mut s = 0.0f32;
         for c in 0..self.cfg.copies {
@@ -887,35 +912,56 @@ impl Tracker {
             self.drift_since = t;
             return;
         }
-        let here = self.score(0);
-        let mut step = (here + DRIFT_GATE, 0i64);
-        for k in 1..=d {
-            for delta in [k as i64, -(k as i64)] {
-                let s = self.score(delta as usize & self.mask);
-                if s > step.0 {
-                    step = (s, delta);
-                }
+        // Small drift is followed on the decaying history, one candidate shift per observed read
+        // from here on (a check still running from the last block is finished first).
+        while self.drift_check.is_some() {
+            self.drift_slice(t);
+        }
+        self.blocks += 1;
+        self.drift_check = Some(DriftCheck { next: 0, best: (0.0, 0), halve: self.blocks & 3 == 0 });
+        std::mem::swap(&mut self.block, &mut self.prev_block);
+        self.block.reads.fill(0);
+        self.block.slow.fill(0);
+        self.reset_window_counts();
+    }
+
+    /// One step of the drift check: scores one candidate shift; after the last, takes the best
+    /// shift if it beats no shift by `DRIFT_GATE` nats (and corrects the period on steady
+    /// drift), then halves the history every fourth block, so the check saw it unhalved.
+    fn drift_slice(&mut self, t: u64) {
+        let Some(mut check) = self.drift_check else { return };
+        let d = self.cfg.drift_bins;
+        if check.next == 0 {
+            check.best = (self.score(0) + DRIFT_GATE, 0);
+        } else {
+            let k = check.next.div_ceil(2) as i64;
+            let delta = if check.next % 2 == 1 { k } else { -k };
+            let s = self.score(delta as usize & self.mask);
+            if s > check.best.0 {
+                check.best = (s, delta);
             }
         }
-        if step.1 != 0 {
-            self.shift_phase(step.1 as usize & self.mask);
+        check.next += 1;
+        if check.next <= 2 * d {
+            self.drift_check = Some(check);
+            return;
+        }
+        self.drift_check = None;
+        let step = check.best.1;
+        if step != 0 {
+            self.shift_phase(step as usize & self.mask);
             self.drift_steps += 1;
-            self.drift_net += step.1;
+            self.drift_net += step;
             self.correct_period(t);
         }
         // Halve the history every fourth block: the drift check sees roughly the last eight
         // blocks, enough for the few slow reads at a stall edge to add up.
-        self.blocks += 1;
-        if self.blocks & 3 == 0 {
+        if check.halve {
             for i in 0..self.recent.reads.len() {
                 self.recent.reads[i] >>= 1;
                 self.recent.slow[i] >>= 1;
             }
         }
-        std::mem::swap(&mut self.block, &mut self.prev_block);
-        self.block.reads.fill(0);
-        self.block.slow.fill(0);
-        self.reset_window_counts();
     }
 
     /// Whether, over the guard window, steered reads were slow significantly more often than the
@@ -1013,6 +1059,11 @@ impl Tracker {
 mod tests {
     use super::*;
     use crate::steer::synth::{Model, Sim};
+
+    thread_local! {
+        /// Likelihood evaluations on this thread (the tracker's one costly step), for tests.
+        pub(super) static SCORED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    }
 
     fn locked(model: Model) -> (Tracker, Sim) {
         let mut tr = Tracker::new(model.config()).unwrap();
@@ -1146,6 +1197,31 @@ mod tests {
         assert!(r.drift_steps > 0, "{r:?}");
         assert!(r.reacquisitions <= 1, "{r:?}");
         assert_eq!(r.state, SteerState::Locked);
+    }
+
+    #[test]
+    fn a_locked_read_scores_at_most_one_shift_unless_its_block_was_bad() {
+        // The drift check is spread over the reads after a block; only the phase-jump search of
+        // a bad block (every shift at once, so a jump is followed at once) scores more.
+        let mut m = Model::two_groups(8);
+        m.drift_ns_per_s = 1000.0;
+        let (mut tr, mut sim) = locked(m);
+        let (mut spread, mut blocks) = (0u64, 0u64);
+        for _ in 0..400_000 {
+            let (before, blocks_before) = (SCORED.with(|n| n.get()), tr.blocks);
+            sim.step(&mut tr);
+            let scored = SCORED.with(|n| n.get()) - before;
+            blocks += (tr.blocks != blocks_before) as u64;
+            if scored > 1 {
+                assert!(tr.bad_blocks > 0 || tr.reacquisitions > 0, "{scored} scores in one read of a good block");
+            } else {
+                spread += scored;
+            }
+        }
+        assert_eq!(tr.state(), SteerState::Locked);
+        let per_block = 2 * tr.config().drift_bins as u64 + 1;
+        assert!(blocks > 10 && spread >= (blocks - 1) * per_block, "{spread} single scores over {blocks} blocks");
+        assert!(tr.report().drift_steps > 0, "the spread check still follows drift: {:?}", tr.report());
     }
 
     #[test]
