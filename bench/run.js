@@ -28,16 +28,17 @@ const USAGE = `usage: npm run bench -- [options]
   --gap-ns N              the random-arrival gap bound (default 1000 ns)
   --slow-excess-ns N      a read counts as slow when it takes this much over its baseline arm's
                           median (default 140; a refresh stall adds 150–250 ns)
-  --steer-slots N         slots of the steer slab (default: --slots, at most 2097152 = 16 MiB per
-                          replica: where a group split moves from frame to frame, as on the VM
-                          this was built on, a steered slab times one line of every 4 KiB frame,
-                          about 2 s for 16 MiB and 75-105 s per GiB there)
+  --steer-slots N         slots of the steer slab (default: --slots, the full size; quick: at most
+                          2097152 = 16 MiB per replica). Where a group split moves from frame to
+                          frame, as on the VM this was built on, a steered slab times one line of
+                          every 4 KiB frame: about 2 s for 16 MiB, ~30 s for 256 MiB there
   --steer-offset B        put the steer arms' copies B bytes apart instead of placing them by
                           refresh group
   --steer-placement P     auto|refresh-groups|huge-pages for the steer slab (default auto: placed
                           by refresh group on its own pages, as huge-pages; refresh-groups moves
                           single 4 KiB pages into place)
-  --steer-budget-ms N     time the steer slab's placement may spend timing (default 20000)
+  --steer-budget-ms N     time the steer slab's placement may spend timing (default 20000, or
+                          160 ms per MiB of steer slab when that is more)
   --cores a,b             replica cores (default: chosen by the library)
   --spin busy|hybrid      replica thread policy for the hedged arms (default busy)
 `
@@ -55,7 +56,7 @@ function parse(argv) {
       arms: { type: 'string' },
       'steer-slots': { type: 'string' },
       'steer-offset': { type: 'string' },
-      'steer-budget-ms': { type: 'string', default: '20000' },
+      'steer-budget-ms': { type: 'string' },
       cores: { type: 'string' },
     },
   })
@@ -66,6 +67,8 @@ function parse(argv) {
   const rec = recordedOffsets()
   const steerOffset = values['steer-offset'] ? int('steer-offset', values['steer-offset']) : undefined
   const slots = values.slots ? int('slots', values.slots) : values.quick ? 8 << 20 : 32 << 20
+  // The steer arms run on a slab of the bench's full size (quick: 16 MiB, placed in ~2 s).
+  const steerSlots = values['steer-slots'] ? int('steer-slots', values['steer-slots']) : values.quick ? Math.min(slots, 1 << 21) : slots
   // The hedged slab is placed by refresh group (placement 'auto' on its own pages) unless an offset
   // is given; the library says in its info() what it got, or why it fell back to an offset.
   const offset = values['channel-offset'] ? { value: int('channel-offset', values['channel-offset']), source: 'from --channel-offset' } : { value: undefined, source: 'placed by the library' }
@@ -74,7 +77,7 @@ function parse(argv) {
     ...cli.common(values),
     samples: values.samples ? int('samples', values.samples) : values.quick ? 10_000 : 100_000,
     slots,
-    steerSlots: values['steer-slots'] ? int('steer-slots', values['steer-slots']) : Math.min(slots, 1 << 21),
+    steerSlots,
     replicas: int('replicas', values.replicas),
     channelOffset: offset.value,
     offsetSource: offset.source,
@@ -84,7 +87,7 @@ function parse(argv) {
     pace,
     steerOffset,
     steerPlacement: values['steer-placement'],
-    steerBudgetMs: int('steer-budget-ms', values['steer-budget-ms']),
+    steerBudgetMs: values['steer-budget-ms'] ? int('steer-budget-ms', values['steer-budget-ms']) : Math.max(20_000, Math.ceil((steerSlots * 8) / (1 << 20)) * 160),
     cores: values.cores ? list(values.cores).map((c) => int('cores', c)) : undefined,
   }
 }
