@@ -3,14 +3,14 @@
  * index.js and records.js. Hand-written: the typings napi-rs generates (native.d.ts) describe the
  * internal native addon, not these classes. The report types (what info() and stats() return) are
  * generated there from the Rust structs and re-exported here, so they cannot drift from the binding;
- * the two the engine serializes itself (HugePagePlacement, SteerStats) are declared here, and
- * __test__/typings.test.js checks that every public method of the JS classes, and every key of
- * those two reports, is declared here.
+ * the ones the engine serializes itself (SlayerStats, LatencyPercentiles, SteerStats,
+ * HugePagePlacement) are declared here, and __test__/typings.test.js checks that every public
+ * method of the JS classes, and every key of those reports, is declared here.
  */
 /* eslint-disable */
 
-import type { CopyPlacementInfo, LatencyPercentiles, RecordedGroups, SharedSegmentInfo, SlayerInfo, SlayerStats } from './native'
-export type { CopyPlacementInfo, LatencyPercentiles, RecordedGroups, SharedSegmentInfo, SlayerInfo, SlayerStats } from './native'
+import type { CopyPlacementInfo, RecordedGroups, SharedSegmentInfo, SlayerInfo } from './native'
+export type { CopyPlacementInfo, RecordedGroups, SharedSegmentInfo, SlayerInfo } from './native'
 
 declare global {
   /**
@@ -108,6 +108,39 @@ export declare const probe: {
   placement(options?: { replicas?: number; channelOffset?: number; channelBits?: string; hugePages?: 'auto' | '1g' | '2m' | 'thp' | 'off' }): PlacementReport
   /** What the last `probe groups` recorded on this machine, or null. */
   recorded(): { recommendedChannelOffset?: number; sameGroupOffset?: number; periodNs?: number; measuredAt?: string; path: string } | null
+}
+
+/** What reads did since creation or the last resetStats(): the engine's Stats, serialized. */
+export interface SlayerStats {
+  /** Reads answered by a replica thread (a batch counts each slot). */
+  hedged: number
+  /** Reads served from copy 0 by the caller (strategy 'direct', or threads stopped). */
+  direct: number
+  /** Reads served by steering (strategy 'steer'). */
+  steered: number
+  /** Reads that found every thread parked, were served directly and woke the threads. */
+  directWhileParked: number
+  /** Reads no thread answered in time (descheduled), served directly. */
+  directAfterTimeout: number
+  /** Hedged wins per replica. */
+  wins: number[]
+  /** Per-read latency, when created with stats: true. */
+  latency?: LatencyPercentiles
+  /** The steering tracker's state (strategy 'steer'). */
+  steer?: SteerStats
+}
+
+/** Latency percentiles in nanoseconds. */
+export interface LatencyPercentiles {
+  count: number
+  min: number
+  mean: number
+  p50: number
+  p90: number
+  p99: number
+  p999: number
+  p9999: number
+  max: number
 }
 
 /**

@@ -56,25 +56,6 @@ export interface CopyPlacementInfo {
   learnMs?: number
 }
 
-/** Percentiles plus every recorded bucket (`[ns, count]`), for tables, JSON and CCDF plots. */
-export interface HistogramSummary {
-  latency: LatencyPercentiles
-  buckets: Array<Array<number>>
-}
-
-/** Latency percentiles in nanoseconds. */
-export interface LatencyPercentiles {
-  count: number
-  min: number
-  mean: number
-  p50: number
-  p90: number
-  p99: number
-  p999: number
-  p9999: number
-  max: number
-}
-
 /** Internal (records.js flattens it into `Records.info()`): what a record store got, beside the slab's `info()`. */
 export interface NativeRecordsInfo {
   count: number
@@ -89,8 +70,8 @@ export interface NativeRecordsInfo {
 
 /** The result of the independent-pairs arm. */
 export interface PairsResult {
-  minOfPair: HistogramSummary
-  perReplica: Array<HistogramSummary>
+  minOfPair: any
+  perReplica: Array<any>
   pairedShare: number
 }
 
@@ -174,24 +155,4 @@ export interface SlayerInfo {
   placement: CopyPlacementInfo
   /** For shared slabs (Slayer.create / Slayer.open): the segment. */
   shared?: SharedSegmentInfo
-}
-
-/** What reads did since creation or the last resetStats(). */
-export interface SlayerStats {
-  /** Reads answered by a replica thread. */
-  hedged: number
-  /** Reads served from one copy by the caller (threads stopped). */
-  direct: number
-  /** Reads that found every thread parked, were served directly and woke the threads. */
-  directWhileParked: number
-  /** Reads no thread answered in time (descheduled), served directly. */
-  directAfterTimeout: number
-  /** Reads served by steering. */
-  steered: number
-  /** Hedged wins per replica. */
-  wins: Array<number>
-  /** Per-read latency, when created with stats: true. */
-  latency?: LatencyPercentiles
-  /** The steering tracker's state (strategy 'steer'): the engine's `SteerReport`, serialized. */
-  steer?: SteerStats
 }

@@ -126,22 +126,24 @@ function interfaceKeys(name) {
   return [...m[1].matchAll(/^  (\w+)\??:/gm)].map((d) => d[1]).sort()
 }
 
-test('stats().steer has exactly the keys index.d.ts declares, info().placement.hugePages every one it declares', (t) => {
+test('stats() and stats().steer have exactly the keys index.d.ts declares, info().placement.hugePages every one it declares', (t) => {
   const { Slayer } = require('..')
-  // Steering on a slab read long enough to calibrate; the huge-page placement report where the
-  // slab got one (it needs 2 MiB per replica placed by timing).
-  const s = new Slayer({ slots: 1 << 18, strategy: 'steer', placement: 'huge-pages' })
+  // Steering, with latency recorded, on a slab read long enough to calibrate; the huge-page
+  // placement report where the slab got one (it needs 2 MiB per replica placed by timing).
+  const s = new Slayer({ slots: 1 << 18, strategy: 'steer', placement: 'huge-pages', stats: true })
   try {
     for (let i = 0; i < 100_000; i++) s.readF64((i * 7919) & ((1 << 18) - 1))
-    const steer = s.stats().steer
-    assert.ok(steer, 'a steered slab reports stats().steer')
-    assert.deepEqual(Object.keys(steer).sort(), interfaceKeys('SteerStats'))
-    for (const [k, v] of Object.entries(steer)) {
+    const stats = s.stats()
+    assert.deepEqual(Object.keys(stats).sort(), interfaceKeys('SlayerStats'))
+    assert.deepEqual(Object.keys(stats.latency).sort(), interfaceKeys('LatencyPercentiles'))
+    assert.ok(stats.steer, 'a steered slab reports stats().steer')
+    assert.deepEqual(Object.keys(stats.steer).sort(), interfaceKeys('SteerStats'))
+    for (const [k, v] of Object.entries({ ...stats, ...stats.latency, ...stats.steer })) {
       assert.ok(typeof v !== 'bigint', `${k} is a number, not a BigInt`)
     }
     const huge = s.info().placement.hugePages
     if (!huge) {
-      t.skip(`no huge-page placement here (${s.info().placement.note}): SteerStats checked only`)
+      t.skip(`no huge-page placement here (${s.info().placement.note}): the stats reports checked only`)
       return
     }
     const declared = interfaceKeys('HugePagePlacement')

@@ -9,7 +9,7 @@ use crate::replicas::Answer;
 use crate::tsc;
 
 /// Latency percentiles in nanoseconds.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct Percentiles {
     pub count: u64,
     pub min: u64,
@@ -46,8 +46,10 @@ pub fn latency_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 10_000_000_000, 3).expect("static histogram bounds are valid")
 }
 
-/// A snapshot of what a slab's reads did.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// A snapshot of what a slab's reads did. Serialized (camelCase) it is JS's `stats()`, as
+/// index.d.ts's `SlayerStats` declares it.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Stats {
     /// Slots read by a replica thread's answer (a batch counts each slot).
     pub hedged: u64,
@@ -62,6 +64,7 @@ pub struct Stats {
     /// Hedged wins per replica, in slots.
     pub wins: Vec<u64>,
     /// Per-read latency, when recording was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub latency: Option<Percentiles>,
 }
 

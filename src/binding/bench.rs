@@ -11,23 +11,21 @@ use napi_derive::napi;
 
 use super::errors::to_napi;
 use super::records::NativeRecords;
-use super::{LatencyPercentiles, Slayer};
+use super::{report, Slayer};
 use crate::bench::{self, Pace};
 use crate::stats::{latency_histogram, Percentiles};
 use crate::tsc;
 
-/// Percentiles plus every recorded bucket (`[ns, count]`), for tables, JSON and CCDF plots.
-#[napi(object)]
-pub struct HistogramSummary {
-    pub latency: LatencyPercentiles,
-    pub buckets: Vec<Vec<f64>>,
-}
-
-pub(crate) fn summarize(h: &Histogram<u64>) -> HistogramSummary {
-    HistogramSummary {
-        latency: LatencyPercentiles::from(&Percentiles::of(h)),
-        buckets: h.iter_recorded().map(|v| vec![h.highest_equivalent(v.value_iterated_to()) as f64, v.count_at_value() as f64]).collect(),
+/// Percentiles plus every recorded bucket (`[ns, count]`), for tables, JSON and CCDF plots:
+/// `{ latency, buckets }`.
+pub(crate) fn summarize(h: &Histogram<u64>) -> serde_json::Value {
+    #[derive(serde::Serialize)]
+    struct Summary {
+        latency: Percentiles,
+        buckets: Vec<[u64; 2]>,
     }
+    let buckets = h.iter_recorded().map(|v| [h.highest_equivalent(v.value_iterated_to()), v.count_at_value()]).collect();
+    report(&Summary { latency: Percentiles::of(h), buckets })
 }
 
 /// An HDR histogram (1 ns .. 10 s, 3 digits) the JS arms record tick differences into in chunks.
@@ -46,15 +44,15 @@ pub fn histogram_record_ticks(h: &mut External<Histogram<u64>>, ticks: Float64Ar
 }
 
 #[napi(skip_typescript, js_name = "_histogramSummary")]
-pub fn histogram_summary(h: &External<Histogram<u64>>) -> HistogramSummary {
+pub fn histogram_summary(h: &External<Histogram<u64>>) -> serde_json::Value {
     summarize(h)
 }
 
 /// The result of the independent-pairs arm.
 #[napi(object)]
 pub struct PairsResult {
-    pub min_of_pair: HistogramSummary,
-    pub per_replica: Vec<HistogramSummary>,
+    pub min_of_pair: serde_json::Value,
+    pub per_replica: Vec<serde_json::Value>,
     pub paired_share: f64,
 }
 
@@ -95,7 +93,7 @@ pub fn flush_f64_array(arr: Float64ArraySlice, index: u32) {
 
 /// Timer overhead of the native stamps (ns): back-to-back start/end stamps.
 #[napi(skip_typescript, js_name = "_timerOverhead")]
-pub fn timer_overhead(samples: u32) -> HistogramSummary {
+pub fn timer_overhead(samples: u32) -> serde_json::Value {
     summarize(&bench::timer_overhead(samples as usize))
 }
 
@@ -116,7 +114,7 @@ impl Slayer {
     /// Internal: times reads in Rust. `kind` 'direct' reads replica 0 without threads; 'hedged'
     /// uses the running replica threads.
     #[napi(skip_typescript, js_name = "_benchNative")]
-    pub fn bench_native(&self, env: Env, kind: String, indices: Uint32ArraySlice, cold: bool, gap_ns: f64) -> Result<HistogramSummary> {
+    pub fn bench_native(&self, env: Env, kind: String, indices: Uint32ArraySlice, cold: bool, gap_ns: f64) -> Result<serde_json::Value> {
         let e = self.engine(&env)?;
         let p = pace(cold, gap_ns);
         let h = match kind.as_str() {
@@ -137,7 +135,7 @@ impl Slayer {
     /// Internal: copy 0 read directly and this Slayer's strategy, interleaved read by read and
     /// timed in Rust: [direct, engine].
     #[napi(skip_typescript, js_name = "_benchNativeInterleaved")]
-    pub fn bench_native_interleaved(&self, env: Env, indices: Uint32ArraySlice, cold: bool, gap_ns: f64) -> Result<Vec<HistogramSummary>> {
+    pub fn bench_native_interleaved(&self, env: Env, indices: Uint32ArraySlice, cold: bool, gap_ns: f64) -> Result<Vec<serde_json::Value>> {
         let e = self.engine(&env)?;
         let (d, s) = bench::native_interleaved(e, &indices, pace(cold, gap_ns));
         Ok(vec![summarize(&d), summarize(&s)])
@@ -182,7 +180,7 @@ pub fn bare_functions(env: &Env) -> Result<Unknown<'_>> {
 impl NativeRecords {
     /// Internal (benchmark): times whole-record reads by this store's strategy inside Rust.
     #[napi(skip_typescript, js_name = "_benchNative")]
-    pub fn bench_native(&self, env: Env, indices: Uint32ArraySlice, cold: bool, gap_ns: f64) -> Result<HistogramSummary> {
+    pub fn bench_native(&self, env: Env, indices: Uint32ArraySlice, cold: bool, gap_ns: f64) -> Result<serde_json::Value> {
         let e = self.engine(&env)?;
         if let Some(&bad) = indices.iter().find(|&&i| i as u64 >= e.count()) {
             return Err(to_napi(&env, crate::Error::SlotOutOfRange { index: bad as u64, slots: e.count() }));

@@ -208,58 +208,6 @@ fn copy_placement_info(c: crate::CopyPlacementInfo) -> CopyPlacementInfo {
     }
 }
 
-/// Latency percentiles in nanoseconds.
-#[napi(object)]
-pub struct LatencyPercentiles {
-    pub count: f64,
-    pub min: f64,
-    pub mean: f64,
-    pub p50: f64,
-    pub p90: f64,
-    pub p99: f64,
-    pub p999: f64,
-    pub p9999: f64,
-    pub max: f64,
-}
-
-impl From<&crate::Percentiles> for LatencyPercentiles {
-    fn from(p: &crate::Percentiles) -> Self {
-        LatencyPercentiles {
-            count: p.count as f64,
-            min: p.min as f64,
-            mean: p.mean,
-            p50: p.p50 as f64,
-            p90: p.p90 as f64,
-            p99: p.p99 as f64,
-            p999: p.p999 as f64,
-            p9999: p.p9999 as f64,
-            max: p.max as f64,
-        }
-    }
-}
-
-/// What reads did since creation or the last resetStats().
-#[napi(object)]
-pub struct SlayerStats {
-    /// Reads answered by a replica thread.
-    pub hedged: f64,
-    /// Reads served from one copy by the caller (threads stopped).
-    pub direct: f64,
-    /// Reads that found every thread parked, were served directly and woke the threads.
-    pub direct_while_parked: f64,
-    /// Reads no thread answered in time (descheduled), served directly.
-    pub direct_after_timeout: f64,
-    /// Reads served by steering.
-    pub steered: f64,
-    /// Hedged wins per replica.
-    pub wins: Vec<f64>,
-    /// Per-read latency, when created with stats: true.
-    pub latency: Option<LatencyPercentiles>,
-    /// The steering tracker's state (strategy 'steer'): the engine's `SteerReport`, serialized.
-    #[napi(ts_type = "SteerStats")]
-    pub steer: Option<serde_json::Value>,
-}
-
 fn slot_index(inst_slots: u64, v: f64) -> std::result::Result<u64, Error> {
     if !v.is_finite() || v.fract() != 0.0 {
         return Err(Error::BadArgument {
@@ -319,18 +267,17 @@ fn slayer_info(i: crate::Info) -> SlayerInfo {
     }
 }
 
-/// `stats()` of a slab, as JS sees it (Slayer and Records).
-fn slayer_stats(s: crate::Stats, steer: Option<crate::steer::SteerReport>) -> SlayerStats {
-    SlayerStats {
-        steered: s.steered as f64,
-        steer: steer.as_ref().map(report),
-        hedged: s.hedged as f64,
-        direct: s.direct as f64,
-        direct_while_parked: s.direct_while_parked as f64,
-        direct_after_timeout: s.direct_after_timeout as f64,
-        wins: s.wins.iter().map(|&w| w as f64).collect(),
-        latency: s.latency.as_ref().map(LatencyPercentiles::from),
+/// `stats()` of a slab, as JS sees it (Slayer and Records): the engine's `Stats` with the steering
+/// tracker's report as `steer`, serialized (index.d.ts declares it as `SlayerStats`).
+fn slayer_stats(stats: crate::Stats, steer: Option<crate::steer::SteerReport>) -> serde_json::Value {
+    #[derive(serde::Serialize)]
+    struct Out {
+        #[serde(flatten)]
+        stats: crate::Stats,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        steer: Option<crate::steer::SteerReport>,
     }
+    report(&Out { stats, steer })
 }
 
 /// The native side of the JS `Slayer` class (index.js). Its methods are left out of the generated
@@ -498,7 +445,7 @@ impl Slayer {
 
     /// Read counters, wins per replica and (with stats: true) latency percentiles.
     #[napi(skip_typescript, catch_unwind)]
-    pub fn stats(&self, env: Env) -> Result<SlayerStats> {
+    pub fn stats(&self, env: Env) -> Result<serde_json::Value> {
         let e = self.engine(&env)?;
         Ok(slayer_stats(e.stats(), e.steer_report()))
     }

@@ -17,7 +17,7 @@ use napi_derive::napi;
 use super::errors::{closed, to_napi};
 use super::fast::{self, Refusal};
 use super::options::{open_options, slab_options, JsOptions};
-use super::{slayer_info, slayer_stats, SlayerInfo, SlayerStats};
+use super::{slayer_info, slayer_stats, SlayerInfo};
 use crate::records::line::MAX_FIELDS;
 use crate::records::Schema;
 
@@ -169,7 +169,7 @@ impl NativeRecords {
     }
 
     #[napi(skip_typescript, catch_unwind)]
-    pub fn stats(&self, env: Env) -> Result<SlayerStats> {
+    pub fn stats(&self, env: Env) -> Result<serde_json::Value> {
         let e = self.engine(&env)?;
         Ok(slayer_stats(e.stats(), e.steer_report()))
     }
