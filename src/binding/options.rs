@@ -40,10 +40,7 @@ impl<'a> JsOptions<'a> {
     /// The option `name`, None when left out (undefined) or when this constructor does not take it.
     fn get<T: FromNapiValue>(self, name: &'static str) -> R<Option<T>> {
         let Some(o) = self.object else { return Ok(None) };
-        let Some(spec) = OPTIONS.iter().find(|s| s.name == name) else {
-            return Err(Error::Internal { message: format!("option {name} is not in the option table") });
-        };
-        if spec.takes & self.takes == 0 {
+        if spec(name)?.takes & self.takes == 0 {
             return Ok(None);
         }
         o.get::<T>(name).map_err(|e| Error::BadArgument { name, message: e.reason.clone() })
@@ -52,8 +49,8 @@ impl<'a> JsOptions<'a> {
     /// An integer option, within the bounds the table gives it.
     fn int(self, name: &'static str) -> R<Option<u64>> {
         let Some(v) = self.get::<f64>(name)? else { return Ok(None) };
-        match OPTIONS.iter().find(|s| s.name == name).map(|s| s.kind) {
-            Some(OptionKind::Integer { min, max }) => int_arg(name, v, min as f64, max as f64).map(Some),
+        match spec(name)?.kind {
+            OptionKind::Integer { min, max } => int_arg(name, v, min as f64, max as f64).map(Some),
             _ => Err(Error::Internal { message: format!("option {name} is not an integer in the option table") }),
         }
     }
@@ -72,6 +69,11 @@ impl<'a> JsOptions<'a> {
     pub(super) fn overwrite(self) -> R<bool> {
         Ok(self.get::<bool>("overwrite")?.unwrap_or(false))
     }
+}
+
+/// The table's entry for option `name` (the binding only asks for names the table has).
+fn spec(name: &str) -> R<&'static crate::options::OptionSpec> {
+    OPTIONS.iter().find(|s| s.name == name).ok_or_else(|| Error::Internal { message: format!("option {name} is not in the option table") })
 }
 
 /// `v` as an integer in `min..=max`: a TypeError for a non-integer, a RangeError outside.
