@@ -1028,14 +1028,14 @@ pub fn unlink(name: &str, dir: Option<&Path>) -> Result<bool> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::io::{Read, Seek, SeekFrom, Write};
 
     /// A private directory per test, removed afterwards.
-    struct TempDir(PathBuf);
+    pub(crate) struct TempDir(pub(crate) PathBuf);
     impl TempDir {
-        fn new(tag: &str) -> TempDir {
+        pub(crate) fn new(tag: &str) -> TempDir {
             let d = PathBuf::from(SHM_DIR).join(format!("uslayer-test-{tag}-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&d);
             std::fs::create_dir_all(&d).unwrap();
