@@ -257,6 +257,26 @@ impl Bench {
         }
     }
 
+    /// The frames path (`place_frames`) on `pool`, timing its lines for up to `left`; (lines
+    /// timed, reads) added to `tally`.
+    #[allow(clippy::too_many_arguments)]
+    fn place_frames(
+        &self,
+        pool: Region,
+        slots: u64,
+        replicas: usize,
+        groups: &Groups,
+        left: Duration,
+        tally: &mut (usize, u64),
+        o: &PlacementOptions,
+    ) -> Result<(Slab, frames::FrameMap, crate::steer::pages::Partition)> {
+        let per_page = pool.page_size() / FRAME_BYTES;
+        let mut timer = self.timer_until(&pool, o, Instant::now() + left);
+        let placed = place_frames(pool, per_page, slots, replicas, groups, &mut timer, &o.map);
+        *tally = (tally.0 + placed.as_ref().map_or(0, |p| p.1.lines_timed), tally.1 + timer.reads);
+        placed
+    }
+
     /// The report of the frames path (`place_frames`), before the copies are checked.
     fn frames_info(
         &self,
@@ -358,11 +378,7 @@ pub fn build(slots: u64, replicas: usize, pages: PageRequest, lock: LockRequest,
             let left = bench.clock.deadline.saturating_duration_since(t);
             let pool = Region::map(pool_size(&groups, replicas, chunks, o)? * FRAME_BYTES, pages, lock)?;
             map_ms += ms(t);
-            let per_page = pool.page_size() / FRAME_BYTES;
-            let mut timer = bench.timer_until(&pool, o, Instant::now() + left);
-            let placed = place_frames(pool, per_page, slots, replicas, &groups, &mut timer, &o.map);
-            tally = (tally.0 + placed.as_ref().map_or(0, |p| p.1.lines_timed), tally.1 + timer.reads);
-            let (slab, map, part) = placed?;
+            let (slab, map, part) = bench.place_frames(pool, slots, replicas, &groups, left, &mut tally, o)?;
             let info = bench.frames_info(&structure, &slab, &map, &part, map_ms);
             let info = bench.finish(&slab, &part.centers, info, tally, started, o)?;
             Ok((slab, info))
@@ -545,12 +561,8 @@ pub fn create_shared(
             let left = bench.clock.deadline.saturating_duration_since(t);
             let (pool, pending) = crate::shm::create_pending(name, shape, pages, lock, overwrite, dir, None)?;
             let map_ms = ms(t);
-            let per_page = pool.page_size() / FRAME_BYTES;
-            let mut timer = bench.timer_until(&pool, o, Instant::now() + left);
-            let placed = place_frames(pool, per_page, slots, replicas, &groups, &mut timer, &o.map);
-            tally = (tally.0 + placed.as_ref().map_or(0, |p| p.1.lines_timed), tally.1 + timer.reads);
             // On any error from here on, `pending` is dropped unpublished, which removes the file.
-            let (slab, map, part) = placed?;
+            let (slab, map, part) = bench.place_frames(pool, slots, replicas, &groups, left, &mut tally, o)?;
             let info = bench.frames_info(&structure, &slab, &map, &part, map_ms);
             let info = bench.finish(&slab, &part.centers, info, tally, started, o)?;
             let shared = pending.publish(slab.layout())?;
