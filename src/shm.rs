@@ -359,15 +359,23 @@ fn pid_alive(pid: u32) -> bool {
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
-/// Removes a file this call created if the call fails before disarming.
+/// Removes a file this call created if the call fails before disarming, unless (once `id` is
+/// known) the path has meanwhile become another file (another process's `overwrite`).
 struct RemoveOnError {
     path: PathBuf,
     armed: bool,
+    /// (device, inode) of the file created.
+    id: Option<(u64, u64)>,
 }
 
 impl Drop for RemoveOnError {
     fn drop(&mut self) {
-        if self.armed {
+        let ours = || match (self.id, std::fs::symlink_metadata(&self.path)) {
+            (None, _) => true,
+            (Some(id), Ok(m)) => (m.dev(), m.ino()) == id,
+            (Some(_), Err(_)) => false,
+        };
+        if self.armed && ours() {
             let _ = std::fs::remove_file(&self.path);
         }
     }
@@ -686,7 +694,7 @@ fn create_in(
                 io_err(&path, "create", &e)
             }
         })?;
-    let guard = RemoveOnError { path: path.clone(), armed: true };
+    let mut guard = RemoveOnError { path: path.clone(), armed: true, id: None };
     // The umask may have taken bits from 0600; set exactly 0600 (owner read/write only).
     file.set_permissions(Permissions::from_mode(0o600)).map_err(|e| io_err(&path, "chmod 0600", &e))?;
 
@@ -711,6 +719,7 @@ fn create_in(
         schema: schema.map(str::to_string),
         file_id: file_id(&file, &path)?,
     };
+    guard.id = Some(info.file_id);
     let pending = Pending { guard, file, header, kind, page, shape, data_bytes, schema: schema.map(str::to_string), info };
     Ok((region, pending))
 }
@@ -1329,6 +1338,12 @@ pub(crate) mod tests {
         let (r2, l2, _) = opened(&d, "p").unwrap();
         assert_eq!(l2, l);
         assert_eq!(r2.mapped_bytes(), 40 * 4096);
+        // A pending segment whose name another process took over (overwrite) leaves that file be.
+        let (_r, pending) =
+            create_pending("o", Shape::framed(1000, 2, 8), PageRequest::Off, LockRequest::Off, false, Some(&d.0), None).unwrap();
+        let (_r2, _) = create("o", layout(), PageRequest::Off, LockRequest::Off, true, Some(&d.0), None).unwrap();
+        drop(pending);
+        opened(&d, "o").unwrap();
         // Dropping a pending segment removes its file.
         let (_r, pending) =
             create_pending("q", Shape::framed(1000, 2, 8), PageRequest::Off, LockRequest::Off, false, Some(&d.0), None).unwrap();
