@@ -14,16 +14,17 @@
 //!   same as in an anonymous slab;
 //! - header version 2 only: at `W_TABLE_OFFSET` (page-aligned, right after the data) the slab's
 //!   frame table (`layout::FrameTable::to_bytes`), whose entries index the 4 KiB frames of the
-//!   data area (then the pool placement chose the frames from). Version 1 segments (no table,
-//!   copies laid out by their channel offset) are still written for every slab without a table,
-//!   so older builds keep opening them, and still opened.
+//!   data area (there the data area is the pool placement chose the frames from, which may hold
+//!   frames no entry names). Segments without a table (copies laid out by their channel offset)
+//!   are still written as version 1, so older builds keep opening them; both versions are read.
 //!
 //! The creator writes every header word and the table, then the `ready` word last with Release;
 //! an opener loads `ready` with Acquire before it trusts any other word or the table. Placement
 //! may time lines of the data area between the two (`create_pending`, `Pending::publish`): an
-//! opener meanwhile sees an unfinished segment and waits, as for any segment being created. Slot memory is never reused: a new file's
-//! pages read as zero (kernel guarantee for tmpfs and hugetlbfs), so the slab is zeroed before
-//! `ready` is set.
+//! opener meanwhile sees an unfinished segment and waits, as for any segment being created (timing
+//! only loads, so the data is still zero when it is published). Slot memory is never reused: a new
+//! file's pages read as zero (kernel guarantee for tmpfs and hugetlbfs), so the slab is zeroed
+//! before `ready` is set.
 
 use std::fs::{File, OpenOptions, Permissions};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};

@@ -66,8 +66,9 @@ impl CopyPlacementInfo {
 /// How long `Slayer::new` may spend calibrating a steering tracker before the first read.
 const STEER_CALIBRATION_BUDGET_MS: u64 = 300;
 
-/// Shared slabs are hedged or read directly: steering needs copies placed for it, which a
-/// segment other processes open does not record.
+/// Shared slabs are hedged or read directly: steering needs copy r in the same refresh groups for
+/// every slot, which a segment does not promise (it records an offset or a framed table, never the
+/// paired table a bit-split machine steers with).
 pub(crate) fn shared_strategy(s: Strategy) -> Result<Strategy> {
     match s {
         Strategy::Steer => Err(Error::option_range(
@@ -337,8 +338,9 @@ impl Slayer {
     }
 
     /// Creates the named shared slab `name` (see `shm::create`) and runs this process's replica
-    /// threads over it when the strategy rule hedges (copies `channel_offset` apart; a shared
-    /// slab is hedged or read directly, never steered). Other processes attach with
+    /// threads over it when the strategy rule hedges (copies placed by refresh group where
+    /// `placement::create_shared` can, else `channel_offset` apart; a shared slab is hedged or
+    /// read directly, never steered). Other processes attach with
     /// `open_shared`; the segment outlives every process until `shm::unlink`.
     pub fn create_shared(name: &str, opts: Options, shared: SharedOptions) -> Result<Slayer> {
         shm::validate_name(name)?;

@@ -12,6 +12,9 @@
 //!   the huge page's pattern does not predict it) and a `FrameTable` gives every replica frames of
 //!   its own groups, inside the huge pages: no mremap, no mapping per page.
 //!
+//! `create_shared` does the same for a named shared segment, on the segment's own pages: the bit
+//! as its channel offset, or the frame table recorded in it (`shm::Pending::publish`).
+//!
 //! Decisions live in `frames` (pure, tested on synthetic maps); reading the clock lives in `learn`.
 //! Never used on a read path.
 
