@@ -67,8 +67,10 @@ impl CopyPlacementInfo {
 const STEER_CALIBRATION_BUDGET_MS: u64 = 300;
 
 /// Shared slabs are hedged or read directly: steering needs copy r in the same refresh groups for
-/// every slot, which a segment does not promise (it records an offset or a framed table, never the
-/// paired table a bit-split machine steers with).
+/// every slot, which a segment laid out by an offset does not give (on a bit-split machine, which
+/// line of a pair is in which group flips from frame to frame) and segments never record the
+/// paired table that fixes it; the framed table of a whole-frame machine would give it, but
+/// steering shared slabs is not built.
 pub(crate) fn shared_strategy(s: Strategy) -> Result<Strategy> {
     match s {
         Strategy::Steer => Err(Error::option_range(
