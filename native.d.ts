@@ -34,6 +34,11 @@ export interface CopyPlacementInfo {
    * 2 MiB or more per replica): what was measured, what was inferred, and what it cost.
    */
   hugePages?: HugePagePlacement | null
+  /**
+   * In a process that opened a shared slab (Slayer.open) whose creator placed its copies by
+   * refresh group: where the copies come from (the segment's frame table), in words.
+   */
+  fromSegment?: string
   /** With 'refresh-groups': one line's refresh period (ns) and how it was found. */
   periodNs?: number
   periodSource?: string

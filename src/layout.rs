@@ -95,6 +95,45 @@ impl FrameTable {
         Ok(FrameTable { region, entries, chunks, replicas, replica_shift, frames_spanned, paired: false })
     }
 
+    /// The table as a shared segment records it: every entry (`entries`), chunk-major with the
+    /// replicas of a chunk side by side, as little-endian u32s. Paired tables are refused: shared
+    /// slabs are never steered, and only steering needs them.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        if self.paired {
+            return Err(Error::bad_option(
+                "frames",
+                "a paired frame table is not recorded in shared segments (shared slabs are never steered)",
+            ));
+        }
+        Ok(self.entries().iter().flat_map(|e| e.to_le_bytes()).collect())
+    }
+
+    /// Rebuilds a table from `to_bytes`'s bytes for `chunks` chunks of `replicas` replicas, over a
+    /// region of `frames` frames. Refuses a length that does not fit that shape, an entry naming a
+    /// frame the region does not have (checked before anything is sized by the entries) and, as
+    /// `build` does, a frame named twice.
+    pub fn from_bytes(chunks: u64, replicas: usize, frames: usize, bytes: &[u8]) -> Result<FrameTable> {
+        let want = chunks as u128 * replicas as u128 * 4;
+        if bytes.len() as u128 != want {
+            return Err(Error::bad_option(
+                "frames",
+                format!("a table of {chunks} chunks x {replicas} replicas is {want} bytes, not {}", bytes.len()),
+            ));
+        }
+        let entries: Vec<u32> = bytes.chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        if let Some((e, &f)) = entries.iter().enumerate().find(|&(_, &f)| f as usize >= frames) {
+            return Err(Error::bad_option(
+                "frames",
+                format!(
+                    "entry {e} (chunk {}, replica {}) names frame {f}, outside the {frames} frames of the data",
+                    e / replicas.max(1),
+                    e % replicas.max(1)
+                ),
+            ));
+        }
+        FrameTable::build(chunks, replicas, |k, r| entries[k as usize * replicas + r] as u64)
+    }
+
     /// A paired table for two copies that share each frame, line by line: chunk k (256 slots) lives
     /// in frame `frame_of(k).0`, its slots' copies in the two lines of every 128 B pair, copy 0 on
     /// the even line unless `frame_of(k).1` swaps them. Refuses a frame named twice and a frame
@@ -515,6 +554,31 @@ mod tests {
         assert!(Layout::framed(2000, 2, t.clone()).is_err(), "2000 slots need 4 chunks");
         assert!(Layout::framed(1000, 3, t.clone()).is_err());
         assert!(Layout::framed(1000, 2, t).is_ok());
+    }
+
+    #[test]
+    fn frame_tables_round_trip_through_bytes_and_bad_bytes_are_refused() {
+        for replicas in MIN_REPLICAS..=MAX_REPLICAS {
+            let t = scrambled(7, replicas);
+            let bytes = t.to_bytes().unwrap();
+            assert_eq!(bytes.len(), 7 * replicas * 4);
+            let back = FrameTable::from_bytes(7, replicas, t.frames_spanned(), &bytes).unwrap();
+            assert_eq!(back, *t);
+            assert_eq!(back.frames_spanned(), t.frames_spanned());
+        }
+        let t = FrameTable::build(3, 2, |k, r| k * 2 + r as u64).unwrap();
+        let bytes = t.to_bytes().unwrap();
+        assert_eq!(&bytes[..8], &[0, 0, 0, 0, 1, 0, 0, 0], "little-endian u32 entries, replicas side by side");
+        let e = FrameTable::from_bytes(3, 2, 6, &bytes[..20]).unwrap_err().to_string();
+        assert!(e.contains("is 24 bytes, not 20"), "{e}");
+        let e = FrameTable::from_bytes(3, 2, 5, &bytes).unwrap_err().to_string();
+        assert!(e.contains("entry 5 (chunk 2, replica 1) names frame 5, outside the 5 frames"), "{e}");
+        let mut twice = bytes.clone();
+        twice[4] = 0;
+        let e = FrameTable::from_bytes(3, 2, 6, &twice).unwrap_err().to_string();
+        assert!(e.contains("named twice"), "{e}");
+        let p = FrameTable::build_paired(2, |k| (k, false)).unwrap();
+        assert!(p.to_bytes().unwrap_err().to_string().contains("paired"));
     }
 
     #[test]

@@ -11,12 +11,20 @@
 //!   size on hugetlbfs), holding the little-endian u64 words `W_*` below;
 //! - offset `page_size`: the slab, `data_bytes` long (the layout's span rounded up to whole pages).
 //!   The slab starts on a (huge) page boundary, so the placement of copies inside a page is the
-//!   same as in an anonymous slab.
+//!   same as in an anonymous slab;
+//! - header version 2 only: at `W_TABLE_OFFSET` (page-aligned, right after the data) the slab's
+//!   frame table (`layout::FrameTable::to_bytes`), whose entries index the 4 KiB frames of the
+//!   data area (there the data area is the pool placement chose the frames from, which may hold
+//!   frames no entry names). Segments without a table (copies laid out by their channel offset)
+//!   are still written as version 1, so older builds keep opening them; both versions are read.
 //!
-//! The creator writes every header word, then the `ready` word last with Release; an opener loads
-//! `ready` with Acquire before it trusts any other word. Slot memory is never reused: a new file's
-//! pages read as zero (kernel guarantee for tmpfs and hugetlbfs), so the slab is zeroed before
-//! `ready` is set.
+//! The creator writes every header word and the table, then the `ready` word last with Release;
+//! an opener loads `ready` with Acquire before it trusts any other word or the table. Placement
+//! may time lines of the data area between the two (`create_pending`, `Pending::publish`): an
+//! opener meanwhile sees an unfinished segment and waits, as for any segment being created (timing
+//! only loads, so the data is still zero when it is published). Slot memory is never reused: a new
+//! file's pages read as zero (kernel guarantee for tmpfs and hugetlbfs), so the slab is zeroed
+//! before `ready` is set.
 
 use std::fs::{File, OpenOptions, Permissions};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -26,7 +34,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::layout::Layout;
+use crate::layout::{FrameTable, Layout, FRAME_BYTES, SLOT_BYTES};
 use crate::region::{LockRequest, PageKind, PageRequest, Region, AUTO_1G_THRESHOLD, PAGE_1G, PAGE_2M, PAGE_4K};
 
 /// Longest name accepted, in bytes.
@@ -38,8 +46,10 @@ pub const SHM_DIR: &str = "/dev/shm";
 
 /// "USLAYSHM" read as a little-endian u64.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"USLAYSHM");
-/// The header format this build writes and reads.
-pub const VERSION: u64 = 1;
+/// The newest header format this build writes and reads: version 2 records a frame table.
+pub const VERSION: u64 = 2;
+/// The header format of segments without a frame table (written for them, so older builds open them).
+pub const VERSION_NO_TABLE: u64 = 1;
 /// The value of the `ready` word once the segment is complete ("READY!!!").
 const READY: u64 = u64::from_le_bytes(*b"READY!!!");
 
@@ -72,7 +82,24 @@ pub const W_SCHEMA_HASH: usize = 15;
 pub const W_SCHEMA: usize = 16;
 /// Longest schema text a header holds.
 pub const MAX_SCHEMA_BYTES: usize = 1024;
-const LAST_WORD: usize = W_SCHEMA + MAX_SCHEMA_BYTES / 8 - 1;
+/// Version 2: how the copies are laid out, `TABLE_NONE` or `TABLE_FRAMED`. This word and the
+/// five after it are covered by the header checksum of a version 2 header.
+pub const W_TABLE_KIND: usize = W_SCHEMA + MAX_SCHEMA_BYTES / 8;
+/// Version 2: byte offset of the frame table in the file (page-aligned, `W_DATA_OFFSET + W_DATA_BYTES`).
+pub const W_TABLE_OFFSET: usize = W_TABLE_KIND + 1;
+/// Version 2: bytes of the table (4 per entry; the file holds it rounded up to whole pages).
+pub const W_TABLE_BYTES: usize = W_TABLE_KIND + 2;
+/// Version 2: the table's chunks and replicas.
+pub const W_TABLE_CHUNKS: usize = W_TABLE_KIND + 3;
+pub const W_TABLE_REPLICAS: usize = W_TABLE_KIND + 4;
+/// Version 2: FNV-1a of the table's bytes.
+pub const W_TABLE_HASH: usize = W_TABLE_KIND + 5;
+const TABLE_WORDS: usize = 6;
+const LAST_WORD: usize = W_TABLE_HASH;
+/// `W_TABLE_KIND`: copies laid out by the channel offset.
+pub const TABLE_NONE: u64 = 0;
+/// `W_TABLE_KIND`: a framed table (`Layout::framed`).
+pub const TABLE_FRAMED: u64 = 1;
 
 /// What a segment file lives on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -267,6 +294,15 @@ fn checksum(words: &[u64]) -> u64 {
     fnv1a(words.iter().flat_map(|w| w.to_le_bytes()))
 }
 
+/// The checksum a header of this version carries: version 2 covers the table words too.
+fn header_checksum(words: &[u64; W_CHECKSUM], table: &[u64; TABLE_WORDS]) -> u64 {
+    if words[W_VERSION] == VERSION_NO_TABLE {
+        checksum(words)
+    } else {
+        checksum(&[&words[..], &table[..]].concat())
+    }
+}
+
 /// FNV-1a, 64-bit.
 fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -290,7 +326,7 @@ impl HeaderPage {
     fn word(&self, w: usize) -> &AtomicU64 {
         debug_assert!(w <= LAST_WORD);
         // SAFETY: the region is at least one page (≥ 4096 bytes) and page-aligned, and callers pass
-        // w ≤ LAST_WORD (143, byte 1151), so the word is in bounds and 8-aligned. Every process touches header words only through
+        // w ≤ LAST_WORD (149, byte 1199), so the word is in bounds and 8-aligned. Every process touches header words only through
         // atomics, so a shared reference to an AtomicU64 there is sound.
         unsafe { &*(self.region.ptr().add(w * 8) as *const AtomicU64) }
     }
@@ -324,28 +360,73 @@ fn pid_alive(pid: u32) -> bool {
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
-/// Removes a file this call created if the call fails before disarming.
-struct RemoveOnError<'a> {
-    path: &'a Path,
+/// Removes a file this call created if the call fails before disarming, unless (once `id` is
+/// known) the path has meanwhile become another file (another process's `overwrite`).
+struct RemoveOnError {
+    path: PathBuf,
     armed: bool,
+    /// (device, inode) of the file created.
+    id: Option<(u64, u64)>,
 }
 
-impl Drop for RemoveOnError<'_> {
+impl Drop for RemoveOnError {
     fn drop(&mut self) {
-        if self.armed {
-            let _ = std::fs::remove_file(self.path);
+        let ours = || match (self.id, std::fs::symlink_metadata(&self.path)) {
+            (None, _) => true,
+            (Some(id), Ok(m)) => (m.dev(), m.ino()) == id,
+            (Some(_), Err(_)) => false,
+        };
+        if self.armed && ours() {
+            let _ = std::fs::remove_file(&self.path);
         }
     }
 }
 
-/// Creates segment `name` for `layout` and maps its slab. Refuses when a segment of that name
-/// exists anywhere segments live, unless `overwrite` (then the old file is unlinked first).
-///
-/// `pages`: `Auto` uses a hugetlbfs mount when there is one with free pages (1 GiB pages only for
-/// slabs of 256 MiB and more), else /dev/shm and says why in `SharedInfo::note`; `Huge2M` /
-/// `Huge1G` need a mount of that page size; `Off` uses /dev/shm; `Transparent` is refused.
-/// `dir` (tests, containers) puts the segment in that directory instead.
-/// `schema`: a record segment's schema text (≤ `MAX_SCHEMA_BYTES`), recorded in the header.
+/// What a new segment's data area is laid out for: slots, replicas and channel offset as the
+/// header records them, the bytes the data must span, and whether a frame table will be recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    pub slots: u64,
+    pub replicas: usize,
+    pub channel_offset: usize,
+    /// Bytes of data before page rounding (a framed slab: every frame of the pool placement picks from).
+    pub span: usize,
+    pub framed: bool,
+}
+
+impl Shape {
+    /// The shape of `layout` as it is (a framed layout: the frames its table spans).
+    pub fn of(layout: &Layout) -> Shape {
+        Shape {
+            slots: layout.slots(),
+            replicas: layout.replicas(),
+            channel_offset: layout.channel_offset(),
+            span: layout.span(),
+            framed: layout.frames().is_some(),
+        }
+    }
+
+    /// A framed slab of `slots` x `replicas` whose frames will be chosen from a pool of `frames`.
+    pub fn framed(slots: u64, replicas: usize, frames: usize) -> Shape {
+        Shape { slots, replicas, channel_offset: FRAME_BYTES, span: frames * FRAME_BYTES, framed: true }
+    }
+
+    fn table_chunks(&self) -> u64 {
+        if self.framed {
+            self.slots.div_ceil((FRAME_BYTES / SLOT_BYTES) as u64)
+        } else {
+            0
+        }
+    }
+
+    /// Bytes of the frame table (0 without one).
+    fn table_bytes(&self) -> usize {
+        self.table_chunks() as usize * self.replicas * 4
+    }
+}
+
+/// Creates segment `name` for `layout` and maps its slab (`create_pending`, then `publish` at
+/// once). A framed layout's table is recorded in the segment.
 pub fn create(
     name: &str,
     layout: Layout,
@@ -355,12 +436,40 @@ pub fn create(
     dir: Option<&Path>,
     schema: Option<&str>,
 ) -> Result<(Region, SharedInfo)> {
+    let (region, pending) = create_pending(name, Shape::of(&layout), pages, lock, overwrite, dir, schema)?;
+    let info = pending.publish(&layout)?;
+    Ok((region, info))
+}
+
+/// Creates segment `name` for a slab of `shape` and maps its data area, but leaves the segment
+/// unfinished (openers wait for it) until `Pending::publish`; dropping the `Pending` removes the
+/// file. Refuses when a segment of that name exists anywhere segments live, unless `overwrite`
+/// (then the old file is unlinked first).
+///
+/// `pages`: `Auto` uses a hugetlbfs mount when there is one with free pages (1 GiB pages only for
+/// slabs of 256 MiB and more), else /dev/shm and says why in `SharedInfo::note`; `Huge2M` /
+/// `Huge1G` need a mount of that page size; `Off` uses /dev/shm; `Transparent` is refused.
+/// `dir` (tests, containers) puts the segment in that directory instead.
+/// `schema`: a record segment's schema text (≤ `MAX_SCHEMA_BYTES`), recorded in the header;
+/// record segments have no frame table.
+pub fn create_pending(
+    name: &str,
+    shape: Shape,
+    pages: PageRequest,
+    lock: LockRequest,
+    overwrite: bool,
+    dir: Option<&Path>,
+    schema: Option<&str>,
+) -> Result<(Region, Pending)> {
     validate_name(name)?;
     if let Some(s) = schema.filter(|s| s.is_empty() || s.len() > MAX_SCHEMA_BYTES) {
         return Err(Error::option_range(
             "fields",
             format!("the schema text is {} bytes; a segment header holds 1 to {MAX_SCHEMA_BYTES}", s.len()),
         ));
+    }
+    if schema.is_some() && shape.framed {
+        return Err(Error::bad_option("fields", "record segments are laid out by offset, never by a frame table"));
     }
     let all = places(dir);
     if overwrite {
@@ -396,7 +505,7 @@ pub fn create(
         }
         PageRequest::Auto => {
             let mut c: Vec<Place> = Vec::new();
-            if layout.span() >= AUTO_1G_THRESHOLD {
+            if shape.span >= AUTO_1G_THRESHOLD {
                 c.extend(huge(PAGE_1G));
             }
             c.extend(huge(PAGE_2M));
@@ -414,10 +523,10 @@ pub fn create(
 
     let mut last = None;
     for place in &candidates {
-        match create_in(place, name, layout.clone(), lock, notes.clone(), schema) {
-            Ok((region, mut info)) => {
-                info.note = (!notes.is_empty()).then(|| notes.join("; "));
-                return Ok((region, info));
+        match create_in(place, name, shape, lock, notes.clone(), schema) {
+            Ok((region, mut pending)) => {
+                pending.info.note = (!notes.is_empty()).then(|| notes.join("; "));
+                return Ok((region, pending));
             }
             // Another process created it between our check and O_EXCL: never fall through.
             Err(e @ Error::SegmentExists { .. }) => return Err(e),
@@ -446,14 +555,129 @@ fn no_mount_message(size: usize, dir: Option<&Path>) -> String {
     }
 }
 
+/// A segment created but not yet ready: its file exists, sized, with its creator pid in the
+/// header and its data area mapped (zero), so placement can time lines there. `publish` records
+/// the layout (and its frame table) and marks it ready; dropping it unpublished removes the file.
+pub struct Pending {
+    guard: RemoveOnError,
+    file: File,
+    header: HeaderPage,
+    kind: PageKind,
+    page: usize,
+    shape: Shape,
+    data_bytes: usize,
+    schema: Option<String>,
+    info: SharedInfo,
+}
+
+impl Pending {
+    /// Records `layout` (which must be of the shape the segment was created for; a framed one's
+    /// table naming only frames of the data area) and its frame table, then marks the segment
+    /// ready. An error leaves the segment unpublished (and removes it).
+    pub fn publish(mut self, layout: &Layout) -> Result<SharedInfo> {
+        let path = self.guard.path.clone();
+        let s = self.shape;
+        if (layout.slots(), layout.replicas(), layout.channel_offset(), layout.frames().is_some())
+            != (s.slots, s.replicas, s.channel_offset, s.framed)
+            || layout.span() > self.data_bytes
+        {
+            return Err(invalid(
+                &path,
+                format!(
+                    "the layout to record ({} slots x {} replicas at {} B, {} bytes{}) is not the one the segment was made for",
+                    layout.slots(),
+                    layout.replicas(),
+                    layout.channel_offset(),
+                    layout.span(),
+                    if layout.frames().is_some() { ", framed" } else { "" }
+                ),
+            ));
+        }
+        let page = self.page;
+        let table_offset = page + self.data_bytes;
+        let mut table_words = [0u64; TABLE_WORDS];
+        if let Some(t) = layout.frames() {
+            let bytes = t.to_bytes()?;
+            debug_assert_eq!(bytes.len(), s.table_bytes());
+            let area = Region::map_file(
+                self.file.as_raw_fd(),
+                table_offset,
+                bytes.len().div_ceil(page) * page,
+                self.kind,
+                page,
+                LockRequest::Off,
+                Vec::new(),
+            )?;
+            // SAFETY: the area is a fresh shared mapping of this file's table pages, at least
+            // `bytes.len()` long; no opener reads it before the Release store of `ready` below
+            // (and none maps it before then: `open` waits for ready first).
+            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), area.ptr(), bytes.len()) };
+            table_words =
+                [TABLE_FRAMED, table_offset as u64, bytes.len() as u64, t.chunks(), s.replicas as u64, fnv1a(bytes.iter().copied())];
+        }
+        let pid = std::process::id() as u64;
+        let mut words = [0u64; W_CHECKSUM];
+        words[W_MAGIC] = MAGIC;
+        words[W_VERSION] = if s.framed { VERSION } else { VERSION_NO_TABLE };
+        words[W_SLOTS] = s.slots;
+        words[W_REPLICAS] = s.replicas as u64;
+        words[W_CHANNEL_OFFSET] = s.channel_offset as u64;
+        words[W_PAGE_KIND] = page_kind_code(self.kind);
+        words[W_PAGE_SIZE] = page as u64;
+        words[W_DATA_OFFSET] = page as u64;
+        words[W_DATA_BYTES] = self.data_bytes as u64;
+        words[W_FILE_BYTES] = self.file_len() as u64;
+        words[W_CREATOR_PID] = pid;
+        words[W_CREATED_UNIX_MS] = self.info.created_unix_ms;
+        for (w, &v) in words.iter().enumerate() {
+            self.header.set(w, v);
+        }
+        if s.framed {
+            for (k, &v) in table_words.iter().enumerate() {
+                self.header.set(W_TABLE_KIND + k, v);
+            }
+        }
+        self.header.set(W_CHECKSUM, header_checksum(&words, &table_words));
+        if let Some(text) = &self.schema {
+            for (k, chunk) in text.as_bytes().chunks(8).enumerate() {
+                let mut b = [0u8; 8];
+                b[..chunk.len()].copy_from_slice(chunk);
+                self.header.set(W_SCHEMA + k, u64::from_le_bytes(b));
+            }
+            self.header.set(W_SCHEMA_HASH, fnv1a(text.bytes()));
+            self.header.set(W_SCHEMA_LEN, text.len() as u64);
+        }
+        // Release: pairs with the Acquire load in `HeaderPage::ready` (every opener), publishing the
+        // header words and the table above and the zero-filled, pre-faulted slab.
+        self.header.word(W_READY).store(READY, Ordering::Release);
+        self.guard.armed = false;
+        Ok(self.info.clone())
+    }
+
+    /// The file's length: header page, data, and the table's pages.
+    fn file_len(&self) -> usize {
+        file_bytes(self.page, self.data_bytes, self.shape.table_bytes())
+    }
+
+    /// The segment's path (for messages).
+    pub fn path(&self) -> &Path {
+        &self.guard.path
+    }
+}
+
+/// Header page + data + the table rounded up to whole pages.
+fn file_bytes(page: usize, data_bytes: usize, table_bytes: usize) -> usize {
+    page + data_bytes + table_bytes.div_ceil(page) * page
+}
+
 fn create_in(
     place: &Place,
     name: &str,
-    layout: Layout,
+    shape: Shape,
     lock: LockRequest,
     fallbacks: Vec<String>,
     schema: Option<&str>,
-) -> Result<(Region, SharedInfo)> {
+) -> Result<(Region, Pending)> {
     let path = place.path(name);
     let kind = page_kind_of(place.backing, place.page_size).expect("places() keeps only supported page sizes");
     let page = place.page_size;
@@ -471,66 +695,34 @@ fn create_in(
                 io_err(&path, "create", &e)
             }
         })?;
-    let mut guard = RemoveOnError { path: &path, armed: true };
+    let mut guard = RemoveOnError { path: path.clone(), armed: true, id: None };
     // The umask may have taken bits from 0600; set exactly 0600 (owner read/write only).
     file.set_permissions(Permissions::from_mode(0o600)).map_err(|e| io_err(&path, "chmod 0600", &e))?;
 
-    let data_bytes = layout.span().div_ceil(page) * page;
-    let file_bytes = page + data_bytes;
-    allocate(&file, &path, file_bytes)?;
+    let data_bytes = shape.span.div_ceil(page) * page;
+    allocate(&file, &path, file_bytes(page, data_bytes, shape.table_bytes()))?;
     let fd = file.as_raw_fd();
     let header = HeaderPage::map(fd, kind, page)?;
     let region = Region::map_file(fd, page, data_bytes, kind, page, lock, fallbacks)?;
 
-    let pid = std::process::id() as u64;
-    let created = unix_ms();
+    let pid = std::process::id();
     // The pid first, so an opener that finds the segment unfinished can say whose it is.
-    header.set(W_CREATOR_PID, pid);
-    let mut words = [0u64; W_CHECKSUM];
-    words[W_MAGIC] = MAGIC;
-    words[W_VERSION] = VERSION;
-    words[W_SLOTS] = layout.slots();
-    words[W_REPLICAS] = layout.replicas() as u64;
-    words[W_CHANNEL_OFFSET] = layout.channel_offset() as u64;
-    words[W_PAGE_KIND] = page_kind_code(kind);
-    words[W_PAGE_SIZE] = page as u64;
-    words[W_DATA_OFFSET] = page as u64;
-    words[W_DATA_BYTES] = data_bytes as u64;
-    words[W_FILE_BYTES] = file_bytes as u64;
-    words[W_CREATOR_PID] = pid;
-    words[W_CREATED_UNIX_MS] = created;
-    for (w, &v) in words.iter().enumerate() {
-        header.set(w, v);
-    }
-    header.set(W_CHECKSUM, checksum(&words));
-    if let Some(text) = schema {
-        for (k, chunk) in text.as_bytes().chunks(8).enumerate() {
-            let mut b = [0u8; 8];
-            b[..chunk.len()].copy_from_slice(chunk);
-            header.set(W_SCHEMA + k, u64::from_le_bytes(b));
-        }
-        header.set(W_SCHEMA_HASH, fnv1a(text.bytes()));
-        header.set(W_SCHEMA_LEN, text.len() as u64);
-    }
-    // Release: pairs with the Acquire load in `HeaderPage::ready` (every opener), publishing the
-    // header words above and the zero-filled, pre-faulted slab.
-    header.word(W_READY).store(READY, Ordering::Release);
-    guard.armed = false;
-    Ok((
-        region,
-        SharedInfo {
-            name: name.into(),
-            path: path.display().to_string(),
-            backing: place.backing,
-            page_size: page,
-            creator_pid: pid as u32,
-            created_unix_ms: created,
-            created_here: true,
-            note: None,
-            schema: schema.map(str::to_string),
-            file_id: file_id(&file, &path)?,
-        },
-    ))
+    header.set(W_CREATOR_PID, pid as u64);
+    let info = SharedInfo {
+        name: name.into(),
+        path: path.display().to_string(),
+        backing: place.backing,
+        page_size: page,
+        creator_pid: pid,
+        created_unix_ms: unix_ms(),
+        created_here: true,
+        note: None,
+        schema: schema.map(str::to_string),
+        file_id: file_id(&file, &path)?,
+    };
+    guard.id = Some(info.file_id);
+    let pending = Pending { guard, file, header, kind, page, shape, data_bytes, schema: schema.map(str::to_string), info };
+    Ok((region, pending))
 }
 
 /// (device, inode) of an open segment file.
@@ -638,21 +830,27 @@ pub fn open(name: &str, lock: LockRequest, expect: Expect, wait: Duration, dir: 
         *v = header.get(w);
     }
     let version = words[W_VERSION];
-    if version != VERSION {
+    if version != VERSION && version != VERSION_NO_TABLE {
         return Err(invalid(
             &path,
             format!(
-                "header format version {version}, this build reads version {VERSION}: open it with the ultraslayer release that created it"
+                "header format version {version}, this build reads versions {VERSION_NO_TABLE} and {VERSION}: open it with the ultraslayer release that created it"
             ),
         ));
     }
+    let mut table_words = [0u64; TABLE_WORDS];
+    if version == VERSION {
+        for (k, v) in table_words.iter_mut().enumerate() {
+            *v = header.get(W_TABLE_KIND + k);
+        }
+    }
     let stored = header.get(W_CHECKSUM);
-    if stored != checksum(&words) {
+    if stored != header_checksum(&words, &table_words) {
         return Err(invalid(&path, "header checksum mismatch: the header was overwritten or corrupted"));
     }
     let replicas = usize::try_from(words[W_REPLICAS]).unwrap_or(usize::MAX);
     let channel_offset = usize::try_from(words[W_CHANNEL_OFFSET]).unwrap_or(usize::MAX);
-    let layout = Layout::new(words[W_SLOTS], replicas, channel_offset)
+    let offset_layout = Layout::new(words[W_SLOTS], replicas, channel_offset)
         .map_err(|e| invalid(&path, format!("its header describes an impossible layout ({e})")))?;
     let header_page = words[W_PAGE_SIZE];
     if header_page != page as u64 || words[W_PAGE_KIND] != page_kind_code(kind) {
@@ -661,17 +859,36 @@ pub fn open(name: &str, lock: LockRequest, expect: Expect, wait: Duration, dir: 
             format!("its header says {header_page}-byte pages (kind {}), but the file lives on {page}-byte pages", words[W_PAGE_KIND]),
         ));
     }
-    let data_bytes = (layout.span().div_ceil(page) * page) as u64;
-    if words[W_DATA_OFFSET] != page as u64 || words[W_DATA_BYTES] != data_bytes || words[W_FILE_BYTES] != page as u64 + data_bytes {
+    let table = match table_words[0] {
+        TABLE_NONE if table_words[1..].iter().any(|&w| w != 0) => {
+            return Err(invalid(&path, "its header has no frame table but table words set: the header is corrupt"))
+        }
+        TABLE_NONE => None,
+        TABLE_FRAMED => Some(check_table_words(&path, &words, &table_words, &offset_layout, page)?),
+        k => return Err(invalid(&path, format!("its header names table kind {k}, which this build does not know"))),
+    };
+    let data_bytes = match table {
+        // The data area of a framed slab is the pool its table indexes: at least the frames named.
+        Some(_) => words[W_DATA_BYTES],
+        None => (offset_layout.span().div_ceil(page) * page) as u64,
+    };
+    let want_file = file_bytes(page, data_bytes as usize, table.map_or(0, |t| t.bytes));
+    if words[W_DATA_OFFSET] != page as u64
+        || words[W_DATA_BYTES] != data_bytes
+        || data_bytes == 0
+        || data_bytes % page as u64 != 0
+        || words[W_FILE_BYTES] != want_file as u64
+    {
         return Err(invalid(
             &path,
             format!(
-                "its header's sizes (data at {}, {} data bytes, {} file bytes) do not match its layout ({} slots x {} replicas needs {data_bytes} data bytes at {page})",
+                "its header's sizes (data at {}, {} data bytes, {} file bytes) do not match its layout ({} slots x {} replicas needs {data_bytes} data bytes at {page}{})",
                 words[W_DATA_OFFSET],
                 words[W_DATA_BYTES],
                 words[W_FILE_BYTES],
-                layout.slots(),
-                layout.replicas()
+                offset_layout.slots(),
+                offset_layout.replicas(),
+                if table.is_some() { ", whole pages, then the frame table" } else { "" }
             ),
         ));
     }
@@ -679,6 +896,10 @@ pub fn open(name: &str, lock: LockRequest, expect: Expect, wait: Duration, dir: 
         let what = if size < words[W_FILE_BYTES] { "truncated" } else { "size mismatch" };
         return Err(invalid(&path, format!("{what}: the file is {size} bytes but its header says {}", words[W_FILE_BYTES])));
     }
+    let layout = match table {
+        None => offset_layout,
+        Some(t) => read_table(&path, fd, kind, page, &t, &offset_layout, data_bytes as usize / FRAME_BYTES)?,
+    };
     check_expected(&path, &layout, expect)?;
     let schema = read_schema(&header, &path)?;
     match (&schema, expect.records) {
@@ -713,6 +934,57 @@ pub fn open(name: &str, lock: LockRequest, expect: Expect, wait: Duration, dir: 
             file_id: file_id(&file, &path)?,
         },
     ))
+}
+
+/// Where a version 2 header says its frame table is, checked against the rest of the header.
+#[derive(Clone, Copy, Debug)]
+struct TableAt {
+    offset: usize,
+    bytes: usize,
+    chunks: u64,
+    hash: u64,
+}
+
+fn check_table_words(path: &Path, words: &[u64; W_CHECKSUM], t: &[u64; TABLE_WORDS], l: &Layout, page: usize) -> Result<TableAt> {
+    let chunks = l.slots().div_ceil((FRAME_BYTES / SLOT_BYTES) as u64);
+    let bytes = chunks * l.replicas() as u64 * 4;
+    let offset = words[W_DATA_OFFSET].checked_add(words[W_DATA_BYTES]);
+    let mut wrong = Vec::new();
+    if l.channel_offset() != FRAME_BYTES {
+        wrong.push(format!("a framed slab has a {FRAME_BYTES} B channel offset, not {}", l.channel_offset()));
+    }
+    if t[1] % page as u64 != 0 || Some(t[1]) != offset {
+        wrong.push(format!("the table is at byte {}, not right after the data (at a page boundary)", t[1]));
+    }
+    if t[2] != bytes {
+        wrong.push(format!("the table is {} bytes, but {chunks} chunks x {} replicas need {bytes}", t[2], l.replicas()));
+    }
+    if t[3] != chunks || t[4] != l.replicas() as u64 {
+        wrong.push(format!("the table is for {} chunks x {} replicas, the slab has {chunks} x {}", t[3], t[4], l.replicas()));
+    }
+    if !wrong.is_empty() {
+        return Err(invalid(path, format!("its frame table does not fit its header: {}", wrong.join("; "))));
+    }
+    Ok(TableAt { offset: t[1] as usize, bytes: bytes as usize, chunks, hash: t[5] })
+}
+
+/// Reads the frame table the header points at (its bounds already checked against the file),
+/// checks its hash and every entry, and lays the slab out through it.
+fn read_table(path: &Path, fd: i32, kind: PageKind, page: usize, t: &TableAt, l: &Layout, frames: usize) -> Result<Layout> {
+    let area = Region::map_file(fd, t.offset, t.bytes.div_ceil(page) * page, kind, page, LockRequest::Off, Vec::new())?;
+    let mut bytes = vec![0u8; t.bytes];
+    // SAFETY: the area maps `t.bytes` rounded up to whole pages of the file, which `open` checked
+    // is long enough; the table is never written after `ready` was published, so a plain copy reads
+    // what the creator wrote (the Acquire load of `ready` ordered it before this).
+    unsafe { std::ptr::copy_nonoverlapping(area.ptr() as *const u8, bytes.as_mut_ptr(), t.bytes) };
+    drop(area);
+    if fnv1a(bytes.iter().copied()) != t.hash {
+        return Err(invalid(path, "its frame table does not match its hash: the table was overwritten or corrupted"));
+    }
+    let table = FrameTable::from_bytes(t.chunks, l.replicas(), frames, &bytes)
+        .map_err(|e| invalid(path, format!("its frame table is unusable: {e}")))?;
+    Layout::framed(l.slots(), l.replicas(), std::sync::Arc::new(table))
+        .map_err(|e| invalid(path, format!("its frame table does not lay out its slab: {e}")))
 }
 
 /// The schema text a header records, validated against its length and hash; None for plain slabs.
@@ -766,14 +1038,14 @@ pub fn unlink(name: &str, dir: Option<&Path>) -> Result<bool> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::io::{Read, Seek, SeekFrom, Write};
 
     /// A private directory per test, removed afterwards.
-    struct TempDir(PathBuf);
+    pub(crate) struct TempDir(pub(crate) PathBuf);
     impl TempDir {
-        fn new(tag: &str) -> TempDir {
+        pub(crate) fn new(tag: &str) -> TempDir {
             let d = PathBuf::from(SHM_DIR).join(format!("uslayer-test-{tag}-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&d);
             std::fs::create_dir_all(&d).unwrap();
@@ -925,10 +1197,15 @@ mod tests {
     fn wrong_versions_and_corrupt_headers_are_refused() {
         let d = TempDir::new("version");
         let (_r, info) = mk(&d, "v");
-        poke(&info.path, W_VERSION, 2);
+        // A segment without a table is written as version 1, which older builds read too.
+        assert_eq!(peek(&info.path, W_VERSION), VERSION_NO_TABLE);
+        poke(&info.path, W_VERSION, 3);
         let e = message(opened(&d, "v"));
-        assert!(e.contains("version 2") && e.contains("reads version 1"), "{e}");
+        assert!(e.contains("version 3") && e.contains("reads versions 1 and 2"), "{e}");
+        // Version 2 covers the table words too, so the version 1 checksum no longer holds.
         poke(&info.path, W_VERSION, VERSION);
+        assert!(message(opened(&d, "v")).contains("checksum"));
+        poke(&info.path, W_VERSION, VERSION_NO_TABLE);
         opened(&d, "v").unwrap();
         // Any other word changed without its checksum.
         poke(&info.path, W_SLOTS, 999_999);
@@ -970,6 +1247,261 @@ mod tests {
         let f = OpenOptions::new().write(true).open(&info.path).unwrap();
         f.set_len(peek(&info.path, W_FILE_BYTES) + 4096).unwrap();
         assert!(message(opened(&d, "s")).contains("size mismatch"));
+    }
+
+    /// A framed layout over `frames` frames with a scrambled (but valid) table: chunk k of
+    /// replica r in frame (k·R + r)·5 mod `frames` (5 and `frames` coprime).
+    fn framed_layout(slots: u64, replicas: usize, frames: u64) -> Layout {
+        let chunks = slots.div_ceil(512);
+        assert!(frames >= chunks * replicas as u64 && frames % 5 != 0);
+        let t = FrameTable::build(chunks, replicas, |k, r| (k * replicas as u64 + r as u64) * 5 % frames).unwrap();
+        Layout::framed(slots, replicas, std::sync::Arc::new(t)).unwrap()
+    }
+
+    /// The value the creator writes into replica r of slot i (distinct per replica).
+    fn replica_value(r: usize, i: u64) -> u64 {
+        ((r as u64) << 40) | (i + 1)
+    }
+
+    /// Stores `replica_value` into every replica of every slot of `slab`, replica by replica.
+    fn write_every_replica(slab: &crate::slab::Slab) {
+        let l = slab.layout();
+        for i in 0..l.slots() {
+            for r in 0..l.replicas() {
+                let a = slab.address(r, i).unwrap() as *const AtomicU64;
+                // SAFETY: `address` returns an aligned slot word inside the mapped slab.
+                unsafe { (*a).store(replica_value(r, i), Ordering::Relaxed) };
+            }
+        }
+    }
+
+    /// Every replica of every slot of `slab` reads what `write_every_replica` stored there.
+    fn assert_every_replica(slab: &crate::slab::Slab) {
+        let l = slab.layout();
+        for i in 0..l.slots() {
+            for r in 0..l.replicas() {
+                assert_eq!(slab.read_replica(r, i).unwrap(), replica_value(r, i), "replica {r} of slot {i}");
+            }
+        }
+    }
+
+    const FRAMED_SLOTS: u64 = 3000;
+    const FRAMED_FRAMES: u64 = 23;
+
+    fn mk_framed(dir: &TempDir, name: &str) -> (crate::slab::Slab, SharedInfo) {
+        let l = framed_layout(FRAMED_SLOTS, 3, FRAMED_FRAMES);
+        let (region, info) = create(name, l.clone(), PageRequest::Off, LockRequest::Off, false, Some(&dir.0), None).unwrap();
+        (crate::slab::Slab::from_region(region, l).unwrap(), info)
+    }
+
+    #[test]
+    fn framed_segments_record_their_table_and_openers_lay_out_the_same_copies() {
+        let d = TempDir::new("framed");
+        let (slab, info) = mk_framed(&d, "f");
+        assert_eq!(peek(&info.path, W_VERSION), VERSION);
+        assert_eq!(peek(&info.path, W_TABLE_KIND), TABLE_FRAMED);
+        // 3000 slots = 6 chunks x 3 replicas: 72 table bytes on a page after the 23 frames of data.
+        assert_eq!(peek(&info.path, W_DATA_BYTES), FRAMED_FRAMES * 4096);
+        assert_eq!(peek(&info.path, W_TABLE_OFFSET), 4096 + FRAMED_FRAMES * 4096);
+        assert_eq!(peek(&info.path, W_TABLE_BYTES), 72);
+        assert_eq!(std::fs::metadata(&info.path).unwrap().len(), 4096 * (1 + FRAMED_FRAMES + 1));
+        write_every_replica(&slab);
+        let (region, l, _) = opened(&d, "f").unwrap();
+        assert_eq!(&l, slab.layout());
+        let other = crate::slab::Slab::from_region(region, l).unwrap();
+        let (b0, b1) = (slab.region().ptr() as usize, other.region().ptr() as usize);
+        for i in (0..FRAMED_SLOTS).step_by(37) {
+            for r in 0..3 {
+                assert_eq!(slab.address(r, i).unwrap() - b0, other.address(r, i).unwrap() - b1);
+            }
+        }
+        assert_every_replica(&other);
+    }
+
+    #[test]
+    fn a_pool_larger_than_the_frames_named_is_kept_as_the_data_area() {
+        let d = TempDir::new("pool");
+        let l = framed_layout(1000, 2, 7);
+        // Frames 0..7 named at most; the pool holds 40.
+        let (region, pending) =
+            create_pending("p", Shape::framed(1000, 2, 40), PageRequest::Off, LockRequest::Off, false, Some(&d.0), None).unwrap();
+        assert_eq!(region.mapped_bytes(), 40 * 4096);
+        // Unfinished: an opener waits, then says so.
+        assert!(message(opened(&d, "p")).contains("still being created"));
+        // A layout of another shape is refused, and the segment stays unpublished.
+        let path = pending.path().to_path_buf();
+        let e = pending.publish(&Layout::new(1000, 2, 256).unwrap()).unwrap_err().to_string();
+        assert!(e.contains("not the one the segment was made for"), "{e}");
+        assert!(!path.exists(), "an unpublished segment is removed");
+        let (_region, pending) =
+            create_pending("p", Shape::framed(1000, 2, 40), PageRequest::Off, LockRequest::Off, false, Some(&d.0), None).unwrap();
+        pending.publish(&l).unwrap();
+        let (r2, l2, _) = opened(&d, "p").unwrap();
+        assert_eq!(l2, l);
+        assert_eq!(r2.mapped_bytes(), 40 * 4096);
+        // A pending segment whose name another process took over (overwrite) leaves that file be.
+        let (_r, pending) =
+            create_pending("o", Shape::framed(1000, 2, 8), PageRequest::Off, LockRequest::Off, false, Some(&d.0), None).unwrap();
+        let (_r2, _) = create("o", layout(), PageRequest::Off, LockRequest::Off, true, Some(&d.0), None).unwrap();
+        drop(pending);
+        opened(&d, "o").unwrap();
+        // Dropping a pending segment removes its file.
+        let (_r, pending) =
+            create_pending("q", Shape::framed(1000, 2, 8), PageRequest::Off, LockRequest::Off, false, Some(&d.0), None).unwrap();
+        drop(pending);
+        assert!(!d.0.join("ultraslayer.q").exists());
+    }
+
+    /// Rewrites the version 2 header and table words with a matching checksum.
+    fn forge_table(path: &str, edit: impl Fn(&mut [u64; W_CHECKSUM], &mut [u64; TABLE_WORDS])) {
+        let mut words = [0u64; W_CHECKSUM];
+        let mut table = [0u64; TABLE_WORDS];
+        for (w, v) in words.iter_mut().enumerate() {
+            *v = peek(path, w);
+        }
+        for (k, v) in table.iter_mut().enumerate() {
+            *v = peek(path, W_TABLE_KIND + k);
+        }
+        edit(&mut words, &mut table);
+        for (w, &v) in words.iter().enumerate() {
+            poke(path, w, v);
+        }
+        for (k, &v) in table.iter().enumerate() {
+            poke(path, W_TABLE_KIND + k, v);
+        }
+        poke(path, W_CHECKSUM, header_checksum(&words, &table));
+    }
+
+    /// Writes `entries` (u32 each) over the start of the table and the matching hash.
+    fn rewrite_table(path: &str, entries: &[u32]) {
+        let at = peek(path, W_TABLE_OFFSET);
+        let mut f = OpenOptions::new().read(true).write(true).open(path).unwrap();
+        let mut bytes = vec![0u8; peek(path, W_TABLE_BYTES) as usize];
+        f.seek(SeekFrom::Start(at)).unwrap();
+        f.read_exact(&mut bytes).unwrap();
+        for (k, e) in entries.iter().enumerate() {
+            bytes[4 * k..4 * k + 4].copy_from_slice(&e.to_le_bytes());
+        }
+        f.seek(SeekFrom::Start(at)).unwrap();
+        f.write_all(&bytes).unwrap();
+        let hash = fnv1a(bytes.iter().copied());
+        forge_table(path, |_, t| t[5] = hash);
+    }
+
+    fn table_entry(path: &str, k: usize) -> u32 {
+        let mut f = File::open(path).unwrap();
+        f.seek(SeekFrom::Start(peek(path, W_TABLE_OFFSET) + 4 * k as u64)).unwrap();
+        let mut b = [0u8; 4];
+        f.read_exact(&mut b).unwrap();
+        u32::from_le_bytes(b)
+    }
+
+    #[test]
+    fn bad_frame_tables_are_refused_with_what_is_wrong() {
+        let d = TempDir::new("badtable");
+        let (_slab, info) = mk_framed(&d, "b");
+        let p = info.path.as_str();
+        let (e0, e1) = (table_entry(p, 0), table_entry(p, 1));
+        // Table bytes changed behind the header's back.
+        rewrite_table(p, &[e0, e1]);
+        opened(&d, "b").unwrap();
+        let at = peek(p, W_TABLE_OFFSET);
+        {
+            let mut f = OpenOptions::new().write(true).open(p).unwrap();
+            f.seek(SeekFrom::Start(at + 3)).unwrap();
+            f.write_all(&[0x80]).unwrap();
+        }
+        let e = message(opened(&d, "b"));
+        assert!(e.contains("frame table does not match its hash"), "{e}");
+        // An entry past the data's frames, with its hash made to match.
+        rewrite_table(p, &[FRAMED_FRAMES as u32]);
+        let e = message(opened(&d, "b"));
+        assert!(e.contains("names frame 23, outside the 23 frames of the data"), "{e}");
+        rewrite_table(p, &[u32::MAX]);
+        assert!(message(opened(&d, "b")).contains("outside the 23 frames"));
+        // A frame named twice.
+        rewrite_table(p, &[e0, e0]);
+        let e = message(opened(&d, "b"));
+        assert!(e.contains("named twice"), "{e}");
+        rewrite_table(p, &[e0, e1]);
+        opened(&d, "b").unwrap();
+        // The hash word changed without the checksum, then with it.
+        poke(p, W_TABLE_HASH, 12345);
+        assert!(message(opened(&d, "b")).contains("checksum"));
+        forge_table(p, |_, t| t[5] = 12345);
+        assert!(message(opened(&d, "b")).contains("does not match its hash"));
+        rewrite_table(p, &[e0, e1]);
+        // Table words that disagree with the header's layout.
+        forge_table(p, |_, t| t[2] = 64);
+        let e = message(opened(&d, "b"));
+        assert!(e.contains("does not fit its header") && e.contains("need 72"), "{e}");
+        forge_table(p, |_, t| t[2] = 72);
+        forge_table(p, |_, t| t[1] += 4096);
+        assert!(message(opened(&d, "b")).contains("not right after the data"));
+        forge_table(p, |_, t| t[1] -= 4096);
+        forge_table(p, |w, _| w[W_SLOTS] = 5000);
+        assert!(message(opened(&d, "b")).contains("the slab has 10 x 3"));
+        forge_table(p, |w, _| w[W_SLOTS] = FRAMED_SLOTS);
+        forge_table(p, |_, t| t[0] = 7);
+        assert!(message(opened(&d, "b")).contains("table kind 7"));
+        forge_table(p, |_, t| t[0] = TABLE_NONE);
+        assert!(message(opened(&d, "b")).contains("table words set"));
+        forge_table(p, |_, t| t[0] = TABLE_FRAMED);
+        // A data area that does not hold the frames named (header and file shrunk to match).
+        forge_table(p, |w, t| {
+            w[W_DATA_BYTES] = 4 * 4096;
+            w[W_FILE_BYTES] = 4096 * 6;
+            t[1] = 5 * 4096;
+        });
+        let f = OpenOptions::new().write(true).open(p).unwrap();
+        f.set_len(4096 * 6).unwrap();
+        // Whatever is at the new table offset now, with a hash to match: entry 1 names frame 5.
+        assert_eq!(e1, 5);
+        rewrite_table(p, &[e0, e1]);
+        let e = message(opened(&d, "b"));
+        assert!(e.contains("names frame 5, outside the 4 frames"), "{e}");
+        // A truncated table.
+        let (_slab, info) = mk_framed(&d, "t");
+        let f = OpenOptions::new().write(true).open(&info.path).unwrap();
+        f.set_len(4096 * (1 + FRAMED_FRAMES)).unwrap();
+        let e = message(opened(&d, "t"));
+        assert!(e.contains("truncated"), "{e}");
+        // Paired tables are never recorded.
+        let t = FrameTable::build_paired(4, |k| (k, false)).unwrap();
+        let l = Layout::paired(1000, std::sync::Arc::new(t)).unwrap();
+        assert!(create("paired", l, PageRequest::Off, LockRequest::Off, false, Some(&d.0), None).is_err());
+        assert!(!d.0.join("ultraslayer.paired").exists());
+    }
+
+    /// Env var naming `<dir>/<name>` for the child process of the test below.
+    const OPENER_ENV: &str = "ULTRASLAYER_TEST_FRAMED_OPENER";
+
+    #[test]
+    fn a_second_process_opening_a_framed_segment_reads_the_copies_the_creator_wrote() {
+        let d = TempDir::new("framed-child");
+        let (slab, _info) = mk_framed(&d, "c");
+        write_every_replica(&slab);
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "shm::tests::framed_opener_child", "--nocapture", "--test-threads=1"])
+            .env(OPENER_ENV, d.0.join("c"))
+            .output()
+            .unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "the opener failed:\n{text}");
+        assert!(text.contains("framed opener: every replica read back") && text.contains("1 passed"), "{text}");
+    }
+
+    /// The opener of the test above: runs only in its child process (a plain test run passes it).
+    #[test]
+    fn framed_opener_child() {
+        let Some(target) = std::env::var_os(OPENER_ENV) else { return };
+        let target = PathBuf::from(target);
+        let (dir, name) = (target.parent().unwrap(), target.file_name().unwrap().to_str().unwrap());
+        let (region, l, info) = open(name, LockRequest::Off, Expect::default(), Duration::from_secs(2), Some(dir)).unwrap();
+        assert_ne!(info.creator_pid, std::process::id());
+        assert_eq!(l, framed_layout(FRAMED_SLOTS, 3, FRAMED_FRAMES));
+        assert_every_replica(&crate::slab::Slab::from_region(region, l).unwrap());
+        println!("framed opener: every replica read back");
     }
 
     #[test]

@@ -33,17 +33,28 @@ pub struct CopyPlacementInfo {
     pub note: Option<String>,
     /// What refresh-group placement on huge pages found, when it was used.
     pub huge: Option<crate::placement::PlacementInfo>,
+    /// In a process that opened a shared slab whose copies its creator placed (a frame table
+    /// recorded in the segment): where the copies come from, in words. The placement report
+    /// (`huge`) stays with the creator.
+    pub from_segment: Option<String>,
 }
 
 impl CopyPlacementInfo {
     /// Copies `channelOffset` bytes apart, nothing tried.
     fn offset() -> CopyPlacementInfo {
-        CopyPlacementInfo { kind: "offset", arrangement: None, note: None, huge: None }
+        CopyPlacementInfo { kind: "offset", arrangement: None, note: None, huge: None, from_segment: None }
+    }
+
+    /// Copies laid out by the frame table an opened shared segment records.
+    fn segment_table(info: &SharedInfo) -> CopyPlacementInfo {
+        let from =
+            format!("the shared segment's frame table: copies placed by refresh group by process {}, which created it", info.creator_pid);
+        CopyPlacementInfo { kind: "refresh-groups", arrangement: None, note: None, huge: None, from_segment: Some(from) }
     }
 
     /// Placed by `placement::build` / `placement::create_shared`.
     fn huge(info: crate::placement::PlacementInfo) -> CopyPlacementInfo {
-        CopyPlacementInfo { kind: "refresh-groups", arrangement: None, note: None, huge: Some(info) }
+        CopyPlacementInfo { kind: "refresh-groups", arrangement: None, note: None, huge: Some(info), from_segment: None }
     }
 
     /// The channel-offset source sentence for a slab placed on huge pages.
@@ -55,8 +66,11 @@ impl CopyPlacementInfo {
 /// How long `Slayer::new` may spend calibrating a steering tracker before the first read.
 const STEER_CALIBRATION_BUDGET_MS: u64 = 300;
 
-/// Shared slabs are hedged or read directly: steering needs copies placed for it, which a
-/// segment other processes open does not record.
+/// Shared slabs are hedged or read directly: steering needs copy r in the same refresh groups for
+/// every slot, which a segment laid out by an offset does not give (on a bit-split machine, which
+/// line of a pair is in which group flips from frame to frame) and segments never record the
+/// paired table that fixes it; the framed table of a whole-frame machine would give it, but
+/// steering shared slabs is not built.
 pub(crate) fn shared_strategy(s: Strategy) -> Result<Strategy> {
     match s {
         Strategy::Steer => Err(Error::option_range(
@@ -267,7 +281,7 @@ impl Slayer {
             match arrange::build(&grouped, opts.threads.lock, &o) {
                 Ok((region, a)) => {
                     slab = Some(Slab::from_region(region, grouped)?);
-                    copies = CopyPlacementInfo { kind: "refresh-groups", arrangement: Some(a), note: None, huge: None };
+                    copies = CopyPlacementInfo { kind: "refresh-groups", arrangement: Some(a), note: None, huge: None, from_segment: None };
                     source = "placement 'refresh-groups': each copy on its own 4 KiB page, pages chosen by refresh group".into();
                 }
                 Err(e) if opts.placement == CopyPlacement::Auto && matches!(e, Error::Placement { .. } | Error::Unsupported { .. }) => {
@@ -326,8 +340,9 @@ impl Slayer {
     }
 
     /// Creates the named shared slab `name` (see `shm::create`) and runs this process's replica
-    /// threads over it when the strategy rule hedges (copies `channel_offset` apart; a shared
-    /// slab is hedged or read directly, never steered). Other processes attach with
+    /// threads over it when the strategy rule hedges (copies placed by refresh group where
+    /// `placement::create_shared` can, else `channel_offset` apart; a shared slab is hedged or
+    /// read directly, never steered). Other processes attach with
     /// `open_shared`; the segment outlives every process until `shm::unlink`.
     pub fn create_shared(name: &str, opts: Options, shared: SharedOptions) -> Result<Slayer> {
         shm::validate_name(name)?;
@@ -380,18 +395,14 @@ impl Slayer {
         let strategy = shared_strategy(opts.strategy)?;
         let (region, layout, info) = shm::open(name, opts.threads.lock, opts.expect, opts.wait, opts.dir.as_deref())?;
         let cores = place(layout.replicas(), opts.threads.cores.as_deref())?;
+        // A segment with a frame table lays the copies out through it (its creator placed them).
+        let (source, copies) = match layout.frames() {
+            Some(_) => ("from the shared segment's frame table (4 KiB frames)".to_string(), CopyPlacementInfo::segment_table(&info)),
+            None => ("from the shared segment's header".to_string(), CopyPlacementInfo::offset()),
+        };
         let slab = Arc::new(Slab::from_region(region, layout)?);
         let choice = strategy::choose(strategy, &cores.facts, || None);
-        Slayer::assemble(
-            slab,
-            cores,
-            &opts.threads,
-            choice,
-            None,
-            "from the shared segment's header".into(),
-            CopyPlacementInfo::offset(),
-            Some(info),
-        )
+        Slayer::assemble(slab, cores, &opts.threads, choice, None, source, copies, Some(info))
     }
 
     /// A Slayer over a shared slab another engine module mapped (`records` maps its segments

@@ -87,3 +87,47 @@ fn open_refuses_an_unexpected_layout_and_bad_names() {
     assert!(e.to_string().contains("slots: expected 101, segment has 100"), "{e}");
     assert!(Slayer::open_shared("../x", open_opts(&d)).is_err());
 }
+
+#[test]
+fn a_segment_with_a_frame_table_opens_laid_out_through_it_and_says_so() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use ultraslayer::layout::{FrameTable, Layout};
+    let _g = serial();
+    let d = dir("framed");
+    // A synthetic table (what placement would have chosen): chunk k of replica r in frame
+    // (3k + r)·7 mod 31, out of order and with frames left unused.
+    let (slots, replicas) = (4000u64, 3usize);
+    let chunks = slots.div_ceil(512);
+    let table = FrameTable::build(chunks, replicas, |k, r| (k * 3 + r as u64) * 7 % 31).unwrap();
+    let layout = Layout::framed(slots, replicas, Arc::new(table)).unwrap();
+    let (region, _info) =
+        ultraslayer::shm::create("framed", layout.clone(), PageRequest::Off, LockRequest::Off, false, Some(&d.0), None).unwrap();
+    let creator = ultraslayer::slab::Slab::from_region(region, layout.clone()).unwrap();
+    // Distinct values per replica, stored at the creator's addresses of each copy.
+    let value = |r: usize, i: u64| ((r as u64) << 36) | (i * 5 + 1);
+    for i in 0..slots {
+        for r in 0..replicas {
+            // SAFETY: `address` is an aligned slot word inside the creator's mapped slab.
+            unsafe { (*(creator.address(r, i).unwrap() as *const AtomicU64)).store(value(r, i), Ordering::Relaxed) };
+        }
+    }
+    let o = OpenOptions { strategy: Strategy::Direct, ..open_opts(&d) };
+    let reader = Slayer::open_shared("framed", o).unwrap();
+    assert_eq!(*reader.slab().layout(), layout);
+    for i in 0..slots {
+        for r in 0..replicas {
+            assert_eq!(reader.read_replica(r, i).unwrap(), value(r, i), "replica {r} of slot {i}");
+        }
+    }
+    let info = reader.info();
+    assert_eq!(info.copies.kind, "refresh-groups");
+    assert!(info.copies.from_segment.as_deref().is_some_and(|s| s.contains("frame table")), "{:?}", info.copies);
+    assert!(info.channel_offset_source.contains("frame table"), "{}", info.channel_offset_source);
+    assert_eq!(info.channel_offset, 4096);
+    // A plain segment still opens on its offset layout.
+    drop(reader);
+    Slayer::create_shared("plain", options(100), SharedOptions { overwrite: false, dir: Some(d.0.clone()) }).unwrap();
+    let info = Slayer::open_shared("plain", OpenOptions { strategy: Strategy::Direct, ..open_opts(&d) }).unwrap().info();
+    assert_eq!((info.copies.kind, info.copies.from_segment), ("offset", None));
+}

@@ -149,6 +149,9 @@ pub struct CopyPlacementInfo {
     /// 2 MiB or more per replica): what was measured, what was inferred, and what it cost.
     #[napi(ts_type = "HugePagePlacement | null")]
     pub huge_pages: Option<serde_json::Value>,
+    /// In a process that opened a shared slab (Slayer.open) whose creator placed its copies by
+    /// refresh group: where the copies come from (the segment's frame table), in words.
+    pub from_segment: Option<String>,
     /// With 'refresh-groups': one line's refresh period (ns) and how it was found.
     pub period_ns: Option<f64>,
     pub period_source: Option<String>,
@@ -193,6 +196,7 @@ fn copy_placement_info(c: crate::CopyPlacementInfo) -> CopyPlacementInfo {
         kind: c.kind.to_string(),
         note: c.note.map(|n| spell(&n, Front::Js)),
         huge_pages: c.huge.as_ref().map(report),
+        from_segment: c.from_segment,
         period_ns: a.as_ref().map(|a| a.period_ns),
         period_source: a.as_ref().map(|a| a.period_source.clone()),
         group_offsets_ns: a.as_ref().map(|a| a.partition.centers.iter().map(|&x| crate::phase::wrap(x - c0) * p).collect()),

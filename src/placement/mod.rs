@@ -12,6 +12,9 @@
 //!   the huge page's pattern does not predict it) and a `FrameTable` gives every replica frames of
 //!   its own groups, inside the huge pages: no mremap, no mapping per page.
 //!
+//! `create_shared` does the same for a named shared segment, on the segment's own pages: the bit
+//! as its channel offset, or the frame table recorded in it (`shm::Pending::publish`).
+//!
 //! Decisions live in `frames` (pure, tested on synthetic maps); reading the clock lives in `learn`.
 //! Never used on a read path.
 
@@ -257,6 +260,44 @@ impl Bench {
         }
     }
 
+    /// The frames path (`place_frames`) on `pool`, timing its lines for up to `left`; (lines
+    /// timed, reads) added to `tally`.
+    #[allow(clippy::too_many_arguments)]
+    fn place_frames(
+        &self,
+        pool: Region,
+        slots: u64,
+        replicas: usize,
+        groups: &Groups,
+        left: Duration,
+        tally: &mut (usize, u64),
+        o: &PlacementOptions,
+    ) -> Result<(Slab, frames::FrameMap, crate::steer::pages::Partition)> {
+        let per_page = pool.page_size() / FRAME_BYTES;
+        let mut timer = self.timer_until(&pool, o, Instant::now() + left);
+        let placed = place_frames(pool, per_page, slots, replicas, groups, &mut timer, &o.map);
+        *tally = (tally.0 + placed.as_ref().map_or(0, |p| p.1.lines_timed), tally.1 + timer.reads);
+        placed
+    }
+
+    /// The report of the frames path (`place_frames`), before the copies are checked.
+    fn frames_info(
+        &self,
+        structure: &Structure,
+        slab: &Slab,
+        map: &frames::FrameMap,
+        part: &crate::steer::pages::Partition,
+        map_ms: f64,
+    ) -> PlacementInfo {
+        let l = slab.layout();
+        let mut info = self.info("frames", structure, slab.region(), &part.centers, part.class_of_group.clone(), map_ms);
+        info.channel_offset = FRAME_BYTES;
+        info.frames_used = l.slots().div_ceil((FRAME_BYTES / SLOT_BYTES) as u64) as usize * l.replicas();
+        info.learned = Learned::of(map);
+        info.table_bytes = l.frames().map_or(0, |t| t.table_bytes());
+        info
+    }
+
     /// Times the copies of a sample of `slab`'s slots, fills in the totals, and refuses a
     /// placement whose copies turn out not to stall apart.
     fn finish(
@@ -338,26 +379,22 @@ pub fn build(slots: u64, replicas: usize, pages: PageRequest, lock: LockRequest,
             let t = Instant::now();
             // Mapping the pool does not count against the time for timing lines.
             let left = bench.clock.deadline.saturating_duration_since(t);
-            let pool_frames = frames::pool_frames(&groups, replicas, chunks, o.pool_margin).ok_or_else(|| Error::Placement {
-                message: format!("the sample showed {} refresh group(s), not {replicas} separate groups", groups.centers.len()),
-                hint: "ask for fewer replicas, or use ⟦set:placement=offset⟧".into(),
-            })?;
-            let pool = Region::map(pool_frames * FRAME_BYTES, pages, lock)?;
+            let pool = Region::map(pool_size(&groups, replicas, chunks, o)? * FRAME_BYTES, pages, lock)?;
             map_ms += ms(t);
-            let per_page = pool.page_size() / FRAME_BYTES;
-            let mut timer = bench.timer_until(&pool, o, Instant::now() + left);
-            let placed = place_frames(pool, per_page, slots, replicas, &groups, &mut timer, &o.map);
-            tally = (tally.0 + placed.as_ref().map_or(0, |p| p.1.lines_timed), tally.1 + timer.reads);
-            let (slab, map, part) = placed?;
-            let mut info = bench.info("frames", &structure, slab.region(), &part.centers, part.class_of_group.clone(), map_ms);
-            info.channel_offset = FRAME_BYTES;
-            info.frames_used = needed;
-            info.learned = Learned::of(&map);
-            info.table_bytes = slab.layout().frames().map_or(0, |t| t.table_bytes());
+            let (slab, map, part) = bench.place_frames(pool, slots, replicas, &groups, left, &mut tally, o)?;
+            let info = bench.frames_info(&structure, &slab, &map, &part, map_ms);
             let info = bench.finish(&slab, &part.centers, info, tally, started, o)?;
             Ok((slab, info))
         }
     }
+}
+
+/// Frames to map for the frames path: room for unequal groups (`frames::pool_frames`).
+fn pool_size(groups: &Groups, replicas: usize, chunks: usize, o: &PlacementOptions) -> Result<usize> {
+    frames::pool_frames(groups, replicas, chunks, o.pool_margin).ok_or_else(|| Error::Placement {
+        message: format!("the sample showed {} refresh group(s), not {replicas} separate groups", groups.centers.len()),
+        hint: "ask for fewer replicas, or use ⟦set:placement=offset⟧".into(),
+    })
 }
 
 /// The frames path on a mapped pool (huge pages of `per_page` frames): every frame's group,
@@ -486,11 +523,17 @@ const CHECK_TIME: Duration = Duration::from_millis(500);
 const SHARED_SAMPLE_BYTES: usize = 8 << 20;
 
 /// Creates the shared segment `name` (see `shm::create`) with its copies in different refresh
-/// groups, as far as a segment can record that today: when a low address bit splits every frame,
-/// the segment's channel offset (already in its header, so every opener agrees) is that bit.
-/// Frame tables are not recorded in segments yet: on a machine that needs one this is an
-/// `Error::Placement` saying so. The structure is learned on scratch memory of the same page
-/// kind, then the copies are checked on the segment itself.
+/// groups, recorded in the segment so that every process that opens it uses the same copies:
+/// - when a low address bit splits every frame, the segment's channel offset (in its header) is
+///   that bit;
+/// - when whole frames share a group, the segment's data area is a pool of frames, every frame's
+///   group is learned by timing lines of the segment's own mapping (`place_frames`), and the
+///   frame table that gives every replica frames of its own groups is recorded in the segment
+///   (`shm::Pending::publish`).
+///
+/// The structure is learned on scratch memory of the same page kind first. The copies are checked
+/// on the segment itself; a placement that does not hold leaves no segment behind (a framed one is
+/// never published: openers only ever see it unfinished, then gone).
 #[allow(clippy::too_many_arguments)]
 pub fn create_shared(
     name: &str,
@@ -514,10 +557,19 @@ pub fn create_shared(
     let bit = match structure {
         Structure::WithinFrame { bit, .. } => bit,
         Structure::WholeFrame { .. } => {
-            return Err(Error::Placement {
-                message: "whole 4 KiB frames share a refresh group here, so copies need a frame table, and frame tables are not recorded in shared segments yet".into(),
-                hint: "use ⟦set:placement=offset⟧ for shared slabs on this machine, or an unshared slab".into(),
-            })
+            let chunks = slots.div_ceil((FRAME_BYTES / SLOT_BYTES) as u64) as usize;
+            let shape = crate::shm::Shape::framed(slots, replicas, pool_size(&groups, replicas, chunks, o)?);
+            let t = Instant::now();
+            // Mapping the pool does not count against the time for timing lines.
+            let left = bench.clock.deadline.saturating_duration_since(t);
+            let (pool, pending) = crate::shm::create_pending(name, shape, pages, lock, overwrite, dir, None)?;
+            let map_ms = ms(t);
+            // On any error from here on, `pending` is dropped unpublished, which removes the file.
+            let (slab, map, part) = bench.place_frames(pool, slots, replicas, &groups, left, &mut tally, o)?;
+            let info = bench.frames_info(&structure, &slab, &map, &part, map_ms);
+            let info = bench.finish(&slab, &part.centers, info, tally, started, o)?;
+            let shared = pending.publish(slab.layout())?;
+            return Ok((slab, shared, info));
         }
         Structure::Mixed { agreement } => return Err(no_structure(agreement)),
     };
@@ -729,6 +781,42 @@ mod tests {
                 for r in 0..replicas {
                     assert_eq!(slab.read_replica(r, i).unwrap(), i * 3 + 1);
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn the_frames_path_on_a_shared_segment_records_its_table_and_an_opener_reads_the_same_copies() {
+        // What `create_shared` does on a whole-frame machine, with the synthetic timer in place of
+        // the clock: a pending segment sized by the sample, its own frames learned and assigned,
+        // the table published, and the segment opened again.
+        let dir = crate::shm::tests::TempDir::new("shared-frames");
+        let d = dir.0.clone();
+        let (slots, replicas) = (100_000u64, 2usize);
+        let chunks = slots.div_ceil(512) as usize;
+        let mut t = Synthetic::new(4, |o| Some(group_of_frame(o / FRAME_BYTES)));
+        let o = MapOptions { seed_frames: 48, ..MapOptions::default() };
+        let (g, st) = frames::sample_structure(64 * 64, &mut t, &o).0.unwrap();
+        assert!(matches!(st, Structure::WholeFrame { .. }), "{st:?}");
+        let po = PlacementOptions { map: o.clone(), ..PlacementOptions::default() };
+        let pool_frames = pool_size(&g, replicas, chunks, &po).unwrap();
+        let shape = crate::shm::Shape::framed(slots, replicas, pool_frames);
+        let (pool, pending) = crate::shm::create_pending("sf", shape, PageRequest::Off, LockRequest::Off, false, Some(&d), None).unwrap();
+        assert_eq!(pool.mapped_bytes(), pool_frames * FRAME_BYTES);
+        let (slab, _map, part) = place_frames(pool, 64, slots, replicas, &g, &mut t, &o).unwrap();
+        pending.publish(slab.layout()).unwrap();
+        for i in (0..slots).step_by(11) {
+            slab.write(i, i ^ 0x5A5A).unwrap();
+        }
+        let (region, l, _) = crate::shm::open("sf", LockRequest::Off, crate::shm::Expect::default(), Duration::ZERO, Some(&d)).unwrap();
+        assert_eq!(&l, slab.layout());
+        let opened = Slab::from_region(region, l).unwrap();
+        let base = opened.region().ptr() as usize;
+        for i in (0..slots).step_by(11) {
+            for r in 0..replicas {
+                let frame = (opened.address(r, i).unwrap() - base) / FRAME_BYTES;
+                assert_eq!(part.class_of_group[group_of_frame(frame)], r, "slot {i} replica {r} in frame {frame}");
+                assert_eq!(opened.read_replica(r, i).unwrap(), i ^ 0x5A5A);
             }
         }
     }
