@@ -474,7 +474,7 @@ fn place_paired(
                 per_frame_ms,
                 per_frame_ms * chunks as f64 / 1e3 / (known.max(1) as f64 / map.lines_timed.max(1) as f64)
             ),
-            hint: "raise ⟦opt:placementBudgetMs⟧, ask for fewer slots, or place copies without per-frame consistency (hedging does not need it)".into(),
+            hint: "raise ⟦opt:placementBudgetMs⟧, ask for fewer slots, use ⟦set:placement=offset⟧, or hedge (hedged copies need no per-frame consistency)".into(),
         }
     })?;
     // The probe line is an even line: where it is in class 1, copy 0 takes the odd lines.
