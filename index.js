@@ -203,7 +203,12 @@ class Slayer {
     this.#readMany = fast.readMany
     this.#writeMany = fast.writeMany
     if (fast.view) {
-      this.#views = [new Float64Array(fast.view.buffer), new BigUint64Array(fast.view.buffer)]
+      try {
+        this.#views = [new Float64Array(fast.view.buffer), new BigUint64Array(fast.view.buffer)]
+      } catch {
+        // A buffer longer than this V8's typed arrays allow: reads take the native call.
+        this.#views = null
+      }
       this.#shift = fast.view.shift
       this.#mask = fast.view.mask
       this.#stride = fast.view.stride

@@ -1,12 +1,17 @@
-//! The direct view: copy 0 of a slab whose reads are plain direct loads (strategy 'direct'),
-//! handed to JS as an external ArrayBuffer, so index.js reads a slot from a typed array with no
-//! native call at all (an N-API call alone costs more than the read).
+//! The direct view: copy 0 of a slab whose reads can be plain loads of copy 0 (strategy 'direct',
+//! or a hedged slab while its threads are stopped; see `Slayer::direct_view`), handed to JS as an
+//! external ArrayBuffer, so index.js reads a slot from a typed array with no native call at all
+//! (an N-API call alone costs more than the read). index.js uses it only while the engine says
+//! reads are direct (`_readsDirect`, asked again after start/stop).
 //!
 //! Soundness rests on two things. The buffer is never reachable once the memory is unmapped:
 //! `close` detaches it before dropping the engine (a detached buffer has no bytes, and typed arrays
 //! over it read `undefined`), and without `close` the engine is only dropped when the native Slayer
 //! is collected, which the JS wrapper holding the view keeps alive. And JS only reads through it:
 //! writes stay native calls (they must reach every replica), and the view is never given to users.
+//!
+//! The weak reference `create` makes is deleted by `detach` (at close); a Slayer collected without
+//! close() leaves it to the environment's teardown (N-API offers no env in a Rust `Drop`).
 
 use std::ptr;
 
