@@ -463,7 +463,7 @@ impl Slayer {
     #[inline]
     pub fn read(&mut self, i: u64) -> Result<u64> {
         self.slab.layout().check_slot(i)?;
-        if self.replicas.is_none() && self.steer.is_none() && !self.recorder.recording() {
+        if self.reads_direct() {
             // The direct path (strategy 'direct', or threads stopped): one load and one counter,
             // with the hedged and steered paths kept out of line so this one stays small enough
             // to inline into the binding's raw call.
@@ -564,6 +564,13 @@ impl Slayer {
         self.choice.strategy
     }
 
+    /// Whether a read now is one plain load of copy 0 (strategy 'direct', or a hedged slab with its
+    /// threads stopped; not steering, not recording latency): when `direct_view` may serve it.
+    #[inline(always)]
+    pub fn reads_direct(&self) -> bool {
+        self.replicas.is_none() && self.steer.is_none() && !self.recorder.recording()
+    }
+
     /// Copy 0 for a front end to read itself while `reads_direct()` holds (that is all a read
     /// does then): offered for slabs that do not steer or record latency, have an arithmetic layout
     /// and are not shared segments (other processes write those, and a front end's plain loads,
@@ -571,12 +578,6 @@ impl Slayer {
     /// Reads made through the view are the caller's to count (`stats().direct` counts only reads
     /// through `read`). The view is valid while this Slayer lives; the caller must stop using it
     /// before dropping it.
-    /// Whether a read now is one plain load of copy 0 (strategy 'direct', or a hedged slab with its
-    /// threads stopped; not steering, not recording latency): when `direct_view` may serve it.
-    pub fn reads_direct(&self) -> bool {
-        self.replicas.is_none() && self.steer.is_none() && !self.recorder.recording()
-    }
-
     pub fn direct_view(&self) -> Option<DirectView> {
         if self.steer.is_some() || self.recorder.recording() || self.shared.is_some() {
             return None;
