@@ -80,6 +80,9 @@ pub enum Structure {
     /// Neither: no tested bit always switches group and lines of one frame agree only in
     /// `agreement` of the comparisons. Nothing to place by.
     Mixed { agreement: f64 },
+    /// Too few sampled lines showed a clear stall phase (`clear` of `sampled`) to tell anything:
+    /// the refresh signal is too weak here, now. Nothing to place by, for now.
+    Unclear { clear: usize, sampled: usize },
 }
 
 /// How one frame's group was known.
@@ -139,6 +142,10 @@ pub fn sample_structure(frames: usize, timer: &mut dyn Timer, o: &MapOptions) ->
     }
     let phases = timer.phases(&offsets);
     let g = pages::find_groups(&phases, o.group_radius, o.min_share, o.accept);
+    let clear = phases.iter().flatten().count();
+    if clear * 4 < phases.len() {
+        return (Some((g, Structure::Unclear { clear, sampled: phases.len() })), offsets.len());
+    }
     if g.centers.len() < 2 {
         return (None, offsets.len());
     }
@@ -165,7 +172,10 @@ pub fn sample_structure(frames: usize, timer: &mut dyn Timer, o: &MapOptions) ->
     }
     let (same, compared) = (1..=BITS.len()).map(agreement).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
     let agreement = if compared == 0 { 0.0 } else { same as f64 / compared as f64 };
-    let structure = if enough(compared / BITS.len()) && agreement >= o.min_agreement {
+    let structure = if !enough(compared / BITS.len()) {
+        // Too few frames with two clear lines to judge either way.
+        Structure::Unclear { clear, sampled: phases.len() }
+    } else if agreement >= o.min_agreement {
         Structure::WholeFrame { agreement }
     } else {
         Structure::Mixed { agreement }
@@ -589,9 +599,25 @@ mod tests {
         // One group everywhere: nothing to place by.
         let mut t = Synthetic::new(1, |_| Some(0));
         assert!(sample_structure(frames, &mut t, &MapOptions::default()).0.is_none());
-        // No line ever clear.
+        // No line ever clear: said as such, not as "no structure".
         let mut t = Synthetic::new(4, |_| None);
-        assert!(sample_structure(frames, &mut t, &MapOptions::default()).0.is_none());
+        let st = sample_structure(frames, &mut t, &MapOptions::default()).0.unwrap().1;
+        assert_eq!(st, Structure::Unclear { clear: 0, sampled: 192 });
+    }
+
+    #[test]
+    fn a_weak_refresh_signal_is_unclear_not_a_verdict_on_the_structure() {
+        // Host B on a noisy day: whole frames, but nine lines in ten stay unclear. The few clear
+        // lines are rarely in the same frame, which would otherwise read as "lines of a frame
+        // agree in 0% of the frames" (Mixed).
+        let frames = 8 * PER_PAGE;
+        let mut t = Synthetic::new(4, |o| Some(regular(o / FRAME))).noisy(0.9, 0.0);
+        let st = sample_structure(frames, &mut t, &MapOptions::default()).0.unwrap().1;
+        assert!(matches!(st, Structure::Unclear { clear, sampled: 192 } if clear < 48), "{st:?}");
+        // Two lines in three clear are enough to see whole frames.
+        let mut t = Synthetic::new(4, |o| Some(regular(o / FRAME))).noisy(0.33, 0.0);
+        let st = sample_structure(frames, &mut t, &MapOptions::default()).0.unwrap().1;
+        assert!(matches!(st, Structure::WholeFrame { .. }), "{st:?}");
     }
 
     #[test]

@@ -30,6 +30,19 @@ impl Default for TimerOptions {
     }
 }
 
+impl TimerOptions {
+    /// The options for a refresh period of `period_ns`: `max_sessions` is set for host A's
+    /// 1.95 µs period; a line shows stalls in proportion to 1 / period, so a longer period gets
+    /// proportionally more sessions (host B, 7.8 µs: 32; with 8 almost no line became clear there).
+    pub fn for_period(&self, period_ns: f64) -> TimerOptions {
+        let scale = (period_ns / REFERENCE_PERIOD_NS).clamp(1.0, 8.0);
+        TimerOptions { max_sessions: (self.max_sessions as f64 * scale).ceil().min(u8::MAX as f64) as u8, ..self.clone() }
+    }
+}
+
+/// The refresh period the defaults were tuned on (host A, DDR5 fine-granularity refresh).
+const REFERENCE_PERIOD_NS: f64 = 1950.8;
+
 /// What every phase of one placement is measured against: the session options (the period
 /// among them), the tick all sample times count from, and when timing must stop.
 #[derive(Clone, Copy, Debug)]

@@ -198,7 +198,14 @@ impl Bench {
         let clock = learn::Clock { deadline, ..self.clock };
         // SAFETY: `r` and the reference page outlive the timer (every caller drops the timer first).
         unsafe {
-            learn::LineTimer::new(r.ptr() as usize, r.mapped_bytes(), self.reference.ptr() as usize, clock, o.map.seed, o.timer.clone())
+            learn::LineTimer::new(
+                r.ptr() as usize,
+                r.mapped_bytes(),
+                self.reference.ptr() as usize,
+                clock,
+                o.map.seed,
+                o.timer.for_period(clock.so.period_ns),
+            )
         }
     }
 
@@ -373,6 +380,7 @@ pub fn build(slots: u64, replicas: usize, pages: PageRequest, lock: LockRequest,
             Ok((slab, info))
         }
         Structure::Mixed { agreement } => Err(no_structure(agreement)),
+        Structure::Unclear { clear, sampled } => Err(unclear(clear, sampled)),
         Structure::WholeFrame { .. } => {
             // Frames are placed one by one: map a pool with room for unequal groups.
             drop(region);
@@ -411,19 +419,36 @@ pub fn place_frames(
 ) -> Result<(Slab, frames::FrameMap, crate::steer::pages::Partition)> {
     let chunks = slots.div_ceil((FRAME_BYTES / SLOT_BYTES) as u64) as usize;
     let nframes = pool.mapped_bytes() / FRAME_BYTES;
+    let started = Instant::now();
     let map = frames::learn_map(nframes, per_page, groups, timer, o, usize::MAX);
     let (by_class, part) = frames::assign(&map, replicas, chunks).map_err(|m| Error::Placement {
         message: format!(
-            "{m} ({} frames timed, {} inferred, {} unknown)",
+            "{m} ({} frames timed, {} inferred, {} unknown{})",
             map.count(Known::Timed),
             map.count(Known::Inferred),
-            map.count(Known::Unknown)
+            map.count(Known::Unknown),
+            projection(&map, ms(started))
         ),
         hint: "raise ⟦opt:placementBudgetMs⟧, ask for fewer slots or replicas, or use ⟦set:placement=offset⟧".into(),
     })?;
     let table = Arc::new(FrameTable::build(chunks as u64, replicas, |k, r| by_class[r][k as usize] as u64)?);
     let slab = Slab::from_region(pool, Layout::framed(slots, replicas, table)?)?;
     Ok((slab, map, part))
+}
+
+/// What knowing the rest of a pool would take at the rate the learning reached: the measured floor
+/// said to a user whose slab could not be placed in the time allowed.
+fn projection(map: &frames::FrameMap, learn_ms: f64) -> String {
+    let unknown = map.count(Known::Unknown);
+    if unknown == 0 || map.lines_timed == 0 {
+        return String::new();
+    }
+    let per_line = learn_ms / map.lines_timed as f64;
+    let why = if map.period.is_some() && map.rejected.is_none() { "" } else { ", no group pattern within huge pages to infer from" };
+    format!(
+        "; at {per_line:.2} ms per timed frame here{why}, timing the rest would take about {:.0} s more",
+        per_line * unknown as f64 / 1e3
+    )
 }
 
 /// Consistent copies where address bit 6 splits every frame: learns, by timing one (even) line
@@ -513,6 +538,16 @@ fn no_structure(agreement: f64) -> Error {
     }
 }
 
+fn unclear(clear: usize, sampled: usize) -> Error {
+    Error::Placement {
+        message: format!(
+            "only {clear} of {sampled} sampled lines showed a clear refresh-stall phase: the refresh signal is too weak here now (other \
+             load on the memory, or a host whose refresh barely shows) to tell how groups fall on addresses"
+        ),
+        hint: "try again later (`ultraslayer probe refresh` shows the signal's strength), or use ⟦set:placement=offset⟧".into(),
+    }
+}
+
 /// Frames mapped per frame a paired slab needs (see `place_paired`).
 const PAIRED_POOL_MARGIN: f64 = 1.4;
 
@@ -572,6 +607,7 @@ pub fn create_shared(
             return Ok((slab, shared, info));
         }
         Structure::Mixed { agreement } => return Err(no_structure(agreement)),
+        Structure::Unclear { clear, sampled } => return Err(unclear(clear, sampled)),
     };
     let layout = split_layout(slots, replicas, bit)?;
     let t = Instant::now();
@@ -633,6 +669,9 @@ pub fn survey_frames(bytes: usize, pages: PageRequest, o: &PlacementOptions) -> 
             hint: "nothing to survey".into(),
         });
     };
+    if let Structure::Unclear { clear, sampled } = structure {
+        return Err(unclear(clear, sampled));
+    }
     let map = frames::learn_map(nframes, region.page_size() / FRAME_BYTES, &groups, &mut timer, &o.map, usize::MAX);
     let lines = sampled + map.lines_timed;
     let learn_ms = ms(started);
