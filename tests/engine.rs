@@ -578,7 +578,10 @@ fn a_shared_slab_placed_by_refresh_group_is_opened_with_the_same_copies_or_refus
     match Slayer::create_shared("placed", o, shared) {
         Ok(creator) => {
             let h = creator.info().copies.huge.clone().expect("placement info");
-            assert_eq!(h.layout, "within-frame");
+            // A bit that splits every frame (host A), or whole frames placed through a frame table
+            // recorded in the segment (host B): the opener must lay the copies out the same way.
+            assert!(h.layout == "within-frame" || h.layout == "frames", "{h:?}");
+            eprintln!("shared slab placed by refresh group: layout {}", h.layout);
             let threads = ultraslayer::ThreadOptions { start: false, lock: LockRequest::Off, ..Default::default() };
             let open = ultraslayer::OpenOptions { threads, dir: Some(d.clone()), ..Default::default() };
             let opener = Slayer::open_shared("placed", open).unwrap();
@@ -596,6 +599,7 @@ fn a_shared_slab_placed_by_refresh_group_is_opened_with_the_same_copies_or_refus
         Err(e) => {
             assert!(matches!(e, Error::Placement { .. } | Error::Unsupported { .. }), "{e}");
             assert!(e.to_string().contains("offset"), "{e}");
+            eprintln!("shared slab not placed here (the refusal was checked): {e}");
         }
     }
     let _ = std::fs::remove_dir_all(&d);
