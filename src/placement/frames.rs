@@ -140,7 +140,19 @@ pub fn sample_structure(frames: usize, timer: &mut dyn Timer, o: &MapOptions) ->
         offsets.push(x);
         offsets.extend(BITS.iter().map(|b| x ^ (1 << b)));
     }
-    let phases = timer.phases(&offsets);
+    let mut phases = timer.phases(&offsets);
+    // Where the signal is weak (host B on a busy day: 15–45% of lines clear after a full set of
+    // sessions), the lines left unclear get up to two more tries while time lasts.
+    for _ in 0..2 {
+        let unclear: Vec<usize> = (0..phases.len()).filter(|&k| phases[k].is_none()).collect();
+        if unclear.len() * 4 <= phases.len() || timer.out_of_time() {
+            break;
+        }
+        let again = timer.phases(&unclear.iter().map(|&k| offsets[k]).collect::<Vec<_>>());
+        for (&k, p) in unclear.iter().zip(again) {
+            phases[k] = p;
+        }
+    }
     let g = pages::find_groups(&phases, o.group_radius, o.min_share, o.accept);
     let clear = phases.iter().flatten().count();
     if clear * 4 < phases.len() {
@@ -617,11 +629,16 @@ mod tests {
         let frames = 8 * PER_PAGE;
         let mut t = Synthetic::new(4, |o| Some(regular(o / FRAME))).noisy(0.9, 0.0);
         let st = sample_structure(frames, &mut t, &MapOptions::default()).0.unwrap().1;
-        assert!(matches!(st, Structure::Unclear { clear, sampled: 192 } if clear < 48), "{st:?}");
+        assert!(matches!(st, Structure::Unclear { clear, sampled: 192 } if clear < 96), "{st:?}");
         // Two lines in three clear are enough to see whole frames.
         let mut t = Synthetic::new(4, |o| Some(regular(o / FRAME))).noisy(0.33, 0.0);
         let st = sample_structure(frames, &mut t, &MapOptions::default()).0.unwrap().1;
         assert!(matches!(st, Structure::WholeFrame { .. }), "{st:?}");
+        // Lines clear only 40% of the time are seen through the retries of the unclear ones.
+        let mut t = Synthetic::new(4, |o| Some(regular(o / FRAME))).noisy(0.6, 0.0);
+        let st = sample_structure(frames, &mut t, &MapOptions::default()).0.unwrap().1;
+        assert!(matches!(st, Structure::WholeFrame { .. }), "{st:?}");
+        assert!(t.asked > 192 && t.asked <= 3 * 192, "unclear lines were timed again: {}", t.asked);
     }
 
     #[test]
