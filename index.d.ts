@@ -210,8 +210,9 @@ export interface HugePagePlacement {
   framesTimed: number
   framesInferred: number
   framesUnused: number
-  /** Slots whose copies were timed after placement, and how many had their copies in different groups. */
+  /** Slots whose copies were timed after placement, how many showed every copy's group (a weak refresh signal leaves some unclear), and how many had their copies in different groups; placement is refused unless at least 4 were clear and 90% of those apart. */
   copiesChecked: number
+  copiesClear: number
   copiesApart: number
   /** Milliseconds mapping, measuring the period, learning; in all; and per GiB of slab. */
   mapMs: number

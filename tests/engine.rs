@@ -384,7 +384,10 @@ fn steered_round_trip(placement: ultraslayer::CopyPlacement) {
             // groups for every slot, which the placement checked by timing copies.
             let h = info.copies.huge.as_ref().expect("placed on its own pages");
             assert!(["within-frame", "paired", "frames"].contains(&h.layout), "{h:?}");
-            assert!(h.copies_checked > 0 && h.copies_apart * 10 >= h.copies_checked * 9, "{h:?}");
+            // As the placement itself judges: of the checked slots whose copies all showed a group
+            // (a weak signal leaves some unclear), at least 90% apart.
+            assert!(h.copies_clear >= 4 && h.copies_clear <= h.copies_checked, "{h:?}");
+            assert!(h.copies_apart * 10 >= h.copies_clear * 9, "{h:?}");
         }
         (None, "offset") => {
             assert_eq!(info.channel_offset, 64);
