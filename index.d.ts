@@ -355,7 +355,7 @@ export interface SlayerOptions extends ThreadOptions {
   /**
    * How reads are served: 'auto' (default) hedges when every replica thread can have an allowed
    * core of its own besides the caller's, else steers when the copies were placed to stall apart
-   * and calibration predicts a gain (placing and calibrating take up to a few seconds here),
+   * and calibration predicts steering at least halves the slow reads (placing and calibrating take up to a few seconds here),
    * else reads directly — info().strategy says what was chosen, info().strategyReason why.
    * 'hedge' (replica threads race, N cores), 'steer' (the calling thread predicts which copy is
    * not refreshing and reads only that one; no threads; calibrates for up to 300 ms at
