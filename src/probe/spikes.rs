@@ -11,8 +11,10 @@
 //!    but are neither spikes nor part of the typical latency.
 //! 2. Score of a candidate period P: spike times are cut into short windows; inside each window
 //!    the phases `t mod P` give a Rayleigh statistic `|Σ e^{iθ}|² / n` (≈ 1 for random phases);
-//!    the score is `Σ (Z_w − 1) / √windows`. Short windows keep the sum immune to the refresh
-//!    phase jumping (about once a second on the measured VM) and to small clock-rate errors.
+//!    the score is `Σ (Z_w − 1) / √windows`, except that pairs of spikes closer than 2.5 periods
+//!    are left out of each `Z_w` (a burst, not a rhythm) and the windows are weighed by the
+//!    variance of what is left. Short windows keep the sum immune to the refresh phase jumping
+//!    (about once a second on the measured VM) and to small clock-rate errors.
 //! 3. Chance baseline: the same spikes per window are moved to randomly chosen *sample* times of
 //!    that window (so any rhythm of the sampling loop itself is kept) and the whole period grid is
 //!    scored again, many times. The real best score must stand clear of the best scores those
@@ -307,25 +309,93 @@ struct Windows {
 
 use crate::phase::{step as phase_step, Trig};
 
-/// Windowed Rayleigh score of `spikes` at `period` (≈ N(0,1) for random phases).
-fn score(trig: &Trig, spikes: &[u64], ranges: &[(usize, usize)], period: f64) -> f64 {
+/// Windowed Rayleigh score of `spikes` at `period` (≈ N(0,1) for random phases), from pairs of
+/// spikes at least `NEAR_CYCLES` periods apart. Inside a window of n spikes, `|Σ e^{iθ}|² − n` is
+/// twice the sum of `cos(θ_i − θ_j)` over its pairs. Pairs closer than that are one burst, not a
+/// rhythm: two slow reads d apart fold to nearby phases at every period longer than d, and line up
+/// at P ≈ d, so bursts of two (host C's cached control, 2026-12-02: pairs 0.65–1.05 µs apart)
+/// scored "periodic" until their terms were taken out. Each window's remaining sum is weighed by
+/// its variance under random phases. `spikes` are sorted within each window.
+fn score(trig: &Trig, spikes: &[u64], ranges: &[(usize, usize)], near: &Near, period: f64) -> f64 {
     let inv = phase_step(period);
-    let (mut sum, mut used) = (0.0, 0usize);
+    let (mut sum, mut var) = (0.0, 0.0);
     for &(a, b) in ranges {
         let n = b - a;
         if n < 2 {
             continue;
         }
         let (c, s) = trig.resultant(&spikes[a..b], inv);
-        sum += (c * c + s * s) / n as f64 - 1.0;
-        used += 1;
+        let nf = n as f64;
+        sum += (c * c + s * s - nf) / nf;
+        var += (nf - 1.0) / nf;
     }
-    if used == 0 {
+    // The near pairs' terms, from their distance histogram (see `Near`).
+    let bins = (((period * NEAR_CYCLES) as usize) / NEAR_BIN_NS).min(near.cos_weight.len());
+    for (k, &w) in near.cos_weight[..bins].iter().enumerate() {
+        if w != 0.0 {
+            let dt = (k * NEAR_BIN_NS + NEAR_BIN_NS / 2) as u64;
+            sum -= 2.0 * w * trig.at(dt.wrapping_mul(inv)).0;
+        }
+    }
+    var -= if bins == 0 { 0.0 } else { near.var_below[bins - 1] };
+    if var <= 1e-9 {
         0.0
     } else {
-        sum / (used as f64).sqrt()
+        sum / var.sqrt()
     }
 }
+
+/// Pairs of spikes in one window closer than `NEAR_CYCLES` of the longest period, as a histogram
+/// of their distance in `NEAR_BIN_NS` bins: `cos_weight[k]` is Σ 1/n over the pairs in bin k (n:
+/// the spikes of the pair's window), `var_below[k]` the running sum of 2/n² over bins 0..=k. One
+/// pass over the pairs per set of spikes; each period then costs one term per bin below its reach,
+/// however many spikes there are.
+struct Near {
+    cos_weight: Vec<f64>,
+    var_below: Vec<f64>,
+}
+
+impl Near {
+    /// `spikes` sorted within each window.
+    fn of(spikes: &[u64], ranges: &[(usize, usize)], max_period_ns: f64) -> Near {
+        let reach = (max_period_ns * NEAR_CYCLES).max(0.0) as u64;
+        let bins = reach as usize / NEAR_BIN_NS + 1;
+        let (mut cos_weight, mut var) = (vec![0.0; bins], vec![0.0; bins]);
+        for &(a, b) in ranges {
+            let w = &spikes[a..b];
+            let nf = w.len() as f64;
+            for (i, &t) in w.iter().enumerate() {
+                for &u in &w[i + 1..] {
+                    let dt = u - t;
+                    if dt >= reach {
+                        break;
+                    }
+                    let k = dt as usize / NEAR_BIN_NS;
+                    cos_weight[k] += 1.0 / nf;
+                    var[k] += 2.0 / (nf * nf);
+                }
+            }
+        }
+        let mut acc = 0.0;
+        let var_below = var
+            .into_iter()
+            .map(|v| {
+                acc += v;
+                acc
+            })
+            .collect();
+        Near { cos_weight, var_below }
+    }
+}
+
+/// Width of a bin of `Near`'s distance histogram: 2 ns off moves the phase of a 500 ns period by
+/// 0.4% of a cycle.
+const NEAR_BIN_NS: usize = 4;
+
+/// Spikes closer than this many periods count as one burst in `score`: a real period shows in pairs
+/// many cycles apart (a 250 µs window holds 12–500 cycles of 0.5–20 µs), a burst only in pairs
+/// within a cycle or two.
+const NEAR_CYCLES: f64 = 2.5;
 
 /// Candidate periods: geometric steps fine enough that the phase at a window's end moves by at
 /// most 1/oversample of a cycle between neighbours (capped at 1%), plus the known periods.
@@ -397,6 +467,8 @@ fn shuffled(w: &Windows, rng: &mut SplitMix64, scratch: &mut Vec<u64>) -> Vec<u6
             let j = i + rng.below((m - i) as u64) as usize;
             scratch.swap(i, j);
         }
+        // Sorted, as the real spikes of a window are (`score` scans pairs in time order).
+        scratch[..n.min(m)].sort_unstable();
         out.extend_from_slice(&scratch[..n.min(m)]);
     }
     out
@@ -465,7 +537,8 @@ pub fn analyse(samples: &[Sample], opts: &AnalysisOptions) -> SpikeReport {
     let grid = period_grid(po);
     report.periods_scanned = grid.len();
     let trig = Trig::new();
-    let scores: Vec<f64> = grid.iter().map(|&p| score(&trig, &w.spikes, &w.ranges, p)).collect();
+    let near = Near::of(&w.spikes, &w.ranges, po.max_period_ns);
+    let scores: Vec<f64> = grid.iter().map(|&p| score(&trig, &w.spikes, &w.ranges, &near, p)).collect();
     let Some(best_i) = (0..grid.len()).max_by(|&a, &b| scores[a].total_cmp(&scores[b])) else {
         report.reason = "the period range is empty".into();
         return report;
@@ -474,7 +547,7 @@ pub fn analyse(samples: &[Sample], opts: &AnalysisOptions) -> SpikeReport {
         let step = (p / (po.oversample.max(1.0) * po.window_ns.max(1) as f64)).min(0.01);
         (-40..=40)
             .map(|k| p * (1.0 + step * k as f64 / 20.0))
-            .map(|q| PeriodScore { period_ns: q, score: score(&trig, &w.spikes, &w.ranges, q) })
+            .map(|q| PeriodScore { period_ns: q, score: score(&trig, &w.spikes, &w.ranges, &near, q) })
             .max_by(|a, b| a.score.total_cmp(&b.score))
             .expect("81 candidates")
     };
@@ -487,9 +560,10 @@ pub fn analyse(samples: &[Sample], opts: &AnalysisOptions) -> SpikeReport {
     let mut score_sum = 0.0;
     for _ in 0..po.shuffles {
         let fake = shuffled(&w, &mut rng, &mut scratch);
+        let fake_near = Near::of(&fake, &w.ranges, po.max_period_ns);
         let mut max = f64::NEG_INFINITY;
         for &p in &grid {
-            let s = score(&trig, &fake, &w.ranges, p);
+            let s = score(&trig, &fake, &w.ranges, &fake_near, p);
             score_sum += s;
             max = max.max(s);
         }
@@ -545,7 +619,7 @@ pub fn analyse(samples: &[Sample], opts: &AnalysisOptions) -> SpikeReport {
         .known_periods_ns
         .iter()
         .filter(|k| (po.min_period_ns..=po.max_period_ns).contains(*k))
-        .map(|&k| PeriodScore { period_ns: k, score: score(&trig, &w.spikes, &w.ranges, k) })
+        .map(|&k| PeriodScore { period_ns: k, score: score(&trig, &w.spikes, &w.ranges, &near, k) })
         .collect();
     report.top = top_peaks(&grid, &scores, 5);
     report.peak = Some(peak);
@@ -850,6 +924,25 @@ mod tests {
             (0..150_000u64).map(|i| Sample { t_ns: i * 400, latency_ns: if rng.next_f64() < 0.03 { 400 } else { 140 } }).collect();
         let r = analyse(&s, &opts());
         assert_ne!(r.verdict, Verdict::Periodic, "{r}");
+    }
+
+    #[test]
+    fn slow_reads_in_pairs_at_random_times_are_not_a_period() {
+        // Host C's cached control (2026-12-02): an L1-hit loop paced at 260 ns whose only slow
+        // reads came in pairs 0.65–1.05 µs apart, a pair every few ms. Two spikes closer than
+        // half a period fold to nearby phases at every longer period, so before pairs within a
+        // cycle were left out, such pairs scored "periodic" near the grid's longest periods.
+        for seed in 20..24 {
+            let mut rng = SplitMix64::new(seed);
+            let mut s: Vec<Sample> = (0..2_300_000u64).map(|i| Sample { t_ns: i * 260, latency_ns: 16 }).collect();
+            for _ in 0..90 {
+                let at = rng.below(s.len() as u64 - 8) as usize;
+                s[at].latency_ns = 250 + rng.below(150) as u32;
+                s[at + 3 + rng.below(2) as usize].latency_ns = 120 + rng.below(200) as u32;
+            }
+            let r = analyse(&s, &opts());
+            assert_ne!(r.verdict, Verdict::Periodic, "seed {seed}: {r}");
+        }
     }
 
     #[test]
