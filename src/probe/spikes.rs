@@ -12,7 +12,7 @@
 //! 2. Score of a candidate period P: spike times are cut into short windows; inside each window
 //!    the phases `t mod P` give a Rayleigh statistic `|Σ e^{iθ}|² / n` (≈ 1 for random phases);
 //!    the score is `Σ (Z_w − 1) / √windows`, except that pairs of spikes closer than 2.5 periods
-//!    are left out of each `Z_w` (a burst, not a rhythm) and the windows are weighed by the
+//!    (and 5 µs) are left out of each `Z_w` (a burst, not a rhythm) and the windows are weighed by the
 //!    variance of what is left. Short windows keep the sum immune to the refresh phase jumping
 //!    (about once a second on the measured VM) and to small clock-rate errors.
 //! 3. Chance baseline: the same spikes per window are moved to randomly chosen *sample* times of
@@ -310,7 +310,7 @@ struct Windows {
 use crate::phase::{step as phase_step, Trig};
 
 /// Windowed Rayleigh score of `spikes` at `period` (≈ N(0,1) for random phases), from pairs of
-/// spikes at least `NEAR_CYCLES` periods apart. Inside a window of n spikes, `|Σ e^{iθ}|² − n` is
+/// spikes further apart than a burst (`near_reach_ns`). Inside a window of n spikes, `|Σ e^{iθ}|² − n` is
 /// twice the sum of `cos(θ_i − θ_j)` over its pairs. Pairs closer than that are one burst, not a
 /// rhythm: two slow reads d apart fold to nearby phases at every period longer than d, and line up
 /// at P ≈ d, so bursts of two (host C's cached control, 2026-12-02: pairs 0.65–1.05 µs apart)
@@ -330,7 +330,7 @@ fn score(trig: &Trig, spikes: &[u64], ranges: &[(usize, usize)], near: &Near, pe
         var += (nf - 1.0) / nf;
     }
     // The near pairs' terms, from their distance histogram (see `Near`).
-    let bins = (((period * NEAR_CYCLES) as usize) / NEAR_BIN_NS).min(near.cos_weight.len());
+    let bins = ((near_reach_ns(period) as usize) / NEAR_BIN_NS).min(near.cos_weight.len());
     for (k, &w) in near.cos_weight[..bins].iter().enumerate() {
         if w != 0.0 {
             let dt = (k * NEAR_BIN_NS + NEAR_BIN_NS / 2) as u64;
@@ -358,7 +358,7 @@ struct Near {
 impl Near {
     /// `spikes` sorted within each window.
     fn of(spikes: &[u64], ranges: &[(usize, usize)], max_period_ns: f64) -> Near {
-        let reach = (max_period_ns * NEAR_CYCLES).max(0.0) as u64;
+        let reach = near_reach_ns(max_period_ns);
         let bins = reach as usize / NEAR_BIN_NS + 1;
         let (mut cos_weight, mut var) = (vec![0.0; bins], vec![0.0; bins]);
         for &(a, b) in ranges {
@@ -396,6 +396,16 @@ const NEAR_BIN_NS: usize = 4;
 /// many cycles apart (a 250 µs window holds 12–500 cycles of 0.5–20 µs), a burst only in pairs
 /// within a cycle or two.
 const NEAR_CYCLES: f64 = 2.5;
+
+/// Longest burst `score` leaves out, whatever the period (the bursts seen last about 1 µs). It
+/// bounds the pair histogram, and with it the cost of a score: 2.5 periods of 16 µs made placement's
+/// period measurement 2× slower on host C.
+const NEAR_MAX_NS: f64 = 5_000.0;
+
+/// How close two spikes are to count as one burst at `period`.
+fn near_reach_ns(period: f64) -> u64 {
+    (period * NEAR_CYCLES).min(NEAR_MAX_NS).max(0.0) as u64
+}
 
 /// Candidate periods: geometric steps fine enough that the phase at a window's end moves by at
 /// most 1/oversample of a cycle between neighbours (capped at 1%), plus the known periods.
