@@ -134,7 +134,7 @@ fn paired_slab(slots: u64) -> Slab {
     let stride = (stride..).step_by(2).find(|s| gcd(*s, chunks) == 1).unwrap();
     let table = Arc::new(FrameTable::build_paired(chunks, |k| (k * stride % chunks, k % 3 == 0)).unwrap());
     let region = Region::map(chunks as usize * 4096, PageRequest::Transparent, LockRequest::Auto).unwrap();
-    Slab::from_region(region, Layout::paired(slots, table).unwrap()).unwrap()
+    Slab::from_region(region, Layout::paired(slots, 6, table).unwrap()).unwrap()
 }
 
 fn lookup(slots: u64) {

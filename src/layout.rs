@@ -337,12 +337,16 @@ impl Layout {
     }
 
     /// A paired layout for two copies: chunk k (256 slots) in frame `table.frame(k, 0)`, slot
-    /// i's copies in the two 64 B lines of one 128 B pair, copy 0 on the even line unless the
-    /// table swaps that frame. For machines where address bit 6 splits refresh groups but which
-    /// line of a pair is in which group changes from frame to frame: the swap keeps copy 0 in the
-    /// same group everywhere.
-    pub fn paired(slots: u64, table: Arc<FrameTable>) -> Result<Layout> {
-        let mut l = Layout::new(slots, 2, 64)?;
+    /// i's copies at X and X ^ 2^`bit` of that frame (bit 6..=11: the two 64 B lines of a 128 B
+    /// pair for bit 6, the two halves of a 2 KiB block for bit 10), copy 0 on the half with the bit
+    /// clear unless the table swaps that frame. For machines where an address bit splits refresh
+    /// groups but which half is in which group changes from frame to frame: the swap keeps copy 0
+    /// in the same groups everywhere.
+    pub fn paired(slots: u64, bit: u32, table: Arc<FrameTable>) -> Result<Layout> {
+        if !(6..FRAME_SHIFT).contains(&bit) {
+            return Err(Error::bad_option("frames", format!("a paired layout splits a frame by an address bit from 6 to 11, not {bit}")));
+        }
+        let mut l = Layout::new(slots, 2, 1 << bit)?;
         let chunks = slots.div_ceil(PAIRED_SLOTS as u64);
         if !table.paired || table.chunks != chunks {
             return Err(Error::bad_option("frames", format!("a paired table of {} chunks cannot lay out {slots} slots", table.chunks)));
@@ -409,9 +413,12 @@ impl Layout {
             // SAFETY: as below; one entry per chunk of PAIRED_SLOTS slots (`paired` checked the count).
             let e = unsafe { *self.table.add((i >> PAIRED_SLOT_SHIFT) as usize) };
             let frame = (e & !SWAP_BIT) as usize;
-            let line = r ^ (e >> 31) as usize;
-            let w = (i & (PAIRED_SLOTS as u64 - 1)) as usize;
-            return (frame << FRAME_SHIFT) | ((w >> 3) << 7) | (line << 6) | ((w & 7) * SLOT_BYTES);
+            let half = r ^ (e >> 31) as usize;
+            // Slot w's byte in one half (2 KiB), with the split bit (`channel_offset`) opened
+            // up in it: the bits below stay, the bits above move up by one.
+            let at = ((i & (PAIRED_SLOTS as u64 - 1)) as usize) * SLOT_BYTES;
+            let low = self.channel_offset - 1;
+            return (frame << FRAME_SHIFT) | ((at & !low) << 1) | (half * self.channel_offset) | (at & low);
         }
         if !self.table.is_null() {
             let index = (((i >> FRAME_SLOT_SHIFT) as usize) << self.replica_shift) | r;
@@ -582,25 +589,36 @@ mod tests {
     }
 
     #[test]
-    fn paired_copies_share_a_line_pair_and_the_swap_picks_which_line_is_copy_0() {
-        for slots in [1u64, 255, 256, 257, 3000] {
-            let chunks = slots.div_ceil(PAIRED_SLOTS as u64);
-            let span = chunks * 3 / 2 + 1;
-            let frame = |k: u64| (k * 7 + 1) % span;
-            let t = Arc::new(FrameTable::build_paired(chunks, |k| (frame(k), k % 3 == 1)).unwrap());
-            assert!(t.paired() && Layout::framed(slots, 2, t.clone()).is_err());
-            let l = Layout::paired(slots, t.clone()).unwrap();
-            assert_eq!(l.channel_offset(), 64);
-            let mut seen = HashSet::new();
-            for i in 0..slots {
-                let (a, b) = (l.offset(0, i), l.offset(1, i));
-                let k = i / PAIRED_SLOTS as u64;
-                assert_eq!(a / FRAME_BYTES, frame(k) as usize);
-                assert_eq!(a ^ b, 64, "slot {i}: copies are the two lines of one pair");
-                assert_eq!(a & 64 != 0, t.swapped(k), "slot {i}: copy 0 on the odd line exactly when swapped");
-                assert!(a % 8 == 0 && a + 8 <= l.span() && b + 8 <= l.span());
-                assert!(seen.insert(a) && seen.insert(b));
+    fn paired_copies_sit_either_side_of_the_split_bit_and_the_swap_picks_copy_0() {
+        for bit in 6..FRAME_SHIFT {
+            let split = 1usize << bit;
+            for slots in [1u64, 255, 256, 257, 3000] {
+                let chunks = slots.div_ceil(PAIRED_SLOTS as u64);
+                let span = chunks * 3 / 2 + 1;
+                let frame = |k: u64| (k * 7 + 1) % span;
+                let t = Arc::new(FrameTable::build_paired(chunks, |k| (frame(k), k % 3 == 1)).unwrap());
+                assert!(t.paired() && Layout::framed(slots, 2, t.clone()).is_err());
+                let l = Layout::paired(slots, bit, t.clone()).unwrap();
+                assert_eq!(l.channel_offset(), split);
+                let mut seen = HashSet::new();
+                for i in 0..slots {
+                    let (a, b) = (l.offset(0, i), l.offset(1, i));
+                    let k = i / PAIRED_SLOTS as u64;
+                    assert_eq!(a / FRAME_BYTES, frame(k) as usize);
+                    assert_eq!(a ^ b, split, "bit {bit}, slot {i}: copies differ in the split bit alone");
+                    assert_eq!(a & split != 0, t.swapped(k), "bit {bit}, slot {i}: copy 0 above the split exactly when swapped");
+                    assert!(a % 8 == 0 && a + 8 <= l.span() && b + 8 <= l.span());
+                    assert!(seen.insert(a) && seen.insert(b));
+                }
+                if bit == 6 {
+                    // Consecutive slots fill a line, then the next pair of lines.
+                    assert_eq!(l.offset(0, 7.min(slots - 1)) % FRAME_BYTES, if slots > 7 { 56 } else { 0 } ^ (t.swapped(0) as usize * 64));
+                }
             }
+        }
+        let t = Arc::new(FrameTable::build_paired(1, |_| (0, false)).unwrap());
+        for bit in [5, 12] {
+            assert!(Layout::paired(10, bit, t.clone()).is_err(), "bit {bit}");
         }
         assert!(FrameTable::build_paired(3, |_| (5, false)).is_err(), "one frame for two chunks");
     }

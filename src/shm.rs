@@ -1468,7 +1468,7 @@ pub(crate) mod tests {
         assert!(e.contains("truncated"), "{e}");
         // Paired tables are never recorded.
         let t = FrameTable::build_paired(4, |k| (k, false)).unwrap();
-        let l = Layout::paired(1000, std::sync::Arc::new(t)).unwrap();
+        let l = Layout::paired(1000, 6, std::sync::Arc::new(t)).unwrap();
         assert!(create("paired", l, PageRequest::Off, LockRequest::Off, false, Some(&d.0), None).is_err());
         assert!(!d.0.join("ultraslayer.paired").exists());
     }

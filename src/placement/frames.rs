@@ -46,6 +46,9 @@ pub struct MapOptions {
     /// A phase joins a group when closer than this fraction of the spacing to the next group.
     pub accept: f64,
     pub seed: u64,
+    /// The address bit every timed frame's line keeps clear: the bit that splits frames into
+    /// groups when one does (a paired slab's learning), else 6.
+    pub split_bit: u32,
 }
 
 impl Default for MapOptions {
@@ -62,6 +65,7 @@ impl Default for MapOptions {
             min_share: 0.08,
             accept: 0.4,
             seed: 0x00F4_A3E5,
+            split_bit: 6,
         }
     }
 }
@@ -120,23 +124,26 @@ impl FrameMap {
 }
 
 /// A line of frame `f` to time: a different line in each frame, so reads spread over cache sets,
-/// always an even line (address bit 6 clear), so a bit-6 split inside frames (host A) does not
-/// masquerade as a frame-to-frame pattern.
-fn probe_line(f: usize) -> usize {
-    f * FRAME + (f * 14 % (FRAME / 64)) * 64
+/// always one with address bit `split` clear, so a split of frames by that bit (bit 6 on host A,
+/// bit 10 on host C) does not masquerade as a frame-to-frame pattern, and a paired slab knows
+/// which half of the frame the timed line is in.
+fn probe_line(f: usize, split: u32) -> usize {
+    f * FRAME + (((f * 14 % (FRAME / 64)) * 64) & !(1usize << split))
 }
 
 /// The groups in a sample of `frames` frames and how they sit in and across frames: times, in
-/// `sample_frames` frames spread over the pool, a line X and its partners X ^ 64, X ^ 128 and
-/// X ^ 2048. None when the sample shows fewer than two groups.
+/// `sample_frames` frames spread over the pool, a line X and its partners X ^ 2^b for every
+/// address bit b from 6 to 11 (host A splits at bit 6, host C at bit 10). None when the sample
+/// shows fewer than two groups.
 pub fn sample_structure(frames: usize, timer: &mut dyn Timer, o: &MapOptions) -> (Option<(Groups, Structure)>, usize) {
-    const BITS: [u32; 3] = [6, 7, 11];
+    const BITS: [u32; 6] = [6, 7, 8, 9, 10, 11];
+    const LINES: usize = BITS.len() + 1;
     let n = o.sample_frames.clamp(1, frames.max(1));
     let mut rng = SplitMix64::new(o.seed);
     let picked: Vec<usize> = (0..n).map(|k| (k * frames / n + rng.below((frames / n).max(1) as u64) as usize).min(frames - 1)).collect();
-    let mut offsets = Vec::with_capacity(n * 4);
+    let mut offsets = Vec::with_capacity(n * LINES);
     for &f in &picked {
-        let x = probe_line(f);
+        let x = probe_line(f, o.split_bit);
         offsets.push(x);
         offsets.extend(BITS.iter().map(|b| x ^ (1 << b)));
     }
@@ -164,7 +171,7 @@ pub fn sample_structure(frames: usize, timer: &mut dyn Timer, o: &MapOptions) ->
     let agreement = |k: usize| -> (usize, usize) {
         let (mut same, mut compared) = (0, 0);
         for q in 0..n {
-            if let (Some(a), Some(b)) = (g.labels[q * 4], g.labels[q * 4 + k]) {
+            if let (Some(a), Some(b)) = (g.labels[q * LINES], g.labels[q * LINES + k]) {
                 compared += 1;
                 same += (a == b) as usize;
             }
@@ -277,7 +284,7 @@ pub fn learn_map(frames: usize, per_page: usize, groups: &Groups, timer: &mut dy
         rejected: None,
     };
     let time = |map: &mut FrameMap, list: &[usize], timer: &mut dyn Timer| -> Vec<Option<usize>> {
-        let offs: Vec<usize> = list.iter().map(|&f| probe_line(f)).collect();
+        let offs: Vec<usize> = list.iter().map(|&f| probe_line(f, o.split_bit)).collect();
         map.lines_timed += offs.len();
         let got: Vec<Option<usize>> = timer.phases(&offs).into_iter().map(label).collect();
         for (&f, &g) in list.iter().zip(&got) {
@@ -354,7 +361,7 @@ pub fn learn_map(frames: usize, per_page: usize, groups: &Groups, timer: &mut dy
         sample.sort_unstable();
         sample.dedup();
         let expected: Vec<Option<usize>> = sample.iter().map(|&f| map.groups[f]).collect();
-        let offs: Vec<usize> = sample.iter().map(|&f| probe_line(f)).collect();
+        let offs: Vec<usize> = sample.iter().map(|&f| probe_line(f, o.split_bit)).collect();
         map.lines_timed += offs.len();
         let got: Vec<Option<usize>> = timer.phases(&offs).into_iter().map(label).collect();
         for ((&f, e), g) in sample.iter().zip(&expected).zip(&got) {
@@ -404,9 +411,10 @@ pub fn pool_frames(sample: &Groups, classes: usize, chunks: usize, margin: f64) 
     Some((need * labelled as f64 / least as f64 * margin.max(1.0)).ceil() as usize)
 }
 
-/// For a paired layout (two copies sharing each frame, bit 6 splitting the groups): the first
-/// `chunks` frames whose probe line (an even line) has a known group, each with whether its copies
-/// must swap lines so that copy 0 is in class 0 (the even line is in class 1). Err (with the
+/// For a paired layout (two copies sharing each frame, an address bit splitting the groups): the
+/// first `chunks` frames whose probe line (one with the split bit clear, `MapOptions::split_bit`)
+/// has a known group, each with whether its copies must swap halves so that copy 0 is in class 0
+/// (the probe line's half is in class 1). Err (with the
 /// counts) when fewer frames are known.
 pub fn paired_frames(map: &FrameMap, class_of_group: &[usize], chunks: usize) -> Result<Vec<(usize, bool)>, usize> {
     let known: Vec<(usize, bool)> =
@@ -545,10 +553,13 @@ mod tests {
         let (g, st) = s.unwrap();
         assert_eq!(g.centers.len(), 2);
         assert_eq!(st, Structure::WithinFrame { bit: 6, agreement: 1.0 });
-        assert_eq!(lines, 4 * MapOptions::default().sample_frames);
-        // Bit 11 instead (bits 6 and 7 keep the group).
-        let mut t = Synthetic::new(2, |o| Some((o >> 11) & 1));
-        assert!(matches!(sample_structure(10_000, &mut t, &MapOptions::default()).0.unwrap().1, Structure::WithinFrame { bit: 11, .. }));
+        assert_eq!(lines, 7 * MapOptions::default().sample_frames, "a line and its partners across bits 6..=11");
+        // Any other bit below 4 KiB instead (the bits below it keep the group).
+        for bit in 7..12u32 {
+            let mut t = Synthetic::new(2, move |o| Some((o >> bit) & 1));
+            let st = sample_structure(10_000, &mut t, &MapOptions::default()).0.unwrap().1;
+            assert!(matches!(st, Structure::WithinFrame { bit: b, .. } if b == bit), "bit {bit}: {st:?}");
+        }
     }
 
     #[test]
@@ -641,7 +652,7 @@ mod tests {
         // No line ever clear: said as such, not as "no structure".
         let mut t = Synthetic::new(4, |_| None);
         let st = sample_structure(frames, &mut t, &MapOptions::default()).0.unwrap().1;
-        assert_eq!(st, Structure::Unclear { clear: 0, sampled: 192 });
+        assert_eq!(st, Structure::Unclear { clear: 0, sampled: 7 * 48 });
     }
 
     #[test]
@@ -652,7 +663,7 @@ mod tests {
         let frames = 8 * PER_PAGE;
         let mut t = Synthetic::new(4, |o| Some(regular(o / FRAME))).noisy(0.9, 0.0);
         let st = sample_structure(frames, &mut t, &MapOptions::default()).0.unwrap().1;
-        assert!(matches!(st, Structure::Unclear { clear, sampled: 192 } if clear < 96), "{st:?}");
+        assert!(matches!(st, Structure::Unclear { clear, sampled: 336 } if clear < 168), "{st:?}");
         // Two lines in three clear are enough to see whole frames.
         let mut t = Synthetic::new(4, |o| Some(regular(o / FRAME))).noisy(0.33, 0.0);
         let st = sample_structure(frames, &mut t, &MapOptions::default()).0.unwrap().1;
@@ -661,7 +672,7 @@ mod tests {
         let mut t = Synthetic::new(4, |o| Some(regular(o / FRAME))).noisy(0.6, 0.0);
         let st = sample_structure(frames, &mut t, &MapOptions::default()).0.unwrap().1;
         assert!(matches!(st, Structure::WholeFrame { .. }), "{st:?}");
-        assert!(t.asked > 192 && t.asked <= 3 * 192, "unclear lines were timed again: {}", t.asked);
+        assert!(t.asked > 336 && t.asked <= 3 * 336, "unclear lines were timed again: {}", t.asked);
     }
 
     #[test]
@@ -686,33 +697,39 @@ mod tests {
     #[test]
     fn paired_copies_land_in_their_own_class_whatever_each_frame_does() {
         use crate::layout::{FrameTable, Layout, PAIRED_SLOTS};
-        // Host-A-like: a line's group is bit 6 XOR a per-frame bit that follows no pattern.
-        let flip = |f: usize| hash(f) & 1;
-        let group = move |o: usize| ((o >> 6) & 1) ^ flip(o / FRAME);
-        let frames = 4 * PER_PAGE;
-        let mut t = Synthetic::new(2, move |o| Some(group(o))).noisy(0.1, 0.0);
-        let o = MapOptions::default();
-        let (g, st) = sample_structure(frames, &mut t, &o).0.unwrap();
-        assert!(matches!(st, Structure::WithinFrame { bit: 6, .. }));
-        let part = pages::split(g.clone(), 2).unwrap();
-        let map = learn_map(frames, PER_PAGE, &g, &mut t, &o, usize::MAX);
-        assert_eq!(map.period, None, "no pattern to infer: every frame timed");
-        let slots = 1500 * PAIRED_SLOTS as u64;
-        let chunks = 1500;
-        let picked = paired_frames(&map, &part.class_of_group, chunks).unwrap();
-        let table =
-            std::sync::Arc::new(FrameTable::build_paired(chunks as u64, |k| (picked[k as usize].0 as u64, picked[k as usize].1)).unwrap());
-        let l = Layout::paired(slots, table).unwrap();
-        // Every copy r, in whichever frame and line, is in class r.
-        for i in (0..slots).step_by(13) {
-            for r in 0..2 {
-                let off = l.offset(r, i);
-                let class = part.class_of_group[pages::label(CENTERS[group(off)], &g.centers, 0.4).unwrap()];
-                assert_eq!(class, r, "slot {i} copy {r} at {off:#x}");
+        // Host-A-like (bit 6) and host-C-like (bit 10, which a sample of bits 6, 7 and 11 alone
+        // took for whole frames sharing a group): a line's group is the split bit XOR a
+        // per-frame bit that follows no pattern.
+        for bit in [6u32, 10] {
+            let flip = |f: usize| hash(f) & 1;
+            let group = move |o: usize| ((o >> bit) & 1) ^ flip(o / FRAME);
+            let frames = 4 * PER_PAGE;
+            let mut t = Synthetic::new(2, move |o| Some(group(o))).noisy(0.1, 0.0);
+            let o = MapOptions::default();
+            let (g, st) = sample_structure(frames, &mut t, &o).0.unwrap();
+            assert!(matches!(st, Structure::WithinFrame { bit: b, .. } if b == bit), "bit {bit}: {st:?}");
+            let part = pages::split(g.clone(), 2).unwrap();
+            let o = MapOptions { split_bit: bit, ..o };
+            let map = learn_map(frames, PER_PAGE, &g, &mut t, &o, usize::MAX);
+            assert_eq!(map.period, None, "no pattern to infer: every frame timed");
+            let slots = 1500 * PAIRED_SLOTS as u64;
+            let chunks = 1500;
+            let picked = paired_frames(&map, &part.class_of_group, chunks).unwrap();
+            let table = std::sync::Arc::new(
+                FrameTable::build_paired(chunks as u64, |k| (picked[k as usize].0 as u64, picked[k as usize].1)).unwrap(),
+            );
+            let l = Layout::paired(slots, bit, table).unwrap();
+            // Every copy r, in whichever frame and half, is in class r.
+            for i in (0..slots).step_by(13) {
+                for r in 0..2 {
+                    let off = l.offset(r, i);
+                    let class = part.class_of_group[pages::label(CENTERS[group(off)], &g.centers, 0.4).unwrap()];
+                    assert_eq!(class, r, "bit {bit}: slot {i} copy {r} at {off:#x}");
+                }
             }
+            // Too few known frames: the count comes back.
+            assert_eq!(paired_frames(&map, &part.class_of_group, frames + 1), Err(map.groups.iter().flatten().count()));
         }
-        // Too few known frames: the count comes back.
-        assert_eq!(paired_frames(&map, &part.class_of_group, frames + 1), Err(map.groups.iter().flatten().count()));
     }
 
     #[test]

@@ -476,10 +476,10 @@ fn projection(map: &frames::FrameMap, learn_ms: f64) -> String {
     )
 }
 
-/// Consistent copies where address bit 6 splits every frame: learns, by timing one (even) line
-/// of every frame of a pool, which line of each frame's pairs is in which class, and lays two copies
-/// out through a paired table that swaps the lines where needed, so copy r is in class r in every
-/// frame. Frames whose line stayed unclear are left unused.
+/// Consistent copies where an address bit (6 on host A, 10 on host C) splits every frame: learns,
+/// by timing one line of every frame of a pool (with that bit clear), which half of each frame is
+/// in which class, and lays two copies out through a paired table that swaps the halves where
+/// needed, so copy r is in class r in every frame. Frames whose line stayed unclear are left unused.
 #[allow(clippy::too_many_arguments)]
 fn place_paired(
     bench: &Bench,
@@ -494,9 +494,9 @@ fn place_paired(
     tally: &mut (usize, u64),
     o: &PlacementOptions,
 ) -> Result<(Slab, PlacementInfo)> {
-    if replicas != 2 || bit != 6 {
+    if replicas != 2 {
         return Err(Error::Placement {
-            message: format!("copies the same group for every slot on a bit-{bit} split are built for 2 replicas on address bit 6, not {replicas} replicas"),
+            message: format!("copies in the same groups for every slot on a bit-{bit} split are built for 2 replicas, not {replicas}"),
             hint: "ask for 2 replicas, or use ⟦set:placement=offset⟧".into(),
         });
     }
@@ -511,8 +511,10 @@ fn place_paired(
     let nframes = pool.mapped_bytes() / FRAME_BYTES;
     let learn = Instant::now();
     let mut timer = bench.timer_until(&pool, o, Instant::now() + left);
-    // One-by-one timing stops once every chunk has a frame.
-    let map = frames::learn_map(nframes, pool.page_size() / FRAME_BYTES, groups, &mut timer, &o.map, chunks);
+    // One-by-one timing stops once every chunk has a frame; the timed line of every frame has
+    // the split bit clear, so its group says which half of the frame is in which class.
+    let map_o = frames::MapOptions { split_bit: bit, ..o.map.clone() };
+    let map = frames::learn_map(nframes, pool.page_size() / FRAME_BYTES, groups, &mut timer, &map_o, chunks);
     *tally = (tally.0 + map.lines_timed, tally.1 + timer.reads);
     let picked = frames::paired_frames(&map, &part.class_of_group, chunks).map_err(|known| {
         let per_frame_ms = ms(learn) / map.lines_timed.max(1) as f64;
@@ -527,14 +529,14 @@ fn place_paired(
             hint: "raise ⟦opt:placementBudgetMs⟧, ask for fewer slots, use ⟦set:placement=offset⟧, or hedge (hedged copies need no per-frame consistency)".into(),
         }
     })?;
-    // The probe line is an even line: where it is in class 1, copy 0 takes the odd lines.
+    // The probe line has the split bit clear: where it is in class 1, copy 0 takes the other half.
     let table = Arc::new(FrameTable::build_paired(chunks as u64, |k| (picked[k as usize].0 as u64, picked[k as usize].1))?);
     let mut info = bench.info("paired", structure, &pool, &part.centers, part.class_of_group.clone(), map_ms);
     info.channel_offset = 1 << bit;
     info.frames_used = chunks;
     info.learned = Learned::of(&map);
     info.table_bytes = table.table_bytes();
-    let slab = Slab::from_region(pool, Layout::paired(slots, table)?)?;
+    let slab = Slab::from_region(pool, Layout::paired(slots, bit, table)?)?;
     Ok((slab, info))
 }
 
