@@ -404,7 +404,7 @@ const NEAR_MAX_NS: f64 = 5_000.0;
 
 /// How close two spikes are to count as one burst at `period`.
 fn near_reach_ns(period: f64) -> u64 {
-    (period * NEAR_CYCLES).min(NEAR_MAX_NS).max(0.0) as u64
+    (period * NEAR_CYCLES).clamp(0.0, NEAR_MAX_NS) as u64
 }
 
 /// Candidate periods: geometric steps fine enough that the phase at a window's end moves by at
