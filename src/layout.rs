@@ -45,11 +45,12 @@ pub struct FrameTable {
     /// One past the highest frame named.
     frames_spanned: usize,
     /// A paired table (`build_paired`): one entry per frame holding both copies, its top bit
-    /// saying which copy takes the odd lines.
+    /// saying which copy takes the half with the split bit set.
     paired: bool,
 }
 
-/// The top bit of a paired table's entry: copy 0 of this frame's slots is on the odd lines.
+/// The top bit of a paired table's entry: copy 0 of this frame's slots is on the half with the
+/// split bit set (the odd lines, for bit 6).
 const SWAP_BIT: u32 = 1 << 31;
 
 impl FrameTable {
@@ -134,9 +135,9 @@ impl FrameTable {
         FrameTable::build(chunks, replicas, |k, r| entries[k as usize * replicas + r] as u64)
     }
 
-    /// A paired table for two copies that share each frame, line by line: chunk k (256 slots) lives
-    /// in frame `frame_of(k).0`, its slots' copies in the two lines of every 128 B pair, copy 0 on
-    /// the even line unless `frame_of(k).1` swaps them. Refuses a frame named twice and a frame
+    /// A paired table for two copies that share each frame: chunk k (256 slots) lives in frame
+    /// `frame_of(k).0`, its slots' copies either side of the layout's split bit (`Layout::paired`),
+    /// copy 0 on the half with the bit clear unless `frame_of(k).1` swaps them. Refuses a frame named twice and a frame
     /// index that would not fit 31 bits.
     pub fn build_paired(chunks: u64, mut frame_of: impl FnMut(u64) -> (u64, bool)) -> Result<FrameTable> {
         let mut swaps = Vec::with_capacity(chunks as usize);
@@ -179,7 +180,7 @@ impl FrameTable {
         (self.get(((k as usize) << self.replica_shift) | r) & !if self.paired { SWAP_BIT } else { 0 }) as u64
     }
 
-    /// For a paired table: whether chunk `k`'s copy 0 is on the odd lines.
+    /// For a paired table: whether chunk `k`'s copy 0 is on the half with the split bit set.
     pub fn swapped(&self, k: u64) -> bool {
         assert!(k < self.chunks);
         self.paired && self.get(k as usize) & SWAP_BIT != 0
