@@ -414,8 +414,7 @@ pub fn pool_frames(sample: &Groups, classes: usize, chunks: usize, margin: f64) 
 /// For a paired layout (two copies sharing each frame, an address bit splitting the groups): the
 /// first `chunks` frames whose probe line (one with the split bit clear, `MapOptions::split_bit`)
 /// has a known group, each with whether its copies must swap halves so that copy 0 is in class 0
-/// (the probe line's half is in class 1). Err (with the
-/// counts) when fewer frames are known.
+/// (the probe line's half is in class 1). Err (with the counts) when fewer frames are known.
 pub fn paired_frames(map: &FrameMap, class_of_group: &[usize], chunks: usize) -> Result<Vec<(usize, bool)>, usize> {
     let known: Vec<(usize, bool)> =
         map.groups.iter().enumerate().filter_map(|(f, g)| g.map(|g| (f, class_of_group[g] != 0))).take(chunks).collect();
