@@ -345,7 +345,7 @@ fn score(trig: &Trig, spikes: &[u64], ranges: &[(usize, usize)], near: &Near, pe
     }
 }
 
-/// Pairs of spikes in one window closer than `NEAR_CYCLES` of the longest period, as a histogram
+/// Pairs of spikes in one window closer than a burst's reach at the longest period, as a histogram
 /// of their distance in `NEAR_BIN_NS` bins: `cos_weight[k]` is Σ 1/n over the pairs in bin k (n:
 /// the spikes of the pair's window), `var_below[k]` the running sum of 2/n² over bins 0..=k. One
 /// pass over the pairs per set of spikes; each period then costs one term per bin below its reach,
@@ -398,8 +398,8 @@ const NEAR_BIN_NS: usize = 4;
 const NEAR_CYCLES: f64 = 2.5;
 
 /// Longest burst `score` leaves out, whatever the period (the bursts seen last about 1 µs). It
-/// bounds the pair histogram, and with it the cost of a score: 2.5 periods of 16 µs made placement's
-/// period measurement 2× slower on host C.
+/// bounds the pair histogram, and with it the bins each period's score walks (2.5 periods of 20 µs
+/// would be 12 500 bins).
 const NEAR_MAX_NS: f64 = 5_000.0;
 
 /// How close two spikes are to count as one burst at `period`.
@@ -939,9 +939,10 @@ mod tests {
     #[test]
     fn slow_reads_in_pairs_at_random_times_are_not_a_period() {
         // Host C's cached control (2026-12-02): an L1-hit loop paced at 260 ns whose only slow
-        // reads came in pairs 0.65–1.05 µs apart, a pair every few ms. Two spikes closer than
-        // half a period fold to nearby phases at every longer period, so before pairs within a
-        // cycle were left out, such pairs scored "periodic" near the grid's longest periods.
+        // reads came in pairs 0.65–1.05 µs apart, a pair every few ms. Two close spikes fold to
+        // nearby phases at every longer period, so before pairs within a burst's reach
+        // (`near_reach_ns`) were left out, such pairs scored "periodic" near the grid's longest
+        // periods.
         for seed in 20..24 {
             let mut rng = SplitMix64::new(seed);
             let mut s: Vec<Sample> = (0..2_300_000u64).map(|i| Sample { t_ns: i * 260, latency_ns: 16 }).collect();
