@@ -201,6 +201,13 @@ export interface SteerStats {
 export interface HugePagePlacement {
   /** 'within-frame' (copies channelOffset apart: a low address bit separates groups in every frame), 'paired' (copies in the two lines of a pair, a table choosing per frame which is copy 0, so copy r is in group r everywhere: what steering needs there) or 'frames' (a frame table: whole frames share a group). */
   layout: 'within-frame' | 'paired' | 'frames'
+  /** How stalls fell on addresses in the sample: a bit that moves a line's stall window clear of its partner's in at least 90% of the sampled frames ('withinFrame': the share of pairs apart, and their mean phase distance in periods), lines of a frame stalling together ('wholeFrame'), neither ('mixed'), or too few clear lines to tell ('unclear'). */
+  structure:
+    | { kind: 'withinFrame'; bit: number; agreement: number; distance: number }
+    | { kind: 'wholeFrame' | 'mixed'; agreement: number }
+    | { kind: 'unclear'; clear: number; sampled: number }
+  /** What flipping each sampled address bit (6 to 11) did: pairs with both stalls clear, pairs whose stall windows did not overlap, the mean distance between their phases and the mean clearance between their windows (both in periods; a negative clearance: overlapping). */
+  bits: Array<{ bit: number; pairs: number; apart: number; meanDistance: number; meanClearance: number }>
   channelOffset: number
   periodNs: number
   periodSource: string
@@ -210,7 +217,7 @@ export interface HugePagePlacement {
   framesTimed: number
   framesInferred: number
   framesUnused: number
-  /** Slots whose copies were timed after placement, how many showed every copy's group (a weak refresh signal leaves some unclear), and how many had their copies in different groups; placement is refused unless at least 4 were clear and 90% of those apart. */
+  /** Slots whose copies were timed after placement, how many showed every copy's stall (a weak refresh signal leaves some unclear), and how many had their copies' stall windows apart (not overlapping); placement is refused unless at least 4 were clear and 90% of those apart. */
   copiesChecked: number
   copiesClear: number
   copiesApart: number

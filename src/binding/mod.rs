@@ -199,7 +199,7 @@ fn copy_placement_info(c: crate::CopyPlacementInfo) -> CopyPlacementInfo {
         from_segment: c.from_segment,
         period_ns: a.as_ref().map(|a| a.period_ns),
         period_source: a.as_ref().map(|a| a.period_source.clone()),
-        group_offsets_ns: a.as_ref().map(|a| a.partition.centers.iter().map(|&x| crate::phase::wrap(x - c0) * p).collect()),
+        group_offsets_ns: a.as_ref().map(|a| a.partition.centers.iter().map(|&x| crate::refresh::phase::wrap(x - c0) * p).collect()),
         group_pages: a.as_ref().map(|a| a.partition.group_pages.iter().map(|&n| n as f64).collect()),
         group_replica: a.as_ref().map(|a| a.partition.class_of_group.iter().map(|&r| r as u32).collect()),
         separation_ns: a.as_ref().map(|a| a.partition.separation * p),

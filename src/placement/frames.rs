@@ -6,22 +6,16 @@
 //! Owns no memory and reads no clock: everything is driven through a `Timer` (the hardware one is
 //! in `learn`; tests use synthetic group maps), so every decision here is tested without timing.
 
+use crate::refresh::stall::Stall;
+use crate::refresh::structure::{bit_effects, infer, BitEffect, InferOptions};
 use crate::rng::SplitMix64;
 use crate::steer::pages::{self, Groups, Partition};
 
 /// Bytes per frame (the granularity of the frame table).
 pub const FRAME: usize = crate::layout::FRAME_BYTES;
 
-/// Something that times lines: the phase (cycles, relative to one fixed reference line) of the
-/// stalls of each line at the given byte offsets into the pool, None where it stayed unclear.
-pub trait Timer {
-    fn phases(&mut self, offsets: &[usize]) -> Vec<Option<f64>>;
-    /// Whether the time allowed for learning is spent (phases may still be asked for; a timer may
-    /// then answer None without reading).
-    fn out_of_time(&self) -> bool {
-        false
-    }
-}
+pub use crate::refresh::lines::Timer;
+pub use crate::refresh::structure::Structure;
 
 /// How much the learning may time, and how sure it must be.
 #[derive(Clone, Debug, PartialEq)]
@@ -70,25 +64,6 @@ impl Default for MapOptions {
     }
 }
 
-/// How the refresh groups fall on addresses, as the sample showed it.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-#[serde(rename_all = "camelCase", tag = "kind")]
-pub enum Structure {
-    /// Flipping address bit `bit` (< 12) moves a line to another group in `agreement` of the
-    /// sampled frames: copies `1 << bit` bytes apart are separated in every frame, and frames need
-    /// no placement at all.
-    WithinFrame { bit: u32, agreement: f64 },
-    /// The lines of a frame share its group (in `agreement` of the sampled frames): frames are the
-    /// unit of placement.
-    WholeFrame { agreement: f64 },
-    /// Neither: no tested bit always switches group and lines of one frame agree only in
-    /// `agreement` of the comparisons. Nothing to place by.
-    Mixed { agreement: f64 },
-    /// Too few sampled lines showed a clear stall phase (`clear` of `sampled`) to tell anything:
-    /// the refresh signal is too weak here, now. Nothing to place by, for now.
-    Unclear { clear: usize, sampled: usize },
-}
-
 /// How one frame's group was known.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Known {
@@ -131,13 +106,56 @@ fn probe_line(f: usize, split: u32) -> usize {
     f * FRAME + (((f * 14 % (FRAME / 64)) * 64) & !(1usize << split))
 }
 
-/// The groups in a sample of `frames` frames and how they sit in and across frames: times, in
+/// The groups in a sample of `frames` frames and how stalls sit in and across frames: times, in
 /// `sample_frames` frames spread over the pool, a line X and its partners X ^ 2^b for every
-/// address bit b from 6 to 11 (host A splits at bit 6, host C at bit 10). None when the sample
-/// shows fewer than two groups.
+/// address bit b from 6 to 11, and infers the structure from how far each bit moves a line's stall
+/// (`refresh::structure`): a bit that moves lines clear of their partners in nearly every frame
+/// splits frames, whatever clusters the phases form. None when the sample shows fewer than two
+/// groups.
 pub fn sample_structure(frames: usize, timer: &mut dyn Timer, o: &MapOptions) -> (Option<(Groups, Structure)>, usize) {
-    const BITS: [u32; 6] = [6, 7, 8, 9, 10, 11];
-    const LINES: usize = BITS.len() + 1;
+    let (sample, lines) = sample_stalls(frames, timer, o);
+    (sample.and_then(|s| s.decide(o)), lines)
+}
+
+/// The address bits below a frame whose effect on stalls the sample measures.
+pub const SAMPLE_BITS: [u32; 6] = [6, 7, 8, 9, 10, 11];
+
+/// The stalls of a structure sample: one row per sampled frame, the line X then X ^ 2^b for each
+/// of `SAMPLE_BITS`.
+#[derive(Clone, Debug)]
+pub struct StallSample {
+    pub rows: Vec<Vec<Option<Stall>>>,
+    pub effects: Vec<BitEffect>,
+}
+
+impl StallSample {
+    /// Every stall of the sample, row by row.
+    fn phases(&self) -> Vec<Option<f64>> {
+        self.rows.iter().flatten().map(|s| s.map(|s| s.phase)).collect()
+    }
+
+    /// The structure and the groups the sample shows (None: fewer than two groups).
+    pub fn decide(&self, o: &MapOptions) -> Option<(Groups, Structure)> {
+        let phases = self.phases();
+        let clear = phases.iter().flatten().count();
+        let io = InferOptions { min_agreement: o.min_agreement, min_coverage: 1.0 / 3.0 };
+        let structure = infer(&self.effects, self.rows.len(), clear, phases.len(), &io);
+        let g = pages::find_groups(&phases, o.group_radius, o.min_share, o.accept);
+        match structure {
+            // A bit splits the lines into two sides: two groups, however the phase density
+            // clusters (on host A one side's wide stall burst can show as two peaks; on host D
+            // phases spread over the whole period and show no clusters at all).
+            Structure::WithinFrame { .. } => Some((two_groups(&phases, o.accept), structure)),
+            Structure::Unclear { .. } => Some((g, structure)),
+            _ if g.centers.len() < 2 => None,
+            _ => Some((g, structure)),
+        }
+    }
+}
+
+/// Times the structure sample (see `sample_structure`); the lines timed.
+pub fn sample_stalls(frames: usize, timer: &mut dyn Timer, o: &MapOptions) -> (Option<StallSample>, usize) {
+    const LINES: usize = SAMPLE_BITS.len() + 1;
     let n = o.sample_frames.clamp(1, frames.max(1));
     let mut rng = SplitMix64::new(o.seed);
     let picked: Vec<usize> = (0..n).map(|k| (k * frames / n + rng.below((frames / n).max(1) as u64) as usize).min(frames - 1)).collect();
@@ -145,68 +163,31 @@ pub fn sample_structure(frames: usize, timer: &mut dyn Timer, o: &MapOptions) ->
     for &f in &picked {
         let x = probe_line(f, o.split_bit);
         offsets.push(x);
-        offsets.extend(BITS.iter().map(|b| x ^ (1 << b)));
+        offsets.extend(SAMPLE_BITS.iter().map(|b| x ^ (1 << b)));
     }
-    let mut phases = timer.phases(&offsets);
+    let mut stalls = timer.stalls(&offsets);
     // Where the signal is weak (host B on a busy day: 15–45% of lines clear after a full set of
     // sessions), the lines left unclear get up to two more tries while time lasts.
     for _ in 0..2 {
-        let unclear: Vec<usize> = (0..phases.len()).filter(|&k| phases[k].is_none()).collect();
-        if unclear.len() * 4 <= phases.len() || timer.out_of_time() {
+        let unclear: Vec<usize> = (0..stalls.len()).filter(|&k| stalls[k].is_none()).collect();
+        if unclear.len() * 4 <= stalls.len() || timer.out_of_time() {
             break;
         }
-        let again = timer.phases(&unclear.iter().map(|&k| offsets[k]).collect::<Vec<_>>());
-        for (&k, p) in unclear.iter().zip(again) {
-            phases[k] = p;
+        let again = timer.stalls(&unclear.iter().map(|&k| offsets[k]).collect::<Vec<_>>());
+        for (&k, s) in unclear.iter().zip(again) {
+            stalls[k] = s;
         }
     }
-    let g = pages::find_groups(&phases, o.group_radius, o.min_share, o.accept);
-    let clear = phases.iter().flatten().count();
-    if clear * 4 < phases.len() {
-        return (Some((g, Structure::Unclear { clear, sampled: phases.len() })), offsets.len());
-    }
-    if g.centers.len() < 2 {
-        return (None, offsets.len());
-    }
-    let agreement = |k: usize| -> (usize, usize) {
-        let (mut same, mut compared) = (0, 0);
-        for q in 0..n {
-            if let (Some(a), Some(b)) = (g.labels[q * LINES], g.labels[q * LINES + k]) {
-                compared += 1;
-                same += (a == b) as usize;
-            }
-        }
-        (same, compared)
-    };
-    let enough = |c: usize| c * 3 >= n;
-    for (k, &bit) in BITS.iter().enumerate() {
-        let (same, compared) = agreement(k + 1);
-        let switched = compared - same;
-        if enough(compared) && switched as f64 >= o.min_agreement * compared as f64 {
-            // A bit splits the lines into two sides: two groups, however the phase density
-            // clusters (on host A one side's wide stall burst can show as two peaks).
-            let two = two_groups(&phases, o.accept);
-            return (Some((two, Structure::WithinFrame { bit, agreement: switched as f64 / compared as f64 })), offsets.len());
-        }
-    }
-    let (same, compared) = (1..=BITS.len()).map(agreement).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
-    let agreement = if compared == 0 { 0.0 } else { same as f64 / compared as f64 };
-    let structure = if !enough(compared / BITS.len()) {
-        // Too few frames with two clear lines to judge either way.
-        Structure::Unclear { clear, sampled: phases.len() }
-    } else if agreement >= o.min_agreement {
-        Structure::WholeFrame { agreement }
-    } else {
-        Structure::Mixed { agreement }
-    };
-    (Some((g, structure)), offsets.len())
+    let rows: Vec<Vec<Option<Stall>>> = stalls.chunks(LINES).map(|r| r.to_vec()).collect();
+    let effects = bit_effects(&SAMPLE_BITS, &rows);
+    (Some(StallSample { rows, effects }), offsets.len())
 }
 
 /// Exactly two groups among `phases`: two centres found by 2-means on the circle, started from the
 /// antipodal pair that best fits the phases (the mean of their doubled angles), then each phase's
 /// group (`pages::label`, so phases in the tails between the two stay unlabelled).
 pub fn two_groups(phases: &[Option<f64>], accept: f64) -> Groups {
-    use crate::phase::{circular_distance, circular_mean, wrap};
+    use crate::refresh::phase::{circular_distance, circular_mean, wrap};
     use std::f64::consts::TAU;
     let clear: Vec<f64> = phases.iter().flatten().map(|&p| wrap(p)).collect();
     let (sn, cs) = clear.iter().fold((0.0, 0.0), |(s, c), &p| (s + (2.0 * TAU * p).sin(), c + (2.0 * TAU * p).cos()));
@@ -456,6 +437,9 @@ pub(crate) mod testing {
     /// Stall phases (cycles) of the synthetic groups.
     pub(crate) const CENTERS: [f64; 4] = [0.1, 0.35, 0.6, 0.85];
 
+    /// Width of every synthetic stall window (cycles): neighbouring groups stall apart.
+    pub(crate) const WIDTH: f64 = 0.1;
+
     /// A timer over a synthetic group map: `group(offset)` is the true group of the line at that
     /// byte offset (None: no clear phase). `unclear` of the answers come back None and `wrong` of
     /// them in a random other group, as on a noisy machine.
@@ -480,7 +464,7 @@ pub(crate) mod testing {
     }
 
     impl<F: Fn(usize) -> Option<usize>> Timer for Synthetic<F> {
-        fn phases(&mut self, offsets: &[usize]) -> Vec<Option<f64>> {
+        fn stalls(&mut self, offsets: &[usize]) -> Vec<Option<Stall>> {
             self.asked += offsets.len();
             offsets
                 .iter()
@@ -494,7 +478,8 @@ pub(crate) mod testing {
                     } else {
                         g
                     };
-                    Some(crate::phase::wrap(CENTERS[g] + (self.rng.next_f64() - 0.5) * 0.04))
+                    let phase = crate::refresh::phase::wrap(CENTERS[g] + (self.rng.next_f64() - 0.5) * 0.04);
+                    Some(Stall { phase, width: WIDTH, confidence: 1.0 })
                 })
                 .collect()
         }
@@ -551,7 +536,7 @@ mod tests {
         let (s, lines) = sample_structure(10_000, &mut t, &MapOptions::default());
         let (g, st) = s.unwrap();
         assert_eq!(g.centers.len(), 2);
-        assert_eq!(st, Structure::WithinFrame { bit: 6, agreement: 1.0 });
+        assert!(matches!(st, Structure::WithinFrame { bit: 6, agreement, .. } if agreement == 1.0), "{st:?}");
         assert_eq!(lines, 7 * MapOptions::default().sample_frames, "a line and its partners across bits 6..=11");
         // Any other bit below 4 KiB instead (the bits below it keep the group).
         for bit in 7..12u32 {
@@ -746,7 +731,7 @@ mod tests {
             } else {
                 0.75
             };
-            phases.push(Some(crate::phase::wrap(hump + (rng.next_f64() - 0.5) * 0.06)));
+            phases.push(Some(crate::refresh::phase::wrap(hump + (rng.next_f64() - 0.5) * 0.06)));
             side.push(b);
         }
         assert!(pages::find_groups(&phases, 0.06, 0.08, 0.4).centers.len() >= 3, "the density shows three peaks");
@@ -756,6 +741,47 @@ mod tests {
         assert!(labelled.len() > 500, "{} labelled", labelled.len());
         let a = labelled[0].0;
         assert!(labelled.iter().all(|&(l, s)| (l == a) == (s == labelled[0].1)), "every line's group follows its side");
+    }
+
+    /// Copies at `a` and `b` stall apart by the host's own truth (not by what was measured).
+    fn truly_apart(host: &crate::refresh::hosts::Host, a: usize, b: usize) -> bool {
+        let (x, y) = (host.truth(a).unwrap(), host.truth(b).unwrap());
+        crate::refresh::phase::circular_distance(x.phase, y.phase) > (x.width + y.width) / 2.0
+    }
+
+    #[test]
+    fn every_host_seen_is_placed_with_copies_truly_apart_and_hosts_without_structure_are_refused() {
+        use crate::refresh::hosts::{timer, HostKind};
+        let frames = 4 * PER_PAGE;
+        let o = MapOptions::default();
+        for kind in HostKind::PLACEABLE {
+            for seed in [1u64, 2] {
+                let mut t = timer(kind, seed);
+                let (s, _) = sample_structure(frames, &mut t, &o);
+                let (g, st) = s.unwrap_or_else(|| panic!("{kind:?}/{seed}: no structure"));
+                match st {
+                    Structure::WithinFrame { bit, .. } => {
+                        // Copies 1 << bit apart: apart by the truth in (nearly) every frame.
+                        let apart = (0..400)
+                            .filter(|&k| truly_apart(&t.source, k * 4096 + (k % 7) * 128, (k * 4096 + (k % 7) * 128) ^ (1 << bit)))
+                            .count();
+                        assert!(apart >= 380, "{kind:?}/{seed}: bit {bit} keeps {apart} of 400 pairs apart");
+                    }
+                    Structure::WholeFrame { .. } => {
+                        let map = learn_map(frames, PER_PAGE, &g, &mut t, &o, usize::MAX);
+                        let (by_class, _) = assign(&map, 2, 600).unwrap_or_else(|e| panic!("{kind:?}/{seed}: {e}"));
+                        let apart = (0..600).filter(|&k| truly_apart(&t.source, by_class[0][k] * FRAME, by_class[1][k] * FRAME)).count();
+                        assert!(apart >= 570, "{kind:?}/{seed}: {apart} of 600 chunks' frames apart");
+                    }
+                    other => panic!("{kind:?}/{seed}: {other:?}"),
+                }
+            }
+        }
+        // No stalls to see: unclear. Every line at one phase: fewer than two groups.
+        let mut t = timer(HostKind::Flat, 1);
+        assert!(matches!(sample_structure(frames, &mut t, &o).0, Some((_, Structure::Unclear { .. }))));
+        let mut t = timer(HostKind::Together, 1);
+        assert!(sample_structure(frames, &mut t, &o).0.is_none());
     }
 
     #[test]

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::layout::{FrameTable, Layout, FRAME_BYTES, SLOT_BYTES};
+use crate::refresh::BitEffect;
 use crate::region::{LockRequest, PageRequest, Region};
 use crate::slab::Slab;
 use crate::steer::pages::Groups;
@@ -118,6 +119,8 @@ pub struct PlacementInfo {
     /// pair, a table picking per frame which is copy 0) or "frames" (a frame table).
     pub layout: &'static str,
     pub structure: Structure,
+    /// What flipping each sampled address bit did to a line's stall (the evidence for `structure`).
+    pub bits: Vec<BitEffect>,
     pub channel_offset: usize,
     #[serde(flatten)]
     pub pages: Pages,
@@ -164,6 +167,8 @@ struct Bench {
     period_source: String,
     period_ms: f64,
     learn_start: Instant,
+    /// What every sampled address bit did to stalls (`sample`).
+    bits: std::cell::RefCell<Vec<BitEffect>>,
 }
 
 impl Bench {
@@ -176,7 +181,7 @@ impl Bench {
         let tpn = crate::tsc::ticks_per_ns();
         let origin = crate::tsc::now();
         let (period_ns, period_source, th) = period(reference.ptr() as usize, o.period_ns, o.map.seed, origin, tpn)?;
-        let so = crate::steer::pages::SessionOptions {
+        let so = crate::refresh::evidence::SessionOptions {
             period_ns,
             subwindow_ns: 1_000_000,
             typical_ns: th.0,
@@ -185,7 +190,7 @@ impl Bench {
         };
         let learn_start = Instant::now();
         let clock = learn::Clock { so, origin, inv_tpn: 1.0 / tpn, deadline: learn_start + o.budget };
-        Ok(Bench { reference, clock, period_source, period_ms: ms(t), learn_start })
+        Ok(Bench { reference, clock, period_source, period_ms: ms(t), learn_start, bits: Default::default() })
     }
 
     /// A timer for lines of `r`, until the learning budget is spent. The caller drops it before
@@ -198,7 +203,7 @@ impl Bench {
         let clock = learn::Clock { deadline, ..self.clock };
         // SAFETY: `r` and the reference page outlive the timer (every caller drops the timer first).
         unsafe {
-            learn::LineTimer::new(
+            learn::LineTimer::new_hardware(
                 r.ptr() as usize,
                 r.mapped_bytes(),
                 self.reference.ptr() as usize,
@@ -210,16 +215,20 @@ impl Bench {
     }
 
     fn centers_ns(&self, c: &[f64]) -> Vec<f64> {
-        c.iter().map(|&x| crate::phase::wrap(x - c[0]) * self.clock.so.period_ns).collect()
+        c.iter().map(|&x| crate::refresh::phase::wrap(x - c[0]) * self.clock.so.period_ns).collect()
     }
 
     /// The groups and structure a sample of `r`'s frames shows; (lines timed, reads) added to `tally`.
     fn sample(&self, r: &Region, o: &PlacementOptions, tally: &mut (usize, u64)) -> Result<(Groups, Structure)> {
         let mut timer = self.timer(r, o);
-        let (sample, lines) = frames::sample_structure(r.mapped_bytes() / FRAME_BYTES, &mut timer, &o.map);
+        let (sample, lines) = frames::sample_stalls(r.mapped_bytes() / FRAME_BYTES, &mut timer, &o.map);
         tally.0 += lines;
         tally.1 += timer.reads;
-        sample.ok_or_else(|| Error::Placement {
+        let decided = sample.and_then(|s| {
+            *self.bits.borrow_mut() = s.effects.clone();
+            s.decide(&o.map)
+        });
+        decided.ok_or_else(|| Error::Placement {
             message: format!(
                 "{lines} sampled lines showed fewer than two refresh groups (period {:.1} ns, {})",
                 self.clock.so.period_ns, self.period_source
@@ -241,6 +250,7 @@ impl Bench {
         PlacementInfo {
             layout,
             structure: structure.clone(),
+            bits: self.bits.borrow().clone(),
             channel_offset: 0,
             pages: Pages::of(r),
             period_ns: self.clock.so.period_ns,
@@ -314,7 +324,6 @@ impl Bench {
     fn finish(
         &self,
         slab: &Slab,
-        centers: &[f64],
         mut info: PlacementInfo,
         tally: (usize, u64),
         started: Instant,
@@ -323,12 +332,12 @@ impl Bench {
         let l = slab.layout();
         // The check has time of its own, so a learning that spent the budget is still checked.
         let mut timer = self.timer_until(slab.region(), o, Instant::now() + CHECK_TIME);
-        let (mut checked, mut clear, mut apart) = check_copies(slab, centers, &info.group_class, &mut timer, o);
+        let (mut checked, mut clear, mut apart) = check_copies(slab, &mut timer, o);
         let mut reads = timer.reads;
         if clear < MIN_CLEAR_CHECKS {
             // A weak signal (host B on a busy day left 0 of 24 clear): the same slots once more.
             let mut again = self.timer_until(slab.region(), o, Instant::now() + CHECK_TIME);
-            let (c2, cl2, a2) = check_copies(slab, centers, &info.group_class, &mut again, o);
+            let (c2, cl2, a2) = check_copies(slab, &mut again, o);
             (checked, clear, apart) = (checked + c2, clear + cl2, apart + a2);
             reads += again.reads;
         }
@@ -360,7 +369,7 @@ impl Bench {
         if apart * 10 < clear * 9 {
             return Err(Error::Placement {
                 message: format!(
-                    "after placing ({}), only {apart} of {clear} timed slots had their copies in different groups",
+                    "after placing ({}), only {apart} of {clear} timed slots had their copies stall apart (stall windows not overlapping)",
                     info.layout
                 ),
                 hint: "use ⟦set:placement=offset⟧".into(),
@@ -389,7 +398,7 @@ pub fn build(slots: u64, replicas: usize, pages: PageRequest, lock: LockRequest,
         Structure::WithinFrame { bit, .. } if o.consistent => {
             drop(region);
             let (slab, info) = place_paired(&bench, &groups, &structure, bit, slots, replicas, pages, lock, map_ms, &mut tally, o)?;
-            let info = bench.finish(&slab, &groups.centers, info, tally, started, o)?;
+            let info = bench.finish(&slab, info, tally, started, o)?;
             Ok((slab, info))
         }
         Structure::WithinFrame { bit, .. } => {
@@ -398,7 +407,7 @@ pub fn build(slots: u64, replicas: usize, pages: PageRequest, lock: LockRequest,
             info.channel_offset = 1 << bit;
             info.learned.frames_timed = o.map.sample_frames.min(info.frames_pool);
             let slab = Slab::from_region(region, layout)?;
-            let info = bench.finish(&slab, &groups.centers, info, tally, started, o)?;
+            let info = bench.finish(&slab, info, tally, started, o)?;
             Ok((slab, info))
         }
         Structure::Mixed { agreement } => Err(no_structure(agreement)),
@@ -413,7 +422,7 @@ pub fn build(slots: u64, replicas: usize, pages: PageRequest, lock: LockRequest,
             map_ms += ms(t);
             let (slab, map, part) = bench.place_frames(pool, slots, replicas, &groups, left, &mut tally, o)?;
             let info = bench.frames_info(&structure, &slab, &map, &part, map_ms);
-            let info = bench.finish(&slab, &part.centers, info, tally, started, o)?;
+            let info = bench.finish(&slab, info, tally, started, o)?;
             Ok((slab, info))
         }
     }
@@ -632,7 +641,7 @@ pub fn create_shared(
             // On any error from here on, `pending` is dropped unpublished, which removes the file.
             let (slab, map, part) = bench.place_frames(pool, slots, replicas, &groups, left, &mut tally, o)?;
             let info = bench.frames_info(&structure, &slab, &map, &part, map_ms);
-            let info = bench.finish(&slab, &part.centers, info, tally, started, o)?;
+            let info = bench.finish(&slab, info, tally, started, o)?;
             let shared = pending.publish(slab.layout())?;
             return Ok((slab, shared, info));
         }
@@ -646,7 +655,7 @@ pub fn create_shared(
     info.channel_offset = 1 << bit;
     info.learned.frames_timed = o.map.sample_frames;
     let slab = Slab::from_region(region, layout)?;
-    match bench.finish(&slab, &groups.centers, info, tally, started, o) {
+    match bench.finish(&slab, info, tally, started, o) {
         Ok(info) => Ok((slab, shared, info)),
         Err(e) => {
             // The segment was made for a placement that did not hold: do not leave it behind.
@@ -732,16 +741,11 @@ pub fn time_lines(region: &Region, offsets: &[usize], o: &PlacementOptions) -> R
     Ok((timer.phases(offsets), bench.clock.so.period_ns))
 }
 
-/// (slots checked, slots whose every copy had a clear group, slots whose copies were apart: in
-/// different classes for a frame table, each pair X, X ^ (1 << bit) in different groups for a
-/// split by a bit).
-fn check_copies(
-    slab: &Slab,
-    centers: &[f64],
-    class_of_group: &[usize],
-    timer: &mut dyn Timer,
-    o: &PlacementOptions,
-) -> (usize, usize, usize) {
+/// (slots checked, slots whose every copy showed a clear stall, slots whose copies stall apart:
+/// every copy's window clear of every other's for a frame table, each pair X, X ^ (1 << bit)
+/// clear of each other for a split by a bit). Apart is judged on the stall windows timing
+/// measured (`refresh::Stall::apart`), not on which group a phase is nearest.
+fn check_copies(slab: &Slab, timer: &mut dyn Timer, o: &PlacementOptions) -> (usize, usize, usize) {
     let l = slab.layout();
     let n = l.replicas();
     let mut rng = crate::rng::SplitMix64::new(o.map.seed ^ 0xC0_9E5);
@@ -749,20 +753,19 @@ fn check_copies(
     let slots: Vec<u64> = (0..o.verify_slots).map(|_| rng.below(l.slots())).collect();
     let offsets: Vec<usize> =
         slots.iter().flat_map(|&i| (0..n).map(move |r| (i, r))).map(|(i, r)| slab.address(r, i).unwrap_or(base) - base).collect();
-    let phases = timer.phases(&offsets);
+    let stalls = timer.stalls(&offsets);
     let (mut clear, mut apart) = (0, 0);
-    for s in 0..slots.len() {
-        let got: Option<Vec<usize>> = (0..n)
-            .map(|r| phases[s * n + r].and_then(|p| crate::steer::pages::label(p, centers, o.map.accept)).map(|g| class_of_group[g]))
-            .collect();
-        let Some(got) = got else { continue };
+    for copies in stalls.chunks(n) {
+        if copies.iter().any(Option::is_none) {
+            continue;
+        }
         clear += 1;
         let ok = if l.frames().is_some() {
-            // Every replica has frames of its own class: all copies in different classes.
-            (0..n).all(|a| (0..n).all(|b| a == b || got[a] != got[b]))
+            // Every replica has frames of its own: every copy clear of every other.
+            crate::refresh::stall::least_clearance(copies).is_some_and(|c| c > 0.0)
         } else {
-            // Split by a bit: copies 2j and 2j + 1 are X and X ^ (1 << bit), which must differ.
-            (0..n / 2).all(|j| got[2 * j] != got[2 * j + 1])
+            // Split by a bit: copies 2j and 2j + 1 are X and X ^ (1 << bit), which must be apart.
+            copies.chunks(2).all(|p| p.len() < 2 || crate::refresh::stall::least_clearance(p).is_some_and(|c| c > 0.0))
         };
         apart += ok as usize;
     }
@@ -888,6 +891,39 @@ mod tests {
                 assert_eq!(opened.read_replica(r, i).unwrap(), i ^ 0x5A5A);
             }
         }
+    }
+
+    #[test]
+    fn the_copy_check_passes_on_every_host_seen_and_refuses_copies_that_stall_together() {
+        use crate::refresh::hosts::{timer, HostKind};
+        let o = PlacementOptions::default();
+        let slots = 64 * 512u64;
+        for kind in HostKind::PLACEABLE {
+            let mut t = timer(kind, 5);
+            let (g, st) = frames::sample_structure(4 * 512, &mut t, &o.map).0.unwrap();
+            let slab = match st {
+                Structure::WithinFrame { bit, .. } => {
+                    let region = Region::map(slots as usize * 8 * 2, PageRequest::Off, LockRequest::Off).unwrap();
+                    Slab::from_region(region, split_layout(slots, 2, bit).unwrap()).unwrap()
+                }
+                Structure::WholeFrame { .. } => {
+                    let chunks = slots.div_ceil(512) as usize;
+                    let pool =
+                        Region::map(pool_size(&g, 2, chunks, &o).unwrap() * FRAME_BYTES, PageRequest::Off, LockRequest::Off).unwrap();
+                    place_frames(pool, 512, slots, 2, &g, &mut t, &o.map, usize::MAX).unwrap().0
+                }
+                other => panic!("{kind:?}: {other:?}"),
+            };
+            let (checked, clear, apart) = check_copies(&slab, &mut t, &o);
+            assert_eq!(checked, o.verify_slots);
+            assert!(clear >= MIN_CLEAR_CHECKS && apart * 10 >= clear * 9, "{kind:?}: {apart} of {clear} clear of {checked}");
+        }
+        // Host D's copies 128 B apart (bit 7, which moves nothing there) stall together: refused.
+        let mut t = timer(HostKind::D, 5);
+        let region = Region::map(slots as usize * 8 * 2, PageRequest::Off, LockRequest::Off).unwrap();
+        let slab = Slab::from_region(region, split_layout(slots, 2, 7).unwrap()).unwrap();
+        let (_, clear, apart) = check_copies(&slab, &mut t, &o);
+        assert!(clear >= MIN_CLEAR_CHECKS && apart * 10 < clear * 9, "{apart} of {clear}");
     }
 
     #[test]

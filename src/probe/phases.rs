@@ -165,10 +165,10 @@ pub fn relative_phase(line: &[Sample], reference: &[Sample], o: &PhaseOptions) -
     if shared == 0 || norm == 0.0 {
         return None;
     }
-    Some(RelativePhase { cycles: crate::phase::angle_cycles(re, im), coherence: re.hypot(im) / norm, subwindows: shared })
+    Some(RelativePhase { cycles: crate::refresh::phase::angle_cycles(re, im), coherence: re.hypot(im) / norm, subwindows: shared })
 }
 
-pub use crate::phase::{circular_distance, circular_mean, wrap};
+pub use crate::refresh::phase::{circular_distance, circular_mean, wrap};
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -307,7 +307,7 @@ struct Windows {
     sample_ranges: Vec<(usize, usize)>,
 }
 
-use crate::phase::{step as phase_step, Trig};
+use crate::refresh::phase::{step as phase_step, Trig};
 
 /// Windowed Rayleigh score of `spikes` at `period` (≈ N(0,1) for random phases), from pairs of
 /// spikes further apart than a burst (`near_reach_ns`). Inside a window of n spikes, `|Σ e^{iθ}|² − n` is

@@ -109,8 +109,9 @@ fn learn(_: &Region, _: usize, _: usize, _: &ArrangeOptions) -> Result<(Vec<usiz
 fn learn(pool: &Region, classes: usize, slab_pages: usize, o: &ArrangeOptions) -> Result<(Vec<usize>, Arrangement)> {
     use std::time::Instant;
 
+    use crate::refresh::evidence::{add_session, Evidence, SessionOptions};
     use crate::rng::SplitMix64;
-    use crate::steer::pages::{self, Evidence};
+    use crate::steer::pages;
     use crate::tsc;
 
     let tpn = tsc::ticks_per_ns();
@@ -123,13 +124,8 @@ fn learn(pool: &Region, classes: usize, slab_pages: usize, o: &ArrangeOptions) -
 
     // SAFETY: `reference` is inside the pool, which outlives this call.
     let (period_ns, period_source, th) = unsafe { measure_period(reference, o.period_ns, o.seed, origin, tpn)? };
-    let so = pages::SessionOptions {
-        period_ns,
-        subwindow_ns: o.subwindow_ns,
-        typical_ns: th.median_ns,
-        outlier_ns: th.outlier_ns,
-        max_excess_ns: 600,
-    };
+    let so =
+        SessionOptions { period_ns, subwindow_ns: o.subwindow_ns, typical_ns: th.median_ns, outlier_ns: th.outlier_ns, max_excess_ns: 600 };
 
     let mut rng = SplitMix64::new(o.seed);
     let mut evidence = vec![Evidence::default(); candidates];
@@ -170,7 +166,7 @@ fn learn(pool: &Region, classes: usize, slab_pages: usize, o: &ArrangeOptions) -
             let traces = unsafe { read_session(&addrs, session_ticks, origin, inv, &mut rng) };
             reads += traces.iter().map(|t| t.len() as u64).sum::<u64>();
             let mut chunk_evidence: Vec<Evidence> = chunk.iter().map(|&p| evidence[p]).collect();
-            pages::add_session(&traces, &mut chunk_evidence, &so);
+            add_session(&traces, &mut chunk_evidence, &so);
             for (&p, e) in chunk.iter().zip(chunk_evidence) {
                 evidence[p] = e;
                 measured[p] = true;

@@ -7,125 +7,19 @@
 //! `channelOffset` apart stall together and steering has nothing to choose between. Which group a
 //! page falls in is still a fixed fact of that page's physical address, and timing can find it.
 //!
-//! How: every page's line is read (flushed) at random instants, interleaved with one reference
-//! line, in short sub-windows. A line's stall phase in a sub-window is the phasor
-//! Σ w·e^{2πi·t/P} of its excess latencies w; rotating it by the reference's phasor in the same
-//! sub-window cancels the common refresh phase, which jumps once a second on the measured host.
-//! Summed over sub-windows and sessions, a page's rotated phasor points at its phase relative to
-//! the reference; its squared length over Σw² is a Rayleigh-style score (≈ 1 on noise).
+//! How: every page's line is timed beside one reference line (`refresh::evidence`), which gives
+//! its stall phase relative to the reference.
 //!
 //! The rest is pure: `partition` clusters the phases and splits the groups, in phase order, into
 //! one contiguous arc per replica, balanced by page count, so replica r's pages stall only while
 //! no other replica's do. `Slayer` gathers the chosen pages into the slab with
 //! `Region::gather` (layout `channelOffset` 4096: virtual page j belongs to replica j mod N).
 
-use std::f64::consts::TAU;
-
-use crate::phase::{angle_cycles, circular_distance, circular_mean, wrap};
 use crate::probe::spikes::Sample;
+use crate::refresh::phase::{circular_distance, circular_mean, wrap};
 
 /// The page granularity the groups are learned at.
 pub const PAGE: usize = 4096;
-
-/// A page's phase evidence, in the reference line's frame.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Evidence {
-    re: f64,
-    im: f64,
-    /// Σ w² of every read that went into `re`/`im` (the noise scale).
-    w2: f64,
-    pub reads: u32,
-}
-
-impl Evidence {
-    /// |Σ rotated phasors|² / Σ w²: about 1 when the page's stalls have no phase, growing with
-    /// the number of stalls when they do.
-    pub fn score(&self) -> f64 {
-        if self.w2 <= 0.0 {
-            0.0
-        } else {
-            (self.re * self.re + self.im * self.im) / self.w2
-        }
-    }
-
-    /// Phase of the page's stalls relative to the reference line, in cycles [0, 1).
-    pub fn phase(&self) -> f64 {
-        angle_cycles(self.re, self.im)
-    }
-
-    /// The phase, when the score reaches `min_score`.
-    pub fn clear_phase(&self, min_score: f64) -> Option<f64> {
-        (self.score() >= min_score).then(|| self.phase())
-    }
-}
-
-/// How one session's reads are turned into evidence.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct SessionOptions {
-    pub period_ns: f64,
-    /// Sub-window in which the common phase is taken as fixed (≪ 1 s between jumps).
-    pub subwindow_ns: u64,
-    /// Typical (unstalled) latency; excess is measured from here.
-    pub typical_ns: u32,
-    /// Reads this slow or slower are hypervisor pauses and are skipped.
-    pub outlier_ns: u32,
-    /// Excess latency is clipped to this.
-    pub max_excess_ns: u32,
-}
-
-/// Per sub-window phasors (Σ w·cos, Σ w·sin) of one trace, and its Σ w².
-fn phasors(trace: &[Sample], t0: u64, windows: usize, o: &SessionOptions) -> (Vec<(f64, f64)>, f64) {
-    let mut z = vec![(0.0, 0.0); windows];
-    let mut w2 = 0.0;
-    let inv = 1.0 / o.period_ns;
-    for s in trace {
-        if s.latency_ns >= o.outlier_ns || s.t_ns < t0 {
-            continue;
-        }
-        let k = ((s.t_ns - t0) / o.subwindow_ns.max(1)) as usize;
-        if k >= windows {
-            continue;
-        }
-        let w = s.latency_ns.saturating_sub(o.typical_ns).min(o.max_excess_ns) as f64;
-        if w == 0.0 {
-            continue;
-        }
-        let x = s.t_ns as f64 * inv;
-        let (sn, cs) = (TAU * (x - x.floor())).sin_cos();
-        z[k].0 += w * cs;
-        z[k].1 += w * sn;
-        w2 += w * w;
-    }
-    (z, w2)
-}
-
-/// Adds one session to the evidence: `traces[0]` is the reference line, `traces[k]` (k ≥ 1) the
-/// line of the page whose evidence is `evidence[k - 1]`. Sessions may be added in any order and
-/// from any span of time; only the reference-relative phase accumulates.
-pub fn add_session(traces: &[Vec<Sample>], evidence: &mut [Evidence], o: &SessionOptions) {
-    if traces.len() < 2 || !(o.period_ns.is_finite() && o.period_ns > 0.0) {
-        return;
-    }
-    let t0 = traces.iter().flatten().map(|s| s.t_ns).min().unwrap_or(0);
-    let t1 = traces.iter().flatten().map(|s| s.t_ns).max().unwrap_or(0);
-    let windows = ((t1 - t0) / o.subwindow_ns.max(1)) as usize + 1;
-    let (reference, _) = phasors(&traces[0], t0, windows, o);
-    // Unit reference phasors: each sub-window rotates the lines by the reference's phase only.
-    let unit: Vec<Option<(f64, f64)>> =
-        reference.iter().map(|&(c, s)| (c != 0.0 || s != 0.0).then(|| (c / c.hypot(s), s / c.hypot(s)))).collect();
-    for (trace, ev) in traces[1..].iter().zip(evidence.iter_mut()) {
-        let (z, w2) = phasors(trace, t0, windows, o);
-        for (&(a, b), u) in z.iter().zip(&unit) {
-            if let Some((c, s)) = *u {
-                // (a + ib)·(c − is)
-                ev.re += a * c + b * s;
-                ev.im += b * c - a * s;
-            }
-        }
-        ev.w2 += w2;
-        ev.reads = ev.reads.saturating_add(trace.len() as u32);
-    }
-}
 
 /// Sharpens a refresh period found on a coarse grid: the period near `p0` (within ±`rel_span`)
 /// that makes the slow reads of one line (`cut_ns <= latency < outlier_ns`) most concentrated in
@@ -142,9 +36,9 @@ pub fn refine_period(trace: &[Sample], cut_ns: u32, outlier_ns: u32, p0: f64, re
     let slow: Vec<u64> = slow.into_iter().map(|t| t - first).collect();
     // Fixed-point phases and the shared cos/sin table: host C's fixed line has 100 000+ slow reads
     // in 300 ms, where a sin_cos per read and candidate took 0.3–0.4 s.
-    let trig = crate::phase::Trig::new();
+    let trig = crate::refresh::phase::Trig::new();
     let power = |p: f64, n: usize| -> f64 {
-        let (c, s) = trig.resultant(&slow[..n], crate::phase::step(p));
+        let (c, s) = trig.resultant(&slow[..n], crate::refresh::phase::step(p));
         c * c + s * s
     };
     let span = slow[slow.len() - 1] as f64;
@@ -347,47 +241,6 @@ mod tests {
         let Some(ph) = phase else { return 150 + noise + if rng.below(30) == 0 { 200 } else { 0 } };
         let x = wrap((t as f64 + common) / P - ph);
         150 + noise + if x < 700.0 / P && rng.below(3) > 0 { 200 } else { 0 }
-    }
-
-    /// One synthetic session: reference (phase 0) and `phases`, read in random order, one read
-    /// per 170 ns, with a common phase jump in the middle.
-    fn session(phases: &[Option<f64>], start: u64, ms: u64, jump: f64, rng: &mut SplitMix64) -> Vec<Vec<Sample>> {
-        let mut tr = vec![Vec::new(); phases.len() + 1];
-        let mut t = start;
-        let end = start + ms * 1_000_000;
-        while t < end {
-            let k = if rng.below(8) == 0 { 0 } else { 1 + rng.below(phases.len() as u64) as usize };
-            let ph = if k == 0 { Some(0.0) } else { phases[k - 1] };
-            let common = if t > start + ms * 500_000 { jump } else { 0.0 };
-            tr[k].push(Sample { t_ns: t, latency_ns: latency(t, ph, common, rng) });
-            t += 170;
-        }
-        tr
-    }
-
-    fn opts() -> SessionOptions {
-        SessionOptions { period_ns: P, subwindow_ns: 1_000_000, typical_ns: 170, outlier_ns: 5000, max_excess_ns: 600 }
-    }
-
-    #[test]
-    fn pages_get_their_phase_across_sessions_and_jumps_and_noise_stays_unclear() {
-        let mut rng = SplitMix64::new(3);
-        let truth: Vec<Option<f64>> = (0..40).map(|k| if k % 5 == 4 { None } else { Some((k % 4) as f64 * 0.25) }).collect();
-        let mut ev = vec![Evidence::default(); truth.len()];
-        for s in 0..6u64 {
-            let tr = session(&truth, s * 50_000_000, 10, 900.0 * s as f64, &mut rng);
-            add_session(&tr, &mut ev, &opts());
-        }
-        for (k, (e, t)) in ev.iter().zip(&truth).enumerate() {
-            match t {
-                Some(ph) => {
-                    let got = e.clear_phase(9.0).unwrap_or_else(|| panic!("page {k} unclear: {e:?}"));
-                    // Relative to the reference, whose stall window has the same shape.
-                    assert!(circular_distance(got, *ph) < 0.04, "page {k}: {got} vs {ph}");
-                }
-                None => assert!(e.clear_phase(9.0).is_none(), "noise page {k} got a phase: {e:?} score {}", e.score()),
-            }
-        }
     }
 
     #[test]

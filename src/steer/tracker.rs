@@ -15,7 +15,7 @@
 
 use crate::error::{Error, Result};
 use crate::layout::{MAX_REPLICAS, MIN_REPLICAS};
-use crate::phase::{self, Trig};
+use crate::refresh::phase::{self, Trig};
 
 /// Fewest and most phase bins a tracker accepts (powers of two).
 pub const MIN_BINS: usize = 16;

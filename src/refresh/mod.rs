@@ -1,0 +1,26 @@
+//! How this machine's DRAM refreshes, in one model that measures what it uses: every timed line
+//! gets a stall (the phase of its stall window in the refresh period, the window's width, and a
+//! confidence), two copies are apart when their windows do not overlap, and the structure (which
+//! address bits move a line's stall, and how far) is inferred from those numbers without a list
+//! of known patterns.
+//!
+//! - `phase`: fixed-point phases and circular statistics;
+//! - `evidence`: what timed reads say about one line (phase, width, confidence);
+//! - `stall`: one line's stall and when two are apart;
+//! - `lines`: the sequential test that times lines until each is clear, over any source of reads;
+//! - `structure`: what address bits do to stalls, and the structure that follows;
+//! - `hosts`: synthetic copies of every host seen, a test fixture.
+//!
+//! Pure Rust, no Node types; the hardware's reads come from `placement::learn`.
+
+pub mod evidence;
+#[cfg(test)]
+pub mod hosts;
+pub mod lines;
+pub mod phase;
+pub mod stall;
+pub mod structure;
+
+pub use lines::{SessionTimer, Sessions, Timer, TimerOptions};
+pub use stall::Stall;
+pub use structure::{BitEffect, Structure};
