@@ -191,9 +191,12 @@ fn decide(requested: Strategy, facts: &CoreFacts, slab: &Arc<Slab>, copies: &Cop
     let mut reader: Option<Result<SteeredReader>> = None;
     let choice = strategy::choose(requested, facts, || {
         let r = calibrated_reader(slab, copies);
-        let trial = r.as_ref().ok().map(|r| SteerTrial::from_report(placement_words(copies, slab.layout()), &r.report()));
+        let trial = match &r {
+            Ok(r) => Ok(SteerTrial::from_report(placement_words(copies, slab.layout()), &r.report())),
+            Err(e) => Err(e.marked()),
+        };
         reader = Some(r);
-        trial
+        Some(trial)
     });
     let steer = match (choice.strategy, reader) {
         (Strategy::Steer, Some(r)) => Some(r?),
