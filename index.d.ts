@@ -9,8 +9,8 @@
  */
 /* eslint-disable */
 
-import type { CopyPlacementInfo, RecordedGroups, SharedSegmentInfo, SlayerInfo } from './native'
-export type { CopyPlacementInfo, RecordedGroups, SharedSegmentInfo, SlayerInfo } from './native'
+import type { CopyPlacementInfo, PlacementFallback, RecordedGroups, SharedSegmentInfo, SlayerInfo } from './native'
+export type { CopyPlacementInfo, PlacementFallback, RecordedGroups, SharedSegmentInfo, SlayerInfo } from './native'
 
 declare global {
   /**
@@ -378,11 +378,17 @@ export interface SlayerOptions extends ThreadOptions {
    * moving single 4 KiB pages into place (a 300 ms period measurement, then up to
    * placementBudgetMs; throws when it cannot be had). 'offset': copies channelOffset bytes
    * apart. 'auto' (default): 'huge-pages' for a slab that may steer and for a hedged slab of
-   * 2 MiB or more per replica, unless channelOffset is given; falling back to 'offset' with the
-   * reason in info().placement.note; 'offset' otherwise.
+   * 2 MiB or more per replica, unless channelOffset is given; when that placement is refused,
+   * falling back to 'offset' (the default channelOffset) with the refusal in
+   * info().placement.fallback ({ from, to, channelOffset, reason }) and info().placement.note;
+   * 'offset' otherwise.
    */
   placement?: 'auto' | 'refresh-groups' | 'huge-pages' | 'offset'
-  /** Time refresh-group placement may spend learning pages (default 3000 ms). */
+  /**
+   * Time refresh-group placement may spend learning pages (default 3000 ms). 0 refuses that
+   * placement at once, before anything is timed: 'auto' then puts the copies on an offset (see
+   * info().placement.fallback); an explicit 'huge-pages' or 'refresh-groups' throws.
+   */
   placementBudgetMs?: number
 }
 

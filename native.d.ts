@@ -30,6 +30,11 @@ export interface CopyPlacementInfo {
   /** Why refresh groups were not used, when they were tried and not had. */
   note?: string
   /**
+   * Set when placement 'auto' tried to place the copies by refresh group, was refused, and put
+   * them on an offset instead: what was tried, what the slab got, and the refusal's message.
+   */
+  fallback?: PlacementFallback
+  /**
    * With placement on the slab's own (huge) pages ('huge-pages', or 'auto' for a hedged slab of
    * 2 MiB or more per replica): what was measured, what was inferred, and what it cost.
    */
@@ -78,6 +83,18 @@ export interface PairsResult {
   minOfPair: any
   perReplica: Array<any>
   pairedShare: number
+}
+
+/** A refused placement the slab went on without (`info().placement.fallback`). */
+export interface PlacementFallback {
+  /** The placement tried: 'huge-pages' (on the slab's own pages) or 'refresh-groups' (single 4 KiB pages). */
+  from: 'huge-pages' | 'refresh-groups'
+  /** What the slab got instead: copies channelOffset bytes apart. */
+  to: 'offset'
+  /** Bytes between the copies the slab got (the same as info().channelOffset). */
+  channelOffset: number
+  /** The refusal, as the error would have said it (what was found and what to do). */
+  reason: string
 }
 
 /** What the last `ultraslayer probe groups` recorded on this machine. */

@@ -71,6 +71,24 @@ test('npm run bench -- --quick writes a table, JSON, CSV and an SVG plot', () =>
   assert.ok((plot.match(/<path /g) || []).length >= 4 * 11, 'one CCDF curve per arm and panel (an arm that paired nothing has none)')
   assert.ok(result.steerInfo && typeof result.steerInfo.steer.copiesApart === 'boolean', 'steering verdict reported')
   assert.ok(['refresh-groups', 'offset'].includes(result.steerInfo.placement.kind), 'where the steer copies went')
+  // Placed or fallen back, whichever this machine gave: an arm is labelled as fallen back exactly
+  // when its slab's placement was refused, and never presented as placed (the refusal itself is
+  // forced and checked in fallback.test.js).
+  assert.ok(Array.isArray(result.fallbacks) && Array.isArray(result.skipped))
+  assert.deepEqual(result.skipped, [])
+  const fellBack = { 'steer slab': result.steerInfo.placement, 'hedged slab': result.slabInfo.placement }
+  for (const [slab, p] of Object.entries(fellBack)) {
+    const f = result.fallbacks.find((x) => x.slab === slab)
+    assert.equal(!!f, !!p.fallback, `${slab}: a fallback is recorded exactly when info() reports one`)
+    if (p.kind === 'refresh-groups') assert.equal(f, undefined, `${slab} was placed`)
+    if (f) assert.match(r.stdout, new RegExp(`^FALLBACK ${slab} `, 'm'))
+  }
+  for (const run of result.runs) {
+    for (const [name, a] of Object.entries(run.arms)) {
+      const f = result.fallbacks.find((x) => x.arms.includes(name))
+      assert.equal(a.fallback && a.fallback.slab, f && f.slab, `${name}: labelled as its slab fell back`)
+    }
+  }
   assert.match(r.stdout, /steer slab: /)
   for (const run of result.runs) {
     for (const a of Object.values(run.arms)) {

@@ -16,6 +16,10 @@ const PACE = ['random', 'back-to-back']
 
 /** The last lines of both scripts' --help: the options they share word for word. */
 const USAGE_TAIL = `  --hugepages KIND        auto|1g|2m|thp|off (default auto)
+  --placement-budget-ms N time each slab's placement by refresh group may spend timing (default:
+                          the library's, 3000 ms; the steer slab's own default is larger). 0
+                          refuses every placement at once: each arm then runs on the offset the
+                          library falls back to, and the header and --json say so
   --json FILE  --csv FILE  --plot FILE.svg
   --no-binding-cost       skip the per-call cost table`
 
@@ -33,6 +37,7 @@ function commonOptions(defaults) {
     'steer-placement': opt('steer-placement'),
     spin: opt('spin'),
     hugepages: opt('hugepages'),
+    'placement-budget-ms': opt('placement-budget-ms'),
     json: { type: 'string' },
     csv: { type: 'string' },
     plot: { type: 'string' },
@@ -78,6 +83,7 @@ function common(values) {
     slowExcessNs: int('slow-excess-ns', values['slow-excess-ns']),
     spin: values.spin,
     hugePages: values.hugepages,
+    placementBudgetMs: values['placement-budget-ms'] === undefined ? undefined : int('placement-budget-ms', values['placement-budget-ms']),
     json: values.json,
     csv: values.csv,
     plot: values.plot,

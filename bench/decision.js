@@ -14,6 +14,7 @@ const { indexStream, timeJsEach, clockOverhead, Slayer, native, nativeOf } = req
 const { nsPerCall } = require('./binding-cost')
 const { runTable, scoreRun } = require('./report')
 const { decisionVerdict } = require('./verdict')
+const fallback = require('./fallback')
 
 const FIELDS = { bid: 'f64', ask: 'f64', bidQty: 'u64', askQty: 'u64', ts: 'u64', pos: 'i64' }
 const WORDS = 8 // a record's line: the sequence word (Records) or padding (the JS array) + 7 fields
@@ -28,10 +29,15 @@ const USAGE = `usage: npm run bench -- --scenario decision [options]
   --gap-ns N              the random-arrival gap bound (default 1000 ns)
   --slow-excess-ns N      slow = over the baseline's median + N (default 140)
   --spin busy|hybrid      replica threads of the hedged records (default hybrid)
-  --steer-placement P     huge-pages (default: copies placed by refresh group inside the store's
-                          own pages, a timed line per 4 KiB frame where the split moves between
-                          frames; ~4 s for 512 Ki quotes here), refresh-groups (single 4 KiB pages
-                          moved into place) or offset (copies 64 B apart)
+  --steer-placement P     auto (default: as huge-pages, falling back to copies 64 B apart with
+                          the reason when placement is refused), huge-pages (copies placed by
+                          refresh group inside the store's own pages, a timed line per 4 KiB
+                          frame where the split moves between frames; ~4 s for 512 Ki quotes
+                          here), refresh-groups (single 4 KiB pages moved into place) or offset
+                          (copies 64 B apart). A refused huge-pages or refresh-groups is rebuilt
+                          on an offset and the run says so; it never ends the run
+  --steer-budget-ms N     time the steered store's placement may spend timing (default 60000,
+                          or --placement-budget-ms when that is given)
 `
   + cli.USAGE_TAIL
 
@@ -45,20 +51,22 @@ function parse(argv) {
       'gap-ns': '1000',
       'slow-excess-ns': '140',
       spin: 'hybrid',
-      'steer-placement': 'huge-pages',
+      'steer-placement': 'auto',
       hugepages: 'auto',
     },
-    own: { scenario: { type: 'string' }, records: { type: 'string', default: String(512 << 10) } },
+    own: { scenario: { type: 'string' }, records: { type: 'string', default: String(512 << 10) }, 'steer-budget-ms': { type: 'string' } },
   })
   if (values.scenario !== 'decision') throw new Error(`unknown scenario ${values.scenario} (decision)`)
   const { int, list } = cli
+  const common = cli.common(values)
   return {
-    ...cli.common(values),
+    ...common,
     scenario: 'decision',
     samples: values.samples ? int('samples', values.samples) : values.quick ? 20_000 : 100_000,
     records: int('records', values.records),
     pace: list(values.pace, cli.PACE, 'pace'),
-    steerPlacement: list(values['steer-placement'], ['huge-pages', 'refresh-groups', 'offset'], 'steer placement')[0],
+    steerPlacement: list(values['steer-placement'], ['auto', 'huge-pages', 'refresh-groups', 'offset'], 'steer placement')[0],
+    steerBudgetMs: values['steer-budget-ms'] ? int('steer-budget-ms', values['steer-budget-ms']) : common.placementBudgetMs !== undefined ? common.placementBudgetMs : 60_000,
   }
 }
 
@@ -72,26 +80,50 @@ function quote(r) {
   return { bid, ask: bid + 0.02, bidQty: BigInt(r * 3), askQty: BigInt(r * 3 + 1), ts: BigInt(r + 1), pos: BigInt(-r) }
 }
 
-/** The universe five ways, filled with the same quotes. */
+/**
+ * The universe five ways, filled with the same quotes. A refused placement never ends the run:
+ * `fallbacks` says which arms run on the offset their store fell back to, `skipped` which arms
+ * were left out because their store could not be built at all (bench/fallback.js).
+ */
 function build(cfg) {
   const n = cfg.records
   const buf = new ArrayBuffer(n * WORDS * 8)
   const js = { f64: new Float64Array(buf), u64: new BigUint64Array(buf), i64: new BigInt64Array(buf) }
-  const slots = new Slayer({ slots: n * WORDS, start: false, hugePages: cfg.hugePages })
+  const fallbacks = []
+  const skipped = []
+  const built = (b) => {
+    if (b.fallback) fallbacks.push(b.fallback)
+    if (b.skipped) skipped.push(b.skipped)
+    return b.obj
+  }
+  const budget = cfg.placementBudgetMs === undefined ? {} : { placementBudgetMs: cfg.placementBudgetMs }
+  // strategy 'auto' with threads not started: where it may steer (too few cores to hedge), the
+  // library places it and may fall back.
+  const slots = built(fallback.build((o) => new Slayer(o), { slots: n * WORDS, start: false, hugePages: cfg.hugePages, ...budget }, { slab: 'record-slots slab', arms: ['record-slots'] }))
   const common = { count: n, fields: FIELDS, hugePages: cfg.hugePages }
   const direct = new Records({ ...common, strategy: 'direct' })
-  // Steering needs copies in different refresh groups: placed by refresh group (4 KiB pages, each
-  // timed), or the steer default offset (copies 64 B apart, address bit 6).
-  const steer = new Records({
-    count: n,
-    fields: FIELDS,
-    strategy: 'steer',
-    placement: cfg.steerPlacement || 'offset',
-    placementBudgetMs: 60_000,
-    // 'refresh-groups' moves single 4 KiB pages; 'huge-pages' places frames inside huge pages.
-    hugePages: cfg.steerPlacement === 'refresh-groups' ? 'off' : cfg.hugePages,
-  })
-  const hedged = new Records({ ...common, strategy: 'hedge', spin: cfg.spin, start: false })
+  // Steering needs copies in different refresh groups: placed by refresh group (on the store's
+  // own pages, or single 4 KiB pages moved into place), or the steer default offset (copies 64 B
+  // apart, address bit 6) — which is also where a refused placement leaves them.
+  const records = (o) => new Records(o)
+  const steer = built(
+    fallback.build(
+      records,
+      {
+        count: n,
+        fields: FIELDS,
+        strategy: 'steer',
+        placement: cfg.steerPlacement || 'auto',
+        placementBudgetMs: cfg.steerBudgetMs === undefined ? 60_000 : cfg.steerBudgetMs,
+        // 'refresh-groups' moves single 4 KiB pages; 'huge-pages' places frames inside huge pages.
+        hugePages: cfg.steerPlacement === 'refresh-groups' ? 'off' : cfg.hugePages,
+      },
+      { slab: 'steered records', arms: ['record-steer', 'native-record-steer'], offsetOpts: { ...common, strategy: 'steer', placement: 'offset' } },
+    ),
+  )
+  const hedged = built(fallback.build(records, { ...common, strategy: 'hedge', spin: cfg.spin, start: false, ...budget }, { slab: 'hedged records', arms: ['record-hedged', 'native-record-hedged'] }))
+  // Neither asks for a placement it cannot fall back from (strategy 'auto' / 'hedge', placement 'auto').
+  for (const [what, x] of [['record-slots slab', slots], ['hedged records', hedged]]) if (!x) throw new Error(`the ${what} could not be built: ${skipped.map((k) => k.reason).join('; ')}`)
   const idx = new Uint32Array(1)
   const val = new Float64Array(1)
   for (let r = 0; r < n; r++) {
@@ -109,17 +141,17 @@ function build(cfg) {
       slots.writeManyF64(idx, val)
     }
     direct.write(r, q)
-    steer.write(r, q)
+    if (steer) steer.write(r, q)
     hedged.write(r, q)
   }
-  return { js, slots, direct, steer, hedged }
+  return { js, slots, direct, steer, hedged, fallbacks, skipped }
 }
 
 /** The decision of each arm for quote `i`, every field read. */
 function reads(u) {
   const { f64, u64, i64 } = u.js
   const s = u.slots
-  const snaps = { direct: u.direct.snapshot(), steer: u.steer.snapshot(), hedged: u.hedged.snapshot() }
+  const snaps = { direct: u.direct.snapshot(), steer: u.steer && u.steer.snapshot(), hedged: u.hedged.snapshot() }
   const viaSnapshot = (q) => (i) => {
     q.load(i)
     return decide(q.bid, q.ask, q.bidQty, q.askQty, q.ts, q.pos)
@@ -134,7 +166,7 @@ function reads(u) {
       return decide(s.readF64(b + 1), s.readF64(b + 2), s.readU64(b + 3), s.readU64(b + 4), s.readU64(b + 5), BigInt.asIntN(64, s.readU64(b + 6)))
     },
     'record-direct': viaSnapshot(snaps.direct),
-    'record-steer': viaSnapshot(snaps.steer),
+    'record-steer': snaps.steer ? viaSnapshot(snaps.steer) : null,
     'record-hedged': viaSnapshot(snaps.hedged),
   }
 }
@@ -143,7 +175,7 @@ const DESCRIBE = {
   'record-js-array': 'the quotes as plain JS: Float64Array/BigUint64Array/BigInt64Array views over one ArrayBuffer, 64 B a quote (the baseline)',
   'record-slots': "one Slayer readF64/readU64 per field, threads stopped (today's API: 6 calls a decision)",
   'record-direct': "Records, strategy 'direct': snapshot().load(i) (one call, copy 0, sequence-checked) + 6 getters",
-  'record-steer': "Records, strategy 'steer' (copies placed by refresh group on the store's own pages unless --steer-placement says otherwise): the tracker picks the copy; one call",
+  'record-steer': "Records, strategy 'steer' (copies placed by refresh group on the store's own pages unless --steer-placement says otherwise, or 64 B apart when that placement was refused: see FALLBACK): the tracker picks the copy; one call",
   'record-hedged': "Records, strategy 'hedge': every replica thread reads and checks its own copy, first consistent wins (measured on its own, threads running)",
   'native-record-direct': "record-direct's read timed inside Rust (JS excluded): the native baseline",
   'native-record-steer': "record-steer's read timed inside Rust",
@@ -210,21 +242,20 @@ function main(argv, { print = true } = {}) {
     },
     // `slots`/`replicas` as the plot titles them: the records' slots (8 a quote).
     config: { ...cfg, slots: cfg.records * WORDS, replicas: hi.replicas, json: undefined, csv: undefined, plot: undefined },
-    infos: { direct: u.direct.info(), steer: { ...u.steer.info(), steer: u.steer.stats().steer }, hedged: hi },
+    infos: { direct: u.direct.info(), steer: u.steer ? { ...u.steer.info(), steer: u.steer.stats().steer } : null, hedged: hi, slots: u.slots.info() },
     slabInfo: hi, // what the shared plot header reads (page kind)
     clockOverhead: clockOverhead(),
     bindingCost: null,
     runs: [],
     notes: [],
+    // What was refused and what each arm ran on instead ([] when every store got its placement).
+    fallbacks: u.fallbacks,
+    skipped: u.skipped,
   }
-  const st = result.infos.steer.steer
   log(`decision scenario: ${cfg.records} quotes of ${Object.keys(FIELDS).length} fields (${Object.entries(FIELDS).map(([k, t]) => `${k}:${t}`).join(' ')}), ${cfg.samples} decisions per arm`)
-  const sp = result.infos.steer.placement
-  const steerWhere = sp.hugePages
-    ? `placed by refresh group inside ${result.infos.steer.pageKind} pages (${sp.hugePages.layout}: ${sp.hugePages.framesTimed} frames timed, ${sp.hugePages.copiesApart}/${sp.hugePages.copiesChecked} checked slots apart, ${(sp.hugePages.totalMs / 1000).toFixed(1)} s)`
-    : sp.kind === 'refresh-groups' ? `placed by refresh group (${sp.groupPages.length} groups, period ${sp.periodNs.toFixed(1)} ns, ${sp.learnMs.toFixed(0)} ms)` : `${result.infos.steer.channelOffset} B apart${sp.note ? ` (${sp.note})` : ''}`
-  log(`records: ${result.infos.direct.pageKind} pages, copies ${result.infos.direct.channelOffset} B apart; steered records: copies ${steerWhere}, tracker ${st.state}, copies stall apart: ${st.copiesApart ? 'yes' : 'NO (steering reads a fixed copy)'} (stall distance ${st.stallDistance.toFixed(2)} period)`)
-  log(`hedged records: spin ${cfg.spin}, cores [${result.infos.hedged.cores.join(',')}]${result.infos.hedged.sharedCores ? ' — SHARED with the caller: not what a machine with free cores would show' : ''}`)
+  log(`records: ${result.infos.direct.pageKind} pages, copies ${result.infos.direct.channelOffset} B apart; ${steerLine(result.infos.steer, u.fallbacks)}`)
+  log(`hedged records: spin ${cfg.spin}, cores [${result.infos.hedged.cores.join(',')}], copies ${hedgedWhere(hi)}${result.infos.hedged.sharedCores ? ' — SHARED with the caller: not what a machine with free cores would show' : ''}`)
+  for (const line of fallback.fallbackLines(u.fallbacks, u.skipped)) log(line)
   if (cfg.bindingCost) {
     progress('measuring per-call cost…')
     result.bindingCost = bindingCost(u, cfg)
@@ -233,7 +264,7 @@ function main(argv, { print = true } = {}) {
     log(`  snapshot().load(i) + every field / one readF64 = ${result.bindingCost.recordVsReadF64.toFixed(2)}× (goal ≤ 1.5×)`)
   }
   const decisions = reads(u)
-  const jsGroup = ['record-js-array', 'record-slots', 'record-direct', 'record-steer']
+  const jsGroup = ['record-js-array', 'record-slots', 'record-direct', 'record-steer'].filter((n) => decisions[n])
   const indices = indexStream(cfg.samples, cfg.records)
   // Every JS arm reads the same quote in turn (the stream repeated per arm), so all see the same
   // quotes at the same moments; the flush before each read empties every arm's copies of it.
@@ -243,7 +274,7 @@ function main(argv, { print = true } = {}) {
     native._flushF64Array(u.js.f64, i * WORDS)
     native._flushF64Array(u.js.f64, i * WORDS + 7)
     nativeOf(u.slots)._flush(i * WORDS + 1)
-    for (const r of [u.direct, u.steer, u.hedged]) Records._nativeOf(r)._flush(i)
+    for (const r of [u.direct, u.steer, u.hedged]) if (r) Records._nativeOf(r)._flush(i)
   }
   // Warm-up, untimed: V8 compiles and settles every arm's decision code (and its getters) first;
   // otherwise the first few hundred decisions of each arm, slow while unoptimised, fill its p99.9.
@@ -270,12 +301,14 @@ function main(argv, { print = true } = {}) {
       const run = { condition, access, pace, gapNs, arms: {} }
       const arm = (name, level, summary, extra) => {
         run.arms[name] = { level, upperBound: false, describe: DESCRIBE[name], summary, baseline: level === 'native' ? 'native-record-direct' : 'record-js-array', extra }
+        const fb = fallback.armFallback(u.fallbacks, name)
+        if (fb) run.arms[name].fallback = fb
       }
       progress(`${label} JS arms`)
       const js = timeJsEach(repeated, { reads: jsGroup.map((n) => decisions[n]), flush: flushAll, cold, gapTicks, onProgress: (f) => progress(`${label} JS arms ${Math.round(f * 100)}%`) })
       jsGroup.forEach((n, b) => arm(n, 'js', js.summaries[b]))
       progress(`${label} native arms`)
-      for (const [name, r] of [['native-record-direct', u.direct], ['native-record-steer', u.steer]]) arm(name, 'native', recordsNative(r, indices, cold, gapNs))
+      for (const [name, r] of [['native-record-direct', u.direct], ['native-record-steer', u.steer]]) if (r) arm(name, 'native', recordsNative(r, indices, cold, gapNs))
       progress(`${label} hedged`)
       u.hedged.start()
       try {
@@ -287,23 +320,46 @@ function main(argv, { print = true } = {}) {
       } finally {
         u.hedged.stop()
       }
-      const ss = u.steer.stats().steer
-      run.arms['record-steer'].extra = { steer: ss }
+      const ss = u.steer && u.steer.stats().steer
+      if (ss) run.arms['record-steer'].extra = { steer: ss }
       scoreRun(run, cfg.slowExcessNs)
       result.runs.push(run)
       progress('')
       log(`\n${condition} / ${access} / ${gapNs ? `random arrivals 0–${gapNs} ns` : 'back to back'} — decision latency in ns (µ = µs), ${cfg.samples} decisions per arm`)
       log(runTable(run))
-      log(`record-steer: tracker ${ss.state}, copies stall apart: ${ss.copiesApart ? 'yes' : 'NO'}; steered ${ss.steeredReads} (slow ${ss.steeredSlow}), explored ${ss.exploredReads} (slow ${ss.exploredSlow})`)
+      const fellBack = Object.entries(run.arms).filter(([, a]) => a.fallback)
+      if (fellBack.length) log(`† fell back: ${fellBack.map(([n, a]) => `${n} ran on copies ${a.fallback.channelOffset} B apart`).join(', ')} (placement refused; see FALLBACK above)`)
+      if (ss) log(`record-steer: tracker ${ss.state}, copies stall apart: ${ss.copiesApart ? 'yes' : 'NO'}; steered ${ss.steeredReads} (slow ${ss.steeredSlow}), explored ${ss.exploredReads} (slow ${ss.exploredSlow})`)
     }
     if (stress) native._stressStop(stress)
   }
-  for (const r of [u.slots, u.direct, u.steer, u.hedged]) r.close()
+  for (const r of [u.slots, u.direct, u.steer, u.hedged]) if (r) r.close()
   result.elapsedSeconds = (Date.now() - t0) / 1000
   log('\narms:')
   for (const [n, d] of Object.entries(DESCRIBE)) log(`  ${n.padEnd(21)} ${d}`)
   log('ratios: JS arms against record-js-array, native arms against native-record-direct; same run. The four JS arms are interleaved decision by decision on the same quotes; record-hedged runs after them (its threads would disturb the others).')
   return cli.finish(result, cfg, log, decisionVerdict)
+}
+
+/** Where the steered store's copies went, and what its tracker found, in words (null: no store). */
+function steerLine(info, fallbacks) {
+  if (!info) return 'steered records: none (see SKIPPED below)'
+  const sp = info.placement
+  const st = info.steer
+  const fellBack = fallbacks.some((f) => f.slab === 'steered records')
+  const where = sp.hugePages
+    ? `placed by refresh group inside ${info.pageKind} pages (${sp.hugePages.layout}: ${sp.hugePages.framesTimed} frames timed, ${sp.hugePages.copiesApart}/${sp.hugePages.copiesChecked} checked slots apart, ${(sp.hugePages.totalMs / 1000).toFixed(1)} s)`
+    : sp.kind === 'refresh-groups'
+      ? `placed by refresh group (${sp.groupPages.length} groups, period ${sp.periodNs.toFixed(1)} ns, ${sp.learnMs.toFixed(0)} ms)`
+      : `${info.channelOffset} B apart${fellBack ? ' (FALLBACK: placement by refresh group refused, see below)' : ''}`
+  return `steered records: copies ${where}, tracker ${st.state}, copies stall apart: ${st.copiesApart ? 'yes' : 'NO (steering reads a fixed copy)'} (stall distance ${st.stallDistance.toFixed(2)} period)`
+}
+
+/** Where the hedged store's copies went, in words. */
+function hedgedWhere(info) {
+  const p = info.placement
+  if (p.hugePages) return `placed by refresh group inside ${info.pageKind} pages (${p.hugePages.layout})`
+  return `${info.channelOffset} B apart${p.fallback ? ' (FALLBACK: placement by refresh group refused, see below)' : ''}`
 }
 
 /** A record store's read timed inside Rust. */

@@ -2,6 +2,7 @@
 // Text tables, CSV and the machine header for benchmark results. Formatting only.
 
 const { bindingGoals, fmtGoal } = require('./verdict')
+const { fallbackLines } = require('./fallback')
 
 const PCTS = [
   ['p50', 'p50'],
@@ -72,7 +73,8 @@ function runTable(run) {
   const rows = Object.entries(run.arms).map(([name, a]) => {
     const s = a.summary
     return [
-      name + (a.upperBound ? ' *' : ''),
+      // † an arm that ran on a fallback layout (its placement was refused), * an upper bound.
+      name + (a.fallback ? ' †' : '') + (a.upperBound ? ' *' : ''),
       ...PCTS.map(([k]) => fmtNs(s[k])),
       s.count,
       a.slowShare === undefined ? '-' : `${(a.slowShare * 100).toFixed(2)}%`,
@@ -91,6 +93,11 @@ function bindingTable(cost) {
   return [table(['call', 'ns/call (median)', 'min', 'max'], rows), ...bindingGoals(cost).map(fmtGoal)].join('\n')
 }
 
+/** Whether the steer slab's placement was refused and it runs on an offset instead. */
+function steerFellBack(result) {
+  return (result.fallbacks || []).some((f) => f.slab === 'steer slab')
+}
+
 /** The steer slab in one line: where its copies went, and what the tracker found. */
 function steerLine(result) {
   const i = result.steerInfo
@@ -100,7 +107,7 @@ function steerLine(result) {
     ? `${result.config.steerSlots} slots × ${i.replicas}, copies placed by refresh group inside ${i.pageKind} pages (${h.layout}): ${h.framesTimed} frames timed, ${h.framesInferred} inferred, ${h.copiesApart}/${h.copiesChecked} checked slots apart, ${(h.totalMs / 1000).toFixed(1)} s`
     : p.kind === 'refresh-groups'
       ? `${result.config.steerSlots} slots × ${i.replicas}, copies placed by refresh group: ${p.groupPages.length} groups at +${p.groupOffsetsNs.map((x) => x.toFixed(0)).join('/+')} ns of a ${p.periodNs.toFixed(2)} ns period, replicas ${p.groupReplica.join('/')}, ${p.slabPages} pages chosen from ${p.measuredPages} timed in ${p.learnMs.toFixed(0)} ms; ${i.pageKind} pages`
-      : `${result.config.steerSlots} slots × ${i.replicas}, copies ${i.channelOffset} B apart (${p.note || i.channelOffsetSource}); ${i.pageKind} pages`
+      : `${result.config.steerSlots} slots × ${i.replicas}, copies ${i.channelOffset} B apart (${steerFellBack(result) ? 'FALLBACK: placement by refresh group refused' : p.note || i.channelOffsetSource}); ${i.pageKind} pages`
   const st = i.steer
   return `steer slab: ${where}; after calibration the tracker is ${st.state}, copies stall apart: ${st.copiesApart ? 'yes' : 'NO — steering reads a fixed copy'} (stall distance ${st.stallDistance.toFixed(2)} period; predicted slow share ${(st.expectedSteeredShare * 100).toFixed(2)}% steered vs ${(st.expectedUnsteeredShare * 100).toFixed(2)}% unsteered)`
 }
@@ -121,6 +128,7 @@ function header(result) {
         ]
       : []),
     `replica cores: [${i.cores.join(',')}]; spin: ${i.spin}; samples per arm: ${result.config.samples}`,
+    ...fallbackLines(result.fallbacks || [], result.skipped || []),
   ]
   if (m.sharedCores) {
     lines.push(

@@ -13,6 +13,7 @@ const { measureBindingCost } = require('./binding-cost')
 const { runTable, bindingTable, header, scoreRun } = require('./report')
 const { recordedOffsets } = require('./offsets')
 const { verdict } = require('./verdict')
+const fallback = require('./fallback')
 
 const USAGE = `usage: npm run bench -- [options]
   --quick                 small slab, few samples (< 30 s)
@@ -38,7 +39,8 @@ const USAGE = `usage: npm run bench -- [options]
                           by refresh group on its own pages, as huge-pages; refresh-groups moves
                           single 4 KiB pages into place)
   --steer-budget-ms N     time the steer slab's placement may spend timing (default 20000, or
-                          160 ms per MiB of steer slab when that is more)
+                          160 ms per MiB of steer slab when that is more; --placement-budget-ms
+                          when that is given)
   --cores a,b             replica cores (default: chosen by the library)
   --spin busy|hybrid      replica thread policy for the hedged arms (default busy)
 `
@@ -69,12 +71,13 @@ function parse(argv) {
   const slots = values.slots ? int('slots', values.slots) : values.quick ? 8 << 20 : 32 << 20
   // The steer arms run on a slab of the bench's full size (quick: 16 MiB, placed in ~2 s).
   const steerSlots = values['steer-slots'] ? int('steer-slots', values['steer-slots']) : values.quick ? Math.min(slots, 1 << 21) : slots
+  const common = cli.common(values)
   // The hedged slab is placed by refresh group (placement 'auto' on its own pages) unless an offset
   // is given; the library says in its info() what it got, or why it fell back to an offset.
   const offset = values['channel-offset'] ? { value: int('channel-offset', values['channel-offset']), source: 'from --channel-offset' } : { value: undefined, source: 'placed by the library' }
   const control = values['control-offset'] ? { value: int('control-offset', values['control-offset']), source: 'from --control-offset' } : rec.control
   return {
-    ...cli.common(values),
+    ...common,
     samples: values.samples ? int('samples', values.samples) : values.quick ? 10_000 : 100_000,
     slots,
     steerSlots,
@@ -87,7 +90,11 @@ function parse(argv) {
     pace,
     steerOffset,
     steerPlacement: values['steer-placement'],
-    steerBudgetMs: values['steer-budget-ms'] ? int('steer-budget-ms', values['steer-budget-ms']) : Math.max(20_000, Math.ceil((steerSlots * 8) / (1 << 20)) * 160),
+    steerBudgetMs: values['steer-budget-ms']
+      ? int('steer-budget-ms', values['steer-budget-ms'])
+      : common.placementBudgetMs !== undefined
+        ? common.placementBudgetMs
+        : Math.max(20_000, Math.ceil((steerSlots * 8) / (1 << 20)) * 160),
     cores: values.cores ? list(values.cores).map((c) => int('cores', c)) : undefined,
   }
 }
@@ -140,10 +147,21 @@ function main(argv, { print = true } = {}) {
   // what that means); direct arms read the same slab with its threads stopped.
   const opts = { slots: cfg.slots, replicas: cfg.replicas, hugePages: cfg.hugePages, spin: cfg.spin, start: false, strategy: 'hedge' }
   if (cfg.cores) opts.cores = cfg.cores
-  const slab = new Slayer(cfg.channelOffset === undefined ? opts : { ...opts, channelOffset: cfg.channelOffset })
+  // Placement refused (by the library's 'auto', or an explicit placement the bench rebuilds on an
+  // offset) never ends the run: each such slab's arms run on the offset it got, and say so.
+  const fallbacks = []
+  const skipped = []
+  const built = (b) => {
+    if (b.fallback) fallbacks.push(b.fallback)
+    if (b.skipped) skipped.push(b.skipped)
+    return b.obj
+  }
+  const hedgedOpts = cfg.channelOffset === undefined ? { ...opts, ...(cfg.placementBudgetMs === undefined ? {} : { placementBudgetMs: cfg.placementBudgetMs }) } : { ...opts, channelOffset: cfg.channelOffset }
+  const slab = built(fallback.build((o) => new Slayer(o), hedgedOpts, { slab: 'hedged slab', arms: ['hedged', 'native-hedged', 'independent-pairs'] }))
+  if (!slab) throw new Error(`the hedged slab could not be built: ${skipped[0].reason}`)
   const placedInfo = slab.info()
   cfg.channelOffset = placedInfo.channelOffset
-  cfg.offsetSource = placedInfo.channelOffsetSource + (placedInfo.placement.note ? ` (${placedInfo.placement.note})` : '')
+  cfg.offsetSource = placedInfo.channelOffsetSource + (placedInfo.placement.fallback ? '; FALLBACK: placement by refresh group refused, see below' : placedInfo.placement.note ? ` (${placedInfo.placement.note})` : '')
   const noControl = controlConflict(cfg, placedInfo)
   const CONTROL_ARMS = ['same-group', 'native-same-group', 'independent-pairs-same-group']
   if (noControl) cfg.arms = cfg.arms.filter((a) => !CONTROL_ARMS.includes(a))
@@ -173,8 +191,11 @@ function main(argv, { print = true } = {}) {
     progress('placing the steer slab by refresh group and calibrating the tracker…')
     const so = { slots: cfg.steerSlots, replicas: cfg.replicas, strategy: 'steer', placement: cfg.steerPlacement, placementBudgetMs: cfg.steerBudgetMs }
     if (cfg.steerOffset !== undefined) Object.assign(so, { channelOffset: cfg.steerOffset, hugePages: cfg.hugePages, placement: 'offset' })
-    steer = new Slayer(so)
-    fill(steer, cfg.steerSlots)
+    // 'refresh-groups' moves single 4 KiB pages; rebuilt on an offset, the slab takes --hugepages.
+    const offsetOpts = { slots: cfg.steerSlots, replicas: cfg.replicas, strategy: 'steer', placement: 'offset', hugePages: cfg.hugePages }
+    steer = built(fallback.build((o) => new Slayer(o), so, { slab: 'steer slab', arms: ['steer', 'native-steer'], offsetOpts }))
+    if (steer) fill(steer, cfg.steerSlots)
+    else cfg.arms = cfg.arms.filter((a) => a !== 'steer' && a !== 'native-steer')
   }
   if (wants('js-array')) {
     jsArray = new Float64Array(cfg.slots)
@@ -199,6 +220,9 @@ function main(argv, { print = true } = {}) {
     runs: [],
     notes: noControl ? [`no same-group control: ${noControl}`] : [],
     noControl,
+    // What was refused and what each arm ran on instead ([] when every slab got its placement).
+    fallbacks,
+    skipped,
   }
   log(header(result))
   if (cfg.bindingCost) {
@@ -251,12 +275,16 @@ function main(argv, { print = true } = {}) {
           run.arms[extraName] = { level: arm.level, upperBound: false, describe: arm.alsoDescribe[extraName], summary: x.summary, baseline: extraName }
         }
         run.arms[name] = { level: arm.level, upperBound: !!arm.upperBound, describe: arm.describe, summary: r.summary, baseline: arm.baseline, extra: r.extra }
+        const fb = fallback.armFallback(fallbacks, name)
+        if (fb) run.arms[name].fallback = fb
       }
       scoreRun(run, cfg.slowExcessNs)
       result.runs.push(run)
       progress('')
       log(`\n${condition} / ${access} / ${gapNs ? `random arrivals 0–${gapNs} ns` : 'back to back'} — latency in ns (µ = µs), ${cfg.samples} reads per arm (steer pairs: half each); slow = over the baseline's p50 + ${cfg.slowExcessNs} ns, tail = over the arm's own p50 + ${cfg.slowExcessNs} ns`)
       log(runTable(run))
+      const fellBack = Object.entries(run.arms).filter(([, a]) => a.fallback)
+      if (fellBack.length) log(`† fell back: ${fellBack.map(([n, a]) => `${n} ran on copies ${a.fallback.channelOffset} B apart`).join(', ')} (placement refused; see FALLBACK above)`)
       const pairs = run.arms['independent-pairs']
       if (pairs) log(`* independent-pairs: upper bound, not delivered; ${(pairs.extra.pairedShare * 100).toFixed(1)}% of samples paired within 1 µs`)
       for (const n of ['steer', 'native-steer']) {

@@ -43,6 +43,22 @@ function ratiosOf(run, arm, base) {
   return Object.fromEntries(PCTS.map(([k]) => [k, a.summary[k] / b.summary[k]]))
 }
 
+/** ' (on a fallback: copies N B apart)' for an arm whose placement was refused, else ''. */
+function fellBack(run, arm) {
+  const a = run.arms[arm]
+  return a && a.fallback ? ` (FALLBACK: copies ${a.fallback.channelOffset} B apart, placement refused)` : ''
+}
+
+/**
+ * What the verdict says first when slabs fell back or arms were left out: the figures of those
+ * arms are of the layout they ran on, not of a placed one.
+ */
+function fallbackVerdict(result) {
+  const fallbacks = (result.fallbacks || []).map((f) => ({ ...f, text: `${f.arms.join(', ')} ran on copies ${f.channelOffset} B apart, not placed by refresh group (${f.by === 'bench' ? `placement '${f.from}' refused; rebuilt on an offset by the bench` : `placement 'auto' tried '${f.from}' and was refused`}): their figures are of that offset` }))
+  const skipped = (result.skipped || []).map((x) => ({ ...x, text: `${x.arms.join(', ')} left out: ${x.reason}` }))
+  return { fallbacks, skipped, lines: [...fallbacks, ...skipped].map((x) => `fallback: ${x.text}`) }
+}
+
 /** Winner per percentile among the strategies measured at one level of one run. */
 function levelVerdict(run, level, ctx) {
   const cands = STRATEGIES[level]
@@ -56,13 +72,13 @@ function levelVerdict(run, level, ctx) {
     const tie = best.r[k] > 1 - TIE
     winners[k] = tie
       ? { strategy: 'direct', arm: cands[0].arm, ratio: 1, vs: cands[0].base, tie: true, text: `${label}: no strategy beats a direct read by more than ${TIE * 100}% (best ${best.strategy} ${best.r[k].toFixed(2)}×)` }
-      : { strategy: best.strategy, arm: best.arm, ratio: best.r[k], vs: best.base, tie: false, text: `${label}: ${best.strategy} ${best.r[k].toFixed(2)}× of ${best.base} (${pctChange(best.r[k])})` }
+      : { strategy: best.strategy, arm: best.arm, ratio: best.r[k], vs: best.base, tie: false, text: `${label}: ${best.strategy}${fellBack(run, best.arm)} ${best.r[k].toFixed(2)}× of ${best.base} (${pctChange(best.r[k])})` }
   }
   const lost = cands
     .filter((c) => c.strategy !== 'direct')
     .map((c) => ({ strategy: c.strategy, arm: c.arm, worse: PCTS.filter(([k]) => c.r[k] > 1 + TIE).map(([k, label]) => `${label} ${c.r[k].toFixed(2)}×`) }))
     .filter((c) => c.worse.length)
-    .map((c) => ({ strategy: c.strategy, arm: c.arm, text: `${c.strategy} loses: ${c.worse.join(', ')} of its baseline` }))
+    .map((c) => ({ strategy: c.strategy, arm: c.arm, text: `${c.strategy}${fellBack(run, c.arm)} loses: ${c.worse.join(', ')} of its baseline` }))
   const notes = []
   const hedgeArm = level === 'js' ? 'hedged' : 'native-hedged'
   const controlArm = level === 'js' ? 'same-group' : 'native-same-group'
@@ -157,7 +173,8 @@ function verdict(result) {
       }
     : null
   const goals = bindingGoals(result.bindingCost)
-  const lines = ['', '=== verdict (this run, this machine; ties within 5%) ===']
+  const fb = fallbackVerdict(result)
+  const lines = ['', '=== verdict (this run, this machine; ties within 5%) ===', ...fb.lines]
   const hedged = result.runs.some((r) => r.arms.hedged || r.arms['native-hedged'])
   if (hedged && ctx.sharedCores) {
     lines.push(
@@ -177,7 +194,7 @@ function verdict(result) {
     lines.push('goals:')
     for (const g of goals) lines.push(`  ${fmtGoal(g)}`)
   }
-  return { runs, overall, goals, sharedCores: !!(hedged && ctx.sharedCores), lines }
+  return { runs, overall, goals, fallbacks: fb.fallbacks, skipped: fb.skipped, sharedCores: !!(hedged && ctx.sharedCores), lines }
 }
 
 /**
@@ -187,7 +204,8 @@ function verdict(result) {
  */
 function decisionVerdict(result) {
   const ARMS = ['record-js-array', 'record-slots', 'record-direct', 'record-steer', 'record-hedged']
-  const lines = ['', '=== verdict (this run, this machine; ties within 5%) ===']
+  const fb = fallbackVerdict(result)
+  const lines = ['', '=== verdict (this run, this machine; ties within 5%) ===', ...fb.lines]
   const goals = []
   const goal = (name, value, limit, unit) => goals.push({ name, value, goal: limit, unit, met: value <= limit })
   const runs = result.runs.map((run) => {
@@ -197,7 +215,7 @@ function decisionVerdict(result) {
     for (const [k, label] of PCTS) {
       const best = cands.reduce((x, y) => (y.s[k] < x.s[k] ? y : x))
       const r = best.s[k] / base.summary[k]
-      winners[k] = { arm: r > 1 - TIE && best.arm !== 'record-js-array' ? 'record-js-array' : best.arm, ratio: r, text: `${label}: ${best.arm} ${r.toFixed(2)}× of record-js-array` }
+      winners[k] = { arm: r > 1 - TIE && best.arm !== 'record-js-array' ? 'record-js-array' : best.arm, ratio: r, text: `${label}: ${best.arm}${fellBack(run, best.arm)} ${r.toFixed(2)}× of record-js-array` }
     }
     const pace = run.gapNs ? 'random' : 'back-to-back'
     lines.push(`${run.condition} / ${run.access} / ${pace}: ${PCTS.map(([k]) => winners[k].text).join('; ')}`)
@@ -208,6 +226,7 @@ function decisionVerdict(result) {
     if (steer) {
       const st = steer.extra && steer.extra.steer
       if (st && !st.copiesApart) lines.push('  note: the steered copies do not stall apart here (the tracker reads a fixed copy), so record-steer cannot beat the array on refresh')
+      if (steer.fallback) lines.push(`  note: record-steer ran on copies ${steer.fallback.channelOffset} B apart (its placement was refused), not on copies placed by refresh group`)
       goal(`record-steer p99 / record-js-array (${run.condition}/${run.access}/${pace})`, steer.summary.p99 / base.summary.p99, 0.9, '×')
       goal(`record-steer p99.9 / record-js-array (${run.condition}/${run.access}/${pace})`, steer.summary.p999 / base.summary.p999, 0.9, '×')
     }
@@ -219,7 +238,7 @@ function decisionVerdict(result) {
     lines.push('goals:')
     for (const g of goals) lines.push(`  ${fmtGoal(g)}`)
   }
-  return { runs, goals, lines }
+  return { runs, goals, fallbacks: fb.fallbacks, skipped: fb.skipped, lines }
 }
 
 module.exports = { verdict, decisionVerdict, bindingGoals, fmtGoal, TIE }

@@ -33,7 +33,7 @@ pub use options::{ChannelOffset, CopyPlacement, OpenOptions, Options, SharedOpti
 pub use records::{RecordWriter, Records, RecordsInfo};
 pub use region::{LockRequest, PageKind, PageRequest};
 pub use replicas::SpinPolicy;
-pub use slayer::{CopyPlacementInfo, Info, Slayer};
+pub use slayer::{CopyPlacementInfo, Info, PlacementFallback, Slayer};
 pub use stats::{Percentiles, Stats};
 pub use strategy::Choice;
 

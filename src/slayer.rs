@@ -31,6 +31,9 @@ pub struct CopyPlacementInfo {
     pub arrangement: Option<Arrangement>,
     /// Why refresh groups were not used, when they were tried or asked for and not had.
     pub note: Option<String>,
+    /// Set when placement by refresh group was tried ('auto') and refused, so the copies went on
+    /// an offset instead: what was tried, what the slab got, and the refusal.
+    pub fallback: Option<PlacementFallback>,
     /// What refresh-group placement on huge pages found, when it was used.
     pub huge: Option<crate::placement::PlacementInfo>,
     /// In a process that opened a shared slab whose copies its creator placed (a frame table
@@ -39,28 +42,72 @@ pub struct CopyPlacementInfo {
     pub from_segment: Option<String>,
 }
 
+/// A refused placement the slab went on without (`placement: 'auto'`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlacementFallback {
+    /// The placement tried: "huge-pages" (`placement::build`, on the slab's own pages) or
+    /// "refresh-groups" (`steer::arrange`, single 4 KiB pages).
+    pub from: &'static str,
+    /// What the slab got instead: always "offset" (copies `channel_offset` bytes apart).
+    pub to: &'static str,
+    pub channel_offset: usize,
+    /// The refusal, as its error renders it (with markers, for each front end to spell).
+    pub reason: String,
+}
+
 impl CopyPlacementInfo {
     /// Copies `channelOffset` bytes apart, nothing tried.
     fn offset() -> CopyPlacementInfo {
-        CopyPlacementInfo { kind: "offset", arrangement: None, note: None, huge: None, from_segment: None }
+        CopyPlacementInfo { kind: "offset", arrangement: None, note: None, fallback: None, huge: None, from_segment: None }
+    }
+
+    /// Copies `bytes` apart because placement `from` was refused with `e`.
+    fn fell_back(from: &'static str, bytes: usize, e: &Error) -> CopyPlacementInfo {
+        let reason = e.marked();
+        CopyPlacementInfo {
+            note: Some(format!("copies {bytes} B apart: {reason}")),
+            fallback: Some(PlacementFallback { from, to: "offset", channel_offset: bytes, reason }),
+            ..CopyPlacementInfo::offset()
+        }
     }
 
     /// Copies laid out by the frame table an opened shared segment records.
     fn segment_table(info: &SharedInfo) -> CopyPlacementInfo {
         let from =
             format!("the shared segment's frame table: copies placed by refresh group by process {}, which created it", info.creator_pid);
-        CopyPlacementInfo { kind: "refresh-groups", arrangement: None, note: None, huge: None, from_segment: Some(from) }
+        CopyPlacementInfo { kind: "refresh-groups", from_segment: Some(from), ..CopyPlacementInfo::offset() }
     }
 
     /// Placed by `placement::build` / `placement::create_shared`.
     fn huge(info: crate::placement::PlacementInfo) -> CopyPlacementInfo {
-        CopyPlacementInfo { kind: "refresh-groups", arrangement: None, note: None, huge: Some(info), from_segment: None }
+        CopyPlacementInfo { kind: "refresh-groups", huge: Some(info), ..CopyPlacementInfo::offset() }
     }
 
     /// The channel-offset source sentence for a slab placed on huge pages.
     fn huge_source(info: &crate::placement::PlacementInfo) -> String {
         format!("placement on huge pages ({}): {} B, learned by timing", info.layout, info.channel_offset)
     }
+}
+
+/// Refusals of placement by refresh group that `placement: 'auto'` goes on without, on an offset
+/// (any other error, e.g. huge pages asked for and not had, is the caller's to see).
+fn falls_back(e: &Error) -> bool {
+    matches!(e, Error::Placement { .. } | Error::Unsupported { .. })
+}
+
+/// A placement budget of 0 leaves no time to time a single line, so placement by refresh group is
+/// refused at once (before mapping or measuring anything), with that as the reason: under
+/// 'auto' the slab goes on an offset, as for any other refusal. The documented way to ask for the
+/// fallback deterministically (tests, benchmarks of the offset layout through the 'auto' path).
+fn no_budget(opts: &Options) -> Option<Error> {
+    opts.placement_budget.is_zero().then(|| Error::Placement {
+        message: "⟦opt:placementBudgetMs⟧ is 0, which leaves no time to time a single line, so no copy can be placed by refresh group"
+            .into(),
+        hint: format!(
+            "give it time (⟦opt:placementBudgetMs⟧, default {} ms) or use ⟦set:placement=offset⟧",
+            crate::options::DEFAULT_PLACEMENT_BUDGET.as_millis()
+        ),
+    })
 }
 
 /// How long `Slayer::new` may spend calibrating a steering tracker before the first read.
@@ -191,9 +238,12 @@ fn decide(requested: Strategy, facts: &CoreFacts, slab: &Arc<Slab>, copies: &Cop
     let mut reader: Option<Result<SteeredReader>> = None;
     let choice = strategy::choose(requested, facts, || {
         let r = calibrated_reader(slab, copies);
-        let trial = r.as_ref().ok().map(|r| SteerTrial::from_report(placement_words(copies, slab.layout()), &r.report()));
+        let trial = match &r {
+            Ok(r) => Ok(SteerTrial::from_report(placement_words(copies, slab.layout()), &r.report())),
+            Err(e) => Err(e.marked()),
+        };
         reader = Some(r);
-        trial
+        Some(trial)
     });
     let steer = match (choice.strategy, reader) {
         (Strategy::Steer, Some(r)) => Some(r?),
@@ -264,28 +314,36 @@ impl Slayer {
             // Steering predicts per copy, so a slab that may steer needs copy r in the same groups
             // for every slot; hedging races every copy and does not.
             let o = crate::placement::PlacementOptions { budget: opts.placement_budget, consistent: steers, ..Default::default() };
-            match crate::placement::build(opts.slots, opts.replicas, opts.pages, opts.threads.lock, &o) {
+            let placed = match no_budget(&opts) {
+                Some(e) => Err(e),
+                None => crate::placement::build(opts.slots, opts.replicas, opts.pages, opts.threads.lock, &o),
+            };
+            match placed {
                 Ok((placed, info)) => {
                     source = CopyPlacementInfo::huge_source(&info);
                     copies = CopyPlacementInfo::huge(info);
                     slab = Some(placed);
                 }
-                Err(e) if opts.placement == CopyPlacement::Auto && matches!(e, Error::Placement { .. } | Error::Unsupported { .. }) => {
-                    copies.note = Some(format!("copies {} B apart: {}", offset.bytes, e.marked()));
+                Err(e) if opts.placement == CopyPlacement::Auto && falls_back(&e) => {
+                    copies = CopyPlacementInfo::fell_back("huge-pages", offset.bytes, &e);
                 }
                 Err(e) => return Err(e),
             }
         } else if opts.tries_refresh_groups() {
             let grouped = Layout::new(opts.slots, opts.replicas, arrange::GROUP_OFFSET)?;
             let o = ArrangeOptions { budget: opts.placement_budget, ..ArrangeOptions::default() };
-            match arrange::build(&grouped, opts.threads.lock, &o) {
+            let arranged = match no_budget(&opts) {
+                Some(e) => Err(e),
+                None => arrange::build(&grouped, opts.threads.lock, &o),
+            };
+            match arranged {
                 Ok((region, a)) => {
                     slab = Some(Slab::from_region(region, grouped)?);
-                    copies = CopyPlacementInfo { kind: "refresh-groups", arrangement: Some(a), note: None, huge: None, from_segment: None };
+                    copies = CopyPlacementInfo { kind: "refresh-groups", arrangement: Some(a), ..CopyPlacementInfo::offset() };
                     source = "placement 'refresh-groups': each copy on its own 4 KiB page, pages chosen by refresh group".into();
                 }
-                Err(e) if opts.placement == CopyPlacement::Auto && matches!(e, Error::Placement { .. } | Error::Unsupported { .. }) => {
-                    copies.note = Some(format!("copies {} B apart: {}", offset.bytes, e.marked()));
+                Err(e) if opts.placement == CopyPlacement::Auto && falls_back(&e) => {
+                    copies = CopyPlacementInfo::fell_back("refresh-groups", offset.bytes, &e);
                 }
                 Err(e) => return Err(e),
             }
@@ -352,11 +410,15 @@ impl Slayer {
         }
         let cores = place(opts.replicas, opts.threads.cores.as_deref())?;
         let hedges = strategy == Strategy::Hedge || (strategy == Strategy::Auto && cores.facts.hedge_fits());
-        let mut note = None;
+        let mut refused = None;
         if opts.tries_huge_pages(hedges, false) {
             let o = crate::placement::PlacementOptions { budget: opts.placement_budget, ..Default::default() };
             let (lock, dir) = (opts.threads.lock, shared.dir.as_deref());
-            match crate::placement::create_shared(name, opts.slots, opts.replicas, opts.pages, lock, shared.overwrite, dir, &o) {
+            let placed = match no_budget(&opts) {
+                Some(e) => Err(e),
+                None => crate::placement::create_shared(name, opts.slots, opts.replicas, opts.pages, lock, shared.overwrite, dir, &o),
+            };
+            match placed {
                 Ok((slab, info, p)) => {
                     let choice = strategy::choose(strategy, &cores.facts, || None);
                     let source = CopyPlacementInfo::huge_source(&p);
@@ -371,9 +433,7 @@ impl Slayer {
                         Some(info),
                     );
                 }
-                Err(e) if opts.placement == CopyPlacement::Auto && matches!(e, Error::Placement { .. } | Error::Unsupported { .. }) => {
-                    note = Some(e.marked());
-                }
+                Err(e) if opts.placement == CopyPlacement::Auto && falls_back(&e) => refused = Some(e),
                 Err(e) => return Err(e),
             }
         }
@@ -383,8 +443,10 @@ impl Slayer {
             shm::create(name, layout.clone(), opts.pages, opts.threads.lock, shared.overwrite, shared.dir.as_deref(), None)?;
         let slab = Arc::new(Slab::from_region(region, layout)?);
         let choice = strategy::choose(strategy, &cores.facts, || None);
-        let mut copies = CopyPlacementInfo::offset();
-        copies.note = note.map(|n| format!("copies {} B apart: {n}", offset.bytes));
+        let copies = match refused {
+            Some(e) => CopyPlacementInfo::fell_back("huge-pages", offset.bytes, &e),
+            None => CopyPlacementInfo::offset(),
+        };
         Slayer::assemble(slab, cores, &opts.threads, choice, None, offset.source, copies, Some(info))
     }
 

@@ -109,7 +109,10 @@ pub struct Choice {
 
 /// Decides. `steer` runs the steering trial (place, calibrate) and is called only when the rule
 /// needs its answer: for 'auto' when hedging does not fit, and for an explicit 'steer' (to warn).
-pub fn choose(requested: Strategy, cores: &CoreFacts, steer: impl FnOnce() -> Option<SteerTrial>) -> Choice {
+/// It returns None where steering is not tried at all (shared slabs), `Some(Err(why))` when
+/// calibration refused (e.g. a clock too coarse to steer by): 'auto' then reads directly and says
+/// why; an explicit 'steer' is the caller's to refuse.
+pub fn choose(requested: Strategy, cores: &CoreFacts, steer: impl FnOnce() -> Option<Result<SteerTrial, String>>) -> Choice {
     let choice = |strategy, reason: String, warning| Choice { strategy, requested, reason, warning };
     match requested {
         Strategy::Auto if cores.hedge_fits() => choice(
@@ -125,8 +128,11 @@ pub fn choose(requested: Strategy, cores: &CoreFacts, steer: impl FnOnce() -> Op
             None,
         ),
         Strategy::Auto => match steer() {
-            Some(t) if t.pays() => choice(Strategy::Steer, format!("steer: {}; {}", cores.shortfall(), t.describe()), None),
-            Some(t) => choice(Strategy::Direct, format!("direct: {}; steering cannot help: {}", cores.shortfall(), t.describe()), None),
+            Some(Ok(t)) if t.pays() => choice(Strategy::Steer, format!("steer: {}; {}", cores.shortfall(), t.describe()), None),
+            Some(Ok(t)) => choice(Strategy::Direct, format!("direct: {}; steering cannot help: {}", cores.shortfall(), t.describe()), None),
+            Some(Err(why)) => {
+                choice(Strategy::Direct, format!("direct: {}; steering cannot help: calibration refused: {why}", cores.shortfall()), None)
+            }
             None => choice(Strategy::Direct, format!("direct: {}", cores.shortfall()), None),
         },
         Strategy::Hedge => {
@@ -140,11 +146,11 @@ pub fn choose(requested: Strategy, cores: &CoreFacts, steer: impl FnOnce() -> Op
         }
         Strategy::Steer => {
             let warning = match steer() {
-                Some(t) if t.pays() => None,
-                Some(t) => {
+                Some(Ok(t)) if t.pays() => None,
+                Some(Ok(t)) => {
                     Some(format!("{}: steering reads a fixed copy, at a clock read per call more than ⟦set:strategy=direct⟧", t.describe()))
                 }
-                None => None,
+                Some(Err(_)) | None => None,
             };
             choice(Strategy::Steer, "steer: as asked".into(), warning)
         }
@@ -181,7 +187,7 @@ mod tests {
 
     #[test]
     fn auto_steers_on_a_small_box_when_calibration_predicts_a_gain() {
-        let c = choose(Strategy::Auto, &cores(2, 1, false), || Some(trial(SteerState::Locked, true)));
+        let c = choose(Strategy::Auto, &cores(2, 1, false), || Some(Ok(trial(SteerState::Locked, true))));
         assert_eq!(c.strategy, Strategy::Steer);
         assert!(c.reason.starts_with("steer: hedge needs 3 free cores (2 replica threads + the caller), 2 allowed"), "{}", c.reason);
         assert!(c.reason.contains("predicts 1.0% slow reads steered against 4.0%"), "{}", c.reason);
@@ -193,7 +199,7 @@ mod tests {
         let small = SteerTrial { expected_steered_share: 0.039, expected_unsteered_share: 0.055, ..trial(SteerState::Locked, true) };
         assert!(!small.pays());
         for t in [trial(SteerState::Locked, false), trial(SteerState::NoSignal, false), trial(SteerState::Calibrating, true), small] {
-            let c = choose(Strategy::Auto, &cores(2, 1, false), || Some(t.clone()));
+            let c = choose(Strategy::Auto, &cores(2, 1, false), || Some(Ok(t.clone())));
             assert_eq!(c.strategy, Strategy::Direct, "{t:?}");
             assert!(c.reason.contains("steering cannot help"), "{}", c.reason);
         }
@@ -203,15 +209,26 @@ mod tests {
     }
 
     #[test]
+    fn auto_reads_directly_and_says_why_when_calibration_refuses() {
+        let c = choose(Strategy::Auto, &cores(2, 1, false), || Some(Err("the clock counts 40 ticks in a 1950 ns period".into())));
+        assert_eq!((c.strategy, c.warning), (Strategy::Direct, None));
+        assert!(
+            c.reason.ends_with("steering cannot help: calibration refused: the clock counts 40 ticks in a 1950 ns period"),
+            "{}",
+            c.reason
+        );
+    }
+
+    #[test]
     fn explicit_strategies_are_honoured_with_a_warning_when_expected_to_lose() {
         let c = choose(Strategy::Hedge, &cores(2, 1, false), || panic!("hedge needs no trial"));
         assert_eq!(c.strategy, Strategy::Hedge);
         assert!(c.warning.as_deref().unwrap().contains("slower than ⟦set:strategy=direct⟧"));
         assert_eq!(choose(Strategy::Hedge, &cores(8, 7, false), || None).warning, None);
-        let c = choose(Strategy::Steer, &cores(8, 7, false), || Some(trial(SteerState::NoSignal, false)));
+        let c = choose(Strategy::Steer, &cores(8, 7, false), || Some(Ok(trial(SteerState::NoSignal, false))));
         assert_eq!(c.strategy, Strategy::Steer, "even with free cores");
         assert!(c.warning.unwrap().contains("fixed copy"));
-        assert_eq!(choose(Strategy::Steer, &cores(2, 1, false), || Some(trial(SteerState::Locked, true))).warning, None);
+        assert_eq!(choose(Strategy::Steer, &cores(2, 1, false), || Some(Ok(trial(SteerState::Locked, true)))).warning, None);
         let c = choose(Strategy::Direct, &cores(8, 7, false), || panic!("direct needs no trial"));
         assert_eq!((c.strategy, c.warning), (Strategy::Direct, None));
     }

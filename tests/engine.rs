@@ -357,6 +357,53 @@ fn steered_reads_return_the_written_value_whichever_copy_they_choose() {
     }
 }
 
+/// A placement budget of 0 refuses placement by refresh group before anything is timed (no
+/// dependence on this machine's DRAM): 'auto' goes on an offset and says why; an explicit
+/// placement is an error naming the budget.
+#[test]
+fn a_refused_placement_leaves_an_auto_slab_on_an_offset_with_the_reason() {
+    use ultraslayer::{CopyPlacement, Strategy};
+    let _g = serial();
+    // A steered slab (placed at any size) and a hedged one of 2 MiB per replica ('auto' places both).
+    for (strategy, slots, offset) in [(Strategy::Steer, 50_000u64, 64usize), (Strategy::Hedge, 1 << 18, 256)] {
+        let mut o = opts(slots, 2, SpinPolicy::Hybrid);
+        o.strategy = strategy;
+        o.threads.start = false;
+        o.placement_budget = Duration::ZERO;
+        let mut s = Slayer::new(o.clone()).unwrap();
+        let info = s.info();
+        assert_eq!((info.copies.kind, info.channel_offset), ("offset", offset), "{strategy:?}: {:?}", info.copies);
+        let f = info.copies.fallback.as_ref().expect("the fallback is reported");
+        assert_eq!((f.from, f.to, f.channel_offset), ("huge-pages", "offset", offset));
+        assert!(f.reason.contains("⟦opt:placementBudgetMs⟧ is 0"), "{}", f.reason);
+        assert!(info.copies.note.as_deref().unwrap().starts_with(&format!("copies {offset} B apart: refresh-group placement failed")));
+        assert!(info.copies.huge.is_none());
+        for i in (0..slots).step_by(7) {
+            s.write(i, pattern(i as u32)).unwrap();
+        }
+        for i in (0..slots).step_by(7) {
+            assert_eq!(s.read(i).unwrap(), pattern(i as u32), "slot {i}");
+        }
+        drop(s);
+        for placement in [CopyPlacement::HugePages, CopyPlacement::RefreshGroups] {
+            let o = Options { placement, ..o.clone() };
+            match Slayer::new(o) {
+                Err(Error::Placement { message, hint }) => {
+                    assert!(message.contains("is 0") && hint.contains("⟦set:placement=offset⟧"), "{message}; {hint}")
+                }
+                other => panic!("{placement:?} with no budget: {:?}", other.map(|s| s.info().copies)),
+            }
+        }
+    }
+    // An offset given by the caller is never placed, so nothing falls back.
+    let mut o = opts(1 << 18, 2, SpinPolicy::Hybrid);
+    o.threads.start = false;
+    o.placement_budget = Duration::ZERO;
+    o.channel_offset = ultraslayer::ChannelOffset::Given(128);
+    let info = Slayer::new(o).unwrap().info();
+    assert_eq!((info.copies.fallback, info.copies.note, info.channel_offset), (None, None, 128));
+}
+
 fn steered_round_trip(placement: ultraslayer::CopyPlacement) {
     let mut o = opts(50_000, 2, SpinPolicy::Busy);
     // 'auto' tries refresh groups only when the layout is left to it (no offset given); the

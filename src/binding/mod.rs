@@ -145,6 +145,9 @@ pub struct CopyPlacementInfo {
     pub kind: String,
     /// Why refresh groups were not used, when they were tried and not had.
     pub note: Option<String>,
+    /// Set when placement 'auto' tried to place the copies by refresh group, was refused, and put
+    /// them on an offset instead: what was tried, what the slab got, and the refusal's message.
+    pub fallback: Option<PlacementFallback>,
     /// With placement on the slab's own (huge) pages ('huge-pages', or 'auto' for a hedged slab of
     /// 2 MiB or more per replica): what was measured, what was inferred, and what it cost.
     #[napi(ts_type = "HugePagePlacement | null")]
@@ -172,6 +175,21 @@ pub struct CopyPlacementInfo {
     pub learn_ms: Option<f64>,
 }
 
+/// A refused placement the slab went on without (`info().placement.fallback`).
+#[napi(object)]
+pub struct PlacementFallback {
+    /// The placement tried: 'huge-pages' (on the slab's own pages) or 'refresh-groups' (single 4 KiB pages).
+    #[napi(ts_type = "'huge-pages' | 'refresh-groups'")]
+    pub from: String,
+    /// What the slab got instead: copies channelOffset bytes apart.
+    #[napi(ts_type = "'offset'")]
+    pub to: String,
+    /// Bytes between the copies the slab got (the same as info().channelOffset).
+    pub channel_offset: f64,
+    /// The refusal, as the error would have said it (what was found and what to do).
+    pub reason: String,
+}
+
 /// An engine report as a JS object: its serde form with every integer made a JS number (napi-rs
 /// would turn integers above 2^32 into BigInts, so a counter's type would change as it grows).
 fn report<T: serde::Serialize>(r: &T) -> serde_json::Value {
@@ -195,6 +213,12 @@ fn copy_placement_info(c: crate::CopyPlacementInfo) -> CopyPlacementInfo {
     CopyPlacementInfo {
         kind: c.kind.to_string(),
         note: c.note.map(|n| spell(&n, Front::Js)),
+        fallback: c.fallback.map(|f| PlacementFallback {
+            from: f.from.to_string(),
+            to: f.to.to_string(),
+            channel_offset: f.channel_offset as f64,
+            reason: spell(&f.reason, Front::Js),
+        }),
         huge_pages: c.huge.as_ref().map(report),
         from_segment: c.from_segment,
         period_ns: a.as_ref().map(|a| a.period_ns),

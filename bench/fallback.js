@@ -1,0 +1,87 @@
+'use strict'
+// A refused placement or calibration never ends a benchmark run. Every slab the bench builds goes
+// through `build`: what the library's placement 'auto' fell back to (info().placement.fallback) is
+// recorded; an explicit placement ('huge-pages', 'refresh-groups') that is refused — the library
+// throws for an explicit request — is built again on an offset by the bench, and recorded; a slab
+// that cannot be built at all (steering refused by calibration, e.g. a clock too coarse to steer
+// by) leaves its arms out, and that is recorded too. Each record names the arms it concerns, so
+// the header, the tables, the verdict and the JSON say which arm ran on what.
+
+/** Error codes of a refusal the bench goes on without (anything else is a real error). */
+const REFUSALS = ['ERR_ULTRASLAYER_PLACEMENT', 'ERR_ULTRASLAYER_UNSUPPORTED']
+
+const refused = (e) => e && REFUSALS.includes(e.code)
+
+/**
+ * The fallback a built slab's info() reports (placement 'auto' refused, copies on an offset), as
+ * the bench records it, or null when the slab got what it asked for.
+ */
+function fallbackOf(info, slab, arms) {
+  const f = info.placement && info.placement.fallback
+  if (!f) return null
+  return { slab, arms, from: f.from, to: f.to, channelOffset: f.channelOffset, reason: f.reason, by: 'library' }
+}
+
+/**
+ * Builds a slab with `make(opts)` and never lets a refusal end the run. Returns `{ obj, fallback,
+ * skipped }`: `obj` the slab (null when none could be built); `fallback` what its copies fell back
+ * to (see `fallbackOf`; `by: 'bench'` when the bench rebuilt it with `offsetOpts` after an explicit
+ * placement was refused), or null; `skipped` `{ slab, arms, reason }` when no slab could be built,
+ * else null. `slab` names the slab and `arms` the arms that run on it, for the report.
+ * `offsetOpts` defaults to `opts` with placement 'offset' and no channelOffset: the library's
+ * default offset for the strategy, what placement 'auto' falls back to.
+ */
+function build(make, opts, { slab, arms, offsetOpts }) {
+  let first
+  try {
+    const obj = make(opts)
+    return { obj, fallback: fallbackOf(obj.info(), slab, arms), skipped: null }
+  } catch (e) {
+    if (!refused(e)) throw e
+    first = e
+  }
+  const explicit = opts.placement === 'huge-pages' || opts.placement === 'refresh-groups'
+  if (!explicit || first.code !== 'ERR_ULTRASLAYER_PLACEMENT') {
+    // Not a placement the bench can take back (e.g. steering refused by calibration): no slab.
+    return { obj: null, fallback: null, skipped: { slab, arms, reason: first.message } }
+  }
+  // The library throws for an explicit placement it cannot have; the bench asks for the layout
+  // 'auto' would have fallen back to.
+  let again = offsetOpts
+  if (!again) {
+    again = { ...opts, placement: 'offset' }
+    delete again.placementBudgetMs
+    delete again.channelOffset
+  }
+  try {
+    const obj = make(again)
+    const info = obj.info()
+    return {
+      obj,
+      fallback: { slab, arms, from: opts.placement, to: 'offset', channelOffset: info.channelOffset, reason: first.message, by: 'bench' },
+      skipped: null,
+    }
+  } catch (e) {
+    if (!refused(e)) throw e
+    return { obj: null, fallback: null, skipped: { slab, arms, reason: `${first.message}; then on an offset: ${e.message}` } }
+  }
+}
+
+/** One header line per fallback and per skipped slab (empty when the run got everything). */
+function fallbackLines(fallbacks, skipped) {
+  const lines = []
+  for (const f of fallbacks) {
+    const how = f.by === 'bench' ? `placement '${f.from}' refused, so the bench rebuilt it on an offset` : `placement 'auto' tried '${f.from}', was refused and fell back`
+    lines.push(`FALLBACK ${f.slab} (arms ${f.arms.join(', ')}): ${how}: copies ${f.channelOffset} B apart, NOT placed by refresh group — ${f.reason}`)
+  }
+  for (const s of skipped) lines.push(`SKIPPED ${s.slab} (arms ${s.arms.join(', ')} left out): ${s.reason}`)
+  return lines
+}
+
+/** The fallback an arm ran on ({ from, to, channelOffset, reason, by }), or undefined. */
+function armFallback(fallbacks, arm) {
+  const f = fallbacks.find((x) => x.arms.includes(arm))
+  return f ? { slab: f.slab, from: f.from, to: f.to, channelOffset: f.channelOffset, reason: f.reason, by: f.by } : undefined
+}
+
+module.exports = { build, fallbackOf, fallbackLines, armFallback, REFUSALS }
