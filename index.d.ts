@@ -50,9 +50,13 @@ export interface RefreshReport {
   fixed: RefreshRun
   random: RefreshRun
   control?: RefreshRun | null
-  /** The period of one line's stalls, when periodic. */
+  /**
+   * The period of one line's stalls, when periodic and the cached-load control is clean; null when
+   * the control is periodic too (the period may be the machine's, not DRAM's: `fixed.analysis`
+   * still shows it).
+   */
   refreshPeriodNs?: number | null
-  /** The cached-load negative control showed no period (as it must). */
+  /** The cached-load negative control showed no period (as it must); false: it did, see `summary`. */
   controlClean?: boolean | null
   summary: string
   /** Human-readable report. */

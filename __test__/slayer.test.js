@@ -249,8 +249,10 @@ test('info() tells the truth about what was mapped and where threads run', () =>
     const smaps = fs.readFileSync('/proc/self/smaps', 'utf8')
     assert.match(smaps, new RegExp(`KernelPageSize:\\s+${i.pageSize / 1024} kB`))
   }
-  const free2m = Number(fs.readFileSync('/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages', 'utf8'))
-  if (free2m < 2) assert.ok(i.pageFallbacks.some((f) => f.startsWith('2m:')))
+  // Without huge pages, the 2 MiB attempt that 'auto' makes first is listed with its reason. (Not
+  // decided from the free count read here: the slab itself, or another process, may have taken
+  // pages since.)
+  if (i.pageKind !== '2m' && i.pageKind !== '1g') assert.ok(i.pageFallbacks.some((f) => f.startsWith('2m:')), JSON.stringify(i.pageFallbacks))
   s.close()
 })
 

@@ -26,9 +26,11 @@ commands:
   bench [options]               the full benchmark (see: ultraslayer bench --help)
 
 every command takes --json (machine-readable result on stdout).
-exit codes: 0 positive result (periodic / different channels / offset found / hedging helps),
+exit codes: 0 positive result (periodic with a clean control / different channels / offset found /
+              hedging helps),
             10 negative (no period / same channel / none found / does not help),
-            11 inconclusive (weak signal / cannot know), 1 failure, 2 usage error.`
+            11 inconclusive (weak signal / periodic cached-read control / cannot know), 1 failure,
+            2 usage error.`
 
 function progressLine(label) {
   if (!process.stderr.isTTY) {
@@ -56,8 +58,17 @@ function num(name, v) {
 
 class UsageError extends Error {}
 
-// Too few spikes to analyse says nothing either way: inconclusive, like a weak period.
-const refreshCode = (v) => (v === 'Periodic' ? EXIT.OK : v === 'Weak' || v === 'Insufficient' ? EXIT.INCONCLUSIVE : EXIT.NEGATIVE)
+/**
+ * The exit code of `probe refresh`, from its report: positive only for a period on the fixed line
+ * beside a clean control. A periodic cached-read control means slow reads recur here without DRAM
+ * (hypervisor ticks, a neighbour), so nothing is concluded about refresh: inconclusive. Too few
+ * spikes to analyse says nothing either way: inconclusive, like a weak period.
+ */
+function refreshCode(report) {
+  if (report.controlClean === false) return EXIT.INCONCLUSIVE
+  const v = verdictName(report.fixed.analysis.verdict)
+  return v === 'Periodic' ? EXIT.OK : v === 'Weak' || v === 'Insufficient' ? EXIT.INCONCLUSIVE : EXIT.NEGATIVE
+}
 
 function verdictName(v) {
   return typeof v === 'string' ? v : Object.keys(v)[0]
@@ -75,7 +86,7 @@ const commands = {
     const o = options(argv, { seconds: { type: 'string' } })
     const r = probe.refresh({ seconds: num('seconds', o.seconds), onProgress: progressLine('probing refresh') })
     emit(o.json, r, r.text)
-    return refreshCode(verdictName(r.fixed.analysis.verdict))
+    return refreshCode(r)
   },
 
   'probe groups'(argv) {
@@ -194,4 +205,4 @@ function run(argv) {
 
 if (require.main === module) process.exitCode = run(process.argv.slice(2))
 
-module.exports = { run, recommend, EXIT }
+module.exports = { run, recommend, refreshCode, EXIT }

@@ -51,6 +51,7 @@ impl Default for RefreshOptions {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 pub enum RunKind {
     /// The same line, flushed before every read.
     FixedLine,
@@ -71,6 +72,7 @@ impl RunKind {
 }
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 #[serde(rename_all = "camelCase")]
 pub struct Run {
     pub kind: RunKind,
@@ -91,9 +93,11 @@ pub struct RefreshReport {
     pub fixed: Run,
     pub random: Run,
     pub control: Option<Run>,
-    /// The refresh period as one line sees it, when the fixed-line run is PERIODIC.
+    /// The refresh period as one line sees it, when the fixed-line run is PERIODIC and the control
+    /// is clean (or was not run): with a periodic control the period may be the machine's, not
+    /// DRAM's, and is not reported here (the fixed run's analysis still shows it).
     pub refresh_period_ns: Option<f64>,
-    /// The control came out NONE or WEAK (None when no control was run).
+    /// The control came out NONE, WEAK or INSUFFICIENT, not PERIODIC (None when no control was run).
     pub control_clean: Option<bool>,
     pub summary: String,
 }
@@ -248,10 +252,7 @@ pub fn probe(opts: &RefreshOptions, mut progress: impl FnMut(f64)) -> Result<Ref
         };
         progress(1.0);
 
-        let refresh_period_ns =
-            (fixed.analysis.verdict == Verdict::Periodic).then(|| fixed.analysis.fundamental.map(|f| f.period_ns)).flatten();
-        let control_clean = control.as_ref().map(|c| c.analysis.verdict != Verdict::Periodic);
-        let summary = summarize(&fixed, &random, control.as_ref(), refresh_period_ns);
+        let Conclusion { refresh_period_ns, control_clean, summary } = conclude(&fixed, &random, control.as_ref());
         Ok(RefreshReport {
             buffer_bytes: region.mapped_bytes(),
             page_kind: region.kind().name(),
@@ -271,11 +272,34 @@ pub fn probe(opts: &RefreshOptions, mut progress: impl FnMut(f64)) -> Result<Ref
     }
 }
 
+/// What the three runs say together: the fields of `RefreshReport` that no single run decides.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Conclusion {
+    pub refresh_period_ns: Option<f64>,
+    pub control_clean: Option<bool>,
+    pub summary: String,
+}
+
+/// Combines the runs' analyses. The control is clean unless it is PERIODIC (NONE, WEAK and
+/// INSUFFICIENT all say cached loads do not stall with a rhythm). A periodic control means slow
+/// reads recur here even without DRAM (hypervisor ticks, a neighbour), so a period the fixed line
+/// shows is not reported as the refresh period, and the summary says why.
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-fn summarize(fixed: &Run, random: &Run, control: Option<&Run>, period: Option<f64>) -> String {
-    let mut s = match period {
-        Some(p) => format!("one line stalls every {p:.1} ns for about +{} ns", fixed.analysis.stall_ns),
-        None => format!("one line shows no clear refresh period ({})", fixed.analysis.verdict.name()),
+pub(crate) fn conclude(fixed: &Run, random: &Run, control: Option<&Run>) -> Conclusion {
+    let control_clean = control.map(|c| c.analysis.verdict != Verdict::Periodic);
+    let fixed_period = (fixed.analysis.verdict == Verdict::Periodic).then(|| fixed.analysis.fundamental.map(|f| f.period_ns)).flatten();
+    let refresh_period_ns = fixed_period.filter(|_| control_clean != Some(false));
+    let summary = summarize(fixed, random, control, fixed_period, refresh_period_ns);
+    Conclusion { refresh_period_ns, control_clean, summary }
+}
+
+/// `fixed_period`: what the fixed line's stalls repeat with, if periodic; `period`: the same, when
+/// the control lets it stand as the refresh period.
+fn summarize(fixed: &Run, random: &Run, control: Option<&Run>, fixed_period: Option<f64>, period: Option<f64>) -> String {
+    let mut s = match (period, fixed_period) {
+        (Some(p), _) => format!("one line stalls every {p:.1} ns for about +{} ns", fixed.analysis.stall_ns),
+        (None, Some(p)) => format!("one line's flushed reads stall every {p:.1} ns for about +{} ns", fixed.analysis.stall_ns),
+        (None, None) => format!("one line shows no clear refresh period ({})", fixed.analysis.verdict.name()),
     };
     match (random.analysis.verdict, random.analysis.fundamental) {
         (Verdict::Periodic, Some(f)) => {
@@ -294,11 +318,23 @@ fn summarize(fixed: &Run, random: &Run, control: Option<&Run>, period: Option<f6
         (v, _) => s += &format!("; random lines: {}", v.name()),
     }
     if let Some(c) = control {
-        s += &match c.analysis.verdict {
-            Verdict::Periodic => {
-                "; WARNING: the cached-read control is periodic too, so the period may come from the machine, not DRAM".to_string()
+        s += &match (c.analysis.verdict, c.analysis.fundamental) {
+            (Verdict::Periodic, f) => {
+                let every = f.map(|f| format!(", every {:.1} ns", f.period_ns)).unwrap_or_default();
+                match fixed_period {
+                    Some(_) => format!(
+                        "; WARNING: the cached-read control (no DRAM access) is periodic too{every}, so slow reads recur here \
+                         for reasons that are not DRAM (hypervisor ticks, a neighbour) and the period above may be the \
+                         machine's, not DRAM refresh's: no refresh period is reported (probe again)"
+                    ),
+                    None => format!(
+                        "; WARNING: the cached-read control (no DRAM access) is periodic{every}: slow reads recur here for \
+                         reasons that are not DRAM (hypervisor ticks, a neighbour), which can hide or mimic a refresh period \
+                         (probe again)"
+                    ),
+                }
             }
-            v => format!("; cached-read control: {} (as it should be)", v.name()),
+            (v, _) => format!("; cached-read control: {} (as it should be)", v.name()),
         };
     }
     s
@@ -340,6 +376,9 @@ impl fmt::Display for RefreshReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::probe::spikes::synth::Trace;
+    use crate::rng::SplitMix64;
+    use std::sync::OnceLock;
 
     #[test]
     fn bad_options_are_refused_before_anything_is_mapped() {
@@ -349,6 +388,210 @@ mod tests {
         assert!(matches!(probe(&o, |_| {}), Err(Error::BadOption { option: "duration", .. })));
         let o = RefreshOptions { buffer_bytes: 10, ..Default::default() };
         assert!(matches!(probe(&o, |_| {}), Err(Error::BadOption { option: "bufferBytes", .. })));
+    }
+
+    // ---- What the runs say together, on traces (never on this machine's DRAM) ----------------
+
+    fn quick() -> AnalysisOptions {
+        AnalysisOptions {
+            periodogram: spikes::PeriodogramOptions { shuffles: 6, max_spikes: 1500, ..Default::default() },
+            ..Default::default()
+        }
+    }
+
+    /// A run of `kind` analysed from `samples`, as `probe` makes it from measured ones.
+    fn run_of(kind: RunKind, samples: Vec<Sample>) -> Run {
+        run(kind, samples, usize::MAX, &quick())
+    }
+
+    /// Analyses `make()`'s samples once per test binary (each takes a second or more unoptimized):
+    /// the tests below combine the same few runs in different ways.
+    fn cached(cell: &'static OnceLock<Run>, make: impl FnOnce() -> Run) -> Run {
+        cell.get_or_init(make).clone()
+    }
+
+    /// One line flushed before every read, stalling every 1950.8 ns (the synthetic trace's default).
+    fn periodic_fixed_line() -> Run {
+        static CELL: OnceLock<Run> = OnceLock::new();
+        let r = cached(&CELL, || run_of(RunKind::FixedLine, Trace::default().samples()));
+        assert_eq!(r.analysis.verdict, Verdict::Periodic, "the input, not the code under test: {}", r.analysis);
+        r
+    }
+
+    /// Random lines in two refresh groups half a period apart: periodic at 975.4 ns.
+    fn two_group_random_lines() -> Run {
+        static CELL: OnceLock<Run> = OnceLock::new();
+        let r = cached(&CELL, || run_of(RunKind::RandomLines, Trace { two_groups: true, seed: 3, ..Default::default() }.samples()));
+        assert_eq!(r.analysis.verdict, Verdict::Periodic, "the input: {}", r.analysis);
+        r
+    }
+
+    /// Reads that are slow only at random (no rhythm): NONE.
+    fn no_period(kind: RunKind) -> Run {
+        static CELLS: [OnceLock<Run>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+        let k = match kind {
+            RunKind::FixedLine => 0,
+            RunKind::RandomLines => 1,
+            RunKind::CachedControl => 2,
+        };
+        let r = cached(&CELLS[k], || {
+            let t = Trace { period_ns: None, noise_fraction: 0.03, seed: 10 + k as u64, duration_ns: 40_000_000, ..Default::default() };
+            run_of(kind, t.samples())
+        });
+        assert_eq!(r.analysis.verdict, Verdict::None, "the input: {}", r.analysis);
+        r
+    }
+
+    /// Cached loads as the control takes them: L1 hits every ~300 ns, never slow but for a few
+    /// hypervisor pauses (outliers, not spikes): INSUFFICIENT, the usual clean control.
+    fn quiet_cached_control() -> Run {
+        let mut rng = SplitMix64::new(41);
+        let s: Vec<Sample> = (0..150_000u64)
+            .map(|i| Sample { t_ns: i * 300, latency_ns: if rng.next_f64() < 0.0005 { 20_000 } else { 16 + rng.below(4) as u32 } })
+            .collect();
+        let r = run_of(RunKind::CachedControl, s);
+        assert_eq!(r.analysis.verdict, Verdict::Insufficient, "the input: {}", r.analysis);
+        r
+    }
+
+    /// A cached control that stalls every 5 µs: what a VM can show (hypervisor ticks, a neighbour
+    /// hammering a shared resource) on loads that never touch DRAM.
+    fn periodic_cached_control() -> Run {
+        static CELL: OnceLock<Run> = OnceLock::new();
+        let r = cached(&CELL, || {
+            let t = Trace { period_ns: Some(5000.0), stall_ns: 250.0, jitter_ns: 40.0, seed: 7, ..Default::default() };
+            run_of(RunKind::CachedControl, t.samples())
+        });
+        assert_eq!(r.analysis.verdict, Verdict::Periodic, "the input: {}", r.analysis);
+        r
+    }
+
+    #[test]
+    fn a_periodic_cached_control_is_not_called_clean_and_no_refresh_period_is_claimed() {
+        let (fixed, random, control) = (periodic_fixed_line(), two_group_random_lines(), periodic_cached_control());
+        let c = conclude(&fixed, &random, Some(&control));
+        assert_eq!(c.control_clean, Some(false));
+        assert_eq!(c.refresh_period_ns, None, "a period that cached loads show too may be the machine's: {}", c.summary);
+        let s = &c.summary;
+        assert!(s.contains("the cached-read control (no DRAM access) is periodic too, every "), "{s}");
+        assert!(s.contains("may be the machine's, not DRAM refresh's: no refresh period is reported"), "{s}");
+        assert!(!s.contains("one line stalls every"), "no claim of a refresh period: {s}");
+        assert!(!s.contains("refresh groups"), "no refresh groups read off a period that may not be DRAM's: {s}");
+        assert!(!s.contains("as it should be"), "{s}");
+        // What the fixed line showed is still reported, as a measurement.
+        assert!(s.starts_with("one line's flushed reads stall every 19"), "{s}");
+        assert!(fixed.analysis.fundamental.is_some());
+    }
+
+    #[test]
+    fn a_periodic_cached_control_beside_a_fixed_line_without_a_period_is_flagged_too() {
+        let (fixed, random, control) = (no_period(RunKind::FixedLine), no_period(RunKind::RandomLines), periodic_cached_control());
+        let c = conclude(&fixed, &random, Some(&control));
+        assert_eq!(c.control_clean, Some(false));
+        assert_eq!(c.refresh_period_ns, None);
+        let s = &c.summary;
+        assert!(s.starts_with("one line shows no clear refresh period (NONE); random lines: NONE"), "{s}");
+        assert!(s.contains("; WARNING: the cached-read control (no DRAM access) is periodic, every "), "{s}");
+        assert!(s.contains("can hide or mimic a refresh period"), "{s}");
+    }
+
+    #[test]
+    fn a_clean_control_lets_the_fixed_line_period_stand_as_the_refresh_period() {
+        let (fixed, random) = (periodic_fixed_line(), two_group_random_lines());
+        let want = fixed.analysis.fundamental.unwrap().period_ns;
+        assert!((want - 1950.8).abs() < 0.02 * 1950.8, "the input: {}", fixed.analysis);
+        for (control, name) in [(quiet_cached_control(), "INSUFFICIENT"), (no_period(RunKind::CachedControl), "NONE")] {
+            let c = conclude(&fixed, &random, Some(&control));
+            assert_eq!(c.control_clean, Some(true), "{name}");
+            assert_eq!(c.refresh_period_ns, Some(want), "{name}");
+            let s = &c.summary;
+            assert!(s.starts_with(&format!("one line stalls every {want:.1} ns for about +{} ns; ", fixed.analysis.stall_ns)), "{s}");
+            assert!(s.contains("; random lines repeat every 97"), "{s}");
+            assert!(s.contains("= 1/2 of the line period: lines fall into about 2 refresh groups"), "{s}");
+            assert!(s.ends_with(&format!("; cached-read control: {name} (as it should be)")), "{s}");
+            assert!(!s.contains("WARNING"), "{s}");
+        }
+    }
+
+    #[test]
+    fn a_fixed_line_without_a_period_reports_no_refresh_period_whatever_the_random_lines_show() {
+        let (fixed, control) = (no_period(RunKind::FixedLine), quiet_cached_control());
+        for random in [no_period(RunKind::RandomLines), two_group_random_lines()] {
+            let c = conclude(&fixed, &random, Some(&control));
+            assert_eq!(c.refresh_period_ns, None);
+            assert_eq!(c.control_clean, Some(true));
+            assert!(c.summary.starts_with("one line shows no clear refresh period (NONE); random lines"), "{}", c.summary);
+            // Random lines may repeat on their own, but without a line period there are no groups to read off.
+            assert!(!c.summary.contains("refresh groups"), "{}", c.summary);
+        }
+        // Too few slow reads on the fixed line: no period either, and the summary says which verdict.
+        let mut s = Trace::default().samples();
+        for x in &mut s {
+            x.latency_ns = x.latency_ns.min(150);
+        }
+        let quiet = run_of(RunKind::FixedLine, s);
+        assert_eq!(quiet.analysis.verdict, Verdict::Insufficient, "the input: {}", quiet.analysis);
+        let c = conclude(&quiet, &two_group_random_lines(), Some(&control));
+        assert_eq!(c.refresh_period_ns, None);
+        assert!(c.summary.starts_with("one line shows no clear refresh period (INSUFFICIENT)"), "{}", c.summary);
+    }
+
+    #[test]
+    fn without_a_control_run_nothing_is_said_about_one() {
+        let (fixed, random) = (periodic_fixed_line(), two_group_random_lines());
+        let c = conclude(&fixed, &random, None);
+        assert_eq!(c.control_clean, None);
+        assert_eq!(c.refresh_period_ns, fixed.analysis.fundamental.map(|f| f.period_ns));
+        assert!(!c.summary.contains("control"), "{}", c.summary);
+    }
+
+    /// `ultraslayer probe refresh --json` as recorded on host C (tests/fixtures/host-c/, from
+    /// shared/hosts/host-c/): the runs' analyses and what the report concluded from them.
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Recorded {
+        fixed: Run,
+        random: Run,
+        control: Option<Run>,
+        refresh_period_ns: Option<f64>,
+        control_clean: Option<bool>,
+        summary: String,
+    }
+
+    fn host_c() -> Vec<(&'static str, Recorded)> {
+        [
+            ("refresh-1.json", include_str!("../../tests/fixtures/host-c/refresh-1.json")),
+            ("refresh-2.json", include_str!("../../tests/fixtures/host-c/refresh-2.json")),
+        ]
+        .into_iter()
+        .map(|(name, text)| (name, serde_json::from_str(text).unwrap_or_else(|e| panic!("{name}: {e}"))))
+        .collect()
+    }
+
+    #[test]
+    fn host_c_recorded_runs_conclude_as_they_were_reported() {
+        for (name, r) in host_c() {
+            assert_eq!(r.control.as_ref().map(|c| c.kind), Some(RunKind::CachedControl), "{name}");
+            let c = conclude(&r.fixed, &r.random, r.control.as_ref());
+            assert_eq!(c.refresh_period_ns, r.refresh_period_ns, "{name}");
+            assert_eq!(c.control_clean, r.control_clean, "{name}");
+            assert_eq!(c.summary, r.summary, "{name}");
+        }
+    }
+
+    #[test]
+    fn host_c_recorded_runs_with_a_periodic_control_claim_no_refresh_period() {
+        for (name, r) in host_c() {
+            // The recorded random-lines analysis (PERIODIC at 1954.8 ns) standing in as the control:
+            // the same rhythm on loads that never reach DRAM would say it is not DRAM's.
+            assert_eq!(r.random.analysis.verdict, Verdict::Periodic, "{name}: the input");
+            let control = Run { kind: RunKind::CachedControl, ..r.random.clone() };
+            let c = conclude(&r.fixed, &r.random, Some(&control));
+            assert_eq!(c.control_clean, Some(false), "{name}");
+            assert_eq!(c.refresh_period_ns, None, "{name}");
+            assert!(c.summary.contains("periodic too, every 195"), "{name}: {}", c.summary);
+            assert!(c.summary.contains("no refresh period is reported"), "{name}: {}", c.summary);
+        }
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -375,8 +618,31 @@ mod tests {
         assert!(r.fixed.samples > 0 && r.random.samples > 0);
         let c = r.control.as_ref().unwrap();
         assert_eq!(c.kind, RunKind::CachedControl);
-        assert!(r.control_clean.is_some());
         assert!(r.buffer_bytes >= 8 << 20);
         assert!(r.to_string().contains("summary:"));
+        // Whatever this machine's DRAM and hypervisor did: each run is well formed, and the report
+        // says what `conclude` makes of the three (tested on traces above).
+        for (run, kind) in [(&r.fixed, RunKind::FixedLine), (&r.random, RunKind::RandomLines), (c, RunKind::CachedControl)] {
+            let a = &run.analysis;
+            assert_eq!(run.kind, kind);
+            assert_eq!(a.samples, run.samples, "{kind:?}");
+            assert_eq!(a.threshold.counted + a.threshold.outliers, run.samples as u64, "{kind:?}");
+            assert!(a.spikes <= a.threshold.counted && a.spikes_analysed as u64 <= a.spikes, "{kind:?}: {a}");
+            match &a.baseline {
+                None => assert!(a.verdict == Verdict::Insufficient || o.analysis.periodogram.shuffles == 0, "{kind:?}: {a}"),
+                Some(b) => {
+                    assert_ne!(a.verdict, Verdict::Insufficient, "{kind:?}: {a}");
+                    assert!(b.reached_best <= b.shuffles && b.p_value > 0.0 && b.p_value <= 1.0, "{kind:?}: {b:?}");
+                }
+            }
+            match a.verdict {
+                Verdict::Periodic => assert!(a.fundamental.is_some(), "{kind:?}: a period names its fundamental: {a}"),
+                Verdict::Insufficient => assert!(a.fundamental.is_none() && a.reason.contains("need at least"), "{kind:?}: {a}"),
+                Verdict::Weak | Verdict::None => {}
+            }
+        }
+        let want = conclude(&r.fixed, &r.random, r.control.as_ref());
+        assert_eq!((r.refresh_period_ns, r.control_clean, &r.summary), (want.refresh_period_ns, want.control_clean, &want.summary));
+        assert_eq!(r.control_clean, Some(c.analysis.verdict != Verdict::Periodic));
     }
 }

@@ -55,6 +55,7 @@ impl Default for ThresholdOptions {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 pub enum CutMethod {
     Given,
     /// median + max(k·σ, min_gap)
@@ -64,6 +65,7 @@ pub enum CutMethod {
 }
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 #[serde(rename_all = "camelCase")]
 pub struct Threshold {
     /// Reads with `cut_ns <= latency < outlier_ns` are spikes.
@@ -215,6 +217,7 @@ pub struct AnalysisOptions {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 #[serde(rename_all = "camelCase")]
 pub struct PeriodScore {
     pub period_ns: f64,
@@ -223,6 +226,7 @@ pub struct PeriodScore {
 
 /// What the shuffled copies reached: the bar a real period has to clear.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 #[serde(rename_all = "camelCase")]
 pub struct Baseline {
     pub shuffles: usize,
@@ -241,6 +245,7 @@ pub struct Baseline {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 pub enum Verdict {
     /// A period stands far above anything chance reached.
     Periodic,
@@ -265,6 +270,7 @@ impl Verdict {
 }
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 #[serde(rename_all = "camelCase")]
 pub struct SpikeReport {
     pub samples: usize,
