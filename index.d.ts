@@ -66,10 +66,25 @@ export interface RefreshReport {
 export interface GroupsReport {
   periodNs: number
   groups: Array<{ index: number; offsetNs: number; spanNs: number; lines: number }>
-  bits: Array<{ bit: number; pairs: number; different: number; fractionDifferent: number; meanDistanceCycles: number; withinPage: boolean }>
-  /** Smallest channel offset whose copies always fell in another refresh group, or null. */
+  /**
+   * Per address bit flipped: pairs whose stalls were both clear, pairs whose stall windows did not
+   * overlap (`apart`: what placement and the recommendation go by), pairs in different phase
+   * clusters (`different`: descriptive only), the mean phase distance and the mean clearance
+   * between windows (periods; negative: overlapping).
+   */
+  bits: Array<{
+    bit: number
+    pairs: number
+    apart: number
+    different: number
+    fractionDifferent: number
+    meanDistanceCycles: number
+    meanClearanceCycles: number
+    withinPage: boolean
+  }>
+  /** Smallest channel offset whose copies' stall windows were always apart, or null. */
   recommendedOffset: number | null
-  /** An offset whose copies always refreshed together (a control), or null. */
+  /** An offset whose copies' stall windows always overlapped (a control), or null. */
   sameGroupOffset: number | null
   note: string
   /** Where the result was recorded for `channelOffset: 'auto'`, when it was. */

@@ -130,7 +130,7 @@ test('probe groups --json reports groups, per-bit results and records the result
   }
   t.diagnostic(`branch: ${rep.groups.length} group(s), recommended offset ${rep.recommendedOffset}`)
   assert.ok(Array.isArray(rep.bits) && rep.bits.length > 0)
-  for (const b of rep.bits) assert.ok(b.different <= b.pairs)
+  for (const b of rep.bits) assert.ok(b.different <= b.pairs && b.apart <= b.pairs && b.meanClearanceCycles <= b.meanDistanceCycles, JSON.stringify(b))
   assert.ok(rep.recommendedOffset === null || rep.recommendedOffset >= 64)
   // An offset found is positive, none negative: whichever this machine gave.
   assert.equal(r.code, rep.recommendedOffset ? 0 : 10)

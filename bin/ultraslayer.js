@@ -17,8 +17,8 @@ commands:
   probe refresh [--seconds N]   find the DRAM refresh period by timing flushed loads, against a
                                 chance baseline, with a cached-load negative control (default 3 s)
   probe groups [--seconds N] [--period-ns X] [--no-record]
-                                find which address bits put copies in different refresh groups, by
-                                timing alone; records the result for channelOffset: 'auto'
+                                find which address bits move a line's refresh stall clear of the
+                                original's, by timing alone; records the result for channelOffset: 'auto'
   probe placement [--replicas N] [--channel-offset B] [--channel-bits 6|xor:MASK,MASK] [--hugepages K]
                                 where each replica's copies land under a channel model
   probe hedge [--samples N]     direct vs hedged vs same-group control vs steer, measured here,

@@ -14,9 +14,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::phases::{self, BitResult, Clusters, Pair, PhaseOptions};
+use super::phases::{self, BitResult, Clusters, Pair};
 use super::spikes::{self, Sample, ThresholdOptions};
 use crate::error::{Error, Result};
+use crate::refresh::evidence::{add_session, Evidence, SessionOptions};
+use crate::refresh::Stall;
 use crate::region::PageRequest;
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -34,8 +36,8 @@ pub struct GroupsOptions {
     pub buffer_bytes: usize,
     pub pages: PageRequest,
     pub seed: u64,
-    /// Lines whose phase coherence with the reference is below this get no group.
-    pub min_coherence: f64,
+    /// Evidence score a line needs before its stall is trusted (`refresh::evidence::Evidence::score`).
+    pub min_score: f64,
     /// A group spans at most this fraction of the period.
     pub max_group_span: f64,
     /// Pairs a bit needs (all switching) before its offset is recommended.
@@ -53,7 +55,7 @@ impl Default for GroupsOptions {
             buffer_bytes: 64 << 20,
             pages: PageRequest::Auto,
             seed: 0x0062_0095,
-            min_coherence: 0.3,
+            min_score: 6.0,
             max_group_span: 0.15,
             min_pairs: 4,
         }
@@ -75,7 +77,9 @@ pub struct Line {
     pub session: usize,
     /// Phase relative to the reference line, cycles in [0, 1); None when not clear.
     pub phase: Option<f64>,
-    pub coherence: f64,
+    /// Width of the stall window (cycles) and the confidence that the phase is not chance (0..1).
+    pub width: Option<f64>,
+    pub confidence: f64,
     pub group: Option<usize>,
 }
 
@@ -134,27 +138,29 @@ fn validate(o: &GroupsOptions) -> Result<()> {
     if o.buffer_bytes < 1 << 20 {
         return Err(Error::bad_option("bufferBytes", format!("must be at least 1 MiB, got {}", o.buffer_bytes)));
     }
-    if !(0.0..=1.0).contains(&o.min_coherence) || !(0.0..=0.5).contains(&o.max_group_span) {
-        return Err(Error::bad_option("minCoherence", "minCoherence must be 0..=1 and maxGroupSpan 0..=0.5"));
+    if !(o.min_score.is_finite() && o.min_score >= 0.0) {
+        return Err(Error::bad_option("minScore", format!("must be a finite number ≥ 0, got {}", o.min_score)));
+    }
+    if !(0.0..=0.5).contains(&o.max_group_span) {
+        return Err(Error::bad_option("maxGroupSpan", format!("must be 0..=0.5, got {}", o.max_group_span)));
     }
     Ok(())
 }
 
-/// Phases relative to `traces[0]` for one session's traces.
+/// The stalls of one session's lines relative to `traces[0]` (`refresh::evidence`), the
+/// reference's own first: phase 0 by definition, and, since it is never measured against
+/// itself, the median width of the session's clear lines (0.1 when none is clear).
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-pub(crate) fn session_phases(traces: &[Vec<Sample>], period_ns: f64, subwindow_ns: u64) -> Vec<Option<phases::RelativePhase>> {
+pub(crate) fn session_stalls(traces: &[Vec<Sample>], period_ns: f64, subwindow_ns: u64, min_score: f64) -> Vec<(Option<Stall>, f64)> {
     let th = spikes::calibrate(traces.iter().flatten().map(|s| s.latency_ns), &ThresholdOptions::default());
-    let o = PhaseOptions { period_ns, subwindow_ns, typical_ns: th.median_ns, outlier_ns: th.outlier_ns, max_excess_ns: 600 };
-    traces
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            if i == 0 {
-                Some(phases::RelativePhase { cycles: 0.0, coherence: 1.0, subwindows: usize::MAX })
-            } else {
-                phases::relative_phase(t, &traces[0], &o)
-            }
-        })
+    let so = SessionOptions { period_ns, subwindow_ns, typical_ns: th.median_ns, outlier_ns: th.outlier_ns, max_excess_ns: 600 };
+    let mut ev = vec![Evidence::default(); traces.len().saturating_sub(1)];
+    add_session(traces, &mut ev, &so);
+    let mut widths: Vec<f64> = ev.iter().filter_map(|e| e.stall(min_score)).map(|s| s.width).collect();
+    widths.sort_by(f64::total_cmp);
+    let width = widths.get(widths.len() / 2).copied().unwrap_or(0.1);
+    std::iter::once((Some(Stall { phase: 0.0, width, confidence: 1.0 }), 1.0))
+        .chain(ev.iter().map(|e| (e.stall(min_score), e.confidence())))
         .collect()
 }
 
@@ -183,8 +189,13 @@ pub fn analyse(
             lines: labels.iter().filter(|&&l| l == Some(i)).count(),
         })
         .collect();
-    let bits = phases::bit_results(pairs, &labels, &phases, page_size);
-    let recommended = if tight && centers.len() >= 2 { phases::recommend(&bits, opts.min_pairs) } else { None };
+    let stalls: Vec<Option<Stall>> =
+        lines.iter().map(|l| Some(Stall { phase: l.phase?, width: l.width?, confidence: l.confidence })).collect();
+    let bits = phases::bit_results(pairs, &labels, &stalls, page_size);
+    // Copies are apart when their stall windows do not overlap, however the phases cluster: a
+    // bit is recommended on that alone (host D's phases spread over the whole period, yet bit 6
+    // moved every line a third of a period).
+    let recommended = phases::recommend(&bits, opts.min_pairs);
     (lines, groups, tight, bits, recommended)
 }
 
@@ -254,8 +265,15 @@ pub fn probe(opts: &GroupsOptions, mut progress: impl FnMut(f64)) -> Result<Grou
         let lines_in = (region.mapped_bytes() / 64) as u64;
         let random_line = |rng: &mut SplitMix64| start + rng.below(lines_in) as usize * 64;
         let reference = random_line(&mut rng);
-        let mut lines: Vec<Line> =
-            vec![Line { addr: reference, role: Role::Reference, session: usize::MAX, phase: Some(0.0), coherence: 1.0, group: None }];
+        let mut lines: Vec<Line> = vec![Line {
+            addr: reference,
+            role: Role::Reference,
+            session: usize::MAX,
+            phase: Some(0.0),
+            width: None,
+            confidence: 1.0,
+            group: None,
+        }];
         let mut pairs = Vec::new();
         let mut reads = 0usize;
         let session_ticks = tsc::from_ns(opts.session.as_nanos() as u64);
@@ -286,20 +304,24 @@ pub fn probe(opts: &GroupsOptions, mut progress: impl FnMut(f64)) -> Result<Grou
                 })
             };
             reads += traces.iter().map(Vec::len).sum::<usize>();
-            let ph = session_phases(&traces, period_ns, opts.subwindow_ns);
+            let st = session_stalls(&traces, period_ns, opts.subwindow_ns, opts.min_score);
+            if b == 0 {
+                // The reference is session 0's base: its width is the one this session gives it.
+                lines[0].width = st[0].0.map(|s| s.width);
+            }
             let base_index = if b == 0 { 0 } else { lines.len() };
             for (k, (&addr, &role)) in addrs.iter().zip(&roles).enumerate() {
                 if role == Role::Reference {
                     continue;
                 }
-                let r = ph[k];
-                let clear = r.filter(|r| r.is_clear(opts.min_coherence));
+                let (stall, confidence) = st[k];
                 lines.push(Line {
                     addr,
                     role,
                     session: b,
-                    phase: clear.map(|r| r.cycles),
-                    coherence: r.map_or(0.0, |r| r.coherence),
+                    phase: stall.map(|s| s.phase),
+                    width: stall.map(|s| s.width),
+                    confidence,
                     group: None,
                 });
                 if let Role::Partner { bit, .. } = role {
@@ -387,18 +409,23 @@ fn note(groups: &[Group], tight: bool, bits: &[BitResult], rec: Option<usize>, k
         (0, _) => "no line had a clear refresh phase: the machine may be too noisy, or the period is wrong".to_string(),
         (1, true) => "all lines stall at the same phase: one refresh group, no bit moves a line to another".to_string(),
         (n, true) => format!("{n} refresh groups"),
-        (n, false) => format!("phases spread too widely to split cleanly into groups (best {n}); no recommendation"),
+        (n, false) => format!("phases spread over the period rather than into clean groups (best {n} clusters)"),
     };
     match rec {
-        Some(off) => s += &format!("; flipping address bit {} ({} B) always lands in another group: use channel offset {}", off.trailing_zeros(), off, off),
-        None if groups.len() >= 2 && tight => {
-            s += "; no tested bit always lands in another group (none found): new Slayer({ placement: 'refresh-groups' }) learns the group of every 4 KiB page instead and places each replica on pages of its own groups"
+        Some(off) => s += &format!(
+            "; flipping address bit {} ({} B) always moved a line's stall window clear of the original's: use channel offset {}",
+            off.trailing_zeros(),
+            off,
+            off
+        ),
+        None if groups.len() >= 2 => {
+            s += "; no tested bit always moves a line's stall clear of the original's (none found): new Slayer({ placement: 'refresh-groups' }) learns the stall of every 4 KiB page instead and places each replica on pages of its own"
         }
         None => {}
     }
-    let same: Vec<String> = bits.iter().filter(|b| b.pairs > 0 && b.different == 0).map(|b| format!("{} B", 1u64 << b.bit)).collect();
+    let same: Vec<String> = bits.iter().filter(|b| b.pairs > 0 && b.apart == 0).map(|b| format!("{} B", 1u64 << b.bit)).collect();
     if !same.is_empty() && groups.len() >= 2 {
-        s += &format!("; offsets that never switch group (hedge nothing): {}", same.join(", "));
+        s += &format!("; offsets whose stalls always overlapped (hedge nothing): {}", same.join(", "));
     }
     if kind == "thp" && thp < mapped {
         s += &format!(
@@ -433,13 +460,15 @@ impl fmt::Display for GroupsReport {
         for b in &self.bits {
             writeln!(
                 f,
-                "  bit {:2} (X^{:<6}): {:2}/{:2} pairs in different groups ({:3.0}%), mean distance {:4.0} ns{}",
+                "  bit {:2} (X^{:<6}): {:2}/{:2} pairs stall apart ({:3.0}%; {:2} in different clusters), mean distance {:4.0} ns, clearance {:4.0} ns{}",
                 b.bit,
                 1u64 << b.bit,
-                b.different,
+                b.apart,
                 b.pairs,
-                100.0 * b.fraction_different,
+                100.0 * b.apart as f64 / b.pairs.max(1) as f64,
+                b.different,
                 b.mean_distance_cycles * self.period_ns,
+                b.mean_clearance_cycles * self.period_ns,
                 if b.within_page { "" } else { " (crosses pages)" }
             )?;
         }
@@ -648,17 +677,26 @@ mod tests {
         // One session per base: [reference, base, partner bit 6, partner bit 8]. The machine's
         // rule: bit 6 flips the group (half a period), bit 8 does not.
         let period = 1950.8;
-        let mut lines = vec![Line { addr: 0, role: Role::Reference, session: usize::MAX, phase: Some(0.0), coherence: 1.0, group: None }];
+        let mut lines = vec![Line {
+            addr: 0,
+            role: Role::Reference,
+            session: usize::MAX,
+            phase: Some(0.0),
+            width: Some(0.1),
+            confidence: 1.0,
+            group: None,
+        }];
         let mut pairs = Vec::new();
         for b in 0..6usize {
             let base_group = (b % 2) as f64 * 0.5;
             let truth = [0.0, base_group, base_group + 0.5, base_group];
             let traces = synth::interleaved(&truth, period, 12_000_000, 5_000_000, 100 + b as u64);
-            let ph = session_phases(&traces, period, 300_000);
+            let st = session_stalls(&traces, period, 300_000, 6.0);
             let base_index = lines.len();
             for (k, role) in [(1, Role::Base { base: b }), (2, Role::Partner { base: b, bit: 6 }), (3, Role::Partner { base: b, bit: 8 })] {
-                let r = ph[k].filter(|r| r.is_clear(0.3));
-                lines.push(Line { addr: 0, role, session: b, phase: r.map(|r| r.cycles), coherence: 0.0, group: None });
+                let (stall, confidence) = st[k];
+                let (phase, width) = (stall.map(|s| s.phase), stall.map(|s| s.width));
+                lines.push(Line { addr: 0, role, session: b, phase, width, confidence, group: None });
                 if let Role::Partner { bit, .. } = role {
                     pairs.push(Pair { bit, line: base_index, partner: lines.len() - 1 });
                 }
@@ -670,8 +708,8 @@ mod tests {
         assert_eq!(groups.len(), 2, "{groups:?}");
         assert!((groups[1].offset_ns - period / 2.0).abs() < 0.05 * period, "{groups:?}");
         assert!(lines.iter().all(|l| l.group.is_some()));
-        assert_eq!((bits[0].bit, bits[0].pairs, bits[0].different), (6, 6, 6));
-        assert_eq!((bits[1].bit, bits[1].pairs, bits[1].different), (8, 6, 0));
+        assert_eq!((bits[0].bit, bits[0].pairs, bits[0].apart, bits[0].different), (6, 6, 6, 6));
+        assert_eq!((bits[1].bit, bits[1].pairs, bits[1].apart, bits[1].different), (8, 6, 0, 0));
         assert_eq!(rec, Some(64));
         let text = note(&groups, tight, &bits, rec, "2m", 0, 0);
         assert!(text.contains("channel offset 64") && text.contains("256 B"), "{text}");

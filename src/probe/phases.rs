@@ -1,172 +1,11 @@
-//! Refresh phases by timing alone: where in the refresh period one line stalls relative to
-//! another line read in the same window, lines grouped by phase on the circle, and which address
-//! bit flips move a line into another group.
+//! `probe groups`' pure half: lines grouped by stall phase on the circle (a description: on a host
+//! whose phases spread over the period the clusters are an artefact), and which address bit flips
+//! move a line's stall window clear of the original's (`refresh::Stall::apart`, the judgement that
+//! counts). The stalls themselves come from `refresh::evidence`.
 //!
-//! Pure functions over samples; no clocks, no memory. Phases are in cycles, in [0, 1).
-//!
-//! A line's phase in one short sub-window is the first Fourier coefficient of its excess latency
-//! folded at the period (fitted as w ≈ a + Re(R̄·e^{2πi·t/P}), w = latency above typical, clipped). Two
-//! lines read in the same sub-window share the refresh clock, so R_line·conj(R_ref) points at
-//! their phase difference; summing those products over sub-windows adds the evidence up while
-//! the common phase is free to wander or jump between sub-windows (as it does once a second).
+//! Pure functions; no clocks, no memory. Phases are in cycles, in [0, 1).
 
-use std::f64::consts::TAU;
-
-use super::spikes::Sample;
-
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PhaseOptions {
-    pub period_ns: f64,
-    /// Sub-window length: short enough that a small period error cannot smear the phase inside
-    /// one (≤ ~0.05 cycle drift), long enough to hold a few stalls of every line.
-    pub subwindow_ns: u64,
-    /// Typical (unstalled) latency; excess is measured from here.
-    pub typical_ns: u32,
-    /// Reads this slow or slower are hypervisor pauses and are ignored.
-    pub outlier_ns: u32,
-    /// Excess latency is clipped to this.
-    pub max_excess_ns: u32,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RelativePhase {
-    /// Phase of the line minus phase of the reference, in cycles, in [0, 1).
-    pub cycles: f64,
-    /// |Σ products| / Σ |products|: 1 = every sub-window agrees, ~1/√subwindows = noise.
-    pub coherence: f64,
-    /// Sub-windows in which both lines were read.
-    pub subwindows: usize,
-}
-
-impl RelativePhase {
-    /// Coherence at least `min` and at least 3/√subwindows (3σ above what noise gives).
-    pub fn is_clear(&self, min: f64) -> bool {
-        self.subwindows >= 4 && self.coherence >= min && self.coherence * (self.subwindows as f64).sqrt() >= 3.0
-    }
-}
-
-/// Sums for a least-squares fit w ≈ a + b·cos θ + c·sin θ over one sub-window's reads. A fit
-/// rather than a plain Σ w·e^{iθ} because a line read interleaved with others is not sampled evenly over the
-/// phase circle (its reads come at the loop's rhythm), which would bias a plain sum.
-#[derive(Clone, Copy, Default)]
-struct Acc {
-    n: f64,
-    c: f64,
-    s: f64,
-    cc: f64,
-    ss: f64,
-    cs: f64,
-    w: f64,
-    wc: f64,
-    ws: f64,
-}
-
-impl Acc {
-    fn add(&mut self, w: f64, theta: f64) {
-        let (sn, cs) = theta.sin_cos();
-        self.n += 1.0;
-        self.c += cs;
-        self.s += sn;
-        self.cc += cs * cs;
-        self.ss += sn * sn;
-        self.cs += cs * sn;
-        self.w += w;
-        self.wc += w * cs;
-        self.ws += w * sn;
-    }
-
-    /// The fitted first harmonic (b, c), scaled by n/2 so that a sub-window with more reads
-    /// weighs more (for even sampling this equals Σ (w − w̄)·e^{iθ}). None when the reads cover
-    /// too little of the circle to fit.
-    fn phasor(&self) -> Option<(f64, f64)> {
-        if self.n < 4.0 {
-            return None;
-        }
-        let m = [[self.n, self.c, self.s], [self.c, self.cc, self.cs], [self.s, self.cs, self.ss]];
-        let det3 = |m: &[[f64; 3]; 3]| {
-            m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
-                + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
-        };
-        let d = det3(&m);
-        // For even sampling det = n³/4; far below that the fit is ill-conditioned.
-        if d.is_nan() || d <= 1e-3 * self.n.powi(3) {
-            return None;
-        }
-        let rhs = [self.w, self.wc, self.ws];
-        let with_col = |k: usize| {
-            let mut x = m;
-            for (row, r) in x.iter_mut().zip(rhs) {
-                row[k] = r;
-            }
-            det3(&x)
-        };
-        // Cramer's rule for the two harmonic coefficients.
-        let (b, c) = (with_col(1) / d, with_col(2) / d);
-        Some((b * self.n / 2.0, c * self.n / 2.0))
-    }
-}
-
-/// (sub-window index, accumulated phasor) in ascending index order.
-fn phasors(samples: &[Sample], o: &PhaseOptions) -> Vec<(u64, (f64, f64))> {
-    let mut sorted;
-    let samples = if samples.windows(2).all(|p| p[0].t_ns <= p[1].t_ns) {
-        samples
-    } else {
-        sorted = samples.to_vec();
-        sorted.sort_by_key(|s| s.t_ns);
-        &sorted[..]
-    };
-    let sub = o.subwindow_ns.max(1);
-    let inv = 1.0 / o.period_ns;
-    let mut out: Vec<(u64, Acc)> = Vec::new();
-    for s in samples {
-        if s.latency_ns >= o.outlier_ns {
-            continue;
-        }
-        let k = s.t_ns / sub;
-        if out.last().map_or(true, |(last, _)| *last != k) {
-            out.push((k, Acc::default()));
-        }
-        let w = s.latency_ns.saturating_sub(o.typical_ns).min(o.max_excess_ns) as f64;
-        let x = s.t_ns as f64 * inv;
-        out.last_mut().expect("pushed above").1.add(w, TAU * (x - x.floor()));
-    }
-    out.into_iter().filter_map(|(k, a)| a.phasor().map(|p| (k, p))).collect()
-}
-
-/// Phase of `line` relative to `reference`, both read interleaved over the same time span.
-/// None when the period is not a positive finite number or the two never share a sub-window.
-pub fn relative_phase(line: &[Sample], reference: &[Sample], o: &PhaseOptions) -> Option<RelativePhase> {
-    if !(o.period_ns.is_finite() && o.period_ns > 0.0) {
-        return None;
-    }
-    let a = phasors(line, o);
-    let b = phasors(reference, o);
-    let (mut re, mut im, mut norm, mut shared) = (0.0, 0.0, 0.0, 0usize);
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        match a[i].0.cmp(&b[j].0) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                let ((p, q), (r, s)) = (a[i].1, b[j].1);
-                // (p + iq)·(r − is)
-                re += p * r + q * s;
-                im += q * r - p * s;
-                norm += p.hypot(q) * r.hypot(s);
-                shared += 1;
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    if shared == 0 || norm == 0.0 {
-        return None;
-    }
-    Some(RelativePhase { cycles: crate::refresh::phase::angle_cycles(re, im), coherence: re.hypot(im) / norm, subwindows: shared })
-}
+use crate::refresh::Stall;
 
 pub use crate::refresh::phase::{circular_distance, circular_mean, wrap};
 
@@ -255,39 +94,49 @@ pub struct Pair {
 #[serde(rename_all = "camelCase")]
 pub struct BitResult {
     pub bit: u32,
-    /// Pairs where both lines got a clear phase.
+    /// Pairs where both lines got a clear stall.
     pub pairs: usize,
-    /// … of which the partner is in another group.
+    /// … of which the partner's stall window did not overlap the line's (`refresh::Stall::apart`).
+    pub apart: usize,
+    /// … of which the partner fell in another phase cluster (descriptive only: on a host whose
+    /// phases spread over the period, clusters are an artefact of cutting the spread).
     pub different: usize,
     pub fraction_different: f64,
-    /// Mean circular distance partner↔line, in cycles (0 = same phase, 0.5 = opposite).
+    /// Mean circular distance partner↔line, in cycles (0 = same phase, 0.5 = opposite), and mean
+    /// clearance between their windows (negative: overlapping).
     pub mean_distance_cycles: f64,
+    pub mean_clearance_cycles: f64,
     /// 1 << bit is below the page size, so the flip is a physical flip too.
     pub within_page: bool,
 }
 
-/// Per bit: how often flipping it moves a line to another group.
-pub fn bit_results(pairs: &[Pair], labels: &[Option<usize>], phases: &[Option<f64>], page_size: usize) -> Vec<BitResult> {
+/// Per bit: how often flipping it moves a line's stall window clear of the original's (and into
+/// another cluster).
+pub fn bit_results(pairs: &[Pair], labels: &[Option<usize>], stalls: &[Option<Stall>], page_size: usize) -> Vec<BitResult> {
     let mut bits: Vec<u32> = pairs.iter().map(|p| p.bit).collect();
     bits.sort_unstable();
     bits.dedup();
     bits.into_iter()
         .map(|bit| {
-            let (mut n, mut diff, mut dist) = (0usize, 0usize, 0.0);
+            let (mut n, mut apart, mut diff, mut dist, mut clear) = (0usize, 0usize, 0usize, 0.0, 0.0);
             for p in pairs.iter().filter(|p| p.bit == bit) {
-                let get = |i: usize| (labels.get(i).copied().flatten(), phases.get(i).copied().flatten());
-                if let ((Some(la), Some(pa)), (Some(lb), Some(pb))) = (get(p.line), get(p.partner)) {
+                let get = |i: usize| stalls.get(i).copied().flatten();
+                if let (Some(a), Some(b)) = (get(p.line), get(p.partner)) {
                     n += 1;
-                    diff += (la != lb) as usize;
-                    dist += circular_distance(pa, pb);
+                    apart += a.apart(&b) as usize;
+                    diff += (labels.get(p.line).copied().flatten() != labels.get(p.partner).copied().flatten()) as usize;
+                    dist += a.distance(&b);
+                    clear += a.clearance(&b);
                 }
             }
             BitResult {
                 bit,
                 pairs: n,
+                apart,
                 different: diff,
                 fraction_different: if n > 0 { diff as f64 / n as f64 } else { 0.0 },
                 mean_distance_cycles: if n > 0 { dist / n as f64 } else { 0.0 },
+                mean_clearance_cycles: if n > 0 { clear / n as f64 } else { 0.0 },
                 within_page: bit < 64 && (1u128 << bit) < page_size as u128,
             }
         })
@@ -295,25 +144,26 @@ pub fn bit_results(pairs: &[Pair], labels: &[Option<usize>], phases: &[Option<f6
 }
 
 /// The smallest power of two ≥ 64 whose flip always (in at least `min_pairs` pairs, inside one
-/// page) lands in another group.
+/// page) moved a line's stall window clear of the original's.
 pub fn recommend(bits: &[BitResult], min_pairs: usize) -> Option<usize> {
     bits.iter()
-        .filter(|b| b.bit >= 6 && b.bit < usize::BITS && b.within_page && b.pairs >= min_pairs.max(1) && b.different == b.pairs)
+        .filter(|b| b.bit >= 6 && b.bit < usize::BITS && b.within_page && b.pairs >= min_pairs.max(1) && b.apart == b.pairs)
         .map(|b| 1usize << b.bit)
         .min()
 }
 
 /// A power of two ≥ 256 whose flip never (in at least `min_pairs` pairs, inside one page) moved a
-/// line to another group: copies that far apart refresh together. The benchmark's same-group
+/// line's stall window clear of the original's: copies that far apart refresh together. The benchmark's same-group
 /// control uses it. Prefers 256 B (the common default) when it qualifies.
 pub fn same_group(bits: &[BitResult], min_pairs: usize) -> Option<usize> {
-    let never = |b: &&BitResult| b.bit >= 8 && b.bit < usize::BITS && b.within_page && b.pairs >= min_pairs.max(1) && b.different == 0;
+    let never = |b: &&BitResult| b.bit >= 8 && b.bit < usize::BITS && b.within_page && b.pairs >= min_pairs.max(1) && b.apart == 0;
     bits.iter().filter(never).map(|b| 1usize << b.bit).min()
 }
 
 #[cfg(test)]
 pub(crate) mod synth {
     use super::*;
+    use crate::probe::spikes::Sample;
     use crate::rng::SplitMix64;
 
     /// Interleaved reads (a random line each time) of lines whose stalls sit at the given phases
@@ -356,40 +206,6 @@ pub(crate) mod synth {
 mod tests {
     use super::*;
 
-    fn opts() -> PhaseOptions {
-        PhaseOptions { period_ns: 1950.8, subwindow_ns: 300_000, typical_ns: 140, outlier_ns: 1000, max_excess_ns: 600 }
-    }
-
-    #[test]
-    fn relative_phase_recovers_known_offsets_despite_phase_jumps() {
-        let truth = [0.0, 0.5, 0.1, 0.75, 0.5];
-        let lines = synth::interleaved(&truth, 1950.8, 30_000_000, 7_000_000, 3);
-        for (l, &want) in truth.iter().enumerate() {
-            let r = relative_phase(&lines[l], &lines[0], &opts()).unwrap();
-            assert!(circular_distance(r.cycles, want) < 0.05, "line {l}: want {want}, got {r:?}");
-            assert!(r.is_clear(0.3), "{r:?}");
-        }
-    }
-
-    #[test]
-    fn a_line_without_stalls_has_no_clear_phase() {
-        let lines = synth::interleaved(&[0.0, 0.3], 1950.8, 20_000_000, 0, 4);
-        // Fold line 1 at an unrelated period: its stalls no longer line up with the reference's.
-        let o = PhaseOptions { period_ns: 1234.5, ..opts() };
-        let r = relative_phase(&lines[1], &lines[0], &o).unwrap();
-        assert!(!r.is_clear(0.3), "{r:?}");
-    }
-
-    #[test]
-    fn bad_period_or_no_overlap_gives_none() {
-        let lines = synth::interleaved(&[0.0, 0.3], 1950.8, 2_000_000, 0, 5);
-        assert!(relative_phase(&lines[1], &lines[0], &PhaseOptions { period_ns: 0.0, ..opts() }).is_none());
-        assert!(relative_phase(&lines[1], &lines[0], &PhaseOptions { period_ns: f64::NAN, ..opts() }).is_none());
-        let late: Vec<Sample> = lines[1].iter().map(|s| Sample { t_ns: s.t_ns + 1_000_000_000, ..*s }).collect();
-        assert!(relative_phase(&late, &lines[0], &opts()).is_none());
-        assert!(relative_phase(&[], &lines[0], &opts()).is_none());
-    }
-
     #[test]
     fn clustering_finds_two_groups_across_the_wrap() {
         let p = [Some(0.98), Some(0.51), Some(0.02), None, Some(0.49), Some(0.0), Some(0.53)];
@@ -413,6 +229,29 @@ mod tests {
         assert_eq!(c.centers.len(), 3);
         assert!(!c.tight);
         assert!(c.labels.iter().all(|l| l.is_some()));
+    }
+
+    #[test]
+    fn a_bit_that_moves_stalls_apart_is_recommended_even_where_phases_form_no_clusters() {
+        // Host D: bases spread over the whole period; bit 6 moves each a third of a period, bit 7
+        // nothing. No clean clusters, yet bit 6 keeps every pair's windows apart.
+        let mut stalls = Vec::new();
+        let mut pairs = Vec::new();
+        for j in 0..12 {
+            let p = j as f64 / 12.0;
+            stalls.push(Some(Stall { phase: p, width: 0.1, confidence: 1.0 }));
+            stalls.push(Some(Stall { phase: wrap(p + 0.34), width: 0.12, confidence: 1.0 }));
+            stalls.push(Some(Stall { phase: wrap(p + 0.01), width: 0.1, confidence: 1.0 }));
+            pairs.push(Pair { bit: 6, line: 3 * j, partner: 3 * j + 1 });
+            pairs.push(Pair { bit: 7, line: 3 * j, partner: 3 * j + 2 });
+        }
+        let phases: Vec<Option<f64>> = stalls.iter().map(|s| s.map(|s| s.phase)).collect();
+        let c = cluster(&phases, 0.05, 3);
+        assert!(!c.tight, "three clusters of 0.05 cannot hold phases spread over the period");
+        let r = bit_results(&pairs, &c.labels, &stalls, 2 << 20);
+        assert_eq!((r[0].apart, r[1].apart), (12, 0));
+        assert_eq!(recommend(&r, 4), Some(64));
+        assert_eq!(same_group(&r, 4), None, "bit 7 is below 256 B");
     }
 
     #[test]
@@ -443,17 +282,19 @@ mod tests {
                 pairs.push(Pair { bit, line: j, partner: 4 * k + j });
             }
         }
-        let r = bit_results(&pairs, &labels, &phases, 2 << 20);
+        let stalls: Vec<Option<Stall>> = phases.iter().map(|p| p.map(|phase| Stall { phase, width: 0.2, confidence: 1.0 })).collect();
+        let r = bit_results(&pairs, &labels, &stalls, 2 << 20);
         assert_eq!(r.iter().map(|b| b.bit).collect::<Vec<_>>(), vec![6, 7, 8]);
-        assert_eq!((r[0].pairs, r[0].different), (4, 4));
+        assert_eq!((r[0].pairs, r[0].apart, r[0].different), (4, 4, 4));
         assert!((r[0].mean_distance_cycles - 0.5).abs() < 0.02);
-        assert_eq!((r[1].pairs, r[1].different), (3, 2));
-        assert_eq!((r[2].pairs, r[2].different), (4, 0));
+        assert!((r[0].mean_clearance_cycles - 0.3).abs() < 0.02);
+        assert_eq!((r[1].pairs, r[1].apart, r[1].different), (3, 2, 2));
+        assert_eq!((r[2].pairs, r[2].apart, r[2].different), (4, 0, 0));
         assert_eq!(recommend(&r, 4), Some(64));
         assert_eq!(recommend(&r, 5), None);
         assert_eq!(recommend(&r[1..], 1), None);
         // A flip outside the page proves nothing physical.
-        let r = bit_results(&pairs, &labels, &phases, 64);
+        let r = bit_results(&pairs, &labels, &stalls, 64);
         assert_eq!(recommend(&r, 1), None);
     }
 }
