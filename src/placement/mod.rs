@@ -209,7 +209,7 @@ impl Bench {
                 self.reference.ptr() as usize,
                 clock,
                 o.map.seed,
-                o.timer.for_period(clock.so.period_ns),
+                o.timer.clone(),
             )
         }
     }

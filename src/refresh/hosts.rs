@@ -7,7 +7,8 @@
 //! - A: 1.95 µs; address bit 6 moves a line half a period, which side is which flips per frame;
 //!   stalls are bursts 0.38 of a period wide; phase jumps once a second.
 //! - B: 7.81 µs; nothing below 4 KiB moves a line; whole frames in four quarter-period groups,
-//!   by a period-12 pattern shifted per 2 MiB page; a weak signal.
+//!   by a period-12 pattern shifted per 2 MiB page; a weak signal (a line needs several
+//!   sessions to show its phase).
 //! - C: 1.955 µs; bit 10 moves a line half a period (flipping per frame); bits above 12 move a
 //!   frame by eighths: eight clusters; a strong signal.
 //! - D: 1.95 µs; phases spread over the whole period: every frame has its own phase, bit 6 moves
@@ -82,7 +83,7 @@ impl Host {
     pub fn new(kind: HostKind, seed: u64) -> Host {
         let (period_ns, p_stall, stall_ns) = match kind {
             HostKind::A => (1950.8, 0.14, 200.0),
-            HostKind::B => (7813.3, 0.3, 250.0),
+            HostKind::B => (7813.3, 0.08, 180.0),
             HostKind::C => (1954.8, 0.5, 220.0),
             HostKind::D => (1950.0, 0.3, 180.0),
             HostKind::Flat => (1950.0, 0.0, 0.0),
@@ -239,6 +240,6 @@ impl Sessions for Host {
 pub fn timer(kind: HostKind, seed: u64) -> super::lines::SessionTimer<Host> {
     let host = Host::new(kind, seed);
     let so = host.session_options();
-    let o = super::lines::TimerOptions::default().for_period(host.period_ns);
+    let o = super::lines::TimerOptions::default();
     super::lines::SessionTimer::new(host, so, o)
 }

@@ -41,7 +41,8 @@ pub struct TimerOptions {
     /// Lines read in one session (with the reference).
     pub session_lines: usize,
     pub session: std::time::Duration,
-    /// Sessions a line may get before it is left unclear.
+    /// Most sessions a line may get before it is left unclear, whatever the lines before it
+    /// needed (see `SessionTimer`).
     pub max_sessions: u8,
     /// Evidence score a line needs before its stall is trusted (`Evidence::score`; the chance of
     /// a line with no phase reaching it is e^{−score}).
@@ -50,28 +51,23 @@ pub struct TimerOptions {
 
 impl Default for TimerOptions {
     fn default() -> Self {
-        // 10 ms sessions: every line gets ~550 reads (host A). 2 ms sessions halve the time per
-        // line, but on host A they left a few percent of paired frames in the wrong group (the
-        // copy check failed 15 of 18 on a 128 MiB slab), so they are not the default.
-        TimerOptions { session_lines: 63, session: std::time::Duration::from_millis(10), max_sessions: 8, min_score: 6.0 }
+        // 10 ms sessions give every line ~550 reads. 2 ms sessions halve the time per line, but
+        // left a few percent of paired frames in the wrong group in a measured placement (the copy
+        // check failed 15 of 18 on a 128 MiB slab), so they are not the default (docs/refresh.md).
+        TimerOptions { session_lines: 63, session: std::time::Duration::from_millis(10), max_sessions: 48, min_score: 6.0 }
     }
 }
 
-impl TimerOptions {
-    /// The options for a refresh period of `period_ns`: a line shows stalls in proportion to
-    /// 1 / period, so the session cap grows with the period (from 8 at 1.95 µs: with 8, almost no
-    /// line became clear on a 7.8 µs period).
-    pub fn for_period(&self, period_ns: f64) -> TimerOptions {
-        let scale = (period_ns / SHORTEST_PERIOD_NS).clamp(1.0, 8.0);
-        TimerOptions { max_sessions: (self.max_sessions as f64 * scale).ceil().min(u8::MAX as f64) as u8, ..self.clone() }
-    }
-}
+/// Lines that must have become clear before their sessions set the cap for the rest.
+const CLEAR_LINES_TO_LEARN_FROM: usize = 8;
 
-/// The shortest refresh period seen (DDR5 fine-granularity refresh), that `max_sessions` is for.
-const SHORTEST_PERIOD_NS: f64 = 1950.8;
-
-/// A `Timer` over a source of sessions: a line stays in the working set (`session_lines` at a
-/// time, in order) until its evidence scores `min_score` or it has had `max_sessions` sessions.
+/// A `Timer` over a source of sessions, and the sequential test it runs: a line stays in the
+/// working set (`session_lines` at a time, in order) until its evidence scores what `needed`
+/// asks after that many looks (its stall is clear) or it has had as many sessions as this machine shows a line needs, and then
+/// some: twice the sessions that 90% of the lines already clear needed (at least 2), learned as
+/// the timer goes, so a long refresh period or a weak signal gets more sessions per line and a
+/// strong one fewer, with no period or host in the rule. Until `CLEAR_LINES_TO_LEARN_FROM`
+/// lines are clear, and never beyond, the cap is `max_sessions`.
 pub struct SessionTimer<S: Sessions> {
     pub source: S,
     pub so: SessionOptions,
@@ -79,11 +75,37 @@ pub struct SessionTimer<S: Sessions> {
     /// Timed reads so far, and sessions.
     pub reads: u64,
     pub sessions: usize,
+    /// How many lines became clear after k + 1 sessions (k < max_sessions).
+    cleared_after: Vec<u32>,
 }
 
 impl<S: Sessions> SessionTimer<S> {
     pub fn new(source: S, so: SessionOptions, o: TimerOptions) -> SessionTimer<S> {
-        SessionTimer { source, so, o, reads: 0, sessions: 0 }
+        let cleared_after = vec![0; o.max_sessions.max(1) as usize];
+        SessionTimer { source, so, o, reads: 0, sessions: 0, cleared_after }
+    }
+
+    /// Score a line needs after `looks` sessions: `min_score` plus ln(looks). A line with no
+    /// phase passes one look with chance e^{−score}; looking again after every session would
+    /// add those chances up (a flat host's lines came out "clear" within 48 sessions), so the
+    /// bar rises with the looks and the chance over all of them stays under e^{−min_score}.
+    pub fn needed(&self, looks: u8) -> f64 {
+        self.o.min_score + (looks.max(1) as f64).ln()
+    }
+
+    /// Sessions a line gets before it is left unclear (see the type's docs).
+    pub fn session_cap(&self) -> u8 {
+        let clear: u32 = self.cleared_after.iter().sum();
+        if (clear as usize) < CLEAR_LINES_TO_LEARN_FROM {
+            return self.o.max_sessions;
+        }
+        let mut seen = 0u32;
+        let p90 = self.cleared_after.iter().position(|&n| {
+            seen += n;
+            seen * 10 >= clear * 9
+        });
+        let p90 = p90.map_or(self.o.max_sessions as usize, |k| k + 1);
+        (2 * p90).clamp(2, self.o.max_sessions.max(2) as usize) as u8
     }
 }
 
@@ -99,10 +121,11 @@ impl<S: Sessions> Timer for SessionTimer<S> {
         let per = self.o.session_lines.max(1);
         let mut next = 0usize;
         loop {
+            let cap = self.session_cap();
             let mut chunk = Vec::with_capacity(per);
             let mut k = next;
             while chunk.len() < per && k < n {
-                if visits[k] < self.o.max_sessions && evidence[k].score() < self.o.min_score {
+                if visits[k] < cap && evidence[k].score() < self.needed(visits[k]) {
                     chunk.push(k);
                 } else if chunk.is_empty() {
                     next = k + 1;
@@ -121,8 +144,48 @@ impl<S: Sessions> Timer for SessionTimer<S> {
             for (&k, e) in chunk.iter().zip(ev) {
                 evidence[k] = e;
                 visits[k] += 1;
+                if e.score() >= self.needed(visits[k]) {
+                    if let Some(c) = self.cleared_after.get_mut(visits[k] as usize - 1) {
+                        *c += 1;
+                    }
+                }
             }
         }
-        evidence.iter().map(|e| e.stall(self.o.min_score)).collect()
+        evidence.iter().zip(&visits).map(|(e, &v)| e.stall(self.needed(v))).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::refresh::hosts::{timer, HostKind};
+
+    #[test]
+    fn the_session_cap_follows_what_lines_needed_on_each_host() {
+        // A strong signal on a 1.95 µs period (host C) clears lines in a session or two; a
+        // 7.8 µs period (host B) needs more; the cap follows, with no period in the rule.
+        let lines: Vec<usize> = (0..126).map(|k| k * 4096 + 64 * (k % 60)).collect();
+        let mut strong = timer(HostKind::C, 1);
+        let a = strong.stalls(&lines).iter().flatten().count();
+        let mut slow = timer(HostKind::B, 1);
+        let b = slow.stalls(&lines).iter().flatten().count();
+        assert!(a >= 120 && b >= 110, "clear: {a} and {b} of 126");
+        let (ca, cb) = (strong.session_cap(), slow.session_cap());
+        assert!(ca >= 2 && ca < cb, "caps {ca} and {cb}");
+        assert!(cb < TimerOptions::default().max_sessions, "{cb}");
+    }
+
+    #[test]
+    fn a_host_with_no_stalls_gives_up_at_the_ceiling_and_within_the_deadline() {
+        let lines: Vec<usize> = (0..20).map(|k| k * 4096).collect();
+        let mut t = timer(HostKind::Flat, 2);
+        assert!(t.stalls(&lines).iter().all(Option::is_none));
+        assert_eq!(t.session_cap(), t.o.max_sessions, "nothing learned: the ceiling");
+        assert_eq!(t.sessions, t.o.max_sessions as usize, "one chunk, every session the ceiling allows");
+        // Out of time: no more sessions at all.
+        let mut t = timer(HostKind::Flat, 3);
+        t.source.deadline_ns = 0;
+        assert!(t.stalls(&lines).iter().all(Option::is_none));
+        assert_eq!(t.sessions, 0);
     }
 }
