@@ -124,6 +124,8 @@ pub const SAMPLE_BITS: [u32; 6] = [6, 7, 8, 9, 10, 11];
 /// of `SAMPLE_BITS`.
 #[derive(Clone, Debug)]
 pub struct StallSample {
+    /// Byte offset of each row's line X.
+    pub lines: Vec<usize>,
     pub rows: Vec<Vec<Option<Stall>>>,
     pub effects: Vec<BitEffect>,
 }
@@ -132,6 +134,36 @@ impl StallSample {
     /// Every stall of the sample, row by row.
     fn phases(&self) -> Vec<Option<f64>> {
         self.rows.iter().flatten().map(|s| s.map(|s| s.phase)).collect()
+    }
+
+    /// Every sampled pair across `bit` whose stalls were both clear, as (the line with the bit
+    /// clear, the line with it set); empty for a bit the sample did not test.
+    pub fn pairs_across(&self, bit: u32) -> Vec<(Stall, Stall)> {
+        let Some(k) = SAMPLE_BITS.iter().position(|&b| b == bit) else { return Vec::new() };
+        self.rows
+            .iter()
+            .zip(&self.lines)
+            .filter_map(|(r, &x)| {
+                let (a, b) = (r.first().copied()??, r.get(k + 1).copied()??);
+                Some(if x & (1 << bit) == 0 { (a, b) } else { (b, a) })
+            })
+            .collect()
+    }
+
+    /// Where the line with `bit` set stalls, predicted from its partner with the bit clear: the
+    /// mean shift from one to the other and the set lines' median width, when that prediction
+    /// orients the sampled pairs in `arc` as their measured stalls do in at least 95% of them
+    /// (host A: the set line half a period on; host D: a third of a period either way, which no
+    /// single shift predicts). None: each frame's second line must be timed too.
+    pub fn partner_prediction(&self, bit: u32, arc: Arc) -> Option<Partner> {
+        use crate::refresh::phase::{circular_mean, wrap};
+        let pairs = self.pairs_across(bit);
+        let shift = circular_mean(pairs.iter().map(|(a, b)| wrap(b.phase - a.phase)))?;
+        let mut widths: Vec<f64> = pairs.iter().map(|p| p.1.width).collect();
+        widths.sort_by(f64::total_cmp);
+        let partner = Partner { shift, width: *widths.get(widths.len() / 2)? };
+        let agree = pairs.iter().filter(|(a, b)| arc_orientation(a, &partner.of(a), arc) == arc_orientation(a, b, arc)).count();
+        (agree * 20 >= pairs.len() * 19).then_some(partner)
     }
 
     /// The structure and the groups the sample shows (None: fewer than two groups).
@@ -180,7 +212,8 @@ pub fn sample_stalls(frames: usize, timer: &mut dyn Timer, o: &MapOptions) -> (O
     }
     let rows: Vec<Vec<Option<Stall>>> = stalls.chunks(LINES).map(|r| r.to_vec()).collect();
     let effects = bit_effects(&SAMPLE_BITS, &rows);
-    (Some(StallSample { rows, effects }), offsets.len())
+    let lines = offsets.iter().step_by(LINES).copied().collect();
+    (Some(StallSample { lines, rows, effects }), offsets.len())
 }
 
 /// Exactly two groups among `phases`: two centres found by 2-means on the circle, started from the
@@ -392,17 +425,148 @@ pub fn pool_frames(sample: &Groups, classes: usize, chunks: usize, margin: f64) 
     Some((need * labelled as f64 / least as f64 * margin.max(1.0)).ceil() as usize)
 }
 
-/// For a paired layout (two copies sharing each frame, an address bit splitting the groups): the
-/// first `chunks` frames whose probe line (one with the split bit clear, `MapOptions::split_bit`)
-/// has a known group, each with whether its copies must swap halves so that copy 0 is in class 0
-/// (the probe line's half is in class 1). Err (with the counts) when fewer frames are known.
-pub fn paired_frames(map: &FrameMap, class_of_group: &[usize], chunks: usize) -> Result<Vec<(usize, bool)>, usize> {
-    let known: Vec<(usize, bool)> =
-        map.groups.iter().enumerate().filter_map(|(f, g)| g.map(|g| (f, class_of_group[g] != 0))).take(chunks).collect();
-    if known.len() < chunks {
-        return Err(known.len());
+/// For a paired layout placed by phase: an arc of the period, its centre and half-width (cycles).
+/// Copy 0 of every chosen frame stalls within the arc, copy 1 outside it by at least the two
+/// windows' half-widths, so copy 1 never stalls while copy 0 might and copy 0 never while copy 1
+/// does, however the phases spread.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Arc {
+    pub center: f64,
+    pub half: f64,
+}
+
+/// Which line of a frame's pair is copy 0 (`Some(false)`: the one with the split bit clear,
+/// `Some(true)`: its partner), when one orientation puts the pair as `Arc` describes.
+pub fn arc_orientation(clear: &Stall, set: &Stall, arc: Arc) -> Option<bool> {
+    use crate::refresh::phase::circular_distance;
+    let fits = |copy0: &Stall, copy1: &Stall| {
+        circular_distance(copy0.phase, arc.center) <= arc.half
+            && circular_distance(copy1.phase, arc.center) >= arc.half + (copy0.width + copy1.width) / 2.0
+    };
+    if fits(clear, set) {
+        Some(false)
+    } else if fits(set, clear) {
+        Some(true)
+    } else {
+        None
     }
-    Ok(known)
+}
+
+/// The arc (centre one of 64 evenly spaced, half-width one of 0.05, 0.1, … 0.25 of the period)
+/// that the most of `pairs` (line with the split bit clear, partner) fit, the narrowest of equals,
+/// and the share that fit it. A share of 0 for no pairs.
+pub fn best_arc(pairs: &[(Stall, Stall)]) -> (Arc, f64) {
+    const CENTERS: usize = 64;
+    let mut best = (Arc { center: 0.0, half: 0.25 }, 0.0);
+    for h in 1..=5 {
+        for k in 0..CENTERS {
+            let arc = Arc { center: k as f64 / CENTERS as f64, half: 0.05 * h as f64 };
+            let fit = pairs.iter().filter(|(a, b)| arc_orientation(a, b, arc).is_some()).count();
+            let share = fit as f64 / pairs.len().max(1) as f64;
+            if share > best.1 {
+                best = (arc, share);
+            }
+        }
+    }
+    best
+}
+
+/// Share of the structure sample's frames that must fit the paired layout's arc: below it the pool
+/// would be many times the slab.
+pub const MIN_ARC_SHARE: f64 = 0.2;
+
+/// Share of sampled pairs another bit inside the frame may move apart before one timed line no
+/// longer stands for its frame (a quarter of a frame's lines would be misjudged).
+pub const OTHER_BIT_APART: f64 = 0.25;
+
+/// Whether a paired layout split at `bit` can be placed by phase, from the structure sample: the
+/// arc (`best_arc`) and the share of frames that fit it, or why not. One timed line stands for its
+/// whole frame only if the frame's other lines stall with it, so a second bit inside the frame
+/// that moves lines apart refuses it, as does too small a share.
+pub fn paired_arc(sample: &StallSample, bit: u32) -> Result<(Arc, f64), String> {
+    if let Some(e) = sample.effects.iter().find(|e| e.bit != bit && e.pairs >= 4 && e.share_apart() >= OTHER_BIT_APART) {
+        return Err(format!(
+            "lines of one frame stall at different phases here (flipping address bit {} moved {} of {} sampled lines' stalls clear of the original's, besides bit {bit}), so timing one line of a frame cannot tell where its other slots' copies stall",
+            e.bit, e.apart, e.pairs
+        ));
+    }
+    let pairs = sample.pairs_across(bit);
+    let (arc, share) = best_arc(&pairs);
+    if share < MIN_ARC_SHARE {
+        return Err(format!(
+            "only {:.0}% of {} sampled frames have one line stalling within some arc of up to half the period and its bit-{bit} partner clear of that arc",
+            share * 100.0,
+            pairs.len()
+        ));
+    }
+    Ok((arc, share))
+}
+
+/// A frame's second line predicted from its first (`StallSample::partner_prediction`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Partner {
+    /// Phase of the line with the split bit set after the line with it clear (cycles).
+    pub shift: f64,
+    pub width: f64,
+}
+
+impl Partner {
+    /// The stall of the partner of a line that stalls as `clear` does.
+    pub fn of(&self, clear: &Stall) -> Stall {
+        Stall { phase: crate::refresh::phase::wrap(clear.phase + self.shift), width: self.width, confidence: clear.confidence }
+    }
+}
+
+/// The frames of a paired layout placed by phase: both lines of each frame are timed (the one
+/// with the split bit clear at `probe_line`, and its partner), or the first only when `partner`
+/// predicts the second, in pool order, 128 frames at a time, until `chunks` frames fit `arc` or
+/// the timer runs out of time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PairedByPhase {
+    /// (frame, swap) for each chunk found, in pool order.
+    pub picks: Vec<(usize, bool)>,
+    pub frames_timed: usize,
+    pub lines_timed: usize,
+    /// Frames whose two lines were both clear.
+    pub frames_clear: usize,
+}
+
+pub fn paired_by_phase(
+    frames: usize,
+    timer: &mut dyn Timer,
+    o: &MapOptions,
+    arc: Arc,
+    partner: Option<Partner>,
+    chunks: usize,
+) -> PairedByPhase {
+    let mut out = PairedByPhase { picks: Vec::with_capacity(chunks), frames_timed: 0, lines_timed: 0, frames_clear: 0 };
+    let per = if partner.is_some() { 1 } else { 2 };
+    let mut f = 0;
+    while f < frames && out.picks.len() < chunks && !timer.out_of_time() {
+        let list: Vec<usize> = (f..(f + 128).min(frames)).collect();
+        let offsets: Vec<usize> = list
+            .iter()
+            .flat_map(|&f| [probe_line(f, o.split_bit), probe_line(f, o.split_bit) | (1 << o.split_bit)].into_iter().take(per))
+            .collect();
+        let mut stalls = timer.stalls(&offsets);
+        if let Some(p) = partner {
+            stalls = stalls.into_iter().flat_map(|a| [a, a.map(|a| p.of(&a))]).collect();
+        }
+        out.frames_timed += list.len();
+        out.lines_timed += offsets.len();
+        for (&frame, pair) in list.iter().zip(stalls.chunks(2)) {
+            if let [Some(a), Some(b)] = pair {
+                out.frames_clear += 1;
+                if let Some(swap) = arc_orientation(a, b, arc) {
+                    if out.picks.len() < chunks {
+                        out.picks.push((frame, swap));
+                    }
+                }
+            }
+        }
+        f += 128;
+    }
+    out
 }
 
 /// Frames for every replica: the groups split into `classes` arcs of the phase circle (see
@@ -679,40 +843,47 @@ mod tests {
     }
 
     #[test]
-    fn paired_copies_land_in_their_own_class_whatever_each_frame_does() {
+    fn paired_copies_stall_in_and_out_of_the_arc_whatever_each_frame_does() {
         use crate::layout::{FrameTable, Layout, PAIRED_SLOTS};
-        // Host-A-like (bit 6) and host-C-like (bit 10, which a sample of bits 6, 7 and 11 alone
-        // took for whole frames sharing a group): a line's group is the split bit XOR a
-        // per-frame bit that follows no pattern.
-        for bit in [6u32, 10] {
-            let flip = |f: usize| hash(f) & 1;
-            let group = move |o: usize| ((o >> bit) & 1) ^ flip(o / FRAME);
-            let frames = 4 * PER_PAGE;
-            let mut t = Synthetic::new(2, move |o| Some(group(o))).noisy(0.1, 0.0);
+        use crate::refresh::hosts::{timer, HostKind};
+        use crate::refresh::phase::circular_distance;
+        // Host A (bit 6) and host C (bit 10, which a sample of bits 6, 7 and 11 alone took for
+        // whole frames sharing a stall): which line of a pair stalls first flips from frame to
+        // frame, at random.
+        for (kind, bit) in [(HostKind::A, 6u32), (HostKind::C, 10)] {
+            let mut t = timer(kind, 3);
             let o = MapOptions::default();
-            let (g, st) = sample_structure(frames, &mut t, &o).0.unwrap();
-            assert!(matches!(st, Structure::WithinFrame { bit: b, .. } if b == bit), "bit {bit}: {st:?}");
-            let part = pages::split(g.clone(), 2).unwrap();
-            let o = MapOptions { split_bit: bit, ..o };
-            let map = learn_map(frames, PER_PAGE, &g, &mut t, &o, usize::MAX);
-            assert_eq!(map.period, None, "no pattern to infer: every frame timed");
-            let slots = 1500 * PAIRED_SLOTS as u64;
+            let sample = sample_stalls(4 * PER_PAGE, &mut t, &o).0.unwrap();
+            let st = sample.decide(&o).unwrap().1;
+            assert!(matches!(st, Structure::WithinFrame { bit: b, .. } if b == bit), "{kind:?}: {st:?}");
+            let (arc, share) = paired_arc(&sample, bit).unwrap();
+            // Host C's frames sit at four eighths of the period (on either side): not every frame
+            // fits the narrowest arc that keeps copy 1 clear.
+            assert!(share >= 0.75, "{kind:?}: {share} at {arc:?}");
             let chunks = 1500;
-            let picked = paired_frames(&map, &part.class_of_group, chunks).unwrap();
+            // A pool sized by the share, as placement sizes it.
+            let pool = (chunks as f64 / share * 1.3) as usize;
+            let partner = sample.partner_prediction(bit, arc);
+            assert!(partner.is_some(), "{kind:?}: the partner is half a period on in every frame");
+            let found = paired_by_phase(pool, &mut t, &MapOptions { split_bit: bit, ..o }, arc, partner, chunks);
+            assert_eq!(found.picks.len(), chunks, "{kind:?}: {} frames timed, {} clear", found.frames_timed, found.frames_clear);
+            assert_eq!(found.lines_timed, found.frames_timed, "one line of every frame timed");
+            let picked = found.picks;
             let table = std::sync::Arc::new(
                 FrameTable::build_paired(chunks as u64, |k| (picked[k as usize].0 as u64, picked[k as usize].1)).unwrap(),
             );
+            let slots = chunks as u64 * PAIRED_SLOTS as u64;
             let l = Layout::paired(slots, bit, table).unwrap();
-            // Every copy r, in whichever frame and half, is in class r.
+            // Copy 0, in whichever frame and half, stalls inside the arc; copy 1 outside it.
             for i in (0..slots).step_by(13) {
-                for r in 0..2 {
-                    let off = l.offset(r, i);
-                    let class = part.class_of_group[pages::label(CENTERS[group(off)], &g.centers, 0.4).unwrap()];
-                    assert_eq!(class, r, "bit {bit}: slot {i} copy {r} at {off:#x}");
-                }
+                // Phases as timing sees them: relative to the reference line.
+                let (c0, c1) = (t.source.relative_phase(l.offset(0, i)).unwrap(), t.source.relative_phase(l.offset(1, i)).unwrap());
+                let (d0, d1) = (circular_distance(c0, arc.center), circular_distance(c1, arc.center));
+                assert!(
+                    d0 <= arc.half + 0.03 && d1 >= arc.half,
+                    "{kind:?}: slot {i}: copy 0 {d0:.3}, copy 1 {d1:.3} from the centre of {arc:?}"
+                );
             }
-            // Too few known frames: the count comes back.
-            assert_eq!(paired_frames(&map, &part.class_of_group, frames + 1), Err(map.groups.iter().flatten().count()));
         }
     }
 

@@ -130,6 +130,9 @@ pub struct PlacementInfo {
     /// "within-frame" the sampled groups).
     pub group_offsets_ns: Vec<f64>,
     pub group_class: Vec<usize>,
+    /// For a paired layout: half the width of the arc copy 0 stalls in (ns), around the first of
+    /// `group_offsets_ns`; copy 1 stalls outside it.
+    pub arc_half_ns: Option<f64>,
     /// Frames mapped, used by the slab, timed, inferred from the pattern, left unused.
     pub frames_pool: usize,
     pub frames_used: usize,
@@ -167,8 +170,10 @@ struct Bench {
     period_source: String,
     period_ms: f64,
     learn_start: Instant,
-    /// What every sampled address bit did to stalls (`sample`).
-    bits: std::cell::RefCell<Vec<BitEffect>>,
+    /// The structure sample's stalls and what every sampled address bit did to them (`sample`).
+    sample: std::cell::RefCell<Option<frames::StallSample>>,
+    /// The paired layout's arc centre (`place_paired`): its copy check asks for copy 0 inside it.
+    arc: std::cell::Cell<Option<frames::Arc>>,
 }
 
 impl Bench {
@@ -190,7 +195,7 @@ impl Bench {
         };
         let learn_start = Instant::now();
         let clock = learn::Clock { so, origin, inv_tpn: 1.0 / tpn, deadline: learn_start + o.budget };
-        Ok(Bench { reference, clock, period_source, period_ms: ms(t), learn_start, bits: Default::default() })
+        Ok(Bench { reference, clock, period_source, period_ms: ms(t), learn_start, sample: Default::default(), arc: Default::default() })
     }
 
     /// A timer for lines of `r`, until the learning budget is spent. The caller drops it before
@@ -225,8 +230,9 @@ impl Bench {
         tally.0 += lines;
         tally.1 += timer.reads;
         let decided = sample.and_then(|s| {
-            *self.bits.borrow_mut() = s.effects.clone();
-            s.decide(&o.map)
+            let d = s.decide(&o.map);
+            *self.sample.borrow_mut() = Some(s);
+            d
         });
         decided.ok_or_else(|| Error::Placement {
             message: format!(
@@ -250,13 +256,14 @@ impl Bench {
         PlacementInfo {
             layout,
             structure: structure.clone(),
-            bits: self.bits.borrow().clone(),
+            bits: self.sample.borrow().as_ref().map(|s| s.effects.clone()).unwrap_or_default(),
             channel_offset: 0,
             pages: Pages::of(r),
             period_ns: self.clock.so.period_ns,
             period_source: self.period_source.clone(),
             group_offsets_ns: self.centers_ns(centers),
             group_class: class,
+            arc_half_ns: None,
             frames_pool: r.mapped_bytes() / FRAME_BYTES,
             frames_used: 0,
             frames_unused: 0,
@@ -332,12 +339,12 @@ impl Bench {
         let l = slab.layout();
         // The check has time of its own, so a learning that spent the budget is still checked.
         let mut timer = self.timer_until(slab.region(), o, Instant::now() + CHECK_TIME);
-        let (mut checked, mut clear, mut apart) = check_copies(slab, &mut timer, o);
+        let (mut checked, mut clear, mut apart) = check_copies(slab, &mut timer, o, self.arc.get());
         let mut reads = timer.reads;
         if clear < MIN_CLEAR_CHECKS {
             // A weak signal (host B on a busy day left 0 of 24 clear): the same slots once more.
             let mut again = self.timer_until(slab.region(), o, Instant::now() + CHECK_TIME);
-            let (c2, cl2, a2) = check_copies(slab, &mut again, o);
+            let (c2, cl2, a2) = check_copies(slab, &mut again, o, self.arc.get());
             (checked, clear, apart) = (checked + c2, clear + cl2, apart + a2);
             reads += again.reads;
         }
@@ -369,8 +376,9 @@ impl Bench {
         if apart * 10 < clear * 9 {
             return Err(Error::Placement {
                 message: format!(
-                    "after placing ({}), only {apart} of {clear} timed slots had their copies stall apart (stall windows not overlapping)",
-                    info.layout
+                    "after placing ({}), only {apart} of {clear} timed slots had their copies stall apart ({})",
+                    info.layout,
+                    if self.arc.get().is_some() { "copy 0 within the arc, copy 1 clear of it" } else { "stall windows not overlapping" }
                 ),
                 hint: "use ⟦set:placement=offset⟧".into(),
             });
@@ -397,7 +405,7 @@ pub fn build(slots: u64, replicas: usize, pages: PageRequest, lock: LockRequest,
     match structure {
         Structure::WithinFrame { bit, .. } if o.consistent => {
             drop(region);
-            let (slab, info) = place_paired(&bench, &groups, &structure, bit, slots, replicas, pages, lock, map_ms, &mut tally, o)?;
+            let (slab, info) = place_paired(&bench, &structure, bit, slots, replicas, pages, lock, map_ms, &mut tally, o)?;
             let info = bench.finish(&slab, info, tally, started, o)?;
             Ok((slab, info))
         }
@@ -485,14 +493,17 @@ fn projection(map: &frames::FrameMap, learn_ms: f64) -> String {
     )
 }
 
-/// Consistent copies where an address bit (6 on host A, 10 on host C) splits every frame: learns,
-/// by timing one line of every frame of a pool (with that bit clear), which half of each frame is
-/// in which class, and lays two copies out through a paired table that swaps the halves where
-/// needed, so copy r is in class r in every frame. Frames whose line stayed unclear are left unused.
+/// Consistent copies where an address bit splits every frame: copy 0 of every slot stalls within
+/// one half-period arc and copy 1 outside it (`frames::arc_orientation`), so each copy stalls only
+/// while the other does not, however the phases spread. The arc's centre is the one most of the
+/// structure sample's pairs fit; the pool is sized by that share. Both lines of a frame are timed
+/// (the line with the split bit clear and its partner; only the first where the sample shows the
+/// partner's stall follows from it), frames taken in pool order until every chunk has one; a
+/// paired table says which half of each frame is copy 0. Frames whose lines stayed
+/// unclear or fit no orientation are left unused.
 #[allow(clippy::too_many_arguments)]
 fn place_paired(
     bench: &Bench,
-    groups: &Groups,
     structure: &Structure,
     bit: u32,
     slots: u64,
@@ -505,45 +516,63 @@ fn place_paired(
 ) -> Result<(Slab, PlacementInfo)> {
     if replicas != 2 {
         return Err(Error::Placement {
-            message: format!("copies in the same groups for every slot on a bit-{bit} split are built for 2 replicas, not {replicas}"),
+            message: format!("copies that stall apart for every slot on a bit-{bit} split are built for 2 replicas, not {replicas}"),
             hint: "ask for 2 replicas, or use ⟦set:placement=offset⟧".into(),
         });
     }
-    let part = crate::steer::pages::split(groups.clone(), 2).ok_or_else(|| no_structure(0.0))?;
+    let plan =
+        bench.sample.borrow().as_ref().map(|s| frames::paired_arc(s, bit).map(|(arc, share)| (arc, share, s.partner_prediction(bit, arc))));
+    let (arc, share, partner) = match plan {
+        Some(Ok(arc)) => arc,
+        Some(Err(message)) => {
+            return Err(Error::Placement {
+                message,
+                hint: "hedge (copies 2^bit bytes apart stall apart in every frame, which needs no per-frame timing), or use ⟦set:placement=offset⟧"
+                    .into(),
+            })
+        }
+        None => return Err(no_structure(0.0)),
+    };
+    bench.arc.set(Some(arc));
     let chunks = slots.div_ceil(crate::layout::PAIRED_SLOTS as u64) as usize;
+    // Room for the frames that do not fit the arc (the sample's share, and its error), and for
+    // lines left unclear.
+    let need = (chunks as f64 + 2.0 * (chunks as f64).sqrt()) / share * o.pool_margin.max(1.0);
     let t = Instant::now();
     // Mapping the pool does not count against the time for timing lines.
     let left = bench.clock.deadline.saturating_duration_since(t);
-    // About a fifth of single lines stay unclear or between groups on host A: room for them.
-    let pool = Region::map(((chunks as f64) * PAIRED_POOL_MARGIN.max(o.pool_margin)).ceil() as usize * FRAME_BYTES, pages, lock)?;
+    let pool = Region::map(need.ceil() as usize * FRAME_BYTES, pages, lock)?;
     let map_ms = map_ms + ms(t);
     let nframes = pool.mapped_bytes() / FRAME_BYTES;
     let learn = Instant::now();
     let mut timer = bench.timer_until(&pool, o, Instant::now() + left);
-    // One-by-one timing stops once every chunk has a frame; the timed line of every frame has
-    // the split bit clear, so its group says which half of the frame is in which class.
     let map_o = frames::MapOptions { split_bit: bit, ..o.map.clone() };
-    let map = frames::learn_map(nframes, pool.page_size() / FRAME_BYTES, groups, &mut timer, &map_o, chunks);
-    *tally = (tally.0 + map.lines_timed, tally.1 + timer.reads);
-    let picked = frames::paired_frames(&map, &part.class_of_group, chunks).map_err(|known| {
-        let per_frame_ms = ms(learn) / map.lines_timed.max(1) as f64;
-        Error::Placement {
+    let found = frames::paired_by_phase(nframes, &mut timer, &map_o, arc, partner, chunks);
+    *tally = (tally.0 + found.lines_timed, tally.1 + timer.reads);
+    if found.picks.len() < chunks {
+        let per_frame_ms = ms(learn) / found.frames_timed.max(1) as f64;
+        let rate = found.picks.len().max(1) as f64 / found.frames_timed.max(1) as f64;
+        return Err(Error::Placement {
             message: format!(
-                "copies in the same group for every slot need the group of one line of each of {chunks} frames; {} of {nframes} were learned in {:.0} ms ({:.2} ms per line timed), so this slab needs about {:.0} s",
-                known,
+                "copies that stall apart for every slot need {chunks} frames whose two lines fit the arc; {} of {} frames timed did ({} of {nframes} mapped) in {:.0} ms ({:.2} ms per frame), so this slab needs about {:.0} s",
+                found.picks.len(),
+                found.frames_timed,
+                found.frames_timed,
                 ms(learn),
                 per_frame_ms,
-                per_frame_ms * chunks as f64 / 1e3 / (known.max(1) as f64 / map.lines_timed.max(1) as f64)
+                per_frame_ms * chunks as f64 / rate / 1e3
             ),
             hint: "raise ⟦opt:placementBudgetMs⟧, ask for fewer slots, use ⟦set:placement=offset⟧, or hedge (hedged copies need no per-frame consistency)".into(),
-        }
-    })?;
-    // The probe line has the split bit clear: where it is in class 1, copy 0 takes the other half.
+        });
+    }
+    let picked = found.picks;
     let table = Arc::new(FrameTable::build_paired(chunks as u64, |k| (picked[k as usize].0 as u64, picked[k as usize].1))?);
-    let mut info = bench.info("paired", structure, &pool, &part.centers, part.class_of_group.clone(), map_ms);
+    // The arc's centre (copy 0's stalls) and the opposite phase (copy 1's), in ns after the centre.
+    let mut info = bench.info("paired", structure, &pool, &[arc.center, crate::refresh::phase::wrap(arc.center + 0.5)], vec![0, 1], map_ms);
+    info.arc_half_ns = Some(arc.half * bench.clock.so.period_ns);
     info.channel_offset = 1 << bit;
     info.frames_used = chunks;
-    info.learned = Learned::of(&map);
+    info.learned = Learned { frames_timed: found.frames_timed, ..Learned::default() };
     info.table_bytes = table.table_bytes();
     let slab = Slab::from_region(pool, Layout::paired(slots, bit, table)?)?;
     Ok((slab, info))
@@ -583,9 +612,6 @@ fn unclear(clear: usize, sampled: usize) -> Error {
         hint: "try again later (`ultraslayer probe refresh` shows the signal's strength), or use ⟦set:placement=offset⟧".into(),
     }
 }
-
-/// Frames mapped per frame a paired slab needs (see `place_paired`).
-const PAIRED_POOL_MARGIN: f64 = 1.4;
 
 /// Time the copies of the sample slots may be timed for, after learning.
 const CHECK_TIME: Duration = Duration::from_millis(500);
@@ -742,10 +768,11 @@ pub fn time_lines(region: &Region, offsets: &[usize], o: &PlacementOptions) -> R
 }
 
 /// (slots checked, slots whose every copy showed a clear stall, slots whose copies stall apart:
-/// every copy's window clear of every other's for a frame table, each pair X, X ^ (1 << bit)
-/// clear of each other for a split by a bit). Apart is judged on the stall windows timing
+/// copy 0 inside the arc and copy 1 clear of it for a paired layout placed by phase (`arc`), every
+/// copy's window clear of every other's for a frame table, each pair X, X ^ (1 << bit) clear of
+/// each other for a split by a bit). Apart is judged on the stall windows timing
 /// measured (`refresh::Stall::apart`), not on which group a phase is nearest.
-fn check_copies(slab: &Slab, timer: &mut dyn Timer, o: &PlacementOptions) -> (usize, usize, usize) {
+fn check_copies(slab: &Slab, timer: &mut dyn Timer, o: &PlacementOptions, arc: Option<frames::Arc>) -> (usize, usize, usize) {
     let l = slab.layout();
     let n = l.replicas();
     let mut rng = crate::rng::SplitMix64::new(o.map.seed ^ 0xC0_9E5);
@@ -760,7 +787,11 @@ fn check_copies(slab: &Slab, timer: &mut dyn Timer, o: &PlacementOptions) -> (us
             continue;
         }
         clear += 1;
-        let ok = if l.frames().is_some() {
+        let ok = if let (Some(arc), [Some(c0), Some(c1)], true) = (arc, copies, l.frames().is_some_and(|t| t.paired())) {
+            // Paired by phase: copy 0 inside the arc, copy 1 clear of it, in this slot's own lines
+            // (not only in the line each frame was placed by).
+            frames::arc_orientation(c0, c1, arc) == Some(false)
+        } else if l.frames().is_some() {
             // Every replica has frames of its own: every copy clear of every other.
             crate::refresh::stall::least_clearance(copies).is_some_and(|c| c > 0.0)
         } else {
@@ -914,7 +945,7 @@ mod tests {
                 }
                 other => panic!("{kind:?}: {other:?}"),
             };
-            let (checked, clear, apart) = check_copies(&slab, &mut t, &o);
+            let (checked, clear, apart) = check_copies(&slab, &mut t, &o, None);
             assert_eq!(checked, o.verify_slots);
             assert!(clear >= MIN_CLEAR_CHECKS && apart * 10 >= clear * 9, "{kind:?}: {apart} of {clear} clear of {checked}");
         }
@@ -922,7 +953,7 @@ mod tests {
         let mut t = timer(HostKind::D, 5);
         let region = Region::map(slots as usize * 8 * 2, PageRequest::Off, LockRequest::Off).unwrap();
         let slab = Slab::from_region(region, split_layout(slots, 2, 7).unwrap()).unwrap();
-        let (_, clear, apart) = check_copies(&slab, &mut t, &o);
+        let (_, clear, apart) = check_copies(&slab, &mut t, &o, None);
         assert!(clear >= MIN_CLEAR_CHECKS && apart * 10 < clear * 9, "{apart} of {clear}");
     }
 

@@ -185,8 +185,8 @@ impl Host {
         self.drift_ns_per_s * t as f64 * 1e-9 + self.jumps.iter().filter(|j| j.0 <= t).map(|j| j.1).sum::<f64>()
     }
 
-    /// One read of the line at `x` at time `t`.
-    fn latency(&mut self, x: usize, t: u64) -> u32 {
+    /// One read of the line at `x` at time `t` (ns).
+    pub fn latency(&mut self, x: usize, t: u64) -> u32 {
         let mut lat = self.typical_ns as f64 + 40.0 * self.rng.next_f64();
         if self.rng.next_f64() < self.p_outlier {
             return (10_000.0 + 40_000.0 * self.rng.next_f64()) as u32;

@@ -14,6 +14,8 @@ pub mod reader;
 pub mod tracker;
 
 #[cfg(test)]
+mod on_hosts;
+#[cfg(test)]
 mod synth;
 
 pub use reader::SteeredReader;
