@@ -453,22 +453,31 @@ pub fn arc_orientation(clear: &Stall, set: &Stall, arc: Arc) -> Option<bool> {
 }
 
 /// The arc (centre one of 64 evenly spaced, half-width one of 0.05, 0.1, … 0.25 of the period)
-/// that the most of `pairs` (line with the split bit clear, partner) fit, the narrowest of equals,
-/// and the share that fit it. A share of 0 for no pairs.
+/// that the most of `pairs` (line with the split bit clear, partner) fit, and the share that fit
+/// it. Of the half-widths that fit as many, the middle one: a timed line's phase is noisy, and
+/// the middle leaves copy 0 the most room inside the arc and copy 1 the most outside it (host A's
+/// tight clusters fit every half-width; the narrowest put a few checked slots' copy 0 outside).
+/// A share of 0 for no pairs.
 pub fn best_arc(pairs: &[(Stall, Stall)]) -> (Arc, f64) {
     const CENTERS: usize = 64;
-    let mut best = (Arc { center: 0.0, half: 0.25 }, 0.0);
-    for h in 1..=5 {
-        for k in 0..CENTERS {
-            let arc = Arc { center: k as f64 / CENTERS as f64, half: 0.05 * h as f64 };
-            let fit = pairs.iter().filter(|(a, b)| arc_orientation(a, b, arc).is_some()).count();
-            let share = fit as f64 / pairs.len().max(1) as f64;
-            if share > best.1 {
-                best = (arc, share);
+    // For each half-width, the best centre and its share.
+    let per_half: Vec<(Arc, f64)> = (1..=5)
+        .map(|h| {
+            let mut best = (Arc { center: 0.0, half: 0.05 * h as f64 }, 0.0);
+            for k in 0..CENTERS {
+                let arc = Arc { center: k as f64 / CENTERS as f64, half: 0.05 * h as f64 };
+                let fit = pairs.iter().filter(|(a, b)| arc_orientation(a, b, arc).is_some()).count();
+                let share = fit as f64 / pairs.len().max(1) as f64;
+                if share > best.1 {
+                    best = (arc, share);
+                }
             }
-        }
-    }
-    best
+            best
+        })
+        .collect();
+    let top = per_half.iter().map(|b| b.1).fold(0.0, f64::max);
+    let tied: Vec<&(Arc, f64)> = per_half.iter().filter(|b| b.1 >= top).collect();
+    *tied[tied.len() / 2]
 }
 
 /// Share of the structure sample's frames that must fit the paired layout's arc: below it the pool

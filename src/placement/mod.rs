@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::layout::{FrameTable, Layout, FRAME_BYTES, SLOT_BYTES};
+use crate::refresh::phase::circular_distance;
 use crate::refresh::BitEffect;
 use crate::region::{LockRequest, PageRequest, Region};
 use crate::slab::Slab;
@@ -378,7 +379,11 @@ impl Bench {
                 message: format!(
                     "after placing ({}), only {apart} of {clear} timed slots had their copies stall apart ({})",
                     info.layout,
-                    if self.arc.get().is_some() { "copy 0 within the arc, copy 1 clear of it" } else { "stall windows not overlapping" }
+                    if self.arc.get().is_some() {
+                        "stall windows not overlapping, copy 0 nearer the arc's centre"
+                    } else {
+                        "stall windows not overlapping"
+                    }
                 ),
                 hint: "use ⟦set:placement=offset⟧".into(),
             });
@@ -768,7 +773,7 @@ pub fn time_lines(region: &Region, offsets: &[usize], o: &PlacementOptions) -> R
 }
 
 /// (slots checked, slots whose every copy showed a clear stall, slots whose copies stall apart:
-/// copy 0 inside the arc and copy 1 clear of it for a paired layout placed by phase (`arc`), every
+/// apart with copy 0 nearer the arc's centre for a paired layout placed by phase (`arc`), every
 /// copy's window clear of every other's for a frame table, each pair X, X ^ (1 << bit) clear of
 /// each other for a split by a bit). Apart is judged on the stall windows timing
 /// measured (`refresh::Stall::apart`), not on which group a phase is nearest.
@@ -788,9 +793,11 @@ fn check_copies(slab: &Slab, timer: &mut dyn Timer, o: &PlacementOptions, arc: O
         }
         clear += 1;
         let ok = if let (Some(arc), [Some(c0), Some(c1)], true) = (arc, copies, l.frames().is_some_and(|t| t.paired())) {
-            // Paired by phase: copy 0 inside the arc, copy 1 clear of it, in this slot's own lines
-            // (not only in the line each frame was placed by).
-            frames::arc_orientation(c0, c1, arc) == Some(false)
+            // Paired by phase, judged on this slot's own lines (not only the line each frame was
+            // placed by): the copies stall apart, and copy 0 nearer the arc's centre than copy 1
+            // (a timed line's phase is noisier than the arc's edge: `arc_orientation` itself
+            // would fail copies that do stall apart and on the right sides).
+            c0.apart(c1) && circular_distance(c0.phase, arc.center) < circular_distance(c1.phase, arc.center)
         } else if l.frames().is_some() {
             // Every replica has frames of its own: every copy clear of every other.
             crate::refresh::stall::least_clearance(copies).is_some_and(|c| c > 0.0)
