@@ -118,17 +118,25 @@ test('direct reads served from the copy-0 view agree with the native read, in ev
 
 test('a hedged slab reads from the view only while its threads are stopped', () => {
   const s = new Slayer({ slots: 4096, ...HYBRID, start: false })
-  s.writeF64(5, 2.5)
-  assert.equal(s.readF64(5), 2.5)
-  assert.equal(s.stats().direct, 1)
-  s.start()
-  s.writeF64(5, 3.5)
-  assert.equal(s.readF64(5), 3.5)
-  assert.equal(s.stats().hedged, 1, 'with threads running a read is hedged, not served by the view')
-  s.stop()
-  assert.equal(s.readF64(5), 3.5)
-  assert.equal(s.stats().direct, 2)
-  s.close()
+  try {
+    s.writeF64(5, 2.5)
+    assert.equal(s.readF64(5), 2.5)
+    assert.equal(s.stats().direct, 1)
+    s.start()
+    s.writeF64(5, 3.5)
+    assert.equal(s.readF64(5), 3.5)
+    // With threads running the read goes to them, not to the view. Whether a thread answered it
+    // is the scheduler's business (just started, or descheduled on a loaded machine, they may not
+    // have): then the engine serves it itself and counts it as parked or timed out.
+    const st = s.stats()
+    assert.equal(st.direct, 1, 'with threads running a read is not served by the view')
+    assert.equal(st.hedged + st.directWhileParked + st.directAfterTimeout, 1, `the hedged path took the read: ${JSON.stringify(st)}`)
+    s.stop()
+    assert.equal(s.readF64(5), 3.5)
+    assert.equal(s.stats().direct, 2)
+  } finally {
+    s.close()
+  }
 })
 
 test('bad indices: TypeError for non-integers, RangeError for out of range, naming index and slot count', () => {
