@@ -1,0 +1,223 @@
+//! Calibration: the tracker reads the copies in turn, then finds the period, learns each copy's
+//! stall profile and predicted slow shares, decides whether there is a signal to steer by, and
+//! builds the choice table. Bounded work, done once a calibration's reads are in.
+
+use super::*;
+
+impl Tracker {
+    pub(super) fn start_calibration(&mut self) {
+        self.guard_from = self.guard_totals();
+        self.state = SteerState::Calibrating;
+        self.calibrations += 1;
+        self.calib.clear();
+        self.rr = 0;
+    }
+
+    /// End of calibration: find the period, learn the profiles, decide whether there is a signal,
+    /// build the choice table. Work: (candidate periods) x (slow reads) table lookups, then a few
+    /// passes over the calibration reads; about a millisecond for the defaults.
+    pub(super) fn finish_calibration(&mut self) {
+        let n = self.calib.len();
+        let slow_calib = self.calib.iter().filter(|&&o| o & 1 == 1).count();
+        self.window_share = slow_calib as f64 / n.max(1) as f64;
+        let mut any_signal = self.learn_calibration(self.cfg.period_search);
+        if !self.copies_apart && self.cfg.period_search == 0.0 {
+            // A measured period is trusted as it is (a search on calibration pins it less finely),
+            // unless the profiles at it show nothing to steer: on host A the 300 ms measurement
+            // was 0.03-0.04% off in 2 of 4 placements, enough to smear tens of milliseconds of
+            // calibration into "no signal". Then a narrow search; kept only if it finds copies
+            // apart (the measured period is learned again otherwise).
+            any_signal = self.learn_calibration(MEASURED_PERIOD_RESCUE);
+            if !self.copies_apart {
+                any_signal = self.learn_calibration(0.0);
+            }
+        }
+        self.settle_calibration(any_signal);
+    }
+
+    /// Learns the period (searched within ±`search`), the profiles and the choice table from the
+    /// calibration reads; returns whether any copy shows a signal (and sets `copies_apart`).
+    pub(super) fn learn_calibration(&mut self, search: f64) -> bool {
+        let n = self.calib.len();
+        self.search_period(search);
+        self.theta = 0;
+        let (bins, copies) = (self.cfg.bins, self.cfg.copies);
+
+        // Raw counts per copy and bin, in the phase coordinates just found.
+        self.clear_window();
+        for k in 0..n {
+            let o = self.calib[k];
+            let c = ((o >> 1) & 7) as usize;
+            if c >= copies {
+                continue;
+            }
+            let b = ((o >> 4).wrapping_mul(self.step) >> self.bin_shift) as usize & self.mask;
+            self.recent.reads[c * bins + b] += 1;
+            self.recent.slow[c * bins + b] += (o & 1) as u32;
+        }
+
+        // Signal per copy: chi-square of slow counts across bins against a flat profile.
+        let mut any_signal = false;
+        for c in 0..copies {
+            let cells = c * bins..(c + 1) * bins;
+            let (nt, st) = cells.clone().fold((0u64, 0u64), |(a, b), i| (a + self.recent.reads[i] as u64, b + self.recent.slow[i] as u64));
+            let pm = if nt == 0 { 0.0 } else { st as f64 / nt as f64 };
+            let mut chi = 0.0;
+            let mut dof = 0usize;
+            if pm > 0.0 && pm < 1.0 {
+                for i in cells.clone() {
+                    let e = self.recent.reads[i] as f64 * pm;
+                    if e > 0.0 {
+                        let d = self.recent.slow[i] as f64 - e;
+                        chi += d * d / (e * (1.0 - pm));
+                        dof += 1;
+                    }
+                }
+            }
+            let z = if dof > 1 { (chi - (dof - 1) as f64) / (2.0 * (dof - 1) as f64).sqrt() } else { 0.0 };
+            self.signal_z[c] = z;
+            any_signal |= z >= SIGNAL_Z;
+
+            // Shrink each bin toward the copy mean, then smooth circularly (two [1 2 1] passes).
+            let pm32 = pm as f32;
+            for i in cells.clone() {
+                self.p[i] = (self.recent.slow[i] as f32 + PRIOR_READS * pm32) / (self.recent.reads[i] as f32 + PRIOR_READS);
+            }
+            for _ in 0..2 {
+                for b in 0..bins {
+                    let at = |d: usize| self.p[c * bins + ((b + d) & self.mask)];
+                    self.scratch[c * bins + b] = 0.25 * at(bins - 1) + 0.5 * at(0) + 0.25 * at(1);
+                }
+                self.p[cells.clone()].copy_from_slice(&self.scratch[cells.clone()]);
+            }
+            let (lo, hi) = self.p[cells.clone()].iter().fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+            self.contrast[c] = (hi - lo).max(0.0) as f64;
+        }
+        for i in 0..copies * bins {
+            let p = self.p[i].clamp(1e-4, 1.0 - 1e-4);
+            self.log_p[i] = p.ln();
+            self.log_q[i] = (1.0 - p).ln();
+        }
+
+        // Choice: per bin the copy whose worst probability within the margin is lowest.
+        let m = self.cfg.margin_bins;
+        let (mut es, mut eu) = (0.0f64, 0.0f64);
+        for b in 0..bins {
+            let mut best = (f32::MAX, 0usize);
+            for c in 0..copies {
+                let mut worst = 0.0f32;
+                for k in 0..=2 * m {
+                    worst = worst.max(self.p[c * bins + ((b + bins + k - m) & self.mask)]);
+                }
+                if worst < best.0 {
+                    best = (worst, c);
+                }
+                eu += self.p[c * bins + b] as f64;
+            }
+            self.choice[b] = best.1 as u8;
+            es += self.p[best.1 * bins + b] as f64;
+        }
+        self.expected_steered = es / bins as f64;
+        self.expected_unsteered = eu / (bins * copies) as f64;
+
+        // Are the copies' stalls apart? Worst bins far apart and steering predicted to help.
+        // Each copy's stall centre: the phase of its profile's first harmonic (a flat-topped
+        // window has no single worst bin, its centre is stable).
+        let mut centre = [0.0f64; MAX_REPLICAS];
+        for (c, slot) in centre.iter_mut().enumerate().take(copies) {
+            let (mut re, mut im) = (0.0f64, 0.0f64);
+            for b in 0..bins {
+                let a = b as f64 / bins as f64 * std::f64::consts::TAU;
+                re += self.p[c * bins + b] as f64 * a.cos();
+                im += self.p[c * bins + b] as f64 * a.sin();
+            }
+            *slot = im.atan2(re) / std::f64::consts::TAU;
+        }
+        let mut far = 0.0f64;
+        for a in 0..copies {
+            for b in a + 1..copies {
+                let d = (centre[a] - centre[b]).rem_euclid(1.0);
+                far = far.max(d.min(1.0 - d));
+            }
+        }
+        self.stall_distance = far;
+        self.copies_apart = any_signal && self.stall_distance >= 0.25 && self.expected_steered <= 0.75 * self.expected_unsteered;
+        if !self.copies_apart {
+            // Copies that stall together gain nothing from switching; switching on noise would
+            // only spread reads. Read copy 0, like an unsteered reader, and say so in the report.
+            self.choice.fill(0);
+            self.expected_steered = (0..bins).map(|b| self.p[b] as f64).sum::<f64>() / bins as f64;
+        }
+        any_signal
+    }
+
+    /// After learning: the bad-block trigger, fresh windows, and the state the calibration leads to.
+    pub(super) fn settle_calibration(&mut self, any_signal: bool) {
+        // A bad block: a slow count well above what locking predicts (exploring reads included).
+        let blk = self.cfg.block_reads as f64;
+        let e = if self.cfg.explore_every > 0 { 1.0 / self.cfg.explore_every as f64 } else { 0.0 };
+        let base = ((1.0 - e) * self.expected_steered + e * self.expected_unsteered) * blk;
+        let rise = (0.35 * (self.expected_unsteered - self.expected_steered) * blk).max(3.0 * base.max(1.0).sqrt());
+        self.trigger = (base + rise).ceil().max(2.0) as u32;
+
+        self.clear_window();
+        self.bad_blocks = 0;
+        self.drift_net = 0;
+        self.drift_since = self.last_t;
+        if any_signal {
+            self.state = SteerState::Locked;
+            // Copies that stall together: nothing to steer, so reads go untimed to copy 0 until a
+            // recalibration after an eighth of `retry_reads` (see `untimed_copy`): a calibration
+            // that fell in a noisy spell can wash out copies that do stall apart.
+            self.nosignal_left = (self.cfg.retry_reads / 8).max(1);
+        } else {
+            self.state = SteerState::NoSignal;
+            self.nosignal_left = self.cfg.retry_reads.max(1);
+        }
+    }
+
+    /// Picks the period (step) that makes the slow reads of each copy most concentrated in phase
+    /// (the first-harmonic power, summed over copies), on a coarse grid over ±`period_search`
+    /// then a fine one around the best.
+    pub(super) fn search_period(&mut self, search: f64) {
+        let nominal = self.cfg.period_ticks;
+        let span = self.calib.last().map(|&o| o >> 4).unwrap_or(0) as f64;
+        if search == 0.0 || span < nominal * 16.0 {
+            self.step = step_for(nominal);
+            return;
+        }
+        // Candidates spaced so the phase at the end of calibration moves 1/8 period per step.
+        let coarse = (0.125 * nominal / span).max(1e-9);
+        let k = ((search / coarse).ceil() as i64).min(1000);
+        let mut best = (f64::MIN, 0.0f64);
+        for i in -k..=k {
+            let rel = i as f64 * coarse;
+            let power = self.harmonic_power(step_for(nominal * (1.0 + rel)));
+            if power > best.0 {
+                best = (power, rel);
+            }
+        }
+        let centre = best.1;
+        for i in -8i64..=8 {
+            let rel = centre + i as f64 * coarse / 8.0;
+            let power = self.harmonic_power(step_for(nominal * (1.0 + rel)));
+            if power > best.0 {
+                best = (power, rel);
+            }
+        }
+        self.step = step_for(nominal * (1.0 + best.1));
+    }
+
+    pub(super) fn harmonic_power(&mut self, step: u64) -> f64 {
+        self.acc.fill((0.0, 0.0));
+        for &o in self.calib.iter().filter(|&&o| o & 1 == 1) {
+            let c = ((o >> 1) & 7) as usize;
+            let (cs, sn) = self.trig.at((o >> 4).wrapping_mul(step));
+            if let Some(a) = self.acc.get_mut(c) {
+                a.0 += cs;
+                a.1 += sn;
+            }
+        }
+        self.acc.iter().map(|a| a.0 * a.0 + a.1 * a.1).sum()
+    }
+}
