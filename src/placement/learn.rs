@@ -1,5 +1,5 @@
 //! The hardware source of timed reads: lines of a pool read flushed at random instants beside one
-//! reference line, in short sessions (`arrange::read_session`), until a deadline. The sequential
+//! reference line, in short sessions (`refresh::timing::read_session`), until a deadline. The sequential
 //! test that turns them into stalls is `refresh::lines::SessionTimer`; this file only reads.
 //!
 //! Touches memory and the clock (x86_64 only); never decides anything from what it measures.
@@ -66,6 +66,6 @@ impl Sessions for Hardware {
             .collect();
         // SAFETY: the reference and every line (clamped into [base, base + len)) are readable for
         // as long as the timer is used (the contract of `new_hardware`).
-        unsafe { crate::steer::arrange::read_session(&addrs, self.session_ticks, self.clock.origin, self.clock.inv_tpn, &mut self.rng) }
+        unsafe { crate::refresh::timing::read_session(&addrs, self.session_ticks, self.clock.origin, self.clock.inv_tpn, &mut self.rng) }
     }
 }

@@ -179,7 +179,7 @@ struct Bench {
 
 impl Bench {
     fn start(o: &PlacementOptions) -> Result<Bench> {
-        if !crate::probe::timing::supported() {
+        if !crate::refresh::timing::supported() {
             return Err(Error::Unsupported { what: "learning refresh groups needs x86_64 (clflush + rdtsc)".into() });
         }
         let reference = Region::map(FRAME_BYTES, PageRequest::Off, LockRequest::Off)?;
@@ -827,7 +827,7 @@ fn period(reference: usize, given: Option<f64>, seed: u64, origin: u64, tpn: f64
     #[cfg(target_arch = "x86_64")]
     {
         // SAFETY: `reference` is the start of a mapped page the caller keeps for the whole call.
-        let (p, s, th) = unsafe { crate::steer::arrange::measure_period(reference, given, seed, origin, tpn)? };
+        let (p, s, th) = unsafe { crate::refresh::period::measure_period(reference, given, seed, origin, tpn)? };
         let found = (p, s, (th.median_ns, th.outlier_ns));
         if given.is_none() {
             *MEASURED.lock().unwrap_or_else(|e| e.into_inner()) = Some(found.clone());

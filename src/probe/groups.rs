@@ -210,7 +210,7 @@ pub fn probe(opts: &GroupsOptions, mut progress: impl FnMut(f64)) -> Result<Grou
     #[cfg(target_arch = "x86_64")]
     {
         use super::refresh::{measure, Lines};
-        use super::timing::flush;
+        use crate::refresh::timing::flush;
         use crate::region::{LockRequest, Region};
         use crate::rng::SplitMix64;
         use crate::tsc;
@@ -373,7 +373,7 @@ unsafe fn measure_session(
     rng: &mut crate::rng::SplitMix64,
     mut progress: impl FnMut(u64),
 ) -> Vec<Vec<Sample>> {
-    use super::timing::flushed_load;
+    use crate::refresh::timing::flushed_load;
     use crate::tsc;
     if addrs.is_empty() {
         return Vec::new();

@@ -4,7 +4,7 @@
 //!
 //! Plain Rust, no Node types. Every probe returns a struct holding all its evidence; the pure
 //! analysis (`spikes`, `phases`) is separate from the code that touches memory and clocks
-//! (`timing`, `refresh`, `groups`, `placement`, `pagemap`) so it can be tested on synthetic data.
+//! (`refresh`, `groups`, `placement`, `pagemap`; the timing primitives are `crate::refresh::timing`) so it can be tested on synthetic data.
 //! Probes never panic on bad options: they return `Error`.
 
 pub mod groups;
@@ -14,7 +14,6 @@ pub mod phases;
 pub mod placement;
 pub mod refresh;
 pub mod spikes;
-pub mod timing;
 
 pub use groups::{GroupsOptions, GroupsReport};
 pub use machine::MachineInfo;

@@ -142,7 +142,7 @@ pub(crate) unsafe fn measure(
     tpn: f64,
     progress: &mut dyn FnMut(u64),
 ) -> Vec<Sample> {
-    use super::timing::{cached_load, flushed_load};
+    use crate::refresh::timing::{cached_load, flushed_load};
     let inv = 1.0 / tpn.max(1e-9);
     let mut out = Vec::with_capacity(max.min(((ticks as f64 * inv) / 150.0) as usize + 1024));
     let mut rng = SplitMix64::new(seed);

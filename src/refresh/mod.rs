@@ -4,6 +4,8 @@
 //! address bits move a line's stall, and how far) is inferred from those numbers without a list
 //! of known patterns.
 //!
+//! - `timing`: timing one flushed or cached load, and a session of interleaved reads;
+//! - `period`: one line's refresh period, measured and sharpened;
 //! - `phase`: fixed-point phases and circular statistics;
 //! - `evidence`: what timed reads say about one line (phase, width, confidence);
 //! - `stall`: one line's stall and when two are apart;
@@ -11,15 +13,18 @@
 //! - `structure`: what address bits do to stalls, and the structure that follows;
 //! - `hosts`: synthetic copies of every host seen, a test fixture.
 //!
-//! Pure Rust, no Node types; the hardware's reads come from `placement::learn`.
+//! Plain Rust, no Node types. `timing` and `period::measure_period` touch memory and the clock;
+//! the rest is pure. The hardware source of sessions is `placement::learn`.
 
 pub mod evidence;
 #[cfg(test)]
 pub mod hosts;
 pub mod lines;
+pub mod period;
 pub mod phase;
 pub mod stall;
 pub mod structure;
+pub mod timing;
 
 pub use lines::{SessionTimer, Sessions, Timer, TimerOptions};
 pub use stall::Stall;

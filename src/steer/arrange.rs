@@ -4,7 +4,7 @@
 //!
 //! Touches memory and the clock (x86_64 only: clflush + rdtsc); everything it decides from the
 //! timings is in `pages` and tested there on synthetic traces. Its period measurement and session
-//! reads (`measure_period`, `read_session`) also serve huge-page placement (`crate::placement`),
+//! reads (`refresh::period::measure_period`, `refresh::timing::read_session`) also serve huge-page placement (`crate::placement`),
 //! which supersedes this module's mremap gathering for slabs of any size.
 
 use std::time::Duration;
@@ -123,7 +123,7 @@ fn learn(pool: &Region, classes: usize, slab_pages: usize, o: &ArrangeOptions) -
     let origin = tsc::now();
 
     // SAFETY: `reference` is inside the pool, which outlives this call.
-    let (period_ns, period_source, th) = unsafe { measure_period(reference, o.period_ns, o.seed, origin, tpn)? };
+    let (period_ns, period_source, th) = unsafe { crate::refresh::period::measure_period(reference, o.period_ns, o.seed, origin, tpn)? };
     let so =
         SessionOptions { period_ns, subwindow_ns: o.subwindow_ns, typical_ns: th.median_ns, outlier_ns: th.outlier_ns, max_excess_ns: 600 };
 
@@ -163,7 +163,7 @@ fn learn(pool: &Region, classes: usize, slab_pages: usize, o: &ArrangeOptions) -
             let addrs: Vec<usize> = std::iter::once(reference).chain(chunk.iter().map(|&p| line_of(p))).collect();
             // SAFETY: every address is the reference or a line of a candidate page, all inside the
             // pool, which outlives this call.
-            let traces = unsafe { read_session(&addrs, session_ticks, origin, inv, &mut rng) };
+            let traces = unsafe { crate::refresh::timing::read_session(&addrs, session_ticks, origin, inv, &mut rng) };
             reads += traces.iter().map(|t| t.len() as u64).sum::<u64>();
             let mut chunk_evidence: Vec<Evidence> = chunk.iter().map(|&p| evidence[p]).collect();
             add_session(&traces, &mut chunk_evidence, &so);
@@ -228,98 +228,4 @@ fn learn(pool: &Region, classes: usize, slab_pages: usize, o: &ArrangeOptions) -
             partition,
         },
     ))
-}
-
-/// The refresh period of the line at `reference` (`given`, or measured from 300 ms of flushed reads
-/// of it, sharpened to a few ppm), what measured it, and the read-latency thresholds of those reads.
-///
-/// # Safety
-/// `reference` must be readable for the whole call.
-#[cfg(target_arch = "x86_64")]
-pub(crate) unsafe fn measure_period(
-    reference: usize,
-    given: Option<f64>,
-    seed: u64,
-    origin: u64,
-    tpn: f64,
-) -> Result<(f64, String, crate::probe::spikes::Threshold)> {
-    use crate::probe::refresh::{measure, Lines};
-    use crate::probe::spikes::{self, ThresholdOptions};
-    use crate::tsc;
-    // One line, flushed and read back to back: its refresh period and what a normal read takes.
-    // SAFETY: forwarded from the caller.
-    let fixed = unsafe { measure(Lines::Fixed(reference), tsc::from_ns(300_000_000), 3_000_000, seed, origin, tpn, &mut |_| {}) };
-    let th = spikes::calibrate(fixed.iter().map(|s| s.latency_ns), &ThresholdOptions::default());
-    let (period_ns, source) = match given {
-        Some(p) => (p, "given".to_string()),
-        None => {
-            // Only the fundamental is needed, to a few ns (refine_period does the rest): a narrower
-            // range and fewer shuffles than `probe refresh` uses.
-            let mut ao = spikes::AnalysisOptions::default();
-            ao.periodogram.min_period_ns = 1000.0;
-            ao.periodogram.max_period_ns = 16_000.0;
-            ao.periodogram.shuffles = 4;
-            // 4000 spikes show a 1.95 µs period clearly (host A); on a 7.8 µs period (host B) they
-            // cover a quarter of the periods and score only "weak" about half the time, so a weak
-            // verdict is looked at again with three times the spikes (the same reads).
-            ao.periodogram.max_spikes = 4000;
-            let mut r = spikes::analyse(&fixed, &ao);
-            if r.verdict == spikes::Verdict::Weak {
-                ao.periodogram.max_spikes = 12_000;
-                r = spikes::analyse(&fixed, &ao);
-            }
-            match (r.verdict, r.fundamental) {
-                (spikes::Verdict::Periodic, Some(f)) => {
-                    // The periodogram's grid leaves the period a few ns off; a steering tracker
-                    // needs it to a few ppm or its phase runs away within a second.
-                    let p = crate::steer::pages::refine_period(&fixed, th.cut_ns, th.outlier_ns, f.period_ns, 5e-3);
-                    (p, format!("measured on one line ({:.1} ns on the periodogram grid)", f.period_ns))
-                }
-                _ => {
-                    return Err(Error::Placement {
-                        message: format!("one line's reads show no periodic refresh stall ({}: {})", r.verdict.name(), r.reason),
-                        hint: "there is nothing to place by on this machine; use ⟦set:placement=offset⟧".into(),
-                    })
-                }
-            }
-        }
-    };
-    Ok((period_ns, source, th))
-}
-
-/// One session: `addrs[0]` (the reference) and the other lines read flushed at random instants
-/// for `ticks`, one trace per address. One read in eight is the reference (it anchors each
-/// sub-window's phase); the rest go to random lines of the session, so no line is read at a
-/// fixed rhythm.
-///
-/// # Safety
-/// Every address in `addrs` must be readable for the whole call.
-#[cfg(target_arch = "x86_64")]
-pub(crate) unsafe fn read_session(
-    addrs: &[usize],
-    ticks: u64,
-    origin: u64,
-    inv_tpn: f64,
-    rng: &mut crate::rng::SplitMix64,
-) -> Vec<Vec<crate::probe::spikes::Sample>> {
-    use crate::probe::spikes::Sample;
-    use crate::probe::timing::flushed_load;
-    use crate::tsc;
-    let mut traces: Vec<Vec<Sample>> = addrs.iter().map(|_| Vec::new()).collect();
-    if addrs.len() < 2 {
-        return traces;
-    }
-    let end = tsc::now() + ticks;
-    while tsc::now() < end {
-        for _ in 0..256 {
-            let k = if rng.below(8) == 0 { 0 } else { 1 + rng.below(addrs.len() as u64 - 1) as usize };
-            // SAFETY: the caller guarantees every address in `addrs` is readable.
-            let (t0, d) = unsafe { flushed_load(addrs[k] as *const u8) };
-            traces[k].push(Sample {
-                t_ns: (t0.saturating_sub(origin) as f64 * inv_tpn) as u64,
-                latency_ns: (d as f64 * inv_tpn).min(u32::MAX as f64) as u32,
-            });
-        }
-    }
-    traces
 }

@@ -15,55 +15,10 @@
 //! no other replica's do. `Slayer` gathers the chosen pages into the slab with
 //! `Region::gather` (layout `channelOffset` 4096: virtual page j belongs to replica j mod N).
 
-use crate::probe::spikes::Sample;
 use crate::refresh::phase::{circular_distance, circular_mean, wrap};
 
 /// The page granularity the groups are learned at.
 pub const PAGE: usize = 4096;
-
-/// Sharpens a refresh period found on a coarse grid: the period near `p0` (within ±`rel_span`)
-/// that makes the slow reads of one line (`cut_ns <= latency < outlier_ns`) most concentrated in
-/// phase over the whole trace. A period off by δ makes the phase run δ/P² cycles per ns, so a
-/// long trace pins it far more finely than a grid can; it is searched on the first tenth of the
-/// trace first, then on all of it around the best. Returns `p0` when the trace is too short or
-/// has too few slow reads.
-pub fn refine_period(trace: &[Sample], cut_ns: u32, outlier_ns: u32, p0: f64, rel_span: f64) -> f64 {
-    let slow: Vec<u64> = trace.iter().filter(|s| s.latency_ns >= cut_ns && s.latency_ns < outlier_ns).map(|s| s.t_ns).collect();
-    if slow.len() < 50 || !(p0.is_finite() && p0 > 0.0) {
-        return p0;
-    }
-    let first = slow[0];
-    let slow: Vec<u64> = slow.into_iter().map(|t| t - first).collect();
-    // Fixed-point phases and the shared cos/sin table: host C's fixed line has 100 000+ slow reads
-    // in 300 ms, where a sin_cos per read and candidate took 0.3–0.4 s.
-    let trig = crate::refresh::phase::Trig::new();
-    let power = |p: f64, n: usize| -> f64 {
-        let (c, s) = trig.resultant(&slow[..n], crate::refresh::phase::step(p));
-        c * c + s * s
-    };
-    let span = slow[slow.len() - 1] as f64;
-    let mut best = p0;
-    let mut half = p0 * rel_span;
-    for frac in [0.1, 1.0] {
-        let upto = span * frac;
-        let n_slow = slow.partition_point(|&t| t as f64 <= upto);
-        // Step: the phase at the end of this stretch moves 1/20 cycle between candidates.
-        let step = (p0 * p0 / (20.0 * upto.max(p0))).max(1e-9);
-        let n = ((2.0 * half / step).ceil() as usize).min(20_000);
-        let from = best - half;
-        let mut top = (f64::MIN, best);
-        for k in 0..=n {
-            let p = from + k as f64 * (2.0 * half / n.max(1) as f64);
-            let w = power(p, n_slow);
-            if w > top.0 {
-                top = (w, p);
-            }
-        }
-        best = top.1;
-        half = 3.0 * step;
-    }
-    best
-}
 
 /// Refresh groups found among the pages, and which replica ("class") each group serves.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -232,17 +187,6 @@ mod tests {
     use super::*;
     use crate::rng::SplitMix64;
 
-    const P: f64 = 7814.0;
-
-    /// Latency of a read at `t` of a line whose stall (width 700 ns, +200 ns) starts at `phase`
-    /// of the period, the whole pattern shifted by `common` ns.
-    fn latency(t: u64, phase: Option<f64>, common: f64, rng: &mut SplitMix64) -> u32 {
-        let noise = (rng.below(40)) as u32;
-        let Some(ph) = phase else { return 150 + noise + if rng.below(30) == 0 { 200 } else { 0 } };
-        let x = wrap((t as f64 + common) / P - ph);
-        150 + noise + if x < 700.0 / P && rng.below(3) > 0 { 200 } else { 0 }
-    }
-
     #[test]
     fn partition_cuts_the_circle_into_balanced_contiguous_arcs() {
         // Four quarter-period groups of 10, 30, 10, 30 pages: two classes of 40 each.
@@ -272,21 +216,6 @@ mod tests {
         assert_eq!(q.centers.len(), 4, "{q:?}");
         // One group: nothing to split.
         assert!(partition(&[Some(0.1), Some(0.11)], 2, 0.06).is_none());
-    }
-
-    #[test]
-    fn a_coarse_period_is_sharpened_on_a_long_trace() {
-        // One line stalling every 7813.35 ns for 300 ms, reads every 170 ns; start 2.3 ns off.
-        let mut rng = SplitMix64::new(5);
-        let trace: Vec<Sample> = (0..1_800_000u64)
-            .map(|k| {
-                let t = k * 170;
-                Sample { t_ns: t, latency_ns: latency(t, Some(0.3), (t as f64) * (P / 7813.35 - 1.0), &mut rng) }
-            })
-            .collect();
-        let p = refine_period(&trace, 300, 5000, 7811.0, 2e-3);
-        assert!((p - 7813.35).abs() < 0.01, "{p}");
-        assert_eq!(refine_period(&trace[..10], 300, 5000, 7811.0, 2e-3), 7811.0);
     }
 
     #[test]

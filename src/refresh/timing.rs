@@ -64,14 +64,50 @@ pub unsafe fn flush(p: *const u8) {
 
 /// Converts raw (start tick, ticks) pairs to samples in ns from `origin`, clamping latencies to
 /// u32.
-pub fn to_samples(raw: &[(u64, u64)], origin: u64, ticks_per_ns: f64) -> Vec<super::spikes::Sample> {
+pub fn to_samples(raw: &[(u64, u64)], origin: u64, ticks_per_ns: f64) -> Vec<crate::probe::spikes::Sample> {
     let inv = 1.0 / ticks_per_ns.max(1e-9);
     raw.iter()
-        .map(|&(t, d)| super::spikes::Sample {
+        .map(|&(t, d)| crate::probe::spikes::Sample {
             t_ns: (t.saturating_sub(origin) as f64 * inv) as u64,
             latency_ns: (d as f64 * inv).min(u32::MAX as f64) as u32,
         })
         .collect()
+}
+
+/// One session: `addrs[0]` (the reference) and the other lines read flushed at random instants
+/// for `ticks`, one trace per address. One read in eight is the reference (it anchors each
+/// sub-window's phase); the rest go to random lines of the session, so no line is read at a
+/// fixed rhythm.
+///
+/// # Safety
+/// Every address in `addrs` must be readable for the whole call.
+#[cfg(target_arch = "x86_64")]
+pub unsafe fn read_session(
+    addrs: &[usize],
+    ticks: u64,
+    origin: u64,
+    inv_tpn: f64,
+    rng: &mut crate::rng::SplitMix64,
+) -> Vec<Vec<crate::probe::spikes::Sample>> {
+    use crate::probe::spikes::Sample;
+    use crate::tsc;
+    let mut traces: Vec<Vec<Sample>> = addrs.iter().map(|_| Vec::new()).collect();
+    if addrs.len() < 2 {
+        return traces;
+    }
+    let end = tsc::now() + ticks;
+    while tsc::now() < end {
+        for _ in 0..256 {
+            let k = if rng.below(8) == 0 { 0 } else { 1 + rng.below(addrs.len() as u64 - 1) as usize };
+            // SAFETY: the caller guarantees every address in `addrs` is readable.
+            let (t0, d) = unsafe { flushed_load(addrs[k] as *const u8) };
+            traces[k].push(Sample {
+                t_ns: (t0.saturating_sub(origin) as f64 * inv_tpn) as u64,
+                latency_ns: (d as f64 * inv_tpn).min(u32::MAX as f64) as u32,
+            });
+        }
+    }
+    traces
 }
 
 #[cfg(test)]
