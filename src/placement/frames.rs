@@ -99,8 +99,8 @@ impl FrameMap {
 }
 
 /// A line of frame `f` to time: a different line in each frame, so reads spread over cache sets,
-/// always one with address bit `split` clear, so a split of frames by that bit (bit 6 on host A,
-/// bit 10 on host C) does not masquerade as a frame-to-frame pattern, and a paired slab knows
+/// always one with address bit `split` clear, so a split of frames by that bit (bit 6 or bit 10
+/// on the hosts seen) does not masquerade as a frame-to-frame pattern, and a paired slab knows
 /// which half of the frame the timed line is in.
 fn probe_line(f: usize, split: u32) -> usize {
     f * FRAME + (((f * 14 % (FRAME / 64)) * 64) & !(1usize << split))
@@ -153,8 +153,9 @@ impl StallSample {
     /// Where the line with `bit` set stalls, predicted from its partner with the bit clear: the
     /// mean shift from one to the other and the set lines' median width, when that prediction
     /// orients the sampled pairs in `arc` as their measured stalls do in at least 95% of them
-    /// (host A: the set line half a period on; host D: a third of a period either way, which no
-    /// single shift predicts). None: each frame's second line must be timed too.
+    /// (where the set line stalls half a period on, one shift predicts every frame; where it
+    /// stalls a third of a period either way, none does). None: each frame's second line must be
+    /// timed too.
     pub fn partner_prediction(&self, bit: u32, arc: Arc) -> Option<Partner> {
         use crate::refresh::phase::{circular_mean, wrap};
         let pairs = self.pairs_across(bit);
@@ -175,8 +176,8 @@ impl StallSample {
         let g = pages::find_groups(&phases, o.group_radius, o.min_share, o.accept);
         match structure {
             // A bit splits the lines into two sides: two groups, however the phase density
-            // clusters (on host A one side's wide stall burst can show as two peaks; on host D
-            // phases spread over the whole period and show no clusters at all).
+            // clusters (one side's wide stall burst can show as two peaks, and phases spread over
+            // the whole period show no clusters at all).
             Structure::WithinFrame { .. } => Some((two_groups(&phases, o.accept), structure)),
             Structure::Unclear { .. } => Some((g, structure)),
             _ if g.centers.len() < 2 => None,
@@ -198,7 +199,7 @@ pub fn sample_stalls(frames: usize, timer: &mut dyn Timer, o: &MapOptions) -> (O
         offsets.extend(SAMPLE_BITS.iter().map(|b| x ^ (1 << b)));
     }
     let mut stalls = timer.stalls(&offsets);
-    // Where the signal is weak (host B on a busy day: 15–45% of lines clear after a full set of
+    // Where the signal is weak (15–45% of lines clear after a full set of
     // sessions), the lines left unclear get up to two more tries while time lasts.
     for _ in 0..2 {
         let unclear: Vec<usize> = (0..stalls.len()).filter(|&k| stalls[k].is_none()).collect();
@@ -319,7 +320,7 @@ pub fn learn_map(frames: usize, per_page: usize, groups: &Groups, timer: &mut dy
     // No pattern (or one that did not hold): every frame not yet known is timed, in pool order,
     // while time lasts.
     // Frames left unclear get up to two more passes (a weak signal leaves a fifth of them unclear
-    // after one: on host B that made pools 2–7% short of a class's frames).
+    // after one: under a weak signal that made pools 2–7% short of a class's frames).
     let one_by_one = |map: &mut FrameMap, timer: &mut dyn Timer| {
         let mut known = map.known.iter().filter(|&&k| k != Known::Unknown).count();
         for _pass in 0..3 {
@@ -455,8 +456,8 @@ pub fn arc_orientation(clear: &Stall, set: &Stall, arc: Arc) -> Option<bool> {
 /// The arc (centre one of 64 evenly spaced, half-width one of 0.05, 0.1, … 0.25 of the period)
 /// that the most of `pairs` (line with the split bit clear, partner) fit, and the share that fit
 /// it. Of the half-widths that fit as many, the middle one: a timed line's phase is noisy, and
-/// the middle leaves copy 0 the most room inside the arc and copy 1 the most outside it (host A's
-/// tight clusters fit every half-width; the narrowest put a few checked slots' copy 0 outside).
+/// the middle leaves copy 0 the most room inside the arc and copy 1 the most outside it (tight
+/// clusters fit every half-width, and the narrowest put a few checked slots' copy 0 outside).
 /// A share of 0 for no pairs.
 pub fn best_arc(pairs: &[(Stall, Stall)]) -> (Arc, f64) {
     const CENTERS: usize = 64;

@@ -1,16 +1,20 @@
-//! Refresh-group placement on huge pages, for slabs of any size: one call (`build`) maps the slab
-//! (1 GiB / 2 MiB hugetlb or transparent huge pages, as asked), learns by timing how refresh groups
-//! fall on its addresses, and lays the replicas out so copies of a slot stall apart:
+//! Placement by refresh stall on huge pages, for slabs of any size: one call (`build`) maps the
+//! slab (1 GiB / 2 MiB hugetlb or transparent huge pages, as asked), learns by timing how stalls
+//! fall on its addresses (`refresh::structure`), and lays the replicas out so copies of a slot
+//! stall apart (their stall windows do not overlap):
 //!
-//! - when a low address bit splits every frame into groups (host A: X and X ^ 64), the copies go
+//! - when a low address bit moves every line's stall clear of its partner's, the copies go
 //!   `1 << bit` bytes apart with the arithmetic layout: nothing to place frame by frame, and every
 //!   slot's copies stall apart (enough for hedging);
-//! - when, besides, copy r must be in the same group for every slot (`consistent`, which steering
-//!   needs: on host A which line of a pair is in which group flips from frame to frame, at random),
-//!   one line of every frame is timed and a paired table swaps the lines where needed;
-//! - when whole 4 KiB frames share a group (host B), every frame's group is learned (timed where
+//! - when, besides, copy r must stall in the same part of the period for every slot (`consistent`,
+//!   which steering needs; which line of a pair stalls first may change from frame to frame), lines
+//!   of every frame are timed and a paired table puts copy 0 in the frame's line that stalls
+//!   inside one arc of the period (`place_paired`);
+//! - when the lines of a 4 KiB frame stall together, every frame's stall is learned (timed where
 //!   the huge page's pattern does not predict it) and a `FrameTable` gives every replica frames of
 //!   its own groups, inside the huge pages: no mremap, no mapping per page.
+//!
+//! What was measured on which host, and why each rule is as it is: docs/refresh-hosts.md.
 //!
 //! `create_shared` does the same for a named shared segment, on the segment's own pages: the bit
 //! as its channel offset, or the frame table recorded in it (`shm::Pending::publish`).
@@ -343,7 +347,7 @@ impl Bench {
         let (mut checked, mut clear, mut apart) = check_copies(slab, &mut timer, o, self.arc.get());
         let mut reads = timer.reads;
         if clear < MIN_CLEAR_CHECKS {
-            // A weak signal (host B on a busy day left 0 of 24 clear): the same slots once more.
+            // A weak signal (one busy day left 0 of 24 clear): the same slots once more.
             let mut again = self.timer_until(slab.region(), o, Instant::now() + CHECK_TIME);
             let (c2, cl2, a2) = check_copies(slab, &mut again, o, self.arc.get());
             (checked, clear, apart) = (checked + c2, clear + cl2, apart + a2);

@@ -4,7 +4,7 @@
 //! How: every line is read (flushed) at random instants, interleaved with one reference line, in
 //! short sub-windows. A read's excess latency w (over the typical read) is placed at its phase
 //! t/P, rotated by the reference's own phase in the same sub-window, which cancels the common
-//! refresh phase (it jumps once a second on host A). Summed over sub-windows and sessions:
+//! refresh phase (it has been seen to jump once a second). Summed over sub-windows and sessions:
 //! - the phasor Σ w·e^{2πiθ} points at the line's phase, and |Σ|² / Σ w² is a Rayleigh-style
 //!   score (≈ 1 on noise; under no phase it is exponentially distributed, so 1 − e^{−score} is the
 //!   confidence that the phase is real);

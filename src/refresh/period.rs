@@ -23,8 +23,8 @@ pub fn refine_period(trace: &[Sample], cut_ns: u32, outlier_ns: u32, p0: f64, re
     }
     let first = slow[0];
     let slow: Vec<u64> = slow.into_iter().map(|t| t - first).collect();
-    // Fixed-point phases and the shared cos/sin table: host C's fixed line has 100 000+ slow reads
-    // in 300 ms, where a sin_cos per read and candidate took 0.3–0.4 s.
+    // Fixed-point phases and the shared cos/sin table: a strongly stalling line can have 100 000+
+    // slow reads in 300 ms, where a sin_cos per read and candidate took 0.3–0.4 s.
     let trig = crate::refresh::phase::Trig::new();
     let power = |p: f64, n: usize| -> f64 {
         let (c, s) = trig.resultant(&slow[..n], crate::refresh::phase::step(p));
@@ -83,7 +83,7 @@ pub unsafe fn measure_period(
             ao.periodogram.min_period_ns = 1000.0;
             ao.periodogram.max_period_ns = 16_000.0;
             ao.periodogram.shuffles = 4;
-            // 4000 spikes show a 1.95 µs period clearly (host A); on a 7.8 µs period (host B) they
+            // 4000 spikes show a 1.95 µs period clearly; on a 7.8 µs period they
             // cover a quarter of the periods and score only "weak" about half the time, so a weak
             // verdict is looked at again with three times the spikes (the same reads).
             ao.periodogram.max_spikes = 4000;

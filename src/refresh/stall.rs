@@ -3,8 +3,8 @@
 //! The model is continuous: a line stalls in a window of every refresh period, at a phase (where
 //! the window's centre falls, in cycles of the period, relative to one reference line) with a
 //! width. Two copies are apart when their windows do not overlap, whatever clusters or "groups"
-//! their phases might be cut into: on host D phases spread over the whole period, and copies
-//! 64 B apart still stall a third of a period apart.
+//! their phases might be cut into: phases have been seen spread over the whole period, with
+//! copies 64 B apart still stalling a third of a period apart.
 
 use super::phase::circular_distance;
 

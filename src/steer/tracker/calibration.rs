@@ -23,8 +23,8 @@ impl Tracker {
         let mut any_signal = self.learn_calibration(self.cfg.period_search);
         if !self.copies_apart && self.cfg.period_search == 0.0 {
             // A measured period is trusted as it is (a search on calibration pins it less finely),
-            // unless the profiles at it show nothing to steer: on host A the 300 ms measurement
-            // was 0.03-0.04% off in 2 of 4 placements, enough to smear tens of milliseconds of
+            // unless the profiles at it show nothing to steer: a 300 ms measurement was seen
+            // 0.03-0.04% off in 2 of 4 placements, enough to smear tens of milliseconds of
             // calibration into "no signal". Then a narrow search; kept only if it finds copies
             // apart (the measured period is learned again otherwise).
             any_signal = self.learn_calibration(MEASURED_PERIOD_RESCUE);
