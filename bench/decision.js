@@ -89,13 +89,7 @@ function build(cfg) {
   const n = cfg.records
   const buf = new ArrayBuffer(n * WORDS * 8)
   const js = { f64: new Float64Array(buf), u64: new BigUint64Array(buf), i64: new BigInt64Array(buf) }
-  const fallbacks = []
-  const skipped = []
-  const built = (b) => {
-    if (b.fallback) fallbacks.push(b.fallback)
-    if (b.skipped) skipped.push(b.skipped)
-    return b.obj
-  }
+  const { fallbacks, skipped, built } = fallback.collector()
   const budget = cfg.placementBudgetMs === undefined ? {} : { placementBudgetMs: cfg.placementBudgetMs }
   // strategy 'auto' with threads not started: where it may steer (too few cores to hedge), the
   // library places it and may fall back.

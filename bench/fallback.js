@@ -84,4 +84,19 @@ function armFallback(fallbacks, arm) {
   return f ? { slab: f.slab, from: f.from, to: f.to, channelOffset: f.channelOffset, reason: f.reason, by: f.by } : undefined
 }
 
-module.exports = { build, fallbackOf, fallbackLines, armFallback, REFUSALS }
+/**
+ * What a run's slabs fell back to: `built(b)` takes what `build` returned, records its fallback or
+ * skip, and gives the slab (or null).
+ */
+function collector() {
+  const fallbacks = []
+  const skipped = []
+  const built = (b) => {
+    if (b.fallback) fallbacks.push(b.fallback)
+    if (b.skipped) skipped.push(b.skipped)
+    return b.obj
+  }
+  return { fallbacks, skipped, built }
+}
+
+module.exports = { build, collector, fallbackOf, fallbackLines, armFallback, REFUSALS }

@@ -149,13 +149,7 @@ function main(argv, { print = true } = {}) {
   if (cfg.cores) opts.cores = cfg.cores
   // Placement refused (by the library's 'auto', or an explicit placement the bench rebuilds on an
   // offset) never ends the run: each such slab's arms run on the offset it got, and say so.
-  const fallbacks = []
-  const skipped = []
-  const built = (b) => {
-    if (b.fallback) fallbacks.push(b.fallback)
-    if (b.skipped) skipped.push(b.skipped)
-    return b.obj
-  }
+  const { fallbacks, skipped, built } = fallback.collector()
   const hedgedOpts = cfg.channelOffset === undefined ? { ...opts, ...(cfg.placementBudgetMs === undefined ? {} : { placementBudgetMs: cfg.placementBudgetMs }) } : { ...opts, channelOffset: cfg.channelOffset }
   const slab = built(fallback.build((o) => new Slayer(o), hedgedOpts, { slab: 'hedged slab', arms: ['hedged', 'native-hedged', 'independent-pairs'] }))
   if (!slab) throw new Error(`the hedged slab could not be built: ${skipped[0].reason}`)
