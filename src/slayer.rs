@@ -206,11 +206,17 @@ fn spin_for(spin: SpinPolicy, cores: &CoreChoice) -> (SpinPolicy, Option<String>
 /// has decided or the budget is spent), so the first user reads are already steered.
 fn calibrated_reader(slab: &Arc<Slab>, copies: &CopyPlacementInfo) -> Result<SteeredReader> {
     let n = slab.layout().replicas();
-    // The period measured while placing is exact to a few ppm: start from it.
-    let measured = copies.arrangement.as_ref().map(|a| a.period_ns).or(copies.huge.as_ref().map(|h| h.period_ns));
-    let cfg = match measured {
-        Some(p) => TrackerConfig::for_measured_period(n, tsc::ticks_per_ns(), p),
-        None => TrackerConfig::new(n, tsc::ticks_per_ns()),
+    // The period placement measured (or was given), else this machine's as one line shows it,
+    // measured once per process; the slow cut measured with it. Where no period can be measured,
+    // the tracker's defaults: its calibration then finds no signal and reads copy 0.
+    let placed = copies.arrangement.as_ref().map(|a| a.period_ns).or(copies.huge.as_ref().map(|h| h.period_ns));
+    let tpn = tsc::ticks_per_ns();
+    let cfg = match (crate::refresh::period::of_this_machine(None, 0x51EE), placed) {
+        (Ok(m), placed) => {
+            TrackerConfig::for_measured(n, tpn, &crate::refresh::period::Measured { period_ns: placed.unwrap_or(m.period_ns), ..m })
+        }
+        (Err(_), Some(p)) => TrackerConfig::for_measured_period(n, tpn, p),
+        (Err(_), None) => TrackerConfig::new(n, tpn),
     };
     let mut reader = SteeredReader::new(slab.clone(), cfg)?;
     let slots = slab.layout().slots();

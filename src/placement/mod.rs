@@ -190,12 +190,13 @@ impl Bench {
         let t = Instant::now();
         let tpn = crate::tsc::ticks_per_ns();
         let origin = crate::tsc::now();
-        let (period_ns, period_source, th) = period(reference.ptr() as usize, o.period_ns, o.map.seed, origin, tpn)?;
+        let m = crate::refresh::period::of_this_machine(o.period_ns, o.map.seed)?;
+        let (period_ns, period_source) = (m.period_ns, m.source.clone());
         let so = crate::refresh::evidence::SessionOptions {
             period_ns,
             subwindow_ns: 1_000_000,
-            typical_ns: th.0,
-            outlier_ns: th.1,
+            typical_ns: m.typical_ns,
+            outlier_ns: m.outlier_ns,
             max_excess_ns: 600,
         };
         let learn_start = Instant::now();
@@ -812,37 +813,6 @@ fn check_copies(slab: &Slab, timer: &mut dyn Timer, o: &PlacementOptions, arc: O
         apart += ok as usize;
     }
     (slots.len(), clear, apart)
-}
-
-/// The refresh period measured by an earlier placement in this process, with the thresholds of
-/// the reads that measured it: the period is a fact of the DRAM, not of one slab, so later
-/// placements start from it (only the phase, which jumps, is learned again each time).
-static MEASURED: std::sync::Mutex<Option<Period>> = std::sync::Mutex::new(None);
-
-/// (period, what measured it, (typical latency, outlier cut-off)) of the reference line.
-type Period = (f64, String, (u32, u32));
-
-fn period(reference: usize, given: Option<f64>, seed: u64, origin: u64, tpn: f64) -> Result<Period> {
-    if given.is_none() {
-        if let Some((p, source, th)) = MEASURED.lock().unwrap_or_else(|e| e.into_inner()).clone() {
-            return Ok((p, format!("{source}, earlier in this process"), th));
-        }
-    }
-    #[cfg(target_arch = "x86_64")]
-    {
-        // SAFETY: `reference` is the start of a mapped page the caller keeps for the whole call.
-        let (p, s, th) = unsafe { crate::refresh::period::measure_period(reference, given, seed, origin, tpn)? };
-        let found = (p, s, (th.median_ns, th.outlier_ns));
-        if given.is_none() {
-            *MEASURED.lock().unwrap_or_else(|e| e.into_inner()) = Some(found.clone());
-        }
-        Ok(found)
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = (reference, given, seed, origin, tpn);
-        Err(Error::Unsupported { what: "timing flushed loads needs x86_64".into() })
-    }
 }
 
 fn ms(since: Instant) -> f64 {

@@ -5,7 +5,6 @@
 //! `steer::tracker::calibration`, is the third period search; it works on its calibration reads
 //! in place, without allocating, and is not merged with these yet.)
 
-#[cfg(target_arch = "x86_64")]
 use crate::error::{Error, Result};
 use crate::probe::spikes::Sample;
 
@@ -109,6 +108,53 @@ pub unsafe fn measure_period(
         }
     };
     Ok((period_ns, source, th))
+}
+
+/// One line's refresh period on this machine, and the latencies of the reads that measured it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measured {
+    pub period_ns: f64,
+    /// What measured it ("given", or how and when it was measured).
+    pub source: String,
+    /// Typical read (the median), the cut above which a read is slow (a refresh stall or worse),
+    /// and the one above which it is a hypervisor pause, not a stall (ns).
+    pub typical_ns: u32,
+    pub slow_ns: u32,
+    pub outlier_ns: u32,
+}
+
+/// The period measured earlier in this process: a fact of the DRAM, not of one slab, so later
+/// placements and steering readers start from it (only the phase, which jumps, is learned again).
+static MEASURED: std::sync::Mutex<Option<Measured>> = std::sync::Mutex::new(None);
+
+/// This machine's refresh period as one line shows it: `given` (still timing the line for its
+/// latencies), or measured once per process on a page of its own (`measure_period`, 300 ms) and
+/// remembered. Errors: `Unsupported` where loads cannot be timed; `Placement` when one line's
+/// reads show no period.
+pub fn of_this_machine(given: Option<f64>, seed: u64) -> Result<Measured> {
+    if given.is_none() {
+        if let Some(m) = MEASURED.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            return Ok(Measured { source: format!("{}, earlier in this process", m.source), ..m });
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        use crate::region::{LockRequest, PageRequest, Region};
+        let page = Region::map(4096, PageRequest::Off, LockRequest::Off)?;
+        let (tpn, origin) = (crate::tsc::ticks_per_ns(), crate::tsc::now());
+        // SAFETY: `page` is mapped and readable until the end of this block, after the call.
+        let (period_ns, source, th) = unsafe { measure_period(page.ptr() as usize, given, seed, origin, tpn)? };
+        let m = Measured { period_ns, source, typical_ns: th.median_ns, slow_ns: th.cut_ns, outlier_ns: th.outlier_ns };
+        if given.is_none() {
+            *MEASURED.lock().unwrap_or_else(|e| e.into_inner()) = Some(m.clone());
+        }
+        Ok(m)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (given, seed);
+        Err(Error::Unsupported { what: "timing flushed loads needs x86_64".into() })
+    }
 }
 
 #[cfg(test)]

@@ -25,7 +25,9 @@ use crate::refresh::phase::{self, Trig};
 pub const MIN_BINS: usize = 16;
 pub const MAX_BINS: usize = 1024;
 
-/// DDR5 fine-granularity refresh period measured on the target machines (FIELD-NOTES.md).
+/// The period `TrackerConfig::new` starts from: only where no period could be measured on this
+/// machine (`refresh::period::of_this_machine`), with a ±0.2% search; where it does not fit, the
+/// calibration finds no signal and copy 0 is read. (DDR5 fine-granularity refresh.)
 pub const DEFAULT_PERIOD_NS: f64 = 1950.8;
 
 /// Signal needed to trust a learned profile: the chi-square of slow counts across bins, as a
@@ -46,6 +48,9 @@ const PLATEAU: f32 = 1.0;
 const JUMP_GATE: f32 = 8.0;
 /// How far (relative) a measured period is searched when the profiles at it showed nothing to steer.
 const MEASURED_PERIOD_RESCUE: f64 = 5e-4;
+
+/// Excess over the typical read above which a read counts as stalled (`for_measured`).
+pub const STALL_EXCESS_NS: u32 = 140;
 
 /// Consecutive blocks whose slow count stays well above what steering predicts before the
 /// tracker decides its profiles are stale and calibrates again.
@@ -135,6 +140,21 @@ impl TrackerConfig {
         // About ±250 ns of slack around each choice, and drift steps of up to ~250 ns per block.
         c.margin_bins = ((250.0 / (period_ns / c.bins as f64)) as usize).clamp(1, c.bins / 4 - 1);
         c.drift_bins = c.margin_bins.max(2).min(c.bins / 4 - 1);
+        c
+    }
+
+    /// `for_measured_period` with the typical read measured with the period as well: a read is
+    /// slow over that typical read plus `STALL_EXCESS_NS` (a refresh stall costs 150–400 ns on top
+    /// of a read, on every DRAM generation measured), instead of the defaults' fixed 290 ns, which
+    /// assumed a 150 ns read. (The measured spike cut itself moved between runs by tens of ns,
+    /// and with it the calibration's verdict: 1 of 3 bench runs ended "no signal" with it.)
+    pub fn for_measured(copies: usize, ticks_per_ns: f64, m: &crate::refresh::period::Measured) -> TrackerConfig {
+        let mut c = TrackerConfig::for_measured_period(copies, ticks_per_ns, m.period_ns);
+        let slow_ns = m.typical_ns.saturating_add(STALL_EXCESS_NS);
+        if m.typical_ns > 0 && slow_ns < m.outlier_ns {
+            c.slow_ticks = (slow_ns as f64 * ticks_per_ns) as u64;
+            c.noise_ticks = (m.outlier_ns as f64 * ticks_per_ns) as u64;
+        }
         c
     }
 
