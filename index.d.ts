@@ -228,6 +228,8 @@ export interface HugePagePlacement {
   /** What flipping each sampled address bit (6 to 11) did: pairs with both stalls clear, pairs whose stall windows did not overlap, the mean distance between their phases and the mean clearance between their windows (both in periods; a negative clearance: overlapping). */
   bits: Array<{ bit: number; pairs: number; apart: number; meanDistance: number; meanClearance: number }>
   channelOffset: number
+  /** 'paired': half the width of the arc of the period copy 0 stalls in (ns), around the first of groupOffsetsNs; copy 1 stalls outside it. Null for other layouts. */
+  arcHalfNs?: number | null
   periodNs: number
   periodSource: string
   /** Frames mapped, used, timed, inferred from the repeating pattern, and left unused. */

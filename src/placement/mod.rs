@@ -131,8 +131,9 @@ pub struct PlacementInfo {
     pub pages: Pages,
     pub period_ns: f64,
     pub period_source: String,
-    /// Group centres, in ns after group 0, and the replica class each serves ("frames" only; for
-    /// "within-frame" the sampled groups).
+    /// Group centres, in ns after group 0, and the replica class each serves ("frames"; for
+    /// "within-frame" the sampled groups; for "paired" the centre of the arc copy 0 stalls in and
+    /// the opposite phase, copy 1's side).
     pub group_offsets_ns: Vec<f64>,
     pub group_class: Vec<usize>,
     /// For a paired layout: half the width of the arc copy 0 stalls in (ns), around the first of
