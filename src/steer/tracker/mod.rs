@@ -355,6 +355,8 @@ pub struct Tracker {
     /// Scratch of copies * bins for smoothing and rotation.
     scratch: Vec<f32>,
     scratch_u: Vec<u32>,
+    /// Profiles learned from half the calibration reads (`held_out_steered`).
+    held: Vec<f32>,
     /// cos/sin table for the period search.
     trig: Trig,
     /// Per-candidate accumulators for the period search (copies of (re, im)).
@@ -436,6 +438,7 @@ impl Tracker {
             prev_block: BinCounts::new(cells),
             scratch: vec![0.0; cells],
             scratch_u: vec![0; cells],
+            held: vec![0.0; cells],
             trig,
             acc: vec![(0.0, 0.0); cfg.copies],
             window_reads: 0,
