@@ -54,13 +54,13 @@ impl Sessions for Hardware {
     }
 
     #[cfg(not(target_arch = "x86_64"))]
-    fn session(&mut self, offsets: &[usize]) -> Vec<Vec<crate::probe::spikes::Sample>> {
+    fn session(&mut self, offsets: &[usize]) -> Vec<Vec<crate::refresh::spikes::Sample>> {
         // No timed reads here: every line stays unclear.
         vec![Vec::new(); offsets.len() + 1]
     }
 
     #[cfg(target_arch = "x86_64")]
-    fn session(&mut self, offsets: &[usize]) -> Vec<Vec<crate::probe::spikes::Sample>> {
+    fn session(&mut self, offsets: &[usize]) -> Vec<Vec<crate::refresh::spikes::Sample>> {
         let addrs: Vec<usize> = std::iter::once(self.reference)
             .chain(offsets.iter().map(|&o| (self.base + o.min(self.len.saturating_sub(64))) & !63))
             .collect();

@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::phases::{self, BitResult, Clusters, Pair};
-use super::spikes::{self, Sample, ThresholdOptions};
 use crate::error::{Error, Result};
 use crate::refresh::evidence::{add_session, Evidence, SessionOptions};
+use crate::refresh::spikes::{self, Sample, ThresholdOptions};
 use crate::refresh::Stall;
 use crate::region::PageRequest;
 

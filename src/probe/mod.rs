@@ -2,9 +2,11 @@
 //! `probe groups`: what the machine is, whether reads stall with the DRAM refresh period, which
 //! address bits move a line into the other refresh group, and where replicas physically live.
 //!
-//! Plain Rust, no Node types. Every probe returns a struct holding all its evidence; the pure
-//! analysis (`spikes`, `phases`) is separate from the code that touches memory and clocks
-//! (`refresh`, `groups`, `placement`, `pagemap`; the timing primitives are `crate::refresh::timing`) so it can be tested on synthetic data.
+//! Plain Rust, no Node types. Every probe returns a struct holding all its evidence. How this
+//! machine's DRAM refreshes (timing loads, spike analysis and the periodogram, the period, each
+//! line's stall) is `crate::refresh`'s; the probes run it and report (`refresh`, `groups`,
+//! `placement`, `pagemap`), with `phases` the pure part of `probe groups`, tested on synthetic
+//! data.
 //! Probes never panic on bad options: they return `Error`.
 
 pub mod groups;
@@ -13,10 +15,9 @@ pub mod pagemap;
 pub mod phases;
 pub mod placement;
 pub mod refresh;
-pub mod spikes;
 
+pub use crate::refresh::spikes::{AnalysisOptions, Sample, SpikeReport, Verdict};
 pub use groups::{GroupsOptions, GroupsReport};
 pub use machine::MachineInfo;
 pub use placement::{ChannelModel, PlacementReport, PlacementVerdict};
 pub use refresh::{RefreshOptions, RefreshReport};
-pub use spikes::{AnalysisOptions, Sample, SpikeReport, Verdict};

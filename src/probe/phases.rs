@@ -163,7 +163,7 @@ pub fn same_group(bits: &[BitResult], min_pairs: usize) -> Option<usize> {
 #[cfg(test)]
 pub(crate) mod synth {
     use super::*;
-    use crate::probe::spikes::Sample;
+    use crate::refresh::spikes::Sample;
     use crate::rng::SplitMix64;
 
     /// Interleaved reads (a random line each time) of lines whose stalls sit at the given phases

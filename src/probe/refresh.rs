@@ -7,8 +7,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::spikes::{self, AnalysisOptions, Sample, SpikeReport, Verdict};
 use crate::error::{Error, Result};
+use crate::refresh::spikes::{self, AnalysisOptions, Sample, SpikeReport, Verdict};
 use crate::region::PageRequest;
 #[cfg(target_arch = "x86_64")]
 use crate::region::{LockRequest, Region};
@@ -376,7 +376,7 @@ impl fmt::Display for RefreshReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::spikes::synth::Trace;
+    use crate::refresh::spikes::synth::Trace;
     use crate::rng::SplitMix64;
     use std::sync::OnceLock;
 

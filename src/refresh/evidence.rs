@@ -17,7 +17,7 @@ use std::f64::consts::TAU;
 
 use super::phase::{angle_cycles, wrap};
 use super::stall::Stall;
-use crate::probe::spikes::Sample;
+use crate::refresh::spikes::Sample;
 
 /// Bins of the phase histogram of excess latency.
 pub const HIST_BINS: usize = 32;

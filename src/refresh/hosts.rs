@@ -19,7 +19,7 @@
 use super::evidence::SessionOptions;
 use super::lines::Sessions;
 use super::phase::wrap;
-use crate::probe::spikes::Sample;
+use crate::refresh::spikes::Sample;
 use crate::rng::SplitMix64;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

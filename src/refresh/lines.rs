@@ -8,7 +8,7 @@
 
 use super::evidence::{add_session, Evidence, SessionOptions};
 use super::stall::Stall;
-use crate::probe::spikes::Sample;
+use crate::refresh::spikes::Sample;
 
 /// Something that times lines: the stall (phase relative to one fixed reference line, width,
 /// confidence) of each line at the given byte offsets into a pool, None where it stayed unclear.

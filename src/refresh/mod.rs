@@ -5,6 +5,8 @@
 //! of known patterns.
 //!
 //! - `timing`: timing one flushed or cached load, and a session of interleaved reads;
+//! - `spikes`: which reads stalled, and whether the stalls recur with a period (the periodogram
+//!   against a chance baseline);
 //! - `period`: one line's refresh period, measured and sharpened;
 //! - `phase`: fixed-point phases and circular statistics;
 //! - `evidence`: what timed reads say about one line (phase, width, confidence);
@@ -22,6 +24,7 @@ pub mod hosts;
 pub mod lines;
 pub mod period;
 pub mod phase;
+pub mod spikes;
 pub mod stall;
 pub mod structure;
 pub mod timing;

@@ -6,7 +6,7 @@
 //! in place, without allocating, and is not merged with these yet.)
 
 use crate::error::{Error, Result};
-use crate::probe::spikes::Sample;
+use crate::refresh::spikes::Sample;
 
 /// Sharpens a refresh period found on a coarse grid: the period near `p0` (within ±`rel_span`)
 /// that makes the slow reads of one line (`cut_ns <= latency < outlier_ns`) most concentrated in
@@ -65,9 +65,9 @@ pub unsafe fn measure_period(
     seed: u64,
     origin: u64,
     tpn: f64,
-) -> Result<(f64, String, crate::probe::spikes::Threshold)> {
+) -> Result<(f64, String, crate::refresh::spikes::Threshold)> {
     use crate::probe::refresh::{measure, Lines};
-    use crate::probe::spikes::{self, ThresholdOptions};
+    use crate::refresh::spikes::{self, ThresholdOptions};
     use crate::tsc;
     // One line, flushed and read back to back: its refresh period and what a normal read takes.
     // SAFETY: forwarded from the caller.

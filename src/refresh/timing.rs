@@ -64,10 +64,10 @@ pub unsafe fn flush(p: *const u8) {
 
 /// Converts raw (start tick, ticks) pairs to samples in ns from `origin`, clamping latencies to
 /// u32.
-pub fn to_samples(raw: &[(u64, u64)], origin: u64, ticks_per_ns: f64) -> Vec<crate::probe::spikes::Sample> {
+pub fn to_samples(raw: &[(u64, u64)], origin: u64, ticks_per_ns: f64) -> Vec<crate::refresh::spikes::Sample> {
     let inv = 1.0 / ticks_per_ns.max(1e-9);
     raw.iter()
-        .map(|&(t, d)| crate::probe::spikes::Sample {
+        .map(|&(t, d)| crate::refresh::spikes::Sample {
             t_ns: (t.saturating_sub(origin) as f64 * inv) as u64,
             latency_ns: (d as f64 * inv).min(u32::MAX as f64) as u32,
         })
@@ -88,8 +88,8 @@ pub unsafe fn read_session(
     origin: u64,
     inv_tpn: f64,
     rng: &mut crate::rng::SplitMix64,
-) -> Vec<Vec<crate::probe::spikes::Sample>> {
-    use crate::probe::spikes::Sample;
+) -> Vec<Vec<crate::refresh::spikes::Sample>> {
+    use crate::refresh::spikes::Sample;
     use crate::tsc;
     let mut traces: Vec<Vec<Sample>> = addrs.iter().map(|_| Vec::new()).collect();
     if addrs.len() < 2 {
