@@ -3,9 +3,9 @@
 //! timing (see `pages`), and gathers the chosen pages into the slab's layout.
 //!
 //! Touches memory and the clock (x86_64 only: clflush + rdtsc); everything it decides from the
-//! timings is in `pages` and tested there on synthetic traces. Its period measurement and session
-//! reads (`refresh::period::measure_period`, `refresh::timing::read_session`) also serve huge-page placement (`crate::placement`),
-//! which supersedes this module's mremap gathering for slabs of any size.
+//! timings is in `pages` and tested there on synthetic traces. Pages are timed through the same
+//! sequential line test as huge-page placement (`refresh::SessionTimer` over the hardware source
+//! of `placement::learn`), which supersedes this module's mremap gathering for slabs of any size.
 
 use std::time::Duration;
 
@@ -19,6 +19,10 @@ pub const GROUP_OFFSET: usize = PAGE;
 
 /// Pool pages beyond the slab's own, at least.
 const MIN_SPARE_PAGES: usize = 1024;
+
+/// Most sessions a page gets (the timer learns a lower cap from the pages already clear).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+const MAX_SESSIONS: u8 = 12;
 
 /// How much work the arrangement may do.
 #[derive(Clone, Debug, PartialEq)]
@@ -109,95 +113,59 @@ fn learn(_: &Region, _: usize, _: usize, _: &ArrangeOptions) -> Result<(Vec<usiz
 fn learn(pool: &Region, classes: usize, slab_pages: usize, o: &ArrangeOptions) -> Result<(Vec<usize>, Arrangement)> {
     use std::time::Instant;
 
-    use crate::refresh::evidence::{add_session, Evidence, SessionOptions};
-    use crate::rng::SplitMix64;
+    use crate::placement::learn::{Clock, LineTimer, TimerOptions};
+    use crate::refresh::evidence::SessionOptions;
+    use crate::refresh::Timer;
     use crate::steer::pages;
     use crate::tsc;
 
     let tpn = tsc::ticks_per_ns();
-    let inv = 1.0 / tpn.max(1e-9);
     let base = pool.ptr() as usize;
     let candidates = pool.mapped_bytes() / PAGE - 1;
     // The reference: the first line of the pool's last page (never a candidate).
     let reference = base + candidates * PAGE;
     let origin = tsc::now();
 
-    // SAFETY: `reference` is inside the pool, which outlives this call.
-    let (period_ns, period_source, th) = unsafe { crate::refresh::period::measure_period(reference, o.period_ns, o.seed, origin, tpn)? };
+    let m = crate::refresh::period::of_this_machine(o.period_ns, o.seed)?;
+    let (period_ns, period_source) = (m.period_ns, m.source.clone());
     let so =
-        SessionOptions { period_ns, subwindow_ns: o.subwindow_ns, typical_ns: th.median_ns, outlier_ns: th.outlier_ns, max_excess_ns: 600 };
-
-    let mut rng = SplitMix64::new(o.seed);
-    let mut evidence = vec![Evidence::default(); candidates];
-    let mut measured = vec![false; candidates];
-    let mut reads = 0u64;
+        SessionOptions { period_ns, subwindow_ns: o.subwindow_ns, typical_ns: m.typical_ns, outlier_ns: m.outlier_ns, max_excess_ns: 600 };
     let started = Instant::now();
-    let session_ticks = tsc::from_ns(o.session.as_nanos() as u64);
+    let clock = Clock { so, origin, inv_tpn: 1.0 / tpn.max(1e-9), deadline: started + o.budget };
+    let to = TimerOptions { session_lines: o.session_pages.max(1), session: o.session, max_sessions: MAX_SESSIONS, min_score: o.min_score };
+    // SAFETY: the pool (every candidate page and the reference line in its last page) stays
+    // mapped for as long as the timer, which is dropped at the end of this function.
+    let mut timer = unsafe { LineTimer::new_hardware(base, pool.mapped_bytes(), reference, clock, o.seed, to) };
     // A line of page p: a different line in each page, so reads spread over cache sets.
-    let line_of = |p: usize| base + p * PAGE + (p * 7 % (PAGE / 64)) * 64;
-    let phases = |ev: &[Evidence]| ev.iter().map(|e| e.clear_phase(o.min_score)).collect::<Vec<_>>();
-    let mut sessions = 0usize;
+    let line_of = |p: usize| p * PAGE + (p * 7 % (PAGE / 64)) * 64;
+    let mut phases: Vec<Option<f64>> = vec![None; candidates];
+    let mut measured_pages = 0usize;
     let mut result = None;
-    // Pages are taken in pool order: the first `session_pages` pages whose group is still
-    // unclear and that have had fewer than MAX_SESSIONS sessions (a noisy spell can need that
-    // many). A page stays in the working set until it is clear or given up on, so the learning can
-    // stop as soon as every replica has enough pages, without first visiting the whole pool.
-    const MAX_SESSIONS: u8 = 12;
-    let mut visits = vec![0u8; candidates];
-    let mut next = 0usize;
-    'learning: loop {
-        let mut chunk = Vec::with_capacity(o.session_pages.max(1));
-        let mut p = next;
-        while chunk.len() < o.session_pages.max(1) && p < candidates {
-            if visits[p] < MAX_SESSIONS && evidence[p].score() < o.min_score {
-                chunk.push(p);
-            } else if chunk.is_empty() {
-                next = p + 1;
-            }
-            p += 1;
+    // Pages are timed in pool order, eight sessions' worth at a time (`refresh::SessionTimer`
+    // keeps a page until it is clear or given up on), and the learning stops as soon as every
+    // replica has enough pages, without first visiting the whole pool.
+    let per = 8 * o.session_pages.max(1);
+    let mut first = 0usize;
+    while first < candidates && !timer.out_of_time() {
+        let chunk: Vec<usize> = (first..(first + per).min(candidates)).collect();
+        let offsets: Vec<usize> = chunk.iter().map(|&p| line_of(p)).collect();
+        for (&p, st) in chunk.iter().zip(timer.stalls(&offsets)) {
+            phases[p] = st.map(|s| s.phase);
         }
-        if chunk.is_empty() || started.elapsed() > o.budget {
-            break;
-        }
-        {
-            let addrs: Vec<usize> = std::iter::once(reference).chain(chunk.iter().map(|&p| line_of(p))).collect();
-            // SAFETY: every address is the reference or a line of a candidate page, all inside the
-            // pool, which outlives this call.
-            let traces = unsafe { crate::refresh::timing::read_session(&addrs, session_ticks, origin, inv, &mut rng) };
-            reads += traces.iter().map(|t| t.len() as u64).sum::<u64>();
-            let mut chunk_evidence: Vec<Evidence> = chunk.iter().map(|&p| evidence[p]).collect();
-            add_session(&traces, &mut chunk_evidence, &so);
-            for (&p, e) in chunk.iter().zip(chunk_evidence) {
-                evidence[p] = e;
-                measured[p] = true;
-                visits[p] += 1;
-            }
-            sessions += 1;
-            if sessions % 8 == 0 {
-                let ph = phases(&evidence);
-                if let Some(part) = pages::partition(&ph, classes, o.group_radius) {
-                    if let Some(picks) = pages::picks(&part.labels, classes, slab_pages) {
-                        result = Some((picks, part, ph));
-                        break 'learning;
-                    }
-                }
-            }
-        }
-    }
-    if result.is_none() {
-        let ph = phases(&evidence);
-        if let Some(part) = pages::partition(&ph, classes, o.group_radius) {
+        measured_pages += chunk.len();
+        first += per;
+        if let Some(part) = pages::partition(&phases, classes, o.group_radius) {
             if let Some(picks) = pages::picks(&part.labels, classes, slab_pages) {
-                result = Some((picks, part, ph));
+                result = Some((picks, part));
+                break;
             }
         }
     }
-    let clear = evidence.iter().filter(|e| e.score() >= o.min_score).count();
-    let measured_pages = measured.iter().filter(|&&m| m).count();
+    let reads = timer.reads;
+    let clear = phases.iter().flatten().count();
     let learn_ms = started.elapsed().as_secs_f64() * 1e3;
-    let Some((picks, partition, _)) = result else {
-        let ph = phases(&evidence);
-        let groups = pages::find_groups(&ph, o.group_radius, 0.08, 0.4);
+    let Some((picks, partition)) = result else {
+        let groups = pages::find_groups(&phases, o.group_radius, 0.08, 0.4);
         let counts: Vec<usize> = (0..groups.centers.len()).map(|g| groups.labels.iter().filter(|l| **l == Some(g)).count()).collect();
         let shape = format!(
             "{} group(s) at {:?} of the {period_ns:.1} ns period ({period_source}) holding {counts:?} pages",
