@@ -155,6 +155,12 @@ cargo_skips=(
   refresh_group_placement_needs_small_pages_and_hedges_too
   huge_page_placement_gives_every_strategy_the_written_values_or_says_why
   a_shared_slab_placed_by_refresh_group_is_opened_with_the_same_copies_or_refused_with_why
+  refresh::evidence::tests
+  refresh::lines::tests
+  steer::on_hosts
+  every_host_seen_is_placed_with_copies_truly_apart
+  paired_copies_stall_in_and_out_of_the_arc
+  the_copy_check_passes_on_every_host_seen
 )
 cargo_skip_reasons=(
   "python3 on this machine is x86_64; ctypes cannot load the aarch64 library"
@@ -162,6 +168,12 @@ cargo_skip_reasons=(
   "$learn_x86, not with the Placement error this test expects"
   "$learn_x86 (src/placement: 'timing flushed loads needs x86_64'), without the 'offset' hint this test requires"
   "$learn_x86 (src/placement: 'timing flushed loads needs x86_64'), without the 'offset' hint this test requires"
+  "the synthetic hosts' simulated reads (src/refresh/hosts.rs): the same arithmetic on every arch, run natively by npm test; minutes under emulation"
+  "the synthetic hosts' simulated reads (src/refresh/hosts.rs): the same arithmetic on every arch, run natively by npm test; minutes under emulation"
+  "the synthetic hosts' simulated reads (src/refresh/hosts.rs): the same arithmetic on every arch, run natively by npm test; minutes under emulation"
+  "the synthetic hosts' simulated reads (src/refresh/hosts.rs): the same arithmetic on every arch, run natively by npm test; minutes under emulation"
+  "the synthetic hosts' simulated reads (src/refresh/hosts.rs): the same arithmetic on every arch, run natively by npm test; minutes under emulation"
+  "the synthetic hosts' simulated reads (src/refresh/hosts.rs): the same arithmetic on every arch, run natively by npm test; minutes under emulation"
 )
 
 test_all() {
