@@ -114,7 +114,7 @@ fn probe_line(f: usize, split: u32) -> usize {
 /// groups.
 pub fn sample_structure(frames: usize, timer: &mut dyn Timer, o: &MapOptions) -> (Option<(Groups, Structure)>, usize) {
     let (sample, lines) = sample_stalls(frames, timer, o);
-    (sample.and_then(|s| s.decide(o)), lines)
+    (sample.decide(o), lines)
 }
 
 /// The address bits below a frame whose effect on stalls the sample measures.
@@ -173,12 +173,14 @@ impl StallSample {
         let clear = phases.iter().flatten().count();
         let io = InferOptions { min_agreement: o.min_agreement, min_coverage: 1.0 / 3.0 };
         let structure = infer(&self.effects, self.rows.len(), clear, phases.len(), &io);
-        let g = pages::find_groups(&phases, o.group_radius, o.min_share, o.accept);
-        match structure {
+        if let Structure::WithinFrame { .. } = structure {
             // A bit splits the lines into two sides: two groups, however the phase density
             // clusters (one side's wide stall burst can show as two peaks, and phases spread over
             // the whole period show no clusters at all).
-            Structure::WithinFrame { .. } => Some((two_groups(&phases, o.accept), structure)),
+            return Some((two_groups(&phases, o.accept), structure));
+        }
+        let g = pages::find_groups(&phases, o.group_radius, o.min_share, o.accept);
+        match structure {
             Structure::Unclear { .. } => Some((g, structure)),
             _ if g.centers.len() < 2 => None,
             _ => Some((g, structure)),
@@ -187,7 +189,7 @@ impl StallSample {
 }
 
 /// Times the structure sample (see `sample_structure`); the lines timed.
-pub fn sample_stalls(frames: usize, timer: &mut dyn Timer, o: &MapOptions) -> (Option<StallSample>, usize) {
+pub fn sample_stalls(frames: usize, timer: &mut dyn Timer, o: &MapOptions) -> (StallSample, usize) {
     const LINES: usize = SAMPLE_BITS.len() + 1;
     let n = o.sample_frames.clamp(1, frames.max(1));
     let mut rng = SplitMix64::new(o.seed);
@@ -214,7 +216,7 @@ pub fn sample_stalls(frames: usize, timer: &mut dyn Timer, o: &MapOptions) -> (O
     let rows: Vec<Vec<Option<Stall>>> = stalls.chunks(LINES).map(|r| r.to_vec()).collect();
     let effects = bit_effects(&SAMPLE_BITS, &rows);
     let lines = offsets.iter().step_by(LINES).copied().collect();
-    (Some(StallSample { lines, rows, effects }), offsets.len())
+    (StallSample { lines, rows, effects }, offsets.len())
 }
 
 /// Exactly two groups among `phases`: two centres found by 2-means on the circle, started from the
@@ -863,7 +865,7 @@ mod tests {
         for (kind, bit) in [(HostKind::A, 6u32), (HostKind::C, 10)] {
             let mut t = timer(kind, 3);
             let o = MapOptions::default();
-            let sample = sample_stalls(4 * PER_PAGE, &mut t, &o).0.unwrap();
+            let sample = sample_stalls(4 * PER_PAGE, &mut t, &o).0;
             let st = sample.decide(&o).unwrap().1;
             assert!(matches!(st, Structure::WithinFrame { bit: b, .. } if b == bit), "{kind:?}: {st:?}");
             let (arc, share) = paired_arc(&sample, bit).unwrap();

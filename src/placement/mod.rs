@@ -236,11 +236,8 @@ impl Bench {
         let (sample, lines) = frames::sample_stalls(r.mapped_bytes() / FRAME_BYTES, &mut timer, &o.map);
         tally.0 += lines;
         tally.1 += timer.reads;
-        let decided = sample.and_then(|s| {
-            let d = s.decide(&o.map);
-            *self.sample.borrow_mut() = Some(s);
-            d
-        });
+        let decided = sample.decide(&o.map);
+        *self.sample.borrow_mut() = Some(sample);
         decided.ok_or_else(|| Error::Placement {
             message: format!(
                 "{lines} sampled lines showed fewer than two refresh groups (period {:.1} ns, {})",

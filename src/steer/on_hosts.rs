@@ -21,7 +21,7 @@ fn placed(kind: HostKind, slots: u64, seed: u64) -> (Layout, crate::refresh::Ses
     let o = MapOptions::default();
     let chunks = slots.div_ceil(PAIRED_SLOTS as u64) as usize;
     let frames = 2 * chunks + 4 * PER_PAGE;
-    let sample = frames::sample_stalls(frames, &mut t, &o).0.unwrap();
+    let sample = frames::sample_stalls(frames, &mut t, &o).0;
     let (g, st) = sample.decide(&o).expect("a structure");
     let layout = match st {
         Structure::WithinFrame { bit, .. } => {
@@ -104,7 +104,7 @@ fn where_lines_of_a_frame_stall_apart_steering_placement_refuses_and_hedging_pla
     // frame; copies 64 B apart still stall apart in every frame, which is all hedging needs.
     let mut t = timer(HostKind::D, 7);
     let o = MapOptions::default();
-    let sample = frames::sample_stalls(4 * PER_PAGE, &mut t, &o).0.unwrap();
+    let sample = frames::sample_stalls(4 * PER_PAGE, &mut t, &o).0;
     let (_, st) = sample.decide(&o).unwrap();
     let Structure::WithinFrame { bit, .. } = st else { panic!("{st:?}") };
     let e = frames::paired_arc(&sample, bit).unwrap_err();
