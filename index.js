@@ -10,35 +10,70 @@
 const native = loadNative()
 
 // The generated loader (native.js) tries the local build, then the per-platform package
-// (ultraslayer-<platform>). When neither fits, say which platform this is, what was tried, and how
-// to build from source.
+// (ultraslayer-<platform>). When neither loads, the error names this platform, what was tried, and
+// the one thing to do in the situation found: build (a clone), install the platform package (an
+// install that skipped or lost it), or use a supported platform (none published for this one).
 function loadNative() {
   try {
     return require('./native.js')
   } catch (e) {
-    let libc = ''
-    if (process.platform === 'linux') {
-      try {
-        libc = process.report.getReport().header.glibcVersionRuntime ? '-gnu' : '-musl'
-      } catch {
-        libc = ''
-      }
-    }
-    const tried = []
-    for (let c = e; c; c = c.cause) if (c.message) tried.push(`  - ${c.message.split('\n')[0]}`)
-    const err = new Error(
-      `ultraslayer: no native binary fits this platform (${process.platform}-${process.arch}${libc}, Node ${process.version}).\n` +
-        `Tried:\n${tried.join('\n')}\n` +
-        'Prebuilt binaries are published for linux-x64-gnu (tested), linux-arm64-gnu, linux-x64-musl, linux-arm64-musl, ' +
-        'darwin-x64 and darwin-arm64 as optional dependencies named ultraslayer-<platform> (Windows is not supported yet); ' +
-        'reinstall without --no-optional/--omit=optional if yours was skipped.\n' +
-        'To build from source: install Rust (https://rustup.rs), then in the ultraslayer package directory run ' +
-        '`npm install --include=dev && npm run build`.',
-    )
+    const err = new Error(noBinaryMessage(e))
     err.code = 'ERR_ULTRASLAYER_NO_BINARY'
     err.cause = e
     throw err
   }
+}
+
+/** What went wrong when no binary loaded, and what to do about it. */
+function noBinaryMessage(loadError) {
+  const fs = require('node:fs')
+  const path = require('node:path')
+  const pkg = require('./package.json')
+  let libc = ''
+  if (process.platform === 'linux') {
+    try {
+      libc = process.report.getReport().header.glibcVersionRuntime ? '-gnu' : '-musl'
+    } catch {
+      libc = ''
+    }
+  }
+  const platform = `${process.platform}-${process.arch}${libc}`
+  const platformPackage = `${pkg.name}-${platform}`
+  const tried = []
+  for (let c = loadError; c; c = c.cause) if (c.message) tried.push(`  - ${c.message.split('\n')[0]}`)
+  const head = `ultraslayer: no native binary loaded for ${platform} (Node ${process.version}).\nTried:\n${tried.join('\n')}\n`
+  // A clone of the repository (the Rust sources are here): the binary is built, not installed.
+  if (fs.existsSync(path.join(__dirname, 'Cargo.toml'))) {
+    return `${head}This is a source checkout: build the binary with \`npm run build\` in ${__dirname} (needs Rust >= 1.80 and a C compiler).`
+  }
+  // An installed package: its manifest names the platform packages a release publishes.
+  const published = Object.keys(pkg.optionalDependencies || {}).map((n) => n.slice(pkg.name.length + 1))
+  if (!published.includes(platform)) {
+    return (
+      `${head}No prebuilt binary is published for ${platform}; ultraslayer ${pkg.version} ships ${published.join(', ') || 'none'}` +
+      ' (Windows is not supported yet). Run it on one of those platforms.'
+    )
+  }
+  let installed = null
+  try {
+    installed = require(`${platformPackage}/package.json`).version
+  } catch {
+    installed = null
+  }
+  if (installed === null) {
+    return (
+      `${head}The package ${platformPackage}, which holds the binary for this platform, is not installed: npm leaves optional ` +
+      'dependencies out with --omit=optional or --no-optional, and a lockfile made on another platform can lack it. ' +
+      `Install it: \`npm install ${platformPackage}@${pkg.version}\`.`
+    )
+  }
+  if (installed !== pkg.version) {
+    return `${head}${platformPackage} ${installed} is installed, but ultraslayer ${pkg.version} needs the same version: \`npm install ${platformPackage}@${pkg.version}\`.`
+  }
+  return (
+    `${head}${platformPackage} ${installed} is installed but its binary did not load (the first line above says why: ` +
+    `a libc or CPU the binary was not built for, or a damaged file). Reinstall it: \`npm install --force ${platformPackage}@${pkg.version}\`.`
+  )
 }
 
 const U64_MAX = (1n << 64n) - 1n
