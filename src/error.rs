@@ -77,6 +77,9 @@ pub enum Error {
     /// Refresh-group placement could not be had (no periodic stall, too few groups, budget spent,
     /// too many mappings); `hint` says what to do instead.
     Placement { message: String, hint: String },
+    /// The creation was cancelled through its `Job` (in `phase`, when it had reported one);
+    /// everything it had made was freed first.
+    Cancelled { phase: Option<&'static str> },
 }
 
 impl Error {
@@ -288,6 +291,10 @@ impl fmt::Display for MarkedMessage<'_> {
                 "another writer holds the writer lock of {path}: a record segment takes one writer process at a \
                  time (it may be this process through another handle); close that writer first, or only read here"
             ),
+            Error::Cancelled { phase } => match phase {
+                Some(p) => write!(f, "cancelled during '{p}': nothing was kept (memory unmapped, no thread started, no segment left)"),
+                None => f.write_str("cancelled before it began: nothing was made"),
+            },
             Error::SegmentIo { path, op, errno } => {
                 write!(f, "{op} {path} failed ({})", errno_text(*errno))?;
                 match *errno {
@@ -349,6 +356,8 @@ mod tests {
             Error::SegmentIncompatible { path: "/p".into(), message: "⟦opt:channelOffset⟧: expected 64".into() },
             Error::SegmentIo { path: "/p".into(), op: "open", errno: libc::EACCES },
             Error::Placement { message: "m".into(), hint: "use ⟦set:placement=offset⟧".into() },
+            Error::Cancelled { phase: Some("prefault") },
+            Error::Cancelled { phase: None },
         ]
     }
 

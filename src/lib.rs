@@ -10,6 +10,7 @@ pub mod cache;
 pub mod capi;
 pub mod cores;
 pub mod error;
+pub mod job;
 pub mod layout;
 pub mod options;
 pub mod placement;
@@ -28,6 +29,7 @@ pub mod strategy;
 pub mod tsc;
 
 pub use error::{Error, ErrorKind, Result};
+pub use job::{Job, Phase};
 pub use layout::Layout;
 pub use options::{ChannelOffset, CopyPlacement, OpenOptions, Options, SharedOptions, Strategy, ThreadOptions};
 pub use records::{RecordWriter, Records, RecordsInfo};

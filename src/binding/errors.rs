@@ -36,6 +36,7 @@ fn code(e: &Error) -> &'static str {
         Error::SegmentIo { .. } => "ERR_ULTRASLAYER_SHM_IO",
         Error::RecordInconsistent { .. } => "ERR_ULTRASLAYER_RECORD_BUSY",
         Error::WriterBusy { .. } => "ERR_ULTRASLAYER_WRITER_BUSY",
+        Error::Cancelled { .. } => "ERR_ULTRASLAYER_ABORTED",
     }
 }
 
