@@ -4,6 +4,7 @@
 //! it mapped. It never reads or writes slot values; that is `slab`'s job.
 
 use crate::error::{errno_text, last_errno, Error, Result};
+use crate::job::{self, Job, Phase};
 
 pub const PAGE_4K: usize = 4096;
 pub const PAGE_2M: usize = 2 << 20;
@@ -67,6 +68,10 @@ pub enum LockRequest {
     Off,
 }
 
+/// Pre-faulting goes this many bytes at a time (or a page, when pages are larger) between two
+/// looks at the job: 2 MiB of 4 KiB pages is 512 faults, well under a millisecond or two.
+const PREFAULT_CHUNK: usize = 2 << 20;
+
 /// Slabs at least this large may take a 1 GiB page under `Auto`; smaller ones would waste most
 /// of it and gain nothing over 2 MiB pages (a few TLB entries cover them).
 pub const AUTO_1G_THRESHOLD: usize = 256 << 20;
@@ -91,6 +96,14 @@ unsafe impl Sync for Region {}
 impl Region {
     /// Maps at least `bytes` bytes, zero-filled, pre-faulted.
     pub fn map(bytes: usize, pages: PageRequest, lock: LockRequest) -> Result<Region> {
+        Region::map_with(bytes, pages, lock, &Job::none())
+    }
+
+    /// `map`, reporting `Phase::Map` and `Phase::Prefault` to `job` and stopping with
+    /// `Error::Cancelled` between pre-fault chunks (a huge page at most) once it is cancelled,
+    /// with the mapping unmapped.
+    pub fn map_with(bytes: usize, pages: PageRequest, lock: LockRequest, job: &Job) -> Result<Region> {
+        job.check()?;
         let bytes = bytes.max(1);
         let mut fallbacks = Vec::new();
         let attempts: &[PageKind] = match pages {
@@ -104,12 +117,18 @@ impl Region {
         if pages == PageRequest::Auto && bytes < AUTO_1G_THRESHOLD {
             fallbacks.push(format!("1g: skipped, slab is under {} MiB", AUTO_1G_THRESHOLD >> 20));
         }
+        job.report(Phase::Map, 0, bytes as u64);
         let mut last_err = None;
         for &kind in attempts {
             match sys::map(bytes, kind) {
                 Ok(mut region) => {
+                    job.finish(Phase::Map, bytes as u64);
                     region.fallbacks = fallbacks;
-                    region.prefault();
+                    // On an error or a cancel, `region` is dropped here, which unmaps it.
+                    match region.kind {
+                        PageKind::Huge1G | PageKind::Huge2M => region.populate(job)?,
+                        PageKind::Transparent | PageKind::Base => region.prefault(job)?,
+                    }
                     region.lock(lock)?;
                     if kind == PageKind::Transparent {
                         region.thp_bytes = sys::thp_bytes_in(region.ptr as usize, region.mapped);
@@ -141,12 +160,49 @@ impl Region {
         lock: LockRequest,
         fallbacks: Vec<String>,
     ) -> Result<Region> {
+        Region::map_file_with(fd, offset, len, kind, page_size, lock, fallbacks, &Job::none())
+    }
+
+    /// `map_file`, reporting `Phase::Prefault` to `job` and stopping with `Error::Cancelled`
+    /// between chunks once it is cancelled (the mapping unmapped; the file is the caller's).
+    #[allow(clippy::too_many_arguments)]
+    pub fn map_file_with(
+        fd: i32,
+        offset: usize,
+        len: usize,
+        kind: PageKind,
+        page_size: usize,
+        lock: LockRequest,
+        fallbacks: Vec<String>,
+        job: &Job,
+    ) -> Result<Region> {
         if len == 0 || offset % page_size != 0 || len % page_size != 0 {
             return Err(Error::MapFailed { bytes: len, errno: libc::EINVAL });
         }
-        let ptr = sys::map_shared_file(fd, offset, len)?;
+        job.check()?;
+        let ptr = sys::map_shared_file(fd, offset, len, false)?;
         let mut region = Region { ptr, mapped: len, kind, page_size, locked: false, lock_error: None, thp_bytes: 0, fallbacks };
-        region.prefault_read();
+        live::add();
+        let chunk = page_size.max(PREFAULT_CHUNK);
+        let populated = job::chunked(job, Phase::Prefault, len, chunk, |off, n| {
+            // SAFETY: [ptr + off, ptr + off + n) is inside the mapping made above.
+            sys::populate(unsafe { region.ptr.add(off) }, n).map_err(|errno| Error::MapFailed { bytes: len, errno })
+        });
+        match populated {
+            Ok(()) => {}
+            Err(Error::MapFailed { errno: libc::EINVAL, .. }) => {
+                // A kernel without MADV_POPULATE_WRITE (before 5.14): map again, populated at once
+                // (not cancellable within, as before), and touch every page by reading.
+                let fallbacks = std::mem::take(&mut region.fallbacks);
+                drop(region);
+                let ptr = sys::map_shared_file(fd, offset, len, true)?;
+                region = Region { ptr, mapped: len, kind, page_size, locked: false, lock_error: None, thp_bytes: 0, fallbacks };
+                live::add();
+                region.prefault_read();
+                job.finish(Phase::Prefault, len as u64);
+            }
+            Err(e) => return Err(e),
+        }
         region.lock(lock)?;
         Ok(region)
     }
@@ -186,6 +242,7 @@ impl Region {
             thp_bytes: 0,
             fallbacks,
         };
+        live::add();
         drop(pool);
         Ok(region)
     }
@@ -206,16 +263,60 @@ impl Region {
         }
     }
 
-    /// Writes one byte in every base page so every page is backed before the region is used.
-    fn prefault(&mut self) {
+    /// Writes one byte in every base page so every page is backed before the region is used,
+    /// `PREFAULT_CHUNK` at a time between looks at `job`.
+    fn prefault(&mut self, job: &Job) -> Result<()> {
         let step = self.page_size.min(PAGE_4K);
-        let mut off = 0;
-        while off < self.mapped {
-            // SAFETY: `off < mapped`, so the byte is inside the mapping we own; nothing else can see
-            // the region yet (it is being constructed). A volatile write of 0 keeps the zero fill
-            // and cannot be elided.
-            unsafe { std::ptr::write_volatile(self.ptr.add(off), 0) };
-            off += step;
+        let chunk = self.page_size.max(PREFAULT_CHUNK);
+        let ptr = self.ptr;
+        job::chunked(job, Phase::Prefault, self.mapped, chunk, |from, len| {
+            let mut off = from;
+            while off < from + len {
+                // SAFETY: `off < from + len <= mapped`, so the byte is inside the mapping we own;
+                // nothing else can see the region yet (it is being constructed). A volatile write
+                // of 0 keeps the zero fill and cannot be elided.
+                unsafe { std::ptr::write_volatile(ptr.add(off), 0) };
+                off += step;
+            }
+            Ok(())
+        })
+    }
+
+    /// Faults in every huge page of a hugetlb region, a page (or `PREFAULT_CHUNK`) at a time
+    /// between looks at `job`, with MADV_POPULATE_WRITE: a reservation that cannot be honoured is an
+    /// error here rather than a SIGBUS on first touch. A kernel without it (before 5.14) gets the
+    /// whole region mapped again with MAP_POPULATE, in one call, as before.
+    fn populate(&mut self, job: &Job) -> Result<()> {
+        let (len, page) = (self.mapped, self.page_size);
+        let ptr = self.ptr;
+        let huge = |errno: i32| Error::HugePages {
+            message: format!(
+                "{} huge pages could not be faulted in ({})",
+                if page == PAGE_1G { "1 GiB" } else { "2 MiB" },
+                errno_text(errno)
+            ),
+        };
+        let done = job::chunked(job, Phase::Prefault, len, page.max(PREFAULT_CHUNK), |off, n| {
+            // SAFETY: [ptr + off, ptr + off + n) is inside the mapping we own, in whole huge pages.
+            sys::populate(unsafe { ptr.add(off) }, n).map_err(|errno| Error::MapFailed { bytes: n, errno })
+        });
+        match done {
+            // EINVAL: a kernel without MADV_POPULATE_WRITE.
+            Err(Error::MapFailed { errno: libc::EINVAL, .. }) => {
+                let kind = self.kind;
+                sys::unmap(self.ptr, self.mapped);
+                live::sub();
+                // Until the new mapping exists, this region must not unmap anything on drop.
+                self.mapped = 0;
+                let again = sys::map_huge_populated(len, kind)?;
+                self.ptr = again;
+                self.mapped = len;
+                live::add();
+                job.finish(Phase::Prefault, len as u64);
+                Ok(())
+            }
+            Err(Error::MapFailed { errno, .. }) => Err(huge(errno)),
+            other => other,
         }
     }
 
@@ -285,7 +386,38 @@ pub fn check_mappings_for(pages: usize) -> Result<()> {
 
 impl Drop for Region {
     fn drop(&mut self) {
-        sys::unmap(self.ptr, self.mapped);
+        if self.mapped > 0 {
+            sys::unmap(self.ptr, self.mapped);
+            live::sub();
+        }
+    }
+}
+
+/// Regions alive, counted per thread, for tests that check a cancelled creation left no mapping
+/// behind (a region made on a thread and dropped on another skews both threads' counts; tests count
+/// only work done and undone on their own thread). Nothing outside tests.
+pub(crate) mod live {
+    #[cfg(test)]
+    thread_local! {
+        static LIVE: std::cell::Cell<isize> = const { std::cell::Cell::new(0) };
+    }
+
+    #[inline]
+    pub fn add() {
+        #[cfg(test)]
+        LIVE.with(|c| c.set(c.get() + 1));
+    }
+
+    #[inline]
+    pub fn sub() {
+        #[cfg(test)]
+        LIVE.with(|c| c.set(c.get() - 1));
+    }
+
+    /// Regions made on this thread and not yet dropped.
+    #[cfg(test)]
+    pub fn count() -> isize {
+        LIVE.with(|c| c.get())
     }
 }
 
@@ -327,33 +459,21 @@ mod sys {
         }
     }
 
+    /// Maps `bytes` of `kind` pages, not yet faulted in (hugetlb pages are reserved, which
+    /// fails here when too few are free; `Region::populate` faults them in).
     pub fn map(bytes: usize, kind: PageKind) -> Result<Region> {
-        let region = |ptr, mapped, page_size| Region {
-            ptr,
-            mapped,
-            kind,
-            page_size,
-            locked: false,
-            lock_error: None,
-            thp_bytes: 0,
-            fallbacks: Vec::new(),
+        let region = |ptr, mapped, page_size| {
+            live::add();
+            Region { ptr, mapped, kind, page_size, locked: false, lock_error: None, thp_bytes: 0, fallbacks: Vec::new() }
         };
         match kind {
             PageKind::Huge1G | PageKind::Huge2M => {
                 let (page, flag) = if kind == PageKind::Huge1G { (PAGE_1G, libc::MAP_HUGE_1GB) } else { (PAGE_2M, libc::MAP_HUGE_2MB) };
                 let n = pages_for(bytes, page);
                 let len = n * page;
-                // MAP_POPULATE makes the kernel fault every huge page in now, so a reservation
-                // that cannot be honoured fails here instead of SIGBUS on first touch.
-                mmap(len, libc::MAP_HUGETLB | flag | libc::MAP_POPULATE).map(|p| region(p, len, page)).map_err(|errno| Error::HugePages {
-                    message: format!(
-                        "no {} huge pages to be had for {n} page(s) ({}; {} free): {}",
-                        if page == PAGE_1G { "1 GiB" } else { "2 MiB" },
-                        errno_text(errno),
-                        free_huge_pages(page).map_or("unknown".into(), |f| f.to_string()),
-                        hugetlb_hint(page)
-                    ),
-                })
+                // A private hugetlb mapping reserves its pages here (ENOMEM when too few are free);
+                // `Region::populate` faults them in, chunk by chunk.
+                mmap(len, libc::MAP_HUGETLB | flag).map(|p| region(p, len, page)).map_err(|errno| no_huge_pages(errno, n, page))
             }
             PageKind::Transparent => {
                 if thp_mode().as_deref() == Some("never") {
@@ -393,21 +513,44 @@ mod sys {
         }
     }
 
-    /// A shared read-write mapping of `len` bytes of `fd` from `offset`, populated now.
-    pub fn map_shared_file(fd: i32, offset: usize, len: usize) -> Result<*mut u8> {
+    fn no_huge_pages(errno: i32, n: usize, page: usize) -> Error {
+        Error::HugePages {
+            message: format!(
+                "no {} huge pages to be had for {n} page(s) ({}; {} free): {}",
+                if page == PAGE_1G { "1 GiB" } else { "2 MiB" },
+                errno_text(errno),
+                free_huge_pages(page).map_or("unknown".into(), |f| f.to_string()),
+                hugetlb_hint(page)
+            ),
+        }
+    }
+
+    /// `len` bytes (whole pages) of `kind` hugetlb pages, faulted in by the kernel in one call
+    /// (MAP_POPULATE): for kernels without MADV_POPULATE_WRITE.
+    pub fn map_huge_populated(len: usize, kind: PageKind) -> Result<*mut u8> {
+        let (page, flag) = if kind == PageKind::Huge1G { (PAGE_1G, libc::MAP_HUGE_1GB) } else { (PAGE_2M, libc::MAP_HUGE_2MB) };
+        mmap(len, libc::MAP_HUGETLB | flag | libc::MAP_POPULATE).map_err(|errno| no_huge_pages(errno, len / page, page))
+    }
+
+    /// Faults in `[ptr, ptr + len)` as if written, without writing (MADV_POPULATE_WRITE, Linux
+    /// 5.14+; EINVAL before). The range must be whole pages of a mapping the caller owns.
+    pub fn populate(ptr: *mut u8, len: usize) -> std::result::Result<(), i32> {
+        // SAFETY: the caller passes whole pages of its own mapping; populating changes no byte.
+        if unsafe { libc::madvise(ptr as *mut libc::c_void, len, libc::MADV_POPULATE_WRITE) } == 0 {
+            Ok(())
+        } else {
+            Err(last_errno())
+        }
+    }
+
+    /// A shared read-write mapping of `len` bytes of `fd` from `offset`, populated now when
+    /// `populate` (else by `populate`, later, chunk by chunk).
+    pub fn map_shared_file(fd: i32, offset: usize, len: usize, populate: bool) -> Result<*mut u8> {
+        let flags = libc::MAP_SHARED | if populate { libc::MAP_POPULATE } else { 0 };
         // SAFETY: a new shared mapping of a file at an address of the kernel's choosing touches no
-        // existing memory; the result is checked against MAP_FAILED. MAP_POPULATE faults the pages
-        // in (for a hugetlbfs file, reservations are checked here rather than by SIGBUS later).
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_POPULATE,
-                fd,
-                offset as libc::off_t,
-            )
-        };
+        // existing memory; the result is checked against MAP_FAILED. MAP_POPULATE, when asked,
+        // faults the pages in.
+        let p = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, flags, fd, offset as libc::off_t) };
         if p == libc::MAP_FAILED {
             Err(Error::MapFailed { bytes: len, errno: last_errno() })
         } else {
@@ -529,10 +672,17 @@ mod sys {
         if ptr.is_null() {
             return Err(Error::MapFailed { bytes: len, errno: 12 });
         }
+        live::add();
         Ok(Region { ptr, mapped: len, kind, page_size: PAGE_4K, locked: false, lock_error: None, thp_bytes: 0, fallbacks: Vec::new() })
     }
-    pub fn map_shared_file(_: i32, _: usize, len: usize) -> Result<*mut u8> {
+    pub fn map_shared_file(_: i32, _: usize, len: usize, _: bool) -> Result<*mut u8> {
         Err(Error::MapFailed { bytes: len, errno: 95 }) // EOPNOTSUPP: shared slabs are Linux-only
+    }
+    pub fn map_huge_populated(len: usize, _: PageKind) -> Result<*mut u8> {
+        Err(Error::MapFailed { bytes: len, errno: 95 }) // no hugetlb here
+    }
+    pub fn populate(_: *mut u8, _: usize) -> std::result::Result<(), i32> {
+        Ok(()) // heap memory from alloc_zeroed: nothing to fault in ahead
     }
     pub fn gather(_: *mut u8, _: &[usize], _: usize) -> Result<*mut u8> {
         Err(Error::Unsupported { what: "gathering pages (mremap) is Linux-only".into() })
@@ -663,6 +813,39 @@ mod tests {
         drop(r);
         let (after, _) = sys::mappings();
         assert!(after <= before + 2, "mappings {before} -> {after}: pool or pages left behind");
+    }
+
+    #[test]
+    fn a_cancel_mid_prefault_unmaps_the_region_and_says_where_it_stopped() {
+        let before = live::count();
+        let (job, rec) = crate::job::testing::recording(|p, done, _| p == Phase::Prefault && done >= 4 << 20);
+        let r = Region::map_with(16 << 20, PageRequest::Off, LockRequest::Off, &job);
+        assert!(matches!(r, Err(Error::Cancelled { phase: Some("prefault") })), "{:?}", r.err());
+        assert_eq!(live::count(), before, "the mapping was left behind");
+        assert_eq!(rec.phases(), vec![Phase::Map, Phase::Prefault]);
+        rec.assert_monotonic();
+        let last = *rec.calls.lock().unwrap().last().unwrap();
+        assert!(last.1 < last.2, "stopped before the end: {last:?}");
+    }
+
+    #[test]
+    fn a_job_cancelled_before_mapping_maps_nothing() {
+        let before = live::count();
+        let job = Job::new();
+        job.cancel();
+        assert!(matches!(Region::map_with(1 << 20, PageRequest::Auto, LockRequest::Auto, &job), Err(Error::Cancelled { phase: None })));
+        assert_eq!(live::count(), before);
+    }
+
+    #[test]
+    fn a_whole_map_reports_every_byte_in_order() {
+        let (job, rec) = crate::job::testing::recording(|_, _, _| false);
+        let r = Region::map_with(5 << 20, PageRequest::Off, LockRequest::Off, &job).unwrap();
+        rec.assert_monotonic();
+        let calls = rec.calls.lock().unwrap().clone();
+        assert_eq!(rec.phases(), vec![Phase::Map, Phase::Prefault]);
+        assert_eq!(calls.last(), Some(&(Phase::Prefault, r.mapped_bytes() as u64, r.mapped_bytes() as u64)));
+        assert!(calls.iter().filter(|c| c.0 == Phase::Prefault).count() >= 3, "{calls:?}");
     }
 
     #[test]

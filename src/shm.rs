@@ -34,6 +34,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::job::{Job, Phase};
 use crate::layout::{FrameTable, Layout, FRAME_BYTES, SLOT_BYTES};
 use crate::region::{LockRequest, PageKind, PageRequest, Region, AUTO_1G_THRESHOLD, PAGE_1G, PAGE_2M, PAGE_4K};
 
@@ -436,7 +437,24 @@ pub fn create(
     dir: Option<&Path>,
     schema: Option<&str>,
 ) -> Result<(Region, SharedInfo)> {
-    let (region, pending) = create_pending(name, Shape::of(&layout), pages, lock, overwrite, dir, schema)?;
+    create_with(name, layout, pages, lock, overwrite, dir, schema, &Job::none())
+}
+
+/// `create`, reporting to `job` (`Phase::Map`: the file's bytes allocated; `Phase::Prefault`) and
+/// stopping with `Error::Cancelled` between chunks once it is cancelled, with the file this call
+/// created removed and nothing mapped (with `overwrite`, the segment it replaced is gone too).
+#[allow(clippy::too_many_arguments)]
+pub fn create_with(
+    name: &str,
+    layout: Layout,
+    pages: PageRequest,
+    lock: LockRequest,
+    overwrite: bool,
+    dir: Option<&Path>,
+    schema: Option<&str>,
+    job: &Job,
+) -> Result<(Region, SharedInfo)> {
+    let (region, pending) = create_pending_with(name, Shape::of(&layout), pages, lock, overwrite, dir, schema, job)?;
     let info = pending.publish(&layout)?;
     Ok((region, info))
 }
@@ -461,7 +479,23 @@ pub fn create_pending(
     dir: Option<&Path>,
     schema: Option<&str>,
 ) -> Result<(Region, Pending)> {
+    create_pending_with(name, shape, pages, lock, overwrite, dir, schema, &Job::none())
+}
+
+/// `create_pending`, reporting to `job` and cancellable as `create_with` is.
+#[allow(clippy::too_many_arguments)]
+pub fn create_pending_with(
+    name: &str,
+    shape: Shape,
+    pages: PageRequest,
+    lock: LockRequest,
+    overwrite: bool,
+    dir: Option<&Path>,
+    schema: Option<&str>,
+    job: &Job,
+) -> Result<(Region, Pending)> {
     validate_name(name)?;
+    job.check()?;
     if let Some(s) = schema.filter(|s| s.is_empty() || s.len() > MAX_SCHEMA_BYTES) {
         return Err(Error::option_range(
             "fields",
@@ -523,13 +557,14 @@ pub fn create_pending(
 
     let mut last = None;
     for place in &candidates {
-        match create_in(place, name, shape, lock, notes.clone(), schema) {
+        match create_in(place, name, shape, lock, notes.clone(), schema, job) {
             Ok((region, mut pending)) => {
                 pending.info.note = (!notes.is_empty()).then(|| notes.join("; "));
                 return Ok((region, pending));
             }
-            // Another process created it between our check and O_EXCL: never fall through.
-            Err(e @ Error::SegmentExists { .. }) => return Err(e),
+            // Another process created it between our check and O_EXCL: never fall through. A
+            // cancel stops here too (the file this attempt made is already removed).
+            Err(e @ (Error::SegmentExists { .. } | Error::Cancelled { .. })) => return Err(e),
             Err(e) => {
                 notes.push(format!("{}: {e}", place.dir.display()));
                 last = Some(e);
@@ -677,6 +712,7 @@ fn create_in(
     lock: LockRequest,
     fallbacks: Vec<String>,
     schema: Option<&str>,
+    job: &Job,
 ) -> Result<(Region, Pending)> {
     let path = place.path(name);
     let kind = page_kind_of(place.backing, place.page_size).expect("places() keeps only supported page sizes");
@@ -700,10 +736,11 @@ fn create_in(
     file.set_permissions(Permissions::from_mode(0o600)).map_err(|e| io_err(&path, "chmod 0600", &e))?;
 
     let data_bytes = shape.span.div_ceil(page) * page;
-    allocate(&file, &path, file_bytes(page, data_bytes, shape.table_bytes()))?;
+    // From here on, an error or a cancel drops `guard`, which removes the file.
+    allocate(&file, &path, file_bytes(page, data_bytes, shape.table_bytes()), page, job)?;
     let fd = file.as_raw_fd();
     let header = HeaderPage::map(fd, kind, page)?;
-    let region = Region::map_file(fd, page, data_bytes, kind, page, lock, fallbacks)?;
+    let region = Region::map_file_with(fd, page, data_bytes, kind, page, lock, fallbacks, job)?;
 
     let pid = std::process::id();
     // The pid first, so an opener that finds the segment unfinished can say whose it is.
@@ -731,22 +768,34 @@ pub fn file_id(file: &File, path: &Path) -> Result<(u64, u64)> {
     Ok((m.dev(), m.ino()))
 }
 
+/// Bytes of file allocated between two looks at the job (tens of milliseconds on /dev/shm).
+const ALLOCATE_CHUNK: usize = 64 << 20;
+
 /// Gives the file `len` bytes of real backing now, so running out of memory is an error here
-/// rather than a SIGBUS later.
-fn allocate(file: &File, path: &Path, len: usize) -> Result<()> {
+/// rather than a SIGBUS later: `ALLOCATE_CHUNK` (whole pages of `page`) at a time, reporting
+/// `Phase::Map` to `job` and stopping with `Error::Cancelled` between chunks.
+fn allocate(file: &File, path: &Path, len: usize, page: usize, job: &Job) -> Result<()> {
     #[cfg(target_os = "linux")]
     {
-        // SAFETY: fallocate on a descriptor we own; it only allocates and zero-fills file blocks.
-        let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len as libc::off_t) };
-        if rc == 0 {
-            return Ok(());
-        }
-        let errno = crate::error::last_errno();
-        if errno != libc::EOPNOTSUPP {
-            return Err(Error::SegmentIo { path: path.display().to_string(), op: "allocate space for", errno });
+        let chunk = ALLOCATE_CHUNK.next_multiple_of(page);
+        let r = crate::job::chunked(job, Phase::Map, len, chunk, |off, n| {
+            // SAFETY: fallocate on a descriptor we own; it only allocates and zero-fills file blocks.
+            let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, off as libc::off_t, n as libc::off_t) };
+            if rc == 0 {
+                Ok(())
+            } else {
+                Err(Error::SegmentIo { path: path.display().to_string(), op: "allocate space for", errno: crate::error::last_errno() })
+            }
+        });
+        match r {
+            Err(Error::SegmentIo { errno: libc::EOPNOTSUPP, .. }) => {}
+            other => return other,
         }
     }
-    file.set_len(len as u64).map_err(|e| io_err(path, "size", &e))
+    job.check()?;
+    file.set_len(len as u64).map_err(|e| io_err(path, "size", &e))?;
+    job.finish(Phase::Map, len as u64);
+    Ok(())
 }
 
 /// What `open` expects of a segment's layout (None: whatever it has).
@@ -1089,6 +1138,24 @@ pub(crate) mod tests {
             Ok(_) => panic!("opened a segment that should have been refused"),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[test]
+    fn a_cancelled_create_leaves_no_file_and_no_mapping() {
+        let d = TempDir::new("cancel");
+        let before = crate::region::live::count();
+        let big = Layout::new(1 << 21, 2, 256).unwrap(); // 32 MiB of data
+        for cancel_in in [Phase::Map, Phase::Prefault] {
+            let (job, rec) = crate::job::testing::recording(move |p, done, _| p == cancel_in && done > 0);
+            let r = create_with("cx", big.clone(), PageRequest::Off, LockRequest::Off, false, Some(&d.0), None, &job);
+            assert!(matches!(r, Err(Error::Cancelled { phase: Some(p) }) if p == cancel_in.name()), "{:?}", r.err());
+            rec.assert_monotonic();
+            assert_eq!(crate::region::live::count(), before, "{cancel_in:?}: a mapping was left behind");
+            assert_eq!(std::fs::read_dir(&d.0).unwrap().count(), 0, "{cancel_in:?}: the segment file was left behind");
+        }
+        let (r, _) = create_with("cx", big, PageRequest::Off, LockRequest::Off, false, Some(&d.0), None, &Job::new()).unwrap();
+        drop(r);
+        assert!(unlink("cx", Some(&d.0)).unwrap());
     }
 
     #[test]
