@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::job::{Job, Meter, Phase};
 use crate::layout::{FrameTable, Layout, FRAME_BYTES, SLOT_BYTES};
 use crate::refresh::phase::circular_distance;
 use crate::refresh::BitEffect;
@@ -55,6 +56,10 @@ pub struct PlacementOptions {
     pub consistent: bool,
     pub map: MapOptions,
     pub timer: learn::TimerOptions,
+    /// The creation this placement is part of: mapping, the period, timing lines ('place', in ms
+    /// of `budget`) and the copy check ('check') report to it, and stop with `Error::Cancelled`,
+    /// everything they mapped unmapped, once it is cancelled.
+    pub job: Job,
 }
 
 impl Default for PlacementOptions {
@@ -67,6 +72,7 @@ impl Default for PlacementOptions {
             consistent: false,
             map: MapOptions::default(),
             timer: learn::TimerOptions::default(),
+            job: Job::none(),
         }
     }
 }
@@ -180,6 +186,8 @@ struct Bench {
     sample: std::cell::RefCell<Option<frames::StallSample>>,
     /// The paired layout's arc centre (`place_paired`): its copy check asks for copy 0 inside it.
     arc: std::cell::Cell<Option<frames::Arc>>,
+    /// 'place': ms of the budget since the period was known, every timer's sessions counting.
+    place: Meter,
 }
 
 impl Bench {
@@ -191,7 +199,7 @@ impl Bench {
         let t = Instant::now();
         let tpn = crate::tsc::ticks_per_ns();
         let origin = crate::tsc::now();
-        let m = crate::refresh::period::of_this_machine(o.period_ns, o.map.seed)?;
+        let m = crate::refresh::period::of_this_machine_with(o.period_ns, o.map.seed, &o.job)?;
         let (period_ns, period_source) = (m.period_ns, m.source.clone());
         let so = crate::refresh::evidence::SessionOptions {
             period_ns,
@@ -202,7 +210,17 @@ impl Bench {
         };
         let learn_start = Instant::now();
         let clock = learn::Clock { so, origin, inv_tpn: 1.0 / tpn, deadline: learn_start + o.budget };
-        Ok(Bench { reference, clock, period_source, period_ms: ms(t), learn_start, sample: Default::default(), arc: Default::default() })
+        let place = o.job.meter(Phase::Place, o.budget);
+        Ok(Bench {
+            reference,
+            clock,
+            period_source,
+            period_ms: ms(t),
+            learn_start,
+            sample: Default::default(),
+            arc: Default::default(),
+            place,
+        })
     }
 
     /// A timer for lines of `r`, until the learning budget is spent. The caller drops it before
@@ -212,6 +230,11 @@ impl Bench {
     }
 
     fn timer_until(&self, r: &Region, o: &PlacementOptions, deadline: Instant) -> learn::LineTimer {
+        self.timer_metered(r, o, deadline, self.place.clone())
+    }
+
+    /// A timer whose sessions count toward `meter` (and stop once its job is cancelled).
+    fn timer_metered(&self, r: &Region, o: &PlacementOptions, deadline: Instant, meter: Meter) -> learn::LineTimer {
         let clock = learn::Clock { deadline, ..self.clock };
         // SAFETY: `r` and the reference page outlive the timer (every caller drops the timer first).
         unsafe {
@@ -224,6 +247,7 @@ impl Bench {
                 o.timer.clone(),
             )
         }
+        .metered(meter)
     }
 
     fn centers_ns(&self, c: &[f64]) -> Vec<f64> {
@@ -234,6 +258,7 @@ impl Bench {
     fn sample(&self, r: &Region, o: &PlacementOptions, tally: &mut (usize, u64)) -> Result<(Groups, Structure)> {
         let mut timer = self.timer(r, o);
         let (sample, lines) = frames::sample_stalls(r.mapped_bytes() / FRAME_BYTES, &mut timer, &o.map);
+        timer.check()?;
         tally.0 += lines;
         tally.1 += timer.reads;
         let decided = sample.decide(&o.map);
@@ -309,6 +334,9 @@ impl Bench {
         let enough = pool_size(groups, replicas, chunks, o).unwrap_or(usize::MAX);
         let placed = place_frames(pool, per_page, slots, replicas, groups, &mut timer, &o.map, enough);
         *tally = (tally.0 + placed.as_ref().map_or(0, |p| p.1.lines_timed), tally.1 + timer.reads);
+        if placed.is_ok() {
+            self.place.finish();
+        }
         placed
     }
 
@@ -341,17 +369,24 @@ impl Bench {
         o: &PlacementOptions,
     ) -> Result<PlacementInfo> {
         let l = slab.layout();
-        // The check has time of its own, so a learning that spent the budget is still checked.
-        let mut timer = self.timer_until(slab.region(), o, Instant::now() + CHECK_TIME);
+        o.job.check()?;
+        self.place.finish();
+        // The check has time of its own, so a learning that spent the budget is still checked:
+        // 'check' counts ms of the most it may take (two rounds).
+        let meter = o.job.meter(Phase::Check, 2 * CHECK_TIME);
+        let mut timer = self.timer_metered(slab.region(), o, Instant::now() + CHECK_TIME, meter.clone());
         let (mut checked, mut clear, mut apart) = check_copies(slab, &mut timer, o, self.arc.get());
+        timer.check()?;
         let mut reads = timer.reads;
         if clear < MIN_CLEAR_CHECKS {
             // A weak signal (one busy day left 0 of 24 clear): the same slots once more.
-            let mut again = self.timer_until(slab.region(), o, Instant::now() + CHECK_TIME);
+            let mut again = self.timer_metered(slab.region(), o, Instant::now() + CHECK_TIME, meter.clone());
             let (c2, cl2, a2) = check_copies(slab, &mut again, o, self.arc.get());
+            again.check()?;
             (checked, clear, apart) = (checked + c2, clear + cl2, apart + a2);
             reads += again.reads;
         }
+        meter.finish();
         info.copies_checked = checked;
         info.copies_clear = clear;
         info.copies_apart = apart;
@@ -404,7 +439,7 @@ pub fn build(slots: u64, replicas: usize, pages: PageRequest, lock: LockRequest,
     let started = Instant::now();
     let chunks = slots.div_ceil((FRAME_BYTES / SLOT_BYTES) as u64) as usize;
     let needed = chunks * replicas;
-    let region = Region::map(needed * FRAME_BYTES, pages, lock)?;
+    let region = Region::map_with(needed * FRAME_BYTES, pages, lock, &o.job)?;
     let mut map_ms = ms(started);
     let bench = Bench::start(o)?;
     let mut tally = (0usize, 0u64);
@@ -434,7 +469,7 @@ pub fn build(slots: u64, replicas: usize, pages: PageRequest, lock: LockRequest,
             let t = Instant::now();
             // Mapping the pool does not count against the time for timing lines.
             let left = bench.clock.deadline.saturating_duration_since(t);
-            let pool = Region::map(pool_size(&groups, replicas, chunks, o)? * FRAME_BYTES, pages, lock)?;
+            let pool = Region::map_with(pool_size(&groups, replicas, chunks, o)? * FRAME_BYTES, pages, lock, &o.job)?;
             map_ms += ms(t);
             let (slab, map, part) = bench.place_frames(pool, slots, replicas, &groups, left, &mut tally, o)?;
             let info = bench.frames_info(&structure, &slab, &map, &part, map_ms);
@@ -471,6 +506,8 @@ pub fn place_frames(
     let nframes = pool.mapped_bytes() / FRAME_BYTES;
     let started = Instant::now();
     let map = frames::learn_map(nframes, per_page, groups, timer, o, enough);
+    // A cancelled job leaves frames unknown: say so rather than what they would have meant.
+    timer.check()?;
     let (by_class, part) = frames::assign(&map, replicas, chunks).map_err(|m| Error::Placement {
         message: format!(
             "{m} ({} frames timed, {} inferred, {} unknown{})",
@@ -549,13 +586,14 @@ fn place_paired(
     let t = Instant::now();
     // Mapping the pool does not count against the time for timing lines.
     let left = bench.clock.deadline.saturating_duration_since(t);
-    let pool = Region::map(need.ceil() as usize * FRAME_BYTES, pages, lock)?;
+    let pool = Region::map_with(need.ceil() as usize * FRAME_BYTES, pages, lock, &o.job)?;
     let map_ms = map_ms + ms(t);
     let nframes = pool.mapped_bytes() / FRAME_BYTES;
     let learn = Instant::now();
     let mut timer = bench.timer_until(&pool, o, Instant::now() + left);
     let map_o = frames::MapOptions { split_bit: bit, ..o.map.clone() };
     let found = frames::paired_by_phase(nframes, &mut timer, &map_o, arc, partner, chunks);
+    timer.check()?;
     *tally = (tally.0 + found.lines_timed, tally.1 + timer.reads);
     if found.picks.len() < chunks {
         let per_frame_ms = ms(learn) / found.frames_timed.max(1) as f64;
@@ -657,6 +695,7 @@ pub fn create_shared(
     Layout::new(slots, replicas, FRAME_BYTES)?;
     let started = Instant::now();
     let scratch_pages = if pages == PageRequest::Off { PageRequest::Off } else { PageRequest::Auto };
+    o.job.check()?;
     let scratch = Region::map(SHARED_SAMPLE_BYTES, scratch_pages, LockRequest::Off)?;
     let bench = Bench::start(o)?;
     let mut tally = (0usize, 0u64);
@@ -670,7 +709,7 @@ pub fn create_shared(
             let t = Instant::now();
             // Mapping the pool does not count against the time for timing lines.
             let left = bench.clock.deadline.saturating_duration_since(t);
-            let (pool, pending) = crate::shm::create_pending(name, shape, pages, lock, overwrite, dir, None)?;
+            let (pool, pending) = crate::shm::create_pending_with(name, shape, pages, lock, overwrite, dir, None, &o.job)?;
             let map_ms = ms(t);
             // On any error from here on, `pending` is dropped unpublished, which removes the file.
             let (slab, map, part) = bench.place_frames(pool, slots, replicas, &groups, left, &mut tally, o)?;
@@ -684,7 +723,7 @@ pub fn create_shared(
     };
     let layout = split_layout(slots, replicas, bit)?;
     let t = Instant::now();
-    let (region, shared) = crate::shm::create(name, layout.clone(), pages, lock, overwrite, dir, None)?;
+    let (region, shared) = crate::shm::create_with(name, layout.clone(), pages, lock, overwrite, dir, None, &o.job)?;
     let mut info = bench.info("within-frame", &structure, &region, &groups.centers, (0..groups.centers.len()).collect(), ms(t));
     info.channel_offset = 1 << bit;
     info.learned.frames_timed = o.map.sample_frames;

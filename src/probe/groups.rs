@@ -236,7 +236,8 @@ pub fn probe(opts: &GroupsOptions, mut progress: impl FnMut(f64)) -> Result<Grou
                     // SAFETY: `fixed` is inside the region, which lives until the end of this block.
                     s.extend(unsafe {
                         measure(Lines::Fixed(fixed), tsc::from_ns(400_000_000), 4_000_000, opts.seed ^ round, origin, tpn, &mut |t| {
-                            progress(period_phase * ((round as f64 + (tsc::to_ns(t) as f64 / 4e8).min(1.0)) / 4.0))
+                            progress(period_phase * ((round as f64 + (tsc::to_ns(t) as f64 / 4e8).min(1.0)) / 4.0));
+                            true
                         })
                     });
                     r = spikes::analyse(&s, &spikes::AnalysisOptions::default());

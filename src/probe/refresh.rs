@@ -128,7 +128,8 @@ pub(crate) enum Lines {
 }
 
 /// Times reads until `ticks` have passed or `max` reads are taken. Times are ns from `origin`.
-/// `progress(done_ticks)` is called every few thousand reads.
+/// `progress(done_ticks)` is called every 1024 reads; it returns false to stop early (a cancelled
+/// job), leaving the reads taken so far.
 ///
 /// # Safety
 /// Every address `lines` can produce must be readable for the whole call.
@@ -140,7 +141,7 @@ pub(crate) unsafe fn measure(
     seed: u64,
     origin: u64,
     tpn: f64,
-    progress: &mut dyn FnMut(u64),
+    progress: &mut dyn FnMut(u64) -> bool,
 ) -> Vec<Sample> {
     use crate::refresh::timing::{cached_load, flushed_load};
     let inv = 1.0 / tpn.max(1e-9);
@@ -179,8 +180,8 @@ pub(crate) unsafe fn measure(
             });
         }
         let now = tsc::now();
-        progress(now.saturating_sub(start));
-        if now >= end || out.len() + 1024 > max {
+        let go_on = progress(now.saturating_sub(start));
+        if !go_on || now >= end || out.len() + 1024 > max {
             return out;
         }
     }
@@ -224,7 +225,10 @@ pub fn probe(opts: &RefreshOptions, mut progress: impl FnMut(f64)) -> Result<Ref
 
         // SAFETY: every address is inside the region, which lives until the end of this block.
         let fixed = unsafe {
-            measure(Lines::Fixed(fixed_addr), per_run, opts.max_samples, opts.seed, origin, tpn, &mut |t| report_progress(done, t))
+            measure(Lines::Fixed(fixed_addr), per_run, opts.max_samples, opts.seed, origin, tpn, &mut |t| {
+                report_progress(done, t);
+                true
+            })
         };
         let fixed = run(RunKind::FixedLine, fixed, opts.max_samples, &opts.analysis);
         done += per_run as f64;
@@ -232,7 +236,10 @@ pub fn probe(opts: &RefreshOptions, mut progress: impl FnMut(f64)) -> Result<Ref
 
         // SAFETY: line indices are below `lines`, so every address is inside the region.
         let random = unsafe {
-            measure(Lines::Random { base, lines }, per_run, opts.max_samples, opts.seed ^ 1, origin, tpn, &mut |t| report_progress(done, t))
+            measure(Lines::Random { base, lines }, per_run, opts.max_samples, opts.seed ^ 1, origin, tpn, &mut |t| {
+                report_progress(done, t);
+                true
+            })
         };
         let random = run(RunKind::RandomLines, random, opts.max_samples, &opts.analysis);
         done += per_run as f64;
@@ -243,7 +250,8 @@ pub fn probe(opts: &RefreshOptions, mut progress: impl FnMut(f64)) -> Result<Ref
             // SAFETY: `fixed_addr` is inside the region.
             let s = unsafe {
                 measure(Lines::Cached { addr: fixed_addr, pace_ticks: pace }, per_run, opts.max_samples, 0, origin, tpn, &mut |t| {
-                    report_progress(done, t)
+                    report_progress(done, t);
+                    true
                 })
             };
             Some(run(RunKind::CachedControl, s, opts.max_samples, &opts.analysis))

@@ -25,6 +25,13 @@ pub trait Timer {
     fn out_of_time(&self) -> bool {
         false
     }
+
+    /// `Err(Error::Cancelled)` once the job this timer's work counts toward is cancelled (a
+    /// cancelled timer is out of time and answers None: its callers check this before deciding
+    /// anything from what it answered).
+    fn check(&self) -> crate::error::Result<()> {
+        Ok(())
+    }
 }
 
 /// A source of timed reads.
@@ -77,12 +84,21 @@ pub struct SessionTimer<S: Sessions> {
     pub sessions: usize,
     /// How many lines became clear after k + 1 sessions (k < max_sessions).
     cleared_after: Vec<u32>,
+    /// The job phase the sessions count toward: ticked after every session; once its job is
+    /// cancelled no session starts (lines left unclear; the caller checks the job).
+    pub meter: crate::job::Meter,
 }
 
 impl<S: Sessions> SessionTimer<S> {
     pub fn new(source: S, so: SessionOptions, o: TimerOptions) -> SessionTimer<S> {
         let cleared_after = vec![0; o.max_sessions.max(1) as usize];
-        SessionTimer { source, so, o, reads: 0, sessions: 0, cleared_after }
+        SessionTimer { source, so, o, reads: 0, sessions: 0, cleared_after, meter: Default::default() }
+    }
+
+    /// This timer, its sessions counting toward `meter` (see the field).
+    pub fn metered(mut self, meter: crate::job::Meter) -> SessionTimer<S> {
+        self.meter = meter;
+        self
     }
 
     /// Score a line needs after `looks` sessions: `min_score` plus ln(looks). A line with no
@@ -111,7 +127,11 @@ impl<S: Sessions> SessionTimer<S> {
 
 impl<S: Sessions> Timer for SessionTimer<S> {
     fn out_of_time(&self) -> bool {
-        self.source.out_of_time()
+        self.source.out_of_time() || self.meter.job().is_cancelled()
+    }
+
+    fn check(&self) -> crate::error::Result<()> {
+        self.meter.job().check()
     }
 
     fn stalls(&mut self, offsets: &[usize]) -> Vec<Option<Stall>> {
@@ -132,7 +152,8 @@ impl<S: Sessions> Timer for SessionTimer<S> {
                 }
                 k += 1;
             }
-            if chunk.is_empty() || self.source.out_of_time() {
+            // A session is ~10 ms: the job hears of progress, and is heard from, that often.
+            if chunk.is_empty() || self.source.out_of_time() || !self.meter.tick() {
                 break;
             }
             let offs: Vec<usize> = chunk.iter().map(|&k| offsets[k]).collect();

@@ -65,13 +65,18 @@ pub unsafe fn measure_period(
     seed: u64,
     origin: u64,
     tpn: f64,
+    job: &crate::job::Job,
 ) -> Result<(f64, String, crate::refresh::spikes::Threshold)> {
     use crate::probe::refresh::{measure, Lines};
     use crate::refresh::spikes::{self, ThresholdOptions};
     use crate::tsc;
     // One line, flushed and read back to back: its refresh period and what a normal read takes.
     // SAFETY: forwarded from the caller.
-    let fixed = unsafe { measure(Lines::Fixed(reference), tsc::from_ns(300_000_000), 3_000_000, seed, origin, tpn, &mut |_| {}) };
+    // `Phase::Period`, in ms of the 300; a cancel stops the reads within 1024 of them (~0.2 ms).
+    let meter = job.meter(crate::job::Phase::Period, std::time::Duration::from_millis(300));
+    let fixed = unsafe { measure(Lines::Fixed(reference), tsc::from_ns(300_000_000), 3_000_000, seed, origin, tpn, &mut |_| meter.tick()) };
+    job.check()?;
+    meter.finish();
     let th = spikes::calibrate(fixed.iter().map(|s| s.latency_ns), &ThresholdOptions::default());
     let (period_ns, source) = match given {
         Some(p) => (p, "given".to_string()),
@@ -132,6 +137,13 @@ static MEASURED: std::sync::Mutex<Option<Measured>> = std::sync::Mutex::new(None
 /// remembered. Errors: `Unsupported` where loads cannot be timed; `Placement` when one line's
 /// reads show no period.
 pub fn of_this_machine(given: Option<f64>, seed: u64) -> Result<Measured> {
+    of_this_machine_with(given, seed, &crate::job::Job::none())
+}
+
+/// `of_this_machine`, reporting `Phase::Period` to `job` when it measures, and stopping with
+/// `Error::Cancelled` (nothing cached) once `job` is cancelled.
+pub fn of_this_machine_with(given: Option<f64>, seed: u64, job: &crate::job::Job) -> Result<Measured> {
+    job.check()?;
     if given.is_none() {
         if let Some(m) = MEASURED.lock().unwrap_or_else(|e| e.into_inner()).clone() {
             return Ok(Measured { source: format!("{}, earlier in this process", m.source), ..m });
@@ -143,7 +155,7 @@ pub fn of_this_machine(given: Option<f64>, seed: u64) -> Result<Measured> {
         let page = Region::map(4096, PageRequest::Off, LockRequest::Off)?;
         let (tpn, origin) = (crate::tsc::ticks_per_ns(), crate::tsc::now());
         // SAFETY: `page` is mapped and readable until the end of this block, after the call.
-        let (period_ns, source, th) = unsafe { measure_period(page.ptr() as usize, given, seed, origin, tpn)? };
+        let (period_ns, source, th) = unsafe { measure_period(page.ptr() as usize, given, seed, origin, tpn, job)? };
         let m = Measured { period_ns, source, typical_ns: th.median_ns, slow_ns: th.cut_ns, outlier_ns: th.outlier_ns };
         if given.is_none() {
             *MEASURED.lock().unwrap_or_else(|e| e.into_inner()) = Some(m.clone());
@@ -152,7 +164,7 @@ pub fn of_this_machine(given: Option<f64>, seed: u64) -> Result<Measured> {
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (given, seed);
+        let _ = (given, seed, job);
         Err(Error::Unsupported { what: "timing flushed loads needs x86_64".into() })
     }
 }

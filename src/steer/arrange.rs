@@ -44,6 +44,10 @@ pub struct ArrangeOptions {
     /// closer than three times this are one group.
     pub group_radius: f64,
     pub seed: u64,
+    /// The creation this is part of: mapping the pool, the period and timing pages ('place', in
+    /// ms of `budget`) report to it, and stop with `Error::Cancelled`, the pool unmapped, once it
+    /// is cancelled.
+    pub job: crate::job::Job,
 }
 
 impl Default for ArrangeOptions {
@@ -59,6 +63,7 @@ impl Default for ArrangeOptions {
             // Groups sit a quarter period apart on the measured host; their tails meet.
             group_radius: 0.06,
             seed: 0x9A6E_5EED,
+            job: crate::job::Job::none(),
         }
     }
 }
@@ -98,8 +103,9 @@ pub fn build(layout: &Layout, lock: LockRequest, o: &ArrangeOptions) -> Result<(
     let pool_pages = (slab_pages * o.pool_factor.max(1)).max(slab_pages + MIN_SPARE_PAGES) + 1;
     // Fail before any timing when the gathered slab could not be mapped anyway.
     crate::region::check_mappings_for(slab_pages)?;
-    let pool = Region::map(pool_pages * PAGE, PageRequest::Off, lock)?;
+    let pool = Region::map_with(pool_pages * PAGE, PageRequest::Off, lock, &o.job)?;
     let (picks, arrangement) = learn(&pool, layout.replicas(), slab_pages, o)?;
+    o.job.check()?;
     let region = Region::gather(pool, &picks)?;
     Ok((region, arrangement))
 }
@@ -126,7 +132,7 @@ fn learn(pool: &Region, classes: usize, slab_pages: usize, o: &ArrangeOptions) -
     let reference = base + candidates * PAGE;
     let origin = tsc::now();
 
-    let m = crate::refresh::period::of_this_machine(o.period_ns, o.seed)?;
+    let m = crate::refresh::period::of_this_machine_with(o.period_ns, o.seed, &o.job)?;
     let (period_ns, period_source) = (m.period_ns, m.source.clone());
     let so =
         SessionOptions { period_ns, subwindow_ns: o.subwindow_ns, typical_ns: m.typical_ns, outlier_ns: m.outlier_ns, max_excess_ns: 600 };
@@ -135,7 +141,8 @@ fn learn(pool: &Region, classes: usize, slab_pages: usize, o: &ArrangeOptions) -
     let to = TimerOptions { session_lines: o.session_pages.max(1), session: o.session, max_sessions: MAX_SESSIONS, min_score: o.min_score };
     // SAFETY: the pool (every candidate page and the reference line in its last page) stays
     // mapped for as long as the timer, which is dropped at the end of this function.
-    let mut timer = unsafe { LineTimer::new_hardware(base, pool.mapped_bytes(), reference, clock, o.seed, to) };
+    let place = o.job.meter(crate::job::Phase::Place, o.budget);
+    let mut timer = unsafe { LineTimer::new_hardware(base, pool.mapped_bytes(), reference, clock, o.seed, to) }.metered(place.clone());
     // A line of page p: a different line in each page, so reads spread over cache sets.
     let line_of = |p: usize| p * PAGE + (p * 7 % (PAGE / 64)) * 64;
     let mut phases: Vec<Option<f64>> = vec![None; candidates];
@@ -161,6 +168,8 @@ fn learn(pool: &Region, classes: usize, slab_pages: usize, o: &ArrangeOptions) -
             }
         }
     }
+    timer.check()?;
+    place.finish();
     let reads = timer.reads;
     let clear = phases.iter().flatten().count();
     let learn_ms = started.elapsed().as_secs_f64() * 1e3;
