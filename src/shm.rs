@@ -1072,6 +1072,16 @@ fn check_expected(path: &Path, layout: &Layout, expect: Expect) -> Result<()> {
 
 /// Removes segment `name` wherever it lives. Ok(false) when there was none. Processes that have it
 /// open keep their mapping; the memory is freed when the last one closes it.
+/// Removes the segment file `info` describes, which this process created, unless its path has
+/// meanwhile become another file (another process's `overwrite`). For creations cancelled after
+/// publishing; errors are ignored (there is nothing left to tell the caller).
+pub fn remove_created(info: &SharedInfo) {
+    let path = Path::new(&info.path);
+    if std::fs::symlink_metadata(path).is_ok_and(|m| (m.dev(), m.ino()) == info.file_id) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 pub fn unlink(name: &str, dir: Option<&Path>) -> Result<bool> {
     validate_name(name)?;
     let mut removed = false;

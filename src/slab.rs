@@ -30,7 +30,12 @@ pub struct Slab {
 
 impl Slab {
     pub fn new(layout: Layout, pages: PageRequest, lock: LockRequest) -> Result<Slab> {
-        let region = Region::map(layout.span(), pages, lock)?;
+        Slab::new_with(layout, pages, lock, &crate::job::Job::none())
+    }
+
+    /// `new`, mapping and pre-faulting as part of `job` (see `Region::map_with`).
+    pub fn new_with(layout: Layout, pages: PageRequest, lock: LockRequest, job: &crate::job::Job) -> Result<Slab> {
+        let region = Region::map_with(layout.span(), pages, lock, job)?;
         Ok(Slab { region, layout })
     }
 

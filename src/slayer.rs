@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::cache;
 use crate::cores::{self, CoreAssignment};
 use crate::error::{Error, Result};
+use crate::job::{Job, Phase};
 use crate::layout::Layout;
 pub use crate::options::{default_idle_us, ChannelOffset, CopyPlacement, OpenOptions, Options, SharedOptions, Strategy, ThreadOptions};
 use crate::region::PageKind;
@@ -204,14 +205,16 @@ fn spin_for(spin: SpinPolicy, cores: &CoreChoice) -> (SpinPolicy, Option<String>
 
 /// A steering reader over `slab`, calibrated (cold reads of pseudo-random slots until the tracker
 /// has decided or the budget is spent), so the first user reads are already steered.
-fn calibrated_reader(slab: &Arc<Slab>, copies: &CopyPlacementInfo) -> Result<SteeredReader> {
+fn calibrated_reader(slab: &Arc<Slab>, copies: &CopyPlacementInfo, job: &Job) -> Result<SteeredReader> {
     let n = slab.layout().replicas();
     // The period placement measured (or was given), else this machine's as one line shows it,
     // measured once per process; the slow cut measured with it. Where no period can be measured,
     // the tracker's defaults: its calibration then finds no signal and reads copy 0.
     let placed = copies.arrangement.as_ref().map(|a| a.period_ns).or(copies.huge.as_ref().map(|h| h.period_ns));
     let tpn = tsc::ticks_per_ns();
-    let cfg = match (crate::refresh::period::of_this_machine(None, 0x51EE), placed) {
+    let measured = crate::refresh::period::of_this_machine_with(None, 0x51EE, job);
+    job.check()?;
+    let cfg = match (measured, placed) {
         (Ok(m), placed) => {
             TrackerConfig::for_measured(n, tpn, &crate::refresh::period::Measured { period_ns: placed.unwrap_or(m.period_ns), ..m })
         }
@@ -222,11 +225,20 @@ fn calibrated_reader(slab: &Arc<Slab>, copies: &CopyPlacementInfo) -> Result<Ste
     let slots = slab.layout().slots();
     let deadline = tsc::now() + tsc::from_ns(STEER_CALIBRATION_BUDGET_MS * 1_000_000);
     let mut rng = crate::rng::SplitMix64::new(0x51EE);
+    // 'calibrate', in ms of the budget; the job is looked at every 256 reads (well under 1 ms).
+    let meter = job.meter(Phase::Calibrate, std::time::Duration::from_millis(STEER_CALIBRATION_BUDGET_MS));
+    let mut k = 0u32;
     while reader.tracker().state() == crate::steer::SteerState::Calibrating && tsc::now() < deadline {
+        if k % 256 == 0 && !meter.tick() {
+            break;
+        }
+        k = k.wrapping_add(1);
         let i = rng.below(slots);
         cache::flush_slot(slab, i);
         let _ = reader.read(i);
     }
+    job.check()?;
+    meter.finish();
     Ok(reader)
 }
 
@@ -240,10 +252,16 @@ fn placement_words(copies: &CopyPlacementInfo, layout: &Layout) -> String {
 
 /// Runs the strategy rule over a built slab: for 'auto' on too few cores and for 'steer', a
 /// calibrated steering reader is the trial; it is kept when the slab steers.
-fn decide(requested: Strategy, facts: &CoreFacts, slab: &Arc<Slab>, copies: &CopyPlacementInfo) -> Result<(Choice, Option<SteeredReader>)> {
+fn decide(
+    requested: Strategy,
+    facts: &CoreFacts,
+    slab: &Arc<Slab>,
+    copies: &CopyPlacementInfo,
+    job: &Job,
+) -> Result<(Choice, Option<SteeredReader>)> {
     let mut reader: Option<Result<SteeredReader>> = None;
     let choice = strategy::choose(requested, facts, || {
-        let r = calibrated_reader(slab, copies);
+        let r = calibrated_reader(slab, copies, job);
         let trial = match &r {
             Ok(r) => Ok(SteerTrial::from_report(placement_words(copies, slab.layout()), &r.report())),
             Err(e) => Err(e.marked()),
@@ -251,11 +269,22 @@ fn decide(requested: Strategy, facts: &CoreFacts, slab: &Arc<Slab>, copies: &Cop
         reader = Some(r);
         Some(trial)
     });
+    // A calibration cancelled midway decided nothing: stop here (its reader is dropped).
+    job.check()?;
     let steer = match (choice.strategy, reader) {
         (Strategy::Steer, Some(r)) => Some(r?),
         _ => None,
     };
     Ok((choice, steer))
+}
+
+/// A creation of the segment `created` that was cancelled after the segment was published (the
+/// slab already unmapped) removes it, so a cancelled creation leaves no segment behind.
+pub(crate) fn removed_if_cancelled<T>(made: Result<T>, created: &SharedInfo) -> Result<T> {
+    if let Err(Error::Cancelled { .. }) = &made {
+        shm::remove_created(created);
+    }
+    made
 }
 
 /// See `Slayer::parts`. At most one of `hedge` (threads running) and `steer` serves a read first.
@@ -294,8 +323,18 @@ pub struct Slayer {
 }
 
 impl Slayer {
+    /// A local slab, made on the calling thread (see `new_with`).
     pub fn new(opts: Options) -> Result<Slayer> {
+        Slayer::new_with(opts, &Job::none())
+    }
+
+    /// `new`, as part of `job`: every long step (mapping, pre-faulting, the period, placement and
+    /// its check, calibration, starting threads) reports its phase to `job` and, once `job` is
+    /// cancelled, stops within ~50 ms of work with `Error::Cancelled`, having unmapped what it
+    /// mapped and started no thread.
+    pub fn new_with(opts: Options, job: &Job) -> Result<Slayer> {
         opts.validate()?;
+        job.check()?;
         // Choose cores before mapping, so a bad core list fails fast and cheaply.
         let cores = place(opts.replicas, opts.threads.cores.as_deref())?;
         // A slab that may steer gets the steering layout: 'auto' steers only where hedging
@@ -319,7 +358,12 @@ impl Slayer {
         if opts.tries_huge_pages(hedges, steers) {
             // Steering predicts per copy, so a slab that may steer needs copy r in the same groups
             // for every slot; hedging races every copy and does not.
-            let o = crate::placement::PlacementOptions { budget: opts.placement_budget, consistent: steers, ..Default::default() };
+            let o = crate::placement::PlacementOptions {
+                budget: opts.placement_budget,
+                consistent: steers,
+                job: job.clone(),
+                ..Default::default()
+            };
             let placed = match no_budget(&opts) {
                 Some(e) => Err(e),
                 None => crate::placement::build(opts.slots, opts.replicas, opts.pages, opts.threads.lock, &o),
@@ -337,7 +381,7 @@ impl Slayer {
             }
         } else if opts.tries_refresh_groups() {
             let grouped = Layout::new(opts.slots, opts.replicas, arrange::GROUP_OFFSET)?;
-            let o = ArrangeOptions { budget: opts.placement_budget, ..ArrangeOptions::default() };
+            let o = ArrangeOptions { budget: opts.placement_budget, job: job.clone(), ..ArrangeOptions::default() };
             let arranged = match no_budget(&opts) {
                 Some(e) => Err(e),
                 None => arrange::build(&grouped, opts.threads.lock, &o),
@@ -356,13 +400,14 @@ impl Slayer {
         }
         let slab = match slab {
             Some(s) => Arc::new(s),
-            None => Arc::new(Slab::new(layout, opts.pages, opts.threads.lock)?),
+            None => Arc::new(Slab::new_with(layout, opts.pages, opts.threads.lock, job)?),
         };
-        let (choice, steer) = decide(opts.strategy, &cores.facts, &slab, &copies)?;
-        Slayer::assemble(slab, cores, &opts.threads, choice, steer, source, copies, None)
+        let (choice, steer) = decide(opts.strategy, &cores.facts, &slab, &copies, job)?;
+        Slayer::assemble(slab, cores, &opts.threads, choice, steer, source, copies, None, job)
     }
 
-    /// The one place a Slayer is put together from its slab, whatever the slab's origin.
+    /// The one place a Slayer is put together from its slab, whatever the slab's origin. A
+    /// cancelled `job` stops it before any thread starts (the slab is dropped, so unmapped).
     #[allow(clippy::too_many_arguments)]
     fn assemble(
         slab: Arc<Slab>,
@@ -373,7 +418,9 @@ impl Slayer {
         channel_offset_source: String,
         copies: CopyPlacementInfo,
         shared: Option<SharedInfo>,
+        job: &Job,
     ) -> Result<Slayer> {
+        job.check()?;
         let replicas = slab.layout().replicas();
         let (spin, spin_note) = if choice.strategy == Strategy::Hedge { spin_for(threads.spin, &cores) } else { (threads.spin, None) };
         let mut assignment = cores.assignment;
@@ -398,7 +445,13 @@ impl Slayer {
             shared,
         };
         if threads.start {
+            // 'start', in threads (none unless the slab hedges).
+            let n = if s.choice.strategy == Strategy::Hedge { s.assignment.cores.len() as u64 } else { 0 };
+            job.report(Phase::Start, 0, n);
+            // The last way out: dropping `s` here unmaps the slab, with no thread started.
+            job.check()?;
             s.start()?;
+            job.finish(Phase::Start, n);
         }
         Ok(s)
     }
@@ -409,7 +462,15 @@ impl Slayer {
     /// read directly, never steered). Other processes attach with
     /// `open_shared`; the segment outlives every process until `shm::unlink`.
     pub fn create_shared(name: &str, opts: Options, shared: SharedOptions) -> Result<Slayer> {
+        Slayer::create_shared_with(name, opts, shared, &Job::none())
+    }
+
+    /// `create_shared`, as part of `job` (see `new_with`). A cancelled creation leaves no segment
+    /// behind: the file this call made is removed (with `overwrite`, the one it replaced is gone
+    /// too, as on any error).
+    pub fn create_shared_with(name: &str, opts: Options, shared: SharedOptions, job: &Job) -> Result<Slayer> {
         shm::validate_name(name)?;
+        job.check()?;
         let strategy = shared_strategy(opts.strategy)?;
         if opts.placement == CopyPlacement::RefreshGroups {
             return Err(Error::option_range("placement", "a shared slab cannot move single 4 KiB pages into place: use ⟦set:placement=huge-pages⟧, ⟦set:placement=auto⟧ or ⟦set:placement=offset⟧"));
@@ -418,7 +479,7 @@ impl Slayer {
         let hedges = strategy == Strategy::Hedge || (strategy == Strategy::Auto && cores.facts.hedge_fits());
         let mut refused = None;
         if opts.tries_huge_pages(hedges, false) {
-            let o = crate::placement::PlacementOptions { budget: opts.placement_budget, ..Default::default() };
+            let o = crate::placement::PlacementOptions { budget: opts.placement_budget, job: job.clone(), ..Default::default() };
             let (lock, dir) = (opts.threads.lock, shared.dir.as_deref());
             let placed = match no_budget(&opts) {
                 Some(e) => Err(e),
@@ -428,7 +489,8 @@ impl Slayer {
                 Ok((slab, info, p)) => {
                     let choice = strategy::choose(strategy, &cores.facts, || None);
                     let source = CopyPlacementInfo::huge_source(&p);
-                    return Slayer::assemble(
+                    let created = info.clone();
+                    let made = Slayer::assemble(
                         Arc::new(slab),
                         cores,
                         &opts.threads,
@@ -437,7 +499,9 @@ impl Slayer {
                         source,
                         CopyPlacementInfo::huge(p),
                         Some(info),
+                        job,
                     );
+                    return removed_if_cancelled(made, &created);
                 }
                 Err(e) if opts.placement == CopyPlacement::Auto && falls_back(&e) => refused = Some(e),
                 Err(e) => return Err(e),
@@ -446,14 +510,15 @@ impl Slayer {
         let offset = opts.channel_offset.resolve(false);
         let layout = Layout::new(opts.slots, opts.replicas, offset.bytes)?;
         let (region, info) =
-            shm::create(name, layout.clone(), opts.pages, opts.threads.lock, shared.overwrite, shared.dir.as_deref(), None)?;
+            shm::create_with(name, layout.clone(), opts.pages, opts.threads.lock, shared.overwrite, shared.dir.as_deref(), None, job)?;
         let slab = Arc::new(Slab::from_region(region, layout)?);
         let choice = strategy::choose(strategy, &cores.facts, || None);
         let copies = match refused {
             Some(e) => CopyPlacementInfo::fell_back("huge-pages", offset.bytes, &e),
             None => CopyPlacementInfo::offset(),
         };
-        Slayer::assemble(slab, cores, &opts.threads, choice, None, offset.source, copies, Some(info))
+        let created = info.clone();
+        removed_if_cancelled(Slayer::assemble(slab, cores, &opts.threads, choice, None, offset.source, copies, Some(info), job), &created)
     }
 
     /// Maps the existing shared slab `name` (validated: see `shm::open`) and runs this process's
@@ -470,7 +535,7 @@ impl Slayer {
         };
         let slab = Arc::new(Slab::from_region(region, layout)?);
         let choice = strategy::choose(strategy, &cores.facts, || None);
-        Slayer::assemble(slab, cores, &opts.threads, choice, None, source, copies, Some(info))
+        Slayer::assemble(slab, cores, &opts.threads, choice, None, source, copies, Some(info), &Job::none())
     }
 
     /// A Slayer over a shared slab another engine module mapped (`records` maps its segments
@@ -482,11 +547,12 @@ impl Slayer {
         threads: &ThreadOptions,
         strategy: Strategy,
         channel_offset_source: String,
+        job: &Job,
     ) -> Result<Slayer> {
         let strategy = shared_strategy(strategy)?;
         let cores = place(slab.layout().replicas(), threads.cores.as_deref())?;
         let choice = strategy::choose(strategy, &cores.facts, || None);
-        Slayer::assemble(slab, cores, threads, choice, None, channel_offset_source, CopyPlacementInfo::offset(), Some(info))
+        Slayer::assemble(slab, cores, threads, choice, None, channel_offset_source, CopyPlacementInfo::offset(), Some(info), job)
     }
 
     /// What a record store drives directly: the slab, the running strategy's reader and the counters.
@@ -696,5 +762,108 @@ impl Drop for Slayer {
     fn drop(&mut self) {
         // Threads hold the slab through an Arc; stop them first so the unmap happens here.
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Creation as a job: cancelled at each step it can be, it returns `Error::Cancelled` and
+    //! leaves nothing (no region alive on this thread, which also means no replica thread, since
+    //! each holds the slab; no segment file); uncancelled, it reports its phases in order.
+    use super::*;
+    use crate::job::testing::recording;
+    use crate::region::{live, PageRequest};
+
+    fn small(strategy: Strategy) -> Options {
+        let mut o = Options::new(1 << 21); // 16 MiB per replica, 32 MiB in all
+        o.pages = PageRequest::Off;
+        o.placement = CopyPlacement::Offset;
+        o.strategy = strategy;
+        o.threads.lock = crate::region::LockRequest::Off;
+        o
+    }
+
+    fn cancelled_in(r: Result<Slayer>) -> Option<&'static str> {
+        match r {
+            Err(Error::Cancelled { phase }) => phase,
+            Err(e) => panic!("not a cancel: {e}"),
+            Ok(_) => panic!("not cancelled"),
+        }
+    }
+
+    #[test]
+    fn a_job_cancelled_before_it_starts_maps_nothing() {
+        let before = live::count();
+        let job = Job::new();
+        job.cancel();
+        assert_eq!(cancelled_in(Slayer::new_with(small(Strategy::Direct), &job)), None);
+        assert_eq!(live::count(), before);
+    }
+
+    #[test]
+    fn a_cancel_mid_prefault_unmaps_the_slab() {
+        let before = live::count();
+        let (job, rec) = recording(|p, done, _| p == Phase::Prefault && done >= 8 << 20);
+        assert_eq!(cancelled_in(Slayer::new_with(small(Strategy::Hedge), &job)), Some("prefault"));
+        assert_eq!(live::count(), before, "the slab was left mapped");
+        assert_eq!(rec.phases(), vec![Phase::Map, Phase::Prefault]);
+        rec.assert_monotonic();
+    }
+
+    #[test]
+    fn a_cancel_before_threads_start_leaves_no_thread_and_no_slab() {
+        let before = live::count();
+        let (job, rec) = recording(|p, _, _| p == Phase::Start);
+        assert_eq!(cancelled_in(Slayer::new_with(small(Strategy::Hedge), &job)), Some("start"));
+        assert_eq!(live::count(), before, "the slab (or a thread holding it) was left");
+        assert_eq!(rec.phases(), vec![Phase::Map, Phase::Prefault, Phase::Start]);
+    }
+
+    #[test]
+    fn a_cancel_mid_calibration_drops_the_reader_and_the_slab() {
+        let before = live::count();
+        let (job, rec) = recording(|p, _, _| p == Phase::Calibrate);
+        assert_eq!(cancelled_in(Slayer::new_with(small(Strategy::Steer), &job)), Some("calibrate"));
+        assert_eq!(live::count(), before);
+        let phases = rec.phases();
+        assert_eq!(phases.first(), Some(&Phase::Map));
+        assert_eq!(phases.last(), Some(&Phase::Calibrate));
+        rec.assert_monotonic();
+    }
+
+    #[test]
+    fn an_uncancelled_creation_reports_its_phases_in_order_and_ends_each() {
+        let (job, rec) = recording(|_, _, _| false);
+        let s = Slayer::new_with(small(Strategy::Hedge), &job).unwrap();
+        assert_eq!(rec.phases(), vec![Phase::Map, Phase::Prefault, Phase::Start]);
+        rec.assert_monotonic();
+        let calls = rec.calls.lock().unwrap().clone();
+        let threads = s.info().cores.len() as u64;
+        assert_eq!(calls.last(), Some(&(Phase::Start, threads, threads)));
+        let mapped = s.info().mapped_bytes as u64;
+        assert!(calls.contains(&(Phase::Prefault, mapped, mapped)), "{calls:?}");
+        assert!(s.running());
+    }
+
+    #[test]
+    fn a_cancelled_shared_creation_leaves_no_segment_whenever_it_stops() {
+        let d = crate::shm::tests::TempDir::new("slayer-cancel");
+        let before = live::count();
+        let shared = || SharedOptions { dir: Some(d.0.clone()), ..SharedOptions::default() };
+        for (at, phase) in [(Phase::Map, "map"), (Phase::Prefault, "prefault"), (Phase::Start, "start")] {
+            let (job, rec) = recording(move |p, done, _| p == at && (done > 0 || at == Phase::Start));
+            let r = Slayer::create_shared_with("sc", small(Strategy::Hedge), shared(), &job);
+            assert_eq!(cancelled_in(r), Some(phase));
+            rec.assert_monotonic();
+            assert_eq!(live::count(), before, "{phase}: a mapping was left");
+            assert_eq!(std::fs::read_dir(&d.0).unwrap().count(), 0, "{phase}: the segment was left");
+        }
+        let (job, rec) = recording(|p, _, _| p == Phase::Start);
+        let schema = crate::records::Schema::parse("a:f64").unwrap();
+        let r = crate::records::Records::create_shared_with("rc", 1000, schema, small(Strategy::Hedge), shared(), &job);
+        assert!(matches!(r, Err(Error::Cancelled { phase: Some("start") })), "{:?}", r.err());
+        assert_eq!(rec.phases().last(), Some(&Phase::Start));
+        assert_eq!(std::fs::read_dir(&d.0).unwrap().count(), 0, "records: the segment was left");
+        assert_eq!(live::count(), before);
     }
 }

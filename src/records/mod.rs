@@ -21,6 +21,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
+use crate::job::Job;
 use crate::layout::{Layout, MAX_SLOTS};
 use crate::replicas::Answer;
 use crate::shm;
@@ -165,27 +166,51 @@ fn check_count(count: u64) -> Result<()> {
 impl Records {
     /// A private store of `count` records; `opts` as for `Slayer::new` (its `slots` is ignored:
     /// a record takes 8 slots).
-    pub fn new(count: u64, schema: Schema, mut opts: Options) -> Result<Records> {
+    pub fn new(count: u64, schema: Schema, opts: Options) -> Result<Records> {
+        Records::new_with(count, schema, opts, &Job::none())
+    }
+
+    /// `new`, as part of `job` (see `Slayer::new_with`).
+    pub fn new_with(count: u64, schema: Schema, mut opts: Options, job: &Job) -> Result<Records> {
         check_count(count)?;
         opts.slots = base(count);
-        let slayer = Slayer::new(opts)?;
+        let slayer = Slayer::new_with(opts, job)?;
         Ok(Records::wrap(slayer, schema, count, None))
     }
 
     /// Creates the shared record segment `name` (schema in its header; see `shm::create_with_schema`).
     pub fn create_shared(name: &str, count: u64, schema: Schema, opts: Options, shared: SharedOptions) -> Result<Records> {
+        Records::create_shared_with(name, count, schema, opts, shared, &Job::none())
+    }
+
+    /// `create_shared`, as part of `job` (see `Slayer::create_shared_with`): a cancelled creation
+    /// leaves no segment behind.
+    pub fn create_shared_with(name: &str, count: u64, schema: Schema, opts: Options, shared: SharedOptions, job: &Job) -> Result<Records> {
         shm::validate_name(name)?;
+        job.check()?;
         check_count(count)?;
         // Refused before any file exists: a shared slab is hedged or read directly.
         crate::slayer::shared_strategy(opts.strategy)?;
         let offset = opts.channel_offset.resolve(false);
         let layout = Layout::new(base(count), opts.replicas, offset.bytes)?;
         let text = schema.text();
-        let (region, info) =
-            shm::create(name, layout.clone(), opts.pages, opts.threads.lock, shared.overwrite, shared.dir.as_deref(), Some(&text))?;
+        let (region, info) = shm::create_with(
+            name,
+            layout.clone(),
+            opts.pages,
+            opts.threads.lock,
+            shared.overwrite,
+            shared.dir.as_deref(),
+            Some(&text),
+            job,
+        )?;
         let segment = (PathBuf::from(&info.path), info.file_id);
         let slab = Arc::new(Slab::from_region(region, layout)?);
-        let slayer = Slayer::over_shared_slab(slab, info, &opts.threads, opts.strategy, offset.source)?;
+        let created = info.clone();
+        let slayer = crate::slayer::removed_if_cancelled(
+            Slayer::over_shared_slab(slab, info, &opts.threads, opts.strategy, offset.source, job),
+            &created,
+        )?;
         Ok(Records::wrap(slayer, schema, count, Some(segment)))
     }
 
@@ -210,7 +235,8 @@ impl Records {
         }
         let count = layout.slots() / LINE_WORDS as u64;
         let slab = Arc::new(Slab::from_region(region, layout)?);
-        let slayer = Slayer::over_shared_slab(slab, info, &opts.threads, opts.strategy, "from the shared segment's header".into())?;
+        let slayer =
+            Slayer::over_shared_slab(slab, info, &opts.threads, opts.strategy, "from the shared segment's header".into(), &Job::none())?;
         Ok(Records::wrap(slayer, schema, count, Some(segment)))
     }
 
