@@ -868,6 +868,30 @@ mod tests {
     }
 
     #[test]
+    fn a_cancel_mid_placement_on_a_fixture_host_unmaps_the_pool_and_decides_nothing() {
+        use crate::refresh::hosts::{timer, HostKind};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let per_page = 512;
+        let o = MapOptions::default();
+        // Host B's whole frames, learned as `build` learns them before it maps its pool.
+        let mut t = timer(HostKind::B, 1);
+        let (g, st) = frames::sample_structure(4 * per_page, &mut t, &o).0.unwrap();
+        assert!(matches!(st, Structure::WholeFrame { .. }), "{st:?}");
+        let before = crate::region::live::count();
+        let sessions = AtomicUsize::new(0);
+        // Relaxed: a counter this test's one thread reads back.
+        let (job, rec) = crate::job::testing::recording(move |p, _, _| p == Phase::Place && sessions.fetch_add(1, Ordering::Relaxed) == 20);
+        let pool = Region::map_with(4 * per_page * FRAME_BYTES, PageRequest::Off, LockRequest::Off, &job).unwrap();
+        let mut t = timer(HostKind::B, 2).metered(job.meter(Phase::Place, Duration::from_secs(6)));
+        let r = place_frames(pool, per_page, 200_000, 2, &g, &mut t, &o, usize::MAX);
+        assert!(matches!(r, Err(Error::Cancelled { phase: Some("place") })), "{:?}", r.err());
+        assert_eq!(crate::region::live::count(), before, "the pool was left mapped");
+        assert!(t.sessions <= 21, "{} sessions after the cancel", t.sessions);
+        assert_eq!(rec.phases(), vec![Phase::Map, Phase::Prefault, Phase::Place]);
+        rec.assert_monotonic();
+    }
+
+    #[test]
     fn the_frames_path_gives_every_replica_frames_of_its_own_groups_and_the_slab_reads_back() {
         for replicas in [2usize, 4] {
             let slots = 200_000u64;

@@ -185,6 +185,21 @@ mod tests {
         150 + noise + if x < 700.0 / P && rng.below(3) > 0 { 200 } else { 0 }
     }
 
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn a_cancel_while_the_period_is_measured_stops_the_reads_and_caches_nothing() {
+        let (job, rec) = crate::job::testing::recording(|p, _, _| p == crate::job::Phase::Period);
+        let page = crate::region::Region::map(4096, crate::region::PageRequest::Off, crate::region::LockRequest::Off).unwrap();
+        let (tpn, origin) = (crate::tsc::ticks_per_ns(), crate::tsc::now());
+        // SAFETY: the page is mapped for the whole call.
+        let r = unsafe { measure_period(page.ptr() as usize, None, 1, origin, tpn, &job) };
+        assert!(matches!(r, Err(Error::Cancelled { phase: Some("period") })), "{r:?}");
+        assert_eq!(rec.phases(), vec![crate::job::Phase::Period]);
+        let job = crate::job::Job::new();
+        job.cancel();
+        assert!(matches!(of_this_machine_with(None, 1, &job), Err(Error::Cancelled { .. })));
+    }
+
     #[test]
     fn a_coarse_period_is_sharpened_on_a_long_trace() {
         // One line stalling every 7813.35 ns for 300 ms, reads every 170 ns; start 2.3 ns off.
