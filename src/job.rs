@@ -418,3 +418,18 @@ mod tests {
         rec.assert_monotonic();
     }
 }
+
+#[cfg(test)]
+mod send {
+    /// A front end runs a creation on a worker thread and hands the result back, and cancels (or
+    /// reads progress) from its own thread: what that needs of the types.
+    #[test]
+    fn a_creation_can_run_on_another_thread_and_be_cancelled_from_this_one() {
+        fn send<T: Send>() {}
+        fn shared<T: Send + Sync>() {}
+        shared::<super::Job>();
+        send::<crate::Slayer>();
+        send::<crate::Records>();
+        send::<crate::Error>();
+    }
+}

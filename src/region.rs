@@ -123,12 +123,23 @@ impl Region {
             match sys::map(bytes, kind) {
                 Ok(mut region) => {
                     job.finish(Phase::Map, bytes as u64);
-                    region.fallbacks = fallbacks;
-                    // On an error or a cancel, `region` is dropped here, which unmaps it.
-                    match region.kind {
-                        PageKind::Huge1G | PageKind::Huge2M => region.populate(job)?,
-                        PageKind::Transparent | PageKind::Base => region.prefault(job)?,
+                    // On an error or a cancel, `region` is dropped, which unmaps it.
+                    let faulted = match region.kind {
+                        PageKind::Huge1G | PageKind::Huge2M => region.populate(job),
+                        PageKind::Transparent | PageKind::Base => region.prefault(job),
+                    };
+                    match faulted {
+                        Ok(()) => {}
+                        // Reserved but not to be faulted in (a cpuset or memory policy): the next kind.
+                        Err(e @ Error::HugePages { .. }) => {
+                            drop(region);
+                            fallbacks.push(format!("{}: {}", kind.name(), e));
+                            last_err = Some(e);
+                            continue;
+                        }
+                        Err(e) => return Err(e),
                     }
+                    region.fallbacks = fallbacks;
                     region.lock(lock)?;
                     if kind == PageKind::Transparent {
                         region.thp_bytes = sys::thp_bytes_in(region.ptr as usize, region.mapped);

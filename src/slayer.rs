@@ -832,6 +832,38 @@ mod tests {
     }
 
     #[test]
+    fn a_creation_on_a_worker_thread_is_cancelled_from_the_callers_thread() {
+        use std::sync::mpsc::sync_channel;
+        use std::sync::Mutex;
+        let (to_caller, at_caller) = sync_channel::<Phase>(1);
+        let (go, gone) = sync_channel::<()>(1);
+        // The worker's callback, at the first pre-fault report, tells the caller and waits until
+        // the caller has cancelled: a deterministic interleaving, no timing.
+        let (to_caller, gone) = (Mutex::new(Some(to_caller)), Mutex::new(gone));
+        let job = Job::with_progress(move |p, _, _| {
+            if p == Phase::Prefault {
+                if let Some(tx) = to_caller.lock().unwrap().take() {
+                    tx.send(p).unwrap();
+                    gone.lock().unwrap().recv().unwrap();
+                }
+            }
+        });
+        let worker_job = job.clone();
+        let worker = std::thread::spawn(move || {
+            let before = live::count();
+            let r = Slayer::new_with(small(Strategy::Hedge), &worker_job).map(|_| ());
+            (r, live::count() - before)
+        });
+        assert_eq!(at_caller.recv().unwrap(), Phase::Prefault);
+        job.cancel();
+        go.send(()).unwrap();
+        let (r, left) = worker.join().unwrap();
+        assert!(matches!(r, Err(Error::Cancelled { phase: Some("prefault") })), "{r:?}");
+        assert_eq!(left, 0, "the worker left a region mapped");
+        assert_eq!(job.snapshot().map(|(p, _, _)| p), Some(Phase::Prefault));
+    }
+
+    #[test]
     fn an_uncancelled_creation_reports_its_phases_in_order_and_ends_each() {
         let (job, rec) = recording(|_, _, _| false);
         let s = Slayer::new_with(small(Strategy::Hedge), &job).unwrap();
