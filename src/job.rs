@@ -270,8 +270,9 @@ impl Meter {
     }
 }
 
-/// Reads `total` bytes' worth of work in chunks of `chunk`, calling `work(offset, len)` for each
-/// and reporting `phase` (bytes) after it; stops with `Error::Cancelled` between chunks.
+/// Does `total` units of work (bytes, for the phases that use it) in chunks of `chunk`, calling
+/// `work(offset, len)` for each and reporting `phase` after it; stops with `Error::Cancelled`
+/// between chunks once the job is cancelled.
 pub fn chunked(job: &Job, phase: Phase, total: usize, chunk: usize, mut work: impl FnMut(usize, usize) -> Result<()>) -> Result<()> {
     let chunk = chunk.max(1);
     job.report(phase, 0, total as u64);
