@@ -16,10 +16,20 @@ declare global {
   /**
    * `Symbol.dispose` (TC39 explicit resource management), which the typings below rely on. Declared
    * here so they compile for any target (lib es2022 lacks it); merges with the identical
-   * declaration in lib esnext or @types/node when those are in use.
+   * declaration in lib esnext.disposable or @types/node (20 and 22 declare it themselves, 24
+   * references lib esnext.disposable) when those are in use. At run time Node has had
+   * `Symbol.dispose` since 20.4 (18.18).
    */
   interface SymbolConstructor {
     readonly dispose: unique symbol
+  }
+  /**
+   * What `using x = new Slayer(…)` needs: tsc looks up this global type for every `using`
+   * declaration (TS2318 "Cannot find global type 'Disposable'" without it under lib es2022).
+   * Identical to, and merged with, the declaration in lib esnext.disposable and @types/node.
+   */
+  interface Disposable {
+    [Symbol.dispose](): void
   }
 }
 

@@ -59,13 +59,15 @@ function program(rel, names) {
       lines.push(`export type Instance${name} = ${typeRef(name)}`)
     }
   }
-  // What the header adds by hand: disposal through Symbol.dispose.
-  lines.push('', 'export function dispose(s: U.Slayer): void {', '  s[Symbol.dispose]()', '}', '')
+  // What the header adds by hand: disposal through Symbol.dispose, and `using` (which needs the
+  // global type Disposable, absent from lib es2022).
+  lines.push('', 'export function dispose(s: U.Slayer): void {', '  s[Symbol.dispose]()', '}')
+  lines.push('export function scoped(): number {', '  using s = new U.Slayer({ slots: 1 })', '  using r = new U.Records({ count: 1, fields: { a: \'f64\' } })', '  return s.slots + r.count', '}', '')
   return lines.join('\n')
 }
 
 const configs = [
-  ['es2022, no @types/node', { target: 'es2022', types: [] }],
+  ['es2022, no @types/node', { target: 'es2022', lib: ['es2022'], types: [] }],
   ['es2022 with lib esnext (declares Symbol.dispose too)', { target: 'es2022', lib: ['esnext'], types: [] }],
   ['es2022 with @types/node (declares Symbol.dispose too)', { target: 'es2022', module: 'node16', moduleResolution: 'node16', types: ['node'], typeRoots: [path.join(root, 'node_modules', '@types')] }],
 ]
