@@ -267,8 +267,16 @@ export interface HugePagePlacement {
 export type RecordFieldType = 'f64' | 'u64' | 'i64'
 /** A record schema: field names to types, 1 to 7 fields, in storage order. */
 export type RecordSchema = Record<string, RecordFieldType>
-/** One record's values, typed by its schema. */
-export type RecordValue<S extends RecordSchema> = { [K in keyof S]: S[K] extends 'f64' ? number : bigint }
+/**
+ * What a field of type `T` reads as: 'f64' a number, 'u64' and 'i64' a bigint. It distributes over a
+ * union, so a field whose type is not known (`RecordFieldType`) is `number | bigint`.
+ */
+export type RecordFieldValue<T extends RecordFieldType> = T extends 'f64' ? number : bigint
+/**
+ * One record's values, typed by its schema. For an unstated schema (`RecordSchema`, the default of
+ * `Records.open`), every field is `number | bigint`: what it can be at run time.
+ */
+export type RecordValue<S extends RecordSchema> = { [K in keyof S]: RecordFieldValue<S[K]> }
 
 /** A reusable snapshot: `load(i)` reads record i (one consistent copy), then a getter per field. */
 export type RecordSnapshot<S extends RecordSchema> = Readonly<RecordValue<S>> & {
@@ -348,6 +356,13 @@ export declare class Records<S extends RecordSchema = RecordSchema> {
   close(): void
   [Symbol.dispose](): void
   static create<S extends RecordSchema>(options: RecordsCreateOptions<S>): Records<S>
+  /**
+   * Opens the shared records `name` that another process created. The schema types the results:
+   * give `fields` (checked against the segment: another schema throws, naming both), or state it
+   * as the type parameter, `Records.open<{ bid: 'f64'; qty: 'u64' }>(name)` (a claim tsc takes
+   * and nothing checks at run time: `info().fields` is the segment's own). With neither, every field
+   * is `number | bigint`.
+   */
   static open<S extends RecordSchema = RecordSchema>(name: string, options?: RecordsOpenOptions<S>): Records<S>
   static unlink(name: string): boolean
 }
