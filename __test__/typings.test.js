@@ -268,3 +268,17 @@ test('every TypeScript block of the README and docs compiles under strict es2022
     assert.equal(r.status, 0, `${label}: tsc failed on ${snippets.map((s) => s.where).join(', ')}${extra.length ? ` and ${extra.map((f) => path.relative(root, f)).join(', ')}` : ''}:\n${located(r.output)}`)
   }
 })
+
+test('the Records schema types what reads give (stated: number for f64, bigint for u64; unstated: number | bigint), with and without @types/node', { skip: !fs.existsSync(tsc) && 'typescript is a dev dependency: npm install' }, () => {
+  // __test__/types/records.ts holds the assertions (each `@ts-expect-error` must be an error);
+  // records.test.js compiles it with @types/node as its own tsconfig says, this without too.
+  const base = { strict: true, target: 'es2022', lib: ['es2022'], module: 'nodenext', moduleResolution: 'nodenext', noEmit: true, skipLibCheck: false }
+  const checks = path.join(root, '__test__', 'types', 'records.ts')
+  for (const [label, options] of [
+    ['without @types/node (types: [])', { ...base, types: [] }],
+    ['with @types/node', { ...base, types: ['node'], typeRoots: [path.join(root, 'node_modules', '@types')] }],
+  ]) {
+    const r = compileApp({}, options, [checks])
+    assert.equal(r.status, 0, `${label}: tsc failed on __test__/types/records.ts:\n${r.output}`)
+  }
+})
