@@ -77,7 +77,7 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
     if (typeof index !== 'number' || !Number.isInteger(index)) {
       return typeError(`record index must be an integer number, got ${describe(index)} (there are ${count} records)`)
     }
-    return rangeError(`record index ${index} is out of range: there are ${count} records (valid indices 0..${count - 1})`, 'ERR_ULTRASLAYER_SLOT_RANGE')
+    return rangeError(`record index ${describe(index)} is out of range: there are ${count} records (valid indices 0 to ${count - 1})`, 'ERR_ULTRASLAYER_SLOT_RANGE')
   }
 
   // Splits record options into the Slayer options they carry and the record-only ones.
@@ -88,8 +88,8 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
     if ('slots' in options) throw typeError(`${call}: records take \`count\` (records), not \`slots\`: each record takes 8 slots`, 'ERR_ULTRASLAYER_BAD_OPTION')
     const { count, fields, name, overwrite, ...rest } = options
     if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || count > 2 ** 29) {
-      if (typeof count !== 'number') throw optionError('count', 'a number of records (1 to 2 ** 29)', count)
-      throw rangeError(`${call}: option \`count\` must be an integer from 1 to ${2 ** 29}, got ${count}`, 'ERR_ULTRASLAYER_OPTION_RANGE')
+      if (typeof count !== 'number') throw optionError('count', `a number of records from 1 to ${2 ** 29}`, count)
+      throw rangeError(`${call}: option \`count\` must be an integer from 1 to ${2 ** 29}, got ${describe(count)}`, 'ERR_ULTRASLAYER_OPTION_RANGE')
     }
     return { count, fields: parseFields(call, fields), name, overwrite, slayer: { ...rest, slots: count * WORDS } }
   }
@@ -270,8 +270,8 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
         } else if (typeof v !== 'bigint') {
           throw typeError(`write(${index}, record): field \`${f.name}\` is ${f.type}, so it must be a BigInt (e.g. 42n), got ${describe(v)}`)
         } else if (f.type === 'u64' ? v < 0n || v > U64_MAX : v < I64_MIN || v > I64_MAX) {
-          const range = f.type === 'u64' ? '0n..2n ** 64n - 1n' : '-(2n ** 63n)..2n ** 63n - 1n'
-          throw rangeError(`write(${index}, record): field \`${f.name}\` (${f.type}) value ${v}n is outside ${range} (it would be truncated)`, 'ERR_ULTRASLAYER_VALUE_RANGE')
+          const range = f.type === 'u64' ? 'from 0n to 2n ** 64n - 1n' : 'from -(2n ** 63n) to 2n ** 63n - 1n'
+          throw rangeError(`write(${index}, record): field \`${f.name}\` (${f.type}) value ${v}n is outside the ${f.type} range, ${range} (it would be truncated)`, 'ERR_ULTRASLAYER_VALUE_RANGE')
         }
       }
       if (given !== fields.length) throw typeError(`write(${index}, record): a field is given twice or inherited; pass a plain object`)
