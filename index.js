@@ -86,14 +86,16 @@ function optionError(name, want, got) {
   return withCode(new TypeError(`option \`${name}\`: must be ${want}, got ${describe(got)}`), 'ERR_ULTRASLAYER_BAD_OPTION')
 }
 
-function validateOptions(options, types = OPTION_TYPES, call = 'new Slayer(options)', example = '{ slots: 1024 }') {
+// `known`: the option names the caller's own call takes, for the message (Records take `count` and
+// `fields` where a Slayer takes `slots`).
+function validateOptions(options, types = OPTION_TYPES, call = 'new Slayer(options)', example = '{ slots: 1024 }', known = Object.keys(types)) {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     throw withCode(new TypeError(`${call}: options must be an object such as ${example}, got ${describe(options)}`), 'ERR_ULTRASLAYER_BAD_OPTION')
   }
   for (const key of Object.keys(options)) {
     const want = types[key]
     if (want === undefined) {
-      throw withCode(new TypeError(`unknown option \`${key}\`: known options are ${Object.keys(types).join(', ')}`), 'ERR_ULTRASLAYER_BAD_OPTION')
+      throw withCode(new TypeError(`unknown option \`${key}\`: known options are ${known.join(', ')}`), 'ERR_ULTRASLAYER_BAD_OPTION')
     }
     const v = options[key]
     if (v === undefined) continue
@@ -437,7 +439,7 @@ const probe = {
   },
 }
 
-const Records = require('./records.js')({ native, describe, withCode, optionError, validateOptions, validateName, OPTION_TYPES, SHARED_OPEN_TYPES, ADOPT, forwardControls })
+const Records = require('./records.js')({ native, describe, withCode, optionError, validateOptions, validateName, OPTION_TYPES, SHARED_CREATE_TYPES, SHARED_OPEN_TYPES, ADOPT, forwardControls })
 
 module.exports = { Slayer, Records, probe }
 // Internal, for the benchmark and the CLI; not part of the API.

@@ -31,7 +31,7 @@ const INDEX = Symbol('index')
 const COUNT = Symbol('count')
 const CLOSED = Symbol('closed')
 
-module.exports = function defineRecords({ native, describe, withCode, optionError, validateOptions, validateName, OPTION_TYPES, SHARED_OPEN_TYPES, ADOPT, forwardControls }) {
+module.exports = function defineRecords({ native, describe, withCode, optionError, validateOptions, validateName, OPTION_TYPES, SHARED_CREATE_TYPES, SHARED_OPEN_TYPES, ADOPT, forwardControls }) {
   const typeError = (msg, code = 'ERR_ULTRASLAYER_BAD_ARGUMENT') => withCode(new TypeError(msg), code)
   const rangeError = (msg, code) => withCode(new RangeError(msg), code)
 
@@ -63,6 +63,10 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
       return { name, type }
     })
   }
+
+  // The options a Records call takes, for "known options are …": the Slayer's, with `count` and
+  // `fields` for `slots`.
+  const recordOptions = (types) => ['count', 'fields', ...Object.keys(types).filter((k) => k !== 'slots')]
 
   const schemaText = (fields) => fields.map((f) => `${f.name}:${f.type}`).join(',')
   const parseSchemaText = (text) => text.split(',').map((p) => ({ name: p.split(':')[0], type: p.split(':')[1] }))
@@ -177,7 +181,7 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
         this.#n = adopted
       } else {
         const o = slayerOptions('new Records(options)', options, "{ count: 1024, fields: { bid: 'f64', qty: 'u64' } }")
-        validateOptions(o.slayer)
+        validateOptions(o.slayer, OPTION_TYPES, 'new Records(options)', undefined, recordOptions(OPTION_TYPES))
         this.#n = new native.NativeRecords(schemaText(o.fields), o.slayer)
       }
       this.#count = this.#n.count
@@ -306,7 +310,8 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
       validateName(call, o.name)
       if (o.overwrite !== undefined && typeof o.overwrite !== 'boolean') throw optionError('overwrite', 'a boolean', o.overwrite)
       if (o.slayer.placement !== undefined) throw typeError(`${call}: option \`placement\` does not apply to shared records (their copies are channelOffset apart)`, 'ERR_ULTRASLAYER_BAD_OPTION')
-      validateOptions(o.slayer, OPTION_TYPES, call)
+      // What Slayer.create takes (placementBudgetMs is not among it: nothing is placed), less placement.
+      validateOptions(o.slayer, SHARED_CREATE_TYPES, call, undefined, recordOptions(SHARED_CREATE_TYPES).filter((k) => k !== 'placement'))
       return new Records(ADOPT, native.NativeRecords.create(o.name, o.overwrite === true, schemaText(o.fields), o.slayer))
     }
 
@@ -321,7 +326,7 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
         if (typeof count !== 'number') throw optionError('count', 'a number of records', count)
         rest.slots = count * WORDS
       }
-      validateOptions(rest, SHARED_OPEN_TYPES, call, "{ fields: { bid: 'f64' }, spin: 'hybrid' }")
+      validateOptions(rest, SHARED_OPEN_TYPES, call, "{ fields: { bid: 'f64' }, spin: 'hybrid' }", recordOptions(SHARED_OPEN_TYPES))
       return new Records(ADOPT, native.NativeRecords.open(name, text, rest))
     }
 

@@ -194,6 +194,13 @@ test('every refusal speaks of the Records the caller holds: closed, out of range
     () => new Records({ count: Infinity, fields: QUOTE }),
     (e) => e instanceof RangeError && /option `count` must be an integer from 1 to 536870912, got Infinity$/.test(e.message),
   )
+  // Unknown options are answered with the options a Records call takes: count and fields, never slots.
+  const known = (call, extra) => (e) => e instanceof TypeError && e.code === 'ERR_ULTRASLAYER_BAD_OPTION' && /^unknown option `foo`: known options are count, fields, /.test(e.message) && !/\bslots\b/.test(e.message) && extra.every((k) => e.message.includes(k))
+  assert.throws(() => new Records({ count: 1, fields: QUOTE, foo: 1 }), known('new', ['placement']))
+  assert.throws(() => Records.open(missing, { foo: 1 }), known('open', ['waitMs']))
+  assert.throws(() => Records.create({ name: missing, count: 1, fields: QUOTE, foo: 1 }), known('create', ['name', 'overwrite']))
+  // Records.create places nothing, so it takes no placement budget (it was accepted and ignored).
+  assert.throws(() => Records.create({ name: missing, count: 1, fields: QUOTE, placementBudgetMs: 5 }), /unknown option `placementBudgetMs`/)
   const v = quotes()
   assert.throws(() => v.write(0, { ...SAMPLE, bidQty: -1n }), (e) => e instanceof RangeError && /value -1n is outside the u64 range, from 0n to 2n \*\* 64n - 1n/.test(e.message))
   v.close()

@@ -282,7 +282,7 @@ impl fmt::Display for MarkedMessage<'_> {
                 errno_text(*errno)
             ),
             Error::MapFailed { bytes, errno } => {
-                write!(f, "could not map {bytes} bytes ({}): ask for fewer slots or replicas", errno_text(*errno))
+                write!(f, "could not map {bytes} bytes ({}): ask for fewer slots (or records) or replicas", errno_text(*errno))
             }
             Error::Stopped { what } => f.write_str(what),
             Error::LengthMismatch { indices, values } => {
@@ -345,7 +345,7 @@ impl fmt::Display for MarkedMessage<'_> {
                         f.write_str(": segments are created with mode 0600, so open it as the user that created it")
                     }
                     libc::ENOSPC | libc::ENOMEM => f.write_str(
-                        ": not enough room in the backing filesystem; ask for fewer slots, free space in /dev/shm, \
+                        ": not enough room in the backing filesystem; ask for fewer slots (or records), free space in /dev/shm, \
                          or reserve more huge pages (sysctl vm.nr_hugepages=N)",
                     ),
                     _ => Ok(()),

@@ -479,7 +479,7 @@ pub fn place_frames(
             map.count(Known::Unknown),
             projection(&map, ms(started))
         ),
-        hint: "raise ⟦opt:placementBudgetMs⟧, ask for fewer slots or replicas, or use ⟦set:placement=offset⟧".into(),
+        hint: "raise ⟦opt:placementBudgetMs⟧, ask for fewer slots (or records) or replicas, or use ⟦set:placement=offset⟧".into(),
     })?;
     let table = Arc::new(FrameTable::build(chunks as u64, replicas, |k, r| by_class[r][k as usize] as u64)?);
     let slab = Slab::from_region(pool, Layout::framed(slots, replicas, table)?)?;
@@ -574,7 +574,7 @@ fn place_paired(
     if found.picks.len() < chunks {
         return Err(Error::Placement {
             message: paired_shortfall(chunks, found.picks.len(), found.frames_timed, nframes, ms(learn)),
-            hint: "raise ⟦opt:placementBudgetMs⟧, ask for fewer slots, use ⟦set:placement=offset⟧, or hedge (hedged copies need no per-frame consistency)".into(),
+            hint: "raise ⟦opt:placementBudgetMs⟧, ask for fewer slots (or records), use ⟦set:placement=offset⟧, or hedge (hedged copies need no per-frame consistency)".into(),
         });
     }
     let picked = found.picks;
