@@ -111,8 +111,10 @@ impl Error {
     /// The same refusal, reworded for a caller that holds `Records` (the segment calls it names
     /// become `Records.open()` and the like); other errors pass unchanged.
     pub(crate) fn of_records(mut self) -> Error {
-        if let Error::SegmentExists { of, .. } | Error::SegmentMissing { of, .. } | Error::SegmentInvalid { of, .. } | Error::SegmentNotReady { of, .. } =
-            &mut self
+        if let Error::SegmentExists { of, .. }
+        | Error::SegmentMissing { of, .. }
+        | Error::SegmentInvalid { of, .. }
+        | Error::SegmentNotReady { of, .. } = &mut self
         {
             *of = Segment::Records;
         }
@@ -260,7 +262,11 @@ impl fmt::Display for MarkedMessage<'_> {
                 write!(f, "record index {index} is out of range: there are {count} records (valid indices {})", span(*count))
             }
             Error::ReplicaOutOfRange { replica, replicas } => {
-                write!(f, "replica {replica} is out of range: this slab has {replicas} replicas (valid replicas {})", span(*replicas as u64))
+                write!(
+                    f,
+                    "replica {replica} is out of range: this slab has {replicas} replicas (valid replicas {})",
+                    span(*replicas as u64)
+                )
             }
             Error::CoreNotAllowed { core, allowed } => write!(
                 f,

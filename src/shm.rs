@@ -768,11 +768,17 @@ pub fn open(name: &str, lock: LockRequest, expect: Expect, wait: Duration, dir: 
     validate_name(name)?;
     let all = places(dir);
     let Some((place, path)) = find(name, &all) else {
-        return Err(Error::SegmentMissing { name: name.into(), searched: all.iter().map(|p| p.dir.display().to_string()).collect(), of: Segment::Slab });
+        return Err(Error::SegmentMissing {
+            name: name.into(),
+            searched: all.iter().map(|p| p.dir.display().to_string()).collect(),
+            of: Segment::Slab,
+        });
     };
     let file =
         OpenOptions::new().read(true).write(true).custom_flags(libc::O_NOFOLLOW).open(&path).map_err(|e| match e.raw_os_error() {
-            Some(libc::ENOENT) => Error::SegmentMissing { name: name.into(), searched: vec![place.dir.display().to_string()], of: Segment::Slab },
+            Some(libc::ENOENT) => {
+                Error::SegmentMissing { name: name.into(), searched: vec![place.dir.display().to_string()], of: Segment::Slab }
+            }
             Some(libc::ELOOP) => invalid(&path, "it is a symbolic link, and segments never are"),
             _ => io_err(&path, "open", &e),
         })?;
@@ -822,7 +828,12 @@ pub fn open(name: &str, lock: LockRequest, expect: Expect, wait: Duration, dir: 
         if pid == 0 {
             return Err(invalid(&path, "its header was never written (its creator died while creating it, or it is not a segment)"));
         }
-        return Err(Error::SegmentNotReady { path: path.display().to_string(), creator_pid: pid as u32, creator_alive: alive, of: Segment::Slab });
+        return Err(Error::SegmentNotReady {
+            path: path.display().to_string(),
+            creator_pid: pid as u32,
+            creator_alive: alive,
+            of: Segment::Slab,
+        });
     };
 
     let mut words = [0u64; W_CHECKSUM];

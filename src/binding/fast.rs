@@ -70,7 +70,11 @@ unsafe fn settle(env: sys::napi_env, outcome: std::thread::Result<Result<(), Ref
         Ok(Err(Refusal::Engine(e))) => unsafe { throw_raw(env, &e) },
         Ok(Err(Refusal::Closed(message))) => unsafe { throw_message(env, CLOSED_CODE, message) },
         Err(_) => unsafe {
-            throw_message(env, PANIC_CODE, &format!("ultraslayer: internal panic during {what} (please report it); the object is still usable"))
+            throw_message(
+                env,
+                PANIC_CODE,
+                &format!("ultraslayer: internal panic during {what} (please report it); the object is still usable"),
+            )
         },
     }
     ptr::null_mut()

@@ -85,7 +85,15 @@ pub(super) fn int_arg(name: &'static str, v: f64, min: f64, max: f64) -> R<u64> 
 /// As `int_arg`, for the value `what` names inside option `name` (`cores[1]`; "" for the option
 /// itself).
 fn int_in(name: &'static str, what: &str, v: f64, min: f64, max: f64) -> R<u64> {
-    let want = |got: f64| format!("{what}{}must be an integer from {} to {}, got {}", if what.is_empty() { "" } else { " " }, js_number(min), js_number(max), js_number(got));
+    let want = |got: f64| {
+        format!(
+            "{what}{}must be an integer from {} to {}, got {}",
+            if what.is_empty() { "" } else { " " },
+            js_number(min),
+            js_number(max),
+            js_number(got)
+        )
+    };
     if !v.is_finite() || v.fract() != 0.0 {
         return Err(Error::bad_option(name, want(v)));
     }
@@ -140,11 +148,14 @@ fn channel_offset(o: JsOptions) -> R<crate::ChannelOffset> {
         Some(Either::A(c)) => crate::ChannelOffset::Given(c as usize),
         Some(Either::B(s)) if s == "auto" => crate::ChannelOffset::Auto,
         Some(Either::B(s)) => {
-            return Err(Error::option_range("channelOffset", format!(
-                "must be a power of two from {} to {} bytes, or 'auto', got {s:?}",
-                crate::layout::MIN_CHANNEL_OFFSET,
-                crate::layout::MAX_CHANNEL_OFFSET
-            )))
+            return Err(Error::option_range(
+                "channelOffset",
+                format!(
+                    "must be a power of two from {} to {} bytes, or 'auto', got {s:?}",
+                    crate::layout::MIN_CHANNEL_OFFSET,
+                    crate::layout::MAX_CHANNEL_OFFSET
+                ),
+            ))
         }
     })
 }

@@ -809,7 +809,13 @@ mod tests {
         assert!(e.contains("3 refresh group(s) found, not 4"), "{e}");
         // Unequal groups: two replicas get what the split gives; asking for more is refused with counts.
         let e = assign(&map, 2, frames / 2 + 1).unwrap_err();
-        assert!(e.starts_with(&format!("each of the 2 replicas needs {} frames of its own refresh groups, but the frames known give them ", frames / 2 + 1)), "{e}");
+        assert!(
+            e.starts_with(&format!(
+                "each of the 2 replicas needs {} frames of its own refresh groups, but the frames known give them ",
+                frames / 2 + 1
+            )),
+            "{e}"
+        );
         assert!(!e.contains('['), "lists are written as numbers, not Rust debug output: {e}");
         // One group everywhere: nothing to place by.
         let mut t = Synthetic::new(1, |_| Some(0));
