@@ -5,7 +5,7 @@
 // `placementBudgetMs: 0` (bench: --placement-budget-ms 0), which the library refuses before it
 // times anything: nothing here depends on what this machine's DRAM does, and nothing is timed.
 
-const { test } = require('node:test')
+const { test, after } = require('node:test')
 const assert = require('node:assert/strict')
 const { spawnSync } = require('node:child_process')
 const fs = require('node:fs')
@@ -19,6 +19,7 @@ const run = path.join(__dirname, '..', 'bench', 'run.js')
 // No recorded `probe groups` result: the offsets are the documented defaults, whatever this
 // machine's cache holds.
 const env = { ...process.env, XDG_CACHE_HOME: fs.mkdtempSync(path.join(os.tmpdir(), 'uslayer-fallback-cache-')) }
+after(() => fs.rmSync(env.XDG_CACHE_HOME, { recursive: true, force: true }))
 const REASON = /refresh-group placement failed: placementBudgetMs is 0, which leaves no time to time a single line/
 
 /** Asserts `info` says its copies fell back from `from` to `offset` bytes apart, with the reason. */

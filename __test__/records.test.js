@@ -12,14 +12,14 @@ const fs = require('node:fs')
 const path = require('node:path')
 const { spawn, spawnSync } = require('node:child_process')
 const { Records, Slayer } = require('..')
+const { segmentName } = require('./scratch')
 
 const PKG = path.resolve(__dirname, '..')
 const QUOTE = { bid: 'f64', ask: 'f64', bidQty: 'u64', askQty: 'u64', ts: 'u64', pos: 'i64' }
 const created = new Set()
-let seq = 0
 
 function segName(tag) {
-  const name = `test-rec-${tag}-${process.pid}-${seq++}`
+  const name = segmentName('test-rec', tag)
   created.add(name)
   return name
 }

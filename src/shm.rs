@@ -1053,11 +1053,13 @@ pub(crate) mod tests {
     use super::*;
     use std::io::{Read, Seek, SeekFrom, Write};
 
-    /// A private directory per test, removed afterwards.
+    /// A private directory per test, removed afterwards; named with the run tag `npm test` sets
+    /// (scripts/test.js), so that a leftover is told from another run's files.
     pub(crate) struct TempDir(pub(crate) PathBuf);
     impl TempDir {
         pub(crate) fn new(tag: &str) -> TempDir {
-            let d = PathBuf::from(SHM_DIR).join(format!("uslayer-test-{tag}-{}", std::process::id()));
+            let run = std::env::var("USLAYER_TEST_RUN").unwrap_or_else(|_| "solo".into());
+            let d = PathBuf::from(SHM_DIR).join(format!("uslayer-test-{tag}-{run}-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&d);
             std::fs::create_dir_all(&d).unwrap();
             TempDir(d)
