@@ -72,7 +72,7 @@ impl RecordWriter {
     /// copies a dead writer left mid-update.
     pub fn write(&self, i: u64, fields: &[u64]) -> Result<()> {
         if i >= self.count {
-            return Err(Error::SlotOutOfRange { index: i, slots: self.count });
+            return Err(Error::RecordOutOfRange { index: i, count: self.count });
         }
         if fields.len() != self.fields {
             return Err(Error::LengthMismatch { indices: self.fields, values: fields.len() });
@@ -157,7 +157,7 @@ pub struct Records {
 
 fn check_count(count: u64) -> Result<()> {
     if count == 0 || count > MAX_RECORDS {
-        return Err(Error::option_range("count", format!("must be 1..={MAX_RECORDS}, got {count}")));
+        return Err(Error::option_range("count", format!("must be from 1 to {MAX_RECORDS}, got {count}")));
     }
     Ok(())
 }
@@ -182,7 +182,8 @@ impl Records {
         let layout = Layout::new(base(count), opts.replicas, offset.bytes)?;
         let text = schema.text();
         let (region, info) =
-            shm::create(name, layout.clone(), opts.pages, opts.threads.lock, shared.overwrite, shared.dir.as_deref(), Some(&text))?;
+            shm::create(name, layout.clone(), opts.pages, opts.threads.lock, shared.overwrite, shared.dir.as_deref(), Some(&text))
+                .map_err(Error::of_records)?;
         let segment = (PathBuf::from(&info.path), info.file_id);
         let slab = Arc::new(Slab::from_region(region, layout)?);
         let slayer = Slayer::over_shared_slab(slab, info, &opts.threads, opts.strategy, offset.source)?;
@@ -196,7 +197,8 @@ impl Records {
         shm::validate_name(name)?;
         crate::slayer::shared_strategy(opts.strategy)?;
         opts.expect.records = true;
-        let (region, layout, info) = shm::open(name, opts.threads.lock, opts.expect, opts.wait, opts.dir.as_deref())?;
+        let (region, layout, info) =
+            shm::open(name, opts.threads.lock, opts.expect, opts.wait, opts.dir.as_deref()).map_err(Error::of_records)?;
         let segment = (PathBuf::from(&info.path), info.file_id);
         let incompatible = |message: String| Error::SegmentIncompatible { path: info.path.clone(), message };
         let text = info.schema.clone().unwrap_or_default();
@@ -235,7 +237,7 @@ impl Records {
     #[inline]
     pub fn read(&mut self, i: u64, out: &mut [u64]) -> Result<()> {
         if i >= self.count {
-            return Err(Error::SlotOutOfRange { index: i, slots: self.count });
+            return Err(Error::RecordOutOfRange { index: i, count: self.count });
         }
         if out.len() < self.schema.len() {
             return Err(Error::LengthMismatch { indices: self.schema.len(), values: out.len() });
@@ -303,7 +305,7 @@ impl Records {
             return Err(Error::LengthMismatch { indices: indices.len() * n, values: out.len() });
         }
         if let Some(&bad) = indices.iter().find(|&&i| i as u64 >= self.count) {
-            return Err(Error::SlotOutOfRange { index: bad as u64, slots: self.count });
+            return Err(Error::RecordOutOfRange { index: bad as u64, count: self.count });
         }
         let mut line = [0u64; MAX_FIELDS];
         for (o, &i) in out.chunks_exact_mut(n).zip(indices) {
@@ -320,7 +322,7 @@ impl Records {
             return Err(Error::ReplicaOutOfRange { replica: copy, replicas: slab.layout().replicas() });
         }
         if i >= self.count {
-            return Err(Error::SlotOutOfRange { index: i, slots: self.count });
+            return Err(Error::RecordOutOfRange { index: i, count: self.count });
         }
         Ok(line::read_copy(slab, copy, base(i)))
     }
