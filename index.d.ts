@@ -16,10 +16,20 @@ declare global {
   /**
    * `Symbol.dispose` (TC39 explicit resource management), which the typings below rely on. Declared
    * here so they compile for any target (lib es2022 lacks it); merges with the identical
-   * declaration in lib esnext or @types/node when those are in use.
+   * declaration in lib esnext.disposable or @types/node (20 and 22 declare it themselves, 24
+   * references lib esnext.disposable) when those are in use. At run time Node has had
+   * `Symbol.dispose` since 20.4 (18.18).
    */
   interface SymbolConstructor {
     readonly dispose: unique symbol
+  }
+  /**
+   * What `using x = new Slayer(…)` needs: tsc looks up this global type for every `using`
+   * declaration (TS2318 "Cannot find global type 'Disposable'" without it under lib es2022).
+   * Identical to, and merged with, the declaration in lib esnext.disposable and @types/node.
+   */
+  interface Disposable {
+    [Symbol.dispose](): void
   }
 }
 
@@ -257,8 +267,16 @@ export interface HugePagePlacement {
 export type RecordFieldType = 'f64' | 'u64' | 'i64'
 /** A record schema: field names to types, 1 to 7 fields, in storage order. */
 export type RecordSchema = Record<string, RecordFieldType>
-/** One record's values, typed by its schema. */
-export type RecordValue<S extends RecordSchema> = { [K in keyof S]: S[K] extends 'f64' ? number : bigint }
+/**
+ * What a field of type `T` reads as: 'f64' a number, 'u64' and 'i64' a bigint. It distributes over a
+ * union, so a field whose type is not known (`RecordFieldType`) is `number | bigint`.
+ */
+export type RecordFieldValue<T extends RecordFieldType> = T extends 'f64' ? number : bigint
+/**
+ * One record's values, typed by its schema. For an unstated schema (`RecordSchema`, the default of
+ * `Records.open`), every field is `number | bigint`: what it can be at run time.
+ */
+export type RecordValue<S extends RecordSchema> = { [K in keyof S]: RecordFieldValue<S[K]> }
 
 /** A reusable snapshot: `load(i)` reads record i (one consistent copy), then a getter per field. */
 export type RecordSnapshot<S extends RecordSchema> = Readonly<RecordValue<S>> & {
@@ -338,6 +356,13 @@ export declare class Records<S extends RecordSchema = RecordSchema> {
   close(): void
   [Symbol.dispose](): void
   static create<S extends RecordSchema>(options: RecordsCreateOptions<S>): Records<S>
+  /**
+   * Opens the shared records `name` that another process created. The schema types the results:
+   * give `fields` (checked against the segment: another schema throws, naming both), or state it
+   * as the type parameter, `Records.open<{ bid: 'f64'; qty: 'u64' }>(name)` (a claim tsc takes
+   * and nothing checks at run time: `info().fields` is the segment's own). With neither, every field
+   * is `number | bigint`.
+   */
   static open<S extends RecordSchema = RecordSchema>(name: string, options?: RecordsOpenOptions<S>): Records<S>
   static unlink(name: string): boolean
 }

@@ -99,8 +99,11 @@ const { read: sharedRead, write: sharedWrite } = native._sharedFast(SHARED)
 // object, and a read of copy 0 whatever the strategy (the benchmark's same-slab baseline).
 const INTERNALS = new WeakMap()
 
+// A value as a message quotes it, in JS terms: `the string "10"`, `42n`, `-0`, `Infinity`, `null`,
+// `an array`, `a Map`.
 function describe(v) {
-  if (typeof v === 'string') return JSON.stringify(v)
+  if (typeof v === 'string') return `the string ${JSON.stringify(v)}`
+  if (Object.is(v, -0)) return '-0'
   if (typeof v === 'bigint') return `${v}n`
   if (v === null) return 'null'
   if (Array.isArray(v)) return 'an array'
@@ -118,21 +121,29 @@ function optionError(name, want, got) {
   return withCode(new TypeError(`option \`${name}\`: must be ${want}, got ${describe(got)}`), 'ERR_ULTRASLAYER_BAD_OPTION')
 }
 
-function validateOptions(options, types = OPTION_TYPES, call = 'new Slayer(options)', example = '{ slots: 1024 }') {
+// `known`: the option names the caller's own call takes, for the message (Records take `count` and
+// `fields` where a Slayer takes `slots`).
+function validateOptions(options, types = OPTION_TYPES, call = 'new Slayer(options)', example = '{ slots: 1024 }', known = Object.keys(types)) {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     throw withCode(new TypeError(`${call}: options must be an object such as ${example}, got ${describe(options)}`), 'ERR_ULTRASLAYER_BAD_OPTION')
   }
   for (const key of Object.keys(options)) {
     const want = types[key]
     if (want === undefined) {
-      throw withCode(new TypeError(`unknown option \`${key}\`: known options are ${Object.keys(types).join(', ')}`), 'ERR_ULTRASLAYER_BAD_OPTION')
+      throw withCode(new TypeError(`unknown option \`${key}\`: known options are ${known.join(', ')}`), 'ERR_ULTRASLAYER_BAD_OPTION')
     }
     const v = options[key]
     if (v === undefined) continue
     if (want === 'number|auto') {
       if (typeof v !== 'number' && v !== 'auto') throw optionError(key, "a number or 'auto'", v)
     } else if (want === 'array') {
-      if (!Array.isArray(v) || !v.every((c) => typeof c === 'number')) throw optionError(key, 'an array of core numbers', v)
+      if (!Array.isArray(v)) throw optionError(key, 'an array of integer core ids such as [0, 1]', v)
+      // Name the element that is wrong (the engine checks each id's range).
+      for (let k = 0; k < v.length; k++) {
+        if (typeof v[k] !== 'number' || !Number.isInteger(v[k])) {
+          throw withCode(new TypeError(`option \`${key}\`: ${key}[${k}] must be an integer core id, got ${describe(v[k])}`), 'ERR_ULTRASLAYER_BAD_OPTION')
+        }
+      }
     } else if (typeof v !== want) {
       throw optionError(key, `a ${want}`, v)
     }
@@ -158,7 +169,7 @@ function indexError(index, slots, closed) {
   if (typeof index !== 'number' || !Number.isInteger(index)) {
     return withCode(new TypeError(`slot index must be an integer number, got ${describe(index)} (this slab has ${slots} slots)`), 'ERR_ULTRASLAYER_BAD_ARGUMENT')
   }
-  return withCode(new RangeError(`slot index ${index} is out of range: this slab has ${slots} slots (valid indices 0..${slots - 1})`), 'ERR_ULTRASLAYER_SLOT_RANGE')
+  return withCode(new RangeError(`slot index ${describe(index)} is out of range: this slab has ${slots} slots (valid indices 0 to ${slots - 1})`), 'ERR_ULTRASLAYER_SLOT_RANGE')
 }
 
 function checkBatch(indices, values, ValuesType, valuesName) {
@@ -320,7 +331,7 @@ class Slayer {
       throw withCode(new TypeError(`writeU64 value must be a BigInt (e.g. 42n), got ${describe(value)}`), 'ERR_ULTRASLAYER_BAD_ARGUMENT')
     }
     if (value < 0n || value > U64_MAX) {
-      throw withCode(new RangeError(`writeU64 value ${value}n is outside 0n..2n ** 64n - 1n (it would be truncated)`), 'ERR_ULTRASLAYER_VALUE_RANGE')
+      throw withCode(new RangeError(`writeU64 value ${value}n is outside the u64 range, from 0n to 2n ** 64n - 1n (it would be truncated)`), 'ERR_ULTRASLAYER_VALUE_RANGE')
     }
     SU32[0] = index
     SU32[1] = this.#id
@@ -463,7 +474,7 @@ const probe = {
   },
 }
 
-const Records = require('./records.js')({ native, describe, withCode, optionError, validateOptions, validateName, OPTION_TYPES, SHARED_OPEN_TYPES, ADOPT, forwardControls })
+const Records = require('./records.js')({ native, describe, withCode, optionError, validateOptions, validateName, OPTION_TYPES, SHARED_CREATE_TYPES, SHARED_OPEN_TYPES, ADOPT, forwardControls })
 
 module.exports = { Slayer, Records, probe }
 // Internal, for the benchmark and the CLI; not part of the API.

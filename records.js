@@ -31,7 +31,7 @@ const INDEX = Symbol('index')
 const COUNT = Symbol('count')
 const CLOSED = Symbol('closed')
 
-module.exports = function defineRecords({ native, describe, withCode, optionError, validateOptions, validateName, OPTION_TYPES, SHARED_OPEN_TYPES, ADOPT, forwardControls }) {
+module.exports = function defineRecords({ native, describe, withCode, optionError, validateOptions, validateName, OPTION_TYPES, SHARED_CREATE_TYPES, SHARED_OPEN_TYPES, ADOPT, forwardControls }) {
   const typeError = (msg, code = 'ERR_ULTRASLAYER_BAD_ARGUMENT') => withCode(new TypeError(msg), code)
   const rangeError = (msg, code) => withCode(new RangeError(msg), code)
 
@@ -64,6 +64,10 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
     })
   }
 
+  // The options a Records call takes, for "known options are …": the Slayer's, with `count` and
+  // `fields` for `slots`.
+  const recordOptions = (types) => ['count', 'fields', ...Object.keys(types).filter((k) => k !== 'slots')]
+
   const schemaText = (fields) => fields.map((f) => `${f.name}:${f.type}`).join(',')
   const parseSchemaText = (text) => text.split(',').map((p) => ({ name: p.split(':')[0], type: p.split(':')[1] }))
 
@@ -77,7 +81,7 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
     if (typeof index !== 'number' || !Number.isInteger(index)) {
       return typeError(`record index must be an integer number, got ${describe(index)} (there are ${count} records)`)
     }
-    return rangeError(`record index ${index} is out of range: there are ${count} records (valid indices 0..${count - 1})`, 'ERR_ULTRASLAYER_SLOT_RANGE')
+    return rangeError(`record index ${describe(index)} is out of range: there are ${count} records (valid indices 0 to ${count - 1})`, 'ERR_ULTRASLAYER_SLOT_RANGE')
   }
 
   // Splits record options into the Slayer options they carry and the record-only ones.
@@ -88,8 +92,8 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
     if ('slots' in options) throw typeError(`${call}: records take \`count\` (records), not \`slots\`: each record takes 8 slots`, 'ERR_ULTRASLAYER_BAD_OPTION')
     const { count, fields, name, overwrite, ...rest } = options
     if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || count > 2 ** 29) {
-      if (typeof count !== 'number') throw optionError('count', 'a number of records (1 to 2 ** 29)', count)
-      throw rangeError(`${call}: option \`count\` must be an integer from 1 to ${2 ** 29}, got ${count}`, 'ERR_ULTRASLAYER_OPTION_RANGE')
+      if (typeof count !== 'number') throw optionError('count', `a number of records from 1 to ${2 ** 29}`, count)
+      throw rangeError(`${call}: option \`count\` must be an integer from 1 to ${2 ** 29}, got ${describe(count)}`, 'ERR_ULTRASLAYER_OPTION_RANGE')
     }
     return { count, fields: parseFields(call, fields), name, overwrite, slayer: { ...rest, slots: count * WORDS } }
   }
@@ -177,7 +181,7 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
         this.#n = adopted
       } else {
         const o = slayerOptions('new Records(options)', options, "{ count: 1024, fields: { bid: 'f64', qty: 'u64' } }")
-        validateOptions(o.slayer)
+        validateOptions(o.slayer, OPTION_TYPES, 'new Records(options)', undefined, recordOptions(OPTION_TYPES))
         this.#n = new native.NativeRecords(schemaText(o.fields), o.slayer)
       }
       this.#count = this.#n.count
@@ -270,8 +274,8 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
         } else if (typeof v !== 'bigint') {
           throw typeError(`write(${index}, record): field \`${f.name}\` is ${f.type}, so it must be a BigInt (e.g. 42n), got ${describe(v)}`)
         } else if (f.type === 'u64' ? v < 0n || v > U64_MAX : v < I64_MIN || v > I64_MAX) {
-          const range = f.type === 'u64' ? '0n..2n ** 64n - 1n' : '-(2n ** 63n)..2n ** 63n - 1n'
-          throw rangeError(`write(${index}, record): field \`${f.name}\` (${f.type}) value ${v}n is outside ${range} (it would be truncated)`, 'ERR_ULTRASLAYER_VALUE_RANGE')
+          const range = f.type === 'u64' ? 'from 0n to 2n ** 64n - 1n' : 'from -(2n ** 63n) to 2n ** 63n - 1n'
+          throw rangeError(`write(${index}, record): field \`${f.name}\` (${f.type}) value ${v}n is outside the ${f.type} range, ${range} (it would be truncated)`, 'ERR_ULTRASLAYER_VALUE_RANGE')
         }
       }
       if (given !== fields.length) throw typeError(`write(${index}, record): a field is given twice or inherited; pass a plain object`)
@@ -306,7 +310,8 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
       validateName(call, o.name)
       if (o.overwrite !== undefined && typeof o.overwrite !== 'boolean') throw optionError('overwrite', 'a boolean', o.overwrite)
       if (o.slayer.placement !== undefined) throw typeError(`${call}: option \`placement\` does not apply to shared records (their copies are channelOffset apart)`, 'ERR_ULTRASLAYER_BAD_OPTION')
-      validateOptions(o.slayer, OPTION_TYPES, call)
+      // What Slayer.create takes (placementBudgetMs is not among it: nothing is placed), less placement.
+      validateOptions(o.slayer, SHARED_CREATE_TYPES, call, undefined, recordOptions(SHARED_CREATE_TYPES).filter((k) => k !== 'placement'))
       return new Records(ADOPT, native.NativeRecords.create(o.name, o.overwrite === true, schemaText(o.fields), o.slayer))
     }
 
@@ -321,7 +326,7 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
         if (typeof count !== 'number') throw optionError('count', 'a number of records', count)
         rest.slots = count * WORDS
       }
-      validateOptions(rest, SHARED_OPEN_TYPES, call, "{ fields: { bid: 'f64' }, spin: 'hybrid' }")
+      validateOptions(rest, SHARED_OPEN_TYPES, call, "{ fields: { bid: 'f64' }, spin: 'hybrid' }", recordOptions(SHARED_OPEN_TYPES))
       return new Records(ADOPT, native.NativeRecords.open(name, text, rest))
     }
 

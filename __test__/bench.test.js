@@ -2,7 +2,7 @@
 // The benchmark runs end to end in quick mode and writes valid JSON, CSV and SVG. Asserts the
 // shape of what it reports, never the speed.
 
-const { test } = require('node:test')
+const { test, after } = require('node:test')
 const assert = require('node:assert/strict')
 const { spawnSync } = require('node:child_process')
 const fs = require('node:fs')
@@ -13,6 +13,7 @@ const run = path.join(__dirname, '..', 'bench', 'run.js')
 // No recorded `probe groups` result: the offsets are the documented defaults (256 B hedged, 2048 B
 // control), whatever this machine's cache holds.
 const env = { ...process.env, XDG_CACHE_HOME: fs.mkdtempSync(path.join(os.tmpdir(), 'uslayer-bench-cache-')) }
+after(() => fs.rmSync(env.XDG_CACHE_HOME, { recursive: true, force: true }))
 
 test('npm run bench -- --quick writes a table, JSON, CSV and an SVG plot', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uslayer-bench-'))

@@ -26,15 +26,15 @@ test('the .node Node loads is also the C library: the C round-trip program links
   fs.rmSync(dir, { recursive: true, force: true })
 })
 
-test('the README ctypes example runs against the shipped .node', { skip: !fs.existsSync(nodeFile) && 'build the addon first' }, () => {
+test('the ctypes example (examples/ctypes_example.py) runs against the shipped .node', { skip: !fs.existsSync(nodeFile) && 'build the addon first' }, () => {
   const out = execFileSync('python3', [path.join(root, 'examples/ctypes_example.py')], { encoding: 'utf8', env: { ...process.env, ULTRASLAYER_LIB: nodeFile } })
   assert.equal(out.trim().split('\n').pop(), 'ok')
 })
 
-test('the Python ctypes example in the README runs as written', { skip: !fs.existsSync(nodeFile) && 'build the addon first' }, () => {
-  const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8')
+test('the Python ctypes example in docs/c-abi.md runs as written', { skip: !fs.existsSync(nodeFile) && 'build the addon first' }, () => {
+  const readme = fs.readFileSync(path.join(root, 'docs', 'c-abi.md'), 'utf8')
   const block = readme.match(/```python\n([\s\S]*?)```/)
-  assert.ok(block, 'README has a python example')
+  assert.ok(block, 'docs/c-abi.md has a python example')
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uslayer-readme-'))
   const file = path.join(dir, 'example.py')
   fs.writeFileSync(file, block[1])

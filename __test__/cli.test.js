@@ -171,4 +171,17 @@ test('usage errors exit 2', () => {
   assert.match(h.out, /exit codes/)
 })
 
+test('probe on its own lists its subcommands, and an unknown one is named as a probe', () => {
+  const bare = cli('probe')
+  assert.equal(bare.code, 2)
+  assert.doesNotMatch(bare.out + bare.err, /unknown command/)
+  assert.match(bare.out, /^usage: ultraslayer probe <refresh\|groups\|placement\|hedge> \[options\]/)
+  for (const p of ['refresh', 'groups', 'placement', 'hedge']) assert.match(bare.out, new RegExp(`^  probe ${p} `, 'm'), p)
+  assert.equal(cli('probe', '--help').code, 0)
+  const odd = cli('probe', 'frob')
+  assert.equal(odd.code, 2)
+  assert.match(odd.err, /^ultraslayer probe: unknown probe "frob": the probes are refresh, groups, placement, hedge/)
+  assert.match(cli('frobnicate').err, /^ultraslayer: unknown command "frobnicate": the commands are info, probe, bench/)
+})
+
 test.after(() => fs.rmSync(cache, { recursive: true, force: true }))

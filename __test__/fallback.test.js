@@ -5,7 +5,7 @@
 // `placementBudgetMs: 0` (bench: --placement-budget-ms 0), which the library refuses before it
 // times anything: nothing here depends on what this machine's DRAM does, and nothing is timed.
 
-const { test } = require('node:test')
+const { test, after } = require('node:test')
 const assert = require('node:assert/strict')
 const { spawnSync } = require('node:child_process')
 const fs = require('node:fs')
@@ -19,6 +19,7 @@ const run = path.join(__dirname, '..', 'bench', 'run.js')
 // No recorded `probe groups` result: the offsets are the documented defaults, whatever this
 // machine's cache holds.
 const env = { ...process.env, XDG_CACHE_HOME: fs.mkdtempSync(path.join(os.tmpdir(), 'uslayer-fallback-cache-')) }
+after(() => fs.rmSync(env.XDG_CACHE_HOME, { recursive: true, force: true }))
 const REASON = /refresh-group placement failed: placementBudgetMs is 0, which leaves no time to time a single line/
 
 /** Asserts `info` says its copies fell back from `from` to `offset` bytes apart, with the reason. */
@@ -117,6 +118,23 @@ test("the bench's slab builder: an explicit placement refused is rebuilt on an o
   assert.match(lines[1], /^SKIPPED steer slab \(arms steer, native-steer left out\): steering needs/)
 })
 
+test("the bench header words the library's advice as bench flags, slab by slab", () => {
+  const reason = "refresh-group placement failed: placementBudgetMs is 0, which leaves no time to time a single line, so no copy can be placed by refresh group; give it time (placementBudgetMs, default 3000 ms) or use placement: 'offset'"
+  const line = (slab) => fallback.fallbackLines([{ slab, arms: ['a'], from: 'huge-pages', to: 'offset', channelOffset: 64, reason, by: 'library' }], [])[0]
+  assert.match(line('steer slab'), /placementBudgetMs is 0, .* give it time \(--steer-budget-ms N\) or pass --steer-offset B$/)
+  assert.match(line('hedged slab'), /give it time \(--placement-budget-ms N\) or pass --channel-offset B$/)
+  assert.match(line('steered records'), /give it time \(--steer-budget-ms N\) or pass --steer-placement offset$/)
+  // No bench flag puts the hedged records on an offset: the header says what the bench did instead.
+  assert.match(line('hedged records'), /give it time \(--placement-budget-ms N\) or let it fall back to an offset, as here$/)
+  assert.match(fallback.inBenchTerms('raise placementBudgetMs, ask for fewer slots, or use placement: \'offset\'', 'steer slab'), /^raise --steer-budget-ms N, ask for fewer slots, or pass --steer-offset B$/)
+  // Every flag named is one the bench takes.
+  const usage = require('node:child_process').spawnSync(process.execPath, [run, '--help'], { encoding: 'utf8' }).stdout
+  const decision = require('node:child_process').spawnSync(process.execPath, [run, '--scenario', 'decision', '--help'], { encoding: 'utf8' }).stdout
+  for (const slab of ['steer slab', 'hedged slab', 'steered records', 'hedged records', 'record-slots slab']) {
+    for (const flag of line(slab).match(/--[a-z-]+/g)) assert.ok(usage.includes(flag) || decision.includes(flag), `${slab}: ${flag}`)
+  }
+})
+
 /** Runs the bench with `args` and --json; returns { r, result }. */
 function bench(args) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uslayer-fallback-'))
@@ -150,6 +168,8 @@ for (const steerPlacement of ['huge-pages', 'auto']) {
     for (const a of ['record-js-array', 'record-direct']) assert.equal(run.arms[a].fallback, undefined, `${a} needs no placement`)
     for (const x of result.fallbacks) for (const a of x.arms) assert.ok(run.arms[a].fallback, `${a} is labelled`)
     assert.match(r.stdout, /^FALLBACK steered records \(arms record-steer, native-record-steer\): .*copies 64 B apart, NOT placed by refresh group — refresh-group placement failed: placementBudgetMs is 0/m)
+    assert.match(r.stdout, /^FALLBACK steered records .* or pass --steer-placement offset$/m)
+    assert.doesNotMatch(r.stdout, /placement: 'offset'/, 'the header advises bench flags, not library options')
     assert.match(r.stdout, /steered records: copies 64 B apart \(FALLBACK: placement by refresh group refused/)
     assert.match(r.stdout, /^record-steer † /m)
     assert.match(r.stdout, /^† fell back: .*record-steer ran on copies 64 B apart/m)
@@ -185,6 +205,10 @@ test('bench with every placement refused: the steer and hedged arms run on the o
     assert.match(r.stdout, /^FALLBACK steer slab \(arms steer, native-steer\): .*copies 64 B apart, NOT placed by refresh group — refresh-group placement failed: placementBudgetMs is 0/m)
     assert.match(r.stdout, /^FALLBACK hedged slab \(arms hedged, native-hedged, independent-pairs\): placement 'auto' tried 'huge-pages', was refused and fell back: copies 256 B apart/m)
     assert.match(r.stdout, /^steer slab: .*copies 64 B apart \(FALLBACK: placement by refresh group refused\)/m)
+    // The header advises the bench flags that do it, never library options the bench does not take.
+    assert.match(r.stdout, /^FALLBACK steer slab .*give it time \(--steer-budget-ms N\) or pass --steer-offset B$/m)
+    assert.match(r.stdout, /^FALLBACK hedged slab .*give it time \(--placement-budget-ms N\) or pass --channel-offset B$/m)
+    assert.doesNotMatch(r.stdout, /placement: 'offset'/)
     assert.match(r.stdout, /^steer † /m)
     assert.match(r.stdout, /=== verdict/)
     assert.match(r.stdout, /^fallback: steer, native-steer ran on copies 64 B apart, not placed by refresh group/m)

@@ -42,9 +42,16 @@ function assertTalliesAddUp(r) {
   assert.equal(r.latencyNs.count, r.orders, `${r.strategy}: one latency per order`)
 }
 
+// The compiled example goes in examples/dist (it imports 'ultraslayer' through the package's own
+// "exports", so it must sit inside the package); removed after the file unless it was there before.
+const DIST = path.dirname(ROUTER)
+const distWasThere = fs.existsSync(DIST)
 before(() => {
   const r = spawnSync(TSC, ['-p', TSCONFIG], { encoding: 'utf8', timeout: 60_000 })
   assert.equal(r.status, 0, `tsc failed:\n${r.stdout}${r.stderr}`)
+})
+after(() => {
+  if (!distWasThere) fs.rmSync(DIST, { recursive: true, force: true })
 })
 
 test('the example type-checks under --strict against index.d.ts', () => {

@@ -12,14 +12,14 @@ const fs = require('node:fs')
 const path = require('node:path')
 const { spawn, spawnSync } = require('node:child_process')
 const { Records, Slayer } = require('..')
+const { segmentName } = require('./scratch')
 
 const PKG = path.resolve(__dirname, '..')
 const QUOTE = { bid: 'f64', ask: 'f64', bidQty: 'u64', askQty: 'u64', ts: 'u64', pos: 'i64' }
 const created = new Set()
-let seq = 0
 
 function segName(tag) {
-  const name = `test-rec-${tag}-${process.pid}-${seq++}`
+  const name = segmentName('test-rec', tag)
   created.add(name)
   return name
 }
@@ -151,6 +151,61 @@ test('a write with a missing, unknown, mistyped or out-of-range field names it a
   q.close()
 })
 
+test('every refusal speaks of the Records the caller holds: closed, out of range, missing, existing', () => {
+  const q = quotes()
+  const out = new ArrayBuffer(q.recordBytes)
+  assert.throws(
+    () => q.readMany(Uint32Array.of(64), out),
+    (e) => e instanceof RangeError && e.code === 'ERR_ULTRASLAYER_SLOT_RANGE' && /^record index 64 is out of range: there are 64 records \(valid indices 0 to 63\)$/.test(e.message),
+  )
+  assert.throws(() => q.read(64), (e) => e instanceof RangeError && /^record index 64 is out of range: there are 64 records \(valid indices 0 to 63\)$/.test(e.message))
+  assert.throws(() => q.read(-0.5), (e) => e instanceof TypeError && /^record index must be an integer number, got -0\.5 \(there are 64 records\)$/.test(e.message))
+  q.close()
+  // Every call on closed Records, those refused in JS and those refused natively, says the same.
+  const closed = (e) => e.constructor === Error && e.code === 'ERR_ULTRASLAYER_CLOSED' && /^these Records are closed: create new ones/.test(e.message) && !/Slayer/.test(e.message)
+  for (const [what, call] of Object.entries({
+    read: () => q.read(1),
+    write: () => q.write(1, SAMPLE),
+    readMany: () => q.readMany(Uint32Array.of(1), out),
+    snapshot: () => q.snapshot(),
+    info: () => q.info(),
+    stats: () => q.stats(),
+    start: () => q.start(),
+    repair: () => q.repair(),
+  })) {
+    assert.throws(call, closed, what)
+  }
+  const missing = segName('missing')
+  assert.throws(
+    () => Records.open(missing),
+    (e) => e.constructor === Error && e.code === 'ERR_ULTRASLAYER_SHM_MISSING' && /^no shared record segment named "test-rec-missing-/.test(e.message) && /create it first with Records\.create\(\)/.test(e.message) && !/Slayer/.test(e.message),
+  )
+  const name = segName('exists')
+  const w = Records.create({ name, count: 4, fields: QUOTE, hugePages: 'off', lock: false, strategy: 'direct' })
+  try {
+    assert.throws(
+      () => Records.create({ name, count: 4, fields: QUOTE, hugePages: 'off', lock: false, strategy: 'direct' }),
+      (e) => e.code === 'ERR_ULTRASLAYER_SHM_EXISTS' && /^a shared record segment named ".*" already exists .*open it with Records\.open\(\), remove it with Records\.unlink\(\), or set overwrite: true/.test(e.message),
+    )
+  } finally {
+    w.close()
+  }
+  assert.throws(
+    () => new Records({ count: Infinity, fields: QUOTE }),
+    (e) => e instanceof RangeError && /option `count` must be an integer from 1 to 536870912, got Infinity$/.test(e.message),
+  )
+  // Unknown options are answered with the options a Records call takes: count and fields, never slots.
+  const known = (call, extra) => (e) => e instanceof TypeError && e.code === 'ERR_ULTRASLAYER_BAD_OPTION' && /^unknown option `foo`: known options are count, fields, /.test(e.message) && !/\bslots\b/.test(e.message) && extra.every((k) => e.message.includes(k))
+  assert.throws(() => new Records({ count: 1, fields: QUOTE, foo: 1 }), known('new', ['placement']))
+  assert.throws(() => Records.open(missing, { foo: 1 }), known('open', ['waitMs']))
+  assert.throws(() => Records.create({ name: missing, count: 1, fields: QUOTE, foo: 1 }), known('create', ['name', 'overwrite']))
+  // Records.create places nothing, so it takes no placement budget (it was accepted and ignored).
+  assert.throws(() => Records.create({ name: missing, count: 1, fields: QUOTE, placementBudgetMs: 5 }), /unknown option `placementBudgetMs`/)
+  const v = quotes()
+  assert.throws(() => v.write(0, { ...SAMPLE, bidQty: -1n }), (e) => e instanceof RangeError && /value -1n is outside the u64 range, from 0n to 2n \*\* 64n - 1n/.test(e.message))
+  v.close()
+})
+
 test('info and stats describe the record store', () => {
   const q = quotes({ strategy: 'steer' })
   const i = q.info()
@@ -187,6 +242,9 @@ test('shared record segments: the schema travels in the header, another schema o
   assert.equal(r.count, 100)
   const any = Records.open(name, { strategy: 'direct', lock: false })
   assert.deepEqual({ ...any.fields }, QUOTE, 'the header says the schema')
+  // Opened without `fields`, f64 fields are numbers and u64/i64 ones bigints: why index.d.ts types
+  // a field of an unstated schema as `number | bigint` (see types/records.ts).
+  assert.deepEqual(any.read(42), SAMPLE)
   assert.throws(
     () => Records.open(name, { fields: { ...QUOTE, pos: 'u64' }, strategy: 'direct' }),
     (e) => e.code === 'ERR_ULTRASLAYER_SHM_INCOMPATIBLE' && e.message.includes('pos:i64') && e.message.includes('pos:u64'),

@@ -10,13 +10,13 @@ const fs = require('node:fs')
 const path = require('node:path')
 const { spawn } = require('node:child_process')
 const { Slayer } = require('..')
+const { segmentName } = require('./scratch')
 
 const PKG = path.resolve(__dirname, '..')
 const created = new Set()
-let seq = 0
 
 function segName(tag) {
-  const name = `test-${tag}-${process.pid}-${seq++}`
+  const name = segmentName('test', tag)
   created.add(name)
   return name
 }
@@ -27,7 +27,7 @@ after(() => {
 
 // Segments left by an earlier run of this file that died before `after` (pid no longer alive).
 for (const f of fs.readdirSync('/dev/shm')) {
-  const m = /^ultraslayer\.(test-[a-z0-9]+-(\d+)-\d+)$/.exec(f)
+  const m = /^ultraslayer\.(test-[a-z0-9]+-[a-z0-9]+-(\d+)-\d+)$/.exec(f)
   if (!m) continue
   try {
     process.kill(Number(m[2]), 0)

@@ -215,6 +215,38 @@ test('bad options: TypeError for wrong types, RangeError for values, naming the 
   }
 })
 
+test('messages quote values as JS prints them, name the element that is wrong, and write every range one way', () => {
+  const option = (cls, code, re) => (e) => e instanceof cls && e.code === code && re.test(e.message)
+  const cases = [
+    [{ slots: Infinity }, option(TypeError, 'ERR_ULTRASLAYER_BAD_OPTION', /^option `slots`: must be an integer from 1 to 4294967296, got Infinity$/)],
+    [{ slots: -Infinity }, option(TypeError, 'ERR_ULTRASLAYER_BAD_OPTION', /got -Infinity$/)],
+    [{ slots: NaN }, option(TypeError, 'ERR_ULTRASLAYER_BAD_OPTION', /got NaN$/)],
+    [{ slots: -0 }, option(RangeError, 'ERR_ULTRASLAYER_OPTION_RANGE', /^option `slots`: must be an integer from 1 to 4294967296, got -0$/)],
+    [{ slots: 1e30 }, option(RangeError, 'ERR_ULTRASLAYER_OPTION_RANGE', /got 1e\+30$/)],
+    [{ slots: 10, replicas: 9 }, option(RangeError, 'ERR_ULTRASLAYER_OPTION_RANGE', /^option `replicas`: must be an integer from 2 to 8, got 9$/)],
+    [{ slots: 10, channelOffset: Infinity }, option(RangeError, 'ERR_ULTRASLAYER_OPTION_RANGE', /^option `channelOffset`: must be a power of two from 64 to 1073741824 bytes, or 'auto', got Infinity$/)],
+    [{ slots: 10, cores: ['a', 'b'] }, option(TypeError, 'ERR_ULTRASLAYER_BAD_OPTION', /^option `cores`: cores\[0\] must be an integer core id, got the string "a"$/)],
+    [{ slots: 10, cores: [0, 1.5] }, option(TypeError, 'ERR_ULTRASLAYER_BAD_OPTION', /^option `cores`: cores\[1\] must be an integer core id, got 1\.5$/)],
+    [{ slots: 10, cores: [0, -1] }, option(RangeError, 'ERR_ULTRASLAYER_OPTION_RANGE', /^option `cores`: cores\[1\] must be an integer from 0 to 65535, got -1$/)],
+    [{ slots: 10, cores: 3 }, option(TypeError, 'ERR_ULTRASLAYER_BAD_OPTION', /^option `cores`: must be an array of integer core ids such as \[0, 1\], got 3$/)],
+    [{ slots: '10' }, option(TypeError, 'ERR_ULTRASLAYER_BAD_OPTION', /^option `slots`: must be a number, got the string "10"$/)],
+  ]
+  for (const [opts, check] of cases) assert.throws(() => new Slayer(opts), check, String(Object.entries(opts).map(([k, v]) => `${k}: ${typeof v === 'string' ? `'${v}'` : Array.isArray(v) ? `[${v}]` : String(v)}`)))
+  const s = new Slayer({ slots: 16, strategy: 'direct', hugePages: 'off', lock: false })
+  try {
+    // The same range notation from JS (single reads) and from the engine (batches).
+    const range = /^slot index 16 is out of range: this slab has 16 slots \(valid indices 0 to 15\)$/
+    assert.throws(() => s.readF64(16), (e) => e instanceof RangeError && e.code === 'ERR_ULTRASLAYER_SLOT_RANGE' && range.test(e.message))
+    assert.throws(() => s.readManyF64(Uint32Array.of(16), new Float64Array(1)), (e) => e instanceof RangeError && range.test(e.message))
+    assert.throws(() => s.writeManyU64(Uint32Array.of(16), new BigUint64Array(1)), (e) => e instanceof RangeError && range.test(e.message))
+    assert.throws(() => s.writeU64(0, 1n << 64n), (e) => e instanceof RangeError && /outside the u64 range, from 0n to 2n \*\* 64n - 1n/.test(e.message))
+  } finally {
+    s.close()
+  }
+  assert.throws(() => s.readF64(0), (e) => e.code === 'ERR_ULTRASLAYER_CLOSED' && /^this Slayer is closed: create a new one/.test(e.message))
+  assert.throws(() => Slayer.open(`uslayer-missing-${process.pid}`), (e) => e.code === 'ERR_ULTRASLAYER_SHM_MISSING' && /^no shared slab named .* create it first with Slayer\.create\(\)/.test(e.message))
+})
+
 test('system refusals are Errors that say what to do', (t) => {
   assert.throws(
     () => new Slayer({ slots: 10, cores: [0, 4000], ...HYBRID }),

@@ -1,9 +1,11 @@
 'use strict'
 // The shipped typings compile for users who do not target ESNext: strict tsc with a plain es2022
-// config and no @types/node (`"types": []`) accepts a program that uses every type and value
-// index.d.ts exports (the list is read from index.d.ts, so a new export is covered by itself), and
-// so do configs that declare `Symbol.dispose` themselves (lib esnext, @types/node), where the
-// header's declaration must merge without a clash.
+// config and no @types/node (`"types": []`, lib es2022) accepts a program that uses every type and
+// value index.d.ts exports (the list is read from index.d.ts, so a new export is covered by itself)
+// and `using`, and so do configs that declare `Symbol.dispose` and `Disposable` themselves (lib
+// esnext, @types/node), where the header's declarations must merge without a clash. Every
+// TypeScript block of the README and docs compiles the same way, with and without @types/node
+// (the last test; how a fragment names what it needs is described there).
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
@@ -59,13 +61,15 @@ function program(rel, names) {
       lines.push(`export type Instance${name} = ${typeRef(name)}`)
     }
   }
-  // What the header adds by hand: disposal through Symbol.dispose.
-  lines.push('', 'export function dispose(s: U.Slayer): void {', '  s[Symbol.dispose]()', '}', '')
+  // What the header adds by hand: disposal through Symbol.dispose, and `using` (which needs the
+  // global type Disposable, absent from lib es2022).
+  lines.push('', 'export function dispose(s: U.Slayer): void {', '  s[Symbol.dispose]()', '}')
+  lines.push('export function scoped(): number {', '  using s = new U.Slayer({ slots: 1 })', '  using r = new U.Records({ count: 1, fields: { a: \'f64\' } })', '  return s.slots + r.count', '}', '')
   return lines.join('\n')
 }
 
 const configs = [
-  ['es2022, no @types/node', { target: 'es2022', types: [] }],
+  ['es2022, no @types/node', { target: 'es2022', lib: ['es2022'], types: [] }],
   ['es2022 with lib esnext (declares Symbol.dispose too)', { target: 'es2022', lib: ['esnext'], types: [] }],
   ['es2022 with @types/node (declares Symbol.dispose too)', { target: 'es2022', module: 'node16', moduleResolution: 'node16', types: ['node'], typeRoots: [path.join(root, 'node_modules', '@types')] }],
 ]
@@ -167,5 +171,114 @@ test('stats() and stats().steer have exactly the keys index.d.ts declares, info(
     else if (!huge) t.skip(`no huge-page placement report here (${s.info().placement.note}): the stats reports checked only`)
   } finally {
     s.close()
+  }
+})
+
+// The documentation's TypeScript compiles as a user would paste it: every ```ts (or ```typescript)
+// block of README.md, docs/*.md and examples/*.md, each as its own module in an app that depends on
+// ultraslayer (node_modules/ultraslayer → this package, resolved through its "exports"), under
+// strict tsc with target and lib es2022 and module nodenext: once with `types: []` (no
+// @types/node) and once with @types/node. examples/*.ts are Node programs (node:http, process):
+// they are compiled in the @types/node run only.
+//
+// A block that is a fragment (uses a name an earlier block imported) says what it needs in an HTML
+// comment right before its fence, which renders as nothing:
+//
+//   <!-- ts-prelude: import { Slayer } from 'ultraslayer' -->
+//   ```ts
+//
+// The comment's text is compiled before the block; nothing else is added, and no block is skipped.
+// Without @types/node and without lib dom there is no `console`; the host a user runs such code on
+// declares it, and so does the run without @types/node here (host.d.ts below), nothing else.
+
+const SNIPPET_RE = /(<!--\s*ts-prelude:([\s\S]*?)-->[ \t]*\r?\n)?^```(?:ts|typescript)[ \t]*\r?\n([\s\S]*?)^```[ \t]*$/gm
+
+/** The TypeScript blocks of one markdown file: { where: 'README.md:48', fenceLine, prelude, code }. */
+function snippetsOf(rel) {
+  const text = fs.readFileSync(path.join(root, rel), 'utf8')
+  const out = []
+  for (const m of text.matchAll(SNIPPET_RE)) {
+    const fenceLine = text.slice(0, m.index + (m[1]?.length ?? 0)).split('\n').length
+    out.push({ where: `${rel}:${fenceLine}`, fenceLine, prelude: (m[2] ?? '').trim(), code: m[3] })
+  }
+  return out
+}
+
+function markdownFiles() {
+  const files = ['README.md']
+  for (const dir of ['docs', 'examples']) {
+    if (!fs.existsSync(path.join(root, dir))) continue
+    for (const f of fs.readdirSync(path.join(root, dir)).sort()) if (f.endsWith('.md')) files.push(`${dir}/${f}`)
+  }
+  return files
+}
+
+const HOST_WITHOUT_NODE = `// What a host without @types/node or lib dom declares for the snippets' logging.
+declare var console: { log(...data: unknown[]): void; error(...data: unknown[]): void }
+`
+
+/**
+ * Compiles `files` ({ name: text }) in a fresh app directory that depends on ultraslayer; returns
+ * tsc's status and output. `extra` are absolute paths compiled along with them.
+ */
+function compileApp(files, compilerOptions, extra = []) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uslayer-snippets-'))
+  try {
+    fs.mkdirSync(path.join(dir, 'node_modules'))
+    fs.symlinkSync(root, path.join(dir, 'node_modules', 'ultraslayer'), 'dir')
+    fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module', dependencies: { ultraslayer: '*' } }))
+    for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), text)
+    const tsconfig = { compilerOptions, files: [...Object.keys(files), ...extra] }
+    fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify(tsconfig, null, 2))
+    const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: dir, encoding: 'utf8', timeout: 300_000 })
+    return { status: r.status, output: `${r.stdout}${r.stderr}${r.error ? r.error.message : ''}` }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+test('every TypeScript block of the README and docs compiles under strict es2022, with and without @types/node', { skip: !fs.existsSync(tsc) && 'typescript is a dev dependency: npm install' }, () => {
+  const snippets = markdownFiles().flatMap(snippetsOf)
+  assert.ok(snippets.length >= 1, 'README.md has TypeScript blocks')
+  const files = {}
+  const origin = new Map()
+  snippets.forEach((s, k) => {
+    const name = `snippet-${k}.ts`
+    const prelude = s.prelude ? `${s.prelude}\n` : ''
+    files[name] = `${prelude}${s.code}`
+    origin.set(name, { ...s, preludeLines: prelude ? prelude.split('\n').length - 1 : 0 })
+  })
+  // tsc's `snippet-3.ts(5,7)` as `README.md:52:7` (or the prelude of README.md:48).
+  const located = (output) =>
+    output.replace(/^(snippet-\d+\.ts)\((\d+),(\d+)\)/gm, (all, file, line, col) => {
+      const s = origin.get(file)
+      const n = Number(line) - s.preludeLines
+      return n >= 1 ? `${s.where.split(':')[0]}:${s.fenceLine + n}:${col}` : `the ts-prelude of ${s.where}`
+    })
+  const base = { strict: true, target: 'es2022', lib: ['es2022'], module: 'nodenext', moduleResolution: 'nodenext', moduleDetection: 'force', noEmit: true, skipLibCheck: false }
+  const examples = fs.existsSync(path.join(root, 'examples'))
+    ? fs.readdirSync(path.join(root, 'examples')).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')).map((f) => path.join(root, 'examples', f))
+    : []
+  const runs = [
+    ['without @types/node (types: [])', { ...files, 'host.d.ts': HOST_WITHOUT_NODE }, { ...base, types: [] }, []],
+    ['with @types/node', files, { ...base, types: ['node'], typeRoots: [path.join(root, 'node_modules', '@types')] }, examples],
+  ]
+  for (const [label, sources, options, extra] of runs) {
+    const r = compileApp(sources, options, extra)
+    assert.equal(r.status, 0, `${label}: tsc failed on ${snippets.map((s) => s.where).join(', ')}${extra.length ? ` and ${extra.map((f) => path.relative(root, f)).join(', ')}` : ''}:\n${located(r.output)}`)
+  }
+})
+
+test('the Records schema types what reads give (stated: number for f64, bigint for u64; unstated: number | bigint), with and without @types/node', { skip: !fs.existsSync(tsc) && 'typescript is a dev dependency: npm install' }, () => {
+  // __test__/types/records.ts holds the assertions (each `@ts-expect-error` must be an error);
+  // records.test.js compiles it with @types/node as its own tsconfig says, this without too.
+  const base = { strict: true, target: 'es2022', lib: ['es2022'], module: 'nodenext', moduleResolution: 'nodenext', noEmit: true, skipLibCheck: false }
+  const checks = path.join(root, '__test__', 'types', 'records.ts')
+  for (const [label, options] of [
+    ['without @types/node (types: [])', { ...base, types: [] }],
+    ['with @types/node', { ...base, types: ['node'], typeRoots: [path.join(root, 'node_modules', '@types')] }],
+  ]) {
+    const r = compileApp({}, options, [checks])
+    assert.equal(r.status, 0, `${label}: tsc failed on __test__/types/records.ts:\n${r.output}`)
   }
 })

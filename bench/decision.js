@@ -25,7 +25,7 @@ const USAGE = `usage: npm run bench -- --scenario decision [options]
   --records N             quotes in the universe (default 524288 = 512 Ki)
   --conditions a,b        quiet,stress
   --access a,b            cold,random
-  --pace a,b              random (spin 0..--gap-ns between decisions), back-to-back
+  --pace a,b              random (spin from 0 to --gap-ns between decisions), back-to-back
   --gap-ns N              the random-arrival gap bound (default 1000 ns)
   --slow-excess-ns N      slow = over the baseline's median + N (default 140)
   --spin busy|hybrid      replica threads of the hedged records (default hybrid)

@@ -67,14 +67,43 @@ function build(make, opts, { slab, arms, offsetOpts }) {
   }
 }
 
+/**
+ * The bench flags that do for each slab what the library's advice says in library options: put its
+ * copies on an offset from the start (`offset`; none for a slab the bench gives no such flag), and
+ * give its placement more time (`budget`). Keyed by the slab names run.js and decision.js give
+ * `build`, so a header rendered again from a saved --json says the same.
+ */
+const FLAGS = {
+  'hedged slab': { offset: '--channel-offset B', budget: '--placement-budget-ms N' },
+  'steer slab': { offset: '--steer-offset B', budget: '--steer-budget-ms N' },
+  'steered records': { offset: '--steer-placement offset', budget: '--steer-budget-ms N' },
+  'record-slots slab': { budget: '--placement-budget-ms N' },
+  'hedged records': { budget: '--placement-budget-ms N' },
+}
+
+/**
+ * A library refusal as the bench header words it: the advice it gives in library options (use
+ * `placement: 'offset'`, raise `placementBudgetMs`) names the bench flags that do the same for
+ * `slab`; where the bench has no offset flag for it, the advice to use an offset becomes what the
+ * bench did. What the refusal reports (e.g. "placementBudgetMs is 0") is left as the library said it.
+ */
+function inBenchTerms(reason, slab) {
+  const flags = FLAGS[slab] || {}
+  const budget = flags.budget || 'placementBudgetMs'
+  return reason
+    .replace(/\buse placement: 'offset'/g, flags.offset ? `pass ${flags.offset}` : 'let it fall back to an offset, as here')
+    .replace(/\(placementBudgetMs, default \d+ ms\)/g, `(${budget})`)
+    .replace(/\braise placementBudgetMs\b/g, `raise ${budget}`)
+}
+
 /** One header line per fallback and per skipped slab (empty when the run got everything). */
 function fallbackLines(fallbacks, skipped) {
   const lines = []
   for (const f of fallbacks) {
     const how = f.by === 'bench' ? `placement '${f.from}' refused, so the bench rebuilt it on an offset` : `placement 'auto' tried '${f.from}', was refused and fell back`
-    lines.push(`FALLBACK ${f.slab} (arms ${f.arms.join(', ')}): ${how}: copies ${f.channelOffset} B apart, NOT placed by refresh group — ${f.reason}`)
+    lines.push(`FALLBACK ${f.slab} (arms ${f.arms.join(', ')}): ${how}: copies ${f.channelOffset} B apart, NOT placed by refresh group — ${inBenchTerms(f.reason, f.slab)}`)
   }
-  for (const s of skipped) lines.push(`SKIPPED ${s.slab} (arms ${s.arms.join(', ')} left out): ${s.reason}`)
+  for (const s of skipped) lines.push(`SKIPPED ${s.slab} (arms ${s.arms.join(', ')} left out): ${inBenchTerms(s.reason, s.slab)}`)
   return lines
 }
 
@@ -99,4 +128,4 @@ function collector() {
   return { fallbacks, skipped, built }
 }
 
-module.exports = { build, collector, fallbackOf, fallbackLines, armFallback, REFUSALS }
+module.exports = { build, collector, fallbackOf, fallbackLines, inBenchTerms, armFallback, REFUSALS }

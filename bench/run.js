@@ -25,7 +25,7 @@ const USAGE = `usage: npm run bench -- [options]
   --arms a,b,...          ${Object.keys(ARMS).join(',')}
   --conditions a,b        quiet,stress
   --access a,b            cold,random
-  --pace a,b              random (spin 0..--gap-ns between reads), back-to-back (default both; quick: random)
+  --pace a,b              random (spin from 0 to --gap-ns between reads), back-to-back (default both; quick: random)
   --gap-ns N              the random-arrival gap bound (default 1000 ns)
   --slow-excess-ns N      a read counts as slow when it takes this much over its baseline arm's
                           median (default 140; a refresh stall adds 150–250 ns)

@@ -148,6 +148,16 @@ const commands = {
   },
 }
 
+// `ultraslayer probe` on its own: the probes, as the usage lists them.
+const PROBES = Object.keys(commands)
+  .filter((c) => c.startsWith('probe '))
+  .map((c) => c.slice('probe '.length))
+const PROBE_USAGE = `usage: ultraslayer probe <${PROBES.join('|')}> [options]
+
+probes:
+${USAGE.slice(USAGE.indexOf('  probe '), USAGE.indexOf('  bench '))}
+every probe takes --json (machine-readable result on stdout); see ultraslayer --help for exit codes.`
+
 /** One-line advice from a short measured comparison (ratios within the same run). */
 function recommend(r, a) {
   const d = a['native-direct'].summary
@@ -183,12 +193,22 @@ function run(argv) {
   let name = argv[0]
   let rest = argv.slice(1)
   if (name === 'probe') {
-    name = `probe ${argv[1] || ''}`.trim()
+    // `probe` alone (or with --help) lists the probes; an unknown one is named as a probe.
+    const which = argv[1]
+    if (which === undefined || which === '--help' || which === '-h' || which === 'help') {
+      process.stdout.write(`${PROBE_USAGE}\n`)
+      return which === undefined ? EXIT.USAGE : EXIT.OK
+    }
+    if (!commands[`probe ${which}`]) {
+      process.stderr.write(`ultraslayer probe: unknown probe "${which}": the probes are ${PROBES.join(', ')}\n\n${PROBE_USAGE}\n`)
+      return EXIT.USAGE
+    }
+    name = `probe ${which}`
     rest = argv.slice(2)
   }
   const cmd = commands[name]
   if (!cmd) {
-    process.stderr.write(`ultraslayer: unknown command "${name}"\n\n${USAGE}\n`)
+    process.stderr.write(`ultraslayer: unknown command "${name}": the commands are ${[...new Set(Object.keys(commands).map((c) => c.split(' ')[0]))].join(', ')}\n\n${USAGE}\n`)
     return EXIT.USAGE
   }
   try {

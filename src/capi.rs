@@ -488,13 +488,13 @@ unsafe fn engine_options(c: &us_options) -> Result<Options, Failure> {
         US_STRATEGY_HEDGE => Strategy::Hedge,
         US_STRATEGY_STEER => Strategy::Steer,
         US_STRATEGY_DIRECT => Strategy::Direct,
-        v => return Err(bad_option("strategy", format!("must be US_STRATEGY_AUTO, _HEDGE, _STEER or _DIRECT (0..=3), got {v}"))),
+        v => return Err(bad_option("strategy", format!("must be US_STRATEGY_AUTO, _HEDGE, _STEER or _DIRECT (0 to 3), got {v}"))),
     };
     o.placement = match c.placement {
         US_PLACEMENT_AUTO => CopyPlacement::Auto,
         US_PLACEMENT_REFRESH_GROUPS => CopyPlacement::RefreshGroups,
         US_PLACEMENT_OFFSET => CopyPlacement::Offset,
-        v => return Err(bad_option("placement", format!("must be US_PLACEMENT_AUTO, _REFRESH_GROUPS or _OFFSET (0..=2), got {v}"))),
+        v => return Err(bad_option("placement", format!("must be US_PLACEMENT_AUTO, _REFRESH_GROUPS or _OFFSET (0 to 2), got {v}"))),
     };
     o.placement_budget = match c.placement_budget_ms {
         -1 => o.placement_budget,
@@ -508,7 +508,7 @@ unsafe fn engine_options(c: &us_options) -> Result<Options, Failure> {
         US_PAGES_2M => PageRequest::Huge2M,
         US_PAGES_THP => PageRequest::Transparent,
         US_PAGES_OFF => PageRequest::Off,
-        v => return Err(bad_option("huge_pages", format!("must be US_PAGES_AUTO, _1G, _2M, _THP or _OFF (0..=4), got {v}"))),
+        v => return Err(bad_option("huge_pages", format!("must be US_PAGES_AUTO, _1G, _2M, _THP or _OFF (0 to 4), got {v}"))),
     };
     t.lock = match c.lock {
         US_LOCK_AUTO => LockRequest::Auto,

@@ -31,6 +31,8 @@ pub enum Error {
     BadArgument { name: &'static str, message: String },
     /// A slot index at or beyond the slot count.
     SlotOutOfRange { index: u64, slots: u64 },
+    /// A record index at or beyond the record count (`Records`).
+    RecordOutOfRange { index: u64, count: u64 },
     /// A replica number at or beyond the replica count.
     ReplicaOutOfRange { replica: usize, replicas: usize },
     /// An explicitly requested core does not exist or is not in the process's allowed set.
@@ -58,13 +60,13 @@ pub enum Error {
     /// A shared-slab name that is empty, too long, or has characters outside the allowed set.
     BadSegmentName { name: String, message: String },
     /// `create` found a segment of that name and was not asked to overwrite it.
-    SegmentExists { name: String, path: String },
+    SegmentExists { name: String, path: String, of: Segment },
     /// `open`/`unlink` found no segment of that name in any place segments live.
-    SegmentMissing { name: String, searched: Vec<String> },
+    SegmentMissing { name: String, searched: Vec<String>, of: Segment },
     /// The file is there but is not a usable segment: truncated, foreign, wrong version, corrupt.
-    SegmentInvalid { path: String, message: String },
+    SegmentInvalid { path: String, message: String, of: Segment },
     /// The segment is being created, or its creator died before finishing it.
-    SegmentNotReady { path: String, creator_pid: u32, creator_alive: bool },
+    SegmentNotReady { path: String, creator_pid: u32, creator_alive: bool, of: Segment },
     /// The segment is valid but its layout is not the one the caller expected.
     SegmentIncompatible { path: String, message: String },
     /// A system call on a segment file failed.
@@ -82,11 +84,51 @@ pub enum Error {
     Cancelled { phase: Option<&'static str> },
 }
 
+/// What a shared segment holds, so that a refusal about it names the class (and the calls) the
+/// caller holds: `Slayer.open()` for a slab of slots, `Records.open()` for records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Segment {
+    Slab,
+    Records,
+}
+
+impl Segment {
+    /// The class whose calls open, create and unlink this kind of segment.
+    fn class(self) -> &'static str {
+        match self {
+            Segment::Slab => "Slayer",
+            Segment::Records => "Records",
+        }
+    }
+
+    /// What the segment is called in a message: "shared slab" / "shared record segment".
+    fn noun(self) -> &'static str {
+        match self {
+            Segment::Slab => "shared slab",
+            Segment::Records => "shared record segment",
+        }
+    }
+}
+
 impl Error {
+    /// The same refusal, reworded for a caller that holds `Records` (the segment calls it names
+    /// become `Records.open()` and the like); other errors pass unchanged.
+    pub(crate) fn of_records(mut self) -> Error {
+        if let Error::SegmentExists { of, .. }
+        | Error::SegmentMissing { of, .. }
+        | Error::SegmentInvalid { of, .. }
+        | Error::SegmentNotReady { of, .. } = &mut self
+        {
+            *of = Segment::Records;
+        }
+        self
+    }
+
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::BadOption { .. } | Error::BadArgument { .. } => ErrorKind::Type,
             Error::SlotOutOfRange { .. }
+            | Error::RecordOutOfRange { .. }
             | Error::OptionOutOfRange { .. }
             | Error::ReplicaOutOfRange { .. }
             | Error::LengthMismatch { .. }
@@ -217,10 +259,17 @@ impl fmt::Display for MarkedMessage<'_> {
             }
             Error::BadArgument { name, message } => write!(f, "{name}: {message}"),
             Error::SlotOutOfRange { index, slots } => {
-                write!(f, "slot index {index} is out of range: this slab has {slots} slots (valid indices 0..={})", slots.saturating_sub(1))
+                write!(f, "slot index {index} is out of range: this slab has {slots} slots (valid indices {})", span(*slots))
+            }
+            Error::RecordOutOfRange { index, count } => {
+                write!(f, "record index {index} is out of range: there are {count} records (valid indices {})", span(*count))
             }
             Error::ReplicaOutOfRange { replica, replicas } => {
-                write!(f, "replica {replica} is out of range: this slab has {replicas} replicas (0..={})", replicas.saturating_sub(1))
+                write!(
+                    f,
+                    "replica {replica} is out of range: this slab has {replicas} replicas (valid replicas {})",
+                    span(*replicas as u64)
+                )
             }
             Error::CoreNotAllowed { core, allowed } => write!(
                 f,
@@ -242,7 +291,7 @@ impl fmt::Display for MarkedMessage<'_> {
                 errno_text(*errno)
             ),
             Error::MapFailed { bytes, errno } => {
-                write!(f, "could not map {bytes} bytes ({}): ask for fewer slots or replicas", errno_text(*errno))
+                write!(f, "could not map {bytes} bytes ({}): ask for fewer slots (or records) or replicas", errno_text(*errno))
             }
             Error::Stopped { what } => f.write_str(what),
             Error::LengthMismatch { indices, values } => {
@@ -252,29 +301,36 @@ impl fmt::Display for MarkedMessage<'_> {
             Error::Placement { message, hint } => write!(f, "refresh-group placement failed: {message}; {hint}"),
             Error::Io { path, message } => write!(f, "{path}: {message}"),
             Error::BadSegmentName { name, message } => write!(f, "shared slab name {name:?} {message}"),
-            Error::SegmentExists { name, path } => write!(
+            Error::SegmentExists { name, path, of } => write!(
                 f,
-                "a shared slab named {name:?} already exists ({path}): open it with ⟦call:Slayer.open⟧, remove it with \
-                 ⟦call:Slayer.unlink⟧, or set ⟦set:overwrite=true⟧ to replace it (processes that have it open keep the old one)"
+                "a {} named {name:?} already exists ({path}): open it with ⟦call:{c}.open⟧, remove it with ⟦call:{c}.unlink⟧, \
+                 or set ⟦set:overwrite=true⟧ to replace it (processes that have it open keep the old one)",
+                of.noun(),
+                c = of.class()
             ),
-            Error::SegmentMissing { name, searched } => write!(
+            Error::SegmentMissing { name, searched, of } => write!(
                 f,
-                "no shared slab named {name:?} (looked in {}): create it first with ⟦call:Slayer.create⟧, or check the name",
-                searched.join(", ")
+                "no {} named {name:?} (looked in {}): create it first with ⟦call:{}.create⟧, or check the name",
+                of.noun(),
+                searched.join(", "),
+                of.class()
             ),
-            Error::SegmentInvalid { path, message } => write!(
+            Error::SegmentInvalid { path, message, of } => write!(
                 f,
-                "{path} is not a usable ultraslayer shared slab: {message}; if it is stale, remove it with \
-                 ⟦call:Slayer.unlink⟧ and create it again"
+                "{path} is not a usable ultraslayer {}: {message}; if it is stale, remove it with ⟦call:{}.unlink⟧ and create it again",
+                of.noun(),
+                of.class()
             ),
-            Error::SegmentNotReady { path, creator_pid, creator_alive } => {
+            Error::SegmentNotReady { path, creator_pid, creator_alive, of } => {
                 if *creator_alive {
-                    write!(f, "shared slab {path} is still being created by pid {creator_pid}: retry in a moment")
+                    write!(f, "{} {path} is still being created by pid {creator_pid}: retry in a moment", of.noun())
                 } else {
                     write!(
                         f,
-                        "shared slab {path} was never finished: its creator (pid {creator_pid}) is gone; remove it with \
-                         ⟦call:Slayer.unlink⟧ or create it again with ⟦set:overwrite=true⟧"
+                        "{} {path} was never finished: its creator (pid {creator_pid}) is gone; remove it with \
+                         ⟦call:{}.unlink⟧ or create it again with ⟦set:overwrite=true⟧",
+                        of.noun(),
+                        of.class()
                     )
                 }
             }
@@ -302,7 +358,7 @@ impl fmt::Display for MarkedMessage<'_> {
                         f.write_str(": segments are created with mode 0600, so open it as the user that created it")
                     }
                     libc::ENOSPC | libc::ENOMEM => f.write_str(
-                        ": not enough room in the backing filesystem; ask for fewer slots, free space in /dev/shm, \
+                        ": not enough room in the backing filesystem; ask for fewer slots (or records), free space in /dev/shm, \
                          or reserve more huge pages (sysctl vm.nr_hugepages=N)",
                     ),
                     _ => Ok(()),
@@ -315,6 +371,41 @@ impl fmt::Display for MarkedMessage<'_> {
 impl std::error::Error for Error {}
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// The valid indices below `n`, in the one range notation every message uses: "0 to 15"
+/// ("none" when there are none).
+fn span(n: u64) -> String {
+    match n {
+        0 => "none".into(),
+        n => format!("0 to {}", n - 1),
+    }
+}
+
+/// A JS number as JavaScript prints it (`String(v)`): `Infinity`, `-Infinity`, `NaN`, `-0`, `1.5`,
+/// `1e+30`, `1e-7` — never Rust's `inf` or `1000000000000000000000000000000` — for a message
+/// that quotes a value a JS caller passed.
+pub fn js_number(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "Infinity" } else { "-Infinity" }.into();
+    }
+    if v == 0.0 {
+        return if v.is_sign_negative() { "-0" } else { "0" }.into();
+    }
+    let a = v.abs();
+    if (1e-6..1e21).contains(&a) {
+        // Rust's Display is the shortest round-trip digits without an exponent, as JS prints here.
+        return format!("{v}");
+    }
+    // JS: mantissa, "e", and a signed exponent ("1e+30", "-1.5e-7").
+    let e = format!("{v:e}");
+    match e.split_once('e') {
+        Some((m, x)) if !x.starts_with('-') => format!("{m}e+{x}"),
+        _ => e,
+    }
+}
 
 /// `strerror` text for an errno, e.g. "ENOMEM: Cannot allocate memory".
 pub(crate) fn errno_text(errno: i32) -> String {
@@ -349,10 +440,11 @@ mod tests {
             Error::Unsupported { what: "x".into() },
             Error::Io { path: "/p".into(), message: "m".into() },
             Error::BadSegmentName { name: "a/b".into(), message: "contains '/'".into() },
-            Error::SegmentExists { name: "n".into(), path: "/dev/shm/n".into() },
-            Error::SegmentMissing { name: "n".into(), searched: vec!["/dev/shm".into()] },
-            Error::SegmentInvalid { path: "/p".into(), message: "bad magic".into() },
-            Error::SegmentNotReady { path: "/p".into(), creator_pid: 1, creator_alive: false },
+            Error::SegmentExists { name: "n".into(), path: "/dev/shm/n".into(), of: Segment::Slab },
+            Error::SegmentMissing { name: "n".into(), searched: vec!["/dev/shm".into()], of: Segment::Records },
+            Error::SegmentInvalid { path: "/p".into(), message: "bad magic".into(), of: Segment::Slab },
+            Error::SegmentNotReady { path: "/p".into(), creator_pid: 1, creator_alive: false, of: Segment::Records },
+            Error::RecordOutOfRange { index: 9, count: 3 },
             Error::SegmentIncompatible { path: "/p".into(), message: "⟦opt:channelOffset⟧: expected 64".into() },
             Error::SegmentIo { path: "/p".into(), op: "open", errno: libc::EACCES },
             Error::Placement { message: "m".into(), hint: "use ⟦set:placement=offset⟧".into() },
@@ -370,6 +462,52 @@ mod tests {
                 assert!(!m.is_empty());
             }
         }
+    }
+
+    #[test]
+    fn ranges_read_from_a_to_b_and_never_as_rust_ranges() {
+        for e in every_variant() {
+            let m = e.message(Front::Js);
+            assert!(!m.contains("..="), "{m}");
+        }
+        let slot = Error::SlotOutOfRange { index: 16, slots: 16 }.message(Front::Js);
+        assert_eq!(slot, "slot index 16 is out of range: this slab has 16 slots (valid indices 0 to 15)");
+        let rec = Error::RecordOutOfRange { index: 16, count: 16 }.message(Front::Js);
+        assert_eq!(rec, "record index 16 is out of range: there are 16 records (valid indices 0 to 15)");
+    }
+
+    #[test]
+    fn numbers_are_quoted_as_javascript_prints_them() {
+        let cases = [
+            (f64::INFINITY, "Infinity"),
+            (f64::NEG_INFINITY, "-Infinity"),
+            (f64::NAN, "NaN"),
+            (-0.0, "-0"),
+            (0.0, "0"),
+            (1.5, "1.5"),
+            (-3.0, "-3"),
+            (4294967296.0, "4294967296"),
+            (1e21, "1e+21"),
+            (1e30, "1e+30"),
+            (-1.5e-7, "-1.5e-7"),
+            (1e-6, "0.000001"),
+            (123456789012345680000.0, "123456789012345680000"),
+        ];
+        for (v, want) in cases {
+            assert_eq!(js_number(v), want, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn segment_refusals_name_the_class_the_caller_holds() {
+        let missing = Error::SegmentMissing { name: "q".into(), searched: vec!["/dev/shm".into()], of: Segment::Slab };
+        assert!(missing.message(Front::Js).contains("create it first with Slayer.create()"));
+        let missing = missing.of_records();
+        let m = missing.message(Front::Js);
+        assert!(m.starts_with("no shared record segment named \"q\"") && m.contains("Records.create()"), "{m}");
+        assert!(missing.to_string().contains("Records::create_shared()"), "{missing}");
+        let other = Error::LengthMismatch { indices: 1, values: 2 };
+        assert_eq!(other.clone().of_records(), other);
     }
 
     #[test]

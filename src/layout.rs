@@ -60,7 +60,7 @@ impl FrameTable {
         if !(MIN_REPLICAS..=MAX_REPLICAS).contains(&replicas) || chunks == 0 {
             return Err(Error::option_range(
                 "replicas",
-                format!("a frame table needs {MIN_REPLICAS}..={MAX_REPLICAS} replicas and chunks, got {replicas}, {chunks}"),
+                format!("a frame table needs from {MIN_REPLICAS} to {MAX_REPLICAS} replicas and chunks, got {replicas}, {chunks}"),
             ));
         }
         let replica_shift = replicas.next_power_of_two().trailing_zeros();
@@ -283,10 +283,10 @@ impl Eq for Layout {}
 impl Layout {
     pub fn new(slots: u64, replicas: usize, channel_offset: usize) -> Result<Layout> {
         if slots == 0 || slots > MAX_SLOTS {
-            return Err(Error::option_range("slots", format!("must be 1..={MAX_SLOTS}, got {slots}")));
+            return Err(Error::option_range("slots", format!("must be from 1 to {MAX_SLOTS}, got {slots}")));
         }
         if !(MIN_REPLICAS..=MAX_REPLICAS).contains(&replicas) {
-            return Err(Error::option_range("replicas", format!("must be {MIN_REPLICAS}..={MAX_REPLICAS}, got {replicas}")));
+            return Err(Error::option_range("replicas", format!("must be from {MIN_REPLICAS} to {MAX_REPLICAS}, got {replicas}")));
         }
         if !channel_offset.is_power_of_two() || !(MIN_CHANNEL_OFFSET..=MAX_CHANNEL_OFFSET).contains(&channel_offset) {
             return Err(Error::option_range(

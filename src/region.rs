@@ -387,7 +387,7 @@ pub fn check_mappings_for(pages: usize) -> Result<()> {
         return Err(Error::Placement {
             message: format!("{pages} pages need about {needed} memory mappings while they are gathered, but vm.max_map_count is {limit} and {in_use} are in use"),
             hint: format!(
-                "raise the limit as root (`sysctl vm.max_map_count={}`), ask for fewer slots, or use ⟦set:placement=offset⟧",
+                "raise the limit as root (`sysctl vm.max_map_count={}`), ask for fewer slots (or records), or use ⟦set:placement=offset⟧",
                 (in_use + needed).next_power_of_two()
             ),
         });

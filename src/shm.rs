@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Segment};
 use crate::job::{Job, Phase};
 use crate::layout::{FrameTable, Layout, FRAME_BYTES, SLOT_BYTES};
 use crate::region::{LockRequest, PageKind, PageRequest, Region, AUTO_1G_THRESHOLD, PAGE_1G, PAGE_2M, PAGE_4K};
@@ -287,7 +287,7 @@ fn io_err(path: &Path, op: &'static str, e: &std::io::Error) -> Error {
 }
 
 fn invalid(path: &Path, message: impl Into<String>) -> Error {
-    Error::SegmentInvalid { path: path.display().to_string(), message: message.into() }
+    Error::SegmentInvalid { path: path.display().to_string(), message: message.into(), of: Segment::Slab }
 }
 
 /// Checksum of the header words before `W_CHECKSUM` (FNV-1a over their bytes, 64-bit).
@@ -515,7 +515,7 @@ pub fn create_pending_with(
             }
         }
     } else if let Some((_, path)) = find(name, &all) {
-        return Err(Error::SegmentExists { name: name.into(), path: path.display().to_string() });
+        return Err(Error::SegmentExists { name: name.into(), path: path.display().to_string(), of: Segment::Slab });
     }
 
     let huge = |size: usize| all.iter().filter(move |p| p.backing == Backing::HugeTlbFs && p.page_size == size).cloned();
@@ -726,7 +726,7 @@ fn create_in(
         .open(&path)
         .map_err(|e| {
             if e.kind() == std::io::ErrorKind::AlreadyExists {
-                Error::SegmentExists { name: name.into(), path: path.display().to_string() }
+                Error::SegmentExists { name: name.into(), path: path.display().to_string(), of: Segment::Slab }
             } else {
                 io_err(&path, "create", &e)
             }
@@ -817,11 +817,17 @@ pub fn open(name: &str, lock: LockRequest, expect: Expect, wait: Duration, dir: 
     validate_name(name)?;
     let all = places(dir);
     let Some((place, path)) = find(name, &all) else {
-        return Err(Error::SegmentMissing { name: name.into(), searched: all.iter().map(|p| p.dir.display().to_string()).collect() });
+        return Err(Error::SegmentMissing {
+            name: name.into(),
+            searched: all.iter().map(|p| p.dir.display().to_string()).collect(),
+            of: Segment::Slab,
+        });
     };
     let file =
         OpenOptions::new().read(true).write(true).custom_flags(libc::O_NOFOLLOW).open(&path).map_err(|e| match e.raw_os_error() {
-            Some(libc::ENOENT) => Error::SegmentMissing { name: name.into(), searched: vec![place.dir.display().to_string()] },
+            Some(libc::ENOENT) => {
+                Error::SegmentMissing { name: name.into(), searched: vec![place.dir.display().to_string()], of: Segment::Slab }
+            }
             Some(libc::ELOOP) => invalid(&path, "it is a symbolic link, and segments never are"),
             _ => io_err(&path, "open", &e),
         })?;
@@ -871,7 +877,12 @@ pub fn open(name: &str, lock: LockRequest, expect: Expect, wait: Duration, dir: 
         if pid == 0 {
             return Err(invalid(&path, "its header was never written (its creator died while creating it, or it is not a segment)"));
         }
-        return Err(Error::SegmentNotReady { path: path.display().to_string(), creator_pid: pid as u32, creator_alive: alive });
+        return Err(Error::SegmentNotReady {
+            path: path.display().to_string(),
+            creator_pid: pid as u32,
+            creator_alive: alive,
+            of: Segment::Slab,
+        });
     };
 
     let mut words = [0u64; W_CHECKSUM];
@@ -1101,11 +1112,13 @@ pub(crate) mod tests {
     use super::*;
     use std::io::{Read, Seek, SeekFrom, Write};
 
-    /// A private directory per test, removed afterwards.
+    /// A private directory per test, removed afterwards; named with the run tag `npm test` sets
+    /// (scripts/test.js), so that a leftover is told from another run's files.
     pub(crate) struct TempDir(pub(crate) PathBuf);
     impl TempDir {
         pub(crate) fn new(tag: &str) -> TempDir {
-            let d = PathBuf::from(SHM_DIR).join(format!("uslayer-test-{tag}-{}", std::process::id()));
+            let run = std::env::var("USLAYER_TEST_RUN").unwrap_or_else(|_| "solo".into());
+            let d = PathBuf::from(SHM_DIR).join(format!("uslayer-test-{tag}-{run}-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&d);
             std::fs::create_dir_all(&d).unwrap();
             TempDir(d)

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use ultraslayer::{Error, LockRequest, Options, PageKind, PageRequest, Slayer, SpinPolicy};
 
+mod common;
+
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> MutexGuard<'static, ()> {
@@ -620,9 +622,9 @@ fn huge_page_placement_gives_every_strategy_the_written_values_or_says_why() {
 #[test]
 fn a_shared_slab_placed_by_refresh_group_is_opened_with_the_same_copies_or_refused_with_why() {
     let _g = serial();
-    let d = std::path::PathBuf::from("/dev/shm").join(format!("uslayer-place-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
+    // Removed when dropped, also when an assertion below fails.
+    let dir = common::dir("place");
+    let d = dir.0.clone();
     let mut o = opts(20_000, 2, SpinPolicy::Hybrid);
     o.placement = ultraslayer::CopyPlacement::HugePages;
     o.threads.start = false;
@@ -654,5 +656,4 @@ fn a_shared_slab_placed_by_refresh_group_is_opened_with_the_same_copies_or_refus
             eprintln!("shared slab not placed here (the refusal was checked): {e}");
         }
     }
-    let _ = std::fs::remove_dir_all(&d);
 }

@@ -87,14 +87,14 @@ fn a_schema_of_fewer_fields_uses_only_its_words() {
 fn bad_input_is_refused_before_anything_is_stored() {
     let _g = serial();
     let r = Records::new(10, schema(3), options(Strategy::Direct)).unwrap();
-    assert_eq!(r.write(10, &[1, 2, 3]).unwrap_err(), Error::SlotOutOfRange { index: 10, slots: 10 });
+    assert_eq!(r.write(10, &[1, 2, 3]).unwrap_err(), Error::RecordOutOfRange { index: 10, count: 10 });
     assert!(matches!(r.write(1, &[1, 2]).unwrap_err(), Error::LengthMismatch { .. }));
     assert_eq!(r.read_copy(0, 1).unwrap(), Some([0; 7]), "nothing stored by a refused write");
     let mut r = r;
     let mut out = [0u64; 3];
-    assert!(matches!(r.read(10, &mut out).unwrap_err(), Error::SlotOutOfRange { .. }));
+    assert!(matches!(r.read(10, &mut out).unwrap_err(), Error::RecordOutOfRange { .. }));
     assert!(matches!(r.read(0, &mut [0u64; 2]).unwrap_err(), Error::LengthMismatch { .. }));
-    assert!(matches!(r.read_many(&[1, 10], &mut [0u64; 6]).unwrap_err(), Error::SlotOutOfRange { .. }));
+    assert!(matches!(r.read_many(&[1, 10], &mut [0u64; 6]).unwrap_err(), Error::RecordOutOfRange { .. }));
     assert!(matches!(r.read_many(&[1], &mut [0u64; 6]).unwrap_err(), Error::LengthMismatch { .. }));
     for count in [0, MAX_RECORDS + 1] {
         let e = Records::new(count, schema(1), options(Strategy::Direct)).err().unwrap();
@@ -170,8 +170,14 @@ fn a_shared_record_segment_keeps_its_schema_and_one_writer() {
     let shared = SharedOptions { overwrite: false, dir: Some(d.0.clone()) };
     let mut o = options(Strategy::Direct);
     o.replicas = 3;
-    let creator = Records::create_shared("quotes", 100, schema(4), o, shared).unwrap();
+    let creator = Records::create_shared("quotes", 100, schema(4), o.clone(), shared.clone()).unwrap();
     creator.write(42, &derived(42, 4)).unwrap();
+    // Refusals about a record segment name the Records calls, not the Slayer ones.
+    let e = Records::create_shared("quotes", 100, schema(4), o, shared).err().unwrap();
+    assert!(matches!(e, Error::SegmentExists { .. }), "{e}");
+    let m = e.message(ultraslayer::error::Front::Js);
+    assert!(m.starts_with("a shared record segment named \"quotes\" already exists") && m.contains("Records.open()"), "{m}");
+    assert!(!m.contains("Slayer"), "{m}");
     let oo = |strategy| OpenOptions {
         strategy,
         threads: ThreadOptions { spin: SpinPolicy::Sleep, lock: LockRequest::Off, ..ThreadOptions::default() },
@@ -193,6 +199,12 @@ fn a_shared_record_segment_keeps_its_schema_and_one_writer() {
     assert!(matches!(e, Error::SegmentIncompatible { .. }) && e.to_string().contains("f0:u64,f1:f64,f2:i64 were asked for"), "{e}");
     let e = Slayer::open_shared("quotes", oo(Strategy::Direct)).err().unwrap();
     assert!(e.to_string().contains("holds records"), "{e}");
+    let e = Records::open_shared("missing", None, oo(Strategy::Direct)).err().unwrap();
+    assert!(matches!(e, Error::SegmentMissing { .. }), "{e}");
+    let m = e.message(ultraslayer::error::Front::Js);
+    assert!(m.starts_with("no shared record segment named \"missing\"") && m.contains("create it first with Records.create()"), "{m}");
+    let e = Slayer::open_shared("missing", oo(Strategy::Direct)).err().unwrap();
+    assert!(e.message(ultraslayer::error::Front::Js).contains("create it first with Slayer.create()"), "{e}");
     // Shared records follow the shared-slab rule: hedged or direct, never steered.
     let e = Records::open_shared("quotes", None, oo(Strategy::Steer)).err().unwrap();
     assert!(matches!(e, Error::OptionOutOfRange { option: "strategy", .. }), "{e}");

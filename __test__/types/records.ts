@@ -40,4 +40,26 @@ const sb: number = shared.read(0).bid
 const made = Records.create({ name: 'q2', count: 4, fields: { ts: 'u64' }, overwrite: true })
 const ts: bigint = made.read(0).ts
 
+// A schema stated as the type parameter types open's results as `fields` would.
+const stated = Records.open<{ bid: 'f64'; qty: 'u64' }>('quotes')
+const statedBid: number = stated.read(0).bid
+const statedQty: bigint = stated.read(0).qty
+const statedSnap: number = stated.snapshot().load(0).bid
+// @ts-expect-error a u64 field of a stated schema is a bigint
+const statedWrong: number = stated.read(0).qty
+// @ts-expect-error the stated schema and `fields` must agree
+Records.open<{ bid: 'f64' }>('quotes', { fields: { bid: 'u64' } })
+
+// Unstated, a field is what it can be at run time: a number (f64) or a bigint (u64, i64).
+const unknown = Records.open('quotes')
+const anyField: number | bigint = unknown.read(0).bid
+const anySnap: number | bigint = unknown.snapshot().load(0).bid
+const unknownIdx: number = unknown.snapshot().index
+// @ts-expect-error an unstated field may be an f64: not only a bigint
+const notOnlyBigint: bigint = unknown.read(0).bid
+// @ts-expect-error an unstated field may be a u64 or i64: not only a number
+const notOnlyNumber: number = unknown.read(0).bid
+unknown.write(0, { bid: 1, qty: 2n })
+
 export { bid, qty, pos, wrong, ask, p2, idx, n, f, sb, ts }
+export { statedBid, statedQty, statedSnap, statedWrong, anyField, anySnap, unknownIdx, notOnlyBigint, notOnlyNumber }

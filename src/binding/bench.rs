@@ -183,7 +183,7 @@ impl NativeRecords {
     pub fn bench_native(&self, env: Env, indices: Uint32ArraySlice, cold: bool, gap_ns: f64) -> Result<serde_json::Value> {
         let e = self.engine(&env)?;
         if let Some(&bad) = indices.iter().find(|&&i| i as u64 >= e.count()) {
-            return Err(to_napi(&env, crate::Error::SlotOutOfRange { index: bad as u64, slots: e.count() }));
+            return Err(to_napi(&env, crate::Error::RecordOutOfRange { index: bad as u64, count: e.count() }));
         }
         let slab = e.slab().clone();
         let pace = bench::Pace { cold, gap_ns: gap_ns.max(0.0) as u64 };

@@ -14,7 +14,8 @@ fn code(e: &Error) -> &'static str {
         Error::BadOption { .. } => "ERR_ULTRASLAYER_BAD_OPTION",
         Error::OptionOutOfRange { .. } => "ERR_ULTRASLAYER_OPTION_RANGE",
         Error::BadArgument { .. } => "ERR_ULTRASLAYER_BAD_ARGUMENT",
-        Error::SlotOutOfRange { .. } => "ERR_ULTRASLAYER_SLOT_RANGE",
+        // A record index out of range keeps the slot code records.js gives it too.
+        Error::SlotOutOfRange { .. } | Error::RecordOutOfRange { .. } => "ERR_ULTRASLAYER_SLOT_RANGE",
         Error::ReplicaOutOfRange { .. } => "ERR_ULTRASLAYER_REPLICA_RANGE",
         Error::CoreNotAllowed { .. } | Error::CoreListedTwice { .. } => "ERR_ULTRASLAYER_CORE",
         Error::Thread { .. } => "ERR_ULTRASLAYER_THREAD",
@@ -76,12 +77,16 @@ pub(crate) fn to_napi(env: &Env, e: Error) -> napi::Error {
     napi::Error::from_status(Status::PendingException)
 }
 
+/// What a call on a closed object says, for the object the caller holds (index.js and records.js
+/// say the same for the calls they refuse themselves).
 pub(crate) const CLOSED: &str = "this Slayer is closed: create a new one (close() unmaps the slab and stops its threads)";
+pub(crate) const RECORDS_CLOSED: &str = "these Records are closed: create new ones (close() unmaps the records and stops their threads)";
 pub(crate) const CLOSED_CODE: &str = "ERR_ULTRASLAYER_CLOSED";
 pub(crate) const PANIC_CODE: &str = "ERR_ULTRASLAYER_PANIC";
 
-pub(crate) fn closed(env: &Env) -> napi::Error {
+/// Throws the closed error `message` (`CLOSED` or `RECORDS_CLOSED`).
+pub(crate) fn closed(env: &Env, message: &str) -> napi::Error {
     // SAFETY: `env` comes from napi-rs for the current call.
-    unsafe { throw_message(env.raw(), CLOSED_CODE, CLOSED) };
+    unsafe { throw_message(env.raw(), CLOSED_CODE, message) };
     napi::Error::from_status(Status::PendingException)
 }

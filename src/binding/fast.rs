@@ -30,7 +30,8 @@ pub(crate) const SCRATCH_BYTES: usize = 32;
 /// status code and a message).
 pub(crate) enum Refusal {
     Engine(Error),
-    Closed,
+    /// The object is closed; the message (`errors::CLOSED`, `errors::RECORDS_CLOSED`) names it.
+    Closed(&'static str),
 }
 
 /// Runs `op` on the instance behind this callback's data pointer, mapping failures to exceptions.
@@ -67,9 +68,13 @@ unsafe fn settle(env: sys::napi_env, outcome: std::thread::Result<Result<(), Ref
         Ok(Ok(())) => {}
         // SAFETY (all three arms): env is live for this callback (caller's contract).
         Ok(Err(Refusal::Engine(e))) => unsafe { throw_raw(env, &e) },
-        Ok(Err(Refusal::Closed)) => unsafe { throw_message(env, CLOSED_CODE, CLOSED) },
+        Ok(Err(Refusal::Closed(message))) => unsafe { throw_message(env, CLOSED_CODE, message) },
         Err(_) => unsafe {
-            throw_message(env, PANIC_CODE, &format!("ultraslayer: internal panic during {what}; the Slayer is still usable"))
+            throw_message(
+                env,
+                PANIC_CODE,
+                &format!("ultraslayer: internal panic during {what} (please report it); the object is still usable"),
+            )
         },
     }
     ptr::null_mut()
@@ -92,7 +97,7 @@ fn read_copy0_op(inst: &Instance) -> Result<(), Refusal> {
     // SAFETY: `scratch` points at SCRATCH_BYTES of a live, 8-byte aligned ArrayBuffer (see module
     // docs); only this thread touches it, and JS is waiting for this call to return.
     let i = unsafe { ptr::read(s as *const u32) } as u64;
-    let engine = inst.engine().ok_or(Refusal::Closed)?;
+    let engine = inst.engine().ok_or(Refusal::Closed(CLOSED))?;
     let v = engine.read_replica(0, i).map_err(Refusal::Engine)?;
     // SAFETY: as above; word 1 is inside the 32 bytes.
     unsafe { ptr::write(s.add(1), v) };
@@ -277,7 +282,7 @@ unsafe fn with_batch(
             }));
         };
         batch_arrays(&a, &b)?;
-        let engine = inst.engine().ok_or(Refusal::Closed)?;
+        let engine = inst.engine().ok_or(Refusal::Closed(CLOSED))?;
         // SAFETY: a is a Uint32Array of a.len elements, aligned and not overlapping b (checked);
         // no JS runs while this call holds the slice.
         let idx: &[u32] = if a.len == 0 { &[] } else { unsafe { std::slice::from_raw_parts(a.data as *const u32, a.len) } };
@@ -365,7 +370,7 @@ unsafe fn with_shared(
     let inst = REGISTRY.with(|r| r.borrow().get(id).and_then(std::rc::Weak::upgrade));
     let outcome = catch_unwind(AssertUnwindSafe(|| match &inst {
         Some(inst) => op(inst, s),
-        None => Err(Refusal::Closed),
+        None => Err(Refusal::Closed(CLOSED)),
     }));
     // SAFETY: env is live for this callback.
     unsafe { settle(env, outcome, "a read or write") }
@@ -374,7 +379,7 @@ unsafe fn with_shared(
 fn shared_read_op(inst: &Instance, s: *mut u64) -> Result<(), Refusal> {
     // SAFETY: `s` is the shared scratch (see `with_shared`); word 0's low half is the index.
     let i = unsafe { ptr::read(s as *const u32) } as u64;
-    let engine = inst.engine().ok_or(Refusal::Closed)?;
+    let engine = inst.engine().ok_or(Refusal::Closed(CLOSED))?;
     let v = engine.read(i).map_err(Refusal::Engine)?;
     // SAFETY: as above; word 1 is inside the 32 bytes.
     unsafe { ptr::write(s.add(1), v) };
@@ -384,7 +389,7 @@ fn shared_read_op(inst: &Instance, s: *mut u64) -> Result<(), Refusal> {
 fn shared_write_op(inst: &Instance, s: *mut u64) -> Result<(), Refusal> {
     // SAFETY: as in `shared_read_op`.
     let (i, v) = unsafe { (ptr::read(s as *const u32) as u64, ptr::read(s.add(1))) };
-    let engine = inst.engine().ok_or(Refusal::Closed)?;
+    let engine = inst.engine().ok_or(Refusal::Closed(CLOSED))?;
     engine.write(i, v).map_err(Refusal::Engine)
 }
 

@@ -24,7 +24,7 @@ use napi::{Env, JsValue};
 use napi_derive::napi;
 
 use crate::error::{spell, Error, Front};
-use errors::{closed, to_napi};
+use errors::{closed, to_napi, CLOSED};
 use options::{open_options, slab_options, JsOptions};
 
 /// Per-Slayer native state, shared by the class object and its raw fast-path functions.
@@ -240,7 +240,7 @@ fn slot_index(inst_slots: u64, v: f64) -> std::result::Result<u64, Error> {
     if !v.is_finite() || v.fract() != 0.0 {
         return Err(Error::BadArgument {
             name: "index",
-            message: format!("slot index must be an integer, got {v} (this slab has {inst_slots} slots)"),
+            message: format!("slot index must be an integer, got {} (this slab has {inst_slots} slots)", crate::error::js_number(v)),
         });
     }
     if v < 0.0 || v >= inst_slots as f64 {
@@ -397,7 +397,7 @@ impl Slayer {
     }
 
     fn engine(&self, env: &Env) -> Result<&mut crate::Slayer> {
-        self.inst.engine().ok_or_else(|| closed(env))
+        self.inst.engine().ok_or_else(|| closed(env, CLOSED))
     }
 
     /// Reads slot `index` as an unsigned 64-bit BigInt (hedged when threads run).

@@ -8,7 +8,7 @@
 
 use napi::bindgen_prelude::{Either, FromNapiValue, Object};
 
-use crate::error::Error;
+use crate::error::{js_number, Error};
 use crate::options::{OptionKind, FOR_CREATE, FOR_NEW, FOR_OPEN, OPTIONS};
 use crate::region::{LockRequest, PageRequest};
 use crate::replicas::SpinPolicy;
@@ -76,13 +76,29 @@ fn spec(name: &str) -> R<&'static crate::options::OptionSpec> {
     OPTIONS.iter().find(|s| s.name == name).ok_or_else(|| Error::Internal { message: format!("option {name} is not in the option table") })
 }
 
-/// `v` as an integer in `min..=max`: a TypeError for a non-integer, a RangeError outside.
+/// `v` as an integer in `min..=max`: a TypeError for a non-integer, a RangeError outside; the
+/// value is quoted as JS prints it.
 pub(super) fn int_arg(name: &'static str, v: f64, min: f64, max: f64) -> R<u64> {
+    int_in(name, "", v, min, max)
+}
+
+/// As `int_arg`, for the value `what` names inside option `name` (`cores[1]`; "" for the option
+/// itself).
+fn int_in(name: &'static str, what: &str, v: f64, min: f64, max: f64) -> R<u64> {
+    let want = |got: f64| {
+        format!(
+            "{what}{}must be an integer from {} to {}, got {}",
+            if what.is_empty() { "" } else { " " },
+            js_number(min),
+            js_number(max),
+            js_number(got)
+        )
+    };
     if !v.is_finite() || v.fract() != 0.0 {
-        return Err(Error::BadArgument { name, message: format!("must be an integer, got {v}") });
+        return Err(Error::bad_option(name, want(v)));
     }
     if v < min || v > max {
-        return Err(Error::option_range(name, format!("must be {min}..={max}, got {v}")));
+        return Err(Error::option_range(name, want(v)));
     }
     Ok(v as u64)
 }
@@ -92,9 +108,12 @@ fn thread_options(o: JsOptions) -> R<crate::ThreadOptions> {
     let d = crate::ThreadOptions::default();
     let cores = match o.get::<Vec<f64>>("cores")? {
         None => d.cores,
-        Some(c) => {
-            Some(c.iter().map(|&c| int_arg("cores", c, 0.0, crate::options::MAX_CORE as f64).map(|c| c as usize)).collect::<R<_>>()?)
-        }
+        Some(c) => Some(
+            c.iter()
+                .enumerate()
+                .map(|(k, &c)| int_in("cores", &format!("cores[{k}]"), c, 0.0, crate::options::MAX_CORE as f64).map(|c| c as usize))
+                .collect::<R<_>>()?,
+        ),
     };
     Ok(crate::ThreadOptions {
         lock: match o.get::<bool>("lock")? {
@@ -114,12 +133,29 @@ fn thread_options(o: JsOptions) -> R<crate::ThreadOptions> {
 fn channel_offset(o: JsOptions) -> R<crate::ChannelOffset> {
     Ok(match o.get::<Either<f64, String>>("channelOffset")? {
         None => crate::ChannelOffset::Default,
-        Some(Either::A(c)) => {
-            crate::ChannelOffset::Given(int_arg("channelOffset", c, 0.0, crate::layout::MAX_CHANNEL_OFFSET as f64)? as usize)
+        // Not a byte count at all: said as the layout says a wrong power of two.
+        Some(Either::A(c)) if !(c.is_finite() && c.fract() == 0.0 && (0.0..=crate::layout::MAX_CHANNEL_OFFSET as f64).contains(&c)) => {
+            return Err(Error::option_range(
+                "channelOffset",
+                format!(
+                    "must be a power of two from {} to {} bytes, or 'auto', got {}",
+                    crate::layout::MIN_CHANNEL_OFFSET,
+                    crate::layout::MAX_CHANNEL_OFFSET,
+                    js_number(c)
+                ),
+            ))
         }
+        Some(Either::A(c)) => crate::ChannelOffset::Given(c as usize),
         Some(Either::B(s)) if s == "auto" => crate::ChannelOffset::Auto,
         Some(Either::B(s)) => {
-            return Err(Error::option_range("channelOffset", format!("must be a power of two from 64, or 'auto', got {s:?}")))
+            return Err(Error::option_range(
+                "channelOffset",
+                format!(
+                    "must be a power of two from {} to {} bytes, or 'auto', got {s:?}",
+                    crate::layout::MIN_CHANNEL_OFFSET,
+                    crate::layout::MAX_CHANNEL_OFFSET
+                ),
+            ))
         }
     })
 }

@@ -32,7 +32,10 @@ fn seconds(env: &Env, name: &'static str, s: Option<f64>, default: Duration) -> 
     match s {
         None => Ok(default),
         Some(s) if s.is_finite() && s > 0.0 && s <= 60.0 => Ok(Duration::from_secs_f64(s)),
-        Some(s) => Err(to_napi(env, Error::option_range(name, format!("must be more than 0 and at most 60 seconds, got {s}")))),
+        Some(s) => Err(to_napi(
+            env,
+            Error::option_range(name, format!("must be more than 0 and at most 60 seconds, got {}", crate::error::js_number(s))),
+        )),
     }
 }
 

@@ -14,7 +14,7 @@ use napi::bindgen_prelude::*;
 use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 
-use super::errors::{closed, to_napi};
+use super::errors::{closed, to_napi, RECORDS_CLOSED};
 use super::fast::{self, Refusal};
 use super::options::{open_options, slab_options, JsOptions};
 use super::{slayer_info, slayer_stats, SlayerInfo};
@@ -50,9 +50,9 @@ fn load_op(b: &Bound) -> std::result::Result<(), Refusal> {
     // function objects keep alive (`fast::create` attaches it); only this thread touches it, and
     // JS waits for this call. Words 1..8 are 7 aligned u64s inside it.
     let (i, out) = unsafe { (ptr::read(b.scratch as *const u32) as u64, &mut *(b.scratch.add(1) as *mut [u64; MAX_FIELDS])) };
-    let engine = b.store.engine().ok_or(Refusal::Closed)?;
+    let engine = b.store.engine().ok_or(Refusal::Closed(RECORDS_CLOSED))?;
     if i >= engine.count() {
-        return Err(Refusal::Engine(crate::Error::SlotOutOfRange { index: i, slots: engine.count() }));
+        return Err(Refusal::Engine(crate::Error::RecordOutOfRange { index: i, count: engine.count() }));
     }
     // Straight into the scratch words the getters read: no intermediate copy.
     engine.read_line(i, out).map_err(Refusal::Engine)
@@ -61,7 +61,7 @@ fn load_op(b: &Bound) -> std::result::Result<(), Refusal> {
 fn write_op(b: &Bound) -> std::result::Result<(), Refusal> {
     // SAFETY: as in `load_op`, read-only.
     let (i, fields) = unsafe { (ptr::read(b.scratch as *const u32) as u64, std::slice::from_raw_parts(b.scratch.add(1), MAX_FIELDS)) };
-    let engine = b.store.engine().ok_or(Refusal::Closed)?;
+    let engine = b.store.engine().ok_or(Refusal::Closed(RECORDS_CLOSED))?;
     let n = engine.schema().len();
     engine.write(i, &fields[..n]).map_err(Refusal::Engine)
 }
@@ -134,7 +134,7 @@ impl NativeRecords {
     }
 
     pub(crate) fn engine(&self, env: &Env) -> Result<&mut crate::Records> {
-        self.store.engine().ok_or_else(|| closed(env))
+        self.store.engine().ok_or_else(|| closed(env, RECORDS_CLOSED))
     }
 
     /// The schema as text ("name:type,..."), from the engine (for Records.open without fields).

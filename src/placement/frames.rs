@@ -597,9 +597,12 @@ pub fn assign(map: &FrameMap, classes: usize, chunks: usize) -> Result<(Vec<Vec<
         }
     }
     if by_class.iter().any(|v| v.len() < chunks) {
+        let list = |v: &[usize]| v.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", ");
         return Err(format!(
-            "each of {classes} replicas needs {chunks} frames of its own groups, but the classes hold {:?} frames (groups {:?} frames)",
-            part.class_pages, part.group_pages
+            "each of the {classes} replicas needs {chunks} frames of its own refresh groups, but the frames known give them {} \
+             (replica by replica; group by group: {})",
+            list(&part.class_pages),
+            list(&part.group_pages)
         ));
     }
     Ok((by_class, part))
@@ -805,7 +808,15 @@ mod tests {
         let e = assign(&map, 4, 100).unwrap_err();
         assert!(e.contains("3 refresh group(s) found, not 4"), "{e}");
         // Unequal groups: two replicas get what the split gives; asking for more is refused with counts.
-        assert!(assign(&map, 2, frames / 2 + 1).unwrap_err().contains("classes hold"));
+        let e = assign(&map, 2, frames / 2 + 1).unwrap_err();
+        assert!(
+            e.starts_with(&format!(
+                "each of the 2 replicas needs {} frames of its own refresh groups, but the frames known give them ",
+                frames / 2 + 1
+            )),
+            "{e}"
+        );
+        assert!(!e.contains('['), "lists are written as numbers, not Rust debug output: {e}");
         // One group everywhere: nothing to place by.
         let mut t = Synthetic::new(1, |_| Some(0));
         assert!(sample_structure(frames, &mut t, &MapOptions::default()).0.is_none());

@@ -516,7 +516,7 @@ pub fn place_frames(
             map.count(Known::Unknown),
             projection(&map, ms(started))
         ),
-        hint: "raise ⟦opt:placementBudgetMs⟧, ask for fewer slots or replicas, or use ⟦set:placement=offset⟧".into(),
+        hint: "raise ⟦opt:placementBudgetMs⟧, ask for fewer slots (or records) or replicas, or use ⟦set:placement=offset⟧".into(),
     })?;
     let table = Arc::new(FrameTable::build(chunks as u64, replicas, |k, r| by_class[r][k as usize] as u64)?);
     let slab = Slab::from_region(pool, Layout::framed(slots, replicas, table)?)?;
@@ -533,8 +533,22 @@ fn projection(map: &frames::FrameMap, learn_ms: f64) -> String {
     let per_line = learn_ms / map.lines_timed as f64;
     let why = if map.period.is_some() && map.rejected.is_none() { "" } else { ", no group pattern within huge pages to infer from" };
     format!(
-        "; at {per_line:.2} ms per timed frame here{why}, timing the rest would take about {:.0} s more",
+        "; at {per_line:.2} ms per timed line here{why}, timing a line of each of the {unknown} unknown frames would take about {:.0} s more",
         per_line * unknown as f64 / 1e3
+    )
+}
+
+/// Why the paired path fell short: `picks` of the `timed` frames (out of the pool's `mapped`) fit
+/// the arc in `learn_ms`, where the slab needs `chunks`; each frame total is named once, with what
+/// it counts.
+fn paired_shortfall(chunks: usize, picks: usize, timed: usize, mapped: usize, learn_ms: f64) -> String {
+    let per_frame_ms = learn_ms / timed.max(1) as f64;
+    let rate = picks.max(1) as f64 / timed.max(1) as f64;
+    format!(
+        "copies that stall apart for every slot need {chunks} frames whose two lines fit the arc; in {learn_ms:.0} ms, {timed} frames \
+         were timed ({per_frame_ms:.2} ms each) and {picks} of them fit, so finding all {chunks} would take about {:.0} s (the pool \
+         mapped for them holds {mapped} frames)",
+        per_frame_ms * chunks as f64 / rate / 1e3
     )
 }
 
@@ -596,19 +610,9 @@ fn place_paired(
     timer.check()?;
     *tally = (tally.0 + found.lines_timed, tally.1 + timer.reads);
     if found.picks.len() < chunks {
-        let per_frame_ms = ms(learn) / found.frames_timed.max(1) as f64;
-        let rate = found.picks.len().max(1) as f64 / found.frames_timed.max(1) as f64;
         return Err(Error::Placement {
-            message: format!(
-                "copies that stall apart for every slot need {chunks} frames whose two lines fit the arc; {} of {} frames timed did ({} of {nframes} mapped) in {:.0} ms ({:.2} ms per frame), so this slab needs about {:.0} s",
-                found.picks.len(),
-                found.frames_timed,
-                found.frames_timed,
-                ms(learn),
-                per_frame_ms,
-                per_frame_ms * chunks as f64 / rate / 1e3
-            ),
-            hint: "raise ⟦opt:placementBudgetMs⟧, ask for fewer slots, use ⟦set:placement=offset⟧, or hedge (hedged copies need no per-frame consistency)".into(),
+            message: paired_shortfall(chunks, found.picks.len(), found.frames_timed, nframes, ms(learn)),
+            hint: "raise ⟦opt:placementBudgetMs⟧, ask for fewer slots (or records), use ⟦set:placement=offset⟧, or hedge (hedged copies need no per-frame consistency)".into(),
         });
     }
     let picked = found.picks;
@@ -997,6 +1001,16 @@ mod tests {
         let slab = Slab::from_region(region, split_layout(slots, 2, 7).unwrap()).unwrap();
         let (_, clear, apart) = check_copies(&slab, &mut t, &o, None);
         assert!(clear >= MIN_CLEAR_CHECKS && apart * 10 < clear * 9, "{apart} of {clear}");
+    }
+
+    #[test]
+    fn a_paired_shortfall_names_each_frame_total_once_with_what_it_counts() {
+        let m = paired_shortfall(400, 12, 300, 2048, 600.0);
+        assert_eq!(
+            m,
+            "copies that stall apart for every slot need 400 frames whose two lines fit the arc; in 600 ms, 300 frames were timed \
+             (2.00 ms each) and 12 of them fit, so finding all 400 would take about 20 s (the pool mapped for them holds 2048 frames)"
+        );
     }
 
     #[test]

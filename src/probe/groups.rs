@@ -120,14 +120,14 @@ pub struct GroupsReport {
 fn validate(o: &GroupsOptions) -> Result<()> {
     if let Some(p) = o.period_ns {
         if !(p.is_finite() && (100.0..=1e6).contains(&p)) {
-            return Err(Error::bad_option("periodNs", format!("must be 100..=1e6 ns, got {p}")));
+            return Err(Error::bad_option("periodNs", format!("must be from 100 to 1e6 ns, got {}", crate::error::js_number(p))));
         }
     }
     if !(2..=1024).contains(&o.bases) {
-        return Err(Error::bad_option("bases", format!("must be 2..=1024, got {}", o.bases)));
+        return Err(Error::bad_option("bases", format!("must be from 2 to 1024, got {}", o.bases)));
     }
     if o.bits.is_empty() || o.bits.iter().any(|&b| !(6..=40).contains(&b)) {
-        return Err(Error::bad_option("bits", format!("must be a non-empty list of bits 6..=40, got {:?}", o.bits)));
+        return Err(Error::bad_option("bits", format!("must be a non-empty list of bits from 6 to 40, got {:?}", o.bits)));
     }
     if o.session < Duration::from_millis(1) || o.session.as_secs_f64() * o.bases as f64 > 60.0 {
         return Err(Error::bad_option("session", format!("must be ≥ 1 ms with bases × session ≤ 60 s, got {:?}", o.session)));
@@ -142,7 +142,7 @@ fn validate(o: &GroupsOptions) -> Result<()> {
         return Err(Error::bad_option("minScore", format!("must be a finite number ≥ 0, got {}", o.min_score)));
     }
     if !(0.0..=0.5).contains(&o.max_group_span) {
-        return Err(Error::bad_option("maxGroupSpan", format!("must be 0..=0.5, got {}", o.max_group_span)));
+        return Err(Error::bad_option("maxGroupSpan", format!("must be from 0 to 0.5, got {}", o.max_group_span)));
     }
     Ok(())
 }

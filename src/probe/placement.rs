@@ -43,9 +43,9 @@ impl ChannelModel {
     pub fn validate(&self) -> Result<()> {
         match self {
             ChannelModel::Bit(b) if *b < 64 => Ok(()),
-            ChannelModel::Bit(b) => Err(Error::bad_option("model", format!("bit must be 0..=63, got {b}"))),
+            ChannelModel::Bit(b) => Err(Error::bad_option("model", format!("bit must be from 0 to 63, got {b}"))),
             ChannelModel::XorMasks(m) if !m.is_empty() && m.len() <= 16 && m.iter().all(|&x| x != 0) => Ok(()),
-            ChannelModel::XorMasks(m) => Err(Error::bad_option("model", format!("needs 1..=16 nonzero masks, got {m:x?}"))),
+            ChannelModel::XorMasks(m) => Err(Error::bad_option("model", format!("needs from 1 to 16 nonzero masks, got {m:x?}"))),
         }
     }
 

@@ -73,7 +73,7 @@ impl RecordWriter {
     /// copies a dead writer left mid-update.
     pub fn write(&self, i: u64, fields: &[u64]) -> Result<()> {
         if i >= self.count {
-            return Err(Error::SlotOutOfRange { index: i, slots: self.count });
+            return Err(Error::RecordOutOfRange { index: i, count: self.count });
         }
         if fields.len() != self.fields {
             return Err(Error::LengthMismatch { indices: self.fields, values: fields.len() });
@@ -158,7 +158,7 @@ pub struct Records {
 
 fn check_count(count: u64) -> Result<()> {
     if count == 0 || count > MAX_RECORDS {
-        return Err(Error::option_range("count", format!("must be 1..={MAX_RECORDS}, got {count}")));
+        return Err(Error::option_range("count", format!("must be from 1 to {MAX_RECORDS}, got {count}")));
     }
     Ok(())
 }
@@ -203,7 +203,8 @@ impl Records {
             shared.dir.as_deref(),
             Some(&text),
             job,
-        )?;
+        )
+        .map_err(Error::of_records)?;
         let segment = (PathBuf::from(&info.path), info.file_id);
         let slab = Arc::new(Slab::from_region(region, layout)?);
         let created = info.clone();
@@ -221,7 +222,8 @@ impl Records {
         shm::validate_name(name)?;
         crate::slayer::shared_strategy(opts.strategy)?;
         opts.expect.records = true;
-        let (region, layout, info) = shm::open(name, opts.threads.lock, opts.expect, opts.wait, opts.dir.as_deref())?;
+        let (region, layout, info) =
+            shm::open(name, opts.threads.lock, opts.expect, opts.wait, opts.dir.as_deref()).map_err(Error::of_records)?;
         let segment = (PathBuf::from(&info.path), info.file_id);
         let incompatible = |message: String| Error::SegmentIncompatible { path: info.path.clone(), message };
         let text = info.schema.clone().unwrap_or_default();
@@ -261,7 +263,7 @@ impl Records {
     #[inline]
     pub fn read(&mut self, i: u64, out: &mut [u64]) -> Result<()> {
         if i >= self.count {
-            return Err(Error::SlotOutOfRange { index: i, slots: self.count });
+            return Err(Error::RecordOutOfRange { index: i, count: self.count });
         }
         if out.len() < self.schema.len() {
             return Err(Error::LengthMismatch { indices: self.schema.len(), values: out.len() });
@@ -329,7 +331,7 @@ impl Records {
             return Err(Error::LengthMismatch { indices: indices.len() * n, values: out.len() });
         }
         if let Some(&bad) = indices.iter().find(|&&i| i as u64 >= self.count) {
-            return Err(Error::SlotOutOfRange { index: bad as u64, slots: self.count });
+            return Err(Error::RecordOutOfRange { index: bad as u64, count: self.count });
         }
         let mut line = [0u64; MAX_FIELDS];
         for (o, &i) in out.chunks_exact_mut(n).zip(indices) {
@@ -346,7 +348,7 @@ impl Records {
             return Err(Error::ReplicaOutOfRange { replica: copy, replicas: slab.layout().replicas() });
         }
         if i >= self.count {
-            return Err(Error::SlotOutOfRange { index: i, slots: self.count });
+            return Err(Error::RecordOutOfRange { index: i, count: self.count });
         }
         Ok(line::read_copy(slab, copy, base(i)))
     }

@@ -8,6 +8,7 @@
 //! - `spikes`: which reads stalled, and whether the stalls recur with a period (the periodogram
 //!   against a chance baseline);
 //! - `period`: one line's refresh period, measured and sharpened;
+//! - `boot_cache`: what was measured of this machine, remembered for the boot across processes;
 //! - `phase`: fixed-point phases and circular statistics;
 //! - `evidence`: what timed reads say about one line (phase, width, confidence);
 //! - `stall`: one line's stall and when two are apart;
@@ -18,6 +19,7 @@
 //! Plain Rust, no Node types. `timing` and `period::measure_period` touch memory and the clock;
 //! the rest is pure. The hardware source of sessions is `placement::learn`.
 
+pub mod boot_cache;
 pub mod evidence;
 #[cfg(test)]
 pub mod hosts;

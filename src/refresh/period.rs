@@ -134,8 +134,10 @@ static MEASURED: std::sync::Mutex<Option<Measured>> = std::sync::Mutex::new(None
 
 /// This machine's refresh period as one line shows it: `given` (still timing the line for its
 /// latencies), or measured once per process on a page of its own (`measure_period`, 300 ms) and
-/// remembered. Errors: `Unsupported` where loads cannot be timed; `Placement` when one line's
-/// reads show no period.
+/// remembered — for this process, and for the boot in the user's machine cache
+/// (`boot_cache`), so a later process starts from it without the 300 ms. The `source` says which.
+/// Errors: `Unsupported` where loads cannot be timed; `Placement` when one line's reads show no
+/// period.
 pub fn of_this_machine(given: Option<f64>, seed: u64) -> Result<Measured> {
     of_this_machine_with(given, seed, &crate::job::Job::none())
 }
@@ -148,6 +150,10 @@ pub fn of_this_machine_with(given: Option<f64>, seed: u64, job: &crate::job::Job
         if let Some(m) = MEASURED.lock().unwrap_or_else(|e| e.into_inner()).clone() {
             return Ok(Measured { source: format!("{}, earlier in this process", m.source), ..m });
         }
+        if let Some(m) = remembered() {
+            *MEASURED.lock().unwrap_or_else(|e| e.into_inner()) = Some(m.clone());
+            return Ok(m);
+        }
     }
     #[cfg(target_arch = "x86_64")]
     {
@@ -159,6 +165,7 @@ pub fn of_this_machine_with(given: Option<f64>, seed: u64, job: &crate::job::Job
         let m = Measured { period_ns, source, typical_ns: th.median_ns, slow_ns: th.cut_ns, outlier_ns: th.outlier_ns };
         if given.is_none() {
             *MEASURED.lock().unwrap_or_else(|e| e.into_inner()) = Some(m.clone());
+            remember(&m);
         }
         Ok(m)
     }
@@ -166,6 +173,35 @@ pub fn of_this_machine_with(given: Option<f64>, seed: u64, job: &crate::job::Job
     {
         let _ = (given, seed, job);
         Err(Error::Unsupported { what: "timing flushed loads needs x86_64".into() })
+    }
+}
+
+/// The machine cache this process uses: the user's (`BootCache::default_location`); in the
+/// engine's own tests only one named by the environment, so `cargo test` leaves no file behind.
+fn machine_cache() -> crate::refresh::boot_cache::BootCache {
+    use crate::refresh::boot_cache::{BootCache, ENV};
+    if cfg!(test) && std::env::var_os(ENV).is_none() {
+        return BootCache::at(None);
+    }
+    BootCache::default_location()
+}
+
+/// The period an earlier process measured this boot, if the machine cache holds one.
+fn remembered() -> Option<Measured> {
+    let key = crate::refresh::boot_cache::MachineKey::of_this_machine()?;
+    let r = machine_cache().load(&key)?;
+    let m = r.facts.period?.measured();
+    Some(Measured {
+        source: format!("{}, by an earlier process this boot ({:.0} s ago; {})", m.source, r.age.as_secs_f64(), r.path.display()),
+        ..m
+    })
+}
+
+/// Stores a measured period in the machine cache (a failure to store changes nothing).
+#[cfg(target_arch = "x86_64")]
+fn remember(m: &Measured) {
+    if let Some(key) = crate::refresh::boot_cache::MachineKey::of_this_machine() {
+        let _ = machine_cache().update(&key, |f| f.period = Some(crate::refresh::boot_cache::PeriodFact::of(m)));
     }
 }
 

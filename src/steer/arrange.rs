@@ -189,7 +189,10 @@ fn learn(pool: &Region, classes: usize, slab_pages: usize, o: &ArrangeOptions) -
                 slab_pages / classes
             )
         };
-        return Err(Error::Placement { message, hint: "ask for fewer slots or replicas, or use ⟦set:placement=offset⟧".into() });
+        return Err(Error::Placement {
+            message,
+            hint: "ask for fewer slots (or records) or replicas, or use ⟦set:placement=offset⟧".into(),
+        });
     };
     Ok((
         picks,

@@ -21,9 +21,15 @@ impl Drop for Dir {
     }
 }
 
-/// A fresh, empty `/dev/shm/uslayer-it-<tag>-<pid>`.
+/// The run tag `npm test` (scripts/test.js) gives what tests put in /dev/shm, which every run on the
+/// machine shares, so that it can tell this run's leftovers from another run's files.
+pub fn run_tag() -> String {
+    std::env::var("USLAYER_TEST_RUN").unwrap_or_else(|_| "solo".into())
+}
+
+/// A fresh, empty `/dev/shm/uslayer-it-<tag>-<run>-<pid>`.
 pub fn dir(tag: &str) -> Dir {
-    let d = PathBuf::from("/dev/shm").join(format!("uslayer-it-{tag}-{}", std::process::id()));
+    let d = PathBuf::from("/dev/shm").join(format!("uslayer-it-{tag}-{}-{}", run_tag(), std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     Dir(d)

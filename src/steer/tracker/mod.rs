@@ -161,7 +161,7 @@ impl TrackerConfig {
     pub fn validate(&self) -> Result<()> {
         let bad = |option: &'static str, m: String| Err(Error::bad_option(option, m));
         if !(MIN_REPLICAS..=MAX_REPLICAS).contains(&self.copies) {
-            return bad("copies", format!("must be {MIN_REPLICAS}..={MAX_REPLICAS}, got {}", self.copies));
+            return bad("copies", format!("must be from {MIN_REPLICAS} to {MAX_REPLICAS}, got {}", self.copies));
         }
         if !self.bins.is_power_of_two() || !(MIN_BINS..=MAX_BINS).contains(&self.bins) {
             return bad("bins", format!("must be a power of two from {MIN_BINS} to {MAX_BINS}, got {}", self.bins));
@@ -182,10 +182,10 @@ impl TrackerConfig {
             return bad("calibrationReads", format!("must be from 64 x bins ({}) to 2^24, got {}", 64 * self.bins, self.calibration_reads));
         }
         if !(64..=1 << 20).contains(&self.block_reads) {
-            return bad("blockReads", format!("must be 64..=2^20 reads, got {}", self.block_reads));
+            return bad("blockReads", format!("must be from 64 to 2^20 reads, got {}", self.block_reads));
         }
         if !(self.period_search.is_finite() && (0.0..=0.01).contains(&self.period_search)) {
-            return bad("periodSearch", format!("must be 0..=0.01 (relative), got {}", self.period_search));
+            return bad("periodSearch", format!("must be from 0 to 0.01 (relative), got {}", self.period_search));
         }
         if self.margin_bins >= self.bins / 4 || self.drift_bins >= self.bins / 4 {
             return bad(
