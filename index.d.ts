@@ -325,6 +325,38 @@ export type RecordsInfo<S extends RecordSchema> = SlayerInfo & {
   writerLocked: boolean
 }
 
+/** Progress of an asynchronous creation (`Slayer.create`, `Records.create`). */
+export interface CreationProgress {
+  /** The step running: mapping, pre-faulting, measuring the refresh period, placing the copies, checking them, calibrating steering, starting threads. */
+  phase: 'map' | 'prefault' | 'period' | 'place' | 'check' | 'calibrate' | 'start'
+  /** How far the step is, in `unit`; never decreases within a step. */
+  done: number
+  /** The step's size, in `unit` (for 'place', 'check' and 'calibrate' the time allowed, which it may not need). */
+  total: number
+  unit: 'bytes' | 'ms' | 'threads'
+}
+
+/**
+ * An `AbortSignal` (from an `AbortController`, or `AbortSignal.timeout(ms)`), described by the two
+ * members these typings need, so they compile without the DOM or Node's types; at run time it
+ * must be a real AbortSignal.
+ */
+export interface AbortSignalLike {
+  readonly aborted: boolean
+  readonly reason?: unknown
+}
+
+/** How an asynchronous creation is watched and stopped. */
+export interface CreationControl {
+  /**
+   * Stops the creation: it frees every byte and thread it made and rejects with a DOMException
+   * named 'AbortError' whose `cause` is the signal's reason (as `fetch` and `fs` do).
+   */
+  signal?: AbortSignalLike
+  /** Called on the event loop as the work goes on: on each step, and at least once a second while one runs. A throw stops the creation, which rejects with it. */
+  onProgress?: (progress: CreationProgress) => void
+}
+
 /**
  * Records: a fixed schema of up to 7 named 64-bit fields, each record one 64-byte cache line in
  * every replica, read in one call as one consistent snapshot (hedged, steered or direct as one unit).
@@ -355,7 +387,14 @@ export declare class Records<S extends RecordSchema = RecordSchema> {
   repair(): number
   close(): void
   [Symbol.dispose](): void
-  static create<S extends RecordSchema>(options: RecordsCreateOptions<S>): Records<S>
+  /**
+   * Makes a record store off the event loop: local (like `new Records`) without `name`, a named
+   * shared segment with it. Resolves when it is ready; see `CreationControl` for `signal` and
+   * `onProgress`.
+   */
+  static create<S extends RecordSchema>(options: RecordsOptions<S> | RecordsCreateOptions<S>, control?: CreationControl): Promise<Records<S>>
+  /** `Records.create`, blocking the calling thread until the store is ready. */
+  static createSync<S extends RecordSchema>(options: RecordsOptions<S> | RecordsCreateOptions<S>): Records<S>
   /**
    * Opens the shared records `name` that another process created. The schema types the results:
    * give `fields` (checked against the segment: another schema throws, naming both), or state it
@@ -489,16 +528,23 @@ export interface SharedOpenOptions extends ThreadOptions {
 export declare class Slayer {
   /**
    * Maps and pre-faults the slab, chooses the read strategy (see `strategy`), and for a hedged
-   * slab (unless `start: false`) starts one pinned thread per replica.
+   * slab (unless `start: false`) starts one pinned thread per replica — on the calling thread,
+   * which it blocks meanwhile: seconds for a large slab, more when its copies are placed by
+   * timing. `await Slayer.create(options)` does the same work off the event loop.
    */
   constructor(options: SlayerOptions)
   /**
-   * Creates the named shared slab `options.name` (a 0600 file on hugetlbfs or in /dev/shm) and,
-   * when the strategy hedges, starts this process's replica threads over it. Refuses an existing name unless
-   * `overwrite: true`. The segment outlives this process until `Slayer.unlink(name)`.
-   * Each slot is read and written as one whole 8-byte value; there is no multi-slot atomicity.
+   * Makes a slab off the event loop, and resolves when it is ready: mapping, pre-faulting,
+   * placement, calibration and starting threads run on a worker thread. Without `name` it is the
+   * slab `new Slayer(options)` makes; with `name`, the named shared slab `options.name` (a 0600
+   * file on hugetlbfs or in /dev/shm; an existing name is refused unless `overwrite: true`; the
+   * segment outlives this process until `Slayer.unlink(name)`; each slot is read and written as
+   * one whole 8-byte value, with no multi-slot atomicity). See `CreationControl` for `signal`
+   * (abort) and `onProgress`.
    */
-  static create(options: SharedCreateOptions): Slayer
+  static create(options: SlayerOptions | SharedCreateOptions, control?: CreationControl): Promise<Slayer>
+  /** `Slayer.create`, blocking the calling thread until the slab is ready (for a large slab, seconds). */
+  static createSync(options: SlayerOptions | SharedCreateOptions): Slayer
   /**
    * Opens the shared slab `name` that another process created, after validating its header,
    * and, when the strategy hedges, starts this process's own replica threads (own cores, spin

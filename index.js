@@ -159,6 +159,96 @@ function validateName(call, name) {
   }
 }
 
+// Creation off the JS thread (`Slayer.create`, `Records.create`): the native side runs the work on
+// a libuv worker under a CreationJob (src/binding/create.rs); this side wires an AbortSignal to
+// job.cancel(), polls job.progress() for onProgress, and turns the result into the object or the
+// error. The work is the synchronous constructor's, the same options and the same errors.
+
+// `{ signal, onProgress }`, checked: a TypeError for anything else.
+function creationControl(call, control) {
+  if (control === undefined) return {}
+  if (control === null || typeof control !== 'object' || Array.isArray(control)) {
+    throw withCode(new TypeError(`${call}: the second argument must be an object such as { signal, onProgress }, got ${describe(control)}`), 'ERR_ULTRASLAYER_BAD_ARGUMENT')
+  }
+  for (const key of Object.keys(control)) {
+    if (key !== 'signal' && key !== 'onProgress') {
+      throw withCode(new TypeError(`${call}: unknown key \`${key}\` in the second argument: it takes signal and onProgress`), 'ERR_ULTRASLAYER_BAD_ARGUMENT')
+    }
+  }
+  const { signal, onProgress } = control
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw withCode(new TypeError(`${call}: signal must be an AbortSignal (e.g. AbortSignal.timeout(5000)), got ${describe(signal)}`), 'ERR_ULTRASLAYER_BAD_ARGUMENT')
+  }
+  if (onProgress !== undefined && typeof onProgress !== 'function') {
+    throw withCode(new TypeError(`${call}: onProgress must be a function ({ phase, done, total, unit }) => void, got ${describe(onProgress)}`), 'ERR_ULTRASLAYER_BAD_ARGUMENT')
+  }
+  return { signal, onProgress }
+}
+
+// The error an aborted creation rejects with, as fetch and fs do: name 'AbortError', the signal's
+// reason (and the native error, when the work stopped) as its cause.
+function abortError(call, signal, stopped) {
+  const reason = signal && signal.reason
+  const e = new DOMException(stopped ? `${call} was aborted: ${stopped.message}` : `${call} was aborted before it started`, 'AbortError')
+  Object.defineProperty(e, 'cause', { value: reason !== undefined ? reason : stopped, writable: true, configurable: true })
+  Object.defineProperty(e, 'code', { value: 'ABORT_ERR', writable: true, configurable: true })
+  return e
+}
+
+// How often onProgress is polled, and the longest it goes unheard while the work runs.
+const PROGRESS_POLL_MS = 100
+const PROGRESS_EVERY_MS = 1000
+
+async function runCreation(call, control, start, made) {
+  const { signal, onProgress } = control
+  if (signal && signal.aborted) throw abortError(call, signal)
+  const job = new native.CreationJob()
+  const pending = start(job)
+  const onAbort = () => job.cancel()
+  if (signal) signal.addEventListener('abort', onAbort, { once: true })
+  let timer = null
+  let thrown = null
+  let last = ''
+  let lastAt = 0
+  const tick = (final) => {
+    const p = job.progress()
+    if (p === null || thrown !== null) return
+    const key = `${p.phase}:${p.done}:${p.total}`
+    const now = Date.now()
+    if (key === last && !final && now - lastAt < PROGRESS_EVERY_MS) return
+    if (key === last && final) return
+    last = key
+    lastAt = now
+    try {
+      onProgress({ phase: p.phase, done: p.done, total: p.total, unit: p.unit })
+    } catch (e) {
+      // A throwing callback stops the creation, which then rejects with what it threw.
+      thrown = { error: e }
+      job.cancel()
+    }
+  }
+  if (onProgress) timer = setInterval(tick, PROGRESS_POLL_MS)
+  let result
+  try {
+    result = await pending
+  } finally {
+    if (timer !== null) clearInterval(timer)
+    if (signal) signal.removeEventListener('abort', onAbort)
+  }
+  if (thrown !== null) {
+    if (made(result)) result.close()
+    throw thrown.error
+  }
+  if (!made(result)) {
+    const err = result.kind === 'type' ? new TypeError(result.message) : result.kind === 'range' ? new RangeError(result.message) : new Error(result.message)
+    withCode(err, result.code)
+    if (result.code === 'ERR_ULTRASLAYER_ABORTED') throw abortError(call, signal, err)
+    throw err
+  }
+  if (onProgress) tick(true)
+  return result
+}
+
 function closedError() {
   return withCode(new Error('this Slayer is closed: create a new one (close() unmaps the slab and stops its threads)'), 'ERR_ULTRASLAYER_CLOSED')
 }
@@ -410,10 +500,31 @@ class Slayer {
     forwardControls(Slayer, (s) => s.#n)
   }
 
-  // Named shared slabs: one process creates, others open; each runs its own replica threads.
-  static create(options) {
-    validateOptions(options, SHARED_CREATE_TYPES, 'Slayer.create(options)', "{ name: 'prices', slots: 1024 }")
-    validateName('Slayer.create(options)', options.name)
+  // Any slab, created off the JS thread: local without `options.name`, a named shared slab (one
+  // process creates, others open; each runs its own replica threads) with it.
+  static async create(options, control) {
+    const call = 'Slayer.create(options)'
+    const c = creationControl(call, control)
+    const shared = isNamed(options)
+    if (shared) {
+      validateOptions(options, SHARED_CREATE_TYPES, call, "{ name: 'prices', slots: 1024 }")
+      validateName(call, options.name)
+    } else {
+      validateOptions(options, OPTION_TYPES, call)
+    }
+    const n = await runCreation(call, c, (job) => (shared ? native._createSharedSlayer(options, job) : native._createSlayer(options, job)), (x) => x instanceof native.Slayer)
+    return new Slayer(ADOPT, n)
+  }
+
+  // The same, blocking the calling thread until the slab is ready.
+  static createSync(options) {
+    const call = 'Slayer.createSync(options)'
+    if (!isNamed(options)) {
+      validateOptions(options, OPTION_TYPES, call)
+      return new Slayer(ADOPT, new native.Slayer(options))
+    }
+    validateOptions(options, SHARED_CREATE_TYPES, call, "{ name: 'prices', slots: 1024 }")
+    validateName(call, options.name)
     return new Slayer(ADOPT, native.Slayer.create(options))
   }
 
@@ -427,6 +538,11 @@ class Slayer {
     validateName('Slayer.unlink(name)', name)
     return native.Slayer.unlink(name)
   }
+}
+
+// Whether creation options name a shared slab (`name` given).
+function isNamed(options) {
+  return options !== null && typeof options === 'object' && !Array.isArray(options) && options.name !== undefined
 }
 
 function optionalNumber(name, v) {
@@ -474,7 +590,7 @@ const probe = {
   },
 }
 
-const Records = require('./records.js')({ native, describe, withCode, optionError, validateOptions, validateName, OPTION_TYPES, SHARED_CREATE_TYPES, SHARED_OPEN_TYPES, ADOPT, forwardControls })
+const Records = require('./records.js')({ native, describe, withCode, optionError, validateOptions, validateName, OPTION_TYPES, SHARED_CREATE_TYPES, SHARED_OPEN_TYPES, ADOPT, forwardControls, creationControl, runCreation, isNamed })
 
 module.exports = { Slayer, Records, probe }
 // Internal, for the benchmark and the CLI; not part of the API.

@@ -11,6 +11,9 @@ import type { HugePagePlacement, SteerStats } from './index'
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** Internal: the cancel flag and progress of one asynchronous creation (see `crate::Job`). */
+export declare class CreationJob {}
+
 /**
  * Internal: the native side of the JS `Records` class (records.js), which is what users get. Its
  * methods are left out of the generated native.d.ts: index.d.ts declares the JS class by hand.
@@ -64,6 +67,24 @@ export interface CopyPlacementInfo {
   /** Timed reads and time spent learning the groups. */
   reads?: number
   learnMs?: number
+}
+
+/** Internal: an engine error, for index.js to throw as the class `kind` names with `code`. */
+export interface CreationError {
+  /** 'type' | 'range' | 'system' */
+  kind: string
+  code: string
+  message: string
+}
+
+/** Internal: the last progress a creation reported. */
+export interface CreationProgress {
+  /** 'map' | 'prefault' | 'period' | 'place' | 'check' | 'calibrate' | 'start' */
+  phase: string
+  done: number
+  total: number
+  /** What `done` and `total` count: 'bytes' | 'ms' | 'threads'. */
+  unit: string
 }
 
 /** Internal (records.js flattens it into `Records.info()`): what a record store got, beside the slab's `info()`. */

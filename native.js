@@ -835,5 +835,6 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.CreationJob = nativeBinding.CreationJob
 module.exports.NativeRecords = nativeBinding.NativeRecords
 module.exports.Slayer = nativeBinding.Slayer

@@ -31,7 +31,7 @@ const INDEX = Symbol('index')
 const COUNT = Symbol('count')
 const CLOSED = Symbol('closed')
 
-module.exports = function defineRecords({ native, describe, withCode, optionError, validateOptions, validateName, OPTION_TYPES, SHARED_CREATE_TYPES, SHARED_OPEN_TYPES, ADOPT, forwardControls }) {
+module.exports = function defineRecords({ native, describe, withCode, optionError, validateOptions, validateName, OPTION_TYPES, SHARED_CREATE_TYPES, SHARED_OPEN_TYPES, ADOPT, forwardControls, creationControl, runCreation, isNamed }) {
   const typeError = (msg, code = 'ERR_ULTRASLAYER_BAD_ARGUMENT') => withCode(new TypeError(msg), code)
   const rangeError = (msg, code) => withCode(new RangeError(msg), code)
 
@@ -96,6 +96,24 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
       throw rangeError(`${call}: option \`count\` must be an integer from 1 to ${2 ** 29}, got ${describe(count)}`, 'ERR_ULTRASLAYER_OPTION_RANGE')
     }
     return { count, fields: parseFields(call, fields), name, overwrite, slayer: { ...rest, slots: count * WORDS } }
+  }
+
+  // The native arguments of a local store (`new Records`, `Records.create` without a name).
+  function localArgs(call, options) {
+    const o = slayerOptions(call, options, "{ count: 1024, fields: { bid: 'f64', qty: 'u64' } }")
+    validateOptions(o.slayer, OPTION_TYPES, call, undefined, recordOptions(OPTION_TYPES))
+    return { fields: schemaText(o.fields), options: o.slayer }
+  }
+
+  // The native arguments of a named shared store (`Records.create` with a name).
+  function sharedArgs(call, options) {
+    const o = slayerOptions(call, options, "{ name: 'quotes', count: 1024, fields: { bid: 'f64' } }")
+    validateName(call, o.name)
+    if (o.overwrite !== undefined && typeof o.overwrite !== 'boolean') throw optionError('overwrite', 'a boolean', o.overwrite)
+    if (o.slayer.placement !== undefined) throw typeError(`${call}: option \`placement\` does not apply to shared records (their copies are channelOffset apart)`, 'ERR_ULTRASLAYER_BAD_OPTION')
+    // What a shared slab's creation takes (placementBudgetMs is not among it: nothing is placed), less placement.
+    validateOptions(o.slayer, SHARED_CREATE_TYPES, call, undefined, recordOptions(SHARED_CREATE_TYPES).filter((k) => k !== 'placement'))
+    return { name: o.name, overwrite: o.overwrite === true, fields: schemaText(o.fields), options: o.slayer }
   }
 
   // One snapshot class per schema, shared by every store of that schema: a call site that reads
@@ -180,9 +198,8 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
       if (options === ADOPT) {
         this.#n = adopted
       } else {
-        const o = slayerOptions('new Records(options)', options, "{ count: 1024, fields: { bid: 'f64', qty: 'u64' } }")
-        validateOptions(o.slayer, OPTION_TYPES, 'new Records(options)', undefined, recordOptions(OPTION_TYPES))
-        this.#n = new native.NativeRecords(schemaText(o.fields), o.slayer)
+        const a = localArgs('new Records(options)', options)
+        this.#n = new native.NativeRecords(a.fields, a.options)
       }
       this.#count = this.#n.count
       this.#fields = parseSchemaText(this.#n.fields)
@@ -304,15 +321,29 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
       forwardControls(Records, (r) => r.#n)
     }
 
-    static create(options) {
+    // Any record store, created off the JS thread: local without `options.name`, a named shared
+    // segment with it.
+    static async create(options, control) {
       const call = 'Records.create(options)'
-      const o = slayerOptions(call, options, "{ name: 'quotes', count: 1024, fields: { bid: 'f64' } }")
-      validateName(call, o.name)
-      if (o.overwrite !== undefined && typeof o.overwrite !== 'boolean') throw optionError('overwrite', 'a boolean', o.overwrite)
-      if (o.slayer.placement !== undefined) throw typeError(`${call}: option \`placement\` does not apply to shared records (their copies are channelOffset apart)`, 'ERR_ULTRASLAYER_BAD_OPTION')
-      // What Slayer.create takes (placementBudgetMs is not among it: nothing is placed), less placement.
-      validateOptions(o.slayer, SHARED_CREATE_TYPES, call, undefined, recordOptions(SHARED_CREATE_TYPES).filter((k) => k !== 'placement'))
-      return new Records(ADOPT, native.NativeRecords.create(o.name, o.overwrite === true, schemaText(o.fields), o.slayer))
+      const c = creationControl(call, control)
+      const made = (x) => x instanceof native.NativeRecords
+      if (!isNamed(options)) {
+        const a = localArgs(call, options)
+        return new Records(ADOPT, await runCreation(call, c, (job) => native._createRecords(a.fields, a.options, job), made))
+      }
+      const a = sharedArgs(call, options)
+      return new Records(ADOPT, await runCreation(call, c, (job) => native._createSharedRecords(a.name, a.overwrite, a.fields, a.options, job), made))
+    }
+
+    // The same, blocking the calling thread until the store is ready.
+    static createSync(options) {
+      const call = 'Records.createSync(options)'
+      if (!isNamed(options)) {
+        const a = localArgs(call, options)
+        return new Records(ADOPT, new native.NativeRecords(a.fields, a.options))
+      }
+      const a = sharedArgs(call, options)
+      return new Records(ADOPT, native.NativeRecords.create(a.name, a.overwrite, a.fields, a.options))
     }
 
     static open(name, options = {}) {

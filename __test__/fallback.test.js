@@ -86,10 +86,10 @@ test('an explicit placement that is refused still throws, with the reason and wh
   s.close()
 })
 
-test("the bench's slab builder: an explicit placement refused is rebuilt on an offset and recorded; a refusal it cannot take back leaves the arms out", () => {
+test("the bench's slab builder: an explicit placement refused is rebuilt on an offset and recorded; a refusal it cannot take back leaves the arms out", async () => {
   const arms = ['steer', 'native-steer']
   // Real slabs: the library refuses 'huge-pages' with no budget; the builder rebuilds on 'offset'.
-  const b = fallback.build((o) => new Slayer(o), { slots: 4096, strategy: 'steer', placement: 'huge-pages', placementBudgetMs: 0 }, { slab: 'steer slab', arms })
+  const b = await fallback.build((o) => Slayer.create(o), { slots: 4096, strategy: 'steer', placement: 'huge-pages', placementBudgetMs: 0 }, { slab: 'steer slab', arms })
   try {
     assert.equal(b.skipped, null)
     assert.equal(b.obj.info().placement.kind, 'offset')
@@ -100,7 +100,7 @@ test("the bench's slab builder: an explicit placement refused is rebuilt on an o
     b.obj.close()
   }
   // 'auto': the library falls back itself, and the builder records what info() says.
-  const a = fallback.build((o) => new Slayer(o), { slots: 4096, strategy: 'steer', placementBudgetMs: 0 }, { slab: 'steer slab', arms })
+  const a = await fallback.build((o) => new Slayer(o), { slots: 4096, strategy: 'steer', placementBudgetMs: 0 }, { slab: 'steer slab', arms })
   assert.equal(a.fallback.by, 'library')
   assert.equal(a.fallback.channelOffset, 64)
   a.obj.close()
@@ -108,11 +108,11 @@ test("the bench's slab builder: an explicit placement refused is rebuilt on an o
   // even on an offset; this machine's clock does not, so the refusal is a stand-in error): no slab,
   // the arms left out with the reason — never a thrown error that ends the run.
   const coarse = Object.assign(new Error('steering needs at least 128 clock ticks per refresh period'), { code: 'ERR_ULTRASLAYER_UNSUPPORTED' })
-  const c = fallback.build(() => { throw coarse }, { slots: 4096, strategy: 'steer', placement: 'offset' }, { slab: 'steer slab', arms })
+  const c = await fallback.build(() => { throw coarse }, { slots: 4096, strategy: 'steer', placement: 'offset' }, { slab: 'steer slab', arms })
   assert.deepEqual(c, { obj: null, fallback: null, skipped: { slab: 'steer slab', arms, reason: coarse.message } })
   // Any other error is a real one and is thrown.
   const other = Object.assign(new Error('no huge pages'), { code: 'ERR_ULTRASLAYER_HUGE_PAGES' })
-  assert.throws(() => fallback.build(() => { throw other }, { placement: 'huge-pages' }, { slab: 'steer slab', arms }), other)
+  await assert.rejects(() => fallback.build(() => { throw other }, { placement: 'huge-pages' }, { slab: 'steer slab', arms }), other)
   const lines = fallback.fallbackLines([{ slab: 'steer slab', arms, from: 'huge-pages', to: 'offset', channelOffset: 64, reason: 'why', by: 'bench' }], [c.skipped])
   assert.match(lines[0], /^FALLBACK steer slab \(arms steer, native-steer\): placement 'huge-pages' refused, so the bench rebuilt it on an offset: copies 64 B apart, NOT placed by refresh group — why$/)
   assert.match(lines[1], /^SKIPPED steer slab \(arms steer, native-steer left out\): steering needs/)

@@ -181,10 +181,10 @@ test('every refusal speaks of the Records the caller holds: closed, out of range
     (e) => e.constructor === Error && e.code === 'ERR_ULTRASLAYER_SHM_MISSING' && /^no shared record segment named "test-rec-missing-/.test(e.message) && /create it first with Records\.create\(\)/.test(e.message) && !/Slayer/.test(e.message),
   )
   const name = segName('exists')
-  const w = Records.create({ name, count: 4, fields: QUOTE, hugePages: 'off', lock: false, strategy: 'direct' })
+  const w = Records.createSync({ name, count: 4, fields: QUOTE, hugePages: 'off', lock: false, strategy: 'direct' })
   try {
     assert.throws(
-      () => Records.create({ name, count: 4, fields: QUOTE, hugePages: 'off', lock: false, strategy: 'direct' }),
+      () => Records.createSync({ name, count: 4, fields: QUOTE, hugePages: 'off', lock: false, strategy: 'direct' }),
       (e) => e.code === 'ERR_ULTRASLAYER_SHM_EXISTS' && /^a shared record segment named ".*" already exists .*open it with Records\.open\(\), remove it with Records\.unlink\(\), or set overwrite: true/.test(e.message),
     )
   } finally {
@@ -198,9 +198,9 @@ test('every refusal speaks of the Records the caller holds: closed, out of range
   const known = (call, extra) => (e) => e instanceof TypeError && e.code === 'ERR_ULTRASLAYER_BAD_OPTION' && /^unknown option `foo`: known options are count, fields, /.test(e.message) && !/\bslots\b/.test(e.message) && extra.every((k) => e.message.includes(k))
   assert.throws(() => new Records({ count: 1, fields: QUOTE, foo: 1 }), known('new', ['placement']))
   assert.throws(() => Records.open(missing, { foo: 1 }), known('open', ['waitMs']))
-  assert.throws(() => Records.create({ name: missing, count: 1, fields: QUOTE, foo: 1 }), known('create', ['name', 'overwrite']))
+  assert.throws(() => Records.createSync({ name: missing, count: 1, fields: QUOTE, foo: 1 }), known('create', ['name', 'overwrite']))
   // Records.create places nothing, so it takes no placement budget (it was accepted and ignored).
-  assert.throws(() => Records.create({ name: missing, count: 1, fields: QUOTE, placementBudgetMs: 5 }), /unknown option `placementBudgetMs`/)
+  assert.throws(() => Records.createSync({ name: missing, count: 1, fields: QUOTE, placementBudgetMs: 5 }), /unknown option `placementBudgetMs`/)
   const v = quotes()
   assert.throws(() => v.write(0, { ...SAMPLE, bidQty: -1n }), (e) => e instanceof RangeError && /value -1n is outside the u64 range, from 0n to 2n \*\* 64n - 1n/.test(e.message))
   v.close()
@@ -232,7 +232,7 @@ test('the schema types read, snapshot and write under strict tsc', () => {
 
 test('shared record segments: the schema travels in the header, another schema or a plain Slayer is refused, one writer at a time', () => {
   const name = segName('shared')
-  const w = Records.create({ name, count: 100, fields: QUOTE, hugePages: 'off', lock: false, strategy: 'direct' })
+  const w = Records.createSync({ name, count: 100, fields: QUOTE, hugePages: 'off', lock: false, strategy: 'direct' })
   w.write(42, SAMPLE)
   assert.equal(w.info().shared.name, name)
   assert.equal(w.info().writerLocked, true)
@@ -252,7 +252,7 @@ test('shared record segments: the schema travels in the header, another schema o
   assert.throws(() => Records.open(name, { count: 99, strategy: 'direct' }), { code: 'ERR_ULTRASLAYER_SHM_INCOMPATIBLE' })
   assert.throws(() => Slayer.open(name, { spin: 'sleep' }), (e) => e.code === 'ERR_ULTRASLAYER_SHM_INCOMPATIBLE' && /Records\.open/.test(e.message))
   const plain = segName('plain')
-  Slayer.create({ name: plain, slots: 64, hugePages: 'off', spin: 'sleep', start: false }).close()
+  Slayer.createSync({ name: plain, slots: 64, hugePages: 'off', spin: 'sleep', start: false }).close()
   assert.throws(() => Records.open(plain, { strategy: 'direct' }), (e) => e.code === 'ERR_ULTRASLAYER_SHM_INCOMPATIBLE' && /Slayer\.open/.test(e.message))
   assert.throws(() => any.write(1, SAMPLE), { code: 'ERR_ULTRASLAYER_WRITER_BUSY' })
   assert.deepEqual(any.read(1), { bid: 0, ask: 0, bidQty: 0n, askQty: 0n, ts: 0n, pos: 0n }, 'a refused writer wrote nothing')
@@ -261,7 +261,7 @@ test('shared record segments: the schema travels in the header, another schema o
   assert.deepEqual(r.read(1), SAMPLE)
   for (const x of [r, any]) x.close()
   assert.equal(Records.unlink(name), true)
-  assert.throws(() => Records.create({ name, count: 1, fields: QUOTE, placement: 'offset' }), TypeError)
+  assert.throws(() => Records.createSync({ name, count: 1, fields: QUOTE, placement: 'offset' }), TypeError)
 })
 
 // ---------------------------------------------------------------------------------------------
@@ -316,7 +316,7 @@ function startWriter(name, start) {
 
 test('two processes: ≥ 10^6 snapshots while a child rewrites them, SIGKILLed mid-stream, then a new writer repairs: none torn', { timeout: 120_000 }, async () => {
   const name = segName('torture')
-  const owner = Records.create({ name, count: RECORDS, fields: TORTURE, hugePages: 'off', lock: false, strategy: 'direct', replicas: 3 })
+  const owner = Records.createSync({ name, count: RECORDS, fields: TORTURE, hugePages: 'off', lock: false, strategy: 'direct', replicas: 3 })
   for (let i = 0; i < RECORDS; i++) owner.write(i, expected(BigInt(i)))
   owner.close() // releases the writer lock for the child
   const reader = Records.open(name, { fields: TORTURE, strategy: 'direct', lock: false })

@@ -38,7 +38,7 @@ for (const f of fs.readdirSync('/dev/shm')) {
 
 function create(tag, extra = {}) {
   const name = segName(tag)
-  const s = Slayer.create({ name, slots: 1024, hugePages: 'off', lock: false, spin: 'hybrid', ...extra })
+  const s = Slayer.createSync({ name, slots: 1024, hugePages: 'off', lock: false, spin: 'hybrid', ...extra })
   return { name, s, file: s.info().shared.path }
 }
 
@@ -86,9 +86,9 @@ test('segment files are 0600 and create never clobbers unless overwrite: true', 
   const { name, s, file } = create('perm')
   assert.equal(fs.statSync(file).mode & 0o777, 0o600)
   s.writeU64(1, 11n)
-  throwsCode(() => Slayer.create({ name, slots: 8, hugePages: 'off' }), Error, 'ERR_ULTRASLAYER_SHM_EXISTS', /overwrite: true/)
+  throwsCode(() => Slayer.createSync({ name, slots: 8, hugePages: 'off' }), Error, 'ERR_ULTRASLAYER_SHM_EXISTS', /overwrite: true/)
   assert.equal(s.readU64(1), 11n, 'the refused create changed nothing')
-  const s2 = Slayer.create({ name, slots: 16, hugePages: 'off', overwrite: true, spin: 'sleep' })
+  const s2 = Slayer.createSync({ name, slots: 16, hugePages: 'off', overwrite: true, spin: 'sleep' })
   assert.equal(s2.readU64(1), 0n, 'a new, zeroed segment')
   assert.equal(s.readU64(1), 11n, 'the old mapping keeps working')
   const r = Slayer.open(name, { spin: 'sleep' })
@@ -101,19 +101,19 @@ test('segment files are 0600 and create never clobbers unless overwrite: true', 
 test('bad names and bad arguments are refused with TypeError / RangeError', () => {
   for (const bad of ['', '..', '../etc', 'a/b', '/abs', 'nul\0x', 'sp ace', '.hidden', 'x'.repeat(201)]) {
     throwsCode(() => Slayer.open(bad), RangeError, 'ERR_ULTRASLAYER_SHM_NAME', /A-Z a-z 0-9/)
-    throwsCode(() => Slayer.create({ name: bad, slots: 8 }), RangeError, 'ERR_ULTRASLAYER_SHM_NAME')
+    throwsCode(() => Slayer.createSync({ name: bad, slots: 8 }), RangeError, 'ERR_ULTRASLAYER_SHM_NAME')
     throwsCode(() => Slayer.unlink(bad), RangeError, 'ERR_ULTRASLAYER_SHM_NAME')
   }
   throwsCode(() => Slayer.open(42), TypeError, 'ERR_ULTRASLAYER_BAD_ARGUMENT', /must be a string/)
   throwsCode(() => Slayer.unlink(undefined), TypeError, 'ERR_ULTRASLAYER_BAD_ARGUMENT')
-  throwsCode(() => Slayer.create({ slots: 8 }), TypeError, 'ERR_ULTRASLAYER_BAD_ARGUMENT', /name must be a string/)
-  throwsCode(() => Slayer.create({ name: 'n', slots: 8, bogus: 1 }), TypeError, 'ERR_ULTRASLAYER_BAD_OPTION', /unknown option `bogus`/)
-  throwsCode(() => Slayer.create(null), TypeError, 'ERR_ULTRASLAYER_BAD_OPTION')
+  throwsCode(() => Slayer.createSync({ name: 5, slots: 8 }), TypeError, 'ERR_ULTRASLAYER_BAD_ARGUMENT', /name must be a string/)
+  throwsCode(() => Slayer.createSync({ name: 'n', slots: 8, bogus: 1 }), TypeError, 'ERR_ULTRASLAYER_BAD_OPTION', /unknown option `bogus`/)
+  throwsCode(() => Slayer.createSync(null), TypeError, 'ERR_ULTRASLAYER_BAD_OPTION')
   throwsCode(() => Slayer.open('x', { slots: '8' }), TypeError, 'ERR_ULTRASLAYER_BAD_OPTION')
   throwsCode(() => Slayer.open('x', { overwrite: true }), TypeError, 'ERR_ULTRASLAYER_BAD_OPTION', /unknown option/)
   throwsCode(() => Slayer.open('x', { waitMs: -1 }), RangeError, 'ERR_ULTRASLAYER_OPTION_RANGE')
-  throwsCode(() => Slayer.create({ name: segName('thp'), slots: 8, hugePages: 'thp' }), RangeError, 'ERR_ULTRASLAYER_OPTION_RANGE', /does not apply to shared/)
-  throwsCode(() => Slayer.create({ name: segName('rep'), slots: 8, replicas: 9 }), RangeError, 'ERR_ULTRASLAYER_OPTION_RANGE')
+  throwsCode(() => Slayer.createSync({ name: segName('thp'), slots: 8, hugePages: 'thp' }), RangeError, 'ERR_ULTRASLAYER_OPTION_RANGE', /does not apply to shared/)
+  throwsCode(() => Slayer.createSync({ name: segName('rep'), slots: 8, replicas: 9 }), RangeError, 'ERR_ULTRASLAYER_OPTION_RANGE')
 })
 
 test('huge pages: hugetlbfs when mounted, else /dev/shm with a note saying how to mount one', (t) => {
@@ -124,7 +124,7 @@ test('huge pages: hugetlbfs when mounted, else /dev/shm with a note saying how t
   if (!mounted) {
     assert.equal(info.backing, 'shm')
     assert.match(info.note, /no hugetlbfs mount .*mount -t hugetlbfs/)
-    throwsCode(() => Slayer.create({ name: segName('2m'), slots: 8, hugePages: '2m' }), Error, 'ERR_ULTRASLAYER_HUGE_PAGES', /mount -t hugetlbfs -o pagesize=2M/)
+    throwsCode(() => Slayer.createSync({ name: segName('2m'), slots: 8, hugePages: '2m' }), Error, 'ERR_ULTRASLAYER_HUGE_PAGES', /mount -t hugetlbfs -o pagesize=2M/)
   } else {
     assert.ok(info.backing === 'hugetlbfs' || /hugetlbfs|room/.test(info.note), JSON.stringify(info))
   }
@@ -168,7 +168,7 @@ test('open refuses missing, truncated, foreign, wrong-version, corrupt and misma
   const foreign = segName('foreign')
   fs.writeFileSync(`/dev/shm/ultraslayer.${foreign}`, Buffer.alloc(16384, 'x'), { mode: 0o600 })
   throwsCode(() => Slayer.open(foreign), Error, 'ERR_ULTRASLAYER_SHM_INVALID', /bad magic/)
-  throwsCode(() => Slayer.create({ name: foreign, slots: 8, hugePages: 'off' }), Error, 'ERR_ULTRASLAYER_SHM_EXISTS')
+  throwsCode(() => Slayer.createSync({ name: foreign, slots: 8, hugePages: 'off' }), Error, 'ERR_ULTRASLAYER_SHM_EXISTS')
 })
 
 // ---- Across processes ------------------------------------------------------------------------
@@ -299,7 +299,7 @@ function mix(k) {
 test('readers in other processes never see a torn or unwritten value, even after the writer is SIGKILLed', async () => {
   const slots = 4096
   const name = segName('stream')
-  const owner = Slayer.create({ name, slots, replicas: 3, hugePages: 'off', lock: false, start: false })
+  const owner = Slayer.createSync({ name, slots, replicas: 3, hugePages: 'off', lock: false, start: false })
   const writer = run('writer', name, slots)
   await writer.ready
   const readers = [run('reader', name, slots, `hybrid,${writer.child.pid},2500`), run('reader', name, slots, `sleep,${writer.child.pid},2500`)]

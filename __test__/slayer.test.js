@@ -561,8 +561,8 @@ test('placement options are checked by name', () => {
   s.close()
   assert.throws(() => new Slayer({ slots: 16, placement: 'huge-pages', channelOffset: 64 }), range('channelOffset'))
   // Shared slabs take 'auto', 'huge-pages' or 'offset' (single 4 KiB pages cannot be moved into a segment).
-  assert.throws(() => Slayer.create({ name: 'us-placement-test', slots: 16, placement: 'refresh-groups' }), range('placement'))
-  assert.throws(() => Slayer.create({ name: 'us-placement-test', slots: 16, placementBudgetMs: 5 }), (e) => e instanceof TypeError && /unknown option `placementBudgetMs`/.test(e.message))
+  assert.throws(() => Slayer.createSync({ name: 'us-placement-test', slots: 16, placement: 'refresh-groups' }), range('placement'))
+  assert.throws(() => Slayer.createSync({ name: 'us-placement-test', slots: 16, placementBudgetMs: 5 }), (e) => e instanceof TypeError && /unknown option `placementBudgetMs`/.test(e.message))
 })
 
 test("strategy 'auto' (the default) never hedges without a free core per replica thread, says why, and idles", (t) => {

@@ -15,6 +15,7 @@ const { nsPerCall } = require('./binding-cost')
 const { runTable, scoreRun } = require('./report')
 const { decisionVerdict } = require('./verdict')
 const fallback = require('./fallback')
+const { create } = require('./creating')
 
 const FIELDS = { bid: 'f64', ask: 'f64', bidQty: 'u64', askQty: 'u64', ts: 'u64', pos: 'i64' }
 const WORDS = 8 // a record's line: the sequence word (Records) or padding (the JS array) + 7 fields
@@ -85,7 +86,7 @@ function quote(r) {
  * `fallbacks` says which arms run on the offset their store fell back to, `skipped` which arms
  * were left out because their store could not be built at all (bench/fallback.js).
  */
-function build(cfg) {
+async function build(cfg) {
   const n = cfg.records
   const buf = new ArrayBuffer(n * WORDS * 8)
   const js = { f64: new Float64Array(buf), u64: new BigUint64Array(buf), i64: new BigInt64Array(buf) }
@@ -93,16 +94,16 @@ function build(cfg) {
   const budget = cfg.placementBudgetMs === undefined ? {} : { placementBudgetMs: cfg.placementBudgetMs }
   // strategy 'auto' with threads not started: where it may steer (too few cores to hedge), the
   // library places it and may fall back.
-  const slots = built(fallback.build((o) => new Slayer(o), { slots: n * WORDS, start: false, hugePages: cfg.hugePages, ...budget }, { slab: 'record-slots slab', arms: ['record-slots'] }))
+  const slots = built(await fallback.build((o) => create(Slayer, 'record-slots slab', o), { slots: n * WORDS, start: false, hugePages: cfg.hugePages, ...budget }, { slab: 'record-slots slab', arms: ['record-slots'] }))
   const common = { count: n, fields: FIELDS, hugePages: cfg.hugePages }
-  const direct = new Records({ ...common, strategy: 'direct' })
+  const direct = await create(Records, 'direct records', { ...common, strategy: 'direct' })
   // Steering needs copies in different refresh groups: placed by refresh group (on the store's
   // own pages, or single 4 KiB pages moved into place), or the steer default offset (copies 64 B
   // apart, address bit 6) — which is also where a refused placement leaves them.
-  const records = (o) => new Records(o)
+  const records = (label) => (o) => create(Records, label, o)
   const steer = built(
-    fallback.build(
-      records,
+    await fallback.build(
+      records('steered records'),
       {
         count: n,
         fields: FIELDS,
@@ -115,7 +116,7 @@ function build(cfg) {
       { slab: 'steered records', arms: ['record-steer', 'native-record-steer'], offsetOpts: { ...common, strategy: 'steer', placement: 'offset' } },
     ),
   )
-  const hedged = built(fallback.build(records, { ...common, strategy: 'hedge', spin: cfg.spin, start: false, ...budget }, { slab: 'hedged records', arms: ['record-hedged', 'native-record-hedged'] }))
+  const hedged = built(await fallback.build(records('hedged records'), { ...common, strategy: 'hedge', spin: cfg.spin, start: false, ...budget }, { slab: 'hedged records', arms: ['record-hedged', 'native-record-hedged'] }))
   // Neither asks for a placement it cannot fall back from (strategy 'auto' / 'hedge', placement 'auto').
   for (const [what, x] of [['record-slots slab', slots], ['hedged records', hedged]]) if (!x) throw new Error(`the ${what} could not be built: ${skipped.map((k) => k.reason).join('; ')}`)
   const idx = new Uint32Array(1)
@@ -209,13 +210,13 @@ function bindingCost(u, cfg) {
   return { rows, recordVsReadF64: rows["snapshot().load(i) + 6 getters ('direct', cached)"].median / one, sink }
 }
 
-function main(argv, { print = true } = {}) {
+async function main(argv, { print = true } = {}) {
   const log = print ? console.log : () => {}
   const progress = (m) => process.stderr.write(process.stderr.isTTY ? `\r\x1b[K${m}` : `${m}\n`)
   const cfg = parse(argv)
   const t0 = Date.now()
   progress(`filling ${cfg.records} quotes five ways…`)
-  const u = build(cfg)
+  const u = await build(cfg)
   const [tscHz] = native._tscInfo()
   clockOverhead()
   const hi = u.hedged.info()

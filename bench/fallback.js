@@ -23,7 +23,7 @@ function fallbackOf(info, slab, arms) {
 }
 
 /**
- * Builds a slab with `make(opts)` and never lets a refusal end the run. Returns `{ obj, fallback,
+ * Builds a slab with `await make(opts)` and never lets a refusal end the run. Resolves to `{ obj, fallback,
  * skipped }`: `obj` the slab (null when none could be built); `fallback` what its copies fell back
  * to (see `fallbackOf`; `by: 'bench'` when the bench rebuilt it with `offsetOpts` after an explicit
  * placement was refused), or null; `skipped` `{ slab, arms, reason }` when no slab could be built,
@@ -31,10 +31,10 @@ function fallbackOf(info, slab, arms) {
  * `offsetOpts` defaults to `opts` with placement 'offset' and no channelOffset: the library's
  * default offset for the strategy, what placement 'auto' falls back to.
  */
-function build(make, opts, { slab, arms, offsetOpts }) {
+async function build(make, opts, { slab, arms, offsetOpts }) {
   let first
   try {
-    const obj = make(opts)
+    const obj = await make(opts)
     return { obj, fallback: fallbackOf(obj.info(), slab, arms), skipped: null }
   } catch (e) {
     if (!refused(e)) throw e
@@ -54,7 +54,7 @@ function build(make, opts, { slab, arms, offsetOpts }) {
     delete again.channelOffset
   }
   try {
-    const obj = make(again)
+    const obj = await make(again)
     const info = obj.info()
     return {
       obj,

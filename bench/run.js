@@ -14,6 +14,7 @@ const { runTable, bindingTable, header, scoreRun } = require('./report')
 const { recordedOffsets } = require('./offsets')
 const { verdict } = require('./verdict')
 const fallback = require('./fallback')
+const { create } = require('./creating')
 
 const USAGE = `usage: npm run bench -- [options]
   --quick                 small slab, few samples (< 30 s)
@@ -138,7 +139,7 @@ function controlConflict(cfg, slabInfo) {
   return `the only offset known to keep copies in one refresh group (${cfg.controlOffset} B, ${cfg.controlSource}) is the hedged slab's own channelOffset, so the hedged arms are themselves same-group here (no offset separates refresh groups on this machine)`
 }
 
-function main(argv, { print = true } = {}) {
+async function main(argv, { print = true } = {}) {
   const log = print ? console.log : () => {}
   const cfg = parse(argv)
   const t0 = Date.now()
@@ -151,7 +152,7 @@ function main(argv, { print = true } = {}) {
   // offset) never ends the run: each such slab's arms run on the offset it got, and say so.
   const { fallbacks, skipped, built } = fallback.collector()
   const hedgedOpts = cfg.channelOffset === undefined ? { ...opts, ...(cfg.placementBudgetMs === undefined ? {} : { placementBudgetMs: cfg.placementBudgetMs }) } : { ...opts, channelOffset: cfg.channelOffset }
-  const slab = built(fallback.build((o) => new Slayer(o), hedgedOpts, { slab: 'hedged slab', arms: ['hedged', 'native-hedged', 'independent-pairs'] }))
+  const slab = built(await fallback.build((o) => create(Slayer, 'hedged slab', o), hedgedOpts, { slab: 'hedged slab', arms: ['hedged', 'native-hedged', 'independent-pairs'] }))
   if (!slab) throw new Error(`the hedged slab could not be built: ${skipped[0].reason}`)
   const placedInfo = slab.info()
   cfg.channelOffset = placedInfo.channelOffset
@@ -176,7 +177,7 @@ function main(argv, { print = true } = {}) {
   }
   fill(slab)
   if (CONTROL_ARMS.some(wants)) {
-    control = new Slayer({ ...opts, channelOffset: cfg.controlOffset })
+    control = await create(Slayer, 'same-group control slab', { ...opts, channelOffset: cfg.controlOffset })
     fill(control)
   }
   let steer = null
@@ -187,7 +188,7 @@ function main(argv, { print = true } = {}) {
     if (cfg.steerOffset !== undefined) Object.assign(so, { channelOffset: cfg.steerOffset, hugePages: cfg.hugePages, placement: 'offset' })
     // 'refresh-groups' moves single 4 KiB pages; rebuilt on an offset, the slab takes --hugepages.
     const offsetOpts = { slots: cfg.steerSlots, replicas: cfg.replicas, strategy: 'steer', placement: 'offset', hugePages: cfg.hugePages }
-    steer = built(fallback.build((o) => new Slayer(o), so, { slab: 'steer slab', arms: ['steer', 'native-steer'], offsetOpts }))
+    steer = built(await fallback.build((o) => create(Slayer, 'steer slab', o), so, { slab: 'steer slab', arms: ['steer', 'native-steer'], offsetOpts }))
     if (steer) fill(steer, cfg.steerSlots)
     else cfg.arms = cfg.arms.filter((a) => a !== 'steer' && a !== 'native-steer')
   }
@@ -302,14 +303,12 @@ function main(argv, { print = true } = {}) {
 }
 
 if (require.main === module) {
-  try {
-    const argv = process.argv.slice(2)
-    if (argv.some((a) => a === '--scenario' || a.startsWith('--scenario='))) require('./decision').main(argv)
-    else main(argv)
-  } catch (e) {
+  const argv = process.argv.slice(2)
+  const run = argv.some((a) => a === '--scenario' || a.startsWith('--scenario=')) ? require('./decision').main : main
+  run(argv).catch((e) => {
     console.error(`bench: ${e.message}`)
     process.exit(2)
-  }
+  })
 }
 
 module.exports = { main }

@@ -128,12 +128,12 @@ const commands = {
     return v === 'DifferentChannels' ? EXIT.OK : v === 'SameChannel' ? EXIT.NEGATIVE : EXIT.INCONCLUSIVE
   },
 
-  'probe hedge'(argv) {
+  async 'probe hedge'(argv) {
     const o = options(argv, { samples: { type: 'string' } })
     const { main } = require(path.join(__dirname, '..', 'bench', 'run.js'))
     const samples = String(num('samples', o.samples) ?? 20000)
     const arms = 'direct,hedged,native-direct,native-hedged,native-same-group,native-steer'
-    const r = main(['--quick', '--samples', samples, '--arms', arms, '--conditions', 'quiet', '--access', 'cold', '--pace', 'random', '--spin', 'busy', '--no-binding-cost'], { print: !o.json })
+    const r = await main(['--quick', '--samples', samples, '--arms', arms, '--conditions', 'quiet', '--access', 'cold', '--pace', 'random', '--spin', 'busy', '--no-binding-cost'], { print: !o.json })
     const a = r.runs[0].arms
     const verdict = recommend(r, a)
     if (o.json) emit(true, { verdict, machine: r.machine, slab: r.slabInfo, arms: a }, '')
@@ -141,9 +141,10 @@ const commands = {
     return verdict.code
   },
 
-  bench(argv) {
-    const { main } = require(path.join(__dirname, '..', 'bench', 'run.js'))
-    main(argv)
+  async bench(argv) {
+    const decision = argv.some((a) => a === '--scenario' || a.startsWith('--scenario='))
+    const { main } = require(path.join(__dirname, '..', 'bench', decision ? 'decision.js' : 'run.js'))
+    await main(argv)
     return EXIT.OK
   },
 }
@@ -185,7 +186,7 @@ function recommend(r, a) {
   return { code: EXIT.NEGATIVE, hedge: false, line: `hedging does not pay here: ${parts[0]}` }
 }
 
-function run(argv) {
+async function run(argv) {
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
     process.stdout.write(`${USAGE}\n`)
     return argv.length === 0 ? EXIT.USAGE : EXIT.OK
@@ -212,7 +213,7 @@ function run(argv) {
     return EXIT.USAGE
   }
   try {
-    return cmd(rest)
+    return await cmd(rest)
   } catch (e) {
     if (e instanceof UsageError || e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
       process.stderr.write(`ultraslayer ${name}: ${e.message}\n`)
@@ -223,6 +224,6 @@ function run(argv) {
   }
 }
 
-if (require.main === module) process.exitCode = run(process.argv.slice(2))
+if (require.main === module) run(process.argv.slice(2)).then((code) => (process.exitCode = code))
 
 module.exports = { run, recommend, refreshCode, EXIT }

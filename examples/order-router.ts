@@ -49,7 +49,7 @@
 //   globals at slot 128
 //     128    next order id               u64
 //
-// With --feed process the slab is a named shared segment (Slayer.create) and has a feed block too:
+// With --feed process the slab is a named shared segment (await Slayer.create) and has a feed block too:
 //
 //   feed block at slot 136 (--feed process only)
 //     136+k  quote version of symbol k   u64   (odd while the feed is rewriting that symbol's quotes)
@@ -1003,21 +1003,21 @@ type PriceSource =
  * the shared segment (Slayer.open / Records.open offer replica threads (hedge) or direct reads;
  * there is no steering) beside private risk records.
  */
-function openState(state: State, strategy: Strategy, spin: Spin, prices: PriceSource): HotState {
+async function openState(state: State, strategy: Strategy, spin: Spin, prices: PriceSource): Promise<HotState> {
   const options = storeOptions(strategy, spin)
   const shared = { strategy: strategy === 'hedge' ? 'hedge' : 'direct', spin } as const
   if (state === 'slots') {
-    if (prices.kind === 'inline') return new SlotState(new Slayer({ slots: SLOT_COUNT, ...options }), false)
+    if (prices.kind === 'inline') return new SlotState(await Slayer.create({ slots: SLOT_COUNT, ...options }), false)
     return new SlotState(Slayer.open(prices.feed.name, { slots: SHARED_SLOT_COUNT, ...shared }), true)
   }
   // Every store has its own replica threads. The risk records are the router's own and stay in its
   // cache, so hedging them buys nothing and would double the threads: with 'hedge' only the quotes
   // are hedged (the same two replica threads as the one slab of the slots state).
-  const risk = new Records({ count: ACCOUNTS * SYMBOLS.length, fields: RISK_FIELDS, ...(strategy === 'hedge' ? { strategy: 'direct' } : options) })
+  const risk = await Records.create({ count: ACCOUNTS * SYMBOLS.length, fields: RISK_FIELDS, ...(strategy === 'hedge' ? { strategy: 'direct' } : options) })
   try {
     const quotes =
       prices.kind === 'inline'
-        ? new Records({ count: SYMBOLS.length, fields: QUOTE_FIELDS, ...options })
+        ? await Records.create({ count: SYMBOLS.length, fields: QUOTE_FIELDS, ...options })
         : Records.open(prices.feed.name, { fields: QUOTE_FIELDS, count: SYMBOLS.length, ...shared })
     return new RecordState(quotes, risk)
   } catch (e) {
@@ -1027,7 +1027,7 @@ function openState(state: State, strategy: Strategy, spin: Spin, prices: PriceSo
 }
 
 async function runGenerated(state: State, strategy: Strategy, orders: number, seed: number, spin: Spin, prices: PriceSource): Promise<{ report: StrategyReport; info: SlayerInfo }> {
-  const router = new OrderRouter(openState(state, strategy, spin, prices))
+  const router = new OrderRouter(await openState(state, strategy, spin, prices))
   try {
     warmUp(router, seed, prices)
 
@@ -1115,9 +1115,9 @@ function sharedInfo(info: SlayerInfo): SharedSegmentInfo {
 }
 
 /** Slots: a shared slab with the limits, opening quotes, a flat book and a zeroed feed block. */
-function createSlotSegment(name: string): FeedSegment {
+async function createSlotSegment(name: string): Promise<FeedSegment> {
   // start: false: the owner handle only writes the static data and reads the feed's counters.
-  const owner = Slayer.create({ name, slots: SHARED_SLOT_COUNT, start: false })
+  const owner = await Slayer.create({ name, slots: SHARED_SLOT_COUNT, start: false })
   try {
     new OrderRouter(new SlotState(owner, true)).reset() // opening quotes (versioned), limits, flat book
     owner.writeU64(FEED_TICKS, 0n)
@@ -1141,8 +1141,8 @@ function createSlotSegment(name: string): FeedSegment {
 }
 
 /** Records: a shared segment of one quote record per symbol, which only the feed writes. */
-function createRecordSegment(name: string): FeedSegment {
-  const owner = Records.create({ name, count: SYMBOLS.length, fields: QUOTE_FIELDS, strategy: 'direct', start: false })
+async function createRecordSegment(name: string): Promise<FeedSegment> {
+  const owner = await Records.create({ name, count: SYMBOLS.length, fields: QUOTE_FIELDS, strategy: 'direct', start: false })
   return {
     state: 'records',
     name,
@@ -1279,7 +1279,7 @@ async function withSharedFeed<T>(
 ): Promise<{ result: T; feed: FeedProcessSummary }> {
   const name = `router-${process.pid}-${randomBytes(4).toString('hex')}`
   // Both kinds of segment are files under the same names, so Slayer.unlink removes either.
-  const segment = state === 'slots' ? createSlotSegment(name) : createRecordSegment(name)
+  const segment = state === 'slots' ? await createSlotSegment(name) : await createRecordSegment(name)
   const shared = new SharedFeed(segment)
   const lastResort = (): void => {
     shared.killNow()
@@ -1467,7 +1467,7 @@ interface ServeOptions {
 }
 
 async function runHttp(state: State, o: ServeOptions): Promise<{ report: StrategyReport; info: SlayerInfo }> {
-  const router = new OrderRouter(openState(state, o.strategy, o.spin, o.prices))
+  const router = new OrderRouter(await openState(state, o.strategy, o.spin, o.prices))
   try {
     return await serveOrders(router, o)
   } finally {

@@ -37,7 +37,7 @@ const shared = Records.open('quotes', { fields: { bid: 'f64' }, spin: 'hybrid', 
 // @ts-expect-error shared records are hedged or read directly, never steered
 Records.open('quotes', { strategy: 'steer' })
 const sb: number = shared.read(0).bid
-const made = Records.create({ name: 'q2', count: 4, fields: { ts: 'u64' }, overwrite: true })
+const made = Records.createSync({ name: 'q2', count: 4, fields: { ts: 'u64' }, overwrite: true })
 const ts: bigint = made.read(0).ts
 
 // A schema stated as the type parameter types open's results as `fields` would.

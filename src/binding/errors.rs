@@ -9,7 +9,7 @@ use napi::{sys, Env, Status};
 
 use crate::error::{Error, ErrorKind, Front};
 
-fn code(e: &Error) -> &'static str {
+pub(crate) fn code(e: &Error) -> &'static str {
     match e {
         Error::BadOption { .. } => "ERR_ULTRASLAYER_BAD_OPTION",
         Error::OptionOutOfRange { .. } => "ERR_ULTRASLAYER_OPTION_RANGE",

@@ -9,6 +9,7 @@
 mod bench;
 #[cfg(feature = "bench")]
 mod bench_raw;
+mod create;
 mod errors;
 mod fast;
 mod options;
@@ -329,7 +330,7 @@ impl Slayer {
         Ok(Slayer::wrap(made.map_err(|e| to_napi(&env, e))?))
     }
 
-    fn wrap(engine: crate::Slayer) -> Slayer {
+    pub(crate) fn wrap(engine: crate::Slayer) -> Slayer {
         let slots = engine.slots();
         let replicas = engine.replica_count() as u32;
         let inst = Rc::new(Instance {

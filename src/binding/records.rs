@@ -111,7 +111,7 @@ impl NativeRecords {
         Ok(NativeRecords::wrap(engine))
     }
 
-    fn wrap(engine: crate::Records) -> NativeRecords {
+    pub(crate) fn wrap(engine: crate::Records) -> NativeRecords {
         NativeRecords { store: Rc::new(Store { engine: UnsafeCell::new(Some(engine)) }) }
     }
 
