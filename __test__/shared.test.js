@@ -106,7 +106,7 @@ test('bad names and bad arguments are refused with TypeError / RangeError', () =
   }
   throwsCode(() => Slayer.open(42), TypeError, 'ERR_ULTRASLAYER_BAD_ARGUMENT', /must be a string/)
   throwsCode(() => Slayer.unlink(undefined), TypeError, 'ERR_ULTRASLAYER_BAD_ARGUMENT')
-  throwsCode(() => Slayer.createSync({ name: 5, slots: 8 }), TypeError, 'ERR_ULTRASLAYER_BAD_ARGUMENT', /name must be a string/)
+  throwsCode(() => Slayer.createSync({ name: 5, slots: 8 }), TypeError, 'ERR_ULTRASLAYER_BAD_OPTION', /option `name`: must be a string/)
   throwsCode(() => Slayer.createSync({ name: 'n', slots: 8, bogus: 1 }), TypeError, 'ERR_ULTRASLAYER_BAD_OPTION', /unknown option `bogus`/)
   throwsCode(() => Slayer.createSync(null), TypeError, 'ERR_ULTRASLAYER_BAD_OPTION')
   throwsCode(() => Slayer.open('x', { slots: '8' }), TypeError, 'ERR_ULTRASLAYER_BAD_OPTION')

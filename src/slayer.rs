@@ -100,6 +100,31 @@ fn falls_back(e: &Error) -> bool {
 /// refused at once (before mapping or measuring anything), with that as the reason: under
 /// 'auto' the slab goes on an offset, as for any other refusal. The documented way to ask for the
 /// fallback deterministically (tests, benchmarks of the offset layout through the 'auto' path).
+/// For placement 'auto' of a slab that may steer: a refusal before any timing when what an earlier
+/// placement this boot measured (ms per timed line, `boot_cache`) says that timing one line per
+/// frame — the least any layout that steers needs — would take more than `OVER_BUDGET` times the
+/// budget. Explicit placements are always tried.
+fn projected_refusal(opts: &Options, steers: bool, remembered: Option<crate::refresh::boot_cache::Remembered>) -> Option<Error> {
+    if !steers || opts.placement != CopyPlacement::Auto {
+        return None;
+    }
+    let r = remembered?;
+    let per_line_ms = r.facts.line_ms?;
+    let frames = opts.slots.div_ceil(crate::layout::PAIRED_SLOTS as u64) as f64;
+    let budget_ms = opts.placement_budget.as_secs_f64() * 1e3;
+    let least_ms = frames * per_line_ms;
+    (least_ms > crate::placement::OVER_BUDGET * budget_ms).then(|| Error::Placement {
+        message: format!(
+            "placing it by timing would take at least {:.1} s ({frames:.0} frames, one line each, at the {per_line_ms:.2} ms a line took in \
+             an earlier placement this boot, {:.0} s ago), over the {:.1} s budget, so nothing was timed",
+            least_ms / 1e3,
+            r.age.as_secs_f64(),
+            budget_ms / 1e3
+        ),
+        hint: format!("raise ⟦opt:placementBudgetMs⟧ (to about {:.0} ms) or use ⟦set:placement=offset⟧", (least_ms * 1.3).ceil()),
+    })
+}
+
 fn no_budget(opts: &Options) -> Option<Error> {
     opts.placement_budget.is_zero().then(|| Error::Placement {
         message: "⟦opt:placementBudgetMs⟧ is 0, which leaves no time to time a single line, so no copy can be placed by refresh group"
@@ -364,7 +389,7 @@ impl Slayer {
                 job: job.clone(),
                 ..Default::default()
             };
-            let placed = match no_budget(&opts) {
+            let placed = match no_budget(&opts).or_else(|| projected_refusal(&opts, steers, crate::refresh::boot_cache::recall())) {
                 Some(e) => Err(e),
                 None => crate::placement::build(opts.slots, opts.replicas, opts.pages, opts.threads.lock, &o),
             };
@@ -789,6 +814,30 @@ mod tests {
             Err(e) => panic!("not a cancel: {e}"),
             Ok(_) => panic!("not cancelled"),
         }
+    }
+
+    #[test]
+    fn auto_placement_is_refused_before_timing_when_an_earlier_rate_says_it_cannot_fit() {
+        use crate::refresh::boot_cache::{Facts, Remembered};
+        let remembered = |line_ms: Option<f64>| {
+            Some(Remembered { facts: Facts { period: None, line_ms }, age: std::time::Duration::from_secs(5), path: "machine.json".into() })
+        };
+        let mut o = Options::new(1 << 25); // 131 072 paired frames: 33 s at 0.25 ms a line
+        o.placement = CopyPlacement::Auto;
+        let e = projected_refusal(&o, true, remembered(Some(0.25))).expect("refused");
+        assert!(matches!(e, Error::Placement { .. }) && falls_back(&e), "{e}");
+        let text = e.message(crate::error::Front::Rust);
+        assert!(text.contains("at least 32.8 s (131072 frames, one line each, at the 0.25 ms"), "{text}");
+        assert!(text.contains("earlier placement this boot, 5 s ago"), "{text}");
+        // Nothing remembered, a slab that fits, a slab that will not steer, an explicit placement: tried.
+        assert!(projected_refusal(&o, true, None).is_none());
+        assert!(projected_refusal(&o, true, remembered(None)).is_none());
+        assert!(projected_refusal(&o, false, remembered(Some(0.25))).is_none());
+        o.placement = CopyPlacement::HugePages;
+        assert!(projected_refusal(&o, true, remembered(Some(0.25))).is_none());
+        let mut small = Options::new(1 << 21); // 8 192 frames: 2 s, within 1.5 × the 3 s budget
+        small.placement = CopyPlacement::Auto;
+        assert!(projected_refusal(&small, true, remembered(Some(0.25))).is_none());
     }
 
     #[test]

@@ -525,6 +525,10 @@ pub fn place_frames(
 
 /// What knowing the rest of a pool would take at the rate the learning reached: the measured floor
 /// said to a user whose slab could not be placed in the time allowed.
+/// A placement projected to need more than this many times the budget left is refused before it
+/// starts timing (the rate of one line moves between samples; a projection within it is tried).
+pub const OVER_BUDGET: f64 = 1.5;
+
 fn projection(map: &frames::FrameMap, learn_ms: f64) -> String {
     let unknown = map.count(Known::Unknown);
     if unknown == 0 || map.lines_timed == 0 {
@@ -594,6 +598,30 @@ fn place_paired(
     };
     bench.arc.set(Some(arc));
     let chunks = slots.div_ceil(crate::layout::PAIRED_SLOTS as u64) as usize;
+    // What timing the pool will take, before mapping it: one line per frame for the frames that fit
+    // the arc and those that do not, at the rate the sample's lines took here. Remembered for the
+    // boot, so a later 'auto' can tell before timing anything (`projected_refusal`).
+    if tally.0 > 0 {
+        let per_line_ms = ms(bench.learn_start) / tally.0 as f64;
+        crate::refresh::boot_cache::record(|f| f.line_ms = Some(per_line_ms));
+        let projected_ms = chunks as f64 / share * per_line_ms;
+        let left_ms = bench.clock.deadline.saturating_duration_since(Instant::now()).as_secs_f64() * 1e3;
+        if projected_ms > OVER_BUDGET * left_ms {
+            return Err(Error::Placement {
+                message: format!(
+                    "copies that stall apart for every slot need about {:.0} frames timed, one line each; at the {per_line_ms:.2} ms a line took \
+                     here that is about {:.1} s, and {:.1} s of the budget is left",
+                    chunks as f64 / share,
+                    projected_ms / 1e3,
+                    left_ms / 1e3
+                ),
+                hint: format!(
+                    "raise ⟦opt:placementBudgetMs⟧ (to about {:.0} ms), ask for fewer slots (or records), use ⟦set:placement=offset⟧, or hedge",
+                    (projected_ms * 1.2 + ms(bench.learn_start)).ceil()
+                ),
+            });
+        }
+    }
     // Room for the frames that do not fit the arc (the sample's share, and its error), and for
     // lines left unclear.
     let need = (chunks as f64 + 2.0 * (chunks as f64).sqrt()) / share * o.pool_margin.max(1.0);

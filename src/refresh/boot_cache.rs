@@ -101,14 +101,15 @@ impl PeriodFact {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Facts {
     pub period: Option<PeriodFact>,
-    /// Milliseconds one timed 4 KiB frame cost in placement here (the latest placement's rate).
-    pub frame_ms: Option<f64>,
+    /// Milliseconds one timed line cost in placement here (the latest placement's rate): what
+    /// placing a slab by timing would take is projected from it before any timing.
+    pub line_ms: Option<f64>,
 }
 
 impl Facts {
     fn plausible(&self) -> bool {
         self.period.as_ref().map_or(true, PeriodFact::plausible)
-            && self.frame_ms.map_or(true, |ms| ms.is_finite() && ms > 0.0 && ms < 1000.0)
+            && self.line_ms.map_or(true, |ms| ms.is_finite() && ms > 0.0 && ms < 1000.0)
     }
 }
 
@@ -201,6 +202,27 @@ impl BootCache {
     }
 }
 
+/// The cache this process uses: the user's (`BootCache::default_location`); in the engine's own
+/// unit tests only one named by the environment, so `cargo test` leaves no file behind.
+pub fn for_this_process() -> BootCache {
+    if cfg!(test) && std::env::var_os(ENV).is_none() {
+        return BootCache::at(None);
+    }
+    BootCache::default_location()
+}
+
+/// What an earlier process of this boot remembered of this machine, if anything.
+pub fn recall() -> Option<Remembered> {
+    for_this_process().load(&MachineKey::of_this_machine()?)
+}
+
+/// Adds `update` to what is remembered of this machine (a failure to store changes nothing).
+pub fn record(update: impl FnOnce(&mut Facts)) {
+    if let Some(key) = MachineKey::of_this_machine() {
+        let _ = for_this_process().update(&key, update);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,12 +270,12 @@ mod tests {
         let d = tempdir("update");
         let c = cache(&d);
         c.update(&key(), |f| f.period = Some(PeriodFact::of(&measured()))).unwrap();
-        c.update(&key(), |f| f.frame_ms = Some(0.25)).unwrap();
+        c.update(&key(), |f| f.line_ms = Some(0.25)).unwrap();
         let f = c.load(&key()).unwrap().facts;
-        assert_eq!((f.period.is_some(), f.frame_ms), (true, Some(0.25)));
+        assert_eq!((f.period.is_some(), f.line_ms), (true, Some(0.25)));
         let k2 = MachineKey { boot_id: "b2".into(), ..key() };
-        c.update(&k2, |f| f.frame_ms = Some(0.5)).unwrap();
-        assert_eq!(c.load(&k2).unwrap().facts, Facts { period: None, frame_ms: Some(0.5) });
+        c.update(&k2, |f| f.line_ms = Some(0.5)).unwrap();
+        assert_eq!(c.load(&k2).unwrap().facts, Facts { period: None, line_ms: Some(0.5) });
         assert!(c.load(&key()).is_none(), "one machine per file: the new boot replaced the old");
         std::fs::remove_dir_all(&d).unwrap();
     }
@@ -272,7 +294,7 @@ mod tests {
             let f = File { version, key: key(), written_ms, facts };
             std::fs::write(&path, serde_json::to_string(&f).unwrap()).unwrap();
         };
-        let good = Facts { period: Some(PeriodFact::of(&measured())), frame_ms: Some(0.25) };
+        let good = Facts { period: Some(PeriodFact::of(&measured())), line_ms: Some(0.25) };
         write(now_ms(), good.clone(), VERSION);
         assert!(c.load(&key()).is_some());
         write(now_ms() - MAX_AGE.as_millis() as u64 - 1000, good.clone(), VERSION);
@@ -282,18 +304,18 @@ mod tests {
         write(now_ms(), good.clone(), VERSION + 1);
         assert!(c.load(&key()).is_none(), "another format");
         for bad in [
-            Facts { period: Some(PeriodFact { period_ns: -1.0, ..PeriodFact::of(&measured()) }), frame_ms: None },
-            Facts { period: Some(PeriodFact { period_ns: f64::NAN, ..PeriodFact::of(&measured()) }), frame_ms: None },
-            Facts { period: Some(PeriodFact { slow_ns: 10, ..PeriodFact::of(&measured()) }), frame_ms: None },
-            Facts { period: None, frame_ms: Some(0.0) },
+            Facts { period: Some(PeriodFact { period_ns: -1.0, ..PeriodFact::of(&measured()) }), line_ms: None },
+            Facts { period: Some(PeriodFact { period_ns: f64::NAN, ..PeriodFact::of(&measured()) }), line_ms: None },
+            Facts { period: Some(PeriodFact { slow_ns: 10, ..PeriodFact::of(&measured()) }), line_ms: None },
+            Facts { period: None, line_ms: Some(0.0) },
         ] {
             write(now_ms(), bad.clone(), VERSION);
             assert!(c.load(&key()).is_none(), "{bad:?}");
         }
-        c.update(&key(), |f| f.frame_ms = Some(0.3)).unwrap();
+        c.update(&key(), |f| f.line_ms = Some(0.3)).unwrap();
         assert_eq!(
             c.load(&key()).unwrap().facts,
-            Facts { period: None, frame_ms: Some(0.3) },
+            Facts { period: None, line_ms: Some(0.3) },
             "the implausible entry was dropped, not merged"
         );
         std::fs::remove_dir_all(&d).unwrap();
@@ -304,13 +326,13 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let d = tempdir("mode");
         let c = cache(&d);
-        c.update(&key(), |f| f.frame_ms = Some(0.25)).unwrap();
+        c.update(&key(), |f| f.line_ms = Some(0.25)).unwrap();
         let path = c.path().unwrap();
         assert_eq!(std::fs::metadata(path).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(std::fs::metadata(path.parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700);
         assert_eq!(std::fs::read_dir(path.parent().unwrap()).unwrap().count(), 1, "no temporary file left");
         let off = BootCache::at(None);
-        off.update(&key(), |f| f.frame_ms = Some(0.25)).unwrap();
+        off.update(&key(), |f| f.line_ms = Some(0.25)).unwrap();
         assert!(off.load(&key()).is_none());
         std::fs::remove_dir_all(&d).unwrap();
     }

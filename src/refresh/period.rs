@@ -176,20 +176,9 @@ pub fn of_this_machine_with(given: Option<f64>, seed: u64, job: &crate::job::Job
     }
 }
 
-/// The machine cache this process uses: the user's (`BootCache::default_location`); in the
-/// engine's own tests only one named by the environment, so `cargo test` leaves no file behind.
-fn machine_cache() -> crate::refresh::boot_cache::BootCache {
-    use crate::refresh::boot_cache::{BootCache, ENV};
-    if cfg!(test) && std::env::var_os(ENV).is_none() {
-        return BootCache::at(None);
-    }
-    BootCache::default_location()
-}
-
 /// The period an earlier process measured this boot, if the machine cache holds one.
 fn remembered() -> Option<Measured> {
-    let key = crate::refresh::boot_cache::MachineKey::of_this_machine()?;
-    let r = machine_cache().load(&key)?;
+    let r = crate::refresh::boot_cache::recall()?;
     let m = r.facts.period?.measured();
     Some(Measured {
         source: format!("{}, by an earlier process this boot ({:.0} s ago; {})", m.source, r.age.as_secs_f64(), r.path.display()),
@@ -200,9 +189,7 @@ fn remembered() -> Option<Measured> {
 /// Stores a measured period in the machine cache (a failure to store changes nothing).
 #[cfg(target_arch = "x86_64")]
 fn remember(m: &Measured) {
-    if let Some(key) = crate::refresh::boot_cache::MachineKey::of_this_machine() {
-        let _ = machine_cache().update(&key, |f| f.period = Some(crate::refresh::boot_cache::PeriodFact::of(m)));
-    }
+    crate::refresh::boot_cache::record(|f| f.period = Some(crate::refresh::boot_cache::PeriodFact::of(m)));
 }
 
 #[cfg(test)]
