@@ -74,6 +74,8 @@ pub enum Error {
     /// Every copy of record `index` was mid-update on every one of `attempts` reads (a writer
     /// rewriting it back to back); nothing was returned rather than a mix of two writes.
     RecordInconsistent { index: u64, attempts: u32 },
+    /// A record field's value outside its type's range (`u32`, `i32`, `int53`); nothing was written.
+    FieldOutOfRange { field: String, ty: &'static str, range: &'static str, word: u64 },
     /// Another writer holds the record segment's writer lock (one writer process at a time).
     WriterBusy { path: String },
     /// Refresh-group placement could not be had (no periodic stall, too few groups, budget spent,
@@ -132,6 +134,7 @@ impl Error {
             | Error::OptionOutOfRange { .. }
             | Error::ReplicaOutOfRange { .. }
             | Error::LengthMismatch { .. }
+            | Error::FieldOutOfRange { .. }
             | Error::BadSegmentName { .. } => ErrorKind::Range,
             _ => ErrorKind::System,
         }
@@ -342,6 +345,12 @@ impl fmt::Display for MarkedMessage<'_> {
                 "record {index} was being rewritten in every copy on all {attempts} read attempts, so no consistent \
                  snapshot could be taken (nothing torn was returned): retry, or write that record less often"
             ),
+            Error::FieldOutOfRange { field, ty, range, word } => write!(
+                f,
+                "field `{field}` is {ty}, which holds {range}; the value given (64-bit word {word:#x}, as i64 {}) is outside it, \
+                 so nothing was written",
+                *word as i64
+            ),
             Error::WriterBusy { path } => write!(
                 f,
                 "another writer holds the writer lock of {path}: a record segment takes one writer process at a \
@@ -445,6 +454,7 @@ mod tests {
             Error::SegmentInvalid { path: "/p".into(), message: "bad magic".into(), of: Segment::Slab },
             Error::SegmentNotReady { path: "/p".into(), creator_pid: 1, creator_alive: false, of: Segment::Records },
             Error::RecordOutOfRange { index: 9, count: 3 },
+            Error::FieldOutOfRange { field: "qty".into(), ty: "u32", range: "0 to 2^32 - 1", word: 1 << 40 },
             Error::SegmentIncompatible { path: "/p".into(), message: "⟦opt:channelOffset⟧: expected 64".into() },
             Error::SegmentIo { path: "/p".into(), op: "open", errno: libc::EACCES },
             Error::Placement { message: "m".into(), hint: "use ⟦set:placement=offset⟧".into() },

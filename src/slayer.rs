@@ -738,7 +738,19 @@ impl Slayer {
     /// through `read`). The view is valid while this Slayer lives; the caller must stop using it
     /// before dropping it.
     pub fn direct_view(&self) -> Option<DirectView> {
-        if self.steer.is_some() || self.recorder.recording() || self.shared.is_some() {
+        if self.shared.is_some() {
+            return None;
+        }
+        self.copy0_view()
+    }
+
+    /// Copy 0 as `direct_view` lays it out, for shared segments too: only for a front end that
+    /// checks every value it reads through it the way `records::line` does (a sequence word read
+    /// before and after, with the orderings that protocol needs), which makes a write from another
+    /// process detectable instead of silently torn. None when the slab steers, records latency or
+    /// has no arithmetic layout.
+    pub fn copy0_view(&self) -> Option<DirectView> {
+        if self.steer.is_some() || self.recorder.recording() {
             return None;
         }
         let layout = self.slab.layout();

@@ -37,6 +37,7 @@ pub(crate) fn code(e: &Error) -> &'static str {
         Error::SegmentIo { .. } => "ERR_ULTRASLAYER_SHM_IO",
         Error::RecordInconsistent { .. } => "ERR_ULTRASLAYER_RECORD_BUSY",
         Error::WriterBusy { .. } => "ERR_ULTRASLAYER_WRITER_BUSY",
+        Error::FieldOutOfRange { .. } => "ERR_ULTRASLAYER_VALUE_RANGE",
         Error::Cancelled { .. } => "ERR_ULTRASLAYER_ABORTED",
     }
 }

@@ -197,7 +197,8 @@ pub(crate) unsafe fn bind(env: sys::napi_env, inst: &Rc<Instance>, scratch: sys:
         check(unsafe { sys::napi_set_named_property(env, obj, key.as_ptr(), f) }, "napi_set_named_property")?;
     }
     // SAFETY: env is live, on the instance's thread (the caller's contract).
-    let view = unsafe { super::view::create(env, inst)? };
+    // The engine keeps copy 0 mapped until `Instance::close` detaches the view (see `view`).
+    let view = unsafe { super::view::create(env, inst.engine().and_then(|e| e.direct_view()), inst.view_ref())? };
     // SAFETY: obj and view are live; the key is NUL-terminated.
     check(unsafe { sys::napi_set_named_property(env, obj, c"view".as_ptr(), view) }, "napi_set_named_property")?;
     Ok(obj)

@@ -36,7 +36,7 @@ pub(crate) struct Instance {
     engine: UnsafeCell<Option<crate::Slayer>>,
     scratch: Cell<*mut u64>,
     /// The direct view's buffer (see `view`), weakly; null when there is none.
-    view: Cell<napi::sys::napi_ref>,
+    view: view::ViewRef,
 }
 
 impl Instance {
@@ -55,16 +55,13 @@ impl Instance {
     pub(crate) fn set_scratch(&self, p: *mut u64) {
         self.scratch.set(p)
     }
-    pub(crate) fn view_ref(&self) -> napi::sys::napi_ref {
-        self.view.get()
-    }
-    pub(crate) fn set_view_ref(&self, r: napi::sys::napi_ref) {
-        self.view.set(r)
+    pub(crate) fn view_ref(&self) -> &view::ViewRef {
+        &self.view
     }
     fn close(&self, env: &Env) {
         // SAFETY: env is this call's, on the thread that owns the instance. The view goes first:
         // JS must never read memory the engine is about to unmap.
-        unsafe { view::detach(env.raw(), self) };
+        unsafe { view::detach(env.raw(), &self.view) };
         // SAFETY: as in `engine`; dropping the engine stops and joins its threads and unmaps.
         unsafe { *self.engine.get() = None };
     }

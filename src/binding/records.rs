@@ -16,6 +16,7 @@ use napi_derive::napi;
 
 use super::errors::{closed, to_napi, RECORDS_CLOSED};
 use super::fast::{self, Refusal};
+use super::view::{self, ViewRef};
 use super::options::{open_options, slab_options, JsOptions};
 use super::{slayer_info, slayer_stats, SlayerInfo};
 use crate::records::line::MAX_FIELDS;
@@ -28,6 +29,8 @@ const SCRATCH_BYTES: usize = 64;
 /// created it; no engine call re-enters JS, so there is never more than one borrow at a time.
 struct Store {
     engine: UnsafeCell<Option<crate::Records>>,
+    /// The copy-0 view's buffer (`_bindView`), weakly, for `close` to detach.
+    view: ViewRef,
 }
 
 impl Store {
@@ -112,7 +115,7 @@ impl NativeRecords {
     }
 
     pub(crate) fn wrap(engine: crate::Records) -> NativeRecords {
-        NativeRecords { store: Rc::new(Store { engine: UnsafeCell::new(Some(engine)) }) }
+        NativeRecords { store: Rc::new(Store { engine: UnsafeCell::new(Some(engine)), view: ViewRef::new(ptr::null_mut()) }) }
     }
 
     #[napi(skip_typescript, factory, catch_unwind)]
@@ -200,10 +203,36 @@ impl NativeRecords {
     }
 
     #[napi(skip_typescript)]
-    pub fn close(&self) {
+    pub fn close(&self, env: Env) {
+        // SAFETY: env is this call's, on the store's thread. The view goes first: JS must never
+        // read memory the engine is about to unmap.
+        unsafe { view::detach(env.raw(), &self.store.view) };
         // SAFETY: as in `Store::engine`; dropping the store stops its threads, unmaps, and releases
         // the writer lock.
         unsafe { *self.store.engine.get() = None };
+    }
+
+    /// Internal: whether reads are direct now, so records.js may read copy 0 itself (asked again
+    /// after start/stop).
+    #[napi(skip_typescript, getter, js_name = "_readsDirect")]
+    pub fn reads_direct(&self) -> bool {
+        self.store.engine().is_some_and(|e| e.reads_direct())
+    }
+
+    /// Internal: copy 0 of the records as `{ buffer, shift, mask, stride }` (see `view`), or null
+    /// when the store offers none (it steers or records latency, or its layout is not arithmetic)
+    /// or a view was already made. records.js reads a record from it only with the sequence check
+    /// of `records::line`, and only while `_readsDirect`.
+    #[napi(skip_typescript, js_name = "_bindView")]
+    pub fn bind_view<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
+        let v = self.store.engine().and_then(|e| e.copy0_view());
+        // SAFETY: env is this call's, on the store's thread; the engine keeps copy 0 mapped until
+        // `close` detaches the buffer, and every path to the buffer (the JS snapshots and the
+        // Records object) also holds this store's raw functions or this object, which keep the
+        // engine alive (an `Rc<Store>` each).
+        let out = unsafe { view::create(env.raw(), v, &self.store.view)? };
+        // SAFETY: out was just created in this env.
+        Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), out) })
     }
 
     #[napi(skip_typescript, getter)]

@@ -10,26 +10,35 @@
 //! is collected, which the JS wrapper holding the view keeps alive. And JS only reads through it:
 //! writes stay native calls (they must reach every replica), and the view is never given to users.
 //!
+//! Records use the same view (records.js reads copy 0 of a record line itself, checking its
+//! sequence word in JS: see records.js `readLine`), for shared segments too, since every value is
+//! checked against concurrent writes; their binding (`records`) keeps its own `ViewRef`.
+//!
 //! The weak reference `create` makes is deleted by `detach` (at close); a Slayer collected without
 //! close() leaves it to the environment's teardown (N-API offers no env in a Rust `Drop`).
 
+use std::cell::Cell;
 use std::ptr;
 
 use napi::sys;
 
 use super::fast::check;
-use super::Instance;
+use crate::slayer::DirectView;
 
-/// Creates the view for `inst` when its engine offers one: `{ buffer, shift, mask, stride }` (copy
-/// 0 of slot i is word `(i >>> shift) * stride + (i & mask)` of `buffer`), else `null`. The buffer is
-/// remembered (weakly) so that `detach` can empty it.
+/// Where an object keeps its view's buffer (weakly) for `detach`; null when there is none.
+pub(crate) type ViewRef = Cell<sys::napi_ref>;
+
+/// Creates the view over `view` (None: the engine offers none): `{ buffer, shift, mask, stride }`
+/// (copy 0 of slot i is word `(i >>> shift) * stride + (i & mask)` of `buffer`), else `null`. The
+/// buffer is remembered in `slot` (weakly) so that `detach` can empty it; one view per object.
 ///
 /// # Safety
-/// `env` must be live, on the thread that owns `inst`.
-pub(crate) unsafe fn create(env: sys::napi_env, inst: &Instance) -> napi::Result<sys::napi_value> {
+/// `env` must be live, on the thread that owns the object; `view` describes memory that stays
+/// mapped until `detach(env, slot)` runs or the object's engine is dropped, and the object keeps
+/// the engine alive while JS can reach the buffer (see the module notes).
+pub(crate) unsafe fn create(env: sys::napi_env, view: Option<DirectView>, slot: &ViewRef) -> napi::Result<sys::napi_value> {
     let mut out = ptr::null_mut();
-    let view = inst.engine().and_then(|e| e.direct_view());
-    let Some(v) = view.filter(|_| inst.view_ref().is_null()) else {
+    let Some(v) = view.filter(|_| slot.get().is_null()) else {
         // SAFETY: env is live.
         check(unsafe { sys::napi_get_null(env, &mut out) }, "napi_get_null")?;
         return Ok(out);
@@ -52,7 +61,7 @@ pub(crate) unsafe fn create(env: sys::napi_env, inst: &Instance) -> napi::Result
     let mut r = ptr::null_mut();
     // SAFETY: env and buffer are live; a weak reference (count 0) does not keep the buffer alive.
     check(unsafe { sys::napi_create_reference(env, buffer, 0, &mut r) }, "napi_create_reference")?;
-    inst.set_view_ref(r);
+    slot.set(r);
     // SAFETY: env is live.
     check(unsafe { sys::napi_create_object(env, &mut out) }, "napi_create_object")?;
     let fields: [(&std::ffi::CStr, f64); 3] = [(c"shift", v.shift as f64), (c"mask", v.mask as f64), (c"stride", v.stride_words as f64)];
@@ -71,9 +80,9 @@ pub(crate) unsafe fn create(env: sys::napi_env, inst: &Instance) -> napi::Result
 /// Empties the view (if there is one and it was not collected) before the memory behind it goes.
 ///
 /// # Safety
-/// `env` must be live, on the thread that owns `inst`.
-pub(crate) unsafe fn detach(env: sys::napi_env, inst: &Instance) {
-    let r = inst.view_ref();
+/// `env` must be live, on the thread that owns the object `slot` belongs to.
+pub(crate) unsafe fn detach(env: sys::napi_env, slot: &ViewRef) {
+    let r = slot.get();
     if r.is_null() {
         return;
     }
@@ -86,5 +95,5 @@ pub(crate) unsafe fn detach(env: sys::napi_env, inst: &Instance) {
         }
         sys::napi_delete_reference(env, r);
     }
-    inst.set_view_ref(ptr::null_mut());
+    slot.set(ptr::null_mut());
 }

@@ -62,21 +62,24 @@ struct WriterState {
 pub struct RecordWriter {
     slab: Arc<Slab>,
     count: u64,
-    fields: usize,
+    schema: Arc<Schema>,
     state: Arc<Mutex<WriterState>>,
 }
 
 impl RecordWriter {
     /// Stores `fields` (exactly the schema's field count, in schema order) in every copy of record
     /// `i`, each copy under its sequence lock; returns once every copy holds them. Checks before
-    /// anything is stored. The first write to a shared segment takes its writer lock and repairs
+    /// anything is stored, each field's word against its type's range too (`FieldType::holds`). The first write to a shared segment takes its writer lock and repairs
     /// copies a dead writer left mid-update.
     pub fn write(&self, i: u64, fields: &[u64]) -> Result<()> {
         if i >= self.count {
             return Err(Error::RecordOutOfRange { index: i, count: self.count });
         }
-        if fields.len() != self.fields {
-            return Err(Error::LengthMismatch { indices: self.fields, values: fields.len() });
+        if fields.len() != self.schema.len() {
+            return Err(Error::LengthMismatch { indices: self.schema.len(), values: fields.len() });
+        }
+        if let Some((f, &word)) = self.schema.fields().iter().zip(fields).find(|(f, &w)| !f.ty.holds(w)) {
+            return Err(Error::FieldOutOfRange { field: f.name.clone(), ty: f.ty.name(), range: f.ty.range(), word });
         }
         // The mutex's Acquire/Release order this write after the previous writer's (in this process).
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -245,7 +248,7 @@ impl Records {
     fn wrap(mut slayer: Slayer, schema: Schema, count: u64, segment: Option<(PathBuf, (u64, u64))>) -> Records {
         let slab = slayer.parts().slab.clone();
         let state = Arc::new(Mutex::new(WriterState { segment, lock: None, repaired: 0 }));
-        let writer = RecordWriter { slab, count, fields: schema.len(), state };
+        let writer = RecordWriter { slab, count, schema: Arc::new(schema.clone()), state };
         Records { slayer, schema, count, writer }
     }
 
@@ -321,6 +324,22 @@ impl Records {
             p.recorder.latency(crate::tsc::now().wrapping_sub(t0));
         }
         Ok(())
+    }
+
+    /// Whether a read now is the direct one (copy 0 first, then the others: no threads, no
+    /// steering, no latency recording), so a front end may read `copy0_view` itself.
+    pub fn reads_direct(&self) -> bool {
+        self.slayer.reads_direct()
+    }
+
+    /// Copy 0 of the slab (see `Slayer::copy0_view`), for a front end that reads records itself
+    /// while `reads_direct()` holds, with `line`'s protocol: the sequence word (word 0 of the
+    /// record's line) even and unchanged across the field loads, `line::COPY_TRIES` attempts,
+    /// then this store's own read (`read_line`), which tries the other copies and gives up with
+    /// `Error::RecordInconsistent` after `READ_ROUNDS` rounds. Record i's line is the 8 words from
+    /// copy-0 word `((8i) >> shift) * stride + ((8i) & mask)`. Offered for shared stores too.
+    pub fn copy0_view(&self) -> Option<crate::slayer::DirectView> {
+        self.slayer.copy0_view()
     }
 
     /// Reads `indices.len()` records into `out`, record after record, `schema().len()` words

@@ -10,14 +10,30 @@ use crate::records::line::MAX_FIELDS;
 /// Longest field name accepted, in bytes.
 pub const MAX_NAME_LEN: usize = 64;
 
-/// How a field's 64 bits are read and written (bit-exact either way).
+/// How a field's 64-bit word is read and written. Every type fills the whole word, so a record
+/// reads the same from every front end: the narrow integer types are the u64/i64 word of their
+/// value (zero- or sign-extended), only their range is narrower; a JS front end reads them as
+/// numbers rather than BigInts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FieldType {
+    /// IEEE 754 binary64 bits.
     F64,
     U64,
     /// Two's complement.
     I64,
+    /// 0 to 2^32 - 1, zero-extended.
+    U32,
+    /// -2^31 to 2^31 - 1, sign-extended (two's complement).
+    I32,
+    /// -(2^53 - 1) to 2^53 - 1 (every integer a JS number holds exactly), two's complement.
+    Int53,
 }
+
+/// The largest magnitude an `int53` field holds: 2^53 - 1 (JavaScript's `Number.MAX_SAFE_INTEGER`).
+pub const INT53_MAX: i64 = (1 << 53) - 1;
+
+/// The type names, in the order messages list them.
+pub const TYPE_NAMES: &str = "'f64', 'u64', 'i64', 'u32', 'i32' or 'int53'";
 
 impl FieldType {
     pub fn parse(s: &str) -> Option<FieldType> {
@@ -25,6 +41,9 @@ impl FieldType {
             "f64" => Some(FieldType::F64),
             "u64" => Some(FieldType::U64),
             "i64" => Some(FieldType::I64),
+            "u32" => Some(FieldType::U32),
+            "i32" => Some(FieldType::I32),
+            "int53" => Some(FieldType::Int53),
             _ => None,
         }
     }
@@ -33,6 +52,32 @@ impl FieldType {
             FieldType::F64 => "f64",
             FieldType::U64 => "u64",
             FieldType::I64 => "i64",
+            FieldType::U32 => "u32",
+            FieldType::I32 => "i32",
+            FieldType::Int53 => "int53",
+        }
+    }
+
+    /// Whether `word` is a value of this type (every word is an f64, u64 or i64).
+    pub fn holds(self, word: u64) -> bool {
+        let signed = word as i64;
+        match self {
+            FieldType::F64 | FieldType::U64 | FieldType::I64 => true,
+            FieldType::U32 => word <= u32::MAX as u64,
+            FieldType::I32 => i32::try_from(signed).is_ok(),
+            FieldType::Int53 => (-INT53_MAX..=INT53_MAX).contains(&signed),
+        }
+    }
+
+    /// The range of this type, as a message says it.
+    pub fn range(self) -> &'static str {
+        match self {
+            FieldType::F64 => "any f64",
+            FieldType::U64 => "0 to 2^64 - 1",
+            FieldType::I64 => "-2^63 to 2^63 - 1",
+            FieldType::U32 => "0 to 2^32 - 1 (4294967295)",
+            FieldType::I32 => "-2^31 to 2^31 - 1 (-2147483648 to 2147483647)",
+            FieldType::Int53 => "-(2^53 - 1) to 2^53 - 1 (Number.MAX_SAFE_INTEGER)",
         }
     }
 }
@@ -58,7 +103,7 @@ fn is_identifier(name: &str) -> bool {
 impl Schema {
     pub fn new(fields: Vec<Field>) -> Result<Schema> {
         if fields.is_empty() {
-            return Err(Error::option_range("fields", "a record needs at least one field (name and type f64, u64 or i64)"));
+            return Err(Error::option_range("fields", format!("a record needs at least one field (a name and a type: {TYPE_NAMES})")));
         }
         if fields.len() > MAX_FIELDS {
             return Err(Error::option_range(
@@ -95,7 +140,7 @@ impl Schema {
                 return Err(Error::bad_option("fields", format!("{part:?} is not name:type")));
             };
             let Some(ty) = FieldType::parse(ty) else {
-                return Err(Error::bad_option("fields", format!("field {name:?} has type {ty:?}: use 'f64', 'u64' or 'i64'")));
+                return Err(Error::bad_option("fields", format!("field {name:?} has type {ty:?}: use {TYPE_NAMES}")));
             };
             fields.push(Field { name: name.to_string(), ty });
         }
@@ -141,6 +186,27 @@ mod tests {
     }
 
     #[test]
+    fn narrow_integer_types_round_trip_and_hold_only_their_range() {
+        let s = Schema::parse("n:u32,s:i32,big:int53").unwrap();
+        assert_eq!(s.fields().iter().map(|f| f.ty).collect::<Vec<_>>(), [FieldType::U32, FieldType::I32, FieldType::Int53]);
+        assert_eq!(Schema::parse(&s.text()).unwrap(), s);
+        let word = |v: i64| v as u64;
+        for (ty, ok, bad) in [
+            (FieldType::U32, vec![0, u32::MAX as i64], vec![u32::MAX as i64 + 1, -1]),
+            (FieldType::I32, vec![i32::MIN as i64, -1, i32::MAX as i64], vec![i32::MAX as i64 + 1, i32::MIN as i64 - 1]),
+            (FieldType::Int53, vec![-INT53_MAX, 0, INT53_MAX], vec![INT53_MAX + 1, -INT53_MAX - 1, i64::MIN]),
+        ] {
+            for v in ok {
+                assert!(ty.holds(word(v)), "{ty:?} {v}");
+            }
+            for v in bad {
+                assert!(!ty.holds(word(v)), "{ty:?} {v}");
+            }
+        }
+        assert!(FieldType::U64.holds(u64::MAX) && FieldType::F64.holds(f64::NAN.to_bits()));
+    }
+
+    #[test]
     fn bad_schemas_are_refused_saying_why() {
         let seven: Vec<Field> = (0..7).map(|k| f(&format!("f{k}"), FieldType::U64)).collect();
         Schema::new(seven.clone()).unwrap();
@@ -156,6 +222,7 @@ mod tests {
         let e = Schema::new(vec![f("a", FieldType::F64), f("a", FieldType::U64)]).unwrap_err();
         assert!(e.to_string().contains("twice"));
         assert!(Schema::parse("a:f32").is_err());
+        assert!(Schema::parse("a:int54").is_err());
         assert!(Schema::parse("a").is_err());
     }
 }
