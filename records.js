@@ -3,14 +3,38 @@
 // every replica, read in one call as one consistent snapshot (see src/records/).
 //
 // This file owns the JS side only: field names and types, argument checks (so bad input is a
-// TypeError/RangeError naming the field or value, and nothing is written), and the fast path. A
-// snapshot owns a 64-byte scratch ArrayBuffer bound to its own raw `load` function: `load(i)` puts
-// the index in word 0, one native call fills words 1..7 with a consistent copy's fields, and a
-// getter per field reads its word — no argument conversion, no allocation for f64 fields.
+// TypeError/RangeError naming the field or value, and nothing is written), and the fast paths. A
+// snapshot owns a 64-byte scratch ArrayBuffer whose words 1..7 hold the loaded fields, and a
+// getter per field reads its word — no allocation for number fields. `load(i)` fills them one of
+// two ways:
+// - the JS read path (`readLine`), while the store's reads are direct (strategy 'direct', or a
+//   hedged store with its threads stopped; local or shared): record i's line is read from a
+//   typed-array view of copy 0 (src/binding/view.rs) with the sequence check of
+//   src/records/line.rs done here, in JS — no native call;
+// - otherwise, or when copy 0 stayed mid-update for COPY_TRIES attempts, the raw native `load`:
+//   it puts the index in word 0, and one call fills words 1..7 with a consistent copy's fields by
+//   the store's strategy (other copies, up to 64 rounds, then ERR_ULTRASLAYER_RECORD_BUSY).
 // Options are the Slayer's (validated by index.js's own table), with `count` and `fields` instead
 // of `slots`.
+//
+// Word formats (the same for every front end, src/records/schema.rs): f64 bits; u64; i64 two's
+// complement; u32 zero-extended and i32 sign-extended to 64 bits; int53 two's complement in
+// ±(2^53 - 1). u32, i32 and int53 read as JS numbers, u64 and i64 as BigInts. The views read the
+// halves of a word little-endian (every target of this package is little-endian).
 
-const FIELD_TYPES = ['f64', 'u64', 'i64']
+const FIELD_TYPES = ['f64', 'u64', 'i64', 'u32', 'i32', 'int53']
+const TYPE_LIST = "'f64', 'u64', 'i64', 'u32', 'i32' or 'int53'"
+// Number fields: the range a write is checked against, as messages say it.
+const NUMBER_RANGES = {
+  u32: { min: 0, max: 2 ** 32 - 1, text: 'an integer from 0 to 2 ** 32 - 1 (4294967295)' },
+  i32: { min: -(2 ** 31), max: 2 ** 31 - 1, text: 'an integer from -(2 ** 31) to 2 ** 31 - 1 (-2147483648 to 2147483647)' },
+  int53: { min: -Number.MAX_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER, text: 'an integer from -(2 ** 53 - 1) to 2 ** 53 - 1 (Number.MIN_SAFE_INTEGER to Number.MAX_SAFE_INTEGER)' },
+}
+const TWO32 = 2 ** 32
+const BIGINT_TYPES = new Set(['u64', 'i64'])
+// Attempts at copy 0 before the JS read path hands the record to the native read (as
+// src/records/line.rs COPY_TRIES: that read then tries the other copies).
+const COPY_TRIES = 4
 const MAX_FIELDS = 7
 const WORDS = 8
 const SCRATCH_BYTES = WORDS * 8
@@ -24,12 +48,133 @@ const RESERVED = new Set(['load', 'toObject', 'toJSON', 'index', ...Object.getOw
 // Internal slots of a snapshot (symbols, so no field name can reach them).
 const LOAD = Symbol('load')
 const U32 = Symbol('u32')
+const I32 = Symbol('i32')
 const F64 = Symbol('f64')
 const U64 = Symbol('u64')
 const I64 = Symbol('i64')
 const INDEX = Symbol('index')
 const COUNT = Symbol('count')
 const CLOSED = Symbol('closed')
+const PATH = Symbol('path')
+
+// readColumns: the typed arrays a field's column may be, its own type first.
+const COLUMN_TYPES = {
+  f64: [Float64Array],
+  u64: [BigUint64Array, Float64Array],
+  i64: [BigInt64Array, Float64Array],
+  u32: [Uint32Array, Float64Array],
+  i32: [Int32Array, Float64Array],
+  int53: [Float64Array],
+}
+
+// How a field's words (batch `b`, `words` a record, field k) go into a column of type `kind`:
+// bit for bit into an array of the field's own 64-bit type (copied as u32 halves, so no BigInt is
+// made and no NaN payload changes), the low half into a 32-bit array, or as the nearest number
+// (hi · 2^32 + lo: one rounding, exact up to 2^53) into a Float64Array.
+function columnConverter(type, kind) {
+  if (kind === COLUMN_TYPES[type][0] && (type === 'f64' || BIGINT_TYPES.has(type))) {
+    return (b, k, words, n, col) => {
+      const out = new Uint32Array(col.buffer, col.byteOffset, 2 * n)
+      for (let r = 0, w = 2 * k; r < n; r++, w += 2 * words) {
+        out[2 * r] = b.u32[w]
+        out[2 * r + 1] = b.u32[w + 1]
+      }
+    }
+  }
+  if (kind === Uint32Array || kind === Int32Array) {
+    return (b, k, words, n, col) => {
+      const out = new Uint32Array(col.buffer, col.byteOffset, n)
+      for (let r = 0, w = 2 * k; r < n; r++, w += 2 * words) out[r] = b.u32[w]
+    }
+  }
+  const high = type === 'u64' || type === 'u32' ? (b) => b.u32 : (b) => b.i32
+  return (b, k, words, n, col) => {
+    const h = high(b)
+    for (let r = 0, w = 2 * k; r < n; r++, w += 2 * words) col[r] = h[w + 1] * TWO32 + b.u32[w]
+  }
+}
+
+// The JS read path of one store: views of copy 0 while its reads are direct, else `src` null.
+// One object per store, shared by its snapshots, so start()/stop()/close() switch them all.
+class ReadPath {
+  constructor() {
+    this.src = null // Uint32Array over copy 0: the field words' halves
+    this.seq = null // Int32Array over copy 0: the sequence words' low halves, read with Atomics.load
+    this.shift = 0
+    this.mask = 0
+    this.stride = 0
+    this.reads = new Float64Array(1) // reads served here, added to stats().direct (a double: no Smi overflow)
+  }
+}
+
+// Copies record `index`'s `words` field words (as 2 × words u32 halves) from copy 0 into
+// dst[at ..], as one write's: true, or false when every attempt met a write in progress (the
+// caller then reads natively). The protocol is src/records/line.rs `try_read`'s: the sequence
+// word s1 (odd while a write is in progress), the fields, the sequence word again; the fields are
+// one write's when s1 is even and unchanged. Writers (Rust, C, this or another process) store the
+// sequence odd, fence(Release), the fields, then the even sequence with Release.
+//
+// Which loads must not be reordered or elided, and how this code makes sure:
+// - s1 and s2 are `Atomics.load`s. The JS memory model never elides or merges an Atomics
+//   operation, and V8 keeps every other memory access on its side of one: on Node 20 (V8 11.3)
+//   `Atomics.load` on a non-shared array is a builtin call the optimizer must assume reads and
+//   writes anything (measured ~8–13 ns, shared/FIELD-NOTES.md); where a later V8 inlines it, it
+//   is a sequentially consistent atomic load that stays in effect order. So s2 is a real second
+//   load (a plain load could be merged with s1 by load elimination, hiding every torn read), and
+//   no field load moves above s1 or below s2, nor is reused from an earlier call across them.
+// - The field loads are plain typed-array loads on x86 (x64, ia32): the CPU keeps loads in
+//   program order (TSO), and the writer's stores reach memory in order, so a field load that saw
+//   a later write's store implies s2 sees that write's odd (or a later) sequence, and an even s1
+//   implies the fields see at least the write that stored it — what the fences of line.rs give
+//   on any CPU. On weakly ordered CPUs (arm64) a plain load may be satisfied after a later
+//   acquire load, so there every field half is an `Atomics.load` too: each is an acquire, which
+//   keeps every later load after it, so s1, the fields and s2 stay in order.
+// - s1 and s2 compare the low 32 bits of the 64-bit sequence word: a write moves it by 2, so the
+//   check misses a change only if exactly a multiple of 2^31 writes of this one record fall
+//   between the two loads of one attempt (at tens of ns a write, a reader stopped for a minute
+//   mid-attempt while one record is rewritten back to back all that time).
+// Every typed-array access is in bounds: the view is copy 0 whole, and `index` < count (checked).
+function readLinePlain(p, index, dst, at, words) {
+  const src = p.src
+  const seq = p.seq
+  const slot = index * 8
+  const q = ((slot >>> p.shift) * p.stride + (slot & p.mask)) * 2
+  const first = q + 2
+  const n = 2 * words
+  for (let t = 0; t < COPY_TRIES; t++) {
+    const s1 = Atomics.load(seq, q)
+    if ((s1 & 1) === 0) {
+      for (let k = 0; k < n; k++) dst[at + k] = src[first + k]
+      if (Atomics.load(seq, q) === s1) {
+        p.reads[0]++
+        return true
+      }
+    }
+  }
+  return false
+}
+
+// readLinePlain for weakly ordered CPUs: every field half an Atomics.load (see above).
+function readLineOrdered(p, index, dst, at, words) {
+  const seq = p.seq
+  const slot = index * 8
+  const q = ((slot >>> p.shift) * p.stride + (slot & p.mask)) * 2
+  const first = q + 2
+  const n = 2 * words
+  for (let t = 0; t < COPY_TRIES; t++) {
+    const s1 = Atomics.load(seq, q)
+    if ((s1 & 1) === 0) {
+      for (let k = 0; k < n; k++) dst[at + k] = Atomics.load(seq, first + k)
+      if (Atomics.load(seq, q) === s1) {
+        p.reads[0]++
+        return true
+      }
+    }
+  }
+  return false
+}
+
+const readLine = process.arch === 'x64' || process.arch === 'ia32' ? readLinePlain : readLineOrdered
 
 module.exports = function defineRecords({ native, describe, withCode, optionError, validateOptions, validateName, OPTION_TYPES, SHARED_CREATE_TYPES, SHARED_OPEN_TYPES, ADOPT, forwardControls, creationControl, runCreation, isNamed }) {
   const typeError = (msg, code = 'ERR_ULTRASLAYER_BAD_ARGUMENT') => withCode(new TypeError(msg), code)
@@ -38,7 +183,7 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
   // [{ name, type }] in the order given, or a TypeError/RangeError that says what is wrong.
   function parseFields(call, fields) {
     if (fields === null || typeof fields !== 'object' || Array.isArray(fields)) {
-      throw optionError('fields', "an object of field names to 'f64' | 'u64' | 'i64', such as { bid: 'f64', qty: 'u64' }", fields)
+      throw optionError('fields', "an object of field names to 'f64' | 'u64' | 'i64' | 'u32' | 'i32' | 'int53', such as { bid: 'f64', qty: 'u32' }", fields)
     }
     const names = Object.keys(fields)
     if (names.length === 0) throw rangeError(`${call}: option \`fields\` is empty: a record needs at least one field`, 'ERR_ULTRASLAYER_OPTION_RANGE')
@@ -58,7 +203,7 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
       }
       const type = fields[name]
       if (!FIELD_TYPES.includes(type)) {
-        throw typeError(`${call}: field \`${name}\` has type ${describe(type)}: use 'f64', 'u64' or 'i64'`, 'ERR_ULTRASLAYER_BAD_OPTION')
+        throw typeError(`${call}: field \`${name}\` has type ${describe(type)}: use ${TYPE_LIST}`, 'ERR_ULTRASLAYER_BAD_OPTION')
       }
       return { name, type }
     })
@@ -124,24 +269,31 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
     const key = schemaText(fields)
     let RecordSnapshot = snapshotClasses.get(key)
     if (RecordSnapshot) return RecordSnapshot
+    const words = fields.length
     RecordSnapshot = class RecordSnapshot {
-      constructor(count, bind, isClosed) {
+      constructor(count, bind, isClosed, path) {
         const scratch = new ArrayBuffer(SCRATCH_BYTES)
         this[U32] = new Uint32Array(scratch)
+        this[I32] = new Int32Array(scratch)
         this[F64] = new Float64Array(scratch)
         this[U64] = new BigUint64Array(scratch)
         this[I64] = new BigInt64Array(scratch)
         this[LOAD] = bind(scratch).load
         this[COUNT] = count
         this[CLOSED] = isClosed
+        this[PATH] = path
         this[INDEX] = -1
       }
       /** Reads record `index` into this snapshot (one consistent copy); returns this. */
       load(index) {
         const count = this[COUNT]
         if (typeof index !== 'number' || index >>> 0 !== index || index >= count) throw indexError(index, count, this[CLOSED]())
-        this[U32][0] = index
-        this[LOAD]()
+        const p = this[PATH]
+        // The fields land in words 1..7 (u32 halves 2..15) either way.
+        if (p.src === null || !readLine(p, index, this[U32], 2, words)) {
+          this[U32][0] = index
+          this[LOAD]()
+        }
         this[INDEX] = index
         return this
       }
@@ -157,25 +309,36 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
       }
       toJSON() {
         const o = {}
-        for (const f of fields) o[f.name] = f.type === 'f64' ? this[f.name] : String(this[f.name])
+        for (const f of fields) o[f.name] = BIGINT_TYPES.has(f.type) ? String(this[f.name]) : this[f.name]
         return o
       }
     }
     fields.forEach((f, k) => {
       const w = k + 1
-      const get =
-        f.type === 'f64'
-          ? function () {
-              return this[F64][w]
-            }
-          : f.type === 'u64'
-            ? function () {
-                return this[U64][w]
-              }
-            : function () {
-                return this[I64][w]
-              }
-      Object.defineProperty(RecordSnapshot.prototype, f.name, { get, enumerable: true, configurable: false })
+      const lo = 2 * w
+      const hi = lo + 1
+      const getters = {
+        f64() {
+          return this[F64][w]
+        },
+        u64() {
+          return this[U64][w]
+        },
+        i64() {
+          return this[I64][w]
+        },
+        u32() {
+          return this[U32][lo]
+        },
+        i32() {
+          return this[I32][lo]
+        },
+        // Exact for every value a write lets in (|v| ≤ 2^53 - 1): both terms and the sum are.
+        int53() {
+          return this[I32][hi] * TWO32 + this[U32][lo]
+        },
+      }
+      Object.defineProperty(RecordSnapshot.prototype, f.name, { get: getters[f.type], enumerable: true, configurable: false })
     })
     snapshotClasses.set(key, RecordSnapshot)
     return RecordSnapshot
@@ -189,10 +352,17 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
     #snap
     #newSnapshot
     #u32
+    #i32
     #f64
     #u64
     #i64
     #write
+    // The JS read path (see ReadPath, readLine): #views is [Uint32Array, Int32Array] over copy 0
+    // when the store offers a view; #path.src/seq are set from it only while reads are direct.
+    #path = new ReadPath()
+    #views = null
+    // readColumns' words, record after record (grown on demand), and views of them.
+    #batch = null
 
     constructor(options, adopted) {
       if (options === ADOPT) {
@@ -215,10 +385,25 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
       const count = this.#count
       const bind = (scratch) => n._bindFast(scratch)
       const isClosed = () => n.closed
-      this.#newSnapshot = () => new RecordSnapshot(count, bind, isClosed)
+      const view = n._bindView()
+      if (view) {
+        try {
+          this.#views = [new Uint32Array(view.buffer), new Int32Array(view.buffer)]
+        } catch {
+          // A buffer longer than this V8's typed arrays allow: reads take the native call.
+          this.#views = null
+        }
+        this.#path.shift = view.shift
+        this.#path.mask = view.mask
+        this.#path.stride = view.stride
+        this.#usePath()
+      }
+      const path = this.#path
+      this.#newSnapshot = () => new RecordSnapshot(count, bind, isClosed, path)
       this.#snap = this.#newSnapshot()
       const scratch = new ArrayBuffer(SCRATCH_BYTES)
       this.#u32 = new Uint32Array(scratch)
+      this.#i32 = new Int32Array(scratch)
       this.#f64 = new Float64Array(scratch)
       this.#u64 = new BigUint64Array(scratch)
       this.#i64 = new BigInt64Array(scratch)
@@ -249,7 +434,7 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
       return this.#snap.load(index).toObject()
     }
 
-    /** A reusable snapshot: `load(i)` then a getter per field, allocation-free for f64 fields. */
+    /** A reusable snapshot: `load(i)` then a getter per field, allocation-free for number fields. */
     snapshot() {
       if (this.#n.closed) throw closedError()
       return this.#newSnapshot()
@@ -267,6 +452,63 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
         )
       }
       this.#n.readMany(indices, new BigUint64Array(out, 0, words))
+    }
+
+    /**
+     * Reads records `indices` field by field: `columns` names some of the fields (at least one),
+     * each with a typed array of at least `indices.length` elements, and element r of each gets
+     * that field of record `indices[r]`, every record one consistent snapshot. The array types:
+     * f64 → Float64Array; u64 → BigUint64Array (bits) or Float64Array (nearest number); i64 →
+     * BigInt64Array or Float64Array; u32 → Uint32Array or Float64Array; i32 → Int32Array or
+     * Float64Array; int53 → Float64Array. Everything is checked before anything is read.
+     */
+    readColumns(indices, columns) {
+      if (!(indices instanceof Uint32Array)) throw typeError(`readColumns(indices, columns): indices must be a Uint32Array, got ${describe(indices)}`)
+      if (columns === null || typeof columns !== 'object' || Array.isArray(columns)) {
+        throw typeError(`readColumns(indices, columns): columns must be an object of field names to typed arrays, such as { ${this.#fields[0].name}: new ${COLUMN_TYPES[this.#fields[0].type][0].name}(indices.length) }, got ${describe(columns)}`)
+      }
+      const n = indices.length
+      const plan = []
+      for (const name of Object.keys(columns)) {
+        const k = this.#fields.findIndex((f) => f.name === name)
+        if (k < 0) throw typeError(`readColumns(indices, columns): unknown field \`${name}\`: the fields are ${Object.keys(this.#schema).join(', ')}`)
+        const type = this.#fields[k].type
+        const col = columns[name]
+        const kinds = COLUMN_TYPES[type]
+        const kind = kinds.find((T) => col instanceof T)
+        if (kind === undefined) {
+          throw typeError(`readColumns(indices, columns): field \`${name}\` is ${type}, so its column must be a ${kinds.map((T) => T.name).join(' or ')}, got ${describe(col)}`)
+        }
+        if (col.length < n) {
+          throw rangeError(`readColumns(indices, columns): column \`${name}\` holds ${col.length} elements but ${n} records were asked for: pass a longer array`, 'ERR_ULTRASLAYER_LENGTH')
+        }
+        plan.push({ k, col, convert: columnConverter(type, kind) })
+      }
+      if (plan.length === 0) throw typeError('readColumns(indices, columns): columns names no field: give at least one')
+      const count = this.#count
+      for (let r = 0; r < n; r++) if (indices[r] >= count) throw indexError(indices[r], count, this.#n.closed)
+      if (this.#n.closed) throw closedError()
+      const words = this.#fields.length
+      const b = this.#batchWords(n * words)
+      const p = this.#path
+      if (p.src !== null) {
+        // The JS read path, record by record; a record copy 0 keeps busy is read natively.
+        for (let r = 0; r < n; r++) {
+          if (!readLine(p, indices[r], b.u32, 2 * r * words, words)) this.#n.readMany(indices.subarray(r, r + 1), b.u64.subarray(r * words, (r + 1) * words))
+        }
+      } else {
+        this.#n.readMany(indices, b.u64.subarray(0, n * words))
+      }
+      for (const { k, col, convert } of plan) convert(b, k, words, n, col)
+    }
+
+    // The batch buffer, at least `words` words long.
+    #batchWords(words) {
+      if (this.#batch === null || this.#batch.u64.length < words) {
+        const buf = new ArrayBuffer(Math.max(words, 64) * 8)
+        this.#batch = { u32: new Uint32Array(buf), i32: new Int32Array(buf), u64: new BigUint64Array(buf) }
+      }
+      return this.#batch
     }
 
     /** Stores every field of `record` in every copy of record `index`; checks everything first. */
@@ -288,6 +530,12 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
         if (v === undefined) throw typeError(`write(${index}, record): field \`${f.name}\` (${f.type}) is missing: a record is written whole, every field at once`)
         if (f.type === 'f64') {
           if (typeof v !== 'number') throw typeError(`write(${index}, record): field \`${f.name}\` is f64, so it must be a number, got ${describe(v)}`)
+        } else if (f.type in NUMBER_RANGES) {
+          const r = NUMBER_RANGES[f.type]
+          if (typeof v !== 'number') throw typeError(`write(${index}, record): field \`${f.name}\` is ${f.type}, so it must be a number (${r.text}), got ${describe(v)}`)
+          if (!Number.isInteger(v) || v < r.min || v > r.max) {
+            throw rangeError(`write(${index}, record): field \`${f.name}\` (${f.type}) value ${describe(v)} is not ${r.text}; nothing was written`, 'ERR_ULTRASLAYER_VALUE_RANGE')
+          }
         } else if (typeof v !== 'bigint') {
           throw typeError(`write(${index}, record): field \`${f.name}\` is ${f.type}, so it must be a BigInt (e.g. 42n), got ${describe(v)}`)
         } else if (f.type === 'u64' ? v < 0n || v > U64_MAX : v < I64_MIN || v > I64_MAX) {
@@ -299,22 +547,75 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
       for (let k = 0; k < fields.length; k++) {
         const f = fields[k]
         const v = record[f.name]
+        const lo = 2 * (k + 1)
         if (f.type === 'f64') this.#f64[k + 1] = v
         else if (f.type === 'u64') this.#u64[k + 1] = v
-        else this.#i64[k + 1] = v
+        else if (f.type === 'i64') this.#i64[k + 1] = v
+        else if (f.type === 'u32') {
+          this.#u32[lo] = v
+          this.#u32[lo + 1] = 0
+        } else if (f.type === 'i32') {
+          this.#i32[lo] = v
+          this.#i32[lo + 1] = v < 0 ? -1 : 0
+        } else {
+          // int53: the two's complement halves, each exact (|v| ≤ 2^53 - 1).
+          const hi = Math.floor(v / TWO32)
+          this.#i32[lo + 1] = hi
+          this.#u32[lo] = v - hi * TWO32
+        }
       }
       this.#u32[0] = index
       this.#write()
     }
 
-    /** The slab's info() plus count, fields, recordBytes and the writer lock's state. */
+    /** The slab's info() plus count, fields, recordBytes, the writer lock's state and the read path ('js' while snapshots read copy 0 in JS). */
     info() {
       const i = this.#n.info()
-      return { ...i.slab, count: i.count, fields: this.#schema, recordBytes: this.recordBytes, repaired: i.repaired, writerLocked: i.writerLocked }
+      const readPath = this.#path.src !== null ? 'js' : 'native'
+      return { ...i.slab, count: i.count, fields: this.#schema, recordBytes: this.recordBytes, repaired: i.repaired, writerLocked: i.writerLocked, readPath }
     }
     /** Makes every record's copies agree now (a shared segment's first write does this itself). */
     repair() {
       return this.#n.repair()
+    }
+
+    stats() {
+      const s = this.#n.stats()
+      s.direct += this.#path.reads[0]
+      return s
+    }
+
+    resetStats() {
+      this.#n.resetStats()
+      this.#path.reads[0] = 0
+    }
+
+    // Serves reads from the view exactly while the engine's reads are direct.
+    #usePath() {
+      const on = this.#views !== null && this.#n._readsDirect
+      this.#path.src = on ? this.#views[0] : null
+      this.#path.seq = on ? this.#views[1] : null
+    }
+
+    start() {
+      this.#path.src = this.#path.seq = null
+      try {
+        this.#n.start()
+      } finally {
+        this.#usePath()
+      }
+    }
+
+    stop() {
+      this.#n.stop()
+      this.#usePath()
+    }
+
+    close() {
+      // The view first: after close() a read must throw, never touch unmapped memory (the native
+      // close detaches the buffer too, for any other path to it).
+      this.#path.src = this.#path.seq = this.#views = null
+      this.#n.close()
     }
 
     static {
