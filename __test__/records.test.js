@@ -102,6 +102,123 @@ test('readMany reads many records per call into an ArrayBuffer, schema order, re
   q.close()
 })
 
+const NUMBERS = { u: 'u32', i: 'i32', n: 'int53', x: 'f64', big: 'u64', sig: 'i64' }
+const NUMBER_EDGES = [
+  { u: 0, i: -(2 ** 31), n: -Number.MAX_SAFE_INTEGER, x: -0, big: 0n, sig: -(1n << 63n) },
+  { u: 2 ** 32 - 1, i: 2 ** 31 - 1, n: Number.MAX_SAFE_INTEGER, x: Number.MAX_VALUE, big: (1n << 64n) - 1n, sig: (1n << 63n) - 1n },
+  { u: 1, i: -1, n: -1, x: Number.MIN_VALUE, big: 1n, sig: -1n },
+  { u: 2 ** 31, i: 0, n: 2 ** 32, x: -Infinity, big: 1n << 63n, sig: 0n },
+]
+
+test('number fields (u32, i32, int53) round-trip their extremes beside f64/u64/i64, by every read path', () => {
+  for (const strategy of ['direct', 'steer', 'hedge']) {
+    const q = new Records({ count: 8, fields: NUMBERS, strategy, spin: 'sleep', hugePages: 'off', lock: false })
+    assert.equal(q.info().readPath, strategy === 'direct' ? 'js' : 'native', strategy)
+    NUMBER_EDGES.forEach((e, i) => q.write(i, e))
+    const snap = q.snapshot()
+    NUMBER_EDGES.forEach((e, i) => {
+      assert.deepEqual(q.read(i), e, `${strategy} read ${i}`)
+      snap.load(i)
+      for (const k of ['u', 'i', 'n']) assert.equal(typeof snap[k], 'number')
+      assert.ok(Object.is(snap.x, e.x))
+    })
+    // The words are the u64/i64 words of the values, whatever front end reads them.
+    const out = new ArrayBuffer(NUMBER_EDGES.length * q.recordBytes)
+    q.readMany(Uint32Array.from(NUMBER_EDGES.keys()), out)
+    const i64 = new BigInt64Array(out)
+    NUMBER_EDGES.forEach((e, r) => assert.deepEqual([...i64.subarray(r * 6, r * 6 + 3)], [BigInt(e.u), BigInt(e.i), BigInt(e.n)], `words of ${r}`))
+    assert.equal(JSON.stringify(snap.load(1)), JSON.stringify({ u: 2 ** 32 - 1, i: 2 ** 31 - 1, n: Number.MAX_SAFE_INTEGER, x: Number.MAX_VALUE, big: String((1n << 64n) - 1n), sig: String((1n << 63n) - 1n) }))
+    q.close()
+  }
+})
+
+test('a number field out of its range or not an integer is a RangeError naming field and range, and nothing is written', () => {
+  const q = new Records({ count: 4, fields: NUMBERS, strategy: 'direct', hugePages: 'off', lock: false })
+  const ok = NUMBER_EDGES[2]
+  q.write(1, ok)
+  const cases = [
+    ['u', 2 ** 32, /`u` \(u32\).*0 to 2 \*\* 32 - 1/],
+    ['u', -1, /`u` \(u32\)/],
+    ['u', 0.5, /`u` \(u32\)/],
+    ['i', 2 ** 31, /`i` \(i32\).*-\(2 \*\* 31\) to 2 \*\* 31 - 1/],
+    ['i', -(2 ** 31) - 1, /`i` \(i32\)/],
+    ['n', 2 ** 53, /`n` \(int53\).*2 \*\* 53 - 1/],
+    ['n', -(2 ** 53), /`n` \(int53\)/],
+    ['n', NaN, /`n` \(int53\)/],
+    ['n', Infinity, /`n` \(int53\)/],
+  ]
+  for (const [field, value, re] of cases) {
+    assert.throws(() => q.write(1, { ...ok, [field]: value }), (e) => e instanceof RangeError && e.code === 'ERR_ULTRASLAYER_VALUE_RANGE' && re.test(e.message), `${field} = ${value}`)
+    assert.deepEqual(q.read(1), ok, `nothing written by ${field} = ${value}`)
+  }
+  for (const [field, value] of [['u', 1n], ['i', '1'], ['n', null]]) {
+    assert.throws(() => q.write(1, { ...ok, [field]: value }), (e) => e instanceof TypeError && e.message.includes(`\`${field}\``) && /must be a number/.test(e.message))
+  }
+  assert.deepEqual(q.read(1), ok)
+  q.close()
+})
+
+test('readColumns fills one typed array per field, checks everything first, and reads the same by every path', () => {
+  for (const strategy of ['direct', 'steer']) {
+    const q = new Records({ count: 8, fields: NUMBERS, strategy, hugePages: 'off', lock: false })
+    NUMBER_EDGES.forEach((e, i) => q.write(i, e))
+    const idx = Uint32Array.of(3, 0, 1, 1, 2)
+    const cols = { u: new Uint32Array(5), i: new Int32Array(5), n: new Float64Array(6), x: new Float64Array(5), big: new BigUint64Array(5), sig: new BigInt64Array(5) }
+    q.readColumns(idx, cols)
+    const nums = { u: new Float64Array(5), i: new Float64Array(5), big: new Float64Array(5), sig: new Float64Array(5) }
+    q.readColumns(idx, nums)
+    idx.forEach((r, k) => {
+      const e = NUMBER_EDGES[r]
+      assert.deepEqual([cols.u[k], cols.i[k], cols.n[k], cols.big[k], cols.sig[k]], [e.u, e.i, e.n, e.big, e.sig], `${strategy} row ${k}`)
+      assert.ok(Object.is(cols.x[k], e.x))
+      assert.deepEqual([nums.u[k], nums.i[k], nums.big[k], nums.sig[k]], [e.u, e.i, Number(e.big), Number(e.sig)], 'as numbers: the nearest double')
+    })
+    assert.equal(cols.n[5], 0, 'elements past indices.length are left alone')
+    const before = cols.u.slice()
+    const refusals = [
+      [() => q.readColumns([1], cols), TypeError, /indices must be a Uint32Array/],
+      [() => q.readColumns(idx, null), TypeError, /columns must be an object/],
+      [() => q.readColumns(idx, {}), TypeError, /names no field/],
+      [() => q.readColumns(idx, { nope: new Float64Array(5) }), TypeError, /unknown field `nope`/],
+      [() => q.readColumns(idx, { u: new Int32Array(5) }), TypeError, /`u` is u32, so its column must be a Uint32Array or Float64Array/],
+      [() => q.readColumns(idx, { big: new Uint32Array(5) }), TypeError, /BigUint64Array or Float64Array/],
+      [() => q.readColumns(idx, { n: new BigInt64Array(5) }), TypeError, /`n` is int53.*Float64Array/],
+      [() => q.readColumns(idx, { u: new Uint32Array(4) }), RangeError, /holds 4 elements but 5/],
+      [() => q.readColumns(Uint32Array.of(0, 8), { u: cols.u }), RangeError, /record index 8 is out of range/],
+    ]
+    for (const [call, Kind, re] of refusals) assert.throws(call, (e) => e instanceof Kind && re.test(e.message) && /^ERR_ULTRASLAYER_/.test(e.code), String(re))
+    assert.deepEqual(cols.u, before, 'a refused call wrote nothing')
+    q.readColumns(new Uint32Array(0), { u: new Uint32Array(0) })
+    q.close()
+    assert.throws(() => q.readColumns(idx, cols), { code: 'ERR_ULTRASLAYER_CLOSED' })
+  }
+})
+
+test('the JS read path follows the store: on while reads are direct, off while threads run, gone at close', () => {
+  const q = new Records({ count: 8, fields: NUMBERS, strategy: 'hedge', spin: 'sleep', start: false, hugePages: 'off', lock: false })
+  const snap = q.snapshot()
+  q.write(2, NUMBER_EDGES[1])
+  assert.equal(q.info().readPath, 'js', 'a hedged store with its threads stopped reads directly')
+  q.resetStats()
+  assert.equal(snap.load(2).n, Number.MAX_SAFE_INTEGER)
+  assert.equal(q.stats().direct, 1, 'a JS-path read counts as direct')
+  q.start()
+  assert.equal(q.info().readPath, 'native')
+  assert.equal(snap.load(2).u, 2 ** 32 - 1)
+  assert.equal(q.stats().direct, 1, 'the hedged read went native')
+  q.stop()
+  assert.equal(q.info().readPath, 'js')
+  q.write(2, NUMBER_EDGES[0])
+  assert.equal(snap.load(2).n, -Number.MAX_SAFE_INTEGER, 'writes are seen by the JS path at once')
+  q.close()
+  assert.throws(() => snap.load(2), { code: 'ERR_ULTRASLAYER_CLOSED' })
+  // Closed natively (past the JS wrapper), the view is detached: a load throws, never reads freed memory.
+  const r = new Records({ count: 8, fields: NUMBERS, strategy: 'direct', hugePages: 'off', lock: false })
+  const s2 = r.snapshot()
+  Records._nativeOf(r).close()
+  assert.throws(() => s2.load(1), (e) => e instanceof Error)
+})
+
 test('schemas are validated: at most 7 fields (saying why), identifiers, no snapshot names, known types', () => {
   const seven = Object.fromEntries([...'abcdefg'].map((c) => [c, 'u64']))
   quotes({ fields: seven }).close()
@@ -112,7 +229,7 @@ test('schemas are validated: at most 7 fields (saying why), identifiers, no snap
   for (const name of ['load', 'toObject', 'index', 'toString', 'constructor', '__proto__']) {
     assert.throws(() => quotes({ fields: JSON.parse(`{"${name}": "f64"}`) }), (e) => e instanceof TypeError && e.message.includes(name), name)
   }
-  assert.throws(() => quotes({ fields: { a: 'f32' } }), (e) => e instanceof TypeError && /`a`/.test(e.message) && /'f64'/.test(e.message))
+  assert.throws(() => quotes({ fields: { a: 'f32' } }), (e) => e instanceof TypeError && /`a`/.test(e.message) && /'f64'/.test(e.message) && /'int53'/.test(e.message))
   assert.throws(() => quotes({ fields: 'bid:f64' }), { name: 'TypeError', code: 'ERR_ULTRASLAYER_BAD_OPTION' })
   assert.throws(() => new Records({ slots: 64, fields: QUOTE }), (e) => e instanceof TypeError && /count/.test(e.message))
   assert.throws(() => quotes({ count: 0 }), RangeError)
@@ -268,7 +385,7 @@ test('shared record segments: the schema travels in the header, another schema o
 // The torture test. Every field of a write derives from one counter c, so a snapshot mixing two
 // writes (or holding any impossible value) is caught by recomputing the fields from `c`.
 
-const TORTURE = { c: 'u64', half: 'f64', neg: 'i64', mix: 'u64', sq: 'u64', tag: 'f64', inv: 'i64' }
+const TORTURE = { c: 'u64', half: 'f64', neg: 'i64', mix: 'u64', sq: 'int53', tag: 'u32', inv: 'i32' }
 const RECORDS = 8
 
 function expected(c) {
@@ -277,9 +394,9 @@ function expected(c) {
     half: Number(c) / 2,
     neg: -c,
     mix: (c * 0x9e3779b97f4a7c15n) & ((1n << 64n) - 1n),
-    sq: (c * c) & ((1n << 64n) - 1n),
-    tag: Number(c % 1000n) + 0.25,
-    inv: ~c,
+    sq: Number((c * c) % (1n << 53n)) * (c % 2n === 0n ? 1 : -1),
+    tag: Number((c * 2654435761n) % (1n << 32n)),
+    inv: Number(c % (1n << 31n)) * -1 - 1,
   }
 }
 
@@ -319,19 +436,42 @@ test('two processes: ≥ 10^6 snapshots while a child rewrites them, SIGKILLed m
   const owner = Records.createSync({ name, count: RECORDS, fields: TORTURE, hugePages: 'off', lock: false, strategy: 'direct', replicas: 3 })
   for (let i = 0; i < RECORDS; i++) owner.write(i, expected(BigInt(i)))
   owner.close() // releases the writer lock for the child
+  // Three read paths at once: snapshots and readColumns through the JS read path (copy 0 read in
+  // JS, sequence checked in JS), readMany through the native read.
   const reader = Records.open(name, { fields: TORTURE, strategy: 'direct', lock: false })
+  assert.equal(reader.info().readPath, 'js', 'a shared direct store reads in JS')
   const snap = reader.snapshot()
+  const all = Uint32Array.from({ length: RECORDS }, (_, i) => i)
+  const columnType = { u64: BigUint64Array, i64: BigInt64Array, u32: Uint32Array, i32: Int32Array }
+  const cols = Object.fromEntries(Object.entries(TORTURE).map(([k, t]) => [k, new (columnType[t] ?? Float64Array)(RECORDS)]))
+  const words = new BigUint64Array(RECORDS * 7)
+  const asWords = { f64: new Float64Array(words.buffer), i64: new BigInt64Array(words.buffer) }
   let reads = 0
+  let columnReads = 0
+  let nativeReads = 0
   let torn = 0
   let highest = 0n
+  const check = (c, half, neg, mix, sq, tag, inv) => {
+    const e = expected(c)
+    if (half !== e.half || neg !== e.neg || mix !== e.mix || sq !== e.sq || tag !== e.tag || inv !== e.inv) torn++
+    if (c > highest) highest = c
+  }
   const readFor = (n) => {
     for (let k = 0; k < n; k++) {
       snap.load(k % RECORDS)
-      const c = snap.c
-      const e = expected(c)
-      if (snap.half !== e.half || snap.neg !== e.neg || snap.mix !== e.mix || snap.sq !== e.sq || snap.tag !== e.tag || snap.inv !== e.inv) torn++
-      if (c > highest) highest = c
+      check(snap.c, snap.half, snap.neg, snap.mix, snap.sq, snap.tag, snap.inv)
       reads++
+      if (k % 64 === 0) {
+        reader.readColumns(all, cols)
+        for (let r = 0; r < RECORDS; r++) check(cols.c[r], cols.half[r], cols.neg[r], cols.mix[r], cols.sq[r], cols.tag[r], cols.inv[r])
+        columnReads += RECORDS
+        reader.readMany(all, words.buffer)
+        for (let r = 0, b = 0; r < RECORDS; r++, b += 7) {
+          const w = (j) => words[b + j]
+          check(w(0), asWords.f64[b + 1], asWords.i64[b + 2], w(3), Number(asWords.i64[b + 4]), Number(w(5)), Number(asWords.i64[b + 6]))
+        }
+        nativeReads += RECORDS
+      }
     }
   }
   const first = startWriter(name, 1000n)
@@ -362,11 +502,17 @@ test('two processes: ≥ 10^6 snapshots while a child rewrites them, SIGKILLed m
   second.child.kill('SIGKILL')
   await second.exited
   const last = reader.info()
+  const lastStats = reader.stats()
+  const lastNativeStats = Records._nativeOf(reader).stats()
   reader.close()
   assert.ok(reads >= 1_000_000, `${reads} reads`)
-  assert.equal(torn, 0, `${torn} of ${reads} snapshots mixed two writes`)
+  assert.equal(last.readPath, 'js', 'the snapshots read in JS throughout')
+  // Reads the JS path served are those stats() counts beyond the native object's own count.
+  const inJs = lastStats.direct - lastNativeStats.direct
+  assert.ok(inJs >= reads * 0.9, `the JS read path served ${inJs} of ${reads} snapshots (the rest met a write and were read natively)`)
+  assert.equal(torn, 0, `${torn} of ${reads + columnReads + nativeReads} records read mixed two writes`)
   assert.ok(highest > beforeKill + 1_000_000n, 'the second writer took over and its writes were read')
-  console.log(`torture: ${reads} snapshots (${last.strategy}), 0 torn; highest counter ${highest}; the new writer repaired ${repaired} record(s)`)
+  console.log(`torture: ${reads} snapshots and ${columnReads} readColumns records (JS read path, ${last.strategy}), ${nativeReads} readMany records (native), 0 torn; highest counter ${highest}; the new writer repaired ${repaired} record(s)`)
 })
 
 test('bench --scenario decision runs every arm and writes JSON, CSV and a plot (shape only, never speed)', () => {

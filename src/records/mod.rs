@@ -475,6 +475,25 @@ mod tests {
     }
 
     #[test]
+    fn a_narrow_field_out_of_range_is_refused_and_nothing_is_written() {
+        let mut o = Options::new(0);
+        o.pages = PageRequest::Off;
+        o.threads.lock = LockRequest::Off;
+        o.strategy = Strategy::Direct;
+        o.placement = crate::CopyPlacement::Offset;
+        let mut r = Records::new(4, Schema::parse("q:u32,s:i32,n:int53").unwrap(), o).unwrap();
+        r.write(1, &[7, (-3i64) as u64, (-(1i64 << 52)) as u64]).unwrap();
+        for (bad, field) in [([1u64 << 32, 0, 0], "q"), ([0, 1 << 31, 0], "s"), ([0, 0, 1 << 53], "n")] {
+            let e = r.write(1, &bad).unwrap_err();
+            assert!(matches!(&e, Error::FieldOutOfRange { field: f, .. } if f == field), "{e}");
+            assert_eq!(e.kind(), crate::error::ErrorKind::Range);
+        }
+        let mut out = [0u64; 3];
+        r.read(1, &mut out).unwrap();
+        assert_eq!(out, [7, (-3i64) as u64, (-(1i64 << 52)) as u64]);
+    }
+
+    #[test]
     fn a_record_every_copy_of_which_stays_mid_update_is_an_error_not_a_value() {
         let mut r = store(Strategy::Direct);
         for c in 0..2 {
