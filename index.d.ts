@@ -263,15 +263,36 @@ export interface HugePagePlacement {
   [more: string]: unknown
 }
 
-/** A record field's type: f64 reads as a number; u64 and i64 (two's complement) as a bigint. */
-export type RecordFieldType = 'f64' | 'u64' | 'i64'
+/**
+ * A record field's type; every field is one 64-bit word. 'f64', and the integer types 'u32' (0 to
+ * 2^32 - 1), 'i32' (-2^31 to 2^31 - 1) and 'int53' (±(2^53 - 1), every integer a number holds
+ * exactly) read as numbers; 'u64' and 'i64' (two's complement) as bigints. The integer types are the
+ * u64/i64 word of their value, so other front ends (Rust, C) read them as such.
+ */
+export type RecordFieldType = 'f64' | 'u64' | 'i64' | 'u32' | 'i32' | 'int53'
 /** A record schema: field names to types, 1 to 7 fields, in storage order. */
 export type RecordSchema = Record<string, RecordFieldType>
 /**
- * What a field of type `T` reads as: 'f64' a number, 'u64' and 'i64' a bigint. It distributes over a
- * union, so a field whose type is not known (`RecordFieldType`) is `number | bigint`.
+ * What a field of type `T` reads as: 'u64' and 'i64' a bigint, every other type a number. It
+ * distributes over a union, so a field whose type is not known (`RecordFieldType`) is `number | bigint`.
  */
-export type RecordFieldValue<T extends RecordFieldType> = T extends 'f64' ? number : bigint
+export type RecordFieldValue<T extends RecordFieldType> = T extends 'u64' | 'i64' ? bigint : number
+/**
+ * The typed arrays `readColumns` fills for a field of type `T`: the field's own type bit for bit
+ * (Float64Array, BigUint64Array, BigInt64Array, Uint32Array, Int32Array), or a Float64Array of
+ * numbers (a u64/i64 beyond 2^53 is the nearest one).
+ */
+export type RecordColumn<T extends RecordFieldType> = T extends 'f64' | 'int53'
+  ? Float64Array
+  : T extends 'u64'
+    ? BigUint64Array | Float64Array
+    : T extends 'i64'
+      ? BigInt64Array | Float64Array
+      : T extends 'u32'
+        ? Uint32Array | Float64Array
+        : Int32Array | Float64Array
+/** `readColumns`' second argument: some of the fields (at least one), each with its column. */
+export type RecordColumns<S extends RecordSchema> = { [K in keyof S]?: RecordColumn<S[K]> }
 /**
  * One record's values, typed by its schema. For an unstated schema (`RecordSchema`, the default of
  * `Records.open`), every field is `number | bigint`: what it can be at run time.
@@ -280,7 +301,10 @@ export type RecordValue<S extends RecordSchema> = { [K in keyof S]: RecordFieldV
 
 /** A reusable snapshot: `load(i)` reads record i (one consistent copy), then a getter per field. */
 export type RecordSnapshot<S extends RecordSchema> = Readonly<RecordValue<S>> & {
-  /** Reads record `index` into this snapshot with one native call; returns this snapshot. */
+  /**
+   * Reads record `index` into this snapshot (one consistent copy) and returns it: in JS while the
+   * store's reads are direct (`info().readPath === 'js'`), else with one native call.
+   */
   load(index: number): RecordSnapshot<S>
   /** The index last loaded, or -1. */
   readonly index: number
@@ -323,6 +347,12 @@ export type RecordsInfo<S extends RecordSchema> = SlayerInfo & {
   repaired: number
   /** True once this process holds the shared segment's writer lock (it has written). */
   writerLocked: boolean
+  /**
+   * 'js' while snapshots and `readColumns` read copy 0 from JS, checking each record's sequence
+   * word there (strategy 'direct', or a hedged store with its threads stopped; local or shared),
+   * 'native' while each read is a native call (hedged threads running, steering, latency recorded).
+   */
+  readPath: 'js' | 'native'
 }
 
 /** Progress of an asynchronous creation (`Slayer.create`, `Records.create`). */
@@ -376,7 +406,17 @@ export declare class Records<S extends RecordSchema = RecordSchema> {
   snapshot(): RecordSnapshot<S>
   /** Reads `indices.length` records into `out` (≥ indices.length × recordBytes bytes), field words in schema order. */
   readMany(indices: Uint32Array, out: ArrayBuffer): void
-  /** Stores every field of `record` in every copy of record `index`; a missing, unknown or mistyped field throws and nothing is written. */
+  /**
+   * Reads records `indices` into one typed array per field named in `columns` (element r of each
+   * gets record `indices[r]`'s field, each record one consistent snapshot; every array at least
+   * `indices.length` long). Everything is checked before anything is read.
+   */
+  readColumns(indices: Uint32Array, columns: RecordColumns<S>): void
+  /**
+   * Stores every field of `record` in every copy of record `index`; a missing, unknown or mistyped
+   * field throws (a TypeError), a value outside its type's range too (a RangeError naming field and
+   * range), and nothing is written.
+   */
   write(index: number, record: RecordValue<S>): void
   info(): RecordsInfo<S>
   stats(): SlayerStats

@@ -27,11 +27,31 @@ quotes.write(1, { bid: 1, ask: 2, bidQty: 3n })
 
 quotes.readMany(new Uint32Array([1, 2]), new ArrayBuffer(2 * quotes.recordBytes))
 const n: number = quotes.info().count
-const f: 'f64' | 'u64' | 'i64' = quotes.info().fields.bid
+const f: 'f64' | 'u64' | 'i64' | 'u32' | 'i32' | 'int53' = quotes.info().fields.bid
 // @ts-expect-error the options are the Slayer's with count instead of slots
 new Records({ slots: 8, fields: { a: 'f64' } })
-// @ts-expect-error field types are f64, u64 or i64
+// @ts-expect-error field types are f64, u64, i64, u32, i32 or int53
 new Records({ count: 8, fields: { a: 'f32' } })
+
+// Number fields: u32, i32 and int53 read and write as numbers.
+const counts = new Records({ count: 4, fields: { px: 'f64', lots: 'u32', side: 'i32', id: 'int53', seq: 'u64' } })
+const lots: number = counts.read(0).lots
+const side: number = counts.snapshot().load(0).side
+const id: number = counts.read(0).id
+counts.write(0, { px: 1, lots: 2, side: -1, id: 2 ** 40, seq: 3n })
+// @ts-expect-error a u32 field takes a number, not a bigint
+counts.write(0, { px: 1, lots: 2n, side: -1, id: 1, seq: 3n })
+// @ts-expect-error an int53 field reads as a number
+const idWrong: bigint = counts.read(0).id
+const readPath: 'js' | 'native' = counts.info().readPath
+
+// readColumns: a typed array per field, of the field's own type or a Float64Array.
+counts.readColumns(new Uint32Array([0, 1]), { px: new Float64Array(2), lots: new Uint32Array(2), seq: new Float64Array(2) })
+counts.readColumns(new Uint32Array([0]), { side: new Int32Array(1), id: new Float64Array(1), seq: new BigUint64Array(1) })
+// @ts-expect-error a u32 column is a Uint32Array or a Float64Array
+counts.readColumns(new Uint32Array([0]), { lots: new Int32Array(1) })
+// @ts-expect-error no such field
+counts.readColumns(new Uint32Array([0]), { nope: new Float64Array(1) })
 
 const shared = Records.open('quotes', { fields: { bid: 'f64' }, spin: 'hybrid', strategy: 'direct' })
 // @ts-expect-error shared records are hedged or read directly, never steered
@@ -62,4 +82,5 @@ const notOnlyNumber: number = unknown.read(0).bid
 unknown.write(0, { bid: 1, qty: 2n })
 
 export { bid, qty, pos, wrong, ask, p2, idx, n, f, sb, ts }
+export { lots, side, id, idWrong, readPath }
 export { statedBid, statedQty, statedSnap, statedWrong, anyField, anySnap, unknownIdx, notOnlyBigint, notOnlyNumber }
