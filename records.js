@@ -399,7 +399,7 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
         this.#usePath()
       }
       const path = this.#path
-      this.#newSnapshot = () => new RecordSnapshot(count, bind, isClosed, path)
+      this.#newSnapshot = (p = path) => new RecordSnapshot(count, bind, isClosed, p)
       this.#snap = this.#newSnapshot()
       const scratch = new ArrayBuffer(SCRATCH_BYTES)
       this.#u32 = new Uint32Array(scratch)
@@ -670,6 +670,13 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
     // Internal (benchmark): the native object behind a Records.
     static _nativeOf(r) {
       return r.#n
+    }
+
+    // Internal (benchmark): a snapshot that always loads with the native call (a read path never
+    // switched on), to time the JS read path against it on the same store.
+    static _nativeSnapshot(r) {
+      if (r.#n.closed) throw closedError()
+      return r.#newSnapshot(new ReadPath())
     }
   }
 

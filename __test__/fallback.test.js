@@ -163,7 +163,7 @@ for (const steerPlacement of ['huge-pages', 'auto']) {
     assert.equal(result.infos.steer.channelOffset, 64)
     // Every arm ran, and the fallen-back ones are labelled so in the JSON and the table.
     const run = result.runs[0]
-    for (const a of ['record-js-array', 'record-slots', 'record-direct', 'record-steer', 'record-hedged', 'native-record-direct', 'native-record-steer', 'native-record-hedged']) assert.equal(run.arms[a].summary.count, 1000, a)
+    for (const a of ['record-js-array', 'record-slots', 'record-direct', 'record-direct-native', 'record-steer', 'record-hedged', 'native-record-direct', 'native-record-steer', 'native-record-hedged']) assert.equal(run.arms[a].summary.count, 1000, a)
     for (const a of ['record-steer', 'native-record-steer']) assert.deepEqual({ ...run.arms[a].fallback, reason: undefined }, { slab: 'steered records', from: 'huge-pages', to: 'offset', channelOffset: 64, reason: undefined, by })
     for (const a of ['record-js-array', 'record-direct']) assert.equal(run.arms[a].fallback, undefined, `${a} needs no placement`)
     for (const x of result.fallbacks) for (const a of x.arms) assert.ok(run.arms[a].fallback, `${a} is labelled`)

@@ -526,16 +526,18 @@ test('bench --scenario decision runs every arm and writes JSON, CSV and a plot (
     const res = JSON.parse(fs.readFileSync(files[0], 'utf8'))
     assert.equal(res.scenario, 'decision')
     assert.equal(res.runs.length, 1)
-    const arms = ['record-js-array', 'record-slots', 'record-direct', 'record-steer', 'record-hedged', 'native-record-direct', 'native-record-steer', 'native-record-hedged']
+    const arms = ['record-js-array', 'record-slots', 'record-direct', 'record-direct-native', 'record-steer', 'record-hedged', 'native-record-direct', 'native-record-steer', 'native-record-hedged']
     assert.deepEqual(Object.keys(res.runs[0].arms).sort(), [...arms].sort())
     for (const a of arms) assert.equal(res.runs[0].arms[a].summary.count, 2000, a)
     assert.ok(res.bindingCost.recordVsReadF64 > 0)
+    assert.ok(res.bindingCost.recordVsSixReadF64 > 0 && res.bindingCost.numbersVsSixArray > 0)
     assert.match(r.stdout, /snapshot\(\)\.load\(i\) \+ every field \/ one readF64/)
     // Ends with a verdict: the best way to hold the quotes per percentile, and the goals marked.
     assert.match(r.stdout, /=== verdict/)
     assert.equal(res.verdict.runs.length, 1)
     for (const k of ['p50', 'p99', 'p999']) assert.ok(arms.includes(res.verdict.runs[0].winners[k].arm), k)
-    assert.equal(res.verdict.goals.length, 3)
+    // record-steer p99 and p99.9, record-direct p50 and p99 (per run), and three cached ratios.
+    assert.equal(res.verdict.goals.length, 7)
     for (const g of res.verdict.goals) assert.equal(g.met, g.value <= g.goal, g.name)
     assert.match(r.stdout, /(MET|MISSED) +snapshot\(\)\.load\(i\) \+ every field \/ one readF64 \(cached\)/)
     assert.ok(fs.readFileSync(files[1], 'utf8').includes('record-steer'))

@@ -203,7 +203,7 @@ function verdict(result) {
  * record read saves over one call per field; and the goals marked met or missed.
  */
 function decisionVerdict(result) {
-  const ARMS = ['record-js-array', 'record-slots', 'record-direct', 'record-steer', 'record-hedged']
+  const ARMS = ['record-js-array', 'record-slots', 'record-direct', 'record-direct-native', 'record-steer', 'record-hedged']
   const fb = fallbackVerdict(result)
   const lines = ['', '=== verdict (this run, this machine; ties within 5%) ===', ...fb.lines]
   const goals = []
@@ -222,6 +222,10 @@ function decisionVerdict(result) {
     const slots = run.arms['record-slots']
     const direct = run.arms['record-direct']
     if (slots && direct) lines.push(`  one record read instead of one call per field: p50 ${direct.summary.p50} vs ${slots.summary.p50} ns (${pctChange(direct.summary.p50 / slots.summary.p50)}), p99 ${direct.summary.p99} vs ${slots.summary.p99} ns`)
+    if (direct) {
+      goal(`record-direct p50 / record-js-array (${run.condition}/${run.access}/${pace})`, direct.summary.p50 / base.summary.p50, 1.05, '×')
+      goal(`record-direct p99 / record-js-array (${run.condition}/${run.access}/${pace})`, direct.summary.p99 / base.summary.p99, 1.05, '×')
+    }
     const steer = run.arms['record-steer']
     if (steer) {
       const st = steer.extra && steer.extra.steer
@@ -233,7 +237,10 @@ function decisionVerdict(result) {
     if (run.arms['record-hedged'] && result.machine && result.machine.sharedCores) lines.push('  note: record-hedged shares cores with the caller here (not what hedging gives with replicas + 1 free cores)')
     return { condition: run.condition, access: run.access, pace, winners }
   })
-  if (result.bindingCost && Number.isFinite(result.bindingCost.recordVsReadF64)) goal('snapshot().load(i) + every field / one readF64 (cached)', result.bindingCost.recordVsReadF64, 1.5, '×')
+  const bc = result.bindingCost
+  if (bc && Number.isFinite(bc.recordVsReadF64)) goal('snapshot().load(i) + every field / one readF64 (cached)', bc.recordVsReadF64, 1.5, '×')
+  if (bc && Number.isFinite(bc.recordVsSixReadF64)) goal('snapshot().load(i) + 6 getters (2 f64 + 4 u64) / six readF64 (cached)', bc.recordVsSixReadF64, 1.5, '×')
+  if (bc && Number.isFinite(bc.numbersVsSixArray)) goal('snapshot().load(i) + 6 number getters / six plain Float64Array reads (cached)', bc.numbersVsSixArray, 2, '×')
   if (goals.length) {
     lines.push('goals:')
     for (const g of goals) lines.push(`  ${fmtGoal(g)}`)
