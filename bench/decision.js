@@ -304,7 +304,7 @@ async function main(argv, { print = true } = {}) {
     progress('measuring per-call cost…')
     result.bindingCost = bindingCost(u, cfg)
     log('\nper-call cost, cached (tight loops, this run):')
-    for (const [name, r] of Object.entries(result.bindingCost.rows)) log(`  ${name.padEnd(52)} ${r.median.toFixed(1).padStart(7)} ns  (min ${r.min.toFixed(1)}, max ${r.max.toFixed(1)})`)
+    for (const [name, r] of Object.entries(result.bindingCost.rows)) log(`  ${name.padEnd(68)} ${r.median.toFixed(1).padStart(7)} ns  (min ${r.min.toFixed(1)}, max ${r.max.toFixed(1)})`)
     log(`  snapshot().load(i) + every field / one readF64 = ${result.bindingCost.recordVsReadF64.toFixed(2)}× (goal ≤ 1.5×)`)
     log(`  snapshot().load(i) + every field (2 f64 + 4 u64) / six readF64 = ${result.bindingCost.recordVsSixReadF64.toFixed(2)}× (goal ≤ 1.5×)`)
     log(`  snapshot().load(i) + every field (6 number fields) / six plain Float64Array reads = ${result.bindingCost.numbersVsSixArray.toFixed(2)}× (goal ≤ 2×)`)
