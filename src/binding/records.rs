@@ -16,8 +16,8 @@ use napi_derive::napi;
 
 use super::errors::{closed, to_napi, RECORDS_CLOSED};
 use super::fast::{self, Refusal};
-use super::view::{self, ViewRef};
 use super::options::{open_options, slab_options, JsOptions};
+use super::view::{self, ViewRef};
 use super::{slayer_info, slayer_stats, SlayerInfo};
 use crate::records::line::MAX_FIELDS;
 use crate::records::Schema;
