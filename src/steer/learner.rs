@@ -85,6 +85,31 @@ pub struct LearnerStats {
     pub done: AtomicBool,
 }
 
+/// How far the background learning of a slab's frames has come (`info().learning`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Learning {
+    /// Frames of the slab, learned so far (steerable or not), and of those not steerable (their
+    /// two lines are not one inside and one clear of the arc: read from copy 0).
+    pub frames_total: u64,
+    pub frames_learned: u64,
+    pub frames_unsteerable: u64,
+    /// Every frame learned; the thread has ended.
+    pub done: bool,
+    pub lines_timed: u64,
+    /// Milliseconds since the learner started, and of CPU time its thread used; their ratio is
+    /// its share of one core (the duty cycle asked for it to stay near).
+    pub elapsed_ms: f64,
+    pub cpu_ms: f64,
+    pub cpu_share: f64,
+    pub duty: f64,
+    /// Frames learned per second so far.
+    pub frames_per_second: f64,
+    /// Of the reads since the last `info()`, the share whose frame was learned and steerable (null
+    /// when there were none).
+    pub hot_coverage: Option<f64>,
+}
+
 /// A running learner; dropping it stops the thread and waits for it (at most one batch).
 pub struct Learner {
     stop: Arc<AtomicBool>,
@@ -166,6 +191,28 @@ impl Learner {
 
     pub fn duty(&self) -> f64 {
         self.duty
+    }
+
+    /// Where the learning of `orientation`'s frames stands (restarts the coverage window).
+    pub fn learning(&self, orientation: &Orientation) -> Learning {
+        let (learned, unsteerable) = orientation.learned();
+        let (on, off) = orientation.take_read_counts();
+        // Relaxed: figures, each read on its own (see the thread's stores).
+        let elapsed_ms = self.stats.elapsed_ns.load(Ordering::Relaxed) as f64 / 1e6;
+        let cpu_ms = self.stats.cpu_ns.load(Ordering::Relaxed) as f64 / 1e6;
+        Learning {
+            frames_total: orientation.frames() as u64,
+            frames_learned: learned,
+            frames_unsteerable: unsteerable,
+            done: self.done(),
+            lines_timed: self.stats.lines_timed.load(Ordering::Relaxed),
+            elapsed_ms,
+            cpu_ms,
+            cpu_share: if elapsed_ms > 0.0 { cpu_ms / elapsed_ms } else { 0.0 },
+            duty: self.duty,
+            frames_per_second: if elapsed_ms > 0.0 { learned as f64 / (elapsed_ms / 1e3) } else { 0.0 },
+            hot_coverage: (on + off > 0).then(|| on as f64 / (on + off) as f64),
+        }
     }
 
     /// Whether every frame has been learned (the thread has ended).

@@ -8,7 +8,9 @@
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::layout::FRAME_BYTES;
 use crate::slab::Slab;
+use crate::steer::orientation::{FrameState, Orientation};
 use crate::steer::tracker::{SteerReport, Tracker, TrackerConfig};
 use crate::tsc;
 
@@ -41,6 +43,9 @@ pub struct SteeredReader {
     /// Tick of the last observed read, and the longest a locked reader goes without one.
     last_observed: u64,
     observe_floor: u64,
+    /// For a slab learned in the background: per frame, which physical copy is the tracker's copy
+    /// 0 (the one stalling inside the arc); frames not learned are read from copy 0, untimed.
+    orientation: Option<std::sync::Arc<Orientation>>,
 }
 
 /// While locked, time and feed back one read in this many: the others take one clock read (to
@@ -76,7 +81,29 @@ impl SteeredReader {
             locked_reads: 0,
             last_observed: 0,
             observe_floor: tsc::from_ns(LOCKED_OBSERVE_FLOOR_NS),
+            orientation: None,
         })
+    }
+
+    /// A reader for a two-copy slab whose frames are learned in the background into
+    /// `orientation` (one entry per 4 KiB frame of the slab): the tracker steers between "the copy
+    /// stalling inside the arc" and "the other", which each learned frame maps to its physical
+    /// copies; reads of frames not learned (or not steerable) go to copy 0 and are not timed.
+    pub fn with_orientation(slab: Arc<Slab>, cfg: TrackerConfig, orientation: Arc<Orientation>) -> Result<SteeredReader> {
+        let frames = slab.layout().span().div_ceil(FRAME_BYTES);
+        if cfg.copies != 2 || orientation.frames() < frames {
+            return Err(Error::Internal {
+                message: format!("an orientation of {} frames cannot steer {} copies over {frames} frames", orientation.frames(), cfg.copies),
+            });
+        }
+        let mut r = SteeredReader::new(slab, cfg)?;
+        r.orientation = Some(orientation);
+        Ok(r)
+    }
+
+    /// The per-frame orientation of a slab learned in the background.
+    pub fn orientation(&self) -> Option<&Arc<Orientation>> {
+        self.orientation.as_ref()
     }
 
     /// A reader with the measured defaults (`TrackerConfig::new`) for this machine's clock.
@@ -118,6 +145,22 @@ impl SteeredReader {
     /// starts at `i`), and is what gets timed and fed back to the tracker.
     #[inline(always)]
     pub(crate) fn read_with<T>(&mut self, i: u64, mut load: impl FnMut(&Slab, usize) -> T) -> T {
+        // The physical copy of the tracker's copy c is c ^ swap (0 unless the frame is learned
+        // swapped); a frame not learned is read from copy 0 without the tracker.
+        let swap = match &self.orientation {
+            None => 0,
+            Some(o) => {
+                let f = self.slab.layout().offset(0, i) / FRAME_BYTES;
+                let s = o.state(f);
+                o.note_read(f, s);
+                match s {
+                    FrameState::Normal => 0,
+                    FrameState::Swapped => 1,
+                    FrameState::Unknown | FrameState::Unsteerable => return load(&self.slab, 0),
+                }
+            }
+        };
+        let mut load = |slab: &Slab, c: usize| load(slab, c ^ swap);
         if let Some(c) = self.tracker.untimed_copy() {
             self.tracker.count_untimed();
             return load(&self.slab, c);
