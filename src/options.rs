@@ -236,7 +236,9 @@ impl Options {
                 "⟦set:placement=background⟧ learns a steered slab's frames while it serves: it needs ⟦set:strategy=steer⟧ and 2 replicas",
             ));
         }
-        if matches!(self.placement, CopyPlacement::HugePages | CopyPlacement::Background) && matches!(self.channel_offset, ChannelOffset::Given(_)) {
+        if matches!(self.placement, CopyPlacement::HugePages | CopyPlacement::Background)
+            && matches!(self.channel_offset, ChannelOffset::Given(_))
+        {
             return Err(Error::option_range(
                 "channelOffset",
                 "⟦set:placement=huge-pages⟧ chooses where each copy goes by timing; leave ⟦opt:channelOffset⟧ unset or use ⟦set:placement=offset⟧",

@@ -450,7 +450,13 @@ impl Bench {
 /// Maps a slab of `slots` slots × `replicas` copies on `pages` and places its copies in
 /// different refresh groups (see the module comment). Errors are `Error::Placement` (what was
 /// found, and what to do), `Error::Unsupported` off x86_64, or the mapping's own errors.
-pub fn build(slots: u64, replicas: usize, pages: PageRequest, lock: LockRequest, o: &PlacementOptions) -> Result<(Slab, PlacementInfo, Option<Background>)> {
+pub fn build(
+    slots: u64,
+    replicas: usize,
+    pages: PageRequest,
+    lock: LockRequest,
+    o: &PlacementOptions,
+) -> Result<(Slab, PlacementInfo, Option<Background>)> {
     // Shape errors before any mapping or timing.
     Layout::new(slots, replicas, FRAME_BYTES)?;
     let started = Instant::now();
@@ -598,7 +604,7 @@ fn paired_shortfall(chunks: usize, picks: usize, timed: usize, mapped: usize, le
 /// unclear or fit no orientation are left unused.
 /// Whether a steered slab split at `bit` is built at once and learned in the background: always
 /// for placement 'background'; for 'auto' with an explicit 'steer' when placing it up front is
-/// projected (from the sample's rate per line) to take over `OVER_BUDGET` times the budget left,
+/// projected (from the sample's rate per line) to take longer than the budget left,
 /// and the sample allows a paired plan at all.
 fn learns_in_background(bench: &Bench, bit: u32, slots: u64, tally: &(usize, u64), o: &PlacementOptions) -> bool {
     match o.background {
@@ -612,7 +618,9 @@ fn learns_in_background(bench: &Bench, bit: u32, slots: u64, tally: &(usize, u64
             let per_line_ms = ms(bench.learn_start) / tally.0 as f64;
             let chunks = slots.div_ceil(crate::layout::PAIRED_SLOTS as u64) as f64;
             let left_ms = bench.clock.deadline.saturating_duration_since(Instant::now()).as_secs_f64() * 1e3;
-            chunks / share * per_line_ms > OVER_BUDGET * left_ms
+            // Up front only when it is projected to fit: a placement that runs out of time falls
+            // back to an offset, which steers nothing on a machine like this.
+            chunks / share * per_line_ms > left_ms
         }
     }
 }
@@ -677,14 +685,14 @@ fn background(
     tally: (usize, u64),
     started: Instant,
 ) -> Result<(Slab, PlacementInfo, Option<Background>)> {
-    let sample = bench.sample.borrow().clone();
-    let (arc, _) = match sample.as_ref().map(|s| frames::paired_arc(s, bit)) {
-        Some(Ok(a)) => a,
-        Some(Err(message)) => return Err(Error::Placement { message, hint: "place it up front or use ⟦set:placement=offset⟧".into() }),
+    let plan = match bench.sample.borrow().as_ref().map(|s| crate::steer::learner::Plan::from_sample(s, bit)) {
+        Some(Ok(p)) => p,
+        Some(Err(message)) => return Err(Error::Placement { message, hint: "use ⟦set:placement=offset⟧".into() }),
         None => return Err(no_structure(0.0)),
     };
-    let partner = sample.as_ref().and_then(|s| s.partner_prediction(bit, arc));
-    let mut info = bench.info("background", structure, &region, &[arc.center, crate::refresh::phase::wrap(arc.center + 0.5)], vec![0, 1], map_ms);
+    let arc = plan.arc;
+    let mut info =
+        bench.info("background", structure, &region, &[arc.center, crate::refresh::phase::wrap(arc.center + 0.5)], vec![0, 1], map_ms);
     info.arc_half_ns = Some(arc.half * bench.clock.so.period_ns);
     info.channel_offset = 1 << bit;
     info.lines_timed = tally.0;
@@ -696,13 +704,7 @@ fn background(
     info.frames_unused = info.frames_pool.saturating_sub(info.frames_used);
     info.learn_ms = ms(bench.learn_start);
     info.total_ms = ms(started);
-    let bg = Background {
-        plan: crate::steer::learner::Plan { bit, arc, partner },
-        reference: bench.reference,
-        clock: bench.clock,
-        timer: learn::TimerOptions::default(),
-        seed: 0xBAC6,
-    };
+    let bg = Background { plan, reference: bench.reference, clock: bench.clock, timer: learn::TimerOptions::default(), seed: 0xBAC6 };
     Ok((slab, info, Some(bg)))
 }
 

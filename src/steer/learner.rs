@@ -33,6 +33,16 @@ pub struct Plan {
     pub partner: Option<Partner>,
 }
 
+impl Plan {
+    /// The plan a structure sample gives for a slab split at `bit`: the arc most sampled frames
+    /// fit (`frames::paired_arc`, which refuses where one timed line cannot stand for its frame or
+    /// too few frames fit any arc) and the partner prediction.
+    pub fn from_sample(sample: &crate::placement::frames::StallSample, bit: u32) -> Result<Plan, String> {
+        let (arc, _) = crate::placement::frames::paired_arc(sample, bit)?;
+        Ok(Plan { bit, arc, partner: sample.partner_prediction(bit, arc) })
+    }
+}
+
 /// What `learn_frames` timed.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Learned {
@@ -115,6 +125,8 @@ pub struct Learner {
     stop: Arc<AtomicBool>,
     stats: Arc<LearnerStats>,
     duty: f64,
+    /// The read counts at the last `learning()`, for the coverage window.
+    last_counts: std::sync::Mutex<(u64, u64)>,
     handle: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -182,7 +194,7 @@ impl Learner {
                 st.done.store(true, Ordering::Release);
             })
             .map_err(|e| crate::error::Error::Thread { message: format!("could not start the learning thread: {e}") })?;
-        Ok(Learner { stop, stats, duty, handle: Some(handle) })
+        Ok(Learner { stop, stats, duty, last_counts: std::sync::Mutex::new((0, 0)), handle: Some(handle) })
     }
 
     pub fn stats(&self) -> &LearnerStats {
@@ -196,7 +208,13 @@ impl Learner {
     /// Where the learning of `orientation`'s frames stands (restarts the coverage window).
     pub fn learning(&self, orientation: &Orientation) -> Learning {
         let (learned, unsteerable) = orientation.learned();
-        let (on, off) = orientation.take_read_counts();
+        let (on_all, off_all) = orientation.read_counts();
+        let (on, off) = {
+            let mut last = self.last_counts.lock().unwrap_or_else(|e| e.into_inner());
+            let window = (on_all.wrapping_sub(last.0), off_all.wrapping_sub(last.1));
+            *last = (on_all, off_all);
+            window
+        };
         // Relaxed: figures, each read on its own (see the thread's stores).
         let elapsed_ms = self.stats.elapsed_ns.load(Ordering::Relaxed) as f64 / 1e6;
         let cpu_ms = self.stats.cpu_ns.load(Ordering::Relaxed) as f64 / 1e6;
@@ -248,8 +266,23 @@ mod tests {
         let sample = frames::sample_stalls(frames, t, &o).0;
         let (_, st) = sample.decide(&o).expect("a structure");
         let Structure::WithinFrame { bit, .. } = st else { panic!("{kind:?}: {st:?}") };
-        let (arc, _) = frames::paired_arc(&sample, bit).unwrap_or_else(|e| panic!("{kind:?}: {e}"));
-        Plan { bit, arc, partner: sample.partner_prediction(bit, arc) }
+        Plan::from_sample(&sample, bit).unwrap_or_else(|e| panic!("{kind:?}: {e}"))
+    }
+
+    #[test]
+    fn hosts_without_a_frame_split_one_line_can_stand_for_give_no_plan() {
+        // D: bits 8–10 move lines of one frame apart too; flat: nothing stalls; together: every
+        // line stalls at once. Background learning is refused there at creation, with the reason.
+        let o = MapOptions::default();
+        let mut t = timer(HostKind::D, 7);
+        let sample = frames::sample_stalls(2048, &mut t, &o).0;
+        let Some((_, Structure::WithinFrame { bit, .. })) = sample.decide(&o) else { panic!("D splits frames at some bit") };
+        assert!(Plan::from_sample(&sample, bit).unwrap_err().contains("lines of one frame stall at different phases"));
+        for kind in [HostKind::Flat, HostKind::Together] {
+            let mut t = timer(kind, 7);
+            let sample = frames::sample_stalls(2048, &mut t, &o).0;
+            assert!(!matches!(sample.decide(&o), Some((_, Structure::WithinFrame { .. }))), "{kind:?}");
+        }
     }
 
     #[test]
@@ -264,7 +297,9 @@ mod tests {
             let (mut steerable, mut right) = (0, 0);
             for (&f, &s) in list.iter().zip(&learned.states) {
                 let copy0 = probe_line(f, p.bit) & !(1 << p.bit);
-                let inside = |line: usize| crate::refresh::phase::circular_distance(host.relative_phase(line).unwrap(), p.arc.center) <= p.arc.half + 0.05;
+                let inside = |line: usize| {
+                    crate::refresh::phase::circular_distance(host.relative_phase(line).unwrap(), p.arc.center) <= p.arc.half + 0.05
+                };
                 match s {
                     FrameState::Normal => {
                         steerable += 1;

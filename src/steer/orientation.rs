@@ -55,13 +55,13 @@ pub struct Orientation {
     states: Box<[AtomicU8]>,
     /// Frames of the ring; `u32::MAX` for an empty entry.
     ring: Box<[AtomicU32]>,
-    /// Next ring entry the read path writes (only the reading thread advances it).
+    /// Next ring entry the read path writes (only the reading thread advances it; see `note_read`).
     ring_next: AtomicU32,
     /// Frames learned (any state but `Unknown`), and of them `Unsteerable`.
     learned: AtomicU64,
     unsteerable: AtomicU64,
-    /// Reads that found their frame learned and steerable, and those that did not (a window the
-    /// learner rolls over, for the coverage figure).
+    /// Reads that found their frame learned and steerable, and those that did not, since the slab
+    /// was made (info() takes the difference between two calls, for the coverage figure).
     reads_learned: AtomicU64,
     reads_unlearned: AtomicU64,
     /// Counts the read path's reads for the ring's sampling.
@@ -110,20 +110,27 @@ impl Orientation {
 
     /// The read path's bookkeeping for a read of `frame` in state `s`: the coverage counts, and
     /// one read in `SAMPLE_EVERY` of an unknown frame goes into the ring for the learner.
+    ///
+    /// Only the one thread that reads the slab (its steering reader is `&mut`) calls this, so
+    /// every counter here is advanced by a plain load and store, never a locked read-modify-write
+    /// (which would cost every read ~10–20 ns on x86); other threads only read them.
     #[inline(always)]
     pub fn note_read(&self, frame: usize, s: FrameState) {
-        // Relaxed throughout: counters and hints, each read on its own by the learner.
-        let steerable = matches!(s, FrameState::Normal | FrameState::Swapped);
-        if steerable {
-            self.reads_learned.fetch_add(1, Ordering::Relaxed);
+        // Relaxed throughout: counters and hints with one writer (this thread), each read on its
+        // own by the learner's and info()'s threads.
+        let bump = |c: &AtomicU64| c.store(c.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+        if matches!(s, FrameState::Normal | FrameState::Swapped) {
+            bump(&self.reads_learned);
             return;
         }
-        self.reads_unlearned.fetch_add(1, Ordering::Relaxed);
+        bump(&self.reads_unlearned);
         if s == FrameState::Unknown {
-            let t = self.sample_tick.fetch_add(1, Ordering::Relaxed);
+            let t = self.sample_tick.load(Ordering::Relaxed);
+            self.sample_tick.store(t.wrapping_add(1), Ordering::Relaxed);
             if t % SAMPLE_EVERY == 0 {
-                let k = self.ring_next.fetch_add(1, Ordering::Relaxed) as usize % RING;
-                self.ring[k].store(frame as u32, Ordering::Relaxed);
+                let k = self.ring_next.load(Ordering::Relaxed);
+                self.ring_next.store(k.wrapping_add(1), Ordering::Relaxed);
+                self.ring[k as usize % RING].store(frame as u32, Ordering::Relaxed);
             }
         }
     }
@@ -137,7 +144,11 @@ impl Orientation {
             }
             // Relaxed: see `note_read`; a frame missed here is learned in address order later.
             let f = e.swap(u32::MAX, Ordering::Relaxed);
-            if f != u32::MAX && (f as usize) < self.frames() && self.state(f as usize) == FrameState::Unknown && !out.contains(&(f as usize)) {
+            if f != u32::MAX
+                && (f as usize) < self.frames()
+                && self.state(f as usize) == FrameState::Unknown
+                && !out.contains(&(f as usize))
+            {
                 out.push(f as usize);
             }
         }
@@ -150,11 +161,11 @@ impl Orientation {
         (self.learned.load(Ordering::Relaxed), self.unsteerable.load(Ordering::Relaxed))
     }
 
-    /// Reads on learned, steerable frames and on the rest, since the last call (which restarts
-    /// the window).
-    pub fn take_read_counts(&self) -> (u64, u64) {
+    /// Reads on learned, steerable frames and on the rest, since the slab was made (callers
+    /// that want a window keep the previous pair).
+    pub fn read_counts(&self) -> (u64, u64) {
         // Relaxed: figures (see `note_read`).
-        (self.reads_learned.swap(0, Ordering::Relaxed), self.reads_unlearned.swap(0, Ordering::Relaxed))
+        (self.reads_learned.load(Ordering::Relaxed), self.reads_unlearned.load(Ordering::Relaxed))
     }
 }
 
@@ -171,7 +182,10 @@ mod tests {
         o.set(3, FrameState::Unsteerable);
         o.set(3, FrameState::Unsteerable);
         assert_eq!(o.learned(), (3, 1));
-        assert_eq!((o.state(1), o.state(2), o.state(3), o.state(4)), (FrameState::Normal, FrameState::Swapped, FrameState::Unsteerable, FrameState::Unknown));
+        assert_eq!(
+            (o.state(1), o.state(2), o.state(3), o.state(4)),
+            (FrameState::Normal, FrameState::Swapped, FrameState::Unsteerable, FrameState::Unknown)
+        );
     }
 
     #[test]
@@ -185,8 +199,7 @@ mod tests {
         let hot = o.take_hot(64);
         assert_eq!(hot, (100..110).collect::<Vec<_>>());
         assert!(o.take_hot(64).is_empty(), "taken out of the ring");
-        assert_eq!(o.take_read_counts(), (1, SAMPLE_EVERY as u64 * 10));
-        assert_eq!(o.take_read_counts(), (0, 0));
+        assert_eq!(o.read_counts(), (1, SAMPLE_EVERY as u64 * 10));
         // A frame learned meanwhile is not handed out again.
         o.note_read(500, FrameState::Unknown);
         let _ = o.take_hot(64);

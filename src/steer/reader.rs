@@ -93,7 +93,11 @@ impl SteeredReader {
         let frames = slab.layout().span().div_ceil(FRAME_BYTES);
         if cfg.copies != 2 || orientation.frames() < frames {
             return Err(Error::Internal {
-                message: format!("an orientation of {} frames cannot steer {} copies over {frames} frames", orientation.frames(), cfg.copies),
+                message: format!(
+                    "an orientation of {} frames cannot steer {} copies over {frames} frames",
+                    orientation.frames(),
+                    cfg.copies
+                ),
             });
         }
         let mut r = SteeredReader::new(slab, cfg)?;
@@ -285,6 +289,72 @@ mod tests {
             let i = k * 7919 % 1000;
             assert_eq!(r.read(i).unwrap(), pattern(i));
         }
+    }
+
+    #[test]
+    fn reads_while_frames_switch_orientation_are_never_torn_or_older_than_a_completed_write() {
+        // One writer, one steering reader over a background-learned slab, and a thread switching
+        // frames between unknown, normal, swapped and unsteerable at random (what the learner
+        // does once per frame, done here without pause): every value read must be one the writer
+        // wrote whole, and never older than the last write completed before the read began.
+        use crate::steer::orientation::{FrameState, Orientation};
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        if !clock_can_steer("reads_while_frames_switch_orientation_are_never_torn_or_older_than_a_completed_write") {
+            return;
+        }
+        const SLOTS: u64 = 4096;
+        let s = Arc::new(Slab::new(Layout::new(SLOTS, 2, 64).unwrap(), PageRequest::Off, LockRequest::Off).unwrap());
+        let frames = s.layout().span().div_ceil(FRAME_BYTES);
+        let o = Arc::new(Orientation::new(frames));
+        let stop = Arc::new(AtomicBool::new(false));
+        // Per slot: the last value whose write has completed (values count up from 1; each word
+        // carries the slot in its top bits, so a value of another slot or a torn mix shows).
+        let completed: Arc<Vec<AtomicU64>> = Arc::new((0..SLOTS).map(|_| AtomicU64::new(0)).collect());
+        let word = |slot: u64, v: u64| (slot << 40) | v;
+        let writer = {
+            let (s, stop, completed) = (s.clone(), stop.clone(), completed.clone());
+            std::thread::spawn(move || {
+                let mut v = 1u64;
+                // Acquire: pairs with the main thread's Release store of `stop`.
+                while !stop.load(Ordering::Acquire) {
+                    for slot in 0..SLOTS {
+                        s.write(slot, word(slot, v)).unwrap();
+                        // Release: pairs with the reader's Acquire load before its read, so a
+                        // read that starts after this sees at least this write.
+                        completed[slot as usize].store(v, Ordering::Release);
+                    }
+                    v += 1;
+                }
+            })
+        };
+        let flipper = {
+            let (o, stop) = (o.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut rng = crate::rng::SplitMix64::new(9);
+                let states = [FrameState::Unknown, FrameState::Normal, FrameState::Swapped, FrameState::Unsteerable];
+                // Acquire: as for the writer.
+                while !stop.load(Ordering::Acquire) {
+                    o.set(rng.below(frames as u64) as usize, states[rng.below(4) as usize]);
+                }
+            })
+        };
+        let model = Model::two_groups(7);
+        let cfg = *locked_tracker(&model, tsc::ticks_per_ns()).config();
+        let mut r = SteeredReader::with_orientation(s.clone(), cfg, o.clone()).unwrap();
+        let mut rng = crate::rng::SplitMix64::new(3);
+        let reads = if cfg!(debug_assertions) { 2_000_000u64 } else { 10_000_000 };
+        for _ in 0..reads {
+            let slot = rng.below(SLOTS);
+            // Acquire: pairs with the writer's Release store (see there).
+            let done = completed[slot as usize].load(Ordering::Acquire);
+            let got = r.read(slot).unwrap();
+            assert_eq!(got >> 40, slot, "slot {slot}: {got:#x} is not a whole value of this slot");
+            assert!(got & ((1 << 40) - 1) >= done, "slot {slot}: read {} after write {done} completed", got & ((1 << 40) - 1));
+        }
+        // Release: pairs with the threads' Acquire loads.
+        stop.store(true, Ordering::Release);
+        writer.join().unwrap();
+        flipper.join().unwrap();
     }
 
     #[test]
