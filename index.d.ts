@@ -226,10 +226,29 @@ export interface SteerStats {
   residentReads: number
 }
 
+/** How far the background learning of a steered slab's frames has come (info().learning). */
+export interface BackgroundLearning {
+  /** Frames of the slab (4 KiB each), learned so far, and of those not steerable (read from copy 0). */
+  framesTotal: number
+  framesLearned: number
+  framesUnsteerable: number
+  /** Every frame learned; the learning thread has ended. */
+  done: boolean
+  linesTimed: number
+  /** Milliseconds since learning started and of CPU time the learning thread used; their ratio, and the duty cycle it keeps to. */
+  elapsedMs: number
+  cpuMs: number
+  cpuShare: number
+  duty: number
+  framesPerSecond: number
+  /** Of the reads since the last info(), the share whose frame was learned and steerable (null with no reads). */
+  hotCoverage: number | null
+}
+
 /** What placement on the slab's own (huge) pages measured, inferred and cost (info().placement.hugePages). */
 export interface HugePagePlacement {
   /** 'within-frame' (copies channelOffset apart: a low address bit separates groups in every frame), 'paired' (copies in the two lines of a pair, a table choosing per frame which is copy 0, so copy r is in group r everywhere: what steering needs there) or 'frames' (a frame table: whole frames share a group). */
-  layout: 'within-frame' | 'paired' | 'frames'
+  layout: 'within-frame' | 'paired' | 'frames' | 'background'
   /** How stalls fell on addresses in the sample: a bit that moves a line's stall window clear of its partner's in at least 90% of the sampled frames ('withinFrame': the share of pairs apart, and their mean phase distance in periods), lines of a frame stalling together ('wholeFrame'), neither ('mixed'), or too few clear lines to tell ('unclear'). */
   structure:
     | { kind: 'withinFrame'; bit: number; agreement: number; distance: number }
@@ -506,9 +525,13 @@ export interface SlayerOptions extends ThreadOptions {
    * 2 MiB or more per replica, unless channelOffset is given; when that placement is refused,
    * falling back to 'offset' (the default channelOffset) with the refusal in
    * info().placement.fallback ({ from, to, channelOffset, reason }) and info().placement.note;
-   * 'offset' otherwise.
+   * 'offset' otherwise. 'background' (strategy 'steer', 2 replicas): the slab serves at once,
+   * its copies split by the address bit that splits every frame here, and a thread of its own
+   * learns each 4 KiB frame's orientation while it serves (hot frames first, at a quarter of one
+   * core), each frame steered once learned (info().learning); with strategy 'steer', 'auto'
+   * does this when placing up front is projected to take over the budget.
    */
-  placement?: 'auto' | 'refresh-groups' | 'huge-pages' | 'offset'
+  placement?: 'auto' | 'refresh-groups' | 'huge-pages' | 'background' | 'offset'
   /**
    * Time refresh-group placement may spend learning pages (default 3000 ms). 0 refuses that
    * placement at once, before anything is timed: 'auto' then puts the copies on an offset (see

@@ -23,6 +23,7 @@ const WHAT = {
   check: 'checking the placed copies',
   calibrate: 'calibrating steering',
   start: 'starting replica threads',
+  learn: 'frames learned',
 }
 
 /** An onProgress for creating `label`, and `done()` to end its line. */

@@ -40,7 +40,7 @@ async function build(make, opts, { slab, arms, offsetOpts }) {
     if (!refused(e)) throw e
     first = e
   }
-  const explicit = opts.placement === 'huge-pages' || opts.placement === 'refresh-groups'
+  const explicit = opts.placement === 'huge-pages' || opts.placement === 'refresh-groups' || opts.placement === 'background'
   if (!explicit || first.code !== 'ERR_ULTRASLAYER_PLACEMENT') {
     // Not a placement the bench can take back (e.g. steering refused by calibration): no slab.
     return { obj: null, fallback: null, skipped: { slab, arms, reason: first.message } }

@@ -14,7 +14,7 @@ const { runTable, bindingTable, header, scoreRun } = require('./report')
 const { recordedOffsets } = require('./offsets')
 const { verdict } = require('./verdict')
 const fallback = require('./fallback')
-const { create } = require('./creating')
+const { create, progressBar } = require('./creating')
 
 const USAGE = `usage: npm run bench -- [options]
   --quick                 small slab, few samples (< 30 s)
@@ -36,9 +36,11 @@ const USAGE = `usage: npm run bench -- [options]
                           every 4 KiB frame: about 2 s for 16 MiB, ~30 s for 256 MiB there
   --steer-offset B        put the steer arms' copies B bytes apart instead of placing them by
                           refresh group
-  --steer-placement P     auto|refresh-groups|huge-pages for the steer slab (default auto: placed
-                          by refresh group on its own pages, as huge-pages; refresh-groups moves
-                          single 4 KiB pages into place)
+  --steer-placement P     auto|refresh-groups|huge-pages|background for the steer slab (default
+                          auto: placed by refresh group on its own pages, as huge-pages, or learned
+                          in the background when that is projected over the budget; refresh-groups
+                          moves single 4 KiB pages into place; background serves at once and the
+                          arms wait, up to --steer-budget-ms, for its frames to be learned)
   --steer-budget-ms N     time the steer slab's placement may spend timing (default 20000, or
                           160 ms per MiB of steer slab when that is more; --placement-budget-ms
                           when that is given)
@@ -139,6 +141,24 @@ function controlConflict(cfg, slabInfo) {
   return `the only offset known to keep copies in one refresh group (${cfg.controlOffset} B, ${cfg.controlSource}) is the hedged slab's own channelOffset, so the hedged arms are themselves same-group here (no offset separates refresh groups on this machine)`
 }
 
+/**
+ * Waits for a background-learned slab's frames (a progress bar on stderr), at most `limitMs`;
+ * returns the note the run reports.
+ */
+async function awaitLearning(slab, limitMs) {
+  const bar = progressBar('steer slab: learning its frames in the background')
+  const t0 = Date.now()
+  let l = slab.info().learning
+  while (!l.done && Date.now() - t0 < limitMs) {
+    bar.onProgress({ phase: 'learn', done: l.framesLearned, total: l.framesTotal, unit: 'frames' })
+    await new Promise((r) => setTimeout(r, 250))
+    l = slab.info().learning
+  }
+  bar.done()
+  const share = l.framesTotal ? ((100 * (l.framesLearned - l.framesUnsteerable)) / l.framesTotal).toFixed(1) : '0'
+  return `steer slab learned in the background: ${l.framesLearned} of ${l.framesTotal} frames (${l.framesUnsteerable} not steerable) in ${(l.elapsedMs / 1000).toFixed(1)} s at ${(l.cpuShare * 100).toFixed(0)}% of a core${l.done ? '' : `, stopped waiting after ${(limitMs / 1000).toFixed(0)} s`}: ${share}% of its frames steered during the arms`
+}
+
 async function main(argv, { print = true } = {}) {
   const log = print ? console.log : () => {}
   const cfg = parse(argv)
@@ -181,6 +201,7 @@ async function main(argv, { print = true } = {}) {
     fill(control)
   }
   let steer = null
+  let learnedNote = null
   if (wants('steer') || wants('native-steer')) {
     progress('calibrating the steering tracker…')
     progress('placing the steer slab by refresh group and calibrating the tracker…')
@@ -191,6 +212,9 @@ async function main(argv, { print = true } = {}) {
     steer = built(await fallback.build((o) => create(Slayer, 'steer slab', o), so, { slab: 'steer slab', arms: ['steer', 'native-steer'], offsetOpts }))
     if (steer) fill(steer, cfg.steerSlots)
     else cfg.arms = cfg.arms.filter((a) => a !== 'steer' && a !== 'native-steer')
+    // A steer slab learned in the background serves at once; the arms measure it once its frames
+    // are learned (or the steer budget is spent), and the notes say how far it got.
+    if (steer && steer.info().learning) learnedNote = await awaitLearning(steer, cfg.steerBudgetMs)
   }
   if (wants('js-array')) {
     jsArray = new Float64Array(cfg.slots)
@@ -213,7 +237,7 @@ async function main(argv, { print = true } = {}) {
     clockOverhead: overhead,
     bindingCost: null,
     runs: [],
-    notes: noControl ? [`no same-group control: ${noControl}`] : [],
+    notes: [...(noControl ? [`no same-group control: ${noControl}`] : []), ...(learnedNote ? [learnedNote] : [])],
     noControl,
     // What was refused and what each arm ran on instead ([] when every slab got its placement).
     fallbacks,

@@ -45,7 +45,7 @@ fn main() {
             }
             for _ in 0..num(4, 1) {
                 match placement::build(num(1, 1 << 22), num(2, 2) as usize, pages, LockRequest::Auto, &o) {
-                    Ok((_slab, info)) => println!("{}", serde_json::to_string_pretty(&info).unwrap()),
+                    Ok((_slab, info, _)) => println!("{}", serde_json::to_string_pretty(&info).unwrap()),
                     Err(e) => println!("placement failed: {e}"),
                 }
             }

@@ -67,6 +67,10 @@ pub enum CopyPlacement {
     /// (`placement::build`): copies split by a low address bit where one splits every frame, else
     /// 4 KiB frames chosen by group through a frame table; an error when that cannot be had.
     HugePages,
+    /// A steered slab of two copies, built at once with its copies split by the address bit that
+    /// splits every frame here, its frames learned by a thread of its own while it serves
+    /// (`steer::learner`); an error where no bit splits every frame.
+    Background,
 }
 
 impl CopyPlacement {
@@ -76,9 +80,11 @@ impl CopyPlacement {
             "refresh-groups" => Ok(CopyPlacement::RefreshGroups),
             "offset" => Ok(CopyPlacement::Offset),
             "huge-pages" => Ok(CopyPlacement::HugePages),
-            other => {
-                Err(Error::option_range("placement", format!("must be 'auto', 'refresh-groups', 'huge-pages' or 'offset', got {other:?}")))
-            }
+            "background" => Ok(CopyPlacement::Background),
+            other => Err(Error::option_range(
+                "placement",
+                format!("must be 'auto', 'refresh-groups', 'huge-pages', 'background' or 'offset', got {other:?}"),
+            )),
         }
     }
 }
@@ -224,7 +230,15 @@ impl Options {
     /// itself (copies on pages of their own), so it cannot be combined with a given offset or a
     /// huge-page request.
     pub fn validate(&self) -> Result<()> {
-        if self.placement == CopyPlacement::HugePages && matches!(self.channel_offset, ChannelOffset::Given(_)) {
+        if self.placement == CopyPlacement::Background && (self.strategy != Strategy::Steer || self.replicas != 2) {
+            return Err(Error::option_range(
+                "placement",
+                "⟦set:placement=background⟧ learns a steered slab's frames while it serves: it needs ⟦set:strategy=steer⟧ and 2 replicas",
+            ));
+        }
+        if matches!(self.placement, CopyPlacement::HugePages | CopyPlacement::Background)
+            && matches!(self.channel_offset, ChannelOffset::Given(_))
+        {
             return Err(Error::option_range(
                 "channelOffset",
                 "⟦set:placement=huge-pages⟧ chooses where each copy goes by timing; leave ⟦opt:channelOffset⟧ unset or use ⟦set:placement=offset⟧",
@@ -265,7 +279,7 @@ impl Options {
     /// to frame (the paired layout), and it works on huge pages and at any size.
     pub fn tries_huge_pages(&self, hedges: bool, steers: bool) -> bool {
         match self.placement {
-            CopyPlacement::HugePages => true,
+            CopyPlacement::HugePages | CopyPlacement::Background => true,
             CopyPlacement::Auto => {
                 !matches!(self.channel_offset, ChannelOffset::Given(_))
                     && (steers || (hedges && self.slots.saturating_mul(8) >= AUTO_PLACE_MIN_BYTES))
@@ -365,7 +379,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec { name: "strategy", kind: OptionKind::Choice(&["auto", "hedge", "steer", "direct"]), takes: ALL },
     OptionSpec {
         name: "placement",
-        kind: OptionKind::Choice(&["auto", "refresh-groups", "huge-pages", "offset"]),
+        kind: OptionKind::Choice(&["auto", "refresh-groups", "huge-pages", "background", "offset"]),
         takes: FOR_NEW | FOR_CREATE,
     },
     OptionSpec {

@@ -13,12 +13,15 @@ use crate::error::{Error, Result};
 use crate::job::{Job, Phase};
 use crate::layout::Layout;
 pub use crate::options::{default_idle_us, ChannelOffset, CopyPlacement, OpenOptions, Options, SharedOptions, Strategy, ThreadOptions};
+use crate::placement::BackgroundWhen;
 use crate::region::PageKind;
 use crate::replicas::{ReplicaSet, SpinPolicy};
 use crate::shm::{self, SharedInfo};
 use crate::slab::Slab;
 use crate::stats::{Recorder, Stats};
 use crate::steer::arrange::{self, ArrangeOptions, Arrangement};
+use crate::steer::learner::Learner;
+use crate::steer::orientation::Orientation;
 use crate::steer::{SteerReport, SteeredReader, TrackerConfig};
 use crate::strategy::{self, Choice, CoreFacts, SteerTrial};
 use crate::tsc;
@@ -105,7 +108,8 @@ fn falls_back(e: &Error) -> bool {
 /// frame — the least any layout that steers needs — would take more than `OVER_BUDGET` times the
 /// budget. Explicit placements are always tried.
 fn projected_refusal(opts: &Options, steers: bool, remembered: Option<crate::refresh::boot_cache::Remembered>) -> Option<Error> {
-    if !steers || opts.placement != CopyPlacement::Auto {
+    // An explicit 'steer' is learned in the background instead, when placing would not fit.
+    if !steers || opts.placement != CopyPlacement::Auto || opts.strategy == Strategy::Steer {
         return None;
     }
     let r = remembered?;
@@ -189,6 +193,8 @@ pub struct Info {
     pub copies: CopyPlacementInfo,
     /// The named segment behind the slab, for shared slabs.
     pub shared: Option<SharedInfo>,
+    /// For a slab learned in the background (`placement: 'background'`): how far it has come.
+    pub learning: Option<crate::steer::learner::Learning>,
 }
 
 /// The process's cores as the strategy rule sees them, and the replica threads' cores.
@@ -265,6 +271,18 @@ fn calibrated_reader(slab: &Arc<Slab>, copies: &CopyPlacementInfo, job: &Job) ->
     job.check()?;
     meter.finish();
     Ok(reader)
+}
+
+/// The steering reader of a slab learned in the background: set up for this machine's period
+/// (the one placement measured), steering each frame as `orientation` learns it.
+fn background_reader(slab: &Arc<Slab>, period_ns: Option<f64>, orientation: Arc<Orientation>) -> Result<SteeredReader> {
+    let tpn = tsc::ticks_per_ns();
+    let cfg = match (crate::refresh::period::of_this_machine(None, 0x51EE), period_ns) {
+        (Ok(m), p) => TrackerConfig::for_measured(2, tpn, &crate::refresh::period::Measured { period_ns: p.unwrap_or(m.period_ns), ..m }),
+        (Err(_), Some(p)) => TrackerConfig::for_measured_period(2, tpn, p),
+        (Err(_), None) => TrackerConfig::new(2, tpn),
+    };
+    SteeredReader::with_orientation(slab.clone(), cfg, orientation)
 }
 
 /// How the copies were placed, in words, for the strategy sentence.
@@ -345,6 +363,8 @@ pub struct Slayer {
     channel_offset_source: String,
     copies: CopyPlacementInfo,
     shared: Option<SharedInfo>,
+    /// A slab learned in the background: the thread learning its frames (stopped when dropped).
+    learner: Option<Learner>,
 }
 
 impl Slayer {
@@ -375,6 +395,7 @@ impl Slayer {
         let mut copies = CopyPlacementInfo::offset();
         let mut source = offset.source;
         let mut slab = None;
+        let mut background = None;
         let hedges = match opts.strategy {
             Strategy::Hedge => true,
             Strategy::Auto => cores.facts.hedge_fits(),
@@ -387,6 +408,11 @@ impl Slayer {
                 budget: opts.placement_budget,
                 consistent: steers,
                 job: job.clone(),
+                background: match (opts.placement, opts.strategy) {
+                    (CopyPlacement::Background, _) => BackgroundWhen::Always,
+                    (CopyPlacement::Auto, Strategy::Steer) if opts.replicas == 2 => BackgroundWhen::WhenOverBudget,
+                    _ => BackgroundWhen::Never,
+                },
                 ..Default::default()
             };
             let placed = match no_budget(&opts).or_else(|| projected_refusal(&opts, steers, crate::refresh::boot_cache::recall())) {
@@ -394,10 +420,11 @@ impl Slayer {
                 None => crate::placement::build(opts.slots, opts.replicas, opts.pages, opts.threads.lock, &o),
             };
             match placed {
-                Ok((placed, info)) => {
+                Ok((placed, info, bg)) => {
                     source = CopyPlacementInfo::huge_source(&info);
                     copies = CopyPlacementInfo::huge(info);
                     slab = Some(placed);
+                    background = bg;
                 }
                 Err(e) if opts.placement == CopyPlacement::Auto && falls_back(&e) => {
                     copies = CopyPlacementInfo::fell_back("huge-pages", offset.bytes, &e);
@@ -427,6 +454,29 @@ impl Slayer {
             Some(s) => Arc::new(s),
             None => Arc::new(Slab::new_with(layout, opts.pages, opts.threads.lock, job)?),
         };
+        if let Some(bg) = background {
+            // Steered from the start, each frame once it is learned: no calibration up front
+            // (the tracker calibrates on the reads of learned frames).
+            job.check()?;
+            let frames = slab.layout().span().div_ceil(crate::layout::FRAME_BYTES);
+            let orientation = Arc::new(Orientation::new(frames));
+            let period_ns = copies.huge.as_ref().map(|h| h.period_ns);
+            let reader = background_reader(&slab, period_ns, orientation.clone())?;
+            let plan = bg.plan;
+            let learner = Learner::spawn(orientation, bg.timer(slab.clone()), plan, crate::steer::learner::DEFAULT_DUTY)?;
+            let choice = Choice {
+                strategy: Strategy::Steer,
+                requested: opts.strategy,
+                reason: format!(
+                    "steer: as asked; copies 2^{} bytes apart, each 4 KiB frame steered once a thread of its own has learned which copy stalls where (read from copy 0 until then)",
+                    plan.bit
+                ),
+                warning: None,
+            };
+            let mut s = Slayer::assemble(slab, cores, &opts.threads, choice, Some(reader), source, copies, None, job)?;
+            s.learner = Some(learner);
+            return Ok(s);
+        }
         let (choice, steer) = decide(opts.strategy, &cores.facts, &slab, &copies, job)?;
         Slayer::assemble(slab, cores, &opts.threads, choice, steer, source, copies, None, job)
     }
@@ -468,6 +518,7 @@ impl Slayer {
             channel_offset_source,
             copies,
             shared,
+            learner: None,
         };
         if threads.start {
             // 'start', in threads (none unless the slab hedges).
@@ -791,6 +842,10 @@ impl Slayer {
             channel_offset_source: self.channel_offset_source.clone(),
             copies: self.copies.clone(),
             shared: self.shared.clone(),
+            learning: match (&self.learner, self.steer.as_ref().and_then(|r| r.orientation())) {
+                (Some(l), Some(o)) => Some(l.learning(o)),
+                _ => None,
+            },
         }
     }
 }

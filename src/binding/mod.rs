@@ -134,6 +134,10 @@ pub struct SlayerInfo {
     pub placement: CopyPlacementInfo,
     /// For shared slabs (Slayer.create / Slayer.open): the segment.
     pub shared: Option<SharedSegmentInfo>,
+    /// For a steered slab learned in the background (`placement: 'background'`): how far the
+    /// learning of its frames has come.
+    #[napi(ts_type = "BackgroundLearning | null")]
+    pub learning: Option<serde_json::Value>,
 }
 
 /// Where the copies of each slot went.
@@ -290,6 +294,7 @@ fn slayer_info(i: crate::Info) -> SlayerInfo {
         strategy_warning: i.choice.warning.map(|w| spell(&w, Front::Js)),
         placement: copy_placement_info(i.copies),
         shared: i.shared.map(shared_info),
+        learning: i.learning.as_ref().map(report),
     }
 }
 

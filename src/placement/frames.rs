@@ -102,7 +102,7 @@ impl FrameMap {
 /// always one with address bit `split` clear, so a split of frames by that bit (bit 6 or bit 10
 /// on the hosts seen) does not masquerade as a frame-to-frame pattern, and a paired slab knows
 /// which half of the frame the timed line is in.
-fn probe_line(f: usize, split: u32) -> usize {
+pub(crate) fn probe_line(f: usize, split: u32) -> usize {
     f * FRAME + (((f * 14 % (FRAME / 64)) * 64) & !(1usize << split))
 }
 

@@ -60,6 +60,22 @@ pub struct PlacementOptions {
     /// of `budget`) and the copy check ('check') report to it, and stop with `Error::Cancelled`,
     /// everything they mapped unmapped, once it is cancelled.
     pub job: Job,
+    /// When a slab that steers is built at once and its frames learned in the background
+    /// (`Background`), instead of placed before it serves.
+    pub background: BackgroundWhen,
+}
+
+/// When a steered slab is learned in the background instead of placed up front.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum BackgroundWhen {
+    /// Never: place up front or refuse.
+    #[default]
+    Never,
+    /// When placing up front is projected to take over the budget (placement 'auto' with an
+    /// explicit strategy 'steer').
+    WhenOverBudget,
+    /// Always (placement 'background').
+    Always,
 }
 
 impl Default for PlacementOptions {
@@ -73,6 +89,7 @@ impl Default for PlacementOptions {
             map: MapOptions::default(),
             timer: learn::TimerOptions::default(),
             job: Job::none(),
+            background: BackgroundWhen::Never,
         }
     }
 }
@@ -433,7 +450,13 @@ impl Bench {
 /// Maps a slab of `slots` slots × `replicas` copies on `pages` and places its copies in
 /// different refresh groups (see the module comment). Errors are `Error::Placement` (what was
 /// found, and what to do), `Error::Unsupported` off x86_64, or the mapping's own errors.
-pub fn build(slots: u64, replicas: usize, pages: PageRequest, lock: LockRequest, o: &PlacementOptions) -> Result<(Slab, PlacementInfo)> {
+pub fn build(
+    slots: u64,
+    replicas: usize,
+    pages: PageRequest,
+    lock: LockRequest,
+    o: &PlacementOptions,
+) -> Result<(Slab, PlacementInfo, Option<Background>)> {
     // Shape errors before any mapping or timing.
     Layout::new(slots, replicas, FRAME_BYTES)?;
     let started = Instant::now();
@@ -446,11 +469,14 @@ pub fn build(slots: u64, replicas: usize, pages: PageRequest, lock: LockRequest,
     let (groups, structure) = bench.sample(&region, o, &mut tally)?;
 
     match structure {
+        Structure::WithinFrame { bit, .. } if o.consistent && replicas == 2 && learns_in_background(&bench, bit, slots, &tally, o) => {
+            background(bench, &structure, bit, slots, region, map_ms, tally, started)
+        }
         Structure::WithinFrame { bit, .. } if o.consistent => {
             drop(region);
             let (slab, info) = place_paired(&bench, &structure, bit, slots, replicas, pages, lock, map_ms, &mut tally, o)?;
             let info = bench.finish(&slab, info, tally, started, o)?;
-            Ok((slab, info))
+            Ok((slab, info, None))
         }
         Structure::WithinFrame { bit, .. } => {
             let layout = split_layout(slots, replicas, bit)?;
@@ -459,8 +485,20 @@ pub fn build(slots: u64, replicas: usize, pages: PageRequest, lock: LockRequest,
             info.learned.frames_timed = o.map.sample_frames.min(info.frames_pool);
             let slab = Slab::from_region(region, layout)?;
             let info = bench.finish(&slab, info, tally, started, o)?;
-            Ok((slab, info))
+            Ok((slab, info, None))
         }
+        _ if o.background == BackgroundWhen::Always => Err(Error::Placement {
+            message: format!(
+                "learning in the background needs an address bit that splits every frame into lines stalling apart, and 2 replicas; here {}",
+                match &structure {
+                    Structure::WholeFrame { .. } => "the lines of a frame stall together (whole frames are placed up front)",
+                    Structure::Mixed { .. } => "no address bit splits every frame",
+                    Structure::Unclear { .. } => "too few sampled lines were clear",
+                    Structure::WithinFrame { .. } => "the slab has more than 2 replicas",
+                }
+            ),
+            hint: "place it up front (⟦set:placement=huge-pages⟧) or use ⟦set:placement=offset⟧".into(),
+        }),
         Structure::Mixed { agreement } => Err(no_structure(agreement)),
         Structure::Unclear { clear, sampled } => Err(unclear(clear, sampled)),
         Structure::WholeFrame { .. } => {
@@ -474,7 +512,7 @@ pub fn build(slots: u64, replicas: usize, pages: PageRequest, lock: LockRequest,
             let (slab, map, part) = bench.place_frames(pool, slots, replicas, &groups, left, &mut tally, o)?;
             let info = bench.frames_info(&structure, &slab, &map, &part, map_ms);
             let info = bench.finish(&slab, info, tally, started, o)?;
-            Ok((slab, info))
+            Ok((slab, info, None))
         }
     }
 }
@@ -564,6 +602,112 @@ fn paired_shortfall(chunks: usize, picks: usize, timed: usize, mapped: usize, le
 /// partner's stall follows from it), frames taken in pool order until every chunk has one; a
 /// paired table says which half of each frame is copy 0. Frames whose lines stayed
 /// unclear or fit no orientation are left unused.
+/// Whether a steered slab split at `bit` is built at once and learned in the background: always
+/// for placement 'background'; for 'auto' with an explicit 'steer' when placing it up front is
+/// projected (from the sample's rate per line) to take longer than the budget left,
+/// and the sample allows a paired plan at all.
+fn learns_in_background(bench: &Bench, bit: u32, slots: u64, tally: &(usize, u64), o: &PlacementOptions) -> bool {
+    match o.background {
+        BackgroundWhen::Never => false,
+        BackgroundWhen::Always => true,
+        BackgroundWhen::WhenOverBudget => {
+            let Some(Ok((_, share))) = bench.sample.borrow().as_ref().map(|s| frames::paired_arc(s, bit)) else { return false };
+            if tally.0 == 0 {
+                return false;
+            }
+            let per_line_ms = ms(bench.learn_start) / tally.0 as f64;
+            let chunks = slots.div_ceil(crate::layout::PAIRED_SLOTS as u64) as f64;
+            let left_ms = bench.clock.deadline.saturating_duration_since(Instant::now()).as_secs_f64() * 1e3;
+            // Up front only when it is projected to fit: a placement that runs out of time falls
+            // back to an offset, which steers nothing on a machine like this.
+            chunks / share * per_line_ms > left_ms
+        }
+    }
+}
+
+/// What a slab learned in the background needs besides itself: the plan the structure sample
+/// gave, and the reference line and clock every phase of it was measured against (the learner's
+/// timings must be measured against the same line, or the arc would mean nothing to them).
+pub struct Background {
+    pub plan: crate::steer::learner::Plan,
+    reference: Region,
+    clock: learn::Clock,
+    timer: learn::TimerOptions,
+    seed: u64,
+}
+
+impl Background {
+    /// A timer over `slab`'s lines against this placement's reference line, with no deadline. It
+    /// owns `slab` and the reference page, so both stay mapped for as long as it is used.
+    pub fn timer(self, slab: Arc<Slab>) -> Box<dyn crate::refresh::Timer + Send> {
+        // Effectively never: the learner decides when to stop.
+        let clock = learn::Clock { deadline: Instant::now() + Duration::from_secs(10 * 365 * 24 * 3600), ..self.clock };
+        // SAFETY: the timer reads lines of `slab`'s region and the reference page; the returned
+        // value owns both (`OwnedTimer`), and drops the timer before them (field order).
+        let timer = unsafe {
+            learn::LineTimer::new_hardware(
+                slab.region().ptr() as usize,
+                slab.region().mapped_bytes(),
+                self.reference.ptr() as usize,
+                clock,
+                self.seed,
+                self.timer,
+            )
+        };
+        Box::new(OwnedTimer { timer, _slab: slab, _reference: self.reference })
+    }
+}
+
+/// A hardware timer with the memory it reads (dropped in field order: the timer first).
+struct OwnedTimer {
+    timer: learn::LineTimer,
+    _slab: Arc<Slab>,
+    _reference: Region,
+}
+
+impl crate::refresh::Timer for OwnedTimer {
+    fn stalls(&mut self, offsets: &[usize]) -> Vec<Option<crate::refresh::Stall>> {
+        self.timer.stalls(offsets)
+    }
+}
+
+/// The slab of a background-learned placement: the region the sample was timed on, its copies
+/// split by `bit`, nothing placed yet; the info says what the sample found and that the frames are
+/// learned while the slab serves.
+#[allow(clippy::too_many_arguments)]
+fn background(
+    bench: Bench,
+    structure: &Structure,
+    bit: u32,
+    slots: u64,
+    region: Region,
+    map_ms: f64,
+    tally: (usize, u64),
+    started: Instant,
+) -> Result<(Slab, PlacementInfo, Option<Background>)> {
+    let plan = match bench.sample.borrow().as_ref().map(|s| crate::steer::learner::Plan::from_sample(s, bit)) {
+        Some(Ok(p)) => p,
+        Some(Err(message)) => return Err(Error::Placement { message, hint: "use ⟦set:placement=offset⟧".into() }),
+        None => return Err(no_structure(0.0)),
+    };
+    let arc = plan.arc;
+    let mut info =
+        bench.info("background", structure, &region, &[arc.center, crate::refresh::phase::wrap(arc.center + 0.5)], vec![0, 1], map_ms);
+    info.arc_half_ns = Some(arc.half * bench.clock.so.period_ns);
+    info.channel_offset = 1 << bit;
+    info.lines_timed = tally.0;
+    info.reads = tally.1;
+    bench.place.finish();
+    let layout = split_layout(slots, 2, bit)?;
+    let slab = Slab::from_region(region, layout)?;
+    info.frames_used = slab.layout().span().div_ceil(FRAME_BYTES);
+    info.frames_unused = info.frames_pool.saturating_sub(info.frames_used);
+    info.learn_ms = ms(bench.learn_start);
+    info.total_ms = ms(started);
+    let bg = Background { plan, reference: bench.reference, clock: bench.clock, timer: learn::TimerOptions::default(), seed: 0xBAC6 };
+    Ok((slab, info, Some(bg)))
+}
+
 #[allow(clippy::too_many_arguments)]
 fn place_paired(
     bench: &Bench,

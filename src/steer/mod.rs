@@ -5,10 +5,14 @@
 //! `reader` owns the read path over a `Slab` (clock, load, observe; no allocation, no locking);
 //! `pages` decides, from timings, which refresh group each 4 KiB page is in and which pages each
 //! replica gets (pure); `arrange` measures a pool of pages and gathers the chosen ones into a
-//! slab (refresh-group placement, used by `Slayer` for `placement: 'refresh-groups'`).
+//! slab (refresh-group placement, used by `Slayer` for `placement: 'refresh-groups'`);
+//! `orientation` holds, per frame of a slab learned in the background, which copy stalls where,
+//! and `learner` learns it on a thread of its own while the slab serves.
 //! Nothing here uses Node types.
 
 pub mod arrange;
+pub mod learner;
+pub mod orientation;
 pub mod pages;
 pub mod reader;
 pub mod tracker;

@@ -8,7 +8,9 @@
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::layout::FRAME_BYTES;
 use crate::slab::Slab;
+use crate::steer::orientation::{FrameState, Orientation};
 use crate::steer::tracker::{SteerReport, Tracker, TrackerConfig};
 use crate::tsc;
 
@@ -41,6 +43,9 @@ pub struct SteeredReader {
     /// Tick of the last observed read, and the longest a locked reader goes without one.
     last_observed: u64,
     observe_floor: u64,
+    /// For a slab learned in the background: per frame, which physical copy is the tracker's copy
+    /// 0 (the one stalling inside the arc); frames not learned are read from copy 0, untimed.
+    orientation: Option<std::sync::Arc<Orientation>>,
 }
 
 /// While locked, time and feed back one read in this many: the others take one clock read (to
@@ -76,7 +81,33 @@ impl SteeredReader {
             locked_reads: 0,
             last_observed: 0,
             observe_floor: tsc::from_ns(LOCKED_OBSERVE_FLOOR_NS),
+            orientation: None,
         })
+    }
+
+    /// A reader for a two-copy slab whose frames are learned in the background into
+    /// `orientation` (one entry per 4 KiB frame of the slab): the tracker steers between "the copy
+    /// stalling inside the arc" and "the other", which each learned frame maps to its physical
+    /// copies; reads of frames not learned (or not steerable) go to copy 0 and are not timed.
+    pub fn with_orientation(slab: Arc<Slab>, cfg: TrackerConfig, orientation: Arc<Orientation>) -> Result<SteeredReader> {
+        let frames = slab.layout().span().div_ceil(FRAME_BYTES);
+        if cfg.copies != 2 || orientation.frames() < frames {
+            return Err(Error::Internal {
+                message: format!(
+                    "an orientation of {} frames cannot steer {} copies over {frames} frames",
+                    orientation.frames(),
+                    cfg.copies
+                ),
+            });
+        }
+        let mut r = SteeredReader::new(slab, cfg)?;
+        r.orientation = Some(orientation);
+        Ok(r)
+    }
+
+    /// The per-frame orientation of a slab learned in the background.
+    pub fn orientation(&self) -> Option<&Arc<Orientation>> {
+        self.orientation.as_ref()
     }
 
     /// A reader with the measured defaults (`TrackerConfig::new`) for this machine's clock.
@@ -118,6 +149,22 @@ impl SteeredReader {
     /// starts at `i`), and is what gets timed and fed back to the tracker.
     #[inline(always)]
     pub(crate) fn read_with<T>(&mut self, i: u64, mut load: impl FnMut(&Slab, usize) -> T) -> T {
+        // The physical copy of the tracker's copy c is c ^ swap (0 unless the frame is learned
+        // swapped); a frame not learned is read from copy 0 without the tracker.
+        let swap = match &self.orientation {
+            None => 0,
+            Some(o) => {
+                let f = self.slab.layout().offset(0, i) / FRAME_BYTES;
+                let s = o.state(f);
+                o.note_read(f, s);
+                match s {
+                    FrameState::Normal => 0,
+                    FrameState::Swapped => 1,
+                    FrameState::Unknown | FrameState::Unsteerable => return load(&self.slab, 0),
+                }
+            }
+        };
+        let mut load = |slab: &Slab, c: usize| load(slab, c ^ swap);
         if let Some(c) = self.tracker.untimed_copy() {
             self.tracker.count_untimed();
             return load(&self.slab, c);
@@ -242,6 +289,72 @@ mod tests {
             let i = k * 7919 % 1000;
             assert_eq!(r.read(i).unwrap(), pattern(i));
         }
+    }
+
+    #[test]
+    fn reads_while_frames_switch_orientation_are_never_torn_or_older_than_a_completed_write() {
+        // One writer, one steering reader over a background-learned slab, and a thread switching
+        // frames between unknown, normal, swapped and unsteerable at random (what the learner
+        // does once per frame, done here without pause): every value read must be one the writer
+        // wrote whole, and never older than the last write completed before the read began.
+        use crate::steer::orientation::{FrameState, Orientation};
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        if !clock_can_steer("reads_while_frames_switch_orientation_are_never_torn_or_older_than_a_completed_write") {
+            return;
+        }
+        const SLOTS: u64 = 4096;
+        let s = Arc::new(Slab::new(Layout::new(SLOTS, 2, 64).unwrap(), PageRequest::Off, LockRequest::Off).unwrap());
+        let frames = s.layout().span().div_ceil(FRAME_BYTES);
+        let o = Arc::new(Orientation::new(frames));
+        let stop = Arc::new(AtomicBool::new(false));
+        // Per slot: the last value whose write has completed (values count up from 1; each word
+        // carries the slot in its top bits, so a value of another slot or a torn mix shows).
+        let completed: Arc<Vec<AtomicU64>> = Arc::new((0..SLOTS).map(|_| AtomicU64::new(0)).collect());
+        let word = |slot: u64, v: u64| (slot << 40) | v;
+        let writer = {
+            let (s, stop, completed) = (s.clone(), stop.clone(), completed.clone());
+            std::thread::spawn(move || {
+                let mut v = 1u64;
+                // Acquire: pairs with the main thread's Release store of `stop`.
+                while !stop.load(Ordering::Acquire) {
+                    for slot in 0..SLOTS {
+                        s.write(slot, word(slot, v)).unwrap();
+                        // Release: pairs with the reader's Acquire load before its read, so a
+                        // read that starts after this sees at least this write.
+                        completed[slot as usize].store(v, Ordering::Release);
+                    }
+                    v += 1;
+                }
+            })
+        };
+        let flipper = {
+            let (o, stop) = (o.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut rng = crate::rng::SplitMix64::new(9);
+                let states = [FrameState::Unknown, FrameState::Normal, FrameState::Swapped, FrameState::Unsteerable];
+                // Acquire: as for the writer.
+                while !stop.load(Ordering::Acquire) {
+                    o.set(rng.below(frames as u64) as usize, states[rng.below(4) as usize]);
+                }
+            })
+        };
+        let model = Model::two_groups(7);
+        let cfg = *locked_tracker(&model, tsc::ticks_per_ns()).config();
+        let mut r = SteeredReader::with_orientation(s.clone(), cfg, o.clone()).unwrap();
+        let mut rng = crate::rng::SplitMix64::new(3);
+        let reads = if cfg!(debug_assertions) { 2_000_000u64 } else { 10_000_000 };
+        for _ in 0..reads {
+            let slot = rng.below(SLOTS);
+            // Acquire: pairs with the writer's Release store (see there).
+            let done = completed[slot as usize].load(Ordering::Acquire);
+            let got = r.read(slot).unwrap();
+            assert_eq!(got >> 40, slot, "slot {slot}: {got:#x} is not a whole value of this slot");
+            assert!(got & ((1 << 40) - 1) >= done, "slot {slot}: read {} after write {done} completed", got & ((1 << 40) - 1));
+        }
+        // Release: pairs with the threads' Acquire loads.
+        stop.store(true, Ordering::Release);
+        writer.join().unwrap();
+        flipper.join().unwrap();
     }
 
     #[test]

@@ -1,0 +1,78 @@
+'use strict'
+// A steered slab that serves at once and learns its frames in the background
+// (`placement: 'background'`). Behaviour only: it is created without placing anything up front,
+// every read returns the written value while frames are being learned, info().learning has its
+// shape and its counts only grow, closing stops the learning thread, and bad combinations are
+// refused. Whether this machine's DRAM shows a structure to learn is the hardware's business: where
+// it does not (or loads cannot be timed), creation is refused with a placement error that says
+// why, and the tests that need a slab say so and skip.
+
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const { Slayer } = require('..')
+
+function threads() {
+  return Number(/^Threads:\s+(\d+)/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))[1])
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+/** A background-learned slab, or null (and the reason) where this machine refuses one. */
+async function backgroundSlab(t, slots) {
+  try {
+    return await Slayer.create({ slots, strategy: 'steer', placement: 'background', hugePages: 'off' })
+  } catch (e) {
+    assert.ok(['ERR_ULTRASLAYER_PLACEMENT', 'ERR_ULTRASLAYER_UNSUPPORTED'].includes(e.code), `${e.code}: ${e.message}`)
+    assert.match(e.message, /./)
+    t.skip(`this machine refused a background-learned slab: ${e.message.split('\n')[0]}`)
+    return null
+  }
+}
+
+test('a background-learned slab serves at once, every read right while its frames are learned', async (t) => {
+  // A first creation starts libuv's worker pool: the thread count after it is the baseline.
+  ;(await Slayer.create({ slots: 16, strategy: 'direct' })).close()
+  const before = threads()
+  const s = await backgroundSlab(t, 1 << 20)
+  if (!s) return
+  try {
+    const info = s.info()
+    assert.equal(info.strategy, 'steer')
+    assert.match(info.strategyReason, /learned which copy stalls where/)
+    assert.equal(info.placement.hugePages.layout, 'background')
+    const l0 = info.learning
+    for (const k of ['framesTotal', 'framesLearned', 'framesUnsteerable', 'linesTimed', 'elapsedMs', 'cpuMs', 'cpuShare', 'duty', 'framesPerSecond']) {
+      assert.equal(typeof l0[k], 'number', k)
+      assert.ok(l0[k] >= 0, k)
+    }
+    assert.equal(typeof l0.done, 'boolean')
+    assert.ok(l0.framesTotal >= ((1 << 20) * 8 * 2) / 4096, `${l0.framesTotal} frames for 16 MiB`)
+    assert.ok(l0.framesLearned <= l0.framesTotal && l0.framesUnsteerable <= l0.framesLearned)
+    assert.ok(l0.duty > 0 && l0.duty <= 1)
+    // Values written before and during learning read back, whichever copy each read takes.
+    const n = 1 << 20
+    for (let i = 0; i < n; i += 61) s.writeF64(i, i * 0.5)
+    let last = l0.framesLearned
+    for (let round = 0; round < 5; round++) {
+      for (let i = 0; i < n; i += 61) assert.equal(s.readF64(i), i * 0.5)
+      s.writeU64(7, BigInt(round))
+      assert.equal(s.readU64(7), BigInt(round))
+      await sleep(50)
+      const l = s.info().learning
+      assert.ok(l.framesLearned >= last, 'learned frames only grow')
+      assert.ok(l.hotCoverage === null || (l.hotCoverage >= 0 && l.hotCoverage <= 1))
+      last = l.framesLearned
+    }
+  } finally {
+    s.close()
+  }
+  assert.equal(threads(), before, 'closing stopped the learning thread')
+})
+
+test("placement 'background' is for steered slabs of two copies", () => {
+  assert.throws(() => new Slayer({ slots: 16, strategy: 'hedge', placement: 'background' }), (e) => e instanceof RangeError && /needs strategy: 'steer' and 2 replicas/.test(e.message))
+  assert.throws(() => new Slayer({ slots: 16, strategy: 'steer', replicas: 3, placement: 'background' }), RangeError)
+  assert.throws(() => new Slayer({ slots: 16, placement: 'background' }), RangeError)
+  assert.throws(() => new Slayer({ slots: 16, strategy: 'steer', placement: 'background', channelOffset: 128 }), RangeError)
+})

@@ -1,0 +1,419 @@
+//! Learning a steered slab's frames in the background, while it serves.
+//!
+//! A slab steered this way is built at once with its copies split by the address bit that splits
+//! every frame here (the structure sample says which, in well under a second); what is left to
+//! learn is, per 4 KiB frame, which of its two lines stalls inside the arc of the period the
+//! sample chose (`Orientation`). `learn_frames` learns a list of frames with any `Timer` (the
+//! fixture's in tests); `Learner` runs it on a thread of its own over the slab's own memory, hot
+//! frames first (those reads touched, from the orientation's ring), then the rest in address
+//! order, at a duty cycle (timing for a while, then sleeping for the rest of the cycle), until
+//! every frame is known or the slab is dropped.
+//!
+//! The learner only reads the slab (flushed loads for timing; flushing never changes a value) and
+//! writes the orientation table, whose entries never decide whether a read is right (see
+//! `orientation`). It never blocks a reader or a writer.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::placement::frames::{arc_orientation, probe_line, Arc as PhaseArc, Partner};
+use crate::refresh::Timer;
+use crate::steer::orientation::{FrameState, Orientation};
+
+/// What the structure sample decided, for learning one frame at a time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Plan {
+    /// The address bit that splits every frame (the slab's copies are 2^bit bytes apart).
+    pub bit: u32,
+    /// The arc copy "in the arc" stalls inside, and the other copy clear of.
+    pub arc: PhaseArc,
+    /// The second line predicted from the first, when one phase shift predicts the sample's
+    /// pairs; else both lines of a frame are timed.
+    pub partner: Option<Partner>,
+}
+
+impl Plan {
+    /// The plan a structure sample gives for a slab split at `bit`: the arc most sampled frames
+    /// fit (`frames::paired_arc`, which refuses where one timed line cannot stand for its frame or
+    /// too few frames fit any arc) and the partner prediction.
+    pub fn from_sample(sample: &crate::placement::frames::StallSample, bit: u32) -> Result<Plan, String> {
+        let (arc, _) = crate::placement::frames::paired_arc(sample, bit)?;
+        Ok(Plan { bit, arc, partner: sample.partner_prediction(bit, arc) })
+    }
+}
+
+/// What `learn_frames` timed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Learned {
+    pub states: Vec<FrameState>,
+    pub lines_timed: usize,
+}
+
+/// Learns each of `frames`: times the frame's probe line (and its partner, unless the plan
+/// predicts it) and says which copy stalls inside the arc, `Unsteerable` when neither does
+/// cleanly or a line stayed unclear. A frame's state is one timing's verdict: a misjudged frame
+/// is steered the wrong way round, which costs that frame's reads steering's gain, never a
+/// wrong value.
+pub fn learn_frames(frames: &[usize], timer: &mut dyn Timer, plan: &Plan) -> Learned {
+    let per = if plan.partner.is_some() { 1 } else { 2 };
+    let offsets: Vec<usize> =
+        frames.iter().flat_map(|&f| [probe_line(f, plan.bit), probe_line(f, plan.bit) | (1 << plan.bit)].into_iter().take(per)).collect();
+    let mut stalls = timer.stalls(&offsets);
+    if let Some(p) = plan.partner {
+        stalls = stalls.into_iter().flat_map(|a| [a, a.map(|a| p.of(&a))]).collect();
+    }
+    let states = stalls
+        .chunks(2)
+        .map(|pair| match pair {
+            [Some(clear), Some(set)] => match arc_orientation(clear, set, plan.arc) {
+                Some(false) => FrameState::Normal,
+                Some(true) => FrameState::Swapped,
+                None => FrameState::Unsteerable,
+            },
+            _ => FrameState::Unsteerable,
+        })
+        .collect();
+    Learned { states, lines_timed: offsets.len() }
+}
+
+/// Frames learned per batch: small enough that a stop or a duty-cycle pause comes within tens of
+/// milliseconds, large enough that a session times several lines.
+pub const BATCH: usize = 32;
+
+/// The learner's default duty cycle: the share of one core it may keep busy timing. On two vCPUs
+/// a requester shares its core with it some of the time, so it stays small.
+pub const DEFAULT_DUTY: f64 = 0.25;
+
+/// What the learner has done, for info().
+#[derive(Default)]
+pub struct LearnerStats {
+    pub lines_timed: AtomicU64,
+    /// CPU time the learner's thread used, and the time since it started (ns).
+    pub cpu_ns: AtomicU64,
+    pub elapsed_ns: AtomicU64,
+    pub done: AtomicBool,
+}
+
+/// How far the background learning of a slab's frames has come (`info().learning`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Learning {
+    /// Frames of the slab, learned so far (steerable or not), and of those not steerable (their
+    /// two lines are not one inside and one clear of the arc: read from copy 0).
+    pub frames_total: u64,
+    pub frames_learned: u64,
+    pub frames_unsteerable: u64,
+    /// Every frame learned; the thread has ended.
+    pub done: bool,
+    pub lines_timed: u64,
+    /// Milliseconds since the learner started, and of CPU time its thread used; their ratio is
+    /// its share of one core (the duty cycle asked for it to stay near).
+    pub elapsed_ms: f64,
+    pub cpu_ms: f64,
+    pub cpu_share: f64,
+    pub duty: f64,
+    /// Frames learned per second so far.
+    pub frames_per_second: f64,
+    /// Of the reads since the last `info()`, the share whose frame was learned and steerable (null
+    /// when there were none).
+    pub hot_coverage: Option<f64>,
+}
+
+/// A running learner; dropping it stops the thread and waits for it (at most one batch).
+pub struct Learner {
+    stop: Arc<AtomicBool>,
+    stats: Arc<LearnerStats>,
+    duty: f64,
+    /// The read counts at the last `learning()`, for the coverage window.
+    last_counts: std::sync::Mutex<(u64, u64)>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+/// CPU time this thread has used (ns), 0 where it cannot be read.
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec for the call; CLOCK_THREAD_CPUTIME_ID needs nothing else.
+    let ok = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } == 0;
+    if ok {
+        ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    } else {
+        0
+    }
+}
+
+impl Learner {
+    /// Starts learning `orientation`'s frames with `timer` (which must time lines of the slab the
+    /// orientation describes, and which the thread owns with everything it needs to stay valid),
+    /// at `duty` (0 < duty ≤ 1) of one core.
+    pub fn spawn(orientation: Arc<Orientation>, mut timer: Box<dyn Timer + Send>, plan: Plan, duty: f64) -> crate::error::Result<Learner> {
+        let duty = duty.clamp(0.01, 1.0);
+        let stop = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(LearnerStats::default());
+        let (s, st) = (stop.clone(), stats.clone());
+        let handle = std::thread::Builder::new()
+            .name("ultraslayer-learner".into())
+            .spawn(move || {
+                let started = Instant::now();
+                let cpu0 = thread_cpu_ns();
+                let mut cursor = 0usize;
+                let frames = orientation.frames();
+                // Acquire: pairs with the Release store in `Drop`, after which nothing more is timed.
+                while !s.load(Ordering::Acquire) {
+                    let mut batch = orientation.take_hot(BATCH);
+                    while batch.len() < BATCH && cursor < frames {
+                        if orientation.state(cursor) == FrameState::Unknown && !batch.contains(&cursor) {
+                            batch.push(cursor);
+                        }
+                        cursor += 1;
+                    }
+                    if batch.is_empty() {
+                        break;
+                    }
+                    let t = Instant::now();
+                    let learned = learn_frames(&batch, timer.as_mut(), &plan);
+                    for (&f, &state) in batch.iter().zip(&learned.states) {
+                        orientation.set(f, state);
+                    }
+                    // Relaxed, the figures: each is read on its own by info().
+                    st.lines_timed.fetch_add(learned.lines_timed as u64, Ordering::Relaxed);
+                    st.cpu_ns.store(thread_cpu_ns().saturating_sub(cpu0), Ordering::Relaxed);
+                    st.elapsed_ns.store(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                    // The rest of the cycle asleep, looking at the stop flag every 10 ms.
+                    let busy = t.elapsed();
+                    let mut rest = busy.mul_f64((1.0 - duty) / duty);
+                    while !rest.is_zero() && !s.load(Ordering::Acquire) {
+                        let nap = rest.min(Duration::from_millis(10));
+                        std::thread::sleep(nap);
+                        rest -= nap;
+                    }
+                }
+                st.cpu_ns.store(thread_cpu_ns().saturating_sub(cpu0), Ordering::Relaxed);
+                st.elapsed_ns.store(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                // Release: pairs with the Acquire load in `done`; the counts above are then final.
+                st.done.store(true, Ordering::Release);
+            })
+            .map_err(|e| crate::error::Error::Thread { message: format!("could not start the learning thread: {e}") })?;
+        Ok(Learner { stop, stats, duty, last_counts: std::sync::Mutex::new((0, 0)), handle: Some(handle) })
+    }
+
+    pub fn stats(&self) -> &LearnerStats {
+        &self.stats
+    }
+
+    pub fn duty(&self) -> f64 {
+        self.duty
+    }
+
+    /// Where the learning of `orientation`'s frames stands (restarts the coverage window).
+    pub fn learning(&self, orientation: &Orientation) -> Learning {
+        let (learned, unsteerable) = orientation.learned();
+        let (on_all, off_all) = orientation.read_counts();
+        let (on, off) = {
+            let mut last = self.last_counts.lock().unwrap_or_else(|e| e.into_inner());
+            let window = (on_all.wrapping_sub(last.0), off_all.wrapping_sub(last.1));
+            *last = (on_all, off_all);
+            window
+        };
+        // Relaxed: figures, each read on its own (see the thread's stores).
+        let elapsed_ms = self.stats.elapsed_ns.load(Ordering::Relaxed) as f64 / 1e6;
+        let cpu_ms = self.stats.cpu_ns.load(Ordering::Relaxed) as f64 / 1e6;
+        Learning {
+            frames_total: orientation.frames() as u64,
+            frames_learned: learned,
+            frames_unsteerable: unsteerable,
+            done: self.done(),
+            lines_timed: self.stats.lines_timed.load(Ordering::Relaxed),
+            elapsed_ms,
+            cpu_ms,
+            cpu_share: if elapsed_ms > 0.0 { cpu_ms / elapsed_ms } else { 0.0 },
+            duty: self.duty,
+            frames_per_second: if elapsed_ms > 0.0 { learned as f64 / (elapsed_ms / 1e3) } else { 0.0 },
+            hot_coverage: (on + off > 0).then(|| on as f64 / (on + off) as f64),
+        }
+    }
+
+    /// Whether every frame has been learned (the thread has ended).
+    pub fn done(&self) -> bool {
+        // Acquire: pairs with the Release store at the thread's end.
+        self.stats.done.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for Learner {
+    fn drop(&mut self) {
+        // Release: pairs with the thread's Acquire loads; it ends within one batch.
+        self.stop.store(true, Ordering::Release);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::{Layout, FRAME_BYTES};
+    use crate::placement::frames::{self, MapOptions, Structure};
+    use crate::refresh::hosts::{timer, HostKind};
+    use crate::rng::SplitMix64;
+    use crate::steer::tracker::{SteerState, Tracker, TrackerConfig};
+
+    /// The plan the structure sample gives on the fixture host, as a background-learned slab
+    /// gets it at creation.
+    fn plan(kind: HostKind, t: &mut dyn Timer, frames: usize) -> Plan {
+        let o = MapOptions::default();
+        let sample = frames::sample_stalls(frames, t, &o).0;
+        let (_, st) = sample.decide(&o).expect("a structure");
+        let Structure::WithinFrame { bit, .. } = st else { panic!("{kind:?}: {st:?}") };
+        Plan::from_sample(&sample, bit).unwrap_or_else(|e| panic!("{kind:?}: {e}"))
+    }
+
+    #[test]
+    fn hosts_without_a_frame_split_one_line_can_stand_for_give_no_plan() {
+        // D: bits 8–10 move lines of one frame apart too; flat: nothing stalls; together: every
+        // line stalls at once. Background learning is refused there at creation, with the reason.
+        let o = MapOptions::default();
+        let mut t = timer(HostKind::D, 7);
+        let sample = frames::sample_stalls(2048, &mut t, &o).0;
+        let Some((_, Structure::WithinFrame { bit, .. })) = sample.decide(&o) else { panic!("D splits frames at some bit") };
+        assert!(Plan::from_sample(&sample, bit).unwrap_err().contains("lines of one frame stall at different phases"));
+        for kind in [HostKind::Flat, HostKind::Together] {
+            let mut t = timer(kind, 7);
+            let sample = frames::sample_stalls(2048, &mut t, &o).0;
+            assert!(!matches!(sample.decide(&o), Some((_, Structure::WithinFrame { .. }))), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn learned_frames_say_which_copy_stalls_in_the_arc_as_the_fixture_knows_it() {
+        for kind in [HostKind::A, HostKind::C] {
+            let frames = 4096;
+            let mut t = timer(kind, 11);
+            let p = plan(kind, &mut t, frames);
+            let list: Vec<usize> = (0..512).collect();
+            let learned = learn_frames(&list, &mut t, &p);
+            let host = &t.source;
+            let (mut steerable, mut right) = (0, 0);
+            for (&f, &s) in list.iter().zip(&learned.states) {
+                let copy0 = probe_line(f, p.bit) & !(1 << p.bit);
+                let inside = |line: usize| {
+                    crate::refresh::phase::circular_distance(host.relative_phase(line).unwrap(), p.arc.center) <= p.arc.half + 0.05
+                };
+                match s {
+                    FrameState::Normal => {
+                        steerable += 1;
+                        right += inside(copy0) as usize;
+                    }
+                    FrameState::Swapped => {
+                        steerable += 1;
+                        right += inside(copy0 | (1 << p.bit)) as usize;
+                    }
+                    _ => {}
+                }
+            }
+            assert!(steerable >= 300, "{kind:?}: {steerable} of 512 frames steerable");
+            assert!(right as f64 >= 0.95 * steerable as f64, "{kind:?}: {right} of {steerable} oriented as the fixture's truth");
+            assert_eq!(learned.lines_timed, if p.partner.is_some() { 512 } else { 1024 });
+        }
+    }
+
+    /// Steering on a slab whose frames are learned as reads come (hot frames first), the way a
+    /// background-learned slab serves: unknown frames read from copy 0, learned ones steered.
+    /// Slow shares (steered, copy 0) over the reads after `learn_after` reads.
+    fn serve_while_learning(kind: HostKind, seed: u64) -> (f64, f64, u64) {
+        let slots = 64 * 1024u64;
+        let mut t = timer(kind, seed);
+        let mut sample_t = timer(kind, seed);
+        let p = plan(kind, &mut sample_t, 4096);
+        let layout = Layout::new(slots, 2, 1 << p.bit).unwrap();
+        let frames = layout.span().div_ceil(FRAME_BYTES);
+        let o = Orientation::new(frames);
+        let cfg = TrackerConfig::for_measured_period(2, 1.0, t.source.period_ns);
+        let slow_ns = cfg.slow_ticks as u32;
+        let mut tr = Tracker::new(cfg).unwrap();
+        let mut rng = SplitMix64::new(seed ^ 0x1EA2);
+        // A hot set: 1/8 of the slots take most reads.
+        let hot = slots / 8;
+        let (mut now, mut reads, mut steered_slow, mut direct_slow) = (1_000_000_000u64, 0u64, 0u64, 0u64);
+        for k in 0..600_000u64 {
+            let i = if rng.below(10) < 9 { rng.below(hot) } else { rng.below(slots) };
+            let f = layout.offset(0, i) / FRAME_BYTES;
+            let s = o.state(f);
+            o.note_read(f, s);
+            // The learner, interleaved: a batch every 2 000 reads.
+            if k % 2000 == 0 {
+                let mut batch = o.take_hot(BATCH);
+                let mut cursor = 0;
+                while batch.len() < BATCH && cursor < frames {
+                    if o.state(cursor) == FrameState::Unknown && !batch.contains(&cursor) {
+                        batch.push(cursor);
+                    }
+                    cursor += 1;
+                }
+                let l = learn_frames(&batch, &mut t, &p);
+                for (&f, &st) in batch.iter().zip(&l.states) {
+                    o.set(f, st);
+                }
+            }
+            let host = &mut t.source;
+            let lat = match s {
+                FrameState::Normal | FrameState::Swapped => {
+                    let v = tr.choose_observed(now);
+                    let c = v ^ (s == FrameState::Swapped) as usize;
+                    let lat = host.latency(layout.offset(c, i), now);
+                    tr.observe(now, v, lat as u64);
+                    lat
+                }
+                _ => host.latency(layout.offset(0, i), now),
+            };
+            if k >= 300_000 && tr.state() == SteerState::Locked {
+                let direct = host.latency(layout.offset(0, i), now);
+                reads += 1;
+                steered_slow += (lat > slow_ns && lat < 1000) as u64;
+                direct_slow += (direct > slow_ns && direct < 1000) as u64;
+            }
+            now += lat as u64 + rng.below(2000);
+        }
+        (steered_slow as f64 / reads.max(1) as f64, direct_slow as f64 / reads.max(1) as f64, reads)
+    }
+
+    #[test]
+    fn a_slab_learning_in_the_background_steers_the_frames_it_learned() {
+        for kind in [HostKind::A, HostKind::C] {
+            let (steered, direct, reads) = serve_while_learning(kind, 5);
+            eprintln!("{kind:?}: steered {steered:.4} direct {direct:.4} over {reads} reads");
+            assert!(reads > 100_000, "{kind:?}: the tracker locked on learned frames ({reads} reads counted)");
+            assert!(direct > 0.01, "{kind:?}: the fixture stalls copy 0 often: {direct}");
+            assert!(steered <= 0.5 * direct, "{kind:?}: steered {steered:.4} vs copy 0 {direct:.4}");
+        }
+    }
+
+    #[test]
+    fn the_learner_thread_learns_every_frame_and_stops_when_dropped() {
+        let kind = HostKind::A;
+        let mut t = timer(kind, 3);
+        let p = plan(kind, &mut t, 4096);
+        let o = Arc::new(Orientation::new(600));
+        let l = Learner::spawn(o.clone(), Box::new(t), p, 1.0).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !l.done() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(l.done(), "learned within a minute");
+        assert_eq!(o.learned().0, 600);
+        assert!(l.stats().lines_timed.load(Ordering::Relaxed) >= 600);
+        drop(l);
+        // A learner dropped mid-way stops and leaves the frames it did not reach unknown.
+        let mut t = timer(kind, 4);
+        let p = plan(kind, &mut t, 4096);
+        let o = Arc::new(Orientation::new(1 << 20));
+        let l = Learner::spawn(o.clone(), Box::new(t), p, 0.5).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        drop(l);
+        let learned = o.learned().0;
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(o.learned().0, learned, "nothing learned after the drop");
+        assert!(learned < 1 << 20);
+    }
+}
