@@ -9,12 +9,11 @@
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
-const fs = require('node:fs')
 const { Slayer } = require('..')
+const { threadsNamed, threadsNamedSettled } = require('./threads')
 
-function threads() {
-  return Number(/^Threads:\s+(\d+)/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))[1])
-}
+// The learning thread's name (src/steer/learner.rs).
+const LEARNER = 'uslayer-learn'
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
@@ -31,11 +30,9 @@ async function backgroundSlab(t, slots) {
 }
 
 test('a background-learned slab serves at once, every read right while its frames are learned', async (t) => {
-  // A first creation starts libuv's worker pool: the thread count after it is the baseline.
-  ;(await Slayer.create({ slots: 16, strategy: 'direct' })).close()
-  const before = threads()
   const s = await backgroundSlab(t, 1 << 20)
   if (!s) return
+  assert.equal(threadsNamed(LEARNER), 1, 'one learning thread')
   try {
     const info = s.info()
     assert.equal(info.strategy, 'steer')
@@ -67,7 +64,7 @@ test('a background-learned slab serves at once, every read right while its frame
   } finally {
     s.close()
   }
-  assert.equal(threads(), before, 'closing stopped the learning thread')
+  assert.equal(threadsNamedSettled(LEARNER, 0), 0, 'closing stopped the learning thread')
 })
 
 test("placement 'background' is for steered slabs of two copies", () => {

@@ -5,8 +5,8 @@
 
 const fs = require('node:fs')
 
-/** Threads of this process named `uslayer-r…` (replica threads). */
-function replicaThreads() {
+/** Threads of this process whose name starts with `prefix` (replica threads: `uslayer-r`). */
+function threadsNamed(prefix) {
   return fs
     .readdirSync('/proc/self/task')
     .map((t) => {
@@ -16,21 +16,26 @@ function replicaThreads() {
         return ''
       }
     })
-    .filter((n) => n.startsWith('uslayer-r')).length
+    .filter((n) => n.startsWith(prefix)).length
 }
 
-// The replica-thread count once it has settled at `want` (or after 2 s, whatever it is then).
-// A joined thread can stay listed in /proc/self/task for a moment: join returns when the kernel
-// clears its tid, before the task is reaped.
-function replicaThreadsSettled(want) {
+/** Threads of this process named `uslayer-r…` (replica threads). */
+const replicaThreads = () => threadsNamed('uslayer-r')
+
+// The count of threads named `prefix…` once it has settled at `want` (or after 2 s, whatever it is
+// then). A joined thread can stay listed in /proc/self/task for a moment: join returns when the
+// kernel clears its tid, before the task is reaped (under qemu-user, for longer).
+function threadsNamedSettled(prefix, want) {
   const nap = new Int32Array(new SharedArrayBuffer(4))
   const until = Date.now() + 2000
   for (;;) {
-    const n = replicaThreads()
+    const n = threadsNamed(prefix)
     if (n === want || Date.now() > until) return n
     Atomics.wait(nap, 0, 0, 5)
   }
 }
+
+const replicaThreadsSettled = (want) => threadsNamedSettled('uslayer-r', want)
 
 /** Resident set size in MiB. */
 const rssMiB = () => Math.round(process.memoryUsage().rss / 2 ** 20)
@@ -44,4 +49,4 @@ async function collectedThreads() {
   return replicaThreads()
 }
 
-module.exports = { replicaThreads, replicaThreadsSettled, rssMiB, collectedThreads }
+module.exports = { threadsNamed, threadsNamedSettled, replicaThreads, replicaThreadsSettled, rssMiB, collectedThreads }

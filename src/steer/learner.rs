@@ -152,7 +152,7 @@ impl Learner {
         let stats = Arc::new(LearnerStats::default());
         let (s, st) = (stop.clone(), stats.clone());
         let handle = std::thread::Builder::new()
-            .name("ultraslayer-learner".into())
+            .name("uslayer-learn".into())
             .spawn(move || {
                 let started = Instant::now();
                 let cpu0 = thread_cpu_ns();
