@@ -10,7 +10,7 @@
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const { Slayer } = require('..')
-const { threadsNamed, threadsNamedSettled } = require('./threads')
+const { threadsNamedSettled } = require('./threads')
 
 // The learning thread's name (src/steer/learner.rs).
 const LEARNER = 'uslayer-learn'
@@ -32,7 +32,8 @@ async function backgroundSlab(t, slots) {
 test('a background-learned slab serves at once, every read right while its frames are learned', async (t) => {
   const s = await backgroundSlab(t, 1 << 20)
   if (!s) return
-  assert.equal(threadsNamed(LEARNER), 1, 'one learning thread')
+  // Settled: a new thread takes its name from inside itself, a moment after it starts.
+  assert.equal(threadsNamedSettled(LEARNER, 1), 1, 'one learning thread')
   try {
     const info = s.info()
     assert.equal(info.strategy, 'steer')
