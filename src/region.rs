@@ -906,6 +906,7 @@ pub use sys::{free_huge_pages, thp_mode};
 mod tests {
     use super::*;
 
+    #[cfg(not(windows))]
     fn total_huge(page: usize) -> u64 {
         let p = format!("/sys/kernel/mm/hugepages/hugepages-{}kB/nr_hugepages", page / 1024);
         std::fs::read_to_string(p).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
@@ -934,6 +935,7 @@ mod tests {
         assert!(r.locked() || r.lock_error().is_some());
     }
 
+    #[cfg(not(windows))]
     #[test]
     fn explicit_huge_pages_either_come_or_fail_with_how_to_reserve_them() {
         for (req, page) in [(PageRequest::Huge2M, PAGE_2M), (PageRequest::Huge1G, PAGE_1G)] {
@@ -954,6 +956,7 @@ mod tests {
         let _ = total_huge(PAGE_2M);
     }
 
+    #[cfg(not(windows))]
     #[test]
     fn more_huge_pages_than_reserved_fail_cleanly() {
         let free = free_huge_pages(PAGE_2M).unwrap_or(0) as usize;
@@ -961,6 +964,7 @@ mod tests {
         assert!(matches!(e, Some(Error::HugePages { .. })), "{e:?}");
     }
 
+    #[cfg(not(windows))]
     #[test]
     fn transparent_pages_are_aligned_and_report_their_backing() {
         match Region::map(4 * PAGE_2M, PageRequest::Transparent, LockRequest::Off) {
@@ -971,6 +975,38 @@ mod tests {
             Err(Error::HugePages { message }) => assert!(message.contains("never")),
             Err(e) => panic!("{e}"),
         }
+    }
+
+    #[cfg(windows)]
+    #[test]
+    fn windows_large_pages_come_with_the_lock_privilege_or_say_how_to_get_it_and_no_other_huge_kind_is_offered() {
+        match Region::map(PAGE_2M / 2, PageRequest::Huge2M, LockRequest::Off) {
+            Ok(r) => {
+                assert_eq!(r.kind(), PageKind::Huge2M);
+                assert_eq!(r.page_size(), PAGE_2M);
+                assert_eq!(r.mapped_bytes(), PAGE_2M);
+            }
+            Err(Error::HugePages { message }) => assert!(message.contains("large pages"), "{message}"),
+            Err(e) => panic!("unexpected error {e}"),
+        }
+        let e = Region::map(PAGE_1G, PageRequest::Huge1G, LockRequest::Off).err();
+        assert!(matches!(&e, Some(Error::HugePages { message }) if message.contains("not supported on Windows")), "{e:?}");
+        let e = Region::map(PAGE_2M, PageRequest::Transparent, LockRequest::Off).err();
+        assert!(matches!(&e, Some(Error::HugePages { message }) if message.contains("Linux feature")), "{e:?}");
+        let r = Region::map(3 << 20, PageRequest::Auto, LockRequest::Auto).unwrap();
+        if r.kind() != PageKind::Huge2M {
+            assert_eq!(r.kind(), PageKind::Base);
+            assert!(r.fallbacks().iter().any(|f| f.starts_with("2m:") && f.contains("large pages")), "{:?}", r.fallbacks());
+        }
+    }
+
+    #[cfg(windows)]
+    #[test]
+    fn a_windows_lock_grows_the_working_set_so_a_slab_larger_than_the_default_quota_is_locked() {
+        // The default minimum working set is a few hundred KiB; 64 MiB locks only if `mlock` raised it.
+        let r = Region::map(64 << 20, PageRequest::Off, LockRequest::Required).unwrap();
+        assert!(r.locked());
+        assert!(r.lock_error().is_none());
     }
 
     #[test]
