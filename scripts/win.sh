@@ -86,7 +86,7 @@ wine_prefix() {
     mkdir -p "$WINEPREFIX"
     "$wine" wineboot --init >/dev/null 2>&1 || true
     "$wine" reg add 'HKCU\Software\Wine' /v Version /d win10 /f >/dev/null
-    "$wine" wineserver -w 2>/dev/null || /usr/lib/wine/wineserver -w || true
+    /usr/lib/wine/wineserver -w || true  # the registry is written when the server exits
     touch "$WINEPREFIX/.ultraslayer-ready"
   fi
   if [ ! -e "$sys32/bcryptprimitives.dll" ] || [ scripts/wine/bcryptprimitives.c -nt "$sys32/bcryptprimitives.dll" ]; then
