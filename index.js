@@ -13,13 +13,27 @@ const native = loadNative()
 // (ultraslayer-<platform>). When neither loads, the error names this platform, what was tried, and
 // the one thing to do in the situation found: build (a clone), install the platform package (an
 // install that skipped or lost it), or use a supported platform (none published for this one).
+// Windows x64 binaries are built with mingw-w64 (x86_64-pc-windows-gnu) and load in the official
+// Node, which is built with MSVC; the generated loader tries '-gnu' only in a Node built with
+// mingw, so they are tried here after it (the local build, then the platform package).
+
 function loadNative() {
   try {
     return require('./native.js')
   } catch (e) {
-    const err = new Error(noBinaryMessage(e))
+    let last = e
+    if (process.platform === 'win32' && process.arch === 'x64') {
+      for (const p of ['./ultraslayer.win32-x64-gnu.node', 'ultraslayer-win32-x64-gnu']) {
+        try {
+          return require(p)
+        } catch (e2) {
+          last = Object.assign(new Error(e2.message.split('\n')[0]), { cause: last })
+        }
+      }
+    }
+    const err = new Error(noBinaryMessage(last))
     err.code = 'ERR_ULTRASLAYER_NO_BINARY'
-    err.cause = e
+    err.cause = last
     throw err
   }
 }
@@ -36,6 +50,8 @@ function noBinaryMessage(loadError) {
     } catch {
       libc = ''
     }
+  } else if (process.platform === 'win32') {
+    libc = '-gnu' // the Windows binary is built with mingw-w64 (see loadNative)
   }
   const platform = `${process.platform}-${process.arch}${libc}`
   const platformPackage = `${pkg.name}-${platform}`
@@ -50,8 +66,8 @@ function noBinaryMessage(loadError) {
   const published = Object.keys(pkg.optionalDependencies || {}).map((n) => n.slice(pkg.name.length + 1))
   if (!published.includes(platform)) {
     return (
-      `${head}No prebuilt binary is published for ${platform}; ultraslayer ${pkg.version} ships ${published.join(', ') || 'none'}` +
-      ' (Windows is not supported yet). Run it on one of those platforms.'
+      `${head}No prebuilt binary is published for ${platform}; ultraslayer ${pkg.version} ships ${published.join(', ') || 'none'}.` +
+      ' Run it on one of those platforms.'
     )
   }
   let installed = null

@@ -165,3 +165,20 @@ test('a throwing onProgress stops the creation and rejects with what it threw', 
     (e) => e === boom,
   )
 })
+
+test('on Windows a name is refused as unsupported (no segment is made), and the same slab without one works', { skip: process.platform !== 'win32' && 'Windows only: elsewhere a name makes a shared slab (the tests above)' }, async () => {
+  const refused = (e) => e.code === 'ERR_ULTRASLAYER_UNSUPPORTED' && /Linux-only in this build/.test(e.message) && /without a name/.test(e.message)
+  await assert.rejects(Slayer.create({ name: 'win', slots: 64, hugePages: 'off', lock: false, strategy: 'direct' }), refused)
+  assert.throws(() => Slayer.createSync({ name: 'win', slots: 64 }), refused)
+  assert.throws(() => Slayer.open('win', { waitMs: 0 }), refused)
+  await assert.rejects(Records.create({ name: 'win', count: 8, fields: { bid: 'f64' }, hugePages: 'off', lock: false }), refused)
+  assert.throws(() => Records.open('win', { fields: { bid: 'f64' } }), refused)
+  const s = await Slayer.create({ slots: 64, hugePages: 'off', lock: false, strategy: 'direct' })
+  try {
+    s.writeU64(3, 42n)
+    assert.equal(s.readU64(3), 42n)
+    assert.ok(!s.info().shared)
+  } finally {
+    s.close()
+  }
+})

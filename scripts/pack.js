@@ -54,6 +54,7 @@ function platformOf(triple) {
 
 /** This process's platform as napi-rs names it (the glibc/musl split only on Linux). */
 function hostPlatform() {
+  if (process.platform === 'win32') return `win32-${process.arch}-gnu` // built with mingw-w64 (scripts/win.sh)
   if (process.platform !== 'linux') return `${process.platform}-${process.arch}`
   const glibc = process.report.getReport().header.glibcVersionRuntime
   return `linux-${process.arch}-${glibc ? 'gnu' : 'musl'}`

@@ -97,7 +97,20 @@ mod sys {
     }
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(windows)]
+mod sys {
+    /// The cores this process may run on (core_affinity reads the process affinity mask).
+    pub fn allowed() -> Vec<usize> {
+        core_affinity::get_core_ids().unwrap_or_default().into_iter().map(|c| c.id).collect()
+    }
+
+    pub fn current() -> Option<usize> {
+        // SAFETY: GetCurrentProcessorNumber has no arguments and no preconditions.
+        Some(unsafe { windows_sys::Win32::System::Threading::GetCurrentProcessorNumber() } as usize)
+    }
+}
+
+#[cfg(not(any(target_os = "linux", windows)))]
 mod sys {
     pub fn allowed() -> Vec<usize> {
         core_affinity::get_core_ids().unwrap_or_default().into_iter().map(|c| c.id).collect()

@@ -287,10 +287,18 @@ impl fmt::Display for MarkedMessage<'_> {
             Error::Thread { message } => write!(f, "replica thread: {message}"),
             Error::Internal { message } => write!(f, "ultraslayer bug (please report it): {message}"),
             Error::HugePages { message } => f.write_str(message),
+            #[cfg(not(windows))]
             Error::LockRefused { bytes, errno } => write!(
                 f,
                 "mlock of {bytes} bytes refused ({}): raise the memlock limit (`ulimit -l unlimited`, \
                  LimitMEMLOCK= in a systemd unit, or run with CAP_IPC_LOCK), or set ⟦set:lock=false⟧",
+                errno_text(*errno)
+            ),
+            #[cfg(windows)]
+            Error::LockRefused { bytes, errno } => write!(
+                f,
+                "VirtualLock of {bytes} bytes refused ({}): the process's working-set quota is too small (raise it \
+                 with SetProcessWorkingSetSize, or grant 'Increase a process working set'), or set ⟦set:lock=false⟧",
                 errno_text(*errno)
             ),
             Error::MapFailed { bytes, errno } => {
@@ -422,6 +430,7 @@ pub(crate) fn errno_text(errno: i32) -> String {
 }
 
 /// The errno of the last failed libc call.
+#[cfg_attr(windows, allow(dead_code))]
 pub(crate) fn last_errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }

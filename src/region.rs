@@ -3,7 +3,9 @@
 //! Owns the mapping's lifetime: maps, pre-faults, locks, reports what it got, unmaps exactly what
 //! it mapped. It never reads or writes slot values; that is `slab`'s job.
 
-use crate::error::{errno_text, last_errno, Error, Result};
+#[cfg(unix)]
+use crate::error::last_errno;
+use crate::error::{errno_text, Error, Result};
 use crate::job::{self, Job, Phase};
 
 pub const PAGE_4K: usize = 4096;
@@ -340,9 +342,17 @@ impl Region {
             Err(errno) if lock == LockRequest::Required => {
                 return Err(Error::LockRefused { bytes: self.mapped, errno });
             }
+            #[cfg(not(windows))]
             Err(errno) => {
                 self.lock_error =
                     Some(format!("mlock refused ({}); raise the memlock limit (ulimit -l) or run with CAP_IPC_LOCK", errno_text(errno)))
+            }
+            #[cfg(windows)]
+            Err(code) => {
+                self.lock_error = Some(format!(
+                    "VirtualLock refused ({}); the process's working-set quota (SetProcessWorkingSetSize) is too small for the slab",
+                    errno_text(code)
+                ))
             }
         }
         Ok(())
@@ -666,7 +676,178 @@ mod sys {
     }
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(windows)]
+mod sys {
+    //! Windows: `VirtualAlloc` (large pages with MEM_LARGE_PAGES when the process holds
+    //! SeLockMemoryPrivilege, else base pages), `VirtualLock`, `VirtualFree`. No hugetlbfs, no
+    //! transparent huge pages, no shared files here (shared slabs are refused in `shm`). Errors
+    //! carry the Win32 error code where the Linux side carries an errno; `errno_text` prints either
+    //! as the OS words it means, since both go through `std::io::Error::from_raw_os_error`.
+    use super::*;
+    use windows_sys::Win32::Foundation::{CloseHandle, GetLastError, ERROR_NOT_ALL_ASSIGNED, HANDLE, LUID};
+    use windows_sys::Win32::Security::{
+        AdjustTokenPrivileges, LookupPrivilegeValueW, LUID_AND_ATTRIBUTES, SE_LOCK_MEMORY_NAME, SE_PRIVILEGE_ENABLED,
+        TOKEN_ADJUST_PRIVILEGES, TOKEN_PRIVILEGES, TOKEN_QUERY,
+    };
+    use windows_sys::Win32::System::Memory::{
+        GetLargePageMinimum, VirtualAlloc, VirtualFree, VirtualLock, MEM_COMMIT, MEM_LARGE_PAGES, MEM_RELEASE, MEM_RESERVE, PAGE_READWRITE,
+    };
+    use windows_sys::Win32::System::Threading::{GetCurrentProcess, GetProcessWorkingSetSize, OpenProcessToken, SetProcessWorkingSetSize};
+
+    /// ERROR_NOT_SUPPORTED: what the calls with no Windows counterpart fail with.
+    const NOT_SUPPORTED: i32 = 50;
+
+    fn last_error() -> i32 {
+        // SAFETY: GetLastError has no preconditions.
+        unsafe { GetLastError() as i32 }
+    }
+
+    /// Enables SeLockMemoryPrivilege in this process's token; Err(why) when the account does not
+    /// hold it (large pages then cannot be had).
+    fn enable_lock_memory_privilege() -> std::result::Result<(), String> {
+        let mut token: HANDLE = std::ptr::null_mut();
+        // SAFETY: GetCurrentProcess returns a pseudo-handle that needs no closing; OpenProcessToken
+        // writes one handle into `token`, closed below.
+        if unsafe { OpenProcessToken(GetCurrentProcess(), TOKEN_ADJUST_PRIVILEGES | TOKEN_QUERY, &mut token) } == 0 {
+            return Err(format!("OpenProcessToken failed ({})", errno_text(last_error())));
+        }
+        let mut luid = LUID { LowPart: 0, HighPart: 0 };
+        // SAFETY: SE_LOCK_MEMORY_NAME is a static NUL-terminated UTF-16 string; the call writes `luid` only.
+        let looked_up = unsafe { LookupPrivilegeValueW(std::ptr::null(), SE_LOCK_MEMORY_NAME, &mut luid) } != 0;
+        let result = if !looked_up {
+            Err(format!("LookupPrivilegeValue(SeLockMemoryPrivilege) failed ({})", errno_text(last_error())))
+        } else {
+            let privileges =
+                TOKEN_PRIVILEGES { PrivilegeCount: 1, Privileges: [LUID_AND_ATTRIBUTES { Luid: luid, Attributes: SE_PRIVILEGE_ENABLED }] };
+            // SAFETY: `token` is open with TOKEN_ADJUST_PRIVILEGES; `privileges` is a valid
+            // one-entry TOKEN_PRIVILEGES that outlives the call; no previous state is asked for.
+            let ok = unsafe { AdjustTokenPrivileges(token, 0, &privileges, 0, std::ptr::null_mut(), std::ptr::null_mut()) } != 0;
+            // AdjustTokenPrivileges succeeds without enabling a privilege the account lacks; only
+            // GetLastError (ERROR_NOT_ALL_ASSIGNED) tells.
+            let err = last_error();
+            if !ok {
+                Err(format!("AdjustTokenPrivileges failed ({})", errno_text(err)))
+            } else if err == ERROR_NOT_ALL_ASSIGNED as i32 {
+                Err("this account does not hold SeLockMemoryPrivilege".into())
+            } else {
+                Ok(())
+            }
+        };
+        // SAFETY: `token` was opened above and is closed once.
+        unsafe { CloseHandle(token) };
+        result
+    }
+
+    fn virtual_alloc(len: usize, large: bool) -> std::result::Result<*mut u8, i32> {
+        let kind = MEM_RESERVE | MEM_COMMIT | if large { MEM_LARGE_PAGES } else { 0 };
+        // SAFETY: a new private allocation at an address of the system's choosing touches no
+        // existing memory; a null result is the failure, checked here. Committed pages read as zero.
+        let p = unsafe { VirtualAlloc(std::ptr::null(), len, kind, PAGE_READWRITE) };
+        if p.is_null() {
+            Err(last_error())
+        } else {
+            Ok(p as *mut u8)
+        }
+    }
+
+    /// Maps `bytes` of `kind` pages. Large pages are committed, resident and locked by the system
+    /// at once (they are never paged out); base pages are committed and zeroed on first touch.
+    pub fn map(bytes: usize, kind: PageKind) -> Result<Region> {
+        let region = |ptr, mapped, page_size| {
+            live::add();
+            Region { ptr, mapped, kind, page_size, locked: false, lock_error: None, thp_bytes: 0, fallbacks: Vec::new() }
+        };
+        match kind {
+            PageKind::Huge2M => {
+                // SAFETY: GetLargePageMinimum has no preconditions.
+                let page = unsafe { GetLargePageMinimum() };
+                if page != PAGE_2M {
+                    return Err(Error::HugePages {
+                        message: format!(
+                            "this Windows has no 2 MiB large pages (GetLargePageMinimum says {page} bytes); use ⟦set:hugePages=auto⟧"
+                        ),
+                    });
+                }
+                enable_lock_memory_privilege().map_err(|why| Error::HugePages {
+                    message: format!(
+                        "no 2 MiB large pages: {why}. Grant the account 'Lock pages in memory' (secpol.msc, Local Policies, User Rights \
+                         Assignment; sign in again), or use ⟦set:hugePages=auto⟧"
+                    ),
+                })?;
+                let n = pages_for(bytes, page);
+                let len = n * page;
+                virtual_alloc(len, true).map(|p| region(p, len, page)).map_err(|e| Error::HugePages {
+                    message: format!(
+                        "no 2 MiB large pages to be had for {n} page(s) ({}): physical memory is too fragmented or too small; \
+                         large pages are best allocated soon after boot, or use ⟦set:hugePages=auto⟧",
+                        errno_text(e)
+                    ),
+                })
+            }
+            PageKind::Huge1G => Err(Error::HugePages {
+                message: "1 GiB pages are not supported on Windows by this build (2 MiB large pages are); use ⟦set:hugePages=auto⟧".into(),
+            }),
+            PageKind::Transparent => Err(Error::HugePages {
+                message: "transparent huge pages are a Linux feature; on Windows ask for 2 MiB large pages or use ⟦set:hugePages=auto⟧"
+                    .into(),
+            }),
+            PageKind::Base => {
+                let len = pages_for(bytes, PAGE_4K) * PAGE_4K;
+                virtual_alloc(len, false).map(|p| region(p, len, PAGE_4K)).map_err(|errno| Error::MapFailed { bytes: len, errno })
+            }
+        }
+    }
+    pub fn map_shared_file(_: i32, _: usize, len: usize, _: bool) -> Result<*mut u8> {
+        Err(Error::MapFailed { bytes: len, errno: NOT_SUPPORTED }) // shared slabs are refused before this on Windows
+    }
+    pub fn map_huge_populated(len: usize, _: PageKind) -> Result<*mut u8> {
+        Err(Error::MapFailed { bytes: len, errno: NOT_SUPPORTED }) // never reached: `populate` never fails here
+    }
+    pub fn populate(_: *mut u8, _: usize) -> std::result::Result<(), i32> {
+        Ok(()) // large pages are resident from VirtualAlloc on; base pages are pre-faulted by writing
+    }
+    pub fn gather(_: *mut u8, _: &[usize], _: usize) -> Result<*mut u8> {
+        Err(Error::Unsupported { what: "gathering pages (mremap) is Linux-only".into() })
+    }
+    pub fn mappings() -> (usize, usize) {
+        (0, usize::MAX / 4)
+    }
+    pub fn unmap(ptr: *mut u8, _len: usize) {
+        // SAFETY: `ptr` is the base of an allocation made by `virtual_alloc` that callers no longer
+        // use; MEM_RELEASE frees the whole of it (the size must then be 0).
+        unsafe { VirtualFree(ptr as *mut core::ffi::c_void, 0, MEM_RELEASE) };
+    }
+
+    /// VirtualLock, after growing the process's minimum working set by `len` (VirtualLock can lock
+    /// no more than the working set minimum, a few hundred KiB by default). Large pages are
+    /// locked already: VirtualLock on them succeeds and changes nothing.
+    pub fn mlock(ptr: *mut u8, len: usize) -> std::result::Result<(), i32> {
+        let (mut min, mut max) = (0usize, 0usize);
+        // SAFETY: the pseudo-handle needs no closing; the call writes the two sizes only.
+        if unsafe { GetProcessWorkingSetSize(GetCurrentProcess(), &mut min, &mut max) } != 0 {
+            let want_min = min.saturating_add(len).saturating_add(1 << 20);
+            // SAFETY: as above; this only changes the process's working-set limits.
+            unsafe { SetProcessWorkingSetSize(GetCurrentProcess(), want_min, max.max(want_min.saturating_add(1 << 20))) };
+        }
+        // SAFETY: locking a range we own has no effect on memory contents.
+        if unsafe { VirtualLock(ptr as *const core::ffi::c_void, len) } != 0 {
+            Ok(())
+        } else {
+            Err(last_error())
+        }
+    }
+    pub fn thp_mode() -> Option<String> {
+        None
+    }
+    pub fn free_huge_pages(_: usize) -> Option<u64> {
+        None
+    }
+    pub fn thp_bytes_in(_: usize, _: usize) -> usize {
+        0
+    }
+}
+
+#[cfg(not(any(target_os = "linux", windows)))]
 mod sys {
     //! Portable fallback: page-aligned heap memory, no huge pages, no locking.
     use super::*;
@@ -725,6 +906,7 @@ pub use sys::{free_huge_pages, thp_mode};
 mod tests {
     use super::*;
 
+    #[cfg(not(windows))]
     fn total_huge(page: usize) -> u64 {
         let p = format!("/sys/kernel/mm/hugepages/hugepages-{}kB/nr_hugepages", page / 1024);
         std::fs::read_to_string(p).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
@@ -753,6 +935,7 @@ mod tests {
         assert!(r.locked() || r.lock_error().is_some());
     }
 
+    #[cfg(not(windows))]
     #[test]
     fn explicit_huge_pages_either_come_or_fail_with_how_to_reserve_them() {
         for (req, page) in [(PageRequest::Huge2M, PAGE_2M), (PageRequest::Huge1G, PAGE_1G)] {
@@ -773,6 +956,7 @@ mod tests {
         let _ = total_huge(PAGE_2M);
     }
 
+    #[cfg(not(windows))]
     #[test]
     fn more_huge_pages_than_reserved_fail_cleanly() {
         let free = free_huge_pages(PAGE_2M).unwrap_or(0) as usize;
@@ -780,6 +964,7 @@ mod tests {
         assert!(matches!(e, Some(Error::HugePages { .. })), "{e:?}");
     }
 
+    #[cfg(not(windows))]
     #[test]
     fn transparent_pages_are_aligned_and_report_their_backing() {
         match Region::map(4 * PAGE_2M, PageRequest::Transparent, LockRequest::Off) {
@@ -790,6 +975,38 @@ mod tests {
             Err(Error::HugePages { message }) => assert!(message.contains("never")),
             Err(e) => panic!("{e}"),
         }
+    }
+
+    #[cfg(windows)]
+    #[test]
+    fn windows_large_pages_come_with_the_lock_privilege_or_say_how_to_get_it_and_no_other_huge_kind_is_offered() {
+        match Region::map(PAGE_2M / 2, PageRequest::Huge2M, LockRequest::Off) {
+            Ok(r) => {
+                assert_eq!(r.kind(), PageKind::Huge2M);
+                assert_eq!(r.page_size(), PAGE_2M);
+                assert_eq!(r.mapped_bytes(), PAGE_2M);
+            }
+            Err(Error::HugePages { message }) => assert!(message.contains("large pages"), "{message}"),
+            Err(e) => panic!("unexpected error {e}"),
+        }
+        let e = Region::map(PAGE_1G, PageRequest::Huge1G, LockRequest::Off).err();
+        assert!(matches!(&e, Some(Error::HugePages { message }) if message.contains("not supported on Windows")), "{e:?}");
+        let e = Region::map(PAGE_2M, PageRequest::Transparent, LockRequest::Off).err();
+        assert!(matches!(&e, Some(Error::HugePages { message }) if message.contains("Linux feature")), "{e:?}");
+        let r = Region::map(3 << 20, PageRequest::Auto, LockRequest::Auto).unwrap();
+        if r.kind() != PageKind::Huge2M {
+            assert_eq!(r.kind(), PageKind::Base);
+            assert!(r.fallbacks().iter().any(|f| f.starts_with("2m:") && f.contains("large pages")), "{:?}", r.fallbacks());
+        }
+    }
+
+    #[cfg(windows)]
+    #[test]
+    fn a_windows_lock_grows_the_working_set_so_a_slab_larger_than_the_default_quota_is_locked() {
+        // The default minimum working set is a few hundred KiB; 64 MiB locks only if `mlock` raised it.
+        let r = Region::map(64 << 20, PageRequest::Off, LockRequest::Required).unwrap();
+        assert!(r.locked());
+        assert!(r.lock_error().is_none());
     }
 
     #[test]

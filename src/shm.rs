@@ -26,8 +26,14 @@
 //! file's pages read as zero (kernel guarantee for tmpfs and hugetlbfs), so the slab is zeroed
 //! before `ready` is set.
 
+// Windows has no segments (see `unsupported`): the file and mapping code below is unix-only, and
+// what it shares with the rest (names, header words, `Shape`, `Expect`) goes unused there.
+#![cfg_attr(windows, allow(dead_code, unused_imports))]
+
 use std::fs::{File, OpenOptions, Permissions};
+#[cfg(unix)]
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+#[cfg(unix)]
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -197,6 +203,7 @@ fn page_kind_code(kind: PageKind) -> u64 {
 }
 
 /// (backing, page size) of the filesystem holding `path` (a directory or an open file's fd).
+#[cfg(unix)]
 fn fs_of_path(path: &Path) -> Option<(Backing, usize)> {
     let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
     // SAFETY: an all-zero statfs is a valid out-buffer; `c` is NUL-terminated and outlives the call.
@@ -208,6 +215,7 @@ fn fs_of_path(path: &Path) -> Option<(Backing, usize)> {
     Some(classify(&st))
 }
 
+#[cfg(unix)]
 fn fs_of_fd(fd: i32) -> Option<(Backing, usize)> {
     // SAFETY: an all-zero statfs is a valid out-buffer.
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
@@ -218,6 +226,7 @@ fn fs_of_fd(fd: i32) -> Option<(Backing, usize)> {
     Some(classify(&st))
 }
 
+#[cfg(unix)]
 fn classify(st: &libc::statfs) -> (Backing, usize) {
     if st.f_type as u64 == HUGETLBFS_MAGIC {
         (Backing::HugeTlbFs, st.f_bsize as usize)
@@ -256,6 +265,7 @@ fn unescape_mount(s: &str) -> String {
 }
 
 /// Every place a segment may live, hugetlbfs mounts first. With `dir`, only that directory.
+#[cfg(unix)]
 fn places(dir: Option<&Path>) -> Vec<Place> {
     if let Some(dir) = dir {
         let (backing, page_size) = fs_of_path(dir).unwrap_or((Backing::Shm, PAGE_4K));
@@ -275,6 +285,7 @@ fn places(dir: Option<&Path>) -> Vec<Place> {
 }
 
 /// Where an existing segment of this name is, if anywhere.
+#[cfg(unix)]
 fn find(name: &str, places: &[Place]) -> Option<(Place, PathBuf)> {
     places.iter().find_map(|p| {
         let path = p.path(name);
@@ -352,6 +363,7 @@ fn unix_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
+#[cfg(unix)]
 fn pid_alive(pid: u32) -> bool {
     if pid == 0 || pid > i32::MAX as u32 {
         return false;
@@ -363,6 +375,7 @@ fn pid_alive(pid: u32) -> bool {
 
 /// Removes a file this call created if the call fails before disarming, unless (once `id` is
 /// known) the path has meanwhile become another file (another process's `overwrite`).
+#[cfg(unix)]
 struct RemoveOnError {
     path: PathBuf,
     armed: bool,
@@ -370,6 +383,7 @@ struct RemoveOnError {
     id: Option<(u64, u64)>,
 }
 
+#[cfg(unix)]
 impl Drop for RemoveOnError {
     fn drop(&mut self) {
         let ours = || match (self.id, std::fs::symlink_metadata(&self.path)) {
@@ -484,6 +498,7 @@ pub fn create_pending(
 
 /// `create_pending`, reporting to `job` and cancellable as `create_with` is.
 #[allow(clippy::too_many_arguments)]
+#[cfg(unix)]
 pub fn create_pending_with(
     name: &str,
     shape: Shape,
@@ -593,6 +608,7 @@ fn no_mount_message(size: usize, dir: Option<&Path>) -> String {
 /// A segment created but not yet ready: its file exists, sized, with its creator pid in the
 /// header and its data area mapped (zero), so placement can time lines there. `publish` records
 /// the layout (and its frame table) and marks it ready; dropping it unpublished removes the file.
+#[cfg(unix)]
 pub struct Pending {
     guard: RemoveOnError,
     file: File,
@@ -605,6 +621,7 @@ pub struct Pending {
     info: SharedInfo,
 }
 
+#[cfg(unix)]
 impl Pending {
     /// Records `layout` (which must be of the shape the segment was created for; a framed one's
     /// table naming only frames of the data area) and its frame table, then marks the segment
@@ -705,6 +722,7 @@ fn file_bytes(page: usize, data_bytes: usize, table_bytes: usize) -> usize {
     page + data_bytes + table_bytes.div_ceil(page) * page
 }
 
+#[cfg(unix)]
 fn create_in(
     place: &Place,
     name: &str,
@@ -763,6 +781,7 @@ fn create_in(
 }
 
 /// (device, inode) of an open segment file.
+#[cfg(unix)]
 pub fn file_id(file: &File, path: &Path) -> Result<(u64, u64)> {
     let m = file.metadata().map_err(|e| io_err(path, "stat", &e))?;
     Ok((m.dev(), m.ino()))
@@ -774,6 +793,7 @@ const ALLOCATE_CHUNK: usize = 64 << 20;
 /// Gives the file `len` bytes of real backing now, so running out of memory is an error here
 /// rather than a SIGBUS later: `ALLOCATE_CHUNK` (whole pages of `page`) at a time, reporting
 /// `Phase::Map` to `job` and stopping with `Error::Cancelled` between chunks.
+#[cfg(unix)]
 fn allocate(file: &File, path: &Path, len: usize, page: usize, job: &Job) -> Result<()> {
     #[cfg(target_os = "linux")]
     {
@@ -813,6 +833,7 @@ pub struct Expect {
 ///
 /// Waits up to `wait` for a segment that another process is still creating. A missing,
 /// truncated, foreign, wrong-version, corrupt or mismatched segment is an error, never a mapping.
+#[cfg(unix)]
 pub fn open(name: &str, lock: LockRequest, expect: Expect, wait: Duration, dir: Option<&Path>) -> Result<(Region, Layout, SharedInfo)> {
     validate_name(name)?;
     let all = places(dir);
@@ -1030,6 +1051,7 @@ fn check_table_words(path: &Path, words: &[u64; W_CHECKSUM], t: &[u64; TABLE_WOR
 
 /// Reads the frame table the header points at (its bounds already checked against the file),
 /// checks its hash and every entry, and lays the slab out through it.
+#[cfg(unix)]
 fn read_table(path: &Path, fd: i32, kind: PageKind, page: usize, t: &TableAt, l: &Layout, frames: usize) -> Result<Layout> {
     let area = Region::map_file(fd, t.offset, t.bytes.div_ceil(page) * page, kind, page, LockRequest::Off, Vec::new())?;
     let mut bytes = vec![0u8; t.bytes];
@@ -1086,6 +1108,7 @@ fn check_expected(path: &Path, layout: &Layout, expect: Expect) -> Result<()> {
 /// Removes the segment file `info` describes, which this process created, unless its path has
 /// meanwhile become another file (another process's `overwrite`). For creations cancelled after
 /// publishing; errors are ignored (there is nothing left to tell the caller).
+#[cfg(unix)]
 pub fn remove_created(info: &SharedInfo) {
     let path = Path::new(&info.path);
     if std::fs::symlink_metadata(path).is_ok_and(|m| (m.dev(), m.ino()) == info.file_id) {
@@ -1093,6 +1116,7 @@ pub fn remove_created(info: &SharedInfo) {
     }
 }
 
+#[cfg(unix)]
 pub fn unlink(name: &str, dir: Option<&Path>) -> Result<bool> {
     validate_name(name)?;
     let mut removed = false;
@@ -1107,7 +1131,90 @@ pub fn unlink(name: &str, dir: Option<&Path>) -> Result<bool> {
     Ok(removed)
 }
 
-#[cfg(test)]
+/// Shared slabs on Windows: refused, with the error every entry point returns. (Named file
+/// mappings, `CreateFileMapping`/`OpenFileMapping`, would carry the same header; not built yet.)
+#[cfg(windows)]
+fn unsupported() -> Error {
+    Error::Unsupported {
+        what: "shared slabs and record segments (a name) are Linux-only in this build: on Windows, create the slab or \
+               store without a name (one process)"
+            .into(),
+    }
+}
+
+/// Never made on Windows (`create_pending_with` refuses).
+#[cfg(windows)]
+pub struct Pending {
+    never: std::convert::Infallible,
+}
+
+#[cfg(windows)]
+impl Pending {
+    pub fn publish(self, _layout: &Layout) -> Result<SharedInfo> {
+        match self.never {}
+    }
+    pub fn path(&self) -> &Path {
+        match self.never {}
+    }
+}
+
+#[cfg(windows)]
+#[allow(clippy::too_many_arguments)]
+pub fn create_pending_with(
+    name: &str,
+    _shape: Shape,
+    _pages: PageRequest,
+    _lock: LockRequest,
+    _overwrite: bool,
+    _dir: Option<&Path>,
+    _schema: Option<&str>,
+    job: &Job,
+) -> Result<(Region, Pending)> {
+    validate_name(name)?;
+    job.check()?;
+    Err(unsupported())
+}
+
+#[cfg(windows)]
+pub fn file_id(_file: &File, _path: &Path) -> Result<(u64, u64)> {
+    Err(unsupported())
+}
+
+#[cfg(windows)]
+pub fn open(name: &str, _lock: LockRequest, _expect: Expect, _wait: Duration, _dir: Option<&Path>) -> Result<(Region, Layout, SharedInfo)> {
+    validate_name(name)?;
+    Err(unsupported())
+}
+
+/// Nothing to remove: no segment is ever created on Windows.
+#[cfg(windows)]
+pub fn remove_created(_info: &SharedInfo) {}
+
+/// Nothing to remove: no segment is ever created on Windows, so no name is ever found.
+#[cfg(windows)]
+pub fn unlink(name: &str, _dir: Option<&Path>) -> Result<bool> {
+    validate_name(name)?;
+    Ok(false)
+}
+
+#[cfg(all(test, windows))]
+mod windows_tests {
+    use super::*;
+
+    #[test]
+    fn a_shared_slab_is_refused_on_windows_as_unsupported_and_a_bad_name_still_as_a_bad_name() {
+        let layout = Layout::new(64, 2, 256).unwrap();
+        let e = create("w", layout, PageRequest::Off, LockRequest::Off, false, None, None).err().unwrap();
+        assert!(matches!(e, Error::Unsupported { .. }), "{e}");
+        assert!(e.to_string().contains("without a name"), "{e}");
+        let e = open("w", LockRequest::Off, Expect::default(), Duration::ZERO, None).err().unwrap();
+        assert!(matches!(e, Error::Unsupported { .. }), "{e}");
+        assert!(!matches!(open("a/b", LockRequest::Off, Expect::default(), Duration::ZERO, None), Err(Error::Unsupported { .. })));
+        assert!(!unlink("w", None).unwrap());
+    }
+}
+
+#[cfg(all(test, unix))]
 pub(crate) mod tests {
     use super::*;
     use std::io::{Read, Seek, SeekFrom, Write};

@@ -993,6 +993,7 @@ mod tests {
         assert!(s.running());
     }
 
+    #[cfg(unix)]
     #[test]
     fn a_cancelled_shared_creation_leaves_no_segment_whenever_it_stops() {
         let d = crate::shm::tests::TempDir::new("slayer-cancel");

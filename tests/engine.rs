@@ -313,13 +313,14 @@ fn explicit_page_kinds_come_or_fail_cleanly_and_auto_reports_what_it_got() {
     o.pages = PageRequest::Huge2M;
     match Slayer::new(o.clone()) {
         Ok(s) => {
-            assert!(free2m >= 4);
+            // (Windows has no count of free large pages: they come with the privilege, or not.)
+            assert!(free2m >= 4 || cfg!(windows));
             assert_eq!(s.info().page_kind, PageKind::Huge2M);
             assert_eq!(s.info().page_size, 2 << 20);
         }
         Err(e) => {
             assert!(matches!(e, Error::HugePages { .. }));
-            assert!(e.to_string().contains("nr_hugepages"), "{e}");
+            assert!(e.to_string().contains(if cfg!(windows) { "Lock pages in memory" } else { "nr_hugepages" }), "{e}");
         }
     }
     o.pages = PageRequest::Auto;
@@ -328,7 +329,7 @@ fn explicit_page_kinds_come_or_fail_cleanly_and_auto_reports_what_it_got() {
     let info = s.info();
     if free2m >= 8 {
         assert_eq!(info.page_kind, PageKind::Huge2M, "{:?}", info.page_fallbacks);
-    } else {
+    } else if !(cfg!(windows) && info.page_kind == PageKind::Huge2M) {
         assert_ne!(info.page_kind, PageKind::Huge2M);
         assert!(info.page_fallbacks.iter().any(|f| f.starts_with("2m:")));
     }

@@ -1106,6 +1106,7 @@ mod tests {
         }
     }
 
+    #[cfg(unix)]
     #[test]
     fn the_frames_path_on_a_shared_segment_records_its_table_and_an_opener_reads_the_same_copies() {
         // What `create_shared` does on a whole-frame machine, with the synthetic timer in place of

@@ -16,6 +16,7 @@ pub mod line;
 pub mod schema;
 
 use std::fs::File;
+#[cfg(unix)]
 use std::os::unix::io::AsRawFd;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -109,7 +110,9 @@ impl RecordWriter {
                     .into(),
             });
         }
+        // (Never reached on Windows: `shm::file_id` refuses there, as no segment exists.)
         // SAFETY: flock on a descriptor we own; it changes only the lock state of the open file.
+        #[cfg(unix)]
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             let errno = crate::error::last_errno();
             return Err(if errno == libc::EWOULDBLOCK {

@@ -156,9 +156,15 @@ impl BootCache {
         if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
             return BootCache { path: Some(Path::new(&dir).join("ultraslayer").join("machine.json")) };
         }
-        // SAFETY: getuid has no preconditions and cannot fail.
-        let uid = unsafe { libc::getuid() };
-        BootCache { path: Some(std::env::temp_dir().join(format!("ultraslayer-{uid}")).join("machine.json")) }
+        #[cfg(unix)]
+        {
+            // SAFETY: getuid has no preconditions and cannot fail.
+            let uid = unsafe { libc::getuid() };
+            BootCache { path: Some(std::env::temp_dir().join(format!("ultraslayer-{uid}")).join("machine.json")) }
+        }
+        // Windows: the temporary directory is the user's own (%TEMP% under the profile).
+        #[cfg(not(unix))]
+        BootCache { path: Some(std::env::temp_dir().join("ultraslayer").join("machine.json")) }
     }
 
     pub fn path(&self) -> Option<&Path> {
@@ -184,16 +190,25 @@ impl BootCache {
     /// and ignored by callers.
     pub fn update(&self, key: &MachineKey, update: impl FnOnce(&mut Facts)) -> std::io::Result<()> {
         use std::io::Write;
+        #[cfg(unix)]
         use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
         let Some(path) = self.path.as_ref() else { return Ok(()) };
         let mut facts = self.load(key).map(|r| r.facts).unwrap_or_default();
         update(&mut facts);
         let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        builder.mode(0o700);
+        builder.create(dir)?;
         let file = File { version: VERSION, key: key.clone(), written_ms: now_ms(), facts };
         let text = serde_json::to_string_pretty(&file).map_err(std::io::Error::other)?;
         let tmp = dir.join(format!(".machine.{}.tmp", std::process::id()));
-        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        options.mode(0o600);
+        let mut f = options.open(&tmp)?;
         f.write_all(text.as_bytes())?;
         drop(f);
         std::fs::rename(&tmp, path).inspect_err(|_| {
@@ -323,13 +338,17 @@ mod tests {
 
     #[test]
     fn the_file_is_private_and_a_cache_turned_off_stores_nothing() {
-        use std::os::unix::fs::PermissionsExt;
         let d = tempdir("mode");
         let c = cache(&d);
         c.update(&key(), |f| f.line_ms = Some(0.25)).unwrap();
         let path = c.path().unwrap();
-        assert_eq!(std::fs::metadata(path).unwrap().permissions().mode() & 0o777, 0o600);
-        assert_eq!(std::fs::metadata(path.parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700);
+        // (Windows has no mode bits: there the file is private by living in the user's %TEMP%.)
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(std::fs::metadata(path.parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700);
+        }
         assert_eq!(std::fs::read_dir(path.parent().unwrap()).unwrap().count(), 1, "no temporary file left");
         let off = BootCache::at(None);
         off.update(&key(), |f| f.line_ms = Some(0.25)).unwrap();
