@@ -131,6 +131,7 @@ pub struct Learner {
 }
 
 /// CPU time this thread has used (ns), 0 where it cannot be read.
+#[cfg(unix)]
 fn thread_cpu_ns() -> u64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid, writable timespec for the call; CLOCK_THREAD_CPUTIME_ID needs nothing else.
@@ -140,6 +141,12 @@ fn thread_cpu_ns() -> u64 {
     } else {
         0
     }
+}
+
+/// CPU time this thread has used (ns): not read on this platform (info() then reports 0).
+#[cfg(not(unix))]
+fn thread_cpu_ns() -> u64 {
+    0
 }
 
 impl Learner {
