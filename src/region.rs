@@ -164,22 +164,11 @@ impl Region {
     ///
     /// The caller keeps the file at least `offset + len` bytes long for as long as the region
     /// lives (a shorter file would turn accesses past its end into SIGBUS).
-    pub fn map_file(
-        fd: i32,
-        offset: usize,
-        len: usize,
-        kind: PageKind,
-        page_size: usize,
-        lock: LockRequest,
-        fallbacks: Vec<String>,
-    ) -> Result<Region> {
-        Region::map_file_with(fd, offset, len, kind, page_size, lock, fallbacks, &Job::none())
-    }
-
-    /// `map_file`, reporting `Phase::Prefault` to `job` and stopping with `Error::Cancelled`
-    /// between chunks once it is cancelled (the mapping unmapped; the file is the caller's).
+    /// Reports `Phase::Prefault` to `job` (`Job::none()` for nobody) and stops with
+    /// `Error::Cancelled` between chunks once it is cancelled (the mapping unmapped; the file is
+    /// the caller's).
     #[allow(clippy::too_many_arguments)]
-    pub fn map_file_with(
+    pub fn map_file(
         fd: i32,
         offset: usize,
         len: usize,

@@ -332,7 +332,7 @@ struct HeaderPage {
 
 impl HeaderPage {
     fn map(fd: i32, kind: PageKind, page_size: usize) -> Result<HeaderPage> {
-        Ok(HeaderPage { region: Region::map_file(fd, 0, page_size, kind, page_size, LockRequest::Off, Vec::new())? })
+        Ok(HeaderPage { region: Region::map_file(fd, 0, page_size, kind, page_size, LockRequest::Off, Vec::new(), &Job::none())? })
     }
 
     fn word(&self, w: usize) -> &AtomicU64 {
@@ -441,24 +441,12 @@ impl Shape {
 }
 
 /// Creates segment `name` for `layout` and maps its slab (`create_pending`, then `publish` at
-/// once). A framed layout's table is recorded in the segment.
-pub fn create(
-    name: &str,
-    layout: Layout,
-    pages: PageRequest,
-    lock: LockRequest,
-    overwrite: bool,
-    dir: Option<&Path>,
-    schema: Option<&str>,
-) -> Result<(Region, SharedInfo)> {
-    create_with(name, layout, pages, lock, overwrite, dir, schema, &Job::none())
-}
-
-/// `create`, reporting to `job` (`Phase::Map`: the file's bytes allocated; `Phase::Prefault`) and
-/// stopping with `Error::Cancelled` between chunks once it is cancelled, with the file this call
-/// created removed and nothing mapped (with `overwrite`, the segment it replaced is gone too).
+/// once). A framed layout's table is recorded in the segment. Reports to `job` (`Phase::Map`: the
+/// file's bytes allocated; `Phase::Prefault`; `Job::none()` for nobody) and stops with
+/// `Error::Cancelled` between chunks once it is cancelled, with the file this call created removed
+/// and nothing mapped (with `overwrite`, the segment it replaced is gone too).
 #[allow(clippy::too_many_arguments)]
-pub fn create_with(
+pub fn create(
     name: &str,
     layout: Layout,
     pages: PageRequest,
@@ -468,38 +456,15 @@ pub fn create_with(
     schema: Option<&str>,
     job: &Job,
 ) -> Result<(Region, SharedInfo)> {
-    let (region, pending) = create_pending_with(name, Shape::of(&layout), pages, lock, overwrite, dir, schema, job)?;
+    let (region, pending) = create_pending(name, Shape::of(&layout), pages, lock, overwrite, dir, schema, job)?;
     let info = pending.publish(&layout)?;
     Ok((region, info))
-}
-
-/// Creates segment `name` for a slab of `shape` and maps its data area, but leaves the segment
-/// unfinished (openers wait for it) until `Pending::publish`; dropping the `Pending` removes the
-/// file. Refuses when a segment of that name exists anywhere segments live, unless `overwrite`
-/// (then the old file is unlinked first).
-///
-/// `pages`: `Auto` uses a hugetlbfs mount when there is one with free pages (1 GiB pages only for
-/// slabs of 256 MiB and more), else /dev/shm and says why in `SharedInfo::note`; `Huge2M` /
-/// `Huge1G` need a mount of that page size; `Off` uses /dev/shm; `Transparent` is refused.
-/// `dir` (tests, containers) puts the segment in that directory instead.
-/// `schema`: a record segment's schema text (≤ `MAX_SCHEMA_BYTES`), recorded in the header;
-/// record segments have no frame table.
-pub fn create_pending(
-    name: &str,
-    shape: Shape,
-    pages: PageRequest,
-    lock: LockRequest,
-    overwrite: bool,
-    dir: Option<&Path>,
-    schema: Option<&str>,
-) -> Result<(Region, Pending)> {
-    create_pending_with(name, shape, pages, lock, overwrite, dir, schema, &Job::none())
 }
 
 /// `create_pending`, reporting to `job` and cancellable as `create_with` is.
 #[allow(clippy::too_many_arguments)]
 #[cfg(unix)]
-pub fn create_pending_with(
+pub fn create_pending(
     name: &str,
     shape: Shape,
     pages: PageRequest,
@@ -659,6 +624,7 @@ impl Pending {
                 page,
                 LockRequest::Off,
                 Vec::new(),
+                &Job::none(),
             )?;
             // SAFETY: the area is a fresh shared mapping of this file's table pages, at least
             // `bytes.len()` long; no opener reads it before the Release store of `ready` below
@@ -758,7 +724,7 @@ fn create_in(
     allocate(&file, &path, file_bytes(page, data_bytes, shape.table_bytes()), page, job)?;
     let fd = file.as_raw_fd();
     let header = HeaderPage::map(fd, kind, page)?;
-    let region = Region::map_file_with(fd, page, data_bytes, kind, page, lock, fallbacks, job)?;
+    let region = Region::map_file(fd, page, data_bytes, kind, page, lock, fallbacks, job)?;
 
     let pid = std::process::id();
     // The pid first, so an opener that finds the segment unfinished can say whose it is.
@@ -998,7 +964,7 @@ pub fn open(name: &str, lock: LockRequest, expect: Expect, wait: Duration, dir: 
         }
         _ => {}
     }
-    let region = Region::map_file(fd, page, data_bytes as usize, kind, page, lock, Vec::new())?;
+    let region = Region::map_file(fd, page, data_bytes as usize, kind, page, lock, Vec::new(), &Job::none())?;
     Ok((
         region,
         layout,
@@ -1053,7 +1019,7 @@ fn check_table_words(path: &Path, words: &[u64; W_CHECKSUM], t: &[u64; TABLE_WOR
 /// checks its hash and every entry, and lays the slab out through it.
 #[cfg(unix)]
 fn read_table(path: &Path, fd: i32, kind: PageKind, page: usize, t: &TableAt, l: &Layout, frames: usize) -> Result<Layout> {
-    let area = Region::map_file(fd, t.offset, t.bytes.div_ceil(page) * page, kind, page, LockRequest::Off, Vec::new())?;
+    let area = Region::map_file(fd, t.offset, t.bytes.div_ceil(page) * page, kind, page, LockRequest::Off, Vec::new(), &Job::none())?;
     let mut bytes = vec![0u8; t.bytes];
     // SAFETY: the area maps `t.bytes` rounded up to whole pages of the file, which `open` checked
     // is long enough; the table is never written after `ready` was published, so a plain copy reads
@@ -1160,7 +1126,7 @@ impl Pending {
 
 #[cfg(windows)]
 #[allow(clippy::too_many_arguments)]
-pub fn create_pending_with(
+pub fn create_pending(
     name: &str,
     _shape: Shape,
     _pages: PageRequest,
@@ -1204,7 +1170,7 @@ mod windows_tests {
     #[test]
     fn a_shared_slab_is_refused_on_windows_as_unsupported_and_a_bad_name_still_as_a_bad_name() {
         let layout = Layout::new(64, 2, 256).unwrap();
-        let e = create("w", layout, PageRequest::Off, LockRequest::Off, false, None, None).err().unwrap();
+        let e = create("w", layout, PageRequest::Off, LockRequest::Off, false, None, None, &Job::none()).err().unwrap();
         assert!(matches!(e, Error::Unsupported { .. }), "{e}");
         assert!(e.to_string().contains("without a name"), "{e}");
         let e = open("w", LockRequest::Off, Expect::default(), Duration::ZERO, None).err().unwrap();
@@ -1242,7 +1208,7 @@ pub(crate) mod tests {
     }
 
     fn mk(dir: &TempDir, name: &str) -> (Region, SharedInfo) {
-        create(name, layout(), PageRequest::Off, LockRequest::Off, false, Some(&dir.0), None).unwrap()
+        create(name, layout(), PageRequest::Off, LockRequest::Off, false, Some(&dir.0), None, &Job::none()).unwrap()
     }
 
     fn opened(dir: &TempDir, name: &str) -> Result<(Region, Layout, SharedInfo)> {
@@ -1277,13 +1243,13 @@ pub(crate) mod tests {
         let big = Layout::new(1 << 21, 2, 256).unwrap(); // 32 MiB of data
         for cancel_in in [Phase::Map, Phase::Prefault] {
             let (job, rec) = crate::job::testing::recording(move |p, done, _| p == cancel_in && done > 0);
-            let r = create_with("cx", big.clone(), PageRequest::Off, LockRequest::Off, false, Some(&d.0), None, &job);
+            let r = create("cx", big.clone(), PageRequest::Off, LockRequest::Off, false, Some(&d.0), None, &job);
             assert!(matches!(r, Err(Error::Cancelled { phase: Some(p) }) if p == cancel_in.name()), "{:?}", r.err());
             rec.assert_monotonic();
             assert_eq!(crate::region::live::count(), before, "{cancel_in:?}: a mapping was left behind");
             assert_eq!(std::fs::read_dir(&d.0).unwrap().count(), 0, "{cancel_in:?}: the segment file was left behind");
         }
-        let (r, _) = create_with("cx", big, PageRequest::Off, LockRequest::Off, false, Some(&d.0), None, &Job::new()).unwrap();
+        let (r, _) = create("cx", big, PageRequest::Off, LockRequest::Off, false, Some(&d.0), None, &Job::new()).unwrap();
         drop(r);
         assert!(unlink("cx", Some(&d.0)).unwrap());
     }
@@ -1330,17 +1296,17 @@ pub(crate) mod tests {
     fn create_never_clobbers_unless_asked() {
         let d = TempDir::new("clobber");
         let (r1, info) = mk(&d, "seg");
-        let e = create("seg", layout(), PageRequest::Off, LockRequest::Off, false, Some(&d.0), None).err().unwrap();
+        let e = create("seg", layout(), PageRequest::Off, LockRequest::Off, false, Some(&d.0), None, &Job::none()).err().unwrap();
         assert!(matches!(e, Error::SegmentExists { .. }), "{e}");
         assert!(e.message(crate::error::Front::Js).contains("overwrite: true"));
         // A foreign file of that name is not clobbered either.
         std::fs::write(d.0.join("ultraslayer.foreign"), b"not ours").unwrap();
-        assert!(create("foreign", layout(), PageRequest::Off, LockRequest::Off, false, Some(&d.0), None).is_err());
+        assert!(create("foreign", layout(), PageRequest::Off, LockRequest::Off, false, Some(&d.0), None, &Job::none()).is_err());
         assert_eq!(std::fs::read(d.0.join("ultraslayer.foreign")).unwrap(), b"not ours");
         // overwrite makes a new file; the old mapping stays valid and separate.
         // SAFETY: word 0 of a mapped slab.
         unsafe { (*(r1.ptr() as *const AtomicU64)).store(5, Ordering::Relaxed) };
-        let (r2, info2) = create("seg", layout(), PageRequest::Off, LockRequest::Off, true, Some(&d.0), None).unwrap();
+        let (r2, info2) = create("seg", layout(), PageRequest::Off, LockRequest::Off, true, Some(&d.0), None, &Job::none()).unwrap();
         assert_eq!(info2.path, info.path);
         // SAFETY: as above.
         unsafe {
@@ -1487,7 +1453,7 @@ pub(crate) mod tests {
 
     fn mk_framed(dir: &TempDir, name: &str) -> (crate::slab::Slab, SharedInfo) {
         let l = framed_layout(FRAMED_SLOTS, 3, FRAMED_FRAMES);
-        let (region, info) = create(name, l.clone(), PageRequest::Off, LockRequest::Off, false, Some(&dir.0), None).unwrap();
+        let (region, info) = create(name, l.clone(), PageRequest::Off, LockRequest::Off, false, Some(&dir.0), None, &Job::none()).unwrap();
         (crate::slab::Slab::from_region(region, l).unwrap(), info)
     }
 
@@ -1521,7 +1487,8 @@ pub(crate) mod tests {
         let l = framed_layout(1000, 2, 7);
         // Frames 0..7 named at most; the pool holds 40.
         let (region, pending) =
-            create_pending("p", Shape::framed(1000, 2, 40), PageRequest::Off, LockRequest::Off, false, Some(&d.0), None).unwrap();
+            create_pending("p", Shape::framed(1000, 2, 40), PageRequest::Off, LockRequest::Off, false, Some(&d.0), None, &Job::none())
+                .unwrap();
         assert_eq!(region.mapped_bytes(), 40 * 4096);
         // Unfinished: an opener waits, then says so.
         assert!(message(opened(&d, "p")).contains("still being created"));
@@ -1531,20 +1498,23 @@ pub(crate) mod tests {
         assert!(e.contains("not the one the segment was made for"), "{e}");
         assert!(!path.exists(), "an unpublished segment is removed");
         let (_region, pending) =
-            create_pending("p", Shape::framed(1000, 2, 40), PageRequest::Off, LockRequest::Off, false, Some(&d.0), None).unwrap();
+            create_pending("p", Shape::framed(1000, 2, 40), PageRequest::Off, LockRequest::Off, false, Some(&d.0), None, &Job::none())
+                .unwrap();
         pending.publish(&l).unwrap();
         let (r2, l2, _) = opened(&d, "p").unwrap();
         assert_eq!(l2, l);
         assert_eq!(r2.mapped_bytes(), 40 * 4096);
         // A pending segment whose name another process took over (overwrite) leaves that file be.
         let (_r, pending) =
-            create_pending("o", Shape::framed(1000, 2, 8), PageRequest::Off, LockRequest::Off, false, Some(&d.0), None).unwrap();
-        let (_r2, _) = create("o", layout(), PageRequest::Off, LockRequest::Off, true, Some(&d.0), None).unwrap();
+            create_pending("o", Shape::framed(1000, 2, 8), PageRequest::Off, LockRequest::Off, false, Some(&d.0), None, &Job::none())
+                .unwrap();
+        let (_r2, _) = create("o", layout(), PageRequest::Off, LockRequest::Off, true, Some(&d.0), None, &Job::none()).unwrap();
         drop(pending);
         opened(&d, "o").unwrap();
         // Dropping a pending segment removes its file.
         let (_r, pending) =
-            create_pending("q", Shape::framed(1000, 2, 8), PageRequest::Off, LockRequest::Off, false, Some(&d.0), None).unwrap();
+            create_pending("q", Shape::framed(1000, 2, 8), PageRequest::Off, LockRequest::Off, false, Some(&d.0), None, &Job::none())
+                .unwrap();
         drop(pending);
         assert!(!d.0.join("ultraslayer.q").exists());
     }
@@ -1666,7 +1636,7 @@ pub(crate) mod tests {
         // Paired tables are never recorded.
         let t = FrameTable::build_paired(4, |k| (k, false)).unwrap();
         let l = Layout::paired(1000, 6, std::sync::Arc::new(t)).unwrap();
-        assert!(create("paired", l, PageRequest::Off, LockRequest::Off, false, Some(&d.0), None).is_err());
+        assert!(create("paired", l, PageRequest::Off, LockRequest::Off, false, Some(&d.0), None, &Job::none()).is_err());
         assert!(!d.0.join("ultraslayer.paired").exists());
     }
 
@@ -1717,7 +1687,7 @@ pub(crate) mod tests {
     fn a_record_schema_is_kept_in_the_header_and_each_kind_refuses_to_open_as_the_other() {
         let d = TempDir::new("schema");
         let text = "bid:f64,ask:f64,qty:u64";
-        let (_r, info) = create("rec", layout(), PageRequest::Off, LockRequest::Off, false, Some(&d.0), Some(text)).unwrap();
+        let (_r, info) = create("rec", layout(), PageRequest::Off, LockRequest::Off, false, Some(&d.0), Some(text), &Job::none()).unwrap();
         assert_eq!(info.schema.as_deref(), Some(text));
         let rec = Expect { records: true, ..Expect::default() };
         let (_, _, oinfo) = open("rec", LockRequest::Off, rec, Duration::ZERO, Some(&d.0)).unwrap();
@@ -1750,9 +1720,9 @@ pub(crate) mod tests {
     #[test]
     fn thp_is_refused_and_explicit_huge_pages_need_a_mount() {
         let d = TempDir::new("pages");
-        let e = create("p", layout(), PageRequest::Transparent, LockRequest::Off, false, Some(&d.0), None).err().unwrap();
+        let e = create("p", layout(), PageRequest::Transparent, LockRequest::Off, false, Some(&d.0), None, &Job::none()).err().unwrap();
         assert!(matches!(e, Error::OptionOutOfRange { option: "hugePages", .. }));
-        let e = create("p", layout(), PageRequest::Huge2M, LockRequest::Off, false, Some(&d.0), None).err().unwrap();
+        let e = create("p", layout(), PageRequest::Huge2M, LockRequest::Off, false, Some(&d.0), None, &Job::none()).err().unwrap();
         assert!(e.to_string().contains("not a hugetlbfs mount"), "{e}");
         assert!(!d.0.join("ultraslayer.p").exists());
     }
@@ -1765,7 +1735,7 @@ pub(crate) mod tests {
             return;
         };
         let name = format!("unit-htlb-{}", std::process::id());
-        match create(&name, layout(), PageRequest::Huge2M, LockRequest::Off, false, None, None) {
+        match create(&name, layout(), PageRequest::Huge2M, LockRequest::Off, false, None, None, &Job::none()) {
             Ok((_r, info)) => {
                 assert_eq!(info.backing, Backing::HugeTlbFs);
                 eprintln!("hugetlbfs segment: {}", info.path);

@@ -101,8 +101,17 @@ fn a_segment_with_a_frame_table_opens_laid_out_through_it_and_says_so() {
     let chunks = slots.div_ceil(512);
     let table = FrameTable::build(chunks, replicas, |k, r| (k * 3 + r as u64) * 7 % 31).unwrap();
     let layout = Layout::framed(slots, replicas, Arc::new(table)).unwrap();
-    let (region, _info) =
-        ultraslayer::shm::create("framed", layout.clone(), PageRequest::Off, LockRequest::Off, false, Some(&d.0), None).unwrap();
+    let (region, _info) = ultraslayer::shm::create(
+        "framed",
+        layout.clone(),
+        PageRequest::Off,
+        LockRequest::Off,
+        false,
+        Some(&d.0),
+        None,
+        &ultraslayer::Job::none(),
+    )
+    .unwrap();
     let creator = ultraslayer::slab::Slab::from_region(region, layout.clone()).unwrap();
     // Distinct values per replica, stored at the creator's addresses of each copy.
     let value = |r: usize, i: u64| ((r as u64) << 36) | (i * 5 + 1);

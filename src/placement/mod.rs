@@ -885,7 +885,7 @@ pub fn create_shared(
             let t = Instant::now();
             // Mapping the pool does not count against the time for timing lines.
             let left = bench.clock.deadline.saturating_duration_since(t);
-            let (pool, pending) = crate::shm::create_pending_with(name, shape, pages, lock, overwrite, dir, None, &o.job)?;
+            let (pool, pending) = crate::shm::create_pending(name, shape, pages, lock, overwrite, dir, None, &o.job)?;
             let map_ms = ms(t);
             // On any error from here on, `pending` is dropped unpublished, which removes the file.
             let (slab, map, part) = bench.place_frames(pool, slots, replicas, &groups, left, &mut tally, o)?;
@@ -899,7 +899,7 @@ pub fn create_shared(
     };
     let layout = split_layout(slots, replicas, bit)?;
     let t = Instant::now();
-    let (region, shared) = crate::shm::create_with(name, layout.clone(), pages, lock, overwrite, dir, None, &o.job)?;
+    let (region, shared) = crate::shm::create(name, layout.clone(), pages, lock, overwrite, dir, None, &o.job)?;
     let mut info = bench.info("within-frame", &structure, &region, &groups.centers, (0..groups.centers.len()).collect(), ms(t));
     info.channel_offset = 1 << bit;
     info.learned.frames_timed = o.map.sample_frames;
@@ -1123,7 +1123,9 @@ mod tests {
         let po = PlacementOptions { map: o.clone(), ..PlacementOptions::default() };
         let pool_frames = pool_size(&g, replicas, chunks, &po).unwrap();
         let shape = crate::shm::Shape::framed(slots, replicas, pool_frames);
-        let (pool, pending) = crate::shm::create_pending("sf", shape, PageRequest::Off, LockRequest::Off, false, Some(&d), None).unwrap();
+        let (pool, pending) =
+            crate::shm::create_pending("sf", shape, PageRequest::Off, LockRequest::Off, false, Some(&d), None, &crate::job::Job::none())
+                .unwrap();
         assert_eq!(pool.mapped_bytes(), pool_frames * FRAME_BYTES);
         let (slab, _map, part) = place_frames(pool, 64, slots, replicas, &g, &mut t, &o, usize::MAX).unwrap();
         pending.publish(slab.layout()).unwrap();

@@ -200,17 +200,9 @@ impl Records {
         let offset = opts.channel_offset.resolve(false);
         let layout = Layout::new(base(count), opts.replicas, offset.bytes)?;
         let text = schema.text();
-        let (region, info) = shm::create_with(
-            name,
-            layout.clone(),
-            opts.pages,
-            opts.threads.lock,
-            shared.overwrite,
-            shared.dir.as_deref(),
-            Some(&text),
-            job,
-        )
-        .map_err(Error::of_records)?;
+        let (region, info) =
+            shm::create(name, layout.clone(), opts.pages, opts.threads.lock, shared.overwrite, shared.dir.as_deref(), Some(&text), job)
+                .map_err(Error::of_records)?;
         let segment = (PathBuf::from(&info.path), info.file_id);
         let slab = Arc::new(Slab::from_region(region, layout)?);
         let created = info.clone();
