@@ -231,8 +231,8 @@ async function runCreation(call, control, start, made) {
     if (p === null || thrown !== null) return
     const key = `${p.phase}:${p.done}:${p.total}`
     const now = Date.now()
-    if (key === last && !final && now - lastAt < PROGRESS_EVERY_MS) return
-    if (key === last && final) return
+    // Unchanged progress is repeated once a second while the work runs, never as the final call.
+    if (key === last && (final || now - lastAt < PROGRESS_EVERY_MS)) return
     last = key
     lastAt = now
     try {
