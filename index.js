@@ -176,7 +176,7 @@ function validateName(call, name) {
 }
 
 // Creation off the JS thread (`Slayer.create`, `Records.create`): the native side runs the work on
-// a libuv worker under a CreationJob (src/binding/create.rs); this side wires an AbortSignal to
+// a libuv worker under a CreationJob (src/create.rs); this side wires an AbortSignal to
 // job.cancel(), polls job.progress() for onProgress, and turns the result into the object or the
 // error. The work is the synchronous constructor's, the same options and the same errors.
 
@@ -326,7 +326,7 @@ class Slayer {
   #slots
   #readMany
   #writeMany
-  // The direct view (see src/binding/view.rs): copy 0 of the slab as typed arrays, so a direct
+  // The direct view (see src/view.rs): copy 0 of the slab as typed arrays, so a direct
   // read (strategy 'direct', or hedged threads stopped) is one typed-array load with no native
   // call; copy 0 of slot i is element `(i >>> #shift) * #stride + (i & #mask)`. #views holds the
   // arrays when the slab offers them; #f64/#u64 are set only while reads are direct (#useView).

@@ -11,7 +11,7 @@ import type { BackgroundLearning, HugePagePlacement, SteerStats } from './index'
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-/** Internal: the cancel flag and progress of one asynchronous creation (see `crate::Job`). */
+/** Internal: the cancel flag and progress of one asynchronous creation (see `ultraslayer::Job`). */
 export declare class CreationJob {}
 
 /**

@@ -1,6 +1,6 @@
 'use strict'
 // Records: a fixed schema of up to 7 named 64-bit fields per record, each record one cache line in
-// every replica, read in one call as one consistent snapshot (see src/records/).
+// every replica, read in one call as one consistent snapshot (see crates/engine/src/records/).
 //
 // This file owns the JS side only: field names and types, argument checks (so bad input is a
 // TypeError/RangeError naming the field or value, and nothing is written), and the fast paths. A
@@ -9,15 +9,15 @@
 // two ways:
 // - the JS read path (`readLine`), while the store's reads are direct (strategy 'direct', or a
 //   hedged store with its threads stopped; local or shared): record i's line is read from a
-//   typed-array view of copy 0 (src/binding/view.rs) with the sequence check of
-//   src/records/line.rs done here, in JS — no native call;
+//   typed-array view of copy 0 (src/view.rs) with the sequence check of
+//   crates/engine/src/records/line.rs done here, in JS — no native call;
 // - otherwise, or when copy 0 stayed mid-update for COPY_TRIES attempts, the raw native `load`:
 //   it puts the index in word 0, and one call fills words 1..7 with a consistent copy's fields by
 //   the store's strategy (other copies, up to 64 rounds, then ERR_ULTRASLAYER_RECORD_BUSY).
 // Options are the Slayer's (validated by index.js's own table), with `count` and `fields` instead
 // of `slots`.
 //
-// Word formats (the same for every front end, src/records/schema.rs): f64 bits; u64; i64 two's
+// Word formats (the same for every front end, crates/engine/src/records/schema.rs): f64 bits; u64; i64 two's
 // complement; u32 zero-extended and i32 sign-extended to 64 bits; int53 two's complement in
 // ±(2^53 - 1). u32, i32 and int53 read as JS numbers, u64 and i64 as BigInts. The views read the
 // halves of a word little-endian (every target of this package is little-endian).
@@ -33,7 +33,7 @@ const NUMBER_RANGES = {
 const TWO32 = 2 ** 32
 const BIGINT_TYPES = new Set(['u64', 'i64'])
 // Attempts at copy 0 before the JS read path hands the record to the native read (as
-// src/records/line.rs COPY_TRIES: that read then tries the other copies).
+// crates/engine/src/records/line.rs COPY_TRIES: that read then tries the other copies).
 const COPY_TRIES = 4
 const MAX_FIELDS = 7
 const WORDS = 8
@@ -109,7 +109,7 @@ class ReadPath {
 
 // Copies record `index`'s `words` field words (as 2 × words u32 halves) from copy 0 into
 // dst[at ..], as one write's: true, or false when every attempt met a write in progress (the
-// caller then reads natively). The protocol is src/records/line.rs `try_read`'s: the sequence
+// caller then reads natively). The protocol is crates/engine/src/records/line.rs `try_read`'s: the sequence
 // word s1 (odd while a write is in progress), the fields, the sequence word again; the fields are
 // one write's when s1 is even and unchanged. Writers (Rust, C, this or another process) store the
 // sequence odd, fence(Release), the fields, then the even sequence with Release.

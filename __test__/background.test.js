@@ -12,7 +12,7 @@ const assert = require('node:assert/strict')
 const { Slayer } = require('..')
 const { threadsNamedSettled } = require('./threads')
 
-// The learning thread's name (src/steer/learner.rs).
+// The learning thread's name (crates/engine/src/steer/learner.rs).
 const LEARNER = 'uslayer-learn'
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))

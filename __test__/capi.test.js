@@ -20,7 +20,7 @@ test('the .node Node loads is also the C library: the C round-trip program links
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uslayer-capi-'))
   fs.copyFileSync(nodeFile, path.join(dir, 'libultraslayer.so'))
   const exe = path.join(dir, 'roundtrip')
-  execFileSync('gcc', ['-std=c11', '-O1', '-Wall', '-Wextra', '-Werror', '-pthread', '-I', path.join(root, 'include'), path.join(root, 'tests/c/roundtrip.c'), '-o', exe, '-L', dir, `-Wl,-rpath,${dir}`, '-lultraslayer'])
+  execFileSync('gcc', ['-std=c11', '-O1', '-Wall', '-Wextra', '-Werror', '-pthread', '-I', path.join(root, 'include'), path.join(root, 'crates/capi/tests/c/roundtrip.c'), '-o', exe, '-L', dir, `-Wl,-rpath,${dir}`, '-lultraslayer'])
   const out = execFileSync(exe, { encoding: 'utf8', env: { ...process.env, LD_LIBRARY_PATH: '' } })
   assert.equal(out.trim().split('\n').pop(), 'ok')
   fs.rmSync(dir, { recursive: true, force: true })

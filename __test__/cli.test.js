@@ -45,7 +45,7 @@ test('probe refresh --json reports three well-formed runs and an exit code that 
   // A real run on this machine: its DRAM, clock and hypervisor decide the verdicts (a VM can make
   // even the cached control periodic), so only the shape and the report's own consistency are
   // checked here. What the verdicts lead to is tested on traces and on recorded runs (below, and
-  // in src/probe/refresh.rs).
+  // in crates/engine/src/probe/refresh.rs).
   const verdicts = typingsUnion('PeriodVerdict')
   assert.deepEqual([...verdicts].sort(), ['Insufficient', 'None', 'Periodic', 'Weak'])
   const r = cli('probe', 'refresh', '--seconds', '0.6', '--json')

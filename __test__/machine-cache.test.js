@@ -1,5 +1,5 @@
 'use strict'
-// The machine cache (src/refresh/boot_cache.rs): a refresh period one process measured is
+// The machine cache (crates/engine/src/refresh/boot_cache.rs): a refresh period one process measured is
 // remembered for the boot, so the next process starts from it and says so; the cache can be
 // turned off; a damaged file is replaced, never trusted. Whether this machine shows a period at
 // all is the hardware's business: where the first process finds none (or cannot time loads),

@@ -25,7 +25,7 @@ function arg(name, fallback) {
 
 const SLOTS = arg('--slots', 1 << 25)
 // A cold start: this process and its children use a machine cache of their own, empty at first
-// (src/refresh/boot_cache.rs), never the user's.
+// (crates/engine/src/refresh/boot_cache.rs), never the user's.
 const CACHE_DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'uslayer-startup-'))
 process.env.ULTRASLAYER_MACHINE_CACHE = path.join(CACHE_DIR, 'in-process.json')
 process.on('exit', () => fs.rmSync(CACHE_DIR, { recursive: true, force: true }))

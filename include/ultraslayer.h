@@ -29,8 +29,8 @@
  *   The binary in the platform package (e.g. node_modules/ultraslayer-linux-x64-gnu/
  *   ultraslayer.linux-x64-gnu.node) is this library: copy or symlink it as libultraslayer.so and
  *   link with -lultraslayer, or dlopen it. It needs no Node: its napi symbols are looked up only
- *   when Node loads it as an addon. `cargo build --release --no-default-features` builds the same
- *   C ABI without the Node binding.
+ *   when Node loads it as an addon. `cargo build --release -p ultraslayer-capi` builds the same
+ *   C ABI without the Node binding (target/release/libultraslayer_capi.so).
  */
 #ifndef ULTRASLAYER_H
 #define ULTRASLAYER_H
@@ -168,7 +168,7 @@ typedef struct us_stats {
     uint64_t latency_max_ns;
 } us_stats;
 
-/* The library's struct layouts (src/capi.rs asserts the same numbers). */
+/* The library's struct layouts (crates/capi/src/lib.rs asserts the same numbers). */
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(void *) == 8, "libultraslayer's C ABI is defined for 64-bit targets");
 _Static_assert(sizeof(us_options) == 88, "us_options layout");

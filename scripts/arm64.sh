@@ -111,8 +111,8 @@ build() {
   install_toolchain
   say "cross-building $node_file ($($RUSTC --version))"
   local t0=$SECONDS
-  cargo build --release --lib --features bench --target "$target"
-  cp "$CARGO_TARGET_DIR/$target/release/libultraslayer.so" "$node_file"
+  cargo build --release -p ultraslayer-node --lib --features bench --target "$target"
+  cp "$CARGO_TARGET_DIR/$target/release/libultraslayer_node.so" "$node_file"
   readelf -h "$node_file" | grep -q 'Machine:.*AArch64' || { echo "$node_file is not an aarch64 ELF"; exit 1; }
   echo "built $node_file ($(stat -c %s "$node_file") bytes) in $((SECONDS - t0)) s"
 }
@@ -124,7 +124,7 @@ emulated() {
 
 # Tests that cannot run under this emulation, with the reason (printed as skipped, never hidden).
 # Node: name patterns for --test-skip-pattern; cargo: test names for --skip.
-learn_x86="timing flushed loads for the refresh probes and for refresh-group/huge-page placement is built for x86_64 only (probe::refresh::measure, steer::arrange::learn, src/placement); on aarch64 they are refused as Unsupported"
+learn_x86="timing flushed loads for the refresh probes and for refresh-group/huge-page placement is built for x86_64 only (probe::refresh::measure, steer::arrange::learn, crates/engine/src/placement); on aarch64 they are refused as Unsupported"
 node_skips=(
   "ctypes example"
   "the .node Node loads is also the C library"
@@ -145,7 +145,7 @@ node_skip_reasons=(
   "timing probe: $learn_x86"
   "timing probe (emulated timings mean nothing)"
   "$learn_x86"
-  "$learn_x86: the steer slab falls back to copies 64 B apart and reads right, but its placement note reads 'not supported on this machine: learning refresh groups needs x86_64', not the 'refresh-group placement failed' this test expects (the note is worded in src/slayer.rs)"
+  "$learn_x86: the steer slab falls back to copies 64 B apart and reads right, but its placement note reads 'not supported on this machine: learning refresh groups needs x86_64', not the 'refresh-group placement failed' this test expects (the note is worded in crates/engine/src/slayer.rs)"
   "$learn_x86: refused as ERR_ULTRASLAYER_UNSUPPORTED, not the ERR_ULTRASLAYER_PLACEMENT this test expects"
   "qemu-user synthesizes /proc/self/smaps (KernelPageSize 4 kB, Rss 0 for every mapping), so when 2 MiB pages are reserved the test's smaps cross-check cannot see them"
 )
@@ -168,15 +168,15 @@ cargo_skip_reasons=(
   "python3 on this machine is x86_64; ctypes cannot load the aarch64 library"
   "its exact thread count after us_destroy races under qemu-user (see the Node skip below); run separately below, with a grace period for that one check"
   "$learn_x86, not with the Placement error this test expects"
-  "$learn_x86 (src/placement: 'timing flushed loads needs x86_64'), without the 'offset' hint this test requires"
-  "$learn_x86 (src/placement: 'timing flushed loads needs x86_64'), without the 'offset' hint this test requires"
-  "the synthetic hosts' simulated reads (src/refresh/hosts.rs): the same arithmetic on every arch, run natively by npm test; minutes under emulation"
-  "the synthetic hosts' simulated reads (src/refresh/hosts.rs): the same arithmetic on every arch, run natively by npm test; minutes under emulation"
-  "the synthetic hosts' simulated reads (src/refresh/hosts.rs): the same arithmetic on every arch, run natively by npm test; minutes under emulation"
-  "the synthetic hosts' simulated reads (src/refresh/hosts.rs): the same arithmetic on every arch, run natively by npm test; minutes under emulation"
-  "the synthetic hosts' simulated reads (src/refresh/hosts.rs): the same arithmetic on every arch, run natively by npm test; minutes under emulation"
-  "the synthetic hosts' simulated reads (src/refresh/hosts.rs): the same arithmetic on every arch, run natively by npm test; minutes under emulation"
-  "the synthetic hosts' simulated reads (src/refresh/hosts.rs) through the background learner: the same arithmetic on every arch, run natively by npm test; minutes under emulation"
+  "$learn_x86 (crates/engine/src/placement: 'timing flushed loads needs x86_64'), without the 'offset' hint this test requires"
+  "$learn_x86 (crates/engine/src/placement: 'timing flushed loads needs x86_64'), without the 'offset' hint this test requires"
+  "the synthetic hosts' simulated reads (crates/engine/src/refresh/hosts.rs): the same arithmetic on every arch, run natively by npm test; minutes under emulation"
+  "the synthetic hosts' simulated reads (crates/engine/src/refresh/hosts.rs): the same arithmetic on every arch, run natively by npm test; minutes under emulation"
+  "the synthetic hosts' simulated reads (crates/engine/src/refresh/hosts.rs): the same arithmetic on every arch, run natively by npm test; minutes under emulation"
+  "the synthetic hosts' simulated reads (crates/engine/src/refresh/hosts.rs): the same arithmetic on every arch, run natively by npm test; minutes under emulation"
+  "the synthetic hosts' simulated reads (crates/engine/src/refresh/hosts.rs): the same arithmetic on every arch, run natively by npm test; minutes under emulation"
+  "the synthetic hosts' simulated reads (crates/engine/src/refresh/hosts.rs): the same arithmetic on every arch, run natively by npm test; minutes under emulation"
+  "the synthetic hosts' simulated reads (crates/engine/src/refresh/hosts.rs) through the background learner: the same arithmetic on every arch, run natively by npm test; minutes under emulation"
   "2 million steered reads against a writer and a frame-flipping thread: minutes under emulation, and qemu runs aarch64 code on x86's stronger memory model, so it would prove nothing about arm64 ordering; run natively by npm test"
 )
 
@@ -200,10 +200,10 @@ test_all() {
     echo "skipped: ${cargo_skips[$i]}: ${cargo_skip_reasons[$i]}"
     skip+=(--skip "${cargo_skips[$i]}")
   done
-  emulated env PATH="$shims:$PATH" cargo test --no-default-features --features bench --target "$target" -- "${skip[@]}"
+  emulated env PATH="$shims:$PATH" cargo test -p ultraslayer -p ultraslayer-capi --features ultraslayer/bench --target "$target" -- "${skip[@]}"
   echo "engine tests: $((SECONDS - t0)) s"
 
-  say "C round trip (tests/c/roundtrip.c) against $node_file under qemu"
+  say "C round trip (crates/capi/tests/c/roundtrip.c) against $node_file under qemu"
   # The program checks that us_destroy leaves exactly the threads it found. Under qemu-user a
   # joined thread stays listed in /proc/self/task for a moment (qemu clears the child tid, which
   # ends pthread_join, before its host thread exits), so this copy lets that final check wait up to
@@ -212,9 +212,9 @@ test_all() {
   mkdir -p "$dir"
   cp "$node_file" "$dir/libultraslayer.so"
   local check='CHECK(threads_in_process() == threads_before);'
-  grep -qF "    $check" tests/c/roundtrip.c || { echo "tests/c/roundtrip.c no longer has the final thread check this script adapts"; exit 1; }
+  grep -qF "    $check" crates/capi/tests/c/roundtrip.c || { echo "crates/capi/tests/c/roundtrip.c no longer has the final thread check this script adapts"; exit 1; }
   sed "s|^    $check|    for (int settle = 0; settle < 100 \&\& threads_in_process() != threads_before; settle++) nanosleep(\&(struct timespec){0, 10000000}, NULL);\n    $check|" \
-    tests/c/roundtrip.c > "$dir/roundtrip.c"
+    crates/capi/tests/c/roundtrip.c > "$dir/roundtrip.c"
   aarch64-linux-gnu-gcc -std=c11 -O1 -Wall -Wextra -Werror -pthread -I include "$dir/roundtrip.c" -o "$dir/roundtrip" -L "$dir" "-Wl,-rpath,$dir" -lultraslayer
   emulated "$dir/roundtrip" | tail -2
 

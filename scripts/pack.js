@@ -68,7 +68,7 @@ function newestSource() {
     if (st.isDirectory()) for (const e of fs.readdirSync(p)) walk(path.join(p, e))
     else newest = Math.max(newest, st.mtimeMs)
   }
-  for (const p of ['src', 'Cargo.toml', 'Cargo.lock', 'build.rs']) if (fs.existsSync(path.join(root, p))) walk(path.join(root, p))
+  for (const p of ['src', 'crates', 'Cargo.toml', 'Cargo.lock', 'build.rs']) if (fs.existsSync(path.join(root, p))) walk(path.join(root, p))
   return newest
 }
 

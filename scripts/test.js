@@ -20,7 +20,7 @@ const ROOT = path.join(__dirname, '..')
 const SHM = '/dev/shm'
 const run = `t${process.pid.toString(36)}${Date.now().toString(36)}`
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `uslayer-${run}-`))
-// The machine cache (src/refresh/boot_cache.rs) is off: the tests of it name their own files.
+// The machine cache (crates/engine/src/refresh/boot_cache.rs) is off: the tests of it name their own files.
 const env = { ...process.env, TMPDIR: tmp, USLAYER_TEST_RUN: run, ULTRASLAYER_MACHINE_CACHE: 'off' }
 
 const list = (dir) => {
@@ -38,7 +38,7 @@ const testFiles = list(path.join(ROOT, '__test__'))
   .sort()
   .map((f) => path.join('__test__', f))
 const steps = [
-  ['cargo', ['test', '--no-default-features', '--features', 'bench', ...process.argv.slice(2)]],
+  ['cargo', ['test', '-p', 'ultraslayer', '-p', 'ultraslayer-capi', '--features', 'ultraslayer/bench', ...process.argv.slice(2)]],
   [process.execPath, ['--test', '--test-concurrency=1', ...testFiles]],
 ]
 let status = 0

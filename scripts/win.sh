@@ -111,8 +111,8 @@ build() {
   install_toolchain
   say "cross-building $node_file ($($RUSTC --version), std from $(dpkg-query -W -f '${Package} ${Version}' rust-web-src))"
   local t0=$SECONDS
-  cargo build "${build_std[@]}" --release --lib --features bench --target "$target"
-  cp "$CARGO_TARGET_DIR/$target/release/ultraslayer.dll" "$node_file"
+  cargo build "${build_std[@]}" --release -p ultraslayer-node --lib --features bench --target "$target"
+  cp "$CARGO_TARGET_DIR/$target/release/ultraslayer_node.dll" "$node_file"
   file "$node_file" | grep -q 'PE32+ executable (DLL).*x86-64' || { echo "$node_file is not a PE32+ x86-64 DLL: $(file "$node_file")"; exit 1; }
   # It must import nothing from Node (N-API is looked up in node.exe at load time).
   if x86_64-w64-mingw32-objdump -p "$node_file" | grep -qi 'DLL Name: .*node'; then echo "$node_file imports a Node DLL"; exit 1; fi
@@ -165,7 +165,7 @@ cargo_skips=(
 )
 cargo_skip_reasons=(
   "compiles include/ultraslayer.h with the host's gcc/g++ and runs the result on Linux (the header is not per-OS)"
-  "links tests/c/roundtrip.c against the library with the host's gcc and counts threads in /proc/self/task"
+  "links crates/capi/tests/c/roundtrip.c against the library with the host's gcc and counts threads in /proc/self/task"
   "python3 here is Linux's; its ctypes cannot load a Windows DLL (no Windows Python in this prefix)"
   "reads the library's export list with the host's nm, which does not read PE export tables"
   "counts replica threads by name in /proc/self/task: under Wine that lists Wine's Unix threads, which do not carry the Windows thread names"
@@ -193,7 +193,7 @@ test_all() {
     echo "skipped: ${cargo_skips[$i]}: ${cargo_skip_reasons[$i]}"
     skip+=(--skip "${cargo_skips[$i]}")
   done
-  cargo test "${build_std[@]}" --no-default-features --features bench --target "$target" -- "${skip[@]}"
+  cargo test "${build_std[@]}" -p ultraslayer -p ultraslayer-capi --features ultraslayer/bench --target "$target" -- "${skip[@]}"
   echo "engine tests: $((SECONDS - t0)) s"
 
   say "Node suite on Windows Node $(node_version "$wine" "$node") under $($wine --version) against $node_file"

@@ -1,328 +1,202 @@
-//! Measurement harness for `npm run bench`: timed reads, cold flushes, stress streams and the
-//! independent-pairs method, all measured with the TSC inside Rust.
-//!
-//! Never used on a library read path, and built only with the `bench` cargo feature (the npm build
-//! turns it on, since `npm run bench` ships with the package; the C library and `cargo test
-//! --no-default-features` alone leave it out). Everything here records into HDR histograms; no
-//! sorting of sample arrays.
+//! Internal hooks for `npm run bench` (hidden from the typings): the TSC, cache flushes, native
+//! timed arms on a Slayer's own slab, the independent-pairs method, stress threads and an HDR
+//! histogram the JS arms record into. Translation only; the measuring is in `ultraslayer::bench`.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 
 use hdrhistogram::Histogram;
+use napi::bindgen_prelude::*;
+use napi::Env;
+use napi_derive::napi;
 
-use crate::cores;
-use crate::region::{LockRequest, PageRequest, Region};
-use crate::rng::SplitMix64;
-use crate::slab::Slab;
-use crate::slayer::Slayer;
-use crate::stats::latency_histogram;
-use crate::tsc;
+use crate::errors::to_napi;
+use crate::records::NativeRecords;
+use crate::{report, Slayer};
+use ultraslayer::bench::{self, Pace};
+use ultraslayer::stats::{latency_histogram, Percentiles};
+use ultraslayer::tsc;
 
-use crate::cache::{flush_line, flush_slot};
-use crate::tsc::spin_for;
-
-/// How reads are spaced and what state the cache is in before each.
-#[derive(Clone, Copy, Debug)]
-pub struct Pace {
-    /// Flush every copy of the slot before reading it (a DRAM read every time).
-    pub cold: bool,
-    /// Spin a pseudo-random 0..gap_ns between reads (random arrivals); 0 = back to back.
-    pub gap_ns: u64,
-}
-
-/// Times `read(i)` for every index, with the pacing asked for, into a fresh histogram (ns).
-/// `flush(i)` runs before each read when `pace.cold`. Returns the histogram and a checksum of
-/// the values read (so the reads cannot be optimised away).
-pub fn time_reads(indices: &[u32], pace: Pace, mut flush: impl FnMut(u64), mut read: impl FnMut(u64) -> u64) -> (Histogram<u64>, u64) {
-    let mut h = latency_histogram();
-    let gap_ticks = tsc::from_ns(pace.gap_ns);
-    let mut rng = SplitMix64::new(0x5EED);
-    let mut sum = 0u64;
-    for &i in indices {
-        let i = i as u64;
-        if pace.cold {
-            flush(i);
-        }
-        if gap_ticks > 0 {
-            spin_for(rng.next_u64() % gap_ticks);
-        }
-        let t0 = tsc::stamp();
-        let v = read(i);
-        let t1 = tsc::stamp_end();
-        sum = sum.wrapping_add(std::hint::black_box(v));
-        h.saturating_record(tsc::to_ns(t1.wrapping_sub(t0)).max(1));
+/// Percentiles plus every recorded bucket (`[ns, count]`), for tables, JSON and CCDF plots:
+/// `{ latency, buckets }`.
+pub(crate) fn summarize(h: &Histogram<u64>) -> serde_json::Value {
+    #[derive(serde::Serialize)]
+    struct Summary {
+        latency: Percentiles,
+        buckets: Vec<[u64; 2]>,
     }
-    (h, sum)
+    let buckets = h.iter_recorded().map(|v| [h.highest_equivalent(v.value_iterated_to()), v.count_at_value()]).collect();
+    report(&Summary { latency: Percentiles::of(h), buckets })
 }
 
-/// `native-direct`: replica 0 read in Rust, no threads.
-pub fn native_direct(slab: &Slab, indices: &[u32], pace: Pace) -> Histogram<u64> {
-    time_reads(indices, pace, |i| flush_slot(slab, i), |i| slab.read_replica(0, i).unwrap_or(0)).0
+/// An HDR histogram (1 ns .. 10 s, 3 digits) the JS arms record tick differences into in chunks.
+#[napi(skip_typescript, js_name = "_histogramNew")]
+pub fn histogram_new() -> External<Histogram<u64>> {
+    External::new(latency_histogram())
 }
 
-/// `native-hedged` (and `native-steer`): the engine's read with its strategy, timed in Rust
-/// (hand-off included for hedging, JS excluded).
-pub fn native_hedged(s: &mut Slayer, indices: &[u32], pace: Pace) -> Histogram<u64> {
-    let slab = s.slab();
-    time_reads(indices, pace, |i| flush_slot(&slab, i), |i| s.read(i).unwrap_or(0)).0
-}
-
-/// The strategy against its own slab read directly, interleaved read by read so both see the
-/// same machine: even reads take copy 0 directly, odd reads go through the engine's strategy
-/// (e.g. steering). Returns (direct, engine) histograms in ns; each gets every other index.
-pub fn native_interleaved(s: &mut Slayer, indices: &[u32], pace: Pace) -> (Histogram<u64>, Histogram<u64>) {
-    let slab = s.slab();
-    let mut direct = latency_histogram();
-    let mut engine = latency_histogram();
-    let gap_ticks = tsc::from_ns(pace.gap_ns);
-    let mut rng = SplitMix64::new(0x5EED);
-    let mut sum = 0u64;
-    for (k, &i) in indices.iter().enumerate() {
-        let i = i as u64;
-        if pace.cold {
-            flush_slot(&slab, i);
-        }
-        if gap_ticks > 0 {
-            spin_for(rng.next_u64() % gap_ticks);
-        }
-        let t0 = tsc::stamp();
-        let v = if k % 2 == 0 { slab.read_replica(0, i).unwrap_or(0) } else { s.read(i).unwrap_or(0) };
-        let t1 = tsc::stamp_end();
-        sum = sum.wrapping_add(std::hint::black_box(v));
-        let h = if k % 2 == 0 { &mut direct } else { &mut engine };
-        h.saturating_record(tsc::to_ns(t1.wrapping_sub(t0)).max(1));
+/// Records the first `n` TSC tick differences of `ticks`, minus `overhead_ticks`, as ns.
+#[napi(skip_typescript, js_name = "_histogramRecordTicks")]
+pub fn histogram_record_ticks(h: &mut External<Histogram<u64>>, ticks: Float64ArraySlice, n: u32, overhead_ticks: f64) {
+    for &t in ticks.iter().take(n as usize) {
+        let t = (t - overhead_ticks).max(0.0) as u64;
+        h.saturating_record(tsc::to_ns(t).max(1));
     }
-    std::hint::black_box(sum);
-    (direct, engine)
 }
 
-/// Timer overhead: back-to-back start/end stamps with nothing between (ns).
-pub fn timer_overhead(samples: usize) -> Histogram<u64> {
-    let mut h = latency_histogram();
-    for _ in 0..samples {
-        let t0 = tsc::stamp();
-        let t1 = tsc::stamp_end();
-        h.saturating_record(tsc::to_ns(t1.wrapping_sub(t0)).max(1));
-    }
-    h
+#[napi(skip_typescript, js_name = "_histogramSummary")]
+pub fn histogram_summary(h: &External<Histogram<u64>>) -> serde_json::Value {
+    summarize(h)
 }
 
-/// Result of the independent-pairs method.
-pub struct Pairs {
-    /// min(latency of replica A, latency of replica B) over paired samples (ns).
-    pub min_of_pair: Histogram<u64>,
-    /// Each replica's own latencies (ns).
-    pub per_replica: Vec<Histogram<u64>>,
-    /// Samples whose start stamps fell within `window_ns` of each other, over all samples.
+/// The result of the independent-pairs arm.
+#[napi(object)]
+pub struct PairsResult {
+    pub min_of_pair: serde_json::Value,
+    pub per_replica: Vec<serde_json::Value>,
     pub paired_share: f64,
 }
 
-/// `independent-pairs` (the original C++ benchmark's method): each replica's copy is read and
-/// timed independently by its own pinned thread over the same index sequence, at the same
-/// scheduled times; afterwards, sample k of every thread is paired when their start stamps lie
-/// within `window_ns`, and the minimum is taken. An upper bound on what hedging could give, never a latency delivered to anyone.
-pub fn independent_pairs(slab: Arc<Slab>, cores: &[usize], indices: Arc<Vec<u32>>, pace: Pace, window_ns: u64) -> Pairs {
-    let n = slab.layout().replicas().min(cores.len()).max(1);
-    let barrier = Arc::new(Barrier::new(n));
-    let go = Arc::new(AtomicU64::new(0));
-    let handles: Vec<_> = (0..n)
-        .map(|r| {
-            let slab = slab.clone();
-            let indices = indices.clone();
-            let barrier = barrier.clone();
-            let go = go.clone();
-            let core = cores[r];
-            std::thread::spawn(move || {
-                cores::pin_current(core);
-                let mut starts = Vec::with_capacity(indices.len());
-                let mut lats = Vec::with_capacity(indices.len());
-                let gap_ticks = tsc::from_ns(pace.gap_ns);
-                barrier.wait();
-                // Thread 0 sets a common start time slightly in the future; all spin until it.
-                if r == 0 {
-                    // Release: pairs with the Acquire loads below, publishing the start time.
-                    go.store(tsc::now() + tsc::from_ns(200_000), Ordering::Release);
+/// Starts stress threads streaming through a buffer of their own until `_stressStop`.
+#[napi(skip_typescript, js_name = "_stressStart")]
+pub fn stress_start(env: Env, cores: Vec<u32>, bytes: f64) -> Result<External<Option<bench::Stress>>> {
+    let cores: Vec<usize> = cores.into_iter().map(|c| c as usize).collect();
+    let s = bench::Stress::start(&cores, bytes as usize).map_err(|e| to_napi(&env, e))?;
+    Ok(External::new(Some(s)))
+}
+
+#[napi(skip_typescript, js_name = "_stressStop")]
+pub fn stress_stop(s: &mut External<Option<bench::Stress>>) {
+    **s = None;
+}
+
+/// TSC frequency (Hz) and whether it is invariant.
+#[napi(skip_typescript, js_name = "_tscInfo")]
+pub fn tsc_info() -> Vec<f64> {
+    vec![
+        tsc::hz(),
+        match tsc::invariant() {
+            Some(true) => 1.0,
+            Some(false) => 0.0,
+            None => -1.0,
+        },
+    ]
+}
+
+/// Flushes the cache line of element `index` of a Float64Array.
+#[napi(skip_typescript, js_name = "_flushF64Array")]
+pub fn flush_f64_array(arr: Float64ArraySlice, index: u32) {
+    if let Some(x) = arr.get(index as usize) {
+        // SAFETY: `x` is an element of the typed array, which stays alive and mapped for this call.
+        unsafe { ultraslayer::cache::flush_line(x as *const f64 as *const u8) };
+    }
+}
+
+/// Timer overhead of the native stamps (ns): back-to-back start/end stamps.
+#[napi(skip_typescript, js_name = "_timerOverhead")]
+pub fn timer_overhead(samples: u32) -> serde_json::Value {
+    summarize(&bench::timer_overhead(samples as usize))
+}
+
+fn pace(cold: bool, gap_ns: f64) -> Pace {
+    Pace { cold, gap_ns: gap_ns.max(0.0) as u64 }
+}
+
+#[napi]
+impl Slayer {
+    /// Internal: flushes every replica's copy of slot `index` from the caches.
+    #[napi(skip_typescript, js_name = "_flush")]
+    pub fn bench_flush(&self, index: u32) {
+        if let Some(e) = self.inst.engine() {
+            ultraslayer::cache::flush_slot(&e.slab(), index as u64);
+        }
+    }
+
+    /// Internal: times reads in Rust. `kind` 'direct' reads replica 0 without threads; 'hedged'
+    /// uses the running replica threads.
+    #[napi(skip_typescript, js_name = "_benchNative")]
+    pub fn bench_native(&self, env: Env, kind: String, indices: Uint32ArraySlice, cold: bool, gap_ns: f64) -> Result<serde_json::Value> {
+        let e = self.engine(&env)?;
+        let p = pace(cold, gap_ns);
+        let h = match kind.as_str() {
+            "direct" => bench::native_direct(&e.slab(), &indices, p),
+            "hedged" => {
+                if !e.running() {
+                    return Err(napi::Error::from_reason("_benchNative('hedged') needs running replica threads"));
                 }
-                let start = loop {
-                    // Acquire: pairs with thread 0's Release store.
-                    let g = go.load(Ordering::Acquire);
-                    if g != 0 {
-                        break g;
-                    }
-                    std::hint::spin_loop();
-                };
-                while tsc::now() < start {
-                    std::hint::spin_loop();
-                }
-                // Every thread reads sample k at the same scheduled time start + k·step + jitter_k
-                // (same jitter sequence on every thread), so samples can be paired by time; a
-                // thread that was descheduled reads late and its sample goes unpaired.
-                let step = tsc::from_ns(pace.gap_ns + 3_000);
-                let mut rng = SplitMix64::new(0x5EED);
-                for (k, &i) in indices.iter().enumerate() {
-                    let i = i as u64;
-                    if pace.cold {
-                        if let Ok(a) = slab.address(r, i) {
-                            // SAFETY: a checked address inside the slab, kept alive by the Arc.
-                            unsafe { flush_line(a as *const u8) };
-                        }
-                    }
-                    let jitter = if gap_ticks > 0 { rng.next_u64() % gap_ticks } else { 0 };
-                    let due = start + k as u64 * step + jitter;
-                    while tsc::now() < due {
-                        std::hint::spin_loop();
-                    }
-                    let t0 = tsc::stamp();
-                    let v = slab.read_replica(r, i).unwrap_or(0);
-                    let t1 = tsc::stamp_end();
-                    std::hint::black_box(v);
-                    starts.push(t0);
-                    lats.push(t1.wrapping_sub(t0));
-                }
-                (starts, lats)
-            })
+                bench::native_hedged(e, &indices, p)
+            }
+            // Whatever this Slayer's strategy does (steer, direct or hedge), timed in Rust.
+            "engine" => bench::native_hedged(e, &indices, p),
+            other => return Err(napi::Error::from_reason(format!("unknown native arm {other}"))),
+        };
+        Ok(summarize(&h))
+    }
+
+    /// Internal: copy 0 read directly and this Slayer's strategy, interleaved read by read and
+    /// timed in Rust: [direct, engine].
+    #[napi(skip_typescript, js_name = "_benchNativeInterleaved")]
+    pub fn bench_native_interleaved(&self, env: Env, indices: Uint32ArraySlice, cold: bool, gap_ns: f64) -> Result<Vec<serde_json::Value>> {
+        let e = self.engine(&env)?;
+        let (d, s) = bench::native_interleaved(e, &indices, pace(cold, gap_ns));
+        Ok(vec![summarize(&d), summarize(&s)])
+    }
+
+    /// Internal: the independent-pairs method on this slab, one pinned thread per replica on the
+    /// slab's cores (its replica threads must be stopped).
+    #[napi(skip_typescript, js_name = "_benchPairs")]
+    pub fn bench_pairs(&self, env: Env, indices: Uint32ArraySlice, cold: bool, gap_ns: f64, window_ns: f64) -> Result<PairsResult> {
+        let e = self.engine(&env)?;
+        let cores = e.info().cores;
+        let idx = Arc::new(indices.to_vec());
+        let p = bench::independent_pairs(e.slab(), &cores, idx, pace(cold, gap_ns), window_ns as u64);
+        Ok(PairsResult {
+            min_of_pair: summarize(&p.min_of_pair),
+            per_replica: p.per_replica.iter().map(summarize).collect(),
+            paired_share: p.paired_share,
         })
-        .collect();
-    let results: Vec<(Vec<u64>, Vec<u64>)> = handles.into_iter().map(|h| h.join().unwrap_or_default()).collect();
-    let window = tsc::from_ns(window_ns);
-    let mut min_of_pair = latency_histogram();
-    let mut per_replica: Vec<Histogram<u64>> = (0..n).map(|_| latency_histogram()).collect();
-    let total = indices.len();
-    let mut paired = 0usize;
-    for k in 0..total {
-        let mut lo = u64::MAX;
-        let mut hi = 0u64;
-        let mut best = u64::MAX;
-        let mut complete = true;
-        for (r, (starts, lats)) in results.iter().enumerate() {
-            let (Some(&s), Some(&l)) = (starts.get(k), lats.get(k)) else {
-                complete = false;
-                break;
-            };
-            per_replica[r].saturating_record(tsc::to_ns(l).max(1));
-            lo = lo.min(s);
-            hi = hi.max(s);
-            best = best.min(l);
+    }
+}
+
+/// A raw `clock()` that writes the TSC (ticks, as a double) into word 0 of `scratch`.
+#[napi(skip_typescript, js_name = "_clock")]
+pub fn clock<'env>(env: &'env Env, scratch: Unknown<'env>) -> Result<Unknown<'env>> {
+    use napi::JsValue;
+    // SAFETY: env is the live env of this call and scratch a value in it.
+    let f = unsafe { crate::bench_raw::clock_function(env.raw(), scratch.raw())? };
+    // SAFETY: f was just created in this env.
+    Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), f) })
+}
+
+/// Internal: bare raw N-API functions the benchmark measures readF64 against.
+#[napi(skip_typescript, js_name = "_bareFunctions")]
+pub fn bare_functions(env: &Env) -> Result<Unknown<'_>> {
+    // SAFETY: env is the live env of this call.
+    let obj = unsafe { crate::bench_raw::bare_functions(env.raw())? };
+    // SAFETY: obj was just created in this env.
+    Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), obj) })
+}
+
+#[napi]
+impl NativeRecords {
+    /// Internal (benchmark): times whole-record reads by this store's strategy inside Rust.
+    #[napi(skip_typescript, js_name = "_benchNative")]
+    pub fn bench_native(&self, env: Env, indices: Uint32ArraySlice, cold: bool, gap_ns: f64) -> Result<serde_json::Value> {
+        let e = self.engine(&env)?;
+        if let Some(&bad) = indices.iter().find(|&&i| i as u64 >= e.count()) {
+            return Err(to_napi(&env, ultraslayer::Error::RecordOutOfRange { index: bad as u64, count: e.count() }));
         }
-        if complete && hi - lo <= window {
-            paired += 1;
-            min_of_pair.saturating_record(tsc::to_ns(best).max(1));
-        }
-    }
-    Pairs { min_of_pair, per_replica, paired_share: if total == 0 { 0.0 } else { paired as f64 / total as f64 } }
-}
-
-/// Threads streaming reads through a buffer of their own, to load the memory system.
-pub struct Stress {
-    stop: Arc<AtomicBool>,
-    threads: Vec<std::thread::JoinHandle<u64>>,
-    pub cores: Vec<usize>,
-    /// Bytes each thread streams through.
-    pub bytes: usize,
-}
-
-impl Stress {
-    pub fn start(cores: &[usize], bytes: usize) -> crate::Result<Stress> {
-        let region = Arc::new(Region::map(bytes, PageRequest::Auto, LockRequest::Off)?);
-        let stop = Arc::new(AtomicBool::new(false));
-        let threads = cores
-            .iter()
-            .map(|&core| {
-                let region = region.clone();
-                let stop = stop.clone();
-                std::thread::spawn(move || {
-                    cores::pin_current(core);
-                    let words = region.mapped_bytes() / 8;
-                    let base = region.ptr() as *const u64;
-                    let mut lines = 0u64;
-                    // At least one whole pass, then until stopped. Relaxed: a stop flag carries no data.
-                    loop {
-                        let mut k = 0;
-                        while k < words {
-                            // SAFETY: k < words, so the word lies inside the mapping the Arc keeps alive;
-                            // the region is only ever read here.
-                            std::hint::black_box(unsafe { std::ptr::read_volatile(base.add(k)) });
-                            k += 8; // one load per 64-byte line
-                            lines += 1;
-                        }
-                        if stop.load(Ordering::Relaxed) {
-                            break;
-                        }
-                    }
-                    lines
-                })
-            })
-            .collect();
-        Ok(Stress { stop, threads, cores: cores.to_vec(), bytes })
-    }
-
-    /// Stops and joins the threads; returns how many cache lines each one streamed.
-    pub fn stop(mut self) -> Vec<u64> {
-        self.join()
-    }
-
-    fn join(&mut self) -> Vec<u64> {
-        // Relaxed: see the loads in the streaming threads.
-        self.stop.store(true, Ordering::Relaxed);
-        self.threads.drain(..).map(|t| t.join().unwrap_or(0)).collect()
-    }
-}
-
-impl Drop for Stress {
-    fn drop(&mut self) {
-        self.join();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::layout::Layout;
-
-    fn slab() -> Arc<Slab> {
-        let s = Slab::new(Layout::new(4096, 2, 64).unwrap(), PageRequest::Off, LockRequest::Off).unwrap();
-        for i in 0..4096 {
-            s.write(i, i + 1).unwrap();
-        }
-        Arc::new(s)
-    }
-
-    #[test]
-    fn timed_reads_record_one_sample_per_index_and_read_the_right_values() {
-        let s = slab();
-        let idx: Vec<u32> = (0..1000).map(|k| (k * 7) % 4096).collect();
-        let (h, sum) = time_reads(&idx, Pace { cold: true, gap_ns: 100 }, |i| flush_slot(&s, i), |i| s.read_replica(1, i).unwrap());
-        assert_eq!(h.len(), 1000);
-        assert_eq!(sum, idx.iter().map(|&i| i as u64 + 1).sum::<u64>());
-    }
-
-    #[test]
-    fn independent_pairs_pairs_what_it_can_and_says_how_much() {
-        let s = slab();
-        let allowed = cores::allowed();
-        let cores: Vec<usize> = (0..2).map(|k| allowed[k % allowed.len()]).collect();
-        let idx = Arc::new((0..2000u32).collect::<Vec<_>>());
-        let p = independent_pairs(s, &cores, idx, Pace { cold: false, gap_ns: 0 }, u64::MAX / 4);
-        assert_eq!(p.per_replica.len(), 2);
-        assert_eq!(p.per_replica[0].len(), 2000);
-        assert!((p.paired_share - 1.0).abs() < 1e-9, "an unbounded window pairs everything");
-        assert_eq!(p.min_of_pair.len(), 2000);
-        assert!(p.min_of_pair.value_at_quantile(0.5) <= p.per_replica[0].value_at_quantile(0.5));
-    }
-
-    #[test]
-    fn stress_threads_start_and_stop() {
-        let allowed = cores::allowed();
-        let st = Stress::start(&allowed[..1], 4 << 20).unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        let lines = st.stop();
-        assert_eq!(lines.len(), 1, "one thread per core, joined");
-        assert!(lines[0] >= (4 << 20) / 64, "the thread streamed through its whole buffer at least once");
-    }
-
-    #[test]
-    fn timer_overhead_is_recorded() {
-        assert_eq!(timer_overhead(100).len(), 100);
+        let slab = e.slab().clone();
+        let pace = bench::Pace { cold, gap_ns: gap_ns.max(0.0) as u64 };
+        let mut line = [0u64; ultraslayer::records::line::MAX_FIELDS];
+        let (h, _) = bench::time_reads(
+            &indices,
+            pace,
+            |i| ultraslayer::cache::flush_slot(&slab, i * 8),
+            |i| match e.read_line(i, &mut line) {
+                Ok(()) => line.iter().fold(0, |a, &w| a ^ w),
+                Err(_) => 0,
+            },
+        );
+        Ok(summarize(&h))
     }
 }

@@ -2,7 +2,7 @@
 //! slab larger than the last-level cache, cold (both copies flushed before each read) and natural
 //! (random reads, no flush), in one run.
 //!
-//!     cargo run --release --no-default-features --example native_bench -- [samples] [slots] [spin]
+//!     cargo run --release -p ultraslayer --features bench --example native_bench -- [samples] [slots] [spin]
 //!
 //! Prints p50/p90/p99/p99.9/p99.99/max in ns with sample counts; says so when the replica threads
 //! share cores (fewer allowed cores than replicas + 1).

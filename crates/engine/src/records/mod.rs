@@ -273,9 +273,17 @@ impl Records {
         Ok(())
     }
 
-    /// Record `i`'s 7 field words (the caller has checked `i < count`).
+    /// Record `i`'s whole line: all `MAX_FIELDS` field words, one consistent snapshot (as
+    /// [`Records::read`], without the copy into a caller's slice of the schema's length).
+    ///
+    /// # Errors
+    /// [`Error::RecordOutOfRange`] when `i >= count()`; [`Error::RecordInconsistent`] when no copy
+    /// held still long enough to be read whole (a writer rewriting this record without pause).
     #[inline(always)]
-    pub(crate) fn read_line(&mut self, i: u64, out: &mut [u64; MAX_FIELDS]) -> Result<()> {
+    pub fn read_line(&mut self, i: u64, out: &mut [u64; MAX_FIELDS]) -> Result<()> {
+        if i >= self.count {
+            return Err(Error::RecordOutOfRange { index: i, count: self.count });
+        }
         let b = base(i);
         let p = self.slayer.parts();
         let recording = p.recorder.recording();

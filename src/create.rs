@@ -13,17 +13,17 @@ use napi::bindgen_prelude::*;
 use napi::Env;
 use napi_derive::napi;
 
-use super::errors::{code, to_napi};
-use super::options::{slab_options, JsOptions};
-use super::records::NativeRecords;
-use super::Slayer;
-use crate::error::{ErrorKind, Front};
-use crate::records::Schema;
+use crate::errors::{code, to_napi};
+use crate::options::{slab_options, JsOptions};
+use crate::records::NativeRecords;
+use crate::Slayer;
+use ultraslayer::error::{ErrorKind, Front};
+use ultraslayer::records::Schema;
 
-/// Internal: the cancel flag and progress of one asynchronous creation (see `crate::Job`).
+/// Internal: the cancel flag and progress of one asynchronous creation (see `ultraslayer::Job`).
 #[napi(js_name = "CreationJob")]
 pub struct CreationJob {
-    job: crate::Job,
+    job: ultraslayer::Job,
 }
 
 /// Internal: the last progress a creation reported.
@@ -51,7 +51,7 @@ impl CreationJob {
     #[napi(skip_typescript, constructor)]
     #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
-        CreationJob { job: crate::Job::new() }
+        CreationJob { job: ultraslayer::Job::new() }
     }
 
     /// Asks the creation to stop; it frees what it made and settles with ERR_ULTRASLAYER_ABORTED.
@@ -74,45 +74,45 @@ impl CreationJob {
 
 /// What a task creates.
 enum What {
-    Slayer(crate::Options),
-    SharedSlayer { name: String, options: crate::Options, shared: crate::SharedOptions },
-    Records { schema: Schema, options: crate::Options },
-    SharedRecords { name: String, schema: Schema, options: crate::Options, shared: crate::SharedOptions },
+    Slayer(ultraslayer::Options),
+    SharedSlayer { name: String, options: ultraslayer::Options, shared: ultraslayer::SharedOptions },
+    Records { schema: Schema, options: ultraslayer::Options },
+    SharedRecords { name: String, schema: Schema, options: ultraslayer::Options, shared: ultraslayer::SharedOptions },
 }
 
 /// What a task made.
 pub enum Made {
-    Slayer(crate::Slayer),
-    Records(crate::Records),
+    Slayer(ultraslayer::Slayer),
+    Records(ultraslayer::Records),
 }
 
 /// One creation, run by a libuv worker.
 pub struct Create {
     what: Option<What>,
-    job: crate::Job,
+    job: ultraslayer::Job,
 }
 
 impl Task for Create {
-    type Output = std::result::Result<Made, crate::Error>;
+    type Output = std::result::Result<Made, ultraslayer::Error>;
     type JsValue = Either3<Slayer, NativeRecords, CreationError>;
 
     fn compute(&mut self) -> Result<Self::Output> {
         let job = &self.job;
         let Some(what) = self.what.take() else {
-            return Ok(Err(crate::Error::Internal { message: "a creation task ran twice".into() }));
+            return Ok(Err(ultraslayer::Error::Internal { message: "a creation task ran twice".into() }));
         };
         Ok(match what {
-            What::Slayer(o) => crate::Slayer::new_with(o, job).map(Made::Slayer),
+            What::Slayer(o) => ultraslayer::Slayer::new_with(o, job).map(Made::Slayer),
             What::SharedSlayer { name, options, shared } => {
-                crate::Slayer::create_shared_with(&name, options, shared, job).map(Made::Slayer)
+                ultraslayer::Slayer::create_shared_with(&name, options, shared, job).map(Made::Slayer)
             }
             What::Records { schema, options } => {
                 let count = options.slots / 8;
-                crate::Records::new_with(count, schema, options, job).map(Made::Records)
+                ultraslayer::Records::new_with(count, schema, options, job).map(Made::Records)
             }
             What::SharedRecords { name, schema, options, shared } => {
                 let count = options.slots / 8;
-                crate::Records::create_shared_with(&name, count, schema, options, shared, job).map(Made::Records)
+                ultraslayer::Records::create_shared_with(&name, count, schema, options, shared, job).map(Made::Records)
             }
         })
     }
@@ -155,7 +155,9 @@ pub fn create_slayer(env: Env, options: Object, job: &CreationJob) -> Result<Asy
 #[napi(skip_typescript, js_name = "_createSharedSlayer", catch_unwind)]
 pub fn create_shared_slayer(env: Env, options: Object, job: &CreationJob) -> Result<AsyncTask<Create>> {
     let o = JsOptions::create(&options);
-    let read = (|| Ok::<_, crate::Error>((o.name()?, slab_options(o)?, crate::SharedOptions { overwrite: o.overwrite()?, dir: None })))();
+    let read = (|| {
+        Ok::<_, ultraslayer::Error>((o.name()?, slab_options(o)?, ultraslayer::SharedOptions { overwrite: o.overwrite()?, dir: None }))
+    })();
     let (name, options, shared) = read.map_err(|e| to_napi(&env, e))?;
     Ok(task(What::SharedSlayer { name, options, shared }, job))
 }
@@ -180,5 +182,5 @@ pub fn create_shared_records(
 ) -> Result<AsyncTask<Create>> {
     let schema = schema(&env, &fields)?;
     let options = slab_options(JsOptions::create(&options)).map_err(|e| to_napi(&env, e))?;
-    Ok(task(What::SharedRecords { name, schema, options, shared: crate::SharedOptions { overwrite, dir: None } }, job))
+    Ok(task(What::SharedRecords { name, schema, options, shared: ultraslayer::SharedOptions { overwrite, dir: None } }, job))
 }

@@ -7,7 +7,7 @@ use std::ptr;
 
 use napi::sys;
 
-use super::fast::check;
+use crate::fast::check;
 
 // ---------------------------------------------------------------------------------------------
 // A bare raw N-API function for the benchmark's binding table: takes a u32, returns a double. It
@@ -66,7 +66,7 @@ unsafe extern "C" fn clock(env: sys::napi_env, info: sys::napi_callback_info) ->
         // before the TSC is read, and nothing later starts before it. A bare rdtsc may execute
         // while the load it is meant to close is still waiting for DRAM, which makes cold reads
         // look like cache hits now and then.
-        let t = crate::tsc::stamp();
+        let t = ultraslayer::tsc::stamp();
         // SAFETY: data points at word 0 of the ArrayBuffer `clock_function` validated and attached to
         // this function object, which is alive while it is being called.
         unsafe { ptr::write(data as *mut f64, t as f64) };

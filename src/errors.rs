@@ -7,7 +7,7 @@ use std::ffi::CString;
 
 use napi::{sys, Env, Status};
 
-use crate::error::{Error, ErrorKind, Front};
+use ultraslayer::error::{Error, ErrorKind, Front};
 
 pub(crate) fn code(e: &Error) -> &'static str {
     match e {

@@ -20,13 +20,13 @@ use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::error::{Error, ErrorKind, Front};
-use crate::layout::MAX_REPLICAS;
-use crate::options::{ChannelOffset, CopyPlacement, Options, Strategy};
-use crate::region::{LockRequest, PageKind, PageRequest};
-use crate::replicas::SpinPolicy;
-use crate::slab::Slab;
-use crate::slayer::Slayer;
+use ultraslayer::error::{Error, ErrorKind, Front};
+use ultraslayer::layout::MAX_REPLICAS;
+use ultraslayer::options::{ChannelOffset, CopyPlacement, Options, Strategy};
+use ultraslayer::region::{LockRequest, PageKind, PageRequest};
+use ultraslayer::replicas::SpinPolicy;
+use ultraslayer::slab::Slab;
+use ultraslayer::slayer::Slayer;
 
 /// Bumped when a struct grows or a function changes meaning; `us_abi_version()` returns it.
 pub const US_ABI_VERSION: u32 = 2;
@@ -433,7 +433,7 @@ unsafe fn write_versioned<T: Copy>(p: *mut T, value: T, name: &str) -> Result<()
 }
 
 fn default_options() -> us_options {
-    // The engine's defaults, spelled in C: every default lives in `crate::options`.
+    // The engine's defaults, spelled in C: every default lives in `ultraslayer::options`.
     let o = Options::new(0);
     us_options {
         size: size_of::<us_options>(),
@@ -824,7 +824,7 @@ pub unsafe extern "C" fn us_strategy_reason(h: *mut us_slayer, buf: *mut c_char,
         let h = unsafe { handle(h)? };
         let len = out_ptr(len, "len (size_t*)")?;
         let c = h.exclusive()?.info().choice;
-        let text = crate::error::spell(
+        let text = ultraslayer::error::spell(
             &match &c.warning {
                 Some(w) => format!("{}; warning: {w}", c.reason),
                 None => c.reason,

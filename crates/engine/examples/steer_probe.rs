@@ -1,7 +1,7 @@
 //! Looks for the refresh period on this machine: times flushed reads of both copies at random
 //! instants, then scans a periodogram of the slow reads (chance-corrected: power / expected).
 //!
-//!     cargo run --release --no-default-features --example steer_probe -- [reads] [min_ns] [max_ns] [channel_offset]
+//!     cargo run --release -p ultraslayer --features bench --example steer_probe -- [reads] [min_ns] [max_ns] [channel_offset]
 
 use ultraslayer::{cache, rng::SplitMix64, slab::Slab, tsc, tsc::spin_for, Layout, LockRequest, PageRequest};
 

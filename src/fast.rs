@@ -17,9 +17,9 @@ use std::rc::Rc;
 
 use napi::sys;
 
-use super::errors::{throw_message, throw_raw, CLOSED, CLOSED_CODE, PANIC_CODE};
-use super::Instance;
-use crate::error::Error;
+use crate::errors::{throw_message, throw_raw, CLOSED, CLOSED_CODE, PANIC_CODE};
+use crate::Instance;
+use ultraslayer::error::Error;
 
 pub(crate) type RawCallback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
 
@@ -198,7 +198,7 @@ pub(crate) unsafe fn bind(env: sys::napi_env, inst: &Rc<Instance>, scratch: sys:
     }
     // SAFETY: env is live, on the instance's thread (the caller's contract).
     // The engine keeps copy 0 mapped until `Instance::close` detaches the view (see `view`).
-    let view = unsafe { super::view::create(env, inst.engine().and_then(|e| e.direct_view()), inst.view_ref())? };
+    let view = unsafe { crate::view::create(env, inst.engine().and_then(|e| e.direct_view()), inst.view_ref())? };
     // SAFETY: obj and view are live; the key is NUL-terminated.
     check(unsafe { sys::napi_set_named_property(env, obj, c"view".as_ptr(), view) }, "napi_set_named_property")?;
     Ok(obj)
@@ -260,7 +260,7 @@ fn batch_arrays(a: &TypedArray, b: &TypedArray) -> Result<(), Refusal> {
 unsafe fn with_batch(
     env: sys::napi_env,
     info: sys::napi_callback_info,
-    op: impl FnOnce(&mut crate::Slayer, &[u32], *mut u64, usize) -> Result<(), Refusal>,
+    op: impl FnOnce(&mut ultraslayer::Slayer, &[u32], *mut u64, usize) -> Result<(), Refusal>,
 ) -> sys::napi_value {
     let mut argc = 2usize;
     let mut argv = [ptr::null_mut(); 2];

@@ -1,11 +1,11 @@
 //! The C ABI from outside: a C program (tests/c/roundtrip.c) compiled with gcc against the built
-//! `libultraslayer.so` and the header, the Python ctypes example, and the header against the
-//! library's exports.
+//! library and the header, the Python ctypes example, and the header against the library's
+//! exports.
 //!
-//! Which library: under `cargo test --no-default-features`, the `libultraslayer.so` cargo just
-//! built next to this test binary; under the default features, a no-napi copy built with
-//! `cargo build --no-default-features` first. The shipped Node binary is a C library too: napi is
-//! built with its `dyn-symbols` feature (napi symbols are looked up at module init, none is left
+//! Which library: the `libultraslayer_capi.so` cargo built for this run beside this test binary
+//! (this crate's cdylib, with no napi in it), copied as `libultraslayer.so` so C links it by the
+//! name users use (`-lultraslayer`). The shipped Node binary is the C library too: napi is built
+//! with its `dyn-symbols` feature (napi symbols are looked up at module init, none is left
 //! undefined), and __test__/capi.test.js runs the same C program and the ctypes example against
 //! the very `.node` file Node loads.
 
@@ -14,9 +14,16 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 const LIB_FILE: &str = "libultraslayer.so";
+const BUILT_FILE: &str = "libultraslayer_capi.so";
 
+/// This crate (tests/c).
 fn manifest_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The repository (include/, examples/).
+fn repo_dir() -> PathBuf {
+    manifest_dir().join("../..")
 }
 
 /// Scratch space cargo gives integration tests (inside the target dir, so CARGO_TARGET_DIR holds).
@@ -31,7 +38,7 @@ fn mentions_napi(lib: &Path) -> bool {
     bytes.windows(5).any(|w| w == b"napi_")
 }
 
-/// The directory holding a `libultraslayer.so` built without napi.
+/// A directory holding this run's C library as `libultraslayer.so`.
 fn c_library_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
@@ -39,35 +46,14 @@ fn c_library_dir() -> &'static Path {
         // this run beside it, together with the rlib this binary links. (Not the copy in
         // <target>/<profile>: only `cargo build` refreshes that one, `cargo test` leaves it stale.)
         let exe = std::env::current_exe().unwrap();
-        let deps = exe.parent().unwrap();
-        let lib = deps.join(LIB_FILE);
-        // A default-feature build may have overwritten the (unhashed) cdylib since.
-        if !cfg!(feature = "node") && lib.exists() && !mentions_napi(&lib) {
-            return deps.to_path_buf();
-        }
-        build_c_library()
+        let built = exe.parent().unwrap().join(BUILT_FILE);
+        assert!(built.exists(), "{} was not built beside the test binary", built.display());
+        assert!(!mentions_napi(&built), "{} references napi", built.display());
+        let dir = scratch().join("lib");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(&built, dir.join(LIB_FILE)).unwrap();
+        dir
     })
-}
-
-/// `cargo build --lib --no-default-features` into a target dir of its own (the outer cargo may
-/// still hold the lock on ours).
-fn build_c_library() -> PathBuf {
-    let target = scratch().join("no-napi-target");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--lib", "--no-default-features", "--manifest-path"])
-        .arg(manifest_dir().join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target)
-        .env_remove("CARGO_TARGET_DIR")
-        .status()
-        .expect("run cargo to build the C library");
-    assert!(status.success(), "cargo build --no-default-features failed");
-    let dir = target.join("debug");
-    let lib = dir.join(LIB_FILE);
-    assert!(lib.exists(), "{} was not built", lib.display());
-    assert!(!mentions_napi(&lib), "{} still references napi", lib.display());
-    dir
 }
 
 fn run(cmd: &mut Command) -> String {
@@ -90,7 +76,7 @@ fn c_program_round_trips_through_the_c_abi() {
     run(Command::new("gcc")
         .args(["-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-pthread"])
         .arg("-I")
-        .arg(manifest_dir().join("include"))
+        .arg(repo_dir().join("include"))
         .arg(manifest_dir().join("tests/c/roundtrip.c"))
         .arg("-o")
         .arg(&exe)
@@ -107,7 +93,7 @@ fn c_program_round_trips_through_the_c_abi() {
 
 #[test]
 fn header_compiles_as_cpp_and_strict_c() {
-    let header = manifest_dir().join("include/ultraslayer.h");
+    let header = repo_dir().join("include/ultraslayer.h");
     run(Command::new("gcc").args(["-std=c11", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-fsyntax-only", "-x", "c"]).arg(&header));
     if Command::new("g++").arg("--version").output().is_ok_and(|o| o.status.success()) {
         run(Command::new("g++").args(["-std=c++11", "-Wall", "-Wextra", "-Werror", "-fsyntax-only", "-x", "c++"]).arg(&header));
@@ -117,7 +103,7 @@ fn header_compiles_as_cpp_and_strict_c() {
 /// Every function the header declares is exported, and every exported `us_` symbol is declared.
 #[test]
 fn header_declares_exactly_the_exported_functions() {
-    let header = std::fs::read_to_string(manifest_dir().join("include/ultraslayer.h")).unwrap();
+    let header = std::fs::read_to_string(repo_dir().join("include/ultraslayer.h")).unwrap();
     let mut declared: Vec<String> = header
         .lines()
         .filter(|l| !l.trim_start().starts_with('*') && !l.trim_start().starts_with("/*") && l.contains('('))
@@ -143,7 +129,7 @@ fn header_declares_exactly_the_exported_functions() {
 fn python_ctypes_example_runs() {
     let lib = c_library_dir().join(LIB_FILE);
     let stdout = run(Command::new("python3")
-        .arg(manifest_dir().join("examples/ctypes_example.py"))
+        .arg(repo_dir().join("examples/ctypes_example.py"))
         .env("ULTRASLAYER_LIB", &lib)
         .env_remove("LD_LIBRARY_PATH"));
     print!("{stdout}");

@@ -4,7 +4,7 @@
 //! 0–2 µs gaps between reads. Reads alternate: direct (always copy 0), then steered. Latency is
 //! timed around the whole call, so the steered figures include the tracker's own cost.
 //!
-//!     cargo run --release --no-default-features --example steer -- [seconds] [slots] [offset|groups]
+//!     cargo run --release -p ultraslayer --features bench --example steer -- [seconds] [slots] [offset|groups]
 //!
 //! `groups` learns each page's refresh group first and gives each copy pages of its own groups
 //! (channel offset 4096, 4 KiB pages); `offset` (default) puts copies 64 B apart.

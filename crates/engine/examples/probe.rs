@@ -1,5 +1,5 @@
 //! Runs every probe once, briefly, and prints the reports:
-//! `cargo run --release --no-default-features --example probe [seconds]`.
+//! `cargo run --release -p ultraslayer --features bench --example probe [seconds]`.
 
 use std::io::Write;
 use std::time::Duration;

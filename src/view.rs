@@ -22,8 +22,8 @@ use std::ptr;
 
 use napi::sys;
 
-use super::fast::check;
-use crate::slayer::DirectView;
+use crate::fast::check;
+use ultraslayer::slayer::DirectView;
 
 /// Where an object keeps its view's buffer (weakly) for `detach`; null when there is none.
 pub(crate) type ViewRef = Cell<sys::napi_ref>;

@@ -1,5 +1,5 @@
 //! Measurement tool for huge-page placement (not a test; numbers are only as good as the machine's
-//! quiet): `cargo run --release --no-default-features --features bench --example place -- MODE ...`
+//! quiet): `cargo run --release -p ultraslayer --features bench --example place -- MODE ...`
 //!
 //! - `place SLOTS [REPLICAS] [PAGES] [TIMES] [CONSISTENT]`: `placement::build` (TIMES times in one
 //!   process; CONSISTENT 1 asks for copy r in the same groups for every slot) and its report (JSON).

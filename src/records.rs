@@ -14,13 +14,13 @@ use napi::bindgen_prelude::*;
 use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 
-use super::errors::{closed, to_napi, RECORDS_CLOSED};
-use super::fast::{self, Refusal};
-use super::options::{open_options, slab_options, JsOptions};
-use super::view::{self, ViewRef};
-use super::{slayer_info, slayer_stats, SlayerInfo};
-use crate::records::line::MAX_FIELDS;
-use crate::records::Schema;
+use crate::errors::{closed, to_napi, RECORDS_CLOSED};
+use crate::fast::{self, Refusal};
+use crate::options::{open_options, slab_options, JsOptions};
+use crate::view::{self, ViewRef};
+use crate::{slayer_info, slayer_stats, SlayerInfo};
+use ultraslayer::records::line::MAX_FIELDS;
+use ultraslayer::records::Schema;
 
 /// Bytes of scratch each binding needs: the index word and the 7 field words.
 const SCRATCH_BYTES: usize = 64;
@@ -28,7 +28,7 @@ const SCRATCH_BYTES: usize = 64;
 /// The engine store, shared by the class object and its raw functions. Lives on the JS thread that
 /// created it; no engine call re-enters JS, so there is never more than one borrow at a time.
 struct Store {
-    engine: UnsafeCell<Option<crate::Records>>,
+    engine: UnsafeCell<Option<ultraslayer::Records>>,
     /// The copy-0 view's buffer (`_bindView`), weakly, for `close` to detach.
     view: ViewRef,
 }
@@ -36,7 +36,7 @@ struct Store {
 impl Store {
     #[allow(clippy::mut_from_ref)]
     #[inline(always)]
-    fn engine(&self) -> Option<&mut crate::Records> {
+    fn engine(&self) -> Option<&mut ultraslayer::Records> {
         // SAFETY: see the type's docs: single JS thread, no re-entrancy.
         unsafe { (*self.engine.get()).as_mut() }
     }
@@ -55,7 +55,7 @@ fn load_op(b: &Bound) -> std::result::Result<(), Refusal> {
     let (i, out) = unsafe { (ptr::read(b.scratch as *const u32) as u64, &mut *(b.scratch.add(1) as *mut [u64; MAX_FIELDS])) };
     let engine = b.store.engine().ok_or(Refusal::Closed(RECORDS_CLOSED))?;
     if i >= engine.count() {
-        return Err(Refusal::Engine(crate::Error::RecordOutOfRange { index: i, count: engine.count() }));
+        return Err(Refusal::Engine(ultraslayer::Error::RecordOutOfRange { index: i, count: engine.count() }));
     }
     // Straight into the scratch words the getters read: no intermediate copy.
     engine.read_line(i, out).map_err(Refusal::Engine)
@@ -110,11 +110,11 @@ impl NativeRecords {
         let schema = schema(&env, &fields)?;
         let opts = slab_options(JsOptions::new(&options)).map_err(|e| to_napi(&env, e))?;
         let count = opts.slots / 8;
-        let engine = crate::Records::new(count, schema, opts).map_err(|e| to_napi(&env, e))?;
+        let engine = ultraslayer::Records::new(count, schema, opts).map_err(|e| to_napi(&env, e))?;
         Ok(NativeRecords::wrap(engine))
     }
 
-    pub(crate) fn wrap(engine: crate::Records) -> NativeRecords {
+    pub(crate) fn wrap(engine: ultraslayer::Records) -> NativeRecords {
         NativeRecords { store: Rc::new(Store { engine: UnsafeCell::new(Some(engine)), view: ViewRef::new(ptr::null_mut()) }) }
     }
 
@@ -123,8 +123,8 @@ impl NativeRecords {
         let schema = schema(&env, &fields)?;
         let opts = slab_options(JsOptions::create(&options)).map_err(|e| to_napi(&env, e))?;
         let count = opts.slots / 8;
-        let shared = crate::SharedOptions { overwrite, dir: None };
-        let engine = crate::Records::create_shared(&name, count, schema, opts, shared).map_err(|e| to_napi(&env, e))?;
+        let shared = ultraslayer::SharedOptions { overwrite, dir: None };
+        let engine = ultraslayer::Records::create_shared(&name, count, schema, opts, shared).map_err(|e| to_napi(&env, e))?;
         Ok(NativeRecords::wrap(engine))
     }
 
@@ -132,11 +132,11 @@ impl NativeRecords {
     pub fn open(env: Env, name: String, fields: Option<String>, options: Option<Object>) -> Result<Self> {
         let expect = fields.map(|f| schema(&env, &f)).transpose()?;
         let opts = open_options(JsOptions::open(options.as_ref())).map_err(|e| to_napi(&env, e))?;
-        let engine = crate::Records::open_shared(&name, expect.as_ref(), opts).map_err(|e| to_napi(&env, e))?;
+        let engine = ultraslayer::Records::open_shared(&name, expect.as_ref(), opts).map_err(|e| to_napi(&env, e))?;
         Ok(NativeRecords::wrap(engine))
     }
 
-    pub(crate) fn engine(&self, env: &Env) -> Result<&mut crate::Records> {
+    pub(crate) fn engine(&self, env: &Env) -> Result<&mut ultraslayer::Records> {
         self.store.engine().ok_or_else(|| closed(env, RECORDS_CLOSED))
     }
 
@@ -245,7 +245,7 @@ impl NativeRecords {
     pub fn bench_flush(&self, index: u32) {
         if let Some(e) = self.store.engine() {
             if (index as u64) < e.count() {
-                crate::cache::flush_slot(e.slab(), index as u64 * 8);
+                ultraslayer::cache::flush_slot(e.slab(), index as u64 * 8);
             }
         }
     }

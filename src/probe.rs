@@ -1,6 +1,6 @@
 //! The machine probes for the CLI and `probe.*` in JS: translation only. Each returns the engine's
 //! report as JSON text (plus a `text` field with the human summary); index.js parses it. The
-//! measuring and the analysis live in `crate::probe`.
+//! measuring and the analysis live in `ultraslayer::probe`.
 
 use std::time::Duration;
 
@@ -9,12 +9,12 @@ use napi::Env;
 use napi_derive::napi;
 use serde::Serialize;
 
-use super::errors::to_napi;
-use crate::error::Error;
-use crate::layout::Layout;
-use crate::probe::{groups, machine, placement, refresh};
-use crate::region::{LockRequest, PageRequest};
-use crate::slab::Slab;
+use crate::errors::to_napi;
+use ultraslayer::error::Error;
+use ultraslayer::layout::Layout;
+use ultraslayer::probe::{groups, machine, placement, refresh};
+use ultraslayer::region::{LockRequest, PageRequest};
+use ultraslayer::slab::Slab;
 
 #[derive(Serialize)]
 struct WithText<'a, T: Serialize> {
@@ -34,7 +34,7 @@ fn seconds(env: &Env, name: &'static str, s: Option<f64>, default: Duration) -> 
         Some(s) if s.is_finite() && s > 0.0 && s <= 60.0 => Ok(Duration::from_secs_f64(s)),
         Some(s) => Err(to_napi(
             env,
-            Error::option_range(name, format!("must be more than 0 and at most 60 seconds, got {}", crate::error::js_number(s))),
+            Error::option_range(name, format!("must be more than 0 and at most 60 seconds, got {}", ultraslayer::error::js_number(s))),
         )),
     }
 }
