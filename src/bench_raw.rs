@@ -7,7 +7,7 @@ use std::ptr;
 
 use napi::sys;
 
-use crate::fast::check;
+use crate::errors::check;
 
 // ---------------------------------------------------------------------------------------------
 // A bare raw N-API function for the benchmark's binding table: takes a u32, returns a double. It

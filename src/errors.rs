@@ -91,3 +91,12 @@ pub(crate) fn closed(env: &Env, message: &str) -> napi::Error {
     unsafe { throw_message(env.raw(), CLOSED_CODE, message) };
     napi::Error::from_status(Status::PendingException)
 }
+
+/// A raw N-API call's status as a Result (`what` names the call in the message).
+pub(crate) fn check(status: sys::napi_status, what: &str) -> napi::Result<()> {
+    if status == sys::Status::napi_ok {
+        Ok(())
+    } else {
+        Err(napi::Error::from_reason(format!("ultraslayer: {what} failed (napi status {status})")))
+    }
+}

@@ -17,7 +17,7 @@ use std::rc::Rc;
 
 use napi::sys;
 
-use crate::errors::{throw_message, throw_raw, CLOSED, CLOSED_CODE, PANIC_CODE};
+use crate::errors::{check, throw_message, throw_raw, CLOSED, CLOSED_CODE, PANIC_CODE};
 use crate::Instance;
 use ultraslayer::error::Error;
 
@@ -113,14 +113,6 @@ unsafe extern "C" fn release<T>(_env: sys::napi_env, data: *mut c_void, _hint: *
     // SAFETY: `data` is the Rc::<T>::into_raw pointer `create::<T>` attached to exactly one
     // function object; N-API calls this finalizer once, when that object is collected.
     drop(unsafe { Rc::from_raw(data as *const T) });
-}
-
-pub(crate) fn check(status: sys::napi_status, what: &str) -> napi::Result<()> {
-    if status == sys::Status::napi_ok {
-        Ok(())
-    } else {
-        Err(napi::Error::from_reason(format!("ultraslayer: {what} failed (napi status {status})")))
-    }
 }
 
 /// Creates one raw function bound to `inst`, with the scratch buffer attached as `scratch`.

@@ -14,7 +14,7 @@ use napi::bindgen_prelude::*;
 use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 
-use crate::errors::{closed, to_napi, RECORDS_CLOSED};
+use crate::errors::{self, closed, to_napi, RECORDS_CLOSED};
 use crate::fast::{self, Refusal};
 use crate::options::{open_options, slab_options, JsOptions};
 use crate::view::{self, ViewRef};
@@ -259,14 +259,14 @@ impl NativeRecords {
         let bound = Rc::new(Bound { store: self.store.clone(), scratch: words });
         let mut obj = ptr::null_mut();
         // SAFETY: env is live.
-        fast::check(unsafe { sys::napi_create_object(raw, &mut obj) }, "napi_create_object")?;
+        errors::check(unsafe { sys::napi_create_object(raw, &mut obj) }, "napi_create_object")?;
         let fns: [(&str, &std::ffi::CStr, fast::RawCallback); 2] = [("load", c"load", load), ("write", c"write", write)];
         for (name, key, cb) in fns {
             // SAFETY: env live; scratch is the buffer validated above, attached to the function
             // object so it outlives every call through `bound.scratch`.
             let f = unsafe { fast::create(raw, name, cb, &bound, scratch.raw())? };
             // SAFETY: obj and f live; key is NUL-terminated.
-            fast::check(unsafe { sys::napi_set_named_property(raw, obj, key.as_ptr(), f) }, "napi_set_named_property")?;
+            errors::check(unsafe { sys::napi_set_named_property(raw, obj, key.as_ptr(), f) }, "napi_set_named_property")?;
         }
         // SAFETY: obj was just created in this env.
         Ok(unsafe { Unknown::from_raw_unchecked(raw, obj) })

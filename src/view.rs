@@ -22,7 +22,7 @@ use std::ptr;
 
 use napi::sys;
 
-use crate::fast::check;
+use crate::errors::check;
 use ultraslayer::slayer::DirectView;
 
 /// Where an object keeps its view's buffer (weakly) for `detach`; null when there is none.

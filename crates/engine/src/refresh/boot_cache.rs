@@ -21,8 +21,6 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::period::Measured;
-
 /// An entry older than this is not trusted (a running VM can be moved to another host).
 pub const MAX_AGE: Duration = Duration::from_secs(12 * 3600);
 
@@ -67,26 +65,6 @@ pub struct PeriodFact {
 }
 
 impl PeriodFact {
-    pub fn of(m: &Measured) -> PeriodFact {
-        PeriodFact {
-            period_ns: m.period_ns,
-            source: m.source.clone(),
-            typical_ns: m.typical_ns,
-            slow_ns: m.slow_ns,
-            outlier_ns: m.outlier_ns,
-        }
-    }
-
-    pub fn measured(&self) -> Measured {
-        Measured {
-            period_ns: self.period_ns,
-            source: self.source.clone(),
-            typical_ns: self.typical_ns,
-            slow_ns: self.slow_ns,
-            outlier_ns: self.outlier_ns,
-        }
-    }
-
     /// Values a measurement can have (a file edited by hand or by another version is ignored).
     fn plausible(&self) -> bool {
         self.period_ns.is_finite()

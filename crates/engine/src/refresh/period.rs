@@ -6,6 +6,7 @@
 //! in place, without allocating, and is not merged with these yet.)
 
 use crate::error::{Error, Result};
+use crate::refresh::boot_cache::{self, PeriodFact};
 use crate::refresh::spikes::Sample;
 
 /// Sharpens a refresh period found on a coarse grid: the period near `p0` (within ±`rel_span`)
@@ -176,9 +177,35 @@ pub fn of_this_machine_with(given: Option<f64>, seed: u64, job: &crate::job::Job
     }
 }
 
+/// The machine cache's record of a period (boot_cache stores plain facts and knows nothing of
+/// `Measured`, so the translation lives here, with the one module that uses both).
+impl PeriodFact {
+    /// The record of a measured period.
+    pub fn of(m: &Measured) -> PeriodFact {
+        PeriodFact {
+            period_ns: m.period_ns,
+            source: m.source.clone(),
+            typical_ns: m.typical_ns,
+            slow_ns: m.slow_ns,
+            outlier_ns: m.outlier_ns,
+        }
+    }
+
+    /// The period a record holds.
+    pub fn measured(&self) -> Measured {
+        Measured {
+            period_ns: self.period_ns,
+            source: self.source.clone(),
+            typical_ns: self.typical_ns,
+            slow_ns: self.slow_ns,
+            outlier_ns: self.outlier_ns,
+        }
+    }
+}
+
 /// The period an earlier process measured this boot, if the machine cache holds one.
 fn remembered() -> Option<Measured> {
-    let r = crate::refresh::boot_cache::recall()?;
+    let r = boot_cache::recall()?;
     let m = r.facts.period?.measured();
     Some(Measured {
         source: format!("{}, by an earlier process this boot ({:.0} s ago; {})", m.source, r.age.as_secs_f64(), r.path.display()),
@@ -189,7 +216,7 @@ fn remembered() -> Option<Measured> {
 /// Stores a measured period in the machine cache (a failure to store changes nothing).
 #[cfg(target_arch = "x86_64")]
 fn remember(m: &Measured) {
-    crate::refresh::boot_cache::record(|f| f.period = Some(crate::refresh::boot_cache::PeriodFact::of(m)));
+    boot_cache::record(|f| f.period = Some(PeriodFact::of(m)));
 }
 
 #[cfg(test)]
