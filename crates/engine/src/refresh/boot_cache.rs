@@ -219,6 +219,7 @@ pub fn record(update: impl FnOnce(&mut Facts)) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::refresh::period::Measured;
 
     fn key() -> MachineKey {
         MachineKey { boot_id: "b0".into(), cpu: "AMD EPYC".into(), tsc_mhz: 2596 }
