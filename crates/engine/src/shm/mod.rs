@@ -33,8 +33,8 @@
 //! - `discovery`: where segments live (hugetlbfs mounts, /dev/shm) and which place a new one takes;
 //! - `header_page`: the mapped header page, read and written through atomics;
 //! - `table`: a framed slab's frame table in the file, written and read back;
-//! - `create`, `open`, `remove`: the three things done with a segment (`windows`: their refusals
-//!   on Windows, which has no segments).
+//! - `windows`: what stands in for create, open and remove on Windows, which has no segments;
+//! - `create`, `open`, `remove`: the three things done with a segment.
 
 // Windows has no segments (see `windows`): the file and mapping code is unix-only, and what it
 // shares with the rest (names, header words, `Shape`, `Expect`) goes unused there.
