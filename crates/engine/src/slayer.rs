@@ -48,12 +48,14 @@ pub struct CopyPlacementInfo {
 /// A refused placement the slab went on without (`placement: 'auto'`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlacementFallback {
-    /// The placement tried (`strategy::Placement::name`): "huge-pages" (`placement::build`, on
-    /// the slab's own pages). 'auto' never tries "refresh-groups" (`steer::arrange`, single 4 KiB
-    /// pages): those are moved only when asked for, and then a refusal is an error.
+    /// The placement tried (`strategy::Placement::name`): "huge-pages" (`placement::build`, or
+    /// `placement::create_shared` for a shared slab, on the slab's own pages). 'auto' never tries
+    /// "refresh-groups" (`steer::arrange`, single 4 KiB pages): those are moved only when asked
+    /// for, and then a refusal is an error.
     pub from: &'static str,
     /// What the slab got instead: always "offset" (copies `channel_offset` bytes apart).
     pub to: &'static str,
+    /// Bytes between the copies of the offset layout the slab went on.
     pub channel_offset: usize,
     /// The refusal, as its error renders it (with markers, for each front end to spell).
     pub reason: String,
