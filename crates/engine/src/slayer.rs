@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::job::{Job, Phase};
 use crate::layout::Layout;
 pub use crate::options::{default_idle_us, ChannelOffset, CopyPlacement, OpenOptions, Options, SharedOptions, Strategy, ThreadOptions};
+use crate::placement::BackgroundWhen;
 use crate::region::PageKind;
 use crate::replicas::{ReplicaSet, SpinPolicy};
 use crate::shm::{self, SharedInfo};
@@ -281,6 +282,11 @@ fn decide(plan: &Plan, slab: &Arc<Slab>, copies: &CopyPlacementInfo, job: &Job) 
     Ok((choice, steer))
 }
 
+/// What placement on huge pages may do, as the plan's step says, within the request's budget.
+fn placement_options(opts: &Options, consistent: bool, background: BackgroundWhen, job: &Job) -> crate::placement::PlacementOptions {
+    crate::placement::PlacementOptions { budget: opts.placement_budget, consistent, background, job: job.clone(), ..Default::default() }
+}
+
 /// A slab whose copies a placement by refresh group put in place, and what to say of it.
 struct Placed {
     slab: Slab,
@@ -299,13 +305,7 @@ fn place_local(opts: &Options, step: &Step, job: &Job) -> Result<Placed> {
             refused()?;
             // Steering predicts per copy, so a slab that may steer needs copy r in the same groups
             // for every slot (`consistent`); hedging races every copy and does not.
-            let o = crate::placement::PlacementOptions {
-                budget: opts.placement_budget,
-                consistent,
-                job: job.clone(),
-                background,
-                ..Default::default()
-            };
+            let o = placement_options(opts, consistent, background, job);
             let (slab, info, background) = crate::placement::build(opts.slots, opts.replicas, opts.pages, opts.threads.lock, &o)?;
             Ok(Placed { slab, source: CopyPlacementInfo::huge_source(&info), copies: CopyPlacementInfo::huge(info), background })
         }
@@ -508,13 +508,7 @@ impl Slayer {
         for (i, step) in plan.placements.iter().enumerate() {
             // The plan refuses 4 KiB pages for a shared slab: what follows huge pages is an offset.
             let Placement::HugePages { consistent, background } = step.placement else { break };
-            let o = crate::placement::PlacementOptions {
-                budget: opts.placement_budget,
-                consistent,
-                background,
-                job: job.clone(),
-                ..Default::default()
-            };
+            let o = placement_options(&opts, consistent, background, job);
             let (lock, dir) = (opts.threads.lock, shared.dir.as_deref());
             let placed = match &step.refused {
                 Some(e) => Err(e.clone()),

@@ -260,18 +260,11 @@ fn the_boot_cache_is_recalled_exactly_where_the_plan_looks_at_it() {
 
 #[test]
 fn a_decided_strategy_needs_no_trial_and_a_trial_decides_the_rest() {
-    use super::SteerTrial;
     use crate::steer::SteerState;
     let decided = Plan::new(&Options::new(1024), Kind::Local, &facts("8/7", 2)).unwrap();
     assert_eq!(decided.choose(|| panic!("hedging fits: no trial")).strategy, Strategy::Hedge);
     let trial = Plan::new(&Options::new(1024), Kind::Local, &facts("2/1", 2)).unwrap();
-    let pays = SteerTrial {
-        placement: "refresh group".into(),
-        state: SteerState::Locked,
-        copies_apart: true,
-        expected_steered_share: 0.01,
-        expected_unsteered_share: 0.04,
-    };
+    let pays = super::tests::trial(SteerState::Locked, true);
     assert_eq!(trial.choose(|| Some(Ok(pays))).strategy, Strategy::Steer);
     let c = trial.choose(|| Some(Err("no clock".into())));
     assert_eq!(c.strategy, Strategy::Direct);
