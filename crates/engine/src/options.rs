@@ -1,5 +1,6 @@
-//! Every option a slab takes, its default, and the policy that resolves 'auto' and defaults —
-//! once, for every front end (the Node binding and the C ABI only map their types onto these).
+//! Every option a slab takes, its default, and the policy that resolves defaults — once, for
+//! every front end (the Node binding and the C ABI only map their types onto these). What 'auto'
+//! strategy and placement become on a machine is `strategy`'s (and its `plan`'s).
 //!
 //! Owns: `Strategy`, `CopyPlacement`, `ChannelOffset`, `ThreadOptions`, `Options` (a new slab),
 //! `OpenOptions` (attaching to a shared one), their defaults, and `OPTIONS`, the table of option
@@ -54,9 +55,10 @@ impl Strategy {
 /// Where the copies of a slot go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CopyPlacement {
-    /// Refresh groups when the slab will steer and can be built of 4 KiB pages with no channel
-    /// offset given, falling back to `Offset` (and saying why) when they cannot be had; `Offset`
-    /// otherwise.
+    /// Refresh groups on the slab's own pages (as `HugePages`) when the layout is left to us (no
+    /// channel offset given) and the slab may steer, or hedges with at least `AUTO_PLACE_MIN_BYTES`
+    /// per replica, falling back to `Offset` (and saying why) when they cannot be had; `Offset`
+    /// otherwise. The rule is `strategy::plan`'s.
     Auto,
     /// Learn each 4 KiB page's refresh group by timing and give every replica pages of its own
     /// groups (channel offset 4096, 4 KiB pages); an error when that cannot be had.
@@ -268,31 +270,6 @@ impl Options {
     pub fn four_k_pages(&self) -> bool {
         matches!(self.pages, PageRequest::Auto | PageRequest::Off)
     }
-
-    /// Whether to place the copies by refresh group on the slab's own (huge) pages
-    /// (`placement::build`): asked for, or 'auto' for a hedged slab of at least
-    /// `AUTO_PLACE_MIN_BYTES` per replica whose layout the caller left to us (no offset given).
-    /// Smaller tables live in the caches, where refresh stalls do not reach them.
-    ///
-    /// A slab that may steer is placed this way whatever its size ('auto'): steering needs copy r
-    /// in the same groups for every slot, which only timing gives where the split moves from frame
-    /// to frame (the paired layout), and it works on huge pages and at any size.
-    pub fn tries_huge_pages(&self, hedges: bool, steers: bool) -> bool {
-        match self.placement {
-            CopyPlacement::HugePages | CopyPlacement::Background => true,
-            CopyPlacement::Auto => {
-                !matches!(self.channel_offset, ChannelOffset::Given(_))
-                    && (steers || (hedges && self.slots.saturating_mul(8) >= AUTO_PLACE_MIN_BYTES))
-            }
-            _ => false,
-        }
-    }
-
-    /// Whether to move single 4 KiB pages into place by refresh group (`steer::arrange`): only
-    /// when asked for ('auto' places on the slab's own pages instead, see `tries_huge_pages`).
-    pub fn tries_refresh_groups(&self) -> bool {
-        self.placement == CopyPlacement::RefreshGroups
-    }
 }
 
 /// Everything `Slayer::open_shared` needs: this process's threads, and what it expects.
@@ -416,28 +393,17 @@ mod tests {
     }
 
     #[test]
-    fn refresh_groups_are_tried_only_where_the_layout_is_ours_to_choose() {
+    fn refresh_group_placement_refuses_a_layout_it_cannot_choose() {
+        // Which placement is tried when is the plan's (`strategy::plan`, tested as a table).
         let mut o = Options::new(10);
-        // 'auto': a slab that steers is placed on its own pages at any size; a hedged one from
-        // 2 MiB per replica; a direct one never.
-        assert!(o.tries_huge_pages(false, true));
-        assert!(!o.tries_huge_pages(true, false), "10 slots stay in the caches");
-        assert!(!o.tries_huge_pages(false, false));
-        o.slots = AUTO_PLACE_MIN_BYTES / 8;
-        assert!(o.tries_huge_pages(true, false));
-        assert!(!o.tries_refresh_groups(), "4 KiB pages are moved only when asked");
-        o.channel_offset = ChannelOffset::Given(64);
-        assert!(!o.tries_huge_pages(true, true), "a given offset is the caller's layout");
-        o.channel_offset = ChannelOffset::Default;
         o.pages = PageRequest::Huge2M;
-        assert!(o.tries_huge_pages(false, true), "huge pages are placed inside");
         o.placement = CopyPlacement::RefreshGroups;
         assert!(matches!(o.validate(), Err(Error::OptionOutOfRange { option: "placement", .. })));
         o.pages = PageRequest::Off;
         o.channel_offset = ChannelOffset::Given(256);
         assert!(matches!(o.validate(), Err(Error::OptionOutOfRange { option: "channelOffset", .. })));
         o.channel_offset = ChannelOffset::Default;
-        assert!(o.validate().is_ok() && o.tries_refresh_groups() && !o.tries_huge_pages(true, true));
+        assert!(o.validate().is_ok());
     }
 
     #[test]

@@ -23,7 +23,7 @@ use crate::steer::arrange::{self, ArrangeOptions, Arrangement};
 use crate::steer::learner::Learner;
 use crate::steer::orientation::Orientation;
 use crate::steer::{SteerReport, SteeredReader, TrackerConfig};
-use crate::strategy::{self, Choice, CoreFacts, SteerTrial};
+use crate::strategy::{self, Choice, CoreFacts, Facts, Kind, Placement, Plan, SteerTrial, Step};
 use crate::tsc;
 
 /// Where the copies went, for `info()`.
@@ -49,11 +49,14 @@ pub struct CopyPlacementInfo {
 /// A refused placement the slab went on without (`placement: 'auto'`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlacementFallback {
-    /// The placement tried: "huge-pages" (`placement::build`, on the slab's own pages) or
-    /// "refresh-groups" (`steer::arrange`, single 4 KiB pages).
+    /// The placement tried (`strategy::Placement::name`): "huge-pages" (`placement::build`, or
+    /// `placement::create_shared` for a shared slab, on the slab's own pages). 'auto' never tries
+    /// "refresh-groups" (`steer::arrange`, single 4 KiB pages): those are moved only when asked
+    /// for, and then a refusal is an error.
     pub from: &'static str,
     /// What the slab got instead: always "offset" (copies `channel_offset` bytes apart).
     pub to: &'static str,
+    /// Bytes between the copies of the offset layout the slab went on.
     pub channel_offset: usize,
     /// The refusal, as its error renders it (with markers, for each front end to spell).
     pub reason: String,
@@ -93,70 +96,12 @@ impl CopyPlacementInfo {
     }
 }
 
-/// Refusals of placement by refresh group that `placement: 'auto'` goes on without, on an offset
-/// (any other error, e.g. huge pages asked for and not had, is the caller's to see).
-fn falls_back(e: &Error) -> bool {
-    matches!(e, Error::Placement { .. } | Error::Unsupported { .. })
-}
-
-/// A placement budget of 0 leaves no time to time a single line, so placement by refresh group is
-/// refused at once (before mapping or measuring anything), with that as the reason: under
-/// 'auto' the slab goes on an offset, as for any other refusal. The documented way to ask for the
-/// fallback deterministically (tests, benchmarks of the offset layout through the 'auto' path).
-/// For placement 'auto' of a slab that may steer: a refusal before any timing when what an earlier
-/// placement this boot measured (ms per timed line, `boot_cache`) says that timing one line per
-/// frame — the least any layout that steers needs — would take more than `OVER_BUDGET` times the
-/// budget. Explicit placements are always tried.
-fn projected_refusal(opts: &Options, steers: bool, remembered: Option<crate::refresh::boot_cache::Remembered>) -> Option<Error> {
-    // An explicit 'steer' is learned in the background instead, when placing would not fit.
-    if !steers || opts.placement != CopyPlacement::Auto || opts.strategy == Strategy::Steer {
-        return None;
-    }
-    let r = remembered?;
-    let per_line_ms = r.facts.line_ms?;
-    let frames = opts.slots.div_ceil(crate::layout::PAIRED_SLOTS as u64) as f64;
-    let budget_ms = opts.placement_budget.as_secs_f64() * 1e3;
-    let least_ms = frames * per_line_ms;
-    (least_ms > crate::placement::OVER_BUDGET * budget_ms).then(|| Error::Placement {
-        message: format!(
-            "placing it by timing would take at least {:.1} s ({frames:.0} frames, one line each, at the {per_line_ms:.2} ms a line took in \
-             an earlier placement this boot, {:.0} s ago), over the {:.1} s budget, so nothing was timed",
-            least_ms / 1e3,
-            r.age.as_secs_f64(),
-            budget_ms / 1e3
-        ),
-        hint: format!("raise ⟦opt:placementBudgetMs⟧ (to about {:.0} ms) or use ⟦set:placement=offset⟧", (least_ms * 1.3).ceil()),
-    })
-}
-
-fn no_budget(opts: &Options) -> Option<Error> {
-    opts.placement_budget.is_zero().then(|| Error::Placement {
-        message: "⟦opt:placementBudgetMs⟧ is 0, which leaves no time to time a single line, so no copy can be placed by refresh group"
-            .into(),
-        hint: format!(
-            "give it time (⟦opt:placementBudgetMs⟧, default {} ms) or use ⟦set:placement=offset⟧",
-            crate::options::DEFAULT_PLACEMENT_BUDGET.as_millis()
-        ),
-    })
-}
-
 /// How long `Slayer::new` may spend calibrating a steering tracker before the first read.
 const STEER_CALIBRATION_BUDGET_MS: u64 = 300;
 
-/// Shared slabs are hedged or read directly: steering needs copy r in the same refresh groups for
-/// every slot, which a segment laid out by an offset does not give (on a bit-split machine, which
-/// line of a pair is in which group flips from frame to frame) and segments never record the
-/// paired table that fixes it; the framed table of a whole-frame machine would give it, but
-/// steering shared slabs is not built.
-pub(crate) fn shared_strategy(s: Strategy) -> Result<Strategy> {
-    match s {
-        Strategy::Steer => Err(Error::option_range(
-            "strategy",
-            "a shared slab is hedged or read directly: use ⟦set:strategy=auto⟧, ⟦set:strategy=hedge⟧ or ⟦set:strategy=direct⟧",
-        )),
-        s => Ok(s),
-    }
-}
+/// Which strategies a shared slab takes (the rule is the strategy module's; record segments check
+/// it here too).
+pub(crate) use crate::strategy::shared_strategy;
 
 /// What a slab got and how it runs: the truth, for `info()`.
 #[derive(Clone, Debug)]
@@ -204,17 +149,39 @@ struct CoreChoice {
     facts: CoreFacts,
 }
 
+/// This process's cores as the constructing thread sees them: the ones it may run on, and its own.
+struct Cores {
+    allowed: Vec<usize>,
+    current: Option<usize>,
+}
+
+impl Cores {
+    fn now() -> Cores {
+        Cores { allowed: cores::allowed(), current: cores::current() }
+    }
+
+    fn facts(&self, replicas: usize, explicit: Option<&[usize]>) -> CoreFacts {
+        CoreFacts::of(replicas, &self.allowed, self.current, explicit.is_some())
+    }
+
+    /// The replica threads' cores (`cores::choose`'s errors for a bad core list).
+    fn assign(self, replicas: usize, explicit: Option<&[usize]>) -> Result<CoreChoice> {
+        let assignment = cores::choose(replicas, explicit, &self.allowed, self.current)?;
+        let facts = self.facts(replicas, explicit);
+        Ok(CoreChoice { allowed: self.allowed, assignment, facts })
+    }
+}
+
 fn place(replicas: usize, explicit: Option<&[usize]>) -> Result<CoreChoice> {
-    let allowed = cores::allowed();
-    let current = cores::current();
-    let assignment = cores::choose(replicas, explicit, &allowed, current)?;
-    let facts = CoreFacts {
-        replicas,
-        allowed: allowed.len(),
-        free: allowed.iter().filter(|&&c| Some(c) != current).count(),
-        explicit: explicit.is_some(),
-    };
-    Ok(CoreChoice { allowed, assignment, facts })
+    Cores::now().assign(replicas, explicit)
+}
+
+/// The facts a plan for `opts` judges: the cores, what the boot cache remembers (recalled only
+/// where the plan looks at it), and whether loads can be timed here.
+fn facts(opts: &Options, kind: Kind, here: &Cores) -> Facts {
+    let cores = here.facts(opts.replicas, opts.threads.cores.as_deref());
+    let remembered = if Plan::recalls(opts, kind, &cores) { crate::refresh::boot_cache::recall() } else { None };
+    Facts { cores, remembered, timing: crate::refresh::timing::supported() }
 }
 
 /// A busy thread never spins on the constructing thread's core unless the caller named that
@@ -293,17 +260,11 @@ fn placement_words(copies: &CopyPlacementInfo, layout: &Layout) -> String {
     }
 }
 
-/// Runs the strategy rule over a built slab: for 'auto' on too few cores and for 'steer', a
-/// calibrated steering reader is the trial; it is kept when the slab steers.
-fn decide(
-    requested: Strategy,
-    facts: &CoreFacts,
-    slab: &Arc<Slab>,
-    copies: &CopyPlacementInfo,
-    job: &Job,
-) -> Result<(Choice, Option<SteeredReader>)> {
+/// Carries out the plan's strategy over a built slab: where it calls for a trial, a calibrated
+/// steering reader is the trial; it is kept when the slab steers.
+fn decide(plan: &Plan, slab: &Arc<Slab>, copies: &CopyPlacementInfo, job: &Job) -> Result<(Choice, Option<SteeredReader>)> {
     let mut reader: Option<Result<SteeredReader>> = None;
-    let choice = strategy::choose(requested, facts, || {
+    let choice = plan.choose(|| {
         let r = calibrated_reader(slab, copies, job);
         let trial = match &r {
             Ok(r) => Ok(SteerTrial::from_report(placement_words(copies, slab.layout()), &r.report())),
@@ -319,6 +280,49 @@ fn decide(
         _ => None,
     };
     Ok((choice, steer))
+}
+
+/// What placement on huge pages may do, as the plan's step says, within the request's budget.
+fn placement_options(opts: &Options, consistent: bool, background: BackgroundWhen, job: &Job) -> crate::placement::PlacementOptions {
+    crate::placement::PlacementOptions { budget: opts.placement_budget, consistent, background, job: job.clone(), ..Default::default() }
+}
+
+/// A slab whose copies a placement by refresh group put in place, and what to say of it.
+struct Placed {
+    slab: Slab,
+    copies: CopyPlacementInfo,
+    source: String,
+    background: Option<crate::placement::Background>,
+}
+
+/// Tries `step` of a local slab's plan (not `Placement::Offset`, which needs no trying).
+/// A refusal the plan knew beforehand comes before anything is mapped or timed (for 4 KiB pages,
+/// after the check of the grouped layout's shape).
+fn place_local(opts: &Options, step: &Step, job: &Job) -> Result<Placed> {
+    let refused = || step.refused.clone().map_or(Ok(()), Err);
+    match step.placement {
+        Placement::HugePages { consistent, background } => {
+            refused()?;
+            // Steering predicts per copy, so a slab that may steer needs copy r in the same groups
+            // for every slot (`consistent`); hedging races every copy and does not.
+            let o = placement_options(opts, consistent, background, job);
+            let (slab, info, background) = crate::placement::build(opts.slots, opts.replicas, opts.pages, opts.threads.lock, &o)?;
+            Ok(Placed { slab, source: CopyPlacementInfo::huge_source(&info), copies: CopyPlacementInfo::huge(info), background })
+        }
+        Placement::RefreshGroups => {
+            let grouped = Layout::new(opts.slots, opts.replicas, arrange::GROUP_OFFSET)?;
+            refused()?;
+            let o = ArrangeOptions { budget: opts.placement_budget, job: job.clone(), ..ArrangeOptions::default() };
+            let (region, a) = arrange::build(&grouped, opts.threads.lock, &o)?;
+            Ok(Placed {
+                slab: Slab::from_region(region, grouped)?,
+                copies: CopyPlacementInfo { kind: "refresh-groups", arrangement: Some(a), ..CopyPlacementInfo::offset() },
+                source: "placement 'refresh-groups': each copy on its own 4 KiB page, pages chosen by refresh group".into(),
+                background: None,
+            })
+        }
+        Placement::Offset => Err(Error::Internal { message: "an offset placement is not tried".into() }),
+    }
 }
 
 /// A creation of the segment `created` that was cancelled after the segment was published (the
@@ -378,81 +382,38 @@ impl Slayer {
     /// cancelled, stops within ~50 ms of work with `Error::Cancelled`, having unmapped what it
     /// mapped and started no thread.
     pub fn new_with(opts: Options, job: &Job) -> Result<Slayer> {
-        opts.validate()?;
+        let here = Cores::now();
+        let plan = Plan::new(&opts, Kind::Local, &facts(&opts, Kind::Local, &here))?;
         job.check()?;
         // Choose cores before mapping, so a bad core list fails fast and cheaply.
-        let cores = place(opts.replicas, opts.threads.cores.as_deref())?;
-        // A slab that may steer gets the steering layout: 'auto' steers only where hedging
-        // does not fit.
-        let steers = match opts.strategy {
-            Strategy::Steer => true,
-            Strategy::Auto => !cores.facts.hedge_fits(),
-            Strategy::Hedge | Strategy::Direct => false,
-        };
-        let offset = opts.channel_offset.resolve(steers);
+        let cores = here.assign(opts.replicas, opts.threads.cores.as_deref())?;
+        let offset = opts.channel_offset.resolve(plan.steers);
         // Validate the offset layout first, so bad shapes fail before any measuring.
         let layout = Layout::new(opts.slots, opts.replicas, offset.bytes)?;
         let mut copies = CopyPlacementInfo::offset();
-        let mut source = offset.source;
-        let mut slab = None;
-        let mut background = None;
-        let hedges = match opts.strategy {
-            Strategy::Hedge => true,
-            Strategy::Auto => cores.facts.hedge_fits(),
-            Strategy::Steer | Strategy::Direct => false,
-        };
-        if opts.tries_huge_pages(hedges, steers) {
-            // Steering predicts per copy, so a slab that may steer needs copy r in the same groups
-            // for every slot; hedging races every copy and does not.
-            let o = crate::placement::PlacementOptions {
-                budget: opts.placement_budget,
-                consistent: steers,
-                job: job.clone(),
-                background: match (opts.placement, opts.strategy) {
-                    (CopyPlacement::Background, _) => BackgroundWhen::Always,
-                    (CopyPlacement::Auto, Strategy::Steer) if opts.replicas == 2 => BackgroundWhen::WhenOverBudget,
-                    _ => BackgroundWhen::Never,
-                },
-                ..Default::default()
-            };
-            let placed = match no_budget(&opts).or_else(|| projected_refusal(&opts, steers, crate::refresh::boot_cache::recall())) {
-                Some(e) => Err(e),
-                None => crate::placement::build(opts.slots, opts.replicas, opts.pages, opts.threads.lock, &o),
-            };
-            match placed {
-                Ok((placed, info, bg)) => {
-                    source = CopyPlacementInfo::huge_source(&info);
-                    copies = CopyPlacementInfo::huge(info);
-                    slab = Some(placed);
-                    background = bg;
-                }
-                Err(e) if opts.placement == CopyPlacement::Auto && falls_back(&e) => {
-                    copies = CopyPlacementInfo::fell_back("huge-pages", offset.bytes, &e);
-                }
-                Err(e) => return Err(e),
+        let mut placed = None;
+        for (i, step) in plan.placements.iter().enumerate() {
+            if step.placement == Placement::Offset {
+                break;
             }
-        } else if opts.tries_refresh_groups() {
-            let grouped = Layout::new(opts.slots, opts.replicas, arrange::GROUP_OFFSET)?;
-            let o = ArrangeOptions { budget: opts.placement_budget, job: job.clone(), ..ArrangeOptions::default() };
-            let arranged = match no_budget(&opts) {
-                Some(e) => Err(e),
-                None => arrange::build(&grouped, opts.threads.lock, &o),
-            };
-            match arranged {
-                Ok((region, a)) => {
-                    slab = Some(Slab::from_region(region, grouped)?);
-                    copies = CopyPlacementInfo { kind: "refresh-groups", arrangement: Some(a), ..CopyPlacementInfo::offset() };
-                    source = "placement 'refresh-groups': each copy on its own 4 KiB page, pages chosen by refresh group".into();
+            match place_local(&opts, step, job) {
+                Ok(p) => {
+                    placed = Some(p);
+                    break;
                 }
-                Err(e) if opts.placement == CopyPlacement::Auto && falls_back(&e) => {
-                    copies = CopyPlacementInfo::fell_back("refresh-groups", offset.bytes, &e);
+                // The plan's fallbacks are all to an offset.
+                Err(e) if plan.after_refusal(i, &e).is_some() => {
+                    copies = CopyPlacementInfo::fell_back(step.placement.name(), offset.bytes, &e)
                 }
                 Err(e) => return Err(e),
             }
         }
-        let slab = match slab {
-            Some(s) => Arc::new(s),
-            None => Arc::new(Slab::new_with(layout, opts.pages, opts.threads.lock, job)?),
+        let (slab, source, background) = match placed {
+            Some(p) => {
+                copies = p.copies;
+                (Arc::new(p.slab), p.source, p.background)
+            }
+            None => (Arc::new(Slab::new_with(layout, opts.pages, opts.threads.lock, job)?), offset.source, None),
         };
         if let Some(bg) = background {
             // Steered from the start, each frame once it is learned: no calibration up front
@@ -462,22 +423,14 @@ impl Slayer {
             let orientation = Arc::new(Orientation::new(frames));
             let period_ns = copies.huge.as_ref().map(|h| h.period_ns);
             let reader = background_reader(&slab, period_ns, orientation.clone())?;
-            let plan = bg.plan;
-            let learner = Learner::spawn(orientation, bg.timer(slab.clone()), plan, crate::steer::learner::DEFAULT_DUTY)?;
-            let choice = Choice {
-                strategy: Strategy::Steer,
-                requested: opts.strategy,
-                reason: format!(
-                    "steer: as asked; copies 2^{} bytes apart, each 4 KiB frame steered once a thread of its own has learned which copy stalls where (read from copy 0 until then)",
-                    plan.bit
-                ),
-                warning: None,
-            };
+            let learning = bg.plan;
+            let learner = Learner::spawn(orientation, bg.timer(slab.clone()), learning, crate::steer::learner::DEFAULT_DUTY)?;
+            let choice = Choice::learned_in_background(opts.strategy, learning.bit);
             let mut s = Slayer::assemble(slab, cores, &opts.threads, choice, Some(reader), source, copies, None, job)?;
             s.learner = Some(learner);
             return Ok(s);
         }
-        let (choice, steer) = decide(opts.strategy, &cores.facts, &slab, &copies, job)?;
+        let (choice, steer) = decide(&plan, &slab, &copies, job)?;
         Slayer::assemble(slab, cores, &opts.threads, choice, steer, source, copies, None, job)
     }
 
@@ -547,23 +500,22 @@ impl Slayer {
     pub fn create_shared_with(name: &str, opts: Options, shared: SharedOptions, job: &Job) -> Result<Slayer> {
         shm::validate_name(name)?;
         job.check()?;
-        let strategy = shared_strategy(opts.strategy)?;
-        if opts.placement == CopyPlacement::RefreshGroups {
-            return Err(Error::option_range("placement", "a shared slab cannot move single 4 KiB pages into place: use ⟦set:placement=huge-pages⟧, ⟦set:placement=auto⟧ or ⟦set:placement=offset⟧"));
-        }
-        let cores = place(opts.replicas, opts.threads.cores.as_deref())?;
-        let hedges = strategy == Strategy::Hedge || (strategy == Strategy::Auto && cores.facts.hedge_fits());
+        let here = Cores::now();
+        let plan = Plan::new(&opts, Kind::Shared, &facts(&opts, Kind::Shared, &here))?;
+        let cores = here.assign(opts.replicas, opts.threads.cores.as_deref())?;
+        let choice = plan.choose(|| None);
         let mut refused = None;
-        if opts.tries_huge_pages(hedges, false) {
-            let o = crate::placement::PlacementOptions { budget: opts.placement_budget, job: job.clone(), ..Default::default() };
+        for (i, step) in plan.placements.iter().enumerate() {
+            // The plan refuses 4 KiB pages for a shared slab: what follows huge pages is an offset.
+            let Placement::HugePages { consistent, background } = step.placement else { break };
+            let o = placement_options(&opts, consistent, background, job);
             let (lock, dir) = (opts.threads.lock, shared.dir.as_deref());
-            let placed = match no_budget(&opts) {
-                Some(e) => Err(e),
+            let placed = match &step.refused {
+                Some(e) => Err(e.clone()),
                 None => crate::placement::create_shared(name, opts.slots, opts.replicas, opts.pages, lock, shared.overwrite, dir, &o),
             };
             match placed {
                 Ok((slab, info, p)) => {
-                    let choice = strategy::choose(strategy, &cores.facts, || None);
                     let source = CopyPlacementInfo::huge_source(&p);
                     let created = info.clone();
                     let made = Slayer::assemble(
@@ -579,7 +531,8 @@ impl Slayer {
                     );
                     return removed_if_cancelled(made, &created);
                 }
-                Err(e) if opts.placement == CopyPlacement::Auto && falls_back(&e) => refused = Some(e),
+                // The plan's fallbacks are all to an offset.
+                Err(e) if plan.after_refusal(i, &e).is_some() => refused = Some((step.placement.name(), e)),
                 Err(e) => return Err(e),
             }
         }
@@ -588,9 +541,8 @@ impl Slayer {
         let (region, info) =
             shm::create(name, layout.clone(), opts.pages, opts.threads.lock, shared.overwrite, shared.dir.as_deref(), None, job)?;
         let slab = Arc::new(Slab::from_region(region, layout)?);
-        let choice = strategy::choose(strategy, &cores.facts, || None);
         let copies = match refused {
-            Some(e) => CopyPlacementInfo::fell_back("huge-pages", offset.bytes, &e),
+            Some((from, e)) => CopyPlacementInfo::fell_back(from, offset.bytes, &e),
             None => CopyPlacementInfo::offset(),
         };
         let created = info.clone();
@@ -881,30 +833,6 @@ mod tests {
             Err(e) => panic!("not a cancel: {e}"),
             Ok(_) => panic!("not cancelled"),
         }
-    }
-
-    #[test]
-    fn auto_placement_is_refused_before_timing_when_an_earlier_rate_says_it_cannot_fit() {
-        use crate::refresh::boot_cache::{Facts, Remembered};
-        let remembered = |line_ms: Option<f64>| {
-            Some(Remembered { facts: Facts { period: None, line_ms }, age: std::time::Duration::from_secs(5), path: "machine.json".into() })
-        };
-        let mut o = Options::new(1 << 25); // 131 072 paired frames: 33 s at 0.25 ms a line
-        o.placement = CopyPlacement::Auto;
-        let e = projected_refusal(&o, true, remembered(Some(0.25))).expect("refused");
-        assert!(matches!(e, Error::Placement { .. }) && falls_back(&e), "{e}");
-        let text = e.message(crate::error::Front::Rust);
-        assert!(text.contains("at least 32.8 s (131072 frames, one line each, at the 0.25 ms"), "{text}");
-        assert!(text.contains("earlier placement this boot, 5 s ago"), "{text}");
-        // Nothing remembered, a slab that fits, a slab that will not steer, an explicit placement: tried.
-        assert!(projected_refusal(&o, true, None).is_none());
-        assert!(projected_refusal(&o, true, remembered(None)).is_none());
-        assert!(projected_refusal(&o, false, remembered(Some(0.25))).is_none());
-        o.placement = CopyPlacement::HugePages;
-        assert!(projected_refusal(&o, true, remembered(Some(0.25))).is_none());
-        let mut small = Options::new(1 << 21); // 8 192 frames: 2 s, within 1.5 × the 3 s budget
-        small.placement = CopyPlacement::Auto;
-        assert!(projected_refusal(&small, true, remembered(Some(0.25))).is_none());
     }
 
     #[test]

@@ -1,17 +1,27 @@
-//! Which read strategy a slab uses, and why, in one sentence a user can act on.
+//! Which read strategy a slab uses, and why, in one sentence a user can act on; and the plan a
+//! slab is built by (`plan`: which placement is tried, what it falls back to, and why).
 //!
-//! Owns the rule behind `strategy: 'auto'` and the warnings for explicit strategies expected to
-//! lose. Pure: the facts it judges (cores, the outcome of trying to steer) are measured by the
-//! caller and passed in, so every branch is testable without the machine. Never measures, maps or
+//! Owns the rule behind `strategy: 'auto'`, the warnings for explicit strategies expected to
+//! lose, and which strategies a shared slab takes. Pure: the facts it judges (cores, what the
+//! boot cache remembers, the outcome of trying to steer) are measured by the caller and passed
+//! in, so every branch is testable without the machine. Never measures, maps, reads a file or
 //! spawns anything itself. Its sentences name settings with `crate::error`'s markers, for each
 //! front end to spell.
 
+pub mod plan;
+#[cfg(test)]
+mod plan_table;
+
+use crate::error::Error;
 use crate::options::Strategy;
 use crate::steer::{SteerReport, SteerState};
+
+pub use plan::{Facts, Kind, Placement, Plan, Step, StrategyPlan};
 
 /// The cores a hedged slab's replica threads could have.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CoreFacts {
+    /// Replica threads a hedged slab runs (one per copy).
     pub replicas: usize,
     /// Cores this process may run on.
     pub allowed: usize,
@@ -22,6 +32,13 @@ pub struct CoreFacts {
 }
 
 impl CoreFacts {
+    /// The facts for `replicas` threads in a process allowed on `allowed`, constructed on core
+    /// `current` (None where the thread's core cannot be told), the cores named by the caller or
+    /// not (`explicit`).
+    pub fn of(replicas: usize, allowed: &[usize], current: Option<usize>, explicit: bool) -> CoreFacts {
+        CoreFacts { replicas, allowed: allowed.len(), free: allowed.iter().filter(|&&c| Some(c) != current).count(), explicit }
+    }
+
     /// Cores hedging needs: one per replica thread plus the caller's.
     pub fn needed(&self) -> usize {
         self.replicas + 1
@@ -51,13 +68,18 @@ pub const PAYS_SHARE: f64 = 0.5;
 pub struct SteerTrial {
     /// How the copies were placed ("refresh-groups" or "offset N B"), for the sentence.
     pub placement: String,
+    /// Where calibration left the tracker.
     pub state: SteerState,
+    /// The tracker found the copies' stalls far enough apart to steer between them.
     pub copies_apart: bool,
+    /// Calibration's predicted share of slow reads when steered.
     pub expected_steered_share: f64,
+    /// Calibration's predicted share of slow reads from a fixed copy.
     pub expected_unsteered_share: f64,
 }
 
 impl SteerTrial {
+    /// The trial a calibrated tracker's report shows, for copies placed as `placement` says.
     pub fn from_report(placement: String, r: &SteerReport) -> SteerTrial {
         SteerTrial {
             placement,
@@ -100,11 +122,47 @@ impl SteerTrial {
 pub struct Choice {
     /// Never `Auto`.
     pub strategy: Strategy,
+    /// What the caller asked for (`Auto` included).
     pub requested: Strategy,
     /// One sentence: what was chosen and why.
     pub reason: String,
     /// Set when an explicitly requested strategy is expected to lose against reading directly.
     pub warning: Option<String>,
+}
+
+impl Choice {
+    /// A steered slab of two copies `2^bit` bytes apart whose frames a thread learns while it
+    /// serves (placement 'background', or 'auto' for an explicit 'steer' when placing up front
+    /// would not fit the budget): steered whatever the trial would say, since there is none.
+    pub fn learned_in_background(requested: Strategy, bit: u32) -> Choice {
+        Choice {
+            strategy: Strategy::Steer,
+            requested,
+            reason: format!(
+                "steer: as asked; copies 2^{bit} bytes apart, each 4 KiB frame steered once a thread of its own has learned which copy stalls where (read from copy 0 until then)"
+            ),
+            warning: None,
+        }
+    }
+}
+
+/// The strategy a shared slab (created, opened, or a record segment) runs with as asked: shared
+/// slabs are hedged or read directly. Steering needs copy r in the same refresh groups for every
+/// slot, which a segment laid out by an offset does not give (on a bit-split machine, which line
+/// of a pair is in which group flips from frame to frame) and segments never record the paired
+/// table that fixes it; the framed table of a whole-frame machine would give it, but steering
+/// shared slabs is not built.
+///
+/// # Errors
+/// `Error::OptionOutOfRange` (option "strategy") for `Strategy::Steer`.
+pub fn shared_strategy(s: Strategy) -> crate::Result<Strategy> {
+    match s {
+        Strategy::Steer => Err(Error::option_range(
+            "strategy",
+            "a shared slab is hedged or read directly: use ⟦set:strategy=auto⟧, ⟦set:strategy=hedge⟧ or ⟦set:strategy=direct⟧",
+        )),
+        s => Ok(s),
+    }
 }
 
 /// Decides. `steer` runs the steering trial (place, calibrate) and is called only when the rule
@@ -166,7 +224,8 @@ mod tests {
         CoreFacts { replicas: 2, allowed, free, explicit }
     }
 
-    fn trial(state: SteerState, apart: bool) -> SteerTrial {
+    /// A trial of copies placed by refresh group, predicting 1% slow reads steered against 4%.
+    pub(super) fn trial(state: SteerState, apart: bool) -> SteerTrial {
         SteerTrial {
             placement: "refresh-groups".into(),
             state,
