@@ -114,6 +114,10 @@ test('bad names and bad arguments are refused with TypeError / RangeError', () =
   throwsCode(() => Slayer.open('x', { waitMs: -1 }), RangeError, 'ERR_ULTRASLAYER_OPTION_RANGE')
   throwsCode(() => Slayer.createSync({ name: segName('thp'), slots: 8, hugePages: 'thp' }), RangeError, 'ERR_ULTRASLAYER_OPTION_RANGE', /does not apply to shared/)
   throwsCode(() => Slayer.createSync({ name: segName('rep'), slots: 8, replicas: 9 }), RangeError, 'ERR_ULTRASLAYER_OPTION_RANGE')
+  // Checked as for a local slab: learning in the background (never steered), an offset beside
+  // huge-page placement.
+  throwsCode(() => Slayer.createSync({ name: segName('bg'), slots: 8, placement: 'background' }), RangeError, 'ERR_ULTRASLAYER_OPTION_RANGE', /never steered/)
+  throwsCode(() => Slayer.createSync({ name: segName('hpo'), slots: 8, placement: 'huge-pages', channelOffset: 4096 }), RangeError, 'ERR_ULTRASLAYER_OPTION_RANGE', /channelOffset/)
 })
 
 test('huge pages: hugetlbfs when mounted, else /dev/shm with a note saying how to mount one', (t) => {

@@ -218,6 +218,14 @@ impl Plan {
                         "a shared slab cannot move single 4 KiB pages into place: use ⟦set:placement=huge-pages⟧, ⟦set:placement=auto⟧ or ⟦set:placement=offset⟧",
                     ));
                 }
+                if opts.placement == CopyPlacement::Background {
+                    return Err(Error::option_range(
+                        "placement",
+                        "a shared slab is never steered, so it has no frames to learn in the background: use ⟦set:placement=huge-pages⟧, ⟦set:placement=auto⟧ or ⟦set:placement=offset⟧",
+                    ));
+                }
+                // The checks every slab gets (an offset beside 'huge-pages', the budget's bound).
+                opts.validate()?;
                 s
             }
         };

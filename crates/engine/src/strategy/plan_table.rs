@@ -105,12 +105,11 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("shared auto slots=32M", "2/1 line=0.25", "direct; offset"),
     ("shared hedge slots=32M", "2/1 line=0.25", "hedge (warned); huge-pages > offset"),
     ("shared auto slots=256k", "8/7 untimed", "hedge; huge-pages[untimed] > offset"),
-    // Kept as they are (not validated for shared slabs, unlike local ones): placement
-    // 'background' is placed up front, a given offset beside 'huge-pages' is ignored, and a budget
-    // over the maximum is taken.
-    ("shared auto p=background", "8/7", "hedge; huge-pages"),
-    ("shared auto p=huge-pages offset=4096", "8/7", "hedge; huge-pages"),
-    ("shared auto slots=256k budget=600001", "8/7", "hedge; huge-pages > offset"),
+    // Validated like local slabs: placement 'background' (a shared slab is never steered), a
+    // given offset beside 'huge-pages', and a budget over the maximum are refused.
+    ("shared auto p=background", "8/7", "error placement"),
+    ("shared auto p=huge-pages offset=4096", "8/7", "error channelOffset"),
+    ("shared auto slots=256k budget=600001", "8/7", "error placementBudgetMs"),
 ];
 
 fn options(request: &str) -> (Options, Kind) {
