@@ -31,8 +31,6 @@ target=aarch64-unknown-linux-gnu
 node_file=ultraslayer.linux-arm64-gnu.node
 cache=${ULTRASLAYER_ARM64_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ultraslayer-arm64}
 node_line=${ULTRASLAYER_ARM64_NODE:-22}
-export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
-export CARGO_TARGET_DIR=$root/target/$target-cross
 # shellcheck source=scripts/cross-common.sh
 . scripts/cross-common.sh
 

@@ -1,6 +1,12 @@
-# Sourced by scripts/arm64.sh and scripts/win.sh (not run on its own): what the two cross-build
-# and emulated-test scripts share: their headings, root for apt-get, the official Node of the
-# other platform from npm, and the skip lists turned into test-runner flags.
+# Sourced by scripts/arm64.sh and scripts/win.sh (not run on its own), after they set `root` (the
+# repository) and `target` (the Rust target triple): what the two cross-build and emulated-test
+# scripts share: Debian's rustc-web and a target dir of their own, their headings, root for
+# apt-get, the official Node of the other platform from npm, and the skip lists turned into
+# test-runner flags.
+
+# rustc-web at /usr/bin (rustup cannot download targets here), building into target/<triple>-cross.
+export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
+export CARGO_TARGET_DIR=$root/target/$target-cross
 
 say() { printf '\n=== %s ===\n' "$*"; }
 

@@ -34,8 +34,7 @@ node_file=ultraslayer.win32-x64-gnu.node
 cache=${ULTRASLAYER_WIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ultraslayer-win}
 node_line=${ULTRASLAYER_WIN_NODE:-22}
 wine=/usr/lib/wine/wine64
-export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1
-export CARGO_TARGET_DIR=$root/target/$target-cross
+export RUSTC_BOOTSTRAP=1
 export WINEPREFIX=$cache/prefix WINEDEBUG=${WINEDEBUG:--all}
 build_std=(-Zbuild-std=std,panic_unwind)
 # shellcheck source=scripts/cross-common.sh
