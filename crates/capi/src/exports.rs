@@ -17,6 +17,55 @@ use crate::marshal::{array, out_ptr, overlap, read_versioned, slice_in, slice_ou
 use crate::options::{default_options, engine_options};
 use crate::types::*;
 
+/// Runs `body` (inside `run`) on the handle behind `h`: the shape of every entry point that
+/// takes a handle.
+///
+/// # Safety
+/// `h` is NULL or a live handle (see `handles::handle`).
+unsafe fn on_handle(h: *mut us_slayer, body: impl FnOnce(&us_slayer) -> Result<(), Failure>) -> c_int {
+    // SAFETY: per this function's contract.
+    run(|| body(unsafe { handle(h)? }))
+}
+
+/// The single reads: checks the out pointer `out`, runs `read` on the handle behind `h`, and
+/// stores its value through `out`.
+///
+/// # Safety
+/// `h` is NULL or a live handle; `out` is NULL or writable.
+unsafe fn answer<T>(h: *mut us_slayer, out: *mut T, read: impl FnOnce(&us_slayer) -> Result<T, Failure>) -> c_int {
+    let body = |h: &us_slayer| {
+        let out = out_ptr(out, "out")?;
+        let v = read(h)?;
+        // SAFETY: non-NULL and aligned (checked), writable per the contract.
+        unsafe { ptr::write(out, v) };
+        Ok(())
+    };
+    // SAFETY: per this function's contract.
+    unsafe { on_handle(h, body) }
+}
+
+/// `us_get_info` and `us_get_stats`: checks the out pointer `out` (`what` names it), runs `make`
+/// on the handle behind `h`, and writes its report into the caller's versioned struct (`name`).
+///
+/// # Safety
+/// `h` is NULL or a live handle; `out` is NULL or a writable `T` of `out->size` bytes.
+unsafe fn fill<T: Copy>(
+    h: *mut us_slayer,
+    out: *mut T,
+    what: &str,
+    name: &str,
+    make: impl FnOnce(&us_slayer) -> Result<T, Failure>,
+) -> c_int {
+    let body = |h: &us_slayer| {
+        let out = out_ptr(out, what)?;
+        let report = make(h)?;
+        // SAFETY: non-NULL and aligned (checked), writable for out->size bytes per the contract.
+        unsafe { write_versioned(out, report, name) }
+    };
+    // SAFETY: per this function's contract.
+    unsafe { on_handle(h, body) }
+}
+
 /// The ABI version this library implements (`US_ABI_VERSION` in the header it was built with).
 #[no_mangle]
 pub extern "C" fn us_abi_version() -> u32 {
@@ -82,12 +131,8 @@ pub unsafe extern "C" fn us_destroy(h: *mut us_slayer) {
 /// `h` is NULL or a live handle.
 #[no_mangle]
 pub unsafe extern "C" fn us_start(h: *mut us_slayer) -> c_int {
-    run(|| {
-        // SAFETY: per the contract.
-        let h = unsafe { handle(h)? };
-        h.exclusive()?.start()?;
-        Ok(())
-    })
+    // SAFETY: per the contract.
+    unsafe { on_handle(h, |h| Ok(h.exclusive()?.start()?)) }
 }
 
 /// Stops and joins the replica threads (no-op when stopped). Reads still work, directly.
@@ -96,12 +141,13 @@ pub unsafe extern "C" fn us_start(h: *mut us_slayer) -> c_int {
 /// `h` is NULL or a live handle.
 #[no_mangle]
 pub unsafe extern "C" fn us_stop(h: *mut us_slayer) -> c_int {
-    run(|| {
-        // SAFETY: per the contract.
-        let h = unsafe { handle(h)? };
-        h.exclusive()?.stop();
-        Ok(())
-    })
+    // SAFETY: per the contract.
+    unsafe {
+        on_handle(h, |h| {
+            h.exclusive()?.stop();
+            Ok(())
+        })
+    }
 }
 
 /// Reads slot `idx`: hedged while the threads run, from replica 0 when stopped.
@@ -110,15 +156,8 @@ pub unsafe extern "C" fn us_stop(h: *mut us_slayer) -> c_int {
 /// `h` is NULL or a live handle; `out` is NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn us_read_u64(h: *mut us_slayer, idx: u64, out: *mut u64) -> c_int {
-    run(|| {
-        // SAFETY: per the contract.
-        let h = unsafe { handle(h)? };
-        let out = out_ptr(out, "out")?;
-        let v = h.exclusive()?.read(idx)?;
-        // SAFETY: non-NULL and aligned (checked), writable per the contract.
-        unsafe { ptr::write(out, v) };
-        Ok(())
-    })
+    // SAFETY: per the contract.
+    unsafe { answer(h, out, |h| Ok(h.exclusive()?.read(idx)?)) }
 }
 
 /// `us_read_u64`, with the bits returned as a double (bit-exact, NaN payloads included).
@@ -127,15 +166,8 @@ pub unsafe extern "C" fn us_read_u64(h: *mut us_slayer, idx: u64, out: *mut u64)
 /// As `us_read_u64`.
 #[no_mangle]
 pub unsafe extern "C" fn us_read_f64(h: *mut us_slayer, idx: u64, out: *mut f64) -> c_int {
-    run(|| {
-        // SAFETY: per the contract.
-        let h = unsafe { handle(h)? };
-        let out = out_ptr(out, "out")?;
-        let v = h.exclusive()?.read(idx)?;
-        // SAFETY: non-NULL and aligned (checked), writable per the contract.
-        unsafe { ptr::write(out, f64::from_bits(v)) };
-        Ok(())
-    })
+    // SAFETY: per the contract.
+    unsafe { answer(h, out, |h| Ok(f64::from_bits(h.exclusive()?.read(idx)?))) }
 }
 
 /// Reads replica `replica`'s copy of slot `idx` directly (no threads, no lock).
@@ -144,15 +176,8 @@ pub unsafe extern "C" fn us_read_f64(h: *mut us_slayer, idx: u64, out: *mut f64)
 /// As `us_read_u64`.
 #[no_mangle]
 pub unsafe extern "C" fn us_read_replica_u64(h: *mut us_slayer, replica: u32, idx: u64, out: *mut u64) -> c_int {
-    run(|| {
-        // SAFETY: per the contract.
-        let h = unsafe { handle(h)? };
-        let out = out_ptr(out, "out")?;
-        let v = h.slab().read_replica(replica as usize, idx)?;
-        // SAFETY: non-NULL and aligned (checked), writable per the contract.
-        unsafe { ptr::write(out, v) };
-        Ok(())
-    })
+    // SAFETY: per the contract.
+    unsafe { answer(h, out, |h| Ok(h.slab().read_replica(replica as usize, idx)?)) }
 }
 
 /// Stores `value` in every replica of slot `idx`. Any thread, any time (no lock).
@@ -161,12 +186,8 @@ pub unsafe extern "C" fn us_read_replica_u64(h: *mut us_slayer, replica: u32, id
 /// `h` is NULL or a live handle.
 #[no_mangle]
 pub unsafe extern "C" fn us_write_u64(h: *mut us_slayer, idx: u64, value: u64) -> c_int {
-    run(|| {
-        // SAFETY: per the contract.
-        let h = unsafe { handle(h)? };
-        h.slab().write(idx, value)?;
-        Ok(())
-    })
+    // SAFETY: per the contract.
+    unsafe { on_handle(h, |h| Ok(h.slab().write(idx, value)?)) }
 }
 
 /// `us_write_u64` of a double's bits (bit-exact).
@@ -175,12 +196,8 @@ pub unsafe extern "C" fn us_write_u64(h: *mut us_slayer, idx: u64, value: u64) -
 /// As `us_write_u64`.
 #[no_mangle]
 pub unsafe extern "C" fn us_write_f64(h: *mut us_slayer, idx: u64, value: f64) -> c_int {
-    run(|| {
-        // SAFETY: per the contract.
-        let h = unsafe { handle(h)? };
-        h.slab().write(idx, value.to_bits())?;
-        Ok(())
-    })
+    // SAFETY: per the contract.
+    unsafe { on_handle(h, |h| Ok(h.slab().write(idx, value.to_bits())?)) }
 }
 
 /// Shared body of the batch reads: `out` is `n` u64-sized, u64-aligned cells.
@@ -298,14 +315,8 @@ pub unsafe extern "C" fn us_strategy_reason(h: *mut us_slayer, buf: *mut c_char,
 /// `h` is NULL or a live handle; `out` is NULL or a writable `us_info` of `out->size` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn us_get_info(h: *mut us_slayer, out: *mut us_info) -> c_int {
-    run(|| {
-        // SAFETY: per the contract.
-        let h = unsafe { handle(h)? };
-        let out = out_ptr(out, "out (us_info*)")?;
-        let info = us_info::from_engine(&h.exclusive()?.info());
-        // SAFETY: non-NULL and aligned (checked), writable for out->size bytes per the contract.
-        unsafe { write_versioned(out, info, "us_info") }
-    })
+    // SAFETY: per the contract.
+    unsafe { fill(h, out, "out (us_info*)", "us_info", |h| Ok(us_info::from_engine(&h.exclusive()?.info()))) }
 }
 
 /// Fills `*out` (set `out->size = sizeof(us_stats)` first).
@@ -314,14 +325,8 @@ pub unsafe extern "C" fn us_get_info(h: *mut us_slayer, out: *mut us_info) -> c_
 /// `h` is NULL or a live handle; `out` is NULL or a writable `us_stats` of `out->size` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn us_get_stats(h: *mut us_slayer, out: *mut us_stats) -> c_int {
-    run(|| {
-        // SAFETY: per the contract.
-        let h = unsafe { handle(h)? };
-        let out = out_ptr(out, "out (us_stats*)")?;
-        let stats = us_stats::from_engine(h.exclusive()?.stats());
-        // SAFETY: non-NULL and aligned (checked), writable for out->size bytes per the contract.
-        unsafe { write_versioned(out, stats, "us_stats") }
-    })
+    // SAFETY: per the contract.
+    unsafe { fill(h, out, "out (us_stats*)", "us_stats", |h| Ok(us_stats::from_engine(h.exclusive()?.stats()))) }
 }
 
 /// Zeroes the read counters and the latency histogram.
@@ -330,12 +335,13 @@ pub unsafe extern "C" fn us_get_stats(h: *mut us_slayer, out: *mut us_stats) -> 
 /// `h` is NULL or a live handle.
 #[no_mangle]
 pub unsafe extern "C" fn us_reset_stats(h: *mut us_slayer) -> c_int {
-    run(|| {
-        // SAFETY: per the contract.
-        let h = unsafe { handle(h)? };
-        h.exclusive()?.reset_stats();
-        Ok(())
-    })
+    // SAFETY: per the contract.
+    unsafe {
+        on_handle(h, |h| {
+            h.exclusive()?.reset_stats();
+            Ok(())
+        })
+    }
 }
 
 /// The message of the most recent failed call on this thread ("" if none has failed). Owned by
