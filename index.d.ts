@@ -1,16 +1,16 @@
 /*
  * Typings of what `require('ultraslayer')` / `import ... from 'ultraslayer'` gives: the JS classes of
  * index.js and records.js. Hand-written: the typings napi-rs generates (native.d.ts) describe the
- * internal native addon, not these classes. The report types (what info() and stats() return) are
- * generated there from the Rust structs and re-exported here, so they cannot drift from the binding;
- * the ones the engine serializes itself (SlayerStats, LatencyPercentiles, SteerStats,
- * HugePagePlacement) are declared here, and __test__/typings.test.js checks that every public
- * method of the JS classes, and every key of those reports, is declared here.
+ * internal native addon, not these classes. The reports (what info() and stats() return) are the
+ * engine's report structs as they serialize (serde, camelCase) and are declared here too
+ * (SlayerInfo, CopyPlacementInfo, PlacementFallback, SharedSegmentInfo, SlayerStats,
+ * LatencyPercentiles, SteerStats, HugePagePlacement, BackgroundLearning); __test__/typings.test.js
+ * checks that every public method of the JS classes, and every key of those reports, is declared
+ * here.
  */
 /* eslint-disable */
 
-import type { CopyPlacementInfo, PlacementFallback, RecordedGroups, SharedSegmentInfo, SlayerInfo } from './native'
-export type { CopyPlacementInfo, PlacementFallback, RecordedGroups, SharedSegmentInfo, SlayerInfo } from './native'
+export type { RecordedGroups } from './native'
 
 declare global {
   /**
@@ -137,6 +137,136 @@ export declare const probe: {
   placement(options?: { replicas?: number; channelOffset?: number; channelBits?: string; hugePages?: 'auto' | '1g' | '2m' | 'thp' | 'off' }): PlacementReport
   /** What the last `probe groups` recorded on this machine, or null. */
   recorded(): { recommendedChannelOffset?: number; sameGroupOffset?: number; periodNs?: number; measuredAt?: string; path: string } | null
+}
+
+/** What the slab got and how it runs: the engine's Info, serialized. */
+export interface SlayerInfo {
+  slots: number
+  replicas: number
+  channelOffset: number
+  /** Where channelOffset came from: 'given', 'default', or what 'auto' found. */
+  channelOffsetSource: string
+  /** '1g' | '2m' | 'thp' | '4k': the page kind actually mapped. */
+  pageKind: string
+  pageSize: number
+  mappedBytes: number
+  /** With 'thp': bytes the kernel really backed with huge pages. */
+  thpBytes: number
+  locked: boolean
+  /** Why an automatic lock did not happen. */
+  lockError?: string
+  /** Page kinds passed over, each with its reason. */
+  pageFallbacks: Array<string>
+  /** Core of each replica thread (chosen even when the strategy runs none). */
+  cores: Array<number>
+  /** Core each running thread reported from inside itself (-1 unknown); empty when stopped. */
+  threadCpus: Array<number>
+  /** Replica threads share cores with each other or the caller: correct, not fast. */
+  sharedCores: boolean
+  /**
+   * How the replica threads' cores were chosen, when they had to share or the spin policy was
+   * changed to keep a busy thread off the caller's core.
+   */
+  coresNote?: string
+  spin: string
+  idleUs: number
+  running: boolean
+  /** Cores this process may run on. */
+  allowedCpus: Array<number>
+  cpuCount: number
+  recording: boolean
+  /** 'hedge' | 'steer' | 'direct': the strategy reads use (never 'auto'). */
+  strategy: string
+  /** The strategy asked for ('auto' unless one was given). */
+  strategyRequested: string
+  /**
+   * Why this strategy, in one sentence, e.g. "direct: hedge needs 3 free cores (2 replica
+   * threads + the caller), 2 allowed; steering cannot help: …".
+   */
+  strategyReason: string
+  /** Set when an explicitly asked-for strategy is expected to lose against reading directly. */
+  strategyWarning?: string
+  /** Where the copies of each slot went (see the `placement` option). */
+  placement: CopyPlacementInfo
+  /** For shared slabs (Slayer.create / Slayer.open): the segment. */
+  shared?: SharedSegmentInfo
+  /**
+   * For a steered slab learned in the background (`placement: 'background'`): how far the
+   * learning of its frames has come.
+   */
+  learning?: BackgroundLearning | null
+}
+
+/** Where the copies of each slot went. */
+export interface CopyPlacementInfo {
+  /** 'refresh-groups' (each replica on pages of its own refresh groups) | 'offset'. */
+  kind: string
+  /** Why refresh groups were not used, when they were tried and not had. */
+  note?: string
+  /**
+   * Set when placement 'auto' tried to place the copies by refresh group, was refused, and put
+   * them on an offset instead: what was tried, what the slab got, and the refusal's message.
+   */
+  fallback?: PlacementFallback
+  /**
+   * With placement on the slab's own (huge) pages ('huge-pages', or 'auto' for a hedged slab of
+   * 2 MiB or more per replica): what was measured, what was inferred, and what it cost.
+   */
+  hugePages?: HugePagePlacement | null
+  /**
+   * In a process that opened a shared slab (Slayer.open) whose creator placed its copies by
+   * refresh group: where the copies come from (the segment's frame table), in words.
+   */
+  fromSegment?: string
+  /** With 'refresh-groups': one line's refresh period (ns) and how it was found. */
+  periodNs?: number
+  periodSource?: string
+  /**
+   * Refresh groups found: stall phase of each (ns after group 0), pages in each, and the
+   * replica each group's pages serve.
+   */
+  groupOffsetsNs?: Array<number>
+  groupPages?: Array<number>
+  groupReplica?: Array<number>
+  /** Smallest distance between two replicas' stalls, in ns. */
+  separationNs?: number
+  /** Pages in the slab, pages mapped to choose from, pages timed, pages with a clear group. */
+  slabPages?: number
+  poolPages?: number
+  measuredPages?: number
+  clearPages?: number
+  /** Timed reads and time spent learning the groups. */
+  reads?: number
+  learnMs?: number
+}
+
+/** A refused placement the slab went on without (`info().placement.fallback`). */
+export interface PlacementFallback {
+  /** The placement tried: 'huge-pages' (on the slab's own pages) or 'refresh-groups' (single 4 KiB pages). */
+  from: 'huge-pages' | 'refresh-groups'
+  /** What the slab got instead: copies channelOffset bytes apart. */
+  to: 'offset'
+  /** Bytes between the copies the slab got (the same as info().channelOffset). */
+  channelOffset: number
+  /** The refusal, as the error would have said it (what was found and what to do). */
+  reason: string
+}
+
+/** The named segment behind a shared slab. */
+export interface SharedSegmentInfo {
+  name: string
+  /** The segment file. */
+  path: string
+  /** 'hugetlbfs' (huge pages) or 'shm' (/dev/shm, 4 KiB pages). */
+  backing: 'hugetlbfs' | 'shm'
+  pageSize: number
+  creatorPid: number
+  /** When the segment was created (ms since the Unix epoch). */
+  createdUnixMs: number
+  /** True in the process that created it. */
+  createdHere: boolean
+  /** Why the segment is not on huge pages, when it is not. */
+  note?: string
 }
 
 /** What reads did since creation or the last resetStats(): the engine's Stats, serialized. */

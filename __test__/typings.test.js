@@ -130,6 +130,38 @@ function interfaceKeys(name) {
   return [...m[1].matchAll(/^  (\w+)\??:/gm)].map((d) => d[1]).sort()
 }
 
+/** Checks that `report` has only the keys `interface name` declares, and each one it requires. */
+function hasDeclaredKeys(report, name) {
+  const m = dts.match(new RegExp(`^export interface ${name} \\{\\n([\\s\\S]*?)^\\}`, 'm'))
+  assert.ok(m, `index.d.ts declares interface ${name}`)
+  const members = [...m[1].matchAll(/^  (\w+)(\??):/gm)].map((d) => ({ key: d[1], optional: d[2] === '?' }))
+  const declared = new Set(members.map((d) => d.key))
+  assert.deepEqual(Object.keys(report).filter((k) => !declared.has(k)).sort(), [], `${name}: keys reported and not declared`)
+  assert.deepEqual(members.filter((d) => !d.optional && !(d.key in report)).map((d) => d.key), [], `${name}: required keys not reported`)
+  for (const [k, v] of Object.entries(report)) assert.ok(typeof v !== 'bigint', `${name}.${k} is a number, not a BigInt`)
+}
+
+test('info(), info().placement (with a fallback) and info().shared have the keys index.d.ts declares', () => {
+  const { Slayer } = require('..')
+  const name = `typings-info-${process.pid}`
+  // A placement budget of 0 refuses placement by timing at once: 'auto' falls back to an offset.
+  const slabs = [new Slayer({ slots: 1 << 18, strategy: 'hedge', start: false, placementBudgetMs: 0 })]
+  try {
+    slabs.push(Slayer.createSync({ name, overwrite: true, slots: 64, strategy: 'direct' }))
+    for (const s of slabs) {
+      const i = s.info()
+      hasDeclaredKeys(i, 'SlayerInfo')
+      hasDeclaredKeys(i.placement, 'CopyPlacementInfo')
+      if (i.placement.fallback) hasDeclaredKeys(i.placement.fallback, 'PlacementFallback')
+      if (i.shared) hasDeclaredKeys(i.shared, 'SharedSegmentInfo')
+    }
+    assert.ok(slabs[1].info().shared, 'a shared slab reports its segment')
+  } finally {
+    for (const s of slabs) s.close()
+    Slayer.unlink(name)
+  }
+})
+
 test('stats() and stats().steer have exactly the keys index.d.ts declares, info().placement.hugePages every one it declares', (t) => {
   const { Slayer } = require('..')
   // Steering, with latency recorded, on a slab read long enough to calibrate; the huge-page

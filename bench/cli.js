@@ -2,7 +2,8 @@
 // The command line `npm run bench` (run.js) and its decision scenario (decision.js) share: the
 // options both take (declarations for node:util parseArgs, the parse step with --help, the value
 // parsers) and the end of a run (notes, verdict, the --json/--csv/--plot files). Each script keeps
-// its own defaults (passed in) and its own USAGE text.
+// its own defaults (passed in) and its own USAGE text. The standalone measurements (learning.js,
+// startup.js) parse their few integer options with `integers`.
 
 const fs = require('node:fs')
 const path = require('node:path')
@@ -63,6 +64,17 @@ function int(name, v) {
   return n
 }
 
+/**
+ * The command line of the standalone measurements (learning.js, startup.js): `--name N` for each
+ * key of `defaults`, a non-negative integer; strict (an unknown option or a bad number throws).
+ * Returns every value by name, the defaults filled in.
+ */
+function integers(argv, defaults) {
+  const options = Object.fromEntries(Object.keys(defaults).map((name) => [name, { type: 'string' }]))
+  const { values } = parseArgs({ args: argv, options, strict: true })
+  return Object.fromEntries(Object.entries(defaults).map(([name, d]) => [name, values[name] === undefined ? d : int(name, values[name])]))
+}
+
 /** A comma-separated list; with `allowed`, every item must be one of them (`what` names the kind). */
 function list(v, allowed, what) {
   const xs = v
@@ -104,4 +116,4 @@ function finish(result, cfg, log, verdict) {
   return result
 }
 
-module.exports = { parse, int, list, common, finish, PACE, USAGE_TAIL }
+module.exports = { parse, int, integers, list, common, finish, PACE, USAGE_TAIL }

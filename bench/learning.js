@@ -13,14 +13,9 @@
 
 const os = require('node:os')
 const { Slayer } = require('..')
+const { integers } = require('./cli')
 
-function arg(name, fallback) {
-  const i = process.argv.indexOf(name)
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback
-}
-
-const SLOTS = arg('--slots', 1 << 27)
-const SECONDS = arg('--seconds', 30)
+const { slots: SLOTS, seconds: SECONDS } = integers(process.argv.slice(2), { slots: 1 << 27, seconds: 30 })
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
 async function timed(options) {

@@ -17,19 +17,14 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { Slayer } = require('..')
+const { integers } = require('./cli')
 
-function arg(name, fallback) {
-  const i = process.argv.indexOf(name)
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback
-}
-
-const SLOTS = arg('--slots', 1 << 25)
+const { slots: SLOTS, runs: RUNS } = integers(process.argv.slice(2), { slots: 1 << 25, runs: 1 })
 // A cold start: this process and its children use a machine cache of their own, empty at first
 // (crates/engine/src/refresh/boot_cache.rs), never the user's.
 const CACHE_DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'uslayer-startup-'))
 process.env.ULTRASLAYER_MACHINE_CACHE = path.join(CACHE_DIR, 'in-process.json')
 process.on('exit', () => fs.rmSync(CACHE_DIR, { recursive: true, force: true }))
-const RUNS = arg('--runs', 1)
 const ms = (ns) => (ns / 1e6).toFixed(1)
 const rssMiB = () => (process.memoryUsage.rss() / 2 ** 20).toFixed(0)
 

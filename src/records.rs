@@ -18,7 +18,7 @@ use crate::errors::{self, closed, to_napi, RECORDS_CLOSED};
 use crate::fast::{self, Refusal};
 use crate::options::{open_options, slab_options, JsOptions};
 use crate::view::{self, ViewRef};
-use crate::{slayer_info, slayer_stats, SlayerInfo};
+use crate::{report, slayer_stats};
 use ultraslayer::records::line::MAX_FIELDS;
 use ultraslayer::records::Schema;
 
@@ -77,19 +77,6 @@ unsafe extern "C" fn load(env: sys::napi_env, info: sys::napi_callback_info) -> 
 unsafe extern "C" fn write(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
     // SAFETY: as in `load`.
     unsafe { fast::with_instance(env, info, write_op) }
-}
-
-/// Internal (records.js flattens it into `Records.info()`): what a record store got, beside the slab's `info()`.
-#[napi(object)]
-pub struct NativeRecordsInfo {
-    pub count: f64,
-    /// The schema as text: "name:type,..." in field order.
-    pub fields: String,
-    /// Records whose copies this process's writer lock repair rewrote.
-    pub repaired: f64,
-    /// True once this process holds the shared segment's writer lock.
-    pub writer_locked: bool,
-    pub slab: SlayerInfo,
 }
 
 /// Internal: the native side of the JS `Records` class (records.js), which is what users get. Its
@@ -160,15 +147,8 @@ impl NativeRecords {
     }
 
     #[napi(skip_typescript, catch_unwind)]
-    pub fn info(&self, env: Env) -> Result<NativeRecordsInfo> {
-        let i = self.engine(&env)?.info();
-        Ok(NativeRecordsInfo {
-            count: i.count as f64,
-            fields: i.schema.text(),
-            repaired: i.repaired as f64,
-            writer_locked: i.writer_locked,
-            slab: slayer_info(i.slab),
-        })
+    pub fn info(&self, env: Env) -> Result<serde_json::Value> {
+        Ok(report(&self.engine(&env)?.info()))
     }
 
     #[napi(skip_typescript, catch_unwind)]

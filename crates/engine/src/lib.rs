@@ -20,6 +20,7 @@ pub mod records;
 pub mod refresh;
 pub mod region;
 pub mod replicas;
+mod report;
 pub mod rng;
 pub mod shm;
 pub mod slab;

@@ -26,28 +26,35 @@ use crate::steer::{SteerReport, SteeredReader, TrackerConfig};
 use crate::strategy::{self, Choice, CoreFacts, Facts, Kind, Placement, Plan, SteerTrial, Step};
 use crate::tsc;
 
-/// Where the copies went, for `info()`.
-#[derive(Clone, Debug, PartialEq)]
+/// Where the copies went, for `info()` (serialized: `info().placement`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CopyPlacementInfo {
     /// "refresh-groups" or "offset".
     pub kind: &'static str,
-    /// What refresh-group placement found, when it was used.
+    /// What refresh-group placement found, when it was used (its fields beside `kind`).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub arrangement: Option<Arrangement>,
     /// Why refresh groups were not used, when they were tried or asked for and not had.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     /// Set when placement by refresh group was tried ('auto') and refused, so the copies went on
     /// an offset instead: what was tried, what the slab got, and the refusal.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub fallback: Option<PlacementFallback>,
     /// What refresh-group placement on huge pages found, when it was used.
+    #[serde(rename = "hugePages", skip_serializing_if = "Option::is_none")]
     pub huge: Option<crate::placement::PlacementInfo>,
     /// In a process that opened a shared slab whose copies its creator placed (a frame table
     /// recorded in the segment): where the copies come from, in words. The placement report
     /// (`huge`) stays with the creator.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub from_segment: Option<String>,
 }
 
 /// A refused placement the slab went on without (`placement: 'auto'`).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PlacementFallback {
     /// The placement tried (`strategy::Placement::name`): "huge-pages" (`placement::build`, or
     /// `placement::create_shared` for a shared slab, on the slab's own pages). 'auto' never tries
@@ -103,8 +110,10 @@ const STEER_CALIBRATION_BUDGET_MS: u64 = 300;
 /// it here too).
 pub(crate) use crate::strategy::shared_strategy;
 
-/// What a slab got and how it runs: the truth, for `info()`.
-#[derive(Clone, Debug)]
+/// What a slab got and how it runs: the truth, for `info()`. Serialized (camelCase, see
+/// `report`) it is JS's `info()`, as index.d.ts's `SlayerInfo` declares it.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Info {
     pub slots: u64,
     pub replicas: usize,
@@ -115,30 +124,41 @@ pub struct Info {
     /// For transparent huge pages: how much the kernel backed with huge pages.
     pub thp_bytes: usize,
     pub locked: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub lock_error: Option<String>,
     /// Page kinds tried and passed over, with the reason.
     pub page_fallbacks: Vec<String>,
     pub cores: Vec<usize>,
     /// The core each running thread reported from inside itself (sched_getcpu), when running.
+    #[serde(serialize_with = "crate::report::cores_or_minus_one")]
     pub thread_cpus: Vec<Option<usize>>,
     pub shared_cores: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cores_note: Option<String>,
     pub spin: SpinPolicy,
+    /// `u64::MAX`: threads never park (serialized as -1).
+    #[serde(serialize_with = "crate::report::never_as_minus_one")]
     pub idle_us: u64,
     pub running: bool,
+    /// Serialized with its length (`cpuCount`).
+    #[serde(flatten, serialize_with = "crate::report::allowed_cpus")]
     pub allowed_cpus: Vec<usize>,
     pub recording: bool,
     /// The strategy reads use (never `Auto`), what was asked for, why, and a warning when an
     /// explicit strategy is expected to lose.
     pub strategy: Strategy,
+    #[serde(flatten)]
     pub choice: Choice,
     /// Bytes between copies, and where that number came from.
     pub channel_offset_source: String,
     /// Where the copies of each slot went.
+    #[serde(rename = "placement")]
     pub copies: CopyPlacementInfo,
     /// The named segment behind the slab, for shared slabs.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub shared: Option<SharedInfo>,
     /// For a slab learned in the background (`placement: 'background'`): how far it has come.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub learning: Option<crate::steer::learner::Learning>,
 }
 

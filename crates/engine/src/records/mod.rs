@@ -143,10 +143,13 @@ fn repair_all(slab: &Slab, count: u64) -> u64 {
     (0..count).filter(|&i| line::repair_record(slab, base(i))).count() as u64
 }
 
-/// What `Records::info` adds to the slab's `Info`.
-#[derive(Clone, Debug)]
+/// What `Records::info` adds to the slab's `Info` (serialized in camelCase, the schema as its
+/// text under `fields`).
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RecordsInfo {
     pub count: u64,
+    #[serde(rename = "fields", serialize_with = "crate::report::schema_text")]
     pub schema: Schema,
     /// Records the repair rewrote when this process took the writer lock.
     pub repaired: u64,

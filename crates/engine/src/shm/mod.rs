@@ -98,8 +98,10 @@ impl Backing {
     }
 }
 
-/// What a process knows about the shared segment behind its slab (for `info`).
-#[derive(Clone, Debug)]
+/// What a process knows about the shared segment behind its slab (for `info`; serialized, the
+/// `info().shared` of index.d.ts's `SharedSegmentInfo`).
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SharedInfo {
     /// The segment's name.
     pub name: String,
@@ -116,11 +118,14 @@ pub struct SharedInfo {
     /// True in the process that created the segment.
     pub created_here: bool,
     /// Why the segment is not on huge pages, when it is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     /// For record segments: the schema text the header records (see `records::Schema::text`).
+    #[serde(skip)]
     pub schema: Option<String>,
     /// (device, inode) of the file this process mapped, so a later open of `path` can tell
     /// whether it is still the same segment (an `overwrite` replaces the file under the name).
+    #[serde(skip)]
     pub file_id: (u64, u64),
 }
 

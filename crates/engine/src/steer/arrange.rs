@@ -68,9 +68,10 @@ impl Default for ArrangeOptions {
     }
 }
 
-/// What the arrangement did (reported by `info()`).
+/// What the arrangement did (reported by `info()`; serialized as `ArrangementReport`, the
+/// `info().placement` fields of index.d.ts's `CopyPlacementInfo`).
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(into = "ArrangementReport")]
 pub struct Arrangement {
     pub period_ns: f64,
     pub period_source: String,
@@ -83,6 +84,46 @@ pub struct Arrangement {
     pub reads: u64,
     pub learn_ms: f64,
     pub partition: Partition,
+}
+
+/// An `Arrangement` as `info()` reports it: the groups' phases in ns after group 0's, each group's
+/// pages and replica, and the replicas' separation in ns.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ArrangementReport {
+    period_ns: f64,
+    period_source: String,
+    group_offsets_ns: Vec<f64>,
+    group_pages: Vec<usize>,
+    group_replica: Vec<usize>,
+    separation_ns: f64,
+    slab_pages: usize,
+    pool_pages: usize,
+    measured_pages: usize,
+    clear_pages: usize,
+    reads: u64,
+    learn_ms: f64,
+}
+
+impl From<Arrangement> for ArrangementReport {
+    fn from(a: Arrangement) -> ArrangementReport {
+        let p = a.period_ns;
+        let c0 = a.partition.centers.first().copied().unwrap_or(0.0);
+        ArrangementReport {
+            period_ns: p,
+            period_source: a.period_source,
+            group_offsets_ns: a.partition.centers.iter().map(|&x| crate::refresh::phase::wrap(x - c0) * p).collect(),
+            group_pages: a.partition.group_pages,
+            group_replica: a.partition.class_of_group,
+            separation_ns: a.partition.separation * p,
+            slab_pages: a.slab_pages,
+            pool_pages: a.pool_pages,
+            measured_pages: a.measured_pages,
+            clear_pages: a.clear_pages,
+            reads: a.reads,
+            learn_ms: a.learn_ms,
+        }
+    }
 }
 
 /// The region for `layout` (whose channel offset must be 4096), with replica r's pages all from

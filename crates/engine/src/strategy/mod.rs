@@ -117,16 +117,22 @@ impl SteerTrial {
     }
 }
 
-/// The strategy a slab runs with, what was asked for, and why.
-#[derive(Clone, Debug, PartialEq)]
+/// The strategy a slab runs with, what was asked for, and why. Serialized it is `info()`'s
+/// `strategyRequested`, `strategyReason` and `strategyWarning` (flattened into `Info`, whose own
+/// `strategy` is the one chosen).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Choice {
     /// Never `Auto`.
+    #[serde(skip)]
     pub strategy: Strategy,
     /// What the caller asked for (`Auto` included).
+    #[serde(rename = "strategyRequested")]
     pub requested: Strategy,
     /// One sentence: what was chosen and why.
+    #[serde(rename = "strategyReason")]
     pub reason: String,
     /// Set when an explicitly requested strategy is expected to lose against reading directly.
+    #[serde(rename = "strategyWarning", skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
 }
 
