@@ -293,6 +293,8 @@ test('info() tells the truth about what was mapped and where threads run', () =>
   // decided from the free count read here: the slab itself, or another process, may have taken
   // pages since.)
   if (i.pageKind !== '2m' && i.pageKind !== '1g') assert.ok(i.pageFallbacks.some((f) => f.startsWith('2m:')), JSON.stringify(i.pageFallbacks))
+  // Reasons name options as JS spells them, never Rust's or the C header's.
+  for (const f of i.pageFallbacks) assert.doesNotMatch(f, /huge_pages|US_PAGES|⟦/)
   s.close()
 })
 

@@ -135,7 +135,7 @@ impl Region {
                         // Reserved but not to be faulted in (a cpuset or memory policy): the next kind.
                         Err(e @ Error::HugePages { .. }) => {
                             drop(region);
-                            fallbacks.push(format!("{}: {}", kind.name(), e));
+                            fallbacks.push(format!("{}: {}", kind.name(), e.marked()));
                             last_err = Some(e);
                             continue;
                         }
@@ -149,7 +149,7 @@ impl Region {
                     return Ok(region);
                 }
                 Err(e) => {
-                    fallbacks.push(format!("{}: {}", kind.name(), e));
+                    fallbacks.push(format!("{}: {}", kind.name(), e.marked()));
                     last_err = Some(e);
                 }
             }

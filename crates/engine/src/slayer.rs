@@ -112,6 +112,10 @@ pub(crate) use crate::strategy::shared_strategy;
 
 /// What a slab got and how it runs: the truth, for `info()`. Serialized (camelCase, see
 /// `report`) it is JS's `info()`, as index.d.ts's `SlayerInfo` declares it.
+///
+/// Its sentences (reasons, notes, page fallbacks) name options through the markers of
+/// [`crate::error::spell`] (`⟦set:hugePages=auto⟧`), so each front end spells them its own way:
+/// pass them through `spell(text, Front::Rust)` to print them from Rust.
 #[derive(Clone, Debug, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Info {
