@@ -57,10 +57,8 @@ impl CoreFacts {
 
 /// The predicted steered slow share, as a share of the unsteered one, at or below which steering
 /// is expected to pay. The tracker steers from 0.75 on (`copies_apart`), but a steered read costs
-/// more than a direct one (a clock read, both copies requested), so a small predicted gain loses:
-/// host B, 2026-12-02, 4 MiB slab placed by refresh group, predicted 3.87% against 5.50% (0.70):
-/// native steer p50 1.12×, p99 1.08×, p99.9 1.29× copy 0's; host A, predicted 0.96% against 3.0%
-/// (0.32): p99 0.82–0.94×, p50 1.00–1.07× (five runs).
+/// more than a direct one (a clock read, both copies requested), so a small predicted gain loses
+/// (the runs that set it: docs/steering.md, "When 'auto' steers").
 pub const PAYS_SHARE: f64 = 0.5;
 
 /// What trying to steer found: whether the copies stall apart and steering is predicted to pay.
@@ -260,7 +258,7 @@ mod tests {
 
     #[test]
     fn auto_reads_directly_when_steering_cannot_help() {
-        // Copies apart but a small predicted gain (host B's 3.9% against 5.5% lost at p50 and p99).
+        // Copies apart but a small predicted gain (3.9% against 5.5%: a share of 0.7).
         let small = SteerTrial { expected_steered_share: 0.039, expected_unsteered_share: 0.055, ..trial(SteerState::Locked, true) };
         assert!(!small.pays());
         for t in [trial(SteerState::Locked, false), trial(SteerState::NoSignal, false), trial(SteerState::Calibrating, true), small] {
