@@ -7,7 +7,6 @@
 
 use std::sync::Arc;
 
-use crate::cache;
 use crate::cores::{self, CoreAssignment};
 use crate::error::{Error, Result};
 use crate::job::{Job, Phase};
@@ -265,7 +264,7 @@ fn calibrated_reader(slab: &Arc<Slab>, copies: &CopyPlacementInfo, job: &Job) ->
         }
         k = k.wrapping_add(1);
         let i = rng.below(slots);
-        cache::flush_slot(slab, i);
+        slab.flush_slot(i);
         let _ = reader.read(i);
     }
     job.check()?;
