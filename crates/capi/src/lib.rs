@@ -24,9 +24,9 @@ use ultraslayer::error::{Error, ErrorKind, Front};
 use ultraslayer::layout::MAX_REPLICAS;
 use ultraslayer::options::{ChannelOffset, CopyPlacement, Options, Strategy};
 use ultraslayer::region::{LockRequest, PageKind, PageRequest};
-use ultraslayer::replicas::SpinPolicy;
 use ultraslayer::slab::Slab;
 use ultraslayer::slayer::Slayer;
+use ultraslayer::SpinPolicy;
 
 /// Bumped when a struct grows or a function changes meaning; `us_abi_version()` returns it.
 pub const US_ABI_VERSION: u32 = 2;

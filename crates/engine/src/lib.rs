@@ -1,9 +1,9 @@
 //! ultraslayer: hedged reads over a mirrored huge-page slab.
 //!
 //! The engine, in plain Rust with no Node types: memory (`region`), the layout of the copies
-//! (`layout`, `slab`), the replica threads and the hedged protocol (`replicas`), how this machine's
-//! DRAM refreshes (`refresh`), placing copies by it (`placement`), steering (`steer`), records
-//! (`records`) and shared segments (`shm`). The Node addon (the workspace root) and the C ABI
+//! (`layout`, `slab`), the replica threads and the hedged protocol (`replicas`, `spin`), how this
+//! machine's DRAM refreshes (`refresh`), placing copies by it (`placement`), steering (`steer`),
+//! records (`records`) and shared segments (`shm`). The Node addon (the workspace root) and the C ABI
 //! (`crates/capi`) only translate to and from it.
 
 #[cfg(feature = "bench")]
@@ -24,6 +24,7 @@ pub mod rng;
 pub mod shm;
 pub mod slab;
 pub mod slayer;
+pub mod spin;
 pub mod stats;
 pub mod steer;
 pub mod strategy;
@@ -35,7 +36,7 @@ pub use layout::Layout;
 pub use options::{ChannelOffset, CopyPlacement, OpenOptions, Options, SharedOptions, Strategy, ThreadOptions};
 pub use records::{RecordWriter, Records, RecordsInfo};
 pub use region::{LockRequest, PageKind, PageRequest};
-pub use replicas::SpinPolicy;
 pub use slayer::{CopyPlacementInfo, Info, PlacementFallback, Slayer};
+pub use spin::SpinPolicy;
 pub use stats::{Percentiles, Stats};
 pub use strategy::Choice;
