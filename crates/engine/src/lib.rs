@@ -1,7 +1,8 @@
 //! ultraslayer: hedged reads over a mirrored huge-page slab.
 //!
 //! The engine, in plain Rust with no Node types: memory (`region`), the layout of the copies
-//! (`layout`, `slab`), the replica threads and the hedged protocol (`replicas`, `spin`), how this
+//! (`layout`, `slab`), the replica threads and the hedged protocol (`replicas`, `spin`), the one
+//! read path every strategy's reads go through and are counted on (`read_path`), how this
 //! machine's DRAM refreshes (`refresh`), placing copies by it (`placement`), steering (`steer`),
 //! records (`records`) and shared segments (`shm`). The Node addon (the workspace root) and the C ABI
 //! (`crates/capi`) only translate to and from it.
@@ -16,6 +17,7 @@ pub mod layout;
 pub mod options;
 pub mod placement;
 pub mod probe;
+pub(crate) mod read_path;
 pub mod records;
 pub mod refresh;
 pub mod region;
