@@ -107,7 +107,7 @@ impl Slayer {
     #[napi(skip_typescript, js_name = "_flush")]
     pub fn bench_flush(&self, index: u32) {
         if let Some(e) = self.inst.engine() {
-            ultraslayer::cache::flush_slot(&e.slab(), index as u64);
+            e.slab().flush_slot(index as u64);
         }
     }
 
@@ -191,7 +191,7 @@ impl NativeRecords {
         let (h, _) = bench::time_reads(
             &indices,
             pace,
-            |i| ultraslayer::cache::flush_slot(&slab, i * 8),
+            |i| slab.flush_slot(i * 8),
             |i| match e.read_line(i, &mut line) {
                 Ok(()) => line.iter().fold(0, |a, &w| a ^ w),
                 Err(_) => 0,

@@ -11,7 +11,7 @@ use napi::bindgen_prelude::{Either, FromNapiValue, Object};
 use ultraslayer::error::{js_number, Error};
 use ultraslayer::options::{OptionKind, FOR_CREATE, FOR_NEW, FOR_OPEN, OPTIONS};
 use ultraslayer::region::{LockRequest, PageRequest};
-use ultraslayer::replicas::SpinPolicy;
+use ultraslayer::SpinPolicy;
 
 type R<T> = std::result::Result<T, Error>;
 

@@ -225,7 +225,7 @@ impl NativeRecords {
     pub fn bench_flush(&self, index: u32) {
         if let Some(e) = self.store.engine() {
             if (index as u64) < e.count() {
-                ultraslayer::cache::flush_slot(e.slab(), index as u64 * 8);
+                e.slab().flush_slot(index as u64 * 8);
             }
         }
     }

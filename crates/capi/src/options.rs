@@ -9,7 +9,7 @@ use std::ptr;
 
 use ultraslayer::options::{ChannelOffset, CopyPlacement, Options, Strategy};
 use ultraslayer::region::{LockRequest, PageRequest};
-use ultraslayer::replicas::SpinPolicy;
+use ultraslayer::SpinPolicy;
 
 use crate::error::Failure;
 use crate::marshal::{array, slice_in};

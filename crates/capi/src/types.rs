@@ -11,9 +11,9 @@ use std::mem::{align_of, size_of};
 use ultraslayer::layout::MAX_REPLICAS;
 use ultraslayer::options::Strategy;
 use ultraslayer::region::PageKind;
-use ultraslayer::replicas::SpinPolicy;
 use ultraslayer::slayer::Info;
 use ultraslayer::stats::Stats;
+use ultraslayer::SpinPolicy;
 
 /// Bumped when a struct grows or a function changes meaning; `us_abi_version()` returns it.
 pub const US_ABI_VERSION: u32 = 2;

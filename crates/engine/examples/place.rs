@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ultraslayer::bench::{native_direct, native_interleaved, time_reads, Pace};
-use ultraslayer::cache::{flush_line, flush_slot};
+use ultraslayer::cache::flush_line;
 use ultraslayer::layout::{FrameTable, Layout};
 use ultraslayer::placement::{self, PlacementOptions};
 use ultraslayer::region::Region;
@@ -178,7 +178,7 @@ fn lookup(slots: u64) {
         let a = Percentiles::of(&native_direct(&arith, &idx, pace));
         let f = Percentiles::of(&native_direct(&framed, &idx, pace));
         let flush_both = |i: u64| {
-            flush_slot(&framed, i);
+            framed.flush_slot(i);
             // SAFETY: the entry lies inside the table's mapping, which `framed` keeps alive.
             unsafe { flush_line(table.entry_address(i >> 9) as *const u8) };
         };

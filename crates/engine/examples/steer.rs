@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use ultraslayer::stats::{latency_histogram, Percentiles};
 use ultraslayer::steer::{arrange, SteerState, SteeredReader, TrackerConfig};
-use ultraslayer::{cache, slab::Slab, tsc, Layout, LockRequest, PageRequest};
+use ultraslayer::{slab::Slab, tsc, Layout, LockRequest, PageRequest};
 
 const SLOW_NS: u64 = 290;
 const NOISE_NS: u64 = 1000;
@@ -132,7 +132,7 @@ fn main() {
             let i = rng() % slots;
             let r = rng();
             // Both copies out of the cache, then a random pause so arrivals are random in phase.
-            cache::flush_slot(&slab, i);
+            slab.flush_slot(i);
             let until = tsc::now() + (r % gap_max);
             while tsc::now() < until {
                 std::hint::spin_loop();

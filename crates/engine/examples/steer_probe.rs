@@ -25,7 +25,7 @@ fn main() {
         let i = rng.below(slots);
         let c = k & 1;
         // Both copies cold, so the adjacent-line prefetcher cannot bring the other one in.
-        cache::flush_slot(&slab, i);
+        slab.flush_slot(i);
         spin_for(rng.below(max_gap));
         // Fenced start; the end stamp waits for the load, so the interval holds exactly the read.
         let t0 = tsc::stamp();

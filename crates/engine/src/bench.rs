@@ -19,7 +19,7 @@ use crate::slayer::Slayer;
 use crate::stats::latency_histogram;
 use crate::tsc;
 
-use crate::cache::{flush_line, flush_slot};
+use crate::cache::flush_line;
 use crate::tsc::spin_for;
 
 /// How reads are spaced and what state the cache is in before each.
@@ -58,14 +58,14 @@ pub fn time_reads(indices: &[u32], pace: Pace, mut flush: impl FnMut(u64), mut r
 
 /// `native-direct`: replica 0 read in Rust, no threads.
 pub fn native_direct(slab: &Slab, indices: &[u32], pace: Pace) -> Histogram<u64> {
-    time_reads(indices, pace, |i| flush_slot(slab, i), |i| slab.read_replica(0, i).unwrap_or(0)).0
+    time_reads(indices, pace, |i| slab.flush_slot(i), |i| slab.read_replica(0, i).unwrap_or(0)).0
 }
 
 /// `native-hedged` (and `native-steer`): the engine's read with its strategy, timed in Rust
 /// (hand-off included for hedging, JS excluded).
 pub fn native_hedged(s: &mut Slayer, indices: &[u32], pace: Pace) -> Histogram<u64> {
     let slab = s.slab();
-    time_reads(indices, pace, |i| flush_slot(&slab, i), |i| s.read(i).unwrap_or(0)).0
+    time_reads(indices, pace, |i| slab.flush_slot(i), |i| s.read(i).unwrap_or(0)).0
 }
 
 /// The strategy against its own slab read directly, interleaved read by read so both see the
@@ -81,7 +81,7 @@ pub fn native_interleaved(s: &mut Slayer, indices: &[u32], pace: Pace) -> (Histo
     for (k, &i) in indices.iter().enumerate() {
         let i = i as u64;
         if pace.cold {
-            flush_slot(&slab, i);
+            slab.flush_slot(i);
         }
         if gap_ticks > 0 {
             spin_for(rng.next_u64() % gap_ticks);
@@ -292,7 +292,7 @@ mod tests {
     fn timed_reads_record_one_sample_per_index_and_read_the_right_values() {
         let s = slab();
         let idx: Vec<u32> = (0..1000).map(|k| (k * 7) % 4096).collect();
-        let (h, sum) = time_reads(&idx, Pace { cold: true, gap_ns: 100 }, |i| flush_slot(&s, i), |i| s.read_replica(1, i).unwrap());
+        let (h, sum) = time_reads(&idx, Pace { cold: true, gap_ns: 100 }, |i| s.flush_slot(i), |i| s.read_replica(1, i).unwrap());
         assert_eq!(h.len(), 1000);
         assert_eq!(sum, idx.iter().map(|&i| i as u64 + 1).sum::<u64>());
     }

@@ -10,8 +10,6 @@
 //!
 //! Eviction is never used on a read path; prefetch is (it never blocks).
 
-use crate::slab::Slab;
-
 /// Whether this build can evict a line from the caches (and so time a DRAM read on purpose).
 pub const CAN_EVICT: bool = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
 
@@ -82,18 +80,6 @@ pub fn prefetch(addr: *const u8) {
     };
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     let _ = addr;
-}
-
-/// Flushes every replica's copy of slot `i` (no-op for out-of-range slots).
-pub fn flush_slot(slab: &Slab, i: u64) {
-    for r in 0..slab.layout().replicas() {
-        if let Ok(a) = slab.address(r, i) {
-            // SAFETY: `address` checked r and i, so `a` lies inside the slab's mapping, which the
-            // borrowed `slab` keeps alive.
-            unsafe { evict(a as *const u8) };
-        }
-    }
-    evict_wait();
 }
 
 #[cfg(test)]

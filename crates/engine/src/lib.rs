@@ -1,9 +1,10 @@
 //! ultraslayer: hedged reads over a mirrored huge-page slab.
 //!
 //! The engine, in plain Rust with no Node types: memory (`region`), the layout of the copies
-//! (`layout`, `slab`), the replica threads and the hedged protocol (`replicas`), how this machine's
-//! DRAM refreshes (`refresh`), placing copies by it (`placement`), steering (`steer`), records
-//! (`records`) and shared segments (`shm`). The Node addon (the workspace root) and the C ABI
+//! (`layout`, `slab`), the replica threads and the hedged protocol (`replicas`, `spin`), the one
+//! read path every strategy's reads go through and are counted on (`read_path`), how this
+//! machine's DRAM refreshes (`refresh`), placing copies by it (`placement`), steering (`steer`),
+//! records (`records`) and shared segments (`shm`). The Node addon (the workspace root) and the C ABI
 //! (`crates/capi`) only translate to and from it.
 
 #[cfg(feature = "bench")]
@@ -16,6 +17,7 @@ pub mod layout;
 pub mod options;
 pub mod placement;
 pub mod probe;
+pub(crate) mod read_path;
 pub mod records;
 pub mod refresh;
 pub mod region;
@@ -25,6 +27,7 @@ pub mod rng;
 pub mod shm;
 pub mod slab;
 pub mod slayer;
+pub mod spin;
 pub mod stats;
 pub mod steer;
 pub mod strategy;
@@ -36,7 +39,7 @@ pub use layout::Layout;
 pub use options::{ChannelOffset, CopyPlacement, OpenOptions, Options, SharedOptions, Strategy, ThreadOptions};
 pub use records::{RecordWriter, Records, RecordsInfo};
 pub use region::{LockRequest, PageKind, PageRequest};
-pub use replicas::SpinPolicy;
 pub use slayer::{CopyPlacementInfo, Info, PlacementFallback, Slayer};
+pub use spin::SpinPolicy;
 pub use stats::{Percentiles, Stats};
 pub use strategy::Choice;

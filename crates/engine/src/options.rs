@@ -13,8 +13,8 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::layout::{MAX_REPLICAS, MAX_SLOTS, MIN_REPLICAS};
 use crate::region::{LockRequest, PageRequest};
-use crate::replicas::SpinPolicy;
 use crate::shm;
+use crate::spin::SpinPolicy;
 
 /// How reads are served.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -24,36 +24,9 @@ use crate::cores;
 use crate::error::{Error, Result};
 use crate::records::line::{self, LINE_WORDS, MAX_FIELDS};
 use crate::slab::Slab;
+use crate::spin::SpinPolicy;
+use crate::stats::Answer;
 use crate::tsc;
-
-/// How replica threads wait for work.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SpinPolicy {
-    /// Spin with a pause instruction forever: lowest latency, one full core per replica.
-    Busy,
-    /// Spin, then yield the core, then park after an idle spell; the next request wakes them.
-    Hybrid,
-    /// Park as soon as there is no work; reads that find them parked are served directly.
-    Sleep,
-}
-
-impl SpinPolicy {
-    pub fn parse(s: &str) -> Result<SpinPolicy> {
-        match s {
-            "busy" => Ok(SpinPolicy::Busy),
-            "hybrid" => Ok(SpinPolicy::Hybrid),
-            "sleep" => Ok(SpinPolicy::Sleep),
-            other => Err(Error::option_range("spin", format!("must be 'busy', 'hybrid' or 'sleep', got {other:?}"))),
-        }
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            SpinPolicy::Busy => "busy",
-            SpinPolicy::Hybrid => "hybrid",
-            SpinPolicy::Sleep => "sleep",
-        }
-    }
-}
 
 /// Slots per batch request; longer batches go out as several requests.
 pub const BATCH_CAPACITY: usize = 4096;
@@ -108,20 +81,6 @@ struct Shared {
     park_after: u64,
     /// Idle ticks before a hybrid thread starts yielding its core.
     yield_after: u64,
-}
-
-/// Which copy answered a hedged request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Answer {
-    /// Replica `r`'s thread answered first.
-    Replica(usize),
-    /// Every thread that had not answered was parked: the requester read a copy itself.
-    DirectWhileParked,
-    /// No answer within the timeout (a thread was descheduled): the requester read a copy itself.
-    DirectAfterTimeout,
-    /// A record request every thread answered without a consistent copy (each met a write in
-    /// progress): the requester read the record itself.
-    DirectAfterInconsistent,
 }
 
 pub struct ReplicaSet {

@@ -13,8 +13,8 @@ use serde::Serialize;
 use crate::options::Strategy;
 use crate::records::Schema;
 use crate::region::PageKind;
-use crate::replicas::SpinPolicy;
 use crate::shm::Backing;
+use crate::spin::SpinPolicy;
 
 /// `Serialize` as the value's `name()`: the word the options take and `info()` reports.
 macro_rules! serialize_by_name {

@@ -19,6 +19,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::cache;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::region::{LockRequest, PageRequest, Region};
@@ -90,8 +91,23 @@ impl Slab {
     #[inline(always)]
     pub(crate) fn prefetch_all_unchecked(&self, i: u64) {
         for r in 0..self.layout.replicas() {
-            crate::cache::prefetch(self.cell(r, i) as *const AtomicU64 as *const u8);
+            cache::prefetch(self.cell(r, i) as *const AtomicU64 as *const u8);
         }
+    }
+
+    /// Evicts every replica's copy of slot `i` from every cache level and waits until they are
+    /// out, so the next read of any copy goes to DRAM (probes, benchmarks; never a read path).
+    /// Does nothing for an out-of-range slot, or where `cache::CAN_EVICT` is false.
+    pub fn flush_slot(&self, i: u64) {
+        if i >= self.layout.slots() {
+            return;
+        }
+        for r in 0..self.layout.replicas() {
+            // SAFETY: r < replicas and i < slots (checked above), so the cell lies inside the
+            // slab's mapping, which `self` keeps alive for the call.
+            unsafe { cache::evict(self.cell(r, i) as *const AtomicU64 as *const u8) };
+        }
+        cache::evict_wait();
     }
 
     /// Loads replica `r`'s copy of slot `i`.

@@ -7,18 +7,19 @@
 
 use std::sync::Arc;
 
-use crate::cache;
 use crate::cores::{self, CoreAssignment};
 use crate::error::{Error, Result};
 use crate::job::{Job, Phase};
 use crate::layout::Layout;
 pub use crate::options::{default_idle_us, ChannelOffset, CopyPlacement, OpenOptions, Options, SharedOptions, Strategy, ThreadOptions};
 use crate::placement::BackgroundWhen;
+use crate::read_path::ReadPath;
 use crate::region::PageKind;
-use crate::replicas::{ReplicaSet, SpinPolicy};
+use crate::replicas::ReplicaSet;
 use crate::shm::{self, SharedInfo};
 use crate::slab::Slab;
-use crate::stats::{Recorder, Stats};
+use crate::spin::SpinPolicy;
+use crate::stats::Stats;
 use crate::steer::arrange::{self, ArrangeOptions, Arrangement};
 use crate::steer::learner::Learner;
 use crate::steer::orientation::Orientation;
@@ -256,7 +257,7 @@ fn calibrated_reader(slab: &Arc<Slab>, copies: &CopyPlacementInfo, job: &Job) ->
         }
         k = k.wrapping_add(1);
         let i = rng.below(slots);
-        cache::flush_slot(slab, i);
+        slab.flush_slot(i);
         let _ = reader.read(i);
     }
     job.check()?;
@@ -358,14 +359,6 @@ pub(crate) fn removed_if_cancelled<T>(made: Result<T>, created: &SharedInfo) -> 
     made
 }
 
-/// See `Slayer::parts`. At most one of `hedge` (threads running) and `steer` serves a read first.
-pub(crate) struct Parts<'a> {
-    pub slab: &'a Arc<Slab>,
-    pub hedge: Option<&'a mut ReplicaSet>,
-    pub steer: Option<&'a mut SteeredReader>,
-    pub recorder: &'a mut Recorder,
-}
-
 /// Copy 0 of a slab whose reads are plain direct loads, laid out for a front end that reads it
 /// itself (the Node binding maps it into a typed array, so a read costs no native call): copy 0 of
 /// slot i is `base[(i >> shift) * stride_words + (i & mask)]`, within `words` words.
@@ -383,11 +376,10 @@ pub struct Slayer {
     assignment: CoreAssignment,
     spin: SpinPolicy,
     idle_us: u64,
-    replicas: Option<ReplicaSet>,
-    recorder: Recorder,
+    /// How reads go (hedged, steered or direct) and what they did.
+    path: ReadPath,
     allowed: Vec<usize>,
     choice: Choice,
-    steer: Option<SteeredReader>,
     channel_offset_source: String,
     copies: CopyPlacementInfo,
     shared: Option<SharedInfo>,
@@ -473,7 +465,6 @@ impl Slayer {
         job: &Job,
     ) -> Result<Slayer> {
         job.check()?;
-        let replicas = slab.layout().replicas();
         let (spin, spin_note) = if choice.strategy == Strategy::Hedge { spin_for(threads.spin, &cores) } else { (threads.spin, None) };
         let mut assignment = cores.assignment;
         if let Some(n) = spin_note {
@@ -483,15 +474,13 @@ impl Slayer {
             });
         }
         let mut s = Slayer {
+            path: ReadPath::new(slab.clone(), steer, threads.record_latency),
             slab,
             assignment,
             spin,
             idle_us: threads.idle_us.unwrap_or(default_idle_us(spin)),
-            replicas: None,
-            recorder: Recorder::new(replicas, threads.record_latency),
             allowed: cores.allowed,
             choice,
-            steer,
             channel_offset_source,
             copies,
             shared,
@@ -607,9 +596,11 @@ impl Slayer {
         Slayer::assemble(slab, cores, threads, choice, None, channel_offset_source, CopyPlacementInfo::offset(), Some(info), job)
     }
 
-    /// What a record store drives directly: the slab, the running strategy's reader and the counters.
-    pub(crate) fn parts(&mut self) -> Parts<'_> {
-        Parts { slab: &self.slab, hedge: self.replicas.as_mut(), steer: self.steer.as_mut(), recorder: &mut self.recorder }
+    /// The read path, for a record store's reads (`records`), which go the same way and count in
+    /// the same stats as this Slayer's.
+    #[inline(always)]
+    pub(crate) fn read_path(&mut self) -> &mut ReadPath {
+        &mut self.path
     }
 
     /// Starts the replica threads (no-op when running, and for the steer/direct strategies, which
@@ -618,21 +609,22 @@ impl Slayer {
         if self.choice.strategy != Strategy::Hedge {
             return Ok(());
         }
-        if self.replicas.is_none() {
-            self.replicas = Some(ReplicaSet::start(self.slab.clone(), &self.assignment.cores, self.spin, self.idle_us)?);
+        if self.path.replica_set().is_none() {
+            self.path.hedge(ReplicaSet::start(self.slab.clone(), &self.assignment.cores, self.spin, self.idle_us)?);
         }
         Ok(())
     }
 
     /// Stops and joins the replica threads (no-op when stopped). Reads keep working, directly.
     pub fn stop(&mut self) {
-        if let Some(set) = self.replicas.take() {
+        if let Some(set) = self.path.unhedge() {
             set.stop();
         }
     }
 
+    /// Whether the replica threads run (reads are hedged).
     pub fn running(&self) -> bool {
-        self.replicas.is_some()
+        self.path.replica_set().is_some()
     }
 
     #[inline(always)]
@@ -645,48 +637,18 @@ impl Slayer {
     }
 
     /// Reads slot `i`: hedged when the threads run, steered for a steering slab, from replica 0
-    /// otherwise.
+    /// otherwise (the one read path, `read_path`, which also counts it in `stats()`).
+    ///
+    /// # Errors
+    /// [`Error::SlotOutOfRange`] when `i >= slots()`.
     #[inline]
     pub fn read(&mut self, i: u64) -> Result<u64> {
-        self.slab.layout().check_slot(i)?;
-        if self.reads_direct() {
-            // The direct path (strategy 'direct', or threads stopped): one load and one counter,
-            // with the hedged and steered paths kept out of line so this one stays small enough
-            // to inline into the binding's raw call.
-            self.recorder.direct(1);
-            return Ok(self.slab.load_unchecked(0, i));
-        }
-        Ok(self.read_dispatch(i))
-    }
-
-    /// The hedged, steered and recorded reads (see `read`).
-    #[inline(never)]
-    fn read_dispatch(&mut self, i: u64) -> u64 {
-        let t0 = if self.recorder.recording() { tsc::now() } else { 0 };
-        let v = match (&mut self.replicas, &mut self.steer) {
-            (Some(set), _) => {
-                let (v, answer) = set.read(i);
-                self.recorder.answer(answer, 1);
-                v
-            }
-            (None, Some(reader)) => {
-                self.recorder.steered(1);
-                reader.read_unchecked(i)
-            }
-            (None, None) => {
-                self.recorder.direct(1);
-                self.slab.load_unchecked(0, i)
-            }
-        };
-        if self.recorder.recording() {
-            self.recorder.latency(tsc::now().wrapping_sub(t0));
-        }
-        v
+        self.path.read(i)
     }
 
     /// A hedged read that refuses when the threads are stopped.
     pub fn read_hedged(&mut self, i: u64) -> Result<u64> {
-        if self.replicas.is_none() {
+        if !self.running() {
             return Err(Error::Stopped { what: "replica threads are stopped: call ⟦call:start⟧ before a hedged read" });
         }
         self.read(i)
@@ -699,26 +661,16 @@ impl Slayer {
     }
 
     /// Reads many slots in one request per `BATCH_CAPACITY`; results equal reading one by one.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] when `out` is not as long as `indices`; [`Error::SlotOutOfRange`]
+    /// for the first index `>= slots()`. Either is found before anything is read.
     pub fn read_many(&mut self, indices: &[u32], out: &mut [u64]) -> Result<()> {
         if indices.len() != out.len() {
             return Err(Error::LengthMismatch { indices: indices.len(), values: out.len() });
         }
         self.slab.check_all(indices)?;
-        match (&mut self.replicas, &mut self.steer) {
-            (Some(set), _) => {
-                let rec = &mut self.recorder;
-                set.read_many(indices, out, |a, n| rec.answer(a, n));
-            }
-            (None, Some(reader)) => {
-                reader.read_many(indices, out)?;
-                self.recorder.steered(indices.len() as u64);
-            }
-            (None, None) => {
-                self.slab.read_many_replica(0, indices, out)?;
-                self.recorder.direct(indices.len() as u64);
-            }
-        }
-        Ok(())
+        self.path.read_many(indices, out)
     }
 
     /// Stores `v` in every replica of slot `i`; returns once all are stored.
@@ -737,13 +689,14 @@ impl Slayer {
         self.slab.clone()
     }
 
+    /// What this Slayer's reads did (and its record store's, for one under `Records`).
     pub fn stats(&self) -> Stats {
-        self.recorder.snapshot()
+        self.path.stats()
     }
 
     /// The steering tracker's report (strategy 'steer' only).
     pub fn steer_report(&self) -> Option<SteerReport> {
-        self.steer.as_ref().map(|r| r.report())
+        self.path.steered_reader().map(|r| r.report())
     }
 
     pub fn strategy(&self) -> Strategy {
@@ -754,7 +707,7 @@ impl Slayer {
     /// threads stopped; not steering, not recording latency): when `direct_view` may serve it.
     #[inline(always)]
     pub fn reads_direct(&self) -> bool {
-        self.replicas.is_none() && self.steer.is_none() && !self.recorder.recording()
+        self.path.reads_direct()
     }
 
     /// Copy 0 for a front end to read itself while `reads_direct()` holds (that is all a read
@@ -777,7 +730,7 @@ impl Slayer {
     /// process detectable instead of silently torn. None when the slab steers, records latency or
     /// has no arithmetic layout.
     pub fn copy0_view(&self) -> Option<DirectView> {
-        if self.steer.is_some() || self.recorder.recording() {
+        if self.path.steered_reader().is_some() || self.path.recording() {
             return None;
         }
         let layout = self.slab.layout();
@@ -785,10 +738,13 @@ impl Slayer {
         Some(DirectView { base: self.slab.region().ptr() as *mut u64, words: layout.span() / 8, shift, mask, stride_words })
     }
 
+    /// Zeroes the read counters and the latency histogram.
     pub fn reset_stats(&mut self) {
-        self.recorder.reset();
+        self.path.reset_stats();
     }
 
+    /// What this slab is and how it runs: its size, pages, cores and threads, strategy, placement
+    /// of the copies and, for a shared slab, its segment.
     pub fn info(&self) -> Info {
         let region = self.slab.region();
         let layout = self.slab.layout();
@@ -804,7 +760,7 @@ impl Slayer {
             lock_error: region.lock_error().map(str::to_string),
             page_fallbacks: region.fallbacks().to_vec(),
             cores: self.assignment.cores.clone(),
-            thread_cpus: self.replicas.as_ref().map(|r| r.thread_cpus()).unwrap_or_default(),
+            thread_cpus: self.path.replica_set().map(|r| r.thread_cpus()).unwrap_or_default(),
             // Only hedging runs threads; steer and direct share nothing.
             shared_cores: self.assignment.shared && self.choice.strategy == Strategy::Hedge,
             cores_note: self.assignment.note.clone(),
@@ -812,13 +768,13 @@ impl Slayer {
             idle_us: self.idle_us,
             running: self.running(),
             allowed_cpus: self.allowed.clone(),
-            recording: self.recorder.recording(),
+            recording: self.path.recording(),
             strategy: self.choice.strategy,
             choice: self.choice.clone(),
             channel_offset_source: self.channel_offset_source.clone(),
             copies: self.copies.clone(),
             shared: self.shared.clone(),
-            learning: match (&self.learner, self.steer.as_ref().and_then(|r| r.orientation())) {
+            learning: match (&self.learner, self.path.steered_reader().and_then(|r| r.orientation())) {
                 (Some(l), Some(o)) => Some(l.learning(o)),
                 _ => None,
             },

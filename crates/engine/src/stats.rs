@@ -5,8 +5,22 @@
 
 use hdrhistogram::Histogram;
 
-use crate::replicas::Answer;
 use crate::tsc;
+
+/// Which copy answered a hedged request (what `replicas::ReplicaSet` reports and `Recorder::answer`
+/// counts).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// Replica `r`'s thread answered first.
+    Replica(usize),
+    /// Every thread that had not answered was parked: the requester read a copy itself.
+    DirectWhileParked,
+    /// No answer within the timeout (a thread was descheduled): the requester read a copy itself.
+    DirectAfterTimeout,
+    /// A record request every thread answered without a consistent copy (each met a write in
+    /// progress): the requester read the record itself.
+    DirectAfterInconsistent,
+}
 
 /// Latency percentiles in nanoseconds.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
@@ -68,16 +82,19 @@ pub struct Stats {
     pub latency: Option<Percentiles>,
 }
 
+/// The requester's read counters and optional latency histogram.
 pub(crate) struct Recorder {
     stats: Stats,
     hist: Option<Histogram<u64>>,
 }
 
 impl Recorder {
+    /// Zeroed counters for a slab of `replicas` copies; a latency histogram when `record_latency`.
     pub fn new(replicas: usize, record_latency: bool) -> Recorder {
         Recorder { stats: Stats { wins: vec![0; replicas], ..Stats::default() }, hist: record_latency.then(latency_histogram) }
     }
 
+    /// Whether per-read latency is recorded.
     #[inline(always)]
     pub fn recording(&self) -> bool {
         self.hist.is_some()
@@ -97,16 +114,19 @@ impl Recorder {
         }
     }
 
+    /// Counts `n` slots (or records) read directly by the requester.
     #[inline(always)]
     pub fn direct(&mut self, n: u64) {
         self.stats.direct += n;
     }
 
+    /// Counts `n` slots (or records) read by steering.
     #[inline(always)]
     pub fn steered(&mut self, n: u64) {
         self.stats.steered += n;
     }
 
+    /// Records one read's latency of `ticks` TSC ticks (nothing unless `recording`).
     #[inline(always)]
     pub fn latency(&mut self, ticks: u64) {
         if let Some(h) = &mut self.hist {
@@ -114,12 +134,14 @@ impl Recorder {
         }
     }
 
+    /// The counters now, with latency percentiles when recording.
     pub fn snapshot(&self) -> Stats {
         let mut s = self.stats.clone();
         s.latency = self.hist.as_ref().map(Percentiles::of);
         s
     }
 
+    /// Zeroes every counter and empties the histogram.
     pub fn reset(&mut self) {
         let n = self.stats.wins.len();
         self.stats = Stats { wins: vec![0; n], ..Stats::default() };

@@ -24,7 +24,6 @@ use std::sync::{Arc, Mutex};
 use crate::error::{Error, Result};
 use crate::job::Job;
 use crate::layout::{Layout, MAX_SLOTS};
-use crate::replicas::Answer;
 use crate::shm;
 use crate::slab::Slab;
 use crate::slayer::{Info, OpenOptions, Options, SharedOptions, Slayer, Strategy};
@@ -243,8 +242,8 @@ impl Records {
         Ok(Records::wrap(slayer, schema, count, Some(segment)))
     }
 
-    fn wrap(mut slayer: Slayer, schema: Schema, count: u64, segment: Option<(PathBuf, (u64, u64))>) -> Records {
-        let slab = slayer.parts().slab.clone();
+    fn wrap(slayer: Slayer, schema: Schema, count: u64, segment: Option<(PathBuf, (u64, u64))>) -> Records {
+        let slab = slayer.slab();
         let state = Arc::new(Mutex::new(WriterState { segment, lock: None, repaired: 0 }));
         let writer = RecordWriter { slab, count, schema: Arc::new(schema.clone()), state };
         Records { slayer, schema, count, writer }
@@ -288,48 +287,13 @@ impl Records {
             return Err(Error::RecordOutOfRange { index: i, count: self.count });
         }
         let b = base(i);
-        let p = self.slayer.parts();
-        let recording = p.recorder.recording();
-        let t0 = if recording { crate::tsc::now() } else { 0 };
-        let slab = p.slab;
-        let n = slab.layout().replicas();
-        // The copy to try first when the strategy's own read found no consistent copy.
-        let next = match (p.hedge, p.steer) {
-            (Some(set), _) => match set.read_record(b, out) {
-                Ok(r) => {
-                    p.recorder.answer(Answer::Replica(r), 1);
-                    None
-                }
-                Err(a) => {
-                    p.recorder.answer(a, 1);
-                    Some(0)
-                }
-            },
-            (None, Some(reader)) => {
-                p.recorder.steered(1);
-                let (c, got) = reader.read_with(b, |slab, c| (c, line::read_copy(slab, c, b)));
-                match got {
-                    Some(f) => {
-                        *out = f;
-                        None
-                    }
-                    None => Some((c + 1) % n),
-                }
-            }
-            (None, None) => {
-                p.recorder.direct(1);
-                Some(0)
-            }
-        };
-        if let Some(start) = next {
-            if !read_any_copy(slab, b, start, out) {
-                return Err(Error::RecordInconsistent { index: i, attempts: READ_ROUNDS * n as u32 * line::COPY_TRIES });
-            }
+        // The store's strategy reads first (read_path); when that found no consistent copy, every
+        // copy in turn from the one it names.
+        if self.slayer.read_path().read_line(b, out, |slab, start, out| read_any_copy(slab, b, start, out)) {
+            return Ok(());
         }
-        if recording {
-            p.recorder.latency(crate::tsc::now().wrapping_sub(t0));
-        }
-        Ok(())
+        let n = self.writer.slab.layout().replicas();
+        Err(Error::RecordInconsistent { index: i, attempts: READ_ROUNDS * n as u32 * line::COPY_TRIES })
     }
 
     /// Whether a read now is the direct one (copy 0 first, then the others: no threads, no
