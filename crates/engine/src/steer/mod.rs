@@ -11,11 +11,11 @@
 //! Nothing here uses Node types.
 
 pub mod arrange;
-pub mod learner;
-pub mod orientation;
-pub mod pages;
-pub mod reader;
-pub mod tracker;
+pub(crate) mod learner;
+pub(crate) mod orientation;
+pub(crate) mod pages;
+pub(crate) mod reader;
+pub(crate) mod tracker;
 
 #[cfg(test)]
 mod on_hosts;

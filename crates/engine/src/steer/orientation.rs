@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 /// What is known of one frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
-pub enum FrameState {
+pub(crate) enum FrameState {
     Unknown = 0,
     /// Copy 0 (the line with the split bit clear) stalls inside the arc; copy 1 outside it.
     Normal = 1,
@@ -46,12 +46,12 @@ impl FrameState {
 }
 
 /// One read in this many records its frame in the ring of touched frames.
-pub const SAMPLE_EVERY: u32 = 64;
+pub(crate) const SAMPLE_EVERY: u32 = 64;
 /// Frames the ring holds (a power of two).
-pub const RING: usize = 256;
+pub(crate) const RING: usize = 256;
 
 /// The per-frame table, the ring of touched frames and the counts (see the module docs).
-pub struct Orientation {
+pub(crate) struct Orientation {
     states: Box<[AtomicU8]>,
     /// Frames of the ring; `u32::MAX` for an empty entry.
     ring: Box<[AtomicU32]>,
@@ -70,7 +70,7 @@ pub struct Orientation {
 
 impl Orientation {
     /// A table of `frames` frames, none known.
-    pub fn new(frames: usize) -> Orientation {
+    pub(crate) fn new(frames: usize) -> Orientation {
         Orientation {
             states: (0..frames).map(|_| AtomicU8::new(FrameState::Unknown as u8)).collect(),
             ring: (0..RING).map(|_| AtomicU32::new(u32::MAX)).collect(),
@@ -83,20 +83,20 @@ impl Orientation {
         }
     }
 
-    pub fn frames(&self) -> usize {
+    pub(crate) fn frames(&self) -> usize {
         self.states.len()
     }
 
     /// What is known of `frame` (which the caller has checked is below `frames()`).
     #[inline(always)]
-    pub fn state(&self, frame: usize) -> FrameState {
+    pub(crate) fn state(&self, frame: usize) -> FrameState {
         // Relaxed: pairs with the Relaxed store in `set`; the entry only picks which of two right
         // copies to read (module docs), so no other data rides on it.
         FrameState::from_u8(self.states[frame].load(Ordering::Relaxed))
     }
 
     /// Records what was learned of `frame` (the learner's thread; a frame is set once).
-    pub fn set(&self, frame: usize, s: FrameState) {
+    pub(crate) fn set(&self, frame: usize, s: FrameState) {
         // Relaxed: see `state`. The swap makes a second learning of one frame count once.
         let was = self.states[frame].swap(s as u8, Ordering::Relaxed);
         if was == FrameState::Unknown as u8 && s != FrameState::Unknown {
@@ -115,7 +115,7 @@ impl Orientation {
     /// every counter here is advanced by a plain load and store, never a locked read-modify-write
     /// (which would cost every read ~10–20 ns on x86); other threads only read them.
     #[inline(always)]
-    pub fn note_read(&self, frame: usize, s: FrameState) {
+    pub(crate) fn note_read(&self, frame: usize, s: FrameState) {
         // Relaxed throughout: counters and hints with one writer (this thread), each read on its
         // own by the learner's and info()'s threads.
         let bump = |c: &AtomicU64| c.store(c.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
@@ -136,7 +136,7 @@ impl Orientation {
     }
 
     /// Frames in the ring still unknown, taken out of it (the learner's thread), at most `max`.
-    pub fn take_hot(&self, max: usize) -> Vec<usize> {
+    pub(crate) fn take_hot(&self, max: usize) -> Vec<usize> {
         let mut out = Vec::new();
         for e in self.ring.iter() {
             if out.len() >= max {
@@ -156,14 +156,14 @@ impl Orientation {
     }
 
     /// (frames learned, of them unsteerable).
-    pub fn learned(&self) -> (u64, u64) {
+    pub(crate) fn learned(&self) -> (u64, u64) {
         // Relaxed: figures (see `set`).
         (self.learned.load(Ordering::Relaxed), self.unsteerable.load(Ordering::Relaxed))
     }
 
     /// Reads on learned, steerable frames and on the rest, since the slab was made (callers
     /// that want a window keep the previous pair).
-    pub fn read_counts(&self) -> (u64, u64) {
+    pub(crate) fn read_counts(&self) -> (u64, u64) {
         // Relaxed: figures (see `note_read`).
         (self.reads_learned.load(Ordering::Relaxed), self.reads_unlearned.load(Ordering::Relaxed))
     }
