@@ -55,8 +55,8 @@ impl MachineKey {
 }
 
 /// One line's refresh period, as `period::of_this_machine` measured it. Only a period found is
-/// remembered: "no period" can be a bad 300 ms on a busy machine (host B missed its period in 3 of
-/// 30 placements), and is measured again by each process.
+/// remembered: "no period" can be a bad 300 ms on a busy machine (docs/refresh-hosts.md, host B),
+/// and is measured again by each process.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct PeriodFact {
     pub(crate) period_ns: f64,

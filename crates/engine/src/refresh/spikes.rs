@@ -319,8 +319,8 @@ use crate::refresh::phase::{step as phase_step, Trig};
 /// spikes further apart than a burst (`near_reach_ns`). Inside a window of n spikes, `|Σ e^{iθ}|² − n` is
 /// twice the sum of `cos(θ_i − θ_j)` over its pairs. Pairs closer than that are one burst, not a
 /// rhythm: two slow reads d apart fold to nearby phases at every period longer than d, and line up
-/// at P ≈ d, so bursts of two (host C's cached control, 2026-12-02: pairs 0.65–1.05 µs apart)
-/// scored "periodic" until their terms were taken out. Each window's remaining sum is weighed by
+/// at P ≈ d, so bursts of two (seen in a cached control: docs/refresh-hosts.md, host C) would
+/// score "periodic" if their terms were kept. Each window's remaining sum is weighed by
 /// its variance under random phases. `spikes` are sorted within each window.
 fn score(trig: &Trig, spikes: &[u64], ranges: &[(usize, usize)], near: &Near, period: f64) -> f64 {
     let inv = phase_step(period);
@@ -944,8 +944,8 @@ mod tests {
 
     #[test]
     fn slow_reads_in_pairs_at_random_times_are_not_a_period() {
-        // Host C's cached control (2026-12-02): an L1-hit loop paced at 260 ns whose only slow
-        // reads came in pairs 0.65–1.05 µs apart, a pair every few ms. Two close spikes fold to
+        // Shaped like host C's cached control (docs/refresh-hosts.md): an L1-hit loop paced at
+        // 260 ns whose only slow reads come in pairs 0.65–1.05 µs apart, a pair every few ms. Two close spikes fold to
         // nearby phases at every longer period, so before pairs within a burst's reach
         // (`near_reach_ns`) were left out, such pairs scored "periodic" near the grid's longest
         // periods.

@@ -53,10 +53,8 @@ pub struct SteeredReader {
 ///
 /// Observed reads are the slow ones of steering: they wait for the load (the end stamp), the
 /// tracker's bookkeeping runs after it, and one in four of them explores (reads the copies in
-/// turn, so it meets stalls at the unsteered rate). At one in 8 (measured 2026-12-02, 256 MiB
-/// slab, cold random reads; docs/refresh-hosts.md), these reads were 1.1% above copy 0's p99.9 against 0.06–0.15% for the
-/// others, and made steering's p99.9 1.0–1.2× copy 0's; at one in 32 it was at or below copy 0's
-/// in 3 of 3 runs (p99 0.85–0.94×).
+/// turn, so it meets stalls at the unsteered rate). Observing fewer of them keeps them out of
+/// steering's p99.9; what one in 8 and one in 32 measured is in docs/refresh-hosts.md.
 pub(crate) const LOCKED_OBSERVE_EVERY: u32 = 32;
 
 /// …but at least one read in this long is observed, so a caller that reads slowly still feeds
