@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use crate::refresh::evidence::SessionOptions;
-pub(crate) use crate::refresh::lines::TimerOptions;
+pub use crate::refresh::lines::TimerOptions;
 use crate::refresh::lines::{SessionTimer, Sessions};
 
 /// What every phase of one placement is measured against: the session options (the period

@@ -36,7 +36,9 @@ use crate::refresh::BitEffect;
 use crate::region::{LockRequest, PageRequest, Region};
 use crate::slab::Slab;
 use crate::steer::pages::Groups;
-use frames::{Known, MapOptions, Structure, Timer};
+pub use frames::MapOptions;
+use frames::{Known, Structure, Timer};
+pub use learn::TimerOptions;
 
 /// What `build` may do.
 #[derive(Clone, Debug, PartialEq)]

@@ -47,6 +47,7 @@ pub(crate) trait Sessions {
 pub struct TimerOptions {
     /// Lines read in one session (with the reference).
     pub(crate) session_lines: usize,
+    /// How long one session reads its lines.
     pub session: std::time::Duration,
     /// Most sessions a line may get before it is left unclear, whatever the lines before it
     /// needed (see `SessionTimer`).

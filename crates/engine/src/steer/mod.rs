@@ -22,5 +22,6 @@ mod on_hosts;
 #[cfg(test)]
 mod synth;
 
+pub use learner::Learning;
 pub use reader::SteeredReader;
 pub use tracker::{SteerReport, SteerState, Tracker, TrackerConfig, DEFAULT_PERIOD_NS};
