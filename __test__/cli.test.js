@@ -86,7 +86,7 @@ function expectedRefreshCode(rep) {
   return { Periodic: 0, Weak: 11, Insufficient: 11, None: 10 }[rep.fixed.analysis.verdict]
 }
 
-const hostC = ['refresh-1.json', 'refresh-2.json'].map((f) => [f, JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'tests', 'fixtures', 'host-c', f), 'utf8'))])
+const hostC = ['refresh-1.json', 'refresh-2.json'].map((f) => [f, JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'crates', 'engine', 'tests', 'fixtures', 'host-c', f), 'utf8'))])
 
 test('probe refresh exit codes follow the recorded host-C reports and every fabricated combination', () => {
   const { refreshCode } = require(bin)
