@@ -224,7 +224,8 @@ pub struct Stress {
 }
 
 impl Stress {
-    /// Starts one thread per core in `cores`, each streaming reads through `bytes` of its own.
+    /// Starts one thread per core in `cores`, pinned there, each loading every line of one
+    /// `bytes`-byte buffer the threads share (not the slab's memory) until stopped.
     ///
     /// # Errors
     ///
