@@ -174,7 +174,7 @@ pub struct PlacementInfo {
     pub frames_pool: usize,
     /// Frames the slab uses.
     pub frames_used: usize,
-    /// Frames mapped but left unused (unmapped where the pages allow).
+    /// Frames mapped but not used by the slab.
     pub frames_unused: usize,
     /// Frames timed and inferred, and how well the pattern held.
     #[serde(flatten)]

@@ -34,8 +34,8 @@ pub struct GroupsOptions {
     pub bits: Vec<u32>,
     /// Length of one session (all of a base's lines read interleaved).
     pub session: Duration,
-    /// Width of the sub-windows a session is cut into for the stall test (ns; ≥ 1000, at most one
-    /// session).
+    /// Width of the sub-windows in which each line's phase is taken against the reference line's
+    /// (ns; at least 1000, at most one session).
     pub subwindow_ns: u64,
     /// Buffer the base lines are drawn from (at least 1 MiB).
     pub buffer_bytes: usize,

@@ -44,8 +44,9 @@ pub(crate) enum PagemapAccess {
     Unavailable,
 }
 
-/// What `probe machine` reports: CPU, cores, NUMA nodes, huge pages, memlock limit and pagemap
-/// access (serialized camelCase for `--json`).
+/// What `probe machine` reports: CPU and kernel, allowed cores and SMT siblings, hypervisor, NUMA
+/// nodes, huge pages, the memlock limit, pagemap access and the clock (serialized camelCase for
+/// `--json`).
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MachineInfo {

@@ -89,8 +89,8 @@ pub(crate) struct Run {
     pub(crate) analysis: SpikeReport,
 }
 
-/// What `probe refresh` found: per run, the read latencies, the spikes and their period, and a
-/// verdict (serialized camelCase for `--json`).
+/// What `probe refresh` found: the fixed-line, random-line and control runs, the refresh period
+/// they agree on (if any) and a summary (serialized camelCase for `--json`).
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RefreshReport {
