@@ -217,12 +217,19 @@ pub fn independent_pairs(slab: Arc<Slab>, cores: &[usize], indices: Arc<Vec<u32>
 pub struct Stress {
     stop: Arc<AtomicBool>,
     threads: Vec<std::thread::JoinHandle<u64>>,
+    /// The cores the threads run on, one thread each.
     pub cores: Vec<usize>,
     /// Bytes each thread streams through.
     pub bytes: usize,
 }
 
 impl Stress {
+    /// Starts one thread per core in `cores`, pinned there, each loading every line of one
+    /// `bytes`-byte buffer the threads share (not the slab's memory) until stopped.
+    ///
+    /// # Errors
+    ///
+    /// The buffer could not be mapped ([`crate::Error::MapFailed`]).
     pub fn start(cores: &[usize], bytes: usize) -> crate::Result<Stress> {
         let region = Arc::new(Region::map(bytes, PageRequest::Auto, LockRequest::Off)?);
         let stop = Arc::new(AtomicBool::new(false));

@@ -10,23 +10,23 @@ pub fn allowed() -> Vec<usize> {
 }
 
 /// The core the calling thread is running on right now, if the OS says.
-pub fn current() -> Option<usize> {
+pub(crate) fn current() -> Option<usize> {
     sys::current()
 }
 
 /// Pins the calling thread to `core`. Returns false when the OS refused.
-pub fn pin_current(core: usize) -> bool {
+pub(crate) fn pin_current(core: usize) -> bool {
     core_affinity::set_for_current(core_affinity::CoreId { id: core })
 }
 
 /// The cores chosen for a replica set, and whether they had to be shared.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CoreAssignment {
-    pub cores: Vec<usize>,
+pub(crate) struct CoreAssignment {
+    pub(crate) cores: Vec<usize>,
     /// Some replica shares a core with another replica or with the requester.
-    pub shared: bool,
+    pub(crate) shared: bool,
     /// Human-readable reason when `shared` (for info / bench headers).
-    pub note: Option<String>,
+    pub(crate) note: Option<String>,
 }
 
 /// Chooses one core per replica.
@@ -34,7 +34,7 @@ pub struct CoreAssignment {
 /// Explicit cores must be allowed and distinct. By default: distinct allowed cores, avoiding the
 /// requester's core when there is one to spare; with fewer allowed cores than replicas the list
 /// wraps around and the placement says it is shared.
-pub fn choose(replicas: usize, explicit: Option<&[usize]>, allowed: &[usize], requester: Option<usize>) -> Result<CoreAssignment> {
+pub(crate) fn choose(replicas: usize, explicit: Option<&[usize]>, allowed: &[usize], requester: Option<usize>) -> Result<CoreAssignment> {
     if let Some(list) = explicit {
         if list.len() != replicas {
             return Err(Error::option_range("cores", format!("needs exactly one core per replica ({replicas}), got {} cores", list.len())));
@@ -78,7 +78,7 @@ pub fn choose(replicas: usize, explicit: Option<&[usize]>, allowed: &[usize], re
 
 #[cfg(target_os = "linux")]
 mod sys {
-    pub fn allowed() -> Vec<usize> {
+    pub(crate) fn allowed() -> Vec<usize> {
         // SAFETY: cpu_set_t is plain data; zeroed is the empty set. sched_getaffinity writes at
         // most size_of::<cpu_set_t>() bytes into it.
         unsafe {
@@ -90,7 +90,7 @@ mod sys {
         }
     }
 
-    pub fn current() -> Option<usize> {
+    pub(crate) fn current() -> Option<usize> {
         // SAFETY: sched_getcpu has no arguments and no preconditions.
         let c = unsafe { libc::sched_getcpu() };
         (c >= 0).then_some(c as usize)
@@ -100,11 +100,11 @@ mod sys {
 #[cfg(windows)]
 mod sys {
     /// The cores this process may run on (core_affinity reads the process affinity mask).
-    pub fn allowed() -> Vec<usize> {
+    pub(crate) fn allowed() -> Vec<usize> {
         core_affinity::get_core_ids().unwrap_or_default().into_iter().map(|c| c.id).collect()
     }
 
-    pub fn current() -> Option<usize> {
+    pub(crate) fn current() -> Option<usize> {
         // SAFETY: GetCurrentProcessorNumber has no arguments and no preconditions.
         Some(unsafe { windows_sys::Win32::System::Threading::GetCurrentProcessorNumber() } as usize)
     }
@@ -112,10 +112,10 @@ mod sys {
 
 #[cfg(not(any(target_os = "linux", windows)))]
 mod sys {
-    pub fn allowed() -> Vec<usize> {
+    pub(crate) fn allowed() -> Vec<usize> {
         core_affinity::get_core_ids().unwrap_or_default().into_iter().map(|c| c.id).collect()
     }
-    pub fn current() -> Option<usize> {
+    pub(crate) fn current() -> Option<usize> {
         None
     }
 }

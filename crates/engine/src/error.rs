@@ -21,76 +21,224 @@ pub enum ErrorKind {
     System,
 }
 
+/// A refusal: what failed, the value involved, and (in its message) what to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Error {
     /// An option is malformed (wrong type or shape). `option` names it, `message` says what is allowed.
-    BadOption { option: &'static str, message: String },
+    BadOption {
+        /// The option's name.
+        option: &'static str,
+        /// What is allowed.
+        message: String,
+    },
     /// An option's value is outside what is allowed. `option` names it, `message` says the range.
-    OptionOutOfRange { option: &'static str, message: String },
+    OptionOutOfRange {
+        /// The option's name.
+        option: &'static str,
+        /// The range allowed.
+        message: String,
+    },
     /// An argument of the wrong type (e.g. a slot index that is not an integer).
-    BadArgument { name: &'static str, message: String },
+    BadArgument {
+        /// The argument's name.
+        name: &'static str,
+        /// What was expected.
+        message: String,
+    },
     /// A slot index at or beyond the slot count.
-    SlotOutOfRange { index: u64, slots: u64 },
+    SlotOutOfRange {
+        /// The index asked for.
+        index: u64,
+        /// The slab's slot count.
+        slots: u64,
+    },
     /// A record index at or beyond the record count (`Records`).
-    RecordOutOfRange { index: u64, count: u64 },
+    RecordOutOfRange {
+        /// The index asked for.
+        index: u64,
+        /// The record count.
+        count: u64,
+    },
     /// A replica number at or beyond the replica count.
-    ReplicaOutOfRange { replica: usize, replicas: usize },
+    ReplicaOutOfRange {
+        /// The replica asked for.
+        replica: usize,
+        /// The replica count.
+        replicas: usize,
+    },
     /// An explicitly requested core does not exist or is not in the process's allowed set.
-    CoreNotAllowed { core: usize, allowed: Vec<usize> },
+    CoreNotAllowed {
+        /// The core asked for.
+        core: usize,
+        /// The cores this process may run on.
+        allowed: Vec<usize>,
+    },
     /// The same core listed twice.
-    CoreListedTwice { core: usize },
+    CoreListedTwice {
+        /// The repeated core.
+        core: usize,
+    },
     /// A thread could not be pinned, spawned or named.
-    Thread { message: String },
+    Thread {
+        /// What the system said.
+        message: String,
+    },
     /// A bug inside the library (a report that could not be serialised, an invariant broken).
-    Internal { message: String },
+    Internal {
+        /// What broke.
+        message: String,
+    },
     /// The page kind asked for could not be had.
-    HugePages { message: String },
+    HugePages {
+        /// What was asked for and what the system has.
+        message: String,
+    },
     /// mlock was asked for and refused.
-    LockRefused { bytes: usize, errno: i32 },
+    LockRefused {
+        /// The bytes asked to be locked.
+        bytes: usize,
+        /// mlock's errno.
+        errno: i32,
+    },
     /// mmap of plain pages failed (out of memory or address space).
-    MapFailed { bytes: usize, errno: i32 },
+    MapFailed {
+        /// The bytes asked for.
+        bytes: usize,
+        /// mmap's errno.
+        errno: i32,
+    },
     /// An operation that needs running replica threads found them stopped, or the object closed.
-    Stopped { what: &'static str },
+    Stopped {
+        /// The operation that was refused.
+        what: &'static str,
+    },
     /// A batch whose input and output lengths differ.
-    LengthMismatch { indices: usize, values: usize },
+    LengthMismatch {
+        /// How many indices were given.
+        indices: usize,
+        /// How many values (or output places) were given.
+        values: usize,
+    },
     /// A probe cannot run here (wrong architecture, missing kernel interface).
-    Unsupported { what: String },
+    Unsupported {
+        /// What cannot run, and why.
+        what: String,
+    },
     /// A file could not be read or written.
-    Io { path: String, message: String },
+    Io {
+        /// The file.
+        path: String,
+        /// What the system said.
+        message: String,
+    },
     /// A shared-slab name that is empty, too long, or has characters outside the allowed set.
-    BadSegmentName { name: String, message: String },
+    BadSegmentName {
+        /// The name given.
+        name: String,
+        /// What is allowed.
+        message: String,
+    },
     /// `create` found a segment of that name and was not asked to overwrite it.
-    SegmentExists { name: String, path: String, of: Segment },
+    SegmentExists {
+        /// The segment's name.
+        name: String,
+        /// Where it lives.
+        path: String,
+        /// What the caller creates (a slab or records).
+        of: Segment,
+    },
     /// `open`/`unlink` found no segment of that name in any place segments live.
-    SegmentMissing { name: String, searched: Vec<String>, of: Segment },
+    SegmentMissing {
+        /// The name looked for.
+        name: String,
+        /// The places looked in.
+        searched: Vec<String>,
+        /// What the caller opens (a slab or records).
+        of: Segment,
+    },
     /// The file is there but is not a usable segment: truncated, foreign, wrong version, corrupt.
-    SegmentInvalid { path: String, message: String, of: Segment },
+    SegmentInvalid {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        message: String,
+        /// What the caller opens (a slab or records).
+        of: Segment,
+    },
     /// The segment is being created, or its creator died before finishing it.
-    SegmentNotReady { path: String, creator_pid: u32, creator_alive: bool, of: Segment },
+    SegmentNotReady {
+        /// The file.
+        path: String,
+        /// The process that is creating it.
+        creator_pid: u32,
+        /// Whether that process is still running.
+        creator_alive: bool,
+        /// What the caller opens (a slab or records).
+        of: Segment,
+    },
     /// The segment is valid but its layout is not the one the caller expected.
-    SegmentIncompatible { path: String, message: String },
+    SegmentIncompatible {
+        /// The file.
+        path: String,
+        /// What differs from what was expected.
+        message: String,
+    },
     /// A system call on a segment file failed.
-    SegmentIo { path: String, op: &'static str, errno: i32 },
+    SegmentIo {
+        /// The file.
+        path: String,
+        /// The system call that failed.
+        op: &'static str,
+        /// Its errno.
+        errno: i32,
+    },
     /// Every copy of record `index` was mid-update on every one of `attempts` reads (a writer
     /// rewriting it back to back); nothing was returned rather than a mix of two writes.
-    RecordInconsistent { index: u64, attempts: u32 },
+    RecordInconsistent {
+        /// The record.
+        index: u64,
+        /// How many times every copy was read.
+        attempts: u32,
+    },
     /// A record field's value outside its type's range (`u32`, `i32`, `int53`); nothing was written.
-    FieldOutOfRange { field: String, ty: &'static str, range: &'static str, word: u64 },
+    FieldOutOfRange {
+        /// The field's name.
+        field: String,
+        /// The field's type.
+        ty: &'static str,
+        /// The range that type holds.
+        range: &'static str,
+        /// The value given, as its 64-bit word.
+        word: u64,
+    },
     /// Another writer holds the record segment's writer lock (one writer process at a time).
-    WriterBusy { path: String },
+    WriterBusy {
+        /// The segment's file.
+        path: String,
+    },
     /// Refresh-group placement could not be had (no periodic stall, too few groups, budget spent,
     /// too many mappings); `hint` says what to do instead.
-    Placement { message: String, hint: String },
+    Placement {
+        /// What could not be had.
+        message: String,
+        /// What to do instead.
+        hint: String,
+    },
     /// The creation was cancelled through its `Job` (in `phase`, when it had reported one);
     /// everything it had made was freed first.
-    Cancelled { phase: Option<&'static str> },
+    Cancelled {
+        /// The phase the creation was in, when it had reported one.
+        phase: Option<&'static str>,
+    },
 }
 
 /// What a shared segment holds, so that a refusal about it names the class (and the calls) the
 /// caller holds: `Slayer.open()` for a slab of slots, `Records.open()` for records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Segment {
+    /// A slab of slots (`Slayer`).
     Slab,
+    /// A record segment (`Records`).
     Records,
 }
 
@@ -126,6 +274,7 @@ impl Error {
         self
     }
 
+    /// Which class of error this is: a bad type or shape, a value out of range, or the system.
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::BadOption { .. } | Error::BadArgument { .. } => ErrorKind::Type,
@@ -140,10 +289,12 @@ impl Error {
         }
     }
 
+    /// An [`Error::BadOption`] naming `option`.
     pub fn bad_option(option: &'static str, message: impl Into<String>) -> Self {
         Error::BadOption { option, message: message.into() }
     }
 
+    /// An [`Error::OptionOutOfRange`] naming `option`.
     pub fn option_range(option: &'static str, message: impl Into<String>) -> Self {
         Error::OptionOutOfRange { option, message: message.into() }
     }
@@ -152,8 +303,11 @@ impl Error {
 /// Which front end a message is rendered for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Front {
+    /// JavaScript: `channelOffset`, `lock: false`, `start()`.
     Js,
+    /// The C ABI: `channel_offset`, `lock = US_LOCK_OFF`, `us_start()`.
     C,
+    /// Rust: `channel_offset`, `lock = false`, `Slayer::start()`.
     Rust,
 }
 
@@ -387,6 +541,7 @@ impl fmt::Display for MarkedMessage<'_> {
 
 impl std::error::Error for Error {}
 
+/// The engine's result: a value, or the [`Error`] that refused it.
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// The valid indices below `n`, in the one range notation every message uses: "0 to 15"

@@ -37,7 +37,8 @@ pub enum Phase {
 }
 
 impl Phase {
-    pub const ALL: [Phase; 7] = [Phase::Map, Phase::Prefault, Phase::Period, Phase::Place, Phase::Check, Phase::Calibrate, Phase::Start];
+    pub(crate) const ALL: [Phase; 7] =
+        [Phase::Map, Phase::Prefault, Phase::Period, Phase::Place, Phase::Check, Phase::Calibrate, Phase::Start];
 
     /// The name a user sees.
     pub fn name(self) -> &'static str {
@@ -72,11 +73,11 @@ impl Phase {
 
 /// The progress callback: (phase, done, total). Called on the working thread; it must be cheap
 /// and must not call back into the job's work.
-pub type ProgressFn = dyn Fn(Phase, u64, u64) + Send + Sync;
+pub(crate) type ProgressFn = dyn Fn(Phase, u64, u64) + Send + Sync;
 
 /// The longest a phase goes without a call to the callback while it reports (the callback is
 /// also called at every phase change and at every phase's end).
-pub const REPORT_EVERY: Duration = Duration::from_millis(100);
+pub(crate) const REPORT_EVERY: Duration = Duration::from_millis(100);
 
 struct Shared {
     cancelled: AtomicBool,
@@ -166,14 +167,14 @@ impl Job {
     }
 
     #[inline]
-    pub fn is_cancelled(&self) -> bool {
+    pub(crate) fn is_cancelled(&self) -> bool {
         // Relaxed: pairs with the Relaxed store in `cancel` (see there).
         self.shared.as_ref().is_some_and(|s| s.cancelled.load(Ordering::Relaxed))
     }
 
     /// `Err(Error::Cancelled)` once `cancel` was called; the work's way out, through `?`.
     #[inline]
-    pub fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         if self.is_cancelled() {
             Err(self.cancelled())
         } else {
@@ -182,7 +183,7 @@ impl Job {
     }
 
     /// The error a cancelled job returns, naming the phase it stopped in.
-    pub fn cancelled(&self) -> Error {
+    pub(crate) fn cancelled(&self) -> Error {
         Error::Cancelled { phase: self.snapshot().map(|(p, _, _)| p.name()) }
     }
 
@@ -200,7 +201,7 @@ impl Job {
     /// already reported in the same phase is raised to it, and `done` is capped at `total`; the
     /// callback is called at a phase change, when `done` reaches `total`, and otherwise at most
     /// every `REPORT_EVERY`. No allocation.
-    pub fn report(&self, phase: Phase, done: u64, total: u64) {
+    pub(crate) fn report(&self, phase: Phase, done: u64, total: u64) {
         let Some(s) = &self.shared else { return };
         // Relaxed loads and stores of the report fields: only the working thread writes them (it
         // reads back its own stores in program order); readers pair with `snapshot`.
@@ -221,12 +222,12 @@ impl Job {
     }
 
     /// Reports `phase` as finished (done = total), once per phase.
-    pub fn finish(&self, phase: Phase, total: u64) {
+    pub(crate) fn finish(&self, phase: Phase, total: u64) {
         self.report(phase, total, total);
     }
 
     /// A meter for a phase measured in milliseconds of an allowance of `total` (see `Meter`).
-    pub fn meter(&self, phase: Phase, total: Duration) -> Meter {
+    pub(crate) fn meter(&self, phase: Phase, total: Duration) -> Meter {
         let m = Meter { job: self.clone(), phase, start: Instant::now(), total_ms: (total.as_millis() as u64).max(1) };
         m.tick();
         m
@@ -236,7 +237,7 @@ impl Job {
 /// A phase whose units are milliseconds of an allowance (`Job::meter`): `tick` reports the time
 /// spent so far (capped at the allowance), `finish` reports the whole allowance.
 #[derive(Clone, Debug)]
-pub struct Meter {
+pub(crate) struct Meter {
     job: Job,
     phase: Phase,
     start: Instant,
@@ -253,7 +254,7 @@ impl Default for Meter {
 impl Meter {
     /// Reports the time spent; false once the job is cancelled (the work should stop).
     #[inline]
-    pub fn tick(&self) -> bool {
+    pub(crate) fn tick(&self) -> bool {
         if self.job.shared.is_none() {
             return true;
         }
@@ -261,11 +262,11 @@ impl Meter {
         !self.job.is_cancelled()
     }
 
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         self.job.finish(self.phase, self.total_ms);
     }
 
-    pub fn job(&self) -> &Job {
+    pub(crate) fn job(&self) -> &Job {
         &self.job
     }
 }
@@ -273,7 +274,7 @@ impl Meter {
 /// Does `total` units of work (bytes, for the phases that use it) in chunks of `chunk`, calling
 /// `work(offset, len)` for each and reporting `phase` after it; stops with `Error::Cancelled`
 /// between chunks once the job is cancelled.
-pub fn chunked(job: &Job, phase: Phase, total: usize, chunk: usize, mut work: impl FnMut(usize, usize) -> Result<()>) -> Result<()> {
+pub(crate) fn chunked(job: &Job, phase: Phase, total: usize, chunk: usize, mut work: impl FnMut(usize, usize) -> Result<()>) -> Result<()> {
     let chunk = chunk.max(1);
     job.report(phase, 0, total as u64);
     let mut off = 0;
@@ -293,13 +294,13 @@ pub(crate) mod testing {
     use super::*;
     use std::sync::Mutex;
 
-    pub struct Recorded {
-        pub calls: Mutex<Vec<(Phase, u64, u64)>>,
+    pub(crate) struct Recorded {
+        pub(crate) calls: Mutex<Vec<(Phase, u64, u64)>>,
     }
 
     /// A job whose progress calls are recorded (every report: no throttle), and that cancels
     /// itself on the first call `cancel_when` says yes to.
-    pub fn recording(cancel_when: impl Fn(Phase, u64, u64) -> bool + Send + Sync + 'static) -> (Job, Arc<Recorded>) {
+    pub(crate) fn recording(cancel_when: impl Fn(Phase, u64, u64) -> bool + Send + Sync + 'static) -> (Job, Arc<Recorded>) {
         let rec = Arc::new(Recorded { calls: Mutex::new(Vec::with_capacity(1 << 16)) });
         let r = rec.clone();
         // A weak handle, so the callback does not keep its own job alive.
@@ -319,7 +320,7 @@ pub(crate) mod testing {
 
     impl Recorded {
         /// The phases in the order they first reported.
-        pub fn phases(&self) -> Vec<Phase> {
+        pub(crate) fn phases(&self) -> Vec<Phase> {
             let mut out: Vec<Phase> = Vec::new();
             for &(p, _, _) in self.calls.lock().unwrap().iter() {
                 if out.last() != Some(&p) {
@@ -331,7 +332,7 @@ pub(crate) mod testing {
 
         /// Asserts each phase's run of calls has one total and a `done` that never decreases and
         /// never passes it.
-        pub fn assert_monotonic(&self) {
+        pub(crate) fn assert_monotonic(&self) {
             let calls = self.calls.lock().unwrap();
             for w in calls.windows(2) {
                 let ((p0, d0, t0), (p1, d1, t1)) = (w[0], w[1]);

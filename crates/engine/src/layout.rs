@@ -13,22 +13,24 @@ use crate::error::{Error, Result};
 use crate::region::{LockRequest, PageRequest, Region};
 
 /// Bytes per slot: every value is one 8-byte word, stored and loaded whole.
-pub const SLOT_BYTES: usize = 8;
-pub const MIN_REPLICAS: usize = 2;
+pub(crate) const SLOT_BYTES: usize = 8;
+pub(crate) const MIN_REPLICAS: usize = 2;
+/// Most copies a slab may have.
 pub const MAX_REPLICAS: usize = 8;
+/// Smallest channel offset accepted: one cache line.
 pub const MIN_CHANNEL_OFFSET: usize = 64;
 /// Largest channel offset accepted: 1 GiB, the largest huge page.
 pub const MAX_CHANNEL_OFFSET: usize = 1 << 30;
 /// Slot indices travel as u32 through the JS and C APIs.
-pub const MAX_SLOTS: u64 = 1 << 32;
+pub(crate) const MAX_SLOTS: u64 = 1 << 32;
 
 /// Bytes in one frame of a framed layout: a chunk of one replica.
-pub const FRAME_BYTES: usize = 4096;
+pub(crate) const FRAME_BYTES: usize = 4096;
 const FRAME_SHIFT: u32 = FRAME_BYTES.trailing_zeros();
 /// log2(slots per frame).
 const FRAME_SLOT_SHIFT: u32 = (FRAME_BYTES / SLOT_BYTES).trailing_zeros();
 /// Slots per frame of a paired layout (both copies share the frame).
-pub const PAIRED_SLOTS: usize = FRAME_BYTES / SLOT_BYTES / 2;
+pub(crate) const PAIRED_SLOTS: usize = FRAME_BYTES / SLOT_BYTES / 2;
 const PAIRED_SLOT_SHIFT: u32 = PAIRED_SLOTS.trailing_zeros();
 
 /// For every chunk k and replica r, the 4 KiB frame of the region that holds that chunk of that
@@ -56,6 +58,11 @@ const SWAP_BIT: u32 = 1 << 31;
 impl FrameTable {
     /// A table for `chunks` chunks of `replicas` replicas, `frame_of(k, r)` naming each chunk's
     /// frame. Refuses a frame named twice and a frame index that would not fit 32 bits.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OptionOutOfRange`] for a frame beyond 32 bits or too many chunks;
+    /// [`Error::BadOption`] for a frame named twice.
     pub fn build(chunks: u64, replicas: usize, mut frame_of: impl FnMut(u64, usize) -> u64) -> Result<FrameTable> {
         if !(MIN_REPLICAS..=MAX_REPLICAS).contains(&replicas) || chunks == 0 {
             return Err(Error::option_range(
@@ -99,7 +106,7 @@ impl FrameTable {
     /// The table as a shared segment records it: every entry (`entries`), chunk-major with the
     /// replicas of a chunk side by side, as little-endian u32s. Paired tables are refused: shared
     /// slabs are never steered, and only steering needs them.
-    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+    pub(crate) fn to_bytes(&self) -> Result<Vec<u8>> {
         if self.paired {
             return Err(Error::bad_option(
                 "frames",
@@ -113,7 +120,7 @@ impl FrameTable {
     /// region of `frames` frames. Refuses a length that does not fit that shape, an entry naming a
     /// frame the region does not have (checked before anything is sized by the entries) and, as
     /// `build` does, a frame named twice.
-    pub fn from_bytes(chunks: u64, replicas: usize, frames: usize, bytes: &[u8]) -> Result<FrameTable> {
+    pub(crate) fn from_bytes(chunks: u64, replicas: usize, frames: usize, bytes: &[u8]) -> Result<FrameTable> {
         let want = chunks as u128 * replicas as u128 * 4;
         if bytes.len() as u128 != want {
             return Err(Error::bad_option(
@@ -139,6 +146,10 @@ impl FrameTable {
     /// `frame_of(k).0`, its slots' copies either side of the layout's split bit (`Layout::paired`),
     /// copy 0 on the half with the bit clear unless `frame_of(k).1` swaps them. Refuses a frame
     /// named twice and a frame index that would not fit 31 bits.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OptionOutOfRange`] for a frame at or above 2^31.
     pub fn build_paired(chunks: u64, mut frame_of: impl FnMut(u64) -> (u64, bool)) -> Result<FrameTable> {
         let mut swaps = Vec::with_capacity(chunks as usize);
         let mut t = FrameTable::build(chunks, 2, |k, r| {
@@ -186,7 +197,7 @@ impl FrameTable {
         self.paired && self.get(k as usize) & SWAP_BIT != 0
     }
 
-    pub fn paired(&self) -> bool {
+    pub(crate) fn paired(&self) -> bool {
         self.paired
     }
 
@@ -199,7 +210,7 @@ impl FrameTable {
         unsafe { *(self.region.ptr() as *const u32).add(index) }
     }
 
-    pub fn chunks(&self) -> u64 {
+    pub(crate) fn chunks(&self) -> u64 {
         self.chunks
     }
     /// Address of chunk `k`'s entries (for measurements that evict the table's line too).
@@ -221,7 +232,7 @@ impl FrameTable {
     }
     /// Every entry, chunk-major with replicas side by side (for recording the table).
     /// (A paired table: one entry per chunk, the swap bit included.)
-    pub fn entries(&self) -> Vec<u32> {
+    pub(crate) fn entries(&self) -> Vec<u32> {
         let per_chunk = if self.paired { 1 } else { self.replicas };
         (0..self.chunks as usize).flat_map(|k| (0..per_chunk).map(move |r| (k << self.replica_shift) | r)).map(|e| self.get(e)).collect()
     }
@@ -240,6 +251,8 @@ impl PartialEq for FrameTable {
 }
 impl Eq for FrameTable {}
 
+/// Where each copy of each slot lives in a region: the slot count, the copies, and the distance
+/// (or frame table) that puts them apart.
 #[derive(Clone, Debug)]
 pub struct Layout {
     slots: u64,
@@ -281,6 +294,12 @@ impl PartialEq for Layout {
 impl Eq for Layout {}
 
 impl Layout {
+    /// `slots` slots in `replicas` copies, copy r of a slot `r × channel_offset` bytes after copy 0.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OptionOutOfRange`] when `slots`, `replicas` or `channel_offset` is outside what a
+    /// layout can hold (the message gives the range).
     pub fn new(slots: u64, replicas: usize, channel_offset: usize) -> Result<Layout> {
         if slots == 0 || slots > MAX_SLOTS {
             return Err(Error::option_range("slots", format!("must be from 1 to {MAX_SLOTS}, got {slots}")));
@@ -318,6 +337,11 @@ impl Layout {
 
     /// A framed layout: chunk k (4 KiB, `FRAME_BYTES / 8` slots) of replica r lives in frame
     /// `table.frame(k, r)` of the region. The table must have a chunk for every slot.
+    ///
+    /// # Errors
+    ///
+    /// What [`Layout::new`] refuses, and [`Error::BadOption`] when the table does not fit the slots
+    /// and copies.
     pub fn framed(slots: u64, replicas: usize, table: Arc<FrameTable>) -> Result<Layout> {
         let mut l = Layout::new(slots, replicas, FRAME_BYTES)?;
         let chunks = slots.div_ceil((FRAME_BYTES / SLOT_BYTES) as u64);
@@ -343,6 +367,11 @@ impl Layout {
     /// clear unless the table swaps that frame. For machines where an address bit splits refresh
     /// groups but which half is in which group changes from frame to frame: the swap keeps copy 0
     /// in the same groups everywhere.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadOption`] for a bit outside 6 to 11 or a table too small for the slots, and what
+    /// [`Layout::new`] refuses.
     pub fn paired(slots: u64, bit: u32, table: Arc<FrameTable>) -> Result<Layout> {
         if !(6..FRAME_SHIFT).contains(&bit) {
             return Err(Error::bad_option("frames", format!("a paired layout splits a frame by an address bit from 6 to 11, not {bit}")));
@@ -363,7 +392,7 @@ impl Layout {
     /// 8-byte word `(i >> shift) * stride_words + (i & mask)` of the slab, returned as
     /// `(shift, mask, stride_words)` (a slab of one chunk gives `(0, 0, 1)`: word i). None for
     /// framed and paired layouts, whose copy 0 needs the table.
-    pub fn copy0_words(&self) -> Option<(u32, u64, usize)> {
+    pub(crate) fn copy0_words(&self) -> Option<(u32, u64, usize)> {
         if self.frames.is_some() {
             return None;
         }
@@ -379,21 +408,23 @@ impl Layout {
     }
 
     #[inline(always)]
-    pub fn slots(&self) -> u64 {
+    pub(crate) fn slots(&self) -> u64 {
         self.slots
     }
     #[inline(always)]
-    pub fn replicas(&self) -> usize {
+    pub(crate) fn replicas(&self) -> usize {
         self.replicas
     }
+    /// Bytes between copy r and copy r + 1 of a slot, within a frame.
     pub fn channel_offset(&self) -> usize {
         self.channel_offset
     }
+    /// Bytes from one chunk of copies to the next.
     pub fn stride(&self) -> usize {
         self.stride
     }
     /// Bytes the layout spans; the region rounds this up to whole pages.
-    pub fn span(&self) -> usize {
+    pub(crate) fn span(&self) -> usize {
         self.span
     }
     /// Slots the whole chunks could hold (≥ `slots`); indices beyond `slots` are still invalid.
@@ -408,7 +439,7 @@ impl Layout {
     /// Byte offset of replica `r`'s copy of slot `i`. Callers guarantee `r < replicas` and
     /// `i < slots` (checked in debug builds).
     #[inline(always)]
-    pub fn offset(&self, r: usize, i: u64) -> usize {
+    pub(crate) fn offset(&self, r: usize, i: u64) -> usize {
         debug_assert!(r < self.replicas && i < self.slots);
         if self.paired {
             // SAFETY: as below; one entry per chunk of PAIRED_SLOTS slots (`paired` checked the count).
@@ -435,7 +466,7 @@ impl Layout {
     }
 
     #[inline(always)]
-    pub fn check_slot(&self, i: u64) -> Result<()> {
+    pub(crate) fn check_slot(&self, i: u64) -> Result<()> {
         if i < self.slots {
             Ok(())
         } else {

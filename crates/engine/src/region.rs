@@ -8,9 +8,9 @@ use crate::error::last_errno;
 use crate::error::{errno_text, Error, Result};
 use crate::job::{self, Job, Phase};
 
-pub const PAGE_4K: usize = 4096;
-pub const PAGE_2M: usize = 2 << 20;
-pub const PAGE_1G: usize = 1 << 30;
+pub(crate) const PAGE_4K: usize = 4096;
+pub(crate) const PAGE_2M: usize = 2 << 20;
+pub(crate) const PAGE_1G: usize = 1 << 30;
 
 /// The page source a caller asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -18,14 +18,22 @@ pub enum PageRequest {
     /// 1 GiB hugetlb (for slabs of 256 MiB and more), then 2 MiB hugetlb, then transparent huge
     /// pages, then base pages.
     Auto,
+    /// 1 GiB hugetlb pages only.
     Huge1G,
+    /// 2 MiB hugetlb pages only.
     Huge2M,
+    /// Transparent huge pages (madvise), over base pages.
     Transparent,
     /// Base pages only.
     Off,
 }
 
 impl PageRequest {
+    /// Parses `auto`, `1g`, `2m`, `thp` or `off`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OptionOutOfRange`] for any other text.
     pub fn parse(s: &str) -> Result<PageRequest> {
         Ok(match s {
             "auto" => PageRequest::Auto,
@@ -41,15 +49,19 @@ impl PageRequest {
 /// The page source a region actually got.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PageKind {
+    /// 1 GiB hugetlb pages.
     Huge1G,
+    /// 2 MiB hugetlb pages.
     Huge2M,
     /// Transparent huge pages were asked for with madvise; `Region::thp_bytes` says how much of
     /// the region the kernel really backed with them.
     Transparent,
+    /// Base pages (4 KiB on x86_64).
     Base,
 }
 
 impl PageKind {
+    /// The short name: `1g`, `2m`, `thp` or `4k`.
     pub fn name(self) -> &'static str {
         match self {
             PageKind::Huge1G => "1g",
@@ -67,6 +79,7 @@ pub enum LockRequest {
     Auto,
     /// A refusal is an error.
     Required,
+    /// Do not lock.
     Off,
 }
 
@@ -76,8 +89,10 @@ const PREFAULT_CHUNK: usize = 2 << 20;
 
 /// Slabs at least this large may take a 1 GiB page under `Auto`; smaller ones would waste most
 /// of it and gain nothing over 2 MiB pages (a few TLB entries cover them).
-pub const AUTO_1G_THRESHOLD: usize = 256 << 20;
+pub(crate) const AUTO_1G_THRESHOLD: usize = 256 << 20;
 
+/// An anonymous mapping of the pages asked for, pre-faulted and (if asked) locked; unmapped on
+/// drop.
 pub struct Region {
     ptr: *mut u8,
     mapped: usize,
@@ -97,6 +112,11 @@ unsafe impl Sync for Region {}
 
 impl Region {
     /// Maps at least `bytes` bytes, zero-filled, pre-faulted.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::HugePages`] when the page kind asked for cannot be had, [`Error::MapFailed`] when
+    /// mmap fails, [`Error::LockRefused`] when a required lock is refused.
     pub fn map(bytes: usize, pages: PageRequest, lock: LockRequest) -> Result<Region> {
         Region::map_with(bytes, pages, lock, &Job::none())
     }
@@ -104,7 +124,7 @@ impl Region {
     /// `map`, reporting `Phase::Map` and `Phase::Prefault` to `job` and stopping with
     /// `Error::Cancelled` between pre-fault chunks (a huge page at most) once it is cancelled,
     /// with the mapping unmapped.
-    pub fn map_with(bytes: usize, pages: PageRequest, lock: LockRequest, job: &Job) -> Result<Region> {
+    pub(crate) fn map_with(bytes: usize, pages: PageRequest, lock: LockRequest, job: &Job) -> Result<Region> {
         job.check()?;
         let bytes = bytes.max(1);
         let mut fallbacks = Vec::new();
@@ -168,7 +188,7 @@ impl Region {
     /// `Error::Cancelled` between chunks once it is cancelled (the mapping unmapped; the file is
     /// the caller's).
     #[allow(clippy::too_many_arguments)]
-    pub fn map_file(
+    pub(crate) fn map_file(
         fd: i32,
         offset: usize,
         len: usize,
@@ -215,7 +235,7 @@ impl Region {
     ///
     /// Each moved page becomes its own kernel mapping, so this needs about two mappings per page
     /// while it runs; it refuses up front when `vm.max_map_count` leaves too few.
-    pub fn gather(pool: Region, pages: &[usize]) -> Result<Region> {
+    pub(crate) fn gather(pool: Region, pages: &[usize]) -> Result<Region> {
         let pool_pages = pool.mapped / PAGE_4K;
         if pool.kind != PageKind::Base || pool.page_size != PAGE_4K {
             return Err(Error::Unsupported { what: format!("gathering pages needs a pool of 4 KiB pages, not {}", pool.kind.name()) });
@@ -347,30 +367,35 @@ impl Region {
         Ok(())
     }
 
+    /// The first byte of the mapping.
     #[inline(always)]
     pub fn ptr(&self) -> *mut u8 {
         self.ptr
     }
+    /// Bytes mapped (the size asked for, rounded up to whole pages).
     pub fn mapped_bytes(&self) -> usize {
         self.mapped
     }
+    /// The page source the region got.
     pub fn kind(&self) -> PageKind {
         self.kind
     }
-    pub fn page_size(&self) -> usize {
+    pub(crate) fn page_size(&self) -> usize {
         self.page_size
     }
+    /// Whether the region is mlocked.
     pub fn locked(&self) -> bool {
         self.locked
     }
     /// Why an `Auto` lock did not happen, if it did not.
-    pub fn lock_error(&self) -> Option<&str> {
+    pub(crate) fn lock_error(&self) -> Option<&str> {
         self.lock_error.as_deref()
     }
     /// For transparent huge pages: bytes the kernel backed with huge pages at map time.
     pub fn thp_bytes(&self) -> usize {
         self.thp_bytes
     }
+    /// The page sources tried and refused before the one the region got, with why.
     pub fn fallbacks(&self) -> &[String] {
         &self.fallbacks
     }
@@ -379,7 +404,7 @@ impl Region {
 /// Whether `pages` single-page mappings can be gathered (`Region::gather`) under this process's
 /// `vm.max_map_count`: while they are, about two mappings per page exist (the moved pages and the
 /// holes they leave in the pool).
-pub fn check_mappings_for(pages: usize) -> Result<()> {
+pub(crate) fn check_mappings_for(pages: usize) -> Result<()> {
     let (in_use, limit) = sys::mappings();
     let needed = 2 * pages + 64;
     if in_use + needed > limit {
@@ -413,20 +438,20 @@ pub(crate) mod live {
     }
 
     #[inline]
-    pub fn add() {
+    pub(crate) fn add() {
         #[cfg(test)]
         LIVE.with(|c| c.set(c.get() + 1));
     }
 
     #[inline]
-    pub fn sub() {
+    pub(crate) fn sub() {
         #[cfg(test)]
         LIVE.with(|c| c.set(c.get() - 1));
     }
 
     /// Regions made on this thread and not yet dropped.
     #[cfg(test)]
-    pub fn count() -> isize {
+    pub(crate) fn count() -> isize {
         LIVE.with(|c| c.get())
     }
 }
@@ -471,7 +496,7 @@ mod sys {
 
     /// Maps `bytes` of `kind` pages, not yet faulted in (hugetlb pages are reserved, which
     /// fails here when too few are free; `Region::populate` faults them in).
-    pub fn map(bytes: usize, kind: PageKind) -> Result<Region> {
+    pub(crate) fn map(bytes: usize, kind: PageKind) -> Result<Region> {
         let region = |ptr, mapped, page_size| {
             live::add();
             Region { ptr, mapped, kind, page_size, locked: false, lock_error: None, thp_bytes: 0, fallbacks: Vec::new() }
@@ -537,14 +562,14 @@ mod sys {
 
     /// `len` bytes (whole pages) of `kind` hugetlb pages, faulted in by the kernel in one call
     /// (MAP_POPULATE): for kernels without MADV_POPULATE_WRITE.
-    pub fn map_huge_populated(len: usize, kind: PageKind) -> Result<*mut u8> {
+    pub(crate) fn map_huge_populated(len: usize, kind: PageKind) -> Result<*mut u8> {
         let (page, flag) = if kind == PageKind::Huge1G { (PAGE_1G, libc::MAP_HUGE_1GB) } else { (PAGE_2M, libc::MAP_HUGE_2MB) };
         mmap(len, libc::MAP_HUGETLB | flag | libc::MAP_POPULATE).map_err(|errno| no_huge_pages(errno, len / page, page))
     }
 
     /// Faults in `[ptr, ptr + len)` as if written, without writing (MADV_POPULATE_WRITE, Linux
     /// 5.14+; EINVAL before). The range must be whole pages of a mapping the caller owns.
-    pub fn populate(ptr: *mut u8, len: usize) -> std::result::Result<(), i32> {
+    pub(crate) fn populate(ptr: *mut u8, len: usize) -> std::result::Result<(), i32> {
         // SAFETY: the caller passes whole pages of its own mapping; populating changes no byte.
         if unsafe { libc::madvise(ptr as *mut libc::c_void, len, libc::MADV_POPULATE_WRITE) } == 0 {
             Ok(())
@@ -555,7 +580,7 @@ mod sys {
 
     /// A shared read-write mapping of `len` bytes of `fd` from `offset`, populated now when
     /// `populate` (else by `populate`, later, chunk by chunk).
-    pub fn map_shared_file(fd: i32, offset: usize, len: usize, populate: bool) -> Result<*mut u8> {
+    pub(crate) fn map_shared_file(fd: i32, offset: usize, len: usize, populate: bool) -> Result<*mut u8> {
         let flags = libc::MAP_SHARED | if populate { libc::MAP_POPULATE } else { 0 };
         // SAFETY: a new shared mapping of a file at an address of the kernel's choosing touches no
         // existing memory; the result is checked against MAP_FAILED. MAP_POPULATE, when asked,
@@ -571,7 +596,7 @@ mod sys {
     /// Moves pool pages `pages[j]` (4 KiB each, from `pool`) to page j of a new range of `len`
     /// bytes, which it returns. On failure the new range is unmapped (with whatever had been
     /// moved into it) and the pool keeps the rest.
-    pub fn gather(pool: *mut u8, pages: &[usize], len: usize) -> Result<*mut u8> {
+    pub(crate) fn gather(pool: *mut u8, pages: &[usize], len: usize) -> Result<*mut u8> {
         // SAFETY: a new inaccessible reservation at an address of the kernel's choosing touches
         // no existing memory; every page of it is replaced below by MREMAP_FIXED.
         let dst = unsafe {
@@ -606,19 +631,19 @@ mod sys {
     }
 
     /// (mappings this process has, vm.max_map_count).
-    pub fn mappings() -> (usize, usize) {
+    pub(crate) fn mappings() -> (usize, usize) {
         let in_use = std::fs::read_to_string("/proc/self/maps").map(|m| m.lines().count()).unwrap_or(0);
         let limit = std::fs::read_to_string("/proc/sys/vm/max_map_count").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(65530);
         (in_use, limit)
     }
 
-    pub fn unmap(ptr: *mut u8, len: usize) {
+    pub(crate) fn unmap(ptr: *mut u8, len: usize) {
         // SAFETY: callers pass exactly a range they mapped and no longer use; hugetlb ranges are
         // whole pages because `map` rounded them so.
         unsafe { libc::munmap(ptr as *mut libc::c_void, len) };
     }
 
-    pub fn mlock(ptr: *mut u8, len: usize) -> std::result::Result<(), i32> {
+    pub(crate) fn mlock(ptr: *mut u8, len: usize) -> std::result::Result<(), i32> {
         // SAFETY: locking a range we own has no effect on memory contents.
         if unsafe { libc::mlock(ptr as *const libc::c_void, len) } == 0 {
             Ok(())
@@ -635,13 +660,14 @@ mod sys {
         Some(s[start..end].to_string())
     }
 
+    /// Free hugetlb pages of `page` bytes on this machine (None when the kernel does not say).
     pub fn free_huge_pages(page: usize) -> Option<u64> {
         let p = format!("/sys/kernel/mm/hugepages/hugepages-{}kB/free_hugepages", page / 1024);
         std::fs::read_to_string(p).ok()?.trim().parse().ok()
     }
 
     /// AnonHugePages of the mapping that starts at `start`, from /proc/self/smaps.
-    pub fn thp_bytes_in(start: usize, len: usize) -> usize {
+    pub(crate) fn thp_bytes_in(start: usize, len: usize) -> usize {
         let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else { return 0 };
         let mut inside = false;
         let mut total = 0usize;
@@ -741,7 +767,7 @@ mod sys {
 
     /// Maps `bytes` of `kind` pages. Large pages are committed, resident and locked by the system
     /// at once (they are never paged out); base pages are committed and zeroed on first touch.
-    pub fn map(bytes: usize, kind: PageKind) -> Result<Region> {
+    pub(crate) fn map(bytes: usize, kind: PageKind) -> Result<Region> {
         let region = |ptr, mapped, page_size| {
             live::add();
             Region { ptr, mapped, kind, page_size, locked: false, lock_error: None, thp_bytes: 0, fallbacks: Vec::new() }
@@ -786,22 +812,22 @@ mod sys {
             }
         }
     }
-    pub fn map_shared_file(_: i32, _: usize, len: usize, _: bool) -> Result<*mut u8> {
+    pub(crate) fn map_shared_file(_: i32, _: usize, len: usize, _: bool) -> Result<*mut u8> {
         Err(Error::MapFailed { bytes: len, errno: NOT_SUPPORTED }) // shared slabs are refused before this on Windows
     }
-    pub fn map_huge_populated(len: usize, _: PageKind) -> Result<*mut u8> {
+    pub(crate) fn map_huge_populated(len: usize, _: PageKind) -> Result<*mut u8> {
         Err(Error::MapFailed { bytes: len, errno: NOT_SUPPORTED }) // never reached: `populate` never fails here
     }
-    pub fn populate(_: *mut u8, _: usize) -> std::result::Result<(), i32> {
+    pub(crate) fn populate(_: *mut u8, _: usize) -> std::result::Result<(), i32> {
         Ok(()) // large pages are resident from VirtualAlloc on; base pages are pre-faulted by writing
     }
-    pub fn gather(_: *mut u8, _: &[usize], _: usize) -> Result<*mut u8> {
+    pub(crate) fn gather(_: *mut u8, _: &[usize], _: usize) -> Result<*mut u8> {
         Err(Error::Unsupported { what: "gathering pages (mremap) is Linux-only".into() })
     }
-    pub fn mappings() -> (usize, usize) {
+    pub(crate) fn mappings() -> (usize, usize) {
         (0, usize::MAX / 4)
     }
-    pub fn unmap(ptr: *mut u8, _len: usize) {
+    pub(crate) fn unmap(ptr: *mut u8, _len: usize) {
         // SAFETY: `ptr` is the base of an allocation made by `virtual_alloc` that callers no longer
         // use; MEM_RELEASE frees the whole of it (the size must then be 0).
         unsafe { VirtualFree(ptr as *mut core::ffi::c_void, 0, MEM_RELEASE) };
@@ -810,7 +836,7 @@ mod sys {
     /// VirtualLock, after growing the process's minimum working set by `len` (VirtualLock can lock
     /// no more than the working set minimum, a few hundred KiB by default). Large pages are
     /// locked already: VirtualLock on them succeeds and changes nothing.
-    pub fn mlock(ptr: *mut u8, len: usize) -> std::result::Result<(), i32> {
+    pub(crate) fn mlock(ptr: *mut u8, len: usize) -> std::result::Result<(), i32> {
         let (mut min, mut max) = (0usize, 0usize);
         // SAFETY: the pseudo-handle needs no closing; the call writes the two sizes only.
         if unsafe { GetProcessWorkingSetSize(GetCurrentProcess(), &mut min, &mut max) } != 0 {
@@ -831,7 +857,7 @@ mod sys {
     pub fn free_huge_pages(_: usize) -> Option<u64> {
         None
     }
-    pub fn thp_bytes_in(_: usize, _: usize) -> usize {
+    pub(crate) fn thp_bytes_in(_: usize, _: usize) -> usize {
         0
     }
 }
@@ -842,7 +868,7 @@ mod sys {
     use super::*;
     use std::alloc::{alloc_zeroed, dealloc, Layout as AllocLayout};
 
-    pub fn map(bytes: usize, kind: PageKind) -> Result<Region> {
+    pub(crate) fn map(bytes: usize, kind: PageKind) -> Result<Region> {
         if kind != PageKind::Base {
             return Err(Error::HugePages { message: format!("{} pages are only supported on Linux", kind.name()) });
         }
@@ -856,26 +882,26 @@ mod sys {
         live::add();
         Ok(Region { ptr, mapped: len, kind, page_size: PAGE_4K, locked: false, lock_error: None, thp_bytes: 0, fallbacks: Vec::new() })
     }
-    pub fn map_shared_file(_: i32, _: usize, len: usize, _: bool) -> Result<*mut u8> {
+    pub(crate) fn map_shared_file(_: i32, _: usize, len: usize, _: bool) -> Result<*mut u8> {
         Err(Error::MapFailed { bytes: len, errno: 95 }) // EOPNOTSUPP: shared slabs are Linux-only
     }
-    pub fn map_huge_populated(len: usize, _: PageKind) -> Result<*mut u8> {
+    pub(crate) fn map_huge_populated(len: usize, _: PageKind) -> Result<*mut u8> {
         Err(Error::MapFailed { bytes: len, errno: 95 }) // no hugetlb here
     }
-    pub fn populate(_: *mut u8, _: usize) -> std::result::Result<(), i32> {
+    pub(crate) fn populate(_: *mut u8, _: usize) -> std::result::Result<(), i32> {
         Ok(()) // heap memory from alloc_zeroed: nothing to fault in ahead
     }
-    pub fn gather(_: *mut u8, _: &[usize], _: usize) -> Result<*mut u8> {
+    pub(crate) fn gather(_: *mut u8, _: &[usize], _: usize) -> Result<*mut u8> {
         Err(Error::Unsupported { what: "gathering pages (mremap) is Linux-only".into() })
     }
-    pub fn mappings() -> (usize, usize) {
+    pub(crate) fn mappings() -> (usize, usize) {
         (0, usize::MAX / 4)
     }
-    pub fn unmap(ptr: *mut u8, len: usize) {
+    pub(crate) fn unmap(ptr: *mut u8, len: usize) {
         // SAFETY: allocated in `map` with exactly this size and alignment.
         unsafe { dealloc(ptr, AllocLayout::from_size_align_unchecked(len, PAGE_4K)) }
     }
-    pub fn mlock(_: *mut u8, _: usize) -> std::result::Result<(), i32> {
+    pub(crate) fn mlock(_: *mut u8, _: usize) -> std::result::Result<(), i32> {
         Err(95) // EOPNOTSUPP
     }
     pub fn thp_mode() -> Option<String> {
@@ -884,7 +910,7 @@ mod sys {
     pub fn free_huge_pages(_: usize) -> Option<u64> {
         None
     }
-    pub fn thp_bytes_in(_: usize, _: usize) -> usize {
+    pub(crate) fn thp_bytes_in(_: usize, _: usize) -> usize {
         0
     }
 }

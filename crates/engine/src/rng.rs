@@ -3,16 +3,19 @@
 //!
 //! Deterministic for a given seed; not for anything that needs unpredictability.
 
+/// A splitmix64 generator: 64 bits of state, one output per step.
 #[derive(Clone, Debug)]
 pub struct SplitMix64 {
     state: u64,
 }
 
 impl SplitMix64 {
+    /// A generator that starts from `seed` (the same seed gives the same sequence).
     pub fn new(seed: u64) -> Self {
         SplitMix64 { state: seed }
     }
 
+    /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.state;

@@ -25,18 +25,28 @@ pub enum Answer {
 /// Latency percentiles in nanoseconds.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct Percentiles {
+    /// Reads recorded.
     pub count: u64,
+    /// Fastest read.
     pub min: u64,
+    /// Mean latency.
     pub mean: f64,
+    /// Median.
     pub p50: u64,
+    /// 90th percentile.
     pub p90: u64,
+    /// 99th percentile.
     pub p99: u64,
+    /// 99.9th percentile.
     pub p999: u64,
+    /// 99.99th percentile.
     pub p9999: u64,
+    /// Slowest read.
     pub max: u64,
 }
 
 impl Percentiles {
+    /// The percentiles of a latency histogram in ns (all zero when it is empty).
     pub fn of(h: &Histogram<u64>) -> Percentiles {
         if h.is_empty() {
             return Percentiles::default();

@@ -147,13 +147,13 @@ pub fn spin_for(ticks: u64) {
     }
 }
 
-/// Ticks per nanosecond: on aarch64 from `cntfrq_el0`; on x86_64 measured once (about 20 ms the
-/// first time it is asked for); 1 for the `Instant` fallback.
 /// Serializes a duration in ticks as nanoseconds (for reports: `#[serde(serialize_with = ...)]`).
-pub fn serialize_ticks_as_ns<S: serde::Serializer>(ticks: &f64, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn serialize_ticks_as_ns<S: serde::Serializer>(ticks: &f64, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(ticks / ticks_per_ns())
 }
 
+/// Ticks per nanosecond: on aarch64 from `cntfrq_el0`; on x86_64 measured once (about 20 ms the
+/// first time it is asked for); 1 for the `Instant` fallback.
 pub fn ticks_per_ns() -> f64 {
     static RATE: OnceLock<f64> = OnceLock::new();
     *RATE.get_or_init(|| {
@@ -212,7 +212,7 @@ pub fn to_ns(ticks: u64) -> u64 {
 
 /// Converts nanoseconds to ticks.
 #[inline]
-pub fn from_ns(ns: u64) -> u64 {
+pub(crate) fn from_ns(ns: u64) -> u64 {
     (ns as f64 * ticks_per_ns()) as u64
 }
 

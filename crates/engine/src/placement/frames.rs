@@ -12,37 +12,37 @@ use crate::rng::SplitMix64;
 use crate::steer::pages::{self, Groups, Partition};
 
 /// Bytes per frame (the granularity of the frame table).
-pub const FRAME: usize = crate::layout::FRAME_BYTES;
+pub(crate) const FRAME: usize = crate::layout::FRAME_BYTES;
 
-pub use crate::refresh::lines::Timer;
-pub use crate::refresh::structure::Structure;
+pub(crate) use crate::refresh::lines::Timer;
+pub(crate) use crate::refresh::structure::Structure;
 
 /// How much the learning may time, and how sure it must be.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MapOptions {
     /// Frames sampled (spread over the pool) to learn the groups and the structure inside frames.
-    pub sample_frames: usize,
+    pub(crate) sample_frames: usize,
     /// Consecutive frames timed at the start of each of the first `seed_pages` huge pages, to
     /// find the period of the group pattern.
-    pub seed_frames: usize,
-    pub seed_pages: usize,
+    pub(crate) seed_frames: usize,
+    pub(crate) seed_pages: usize,
     /// Longest pattern period looked for, in frames.
-    pub max_period: usize,
+    pub(crate) max_period: usize,
     /// Share of comparisons that must agree for a structure to be believed (period, bit split).
-    pub min_agreement: f64,
+    pub(crate) min_agreement: f64,
     /// Share of re-timed inferred frames that must agree with the inference.
-    pub min_verified: f64,
+    pub(crate) min_verified: f64,
     /// Inferred frames timed to check the inference, per GiB of pool (at least 16).
-    pub verify_per_gib: usize,
+    pub(crate) verify_per_gib: usize,
     /// `find_groups` peak radius (cycles) and share a group needs.
-    pub group_radius: f64,
-    pub min_share: f64,
+    pub(crate) group_radius: f64,
+    pub(crate) min_share: f64,
     /// A phase joins a group when closer than this fraction of the spacing to the next group.
-    pub accept: f64,
-    pub seed: u64,
+    pub(crate) accept: f64,
+    pub(crate) seed: u64,
     /// The address bit every timed frame's line keeps clear: the bit that splits frames into
     /// groups when one does (a paired slab's learning), else 6.
-    pub split_bit: u32,
+    pub(crate) split_bit: u32,
 }
 
 impl Default for MapOptions {
@@ -66,7 +66,7 @@ impl Default for MapOptions {
 
 /// How one frame's group was known.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Known {
+pub(crate) enum Known {
     Timed,
     /// From the pattern of its huge page, not timed.
     Inferred,
@@ -75,25 +75,25 @@ pub enum Known {
 
 /// The group of every frame of the pool and what was measured to know it.
 #[derive(Clone, Debug, PartialEq)]
-pub struct FrameMap {
-    pub centers: Vec<f64>,
-    pub groups: Vec<Option<usize>>,
-    pub known: Vec<Known>,
+pub(crate) struct FrameMap {
+    pub(crate) centers: Vec<f64>,
+    pub(crate) groups: Vec<Option<usize>>,
+    pub(crate) known: Vec<Known>,
     /// Period (frames) of the group pattern within a huge page, when it has one.
-    pub period: Option<usize>,
+    pub(crate) period: Option<usize>,
     /// Share of seed comparisons f vs f + period that agreed.
-    pub period_agreement: f64,
+    pub(crate) period_agreement: f64,
     /// Lines timed in all (each line once however many sessions it took).
-    pub lines_timed: usize,
+    pub(crate) lines_timed: usize,
     /// Inferred frames timed to check the inference, and how many of them agreed.
-    pub verified: usize,
-    pub verified_agreed: usize,
+    pub(crate) verified: usize,
+    pub(crate) verified_agreed: usize,
     /// Why an inferred pattern was dropped (its frames were then timed one by one).
-    pub rejected: Option<String>,
+    pub(crate) rejected: Option<String>,
 }
 
 impl FrameMap {
-    pub fn count(&self, k: Known) -> usize {
+    pub(crate) fn count(&self, k: Known) -> usize {
         self.known.iter().filter(|&&x| x == k).count()
     }
 }
@@ -112,22 +112,22 @@ pub(crate) fn probe_line(f: usize, split: u32) -> usize {
 /// (`refresh::structure`): a bit that moves lines clear of their partners in nearly every frame
 /// splits frames, whatever clusters the phases form. None when the sample shows fewer than two
 /// groups.
-pub fn sample_structure(frames: usize, timer: &mut dyn Timer, o: &MapOptions) -> (Option<(Groups, Structure)>, usize) {
+pub(crate) fn sample_structure(frames: usize, timer: &mut dyn Timer, o: &MapOptions) -> (Option<(Groups, Structure)>, usize) {
     let (sample, lines) = sample_stalls(frames, timer, o);
     (sample.decide(o), lines)
 }
 
 /// The address bits below a frame whose effect on stalls the sample measures.
-pub const SAMPLE_BITS: [u32; 6] = [6, 7, 8, 9, 10, 11];
+pub(crate) const SAMPLE_BITS: [u32; 6] = [6, 7, 8, 9, 10, 11];
 
 /// The stalls of a structure sample: one row per sampled frame, the line X then X ^ 2^b for each
 /// of `SAMPLE_BITS`.
 #[derive(Clone, Debug)]
-pub struct StallSample {
+pub(crate) struct StallSample {
     /// Byte offset of each row's line X.
-    pub lines: Vec<usize>,
-    pub rows: Vec<Vec<Option<Stall>>>,
-    pub effects: Vec<BitEffect>,
+    pub(crate) lines: Vec<usize>,
+    pub(crate) rows: Vec<Vec<Option<Stall>>>,
+    pub(crate) effects: Vec<BitEffect>,
 }
 
 impl StallSample {
@@ -138,7 +138,7 @@ impl StallSample {
 
     /// Every sampled pair across `bit` whose stalls were both clear, as (the line with the bit
     /// clear, the line with it set); empty for a bit the sample did not test.
-    pub fn pairs_across(&self, bit: u32) -> Vec<(Stall, Stall)> {
+    pub(crate) fn pairs_across(&self, bit: u32) -> Vec<(Stall, Stall)> {
         let Some(k) = SAMPLE_BITS.iter().position(|&b| b == bit) else { return Vec::new() };
         self.rows
             .iter()
@@ -156,7 +156,7 @@ impl StallSample {
     /// (where the set line stalls half a period on, one shift predicts every frame; where it
     /// stalls a third of a period either way, none does). None: each frame's second line must be
     /// timed too.
-    pub fn partner_prediction(&self, bit: u32, arc: Arc) -> Option<Partner> {
+    pub(crate) fn partner_prediction(&self, bit: u32, arc: Arc) -> Option<Partner> {
         use crate::refresh::phase::{circular_mean, wrap};
         let pairs = self.pairs_across(bit);
         let shift = circular_mean(pairs.iter().map(|(a, b)| wrap(b.phase - a.phase)))?;
@@ -168,7 +168,7 @@ impl StallSample {
     }
 
     /// The structure and the groups the sample shows (None: fewer than two groups).
-    pub fn decide(&self, o: &MapOptions) -> Option<(Groups, Structure)> {
+    pub(crate) fn decide(&self, o: &MapOptions) -> Option<(Groups, Structure)> {
         let phases = self.phases();
         let clear = phases.iter().flatten().count();
         let io = InferOptions { min_agreement: o.min_agreement, min_coverage: 1.0 / 3.0 };
@@ -189,7 +189,7 @@ impl StallSample {
 }
 
 /// Times the structure sample (see `sample_structure`); the lines timed.
-pub fn sample_stalls(frames: usize, timer: &mut dyn Timer, o: &MapOptions) -> (StallSample, usize) {
+pub(crate) fn sample_stalls(frames: usize, timer: &mut dyn Timer, o: &MapOptions) -> (StallSample, usize) {
     const LINES: usize = SAMPLE_BITS.len() + 1;
     let n = o.sample_frames.clamp(1, frames.max(1));
     let mut rng = SplitMix64::new(o.seed);
@@ -222,7 +222,7 @@ pub fn sample_stalls(frames: usize, timer: &mut dyn Timer, o: &MapOptions) -> (S
 /// Exactly two groups among `phases`: two centres found by 2-means on the circle, started from the
 /// antipodal pair that best fits the phases (the mean of their doubled angles), then each phase's
 /// group (`pages::label`, so phases in the tails between the two stay unlabelled).
-pub fn two_groups(phases: &[Option<f64>], accept: f64) -> Groups {
+pub(crate) fn two_groups(phases: &[Option<f64>], accept: f64) -> Groups {
     use crate::refresh::phase::{circular_distance, circular_mean, wrap};
     use std::f64::consts::TAU;
     let clear: Vec<f64> = phases.iter().flatten().map(|&p| wrap(p)).collect();
@@ -245,7 +245,7 @@ pub fn two_groups(phases: &[Option<f64>], accept: f64) -> Groups {
 /// Smallest period p ≤ `max` of the label sequences (each a run of consecutive frames) on which
 /// f and f + p agree in at least `min` of the comparisons (and at least 2p comparisons), with that
 /// share.
-pub fn find_period(runs: &[Vec<Option<usize>>], max: usize, min: f64) -> Option<(usize, f64)> {
+pub(crate) fn find_period(runs: &[Vec<Option<usize>>], max: usize, min: f64) -> Option<(usize, f64)> {
     for p in 1..=max {
         let (mut agree, mut compared) = (0usize, 0usize);
         for run in runs {
@@ -265,7 +265,7 @@ pub fn find_period(runs: &[Vec<Option<usize>>], max: usize, min: f64) -> Option<
 
 /// The group of every residue mod `period` from a run of labels starting at frame 0 of a huge
 /// page: the majority of the clear labels of that residue (None when there is none or a tie).
-pub fn residue_pattern(run: &[Option<usize>], period: usize) -> Vec<Option<usize>> {
+pub(crate) fn residue_pattern(run: &[Option<usize>], period: usize) -> Vec<Option<usize>> {
     (0..period)
         .map(|res| {
             let mut votes = [0usize; 8];
@@ -285,7 +285,7 @@ pub fn residue_pattern(run: &[Option<usize>], period: usize) -> Vec<Option<usize
 /// the rest inferred from them; then a sample of inferred frames is timed and must agree (else the
 /// inference is dropped, said in `rejected`). Without a pattern that holds, frames are timed one
 /// by one until `enough` frames are known or the timer runs out of time; the rest stay Unknown.
-pub fn learn_map(frames: usize, per_page: usize, groups: &Groups, timer: &mut dyn Timer, o: &MapOptions, enough: usize) -> FrameMap {
+pub(crate) fn learn_map(frames: usize, per_page: usize, groups: &Groups, timer: &mut dyn Timer, o: &MapOptions, enough: usize) -> FrameMap {
     let per_page = per_page.clamp(1, frames.max(1));
     let pages_n = frames.div_ceil(per_page);
     let label = |p: Option<f64>| p.and_then(|p| pages::label(p, &groups.centers, o.accept));
@@ -414,7 +414,7 @@ pub fn learn_map(frames: usize, per_page: usize, groups: &Groups, timer: &mut dy
 /// given the sample's groups: the groups are split as `assign` will split them, and the smallest
 /// class's share of the sampled frames sets the size, times `margin` for the sample's error.
 /// None when the sample has fewer groups than classes.
-pub fn pool_frames(sample: &Groups, classes: usize, chunks: usize, margin: f64) -> Option<usize> {
+pub(crate) fn pool_frames(sample: &Groups, classes: usize, chunks: usize, margin: f64) -> Option<usize> {
     let part = pages::split(sample.clone(), classes)?;
     let labelled: usize = part.class_pages.iter().sum();
     let least = part.class_pages.iter().copied().min()?;
@@ -433,14 +433,14 @@ pub fn pool_frames(sample: &Groups, classes: usize, chunks: usize, margin: f64) 
 /// windows' half-widths, so copy 1 never stalls while copy 0 might and copy 0 never while copy 1
 /// does, however the phases spread.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Arc {
-    pub center: f64,
-    pub half: f64,
+pub(crate) struct Arc {
+    pub(crate) center: f64,
+    pub(crate) half: f64,
 }
 
 /// Which line of a frame's pair is copy 0 (`Some(false)`: the one with the split bit clear,
 /// `Some(true)`: its partner), when one orientation puts the pair as `Arc` describes.
-pub fn arc_orientation(clear: &Stall, set: &Stall, arc: Arc) -> Option<bool> {
+pub(crate) fn arc_orientation(clear: &Stall, set: &Stall, arc: Arc) -> Option<bool> {
     use crate::refresh::phase::circular_distance;
     let fits = |copy0: &Stall, copy1: &Stall| {
         circular_distance(copy0.phase, arc.center) <= arc.half
@@ -461,7 +461,7 @@ pub fn arc_orientation(clear: &Stall, set: &Stall, arc: Arc) -> Option<bool> {
 /// the middle leaves copy 0 the most room inside the arc and copy 1 the most outside it (tight
 /// clusters fit every half-width, and the narrowest put a few checked slots' copy 0 outside).
 /// A share of 0 for no pairs.
-pub fn best_arc(pairs: &[(Stall, Stall)]) -> (Arc, f64) {
+pub(crate) fn best_arc(pairs: &[(Stall, Stall)]) -> (Arc, f64) {
     const CENTERS: usize = 64;
     // For each half-width, the best centre and its share.
     let per_half: Vec<(Arc, f64)> = (1..=5)
@@ -485,17 +485,17 @@ pub fn best_arc(pairs: &[(Stall, Stall)]) -> (Arc, f64) {
 
 /// Share of the structure sample's frames that must fit the paired layout's arc: below it the pool
 /// would be many times the slab.
-pub const MIN_ARC_SHARE: f64 = 0.2;
+pub(crate) const MIN_ARC_SHARE: f64 = 0.2;
 
 /// Share of sampled pairs another bit inside the frame may move apart before one timed line no
 /// longer stands for its frame (a quarter of a frame's lines would be misjudged).
-pub const OTHER_BIT_APART: f64 = 0.25;
+pub(crate) const OTHER_BIT_APART: f64 = 0.25;
 
 /// Whether a paired layout split at `bit` can be placed by phase, from the structure sample: the
 /// arc (`best_arc`) and the share of frames that fit it, or why not. One timed line stands for its
 /// whole frame only if the frame's other lines stall with it, so a second bit inside the frame
 /// that moves lines apart refuses it, as does too small a share.
-pub fn paired_arc(sample: &StallSample, bit: u32) -> Result<(Arc, f64), String> {
+pub(crate) fn paired_arc(sample: &StallSample, bit: u32) -> Result<(Arc, f64), String> {
     if let Some(e) = sample.effects.iter().find(|e| e.bit != bit && e.pairs >= 4 && e.share_apart() >= OTHER_BIT_APART) {
         return Err(format!(
             "lines of one frame stall at different phases here (flipping address bit {} moved {} of {} sampled lines' stalls clear of the original's, besides bit {bit}), so timing one line of a frame cannot tell where its other slots' copies stall",
@@ -516,15 +516,15 @@ pub fn paired_arc(sample: &StallSample, bit: u32) -> Result<(Arc, f64), String> 
 
 /// A frame's second line predicted from its first (`StallSample::partner_prediction`).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Partner {
+pub(crate) struct Partner {
     /// Phase of the line with the split bit set after the line with it clear (cycles).
-    pub shift: f64,
-    pub width: f64,
+    pub(crate) shift: f64,
+    pub(crate) width: f64,
 }
 
 impl Partner {
     /// The stall of the partner of a line that stalls as `clear` does.
-    pub fn of(&self, clear: &Stall) -> Stall {
+    pub(crate) fn of(&self, clear: &Stall) -> Stall {
         Stall { phase: crate::refresh::phase::wrap(clear.phase + self.shift), width: self.width, confidence: clear.confidence }
     }
 }
@@ -534,16 +534,16 @@ impl Partner {
 /// predicts the second, in pool order, 128 frames at a time, until `chunks` frames fit `arc` or
 /// the timer runs out of time.
 #[derive(Clone, Debug, PartialEq)]
-pub struct PairedByPhase {
+pub(crate) struct PairedByPhase {
     /// (frame, swap) for each chunk found, in pool order.
-    pub picks: Vec<(usize, bool)>,
-    pub frames_timed: usize,
-    pub lines_timed: usize,
+    pub(crate) picks: Vec<(usize, bool)>,
+    pub(crate) frames_timed: usize,
+    pub(crate) lines_timed: usize,
     /// Frames whose two lines were both clear.
-    pub frames_clear: usize,
+    pub(crate) frames_clear: usize,
 }
 
-pub fn paired_by_phase(
+pub(crate) fn paired_by_phase(
     frames: usize,
     timer: &mut dyn Timer,
     o: &MapOptions,
@@ -584,7 +584,7 @@ pub fn paired_by_phase(
 /// Frames for every replica: the groups split into `classes` arcs of the phase circle (see
 /// `pages::split`), and chunk k of replica r in the k-th frame of class r. Err (with the counts)
 /// when some class has fewer than `chunks` frames.
-pub fn assign(map: &FrameMap, classes: usize, chunks: usize) -> Result<(Vec<Vec<usize>>, Partition), String> {
+pub(crate) fn assign(map: &FrameMap, classes: usize, chunks: usize) -> Result<(Vec<Vec<usize>>, Partition), String> {
     let groups = Groups { centers: map.centers.clone(), labels: map.groups.clone() };
     let part = pages::split(groups, classes)
         .ok_or_else(|| format!("{} refresh group(s) found, not {classes} separate groups", map.centers.len()))?;

@@ -13,16 +13,16 @@ use crate::refresh::lines::{SessionTimer, Sessions};
 /// What every phase of one placement is measured against: the session options (the period
 /// among them), the tick all sample times count from, and when timing must stop.
 #[derive(Clone, Copy, Debug)]
-pub struct Clock {
-    pub so: SessionOptions,
-    pub origin: u64,
-    pub inv_tpn: f64,
-    pub deadline: Instant,
+pub(crate) struct Clock {
+    pub(crate) so: SessionOptions,
+    pub(crate) origin: u64,
+    pub(crate) inv_tpn: f64,
+    pub(crate) deadline: Instant,
 }
 
 /// Reads of lines of `[base, base + len)` beside the line at `reference`.
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-pub struct Hardware {
+pub(crate) struct Hardware {
     base: usize,
     len: usize,
     reference: usize,
@@ -32,7 +32,7 @@ pub struct Hardware {
 }
 
 /// The hardware timer.
-pub type LineTimer = SessionTimer<Hardware>;
+pub(crate) type LineTimer = SessionTimer<Hardware>;
 
 impl SessionTimer<Hardware> {
     /// A timer for lines of `[base, base + len)` relative to the line at `reference` (which must
@@ -41,7 +41,7 @@ impl SessionTimer<Hardware> {
     /// # Safety
     /// `[base, base + len)` and the line at `reference` must stay mapped and readable for as
     /// long as the timer is used.
-    pub unsafe fn new_hardware(base: usize, len: usize, reference: usize, clock: Clock, seed: u64, o: TimerOptions) -> LineTimer {
+    pub(crate) unsafe fn new_hardware(base: usize, len: usize, reference: usize, clock: Clock, seed: u64, o: TimerOptions) -> LineTimer {
         let session_ticks = crate::tsc::from_ns(o.session.as_nanos() as u64);
         let source = Hardware { base, len, reference, clock, session_ticks, rng: crate::rng::SplitMix64::new(seed) };
         SessionTimer::new(source, clock.so, o)

@@ -22,8 +22,8 @@
 //! Decisions live in `frames` (pure, tested on synthetic maps); reading the clock lives in `learn`.
 //! Never used on a read path.
 
-pub mod frames;
-pub mod learn;
+pub(crate) mod frames;
+pub(crate) mod learn;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,7 +36,9 @@ use crate::refresh::BitEffect;
 use crate::region::{LockRequest, PageRequest, Region};
 use crate::slab::Slab;
 use crate::steer::pages::Groups;
-use frames::{Known, MapOptions, Structure, Timer};
+pub use frames::MapOptions;
+use frames::{Known, Structure, Timer};
+pub use learn::TimerOptions;
 
 /// What `build` may do.
 #[derive(Clone, Debug, PartialEq)]
@@ -54,7 +56,9 @@ pub struct PlacementOptions {
     /// needs this; hedging does not). Where a bit splits every frame but which line of a pair is in
     /// which group changes from frame to frame, this costs one timed line per frame.
     pub consistent: bool,
+    /// How frames are sampled and mapped to learn the structure of the refresh groups.
     pub map: MapOptions,
+    /// How lines are timed (reads per session, the evidence a line needs).
     pub timer: learn::TimerOptions,
     /// The creation this placement is part of: mapping, the period, timing lines ('place', in ms
     /// of `budget`) and the copy check ('check') report to it, and stop with `Error::Cancelled`,
@@ -98,8 +102,9 @@ impl Default for PlacementOptions {
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Pages {
+    /// The page kind the memory got (`1g`, `2m`, `thp`, `4k`).
     pub page_kind: &'static str,
-    pub page_size: usize,
+    pub(crate) page_size: usize,
     /// For transparent huge pages: bytes the kernel backed with huge pages.
     pub thp_bytes: usize,
 }
@@ -114,16 +119,16 @@ impl Pages {
 /// checked (one record for placement's report and for `survey_frames`).
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Learned {
-    pub frames_timed: usize,
-    pub frames_inferred: usize,
+pub(crate) struct Learned {
+    pub(crate) frames_timed: usize,
+    pub(crate) frames_inferred: usize,
     /// The group pattern's period within a huge page (frames), when frames were placed and it had one.
-    pub pattern_period: Option<usize>,
+    pub(crate) pattern_period: Option<usize>,
     /// Inferred frames re-timed to check the inference, and how many agreed; why the pattern was
     /// dropped when it did not hold (its frames were then timed one by one).
-    pub inferred_checked: usize,
-    pub inferred_agreed: usize,
-    pub pattern_rejected: Option<String>,
+    pub(crate) inferred_checked: usize,
+    pub(crate) inferred_agreed: usize,
+    pub(crate) pattern_rejected: Option<String>,
 }
 
 impl Learned {
@@ -146,49 +151,59 @@ pub struct PlacementInfo {
     /// "within-frame" (copies `channel_offset` apart), "paired" (copies in the two lines of a
     /// pair, a table picking per frame which is copy 0) or "frames" (a frame table).
     pub layout: &'static str,
-    pub structure: Structure,
+    pub(crate) structure: Structure,
     /// What flipping each sampled address bit did to a line's stall (the evidence for `structure`).
-    pub bits: Vec<BitEffect>,
+    pub(crate) bits: Vec<BitEffect>,
+    /// Bytes between the copies of a slot within a frame (within-frame and paired layouts).
     pub channel_offset: usize,
+    /// The pages the slab got.
     #[serde(flatten)]
     pub pages: Pages,
+    /// The refresh period of one line the placement used (ns).
     pub period_ns: f64,
-    pub period_source: String,
+    pub(crate) period_source: String,
     /// Group centres, in ns after group 0, and the replica class each serves ("frames"; for
     /// "within-frame" the sampled groups; for "paired" the centre of the arc copy 0 stalls in and
     /// the opposite phase, copy 1's side).
-    pub group_offsets_ns: Vec<f64>,
-    pub group_class: Vec<usize>,
+    pub(crate) group_offsets_ns: Vec<f64>,
+    pub(crate) group_class: Vec<usize>,
     /// For a paired layout: half the width of the arc copy 0 stalls in (ns), around the first of
     /// `group_offsets_ns`; copy 1 stalls outside it.
-    pub arc_half_ns: Option<f64>,
+    pub(crate) arc_half_ns: Option<f64>,
     /// Frames mapped, used by the slab, timed, inferred from the pattern, left unused.
     pub frames_pool: usize,
+    /// Frames the slab uses.
     pub frames_used: usize,
+    /// Frames mapped but not used by the slab.
     pub frames_unused: usize,
     /// Frames timed and inferred, and how well the pattern held.
     #[serde(flatten)]
-    pub learned: Learned,
+    pub(crate) learned: Learned,
     /// Slots whose copies were timed after placement; how many showed every copy's group; how
     /// many of those had copies of different classes in different groups.
     pub copies_checked: usize,
+    /// Checked slots whose every copy's group showed.
     pub copies_clear: usize,
+    /// Clear slots whose copies of different classes were in different groups.
     pub copies_apart: usize,
     /// Lines timed in all, timed reads, sessions.
     pub lines_timed: usize,
-    pub reads: u64,
+    pub(crate) reads: u64,
     /// Milliseconds: mapping and pre-faulting (every region mapped), measuring the period, from
     /// then to the end of the copy check (timing lines; a pool mapped meanwhile is in both), in all.
     pub map_ms: f64,
+    /// Measuring the period (ms).
     pub period_ms: f64,
+    /// From then to the end of the copy check (ms).
     pub learn_ms: f64,
+    /// The whole placement (ms).
     pub total_ms: f64,
     /// Per GiB of slab (all copies): lines timed, frames unused, total time (ms).
-    pub timed_per_gib: f64,
-    pub unused_per_gib: f64,
-    pub ms_per_gib: f64,
+    pub(crate) timed_per_gib: f64,
+    pub(crate) unused_per_gib: f64,
+    pub(crate) ms_per_gib: f64,
     /// Bytes of the frame table (0 for "within-frame").
-    pub table_bytes: usize,
+    pub(crate) table_bytes: usize,
 }
 
 /// The reference line, clock and period that every phase of one placement is measured against.
@@ -450,6 +465,11 @@ impl Bench {
 /// Maps a slab of `slots` slots × `replicas` copies on `pages` and places its copies in
 /// different refresh groups (see the module comment). Errors are `Error::Placement` (what was
 /// found, and what to do), `Error::Unsupported` off x86_64, or the mapping's own errors.
+///
+/// # Errors
+///
+/// [`Error::Placement`] when the copies cannot be placed apart here (the hint says what to do
+/// instead), [`Error::Cancelled`] when the job is cancelled, and what mapping the memory refuses.
 pub fn build(
     slots: u64,
     replicas: usize,
@@ -530,7 +550,7 @@ fn pool_size(groups: &Groups, replicas: usize, chunks: usize, o: &PlacementOptio
 /// (`frames::assign`), and the slab laid out through the frame table. Frames are timed one by one
 /// only until `enough` are known.
 #[allow(clippy::too_many_arguments)]
-pub fn place_frames(
+pub(crate) fn place_frames(
     pool: Region,
     per_page: usize,
     slots: u64,
@@ -565,7 +585,7 @@ pub fn place_frames(
 /// said to a user whose slab could not be placed in the time allowed.
 /// A placement projected to need more than this many times the budget left is refused before it
 /// starts timing (the rate of one line moves between samples; a projection within it is tried).
-pub const OVER_BUDGET: f64 = 1.5;
+pub(crate) const OVER_BUDGET: f64 = 1.5;
 
 fn projection(map: &frames::FrameMap, learn_ms: f64) -> String {
     let unknown = map.count(Known::Unknown);
@@ -629,7 +649,7 @@ fn learns_in_background(bench: &Bench, bit: u32, slots: u64, tally: &(usize, u64
 /// gave, and the reference line and clock every phase of it was measured against (the learner's
 /// timings must be measured against the same line, or the arc would mean nothing to them).
 pub struct Background {
-    pub plan: crate::steer::learner::Plan,
+    pub(crate) plan: crate::steer::learner::Plan,
     reference: Region,
     clock: learn::Clock,
     timer: learn::TimerOptions,
@@ -639,7 +659,7 @@ pub struct Background {
 impl Background {
     /// A timer over `slab`'s lines against this placement's reference line, with no deadline. It
     /// owns `slab` and the reference page, so both stay mapped for as long as it is used.
-    pub fn timer(self, slab: Arc<Slab>) -> Box<dyn crate::refresh::Timer + Send> {
+    pub(crate) fn timer(self, slab: Arc<Slab>) -> Box<dyn crate::refresh::Timer + Send> {
         // Effectively never: the learner decides when to stop.
         let clock = learn::Clock { deadline: Instant::now() + Duration::from_secs(10 * 365 * 24 * 3600), ..self.clock };
         // SAFETY: the timer reads lines of `slab`'s region and the reference page; the returned
@@ -857,7 +877,7 @@ const SHARED_SAMPLE_BYTES: usize = 8 << 20;
 /// on the segment itself; a placement that does not hold leaves no segment behind (a framed one is
 /// never published: openers only ever see it unfinished, then gone).
 #[allow(clippy::too_many_arguments)]
-pub fn create_shared(
+pub(crate) fn create_shared(
     name: &str,
     slots: u64,
     replicas: usize,
@@ -918,31 +938,35 @@ pub fn create_shared(
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Survey {
-    pub structure: Structure,
+    pub(crate) structure: Structure,
     #[serde(flatten)]
-    pub pages: Pages,
-    pub period_ns: f64,
-    pub frames: usize,
+    pub(crate) pages: Pages,
+    pub(crate) period_ns: f64,
+    pub(crate) frames: usize,
     #[serde(flatten)]
-    pub learned: Learned,
-    pub frames_unknown: usize,
+    pub(crate) learned: Learned,
+    pub(crate) frames_unknown: usize,
     /// Frames in each group.
-    pub group_frames: Vec<usize>,
-    pub period_agreement: f64,
-    pub lines_timed: usize,
-    pub reads: u64,
-    pub sessions: usize,
+    pub(crate) group_frames: Vec<usize>,
+    pub(crate) period_agreement: f64,
+    pub(crate) lines_timed: usize,
+    pub(crate) reads: u64,
+    pub(crate) sessions: usize,
     /// Timed reads per line timed, and learning time per line timed (µs).
-    pub reads_per_line: f64,
-    pub us_per_line: f64,
-    pub learn_ms: f64,
+    pub(crate) reads_per_line: f64,
+    pub(crate) us_per_line: f64,
+    pub(crate) learn_ms: f64,
     /// The group of the first frames of the first huge page, in order (up to 128).
-    pub first_frames: Vec<Option<usize>>,
+    pub(crate) first_frames: Vec<Option<usize>>,
 }
 
 /// Maps `bytes` on `pages` and learns the group of a line of every frame the frame-by-frame way
 /// (`frames::learn_map`, timing what the huge pages' pattern does not predict), whatever the
 /// structure inside frames: a probe of what the "frames" path costs on this machine.
+///
+/// # Errors
+///
+/// What mapping the pool or measuring the period refuses.
 pub fn survey_frames(bytes: usize, pages: PageRequest, o: &PlacementOptions) -> Result<Survey> {
     let region = Region::map(bytes, pages, LockRequest::Auto)?;
     let bench = Bench::start(o)?;
@@ -984,6 +1008,10 @@ pub fn survey_frames(bytes: usize, pages: PageRequest, o: &PlacementOptions) -> 
 
 /// Phases (cycles, relative to one reference line) of the lines at `offsets` into `region`, and
 /// the refresh period: a probe for studying how groups fall on addresses.
+///
+/// # Errors
+///
+/// What measuring the period refuses.
 pub fn time_lines(region: &Region, offsets: &[usize], o: &PlacementOptions) -> Result<(Vec<Option<f64>>, f64)> {
     let bench = Bench::start(o)?;
     let mut timer = bench.timer(region, o);

@@ -21,6 +21,8 @@ use crate::refresh::spikes::{self, Sample, ThresholdOptions};
 use crate::refresh::Stall;
 use crate::region::PageRequest;
 
+/// What `probe groups` measures: which lines stall together, by flipping address bits of base
+/// lines and timing them in one session each.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupsOptions {
@@ -32,9 +34,14 @@ pub struct GroupsOptions {
     pub bits: Vec<u32>,
     /// Length of one session (all of a base's lines read interleaved).
     pub session: Duration,
+    /// Width of the sub-windows in which each line's phase is taken against the reference line's
+    /// (ns; at least 1000, at most one session).
     pub subwindow_ns: u64,
+    /// Buffer the base lines are drawn from (at least 1 MiB).
     pub buffer_bytes: usize,
+    /// The pages the buffer asks for.
     pub pages: PageRequest,
+    /// Seed of the base lines drawn.
     pub seed: u64,
     /// Evidence score a line needs before its stall is trusted (`refresh::evidence::Evidence::score`).
     pub min_score: f64,
@@ -63,7 +70,7 @@ impl Default for GroupsOptions {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub enum Role {
+pub(crate) enum Role {
     Reference,
     Base { base: usize },
     Partner { base: usize, bit: u32 },
@@ -71,50 +78,52 @@ pub enum Role {
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Line {
-    pub addr: usize,
-    pub role: Role,
-    pub session: usize,
+pub(crate) struct Line {
+    pub(crate) addr: usize,
+    pub(crate) role: Role,
+    pub(crate) session: usize,
     /// Phase relative to the reference line, cycles in [0, 1); None when not clear.
-    pub phase: Option<f64>,
+    pub(crate) phase: Option<f64>,
     /// Width of the stall window (cycles) and the confidence that the phase is not chance (0..1).
-    pub width: Option<f64>,
-    pub confidence: f64,
-    pub group: Option<usize>,
+    pub(crate) width: Option<f64>,
+    pub(crate) confidence: f64,
+    pub(crate) group: Option<usize>,
 }
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Group {
-    pub index: usize,
+pub(crate) struct Group {
+    pub(crate) index: usize,
     /// Offset of this group's stalls after group 0's, in ns.
-    pub offset_ns: f64,
-    pub span_ns: f64,
-    pub lines: usize,
+    pub(crate) offset_ns: f64,
+    pub(crate) span_ns: f64,
+    pub(crate) lines: usize,
 }
 
+/// What `probe groups` found: the stall phase of every line, the groups they form, and what each
+/// address bit does (serialized camelCase for `--json`).
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupsReport {
-    pub period_ns: f64,
+    pub(crate) period_ns: f64,
     /// "given" or what measured it.
-    pub period_source: String,
-    pub page_kind: &'static str,
-    pub page_size: usize,
-    pub sessions: usize,
-    pub reads: usize,
-    pub lines: Vec<Line>,
+    pub(crate) period_source: String,
+    pub(crate) page_kind: &'static str,
+    pub(crate) page_size: usize,
+    pub(crate) sessions: usize,
+    pub(crate) reads: usize,
+    pub(crate) lines: Vec<Line>,
     /// Lines with no clear phase.
-    pub unclear: usize,
-    pub groups: Vec<Group>,
+    pub(crate) unclear: usize,
+    pub(crate) groups: Vec<Group>,
     /// Every group spans at most `max_group_span` of the period.
-    pub groups_tight: bool,
-    pub bits: Vec<BitResult>,
+    pub(crate) groups_tight: bool,
+    pub(crate) bits: Vec<BitResult>,
     /// Smallest power of two ≥ 64 whose flip always lands in another group.
     pub recommended_offset: Option<usize>,
     /// A power of two ≥ 256 whose flip never changed group (copies there refresh together).
-    pub same_group_offset: Option<usize>,
-    pub note: String,
+    pub(crate) same_group_offset: Option<usize>,
+    pub(crate) note: String,
 }
 
 fn validate(o: &GroupsOptions) -> Result<()> {
@@ -165,7 +174,7 @@ pub(crate) fn session_stalls(traces: &[Vec<Sample>], period_ns: f64, subwindow_n
 }
 
 /// Groups lines and scores bits: the part of the probe that needs no hardware.
-pub fn analyse(
+pub(crate) fn analyse(
     mut lines: Vec<Line>,
     pairs: &[Pair],
     period_ns: f64,
@@ -200,6 +209,11 @@ pub fn analyse(
 }
 
 /// Runs the probe. `progress` receives the fraction done (0..=1).
+///
+/// # Errors
+///
+/// [`Error::BadOption`] for options out of range, [`Error::Unsupported`] where lines cannot be
+/// timed, and what mapping the buffer refuses.
 pub fn probe(opts: &GroupsOptions, mut progress: impl FnMut(f64)) -> Result<GroupsReport> {
     validate(opts)?;
     #[cfg(not(target_arch = "x86_64"))]
@@ -484,9 +498,13 @@ impl fmt::Display for GroupsReport {
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Recorded {
+    /// The channel offset it recommended, if it found one.
     pub channel_offset: Option<usize>,
+    /// An offset whose two lines stall in the same group, if it found one.
     pub same_group_offset: Option<usize>,
+    /// The refresh period it used (ns).
     pub period_ns: Option<f64>,
+    /// When it ran (seconds since the Unix epoch).
     pub measured_unix_s: Option<u64>,
 }
 
@@ -533,7 +551,7 @@ struct RecordedBit {
 }
 
 /// The report as a small JSON document.
-pub fn to_json(r: &GroupsReport, unix_s: u64) -> String {
+pub(crate) fn to_json(r: &GroupsReport, unix_s: u64) -> String {
     let file = RecordFile {
         version: 1,
         measured_unix_s: Some(unix_s),
@@ -549,7 +567,7 @@ pub fn to_json(r: &GroupsReport, unix_s: u64) -> String {
 
 /// Parses what `to_json` wrote. Missing fields are None; offsets that are not powers of two from
 /// 64 are dropped (a hand-edited or foreign file never becomes a bad layout).
-pub fn parse_recorded(text: &str) -> Option<Recorded> {
+pub(crate) fn parse_recorded(text: &str) -> Option<Recorded> {
     let f: RecordFile = serde_json::from_str(text).ok()?;
     let offset = |o: Option<usize>| o.filter(|o| o.is_power_of_two() && *o >= 64);
     Some(Recorded {
@@ -561,7 +579,7 @@ pub fn parse_recorded(text: &str) -> Option<Recorded> {
 }
 
 /// Writes the report to `path` (creating its directory), replacing any earlier record.
-pub fn record_to(r: &GroupsReport, path: &Path) -> Result<()> {
+pub(crate) fn record_to(r: &GroupsReport, path: &Path) -> Result<()> {
     let io = |e: std::io::Error| Error::Io { path: path.display().to_string(), message: e.to_string() };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
@@ -573,6 +591,10 @@ pub fn record_to(r: &GroupsReport, path: &Path) -> Result<()> {
 }
 
 /// Writes the report to `record_path()`; returns where.
+///
+/// # Errors
+///
+/// [`Error::Io`] when the file cannot be written.
 pub fn record(r: &GroupsReport) -> Result<PathBuf> {
     let path = record_path().ok_or_else(|| Error::Io {
         path: "$XDG_CACHE_HOME or $HOME".into(),

@@ -12,30 +12,30 @@ use crate::tsc;
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct HugePages {
-    pub size_kb: u64,
-    pub total: u64,
-    pub free: u64,
+pub(crate) struct HugePages {
+    pub(crate) size_kb: u64,
+    pub(crate) total: u64,
+    pub(crate) free: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct NumaNode {
-    pub id: usize,
-    pub cpus: Vec<usize>,
+pub(crate) struct NumaNode {
+    pub(crate) id: usize,
+    pub(crate) cpus: Vec<usize>,
 }
 
 /// A resource limit; `None` = unlimited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Limit {
-    pub soft: Option<u64>,
-    pub hard: Option<u64>,
+pub(crate) struct Limit {
+    pub(crate) soft: Option<u64>,
+    pub(crate) hard: Option<u64>,
 }
 
 /// Whether /proc/self/pagemap gives real frame numbers to this process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub enum PagemapAccess {
+pub(crate) enum PagemapAccess {
     /// Nonzero PFNs (root / CAP_SYS_ADMIN). On a VM these are guest-physical.
     Pfns,
     /// Readable but PFNs are zeroed (not privileged).
@@ -44,31 +44,34 @@ pub enum PagemapAccess {
     Unavailable,
 }
 
+/// What `probe machine` reports: CPU and kernel, allowed cores and SMT siblings, hypervisor, NUMA
+/// nodes, huge pages, the memlock limit, pagemap access and the clock (serialized camelCase for
+/// `--json`).
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MachineInfo {
-    pub cpu_model: Option<String>,
-    pub kernel: Option<String>,
-    pub allowed_cores: Vec<usize>,
+    pub(crate) cpu_model: Option<String>,
+    pub(crate) kernel: Option<String>,
+    pub(crate) allowed_cores: Vec<usize>,
     /// For each allowed core, the cores sharing its physical core (itself included).
-    pub smt_siblings: Vec<(usize, Vec<usize>)>,
+    pub(crate) smt_siblings: Vec<(usize, Vec<usize>)>,
     /// cpuid leaf 1 ECX bit 31.
-    pub hypervisor: bool,
+    pub(crate) hypervisor: bool,
     /// cpuid leaf 0x4000_0000 vendor, e.g. "KVMKVMKVM".
-    pub hypervisor_vendor: Option<String>,
-    pub numa_nodes: Vec<NumaNode>,
-    pub huge_pages: Vec<HugePages>,
+    pub(crate) hypervisor_vendor: Option<String>,
+    pub(crate) numa_nodes: Vec<NumaNode>,
+    pub(crate) huge_pages: Vec<HugePages>,
     /// "always" / "madvise" / "never"
-    pub thp_mode: Option<String>,
-    pub memlock: Option<Limit>,
-    pub pagemap: PagemapAccess,
-    pub tsc_hz: f64,
-    pub tsc_invariant: Option<bool>,
+    pub(crate) thp_mode: Option<String>,
+    pub(crate) memlock: Option<Limit>,
+    pub(crate) pagemap: PagemapAccess,
+    pub(crate) tsc_hz: f64,
+    pub(crate) tsc_invariant: Option<bool>,
     /// The counter the cycle clock reads: "rdtsc", "cntvct_el0" or "Instant".
-    pub clock_source: &'static str,
+    pub(crate) clock_source: &'static str,
     /// The smallest step the cycle clock was seen to take (ns): the finest interval a timed read
     /// resolves.
-    pub clock_resolution_ns: f64,
+    pub(crate) clock_resolution_ns: f64,
 }
 
 impl MachineInfo {
@@ -104,7 +107,7 @@ impl MachineInfo {
     }
 
     /// Whether more than one allowed core shares a physical core.
-    pub fn smt_shared(&self) -> bool {
+    pub(crate) fn smt_shared(&self) -> bool {
         self.smt_siblings.iter().any(|(_, s)| s.iter().filter(|c| self.allowed_cores.contains(c)).count() > 1)
     }
 }
@@ -114,7 +117,7 @@ fn read_trim(path: &str) -> Option<String> {
 }
 
 /// "0-3,8,10-11" → [0,1,2,3,8,10,11]. Malformed parts are skipped; huge ranges are refused.
-pub fn parse_cpu_list(s: &str) -> Vec<usize> {
+pub(crate) fn parse_cpu_list(s: &str) -> Vec<usize> {
     let mut out = Vec::new();
     for part in s.trim().split(',').map(str::trim).filter(|p| !p.is_empty()) {
         match part.split_once('-') {
@@ -136,7 +139,7 @@ pub fn parse_cpu_list(s: &str) -> Vec<usize> {
 }
 
 /// The first "model name" in /proc/cpuinfo text.
-pub fn cpu_model(cpuinfo: &str) -> Option<String> {
+pub(crate) fn cpu_model(cpuinfo: &str) -> Option<String> {
     cpuinfo
         .lines()
         .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_string()))
@@ -144,7 +147,7 @@ pub fn cpu_model(cpuinfo: &str) -> Option<String> {
 }
 
 /// (hypervisor bit, vendor string).
-pub fn hypervisor() -> (bool, Option<String>) {
+pub(crate) fn hypervisor() -> (bool, Option<String>) {
     #[cfg(target_arch = "x86_64")]
     {
         use core::arch::x86_64::__cpuid;

@@ -11,13 +11,12 @@
 
 pub mod groups;
 pub mod machine;
-pub mod pagemap;
-pub mod phases;
+pub(crate) mod pagemap;
+pub(crate) mod phases;
 pub mod placement;
 pub mod refresh;
 
-pub use crate::refresh::spikes::{AnalysisOptions, Sample, SpikeReport, Verdict};
 pub use groups::{GroupsOptions, GroupsReport};
 pub use machine::MachineInfo;
-pub use placement::{ChannelModel, PlacementReport, PlacementVerdict};
+pub use placement::{ChannelModel, PlacementReport};
 pub use refresh::{RefreshOptions, RefreshReport};

@@ -5,7 +5,7 @@
 
 /// What pagemap says about one virtual address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub enum Phys {
+pub(crate) enum Phys {
     /// Present, with its physical address (PFN · 4096 + offset in the 4 KiB page).
     Address(u64),
     /// Present, but the kernel hides the frame number (not root / no CAP_SYS_ADMIN).
@@ -20,7 +20,7 @@ const PFN_MASK: u64 = (1 << 55) - 1;
 const PRESENT: u64 = 1 << 63;
 
 /// Decodes one 64-bit pagemap entry for an address with in-page offset `offset`.
-pub fn decode(entry: u64, offset: u64) -> Phys {
+pub(crate) fn decode(entry: u64, offset: u64) -> Phys {
     if entry & PRESENT == 0 {
         Phys::NotPresent
     } else if entry & PFN_MASK == 0 {
@@ -31,7 +31,7 @@ pub fn decode(entry: u64, offset: u64) -> Phys {
 }
 
 /// Looks up many addresses with one open of pagemap.
-pub fn lookup(vaddrs: &[usize]) -> Vec<Phys> {
+pub(crate) fn lookup(vaddrs: &[usize]) -> Vec<Phys> {
     sys::lookup(vaddrs)
 }
 
@@ -40,7 +40,7 @@ mod sys {
     use super::*;
     use std::os::unix::fs::FileExt;
 
-    pub fn lookup(vaddrs: &[usize]) -> Vec<Phys> {
+    pub(crate) fn lookup(vaddrs: &[usize]) -> Vec<Phys> {
         let Ok(f) = std::fs::File::open("/proc/self/pagemap") else {
             return vec![Phys::Unreadable; vaddrs.len()];
         };
@@ -60,7 +60,7 @@ mod sys {
 #[cfg(not(target_os = "linux"))]
 mod sys {
     use super::*;
-    pub fn lookup(vaddrs: &[usize]) -> Vec<Phys> {
+    pub(crate) fn lookup(vaddrs: &[usize]) -> Vec<Phys> {
         vec![Phys::Unreadable; vaddrs.len()]
     }
 }

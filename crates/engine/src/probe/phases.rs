@@ -7,25 +7,25 @@
 
 use crate::refresh::Stall;
 
-pub use crate::refresh::phase::{circular_distance, circular_mean, wrap};
+pub(crate) use crate::refresh::phase::{circular_distance, circular_mean, wrap};
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Clusters {
+pub(crate) struct Clusters {
     /// Group of each input phase (None where the input was None).
-    pub labels: Vec<Option<usize>>,
+    pub(crate) labels: Vec<Option<usize>>,
     /// Group centres in cycles; group 0 is the one nearest phase 0 (the reference line), the
     /// rest follow in increasing phase.
-    pub centers: Vec<f64>,
+    pub(crate) centers: Vec<f64>,
     /// Arc each group spans, in cycles.
-    pub spans: Vec<f64>,
+    pub(crate) spans: Vec<f64>,
     /// Every group spans at most `max_span` (false when `max_groups` was not enough).
-    pub tight: bool,
+    pub(crate) tight: bool,
 }
 
 /// Groups phases on the circle: cuts it at the k largest gaps, for the smallest k (1..=max_groups)
 /// that leaves every group spanning at most `max_span` cycles.
-pub fn cluster(phases: &[Option<f64>], max_span: f64, max_groups: usize) -> Clusters {
+pub(crate) fn cluster(phases: &[Option<f64>], max_span: f64, max_groups: usize) -> Clusters {
     let mut pts: Vec<(usize, f64)> = phases.iter().enumerate().filter_map(|(i, p)| p.map(|p| (i, wrap(p)))).collect();
     let mut out = Clusters { labels: vec![None; phases.len()], centers: Vec::new(), spans: Vec::new(), tight: true };
     if pts.is_empty() {
@@ -84,35 +84,35 @@ pub fn cluster(phases: &[Option<f64>], max_span: f64, max_groups: usize) -> Clus
 /// A line and its partner at `line ^ (1 << bit)`, by index into the phase/label arrays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Pair {
-    pub bit: u32,
-    pub line: usize,
-    pub partner: usize,
+pub(crate) struct Pair {
+    pub(crate) bit: u32,
+    pub(crate) line: usize,
+    pub(crate) partner: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct BitResult {
-    pub bit: u32,
+pub(crate) struct BitResult {
+    pub(crate) bit: u32,
     /// Pairs where both lines got a clear stall.
-    pub pairs: usize,
+    pub(crate) pairs: usize,
     /// … of which the partner's stall window did not overlap the line's (`refresh::Stall::apart`).
-    pub apart: usize,
+    pub(crate) apart: usize,
     /// … of which the partner fell in another phase cluster (descriptive only: on a host whose
     /// phases spread over the period, clusters are an artefact of cutting the spread).
-    pub different: usize,
-    pub fraction_different: f64,
+    pub(crate) different: usize,
+    pub(crate) fraction_different: f64,
     /// Mean circular distance partner↔line, in cycles (0 = same phase, 0.5 = opposite), and mean
     /// clearance between their windows (negative: overlapping).
-    pub mean_distance_cycles: f64,
-    pub mean_clearance_cycles: f64,
+    pub(crate) mean_distance_cycles: f64,
+    pub(crate) mean_clearance_cycles: f64,
     /// 1 << bit is below the page size, so the flip is a physical flip too.
-    pub within_page: bool,
+    pub(crate) within_page: bool,
 }
 
 /// Per bit: how often flipping it moves a line's stall window clear of the original's (and into
 /// another cluster).
-pub fn bit_results(pairs: &[Pair], labels: &[Option<usize>], stalls: &[Option<Stall>], page_size: usize) -> Vec<BitResult> {
+pub(crate) fn bit_results(pairs: &[Pair], labels: &[Option<usize>], stalls: &[Option<Stall>], page_size: usize) -> Vec<BitResult> {
     let mut bits: Vec<u32> = pairs.iter().map(|p| p.bit).collect();
     bits.sort_unstable();
     bits.dedup();
@@ -145,7 +145,7 @@ pub fn bit_results(pairs: &[Pair], labels: &[Option<usize>], stalls: &[Option<St
 
 /// The smallest power of two ≥ 64 whose flip always (in at least `min_pairs` pairs, inside one
 /// page) moved a line's stall window clear of the original's.
-pub fn recommend(bits: &[BitResult], min_pairs: usize) -> Option<usize> {
+pub(crate) fn recommend(bits: &[BitResult], min_pairs: usize) -> Option<usize> {
     bits.iter()
         .filter(|b| b.bit >= 6 && b.bit < usize::BITS && b.within_page && b.pairs >= min_pairs.max(1) && b.apart == b.pairs)
         .map(|b| 1usize << b.bit)
@@ -155,7 +155,7 @@ pub fn recommend(bits: &[BitResult], min_pairs: usize) -> Option<usize> {
 /// A power of two ≥ 256 whose flip never (in at least `min_pairs` pairs, inside one page) moved a
 /// line's stall window clear of the original's: copies that far apart refresh together. The benchmark's same-group
 /// control uses it. Prefers 256 B (the common default) when it qualifies.
-pub fn same_group(bits: &[BitResult], min_pairs: usize) -> Option<usize> {
+pub(crate) fn same_group(bits: &[BitResult], min_pairs: usize) -> Option<usize> {
     let never = |b: &&BitResult| b.bit >= 8 && b.bit < usize::BITS && b.within_page && b.pairs >= min_pairs.max(1) && b.apart == 0;
     bits.iter().filter(never).map(|b| 1usize << b.bit).min()
 }
@@ -169,7 +169,7 @@ pub(crate) mod synth {
     /// Interleaved reads (a random line each time) of lines whose stalls sit at the given phases
     /// (cycles) of `period`,
     /// with the common phase jumping every `jump_ns`. Returns one trace per line.
-    pub fn interleaved(phases: &[f64], period: f64, duration_ns: u64, jump_ns: u64, seed: u64) -> Vec<Vec<Sample>> {
+    pub(crate) fn interleaved(phases: &[f64], period: f64, duration_ns: u64, jump_ns: u64, seed: u64) -> Vec<Vec<Sample>> {
         let mut rng = SplitMix64::new(seed);
         let mut out = vec![Vec::new(); phases.len()];
         let mut t = 0u64;

@@ -26,6 +26,10 @@ pub enum ChannelModel {
 impl ChannelModel {
     /// Parses "6" or "bit:6" (one address bit), or "xor:0x402100,0x40000200" (each mask's parity
     /// is one channel bit).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OptionOutOfRange`] for text that is neither form.
     pub fn parse(s: &str) -> Result<ChannelModel> {
         let bad = || Error::option_range("channelBits", format!("must be a bit number such as 6, or xor:MASK,MASK (hex), got {s:?}"));
         let s = s.trim();
@@ -40,7 +44,7 @@ impl ChannelModel {
         Ok(model)
     }
 
-    pub fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         match self {
             ChannelModel::Bit(b) if *b < 64 => Ok(()),
             ChannelModel::Bit(b) => Err(Error::bad_option("model", format!("bit must be from 0 to 63, got {b}"))),
@@ -50,7 +54,7 @@ impl ChannelModel {
     }
 
     /// Channel of an address (0..channels()).
-    pub fn channel(&self, addr: u64) -> u32 {
+    pub(crate) fn channel(&self, addr: u64) -> u32 {
         match self {
             ChannelModel::Bit(b) => ((addr >> (b & 63)) & 1) as u32,
             ChannelModel::XorMasks(masks) => {
@@ -60,7 +64,7 @@ impl ChannelModel {
     }
 
     /// How many channels the model distinguishes.
-    pub fn channels(&self) -> u32 {
+    pub(crate) fn channels(&self) -> u32 {
         match self {
             ChannelModel::Bit(_) => 2,
             ChannelModel::XorMasks(m) => 1 << m.len().min(16),
@@ -68,14 +72,14 @@ impl ChannelModel {
     }
 
     /// Every address bit the model looks at.
-    pub fn address_bits(&self) -> u64 {
+    pub(crate) fn address_bits(&self) -> u64 {
         match self {
             ChannelModel::Bit(b) => 1u64 << (b & 63),
             ChannelModel::XorMasks(m) => m.iter().fold(0, |a, &x| a | x),
         }
     }
 
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             ChannelModel::Bit(b) => format!("address bit {b}"),
             ChannelModel::XorMasks(m) => {
@@ -87,7 +91,7 @@ impl ChannelModel {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub enum PlacementVerdict {
+pub(crate) enum PlacementVerdict {
     /// The copies use as many different channels as they can (min(copies, channels)).
     DifferentChannels,
     /// Some copies share a channel that another channel could have taken.
@@ -98,7 +102,7 @@ pub enum PlacementVerdict {
 }
 
 impl PlacementVerdict {
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             PlacementVerdict::DifferentChannels => "DIFFERENT CHANNELS",
             PlacementVerdict::SameChannel => "SAME CHANNEL",
@@ -109,38 +113,40 @@ impl PlacementVerdict {
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct CopyPlacement {
-    pub replica: usize,
-    pub virt: usize,
-    pub phys: Phys,
+pub(crate) struct CopyPlacement {
+    pub(crate) replica: usize,
+    pub(crate) virt: usize,
+    pub(crate) phys: Phys,
     /// Channel the virtual address would select (equals the physical one when the model's bits
     /// are all inside the page offset).
-    pub virt_channel: u32,
+    pub(crate) virt_channel: u32,
     /// Channel of the physical address, when it is known.
-    pub phys_channel: Option<u32>,
+    pub(crate) phys_channel: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SlotPlacement {
-    pub slot: u64,
-    pub copies: Vec<CopyPlacement>,
-    pub verdict: PlacementVerdict,
+pub(crate) struct SlotPlacement {
+    pub(crate) slot: u64,
+    pub(crate) copies: Vec<CopyPlacement>,
+    pub(crate) verdict: PlacementVerdict,
 }
 
+/// What `probe placement` found: whether the copies of sampled slots sit on different memory
+/// channels, under a channel model (serialized camelCase for `--json`).
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PlacementReport {
-    pub model: ChannelModel,
+    pub(crate) model: ChannelModel,
     /// Page size the copies are known to be backed by.
-    pub page_size: usize,
-    pub hypervisor: Option<String>,
+    pub(crate) page_size: usize,
+    pub(crate) hypervisor: Option<String>,
     /// Every model bit is below the page size.
-    pub bits_inside_page: bool,
+    pub(crate) bits_inside_page: bool,
     /// What the virtual offsets alone say (copies spread over channels?).
-    pub by_virtual_offset: bool,
-    pub slots: Vec<SlotPlacement>,
-    pub verdict: PlacementVerdict,
+    pub(crate) by_virtual_offset: bool,
+    pub(crate) slots: Vec<SlotPlacement>,
+    pub(crate) verdict: PlacementVerdict,
 }
 
 /// Whether the channels used are as spread as they can be.
@@ -153,7 +159,12 @@ fn spread(channels: &[u32], available: u32) -> bool {
 
 /// Judges copies whose physical lookups are already done. `hypervisor` is the vendor (or
 /// "unknown") when running under one.
-pub fn judge(copies: &[(u64, Vec<(usize, Phys)>)], page_size: usize, model: &ChannelModel, hypervisor: Option<&str>) -> PlacementReport {
+pub(crate) fn judge(
+    copies: &[(u64, Vec<(usize, Phys)>)],
+    page_size: usize,
+    model: &ChannelModel,
+    hypervisor: Option<&str>,
+) -> PlacementReport {
     let bits_inside_page = (model.address_bits() as u128) < page_size.max(1) as u128;
     let mut slots = Vec::with_capacity(copies.len());
     let mut virt_ok = true;
@@ -237,7 +248,7 @@ fn size_text(b: usize) -> String {
 
 /// Checks explicit addresses: `copies[k] = (slot, [address of replica 0, 1, …])`, in memory
 /// backed by pages of `page_size`. The pages must be mapped and touched.
-pub fn check_addresses(copies: &[(u64, Vec<usize>)], page_size: usize, model: &ChannelModel) -> Result<PlacementReport> {
+pub(crate) fn check_addresses(copies: &[(u64, Vec<usize>)], page_size: usize, model: &ChannelModel) -> Result<PlacementReport> {
     model.validate()?;
     let flat: Vec<usize> = copies.iter().flat_map(|(_, a)| a.iter().copied()).collect();
     let phys = pagemap::lookup(&flat);
@@ -250,6 +261,10 @@ pub fn check_addresses(copies: &[(u64, Vec<usize>)], page_size: usize, model: &C
 
 /// Checks the copies of `slots` in `slab` (when `slots` is empty: the first, middle and last slot
 /// and two in between).
+///
+/// # Errors
+///
+/// [`Error::SlotOutOfRange`] for a slot beyond the slab.
 pub fn check(slab: &Slab, slots: &[u64], model: &ChannelModel) -> Result<PlacementReport> {
     let n = slab.layout().slots();
     let chosen: Vec<u64> = if slots.is_empty() {

@@ -18,8 +18,10 @@ use crate::rng::SplitMix64;
 use crate::tsc;
 
 /// Longest total measurement accepted.
-pub const MAX_DURATION: Duration = Duration::from_secs(60);
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(60);
 
+/// What `probe refresh` measures: a fixed line, random lines and a cached control, timed
+/// back to back, analysed for a periodic stall.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RefreshOptions {
@@ -27,12 +29,15 @@ pub struct RefreshOptions {
     pub duration: Duration,
     /// Buffer the random lines are drawn from.
     pub buffer_bytes: usize,
+    /// The pages the buffer asks for.
     pub pages: PageRequest,
     /// Run the cached-load negative control.
     pub control: bool,
     /// Per run; a run stops early when it has this many reads (and says so).
     pub max_samples: usize,
+    /// Seed of the random lines.
     pub seed: u64,
+    /// How the reads are analysed for spikes and a period.
     pub analysis: AnalysisOptions,
 }
 
@@ -52,7 +57,7 @@ impl Default for RefreshOptions {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[cfg_attr(test, derive(serde::Deserialize))]
-pub enum RunKind {
+pub(crate) enum RunKind {
     /// The same line, flushed before every read.
     FixedLine,
     /// A random line of the buffer each read, flushed first.
@@ -62,7 +67,7 @@ pub enum RunKind {
 }
 
 impl RunKind {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             RunKind::FixedLine => "fixed line (flushed)",
             RunKind::RandomLines => "random lines (flushed)",
@@ -74,32 +79,34 @@ impl RunKind {
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[cfg_attr(test, derive(serde::Deserialize))]
 #[serde(rename_all = "camelCase")]
-pub struct Run {
-    pub kind: RunKind,
-    pub samples: usize,
-    pub measured_ns: u64,
-    pub mean_interval_ns: f64,
+pub(crate) struct Run {
+    pub(crate) kind: RunKind,
+    pub(crate) samples: usize,
+    pub(crate) measured_ns: u64,
+    pub(crate) mean_interval_ns: f64,
     /// The run stopped at `max_samples` before its time was up.
-    pub hit_sample_cap: bool,
-    pub analysis: SpikeReport,
+    pub(crate) hit_sample_cap: bool,
+    pub(crate) analysis: SpikeReport,
 }
 
+/// What `probe refresh` found: the fixed-line, random-line and control runs, the refresh period
+/// they agree on (if any) and a summary (serialized camelCase for `--json`).
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RefreshReport {
-    pub buffer_bytes: usize,
-    pub page_kind: &'static str,
-    pub ticks_per_ns: f64,
-    pub fixed: Run,
-    pub random: Run,
-    pub control: Option<Run>,
+    pub(crate) buffer_bytes: usize,
+    pub(crate) page_kind: &'static str,
+    pub(crate) ticks_per_ns: f64,
+    pub(crate) fixed: Run,
+    pub(crate) random: Run,
+    pub(crate) control: Option<Run>,
     /// The refresh period as one line sees it, when the fixed-line run is PERIODIC and the control
     /// is clean (or was not run): with a periodic control the period may be the machine's, not
     /// DRAM's, and is not reported here (the fixed run's analysis still shows it).
     pub refresh_period_ns: Option<f64>,
     /// The control came out NONE, WEAK or INSUFFICIENT, not PERIODIC (None when no control was run).
-    pub control_clean: Option<bool>,
-    pub summary: String,
+    pub(crate) control_clean: Option<bool>,
+    pub(crate) summary: String,
 }
 
 fn validate(opts: &RefreshOptions) -> Result<()> {
@@ -206,6 +213,11 @@ fn run(kind: RunKind, samples: Vec<Sample>, cap: usize, opts: &AnalysisOptions) 
 }
 
 /// Runs the probe. `progress` receives the fraction done (0..=1), measuring and analysing.
+///
+/// # Errors
+///
+/// [`Error::BadOption`] for options out of range, [`Error::Unsupported`] where lines cannot be
+/// timed, and what mapping the buffer refuses.
 pub fn probe(opts: &RefreshOptions, mut progress: impl FnMut(f64)) -> Result<RefreshReport> {
     validate(opts)?;
     #[cfg(target_arch = "x86_64")]
@@ -283,9 +295,9 @@ pub fn probe(opts: &RefreshOptions, mut progress: impl FnMut(f64)) -> Result<Ref
 /// What the three runs say together: the fields of `RefreshReport` that no single run decides.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Conclusion {
-    pub refresh_period_ns: Option<f64>,
-    pub control_clean: Option<bool>,
-    pub summary: String,
+    pub(crate) refresh_period_ns: Option<f64>,
+    pub(crate) control_clean: Option<bool>,
+    pub(crate) summary: String,
 }
 
 /// Combines the runs' analyses. The control is clean unless it is PERIODIC (NONE, WEAK and

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::records::line::MAX_FIELDS;
 
 /// Longest field name accepted, in bytes.
-pub const MAX_NAME_LEN: usize = 64;
+pub(crate) const MAX_NAME_LEN: usize = 64;
 
 /// How a field's 64-bit word is read and written. Every type fills the whole word, so a record
 /// reads the same from every front end: the narrow integer types are the u64/i64 word of their
@@ -18,6 +18,7 @@ pub const MAX_NAME_LEN: usize = 64;
 pub enum FieldType {
     /// IEEE 754 binary64 bits.
     F64,
+    /// Unsigned 64-bit.
     U64,
     /// Two's complement.
     I64,
@@ -30,13 +31,13 @@ pub enum FieldType {
 }
 
 /// The largest magnitude an `int53` field holds: 2^53 - 1 (JavaScript's `Number.MAX_SAFE_INTEGER`).
-pub const INT53_MAX: i64 = (1 << 53) - 1;
+pub(crate) const INT53_MAX: i64 = (1 << 53) - 1;
 
 /// The type names, in the order messages list them.
-pub const TYPE_NAMES: &str = "'f64', 'u64', 'i64', 'u32', 'i32' or 'int53'";
+pub(crate) const TYPE_NAMES: &str = "'f64', 'u64', 'i64', 'u32', 'i32' or 'int53'";
 
 impl FieldType {
-    pub fn parse(s: &str) -> Option<FieldType> {
+    pub(crate) fn parse(s: &str) -> Option<FieldType> {
         match s {
             "f64" => Some(FieldType::F64),
             "u64" => Some(FieldType::U64),
@@ -47,7 +48,7 @@ impl FieldType {
             _ => None,
         }
     }
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             FieldType::F64 => "f64",
             FieldType::U64 => "u64",
@@ -59,7 +60,7 @@ impl FieldType {
     }
 
     /// Whether `word` is a value of this type (every word is an f64, u64 or i64).
-    pub fn holds(self, word: u64) -> bool {
+    pub(crate) fn holds(self, word: u64) -> bool {
         let signed = word as i64;
         match self {
             FieldType::F64 | FieldType::U64 | FieldType::I64 => true,
@@ -70,7 +71,7 @@ impl FieldType {
     }
 
     /// The range of this type, as a message says it.
-    pub fn range(self) -> &'static str {
+    pub(crate) fn range(self) -> &'static str {
         match self {
             FieldType::F64 => "any f64",
             FieldType::U64 => "0 to 2^64 - 1",
@@ -82,9 +83,12 @@ impl FieldType {
     }
 }
 
+/// One field of a record: its name and type.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Field {
+    /// An identifier (A-Z a-z 0-9 _ $, not starting with a digit), unique in its schema.
     pub name: String,
+    /// How its word is read and written.
     pub ty: FieldType,
 }
 
@@ -101,6 +105,26 @@ fn is_identifier(name: &str) -> bool {
 }
 
 impl Schema {
+    /// A schema of `fields`, stored in that order.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OptionOutOfRange`] for no fields or more than `MAX_FIELDS`;
+    /// [`Error::BadOption`] for a name that is not an identifier or is given twice.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ultraslayer::records::{Field, FieldType, Schema};
+    ///
+    /// let schema = Schema::new(vec![
+    ///     Field { name: "bid".into(), ty: FieldType::F64 },
+    ///     Field { name: "qty".into(), ty: FieldType::U32 },
+    /// ])?;
+    /// assert_eq!(schema.text(), "bid:f64,qty:u32");
+    /// assert_eq!(Schema::parse("bid:f64,qty:u32")?, schema);
+    /// # Ok::<(), ultraslayer::Error>(())
+    /// ```
     pub fn new(fields: Vec<Field>) -> Result<Schema> {
         if fields.is_empty() {
             return Err(Error::option_range("fields", format!("a record needs at least one field (a name and a type: {TYPE_NAMES})")));
@@ -133,6 +157,11 @@ impl Schema {
     }
 
     /// Parses `name:type,name:type,...` (the canonical text).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadOption`] for a part that is not `name:type` or names an unknown type, and
+    /// whatever [`Schema::new`] refuses.
     pub fn parse(text: &str) -> Result<Schema> {
         let mut fields = Vec::new();
         for part in text.split(',') {
@@ -152,18 +181,21 @@ impl Schema {
         self.fields.iter().map(|f| format!("{}:{}", f.name, f.ty.name())).collect::<Vec<_>>().join(",")
     }
 
-    pub fn fields(&self) -> &[Field] {
+    pub(crate) fn fields(&self) -> &[Field] {
         &self.fields
     }
 
+    /// How many fields.
     pub fn len(&self) -> usize {
         self.fields.len()
     }
 
+    /// Whether it has no fields (never, for a schema `new` made).
     pub fn is_empty(&self) -> bool {
         self.fields.is_empty()
     }
 
+    /// The position of the field called `name`, if there is one.
     pub fn index_of(&self, name: &str) -> Option<usize> {
         self.fields.iter().position(|f| f.name == name)
     }

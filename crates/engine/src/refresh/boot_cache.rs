@@ -22,26 +22,26 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// An entry older than this is not trusted (a running VM can be moved to another host).
-pub const MAX_AGE: Duration = Duration::from_secs(12 * 3600);
+pub(crate) const MAX_AGE: Duration = Duration::from_secs(12 * 3600);
 
 /// The environment variable that names the cache file, or `off`.
-pub const ENV: &str = "ULTRASLAYER_MACHINE_CACHE";
+pub(crate) const ENV: &str = "ULTRASLAYER_MACHINE_CACHE";
 
 /// Format version of the file; another version is ignored.
 const VERSION: u32 = 1;
 
 /// What makes two processes' measurements interchangeable: the same boot of the same machine.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MachineKey {
-    pub boot_id: String,
-    pub cpu: String,
+pub(crate) struct MachineKey {
+    pub(crate) boot_id: String,
+    pub(crate) cpu: String,
     /// TSC rate rounded to MHz (each process calibrates it; the last digits differ).
-    pub tsc_mhz: u64,
+    pub(crate) tsc_mhz: u64,
 }
 
 impl MachineKey {
     /// This machine's key, or None where the boot cannot be told apart (no boot id: not Linux).
-    pub fn of_this_machine() -> Option<MachineKey> {
+    pub(crate) fn of_this_machine() -> Option<MachineKey> {
         let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?.trim().to_string();
         let cpu = std::fs::read_to_string("/proc/cpuinfo")
             .ok()
@@ -53,15 +53,15 @@ impl MachineKey {
 }
 
 /// One line's refresh period, as `period::of_this_machine` measured it. Only a period found is
-/// remembered: "no period" can be a bad 300 ms on a busy machine (host B missed its period in 3 of
-/// 30 placements), and is measured again by each process.
+/// remembered: "no period" can be a bad 300 ms on a busy machine (docs/refresh-hosts.md, host B),
+/// and is measured again by each process.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct PeriodFact {
-    pub period_ns: f64,
-    pub source: String,
-    pub typical_ns: u32,
-    pub slow_ns: u32,
-    pub outlier_ns: u32,
+pub(crate) struct PeriodFact {
+    pub(crate) period_ns: f64,
+    pub(crate) source: String,
+    pub(crate) typical_ns: u32,
+    pub(crate) slow_ns: u32,
+    pub(crate) outlier_ns: u32,
 }
 
 impl PeriodFact {
@@ -77,11 +77,11 @@ impl PeriodFact {
 
 /// Everything remembered for one machine key.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Facts {
-    pub period: Option<PeriodFact>,
+pub(crate) struct Facts {
+    pub(crate) period: Option<PeriodFact>,
     /// Milliseconds one timed line cost in placement here (the latest placement's rate): what
     /// placing a slab by timing would take is projected from it before any timing.
-    pub line_ms: Option<f64>,
+    pub(crate) line_ms: Option<f64>,
 }
 
 impl Facts {
@@ -102,15 +102,15 @@ struct File {
 
 /// Facts read back, with how old they are.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Remembered {
-    pub facts: Facts,
-    pub age: Duration,
-    pub path: PathBuf,
+pub(crate) struct Remembered {
+    pub(crate) facts: Facts,
+    pub(crate) age: Duration,
+    pub(crate) path: PathBuf,
 }
 
 /// The cache file, or none (turned off, or no place for it).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BootCache {
+pub(crate) struct BootCache {
     path: Option<PathBuf>,
 }
 
@@ -120,12 +120,12 @@ fn now_ms() -> u64 {
 
 impl BootCache {
     /// The cache at `path`, or no cache.
-    pub fn at(path: Option<PathBuf>) -> BootCache {
+    pub(crate) fn at(path: Option<PathBuf>) -> BootCache {
         BootCache { path }
     }
 
     /// Where this user's cache lives (module docs), from the environment.
-    pub fn default_location() -> BootCache {
+    pub(crate) fn default_location() -> BootCache {
         match std::env::var_os(ENV) {
             Some(v) if v == "off" || v.is_empty() => return BootCache { path: None },
             Some(v) => return BootCache { path: Some(PathBuf::from(v)) },
@@ -145,12 +145,13 @@ impl BootCache {
         BootCache { path: Some(std::env::temp_dir().join("ultraslayer").join("machine.json")) }
     }
 
-    pub fn path(&self) -> Option<&Path> {
+    #[cfg(test)]
+    fn path(&self) -> Option<&Path> {
         self.path.as_deref()
     }
 
     /// The facts stored for `key`, when the file holds plausible ones for it younger than `MAX_AGE`.
-    pub fn load(&self, key: &MachineKey) -> Option<Remembered> {
+    pub(crate) fn load(&self, key: &MachineKey) -> Option<Remembered> {
         let path = self.path.as_ref()?;
         let text = std::fs::read_to_string(path).ok()?;
         let file: File = serde_json::from_str(&text).ok()?;
@@ -166,7 +167,7 @@ impl BootCache {
     /// holds nothing valid for it) and writes them: a temporary file renamed into place, so a
     /// reader sees the old file or the new one, never half of one. Errors are returned for tests
     /// and ignored by callers.
-    pub fn update(&self, key: &MachineKey, update: impl FnOnce(&mut Facts)) -> std::io::Result<()> {
+    pub(crate) fn update(&self, key: &MachineKey, update: impl FnOnce(&mut Facts)) -> std::io::Result<()> {
         use std::io::Write;
         #[cfg(unix)]
         use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -197,7 +198,7 @@ impl BootCache {
 
 /// The cache this process uses: the user's (`BootCache::default_location`); in the engine's own
 /// unit tests only one named by the environment, so `cargo test` leaves no file behind.
-pub fn for_this_process() -> BootCache {
+pub(crate) fn for_this_process() -> BootCache {
     if cfg!(test) && std::env::var_os(ENV).is_none() {
         return BootCache::at(None);
     }
@@ -205,12 +206,12 @@ pub fn for_this_process() -> BootCache {
 }
 
 /// What an earlier process of this boot remembered of this machine, if anything.
-pub fn recall() -> Option<Remembered> {
+pub(crate) fn recall() -> Option<Remembered> {
     for_this_process().load(&MachineKey::of_this_machine()?)
 }
 
 /// Adds `update` to what is remembered of this machine (a failure to store changes nothing).
-pub fn record(update: impl FnOnce(&mut Facts)) {
+pub(crate) fn record(update: impl FnOnce(&mut Facts)) {
     if let Some(key) = MachineKey::of_this_machine() {
         let _ = for_this_process().update(&key, update);
     }

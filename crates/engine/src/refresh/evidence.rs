@@ -20,24 +20,24 @@ use super::stall::Stall;
 use crate::refresh::spikes::Sample;
 
 /// Bins of the phase histogram of excess latency.
-pub const HIST_BINS: usize = 32;
+pub(crate) const HIST_BINS: usize = 32;
 
 /// A line's phase evidence, in the reference line's frame.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Evidence {
+pub(crate) struct Evidence {
     re: f64,
     im: f64,
     /// Σ w² of every read that went into `re`/`im` (the noise scale).
     w2: f64,
     /// Σ w by rotated phase bin.
     hist: [f32; HIST_BINS],
-    pub reads: u32,
+    pub(crate) reads: u32,
 }
 
 impl Evidence {
     /// |Σ rotated phasors|² / Σ w²: about 1 when the line's stalls have no phase, growing with
     /// the number of stalls when they do.
-    pub fn score(&self) -> f64 {
+    pub(crate) fn score(&self) -> f64 {
         if self.w2 <= 0.0 {
             0.0
         } else {
@@ -46,18 +46,13 @@ impl Evidence {
     }
 
     /// Phase of the line's stalls relative to the reference line, in cycles [0, 1).
-    pub fn phase(&self) -> f64 {
+    pub(crate) fn phase(&self) -> f64 {
         angle_cycles(self.re, self.im)
-    }
-
-    /// The phase, when the score reaches `min_score`.
-    pub fn clear_phase(&self, min_score: f64) -> Option<f64> {
-        (self.score() >= min_score).then(|| self.phase())
     }
 
     /// Chance that a line with no stall phase scores this high or higher is e^{−score} (the
     /// Rayleigh test); this is one minus that.
-    pub fn confidence(&self) -> f64 {
+    pub(crate) fn confidence(&self) -> f64 {
         1.0 - (-self.score()).exp()
     }
 
@@ -65,7 +60,7 @@ impl Evidence {
     /// latency (smoothed over three bins) stays above half way from its floor (the median bin:
     /// reads that did not stall land everywhere) to its peak. At least one bin; at most the whole
     /// period. 0 when no read was slow.
-    pub fn width(&self) -> f64 {
+    pub(crate) fn width(&self) -> f64 {
         let h = &self.hist;
         let n = HIST_BINS;
         let s: Vec<f32> = (0..n).map(|b| (h[(b + n - 1) % n] + 2.0 * h[b] + h[(b + 1) % n]) / 4.0).collect();
@@ -88,23 +83,23 @@ impl Evidence {
     }
 
     /// The line's stall, when its score reaches `min_score`.
-    pub fn stall(&self, min_score: f64) -> Option<Stall> {
+    pub(crate) fn stall(&self, min_score: f64) -> Option<Stall> {
         (self.score() >= min_score).then(|| Stall { phase: self.phase(), width: self.width(), confidence: self.confidence() })
     }
 }
 
 /// How one session's reads are turned into evidence.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct SessionOptions {
-    pub period_ns: f64,
+pub(crate) struct SessionOptions {
+    pub(crate) period_ns: f64,
     /// Sub-window in which the common phase is taken as fixed (≪ 1 s between jumps).
-    pub subwindow_ns: u64,
+    pub(crate) subwindow_ns: u64,
     /// Typical (unstalled) latency; excess is measured from here.
-    pub typical_ns: u32,
+    pub(crate) typical_ns: u32,
     /// Reads this slow or slower are hypervisor pauses and are skipped.
-    pub outlier_ns: u32,
+    pub(crate) outlier_ns: u32,
     /// Excess latency is clipped to this.
-    pub max_excess_ns: u32,
+    pub(crate) max_excess_ns: u32,
 }
 
 impl SessionOptions {
@@ -122,7 +117,7 @@ impl SessionOptions {
 /// Adds one session to the evidence: `traces[0]` is the reference line, `traces[k]` (k ≥ 1) the
 /// line whose evidence is `evidence[k - 1]`. Sessions may be added in any order and from any span
 /// of time; only the reference-relative phase accumulates.
-pub fn add_session(traces: &[Vec<Sample>], evidence: &mut [Evidence], o: &SessionOptions) {
+pub(crate) fn add_session(traces: &[Vec<Sample>], evidence: &mut [Evidence], o: &SessionOptions) {
     if traces.len() < 2 || !(o.period_ns.is_finite() && o.period_ns > 0.0) {
         return;
     }

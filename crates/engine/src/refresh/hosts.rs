@@ -23,7 +23,7 @@ use crate::refresh::spikes::Sample;
 use crate::rng::SplitMix64;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HostKind {
+pub(crate) enum HostKind {
     A,
     B,
     C,
@@ -33,40 +33,39 @@ pub enum HostKind {
 }
 
 impl HostKind {
-    pub const ALL: [HostKind; 6] = [HostKind::A, HostKind::B, HostKind::C, HostKind::D, HostKind::Flat, HostKind::Together];
     /// The hosts with a structure copies can be placed by.
-    pub const PLACEABLE: [HostKind; 4] = [HostKind::A, HostKind::B, HostKind::C, HostKind::D];
+    pub(crate) const PLACEABLE: [HostKind; 4] = [HostKind::A, HostKind::B, HostKind::C, HostKind::D];
 }
 
 /// Where a line stalls, before the common phase (which jumps and drifts) is added.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct LineTruth {
+pub(crate) struct LineTruth {
     /// Centre of the window, cycles.
-    pub phase: f64,
+    pub(crate) phase: f64,
     /// Width of the window, cycles.
-    pub width: f64,
+    pub(crate) width: f64,
 }
 
-pub struct Host {
-    pub kind: HostKind,
-    pub period_ns: f64,
-    pub typical_ns: u32,
+pub(crate) struct Host {
+    pub(crate) kind: HostKind,
+    pub(crate) period_ns: f64,
+    pub(crate) typical_ns: u32,
     /// Chance that a read inside the window stalls, and the excess it then takes (ns, ± a third).
-    pub p_stall: f64,
-    pub stall_ns: f64,
+    pub(crate) p_stall: f64,
+    pub(crate) stall_ns: f64,
     /// Chance of a slow read anywhere (a neighbour), and of a hypervisor pause (10–50 µs).
-    pub p_noise: f64,
-    pub p_outlier: f64,
+    pub(crate) p_noise: f64,
+    pub(crate) p_outlier: f64,
     /// Every this many ns the common phase jumps by −830…+400 ns (0: never); drift (ns per s).
-    pub jump_every_ns: u64,
-    pub drift_ns_per_s: f64,
+    pub(crate) jump_every_ns: u64,
+    pub(crate) drift_ns_per_s: f64,
     /// The reference line every phase is measured against (a page of its own).
-    pub reference: usize,
+    pub(crate) reference: usize,
     /// Simulated time (ns) and where the next session starts; sessions' length.
-    pub now_ns: u64,
-    pub session_ns: u64,
+    pub(crate) now_ns: u64,
+    pub(crate) session_ns: u64,
     /// Simulated time after which the source is out of time (u64::MAX: never).
-    pub deadline_ns: u64,
+    pub(crate) deadline_ns: u64,
     seed: u64,
     rng: SplitMix64,
     jumps: Vec<(u64, f64)>,
@@ -80,7 +79,7 @@ fn unit(seed: u64, key: u64) -> f64 {
 const FRAME: usize = 4096;
 
 impl Host {
-    pub fn new(kind: HostKind, seed: u64) -> Host {
+    pub(crate) fn new(kind: HostKind, seed: u64) -> Host {
         let (period_ns, p_stall, stall_ns) = match kind {
             HostKind::A => (1950.8, 0.14, 200.0),
             HostKind::B => (7813.3, 0.08, 180.0),
@@ -110,7 +109,7 @@ impl Host {
     }
 
     /// Where the line at byte offset `x` stalls (None: it shows no refresh stall).
-    pub fn truth(&self, x: usize) -> Option<LineTruth> {
+    pub(crate) fn truth(&self, x: usize) -> Option<LineTruth> {
         let f = (x / FRAME) as u64;
         let bit = |b: u32| (x >> b) & 1 == 1;
         let flip = |salt: u64| unit(self.seed ^ salt, f) < 0.5;
@@ -151,13 +150,13 @@ impl Host {
     }
 
     /// The line's phase relative to the reference line's (what timing can see).
-    pub fn relative_phase(&self, x: usize) -> Option<f64> {
+    pub(crate) fn relative_phase(&self, x: usize) -> Option<f64> {
         Some(wrap(self.truth(x)?.phase - self.truth(self.reference)?.phase))
     }
 
     /// What the estimator must be told: the period and typical latency (as measured first on the
     /// real machine).
-    pub fn session_options(&self) -> SessionOptions {
+    pub(crate) fn session_options(&self) -> SessionOptions {
         SessionOptions {
             period_ns: self.period_ns,
             subwindow_ns: 1_000_000,
@@ -169,7 +168,7 @@ impl Host {
 
     /// Sessions a line needs on this host before its phase is clear, with room (a longer period
     /// shows fewer stalls per read).
-    pub fn sessions_for_clarity(&self) -> u64 {
+    pub(crate) fn sessions_for_clarity(&self) -> u64 {
         (8.0 * (self.period_ns / 1950.0)).ceil() as u64
     }
 
@@ -186,7 +185,7 @@ impl Host {
     }
 
     /// One read of the line at `x` at time `t` (ns).
-    pub fn latency(&mut self, x: usize, t: u64) -> u32 {
+    pub(crate) fn latency(&mut self, x: usize, t: u64) -> u32 {
         let mut lat = self.typical_ns as f64 + 40.0 * self.rng.next_f64();
         if self.rng.next_f64() < self.p_outlier {
             return (10_000.0 + 40_000.0 * self.rng.next_f64()) as u32;
@@ -205,7 +204,7 @@ impl Host {
 
     /// One session of `dur_ns` from `start_ns`: the reference and `lines` read in random order
     /// (the reference one read in eight, as the hardware session does), one read every ~280 ns.
-    pub fn session(&mut self, reference: usize, lines: &[usize], start_ns: u64, dur_ns: u64) -> Vec<Vec<Sample>> {
+    pub(crate) fn session(&mut self, reference: usize, lines: &[usize], start_ns: u64, dur_ns: u64) -> Vec<Vec<Sample>> {
         let mut tr = vec![Vec::new(); lines.len() + 1];
         if lines.is_empty() {
             return tr;
@@ -237,7 +236,7 @@ impl Sessions for Host {
 }
 
 /// A timer over a synthetic host, with the hardware timer's defaults for its period.
-pub fn timer(kind: HostKind, seed: u64) -> super::lines::SessionTimer<Host> {
+pub(crate) fn timer(kind: HostKind, seed: u64) -> super::lines::SessionTimer<Host> {
     let host = Host::new(kind, seed);
     let so = host.session_options();
     let o = super::lines::TimerOptions::default();

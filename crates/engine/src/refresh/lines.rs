@@ -12,7 +12,7 @@ use crate::refresh::spikes::Sample;
 
 /// Something that times lines: the stall (phase relative to one fixed reference line, width,
 /// confidence) of each line at the given byte offsets into a pool, None where it stayed unclear.
-pub trait Timer {
+pub(crate) trait Timer {
     fn stalls(&mut self, offsets: &[usize]) -> Vec<Option<Stall>>;
 
     /// Just the phases (cycles, relative to the reference line) of `stalls`.
@@ -35,7 +35,7 @@ pub trait Timer {
 }
 
 /// A source of timed reads.
-pub trait Sessions {
+pub(crate) trait Sessions {
     /// One session: reads of the reference line and of the lines at `offsets`, interleaved at
     /// random instants; one trace each, the reference's first.
     fn session(&mut self, offsets: &[usize]) -> Vec<Vec<Sample>>;
@@ -46,11 +46,12 @@ pub trait Sessions {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TimerOptions {
     /// Lines read in one session (with the reference).
-    pub session_lines: usize,
+    pub(crate) session_lines: usize,
+    /// How long one session reads its lines.
     pub session: std::time::Duration,
     /// Most sessions a line may get before it is left unclear, whatever the lines before it
     /// needed (see `SessionTimer`).
-    pub max_sessions: u8,
+    pub(crate) max_sessions: u8,
     /// Evidence score a line needs before its stall is trusted (`Evidence::score`; the chance of
     /// a line with no phase reaching it is e^{−score}).
     pub min_score: f64,
@@ -75,28 +76,28 @@ const CLEAR_LINES_TO_LEARN_FROM: usize = 8;
 /// the timer goes, so a long refresh period or a weak signal gets more sessions per line and a
 /// strong one fewer, with no period or host in the rule. Until `CLEAR_LINES_TO_LEARN_FROM`
 /// lines are clear, and never beyond, the cap is `max_sessions`.
-pub struct SessionTimer<S: Sessions> {
-    pub source: S,
-    pub so: SessionOptions,
-    pub o: TimerOptions,
+pub(crate) struct SessionTimer<S: Sessions> {
+    pub(crate) source: S,
+    pub(crate) so: SessionOptions,
+    pub(crate) o: TimerOptions,
     /// Timed reads so far, and sessions.
-    pub reads: u64,
-    pub sessions: usize,
+    pub(crate) reads: u64,
+    pub(crate) sessions: usize,
     /// How many lines became clear after k + 1 sessions (k < max_sessions).
     cleared_after: Vec<u32>,
     /// The job phase the sessions count toward: ticked after every session; once its job is
     /// cancelled no session starts (lines left unclear; the caller checks the job).
-    pub meter: crate::job::Meter,
+    pub(crate) meter: crate::job::Meter,
 }
 
 impl<S: Sessions> SessionTimer<S> {
-    pub fn new(source: S, so: SessionOptions, o: TimerOptions) -> SessionTimer<S> {
+    pub(crate) fn new(source: S, so: SessionOptions, o: TimerOptions) -> SessionTimer<S> {
         let cleared_after = vec![0; o.max_sessions.max(1) as usize];
         SessionTimer { source, so, o, reads: 0, sessions: 0, cleared_after, meter: Default::default() }
     }
 
     /// This timer, its sessions counting toward `meter` (see the field).
-    pub fn metered(mut self, meter: crate::job::Meter) -> SessionTimer<S> {
+    pub(crate) fn metered(mut self, meter: crate::job::Meter) -> SessionTimer<S> {
         self.meter = meter;
         self
     }
@@ -105,12 +106,12 @@ impl<S: Sessions> SessionTimer<S> {
     /// phase passes one look with chance e^{−score}; looking again after every session would
     /// add those chances up (a flat host's lines came out "clear" within 48 sessions), so the
     /// bar rises with the looks and the chance over all of them stays under e^{−min_score}.
-    pub fn needed(&self, looks: u8) -> f64 {
+    pub(crate) fn needed(&self, looks: u8) -> f64 {
         self.o.min_score + (looks.max(1) as f64).ln()
     }
 
     /// Sessions a line gets before it is left unclear (see the type's docs).
-    pub fn session_cap(&self) -> u8 {
+    pub(crate) fn session_cap(&self) -> u8 {
         let clear: u32 = self.cleared_after.iter().sum();
         if (clear as usize) < CLEAR_LINES_TO_LEARN_FROM {
             return self.o.max_sessions;

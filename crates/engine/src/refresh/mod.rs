@@ -19,18 +19,18 @@
 //! Plain Rust, no Node types. `timing` and `period::measure_period` touch memory and the clock;
 //! the rest is pure. The hardware source of sessions is `placement::learn`.
 
-pub mod boot_cache;
-pub mod evidence;
+pub(crate) mod boot_cache;
+pub(crate) mod evidence;
 #[cfg(test)]
-pub mod hosts;
-pub mod lines;
-pub mod period;
+pub(crate) mod hosts;
+pub(crate) mod lines;
+pub(crate) mod period;
 pub mod phase;
-pub mod spikes;
-pub mod stall;
-pub mod structure;
-pub mod timing;
+pub(crate) mod spikes;
+pub(crate) mod stall;
+pub(crate) mod structure;
+pub(crate) mod timing;
 
-pub use lines::{SessionTimer, Sessions, Timer, TimerOptions};
-pub use stall::Stall;
-pub use structure::{BitEffect, Structure};
+pub(crate) use lines::Timer;
+pub(crate) use stall::Stall;
+pub(crate) use structure::BitEffect;

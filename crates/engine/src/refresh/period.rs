@@ -16,7 +16,7 @@ use crate::refresh::spikes::Sample;
 /// trace first, then on all of it around the best. Returns `p0` when the trace is too short or
 /// has too few slow reads.
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-pub fn refine_period(trace: &[Sample], cut_ns: u32, outlier_ns: u32, p0: f64, rel_span: f64) -> f64 {
+pub(crate) fn refine_period(trace: &[Sample], cut_ns: u32, outlier_ns: u32, p0: f64, rel_span: f64) -> f64 {
     let slow: Vec<u64> = trace.iter().filter(|s| s.latency_ns >= cut_ns && s.latency_ns < outlier_ns).map(|s| s.t_ns).collect();
     if slow.len() < 50 || !(p0.is_finite() && p0 > 0.0) {
         return p0;
@@ -60,7 +60,7 @@ pub fn refine_period(trace: &[Sample], cut_ns: u32, outlier_ns: u32, p0: f64, re
 /// # Safety
 /// `reference` must be readable for the whole call.
 #[cfg(target_arch = "x86_64")]
-pub unsafe fn measure_period(
+pub(crate) unsafe fn measure_period(
     reference: usize,
     given: Option<f64>,
     seed: u64,
@@ -118,15 +118,15 @@ pub unsafe fn measure_period(
 
 /// One line's refresh period on this machine, and the latencies of the reads that measured it.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Measured {
-    pub period_ns: f64,
+pub(crate) struct Measured {
+    pub(crate) period_ns: f64,
     /// What measured it ("given", or how and when it was measured).
-    pub source: String,
+    pub(crate) source: String,
     /// Typical read (the median), the cut above which a read is slow (a refresh stall or worse),
     /// and the one above which it is a hypervisor pause, not a stall (ns).
-    pub typical_ns: u32,
-    pub slow_ns: u32,
-    pub outlier_ns: u32,
+    pub(crate) typical_ns: u32,
+    pub(crate) slow_ns: u32,
+    pub(crate) outlier_ns: u32,
 }
 
 /// The period measured earlier in this process: a fact of the DRAM, not of one slab, so later
@@ -139,13 +139,13 @@ static MEASURED: std::sync::Mutex<Option<Measured>> = std::sync::Mutex::new(None
 /// (`boot_cache`), so a later process starts from it without the 300 ms. The `source` says which.
 /// Errors: `Unsupported` where loads cannot be timed; `Placement` when one line's reads show no
 /// period.
-pub fn of_this_machine(given: Option<f64>, seed: u64) -> Result<Measured> {
+pub(crate) fn of_this_machine(given: Option<f64>, seed: u64) -> Result<Measured> {
     of_this_machine_with(given, seed, &crate::job::Job::none())
 }
 
 /// `of_this_machine`, reporting `Phase::Period` to `job` when it measures, and stopping with
 /// `Error::Cancelled` (nothing cached) once `job` is cancelled.
-pub fn of_this_machine_with(given: Option<f64>, seed: u64, job: &crate::job::Job) -> Result<Measured> {
+pub(crate) fn of_this_machine_with(given: Option<f64>, seed: u64, job: &crate::job::Job) -> Result<Measured> {
     job.check()?;
     if given.is_none() {
         if let Some(m) = MEASURED.lock().unwrap_or_else(|e| e.into_inner()).clone() {

@@ -6,26 +6,26 @@
 use std::f64::consts::TAU;
 
 /// 2^64: a whole cycle in fixed-point phase units.
-pub const CYCLE: f64 = 18_446_744_073_709_551_616.0;
+pub(crate) const CYCLE: f64 = 18_446_744_073_709_551_616.0;
 
 /// Phase advance per time unit for `period` time units per cycle (2^64 / period), clamped so
 /// periods below one unit do not overflow.
 #[inline]
-pub fn step(period: f64) -> u64 {
+pub(crate) fn step(period: f64) -> u64 {
     (CYCLE / period.max(1.0)).min(u64::MAX as f64) as u64
 }
 
 /// A fixed-point phase as a fraction of a cycle, in [0, 1).
 #[inline]
-pub fn cycles(phase: u64) -> f64 {
+pub(crate) fn cycles(phase: u64) -> f64 {
     phase as f64 / CYCLE
 }
 
 /// log2 of the entries of `Trig`.
-pub const TRIG_BITS: u32 = 10;
+pub(crate) const TRIG_BITS: u32 = 10;
 
 /// (cos, sin) of 2^TRIG_BITS evenly spaced angles, indexed by the top bits of a fixed-point phase.
-pub struct Trig {
+pub(crate) struct Trig {
     table: Vec<(f64, f64)>,
 }
 
@@ -36,7 +36,7 @@ impl Default for Trig {
 }
 
 impl Trig {
-    pub fn new() -> Trig {
+    pub(crate) fn new() -> Trig {
         let n = 1usize << TRIG_BITS;
         let angle = |i: usize| TAU * i as f64 / n as f64;
         Trig { table: (0..n).map(|i| (angle(i).cos(), angle(i).sin())).collect() }
@@ -44,13 +44,13 @@ impl Trig {
 
     /// (cos, sin) of a fixed-point phase.
     #[inline(always)]
-    pub fn at(&self, phase: u64) -> (f64, f64) {
+    pub(crate) fn at(&self, phase: u64) -> (f64, f64) {
         self.table[(phase >> (64 - TRIG_BITS)) as usize]
     }
 
     /// Σ e^{iθ} over `times` folded at the phase step `k` (θ of t is t·k, wrapping).
     #[inline]
-    pub fn resultant(&self, times: &[u64], k: u64) -> (f64, f64) {
+    pub(crate) fn resultant(&self, times: &[u64], k: u64) -> (f64, f64) {
         let (mut c0, mut s0, mut c1, mut s1) = (0.0, 0.0, 0.0, 0.0);
         let mut pairs = times.chunks_exact(2);
         for p in &mut pairs {
@@ -80,18 +80,18 @@ pub fn wrap(x: f64) -> f64 {
 }
 
 /// The angle of (re, im) in cycles, in [0, 1).
-pub fn angle_cycles(re: f64, im: f64) -> f64 {
+pub(crate) fn angle_cycles(re: f64, im: f64) -> f64 {
     wrap(im.atan2(re) / TAU)
 }
 
 /// Shortest distance between two phases on the circle, in [0, 0.5].
-pub fn circular_distance(a: f64, b: f64) -> f64 {
+pub(crate) fn circular_distance(a: f64, b: f64) -> f64 {
     let d = wrap(a - b);
     d.min(1.0 - d)
 }
 
 /// Circular mean of phases (cycles), None for an empty or perfectly balanced set.
-pub fn circular_mean(phases: impl IntoIterator<Item = f64>) -> Option<f64> {
+pub(crate) fn circular_mean(phases: impl IntoIterator<Item = f64>) -> Option<f64> {
     let (mut c, mut s) = (0.0, 0.0);
     for p in phases {
         c += (TAU * p).cos();

@@ -30,22 +30,22 @@ use crate::rng::SplitMix64;
 /// One timed read: when it started (ns from any fixed origin) and how long it took.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Sample {
-    pub t_ns: u64,
-    pub latency_ns: u32,
+pub(crate) struct Sample {
+    pub(crate) t_ns: u64,
+    pub(crate) latency_ns: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ThresholdOptions {
+pub(crate) struct ThresholdOptions {
     /// Spikes lie at least `k_mad · σ` above the median (σ = 1.4826 · MAD).
-    pub k_mad: f64,
+    pub(crate) k_mad: f64,
     /// … and at least this many ns above it (refresh stalls add 150–250 ns on DDR5).
-    pub min_gap_ns: u32,
+    pub(crate) min_gap_ns: u32,
     /// Reads this slow or slower are hypervisor/interrupt pauses: counted, never spikes.
-    pub outlier_ns: u32,
+    pub(crate) outlier_ns: u32,
     /// Use this cut instead of calibrating one.
-    pub fixed_cut_ns: Option<u32>,
+    pub(crate) fixed_cut_ns: Option<u32>,
 }
 
 impl Default for ThresholdOptions {
@@ -56,7 +56,7 @@ impl Default for ThresholdOptions {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[cfg_attr(test, derive(serde::Deserialize))]
-pub enum CutMethod {
+pub(crate) enum CutMethod {
     Given,
     /// median + max(k·σ, min_gap)
     Mad,
@@ -67,18 +67,18 @@ pub enum CutMethod {
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[cfg_attr(test, derive(serde::Deserialize))]
 #[serde(rename_all = "camelCase")]
-pub struct Threshold {
+pub(crate) struct Threshold {
     /// Reads with `cut_ns <= latency < outlier_ns` are spikes.
-    pub cut_ns: u32,
-    pub method: CutMethod,
-    pub median_ns: u32,
-    pub mad_ns: u32,
-    pub p99_ns: u32,
-    pub outlier_ns: u32,
+    pub(crate) cut_ns: u32,
+    pub(crate) method: CutMethod,
+    pub(crate) median_ns: u32,
+    pub(crate) mad_ns: u32,
+    pub(crate) p99_ns: u32,
+    pub(crate) outlier_ns: u32,
     /// Reads below `outlier_ns`.
-    pub counted: u64,
+    pub(crate) counted: u64,
     /// Reads at or above `outlier_ns`.
-    pub outliers: u64,
+    pub(crate) outliers: u64,
 }
 
 /// Latency histogram with 1 ns bins below `outlier_ns`.
@@ -121,7 +121,7 @@ impl Histogram {
 }
 
 /// Chooses the latency above which a read counts as a spike.
-pub fn calibrate(latencies: impl IntoIterator<Item = u32>, opts: &ThresholdOptions) -> Threshold {
+pub(crate) fn calibrate(latencies: impl IntoIterator<Item = u32>, opts: &ThresholdOptions) -> Threshold {
     let outlier_ns = opts.outlier_ns.max(2);
     let h = Histogram::new(latencies, outlier_ns);
     let median = Histogram::quantile(&h.bins, h.counted, 0.5);
@@ -174,23 +174,23 @@ fn valley(bins: &[u64], from_ns: f64, total: u64) -> Option<u32> {
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PeriodogramOptions {
-    pub min_period_ns: f64,
-    pub max_period_ns: f64,
+pub(crate) struct PeriodogramOptions {
+    pub(crate) min_period_ns: f64,
+    pub(crate) max_period_ns: f64,
     /// Spike phases are compared only inside windows this long.
-    pub window_ns: u64,
+    pub(crate) window_ns: u64,
     /// Grid points per phase cycle of drift across a window (step = P² / (oversample · window)).
-    pub oversample: f64,
+    pub(crate) oversample: f64,
     /// Periods always scored and reported (e.g. 1950.8, 3901.6, 7800 ns).
-    pub known_periods_ns: Vec<f64>,
+    pub(crate) known_periods_ns: Vec<f64>,
     /// Shuffled copies scored for the chance baseline.
-    pub shuffles: usize,
-    pub seed: u64,
+    pub(crate) shuffles: usize,
+    pub(crate) seed: u64,
     /// At most about this many spikes enter the periodogram (every k-th window, spread over the
     /// run).
-    pub max_spikes: usize,
+    pub(crate) max_spikes: usize,
     /// Fewer spikes than this and the verdict is NONE without a periodogram.
-    pub min_spikes: usize,
+    pub(crate) min_spikes: usize,
 }
 
 impl Default for PeriodogramOptions {
@@ -212,41 +212,41 @@ impl Default for PeriodogramOptions {
 #[derive(Clone, Debug, PartialEq, Default, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AnalysisOptions {
-    pub threshold: ThresholdOptions,
-    pub periodogram: PeriodogramOptions,
+    pub(crate) threshold: ThresholdOptions,
+    pub(crate) periodogram: PeriodogramOptions,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 #[cfg_attr(test, derive(serde::Deserialize))]
 #[serde(rename_all = "camelCase")]
-pub struct PeriodScore {
-    pub period_ns: f64,
-    pub score: f64,
+pub(crate) struct PeriodScore {
+    pub(crate) period_ns: f64,
+    pub(crate) score: f64,
 }
 
 /// What the shuffled copies reached: the bar a real period has to clear.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[cfg_attr(test, derive(serde::Deserialize))]
 #[serde(rename_all = "camelCase")]
-pub struct Baseline {
-    pub shuffles: usize,
+pub(crate) struct Baseline {
+    pub(crate) shuffles: usize,
     /// Mean over shuffles of each shuffle's best score on the grid.
-    pub mean_max: f64,
-    pub std_max: f64,
-    pub max_max: f64,
+    pub(crate) mean_max: f64,
+    pub(crate) std_max: f64,
+    pub(crate) max_max: f64,
     /// Mean score over the grid and shuffles (≈ 0 without sampling artefacts).
-    pub mean_score: f64,
+    pub(crate) mean_score: f64,
     /// Shuffles whose best score reached the real best score.
-    pub reached_best: usize,
+    pub(crate) reached_best: usize,
     /// (1 + reached_best) / (1 + shuffles)
-    pub p_value: f64,
+    pub(crate) p_value: f64,
     /// (best − mean_max) / std_max
-    pub z: f64,
+    pub(crate) z: f64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[cfg_attr(test, derive(serde::Deserialize))]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// A period stands far above anything chance reached.
     Periodic,
     /// Something above chance, not clearly.
@@ -259,7 +259,7 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Verdict::Periodic => "PERIODIC",
             Verdict::Weak => "WEAK",
@@ -272,36 +272,36 @@ impl Verdict {
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[cfg_attr(test, derive(serde::Deserialize))]
 #[serde(rename_all = "camelCase")]
-pub struct SpikeReport {
-    pub samples: usize,
-    pub duration_ns: u64,
-    pub threshold: Threshold,
+pub(crate) struct SpikeReport {
+    pub(crate) samples: usize,
+    pub(crate) duration_ns: u64,
+    pub(crate) threshold: Threshold,
     /// Reads with cut ≤ latency < outlier.
-    pub spikes: u64,
+    pub(crate) spikes: u64,
     /// Spikes that entered the periodogram (capped by `max_spikes`).
-    pub spikes_analysed: usize,
-    pub windows_analysed: usize,
-    pub spike_fraction: f64,
-    pub spikes_per_s: f64,
+    pub(crate) spikes_analysed: usize,
+    pub(crate) windows_analysed: usize,
+    pub(crate) spike_fraction: f64,
+    pub(crate) spikes_per_s: f64,
     /// Median latency of all counted reads.
-    pub typical_ns: u32,
+    pub(crate) typical_ns: u32,
     /// Median latency of the spikes.
-    pub spike_median_ns: u32,
+    pub(crate) spike_median_ns: u32,
     /// spike_median − typical: how long a stall holds a read up.
-    pub stall_ns: u32,
-    pub periods_scanned: usize,
+    pub(crate) stall_ns: u32,
+    pub(crate) periods_scanned: usize,
     /// Highest score on the grid (refined).
-    pub peak: Option<PeriodScore>,
+    pub(crate) peak: Option<PeriodScore>,
     /// The period the spikes actually repeat with (largest strong multiple of the peak).
-    pub fundamental: Option<PeriodScore>,
+    pub(crate) fundamental: Option<PeriodScore>,
     /// Scores at the known periods.
-    pub at_known: Vec<PeriodScore>,
+    pub(crate) at_known: Vec<PeriodScore>,
     /// Highest local maxima of the grid, best first, at least 1% apart.
-    pub top: Vec<PeriodScore>,
-    pub baseline: Option<Baseline>,
-    pub verdict: Verdict,
+    pub(crate) top: Vec<PeriodScore>,
+    pub(crate) baseline: Option<Baseline>,
+    pub(crate) verdict: Verdict,
     /// One sentence saying why.
-    pub reason: String,
+    pub(crate) reason: String,
 }
 
 /// Spike times grouped into windows: `spikes[ranges[w].0..ranges[w].1]` are the times (ns from
@@ -319,8 +319,8 @@ use crate::refresh::phase::{step as phase_step, Trig};
 /// spikes further apart than a burst (`near_reach_ns`). Inside a window of n spikes, `|Σ e^{iθ}|² − n` is
 /// twice the sum of `cos(θ_i − θ_j)` over its pairs. Pairs closer than that are one burst, not a
 /// rhythm: two slow reads d apart fold to nearby phases at every period longer than d, and line up
-/// at P ≈ d, so bursts of two (host C's cached control, 2026-12-02: pairs 0.65–1.05 µs apart)
-/// scored "periodic" until their terms were taken out. Each window's remaining sum is weighed by
+/// at P ≈ d, so bursts of two (seen in a cached control: docs/refresh-hosts.md, host C) would
+/// score "periodic" if their terms were kept. Each window's remaining sum is weighed by
 /// its variance under random phases. `spikes` are sorted within each window.
 fn score(trig: &Trig, spikes: &[u64], ranges: &[(usize, usize)], near: &Near, period: f64) -> f64 {
     let inv = phase_step(period);
@@ -415,7 +415,7 @@ fn near_reach_ns(period: f64) -> u64 {
 
 /// Candidate periods: geometric steps fine enough that the phase at a window's end moves by at
 /// most 1/oversample of a cycle between neighbours (capped at 1%), plus the known periods.
-pub fn period_grid(opts: &PeriodogramOptions) -> Vec<f64> {
+pub(crate) fn period_grid(opts: &PeriodogramOptions) -> Vec<f64> {
     let lo = opts.min_period_ns.max(1.0);
     let hi = opts.max_period_ns.max(lo);
     let win = (opts.window_ns as f64).max(hi);
@@ -497,7 +497,7 @@ fn median_of_range(bins: &[u64], from: u32) -> u32 {
 }
 
 /// Runs the whole analysis. Samples need not be sorted (a sorted copy is made if they are not).
-pub fn analyse(samples: &[Sample], opts: &AnalysisOptions) -> SpikeReport {
+pub(crate) fn analyse(samples: &[Sample], opts: &AnalysisOptions) -> SpikeReport {
     let sorted_copy;
     let samples = if samples.windows(2).all(|p| p[0].t_ns <= p[1].t_ns) {
         samples
@@ -755,21 +755,21 @@ pub(crate) mod synth {
     //! ~140 ns, a stall that adds up to ~350 ns when a read lands in it, rare hypervisor pauses.
     use super::*;
 
-    pub struct Trace {
-        pub duration_ns: u64,
+    pub(crate) struct Trace {
+        pub(crate) duration_ns: u64,
         /// Stall period; None = no stalls, slow reads at random instead.
-        pub period_ns: Option<f64>,
+        pub(crate) period_ns: Option<f64>,
         /// Stall length within each period.
-        pub stall_ns: f64,
+        pub(crate) stall_ns: f64,
         /// Per-stall timing jitter (σ, ns).
-        pub jitter_ns: f64,
+        pub(crate) jitter_ns: f64,
         /// Fraction of reads slow at random (noise spikes).
-        pub noise_fraction: f64,
+        pub(crate) noise_fraction: f64,
         /// The phase jumps by a random amount every this many ns (0 = never).
-        pub jump_every_ns: u64,
+        pub(crate) jump_every_ns: u64,
         /// A second group of stalls half a period later (as random lines see).
-        pub two_groups: bool,
-        pub seed: u64,
+        pub(crate) two_groups: bool,
+        pub(crate) seed: u64,
     }
 
     impl Default for Trace {
@@ -788,7 +788,7 @@ pub(crate) mod synth {
     }
 
     impl Trace {
-        pub fn samples(&self) -> Vec<Sample> {
+        pub(crate) fn samples(&self) -> Vec<Sample> {
             let mut rng = SplitMix64::new(self.seed);
             let mut out = Vec::new();
             let mut t = 1_000_000u64;
@@ -944,8 +944,8 @@ mod tests {
 
     #[test]
     fn slow_reads_in_pairs_at_random_times_are_not_a_period() {
-        // Host C's cached control (2026-12-02): an L1-hit loop paced at 260 ns whose only slow
-        // reads came in pairs 0.65–1.05 µs apart, a pair every few ms. Two close spikes fold to
+        // Shaped like host C's cached control (docs/refresh-hosts.md): an L1-hit loop paced at
+        // 260 ns whose only slow reads come in pairs 0.65–1.05 µs apart, a pair every few ms. Two close spikes fold to
         // nearby phases at every longer period, so before pairs within a burst's reach
         // (`near_reach_ns`) were left out, such pairs scored "periodic" near the grid's longest
         // periods.

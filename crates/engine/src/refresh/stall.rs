@@ -11,37 +11,37 @@ use super::phase::circular_distance;
 /// Where in the refresh period a line stalls.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Stall {
+pub(crate) struct Stall {
     /// Centre of the stall window, cycles of the period relative to the reference line, [0, 1).
-    pub phase: f64,
+    pub(crate) phase: f64,
     /// Width of the window, cycles (0..=1).
-    pub width: f64,
+    pub(crate) width: f64,
     /// Confidence that the phase is real and not chance (0..1).
-    pub confidence: f64,
+    pub(crate) confidence: f64,
 }
 
 impl Stall {
     /// Shortest distance between the two windows' centres, cycles in [0, 0.5].
-    pub fn distance(&self, other: &Stall) -> f64 {
+    pub(crate) fn distance(&self, other: &Stall) -> f64 {
         circular_distance(self.phase, other.phase)
     }
 
     /// Gap between the two windows (cycles): the centres' distance less half of each width.
     /// Positive when they do not overlap.
-    pub fn clearance(&self, other: &Stall) -> f64 {
+    pub(crate) fn clearance(&self, other: &Stall) -> f64 {
         self.distance(other) - (self.width + other.width) / 2.0
     }
 
     /// Whether the two windows do not overlap: a read of one copy never waits for the other's
     /// refresh.
-    pub fn apart(&self, other: &Stall) -> bool {
+    pub(crate) fn apart(&self, other: &Stall) -> bool {
         self.clearance(other) > 0.0
     }
 }
 
 /// Smallest clearance among every pair of `copies` (None when fewer than two, or any unknown):
 /// positive when every copy stalls apart from every other.
-pub fn least_clearance(copies: &[Option<Stall>]) -> Option<f64> {
+pub(crate) fn least_clearance(copies: &[Option<Stall>]) -> Option<f64> {
     let known: Option<Vec<Stall>> = copies.iter().copied().collect();
     let known = known?;
     let mut least: Option<f64> = None;

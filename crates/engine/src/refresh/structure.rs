@@ -11,19 +11,19 @@ use super::stall::Stall;
 /// What flipping one address bit does to a line's stall, over a sample of lines.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct BitEffect {
-    pub bit: u32,
+pub(crate) struct BitEffect {
+    pub(crate) bit: u32,
     /// Pairs X, X ^ (1 << bit) whose stalls were both clear, and how many of them stalled apart
     /// (windows not overlapping).
-    pub pairs: usize,
-    pub apart: usize,
+    pub(crate) pairs: usize,
+    pub(crate) apart: usize,
     /// Mean distance between the pairs' phases, and mean clearance between their windows (cycles).
-    pub mean_distance: f64,
-    pub mean_clearance: f64,
+    pub(crate) mean_distance: f64,
+    pub(crate) mean_clearance: f64,
 }
 
 impl BitEffect {
-    pub fn share_apart(&self) -> f64 {
+    pub(crate) fn share_apart(&self) -> f64 {
         if self.pairs == 0 {
             0.0
         } else {
@@ -34,7 +34,7 @@ impl BitEffect {
 
 /// The effect of every bit in `bits`, from `rows`: each row is a line X's stall followed by the
 /// stalls of X ^ (1 << bits[k]) in the order of `bits`.
-pub fn bit_effects(bits: &[u32], rows: &[Vec<Option<Stall>>]) -> Vec<BitEffect> {
+pub(crate) fn bit_effects(bits: &[u32], rows: &[Vec<Option<Stall>>]) -> Vec<BitEffect> {
     bits.iter()
         .enumerate()
         .map(|(k, &bit)| {
@@ -56,7 +56,7 @@ pub fn bit_effects(bits: &[u32], rows: &[Vec<Option<Stall>>]) -> Vec<BitEffect> 
 /// How the refresh stalls fall on addresses, as a sample showed it.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase", tag = "kind")]
-pub enum Structure {
+pub(crate) enum Structure {
     /// Flipping address bit `bit` (< 12) moved a line's stall clear of the original's in
     /// `agreement` of the sampled pairs, by `distance` cycles on average: copies `1 << bit` bytes
     /// apart stall apart in every frame, and frames need no placement at all.
@@ -74,17 +74,17 @@ pub enum Structure {
 
 /// What a sample must show.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct InferOptions {
+pub(crate) struct InferOptions {
     /// Share of pairs that must agree (apart for a split bit, together for whole frames).
-    pub min_agreement: f64,
+    pub(crate) min_agreement: f64,
     /// Share of the sampled rows a bit's clear pairs must cover to be judged.
-    pub min_coverage: f64,
+    pub(crate) min_coverage: f64,
 }
 
 /// The structure the bit effects show, over `rows` sampled rows (`clear` of `sampled` lines clear).
 /// Of the bits that moved lines apart in at least `min_agreement` of their pairs, the one with
 /// the largest share, then the largest clearance, splits frames.
-pub fn infer(effects: &[BitEffect], rows: usize, clear: usize, sampled: usize, o: &InferOptions) -> Structure {
+pub(crate) fn infer(effects: &[BitEffect], rows: usize, clear: usize, sampled: usize, o: &InferOptions) -> Structure {
     if clear * 4 < sampled {
         return Structure::Unclear { clear, sampled };
     }

@@ -8,7 +8,7 @@
 use crate::{cache, tsc};
 
 /// Whether this build can time flushed loads.
-pub const fn supported() -> bool {
+pub(crate) const fn supported() -> bool {
     cache::CAN_EVICT
 }
 
@@ -18,7 +18,7 @@ pub const fn supported() -> bool {
 /// # Safety
 /// `p` must be valid for a 1-byte read for the duration of the call.
 #[inline(always)]
-pub unsafe fn flushed_load(p: *const u8) -> (u64, u64) {
+pub(crate) unsafe fn flushed_load(p: *const u8) -> (u64, u64) {
     // SAFETY: the caller guarantees `p` is readable; `flush_line` waits for the eviction and orders
     // it before the load below, so the load goes to DRAM.
     unsafe {
@@ -32,7 +32,7 @@ pub unsafe fn flushed_load(p: *const u8) -> (u64, u64) {
 /// # Safety
 /// `p` must be valid for a 1-byte read for the duration of the call.
 #[inline(always)]
-pub unsafe fn cached_load(p: *const u8) -> (u64, u64) {
+pub(crate) unsafe fn cached_load(p: *const u8) -> (u64, u64) {
     // SAFETY: forwarded from the caller.
     unsafe { timed_load(p) }
 }
@@ -57,14 +57,15 @@ unsafe fn timed_load(p: *const u8) -> (u64, u64) {
 /// # Safety
 /// `p` must be valid for a 1-byte read.
 #[inline(always)]
-pub unsafe fn flush(p: *const u8) {
+pub(crate) unsafe fn flush(p: *const u8) {
     // SAFETY: the caller guarantees `p` is readable.
     unsafe { cache::evict(p) }
 }
 
 /// Converts raw (start tick, ticks) pairs to samples in ns from `origin`, clamping latencies to
 /// u32.
-pub fn to_samples(raw: &[(u64, u64)], origin: u64, ticks_per_ns: f64) -> Vec<crate::refresh::spikes::Sample> {
+#[cfg(test)]
+fn to_samples(raw: &[(u64, u64)], origin: u64, ticks_per_ns: f64) -> Vec<crate::refresh::spikes::Sample> {
     let inv = 1.0 / ticks_per_ns.max(1e-9);
     raw.iter()
         .map(|&(t, d)| crate::refresh::spikes::Sample {
@@ -82,7 +83,7 @@ pub fn to_samples(raw: &[(u64, u64)], origin: u64, ticks_per_ns: f64) -> Vec<cra
 /// # Safety
 /// Every address in `addrs` must be readable for the whole call.
 #[cfg(target_arch = "x86_64")]
-pub unsafe fn read_session(
+pub(crate) unsafe fn read_session(
     addrs: &[usize],
     ticks: u64,
     origin: u64,

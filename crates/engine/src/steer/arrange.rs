@@ -15,7 +15,7 @@ use crate::region::{LockRequest, PageRequest, Region};
 use crate::steer::pages::{Partition, PAGE};
 
 /// The channel offset of a refresh-group layout: each copy of a chunk on its own 4 KiB page.
-pub const GROUP_OFFSET: usize = PAGE;
+pub(crate) const GROUP_OFFSET: usize = PAGE;
 
 /// Pool pages beyond the slab's own, at least.
 const MIN_SPARE_PAGES: usize = 1024;
@@ -28,26 +28,26 @@ const MAX_SESSIONS: u8 = 12;
 #[derive(Clone, Debug, PartialEq)]
 pub struct ArrangeOptions {
     /// Refresh period of one line (ns); None measures it first on the reference line.
-    pub period_ns: Option<f64>,
+    pub(crate) period_ns: Option<f64>,
     /// Time allowed for learning pages (after the period is known).
-    pub budget: Duration,
+    pub(crate) budget: Duration,
     /// Pool pages per slab page: room for groups of unequal size.
-    pub pool_factor: usize,
+    pub(crate) pool_factor: usize,
     /// Pages read in one session (with the reference line).
-    pub session_pages: usize,
-    pub session: Duration,
-    pub subwindow_ns: u64,
+    pub(crate) session_pages: usize,
+    pub(crate) session: Duration,
+    pub(crate) subwindow_ns: u64,
     /// Evidence score a page needs before its phase is trusted (≈ 1 on noise; at 6 the phase is
     /// within ±0.05 period at one sigma, a fifth of the quarter period between groups).
-    pub min_score: f64,
+    pub(crate) min_score: f64,
     /// Peak radius for finding refresh groups among page phases (fraction of the period); peaks
     /// closer than three times this are one group.
-    pub group_radius: f64,
-    pub seed: u64,
+    pub(crate) group_radius: f64,
+    pub(crate) seed: u64,
     /// The creation this is part of: mapping the pool, the period and timing pages ('place', in
     /// ms of `budget`) report to it, and stop with `Error::Cancelled`, the pool unmapped, once it
     /// is cancelled.
-    pub job: crate::job::Job,
+    pub(crate) job: crate::job::Job,
 }
 
 impl Default for ArrangeOptions {
@@ -73,16 +73,23 @@ impl Default for ArrangeOptions {
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[serde(into = "ArrangementReport")]
 pub struct Arrangement {
+    /// The refresh period of one line the arrangement used (ns).
     pub period_ns: f64,
+    /// "given" or how the period was measured.
     pub period_source: String,
+    /// Pages the slab uses.
     pub slab_pages: usize,
+    /// Pages mapped to choose them from.
     pub pool_pages: usize,
     /// Pool pages read at least once.
     pub measured_pages: usize,
     /// Pages whose group was clear.
     pub clear_pages: usize,
+    /// Timed reads.
     pub reads: u64,
+    /// Time spent learning the pages (ms).
     pub learn_ms: f64,
+    /// The pages' refresh groups and the copy each serves.
     pub partition: Partition,
 }
 
@@ -128,6 +135,10 @@ impl From<Arrangement> for ArrangementReport {
 
 /// The region for `layout` (whose channel offset must be 4096), with replica r's pages all from
 /// the r-th set of refresh groups, and how it was found.
+///
+/// # Errors
+///
+/// What mapping the pool, measuring the period or timing its pages refuses.
 pub fn build(layout: &Layout, lock: LockRequest, o: &ArrangeOptions) -> Result<(Region, Arrangement)> {
     if layout.channel_offset() != PAGE {
         return Err(Error::option_range(

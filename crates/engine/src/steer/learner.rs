@@ -23,21 +23,21 @@ use crate::steer::orientation::{FrameState, Orientation};
 
 /// What the structure sample decided, for learning one frame at a time.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// The address bit that splits every frame (the slab's copies are 2^bit bytes apart).
-    pub bit: u32,
+    pub(crate) bit: u32,
     /// The arc copy "in the arc" stalls inside, and the other copy clear of.
-    pub arc: PhaseArc,
+    pub(crate) arc: PhaseArc,
     /// The second line predicted from the first, when one phase shift predicts the sample's
     /// pairs; else both lines of a frame are timed.
-    pub partner: Option<Partner>,
+    pub(crate) partner: Option<Partner>,
 }
 
 impl Plan {
     /// The plan a structure sample gives for a slab split at `bit`: the arc most sampled frames
     /// fit (`frames::paired_arc`, which refuses where one timed line cannot stand for its frame or
     /// too few frames fit any arc) and the partner prediction.
-    pub fn from_sample(sample: &crate::placement::frames::StallSample, bit: u32) -> Result<Plan, String> {
+    pub(crate) fn from_sample(sample: &crate::placement::frames::StallSample, bit: u32) -> Result<Plan, String> {
         let (arc, _) = crate::placement::frames::paired_arc(sample, bit)?;
         Ok(Plan { bit, arc, partner: sample.partner_prediction(bit, arc) })
     }
@@ -45,9 +45,9 @@ impl Plan {
 
 /// What `learn_frames` timed.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Learned {
-    pub states: Vec<FrameState>,
-    pub lines_timed: usize,
+pub(crate) struct Learned {
+    pub(crate) states: Vec<FrameState>,
+    pub(crate) lines_timed: usize,
 }
 
 /// Learns each of `frames`: times the frame's probe line (and its partner, unless the plan
@@ -55,7 +55,7 @@ pub struct Learned {
 /// cleanly or a line stayed unclear. A frame's state is one timing's verdict: a misjudged frame
 /// is steered the wrong way round, which costs that frame's reads steering's gain, never a
 /// wrong value.
-pub fn learn_frames(frames: &[usize], timer: &mut dyn Timer, plan: &Plan) -> Learned {
+pub(crate) fn learn_frames(frames: &[usize], timer: &mut dyn Timer, plan: &Plan) -> Learned {
     let per = if plan.partner.is_some() { 1 } else { 2 };
     let offsets: Vec<usize> =
         frames.iter().flat_map(|&f| [probe_line(f, plan.bit), probe_line(f, plan.bit) | (1 << plan.bit)].into_iter().take(per)).collect();
@@ -79,20 +79,20 @@ pub fn learn_frames(frames: &[usize], timer: &mut dyn Timer, plan: &Plan) -> Lea
 
 /// Frames learned per batch: small enough that a stop or a duty-cycle pause comes within tens of
 /// milliseconds, large enough that a session times several lines.
-pub const BATCH: usize = 32;
+pub(crate) const BATCH: usize = 32;
 
 /// The learner's default duty cycle: the share of one core it may keep busy timing. On two vCPUs
 /// a requester shares its core with it some of the time, so it stays small.
-pub const DEFAULT_DUTY: f64 = 0.25;
+pub(crate) const DEFAULT_DUTY: f64 = 0.25;
 
 /// What the learner has done, for info().
 #[derive(Default)]
-pub struct LearnerStats {
-    pub lines_timed: AtomicU64,
+pub(crate) struct LearnerStats {
+    pub(crate) lines_timed: AtomicU64,
     /// CPU time the learner's thread used, and the time since it started (ns).
-    pub cpu_ns: AtomicU64,
-    pub elapsed_ns: AtomicU64,
-    pub done: AtomicBool,
+    pub(crate) cpu_ns: AtomicU64,
+    pub(crate) elapsed_ns: AtomicU64,
+    pub(crate) done: AtomicBool,
 }
 
 /// How far the background learning of a slab's frames has come (`info().learning`).
@@ -101,27 +101,27 @@ pub struct LearnerStats {
 pub struct Learning {
     /// Frames of the slab, learned so far (steerable or not), and of those not steerable (their
     /// two lines are not one inside and one clear of the arc: read from copy 0).
-    pub frames_total: u64,
-    pub frames_learned: u64,
-    pub frames_unsteerable: u64,
+    pub(crate) frames_total: u64,
+    pub(crate) frames_learned: u64,
+    pub(crate) frames_unsteerable: u64,
     /// Every frame learned; the thread has ended.
-    pub done: bool,
-    pub lines_timed: u64,
+    pub(crate) done: bool,
+    pub(crate) lines_timed: u64,
     /// Milliseconds since the learner started, and of CPU time its thread used; their ratio is
     /// its share of one core (the duty cycle asked for it to stay near).
-    pub elapsed_ms: f64,
-    pub cpu_ms: f64,
-    pub cpu_share: f64,
-    pub duty: f64,
+    pub(crate) elapsed_ms: f64,
+    pub(crate) cpu_ms: f64,
+    pub(crate) cpu_share: f64,
+    pub(crate) duty: f64,
     /// Frames learned per second so far.
-    pub frames_per_second: f64,
+    pub(crate) frames_per_second: f64,
     /// Of the reads since the last `info()`, the share whose frame was learned and steerable (null
     /// when there were none).
-    pub hot_coverage: Option<f64>,
+    pub(crate) hot_coverage: Option<f64>,
 }
 
 /// A running learner; dropping it stops the thread and waits for it (at most one batch).
-pub struct Learner {
+pub(crate) struct Learner {
     stop: Arc<AtomicBool>,
     stats: Arc<LearnerStats>,
     duty: f64,
@@ -153,7 +153,12 @@ impl Learner {
     /// Starts learning `orientation`'s frames with `timer` (which must time lines of the slab the
     /// orientation describes, and which the thread owns with everything it needs to stay valid),
     /// at `duty` (0 < duty ≤ 1) of one core.
-    pub fn spawn(orientation: Arc<Orientation>, mut timer: Box<dyn Timer + Send>, plan: Plan, duty: f64) -> crate::error::Result<Learner> {
+    pub(crate) fn spawn(
+        orientation: Arc<Orientation>,
+        mut timer: Box<dyn Timer + Send>,
+        plan: Plan,
+        duty: f64,
+    ) -> crate::error::Result<Learner> {
         let duty = duty.clamp(0.01, 1.0);
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(LearnerStats::default());
@@ -204,16 +209,13 @@ impl Learner {
         Ok(Learner { stop, stats, duty, last_counts: std::sync::Mutex::new((0, 0)), handle: Some(handle) })
     }
 
-    pub fn stats(&self) -> &LearnerStats {
+    #[cfg(test)]
+    fn stats(&self) -> &LearnerStats {
         &self.stats
     }
 
-    pub fn duty(&self) -> f64 {
-        self.duty
-    }
-
     /// Where the learning of `orientation`'s frames stands (restarts the coverage window).
-    pub fn learning(&self, orientation: &Orientation) -> Learning {
+    pub(crate) fn learning(&self, orientation: &Orientation) -> Learning {
         let (learned, unsteerable) = orientation.learned();
         let (on_all, off_all) = orientation.read_counts();
         let (on, off) = {
@@ -241,7 +243,7 @@ impl Learner {
     }
 
     /// Whether every frame has been learned (the thread has ended).
-    pub fn done(&self) -> bool {
+    pub(crate) fn done(&self) -> bool {
         // Acquire: pairs with the Release store at the thread's end.
         self.stats.done.load(Ordering::Acquire)
     }

@@ -11,16 +11,17 @@
 //! Nothing here uses Node types.
 
 pub mod arrange;
-pub mod learner;
-pub mod orientation;
-pub mod pages;
-pub mod reader;
-pub mod tracker;
+pub(crate) mod learner;
+pub(crate) mod orientation;
+pub(crate) mod pages;
+pub(crate) mod reader;
+pub(crate) mod tracker;
 
 #[cfg(test)]
 mod on_hosts;
 #[cfg(test)]
 mod synth;
 
+pub use learner::Learning;
 pub use reader::SteeredReader;
 pub use tracker::{SteerReport, SteerState, Tracker, TrackerConfig, DEFAULT_PERIOD_NS};

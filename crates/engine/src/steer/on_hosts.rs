@@ -16,7 +16,7 @@ use crate::steer::tracker::{SteerState, Tracker, TrackerConfig};
 const PER_PAGE: usize = 512;
 
 /// The layout placement gives a steered two-copy slab of `slots` on the fixture host.
-fn placed(kind: HostKind, slots: u64, seed: u64) -> (Layout, crate::refresh::SessionTimer<crate::refresh::hosts::Host>) {
+fn placed(kind: HostKind, slots: u64, seed: u64) -> (Layout, crate::refresh::lines::SessionTimer<crate::refresh::hosts::Host>) {
     let mut t = timer(kind, seed);
     let o = MapOptions::default();
     let chunks = slots.div_ceil(PAIRED_SLOTS as u64) as usize;

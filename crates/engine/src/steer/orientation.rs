@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 /// What is known of one frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
-pub enum FrameState {
+pub(crate) enum FrameState {
     Unknown = 0,
     /// Copy 0 (the line with the split bit clear) stalls inside the arc; copy 1 outside it.
     Normal = 1,
@@ -60,12 +60,12 @@ fn slot(frame: usize) -> (usize, u32) {
 }
 
 /// One read in this many records its frame in the ring of touched frames.
-pub const SAMPLE_EVERY: u32 = 64;
+pub(crate) const SAMPLE_EVERY: u32 = 64;
 /// Frames the ring holds (a power of two).
-pub const RING: usize = 256;
+pub(crate) const RING: usize = 256;
 
 /// The per-frame table, the ring of touched frames and the counts (see the module docs).
-pub struct Orientation {
+pub(crate) struct Orientation {
     /// `FRAMES_PER_WORD` frames' states to a word (see `slot`).
     states: Box<[AtomicU64]>,
     frames: usize,
@@ -86,7 +86,7 @@ pub struct Orientation {
 
 impl Orientation {
     /// A table of `frames` frames, none known.
-    pub fn new(frames: usize) -> Orientation {
+    pub(crate) fn new(frames: usize) -> Orientation {
         Orientation {
             states: (0..frames.div_ceil(FRAMES_PER_WORD)).map(|_| AtomicU64::new(0)).collect(),
             frames,
@@ -101,13 +101,13 @@ impl Orientation {
     }
 
     /// Frames the table covers.
-    pub fn frames(&self) -> usize {
+    pub(crate) fn frames(&self) -> usize {
         self.frames
     }
 
     /// What is known of `frame` (which the caller has checked is below `frames()`).
     #[inline(always)]
-    pub fn state(&self, frame: usize) -> FrameState {
+    pub(crate) fn state(&self, frame: usize) -> FrameState {
         // Relaxed: pairs with the Relaxed store in `set`; the entry only picks which of two right
         // copies to read (module docs), so no other data rides on it.
         let (w, shift) = slot(frame);
@@ -115,7 +115,7 @@ impl Orientation {
     }
 
     /// Records what was learned of `frame` (the learner's thread; a frame is set once).
-    pub fn set(&self, frame: usize, s: FrameState) {
+    pub(crate) fn set(&self, frame: usize, s: FrameState) {
         // Relaxed: see `state`. One atomic update of the word, so frames sharing it are never
         // overwritten; knowing what it replaced makes a second learning of one frame count once.
         let (w, shift) = slot(frame);
@@ -140,7 +140,7 @@ impl Orientation {
     /// every counter here is advanced by a plain load and store, never a locked read-modify-write
     /// (which would cost every read ~10–20 ns on x86); other threads only read them.
     #[inline(always)]
-    pub fn note_read(&self, frame: usize, s: FrameState) {
+    pub(crate) fn note_read(&self, frame: usize, s: FrameState) {
         // Relaxed throughout: counters and hints with one writer (this thread), each read on its
         // own by the learner's and info()'s threads.
         let bump = |c: &AtomicU64| c.store(c.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
@@ -161,7 +161,7 @@ impl Orientation {
     }
 
     /// Frames in the ring still unknown, taken out of it (the learner's thread), at most `max`.
-    pub fn take_hot(&self, max: usize) -> Vec<usize> {
+    pub(crate) fn take_hot(&self, max: usize) -> Vec<usize> {
         let mut out = Vec::new();
         for e in self.ring.iter() {
             if out.len() >= max {
@@ -181,14 +181,14 @@ impl Orientation {
     }
 
     /// (frames learned, of them unsteerable).
-    pub fn learned(&self) -> (u64, u64) {
+    pub(crate) fn learned(&self) -> (u64, u64) {
         // Relaxed: figures (see `set`).
         (self.learned.load(Ordering::Relaxed), self.unsteerable.load(Ordering::Relaxed))
     }
 
     /// Reads on learned, steerable frames and on the rest, since the slab was made (callers
     /// that want a window keep the previous pair).
-    pub fn read_counts(&self) -> (u64, u64) {
+    pub(crate) fn read_counts(&self) -> (u64, u64) {
         // Relaxed: figures (see `note_read`).
         (self.reads_learned.load(Ordering::Relaxed), self.reads_unlearned.load(Ordering::Relaxed))
     }

@@ -18,7 +18,7 @@
 use crate::refresh::phase::{circular_distance, circular_mean, wrap};
 
 /// The page granularity the groups are learned at.
-pub const PAGE: usize = 4096;
+pub(crate) const PAGE: usize = 4096;
 
 /// Refresh groups found among the pages, and which replica ("class") each group serves.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -36,17 +36,17 @@ pub struct Partition {
     pub separation: f64,
     /// Class of each page (None: unclear, or in no group).
     #[serde(skip)]
-    pub labels: Vec<Option<usize>>,
+    pub(crate) labels: Vec<Option<usize>>,
 }
 
 /// Refresh groups among page phases: centres and each page's group.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Groups {
+pub(crate) struct Groups {
     /// Centres in cycles, in increasing phase from the one nearest 0.
-    pub centers: Vec<f64>,
+    pub(crate) centers: Vec<f64>,
     /// Group of each input phase; None for unclear pages and for pages too far from every centre
     /// to be sure which group they are in.
-    pub labels: Vec<Option<usize>>,
+    pub(crate) labels: Vec<Option<usize>>,
 }
 
 /// Finds groups as peaks of the phase density, not by gaps: measured groups are wide enough
@@ -56,7 +56,7 @@ pub struct Groups {
 /// is the circular mean of the pages within `radius` of the peak. A page joins the nearest centre
 /// only when it is closer than `accept` times the distance to that centre's nearest neighbour
 /// centre, so pages in the tails between two groups are left out rather than guessed.
-pub fn find_groups(phases: &[Option<f64>], radius: f64, min_share: f64, accept: f64) -> Groups {
+pub(crate) fn find_groups(phases: &[Option<f64>], radius: f64, min_share: f64, accept: f64) -> Groups {
     const BINS: usize = 256;
     let mut hist = [0usize; BINS];
     let clear: Vec<f64> = phases.iter().flatten().map(|&p| wrap(p)).collect();
@@ -88,7 +88,7 @@ pub fn find_groups(phases: &[Option<f64>], radius: f64, min_share: f64, accept: 
 /// The group among `centers` that `phase` belongs to: the nearest centre, when the phase is closer
 /// than `accept` times the distance from that centre to its nearest neighbour centre (else None:
 /// in the tails between two groups).
-pub fn label(phase: f64, centers: &[f64], accept: f64) -> Option<usize> {
+pub(crate) fn label(phase: f64, centers: &[f64], accept: f64) -> Option<usize> {
     let p = wrap(phase);
     let (g, d) = (0..centers.len()).map(|g| (g, circular_distance(p, centers[g]))).min_by(|a, b| a.1.total_cmp(&b.1))?;
     let spacing = (0..centers.len()).filter(|&h| h != g).map(|h| circular_distance(centers[g], centers[h])).fold(0.5, f64::min);
@@ -99,14 +99,14 @@ pub fn label(phase: f64, centers: &[f64], accept: f64) -> Option<usize> {
 /// group, pages accepted within 0.4 of the spacing to the next group) and splits them, in phase
 /// order, into `classes` contiguous arcs, choosing the split whose smallest class has the most
 /// pages. None when there are fewer groups than classes.
-pub fn partition(phases: &[Option<f64>], classes: usize, radius: f64) -> Option<Partition> {
+pub(crate) fn partition(phases: &[Option<f64>], classes: usize, radius: f64) -> Option<Partition> {
     split(find_groups(phases, radius, 0.08, 0.4), classes)
 }
 
 /// Splits groups already found (and every page's group) into `classes` contiguous arcs of the
 /// phase circle, choosing the split whose smallest class has the most pages. None when there are
 /// fewer groups than classes.
-pub fn split(c: Groups, classes: usize) -> Option<Partition> {
+pub(crate) fn split(c: Groups, classes: usize) -> Option<Partition> {
     let g = c.centers.len();
     if classes == 0 || g < classes {
         return None;
@@ -163,7 +163,7 @@ pub fn split(c: Groups, classes: usize) -> Option<Partition> {
 
 /// The pool page for every page of the slab: slab page j belongs to class j mod `classes` and
 /// takes that class's next page. None when some class has too few pages.
-pub fn picks(labels: &[Option<usize>], classes: usize, slab_pages: usize) -> Option<Vec<usize>> {
+pub(crate) fn picks(labels: &[Option<usize>], classes: usize, slab_pages: usize) -> Option<Vec<usize>> {
     let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); classes];
     for (p, l) in labels.iter().enumerate() {
         if let Some(c) = *l {

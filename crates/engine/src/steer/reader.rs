@@ -53,19 +53,22 @@ pub struct SteeredReader {
 ///
 /// Observed reads are the slow ones of steering: they wait for the load (the end stamp), the
 /// tracker's bookkeeping runs after it, and one in four of them explores (reads the copies in
-/// turn, so it meets stalls at the unsteered rate). At one in 8 (measured 2026-12-02, 256 MiB
-/// slab, cold random reads; docs/refresh-hosts.md), these reads were 1.1% above copy 0's p99.9 against 0.06–0.15% for the
-/// others, and made steering's p99.9 1.0–1.2× copy 0's; at one in 32 it was at or below copy 0's
-/// in 3 of 3 runs (p99 0.85–0.94×).
-pub const LOCKED_OBSERVE_EVERY: u32 = 32;
+/// turn, so it meets stalls at the unsteered rate). Observing fewer of them keeps them out of
+/// steering's p99.9; what one in 8 and one in 32 measured is in docs/refresh-hosts.md.
+pub(crate) const LOCKED_OBSERVE_EVERY: u32 = 32;
 
 /// …but at least one read in this long is observed, so a caller that reads slowly still feeds
 /// the tracker at least 10 000 observations a second (what one in 8 gave a caller reading 80 000
 /// times a second).
-pub const LOCKED_OBSERVE_FLOOR_NS: u64 = 100_000;
+pub(crate) const LOCKED_OBSERVE_FLOOR_NS: u64 = 100_000;
 
 impl SteeredReader {
     /// A reader with `cfg`; `cfg.copies` must equal the slab's replica count.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadOption`] when `cfg.copies` is not the slab's replica count, and
+    /// [`Error::Unsupported`] when the clock is too coarse to tell a slow read from a fast one.
     pub fn new(slab: Arc<Slab>, cfg: TrackerConfig) -> Result<SteeredReader> {
         let replicas = slab.layout().replicas();
         if cfg.copies != replicas {
@@ -89,7 +92,7 @@ impl SteeredReader {
     /// `orientation` (one entry per 4 KiB frame of the slab): the tracker steers between "the copy
     /// stalling inside the arc" and "the other", which each learned frame maps to its physical
     /// copies; reads of frames not learned (or not steerable) go to copy 0 and are not timed.
-    pub fn with_orientation(slab: Arc<Slab>, cfg: TrackerConfig, orientation: Arc<Orientation>) -> Result<SteeredReader> {
+    pub(crate) fn with_orientation(slab: Arc<Slab>, cfg: TrackerConfig, orientation: Arc<Orientation>) -> Result<SteeredReader> {
         let frames = slab.layout().span().div_ceil(FRAME_BYTES);
         if cfg.copies != 2 || orientation.frames() < frames {
             return Err(Error::Internal {
@@ -106,29 +109,40 @@ impl SteeredReader {
     }
 
     /// The per-frame orientation of a slab learned in the background.
-    pub fn orientation(&self) -> Option<&Arc<Orientation>> {
+    pub(crate) fn orientation(&self) -> Option<&Arc<Orientation>> {
         self.orientation.as_ref()
     }
 
     /// A reader with the measured defaults (`TrackerConfig::new`) for this machine's clock.
+    ///
+    /// # Errors
+    ///
+    /// What [`SteeredReader::new`] refuses.
     pub fn with_defaults(slab: Arc<Slab>) -> Result<SteeredReader> {
         let cfg = TrackerConfig::new(slab.layout().replicas(), tsc::ticks_per_ns());
         SteeredReader::new(slab, cfg)
     }
 
     /// Reuses an existing tracker (e.g. one already locked); its copy count must match.
+    ///
+    /// # Errors
+    ///
+    /// What [`SteeredReader::new`] refuses.
     pub fn with_tracker(slab: Arc<Slab>, tracker: Tracker) -> Result<SteeredReader> {
         let mut r = SteeredReader::new(slab, *tracker.config())?;
         r.tracker = tracker;
         Ok(r)
     }
 
+    /// The slab it reads.
     pub fn slab(&self) -> &Arc<Slab> {
         &self.slab
     }
+    /// The tracker that picks the copy.
     pub fn tracker(&self) -> &Tracker {
         &self.tracker
     }
+    /// A snapshot of the tracker's state and counters.
     pub fn report(&self) -> SteerReport {
         self.tracker.report()
     }
@@ -190,6 +204,10 @@ impl SteeredReader {
     }
 
     /// Reads slot `i` from the copy least likely to be stalling now.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::SlotOutOfRange`] for a slot beyond the slab.
     #[inline]
     pub fn read(&mut self, i: u64) -> Result<u64> {
         self.slab.layout().check_slot(i)?;
@@ -197,7 +215,7 @@ impl SteeredReader {
     }
 
     /// Reads many slots, steering each one; all indices are checked before anything is read.
-    pub fn read_many(&mut self, indices: &[u32], out: &mut [u64]) -> Result<()> {
+    pub(crate) fn read_many(&mut self, indices: &[u32], out: &mut [u64]) -> Result<()> {
         if indices.len() != out.len() {
             return Err(Error::LengthMismatch { indices: indices.len(), values: out.len() });
         }

@@ -22,8 +22,8 @@ use crate::layout::{MAX_REPLICAS, MIN_REPLICAS};
 use crate::refresh::phase::{self, Trig};
 
 /// Fewest and most phase bins a tracker accepts (powers of two).
-pub const MIN_BINS: usize = 16;
-pub const MAX_BINS: usize = 1024;
+pub(crate) const MIN_BINS: usize = 16;
+pub(crate) const MAX_BINS: usize = 1024;
 
 /// The period `TrackerConfig::new` starts from: only where no period could be measured on this
 /// machine (`refresh::period::of_this_machine`), with a ±0.2% search; where it does not fit, the
@@ -50,7 +50,7 @@ const JUMP_GATE: f32 = 8.0;
 const MEASURED_PERIOD_RESCUE: f64 = 5e-4;
 
 /// Excess over the typical read above which a read counts as stalled (`for_measured`).
-pub const STALL_EXCESS_NS: u32 = 140;
+pub(crate) const STALL_EXCESS_NS: u32 = 140;
 
 /// Consecutive blocks whose slow count stays well above what steering predicts before the
 /// tracker decides its profiles are stale and calibrates again.
@@ -64,7 +64,7 @@ pub struct TrackerConfig {
     /// Phase bins per period; a power of two from 16 to 1024.
     pub bins: usize,
     /// Copies of each slot (2..=8).
-    pub copies: usize,
+    pub(crate) copies: usize,
     /// A read longer than this (ticks) is slow.
     pub slow_ticks: u64,
     /// A read longer than this (ticks) is hypervisor noise: counted, never learned from.
@@ -73,30 +73,30 @@ pub struct TrackerConfig {
     pub calibration_reads: usize,
     /// Observed reads per monitoring block while locked: at the end of each block the phase is
     /// checked against every possible shift.
-    pub block_reads: usize,
+    pub(crate) block_reads: usize,
     /// Relative half-width of the period search at the end of calibration (0 = trust the period).
-    pub period_search: f64,
+    pub(crate) period_search: f64,
     /// Reads spent reading a fixed copy after calibration found no signal, before trying again.
-    pub retry_reads: u64,
+    pub(crate) retry_reads: u64,
     /// Phase error (in bins) every steering choice must tolerate: a copy is chosen by its worst
     /// stall probability within this many bins either side.
-    pub margin_bins: usize,
+    pub(crate) margin_bins: usize,
     /// Largest drift (in bins) corrected per block without a full search.
-    pub drift_bins: usize,
+    pub(crate) drift_bins: usize,
     /// While locked, one observed read in this many reads the copies in turn instead of the
     /// chosen one (0 = never). Steered reads avoid each copy's stalls, so they say little about
     /// where the stalls are now; these few unsteered reads keep the phase and its drift in view.
-    pub explore_every: u32,
+    pub(crate) explore_every: u32,
     /// A timed read faster than this (ticks) was answered by a cache, not DRAM.
-    pub cached_ticks: u64,
+    pub(crate) cached_ticks: u64,
     /// When nearly every timed read of a block was a cache hit (`RESIDENT_SHARE`), steering
     /// cannot help — refresh stalls only delay DRAM reads — and alternating copies would double
     /// the cache footprint: the reader reads copy 0, untimed, for this many reads, then looks again.
-    pub resident_reads: u64,
+    pub(crate) resident_reads: u64,
 }
 
 /// Share of a block's timed reads that must be cache hits for the slab to count as cache-resident.
-pub const RESIDENT_SHARE: f64 = 0.9;
+pub(crate) const RESIDENT_SHARE: f64 = 0.9;
 
 impl TrackerConfig {
     /// Defaults from the measurements in FIELD-NOTES.md, for a clock of `ticks_per_ns`.
@@ -148,7 +148,7 @@ impl TrackerConfig {
     /// of a read, on every DRAM generation measured), instead of the defaults' fixed 290 ns, which
     /// assumed a 150 ns read. (The measured spike cut itself moved between runs by tens of ns,
     /// and with it the calibration's verdict: 1 of 3 bench runs ended "no signal" with it.)
-    pub fn for_measured(copies: usize, ticks_per_ns: f64, m: &crate::refresh::period::Measured) -> TrackerConfig {
+    pub(crate) fn for_measured(copies: usize, ticks_per_ns: f64, m: &crate::refresh::period::Measured) -> TrackerConfig {
         let mut c = TrackerConfig::for_measured_period(copies, ticks_per_ns, m.period_ns);
         let slow_ns = m.typical_ns.saturating_add(STALL_EXCESS_NS);
         if m.typical_ns > 0 && slow_ns < m.outlier_ns {
@@ -158,7 +158,7 @@ impl TrackerConfig {
         c
     }
 
-    pub fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         let bad = |option: &'static str, m: String| Err(Error::bad_option(option, m));
         if !(MIN_REPLICAS..=MAX_REPLICAS).contains(&self.copies) {
             return bad("copies", format!("must be from {MIN_REPLICAS} to {MAX_REPLICAS}, got {}", self.copies));
@@ -220,6 +220,7 @@ impl serde::Serialize for SteerState {
 }
 
 impl SteerState {
+    /// The state as reports spell it: `calibrating`, `locked`, `no-signal`.
     pub fn name(self) -> &'static str {
         match self {
             SteerState::Calibrating => "calibrating",
@@ -234,6 +235,7 @@ impl SteerState {
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SteerReport {
+    /// What the tracker is doing.
     pub state: SteerState,
     /// Every observed read, including outliers.
     pub reads: u64,
@@ -243,14 +245,16 @@ pub struct SteerReport {
     pub outliers: u64,
     /// Reads observed while locked (steered), and how many of them were slow.
     pub steered_reads: u64,
+    /// Steered reads that were slow.
     pub steered_slow: u64,
     /// Exploring reads (one observed read in `explore_every` while locked reads the copies in
     /// turn, unsteered) and how many were slow: a live unsteered baseline beside `steered_*`.
     pub explored_reads: u64,
+    /// Exploring reads that were slow.
     pub explored_slow: u64,
     /// Guard windows in which steered reads were significantly slower than exploring ones (the
     /// tracker then calibrated again).
-    pub not_helping: u64,
+    pub(crate) not_helping: u64,
     /// Slow share over the last completed window (block, search or calibration).
     pub window_slow_share: f64,
     /// Phase jumps followed (shifts larger than drift, found by the per-block search).
@@ -278,13 +282,14 @@ pub struct SteerReport {
     pub copies_apart: bool,
     /// Slow share the learned profiles predict for steered reads and for reads of a random copy.
     pub expected_steered_share: f64,
+    /// Slow share predicted for reads of a random copy.
     pub expected_unsteered_share: f64,
     /// The reads are cache-resident right now (nearly every timed read of the last block was a
     /// cache hit): the reader reads copy 0, untimed, until it looks again.
-    pub resident: bool,
+    pub(crate) resident: bool,
     /// Spells of cache residence found, and reads served by copy 0 during them.
-    pub resident_spells: u64,
-    pub resident_reads: u64,
+    pub(crate) resident_spells: u64,
+    pub(crate) resident_reads: u64,
 }
 
 /// Reads and slow reads per copy and bin (copy-major, bins per copy).
@@ -413,7 +418,7 @@ fn step_for(period_ticks: f64) -> u64 {
 }
 
 impl Tracker {
-    pub fn new(cfg: TrackerConfig) -> Result<Tracker> {
+    pub(crate) fn new(cfg: TrackerConfig) -> Result<Tracker> {
         cfg.validate()?;
         let cells = cfg.copies * cfg.bins;
         let trig = Trig::new();
@@ -478,10 +483,12 @@ impl Tracker {
         })
     }
 
+    /// The configuration it was made with.
     pub fn config(&self) -> &TrackerConfig {
         &self.cfg
     }
 
+    /// What it is doing now.
     pub fn state(&self) -> SteerState {
         self.state
     }
@@ -500,7 +507,7 @@ impl Tracker {
     /// The copy to read at instant `t`: while calibrating the copies in turn, while locked the
     /// copy least likely to be stalling, with no signal always copy 0.
     #[inline(always)]
-    pub fn choose(&mut self, t: u64) -> usize {
+    pub(crate) fn choose(&mut self, t: u64) -> usize {
         match self.state {
             SteerState::Locked => self.choice[self.bin(t) & self.mask] as usize,
             SteerState::Calibrating => {
@@ -518,7 +525,7 @@ impl Tracker {
     /// The copy to read at `t` for a read that will be observed: like `choose`, except that while
     /// steering, one in `explore_every` of these reads the copies in turn.
     #[inline]
-    pub fn choose_observed(&mut self, t: u64) -> usize {
+    pub(crate) fn choose_observed(&mut self, t: u64) -> usize {
         self.exploring = false;
         if self.state == SteerState::Locked && self.copies_apart && self.cfg.explore_every > 0 {
             self.explored = self.explored.wrapping_add(1);
@@ -535,7 +542,7 @@ impl Tracker {
     /// The copy to read without timing it, when timing would teach nothing: no periodic signal, or
     /// copies that stall together. The reader then skips the clock and calls `count_untimed`.
     #[inline(always)]
-    pub fn untimed_copy(&self) -> Option<usize> {
+    pub(crate) fn untimed_copy(&self) -> Option<usize> {
         match self.state {
             SteerState::NoSignal => Some(0),
             SteerState::Locked if !self.copies_apart || self.resident_left > 0 => Some(0),
@@ -546,7 +553,7 @@ impl Tracker {
     /// Counts one read served by `untimed_copy`; after `retry_reads` of them (no signal), or
     /// `resident_reads` (cache-resident), looks again.
     #[inline(always)]
-    pub fn count_untimed(&mut self) {
+    pub(crate) fn count_untimed(&mut self) {
         self.reads += 1;
         if self.resident_left > 0 {
             self.resident_left -= 1;
@@ -562,7 +569,7 @@ impl Tracker {
     /// Feeds one timed read: it started at `t` (ticks), read `copy` and took `latency` ticks.
     /// A copy out of range is ignored.
     #[inline]
-    pub fn observe(&mut self, t: u64, copy: usize, latency: u64) {
+    pub(crate) fn observe(&mut self, t: u64, copy: usize, latency: u64) {
         if copy >= self.cfg.copies {
             return;
         }
@@ -635,7 +642,7 @@ impl Tracker {
         self.window_cached = 0;
     }
 
-    pub fn report(&self) -> SteerReport {
+    pub(crate) fn report(&self) -> SteerReport {
         SteerReport {
             state: self.state,
             reads: self.reads,
