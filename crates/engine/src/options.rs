@@ -33,6 +33,10 @@ pub enum Strategy {
 }
 
 impl Strategy {
+    /// The strategy named `s` (`'auto'`, `'hedge'`, `'steer'` or `'direct'`).
+    ///
+    /// # Errors
+    /// [`Error::OptionOutOfRange`] for any other word.
     pub fn parse(s: &str) -> Result<Strategy> {
         match s {
             "auto" => Ok(Strategy::Auto),
@@ -42,6 +46,7 @@ impl Strategy {
             other => Err(Error::option_range("strategy", format!("must be 'auto', 'hedge', 'steer' or 'direct', got {other:?}"))),
         }
     }
+    /// The word the options take for this strategy, and `info()` reports.
     pub fn name(self) -> &'static str {
         match self {
             Strategy::Auto => "auto",
@@ -76,6 +81,10 @@ pub enum CopyPlacement {
 }
 
 impl CopyPlacement {
+    /// The placement named `s` (`'auto'`, `'refresh-groups'`, `'huge-pages'`, `'background'` or `'offset'`).
+    ///
+    /// # Errors
+    /// [`Error::OptionOutOfRange`] for any other word.
     pub fn parse(s: &str) -> Result<CopyPlacement> {
         match s {
             "auto" => Ok(CopyPlacement::Auto),
@@ -112,7 +121,9 @@ pub const STEER_CHANNEL_OFFSET: usize = 64;
 /// A resolved channel offset and, in words, where it came from (for `info()`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResolvedOffset {
+    /// Bytes from one copy of a slot to the next.
     pub bytes: usize,
+    /// Where the offset came from, in words ("given", "default", "auto: measured by …").
     pub source: String,
 }
 
@@ -150,9 +161,11 @@ impl ChannelOffset {
 /// How this process's replica threads run, for a new slab or an opened shared one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ThreadOptions {
+    /// Lock the slab in memory (mlock), and what to do when that is refused.
     pub lock: LockRequest,
     /// One core per replica thread; None = chosen (distinct allowed cores, avoiding the caller's).
     pub cores: Option<Vec<usize>>,
+    /// How idle replica threads wait (busy spinning, spin then park, or park at once).
     pub spin: SpinPolicy,
     /// Idle time before hybrid/sleep threads park; None = the policy's default.
     pub idle_us: Option<u64>,
@@ -203,18 +216,26 @@ pub const MAX_CORE: usize = 65535;
 /// Everything `Slayer::new` needs. `Options::new(slots)` gives the documented defaults.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
+    /// Slots of 8 bytes in each copy (at least 1).
     pub slots: u64,
+    /// Copies of every slot, 1 to `layout::MAX_REPLICAS` (hedging needs at least 2).
     pub replicas: usize,
+    /// Bytes between one copy of a slot and the next (`Default`, given, or `Auto` from `ultraslayer probe groups`).
     pub channel_offset: ChannelOffset,
+    /// Which pages to map: 1 GiB, 2 MiB, transparent or plain ones, or the first that works (`Auto`).
     pub pages: PageRequest,
+    /// How reads are served: hedged, steered, direct, or chosen for this machine (`Auto`).
     pub strategy: Strategy,
+    /// Where the copies go: at the channel offset, or chosen by timing the refresh stalls.
     pub placement: CopyPlacement,
     /// Time refresh-group placement may spend learning pages (after a 300 ms period measurement).
     pub placement_budget: Duration,
+    /// How this process's replica threads run.
     pub threads: ThreadOptions,
 }
 
 impl Options {
+    /// The documented defaults for a slab of `slots` slots: 2 copies, offset and pages chosen, strategy and placement `Auto`, the default budget and thread options.
     pub fn new(slots: u64) -> Options {
         Options {
             slots,
@@ -277,11 +298,13 @@ impl Options {
 pub struct OpenOptions {
     /// 'auto', 'hedge' or 'direct' (a shared slab is never steered).
     pub strategy: Strategy,
+    /// How this process's replica threads run.
     pub threads: ThreadOptions,
     /// Refuse the segment unless its layout has these values.
     pub expect: shm::Expect,
     /// How long to wait for a segment another process is still creating.
     pub wait: Duration,
+    /// Look for the segment in this directory instead of hugetlbfs mounts and /dev/shm.
     pub dir: Option<std::path::PathBuf>,
 }
 
@@ -309,12 +332,16 @@ pub struct SharedOptions {
 /// What kind of value an option takes, for front ends that validate types before mapping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OptionKind {
+    /// An integer from `min` to `max`.
     Integer {
+        /// Smallest value.
         min: u64,
+        /// Largest value.
         max: u64,
     },
     /// One of these strings.
     Choice(&'static [&'static str]),
+    /// `true` or `false`.
     Boolean,
     /// An array of core numbers.
     Cores,
@@ -324,15 +351,19 @@ pub enum OptionKind {
     Name,
 }
 
-/// Which constructors take an option.
+/// Which constructors take an option (`OptionSpec::takes` bits): `Slayer::new` (a local slab).
 pub const FOR_NEW: u8 = 1;
+/// Taken by `Slayer::create_shared`.
 pub const FOR_CREATE: u8 = 2;
+/// Taken by `Slayer::open_shared`.
 pub const FOR_OPEN: u8 = 4;
 
 /// One option as every front end names it (JS spelling; the C ABI's field is the snake_case one).
 #[derive(Clone, Copy, Debug)]
 pub struct OptionSpec {
+    /// The option's name as JS spells it.
     pub name: &'static str,
+    /// The kind of value it takes.
     pub kind: OptionKind,
     /// `FOR_NEW | FOR_CREATE | FOR_OPEN` bits.
     pub takes: u8,

@@ -83,6 +83,7 @@ struct Shared {
     yield_after: u64,
 }
 
+/// The replica threads of a hedged slab, pinned one to a core, and the request they race to answer (see the module docs for the hand-off).
 pub struct ReplicaSet {
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,

@@ -24,12 +24,17 @@ use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::region::{LockRequest, PageRequest, Region};
 
+/// The mapped copies of a slab and their layout: where copy r of slot i lives, and the plain loads and stores of those words (a write goes to every copy). Strategies and threads are the `Slayer`'s.
 pub struct Slab {
     region: Region,
     layout: Layout,
 }
 
 impl Slab {
+    /// Maps, pre-faults and (as `lock` says) locks the memory for `layout`.
+    ///
+    /// # Errors
+    /// What `Region::map_with` refuses: no pages of the kind asked for, mapping or locking refused.
     pub fn new(layout: Layout, pages: PageRequest, lock: LockRequest) -> Result<Slab> {
         Slab::new_with(layout, pages, lock, &crate::job::Job::none())
     }
@@ -49,9 +54,11 @@ impl Slab {
     }
 
     #[inline(always)]
+    /// Where each copy of each slot lives.
     pub fn layout(&self) -> &Layout {
         &self.layout
     }
+    /// The memory under the copies.
     pub fn region(&self) -> &Region {
         &self.region
     }

@@ -120,39 +120,54 @@ pub(crate) use crate::strategy::shared_strategy;
 #[derive(Clone, Debug, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Info {
+    /// Slots in each copy.
     pub slots: u64,
+    /// Copies of every slot.
     pub replicas: usize,
+    /// Bytes between one copy of a slot and the next (0 when the copies were placed by a table).
     pub channel_offset: usize,
+    /// The pages the slab got.
     pub page_kind: PageKind,
+    /// Bytes of one of those pages.
     pub page_size: usize,
+    /// Bytes mapped for all copies.
     pub mapped_bytes: usize,
     /// For transparent huge pages: how much the kernel backed with huge pages.
     pub thp_bytes: usize,
+    /// The slab is locked in memory (mlock).
     pub locked: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Why locking was refused, when it was and the slab runs unlocked.
     pub lock_error: Option<String>,
     /// Page kinds tried and passed over, with the reason.
     pub page_fallbacks: Vec<String>,
+    /// The core each replica thread is pinned to.
     pub cores: Vec<usize>,
     /// The core each running thread reported from inside itself (sched_getcpu), when running.
     #[serde(serialize_with = "crate::report::cores_or_minus_one")]
     pub thread_cpus: Vec<Option<usize>>,
+    /// Replica threads share cores (with each other or the caller): hedging loses its point.
     pub shared_cores: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Why the threads share cores or run where they do, when that needs saying.
     pub cores_note: Option<String>,
+    /// How idle replica threads wait.
     pub spin: SpinPolicy,
     /// `u64::MAX`: threads never park (serialized as -1).
     #[serde(serialize_with = "crate::report::never_as_minus_one")]
     pub idle_us: u64,
+    /// The replica threads are running.
     pub running: bool,
     /// Serialized with its length (`cpuCount`).
     #[serde(flatten, serialize_with = "crate::report::allowed_cpus")]
     pub allowed_cpus: Vec<usize>,
+    /// Reads record their latency (for `stats()` percentiles).
     pub recording: bool,
     /// The strategy reads use (never `Auto`), what was asked for, why, and a warning when an
     /// explicit strategy is expected to lose.
     pub strategy: Strategy,
     #[serde(flatten)]
+    /// What was asked for, why the strategy was chosen, and any warning.
     pub choice: Choice,
     /// Bytes between copies, and where that number came from.
     pub channel_offset_source: String,
@@ -364,13 +379,31 @@ pub(crate) fn removed_if_cancelled<T>(made: Result<T>, created: &SharedInfo) -> 
 /// slot i is `base[(i >> shift) * stride_words + (i & mask)]`, within `words` words.
 #[derive(Clone, Copy, Debug)]
 pub struct DirectView {
+    /// Copy 0's first word.
     pub base: *mut u64,
+    /// Words readable from `base`.
     pub words: usize,
+    /// Slot index bits that stay within one chunk (`i >> shift` picks the chunk).
     pub shift: u32,
+    /// Mask of the slot index within its chunk.
     pub mask: u64,
+    /// Words from one chunk of copy 0 to the next.
     pub stride_words: usize,
 }
 
+/// A mirrored slab of 64-bit slots: N copies placed so that their refresh stalls do not coincide, read by the strategy [`Info::strategy`] names (hedged, steered or direct). Every write reaches every copy before it returns.
+///
+/// ```
+/// use ultraslayer::{Options, Slayer, Strategy};
+///
+/// let mut options = Options::new(1 << 16);
+/// options.strategy = Strategy::Direct; // or Hedge (replica threads) / Steer / Auto
+/// let mut slab = Slayer::new(options)?;
+/// slab.write(42, 7)?;
+/// assert_eq!(slab.read(42)?, 7);
+/// println!("{} on {:?} pages", slab.info().strategy.name(), slab.info().page_kind);
+/// # Ok::<(), ultraslayer::Error>(())
+/// ```
 pub struct Slayer {
     slab: Arc<Slab>,
     assignment: CoreAssignment,
@@ -628,10 +661,12 @@ impl Slayer {
     }
 
     #[inline(always)]
+    /// Slots in each copy.
     pub fn slots(&self) -> u64 {
         self.slab.layout().slots()
     }
 
+    /// Copies of every slot.
     pub fn replica_count(&self) -> usize {
         self.slab.layout().replicas()
     }
@@ -679,6 +714,10 @@ impl Slayer {
         self.slab.write(i, v)
     }
 
+    /// Writes `values[k]` to slot `indices[k]` in every copy, in order; every write has reached every copy when it returns.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] when the two slices differ in length, or an out-of-range error naming the first bad index (nothing is written then).
     pub fn write_many(&self, indices: &[u32], values: &[u64]) -> Result<()> {
         self.slab.write_many(indices, values)
     }
@@ -699,6 +738,7 @@ impl Slayer {
         self.path.steered_reader().map(|r| r.report())
     }
 
+    /// The strategy reads use (never `Auto`).
     pub fn strategy(&self) -> Strategy {
         self.choice.strategy
     }

@@ -147,16 +147,20 @@ fn repair_all(slab: &Slab, count: u64) -> u64 {
 #[derive(Clone, Debug, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordsInfo {
+    /// Records in the store.
     pub count: u64,
     #[serde(rename = "fields", serialize_with = "crate::report::schema_text")]
+    /// The fields of each record.
     pub schema: Schema,
     /// Records the repair rewrote when this process took the writer lock.
     pub repaired: u64,
     /// True once this process holds the shared segment's writer lock.
     pub writer_locked: bool,
+    /// The slab the records live in (its copies, pages, threads and strategy).
     pub slab: Info,
 }
 
+/// A store of records of up to seven typed fields (a [`Schema`]), mirrored like a [`Slayer`]'s slots: every record is read as one consistent snapshot, by the slab's strategy, and written through its [`RecordWriter`] to every copy.
 pub struct Records {
     slayer: Slayer,
     schema: Schema,
@@ -249,9 +253,11 @@ impl Records {
         Records { slayer, schema, count, writer }
     }
 
+    /// Records in the store.
     pub fn count(&self) -> u64 {
         self.count
     }
+    /// The fields of each record.
     pub fn schema(&self) -> &Schema {
         &self.schema
     }
@@ -358,25 +364,35 @@ impl Records {
         self.writer.clone()
     }
 
+    /// Starts the replica threads of a hedged store (no-op when running).
+    ///
+    /// # Errors
+    /// As [`Slayer::start`]: a thread could not be spawned or pinned.
     pub fn start(&mut self) -> Result<()> {
         self.slayer.start()
     }
+    /// Stops and joins the replica threads; reads go on from one copy.
     pub fn stop(&mut self) {
         self.slayer.stop()
     }
+    /// The strategy reads use (never `Auto`).
     pub fn strategy(&self) -> Strategy {
         self.slayer.strategy()
     }
+    /// Read counters, wins per copy and latency percentiles (see [`Slayer::stats`]).
     pub fn stats(&self) -> Stats {
         self.slayer.stats()
     }
+    /// Zeroes the counters and the latency histogram.
     pub fn reset_stats(&mut self) {
         self.slayer.reset_stats()
     }
+    /// The steering tracker's state and counts, for a steered store.
     pub fn steer_report(&self) -> Option<SteerReport> {
         self.slayer.steer_report()
     }
 
+    /// What the store got and how it runs: the slab's `Info`, the schema and the writer's state.
     pub fn info(&self) -> RecordsInfo {
         let st = self.writer.state.lock().unwrap_or_else(|p| p.into_inner());
         RecordsInfo {

@@ -36,7 +36,7 @@ pub struct Facts {
     /// What an earlier placement this boot remembered (`refresh::boot_cache::recall`). Recalling
     /// reads files and may time the clock, so gather it only where `Plan::recalls` says the plan
     /// looks at it (None otherwise).
-    pub remembered: Option<Remembered>,
+    pub(crate) remembered: Option<Remembered>,
     /// This build can time flushed loads (`refresh::timing::supported`).
     pub timing: bool,
 }
