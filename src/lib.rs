@@ -450,9 +450,11 @@ impl Slayer {
     /// Reads `indices.length` slots into `out` as float64 (bit-exact).
     #[napi(skip_typescript, catch_unwind)]
     pub fn read_many_f64(&self, env: Env, indices: Uint32ArraySlice, mut out: Float64ArraySlice) -> Result<()> {
-        // SAFETY: as in read_many_u64. f64 and u64 have the same size and alignment, and every bit
-        // pattern is a valid value of both.
+        // SAFETY: as in read_many_u64.
         let out = unsafe { out.as_mut() };
+        // SAFETY: the same memory as `out` (held exclusively by this call, see above) viewed as
+        // u64s: f64 and u64 have the same size and alignment, and every bit pattern is a valid
+        // value of both.
         let out = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr() as *mut u64, out.len()) };
         self.engine(&env)?.read_many(&indices, out).map_err(|e| to_napi(&env, e))
     }

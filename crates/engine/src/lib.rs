@@ -27,6 +27,7 @@ pub mod slayer;
 pub mod stats;
 pub mod steer;
 pub mod strategy;
+mod sync;
 pub mod tsc;
 
 pub use error::{Error, ErrorKind, Result};

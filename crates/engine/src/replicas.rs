@@ -14,9 +14,7 @@
 //! This module owns the threads (spawn, pin, park, stop, join). It never allocates, locks or
 //! makes a system call on the read path, except `unpark` once per park episode.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
-use std::thread::{JoinHandle, Thread};
 
 use crossbeam_utils::CachePadded;
 
@@ -24,7 +22,9 @@ use crate::cores;
 use crate::error::{Error, Result};
 use crate::records::line::{self, LINE_WORDS, MAX_FIELDS};
 use crate::slab::Slab;
-use crate::tsc;
+use crate::sync::thread::{self, JoinHandle, Thread};
+use crate::sync::{hint, tsc};
+use crate::sync::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 /// How replica threads wait for work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,6 +67,11 @@ const RECORD_TORN: u64 = 0;
 /// How long a requester waits for any answer before reading a copy itself (a stuck or descheduled
 /// thread must not hang a read). Hypervisor pauses of tens of ms are seen on small VMs.
 const ANSWER_TIMEOUT_NS: u64 = 200_000_000;
+/// Requester polls of the lanes between looks at their `parked` flags (every poll in the loom
+/// models, which explore each poll as a step of its own).
+const POLLS_PER_PARK_CHECK: u32 = if cfg!(loom) { 1 } else { 8 };
+/// Idle polls of a replica thread between looks at the clock (every poll in the loom models).
+const POLLS_PER_IDLE_CHECK: u32 = if cfg!(loom) { 1 } else { 64 };
 
 /// Written by the requester only; read by every replica thread.
 struct RequestLine {
@@ -110,6 +115,35 @@ struct Shared {
     yield_after: u64,
 }
 
+impl Shared {
+    /// The request line, one lane per copy of `slab` with room for `capacity` answer words, and
+    /// `capacity` batch indices (`BATCH_CAPACITY` in `start`; a few in the loom models). A hybrid
+    /// or sleep thread parks after `idle_ticks` idle ticks and yields after a quarter of them.
+    fn new(slab: Arc<Slab>, policy: SpinPolicy, idle_ticks: u64, capacity: usize) -> Shared {
+        let lanes = (0..slab.layout().replicas())
+            .map(|_| {
+                CachePadded::new(Lane {
+                    seq: AtomicU64::new(0),
+                    value: AtomicU64::new(0),
+                    parked: AtomicBool::new(false),
+                    park_epoch: AtomicU64::new(0),
+                    cpu: AtomicI64::new(-1),
+                    out: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
+                })
+            })
+            .collect();
+        Shared {
+            request: CachePadded::new(RequestLine { seq: AtomicU64::new(0), arg: AtomicU64::new(0), stop: AtomicBool::new(false) }),
+            lanes,
+            batch: (0..capacity).map(|_| AtomicU32::new(0)).collect(),
+            slab,
+            policy,
+            park_after: idle_ticks,
+            yield_after: idle_ticks / 4,
+        }
+    }
+}
+
 /// Which copy answered a hedged request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Answer {
@@ -141,41 +175,14 @@ impl ReplicaSet {
     pub fn start(slab: Arc<Slab>, cores: &[usize], policy: SpinPolicy, idle_us: u64) -> Result<ReplicaSet> {
         let n = slab.layout().replicas();
         assert_eq!(cores.len(), n, "one core per replica");
-        let lanes = (0..n)
-            .map(|_| {
-                CachePadded::new(Lane {
-                    seq: AtomicU64::new(0),
-                    value: AtomicU64::new(0),
-                    parked: AtomicBool::new(false),
-                    park_epoch: AtomicU64::new(0),
-                    cpu: AtomicI64::new(-1),
-                    out: (0..BATCH_CAPACITY).map(|_| AtomicU64::new(0)).collect(),
-                })
-            })
-            .collect();
         let idle_ticks = tsc::from_ns(idle_us.saturating_mul(1000));
-        let shared = Arc::new(Shared {
-            request: CachePadded::new(RequestLine { seq: AtomicU64::new(0), arg: AtomicU64::new(0), stop: AtomicBool::new(false) }),
-            lanes,
-            batch: (0..BATCH_CAPACITY).map(|_| AtomicU32::new(0)).collect(),
-            slab,
-            policy,
-            park_after: idle_ticks,
-            yield_after: idle_ticks / 4,
-        });
-        let mut set = ReplicaSet {
-            shared: shared.clone(),
-            threads: Vec::with_capacity(n),
-            handles: Vec::with_capacity(n),
-            seq: 0,
-            woken: vec![0; n],
-            timeout_ticks: tsc::from_ns(ANSWER_TIMEOUT_NS),
-        };
+        let shared = Arc::new(Shared::new(slab, policy, idle_ticks, BATCH_CAPACITY));
+        let mut set = ReplicaSet::without_threads(shared.clone());
         let (ready_tx, ready_rx) = mpsc::channel::<std::result::Result<(), String>>();
         for (r, &core) in cores.iter().enumerate() {
             let shared = shared.clone();
             let ready = ready_tx.clone();
-            let spawned = std::thread::Builder::new().name(format!("uslayer-r{r}")).stack_size(64 * 1024).spawn(move || {
+            let spawned = thread::Builder::new().name(format!("uslayer-r{r}")).stack_size(64 * 1024).spawn(move || {
                 // Pin before anything else, so the thread never spins on a core it was not given.
                 if !cores::pin_current(core) {
                     let _ = ready.send(Err(format!("could not pin replica thread {r} to core {core}")));
@@ -214,6 +221,20 @@ impl ReplicaSet {
             }
         }
         Ok(set)
+    }
+
+    /// A set around `shared` with no threads yet: `start` spawns and pins them, the loom models
+    /// spawn their own.
+    fn without_threads(shared: Arc<Shared>) -> ReplicaSet {
+        let n = shared.lanes.len();
+        ReplicaSet {
+            shared,
+            threads: Vec::with_capacity(n),
+            handles: Vec::with_capacity(n),
+            seq: 0,
+            woken: vec![0; n],
+            timeout_ticks: tsc::from_ns(ANSWER_TIMEOUT_NS),
+        }
     }
 
     /// The core each replica thread reported after pinning (sched_getcpu), if known.
@@ -321,7 +342,7 @@ impl ReplicaSet {
                 return Err(Answer::DirectAfterInconsistent);
             }
             polls = polls.wrapping_add(1);
-            if polls % 8 == 0 {
+            if polls % POLLS_PER_PARK_CHECK == 0 {
                 let mut awake = 0;
                 for (r, lane) in lanes.iter().enumerate() {
                     // Acquire: as in the poll above (pairs with the Release store of the lane's
@@ -356,7 +377,7 @@ impl ReplicaSet {
                     return Err(Answer::DirectAfterTimeout);
                 }
             }
-            std::hint::spin_loop();
+            hint::spin_loop();
         }
     }
 
@@ -450,12 +471,12 @@ fn serve(shared: &Shared, r: usize) {
         if req.stop.load(Ordering::Relaxed) {
             return;
         }
-        std::hint::spin_loop();
+        hint::spin_loop();
         if shared.policy == SpinPolicy::Busy {
             continue;
         }
         polls = polls.wrapping_add(1);
-        if polls % 64 != 0 {
+        if polls % POLLS_PER_IDLE_CHECK != 0 {
             continue;
         }
         let idle = tsc::now().wrapping_sub(idle_since);
@@ -469,13 +490,13 @@ fn serve(shared: &Shared, r: usize) {
             // token makes `park()` return at once.
             lane.parked.store(true, Ordering::SeqCst);
             if req.seq.load(Ordering::SeqCst) == last && !req.stop.load(Ordering::SeqCst) {
-                std::thread::park();
+                thread::park();
             }
             // Release: pairs with the requester's Acquire load of `parked`.
             lane.parked.store(false, Ordering::Release);
             idle_since = tsc::now();
         } else if shared.policy == SpinPolicy::Sleep || idle > shared.yield_after {
-            std::thread::yield_now();
+            thread::yield_now();
         }
     }
 }
