@@ -413,9 +413,12 @@ fn serve(shared: &Shared, r: usize) {
     let lane = &shared.lanes[r];
     let slab = &*shared.slab;
     let slots = slab.layout().slots();
-    // Acquire: pairs with the Release store in `post`; start from the current request so an old
-    // one is never answered as new.
-    let mut last = req.seq.load(Ordering::Acquire);
+    // The sequence the request line starts at: requests are numbered from 1 (`post`) and none is
+    // posted before `start` returns, after every thread exists, so 0 is never an old request.
+    // (Loading the current sequence here lost the first request for a thread that got here after
+    // the requester posted it: `start` returns once each thread is pinned, before it reaches this
+    // line. The loom models found it.)
+    let mut last = 0;
     let mut idle_since = tsc::now();
     let mut polls: u32 = 0;
     loop {
@@ -498,5 +501,116 @@ fn serve(shared: &Shared, r: usize) {
         } else if shared.policy == SpinPolicy::Sleep || idle > shared.yield_after {
             thread::yield_now();
         }
+    }
+}
+
+/// Loom models of the request/answer hand-off (`RUSTFLAGS="--cfg loom" cargo test -p ultraslayer
+/// --lib loom`): `post`, `wait_for` and `serve` themselves, with loom's atomics, park/unpark and
+/// threads in place of pinned OS threads, on a two-copy slab whose copy `r` holds
+/// `value(r, i)` at slot `i`, so an answer says which copy and which slot it came from. The
+/// clock is frozen under loom (`sync::tsc`): the timeout never fires, and a request no thread
+/// answers makes the model spin until loom gives up on it (a failure).
+#[cfg(all(test, loom))]
+mod loom_model {
+    use super::*;
+    use crate::layout::Layout;
+    use crate::region::{LockRequest, PageRequest};
+
+    fn value(copy: usize, i: u64) -> u64 {
+        1000 * (copy as u64 + 1) + i
+    }
+
+    /// Two copies of 16 slots, copy `r` holding `value(r, i)` at slot `i` (made once: the slab is
+    /// mapped memory, outside what loom models; nobody writes it during a model).
+    fn slab() -> Arc<Slab> {
+        let slab = Slab::new(Layout::new(16, 2, 64).unwrap(), PageRequest::Off, LockRequest::Off).unwrap();
+        for r in 0..2 {
+            for i in 0..16 {
+                slab.cell(r, i).store(value(r, i), Ordering::Relaxed);
+            }
+        }
+        Arc::new(slab)
+    }
+
+    /// `start` without the pinning: loom threads run `serve` for the first `threads` copies (a
+    /// lane with no thread never answers and never parks). Idle threshold 0, so sleeping threads
+    /// park at their first idle check.
+    fn start(slab: &Arc<Slab>, policy: SpinPolicy, threads: usize) -> ReplicaSet {
+        let shared = Arc::new(Shared::new(slab.clone(), policy, 0, MAX_FIELDS));
+        let mut set = ReplicaSet::without_threads(shared.clone());
+        for r in 0..threads {
+            let shared = shared.clone();
+            let t = loom::thread::spawn(move || serve(&shared, r));
+            set.handles.push(t.thread().clone());
+            set.threads.push(t);
+        }
+        set
+    }
+
+    /// The thread of a request answered `answer`: its copy's value of slot `i`, or copy 0's when
+    /// the requester read it itself because every thread that had not answered was parked, in
+    /// which case those threads were woken and answer that request (a lost wake-up would leave
+    /// one parked and this model spinning until loom gives up on it).
+    fn check_answer(set: &ReplicaSet, i: u64, v: u64, answer: Answer) {
+        match answer {
+            Answer::Replica(r) => assert_eq!(v, value(r, i), "slot {i} answered by replica {r}"),
+            Answer::DirectWhileParked => {
+                assert_eq!(v, value(0, i), "slot {i} read directly");
+                // Acquire: pairs with the Release store of the lane's sequence in `serve`.
+                while set.shared.lanes.iter().any(|l| l.seq.load(Ordering::Acquire) != set.seq) {
+                    loom::thread::yield_now();
+                }
+            }
+            other => panic!("request for slot {i} answered {other:?}"),
+        }
+    }
+
+    /// A busy thread never parks, so it answers every request, with its copy's value of the slot
+    /// asked for (never its answer to the previous request). One thread: loom cannot finish a
+    /// model in which two threads spin for ever, since it may schedule them by turns for ever.
+    #[test]
+    fn loom_a_busy_thread_answers_every_request_with_its_own_slot() {
+        let slab = slab();
+        crate::sync::model(move || {
+            let mut set = start(&slab, SpinPolicy::Busy, 1);
+            for i in [3u64, 5] {
+                let (v, answer) = set.read(i);
+                assert_eq!(answer, Answer::Replica(0), "request for slot {i}");
+                assert_eq!(v, value(0, i), "slot {i}");
+            }
+        });
+    }
+
+    /// Two sleeping threads that park as soon as they are idle: each read takes a thread's
+    /// answer to that very request, or, once every thread that has not answered is seen parked,
+    /// reads copy 0 itself and never waits for them; the threads it found parked are woken.
+    #[test]
+    fn loom_a_read_never_waits_for_parked_threads_and_wakes_them() {
+        let slab = slab();
+        crate::sync::model(move || {
+            let mut set = start(&slab, SpinPolicy::Sleep, 2);
+            for i in [3u64, 5] {
+                let (v, answer) = set.read(i);
+                check_answer(&set, i, v, answer);
+            }
+        });
+    }
+
+    /// A record request to two sleeping threads: the winner's answer is its own copy's whole
+    /// line; with no winner, the threads found parked are woken (the caller reads the record).
+    #[test]
+    fn loom_a_record_answer_is_the_winning_copys_line() {
+        let slab = slab();
+        crate::sync::model(move || {
+            let mut set = start(&slab, SpinPolicy::Sleep, 2);
+            let mut out = [0u64; MAX_FIELDS];
+            match set.read_record(8, &mut out) {
+                Ok(r) => {
+                    let want: Vec<u64> = (9..16).map(|i| value(r, i)).collect();
+                    assert_eq!(out[..], want[..], "record at slot 8 answered by replica {r}");
+                }
+                Err(answer) => check_answer(&set, 8, value(0, 8), answer),
+            }
+        });
     }
 }
