@@ -14,6 +14,9 @@
 //! This module owns the threads (spawn, pin, park, stop, join). It never allocates, locks or
 //! makes a system call on the read path, except `unpark` once per park episode.
 
+// The loom models look at the flags and the clock at every poll (`POLLS_PER_*_CHECK` is 1).
+#![cfg_attr(all(test, loom), allow(clippy::modulo_one))]
+
 use std::sync::{mpsc, Arc};
 
 use crossbeam_utils::CachePadded;
@@ -69,9 +72,9 @@ const RECORD_TORN: u64 = 0;
 const ANSWER_TIMEOUT_NS: u64 = 200_000_000;
 /// Requester polls of the lanes between looks at their `parked` flags (every poll in the loom
 /// models, which explore each poll as a step of its own).
-const POLLS_PER_PARK_CHECK: u32 = if cfg!(loom) { 1 } else { 8 };
+const POLLS_PER_PARK_CHECK: u32 = if cfg!(all(test, loom)) { 1 } else { 8 };
 /// Idle polls of a replica thread between looks at the clock (every poll in the loom models).
-const POLLS_PER_IDLE_CHECK: u32 = if cfg!(loom) { 1 } else { 64 };
+const POLLS_PER_IDLE_CHECK: u32 = if cfg!(all(test, loom)) { 1 } else { 64 };
 
 /// Written by the requester only; read by every replica thread.
 struct RequestLine {

@@ -1,33 +1,35 @@
 //! The atomics, fences, spin hint, thread parking and clock that the engine's two concurrency
 //! protocols are written against: `records::line`'s seqlock and `replicas`' request/answer
 //! hand-off. In every normal build each item here is std's (or the engine's own TSC clock), so
-//! the protocols compile to exactly the code they would without this module. Under
-//! `RUSTFLAGS="--cfg loom"` they are loom's, and the loom models in `records::line` and
-//! `replicas` run those protocols' own code under the interleavings and weak-memory outcomes
-//! loom explores (docs/development.md says how to run them).
+//! the protocols compile to exactly the code they would without this module. In this crate's own
+//! test build under `RUSTFLAGS="--cfg loom"` (loom is a dev-dependency) they are loom's, and the
+//! loom models in `records::line` and `replicas` run those protocols' own code under the
+//! interleavings and weak-memory outcomes loom explores (docs/development.md says how to run
+//! them). A program that depends on this crate and builds with `--cfg loom` for models of its own
+//! still gets std's here.
 //!
 //! Owns no state and never adds work to a build without `--cfg loom`.
 
-#[cfg(loom)]
+#[cfg(all(test, loom))]
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64};
-#[cfg(not(loom))]
+#[cfg(not(all(test, loom)))]
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64};
 // loom re-exports std's `Ordering`, so one type serves both builds.
 pub(crate) use std::sync::atomic::Ordering;
 
 /// Thread spawning, parking and yielding (std's, or loom's under `--cfg loom`).
 pub(crate) mod thread {
-    #[cfg(loom)]
+    #[cfg(all(test, loom))]
     pub(crate) use loom::thread::{park, yield_now, Builder, JoinHandle, Thread};
-    #[cfg(not(loom))]
+    #[cfg(not(all(test, loom)))]
     pub(crate) use std::thread::{park, yield_now, Builder, JoinHandle, Thread};
 }
 
 /// The spin-loop hint (std's, or loom's under `--cfg loom`, where it yields to other threads).
 pub(crate) mod hint {
-    #[cfg(loom)]
+    #[cfg(all(test, loom))]
     pub(crate) use loom::hint::spin_loop;
-    #[cfg(not(loom))]
+    #[cfg(not(all(test, loom)))]
     pub(crate) use std::hint::spin_loop;
 }
 
@@ -37,18 +39,18 @@ pub(crate) mod hint {
 /// threads park at their first idle check, and the requester's timeout never fires, so a request
 /// nobody answers shows up as a model that never ends instead of a timed-out read.
 pub(crate) mod tsc {
-    #[cfg(not(loom))]
+    #[cfg(not(all(test, loom)))]
     pub(crate) use crate::tsc::{from_ns, now};
 
     /// The frozen clock: always 0.
-    #[cfg(loom)]
+    #[cfg(all(test, loom))]
     #[inline(always)]
     pub(crate) fn now() -> u64 {
         0
     }
 
     /// Nanoseconds to ticks of the frozen clock (one each).
-    #[cfg(loom)]
+    #[cfg(all(test, loom))]
     pub(crate) fn from_ns(ns: u64) -> u64 {
         ns
     }
@@ -83,7 +85,7 @@ impl Word for std::sync::atomic::AtomicU64 {
     }
 }
 
-#[cfg(loom)]
+#[cfg(all(test, loom))]
 impl Word for loom::sync::atomic::AtomicU64 {
     fn load(&self, order: Ordering) -> u64 {
         loom::sync::atomic::AtomicU64::load(self, order)

@@ -270,17 +270,17 @@ mod loom_model {
             let writer = {
                 let (line, first_done) = (line.clone(), first_done.clone());
                 thread::spawn(move || {
-                    write_copy(&*line, &[1, 101]);
+                    write_copy(&line, &[1, 101]);
                     // Release: pairs with the reader's Acquire load of `first_done`.
                     first_done.store(true, Ordering::Release);
-                    write_copy(&*line, &[2, 102]);
+                    write_copy(&line, &[2, 102]);
                 })
             };
             let mut newest = 0;
             for _ in 0..3 {
                 // Acquire: pairs with the writer's Release store after its first write.
                 let announced = first_done.load(Ordering::Acquire);
-                if let Some((s, f)) = try_read(&*line) {
+                if let Some((s, f)) = try_read(&line) {
                     let k = check_one_write(s, f);
                     assert!(k >= newest, "read write {k} after write {newest}");
                     assert!(!announced || k >= 1, "read the initial line after write 1 completed");
@@ -288,7 +288,7 @@ mod loom_model {
                 }
             }
             writer.join().unwrap();
-            assert_eq!(try_read(&*line), Some((4, [2, 102, 0, 0, 0, 0, 0])), "the last write, once joined");
+            assert_eq!(try_read(&line), Some((4, [2, 102, 0, 0, 0, 0, 0])), "the last write, once joined");
         });
     }
 
@@ -307,18 +307,18 @@ mod loom_model {
                     let (line, lock) = (line.clone(), lock.clone());
                     thread::spawn(move || {
                         let _held = lock.lock().unwrap();
-                        write_copy(&*line, &[k, 100 + k]);
+                        write_copy(&line, &[k, 100 + k]);
                     })
                 })
                 .collect();
-            if let Some((s, f)) = try_read(&*line) {
+            if let Some((s, f)) = try_read(&line) {
                 assert_eq!(s % 2, 0);
                 assert!(f[..2] == [0, 0] || f[..2] == [1, 101] || f[..2] == [2, 102], "torn line: {f:?}");
             }
             for w in writers {
                 w.join().unwrap();
             }
-            let (s, f) = try_read(&*line).expect("no write in progress after both joined");
+            let (s, f) = try_read(&line).expect("no write in progress after both joined");
             assert_eq!(s, 4, "each write moves the sequence by two");
             assert!(f[..2] == [1, 101] || f[..2] == [2, 102], "torn line: {f:?}");
         });
@@ -330,20 +330,20 @@ mod loom_model {
     fn loom_a_reader_accepts_only_the_repaired_line() {
         crate::sync::model(|| {
             let line = new_line();
-            write_copy(&*line, &[1, 101]);
+            write_copy(&line, &[1, 101]);
             line[0].store(3, Ordering::Relaxed);
             line[1].store(2, Ordering::Relaxed);
             let repairer = {
                 let line = line.clone();
-                thread::spawn(move || repair_copy(&*line, &[2, 102, 0, 0, 0, 0, 0]))
+                thread::spawn(move || repair_copy(&line, &[2, 102, 0, 0, 0, 0, 0]))
             };
             for _ in 0..2 {
-                if let Some((s, f)) = try_read(&*line) {
+                if let Some((s, f)) = try_read(&line) {
                     assert_eq!(check_one_write(s, f), 2, "accepted a line the dead writer left");
                 }
             }
             repairer.join().unwrap();
-            assert_eq!(try_read(&*line), Some((4, [2, 102, 0, 0, 0, 0, 0])));
+            assert_eq!(try_read(&line), Some((4, [2, 102, 0, 0, 0, 0, 0])));
         });
     }
 }
