@@ -93,8 +93,8 @@ struct Lane {
     /// `value`/`out`; Acquire load by the requester (`wait`).
     seq: AtomicU64,
     value: AtomicU64,
-    /// True while the thread is (about to be) parked. SeqCst store by the thread before its last
-    /// check of `RequestLine::seq`; Acquire load by the requester.
+    /// True while the thread is (about to be) parked. SeqCst stores by the thread (true before
+    /// its last check of `RequestLine::seq`, false after waking); SeqCst load by the requester.
     parked: AtomicBool,
     /// Counts park episodes so the requester wakes each episode once.
     park_epoch: AtomicU64,
@@ -357,10 +357,16 @@ impl ReplicaSet {
                         }
                         continue;
                     }
-                    // Acquire: pairs with the thread's SeqCst store of `parked`.
-                    if lane.parked.load(Ordering::Acquire) {
+                    // SeqCst: one total order with the thread's SeqCst stores of `parked` (true
+                    // before its last look at the request, false after waking), so this does not
+                    // take an older park episode's `true` for the current state. (With Acquire
+                    // here and Release on the `false` store, the loom model of sleeping threads
+                    // at 3 preemptions finds an execution that never ends, that is, a thread
+                    // that never answers; with SeqCst on both it passes.) Also Acquire: pairs
+                    // with those stores, for the epoch below.
+                    if lane.parked.load(Ordering::SeqCst) {
                         // Relaxed: the thread bumps the epoch before its SeqCst (so also Release)
-                        // store of `parked`, which the Acquire load just above saw: this is that
+                        // store of `parked`, which the SeqCst load just above saw: this is that
                         // episode's epoch or a newer one.
                         let epoch = lane.park_epoch.load(Ordering::Relaxed);
                         if self.woken[r] != epoch {
@@ -488,18 +494,20 @@ fn serve(shared: &Shared, r: usize) {
         let idle = tsc::now().wrapping_sub(idle_since);
         if idle >= shared.park_after {
             // Relaxed both: only this thread writes the epoch (so the load sees its own last
-            // store); the requester reads it after Acquire-loading the `parked` store below.
+            // store); the requester reads it after its SeqCst (so Acquire) load of the `parked`
+            // store below.
             lane.park_epoch.store(lane.park_epoch.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-            // SeqCst on both the flag store and the re-check below (and Acquire on the requester's
-            // side, which re-polls): either the requester sees `parked` and wakes us, or we see its
+            // SeqCst on both the flag store and the re-check below (and on the requester's load of
+            // the flag, which re-polls): either the requester sees `parked` and wakes us, or we see its
             // new sequence here and do not park. A wake before `park()` is not lost: the park
             // token makes `park()` return at once.
             lane.parked.store(true, Ordering::SeqCst);
             if req.seq.load(Ordering::SeqCst) == last && !req.stop.load(Ordering::SeqCst) {
                 thread::park();
             }
-            // Release: pairs with the requester's Acquire load of `parked`.
-            lane.parked.store(false, Ordering::Release);
+            // SeqCst: in one total order with the requester's SeqCst loads of `parked` (see
+            // `wait_for`); also Release, pairing with them. Once per park episode, off the read path.
+            lane.parked.store(false, Ordering::SeqCst);
             idle_since = tsc::now();
         } else if shared.policy == SpinPolicy::Sleep || idle > shared.yield_after {
             thread::yield_now();
