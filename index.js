@@ -60,7 +60,7 @@ function noBinaryMessage(loadError) {
   const head = `ultraslayer: no native binary loaded for ${platform} (Node ${process.version}).\nTried:\n${tried.join('\n')}\n`
   // A clone of the repository (the Rust sources are here): the binary is built, not installed.
   if (fs.existsSync(path.join(__dirname, 'Cargo.toml'))) {
-    return `${head}This is a source checkout: build the binary with \`npm run build\` in ${__dirname} (needs Rust >= 1.80 and a C compiler).`
+    return `${head}This is a source checkout: build the binary with \`npm run build\` in ${__dirname} (needs Rust >= 1.88 and a C compiler).`
   }
   // An installed package: its manifest names the platform packages a release publishes.
   const published = Object.keys(pkg.optionalDependencies || {}).map((n) => n.slice(pkg.name.length + 1))

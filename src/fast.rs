@@ -66,9 +66,11 @@ pub(crate) unsafe fn with_instance<T>(
 unsafe fn settle(env: sys::napi_env, outcome: std::thread::Result<Result<(), Refusal>>, what: &str) -> sys::napi_value {
     match outcome {
         Ok(Ok(())) => {}
-        // SAFETY (all three arms): env is live for this callback (caller's contract).
+        // SAFETY: env is live for this callback (caller's contract).
         Ok(Err(Refusal::Engine(e))) => unsafe { throw_raw(env, &e) },
+        // SAFETY: as above.
         Ok(Err(Refusal::Closed(message))) => unsafe { throw_message(env, CLOSED_CODE, message) },
+        // SAFETY: as above.
         Err(_) => unsafe {
             throw_message(
                 env,

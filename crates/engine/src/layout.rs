@@ -278,9 +278,11 @@ pub struct Layout {
 }
 
 // SAFETY: `table` points into the `FrameTable` that `frames` keeps alive for as long as the
-// layout (and every clone of it) lives; the table is never written after it is built, so reading
-// it from any thread is sound. Everything else in a layout is plain data.
+// layout (and every clone of it) lives, so moving a layout to another thread moves nothing the
+// pointer depends on. Everything else in a layout is plain data.
 unsafe impl Send for Layout {}
+// SAFETY: the table `table` points into is never written after it is built, so reading it from
+// any number of threads at once is sound (see `Send` just above for why it stays alive).
 unsafe impl Sync for Layout {}
 
 /// Layouts are equal when they place every copy alike (`table` is only a cached view of `frames`).

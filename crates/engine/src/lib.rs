@@ -76,6 +76,7 @@ pub mod spin;
 pub mod stats;
 pub mod steer;
 pub mod strategy;
+mod sync;
 pub mod tsc;
 
 pub use error::{Error, ErrorKind, Result};

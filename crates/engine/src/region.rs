@@ -105,9 +105,11 @@ pub struct Region {
     fallbacks: Vec<String>,
 }
 
-// SAFETY: the region is a plain block of memory with no thread affinity; all access to its bytes
-// goes through atomics (see `slab`), and the pointer itself is never changed after construction.
+// SAFETY: the region is a plain block of memory with no thread affinity (any thread may use or
+// unmap it), and the pointer itself is never changed after construction.
 unsafe impl Send for Region {}
+// SAFETY: all access to the region's bytes through a shared reference goes through atomics (see
+// `slab`), so threads using it at once do not race.
 unsafe impl Sync for Region {}
 
 impl Region {

@@ -14,9 +14,10 @@
 //! This module owns the threads (spawn, pin, park, stop, join). It never allocates, locks or
 //! makes a system call on the read path, except `unpark` once per park episode.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+// The loom models look at the flags and the clock at every poll (`POLLS_PER_*_CHECK` is 1).
+#![cfg_attr(all(test, loom), allow(clippy::modulo_one))]
+
 use std::sync::{mpsc, Arc};
-use std::thread::{JoinHandle, Thread};
 
 use crossbeam_utils::CachePadded;
 
@@ -26,7 +27,9 @@ use crate::records::line::{self, LINE_WORDS, MAX_FIELDS};
 use crate::slab::Slab;
 use crate::spin::SpinPolicy;
 use crate::stats::Answer;
-use crate::tsc;
+use crate::sync::thread::{self, JoinHandle, Thread};
+use crate::sync::{hint, tsc};
+use crate::sync::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 /// Slots per batch request; longer batches go out as several requests.
 pub const BATCH_CAPACITY: usize = 4096;
@@ -40,6 +43,11 @@ const RECORD_TORN: u64 = 0;
 /// How long a requester waits for any answer before reading a copy itself (a stuck or descheduled
 /// thread must not hang a read). Hypervisor pauses of tens of ms are seen on small VMs.
 const ANSWER_TIMEOUT_NS: u64 = 200_000_000;
+/// Requester polls of the lanes between looks at their `parked` flags (every poll in the loom
+/// models, which explore each poll as a step of its own).
+const POLLS_PER_PARK_CHECK: u32 = if cfg!(all(test, loom)) { 1 } else { 8 };
+/// Idle polls of a replica thread between looks at the clock (every poll in the loom models).
+const POLLS_PER_IDLE_CHECK: u32 = if cfg!(all(test, loom)) { 1 } else { 64 };
 
 /// Written by the requester only; read by every replica thread.
 struct RequestLine {
@@ -58,8 +66,8 @@ struct Lane {
     /// `value`/`out`; Acquire load by the requester (`wait`).
     seq: AtomicU64,
     value: AtomicU64,
-    /// True while the thread is (about to be) parked. SeqCst store by the thread before its last
-    /// check of `RequestLine::seq`; Acquire load by the requester.
+    /// True while the thread is (about to be) parked. SeqCst stores by the thread (true before
+    /// its last check of `RequestLine::seq`, false after waking); SeqCst load by the requester.
     parked: AtomicBool,
     /// Counts park episodes so the requester wakes each episode once.
     park_epoch: AtomicU64,
@@ -83,6 +91,35 @@ struct Shared {
     yield_after: u64,
 }
 
+impl Shared {
+    /// The request line, one lane per copy of `slab` with room for `capacity` answer words, and
+    /// `capacity` batch indices (`BATCH_CAPACITY` in `start`; a few in the loom models). A hybrid
+    /// or sleep thread parks after `idle_ticks` idle ticks and yields after a quarter of them.
+    fn new(slab: Arc<Slab>, policy: SpinPolicy, idle_ticks: u64, capacity: usize) -> Shared {
+        let lanes = (0..slab.layout().replicas())
+            .map(|_| {
+                CachePadded::new(Lane {
+                    seq: AtomicU64::new(0),
+                    value: AtomicU64::new(0),
+                    parked: AtomicBool::new(false),
+                    park_epoch: AtomicU64::new(0),
+                    cpu: AtomicI64::new(-1),
+                    out: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
+                })
+            })
+            .collect();
+        Shared {
+            request: CachePadded::new(RequestLine { seq: AtomicU64::new(0), arg: AtomicU64::new(0), stop: AtomicBool::new(false) }),
+            lanes,
+            batch: (0..capacity).map(|_| AtomicU32::new(0)).collect(),
+            slab,
+            policy,
+            park_after: idle_ticks,
+            yield_after: idle_ticks / 4,
+        }
+    }
+}
+
 /// The replica threads of a hedged slab, pinned one to a core, and the request they race to answer (see the module docs for the hand-off).
 pub struct ReplicaSet {
     shared: Arc<Shared>,
@@ -101,41 +138,14 @@ impl ReplicaSet {
     pub fn start(slab: Arc<Slab>, cores: &[usize], policy: SpinPolicy, idle_us: u64) -> Result<ReplicaSet> {
         let n = slab.layout().replicas();
         assert_eq!(cores.len(), n, "one core per replica");
-        let lanes = (0..n)
-            .map(|_| {
-                CachePadded::new(Lane {
-                    seq: AtomicU64::new(0),
-                    value: AtomicU64::new(0),
-                    parked: AtomicBool::new(false),
-                    park_epoch: AtomicU64::new(0),
-                    cpu: AtomicI64::new(-1),
-                    out: (0..BATCH_CAPACITY).map(|_| AtomicU64::new(0)).collect(),
-                })
-            })
-            .collect();
         let idle_ticks = tsc::from_ns(idle_us.saturating_mul(1000));
-        let shared = Arc::new(Shared {
-            request: CachePadded::new(RequestLine { seq: AtomicU64::new(0), arg: AtomicU64::new(0), stop: AtomicBool::new(false) }),
-            lanes,
-            batch: (0..BATCH_CAPACITY).map(|_| AtomicU32::new(0)).collect(),
-            slab,
-            policy,
-            park_after: idle_ticks,
-            yield_after: idle_ticks / 4,
-        });
-        let mut set = ReplicaSet {
-            shared: shared.clone(),
-            threads: Vec::with_capacity(n),
-            handles: Vec::with_capacity(n),
-            seq: 0,
-            woken: vec![0; n],
-            timeout_ticks: tsc::from_ns(ANSWER_TIMEOUT_NS),
-        };
+        let shared = Arc::new(Shared::new(slab, policy, idle_ticks, BATCH_CAPACITY));
+        let mut set = ReplicaSet::without_threads(shared.clone());
         let (ready_tx, ready_rx) = mpsc::channel::<std::result::Result<(), String>>();
         for (r, &core) in cores.iter().enumerate() {
             let shared = shared.clone();
             let ready = ready_tx.clone();
-            let spawned = std::thread::Builder::new().name(format!("uslayer-r{r}")).stack_size(64 * 1024).spawn(move || {
+            let spawned = thread::Builder::new().name(format!("uslayer-r{r}")).stack_size(64 * 1024).spawn(move || {
                 // Pin before anything else, so the thread never spins on a core it was not given.
                 if !cores::pin_current(core) {
                     let _ = ready.send(Err(format!("could not pin replica thread {r} to core {core}")));
@@ -174,6 +184,20 @@ impl ReplicaSet {
             }
         }
         Ok(set)
+    }
+
+    /// A set around `shared` with no threads yet: `start` spawns and pins them, the loom models
+    /// spawn their own.
+    fn without_threads(shared: Arc<Shared>) -> ReplicaSet {
+        let n = shared.lanes.len();
+        ReplicaSet {
+            shared,
+            threads: Vec::with_capacity(n),
+            handles: Vec::with_capacity(n),
+            seq: 0,
+            woken: vec![0; n],
+            timeout_ticks: tsc::from_ns(ANSWER_TIMEOUT_NS),
+        }
     }
 
     /// The core each replica thread reported after pinning (sched_getcpu), if known.
@@ -281,7 +305,7 @@ impl ReplicaSet {
                 return Err(Answer::DirectAfterInconsistent);
             }
             polls = polls.wrapping_add(1);
-            if polls % 8 == 0 {
+            if polls % POLLS_PER_PARK_CHECK == 0 {
                 let mut awake = 0;
                 for (r, lane) in lanes.iter().enumerate() {
                     // Acquire: as in the poll above (pairs with the Release store of the lane's
@@ -293,10 +317,16 @@ impl ReplicaSet {
                         }
                         continue;
                     }
-                    // Acquire: pairs with the thread's SeqCst store of `parked`.
-                    if lane.parked.load(Ordering::Acquire) {
+                    // SeqCst: one total order with the thread's SeqCst stores of `parked` (true
+                    // before its last look at the request, false after waking), so this does not
+                    // take an older park episode's `true` for the current state. (With Acquire
+                    // here and Release on the `false` store, the loom model of sleeping threads
+                    // at 3 preemptions finds an execution that never ends, that is, a thread
+                    // that never answers; with SeqCst on both it passes.) Also Acquire: pairs
+                    // with those stores, for the epoch below.
+                    if lane.parked.load(Ordering::SeqCst) {
                         // Relaxed: the thread bumps the epoch before its SeqCst (so also Release)
-                        // store of `parked`, which the Acquire load just above saw: this is that
+                        // store of `parked`, which the SeqCst load just above saw: this is that
                         // episode's epoch or a newer one.
                         let epoch = lane.park_epoch.load(Ordering::Relaxed);
                         if self.woken[r] != epoch {
@@ -316,7 +346,7 @@ impl ReplicaSet {
                     return Err(Answer::DirectAfterTimeout);
                 }
             }
-            std::hint::spin_loop();
+            hint::spin_loop();
         }
     }
 
@@ -352,9 +382,12 @@ fn serve(shared: &Shared, r: usize) {
     let lane = &shared.lanes[r];
     let slab = &*shared.slab;
     let slots = slab.layout().slots();
-    // Acquire: pairs with the Release store in `post`; start from the current request so an old
-    // one is never answered as new.
-    let mut last = req.seq.load(Ordering::Acquire);
+    // The sequence the request line starts at: requests are numbered from 1 (`post`) and none is
+    // posted before `start` returns, after every thread exists, so 0 is never an old request.
+    // (Loading the current sequence here lost the first request for a thread that got here after
+    // the requester posted it: `start` returns once each thread is pinned, before it reaches this
+    // line. The loom models found it.)
+    let mut last = 0;
     let mut idle_since = tsc::now();
     let mut polls: u32 = 0;
     loop {
@@ -410,32 +443,145 @@ fn serve(shared: &Shared, r: usize) {
         if req.stop.load(Ordering::Relaxed) {
             return;
         }
-        std::hint::spin_loop();
+        hint::spin_loop();
         if shared.policy == SpinPolicy::Busy {
             continue;
         }
         polls = polls.wrapping_add(1);
-        if polls % 64 != 0 {
+        if polls % POLLS_PER_IDLE_CHECK != 0 {
             continue;
         }
         let idle = tsc::now().wrapping_sub(idle_since);
         if idle >= shared.park_after {
             // Relaxed both: only this thread writes the epoch (so the load sees its own last
-            // store); the requester reads it after Acquire-loading the `parked` store below.
+            // store); the requester reads it after its SeqCst (so Acquire) load of the `parked`
+            // store below.
             lane.park_epoch.store(lane.park_epoch.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-            // SeqCst on both the flag store and the re-check below (and Acquire on the requester's
-            // side, which re-polls): either the requester sees `parked` and wakes us, or we see its
+            // SeqCst on both the flag store and the re-check below (and on the requester's load of
+            // the flag, which re-polls): either the requester sees `parked` and wakes us, or we see its
             // new sequence here and do not park. A wake before `park()` is not lost: the park
             // token makes `park()` return at once.
             lane.parked.store(true, Ordering::SeqCst);
             if req.seq.load(Ordering::SeqCst) == last && !req.stop.load(Ordering::SeqCst) {
-                std::thread::park();
+                thread::park();
             }
-            // Release: pairs with the requester's Acquire load of `parked`.
-            lane.parked.store(false, Ordering::Release);
+            // SeqCst: in one total order with the requester's SeqCst loads of `parked` (see
+            // `wait_for`); also Release, pairing with them. Once per park episode, off the read path.
+            lane.parked.store(false, Ordering::SeqCst);
             idle_since = tsc::now();
         } else if shared.policy == SpinPolicy::Sleep || idle > shared.yield_after {
-            std::thread::yield_now();
+            thread::yield_now();
         }
+    }
+}
+
+/// Loom models of the request/answer hand-off (`RUSTFLAGS="--cfg loom" cargo test -p ultraslayer
+/// --lib loom`): `post`, `wait_for` and `serve` themselves, with loom's atomics, park/unpark and
+/// threads in place of pinned OS threads, on a two-copy slab whose copy `r` holds
+/// `value(r, i)` at slot `i`, so an answer says which copy and which slot it came from. The
+/// clock is frozen under loom (`sync::tsc`): the timeout never fires, and a request no thread
+/// answers makes the model spin until loom gives up on it (a failure).
+#[cfg(all(test, loom))]
+mod loom_model {
+    use super::*;
+    use crate::layout::Layout;
+    use crate::region::{LockRequest, PageRequest};
+
+    fn value(copy: usize, i: u64) -> u64 {
+        1000 * (copy as u64 + 1) + i
+    }
+
+    /// Two copies of 16 slots, copy `r` holding `value(r, i)` at slot `i` (made once: the slab is
+    /// mapped memory, outside what loom models; nobody writes it during a model).
+    fn slab() -> Arc<Slab> {
+        let slab = Slab::new(Layout::new(16, 2, 64).unwrap(), PageRequest::Off, LockRequest::Off).unwrap();
+        for r in 0..2 {
+            for i in 0..16 {
+                slab.cell(r, i).store(value(r, i), Ordering::Relaxed);
+            }
+        }
+        Arc::new(slab)
+    }
+
+    /// `start` without the pinning: loom threads run `serve` for the first `threads` copies (a
+    /// lane with no thread never answers and never parks). Idle threshold 0, so sleeping threads
+    /// park at their first idle check.
+    fn start(slab: &Arc<Slab>, policy: SpinPolicy, threads: usize) -> ReplicaSet {
+        let shared = Arc::new(Shared::new(slab.clone(), policy, 0, MAX_FIELDS));
+        let mut set = ReplicaSet::without_threads(shared.clone());
+        for r in 0..threads {
+            let shared = shared.clone();
+            let t = loom::thread::spawn(move || serve(&shared, r));
+            set.handles.push(t.thread().clone());
+            set.threads.push(t);
+        }
+        set
+    }
+
+    /// The thread of a request answered `answer`: its copy's value of slot `i`, or copy 0's when
+    /// the requester read it itself because every thread that had not answered was parked, in
+    /// which case those threads were woken and answer that request (a lost wake-up would leave
+    /// one parked and this model spinning until loom gives up on it).
+    fn check_answer(set: &ReplicaSet, i: u64, v: u64, answer: Answer) {
+        match answer {
+            Answer::Replica(r) => assert_eq!(v, value(r, i), "slot {i} answered by replica {r}"),
+            Answer::DirectWhileParked => {
+                assert_eq!(v, value(0, i), "slot {i} read directly");
+                // Acquire: pairs with the Release store of the lane's sequence in `serve`.
+                while set.shared.lanes.iter().any(|l| l.seq.load(Ordering::Acquire) != set.seq) {
+                    loom::thread::yield_now();
+                }
+            }
+            other => panic!("request for slot {i} answered {other:?}"),
+        }
+    }
+
+    /// A busy thread never parks, so it answers every request, with its copy's value of the slot
+    /// asked for (never its answer to the previous request). One thread: loom cannot finish a
+    /// model in which two threads spin for ever, since it may schedule them by turns for ever.
+    #[test]
+    fn loom_a_busy_thread_answers_every_request_with_its_own_slot() {
+        let slab = slab();
+        crate::sync::model(move || {
+            let mut set = start(&slab, SpinPolicy::Busy, 1);
+            for i in [3u64, 5] {
+                let (v, answer) = set.read(i);
+                assert_eq!(answer, Answer::Replica(0), "request for slot {i}");
+                assert_eq!(v, value(0, i), "slot {i}");
+            }
+        });
+    }
+
+    /// Two sleeping threads that park as soon as they are idle: each read takes a thread's
+    /// answer to that very request, or, once every thread that has not answered is seen parked,
+    /// reads copy 0 itself and never waits for them; the threads it found parked are woken.
+    #[test]
+    fn loom_a_read_never_waits_for_parked_threads_and_wakes_them() {
+        let slab = slab();
+        crate::sync::model(move || {
+            let mut set = start(&slab, SpinPolicy::Sleep, 2);
+            for i in [3u64, 5] {
+                let (v, answer) = set.read(i);
+                check_answer(&set, i, v, answer);
+            }
+        });
+    }
+
+    /// A record request to two sleeping threads: the winner's answer is its own copy's whole
+    /// line; with no winner, the threads found parked are woken (the caller reads the record).
+    #[test]
+    fn loom_a_record_answer_is_the_winning_copys_line() {
+        let slab = slab();
+        crate::sync::model(move || {
+            let mut set = start(&slab, SpinPolicy::Sleep, 2);
+            let mut out = [0u64; MAX_FIELDS];
+            match set.read_record(8, &mut out) {
+                Ok(r) => {
+                    let want: Vec<u64> = (9..16).map(|i| value(r, i)).collect();
+                    assert_eq!(out[..], want[..], "record at slot 8 answered by replica {r}");
+                }
+                Err(answer) => check_answer(&set, 8, value(0, 8), answer),
+            }
+        });
     }
 }

@@ -20,10 +20,15 @@
 //! the `s2` load, so `s2 != s1` and the attempt is thrown away.
 //!
 //! Every slot access is an 8-byte atomic, so there is no data race even on a failed attempt.
+//!
+//! `try_read`, `write_copy` and `repair_copy` take the line's words as a parameter of any
+//! `sync::Word` type: the slab's `AtomicU64`s here, loom's in the loom models at the end of this
+//! file, which check this code (not a copy of it) under `--cfg loom`.
 
-use std::sync::atomic::{fence, AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
 use crate::slab::Slab;
+use crate::sync::{Ordering, Word};
 
 /// Words per record line: the sequence word and up to `MAX_FIELDS` fields.
 pub const LINE_WORDS: usize = 8;
@@ -57,7 +62,7 @@ pub(crate) fn line(slab: &Slab, copy: usize, base: u64) -> &[AtomicU64; LINE_WOR
 
 /// One attempt to read a line: the sequence and the 7 field words when they are one write's.
 #[inline(always)]
-pub(crate) fn try_read(line: &[AtomicU64; LINE_WORDS]) -> Option<(u64, [u64; MAX_FIELDS])> {
+pub(crate) fn try_read<W: Word>(line: &[W; LINE_WORDS]) -> Option<(u64, [u64; MAX_FIELDS])> {
     // Acquire: pairs with the Release store of the even sequence in `write_copy` / `repair_copy` (1).
     let s1 = line[0].load(Ordering::Acquire);
     if s1 & 1 != 0 {
@@ -69,7 +74,7 @@ pub(crate) fn try_read(line: &[AtomicU64; LINE_WORDS]) -> Option<(u64, [u64; MAX
         *o = cell.load(Ordering::Relaxed);
     }
     // Acquire fence: pairs with the Release fence after the odd store in `write_copy` (2).
-    fence(Ordering::Acquire);
+    W::fence(Ordering::Acquire);
     // Relaxed: ordered after the field loads by the fence just above.
     let s2 = line[0].load(Ordering::Relaxed);
     (s1 == s2).then_some((s1, f))
@@ -91,7 +96,7 @@ pub(crate) fn read_copy(slab: &Slab, copy: usize, base: u64) -> Option<[u64; MAX
 /// Writes `fields` (at most `MAX_FIELDS`) into one copy's line. Only one writer may write a record
 /// at a time (`Records` holds its writer lock around this); the line's sequence is even on entry.
 #[inline(always)]
-pub(crate) fn write_copy(line: &[AtomicU64; LINE_WORDS], fields: &[u64]) {
+pub(crate) fn write_copy<W: Word>(line: &[W; LINE_WORDS], fields: &[u64]) {
     debug_assert!(fields.len() <= MAX_FIELDS);
     // Relaxed: only the writer holding the lock stores the sequence, and it reads its own last
     // store (or the repair's, made under the same lock, ordered by the lock's acquisition).
@@ -100,7 +105,7 @@ pub(crate) fn write_copy(line: &[AtomicU64; LINE_WORDS], fields: &[u64]) {
     // Relaxed: ordered before the field stores by the Release fence just below.
     line[0].store(s.wrapping_add(1), Ordering::Relaxed);
     // Release fence: pairs with the reader's Acquire fence in `try_read` (2).
-    fence(Ordering::Release);
+    W::fence(Ordering::Release);
     for (cell, &v) in line[1..].iter().zip(fields) {
         // Relaxed: published by the Release store of the even sequence below (1).
         cell.store(v, Ordering::Relaxed);
@@ -111,7 +116,7 @@ pub(crate) fn write_copy(line: &[AtomicU64; LINE_WORDS], fields: &[u64]) {
 
 /// Rewrites a copy a dead writer left odd (or a copy that missed the newest write) with `fields`,
 /// moving its sequence strictly forward so no reader that started before can accept the result.
-pub(crate) fn repair_copy(line: &[AtomicU64; LINE_WORDS], fields: &[u64; MAX_FIELDS]) {
+pub(crate) fn repair_copy<W: Word>(line: &[W; LINE_WORDS], fields: &[u64; MAX_FIELDS]) {
     // Relaxed: the repairing writer holds the writer lock; the dead writer's stores are visible to
     // it (they reached coherent memory before the kernel released the dead process's lock).
     let s = line[0].load(Ordering::Relaxed);
@@ -121,7 +126,7 @@ pub(crate) fn repair_copy(line: &[AtomicU64; LINE_WORDS], fields: &[u64; MAX_FIE
         line[0].store(odd, Ordering::Relaxed);
     }
     // Release fence: pairs with the reader's Acquire fence in `try_read` (2).
-    fence(Ordering::Release);
+    W::fence(Ordering::Release);
     for (cell, &v) in line[1..].iter().zip(fields) {
         // Relaxed: published by the Release store below (1).
         cell.store(v, Ordering::Relaxed);
@@ -223,5 +228,122 @@ mod tests {
         }
         assert!(line(&s, 1, 16)[0].load(Ordering::Relaxed) > 3, "sequences only move forward");
         assert!(!repair_record(&s, 16), "nothing left to repair");
+    }
+}
+
+/// Loom models of the seqlock (`RUSTFLAGS="--cfg loom" cargo test -p ultraslayer --lib loom`):
+/// `write_copy`, `repair_copy` and `try_read` themselves, on a line of loom atomics. Each write
+/// `k` stores the fields `[k, 100 + k]`, so a torn line (fields of two writes) shows as a pair
+/// that is not `[k, 100 + k]`, and write `k` leaves the sequence at `2 * k`.
+#[cfg(all(test, loom))]
+mod loom_model {
+    use super::*;
+    use loom::sync::atomic::{AtomicBool, AtomicU64};
+    use loom::sync::{Arc, Mutex};
+    use loom::thread;
+
+    type Line = [AtomicU64; LINE_WORDS];
+
+    fn new_line() -> Arc<Line> {
+        Arc::new(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
+
+    /// What a reader accepted: one whole write (or the initial zeros), its sequence even and
+    /// `2 * k` for write `k`. Returns `k`.
+    fn check_one_write(s: u64, f: [u64; MAX_FIELDS]) -> u64 {
+        assert_eq!(s % 2, 0, "accepted an odd sequence {s}");
+        let k = s / 2;
+        let want = if k == 0 { [0, 0] } else { [k, 100 + k] };
+        assert_eq!(f[..2], want, "torn line at sequence {s}: {f:?}");
+        assert_eq!(f[2..], [0; MAX_FIELDS - 2], "fields beyond the written ones changed");
+        k
+    }
+
+    /// One writer writes twice (and says when the first write is done); a reader reads three
+    /// times. Every accepted read is one whole write, reads never go back in time, and once the
+    /// reader has seen the first write announced complete it never accepts an older line.
+    #[test]
+    fn loom_a_reader_never_accepts_a_torn_or_stale_line() {
+        crate::sync::model(|| {
+            let line = new_line();
+            let first_done = Arc::new(AtomicBool::new(false));
+            let writer = {
+                let (line, first_done) = (line.clone(), first_done.clone());
+                thread::spawn(move || {
+                    write_copy(&line, &[1, 101]);
+                    // Release: pairs with the reader's Acquire load of `first_done`.
+                    first_done.store(true, Ordering::Release);
+                    write_copy(&line, &[2, 102]);
+                })
+            };
+            let mut newest = 0;
+            for _ in 0..3 {
+                // Acquire: pairs with the writer's Release store after its first write.
+                let announced = first_done.load(Ordering::Acquire);
+                if let Some((s, f)) = try_read(&line) {
+                    let k = check_one_write(s, f);
+                    assert!(k >= newest, "read write {k} after write {newest}");
+                    assert!(!announced || k >= 1, "read the initial line after write 1 completed");
+                    newest = k;
+                }
+            }
+            writer.join().unwrap();
+            assert_eq!(try_read(&line), Some((4, [2, 102, 0, 0, 0, 0, 0])), "the last write, once joined");
+        });
+    }
+
+    /// Writers serialized by a lock, as `Records` serializes them (its writer mutex): two writers
+    /// and a reader. Each writer's Relaxed load of the sequence must see the other's last even
+    /// store (the lock orders them), so the line ends at sequence 4 with one whole write in it,
+    /// and the reader never accepts a torn line.
+    #[test]
+    fn loom_writers_under_the_lock_never_tear_a_line() {
+        crate::sync::model(|| {
+            let line = new_line();
+            let lock = Arc::new(Mutex::new(()));
+            let writers: Vec<_> = [1u64, 2]
+                .into_iter()
+                .map(|k| {
+                    let (line, lock) = (line.clone(), lock.clone());
+                    thread::spawn(move || {
+                        let _held = lock.lock().unwrap();
+                        write_copy(&line, &[k, 100 + k]);
+                    })
+                })
+                .collect();
+            if let Some((s, f)) = try_read(&line) {
+                assert_eq!(s % 2, 0);
+                assert!(f[..2] == [0, 0] || f[..2] == [1, 101] || f[..2] == [2, 102], "torn line: {f:?}");
+            }
+            for w in writers {
+                w.join().unwrap();
+            }
+            let (s, f) = try_read(&line).expect("no write in progress after both joined");
+            assert_eq!(s, 4, "each write moves the sequence by two");
+            assert!(f[..2] == [1, 101] || f[..2] == [2, 102], "torn line: {f:?}");
+        });
+    }
+
+    /// A writer died mid-write (sequence odd, one field of write 2 stored); the next writer
+    /// repairs the line while a reader reads. The reader accepts nothing but the repaired line.
+    #[test]
+    fn loom_a_reader_accepts_only_the_repaired_line() {
+        crate::sync::model(|| {
+            let line = new_line();
+            write_copy(&line, &[1, 101]);
+            line[0].store(3, Ordering::Relaxed);
+            line[1].store(2, Ordering::Relaxed);
+            let repairer = {
+                let line = line.clone();
+                thread::spawn(move || repair_copy(&line, &[2, 102, 0, 0, 0, 0, 0]))
+            };
+            for _ in 0..2 {
+                if let Some((s, f)) = try_read(&line) {
+                    assert_eq!(check_one_write(s, f), 2, "accepted a line the dead writer left");
+                }
+            }
+            repairer.join().unwrap();
+            assert_eq!(try_read(&line), Some((4, [2, 102, 0, 0, 0, 0, 0])));
+        });
     }
 }

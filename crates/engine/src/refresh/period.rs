@@ -72,9 +72,9 @@ pub(crate) unsafe fn measure_period(
     use crate::refresh::spikes::{self, ThresholdOptions};
     use crate::tsc;
     // One line, flushed and read back to back: its refresh period and what a normal read takes.
-    // SAFETY: forwarded from the caller.
     // `Phase::Period`, in ms of the 300; a cancel stops the reads within 1024 of them (~0.2 ms).
     let meter = job.meter(crate::job::Phase::Period, std::time::Duration::from_millis(300));
+    // SAFETY: forwarded from the caller.
     let fixed = unsafe { measure(Lines::Fixed(reference), tsc::from_ns(300_000_000), 3_000_000, seed, origin, tpn, &mut |_| meter.tick()) };
     job.check()?;
     meter.finish();

@@ -191,9 +191,9 @@ fn learn(pool: &Region, classes: usize, slab_pages: usize, o: &ArrangeOptions) -
     let started = Instant::now();
     let clock = Clock { so, origin, inv_tpn: 1.0 / tpn.max(1e-9), deadline: started + o.budget };
     let to = TimerOptions { session_lines: o.session_pages.max(1), session: o.session, max_sessions: MAX_SESSIONS, min_score: o.min_score };
+    let place = o.job.meter(crate::job::Phase::Place, o.budget);
     // SAFETY: the pool (every candidate page and the reference line in its last page) stays
     // mapped for as long as the timer, which is dropped at the end of this function.
-    let place = o.job.meter(crate::job::Phase::Place, o.budget);
     let mut timer = unsafe { LineTimer::new_hardware(base, pool.mapped_bytes(), reference, clock, o.seed, to) }.metered(place.clone());
     // A line of page p: a different line in each page, so reads spread over cache sets.
     let line_of = |p: usize| p * PAGE + (p * 7 % (PAGE / 64)) * 64;
