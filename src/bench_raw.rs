@@ -89,7 +89,7 @@ pub(crate) unsafe fn clock_function(env: sys::napi_env, scratch: sys::napi_value
     }
     // SAFETY: scratch is an ArrayBuffer (checked).
     check(unsafe { sys::napi_get_arraybuffer_info(env, scratch, &mut data, &mut len) }, "napi_get_arraybuffer_info")?;
-    if len < 8 || data.is_null() || (data as usize) % 8 != 0 {
+    if len < 8 || data.is_null() || !(data as usize).is_multiple_of(8) {
         return Err(napi::Error::new(napi::Status::InvalidArg, "scratch must be an aligned ArrayBuffer of at least 8 bytes"));
     }
     let mut f = ptr::null_mut();

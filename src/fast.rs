@@ -159,7 +159,7 @@ pub(crate) unsafe fn scratch_words(env: sys::napi_env, scratch: sys::napi_value,
     let mut len = 0usize;
     // SAFETY: scratch is an ArrayBuffer (checked); N-API fills in its data pointer and length.
     check(unsafe { sys::napi_get_arraybuffer_info(env, scratch, &mut data, &mut len) }, "napi_get_arraybuffer_info")?;
-    if len < bytes || data.is_null() || (data as usize) % 8 != 0 {
+    if len < bytes || data.is_null() || !(data as usize).is_multiple_of(8) {
         return Err(napi::Error::new(napi::Status::InvalidArg, format!("scratch must be an aligned ArrayBuffer of {bytes} bytes")));
     }
     Ok(data as *mut u64)
