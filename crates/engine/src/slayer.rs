@@ -16,7 +16,7 @@ use crate::placement::BackgroundWhen;
 use crate::read_path::ReadPath;
 use crate::region::PageKind;
 use crate::replicas::ReplicaSet;
-use crate::shm::{self, SharedInfo};
+use crate::shm::{self, NewSegment, SharedInfo};
 use crate::slab::Slab;
 use crate::spin::SpinPolicy;
 use crate::stats::Stats;
@@ -550,15 +550,22 @@ impl Slayer {
         let plan = Plan::new(&opts, Kind::Shared, &facts(&opts, Kind::Shared, &here))?;
         let cores = here.assign(opts.replicas, opts.threads.cores.as_deref())?;
         let choice = plan.choose(|| None);
+        let seg = NewSegment {
+            name,
+            pages: opts.pages,
+            lock: opts.threads.lock,
+            overwrite: shared.overwrite,
+            dir: shared.dir.as_deref(),
+            schema: None,
+        };
         let mut refused = None;
         for (i, step) in plan.placements.iter().enumerate() {
             // The plan refuses 4 KiB pages for a shared slab: what follows huge pages is an offset.
             let Placement::HugePages { consistent, background } = step.placement else { break };
             let o = placement_options(&opts, consistent, background, job);
-            let (lock, dir) = (opts.threads.lock, shared.dir.as_deref());
             let placed = match &step.refused {
                 Some(e) => Err(e.clone()),
-                None => crate::placement::create_shared(name, opts.slots, opts.replicas, opts.pages, lock, shared.overwrite, dir, &o),
+                None => crate::placement::create_shared(&seg, opts.slots, opts.replicas, &o),
             };
             match placed {
                 Ok((slab, info, p)) => {
@@ -584,8 +591,7 @@ impl Slayer {
         }
         let offset = opts.channel_offset.resolve(false);
         let layout = Layout::new(opts.slots, opts.replicas, offset.bytes)?;
-        let (region, info) =
-            shm::create(name, layout.clone(), opts.pages, opts.threads.lock, shared.overwrite, shared.dir.as_deref(), None, job)?;
+        let (region, info) = shm::create(&seg, layout.clone(), job)?;
         let slab = Arc::new(Slab::from_region(region, layout)?);
         let copies = match refused {
             Some((from, e)) => CopyPlacementInfo::fell_back(from, offset.bytes, &e),

@@ -102,13 +102,15 @@ fn a_segment_with_a_frame_table_opens_laid_out_through_it_and_says_so() {
     let table = FrameTable::build(chunks, replicas, |k, r| (k * 3 + r as u64) * 7 % 31).unwrap();
     let layout = Layout::framed(slots, replicas, Arc::new(table)).unwrap();
     let (region, _info) = ultraslayer::shm::create(
-        "framed",
+        &ultraslayer::shm::NewSegment {
+            name: "framed",
+            pages: PageRequest::Off,
+            lock: LockRequest::Off,
+            overwrite: false,
+            dir: Some(&d.0),
+            schema: None,
+        },
         layout.clone(),
-        PageRequest::Off,
-        LockRequest::Off,
-        false,
-        Some(&d.0),
-        None,
         &ultraslayer::Job::none(),
     )
     .unwrap();

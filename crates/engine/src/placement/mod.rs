@@ -876,18 +876,14 @@ const SHARED_SAMPLE_BYTES: usize = 8 << 20;
 /// The structure is learned on scratch memory of the same page kind first. The copies are checked
 /// on the segment itself; a placement that does not hold leaves no segment behind (a framed one is
 /// never published: openers only ever see it unfinished, then gone).
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn create_shared(
-    name: &str,
+    seg: &crate::shm::NewSegment,
     slots: u64,
     replicas: usize,
-    pages: PageRequest,
-    lock: LockRequest,
-    overwrite: bool,
-    dir: Option<&std::path::Path>,
     o: &PlacementOptions,
 ) -> Result<(Slab, crate::shm::SharedInfo, PlacementInfo)> {
-    crate::shm::validate_name(name)?;
+    crate::shm::validate_name(seg.name)?;
+    let pages = seg.pages;
     Layout::new(slots, replicas, FRAME_BYTES)?;
     let started = Instant::now();
     let scratch_pages = if pages == PageRequest::Off { PageRequest::Off } else { PageRequest::Auto };
@@ -905,7 +901,7 @@ pub(crate) fn create_shared(
             let t = Instant::now();
             // Mapping the pool does not count against the time for timing lines.
             let left = bench.clock.deadline.saturating_duration_since(t);
-            let (pool, pending) = crate::shm::create_pending(name, shape, pages, lock, overwrite, dir, None, &o.job)?;
+            let (pool, pending) = crate::shm::create_pending(seg, shape, &o.job)?;
             let map_ms = ms(t);
             // On any error from here on, `pending` is dropped unpublished, which removes the file.
             let (slab, map, part) = bench.place_frames(pool, slots, replicas, &groups, left, &mut tally, o)?;
@@ -919,7 +915,7 @@ pub(crate) fn create_shared(
     };
     let layout = split_layout(slots, replicas, bit)?;
     let t = Instant::now();
-    let (region, shared) = crate::shm::create(name, layout.clone(), pages, lock, overwrite, dir, None, &o.job)?;
+    let (region, shared) = crate::shm::create(seg, layout.clone(), &o.job)?;
     let mut info = bench.info("within-frame", &structure, &region, &groups.centers, (0..groups.centers.len()).collect(), ms(t));
     info.channel_offset = 1 << bit;
     info.learned.frames_timed = o.map.sample_frames;
@@ -928,7 +924,7 @@ pub(crate) fn create_shared(
         Ok(info) => Ok((slab, shared, info)),
         Err(e) => {
             // The segment was made for a placement that did not hold: do not leave it behind.
-            let _ = crate::shm::unlink(name, dir);
+            let _ = crate::shm::unlink(seg.name, seg.dir);
             Err(e)
         }
     }
@@ -1151,9 +1147,19 @@ mod tests {
         let po = PlacementOptions { map: o.clone(), ..PlacementOptions::default() };
         let pool_frames = pool_size(&g, replicas, chunks, &po).unwrap();
         let shape = crate::shm::Shape::framed(slots, replicas, pool_frames);
-        let (pool, pending) =
-            crate::shm::create_pending("sf", shape, PageRequest::Off, LockRequest::Off, false, Some(&d), None, &crate::job::Job::none())
-                .unwrap();
+        let (pool, pending) = crate::shm::create_pending(
+            &crate::shm::NewSegment {
+                name: "sf",
+                pages: PageRequest::Off,
+                lock: LockRequest::Off,
+                overwrite: false,
+                dir: Some(&d),
+                schema: None,
+            },
+            shape,
+            &crate::job::Job::none(),
+        )
+        .unwrap();
         assert_eq!(pool.mapped_bytes(), pool_frames * FRAME_BYTES);
         let (slab, _map, part) = place_frames(pool, 64, slots, replicas, &g, &mut t, &o, usize::MAX).unwrap();
         pending.publish(slab.layout()).unwrap();

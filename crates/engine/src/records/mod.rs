@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use crate::error::{Error, Result};
 use crate::job::Job;
 use crate::layout::{Layout, MAX_SLOTS};
-use crate::shm;
+use crate::shm::{self, NewSegment};
 use crate::slab::Slab;
 use crate::slayer::{Info, OpenOptions, Options, SharedOptions, Slayer, Strategy};
 use crate::stats::Stats;
@@ -206,9 +206,19 @@ impl Records {
         let offset = opts.channel_offset.resolve(false);
         let layout = Layout::new(base(count), opts.replicas, offset.bytes)?;
         let text = schema.text();
-        let (region, info) =
-            shm::create(name, layout.clone(), opts.pages, opts.threads.lock, shared.overwrite, shared.dir.as_deref(), Some(&text), job)
-                .map_err(Error::of_records)?;
+        let (region, info) = shm::create(
+            &NewSegment {
+                name,
+                pages: opts.pages,
+                lock: opts.threads.lock,
+                overwrite: shared.overwrite,
+                dir: shared.dir.as_deref(),
+                schema: Some(&text),
+            },
+            layout.clone(),
+            job,
+        )
+        .map_err(Error::of_records)?;
         let segment = (PathBuf::from(&info.path), info.file_id);
         let slab = Arc::new(Slab::from_region(region, layout)?);
         let created = info.clone();

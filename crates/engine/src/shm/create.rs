@@ -25,11 +25,11 @@ use super::header_page::HeaderPage;
 use super::name::validate_name;
 #[cfg(windows)]
 use super::windows::create_pending;
-use super::{Shape, SharedInfo};
+use super::{NewSegment, Shape, SharedInfo};
 use crate::error::{Error, Result, Segment};
 use crate::job::{Job, Phase};
 use crate::layout::Layout;
-use crate::region::{LockRequest, PageKind, PageRequest, Region};
+use crate::region::{LockRequest, PageKind, Region};
 
 /// Creates segment `name` for `layout` and maps its slab (`create_pending`, then `publish` at
 /// once). A framed layout's table is recorded in the segment. Reports to `job` (`Phase::Map`: the
@@ -39,18 +39,8 @@ use crate::region::{LockRequest, PageKind, PageRequest, Region};
 ///
 /// # Errors
 /// As `create_pending` and `Pending::publish`.
-#[allow(clippy::too_many_arguments)]
-pub fn create(
-    name: &str,
-    layout: Layout,
-    pages: PageRequest,
-    lock: LockRequest,
-    overwrite: bool,
-    dir: Option<&Path>,
-    schema: Option<&str>,
-    job: &Job,
-) -> Result<(Region, SharedInfo)> {
-    let (region, pending) = create_pending(name, Shape::of(&layout), pages, lock, overwrite, dir, schema, job)?;
+pub fn create(seg: &NewSegment, layout: Layout, job: &Job) -> Result<(Region, SharedInfo)> {
+    let (region, pending) = create_pending(seg, Shape::of(&layout), job)?;
     let info = pending.publish(&layout)?;
     Ok((region, info))
 }
@@ -67,18 +57,9 @@ pub fn create(
 /// `PageRequest::Transparent`; `Error::SegmentExists` when the name is taken and `overwrite` is
 /// false (or another process takes it meanwhile); `Error::HugePages` when the pages asked for
 /// have no mount; `Error::Cancelled`; otherwise the error of the last place tried.
-#[allow(clippy::too_many_arguments)]
 #[cfg(unix)]
-pub fn create_pending(
-    name: &str,
-    shape: Shape,
-    pages: PageRequest,
-    lock: LockRequest,
-    overwrite: bool,
-    dir: Option<&Path>,
-    schema: Option<&str>,
-    job: &Job,
-) -> Result<(Region, Pending)> {
+pub fn create_pending(seg: &NewSegment, shape: Shape, job: &Job) -> Result<(Region, Pending)> {
+    let &NewSegment { name, pages, lock, overwrite, dir, schema } = seg;
     validate_name(name)?;
     job.check()?;
     check_schema(schema, shape)?;
@@ -332,6 +313,7 @@ mod tests {
     use std::sync::atomic::{AtomicU64, Ordering};
 
     use super::*;
+    use crate::region::PageRequest;
     use crate::shm::remove::unlink;
     use crate::shm::tests::{layout, TempDir};
 
@@ -342,13 +324,29 @@ mod tests {
         let big = Layout::new(1 << 21, 2, 256).unwrap(); // 32 MiB of data
         for cancel_in in [Phase::Map, Phase::Prefault] {
             let (job, rec) = crate::job::testing::recording(move |p, done, _| p == cancel_in && done > 0);
-            let r = create("cx", big.clone(), PageRequest::Off, LockRequest::Off, false, Some(&d.0), None, &job);
+            let r = create(
+                &NewSegment {
+                    name: "cx",
+                    pages: PageRequest::Off,
+                    lock: LockRequest::Off,
+                    overwrite: false,
+                    dir: Some(&d.0),
+                    schema: None,
+                },
+                big.clone(),
+                &job,
+            );
             assert!(matches!(r, Err(Error::Cancelled { phase: Some(p) }) if p == cancel_in.name()), "{:?}", r.err());
             rec.assert_monotonic();
             assert_eq!(crate::region::live::count(), before, "{cancel_in:?}: a mapping was left behind");
             assert_eq!(std::fs::read_dir(&d.0).unwrap().count(), 0, "{cancel_in:?}: the segment file was left behind");
         }
-        let (r, _) = create("cx", big, PageRequest::Off, LockRequest::Off, false, Some(&d.0), None, &Job::new()).unwrap();
+        let (r, _) = create(
+            &NewSegment { name: "cx", pages: PageRequest::Off, lock: LockRequest::Off, overwrite: false, dir: Some(&d.0), schema: None },
+            big,
+            &Job::new(),
+        )
+        .unwrap();
         drop(r);
         assert!(unlink("cx", Some(&d.0)).unwrap());
     }
@@ -356,18 +354,46 @@ mod tests {
     #[test]
     fn create_never_clobbers_unless_asked() {
         let d = TempDir::new("clobber");
-        let (r1, info) = create("seg", layout(), PageRequest::Off, LockRequest::Off, false, Some(&d.0), None, &Job::none()).unwrap();
-        let e = create("seg", layout(), PageRequest::Off, LockRequest::Off, false, Some(&d.0), None, &Job::none()).err().unwrap();
+        let (r1, info) = create(
+            &NewSegment { name: "seg", pages: PageRequest::Off, lock: LockRequest::Off, overwrite: false, dir: Some(&d.0), schema: None },
+            layout(),
+            &Job::none(),
+        )
+        .unwrap();
+        let e = create(
+            &NewSegment { name: "seg", pages: PageRequest::Off, lock: LockRequest::Off, overwrite: false, dir: Some(&d.0), schema: None },
+            layout(),
+            &Job::none(),
+        )
+        .err()
+        .unwrap();
         assert!(matches!(e, Error::SegmentExists { .. }), "{e}");
         assert!(e.message(crate::error::Front::Js).contains("overwrite: true"));
         // A foreign file of that name is not clobbered either.
         std::fs::write(d.0.join("ultraslayer.foreign"), b"not ours").unwrap();
-        assert!(create("foreign", layout(), PageRequest::Off, LockRequest::Off, false, Some(&d.0), None, &Job::none()).is_err());
+        assert!(create(
+            &NewSegment {
+                name: "foreign",
+                pages: PageRequest::Off,
+                lock: LockRequest::Off,
+                overwrite: false,
+                dir: Some(&d.0),
+                schema: None
+            },
+            layout(),
+            &Job::none()
+        )
+        .is_err());
         assert_eq!(std::fs::read(d.0.join("ultraslayer.foreign")).unwrap(), b"not ours");
         // overwrite makes a new file; the old mapping stays valid and separate.
         // SAFETY: word 0 of a mapped slab.
         unsafe { (*(r1.ptr() as *const AtomicU64)).store(5, Ordering::Relaxed) };
-        let (r2, info2) = create("seg", layout(), PageRequest::Off, LockRequest::Off, true, Some(&d.0), None, &Job::none()).unwrap();
+        let (r2, info2) = create(
+            &NewSegment { name: "seg", pages: PageRequest::Off, lock: LockRequest::Off, overwrite: true, dir: Some(&d.0), schema: None },
+            layout(),
+            &Job::none(),
+        )
+        .unwrap();
         assert_eq!(info2.path, info.path);
         // SAFETY: as above.
         unsafe {
@@ -379,9 +405,28 @@ mod tests {
     #[test]
     fn thp_is_refused_and_explicit_huge_pages_need_a_mount() {
         let d = TempDir::new("pages");
-        let e = create("p", layout(), PageRequest::Transparent, LockRequest::Off, false, Some(&d.0), None, &Job::none()).err().unwrap();
+        let e = create(
+            &NewSegment {
+                name: "p",
+                pages: PageRequest::Transparent,
+                lock: LockRequest::Off,
+                overwrite: false,
+                dir: Some(&d.0),
+                schema: None,
+            },
+            layout(),
+            &Job::none(),
+        )
+        .err()
+        .unwrap();
         assert!(matches!(e, Error::OptionOutOfRange { option: "hugePages", .. }));
-        let e = create("p", layout(), PageRequest::Huge2M, LockRequest::Off, false, Some(&d.0), None, &Job::none()).err().unwrap();
+        let e = create(
+            &NewSegment { name: "p", pages: PageRequest::Huge2M, lock: LockRequest::Off, overwrite: false, dir: Some(&d.0), schema: None },
+            layout(),
+            &Job::none(),
+        )
+        .err()
+        .unwrap();
         assert!(e.to_string().contains("not a hugetlbfs mount"), "{e}");
         assert!(!d.0.join("ultraslayer.p").exists());
     }

@@ -78,6 +78,7 @@ pub use remove::{remove_created, unlink};
 pub use windows::{create_pending, file_id, open, remove_created, unlink, Pending};
 
 use crate::layout::{Layout, FRAME_BYTES, SLOT_BYTES};
+use crate::region::{LockRequest, PageRequest};
 
 /// What a segment file lives on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,6 +128,24 @@ pub struct SharedInfo {
     /// whether it is still the same segment (an `overwrite` replaces the file under the name).
     #[serde(skip)]
     pub file_id: (u64, u64),
+}
+
+/// Where and how to create a segment: everything `create` and `create_pending` take besides what
+/// the data area is laid out for and the creation's job.
+#[derive(Clone, Copy, Debug)]
+pub struct NewSegment<'a> {
+    /// The segment's name (`validate_name`'s rules).
+    pub name: &'a str,
+    /// The pages the data area asks for: a hugetlbfs mount of that size, else /dev/shm.
+    pub pages: PageRequest,
+    /// Lock the mapped data area (mlock), and what to do when that is refused.
+    pub lock: LockRequest,
+    /// Replace an existing segment of the same name (unlink it, then create anew).
+    pub overwrite: bool,
+    /// Only this directory, instead of the hugetlbfs mounts and /dev/shm.
+    pub dir: Option<&'a std::path::Path>,
+    /// A record segment's schema text, recorded in its header.
+    pub schema: Option<&'a str>,
 }
 
 /// What a new segment's data area is laid out for: slots, replicas and channel offset as the

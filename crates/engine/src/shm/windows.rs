@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::name::validate_name;
-use super::{Expect, Shape, SharedInfo};
+use super::{Expect, NewSegment, Shape, SharedInfo};
 use crate::error::{Error, Result};
 use crate::job::Job;
 use crate::layout::Layout;
@@ -46,18 +46,8 @@ impl Pending {
 /// # Errors
 /// `Error::BadSegmentName` for a bad name, `Error::Cancelled` for a cancelled `job`, else
 /// `Error::Unsupported`.
-#[allow(clippy::too_many_arguments)]
-pub fn create_pending(
-    name: &str,
-    _shape: Shape,
-    _pages: PageRequest,
-    _lock: LockRequest,
-    _overwrite: bool,
-    _dir: Option<&Path>,
-    _schema: Option<&str>,
-    job: &Job,
-) -> Result<(Region, Pending)> {
-    validate_name(name)?;
+pub fn create_pending(seg: &NewSegment, _shape: Shape, job: &Job) -> Result<(Region, Pending)> {
+    validate_name(seg.name)?;
     job.check()?;
     Err(unsupported())
 }
@@ -99,7 +89,13 @@ mod tests {
     #[test]
     fn a_shared_slab_is_refused_on_windows_as_unsupported_and_a_bad_name_still_as_a_bad_name() {
         let layout = Layout::new(64, 2, 256).unwrap();
-        let e = create("w", layout, PageRequest::Off, LockRequest::Off, false, None, None, &Job::none()).err().unwrap();
+        let e = create(
+            &NewSegment { name: "w", pages: PageRequest::Off, lock: LockRequest::Off, overwrite: false, dir: None, schema: None },
+            layout,
+            &Job::none(),
+        )
+        .err()
+        .unwrap();
         assert!(matches!(e, Error::Unsupported { .. }), "{e}");
         assert!(e.to_string().contains("without a name"), "{e}");
         let e = open("w", LockRequest::Off, Expect::default(), Duration::ZERO, None).err().unwrap();

@@ -18,10 +18,16 @@ use crate::shm::discovery::places;
 use crate::shm::header::*;
 use crate::shm::remove::unlink;
 use crate::shm::tests::{layout, TempDir};
+use crate::shm::NewSegment;
 use crate::shm::{Backing, Expect, Shape, SharedInfo};
 
 fn mk(dir: &TempDir, name: &str) -> (Region, SharedInfo) {
-    create(name, layout(), PageRequest::Off, LockRequest::Off, false, Some(&dir.0), None, &Job::none()).unwrap()
+    create(
+        &NewSegment { name, pages: PageRequest::Off, lock: LockRequest::Off, overwrite: false, dir: Some(&dir.0), schema: None },
+        layout(),
+        &Job::none(),
+    )
+    .unwrap()
 }
 
 fn opened(dir: &TempDir, name: &str) -> Result<(Region, Layout, SharedInfo)> {
@@ -212,7 +218,12 @@ const FRAMED_FRAMES: u64 = 23;
 
 fn mk_framed(dir: &TempDir, name: &str) -> (crate::slab::Slab, SharedInfo) {
     let l = framed_layout(FRAMED_SLOTS, 3, FRAMED_FRAMES);
-    let (region, info) = create(name, l.clone(), PageRequest::Off, LockRequest::Off, false, Some(&dir.0), None, &Job::none()).unwrap();
+    let (region, info) = create(
+        &NewSegment { name, pages: PageRequest::Off, lock: LockRequest::Off, overwrite: false, dir: Some(&dir.0), schema: None },
+        l.clone(),
+        &Job::none(),
+    )
+    .unwrap();
     (crate::slab::Slab::from_region(region, l).unwrap(), info)
 }
 
@@ -245,8 +256,12 @@ fn a_pool_larger_than_the_frames_named_is_kept_as_the_data_area() {
     let d = TempDir::new("pool");
     let l = framed_layout(1000, 2, 7);
     // Frames 0..7 named at most; the pool holds 40.
-    let (region, pending) =
-        create_pending("p", Shape::framed(1000, 2, 40), PageRequest::Off, LockRequest::Off, false, Some(&d.0), None, &Job::none()).unwrap();
+    let (region, pending) = create_pending(
+        &NewSegment { name: "p", pages: PageRequest::Off, lock: LockRequest::Off, overwrite: false, dir: Some(&d.0), schema: None },
+        Shape::framed(1000, 2, 40),
+        &Job::none(),
+    )
+    .unwrap();
     assert_eq!(region.mapped_bytes(), 40 * 4096);
     // Unfinished: an opener waits, then says so.
     assert!(message(opened(&d, "p")).contains("still being created"));
@@ -255,21 +270,38 @@ fn a_pool_larger_than_the_frames_named_is_kept_as_the_data_area() {
     let e = pending.publish(&Layout::new(1000, 2, 256).unwrap()).unwrap_err().to_string();
     assert!(e.contains("not the one the segment was made for"), "{e}");
     assert!(!path.exists(), "an unpublished segment is removed");
-    let (_region, pending) =
-        create_pending("p", Shape::framed(1000, 2, 40), PageRequest::Off, LockRequest::Off, false, Some(&d.0), None, &Job::none()).unwrap();
+    let (_region, pending) = create_pending(
+        &NewSegment { name: "p", pages: PageRequest::Off, lock: LockRequest::Off, overwrite: false, dir: Some(&d.0), schema: None },
+        Shape::framed(1000, 2, 40),
+        &Job::none(),
+    )
+    .unwrap();
     pending.publish(&l).unwrap();
     let (r2, l2, _) = opened(&d, "p").unwrap();
     assert_eq!(l2, l);
     assert_eq!(r2.mapped_bytes(), 40 * 4096);
     // A pending segment whose name another process took over (overwrite) leaves that file be.
-    let (_r, pending) =
-        create_pending("o", Shape::framed(1000, 2, 8), PageRequest::Off, LockRequest::Off, false, Some(&d.0), None, &Job::none()).unwrap();
-    let (_r2, _) = create("o", layout(), PageRequest::Off, LockRequest::Off, true, Some(&d.0), None, &Job::none()).unwrap();
+    let (_r, pending) = create_pending(
+        &NewSegment { name: "o", pages: PageRequest::Off, lock: LockRequest::Off, overwrite: false, dir: Some(&d.0), schema: None },
+        Shape::framed(1000, 2, 8),
+        &Job::none(),
+    )
+    .unwrap();
+    let (_r2, _) = create(
+        &NewSegment { name: "o", pages: PageRequest::Off, lock: LockRequest::Off, overwrite: true, dir: Some(&d.0), schema: None },
+        layout(),
+        &Job::none(),
+    )
+    .unwrap();
     drop(pending);
     opened(&d, "o").unwrap();
     // Dropping a pending segment removes its file.
-    let (_r, pending) =
-        create_pending("q", Shape::framed(1000, 2, 8), PageRequest::Off, LockRequest::Off, false, Some(&d.0), None, &Job::none()).unwrap();
+    let (_r, pending) = create_pending(
+        &NewSegment { name: "q", pages: PageRequest::Off, lock: LockRequest::Off, overwrite: false, dir: Some(&d.0), schema: None },
+        Shape::framed(1000, 2, 8),
+        &Job::none(),
+    )
+    .unwrap();
     drop(pending);
     assert!(!d.0.join("ultraslayer.q").exists());
 }
@@ -391,7 +423,12 @@ fn bad_frame_tables_are_refused_with_what_is_wrong() {
     // Paired tables are never recorded.
     let t = FrameTable::build_paired(4, |k| (k, false)).unwrap();
     let l = Layout::paired(1000, 6, std::sync::Arc::new(t)).unwrap();
-    assert!(create("paired", l, PageRequest::Off, LockRequest::Off, false, Some(&d.0), None, &Job::none()).is_err());
+    assert!(create(
+        &NewSegment { name: "paired", pages: PageRequest::Off, lock: LockRequest::Off, overwrite: false, dir: Some(&d.0), schema: None },
+        l,
+        &Job::none()
+    )
+    .is_err());
     assert!(!d.0.join("ultraslayer.paired").exists());
 }
 
@@ -442,7 +479,12 @@ fn open_checks_the_expected_layout() {
 fn a_record_schema_is_kept_in_the_header_and_each_kind_refuses_to_open_as_the_other() {
     let d = TempDir::new("schema");
     let text = "bid:f64,ask:f64,qty:u64";
-    let (_r, info) = create("rec", layout(), PageRequest::Off, LockRequest::Off, false, Some(&d.0), Some(text), &Job::none()).unwrap();
+    let (_r, info) = create(
+        &NewSegment { name: "rec", pages: PageRequest::Off, lock: LockRequest::Off, overwrite: false, dir: Some(&d.0), schema: Some(text) },
+        layout(),
+        &Job::none(),
+    )
+    .unwrap();
     assert_eq!(info.schema.as_deref(), Some(text));
     let rec = Expect { records: true, ..Expect::default() };
     let (_, _, oinfo) = open("rec", LockRequest::Off, rec, Duration::ZERO, Some(&d.0)).unwrap();
@@ -480,7 +522,11 @@ fn hugetlbfs_mounts_are_used_when_present() {
         return;
     };
     let name = format!("unit-htlb-{}", std::process::id());
-    match create(&name, layout(), PageRequest::Huge2M, LockRequest::Off, false, None, None, &Job::none()) {
+    match create(
+        &NewSegment { name: &name, pages: PageRequest::Huge2M, lock: LockRequest::Off, overwrite: false, dir: None, schema: None },
+        layout(),
+        &Job::none(),
+    ) {
         Ok((_r, info)) => {
             assert_eq!(info.backing, Backing::HugeTlbFs);
             eprintln!("hugetlbfs segment: {}", info.path);
