@@ -106,6 +106,8 @@ impl FrameTable {
     /// The table as a shared segment records it: every entry (`entries`), chunk-major with the
     /// replicas of a chunk side by side, as little-endian u32s. Paired tables are refused: shared
     /// slabs are never steered, and only steering needs them.
+    // The table is stored in shared segments, which only Unix builds create and open.
+    #[cfg_attr(not(unix), allow(dead_code))]
     pub(crate) fn to_bytes(&self) -> Result<Vec<u8>> {
         if self.paired {
             return Err(Error::bad_option(
@@ -120,6 +122,8 @@ impl FrameTable {
     /// region of `frames` frames. Refuses a length that does not fit that shape, an entry naming a
     /// frame the region does not have (checked before anything is sized by the entries) and, as
     /// `build` does, a frame named twice.
+    // The table is stored in shared segments, which only Unix builds create and open.
+    #[cfg_attr(not(unix), allow(dead_code))]
     pub(crate) fn from_bytes(chunks: u64, replicas: usize, frames: usize, bytes: &[u8]) -> Result<FrameTable> {
         let want = chunks as u128 * replicas as u128 * 4;
         if bytes.len() as u128 != want {
@@ -210,6 +214,8 @@ impl FrameTable {
         unsafe { *(self.region.ptr() as *const u32).add(index) }
     }
 
+    // The table is stored in shared segments, which only Unix builds create and open.
+    #[cfg_attr(not(unix), allow(dead_code))]
     pub(crate) fn chunks(&self) -> u64 {
         self.chunks
     }

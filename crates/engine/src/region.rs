@@ -853,9 +853,11 @@ mod sys {
             Err(last_error())
         }
     }
+    /// The THP mode: Windows has none.
     pub fn thp_mode() -> Option<String> {
         None
     }
+    /// Free huge pages: Windows does not say how many large pages it could give.
     pub fn free_huge_pages(_: usize) -> Option<u64> {
         None
     }
@@ -906,9 +908,11 @@ mod sys {
     pub(crate) fn mlock(_: *mut u8, _: usize) -> std::result::Result<(), i32> {
         Err(95) // EOPNOTSUPP
     }
+    /// The THP mode: Windows has none.
     pub fn thp_mode() -> Option<String> {
         None
     }
+    /// Free huge pages: Windows does not say how many large pages it could give.
     pub fn free_huge_pages(_: usize) -> Option<u64> {
         None
     }

@@ -1,7 +1,8 @@
 //! Virtual → physical address lookups through /proc/self/pagemap.
 //!
 //! Reads only; never changes mappings. Without CAP_SYS_ADMIN the kernel reports PFN 0, which is
-//! returned as `Phys::Hidden`, never as address 0.
+//! returned as `Phys::Hidden`, never as address 0. Linux only: elsewhere nothing calls it.
+#![cfg_attr(not(target_os = "linux"), allow(dead_code))]
 
 /// What pagemap says about one virtual address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
