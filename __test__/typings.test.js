@@ -146,8 +146,10 @@ test('info(), info().placement (with a fallback) and info().shared have the keys
   const name = `typings-info-${process.pid}`
   // A placement budget of 0 refuses placement by timing at once: 'auto' falls back to an offset.
   const slabs = [new Slayer({ slots: 1 << 18, strategy: 'hedge', start: false, placementBudgetMs: 0 })]
+  // Shared slabs are refused on Windows (docs/platforms.md): there only the local slab is checked.
+  const shared = process.platform !== 'win32'
   try {
-    slabs.push(Slayer.createSync({ name, overwrite: true, slots: 64, strategy: 'direct' }))
+    if (shared) slabs.push(Slayer.createSync({ name, overwrite: true, slots: 64, strategy: 'direct' }))
     for (const s of slabs) {
       const i = s.info()
       hasDeclaredKeys(i, 'SlayerInfo')
@@ -155,10 +157,10 @@ test('info(), info().placement (with a fallback) and info().shared have the keys
       if (i.placement.fallback) hasDeclaredKeys(i.placement.fallback, 'PlacementFallback')
       if (i.shared) hasDeclaredKeys(i.shared, 'SharedSegmentInfo')
     }
-    assert.ok(slabs[1].info().shared, 'a shared slab reports its segment')
+    if (shared) assert.ok(slabs[1].info().shared, 'a shared slab reports its segment')
   } finally {
     for (const s of slabs) s.close()
-    Slayer.unlink(name)
+    if (shared) Slayer.unlink(name)
   }
 })
 
