@@ -5,6 +5,50 @@
 //! doc comments generate native.d.ts (internal: users get index.d.ts). Reports (`info()`,
 //! `stats()`) are the engine's report structs through serde (`report`), declared in index.d.ts.
 
+/// The report and thread-control methods of every native slab class (`Slayer`, `NativeRecords`),
+/// written once and given to each class as an `#[napi] impl` block of its own. The class's
+/// `engine(&self, &Env)` gives its engine object, whose `info()`, `stats()`, `steer_report()`,
+/// `reset_stats()`, `start()` and `stop()` these call.
+macro_rules! slab_controls {
+    ($class:ident) => {
+        #[napi]
+        impl $class {
+            /// What was mapped (page kind and size, bytes, locked), where the threads run, and how.
+            #[napi(skip_typescript, catch_unwind)]
+            pub fn info(&self, env: Env) -> Result<serde_json::Value> {
+                Ok($crate::report(&self.engine(&env)?.info()))
+            }
+
+            /// Read counters, wins per replica and (with stats: true) latency percentiles.
+            #[napi(skip_typescript, catch_unwind)]
+            pub fn stats(&self, env: Env) -> Result<serde_json::Value> {
+                let e = self.engine(&env)?;
+                Ok($crate::slayer_stats(e.stats(), e.steer_report()))
+            }
+
+            /// Zeroes the counters and the latency histogram.
+            #[napi(skip_typescript, catch_unwind)]
+            pub fn reset_stats(&self, env: Env) -> Result<()> {
+                self.engine(&env)?.reset_stats();
+                Ok(())
+            }
+
+            /// Starts the replica threads (no-op when running).
+            #[napi(skip_typescript, catch_unwind)]
+            pub fn start(&self, env: Env) -> Result<()> {
+                self.engine(&env)?.start().map_err(|e| $crate::errors::to_napi(&env, e))
+            }
+
+            /// Stops and joins the replica threads; reads keep working, from one copy.
+            #[napi(skip_typescript, catch_unwind)]
+            pub fn stop(&self, env: Env) -> Result<()> {
+                self.engine(&env)?.stop();
+                Ok(())
+            }
+        }
+    };
+}
+
 // The C ABI's `us_*` exports, linked in so the `.node` file is the C library too (docs/c-abi.md).
 extern crate ultraslayer_capi;
 
@@ -113,6 +157,8 @@ pub struct Slayer {
     id: u32,
 }
 
+slab_controls!(Slayer);
+
 #[napi]
 impl Slayer {
     /// Maps and pre-faults the slab, chooses the read strategy (see `strategy`), and for a hedged
@@ -192,39 +238,6 @@ impl Slayer {
 
     fn engine(&self, env: &Env) -> Result<&mut ultraslayer::Slayer> {
         self.inst.engine().ok_or_else(|| closed(env, CLOSED))
-    }
-
-    /// What was mapped (page kind and size, bytes, locked), where the threads run, and how.
-    #[napi(skip_typescript, catch_unwind)]
-    pub fn info(&self, env: Env) -> Result<serde_json::Value> {
-        Ok(report(&self.engine(&env)?.info()))
-    }
-
-    /// Read counters, wins per replica and (with stats: true) latency percentiles.
-    #[napi(skip_typescript, catch_unwind)]
-    pub fn stats(&self, env: Env) -> Result<serde_json::Value> {
-        let e = self.engine(&env)?;
-        Ok(slayer_stats(e.stats(), e.steer_report()))
-    }
-
-    /// Zeroes the counters and the latency histogram.
-    #[napi(skip_typescript, catch_unwind)]
-    pub fn reset_stats(&self, env: Env) -> Result<()> {
-        self.engine(&env)?.reset_stats();
-        Ok(())
-    }
-
-    /// Starts the replica threads (no-op when running).
-    #[napi(skip_typescript, catch_unwind)]
-    pub fn start(&self, env: Env) -> Result<()> {
-        self.engine(&env)?.start().map_err(|e| to_napi(&env, e))
-    }
-
-    /// Stops and joins the replica threads; reads keep working, from one copy.
-    #[napi(skip_typescript, catch_unwind)]
-    pub fn stop(&self, env: Env) -> Result<()> {
-        self.engine(&env)?.stop();
-        Ok(())
     }
 
     /// Stops the threads and unmaps the slab. Idempotent; any other call afterwards throws.

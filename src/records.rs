@@ -18,7 +18,6 @@ use crate::errors::{self, closed, to_napi, RECORDS_CLOSED};
 use crate::fast::{self, Refusal};
 use crate::options::{open_options, slab_options, JsOptions};
 use crate::view::{self, ViewRef};
-use crate::{report, slayer_stats};
 use ultraslayer::records::line::MAX_FIELDS;
 use ultraslayer::records::Schema;
 
@@ -90,6 +89,8 @@ fn schema(env: &Env, text: &str) -> Result<Schema> {
     Schema::parse(text).map_err(|e| to_napi(env, e))
 }
 
+slab_controls!(NativeRecords);
+
 #[napi]
 impl NativeRecords {
     #[napi(skip_typescript, constructor, catch_unwind)]
@@ -144,34 +145,6 @@ impl NativeRecords {
         // SAFETY: `out` views a JS BigUint64Array; JS does not run while this call holds the slice.
         let out = unsafe { out.as_mut() };
         self.engine(&env)?.read_many(&indices, out).map_err(|e| to_napi(&env, e))
-    }
-
-    #[napi(skip_typescript, catch_unwind)]
-    pub fn info(&self, env: Env) -> Result<serde_json::Value> {
-        Ok(report(&self.engine(&env)?.info()))
-    }
-
-    #[napi(skip_typescript, catch_unwind)]
-    pub fn stats(&self, env: Env) -> Result<serde_json::Value> {
-        let e = self.engine(&env)?;
-        Ok(slayer_stats(e.stats(), e.steer_report()))
-    }
-
-    #[napi(skip_typescript, catch_unwind)]
-    pub fn reset_stats(&self, env: Env) -> Result<()> {
-        self.engine(&env)?.reset_stats();
-        Ok(())
-    }
-
-    #[napi(skip_typescript, catch_unwind)]
-    pub fn start(&self, env: Env) -> Result<()> {
-        self.engine(&env)?.start().map_err(|e| to_napi(&env, e))
-    }
-
-    #[napi(skip_typescript, catch_unwind)]
-    pub fn stop(&self, env: Env) -> Result<()> {
-        self.engine(&env)?.stop();
-        Ok(())
     }
 
     /// Repairs every record now (a writer does it by itself on its first write); returns how many
