@@ -261,7 +261,15 @@ async function runCreation(call, control, start, made) {
     if (result.code === 'ERR_ULTRASLAYER_ABORTED') throw abortError(call, signal, err)
     throw err
   }
-  if (onProgress) tick(true)
+  if (onProgress) {
+    tick(true)
+    // The final call threw: the slab is made, but the caller is told what was thrown, as when
+    // any earlier call throws (a creation that finished before the first poll has only this one).
+    if (thrown !== null) {
+      result.close()
+      throw thrown.error
+    }
+  }
   return result
 }
 

@@ -154,6 +154,20 @@ test('aborting mid-creation rejects with an AbortError and leaves no thread or s
   assert.equal(replicaThreadsSettled(0), 0, 'no replica thread left')
 })
 
+test('a throwing onProgress rejects with what it threw, also when its only call is the final one', async () => {
+  // A small slab is made before the first 100 ms poll: the final call is the only one, and its
+  // throw must reach the caller too (it used to be lost, and the promise resolved).
+  const boom = new Error('final progress handler failed')
+  await assert.rejects(
+    Slayer.create({ slots: 64, strategy: 'direct', hugePages: 'off' }, {
+      onProgress: () => {
+        throw boom
+      },
+    }),
+    (e) => e === boom,
+  )
+})
+
 test('a throwing onProgress stops the creation and rejects with what it threw', async () => {
   const boom = new Error('progress handler failed')
   await assert.rejects(
