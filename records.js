@@ -4,15 +4,15 @@
 //
 // This file owns the JS side only: field names and types, argument checks (so bad input is a
 // TypeError/RangeError naming the field or value, and nothing is written), and the fast paths. A
-// snapshot owns a 64-byte scratch ArrayBuffer whose words 1..7 hold the loaded fields, and a
-// getter per field reads its word — no allocation for number fields. `load(i)` fills them one of
-// two ways:
-// - the JS read path (`readLine`), while the store's reads are direct (strategy 'direct', or a
-//   hedged store with its threads stopped; local or shared): record i's line is read from a
-//   typed-array view of copy 0 (src/view.rs) with the sequence check of
-//   crates/engine/src/records/line.rs done here, in JS — no native call;
+// snapshot (snapshot.js, a class compiled per schema) holds its number fields in private fields
+// and its BigInt fields' halves in a 64-byte scratch, a getter per field — no allocation for
+// number fields. `load(i)` fills them one of two ways:
+// - the JS read path (`readLine`, and its unrolled twin in snapshot.js), while the store's reads
+//   are direct (strategy 'direct', or a hedged store with its threads stopped; local or shared):
+//   record i's line is read from typed-array views of copy 0 (src/view.rs) with the sequence check
+//   of crates/engine/src/records/line.rs done here, in JS — no native call;
 // - otherwise, or when copy 0 stayed mid-update for COPY_TRIES attempts, the raw native `load`:
-//   it puts the index in word 0, and one call fills words 1..7 with a consistent copy's fields by
+//   the index goes in the scratch's word 0, and one call fills words 1..7 with a consistent copy's fields by
 //   the store's strategy (other copies, up to 64 rounds, then ERR_ULTRASLAYER_RECORD_BUSY).
 // Options are the Slayer's (validated by index.js's own table), with `count` and `fields` instead
 // of `slots`.
@@ -30,6 +30,8 @@ const NUMBER_RANGES = {
   i32: { min: -(2 ** 31), max: 2 ** 31 - 1, text: 'an integer from -(2 ** 31) to 2 ** 31 - 1 (-2147483648 to 2147483647)' },
   int53: { min: -Number.MAX_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER, text: 'an integer from -(2 ** 53 - 1) to 2 ** 53 - 1 (Number.MIN_SAFE_INTEGER to Number.MAX_SAFE_INTEGER)' },
 }
+const { compileSnapshotClass } = require('./snapshot')
+
 const TWO32 = 2 ** 32
 const BIGINT_TYPES = new Set(['u64', 'i64'])
 // Attempts at copy 0 before the JS read path hands the record to the native read (as
@@ -44,18 +46,6 @@ const I64_MAX = (1n << 63n) - 1n
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]{0,63}$/
 // Snapshot members and everything an object inherits: a field of that name would shadow them.
 const RESERVED = new Set(['load', 'toObject', 'toJSON', 'index', ...Object.getOwnPropertyNames(Object.prototype)])
-
-// Internal slots of a snapshot (symbols, so no field name can reach them).
-const LOAD = Symbol('load')
-const U32 = Symbol('u32')
-const I32 = Symbol('i32')
-const F64 = Symbol('f64')
-const U64 = Symbol('u64')
-const I64 = Symbol('i64')
-const INDEX = Symbol('index')
-const COUNT = Symbol('count')
-const CLOSED = Symbol('closed')
-const PATH = Symbol('path')
 
 // readColumns: the typed arrays a field's column may be, its own type first.
 const COLUMN_TYPES = {
@@ -98,8 +88,9 @@ function columnConverter(type, kind) {
 // One object per store, shared by its snapshots, so start()/stop()/close() switch them all.
 class ReadPath {
   constructor() {
-    this.src = null // Uint32Array over copy 0: the field words' halves
-    this.seq = null // Int32Array over copy 0: the sequence words' low halves, read with Atomics.load
+    this.src = null // Uint32Array over copy 0: the words' halves (fields, and the second sequence load)
+    this.seq = null // Int32Array over copy 0: the same halves signed (the first sequence load, i32 fields)
+    this.f64 = null // Float64Array over copy 0: f64 fields
     this.shift = 0
     this.mask = 0
     this.stride = 0
@@ -109,34 +100,39 @@ class ReadPath {
 
 // Copies record `index`'s `words` field words (as 2 × words u32 halves) from copy 0 into
 // dst[at ..], as one write's: true, or false when every attempt met a write in progress (the
-// caller then reads natively). The protocol is crates/engine/src/records/line.rs `try_read`'s: the sequence
-// word s1 (odd while a write is in progress), the fields, the sequence word again; the fields are
-// one write's when s1 is even and unchanged. Writers (Rust, C, this or another process) store the
-// sequence odd, fence(Release), the fields, then the even sequence with Release.
+// caller then reads natively). The protocol is crates/engine/src/records/line.rs `try_read`'s: the
+// sequence word s1 (odd while a write is in progress), the fields, the sequence word again s2; the
+// fields are one write's when s1 is even and s2 equals it. Writers (Rust, C, this or another
+// process) store the sequence odd, fence(Release), the fields, then the even sequence with
+// Release. snapshot.js compiles the same steps, unrolled, into each schema's `load`.
 //
-// Which loads must not be reordered or elided, and how this code makes sure:
-// - s1 and s2 are `Atomics.load`s. The JS memory model never elides or merges an Atomics
-//   operation, and V8 keeps every other memory access on its side of one: on Node 20 (V8 11.3)
-//   `Atomics.load` on a non-shared array is a builtin call the optimizer must assume reads and
-//   writes anything (~12 ns a call, measured on host A under Node 20 and Node 24 alike, 2026-12-07;
-//   with plain loads in their place the torture test saw nothing torn, but nothing promises
-//   that of a later optimizer, and the cached loop was still over the #26 goal); where a V8 inlines it, it
-//   is a sequentially consistent atomic load that stays in effect order. So s2 is a real second
-//   load (a plain load could be merged with s1 by load elimination, hiding every torn read), and
-//   no field load moves above s1 or below s2, nor is reused from an earlier call across them.
-// - The field loads are plain typed-array loads on x86 (x64, ia32): the CPU keeps loads in
-//   program order (TSO), and the writer's stores reach memory in order, so a field load that saw
-//   a later write's store implies s2 sees that write's odd (or a later) sequence, and an even s1
-//   implies the fields see at least the write that stored it — what the fences of line.rs give
-//   on any CPU. On weakly ordered CPUs (arm64) a plain load may be satisfied after a later
-//   acquire load, so there every field half is an `Atomics.load` too: each is an acquire, which
-//   keeps every later load after it, so s1, the fields and s2 stay in order.
+// What the reader needs: each of s1, the fields and s2 is a real load of memory made at this
+// attempt (none elided, merged with another, or reused from an earlier one), and they happen in
+// that order. How the code makes sure:
+// - On x86 (PLAIN_LOADS) they are plain typed-array loads, and the order comes free: the CPU keeps
+//   loads in program order (TSO) and the writer's stores reach memory in order, so fields that saw
+//   a later write imply s2 sees that write's odd (or a later) sequence.
+//   What keeps the compiler from eliding or moving them is V8's treatment of typed-array element
+//   loads, which every Node this package supports (20, 22, 24, 26) shares: TurboFan's load
+//   elimination does not track LoadTypedElement at all (src/compiler/load-elimination.cc), and
+//   Turboshaft builds every array-buffer element load NotLoadEliminable (LoadArrayBufferElement in
+//   src/compiler/turboshaft/assembler.h: array buffers may be shared or changed from outside);
+//   both keep loads in effect order. Belt and braces: s1 and s2 read different view objects (I
+//   and U), so even an optimizer that did track element loads could not prove s2 = s1 without
+//   knowing the two views alias. `__test__/records.test.js` checks it on every Node in CI: a hot,
+//   optimised loop of snapshots sees a writer in another process move on (nothing reused), and
+//   ≥ 10^6 snapshots against a writer SIGKILLed mid-write see nothing torn. Atomics.load, which the
+//   JS memory model promises all of this for, is a builtin call of ~12 ns on Node 20–24 (not
+//   inlined on non-shared arrays: measured on host A, 2026-12-07), and two of them made a cached
+//   snapshot 3–5× six plain Float64Array reads.
+// - On weakly ordered CPUs (arm64) a plain load may be satisfied after a later one, so there
+//   every load is an `Atomics.load`: each is an acquire, which keeps every later load after it.
 // - s1 and s2 compare the low 32 bits of the 64-bit sequence word: a write moves it by 2, so the
 //   check misses a change only if exactly a multiple of 2^31 writes of this one record fall
 //   between the two loads of one attempt (at tens of ns a write, a reader stopped for a minute
 //   mid-attempt while one record is rewritten back to back all that time).
-// Every typed-array access is in bounds: the view is copy 0 whole, and `index` < count (checked).
-const PLAIN_FIELDS = process.arch === 'x64' || process.arch === 'ia32'
+// Every typed-array access is in bounds: the views are copy 0 whole, and `index` < count (checked).
+const PLAIN_LOADS = process.arch === 'x64' || process.arch === 'ia32'
 function readLine(p, index, dst, at, words) {
   const src = p.src
   const seq = p.seq
@@ -145,15 +141,19 @@ function readLine(p, index, dst, at, words) {
   const first = q + 2
   const n = 2 * words
   for (let t = 0; t < COPY_TRIES; t++) {
-    const s1 = Atomics.load(seq, q)
-    if ((s1 & 1) === 0) {
-      if (PLAIN_FIELDS) for (let k = 0; k < n; k++) dst[at + k] = src[first + k]
-      else for (let k = 0; k < n; k++) dst[at + k] = Atomics.load(seq, first + k)
-      if (Atomics.load(seq, q) === s1) {
-        p.reads[0]++
-        return true
-      }
+    if (PLAIN_LOADS) {
+      const s1 = seq[q]
+      if ((s1 & 1) !== 0) continue
+      for (let k = 0; k < n; k++) dst[at + k] = src[first + k]
+      if ((src[q] | 0) !== s1) continue
+    } else {
+      const s1 = Atomics.load(seq, q)
+      if ((s1 & 1) !== 0) continue
+      for (let k = 0; k < n; k++) dst[at + k] = Atomics.load(seq, first + k)
+      if (Atomics.load(seq, q) !== s1) continue
     }
+    p.reads[0]++
+    return true
   }
   return false
 }
@@ -250,79 +250,10 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
   function snapshotClass(fields) {
     const key = schemaText(fields)
     let RecordSnapshot = snapshotClasses.get(key)
-    if (RecordSnapshot) return RecordSnapshot
-    const words = fields.length
-    RecordSnapshot = class RecordSnapshot {
-      constructor(count, bind, isClosed, path) {
-        const scratch = new ArrayBuffer(SCRATCH_BYTES)
-        this[U32] = new Uint32Array(scratch)
-        this[I32] = new Int32Array(scratch)
-        this[F64] = new Float64Array(scratch)
-        this[U64] = new BigUint64Array(scratch)
-        this[I64] = new BigInt64Array(scratch)
-        this[LOAD] = bind(scratch).load
-        this[COUNT] = count
-        this[CLOSED] = isClosed
-        this[PATH] = path
-        this[INDEX] = -1
-      }
-      /** Reads record `index` into this snapshot (one consistent copy); returns this. */
-      load(index) {
-        const count = this[COUNT]
-        if (typeof index !== 'number' || index >>> 0 !== index || index >= count) throw indexError(index, count, this[CLOSED]())
-        const p = this[PATH]
-        // The fields land in words 1..7 (u32 halves 2..15) either way.
-        if (p.src === null || !readLine(p, index, this[U32], 2, words)) {
-          this[U32][0] = index
-          this[LOAD]()
-        }
-        this[INDEX] = index
-        return this
-      }
-      /** The index last loaded, or -1. */
-      get index() {
-        return this[INDEX]
-      }
-      /** The loaded record as a plain object. */
-      toObject() {
-        const o = {}
-        for (const f of fields) o[f.name] = this[f.name]
-        return o
-      }
-      toJSON() {
-        const o = {}
-        for (const f of fields) o[f.name] = BIGINT_TYPES.has(f.type) ? String(this[f.name]) : this[f.name]
-        return o
-      }
+    if (!RecordSnapshot) {
+      RecordSnapshot = compileSnapshotClass(fields, { TWO32, COPY_TRIES, PLAIN_LOADS, readLine, indexError, BIGINT_TYPES })
+      snapshotClasses.set(key, RecordSnapshot)
     }
-    fields.forEach((f, k) => {
-      const w = k + 1
-      const lo = 2 * w
-      const hi = lo + 1
-      const getters = {
-        f64() {
-          return this[F64][w]
-        },
-        u64() {
-          return this[U64][w]
-        },
-        i64() {
-          return this[I64][w]
-        },
-        u32() {
-          return this[U32][lo]
-        },
-        i32() {
-          return this[I32][lo]
-        },
-        // Exact for every value a write lets in (|v| ≤ 2^53 - 1): both terms and the sum are.
-        int53() {
-          return this[I32][hi] * TWO32 + this[U32][lo]
-        },
-      }
-      Object.defineProperty(RecordSnapshot.prototype, f.name, { get: getters[f.type], enumerable: true, configurable: false })
-    })
-    snapshotClasses.set(key, RecordSnapshot)
     return RecordSnapshot
   }
 
@@ -339,8 +270,8 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
     #u64
     #i64
     #write
-    // The JS read path (see ReadPath, readLine): #views is [Uint32Array, Int32Array] over copy 0
-    // when the store offers a view; #path.src/seq are set from it only while reads are direct.
+    // The JS read path (see ReadPath, readLine): #views is [Uint32Array, Int32Array, Float64Array] over copy 0
+    // when the store offers a view; #path.src/seq/f64 are set from it only while reads are direct.
     #path = new ReadPath()
     #views = null
     // readColumns' words, record after record (grown on demand), and views of them.
@@ -370,7 +301,7 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
       const view = n._bindView()
       if (view) {
         try {
-          this.#views = [new Uint32Array(view.buffer), new Int32Array(view.buffer)]
+          this.#views = [new Uint32Array(view.buffer), new Int32Array(view.buffer), new Float64Array(view.buffer)]
         } catch {
           // A buffer longer than this V8's typed arrays allow: reads take the native call.
           this.#views = null
@@ -577,10 +508,11 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
       const on = this.#views !== null && this.#n._readsDirect
       this.#path.src = on ? this.#views[0] : null
       this.#path.seq = on ? this.#views[1] : null
+      this.#path.f64 = on ? this.#views[2] : null
     }
 
     start() {
-      this.#path.src = this.#path.seq = null
+      this.#path.src = this.#path.seq = this.#path.f64 = null
       try {
         this.#n.start()
       } finally {
@@ -596,7 +528,7 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
     close() {
       // The view first: after close() a read must throw, never touch unmapped memory (the native
       // close detaches the buffer too, for any other path to it).
-      this.#path.src = this.#path.seq = this.#views = null
+      this.#path.src = this.#path.seq = this.#path.f64 = this.#views = null
       this.#n.close()
     }
 

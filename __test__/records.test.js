@@ -515,6 +515,64 @@ test('two processes: ≥ 10^6 snapshots while a child rewrites them, SIGKILLed m
   console.log(`torture: ${reads} snapshots and ${columnReads} readColumns records (JS read path, ${last.strategy}), ${nativeReads} readMany records (native), 0 torn; highest counter ${highest}; the new writer repaired ${repaired} record(s)`)
 })
 
+// The JS read path loads copy 0 with plain typed-array loads on x86 (records.js says why that is
+// sound). What would break it is an optimizer that reused a load from an earlier snapshot: a loop
+// waiting for a record to change would then never see it. So: a loop of snapshots, optimised by
+// TurboFan on purpose, waits 20 times for a writer in another process to move a record on; each
+// wait must end. Values, never speed: the bound is iterations, and a reused load would hit it.
+const STALE_FIELDS = { n: 'f64', c: 'u32', w: 'int53' }
+const STALE_READER = `
+const { Records } = require(process.argv[1])
+const r = Records.open(process.argv[2], { fields: ${JSON.stringify(STALE_FIELDS)}, strategy: 'direct', lock: false })
+const snap = r.snapshot()
+function waitForChange(from, limit) {
+  for (let k = 0; k < limit; k++) if (snap.load(0).n !== from) return k
+  return -1
+}
+// (semicolons: a line starting with % would otherwise continue the one before as a remainder)
+;%PrepareFunctionForOptimization(waitForChange)
+waitForChange(-1, 10)
+waitForChange(-1, 10);
+%OptimizeFunctionOnNextCall(waitForChange)
+waitForChange(-1, 10)
+const status = %GetOptimizationStatus(waitForChange)
+const waits = []
+for (let i = 0; i < 20; i++) waits.push(waitForChange(snap.load(0).n, 2e8))
+const s = snap.load(0)
+process.stdout.write(JSON.stringify({ status, statusAfter: %GetOptimizationStatus(waitForChange), waits, readPath: r.info().readPath, n: s.n, c: s.c, w: s.w }))
+r.close()
+`
+const STALE_WRITER = `
+const { Records } = require(process.argv[1])
+const w = Records.open(process.argv[2], { fields: ${JSON.stringify(STALE_FIELDS)}, strategy: 'direct', lock: false })
+process.stdout.write('ready\\n')
+for (let n = 1; ; n++) w.write(0, { n, c: n % 4294967296, w: -n })
+`
+
+test('an optimised loop of JS-path snapshots sees a writer in another process move on (no load reused)', { timeout: 120_000 }, async () => {
+  const name = segName('stale')
+  const owner = Records.createSync({ name, count: 4, fields: STALE_FIELDS, hugePages: 'off', lock: false, strategy: 'direct' })
+  owner.close()
+  const writer = spawn(process.execPath, ['-e', STALE_WRITER, PKG, name], { stdio: ['ignore', 'pipe', 'inherit'] })
+  try {
+    await new Promise((resolve, reject) => {
+      writer.stdout.once('data', resolve)
+      writer.once('exit', (code) => reject(new Error(`the writer exited (${code}) before it was ready`)))
+    })
+    const r = spawnSync(process.execPath, ['--allow-natives-syntax', '-e', STALE_READER, PKG, name], { encoding: 'utf8', timeout: 100_000 })
+    assert.equal(r.status, 0, r.stderr)
+    const out = JSON.parse(r.stdout)
+    assert.equal(out.readPath, 'js', 'the reader read in JS')
+    assert.ok((out.status & 16) !== 0 && (out.status & 64) !== 0, `the waiting loop was optimised by TurboFan (status ${out.status.toString(2)})`)
+    assert.equal(out.waits.length, 20)
+    for (const k of out.waits) assert.ok(k >= 0, `a wait saw the record change (iterations per wait: ${out.waits.join(', ')})`)
+    assert.ok(out.n >= 1 && out.c === out.n % 4294967296 && out.w === -out.n, `the last snapshot is one write's (${JSON.stringify(out)})`)
+  } finally {
+    writer.kill('SIGKILL')
+    Records.unlink(name)
+  }
+})
+
 test('bench --scenario decision runs every arm and writes JSON, CSV and a plot (shape only, never speed)', () => {
   const os = require('node:os')
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uslayer-decision-'))

@@ -172,7 +172,7 @@ function reads(u) {
 const DESCRIBE = {
   'record-js-array': 'the quotes as plain JS: Float64Array/BigUint64Array/BigInt64Array views over one ArrayBuffer, 64 B a quote (the baseline)',
   'record-slots': "one Slayer readF64/readU64 per field, threads stopped (today's API: 6 calls a decision)",
-  'record-direct': "Records, strategy 'direct': snapshot().load(i) + 6 getters, read in JS (copy 0 through a typed-array view, sequence word checked with Atomics.load; no native call)",
+  'record-direct': "Records, strategy 'direct': snapshot().load(i) + 6 getters, read in JS (copy 0 through a typed-array view, sequence word checked in JS: plain loads on x86, Atomics.load elsewhere; no native call)",
   'record-direct-native': "record-direct's store and read through the native call (snapshot().load(i) as before the JS read path: one call, copy 0, sequence-checked)",
   'record-steer': "Records, strategy 'steer' (copies placed by refresh group on the store's own pages unless --steer-placement says otherwise, or 64 B apart when that placement was refused: see FALLBACK): the tracker picks the copy; one call",
   'record-hedged': "Records, strategy 'hedge': every replica thread reads and checks its own copy, first consistent wins (measured on its own, threads running)",
