@@ -551,7 +551,7 @@ export declare class Records<S extends RecordSchema = RecordSchema> {
   readonly closed: boolean
   /** Record `index` as a new object: one consistent snapshot. */
   read(index: number): RecordValue<S>
-  /** A reusable, allocation-free snapshot (a getter per field over its own scratch buffer). */
+  /** A reusable snapshot, allocation-free for number fields (a getter per field; assigning one throws in strict code). */
   snapshot(): RecordSnapshot<S>
   /** Reads `indices.length` records into `out` (≥ indices.length × recordBytes bytes), field words in schema order. */
   readMany(indices: Uint32Array, out: ArrayBuffer): void
