@@ -9,11 +9,16 @@
 //    1% of its frames chosen at random (each on a fresh slab); the share of reads landing on
 //    learned, steerable frames (info().learning.hotCoverage) every 2 s, with frames learned and
 //    the learner's share of a core, at the default duty.
+// 3. The learner's cost to the requester: cold copy-0 reads of a separate direct slab, timed inside
+//    Rust (as the bench's native-direct arm), in rounds that alternate "no learner" and "a 1 GiB
+//    background-learned slab learning" (created for the round, closed after it); p50 and p99 of each
+//    round pairwise.
 // Prints the machine it ran on; timing lives here, not in the tests.
 
 const os = require('node:os')
 const { Slayer } = require('..')
 const { integers } = require('./cli')
+const { indexStream, nativeOf } = require('./arms')
 
 const { slots: SLOTS, seconds: SECONDS } = integers(process.argv.slice(2), { slots: 1 << 27, seconds: 30 })
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
@@ -73,7 +78,32 @@ async function main() {
   await coverage('hot set: 1% of frames at random', (k) => chosen[k % chosen.length] * 256 + ((k * 40503) & 255))
 }
 
-main().catch((e) => {
+async function learnerCost() {
+  const slots = 1 << 25 // 256 MiB a copy: reads that miss every cache
+  const d = await Slayer.create({ slots, strategy: 'direct', placement: 'offset', channelOffset: 64 })
+  for (let i = 0; i < slots; i += 4096) d.writeF64(i, i)
+  const indices = indexStream(100_000, slots)
+  const time = () => nativeOf(d)._benchNative('direct', indices, true, 1000).latency
+  time() // warm-up
+  const rows = []
+  for (let r = 0; r < 5; r++) {
+    const off = time()
+    const bg = await Slayer.create({ slots: 1 << 27, strategy: 'steer', placement: 'background' })
+    await sleep(200)
+    const on = time()
+    const l = bg.info().learning
+    bg.close()
+    rows.push({ p50: on.p50 / off.p50, p99: on.p99 / off.p99, off, on, cpu: l.cpuShare })
+  }
+  d.close()
+  const range = (k) => `${Math.min(...rows.map((r) => r[k])).toFixed(2)}–${Math.max(...rows.map((r) => r[k])).toFixed(2)}x`
+  console.log(
+    `learner's cost to copy-0 reads (cold, native, 100k a round, 5 rounds): learning / not learning p50 ${range('p50')}, p99 ${range('p99')} ` +
+      `(rounds: ${rows.map((r) => `${r.off.p50}/${r.off.p99} -> ${r.on.p50}/${r.on.p99} ns, learner ${(100 * r.cpu).toFixed(0)}% cpu`).join('; ')})`,
+  )
+}
+
+main().then(learnerCost).catch((e) => {
   console.error(`learning: ${e.message}`)
   process.exit(1)
 })
