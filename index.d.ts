@@ -362,8 +362,10 @@ export interface BackgroundLearning {
   framesTotal: number
   framesLearned: number
   framesUnsteerable: number
-  /** Every frame learned; the learning thread has ended. */
+  /** Every frame learned, or the learner stopped (`stopped` says why); the learning thread has ended. */
   done: boolean
+  /** Why the learner stopped without learning the frames (null while it runs or once every frame is learned): its own structure sample, taken when the slab was laid out by what an earlier sample this boot found, no longer showed that split. The slab then reads copy 0. */
+  stopped: string | null
   linesTimed: number
   /** Milliseconds since learning started and of CPU time the learning thread used; their ratio, and the duty cycle it keeps to. */
   elapsedMs: number
@@ -386,6 +388,8 @@ export interface HugePagePlacement {
     | { kind: 'unclear'; clear: number; sampled: number }
   /** What flipping each sampled address bit (6 to 11) did: pairs with both stalls clear, pairs whose stall windows did not overlap, the mean distance between their phases and the mean clearance between their windows (both in periods; a negative clearance: overlapping). */
   bits: Array<{ bit: number; pairs: number; apart: number; meanDistance: number; meanClearance: number }>
+  /** Where `structure` comes from: 'sampled at creation', or, for a slab learned in the background, what an earlier sample this boot found (its learner samples again before its first frame; `bits` is then empty). */
+  structureSource: string
   channelOffset: number
   /** 'paired': half the width of the arc of the period copy 0 stalls in (ns), around the first of groupOffsetsNs; copy 1 stalls outside it. Null for other layouts. */
   arcHalfNs?: number | null

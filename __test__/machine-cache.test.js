@@ -72,3 +72,56 @@ test('a damaged cache file is not trusted and is replaced', (t) => {
   assert.doesNotMatch(first.source, /earlier process/, 'the damaged entry was not used')
   assert.ok(JSON.parse(fs.readFileSync(file, 'utf8')).facts.period.period_ns > 0, 'replaced by the measured period')
 })
+
+// A slab learned in the background, created where an earlier structure sample this boot found the
+// bit that splits every frame: laid out at that bit at once (no sample at creation), its learner
+// sampling again before its first frame. The split is written into the cache by hand (on the key
+// the first process stored), so the wiring is tested whatever this machine shows: bit 11 here,
+// which the learner's own sample then confirms, or refutes and says why.
+const background = `
+const { Slayer } = require(${JSON.stringify(root)})
+;(async () => {
+  try {
+    const s = await Slayer.create({ slots: 1 << 16, strategy: 'steer', placement: 'background' })
+    for (let i = 0; i < 1 << 16; i += 997) s.writeF64(i, i + 0.5)
+    let right = true
+    for (let i = 0; i < 1 << 16; i += 997) right = right && s.readF64(i) === i + 0.5
+    const started = Date.now()
+    while (!s.info().learning.done && Date.now() - started < 60000) await new Promise((r) => setTimeout(r, 20))
+    const h = s.info().placement.hugePages
+    console.log(JSON.stringify({ right, source: h.structureSource, structure: h.structure, channelOffset: h.channelOffset, learning: s.info().learning }))
+    s.close()
+  } catch (e) {
+    console.log(JSON.stringify({ error: e.code, message: e.message }))
+  }
+})()`
+
+test('a split remembered for the boot lays a background-learned slab out at once; its learner samples again and says what it found', (t) => {
+  const dir = tempDir(t)
+  const file = path.join(dir, 'machine.json')
+  const first = run(file) // stores the key (and the period) of this machine
+  if (first.error) return t.skip(`this machine showed no period (${first.error})`)
+  const stored = JSON.parse(fs.readFileSync(file, 'utf8'))
+  stored.facts.split = { bit: 11, agreement: 1, distance: 0.5 }
+  fs.writeFileSync(file, JSON.stringify(stored), { mode: 0o600 })
+  const r = spawnSync(process.execPath, ['-e', background], { encoding: 'utf8', env: { ...process.env, ULTRASLAYER_MACHINE_CACHE: file } })
+  assert.equal(r.status, 0, r.stderr)
+  const out = JSON.parse(r.stdout.trim().split('\n').pop())
+  assert.ok(!out.error, out.message)
+  assert.equal(out.right, true, 'values read back while the learner works')
+  assert.match(out.source, /remembered from an earlier sample this boot/)
+  assert.deepEqual(out.structure, { kind: 'withinFrame', bit: 11, agreement: 1, distance: 0.5 })
+  assert.equal(out.channelOffset, 2048, 'copies 2^11 bytes apart, as remembered')
+  assert.equal(out.learning.done, true, 'the learner ended within a minute')
+  assert.ok(out.learning.linesTimed > 0, 'the learner took its own sample')
+  if (out.learning.stopped !== null) {
+    assert.match(out.learning.stopped, /the learner's structure sample \(\d+ lines\) found .* where an earlier sample this boot found bit 11 .* every read stays on copy 0/)
+    assert.equal(out.learning.framesLearned, 0)
+  } else {
+    assert.equal(out.learning.framesLearned, out.learning.framesTotal, 'bit 11 held here: every frame learned')
+  }
+  // What the learner's sample found replaced the remembered split.
+  const after = JSON.parse(fs.readFileSync(file, 'utf8')).facts.split
+  if (out.learning.stopped === null) assert.equal(after.bit, 11)
+  else assert.ok(after === null || after === undefined || after.bit !== 11, JSON.stringify(after))
+})

@@ -472,9 +472,9 @@ impl Slayer {
             let orientation = Arc::new(Orientation::new(frames));
             let period_ns = copies.huge.as_ref().map(|h| h.period_ns);
             let reader = background_reader(&slab, period_ns, orientation.clone())?;
-            let learning = bg.plan;
-            let learner = Learner::spawn(orientation, bg.timer(slab.clone()), learning, crate::steer::learner::DEFAULT_DUTY)?;
-            let choice = Choice::learned_in_background(opts.strategy, learning.bit);
+            let (start, bit) = (bg.start.clone(), bg.start.bit());
+            let learner = Learner::spawn(orientation, bg.timer(slab.clone()), start, crate::steer::learner::DEFAULT_DUTY)?;
+            let choice = Choice::learned_in_background(opts.strategy, bit);
             let mut s = Slayer::assemble(slab, cores, &opts.threads, choice, Some(reader), source, copies, None, job)?;
             s.learner = Some(learner);
             return Ok(s);

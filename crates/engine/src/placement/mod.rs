@@ -152,6 +152,9 @@ pub struct PlacementInfo {
     /// pair, a table picking per frame which is copy 0) or "frames" (a frame table).
     pub layout: &'static str,
     pub(crate) structure: Structure,
+    /// Where `structure` comes from: the sample at creation, or what an earlier sample this boot
+    /// found (a slab learned in the background, whose learner samples again).
+    pub(crate) structure_source: String,
     /// What flipping each sampled address bit did to a line's stall (the evidence for `structure`).
     pub(crate) bits: Vec<BitEffect>,
     /// Bytes between the copies of a slot within a frame (within-frame and paired layouts).
@@ -283,7 +286,8 @@ impl Bench {
     }
 
     fn centers_ns(&self, c: &[f64]) -> Vec<f64> {
-        c.iter().map(|&x| crate::refresh::phase::wrap(x - c[0]) * self.clock.so.period_ns).collect()
+        let Some(&c0) = c.first() else { return Vec::new() };
+        c.iter().map(|&x| crate::refresh::phase::wrap(x - c0) * self.clock.so.period_ns).collect()
     }
 
     /// The groups and structure a sample of `r`'s frames shows; (lines timed, reads) added to `tally`.
@@ -294,6 +298,7 @@ impl Bench {
         tally.0 += lines;
         tally.1 += timer.reads;
         let decided = sample.decide(&o.map);
+        crate::refresh::boot_cache::record(|f| f.split = crate::refresh::boot_cache::SplitFact::of(decided.as_ref().map(|(_, s)| s)));
         *self.sample.borrow_mut() = Some(sample);
         decided.ok_or_else(|| Error::Placement {
             message: format!(
@@ -317,6 +322,7 @@ impl Bench {
         PlacementInfo {
             layout,
             structure: structure.clone(),
+            structure_source: "sampled at creation".into(),
             bits: self.sample.borrow().as_ref().map(|s| s.effects.clone()).unwrap_or_default(),
             channel_offset: 0,
             pages: Pages::of(r),
@@ -485,6 +491,9 @@ pub fn build(
     let region = Region::map_with(needed * FRAME_BYTES, pages, lock, &o.job)?;
     let mut map_ms = ms(started);
     let bench = Bench::start(o)?;
+    if let Some(split) = remembered_split(slots, replicas, o) {
+        return background_unsampled(bench, split, slots, region, map_ms, started, o);
+    }
     let mut tally = (0usize, 0u64);
     let (groups, structure) = bench.sample(&region, o, &mut tally)?;
 
@@ -622,6 +631,28 @@ fn paired_shortfall(chunks: usize, picks: usize, timed: usize, mapped: usize, le
 /// partner's stall follows from it), frames taken in pool order until every chunk has one; a
 /// paired table says which half of each frame is copy 0. Frames whose lines stayed
 /// unclear or fit no orientation are left unused.
+/// The split an earlier structure sample this boot found, when this slab is to be learned in the
+/// background anyway, so creation need not sample: 2 consistent copies, and placement 'background',
+/// or 'auto' of an explicit 'steer' where timing one line per frame at the rate an earlier
+/// placement measured (`line_ms`; the least placing up front needs) is over the budget. Otherwise
+/// (nothing remembered, or 'auto' that might fit) the sample runs at creation, as before.
+fn remembered_split(slots: u64, replicas: usize, o: &PlacementOptions) -> Option<crate::refresh::boot_cache::SplitFact> {
+    if !o.consistent || replicas != 2 || o.background == BackgroundWhen::Never {
+        return None;
+    }
+    let facts = crate::refresh::boot_cache::recall()?.facts;
+    let split = facts.split?;
+    let background = match o.background {
+        BackgroundWhen::Always => true,
+        BackgroundWhen::WhenOverBudget => {
+            let chunks = slots.div_ceil(crate::layout::PAIRED_SLOTS as u64) as f64;
+            facts.line_ms.is_some_and(|line_ms| chunks * line_ms > o.budget.as_secs_f64() * 1e3)
+        }
+        BackgroundWhen::Never => false,
+    };
+    background.then_some(split)
+}
+
 /// Whether a steered slab split at `bit` is built at once and learned in the background: always
 /// for placement 'background'; for 'auto' with an explicit 'steer' when placing it up front is
 /// projected (from the sample's rate per line) to take longer than the budget left,
@@ -649,7 +680,7 @@ fn learns_in_background(bench: &Bench, bit: u32, slots: u64, tally: &(usize, u64
 /// gave, and the reference line and clock every phase of it was measured against (the learner's
 /// timings must be measured against the same line, or the arc would mean nothing to them).
 pub struct Background {
-    pub(crate) plan: crate::steer::learner::Plan,
+    pub(crate) start: crate::steer::learner::Start,
     reference: Region,
     clock: learn::Clock,
     timer: learn::TimerOptions,
@@ -724,7 +755,48 @@ fn background(
     info.frames_unused = info.frames_pool.saturating_sub(info.frames_used);
     info.learn_ms = ms(bench.learn_start);
     info.total_ms = ms(started);
-    let bg = Background { plan, reference: bench.reference, clock: bench.clock, timer: learn::TimerOptions::default(), seed: 0xBAC6 };
+    let bg = Background {
+        start: crate::steer::learner::Start::Plan(plan),
+        reference: bench.reference,
+        clock: bench.clock,
+        timer: learn::TimerOptions::default(),
+        seed: 0xBAC6,
+    };
+    Ok((slab, info, Some(bg)))
+}
+
+/// The slab of a background-learned placement laid out at the split an earlier sample this boot
+/// found (`remembered_split`): no timing at creation; the learner takes the structure sample
+/// first, against this placement's reference line, and stops with the reason if it no longer
+/// shows that split (the slab then reads copy 0).
+#[allow(clippy::too_many_arguments)]
+fn background_unsampled(
+    bench: Bench,
+    split: crate::refresh::boot_cache::SplitFact,
+    slots: u64,
+    region: Region,
+    map_ms: f64,
+    started: Instant,
+    o: &PlacementOptions,
+) -> Result<(Slab, PlacementInfo, Option<Background>)> {
+    let structure = Structure::WithinFrame { bit: split.bit, agreement: split.agreement, distance: split.distance };
+    let mut info = bench.info("background", &structure, &region, &[], Vec::new(), map_ms);
+    info.structure_source = "remembered from an earlier sample this boot; the learner samples again before its first frame".into();
+    info.channel_offset = 1 << split.bit;
+    bench.place.finish();
+    let layout = split_layout(slots, 2, split.bit)?;
+    let slab = Slab::from_region(region, layout)?;
+    info.frames_used = slab.layout().span().div_ceil(FRAME_BYTES);
+    info.frames_unused = info.frames_pool.saturating_sub(info.frames_used);
+    info.learn_ms = ms(bench.learn_start);
+    info.total_ms = ms(started);
+    let bg = Background {
+        start: crate::steer::learner::Start::Sample { bit: split.bit, map: o.map.clone() },
+        reference: bench.reference,
+        clock: bench.clock,
+        timer: learn::TimerOptions::default(),
+        seed: 0xBAC6,
+    };
     Ok((slab, info, Some(bg)))
 }
 

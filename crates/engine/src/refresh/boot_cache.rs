@@ -82,12 +82,43 @@ pub(crate) struct Facts {
     /// Milliseconds one timed line cost in placement here (the latest placement's rate): what
     /// placing a slab by timing would take is projected from it before any timing.
     pub(crate) line_ms: Option<f64>,
+    /// What the latest structure sample here found, when an address bit split every frame into
+    /// lines stalling apart (None: no sample yet, or the latest found no such bit): a slab learned
+    /// in the background is laid out at that bit without a sample at creation, and its learner
+    /// checks it with a sample of its own.
+    #[serde(default)]
+    pub(crate) split: Option<SplitFact>,
+}
+
+/// An address bit that split every sampled frame into lines stalling apart (`Structure::WithinFrame`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SplitFact {
+    pub(crate) bit: u32,
+    /// Share of the sampled pairs apart, and their mean phase distance (periods).
+    pub(crate) agreement: f64,
+    pub(crate) distance: f64,
+}
+
+impl SplitFact {
+    /// What a structure sample found, as the cache keeps it: the bit splitting every frame, or
+    /// None (no such bit, or no structure at all).
+    pub(crate) fn of(s: Option<&crate::refresh::structure::Structure>) -> Option<SplitFact> {
+        match s {
+            Some(&crate::refresh::structure::Structure::WithinFrame { bit, agreement, distance }) => {
+                Some(SplitFact { bit, agreement, distance })
+            }
+            _ => None,
+        }
+    }
 }
 
 impl Facts {
     fn plausible(&self) -> bool {
         self.period.as_ref().map_or(true, PeriodFact::plausible)
             && self.line_ms.map_or(true, |ms| ms.is_finite() && ms > 0.0 && ms < 1000.0)
+            && self
+                .split
+                .map_or(true, |s| (6..12).contains(&s.bit) && (0.0..=1.0).contains(&s.agreement) && (0.0..=0.5).contains(&s.distance))
     }
 }
 
@@ -266,11 +297,13 @@ mod tests {
         let c = cache(&d);
         c.update(&key(), |f| f.period = Some(PeriodFact::of(&measured()))).unwrap();
         c.update(&key(), |f| f.line_ms = Some(0.25)).unwrap();
+        let split = SplitFact { bit: 6, agreement: 1.0, distance: 0.47 };
+        c.update(&key(), |f| f.split = Some(split)).unwrap();
         let f = c.load(&key()).unwrap().facts;
-        assert_eq!((f.period.is_some(), f.line_ms), (true, Some(0.25)));
+        assert_eq!((f.period.is_some(), f.line_ms, f.split), (true, Some(0.25), Some(split)));
         let k2 = MachineKey { boot_id: "b2".into(), ..key() };
         c.update(&k2, |f| f.line_ms = Some(0.5)).unwrap();
-        assert_eq!(c.load(&k2).unwrap().facts, Facts { period: None, line_ms: Some(0.5) });
+        assert_eq!(c.load(&k2).unwrap().facts, Facts { period: None, line_ms: Some(0.5), split: None });
         assert!(c.load(&key()).is_none(), "one machine per file: the new boot replaced the old");
         std::fs::remove_dir_all(&d).unwrap();
     }
@@ -289,7 +322,7 @@ mod tests {
             let f = File { version, key: key(), written_ms, facts };
             std::fs::write(&path, serde_json::to_string(&f).unwrap()).unwrap();
         };
-        let good = Facts { period: Some(PeriodFact::of(&measured())), line_ms: Some(0.25) };
+        let good = Facts { period: Some(PeriodFact::of(&measured())), line_ms: Some(0.25), split: None };
         write(now_ms(), good.clone(), VERSION);
         assert!(c.load(&key()).is_some());
         write(now_ms() - MAX_AGE.as_millis() as u64 - 1000, good.clone(), VERSION);
@@ -299,10 +332,11 @@ mod tests {
         write(now_ms(), good.clone(), VERSION + 1);
         assert!(c.load(&key()).is_none(), "another format");
         for bad in [
-            Facts { period: Some(PeriodFact { period_ns: -1.0, ..PeriodFact::of(&measured()) }), line_ms: None },
-            Facts { period: Some(PeriodFact { period_ns: f64::NAN, ..PeriodFact::of(&measured()) }), line_ms: None },
-            Facts { period: Some(PeriodFact { slow_ns: 10, ..PeriodFact::of(&measured()) }), line_ms: None },
-            Facts { period: None, line_ms: Some(0.0) },
+            Facts { period: Some(PeriodFact { period_ns: -1.0, ..PeriodFact::of(&measured()) }), line_ms: None, split: None },
+            Facts { period: Some(PeriodFact { period_ns: f64::NAN, ..PeriodFact::of(&measured()) }), line_ms: None, split: None },
+            Facts { period: Some(PeriodFact { slow_ns: 10, ..PeriodFact::of(&measured()) }), line_ms: None, split: None },
+            Facts { period: None, line_ms: Some(0.0), split: None },
+            Facts { period: None, line_ms: None, split: Some(SplitFact { bit: 40, agreement: 1.0, distance: 0.5 }) },
         ] {
             write(now_ms(), bad.clone(), VERSION);
             assert!(c.load(&key()).is_none(), "{bad:?}");
@@ -310,7 +344,7 @@ mod tests {
         c.update(&key(), |f| f.line_ms = Some(0.3)).unwrap();
         assert_eq!(
             c.load(&key()).unwrap().facts,
-            Facts { period: None, line_ms: Some(0.3) },
+            Facts { period: None, line_ms: Some(0.3), split: None },
             "the implausible entry was dropped, not merged"
         );
         std::fs::remove_dir_all(&d).unwrap();

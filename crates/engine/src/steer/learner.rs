@@ -1,8 +1,9 @@
 //! Learning a steered slab's frames in the background, while it serves.
 //!
 //! A slab steered this way is built at once with its copies split by the address bit that splits
-//! every frame here (the structure sample says which, in well under a second); what is left to
-//! learn is, per 4 KiB frame, which of its two lines stalls inside the arc of the period the
+//! every frame here (the structure sample says which, in well under a second: at creation, or,
+//! when an earlier sample this boot found the bit, by the learner itself before its first frame,
+//! so creation waits for nothing but the memory); what is left to learn is, per 4 KiB frame, which of its two lines stalls inside the arc of the period the
 //! sample chose (`Orientation`). `learn_frames` learns a list of frames with any `Timer` (the
 //! fixture's in tests); `Learner` runs it on a thread of its own over the slab's own memory, hot
 //! frames first (those reads touched, from the orientation's ring), then the rest in address
@@ -17,7 +18,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::placement::frames::{arc_orientation, probe_line, Arc as PhaseArc, Partner};
+use crate::placement::frames::{arc_orientation, probe_line, Arc as PhaseArc, MapOptions, Partner};
+use crate::refresh::structure::Structure;
 use crate::refresh::Timer;
 use crate::steer::orientation::{FrameState, Orientation};
 
@@ -41,6 +43,52 @@ impl Plan {
         let (arc, _) = crate::placement::frames::paired_arc(sample, bit)?;
         Ok(Plan { bit, arc, partner: sample.partner_prediction(bit, arc) })
     }
+}
+
+/// How a learner starts: with the plan the structure sample at creation gave, or by taking that
+/// sample itself over the slab's frames, for a slab laid out at `bit` because an earlier sample
+/// this boot found it splitting every frame.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Start {
+    Plan(Plan),
+    Sample { bit: u32, map: MapOptions },
+}
+
+impl Start {
+    /// The bit the slab's copies are split by.
+    pub(crate) fn bit(&self) -> u32 {
+        match self {
+            Start::Plan(p) => p.bit,
+            Start::Sample { bit, .. } => *bit,
+        }
+    }
+}
+
+/// The plan a structure sample of the slab's own `frames` gives for a slab laid out at `bit`, and
+/// the lines it timed; Err says why there is none: the sample no longer shows `bit` splitting every
+/// frame (another host under the VM, or a weak signal now), or one timed line cannot stand for
+/// its frame (`Plan::from_sample`). What the sample found is remembered for the boot, so the next
+/// slab is laid out by what is true now.
+pub(crate) fn plan_from_own_sample(frames: usize, timer: &mut dyn Timer, bit: u32, map: &MapOptions) -> (Result<Plan, String>, usize) {
+    let (sample, lines) = crate::placement::frames::sample_stalls(frames, timer, map);
+    let decided = sample.decide(map).map(|(_, s)| s);
+    crate::refresh::boot_cache::record(|f| f.split = crate::refresh::boot_cache::SplitFact::of(decided.as_ref()));
+    let plan = match decided {
+        Some(Structure::WithinFrame { bit: b, .. }) if b == bit => Plan::from_sample(&sample, bit),
+        found => Err(format!(
+            "the learner's structure sample ({lines} lines) found {}, where an earlier sample this boot found bit {bit} (copies {} B \
+             apart) splitting every frame, so no frame can be learned: every read stays on copy 0",
+            match found {
+                Some(Structure::WithinFrame { bit: b, .. }) => format!("bit {b} splitting every frame instead"),
+                Some(Structure::WholeFrame { .. }) => "the lines of each frame stalling together".into(),
+                Some(Structure::Mixed { .. }) => "no address bit splitting every frame".into(),
+                Some(Structure::Unclear { clear, sampled }) => format!("too few clear lines ({clear} of {sampled})"),
+                None => "fewer than two refresh groups".into(),
+            },
+            1u64 << bit
+        )),
+    };
+    (plan, lines)
 }
 
 /// What `learn_frames` timed.
@@ -93,6 +141,8 @@ pub(crate) struct LearnerStats {
     pub(crate) cpu_ns: AtomicU64,
     pub(crate) elapsed_ns: AtomicU64,
     pub(crate) done: AtomicBool,
+    /// Why the learner stopped before learning every frame (its own structure sample refused).
+    pub(crate) stopped: std::sync::Mutex<Option<String>>,
 }
 
 /// How far the background learning of a slab's frames has come (`info().learning`).
@@ -104,8 +154,11 @@ pub struct Learning {
     pub(crate) frames_total: u64,
     pub(crate) frames_learned: u64,
     pub(crate) frames_unsteerable: u64,
-    /// Every frame learned; the thread has ended.
+    /// Every frame learned, or the learner stopped (`stopped` says why); the thread has ended.
     pub(crate) done: bool,
+    /// Why the learner stopped without learning the frames (null while it runs or once it learned
+    /// them all): its own structure sample did not show what the slab was laid out for.
+    pub(crate) stopped: Option<String>,
     pub(crate) lines_timed: u64,
     /// Milliseconds since the learner started, and of CPU time its thread used; their ratio is
     /// its share of one core (the duty cycle asked for it to stay near).
@@ -156,7 +209,7 @@ impl Learner {
     pub(crate) fn spawn(
         orientation: Arc<Orientation>,
         mut timer: Box<dyn Timer + Send>,
-        plan: Plan,
+        start: Start,
         duty: f64,
     ) -> crate::error::Result<Learner> {
         let duty = duty.clamp(0.01, 1.0);
@@ -170,8 +223,37 @@ impl Learner {
                 let cpu0 = thread_cpu_ns();
                 let mut cursor = 0usize;
                 let frames = orientation.frames();
+                let rest = |busy: Duration| {
+                    // The rest of the cycle asleep, looking at the stop flag every 10 ms.
+                    let mut rest = busy.mul_f64((1.0 - duty) / duty);
+                    // Acquire: as below.
+                    while !rest.is_zero() && !s.load(Ordering::Acquire) {
+                        let nap = rest.min(Duration::from_millis(10));
+                        std::thread::sleep(nap);
+                        rest -= nap;
+                    }
+                };
+                let plan = match start {
+                    Start::Plan(p) => Some(p),
+                    Start::Sample { bit, map } => {
+                        let t = Instant::now();
+                        let (plan, lines) = plan_from_own_sample(frames, timer.as_mut(), bit, &map);
+                        // Relaxed: a figure, read on its own by info().
+                        st.lines_timed.fetch_add(lines as u64, Ordering::Relaxed);
+                        match plan {
+                            Ok(p) => {
+                                rest(t.elapsed());
+                                Some(p)
+                            }
+                            Err(why) => {
+                                *st.stopped.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+                                None
+                            }
+                        }
+                    }
+                };
                 // Acquire: pairs with the Release store in `Drop`, after which nothing more is timed.
-                while !s.load(Ordering::Acquire) {
+                while let Some(plan) = plan.as_ref().filter(|_| !s.load(Ordering::Acquire)) {
                     let mut batch = orientation.take_hot(BATCH);
                     while batch.len() < BATCH && cursor < frames {
                         if orientation.state(cursor) == FrameState::Unknown && !batch.contains(&cursor) {
@@ -183,7 +265,7 @@ impl Learner {
                         break;
                     }
                     let t = Instant::now();
-                    let learned = learn_frames(&batch, timer.as_mut(), &plan);
+                    let learned = learn_frames(&batch, timer.as_mut(), plan);
                     for (&f, &state) in batch.iter().zip(&learned.states) {
                         orientation.set(f, state);
                     }
@@ -191,14 +273,7 @@ impl Learner {
                     st.lines_timed.fetch_add(learned.lines_timed as u64, Ordering::Relaxed);
                     st.cpu_ns.store(thread_cpu_ns().saturating_sub(cpu0), Ordering::Relaxed);
                     st.elapsed_ns.store(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
-                    // The rest of the cycle asleep, looking at the stop flag every 10 ms.
-                    let busy = t.elapsed();
-                    let mut rest = busy.mul_f64((1.0 - duty) / duty);
-                    while !rest.is_zero() && !s.load(Ordering::Acquire) {
-                        let nap = rest.min(Duration::from_millis(10));
-                        std::thread::sleep(nap);
-                        rest -= nap;
-                    }
+                    rest(t.elapsed());
                 }
                 st.cpu_ns.store(thread_cpu_ns().saturating_sub(cpu0), Ordering::Relaxed);
                 st.elapsed_ns.store(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
@@ -232,6 +307,7 @@ impl Learner {
             frames_learned: learned,
             frames_unsteerable: unsteerable,
             done: self.done(),
+            stopped: self.stats.stopped.lock().unwrap_or_else(|e| e.into_inner()).clone(),
             lines_timed: self.stats.lines_timed.load(Ordering::Relaxed),
             elapsed_ms,
             cpu_ms,
@@ -404,7 +480,7 @@ mod tests {
         let mut t = timer(kind, 3);
         let p = plan(kind, &mut t, 4096);
         let o = Arc::new(Orientation::new(600));
-        let l = Learner::spawn(o.clone(), Box::new(t), p, 1.0).unwrap();
+        let l = Learner::spawn(o.clone(), Box::new(t), Start::Plan(p), 1.0).unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
         while !l.done() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
@@ -417,12 +493,53 @@ mod tests {
         let mut t = timer(kind, 4);
         let p = plan(kind, &mut t, 4096);
         let o = Arc::new(Orientation::new(1 << 20));
-        let l = Learner::spawn(o.clone(), Box::new(t), p, 0.5).unwrap();
+        let l = Learner::spawn(o.clone(), Box::new(t), Start::Plan(p), 0.5).unwrap();
         std::thread::sleep(Duration::from_millis(20));
         drop(l);
         let learned = o.learned().0;
         std::thread::sleep(Duration::from_millis(50));
         assert_eq!(o.learned().0, learned, "nothing learned after the drop");
         assert!(learned < 1 << 20);
+    }
+
+    /// Waits (up to a minute) for the learner's thread to end.
+    fn wait_done(l: &Learner) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !l.done() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(l.done(), "the learner ended within a minute");
+    }
+
+    #[test]
+    fn a_learner_that_samples_for_itself_learns_where_the_remembered_split_holds_and_stops_saying_why_where_not() {
+        // A and C: laid out at the bit an earlier sample found, the learner's own sample agrees and
+        // it learns every frame, oriented as with a plan from creation.
+        for (kind, bit) in [(HostKind::A, 6), (HostKind::C, 10)] {
+            let o = Arc::new(Orientation::new(600));
+            let l = Learner::spawn(o.clone(), Box::new(timer(kind, 21)), Start::Sample { bit, map: MapOptions::default() }, 1.0).unwrap();
+            wait_done(&l);
+            let report = l.learning(&o);
+            assert_eq!(report.stopped, None, "{kind:?}");
+            assert_eq!(report.frames_learned, 600, "{kind:?}");
+            assert!(report.frames_learned - report.frames_unsteerable >= 300, "{kind:?}: {report:?}");
+        }
+        // A split the machine no longer shows (C splits at bit 10, not 6), a host with no stalls,
+        // and one whose frames one line cannot stand for (D): nothing learned, and the reason.
+        for (kind, bit, why) in [
+            (HostKind::C, 6, "found bit 10 splitting every frame instead"),
+            (HostKind::Flat, 6, "where an earlier sample this boot found bit 6"),
+            (HostKind::D, 6, "stall at different phases"),
+        ] {
+            let o = Arc::new(Orientation::new(600));
+            let l = Learner::spawn(o.clone(), Box::new(timer(kind, 22)), Start::Sample { bit, map: MapOptions::default() }, 1.0).unwrap();
+            wait_done(&l);
+            let report = l.learning(&o);
+            let stopped =
+                report.stopped.clone().unwrap_or_else(|| panic!("{kind:?} bit {bit}: the learner stopped with a reason: {report:?}"));
+            assert!(stopped.contains(why), "{kind:?} bit {bit}: {stopped}");
+            assert_eq!(report.frames_learned, 0, "{kind:?}: every read stays on copy 0");
+            assert!(report.lines_timed > 0, "{kind:?}: the sample's lines are counted");
+        }
     }
 }

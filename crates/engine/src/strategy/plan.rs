@@ -304,7 +304,11 @@ mod tests {
     use crate::refresh::boot_cache::Facts as Remembers;
 
     fn remembered(line_ms: Option<f64>) -> Remembered {
-        Remembered { facts: Remembers { period: None, line_ms }, age: std::time::Duration::from_secs(5), path: "machine.json".into() }
+        Remembered {
+            facts: Remembers { period: None, line_ms, split: None },
+            age: std::time::Duration::from_secs(5),
+            path: "machine.json".into(),
+        }
     }
 
     #[test]

@@ -138,7 +138,11 @@ fn options(request: &str) -> (Options, Kind) {
 }
 
 fn remembered(line_ms: f64) -> Remembered {
-    Remembered { facts: Remembers { period: None, line_ms: Some(line_ms) }, age: std::time::Duration::from_secs(5), path: "m.json".into() }
+    Remembered {
+        facts: Remembers { period: None, line_ms: Some(line_ms), split: None },
+        age: std::time::Duration::from_secs(5),
+        path: "m.json".into(),
+    }
 }
 
 fn facts(machine: &str, replicas: usize) -> Facts {
