@@ -74,3 +74,30 @@ test("placement 'background' is for steered slabs of two copies", () => {
   assert.throws(() => new Slayer({ slots: 16, placement: 'background' }), RangeError)
   assert.throws(() => new Slayer({ slots: 16, strategy: 'steer', placement: 'background', channelOffset: 128 }), RangeError)
 })
+
+test('bench --scenario learning follows a background-learned slab and writes its curve as JSON and SVG (shape only, never speed)', (t) => {
+  const fs = require('node:fs')
+  const os = require('node:os')
+  const path = require('node:path')
+  const { spawnSync } = require('node:child_process')
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uslayer-learning-'))
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const [json, svg] = ['json', 'svg'].map((x) => path.join(dir, `curve.${x}`))
+  const args = ['--scenario', 'learning', '--slots', '65536', '--seconds', '2', '--step-s', '1', '--samples', '500', '--json', json, '--svg', svg]
+  const r = spawnSync(process.execPath, [path.join(__dirname, '..', 'bench', 'run.js'), ...args], { encoding: 'utf8', timeout: 120_000 })
+  if (r.status !== 0 && /learning in the background needs|needs x86_64|fewer than two refresh groups|too few sampled lines|no address bit splits/.test(r.stderr)) return t.skip(`this machine refused a background-learned slab: ${r.stderr.trim()}`)
+  assert.equal(r.status, 0, r.stderr)
+  const res = JSON.parse(fs.readFileSync(json, 'utf8'))
+  assert.equal(res.scenario, 'learning')
+  assert.ok(res.rows.length >= 1 && res.rows.length <= 2, `${res.rows.length} rows`)
+  for (const row of res.rows) {
+    assert.ok(row.learned >= 0 && row.learned <= 1 && row.steerable <= row.learned)
+    for (const k of ['copy0', 'steered']) assert.ok(row[k].p50 > 0 && row[k].p50 <= row[k].p99 && row[k].p99 <= row[k].p999, JSON.stringify(row))
+    assert.equal(row.p99Ratio, row.steered.p99 / row.copy0.p99)
+  }
+  assert.match(fs.readFileSync(svg, 'utf8'), /^<svg[^>]*>[\s\S]*p99 steered \/ copy 0[\s\S]*<\/svg>$/)
+  assert.match(r.stdout, /^ +s +learned +steerable/m)
+  const bad = spawnSync(process.execPath, [path.join(__dirname, '..', 'bench', 'run.js'), '--scenario', 'nope'], { encoding: 'utf8' })
+  assert.equal(bad.status, 2)
+  assert.match(bad.stderr, /unknown scenario nope \(decision, learning\)/)
+})

@@ -59,7 +59,7 @@ function parse(argv) {
     },
     own: { scenario: { type: 'string' }, records: { type: 'string', default: String(512 << 10) }, 'steer-budget-ms': { type: 'string' } },
   })
-  if (values.scenario !== 'decision') throw new Error(`unknown scenario ${values.scenario} (decision)`)
+  if (values.scenario !== 'decision') throw new Error(`unknown scenario ${values.scenario} (decision, learning)`)
   const { int, list } = cli
   const common = cli.common(values)
   return {

@@ -328,7 +328,11 @@ async function main(argv, { print = true } = {}) {
 
 if (require.main === module) {
   const argv = process.argv.slice(2)
-  const run = argv.some((a) => a === '--scenario' || a.startsWith('--scenario=')) ? require('./decision').main : main
+  // --scenario X (or --scenario=X): 'learning' is bench/learning-curve.js, any other the decision
+  // scenario's (which names the scenarios it knows when X is none of them).
+  const at = argv.findIndex((a) => a === '--scenario' || a.startsWith('--scenario='))
+  const scenario = at < 0 ? null : argv[at].startsWith('--scenario=') ? argv[at].slice('--scenario='.length) : argv[at + 1]
+  const run = scenario === null ? main : scenario === 'learning' ? require('./learning-curve').main : require('./decision').main
   run(argv).catch((e) => {
     console.error(`bench: ${e.message}`)
     process.exit(2)
