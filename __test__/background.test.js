@@ -62,6 +62,13 @@ test('a background-learned slab serves at once, every read right while its frame
       assert.ok(l.hotCoverage === null || (l.hotCoverage >= 0 && l.hotCoverage <= 1))
       last = l.framesLearned
     }
+    // The bench's interleaved timing also splits the reads of learned frames out (both sides).
+    const { nativeOf } = require('../bench/arms')
+    const idx = Uint32Array.from({ length: 2000 }, (_, k) => (k * 2654435761) % n)
+    const parts = nativeOf(s)._benchNativeInterleaved(idx, true, 0).map((r) => r.latency)
+    assert.equal(parts.length, 4, 'copy 0, the slab, and both over learned frames')
+    assert.equal(parts[0].count + parts[1].count, idx.length)
+    assert.ok(parts[2].count <= parts[0].count && parts[3].count <= parts[1].count)
   } finally {
     s.close()
   }

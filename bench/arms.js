@@ -145,8 +145,11 @@ function steerPairJs(ctx) {
 function steerPairNative(ctx) {
   const s = ctx.steerSlab()
   s.resetStats()
-  const [direct, steered] = nativeOf(s)._benchNativeInterleaved(ctx.steerIndices, ctx.cold, ctx.gapNs)
-  return { summary: flat(steered), extra: { steer: s.stats().steer }, also: { 'native-steer-direct': { summary: flat(direct) } } }
+  const [direct, steered, ...learned] = nativeOf(s)._benchNativeInterleaved(ctx.steerIndices, ctx.cold, ctx.gapNs)
+  const extra = { steer: s.stats().steer }
+  // A slab learned in the background: the same pair over the reads whose frame was learned.
+  if (learned.length) extra.learnedFrames = { direct: learned[0].latency, steered: learned[1].latency }
+  return { summary: flat(steered), extra, also: { 'native-steer-direct': { summary: flat(direct) } } }
 }
 
 /** The independent-pairs method on slab `s` (threads stopped): each copy read on its own core. */

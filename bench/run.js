@@ -141,6 +141,13 @@ function controlConflict(cfg, slabInfo) {
   return `the only offset known to keep copies in one refresh group (${cfg.controlOffset} B, ${cfg.controlSource}) is the hedged slab's own channelOffset, so the hedged arms are themselves same-group here (no offset separates refresh groups on this machine)`
 }
 
+/** native-steer on the frames a background-learned slab had learned, against copy 0 on the same frames. */
+function learnedFramesLine({ direct: d, steered: s }) {
+  if (!s.count || !d.count) return 'native-steer on learned frames: no read landed on a learned frame'
+  const r = (k) => (s[k] / d[k]).toFixed(2)
+  return `native-steer on learned frames (${s.count} steered, ${d.count} copy-0 reads): p50/p99/p99.9 ${s.p50}/${s.p99}/${s.p999} ns against copy 0's ${d.p50}/${d.p99}/${d.p999} on the same frames: ${r('p50')}×, ${r('p99')}×, ${r('p999')}×`
+}
+
 /**
  * Waits for a background-learned slab's frames (a progress bar on stderr), at most `limitMs`;
  * returns the note the run reports.
@@ -310,6 +317,8 @@ async function main(argv, { print = true } = {}) {
         const st = run.arms[n] && run.arms[n].extra && run.arms[n].extra.steer
         if (st) log(`${n}: tracker ${st.state}, copies stall apart: ${st.copiesApart ? 'yes' : 'NO (steering reads a fixed copy)'}, stall distance ${st.stallDistance.toFixed(2)} period, re-acquisitions ${st.reacquisitions}, period ${st.periodNs.toFixed(1)} ns${st.residentReads ? `; cache-resident: ${st.residentReads} reads served by copy 0 in ${st.residentSpells} spell(s)` : ''}`)
       }
+      const lf = run.arms['native-steer'] && run.arms['native-steer'].extra && run.arms['native-steer'].extra.learnedFrames
+      if (lf) log(learnedFramesLine(lf))
     }
     if (stress) native._stressStop(stress)
   }

@@ -137,8 +137,13 @@ impl Slayer {
     #[napi(skip_typescript, js_name = "_benchNativeInterleaved")]
     pub fn bench_native_interleaved(&self, env: Env, indices: Uint32ArraySlice, cold: bool, gap_ns: f64) -> Result<Vec<serde_json::Value>> {
         let e = self.engine(&env)?;
-        let (d, s) = bench::native_interleaved(e, &indices, pace(cold, gap_ns));
-        Ok(vec![summarize(&d), summarize(&s)])
+        let r = bench::native_interleaved(e, &indices, pace(cold, gap_ns));
+        let mut out = vec![summarize(&r.direct), summarize(&r.engine)];
+        // A slab learned in the background: the same two over the reads of learned frames.
+        if let Some((d, s)) = &r.learned {
+            out.extend([summarize(d), summarize(s)]);
+        }
+        Ok(out)
     }
 
     /// Internal: the independent-pairs method on this slab, one pinned thread per replica on the

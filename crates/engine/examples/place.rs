@@ -218,7 +218,8 @@ fn slayer(slots: u64, strategy: &str, runs: usize) {
     let mut rng = SplitMix64::new(99);
     let idx: Vec<u32> = (0..400_000).map(|_| rng.below(slots) as u32).collect();
     for run in 0..runs {
-        let (d, e) = native_interleaved(&mut s, &idx, Pace { cold: true, gap_ns: 0 });
+        let r = native_interleaved(&mut s, &idx, Pace { cold: true, gap_ns: 0 });
+        let (d, e) = (r.direct, r.engine);
         let (d, e) = (Percentiles::of(&d), Percentiles::of(&e));
         if let Some(r) = s.steer_report() {
             println!(

@@ -68,13 +68,27 @@ pub fn native_hedged(s: &mut Slayer, indices: &[u32], pace: Pace) -> Histogram<u
     time_reads(indices, pace, |i| slab.flush_slot(i), |i| s.read(i).unwrap_or(0)).0
 }
 
+/// What `native_interleaved` measured (ns).
+pub struct Interleaved {
+    /// Copy 0 read directly (even reads).
+    pub direct: Histogram<u64>,
+    /// The engine's read with its strategy (odd reads).
+    pub engine: Histogram<u64>,
+    /// For a slab learned in the background: the same two, over the reads whose frame was learned
+    /// and steerable at the time (direct, engine), so steering is compared with copy 0 on the same
+    /// frames. None for other slabs.
+    pub learned: Option<(Histogram<u64>, Histogram<u64>)>,
+}
+
 /// The strategy against its own slab read directly, interleaved read by read so both see the
 /// same machine: even reads take copy 0 directly, odd reads go through the engine's strategy
-/// (e.g. steering). Returns (direct, engine) histograms in ns; each gets every other index.
-pub fn native_interleaved(s: &mut Slayer, indices: &[u32], pace: Pace) -> (Histogram<u64>, Histogram<u64>) {
+/// (e.g. steering); each gets every other index.
+pub fn native_interleaved(s: &mut Slayer, indices: &[u32], pace: Pace) -> Interleaved {
     let slab = s.slab();
+    let orientation = s.orientation().cloned();
     let mut direct = latency_histogram();
     let mut engine = latency_histogram();
+    let mut learned = orientation.as_ref().map(|_| (latency_histogram(), latency_histogram()));
     let gap_ticks = tsc::from_ns(pace.gap_ns);
     let mut rng = SplitMix64::new(0x5EED);
     let mut sum = 0u64;
@@ -83,6 +97,11 @@ pub fn native_interleaved(s: &mut Slayer, indices: &[u32], pace: Pace) -> (Histo
         if pace.cold {
             slab.flush_slot(i);
         }
+        // Whether the slot's frame is learned and steerable now (read before the timed read).
+        let on_learned = orientation.as_ref().is_some_and(|o| {
+            let f = slab.layout().offset(0, i) / crate::layout::FRAME_BYTES;
+            matches!(o.state(f), crate::steer::orientation::FrameState::Normal | crate::steer::orientation::FrameState::Swapped)
+        });
         if gap_ticks > 0 {
             spin_for(rng.next_u64() % gap_ticks);
         }
@@ -90,11 +109,15 @@ pub fn native_interleaved(s: &mut Slayer, indices: &[u32], pace: Pace) -> (Histo
         let v = if k % 2 == 0 { slab.read_replica(0, i).unwrap_or(0) } else { s.read(i).unwrap_or(0) };
         let t1 = tsc::stamp_end();
         sum = sum.wrapping_add(std::hint::black_box(v));
+        let ns = tsc::to_ns(t1.wrapping_sub(t0)).max(1);
         let h = if k % 2 == 0 { &mut direct } else { &mut engine };
-        h.saturating_record(tsc::to_ns(t1.wrapping_sub(t0)).max(1));
+        h.saturating_record(ns);
+        if let (true, Some((d, e))) = (on_learned, learned.as_mut()) {
+            (if k % 2 == 0 { d } else { e }).saturating_record(ns);
+        }
     }
     std::hint::black_box(sum);
-    (direct, engine)
+    Interleaved { direct, engine, learned }
 }
 
 /// Timer overhead: back-to-back start/end stamps with nothing between (ns).

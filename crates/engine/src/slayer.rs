@@ -734,6 +734,13 @@ impl Slayer {
         self.slab.clone()
     }
 
+    /// The per-frame orientation of a slab learned in the background (which frames are learned,
+    /// and which way round): for the benchmark's split of reads by frame. None for other slabs.
+    #[cfg(feature = "bench")]
+    pub(crate) fn orientation(&self) -> Option<&Arc<Orientation>> {
+        self.path.steered_reader().and_then(|r| r.orientation())
+    }
+
     /// What this Slayer's reads did (and its record store's, for one under `Records`).
     pub fn stats(&self) -> Stats {
         self.path.stats()
