@@ -362,10 +362,13 @@ export interface BackgroundLearning {
   framesTotal: number
   framesLearned: number
   framesUnsteerable: number
-  /** Every frame learned, or the learner stopped (`stopped` says why); the learning thread has ended. */
+  /** Every frame learned (the learner then only audits a few now and then), or the learner stopped (`stopped` says why). */
   done: boolean
   /** Why the learner stopped without learning the frames (null while it runs or once every frame is learned): its own structure sample, taken when the slab was laid out by what an earlier sample this boot found, no longer showed that split. The slab then reads copy 0. */
   stopped: string | null
+  /** Once every frame is known, the learner re-times a few learned frames every 10 s (audits); when a third of them come out the other way round, it samples the structure afresh and learns every frame again, hot first (relearnings). */
+  audits: number
+  relearnings: number
   linesTimed: number
   /** Milliseconds since learning started and of CPU time the learning thread used; their ratio, and the duty cycle it keeps to. */
   elapsedMs: number

@@ -473,7 +473,13 @@ impl Slayer {
             let period_ns = copies.huge.as_ref().map(|h| h.period_ns);
             let reader = background_reader(&slab, period_ns, orientation.clone())?;
             let (start, bit) = (bg.start.clone(), bg.start.bit());
-            let learner = Learner::spawn(orientation, bg.timer(slab.clone()), start, crate::steer::learner::DEFAULT_DUTY)?;
+            let learner = Learner::spawn(
+                orientation,
+                bg.timer(slab.clone()),
+                start,
+                crate::steer::learner::DEFAULT_DUTY,
+                crate::steer::learner::DEFAULT_AUDIT_EVERY,
+            )?;
             let choice = Choice::learned_in_background(opts.strategy, bit);
             let mut s = Slayer::assemble(slab, cores, &opts.threads, choice, Some(reader), source, copies, None, job)?;
             s.learner = Some(learner);

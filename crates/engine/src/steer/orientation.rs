@@ -133,6 +133,19 @@ impl Orientation {
         }
     }
 
+    /// Forgets every frame (the learner's thread, when an audit finds the table no longer holds):
+    /// reads go to copy 0 until each frame is learned again. Like `set`, it only changes which of
+    /// two right copies a read takes.
+    pub(crate) fn forget_all(&self) {
+        for w in self.states.iter() {
+            // Relaxed: see `state`.
+            w.store(0, Ordering::Relaxed);
+        }
+        // Relaxed, the counts: figures (see `set`); only the learner's thread writes them.
+        self.learned.store(0, Ordering::Relaxed);
+        self.unsteerable.store(0, Ordering::Relaxed);
+    }
+
     /// The read path's bookkeeping for a read of `frame` in state `s`: the coverage counts, and
     /// one read in `SAMPLE_EVERY` of an unknown frame goes into the ring for the learner.
     ///
