@@ -353,6 +353,10 @@ mod tests {
                 // Acquire: as for the writer.
                 while !stop.load(Ordering::Acquire) {
                     o.set(rng.below(frames as u64) as usize, states[rng.below(4) as usize]);
+                    // Now and then the whole table is forgotten, as the learner does to relearn.
+                    if rng.below(4096) == 0 {
+                        o.forget_all();
+                    }
                 }
             })
         };
