@@ -15,6 +15,7 @@ const path = require('node:path')
 const { parseArgs } = require('node:util')
 const { Slayer, indexStream, nativeOf } = require('./arms')
 const { int } = require('./cli')
+const { esc } = require('./plot')
 
 const USAGE = `usage: npm run bench -- --scenario learning [options]
   --slots N      slots per copy of the steered slab (default 8388608 = 64 MiB a copy)
@@ -71,7 +72,6 @@ function lineChart(title, series, xMax, yMax, yLabel) {
   const B = 50
   const x = (v) => L + (v / xMax) * (W - L - R)
   const y = (v) => H - B - (Math.min(v, yMax) / yMax) * (H - T - B)
-  const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c])
   const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`, `<text x="${L}" y="20" font-size="14">${esc(title)}</text>`]
   for (let k = 0; k <= 4; k++) {
     const v = (yMax * k) / 4

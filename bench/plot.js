@@ -118,4 +118,4 @@ function renderSvg(result) {
   return out.join('\n')
 }
 
-module.exports = { renderSvg, ccdf }
+module.exports = { renderSvg, ccdf, esc }

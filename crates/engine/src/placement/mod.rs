@@ -745,23 +745,30 @@ fn background(
     let mut info =
         bench.info("background", structure, &region, &[arc.center, crate::refresh::phase::wrap(arc.center + 0.5)], vec![0, 1], map_ms);
     info.arc_half_ns = Some(arc.half * bench.clock.so.period_ns);
-    info.channel_offset = 1 << bit;
     info.lines_timed = tally.0;
     info.reads = tally.1;
+    background_slab(bench, info, slots, region, started, crate::steer::learner::Start::Plan(plan))
+}
+
+/// The end of both background paths: the slab laid out at `start`'s bit on `region`, its info
+/// completed, and what its learner needs.
+fn background_slab(
+    bench: Bench,
+    mut info: PlacementInfo,
+    slots: u64,
+    region: Region,
+    started: Instant,
+    start: crate::steer::learner::Start,
+) -> Result<(Slab, PlacementInfo, Option<Background>)> {
+    info.channel_offset = 1 << start.bit();
     bench.place.finish();
-    let layout = split_layout(slots, 2, bit)?;
+    let layout = split_layout(slots, 2, start.bit())?;
     let slab = Slab::from_region(region, layout)?;
     info.frames_used = slab.layout().span().div_ceil(FRAME_BYTES);
     info.frames_unused = info.frames_pool.saturating_sub(info.frames_used);
     info.learn_ms = ms(bench.learn_start);
     info.total_ms = ms(started);
-    let bg = Background {
-        start: crate::steer::learner::Start::Plan(plan),
-        reference: bench.reference,
-        clock: bench.clock,
-        timer: learn::TimerOptions::default(),
-        seed: 0xBAC6,
-    };
+    let bg = Background { start, reference: bench.reference, clock: bench.clock, timer: learn::TimerOptions::default(), seed: 0xBAC6 };
     Ok((slab, info, Some(bg)))
 }
 
@@ -782,22 +789,7 @@ fn background_unsampled(
     let structure = Structure::WithinFrame { bit: split.bit, agreement: split.agreement, distance: split.distance };
     let mut info = bench.info("background", &structure, &region, &[], Vec::new(), map_ms);
     info.structure_source = "remembered from an earlier sample this boot; the learner samples again before its first frame".into();
-    info.channel_offset = 1 << split.bit;
-    bench.place.finish();
-    let layout = split_layout(slots, 2, split.bit)?;
-    let slab = Slab::from_region(region, layout)?;
-    info.frames_used = slab.layout().span().div_ceil(FRAME_BYTES);
-    info.frames_unused = info.frames_pool.saturating_sub(info.frames_used);
-    info.learn_ms = ms(bench.learn_start);
-    info.total_ms = ms(started);
-    let bg = Background {
-        start: crate::steer::learner::Start::Sample { bit: split.bit, map: o.map.clone() },
-        reference: bench.reference,
-        clock: bench.clock,
-        timer: learn::TimerOptions::default(),
-        seed: 0xBAC6,
-    };
-    Ok((slab, info, Some(bg)))
+    background_slab(bench, info, slots, region, started, crate::steer::learner::Start::Sample { bit: split.bit, map: o.map.clone() })
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -601,21 +601,22 @@ mod tests {
         assert!(l.done(), "the learner ended within a minute");
     }
 
+    /// A learner over 600 frames of the fixture host that takes its own structure sample for a
+    /// slab laid out at `bit`, run until its thread is done.
+    fn sampling_learner(kind: HostKind, seed: u64, bit: u32) -> (Arc<Orientation>, Learner) {
+        let o = Arc::new(Orientation::new(600));
+        let start = Start::Sample { bit, map: MapOptions::default() };
+        let l = Learner::spawn(o.clone(), Box::new(timer(kind, seed)), start, 1.0, DEFAULT_AUDIT_EVERY).unwrap();
+        wait_done(&l);
+        (o, l)
+    }
+
     #[test]
     fn a_learner_that_samples_for_itself_learns_where_the_remembered_split_holds_and_stops_saying_why_where_not() {
         // A and C: laid out at the bit an earlier sample found, the learner's own sample agrees and
         // it learns every frame, oriented as with a plan from creation.
         for (kind, bit) in [(HostKind::A, 6), (HostKind::C, 10)] {
-            let o = Arc::new(Orientation::new(600));
-            let l = Learner::spawn(
-                o.clone(),
-                Box::new(timer(kind, 21)),
-                Start::Sample { bit, map: MapOptions::default() },
-                1.0,
-                DEFAULT_AUDIT_EVERY,
-            )
-            .unwrap();
-            wait_done(&l);
+            let (o, l) = sampling_learner(kind, 21, bit);
             let report = l.learning(&o);
             assert_eq!(report.stopped, None, "{kind:?}");
             assert_eq!(report.frames_learned, 600, "{kind:?}");
@@ -628,16 +629,7 @@ mod tests {
             (HostKind::Flat, 6, "where an earlier sample this boot found bit 6"),
             (HostKind::D, 6, "stall at different phases"),
         ] {
-            let o = Arc::new(Orientation::new(600));
-            let l = Learner::spawn(
-                o.clone(),
-                Box::new(timer(kind, 22)),
-                Start::Sample { bit, map: MapOptions::default() },
-                1.0,
-                DEFAULT_AUDIT_EVERY,
-            )
-            .unwrap();
-            wait_done(&l);
+            let (o, l) = sampling_learner(kind, 22, bit);
             let report = l.learning(&o);
             let stopped =
                 report.stopped.clone().unwrap_or_else(|| panic!("{kind:?} bit {bit}: the learner stopped with a reason: {report:?}"));
