@@ -3,8 +3,8 @@
 //! A slab steered this way is built at once with its copies split by the address bit that splits
 //! every frame here (the structure sample says which, in well under a second: at creation, or,
 //! when an earlier sample this boot found the bit, by the learner itself before its first frame,
-//! so creation waits for nothing but the memory); what is left to learn is, per 4 KiB frame, which of its two lines stalls inside the arc of the period the
-//! sample chose (`Orientation`). `learn_frames` learns a list of frames with any `Timer` (the
+//! so creation waits for nothing but the memory); what is left to learn is, per 4 KiB frame,
+//! which of its two lines stalls inside the arc of the period the sample chose (`Orientation`). `learn_frames` learns a list of frames with any `Timer` (the
 //! fixture's in tests); `Learner` runs it on a thread of its own over the slab's own memory, hot
 //! frames first (those reads touched, from the orientation's ring), then the rest in address
 //! order, at a duty cycle (timing for a while, then sleeping for the rest of the cycle), until
