@@ -1,18 +1,18 @@
 //! Learning a steered slab's frames in the background, while it serves.
 //!
 //! A slab steered this way is built at once with its copies split by the address bit that splits
-//! every frame here (the structure sample says which, in well under a second: at creation, or,
-//! when an earlier sample this boot found the bit, by the learner itself before its first frame,
-//! so creation waits for nothing but the memory); what is left to learn is, per 4 KiB frame,
-//! which of its two lines stalls inside the arc of the period the sample chose (`Orientation`).
-//! `learn_frames` learns a list of frames with any `Timer` (the fixture's in tests); `Learner`
-//! runs it on a thread of its own over the slab's own memory, hot frames first (those reads
-//! touched, from the orientation's ring), then the rest in address order, at a duty cycle (timing
-//! for a while, then sleeping for the rest of the cycle), until every frame is known. Then it audits: every `DEFAULT_AUDIT_EVERY` it re-times a few learned
-//! frames, and when a third of them come out the other way round (the VM moved to another host's
-//! DRAM, say), it takes a fresh structure sample and learns every frame again, hot first. It ends
-//! when the slab is dropped, or when its own structure sample finds no plan (reads then stay on
-//! copy 0).
+//! every frame here (the structure sample says which, in well under a second: at creation, or, when
+//! an earlier sample this boot found the bit, by the learner itself before its first frame, so
+//! creation waits for nothing but the memory); what is left to learn is, per 4 KiB frame, which of
+//! its two lines stalls inside the arc of the period the sample chose (`Orientation`).
+//! `learn_frames` learns a list of frames with any `Timer` (the fixture's in tests); `Learner` runs
+//! it on a thread of its own over the slab's own memory, hot frames first (those reads touched,
+//! from the orientation's ring), then the rest in address order, at a duty cycle (timing for a
+//! while, then sleeping for the rest of the cycle), until every frame is known. Then it audits:
+//! every `DEFAULT_AUDIT_EVERY` it re-times a few learned frames, and when a third of them come out
+//! the other way round (the VM moved to another host's DRAM, say), it takes a fresh structure
+//! sample and learns every frame again, hot first. It ends when the slab is dropped, or when its
+//! own structure sample finds no plan (reads then stay on copy 0).
 //!
 //! The learner only reads the slab (flushed loads for timing; flushing never changes a value) and
 //! writes the orientation table, whose entries never decide whether a read is right (see
