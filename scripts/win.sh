@@ -107,7 +107,7 @@ build() {
 node_skips=(
   "ctypes"
   "Slayer.create with a name|createSync makes the same slabs|Records.create resolves to a local or a shared"
-  "shared record segments|two processes:|every refusal speaks of the Records the caller holds|messages quote values as JS prints them"
+  "shared record segments|two processes:|an optimised loop of JS-path snapshots|every refusal speaks of the Records the caller holds|messages quote values as JS prints them"
   "garbage Slayers stop their threads|garbage Records stop their threads|lifecycle: stop, start, close|a background-learned slab serves at once"
   "a period measured by one process is used by the next"
   "strict tsc|under strict tsc|every TypeScript block of the README"
