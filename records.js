@@ -4,7 +4,7 @@
 //
 // This file owns the JS side only: field names and types, argument checks (so bad input is a
 // TypeError/RangeError naming the field or value, and nothing is written), and the fast paths. A
-// snapshot (snapshot.js, a class compiled per schema and layout) holds its number fields in private fields
+// snapshot (snapshot.js, a class compiled per schema) holds its number fields in private fields
 // and its BigInt fields' halves in a 64-byte scratch, a getter per field — no allocation for
 // number fields. `load(i)` fills them one of two ways:
 // - the JS read path (`readLine`, and its unrolled twin in snapshot.js), while the store's reads
