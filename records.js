@@ -243,17 +243,15 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
     return { name: o.name, overwrite: o.overwrite === true, fields: schemaText(o.fields), options: o.slayer }
   }
 
-  // One snapshot class per schema and layout of copy 0, shared by every store of that schema laid
-  // out alike: a call site that reads snapshots of several stores (quotes of two feeds, say)
-  // then sees one shape, not one per store. The layout (where record i's line is in copy 0) is
-  // compiled into the class as constants: a record's address then costs a shift and a mask.
+  // One snapshot class per schema, shared by every store of that schema: a call site that reads
+  // snapshots of several stores (quotes of two feeds, say) then sees one shape, not one per store.
   const snapshotClasses = new Map()
 
-  function snapshotClass(fields, layout) {
-    const key = `${schemaText(fields)}|${layout.shift},${layout.mask},${layout.stride}`
+  function snapshotClass(fields) {
+    const key = schemaText(fields)
     let RecordSnapshot = snapshotClasses.get(key)
     if (!RecordSnapshot) {
-      RecordSnapshot = compileSnapshotClass(fields, { TWO32, COPY_TRIES, PLAIN_LOADS, readLine, indexError, BIGINT_TYPES, layout })
+      RecordSnapshot = compileSnapshotClass(fields, { TWO32, COPY_TRIES, PLAIN_LOADS, readLine, indexError, BIGINT_TYPES })
       snapshotClasses.set(key, RecordSnapshot)
     }
     return RecordSnapshot
@@ -296,6 +294,7 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
       }
       this.#schema = Object.freeze(Object.fromEntries(this.#fields.map((f) => [f.name, f.type])))
       const n = this.#n
+      const RecordSnapshot = snapshotClass(this.#fields)
       const count = this.#count
       const bind = (scratch) => n._bindFast(scratch)
       const isClosed = () => n.closed
@@ -313,7 +312,6 @@ module.exports = function defineRecords({ native, describe, withCode, optionErro
         this.#usePath()
       }
       const path = this.#path
-      const RecordSnapshot = snapshotClass(this.#fields, path)
       this.#newSnapshot = (p = path) => new RecordSnapshot(count, bind, isClosed, p)
       this.#snap = this.#newSnapshot()
       const scratch = new ArrayBuffer(SCRATCH_BYTES)

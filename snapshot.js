@@ -12,9 +12,8 @@
 // field throws in strict code, as it did when every field was a getter over the scratch.
 //
 // Nothing a user gives reaches the source as text: field names go in as computed keys from an
-// array, and the rest are word indices, numeric constants (as literals, which V8 folds: the
-// store's layout of copy 0 among them, so a class serves the stores of one schema laid out alike)
-// and the names of this file's own variables.
+// array, and the rest are word indices, numeric constants (as literals, which V8 folds) and the
+// names of this file's own variables.
 //
 // `load(i)` reads the record one of three ways (records.js has the protocol and why it is sound):
 // - x86 (PLAIN_LOADS): inline, from the copy-0 views: s1 = I[q], the fields, s2 = U[q], each a
@@ -23,24 +22,8 @@
 // - no view, or reads not direct (threads running, steered): the native load into the scratch.
 
 /**
- * The expression, in `index`, of record `index`'s first half-word in copy 0's views, for a layout
- * of copy 0 ({ shift, mask, stride }: slot s sits at word (s >>> shift) * stride + (s & mask)),
- * with the layout's numbers as literals. A record is 8 slots, and a chunk (2^shift slots) holds
- * whole records, so s >>> shift is index >>> (shift - 3) and s & mask is (index & (mask >>> 3)) * 8
- * (index < 2^29, so every step stays exact); any other layout gets the general form.
- */
-function halfOfRecord({ shift, mask, stride }) {
-  if (shift >= 3 && mask === 2 ** shift - 1) {
-    const chunk = `(index >>> ${shift - 3}) * ${2 * stride}`
-    return mask >>> 3 === 0 ? chunk : `${chunk} + (index & ${mask >>> 3}) * 16`
-  }
-  return `((index * 8 >>> ${shift}) * ${stride} + ((index * 8) & ${mask})) * 2`
-}
-
-/**
  * @param fields [{ name, type }] in storage order (word k + 1 of the line holds field k)
- * @param deps what the compiled source refers to (records.js's constants and functions, and the
- *   store's layout of copy 0)
+ * @param deps what the compiled source refers to (records.js's constants and functions)
  */
 function compileSnapshotClass(fields, deps) {
   const numbers = fields.map((f, k) => ({ ...f, k, w: k + 1 })).filter((f) => !deps.BIGINT_TYPES.has(f.type))
@@ -71,7 +54,8 @@ function compileSnapshotClass(fields, deps) {
     ? `const U = p.src
       if (U !== null) {
         const I = p.seq, F = p.f64
-        const q = ${halfOfRecord(deps.layout)}
+        const slot = index * 8
+        const q = ((slot >>> p.shift) * p.stride + (slot & p.mask)) * 2
         const o = q >>> 1
         const d = this.#u32
         for (let t = 0; t < ${deps.COPY_TRIES}; t++) {
