@@ -267,12 +267,17 @@ impl Learner {
                 let frames = orientation.frames();
                 // Acquire: pairs with the Release store in `Drop`, after which nothing more is timed.
                 let stopping = || s.load(Ordering::Acquire);
-                let sleep = |mut left: Duration| {
-                    // Asleep, looking at the stop flag every 10 ms.
-                    while !left.is_zero() && !stopping() {
-                        let nap = left.min(Duration::from_millis(10));
-                        std::thread::sleep(nap);
-                        left -= nap;
+                let sleep = |left: Duration| {
+                    // Parked until the time is up or `Drop` unparks it to stop: no polling while
+                    // idle (a slab whose frames are all known sleeps 10 s between audits).
+                    // Spurious wake-ups only loop.
+                    let until = Instant::now() + left;
+                    while !stopping() {
+                        let now = Instant::now();
+                        if now >= until {
+                            break;
+                        }
+                        std::thread::park_timeout(until - now);
                     }
                 };
                 // The rest of the duty cycle after `busy` spent timing.
@@ -420,6 +425,8 @@ impl Drop for Learner {
         // Release: pairs with the thread's Acquire loads; it ends within one batch.
         self.stop.store(true, Ordering::Release);
         if let Some(h) = self.handle.take() {
+            // Wakes it from a nap at once (after the store above, so it sees the flag).
+            h.thread().unpark();
             let _ = h.join();
         }
     }
@@ -711,6 +718,20 @@ mod tests {
             assert_eq!(r.frames_learned, 300, "{kind:?}");
             assert!(r.done, "{kind:?}");
         }
+    }
+
+    #[test]
+    fn dropping_a_learner_between_audits_does_not_wait_for_the_next_one() {
+        let kind = HostKind::A;
+        let mut t = timer(kind, 51);
+        let p = plan(kind, &mut t, 4096);
+        let o = Arc::new(Orientation::new(200));
+        let l = Learner::spawn(o.clone(), Box::new(t), Start::Plan(p), 1.0, Duration::from_secs(3600)).unwrap();
+        wait_for(&l, &o, "every frame learned", |r| r.done);
+        // Parked until an audit an hour away: the drop wakes it (a bound far above any wake-up).
+        let t0 = Instant::now();
+        drop(l);
+        assert!(t0.elapsed() < Duration::from_secs(30), "the drop waited {:?}", t0.elapsed());
     }
 
     #[test]
