@@ -327,6 +327,8 @@ export interface SteerStats {
   windowSlowShare: number
   /** Phase jumps followed (the slow share rose and another phase explained the reads). */
   reacquisitions: number
+  /** Pauses between reads (over 50 ms) after which every read was observed for a block, to find a moved phase quickly. */
+  resyncs: number
   calibrations: number
   /** Drift corrections (one phase bin) and period corrections made while locked. */
   driftSteps: number
@@ -343,6 +345,8 @@ export interface SteerStats {
   stallDistance: number
   /** Whether the copies stall apart (if not, steering reads a fixed copy: no gain possible). */
   copiesApart: boolean
+  /** A read slower than this (ns) counts as slow in every share and count here. */
+  slowNs: number
   /** Slow share the learned profiles predict with steering and without. */
   expectedSteeredShare: number
   expectedUnsteeredShare: number

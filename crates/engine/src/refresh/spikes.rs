@@ -22,6 +22,11 @@
 //! 4. Harmonics: a period P also scores at P/2, P/3, … (every spike folds to the same phase) but
 //!    not at 2P (two opposite clusters cancel). So the largest period with a strong peak at a
 //!    multiple of the best one is reported as the fundamental.
+//! 5. Lower cuts: where the calibrated cut shows no period, the stalls may add too little to a
+//!    read to stand above a wide tail (host A on 2026-12-07: reads 160 ns typical with a tail to
+//!    340 ns, stalls +100–140 ns, the cut at 655 ns catching 56 reads in 3 million). Cuts lower
+//!    down, at fixed tail shares, are tried in turn, each with its own chance baseline, and the
+//!    first that is periodic is kept; never below `median + min_gap`.
 
 use std::fmt;
 
@@ -62,6 +67,9 @@ pub(crate) enum CutMethod {
     Mad,
     /// the lowest point between the main mode and a second mode
     Valley,
+    /// below the calibrated cut, where the stalls showed a period and the calibrated cut did not
+    /// (`analyse`: stalls that add little to a read sit inside its tail, not above it)
+    Lowered,
 }
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -508,11 +516,50 @@ pub(crate) fn analyse(samples: &[Sample], opts: &AnalysisOptions) -> SpikeReport
         &sorted_copy[..]
     };
     let th = calibrate(samples.iter().map(|s| s.latency_ns), &opts.threshold);
+    let h = Histogram::new(samples.iter().map(|s| s.latency_ns), th.outlier_ns);
+    let first = analyse_at(samples, &h, th.clone(), opts);
+    if first.verdict == Verdict::Periodic || opts.threshold.fixed_cut_ns.is_some() {
+        return first;
+    }
+    // The calibrated cut shows no period: lower cuts (step 5 of the module's doc), each read as a
+    // tail share so the ladder means the same on any latency scale.
+    let floor = th.median_ns.saturating_add(opts.threshold.min_gap_ns);
+    let mut above = th.cut_ns;
+    for share in LOWER_CUT_SHARES {
+        let cut = Histogram::quantile(&h.bins, h.counted, 1.0 - share);
+        if cut >= above || cut < floor {
+            continue;
+        }
+        above = cut;
+        let mut r = analyse_at(samples, &h, Threshold { cut_ns: cut, method: CutMethod::Lowered, ..th.clone() }, opts);
+        if r.verdict == Verdict::Periodic {
+            r.reason = format!(
+                "{} (at {cut} ns, {:.1}% of reads: the calibrated cut of {} ns showed no period)",
+                r.reason,
+                share * 100.0,
+                th.cut_ns
+            );
+            return r;
+        }
+    }
+    let mut r = first;
+    if above < th.cut_ns {
+        r.reason = format!("{}; lower cuts down to {above} ns showed no period either", r.reason);
+    }
+    r
+}
+
+/// Tail shares at which `analyse` tries lower cuts, from the highest cut down: at most five more
+/// periodograms, each against its own chance baseline (so a false "periodic" is at most about five
+/// times as likely as with one cut, against bars set at six standard deviations of chance).
+const LOWER_CUT_SHARES: [f64; 5] = [0.001, 0.003, 0.01, 0.03, 0.1];
+
+/// `analyse` at one cut: the spikes over `th`'s cut in time-sorted `samples` (`h` their histogram).
+fn analyse_at(samples: &[Sample], h: &Histogram, th: Threshold, opts: &AnalysisOptions) -> SpikeReport {
     let duration_ns = match (samples.first(), samples.last()) {
         (Some(a), Some(b)) => b.t_ns - a.t_ns,
         _ => 0,
     };
-    let h = Histogram::new(samples.iter().map(|s| s.latency_ns), th.outlier_ns);
     let spikes: u64 = h.bins[(th.cut_ns as usize).min(h.bins.len())..].iter().sum();
     let spike_median = if spikes > 0 { median_of_range(&h.bins, th.cut_ns) } else { 0 };
     let po = &opts.periodogram;
@@ -769,6 +816,8 @@ pub(crate) mod synth {
         pub(crate) jump_every_ns: u64,
         /// A second group of stalls half a period later (as random lines see).
         pub(crate) two_groups: bool,
+        /// Spread (σ, ns) of an ordinary read around its typical 140 ns.
+        pub(crate) body_sd_ns: f64,
         pub(crate) seed: u64,
     }
 
@@ -782,6 +831,7 @@ pub(crate) mod synth {
                 noise_fraction: 0.01,
                 jump_every_ns: 20_000_000,
                 two_groups: false,
+                body_sd_ns: 8.0,
                 seed: 1,
             }
         }
@@ -802,7 +852,7 @@ pub(crate) mod synth {
                     phase = rng.next_f64() * 1000.0;
                     next_jump += self.jump_every_ns;
                 }
-                let mut lat = 140.0 + 8.0 * rng.gaussian();
+                let mut lat = 140.0 + self.body_sd_ns * rng.gaussian();
                 if let Some(p) = self.period_ns {
                     let x = (t as f64 + phase) / p;
                     let k = x.floor() as i64;
@@ -919,6 +969,40 @@ mod tests {
         let r = analyse(&t.samples(), &opts());
         assert_eq!(r.verdict, Verdict::Periodic, "{r}");
         assert_period(&r, 975.4);
+    }
+
+    #[test]
+    fn stalls_inside_a_wide_tail_are_found_below_the_calibrated_cut() {
+        // Shaped like host A on 2026-12-07: reads spread widely around the typical one, and stalls
+        // that add only 100-150 ns, so the calibrated cut (median + 6σ) sits above nearly all of
+        // them and sees no period; a lower cut does.
+        for seed in 40..43 {
+            let t = Trace { stall_ns: 150.0, body_sd_ns: 35.0, seed, duration_ns: 150_000_000, ..Default::default() };
+            let s = t.samples();
+            let calibrated = AnalysisOptions {
+                threshold: ThresholdOptions {
+                    fixed_cut_ns: Some(calibrate(s.iter().map(|x| x.latency_ns), &ThresholdOptions::default()).cut_ns),
+                    ..Default::default()
+                },
+                ..opts()
+            };
+            assert_ne!(analyse(&s, &calibrated).verdict, Verdict::Periodic, "seed {seed}: the calibrated cut alone should not see it");
+            let r = analyse(&s, &opts());
+            assert_eq!(r.verdict, Verdict::Periodic, "seed {seed}: {r}");
+            assert_eq!(r.threshold.method, CutMethod::Lowered, "seed {seed}: {r}");
+            assert!(r.reason.contains("showed no period"), "{r}");
+            assert_period(&r, 1950.8);
+        }
+    }
+
+    #[test]
+    fn a_wide_tail_without_stalls_is_not_a_period_at_any_cut() {
+        for seed in 44..46 {
+            let t = Trace { period_ns: None, body_sd_ns: 35.0, noise_fraction: 0.03, seed, duration_ns: 60_000_000, ..Default::default() };
+            let r = analyse(&t.samples(), &opts());
+            assert_ne!(r.verdict, Verdict::Periodic, "seed {seed}: {r}");
+            assert!(r.reason.contains("lower cuts down to"), "seed {seed}: {r}");
+        }
     }
 
     #[test]

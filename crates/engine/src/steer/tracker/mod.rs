@@ -259,6 +259,9 @@ pub struct SteerReport {
     pub window_slow_share: f64,
     /// Phase jumps followed (shifts larger than drift, found by the per-block search).
     pub reacquisitions: u64,
+    /// Pauses between reads after which the reader observed every read for a block
+    /// (`reader::RESYNC_PAUSE_NS`).
+    pub resyncs: u64,
     /// Calibrations started (the first one included).
     pub calibrations: u64,
     /// Single-bin-scale phase corrections made while locked (drift following).
@@ -280,6 +283,10 @@ pub struct SteerReport {
     /// Whether the copies stall apart: stall centres at least a quarter period apart and steering
     /// predicted to at least halve the slow share.
     pub copies_apart: bool,
+    /// A read slower than this (ticks; serialized in ns, as `slowNs`) counts as slow in every
+    /// share and count of this report: the threshold the profiles were learned at.
+    #[serde(rename = "slowNs", serialize_with = "crate::tsc::serialize_ticks_as_ns")]
+    pub slow_ticks: f64,
     /// Slow share the learned profiles predict for steered reads and for reads of a random copy.
     pub expected_steered_share: f64,
     /// Slow share predicted for reads of a random copy.
@@ -399,6 +406,7 @@ pub struct Tracker {
     not_helping: u64,
     window_share: f64,
     reacquisitions: u64,
+    resyncs: u64,
     calibrations: u64,
     drift_steps: u64,
     period_updates: u64,
@@ -470,6 +478,7 @@ impl Tracker {
             not_helping: 0,
             window_share: 0.0,
             reacquisitions: 0,
+            resyncs: 0,
             calibrations: 1,
             drift_steps: 0,
             period_updates: 0,
@@ -636,6 +645,21 @@ impl Tracker {
     }
 
     /// Zeroes the current window's read, slow and cached counts.
+    /// The reads paused long enough for the phase to have moved (`reader::RESYNC_PAUSE_NS`): the
+    /// block in progress holds reads from before the pause, so a new one starts, to be judged
+    /// (a jump, drift) on reads after it alone. The learned profiles and longer history stay.
+    pub(crate) fn resync(&mut self) {
+        self.block.reads.fill(0);
+        self.block.slow.fill(0);
+        self.reset_window_counts();
+        self.resyncs += 1;
+    }
+
+    /// Observed reads per block (what a resync observes in full).
+    pub(crate) fn block_reads(&self) -> u32 {
+        self.cfg.block_reads as u32
+    }
+
     fn reset_window_counts(&mut self) {
         self.window_reads = 0;
         self.window_slow = 0;
@@ -655,6 +679,7 @@ impl Tracker {
             not_helping: self.not_helping,
             window_slow_share: self.window_share,
             reacquisitions: self.reacquisitions,
+            resyncs: self.resyncs,
             calibrations: self.calibrations,
             drift_steps: self.drift_steps,
             period_updates: self.period_updates,
@@ -664,6 +689,7 @@ impl Tracker {
             signal_z: self.signal_z.clone(),
             stall_distance: self.stall_distance,
             copies_apart: self.copies_apart,
+            slow_ticks: self.cfg.slow_ticks as f64,
             expected_steered_share: self.expected_steered,
             expected_unsteered_share: self.expected_unsteered,
             resident: self.resident_left > 0,
