@@ -327,7 +327,7 @@ export interface SteerStats {
   windowSlowShare: number
   /** Phase jumps followed (the slow share rose and another phase explained the reads). */
   reacquisitions: number
-  /** Pauses between reads (over 50 ms) after which every read was observed for a block, to find a moved phase quickly. */
+  /** Times every read was observed for a block to find a moved phase quickly: after a pause between reads (over 50 ms) or a run of slow steered reads. */
   resyncs: number
   calibrations: number
   /** Drift corrections (one phase bin) and period corrections made while locked. */

@@ -224,6 +224,9 @@ impl SteeredReader {
         let v = load(&self.slab, c);
         let t1 = tsc::after_loads();
         self.tracker.observe(t0, c, t1.wrapping_sub(t0));
+        if self.tracker.take_alarm() {
+            self.resync_left = self.tracker.block_reads();
+        }
         v
     }
 

@@ -109,6 +109,8 @@ pub(crate) struct Sim {
     pub(crate) model: Model,
     /// Feed the tracker one read in this many while locked, as `SteeredReader` does (default).
     pub(crate) observe_every: u64,
+    /// Reads still observed one by one after the tracker's alarm, as `SteeredReader` does.
+    dense_left: u32,
     next_jump: u64,
     pub(crate) t: u64,
     pub(crate) reads: u64,
@@ -121,6 +123,7 @@ impl Sim {
         Sim {
             model,
             observe_every: crate::steer::reader::LOCKED_OBSERVE_EVERY as u64,
+            dense_left: 0,
             next_jump: 0,
             t: 1_000_000_000,
             reads: 0,
@@ -140,11 +143,16 @@ impl Sim {
                 self.next_jump += every;
             }
         }
-        let observed = tr.state() != SteerState::Locked || self.reads % self.observe_every.max(1) == 0;
+        let dense = self.dense_left > 0;
+        self.dense_left = self.dense_left.saturating_sub(1);
+        let observed = dense || tr.state() != SteerState::Locked || self.reads % self.observe_every.max(1) == 0;
         let c = if observed { tr.choose_observed(self.t) } else { tr.choose(self.t) };
         let lat = self.model.latency(self.t, c);
         if observed {
             tr.observe(self.t, c, lat);
+            if tr.take_alarm() {
+                self.dense_left = tr.block_reads();
+            }
         }
         let direct = self.model.latency(self.t, 0);
         self.reads += 1;

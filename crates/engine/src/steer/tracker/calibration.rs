@@ -142,6 +142,12 @@ impl Tracker {
         let base = ((1.0 - e) * self.expected_steered + e * self.expected_unsteered) * blk;
         let rise = (0.35 * (self.expected_unsteered - self.expected_steered) * blk).max(3.0 * base.max(1.0).sqrt());
         self.trigger = (base + rise).ceil().max(2.0) as u32;
+        // The alarm on steered reads (`ALARM_NATS`): "lost" reads at the unsteered share,
+        // "locked" at the steered one but a quarter of the unsteered at least.
+        let lost = self.expected_unsteered.clamp(1e-4, 0.5);
+        let locked = self.expected_steered.max(0.25 * lost).clamp(1e-5, lost);
+        self.alarm_llr = ((lost / locked).ln(), ((1.0 - lost) / (1.0 - locked)).ln());
+        self.suspicion = 0.0;
 
         self.clear_window();
         self.bad_blocks = 0;

@@ -52,6 +52,14 @@ const MEASURED_PERIOD_RESCUE: f64 = 5e-4;
 /// Excess over the typical read above which a read counts as stalled (`for_measured`).
 pub(crate) const STALL_EXCESS_NS: u32 = 140;
 
+/// The alarm on steered reads (a CUSUM of the log-likelihood ratio "lost" against "locked", per
+/// observed steered read): at this many nats the reader observes every read until a block is in,
+/// so a phase jump in mid-serving is judged after ~300 observed reads, not at the end of a block
+/// of 512 that may be too diluted to count as bad. "Locked" is taken as a quarter of the
+/// unsteered share at least: steered reads measured 0.2-1% slow on host A where calibration
+/// predicted 0.04-0.5%, and a tighter figure would raise the alarm on steering that works.
+const ALARM_NATS: f64 = 6.0;
+
 /// Consecutive blocks whose slow count stays well above what steering predicts before the
 /// tracker decides its profiles are stale and calibrates again.
 const MAX_BAD_BLOCKS: u32 = 16;
@@ -259,8 +267,9 @@ pub struct SteerReport {
     pub window_slow_share: f64,
     /// Phase jumps followed (shifts larger than drift, found by the per-block search).
     pub reacquisitions: u64,
-    /// Pauses between reads after which the reader observed every read for a block
-    /// (`reader::RESYNC_PAUSE_NS`).
+    /// Times the reader observed every read for a block because the phase may have moved: after
+    /// a pause between reads (`reader::RESYNC_PAUSE_NS`) or a run of slow steered reads (the
+    /// alarm, `ALARM_NATS`).
     pub resyncs: u64,
     /// Calibrations started (the first one included).
     pub calibrations: u64,
@@ -388,6 +397,14 @@ pub struct Tracker {
     drift_check: Option<DriftCheck>,
     /// Slow reads in a block well above what steering predicts (a bad block).
     trigger: u32,
+    /// The alarm (`ALARM_NATS`): its sum, what a slow and a fast steered read add to it, and
+    /// whether it went off since the reader last asked (`take_alarm`).
+    suspicion: f64,
+    alarm_llr: (f64, f64),
+    alarm: bool,
+    /// A resync's block is under way (the alarm waits for its end: a new alarm would start the
+    /// block again before it is judged).
+    resyncing: bool,
     nosignal_left: u64,
     bad_blocks: u32,
     /// Net drift steps (bins) since `drift_since`, for the period correction.
@@ -463,6 +480,10 @@ impl Tracker {
             blocks: 0,
             drift_check: None,
             trigger: u32::MAX,
+            suspicion: 0.0,
+            alarm_llr: (0.0, 0.0),
+            alarm: false,
+            resyncing: false,
             nosignal_left: 0,
             bad_blocks: 0,
             drift_net: 0,
@@ -610,6 +631,12 @@ impl Tracker {
                 } else {
                     self.steered_reads += 1;
                     self.steered_slow += slow as u64;
+                    self.suspicion = (self.suspicion + if slow { self.alarm_llr.0 } else { self.alarm_llr.1 }).max(0.0);
+                    if self.suspicion >= ALARM_NATS && !self.resyncing {
+                        self.suspicion = 0.0;
+                        self.alarm = true;
+                        self.resync();
+                    }
                 }
                 let idx = copy * self.cfg.bins + (self.bin(t) & self.mask);
                 self.recent.reads[idx] += 1;
@@ -644,15 +671,24 @@ impl Tracker {
         self.reset_window_counts();
     }
 
-    /// Zeroes the current window's read, slow and cached counts.
-    /// The reads paused long enough for the phase to have moved (`reader::RESYNC_PAUSE_NS`): the
-    /// block in progress holds reads from before the pause, so a new one starts, to be judged
-    /// (a jump, drift) on reads after it alone. The learned profiles and longer history stay.
+    /// The phase may have moved: the reads paused long enough (`reader::RESYNC_PAUSE_NS`), or
+    /// the alarm on steered reads went off (`ALARM_NATS`). The block in progress holds reads from
+    /// before, so a new one starts, to be judged (a jump, drift) on reads after it alone, and
+    /// the reader observes all of them. The learned profiles and longer history stay.
     pub(crate) fn resync(&mut self) {
+        self.resyncing = true;
+        self.suspicion = 0.0;
         self.block.reads.fill(0);
         self.block.slow.fill(0);
         self.reset_window_counts();
         self.resyncs += 1;
+    }
+
+    /// Whether the alarm on steered reads went off since the last call: the reader then observes
+    /// every read until a block is in, as after a pause.
+    #[inline]
+    pub(crate) fn take_alarm(&mut self) -> bool {
+        std::mem::take(&mut self.alarm)
     }
 
     /// Observed reads per block (what a resync observes in full).
@@ -660,6 +696,7 @@ impl Tracker {
         self.cfg.block_reads as u32
     }
 
+    /// Zeroes the current window's read, slow and cached counts.
     fn reset_window_counts(&mut self) {
         self.window_reads = 0;
         self.window_slow = 0;

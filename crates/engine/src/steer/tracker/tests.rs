@@ -103,7 +103,7 @@ fn cache_resident_reads_are_not_steered_and_dram_reads_are_again() {
 }
 
 #[test]
-fn a_phase_jump_is_recovered_within_20000_reads() {
+fn a_phase_jump_is_recovered_within_8000_reads() {
     for (seed, jump_ns) in [(4u64, 600.0), (5, -830.0), (6, 400.0), (7, 975.0), (13, -300.0)] {
         let (mut tr, mut sim) = locked(Model::two_groups(seed));
         sim.run(&mut tr, 50_000);
@@ -111,12 +111,14 @@ fn a_phase_jump_is_recovered_within_20000_reads() {
         assert!(before < 0.02, "steering before the jump: {before}");
         let reacq = tr.report().reacquisitions;
         sim.model.phase_ns += jump_ns;
-        // Within 20 000 reads of the jump (625 observed, one in LOCKED_OBSERVE_EVERY as SteeredReader does) the
-        // tracker has moved its phase and steers well again (a first move may be made on a
-        // block that straddles the jump; the next corrects it).
-        sim.run(&mut tr, 20_000);
+        // Within 8 000 reads of the jump the tracker has moved its phase and steers well again:
+        // one in LOCKED_OBSERVE_EVERY is observed, as SteeredReader does, until the alarm on slow
+        // steered reads goes off; then every read, until a block is in and judged (without the
+        // alarm this took up to 20 000 reads; a first move may be made on a block that straddles
+        // the jump, the next corrects it).
+        sim.run(&mut tr, 8_000);
         let r = tr.report();
-        assert!(r.reacquisitions > reacq, "jump {jump_ns} ns: not followed within 20000 reads: {r:?}");
+        assert!(r.reacquisitions > reacq, "jump {jump_ns} ns: not followed within 8000 reads: {r:?}");
         assert_eq!(r.state, SteerState::Locked, "{r:?}");
         let after = mis_steered(&mut tr, &mut sim, 2000);
         assert!(after < 0.03, "jump {jump_ns} ns: {after} of reads still hit a stall 20000 reads later: {r:?}");
@@ -348,4 +350,28 @@ fn bad_configs_are_refused_with_the_option_named() {
             other => panic!("{name}: {:?}", other.map(|_| ())),
         }
     }
+}
+
+#[test]
+fn slow_steered_reads_raise_the_alarm_and_fast_ones_never_do() {
+    let (mut tr, _) = locked(Model::two_groups(11));
+    let cfg = *tr.config();
+    let (fast, slow) = ((cfg.cached_ticks + cfg.slow_ticks) / 2, cfg.slow_ticks + 1);
+    let mut now = tr.last_t;
+    let mut read = |tr: &mut Tracker, slow_now: bool| {
+        now += 1300;
+        let c = tr.choose_observed(now);
+        tr.observe(now, c, if slow_now { slow } else { fast });
+        tr.take_alarm()
+    };
+    // Steering that works: no steered read slow, no alarm, however long.
+    assert!((0..50_000).all(|_| !read(&mut tr, false)));
+    assert_eq!(tr.report().resyncs, 0);
+    // Lost: one steered read in twenty slow (the unsteered share of this model is lower): the
+    // alarm goes off well before two blocks of observed reads are in, and starts a fresh block.
+    let k = (0..2 * cfg.block_reads).position(|k| read(&mut tr, k % 20 == 0)).expect("an alarm");
+    assert!(k < cfg.block_reads, "alarm after {k} observed reads");
+    let r = tr.report();
+    assert_eq!(r.resyncs, 1, "{r:?}");
+    assert_eq!(tr.window_reads, 1, "the block starts again with the read that raised the alarm");
 }
