@@ -148,6 +148,7 @@ impl Tracker {
         let locked = self.expected_steered.max(0.25 * lost).clamp(1e-5, lost);
         self.alarm_llr = ((lost / locked).ln(), ((1.0 - lost) / (1.0 - locked)).ln());
         self.suspicion = 0.0;
+        self.resyncing = false;
 
         self.clear_window();
         self.bad_blocks = 0;
