@@ -21,7 +21,8 @@ use crate::slab::Slab;
 use crate::spin::SpinPolicy;
 use crate::stats::Stats;
 use crate::steer::arrange::{self, ArrangeOptions, Arrangement};
-use crate::steer::learner::Learner;
+use crate::steer::handoff::Handoff;
+use crate::steer::learner::{Learner, Warmup};
 use crate::steer::orientation::Orientation;
 use crate::steer::{SteerReport, SteeredReader, TrackerConfig};
 use crate::strategy::{self, Choice, CoreFacts, Facts, Kind, Placement, Plan, SteerTrial, Step};
@@ -281,15 +282,55 @@ fn calibrated_reader(slab: &Arc<Slab>, copies: &CopyPlacementInfo, job: &Job) ->
 }
 
 /// The steering reader of a slab learned in the background: set up for this machine's period
-/// (the one placement measured), steering each frame as `orientation` learns it.
-fn background_reader(slab: &Arc<Slab>, period_ns: Option<f64>, orientation: Arc<Orientation>) -> Result<SteeredReader> {
+/// (the one placement measured), steering each frame as `orientation` learns it, with the tracker
+/// the learner calibrates for it on learned frames (the `Warmup` to give the learner).
+fn background_reader(slab: &Arc<Slab>, period_ns: Option<f64>, orientation: Arc<Orientation>) -> Result<(SteeredReader, Warmup)> {
     let tpn = tsc::ticks_per_ns();
     let cfg = match (crate::refresh::period::of_this_machine(None, 0x51EE), period_ns) {
         (Ok(m), p) => TrackerConfig::for_measured(2, tpn, &crate::refresh::period::Measured { period_ns: p.unwrap_or(m.period_ns), ..m }),
         (Err(_), Some(p)) => TrackerConfig::for_measured_period(2, tpn, p),
         (Err(_), None) => TrackerConfig::new(2, tpn),
     };
-    SteeredReader::with_orientation(slab.clone(), cfg, orientation)
+    let handoff = Arc::new(Handoff::new());
+    let mut reader = SteeredReader::with_orientation(slab.clone(), cfg, orientation.clone())?;
+    reader.await_handoff(handoff.clone());
+    let slab = slab.clone();
+    let calibrate = move |stopping: &dyn Fn() -> bool| warm_tracker(&slab, &orientation, cfg, stopping);
+    Ok((reader, Warmup { handoff, calibrate: Box::new(calibrate) }))
+}
+
+/// A tracker calibrated on `slab`'s learned frames, on the learner's thread: cold reads of random
+/// slots of learned, steerable frames (not noted as the slab's reads) until it has decided, within
+/// `STEER_CALIBRATION_BUDGET_MS` of reads; None if it has not, or `stopping()`.
+fn warm_tracker(
+    slab: &Arc<Slab>,
+    orientation: &Arc<Orientation>,
+    cfg: TrackerConfig,
+    stopping: &dyn Fn() -> bool,
+) -> Option<crate::steer::Tracker> {
+    use crate::steer::orientation::FrameState;
+    let mut reader = SteeredReader::with_orientation(slab.clone(), cfg, orientation.clone()).ok()?.unnoted();
+    let slots = slab.layout().slots();
+    let mut rng = crate::rng::SplitMix64::new(0x57A2_3E11);
+    let mut read_ticks = 0u64;
+    let budget = tsc::from_ns(STEER_CALIBRATION_BUDGET_MS * 1_000_000);
+    let mut k = 0u32;
+    while reader.tracker().state() == crate::steer::SteerState::Calibrating && read_ticks < budget {
+        k = k.wrapping_add(1);
+        if k % 1024 == 0 && stopping() {
+            return None;
+        }
+        let i = rng.below(slots);
+        let frame = slab.layout().offset(0, i) / crate::layout::FRAME_BYTES;
+        if !matches!(orientation.state(frame), FrameState::Normal | FrameState::Swapped) {
+            continue;
+        }
+        let t = tsc::now();
+        slab.flush_slot(i);
+        let _ = reader.read(i);
+        read_ticks += tsc::now().wrapping_sub(t);
+    }
+    (reader.tracker().state() != crate::steer::SteerState::Calibrating).then(|| reader.into_tracker())
 }
 
 /// How the copies were placed, in words, for the strategy sentence.
@@ -471,7 +512,7 @@ impl Slayer {
             let frames = slab.layout().span().div_ceil(crate::layout::FRAME_BYTES);
             let orientation = Arc::new(Orientation::new(frames));
             let period_ns = copies.huge.as_ref().map(|h| h.period_ns);
-            let reader = background_reader(&slab, period_ns, orientation.clone())?;
+            let (reader, warm) = background_reader(&slab, period_ns, orientation.clone())?;
             let (start, bit) = (bg.start.clone(), bg.start.bit());
             let learner = Learner::spawn(
                 orientation,
@@ -479,6 +520,7 @@ impl Slayer {
                 start,
                 crate::steer::learner::DEFAULT_DUTY,
                 crate::steer::learner::DEFAULT_AUDIT_EVERY,
+                Some(warm),
             )?;
             let choice = Choice::learned_in_background(opts.strategy, bit);
             let mut s = Slayer::assemble(slab, cores, &opts.threads, choice, Some(reader), source, copies, None, job)?;

@@ -25,7 +25,9 @@ use std::time::{Duration, Instant};
 use crate::placement::frames::{arc_orientation, probe_line, Arc as PhaseArc, MapOptions, Partner};
 use crate::refresh::structure::Structure;
 use crate::refresh::Timer;
+use crate::steer::handoff::Handoff;
 use crate::steer::orientation::{FrameState, Orientation};
+use crate::steer::Tracker;
 
 /// What the structure sample decided, for learning one frame at a time.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -143,6 +145,23 @@ pub(crate) const DEFAULT_AUDIT_EVERY: Duration = Duration::from_secs(10);
 /// Learned, steerable frames one audit re-times.
 pub(crate) const AUDIT_FRAMES: usize = 32;
 
+/// Steerable frames learned before the learner calibrates the reader's tracker on them
+/// (`Warmup`): enough lines (4 MiB a copy) that reads of them are DRAM reads spread like a
+/// user's, and few enough to be learned within a second or two at the default duty.
+pub(crate) const WARM_FRAMES: u64 = 1024;
+
+/// The reader's tracker, calibrated on the learner's thread once `WARM_FRAMES` frames are learned
+/// (`handoff` has why), and the hand-off it goes through.
+pub(crate) struct Warmup {
+    pub(crate) handoff: Arc<Handoff>,
+    /// Calibrates a tracker on the learned frames; None when it could not (or `stopping()` turned
+    /// true). Its time counts against the learner's duty cycle.
+    pub(crate) calibrate: Box<Calibrate>,
+}
+
+/// What calibrates the reader's tracker (`Warmup::calibrate`): given `stopping`, the tracker.
+pub(crate) type Calibrate = dyn FnMut(&dyn Fn() -> bool) -> Option<Tracker> + Send;
+
 /// Of the audited frames whose state was steerable before and after, (how many were compared,
 /// how many came out the other way round). A frame re-timed as unsteerable compares nothing.
 fn audit(frames: &[usize], again: &[FrameState], orientation: &Orientation) -> (usize, usize) {
@@ -254,6 +273,7 @@ impl Learner {
         start: Start,
         duty: f64,
         audit_every: Duration,
+        mut warm: Option<Warmup>,
     ) -> crate::error::Result<Learner> {
         let duty = duty.clamp(0.01, 1.0);
         let stop = Arc::new(AtomicBool::new(false));
@@ -309,6 +329,23 @@ impl Learner {
                     Start::Plan(p) => (Some(p), MapOptions::default()),
                     Start::Sample { bit, map } => (own_sample(timer.as_mut(), bit, &map), map),
                 };
+                // The reader's tracker, once enough frames are learned (or all of a small slab).
+                // `all`: every frame is known, so as many steerable frames as there will be.
+                let mut warm_up = |orientation: &Orientation, all: bool| {
+                    let Some(w) = warm.as_mut() else { return };
+                    let (learned, unsteerable) = orientation.learned();
+                    let steerable = learned - unsteerable;
+                    if steerable == 0 || (!all && steerable < WARM_FRAMES) {
+                        return;
+                    }
+                    let t = Instant::now();
+                    match (w.calibrate)(&stopping) {
+                        Some(tracker) => w.handoff.put(tracker),
+                        None => w.handoff.abandon(),
+                    }
+                    warm = None;
+                    rest(t.elapsed());
+                };
                 let mut rng = crate::rng::SplitMix64::new(0xA0D1_7000 ^ frames as u64);
                 'learning: while let Some(p) = plan.filter(|_| !stopping()) {
                     // Every frame not known yet: hot frames first, then in address order.
@@ -333,7 +370,9 @@ impl Learner {
                         st.lines_timed.fetch_add(learned.lines_timed as u64, Ordering::Relaxed);
                         figures();
                         rest(t.elapsed());
+                        warm_up(&orientation, false);
                     }
+                    warm_up(&orientation, true);
                     figures();
                     // Release: pairs with the Acquire load in `done`; the counts above are then final.
                     st.done.store(!stopping(), Ordering::Release);
@@ -370,6 +409,11 @@ impl Learner {
                     break;
                 }
                 figures();
+                // No tracker will come from here (no structure, nothing steerable, or stopped):
+                // the reader calibrates on its own reads.
+                if let Some(w) = warm {
+                    w.handoff.abandon();
+                }
                 // Release: as above (a learner stopped by its own sample is done).
                 st.done.store(true, Ordering::Release);
             })
@@ -577,7 +621,7 @@ mod tests {
         let mut t = timer(kind, 3);
         let p = plan(kind, &mut t, 4096);
         let o = Arc::new(Orientation::new(600));
-        let l = Learner::spawn(o.clone(), Box::new(t), Start::Plan(p), 1.0, DEFAULT_AUDIT_EVERY).unwrap();
+        let l = Learner::spawn(o.clone(), Box::new(t), Start::Plan(p), 1.0, DEFAULT_AUDIT_EVERY, None).unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
         while !l.done() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
@@ -590,13 +634,55 @@ mod tests {
         let mut t = timer(kind, 4);
         let p = plan(kind, &mut t, 4096);
         let o = Arc::new(Orientation::new(1 << 20));
-        let l = Learner::spawn(o.clone(), Box::new(t), Start::Plan(p), 0.5, DEFAULT_AUDIT_EVERY).unwrap();
+        let l = Learner::spawn(o.clone(), Box::new(t), Start::Plan(p), 0.5, DEFAULT_AUDIT_EVERY, None).unwrap();
         std::thread::sleep(Duration::from_millis(20));
         drop(l);
         let learned = o.learned().0;
         std::thread::sleep(Duration::from_millis(50));
         assert_eq!(o.learned().0, learned, "nothing learned after the drop");
         assert!(learned < 1 << 20);
+    }
+
+    /// A warm-up that records how many steerable frames were learned when it was called, and
+    /// hands over a tracker locked on a synthetic model (no DRAM is timed).
+    fn recording_warmup(at: Arc<AtomicU64>) -> (Arc<Handoff>, Warmup) {
+        let h = Arc::new(Handoff::new());
+        let calibrate = move |_stopping: &dyn Fn() -> bool| {
+            at.store(1, Ordering::Relaxed);
+            Some(crate::steer::synth::locked_tracker(&crate::steer::synth::Model::two_groups(3), 1.0))
+        };
+        (h.clone(), Warmup { handoff: h, calibrate: Box::new(calibrate) })
+    }
+
+    #[test]
+    fn the_learner_calibrates_the_readers_tracker_once_enough_frames_are_learned() {
+        use crate::steer::handoff::Taken;
+        let kind = HostKind::A;
+        let mut t = timer(kind, 3);
+        let p = plan(kind, &mut t, 4096);
+        let frames = 2 * WARM_FRAMES as usize;
+        let o = Arc::new(Orientation::new(frames));
+        let called = Arc::new(AtomicU64::new(0));
+        let (h, warm) = recording_warmup(called.clone());
+        let l = Learner::spawn(o.clone(), Box::new(t), Start::Plan(p), 1.0, DEFAULT_AUDIT_EVERY, Some(warm)).unwrap();
+        // Before WARM_FRAMES steerable frames are known, nothing is handed over.
+        assert!(o.learned().0 >= WARM_FRAMES || matches!(h.take(), Taken::Pending));
+        wait_done(&l);
+        assert_eq!(called.load(Ordering::Relaxed), 1);
+        match h.take() {
+            Taken::Ready(tr) => assert_eq!(tr.state(), SteerState::Locked),
+            _ => panic!("no tracker handed over"),
+        }
+        // Where the learner stops without learning (no structure), the reader is told to
+        // calibrate on its own.
+        let called = Arc::new(AtomicU64::new(0));
+        let (h, warm) = recording_warmup(called.clone());
+        let o = Arc::new(Orientation::new(600));
+        let start = Start::Sample { bit: 6, map: MapOptions::default() };
+        let l = Learner::spawn(o.clone(), Box::new(timer(HostKind::Flat, 5)), start, 1.0, DEFAULT_AUDIT_EVERY, Some(warm)).unwrap();
+        wait_done(&l);
+        assert_eq!(called.load(Ordering::Relaxed), 0);
+        assert!(matches!(h.take(), Taken::Abandoned));
     }
 
     /// Waits (up to a minute) for the learner's thread to end.
@@ -613,7 +699,7 @@ mod tests {
     fn sampling_learner(kind: HostKind, seed: u64, bit: u32) -> (Arc<Orientation>, Learner) {
         let o = Arc::new(Orientation::new(600));
         let start = Start::Sample { bit, map: MapOptions::default() };
-        let l = Learner::spawn(o.clone(), Box::new(timer(kind, seed)), start, 1.0, DEFAULT_AUDIT_EVERY).unwrap();
+        let l = Learner::spawn(o.clone(), Box::new(timer(kind, seed)), start, 1.0, DEFAULT_AUDIT_EVERY, None).unwrap();
         wait_done(&l);
         (o, l)
     }
@@ -685,7 +771,7 @@ mod tests {
         let t = Switching { first: timer(kind, 31), second: timer(kind, 32), switch: switch.clone() };
         let o = Arc::new(Orientation::new(400));
         let start = Start::Sample { bit: 10, map: MapOptions::default() };
-        let l = Learner::spawn(o.clone(), Box::new(t), start, 1.0, Duration::from_millis(1)).unwrap();
+        let l = Learner::spawn(o.clone(), Box::new(t), start, 1.0, Duration::from_millis(1), None).unwrap();
         let first = wait_for(&l, &o, "every frame learned", |r| r.done && r.audits >= 3);
         assert_eq!((first.frames_learned, first.relearnings, first.stopped.as_deref()), (400, 0, None), "{first:?}");
         let before: Vec<FrameState> = (0..400).map(|f| o.state(f)).collect();
@@ -712,7 +798,7 @@ mod tests {
             let mut t = timer(kind, 41);
             let p = plan(kind, &mut t, 4096);
             let o = Arc::new(Orientation::new(300));
-            let l = Learner::spawn(o.clone(), Box::new(t), Start::Plan(p), 1.0, Duration::from_millis(1)).unwrap();
+            let l = Learner::spawn(o.clone(), Box::new(t), Start::Plan(p), 1.0, Duration::from_millis(1), None).unwrap();
             let r = wait_for(&l, &o, "150 audits", |r| r.audits >= 150);
             assert_eq!(r.relearnings, 0, "{kind:?}: {r:?}");
             assert_eq!(r.frames_learned, 300, "{kind:?}");
@@ -726,7 +812,7 @@ mod tests {
         let mut t = timer(kind, 51);
         let p = plan(kind, &mut t, 4096);
         let o = Arc::new(Orientation::new(200));
-        let l = Learner::spawn(o.clone(), Box::new(t), Start::Plan(p), 1.0, Duration::from_secs(3600)).unwrap();
+        let l = Learner::spawn(o.clone(), Box::new(t), Start::Plan(p), 1.0, Duration::from_secs(3600), None).unwrap();
         wait_for(&l, &o, "every frame learned", |r| r.done);
         // Parked until an audit an hour away: the drop wakes it (a bound far above any wake-up).
         let t0 = Instant::now();

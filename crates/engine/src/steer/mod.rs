@@ -7,10 +7,12 @@
 //! replica gets (pure); `arrange` measures a pool of pages and gathers the chosen ones into a
 //! slab (refresh-group placement, used by `Slayer` for `placement: 'refresh-groups'`);
 //! `orientation` holds, per frame of a slab learned in the background, which copy stalls where,
-//! and `learner` learns it on a thread of its own while the slab serves.
+//! and `learner` learns it on a thread of its own while the slab serves, and calibrates the
+//! reader's tracker there too (`handoff` carries it to the reader).
 //! Nothing here uses Node types.
 
 pub mod arrange;
+pub(crate) mod handoff;
 pub(crate) mod learner;
 pub(crate) mod orientation;
 pub(crate) mod pages;

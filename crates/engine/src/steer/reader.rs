@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::layout::FRAME_BYTES;
 use crate::slab::Slab;
+use crate::steer::handoff::{Handoff, Taken};
 use crate::steer::orientation::{FrameState, Orientation};
 use crate::steer::tracker::{SteerReport, Tracker, TrackerConfig};
 use crate::tsc;
@@ -51,6 +52,12 @@ pub struct SteeredReader {
     /// For a slab learned in the background: per frame, which physical copy is the tracker's copy
     /// 0 (the one stalling inside the arc); frames not learned are read from copy 0, untimed.
     orientation: Option<std::sync::Arc<Orientation>>,
+    /// Whether reads are noted in the orientation's hot-frame sample and coverage (not for the
+    /// learner's own calibration reads).
+    notes_reads: bool,
+    /// A tracker the learner calibrates for this reader (`handoff`): until it comes, learned
+    /// frames are read from copy 0, untimed, too.
+    handoff: Option<Arc<Handoff>>,
 }
 
 /// While locked, time and feed back one read in this many: the others take one clock read (to
@@ -103,6 +110,8 @@ impl SteeredReader {
             resync_pause: tsc::from_ns(RESYNC_PAUSE_NS),
             resync_left: 0,
             orientation: None,
+            notes_reads: true,
+            handoff: None,
         })
     }
 
@@ -124,6 +133,23 @@ impl SteeredReader {
         let mut r = SteeredReader::new(slab, cfg)?;
         r.orientation = Some(orientation);
         Ok(r)
+    }
+
+    /// Steers with the tracker the learner calibrates and hands over through `h`, not with one
+    /// calibrated on this reader's own reads (unless the learner abandons it).
+    pub(crate) fn await_handoff(&mut self, h: Arc<Handoff>) {
+        self.handoff = Some(h);
+    }
+
+    /// A reader whose reads are not noted as the slab's reads (the learner's calibration reads).
+    pub(crate) fn unnoted(mut self) -> SteeredReader {
+        self.notes_reads = false;
+        self
+    }
+
+    /// The tracker, calibrated or not, for another reader.
+    pub(crate) fn into_tracker(self) -> Tracker {
+        self.tracker
     }
 
     /// The per-frame orientation of a slab learned in the background.
@@ -188,12 +214,23 @@ impl SteeredReader {
             Some(o) => {
                 let f = self.slab.layout().offset(0, i) / FRAME_BYTES;
                 let s = o.state(f);
-                o.note_read(f, s);
-                match s {
+                if self.notes_reads {
+                    o.note_read(f, s);
+                }
+                let swap = match s {
                     FrameState::Normal => 0,
                     FrameState::Swapped => 1,
                     FrameState::Unknown | FrameState::Unsteerable => return load(&self.slab, 0),
+                };
+                if let Some(h) = &self.handoff {
+                    match h.take() {
+                        Taken::Pending => return load(&self.slab, 0),
+                        Taken::Ready(t) => self.tracker = *t,
+                        Taken::Abandoned => {}
+                    }
+                    self.handoff = None;
                 }
+                swap
             }
         };
         let mut load = |slab: &Slab, c: usize| load(slab, c ^ swap);
@@ -373,6 +410,49 @@ mod tests {
         }
         assert!(r.report().resyncs > resyncs);
         assert_eq!(observed(&r) - busy, block, "every read after the pause observed, until a block is in");
+    }
+
+    #[test]
+    fn a_reader_awaiting_a_handed_tracker_reads_copy_0_untimed_then_steers_with_it() {
+        use crate::steer::orientation::{FrameState, Orientation};
+        if !clock_can_steer("a_reader_awaiting_a_handed_tracker_reads_copy_0_untimed_then_steers_with_it") {
+            return;
+        }
+        let s = slab(4096, 2);
+        for i in 0..4096 {
+            s.write(i, pattern(i)).unwrap();
+        }
+        let frames = s.layout().span().div_ceil(FRAME_BYTES);
+        let o = Arc::new(Orientation::new(frames));
+        for f in 0..frames {
+            o.set(f, if f % 2 == 0 { FrameState::Normal } else { FrameState::Swapped });
+        }
+        let mut r = SteeredReader::with_orientation(s.clone(), TrackerConfig::new(2, tsc::ticks_per_ns()), o.clone()).unwrap();
+        let h = Arc::new(Handoff::new());
+        r.await_handoff(h.clone());
+        for i in 0..4096 {
+            assert_eq!(r.read(i).unwrap(), pattern(i));
+        }
+        assert_eq!(r.report().reads, 0, "nothing timed while the tracker is on its way");
+        assert_eq!(o.read_counts().0, 4096, "the reads still count as the slab's");
+        let handed = locked_tracker(&Model::two_groups(7), tsc::ticks_per_ns());
+        let calibrations = handed.report().calibrations;
+        h.put(handed);
+        for i in 0..4096 {
+            assert_eq!(r.read(i).unwrap(), pattern(i));
+        }
+        let rep = r.report();
+        assert_eq!(rep.state, SteerState::Locked, "{rep:?}");
+        assert_eq!(rep.calibrations, calibrations, "the handed tracker, not a calibration of its own");
+        // A reader whose hand-off is abandoned calibrates on its own reads.
+        let mut r = SteeredReader::with_orientation(s.clone(), TrackerConfig::new(2, tsc::ticks_per_ns()), o).unwrap();
+        let h = Arc::new(Handoff::new());
+        r.await_handoff(h.clone());
+        h.abandon();
+        for i in 0..4096 {
+            assert_eq!(r.read(i).unwrap(), pattern(i));
+        }
+        assert!(r.report().reads > 0);
     }
 
     #[test]
