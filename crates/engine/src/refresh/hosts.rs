@@ -13,6 +13,9 @@
 //!   frame by eighths: eight clusters; a strong signal.
 //! - D: 1.95 µs; phases spread over the whole period: every frame has its own phase, bit 6 moves
 //!   a line 0.25–0.43 of a period, bits 8–10 by 0.05–0.45, bit 7 never; windows 0.05–0.2 wide.
+//! - AWide: host A as it read on 2026-12-07: the same structure, but reads spread widely (a
+//!   quarter of them up to 150 ns slower, a tail to ~340 ns) and stalls of only +80–160 ns, so
+//!   most stalled reads sit inside the tail, not above it.
 //! - Flat: no refresh stalls to see at all (only VM noise).
 //! - Together: every line stalls at the same phase: nothing to place copies by.
 
@@ -25,6 +28,7 @@ use crate::rng::SplitMix64;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum HostKind {
     A,
+    AWide,
     B,
     C,
     D,
@@ -34,7 +38,7 @@ pub(crate) enum HostKind {
 
 impl HostKind {
     /// The hosts with a structure copies can be placed by.
-    pub(crate) const PLACEABLE: [HostKind; 4] = [HostKind::A, HostKind::B, HostKind::C, HostKind::D];
+    pub(crate) const PLACEABLE: [HostKind; 5] = [HostKind::A, HostKind::AWide, HostKind::B, HostKind::C, HostKind::D];
 }
 
 /// Where a line stalls, before the common phase (which jumps and drifts) is added.
@@ -55,6 +59,9 @@ pub(crate) struct Host {
     pub(crate) stall_ns: f64,
     /// Chance of a slow read anywhere (a neighbour), and of a hypervisor pause (10–50 µs).
     pub(crate) p_noise: f64,
+    /// Chance that an ordinary read is spread into the tail, and how far (up to, ns).
+    pub(crate) p_tail: f64,
+    pub(crate) tail_ns: f64,
     pub(crate) p_outlier: f64,
     /// Every this many ns the common phase jumps by −830…+400 ns (0: never); drift (ns per s).
     pub(crate) jump_every_ns: u64,
@@ -82,6 +89,7 @@ impl Host {
     pub(crate) fn new(kind: HostKind, seed: u64) -> Host {
         let (period_ns, p_stall, stall_ns) = match kind {
             HostKind::A => (1950.8, 0.14, 200.0),
+            HostKind::AWide => (1950.8, 0.14, 120.0),
             HostKind::B => (7813.3, 0.08, 180.0),
             HostKind::C => (1954.8, 0.5, 220.0),
             HostKind::D => (1950.0, 0.3, 180.0),
@@ -95,6 +103,8 @@ impl Host {
             p_stall,
             stall_ns,
             p_noise: 0.003,
+            p_tail: if kind == HostKind::AWide { 0.25 } else { 0.0 },
+            tail_ns: 150.0,
             p_outlier: 1e-4,
             jump_every_ns: if kind == HostKind::B { 0 } else { 1_000_000_000 },
             drift_ns_per_s: 40.0,
@@ -117,7 +127,7 @@ impl Host {
         let (phase, width) = match self.kind {
             HostKind::Flat => return None,
             HostKind::Together => (0.3, 0.1),
-            HostKind::A => {
+            HostKind::A | HostKind::AWide => {
                 let side = bit(6) ^ flip(0xA);
                 (0.5 * side as u8 as f64 + 0.02 * (unit(s, x as u64) - 0.5), 0.38)
             }
@@ -192,6 +202,9 @@ impl Host {
         }
         if self.rng.next_f64() < self.p_noise {
             lat += 150.0 + 150.0 * self.rng.next_f64();
+        }
+        if self.p_tail > 0.0 && self.rng.next_f64() < self.p_tail {
+            lat += self.tail_ns * self.rng.next_f64();
         }
         if let Some(l) = self.truth(x) {
             let at = wrap((t as f64 + self.common_ns(t)) / self.period_ns - l.phase + l.width / 2.0);

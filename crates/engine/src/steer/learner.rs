@@ -513,7 +513,7 @@ mod tests {
 
     #[test]
     fn learned_frames_say_which_copy_stalls_in_the_arc_as_the_fixture_knows_it() {
-        for kind in [HostKind::A, HostKind::C] {
+        for kind in [HostKind::A, HostKind::AWide, HostKind::C] {
             let frames = 4096;
             let mut t = timer(kind, 11);
             let p = plan(kind, &mut t, frames);
@@ -606,6 +606,10 @@ mod tests {
 
     #[test]
     fn a_slab_learning_in_the_background_steers_the_frames_it_learned() {
+        // Not AWide: there the slow share counts tail reads no choice of copy avoids (a quarter of
+        // reads spread up to 150 ns, over the 290 ns threshold alike on both copies), and steering
+        // measured 0.058 against copy 0's 0.081 (its frames oriented right, as the test above
+        // checks): what the real host showed on 2026-12-07 (docs/steering.md), left open.
         for kind in [HostKind::A, HostKind::C] {
             let (steered, direct, reads) = serve_while_learning(kind, 5);
             eprintln!("{kind:?}: steered {steered:.4} direct {direct:.4} over {reads} reads");
