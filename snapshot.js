@@ -65,7 +65,7 @@ function compileSnapshotClass(fields, deps) {
             ${bigs.map((f) => `d[${2 * f.w}] = U[q + ${2 * f.w}]; d[${2 * f.w + 1}] = U[q + ${2 * f.w + 1}]`).join('\n            ')}
             if ((U[q] | 0) === s1) {
               ${numbers.map((f) => `this.#v${f.k} = v${f.k}`).join('\n              ')}
-              p.reads[0]++
+              p.reads++
               this.#index = index
               return this
             }
@@ -107,7 +107,11 @@ function compileSnapshotClass(fields, deps) {
       if (typeof index !== 'number' || index >>> 0 !== index || index >= count) throw indexError(index, count, this.#isClosed())
       const p = this.#path
       ${inline}
-      // The native read: the index in word 0, the fields back in words 1..${fields.length}.
+      return this.#loadNative(index)
+    }
+    // The native read: the index in word 0, the fields back in words 1..${fields.length}. A method of
+    // its own so that \`load\`'s bytecode stays small enough for V8 to inline into the caller's loop.
+    #loadNative(index) {
       this.#u32[0] = index
       this.#load()
       this.#fromScratch()
