@@ -727,6 +727,9 @@ impl crate::refresh::Timer for OwnedTimer {
     fn stalls(&mut self, offsets: &[usize]) -> Vec<Option<crate::refresh::Stall>> {
         self.timer.stalls(offsets)
     }
+    fn session_lines(&self) -> Option<usize> {
+        self.timer.session_lines()
+    }
 }
 
 /// The slab of a background-learned placement: the region the sample was timed on, its copies

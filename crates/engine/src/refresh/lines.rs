@@ -20,6 +20,13 @@ pub(crate) trait Timer {
         self.stalls(offsets).into_iter().map(|s| s.map(|s| s.phase)).collect()
     }
 
+    /// Lines one session reads side by side, when the timer works in sessions: a caller that
+    /// hands it lines in batches makes each batch a few sessions' worth, so that sessions stay
+    /// full while lines clear and drop out (`SessionTimer::stalls` refills from the batch).
+    fn session_lines(&self) -> Option<usize> {
+        None
+    }
+
     /// Whether the time allowed for learning is spent (stalls may still be asked for; a timer may
     /// then answer None without reading).
     fn out_of_time(&self) -> bool {
@@ -127,6 +134,10 @@ impl<S: Sessions> SessionTimer<S> {
 }
 
 impl<S: Sessions> Timer for SessionTimer<S> {
+    fn session_lines(&self) -> Option<usize> {
+        Some(self.o.session_lines.max(1))
+    }
+
     fn out_of_time(&self) -> bool {
         self.source.out_of_time() || self.meter.job().is_cancelled()
     }
