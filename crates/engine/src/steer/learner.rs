@@ -524,8 +524,8 @@ mod tests {
         assert!(p.partner.is_some());
         let size = batch_frames(&t, &p);
         assert_eq!(size, 2 * t.o.session_lines);
-        let no_sessions = Plan { partner: None, ..p.clone() };
-        assert_eq!(batch_frames(&t, &no_sessions), t.o.session_lines.max(BATCH), "two lines a frame");
+        let two_lines = Plan { partner: None, ..p };
+        assert_eq!(batch_frames(&t, &two_lines), t.o.session_lines.max(BATCH), "two lines a frame");
         // The same 504 frames in batches of `size` and of BATCH, on two fixture timers alike:
         // the verdicts agree (up to a few noisy frames), in fewer sessions.
         let frames: Vec<usize> = (0..504).map(|f| f * 3).collect();
