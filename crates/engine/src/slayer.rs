@@ -250,47 +250,67 @@ fn calibrated_reader(slab: &Arc<Slab>, copies: &CopyPlacementInfo, job: &Job) ->
     // measured once per process; the slow cut measured with it. Where no period can be measured,
     // the tracker's defaults: its calibration then finds no signal and reads copy 0.
     let placed = copies.arrangement.as_ref().map(|a| a.period_ns).or(copies.huge.as_ref().map(|h| h.period_ns));
-    let tpn = tsc::ticks_per_ns();
     let measured = crate::refresh::period::of_this_machine_with(None, 0x51EE, job);
     job.check()?;
-    let cfg = match (measured, placed) {
-        (Ok(m), placed) => {
-            TrackerConfig::for_measured(n, tpn, &crate::refresh::period::Measured { period_ns: placed.unwrap_or(m.period_ns), ..m })
-        }
-        (Err(_), Some(p)) => TrackerConfig::for_measured_period(n, tpn, p),
-        (Err(_), None) => TrackerConfig::new(n, tpn),
-    };
-    let mut reader = SteeredReader::new(slab.clone(), cfg)?;
-    let slots = slab.layout().slots();
+    let mut reader = SteeredReader::new(slab.clone(), tracker_config(n, measured, placed))?;
     let deadline = tsc::now() + tsc::from_ns(STEER_CALIBRATION_BUDGET_MS * 1_000_000);
-    let mut rng = crate::rng::SplitMix64::new(0x51EE);
     // 'calibrate', in ms of the budget; the job is looked at every 256 reads (well under 1 ms).
     let meter = job.meter(Phase::Calibrate, std::time::Duration::from_millis(STEER_CALIBRATION_BUDGET_MS));
-    let mut k = 0u32;
-    while reader.tracker().state() == crate::steer::SteerState::Calibrating && tsc::now() < deadline {
-        if k % 256 == 0 && !meter.tick() {
-            break;
-        }
-        k = k.wrapping_add(1);
-        let i = rng.below(slots);
-        slab.flush_slot(i);
-        let _ = reader.read(i);
-    }
+    calibrate_on_reads(&mut reader, slab, 0x51EE, |_| true, |k, _| tsc::now() < deadline && (k % 256 != 0 || meter.tick()));
     job.check()?;
     meter.finish();
     Ok(reader)
+}
+
+/// A tracker set up for `copies` copies and this machine's refresh as `measured` found it, with
+/// the period placement measured (`placed`) where there is one; where nothing could be measured,
+/// the placed period alone, else the tracker's defaults (its calibration then finds no signal).
+fn tracker_config(copies: usize, measured: Result<crate::refresh::period::Measured>, placed: Option<f64>) -> TrackerConfig {
+    let tpn = tsc::ticks_per_ns();
+    match (measured, placed) {
+        (Ok(m), placed) => {
+            TrackerConfig::for_measured(copies, tpn, &crate::refresh::period::Measured { period_ns: placed.unwrap_or(m.period_ns), ..m })
+        }
+        (Err(_), Some(p)) => TrackerConfig::for_measured_period(copies, tpn, p),
+        (Err(_), None) => TrackerConfig::new(copies, tpn),
+    }
+}
+
+/// Calibrates `reader`'s tracker on cold reads of random slots of `slab` (each flushed first,
+/// drawn with `seed`), while it is calibrating: `wanted(slot)` says whether a drawn slot is read
+/// (a draw not wanted counts as a draw, not a read), and `go(draws, read_ticks)`, asked before
+/// each draw with the draws so far and the ticks spent flushing and reading, whether to go on.
+fn calibrate_on_reads(
+    reader: &mut SteeredReader,
+    slab: &Slab,
+    seed: u64,
+    mut wanted: impl FnMut(u64) -> bool,
+    mut go: impl FnMut(u32, u64) -> bool,
+) {
+    let slots = slab.layout().slots();
+    let mut rng = crate::rng::SplitMix64::new(seed);
+    let (mut draws, mut read_ticks) = (0u32, 0u64);
+    while reader.tracker().state() == crate::steer::SteerState::Calibrating {
+        if !go(draws, read_ticks) {
+            return;
+        }
+        draws = draws.wrapping_add(1);
+        let i = rng.below(slots);
+        if !wanted(i) {
+            continue;
+        }
+        let t = tsc::now();
+        slab.flush_slot(i);
+        let _ = reader.read(i);
+        read_ticks += tsc::now().wrapping_sub(t);
+    }
 }
 
 /// The steering reader of a slab learned in the background: set up for this machine's period
 /// (the one placement measured), steering each frame as `orientation` learns it, with the tracker
 /// the learner calibrates for it on learned frames (the `Warmup` to give the learner).
 fn background_reader(slab: &Arc<Slab>, period_ns: Option<f64>, orientation: Arc<Orientation>) -> Result<(SteeredReader, Warmup)> {
-    let tpn = tsc::ticks_per_ns();
-    let cfg = match (crate::refresh::period::of_this_machine(None, 0x51EE), period_ns) {
-        (Ok(m), p) => TrackerConfig::for_measured(2, tpn, &crate::refresh::period::Measured { period_ns: p.unwrap_or(m.period_ns), ..m }),
-        (Err(_), Some(p)) => TrackerConfig::for_measured_period(2, tpn, p),
-        (Err(_), None) => TrackerConfig::new(2, tpn),
-    };
+    let cfg = tracker_config(2, crate::refresh::period::of_this_machine(None, 0x51EE), period_ns);
     let handoff = Arc::new(Handoff::new());
     let mut reader = SteeredReader::with_orientation(slab.clone(), cfg, orientation.clone())?;
     reader.await_handoff(handoff.clone());
@@ -310,25 +330,18 @@ fn warm_tracker(
 ) -> Option<crate::steer::Tracker> {
     use crate::steer::orientation::FrameState;
     let mut reader = SteeredReader::with_orientation(slab.clone(), cfg, orientation.clone()).ok()?.unnoted();
-    let slots = slab.layout().slots();
-    let mut rng = crate::rng::SplitMix64::new(0x57A2_3E11);
-    let mut read_ticks = 0u64;
     let budget = tsc::from_ns(STEER_CALIBRATION_BUDGET_MS * 1_000_000);
-    let mut k = 0u32;
-    while reader.tracker().state() == crate::steer::SteerState::Calibrating && read_ticks < budget {
-        k = k.wrapping_add(1);
-        if k % 1024 == 0 && stopping() {
-            return None;
-        }
-        let i = rng.below(slots);
+    let learned = |i: u64| {
         let frame = slab.layout().offset(0, i) / crate::layout::FRAME_BYTES;
-        if !matches!(orientation.state(frame), FrameState::Normal | FrameState::Swapped) {
-            continue;
-        }
-        let t = tsc::now();
-        slab.flush_slot(i);
-        let _ = reader.read(i);
-        read_ticks += tsc::now().wrapping_sub(t);
+        matches!(orientation.state(frame), FrameState::Normal | FrameState::Swapped)
+    };
+    let mut stopped = false;
+    calibrate_on_reads(&mut reader, slab, 0x57A2_3E11, learned, |k, ticks| {
+        stopped = k % 1024 == 1023 && stopping();
+        !stopped && ticks < budget
+    });
+    if stopped {
+        return None;
     }
     (reader.tracker().state() != crate::steer::SteerState::Calibrating).then(|| reader.into_tracker())
 }
