@@ -646,9 +646,9 @@ export interface SlayerOptions extends ThreadOptions {
   hugePages?: 'auto' | '1g' | '2m' | 'thp' | 'off'
   /**
    * How reads are served: 'auto' (default) hedges when every replica thread can have an allowed
-   * core of its own besides the caller's, else steers when the copies were placed to stall apart
-   * and calibration predicts steering at least halves the slow reads (placing and calibrating take up to a few seconds here),
-   * else reads directly — info().strategy says what was chosen, info().strategyReason why.
+   * core of its own besides the caller's, else reads directly through a typed-array view of copy 0
+   * (never steers: a steered read is a native call with a clock read in it, slower at the median)
+   * — info().strategy says what was chosen, info().strategyReason why.
    * 'hedge' (replica threads race, N cores), 'steer' (the calling thread predicts which copy is
    * not refreshing and reads only that one; no threads; calibrates for up to 300 ms at
    * construction), 'direct' (copy 0, no threads) are honoured as asked, with

@@ -573,9 +573,11 @@ test("strategy 'auto' (the default) never hedges without a free core per replica
   assert.match(i.strategyReason, new RegExp(`^${i.strategy}: `))
   assert.equal(i.strategyWarning ?? null, null)
   if (i.cpuCount < 3) {
-    // This is the case CI's 2-vCPU machine is in.
-    assert.notEqual(i.strategy, 'hedge')
-    assert.match(i.strategyReason, /hedge needs 3 free cores \(2 replica threads \+ the caller\), \d+ allowed/)
+    // This is the case CI's 2-vCPU machine is in: a steered read from JS is a native call, slower
+    // at the median than the direct view, so 'auto' reads directly without trying to steer.
+    assert.equal(i.strategy, 'direct')
+    assert.match(i.strategyReason, /hedge needs 3 free cores \(2 replica threads \+ the caller\), \d+ allowed; a steered read would be a native call .* slower at the median .*strategy: 'steer'/)
+    assert.equal(i.placement.kind, 'offset', 'nothing placed by timing for a direct slab')
     assert.equal(i.running, false)
     assert.equal(replicaThreadsSettled(before), before, 'no replica threads')
   }

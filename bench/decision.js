@@ -94,8 +94,9 @@ async function build(cfg) {
   const js = { f64: new Float64Array(buf), u64: new BigUint64Array(buf), i64: new BigInt64Array(buf) }
   const { fallbacks, skipped, built } = fallback.collector()
   const budget = cfg.placementBudgetMs === undefined ? {} : { placementBudgetMs: cfg.placementBudgetMs }
-  // strategy 'auto' with threads not started: where it may steer (too few cores to hedge), the
-  // library places it and may fall back.
+  // strategy 'auto' with threads not started: hedged where every replica thread has a core of its
+  // own (placed by the library, which may fall back), else read directly (from JS 'auto' never
+  // steers).
   const slots = built(await fallback.build((o) => create(Slayer, 'record-slots slab', o), { slots: n * WORDS, start: false, hugePages: cfg.hugePages, ...budget }, { slab: 'record-slots slab', arms: ['record-slots'] }))
   const common = { count: n, fields: FIELDS, hugePages: cfg.hugePages }
   const direct = await create(Records, 'direct records', { ...common, strategy: 'direct' })

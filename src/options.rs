@@ -173,6 +173,8 @@ pub(super) fn slab_options(o: JsOptions) -> R<ultraslayer::Options> {
     e.placement = o.parsed("placement", ultraslayer::CopyPlacement::parse)?.unwrap_or(e.placement);
     e.placement_budget = o.int("placementBudgetMs")?.map_or(e.placement_budget, std::time::Duration::from_millis);
     e.threads = thread_options(o)?;
+    // index.js reads a direct slab through a typed-array view of copy 0, with no native call.
+    e.direct_reads = ultraslayer::DirectReads::Inline;
     Ok(e)
 }
 

@@ -82,7 +82,7 @@ pub mod tsc;
 pub use error::{Error, ErrorKind, Result};
 pub use job::{Job, Phase};
 pub use layout::Layout;
-pub use options::{ChannelOffset, CopyPlacement, OpenOptions, Options, SharedOptions, Strategy, ThreadOptions};
+pub use options::{ChannelOffset, CopyPlacement, DirectReads, OpenOptions, Options, SharedOptions, Strategy, ThreadOptions};
 pub use records::{RecordWriter, Records, RecordsInfo};
 pub use region::{LockRequest, PageKind, PageRequest};
 pub use slayer::{CopyPlacementInfo, Info, PlacementFallback, Slayer};

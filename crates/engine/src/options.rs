@@ -213,6 +213,20 @@ pub const MAX_OPEN_WAIT: Duration = Duration::from_secs(3600);
 /// Highest core number accepted in `cores`.
 pub const MAX_CORE: usize = 65535;
 
+/// How the front end reads a slab whose reads are direct, which decides whether 'auto' may steer
+/// on a machine too small to hedge.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DirectReads {
+    /// Through a call, like any other read (Rust, C): a steered read costs a clock read and a
+    /// second line more, so 'auto' steers where its trial predicts a gain.
+    #[default]
+    Call,
+    /// Inline, with no call at all (JS: a typed-array view of copy 0). A steered read is a native
+    /// call with a clock read in it, which an inline read beats at the median however much
+    /// steering saves at the tail, so 'auto' never steers; an explicit 'steer' still does.
+    Inline,
+}
+
 /// Everything `Slayer::new` needs. `Options::new(slots)` gives the documented defaults.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
@@ -232,6 +246,8 @@ pub struct Options {
     pub placement_budget: Duration,
     /// How this process's replica threads run.
     pub threads: ThreadOptions,
+    /// How the front end reads a direct slab (`DirectReads::Call` unless it says otherwise).
+    pub direct_reads: DirectReads,
 }
 
 impl Options {
@@ -246,6 +262,7 @@ impl Options {
             placement: CopyPlacement::Auto,
             placement_budget: DEFAULT_PLACEMENT_BUDGET,
             threads: ThreadOptions::default(),
+            direct_reads: DirectReads::Call,
         }
     }
 

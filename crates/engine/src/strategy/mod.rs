@@ -169,6 +169,23 @@ pub fn shared_strategy(s: Strategy) -> crate::Result<Strategy> {
     }
 }
 
+/// 'auto' on a local slab where hedging does not fit, for a front end whose direct reads are
+/// inline (`DirectReads::Inline`): direct, with no steering trial. A steered read there is a call
+/// with a clock read in it against a load with no call, slower at the median whatever it saves at
+/// the tail, and the default never trades the median for the tail unasked.
+pub fn auto_without_steering(cores: &CoreFacts) -> Choice {
+    Choice {
+        strategy: Strategy::Direct,
+        requested: Strategy::Auto,
+        reason: format!(
+            "direct: {}; a steered read would be a native call with a clock read in it, slower at the median than a direct read, which \
+             here is a load with no call (⟦set:strategy=steer⟧ trades that for the tail, with a warning when calibration predicts no gain)",
+            cores.shortfall()
+        ),
+        warning: None,
+    }
+}
+
 /// Decides. `steer` runs the steering trial (place, calibrate) and is called only when the rule
 /// needs its answer: for 'auto' when hedging does not fit, and for an explicit 'steer' (to warn).
 /// It returns None where steering is not tried at all (shared slabs), `Some(Err(why))` when
@@ -269,6 +286,14 @@ mod tests {
         let c = choose(Strategy::Auto, &cores(1, 0, false), || None);
         assert_eq!(c.strategy, Strategy::Direct);
         assert_eq!(c.reason, "direct: hedge needs 3 free cores (2 replica threads + the caller), 1 allowed");
+    }
+
+    #[test]
+    fn auto_reads_directly_untried_for_a_front_end_whose_direct_reads_have_no_call() {
+        let c = auto_without_steering(&cores(2, 1, false));
+        assert_eq!((c.strategy, c.requested, c.warning), (Strategy::Direct, Strategy::Auto, None));
+        assert!(c.reason.starts_with("direct: hedge needs 3 free cores (2 replica threads + the caller), 2 allowed; "), "{}", c.reason);
+        assert!(c.reason.contains("slower at the median") && c.reason.contains("⟦set:strategy=steer⟧"), "{}", c.reason);
     }
 
     #[test]

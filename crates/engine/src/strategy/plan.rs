@@ -11,10 +11,10 @@
 //! plan out; nothing here measures, maps, reads a file or spawns. Every branch is a row of the
 //! table in `plan_table`.
 
-use super::{choose, shared_strategy, Choice, CoreFacts, SteerTrial};
+use super::{auto_without_steering, choose, shared_strategy, Choice, CoreFacts, SteerTrial};
 use crate::error::{Error, Result};
 use crate::layout::PAIRED_SLOTS;
-use crate::options::{ChannelOffset, CopyPlacement, Options, Strategy, AUTO_PLACE_MIN_BYTES, DEFAULT_PLACEMENT_BUDGET};
+use crate::options::{ChannelOffset, CopyPlacement, DirectReads, Options, Strategy, AUTO_PLACE_MIN_BYTES, DEFAULT_PLACEMENT_BUDGET};
 use crate::placement::{BackgroundWhen, OVER_BUDGET};
 use crate::refresh::boot_cache::Remembered;
 
@@ -183,13 +183,15 @@ fn tries_huge_pages(opts: &Options, hedges: bool, steers: bool) -> bool {
     }
 }
 
-/// The request's strategy, whether the slab may steer and whether it hedges, on these cores.
-fn roles(requested: Strategy, kind: Kind, cores: &CoreFacts) -> (bool, bool) {
+/// Whether the slab may steer and whether it hedges: the request's strategy, on these cores, for
+/// a front end reading direct slabs as `direct` says.
+fn roles(requested: Strategy, kind: Kind, cores: &CoreFacts, direct: DirectReads) -> (bool, bool) {
     let fits = cores.hedge_fits();
     let steers = match requested {
         Strategy::Steer => true,
-        // A shared slab is never steered; a local 'auto' steers only where hedging does not fit.
-        Strategy::Auto => kind == Kind::Local && !fits,
+        // A shared slab is never steered; a local 'auto' steers only where hedging does not fit,
+        // and only for a front end whose direct reads are calls too (`DirectReads`).
+        Strategy::Auto => kind == Kind::Local && !fits && direct == DirectReads::Call,
         Strategy::Hedge | Strategy::Direct => false,
     };
     let hedges = requested == Strategy::Hedge || (requested == Strategy::Auto && fits);
@@ -230,12 +232,14 @@ impl Plan {
             }
         };
         let cores = facts.cores.clone();
-        let (steers, hedges) = roles(requested, kind, &cores);
+        let (steers, hedges) = roles(requested, kind, &cores, opts.direct_reads);
         let strategy = match (kind, requested) {
             // Only a local slab is ever tried for steering; the rule asks for a trial only for an
-            // explicit 'steer' and for 'auto' where hedging does not fit.
+            // explicit 'steer' and for 'auto' where hedging does not fit, for a front end whose
+            // direct reads are calls; where they are inline, 'auto' reads directly untried.
             (Kind::Local, Strategy::Steer) => StrategyPlan::Trial,
-            (Kind::Local, Strategy::Auto) if !cores.hedge_fits() => StrategyPlan::Trial,
+            (Kind::Local, Strategy::Auto) if steers => StrategyPlan::Trial,
+            (Kind::Local, Strategy::Auto) if !cores.hedge_fits() => StrategyPlan::Decided(auto_without_steering(&cores)),
             _ => StrategyPlan::Decided(choose(requested, &cores, || None)),
         };
         // Before trying to place by refresh group on the slab's pages, in this order: no budget, a
@@ -276,7 +280,7 @@ impl Plan {
     /// Whether `Plan::new` looks at `Facts::remembered` for this request on these cores: only then
     /// is it worth recalling (a local slab that may steer, placed 'auto' with a budget).
     pub fn recalls(opts: &Options, kind: Kind, cores: &CoreFacts) -> bool {
-        let (steers, hedges) = roles(opts.strategy, kind, cores);
+        let (steers, hedges) = roles(opts.strategy, kind, cores, opts.direct_reads);
         projects(opts, kind, steers) && tries_huge_pages(opts, hedges, steers) && !opts.placement_budget.is_zero()
     }
 

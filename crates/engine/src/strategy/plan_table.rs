@@ -2,7 +2,8 @@
 //!
 //! A request is written as words over `Options::new(1024)`: a strategy (`auto`, `hedge`, `steer`,
 //! `direct`), `p=<placement>`, `slots=<n>[k|M]`, `offset=<bytes>|auto`, `budget=<ms>`,
-//! `pages=<hugePages>`, `replicas=<n>`, and `shared` for `Slayer::create_shared`. Facts are
+//! `pages=<hugePages>`, `replicas=<n>`, `shared` for `Slayer::create_shared`, and `inline` for a
+//! front end whose direct reads have no call (`DirectReads::Inline`, JS). Facts are
 //! `<allowed>/<free>` cores (2 replicas need 2 free), `named` (the caller named the cores),
 //! `line=<ms>` (what the boot cache remembers a timed line cost) and `untimed` (no clock to time
 //! loads by). A plan renders as `<strategy>[, steers]; <step> > <step>`: the strategy decided now
@@ -13,7 +14,7 @@
 use super::plan::{Facts, Kind, Placement, Plan, StrategyPlan};
 use super::CoreFacts;
 use crate::error::Error;
-use crate::options::{ChannelOffset, CopyPlacement, Options, Strategy};
+use crate::options::{ChannelOffset, CopyPlacement, DirectReads, Options, Strategy};
 use crate::placement::BackgroundWhen;
 use crate::refresh::boot_cache::{Facts as Remembers, Remembered};
 use crate::region::PageRequest;
@@ -38,6 +39,16 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("steer", "8/7", "trial, steers; huge-pages(consistent, bg over budget) > offset"),
     ("steer replicas=3", "8/7", "trial, steers; huge-pages(consistent) > offset"),
     ("steer pages=1g", "2/1", "trial, steers; huge-pages(consistent, bg over budget) > offset"),
+    // A front end whose direct reads have no call (JS): 'auto' reads directly where it cannot
+    // hedge, untried and unplaced (so nothing is recalled or timed); what it asks for explicitly
+    // is planned as for any front end.
+    ("auto inline", "2/1", "direct; offset"),
+    ("auto inline slots=32M", "2/1 line=0.25", "direct; offset"),
+    ("auto inline p=huge-pages", "2/1", "direct; huge-pages"),
+    ("auto inline", "8/7", "hedge; offset"),
+    ("auto inline slots=256k", "8/7", "hedge; huge-pages > offset"),
+    ("steer inline", "2/1", "trial, steers; huge-pages(consistent, bg over budget) > offset"),
+    ("shared auto inline", "2/1", "direct; offset"),
     // Placement asked for.
     ("steer p=offset", "8/7", "trial, steers; offset"),
     ("auto p=offset slots=256k", "8/7", "hedge; offset"),
@@ -123,6 +134,7 @@ fn options(request: &str) -> (Options, Kind) {
     for word in request.split_whitespace() {
         match word.split_once('=') {
             None if word == "shared" => kind = Kind::Shared,
+            None if word == "inline" => o.direct_reads = DirectReads::Inline,
             None => o.strategy = Strategy::parse(word).unwrap(),
             Some(("p", v)) => o.placement = CopyPlacement::parse(v).unwrap(),
             Some(("slots", v)) => o.slots = count(v),
