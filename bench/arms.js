@@ -59,8 +59,22 @@ function clockOverhead(samples = 20000) {
  * (on a VM whose noise moves by tens of percent between seconds, arms run one after the other can
  * differ by more than what they compare). `flush(i)` runs before each read when cold; `gapTicks`
  * spaces reads by a pseudo-random 0..gapTicks spin (random arrivals). One summary per read.
+ *
+ * Every arm first makes WARMUP_JS_READS reads through the same loop, untimed: a service reads a
+ * slab for hours, so the figures are of code V8 has optimised and of a steered slab's tracker that
+ * has resynchronised after the idle spell since calibration (a process's first 100 000 steered
+ * reads from JS came out 1.1-1.4x copy 0 at p99 on host A, 2026-12-07, the later ones 0.94-1.03x).
+ * `afterWarmup()` runs between the passes (e.g. to reset a slab's stats).
  */
-function timeJsEach(indices, { reads, flush, cold, gapTicks, onProgress }) {
+function timeJsEach(indices, { reads, flush, cold, gapTicks, onProgress, afterWarmup }) {
+  // The warm-up pass: the first WARMUP_JS_READS indices through the same loop, nothing kept.
+  timePass(indices.subarray(0, Math.min(WARMUP_JS_READS, indices.length)), { reads, flush, cold, gapTicks, keep: false })
+  if (afterWarmup) afterWarmup()
+  return timePass(indices, { reads, flush, cold, gapTicks, onProgress, keep: true })
+}
+
+/** One pass of `timeJsEach`'s loop; `keep` false times nothing into histograms (the warm-up). */
+function timePass(indices, { reads, flush, cold, gapTicks, onProgress, keep }) {
   const { tick, now } = clock
   const m = reads.length
   const hs = reads.map(() => native._histogramNew())
@@ -89,14 +103,19 @@ function timeJsEach(indices, { reads, flush, cold, gapTicks, onProgress }) {
     tick()
     ticks[b][n[b]++] = now[0] - t0
     if (n[b] === CHUNK) {
-      native._histogramRecordTicks(hs[b], ticks[b], n[b], 0)
+      if (keep) native._histogramRecordTicks(hs[b], ticks[b], n[b], 0)
       n[b] = 0
       if (onProgress) onProgress(k / indices.length)
     }
   }
-  hs.forEach((h, b) => native._histogramRecordTicks(h, ticks[b], n[b], 0))
-  return { summaries: hs.map((h) => flat(native._histogramSummary(h))), sink }
+  if (keep) hs.forEach((h, b) => native._histogramRecordTicks(h, ticks[b], n[b], 0))
+  return { summaries: keep ? hs.map((h) => flat(native._histogramSummary(h))) : [], sink }
 }
+
+/** Untimed reads each JS arm makes first (see `timeJsEach`). */
+const WARMUP_JS_READS = 100_000
+/** Untimed reads each native steer arm makes first: its tracker resynchronises after the idle. */
+const WARMUP_NATIVE_READS = 20_000
 
 /** Times `read(i)` for every index in JS (see `timeJsEach`). */
 function timeJs(indices, { read, ...rest }) {
@@ -105,9 +124,9 @@ function timeJs(indices, { read, ...rest }) {
 }
 
 /** Times `s.readF64` end to end in JS, flushing the slot's copies first when the run is cold. */
-function timeSlayer(s, ctx) {
+function timeSlayer(s, ctx, afterWarmup) {
   const n = nativeOf(s)
-  return timeJs(ctx.indices, { read: (i) => s.readF64(i), flush: (i) => n._flush(i), cold: ctx.cold, gapTicks: ctx.gapTicks, onProgress: ctx.onProgress })
+  return timeJs(ctx.indices, { read: (i) => s.readF64(i), flush: (i) => n._flush(i), cold: ctx.cold, gapTicks: ctx.gapTicks, onProgress: ctx.onProgress, afterWarmup })
 }
 
 /** Times reads inside Rust: 'direct' (copy 0), 'hedged' (running threads) or 'engine' (the strategy). */
@@ -129,13 +148,13 @@ function withThreads(s, measure) {
 function steerPairJs(ctx) {
   const s = ctx.steerSlab()
   const n = nativeOf(s)
-  s.resetStats()
   const p = timeJsEach(ctx.steerIndices, {
     reads: [readF64Copy0Of(s), (i) => s.readF64(i)],
     flush: (i) => n._flush(i),
     cold: ctx.cold,
     gapTicks: ctx.gapTicks,
     onProgress: ctx.onProgress,
+    afterWarmup: () => s.resetStats(),
   })
   const [direct, steered] = p.summaries
   return { summary: steered, extra: { steer: s.stats().steer }, also: { 'steer-direct': { summary: direct } } }
@@ -144,6 +163,7 @@ function steerPairJs(ctx) {
 /** The same, timed inside Rust. */
 function steerPairNative(ctx) {
   const s = ctx.steerSlab()
+  nativeOf(s)._benchNativeInterleaved(ctx.steerIndices.subarray(0, Math.min(WARMUP_NATIVE_READS, ctx.steerIndices.length)), ctx.cold, ctx.gapNs)
   s.resetStats()
   const [direct, steered, ...learned] = nativeOf(s)._benchNativeInterleaved(ctx.steerIndices, ctx.cold, ctx.gapNs)
   const extra = { steer: s.stats().steer }
@@ -190,8 +210,7 @@ const ARMS = {
     run(ctx) {
       const s = ctx.slab()
       return withThreads(s, () => {
-        s.resetStats()
-        const r = timeSlayer(s, ctx)
+        const r = timeSlayer(s, ctx, () => s.resetStats())
         r.extra = { readStats: s.stats() }
         return r
       })
@@ -254,4 +273,4 @@ const ARMS = {
   },
 }
 
-module.exports = { ARMS, indexStream, clockOverhead, timeJs, timeJsEach, clock, Slayer, native, nativeOf, readF64Copy0Of }
+module.exports = { WARMUP_JS_READS, WARMUP_NATIVE_READS, ARMS, indexStream, clockOverhead, timeJs, timeJsEach, clock, Slayer, native, nativeOf, readF64Copy0Of }

@@ -8,7 +8,7 @@ const fs = require('node:fs')
 const os = require('node:os')
 
 const cli = require('./cli')
-const { ARMS, indexStream, clockOverhead, Slayer, native } = require('./arms')
+const { ARMS, WARMUP_JS_READS, WARMUP_NATIVE_READS, indexStream, clockOverhead, Slayer, native } = require('./arms')
 const { measureBindingCost } = require('./binding-cost')
 const { runTable, bindingTable, header, scoreRun } = require('./report')
 const { recordedOffsets } = require('./offsets')
@@ -244,7 +244,11 @@ async function main(argv, { print = true } = {}) {
     clockOverhead: overhead,
     bindingCost: null,
     runs: [],
-    notes: [...(noControl ? [`no same-group control: ${noControl}`] : []), ...(learnedNote ? [learnedNote] : [])],
+    notes: [
+      `warm-up: each JS arm first makes ${WARMUP_JS_READS} untimed reads through the same loop (V8 optimises it; a steered slab's tracker resynchronises after idling), each native steer arm ${WARMUP_NATIVE_READS}`,
+      ...(noControl ? [`no same-group control: ${noControl}`] : []),
+      ...(learnedNote ? [learnedNote] : []),
+    ],
     noControl,
     // What was refused and what each arm ran on instead ([] when every slab got its placement).
     fallbacks,
