@@ -15,7 +15,7 @@ const { nsPerCall } = require('./binding-cost')
 const { runTable, scoreRun } = require('./report')
 const { decisionVerdict } = require('./verdict')
 const fallback = require('./fallback')
-const { create } = require('./creating')
+const { create, awaitLearning } = require('./creating')
 
 const FIELDS = { bid: 'f64', ask: 'f64', bidQty: 'u64', askQty: 'u64', ts: 'u64', pos: 'i64' }
 // The same quote with number fields only (the binding-cost rows): no BigInt anywhere.
@@ -142,7 +142,10 @@ async function build(cfg) {
     if (steer) steer.write(r, q)
     hedged.write(r, q)
   }
-  return { js, slots, direct, steer, hedged, fallbacks, skipped }
+  // A steered store learned in the background serves at once; its arms measure it once its frames
+  // are learned (or the steer budget is spent), and the notes say how far it got.
+  const learnedNote = steer && steer.info().learning ? await awaitLearning(steer, 'steered records', cfg.steerBudgetMs) : null
+  return { js, slots, direct, steer, hedged, fallbacks, skipped, learnedNote }
 }
 
 /** The decision of each arm for quote `i`, every field read. */
@@ -292,7 +295,7 @@ async function main(argv, { print = true } = {}) {
     clockOverhead: clockOverhead(),
     bindingCost: null,
     runs: [],
-    notes: [],
+    notes: u.learnedNote ? [u.learnedNote] : [],
     // What was refused and what each arm ran on instead ([] when every store got its placement).
     fallbacks: u.fallbacks,
     skipped: u.skipped,

@@ -14,7 +14,7 @@ const { runTable, bindingTable, header, scoreRun } = require('./report')
 const { recordedOffsets } = require('./offsets')
 const { verdict } = require('./verdict')
 const fallback = require('./fallback')
-const { create, progressBar } = require('./creating')
+const { create, awaitLearning } = require('./creating')
 
 const USAGE = `usage: npm run bench -- [options]
   --quick                 small slab, few samples (< 30 s)
@@ -148,24 +148,6 @@ function learnedFramesLine({ direct: d, steered: s }) {
   return `native-steer on learned frames (${s.count} steered, ${d.count} copy-0 reads): p50/p99/p99.9 ${s.p50}/${s.p99}/${s.p999} ns against copy 0's ${d.p50}/${d.p99}/${d.p999} on the same frames: ${r('p50')}×, ${r('p99')}×, ${r('p999')}×`
 }
 
-/**
- * Waits for a background-learned slab's frames (a progress bar on stderr), at most `limitMs`;
- * returns the note the run reports.
- */
-async function awaitLearning(slab, limitMs) {
-  const bar = progressBar('steer slab: learning its frames in the background')
-  const t0 = Date.now()
-  let l = slab.info().learning
-  while (!l.done && Date.now() - t0 < limitMs) {
-    bar.onProgress({ phase: 'learn', done: l.framesLearned, total: l.framesTotal, unit: 'frames' })
-    await new Promise((r) => setTimeout(r, 250))
-    l = slab.info().learning
-  }
-  bar.done()
-  const share = l.framesTotal ? ((100 * (l.framesLearned - l.framesUnsteerable)) / l.framesTotal).toFixed(1) : '0'
-  return `steer slab learned in the background: ${l.framesLearned} of ${l.framesTotal} frames (${l.framesUnsteerable} not steerable) in ${(l.elapsedMs / 1000).toFixed(1)} s at ${(l.cpuShare * 100).toFixed(0)}% of a core${l.done ? '' : `, stopped waiting after ${(limitMs / 1000).toFixed(0)} s`}: ${share}% of its frames steered during the arms`
-}
-
 async function main(argv, { print = true } = {}) {
   const log = print ? console.log : () => {}
   const cfg = parse(argv)
@@ -221,7 +203,7 @@ async function main(argv, { print = true } = {}) {
     else cfg.arms = cfg.arms.filter((a) => a !== 'steer' && a !== 'native-steer')
     // A steer slab learned in the background serves at once; the arms measure it once its frames
     // are learned (or the steer budget is spent), and the notes say how far it got.
-    if (steer && steer.info().learning) learnedNote = await awaitLearning(steer, cfg.steerBudgetMs)
+    if (steer && steer.info().learning) learnedNote = await awaitLearning(steer, 'steer slab', cfg.steerBudgetMs)
   }
   if (wants('js-array')) {
     jsArray = new Float64Array(cfg.slots)
