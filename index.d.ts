@@ -321,6 +321,17 @@ export interface SteerStats {
    */
   exploredReads: number
   exploredSlow: number
+  /**
+   * The same two pairs over a systematic sample of the locked reads: one read in 32 of every
+   * read made, whether the schedule or a resync observed it. A resync observes every read for a
+   * block just when the phase may be lost, which weighs steeredSlow / steeredReads toward those
+   * moments; sampledSteeredSlow / sampledSteeredReads estimates the slow share over all steered
+   * reads, the figure to hold against expectedSteeredShare.
+   */
+  sampledSteeredReads: number
+  sampledSteeredSlow: number
+  sampledExploredReads: number
+  sampledExploredSlow: number
   /** Times steered reads were found slower than exploring ones (the tracker calibrated again). */
   notHelping: number
   /** Slow share over the last completed window. */

@@ -148,6 +148,11 @@ function learnedFramesLine({ direct: d, steered: s }) {
   return `native-steer on learned frames (${s.count} steered, ${d.count} copy-0 reads): p50/p99/p99.9 ${s.p50}/${s.p99}/${s.p999} ns against copy 0's ${d.p50}/${d.p99}/${d.p999} on the same frames: ${r('p50')}×, ${r('p99')}×, ${r('p999')}×`
 }
 
+/** The slow share of a steer arm's sampled steered reads (SteerStats.sampled*), as text. */
+function sampledShare(st) {
+  return st.sampledSteeredReads ? `${((100 * st.sampledSteeredSlow) / st.sampledSteeredReads).toFixed(2)}% of ${st.sampledSteeredReads}` : 'none'
+}
+
 async function main(argv, { print = true } = {}) {
   const log = print ? console.log : () => {}
   const cfg = parse(argv)
@@ -301,7 +306,7 @@ async function main(argv, { print = true } = {}) {
       if (pairs) log(`* independent-pairs: upper bound, not delivered; ${(pairs.extra.pairedShare * 100).toFixed(1)}% of samples paired within 1 µs`)
       for (const n of ['steer', 'native-steer']) {
         const st = run.arms[n] && run.arms[n].extra && run.arms[n].extra.steer
-        if (st) log(`${n}: tracker ${st.state}, copies stall apart: ${st.copiesApart ? 'yes' : 'NO (steering reads a fixed copy)'}, stall distance ${st.stallDistance.toFixed(2)} period, re-acquisitions ${st.reacquisitions}, period ${st.periodNs.toFixed(1)} ns${st.residentReads ? `; cache-resident: ${st.residentReads} reads served by copy 0 in ${st.residentSpells} spell(s)` : ''}`)
+        if (st) log(`${n}: tracker ${st.state}, copies stall apart: ${st.copiesApart ? 'yes' : 'NO (steering reads a fixed copy)'}, stall distance ${st.stallDistance.toFixed(2)} period, re-acquisitions ${st.reacquisitions}, period ${st.periodNs.toFixed(1)} ns; slow steered reads ${sampledShare(st)} measured (1 read in 32) against ${(st.expectedSteeredShare * 100).toFixed(2)}% predicted${st.residentReads ? `; cache-resident: ${st.residentReads} reads served by copy 0 in ${st.residentSpells} spell(s)` : ''}`)
       }
       const lf = run.arms['native-steer'] && run.arms['native-steer'].extra && run.arms['native-steer'].extra.learnedFrames
       if (lf) log(learnedFramesLine(lf))

@@ -70,6 +70,9 @@ struct Observation {
     t0: u64,
     copy: usize,
     ticks: u64,
+    /// One of the one-in-`LOCKED_OBSERVE_EVERY` locked reads (`Tracker::observe_in_sample`),
+    /// observed by the schedule or by a resync alike.
+    sampled: bool,
 }
 
 /// While locked, time and feed back one read in this many: the others take one clock read (to
@@ -183,7 +186,7 @@ impl SteeredReader {
     #[inline(always)]
     fn settle_pending(&mut self) {
         if let Some(o) = self.pending.take() {
-            self.tracker.observe(o.t0, o.copy, o.ticks);
+            self.tracker.observe_in_sample(o.t0, o.copy, o.ticks, o.sampled);
             if self.tracker.take_alarm() {
                 self.resync_left = self.tracker.block_reads();
             }
@@ -308,7 +311,9 @@ impl SteeredReader {
         let c = self.tracker.choose_observed(t0);
         let v = load(&self.slab, c);
         let t1 = tsc::after_loads();
-        self.pending = Some(Observation { t0, copy: c, ticks: t1.wrapping_sub(t0) });
+        // (Counted only while locked: `locked_reads` counts the locked reads.)
+        let sampled = self.locked_reads % LOCKED_OBSERVE_EVERY == 0;
+        self.pending = Some(Observation { t0, copy: c, ticks: t1.wrapping_sub(t0), sampled });
         v
     }
 
@@ -472,6 +477,12 @@ mod tests {
         }
         assert!(r.report().resyncs > resyncs);
         assert_eq!(observed(&r) - busy, block, "every read after the pause observed, until a block is in");
+        // The sample stays one locked read in LOCKED_OBSERVE_EVERY, the block's reads or not (the
+        // last observed read's timing is still owed; an outlier is in no count).
+        let x = r.report();
+        let (sampled, expected) = (x.sampled_steered_reads + x.sampled_explored_reads, 3 * block / LOCKED_OBSERVE_EVERY as u64);
+        assert!(sampled <= expected && sampled + x.outliers + 1 >= expected, "{sampled} sampled of {} locked reads", 3 * block);
+        assert!(x.sampled_steered_slow <= x.sampled_steered_reads && x.sampled_explored_slow <= x.sampled_explored_reads);
     }
 
     #[test]

@@ -260,6 +260,18 @@ pub struct SteerReport {
     pub explored_reads: u64,
     /// Exploring reads that were slow.
     pub explored_slow: u64,
+    /// The steered and exploring reads of a systematic sample of the locked reads (for a
+    /// `SteeredReader`, one in `LOCKED_OBSERVE_EVERY` of every read it makes, whether the schedule
+    /// or a resync observed it), and how many were slow: unlike `steered_*`, which a resync's
+    /// block of every read weighs toward the moments the phase was lost, an estimate of the slow
+    /// share over all steered reads, to hold against `expected_steered_share`.
+    pub sampled_steered_reads: u64,
+    /// Sampled steered reads that were slow.
+    pub sampled_steered_slow: u64,
+    /// Sampled exploring reads.
+    pub sampled_explored_reads: u64,
+    /// Sampled exploring reads that were slow.
+    pub sampled_explored_slow: u64,
     /// Guard windows in which steered reads were significantly slower than exploring ones (the
     /// tracker then calibrated again).
     pub(crate) not_helping: u64,
@@ -419,6 +431,8 @@ pub struct Tracker {
     steered_slow: u64,
     explored_reads: u64,
     explored_slow: u64,
+    /// `SteerReport::sampled_*`: steered reads, slow ones, exploring reads, slow ones.
+    sampled: [u64; 4],
     /// Guard windows in which steered reads were slow more often than exploring ones.
     not_helping: u64,
     window_share: f64,
@@ -496,6 +510,7 @@ impl Tracker {
             steered_slow: 0,
             explored_reads: 0,
             explored_slow: 0,
+            sampled: [0; 4],
             not_helping: 0,
             window_share: 0.0,
             reacquisitions: 0,
@@ -597,9 +612,18 @@ impl Tracker {
     }
 
     /// Feeds one timed read: it started at `t` (ticks), read `copy` and took `latency` ticks.
-    /// A copy out of range is ignored.
+    /// A copy out of range is ignored. For a caller that times every read it makes, so each one
+    /// is also in the sample (`observe_in_sample`): the tests' simulations.
+    #[cfg(test)]
     #[inline]
     pub(crate) fn observe(&mut self, t: u64, copy: usize, latency: u64) {
+        self.observe_in_sample(t, copy, latency, true);
+    }
+
+    /// `observe`, saying whether this read is in the caller's systematic sample of its reads
+    /// (`SteerReport::sampled_*`): chosen by a rule that knows nothing of stalls or phase.
+    #[inline]
+    pub(crate) fn observe_in_sample(&mut self, t: u64, copy: usize, latency: u64, sampled: bool) {
         if copy >= self.cfg.copies {
             return;
         }
@@ -625,7 +649,13 @@ impl Tracker {
                 }
             }
             SteerState::Locked => {
-                if std::mem::take(&mut self.exploring) {
+                let exploring = std::mem::take(&mut self.exploring);
+                if sampled {
+                    let k = if exploring { 2 } else { 0 };
+                    self.sampled[k] += 1;
+                    self.sampled[k + 1] += slow as u64;
+                }
+                if exploring {
                     self.explored_reads += 1;
                     self.explored_slow += slow as u64;
                 } else {
@@ -713,6 +743,10 @@ impl Tracker {
             steered_slow: self.steered_slow,
             explored_reads: self.explored_reads,
             explored_slow: self.explored_slow,
+            sampled_steered_reads: self.sampled[0],
+            sampled_steered_slow: self.sampled[1],
+            sampled_explored_reads: self.sampled[2],
+            sampled_explored_slow: self.sampled[3],
             not_helping: self.not_helping,
             window_slow_share: self.window_share,
             reacquisitions: self.reacquisitions,
