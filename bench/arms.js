@@ -144,20 +144,35 @@ function withThreads(s, measure) {
   }
 }
 
+// The tracker's counters in stats().steer run from the slab's creation (resetStats leaves them).
+const STEER_COUNTS = ['reads', 'slowReads', 'outliers', 'steeredReads', 'steeredSlow', 'exploredReads', 'exploredSlow', 'sampledSteeredReads', 'sampledSteeredSlow', 'sampledExploredReads', 'sampledExploredSlow', 'notHelping', 'reacquisitions', 'resyncs', 'calibrations', 'driftSteps', 'periodUpdates', 'residentSpells', 'residentReads']
+
+/** The tracker's report `after`, its counters counted from `before` (what one arm's reads did). */
+function steerSince(before, after) {
+  if (!before || !after) return after
+  const d = { ...after }
+  for (const k of STEER_COUNTS) if (typeof after[k] === 'number' && typeof before[k] === 'number') d[k] = after[k] - before[k]
+  return d
+}
+
 /** Steering against copy 0 of the same slab, interleaved, end to end in JS. */
 function steerPairJs(ctx) {
   const s = ctx.steerSlab()
   const n = nativeOf(s)
+  let before = null
   const p = timeJsEach(ctx.steerIndices, {
     reads: [readF64Copy0Of(s), (i) => s.readF64(i)],
     flush: (i) => n._flush(i),
     cold: ctx.cold,
     gapTicks: ctx.gapTicks,
     onProgress: ctx.onProgress,
-    afterWarmup: () => s.resetStats(),
+    afterWarmup: () => {
+      s.resetStats()
+      before = s.stats().steer
+    },
   })
   const [direct, steered] = p.summaries
-  return { summary: steered, extra: { steer: s.stats().steer }, also: { 'steer-direct': { summary: direct } } }
+  return { summary: steered, extra: { steer: steerSince(before, s.stats().steer) }, also: { 'steer-direct': { summary: direct } } }
 }
 
 /** The same, timed inside Rust. */
@@ -165,8 +180,9 @@ function steerPairNative(ctx) {
   const s = ctx.steerSlab()
   nativeOf(s)._benchNativeInterleaved(ctx.steerIndices.subarray(0, Math.min(WARMUP_NATIVE_READS, ctx.steerIndices.length)), ctx.cold, ctx.gapNs)
   s.resetStats()
+  const before = s.stats().steer
   const [direct, steered, ...learned] = nativeOf(s)._benchNativeInterleaved(ctx.steerIndices, ctx.cold, ctx.gapNs)
-  const extra = { steer: s.stats().steer }
+  const extra = { steer: steerSince(before, s.stats().steer) }
   // A slab learned in the background: the same pair over the reads whose frame was learned.
   if (learned.length) extra.learnedFrames = { direct: learned[0].latency, steered: learned[1].latency }
   return { summary: flat(steered), extra, also: { 'native-steer-direct': { summary: flat(direct) } } }
@@ -273,4 +289,4 @@ const ARMS = {
   },
 }
 
-module.exports = { WARMUP_JS_READS, WARMUP_NATIVE_READS, ARMS, indexStream, clockOverhead, timeJs, timeJsEach, clock, Slayer, native, nativeOf, readF64Copy0Of }
+module.exports = { WARMUP_JS_READS, WARMUP_NATIVE_READS, ARMS, steerSince, indexStream, clockOverhead, timeJs, timeJsEach, clock, Slayer, native, nativeOf, readF64Copy0Of }

@@ -10,7 +10,7 @@ const fs = require('node:fs')
 
 const { Records } = require('..')
 const cli = require('./cli')
-const { indexStream, timeJsEach, clockOverhead, Slayer, native, nativeOf } = require('./arms')
+const { indexStream, timeJsEach, clockOverhead, steerSince, Slayer, native, nativeOf } = require('./arms')
 const { nsPerCall } = require('./binding-cost')
 const { runTable, scoreRun } = require('./report')
 const { decisionVerdict } = require('./verdict')
@@ -355,7 +355,11 @@ async function main(argv, { print = true } = {}) {
         if (fb) run.arms[name].fallback = fb
       }
       progress(`${label} JS arms`)
-      const js = timeJsEach(repeated, { reads: jsGroup.map((n) => decisions[n]), flush: flushAll, cold, gapTicks, onProgress: (f) => progress(`${label} JS arms ${Math.round(f * 100)}%`) })
+      // The steered store's tracker over the JS arms' timed reads (its counters run from creation).
+      let steerBefore = null
+      const afterWarmup = () => (steerBefore = u.steer && u.steer.stats().steer)
+      const js = timeJsEach(repeated, { reads: jsGroup.map((n) => decisions[n]), flush: flushAll, cold, gapTicks, afterWarmup, onProgress: (f) => progress(`${label} JS arms ${Math.round(f * 100)}%`) })
+      const ss = u.steer && steerSince(steerBefore, u.steer.stats().steer)
       jsGroup.forEach((n, b) => arm(n, 'js', js.summaries[b]))
       progress(`${label} native arms`)
       for (const [name, r] of [['native-record-direct', u.direct], ['native-record-steer', u.steer]]) if (r) arm(name, 'native', recordsNative(r, indices, cold, gapNs))
@@ -370,7 +374,6 @@ async function main(argv, { print = true } = {}) {
       } finally {
         u.hedged.stop()
       }
-      const ss = u.steer && u.steer.stats().steer
       if (ss) run.arms['record-steer'].extra = { steer: ss }
       scoreRun(run, cfg.slowExcessNs)
       result.runs.push(run)
@@ -379,7 +382,10 @@ async function main(argv, { print = true } = {}) {
       log(runTable(run))
       const fellBack = Object.entries(run.arms).filter(([, a]) => a.fallback)
       if (fellBack.length) log(`† fell back: ${fellBack.map(([n, a]) => `${n} ran on copies ${a.fallback.channelOffset} B apart`).join(', ')} (placement refused; see FALLBACK above)`)
-      if (ss) log(`record-steer: tracker ${ss.state}, copies stall apart: ${ss.copiesApart ? 'yes' : 'NO'}; steered ${ss.steeredReads} (slow ${ss.steeredSlow}), explored ${ss.exploredReads} (slow ${ss.exploredSlow})`)
+      if (ss) {
+        const sampled = ss.sampledSteeredReads ? `${((100 * ss.sampledSteeredSlow) / ss.sampledSteeredReads).toFixed(2)}% of ${ss.sampledSteeredReads} (1 read in 32)` : 'none sampled'
+        log(`record-steer: tracker ${ss.state}, copies stall apart: ${ss.copiesApart ? 'yes' : 'NO'}; slow steered reads ${sampled} against ${(ss.expectedSteeredShare * 100).toFixed(2)}% predicted; re-acquisitions ${ss.reacquisitions}, resyncs ${ss.resyncs}`)
+      }
     }
     if (stress) native._stressStop(stress)
   }
