@@ -594,6 +594,8 @@ export declare class Records<S extends RecordSchema = RecordSchema> {
   resetStats(): void
   start(): void
   stop(): void
+  /** As Slayer.setLearnDutyPercent, for a steered store learned in the background. */
+  setLearnDutyPercent(percent: number): boolean
   /** Makes every record's copies agree now; returns how many records were rewritten. */
   repair(): number
   close(): void
@@ -690,6 +692,14 @@ export interface SlayerOptions extends ThreadOptions {
    * info().placement.fallback); an explicit 'huge-pages' or 'refresh-groups' throws.
    */
   placementBudgetMs?: number
+  /**
+   * For a slab whose frames are learned in the background (placement 'background', or 'auto' of
+   * a 'steer' slab over budget): the share of one core, in percent (1 to 100, default 25), its
+   * learning thread keeps busy; info().learning.duty says what it runs at. On two vCPUs the
+   * thread shares a core with the caller some of the time: the default is what cost the
+   * requester nothing measurable (docs/steering.md). setLearnDutyPercent() changes it later.
+   */
+  learnDutyPercent?: number
 }
 
 /** Options of `Slayer.create(options)`: a named slab other processes can open. */
@@ -801,6 +811,15 @@ export declare class Slayer {
   start(): void
   /** Stops and joins the replica threads; reads keep working, from one copy. */
   stop(): void
+  /**
+   * The share of one core, in percent (an integer from 1 to 100), that the thread learning this
+   * slab's frames in the background keeps busy (see `learnDutyPercent`), e.g. 100 while the
+   * service has not started serving and back to 25 before it does. Takes effect at once. Returns
+   * false, changing nothing, when no frame is being learned in the background (a slab placed up
+   * front or not steered, or one whose frames are all learned). TypeError for a non-integer,
+   * RangeError outside 1 to 100.
+   */
+  setLearnDutyPercent(percent: number): boolean
   /** Stops the threads and unmaps the slab. Idempotent; any other call afterwards throws. */
   close(): void
   /** True once close() has run. */

@@ -315,6 +315,18 @@ function forwardControls(cls, nativeOf) {
     stop() {
       nativeOf(this).stop()
     },
+    // The background learner's share of one core, in percent; false when nothing is learned in
+    // the background (a slab placed up front or not steered, or learning that has ended).
+    setLearnDutyPercent(percent) {
+      const n = nativeOf(this)
+      if (typeof percent !== 'number' || !Number.isInteger(percent)) {
+        throw withCode(new TypeError(`setLearnDutyPercent: percent must be an integer from 1 to 100, got ${describe(percent)}`), 'ERR_ULTRASLAYER_BAD_ARGUMENT')
+      }
+      if (percent < 1 || percent > 100) {
+        throw withCode(new RangeError(`setLearnDutyPercent: percent must be from 1 to 100 (a share of one core), got ${percent}`), 'ERR_ULTRASLAYER_OPTION_RANGE')
+      }
+      return n.setLearnDutyPercent(percent)
+    },
     close() {
       nativeOf(this).close()
     },

@@ -75,6 +75,45 @@ test('a background-learned slab serves at once, every read right while its frame
   assert.equal(threadsNamedSettled(LEARNER, 0), 0, 'closing stopped the learning thread')
 })
 
+test('learnDutyPercent sets the learning thread\'s share of a core, setLearnDutyPercent changes it, bad values are refused', async (t) => {
+  // Shape only: the duty asked for is the duty reported, never how fast frames are learned.
+  const s = await (async () => {
+    try {
+      return await Slayer.create({ slots: 1 << 20, strategy: 'steer', placement: 'background', hugePages: 'off', learnDutyPercent: 5 })
+    } catch (e) {
+      assert.ok(['ERR_ULTRASLAYER_PLACEMENT', 'ERR_ULTRASLAYER_UNSUPPORTED'].includes(e.code), `${e.code}: ${e.message}`)
+      return null
+    }
+  })()
+  if (!s) return t.skip('this machine refused a background-learned slab')
+  try {
+    assert.equal(s.info().learning.duty, 0.05)
+    if (!s.info().learning.done) {
+      assert.equal(s.setLearnDutyPercent(100), true)
+      assert.equal(s.info().learning.duty, 1)
+      assert.equal(s.setLearnDutyPercent(25), true)
+      assert.equal(s.info().learning.duty, 0.25)
+    }
+    for (const bad of ['5', 5.5, NaN, null, undefined, 5n]) {
+      assert.throws(() => s.setLearnDutyPercent(bad), (e) => e instanceof TypeError && e.code === 'ERR_ULTRASLAYER_BAD_ARGUMENT', String(bad))
+    }
+    for (const bad of [0, -1, 101, 2 ** 40]) {
+      assert.throws(() => s.setLearnDutyPercent(bad), (e) => e instanceof RangeError && /1 to 100/.test(e.message), String(bad))
+    }
+    assert.ok([0.25].includes(s.info().learning.duty) || s.info().learning.done, 'a refused value changes nothing')
+  } finally {
+    s.close()
+  }
+  // Nothing learned in the background: false, nothing to change.
+  const d = new Slayer({ slots: 64, strategy: 'direct', hugePages: 'off' })
+  assert.equal(d.setLearnDutyPercent(50), false)
+  d.close()
+  assert.throws(() => new Slayer({ slots: 64, learnDutyPercent: 0 }), RangeError)
+  assert.throws(() => new Slayer({ slots: 64, learnDutyPercent: 101 }), RangeError)
+  assert.throws(() => new Slayer({ slots: 64, learnDutyPercent: 0.5 }), TypeError)
+  assert.throws(() => new Slayer({ slots: 64, learnDutyPercent: '50' }), TypeError)
+})
+
 test("placement 'background' is for steered slabs of two copies", () => {
   assert.throws(() => new Slayer({ slots: 16, strategy: 'hedge', placement: 'background' }), (e) => e instanceof RangeError && /needs strategy: 'steer' and 2 replicas/.test(e.message))
   assert.throws(() => new Slayer({ slots: 16, strategy: 'steer', replicas: 3, placement: 'background' }), RangeError)

@@ -45,6 +45,13 @@ macro_rules! slab_controls {
                 self.engine(&env)?.stop();
                 Ok(())
             }
+
+            /// The background learner's share of one core, in percent (index.js checks it is
+            /// an integer from 1 to 100); false for a slab that learns nothing in the background.
+            #[napi(skip_typescript, catch_unwind)]
+            pub fn set_learn_duty_percent(&self, env: Env, percent: u32) -> Result<bool> {
+                self.engine(&env)?.set_learn_duty_percent(percent).map_err(|e| $crate::errors::to_napi(&env, e))
+            }
         }
     };
 }

@@ -172,6 +172,7 @@ pub(super) fn slab_options(o: JsOptions) -> R<ultraslayer::Options> {
     e.strategy = o.parsed("strategy", ultraslayer::Strategy::parse)?.unwrap_or(e.strategy);
     e.placement = o.parsed("placement", ultraslayer::CopyPlacement::parse)?.unwrap_or(e.placement);
     e.placement_budget = o.int("placementBudgetMs")?.map_or(e.placement_budget, std::time::Duration::from_millis);
+    e.learn_duty_percent = o.int("learnDutyPercent")?.map_or(e.learn_duty_percent, |p| p as u32);
     e.threads = thread_options(o)?;
     // index.js reads a direct slab through a typed-array view of copy 0, with no native call.
     e.direct_reads = ultraslayer::DirectReads::Inline;

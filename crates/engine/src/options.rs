@@ -198,6 +198,23 @@ pub fn default_idle_us(spin: SpinPolicy) -> u64 {
     }
 }
 
+/// The share of one core a background learner keeps busy unless told otherwise: on two vCPUs a
+/// requester shares its core with it some of the time, so it stays small (its cost to the
+/// requester: docs/steering.md, *Learning in the background*).
+pub const DEFAULT_LEARN_DUTY_PERCENT: u32 = 25;
+
+/// `percent` as a learner's share of one core: 1 to 100.
+///
+/// # Errors
+/// `Error::OptionOutOfRange` (option "learnDutyPercent") otherwise.
+pub fn check_learn_duty_percent(percent: u64) -> Result<()> {
+    if (1..=100).contains(&percent) {
+        Ok(())
+    } else {
+        Err(Error::option_range("learnDutyPercent", format!("a background learner's share of one core is 1 to 100 percent, got {percent}")))
+    }
+}
+
 /// Smallest slab (bytes per replica) that placement 'auto' places by refresh group when it hedges:
 /// one 2 MiB huge page.
 pub const AUTO_PLACE_MIN_BYTES: u64 = 2 << 20;
@@ -248,6 +265,9 @@ pub struct Options {
     pub threads: ThreadOptions,
     /// How the front end reads a direct slab (`DirectReads::Call` unless it says otherwise).
     pub direct_reads: DirectReads,
+    /// The share of one core, in percent (1 to 100), a slab learned in the background may keep
+    /// busy learning (`DEFAULT_LEARN_DUTY_PERCENT`); `Slayer::set_learn_duty_percent` changes it later.
+    pub learn_duty_percent: u32,
 }
 
 impl Options {
@@ -263,6 +283,7 @@ impl Options {
             placement_budget: DEFAULT_PLACEMENT_BUDGET,
             threads: ThreadOptions::default(),
             direct_reads: DirectReads::Call,
+            learn_duty_percent: DEFAULT_LEARN_DUTY_PERCENT,
         }
     }
 
@@ -270,6 +291,7 @@ impl Options {
     /// itself (copies on pages of their own), so it cannot be combined with a given offset or a
     /// huge-page request.
     pub fn validate(&self) -> Result<()> {
+        check_learn_duty_percent(self.learn_duty_percent.into())?;
         if self.placement == CopyPlacement::Background && (self.strategy != Strategy::Steer || self.replicas != 2) {
             return Err(Error::option_range(
                 "placement",
@@ -412,6 +434,7 @@ pub const OPTIONS: &[OptionSpec] = &[
         kind: OptionKind::Integer { min: 0, max: MAX_PLACEMENT_BUDGET.as_secs() * 1000 },
         takes: FOR_NEW,
     },
+    OptionSpec { name: "learnDutyPercent", kind: OptionKind::Integer { min: 1, max: 100 }, takes: FOR_NEW },
     OptionSpec { name: "name", kind: OptionKind::Name, takes: FOR_CREATE },
     OptionSpec { name: "overwrite", kind: OptionKind::Boolean, takes: FOR_CREATE },
     OptionSpec { name: "waitMs", kind: OptionKind::Integer { min: 0, max: MAX_OPEN_WAIT.as_secs() * 1000 }, takes: FOR_OPEN },
@@ -430,6 +453,18 @@ mod tests {
         assert_eq!(o.threads.spin, SpinPolicy::Hybrid);
         assert_ne!(default_idle_us(o.threads.spin), u64::MAX, "hybrid parks");
         assert_eq!(OpenOptions::default().threads, ThreadOptions::default());
+    }
+
+    #[test]
+    fn a_learners_duty_is_one_to_one_hundred_percent_of_a_core() {
+        assert_eq!(Options::new(10).learn_duty_percent, DEFAULT_LEARN_DUTY_PERCENT);
+        for (p, ok) in [(0, false), (1, true), (25, true), (100, true), (101, false)] {
+            let o = Options { learn_duty_percent: p, ..Options::new(10) };
+            assert_eq!(o.validate().is_ok(), ok, "{p}");
+            if !ok {
+                assert!(matches!(o.validate(), Err(Error::OptionOutOfRange { option: "learnDutyPercent", .. })));
+            }
+        }
     }
 
     #[test]

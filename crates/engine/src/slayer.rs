@@ -531,7 +531,7 @@ impl Slayer {
                 orientation,
                 bg.timer(slab.clone()),
                 start,
-                crate::steer::learner::DEFAULT_DUTY,
+                f64::from(opts.learn_duty_percent) / 100.0,
                 crate::steer::learner::DEFAULT_AUDIT_EVERY,
                 Some(warm),
             )?;
@@ -805,6 +805,24 @@ impl Slayer {
     /// What this Slayer's reads did (and its record store's, for one under `Records`).
     pub fn stats(&self) -> Stats {
         self.path.stats()
+    }
+
+    /// Sets the share of one core, in percent, this slab's background learner keeps busy
+    /// (`Options::learn_duty_percent`), e.g. all of one while nothing else needs it and back to
+    /// the default before serving. Takes effect at once, a pause under way included. Ok(false) for
+    /// a slab that learns nothing in the background, or whose learning has ended.
+    ///
+    /// # Errors
+    /// `Error::OptionOutOfRange` (option "learnDutyPercent") outside 1 to 100.
+    pub fn set_learn_duty_percent(&self, percent: u32) -> Result<bool> {
+        crate::options::check_learn_duty_percent(percent.into())?;
+        Ok(match &self.learner {
+            Some(l) if !l.done() => {
+                l.set_duty(f64::from(percent) / 100.0);
+                true
+            }
+            _ => false,
+        })
     }
 
     /// The steering tracker's report (strategy 'steer' only).

@@ -385,6 +385,13 @@ impl Records {
     pub fn stop(&mut self) {
         self.slayer.stop()
     }
+    /// As [`Slayer::set_learn_duty_percent`], for a steered store learned in the background.
+    ///
+    /// # Errors
+    /// As [`Slayer::set_learn_duty_percent`]: a percent outside 1 to 100.
+    pub fn set_learn_duty_percent(&self, percent: u32) -> Result<bool> {
+        self.slayer.set_learn_duty_percent(percent)
+    }
     /// The strategy reads use (never `Auto`).
     pub fn strategy(&self) -> Strategy {
         self.slayer.strategy()

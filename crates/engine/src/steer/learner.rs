@@ -154,10 +154,6 @@ pub(crate) fn batch_frames(timer: &dyn Timer, plan: &Plan) -> usize {
     timer.session_lines().map_or(BATCH, |n| (BATCH_SESSIONS * n / per).max(BATCH))
 }
 
-/// The learner's default duty cycle: the share of one core it may keep busy timing. On two vCPUs
-/// a requester shares its core with it some of the time, so it stays small.
-pub(crate) const DEFAULT_DUTY: f64 = 0.25;
-
 /// How often a learner that knows every frame re-times a few of them (`AUDIT_FRAMES`), to notice
 /// an orientation that no longer holds: about 10 ms of timing every 10 s here.
 pub(crate) const DEFAULT_AUDIT_EVERY: Duration = Duration::from_secs(10);
@@ -257,7 +253,8 @@ pub struct Learning {
 pub(crate) struct Learner {
     stop: Arc<AtomicBool>,
     stats: Arc<LearnerStats>,
-    duty: f64,
+    /// The duty cycle (an f64's bits), read by the thread at every pause (`set_duty`).
+    duty: Arc<AtomicU64>,
     /// The read counts at the last `learning()`, for the coverage window.
     last_counts: std::sync::Mutex<(u64, u64)>,
     handle: Option<std::thread::JoinHandle<()>>,
@@ -285,7 +282,7 @@ fn thread_cpu_ns() -> u64 {
 impl Learner {
     /// Starts learning `orientation`'s frames with `timer` (which must time lines of the slab the
     /// orientation describes, and which the thread owns with everything it needs to stay valid),
-    /// at `duty` (0 < duty ≤ 1) of one core.
+    /// at `duty` of one core (clamped to 0.01..=1; `set_duty` changes it).
     pub(crate) fn spawn(
         orientation: Arc<Orientation>,
         mut timer: Box<dyn Timer + Send>,
@@ -294,10 +291,10 @@ impl Learner {
         audit_every: Duration,
         mut warm: Option<Warmup>,
     ) -> crate::error::Result<Learner> {
-        let duty = duty.clamp(0.01, 1.0);
+        let duty = Arc::new(AtomicU64::new(duty.clamp(0.01, 1.0).to_bits()));
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(LearnerStats::default());
-        let (s, st) = (stop.clone(), stats.clone());
+        let (s, st, d) = (stop.clone(), stats.clone(), duty.clone());
         let handle = std::thread::Builder::new()
             .name("uslayer-learn".into())
             .spawn(move || {
@@ -319,8 +316,21 @@ impl Learner {
                         std::thread::park_timeout(until - now);
                     }
                 };
-                // The rest of the duty cycle after `busy` spent timing.
-                let rest = |busy: Duration| sleep(busy.mul_f64((1.0 - duty) / duty));
+                // The rest of the duty cycle after `busy` spent timing, at the duty of the moment:
+                // `set_duty` unparks the thread, and the pause is worked out again from its start.
+                let rest = |busy: Duration| {
+                    let from = Instant::now();
+                    while !stopping() {
+                        // Relaxed: a setting read on its own; nothing else is published with it.
+                        let duty = f64::from_bits(d.load(Ordering::Relaxed));
+                        let until = from + busy.mul_f64((1.0 - duty) / duty);
+                        let now = Instant::now();
+                        if now >= until {
+                            break;
+                        }
+                        std::thread::park_timeout(until - now);
+                    }
+                };
                 let figures = || {
                     // Relaxed, the figures: each is read on its own by info().
                     st.cpu_ns.store(thread_cpu_ns().saturating_sub(cpu0), Ordering::Relaxed);
@@ -441,6 +451,17 @@ impl Learner {
         Ok(Learner { stop, stats, duty, last_counts: std::sync::Mutex::new((0, 0)), handle: Some(handle) })
     }
 
+    /// Sets the share of one core the thread keeps busy (clamped to 0.01..=1); a pause under way
+    /// is worked out again at once.
+    pub(crate) fn set_duty(&self, duty: f64) {
+        // Relaxed: the thread reads it on its own at its next look (the unpark below, or the end
+        // of the batch under way); nothing else is published with it.
+        self.duty.store(duty.clamp(0.01, 1.0).to_bits(), Ordering::Relaxed);
+        if let Some(h) = &self.handle {
+            h.thread().unpark();
+        }
+    }
+
     #[cfg(test)]
     fn stats(&self) -> &LearnerStats {
         &self.stats
@@ -471,7 +492,8 @@ impl Learner {
             elapsed_ms,
             cpu_ms,
             cpu_share: if elapsed_ms > 0.0 { cpu_ms / elapsed_ms } else { 0.0 },
-            duty: self.duty,
+            // Relaxed: a setting read on its own.
+            duty: f64::from_bits(self.duty.load(Ordering::Relaxed)),
             frames_per_second: if elapsed_ms > 0.0 { learned as f64 / (elapsed_ms / 1e3) } else { 0.0 },
             hot_coverage: (on + off > 0).then(|| on as f64 / (on + off) as f64),
         }
