@@ -303,33 +303,29 @@ impl Learner {
                 let frames = orientation.frames();
                 // Acquire: pairs with the Release store in `Drop`, after which nothing more is timed.
                 let stopping = || s.load(Ordering::Acquire);
-                let sleep = |left: Duration| {
-                    // Parked until the time is up or `Drop` unparks it to stop: no polling while
-                    // idle (a slab whose frames are all known sleeps 10 s between audits).
-                    // Spurious wake-ups only loop.
-                    let until = Instant::now() + left;
+                // Parked until `until()` (asked again at every wake-up) or `Drop` unparks it to
+                // stop: no polling while idle (a slab whose frames are all known sleeps 10 s
+                // between audits). Spurious wake-ups only loop.
+                let park_until = |until: &dyn Fn() -> Instant| {
                     while !stopping() {
-                        let now = Instant::now();
-                        if now >= until {
+                        let (u, now) = (until(), Instant::now());
+                        if now >= u {
                             break;
                         }
-                        std::thread::park_timeout(until - now);
+                        std::thread::park_timeout(u - now);
                     }
+                };
+                let sleep = |left: Duration| {
+                    let until = Instant::now() + left;
+                    park_until(&|| until);
                 };
                 // The rest of the duty cycle after `busy` spent timing, at the duty of the moment:
                 // `set_duty` unparks the thread, and the pause is worked out again from its start.
                 let rest = |busy: Duration| {
                     let from = Instant::now();
-                    while !stopping() {
-                        // Relaxed: a setting read on its own; nothing else is published with it.
-                        let duty = f64::from_bits(d.load(Ordering::Relaxed));
-                        let until = from + busy.mul_f64((1.0 - duty) / duty);
-                        let now = Instant::now();
-                        if now >= until {
-                            break;
-                        }
-                        std::thread::park_timeout(until - now);
-                    }
+                    // Relaxed: a setting read on its own; nothing else is published with it.
+                    let duty = || f64::from_bits(d.load(Ordering::Relaxed));
+                    park_until(&|| from + busy.mul_f64((1.0 - duty()) / duty()));
                 };
                 let figures = || {
                     // Relaxed, the figures: each is read on its own by info().
