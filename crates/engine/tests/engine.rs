@@ -435,11 +435,17 @@ fn steered_round_trip(placement: ultraslayer::CopyPlacement) {
             // 'auto' places a steered slab on its own pages; steering needs copy r in the same
             // groups for every slot, which the placement checked by timing copies.
             let h = info.copies.huge.as_ref().expect("placed on its own pages");
-            assert!(["within-frame", "paired", "frames"].contains(&h.layout), "{h:?}");
-            // As the placement itself judges: of the checked slots whose copies all showed a group
-            // (a weak signal leaves some unclear), at least 90% apart.
-            assert!(h.copies_clear >= 4 && h.copies_clear <= h.copies_checked, "{h:?}");
-            assert!(h.copies_apart * 10 >= h.copies_clear * 9, "{h:?}");
+            assert!(["within-frame", "paired", "frames", "background"].contains(&h.layout), "{h:?}");
+            if h.layout == "background" {
+                // Placing up front was projected over the budget (lines time slowly on a loaded
+                // machine): the slab serves at once and a thread learns its frames.
+                assert!(info.learning.is_some(), "{h:?}");
+            } else {
+                // As the placement itself judges: of the checked slots whose copies all showed a
+                // group (a weak signal leaves some unclear), at least 90% apart.
+                assert!(h.copies_clear >= 4 && h.copies_clear <= h.copies_checked, "{h:?}");
+                assert!(h.copies_apart * 10 >= h.copies_clear * 9, "{h:?}");
+            }
         }
         (None, "offset") => {
             assert_eq!(info.channel_offset, 64);
@@ -452,7 +458,8 @@ fn steered_round_trip(placement: ultraslayer::CopyPlacement) {
     assert!(!s.info().running);
     assert_eq!(s.info().strategy, ultraslayer::Strategy::Steer);
     let rep = s.steer_report().unwrap();
-    assert!(rep.reads > 0, "calibrated before the first user read");
+    // Calibrated before the first user read, except where the learner calibrates it (background).
+    assert!(rep.reads > 0 || info.learning.is_some(), "calibrated before the first user read");
     for i in (0..50_000).step_by(7) {
         s.write(i, pattern(i as u32)).unwrap();
     }
