@@ -425,7 +425,13 @@ test("strategy 'steer' reads the right values with no threads and reports its tr
   assert.equal(i.strategy, 'steer')
   // Copies placed by refresh group on the slab's own pages when that could be learned here;
   // otherwise 64 B apart, with the reason.
-  if (i.placement.kind === 'refresh-groups') {
+  if (i.placement.kind === 'refresh-groups' && i.placement.hugePages.layout === 'background') {
+    // Placing up front was projected over the budget (lines time slowly on a loaded machine):
+    // the slab serves at once and a thread learns its frames.
+    assert.equal(typeof i.learning, 'object')
+    assert.ok(i.learning.framesTotal > 0)
+    t.diagnostic('branch: learned in the background')
+  } else if (i.placement.kind === 'refresh-groups') {
     const h = i.placement.hugePages
     assert.ok(['within-frame', 'paired', 'frames'].includes(h.layout))
     // As the placement judges: of the checked slots whose copies all showed a group, ≥ 90% apart.
