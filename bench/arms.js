@@ -155,6 +155,11 @@ function steerSince(before, after) {
   return d
 }
 
+/** The slow share of a steer arm's sampled steered reads (SteerStats.sampled*), as text. */
+function sampledShare(st) {
+  return st.sampledSteeredReads ? `${((100 * st.sampledSteeredSlow) / st.sampledSteeredReads).toFixed(2)}% of ${st.sampledSteeredReads}` : 'none'
+}
+
 /** Steering against copy 0 of the same slab, interleaved, end to end in JS. */
 function steerPairJs(ctx) {
   const s = ctx.steerSlab()
@@ -289,4 +294,4 @@ const ARMS = {
   },
 }
 
-module.exports = { WARMUP_JS_READS, WARMUP_NATIVE_READS, ARMS, steerSince, indexStream, clockOverhead, timeJs, timeJsEach, clock, Slayer, native, nativeOf, readF64Copy0Of }
+module.exports = { WARMUP_JS_READS, WARMUP_NATIVE_READS, ARMS, steerSince, sampledShare, indexStream, clockOverhead, timeJs, timeJsEach, clock, Slayer, native, nativeOf, readF64Copy0Of }

@@ -10,7 +10,7 @@ const fs = require('node:fs')
 
 const { Records } = require('..')
 const cli = require('./cli')
-const { indexStream, timeJsEach, clockOverhead, steerSince, Slayer, native, nativeOf } = require('./arms')
+const { indexStream, timeJsEach, clockOverhead, steerSince, sampledShare, Slayer, native, nativeOf } = require('./arms')
 const { nsPerCall } = require('./binding-cost')
 const { runTable, scoreRun } = require('./report')
 const { decisionVerdict } = require('./verdict')
@@ -326,11 +326,8 @@ async function main(argv, { print = true } = {}) {
     nativeOf(u.slots)._flush(i * WORDS + 1)
     for (const r of [u.direct, u.steer, u.hedged]) if (r) Records._nativeOf(r)._flush(i)
   }
-  // Warm-up, untimed: V8 compiles and settles every arm's decision code (and its getters) first;
-  // otherwise the first few hundred decisions of each arm, slow while unoptimised, fill its p99.9.
-  const warm = Math.min(repeated.length, 20_000 * jsGroup.length)
-  progress('warming up…')
-  timeJsEach(repeated.subarray(0, warm), { reads: jsGroup.map((n) => decisions[n]), flush: flushAll, cold: true, gapTicks: 0 })
+  // Every timeJsEach call warms up first, untimed (WARMUP_JS_READS): V8 compiles and settles every
+  // arm's decision code (and its getters); unoptimised, the first decisions would fill its p99.9.
   const total = cfg.conditions.length * cfg.access.length * cfg.pace.length
   let done = 0
   for (const condition of cfg.conditions) {
@@ -366,9 +363,7 @@ async function main(argv, { print = true } = {}) {
       progress(`${label} hedged`)
       u.hedged.start()
       try {
-        timeJsEach(indices.subarray(0, Math.min(indices.length, 20_000)), { reads: [decisions['record-hedged']], flush: flushAll, cold, gapTicks })
-        u.hedged.resetStats()
-        const h = timeJsEach(indices, { reads: [decisions['record-hedged']], flush: flushAll, cold, gapTicks })
+        const h = timeJsEach(indices, { reads: [decisions['record-hedged']], flush: flushAll, cold, gapTicks, afterWarmup: () => u.hedged.resetStats() })
         arm('record-hedged', 'js', h.summaries[0], { readStats: u.hedged.stats() })
         arm('native-record-hedged', 'native', recordsNative(u.hedged, indices, cold, gapNs))
       } finally {
@@ -383,8 +378,7 @@ async function main(argv, { print = true } = {}) {
       const fellBack = Object.entries(run.arms).filter(([, a]) => a.fallback)
       if (fellBack.length) log(`† fell back: ${fellBack.map(([n, a]) => `${n} ran on copies ${a.fallback.channelOffset} B apart`).join(', ')} (placement refused; see FALLBACK above)`)
       if (ss) {
-        const sampled = ss.sampledSteeredReads ? `${((100 * ss.sampledSteeredSlow) / ss.sampledSteeredReads).toFixed(2)}% of ${ss.sampledSteeredReads} (1 read in 32)` : 'none sampled'
-        log(`record-steer: tracker ${ss.state}, copies stall apart: ${ss.copiesApart ? 'yes' : 'NO'}; slow steered reads ${sampled} against ${(ss.expectedSteeredShare * 100).toFixed(2)}% predicted; re-acquisitions ${ss.reacquisitions}, resyncs ${ss.resyncs}`)
+        log(`record-steer: tracker ${ss.state}, copies stall apart: ${ss.copiesApart ? 'yes' : 'NO'}; slow steered reads ${sampledShare(ss)} measured (1 read in 32) against ${(ss.expectedSteeredShare * 100).toFixed(2)}% predicted; re-acquisitions ${ss.reacquisitions}, resyncs ${ss.resyncs}`)
       }
     }
     if (stress) native._stressStop(stress)

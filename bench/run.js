@@ -8,7 +8,7 @@ const fs = require('node:fs')
 const os = require('node:os')
 
 const cli = require('./cli')
-const { ARMS, WARMUP_JS_READS, WARMUP_NATIVE_READS, indexStream, clockOverhead, Slayer, native } = require('./arms')
+const { ARMS, WARMUP_JS_READS, WARMUP_NATIVE_READS, sampledShare, indexStream, clockOverhead, Slayer, native } = require('./arms')
 const { measureBindingCost } = require('./binding-cost')
 const { runTable, bindingTable, header, scoreRun } = require('./report')
 const { recordedOffsets } = require('./offsets')
@@ -146,11 +146,6 @@ function learnedFramesLine({ direct: d, steered: s }) {
   if (!s.count || !d.count) return 'native-steer on learned frames: no read landed on a learned frame'
   const r = (k) => (s[k] / d[k]).toFixed(2)
   return `native-steer on learned frames (${s.count} steered, ${d.count} copy-0 reads): p50/p99/p99.9 ${s.p50}/${s.p99}/${s.p999} ns against copy 0's ${d.p50}/${d.p99}/${d.p999} on the same frames: ${r('p50')}×, ${r('p99')}×, ${r('p999')}×`
-}
-
-/** The slow share of a steer arm's sampled steered reads (SteerStats.sampled*), as text. */
-function sampledShare(st) {
-  return st.sampledSteeredReads ? `${((100 * st.sampledSteeredSlow) / st.sampledSteeredReads).toFixed(2)}% of ${st.sampledSteeredReads}` : 'none'
 }
 
 async function main(argv, { print = true } = {}) {
