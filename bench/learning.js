@@ -11,8 +11,9 @@
 //    the learner's share of a core, at the default duty.
 // 3. The learner's cost to the requester: cold copy-0 reads of a separate direct slab, timed inside
 //    Rust (as the bench's native-direct arm), in rounds that alternate "no learner" and "a 1 GiB
-//    background-learned slab learning" (created for the round, closed after it); p50 and p99 of each
-//    round pairwise.
+//    background-learned slab learning" (created for the round, and timed once its learner has
+//    learned its first frames, closed after it); p50 and p99 of each round pairwise, with the
+//    learner's share of a core and the frames it learned while the reads were timed.
 // Prints the machine it ran on; timing lives here, not in the tests.
 
 const os = require('node:os')
@@ -78,28 +79,41 @@ async function main() {
   await coverage('hot set: 1% of frames at random', (k) => chosen[k % chosen.length] * 256 + ((k * 40503) & 255))
 }
 
+/** Waits (up to `ms`) until `slab`'s learner has learned `frames` frames: past its structure
+ * sample and into its duty cycle, so that reads timed next run beside the learning itself. */
+async function untilLearning(slab, frames, ms) {
+  const t0 = Date.now()
+  while (Date.now() - t0 < ms && slab.info().learning.framesLearned < frames) await sleep(20)
+}
+
 async function learnerCost() {
   const slots = 1 << 25 // 256 MiB a copy: reads that miss every cache
   const d = await Slayer.create({ slots, strategy: 'direct', placement: 'offset', channelOffset: 64 })
   for (let i = 0; i < slots; i += 4096) d.writeF64(i, i)
-  const indices = indexStream(100_000, slots)
+  // 400 000 reads at up to 1 µs apart: ~0.3 s a measurement, longer than one duty cycle of the
+  // learner (a batch of ~50 ms timing, then three times that paused at 25%), so each "learning"
+  // measurement spans its busy and idle parts alike.
+  const indices = indexStream(400_000, slots)
   const time = () => nativeOf(d)._benchNative('direct', indices, true, 1000).latency
   time() // warm-up
   const rows = []
   for (let r = 0; r < 5; r++) {
     const off = time()
     const bg = await Slayer.create({ slots: 1 << 27, strategy: 'steer', placement: 'background' })
-    await sleep(200)
+    await untilLearning(bg, 256, 5000)
+    const before = bg.info().learning
     const on = time()
-    const l = bg.info().learning
+    const after = bg.info().learning
     bg.close()
-    rows.push({ p50: on.p50 / off.p50, p99: on.p99 / off.p99, off, on, cpu: l.cpuShare })
+    // The learner's share of a core while `on` was timed (its figures move once a batch).
+    const cpu = after.elapsedMs > before.elapsedMs ? (after.cpuMs - before.cpuMs) / (after.elapsedMs - before.elapsedMs) : NaN
+    rows.push({ p50: on.p50 / off.p50, p99: on.p99 / off.p99, off, on, cpu, frames: after.framesLearned - before.framesLearned })
   }
   d.close()
   const range = (k) => `${Math.min(...rows.map((r) => r[k])).toFixed(2)}–${Math.max(...rows.map((r) => r[k])).toFixed(2)}x`
   console.log(
-    `learner's cost to copy-0 reads (cold, native, 100k a round, 5 rounds): learning / not learning p50 ${range('p50')}, p99 ${range('p99')} ` +
-      `(rounds: ${rows.map((r) => `${r.off.p50}/${r.off.p99} -> ${r.on.p50}/${r.on.p99} ns, learner ${(100 * r.cpu).toFixed(0)}% cpu`).join('; ')})`,
+    `learner's cost to copy-0 reads (cold, native, ${indices.length / 1000}k a round, 5 rounds): learning / not learning p50 ${range('p50')}, p99 ${range('p99')} ` +
+      `(rounds: ${rows.map((r) => `${r.off.p50}/${r.off.p99} -> ${r.on.p50}/${r.on.p99} ns, learner ${(100 * r.cpu).toFixed(0)}% cpu, ${r.frames} frames`).join('; ')})`,
   )
 }
 

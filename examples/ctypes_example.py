@@ -120,6 +120,7 @@ def load(path=None):
         "us_strategy_reason": (C.c_int, [H, C.c_char_p, C.c_size_t, C.POINTER(C.c_size_t)]),
         "us_get_stats": (C.c_int, [H, C.POINTER(Stats)]),
         "us_reset_stats": (C.c_int, [H]),
+        "us_set_learn_duty_percent": (C.c_int, [H, C.c_uint32, C.POINTER(C.c_int)]),
         "us_last_error": (C.c_char_p, []),
         "us_status_name": (C.c_char_p, [C.c_int]),
     }
@@ -213,6 +214,12 @@ class Slab:
         self._check(self.lib.us_strategy_reason(self.h, buf, len(buf), C.byref(n)))
         return buf.value.decode()
 
+    def set_learn_duty_percent(self, percent):
+        """The background learner's share of one core (1-100); False when nothing learns."""
+        applied = C.c_int()
+        self._check(self.lib.us_set_learn_duty_percent(self.h, percent, C.byref(applied)))
+        return bool(applied.value)
+
     def stats(self):
         s = Stats(size=C.sizeof(Stats))
         self._check(self.lib.us_get_stats(self.h, C.byref(s)))
@@ -240,6 +247,8 @@ def main():
         info = s.info()
         assert info.strategy_requested == US_STRATEGY_AUTO and info.strategy != US_STRATEGY_AUTO
         print(f"auto chose {STRATEGY_NAMES[info.strategy]}: {s.strategy_reason()}")
+        # Placed by offset, nothing is learned in the background: the duty applies to nothing.
+        assert s.set_learn_duty_percent(100) is False
 
     # Hedged reads, asked for; spin=hybrid keeps idle replica threads from burning cores;
     # pages/lock off for small CI hosts.

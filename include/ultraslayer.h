@@ -17,10 +17,11 @@
  *     written as f64 reads back as the same bits through the u64 functions and vice versa.
  *
  * Threads
- *   A handle has one requester at a time. Reads, us_start, us_stop, us_get_info, us_get_stats and
- *   us_reset_stats take a per-handle try-lock: when another thread is inside one of them on the
- *   same handle the call returns US_ERR_BUSY at once (it never waits, never corrupts). Give each
- *   reading thread its own handle, or serialize those calls yourself.
+ *   A handle has one requester at a time. Reads, us_start, us_stop, us_get_info, us_get_stats,
+ *   us_reset_stats and us_set_learn_duty_percent take a per-handle try-lock: when another thread
+ *   is inside one of them on the same handle the call returns US_ERR_BUSY at once (it never
+ *   waits, never corrupts). Give each reading thread its own handle, or serialize those calls
+ *   yourself.
  *   Writes (us_write_*) and us_read_replica_u64 take no lock: call them from any thread at any
  *   time, concurrently with reads. A read never sees half of a write.
  *   us_destroy must be the last call on a handle: no other thread may be using it, or use it later.
@@ -218,6 +219,13 @@ int us_get_info(us_slayer *h, us_info *out);
 int us_strategy_reason(us_slayer *h, char *buf, size_t cap, size_t *len);
 int us_get_stats(us_slayer *h, us_stats *out);
 int us_reset_stats(us_slayer *h);
+
+/* A slab learned in the background (strategy STEER under placement AUTO, when placing up front
+ * would not fit the budget): the share of one core its learning thread keeps busy, 1 to 100
+ * percent (default 25), changed at once, e.g. 100 before the service serves and back after.
+ * *applied (may be NULL) gets 1, or 0 when the slab learns nothing in the background or has
+ * finished. US_ERR_RANGE outside 1..100. Takes the try-lock. */
+int us_set_learn_duty_percent(us_slayer *h, uint32_t percent, int *applied);
 
 /* The most recent failure's message on this thread ("" if none); owned by the library, valid
  * until the next failed call on this thread. */

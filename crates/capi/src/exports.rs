@@ -8,7 +8,7 @@
 use std::ffi::{c_char, c_int};
 use std::ptr;
 
-use ultraslayer::error::Front;
+use ultraslayer::error::{Error, Front};
 use ultraslayer::slayer::Slayer;
 
 use crate::error::{last_error, run, status_name, Failure};
@@ -342,6 +342,32 @@ pub unsafe extern "C" fn us_reset_stats(h: *mut us_slayer) -> c_int {
             Ok(())
         })
     }
+}
+
+/// Sets the share of one core (`percent`, 1 to 100) that the slab's background learning thread
+/// keeps busy, at once; `*applied` (when not NULL) gets 1, or 0 for a slab that learns nothing in
+/// the background or has finished learning (then nothing changes).
+///
+/// # Safety
+/// `h` is NULL or a live handle; `applied` is NULL or a writable `int`.
+#[no_mangle]
+pub unsafe extern "C" fn us_set_learn_duty_percent(h: *mut us_slayer, percent: u32, applied: *mut c_int) -> c_int {
+    let body = |h: &us_slayer| {
+        let out = if applied.is_null() { None } else { Some(out_ptr(applied, "applied")?) };
+        // A percent outside 1..=100 is an argument out of range here, not a bad option (which the
+        // engine's error would map to US_ERR_TYPE, as in us_options).
+        let done = h.exclusive()?.set_learn_duty_percent(percent).map_err(|e| match e {
+            Error::OptionOutOfRange { message, .. } => Failure::new(US_ERR_RANGE, format!("percent: {message}")),
+            e => e.into(),
+        })?;
+        if let Some(out) = out {
+            // SAFETY: non-NULL and aligned (checked by `out_ptr`), writable per the contract.
+            unsafe { ptr::write(out, c_int::from(done)) };
+        }
+        Ok(())
+    };
+    // SAFETY: per the contract.
+    unsafe { on_handle(h, body) }
 }
 
 /// The message of the most recent failed call on this thread ("" if none has failed). Owned by

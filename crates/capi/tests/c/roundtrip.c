@@ -154,6 +154,7 @@ static void null_handles_and_pointers_are_errors(void) {
     CHECK_ERR(us_get_info(NULL, &info), US_ERR_NULL, "handle");
     CHECK_ERR(us_get_stats(NULL, &stats), US_ERR_NULL, "handle");
     CHECK_ERR(us_reset_stats(NULL), US_ERR_NULL, "handle");
+    CHECK_ERR(us_set_learn_duty_percent(NULL, 50, NULL), US_ERR_NULL, "handle");
     us_destroy(NULL);
 
     us_options o = small(16);
@@ -296,6 +297,16 @@ static void info_and_stats_tell_the_truth(us_slayer *h, uint64_t slots) {
     CHECK(us_get_info(h, &info) == US_OK && info.running == 1);
     CHECK(us_read_u64(h, 9, &v) == US_OK && v == 99);
     printf("stop and start\n");
+
+    /* A hedged slab learns nothing in the background: the duty is refused for range first, then
+     * accepted and reported as not applied. */
+    int applied = -1;
+    CHECK_ERR(us_set_learn_duty_percent(h, 0, &applied), US_ERR_RANGE, "1 to 100");
+    CHECK_ERR(us_set_learn_duty_percent(h, 101, &applied), US_ERR_RANGE, "1 to 100");
+    CHECK(applied == -1);
+    CHECK(us_set_learn_duty_percent(h, 100, &applied) == US_OK && applied == 0);
+    CHECK(us_set_learn_duty_percent(h, 25, NULL) == US_OK);
+    printf("learn duty\n");
 }
 
 /* ---- threads ---- */

@@ -339,6 +339,8 @@ impl Learner {
                     let (plan, lines) = plan_from_own_sample(frames, timer, bit, map);
                     // Relaxed: a figure, read on its own by info().
                     st.lines_timed.fetch_add(lines as u64, Ordering::Relaxed);
+                    // The sample's time counts in info() at once, not only after the first batch.
+                    figures();
                     match plan {
                         Ok(p) => {
                             rest(t.elapsed());
