@@ -381,8 +381,9 @@ export interface BackgroundLearning {
   done: boolean
   /** Why the learner stopped without learning the frames (null while it runs or once every frame is learned): its own structure sample, taken when the slab was laid out by what an earlier sample this boot found, no longer showed that split. The slab then reads copy 0. */
   stopped: string | null
-  /** Once every frame is known, the learner re-times a few learned frames every 10 s (audits); when a third of them come out the other way round, it samples the structure afresh and learns every frame again, hot first (relearnings). */
+  /** Once every frame is known, the learner re-times a few learned frames every 10 s (audits), or sooner when the slab's reader finds steering falling short of its prediction (auditsRequested, at most one a second); when a third of them come out the other way round, it samples the structure afresh and learns every frame again, hot first (relearnings). */
   audits: number
+  auditsRequested: number
   relearnings: number
   linesTimed: number
   /** Milliseconds since learning started and of CPU time the learning thread used; their ratio, and the duty cycle it keeps to. */

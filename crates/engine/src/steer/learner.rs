@@ -9,7 +9,8 @@
 //! it on a thread of its own over the slab's own memory, hot frames first (those reads touched,
 //! from the orientation's ring), then the rest in address order, at a duty cycle (timing for a
 //! while, then sleeping for the rest of the cycle), until every frame is known. Then it audits:
-//! every `DEFAULT_AUDIT_EVERY` it re-times a few learned frames, and when a third of them come out
+//! every `DEFAULT_AUDIT_EVERY` (or sooner, when the reader's tracker finds steering falling short of
+//! its prediction and asks through the orientation) it re-times a few learned frames, and when a third of them come out
 //! the other way round (the VM moved to another host's DRAM, say), it takes a fresh structure
 //! sample and learns every frame again, hot first. It ends when the slab is dropped, or when its
 //! own structure sample finds no plan (reads then stay on copy 0).
@@ -159,6 +160,10 @@ pub(crate) fn batch_frames(timer: &dyn Timer, plan: &Plan) -> usize {
 pub(crate) const DEFAULT_AUDIT_EVERY: Duration = Duration::from_secs(10);
 /// Learned, steerable frames one audit re-times.
 pub(crate) const AUDIT_FRAMES: usize = 32;
+/// Least time between the end of one audit and an audit the reader asks for
+/// (`Orientation::request_audit`), or `audit_every` if shorter: a guard that keeps tripping on a
+/// noisy machine costs at most one audit (~10 ms of timing, then the duty cycle's pause) a second.
+pub(crate) const REQUESTED_AUDIT_GAP: Duration = Duration::from_secs(1);
 
 /// Steerable frames learned before the learner calibrates the reader's tracker on them
 /// (`Warmup`): enough lines (4 MiB a copy) that reads of them are DRAM reads spread like a
@@ -213,6 +218,8 @@ pub(crate) struct LearnerStats {
     /// Audits made once every frame was known, and how many found the table lost and relearned.
     pub(crate) audits: AtomicU64,
     pub(crate) relearnings: AtomicU64,
+    /// Of the audits, those the reader asked for (`Orientation::request_audit`).
+    pub(crate) audits_requested: AtomicU64,
 }
 
 /// How far the background learning of a slab's frames has come (`info().learning`).
@@ -235,6 +242,9 @@ pub struct Learning {
     /// structure sample.
     pub(crate) audits: u64,
     pub(crate) relearnings: u64,
+    /// Of the audits, those made early because the reader's tracker found steering falling short
+    /// of its prediction (at most one a `REQUESTED_AUDIT_GAP`).
+    pub(crate) audits_requested: u64,
     pub(crate) lines_timed: u64,
     /// Milliseconds since the learner started, and of CPU time its thread used; their ratio is
     /// its share of one core (the duty cycle asked for it to stay near).
@@ -301,6 +311,7 @@ impl Learner {
                 let started = Instant::now();
                 let cpu0 = thread_cpu_ns();
                 let frames = orientation.frames();
+                orientation.set_learner(std::thread::current());
                 // Acquire: pairs with the Release store in `Drop`, after which nothing more is timed.
                 let stopping = || s.load(Ordering::Acquire);
                 // Parked until `until()` (asked again at every wake-up) or `Drop` unparks it to
@@ -314,10 +325,6 @@ impl Learner {
                         }
                         std::thread::park_timeout(u - now);
                     }
-                };
-                let sleep = |left: Duration| {
-                    let until = Instant::now() + left;
-                    park_until(&|| until);
                 };
                 // The rest of the duty cycle after `busy` spent timing, at the duty of the moment:
                 // `set_duty` unparks the thread, and the pause is worked out again from its start.
@@ -407,14 +414,24 @@ impl Learner {
                     // Every frame known: audit a few learned frames now and then, and learn them
                     // all again (with a fresh structure sample) when their orientation no longer
                     // holds (the VM moved to another host, or the DRAM's mapping changed).
+                    // Audits come every `audit_every`, or sooner when the reader asks (its tracker
+                    // found steering falling short), but no sooner than `gap` after the last.
+                    let gap = audit_every.min(REQUESTED_AUDIT_GAP);
+                    let mut last = Instant::now();
                     while !stopping() {
-                        sleep(audit_every);
+                        let due = last + audit_every;
+                        park_until(&|| if orientation.audit_requested() { last + gap } else { due });
+                        if orientation.take_audit_request() {
+                            // Relaxed: a figure (see above).
+                            st.audits_requested.fetch_add(1, Ordering::Relaxed);
+                        }
                         let picks: Vec<usize> = (0..4 * AUDIT_FRAMES)
                             .map(|_| rng.below(frames.max(1) as u64) as usize)
                             .filter(|&f| matches!(orientation.state(f), FrameState::Normal | FrameState::Swapped))
                             .take(AUDIT_FRAMES)
                             .collect();
                         if picks.is_empty() || stopping() {
+                            last = Instant::now();
                             continue;
                         }
                         let t = Instant::now();
@@ -425,6 +442,7 @@ impl Learner {
                         let (compared, flipped) = audit(&picks, &again.states, &orientation);
                         figures();
                         rest(t.elapsed());
+                        last = Instant::now();
                         if orientation_lost(compared, flipped) {
                             st.relearnings.fetch_add(1, Ordering::Relaxed);
                             // Release: as above; the table is about to be learned again.
@@ -486,6 +504,7 @@ impl Learner {
             stopped: self.stats.stopped.lock().unwrap_or_else(|e| e.into_inner()).clone(),
             audits: self.stats.audits.load(Ordering::Relaxed),
             relearnings: self.stats.relearnings.load(Ordering::Relaxed),
+            audits_requested: self.stats.audits_requested.load(Ordering::Relaxed),
             lines_timed: self.stats.lines_timed.load(Ordering::Relaxed),
             elapsed_ms,
             cpu_ms,
@@ -862,6 +881,30 @@ mod tests {
         assert!(both.len() >= 200, "{} frames steerable in both tables", both.len());
         let share = same as f64 / both.len() as f64;
         assert!((0.25..=0.75).contains(&share), "old and new tables agree on {share:.2} of frames: relearned from the new DRAM");
+        drop(l);
+    }
+
+    #[test]
+    fn a_reader_that_finds_steering_falling_short_gets_an_audit_and_a_relearning_where_the_dram_changed() {
+        // Audits every hour: only the reader's requests bring one within this test.
+        let kind = HostKind::A;
+        let switch = Arc::new(AtomicBool::new(false));
+        let t = Switching { first: timer(kind, 51), second: timer(kind, 52), switch: switch.clone() };
+        let o = Arc::new(Orientation::new(300));
+        let start = Start::Sample { bit: 6, map: MapOptions::default() };
+        let l = Learner::spawn(o.clone(), Box::new(t), start, 1.0, Duration::from_secs(3600), None).unwrap();
+        let first = wait_for(&l, &o, "every frame learned", |r| r.done);
+        assert_eq!((first.frames_learned, first.audits, first.audits_requested), (300, 0, 0), "{first:?}");
+        // Asked on the same DRAM: one audit, which finds the table holding.
+        o.request_audit();
+        let r = wait_for(&l, &o, "the requested audit", |r| r.audits >= 1);
+        assert_eq!((r.audits, r.audits_requested, r.relearnings), (1, 1, 0), "{r:?}");
+        // The DRAM changes (a VM moved); the reader's tracker finds steering falling short.
+        // Relaxed: see `Switching`.
+        switch.store(true, Ordering::Relaxed);
+        o.request_audit();
+        let again = wait_for(&l, &o, "relearned on the new DRAM", |r| r.relearnings >= 1 && r.done);
+        assert_eq!((again.audits_requested, again.frames_learned, again.stopped.as_deref()), (2, 300, None), "{again:?}");
         drop(l);
     }
 

@@ -18,10 +18,13 @@
 //! quarter of the lines a byte a frame took, so a cold read's table lookup misses cache less often.
 //!
 //! Also here: the ring of frames reads have touched (one read in `SAMPLE_EVERY`), which the learner
-//! takes first, and the counts `info()` reports. Nothing here allocates after construction, locks,
-//! or makes a system call.
+//! takes first, the counts `info()` reports, and the reader's request for an early audit (its
+//! tracker found steering falling short of its prediction: the table may no longer hold). Nothing
+//! here allocates after construction, locks, or makes a system call, but for `request_audit`'s
+//! wake-up of the learner (a rare event: at most once per guard verdict).
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::OnceLock;
 
 /// What is known of one frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,6 +85,9 @@ pub(crate) struct Orientation {
     reads_unlearned: AtomicU64,
     /// Counts the read path's reads for the ring's sampling.
     sample_tick: AtomicU32,
+    /// The reader asked for an audit (`request_audit`), and the learner's thread to wake for it.
+    audit_wanted: AtomicBool,
+    learner: OnceLock<std::thread::Thread>,
 }
 
 impl Orientation {
@@ -97,6 +103,8 @@ impl Orientation {
             reads_learned: AtomicU64::new(0),
             reads_unlearned: AtomicU64::new(0),
             sample_tick: AtomicU32::new(0),
+            audit_wanted: AtomicBool::new(false),
+            learner: OnceLock::new(),
         }
     }
 
@@ -193,6 +201,34 @@ impl Orientation {
         out
     }
 
+    /// Names the thread that learns this table, which `request_audit` wakes (the learner, once).
+    pub(crate) fn set_learner(&self, t: std::thread::Thread) {
+        let _ = self.learner.set(t);
+    }
+
+    /// Asks the learner to audit the table early (the reader's thread, when its tracker found
+    /// steering falling short of what it predicted: the DRAM under the VM may have changed).
+    pub(crate) fn request_audit(&self) {
+        // Relaxed: a flag with no data riding on it; the unpark below (or the learner's next
+        // wake-up) makes it seen.
+        self.audit_wanted.store(true, Ordering::Relaxed);
+        if let Some(t) = self.learner.get() {
+            t.unpark();
+        }
+    }
+
+    /// Whether an audit is asked for (the learner's thread; `take_audit_request` clears it).
+    pub(crate) fn audit_requested(&self) -> bool {
+        // Relaxed: see `request_audit`.
+        self.audit_wanted.load(Ordering::Relaxed)
+    }
+
+    /// Takes the request for an audit: whether there was one.
+    pub(crate) fn take_audit_request(&self) -> bool {
+        // Relaxed: see `request_audit`.
+        self.audit_wanted.swap(false, Ordering::Relaxed)
+    }
+
     /// (frames learned, of them unsteerable).
     pub(crate) fn learned(&self) -> (u64, u64) {
         // Relaxed: figures (see `set`).
@@ -210,6 +246,39 @@ impl Orientation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_requested_audit_wakes_the_learner_and_is_taken_once() {
+        let o = Orientation::new(64);
+        assert!(!o.audit_requested() && !o.take_audit_request());
+        // Before a learner is named the request is kept; it wakes the learner once named.
+        o.request_audit();
+        let (o, woke) = (std::sync::Arc::new(o), std::sync::Arc::new(AtomicBool::new(false)));
+        let t = {
+            let (o, woke) = (o.clone(), woke.clone());
+            std::thread::spawn(move || {
+                o.set_learner(std::thread::current());
+                while !o.take_audit_request() {
+                    std::thread::park();
+                }
+                assert!(!o.take_audit_request(), "taken once");
+                // Park until asked again: only request_audit's unpark ends this.
+                while !o.audit_requested() {
+                    std::thread::park();
+                }
+                // Release: pairs with the Acquire load below.
+                woke.store(true, Ordering::Release);
+            })
+        };
+        // Once the thread has taken the first request, ask again.
+        while o.audit_requested() {
+            std::thread::yield_now();
+        }
+        o.request_audit();
+        t.join().unwrap();
+        // Acquire: pairs with the thread's Release store.
+        assert!(woke.load(Ordering::Acquire));
+    }
 
     #[test]
     fn frames_start_unknown_and_are_counted_once_when_learned() {

@@ -190,6 +190,11 @@ impl SteeredReader {
             if self.tracker.take_alarm() {
                 self.resync_left = self.tracker.block_reads();
             }
+            if self.tracker.take_shortfall() {
+                if let Some(o) = &self.orientation {
+                    o.request_audit();
+                }
+            }
         }
     }
 
@@ -517,6 +522,17 @@ mod tests {
         let rep = r.report();
         assert_eq!(rep.state, SteerState::Locked, "{rep:?}");
         assert_eq!(rep.calibrations, calibrations, "the handed tracker, not a calibration of its own");
+        // A tracker whose steering fell short has the reader ask the learner for an audit.
+        assert!(!o.take_audit_request());
+        let mut short = locked_tracker(&Model::two_groups(8), tsc::ticks_per_ns());
+        short.mark_shortfall();
+        let h = Arc::new(Handoff::new());
+        r.await_handoff(h.clone());
+        h.put(short);
+        for i in 0..4096 {
+            assert_eq!(r.read(i).unwrap(), pattern(i));
+        }
+        assert!(o.take_audit_request(), "the shortfall reached the orientation");
         // A reader whose hand-off is abandoned calibrates on its own reads.
         let mut r = SteeredReader::with_orientation(s.clone(), TrackerConfig::new(2, tsc::ticks_per_ns()), o).unwrap();
         let h = Arc::new(Handoff::new());

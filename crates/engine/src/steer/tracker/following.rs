@@ -86,6 +86,7 @@ impl Tracker {
         if bad {
             self.bad_blocks += 1;
             if self.bad_blocks > MAX_BAD_BLOCKS {
+                self.shortfall = true;
                 self.start_calibration();
                 return;
             }
@@ -94,6 +95,7 @@ impl Tracker {
         }
         if self.steering_hurts() {
             self.not_helping += 1;
+            self.shortfall = true;
             self.start_calibration();
             return;
         }

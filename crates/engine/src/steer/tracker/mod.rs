@@ -414,6 +414,9 @@ pub struct Tracker {
     suspicion: f64,
     alarm_llr: (f64, f64),
     alarm: bool,
+    /// Steering fell short of its prediction since the reader last asked (`take_shortfall`):
+    /// the guard found it gaining too little, or blocks kept coming out bad.
+    shortfall: bool,
     /// A resync's block is under way (the alarm waits for its end: a new alarm would start the
     /// block again before it is judged).
     resyncing: bool,
@@ -497,6 +500,7 @@ impl Tracker {
             suspicion: 0.0,
             alarm_llr: (0.0, 0.0),
             alarm: false,
+            shortfall: false,
             resyncing: false,
             nosignal_left: 0,
             bad_blocks: 0,
@@ -719,6 +723,21 @@ impl Tracker {
     #[inline]
     pub(crate) fn take_alarm(&mut self) -> bool {
         std::mem::take(&mut self.alarm)
+    }
+
+    /// Whether steering fell short of its prediction (and the tracker went back to calibrating)
+    /// since the last call: for a slab learned in the background, the reader then asks the
+    /// learner for an early audit of its table.
+    #[inline]
+    pub(crate) fn take_shortfall(&mut self) -> bool {
+        std::mem::take(&mut self.shortfall)
+    }
+
+    /// Marks steering as having fallen short, as the guard does (tests of what the reader does
+    /// with it).
+    #[cfg(test)]
+    pub(crate) fn mark_shortfall(&mut self) {
+        self.shortfall = true;
     }
 
     /// Observed reads per block (what a resync observes in full).

@@ -274,6 +274,7 @@ fn steering_that_helps_is_not_recalibrated_through_jumps_and_drift() {
             let r = tr.report();
             assert_eq!(r.not_helping, 0, "seed {seed}: {r:?}");
             assert!(r.explored_reads >= 1024, "the guard had exploring reads to go by: {r:?}");
+            assert_eq!(tr.take_shortfall(), r.calibrations > 1, "seed {seed}: a shortfall only with a recalibration: {r:?}");
         }
     }
 }
@@ -296,6 +297,8 @@ fn steering_that_hurts_is_caught_by_the_exploring_reads_and_relearned() {
     let r = tr.report();
     assert!(r.not_helping >= 1, "{r:?}");
     assert!(r.calibrations >= 2, "{r:?}");
+    assert!(tr.take_shortfall(), "the shortfall is raised for the reader (a learned slab's reader asks for an audit)");
+    assert!(!tr.take_shortfall(), "once");
     sim.reset_counts();
     sim.run(&mut tr, 1_000_000);
     let (steered, direct) = (sim.steered_slow as f64 / sim.reads as f64, sim.direct_slow as f64 / sim.reads as f64);
