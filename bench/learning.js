@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 'use strict'
-// Background learning, measured: `node bench/learning.js [--slots N] [--seconds S]`.
+// Background learning, measured: `node bench/learning.js [--slots N] [--seconds S] [--duty P]`
+// (--duty: learnDutyPercent for every background-learned slab here; 0, the default, leaves the
+// library's default).
 //
 // 1. Creation: `await Slayer.create({ slots, strategy: 'steer', placement: 'background' })`
 //    against mapping and pre-faulting the same memory (`strategy: 'direct'`, two copies, copies
@@ -8,7 +10,7 @@
 // 2. Hot coverage: reads spread over a hot set of 1% of the slab, first a contiguous range, then
 //    1% of its frames chosen at random (each on a fresh slab); the share of reads landing on
 //    learned, steerable frames (info().learning.hotCoverage) every 2 s, with frames learned and
-//    the learner's share of a core, at the default duty.
+//    the learner's share of a core, at the default duty (or --duty).
 // 3. The learner's cost to the requester: cold copy-0 reads of a separate direct slab, timed inside
 //    Rust (as the bench's native-direct arm), in rounds that alternate "no learner" and "a 1 GiB
 //    background-learned slab learning" (created for the round, and timed once its learner has
@@ -21,7 +23,9 @@ const { Slayer } = require('..')
 const { integers } = require('./cli')
 const { indexStream, nativeOf } = require('./arms')
 
-const { slots: SLOTS, seconds: SECONDS } = integers(process.argv.slice(2), { slots: 1 << 27, seconds: 30 })
+const { slots: SLOTS, seconds: SECONDS, duty: DUTY } = integers(process.argv.slice(2), { slots: 1 << 27, seconds: 30, duty: 0 })
+/** The options of every background-learned slab here. */
+const BACKGROUND = { strategy: 'steer', placement: 'background', ...(DUTY > 0 ? { learnDutyPercent: DUTY } : {}) }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
 async function timed(options) {
@@ -31,7 +35,7 @@ async function timed(options) {
 }
 
 async function coverage(label, pick) {
-  const { s, ms } = await timed({ slots: SLOTS, strategy: 'steer', placement: 'background' })
+  const { s, ms } = await timed({ slots: SLOTS, ...BACKGROUND })
   const curve = []
   const t0 = Date.now()
   s.info() // starts the coverage window
@@ -52,7 +56,7 @@ async function coverage(label, pick) {
 
 async function main() {
   const bytes = SLOTS * 8 * 2
-  console.log(`background learning: ${os.cpus().length} CPUs (${os.cpus()[0].model}), Node ${process.version}, ${SLOTS} slots (${(bytes / 2 ** 30).toFixed(2)} GiB in both copies), load ${os.loadavg()[0].toFixed(1)}`)
+  console.log(`background learning: ${os.cpus().length} CPUs (${os.cpus()[0].model}), Node ${process.version}, learner duty ${DUTY > 0 ? `${DUTY}%` : 'default'}, ${SLOTS} slots (${(bytes / 2 ** 30).toFixed(2)} GiB in both copies), load ${os.loadavg()[0].toFixed(1)}`)
   // The VM's first touch of this much memory is slow (the host backs it then): a warm-up slab
   // first, then plain and background-learned creations alternating, three of each.
   ;(await timed({ slots: SLOTS, strategy: 'direct', placement: 'offset', channelOffset: 64 })).s.close()
@@ -63,7 +67,7 @@ async function main() {
     const p = await timed({ slots: SLOTS, strategy: 'direct', placement: 'offset', channelOffset: 64 })
     p.s.close()
     plain.push(p.ms)
-    const b = await timed({ slots: SLOTS, strategy: 'steer', placement: 'background' })
+    const b = await timed({ slots: SLOTS, ...BACKGROUND })
     info = b.s.info()
     b.s.close()
     bg.push(b.ms)
@@ -99,7 +103,7 @@ async function learnerCost() {
   const rows = []
   for (let r = 0; r < 5; r++) {
     const off = time()
-    const bg = await Slayer.create({ slots: 1 << 27, strategy: 'steer', placement: 'background' })
+    const bg = await Slayer.create({ slots: 1 << 27, ...BACKGROUND })
     await untilLearning(bg, 256, 5000)
     const before = bg.info().learning
     const on = time()
