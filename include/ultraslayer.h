@@ -18,9 +18,10 @@
  *
  * Threads
  *   A handle has one requester at a time. Reads, us_start, us_stop, us_get_info, us_get_stats,
- *   us_reset_stats and us_set_learn_duty_percent take a per-handle try-lock: when another thread
- *   is inside one of them on the same handle the call returns US_ERR_BUSY at once (it never
- *   waits, never corrupts). Give each reading thread its own handle, or serialize those calls
+ *   us_reset_stats, us_strategy_reason and the learning calls (us_set_learn_duty_percent,
+ *   us_get_learning, us_learning_stopped_reason) take a per-handle try-lock: when another
+ *   thread is inside one of them on the same handle the call returns US_ERR_BUSY at once (it
+ *   never waits, never corrupts). Give each reading thread its own handle, or serialize those calls
  *   yourself.
  *   Writes (us_write_*) and us_read_replica_u64 take no lock: call them from any thread at any
  *   time, concurrently with reads. A read never sees half of a write.
@@ -102,7 +103,9 @@ enum us_strategy {
 enum us_placement {
     US_PLACEMENT_AUTO = 0,           /* refresh groups for a steered slab whose layout is ours to choose, else offset */
     US_PLACEMENT_REFRESH_GROUPS = 1, /* learn each 4 KiB page's refresh group by timing; an error when it cannot be had */
-    US_PLACEMENT_OFFSET = 2          /* copies channel_offset bytes apart */
+    US_PLACEMENT_OFFSET = 2,         /* copies channel_offset bytes apart */
+    US_PLACEMENT_HUGE_PAGES = 3,     /* refresh groups on the slab's own (huge) pages, any size; an error when it cannot be had */
+    US_PLACEMENT_BACKGROUND = 4      /* steer, 2 replicas: serve at once, learn each frame on a thread of its own (us_get_learning) */
 };
 
 /* us_options.channel_offset: a power of two 64 ..= 2^30, or one of these. */
@@ -169,12 +172,35 @@ typedef struct us_stats {
     uint64_t latency_max_ns;
 } us_stats;
 
+/* How far a slab's background learning has come (us_get_learning). A steered slab under placement
+ * AUTO whose placement up front would not fit the budget serves at once and learns, on a thread
+ * of its own, which copy of each 4 KiB frame stalls where; reads of a frame not learned yet go to
+ * copy 0. Every field is 0 (hot_coverage -1) for a slab that learns nothing in the background. */
+typedef struct us_learning {
+    size_t size;                 /* set to sizeof(us_learning) before us_get_learning */
+    int32_t learns;              /* 1 if the slab learns in the background */
+    int32_t done;                /* 1 once every frame is learned (then it only audits), or it stopped */
+    int32_t stopped;             /* 1 if it stopped without learning: us_learning_stopped_reason says why */
+    uint32_t duty_percent;       /* share of one core it keeps busy (us_set_learn_duty_percent) */
+    uint64_t frames_total;
+    uint64_t frames_learned;
+    uint64_t frames_unsteerable; /* of the learned frames, those read from copy 0 */
+    uint64_t lines_timed;
+    uint64_t audits;             /* re-timings of a few learned frames, every 10 s or when the reader asks */
+    uint64_t audits_requested;   /* of them, those the reader asked for (steering fell short) */
+    uint64_t relearnings;        /* audits that found the table no longer holding: every frame learned again */
+    double elapsed_ms;           /* since learning started */
+    double cpu_ms;               /* CPU time the learning thread used */
+    double hot_coverage;         /* of the reads since the previous call, share on learned, steerable frames; -1 if none */
+} us_learning;
+
 /* The library's struct layouts (crates/capi/src/types.rs asserts the same numbers). */
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(void *) == 8, "libultraslayer's C ABI is defined for 64-bit targets");
 _Static_assert(sizeof(us_options) == 88, "us_options layout");
 _Static_assert(sizeof(us_info) == 120, "us_info layout");
 _Static_assert(sizeof(us_stats) == 176, "us_stats layout");
+_Static_assert(sizeof(us_learning) == 104, "us_learning layout");
 #endif
 
 /* The ABI version the loaded library implements. */
@@ -226,6 +252,11 @@ int us_reset_stats(us_slayer *h);
  * *applied (may be NULL) gets 1, or 0 when the slab learns nothing in the background or has
  * finished. US_ERR_RANGE outside 1..100. Takes the try-lock. */
 int us_set_learn_duty_percent(us_slayer *h, uint32_t percent, int *applied);
+/* Fill *out (set out->size first). Take the try-lock. */
+int us_get_learning(us_slayer *h, us_learning *out);
+/* Why the learner stopped without learning the frames ("" if it did not), written as
+ * us_strategy_reason writes its sentence. Takes the try-lock. */
+int us_learning_stopped_reason(us_slayer *h, char *buf, size_t cap, size_t *len);
 
 /* The most recent failure's message on this thread ("" if none); owned by the library, valid
  * until the next failed call on this thread. */

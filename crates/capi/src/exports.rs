@@ -295,17 +295,58 @@ pub unsafe extern "C" fn us_strategy_reason(h: *mut us_slayer, buf: *mut c_char,
             },
             Front::C,
         );
-        let range = array(buf as *const u8, cap, "buf (with cap > 0)")?;
-        // SAFETY: checked by `array`; `cap` writable bytes per the contract.
-        let out = unsafe { slice_out(buf as *mut u8, cap, &range) };
-        if let Some(room) = cap.checked_sub(1) {
-            let n = text.len().min(room);
-            out[..n].copy_from_slice(&text.as_bytes()[..n]);
-            out[n] = 0;
-        }
-        // SAFETY: non-NULL and aligned (checked by `out_ptr`), writable per the contract.
-        unsafe { *len = text.len() };
-        Ok(())
+        // SAFETY: per this function's contract.
+        unsafe { write_text(&text, buf, cap, len) }
+    })
+}
+
+/// Writes `text` as the text-returning calls do: at most `cap` bytes, NUL-terminated, into `buf`,
+/// and its full length (without the NUL) into `*len` (already checked non-NULL and aligned).
+///
+/// # Safety
+/// `buf` is NULL (with `cap == 0`) or `cap` writable bytes; `len` is writable.
+unsafe fn write_text(text: &str, buf: *mut c_char, cap: usize, len: *mut usize) -> Result<(), Failure> {
+    let range = array(buf as *const u8, cap, "buf (with cap > 0)")?;
+    // SAFETY: checked by `array`; `cap` writable bytes per the contract.
+    let out = unsafe { slice_out(buf as *mut u8, cap, &range) };
+    if let Some(room) = cap.checked_sub(1) {
+        let n = text.len().min(room);
+        out[..n].copy_from_slice(&text.as_bytes()[..n]);
+        out[n] = 0;
+    }
+    // SAFETY: writable per the contract (the caller checked it with `out_ptr`).
+    unsafe { *len = text.len() };
+    Ok(())
+}
+
+/// Fills `*out` with how far the slab's background learning has come (set `out->size =
+/// sizeof(us_learning)` first); every field 0 (and `hot_coverage` -1) for a slab that learns
+/// nothing in the background.
+///
+/// # Safety
+/// `h` is NULL or a live handle; `out` is NULL or a writable `us_learning` of `out->size` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn us_get_learning(h: *mut us_slayer, out: *mut us_learning) -> c_int {
+    // SAFETY: per the contract.
+    unsafe { fill(h, out, "out (us_learning*)", "us_learning", |h| Ok(us_learning::from_engine(&h.exclusive()?.info()))) }
+}
+
+/// Why the background learner stopped without learning the frames ("" while it learns, once it
+/// has learned them, or for a slab that learns nothing in the background), as `us_strategy_reason`
+/// writes its sentence.
+///
+/// # Safety
+/// As `us_strategy_reason`.
+#[no_mangle]
+pub unsafe extern "C" fn us_learning_stopped_reason(h: *mut us_slayer, buf: *mut c_char, cap: usize, len: *mut usize) -> c_int {
+    run(|| {
+        // SAFETY: per the contract.
+        let h = unsafe { handle(h)? };
+        let len = out_ptr(len, "len (size_t*)")?;
+        let why = h.exclusive()?.info().learning.and_then(|l| l.stopped).unwrap_or_default();
+        let text = ultraslayer::error::spell(&why, Front::C);
+        // SAFETY: per this function's contract.
+        unsafe { write_text(&text, buf, cap, len) }
     })
 }
 

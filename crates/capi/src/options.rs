@@ -74,7 +74,14 @@ pub(crate) unsafe fn engine_options(c: &us_options) -> Result<Options, Failure> 
         US_PLACEMENT_AUTO => CopyPlacement::Auto,
         US_PLACEMENT_REFRESH_GROUPS => CopyPlacement::RefreshGroups,
         US_PLACEMENT_OFFSET => CopyPlacement::Offset,
-        v => return Err(bad_option("placement", format!("must be US_PLACEMENT_AUTO, _REFRESH_GROUPS or _OFFSET (0 to 2), got {v}"))),
+        US_PLACEMENT_HUGE_PAGES => CopyPlacement::HugePages,
+        US_PLACEMENT_BACKGROUND => CopyPlacement::Background,
+        v => {
+            return Err(bad_option(
+                "placement",
+                format!("must be US_PLACEMENT_AUTO, _REFRESH_GROUPS, _OFFSET, _HUGE_PAGES or _BACKGROUND (0 to 4), got {v}"),
+            ))
+        }
     };
     o.placement_budget = match c.placement_budget_ms {
         -1 => o.placement_budget,

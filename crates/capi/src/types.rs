@@ -67,6 +67,8 @@ pub const US_STRATEGY_DIRECT: i32 = 3;
 pub const US_PLACEMENT_AUTO: i32 = 0;
 pub const US_PLACEMENT_REFRESH_GROUPS: i32 = 1;
 pub const US_PLACEMENT_OFFSET: i32 = 2;
+pub const US_PLACEMENT_HUGE_PAGES: i32 = 3;
+pub const US_PLACEMENT_BACKGROUND: i32 = 4;
 
 // us_options.channel_offset: a power of two >= 64, or one of these.
 /// The engine's default for the strategy (256, or 64 for a steered slab).
@@ -150,10 +152,41 @@ pub struct us_stats {
     pub latency_max_ns: u64,
 }
 
+/// How far a slab's background learning has come. Set `size = sizeof(us_learning)` before
+/// `us_get_learning`; every field is 0 for a slab that learns nothing in the background.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct us_learning {
+    pub size: usize,
+    /// 1 if the slab learns its frames in the background.
+    pub learns: i32,
+    /// 1 once every frame is learned (the learner then only audits), or once it stopped.
+    pub done: i32,
+    /// 1 if the learner stopped without learning the frames (`us_learning_stopped_reason` says why).
+    pub stopped: i32,
+    /// The share of one core the learner keeps busy, in percent.
+    pub duty_percent: u32,
+    pub frames_total: u64,
+    pub frames_learned: u64,
+    /// Of the learned frames, those not steerable (read from copy 0).
+    pub frames_unsteerable: u64,
+    pub lines_timed: u64,
+    /// Audits of learned frames, of them those the reader asked for, and the relearnings they led to.
+    pub audits: u64,
+    pub audits_requested: u64,
+    pub relearnings: u64,
+    /// Milliseconds since learning started, and of CPU time the learning thread used.
+    pub elapsed_ms: f64,
+    pub cpu_ms: f64,
+    /// Of the reads since the previous call, the share on learned, steerable frames; -1 with none.
+    pub hot_coverage: f64,
+}
+
 // The header's _Static_asserts state the same sizes; a change here is an ABI change.
 const _: () = assert!(size_of::<us_options>() == 88 && align_of::<us_options>() == 8);
 const _: () = assert!(size_of::<us_info>() == 120 && align_of::<us_info>() == 8);
 const _: () = assert!(size_of::<us_stats>() == 176 && align_of::<us_stats>() == 8);
+const _: () = assert!(size_of::<us_learning>() == 104 && align_of::<us_learning>() == 8);
 const _: () = assert!(size_of::<usize>() == 8, "the C ABI is defined for 64-bit targets");
 
 impl us_info {
@@ -239,5 +272,45 @@ fn page_kind_number(k: PageKind) -> i32 {
         PageKind::Huge2M => US_PAGE_KIND_2M,
         PageKind::Transparent => US_PAGE_KIND_THP,
         PageKind::Base => US_PAGE_KIND_4K,
+    }
+}
+
+impl us_learning {
+    /// The engine's report of a slab's background learning, spelled in C (all zero when none).
+    pub(crate) fn from_engine(i: &Info) -> us_learning {
+        let mut out = us_learning {
+            size: size_of::<us_learning>(),
+            learns: 0,
+            done: 0,
+            stopped: 0,
+            duty_percent: 0,
+            frames_total: 0,
+            frames_learned: 0,
+            frames_unsteerable: 0,
+            lines_timed: 0,
+            audits: 0,
+            audits_requested: 0,
+            relearnings: 0,
+            elapsed_ms: 0.0,
+            cpu_ms: 0.0,
+            hot_coverage: -1.0,
+        };
+        if let Some(l) = &i.learning {
+            out.learns = 1;
+            out.done = l.done as i32;
+            out.stopped = l.stopped.is_some() as i32;
+            out.duty_percent = (l.duty * 100.0).round() as u32;
+            out.frames_total = l.frames_total;
+            out.frames_learned = l.frames_learned;
+            out.frames_unsteerable = l.frames_unsteerable;
+            out.lines_timed = l.lines_timed;
+            out.audits = l.audits;
+            out.audits_requested = l.audits_requested;
+            out.relearnings = l.relearnings;
+            out.elapsed_ms = l.elapsed_ms;
+            out.cpu_ms = l.cpu_ms;
+            out.hot_coverage = l.hot_coverage.unwrap_or(-1.0);
+        }
+        out
     }
 }

@@ -155,6 +155,10 @@ static void null_handles_and_pointers_are_errors(void) {
     CHECK_ERR(us_get_stats(NULL, &stats), US_ERR_NULL, "handle");
     CHECK_ERR(us_reset_stats(NULL), US_ERR_NULL, "handle");
     CHECK_ERR(us_set_learn_duty_percent(NULL, 50, NULL), US_ERR_NULL, "handle");
+    us_learning learning = {.size = sizeof learning};
+    size_t reason_len;
+    CHECK_ERR(us_get_learning(NULL, &learning), US_ERR_NULL, "handle");
+    CHECK_ERR(us_learning_stopped_reason(NULL, NULL, 0, &reason_len), US_ERR_NULL, "handle");
     us_destroy(NULL);
 
     us_options o = small(16);
@@ -307,6 +311,22 @@ static void info_and_stats_tell_the_truth(us_slayer *h, uint64_t slots) {
     CHECK(us_set_learn_duty_percent(h, 100, &applied) == US_OK && applied == 0);
     CHECK(us_set_learn_duty_percent(h, 25, NULL) == US_OK);
     printf("learn duty\n");
+
+    /* ... and reports no learning, and no reason for a stop. */
+    us_learning learning;
+    memset(&learning, 0xff, sizeof learning);
+    learning.size = sizeof learning - 8;
+    CHECK_ERR(us_get_learning(h, &learning), US_ERR_TYPE, "us_learning.size");
+    learning.size = sizeof learning;
+    CHECK(us_get_learning(h, &learning) == US_OK && learning.size == sizeof learning);
+    CHECK(learning.learns == 0 && learning.done == 0 && learning.stopped == 0 && learning.frames_total == 0);
+    CHECK(learning.frames_learned == 0 && learning.audits == 0 && learning.hot_coverage == -1.0);
+    char why[64] = "x";
+    size_t why_len = 99;
+    CHECK(us_learning_stopped_reason(h, why, sizeof why, &why_len) == US_OK && why_len == 0 && why[0] == 0);
+    CHECK_ERR(us_get_learning(h, NULL), US_ERR_NULL, "out");
+    CHECK_ERR(us_learning_stopped_reason(h, why, sizeof why, NULL), US_ERR_NULL, "len");
+    printf("learning info\n");
 }
 
 /* ---- threads ---- */
@@ -424,6 +444,42 @@ static void auto_and_the_steer_defaults(void) {
     printf("auto and steer defaults\n");
 }
 
+/* A steered slab placed for background learning learns in the background where this machine's
+ * DRAM shows the structure for it: the learning calls then report its shape (never how fast it
+ * learns). Where the machine refuses (no split found, not x86_64), us_create says so, and that is
+ * the hardware's answer. */
+static void background_learning_shape(void) {
+    us_options o;
+    us_options_default(&o);
+    o.slots = 1 << 16; /* 512 KiB a copy: 128 frames */
+    o.huge_pages = US_PAGES_OFF;
+    o.lock = US_LOCK_OFF;
+    o.strategy = US_STRATEGY_STEER;
+    o.placement = US_PLACEMENT_BACKGROUND;
+    us_slayer *h = NULL;
+    if (us_create(&o, &h) != US_OK) {
+        printf("background learning: not here (%s)\n", us_last_error());
+        return;
+    }
+    us_learning l = {.size = sizeof l};
+    CHECK(us_get_learning(h, &l) == US_OK);
+    CHECK(l.learns == 1);
+    CHECK(l.frames_total >= 128 && l.frames_learned <= l.frames_total && l.frames_unsteerable <= l.frames_learned);
+    CHECK(l.duty_percent == 25 && l.elapsed_ms >= 0 && l.cpu_ms >= 0);
+    int applied = -1;
+    CHECK(us_set_learn_duty_percent(h, 100, &applied) == US_OK && (applied == 1 || applied == 0));
+    uint64_t v;
+    CHECK(us_write_u64(h, 5, 55) == US_OK && us_read_u64(h, 5, &v) == US_OK && v == 55);
+    CHECK(us_get_learning(h, &l) == US_OK && (applied == 0 || l.duty_percent == 100 || l.done));
+    char why[512];
+    size_t len = 0;
+    CHECK(us_learning_stopped_reason(h, why, sizeof why, &len) == US_OK);
+    CHECK(l.stopped ? len > 0 : 1);
+    printf("background learning: %llu of %llu frames learned, duty %u%%%s%s\n", (unsigned long long)l.frames_learned,
+           (unsigned long long)l.frames_total, l.duty_percent, len ? "; stopped: " : "", why);
+    us_destroy(h);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     int threads_before = threads_in_process();
@@ -432,6 +488,7 @@ int main(void) {
     bad_options_are_refused_with_a_reason();
     null_handles_and_pointers_are_errors();
     auto_and_the_steer_defaults();
+    background_learning_shape();
 
     const uint64_t slots = 50000;
     us_options o = small(slots);

@@ -226,37 +226,42 @@ pub(crate) struct LearnerStats {
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Learning {
-    /// Frames of the slab, learned so far (steerable or not), and of those not steerable (their
-    /// two lines are not one inside and one clear of the arc: read from copy 0).
-    pub(crate) frames_total: u64,
-    pub(crate) frames_learned: u64,
-    pub(crate) frames_unsteerable: u64,
+    /// Frames of the slab (4 KiB each).
+    pub frames_total: u64,
+    /// Frames learned so far, steerable or not.
+    pub frames_learned: u64,
+    /// Of the learned frames, those not steerable (their two lines are not one inside and one
+    /// clear of the arc): read from copy 0.
+    pub frames_unsteerable: u64,
     /// Every frame learned (the learner then only audits a few now and then), or the learner
     /// stopped (`stopped` says why).
-    pub(crate) done: bool,
-    /// Why the learner stopped without learning the frames (null while it runs or once it learned
+    pub done: bool,
+    /// Why the learner stopped without learning the frames (None while it runs or once it learned
     /// them all): its own structure sample did not show what the slab was laid out for.
-    pub(crate) stopped: Option<String>,
-    /// Audits of learned frames made since every frame was known, and how many of them found the
-    /// orientation no longer held, so every frame was learned again (hot first) after a fresh
-    /// structure sample.
-    pub(crate) audits: u64,
-    pub(crate) relearnings: u64,
+    pub stopped: Option<String>,
+    /// Audits of learned frames made since every frame was known.
+    pub audits: u64,
+    /// Of the audits, those that found the orientation no longer held, so every frame was
+    /// learned again (hot first) after a fresh structure sample.
+    pub relearnings: u64,
     /// Of the audits, those made early because the reader's tracker found steering falling short
     /// of its prediction (at most one a `REQUESTED_AUDIT_GAP`).
-    pub(crate) audits_requested: u64,
-    pub(crate) lines_timed: u64,
-    /// Milliseconds since the learner started, and of CPU time its thread used; their ratio is
-    /// its share of one core (the duty cycle asked for it to stay near).
-    pub(crate) elapsed_ms: f64,
-    pub(crate) cpu_ms: f64,
-    pub(crate) cpu_share: f64,
-    pub(crate) duty: f64,
+    pub audits_requested: u64,
+    /// Lines timed, structure samples and audits included.
+    pub lines_timed: u64,
+    /// Milliseconds since the learner started.
+    pub elapsed_ms: f64,
+    /// Milliseconds of CPU time the learner's thread used.
+    pub cpu_ms: f64,
+    /// `cpu_ms / elapsed_ms`: its share of one core (the duty cycle asked for it to stay near).
+    pub cpu_share: f64,
+    /// The duty cycle asked for: the share of one core (0.01 to 1).
+    pub duty: f64,
     /// Frames learned per second so far.
-    pub(crate) frames_per_second: f64,
-    /// Of the reads since the last `info()`, the share whose frame was learned and steerable (null
-    /// when there were none).
-    pub(crate) hot_coverage: Option<f64>,
+    pub frames_per_second: f64,
+    /// Of the reads since the last `learning()` (`info()`), the share whose frame was learned and
+    /// steerable (None when there were none).
+    pub hot_coverage: Option<f64>,
 }
 
 /// A running learner; dropping it stops the thread and waits for it (at most one batch).
