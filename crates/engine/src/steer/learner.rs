@@ -861,14 +861,27 @@ mod tests {
         }
     }
 
+    /// A learner of `frames` frames at a whole core, sampling for itself at `bit`, on fixture host
+    /// `kind` (seed `seed`) until the flag it returns is set, then on another draw of it (`seed +
+    /// 1`), auditing every `audit_every`.
+    fn switching_learner(
+        kind: HostKind,
+        seed: u64,
+        bit: u32,
+        frames: usize,
+        audit_every: Duration,
+    ) -> (Arc<AtomicBool>, Arc<Orientation>, Learner) {
+        let switch = Arc::new(AtomicBool::new(false));
+        let t = Switching { first: timer(kind, seed), second: timer(kind, seed + 1), switch: switch.clone() };
+        let o = Arc::new(Orientation::new(frames));
+        let start = Start::Sample { bit, map: MapOptions::default() };
+        let l = Learner::spawn(o.clone(), Box::new(t), start, 1.0, audit_every, None).unwrap();
+        (switch, o, l)
+    }
+
     #[test]
     fn an_audit_finds_an_orientation_that_no_longer_holds_and_every_frame_is_learned_again() {
-        let kind = HostKind::C;
-        let switch = Arc::new(AtomicBool::new(false));
-        let t = Switching { first: timer(kind, 31), second: timer(kind, 32), switch: switch.clone() };
-        let o = Arc::new(Orientation::new(400));
-        let start = Start::Sample { bit: 10, map: MapOptions::default() };
-        let l = Learner::spawn(o.clone(), Box::new(t), start, 1.0, Duration::from_millis(1), None).unwrap();
+        let (switch, o, l) = switching_learner(HostKind::C, 31, 10, 400, Duration::from_millis(1));
         let first = wait_for(&l, &o, "every frame learned", |r| r.done && r.audits >= 3);
         assert_eq!((first.frames_learned, first.relearnings, first.stopped.as_deref()), (400, 0, None), "{first:?}");
         let before: Vec<FrameState> = (0..400).map(|f| o.state(f)).collect();
@@ -892,12 +905,7 @@ mod tests {
     #[test]
     fn a_reader_that_finds_steering_falling_short_gets_an_audit_and_a_relearning_where_the_dram_changed() {
         // Audits every hour: only the reader's requests bring one within this test.
-        let kind = HostKind::A;
-        let switch = Arc::new(AtomicBool::new(false));
-        let t = Switching { first: timer(kind, 51), second: timer(kind, 52), switch: switch.clone() };
-        let o = Arc::new(Orientation::new(300));
-        let start = Start::Sample { bit: 6, map: MapOptions::default() };
-        let l = Learner::spawn(o.clone(), Box::new(t), start, 1.0, Duration::from_secs(3600), None).unwrap();
+        let (switch, o, l) = switching_learner(HostKind::A, 51, 6, 300, Duration::from_secs(3600));
         let first = wait_for(&l, &o, "every frame learned", |r| r.done);
         assert_eq!((first.frames_learned, first.audits, first.audits_requested), (300, 0, 0), "{first:?}");
         // Asked on the same DRAM: one audit, which finds the table holding.
