@@ -153,3 +153,25 @@ test('bad bench options are refused with a usage hint', () => {
   assert.equal(r.status, 2)
   assert.match(r.stderr, /unknown arm nope/)
 })
+
+test("a steer arm's sampled slow share is held against the prediction with a 95% interval on its count (synthetic counts)", () => {
+  const { sampledVsPredicted } = require('../bench/arms')
+  // 155 slow of 46 861 sampled against 0.17% predicted: 1.9x, an interval that excludes 1.3x.
+  const big = sampledVsPredicted({ sampledSteeredReads: 46861, sampledSteeredSlow: 155, expectedSteeredShare: 0.0017 })
+  assert.ok(Math.abs(big.ratio - 155 / (46861 * 0.0017)) < 1e-9)
+  assert.ok(big.lo > 1.3 && big.lo < big.ratio && big.ratio < big.hi, JSON.stringify(big))
+  assert.match(big.text, /0\.33% of 46861 measured \(1 read in 32\) against 0\.17% predicted: 1\.9× \(95%: 1\.\d–2\.\d×, 155 slow\)/)
+  // 8 slow of 2 580: the interval spans 1.3x and 3x alike (exact Poisson bounds 3.45 and 15.76).
+  const small = sampledVsPredicted({ sampledSteeredReads: 2580, sampledSteeredSlow: 8, expectedSteeredShare: 0.0025 })
+  assert.ok(Math.abs(small.lo - 3.45 / 6.45) < 0.01 && Math.abs(small.hi - 15.76 / 6.45) < 0.02, JSON.stringify(small))
+  // None slow: the ratio is 0 and the upper bound the exact 3.69 slow reads.
+  const none = sampledVsPredicted({ sampledSteeredReads: 2580, sampledSteeredSlow: 0, expectedSteeredShare: 0.0025 })
+  assert.deepEqual([none.ratio, none.lo], [0, 0])
+  assert.ok(Math.abs(none.hi - 3.689 / 6.45) < 1e-9)
+  // Nothing sampled, or nothing predicted: no ratio, and the text says so.
+  for (const st of [{ sampledSteeredReads: 0, sampledSteeredSlow: 0, expectedSteeredShare: 0.0025 }, { sampledSteeredReads: 100, sampledSteeredSlow: 1, expectedSteeredShare: 0 }]) {
+    const r = sampledVsPredicted(st)
+    assert.equal(r.ratio, null)
+    assert.doesNotMatch(r.text, /×/)
+  }
+})

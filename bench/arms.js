@@ -160,6 +160,36 @@ function sampledShare(st) {
   return st.sampledSteeredReads ? `${((100 * st.sampledSteeredSlow) / st.sampledSteeredReads).toFixed(2)}% of ${st.sampledSteeredReads}` : 'none'
 }
 
+/**
+ * A 95% interval for the mean of a Poisson count `k` (Wilson–Hilferty; within a few percent of
+ * the exact interval from k = 1 on, and [0, 3.69] at k = 0, the exact upper bound).
+ */
+function poisson95(k) {
+  const z = 1.96
+  if (k === 0) return [0, 3.689]
+  const lo = k * (1 - 1 / (9 * k) - z / (3 * Math.sqrt(k))) ** 3
+  const k1 = k + 1
+  const hi = k1 * (1 - 1 / (9 * k1) + z / (3 * Math.sqrt(k1))) ** 3
+  return [lo, hi]
+}
+
+/**
+ * A steer arm's sampled slow share held against calibration's prediction, as text: the share,
+ * the prediction, and their ratio with a 95% interval over the sample's slow count, so a reader
+ * sees whether the sample can tell 1.3x from 3x (a few slow reads cannot). `null` ratio fields
+ * when nothing was sampled or nothing predicted.
+ */
+function sampledVsPredicted(st) {
+  const n = st.sampledSteeredReads || 0
+  const k = st.sampledSteeredSlow || 0
+  const p = st.expectedSteeredShare || 0
+  const text = `slow steered reads ${sampledShare(st)} measured (1 read in 32) against ${(p * 100).toFixed(2)}% predicted`
+  if (n === 0 || p <= 0) return { text, ratio: null, lo: null, hi: null }
+  const [a, b] = poisson95(k).map((x) => x / (n * p))
+  const ratio = k / (n * p)
+  return { text: `${text}: ${ratio.toFixed(1)}× (95%: ${a.toFixed(1)}–${b.toFixed(1)}×, ${k} slow)`, ratio, lo: a, hi: b }
+}
+
 /** Steering against copy 0 of the same slab, interleaved, end to end in JS. */
 function steerPairJs(ctx) {
   const s = ctx.steerSlab()
@@ -294,4 +324,4 @@ const ARMS = {
   },
 }
 
-module.exports = { WARMUP_JS_READS, WARMUP_NATIVE_READS, ARMS, steerSince, sampledShare, indexStream, clockOverhead, timeJs, timeJsEach, clock, Slayer, native, nativeOf, readF64Copy0Of }
+module.exports = { WARMUP_JS_READS, WARMUP_NATIVE_READS, ARMS, steerSince, sampledVsPredicted, indexStream, clockOverhead, timeJs, timeJsEach, clock, Slayer, native, nativeOf, readF64Copy0Of }

@@ -10,7 +10,7 @@ const fs = require('node:fs')
 
 const { Records } = require('..')
 const cli = require('./cli')
-const { indexStream, timeJsEach, clockOverhead, steerSince, sampledShare, Slayer, native, nativeOf } = require('./arms')
+const { indexStream, timeJsEach, clockOverhead, steerSince, sampledVsPredicted, Slayer, native, nativeOf } = require('./arms')
 const { nsPerCall } = require('./binding-cost')
 const { runTable, scoreRun } = require('./report')
 const { decisionVerdict } = require('./verdict')
@@ -378,7 +378,7 @@ async function main(argv, { print = true } = {}) {
       const fellBack = Object.entries(run.arms).filter(([, a]) => a.fallback)
       if (fellBack.length) log(`† fell back: ${fellBack.map(([n, a]) => `${n} ran on copies ${a.fallback.channelOffset} B apart`).join(', ')} (placement refused; see FALLBACK above)`)
       if (ss) {
-        log(`record-steer: tracker ${ss.state}, copies stall apart: ${ss.copiesApart ? 'yes' : 'NO'}; slow steered reads ${sampledShare(ss)} measured (1 read in 32) against ${(ss.expectedSteeredShare * 100).toFixed(2)}% predicted; re-acquisitions ${ss.reacquisitions}, resyncs ${ss.resyncs}`)
+        log(`record-steer: tracker ${ss.state}, copies stall apart: ${ss.copiesApart ? 'yes' : 'NO'}; ${sampledVsPredicted(ss).text}; re-acquisitions ${ss.reacquisitions}, resyncs ${ss.resyncs}`)
       }
     }
     if (stress) native._stressStop(stress)

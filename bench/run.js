@@ -8,7 +8,7 @@ const fs = require('node:fs')
 const os = require('node:os')
 
 const cli = require('./cli')
-const { ARMS, WARMUP_JS_READS, WARMUP_NATIVE_READS, sampledShare, indexStream, clockOverhead, Slayer, native } = require('./arms')
+const { ARMS, WARMUP_JS_READS, WARMUP_NATIVE_READS, sampledVsPredicted, indexStream, clockOverhead, Slayer, native } = require('./arms')
 const { measureBindingCost } = require('./binding-cost')
 const { runTable, bindingTable, header, scoreRun } = require('./report')
 const { recordedOffsets } = require('./offsets')
@@ -301,7 +301,7 @@ async function main(argv, { print = true } = {}) {
       if (pairs) log(`* independent-pairs: upper bound, not delivered; ${(pairs.extra.pairedShare * 100).toFixed(1)}% of samples paired within 1 µs`)
       for (const n of ['steer', 'native-steer']) {
         const st = run.arms[n] && run.arms[n].extra && run.arms[n].extra.steer
-        if (st) log(`${n}: tracker ${st.state}, copies stall apart: ${st.copiesApart ? 'yes' : 'NO (steering reads a fixed copy)'}, stall distance ${st.stallDistance.toFixed(2)} period, re-acquisitions ${st.reacquisitions}, period ${st.periodNs.toFixed(1)} ns; slow steered reads ${sampledShare(st)} measured (1 read in 32) against ${(st.expectedSteeredShare * 100).toFixed(2)}% predicted${st.residentReads ? `; cache-resident: ${st.residentReads} reads served by copy 0 in ${st.residentSpells} spell(s)` : ''}`)
+        if (st) log(`${n}: tracker ${st.state}, copies stall apart: ${st.copiesApart ? 'yes' : 'NO (steering reads a fixed copy)'}, stall distance ${st.stallDistance.toFixed(2)} period, re-acquisitions ${st.reacquisitions}, period ${st.periodNs.toFixed(1)} ns; ${sampledVsPredicted(st).text}${st.residentReads ? `; cache-resident: ${st.residentReads} reads served by copy 0 in ${st.residentSpells} spell(s)` : ''}`)
       }
       const lf = run.arms['native-steer'] && run.arms['native-steer'].extra && run.arms['native-steer'].extra.learnedFrames
       if (lf) log(learnedFramesLine(lf))
