@@ -385,6 +385,9 @@ export interface BackgroundLearning {
   audits: number
   auditsRequested: number
   relearnings: number
+  /** Frames the audits compared (steerable when learned and when re-timed) and of them those that came out the other way round: on a host that did not change, about twice the share of frames one timing misjudges. */
+  auditCompared: number
+  auditFlipped: number
   linesTimed: number
   /** Milliseconds since learning started and of CPU time the learning thread used; their ratio, and the duty cycle it keeps to. */
   elapsedMs: number

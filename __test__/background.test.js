@@ -40,7 +40,7 @@ test('a background-learned slab serves at once, every read right while its frame
     assert.match(info.strategyReason, /learned which copy stalls where/)
     assert.equal(info.placement.hugePages.layout, 'background')
     const l0 = info.learning
-    for (const k of ['framesTotal', 'framesLearned', 'framesUnsteerable', 'linesTimed', 'audits', 'auditsRequested', 'relearnings', 'elapsedMs', 'cpuMs', 'cpuShare', 'duty', 'framesPerSecond']) {
+    for (const k of ['framesTotal', 'framesLearned', 'framesUnsteerable', 'linesTimed', 'audits', 'auditsRequested', 'relearnings', 'auditCompared', 'auditFlipped', 'elapsedMs', 'cpuMs', 'cpuShare', 'duty', 'framesPerSecond']) {
       assert.equal(typeof l0[k], 'number', k)
       assert.ok(l0[k] >= 0, k)
     }

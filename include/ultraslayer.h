@@ -189,6 +189,8 @@ typedef struct us_learning {
     uint64_t audits;             /* re-timings of a few learned frames, every 10 s or when the reader asks */
     uint64_t audits_requested;   /* of them, those the reader asked for (steering fell short) */
     uint64_t relearnings;        /* audits that found the table no longer holding: every frame learned again */
+    uint64_t audit_compared;     /* frames the audits compared (steerable when learned and re-timed) */
+    uint64_t audit_flipped;      /* of them, those that came out the other way round */
     double elapsed_ms;           /* since learning started */
     double cpu_ms;               /* CPU time the learning thread used */
     double hot_coverage;         /* of the reads since the previous call, share on learned, steerable frames; -1 if none */
@@ -200,7 +202,7 @@ _Static_assert(sizeof(void *) == 8, "libultraslayer's C ABI is defined for 64-bi
 _Static_assert(sizeof(us_options) == 88, "us_options layout");
 _Static_assert(sizeof(us_info) == 120, "us_info layout");
 _Static_assert(sizeof(us_stats) == 176, "us_stats layout");
-_Static_assert(sizeof(us_learning) == 104, "us_learning layout");
+_Static_assert(sizeof(us_learning) == 120, "us_learning layout");
 #endif
 
 /* The ABI version the loaded library implements. */

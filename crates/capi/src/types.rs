@@ -175,6 +175,9 @@ pub struct us_learning {
     pub audits: u64,
     pub audits_requested: u64,
     pub relearnings: u64,
+    /// Frames the audits compared, and of them those that came out the other way round.
+    pub audit_compared: u64,
+    pub audit_flipped: u64,
     /// Milliseconds since learning started, and of CPU time the learning thread used.
     pub elapsed_ms: f64,
     pub cpu_ms: f64,
@@ -186,7 +189,7 @@ pub struct us_learning {
 const _: () = assert!(size_of::<us_options>() == 88 && align_of::<us_options>() == 8);
 const _: () = assert!(size_of::<us_info>() == 120 && align_of::<us_info>() == 8);
 const _: () = assert!(size_of::<us_stats>() == 176 && align_of::<us_stats>() == 8);
-const _: () = assert!(size_of::<us_learning>() == 104 && align_of::<us_learning>() == 8);
+const _: () = assert!(size_of::<us_learning>() == 120 && align_of::<us_learning>() == 8);
 const _: () = assert!(size_of::<usize>() == 8, "the C ABI is defined for 64-bit targets");
 
 impl us_info {
@@ -291,6 +294,8 @@ impl us_learning {
             audits: 0,
             audits_requested: 0,
             relearnings: 0,
+            audit_compared: 0,
+            audit_flipped: 0,
             elapsed_ms: 0.0,
             cpu_ms: 0.0,
             hot_coverage: -1.0,
@@ -307,6 +312,8 @@ impl us_learning {
             out.audits = l.audits;
             out.audits_requested = l.audits_requested;
             out.relearnings = l.relearnings;
+            out.audit_compared = l.audit_compared;
+            out.audit_flipped = l.audit_flipped;
             out.elapsed_ms = l.elapsed_ms;
             out.cpu_ms = l.cpu_ms;
             out.hot_coverage = l.hot_coverage.unwrap_or(-1.0);

@@ -9,9 +9,9 @@
 //! it on a thread of its own over the slab's own memory, hot frames first (those reads touched,
 //! from the orientation's ring), then the rest in address order, at a duty cycle (timing for a
 //! while, then sleeping for the rest of the cycle), until every frame is known. Then it audits:
-//! every `DEFAULT_AUDIT_EVERY` (or sooner, when the reader's tracker finds steering falling short of
-//! its prediction and asks through the orientation) it re-times a few learned frames, and when a third of them come out
-//! the other way round (the VM moved to another host's DRAM, say), it takes a fresh structure
+//! every `DEFAULT_AUDIT_EVERY` (or sooner, when the reader's tracker finds steering falling short
+//! of its prediction and asks through the orientation) it re-times a few learned frames, and when
+//! a third of them come out the other way round (the VM moved to another host's DRAM, say), it takes a fresh structure
 //! sample and learns every frame again, hot first. It ends when the slab is dropped, or when its
 //! own structure sample finds no plan (reads then stay on copy 0).
 //!
@@ -220,6 +220,10 @@ pub(crate) struct LearnerStats {
     pub(crate) relearnings: AtomicU64,
     /// Of the audits, those the reader asked for (`Orientation::request_audit`).
     pub(crate) audits_requested: AtomicU64,
+    /// Frames the audits compared (steerable before and after) and of them those that came out
+    /// the other way round.
+    pub(crate) audit_compared: AtomicU64,
+    pub(crate) audit_flipped: AtomicU64,
 }
 
 /// How far the background learning of a slab's frames has come (`info().learning`).
@@ -247,6 +251,11 @@ pub struct Learning {
     /// Of the audits, those made early because the reader's tracker found steering falling short
     /// of its prediction (at most one a `REQUESTED_AUDIT_GAP`).
     pub audits_requested: u64,
+    /// Frames the audits compared (steerable when learned and when re-timed).
+    pub audit_compared: u64,
+    /// Of `audit_compared`, the frames that came out the other way round: on a host that did not
+    /// change, about twice the share of frames one timing misjudges (either timing may be wrong).
+    pub audit_flipped: u64,
     /// Lines timed, structure samples and audits included.
     pub lines_timed: u64,
     /// Milliseconds since the learner started.
@@ -426,10 +435,7 @@ impl Learner {
                     while !stopping() {
                         let due = last + audit_every;
                         park_until(&|| if orientation.audit_requested() { last + gap } else { due });
-                        if orientation.take_audit_request() {
-                            // Relaxed: a figure (see above).
-                            st.audits_requested.fetch_add(1, Ordering::Relaxed);
-                        }
+                        let requested = orientation.take_audit_request();
                         let picks: Vec<usize> = (0..4 * AUDIT_FRAMES)
                             .map(|_| rng.below(frames.max(1) as u64) as usize)
                             .filter(|&f| matches!(orientation.state(f), FrameState::Normal | FrameState::Swapped))
@@ -444,7 +450,10 @@ impl Learner {
                         // Relaxed, the figures (see above).
                         st.lines_timed.fetch_add(again.lines_timed as u64, Ordering::Relaxed);
                         st.audits.fetch_add(1, Ordering::Relaxed);
+                        st.audits_requested.fetch_add(requested as u64, Ordering::Relaxed);
                         let (compared, flipped) = audit(&picks, &again.states, &orientation);
+                        st.audit_compared.fetch_add(compared as u64, Ordering::Relaxed);
+                        st.audit_flipped.fetch_add(flipped as u64, Ordering::Relaxed);
                         figures();
                         rest(t.elapsed());
                         last = Instant::now();
@@ -510,6 +519,8 @@ impl Learner {
             audits: self.stats.audits.load(Ordering::Relaxed),
             relearnings: self.stats.relearnings.load(Ordering::Relaxed),
             audits_requested: self.stats.audits_requested.load(Ordering::Relaxed),
+            audit_compared: self.stats.audit_compared.load(Ordering::Relaxed),
+            audit_flipped: self.stats.audit_flipped.load(Ordering::Relaxed),
             lines_timed: self.stats.lines_timed.load(Ordering::Relaxed),
             elapsed_ms,
             cpu_ms,
@@ -930,6 +941,7 @@ mod tests {
             let l = Learner::spawn(o.clone(), Box::new(t), Start::Plan(p), 1.0, Duration::from_millis(1), None).unwrap();
             let r = wait_for(&l, &o, "150 audits", |r| r.audits >= 150);
             assert_eq!(r.relearnings, 0, "{kind:?}: {r:?}");
+            assert!(r.audit_compared >= 150 && r.audit_flipped * 3 < r.audit_compared, "{kind:?}: {r:?}");
             assert_eq!(r.frames_learned, 300, "{kind:?}");
             assert!(r.done, "{kind:?}");
         }
