@@ -9,7 +9,7 @@ use std::ffi::{c_char, c_int};
 use std::ptr;
 
 use ultraslayer::error::{Error, Front};
-use ultraslayer::slayer::Slayer;
+use ultraslayer::slayer::{Info, Slayer};
 
 use crate::error::{last_error, run, status_name, Failure};
 use crate::handles::{handle, us_slayer};
@@ -283,40 +283,40 @@ pub unsafe extern "C" fn us_write_many_f64(h: *mut us_slayer, idx: *const u32, n
 /// NULL or a writable `size_t`.
 #[no_mangle]
 pub unsafe extern "C" fn us_strategy_reason(h: *mut us_slayer, buf: *mut c_char, cap: usize, len: *mut usize) -> c_int {
-    run(|| {
-        // SAFETY: per the contract.
-        let h = unsafe { handle(h)? };
-        let len = out_ptr(len, "len (size_t*)")?;
-        let c = h.exclusive()?.info().choice;
-        let text = ultraslayer::error::spell(
-            &match &c.warning {
-                Some(w) => format!("{}; warning: {w}", c.reason),
-                None => c.reason,
-            },
-            Front::C,
-        );
-        // SAFETY: per this function's contract.
-        unsafe { write_text(&text, buf, cap, len) }
-    })
+    // SAFETY: per the contract.
+    unsafe {
+        text_answer(h, buf, cap, len, |info| match info.choice.warning {
+            Some(w) => format!("{}; warning: {w}", info.choice.reason),
+            None => info.choice.reason,
+        })
+    }
 }
 
-/// Writes `text` as the text-returning calls do: at most `cap` bytes, NUL-terminated, into `buf`,
-/// and its full length (without the NUL) into `*len` (already checked non-NULL and aligned).
+/// The text-returning calls: `make` turns the slab's report into a sentence, which is spelled for
+/// C and written as they all write it: at most `cap` bytes, NUL-terminated, into `buf`, and its
+/// full length (without the NUL) into `*len`.
 ///
 /// # Safety
-/// `buf` is NULL (with `cap == 0`) or `cap` writable bytes; `len` is writable.
-unsafe fn write_text(text: &str, buf: *mut c_char, cap: usize, len: *mut usize) -> Result<(), Failure> {
-    let range = array(buf as *const u8, cap, "buf (with cap > 0)")?;
-    // SAFETY: checked by `array`; `cap` writable bytes per the contract.
-    let out = unsafe { slice_out(buf as *mut u8, cap, &range) };
-    if let Some(room) = cap.checked_sub(1) {
-        let n = text.len().min(room);
-        out[..n].copy_from_slice(&text.as_bytes()[..n]);
-        out[n] = 0;
-    }
-    // SAFETY: writable per the contract (the caller checked it with `out_ptr`).
-    unsafe { *len = text.len() };
-    Ok(())
+/// `h` is NULL or a live handle; `buf` is NULL (with `cap == 0`) or `cap` writable bytes; `len` is
+/// NULL or a writable `size_t`.
+unsafe fn text_answer(h: *mut us_slayer, buf: *mut c_char, cap: usize, len: *mut usize, make: impl FnOnce(Info) -> String) -> c_int {
+    run(|| {
+        // SAFETY: per this function's contract.
+        let h = unsafe { handle(h)? };
+        let len = out_ptr(len, "len (size_t*)")?;
+        let text = ultraslayer::error::spell(&make(h.exclusive()?.info()), Front::C);
+        let range = array(buf as *const u8, cap, "buf (with cap > 0)")?;
+        // SAFETY: checked by `array`; `cap` writable bytes per the contract.
+        let out = unsafe { slice_out(buf as *mut u8, cap, &range) };
+        if let Some(room) = cap.checked_sub(1) {
+            let n = text.len().min(room);
+            out[..n].copy_from_slice(&text.as_bytes()[..n]);
+            out[n] = 0;
+        }
+        // SAFETY: non-NULL and aligned (checked by `out_ptr`), writable per the contract.
+        unsafe { *len = text.len() };
+        Ok(())
+    })
 }
 
 /// Fills `*out` with how far the slab's background learning has come (set `out->size =
@@ -339,15 +339,8 @@ pub unsafe extern "C" fn us_get_learning(h: *mut us_slayer, out: *mut us_learnin
 /// As `us_strategy_reason`.
 #[no_mangle]
 pub unsafe extern "C" fn us_learning_stopped_reason(h: *mut us_slayer, buf: *mut c_char, cap: usize, len: *mut usize) -> c_int {
-    run(|| {
-        // SAFETY: per the contract.
-        let h = unsafe { handle(h)? };
-        let len = out_ptr(len, "len (size_t*)")?;
-        let why = h.exclusive()?.info().learning.and_then(|l| l.stopped).unwrap_or_default();
-        let text = ultraslayer::error::spell(&why, Front::C);
-        // SAFETY: per this function's contract.
-        unsafe { write_text(&text, buf, cap, len) }
-    })
+    // SAFETY: per the contract.
+    unsafe { text_answer(h, buf, cap, len, |info| info.learning.and_then(|l| l.stopped).unwrap_or_default()) }
 }
 
 /// Fills `*out` (set `out->size = sizeof(us_info)` first).
