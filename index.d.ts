@@ -332,6 +332,15 @@ export interface SteerStats {
   sampledSteeredSlow: number
   sampledExploredReads: number
   sampledExploredSlow: number
+  /**
+   * The sampled exploring reads that fell away from the stall window of the copy they read (a
+   * bin where its learned profile is at or below its median), and the slow ones among them: the
+   * floor of slow reads no steering avoids, measured while serving. On real hosts this floor
+   * moves between minutes while the stall windows stay, so the steered share to expect now is
+   * sampledQuietSlow / sampledQuietReads + stallExcessShare.
+   */
+  sampledQuietReads: number
+  sampledQuietSlow: number
   /** Times steered reads were found slower than exploring ones (the tracker calibrated again). */
   notHelping: number
   /** Slow share over the last completed window. */
@@ -361,6 +370,9 @@ export interface SteerStats {
   /** Slow share the learned profiles predict with steering and without. */
   expectedSteeredShare: number
   expectedUnsteeredShare: number
+  /** expectedSteeredShare split: the floor calibration saw (slow reads away from any stall window) and the stall excess over it. */
+  floorShare: number
+  stallExcessShare: number
   /**
    * The reads are cache-resident now (nearly every timed read was a cache hit, so there is no
    * refresh stall to steer around): copy 0 is read, untimed, until the tracker looks again.

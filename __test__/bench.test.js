@@ -160,18 +160,37 @@ test("a steer arm's sampled slow share is held against the prediction with a 95%
   const big = sampledVsPredicted({ sampledSteeredReads: 46861, sampledSteeredSlow: 155, expectedSteeredShare: 0.0017 })
   assert.ok(Math.abs(big.ratio - 155 / (46861 * 0.0017)) < 1e-9)
   assert.ok(big.lo > 1.3 && big.lo < big.ratio && big.ratio < big.hi, JSON.stringify(big))
-  assert.match(big.text, /0\.33% of 46861 measured \(1 read in 32\) against 0\.17% predicted: 1\.9× \(95%: 1\.\d–2\.\d×, 155 slow\)/)
+  assert.match(big.text, /0\.33% of 46861 measured \(1 read in 32\) against 0\.17% predicted at calibration: 1\.9× \(95%: 1\.\d–2\.\d×, 155 slow\)/)
   // 8 slow of 2 580: the interval spans 1.3x and 3x alike (exact Poisson bounds 3.45 and 15.76).
   const small = sampledVsPredicted({ sampledSteeredReads: 2580, sampledSteeredSlow: 8, expectedSteeredShare: 0.0025 })
   assert.ok(Math.abs(small.lo - 3.45 / 6.45) < 0.01 && Math.abs(small.hi - 15.76 / 6.45) < 0.02, JSON.stringify(small))
   // None slow: the ratio is 0 and the upper bound the exact 3.69 slow reads.
   const none = sampledVsPredicted({ sampledSteeredReads: 2580, sampledSteeredSlow: 0, expectedSteeredShare: 0.0025 })
   assert.deepEqual([none.ratio, none.lo], [0, 0])
-  assert.ok(Math.abs(none.hi - 3.689 / 6.45) < 1e-9)
+  assert.ok(Math.abs(none.hi - 3.689 / 6.45) < 1e-4)
   // Nothing sampled, or nothing predicted: no ratio, and the text says so.
   for (const st of [{ sampledSteeredReads: 0, sampledSteeredSlow: 0, expectedSteeredShare: 0.0025 }, { sampledSteeredReads: 100, sampledSteeredSlow: 1, expectedSteeredShare: 0 }]) {
     const r = sampledVsPredicted(st)
     assert.equal(r.ratio, null)
     assert.doesNotMatch(r.text, /×/)
   }
+})
+
+test('a steer arm is also held against the floor measured while serving plus the learned stall excess (synthetic counts)', () => {
+  const { sampledVsPredicted } = require('../bench/arms')
+  // 173 slow of 46 888 steered (0.37%), 2.8x calibration's 0.13%; the floor measured now is
+  // 24 of 8 000 quiet exploring reads (0.30%), plus 0.02% of stall excess: 0.32%, 1.15x.
+  const st = { sampledSteeredReads: 46888, sampledSteeredSlow: 173, expectedSteeredShare: 0.0013, sampledQuietReads: 8000, sampledQuietSlow: 24, stallExcessShare: 0.0002 }
+  const r = sampledVsPredicted(st)
+  assert.ok(r.ratio > 2.5 && r.lo > 2, JSON.stringify(r))
+  assert.ok(Math.abs(r.now.expected - 0.0032) < 1e-12 && Math.abs(r.now.ratio - 173 / 46888 / 0.0032) < 1e-9, JSON.stringify(r.now))
+  assert.ok(r.now.lo < 1 && r.now.hi > 1.3 && r.now.lo < r.now.ratio && r.now.ratio < r.now.hi, JSON.stringify(r.now))
+  assert.match(r.text, /against 0\.32% expected now \(floor measured while serving 0\.30%, 24 slow of 8000 quiet exploring reads, \+ 0\.02% stall excess\): 1\.2× \(95%: 0\.\d–2\.\d×\)/)
+  // The interval takes each count at 97.5%: with no slow quiet read the floor's upper bound is
+  // the exact -ln(0.0125) = 4.38 slow reads.
+  const none = sampledVsPredicted({ ...st, sampledQuietSlow: 0 })
+  assert.ok(Math.abs(none.now.lo - (173 - 173 * 0.17) / 46888 / (4.382 / 8000 + 0.0002)) < 0.2, JSON.stringify(none.now))
+  assert.ok(Math.abs(-Math.log(0.0125) - 4.382) < 1e-3)
+  // No quiet exploring reads: no expectation now.
+  assert.equal(sampledVsPredicted({ ...st, sampledQuietReads: 0, sampledQuietSlow: 0 }).now, null)
 })

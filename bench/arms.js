@@ -145,7 +145,7 @@ function withThreads(s, measure) {
 }
 
 // The tracker's counters in stats().steer run from the slab's creation (resetStats leaves them).
-const STEER_COUNTS = ['reads', 'slowReads', 'outliers', 'steeredReads', 'steeredSlow', 'exploredReads', 'exploredSlow', 'sampledSteeredReads', 'sampledSteeredSlow', 'sampledExploredReads', 'sampledExploredSlow', 'notHelping', 'reacquisitions', 'resyncs', 'calibrations', 'driftSteps', 'periodUpdates', 'residentSpells', 'residentReads']
+const STEER_COUNTS = ['reads', 'slowReads', 'outliers', 'steeredReads', 'steeredSlow', 'exploredReads', 'exploredSlow', 'sampledSteeredReads', 'sampledSteeredSlow', 'sampledExploredReads', 'sampledExploredSlow', 'sampledQuietReads', 'sampledQuietSlow', 'notHelping', 'reacquisitions', 'resyncs', 'calibrations', 'driftSteps', 'periodUpdates', 'residentSpells', 'residentReads']
 
 /** The tracker's report `after`, its counters counted from `before` (what one arm's reads did). */
 function steerSince(before, after) {
@@ -161,33 +161,70 @@ function sampledShare(st) {
 }
 
 /**
- * A 95% interval for the mean of a Poisson count `k` (Wilson–Hilferty; within a few percent of
- * the exact interval from k = 1 on, and [0, 3.69] at k = 0, the exact upper bound).
+ * An interval for the mean of a Poisson count `k` at two-sided level `z` (Wilson–Hilferty; within
+ * a few percent of the exact interval from k = 1 on; at k = 0, [0, the exact upper bound]).
  */
-function poisson95(k) {
-  const z = 1.96
-  if (k === 0) return [0, 3.689]
+function poissonBounds(k, z) {
+  if (k === 0) return [0, -Math.log(1 - normalCdf(z))]
   const lo = k * (1 - 1 / (9 * k) - z / (3 * Math.sqrt(k))) ** 3
   const k1 = k + 1
   const hi = k1 * (1 - 1 / (9 * k1) + z / (3 * Math.sqrt(k1))) ** 3
   return [lo, hi]
 }
 
+/** The standard normal distribution function (Abramowitz–Stegun 26.2.17, error under 1e-7). */
+function normalCdf(z) {
+  const t = 1 / (1 + 0.2316419 * Math.abs(z))
+  const poly = t * (0.31938153 + t * (-0.356563782 + t * (1.781477937 + t * (-1.821255978 + t * 1.330274429))))
+  const upper = (Math.exp((-z * z) / 2) / Math.sqrt(2 * Math.PI)) * poly
+  return z >= 0 ? 1 - upper : upper
+}
+
+/** A 95% interval for the mean of a Poisson count `k`. */
+function poisson95(k) {
+  return poissonBounds(k, 1.96)
+}
+
 /**
- * A steer arm's sampled slow share held against calibration's prediction, as text: the share,
- * the prediction, and their ratio with a 95% interval over the sample's slow count, so a reader
- * sees whether the sample can tell 1.3x from 3x (a few slow reads cannot). `null` ratio fields
- * when nothing was sampled or nothing predicted.
+ * A steer arm's sampled slow share held against what the model predicts, as text and figures:
+ * - against calibration's prediction (`expectedSteeredShare`), with a 95% interval over the
+ *   sample's slow count, so a reader sees whether the sample can tell 1.3x from 3x;
+ * - against the share to expect now: the floor measured while serving (the arm's sampled
+ *   exploring reads in a quiet bin of their copy) plus the stall excess calibration learned over
+ *   its own floor. The floor moves between minutes on real hosts while the stall windows stay,
+ *   so this is the prediction the arm can be held to. Its interval takes both slow counts at
+ *   97.5% each (Bonferroni), so it covers at least 95%.
+ * `null` ratio fields where nothing was sampled or nothing predicted.
  */
 function sampledVsPredicted(st) {
   const n = st.sampledSteeredReads || 0
   const k = st.sampledSteeredSlow || 0
   const p = st.expectedSteeredShare || 0
-  const text = `slow steered reads ${sampledShare(st)} measured (1 read in 32) against ${(p * 100).toFixed(2)}% predicted`
-  if (n === 0 || p <= 0) return { text, ratio: null, lo: null, hi: null }
-  const [a, b] = poisson95(k).map((x) => x / (n * p))
-  const ratio = k / (n * p)
-  return { text: `${text}: ${ratio.toFixed(1)}× (95%: ${a.toFixed(1)}–${b.toFixed(1)}×, ${k} slow)`, ratio, lo: a, hi: b }
+  let text = `slow steered reads ${sampledShare(st)} measured (1 read in 32) against ${(p * 100).toFixed(2)}% predicted at calibration`
+  const out = { text, ratio: null, lo: null, hi: null, now: null }
+  if (n === 0) return out
+  if (p > 0) {
+    const [a, b] = poisson95(k).map((x) => x / (n * p))
+    Object.assign(out, { ratio: k / (n * p), lo: a, hi: b })
+    text += `: ${out.ratio.toFixed(1)}× (95%: ${a.toFixed(1)}–${b.toFixed(1)}×, ${k} slow)`
+  }
+  const qn = st.sampledQuietReads || 0
+  const qk = st.sampledQuietSlow || 0
+  const excess = st.stallExcessShare || 0
+  if (qn > 0 && (qk > 0 || excess > 0)) {
+    const floor = qk / qn
+    const expected = floor + excess
+    const z = 2.241
+    const [k1lo, k1hi] = poissonBounds(k, z)
+    const [k2lo, k2hi] = poissonBounds(qk, z)
+    const lo = k1lo / n / (k2hi / qn + excess)
+    const hi = k1hi / n / Math.max(k2lo / qn + excess, 1e-12)
+    out.now = { ratio: k / n / expected, lo, hi, floor, excess, expected, quietReads: qn, quietSlow: qk }
+    const hiText = Number.isFinite(hi) && hi < 1e6 ? `${hi.toFixed(1)}×` : '∞'
+    text += `; against ${(expected * 100).toFixed(2)}% expected now (floor measured while serving ${(floor * 100).toFixed(2)}%, ${qk} slow of ${qn} quiet exploring reads, + ${(excess * 100).toFixed(2)}% stall excess): ${out.now.ratio.toFixed(1)}× (95%: ${lo.toFixed(1)}–${hiText})`
+  }
+  out.text = text
+  return out
 }
 
 /** Steering against copy 0 of the same slab, interleaved, end to end in JS. */

@@ -124,29 +124,92 @@ impl Tracker {
             }
         }
         self.stall_distance = far;
-        self.copies_apart = any_signal && self.stall_distance >= 0.25 && self.expected_steered <= 0.75 * self.expected_unsteered;
+        // A copy whose stalls come twice a period (two windows half a period apart, as pages from
+        // two groups give) has no first harmonic, so no centre to measure the distance by: its
+        // windows, set against the other copy's, say it instead.
+        let apart = self.stall_distance >= 0.25 || self.windows_apart();
+        self.copies_apart = any_signal && apart && self.expected_steered <= 0.75 * self.expected_unsteered;
         if !self.copies_apart {
             // Copies that stall together gain nothing from switching; switching on noise would
             // only spread reads. Read copy 0, like an unsteered reader, and say so in the report.
             self.choice.fill(0);
             self.expected_steered = (0..bins).map(|b| self.p[b] as f64).sum::<f64>() / bins as f64;
         }
+        self.floor = self.learn_floor();
         any_signal
+    }
+
+    /// Each copy's median over its bins of the smoothed profile (the level below which its bins
+    /// are quiet). Uses `scratch`.
+    fn medians(&mut self) -> [f32; MAX_REPLICAS] {
+        let (bins, copies) = (self.cfg.bins, self.cfg.copies);
+        let mut m = [0.0f32; MAX_REPLICAS];
+        for (c, slot) in m.iter_mut().enumerate().take(copies) {
+            let sorted = &mut self.scratch[c * bins..(c + 1) * bins];
+            sorted.copy_from_slice(&self.p[c * bins..(c + 1) * bins]);
+            sorted.sort_unstable_by(f32::total_cmp);
+            *slot = sorted[(bins - 1) / 2];
+        }
+        m
+    }
+
+    /// Whether some two copies' stall windows do not overlap: each copy's window is its profile's
+    /// excess over its median, and two windows overlap by the excess they share bin by bin, as a
+    /// share of the smaller window; under a quarter is apart.
+    fn windows_apart(&mut self) -> bool {
+        let (bins, copies) = (self.cfg.bins, self.cfg.copies);
+        let median = self.medians();
+        let excess = |p: &[f32], c: usize, b: usize| (p[c * bins + b] - median[c]).max(0.0);
+        for a in 0..copies {
+            for z in a + 1..copies {
+                let (mut shared, mut wa, mut wz) = (0.0f32, 0.0f32, 0.0f32);
+                for b in 0..bins {
+                    let (x, y) = (excess(&self.p, a, b), excess(&self.p, z, b));
+                    shared += x.min(y);
+                    wa += x;
+                    wz += y;
+                }
+                if wa.min(wz) > 0.0 && shared <= 0.25 * wa.min(wz) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Marks each copy's quiet bins (its profile at or below its median: away from its stall
+    /// window, which covers under half the period wherever stalls are periodic) and returns the
+    /// floor steering predicts: per bin, the slow share of the chosen copy's quiet bins in the
+    /// calibration reads, averaged, at most the steered prediction. Uses `scratch`; no allocation.
+    pub(super) fn learn_floor(&mut self) -> f64 {
+        let (bins, copies) = (self.cfg.bins, self.cfg.copies);
+        let medians = self.medians();
+        let mut floor = [0.0f64; MAX_REPLICAS];
+        for (c, slot) in floor.iter_mut().enumerate().take(copies) {
+            let cells = c * bins..(c + 1) * bins;
+            let median = medians[c];
+            // The raw counts of the quiet bins (`recent` holds calibration's), not the smoothed
+            // profile: smoothing carries the stall window's edge into its neighbours.
+            let (mut reads, mut slow) = (0u64, 0u64);
+            for i in cells {
+                self.quiet[i] = self.p[i] <= median;
+                if self.quiet[i] {
+                    reads += self.recent.reads[i] as u64;
+                    slow += self.recent.slow[i] as u64;
+                }
+            }
+            *slot = slow as f64 / reads.max(1) as f64;
+        }
+        let floor = (0..bins).map(|b| floor[self.choice[b] as usize]).sum::<f64>() / bins as f64;
+        // Never more than the whole prediction (both are estimates from the same few reads).
+        floor.min(self.expected_steered)
     }
 
     /// After learning: the bad-block trigger, fresh windows, and the state the calibration leads to.
     pub(super) fn settle_calibration(&mut self, any_signal: bool) {
-        // A bad block: a slow count well above what locking predicts (exploring reads included).
-        let blk = self.cfg.block_reads as f64;
-        let e = if self.cfg.explore_every > 0 { 1.0 / self.cfg.explore_every as f64 } else { 0.0 };
-        let base = ((1.0 - e) * self.expected_steered + e * self.expected_unsteered) * blk;
-        let rise = (0.35 * (self.expected_unsteered - self.expected_steered) * blk).max(3.0 * base.max(1.0).sqrt());
-        self.trigger = (base + rise).ceil().max(2.0) as u32;
-        // The alarm on steered reads (`ALARM_NATS`): "lost" reads at the unsteered share,
-        // "locked" at the steered one but a quarter of the unsteered at least.
-        let lost = self.expected_unsteered.clamp(1e-4, 0.5);
-        let locked = self.expected_steered.max(0.25 * lost).clamp(1e-5, lost);
-        self.alarm_llr = ((lost / locked).ln(), ((1.0 - lost) / (1.0 - locked)).ln());
+        self.floor_now = self.floor;
+        self.quiet_now = [0; 2];
+        self.set_guards();
         self.suspicion = 0.0;
         self.resyncing = false;
 

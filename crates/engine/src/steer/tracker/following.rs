@@ -68,6 +68,7 @@ impl Tracker {
     /// Work: bins x copies x bins multiply-adds (about 30 µs at the defaults), once a block.
     pub(super) fn end_block(&mut self, t: u64) {
         self.window_share = self.window_slow as f64 / self.window_reads.max(1) as f64;
+        self.follow_floor();
         self.resyncing = false;
         if self.window_cached as f64 >= RESIDENT_SHARE * self.window_reads as f64 {
             // The reads are not DRAM-bound: nothing to steer around. The phase learned stays; the

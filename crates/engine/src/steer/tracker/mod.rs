@@ -272,6 +272,13 @@ pub struct SteerReport {
     pub sampled_explored_reads: u64,
     /// Sampled exploring reads that were slow.
     pub sampled_explored_slow: u64,
+    /// The sampled exploring reads that fell in a quiet bin of the copy they read (a bin where its
+    /// learned profile is at or below its median: away from its stall window), and how many were
+    /// slow: the floor of slow reads no steering can avoid, measured while serving
+    /// (`floor_share` is the same floor as calibration saw it).
+    pub sampled_quiet_reads: u64,
+    /// Sampled quiet exploring reads that were slow.
+    pub sampled_quiet_slow: u64,
     /// Guard windows in which steered reads were significantly slower than exploring ones (the
     /// tracker then calibrated again).
     pub(crate) not_helping: u64,
@@ -312,6 +319,15 @@ pub struct SteerReport {
     pub expected_steered_share: f64,
     /// Slow share predicted for reads of a random copy.
     pub expected_unsteered_share: f64,
+    /// The part of `expected_steered_share` that is the floor: slow reads at phases where the
+    /// chosen copy is not stalling (the mean of its profile's quiet bins). Measured on hardware,
+    /// this floor moves between minutes (0.05-0.5% on host A) while the stall windows stay; so
+    /// the steered share to expect while serving is the floor measured now (`sampled_quiet_*`)
+    /// plus `stall_excess_share`.
+    pub floor_share: f64,
+    /// The rest of `expected_steered_share`: stalls the chosen copies still meet (their windows'
+    /// edges inside the margin), over the floor.
+    pub stall_excess_share: f64,
     /// The reads are cache-resident right now (nearly every timed read of the last block was a
     /// cache hit): the reader reads copy 0, untimed, until it looks again.
     pub(crate) resident: bool,
@@ -379,6 +395,9 @@ pub struct Tracker {
     log_q: Vec<f32>,
     /// The copy to read in each bin.
     choice: Vec<u8>,
+    /// Per copy and bin: the learned profile is at or below the copy's median there (away from
+    /// its stall window), where an exploring read measures the floor (`SteerReport::floor_share`).
+    quiet: Vec<bool>,
     /// Recent reads per copy and bin, in current phase coordinates, decaying over about eight
     /// blocks (drift following).
     recent: BinCounts,
@@ -434,8 +453,9 @@ pub struct Tracker {
     steered_slow: u64,
     explored_reads: u64,
     explored_slow: u64,
-    /// `SteerReport::sampled_*`: steered reads, slow ones, exploring reads, slow ones.
-    sampled: [u64; 4],
+    /// `SteerReport::sampled_*`: steered reads, slow ones, exploring reads, slow ones, exploring
+    /// reads in a quiet bin, slow ones.
+    sampled: [u64; 6],
     /// Guard windows in which steered reads were slow more often than exploring ones.
     not_helping: u64,
     window_share: f64,
@@ -451,6 +471,12 @@ pub struct Tracker {
     /// Slow shares the learned profiles predict, steered and reading a random copy.
     expected_steered: f64,
     expected_unsteered: f64,
+    /// `SteerReport::floor_share`.
+    floor: f64,
+    /// The floor followed while serving (`follow_floor`), and its decaying counts: sampled
+    /// exploring reads in a quiet bin since calibration, slow ones.
+    floor_now: f64,
+    quiet_now: [u32; 2],
 }
 
 /// Phase step per tick for a period in ticks (period >= bins >= 16, so it fits).
@@ -480,6 +506,7 @@ impl Tracker {
             log_p: vec![0.0; cells],
             log_q: vec![0.0; cells],
             choice: vec![0; cfg.bins],
+            quiet: vec![false; cells],
             recent: BinCounts::new(cells),
             block: BinCounts::new(cells),
             prev_block: BinCounts::new(cells),
@@ -514,7 +541,7 @@ impl Tracker {
             steered_slow: 0,
             explored_reads: 0,
             explored_slow: 0,
-            sampled: [0; 4],
+            sampled: [0; 6],
             not_helping: 0,
             window_share: 0.0,
             reacquisitions: 0,
@@ -528,6 +555,9 @@ impl Tracker {
             copies_apart: false,
             expected_steered: 0.0,
             expected_unsteered: 0.0,
+            floor: 0.0,
+            floor_now: 0.0,
+            quiet_now: [0; 2],
             cfg,
         })
     }
@@ -654,10 +684,17 @@ impl Tracker {
             }
             SteerState::Locked => {
                 let exploring = std::mem::take(&mut self.exploring);
+                let idx = copy * self.cfg.bins + (self.bin(t) & self.mask);
                 if sampled {
                     let k = if exploring { 2 } else { 0 };
                     self.sampled[k] += 1;
                     self.sampled[k + 1] += slow as u64;
+                    if exploring && self.quiet[idx] {
+                        self.sampled[4] += 1;
+                        self.sampled[5] += slow as u64;
+                        self.quiet_now[0] += 1;
+                        self.quiet_now[1] += slow as u32;
+                    }
                 }
                 if exploring {
                     self.explored_reads += 1;
@@ -672,7 +709,6 @@ impl Tracker {
                         self.resync();
                     }
                 }
-                let idx = copy * self.cfg.bins + (self.bin(t) & self.mask);
                 self.recent.reads[idx] += 1;
                 self.recent.slow[idx] += slow as u32;
                 self.block.reads[idx] += 1;
@@ -766,6 +802,8 @@ impl Tracker {
             sampled_steered_slow: self.sampled[1],
             sampled_explored_reads: self.sampled[2],
             sampled_explored_slow: self.sampled[3],
+            sampled_quiet_reads: self.sampled[4],
+            sampled_quiet_slow: self.sampled[5],
             not_helping: self.not_helping,
             window_slow_share: self.window_share,
             reacquisitions: self.reacquisitions,
@@ -782,6 +820,8 @@ impl Tracker {
             slow_ticks: self.cfg.slow_ticks as f64,
             expected_steered_share: self.expected_steered,
             expected_unsteered_share: self.expected_unsteered,
+            floor_share: self.floor,
+            stall_excess_share: (self.expected_steered - self.floor).max(0.0),
             resident: self.resident_left > 0,
             resident_spells: self.resident_spells,
             resident_reads: self.resident_served,

@@ -378,3 +378,28 @@ fn slow_steered_reads_raise_the_alarm_and_fast_ones_never_do() {
     assert_eq!(r.resyncs, 1, "{r:?}");
     assert_eq!(tr.window_reads, 1, "the block starts again with the read that raised the alarm");
 }
+
+#[test]
+fn the_floor_is_measured_while_serving_and_the_stall_excess_is_learned() {
+    let (mut tr, mut sim) = locked(Model::two_groups(31));
+    let r = tr.report();
+    // Calibration splits its steered prediction into the floor (slow reads away from any stall:
+    // the model's p_base) and the stall excess over it.
+    assert!((0.002..0.008).contains(&r.floor_share), "floor {} against the model's 0.004: {r:?}", r.floor_share);
+    assert!((r.floor_share + r.stall_excess_share - r.expected_steered_share).abs() < 1e-9, "{r:?}");
+    // Serving, the floor rises fivefold (a neighbour, another minute on a real host); the
+    // stall windows stay. The calibration's prediction no longer holds; floor measured now
+    // (exploring reads in their copy's quiet bins) plus the learned excess does.
+    sim.model.p_base = 0.02;
+    sim.reset_counts();
+    sim.run(&mut tr, 1_000_000);
+    let r = tr.report();
+    assert_eq!(r.reacquisitions, 0, "{r:?}");
+    assert!(r.sampled_quiet_reads > 2000 && r.sampled_quiet_reads < r.sampled_explored_reads, "{r:?}");
+    let live_floor = r.sampled_quiet_slow as f64 / r.sampled_quiet_reads as f64;
+    assert!((0.014..0.028).contains(&live_floor), "floor measured while serving {live_floor}: {r:?}");
+    let steered = r.sampled_steered_slow as f64 / r.sampled_steered_reads as f64;
+    let now = live_floor + r.stall_excess_share;
+    assert!(steered > 2.5 * r.expected_steered_share, "steered {steered} against calibration's {}", r.expected_steered_share);
+    assert!((steered / now - 1.0).abs() < 0.3, "steered {steered} against the floor now plus the excess {now}: {r:?}");
+}
