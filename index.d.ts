@@ -711,9 +711,12 @@ export interface SlayerOptions extends ThreadOptions {
   /**
    * For a slab whose frames are learned in the background (placement 'background', or 'auto' of
    * a 'steer' slab over budget): the share of one core, in percent (1 to 100, default 25), its
-   * learning thread keeps busy; info().learning.duty says what it runs at. On two vCPUs the
-   * thread shares a core with the caller some of the time: the default is what cost the
-   * requester nothing measurable (docs/steering.md). setLearnDutyPercent() changes it later.
+   * learning thread keeps busy while the slab is being read; info().learning.duty says what
+   * was asked. While nothing reads the slab (between two of the learner's pauses), it runs at
+   * twice that, at most 50% (never less than asked): there is no read to slow down, and a slab
+   * created and not yet read is learned twice as fast. On two vCPUs the thread shares a core
+   * with the caller some of the time: the default is what cost the requester nothing
+   * measurable (docs/steering.md). setLearnDutyPercent() changes it later.
    */
   learnDutyPercent?: number
 }

@@ -264,7 +264,8 @@ pub struct Learning {
     pub cpu_ms: f64,
     /// `cpu_ms / elapsed_ms`: its share of one core (the duty cycle asked for it to stay near).
     pub cpu_share: f64,
-    /// The duty cycle asked for: the share of one core (0.01 to 1).
+    /// The duty cycle asked for: the share of one core (0.01 to 1), while the slab is read; while
+    /// nothing reads it, the learner runs at up to twice that, at most half a core (`idle_duty`).
     pub duty: f64,
     /// Frames learned per second so far.
     pub frames_per_second: f64,
@@ -301,6 +302,14 @@ fn thread_cpu_ns() -> u64 {
 #[cfg(not(unix))]
 fn thread_cpu_ns() -> u64 {
     0
+}
+
+/// The duty a learner runs at while nothing reads its slab: twice the duty asked, up to half a
+/// core (never less than asked). A slab created and not yet read is learned twice as fast at the
+/// default (25%): a 16 MiB-per-copy slab in 6-8 s instead of 12-15 s on host A; a caller that
+/// asked for less keeps that proportion.
+pub(crate) fn idle_duty(asked: f64) -> f64 {
+    asked.max((2.0 * asked).min(0.5))
 }
 
 impl Learner {
@@ -342,10 +351,22 @@ impl Learner {
                 };
                 // The rest of the duty cycle after `busy` spent timing, at the duty of the moment:
                 // `set_duty` unparks the thread, and the pause is worked out again from its start.
+                // While nothing read the slab since the last pause, at `idle_duty` of it: there is
+                // no read for the learner to slow down.
+                let last_reads = std::cell::Cell::new(orientation.read_counts());
                 let rest = |busy: Duration| {
                     let from = Instant::now();
+                    let now = orientation.read_counts();
+                    let idle = last_reads.replace(now) == now;
                     // Relaxed: a setting read on its own; nothing else is published with it.
-                    let duty = || f64::from_bits(d.load(Ordering::Relaxed));
+                    let duty = || {
+                        let asked = f64::from_bits(d.load(Ordering::Relaxed));
+                        if idle {
+                            idle_duty(asked)
+                        } else {
+                            asked
+                        }
+                    };
                     park_until(&|| from + busy.mul_f64((1.0 - duty()) / duty()));
                 };
                 let figures = || {
@@ -568,6 +589,15 @@ mod tests {
         let (_, st) = sample.decide(&o).expect("a structure");
         let Structure::WithinFrame { bit, .. } = st else { panic!("{kind:?}: {st:?}") };
         Plan::from_sample(&sample, bit).unwrap_or_else(|e| panic!("{kind:?}: {e}"))
+    }
+
+    #[test]
+    fn an_unread_slab_is_learned_at_twice_the_duty_asked_up_to_half_a_core() {
+        assert_eq!(idle_duty(0.25), 0.5);
+        assert_eq!(idle_duty(0.05), 0.1);
+        assert_eq!(idle_duty(0.4), 0.5);
+        assert_eq!(idle_duty(0.75), 0.75, "never less than asked");
+        assert_eq!(idle_duty(1.0), 1.0);
     }
 
     #[test]
