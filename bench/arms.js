@@ -193,9 +193,13 @@ function poisson95(k) {
  *   exploring reads in a quiet bin of their copy) plus the stall excess calibration learned over
  *   its own floor. The floor moves between minutes on real hosts while the stall windows stay,
  *   so this is the prediction the arm can be held to. Its interval takes both slow counts at
- *   97.5% each (Bonferroni), so it covers at least 95%.
+ *   97.5% each (Bonferroni), so it covers at least 95%. Under `FLOOR_SLOW_ENOUGH` slow quiet
+ *   reads (a 200 000-read arm holds ~400 quiet reads, a few slow) it says the floor is unknown.
  * `null` ratio fields where nothing was sampled or nothing predicted.
  */
+/** Slow quiet exploring reads the floor measured while serving needs before an arm is held to it. */
+const FLOOR_SLOW_ENOUGH = 10
+
 function sampledVsPredicted(st) {
   const n = st.sampledSteeredReads || 0
   const k = st.sampledSteeredSlow || 0
@@ -211,7 +215,10 @@ function sampledVsPredicted(st) {
   const qn = st.sampledQuietReads || 0
   const qk = st.sampledQuietSlow || 0
   const excess = st.stallExcessShare || 0
-  if (qn > 0 && (qk > 0 || excess > 0)) {
+  if (qn > 0 && qk < FLOOR_SLOW_ENOUGH) {
+    out.now = { ratio: null, lo: null, hi: null, quietReads: qn, quietSlow: qk }
+    text += `; floor while serving: ${qk} slow of ${qn} quiet exploring reads, too few to hold the arm against (${FLOOR_SLOW_ENOUGH} needed: a longer run, --samples)`
+  } else if (qn > 0) {
     const floor = qk / qn
     const expected = floor + excess
     const z = 2.241
