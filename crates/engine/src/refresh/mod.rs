@@ -31,6 +31,16 @@ pub(crate) mod stall;
 pub(crate) mod structure;
 pub(crate) mod timing;
 
+/// This machine's refresh period (ns) as one line shows it: measured once per process (300 ms)
+/// or taken from what an earlier process measured this boot. For tools and examples.
+///
+/// # Errors
+///
+/// `Unsupported` where loads cannot be timed; `Placement` when one line's reads show no period.
+pub fn period_of_this_machine_ns() -> crate::Result<f64> {
+    period::of_this_machine(None, 0x51EE).map(|m| m.period_ns)
+}
+
 pub(crate) use lines::Timer;
 pub(crate) use stall::Stall;
 pub(crate) use structure::BitEffect;
