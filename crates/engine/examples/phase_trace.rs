@@ -13,7 +13,8 @@
 //!   window, and the floor of slow reads away from it that no choice of copy avoids;
 //! - three policies scored on the trace, each reading the copy whose centre is farther from now:
 //!   with the first quarter's phase for the whole trace, with the previous window's phase (a
-//!   tracker one window behind), and with the window's own phase (a hindsight bound).
+//!   tracker one window behind), and with the window's own phase (a hindsight bound): their slow
+//!   share, and their p50, p99 and p99.9 against every read's (what either copy alone gives).
 //!
 //!     cargo run --release -p ultraslayer --example phase_trace -- [reads] [frames] [gap ns] [window ms]
 //!
@@ -131,30 +132,46 @@ fn main() {
     println!("  {}", share.iter().map(|s| format!("{:.2}", 100.0 * s)).collect::<Vec<_>>().join(" "));
     println!("floor (the quieter half of the bins): {:.3}%", 100.0 * floor);
 
-    // Policies scored on the reads whose random copy is the one they would have read.
+    // Policies scored on the reads whose random copy is the one they would have read: slow share,
+    // and percentiles against those of every read (what reading either copy gives).
     let other = |line: usize| line ^ 1;
-    let score = |shift_of: &dyn Fn(usize) -> f64| {
-        let (mut n, mut k) = (0u64, 0u64);
-        for r in trace.iter().filter(|r| ok(r)) {
+    let pct = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let at = |q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)];
+        [at(0.5), at(0.99), at(0.999)]
+    };
+    let mut every: Vec<f64> = trace.iter().map(|r| r.ns).collect();
+    let base = pct(&mut every);
+    let score = |name: &str, shift_of: &dyn Fn(usize) -> f64| {
+        let (mut k, mut lat) = (0u64, Vec::new());
+        for r in &trace {
             let s = shift_of((r.t / window_ns) as usize);
             let here = rel(r, s).abs();
             let there = (phase(r.t) - s - centre[other(r.line)] + 0.5).rem_euclid(1.0) - 0.5;
             if here > there.abs() {
-                n += 1;
+                lat.push(r.ns);
                 k += slow(r) as u64;
             }
         }
-        k as f64 / n.max(1) as f64
+        let n = lat.iter().filter(|&&ns| ns < NOISE_NS).count();
+        let p = pct(&mut lat);
+        println!(
+            "  {name:<34} slow {:.3}%  p50 {:.2}x  p99 {:.2}x  p99.9 {:.2}x",
+            100.0 * k as f64 / n.max(1) as f64,
+            p[0] / base[0],
+            p[1] / base[1],
+            p[2] / base[2]
+        );
     };
-    let fixed = score(&|_| 0.0);
-    let lagged = score(&|w| if w == 0 { 0.0 } else { shift[w - 1] });
-    let oracle = score(&|w| shift[w]);
     println!(
-        "steered slow share: first quarter's phase throughout {:.3}%, one window behind {:.3}%, the window's own phase {:.3}% (unsteered {:.3}%, floor {:.3}%)",
-        100.0 * fixed,
-        100.0 * lagged,
-        100.0 * oracle,
+        "steering policies on the reads they would have made, against every read (p50 {:.0}, p99 {:.0}, p99.9 {:.0} ns; slow {:.3}%, floor {:.3}%):",
+        base[0],
+        base[1],
+        base[2],
         100.0 * unsteered,
         100.0 * floor
     );
+    score("the first quarter's phase throughout", &|_| 0.0);
+    score("one window behind", &|w| if w == 0 { 0.0 } else { shift[w - 1] });
+    score("the window's own phase (hindsight)", &|w| shift[w]);
 }
