@@ -127,7 +127,8 @@ impl Tracker {
         // A copy whose stalls come twice a period (two windows half a period apart, as pages from
         // two groups give) has no first harmonic, so no centre to measure the distance by: its
         // windows, set against the other copy's, say it instead.
-        let apart = self.stall_distance >= 0.25 || self.windows_apart();
+        let medians = self.medians();
+        let apart = self.stall_distance >= 0.25 || self.windows_apart(&medians);
         self.copies_apart = any_signal && apart && self.expected_steered <= 0.75 * self.expected_unsteered;
         if !self.copies_apart {
             // Copies that stall together gain nothing from switching; switching on noise would
@@ -135,7 +136,7 @@ impl Tracker {
             self.choice.fill(0);
             self.expected_steered = (0..bins).map(|b| self.p[b] as f64).sum::<f64>() / bins as f64;
         }
-        self.floor = self.learn_floor();
+        self.floor = self.learn_floor(&medians);
         any_signal
     }
 
@@ -154,11 +155,10 @@ impl Tracker {
     }
 
     /// Whether some two copies' stall windows do not overlap: each copy's window is its profile's
-    /// excess over its median, and two windows overlap by the excess they share bin by bin, as a
+    /// excess over its median (`median`, from `medians`), and two windows overlap by the excess they share bin by bin, as a
     /// share of the smaller window; under a quarter is apart.
-    fn windows_apart(&mut self) -> bool {
+    fn windows_apart(&self, median: &[f32; MAX_REPLICAS]) -> bool {
         let (bins, copies) = (self.cfg.bins, self.cfg.copies);
-        let median = self.medians();
         let excess = |p: &[f32], c: usize, b: usize| (p[c * bins + b] - median[c]).max(0.0);
         for a in 0..copies {
             for z in a + 1..copies {
@@ -180,10 +180,9 @@ impl Tracker {
     /// Marks each copy's quiet bins (its profile at or below its median: away from its stall
     /// window, which covers under half the period wherever stalls are periodic) and returns the
     /// floor steering predicts: per bin, the slow share of the chosen copy's quiet bins in the
-    /// calibration reads, averaged, at most the steered prediction. Uses `scratch`; no allocation.
-    pub(super) fn learn_floor(&mut self) -> f64 {
+    /// calibration reads, averaged, at most the steered prediction. `medians` from `medians`.
+    pub(super) fn learn_floor(&mut self, medians: &[f32; MAX_REPLICAS]) -> f64 {
         let (bins, copies) = (self.cfg.bins, self.cfg.copies);
-        let medians = self.medians();
         let mut floor = [0.0f64; MAX_REPLICAS];
         for (c, slot) in floor.iter_mut().enumerate().take(copies) {
             let cells = c * bins..(c + 1) * bins;

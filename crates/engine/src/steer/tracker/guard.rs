@@ -6,8 +6,8 @@
 use super::*;
 
 /// Weight (in quiet exploring reads) of calibration's floor in the floor followed while serving:
-/// about 250 000 reads of a reader observing one in 32 before the floor measured now has half
-/// the say.
+/// about 130 000 reads of a reader observing one in 32 (one in 128 explores, about half of those
+/// in a quiet bin) before the floor measured now has half the say.
 const FLOOR_PRIOR_READS: f64 = 512.0;
 
 /// Quiet exploring reads after which the followed floor's counts are halved, so it follows a
