@@ -185,6 +185,9 @@ function poisson95(k) {
   return poissonBounds(k, 1.96)
 }
 
+/** Slow quiet exploring reads the floor measured while serving needs before an arm is held to it. */
+const FLOOR_SLOW_ENOUGH = 10
+
 /**
  * A steer arm's sampled slow share held against what the model predicts, as text and figures:
  * - against calibration's prediction (`expectedSteeredShare`), with a 95% interval over the
@@ -197,9 +200,6 @@ function poisson95(k) {
  *   reads (a 200 000-read arm holds ~400 quiet reads, a few slow) it says the floor is unknown.
  * `null` ratio fields where nothing was sampled or nothing predicted.
  */
-/** Slow quiet exploring reads the floor measured while serving needs before an arm is held to it. */
-const FLOOR_SLOW_ENOUGH = 10
-
 function sampledVsPredicted(st) {
   const n = st.sampledSteeredReads || 0
   const k = st.sampledSteeredSlow || 0

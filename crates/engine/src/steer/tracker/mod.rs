@@ -320,8 +320,8 @@ pub struct SteerReport {
     /// Slow share predicted for reads of a random copy.
     pub expected_unsteered_share: f64,
     /// The part of `expected_steered_share` that is the floor: slow reads at phases where the
-    /// chosen copy is not stalling (the mean of its profile's quiet bins). Measured on hardware,
-    /// this floor moves between minutes (0.05-0.5% on host A) while the stall windows stay; so
+    /// chosen copy is not stalling (calibration's slow share in its quiet bins). Measured on hardware,
+    /// this floor moves between minutes (0.05-3% on host A, 2026-12-08) while the stall windows stay; so
     /// the steered share to expect while serving is the floor measured now (`sampled_quiet_*`)
     /// plus `stall_excess_share`.
     pub floor_share: f64,
